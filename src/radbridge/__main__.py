@@ -1,0 +1,7 @@
+"""``python -m radbridge``."""
+
+import sys
+
+from radbridge.cli import main
+
+sys.exit(main())

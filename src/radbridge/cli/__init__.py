@@ -1,0 +1,71 @@
+"""The ``radbridge`` command line.
+
+Each command group lives in its own module and is registered here; heavy
+imports happen inside the commands so ``radbridge --help`` starts fast.
+:func:`main` takes ``argv`` so the CLI can be called (and tested) in-process.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from radbridge.errors import RadbridgeError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="radbridge",
+    help="Machine-learning results as DICOM, and a gateway that brings them to the PACS.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root(
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log output (-vv)."),
+) -> None:
+    """Set up logging (UIDs, counts and timings only; never patient data)."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _register() -> None:
+    # Imported here so each module can import `app` from this package.
+    pass  # command modules are imported here as they land
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code.
+
+    Parameters
+    ----------
+    argv
+        Arguments without the program name; ``None`` reads ``sys.argv``.
+
+    Returns
+    -------
+    int
+        0 on success, 1 when radbridge reported an error, 2 on a usage error.
+    """
+    try:
+        app(args=argv, prog_name="radbridge")
+    except RadbridgeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except SystemExit as exc:
+        if exc.code is None:
+            return 0
+        return exc.code if isinstance(exc.code, int) else 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,7 @@
+"""``python -m radbridge.cli``."""
+
+import sys
+
+from radbridge.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""radbridge.gateway (see DESIGN.md layers)."""

@@ -1,0 +1,1 @@
+"""radbridge.io (see DESIGN.md layers)."""

@@ -1,0 +1,1 @@
+"""radbridge.iods (see DESIGN.md layers)."""

@@ -1,0 +1,1 @@
+"""radbridge.models (see DESIGN.md layers)."""

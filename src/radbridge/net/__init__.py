@@ -1,0 +1,1 @@
+"""radbridge.net (see DESIGN.md layers)."""

@@ -1,0 +1,1 @@
+"""radbridge.pixels (see DESIGN.md layers)."""
