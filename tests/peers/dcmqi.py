@@ -1,0 +1,90 @@
+"""dcmqi (3D Slicer's DICOM converter) from the PyPI wheel ``dcmqi==1.5.7``.
+
+dcmqi cannot read compressed SEGs (JPEG 2000, RLE, Deflate) or slide-microscopy SEGs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ._common import PeerCommandError, run, venv_program
+
+__all__ = ["SegImages", "segimage2itkimage", "tid1500reader"]
+
+
+@dataclass(frozen=True)
+class SegImages:
+    """What ``segimage2itkimage`` wrote: one image per segment plus its metadata JSON."""
+
+    directory: Path
+    images: dict[int, Path]
+    meta: dict[str, Any]
+    output: str
+
+
+def segimage2itkimage(
+    path: str | os.PathLike[str],
+    outdir: str | os.PathLike[str],
+    *,
+    fmt: str = "nrrd",
+    merge_segments: bool = False,
+    timeout: float = 300.0,
+) -> SegImages:
+    """Convert a SEG to ITK images (``<segment number>.<fmt>``) in ``outdir``.
+
+    ``outdir`` is created if needed (dcmqi requires it to exist). With
+    ``merge_segments`` dcmqi writes merged files instead; ``images`` then holds whatever
+    numbered files it produced. Raises :class:`PeerCommandError` when dcmqi fails.
+    """
+    src = Path(path)
+    if not src.is_file():
+        raise FileNotFoundError(f"no such SEG file: {src}")
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    args: list[str | os.PathLike[str]] = [
+        "--inputDICOM",
+        src,
+        "--outputDirectory",
+        out,
+        "-t",
+        fmt,
+    ]
+    if merge_segments:
+        args.append("--mergeSegments")
+    done = run(venv_program("segimage2itkimage"), args, timeout=timeout).check()
+    images: dict[int, Path] = {}
+    for p in sorted(out.glob(f"*.{fmt}")):
+        stem = p.name[: -len(fmt) - 1]
+        if stem.isdigit():
+            images[int(stem)] = p
+    meta_path = out / "meta.json"
+    meta: dict[str, Any] = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    if not images:
+        raise PeerCommandError(
+            f"segimage2itkimage wrote no image for {src}:\n{done.output[-3000:]}"
+        )
+    return SegImages(directory=out, images=images, meta=meta, output=done.output)
+
+
+def tid1500reader(
+    path: str | os.PathLike[str], out_json: str | os.PathLike[str], *, timeout: float = 300.0
+) -> dict[str, Any]:
+    """Read a TID 1500 SR with dcmqi and return the metadata JSON it writes to ``out_json``."""
+    src = Path(path)
+    if not src.is_file():
+        raise FileNotFoundError(f"no such SR file: {src}")
+    out = Path(out_json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    done = run(
+        venv_program("tid1500reader"),
+        ["--inputDICOM", src, "--outputMetadata", out],
+        timeout=timeout,
+    ).check()
+    if not out.exists():
+        raise PeerCommandError(f"tid1500reader wrote no JSON for {src}:\n{done.output[-3000:]}")
+    result: dict[str, Any] = json.loads(out.read_text())
+    return result
