@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# radbridge developer entry point (the README's two commands):
+#   bash scripts/dev.sh demo               install everything, then run `radbridge demo`
+#   bash scripts/dev.sh test [pytest args] install everything, then ruff, mypy and pytest
+# "Install everything" = Debian peers (scripts/install-system.sh), a .venv next to the
+# checkout, and `pip install -e '.[test]'`. Works from any directory.
+# Environment: PYTHON (interpreter used to create .venv, default python3),
+# RADBRIDGE_SKIP_SYSTEM=1 (skip install-system.sh, e.g. without sudo rights).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+venv="$root/.venv"
+
+say() { printf '\n==> %s\n' "$*"; }
+
+usage() {
+    echo "usage: bash scripts/dev.sh demo [demo args] | test [pytest args]" >&2
+    exit 2
+}
+
+install_all() {
+    if [ "${RADBRIDGE_SKIP_SYSTEM:-0}" = 1 ]; then
+        say "skipping system packages (RADBRIDGE_SKIP_SYSTEM=1)"
+    else
+        say "system packages (scripts/install-system.sh)"
+        bash "$root/scripts/install-system.sh"
+    fi
+
+    local python="${PYTHON:-python3}"
+    if [ ! -x "$venv/bin/python" ]; then
+        say "creating .venv with $python"
+        "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
+            echo "radbridge needs Python >= 3.11 (got $("$python" -V 2>&1)); set PYTHON=" >&2
+            exit 1
+        }
+        "$python" -m venv "$venv"
+    fi
+
+    # Re-install only when the dependency list changed since the last successful install.
+    local stamp="$venv/.radbridge-install-stamp" want
+    want="$(sha256sum "$root/pyproject.toml" | cut -d' ' -f1)"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$venv/bin/radbridge" ]; then
+        say "python packages up to date (.venv)"
+    else
+        say "pip install -e '.[test]' into .venv"
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$root[test]"
+        echo "$want" >"$stamp"
+    fi
+
+    if [ ! -f "$root/../shared/interop/MANIFEST.tsv" ]; then
+        echo "warning: ../shared/interop (third-party test files) is not beside the" \
+            "checkout at $root/..; interop tests will fail" >&2
+    fi
+}
+
+run_demo() {
+    install_all
+    # `radbridge demo` is being written; until it exists, show the CLI instead.
+    # TODO: drop this fallback once `radbridge demo` has landed.
+    if "$venv/bin/radbridge" demo --help >/dev/null 2>&1; then
+        say "radbridge demo $*"
+        exec "$venv/bin/radbridge" demo "$@"
+    fi
+    say "'radbridge demo' is not available yet; showing 'radbridge --help'"
+    exec "$venv/bin/radbridge" --help
+}
+
+run_tests() {
+    install_all
+    local failed=()
+    say "ruff check"
+    "$venv/bin/ruff" check "$root" || failed+=("ruff check")
+    say "ruff format --check"
+    "$venv/bin/ruff" format --check "$root" || failed+=("ruff format")
+    say "mypy src (strict, config in pyproject.toml)"
+    "$venv/bin/mypy" "$root/src" || failed+=("mypy")
+    say "pytest $*"
+    "$venv/bin/python" -m pytest -p no:cacheprovider "$@" || failed+=("pytest")
+
+    if [ "${#failed[@]}" -gt 0 ]; then
+        say "FAILED: ${failed[*]}"
+        exit 1
+    fi
+    say "all checks passed"
+}
+
+[ "$#" -ge 1 ] || usage
+mode="$1"
+shift
+case "$mode" in
+    demo) run_demo "$@" ;;
+    test) run_tests "$@" ;;
+    *) usage ;;
+esac
