@@ -1,0 +1,186 @@
+"""Bridges between :class:`~radbridge.geometry.Volume` and NIfTI, NRRD, SimpleITK.
+
+These conversions live at the edge: inside radbridge every volume is
+``[slice, row, column]`` with an LPS affine.
+
+- NIfTI (nibabel) uses RAS and voxel axes ``(i, j, k)``; radbridge writes
+  ``i = column, j = row, k = slice`` (the layout dcm2niix produces) and reads
+  any NIfTI affine back without resampling.
+- SimpleITK uses LPS and ``(x, y, z) = (column, row, slice)``; its direction
+  matrix must be orthonormal, so a sheared grid (gantry tilt) cannot be given
+  to ITK.
+
+nibabel and SimpleITK come with ``pip install 'radbridge[nifti]'``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from radbridge._optional import require
+from radbridge.errors import DicomReadError, GeometryError, UnsupportedObjectError
+from radbridge.geometry import Volume
+
+__all__ = [
+    "read_image",
+    "volume_from_nifti",
+    "volume_from_sitk",
+    "volume_to_nifti",
+    "volume_to_sitk",
+    "write_image",
+]
+
+_LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+#: Permutes (slice, row, column) index columns into (column, row, slice) and back.
+_SWAP = np.array(
+    [[0.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]]
+)
+_NIFTI_SUFFIXES = (".nii", ".nii.gz")
+_ITK_SUFFIXES = (".nrrd", ".nhdr", ".mha", ".mhd")
+
+
+def volume_to_nifti(volume: Volume) -> Any:
+    """Return a ``nibabel.Nifti1Image`` of the volume (RAS affine, i=column, j=row, k=slice).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from radbridge.geometry import Volume
+    >>> vol = Volume(np.zeros((2, 3, 4), np.int16), np.diag([2.0, 0.5, 0.7, 1.0]))
+    >>> img = volume_to_nifti(vol)
+    >>> img.shape, [round(float(v), 4) for v in img.header.get_zooms()]
+    ((4, 3, 2), [0.7, 0.5, 2.0])
+    >>> back = volume_from_nifti(img)
+    >>> bool(np.allclose(back.affine, vol.affine))
+    True
+    """
+    nib = require("nibabel", "nifti", purpose="write NIfTI")
+    data = np.ascontiguousarray(np.transpose(volume.array, (2, 1, 0)))
+    if data.dtype == np.bool_:
+        data = data.astype(np.uint8)
+    affine = _LPS_TO_RAS @ volume.affine @ _SWAP
+    image = nib.Nifti1Image(data, affine)
+    image.header.set_qform(affine, code=1)
+    image.header.set_sform(affine, code=1)
+    return image
+
+
+def volume_from_nifti(image: Any, *, frame_of_reference_uid: str | None = None) -> Volume:
+    """Return a volume from a ``nibabel`` image (any affine, no resampling)."""
+    data = np.asanyarray(image.dataobj)
+    if data.ndim == 4 and data.shape[3] == 1:
+        data = data[..., 0]
+    if data.ndim != 3:
+        raise UnsupportedObjectError(
+            f"a {data.ndim}-D NIfTI image cannot be one volume",
+            attribute="dim",
+            hint="split 4-D images into 3-D volumes first",
+        )
+    affine = _LPS_TO_RAS @ np.asarray(image.affine, dtype=np.float64) @ _SWAP
+    return Volume(np.transpose(data, (2, 1, 0)), affine, frame_of_reference_uid)
+
+
+def volume_to_sitk(volume: Volume) -> Any:
+    """Return a ``SimpleITK.Image`` of the volume (LPS, x=column, y=row, z=slice)."""
+    sitk = require("SimpleITK", "nifti", purpose="convert to SimpleITK")
+    direction = volume.geometry.direction
+    if not np.allclose(direction.T @ direction, np.eye(3), atol=1e-6):
+        raise GeometryError(
+            "the grid is sheared (e.g. gantry tilt), which ITK images cannot represent",
+            attribute="affine",
+            hint="resample onto an orthogonal grid, or use NIfTI, which keeps the full affine",
+        )
+    array = volume.array.astype(np.uint8) if volume.array.dtype == np.bool_ else volume.array
+    image = sitk.GetImageFromArray(np.ascontiguousarray(array))
+    spacing = volume.spacing
+    image.SetSpacing((spacing[2], spacing[1], spacing[0]))
+    image.SetOrigin(tuple(float(v) for v in volume.geometry.origin))
+    xyz = direction[:, [2, 1, 0]]
+    image.SetDirection(tuple(float(v) for v in xyz.reshape(-1)))
+    return image
+
+
+def volume_from_sitk(image: Any, *, frame_of_reference_uid: str | None = None) -> Volume:
+    """Return a volume from a 3-D ``SimpleITK.Image``."""
+    sitk = require("SimpleITK", "nifti", purpose="convert from SimpleITK")
+    if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
+        raise UnsupportedObjectError(
+            f"expected a 3-D scalar image, got {image.GetDimension()}-D with "
+            f"{image.GetNumberOfComponentsPerPixel()} components",
+            attribute="dimension",
+        )
+    array: NDArray[Any] = sitk.GetArrayFromImage(image)
+    direction = np.asarray(image.GetDirection(), dtype=np.float64).reshape(3, 3)
+    spacing = np.asarray(image.GetSpacing(), dtype=np.float64)
+    affine = np.eye(4)
+    xyz = direction * spacing  # columns scaled by x, y, z spacing
+    affine[:3, 0] = xyz[:, 2]
+    affine[:3, 1] = xyz[:, 1]
+    affine[:3, 2] = xyz[:, 0]
+    affine[:3, 3] = np.asarray(image.GetOrigin(), dtype=np.float64)
+    return Volume(array, affine, frame_of_reference_uid)
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
+
+
+def read_image(
+    path: str | os.PathLike[str], *, frame_of_reference_uid: str | None = None
+) -> Volume:
+    """Read a NIfTI (``.nii``, ``.nii.gz``) or ITK (``.nrrd``, ``.mha``, ``.mhd``) image.
+
+    Raises
+    ------
+    UnsupportedObjectError
+        Unknown file type.
+    DicomReadError
+        The file cannot be read.
+    """
+    p = Path(path)
+    suffix = _suffix(p)
+    try:
+        if suffix in _NIFTI_SUFFIXES:
+            nib = require("nibabel", "nifti", purpose="read NIfTI")
+            return volume_from_nifti(nib.load(p), frame_of_reference_uid=frame_of_reference_uid)
+        if suffix in _ITK_SUFFIXES:
+            sitk = require("SimpleITK", "nifti", purpose="read NRRD/MetaImage")
+            return volume_from_sitk(
+                sitk.ReadImage(str(p)), frame_of_reference_uid=frame_of_reference_uid
+            )
+    except (UnsupportedObjectError, GeometryError):
+        raise
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise DicomReadError(
+            f"cannot be read as an image ({type(exc).__name__}: {exc})",
+            path=p,
+            hint="check that the file is complete",
+        ) from exc
+    raise UnsupportedObjectError(
+        f"unknown image file type {suffix!r}",
+        path=p,
+        hint="use .nii, .nii.gz, .nrrd, .mha or .mhd",
+    )
+
+
+def write_image(volume: Volume, path: str | os.PathLike[str]) -> Path:
+    """Write a volume as NIfTI or NRRD/MetaImage, chosen by the file suffix."""
+    p = Path(path)
+    suffix = _suffix(p)
+    if suffix in _NIFTI_SUFFIXES:
+        nib = require("nibabel", "nifti", purpose="write NIfTI")
+        nib.save(volume_to_nifti(volume), p)
+        return p
+    if suffix in _ITK_SUFFIXES:
+        sitk = require("SimpleITK", "nifti", purpose="write NRRD/MetaImage")
+        sitk.WriteImage(volume_to_sitk(volume), str(p), True)
+        return p
+    raise UnsupportedObjectError(
+        f"unknown image file type {suffix!r}", path=p, hint="use .nii.gz or .nrrd"
+    )

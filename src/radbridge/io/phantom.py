@@ -1,0 +1,406 @@
+"""A deterministic synthetic CT study with known ground truth.
+
+The phantom is a trunk (chest and upper abdomen) drawn from simple shapes in
+patient coordinates (LPS, mm), so any matrix size or slice count samples the
+same anatomy: body with a fat layer, both lungs, spine and ribs, liver, three
+lung nodules and a liver lesion of known diameters. Values are realistic
+Hounsfield units with Gaussian noise; the same ``seed`` gives byte-identical
+files (UIDs included).
+
+Label values of the ground truth:
+
+=====  ==============
+label  name
+=====  ==============
+1      body
+2      lung_left
+3      lung_right
+4      bone
+5      liver
+6      lung_nodule
+7      liver_lesion
+=====  ==============
+
+Examples
+--------
+>>> ph = generate_phantom(slices=24, size=64, seed=1)
+>>> ph.hu.shape, ph.labels.array.max()
+((24, 64, 64), np.uint8(7))
+>>> sorted(ph.label_names.values())[:3]
+['body', 'bone', 'liver']
+>>> [round(les.diameter_mm) for les in ph.lesions]
+[10, 14, 18, 24]
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, CTImageStorage, ExplicitVRLittleEndian
+
+from radbridge.errors import ConfigError
+from radbridge.geometry import SliceRef, Volume, affine_from_planes
+from radbridge.uids import derived_uid
+
+__all__ = ["LABEL_NAMES", "Lesion", "Phantom", "PhantomFiles", "generate_phantom", "write_phantom"]
+
+#: Label value → name (names resolve in :mod:`radbridge.codes`).
+LABEL_NAMES: dict[int, str] = {
+    1: "body",
+    2: "lung_left",
+    3: "lung_right",
+    4: "bone",
+    5: "liver",
+    6: "lung_nodule",
+    7: "liver_lesion",
+}
+_HU = {
+    "air": -1000.0,
+    "fat": -100.0,
+    "soft": 40.0,
+    "lung": -850.0,
+    "bone": 700.0,
+    "liver": 60.0,
+    "nodule": 30.0,
+    "lesion": 15.0,
+    "canal": 10.0,
+}
+FIELD_OF_VIEW_MM = 400.0
+Z_EXTENT_MM = 300.0
+NOISE_HU = 12.0
+IMPLEMENTATION_VERSION = "RADBRIDGE_010"
+
+
+@dataclass(frozen=True)
+class Lesion:
+    """A spherical lesion of the phantom (ground truth)."""
+
+    label: int
+    name: str
+    centre_lps: tuple[float, float, float]
+    diameter_mm: float
+
+
+@dataclass(frozen=True, eq=False)
+class Phantom:
+    """A generated phantom: CT in HU, ground-truth labels and lesions."""
+
+    hu: Volume
+    labels: Volume
+    label_names: dict[int, str]
+    lesions: tuple[Lesion, ...]
+    seed: int
+
+
+@dataclass(frozen=True)
+class PhantomFiles:
+    """Where :func:`write_phantom` put its output."""
+
+    dicom_dir: Path
+    labels_nifti: Path | None
+    labels_npy: Path
+    labels_json: Path
+    truth_json: Path
+    study_instance_uid: str
+    series_instance_uid: str
+
+
+def _lesions(rng: np.random.Generator) -> tuple[Lesion, ...]:
+    jitter = rng.uniform(-6.0, 6.0, size=(4, 3))
+    base = [
+        (6, "lung_nodule", (85.0, 5.0, 75.0), 10.0),
+        (6, "lung_nodule", (-80.0, 15.0, 40.0), 14.0),
+        (6, "lung_nodule", (-65.0, -15.0, 100.0), 18.0),
+        (7, "liver_lesion", (-75.0, -5.0, -55.0), 24.0),
+    ]
+    return tuple(
+        Lesion(label, name, tuple(float(c + j) for c, j in zip(centre, jit, strict=True)), d)  # type: ignore[arg-type]
+        for (label, name, centre, d), jit in zip(base, jitter, strict=True)
+    )
+
+
+def _ellipsoid(
+    x: NDArray[np.float64],
+    y: NDArray[np.float64],
+    z: float,
+    centre: tuple[float, float, float],
+    axes: tuple[float, float, float],
+) -> NDArray[np.bool_]:
+    return ((x - centre[0]) / axes[0]) ** 2 + ((y - centre[1]) / axes[1]) ** 2 + (
+        (z - centre[2]) / axes[2]
+    ) ** 2 <= 1.0
+
+
+def _slice_labels(
+    x: NDArray[np.float64], y: NDArray[np.float64], z: float, lesions: tuple[Lesion, ...]
+) -> tuple[NDArray[np.uint8], NDArray[np.bool_]]:
+    """Labels of one axial slice at height ``z`` plus the fat mask."""
+    labels = np.zeros(x.shape, np.uint8)
+    taper = 1.0 - 0.08 * (z / (Z_EXTENT_MM / 2)) ** 2
+    body = (x / (170.0 * taper)) ** 2 + (y / 120.0) ** 2 <= 1.0
+    inner = (x / (160.0 * taper)) ** 2 + (y / 110.0) ** 2 <= 1.0
+    labels[body] = 1
+    fat = body & ~inner
+    lung_left = _ellipsoid(x, y, z, (78.0, 8.0, 65.0), (58.0, 78.0, 90.0)) & inner
+    lung_right = _ellipsoid(x, y, z, (-78.0, 8.0, 60.0), (60.0, 78.0, 95.0)) & inner
+    liver = _ellipsoid(x, y, z, (-60.0, -5.0, -50.0), (85.0, 72.0, 65.0)) & inner & ~lung_right
+    labels[lung_left] = 2
+    labels[lung_right] = 3
+    labels[liver] = 5
+    # Spine: a vertebral body with an inter-vertebral disc every 30 mm, and the canal.
+    vertebra = (x**2 + (y - 62.0) ** 2 <= 18.0**2) & ((z + 1000.0) % 30.0 >= 5.0)
+    arch = (x**2 + (y - 88.0) ** 2 <= 14.0**2) & ~(x**2 + (y - 88.0) ** 2 <= 7.0**2)
+    bone = vertebra | arch
+    if -20.0 <= z <= 150.0:  # ribs around the thorax, one every 25 mm
+        shell = ((x / 152.0) ** 2 + (y / 104.0) ** 2 <= 1.0) & ~(
+            (x / 143.0) ** 2 + (y / 96.0) ** 2 <= 1.0
+        )
+        bone |= shell & ((z + 1000.0) % 25.0 < 10.0) & (np.abs(x) > 30.0)
+    labels[bone & body] = 4
+    for lesion in lesions:
+        sphere = _ellipsoid(x, y, z, lesion.centre_lps, (lesion.diameter_mm / 2,) * 3)
+        labels[sphere & body] = lesion.label
+    return labels, fat & (labels == 1)
+
+
+def generate_phantom(*, slices: int = 100, size: int = 512, seed: int = 0) -> Phantom:
+    """Generate the phantom in memory.
+
+    Parameters
+    ----------
+    slices
+        Number of axial slices over the 300 mm the phantom spans (>= 2).
+    size
+        Rows and columns of each slice over a 400 mm field of view (>= 16).
+    seed
+        Seed for the noise and the small jitter of lesion positions.
+
+    Returns
+    -------
+    Phantom
+        ``hu`` is int16 Hounsfield units; ``labels`` is uint8 on the same grid,
+        slices ordered from inferior to superior.
+    """
+    if slices < 2 or size < 16:
+        raise ConfigError(
+            f"a phantom needs at least 2 slices and 16x16 pixels, got {slices} and {size}",
+            attribute="slices/size",
+        )
+    rng = np.random.default_rng(seed)
+    lesions = _lesions(rng)
+    pixel = FIELD_OF_VIEW_MM / size
+    step = Z_EXTENT_MM / slices
+    coords = -FIELD_OF_VIEW_MM / 2 + pixel / 2 + pixel * np.arange(size)
+    y, x = np.meshgrid(coords, coords, indexing="ij")  # rows run along y (posterior)
+    z0 = -Z_EXTENT_MM / 2 + step / 2
+    labels = np.zeros((slices, size, size), np.uint8)
+    hu = np.empty((slices, size, size), np.float32)
+    canal = x**2 + (y - 88.0) ** 2 <= 7.0**2
+    values = np.array(
+        [
+            _HU["air"],
+            _HU["soft"],
+            _HU["lung"],
+            _HU["lung"],
+            _HU["bone"],
+            _HU["liver"],
+            _HU["nodule"],
+            _HU["lesion"],
+        ],
+        np.float32,
+    )
+    for k in range(slices):
+        lab, fat = _slice_labels(x, y, z0 + k * step, lesions)
+        labels[k] = lab
+        hu[k] = values[lab]
+        hu[k][fat] = _HU["fat"]
+        hu[k][canal & (lab == 1)] = _HU["canal"]
+    hu += rng.normal(0.0, NOISE_HU, size=hu.shape).astype(np.float32)
+    hu[labels == 0] = _HU["air"] + rng.normal(0.0, 3.0, size=int((labels == 0).sum()))
+    affine = affine_from_planes(
+        (coords[0], coords[0], z0), (1, 0, 0, 0, 1, 0), (pixel, pixel), (0.0, 0.0, step)
+    )
+    frame_uid = derived_uid("radbridge-phantom", str(seed), str(slices), str(size), "for")
+    hu_int = np.clip(np.rint(hu), -1024, 3071).astype(np.int16)
+    return Phantom(
+        Volume(hu_int, affine, frame_uid),
+        Volume(labels, affine, frame_uid),
+        dict(LABEL_NAMES),
+        lesions,
+        seed,
+    )
+
+
+def _base_dataset(phantom: Phantom, uids: dict[str, str]) -> Dataset:
+    ds = Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+    ds.SOPClassUID = CTImageStorage
+    ds.StudyDate = ds.SeriesDate = ds.ContentDate = ds.AcquisitionDate = "20260101"
+    ds.StudyTime = ds.SeriesTime = ds.ContentTime = ds.AcquisitionTime = "090000"
+    ds.AccessionNumber = f"RBPH{phantom.seed:04d}"
+    ds.Modality = "CT"
+    ds.Manufacturer = "radbridge"
+    ds.ManufacturerModelName = "synthetic phantom"
+    ds.SoftwareVersions = "0.1.0"
+    ds.ReferringPhysicianName = ""
+    ds.StudyDescription = "RADBRIDGE PHANTOM CHEST ABDOMEN"
+    ds.SeriesDescription = "Phantom CT 300mm"
+    ds.PatientName = "Phantom^Radbridge"
+    ds.PatientID = f"RB-PHANTOM-{phantom.seed}"
+    ds.PatientBirthDate = "19700101"
+    ds.PatientSex = "O"
+    ds.PatientAge = "056Y"
+    ds.BodyPartExamined = "CHEST"
+    ds.KVP = "120"
+    ds.PatientPosition = "FFS"
+    ds.StudyInstanceUID = uids["study"]
+    ds.SeriesInstanceUID = uids["series"]
+    ds.StudyID = "1"
+    ds.SeriesNumber = 2
+    ds.AcquisitionNumber = 1
+    ds.FrameOfReferenceUID = phantom.hu.frame_of_reference_uid
+    ds.PositionReferenceIndicator = ""
+    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    spacing = phantom.hu.spacing
+    ds.PixelSpacing = [f"{spacing[1]:.6g}", f"{spacing[2]:.6g}"]
+    ds.SliceThickness = f"{spacing[0]:.6g}"
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows, ds.Columns = phantom.hu.shape[1], phantom.hu.shape[2]
+    ds.BitsAllocated = 16
+    ds.BitsStored = 12
+    ds.HighBit = 11
+    ds.PixelRepresentation = 0
+    ds.RescaleIntercept = "-1024"
+    ds.RescaleSlope = "1"
+    ds.RescaleType = "HU"
+    ds.WindowCenter = "40"
+    ds.WindowWidth = "400"
+    return ds
+
+
+def _phantom_uids(phantom: Phantom) -> dict[str, str]:
+    key = ("radbridge-phantom", str(phantom.seed), *(str(n) for n in phantom.hu.shape))
+    return {"study": derived_uid(*key, "study"), "series": derived_uid(*key, "series")}
+
+
+def write_phantom(
+    out_dir: str | os.PathLike[str],
+    *,
+    slices: int = 100,
+    size: int = 512,
+    seed: int = 0,
+    nifti: bool | None = None,
+) -> PhantomFiles:
+    """Write the phantom as single-frame CT files plus its ground truth.
+
+    Layout of ``out_dir``: ``dicom/CT000001.dcm`` ... (Instance Number 1 is the
+    most superior slice, so file order is *not* slice order), ``labels.npy``
+    (uint8 ``[slice, row, column]`` in the slice order of ``radbridge info``),
+    ``labels.nii.gz`` (when nibabel is installed), ``labels.json`` (label →
+    name, the form ``radbridge seg encode --labels`` takes) and
+    ``phantom.json`` (lesion centres and diameters, geometry, UIDs).
+
+    Parameters
+    ----------
+    out_dir
+        Output folder (created; existing phantom files are overwritten).
+    slices, size, seed
+        See :func:`generate_phantom`.
+    nifti
+        Write ``labels.nii.gz``: ``None`` writes it when nibabel is installed,
+        ``True`` requires it.
+    """
+    phantom = generate_phantom(slices=slices, size=size, seed=seed)
+    out = Path(out_dir)
+    dicom_dir = out / "dicom"
+    dicom_dir.mkdir(parents=True, exist_ok=True)
+    uids = _phantom_uids(phantom)
+    base = _base_dataset(phantom, uids)
+    stored = (phantom.hu.array.astype(np.int32) + 1024).astype(np.uint16)
+    positions = phantom.hu.geometry.slice_positions
+    refs = []
+    for k in range(slices):
+        instance = slices - k  # 1 = most superior
+        ds = Dataset()
+        ds.update(base)
+        sop_uid = derived_uid(uids["series"], "instance", str(instance))
+        ds.SOPInstanceUID = sop_uid
+        ds.InstanceNumber = instance
+        ds.ImagePositionPatient = [f"{v:.6f}" for v in positions[k]]
+        ds.SliceLocation = f"{positions[k][2]:.6f}"
+        ds.PixelData = stored[k].tobytes()
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = CTImageStorage
+        meta.MediaStorageSOPInstanceUID = UID(sop_uid)
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+        meta.ImplementationVersionName = IMPLEMENTATION_VERSION
+        ds.file_meta = meta
+        ds.save_as(dicom_dir / f"CT{instance:06d}.dcm", enforce_file_format=True)
+        refs.append(SliceRef(CTImageStorage, sop_uid))
+    labels_npy = out / "labels.npy"
+    np.save(labels_npy, phantom.labels.array)
+    labels_nifti = _write_nifti(phantom, out / "labels.nii.gz", nifti)
+    labels_json = out / "labels.json"
+    labels_json.write_text(
+        json.dumps({str(k): v for k, v in phantom.label_names.items()}, indent=2) + "\n"
+    )
+    truth_json = out / "phantom.json"
+    truth_json.write_text(json.dumps(_truth(phantom, uids, refs), indent=2) + "\n")
+    return PhantomFiles(
+        dicom_dir, labels_nifti, labels_npy, labels_json, truth_json, uids["study"], uids["series"]
+    )
+
+
+def _write_nifti(phantom: Phantom, path: Path, nifti: bool | None) -> Path | None:
+    from radbridge._optional import require
+    from radbridge.errors import OptionalDependencyError
+
+    try:
+        require("nibabel", "nifti", purpose="write the phantom's labels as NIfTI")
+    except OptionalDependencyError:
+        if nifti:
+            raise
+        return None
+    if nifti is False:
+        return None
+    from radbridge.io.nifti import write_image
+
+    return write_image(phantom.labels, path)
+
+
+def _truth(phantom: Phantom, uids: dict[str, str], refs: list[SliceRef]) -> dict[str, object]:
+    spacing = phantom.labels.spacing
+    voxel_mm3 = spacing[0] * spacing[1] * spacing[2]
+    counts = np.bincount(phantom.labels.array.ravel(), minlength=len(LABEL_NAMES) + 1)
+    return {
+        "generator": f"radbridge.io.phantom (seed {phantom.seed})",
+        "created": _dt.date(2026, 1, 1).isoformat(),
+        "study_instance_uid": uids["study"],
+        "series_instance_uid": uids["series"],
+        "frame_of_reference_uid": phantom.labels.frame_of_reference_uid,
+        "geometry": phantom.labels.geometry.to_dict(),
+        "labels": {str(k): v for k, v in phantom.label_names.items()},
+        "label_volumes_mm3": {
+            str(k): round(float(counts[k]) * voxel_mm3, 3) for k in phantom.label_names
+        },
+        "lesions": [
+            {
+                "label": les.label,
+                "name": les.name,
+                "centre_lps": list(les.centre_lps),
+                "diameter_mm": les.diameter_mm,
+            }
+            for les in phantom.lesions
+        ],
+        "sop_instance_uids": [r.sop_instance_uid for r in refs],
+    }
