@@ -57,9 +57,11 @@ install_all() {
 
 run_demo() {
     install_all
-    # `radbridge demo` is being written; until it exists, show the CLI instead.
-    # TODO: drop this fallback once `radbridge demo` has landed.
-    if "$venv/bin/radbridge" demo --help >/dev/null 2>&1; then
+    # `radbridge demo` is being written by another engineer. Until the command is
+    # registered, show the CLI instead. TODO: drop this fallback once it has landed.
+    # A registered but broken demo is NOT hidden: it runs and fails loudly.
+    if "$venv/bin/radbridge" demo --help >/dev/null 2>&1 ||
+        "$venv/bin/radbridge" --help 2>/dev/null | grep -qw demo; then
         say "radbridge demo $*"
         exec "$venv/bin/radbridge" demo "$@"
     fi
