@@ -12,6 +12,7 @@ import numpy as np
 import pydicom
 import pytest
 
+from tests import peers
 from tests.peers import (
     Orthanc,
     OrthancHTTPError,
@@ -22,7 +23,6 @@ from tests.peers import (
     dcmdump,
     dsrdump,
     echoscu,
-    free_port,
     running_orthanc,
     segimage2itkimage,
     storescu,
@@ -53,15 +53,10 @@ def _broken_copy(src: Path, dst: Path, keyword: str) -> Path:
 
 
 def test_free_port_is_bindable(free_port: int) -> None:
-    other = free_port_fn()
-    for port in (free_port, other):
+    for port in (free_port, peers.free_port()):
         assert 1024 <= port <= 65535
         with socket.socket() as s:
             s.bind(("127.0.0.1", port))
-
-
-def free_port_fn() -> int:
-    return free_port()
 
 
 def test_missing_program_raises_not_skips(

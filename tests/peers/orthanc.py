@@ -380,7 +380,6 @@ def start_orthanc(
                 stdin=subprocess.DEVNULL,
                 cwd=wd,
                 env={**os.environ, "TCP_NODELAY": "1"},
-                start_new_session=True,
             )
         orthanc = Orthanc(proc, config=cfg, workdir=wd, http_port=hp, dicom_port=dp)
         try:
