@@ -1,0 +1,139 @@
+"""Pieces every radbridge writer shares: series options, equipment, file meta.
+
+Examples
+--------
+>>> opts = SeriesOptions(series_description="Liver AI", series_number=901)
+>>> ds = new_instance("1.2.840.10008.5.1.4.1.1.66.4", opts, modality="SEG")
+>>> ds.Modality, ds.SeriesNumber, ds.Manufacturer
+('SEG', 901, 'radbridge')
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from dataclasses import dataclass
+
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import UID
+
+from radbridge.errors import EncodingError
+from radbridge.uids import derived_uid, is_valid_uid, new_uid
+
+__all__ = [
+    "IMPLEMENTATION_CLASS_UID",
+    "IMPLEMENTATION_VERSION_NAME",
+    "SeriesOptions",
+    "file_meta",
+    "new_instance",
+]
+
+#: Implementation Class UID written in the file meta of every radbridge file.
+IMPLEMENTATION_CLASS_UID = derived_uid("radbridge", "implementation-class")
+#: Implementation Version Name (at most 16 characters).
+IMPLEMENTATION_VERSION_NAME = "RADBRIDGE_010"
+_CS_LABEL = re.compile(r"^[A-Z0-9_ ]{1,16}$")
+
+
+def _version() -> str:
+    from radbridge import __version__
+
+    return __version__
+
+
+@dataclass(frozen=True)
+class SeriesOptions:
+    """Series, instance and equipment attributes of a derived object.
+
+    Parameters
+    ----------
+    series_description, series_number, instance_number
+        General Series / General Image attributes.
+    content_label
+        Content Label (CS: up to 16 of ``A-Z 0-9 _`` and space).
+    content_description, content_creator_name
+        Content Identification attributes.
+    series_instance_uid, sop_instance_uid
+        Give them to fix the UIDs (e.g. derived UIDs for repeatable results);
+        new random UIDs otherwise.
+    manufacturer, manufacturer_model_name, device_serial_number, software_versions
+        Enhanced General Equipment attributes (the device is radbridge itself by
+        default).
+    """
+
+    series_description: str = "radbridge result"
+    series_number: int = 300
+    instance_number: int = 1
+    content_label: str = "RADBRIDGE"
+    content_description: str = ""
+    content_creator_name: str = ""
+    series_instance_uid: str | None = None
+    sop_instance_uid: str | None = None
+    manufacturer: str = "radbridge"
+    manufacturer_model_name: str = "radbridge"
+    device_serial_number: str = "0"
+    software_versions: str | None = None
+
+    def validate(self) -> None:
+        """Raise :class:`~radbridge.errors.EncodingError` for values DICOM cannot hold."""
+        if not _CS_LABEL.match(self.content_label):
+            raise EncodingError(
+                f"content label {self.content_label!r} is not a valid CS value",
+                attribute="ContentLabel",
+                hint="use up to 16 upper-case letters, digits, underscores or spaces",
+            )
+        for name in ("series_instance_uid", "sop_instance_uid"):
+            value = getattr(self, name)
+            if value is not None and not is_valid_uid(value):
+                raise EncodingError(f"{name} {value!r} is not a valid UID", attribute=name)
+        if not 0 <= self.series_number <= 2**31 - 1 or self.instance_number < 0:
+            raise EncodingError(
+                "series and instance numbers must be non-negative integers",
+                attribute="SeriesNumber/InstanceNumber",
+            )
+
+
+def new_instance(
+    sop_class_uid: str,
+    options: SeriesOptions,
+    *,
+    modality: str,
+    now: _dt.datetime | None = None,
+) -> Dataset:
+    """Start a derived instance: SOP Common, General Series/Image, equipment, content ids.
+
+    Patient/study context and the module-specific attributes are the caller's.
+    """
+    options.validate()
+    when = now or _dt.datetime.now()
+    date, time = when.strftime("%Y%m%d"), when.strftime("%H%M%S")
+    ds = Dataset()
+    ds.SOPClassUID = sop_class_uid
+    ds.SOPInstanceUID = options.sop_instance_uid or new_uid()
+    ds.InstanceCreationDate, ds.InstanceCreationTime = date, time
+    ds.Modality = modality
+    ds.SeriesInstanceUID = options.series_instance_uid or new_uid()
+    ds.SeriesNumber = options.series_number
+    ds.SeriesDescription = options.series_description[:64]
+    ds.SeriesDate, ds.SeriesTime = date, time
+    ds.InstanceNumber = options.instance_number
+    ds.ContentDate, ds.ContentTime = date, time
+    ds.Manufacturer = options.manufacturer
+    ds.ManufacturerModelName = options.manufacturer_model_name
+    ds.DeviceSerialNumber = options.device_serial_number
+    ds.SoftwareVersions = options.software_versions or _version()
+    ds.ContentLabel = options.content_label
+    ds.ContentDescription = options.content_description
+    ds.ContentCreatorName = options.content_creator_name
+    return ds
+
+
+def file_meta(ds: Dataset, transfer_syntax: str) -> FileMetaDataset:
+    """Return the file meta information for ``ds`` written with ``transfer_syntax``."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = UID(str(ds.SOPClassUID))
+    meta.MediaStorageSOPInstanceUID = UID(str(ds.SOPInstanceUID))
+    meta.TransferSyntaxUID = UID(transfer_syntax)
+    meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
+    meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
+    return meta

@@ -1,0 +1,27 @@
+"""DICOM Segmentation (BINARY, FRACTIONAL, LABELMAP): write and read.
+
+Examples
+--------
+See :func:`radbridge.iods.seg.encode_segmentation` and
+:func:`radbridge.iods.seg.read_segmentation`.
+"""
+
+from radbridge.iods.seg.descriptions import (
+    AlgorithmIdentification,
+    AlgorithmType,
+    SegmentDescription,
+    describe_labels,
+    load_labels,
+)
+from radbridge.iods.seg.writer import FractionalType, SegmentationType, encode_segmentation
+
+__all__ = [
+    "AlgorithmIdentification",
+    "AlgorithmType",
+    "FractionalType",
+    "SegmentDescription",
+    "SegmentationType",
+    "describe_labels",
+    "encode_segmentation",
+    "load_labels",
+]

@@ -1,0 +1,443 @@
+"""Segment descriptions: what each segment of a Segmentation is.
+
+A :class:`SegmentDescription` is the Python form of one Segment Sequence item
+(Segment Description Macro, PS3.3 C.8.20-4): number, label, segmented property
+category and type (SNOMED CT), anatomic region, algorithm, tracking identifiers
+and display colour. :func:`describe_labels` builds them from plain names such
+as ``{"1": "liver"}`` through the curated table in :mod:`radbridge.codes`.
+
+Examples
+--------
+>>> from radbridge.coding import sct
+>>> liver = SegmentDescription(
+...     1, "Liver", category=sct("123037004", "Anatomical Structure"),
+...     property_type=sct("10200004", "Liver"),
+...     algorithm=AlgorithmIdentification("radbridge-ref", "0.1"),
+... )
+>>> item = liver.to_dataset()
+>>> item.SegmentAlgorithmType, item.SegmentedPropertyTypeCodeSequence[0].CodeValue
+('AUTOMATIC', '10200004')
+>>> SegmentDescription.from_dataset(item) == liver
+True
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from pydicom.dataset import Dataset
+
+from radbridge.coding import Code, dcm
+from radbridge.errors import ConfigError, EncodingError, InvalidAttributeError
+from radbridge.uids import is_valid_uid
+
+__all__ = [
+    "AlgorithmIdentification",
+    "AlgorithmType",
+    "SegmentDescription",
+    "describe_labels",
+    "load_labels",
+]
+
+#: DCM 113076 "Segmentation", the default algorithm family.
+SEGMENTATION_FAMILY = dcm("113076", "Segmentation")
+
+
+class AlgorithmType(enum.StrEnum):
+    """Segment Algorithm Type (0062,0008)."""
+
+    AUTOMATIC = "AUTOMATIC"
+    SEMIAUTOMATIC = "SEMIAUTOMATIC"
+    MANUAL = "MANUAL"
+
+
+@dataclass(frozen=True)
+class AlgorithmIdentification:
+    """Algorithm Identification Macro (PS3.3 Table 10-19).
+
+    Parameters
+    ----------
+    name
+        Algorithm Name.
+    version
+        Algorithm Version.
+    family
+        Algorithm Family Code (default DCM 113076 "Segmentation").
+    source
+        Algorithm Source (e.g. the organisation or URL), optional.
+    parameters
+        Algorithm Parameters as one string, optional.
+    """
+
+    name: str
+    version: str
+    family: Code = SEGMENTATION_FAMILY
+    source: str | None = None
+    parameters: str | None = None
+
+    def to_dataset(self) -> Dataset:
+        """Return the macro as an item of Segmentation Algorithm Identification Sequence."""
+        ds = Dataset()
+        ds.AlgorithmFamilyCodeSequence = [self.family.to_dataset()]
+        ds.AlgorithmName = self.name[:64]
+        ds.AlgorithmVersion = self.version[:64]
+        if self.parameters:
+            ds.AlgorithmParameters = self.parameters
+        if self.source:
+            ds.AlgorithmSource = self.source[:64]
+        return ds
+
+    @classmethod
+    def from_dataset(cls, ds: Dataset) -> AlgorithmIdentification:
+        """Read the macro (tolerant: missing family becomes DCM 113076)."""
+        family_seq = ds.get("AlgorithmFamilyCodeSequence")
+        family = Code.from_dataset(family_seq[0]) if family_seq else SEGMENTATION_FAMILY
+        return cls(
+            str(ds.get("AlgorithmName", "") or ""),
+            str(ds.get("AlgorithmVersion", "") or ""),
+            family,
+            str(ds.AlgorithmSource) if ds.get("AlgorithmSource") else None,
+            str(ds.AlgorithmParameters) if ds.get("AlgorithmParameters") else None,
+        )
+
+
+@dataclass(frozen=True)
+class SegmentDescription:
+    """One segment of a Segmentation.
+
+    Parameters
+    ----------
+    segment_number
+        Segment Number: 1 for the first segment, increasing by 1. In a LABELMAP
+        it is also the pixel value.
+    label
+        Segment Label (at most 64 characters).
+    category
+        Segmented Property Category (e.g. SCT 123037004 "Anatomical Structure").
+    property_type
+        Segmented Property Type (e.g. SCT 10200004 "Liver").
+    property_type_modifiers
+        Segmented Property Type Modifiers (e.g. SCT 7771000 "Left").
+    anatomic_region
+        Anatomic Region, for findings that need a location (e.g. a nodule in a lung).
+    anatomic_region_modifiers
+        Anatomic Region Modifiers.
+    algorithm_type
+        AUTOMATIC (default), SEMIAUTOMATIC or MANUAL (enum or string).
+    algorithm
+        Required unless ``algorithm_type`` is MANUAL.
+    tracking_id, tracking_uid
+        Tracking Identifier and UID, to follow a finding across reports; give both
+        or neither.
+    display_rgb
+        Recommended display colour as sRGB 0-255, written as CIELab.
+    description
+        Segment Description (free text), optional.
+    """
+
+    segment_number: int
+    label: str
+    category: Code
+    property_type: Code
+    property_type_modifiers: tuple[Code, ...] = ()
+    anatomic_region: Code | None = None
+    anatomic_region_modifiers: tuple[Code, ...] = ()
+    algorithm_type: AlgorithmType | str = AlgorithmType.AUTOMATIC
+    algorithm: AlgorithmIdentification | None = field(default=None)
+    tracking_id: str | None = None
+    tracking_uid: str | None = None
+    display_rgb: tuple[int, int, int] | None = None
+    description: str | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "algorithm_type", AlgorithmType(self.algorithm_type))
+        except ValueError:
+            raise EncodingError(
+                f"segment {self.segment_number}: unknown algorithm type {self.algorithm_type!r}",
+                attribute="SegmentAlgorithmType",
+                hint="use AUTOMATIC, SEMIAUTOMATIC or MANUAL",
+            ) from None
+        object.__setattr__(self, "property_type_modifiers", tuple(self.property_type_modifiers))
+        object.__setattr__(self, "anatomic_region_modifiers", tuple(self.anatomic_region_modifiers))
+
+    def validate(self) -> None:
+        """Raise :class:`~radbridge.errors.EncodingError` unless the description can be written."""
+        where = f"segment {self.segment_number} ({self.label!r})"
+        if not 1 <= self.segment_number <= 65535:
+            raise EncodingError(
+                f"{where}: segment numbers run from 1 to 65535",
+                attribute="SegmentNumber",
+            )
+        if not self.label or len(self.label) > 64:
+            raise EncodingError(
+                f"{where}: a segment label needs 1 to 64 characters",
+                attribute="SegmentLabel",
+            )
+        if self.algorithm_type != AlgorithmType.MANUAL and self.algorithm is None:
+            raise EncodingError(
+                f"{where}: an {AlgorithmType(self.algorithm_type).value} segment needs its "
+                "algorithm",
+                attribute="SegmentAlgorithmName",
+                hint="pass algorithm=AlgorithmIdentification(name, version)",
+            )
+        if (self.tracking_id is None) != (self.tracking_uid is None):
+            raise EncodingError(
+                f"{where}: give both a tracking ID and a tracking UID, or neither",
+                attribute="TrackingID/TrackingUID",
+            )
+        if self.tracking_uid is not None and not is_valid_uid(self.tracking_uid):
+            raise EncodingError(f"{where}: invalid tracking UID", attribute="TrackingUID")
+        if self.display_rgb is not None and (
+            len(self.display_rgb) != 3 or not all(0 <= int(v) <= 255 for v in self.display_rgb)
+        ):
+            raise EncodingError(
+                f"{where}: display colour must be three values 0-255",
+                attribute="RecommendedDisplayCIELabValue",
+            )
+
+    def to_dataset(self) -> Dataset:
+        """Return the Segment Sequence item."""
+        self.validate()
+        ds = Dataset()
+        ds.SegmentedPropertyCategoryCodeSequence = [self.category.to_dataset()]
+        ds.SegmentNumber = self.segment_number
+        ds.SegmentLabel = self.label
+        if self.description:
+            ds.SegmentDescription = self.description
+        ds.SegmentAlgorithmType = AlgorithmType(self.algorithm_type).value
+        if self.algorithm is not None:
+            ds.SegmentAlgorithmName = self.algorithm.name[:64]
+            ds.SegmentationAlgorithmIdentificationSequence = [self.algorithm.to_dataset()]
+        if self.display_rgb is not None:
+            from radbridge.codes import rgb_to_dicom_lab
+
+            ds.RecommendedDisplayCIELabValue = list(rgb_to_dicom_lab(self.display_rgb))
+        type_item = self.property_type.to_dataset()
+        if self.property_type_modifiers:
+            type_item.SegmentedPropertyTypeModifierCodeSequence = [
+                c.to_dataset() for c in self.property_type_modifiers
+            ]
+        ds.SegmentedPropertyTypeCodeSequence = [type_item]
+        if self.anatomic_region is not None:
+            region = self.anatomic_region.to_dataset()
+            if self.anatomic_region_modifiers:
+                region.AnatomicRegionModifierSequence = [
+                    c.to_dataset() for c in self.anatomic_region_modifiers
+                ]
+            ds.AnatomicRegionSequence = [region]
+        if self.tracking_id is not None:
+            ds.TrackingID = self.tracking_id
+            ds.TrackingUID = self.tracking_uid
+        return ds
+
+    @classmethod
+    def from_dataset(cls, ds: Dataset, *, source: str | None = None) -> SegmentDescription:
+        """Read a Segment Sequence item, tolerating what real files leave out.
+
+        Missing codes become DCM "(unknown)" placeholders with a warning, so the
+        segment's pixels stay readable.
+        """
+        number = int(ds.get("SegmentNumber", 0) or 0)
+        label = str(ds.get("SegmentLabel", "") or f"Segment {number}")
+        category = _code_or_placeholder(ds, "SegmentedPropertyCategoryCodeSequence", number, source)
+        property_type = _code_or_placeholder(
+            ds, "SegmentedPropertyTypeCodeSequence", number, source
+        )
+        type_seq = ds.get("SegmentedPropertyTypeCodeSequence") or [Dataset()]
+        modifiers = tuple(
+            Code.from_dataset(m, source=source)
+            for m in type_seq[0].get("SegmentedPropertyTypeModifierCodeSequence", [])
+        )
+        region_seq = ds.get("AnatomicRegionSequence")
+        region = Code.from_dataset(region_seq[0], source=source) if region_seq else None
+        region_mods = tuple(
+            Code.from_dataset(m, source=source)
+            for m in (region_seq[0].get("AnatomicRegionModifierSequence", []) if region_seq else [])
+        )
+        algo_seq = ds.get("SegmentationAlgorithmIdentificationSequence")
+        algorithm = AlgorithmIdentification.from_dataset(algo_seq[0]) if algo_seq else None
+        if algorithm is None and ds.get("SegmentAlgorithmName"):
+            algorithm = AlgorithmIdentification(str(ds.SegmentAlgorithmName), "")
+        algo_type = str(ds.get("SegmentAlgorithmType", "") or "")
+        if algo_type not in AlgorithmType.__members__:
+            algo_type = "AUTOMATIC" if algorithm is not None else "MANUAL"
+        rgb = None
+        if ds.get("RecommendedDisplayCIELabValue"):
+            from radbridge.codes import dicom_lab_to_rgb
+
+            rgb = dicom_lab_to_rgb(tuple(int(v) for v in ds.RecommendedDisplayCIELabValue))
+        return cls(
+            segment_number=number,
+            label=label,
+            category=category,
+            property_type=property_type,
+            property_type_modifiers=modifiers,
+            anatomic_region=region,
+            anatomic_region_modifiers=region_mods,
+            algorithm_type=algo_type,
+            algorithm=algorithm,
+            tracking_id=str(ds.TrackingID) if ds.get("TrackingID") else None,
+            tracking_uid=str(ds.TrackingUID) if ds.get("TrackingUID") else None,
+            display_rgb=rgb,
+            description=str(ds.SegmentDescription) if ds.get("SegmentDescription") else None,
+        )
+
+    def to_json(self) -> dict[str, object]:
+        """Return a JSON-ready dictionary (the form ``radbridge seg info --json`` prints)."""
+        out: dict[str, object] = {
+            "segment_number": self.segment_number,
+            "label": self.label,
+            "category": self.category.to_json(),
+            "property_type": self.property_type.to_json(),
+            "algorithm_type": AlgorithmType(self.algorithm_type).value,
+        }
+        if self.property_type_modifiers:
+            out["property_type_modifiers"] = [c.to_json() for c in self.property_type_modifiers]
+        if self.anatomic_region:
+            out["anatomic_region"] = self.anatomic_region.to_json()
+        if self.anatomic_region_modifiers:
+            out["anatomic_region_modifiers"] = [c.to_json() for c in self.anatomic_region_modifiers]
+        if self.algorithm:
+            out["algorithm"] = {
+                "name": self.algorithm.name,
+                "version": self.algorithm.version,
+                "family": self.algorithm.family.to_json(),
+            }
+        if self.tracking_id:
+            out["tracking_id"] = self.tracking_id
+            out["tracking_uid"] = self.tracking_uid
+        if self.display_rgb:
+            out["display_rgb"] = list(self.display_rgb)
+        if self.description:
+            out["description"] = self.description
+        return out
+
+
+_UNKNOWN = Code("(unknown)", "DCM", "Unknown")
+
+
+def _code_or_placeholder(ds: Dataset, keyword: str, number: int, source: str | None) -> Code:
+    seq = ds.get(keyword)
+    if seq:
+        try:
+            return Code.from_dataset(seq[0], source=source)
+        except InvalidAttributeError:
+            pass
+        except Exception:  # any damage in a code item is recoverable here
+            pass
+    warnings.warn(
+        f"{source or 'SEG'}: segment {number} has no usable {keyword}; using a placeholder",
+        stacklevel=3,
+    )
+    return _UNKNOWN
+
+
+def describe_labels(
+    labels: Mapping[int | str, str | SegmentDescription],
+    *,
+    algorithm: AlgorithmIdentification | None = None,
+    algorithm_type: AlgorithmType | str = AlgorithmType.AUTOMATIC,
+) -> list[SegmentDescription]:
+    """Build segment descriptions from ``{label value: name}``.
+
+    Names are looked up in the curated table of :mod:`radbridge.codes`
+    (TotalSegmentator class names and more); a value may also be a ready
+    :class:`SegmentDescription`, whose number is set to its key.
+
+    Parameters
+    ----------
+    labels
+        Mapping of label value (int or numeric string) to a name.
+    algorithm
+        The algorithm for every segment (required unless MANUAL).
+    algorithm_type
+        AUTOMATIC, SEMIAUTOMATIC or MANUAL.
+
+    Raises
+    ------
+    ConfigError
+        A key is not a positive integer.
+    InvalidAttributeError
+        A name is not in the table (the message lists close names).
+    """
+    from radbridge.codes import lookup
+
+    out = []
+    for key, value in labels.items():
+        try:
+            number = int(key)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"label key {key!r} is not an integer",
+                attribute="labels",
+                hint='write labels as {"1": "liver", "2": "spleen"}',
+            ) from None
+        if isinstance(value, SegmentDescription):
+            out.append(replace(value, segment_number=number))
+            continue
+        term = lookup(str(value))
+        out.append(
+            SegmentDescription(
+                segment_number=number,
+                label=str(value)[:64],
+                category=term.category,
+                property_type=term.property_type,
+                property_type_modifiers=(term.type_modifier,) if term.type_modifier else (),
+                anatomic_region=term.anatomic_region,
+                anatomic_region_modifiers=(
+                    (term.anatomic_region_modifier,) if term.anatomic_region_modifier else ()
+                ),
+                algorithm_type=algorithm_type,
+                algorithm=algorithm,
+                display_rgb=term.rgb,
+            )
+        )
+    return sorted(out, key=lambda d: d.segment_number)
+
+
+def load_labels(path: str | os.PathLike[str]) -> dict[int, str]:
+    """Read a ``labels.json`` file: ``{"1": "liver", "2": "spleen"}``.
+
+    Raises
+    ------
+    ConfigError
+        The file is not such a JSON object.
+    """
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(
+            f"cannot read labels ({exc})", path=p, hint='write {"1": "liver", "2": "spleen"}'
+        ) from exc
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        raise ConfigError(
+            "labels must be a JSON object of label value to name",
+            path=p,
+            hint='write {"1": "liver", "2": "spleen"}',
+        )
+    try:
+        return {int(k): v for k, v in data.items()}
+    except ValueError:
+        raise ConfigError(
+            "label keys must be integers", path=p, hint='write {"1": "liver"}'
+        ) from None
+
+
+def check_numbering(descriptions: Sequence[SegmentDescription]) -> None:
+    """Raise unless segment numbers are 1, 2, ... N without gaps or repeats."""
+    numbers = [d.segment_number for d in descriptions]
+    if numbers != list(range(1, len(numbers) + 1)):
+        raise EncodingError(
+            f"segment numbers must be 1..{len(numbers)} in order, got {numbers[:10]}"
+            + ("..." if len(numbers) > 10 else ""),
+            attribute="SegmentNumber",
+            hint="renumber the label map so labels run 1, 2, 3, ... without gaps",
+        )
