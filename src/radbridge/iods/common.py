@@ -4,7 +4,7 @@ Examples
 --------
 >>> opts = SeriesOptions(series_description="Liver AI", series_number=901)
 >>> ds = new_instance("1.2.840.10008.5.1.4.1.1.66.4", opts, modality="SEG")
->>> ds.Modality, ds.SeriesNumber, ds.Manufacturer
+>>> ds.Modality, int(ds.SeriesNumber), ds.Manufacturer
 ('SEG', 901, 'radbridge')
 """
 

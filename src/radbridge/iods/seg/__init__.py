@@ -13,6 +13,7 @@ from radbridge.iods.seg.descriptions import (
     describe_labels,
     load_labels,
 )
+from radbridge.iods.seg.reader import Segmentation, StackedMasks, read_segmentation
 from radbridge.iods.seg.writer import FractionalType, SegmentationType, encode_segmentation
 
 __all__ = [
@@ -20,8 +21,11 @@ __all__ = [
     "AlgorithmType",
     "FractionalType",
     "SegmentDescription",
+    "Segmentation",
     "SegmentationType",
+    "StackedMasks",
     "describe_labels",
     "encode_segmentation",
     "load_labels",
+    "read_segmentation",
 ]

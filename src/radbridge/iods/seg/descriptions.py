@@ -216,7 +216,7 @@ class SegmentDescription:
             ds.SegmentAlgorithmName = self.algorithm.name[:64]
             ds.SegmentationAlgorithmIdentificationSequence = [self.algorithm.to_dataset()]
         if self.display_rgb is not None:
-            from radbridge.codes import rgb_to_dicom_lab
+            from radbridge.color import rgb_to_dicom_lab
 
             ds.RecommendedDisplayCIELabValue = list(rgb_to_dicom_lab(self.display_rgb))
         type_item = self.property_type.to_dataset()
@@ -270,7 +270,7 @@ class SegmentDescription:
             algo_type = "AUTOMATIC" if algorithm is not None else "MANUAL"
         rgb = None
         if ds.get("RecommendedDisplayCIELabValue"):
-            from radbridge.codes import dicom_lab_to_rgb
+            from radbridge.color import dicom_lab_to_rgb
 
             rgb = dicom_lab_to_rgb(tuple(int(v) for v in ds.RecommendedDisplayCIELabValue))
         return cls(

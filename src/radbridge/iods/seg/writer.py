@@ -200,13 +200,9 @@ def _check_stacked(
         fractions: NDArray[Any] = stacked.astype(np.uint8, copy=False)
         return fractions
     if stacked.dtype != np.bool_:
-        if (
-            (stacked.size
-            and (stacked.min() < 0 or stacked.max() > 1))
-            or (
-                np.issubdtype(stacked.dtype, np.floating)
-                and not np.array_equal(stacked, np.round(stacked))
-            )
+        if (stacked.size and (stacked.min() < 0 or stacked.max() > 1)) or (
+            np.issubdtype(stacked.dtype, np.floating)
+            and not np.array_equal(stacked, np.round(stacked))
         ):
             raise EncodingError(
                 "a binary stacked mask must hold only 0 and 1",
