@@ -141,6 +141,10 @@ class VolumeGeometry:
         norms = np.linalg.norm(self.affine[:3, :3], axis=0)
         return (float(norms[0]), float(norms[1]), float(norms[2]))
 
+    def spacing_array(self) -> FloatArray:
+        """The spacing as a sorted array (for comparing grids regardless of axis order)."""
+        return np.sort(np.asarray(self.spacing))
+
     @property
     def origin(self) -> FloatArray:
         """LPS position of the centre of voxel ``(0, 0, 0)``."""

@@ -28,6 +28,7 @@ import json
 import os
 import warnings
 from collections.abc import Mapping, Sequence
+from typing import Any
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -339,22 +340,37 @@ def _code_or_placeholder(ds: Dataset, keyword: str, number: int, source: str | N
     return _UNKNOWN
 
 
+LabelSpec = str | SegmentDescription | Mapping[str, Any]
+#: ``{label value: spec}`` with integer or numeric-string keys.
+LabelMapping = Mapping[int, LabelSpec] | Mapping[str, LabelSpec]
+
+
 def describe_labels(
-    labels: Mapping[int | str, str | SegmentDescription],
+    labels: LabelMapping,
     *,
     algorithm: AlgorithmIdentification | None = None,
     algorithm_type: AlgorithmType | str = AlgorithmType.AUTOMATIC,
 ) -> list[SegmentDescription]:
-    """Build segment descriptions from ``{label value: name}``.
+    """Build segment descriptions from ``{label value: name or specification}``.
 
-    Names are looked up in the curated table of :mod:`radbridge.codes`
-    (TotalSegmentator class names and more); a value may also be a ready
-    :class:`SegmentDescription`, whose number is set to its key.
+    A value is either a name looked up in the curated table of
+    :mod:`radbridge.codes` (TotalSegmentator class names and more), a ready
+    :class:`SegmentDescription` (its number is set to the key), or a mapping with
+    explicit codes::
+
+        {"label": "Tumour", "category": {"value": "49755003", "scheme": "SCT",
+         "meaning": "Morphologically Altered Structure"},
+         "type": {"value": "108369006", "scheme": "SCT", "meaning": "Tumor"},
+         "rgb": [255, 0, 0]}
+
+    (optional keys: ``type_modifier``, ``region``, ``region_modifier``,
+    ``tracking_id``, ``tracking_uid``, ``description``; a mapping with ``name``
+    starts from the table entry and overrides what it gives).
 
     Parameters
     ----------
     labels
-        Mapping of label value (int or numeric string) to a name.
+        Mapping of label value (int or numeric string) to a name or specification.
     algorithm
         The algorithm for every segment (required unless MANUAL).
     algorithm_type
@@ -363,12 +379,19 @@ def describe_labels(
     Raises
     ------
     ConfigError
-        A key is not a positive integer.
+        A key is not a positive integer, or a specification lacks its codes.
     InvalidAttributeError
         A name is not in the table (the message lists close names).
-    """
-    from radbridge.codes import lookup
 
+    Examples
+    --------
+    >>> spec = {"label": "Tumour",
+    ...         "category": {"value": "49755003", "scheme": "SCT",
+    ...                      "meaning": "Morphologically Altered Structure"},
+    ...         "type": {"value": "108369006", "scheme": "SCT", "meaning": "Tumor"}}
+    >>> [d.label for d in describe_labels({"1": spec}, algorithm_type="MANUAL")]
+    ['Tumour']
+    """
     out = []
     for key, value in labels.items():
         try:
@@ -381,29 +404,78 @@ def describe_labels(
             ) from None
         if isinstance(value, SegmentDescription):
             out.append(replace(value, segment_number=number))
-            continue
-        term = lookup(str(value))
-        out.append(
-            SegmentDescription(
-                segment_number=number,
-                label=str(value)[:64],
-                category=term.category,
-                property_type=term.property_type,
-                property_type_modifiers=(term.type_modifier,) if term.type_modifier else (),
-                anatomic_region=term.anatomic_region,
-                anatomic_region_modifiers=(
-                    (term.anatomic_region_modifier,) if term.anatomic_region_modifier else ()
-                ),
-                algorithm_type=algorithm_type,
-                algorithm=algorithm,
-                display_rgb=term.rgb,
-            )
-        )
+        elif isinstance(value, str):
+            out.append(_from_spec(number, {"name": value}, algorithm, algorithm_type))
+        else:
+            out.append(_from_spec(number, value, algorithm, algorithm_type))
     return sorted(out, key=lambda d: d.segment_number)
 
 
-def load_labels(path: str | os.PathLike[str]) -> dict[int, str]:
-    """Read a ``labels.json`` file: ``{"1": "liver", "2": "spleen"}``.
+def _code(spec: Mapping[str, Any], key: str, number: int) -> Code | None:
+    value = spec.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            f"label {number}: {key!r} must be an object with value, scheme and meaning",
+            attribute=key,
+        )
+    return Code.from_json(dict(value))
+
+
+def _from_spec(
+    number: int,
+    spec: Mapping[str, Any],
+    algorithm: AlgorithmIdentification | None,
+    algorithm_type: AlgorithmType | str,
+) -> SegmentDescription:
+    fields: dict[str, Any] = {}
+    if "name" in spec:
+        from radbridge.codes import lookup
+
+        term = lookup(str(spec["name"]))
+        fields = {
+            "label": str(spec["name"])[:64],
+            "category": term.category,
+            "property_type": term.property_type,
+            "property_type_modifiers": (term.type_modifier,) if term.type_modifier else (),
+            "anatomic_region": term.anatomic_region,
+            "anatomic_region_modifiers": (
+                (term.anatomic_region_modifier,) if term.anatomic_region_modifier else ()
+            ),
+            "display_rgb": term.rgb,
+        }
+    explicit = {
+        "category": _code(spec, "category", number),
+        "property_type": _code(spec, "type", number),
+        "anatomic_region": _code(spec, "region", number),
+    }
+    fields.update({k: v for k, v in explicit.items() if v is not None})
+    for key, field_name in (
+        ("type_modifier", "property_type_modifiers"),
+        ("region_modifier", "anatomic_region_modifiers"),
+    ):
+        code = _code(spec, key, number)
+        if code is not None:
+            fields[field_name] = (code,)
+    for key in ("label", "tracking_id", "tracking_uid", "description"):
+        if spec.get(key) is not None:
+            fields[key] = str(spec[key])
+    if spec.get("rgb") is not None:
+        fields["display_rgb"] = tuple(int(v) for v in spec["rgb"])
+    if "category" not in fields or "property_type" not in fields or "label" not in fields:
+        raise ConfigError(
+            f"label {number}: give a known 'name', or 'label', 'category' and 'type' codes",
+            attribute="labels",
+            hint='e.g. {"1": "liver"} or {"1": {"label": ..., "category": {...}, "type": {...}}}',
+        )
+    return SegmentDescription(
+        segment_number=number, algorithm_type=algorithm_type, algorithm=algorithm, **fields
+    )
+
+
+def load_labels(path: str | os.PathLike[str]) -> dict[int, LabelSpec]:
+    """Read a ``labels.json`` file: ``{"1": "liver", "2": {"label": ..., ...}}``.
 
     Raises
     ------
@@ -417,9 +489,9 @@ def load_labels(path: str | os.PathLike[str]) -> dict[int, str]:
         raise ConfigError(
             f"cannot read labels ({exc})", path=p, hint='write {"1": "liver", "2": "spleen"}'
         ) from exc
-    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+    if not isinstance(data, dict) or not all(isinstance(v, str | dict) for v in data.values()):
         raise ConfigError(
-            "labels must be a JSON object of label value to name",
+            "labels must be a JSON object of label value to a name or an object",
             path=p,
             hint='write {"1": "liver", "2": "spleen"}',
         )

@@ -315,7 +315,7 @@ class Segmentation:
                 "segments overlap, so they cannot be combined into one label map",
                 path=self.source,
                 attribute="SegmentsOverlap",
-                hint="use stacked_volume() for overlapping segments",
+                hint="use stacked_volume() (CLI: seg decode --stacked) for overlapping segments",
             )
         return Volume.from_geometry(out, geometry)
 

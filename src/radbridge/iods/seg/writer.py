@@ -42,6 +42,7 @@ from radbridge.iods.functional_groups import ItemEncoder, encode_dataset, raw_se
 from radbridge.iods.seg.descriptions import (
     AlgorithmIdentification,
     AlgorithmType,
+    LabelMapping,
     SegmentDescription,
     check_numbering,
     describe_labels,
@@ -231,7 +232,7 @@ def _stacked_to_labels(stacked: NDArray[np.bool_]) -> NDArray[Any]:
 
 
 def _descriptions(
-    segments: Sequence[SegmentDescription] | Mapping[int | str, str],
+    segments: Sequence[SegmentDescription] | LabelMapping,
     algorithm: AlgorithmIdentification | None,
 ) -> list[SegmentDescription]:
     if isinstance(segments, Mapping):
@@ -420,7 +421,7 @@ def _pack_bits(chunks: Any) -> bytes:
 def encode_segmentation(
     mask: NDArray[Any] | Volume,
     source: SourceSeries | Sequence[Dataset] | Volume,
-    segments: Sequence[SegmentDescription] | Mapping[int | str, str],
+    segments: Sequence[SegmentDescription] | LabelMapping,
     *,
     segmentation_type: SegmentationType | str = SegmentationType.BINARY,
     fractional_type: FractionalType | str = FractionalType.PROBABILITY,
