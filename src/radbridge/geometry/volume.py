@@ -142,7 +142,7 @@ class VolumeGeometry:
         return (float(norms[0]), float(norms[1]), float(norms[2]))
 
     def spacing_array(self) -> FloatArray:
-        """The spacing as a sorted array (for comparing grids regardless of axis order)."""
+        """Return the spacings sorted (to compare grids regardless of axis order)."""
         return np.sort(np.asarray(self.spacing))
 
     @property

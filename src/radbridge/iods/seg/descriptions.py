@@ -28,9 +28,9 @@ import json
 import os
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from pydicom.dataset import Dataset
 
