@@ -103,7 +103,7 @@ def test_fractional_probabilities(study):
         ("small", {}, "shape"),
         ("floats", {}, "whole numbers"),
         ("negative", {}, "negative"),
-        ("undescribed", {}, "without a segment description"),
+        ("undescribed", {}, "are described"),
         ("empty", {}, "every frame is empty"),
         ("overlap", {"segmentation_type": "labelmap"}, "overlap"),
         ("nonbinary", {}, "only 0 and 1"),

@@ -8,19 +8,30 @@ the number of frames, not segments × slices.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import ndimage
 
 from radbridge.errors import EncodingError
 
-__all__ = ["FramePlan", "binary_frames", "label_presence", "plan_frames", "stacked_presence"]
+__all__ = [
+    "Box",
+    "FramePlan",
+    "binary_frames",
+    "label_presence",
+    "pack_boxed",
+    "plan_frames",
+    "stacked_presence",
+]
 
 #: Frames packed or compared per step: bounds temporary memory for huge volumes.
 CHUNK = 64
+#: A bounding box as (slice, row, column) slices, as scipy.ndimage.find_objects gives.
+Box = tuple[slice, slice, slice]
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,26 +58,32 @@ class FramePlan:
         return np.searchsorted(used, self.slices).astype(np.int64) + 1
 
 
-def label_presence(labels: NDArray[Any], n_segments: int) -> NDArray[np.bool_]:
-    """``presence[slice, segment]``: whether a label value occurs in a slice.
+def label_presence(
+    labels: NDArray[Any], n_segments: int
+) -> tuple[NDArray[np.bool_], list[Box | None]]:
+    """``presence[slice, segment]`` of a label map, and each segment's bounding box.
 
-    Column 0 is the background. Values outside ``0..n_segments`` raise
-    :class:`~radbridge.errors.EncodingError`.
+    Column 0 (background) is unused. One pass over the volume finds the boxes;
+    presence is then checked inside each box only. Values above ``n_segments``
+    raise :class:`~radbridge.errors.EncodingError`.
     """
-    slices = labels.shape[0]
-    presence = np.zeros((slices, n_segments + 1), dtype=bool)
-    for k in range(slices):
-        counts = np.bincount(labels[k].ravel(), minlength=n_segments + 1)
-        if counts.shape[0] > n_segments + 1:
-            extra = np.flatnonzero(counts[n_segments + 1 :]) + n_segments + 1
-            raise EncodingError(
-                f"the label map holds values without a segment description: "
-                f"{extra[:10].tolist()} (slice {k})",
-                attribute="segments",
-                hint=f"describe every label value; the descriptions cover 1..{n_segments}",
-            )
-        presence[k] = counts > 0
-    return presence
+    top = int(labels.max(initial=0))
+    if top > n_segments:
+        slice_index = int(np.argmax((labels > n_segments).any(axis=(1, 2))))
+        raise EncodingError(
+            f"the label map holds value {top} (e.g. in slice {slice_index}) but only "
+            f"segments 1..{n_segments} are described",
+            attribute="segments",
+            hint="describe every label value, or remove the extra labels",
+        )
+    boxes: list[Box | None] = list(ndimage.find_objects(labels, max_label=n_segments))
+    presence = np.zeros((labels.shape[0], n_segments + 1), dtype=bool)
+    for k, box in enumerate(boxes, start=1):
+        if box is None:
+            continue
+        present = (labels[box] == k).any(axis=(1, 2))
+        presence[box[0].start + np.flatnonzero(present), k] = True
+    return presence, boxes
 
 
 def stacked_presence(stacked: NDArray[Any]) -> NDArray[np.bool_]:
@@ -97,14 +114,57 @@ def plan_frames(presence: NDArray[np.bool_], *, labelmap: bool, keep_empty: bool
 
 
 def binary_frames(
-    plan: FramePlan, labels: NDArray[Any] | None, stacked: NDArray[Any] | None
+    plan: FramePlan,
+    labels: NDArray[Any] | None,
+    stacked: NDArray[Any] | None,
+    boxes: Sequence[Box | None] = (),
 ) -> Iterator[NDArray[np.bool_]]:
-    """Yield the boolean frames of ``plan`` in chunks of at most :data:`CHUNK`."""
+    """Yield the boolean frames of ``plan`` in chunks of at most :data:`CHUNK`.
+
+    With ``boxes`` (from :func:`label_presence`), each frame is compared only
+    inside its segment's bounding box.
+    """
     for start in range(0, len(plan), CHUNK):
         segs = plan.segments[start : start + CHUNK]
         sl = plan.slices[start : start + CHUNK]
-        if labels is not None:
+        if labels is not None and boxes:
+            chunk = np.zeros((len(sl), *labels.shape[1:]), bool)
+            for i, (seg, k) in enumerate(zip(segs.tolist(), sl.tolist(), strict=True)):
+                box = boxes[seg - 1]
+                if box is not None:
+                    chunk[i][box[1:]] = labels[k][box[1:]] == seg
+            yield chunk
+        elif labels is not None:
             yield labels[sl] == segs[:, None, None].astype(labels.dtype)
         else:
             assert stacked is not None
             yield stacked[segs - 1, sl].astype(bool, copy=False)
+
+
+def pack_boxed(plan: FramePlan, labels: NDArray[Any], boxes: Sequence[Box | None]) -> bytes | None:
+    """Pack BINARY frames of a label map touching only each segment's bounding box.
+
+    Works when every row is a whole number of bytes (columns divisible by 8);
+    returns ``None`` otherwise so the caller packs full frames instead. The
+    output starts zeroed, so empty regions cost nothing.
+    """
+    rows, columns = labels.shape[1], labels.shape[2]
+    if columns % 8:
+        return None
+    row_bytes = columns // 8
+    total = len(plan) * rows * row_bytes
+    out = np.zeros(total + (total % 2), np.uint8)
+    frames = out[:total].reshape(len(plan), rows, row_bytes)
+    for index, (seg, k) in enumerate(
+        zip(plan.segments.tolist(), plan.slices.tolist(), strict=True)
+    ):
+        box = boxes[seg - 1]
+        if box is None:
+            continue
+        first = (box[2].start // 8) * 8
+        last = -(-box[2].stop // 8) * 8
+        block = labels[k, box[1], first:last] == seg
+        frames[index, box[1], first // 8 : last // 8] = np.packbits(
+            block, axis=1, bitorder="little"
+        )
+    return out.tobytes()

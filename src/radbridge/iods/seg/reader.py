@@ -301,22 +301,19 @@ class Segmentation:
             for part, frames in self.iter_frames():
                 out[slices[part]] = frames
             return Volume.from_geometry(out, geometry)
-        count = np.zeros(geometry.shape, np.uint8)
-        for part, frames in self.iter_frames():
-            masks = frames if frames.dtype == np.bool_ else frames > 0
-            numbers = self.frames.segments[part].astype(dtype)[:, None, None]
-            values = np.multiply(masks, numbers, dtype=dtype)
-            for i, frame_index in enumerate(part):
-                k = slices[frame_index]
-                out[k] += values[i]
-                count[k] += masks[i]
-        if int(count.max(initial=0)) > 1:
-            raise DecodingError(
-                "segments overlap, so they cannot be combined into one label map",
-                path=self.source,
-                attribute="SegmentsOverlap",
-                hint="use stacked_volume() (CLI: seg decode --stacked) for overlapping segments",
-            )
+        segments = self.frames.segments
+        for index, rows, columns, block in self._pixels.blocks(range(len(self.frames))):
+            mask = block if block.dtype == np.bool_ else block > 0
+            region = out[slices[index], rows, columns]
+            if region[mask].any():
+                raise DecodingError(
+                    "segments overlap, so they cannot be combined into one label map",
+                    path=self.source,
+                    attribute="SegmentsOverlap",
+                    hint="use stacked_volume() (CLI: seg decode --stacked) for overlapping "
+                    "segments",
+                )
+            region[mask] = segments[index]
         return Volume.from_geometry(out, geometry)
 
     def stacked_volume(
@@ -338,17 +335,17 @@ class Segmentation:
         fractional = self.segmentation_type is SegmentationType.FRACTIONAL
         dtype: Any = np.uint8 if fractional else np.bool_
         out = np.zeros((len(numbers), *geometry.shape), dtype)
-        for part, frames in self.iter_frames():
-            for i, frame_index in enumerate(part):
-                k = slices[frame_index]
-                if self.is_labelmap:
+        if self.is_labelmap:
+            for part, frames in self.iter_frames():
+                for i, frame_index in enumerate(part):
                     for number in np.unique(frames[i]):
                         if int(number) in position:
-                            out[position[int(number)], k] = frames[i] == number
-                    continue
-                segment = int(self.frames.segments[frame_index])
-                if segment in position:
-                    out[position[segment], k] = frames[i]
+                            out[position[int(number)], slices[frame_index]] = frames[i] == number
+        else:
+            wanted = [i for i, n in enumerate(self.frames.segments.tolist()) if n in position]
+            for index, rows, columns, block in self._pixels.blocks(wanted):
+                segment = int(self.frames.segments[index])
+                out[position[segment], slices[index], rows, columns] = block
         if fractional and fractional_as_float:
             scaled = out.astype(np.float32) / float(self.max_fractional_value)
             return StackedMasks(scaled, geometry, numbers)
@@ -548,13 +545,71 @@ class _FrameSource:
                     hint="the file holds only a header",
                 )
             element = self.ds["PixelData"]
-            data = np.frombuffer(bytes(element.value), np.uint8)
+            value = element.value
+            data = np.frombuffer(value if isinstance(value, bytes) else bytes(value), np.uint8)
             if not self.ds.is_little_endian and self.bits == 1 and element.VR == "OW":
                 # OW 1-bit data in a big-endian file is swapped in 16-bit words.
                 even = data[: data.size - data.size % 2]
                 data = np.concatenate([even.reshape(-1, 2)[:, ::-1].ravel(), data[even.size :]])
             self._buffer = data
         return self._buffer
+
+    def blocks(
+        self, indices: Sequence[int], *, chunk: int = _CHUNK
+    ) -> Iterator[tuple[int, slice, slice, NDArray[Any]]]:
+        """Yield ``(frame, rows, columns, values)`` for the non-zero region of each frame.
+
+        Native 1-bit frames whose rows are whole bytes are cropped on the packed
+        bytes, so empty areas are never unpacked; other frames are decoded in
+        chunks and cropped after decoding. Empty frames yield nothing.
+        """
+        ordered = list(indices)
+        if self.native and self.bits == 1 and self.columns % 8 == 0:
+            yield from self._packed_blocks(ordered)
+            return
+        for start in range(0, len(ordered), chunk):
+            part = ordered[start : start + chunk]
+            frames = self.decode(part)
+            for index, frame in zip(part, frames, strict=True):
+                rows = np.flatnonzero(frame.any(axis=1))
+                if not rows.size:
+                    continue
+                cols = np.flatnonzero(frame.any(axis=0))
+                r = slice(int(rows[0]), int(rows[-1]) + 1)
+                c = slice(int(cols[0]), int(cols[-1]) + 1)
+                yield index, r, c, frame[r, c]
+
+    def _packed_blocks(
+        self, indices: list[int]
+    ) -> Iterator[tuple[int, slice, slice, NDArray[Any]]]:
+        row_bytes = self.columns // 8
+        frame_bytes = self.rows * row_bytes
+        data = self._native_bytes()
+        needed = self.count * frame_bytes
+        if data.size < needed:
+            raise DecodingError(
+                f"pixel data holds {data.size} bytes, {needed} expected",
+                path=self.source,
+                attribute="PixelData",
+                hint="the file is truncated",
+            )
+        packed = data[:needed].reshape(self.count, self.rows, row_bytes)
+        for index in indices:
+            if not 0 <= index < self.count:
+                raise DecodingError(
+                    f"frame {index + 1} does not exist ({self.count} frames)",
+                    path=self.source,
+                    attribute="NumberOfFrames",
+                )
+            frame = packed[index]
+            rows = np.flatnonzero(frame.any(axis=1))
+            if not rows.size:
+                continue
+            cols = np.flatnonzero(frame[rows[0] : rows[-1] + 1].any(axis=0))
+            r = slice(int(rows[0]), int(rows[-1]) + 1)
+            byte_cols = slice(int(cols[0]), int(cols[-1]) + 1)
+            block = np.unpackbits(frame[r, byte_cols], axis=1, bitorder="little").view(bool)
+            yield index, r, slice(byte_cols.start * 8, byte_cols.stop * 8), block
 
     def decode(self, indices: Sequence[int]) -> NDArray[Any]:
         for index in indices:

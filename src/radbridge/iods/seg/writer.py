@@ -48,9 +48,11 @@ from radbridge.iods.seg.descriptions import (
     describe_labels,
 )
 from radbridge.iods.seg.frames import (
+    Box,
     FramePlan,
     binary_frames,
     label_presence,
+    pack_boxed,
     plan_frames,
     stacked_presence,
 )
@@ -399,9 +401,15 @@ def _encode_native(
     seg_type: SegmentationType,
     labels: NDArray[Any] | None,
     stacked: NDArray[Any] | None,
+    boxes: list[Box | None],
 ) -> bytes:
     if seg_type is SegmentationType.BINARY:
-        return _pack_bits(binary_frames(plan, labels, stacked))
+        packed = pack_boxed(plan, labels, boxes) if labels is not None and boxes else None
+        return (
+            packed
+            if packed is not None
+            else _pack_bits(binary_frames(plan, labels, stacked, boxes))
+        )
     if seg_type is SegmentationType.LABELMAP:
         assert labels is not None
         data = labels[plan.slices].tobytes()
@@ -509,7 +517,12 @@ def encode_segmentation(
                 attribute="mask",
             )
         labels = _check_labels(array)
-    presence = label_presence(labels, n) if labels is not None else stacked_presence(stacked)  # type: ignore[arg-type]
+    boxes: list[Box | None] = []
+    if labels is not None:
+        presence, boxes = label_presence(labels, n)
+    else:
+        assert stacked is not None
+        presence = stacked_presence(stacked)
     labelmap = seg_type is SegmentationType.LABELMAP
     plan = plan_frames(presence, labelmap=labelmap, keep_empty=keep_empty_frames)
     if len(plan) == 0:
@@ -539,13 +552,13 @@ def encode_segmentation(
     _pixel_module(ds, seg_type, geometry.shape[1], geometry.shape[2], bits)
     ds.NumberOfFrames = len(plan)
     if syntax == ExplicitVRLittleEndian:
-        pixel_bytes = _encode_native(plan, seg_type, labels, stacked)
+        pixel_bytes = _encode_native(plan, seg_type, labels, stacked, boxes)
         ds.PixelData = pixel_bytes
         ds["PixelData"].VR = "OB" if bits <= 8 else "OW"
     else:
         from radbridge.pixels import encode_frames
 
-        frames = _frame_arrays(plan, seg_type, labels, stacked)
+        frames = _frame_arrays(plan, seg_type, labels, stacked, boxes)
         encoded = encode_frames(frames, syntax, bits_allocated=bits, workers=workers)
         from pydicom.encaps import encapsulate
 
@@ -553,7 +566,8 @@ def encode_segmentation(
         ds["PixelData"].VR = "OB"
         ds["PixelData"].is_undefined_length = True
     out = FileDataset("", ds, file_meta=file_meta(ds, syntax), preamble=b"\x00" * 128)
-    out.set_original_encoding(False, True, ds.get("SpecificCharacterSet"))
+    # Declare the encoding our raw per-frame bytes use, so pydicom writes them unchanged.
+    out.set_original_encoding(False, True, out._character_set)
     log.info(
         "encoded %s SEG %s: %d segments, %d frames in %.2f s",
         seg_type.value,
@@ -570,9 +584,11 @@ def _frame_arrays(
     seg_type: SegmentationType,
     labels: NDArray[Any] | None,
     stacked: NDArray[Any] | None,
+    boxes: list[Box | None],
 ) -> NDArray[Any]:
     if seg_type is SegmentationType.BINARY:
-        return np.concatenate(list(binary_frames(plan, labels, stacked))).astype(np.uint8)
+        chunks = list(binary_frames(plan, labels, stacked, boxes))
+        return np.concatenate(chunks).astype(np.uint8)
     if seg_type is SegmentationType.LABELMAP:
         assert labels is not None
         return labels[plan.slices]
