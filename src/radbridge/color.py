@@ -15,9 +15,18 @@ Examples
 
 from __future__ import annotations
 
+from functools import cache
+from importlib import resources
+
 import numpy as np
 
-__all__ = ["dicom_lab_to_rgb", "lab_to_rgb", "rgb_to_dicom_lab", "rgb_to_lab"]
+__all__ = [
+    "dicom_lab_to_rgb",
+    "lab_to_rgb",
+    "rgb_to_dicom_lab",
+    "rgb_to_lab",
+    "srgb_icc_profile",
+]
 
 _WHITE = np.array([0.95047, 1.0, 1.08883])
 _RGB_TO_XYZ = np.array(
@@ -71,3 +80,9 @@ def dicom_lab_to_rgb(value: tuple[int, ...]) -> tuple[int, int, int]:
     a = value[1] * 255 / 65535 - 128
     b = value[2] * 255 / 65535 - 128
     return lab_to_rgb((lightness, a, b))
+
+
+@cache
+def srgb_icc_profile() -> bytes:
+    """Return an sRGB ICC profile for the ICC Profile attribute of colour images."""
+    return resources.files("radbridge.data").joinpath("srgb.icc").read_bytes()

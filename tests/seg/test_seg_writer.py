@@ -193,3 +193,37 @@ def test_volume_source_goes_to_a_new_study(study, caplog):
     assert seg.StudyInstanceUID != study.datasets[0].StudyInstanceUID
     assert "new study" in caplog.text
     assert "ReferencedSeriesSequence" not in seg
+
+
+def test_palette_colour_labelmap(study, tmp_path):
+    from dataclasses import replace
+
+    from pydicom import dcmread
+    from pydicom.pixels import apply_color_lut
+
+    from tests.peers import dciodvfy
+
+    segments = [replace(d, display_rgb=(10 * d.segment_number, 200, 30)) for d in descriptions(7)]
+    ds = encode_segmentation(
+        study.labels,
+        study.source,
+        segments,
+        segmentation_type="labelmap",
+        transfer_syntax="explicit",
+        palette=True,
+    )
+    path = tmp_path / "palette.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    assert dciodvfy(path).errors == []
+    stored = dcmread(path)
+    assert stored.PhotometricInterpretation == "PALETTE COLOR"
+    frames = np.flatnonzero(study.labels.any(axis=(1, 2)))
+    rgb = apply_color_lut(stored.pixel_array, stored)  # pydicom renders it independently
+    for label in (1, 5):
+        assert tuple(rgb[study.labels[frames] == label][0]) == (10 * label, 200, 30)
+    assert tuple(rgb[study.labels[frames] == 0][0]) == (0, 0, 0)
+    np.testing.assert_array_equal(
+        read_segmentation(path).label_volume(study.source).array, study.labels
+    )
+    with pytest.raises(EncodingError, match="only defined for LABELMAP"):
+        encode_segmentation(study.labels, study.source, descriptions(7), palette=True)

@@ -60,6 +60,9 @@ def encode(
         str | None, typer.Option(help="none, rle, jpegls or jpeg2000 (default: by type).")
     ] = None,
     keep_empty_frames: Annotated[bool, typer.Option("--keep-empty-frames")] = False,
+    palette: Annotated[
+        bool, typer.Option("--palette", help="LABELMAP: add a colour palette.")
+    ] = False,
     algorithm: Annotated[
         str, typer.Option(help="Algorithm name recorded per segment.")
     ] = "unspecified",
@@ -83,6 +86,7 @@ def encode(
         segmentation_type=seg_type,
         transfer_syntax=None if compression is None else compression,
         keep_empty_frames=keep_empty_frames,
+        palette=palette,
         algorithm=AlgorithmIdentification(algorithm, algorithm_version),
     )
     output.parent.mkdir(parents=True, exist_ok=True)

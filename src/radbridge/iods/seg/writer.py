@@ -361,6 +361,42 @@ def _ds(value: float) -> str:
     return _format_ds(float(value))
 
 
+#: Colours for segments without a display colour (a colour-blind-safe cycle).
+_DEFAULT_COLOURS = (
+    (230, 159, 0),
+    (86, 180, 233),
+    (0, 158, 115),
+    (240, 228, 66),
+    (0, 114, 178),
+    (213, 94, 0),
+    (204, 121, 167),
+    (128, 128, 128),
+)
+
+
+def _palette(ds: Dataset, descriptions: list[SegmentDescription]) -> None:
+    """Add the Palette Color Lookup Table (8-bit entries, entry 0 black)."""
+    from radbridge.color import srgb_icc_profile
+
+    entries = len(descriptions) + 1
+    table = np.zeros((entries, 3), np.uint8)
+    for d in descriptions:
+        table[d.segment_number] = (
+            d.display_rgb or _DEFAULT_COLOURS[(d.segment_number - 1) % len(_DEFAULT_COLOURS)]
+        )
+    ds.PhotometricInterpretation = "PALETTE COLOR"
+    descriptor = [entries % 65536, 0, 8]
+    for index, colour in enumerate(("Red", "Green", "Blue")):
+        setattr(ds, f"{colour}PaletteColorLookupTableDescriptor", descriptor)
+        ds[f"{colour}PaletteColorLookupTableDescriptor"].VR = "US"  # ambiguous US/SS
+        data = table[:, index].tobytes()
+        setattr(ds, f"{colour}PaletteColorLookupTableData", data + b"\x00" * (len(data) % 2))
+        ds[f"{colour}PaletteColorLookupTableData"].VR = "OW"
+    ds.PaletteColorLookupTableUID = new_uid()
+    ds.ICCProfile = srgb_icc_profile()
+    ds.ColorSpace = "SRGB"
+
+
 def _dimensions(ds: Dataset, labelmap: bool) -> None:
     organisation = new_uid()
     item = Dataset()
@@ -436,6 +472,7 @@ def encode_segmentation(
     max_fractional_value: int = 255,
     transfer_syntax: str | None = None,
     keep_empty_frames: bool = False,
+    palette: bool = False,
     algorithm: AlgorithmIdentification | None = None,
     series: SeriesOptions | None = None,
     workers: int | None = None,
@@ -469,6 +506,9 @@ def encode_segmentation(
         LABELMAP, Explicit VR Little Endian otherwise.
     keep_empty_frames
         Write frames with no segmented pixel too (some viewers need them).
+    palette
+        LABELMAP only: store a PALETTE COLOR lookup table built from the segments'
+        display colours, so plain image viewers show the labels in colour.
     algorithm
         Algorithm of every segment when ``segments`` is a mapping (without it the
         segments are MANUAL).
@@ -550,6 +590,14 @@ def encode_segmentation(
     if labelmap and labels is not None and labels.dtype == np.uint16:
         bits = 16
     _pixel_module(ds, seg_type, geometry.shape[1], geometry.shape[2], bits)
+    if palette:
+        if not labelmap:
+            raise EncodingError(
+                "a palette is only defined for LABELMAP segmentations",
+                attribute="PhotometricInterpretation",
+                hint="pass segmentation_type='labelmap' or palette=False",
+            )
+        _palette(ds, descriptions)
     ds.NumberOfFrames = len(plan)
     if syntax == ExplicitVRLittleEndian:
         pixel_bytes = _encode_native(plan, seg_type, labels, stacked, boxes)

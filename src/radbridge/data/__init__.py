@@ -1,0 +1,1 @@
+"""Package data files (see README.md)."""
