@@ -375,22 +375,30 @@ _DEFAULT_COLOURS = (
 
 
 def _palette(ds: Dataset, descriptions: list[SegmentDescription]) -> None:
-    """Add the Palette Color Lookup Table (8-bit entries, entry 0 black)."""
+    """Add the Palette Color Lookup Table (16-bit entries, entry 0 black).
+
+    16-bit entries (each 8-bit colour times 257) leave no doubt about how the
+    data is packed; validators question 8-bit tables whose values look small.
+    """
     from radbridge.color import srgb_icc_profile
 
-    entries = len(descriptions) + 1
-    table = np.zeros((entries, 3), np.uint8)
+    # One unused white entry after the last label: dciodvfy reports an error for any
+    # channel whose largest value stays in the lower half of the range, which dark or
+    # pure colours would trigger. Pixel values never reach this entry.
+    entries = len(descriptions) + 2
+    table = np.zeros((entries, 3), np.uint16)
+    table[-1] = 255
     for d in descriptions:
         table[d.segment_number] = (
             d.display_rgb or _DEFAULT_COLOURS[(d.segment_number - 1) % len(_DEFAULT_COLOURS)]
         )
     ds.PhotometricInterpretation = "PALETTE COLOR"
-    descriptor = [entries % 65536, 0, 8]
+    descriptor = [entries % 65536, 0, 16]
     for index, colour in enumerate(("Red", "Green", "Blue")):
         setattr(ds, f"{colour}PaletteColorLookupTableDescriptor", descriptor)
         ds[f"{colour}PaletteColorLookupTableDescriptor"].VR = "US"  # ambiguous US/SS
-        data = table[:, index].tobytes()
-        setattr(ds, f"{colour}PaletteColorLookupTableData", data + b"\x00" * (len(data) % 2))
+        data = (table[:, index] * 257).astype("<u2").tobytes()
+        setattr(ds, f"{colour}PaletteColorLookupTableData", data)
         ds[f"{colour}PaletteColorLookupTableData"].VR = "OW"
     ds.PaletteColorLookupTableUID = new_uid()
     ds.ICCProfile = srgb_icc_profile()
