@@ -403,6 +403,9 @@ def _palette(ds: Dataset, descriptions: list[SegmentDescription]) -> None:
     ds.PaletteColorLookupTableUID = new_uid()
     ds.ICCProfile = srgb_icc_profile()
     ds.ColorSpace = "SRGB"
+    for item in ds.SegmentSequence:  # the palette now carries the colours
+        if "RecommendedDisplayCIELabValue" in item:
+            del item.RecommendedDisplayCIELabValue
 
 
 def _dimensions(ds: Dataset, labelmap: bool) -> None:
