@@ -67,9 +67,13 @@ def storescu(
     called_aet: str = "ANY-SCP",
     calling_aet: str = "STORESCU",
     extra_args: Sequence[str] = (),
+    required_only: bool = True,
     timeout: float = 300.0,
 ) -> Completed:
     """Send files with DCMTK ``storescu`` (directories are scanned recursively).
+
+    With ``required_only`` (default) storescu proposes exactly the SOP classes of the
+    files (``-R``); its built-in list lacks newer classes such as Segmentation.
 
     ``storescu`` proposes each file's SOP class and transfer syntax. It stops at the first
     failed C-STORE unless ``extra_args`` contains ``-nh``; a non-zero exit code means
@@ -79,6 +83,8 @@ def storescu(
     if not paths:
         raise ValueError("storescu needs at least one file")
     args: list[str | os.PathLike[str]] = ["-aet", calling_aet, "-aec", called_aet]
+    if required_only:
+        args.append("-R")
     if any(p.is_dir() for p in paths):
         args += ["+sd", "+r"]
     args += [*extra_args, host, str(port), *paths]

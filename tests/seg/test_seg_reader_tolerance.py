@@ -1,0 +1,117 @@
+"""The reader recovers what real files get wrong, and explains what it cannot recover."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pydicom
+import pytest
+
+from radbridge.errors import DecodingError, GridMismatchError, NotDicomError, UnsupportedObjectError
+from radbridge.iods.seg import encode_segmentation, read_segmentation
+
+from .conftest import descriptions
+
+
+def saved(ds) -> pydicom.Dataset:
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return pydicom.dcmread(io.BytesIO(buffer.getvalue()))
+
+
+@pytest.fixture
+def seg(study):
+    return saved(encode_segmentation(study.labels, study.source, descriptions(7)))
+
+
+def reread(ds) -> pydicom.Dataset:
+    buffer = io.BytesIO()
+    ds.save_as(buffer)
+    return buffer.getvalue()
+
+
+def test_missing_codes_become_placeholders(seg, study):
+    del seg.SegmentSequence[2].SegmentedPropertyTypeCodeSequence
+    del seg.SegmentSequence[3].SegmentedPropertyCategoryCodeSequence[0].CodeValue
+    with pytest.warns(UserWarning, match="placeholder"):
+        read = read_segmentation(reread(seg))
+    assert read.segments[3].property_type.meaning == "Unknown"
+    np.testing.assert_array_equal(read.label_volume(study.source).array, study.labels)
+
+
+def test_missing_dimension_index_values_and_stack_position_zero(seg, study):
+    for item in seg.PerFrameFunctionalGroupsSequence:
+        content = item.FrameContentSequence[0]
+        del content.DimensionIndexValues
+        content.InStackPositionNumber = 0
+    del seg.DimensionIndexSequence
+    read = read_segmentation(reread(seg))
+    np.testing.assert_array_equal(read.label_volume(study.source).array, study.labels)
+
+
+def test_frames_without_segment_in_single_segment_seg(study):
+    ds = saved(
+        encode_segmentation((study.labels == 5).astype(np.uint8), study.source, descriptions(1))
+    )
+    for item in ds.PerFrameFunctionalGroupsSequence:
+        del item.SegmentIdentificationSequence
+    with pytest.warns(UserWarning, match="assuming segment 1"):
+        read = read_segmentation(reread(ds))
+    np.testing.assert_array_equal(read.label_volume(study.source).array, study.labels == 5)
+
+
+def test_frames_without_segment_in_multi_segment_seg_is_an_error(seg):
+    del seg.PerFrameFunctionalGroupsSequence[0].SegmentIdentificationSequence
+    with pytest.raises(DecodingError, match="name no segment") as err:
+        read_segmentation(reread(seg))
+    assert err.value.attribute == "ReferencedSegmentNumber"
+
+
+def test_undescribed_segment_is_warned(seg):
+    seg.PerFrameFunctionalGroupsSequence[0].SegmentIdentificationSequence[
+        0
+    ].ReferencedSegmentNumber = 42
+    with pytest.warns(UserWarning, match=r"undescribed segments \[42\]"):
+        read_segmentation(reread(seg))
+
+
+def test_truncated_pixel_data(seg):
+    seg.PixelData = seg.PixelData[: len(seg.PixelData) // 2]
+    read = read_segmentation(reread(seg))
+    with pytest.raises(DecodingError, match="truncated"):
+        read.label_volume()
+
+
+def test_not_a_seg_and_not_dicom(study, tmp_path):
+    with pytest.raises(UnsupportedObjectError, match="not a Segmentation") as err:
+        read_segmentation(study.folder / "CT000001.dcm")
+    assert err.value.attribute == "SOPClassUID"
+    junk = tmp_path / "junk.dcm"
+    junk.write_bytes(b"not dicom at all" * 40)
+    with pytest.raises(NotDicomError):
+        read_segmentation(junk)
+
+
+def test_frames_off_the_target_grid(seg, study):
+    read = read_segmentation(reread(seg))
+    shifted = study.source.geometry
+    affine = shifted.affine.copy()
+    affine[:3, 3] += 0.5 * affine[:3, 2]  # half a column
+    from radbridge.geometry import VolumeGeometry
+
+    with pytest.raises(GridMismatchError, match="between the target's voxels"):
+        read.label_volume(VolumeGeometry(shifted.shape, affine, shifted.frame_of_reference_uid))
+    other = VolumeGeometry(shifted.shape, shifted.affine, "2.25.5")
+    with pytest.raises(GridMismatchError, match="frames of reference"):
+        read.label_volume(other)
+
+
+def test_masks_for_one_source_instance(seg, study):
+    read = read_segmentation(reread(seg))
+    k = int(np.flatnonzero((study.labels == 5).any(axis=(1, 2)))[0])
+    uid = study.source.slice_refs[k].sop_instance_uid
+    masks = read.masks_for_source(uid)
+    assert 5 in masks
+    np.testing.assert_array_equal(masks[5], study.labels[k] == 5)
+    assert read.masks_for_source("2.25.404") == {}
