@@ -57,16 +57,8 @@ install_all() {
 
 run_demo() {
     install_all
-    # `radbridge demo` is being written by another engineer. Until the command is
-    # registered, show the CLI instead. TODO: drop this fallback once it has landed.
-    # A registered but broken demo is NOT hidden: it runs and fails loudly.
-    if "$venv/bin/radbridge" demo --help >/dev/null 2>&1 ||
-        "$venv/bin/radbridge" --help 2>/dev/null | grep -qw demo; then
-        say "radbridge demo $*"
-        exec "$venv/bin/radbridge" demo "$@"
-    fi
-    say "'radbridge demo' is not available yet; showing 'radbridge --help'"
-    exec "$venv/bin/radbridge" --help
+    say "radbridge demo $*"
+    exec "$venv/bin/radbridge" demo "$@"
 }
 
 run_tests() {
