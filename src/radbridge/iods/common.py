@@ -59,6 +59,10 @@ class SeriesOptions:
     manufacturer, manufacturer_model_name, device_serial_number, software_versions
         Enhanced General Equipment attributes (the device is radbridge itself by
         default).
+    timestamp
+        Date and time written as series, content and instance creation date/time;
+        ``None`` uses the current time. Fix it (with the UIDs) for byte-identical
+        re-runs.
     """
 
     series_description: str = "radbridge result"
@@ -73,6 +77,7 @@ class SeriesOptions:
     manufacturer_model_name: str = "radbridge"
     device_serial_number: str = "0"
     software_versions: str | None = None
+    timestamp: _dt.datetime | None = None
 
     def validate(self) -> None:
         """Raise :class:`~radbridge.errors.EncodingError` for values DICOM cannot hold."""
@@ -105,7 +110,7 @@ def new_instance(
     Patient/study context and the module-specific attributes are the caller's.
     """
     options.validate()
-    when = now or _dt.datetime.now()
+    when = now or options.timestamp or _dt.datetime.now()
     date, time = when.strftime("%Y%m%d"), when.strftime("%H%M%S")
     ds = Dataset()
     ds.SOPClassUID = sop_class_uid

@@ -57,7 +57,7 @@ from radbridge.iods.seg.frames import (
     stacked_presence,
 )
 from radbridge.iods.source import SourceSeries, referenced_series_sequence
-from radbridge.uids import new_uid
+from radbridge.uids import derived_uid
 
 __all__ = [
     "FractionalType",
@@ -400,7 +400,7 @@ def _palette(ds: Dataset, descriptions: list[SegmentDescription]) -> None:
         data = (table[:, index] * 257).astype("<u2").tobytes()
         setattr(ds, f"{colour}PaletteColorLookupTableData", data)
         ds[f"{colour}PaletteColorLookupTableData"].VR = "OW"
-    ds.PaletteColorLookupTableUID = new_uid()
+    ds.PaletteColorLookupTableUID = derived_uid(str(ds.SOPInstanceUID), "palette")
     ds.ICCProfile = srgb_icc_profile()
     ds.ColorSpace = "SRGB"
     for item in ds.SegmentSequence:  # the palette now carries the colours
@@ -409,7 +409,8 @@ def _palette(ds: Dataset, descriptions: list[SegmentDescription]) -> None:
 
 
 def _dimensions(ds: Dataset, labelmap: bool) -> None:
-    organisation = new_uid()
+    # Derived from the instance, so fixed UIDs give byte-identical files.
+    organisation = derived_uid(str(ds.SOPInstanceUID), "dimension-organization")
     item = Dataset()
     item.DimensionOrganizationUID = organisation
     ds.DimensionOrganizationSequence = [item]
