@@ -14,37 +14,6 @@ seg_app = typer.Typer(help="DICOM Segmentation (SEG): encode, decode, info.", no
 app.add_typer(seg_app, name="seg")
 
 
-def _read_mask(path: Path, geometry: Any) -> Any:
-    """Read a mask file onto the source grid (NIfTI/NRRD checked, .npy as given)."""
-    import numpy as np
-
-    from radbridge.errors import GridMismatchError, UnsupportedObjectError
-    from radbridge.geometry import align_to_grid
-    from radbridge.io.nifti import read_image
-
-    if path.suffix.lower() == ".npy":
-        array = np.load(path, allow_pickle=False)
-        grid = array.shape[1:] if array.ndim == 4 else array.shape
-        if tuple(grid) != geometry.shape:
-            raise GridMismatchError(
-                f"mask has shape {array.shape}; the source grid is {geometry.shape}",
-                path=path,
-                attribute="shape",
-                hint="a .npy mask is [slice, row, column] (or [segment, slice, row, column]) "
-                "in the slice order of `radbridge info --json`",
-            )
-        return array
-    if not path.exists():
-        raise UnsupportedObjectError("no such mask file", path=path, hint="check the path")
-    volume = read_image(path)
-    try:
-        return align_to_grid(volume, geometry)
-    except GridMismatchError as exc:
-        raise GridMismatchError(
-            exc.message, path=path, attribute=exc.attribute, hint=exc.hint
-        ) from None
-
-
 @seg_app.command("encode")
 def encode(
     source: Annotated[Path, typer.Option("--source", help="Folder of the source series.")],
@@ -72,13 +41,14 @@ def encode(
     ] = None,
 ) -> None:
     """Encode MASK on the series in --source as a DICOM Segmentation."""
+    from radbridge.io.masks import read_mask
     from radbridge.io.series import read_series_datasets
     from radbridge.iods.seg import AlgorithmIdentification, encode_segmentation, load_labels
     from radbridge.iods.source import SourceSeries
 
     datasets = read_series_datasets(source, series_instance_uid=series, headers_only=True)
     src = SourceSeries.from_datasets(datasets)
-    array = _read_mask(mask, src.geometry)
+    array = read_mask(mask, src.geometry)
     ds = encode_segmentation(
         array,
         src,

@@ -1,0 +1,146 @@
+r"""The batch manifest: one CSV row per result to encode.
+
+Columns (header required; order free):
+
+=========  ========  ============================================================
+column     required  meaning
+=========  ========  ============================================================
+source     yes       folder of the source series (relative to the manifest)
+kind       yes       what to encode: ``seg`` (others as their encoders land)
+input      yes       the mask/map/report file (relative to the manifest)
+labels     seg       ``labels.json`` for SEG and RTSTRUCT rows
+output     no        output path under ``--out`` (default ``<id>.dcm``)
+id         no        row identifier (default: row number); unique
+options    no        JSON object of encoder options, e.g. ``{"type": "labelmap"}``
+=========  ========  ============================================================
+
+Examples
+--------
+>>> import pathlib, tempfile
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> _ = (folder / "m.csv").write_text("source,kind,input,labels\nct1,seg,ct1.nii.gz,l.json\n")
+>>> row, = read_manifest(folder / "m.csv")
+>>> row.id, row.kind, row.source.name, row.output_name
+('1', 'seg', 'ct1', '1.dcm')
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from radbridge.errors import ConfigError
+
+__all__ = ["KINDS", "ManifestRow", "read_manifest"]
+
+#: Kinds of rows the batch understands.
+KINDS = frozenset({"seg", "rtstruct", "sr", "pm"})
+_REQUIRED = ("source", "kind", "input")
+
+
+@dataclass(frozen=True)
+class ManifestRow:
+    """One row of the manifest, with paths resolved against the manifest's folder."""
+
+    id: str
+    kind: str
+    source: Path
+    input: Path
+    labels: Path | None = None
+    output: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def output_name(self) -> str:
+        """Output path relative to the batch output folder."""
+        return self.output or f"{self.id}.dcm"
+
+
+def read_manifest(path: str | os.PathLike[str]) -> list[ManifestRow]:
+    """Read and check a manifest CSV.
+
+    Raises
+    ------
+    ConfigError
+        Missing columns, unknown kinds, duplicate ids or outputs, bad options JSON —
+        the message names the row.
+    """
+    p = Path(path)
+    base = p.parent
+    try:
+        with p.open(newline="") as handle:
+            reader = csv.DictReader(handle)
+            missing = [c for c in _REQUIRED if c not in (reader.fieldnames or [])]
+            if missing:
+                raise ConfigError(
+                    f"manifest lacks columns {missing}",
+                    path=p,
+                    attribute="header",
+                    hint="the first line must name at least: source,kind,input",
+                )
+            rows = [_row(base, number, raw, p) for number, raw in enumerate(reader, start=1)]
+    except OSError as exc:
+        raise ConfigError(f"cannot read the manifest ({exc})", path=p) from exc
+    _check_unique(rows, p)
+    return rows
+
+
+def _row(base: Path, number: int, raw: dict[str, str | None], path: Path) -> ManifestRow:
+    where = f"row {number}"
+    values = {k: (v or "").strip() for k, v in raw.items() if k is not None}
+    for column in _REQUIRED:
+        if not values.get(column):
+            raise ConfigError(f"{where} has no {column}", path=path, attribute=column)
+    kind = values["kind"].lower()
+    if kind not in KINDS:
+        raise ConfigError(
+            f"{where}: unknown kind {values['kind']!r}",
+            path=path,
+            attribute="kind",
+            hint=f"use one of {', '.join(sorted(KINDS))}",
+        )
+    options: dict[str, Any] = {}
+    if values.get("options"):
+        try:
+            options = json.loads(values["options"])
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                f"{where}: options are not JSON ({exc})", path=path, attribute="options"
+            ) from exc
+        if not isinstance(options, dict):
+            raise ConfigError(
+                f"{where}: options must be a JSON object", path=path, attribute="options"
+            )
+    labels = base / values["labels"] if values.get("labels") else None
+    if kind in ("seg", "rtstruct") and labels is None:
+        raise ConfigError(f"{where}: a {kind} row needs labels", path=path, attribute="labels")
+    return ManifestRow(
+        id=values.get("id") or str(number),
+        kind=kind,
+        source=base / values["source"],
+        input=base / values["input"],
+        labels=labels,
+        output=values.get("output") or None,
+        options=options,
+    )
+
+
+def _check_unique(rows: list[ManifestRow], path: Path) -> None:
+    for attribute, values in (
+        ("id", [r.id for r in rows]),
+        ("output", [r.output_name for r in rows]),
+    ):
+        seen: set[str] = set()
+        for value in values:
+            if value in seen:
+                raise ConfigError(
+                    f"duplicate {attribute} {value!r}",
+                    path=path,
+                    attribute=attribute,
+                    hint=f"give every row its own {attribute}",
+                )
+            seen.add(value)

@@ -1,0 +1,152 @@
+"""Run a manifest: skip finished rows, run the rest locally or on Dask, report.
+
+Local runs use a process pool; with a scheduler address the rows are submitted to
+a Dask distributed cluster (``dask scheduler`` + ``dask worker`` on each host, or
+dask-jobqueue on SLURM). Dask re-runs the task of a worker that died, and a
+row's output only appears once it is complete (written, fsynced, renamed), so a
+lost worker loses no row. Failed rows never stop the batch: they are collected
+in ``failures.csv`` with their reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from radbridge.batch.manifest import ManifestRow
+from radbridge.batch.tasks import RowResult, is_done, run_row
+from radbridge.errors import ConfigError
+
+__all__ = ["BatchSummary", "run_batch"]
+
+log = logging.getLogger(__name__)
+
+#: Called after each row with (result, rows finished, rows in total).
+ProgressCallback = Callable[[RowResult, int, int], None]
+
+
+@dataclass
+class BatchSummary:
+    """Totals of a batch run."""
+
+    total: int
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    results: list[RowResult] = field(default_factory=list)
+    failures_csv: Path | None = None
+
+    @property
+    def rate(self) -> float:
+        """Rows encoded per second (skipped rows excluded)."""
+        return self.done / self.seconds if self.seconds else 0.0
+
+
+def _local(rows: Sequence[ManifestRow], out: Path, workers: int) -> Iterator[RowResult]:
+    if workers <= 1:
+        for row in rows:
+            yield run_row(row, out)
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(run_row, row, out) for row in rows]
+        for future in as_completed(futures):
+            yield future.result()
+
+
+def _dask(rows: Sequence[ManifestRow], out: Path, address: str) -> Iterator[RowResult]:
+    from radbridge._optional import require
+
+    distributed = require("distributed", "dask", purpose="run a batch on a Dask cluster")
+    try:
+        client = distributed.Client(address, timeout="20s")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot reach the Dask scheduler ({exc})",
+            attribute="scheduler",
+            hint="start it with `dask scheduler` and pass its tcp://HOST:PORT address",
+        ) from exc
+    with client:
+        futures = [
+            client.submit(
+                run_row,
+                row,
+                str(out),
+                key=f"radbridge-row-{row.id}-{os.getpid()}",
+                pure=False,
+                retries=2,
+            )
+            for row in rows
+        ]
+        for future in distributed.as_completed(futures):
+            yield future.result()
+
+
+def run_batch(
+    rows: Sequence[ManifestRow],
+    out: str | os.PathLike[str],
+    *,
+    workers: int = 1,
+    scheduler: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> BatchSummary:
+    """Run every row not already done; write ``failures.csv`` if any row failed.
+
+    Parameters
+    ----------
+    rows
+        The manifest rows.
+    out
+        Output folder (created).
+    workers
+        Local worker processes (ignored with ``scheduler``).
+    scheduler
+        A Dask scheduler address such as ``tcp://10.0.0.5:8786``.
+    progress
+        Called after each finished row.
+    """
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    summary = BatchSummary(total=len(rows))
+    pending = []
+    for row in rows:
+        if is_done(row, folder):
+            summary.skipped += 1
+            summary.results.append(
+                RowResult(row.id, True, str(folder / row.output_name), 0.0, skipped=True)
+            )
+        else:
+            pending.append(row)
+    log.info("batch: %d rows, %d already done", len(rows), summary.skipped)
+    started = time.perf_counter()
+    finished = summary.skipped
+    stream = _dask(pending, folder, scheduler) if scheduler else _local(pending, folder, workers)
+    for result in stream:
+        finished += 1
+        summary.results.append(result)
+        if result.ok:
+            summary.done += 1
+        else:
+            summary.failed += 1
+            log.warning("row %s failed", result.id)
+        if progress:
+            progress(result, finished, len(rows))
+    summary.seconds = time.perf_counter() - started
+    failures = [r for r in summary.results if not r.ok]
+    target = folder / "failures.csv"
+    if failures:
+        with target.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["id", "reason"])
+            for result in sorted(failures, key=lambda r: r.id):
+                writer.writerow([result.id, result.error])
+        summary.failures_csv = target
+    elif target.exists():
+        target.unlink()
+    return summary

@@ -1,0 +1,164 @@
+"""Run one manifest row: encode, write atomically, record what was done.
+
+:func:`run_row` is a plain function of picklable arguments, so the same code runs
+in a local process pool and on Dask workers. A row's output is written to a
+temporary name and renamed, then a ``.done.json`` sidecar records the output's
+SHA-256 and the inputs' sizes and times; a re-run skips rows whose sidecar still
+matches (:func:`is_done`).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from radbridge.batch.manifest import ManifestRow
+from radbridge.errors import ConfigError, RadbridgeError
+from radbridge.uids import derived_uid
+
+__all__ = ["RowResult", "is_done", "run_row"]
+
+
+@dataclass(frozen=True)
+class RowResult:
+    """What happened to one row."""
+
+    id: str
+    ok: bool
+    output: str | None
+    seconds: float
+    error: str | None = None
+    skipped: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """Return a JSON-ready dictionary."""
+        return asdict(self)
+
+
+def _inputs_signature(row: ManifestRow) -> dict[str, list[float]]:
+    paths = [row.input, *([row.labels] if row.labels else [])]
+    signature = {}
+    for path in paths:
+        stat = path.stat()
+        signature[str(path)] = [stat.st_size, stat.st_mtime]
+    return signature
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _sidecar(output: Path) -> Path:
+    return output.with_name(output.name + ".done.json")
+
+
+def is_done(row: ManifestRow, out_dir: Path) -> bool:
+    """Tell whether the row's output exists and verifies against its sidecar."""
+    output = out_dir / row.output_name
+    sidecar = _sidecar(output)
+    if not output.is_file() or not sidecar.is_file():
+        return False
+    try:
+        record = json.loads(sidecar.read_text())
+        return bool(
+            record.get("sha256") == _sha256(output)
+            and record.get("inputs") == _inputs_signature(row)
+        )
+    except (OSError, ValueError):
+        return False
+
+
+def run_row(row: ManifestRow, out_dir: str | os.PathLike[str]) -> RowResult:
+    """Encode one row; never raises for a bad row (the result says why)."""
+    started = time.perf_counter()
+    output = Path(out_dir) / row.output_name
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        dataset = _encode(row)
+        temporary = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+        dataset.save_as(temporary, enforce_file_format=True)
+        with temporary.open("rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, output)
+        record = {
+            "id": row.id,
+            "sha256": _sha256(output),
+            "inputs": _inputs_signature(row),
+            "sop_instance_uid": str(dataset.SOPInstanceUID),
+        }
+        _sidecar(output).write_text(json.dumps(record, indent=1))
+    except RadbridgeError as exc:
+        return RowResult(row.id, False, None, time.perf_counter() - started, str(exc))
+    except Exception as exc:  # a batch never stops for one row; the reason is kept
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        return RowResult(row.id, False, None, time.perf_counter() - started, f"unexpected {detail}")
+    return RowResult(row.id, True, str(output), time.perf_counter() - started)
+
+
+def _encode(row: ManifestRow) -> Any:
+    if row.kind == "seg":
+        return _encode_seg(row)
+    raise ConfigError(
+        f"row {row.id}: {row.kind} rows are not supported by this version yet",
+        attribute="kind",
+        hint="use kind seg",
+    )
+
+
+def _encode_seg(row: ManifestRow) -> Any:
+    from radbridge.io.masks import read_mask
+    from radbridge.io.series import read_series_datasets
+    from radbridge.iods.common import SeriesOptions
+    from radbridge.iods.seg import AlgorithmIdentification, encode_segmentation, load_labels
+    from radbridge.iods.source import SourceSeries
+
+    datasets = read_series_datasets(row.source, headers_only=True)
+    source = SourceSeries.from_datasets(datasets)
+    mask = read_mask(row.input, source.geometry)
+    options = dict(row.options)
+    key = (str(datasets[0].SeriesInstanceUID), row.id, _sha256(row.input))
+    series = SeriesOptions(
+        series_description=str(options.pop("series_description", "Segmentation")),
+        content_label="SEGMENTATION",
+        series_instance_uid=derived_uid(*key, "series"),
+        sop_instance_uid=derived_uid(*key, "instance"),
+        # Dated by the mask file, so the same row always gives the same bytes.
+        timestamp=datetime.datetime.fromtimestamp(row.input.stat().st_mtime),
+    )
+    algorithm = AlgorithmIdentification(
+        str(options.pop("algorithm", "unspecified")), str(options.pop("algorithm_version", "0"))
+    )
+    assert row.labels is not None  # the manifest guarantees it
+    return encode_segmentation(
+        mask,
+        source,
+        load_labels(row.labels),
+        segmentation_type=str(options.pop("type", "binary")),
+        transfer_syntax=options.pop("compression", None),
+        keep_empty_frames=bool(options.pop("keep_empty_frames", False)),
+        algorithm=algorithm,
+        series=series,
+        **_no_extra(options, row),
+    )
+
+
+def _no_extra(options: dict[str, Any], row: ManifestRow) -> dict[str, Any]:
+    if options:
+        raise ConfigError(
+            f"row {row.id}: unknown options {sorted(options)}",
+            attribute="options",
+            hint="seg rows take type, compression, keep_empty_frames, algorithm, "
+            "algorithm_version, series_description",
+        )
+    return {}

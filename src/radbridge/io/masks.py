@@ -1,0 +1,66 @@
+"""Read a mask (or map) file onto a source grid: NIfTI, NRRD/MetaImage or ``.npy``.
+
+Examples
+--------
+>>> import numpy as np, pathlib, tempfile
+>>> from radbridge.geometry import VolumeGeometry
+>>> grid = VolumeGeometry((2, 3, 4), np.diag([2.0, 1.0, 1.0, 1.0]))
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "m.npy"
+>>> np.save(path, np.zeros((2, 3, 4), np.uint8))
+>>> read_mask(path, grid).shape
+(2, 3, 4)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from radbridge.errors import GridMismatchError, UnsupportedObjectError
+from radbridge.geometry import VolumeGeometry, align_to_grid
+from radbridge.io.nifti import read_image
+
+__all__ = ["read_mask"]
+
+
+def read_mask(path: str | os.PathLike[str], geometry: VolumeGeometry) -> NDArray[Any]:
+    """Return the array in ``path`` on ``geometry`` (``[slice, row, column]``).
+
+    NIfTI and NRRD files carry their own geometry: an array that differs from the
+    grid only by axis order or direction is re-oriented
+    (:func:`~radbridge.geometry.align_to_grid`), anything else is refused. A
+    ``.npy`` array must already be ``[slice, row, column]`` (or with a leading
+    segment axis) in the grid's slice order, as ``radbridge info --json`` lists it.
+
+    Raises
+    ------
+    GridMismatchError
+        The array is not on the grid (the message names the file).
+    UnsupportedObjectError
+        The file does not exist or its type is unknown.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise UnsupportedObjectError("no such mask file", path=p, hint="check the path")
+    if p.suffix.lower() == ".npy":
+        array: NDArray[Any] = np.load(p, allow_pickle=False)
+        grid = array.shape[1:] if array.ndim == 4 else array.shape
+        if tuple(grid) != geometry.shape:
+            raise GridMismatchError(
+                f"mask has shape {array.shape}; the source grid is {geometry.shape}",
+                path=p,
+                attribute="shape",
+                hint="a .npy mask is [slice, row, column] (or [segment, slice, row, column]) "
+                "in the slice order of `radbridge info --json`",
+            )
+        return array
+    try:
+        return align_to_grid(read_image(p), geometry)
+    except GridMismatchError as exc:
+        raise GridMismatchError(
+            exc.message, path=p, attribute=exc.attribute, hint=exc.hint
+        ) from None
