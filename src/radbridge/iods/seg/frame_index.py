@@ -160,14 +160,10 @@ def index_frames(ds: Dataset, *, labelmap: bool, source: str | None = None) -> F
     shared_item: Dataset | None = shared_ds[0] if shared_ds else None
     element = ds.get_item(_PER_FRAME) if _PER_FRAME in ds else None
     rows: list[tuple[list[float] | None, int | None, str, int]]
-    if isinstance(element, RawDataElement) and element.value is not None:
-        items = parse_items(
-            element.value,
-            little_endian=element.is_little_endian,
-            implicit_vr=element.is_implicit_VR,
-            source=source,
-        )
-        shared_parsed = _shared_parsed(ds, source)
+    items = _parse_raw(element, source)
+    if items is not None:
+        shared = _parse_raw(ds.get_item(_SHARED) if _SHARED in ds else None, source)
+        shared_parsed = shared[0] if shared else None
         rows = [extractor.from_parsed(item, shared_parsed) for item in items]
     elif element is not None:
         rows = [
@@ -209,16 +205,15 @@ def _tiled_full(ds: Dataset, frames: int, source: str | None) -> FrameIndex:
     )
 
 
-def _shared_parsed(ds: Dataset, source: str | None) -> ParsedItem | None:
-    element = ds.get_item(_SHARED) if _SHARED in ds else None
+def _parse_raw(element: object, source: str | None) -> list[ParsedItem] | None:
+    """Parse a still-raw sequence element; ``None`` when pydicom already parsed it."""
     if isinstance(element, RawDataElement) and element.value is not None:
-        items = parse_items(
+        return parse_items(
             element.value,
             little_endian=element.is_little_endian,
             implicit_vr=element.is_implicit_VR,
             source=source,
         )
-        return items[0] if items else None
     return None
 
 

@@ -594,13 +594,8 @@ class _FrameSource:
                 hint="the file is truncated",
             )
         packed = data[:needed].reshape(self.count, self.rows, row_bytes)
+        self._check_indices(indices)
         for index in indices:
-            if not 0 <= index < self.count:
-                raise DecodingError(
-                    f"frame {index + 1} does not exist ({self.count} frames)",
-                    path=self.source,
-                    attribute="NumberOfFrames",
-                )
             frame = packed[index]
             rows = np.flatnonzero(frame.any(axis=1))
             if not rows.size:
@@ -611,7 +606,7 @@ class _FrameSource:
             block = np.unpackbits(frame[r, byte_cols], axis=1, bitorder="little").view(bool)
             yield index, r, slice(byte_cols.start * 8, byte_cols.stop * 8), block
 
-    def decode(self, indices: Sequence[int]) -> NDArray[Any]:
+    def _check_indices(self, indices: Sequence[int]) -> None:
         for index in indices:
             if not 0 <= index < self.count:
                 raise DecodingError(
@@ -619,6 +614,9 @@ class _FrameSource:
                     path=self.source,
                     attribute="NumberOfFrames",
                 )
+
+    def decode(self, indices: Sequence[int]) -> NDArray[Any]:
+        self._check_indices(indices)
         if not self.native:
             return self._decode_encapsulated(indices)
         pixels = self.rows * self.columns

@@ -408,6 +408,15 @@ def _palette(ds: Dataset, descriptions: list[SegmentDescription]) -> None:
             del item.RecommendedDisplayCIELabValue
 
 
+def _dimension(organisation: str, pointer: int, group: int, label: str) -> Dataset:
+    item = Dataset()
+    item.DimensionOrganizationUID = organisation
+    item.DimensionIndexPointer = pointer
+    item.FunctionalGroupPointer = group
+    item.DimensionDescriptionLabel = label
+    return item
+
+
 def _dimensions(ds: Dataset, labelmap: bool) -> None:
     # Derived from the instance, so fixed UIDs give byte-identical files.
     organisation = derived_uid(str(ds.SOPInstanceUID), "dimension-organization")
@@ -417,18 +426,8 @@ def _dimensions(ds: Dataset, labelmap: bool) -> None:
     ds.DimensionOrganizationType = "3D"
     dims = []
     if not labelmap:
-        segment = Dataset()
-        segment.DimensionOrganizationUID = organisation
-        segment.DimensionIndexPointer = 0x0062000B
-        segment.FunctionalGroupPointer = 0x0062000A
-        segment.DimensionDescriptionLabel = "Segment Number"
-        dims.append(segment)
-    position = Dataset()
-    position.DimensionOrganizationUID = organisation
-    position.DimensionIndexPointer = 0x00200032
-    position.FunctionalGroupPointer = 0x00209113
-    position.DimensionDescriptionLabel = "Image Position Patient"
-    dims.append(position)
+        dims.append(_dimension(organisation, 0x0062000B, 0x0062000A, "Segment Number"))
+    dims.append(_dimension(organisation, 0x00200032, 0x00209113, "Image Position Patient"))
     ds.DimensionIndexSequence = dims
 
 
