@@ -26,7 +26,6 @@ True
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import warnings
@@ -37,7 +36,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
@@ -63,6 +61,7 @@ __all__ = ["Segmentation", "StackedMasks", "read_segmentation"]
 log = logging.getLogger(__name__)
 
 _CHUNK = 256
+_PER_FRAME_FUNCTIONAL_GROUPS = 0x52009230
 #: Deflated Image Frame Compression: each frame deflated on its own (RFC 1951).
 DEFLATED_IMAGE_FRAME_COMPRESSION = "1.2.840.10008.1.2.8.1"
 RLE_LOSSLESS = "1.2.840.10008.1.2.5"
@@ -99,16 +98,23 @@ def read_segmentation(
     if isinstance(source, Dataset):
         ds, name = source, getattr(source, "filename", None) or None
     elif isinstance(source, bytes | bytearray):
-        ds, name = _read(io.BytesIO(source), "<bytes>"), "<bytes>"
+        ds, name = _read(bytes(source), "<bytes>"), "<bytes>"
     else:
         name = os.fspath(source)
-        ds = _read(name, name)
+        try:
+            with open(name, "rb") as handle:
+                data = handle.read()
+        except OSError as exc:
+            raise NotDicomError(f"cannot be opened ({exc})", path=name) from exc
+        ds = _read(data, name)
     return Segmentation(ds, source=name)
 
 
-def _read(target: Any, name: str) -> Dataset:
+def _read(data: bytes, name: str) -> Dataset:
+    from radbridge.iods.fast_read import read_with_raw_sequences
+
     try:
-        return dcmread(target)
+        return read_with_raw_sequences(data, tags=(_PER_FRAME_FUNCTIONAL_GROUPS,))
     except InvalidDicomError as exc:
         raise NotDicomError("not a DICOM file", path=name) from exc
     except Exception as exc:  # damaged files raise many types

@@ -1,0 +1,171 @@
+"""Read multi-frame objects without letting pydicom parse huge sequences up front.
+
+pydicom parses every sequence of *undefined* length while reading (DCMTK, and so
+dcmqi and 3D Slicer, write them that way); for a 3,000-frame SEG that is tens of
+thousands of nested data sets. :func:`read_with_raw_sequences` walks the file's
+top-level elements itself, cuts the named sequences out, lets pydicom read the
+rest, and puts the sequences back as raw elements: pydicom parses them only when
+accessed, and radbridge's readers extract what they need from the raw bytes.
+
+Examples
+--------
+>>> import io
+>>> from pydicom import examples
+>>> buffer = io.BytesIO()
+>>> examples.ct.save_as(buffer)
+>>> ds = read_with_raw_sequences(buffer.getvalue(), tags=(0x52009230,))
+>>> ds.SOPInstanceUID == examples.ct.SOPInstanceUID
+True
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from collections.abc import Iterable
+
+from pydicom import dcmread
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
+from pydicom.tag import Tag
+
+from radbridge.iods.functional_groups import _LONG_VRS, _is_sq
+
+__all__ = ["read_with_raw_sequences"]
+
+_IMPLICIT_LE = "1.2.840.10008.1.2"
+_EXPLICIT_BE = "1.2.840.10008.1.2.2"
+_DEFLATED = ("1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.8.1")
+_UNDEFINED = 0xFFFFFFFF
+_SEQ_END = 0xFFFEE0DD
+_ITEM = 0xFFFEE000
+_ITEM_END = 0xFFFEE00D
+
+
+def read_with_raw_sequences(data: bytes, *, tags: Iterable[int]) -> Dataset:
+    """Read a DICOM file's bytes, keeping the top-level sequences ``tags`` raw.
+
+    Only sequences of undefined length are cut out (pydicom keeps defined-length
+    ones raw by itself). Falls back to a plain :func:`pydicom.dcmread` when the file's layout is not
+    one this walker understands (it never loses data: the fallback reads all).
+    """
+    wanted = set(tags)
+    try:
+        split = _split(data, wanted)
+    except (ValueError, struct.error, IndexError, zlib.error):
+        split = None
+    if split is None:
+        return dcmread(io.BytesIO(data))
+    head, body, cut, little, implicit = split
+    ds = dcmread(io.BytesIO(head + body))
+    for tag, value in cut.items():
+        ds[tag] = RawDataElement(Tag(tag), "SQ", len(value), value, 0, implicit, little)
+    return ds
+
+
+def _split(
+    data: bytes, wanted: set[int]
+) -> tuple[bytes, bytes, dict[int, bytes], bool, bool] | None:
+    """Return (preamble + meta, dataset without the cut sequences, cut values, LE, implicit)."""
+    if len(data) < 132 or data[128:132] != b"DICM":
+        return None
+    offset, syntax = _meta_end(data)
+    if syntax in _DEFLATED[:1]:
+        return None  # whole-file deflate: pydicom inflates; the gain is not worth a second inflate
+    little = syntax != _EXPLICIT_BE
+    implicit = syntax == _IMPLICIT_LE
+    walker = _Walker(data, little, implicit)
+    kept: list[bytes] = []
+    cut: dict[int, bytes] = {}
+    position = offset
+    while position < len(data):
+        tag, value_start, value_end, element_end, undefined = walker.element(position)
+        if tag in wanted and undefined:
+            cut[tag] = data[value_start:value_end]
+        else:
+            kept.append(data[position:element_end])
+        position = element_end
+    if not cut:
+        return None  # nothing pydicom would parse eagerly: let it read the file as is
+    return data[:offset], b"".join(kept), cut, little, implicit
+
+
+def _meta_end(data: bytes) -> tuple[int, str]:
+    """Offset of the first element after the file meta group, and the transfer syntax."""
+    position = 132
+    syntax = ""
+    while position + 8 <= len(data):
+        group, element = struct.unpack_from("<HH", data, position)
+        if group != 2:
+            break
+        vr = data[position + 4 : position + 6].decode("latin-1")
+        if vr in _LONG_VRS:
+            length = struct.unpack_from("<I", data, position + 8)[0]
+            start = position + 12
+        else:
+            length = struct.unpack_from("<H", data, position + 6)[0]
+            start = position + 8
+        if element == 0x0010:
+            syntax = data[start : start + length].decode("latin-1").strip(" \x00")
+        position = start + length
+    return position, syntax
+
+
+class _Walker:
+    def __init__(self, data: bytes, little: bool, implicit: bool) -> None:
+        self.data = data
+        self.implicit = implicit
+        prefix = "<" if little else ">"
+        self.tag = struct.Struct(prefix + "HH")
+        self.u32 = struct.Struct(prefix + "I")
+        self.u16 = struct.Struct(prefix + "H")
+
+    def element(self, position: int) -> tuple[int, int, int, int, bool]:
+        """Return (tag, value start, value end, element end, undefined length)."""
+        data = self.data
+        group, elem = self.tag.unpack_from(data, position)
+        tag = (group << 16) | elem
+        if self.implicit:
+            vr = ""
+            length = self.u32.unpack_from(data, position + 4)[0]
+            start = position + 8
+        else:
+            vr = data[position + 4 : position + 6].decode("latin-1")
+            if vr in _LONG_VRS:
+                length = self.u32.unpack_from(data, position + 8)[0]
+                start = position + 12
+            else:
+                length = self.u16.unpack_from(data, position + 6)[0]
+                start = position + 8
+        if length != _UNDEFINED:
+            end = start + length
+            if end > len(data):
+                raise ValueError("element runs past the end of the file")
+            return tag, start, end, end, False
+        if vr in ("SQ", "UN") or (self.implicit and _is_sq(tag)) or tag == 0x7FE00010:
+            end = self._skip_items(start)
+            return tag, start, end - 8, end, True
+        raise ValueError(f"undefined length on element {tag:08X}")
+
+    def _skip_items(self, position: int) -> int:
+        """Skip items up to and including the sequence delimiter; return the end offset."""
+        data = self.data
+        while True:
+            group, elem = self.tag.unpack_from(data, position)
+            tag = (group << 16) | elem
+            length = self.u32.unpack_from(data, position + 4)[0]
+            position += 8
+            if tag == _SEQ_END:
+                return position
+            if tag != _ITEM:
+                raise ValueError(f"expected an item, found {tag:08X}")
+            if length != _UNDEFINED:
+                position += length
+                continue
+            while True:  # an item of undefined length: walk its elements
+                group, elem = self.tag.unpack_from(data, position)
+                if ((group << 16) | elem) == _ITEM_END:
+                    position += 8
+                    break
+                position = self.element(position)[3]
