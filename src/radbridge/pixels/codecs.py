@@ -14,6 +14,9 @@ jpeg2000   yes          yes             yes          frames >= 32x32 (openjpeg)
 deflate    yes          yes (and 32)    yes          1-bit: each frame packed
 ========== ============ =============== ============ ==============================
 
+Writing ``deflate`` files needs pydicom 3.1 or later (3.0 reads the syntax but
+refuses to save it); :attr:`TransferSyntax.writable` tells.
+
 RLE stores a 1-bit frame as one byte per pixel: PS3.5 G.2 pads each pixel's
 composite code to a whole byte (pydicom >= 3.1 writes it this way too). Some
 files made by development versions of pydicom hold the frame's packed bits in
@@ -46,6 +49,12 @@ _NAMES = {
 }
 
 
+def _choices(*names: str) -> str:
+    """Return ``"a, b or c"`` of the named syntaxes this installation can write."""
+    usable = [n for n in names if TransferSyntax(n).writable]
+    return ", ".join(usable[:-1]) + " or " + usable[-1] if len(usable) > 1 else usable[0]
+
+
 def _refuse(syntax: TransferSyntax, what: str, instead: str) -> EncodingError:
     return EncodingError(
         f"{_NAMES.get(syntax, syntax.value)} ({syntax.uid}) cannot store {what}",
@@ -74,11 +83,17 @@ def check_encodable(fmt: FrameFormat, syntax: TransferSyntax | str) -> TransferS
     ...
     radbridge.errors.EncodingError: JPEG-LS Lossless (1.2.840.10008.1.2.4.80) cannot store \
 1-bit frames (JPEG-LS needs at least 2 bits per sample) [TransferSyntaxUID]. Choose rle, \
-jpeg2000, deflate or explicit (or 8-bit frames, e.g. a LABELMAP) instead.
+jpeg2000... instead.
     """
     ts = TransferSyntax.parse(syntax)
-    if not ts.writable:
+    if ts is TransferSyntax.BIG_ENDIAN:
         raise _refuse(ts, "new pixel data (the syntax is retired)", "explicit")
+    if not ts.writable:
+        raise _refuse(
+            ts,
+            "files written with this pydicom version (it does not know the UID)",
+            "rle or jpeg2000 (or pydicom 3.1 or later)",
+        )
     if fmt.floating:
         if ts.encapsulated:
             raise _refuse(ts, "float pixels", "explicit (Float Pixel Data is never compressed)")
@@ -88,22 +103,27 @@ jpeg2000, deflate or explicit (or 8-bit frames, e.g. a LABELMAP) instead.
             raise _refuse(
                 ts,
                 "1-bit frames (JPEG-LS needs at least 2 bits per sample)",
-                "rle, jpeg2000, deflate or explicit (or 8-bit frames, e.g. a LABELMAP)",
+                _choices("rle", "jpeg2000", "deflate", "explicit")
+                + " (or 8-bit frames, e.g. a LABELMAP)",
             )
         if fmt.bits_allocated > 16:
-            raise _refuse(ts, f"{fmt.bits_allocated}-bit samples", "rle, deflate or explicit")
+            raise _refuse(
+                ts, f"{fmt.bits_allocated}-bit samples", _choices("rle", "deflate", "explicit")
+            )
     if ts is TransferSyntax.JPEG2000:
         if fmt.bits_allocated > 16:
-            raise _refuse(ts, f"{fmt.bits_allocated}-bit samples", "rle, deflate or explicit")
+            raise _refuse(
+                ts, f"{fmt.bits_allocated}-bit samples", _choices("rle", "deflate", "explicit")
+            )
         if min(fmt.rows, fmt.columns) < J2K_MIN_SIZE:
             raise _refuse(
                 ts,
                 f"{fmt.rows}x{fmt.columns} frames (openjpeg needs at least "
                 f"{J2K_MIN_SIZE}x{J2K_MIN_SIZE})",
-                "rle, deflate, jpegls or explicit",
+                _choices("rle", "jpegls", "deflate", "explicit"),
             )
     if ts is TransferSyntax.RLE and fmt.bits_allocated * fmt.samples_per_pixel > 15 * 8:
-        raise _refuse(ts, "more than 15 byte segments per pixel", "deflate or explicit")
+        raise _refuse(ts, "more than 15 byte segments per pixel", _choices("deflate", "explicit"))
     return ts
 
 
@@ -189,8 +209,8 @@ def encode_frame(
     >>> import numpy as np
     >>> frame = np.eye(4, dtype=bool)
     >>> fmt = FrameFormat(4, 4, bits_allocated=1)
-    >>> data = encode_frame(frame, "deflate", fmt)
-    >>> bool((decode_frame(data, "deflate", fmt) == frame).all())
+    >>> data = encode_frame(frame, "rle", fmt)
+    >>> bool((decode_frame(data, "rle", fmt) == frame).all())
     True
     """
     ts = check_encodable(fmt, syntax)
@@ -242,7 +262,7 @@ def _registry_encode(
         raise EncodingError(
             f"{_NAMES[ts]} could not encode frame {index + 1} ({_first_line(exc)})",
             attribute="TransferSyntaxUID",
-            hint="choose rle or deflate, which store any integer frame",
+            hint=f"choose {_choices(*(n for n in ('rle', 'deflate', 'explicit') if n != ts))}",
         ) from exc
 
 

@@ -9,6 +9,7 @@ information.
 from __future__ import annotations
 
 from enum import StrEnum
+from functools import cache
 
 from radbridge.errors import EncodingError
 
@@ -113,13 +114,26 @@ class TransferSyntax(StrEnum):
 
     @property
     def writable(self) -> bool:
-        """Whether radbridge writes pixel data in this syntax (the others are read-only)."""
-        return self is not TransferSyntax.BIG_ENDIAN
+        """Whether radbridge writes pixel data in this syntax.
+
+        ``big-endian`` is retired, and ``deflate`` needs a pydicom that can save
+        files in it (3.1 or later; pydicom 3.0 reads but refuses to write it).
+        """
+        if self is TransferSyntax.BIG_ENDIAN:
+            return False
+        return _pydicom_knows(self.uid)
 
     @property
     def little_endian(self) -> bool:
         """Whether native pixel data is little endian."""
         return self is not TransferSyntax.BIG_ENDIAN
+
+
+@cache
+def _pydicom_knows(uid: str) -> bool:
+    from pydicom.uid import UID
+
+    return bool(UID(uid).is_transfer_syntax)
 
 
 _ENCAPSULATED = frozenset(
