@@ -141,3 +141,29 @@ def test_every_interop_seg_opens_with_its_segments(interop):
             }
             frames = np.concatenate([f for _, f in seg.iter_frames()])
             assert frames.shape[0] == int(ref.get("NumberOfFrames", 1))
+
+
+@pytest.mark.parametrize(
+    ("seg_type", "syntax"),
+    [
+        ("binary", "rle"),
+        ("binary", "jpeg2000"),
+        ("binary", "deflated-explicit"),
+        ("labelmap", "rle"),
+        ("labelmap", "jpegls"),
+        ("labelmap", "jpeg2000"),
+    ],
+)
+def test_highdicom_reads_our_compressed_files(study, tmp_path, seg_type, syntax):
+    ds = encode_segmentation(
+        study.labels,
+        study.source,
+        descriptions(7),
+        segmentation_type=seg_type,
+        transfer_syntax=syntax,
+    )
+    path = tmp_path / "seg.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    theirs = hd.seg.segread(path).get_volume(combine_segments=True)
+    placed = onto(study.source.geometry, np.asarray(theirs.array), theirs.affine)
+    np.testing.assert_array_equal(placed, study.labels)

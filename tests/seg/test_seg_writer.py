@@ -110,7 +110,7 @@ def test_fractional_probabilities(study):
         ("nan", {"segmentation_type": "fractional"}, "NaN"),
         ("labels", {"segmentation_type": "fractional"}, "stacked"),
         ("labels", {"segmentation_type": "bogus"}, "unknown value"),
-        ("labels", {"transfer_syntax": "jpeg-xl"}, "unsupported transfer syntax"),
+        ("labels", {"transfer_syntax": "jpeg-xl"}, "unknown transfer syntax"),
     ],
 )
 def test_bad_input_is_refused(study, mask, kwargs, match):

@@ -29,7 +29,6 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +41,7 @@ from pydicom.errors import InvalidDicomError
 from radbridge.errors import (
     DecodingError,
     GridMismatchError,
+    MissingAttributeError,
     NotDicomError,
     UnsupportedObjectError,
 )
@@ -62,15 +62,6 @@ log = logging.getLogger(__name__)
 
 _CHUNK = 256
 _PER_FRAME_FUNCTIONAL_GROUPS = 0x52009230
-#: Deflated Image Frame Compression: each frame deflated on its own (RFC 1951).
-DEFLATED_IMAGE_FRAME_COMPRESSION = "1.2.840.10008.1.2.8.1"
-RLE_LOSSLESS = "1.2.840.10008.1.2.5"
-_ENCAPSULATED_NATIVE = {
-    "1.2.840.10008.1.2",
-    "1.2.840.10008.1.2.1",
-    "1.2.840.10008.1.2.2",
-    "1.2.840.10008.1.2.1.99",
-}
 
 
 @dataclass(frozen=True, eq=False)
@@ -526,52 +517,48 @@ def _indices_from_refs(seg: Segmentation, source: SourceSeries) -> NDArray[np.in
 
 
 class _FrameSource:
-    """Decodes frames of the pixel data on demand (vectorised for native data)."""
+    """Frames of the pixel data on demand, through :class:`radbridge.pixels.FrameReader`.
+
+    Native 1-bit frames whose rows are whole bytes get a faster path for
+    :meth:`blocks`: each frame is cropped on its packed bytes, so empty areas are
+    never unpacked.
+    """
 
     def __init__(self, ds: Dataset, source: str | None) -> None:
+        from radbridge.pixels import FrameReader
+
         self.ds = ds
         self.source = source
+        try:
+            self.reader = FrameReader(ds, path=source)
+        except MissingAttributeError as exc:
+            raise DecodingError(
+                "no pixel data",
+                path=source,
+                attribute="PixelData",
+                hint="the file holds only a header",
+            ) from exc
         self.rows = int(ds.Rows)
         self.columns = int(ds.Columns)
-        self.count = int(ds.get("NumberOfFrames", 1) or 1)
+        self.count = self.reader.number_of_frames
         self.bits = int(ds.BitsAllocated)
-        meta = getattr(ds, "file_meta", None)
-        syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
-        self.syntax = syntax
-        self.native = syntax in _ENCAPSULATED_NATIVE or syntax == ""
-        self._buffer: NDArray[np.uint8] | None = None
 
-    def _native_bytes(self) -> NDArray[np.uint8]:
-        if self._buffer is None:
-            if "PixelData" not in self.ds:
-                raise DecodingError(
-                    "no pixel data",
-                    path=self.source,
-                    attribute="PixelData",
-                    hint="the file holds only a header",
-                )
-            element = self.ds["PixelData"]
-            value = element.value
-            data = np.frombuffer(value if isinstance(value, bytes) else bytes(value), np.uint8)
-            if not self.ds.is_little_endian and self.bits == 1 and element.VR == "OW":
-                # OW 1-bit data in a big-endian file is swapped in 16-bit words.
-                even = data[: data.size - data.size % 2]
-                data = np.concatenate([even.reshape(-1, 2)[:, ::-1].ravel(), data[even.size :]])
-            self._buffer = data
-        return self._buffer
+    def decode(self, indices: Sequence[int]) -> NDArray[Any]:
+        """Decode frames (0-based): bool for 1-bit data, stored values otherwise."""
+        frames: NDArray[Any] = self.reader.frames(list(indices))
+        return frames
 
     def blocks(
         self, indices: Sequence[int], *, chunk: int = _CHUNK
     ) -> Iterator[tuple[int, slice, slice, NDArray[Any]]]:
         """Yield ``(frame, rows, columns, values)`` for the non-zero region of each frame.
 
-        Native 1-bit frames whose rows are whole bytes are cropped on the packed
-        bytes, so empty areas are never unpacked; other frames are decoded in
-        chunks and cropped after decoding. Empty frames yield nothing.
+        Empty frames yield nothing.
         """
         ordered = list(indices)
-        if self.native and self.bits == 1 and self.columns % 8 == 0:
-            yield from self._packed_blocks(ordered)
+        packed = self._packed_view()
+        if packed is not None:
+            yield from self._packed_blocks(packed, ordered)
             return
         for start in range(0, len(ordered), chunk):
             part = ordered[start : start + chunk]
@@ -585,13 +572,19 @@ class _FrameSource:
                 c = slice(int(cols[0]), int(cols[-1]) + 1)
                 yield index, r, c, frame[r, c]
 
-    def _packed_blocks(
-        self, indices: list[int]
-    ) -> Iterator[tuple[int, slice, slice, NDArray[Any]]]:
+    def _packed_view(self) -> NDArray[np.uint8] | None:
+        """Return native 1-bit pixel data as ``[frame, row, byte]`` when that layout holds."""
+        if (
+            self.reader.encapsulated
+            or self.bits != 1
+            or self.columns % 8
+            or (not self.ds.is_little_endian and self.ds["PixelData"].VR == "OW")
+        ):
+            return None
+        value = self.ds.PixelData
+        data = np.frombuffer(value if isinstance(value, bytes) else bytes(value), np.uint8)
         row_bytes = self.columns // 8
-        frame_bytes = self.rows * row_bytes
-        data = self._native_bytes()
-        needed = self.count * frame_bytes
+        needed = self.count * self.rows * row_bytes
         if data.size < needed:
             raise DecodingError(
                 f"pixel data holds {data.size} bytes, {needed} expected",
@@ -599,9 +592,18 @@ class _FrameSource:
                 attribute="PixelData",
                 hint="the file is truncated",
             )
-        packed = data[:needed].reshape(self.count, self.rows, row_bytes)
-        self._check_indices(indices)
+        return data[:needed].reshape(self.count, self.rows, row_bytes)
+
+    def _packed_blocks(
+        self, packed: NDArray[np.uint8], indices: list[int]
+    ) -> Iterator[tuple[int, slice, slice, NDArray[Any]]]:
         for index in indices:
+            if not 0 <= index < self.count:
+                raise DecodingError(
+                    f"frame {index + 1} does not exist ({self.count} frames)",
+                    path=self.source,
+                    attribute="NumberOfFrames",
+                )
             frame = packed[index]
             rows = np.flatnonzero(frame.any(axis=1))
             if not rows.size:
@@ -611,130 +613,3 @@ class _FrameSource:
             byte_cols = slice(int(cols[0]), int(cols[-1]) + 1)
             block = np.unpackbits(frame[r, byte_cols], axis=1, bitorder="little").view(bool)
             yield index, r, slice(byte_cols.start * 8, byte_cols.stop * 8), block
-
-    def _check_indices(self, indices: Sequence[int]) -> None:
-        for index in indices:
-            if not 0 <= index < self.count:
-                raise DecodingError(
-                    f"frame {index + 1} does not exist ({self.count} frames)",
-                    path=self.source,
-                    attribute="NumberOfFrames",
-                )
-
-    def decode(self, indices: Sequence[int]) -> NDArray[Any]:
-        self._check_indices(indices)
-        if not self.native:
-            return self._decode_encapsulated(indices)
-        pixels = self.rows * self.columns
-        data = self._native_bytes()
-        if self.bits == 1:
-            return self._unpack(data, indices, pixels)
-        dtype = np.dtype(f"{'<' if self.ds.is_little_endian else '>'}u{self.bits // 8}")
-        needed = self.count * pixels * dtype.itemsize
-        if data.size < needed:
-            raise DecodingError(
-                f"pixel data holds {data.size} bytes, {needed} expected",
-                path=self.source,
-                attribute="PixelData",
-                hint="the file is truncated",
-            )
-        frames = data[:needed].view(dtype).reshape(self.count, self.rows, self.columns)
-        return np.ascontiguousarray(frames[list(indices)]).astype(dtype.newbyteorder("="))
-
-    def _unpack(
-        self, data: NDArray[np.uint8], indices: Sequence[int], pixels: int, total: int | None = None
-    ) -> NDArray[Any]:
-        needed_bits = (self.count if total is None else total) * pixels
-        if data.size * 8 < needed_bits:
-            raise DecodingError(
-                f"pixel data holds {data.size * 8} bits, {needed_bits} expected",
-                path=self.source,
-                attribute="PixelData",
-                hint="the file is truncated",
-            )
-        out = np.empty((len(indices), self.rows, self.columns), bool)
-        ordered = list(indices)
-        if ordered == list(range(ordered[0], ordered[0] + len(ordered))) if ordered else False:
-            start_bit = ordered[0] * pixels
-            stop_bit = start_bit + len(ordered) * pixels
-            chunk = np.unpackbits(data[start_bit // 8 : (stop_bit + 7) // 8], bitorder="little")
-            offset = start_bit % 8
-            out[:] = chunk[offset : offset + len(ordered) * pixels].reshape(out.shape).view(bool)
-            return out
-        for i, index in enumerate(ordered):
-            start_bit = index * pixels
-            chunk = np.unpackbits(
-                data[start_bit // 8 : (start_bit + pixels + 7) // 8], bitorder="little"
-            )
-            offset = start_bit % 8
-            out[i] = chunk[offset : offset + pixels].reshape(self.rows, self.columns).view(bool)
-        return out
-
-    def _decode_encapsulated(self, indices: Sequence[int]) -> NDArray[Any]:
-        if self.syntax == DEFLATED_IMAGE_FRAME_COMPRESSION:
-            return self._inflate(indices)
-        if self.syntax == RLE_LOSSLESS and self.bits == 1:
-            return self._rle_bits(indices)
-        from pydicom.pixels.utils import iter_pixels
-
-        wanted = sorted(set(indices))
-        decoded: dict[int, NDArray[Any]] = {}
-        try:
-            for index, frame in zip(wanted, iter_pixels(self.ds, indices=wanted), strict=True):
-                decoded[index] = np.asarray(frame)
-        except Exception as exc:  # codec errors come in many types
-            raise DecodingError(
-                f"compressed frames cannot be decoded ({type(exc).__name__}: {exc})",
-                path=self.source,
-                attribute="PixelData",
-                hint="the file may be truncated, or a codec plugin is missing",
-            ) from exc
-        stacked = np.stack([decoded[i] for i in indices])
-        return stacked.astype(bool) if self.bits == 1 else stacked
-
-    def _rle_bits(self, indices: Sequence[int]) -> NDArray[Any]:
-        """Decode 1-bit RLE frames: one segment holding the frame's packed bits."""
-        from pydicom.encaps import get_frame
-        from rle.rle import decode_segment, parse_header  # type: ignore[import-not-found]
-
-        pixels = self.rows * self.columns
-        out = np.empty((len(indices), self.rows, self.columns), bool)
-        for i, index in enumerate(indices):
-            try:
-                fragment = get_frame(self.ds.PixelData, index, number_of_frames=self.count)
-                offsets = parse_header(fragment[:64])
-                segment = np.frombuffer(bytes(decode_segment(fragment[offsets[0] :])), np.uint8)
-            except (ValueError, IndexError) as exc:
-                raise DecodingError(
-                    f"RLE frame {index + 1} cannot be decoded ({exc})",
-                    path=self.source,
-                    attribute="PixelData",
-                    hint="the file is damaged or truncated",
-                ) from exc
-            out[i] = self._unpack(segment, [0], pixels, total=1)[0]
-        return out
-
-    def _inflate(self, indices: Sequence[int]) -> NDArray[Any]:
-        from pydicom.encaps import get_frame
-
-        pixels = self.rows * self.columns
-        out: list[NDArray[Any]] = []
-        for index in indices:
-            try:
-                fragment = get_frame(self.ds.PixelData, index, number_of_frames=self.count)
-                data = np.frombuffer(zlib.decompress(fragment, -15), np.uint8)
-            except (zlib.error, ValueError) as exc:
-                raise DecodingError(
-                    f"frame {index + 1} cannot be inflated ({exc})",
-                    path=self.source,
-                    attribute="PixelData",
-                    hint="the file is damaged or truncated",
-                ) from exc
-            if self.bits == 1:
-                out.append(self._unpack(data, [0], pixels, total=1)[0])
-            else:
-                dtype = np.dtype(f"<u{self.bits // 8}")
-                out.append(
-                    data[: pixels * dtype.itemsize].view(dtype).reshape(self.rows, self.columns)
-                )
-        return np.stack(out)

@@ -32,7 +32,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from pydicom.dataset import Dataset, FileDataset
-from pydicom.uid import ExplicitVRLittleEndian
 
 from radbridge.coding import dcm
 from radbridge.errors import EncodingError, GridMismatchError, MissingAttributeError
@@ -57,6 +56,7 @@ from radbridge.iods.seg.frames import (
     stacked_presence,
 )
 from radbridge.iods.source import SourceSeries, referenced_series_sequence
+from radbridge.pixels import TransferSyntax, encode_pixel_data, pack_frames
 from radbridge.uids import derived_uid
 
 __all__ = [
@@ -452,24 +452,15 @@ def _encode_native(
 ) -> bytes:
     if seg_type is SegmentationType.BINARY:
         packed = pack_boxed(plan, labels, boxes) if labels is not None and boxes else None
-        return (
-            packed
-            if packed is not None
-            else _pack_bits(binary_frames(plan, labels, stacked, boxes))
-        )
+        if packed is not None:
+            return packed
+        return pack_frames(binary_frames(plan, labels, stacked, boxes))
     if seg_type is SegmentationType.LABELMAP:
         assert labels is not None
         data = labels[plan.slices].tobytes()
     else:
         assert stacked is not None
         data = stacked[plan.segments - 1, plan.slices].tobytes()
-    return data + b"\x00" if len(data) % 2 else data
-
-
-def _pack_bits(chunks: Any) -> bytes:
-    # Temporary: replaced by radbridge.pixels once that layer lands.
-    parts = [np.packbits(c.reshape(-1), bitorder="little").tobytes() for c in chunks]
-    data = b"".join(parts)
     return data + b"\x00" if len(data) % 2 else data
 
 
@@ -610,21 +601,13 @@ def encode_segmentation(
             )
         _palette(ds, descriptions)
     ds.NumberOfFrames = len(plan)
-    if syntax == ExplicitVRLittleEndian:
-        pixel_bytes = _encode_native(plan, seg_type, labels, stacked, boxes)
-        ds.PixelData = pixel_bytes
-        ds["PixelData"].VR = "OB" if bits <= 8 else "OW"
-    else:
-        from radbridge.pixels import encode_frames
-
+    if syntax.encapsulated:
         frames = _frame_arrays(plan, seg_type, labels, stacked, boxes)
-        encoded = encode_frames(frames, syntax, bits_allocated=bits, workers=workers)
-        from pydicom.encaps import encapsulate
-
-        ds.PixelData = encapsulate(encoded)
-        ds["PixelData"].VR = "OB"
-        ds["PixelData"].is_undefined_length = True
-    out = FileDataset("", ds, file_meta=file_meta(ds, syntax), preamble=b"\x00" * 128)
+        encode_pixel_data(frames, syntax, bits_allocated=bits, workers=workers).store(ds)
+    else:
+        ds.PixelData = _encode_native(plan, seg_type, labels, stacked, boxes)
+        ds["PixelData"].VR = "OB" if bits <= 8 else "OW"
+    out = FileDataset("", ds, file_meta=file_meta(ds, syntax.uid), preamble=b"\x00" * 128)
     # Declare the encoding our raw per-frame bytes use, so pydicom writes them unchanged.
     out.set_original_encoding(False, True, out._character_set)
     log.info(
@@ -655,29 +638,26 @@ def _frame_arrays(
     return stacked[plan.segments - 1, plan.slices]
 
 
-_SYNTAX_NAMES = {
-    "explicit": ExplicitVRLittleEndian,
-    "none": ExplicitVRLittleEndian,
-    "rle": "1.2.840.10008.1.2.5",
-    "jpegls": "1.2.840.10008.1.2.4.80",
-    "jpeg-ls": "1.2.840.10008.1.2.4.80",
-    "jpeg2000": "1.2.840.10008.1.2.4.90",
-}
+#: Transfer syntaxes a SEG can be written in.
+_SEG_SYNTAXES = (
+    TransferSyntax.EXPLICIT,
+    TransferSyntax.DEFLATED_EXPLICIT,
+    TransferSyntax.RLE,
+    TransferSyntax.JPEGLS,
+    TransferSyntax.JPEG2000,
+)
 
 
-def _transfer_syntax(value: str | None, seg_type: SegmentationType) -> str:
+def _transfer_syntax(value: str | None, seg_type: SegmentationType) -> TransferSyntax:
     if value is None:
-        return (
-            _SYNTAX_NAMES["jpegls"]
-            if seg_type is SegmentationType.LABELMAP
-            else ExplicitVRLittleEndian
-        )
-    syntax = _SYNTAX_NAMES.get(value.lower(), value)
-    if syntax not in _SYNTAX_NAMES.values():
+        labelmap = seg_type is SegmentationType.LABELMAP
+        return TransferSyntax.JPEGLS if labelmap else TransferSyntax.EXPLICIT
+    syntax = TransferSyntax.parse(value)
+    if syntax not in _SEG_SYNTAXES:
         raise EncodingError(
-            f"unsupported transfer syntax {value!r}",
+            f"radbridge does not write SEGs in {syntax.value}",
             attribute="TransferSyntaxUID",
-            hint="use explicit, rle, jpegls or jpeg2000",
+            hint="use " + ", ".join(s.value for s in _SEG_SYNTAXES),
         )
     return syntax
 
