@@ -26,6 +26,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import warnings
@@ -163,7 +164,14 @@ class Segmentation:
             else None
         )
         self.max_fractional_value = int(ds.get("MaximumFractionalValue", 255) or 255)
-        self.segments = self._read_segments()
+        self.segment_numbers: tuple[int, ...] = tuple(
+            number
+            for number in (
+                int(item.get("SegmentNumber", 0) or 0)
+                for item in self.dataset.get("SegmentSequence", []) or []
+            )
+            if number > 0 or not self.is_labelmap  # some writers describe background as 0
+        )
         self.frames: FrameIndex = index_frames(ds, labelmap=self.is_labelmap, source=source)
         self._pixels: _FrameSource = _FrameSource(ds, source)
         self._check_frame_segments()
@@ -188,7 +196,9 @@ class Segmentation:
             if item.get("SeriesInstanceUID")
         )
 
-    def _read_segments(self) -> dict[int, SegmentDescription]:
+    @functools.cached_property
+    def segments(self) -> dict[int, SegmentDescription]:
+        """Segment descriptions by segment number (parsed on first access)."""
         out: dict[int, SegmentDescription] = {}
         for item in self.dataset.get("SegmentSequence", []) or []:
             description = SegmentDescription.from_dataset(item, source=self.source)
@@ -200,7 +210,7 @@ class Segmentation:
     def _check_frame_segments(self) -> None:
         if self.is_labelmap:
             return
-        unknown = sorted(set(self.frames.segments.tolist()) - set(self.segments))
+        unknown = sorted(set(self.frames.segments.tolist()) - set(self.segment_numbers))
         if unknown:
             warnings.warn(
                 f"{self.source or 'SEG'}: frames refer to undescribed segments {unknown}",
@@ -292,7 +302,10 @@ class Segmentation:
         """
         geometry = self._target_geometry(target)
         slices = self._slice_indices(target if target is not None else geometry)
-        dtype = np.uint8 if max(self.segments, default=0) <= 255 else np.uint16
+        top = max(self.segment_numbers, default=0)
+        if self.is_labelmap:
+            top = max(top, 2 ** int(self.dataset.BitsAllocated) - 1)
+        dtype = np.uint8 if top <= 255 else np.uint16
         out = np.zeros(geometry.shape, dtype)
         if self.is_labelmap:
             for part, frames in self.iter_frames():
@@ -327,7 +340,7 @@ class Segmentation:
         """
         geometry = self._target_geometry(target)
         slices = self._slice_indices(target if target is not None else geometry)
-        numbers = tuple(segments) if segments is not None else tuple(sorted(self.segments))
+        numbers = tuple(segments) if segments is not None else tuple(sorted(self.segment_numbers))
         position = {n: i for i, n in enumerate(numbers)}
         fractional = self.segmentation_type is SegmentationType.FRACTIONAL
         dtype: Any = np.uint8 if fractional else np.bool_
