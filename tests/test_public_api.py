@@ -28,6 +28,9 @@ def test_import_and_cli_help_do_not_load_heavy_modules():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
-    assert subprocess.run(
-        [sys.executable, "-m", "radbridge", "--help"], capture_output=True, check=False
-    ).returncode == 0
+    assert (
+        subprocess.run(
+            [sys.executable, "-m", "radbridge", "--help"], capture_output=True, check=False
+        ).returncode
+        == 0
+    )
