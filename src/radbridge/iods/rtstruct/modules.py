@@ -1,0 +1,188 @@
+"""The modules of an RT Structure Set instance, built from ROIs and their contours.
+
+RT Series, Frame of Reference, Structure Set, ROI Contour, RT ROI
+Observations, Approval and Common Instance Reference (PS3.3 A.19). Contour
+items arrive ready-made from :mod:`radbridge.iods.rtstruct.writer`; this module
+adds what surrounds them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydicom.dataset import Dataset
+
+from radbridge.iods.common import SeriesOptions, new_instance
+from radbridge.iods.rtstruct.types import DEFAULT_COLOURS, ROIDescription, RTROIInterpretedType
+from radbridge.iods.source import SourceSeries
+
+__all__ = ["DETACHED_STUDY_MANAGEMENT", "RT_STRUCTURE_SET_STORAGE", "build_structure_set"]
+
+RT_STRUCTURE_SET_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
+#: Used in RT Referenced Study Sequence items, as PS3.3 10.6.1 allows.
+DETACHED_STUDY_MANAGEMENT = "1.2.840.10008.3.1.2.3.1"
+#: new_instance() attributes that belong to no module of the RT Structure Set IOD.
+_NOT_IN_IOD = (
+    "ContentDate",
+    "ContentTime",
+    "ContentLabel",
+    "ContentDescription",
+    "ContentCreatorName",
+)
+
+
+def _colour(roi: ROIDescription, index: int) -> list[int]:
+    rgb = roi.display_rgb or DEFAULT_COLOURS[index % len(DEFAULT_COLOURS)]
+    return [int(v) for v in rgb]
+
+
+def _referenced_frame_of_reference(source: SourceSeries) -> Dataset:
+    item = Dataset()
+    item.FrameOfReferenceUID = source.frame_of_reference_uid
+    if source.slice_refs and source.series_instance_uid:
+        images = []
+        seen: set[str] = set()
+        for ref in source.slice_refs:
+            if ref.sop_instance_uid in seen:
+                continue
+            seen.add(ref.sop_instance_uid)
+            image = Dataset()
+            image.ReferencedSOPClassUID = ref.sop_class_uid
+            image.ReferencedSOPInstanceUID = ref.sop_instance_uid
+            images.append(image)
+        series = Dataset()
+        series.SeriesInstanceUID = source.series_instance_uid
+        series.ContourImageSequence = images
+        study = Dataset()
+        study.ReferencedSOPClassUID = DETACHED_STUDY_MANAGEMENT
+        study.ReferencedSOPInstanceUID = source.study_instance_uid
+        study.RTReferencedSeriesSequence = [series]
+        item.RTReferencedStudySequence = [study]
+    return item
+
+
+def _structure_set_roi(
+    roi: ROIDescription, frame_of_reference_uid: str, derived_from: Dataset | None
+) -> Dataset:
+    item = Dataset()
+    item.ROINumber = roi.roi_number
+    item.ReferencedFrameOfReferenceUID = frame_of_reference_uid
+    item.ROIName = roi.name
+    if roi.description:
+        item.ROIDescription = roi.description
+    item.ROIGenerationAlgorithm = str(roi.generation_algorithm)
+    if roi.algorithm is not None:
+        item.ROIDerivationAlgorithmIdentificationSequence = [roi.algorithm.to_dataset()]
+    if derived_from is not None and roi.segment is not None:
+        source = Dataset()
+        source.ReferencedSOPClassUID = derived_from.SOPClassUID
+        source.ReferencedSOPInstanceUID = derived_from.SOPInstanceUID
+        source.ReferencedSegmentNumber = roi.segment.segment_number
+        item.DefinitionSourceSequence = [source]
+    return item
+
+
+def _observation(roi: ROIDescription) -> Dataset:
+    item = Dataset()
+    item.ObservationNumber = roi.roi_number
+    item.ReferencedROINumber = roi.roi_number
+    if roi.observation_label:
+        item.ROIObservationLabel = roi.observation_label
+    segment = roi.segment
+    if segment is not None:
+        item.SegmentedPropertyCategoryCodeSequence = [segment.category.to_dataset()]
+        identification = segment.property_type.to_dataset()
+        if segment.property_type_modifiers:
+            identification.SegmentedPropertyTypeModifierCodeSequence = [
+                c.to_dataset() for c in segment.property_type_modifiers
+            ]
+        item.RTROIIdentificationCodeSequence = [identification]
+        if segment.anatomic_region is not None:
+            region = segment.anatomic_region.to_dataset()
+            if segment.anatomic_region_modifiers:
+                region.AnatomicRegionModifierSequence = [
+                    c.to_dataset() for c in segment.anatomic_region_modifiers
+                ]
+            item.AnatomicRegionSequence = [region]
+    item.RTROIInterpretedType = RTROIInterpretedType(roi.interpreted_type).value
+    item.ROIInterpreter = ""
+    return item
+
+
+def _other_references(source: SourceSeries, derived_from: Dataset | None) -> list[Dataset]:
+    """Referenced Series Sequence items for the SEG the ROIs were made from.
+
+    The source images are referenced by the Structure Set Module itself;
+    dciodvfy counts only other references (Definition Source Sequence) as
+    needing the Common Instance Reference Module.
+    """
+    if derived_from is None or str(derived_from.get("StudyInstanceUID", "")) != (
+        source.study_instance_uid
+    ):
+        return []
+    instance = Dataset()
+    instance.ReferencedSOPClassUID = derived_from.SOPClassUID
+    instance.ReferencedSOPInstanceUID = derived_from.SOPInstanceUID
+    seg_series = Dataset()
+    seg_series.ReferencedInstanceSequence = [instance]
+    seg_series.SeriesInstanceUID = derived_from.SeriesInstanceUID
+    return [seg_series]
+
+
+def _studies_containing_other(source: SourceSeries, derived_from: Dataset | None) -> list[Dataset]:
+    study_uid = str(derived_from.get("StudyInstanceUID", "")) if derived_from else ""
+    if derived_from is None or not study_uid or study_uid == source.study_instance_uid:
+        return []
+    instance = Dataset()
+    instance.ReferencedSOPClassUID = derived_from.SOPClassUID
+    instance.ReferencedSOPInstanceUID = derived_from.SOPInstanceUID
+    series = Dataset()
+    series.ReferencedInstanceSequence = [instance]
+    series.SeriesInstanceUID = derived_from.SeriesInstanceUID
+    study = Dataset()
+    study.ReferencedSeriesSequence = [series]
+    study.StudyInstanceUID = study_uid
+    return [study]
+
+
+def build_structure_set(
+    source: SourceSeries,
+    rois: Sequence[tuple[ROIDescription, list[Dataset]]],
+    series: SeriesOptions,
+    label: str,
+    derived_from: Dataset | None,
+) -> Dataset:
+    """Assemble the RT Structure Set data set (without file meta)."""
+    ds = new_instance(RT_STRUCTURE_SET_STORAGE, series, modality="RTSTRUCT")
+    for keyword in _NOT_IN_IOD:
+        if keyword in ds:
+            del ds[keyword]
+    ds.update(source.context)
+    ds.OperatorsName = ""
+    frame_of_reference = str(source.frame_of_reference_uid)
+    ds.FrameOfReferenceUID = frame_of_reference
+    ds.PositionReferenceIndicator = ""
+    ds.StructureSetLabel = label
+    ds.StructureSetDate, ds.StructureSetTime = ds.SeriesDate, ds.SeriesTime
+    ds.ReferencedFrameOfReferenceSequence = [_referenced_frame_of_reference(source)]
+    ds.StructureSetROISequence = [
+        _structure_set_roi(roi, frame_of_reference, derived_from) for roi, _ in rois
+    ]
+    contours = []
+    for index, (roi, items) in enumerate(rois):
+        item = Dataset()
+        item.ROIDisplayColor = _colour(roi, index)
+        if items:
+            item.ContourSequence = items
+        item.ReferencedROINumber = roi.roi_number
+        contours.append(item)
+    ds.ROIContourSequence = contours
+    ds.RTROIObservationsSequence = [_observation(roi) for roi, _ in rois]
+    ds.ApprovalStatus = "UNAPPROVED"
+    references = _other_references(source, derived_from)
+    if references:
+        ds.ReferencedSeriesSequence = references
+    others = _studies_containing_other(source, derived_from)
+    if others:
+        ds.StudiesContainingOtherReferencedInstancesSequence = others
+    return ds
