@@ -1,172 +1,66 @@
-"""Run frame encoding on several cores, keeping frame order.
+"""Run frame encoding and decoding on several cores, keeping frame order.
 
-Measured on the project's 2-core machine (see bench/PIXELS.md): pylibjpeg-rle,
-pyjpegls and pylibjpeg-openjpeg hold the GIL while they encode, so threads do
-not help them; zlib releases it, so Deflate runs on threads. The other codecs
-run in worker processes. A forked worker inherits the frames without copying
-them, and starts in milliseconds; a fork is only used while the calling process
-runs a single thread (forking a threaded process can deadlock the child).
-Otherwise workers come from a *forkserver* (or *spawn*) context and receive
-their frames by pickling, which costs about a second of start-up, so it is only
-used for work expected to take longer than that.
+What bench/bench_pixels.py measured on the project's 2-core machine decides
+the strategy (figures in bench/PIXELS.md):
+
+* pylibjpeg-rle, pyjpegls and pylibjpeg-openjpeg hold the GIL while they
+  encode: threads give nothing (and pylibjpeg-openjpeg 2.6 crashes when two
+  threads encode at once, see codecs.py). zlib releases the GIL, so Deflate
+  runs on threads.
+* Forked worker processes inherit the frames without a copy and start in
+  milliseconds: about 1.9x for RLE and JPEG 2000 with 2 workers. A fork is only
+  used while the calling process runs a single thread (forking a threaded
+  process can deadlock the child) and is not itself a daemonic worker.
+* Spawned or forkserver workers must receive the frames by pickling and import
+  pydicom first; with 2 cores they were slower than one thread (RLE 5.3 s vs
+  6.8 s at best, JPEG-LS 5.8 s vs 0.8 s, 3,000 frames), so they are not used.
+
+Decoding forks the same way; workers write the frames into shared memory.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import mmap
 import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
+import numpy as np
 from numpy.typing import NDArray
 
-from radbridge.pixels.bits import pack_each_frame, unpack_frames
 from radbridge.pixels.codecs import encode_frame
 from radbridge.pixels.frame_format import FrameFormat
 from radbridge.pixels.syntax import TransferSyntax
 
 log = logging.getLogger(__name__)
 
-#: Rough encoding cost in nanoseconds per sample, measured for 512x512 label frames
-#: (bench/bench_pixels.py); only used to decide whether workers pay off.
-_COST_NS = {
+#: Rough cost in nanoseconds per sample of 512x512 label frames (bench_pixels.py);
+#: only used to decide whether workers pay off.
+_ENCODE_NS: dict[TransferSyntax | str, float] = {
     TransferSyntax.RLE: 9.0,
     TransferSyntax.JPEGLS: 0.9,
     TransferSyntax.JPEG2000: 5.5,
     TransferSyntax.DEFLATE: 3.5,
 }
+_DECODE_NS: dict[TransferSyntax | str, float] = {
+    TransferSyntax.RLE: 0.6,
+    TransferSyntax.JPEGLS: 0.25,
+    TransferSyntax.JPEG2000: 4.5,
+    TransferSyntax.DEFLATE: 0.5,
+}
 #: Expected serial time (s) below which no pool is started, by pool kind.
-_MIN_SECONDS = {"thread": 0.05, "fork": 0.2, "spawn": 2.0}
+_MIN_SECONDS = {"thread": 0.05, "fork": 0.3}
 #: Tasks per worker: small enough to balance uneven frames, large enough to amortise.
 _TASKS_PER_WORKER = 4
 
-# Frames handed to forked workers by inheritance, keyed by a token.
-_SHARED: dict[int, NDArray[Any]] = {}
-
-
-def _encode_range(
-    token: int, start: int, stop: int, syntax: TransferSyntax, fmt: FrameFormat
-) -> list[bytes]:
-    frames = _SHARED[token]
-    return [encode_frame(frames[i], syntax, fmt, index=i) for i in range(start, stop)]
-
-
-def _encode_payload(
-    payload: NDArray[Any], start: int, syntax: TransferSyntax, fmt: FrameFormat, packed: bool
-) -> list[bytes]:
-    out = []
-    for i, item in enumerate(payload):
-        if packed:
-            item = unpack_frames(item, rows=fmt.rows, columns=fmt.columns, indices=[0])[0]
-        out.append(encode_frame(item, syntax, fmt, index=start + i))
-    return out
-
-
-def encode_serial(frames: NDArray[Any], syntax: TransferSyntax, fmt: FrameFormat) -> list[bytes]:
-    """Encode every frame in this thread."""
-    return [encode_frame(frame, syntax, fmt, index=i) for i, frame in enumerate(frames)]
-
-
-def choose_pool(syntax: TransferSyntax, fmt: FrameFormat, count: int, workers: int) -> str:
-    """Return ``"serial"``, ``"thread"``, ``"fork"`` or ``"spawn"`` for this job."""
-    if workers <= 1 or count < 2:
-        return "serial"
-    seconds = count * fmt.pixels * _COST_NS[syntax] * 1e-9
-    if syntax is TransferSyntax.DEFLATE:
-        kind = "thread"
-    elif multiprocessing.current_process().daemon:
-        return "serial"  # daemonic processes (e.g. pool workers) may not have children
-    elif "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1:
-        kind = "fork"
-    else:
-        kind = "spawn"
-    return kind if seconds >= _MIN_SECONDS[kind] else "serial"
-
-
-def encode_parallel(
-    frames: NDArray[Any], syntax: TransferSyntax, fmt: FrameFormat, workers: int
-) -> list[bytes]:
-    """Encode frames with ``workers`` workers of the kind :func:`choose_pool` picks."""
-    count = len(frames)
-    kind = choose_pool(syntax, fmt, count, workers)
-    if kind == "serial":
-        return encode_serial(frames, syntax, fmt)
-    workers = min(workers, count)
-    size = max(1, math.ceil(count / (workers * _TASKS_PER_WORKER)))
-    bounds = [(start, min(start + size, count)) for start in range(0, count, size)]
-    started = time.perf_counter()
-    try:
-        result = _run(kind, frames, syntax, fmt, workers, bounds)
-    except (OSError, RuntimeError) as exc:  # no processes allowed, or a worker died
-        log.warning("parallel encoding failed (%s), encoding in this thread", exc)
-        return encode_serial(frames, syntax, fmt)
-    log.debug(
-        "encoded %d %s frames with %d %s workers in %.2f s",
-        count,
-        syntax.value,
-        workers,
-        kind,
-        time.perf_counter() - started,
-    )
-    return result
-
-
-def _run(
-    kind: str,
-    frames: NDArray[Any],
-    syntax: TransferSyntax,
-    fmt: FrameFormat,
-    workers: int,
-    bounds: list[tuple[int, int]],
-) -> list[bytes]:
-    if kind == "thread":
-        with ThreadPoolExecutor(workers, thread_name_prefix="radbridge-encode") as pool:
-            return _collect(
-                pool, lambda a, b: pool.submit(_slice, frames, a, b, syntax, fmt), bounds
-            )
-    if kind == "fork":
-        token = id(frames)
-        _SHARED[token] = frames
-        try:
-            context = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(workers, mp_context=context) as pool:
-                return _collect(
-                    pool, lambda a, b: pool.submit(_encode_range, token, a, b, syntax, fmt), bounds
-                )
-        finally:
-            del _SHARED[token]
-    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    packed = fmt.bits_allocated == 1
-    payload = pack_each_frame(frames) if packed else frames
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
-        return _collect(
-            pool,
-            lambda a, b: pool.submit(_encode_payload, payload[a:b], a, syntax, fmt, packed),
-            bounds,
-        )
-
-
-def _slice(
-    frames: NDArray[Any], start: int, stop: int, syntax: TransferSyntax, fmt: FrameFormat
-) -> list[bytes]:
-    return [encode_frame(frames[i], syntax, fmt, index=i) for i in range(start, stop)]
-
-
-def _collect(
-    pool: Executor, submit: Callable[[int, int], Any], bounds: list[tuple[int, int]]
-) -> list[bytes]:
-    futures = [submit(start, stop) for start, stop in bounds]
-    try:
-        return [item for future in futures for item in future.result()]
-    except BaseException:
-        for future in futures:
-            future.cancel()
-        raise
+# State handed to forked workers by inheritance, keyed by a token.
+_SHARED: dict[int, Any] = {}
 
 
 def default_workers() -> int:
@@ -175,3 +69,167 @@ def default_workers() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def can_fork() -> bool:
+    """Whether forking workers is safe here (one thread, not a daemonic worker)."""
+    return (
+        "fork" in multiprocessing.get_all_start_methods()
+        and threading.active_count() == 1
+        and not multiprocessing.current_process().daemon
+    )
+
+
+def choose_pool(
+    syntax: TransferSyntax | str,
+    fmt: FrameFormat,
+    count: int,
+    workers: int,
+    *,
+    decode: bool = False,
+) -> str:
+    """Return ``"serial"``, ``"thread"`` or ``"fork"`` for encoding (or decoding) a job."""
+    if workers <= 1 or count < 2:
+        return "serial"
+    cost = (_DECODE_NS if decode else _ENCODE_NS).get(syntax, 1.0)
+    seconds = count * fmt.pixels * cost * 1e-9
+    if syntax is TransferSyntax.DEFLATE and not decode:
+        kind = "thread"
+    elif can_fork():
+        kind = "fork"
+    else:
+        return "serial"
+    return kind if seconds >= _MIN_SECONDS[kind] else "serial"
+
+
+def _chunks(count: int, workers: int) -> list[tuple[int, int]]:
+    size = max(1, math.ceil(count / (workers * _TASKS_PER_WORKER)))
+    return [(start, min(start + size, count)) for start in range(0, count, size)]
+
+
+def _collect(
+    pool: Executor, submit: Callable[[int, int], Any], bounds: list[tuple[int, int]]
+) -> list[Any]:
+    futures = [submit(start, stop) for start, stop in bounds]
+    try:
+        return [future.result() for future in futures]
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise
+
+
+# -- encoding ------------------------------------------------------------------------------
+
+
+def _encode_range(
+    frames: NDArray[Any], start: int, stop: int, syntax: TransferSyntax, fmt: FrameFormat
+) -> list[bytes]:
+    return [encode_frame(frames[i], syntax, fmt, index=i) for i in range(start, stop)]
+
+
+def _encode_shared(
+    token: int, start: int, stop: int, syntax: TransferSyntax, fmt: FrameFormat
+) -> list[bytes]:
+    return _encode_range(_SHARED[token], start, stop, syntax, fmt)
+
+
+def encode_parallel(
+    frames: NDArray[Any],
+    syntax: TransferSyntax,
+    fmt: FrameFormat,
+    workers: int,
+    *,
+    kind: str | None = None,
+) -> list[bytes]:
+    """Encode frames with up to ``workers`` workers of the kind :func:`choose_pool` picks.
+
+    ``kind`` forces ``"serial"``, ``"thread"`` or ``"fork"`` (benchmarks, tests).
+    """
+    count = len(frames)
+    kind = kind or choose_pool(syntax, fmt, count, workers)
+    if kind == "serial" or workers <= 1:
+        return _encode_range(frames, 0, count, syntax, fmt)
+    workers = min(workers, count)
+    bounds = _chunks(count, workers)
+    started = time.perf_counter()
+    try:
+        if kind == "thread":
+            with ThreadPoolExecutor(workers, thread_name_prefix="radbridge-encode") as pool:
+                parts = _collect(
+                    pool, lambda a, b: pool.submit(_encode_range, frames, a, b, syntax, fmt), bounds
+                )
+        else:
+            token = id(frames)
+            _SHARED[token] = frames
+            try:
+                context = multiprocessing.get_context("fork")
+                with ProcessPoolExecutor(workers, mp_context=context) as pool:
+                    parts = _collect(
+                        pool,
+                        lambda a, b: pool.submit(_encode_shared, token, a, b, syntax, fmt),
+                        bounds,
+                    )
+            finally:
+                _SHARED.pop(token, None)
+    except (OSError, RuntimeError) as exc:  # no processes allowed, or a worker died
+        log.warning("parallel encoding failed (%s); encoding in this thread", exc)
+        return _encode_range(frames, 0, count, syntax, fmt)
+    log.debug(
+        "encoded %d %s frames on %d %s workers in %.2f s",
+        count,
+        syntax.value,
+        workers,
+        kind,
+        time.perf_counter() - started,
+    )
+    return [item for part in parts for item in part]
+
+
+# -- decoding ------------------------------------------------------------------------------
+
+
+def _decode_shared(token: int, start: int, stop: int) -> None:
+    decode, wanted, out = _SHARED[token]
+    for position in range(start, stop):
+        out[position] = decode(wanted[position])
+
+
+def decode_parallel(
+    decode: Callable[[int], NDArray[Any]],
+    wanted: Sequence[int],
+    shape: tuple[int, ...],
+    dtype: np.dtype[Any],
+    workers: int,
+) -> NDArray[Any]:
+    """Decode frames ``wanted`` in forked workers into one array ``[len(wanted), *shape]``.
+
+    ``decode(index)`` returns one frame. The result lives in anonymous shared
+    memory that the workers write; it is an ordinary writable array.
+    """
+    count = len(wanted)
+    size = max(1, count * math.prod(shape) * dtype.itemsize)
+    buffer = mmap.mmap(-1, size)
+    out: NDArray[Any] = np.frombuffer(buffer, dtype=dtype, count=count * math.prod(shape))
+    out = out.reshape(count, *shape)
+    workers = min(workers, count)
+    token = id(out)
+    _SHARED[token] = (decode, list(wanted), out)
+    started = time.perf_counter()
+    try:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            _collect(
+                pool,
+                lambda a, b: pool.submit(_decode_shared, token, a, b),
+                _chunks(count, workers),
+            )
+    finally:
+        _SHARED.pop(token, None)
+    log.debug(
+        "decoded %d frames on %d forked workers in %.2f s",
+        count,
+        workers,
+        time.perf_counter() - started,
+    )
+    return out

@@ -29,8 +29,9 @@ from radbridge.errors import DecodingError, EncodingError
 
 __all__ = ["pack_each_frame", "pack_frames", "unpack_frames"]
 
-#: Frames unpacked per step; bounds the temporary memory of large reads.
-_CHUNK = 128
+#: Frames unpacked per step; bounds the temporary memory of large reads (small
+#: temporaries are reused by the allocator instead of being mapped afresh).
+_CHUNK = 16
 
 Buffer = bytes | bytearray | memoryview | NDArray[np.uint8]
 
@@ -194,10 +195,20 @@ def unpack_frames(
         if indices is None
         else np.asarray(indices, dtype=np.int64).reshape(-1)
     )
-    out = np.empty((wanted.size, rows, columns), dtype=bool)
     if wanted.size == 0:
-        return out
+        return np.empty((0, rows, columns), dtype=bool)
     _check_frames(wanted, count, available, pixels, buffer.size)
+    first_bit = int(wanted[0]) * pixels
+    if first_bit % 8 == 0 and _consecutive(wanted):
+        # One allocation: the unpacked bits are the result.
+        stop = first_bit + wanted.size * pixels
+        bits = np.unpackbits(
+            buffer[first_bit // 8 : (stop + 7) // 8],
+            count=wanted.size * pixels,
+            bitorder="little",
+        )
+        return bits.view(bool).reshape(wanted.size, rows, columns)
+    out = np.empty((wanted.size, rows, columns), dtype=bool)
     flat_out = out.reshape(wanted.size, pixels)
     if _consecutive(wanted):
         _unpack_run(buffer, int(wanted[0]), wanted.size, pixels, flat_out)

@@ -25,6 +25,7 @@ the RLE segment instead; :func:`decode_frame` reads both.
 
 from __future__ import annotations
 
+import threading
 import zlib
 from typing import Any
 
@@ -40,6 +41,9 @@ __all__ = ["check_encodable", "check_values", "decode_frame", "encode_frame"]
 
 #: openjpeg (pylibjpeg-openjpeg) cannot encode frames smaller than this along an axis.
 J2K_MIN_SIZE = 32
+#: pylibjpeg-openjpeg 2.6 crashes (SIGSEGV) when two threads encode 512x512 frames at
+#: once; it holds the GIL while encoding anyway, so one encoder at a time costs nothing.
+_J2K_ENCODE_LOCK = threading.Lock()
 
 _NAMES = {
     TransferSyntax.RLE: "RLE Lossless",
@@ -257,6 +261,9 @@ def _registry_encode(
     if ts is TransferSyntax.RLE and "pylibjpeg" in encoder.available_plugins:
         options["encoding_plugin"] = "pylibjpeg"  # faster than pydicom's own
     try:
+        if ts is TransferSyntax.JPEG2000:
+            with _J2K_ENCODE_LOCK:
+                return bytes(encoder.encode(frame, **options))
         return bytes(encoder.encode(frame, **options))
     except Exception as exc:  # plugins raise many types
         raise EncodingError(

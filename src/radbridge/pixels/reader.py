@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 from pydicom.dataset import Dataset
 
 from radbridge.errors import DecodingError, MissingAttributeError
+from radbridge.pixels._pool import choose_pool, decode_parallel, default_workers
 from radbridge.pixels.bits import unpack_frames
 from radbridge.pixels.codecs import decode_frame
 from radbridge.pixels.fragments import FragmentIndex
@@ -117,7 +118,17 @@ class FrameReader:
         return self.number_of_frames
 
     def __iter__(self) -> Iterator[NDArray[Any]]:
-        for index in range(self.number_of_frames):
+        return self.iter_frames()
+
+    def iter_frames(self, indices: Sequence[int] | None = None) -> Iterator[NDArray[Any]]:
+        """Yield frames ``indices`` (default all) one at a time, holding one in memory.
+
+        Raises
+        ------
+        DecodingError
+            As for :meth:`frame`, when the failing frame is reached.
+        """
+        for index in range(self.number_of_frames) if indices is None else indices:
             yield self.frame(index)
 
     def _with_path(self, exc: DecodingError) -> DecodingError:
@@ -134,8 +145,19 @@ class FrameReader:
         frames = self.frames([index])
         return frames.reshape(frames.shape[1:])
 
-    def frames(self, indices: Sequence[int] | None = None) -> NDArray[Any]:
+    def frames(
+        self, indices: Sequence[int] | None = None, *, workers: int | None = None
+    ) -> NDArray[Any]:
         """Frames ``indices`` (0-based, any order; default all) stacked on axis 0.
+
+        Parameters
+        ----------
+        indices
+            Frames to decode; only these are read.
+        workers
+            Processes for decoding compressed frames; default: the usable CPUs,
+            used only when the work is large enough to pay for them (see
+            bench/PIXELS.md). Native frames are never decoded in workers.
 
         Raises
         ------
@@ -150,16 +172,31 @@ class FrameReader:
                         f"frame {index + 1} does not exist ({self.number_of_frames} frames)",
                         attribute="NumberOfFrames",
                     )
-            if self.encapsulated:
-                out = np.empty((len(wanted), *self.format.frame_shape), self.format.dtype)
-                for i, index in enumerate(wanted):
-                    out[i] = decode_frame(
-                        self.encoded_frame(index), self.transfer_syntax, self.format, index=index
-                    )
-                return self._normalise(out)
-            return self._native_frames(wanted)
+            if not self.encapsulated:
+                return self._native_frames(wanted)
+            return self._normalise(self._decode_many(wanted, workers))
         except DecodingError as exc:
             raise self._with_path(exc) from exc
+
+    def _decode(self, index: int) -> NDArray[Any]:
+        return decode_frame(
+            self.encoded_frame(index), self.transfer_syntax, self.format, index=index
+        )
+
+    def _decode_many(self, wanted: list[int], workers: int | None) -> NDArray[Any]:
+        fmt = self.format
+        count = default_workers() if workers is None else max(1, workers)
+        syntax = self.transfer_syntax
+        if wanted and choose_pool(syntax, fmt, len(wanted), count, decode=True) == "fork":
+            self.encoded_frame(wanted[0])  # locate the fragments once, before forking
+            try:
+                return decode_parallel(self._decode, wanted, fmt.frame_shape, fmt.dtype, count)
+            except (OSError, RuntimeError) as exc:  # no processes allowed, or a worker died
+                log.warning("parallel decoding failed (%s); decoding in this thread", exc)
+        out = np.empty((len(wanted), *fmt.frame_shape), fmt.dtype)
+        for i, index in enumerate(wanted):
+            out[i] = self._decode(index)
+        return out
 
     def encoded_frame(self, index: int) -> bytes:
         """Return the compressed bytes of frame ``index`` (encapsulated pixel data only).

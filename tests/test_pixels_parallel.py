@@ -1,0 +1,167 @@
+"""Parallel encoding: every pool kind gives the serial result in frame order; errors survive."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+
+import numpy as np
+import pytest
+from pydicom.dataset import Dataset
+
+from radbridge.errors import DecodingError, EncodingError
+from radbridge.pixels import (
+    FrameFormat,
+    FrameReader,
+    TransferSyntax,
+    _pool,
+    encode_frames,
+    encode_pixel_data,
+)
+from radbridge.pixels import reader as reader_module
+from radbridge.pixels import syntax as syntax_module
+
+
+def labels(n: int = 24, size: int = 64) -> np.ndarray:
+    rng = np.random.default_rng(9)
+    frames = np.zeros((n, size, size), np.uint8)
+    for i in range(n):  # every frame different, so a reordering shows
+        top, left = rng.integers(0, size - 16, 2)
+        frames[i, top : top + 16, left : left + 8 + i % 8] = 1 + i % 5
+    return frames
+
+
+@pytest.fixture
+def deflate(monkeypatch):
+    monkeypatch.setattr(syntax_module, "_pydicom_knows", lambda uid: True)
+
+
+@pytest.mark.usefixtures("deflate")
+@pytest.mark.parametrize("kind", ["thread", "fork"])
+@pytest.mark.parametrize(
+    ("syntax", "binary"),
+    [(s, False) for s in ("rle", "jpegls", "jpeg2000", "deflate")]
+    + [(s, True) for s in ("rle", "jpeg2000", "deflate")],  # JPEG-LS has no 1-bit frames
+)
+def test_pools_keep_frame_order(kind, syntax, binary):
+    frames = labels() > 0 if binary else labels()
+    ts = TransferSyntax(syntax)
+    fmt = FrameFormat.of_frames(frames)
+    serial = _pool.encode_parallel(frames, ts, fmt, 1)
+    assert len(serial) == len(frames)
+    assert len(set(serial)) == len(frames)  # distinct frames, distinct bytes
+    assert _pool.encode_parallel(frames, ts, fmt, 2, kind=kind) == serial
+
+
+def test_public_api_uses_workers_when_worth_it(monkeypatch):
+    monkeypatch.setitem(_pool._MIN_SECONDS, "fork", 0.0)
+    frames = labels()
+    kinds = []
+    original = _pool.choose_pool
+
+    def spy(*args, **kwargs):
+        kinds.append(original(*args, **kwargs))
+        return kinds[-1]
+
+    monkeypatch.setattr(_pool, "choose_pool", spy)
+    assert encode_frames(frames, "rle", workers=2) == encode_frames(frames, "rle", workers=1)
+    assert kinds == ["fork", "serial"]  # pytest's main thread is alone here
+
+
+def test_worker_errors_name_the_global_frame_number(monkeypatch):
+    monkeypatch.setitem(_pool._MIN_SECONDS, "fork", 0.0)
+    frames = np.zeros((40, 8, 8), np.uint8)
+    frames[32] = np.random.default_rng(0).integers(0, 256, (8, 8))  # pyjpegls fails on it
+    with pytest.raises(EncodingError, match="frame 33"):
+        _pool.encode_parallel(frames, TransferSyntax.JPEGLS, FrameFormat.of_frames(frames), 2)
+
+
+def test_choose_pool():
+    big = FrameFormat(512, 512, bits_allocated=8)
+    assert _pool.choose_pool(TransferSyntax.RLE, big, 3000, 1) == "serial"
+    assert _pool.choose_pool(TransferSyntax.RLE, big, 3, 2) == "serial"  # not worth it
+    assert _pool.choose_pool(TransferSyntax.RLE, big, 3000, 2) == "fork"
+    assert _pool.choose_pool(TransferSyntax.DEFLATE, big, 3000, 2) == "thread"
+    assert _pool.choose_pool(TransferSyntax.JPEG2000, big, 3000, 2, decode=True) == "fork"
+    assert _pool.choose_pool(TransferSyntax.JPEGLS, big, 30, 2, decode=True) == "serial"
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:  # never fork a process that runs other threads
+        assert _pool.choose_pool(TransferSyntax.RLE, big, 3000, 2) == "serial"
+        assert _pool.choose_pool(TransferSyntax.DEFLATE, big, 3000, 2) == "thread"
+    finally:
+        stop.set()
+        other.join()
+
+
+def reader_for(frames, syntax):
+    encoded = encode_pixel_data(frames, syntax, workers=1)
+    ds = Dataset()
+    ds.Rows, ds.Columns = frames.shape[1:]
+    ds.NumberOfFrames = len(frames)
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated = ds.BitsStored = 1 if frames.dtype == bool else 8
+    ds.HighBit, ds.PixelRepresentation = ds.BitsStored - 1, 0
+    encoded.store(ds)
+    ds.file_meta = Dataset()
+    ds.file_meta.TransferSyntaxUID = encoded.transfer_syntax.uid
+    return FrameReader(ds)
+
+
+@pytest.mark.parametrize("syntax", ["rle", "jpeg2000"])
+@pytest.mark.parametrize("binary", [False, True])
+def test_forked_decoding_equals_serial(monkeypatch, syntax, binary):
+    monkeypatch.setitem(_pool._MIN_SECONDS, "fork", 0.0)
+    frames = labels() > 0 if binary else labels()
+    reader = reader_for(frames, syntax)
+    calls = []
+    original = _pool.decode_parallel
+    monkeypatch.setattr(
+        reader_module, "decode_parallel", lambda *a: calls.append(1) or original(*a)
+    )
+    order = [5, 0, 23, 7, 7, 12, 1]
+    got = reader.frames(order, workers=2)
+    assert calls == [1]
+    np.testing.assert_array_equal(got, frames[order])
+    got[0] = 1  # an ordinary writable array
+    np.testing.assert_array_equal(reader.frames(order, workers=1), frames[order])
+
+
+def test_forked_decoding_reports_the_bad_frame(monkeypatch):
+    monkeypatch.setitem(_pool._MIN_SECONDS, "fork", 0.0)
+    frames = labels()
+    reader = reader_for(frames, "jpegls")
+    assert reader.encoded_frame(0)  # builds the fragment index
+    reader._fragments._frames[17] = b"\xff\xd8" + b"\x00" * 30  # frame 18 is garbage
+    with pytest.raises(DecodingError, match="frame 18"):
+        reader.frames(workers=2)
+
+
+def test_workers_must_be_positive():
+    with pytest.raises(EncodingError, match="workers"):
+        encode_frames(labels(), "rle", workers=0)
+
+
+def test_jpeg2000_encoding_from_several_threads_does_not_crash():
+    # pylibjpeg-openjpeg 2.6 segfaults when threads encode 512x512 frames concurrently;
+    # radbridge serialises JPEG 2000 encoding. Run in a child so a crash fails cleanly.
+    script = textwrap.dedent(
+        """
+        from concurrent.futures import ThreadPoolExecutor
+        import numpy as np
+        from radbridge.pixels import encode_frames
+        rng = np.random.default_rng(0)
+        chunks = [rng.integers(0, 4, (4, 512, 512), dtype=np.uint8) for _ in range(4)]
+        with ThreadPoolExecutor(4) as pool:
+            done = list(pool.map(lambda c: encode_frames(c, "jpeg2000", workers=1), chunks))
+        print(sum(len(d) for d in done))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "16"
