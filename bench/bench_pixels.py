@@ -4,8 +4,9 @@ Usage: .venv/bin/python bench/bench_pixels.py [--frames 3000] [--workers 2]
 
 Frames are 512x512: a label map (uint8, a few blobs per frame, like a LABELMAP
 SEG) and 1-bit masks (one blob, like BINARY SEG frames). Each codec encodes
-them in this thread, on threads, in forked processes and in forkserver
-processes; then every frame is decoded with FrameReader. Prints frames/s.
+them in this thread, on threads and in forked processes; then FrameReader
+decodes every frame, in this thread and in forked processes. Prints a
+Markdown table of frames/s; "(auto)" marks what radbridge picks by itself.
 Not a test: numbers depend on the machine and its load.
 """
 
@@ -111,7 +112,7 @@ def bench_codec(name: str, frames: np.ndarray, syntax: TransferSyntax, workers: 
     n = len(frames)
     auto = choose_pool(syntax, fmt, n, workers)
     sizes: list[int] = []
-    for mode in ("serial", "thread", "fork", "spawn"):
+    for mode in ("serial", "thread", "fork"):
         count = 1 if mode == "serial" else workers
 
         def run(mode: str = mode, count: int = count) -> None:
@@ -120,9 +121,13 @@ def bench_codec(name: str, frames: np.ndarray, syntax: TransferSyntax, workers: 
         seconds = timed(run)
         label = f"{mode} x{count}" + (" (auto)" if mode == auto else "")
         row(f"encode {syntax.value}, {name}", label, n, seconds, f"{sum(sizes) / 1e6:.1f} MB")
-    ds = dataset(frames, syntax, bits)
-    reader = FrameReader(ds)
-    row(f"decode {syntax.value}, {name}", "serial", n, timed(reader.frames))
+    reader = FrameReader(dataset(frames, syntax, bits))
+    auto = choose_pool(syntax, fmt, n, workers, decode=True)
+    for count in (1, workers):
+        mode = "serial x1" if count == 1 else f"fork x{count}"
+        mode += " (auto)" if (auto == "serial") == (count == 1) else ""
+        seconds = timed(lambda count=count: reader.frames(workers=count))
+        row(f"decode {syntax.value}, {name}", mode, n, seconds)
 
 
 def main(argv: list[str] | None = None) -> int:

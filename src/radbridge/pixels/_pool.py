@@ -148,6 +148,8 @@ def encode_parallel(
     """
     count = len(frames)
     kind = kind or choose_pool(syntax, fmt, count, workers)
+    if kind not in ("serial", "thread", "fork"):
+        raise ValueError(f"unknown pool kind {kind!r}")
     if kind == "serial" or workers <= 1:
         return _encode_range(frames, 0, count, syntax, fmt)
     workers = min(workers, count)

@@ -127,6 +127,13 @@ class EncodedPixelData:
     extended_offsets
         Extended Offset Table and its lengths, when the value is too large for
         a Basic Offset Table (over 4 GiB); else ``None``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> encoded = encode_pixel_data(np.ones((3, 64, 64), bool), "rle", workers=1)
+    >>> encoded.vr, encoded.number_of_frames, encoded.value[:4].hex()  # an Item tag
+    ('OB', 3, 'feff00e0')
     """
 
     value: bytes
