@@ -6,6 +6,9 @@ See :func:`radbridge.iods.rtstruct.encode_rtstruct` and
 :func:`radbridge.iods.rtstruct.read_rtstruct`.
 """
 
+from radbridge.iods.rtstruct.convert import roi_description, rtstruct_to_seg, seg_to_rtstruct
+from radbridge.iods.rtstruct.placement import Contour
+from radbridge.iods.rtstruct.reader import ROI, StructureSet, read_rtstruct
 from radbridge.iods.rtstruct.types import (
     ContourGeometricType,
     HoleStyle,
@@ -17,12 +20,19 @@ from radbridge.iods.rtstruct.types import (
 from radbridge.iods.rtstruct.writer import ContourOptions, encode_rtstruct
 
 __all__ = [
+    "ROI",
+    "Contour",
     "ContourGeometricType",
     "ContourOptions",
     "HoleStyle",
     "ROIDescription",
     "ROIGenerationAlgorithm",
     "RTROIInterpretedType",
+    "StructureSet",
     "describe_rois",
     "encode_rtstruct",
+    "read_rtstruct",
+    "roi_description",
+    "rtstruct_to_seg",
+    "seg_to_rtstruct",
 ]
