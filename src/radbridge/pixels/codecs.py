@@ -18,9 +18,9 @@ Writing ``deflate`` files needs pydicom 3.1 or later (3.0 reads the syntax but
 refuses to save it); :attr:`TransferSyntax.writable` tells.
 
 RLE stores a 1-bit frame as one byte per pixel: PS3.5 G.2 pads each pixel's
-composite code to a whole byte (pydicom >= 3.1 writes it this way too). Some
-files made by development versions of pydicom hold the frame's packed bits in
-the RLE segment instead; :func:`decode_frame` reads both.
+composite code to a whole byte (pydicom's main branch, PR 2266, settled on the
+same). Files made by earlier development versions of pydicom hold the frame's
+packed bits in the RLE segment instead; :func:`decode_frame` reads both.
 """
 
 from __future__ import annotations
