@@ -1,9 +1,13 @@
 """The modules of an RT Structure Set instance, built from ROIs and their contours.
 
 RT Series, Frame of Reference, Structure Set, ROI Contour, RT ROI
-Observations, Approval and Common Instance Reference (PS3.3 A.19). Contour
-items arrive ready-made from :mod:`radbridge.iods.rtstruct.writer`; this module
-adds what surrounds them.
+Observations and Approval (PS3.3 A.19). Contour items arrive ready-made from
+:mod:`radbridge.iods.rtstruct.writer`; this module adds what surrounds them.
+
+The Common Instance Reference Module is left out: the source images are
+referenced by the Structure Set Module itself, and dciodvfy reports its
+Referenced Series Sequence as an error when nothing else references instances
+(a SEG named in a Definition Source Sequence does not count for it).
 """
 
 from __future__ import annotations
@@ -109,42 +113,6 @@ def _observation(roi: ROIDescription) -> Dataset:
     return item
 
 
-def _other_references(source: SourceSeries, derived_from: Dataset | None) -> list[Dataset]:
-    """Referenced Series Sequence items for the SEG the ROIs were made from.
-
-    The source images are referenced by the Structure Set Module itself;
-    dciodvfy counts only other references (Definition Source Sequence) as
-    needing the Common Instance Reference Module.
-    """
-    if derived_from is None or str(derived_from.get("StudyInstanceUID", "")) != (
-        source.study_instance_uid
-    ):
-        return []
-    instance = Dataset()
-    instance.ReferencedSOPClassUID = derived_from.SOPClassUID
-    instance.ReferencedSOPInstanceUID = derived_from.SOPInstanceUID
-    seg_series = Dataset()
-    seg_series.ReferencedInstanceSequence = [instance]
-    seg_series.SeriesInstanceUID = derived_from.SeriesInstanceUID
-    return [seg_series]
-
-
-def _studies_containing_other(source: SourceSeries, derived_from: Dataset | None) -> list[Dataset]:
-    study_uid = str(derived_from.get("StudyInstanceUID", "")) if derived_from else ""
-    if derived_from is None or not study_uid or study_uid == source.study_instance_uid:
-        return []
-    instance = Dataset()
-    instance.ReferencedSOPClassUID = derived_from.SOPClassUID
-    instance.ReferencedSOPInstanceUID = derived_from.SOPInstanceUID
-    series = Dataset()
-    series.ReferencedInstanceSequence = [instance]
-    series.SeriesInstanceUID = derived_from.SeriesInstanceUID
-    study = Dataset()
-    study.ReferencedSeriesSequence = [series]
-    study.StudyInstanceUID = study_uid
-    return [study]
-
-
 def build_structure_set(
     source: SourceSeries,
     rois: Sequence[tuple[ROIDescription, list[Dataset]]],
@@ -179,10 +147,4 @@ def build_structure_set(
     ds.ROIContourSequence = contours
     ds.RTROIObservationsSequence = [_observation(roi) for roi, _ in rois]
     ds.ApprovalStatus = "UNAPPROVED"
-    references = _other_references(source, derived_from)
-    if references:
-        ds.ReferencedSeriesSequence = references
-    others = _studies_containing_other(source, derived_from)
-    if others:
-        ds.StudiesContainingOtherReferencedInstancesSequence = others
     return ds

@@ -1,0 +1,249 @@
+"""``radbridge rtstruct`` (encode, decode, info) and ``radbridge convert`` (SEG ↔ RTSTRUCT)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from radbridge.cli import app
+
+if TYPE_CHECKING:
+    from radbridge.iods.rtstruct import StructureSet
+    from radbridge.iods.source import SourceSeries
+
+rtstruct_app = typer.Typer(
+    help="RT Structure Sets (RTSTRUCT): encode masks as contours, decode, info.",
+    no_args_is_help=True,
+)
+app.add_typer(rtstruct_app, name="rtstruct")
+
+_HOLES = "How holes are written: separate (default), keyhole or xor."
+_TOLERANCE = "Simplify contours within this distance in mm (0: lossless)."
+
+
+def _source(folder: Path, series: str | None) -> SourceSeries:
+    from radbridge.io.series import read_series_datasets
+    from radbridge.iods.source import SourceSeries
+
+    datasets = read_series_datasets(folder, series_instance_uid=series, headers_only=True)
+    return SourceSeries.from_datasets(datasets)
+
+
+def _referenced_source(folder: Path, series: str | None, rs: StructureSet) -> SourceSeries:
+    """Return the series the structure set was drawn on, when the folder holds several."""
+    from radbridge.errors import MixedSeriesError
+
+    if series is not None:
+        return _source(folder, series)
+    for uid in rs.referenced_series_uids:
+        try:
+            return _source(folder, uid)
+        except MixedSeriesError:
+            continue
+    return _source(folder, None)
+
+
+@rtstruct_app.command("encode")
+def encode(
+    source: Annotated[Path, typer.Option("--source", help="Folder of the source series.")],
+    mask: Annotated[
+        Path,
+        typer.Option(
+            "--mask", help="NIfTI/NRRD label map, or .npy [slice,row,column] / [roi,slice,...]."
+        ),
+    ],
+    labels: Annotated[
+        Path, typer.Option("--labels", help='labels.json: {"1": "liver", "2": {...}}.')
+    ],
+    output: Annotated[Path, typer.Option("-o", "--output", help="RTSTRUCT file to write.")],
+    hole_style: Annotated[str, typer.Option("--hole-style", help=_HOLES)] = "separate",
+    tolerance_mm: Annotated[float, typer.Option("--tolerance-mm", help=_TOLERANCE)] = 0.0,
+    interpreted_type: Annotated[
+        str | None,
+        typer.Option("--interpreted-type", help="RT ROI Interpreted Type of ROIs that do not say."),
+    ] = None,
+    algorithm: Annotated[
+        str, typer.Option(help="Algorithm name recorded per ROI.")
+    ] = "unspecified",
+    algorithm_version: Annotated[str, typer.Option(help="Algorithm version.")] = "0",
+    allow_empty: Annotated[
+        bool, typer.Option("--allow-empty", help="Write ROIs without voxels (no contours).")
+    ] = False,
+    label: Annotated[
+        str, typer.Option("--label", help="Structure Set Label (up to 16 characters).")
+    ] = "RADBRIDGE",
+    series: Annotated[
+        str | None, typer.Option(help="Source series UID if DIR holds several.")
+    ] = None,
+) -> None:
+    """Encode MASK on the series in --source as an RT Structure Set."""
+    from radbridge.io.masks import read_mask
+    from radbridge.iods.rtstruct import ContourOptions, encode_rtstruct
+    from radbridge.iods.seg import AlgorithmIdentification, load_labels
+
+    src = _source(source, series)
+    ds = encode_rtstruct(
+        read_mask(mask, src.geometry),
+        src,
+        load_labels(labels),
+        contours=ContourOptions(hole_style=hole_style, tolerance_mm=tolerance_mm),
+        algorithm=AlgorithmIdentification(algorithm, algorithm_version),
+        interpreted_type=interpreted_type,
+        allow_empty=allow_empty,
+        structure_set_label=label,
+    )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(output, enforce_file_format=True)
+    contours = sum(len(item.get("ContourSequence", [])) for item in ds.ROIContourSequence)
+    typer.echo(
+        f"wrote {output}: RTSTRUCT, {len(ds.StructureSetROISequence)} ROIs, {contours} "
+        f"contours, SOP Instance UID {ds.SOPInstanceUID}"
+    )
+
+
+@rtstruct_app.command("decode")
+def decode(
+    rs_file: Annotated[Path, typer.Argument(help="RTSTRUCT file.")],
+    source: Annotated[Path, typer.Option("--source", help="Folder of the series it was drawn on.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help=".nii.gz, .nrrd or .npy")],
+    stacked: Annotated[
+        bool, typer.Option("--stacked", help="One mask per ROI, .npy [roi,slice,row,column].")
+    ] = False,
+    overlap: Annotated[
+        str, typer.Option(help="Label maps: error (default) or smallest (smaller ROI wins).")
+    ] = "error",
+    tolerance_mm: Annotated[
+        float | None,
+        typer.Option("--tolerance-mm", help="Off-plane tolerance (default: slice spacing/4)."),
+    ] = None,
+    series: Annotated[
+        str | None, typer.Option(help="Series UID (default: the referenced series).")
+    ] = None,
+) -> None:
+    """Rasterise the ROIs of an RTSTRUCT on its series: a label map, or stacked masks."""
+    import numpy as np
+
+    from radbridge.errors import UnsupportedObjectError
+    from radbridge.io.nifti import write_image
+    from radbridge.iods.rtstruct import read_rtstruct
+
+    rs = read_rtstruct(rs_file)
+    target = _referenced_source(source, series, rs)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if stacked:
+        if output.suffix != ".npy":
+            raise UnsupportedObjectError(
+                "stacked masks are written as .npy [roi, slice, row, column]",
+                path=output,
+                hint="use an output name ending in .npy",
+            )
+        masks = rs.stacked_volume(target, tolerance_mm=tolerance_mm)
+        np.save(output, masks.array)
+        typer.echo(f"wrote {output}: ROIs {list(masks.segment_numbers)}")
+        return
+    volume = rs.label_volume(target, overlap=overlap, tolerance_mm=tolerance_mm)
+    if output.suffix == ".npy":
+        np.save(output, volume.array)
+    else:
+        write_image(volume, output)
+    typer.echo(f"wrote {output}: {volume.shape} label map, ROIs {sorted(rs.rois)}")
+
+
+@rtstruct_app.command("info")
+def info(
+    rs_file: Annotated[Path, typer.Argument(help="RTSTRUCT file.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Describe an RTSTRUCT: referenced series, ROIs, their types and contour counts."""
+    from radbridge.iods.rtstruct import read_rtstruct
+
+    rs = read_rtstruct(rs_file)
+    ds = rs.dataset
+    result: dict[str, Any] = {
+        "sop_instance_uid": str(ds.get("SOPInstanceUID", "")),
+        "series_instance_uid": str(ds.get("SeriesInstanceUID", "")),
+        "study_instance_uid": str(ds.get("StudyInstanceUID", "")),
+        "structure_set_label": str(ds.get("StructureSetLabel", "")),
+        "frame_of_reference_uid": rs.frame_of_reference_uid,
+        "referenced_series_instance_uids": list(rs.referenced_series_uids),
+        "referenced_image_count": len(rs.referenced_images),
+        "rois": [
+            {
+                "roi_number": roi.number,
+                "name": roi.name,
+                "interpreted_type": roi.interpreted_type,
+                "generation_algorithm": roi.generation_algorithm,
+                "display_rgb": list(roi.display_rgb) if roi.display_rgb else None,
+                "contour_count": len(roi.contours),
+                "point_count": int(sum(len(c.points) for c in roi.contours)),
+                "geometric_types": sorted({c.geometric_type for c in roi.contours}),
+            }
+            for roi in rs.rois.values()
+        ],
+    }
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    typer.echo(
+        f"RTSTRUCT {result['sop_instance_uid']} ({result['structure_set_label']}): "
+        f"{len(result['rois'])} ROIs on {result['referenced_image_count']} images"
+    )
+    for roi in result["rois"]:
+        typer.echo(
+            f"  {roi['roi_number']:>4}  {roi['name']:<32} {roi['interpreted_type'] or '-':<12} "
+            f"{roi['contour_count']} contours"
+        )
+
+
+@app.command("convert")
+def convert(
+    input_file: Annotated[Path, typer.Argument(help="SEG or RTSTRUCT file.")],
+    to: Annotated[
+        str, typer.Option("--to", help="rtstruct (from a SEG) or seg (from an RTSTRUCT).")
+    ],
+    source: Annotated[Path, typer.Option("--source", help="Folder of the source series.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="File to write.")],
+    seg_type: Annotated[
+        str, typer.Option("--type", help="--to seg: binary (default) or labelmap.")
+    ] = "binary",
+    hole_style: Annotated[str, typer.Option("--hole-style", help=_HOLES)] = "separate",
+    tolerance_mm: Annotated[float, typer.Option("--tolerance-mm", help=_TOLERANCE)] = 0.0,
+    allow_empty: Annotated[
+        bool, typer.Option("--allow-empty", help="--to rtstruct: keep empty segments.")
+    ] = False,
+    series: Annotated[
+        str | None, typer.Option(help="Source series UID if DIR holds several.")
+    ] = None,
+) -> None:
+    """Convert a SEG to an RTSTRUCT (--to rtstruct) or an RTSTRUCT to a SEG (--to seg)."""
+    from radbridge.errors import ConfigError
+    from radbridge.iods.rtstruct import (
+        ContourOptions,
+        read_rtstruct,
+        rtstruct_to_seg,
+        seg_to_rtstruct,
+    )
+
+    target = to.strip().lower()
+    if target == "rtstruct":
+        ds = seg_to_rtstruct(
+            input_file,
+            _source(source, series),
+            contours=ContourOptions(hole_style=hole_style, tolerance_mm=tolerance_mm),
+            allow_empty=allow_empty,
+        )
+        what = f"RTSTRUCT, {len(ds.StructureSetROISequence)} ROIs"
+    elif target == "seg":
+        rs = read_rtstruct(input_file)
+        ds = rtstruct_to_seg(rs, _referenced_source(source, series, rs), segmentation_type=seg_type)
+        what = f"{ds.SegmentationType} SEG, {len(ds.SegmentSequence)} segments"
+    else:
+        raise ConfigError(
+            f"cannot convert to {to!r}", attribute="--to", hint="use --to rtstruct or --to seg"
+        )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(output, enforce_file_format=True)
+    typer.echo(f"wrote {output}: {what}, SOP Instance UID {ds.SOPInstanceUID}")
