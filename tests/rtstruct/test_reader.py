@@ -1,0 +1,228 @@
+"""The reader on damaged and unusual files: recover, warn, explain; refuse when meaning is lost."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+import pytest
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+
+from radbridge.errors import (
+    DecodingError,
+    GridMismatchError,
+    InvalidAttributeError,
+    NotDicomError,
+    UnsupportedObjectError,
+)
+from radbridge.geometry import VolumeGeometry
+from radbridge.io.series import read_volume
+from radbridge.iods.rtstruct import ROIDescription, encode_rtstruct, read_rtstruct
+
+from .conftest import dice, rois
+
+LIVER = 5
+
+
+def written(study, numbers=(LIVER,)) -> Dataset:
+    """Our RTSTRUCT for some phantom labels, re-read from bytes (as a file would be)."""
+    mask = np.where(np.isin(study.labels, numbers), study.labels, 0)
+    ds = encode_rtstruct(mask, study.source, rois(numbers))
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return dcmread(io.BytesIO(buffer.getvalue()))
+
+
+def read_mask(ds, study, roi=LIVER, **kwargs):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        mask = read_rtstruct(ds).mask(roi, study.source, **kwargs).array
+    return mask, " | ".join(str(w.message) for w in caught)
+
+
+def contours_of(ds, number=LIVER):
+    for item in ds.ROIContourSequence:
+        if int(item.ReferencedROINumber) == number:
+            return item.ContourSequence
+    raise AssertionError(number)
+
+
+def test_a_clean_file_reads_exactly_and_silently(study):
+    mask, messages = read_mask(written(study), study)
+    np.testing.assert_array_equal(mask, study.labels == LIVER)
+    assert messages == ""
+
+
+def test_missing_frame_of_reference_module(study):
+    ds = written(study)
+    del ds.FrameOfReferenceUID
+    del ds.PositionReferenceIndicator
+    mask, messages = read_mask(ds, study)
+    np.testing.assert_array_equal(mask, study.labels == LIVER)
+    assert "no Frame of Reference Module" in messages
+    assert read_rtstruct(ds).frame_of_reference_uid == study.source.frame_of_reference_uid
+
+
+def test_sop_instance_uid_equal_to_series_uid(study):
+    ds = written(study)
+    ds.SOPInstanceUID = ds.SeriesInstanceUID
+    mask, messages = read_mask(ds, study)
+    np.testing.assert_array_equal(mask, study.labels == LIVER)
+    assert "SOP Instance UID equals Series Instance UID" in messages
+
+
+def test_contours_referencing_no_image(study):
+    ds = written(study)
+    for contour in contours_of(ds):
+        del contour.ContourImageSequence
+    mask, messages = read_mask(ds, study)
+    np.testing.assert_array_equal(mask, study.labels == LIVER)
+    assert messages == ""
+
+
+def _shift(ds, mm: float) -> None:
+    for contour in contours_of(ds):
+        points = np.asarray(contour.ContourData, float).reshape(-1, 3)
+        points[:, 2] += mm
+        contour.ContourData = [f"{v:.4f}" for v in points.ravel()]
+
+
+def test_points_off_the_plane_within_tolerance_are_projected(study):
+    ds = written(study)
+    _shift(ds, 2.0)  # slices are 18.75 mm apart: the default tolerance is 4.7 mm
+    mask, messages = read_mask(ds, study)
+    np.testing.assert_array_equal(mask, study.labels == LIVER)
+    assert "off their slice plane and were projected" in messages and "2 mm" in messages
+
+
+def test_contours_between_slices_are_left_out(study):
+    ds = written(study)
+    _shift(ds, 9.0)
+    mask, messages = read_mask(ds, study)
+    assert not mask.any()
+    assert "lie between slices" in messages
+    widened, _ = read_mask(ds, study, tolerance_mm=10.0)
+    np.testing.assert_array_equal(widened, study.labels == LIVER)
+
+
+def test_contours_referencing_the_wrong_image_are_placed_by_coordinates(study):
+    ds = written(study)
+    first = study.source.slice_refs[0].sop_instance_uid
+    for contour in contours_of(ds):
+        contour.ContourImageSequence[0].ReferencedSOPInstanceUID = first
+    mask, messages = read_mask(ds, study)
+    np.testing.assert_array_equal(mask, study.labels == LIVER)
+    assert "reference a different slice" in messages
+
+
+def test_contours_referencing_unknown_images(study):
+    ds = written(study)
+    for contour in contours_of(ds):
+        contour.ContourImageSequence[0].ReferencedSOPInstanceUID = "2.25.1234"
+    mask, messages = read_mask(ds, study)
+    np.testing.assert_array_equal(mask, study.labels == LIVER)
+    assert "not in the target" in messages
+
+
+def test_other_frame_of_reference_with_matching_images_is_trusted(study):
+    ds = written(study)
+    ds.FrameOfReferenceUID = "2.25.42"
+    ds.ReferencedFrameOfReferenceSequence[0].FrameOfReferenceUID = "2.25.42"
+    mask, messages = read_mask(ds, study)
+    np.testing.assert_array_equal(mask, study.labels == LIVER)
+    assert "trusting the image references" in messages
+
+
+def test_other_frame_of_reference_without_matching_images_is_refused(study):
+    ds = written(study)
+    ds.FrameOfReferenceUID = "2.25.42"
+    del ds.ReferencedFrameOfReferenceSequence[0].RTReferencedStudySequence
+    for contour in contours_of(ds):
+        del contour.ContourImageSequence
+    with pytest.raises(GridMismatchError, match="references none of the target's images"):
+        read_rtstruct(ds).mask(LIVER, study.source)
+
+
+def test_damaged_contour_items(study):
+    ds = written(study)
+    items = contours_of(ds)
+    items[0].NumberOfContourPoints = 3  # wrong count
+    items[1].ContourData = ["1.0", "2.0"]  # not triplets
+    point = Dataset()
+    point.ContourGeometricType = "POINT"
+    point.ContourData = [0, 0, float(study.source.slice_positions()[0][2])]
+    items.append(point)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rs = read_rtstruct(ds)
+        mask = rs.mask(LIVER, study.source).array
+    messages = " | ".join(str(w.message) for w in caught)
+    assert "Number of Contour Points that differs" in messages
+    assert "not x, y, z triplets" in messages
+    assert "POINT/OPEN contours enclose no area" in messages
+    truth = study.labels == LIVER
+    assert mask.sum() < truth.sum() and not (mask & ~truth).any()
+
+
+def test_rois_missing_from_the_structure_sequence(study):
+    ds = written(study)
+    del ds.StructureSetROISequence
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rs = read_rtstruct(ds)
+    assert "no Structure Set ROI item" in str(caught[-1].message)
+    assert rs.rois[LIVER].name == f"ROI {LIVER}"
+
+
+def test_rois_by_name_and_number(study):
+    rs = read_rtstruct(written(study, (2, 3, LIVER)))
+    assert rs.roi("liver").number == LIVER and rs.roi(2).name == "Lung_L"
+    with pytest.raises(InvalidAttributeError, match="no ROI 'spleen'") as err:
+        rs.roi("spleen")
+    assert "Lung_R" in str(err.value)
+
+
+def test_any_grid_in_the_frame_of_reference(study):
+    ds = written(study)
+    truth = study.labels == LIVER
+    volume = read_volume(study.folder)
+    np.testing.assert_array_equal(read_rtstruct(ds).mask(LIVER, volume).array, truth)
+    geometry = study.source.geometry
+    np.testing.assert_array_equal(read_rtstruct(ds).mask(LIVER, geometry).array, truth)
+    # twice as fine in-plane: each pixel becomes 2x2, centres a quarter pixel off the old ones
+    affine = geometry.affine.copy()
+    affine[:3, 1:3] /= 2
+    affine[:3, 3] -= (geometry.affine[:3, 1] + geometry.affine[:3, 2]) / 4
+    fine = VolumeGeometry(
+        (geometry.shape[0], geometry.shape[1] * 2, geometry.shape[2] * 2),
+        affine,
+        geometry.frame_of_reference_uid,
+    )
+    upsampled = truth.repeat(2, axis=1).repeat(2, axis=2)
+    assert dice(read_rtstruct(ds).mask(LIVER, fine).array, upsampled) >= 0.95
+
+
+def test_overlapping_rois_in_a_label_map(study):
+    body = study.labels > 0
+    ds = encode_rtstruct(
+        np.stack([body, study.labels == LIVER]),
+        study.source,
+        [ROIDescription(1, "External", "EXTERNAL"), ROIDescription(2, "Liver")],
+    )
+    with pytest.raises(DecodingError, match="overlap"):
+        read_rtstruct(ds).label_volume(study.source)
+    with pytest.raises(InvalidAttributeError, match="overlap policy"):
+        read_rtstruct(ds).label_volume(study.source, overlap="largest")
+
+
+def test_not_a_structure_set(study, tmp_path):
+    with pytest.raises(UnsupportedObjectError, match="not an RT Structure Set"):
+        read_rtstruct(study.datasets[0])
+    junk = tmp_path / "junk.dcm"
+    junk.write_bytes(b"not dicom at all" * 20)
+    with pytest.raises(NotDicomError):
+        read_rtstruct(junk)
+    with pytest.raises(NotDicomError):
+        read_rtstruct(tmp_path / "missing.dcm")
