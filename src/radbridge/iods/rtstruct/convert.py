@@ -73,7 +73,13 @@ SourceLike = SourceSeries | Sequence[Dataset]
 
 
 def _source(source: SourceLike) -> SourceSeries:
-    return source if isinstance(source, SourceSeries) else SourceSeries.from_datasets(source)
+    resolved = source if isinstance(source, SourceSeries) else SourceSeries.from_datasets(source)
+    if "SpecificCharacterSet" in resolved.context and not resolved.context.SpecificCharacterSet:
+        # An empty value means the default repertoire, but Type 1C forbids writing it empty.
+        context = resolved.context.copy()
+        del context.SpecificCharacterSet
+        resolved = replace(resolved, context=context)
+    return resolved
 
 
 def seg_to_rtstruct(
@@ -104,7 +110,10 @@ def seg_to_rtstruct(
     resolved = _source(source)
     masks = segmentation.stacked_volume(resolved)
     rois = [
-        ROIDescription.from_segment(segmentation.segments[n], interpreted_type=interpreted_type)
+        ROIDescription.from_segment(
+            _complete_algorithm(segmentation.segments[n], segmentation.source),
+            interpreted_type=interpreted_type,
+        )
         for n in masks.segment_numbers
     ]
     return encode_rtstruct(
@@ -116,6 +125,26 @@ def seg_to_rtstruct(
         structure_set_label=structure_set_label,
         series=series or SeriesOptions(series_description="RT Structure Set (from SEG)"),
         derived_from=segmentation.dataset,
+    )
+
+
+def _complete_algorithm(segment: SegmentDescription, source: str | None) -> SegmentDescription:
+    """Fill in an algorithm name or version the SEG left empty (both are Type 1 in RTSTRUCT)."""
+    algorithm = segment.algorithm
+    if algorithm is None or (algorithm.name.strip() and algorithm.version.strip()):
+        return segment
+    warnings.warn(
+        f"{source or 'SEG'}: segment {segment.segment_number} names its algorithm without a "
+        "name or version; 'unknown' is written in its place",
+        stacklevel=3,
+    )
+    return replace(
+        segment,
+        algorithm=replace(
+            algorithm,
+            name=algorithm.name.strip() or "unknown",
+            version=algorithm.version.strip() or "unknown",
+        ),
     )
 
 

@@ -126,6 +126,8 @@ def build_structure_set(
         if keyword in ds:
             del ds[keyword]
     ds.update(source.context)
+    if "SpecificCharacterSet" in ds and not ds.SpecificCharacterSet:
+        del ds.SpecificCharacterSet  # empty means the default repertoire; Type 1C forbids empty
     ds.OperatorsName = ""
     frame_of_reference = str(source.frame_of_reference_uid)
     ds.FrameOfReferenceUID = frame_of_reference

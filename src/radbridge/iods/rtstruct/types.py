@@ -242,6 +242,14 @@ class ROIDescription:
                 attribute="ROIDerivationAlgorithmIdentificationSequence",
                 hint="pass algorithm=AlgorithmIdentification(name, version)",
             )
+        if self.algorithm is not None and not (
+            self.algorithm.name.strip() and self.algorithm.version.strip()
+        ):
+            raise EncodingError(
+                f"{where}: the algorithm needs a name and a version",
+                attribute="AlgorithmVersion",
+                hint="pass AlgorithmIdentification(name, version) with both filled in",
+            )
         if self.display_rgb is not None and (
             len(self.display_rgb) != 3 or not all(0 <= v <= 255 for v in self.display_rgb)
         ):
@@ -367,6 +375,10 @@ def describe_rois(
     ...     {"1": "PTV_70", "2": {"label": "Cord", "interpreted_type": "OAR"}})]
     [(1, 'PTV_70', 'ORGAN'), (2, 'Cord', 'OAR')]
     """
+    if interpreted_type is not None:
+        interpreted_type = _enum_value(
+            RTROIInterpretedType, interpreted_type, "default for all ROIs", "RTROIInterpretedType"
+        )
     if isinstance(rois, Mapping):
         out = [
             _from_mapping_entry(key, value, algorithm, interpreted_type)
