@@ -132,3 +132,32 @@ def test_probability_maps_give_sub_pixel_contours(study):
     distance = np.hypot(index[:, 1] - 30.3, index[:, 2] - 33.7)
     assert np.abs(distance - 12.0).max() < 0.05  # vertices on the iso-line, not the pixel grid
     np.testing.assert_array_equal(rs.mask(1, study.source).array[5], prob >= 0.5)
+
+
+@pytest.mark.peer
+def test_oblique_mr_series(interop, tmp_path):
+    from radbridge.io.series import read_series_datasets
+    from tests.peers import dciodvfy
+
+    datasets = read_series_datasets(
+        interop / "images" / "brainix_flair_22slices", headers_only=True
+    )
+    source = SourceSeries.from_datasets(datasets)
+    geometry = source.geometry
+    assert not np.allclose(np.abs(geometry.direction), np.eye(3)[:, [2, 1, 0]], atol=1e-3)
+    # a sphere with a spherical cavity, placed in patient coordinates
+    k, r, c = np.indices(geometry.shape)
+    lps = geometry.index_to_lps(np.stack([k, r, c], axis=-1))
+    centre = geometry.index_to_lps(np.array(geometry.shape) / 2)
+    distance = np.linalg.norm(lps - centre, axis=-1)
+    mask = ((distance < 60) & (distance > 25)).astype(np.uint8)
+    ds = encode_rtstruct(mask, source, {1: "Shell"}, contours=ContourOptions(hole_style="keyhole"))
+    path = tmp_path / "rs.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    # The only error is copied with the patient: the source says Patient's Sex "0000".
+    inherited = set(dciodvfy(datasets[0].filename).errors)
+    result = dciodvfy(path)
+    assert result.errors == ["Error - Unrecognized enumerated value <0000> for value 1 of "
+                             "attribute <Patient's Sex>"], result.output  # fmt: skip
+    assert set(result.errors) <= inherited
+    np.testing.assert_array_equal(read_rtstruct(path).mask("Shell", source).array, mask == 1)
