@@ -62,7 +62,9 @@ def test_rtstruct_to_labelmap_seg_renumbers_rois(study):
     from radbridge.iods.rtstruct import encode_rtstruct
 
     rs = encode_rtstruct(mask, study.source, {9: "Liver"})
-    back = read_segmentation(rtstruct_to_seg(rs, study.source, segmentation_type="labelmap"))
+    with pytest.warns(UserWarning, match='SCT 85756007 "Tissue"'):
+        converted = rtstruct_to_seg(rs, study.source, segmentation_type="labelmap")
+    back = read_segmentation(converted)
     assert list(back.segments) == [1] and back.segments[1].label == "Liver"
     assert back.segments[1].property_type == TISSUE  # no codes in the file, not in a table
     np.testing.assert_array_equal(

@@ -62,7 +62,9 @@ def test_missing_frame_of_reference_module(study):
     mask, messages = read_mask(ds, study)
     np.testing.assert_array_equal(mask, study.labels == LIVER)
     assert "no Frame of Reference Module" in messages
-    assert read_rtstruct(ds).frame_of_reference_uid == study.source.frame_of_reference_uid
+    with pytest.warns(UserWarning, match="no Frame of Reference Module"):
+        structure_set = read_rtstruct(ds)
+    assert structure_set.frame_of_reference_uid == study.source.frame_of_reference_uid
 
 
 def test_sop_instance_uid_equal_to_series_uid(study):

@@ -67,6 +67,7 @@ def test_rtutils_reads_every_phantom_roi_up_to_the_boundary(big_study, tmp_path)
         assert dice(theirs, truth) >= 0.9, name
 
 
+@pytest.mark.filterwarnings("ignore:'FileDataset.is_:DeprecationWarning")  # inside rt-utils
 def test_we_read_what_rtutils_writes(big_study, tmp_path):
     builder = RTStructBuilder.create_new(dicom_series_path=str(big_study.folder))
     for number, (name, _, _) in PHANTOM.items():

@@ -105,23 +105,22 @@ def read_rtstruct(source: str | os.PathLike[str] | bytes | Dataset) -> Structure
     UnsupportedObjectError
         It is DICOM but not an RT Structure Set.
     """
-    name: str | None
+    if isinstance(source, Dataset):
+        return StructureSet(source, source=getattr(source, "filename", None) or None)
+    name = "<bytes>" if isinstance(source, bytes | bytearray) else os.fspath(source)
     try:
-        if isinstance(source, Dataset):
-            ds, name = source, getattr(source, "filename", None) or None
-        elif isinstance(source, bytes | bytearray):
-            ds, name = dcmread(io.BytesIO(bytes(source))), "<bytes>"
+        if isinstance(source, bytes | bytearray):
+            ds = dcmread(io.BytesIO(bytes(source)))
         else:
-            name = os.fspath(source)
             ds = dcmread(name)
     except InvalidDicomError as exc:
-        raise NotDicomError("not a DICOM file", path=name if "name" in locals() else None) from exc
+        raise NotDicomError("not a DICOM file", path=name) from exc
     except OSError as exc:
-        raise NotDicomError(f"cannot be opened ({exc})", path=os.fspath(source)) from exc  # type: ignore[arg-type]
+        raise NotDicomError(f"cannot be opened ({exc})", path=name) from exc
     except Exception as exc:  # damaged files raise many types
         raise DecodingError(
             f"cannot be read ({type(exc).__name__}: {exc})",
-            path=None if isinstance(source, bytes | bytearray) else str(source),
+            path=name,
             hint="the file may be truncated or damaged",
         ) from exc
     return StructureSet(ds, source=name)
