@@ -106,6 +106,20 @@ def test_names_without_codes_and_defaults(study):
     assert len(ds.ROIContourSequence[0].ROIDisplayColor) == 3
 
 
+@pytest.mark.peer
+@pytest.mark.parametrize(
+    ("name", "charset"), [("Läsion", "ISO_IR 100"), ("肝臓 – left", "ISO_IR 192")]
+)
+def test_names_outside_the_source_repertoire_switch_to_utf8(study, tmp_path, name, charset):
+    assert study.source.context.SpecificCharacterSet == "ISO_IR 100"
+    ds = encode_rtstruct(study.labels == 5, study.source, {1: name})
+    path = save(ds, tmp_path)
+    back = read_rtstruct(path)
+    assert back.rois[1].name == name
+    assert back.dataset.SpecificCharacterSet == charset
+    assert dciodvfy(path).errors == []
+
+
 def test_interpreted_type_accepts_enum_and_strings():
     assert ROIDescription(1, "a", interpreted_type="avoidance").interpreted_type == "AVOIDANCE"
     assert ROIDescription(1, "a", interpreted_type="AVOID").interpreted_type == "AVOIDANCE"

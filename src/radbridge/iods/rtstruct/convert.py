@@ -103,8 +103,8 @@ def seg_to_rtstruct(
     contours, allow_empty, structure_set_label, series
         See :func:`~radbridge.iods.rtstruct.encode_rtstruct`.
     interpreted_type
-        RT ROI Interpreted Type for every ROI (default: ORGAN for anatomy,
-        GTV for other findings).
+        RT ROI Interpreted Type for every ROI (default: GTV for morphologically
+        altered structures, ORGAN for anything else).
     """
     segmentation = seg if isinstance(seg, Segmentation) else read_segmentation(seg)
     resolved = _source(source)

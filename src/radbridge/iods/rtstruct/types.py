@@ -281,13 +281,13 @@ class ROIDescription:
     ) -> ROIDescription:
         """Describe the ROI that carries a SEG segment (same number, label, colour, codes).
 
-        The interpreted type defaults to ORGAN for anatomical structures and
-        to GTV for anything else (lesions, tumours, findings); pass it to
-        choose.
+        The interpreted type defaults to GTV for morphologically altered
+        structures (SCT 49755003: lesions, tumours, nodules) and to ORGAN for
+        everything else; pass it to choose.
         """
         if interpreted_type is None:
-            anatomy = segment.category.value in ("123037004", "91723000")
-            interpreted_type = RTROIInterpretedType.ORGAN if anatomy else RTROIInterpretedType.GTV
+            altered = segment.category.value == "49755003"
+            interpreted_type = RTROIInterpretedType.GTV if altered else RTROIInterpretedType.ORGAN
         return cls(
             roi_number=segment.segment_number,
             name=segment.label,
@@ -359,8 +359,8 @@ def describe_rois(
     algorithm
         The algorithm of ROIs given by name (without it they are MANUAL).
     interpreted_type
-        RT ROI Interpreted Type for ROIs that do not say (default: ORGAN for
-        anatomy, GTV for other findings, ORGAN for plain names).
+        RT ROI Interpreted Type for ROIs that do not say (default: GTV for
+        morphologically altered structures, ORGAN for anything else).
 
     Raises
     ------
