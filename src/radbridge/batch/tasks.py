@@ -118,16 +118,14 @@ def _encode(row: ManifestRow) -> Any:
 
 def _encode_seg(row: ManifestRow) -> Any:
     from radbridge.io.masks import read_mask
-    from radbridge.io.series import read_series_datasets
+    from radbridge.io.series import read_source_series
     from radbridge.iods.common import SeriesOptions
     from radbridge.iods.seg import AlgorithmIdentification, encode_segmentation, load_labels
-    from radbridge.iods.source import SourceSeries
 
-    datasets = read_series_datasets(row.source, headers_only=True)
-    source = SourceSeries.from_datasets(datasets)
+    source = read_source_series(row.source)
     mask = read_mask(row.input, source.geometry)
     options = dict(row.options)
-    key = (str(datasets[0].SeriesInstanceUID), row.id, _sha256(row.input))
+    key = (str(source.series_instance_uid), row.id, _sha256(row.input))
     series = SeriesOptions(
         series_description=str(options.pop("series_description", "Segmentation")),
         content_label="SEGMENTATION",

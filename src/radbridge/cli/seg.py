@@ -42,12 +42,10 @@ def encode(
 ) -> None:
     """Encode MASK on the series in --source as a DICOM Segmentation."""
     from radbridge.io.masks import read_mask
-    from radbridge.io.series import read_series_datasets
+    from radbridge.io.series import read_source_series
     from radbridge.iods.seg import AlgorithmIdentification, encode_segmentation, load_labels
-    from radbridge.iods.source import SourceSeries
 
-    datasets = read_series_datasets(source, series_instance_uid=series, headers_only=True)
-    src = SourceSeries.from_datasets(datasets)
+    src = read_source_series(source, series_instance_uid=series)
     array = read_mask(mask, src.geometry)
     ds = encode_segmentation(
         array,
@@ -83,14 +81,13 @@ def decode(
 
     from radbridge.errors import UnsupportedObjectError
     from radbridge.io.nifti import write_image
-    from radbridge.io.series import read_series_datasets
+    from radbridge.io.series import read_source_series
     from radbridge.iods.seg import read_segmentation
-    from radbridge.iods.source import SourceSeries
 
     seg = read_segmentation(seg_file)
     target = None
     if source is not None:
-        target = SourceSeries.from_datasets(read_series_datasets(source, headers_only=True))
+        target = read_source_series(source)
     output.parent.mkdir(parents=True, exist_ok=True)
     if stacked:
         if output.suffix != ".npy":

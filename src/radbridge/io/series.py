@@ -25,12 +25,14 @@ from pydicom.errors import InvalidDicomError
 from radbridge.errors import DicomReadError, NotDicomError
 from radbridge.geometry import Volume, volume_from_datasets
 from radbridge.io.scan import SeriesRecord, scan
+from radbridge.iods.source import SourceSeries
 
 __all__ = [
     "PathLike",
     "check_complete",
     "load_datasets",
     "read_series_datasets",
+    "read_source_series",
     "read_volume",
 ]
 
@@ -175,3 +177,29 @@ def read_volume(
         spacing_tolerance=spacing_tolerance,
         allow_nonuniform_spacing=allow_nonuniform_spacing,
     )
+
+
+def read_source_series(
+    source: PathLike | Sequence[PathLike],
+    *,
+    series_instance_uid: str | None = None,
+    allow_nonuniform_spacing: bool = False,
+) -> SourceSeries:
+    """Describe the image series under ``source`` for the object writers (headers only).
+
+    The writers in :mod:`radbridge.iods` take a
+    :class:`~radbridge.iods.source.SourceSeries`; this builds one from a folder.
+
+    Examples
+    --------
+    >>> from pydicom import examples
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> examples.ct.save_as(folder / "ct.dcm")
+    >>> read_source_series(folder).geometry.shape
+    (1, 128, 128)
+    """
+    datasets = read_series_datasets(
+        source, series_instance_uid=series_instance_uid, headers_only=True
+    )
+    return SourceSeries.from_datasets(datasets, allow_nonuniform_spacing=allow_nonuniform_spacing)
