@@ -29,9 +29,12 @@ _EXPORTS: dict[str, str] = {
     "SourceSeries": "radbridge.iods.source",
     "Volume": "radbridge.geometry",
     "VolumeGeometry": "radbridge.geometry",
+    "encode_rtstruct": "radbridge.iods.rtstruct",
     "encode_segmentation": "radbridge.iods.seg",
     "read_image": "radbridge.io.nifti",
+    "read_rtstruct": "radbridge.iods.rtstruct",
     "read_segmentation": "radbridge.iods.seg",
+    "read_source_series": "radbridge.io.series",
     "read_volume": "radbridge.io.series",
     "scan": "radbridge.io.scan",
     "volume_from_datasets": "radbridge.geometry",
@@ -50,9 +53,12 @@ __all__ = [
     "Volume",
     "VolumeGeometry",
     "__version__",
+    "encode_rtstruct",
     "encode_segmentation",
     "read_image",
+    "read_rtstruct",
     "read_segmentation",
+    "read_source_series",
     "read_volume",
     "scan",
     "volume_from_datasets",
@@ -65,8 +71,9 @@ if TYPE_CHECKING:
     from radbridge.geometry import SliceRef, Volume, VolumeGeometry, volume_from_datasets
     from radbridge.io.nifti import read_image, write_image
     from radbridge.io.scan import scan
-    from radbridge.io.series import read_volume
+    from radbridge.io.series import read_source_series, read_volume
     from radbridge.iods.common import SeriesOptions
+    from radbridge.iods.rtstruct import encode_rtstruct, read_rtstruct
     from radbridge.iods.seg import (
         AlgorithmIdentification,
         Segmentation,

@@ -76,3 +76,25 @@ def test_worker_killed_mid_batch_loses_no_row(manifest_factory, dask_cluster, tm
     assert len(outputs(out)) == 8
     for path in out.glob("*.dcm"):
         read_segmentation(path)  # every output is complete
+
+
+def test_rtstruct_rows(manifest_factory, tmp_path):
+    import pydicom
+
+    from radbridge.iods.rtstruct import read_rtstruct
+
+    manifest = manifest_factory(1, bad_row=False)
+    text = (
+        manifest.read_text()
+        .replace(",seg,", ",rtstruct,")
+        .replace(
+            '"{""type"": ""binary"", ""compression"": ""explicit""}"', '"{""allow_empty"": true}"'
+        )
+    )
+    rt_manifest = manifest.with_name("rt.csv")
+    rt_manifest.write_text(text)
+    summary = run_batch(read_manifest(rt_manifest), tmp_path / "out")
+    assert (summary.done, summary.failed) == (1, 0), summary.results
+    ds = pydicom.dcmread(tmp_path / "out" / "s0.dcm")
+    assert ds.Modality == "RTSTRUCT"
+    assert len(read_rtstruct(ds).rois) == 7

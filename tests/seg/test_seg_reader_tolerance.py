@@ -115,3 +115,21 @@ def test_masks_for_one_source_instance(seg, study):
     assert 5 in masks
     np.testing.assert_array_equal(masks[5], study.labels[k] == 5)
     assert read.masks_for_source("2.25.404") == {}
+
+
+def test_frames_on_a_source_with_uneven_spacing(interop):
+    import warnings
+
+    from radbridge.io.series import read_source_series
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        source = read_source_series(interop / "images" / "pydicom_CT2",
+                                    allow_nonuniform_spacing=True)
+    seg = read_segmentation(interop / "seg" / "highdicom" / "seg_image_ct_binary_overlap.dcm")
+    placed = seg.stacked_volume(source)
+    assert placed.array.shape == (2, 4, 16, 16)  # one slice per acquired position
+    own = seg.stacked_volume()
+    assert int(placed.array.sum()) == int(own.array.sum()) > 0
+    uids = {ref.sop_instance_uid for ref in source.slice_refs}
+    assert set(seg.frames.source_uids) <= uids

@@ -6,7 +6,7 @@ Columns (header required; order free):
 column     required  meaning
 =========  ========  ============================================================
 source     yes       folder of the source series (relative to the manifest)
-kind       yes       what to encode: ``seg`` (others as their encoders land)
+kind       yes       what to encode: ``seg`` or ``rtstruct``
 input      yes       the mask/map/report file (relative to the manifest)
 labels     seg       ``labels.json`` for SEG and RTSTRUCT rows
 output     no        output path under ``--out`` (default ``<id>.dcm``)

@@ -107,28 +107,29 @@ def run_row(row: ManifestRow, out_dir: str | os.PathLike[str]) -> RowResult:
 
 
 def _encode(row: ManifestRow) -> Any:
-    if row.kind == "seg":
-        return _encode_seg(row)
+    if row.kind in ("seg", "rtstruct"):
+        return _encode_mask(row)
     raise ConfigError(
         f"row {row.id}: {row.kind} rows are not supported by this version yet",
         attribute="kind",
-        hint="use kind seg",
+        hint="use kind seg or rtstruct",
     )
 
 
-def _encode_seg(row: ManifestRow) -> Any:
+def _encode_mask(row: ManifestRow) -> Any:
     from radbridge.io.masks import read_mask
     from radbridge.io.series import read_source_series
     from radbridge.iods.common import SeriesOptions
-    from radbridge.iods.seg import AlgorithmIdentification, encode_segmentation, load_labels
+    from radbridge.iods.seg import AlgorithmIdentification, load_labels
 
     source = read_source_series(row.source)
     mask = read_mask(row.input, source.geometry)
     options = dict(row.options)
     key = (str(source.series_instance_uid), row.id, _sha256(row.input))
+    kind_name = "Segmentation" if row.kind == "seg" else "RT Structure Set"
     series = SeriesOptions(
-        series_description=str(options.pop("series_description", "Segmentation")),
-        content_label="SEGMENTATION",
+        series_description=str(options.pop("series_description", kind_name)),
+        content_label="SEGMENTATION" if row.kind == "seg" else "RADBRIDGE",
         series_instance_uid=derived_uid(*key, "series"),
         sop_instance_uid=derived_uid(*key, "instance"),
         # Dated by the mask file, so the same row always gives the same bytes.
@@ -138,10 +139,26 @@ def _encode_seg(row: ManifestRow) -> Any:
         str(options.pop("algorithm", "unspecified")), str(options.pop("algorithm_version", "0"))
     )
     assert row.labels is not None  # the manifest guarantees it
+    labels = load_labels(row.labels)
+    if row.kind == "rtstruct":
+        from radbridge.iods.rtstruct import encode_rtstruct
+
+        allow_empty = bool(options.pop("allow_empty", False))
+        return encode_rtstruct(
+            mask,
+            source,
+            labels,
+            algorithm=algorithm,
+            series=series,
+            allow_empty=allow_empty,
+            **_no_extra(options, row),
+        )
+    from radbridge.iods.seg import encode_segmentation
+
     return encode_segmentation(
         mask,
         source,
-        load_labels(row.labels),
+        labels,
         segmentation_type=str(options.pop("type", "binary")),
         transfer_syntax=options.pop("compression", None),
         keep_empty_frames=bool(options.pop("keep_empty_frames", False)),
@@ -156,7 +173,7 @@ def _no_extra(options: dict[str, Any], row: ManifestRow) -> dict[str, Any]:
         raise ConfigError(
             f"row {row.id}: unknown options {sorted(options)}",
             attribute="options",
-            hint="seg rows take type, compression, keep_empty_frames, algorithm, "
-            "algorithm_version, series_description",
+            hint="rows take algorithm, algorithm_version, series_description; seg rows "
+            "also type, compression, keep_empty_frames; rtstruct rows allow_empty",
         )
     return {}

@@ -209,7 +209,7 @@ class SourceSeries:
 def _copy_context(ds: Dataset) -> Dataset:
     context = Dataset()
     for keyword in CONTEXT_KEYWORDS:
-        if keyword in ds:
+        if keyword in ds and (ds[keyword].value not in (None, "", []) or keyword in _TYPE2_CONTEXT):
             context[keyword] = ds[keyword]
     for keyword in _TYPE2_CONTEXT:
         if keyword not in context:

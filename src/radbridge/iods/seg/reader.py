@@ -264,6 +264,8 @@ class Segmentation:
                 hint="read the SEG with the series it was made from",
             )
         _check_planes(self, geometry)
+        if isinstance(target, SourceSeries) and target.acquired_positions is not None:
+            return _indices_from_positions(self, target)
         idx = geometry.lps_to_index(self.frames.positions)
         k = np.rint(idx[:, 0]).astype(np.int64)
         off = np.abs(idx - np.column_stack([k, np.zeros_like(idx[:, 1:])])).max(axis=1)
@@ -509,6 +511,22 @@ def _slice_step(seg: Segmentation, distinct: NDArray[np.float64]) -> float:
     if gaps.size:
         return float(gaps.min())
     return declared or 1.0
+
+
+def _indices_from_positions(seg: Segmentation, source: SourceSeries) -> NDArray[np.int64]:
+    """Match frames to the source's acquired slice positions (non-uniform spacing)."""
+    acquired = source.slice_positions()
+    distance = np.linalg.norm(seg.frames.positions[:, None, :] - acquired[None, :, :], axis=2)
+    nearest = np.argmin(distance, axis=1)
+    worst = float(distance[np.arange(len(nearest)), nearest].max(initial=0.0))
+    if worst > 0.01:
+        raise GridMismatchError(
+            f"a frame lies {worst:.3g} mm from every source slice",
+            path=seg.source,
+            attribute="ImagePositionPatient",
+            hint="read the SEG on its own grid with geometry()",
+        )
+    return nearest.astype(np.int64)
 
 
 def _indices_from_refs(seg: Segmentation, source: SourceSeries) -> NDArray[np.int64]:
