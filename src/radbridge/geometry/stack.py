@@ -194,6 +194,35 @@ def plan_stack(
         _require(plane, plane.orientation, "ImageOrientationPatient")
         _require(plane, plane.pixel_spacing, "PixelSpacing")
     first = planes[0]
+    _check_matrix(planes)
+    orientation = _check_orientation(planes)
+    pixel_spacing = _check_pixel_spacing(planes)
+    positions = np.array([p.position for p in planes], dtype=np.float64)
+    normal = np.cross(orientation[:3], orientation[3:])
+    order = np.argsort(positions @ normal, kind="stable")
+    positions = positions[order]
+    names = [planes[int(i)].source for i in order]
+    if len(planes) == 1:
+        thickness = first.spacing_between_slices or first.slice_thickness or 1.0
+        step = normal * float(thickness)
+    else:
+        _check_positions(positions, normal, names, spacing_tolerance)
+        step = (positions[-1] - positions[0]) / (len(planes) - 1)
+    acquired = None
+    if len(planes) > 2:
+        acquired = _check_spacing(
+            positions @ normal, names, spacing_tolerance, allow_nonuniform_spacing
+        )
+    geometry = VolumeGeometry(
+        (len(planes), first.rows, first.columns),
+        affine_from_planes(positions[0], orientation, pixel_spacing, step),
+        frame_of_reference_uid,
+    )
+    return StackPlan(tuple(int(i) for i in order), geometry, positions if acquired else None)
+
+
+def _check_matrix(planes: Sequence[PlaneInfo]) -> None:
+    first = planes[0]
     for plane in planes:
         if (plane.rows, plane.columns) != (first.rows, first.columns):
             raise GeometryError(
@@ -203,7 +232,9 @@ def plan_stack(
                 attribute="Rows/Columns",
                 hint="the input mixes series or stacks; read each on its own",
             )
-    orientation = _check_orientation(planes)
+
+
+def _check_pixel_spacing(planes: Sequence[PlaneInfo]) -> FloatArray:
     spacings = np.array([p.pixel_spacing for p in planes], dtype=np.float64)
     if np.any(spacings <= 0):
         bad = int(np.argmin(spacings.min(axis=1)))
@@ -221,71 +252,61 @@ def plan_stack(
             attribute="PixelSpacing",
             hint="the input mixes series or reconstructions; read each on its own",
         )
-    positions = np.array([p.position for p in planes], dtype=np.float64)
-    normal = np.cross(orientation[:3], orientation[3:])
-    distance = positions @ normal
-    order = np.argsort(distance, kind="stable")
-    positions = positions[order]
-    distance = distance[order]
-    n = len(planes)
+    return np.asarray(spacings[0])
 
-    if n == 1:
-        thickness = first.spacing_between_slices or first.slice_thickness or 1.0
-        step = normal * float(thickness)
-        geometry = VolumeGeometry(
-            (1, first.rows, first.columns),
-            affine_from_planes(positions[0], orientation, spacings[0], step),
-            frame_of_reference_uid,
-        )
-        return StackPlan((int(order[0]),), geometry)
 
+def _check_positions(
+    positions: FloatArray, normal: FloatArray, names: list[str], spacing_tolerance: float
+) -> None:
+    """Refuse duplicate positions and positions off one line (sorted input)."""
     gaps = np.linalg.norm(np.diff(positions, axis=0), axis=1)
     dup = int(np.argmin(gaps))
     if gaps[dup] < DUPLICATE_TOLERANCE_MM:
         raise SlicePositionError(
-            f"two images share the position {_fmt(positions[dup])} (the other is "
-            f"{planes[int(order[dup])].source})",
-            path=planes[int(order[dup + 1])].source,
+            f"two images share the position {_fmt(positions[dup])} (the other is {names[dup]})",
+            path=names[dup + 1],
             attribute="ImagePositionPatient",
             hint="the series holds several images per position (echoes, phases or time "
             "points); split it, e.g. by EchoNumbers or TemporalPositionIdentifier",
         )
+    distance = positions @ normal
     span = positions[-1] - positions[0]
     total = distance[-1] - distance[0]
     expected = positions[0] + np.outer((distance - distance[0]) / total, span)
     off_line = np.linalg.norm(positions - expected, axis=1)
-    mean_step = total / (n - 1)
+    mean_step = total / (len(positions) - 1)
     if off_line.max() > max(0.01, spacing_tolerance * mean_step):
         bad = int(np.argmax(off_line))
         raise SlicePositionError(
             f"slice positions do not lie on one line ({off_line[bad]:.3g} mm off)",
-            path=planes[int(order[bad])].source,
+            path=names[bad],
             attribute="ImagePositionPatient",
             hint="the input mixes several stacks; read each series or stack on its own",
         )
+
+
+def _check_spacing(
+    distance: FloatArray, names: list[str], tolerance: float, allow_nonuniform: bool
+) -> bool:
+    """Return whether non-uniform spacing was accepted; raise unless allowed."""
     steps = np.diff(distance)
+    mean_step = (distance[-1] - distance[0]) / (len(distance) - 1)
     deviation = np.abs(steps - mean_step)
-    acquired: FloatArray | None = None
-    if deviation.max() > spacing_tolerance * mean_step:
-        bad = int(np.argmax(deviation))
-        message = (
-            f"slice spacing is not uniform: step {steps[bad]:.4g} mm after "
-            f"{planes[int(order[bad])].source}, mean {mean_step:.4g} mm"
-        )
-        if not allow_nonuniform_spacing:
-            raise SliceSpacingError(
-                message,
-                path=planes[int(order[bad + 1])].source,
-                attribute="ImagePositionPatient",
-                hint="a slice may be missing; pass allow_nonuniform_spacing=True "
-                "(CLI: --allow-nonuniform) to accept the mean spacing",
-            )
-        warnings.warn(f"{message}; using the mean spacing", stacklevel=2)
-        log.warning("non-uniform slice spacing accepted (mean %.4g mm)", mean_step)
-        acquired = positions
-    geometry = VolumeGeometry(
-        (n, first.rows, first.columns),
-        affine_from_planes(positions[0], orientation, spacings[0], span / (n - 1)),
-        frame_of_reference_uid,
+    if deviation.max() <= tolerance * mean_step:
+        return False
+    bad = int(np.argmax(deviation))
+    message = (
+        f"slice spacing is not uniform: step {steps[bad]:.4g} mm after {names[bad]}, "
+        f"mean {mean_step:.4g} mm"
     )
-    return StackPlan(tuple(int(i) for i in order), geometry, acquired)
+    if not allow_nonuniform:
+        raise SliceSpacingError(
+            message,
+            path=names[bad + 1],
+            attribute="ImagePositionPatient",
+            hint="a slice may be missing; pass allow_nonuniform_spacing=True "
+            "(CLI: --allow-nonuniform) to accept the mean spacing",
+        )
+    warnings.warn(f"{message}; using the mean spacing", stacklevel=4)
+    log.warning("non-uniform slice spacing accepted (mean %.4g mm)", mean_step)
+    return True
