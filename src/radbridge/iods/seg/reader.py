@@ -517,7 +517,7 @@ def _indices_from_positions(seg: Segmentation, source: SourceSeries) -> NDArray[
     """Match frames to the source's acquired slice positions (non-uniform spacing)."""
     acquired = source.slice_positions()
     distance = np.linalg.norm(seg.frames.positions[:, None, :] - acquired[None, :, :], axis=2)
-    nearest = np.argmin(distance, axis=1)
+    nearest: NDArray[np.int64] = np.argmin(distance, axis=1).astype(np.int64)
     worst = float(distance[np.arange(len(nearest)), nearest].max(initial=0.0))
     if worst > 0.01:
         raise GridMismatchError(
@@ -526,7 +526,7 @@ def _indices_from_positions(seg: Segmentation, source: SourceSeries) -> NDArray[
             attribute="ImagePositionPatient",
             hint="read the SEG on its own grid with geometry()",
         )
-    return nearest.astype(np.int64)
+    return nearest
 
 
 def _indices_from_refs(seg: Segmentation, source: SourceSeries) -> NDArray[np.int64]:

@@ -27,6 +27,7 @@ import enum
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -443,18 +444,13 @@ def _pixel_module(
     ds.PixelRepresentation = 0
 
 
-def _encode_native(
-    plan: FramePlan,
-    seg_type: SegmentationType,
-    labels: NDArray[Any] | None,
-    stacked: NDArray[Any] | None,
-    boxes: list[Box | None],
-) -> bytes:
+def _encode_native(pixels: _Pixels, seg_type: SegmentationType) -> bytes:
+    plan, labels, stacked = pixels.plan, pixels.labels, pixels.stacked
     if seg_type is SegmentationType.BINARY:
-        packed = pack_boxed(plan, labels, boxes) if labels is not None and boxes else None
+        packed = pack_boxed(plan, labels, pixels.boxes) if labels is not None else None
         if packed is not None:
             return packed
-        return pack_frames(binary_frames(plan, labels, stacked, boxes))
+        return pack_frames(binary_frames(plan, labels, stacked, pixels.boxes))
     if seg_type is SegmentationType.LABELMAP:
         assert labels is not None
         data = labels[plan.slices].tobytes()
@@ -531,25 +527,88 @@ def encode_segmentation(
         raise EncodingError(
             "max_fractional_value must be 1..255 (8-bit frames)", attribute="MaximumFractionalValue"
         )
+    if palette and seg_type is not SegmentationType.LABELMAP:
+        raise EncodingError(
+            "a palette is only defined for LABELMAP segmentations",
+            attribute="PhotometricInterpretation",
+            hint="pass segmentation_type='labelmap' or palette=False",
+        )
     options = series or SeriesOptions(
         series_description="Segmentation", content_label="SEGMENTATION"
     )
     options.validate()
     resolved = _resolve_source(source)
     descriptions = _descriptions(segments, algorithm)
-    n = len(descriptions)
-    raw = np.asarray(mask.array if isinstance(mask, Volume) else mask)
-    is_stacked = raw.ndim == 4
+    syntax = _transfer_syntax(transfer_syntax, seg_type)
+    is_stacked = np.ndim(mask.array if isinstance(mask, Volume) else mask) == 4
     array, geometry, same_grid = _resolve_grid(mask, resolved, is_stacked)
+    pixels = _prepare_pixels(
+        array, seg_type, len(descriptions), max_fractional_value, keep_empty_frames
+    )
+    ds = _build(
+        resolved,
+        descriptions,
+        options,
+        seg_type,
+        frac_type,
+        max_fractional_value,
+        geometry,
+        same_grid,
+        pixels.plan,
+        pixels.labels,
+    )
+    _pixel_module(ds, seg_type, geometry.shape[1], geometry.shape[2], pixels.bits)
+    if palette:
+        _palette(ds, descriptions)
+    ds.NumberOfFrames = len(pixels.plan)
+    if syntax.encapsulated:
+        frames = _frame_arrays(pixels, seg_type)
+        encode_pixel_data(frames, syntax, bits_allocated=pixels.bits, workers=workers).store(ds)
+    else:
+        ds.PixelData = _encode_native(pixels, seg_type)
+        ds["PixelData"].VR = "OB" if pixels.bits <= 8 else "OW"
+    out = FileDataset("", ds, file_meta=file_meta(ds, syntax.uid), preamble=b"\x00" * 128)
+    # Declare the encoding our raw per-frame bytes use, so pydicom writes them unchanged.
+    out.set_original_encoding(False, True, out._character_set)
+    log.info(
+        "encoded %s SEG %s: %d segments, %d frames in %.2f s",
+        seg_type.value,
+        ds.SOPInstanceUID,
+        len(descriptions),
+        len(pixels.plan),
+        time.perf_counter() - started,
+    )
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class _Pixels:
+    """The checked input and the frames to write."""
+
+    plan: FramePlan
+    bits: int
     labels: NDArray[Any] | None = None
     stacked: NDArray[Any] | None = None
-    if is_stacked:
+    boxes: list[Box | None] = field(default_factory=list)
+
+
+def _prepare_pixels(
+    array: NDArray[Any],
+    seg_type: SegmentationType,
+    n: int,
+    max_fractional: int,
+    keep_empty: bool,
+) -> _Pixels:
+    """Check the mask values and choose the frames (strict: raises before writing)."""
+    labels: NDArray[Any] | None = None
+    stacked: NDArray[Any] | None = None
+    if array.ndim == 4:
         if array.shape[0] != n:
             raise EncodingError(
                 f"stacked mask has {array.shape[0]} segments but {n} are described",
                 attribute="segments",
             )
-        stacked = _check_stacked(array, seg_type, max_fractional_value)
+        stacked = _check_stacked(array, seg_type, max_fractional)
         if seg_type is SegmentationType.LABELMAP:
             labels, stacked = _stacked_to_labels(stacked), None
     else:
@@ -566,76 +625,31 @@ def encode_segmentation(
         assert stacked is not None
         presence = stacked_presence(stacked)
     labelmap = seg_type is SegmentationType.LABELMAP
-    plan = plan_frames(presence, labelmap=labelmap, keep_empty=keep_empty_frames)
+    plan = plan_frames(presence, labelmap=labelmap, keep_empty=keep_empty)
     if len(plan) == 0:
         raise EncodingError(
             "every frame is empty, so the Segmentation would hold no pixels",
             attribute="mask",
             hint="pass keep_empty_frames=True to store empty frames anyway",
         )
-    if labelmap and labels is not None and labels.dtype == np.uint8 and n > 255:
-        labels = labels.astype(np.uint16)
-    syntax = _transfer_syntax(transfer_syntax, seg_type)
-    ds = _build(
-        resolved,
-        descriptions,
-        options,
-        seg_type,
-        frac_type,
-        max_fractional_value,
-        geometry,
-        same_grid,
-        plan,
-        labels,
-    )
     bits = 1 if seg_type is SegmentationType.BINARY else 8
-    if labelmap and labels is not None and labels.dtype == np.uint16:
-        bits = 16
-    _pixel_module(ds, seg_type, geometry.shape[1], geometry.shape[2], bits)
-    if palette:
-        if not labelmap:
-            raise EncodingError(
-                "a palette is only defined for LABELMAP segmentations",
-                attribute="PhotometricInterpretation",
-                hint="pass segmentation_type='labelmap' or palette=False",
-            )
-        _palette(ds, descriptions)
-    ds.NumberOfFrames = len(plan)
-    if syntax.encapsulated:
-        frames = _frame_arrays(plan, seg_type, labels, stacked, boxes)
-        encode_pixel_data(frames, syntax, bits_allocated=bits, workers=workers).store(ds)
-    else:
-        ds.PixelData = _encode_native(plan, seg_type, labels, stacked, boxes)
-        ds["PixelData"].VR = "OB" if bits <= 8 else "OW"
-    out = FileDataset("", ds, file_meta=file_meta(ds, syntax.uid), preamble=b"\x00" * 128)
-    # Declare the encoding our raw per-frame bytes use, so pydicom writes them unchanged.
-    out.set_original_encoding(False, True, out._character_set)
-    log.info(
-        "encoded %s SEG %s: %d segments, %d frames in %.2f s",
-        seg_type.value,
-        ds.SOPInstanceUID,
-        n,
-        len(plan),
-        time.perf_counter() - started,
-    )
-    return out
+    if labelmap and labels is not None:
+        if n > 255:
+            labels = labels.astype(np.uint16)
+        bits = 16 if labels.dtype == np.uint16 else 8
+    return _Pixels(plan, bits, labels, stacked, boxes)
 
 
-def _frame_arrays(
-    plan: FramePlan,
-    seg_type: SegmentationType,
-    labels: NDArray[Any] | None,
-    stacked: NDArray[Any] | None,
-    boxes: list[Box | None],
-) -> NDArray[Any]:
+def _frame_arrays(pixels: _Pixels, seg_type: SegmentationType) -> NDArray[Any]:
+    plan = pixels.plan
     if seg_type is SegmentationType.BINARY:
-        chunks = list(binary_frames(plan, labels, stacked, boxes))
+        chunks = list(binary_frames(plan, pixels.labels, pixels.stacked, pixels.boxes))
         return np.concatenate(chunks).astype(np.uint8)
     if seg_type is SegmentationType.LABELMAP:
-        assert labels is not None
-        return labels[plan.slices]
-    assert stacked is not None
-    return stacked[plan.segments - 1, plan.slices]
+        assert pixels.labels is not None
+        return pixels.labels[plan.slices]
+    assert pixels.stacked is not None
+    return pixels.stacked[plan.segments - 1, plan.slices]
 
 
 #: Transfer syntaxes a SEG can be written in.
