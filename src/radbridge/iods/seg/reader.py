@@ -8,15 +8,19 @@ only where the meaning would be lost.
 Examples
 --------
 >>> import numpy as np
+>>> from radbridge.coding import sct
 >>> from radbridge.io.phantom import generate_phantom
 >>> from radbridge.iods.source import SourceSeries
->>> from radbridge.iods.seg import encode_segmentation, AlgorithmIdentification
+>>> from radbridge.iods.seg import AlgorithmIdentification, SegmentDescription
+>>> from radbridge.iods.seg import encode_segmentation
 >>> ph = generate_phantom(slices=8, size=32)
 >>> src = SourceSeries.from_volume(ph.hu)
->>> names = {k: v for k, v in ph.label_names.items()}
->>> ds = encode_segmentation(ph.labels.array, src, names,
-...                          algorithm=AlgorithmIdentification("truth", "1"))
->>> seg = read_segmentation(ds)
+>>> segments = [
+...     SegmentDescription(k, name, category=sct("123037004", "Anatomical Structure"),
+...                        property_type=sct("91772007", "Organ"),
+...                        algorithm=AlgorithmIdentification("truth", "1"))
+...     for k, name in ph.label_names.items()]
+>>> seg = read_segmentation(encode_segmentation(ph.labels.array, src, segments))
 >>> labels = seg.label_volume(src.geometry)
 >>> bool(np.array_equal(labels.array, ph.labels.array))
 True

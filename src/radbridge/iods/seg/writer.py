@@ -8,17 +8,21 @@ refused with an :class:`~radbridge.errors.EncodingError` (or a
 Examples
 --------
 >>> import numpy as np
+>>> from radbridge.coding import sct
 >>> from radbridge.io.phantom import generate_phantom
 >>> from radbridge.iods.source import SourceSeries
 >>> ph = generate_phantom(slices=8, size=32)
->>> seg = encode_segmentation(
-...     ph.labels.array, SourceSeries.from_volume(ph.hu), {5: "liver"} | {
-...         k: v for k, v in ph.label_names.items() if k != 5},
-...     segmentation_type="labelmap", transfer_syntax="explicit",
-...     algorithm=AlgorithmIdentification("phantom-truth", "1"),
-... )
->>> seg.SegmentationType, int(seg.NumberOfFrames) <= 8, len(seg.SegmentSequence)
-('LABELMAP', True, 7)
+>>> liver = (ph.labels.array == 5).astype(np.uint8)
+>>> segment = SegmentDescription(
+...     1, "Liver", category=sct("123037004", "Anatomical Structure"),
+...     property_type=sct("10200004", "Liver"),
+...     algorithm=AlgorithmIdentification("phantom-truth", "1"))
+>>> seg = encode_segmentation(liver, SourceSeries.from_volume(ph.hu), [segment],
+...                           segmentation_type="labelmap", transfer_syntax="explicit")
+>>> seg.SegmentationType, seg.SOPClassUID.name
+('LABELMAP', 'Label Map Segmentation Storage')
+>>> int(seg.NumberOfFrames) == int(liver.any(axis=(1, 2)).sum())
+True
 """
 
 from __future__ import annotations
