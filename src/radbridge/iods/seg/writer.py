@@ -19,8 +19,8 @@ Examples
 ...     algorithm=AlgorithmIdentification("phantom-truth", "1"))
 >>> seg = encode_segmentation(liver, SourceSeries.from_volume(ph.hu), [segment],
 ...                           segmentation_type="labelmap", transfer_syntax="explicit")
->>> seg.SegmentationType, seg.SOPClassUID.name
-('LABELMAP', 'Label Map Segmentation Storage')
+>>> seg.SegmentationType, seg.SOPClassUID == LABEL_MAP_SEGMENTATION_STORAGE
+('LABELMAP', True)
 >>> int(seg.NumberOfFrames) == int(liver.any(axis=(1, 2)).sum())
 True
 """
