@@ -61,15 +61,17 @@ def test_rtstruct_to_labelmap_seg_renumbers_rois(study):
     mask = np.where(study.labels == 5, 9, 0).astype(np.uint8)
     from radbridge.iods.rtstruct import encode_rtstruct
 
-    rs = encode_rtstruct(mask, study.source, {9: "Liver"})
+    rs = encode_rtstruct(mask, study.source, {9: "PTV_boost"})  # free text, not in the table
     with pytest.warns(UserWarning, match='SCT 85756007 "Tissue"'):
         converted = rtstruct_to_seg(rs, study.source, segmentation_type="labelmap")
     back = read_segmentation(converted)
-    assert list(back.segments) == [1] and back.segments[1].label == "Liver"
+    assert list(back.segments) == [1] and back.segments[1].label == "PTV_boost"
     assert back.segments[1].property_type == TISSUE  # no codes in the file, not in a table
     np.testing.assert_array_equal(
         back.label_volume(study.source.geometry).array, (study.labels == 5).astype(np.uint8)
     )
+    named = rtstruct_to_seg(encode_rtstruct(mask, study.source, {9: "Liver"}), study.source)
+    assert read_segmentation(named).segments[1].property_type.value == "10200004"
 
 
 def test_fractional_seg_is_contoured_at_one_half(study):

@@ -124,8 +124,9 @@ def test_frames_on_a_source_with_uneven_spacing(interop):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        source = read_source_series(interop / "images" / "pydicom_CT2",
-                                    allow_nonuniform_spacing=True)
+        source = read_source_series(
+            interop / "images" / "pydicom_CT2", allow_nonuniform_spacing=True
+        )
     seg = read_segmentation(interop / "seg" / "highdicom" / "seg_image_ct_binary_overlap.dcm")
     placed = seg.stacked_volume(source)
     assert placed.array.shape == (2, 4, 16, 16)  # one slice per acquired position
