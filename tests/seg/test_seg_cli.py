@@ -171,3 +171,38 @@ def test_info_json_and_stacked_decode(interop, tmp_path, capsys):
     assert "--stacked" in capsys.readouterr().err
     assert main(["seg", "decode", str(path), "-o", str(tmp_path / "x.npy"), "--stacked"]) == 0
     assert np.load(tmp_path / "x.npy").shape == (5, 3, 512, 512)
+
+
+def test_readme_tour_with_plain_names(tmp_path, capsys):
+    out = tmp_path / "tour"
+    assert main(["phantom", str(out), "--slices", "16", "--size", "64"]) == 0
+    seg = out / "truth.seg.dcm"
+    assert (
+        main(
+            [
+                "seg",
+                "encode",
+                "--source",
+                str(out / "dicom"),
+                "--mask",
+                str(out / "labels.nii.gz"),
+                "--labels",
+                str(out / "labels.json"),
+                "--type",
+                "labelmap",
+                "-o",
+                str(seg),
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    assert main(["seg", "info", str(seg)]) == 0
+    text = capsys.readouterr().out
+    assert "SCT 39607008 Lung (Left)" in text and "SCT 27925004 Nodule in Lung" in text
+    assert dciodvfy(seg).errors == []
+    decoded = tmp_path / "back.nii.gz"
+    assert (
+        main(["seg", "decode", str(seg), "--source", str(out / "dicom"), "-o", str(decoded)]) == 0
+    )
+    np.testing.assert_array_equal(read_image(decoded).array, np.load(out / "labels.npy"))

@@ -149,7 +149,9 @@ def info(
         typer.echo(f"  own grid {shape}, spacing {result['geometry']['spacing']} mm")
     for segment in result["segments"]:
         code = segment["property_type"]
-        typer.echo(
-            f"  {segment['segment_number']:>4}  {segment['label']:<32} "
-            f"{code['scheme']} {code['value']} {code['meaning']}"
-        )
+        modifiers = ", ".join(m["meaning"] for m in segment.get("property_type_modifiers", []))
+        region = segment.get("anatomic_region")
+        text = f"{code['scheme']} {code['value']} {code['meaning']}"
+        text += f" ({modifiers})" if modifiers else ""
+        text += f" in {region['meaning']}" if region else ""
+        typer.echo(f"  {segment['segment_number']:>4}  {segment['label']:<32} {text}")
