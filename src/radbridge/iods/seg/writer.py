@@ -709,12 +709,12 @@ def _build(
     else:
         ds.SegmentsOverlap = "UNDEFINED"
     ds.SegmentSequence = [d.to_dataset() for d in descriptions]
-    references = referenced_series_sequence(source)
-    if references:
-        ds.ReferencedSeriesSequence = references
     _dimensions(ds, labelmap)
     ds.SharedFunctionalGroupsSequence = [_shared_groups(geometry)]
     refs = _source_refs_per_slice(source, geometry, same_grid)
+    if any(refs[k] is not None for k in plan.slices.tolist()):
+        # Common Instance Reference: only when frames reference source images.
+        ds.ReferencedSeriesSequence = referenced_series_sequence(source)
     positions = source.slice_positions() if same_grid else geometry.slice_positions
     items = _per_frame_items(plan, positions, refs, labelmap)
     ds[0x52009230] = raw_sequence(0x52009230, items)
