@@ -1,0 +1,254 @@
+"""What a model is to radbridge: a callable from a volume to masks, measurements, findings.
+
+A model takes a :class:`~radbridge.geometry.Volume` (CT in Hounsfield units, or
+any modality with its Modality LUT applied) and a :class:`SeriesInfo` (series
+metadata without patient identifiers) and returns a :class:`ModelResult`: a
+label map and/or stacked probabilities on the input grid, what each label is,
+measurements with UCUM units, and qualitative findings. The gateway turns the
+result into SEG, TID 1500 SR and KOS.
+
+Examples
+--------
+>>> import numpy as np
+>>> from radbridge.geometry import Volume
+>>> class Threshold:
+...     name, version = "threshold", "1.0"
+...     def __call__(self, volume, series):
+...         labels = volume.with_array((volume.array > 0).astype(np.uint8))
+...         return ModelResult(labels=labels, segments={1: "body"},
+...                            algorithm=AlgorithmInfo(self.name, self.version))
+>>> isinstance(Threshold(), Model)
+True
+>>> vol = Volume(np.arange(8, dtype=np.int16).reshape(2, 2, 2) - 3, np.eye(4))
+>>> result = run_model(Threshold(), vol, SeriesInfo(modality="CT"))
+>>> int(result.labels.array.sum())
+4
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from radbridge.coding import Code
+from radbridge.errors import ModelError
+from radbridge.geometry import Volume
+
+__all__ = [
+    "AlgorithmInfo",
+    "Finding",
+    "Measurement",
+    "Model",
+    "ModelResult",
+    "SeriesInfo",
+    "run_model",
+]
+
+
+@dataclass(frozen=True)
+class SeriesInfo:
+    """Series metadata a model may use. Never holds patient identifiers."""
+
+    modality: str = ""
+    study_instance_uid: str = ""
+    series_instance_uid: str = ""
+    body_part: str = ""
+    series_description: str = ""
+    study_description: str = ""
+    manufacturer: str = ""
+    slice_count: int = 0
+    slice_thickness_mm: float | None = None
+
+    @classmethod
+    def from_dataset(cls, ds: Any, *, slice_count: int = 0) -> SeriesInfo:
+        """Take the fields from an image data set (its header)."""
+
+        def text(keyword: str) -> str:
+            return str(ds.get(keyword, "") or "")
+
+        thickness = ds.get("SliceThickness")
+        return cls(
+            modality=text("Modality"),
+            study_instance_uid=text("StudyInstanceUID"),
+            series_instance_uid=text("SeriesInstanceUID"),
+            body_part=text("BodyPartExamined"),
+            series_description=text("SeriesDescription"),
+            study_description=text("StudyDescription"),
+            manufacturer=text("Manufacturer"),
+            slice_count=slice_count,
+            slice_thickness_mm=float(thickness) if thickness not in (None, "") else None,
+        )
+
+
+@dataclass(frozen=True)
+class AlgorithmInfo:
+    """Who produced the result (becomes SEG algorithm identification and the SR observer)."""
+
+    name: str
+    version: str
+    family: str = "segmentation"
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One numeric measurement.
+
+    Parameters
+    ----------
+    name
+        What is measured, e.g. ``"volume"``, ``"mean"``, ``"long axis"``.
+    value
+        The value, finite.
+    unit
+        UCUM unit code, e.g. ``"mm3"``, ``"[hnsf'U]"``, ``"mm"``.
+    label
+        The label (segment) it belongs to, or ``None`` for image-level values.
+    instance
+        Which connected object of that label (1-based) for per-lesion values.
+    concept
+        A coded concept name when known (else the SR writer codes ``name``).
+    centroid_lps
+        Where the measured object lies (LPS mm), for per-lesion values.
+    """
+
+    name: str
+    value: float
+    unit: str
+    label: int | None = None
+    instance: int | None = None
+    concept: Code | None = None
+    centroid_lps: tuple[float, float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.value):
+            raise ModelError(
+                f"measurement {self.name!r} is not a finite number ({self.value})",
+                attribute="value",
+            )
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A qualitative finding, e.g. ``Finding("lung nodule", "present", 0.93)``."""
+
+    concept: str
+    value: str
+    probability: float | None = None
+    label: int | None = None
+    concept_code: Code | None = None
+    value_code: Code | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class ModelResult:
+    """What a model returns.
+
+    Attributes
+    ----------
+    labels
+        Label map on the input grid (0 background), or ``None``.
+    probabilities
+        ``[segment, slice, row, column]`` float32 in [0, 1] on the input grid, or
+        ``None``; segment ``k`` (0-based) is label ``k + 1``.
+    segments
+        Label value → name from :mod:`radbridge.codes` (or a segment description).
+    measurements, findings
+        Quantitative and qualitative results.
+    algorithm
+        Name and version of the model.
+    """
+
+    labels: Volume | None = None
+    probabilities: NDArray[np.float32] | None = None
+    segments: Mapping[int, Any] = field(default_factory=dict)
+    measurements: tuple[Measurement, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    algorithm: AlgorithmInfo = AlgorithmInfo("unknown", "0")
+
+
+@runtime_checkable
+class Model(Protocol):
+    """A model: ``model(volume, series) -> ModelResult`` with a name and version."""
+
+    name: str
+    version: str
+
+    def __call__(self, volume: Volume, series: SeriesInfo) -> ModelResult:
+        """Segment and measure ``volume``."""
+        ...
+
+
+def run_model(model: Model, volume: Volume, series: SeriesInfo) -> ModelResult:
+    """Run ``model`` and check its output fits the input.
+
+    Raises
+    ------
+    ModelError
+        The model raised, or returned masks off the input grid, undeclared labels,
+        or NaN probabilities (the message names the model).
+    """
+    name = getattr(model, "name", type(model).__name__)
+    try:
+        result = model(volume, series)
+    except ModelError:
+        raise
+    except Exception as exc:  # any failure inside user code becomes a ModelError
+        raise ModelError(
+            f"model {name} failed: {type(exc).__name__}: {exc}",
+            attribute="model",
+            hint="check the model on this series outside the gateway",
+        ) from exc
+    if not isinstance(result, ModelResult):
+        raise ModelError(
+            f"model {name} returned {type(result).__name__}, not a ModelResult",
+            attribute="model",
+        )
+    _check_labels(name, result, volume)
+    _check_probabilities(name, result, volume)
+    return result
+
+
+def _check_labels(name: str, result: ModelResult, volume: Volume) -> None:
+    if result.labels is None:
+        return
+    if result.labels.shape != volume.shape or not np.allclose(
+        result.labels.affine, volume.affine, atol=1e-3
+    ):
+        raise ModelError(
+            f"model {name} returned a label map of shape {result.labels.shape} off the "
+            f"input grid {volume.shape}",
+            attribute="labels",
+            hint="return masks on the input volume's grid (volume.with_array(...))",
+        )
+    present = set(np.unique(result.labels.array).tolist()) - {0}
+    undeclared = sorted(present - set(result.segments))
+    if undeclared:
+        raise ModelError(
+            f"model {name} returned labels {undeclared[:10]} it did not describe",
+            attribute="segments",
+        )
+
+
+def _check_probabilities(name: str, result: ModelResult, volume: Volume) -> None:
+    probabilities = result.probabilities
+    if probabilities is None:
+        return
+    if probabilities.ndim != 4 or probabilities.shape[1:] != volume.shape:
+        raise ModelError(
+            f"model {name} returned probabilities of shape {probabilities.shape}, expected "
+            f"[segment, {', '.join(map(str, volume.shape))}]",
+            attribute="probabilities",
+        )
+    if not np.all(np.isfinite(probabilities)):
+        raise ModelError(
+            f"model {name} returned NaN or infinite probabilities", attribute="probabilities"
+        )
+    if probabilities.size and (probabilities.min() < 0 or probabilities.max() > 1):
+        raise ModelError(
+            f"model {name} returned probabilities outside [0, 1]", attribute="probabilities"
+        )

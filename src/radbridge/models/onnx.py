@@ -1,0 +1,184 @@
+"""Run an ONNX segmentation network, driven by a small JSON model card.
+
+The card says how to prepare the input and read the output, so a network
+exported from PyTorch or MONAI runs without Python glue::
+
+    {
+      "name": "liver-unet", "version": "2.1",
+      "file": "liver-unet.onnx",
+      "input": {"spacing_mm": [3.0, 1.5, 1.5], "window": [-160, 240]},
+      "output": {"kind": "logits"},
+      "labels": {"1": "liver", "2": "liver_lesion"}
+    }
+
+- ``input.window``: HU clipped to ``[low, high]`` and scaled to [0, 1];
+  ``input.spacing_mm`` (slice, row, column): the volume is resampled to it
+  (linear) before the network and the labels back (nearest) after; omitted means
+  the network runs on the original grid. The network sees ``[1, 1, slice, row,
+  column]`` float32.
+- ``output.kind``: ``logits`` (one channel per class, background first: argmax)
+  or ``sigmoid`` (one probability channel per label; a voxel takes the most
+  probable label above ``output.threshold``, default 0.5, and the probabilities
+  are returned too).
+- ``labels``: label value → name from :mod:`radbridge.codes`.
+
+onnxruntime comes with ``pip install 'radbridge[onnx]'``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from radbridge._optional import require
+from radbridge.errors import ConfigError, ModelError
+from radbridge.geometry import Volume
+from radbridge.models.base import AlgorithmInfo, ModelResult, SeriesInfo
+
+__all__ = ["ModelCard", "OnnxModel"]
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """The parsed model card (see the module docstring)."""
+
+    name: str
+    version: str
+    file: Path
+    labels: dict[int, str]
+    window: tuple[float, float] | None = None
+    spacing_mm: tuple[float, float, float] | None = None
+    kind: str = "logits"
+    threshold: float = 0.5
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> ModelCard:
+        """Read and check a card; ``file`` is resolved against the card's folder."""
+        p = Path(path)
+        try:
+            data = json.loads(p.read_text())
+            inputs = data.get("input", {}) or {}
+            outputs = data.get("output", {}) or {}
+            card = cls(
+                name=str(data["name"]),
+                version=str(data.get("version", "0")),
+                file=(p.parent / data["file"]).resolve(),
+                labels={int(k): str(v) for k, v in data["labels"].items()},
+                window=tuple(float(v) for v in inputs["window"]) if inputs.get("window") else None,  # type: ignore[arg-type]
+                spacing_mm=(
+                    tuple(float(v) for v in inputs["spacing_mm"])  # type: ignore[arg-type]
+                    if inputs.get("spacing_mm")
+                    else None
+                ),
+                kind=str(outputs.get("kind", "logits")),
+                threshold=float(outputs.get("threshold", 0.5)),
+            )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(
+                f"model card cannot be read ({type(exc).__name__}: {exc})",
+                path=p,
+                hint="a card needs name, file and labels; see radbridge.models.onnx",
+            ) from exc
+        if card.kind not in ("logits", "sigmoid"):
+            raise ConfigError(
+                f"unknown output kind {card.kind!r}",
+                path=p,
+                attribute="output.kind",
+                hint="use logits or sigmoid",
+            )
+        if not card.file.is_file():
+            raise ConfigError(
+                "the ONNX file named by the card does not exist", path=card.file, attribute="file"
+            )
+        return card
+
+
+class OnnxModel:
+    """A :class:`~radbridge.models.base.Model` running an ONNX network on the CPU."""
+
+    def __init__(self, card: ModelCard) -> None:
+        ort = require("onnxruntime", "onnx", purpose="run ONNX models")
+        self.card = card
+        self.name = card.name
+        self.version = card.version
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        self._session = ort.InferenceSession(
+            str(card.file), options, providers=["CPUExecutionProvider"]
+        )
+        self._input = self._session.get_inputs()[0].name
+
+    @classmethod
+    def from_card(cls, path: str | os.PathLike[str]) -> OnnxModel:
+        """Load the card at ``path`` and its network."""
+        return cls(ModelCard.load(path))
+
+    def __call__(self, volume: Volume, series: SeriesInfo) -> ModelResult:
+        """Prepare the volume, run the network, map its output back to the grid."""
+        data, zoom = self._prepare(volume)
+        try:
+            (output,) = self._session.run(None, {self._input: data[None, None]})[:1]
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ModelError(
+                f"model {self.name} failed in onnxruntime: {exc}", attribute="model"
+            ) from exc
+        scores = np.asarray(output, dtype=np.float32)[0]
+        labels, probabilities = self._decode(scores)
+        if zoom is not None:
+            labels = _resize(labels, volume.shape, order=0).astype(labels.dtype)
+            if probabilities is not None:
+                probabilities = np.stack(
+                    [_resize(p, volume.shape, order=1) for p in probabilities]
+                ).clip(0, 1)
+        return ModelResult(
+            labels=volume.with_array(labels),
+            probabilities=probabilities,
+            segments=dict(self.card.labels),
+            algorithm=AlgorithmInfo(self.name, self.version),
+        )
+
+    def _prepare(self, volume: Volume) -> tuple[NDArray[np.float32], tuple[float, ...] | None]:
+        data = np.asarray(volume.array, dtype=np.float32)
+        if self.card.window is not None:
+            low, high = self.card.window
+            data = (np.clip(data, low, high) - low) / (high - low)
+        zoom = None
+        if self.card.spacing_mm is not None:
+            zoom = tuple(s / t for s, t in zip(volume.spacing, self.card.spacing_mm, strict=True))
+            data = ndimage.zoom(data, zoom, order=1)
+        return np.ascontiguousarray(data, dtype=np.float32), zoom
+
+    def _decode(
+        self, scores: NDArray[np.float32]
+    ) -> tuple[NDArray[Any], NDArray[np.float32] | None]:
+        if scores.ndim != 4:
+            raise ModelError(
+                f"model {self.name} returned shape {scores.shape}; expected "
+                "[1, channel, slice, row, column]",
+                attribute="output",
+            )
+        dtype = np.uint8 if max(self.card.labels, default=0) <= 255 else np.uint16
+        if self.card.kind == "logits":
+            return np.argmax(scores, axis=0).astype(dtype), None
+        probabilities = scores.clip(0, 1)
+        best = np.argmax(probabilities, axis=0)
+        labels = np.where(probabilities.max(axis=0) > self.card.threshold, best + 1, 0)
+        return labels.astype(dtype), probabilities
+
+
+def _resize(array: NDArray[Any], shape: tuple[int, ...], *, order: int) -> NDArray[Any]:
+    factors = [t / s for s, t in zip(array.shape, shape, strict=True)]
+    out = ndimage.zoom(array, factors, order=order)
+    # zoom may miss by one voxel on odd factors: crop or pad to the exact shape
+    fixed = np.zeros(shape, out.dtype)
+    region = tuple(slice(0, min(a, b)) for a, b in zip(out.shape, shape, strict=True))
+    fixed[region] = out[region]
+    return fixed

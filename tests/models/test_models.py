@@ -1,0 +1,211 @@
+"""Models: the reference CT model on the phantom and real CT, ONNX cards, loading, checks."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from radbridge.errors import ConfigError, ModelError
+from radbridge.geometry import Volume
+from radbridge.io.phantom import generate_phantom
+from radbridge.io.series import read_series_datasets, read_volume
+from radbridge.models import (
+    AlgorithmInfo,
+    FunctionModel,
+    ModelResult,
+    SeriesInfo,
+    load_model,
+    run_model,
+)
+from radbridge.models.reference_ct import LABELS, ReferenceCTModel
+
+CT = SeriesInfo(modality="CT")
+
+
+def dice(a, b):
+    return 2 * np.logical_and(a, b).sum() / max(a.sum() + b.sum(), 1)
+
+
+@pytest.fixture(scope="module")
+def phantom():
+    return generate_phantom(slices=100, size=192, seed=3)
+
+
+@pytest.fixture(scope="module")
+def result(phantom):
+    return run_model(ReferenceCTModel(), phantom.hu, CT)
+
+
+def test_reference_model_finds_the_phantom_anatomy(phantom, result):
+    truth, found = phantom.labels.array, result.labels.array
+    for label, name in LABELS.items():
+        score = dice(found == label, truth == label)
+        assert score >= (0.9 if label <= 5 else 0.6), f"{name}: Dice {score:.3f}"
+    assert [f.value for f in result.findings] == ["present", "present"]
+
+
+def test_every_lesion_found_with_its_diameter(phantom, result):
+    spacing = max(phantom.hu.spacing)
+    axes = [m for m in result.measurements if m.name == "long axis"]
+    for lesion in phantom.lesions:
+        nearest = min(
+            axes, key=lambda m: np.linalg.norm(np.subtract(m.centroid_lps, lesion.centre_lps))
+        )
+        assert nearest.label == lesion.label
+        assert np.linalg.norm(np.subtract(nearest.centroid_lps, lesion.centre_lps)) < spacing
+        assert abs(nearest.value - lesion.diameter_mm) <= 2 * spacing
+    assert len(axes) == len(phantom.lesions)
+
+
+def test_measurements_match_the_labels(phantom, result):
+    voxel = float(np.prod(phantom.hu.spacing))
+    volumes = {
+        m.label: m.value for m in result.measurements if m.name == "volume" and m.instance is None
+    }
+    for label, value in volumes.items():
+        assert value == pytest.approx((result.labels.array == label).sum() * voxel)
+    means = {m.label: m.value for m in result.measurements if m.name == "mean"}
+    assert means[4] > 500 and means[2] < -700 and 45 < means[5] < 75
+    units = {m.name: m.unit for m in result.measurements}
+    assert units == {
+        "volume": "mm3",
+        "mean": "[hnsf'U]",
+        "standard deviation": "[hnsf'U]",
+        "long axis": "mm",
+    }
+
+
+def test_absent_findings_on_a_clean_phantom(phantom):
+    hu = phantom.hu.array.copy()
+    hu[np.isin(phantom.labels.array, (6,))] = -850  # nodules back to lung
+    hu[phantom.labels.array == 7] = 60  # lesion back to liver
+    result = run_model(ReferenceCTModel(), phantom.hu.with_array(hu), CT)
+    assert [f.value for f in result.findings] == ["absent", "absent"]
+
+
+@pytest.mark.parametrize("name", ["ct-3slice", "rtutils_ct"])
+def test_runs_sensibly_on_real_ct(interop, name):
+    folder = interop / "images" / name
+    volume = read_volume(folder, rescale=True)
+    info = SeriesInfo.from_dataset(
+        read_series_datasets(folder, headers_only=True)[0], slice_count=volume.shape[0]
+    )
+    result = run_model(ReferenceCTModel(), volume, info)
+    labels = result.labels.array
+    body = labels > 0
+    assert 0.05 < body.mean() < 0.95  # a body, not the whole field of view
+    assert (volume.array[labels == 1] > -500).mean() > 0.5
+    if (labels == 4).any():
+        assert volume.array[labels == 4].mean() > 250
+
+
+def test_refuses_other_modalities(phantom):
+    with pytest.raises(ModelError, match="needs CT, not MR"):
+        run_model(ReferenceCTModel(), phantom.hu, SeriesInfo(modality="MR"))
+
+
+def build_onnx(path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    # Two-class logits from one 1x1x1 convolution: background = 0.5 - x, class 1 = x - 0.5.
+    weights = helper.make_tensor("W", TensorProto.FLOAT, [2, 1, 1, 1, 1], [-1.0, 1.0])
+    bias = helper.make_tensor("B", TensorProto.FLOAT, [2], [0.5, -0.5])
+    node = helper.make_node("Conv", ["x", "W", "B"], ["logits"])
+    graph = helper.make_graph(
+        [node],
+        "threshold",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, None, None, None])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 2, None, None, None])],
+        initializer=[weights, bias],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+
+
+@pytest.mark.parametrize("spacing", [None, [6.0, 4.0, 4.0]])
+def test_onnx_model_card(tmp_path, phantom, spacing):
+    build_onnx(tmp_path / "threshold.onnx")
+    card = {
+        "name": "tiny-threshold",
+        "version": "1",
+        "file": "threshold.onnx",
+        "input": {"window": [-1000, 1000]},
+        "output": {"kind": "logits"},
+        "labels": {"1": "body"},
+    }
+    if spacing:
+        card["input"]["spacing_mm"] = spacing
+    (tmp_path / "card.json").write_text(json.dumps(card))
+    model = load_model(str(tmp_path / "card.json"))
+    result = run_model(model, phantom.hu, CT)
+    expected = phantom.hu.array > 0
+    found = result.labels.array == 1
+    if spacing is None:
+        np.testing.assert_array_equal(found, expected)
+    else:  # resampled both ways: equal up to the boundary
+        assert dice(found, expected) > 0.9
+    assert result.algorithm == AlgorithmInfo("tiny-threshold", "1")
+
+
+def test_onnx_card_errors(tmp_path):
+    (tmp_path / "card.json").write_text(
+        json.dumps({"name": "x", "file": "missing.onnx", "labels": {"1": "liver"}})
+    )
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_model(str(tmp_path / "card.json"))
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(ConfigError, match="needs name, file and labels"):
+        load_model(str(tmp_path / "bad.json"))
+
+
+def test_callable_by_import_path(tmp_path, monkeypatch, phantom):
+    (tmp_path / "mymodels.py").write_text(
+        textwrap.dedent("""
+        from radbridge.models import ModelResult
+        def bright(volume, series):
+            return ModelResult(labels=volume.with_array((volume.array > 500).astype("uint8")),
+                               segments={1: "bone"})
+        def broken(volume, series):
+            raise RuntimeError("out of memory")
+    """)
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("mymodels", None)
+    model = load_model("mymodels:bright")
+    assert isinstance(model, FunctionModel) and model.name == "bright"
+    assert run_model(model, phantom.hu, CT).labels.array.any()
+    with pytest.raises(ModelError, match="model broken failed: RuntimeError: out of memory"):
+        run_model(load_model("mymodels:broken"), phantom.hu, CT)
+    with pytest.raises(ConfigError, match="cannot be imported"):
+        load_model("mymodels:nothing")
+    with pytest.raises(ConfigError, match="unknown model"):
+        load_model("definitely-not-a-model")
+
+
+def test_output_checks(phantom):
+    volume = phantom.hu
+
+    def off_grid(v, s):
+        small = Volume(np.zeros((2, 2, 2), np.uint8), np.eye(4))
+        return ModelResult(labels=small, segments={})
+
+    def undeclared(v, s):
+        return ModelResult(labels=v.with_array(np.full(v.shape, 3, np.uint8)), segments={1: "x"})
+
+    def nan(v, s):
+        return ModelResult(probabilities=np.full((1, *v.shape), np.nan, np.float32))
+
+    for function, match in (
+        (off_grid, "off the input grid"),
+        (undeclared, "did not describe"),
+        (nan, "NaN"),
+    ):
+        with pytest.raises(ModelError, match=match):
+            run_model(FunctionModel(function, name=function.__name__), volume, CT)
