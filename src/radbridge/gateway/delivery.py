@@ -1,0 +1,58 @@
+"""Deliver outbox files: to the local archive, or to a PACS through the net layer."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from pydicom import dcmread
+
+from radbridge.errors import ConfigError
+from radbridge.gateway.config import GatewayConfig
+from radbridge.gateway.queue import Delivery
+
+__all__ = ["Sender", "archive_path", "deliver"]
+
+#: Sends one file to a named peer; raises a radbridge NetworkError on failure.
+Sender = Callable[[str, Path], None]
+
+
+def archive_path(config: GatewayConfig, path: Path) -> Path:
+    """Where the archive keeps a result: ``archive/<study>/<series>/<sop>.dcm``."""
+    ds = dcmread(
+        path,
+        stop_before_pixels=True,
+        specific_tags=["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"],
+    )
+    return (
+        config.archive_dir
+        / str(ds.StudyInstanceUID)
+        / str(ds.SeriesInstanceUID)
+        / f"{ds.SOPInstanceUID}.dcm"
+    )
+
+
+def _copy_durably(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    shutil.copyfile(source, temporary)
+    with temporary.open("rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temporary, target)
+
+
+def deliver(delivery: Delivery, config: GatewayConfig, sender: Sender | None) -> None:
+    """Deliver one file; raise on failure (the caller backs off and retries)."""
+    path = Path(delivery.path)
+    if delivery.destination == "archive":
+        _copy_durably(path, archive_path(config, path))
+        return
+    if sender is None:
+        raise ConfigError(
+            f"no network sender for destination {delivery.destination!r}",
+            attribute="destinations",
+            hint="the networking layer is required for PACS destinations",
+        )
+    sender(delivery.destination, path)

@@ -1,0 +1,196 @@
+"""Run one job: series → volume → model → result objects in the outbox.
+
+Result UIDs derive from (series UID, version, rule, model name and version), so a
+job that runs twice — after a crash, or a retry — writes byte-for-byte the same
+objects, and a PACS that receives them twice sees duplicates, never conflicting
+copies. Each file is written to a temporary name, fsynced and renamed into
+``outbox/<job>/`` before any delivery is queued.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydicom.dataset import Dataset
+
+from radbridge.errors import DicomReadError, GatewayError, GeometryError, ModelError
+from radbridge.gateway.config import GatewayConfig
+from radbridge.gateway.queue import Job
+from radbridge.gateway.routing import Rule
+from radbridge.gateway.state import Store
+from radbridge.geometry import volume_from_datasets
+from radbridge.io.series import load_datasets
+from radbridge.iods.common import SeriesOptions
+from radbridge.iods.source import SourceSeries
+from radbridge.models import Model, ModelResult, SeriesInfo, load_model, run_model
+from radbridge.uids import derived_uid
+
+__all__ = ["JobOutput", "PermanentJobError", "ResultFile", "run_job"]
+
+log = logging.getLogger(__name__)
+
+
+class PermanentJobError(GatewayError):
+    """A job that cannot succeed however often it is retried (e.g. a corrupt series)."""
+
+
+@dataclass(frozen=True)
+class ResultFile:
+    """One object written to the outbox."""
+
+    kind: str
+    sop_instance_uid: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class JobOutput:
+    """What a job produced."""
+
+    files: tuple[ResultFile, ...]
+    result: ModelResult
+    seconds: float
+
+
+#: Encoders of the report objects (SR, KOS); registered when their modules exist.
+ReportEncoder = Callable[[ModelResult, SourceSeries, Dataset, Rule, SeriesOptions], Dataset]
+
+_MODELS: dict[str, Model] = {}
+
+
+def _model(spec: str) -> Model:
+    if spec not in _MODELS:
+        _MODELS[spec] = load_model(spec)
+    return _MODELS[spec]
+
+
+def write_durably(ds: Dataset, path: Path) -> None:
+    """Write ``ds`` to ``path`` via a temporary file, fsync, rename, fsync the folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    ds.save_as(temporary, enforce_file_format=True)
+    with temporary.open("rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
+def _options(job: Job, rule: Rule, model: Model, kind: str, description: str) -> SeriesOptions:
+    key = (job.series_instance_uid, str(job.version), rule.name, model.name, model.version)
+    return SeriesOptions(
+        series_description=f"{description} ({model.name})"[:64],
+        series_number=900 + ("seg", "sr", "ko").index(kind) if kind in ("seg", "sr", "ko") else 999,
+        content_label=kind.upper(),
+        series_instance_uid=derived_uid(*key, kind, "series"),
+        sop_instance_uid=derived_uid(*key, kind, "instance"),
+        manufacturer="radbridge",
+        manufacturer_model_name=model.name[:64],
+        software_versions=model.version,
+        # Fixed by the job, so a re-run writes the same bytes.
+        timestamp=_dt.datetime(2000, 1, 1) + _dt.timedelta(seconds=job.version),
+    )
+
+
+def _load(paths: Sequence[str]) -> tuple[list[Dataset], Any, SourceSeries]:
+    try:
+        datasets = load_datasets([Path(p) for p in paths])
+        volume = volume_from_datasets(datasets, rescale=True)
+        source = SourceSeries.from_datasets(datasets)
+    except (DicomReadError, GeometryError) as exc:
+        raise PermanentJobError(
+            f"the series cannot be read as one volume: {exc}",
+            attribute=exc.attribute,
+            hint="this series is dead-lettered; fix the source and resend it",
+        ) from exc
+    return datasets, volume, source
+
+
+def run_job(
+    job: Job,
+    store: Store,
+    config: GatewayConfig,
+    *,
+    report_encoders: dict[str, ReportEncoder] | None = None,
+) -> JobOutput:
+    """Run ``job`` and write its results to the outbox.
+
+    Raises
+    ------
+    PermanentJobError
+        The series cannot be processed at all (the job is dead-lettered at once).
+    ModelError, GatewayError
+        The model or an encoder failed (the job is retried with backoff).
+    """
+    started = time.perf_counter()
+    rule = next((r for r in config.rules if r.name == job.rule), None)
+    if rule is None:
+        raise PermanentJobError(
+            f"job {job.id}: rule {job.rule!r} is no longer configured", attribute="rules"
+        )
+    paths = store.instance_paths(job.series_instance_uid)
+    datasets, volume, source = _load(paths)
+    model = _model(rule.model)
+    info = SeriesInfo.from_dataset(datasets[0], slice_count=volume.shape[0])
+    result = run_model(model, volume, info)
+    files = []
+    folder = config.outbox_dir / str(job.id)
+    seg = _encode_seg(job, rule, model, result, source)
+    files.append(_store(folder, "seg", seg))
+    for kind in ("sr", "ko"):
+        if kind not in rule.outputs:
+            continue
+        encoder = (report_encoders or {}).get(kind)
+        if encoder is None:
+            log.warning("job %d: no %s encoder available; skipped", job.id, kind.upper())
+            continue
+        report = encoder(result, source, seg, rule, _options(job, rule, model, kind, kind.upper()))
+        files.append(_store(folder, kind, report))
+    seconds = time.perf_counter() - started
+    log.info(
+        "job %d (series %s v%d): %d objects in %.2f s",
+        job.id,
+        job.series_instance_uid,
+        job.version,
+        len(files),
+        seconds,
+    )
+    return JobOutput(tuple(files), result, seconds)
+
+
+def _encode_seg(
+    job: Job, rule: Rule, model: Model, result: ModelResult, source: SourceSeries
+) -> Dataset:
+    from radbridge.iods.seg import AlgorithmIdentification, encode_segmentation
+
+    mask: Any = result.labels
+    seg_type = rule.seg_type
+    if mask is None:
+        if result.probabilities is None:
+            raise ModelError(f"model {model.name} returned no masks", attribute="labels")
+        mask, seg_type = result.probabilities, "fractional"
+    return encode_segmentation(
+        mask,
+        source,
+        dict(result.segments),
+        segmentation_type=seg_type,
+        algorithm=AlgorithmIdentification(result.algorithm.name, result.algorithm.version),
+        series=_options(job, rule, model, "seg", "AI segmentation"),
+        keep_empty_frames=False,
+    )
+
+
+def _store(folder: Path, kind: str, ds: Dataset) -> ResultFile:
+    path = folder / f"{kind}.dcm"
+    write_durably(ds, path)
+    return ResultFile(kind, str(ds.SOPInstanceUID), path)

@@ -1,0 +1,250 @@
+"""Gateway core without the network: assemble, queue, run, outbox, deliver, recover."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+from radbridge.gateway import Gateway
+from radbridge.gateway.queue import retry_job
+from radbridge.gateway.routing import Match, PriorityRule, Rule
+from radbridge.gateway.state import JobState
+from radbridge.io.phantom import generate_phantom
+from radbridge.iods.seg import read_segmentation
+from radbridge.iods.source import SourceSeries
+from radbridge.models import SeriesInfo, run_model
+from radbridge.models.reference_ct import ReferenceCTModel
+
+from .conftest import receive
+
+
+def files_of(study):
+    return sorted(study.dicom_dir.glob("*.dcm"))
+
+
+def run_until_idle(gateway, rounds=50):
+    for _ in range(rounds):
+        if not gateway.step():
+            return
+    raise AssertionError("gateway did not become idle")
+
+
+def jobs(gateway):
+    return [dict(r) for r in gateway.store.query("SELECT * FROM jobs ORDER BY id")]
+
+
+def test_series_to_seg_in_the_archive(gateway, phantom_study):
+    receive(gateway, files_of(phantom_study))
+    run_until_idle(gateway)
+    (job,) = jobs(gateway)
+    assert job["state"] == JobState.DONE and job["attempts"] == 1
+    archived = list(gateway.config.archive_dir.rglob("*.dcm"))
+    assert len(archived) == 1
+    seg = read_segmentation(archived[0])
+    assert seg.dataset.StudyInstanceUID == phantom_study.study_instance_uid
+    # The SEG holds what the model found on the received series.
+    ph = generate_phantom(slices=24, size=96, seed=1)
+    expected = run_model(ReferenceCTModel(), ph.hu, SeriesInfo(modality="CT")).labels.array
+    datasets = [pydicom.dcmread(p, stop_before_pixels=True) for p in files_of(phantom_study)]
+    labels = seg.label_volume(SourceSeries.from_datasets(datasets)).array
+    np.testing.assert_array_equal(labels, expected)
+    events = [
+        json.loads(line)["event"] for line in gateway.config.audit_log.read_text().splitlines()
+    ]
+    assert events.count("received") == 24 and "delivered" in events
+    assert "RB-PHANTOM" not in gateway.config.audit_log.read_text()  # no patient data
+
+
+def test_rerun_gives_identical_objects(gateway, phantom_study):
+    receive(gateway, files_of(phantom_study))
+    run_until_idle(gateway)
+    outbox = next(gateway.config.outbox_dir.rglob("seg.dcm"))
+    first = outbox.read_bytes()
+    retry_job(gateway.store, jobs(gateway)[0]["id"])
+    run_until_idle(gateway)
+    assert outbox.read_bytes() == first  # same UIDs, same bytes: duplicates, not conflicts
+
+
+def test_late_arrivals_make_a_new_version_with_new_uids(gateway, phantom_study):
+    files = files_of(phantom_study)
+    receive(gateway, files[:-4], "a1")
+    run_until_idle(gateway)
+    receive(gateway, files[-4:], "a2")
+    run_until_idle(gateway)
+    first, second = jobs(gateway)
+    assert (first["version"], second["version"]) == (1, 2)
+    assert second["instance_count"] == 24
+    segs = [pydicom.dcmread(p) for p in sorted(gateway.config.outbox_dir.rglob("seg.dcm"))]
+    assert segs[0].SOPInstanceUID != segs[1].SOPInstanceUID
+    assert int(segs[1].NumberOfFrames) >= int(segs[0].NumberOfFrames)
+
+
+def test_open_association_holds_the_series(gateway, phantom_study):
+    gateway.association_opened("slow")
+    receive(gateway, files_of(phantom_study)[:5], "other")
+    gateway.store.record_instance(
+        phantom_study.study_instance_uid,
+        phantom_study.series_instance_uid,
+        "2.25.999",
+        "x",
+        association="slow",
+    )
+    assert gateway.assemble_once() == 0
+    gateway.association_released("slow")
+    assert gateway.assemble_once() == 1
+
+
+def test_poison_series_is_dead_lettered_and_others_still_run(gateway, phantom_study, tmp_path):
+    bad = []
+    for index, path in enumerate(files_of(phantom_study)[:6]):
+        ds = pydicom.dcmread(path)
+        ds.SeriesInstanceUID = "2.25.4242"
+        ds.SOPInstanceUID = f"2.25.4242{index}"
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        if index == 3:
+            ds.ImageOrientationPatient = [0, 1, 0, 0, 0, -1]  # mixed orientations
+        ds.save_as(tmp_path / f"bad{index}.dcm")
+        bad.append(tmp_path / f"bad{index}.dcm")
+    receive(gateway, bad, "poison")
+    receive(gateway, files_of(phantom_study), "good")
+    run_until_idle(gateway)
+    states = {
+        j["series_instance_uid"]: (j["state"], j["attempts"], j["error"]) for j in jobs(gateway)
+    }
+    state, attempts, error = states["2.25.4242"]
+    assert (state, attempts) == (JobState.DEAD, 1)  # permanent: no pointless retries
+    assert "orientation" in error
+    assert states[phantom_study.series_instance_uid][0] == JobState.DONE
+
+
+def test_failing_model_backs_off_then_dies(config, phantom_study, tmp_path, monkeypatch):
+    (tmp_path / "flaky.py").write_text(
+        "def model(volume, series):\n    raise RuntimeError('GPU lost')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    rule = Rule("flaky", model="flaky:model", match=Match(modality=("CT",)))
+    gateway = Gateway(replace(config, rules=(rule,), max_attempts=3, retry_base_s=0.05))
+    try:
+        receive(gateway, files_of(phantom_study))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            gateway.step()
+            if jobs(gateway) and jobs(gateway)[0]["state"] == JobState.DEAD:
+                break
+            time.sleep(0.02)
+        (job,) = jobs(gateway)
+        assert job["state"] == JobState.DEAD and job["attempts"] == 3
+        assert "GPU lost" in job["error"]
+        retried = retry_job(gateway.store, job["id"])
+        assert (retried.state, retried.attempts) == (JobState.QUEUED, 0)
+    finally:
+        gateway.close()
+
+
+def test_urgent_studies_run_first(config, phantom_study, tmp_path):
+    routine_rule = Rule("ct", model="reference-ct", match=Match(modality=("CT",)))
+    gateway = Gateway(
+        replace(
+            config,
+            rules=(routine_rule,),
+            priorities=(PriorityRule(priority=100, study_description="STROKE"),),
+        )
+    )
+    try:
+        urgent = []
+        for index, path in enumerate(files_of(phantom_study)):
+            ds = pydicom.dcmread(path)
+            ds.StudyDescription = "CT HEAD STROKE PROTOCOL"
+            ds.StudyInstanceUID = "2.25.777"
+            ds.SeriesInstanceUID = "2.25.7771"
+            ds.SOPInstanceUID = f"2.25.7772{index}"
+            ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+            ds.save_as(tmp_path / f"u{index}.dcm")
+            urgent.append(tmp_path / f"u{index}.dcm")
+        receive(gateway, files_of(phantom_study), "routine")  # arrives first
+        receive(gateway, urgent, "urgent")
+        gateway.assemble_once()
+        gateway.run_once()
+        first_run = gateway.store.query("SELECT series_instance_uid FROM jobs WHERE attempts = 1")
+        assert [r[0] for r in first_run] == ["2.25.7771"]
+    finally:
+        gateway.close()
+
+
+def test_non_matching_series_makes_no_job(config, phantom_study, tmp_path):
+    mr_only = Rule("mr", model="reference-ct", match=Match(modality=("MR",)))
+    gateway = Gateway(replace(config, rules=(mr_only,)))
+    try:
+        receive(gateway, files_of(phantom_study))
+        assert gateway.assemble_once() == 1
+        assert jobs(gateway) == []
+    finally:
+        gateway.close()
+
+
+CRASHING_RUNNER = """
+import os, sys, time
+from dataclasses import replace
+from pathlib import Path
+from radbridge.gateway import Gateway, GatewayConfig
+import radbridge.gateway.runner as runner
+config = replace(GatewayConfig.default(sys.argv[1]), quiet_period_s=0.0, retry_base_s=0.01)
+if sys.argv[2] == "hang":  # stand in for a long model run: hang after encoding the SEG
+    real = runner._store
+    def slow_store(folder, kind, ds):
+        result = real(folder, kind, ds)
+        print("ENCODED", flush=True)
+        time.sleep(600)
+        return result
+    runner._store = slow_store
+gateway = Gateway(config)
+while True:
+    if not gateway.step():
+        break
+print("IDLE", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_kill_9_while_running_resumes_with_the_same_uids(config, phantom_study, tmp_path):
+    setup = Gateway(config)
+    receive(setup, files_of(phantom_study))
+    setup.close()
+    script = tmp_path / "runner.py"
+    script.write_text(CRASHING_RUNNER)
+    process = subprocess.Popen(
+        [sys.executable, str(script), str(config.data_dir), "hang"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout.readline().strip() == "ENCODED"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    crashed_seg = next(config.outbox_dir.rglob("seg.dcm")).read_bytes()
+    done = subprocess.run(
+        [sys.executable, str(script), str(config.data_dir), "run"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "IDLE" in done.stdout
+    gateway = Gateway(config)
+    try:
+        (job,) = jobs(gateway)
+        assert job["state"] == JobState.DONE and job["attempts"] == 2
+        archived = list(config.archive_dir.rglob("*.dcm"))
+        assert len(archived) == 1
+        assert archived[0].read_bytes() == crashed_seg  # same UIDs and bytes after the crash
+        assert not list(config.outbox_dir.rglob("*.tmp"))
+    finally:
+        gateway.close()
