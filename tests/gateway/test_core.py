@@ -247,3 +247,32 @@ def test_kill_9_while_running_resumes_with_the_same_uids(config, phantom_study, 
         assert not list(config.outbox_dir.rglob("*.tmp"))
     finally:
         gateway.close()
+
+
+def test_status_and_retry_commands(config, phantom_study, capsys, tmp_path, monkeypatch):
+    from radbridge.cli import main
+
+    (tmp_path / "flaky2.py").write_text("def model(v, s):\n    raise RuntimeError('no GPU')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    rule = Rule("flaky", model="flaky2:model", match=Match(modality=("CT",)))
+    gateway = Gateway(replace(config, rules=(rule,), max_attempts=1))
+    try:
+        receive(gateway, files_of(phantom_study))
+        run_until_idle(gateway)
+    finally:
+        gateway.close()
+    toml = tmp_path / "gateway.toml"
+    toml.write_text(
+        f'[gateway]\ndata_dir = "{config.data_dir}"\n'
+        '[[rules]]\nname = "flaky"\nmodel = "flaky2:model"\n[rules.match]\nmodality = ["CT"]\n'
+    )
+    assert main(["gateway", "status", "--config", str(toml), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["queue"] == {"dead": 1}
+    assert report["received"] == {"series": 1, "instances": 24}
+    assert "no GPU" in report["failures"][0]["error"]
+    assert "RB-PHANTOM" not in json.dumps(report)
+    job_id = report["failures"][0]["id"]
+    assert main(["gateway", "retry", str(job_id), "--config", str(toml)]) == 0
+    assert main(["gateway", "status", "--config", str(toml), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.split("\n", 1)[1])["queue"] == {"queued": 1}

@@ -1,0 +1,91 @@
+"""``radbridge gateway``: run the AI gateway, show its state, retry jobs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from radbridge.cli import app
+
+if TYPE_CHECKING:
+    from radbridge.gateway import GatewayConfig
+
+gateway_app = typer.Typer(help="The AI gateway: run, status, retry.", no_args_is_help=True)
+app.add_typer(gateway_app, name="gateway")
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="gateway.toml (default: embedded default).")
+]
+DataOption = Annotated[Path | None, typer.Option("--data-dir", help="Override the data directory.")]
+
+
+def _config(config: Path | None, data_dir: Path | None) -> GatewayConfig:
+    from radbridge.gateway import load_gateway_config
+
+    return load_gateway_config(config, data_dir=data_dir)
+
+
+@gateway_app.command("status")
+def status_command(
+    config: ConfigOption = None,
+    data_dir: DataOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show the queue, recent jobs, latencies and failures (UIDs only)."""
+    from radbridge.gateway.state import Store
+    from radbridge.gateway.status import status
+
+    settings = _config(config, data_dir)
+    store = Store(settings.database)
+    try:
+        report = status(store)
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    queue = ", ".join(f"{k} {v}" for k, v in sorted(report["queue"].items())) or "empty"
+    typer.echo(
+        f"received: {report['received']['series']} series, "
+        f"{report['received']['instances']} instances"
+    )
+    typer.echo(f"jobs: {queue}")
+    if report["latency_s"]:
+        lat = report["latency_s"]
+        typer.echo(
+            f"latency (last instance -> delivered): median {lat['median']} s, "
+            f"p95 {lat['p95']} s over {lat['count']} jobs"
+        )
+    for job in report["recent_jobs"][:10]:
+        line = (
+            f"  job {job['id']:>4}  {job['state']:<10} v{job['version']} {job['rule']:<12} "
+            f"series {job['series_instance_uid']}"
+        )
+        typer.echo(line + (f"  ({job['error'][:80]})" if job["error"] else ""))
+
+
+@gateway_app.command("retry")
+def retry_command(
+    job: Annotated[int, typer.Argument(help="Job id (see `gateway status`).")],
+    config: ConfigOption = None,
+    data_dir: DataOption = None,
+) -> None:
+    """Queue a failed or dead-lettered job again."""
+    from radbridge.errors import GatewayError
+    from radbridge.gateway.queue import retry_job
+    from radbridge.gateway.state import Store
+
+    settings = _config(config, data_dir)
+    store = Store(settings.database)
+    try:
+        retried = retry_job(store, job)
+    except KeyError:
+        raise GatewayError(
+            f"no job {job}", attribute="job", hint="list jobs with `radbridge gateway status`"
+        ) from None
+    finally:
+        store.close()
+    typer.echo(f"job {retried.id} queued again (series {retried.series_instance_uid})")
