@@ -52,3 +52,6 @@ def gateway(config):
     gw = Gateway(config)
     yield gw
     gw.close()
+
+
+from tests.batch.conftest import dask_cluster  # noqa: E402,F401  (a real Dask cluster)

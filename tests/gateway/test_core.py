@@ -198,14 +198,13 @@ from pathlib import Path
 from radbridge.gateway import Gateway, GatewayConfig
 import radbridge.gateway.runner as runner
 config = replace(GatewayConfig.default(sys.argv[1]), quiet_period_s=0.0, retry_base_s=0.01)
-if sys.argv[2] == "hang":  # stand in for a long model run: hang after encoding the SEG
-    real = runner._store
-    def slow_store(folder, kind, ds):
-        result = real(folder, kind, ds)
+if sys.argv[2] == "hang":  # crash window: the SEG is in the outbox, nothing delivered yet
+    real = runner.write_bytes_durably
+    def slow_write(data, path):
+        real(data, path)
         print("ENCODED", flush=True)
         time.sleep(600)
-        return result
-    runner._store = slow_store
+    runner.write_bytes_durably = slow_write
 gateway = Gateway(config)
 while True:
     if not gateway.step():

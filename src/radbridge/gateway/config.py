@@ -13,6 +13,7 @@
     max_attempts = 4                 # then the job is dead-lettered with its reason
     retry_base_s = 2.0               # backoff: base * 2**(attempt-1)
     min_free_disk_mb = 200           # refuse new associations below this
+    executor = "local"               # or "dask://HOST:8786" to run jobs on a Dask cluster
 
     [[rules]]
     name = "ct"
@@ -86,6 +87,7 @@ class GatewayConfig:
     min_free_disk_mb: float = 200.0
     poll_s: float = 0.2
     delivery_attempts: int = 20
+    executor: str = "local"
     rules: tuple[Rule, ...] = ()
     priorities: tuple[PriorityRule, ...] = ()
     peers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)

@@ -10,13 +10,14 @@ copies. Each file is written to a temporary name, fsynced and renamed into
 from __future__ import annotations
 
 import datetime as _dt
+import io
 import logging
 import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydicom.dataset import Dataset
 
@@ -32,7 +33,15 @@ from radbridge.iods.source import SourceSeries
 from radbridge.models import Model, ModelResult, SeriesInfo, load_model, run_model
 from radbridge.uids import derived_uid
 
-__all__ = ["JobOutput", "PermanentJobError", "ResultFile", "run_job"]
+__all__ = [
+    "Executor",
+    "JobOutput",
+    "PermanentJobError",
+    "ResultFile",
+    "compute_results",
+    "run_job",
+    "write_bytes_durably",
+]
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +64,15 @@ class JobOutput:
     """What a job produced."""
 
     files: tuple[ResultFile, ...]
-    result: ModelResult
     seconds: float
+
+
+class Executor(Protocol):
+    """Runs :func:`compute_results` somewhere (see :mod:`radbridge.gateway.executors`)."""
+
+    def run(self, function: Callable[..., Any], *args: Any) -> Any:
+        """Call ``function(*args)`` and return its result (raise on failure)."""
+        ...
 
 
 #: Encoders of the report objects (SR, KOS); registered when their modules exist.
@@ -71,12 +87,13 @@ def _model(spec: str) -> Model:
     return _MODELS[spec]
 
 
-def write_durably(ds: Dataset, path: Path) -> None:
-    """Write ``ds`` to ``path`` via a temporary file, fsync, rename, fsync the folder."""
+def write_bytes_durably(data: bytes, path: Path) -> None:
+    """Write ``data`` to ``path`` via a temporary file, fsync, rename, fsync the folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    ds.save_as(temporary, enforce_file_format=True)
-    with temporary.open("rb") as handle:
+    with temporary.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)
     folder = os.open(path.parent, os.O_RDONLY)
@@ -116,37 +133,23 @@ def _load(paths: Sequence[str]) -> tuple[list[Dataset], Any, SourceSeries]:
     return datasets, volume, source
 
 
-def run_job(
+def compute_results(
     job: Job,
-    store: Store,
-    config: GatewayConfig,
-    *,
+    rule: Rule,
+    paths: Sequence[str],
     report_encoders: dict[str, ReportEncoder] | None = None,
-) -> JobOutput:
-    """Run ``job`` and write its results to the outbox.
+) -> list[tuple[str, str, bytes]]:
+    """Read the series, run the model, encode the results: ``[(kind, SOP UID, bytes)]``.
 
-    Raises
-    ------
-    PermanentJobError
-        The series cannot be processed at all (the job is dead-lettered at once).
-    ModelError, GatewayError
-        The model or an encoder failed (the job is retried with backoff).
+    A pure function of its (picklable) arguments, so it runs in the gateway process
+    or on a Dask worker alike; it writes nothing.
     """
-    started = time.perf_counter()
-    rule = next((r for r in config.rules if r.name == job.rule), None)
-    if rule is None:
-        raise PermanentJobError(
-            f"job {job.id}: rule {job.rule!r} is no longer configured", attribute="rules"
-        )
-    paths = store.instance_paths(job.series_instance_uid)
     datasets, volume, source = _load(paths)
     model = _model(rule.model)
     info = SeriesInfo.from_dataset(datasets[0], slice_count=volume.shape[0])
     result = run_model(model, volume, info)
-    files = []
-    folder = config.outbox_dir / str(job.id)
     seg = _encode_seg(job, rule, model, result, source)
-    files.append(_store(folder, "seg", seg))
+    out = [("seg", str(seg.SOPInstanceUID), _encode(seg))]
     for kind in ("sr", "ko"):
         if kind not in rule.outputs:
             continue
@@ -155,7 +158,50 @@ def run_job(
             log.warning("job %d: no %s encoder available; skipped", job.id, kind.upper())
             continue
         report = encoder(result, source, seg, rule, _options(job, rule, model, kind, kind.upper()))
-        files.append(_store(folder, kind, report))
+        out.append((kind, str(report.SOPInstanceUID), _encode(report)))
+    return out
+
+
+def _encode(ds: Dataset) -> bytes:
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def run_job(
+    job: Job,
+    store: Store,
+    config: GatewayConfig,
+    *,
+    report_encoders: dict[str, ReportEncoder] | None = None,
+    executor: Executor | None = None,
+) -> JobOutput:
+    """Run ``job`` (locally or on ``executor``) and write its results to the outbox.
+
+    Raises
+    ------
+    PermanentJobError
+        The series cannot be processed at all (the job is dead-lettered at once).
+    ModelError, GatewayError
+        The model, an encoder or the executor failed (the job is retried with backoff).
+    """
+    started = time.perf_counter()
+    rule = next((r for r in config.rules if r.name == job.rule), None)
+    if rule is None:
+        raise PermanentJobError(
+            f"job {job.id}: rule {job.rule!r} is no longer configured", attribute="rules"
+        )
+    paths = store.instance_paths(job.series_instance_uid)
+    if executor is None:
+        items = compute_results(job, rule, paths, report_encoders)
+    else:
+        items = executor.run(compute_results, job, rule, paths, report_encoders)
+    folder = config.outbox_dir / str(job.id)
+    files = []
+    for kind, sop_uid, data in items:
+        path = folder / f"{kind}.dcm"
+        write_bytes_durably(data, path)
+        files.append(ResultFile(kind, sop_uid, path))
     seconds = time.perf_counter() - started
     log.info(
         "job %d (series %s v%d): %d objects in %.2f s",
@@ -165,7 +211,7 @@ def run_job(
         len(files),
         seconds,
     )
-    return JobOutput(tuple(files), result, seconds)
+    return JobOutput(tuple(files), seconds)
 
 
 def _encode_seg(
@@ -188,9 +234,3 @@ def _encode_seg(
         series=_options(job, rule, model, "seg", "AI segmentation"),
         keep_empty_frames=False,
     )
-
-
-def _store(folder: Path, kind: str, ds: Dataset) -> ResultFile:
-    path = folder / f"{kind}.dcm"
-    write_durably(ds, path)
-    return ResultFile(kind, str(ds.SOPInstanceUID), path)

@@ -30,6 +30,7 @@ from radbridge.gateway.assembler import assemble
 from radbridge.gateway.audit import AuditLog
 from radbridge.gateway.config import GatewayConfig
 from radbridge.gateway.delivery import Sender, deliver
+from radbridge.gateway.executors import make_executor
 from radbridge.gateway.queue import (
     claim,
     claim_delivery,
@@ -75,6 +76,7 @@ class Gateway:
         self.audit = AuditLog(config.audit_log)
         self.sender = sender
         self.report_encoders = report_encoders or {}
+        self.executor = make_executor(config.executor)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         recovered = recover(self.store)
@@ -142,7 +144,13 @@ class Gateway:
             attempt=job.attempts,
         )
         try:
-            output = run_job(job, self.store, self.config, report_encoders=self.report_encoders)
+            output = run_job(
+                job,
+                self.store,
+                self.config,
+                report_encoders=self.report_encoders,
+                executor=self.executor,
+            )
         except Exception as exc:  # every failure is recorded; the loop keeps serving
             permanent = isinstance(exc, PermanentJobError)
             reason = (
@@ -252,6 +260,8 @@ class Gateway:
         self._threads.clear()
 
     def close(self) -> None:
-        """Stop and close the database."""
+        """Stop, disconnect from the cluster, and close the database."""
         self.stop()
+        if self.executor is not None:
+            self.executor.close()
         self.store.close()

@@ -1,0 +1,60 @@
+"""Gateway jobs on a real Dask cluster: same results as local, a dead worker loses nothing."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+
+import pytest
+
+from radbridge.gateway import Gateway
+from radbridge.gateway.state import JobState
+
+from .conftest import receive
+
+pytestmark = pytest.mark.slow
+
+
+def wait_done(gateway, count, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        gateway.step()
+        states = [r["state"] for r in gateway.store.query("SELECT state FROM jobs")]
+        if len(states) == count and all(s == JobState.DONE for s in states):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"jobs not done: {states}")
+
+
+def test_jobs_run_on_dask_like_locally(config, phantom_study, dask_cluster, tmp_path):
+    files = sorted(phantom_study.dicom_dir.glob("*.dcm"))
+    local = Gateway(replace(config, data_dir=tmp_path / "local"))
+    remote = Gateway(replace(config, data_dir=tmp_path / "remote",
+                             executor=dask_cluster.address.replace("tcp://", "dask://")))
+    try:
+        for gateway in (local, remote):
+            receive(gateway, files)
+            wait_done(gateway, 1)
+        seg_local = next((tmp_path / "local" / "archive").rglob("*.dcm")).read_bytes()
+        seg_remote = next((tmp_path / "remote" / "archive").rglob("*.dcm")).read_bytes()
+        assert seg_local == seg_remote
+    finally:
+        local.close()
+        remote.close()
+
+
+def test_worker_killed_mid_job_loses_no_job(config, phantom_study, dask_cluster, tmp_path):
+    gateway = Gateway(replace(config, data_dir=tmp_path / "gw", retry_base_s=0.1,
+                              executor=dask_cluster.address.replace("tcp://", "dask://")))
+    try:
+        receive(gateway, sorted(phantom_study.dicom_dir.glob("*.dcm")))
+        gateway.assemble_once()
+        killer = threading.Timer(0.3, dask_cluster.kill_worker, args=(0,))
+        killer.start()
+        wait_done(gateway, 1)
+        killer.join()
+        assert dask_cluster.workers[0].poll() is not None
+        assert len(list((tmp_path / "gw" / "archive").rglob("*.dcm"))) == 1
+    finally:
+        gateway.close()
