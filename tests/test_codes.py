@@ -1,18 +1,37 @@
-"""The curated anatomy table: complete for TotalSegmentator, well-formed, findable."""
+"""The curated anatomy table: complete for TotalSegmentator, consistent with DICOM, findable.
+
+Facts the table is checked against come from outside radbridge: TotalSegmentator's class
+list (below, the specification) and the DICOM PS3.16 context groups as pydicom ships them
+(``pydicom.sr``, generated from the standard).
+"""
 
 from __future__ import annotations
 
+import csv
+import importlib.util
+import pickle
+from pathlib import Path
+
 import numpy as np
 import pytest
+from highdicom.color import CIELabColor
 from hypothesis import given
 from hypothesis import strategies as st
+from pydicom.sr._cid_dict import cid_concepts
+from pydicom.sr._concepts_dict import concepts
+from pydicom.sr.codedict import codes
 
-from radbridge.codes import lookup, names
+import radbridge.codes as rc
+from radbridge.codes import SOURCES, is_valid_sctid, lookup, names
+from radbridge.codes.anatomy import _ALIASES
 from radbridge.color import dicom_lab_to_rgb, rgb_to_dicom_lab, rgb_to_lab
-from radbridge.errors import InvalidAttributeError
+from radbridge.errors import InvalidAttributeError, UnknownTermError
 from radbridge.io.phantom import LABEL_NAMES
 
-#: The 117 classes of TotalSegmentator's "total" task (totalsegmentator/map_to_binary.py).
+ROOT = Path(__file__).resolve().parents[1]
+
+#: The 117 classes of TotalSegmentator's "total" task, label 1..117 in order
+#: (class_map["total"] in totalsegmentator/map_to_binary.py, wasserth/TotalSegmentator 0e65a44).
 TOTAL = (
     [
         "spleen",
@@ -116,10 +135,41 @@ TOTAL = (
 )
 
 
+def _dicom_sct() -> dict[str, tuple[str, set[int]]]:
+    """SCT code value -> (a PS3.16 meaning, every context group that lists it)."""
+    out: dict[str, tuple[str, set[int]]] = {}
+    for entries in concepts["SCT"].values():
+        for value, (meaning, cids) in entries.items():
+            previous = out.get(value, (meaning, set()))
+            out[value] = (meaning if cids else previous[0], previous[1] | set(cids))
+    return out
+
+
+DICOM_SCT = _dicom_sct()
+
+
+def _cid_values(cid: int) -> set[str]:
+    return {
+        value for keyword in cid_concepts[cid].get("SCT", []) for value in concepts["SCT"][keyword]
+    }
+
+
+def _codes(term):
+    return [
+        term.category,
+        term.property_type,
+        term.type_modifier,
+        term.anatomic_region,
+        term.anatomic_region_modifier,
+    ]
+
+
+# -- coverage -----------------------------------------------------------------------------
+
+
 def test_totalsegmentator_classes_all_present():
     assert len(TOTAL) == len(set(TOTAL)) == 117
-    missing = sorted(set(TOTAL) - set(names()))
-    assert missing == []
+    assert sorted(set(TOTAL) - set(names())) == []
 
 
 def test_radbridge_names_present():
@@ -127,75 +177,287 @@ def test_radbridge_names_present():
         assert lookup(name).name == name
 
 
+def test_no_duplicate_names_in_the_data_file():
+    text = (ROOT / "src" / "radbridge" / "codes" / "anatomy.tsv").read_text("utf-8")
+    rows = csv.DictReader(
+        [line for line in text.splitlines() if line and not line.startswith("#")],
+        delimiter="\t",
+    )
+    listed = [row["name"] for row in rows]
+    assert len(listed) == len(set(listed)) == len(names())
+    # names must also stay distinct once case and separators are ignored
+    assert len({name.lower().replace("-", "_") for name in listed}) == len(listed)
+
+
+# -- every row ----------------------------------------------------------------------------
+
+
 @pytest.mark.parametrize("name", names())
 def test_every_row_is_well_formed(name):
     term = lookup(name)
-    for code in (
-        term.category,
-        term.property_type,
-        term.type_modifier,
-        term.anatomic_region,
-        term.anatomic_region_modifier,
-    ):
-        if code is None:
-            continue
-        assert code.scheme == "SCT" and code.value.isdigit() and code.meaning
-    assert term.category.value in {"123037004", "49755003", "85756007", "260787004"}
-    if term.type_modifier is not None:
-        assert term.type_modifier.value in {"7771000", "24028007"}
-    assert term.source and all(0 <= v <= 255 for v in term.rgb)
+    for code in _codes(term):
+        if code is not None:
+            assert code.scheme == "SCT" and code.meaning.strip(), code
+            assert is_valid_sctid(code.value), code
+    assert term.category in rc.CATEGORIES
+    for modifier in (term.type_modifier, term.anatomic_region_modifier):
+        assert modifier is None or modifier.value in _cid_values(244)
+    assert term.anatomic_region_modifier is None or term.anatomic_region is not None
+    assert len(term.rgb) == 3 and all(0 <= v <= 255 for v in term.rgb)
+    assert term.source and all(key in SOURCES for key in term.source.split("; ")), term.source
+
+
+@pytest.mark.parametrize("name", names())
+def test_category_agrees_with_the_dicom_group_of_the_type(name):
+    term = lookup(name)
+    groups = DICOM_SCT.get(term.property_type.value, ("", set()))[1]
+    if groups & {7192}:
+        assert term.category == rc.ANATOMICAL_STRUCTURE
+    if groups & {7159, 7194}:
+        assert term.category == rc.MORPHOLOGICALLY_ABNORMAL_STRUCTURE
+    if groups & {7166, 7191}:
+        assert term.category == rc.TISSUE
+
+
+@pytest.mark.parametrize("name", [n for n in names() if lookup(n).type_modifier is not None])
+def test_no_side_built_into_a_type_that_has_a_laterality_modifier(name):
+    # SCT 29700009 is "Right subclavian artery": with a Left modifier it says both sides.
+    meaning = DICOM_SCT.get(lookup(name).property_type.value, (lookup(name).property_type.meaning,))
+    words = set(meaning[0].lower().replace("(", " ").split())
+    assert not words & {"left", "right"}, meaning
+
+
+def test_rows_from_dicom_groups_are_in_those_groups():
+    for name in names():
+        term = lookup(name)
+        for key in term.source.split("; "):
+            if key in ("CID 7159", "CID 7166", "CID 7192"):
+                assert term.property_type.value in _cid_values(int(key[4:])), name
+            if key == "CID 4":
+                assert term.anatomic_region.value in _cid_values(4), name
+            if key == "CID 244":
+                assert term.type_modifier.value in _cid_values(244), name
 
 
 def test_laterality_pairs_differ_only_by_their_modifier():
-    left_code, right_code = lookup("lung_left").type_modifier, lookup("lung_right").type_modifier
     pairs = 0
     for name in names():
-        if not (name.endswith("_left") and name.replace("_left", "_right") in names()):
+        parts = name.split("_")
+        other = "_".join("right" if part == "left" else part for part in parts)
+        if "left" not in parts or other not in names():
             continue
-        left, right = lookup(name), lookup(name.replace("_left", "_right"))
+        left, right = lookup(name), lookup(other)
         if left.type_modifier is None:
-            # pre-coordinated ("Left atrium"), or laterality on the region (kidney cysts)
+            # a side built into the concept ("Left atrium"), or the side on the region
             sides = (left.anatomic_region_modifier, right.anatomic_region_modifier)
-            assert left.property_type != right.property_type or sides == (
-                left_code,
-                right_code,
-            ), name
+            assert left.property_type != right.property_type or sides == (rc.LEFT, rc.RIGHT)
             continue
         pairs += 1
         assert left.property_type == right.property_type, name
-        assert (left.type_modifier, right.type_modifier) == (left_code, right_code), name
-    assert pairs >= 20
+        assert (left.type_modifier, right.type_modifier) == (rc.LEFT, rc.RIGHT), name
+        assert left.category == right.category and left.rgb == right.rgb, name
+    assert pairs >= 32  # 20 organs, bones, muscles and vessels + 12 ribs
 
 
-def test_gluteus_minimus_uses_its_own_code():
-    # TotalSegmentator's aggregate row gives the medius code; the per-side rows are right.
-    assert lookup("gluteus_minimus_left").property_type.value == "75297007"
-    assert (
-        lookup("gluteus_minimus_left").property_type != lookup("gluteus_medius_left").property_type
-    )
+def test_findings_do_not_take_the_colour_of_their_organ():
+    organs = {
+        (t.property_type, t.type_modifier): t.rgb
+        for t in map(lookup, names())
+        if t.anatomic_region is None
+    }
+    checked = 0
+    for term in map(lookup, names()):
+        if term.anatomic_region is not None:
+            organ = organs.get((term.anatomic_region, term.anatomic_region_modifier))
+            assert organ is None or organ != term.rgb, term.name
+            checked += organ is not None
+    assert checked >= 3
 
 
-def test_aliases_and_spelling():
-    assert lookup("Left Lung").name == "lung_left"
-    assert lookup("vertebrae l1").name == "vertebrae_L1"
-    assert lookup("Right Kidney").name == "kidney_right"
-    assert lookup("tumour").name == "tumor"
+def test_corrections_to_the_totalsegmentator_table():
+    # TotalSegmentator#612: subclavian arteries and gluteus maximus; minimus has its own code.
+    assert lookup("subclavian_artery_left").property_type.value == "36765005"
+    assert lookup("gluteus_maximus_right").property_type.value == "206007"
+    minimus, medius = lookup("gluteus_minimus_left"), lookup("gluteus_medius_left")
+    assert minimus.property_type != medius.property_type
 
 
-def test_unknown_name_suggests_close_ones():
-    with pytest.raises(InvalidAttributeError) as err:
+# -- lookup -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "name"),
+    [
+        ("Left Lung", "lung_left"),
+        ("  LIVER ", "liver"),
+        ("vertebrae l1", "vertebrae_L1"),
+        ("Vertebra-L1", "vertebrae_L1"),
+        ("Right Kidney", "kidney_right"),
+        ("left lung upper lobe", "lung_upper_lobe_left"),
+        ("lung upper-lobe left", "lung_upper_lobe_left"),
+        ("rib left 12", "rib_left_12"),
+        ("tumour", "tumor"),
+        ("Small intestine", "small_bowel"),
+        ("whole body", "body"),
+    ],
+)
+def test_spellings_and_aliases(written, name):
+    assert lookup(written).name == name
+
+
+def test_every_alias_leads_to_a_name():
+    for alias, name in _ALIASES.items():
+        assert name in names() and alias not in names()
+        assert lookup(alias).name == name
+
+
+def test_unknown_name_lists_close_names_and_explains_explicit_codes():
+    with pytest.raises(UnknownTermError) as info:
         lookup("livr")
-    assert "liver" in str(err.value) and "codes explicitly" in str(err.value)
+    err = info.value
+    assert isinstance(err, InvalidAttributeError) and isinstance(err, ValueError)
+    assert "liver" in err.suggestions and len(err.suggestions) <= 5
+    assert all(s in names() for s in err.suggestions)
+    assert "close: liver" in str(err) and '"category"' in str(err) and "docs/codes.md" in str(err)
+    assert pickle.loads(pickle.dumps(err)).suggestions == err.suggestions
+
+
+def test_unknown_name_with_nothing_close():
+    with pytest.raises(UnknownTermError) as info:
+        lookup("zzzzqqq")
+    assert info.value.suggestions == () and "close:" not in str(info.value)
+
+
+def test_many_close_names_are_cut_to_five():
+    with pytest.raises(UnknownTermError) as info:
+        lookup("rib_left")
+    assert len(info.value.suggestions) == 5
+    assert all(s.startswith("rib_") for s in info.value.suggestions)
+
+
+# -- constants ----------------------------------------------------------------------------
+
+
+def test_constants_match_the_dicom_tables():
+    cid7150 = codes.cid7150
+    pairs = [
+        (rc.ANATOMICAL_STRUCTURE, cid7150.AnatomicalStructure),
+        (rc.MORPHOLOGICALLY_ABNORMAL_STRUCTURE, cid7150.MorphologicallyAbnormalStructure),
+        (rc.TISSUE, cid7150.Tissue),
+        (rc.PHYSICAL_OBJECT, cid7150.PhysicalObject),
+        (rc.BODY_SUBSTANCE, cid7150.BodySubstance),
+        (rc.SUBSTANCE, cid7150.Substance),
+        (rc.FUNCTION, cid7150.Function),
+        (rc.SPATIAL_AND_RELATIONAL_CONCEPT, cid7150.SpatialAndRelationalConcept),
+        (rc.LEFT, codes.cid244.Left),
+        (rc.RIGHT, codes.cid244.Right),
+        (rc.BILATERAL, codes.cid244.Bilateral),
+        (rc.UNILATERAL, codes.cid244.Unilateral),
+        (rc.SEGMENTATION, codes.cid7203.SegmentationImageDerivation),
+        (rc.ARTIFICIAL_INTELLIGENCE, codes.cid7162.ArtificialIntelligence),
+        (rc.MANUAL_PROCESSING, codes.cid7162.ManualProcessing),
+        (
+            rc.SOURCE_IMAGE_FOR_IMAGE_PROCESSING_OPERATION,
+            codes.cid7202.SourceImageForImageProcessingOperation,
+        ),
+    ]
+    for ours, theirs in pairs:
+        assert (ours.value, ours.scheme) == (theirs.value, theirs.scheme_designator)
+        assert ours.meaning.lower() == theirs.meaning.lower()
+    assert {c.value for c in rc.CATEGORIES} == {getattr(cid7150, k).value for k in cid7150.dir()}
+
+
+def test_legacy_anatomical_structure_is_read_as_the_same_category():
+    assert rc.is_anatomical_structure(rc.LEGACY_ANATOMICAL_STRUCTURE)
+    assert rc.is_anatomical_structure(lookup("liver").category)
+    assert not rc.is_anatomical_structure(lookup("lesion").category)
+
+
+def test_public_names():
+    assert all(hasattr(rc, name) for name in rc.__all__)
+    constants = {n for n in dir(rc) if n.isupper() and not n.startswith("_")}
+    assert constants <= set(rc.__all__)
+
+
+# -- SNOMED CT identifiers ----------------------------------------------------------------
+
+
+def test_sctid_check_digit_accepts_the_dicom_codes():
+    values = set(DICOM_SCT)
+    rejected = [v for v in values if not is_valid_sctid(v, concept=False)]
+    assert len(values) > 5000 and len(rejected) <= len(values) // 1000, rejected
+
+
+@given(st.integers(10**5, 10**17))
+def test_sctid_check_digit_catches_one_wrong_digit(number):
+    value = str(number)
+    check = next(d for d in "0123456789" if is_valid_sctid(value + d, concept=False))
+    good = value + check
+    for position in range(len(good)):
+        for digit in "0123456789":
+            if digit != good[position] and (position or digit != "0"):
+                bad = good[:position] + digit + good[position + 1 :]
+                assert not is_valid_sctid(bad, concept=False), (good, bad)
+
+
+@pytest.mark.parametrize("value", ["", "12345", "0123456", "12a4567", "1" * 19, "٣٣٣٣٣٣"])
+def test_sctid_rejects_malformed_values(value):
+    assert not is_valid_sctid(value, concept=False)
+
+
+def test_sctid_concept_partition():
+    # 10200004 (a concept) vs 1020000X with partition 01 (a description-like identifier)
+    description = next(
+        "1020001" + d for d in "0123456789" if is_valid_sctid("1020001" + d, concept=False)
+    )
+    assert is_valid_sctid("10200004") and not is_valid_sctid(description)
+
+
+# -- colours ------------------------------------------------------------------------------
 
 
 def test_cielab_reference_values():
-    assert rgb_to_dicom_lab((255, 255, 255)) == (65535, 32896, 32896)
-    assert rgb_to_dicom_lab((0, 0, 0)) == (0, 32896, 32896)
-    lightness, a, b = rgb_to_lab((255, 0, 0))  # sRGB red: L* 53.24, a* 80.09, b* 67.20
-    assert (round(lightness, 1), round(a, 1), round(b, 1)) == (53.2, 80.1, 67.2)
+    # PS3.3 C.10.7.1.1: L* 0..100 -> 0..0xFFFF; a*, b* -128..127 -> 0..0xFFFF, 0 -> 0x8080.
+    assert rgb_to_dicom_lab((255, 255, 255)) == (0xFFFF, 0x8080, 0x8080)
+    assert rgb_to_dicom_lab((0, 0, 0)) == (0, 0x8080, 0x8080)
+    # sRGB primaries (D65): published CIELab values
+    for rgb, lab in [
+        ((255, 0, 0), (53.24, 80.09, 67.20)),
+        ((0, 255, 0), (87.73, -86.18, 83.18)),
+        ((0, 0, 255), (32.30, 79.19, -107.86)),
+    ]:
+        np.testing.assert_allclose(rgb_to_lab(rgb), lab, atol=0.02)
 
 
 @given(st.tuples(*(st.integers(0, 255) for _ in range(3))))
 def test_cielab_round_trip(rgb):
     back = dicom_lab_to_rgb(rgb_to_dicom_lab(rgb))
     assert np.abs(np.subtract(back, rgb)).max() <= 1
+
+
+@given(st.tuples(*(st.integers(0, 255) for _ in range(3))))
+def test_cielab_agrees_with_highdicom(rgb):
+    ours = np.array(rgb_to_dicom_lab(rgb))
+    theirs = np.array(CIELabColor.from_rgb(*rgb).value)
+    assert np.abs(ours - theirs).max() <= 16  # 16/65535 of the range: < 0.07 in a*, b*
+
+
+def test_table_colours_in_dicom_form():
+    for term in map(lookup, names()):
+        assert term.dicom_lab == rgb_to_dicom_lab(term.rgb)
+        assert dicom_lab_to_rgb(term.dicom_lab) == term.rgb
+
+
+# -- docs ---------------------------------------------------------------------------------
+
+
+def test_docs_page_is_generated_from_the_table():
+    spec = importlib.util.spec_from_file_location(
+        "gen_codes_doc", ROOT / "scripts" / "gen_codes_doc.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    page = (ROOT / "docs" / "codes.md").read_text("utf-8")
+    assert page == module.render()
+    assert all(f"| `{name}` |" in page for name in TOTAL)

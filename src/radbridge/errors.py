@@ -14,6 +14,7 @@ file or peer), *what* (the DICOM attribute or argument), and *what to do*.
     │   ├── NotDicomError                       not a DICOM file at all
     │   ├── MissingAttributeError               a required attribute is absent or empty
     │   ├── InvalidAttributeError               an attribute holds a value that cannot be used
+    │   │   └── UnknownTermError                a name is not in radbridge's terminology table
     │   └── UnsupportedObjectError              a valid object radbridge does not handle
     ├── GeometryError (ValueError)              instances do not form one consistent volume
     │   ├── MixedSeriesError                    several series or frames of reference mixed
@@ -77,6 +78,7 @@ __all__ = [
     "SlicePositionError",
     "SliceSpacingError",
     "StorageError",
+    "UnknownTermError",
     "UnsupportedObjectError",
 ]
 
@@ -173,6 +175,12 @@ class MissingAttributeError(DicomReadError):
 
 class InvalidAttributeError(DicomReadError):
     """An attribute holds a value that cannot be used."""
+
+
+class UnknownTermError(InvalidAttributeError):
+    """A name is not in :mod:`radbridge.codes`; ``suggestions`` holds the closest known names."""
+
+    suggestions: tuple[str, ...] = ()
 
 
 class UnsupportedObjectError(DicomReadError):

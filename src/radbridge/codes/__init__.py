@@ -1,176 +1,94 @@
-"""Curated terminology: plain anatomy names → SNOMED CT codes for segment descriptions.
+"""Curated terminology: plain anatomy names → the codes of a DICOM segment description.
 
-``labels.json`` files can then say ``{"1": "liver", "2": "spleen"}`` and radbridge
-writes the full coded description (segmented property category and type,
-laterality modifier, anatomic region) and a display colour.
+With it a ``labels.json`` can say ``{"1": "liver", "2": "spleen"}`` and radbridge
+writes the full coded description: Segmented Property Category and Type, laterality
+modifier, Anatomic Region, and a recommended display colour.
 
-The table (``anatomy.tsv`` beside this module) covers the 117 classes of
-TotalSegmentator's ``total`` task (spelled as TotalSegmentator spells them,
-e.g. ``kidney_left``, ``vertebrae_L1``, ``rib_right_7``), its heart chambers and
-pulmonary artery, and the names radbridge's phantom and reference model use
-(``body``, ``lung_left``, ``bone``, ``lung_nodule``, ``liver_lesion``, ...).
-Every row names the source of its codes.
+The table (``anatomy.tsv`` in this package, listed in ``docs/codes.md``) covers the
+117 classes of TotalSegmentator's ``total`` task under TotalSegmentator's own names
+(``kidney_left``, ``vertebrae_L1``, ``rib_right_7``, ...), a few more of its classes
+(heart chambers, ``body_trunc``, ``liver_tumor``), and the names radbridge's phantom
+and reference model use (``body``, ``lung_left``, ``bone``, ``lung_nodule``,
+``liver_lesion``, ``nodule``, ``lesion``, ``tumor``). Every row names the source of
+its codes; :mod:`radbridge.codes.concepts` holds the common constants (CID 7150
+categories, CID 244 laterality, DCM codes of the SEG IOD) and
+:func:`is_valid_sctid` checks a SNOMED CT code's check digit.
 
-To add a term, append a row to ``anatomy.tsv`` with codes taken from the DICOM
-standard (PS3.16 context groups) or another authoritative mapping, say where
-they came from in the ``source`` column, and run the tests (they check every
-row); ``scripts/gen_codes_doc.py`` regenerates ``docs/codes.md``.
+How to add a term
+-----------------
+1. Find the codes in an authoritative source: a DICOM PS3.16 context group (CID 7151
+   and its sub-groups for property types, CID 4 for regions, CID 244 for laterality)
+   or a maintained public mapping such as TotalSegmentator's. Prefer SNOMED CT
+   *structure* concepts over *entire* ones, and laterality as a modifier over a
+   concept with the side built in.
+2. Append a row to ``anatomy.tsv``: lower-case name with underscores (side last,
+   ``_left``/``_right``), codes, colour, the source key (add the key to
+   :data:`~radbridge.codes.anatomy.SOURCES` if it is new), and a note for any
+   compromise.
+3. Run ``pytest tests/test_codes.py`` (it checks every row against the DICOM tables
+   that pydicom ships) and ``python scripts/gen_codes_doc.py`` to refresh the docs.
 
 Examples
 --------
+>>> from radbridge.codes import lookup
 >>> term = lookup("Left Kidney")
 >>> term.name, term.property_type.meaning, term.type_modifier.meaning
 ('kidney_left', 'Kidney', 'Left')
->>> lookup("left lung").name
-'lung_left'
->>> len(names()) > 117
-True
+>>> str(lookup("lung nodule").anatomic_region)
+"(39607008, SCT, 'Lung')"
 """
 
 from __future__ import annotations
 
-import csv
-import difflib
-import re
-from dataclasses import dataclass
-from functools import cache
-from importlib import resources
-
-from radbridge.coding import Code, sct
-from radbridge.errors import InvalidAttributeError
+from radbridge.codes.anatomy import SOURCES, TermEntry, lookup, names
+from radbridge.codes.concepts import (
+    ANATOMICAL_STRUCTURE,
+    ARTIFICIAL_INTELLIGENCE,
+    BILATERAL,
+    BODY_SUBSTANCE,
+    CATEGORIES,
+    FUNCTION,
+    LEFT,
+    LEGACY_ANATOMICAL_STRUCTURE,
+    MANUAL_PROCESSING,
+    MORPHOLOGICALLY_ABNORMAL_STRUCTURE,
+    MORPHOLOGICALLY_ALTERED_STRUCTURE,
+    PHYSICAL_OBJECT,
+    RIGHT,
+    SEGMENTATION,
+    SOURCE_IMAGE_FOR_IMAGE_PROCESSING_OPERATION,
+    SPATIAL_AND_RELATIONAL_CONCEPT,
+    SUBSTANCE,
+    TISSUE,
+    UNILATERAL,
+    is_anatomical_structure,
+)
+from radbridge.codes.sctid import is_valid_sctid
 
 __all__ = [
     "ANATOMICAL_STRUCTURE",
+    "ARTIFICIAL_INTELLIGENCE",
+    "BILATERAL",
+    "BODY_SUBSTANCE",
+    "CATEGORIES",
+    "FUNCTION",
+    "LEFT",
+    "LEGACY_ANATOMICAL_STRUCTURE",
+    "MANUAL_PROCESSING",
+    "MORPHOLOGICALLY_ABNORMAL_STRUCTURE",
     "MORPHOLOGICALLY_ALTERED_STRUCTURE",
     "PHYSICAL_OBJECT",
+    "RIGHT",
+    "SEGMENTATION",
+    "SOURCES",
+    "SOURCE_IMAGE_FOR_IMAGE_PROCESSING_OPERATION",
+    "SPATIAL_AND_RELATIONAL_CONCEPT",
+    "SUBSTANCE",
     "TISSUE",
+    "UNILATERAL",
     "TermEntry",
+    "is_anatomical_structure",
+    "is_valid_sctid",
     "lookup",
     "names",
 ]
-
-#: Segmented property categories (CID 7150).
-ANATOMICAL_STRUCTURE = sct("123037004", "Anatomical Structure")
-MORPHOLOGICALLY_ALTERED_STRUCTURE = sct("49755003", "Morphologically Altered Structure")
-TISSUE = sct("85756007", "Tissue")
-PHYSICAL_OBJECT = sct("260787004", "Physical object")
-
-_ALIASES = {
-    "left_lung": "lung_left",
-    "right_lung": "lung_right",
-    "left_kidney": "kidney_left",
-    "right_kidney": "kidney_right",
-    "bones": "bone",
-    "skeleton": "bone",
-    "tumour": "tumor",
-    "neoplasm": "tumor",
-    "pulmonary_nodule": "lung_nodule",
-    "whole_body": "body",
-    "small_intestine": "small_bowel",
-    "bladder": "urinary_bladder",
-    "oesophagus": "esophagus",
-}
-
-
-@dataclass(frozen=True)
-class TermEntry:
-    """One row of the curated table.
-
-    Attributes
-    ----------
-    name
-        The table's name for the term (lower case, underscores).
-    category, property_type
-        Segmented Property Category and Type.
-    type_modifier
-        Segmented Property Type Modifier (laterality), if any.
-    anatomic_region, anatomic_region_modifier
-        Anatomic Region (for findings such as a nodule in a lung) and its modifier.
-    rgb
-        Recommended display colour (sRGB 0-255).
-    source
-        Where the codes come from.
-    note
-        Remarks (e.g. a correction made to the source).
-    """
-
-    name: str
-    category: Code
-    property_type: Code
-    type_modifier: Code | None
-    anatomic_region: Code | None
-    anatomic_region_modifier: Code | None
-    rgb: tuple[int, int, int]
-    source: str
-    note: str = ""
-
-
-def _optional(value: str, meaning: str) -> Code | None:
-    return sct(value, meaning) if value else None
-
-
-@cache
-def _table() -> dict[str, TermEntry]:
-    text = resources.files("radbridge.codes").joinpath("anatomy.tsv").read_text("utf-8")
-    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
-    table: dict[str, TermEntry] = {}
-    for row in csv.DictReader(lines, delimiter="\t"):
-        red, green, blue = (int(v) for v in row["rgb"].split(","))
-        table[row["name"]] = TermEntry(
-            name=row["name"],
-            category=sct(row["category_value"], row["category_meaning"]),
-            property_type=sct(row["type_value"], row["type_meaning"]),
-            type_modifier=_optional(row["type_modifier_value"], row["type_modifier_meaning"]),
-            anatomic_region=_optional(row["region_value"], row["region_meaning"]),
-            anatomic_region_modifier=_optional(
-                row["region_modifier_value"], row["region_modifier_meaning"]
-            ),
-            rgb=(red, green, blue),
-            source=row["source"],
-            note=row["note"],
-        )
-    return table
-
-
-@cache
-def _index() -> dict[str, str]:
-    return {_normalise(name): name for name in _table()}
-
-
-def _normalise(name: str) -> str:
-    return re.sub(r"[\s\-]+", "_", name.strip().lower())
-
-
-def names() -> list[str]:
-    """Return every name in the table, sorted."""
-    return sorted(_table())
-
-
-def lookup(name: str) -> TermEntry:
-    """Find a term by name (case, spaces and hyphens do not matter).
-
-    Raises
-    ------
-    InvalidAttributeError
-        The name is not in the table; the message lists the closest names and how
-        to give explicit codes instead.
-    """
-    table = _table()
-    index = _index()
-    key = _normalise(name)
-    key = _ALIASES.get(key, key)
-    if key in index:
-        return table[index[key]]
-    # "Left kidney" style: the table puts laterality last.
-    for side in ("left", "right"):
-        swapped = f"{key[len(side) + 1 :]}_{side}"
-        if key.startswith(side + "_") and swapped in index:
-            return table[index[swapped]]
-    close = difflib.get_close_matches(name.strip(), list(table), n=5, cutoff=0.5)
-    raise InvalidAttributeError(
-        f"{name!r} is not in radbridge's anatomy table"
-        + (f" (close: {', '.join(close)})" if close else ""),
-        attribute="labels",
-        hint='use a listed name (docs/codes.md), or give codes explicitly: {"label": ..., '
-        '"category": {"value", "scheme", "meaning"}, "type": {...}}',
-    )
