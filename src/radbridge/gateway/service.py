@@ -111,6 +111,30 @@ class Gateway:
             duplicate=not new,
         )
 
+    def receive_part(self, data: bytes, association: str) -> tuple[str, str, str]:
+        """Store one STOW-RS part durably in the spool and record it; return its UIDs."""
+        from radbridge.gateway.runner import write_bytes_durably
+        from radbridge.gateway.stow import spool_part
+
+        study, series, sop = spool_part(data, self.config.spool_dir, write_bytes_durably)
+        path = self.config.spool_dir / study / series / f"{sop}.dcm"
+        self.stored(study, series, sop, str(path), association)
+        return study, series, sop
+
+    def stow_server(self, *, host: str = "127.0.0.1", port: int = 0, **options: Any) -> Any:
+        """Return a :class:`~radbridge.gateway.stow.StowServer` feeding this gateway."""
+        from radbridge.gateway.stow import StowServer
+
+        return StowServer(
+            self.receive_part,
+            host=host,
+            port=port,
+            accepting=self.disk_ok,
+            opened=self.association_opened,
+            closed=self.association_released,
+            **options,
+        )
+
     def disk_ok(self) -> bool:
         """Whether there is room to accept more instances (the low-water mark)."""
         free = shutil.disk_usage(self.config.spool_dir).free / 2**20

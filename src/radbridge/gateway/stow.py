@@ -1,0 +1,285 @@
+"""A STOW-RS endpoint for the gateway (PS3.18 Store Transaction).
+
+``POST {base}/studies`` (or ``/studies/{StudyInstanceUID}``) with
+``multipart/related; type="application/dicom"``. Each part is checked (a DICOM
+file whose UIDs are valid), written to the spool durably (temporary file, fsync,
+rename) and recorded, *then* the response lists it as stored; parts that cannot
+be stored are listed as failed with a reason code and never acknowledged. The
+response is the DICOM JSON Store Instances Response Module: HTTP 200 when all
+parts were stored, 202 when some failed, 409 when none was stored.
+
+Optional HTTP basic or bearer authentication; optional TLS.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import io
+import json
+import logging
+import re
+import ssl
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from pydicom import dcmread
+
+from radbridge.uids import is_valid_uid
+
+__all__ = ["StowAuth", "StowServer"]
+
+log = logging.getLogger(__name__)
+
+#: Called with a raw part and the request's id; stores it durably and returns its
+#: (study, series, SOP) UIDs, or raises.
+StoreCallback = Callable[[bytes, str], tuple[str, str, str]]
+#: Called when a request starts and ends (a request counts as one association).
+RequestCallback = Callable[[str], None]
+
+_FAILURE_PROCESSING = 0xC000  # Failure: cannot understand
+_FAILURE_RESOURCES = 0xA700  # Out of resources
+_MAX_BODY = 4 * 2**30
+
+
+@dataclass(frozen=True)
+class StowAuth:
+    """Credentials the endpoint accepts: basic (user, password) and/or a bearer token."""
+
+    username: str | None = None
+    password: str | None = None
+    token: str | None = None
+
+    def check(self, header: str | None) -> bool:
+        """Tell whether an ``Authorization`` header carries these credentials."""
+        if not header:
+            return False
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer" and self.token:
+            return hmac.compare_digest(value.strip(), self.token)
+        if scheme.lower() == "basic" and self.username is not None:
+            expected = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+            return hmac.compare_digest(value.strip(), expected)
+        return False
+
+
+def parse_parts(content_type: str, body: bytes) -> list[bytes]:
+    """Split a ``multipart/related`` body into its parts' payloads.
+
+    Raises
+    ------
+    ValueError
+        No boundary, or a part without a header block.
+    """
+    match = re.search(r'boundary="?([^";]+)"?', content_type, re.IGNORECASE)
+    if not match:
+        raise ValueError("multipart body without a boundary")
+    delimiter = b"--" + match.group(1).encode()
+    parts = []
+    for chunk in body.split(delimiter)[1:]:
+        if chunk.startswith(b"--"):
+            break
+        chunk = chunk[2:] if chunk.startswith(b"\r\n") else chunk
+        _, separator, payload = chunk.partition(b"\r\n\r\n")
+        if not separator:
+            raise ValueError("a part has no header block")
+        parts.append(payload[:-2] if payload.endswith(b"\r\n") else payload)
+    return parts
+
+
+def spool_part(
+    data: bytes, spool: Path, write: Callable[[bytes, Path], None]
+) -> tuple[str, str, str]:
+    """Check a part and write it to ``spool/<study>/<series>/<sop>.dcm``; return its UIDs."""
+    ds = dcmread(io.BytesIO(data), stop_before_pixels=True)
+    uids = tuple(
+        str(ds.get(k, "") or "")
+        for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
+    )
+    if not all(is_valid_uid(u) for u in uids):
+        raise ValueError("the instance's study, series or SOP instance UID is not a valid UID")
+    study, series, sop = uids
+    write(data, spool / study / series / f"{sop}.dcm")
+    return study, series, sop
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("stow: " + format, *args)
+
+    def do_POST(self) -> None:
+        settings = self.server.settings
+        if settings.auth is not None and not settings.auth.check(self.headers.get("Authorization")):
+            self.send_response(HTTPStatus.UNAUTHORIZED)
+            self.send_header("WWW-Authenticate", 'Basic realm="radbridge"')
+            self.end_headers()
+            return
+        if not re.fullmatch(rf"{re.escape(settings.base)}/studies(/[0-9.]+)?/?", self.path):
+            self.send_error(HTTPStatus.NOT_FOUND)
+            return
+        length = int(self.headers.get("Content-Length", "0") or 0)
+        if length <= 0 or length > _MAX_BODY:
+            self.send_error(
+                HTTPStatus.LENGTH_REQUIRED if length <= 0 else HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+            )
+            return
+        if settings.accepting is not None and not settings.accepting():
+            # nothing is read or stored; the client may try again later
+            self.send_response(HTTPStatus.SERVICE_UNAVAILABLE, "low on disk space")
+            self.send_header("Retry-After", "60")
+            self.send_header("Content-Length", "0")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            return
+        body = self.rfile.read(length)
+        try:
+            parts = parse_parts(self.headers.get("Content-Type", ""), body)
+        except ValueError as exc:
+            self.send_error(HTTPStatus.BAD_REQUEST, str(exc))
+            return
+        request = f"stow-{uuid.uuid4().hex}"
+        if settings.opened:
+            settings.opened(request)
+        try:
+            stored, failed = self._store_all(parts, request)
+        finally:
+            if settings.closed:
+                settings.closed(request)
+        self._respond(stored, failed)
+
+    def _store_all(
+        self, parts: list[bytes], request: str
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        settings = self.server.settings
+        stored, failed = [], []
+        for data in parts:
+            try:
+                study, series, sop = settings.store(data, request)
+            except OSError as exc:
+                failed.append(_item(None, _FAILURE_RESOURCES, str(exc)))
+            except Exception as exc:  # a bad part fails alone; the others are still stored
+                failed.append(_item(None, _FAILURE_PROCESSING, f"{type(exc).__name__}: {exc}"))
+            else:
+                stored.append(
+                    _item(
+                        sop,
+                        None,
+                        None,
+                        f"{settings.base}/studies/{study}/series/{series}/instances/{sop}",
+                    )
+                )
+        return stored, failed
+
+    def _respond(self, stored: list[dict[str, Any]], failed: list[dict[str, Any]]) -> None:
+        status = (
+            HTTPStatus.OK
+            if not failed
+            else (HTTPStatus.ACCEPTED if stored else HTTPStatus.CONFLICT)
+        )
+        response: dict[str, Any] = {}
+        if stored:
+            response["00081199"] = {"vr": "SQ", "Value": stored}
+        if failed:
+            response["00081198"] = {"vr": "SQ", "Value": failed}
+        payload = json.dumps(response).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/dicom+json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+def _item(
+    sop: str | None, failure: int | None, reason: str | None, url: str | None = None
+) -> dict[str, Any]:
+    item: dict[str, Any] = {}
+    if sop:
+        item["00081155"] = {"vr": "UI", "Value": [sop]}
+    if url:
+        item["00081190"] = {"vr": "UR", "Value": [url]}
+    if failure is not None:
+        item["00081197"] = {"vr": "US", "Value": [failure]}
+        log.warning("stow part failed: %s", (reason or "")[:200])
+    return item
+
+
+@dataclass(frozen=True)
+class _Settings:
+    base: str
+    store: StoreCallback
+    auth: StowAuth | None
+    accepting: Callable[[], bool] | None
+    opened: RequestCallback | None
+    closed: RequestCallback | None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], settings: _Settings) -> None:
+        super().__init__(address, _Handler)
+        self.settings = settings
+
+
+class StowServer:
+    """Serve STOW-RS on ``host:port`` in a background thread.
+
+    Parameters
+    ----------
+    store
+        Stores one part durably and returns its (study, series, SOP) UIDs; it must
+        raise for anything it did not store.
+    host, port
+        Where to listen (port 0 picks a free one; see :attr:`port`).
+    base
+        URL prefix of the DICOMweb root, e.g. ``/dicom-web``.
+    auth
+        Credentials to require, or ``None``.
+    accepting
+        Returns False to refuse new requests (disk low-water mark).
+    opened, closed
+        Called with a request id when a request starts and ends.
+    tls
+        An SSL context to serve HTTPS.
+    """
+
+    def __init__(
+        self,
+        store: StoreCallback,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        base: str = "/dicom-web",
+        auth: StowAuth | None = None,
+        accepting: Callable[[], bool] | None = None,
+        opened: RequestCallback | None = None,
+        closed: RequestCallback | None = None,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        settings = _Settings(base.rstrip("/"), store, auth, accepting, opened, closed)
+        self._server = _Server((host, port), settings)
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+        self.host, self.port = self._server.server_address[0], self._server.server_address[1]
+        self.url = f"{'https' if tls else 'http'}://{host}:{self.port}{base.rstrip('/')}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="radbridge-stow", daemon=True
+        )
+
+    def start(self) -> StowServer:
+        """Start serving."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving (requests in flight finish)."""
+        self._server.shutdown()
+        self._server.server_close()
