@@ -1,0 +1,256 @@
+"""Opening DIMSE associations to a :class:`~radbridge.config.Peer`, with typed errors.
+
+Every radbridge SCU call goes through :func:`associate`, which turns pynetdicom's
+"the association is not established" into an
+:class:`~radbridge.errors.AssociationError` (or
+:class:`~radbridge.errors.PeerTimeoutError`) that names the peer and what to try,
+and :func:`check_status`, which turns a DIMSE failure status into a
+:class:`~radbridge.errors.DimseStatusError`.
+
+Examples
+--------
+>>> from radbridge.config import parse_peer
+>>> from radbridge.errors import AssociationError
+>>> peer = parse_peer("NOBODY@127.0.0.1:1")
+>>> try:
+...     with associate(peer, [VERIFICATION]) as assoc:
+...         pass
+... except AssociationError as err:
+...     print(type(err).__name__)
+AssociationError
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from pydicom import Dataset
+from pynetdicom import AE, _config, build_context
+from pynetdicom.association import Association
+from pynetdicom.presentation import PresentationContext
+from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+
+from radbridge.config import Peer
+from radbridge.errors import AssociationError, DimseStatusError, NetworkError, PeerTimeoutError
+
+__all__ = [
+    "DEFAULT_AE_TITLE",
+    "MAX_PDU",
+    "VERIFICATION",
+    "associate",
+    "check_status",
+    "echo",
+    "quiet_identifiers",
+    "status_text",
+]
+
+log = logging.getLogger(__name__)
+
+#: The calling AE title radbridge uses unless told otherwise.
+DEFAULT_AE_TITLE = "RADBRIDGE"
+#: Maximum PDU size radbridge offers (bigger PDUs, fewer round trips on loopback).
+MAX_PDU = 262_144
+#: The Verification SOP Class context (C-ECHO).
+VERIFICATION = build_context(Verification)
+
+
+def quiet_identifiers() -> None:
+    """Stop pynetdicom from logging C-FIND/C-GET/C-MOVE identifiers (patient data).
+
+    radbridge calls this whenever it opens or accepts an association: log lines
+    must carry UIDs, statuses and timings only.
+    """
+    _config.LOG_REQUEST_IDENTIFIERS = False
+    _config.LOG_RESPONSE_IDENTIFIERS = False
+    logging.getLogger("pynetdicom").setLevel(
+        max(logging.getLogger("pynetdicom").getEffectiveLevel(), logging.WARNING)
+    )
+
+
+def _reachable(peer: Peer) -> str | None:
+    """Return why a TCP connection to ``peer`` fails, or None if it opens."""
+    try:
+        with socket.create_connection((peer.host, peer.port), timeout=min(peer.timeout_s, 5.0)):
+            return None
+    except TimeoutError:
+        return "timed out"
+    except OSError as exc:
+        return exc.strerror or str(exc)
+
+
+@contextmanager
+def associate(
+    peer: Peer,
+    contexts: Sequence[PresentationContext],
+    *,
+    ae_title: str = DEFAULT_AE_TITLE,
+    ext_neg: list[Any] | None = None,
+    evt_handlers: list[Any] | None = None,
+    ae: AE | None = None,
+) -> Iterator[Association]:
+    """Open an association to ``peer``; release it on exit (abort on error).
+
+    Raises
+    ------
+    AssociationError
+        The peer refused, aborted or could not be reached (the reason is named).
+    PeerTimeoutError
+        The peer did not answer within ``peer.timeout_s``.
+    """
+    quiet_identifiers()
+    local = ae or AE(ae_title=ae_title)
+    for timeout in ("acse_timeout", "dimse_timeout", "network_timeout", "connection_timeout"):
+        setattr(local, timeout, peer.timeout_s)
+    local.maximum_pdu_size = MAX_PDU
+    tls = (peer.tls.client_context(), peer.host) if peer.tls else None
+    started = time.monotonic()
+    assoc = local.associate(
+        peer.host,
+        peer.port,
+        contexts=list(contexts),
+        ae_title=peer.ae_title,
+        max_pdu=MAX_PDU,
+        ext_neg=ext_neg,
+        tls_args=tls,
+        evt_handlers=evt_handlers,
+    )
+    if not assoc.is_established:
+        raise _failure(peer, assoc, time.monotonic() - started)
+    try:
+        yield assoc
+    except BaseException:
+        if assoc.is_established:
+            assoc.abort()
+        raise
+    else:
+        if assoc.is_established:
+            assoc.release()
+
+
+def _failure(peer: Peer, assoc: Association, elapsed: float) -> NetworkError:
+    if assoc.is_rejected:
+        reason = _rejection(assoc)
+        return AssociationError(
+            f"{peer} rejected the association ({reason})",
+            path=peer.name,
+            hint="check that the peer knows our AE title "
+            "and that its AE title is spelled as configured",
+        )
+    if assoc.is_aborted:
+        return AssociationError(
+            f"{peer} aborted the association",
+            path=peer.name,
+            hint="the peer may not accept our AE title or any proposed SOP class; see its log",
+        )
+    why = _reachable(peer)
+    if why == "timed out" or (why is None and elapsed >= peer.timeout_s * 0.9):
+        return PeerTimeoutError(
+            f"{peer} did not answer within {peer.timeout_s:g} s",
+            path=peer.name,
+            hint="check the host and port, or raise timeout_s",
+        )
+    return AssociationError(
+        f"cannot open an association to {peer} ({why or 'no answer'})",
+        path=peer.name,
+        hint="check that the peer is running and its host and port are right",
+    )
+
+
+def _rejection(assoc: Association) -> str:
+    acceptor = getattr(assoc, "acceptor", None)
+    primitive = getattr(getattr(assoc, "_assoc_rsp", None), "result_str", None) or ""
+    reason = getattr(getattr(assoc, "_assoc_rsp", None), "reason_str", None)
+    text = " ".join(x for x in (str(primitive), str(reason or "")) if x).strip()
+    return text or f"called AE {getattr(acceptor, 'ae_title', '?')}"
+
+
+_STATUS_TEXT = {
+    0x0000: "Success",
+    0x0001: "Warning: requested optional attributes are not supported",
+    0x0107: "Warning: attribute list error",
+    0x0116: "Warning: attribute value out of range",
+    0x0122: "Failure: SOP class not supported",
+    0x0124: "Failure: refused, not authorised",
+    0x0210: "Failure: duplicate invocation",
+    0x0211: "Failure: unrecognised operation",
+    0x0212: "Failure: mistyped argument",
+    0xA700: "Failure: out of resources",
+    0xA701: "Failure: out of resources (cannot calculate number of matches)",
+    0xA702: "Failure: out of resources (unable to perform sub-operations)",
+    0xA801: "Failure: move destination unknown",
+    0xA900: "Failure: data set does not match SOP class",
+    0xB000: "Warning: coercion of data elements / sub-operations completed with failures",
+    0xB006: "Warning: elements discarded",
+    0xB007: "Warning: data set does not match SOP class",
+    0xC000: "Failure: cannot understand",
+    0xFE00: "Cancel",
+    0xFF00: "Pending",
+    0xFF01: "Pending (optional keys not supported)",
+}
+
+
+def status_text(status: int) -> str:
+    """Return a short description of a DIMSE status code.
+
+    >>> status_text(0xA700)
+    'Failure: out of resources'
+    """
+    if status in _STATUS_TEXT:
+        return _STATUS_TEXT[status]
+    if 0xA000 <= status <= 0xAFFF:
+        return "Failure: out of resources / refused"
+    if 0xC000 <= status <= 0xCFFF:
+        return "Failure: cannot understand"
+    return "Unknown status"
+
+
+def check_status(peer: Peer, response: Dataset | None, *, operation: str, subject: str = "") -> int:
+    """Return the status of a DIMSE response; raise for a failure or no response.
+
+    Warnings (``0x0001``, ``0xB...``) are returned, not raised.
+    """
+    about = f" for {subject}" if subject else ""
+    if response is None or "Status" not in response:
+        raise PeerTimeoutError(
+            f"{peer} sent no {operation} response{about} (timeout or aborted association)",
+            path=peer.name,
+            hint="check the peer's log; raise timeout_s for large objects",
+        )
+    status = int(response.Status)
+    if status in (0x0000, 0x0001, 0xFF00, 0xFF01) or 0xB000 <= status <= 0xBFFF:
+        return status
+    if status == 0x0107 or status == 0x0116:
+        return status
+    err = DimseStatusError(
+        f"{peer} answered {operation}{about} with 0x{status:04X} ({status_text(status)})",
+        path=peer.name,
+        attribute="Status",
+        hint=_status_hint(status),
+    )
+    err.status = status
+    raise err
+
+
+def _status_hint(status: int) -> str:
+    if status == 0x0122:
+        return "the peer does not accept this SOP class; configure it to, or send another"
+    if 0xA700 <= status <= 0xA7FF:
+        return "the peer is out of resources (disk full?); retry later"
+    if status == 0xA801:
+        return "register our AE title as a move destination on the peer"
+    if status == 0x0124:
+        return "the peer refused the operation; check its access rules"
+    return "see the peer's log for the reason"
+
+
+def echo(peer: Peer, *, ae_title: str = DEFAULT_AE_TITLE) -> float:
+    """C-ECHO ``peer`` and return the round trip in seconds."""
+    started = time.monotonic()
+    with associate(peer, [VERIFICATION], ae_title=ae_title) as assoc:
+        check_status(peer, assoc.send_c_echo(), operation="C-ECHO")
+    return time.monotonic() - started
