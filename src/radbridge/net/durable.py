@@ -1,0 +1,162 @@
+"""Durable files: what is acknowledged has been written, fsynced and renamed.
+
+A receiver answers Success only after :func:`write_durably` has returned, so a
+crash (or power loss) right after the answer loses nothing. Paths built from
+UIDs go through :func:`instance_path`, which refuses anything that is not a
+valid UID (``../../etc/passwd`` sent as a SOP Instance UID stays outside the
+file system).
+
+Examples
+--------
+>>> import tempfile, pathlib
+>>> root = pathlib.Path(tempfile.mkdtemp())
+>>> path = instance_path(root, "1.2.3", "1.2.3.4", "1.2.3.4.5")
+>>> write_durably(b"DICM", path)
+>>> path.relative_to(root).as_posix(), path.read_bytes()
+('1.2.3/1.2.3.4/1.2.3.4.5.dcm', b'DICM')
+>>> instance_path(root, "1.2.3", "1.2.3.4", "../../etc/passwd")
+Traceback (most recent call last):
+...
+radbridge.errors.StorageError: ...: the SOP instance UID is not a valid UID, ...
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+from pydicom import dcmread
+
+from radbridge.errors import StorageError
+from radbridge.uids import is_valid_uid
+
+__all__ = ["instance_path", "read_uids", "remove_stale_temporaries", "write_durably"]
+
+_TEMP_PREFIX = ".rb-tmp-"
+_dirs_synced: set[Path] = set()
+_dirs_lock = threading.Lock()
+
+
+def instance_path(root: Path, study: str, series: str, sop: str) -> Path:
+    """Return ``root/<study>/<series>/<sop>.dcm``, refusing UIDs that are not UIDs."""
+    for keyword, value in (
+        ("StudyInstanceUID", study),
+        ("SeriesInstanceUID", series),
+        ("SOPInstanceUID", sop),
+    ):
+        if not is_valid_uid(value):
+            what = {
+                "StudyInstanceUID": "study",
+                "SeriesInstanceUID": "series",
+                "SOPInstanceUID": "SOP instance",
+            }
+            raise StorageError(
+                f"the {what[keyword]} UID is not a valid UID, refusing to use it as a file name",
+                path=root,
+                attribute=keyword,
+                hint="the sender must send UIDs of digits and dots (PS3.5 9.1)",
+            )
+    return root / study / series / f"{sop}.dcm"
+
+
+def read_uids(data: bytes) -> tuple[str, str, str, str]:
+    """Return (study, series, SOP instance, SOP class) UIDs of an encoded instance.
+
+    ``data`` is a DICOM file (with file meta) or a dataset in Explicit VR Little
+    Endian; only the header elements are parsed.
+    """
+    try:
+        ds = dcmread(
+            io.BytesIO(data),
+            force=True,
+            stop_before_pixels=True,
+            specific_tags=[
+                "StudyInstanceUID",
+                "SeriesInstanceUID",
+                "SOPInstanceUID",
+                "SOPClassUID",
+            ],
+        )
+    except Exception as exc:  # pydicom raises many kinds for hostile bytes
+        raise StorageError(
+            f"the received data set cannot be parsed ({type(exc).__name__})",
+            hint="the sender sent a malformed data set",
+        ) from exc
+    return tuple(  # type: ignore[return-value]
+        str(ds.get(k, "") or "").strip()
+        for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID")
+    )
+
+
+def _fsync_dir(folder: Path) -> None:
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+
+
+def _make_dirs(folder: Path) -> None:
+    """Create ``folder`` and fsync each new entry's parent (so the path itself is durable)."""
+    with _dirs_lock:
+        if folder in _dirs_synced:
+            return
+    missing: list[Path] = []
+    probe = folder
+    while not probe.exists():
+        missing.append(probe)
+        probe = probe.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    for created in reversed(missing):
+        _fsync_dir(created.parent)
+    with _dirs_lock:
+        _dirs_synced.add(folder)
+
+
+def write_durably(data: bytes | Iterable[bytes], path: Path) -> None:
+    """Write ``data`` to ``path``: temporary file, fsync, rename, fsync of the folder.
+
+    A reader never sees a partial file at ``path``: either the old content (or
+    nothing) or all of ``data``. The temporary file is removed on failure.
+
+    Raises
+    ------
+    StorageError
+        The file could not be written (disk full, permissions, ...); nothing
+        is left behind.
+    """
+    temporary = path.with_name(f"{_TEMP_PREFIX}{uuid.uuid4().hex}")
+    try:
+        _make_dirs(path.parent)
+        with temporary.open("xb") as handle:
+            if isinstance(data, bytes | bytearray | memoryview):
+                handle.write(data)
+            else:
+                for chunk in data:
+                    handle.write(chunk)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        with _dirs_lock:
+            _dirs_synced.discard(path.parent)
+        raise StorageError(
+            f"cannot store the file ({exc.strerror or exc})",
+            path=path,
+            hint="free disk space or fix the folder's permissions",
+        ) from exc
+
+
+def remove_stale_temporaries(root: Path) -> int:
+    """Delete temporary files a crash left under ``root``; return how many."""
+    count = 0
+    for stale in root.rglob(f"{_TEMP_PREFIX}*"):
+        stale.unlink(missing_ok=True)
+        count += 1
+    return count

@@ -1,0 +1,278 @@
+"""A Storage SCP that acknowledges only what it has stored durably.
+
+:class:`StorageSCP` accepts C-ECHO and C-STORE for every storage SOP class and
+every transfer syntax pynetdicom knows, writes the received bytes as they came
+(no decode, no re-encode) to ``DIR/<study>/<series>/<sop>.dcm`` with
+:func:`~radbridge.net.durable.write_durably`, and answers Success only after
+that — and after the ``on_stored`` callback (the gateway records the instance
+there) — has returned. Whatever fails answers a failure status:
+
+============  ==========================================================
+``0xA700``    out of resources: low disk, write failed, callback failed
+``0xC000``    cannot understand: unparseable data set, UIDs unusable as paths
+``0xA900``    the data set's SOP class differs from the request's
+============  ==========================================================
+
+Examples
+--------
+>>> import tempfile
+>>> from radbridge.config import parse_peer
+>>> from radbridge.net.association import echo
+>>> with StorageSCP(tempfile.mkdtemp(), port=0) as scp:
+...     seconds = echo(parse_peer(f"{scp.ae_title}@127.0.0.1:{scp.port}"))
+>>> seconds < 5
+True
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
+from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+from pynetdicom.transport import ThreadedAssociationServer
+
+from radbridge.config import TLSConfig, check_ae_title
+from radbridge.errors import ConfigError, StorageError
+from radbridge.net.association import MAX_PDU, quiet_identifiers
+from radbridge.net.durable import instance_path, read_uids, remove_stale_temporaries, write_durably
+
+__all__ = ["AssociationCallback", "ReceiverStats", "StorageSCP", "StoredCallback"]
+
+log = logging.getLogger(__name__)
+
+#: Called after an instance is durably stored: (study, series, sop, path, association id).
+#: Raising makes the SCP answer a failure status instead of Success.
+StoredCallback = Callable[[str, str, str, Path, str], None]
+#: Called with an association id when it is established, and again when it ends.
+AssociationCallback = Callable[[str], None]
+
+_SUCCESS = 0x0000
+_OUT_OF_RESOURCES = 0xA700
+_CANNOT_UNDERSTAND = 0xC000
+_SOP_CLASS_MISMATCH = 0xA900
+
+
+@dataclass
+class ReceiverStats:
+    """Counters of a running :class:`StorageSCP` (thread-safe via its lock)."""
+
+    stored: int = 0
+    failed: int = 0
+    bytes: int = 0
+    associations: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, *, stored: int = 0, failed: int = 0, size: int = 0) -> None:
+        """Add to the counters."""
+        with self.lock:
+            self.stored += stored
+            self.failed += failed
+            self.bytes += size
+
+
+class StorageSCP:
+    """A C-ECHO / C-STORE server writing each instance durably before answering.
+
+    Parameters
+    ----------
+    out_dir
+        Root of the ``<study>/<series>/<sop>.dcm`` tree.
+    ae_title
+        Our AE title; associations calling another AE title are rejected when
+        ``require_called_ae`` is true.
+    host, port
+        Where to listen (``port=0``: any free port, see :attr:`port`).
+    allowed_calling_aets
+        If not empty, only these calling AE titles may associate.
+    max_associations
+        Concurrent associations accepted.
+    timeout_s
+        ACSE, DIMSE and network timeout.
+    tls
+        Accept TLS associations (server certificate; with ``ca_file``, clients
+        must present a certificate too).
+    on_stored, on_opened, on_closed
+        Callbacks (see :data:`StoredCallback`, :data:`AssociationCallback`).
+    accepting
+        Returns ``False`` when no more data may be accepted (e.g. low disk):
+        C-STORE then answers ``0xA700`` without writing.
+    """
+
+    def __init__(
+        self,
+        out_dir: str | os.PathLike[str],
+        *,
+        ae_title: str = "RADBRIDGE",
+        host: str = "127.0.0.1",
+        port: int = 11112,
+        allowed_calling_aets: Sequence[str] = (),
+        require_called_ae: bool = True,
+        max_associations: int = 20,
+        timeout_s: float = 60.0,
+        tls: TLSConfig | None = None,
+        on_stored: StoredCallback | None = None,
+        on_opened: AssociationCallback | None = None,
+        on_closed: AssociationCallback | None = None,
+        accepting: Callable[[], bool] | None = None,
+    ) -> None:
+        self.out_dir = Path(out_dir)
+        self.ae_title = check_ae_title(ae_title)
+        self.host = host
+        self._port = port
+        self.allowed_calling_aets = tuple(check_ae_title(a) for a in allowed_calling_aets)
+        self.require_called_ae = require_called_ae
+        if max_associations < 1:
+            raise ConfigError("max_associations must be at least 1", attribute="max_associations")
+        self.max_associations = max_associations
+        self.timeout_s = timeout_s
+        self.tls = tls
+        self.on_stored = on_stored
+        self.on_opened = on_opened
+        self.on_closed = on_closed
+        self.accepting = accepting
+        self.stats = ReceiverStats()
+        self._server: ThreadedAssociationServer | None = None
+        self._ids: dict[int, str] = {}
+        self._ids_lock = threading.Lock()
+
+    # -- lifecycle ------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The port listened on (the real one once started with ``port=0``)."""
+        if self._server is not None:
+            return int(self._server.server_address[1])
+        return self._port
+
+    def _application_entity(self) -> AE:
+        ae = AE(ae_title=self.ae_title)
+        ae.maximum_associations = self.max_associations
+        ae.maximum_pdu_size = MAX_PDU
+        for name in ("acse_timeout", "dimse_timeout", "network_timeout"):
+            setattr(ae, name, self.timeout_s)
+        ae.require_called_aet = self.require_called_ae
+        ae.require_calling_aet = list(self.allowed_calling_aets)
+        ae.add_supported_context(Verification, ALL_TRANSFER_SYNTAXES)
+        for context in AllStoragePresentationContexts:
+            if context.abstract_syntax is not None:
+                ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES)
+        return ae
+
+    def start(self) -> StorageSCP:
+        """Start listening in background threads; return ``self``."""
+        quiet_identifiers()
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        stale = remove_stale_temporaries(self.out_dir)
+        if stale:
+            log.warning("removed %d partial files left by an earlier run", stale)
+        handlers: list[Any] = [
+            (evt.EVT_C_ECHO, self._on_echo),
+            (evt.EVT_C_STORE, self._on_store),
+            (evt.EVT_ESTABLISHED, self._on_established),
+            (evt.EVT_RELEASED, self._on_ended),
+            (evt.EVT_ABORTED, self._on_ended),
+            (evt.EVT_CONN_CLOSE, self._on_ended),
+        ]
+        context = self.tls.server_context() if self.tls else None
+        try:
+            self._server = self._application_entity().start_server(
+                (self.host, self._port), block=False, evt_handlers=handlers, ssl_context=context
+            )
+        except OSError as exc:
+            raise StorageError(
+                f"cannot listen on {self.host}:{self._port} ({exc.strerror or exc})",
+                attribute="port",
+                hint="choose a free port (or stop the program using it)",
+            ) from exc
+        log.info("listening as %s on %s:%d", self.ae_title, self.host, self.port)
+        return self
+
+    def stop(self) -> None:
+        """Stop listening and close open associations."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server = None
+
+    def serve_forever(self) -> None:
+        """Start (if needed) and block until interrupted."""
+        if self._server is None:
+            self.start()
+        try:
+            while True:
+                time.sleep(3600)
+        finally:
+            self.stop()
+
+    def __enter__(self) -> StorageSCP:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- handlers ---------------------------------------------------------------
+
+    def _association_id(self, event: Any) -> str:
+        with self._ids_lock:
+            key = id(event.assoc)
+            if key not in self._ids:
+                self._ids[key] = f"dimse-{uuid.uuid4().hex}"
+            return self._ids[key]
+
+    def _on_established(self, event: Any) -> None:
+        association = self._association_id(event)
+        with self.stats.lock:
+            self.stats.associations += 1
+        if self.on_opened:
+            self.on_opened(association)
+
+    def _on_ended(self, event: Any) -> None:
+        with self._ids_lock:
+            association = self._ids.pop(id(event.assoc), None)
+        if association is not None and self.on_closed:
+            self.on_closed(association)
+
+    def _on_echo(self, event: Any) -> int:
+        return _SUCCESS
+
+    def _on_store(self, event: Any) -> int:
+        started = time.perf_counter()
+        association = self._association_id(event)
+        if self.accepting is not None and not self.accepting():
+            log.warning("refused an instance: low on disk space")
+            self.stats.add(failed=1)
+            return _OUT_OF_RESOURCES
+        try:
+            data = event.encoded_dataset(include_meta=True)
+            study, series, sop, sop_class = read_uids(data)
+            requested = str(event.request.AffectedSOPClassUID)
+            if sop_class and sop_class != requested:
+                log.warning("refused %s: SOP class differs from the request's", sop)
+                self.stats.add(failed=1)
+                return _SOP_CLASS_MISMATCH
+            path = instance_path(self.out_dir, study, series, sop)
+        except StorageError as exc:
+            log.warning("refused an instance: %s", exc.message)
+            self.stats.add(failed=1)
+            return _CANNOT_UNDERSTAND
+        try:
+            write_durably(data, path)
+            if self.on_stored:
+                self.on_stored(study, series, sop, path, association)
+        except Exception as exc:  # never acknowledge what is not stored
+            log.error("failed to store %s: %s", sop, type(exc).__name__)
+            self.stats.add(failed=1)
+            return _OUT_OF_RESOURCES
+        self.stats.add(stored=1, size=len(data))
+        log.debug(
+            "stored %s/%s/%s in %.1f ms", study, series, sop, 1e3 * (time.perf_counter() - started)
+        )
+        return _SUCCESS

@@ -1,0 +1,318 @@
+"""Sending instances to a peer with C-STORE: one association per batch, per-instance status.
+
+:func:`send` proposes exactly the SOP classes and transfer syntaxes present in
+the files, plus an uncompressed fallback for compressed ones; files are sent
+as they are stored (no decode), and transcoded to Explicit VR Little Endian only
+when the peer accepts the SOP class but not the file's transfer syntax.
+Transient failures (no association, dropped connection, timeouts, ``0xA7xx``
+out-of-resources statuses) are retried with exponential backoff; permanent ones
+(a refused SOP class, other failure statuses, unreadable files) are reported
+once and not retried.
+
+Examples
+--------
+>>> import tempfile
+>>> from radbridge.config import parse_peer
+>>> from radbridge.io.phantom import write_phantom
+>>> from radbridge.net.scp import StorageSCP
+>>> study = write_phantom(tempfile.mkdtemp(), slices=3, size=32, nifti=False)
+>>> with StorageSCP(tempfile.mkdtemp(), port=0) as scp:
+...     report = send([study.dicom_dir], parse_peer(f"RADBRIDGE@127.0.0.1:{scp.port}"))
+>>> report.ok, len(report.sent), report.associations
+(True, 3, 1)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydicom import dcmread
+from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pynetdicom import build_context
+from pynetdicom.association import Association
+from pynetdicom.presentation import PresentationContext
+
+from radbridge.config import Peer
+from radbridge.errors import (
+    DimseStatusError,
+    NetworkError,
+    PresentationContextError,
+    RadbridgeError,
+)
+from radbridge.net.association import DEFAULT_AE_TITLE, associate, check_status
+
+__all__ = ["InstanceResult", "OutgoingInstance", "SendReport", "collect_instances", "send"]
+
+log = logging.getLogger(__name__)
+
+#: A presentation context list holds at most 128 contexts (PS3.8 9.3.2.2: odd IDs 1-255).
+_MAX_CONTEXTS = 128
+_UNCOMPRESSED = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
+
+
+@dataclass(frozen=True)
+class OutgoingInstance:
+    """A file to send and what its header says."""
+
+    path: Path
+    sop_class_uid: str
+    sop_instance_uid: str
+    transfer_syntax_uid: str
+
+
+@dataclass(frozen=True)
+class InstanceResult:
+    """The outcome for one file: the peer's status, or the error that stopped it."""
+
+    path: Path
+    sop_instance_uid: str
+    status: int | None
+    error: str | None = None
+    transcoded: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """Whether the peer stored it (Success or a warning status)."""
+        return self.error is None and self.status is not None
+
+
+@dataclass
+class SendReport:
+    """What happened to every file of a :func:`send` call."""
+
+    peer: str
+    results: list[InstanceResult] = field(default_factory=list)
+    associations: int = 0
+    seconds: float = 0.0
+
+    @property
+    def sent(self) -> list[InstanceResult]:
+        """Results the peer acknowledged."""
+        return [r for r in self.results if r.ok]
+
+    @property
+    def failed(self) -> list[InstanceResult]:
+        """Results that were not stored."""
+        return [r for r in self.results if not r.ok]
+
+    @property
+    def ok(self) -> bool:
+        """True when every file was stored."""
+        return not self.failed
+
+
+def _walk(paths: Iterable[str | os.PathLike[str]]) -> Iterable[Path]:
+    for item in paths:
+        p = Path(item)
+        if p.is_dir():
+            yield from sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
+        else:
+            yield p
+
+
+def collect_instances(
+    paths: Iterable[str | os.PathLike[str]],
+) -> tuple[list[OutgoingInstance], list[InstanceResult]]:
+    """Read the headers of every file under ``paths``.
+
+    Returns the sendable instances and a failure result for each file that is
+    not a DICOM instance (so the caller reports it instead of stopping).
+    """
+    instances: list[OutgoingInstance] = []
+    rejected: list[InstanceResult] = []
+    for path in _walk(paths):
+        try:
+            ds = dcmread(
+                path,
+                stop_before_pixels=True,
+                specific_tags=["SOPClassUID", "SOPInstanceUID"],
+            )
+            sop_class = str(ds.get("SOPClassUID", "") or ds.file_meta.MediaStorageSOPClassUID)
+            sop = str(ds.get("SOPInstanceUID", "") or ds.file_meta.MediaStorageSOPInstanceUID)
+            syntax = str(ds.file_meta.TransferSyntaxUID)
+        except Exception as exc:  # not DICOM, or no file meta: report, never stop
+            rejected.append(
+                InstanceResult(path, "", None, f"not a DICOM file ({type(exc).__name__})")
+            )
+            continue
+        instances.append(OutgoingInstance(path, sop_class, sop, syntax))
+    return instances, rejected
+
+
+def _contexts(instances: Sequence[OutgoingInstance]) -> list[list[PresentationContext]]:
+    """Presentation contexts per association (each list fits in one association)."""
+    wanted: dict[tuple[str, tuple[str, ...]], None] = {}
+    for item in instances:
+        wanted[(item.sop_class_uid, (item.transfer_syntax_uid,))] = None
+        if UID(item.transfer_syntax_uid) not in _UNCOMPRESSED:
+            wanted[(item.sop_class_uid, tuple(str(u) for u in _UNCOMPRESSED))] = None
+    contexts = [build_context(sop, list(syntaxes)) for sop, syntaxes in wanted]
+    return [contexts[i : i + _MAX_CONTEXTS] for i in range(0, len(contexts), _MAX_CONTEXTS)]
+
+
+def _accepted(assoc: Association, item: OutgoingInstance) -> str | None:
+    """Return 'as-is', 'transcode' or None for how ``item`` can go on ``assoc``."""
+    syntaxes = {
+        str(c.transfer_syntax[0])
+        for c in assoc.accepted_contexts
+        if c.abstract_syntax == item.sop_class_uid and c.transfer_syntax
+    }
+    if item.transfer_syntax_uid in syntaxes:
+        return "as-is"
+    if syntaxes & {str(u) for u in _UNCOMPRESSED}:
+        return "transcode"
+    return None
+
+
+def _store_one(assoc: Association, peer: Peer, item: OutgoingInstance) -> InstanceResult:
+    how = _accepted(assoc, item)
+    if how is None:
+        raise PresentationContextError(
+            f"{peer} accepted no presentation context for SOP class {item.sop_class_uid}",
+            path=peer.name,
+            attribute="SOPClassUID",
+            hint="configure the peer to accept this SOP class",
+        )
+    if how == "as-is":
+        response = assoc.send_c_store(item.path)
+    else:
+        ds = dcmread(item.path)
+        ds.decompress()  # the peer takes the SOP class uncompressed only
+        response = assoc.send_c_store(ds)
+    status = check_status(peer, response, operation="C-STORE", subject=item.sop_instance_uid)
+    return InstanceResult(item.path, item.sop_instance_uid, status, transcoded=how == "transcode")
+
+
+def _transient(exc: RadbridgeError) -> bool:
+    if isinstance(exc, DimseStatusError):
+        return exc.status is not None and 0xA700 <= exc.status <= 0xA7FF
+    return isinstance(exc, NetworkError) and not isinstance(exc, PresentationContextError)
+
+
+def _send_batch(
+    pending: list[OutgoingInstance],
+    peer: Peer,
+    contexts: list[PresentationContext],
+    ae_title: str,
+    report: SendReport,
+) -> tuple[list[OutgoingInstance], RadbridgeError | None]:
+    """Send what we can on one association; return (to retry, the transient error)."""
+    retry: list[OutgoingInstance] = []
+    remaining = list(pending)
+    try:
+        with associate(peer, contexts, ae_title=ae_title) as assoc:
+            report.associations += 1
+            while remaining:
+                item = remaining[0]
+                try:
+                    report.results.append(_store_one(assoc, peer, item))
+                except (DimseStatusError, PresentationContextError) as exc:
+                    if _transient(exc):
+                        retry.append(item)
+                    else:
+                        report.results.append(
+                            InstanceResult(
+                                item.path, item.sop_instance_uid, _status_of(exc), str(exc)
+                            )
+                        )
+                except Exception as exc:
+                    if not assoc.is_established:
+                        raise  # the association dropped: this and the rest are retried
+                    report.results.append(
+                        InstanceResult(item.path, item.sop_instance_uid, None, str(exc))
+                    )
+                remaining.pop(0)
+                if not assoc.is_established:
+                    raise NetworkError(f"{peer} dropped the association", path=peer.name)
+    except NetworkError as exc:
+        return retry + remaining, exc
+    except Exception as exc:  # pynetdicom failures mid-association
+        wrapped = NetworkError(f"association with {peer} failed ({type(exc).__name__}: {exc})")
+        return retry + remaining, wrapped
+    return retry, None
+
+
+def _status_of(exc: RadbridgeError | None) -> int | None:
+    """Return the DIMSE status an error carries, if any."""
+    return getattr(exc, "status", None)
+
+
+def send(
+    paths: Iterable[str | os.PathLike[str]],
+    peer: Peer,
+    *,
+    ae_title: str = DEFAULT_AE_TITLE,
+    retries: int = 3,
+    backoff_s: float = 1.0,
+) -> SendReport:
+    """Send files and folders to ``peer`` with C-STORE.
+
+    Parameters
+    ----------
+    paths
+        Files and folders (searched recursively; hidden files skipped).
+    peer
+        Where to send.
+    ae_title
+        Our calling AE title.
+    retries, backoff_s
+        Transient failures are retried ``retries`` times, waiting
+        ``backoff_s * 2**n`` seconds before retry ``n``.
+
+    Returns
+    -------
+    SendReport
+        A result per file; :attr:`SendReport.ok` is false if any failed. Nothing
+        is raised for individual failures.
+    """
+    started = time.monotonic()
+    instances, rejected = collect_instances(paths)
+    report = SendReport(peer=str(peer), results=list(rejected))
+    for contexts in _contexts(instances):
+        classes = {c.abstract_syntax for c in contexts}
+        pending = [i for i in instances if i.sop_class_uid in classes]
+        instances = [i for i in instances if i.sop_class_uid not in classes]
+        attempt = 0
+        while pending:
+            pending, error = _send_batch(pending, peer, contexts, ae_title, report)
+            if not pending:
+                break
+            if error is not None and not _transient(error):
+                report.results.extend(
+                    InstanceResult(i.path, i.sop_instance_uid, _status_of(error), str(error))
+                    for i in pending
+                )
+                break
+            if attempt >= retries:
+                reason = str(error) if error else "out of resources"
+                report.results.extend(
+                    InstanceResult(
+                        i.path,
+                        i.sop_instance_uid,
+                        _status_of(error),
+                        f"gave up after {retries} retries: {reason}",
+                    )
+                    for i in pending
+                )
+                break
+            wait = backoff_s * 2**attempt
+            log.warning(
+                "%d instances not stored on %s; retrying in %.1f s", len(pending), peer, wait
+            )
+            time.sleep(wait)
+            attempt += 1
+    report.seconds = time.monotonic() - started
+    log.info(
+        "sent %d/%d instances to %s on %d associations in %.2f s",
+        len(report.sent),
+        len(report.results),
+        peer,
+        report.associations,
+        report.seconds,
+    )
+    return report
