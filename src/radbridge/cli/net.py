@@ -1,0 +1,143 @@
+"""``radbridge listen``, ``send`` and ``echo``: a Storage SCP and SCU from the shell."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from radbridge.cli import app
+
+PeerArgument = Annotated[
+    str, typer.Option("--to", help="AE@HOST:PORT, or a peer name from --config.")
+]
+PeerConfig = Annotated[
+    Path | None, typer.Option("--config", help="TOML file with [peers.NAME] tables.")
+]
+AeOption = Annotated[str, typer.Option("--ae", help="Our AE title.")]
+
+
+def _tls(cert: Path | None, key: Path | None, ca: Path | None) -> Any:
+    from radbridge.config import TLSConfig
+
+    if cert is None and ca is None:
+        return None
+    return TLSConfig(ca_file=ca, cert_file=cert, key_file=key)
+
+
+@app.command("listen")
+def listen_command(
+    out: Annotated[Path, typer.Option("--out", help="Where received instances are stored.")],
+    ae: AeOption = "RADBRIDGE",
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 11112,
+    allow: Annotated[
+        list[str] | None, typer.Option("--allow", help="Allowed calling AE title (repeat).")
+    ] = None,
+    any_called_ae: Annotated[
+        bool, typer.Option("--any-called-ae", help="Accept associations to any called AE.")
+    ] = False,
+    max_associations: Annotated[
+        int, typer.Option("--max-associations", help="Concurrent associations.")
+    ] = 20,
+    timeout: Annotated[float, typer.Option("--timeout", help="Network timeout (s).")] = 60.0,
+    tls_cert: Annotated[Path | None, typer.Option("--tls-cert", help="Server certificate.")] = None,
+    tls_key: Annotated[Path | None, typer.Option("--tls-key", help="Server key.")] = None,
+    tls_ca: Annotated[
+        Path | None, typer.Option("--tls-ca", help="CA for client certificates (mutual TLS).")
+    ] = None,
+) -> None:
+    """Receive C-STORE into OUT/<study>/<series>/<sop>.dcm (fsynced before Success)."""
+    from radbridge.net.scp import StorageSCP
+
+    scp = StorageSCP(
+        out,
+        ae_title=ae,
+        host=host,
+        port=port,
+        allowed_calling_aets=allow or (),
+        require_called_ae=not any_called_ae,
+        max_associations=max_associations,
+        timeout_s=timeout,
+        tls=_tls(tls_cert, tls_key, tls_ca),
+    ).start()
+    done = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: done.set())
+    typer.echo(f"listening as {scp.ae_title} on {host}:{scp.port}, storing into {out}")
+    try:
+        done.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        scp.stop()
+        stats = scp.stats
+        typer.echo(f"stored {stats.stored} instances ({stats.bytes} bytes), {stats.failed} failed")
+
+
+@app.command("send")
+def send_command(
+    paths: Annotated[list[Path], typer.Argument(help="Files and folders to send.")],
+    to: PeerArgument,
+    config: PeerConfig = None,
+    ae: AeOption = "RADBRIDGE",
+    retries: Annotated[int, typer.Option("--retries", help="Retries of transient failures.")] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report.")] = False,
+) -> None:
+    """Send files/folders with C-STORE; exit 1 if any instance was not stored."""
+    from radbridge.config import resolve_peer
+    from radbridge.net.scu import send
+
+    peer = resolve_peer(to, config)
+    report = send(paths, peer, ae_title=ae, retries=retries)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "peer": report.peer,
+                    "sent": len(report.sent),
+                    "failed": len(report.failed),
+                    "associations": report.associations,
+                    "seconds": round(report.seconds, 3),
+                    "results": [
+                        {
+                            "path": str(r.path),
+                            "sop_instance_uid": r.sop_instance_uid,
+                            "status": r.status,
+                            "error": r.error,
+                            "transcoded": r.transcoded,
+                        }
+                        for r in report.results
+                    ],
+                },
+                indent=2,
+            )
+        )
+    else:
+        for r in report.failed:
+            typer.echo(f"FAILED {r.path}: {r.error}", err=True)
+        typer.echo(
+            f"sent {len(report.sent)} of {len(report.results)} instances to {report.peer} "
+            f"in {report.seconds:.2f} s"
+        )
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command("echo")
+def echo_command(
+    to: PeerArgument,
+    config: PeerConfig = None,
+    ae: AeOption = "RADBRIDGE",
+) -> None:
+    """C-ECHO a peer and print the round-trip time."""
+    from radbridge.config import resolve_peer
+    from radbridge.net.association import echo
+
+    peer = resolve_peer(to, config)
+    seconds = echo(peer, ae_title=ae)
+    typer.echo(f"{peer}: echo OK in {1e3 * seconds:.1f} ms")
