@@ -1,0 +1,107 @@
+"""Small helpers shared by the networking tests."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+from pydicom import dcmread
+
+
+def dataset_bytes(path: Path) -> bytes:
+    """Return a DICOM file's bytes after its file meta (the encoded data set itself)."""
+    data = Path(path).read_bytes()
+    assert data[128:132] == b"DICM", path
+    assert data[132:136] == b"\x02\x00\x00\x00", "file meta must start with its group length"
+    (length,) = struct.unpack("<I", data[140:144])
+    return data[144 + length :]
+
+
+def received_tree(root: Path) -> dict[str, Path]:
+    """Map SOP Instance UID -> path for every stored file, checking the folder layout."""
+    found = {}
+    for path in root.rglob("*"):
+        if path.is_dir():
+            continue
+        assert not path.name.startswith("."), f"temporary file left behind: {path}"
+        ds = dcmread(path, stop_before_pixels=True)
+        rel = path.relative_to(root).parts
+        assert rel == (ds.StudyInstanceUID, ds.SeriesInstanceUID, f"{ds.SOPInstanceUID}.dcm")
+        found[str(ds.SOPInstanceUID)] = path
+    return found
+
+
+def sources_by_uid(folder: Path) -> dict[str, Path]:
+    """Map SOP Instance UID -> path for the DICOM files in ``folder``."""
+    return {
+        str(dcmread(p, stop_before_pixels=True).SOPInstanceUID): p
+        for p in sorted(Path(folder).rglob("*.dcm"))
+    }
+
+
+class DroppingProxy:
+    """A TCP proxy that cuts its first ``drops`` connections after ``limit`` bytes upstream.
+
+    The one fake in these tests: a real peer cannot drop a connection mid-association on
+    demand. Later connections pass through untouched.
+    """
+
+    def __init__(self, target_port: int, *, limit: int, drops: int = 1) -> None:
+        import socket
+        import threading
+
+        self.target_port = target_port
+        self.limit = limit
+        self.drops = drops
+        self.connections = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._threading = threading
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        import socket
+
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            cut = self.connections <= self.drops
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            for src, dst, limit in (
+                (client, upstream, self.limit if cut else None),
+                (upstream, client, None),
+            ):
+                self._threading.Thread(
+                    target=self._pump, args=(src, dst, limit), daemon=True
+                ).start()
+
+    @staticmethod
+    def _pump(src, dst, limit) -> None:
+        import socket
+
+        passed = 0
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if limit is not None and passed + len(data) >= limit:
+                    dst.sendall(data[: limit - passed])
+                    break
+                dst.sendall(data)
+                passed += len(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def close(self) -> None:
+        self._listener.close()
