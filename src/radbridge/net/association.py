@@ -141,12 +141,6 @@ def _failure(peer: Peer, assoc: Association, elapsed: float) -> NetworkError:
             hint="check that the peer knows our AE title "
             "and that its AE title is spelled as configured",
         )
-    if assoc.is_aborted:
-        return AssociationError(
-            f"{peer} aborted the association",
-            path=peer.name,
-            hint="the peer may not accept our AE title or any proposed SOP class; see its log",
-        )
     why = _reachable(peer)
     if why == "timed out" or (why is None and elapsed >= peer.timeout_s * 0.9):
         return PeerTimeoutError(
@@ -154,10 +148,17 @@ def _failure(peer: Peer, assoc: Association, elapsed: float) -> NetworkError:
             path=peer.name,
             hint="check the host and port, or raise timeout_s",
         )
+    if why is not None:
+        return AssociationError(
+            f"cannot open an association to {peer} ({why})",
+            path=peer.name,
+            hint="check that the peer is running and its host and port are right",
+        )
     return AssociationError(
-        f"cannot open an association to {peer} ({why or 'no answer'})",
+        f"{peer} aborted the association",
         path=peer.name,
-        hint="check that the peer is running and its host and port are right",
+        hint="the peer may not accept our AE title, TLS settings or any proposed SOP class; "
+        "see its log",
     )
 
 

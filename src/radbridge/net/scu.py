@@ -220,9 +220,9 @@ def _send_batch(
                                 item.path, item.sop_instance_uid, _status_of(exc), str(exc)
                             )
                         )
-                except Exception as exc:
-                    if not assoc.is_established:
-                        raise  # the association dropped: this and the rest are retried
+                except NetworkError:
+                    raise  # no answer: the association is gone; this and the rest are retried
+                except Exception as exc:  # this file cannot be sent (unreadable, cannot decode)
                     report.results.append(
                         InstanceResult(item.path, item.sop_instance_uid, None, str(exc))
                     )
