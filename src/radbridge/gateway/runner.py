@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as _dt
 import io
 import logging
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from radbridge.io.series import load_datasets
 from radbridge.iods.common import SeriesOptions
 from radbridge.iods.source import SourceSeries
 from radbridge.models import Model, ModelResult, SeriesInfo, load_model, run_model
+from radbridge.net.durable import write_durably as write_bytes_durably
 from radbridge.uids import derived_uid
 
 __all__ = [
@@ -85,22 +85,6 @@ def _model(spec: str) -> Model:
     if spec not in _MODELS:
         _MODELS[spec] = load_model(spec)
     return _MODELS[spec]
-
-
-def write_bytes_durably(data: bytes, path: Path) -> None:
-    """Write ``data`` to ``path`` via a temporary file, fsync, rename, fsync the folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with temporary.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
 
 
 def _options(job: Job, rule: Rule, model: Model, kind: str, description: str) -> SeriesOptions:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import hmac
-import io
 import json
 import logging
 import re
@@ -29,9 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from pydicom import dcmread
-
-from radbridge.uids import is_valid_uid
+from radbridge.net.durable import instance_path, read_uids
 
 __all__ = ["StowAuth", "StowServer"]
 
@@ -96,16 +93,14 @@ def parse_parts(content_type: str, body: bytes) -> list[bytes]:
 def spool_part(
     data: bytes, spool: Path, write: Callable[[bytes, Path], None]
 ) -> tuple[str, str, str]:
-    """Check a part and write it to ``spool/<study>/<series>/<sop>.dcm``; return its UIDs."""
-    ds = dcmread(io.BytesIO(data), stop_before_pixels=True)
-    uids = tuple(
-        str(ds.get(k, "") or "")
-        for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
-    )
-    if not all(is_valid_uid(u) for u in uids):
-        raise ValueError("the instance's study, series or SOP instance UID is not a valid UID")
-    study, series, sop = uids
-    write(data, spool / study / series / f"{sop}.dcm")
+    """Check a part and write it to ``spool/<study>/<series>/<sop>.dcm``; return its UIDs.
+
+    Raises :class:`~radbridge.errors.DicomReadError` for a part that is not a DICOM
+    instance with valid UIDs, :class:`~radbridge.errors.StorageError` when it
+    cannot be written.
+    """
+    study, series, sop, _ = read_uids(data)
+    write(data, instance_path(spool, study, series, sop))
     return study, series, sop
 
 

@@ -17,7 +17,7 @@ Examples
 >>> instance_path(root, "1.2.3", "1.2.3.4", "../../etc/passwd")
 Traceback (most recent call last):
 ...
-radbridge.errors.StorageError: ...: the SOP instance UID is not a valid UID, ...
+radbridge.errors.InvalidAttributeError: ...: the SOP instance UID is not a valid UID, ...
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pathlib import Path
 
 from pydicom import dcmread
 
-from radbridge.errors import StorageError
+from radbridge.errors import InvalidAttributeError, NotDicomError, StorageError
 from radbridge.uids import is_valid_uid
 
 __all__ = ["instance_path", "read_uids", "remove_stale_temporaries", "write_durably"]
@@ -42,7 +42,13 @@ _dirs_lock = threading.Lock()
 
 
 def instance_path(root: Path, study: str, series: str, sop: str) -> Path:
-    """Return ``root/<study>/<series>/<sop>.dcm``, refusing UIDs that are not UIDs."""
+    """Return ``root/<study>/<series>/<sop>.dcm``.
+
+    Raises
+    ------
+    InvalidAttributeError
+        A UID is not a valid UID (it would be unsafe as a path component).
+    """
     for keyword, value in (
         ("StudyInstanceUID", study),
         ("SeriesInstanceUID", series),
@@ -54,7 +60,7 @@ def instance_path(root: Path, study: str, series: str, sop: str) -> Path:
                 "SeriesInstanceUID": "series",
                 "SOPInstanceUID": "SOP instance",
             }
-            raise StorageError(
+            raise InvalidAttributeError(
                 f"the {what[keyword]} UID is not a valid UID, refusing to use it as a file name",
                 path=root,
                 attribute=keyword,
@@ -68,6 +74,11 @@ def read_uids(data: bytes) -> tuple[str, str, str, str]:
 
     ``data`` is a DICOM file (with file meta) or a dataset in Explicit VR Little
     Endian; only the header elements are parsed.
+
+    Raises
+    ------
+    NotDicomError
+        The bytes cannot be parsed as a data set.
     """
     try:
         ds = dcmread(
@@ -82,7 +93,7 @@ def read_uids(data: bytes) -> tuple[str, str, str, str]:
             ],
         )
     except Exception as exc:  # pydicom raises many kinds for hostile bytes
-        raise StorageError(
+        raise NotDicomError(
             f"the received data set cannot be parsed ({type(exc).__name__})",
             hint="the sender sent a malformed data set",
         ) from exc

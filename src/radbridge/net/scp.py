@@ -41,7 +41,7 @@ from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from pynetdicom.transport import ThreadedAssociationServer
 
 from radbridge.config import TLSConfig, check_ae_title
-from radbridge.errors import ConfigError, StorageError
+from radbridge.errors import ConfigError, DicomReadError, StorageError
 from radbridge.net.association import MAX_PDU, quiet_identifiers
 from radbridge.net.durable import instance_path, read_uids, remove_stale_temporaries, write_durably
 
@@ -259,7 +259,7 @@ class StorageSCP:
                 self.stats.add(failed=1)
                 return _SOP_CLASS_MISMATCH
             path = instance_path(self.out_dir, study, series, sop)
-        except StorageError as exc:
+        except DicomReadError as exc:
             log.warning("refused an instance: %s", exc.message)
             self.stats.add(failed=1)
             return _CANNOT_UNDERSTAND
