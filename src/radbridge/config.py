@@ -13,6 +13,7 @@ configuration, so a PACS is described in one place::
     username = "radbridge"             # DICOMweb basic auth
     password_env = "PACS_PASSWORD"     # read from the environment, never stored
     token_env = ""                     # or a bearer token from the environment
+    transport = "dimse"                # how the gateway delivers: "dimse" or "dicomweb"
 
     [peers.pacs.tls]                   # optional: DIMSE over TLS
     ca_file = "ca.pem"
@@ -57,7 +58,9 @@ _PEER_KEYS = {
     "password_env",
     "token_env",
     "tls",
+    "transport",
 }
+_TRANSPORTS = ("dimse", "dicomweb")
 _TLS_KEYS = {"ca_file", "cert_file", "key_file", "check_hostname"}
 
 
@@ -130,6 +133,9 @@ class Peer:
         DICOMweb basic or bearer authentication.
     tls
         DIMSE over TLS, if given.
+    transport
+        How results are delivered to this peer: ``"dimse"`` (C-STORE) or
+        ``"dicomweb"`` (STOW-RS to ``dicomweb_url``).
     """
 
     ae_title: str
@@ -142,9 +148,18 @@ class Peer:
     password: str | None = field(default=None, repr=False)
     token: str | None = field(default=None, repr=False)
     tls: TLSConfig | None = None
+    transport: str = "dimse"
 
     def __post_init__(self) -> None:
         check_ae_title(self.ae_title)
+        if self.transport not in _TRANSPORTS:
+            raise ConfigError(
+                f"unknown transport {self.transport!r}",
+                attribute="transport",
+                hint="use 'dimse' or 'dicomweb'",
+            )
+        if self.transport == "dicomweb" and not self.dicomweb_url:
+            raise ConfigError("transport 'dicomweb' needs a dicomweb_url", attribute="dicomweb_url")
         if not 0 < self.port < 65536:
             raise ConfigError(f"port {self.port} is out of range", attribute="port")
         if self.timeout_s <= 0:
@@ -228,6 +243,7 @@ def peer_from_mapping(name: str, table: Mapping[str, Any], *, base: Path | None 
             password=_secret(table, "password_env", name),
             token=_secret(table, "token_env", name),
             tls=tls,
+            transport=str(table.get("transport", "dimse")),
         )
     except ConfigError as exc:
         raise ConfigError(

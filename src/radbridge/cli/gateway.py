@@ -89,3 +89,41 @@ def retry_command(
     finally:
         store.close()
     typer.echo(f"job {retried.id} queued again (series {retried.series_instance_uid})")
+
+
+@gateway_app.command("run")
+def run_command(
+    config: ConfigOption = None,
+    data_dir: DataOption = None,
+    port: Annotated[int | None, typer.Option("--port", help="Override the DIMSE port.")] = None,
+    stow_port: Annotated[
+        int | None, typer.Option("--stow-port", help="Also receive STOW-RS on this port.")
+    ] = None,
+) -> None:
+    """Run the gateway until SIGTERM or Ctrl-C: receive, run models, deliver."""
+    import dataclasses
+    import signal
+    import threading
+
+    from radbridge.gateway import Gateway
+
+    settings = _config(config, data_dir)
+    if port is not None:
+        settings = dataclasses.replace(settings, port=port)
+    if stow_port is not None:
+        settings = dataclasses.replace(settings, stow_port=stow_port)
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    gateway = Gateway(settings)
+    typer.echo(
+        f"gateway {settings.ae_title} on {settings.host}:{settings.port}"
+        + (f", STOW-RS on port {settings.stow_port}" if settings.stow_port else "")
+        + f"; data in {settings.data_dir}"
+    )
+    try:
+        gateway.serve(stop)
+    except KeyboardInterrupt:
+        stop.set()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    typer.echo("gateway stopped")

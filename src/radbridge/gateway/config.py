@@ -12,7 +12,8 @@
     workers = 1
     max_attempts = 4                 # then the job is dead-lettered with its reason
     retry_base_s = 2.0               # backoff: base * 2**(attempt-1)
-    min_free_disk_mb = 200           # refuse new associations below this
+    min_free_disk_mb = 200           # refuse new instances below this (0xA700 / HTTP 503)
+    stow_port = 0                    # > 0: also receive STOW-RS on this port
     executor = "local"               # or "dask://HOST:8786" to run jobs on a Dask cluster
 
     [[rules]]
@@ -30,9 +31,10 @@
     priority = 100
 
     [peers.pacs]                     # the peer format shared with `radbridge send`
-    ae_title = "ORTHANC"
+    ae_title = "ORTHANC"             # (see radbridge.config for every key)
     host = "127.0.0.1"
     port = 4242
+    transport = "dimse"              # or "dicomweb" (STOW-RS to dicomweb_url)
 
 Examples
 --------
@@ -50,6 +52,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from radbridge.config import Peer, peer_from_mapping
 from radbridge.errors import ConfigError
 from radbridge.gateway.routing import Match, PriorityRule, Rule, rule_from_mapping
 
@@ -68,6 +71,7 @@ _GATEWAY_KEYS = {
     "min_free_disk_mb",
     "poll_s",
     "delivery_attempts",
+    "stow_port",
 }
 
 
@@ -88,9 +92,10 @@ class GatewayConfig:
     poll_s: float = 0.2
     delivery_attempts: int = 20
     executor: str = "local"
+    stow_port: int = 0
     rules: tuple[Rule, ...] = ()
     priorities: tuple[PriorityRule, ...] = ()
-    peers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    peers: Mapping[str, Peer] = field(default_factory=dict)
 
     @property
     def spool_dir(self) -> Path:
@@ -196,7 +201,10 @@ def load_gateway_config(
             data_dir=folder,
             rules=rules,
             priorities=priorities,
-            peers=dict(document.get("peers", {}) or {}),
+            peers={
+                name: peer_from_mapping(name, table, base=p.parent)
+                for name, table in (document.get("peers", {}) or {}).items()
+            },
             **_tuples(gateway),
         )
     except ConfigError as exc:

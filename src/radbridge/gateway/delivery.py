@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from pydicom import dcmread
 
-from radbridge.errors import ConfigError
+from radbridge.config import Peer
+from radbridge.errors import ConfigError, NetworkError
 from radbridge.gateway.config import GatewayConfig
 from radbridge.gateway.queue import Delivery
 
-__all__ = ["Sender", "archive_path", "deliver"]
+__all__ = ["Sender", "archive_path", "deliver", "network_sender"]
 
 #: Sends one file to a named peer; raises a radbridge NetworkError on failure.
 Sender = Callable[[str, Path], None]
@@ -56,3 +57,35 @@ def deliver(delivery: Delivery, config: GatewayConfig, sender: Sender | None) ->
             hint="the networking layer is required for PACS destinations",
         )
     sender(delivery.destination, path)
+
+
+def network_sender(peers: Mapping[str, Peer], *, ae_title: str) -> Sender:
+    """Return a :data:`Sender` that delivers to ``peers`` by C-STORE or STOW-RS.
+
+    Each call sends one file and raises :class:`~radbridge.errors.NetworkError`
+    unless the peer acknowledged it; the gateway's delivery queue does the
+    retrying (with backoff), so the sender itself tries once.
+    """
+
+    def send_one(destination: str, path: Path) -> None:
+        peer = peers.get(destination)
+        if peer is None:
+            raise ConfigError(f"no peer named {destination!r}", attribute="destinations")
+        if peer.transport == "dicomweb":
+            _stow(path, peer)
+            return
+        from radbridge.net.scu import send
+
+        report = send([path], peer, ae_title=ae_title, retries=0)
+        if not report.ok:
+            raise NetworkError(report.failed[0].error or "not stored", path=peer.name)
+
+    return send_one
+
+
+def _stow(path: Path, peer: Peer) -> None:
+    """STOW-RS one file to ``peer.dicomweb_url`` (raises DicomWebError unless stored)."""
+    import importlib
+
+    web = importlib.import_module("radbridge.net.web")  # the DICOMweb client layer
+    web.stow([path], peer)

@@ -23,13 +23,14 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from radbridge.errors import RadbridgeError
 from radbridge.gateway.assembler import assemble
 from radbridge.gateway.audit import AuditLog
 from radbridge.gateway.config import GatewayConfig
-from radbridge.gateway.delivery import Sender, deliver
+from radbridge.gateway.delivery import Sender, deliver, network_sender
 from radbridge.gateway.executors import make_executor
 from radbridge.gateway.queue import (
     claim,
@@ -42,6 +43,9 @@ from radbridge.gateway.queue import (
 )
 from radbridge.gateway.runner import PermanentJobError, ReportEncoder, run_job
 from radbridge.gateway.state import Store
+
+if TYPE_CHECKING:
+    from radbridge.net.scp import StorageSCP
 
 __all__ = ["Gateway"]
 
@@ -56,8 +60,8 @@ class Gateway:
     config
         The configuration.
     sender
-        Sends a file to a named peer (from the networking layer); ``None`` allows
-        only the local ``archive`` destination.
+        Sends a file to a named peer; by default the networking layer's
+        C-STORE/STOW-RS sender for the configuration's ``[peers]``.
     report_encoders
         SR and KOS encoders by output kind (``"sr"``, ``"ko"``).
     """
@@ -74,7 +78,7 @@ class Gateway:
         config.outbox_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store(config.database)
         self.audit = AuditLog(config.audit_log)
-        self.sender = sender
+        self.sender = sender or network_sender(config.peers, ae_title=config.ae_title)
         self.report_encoders = report_encoders or {}
         self.executor = make_executor(config.executor)
         self._stop = threading.Event()
@@ -113,11 +117,11 @@ class Gateway:
 
     def receive_part(self, data: bytes, association: str) -> tuple[str, str, str]:
         """Store one STOW-RS part durably in the spool and record it; return its UIDs."""
-        from radbridge.gateway.runner import write_bytes_durably
         from radbridge.gateway.stow import spool_part
+        from radbridge.net.durable import instance_path, write_durably
 
-        study, series, sop = spool_part(data, self.config.spool_dir, write_bytes_durably)
-        path = self.config.spool_dir / study / series / f"{sop}.dcm"
+        study, series, sop = spool_part(data, self.config.spool_dir, write_durably)
+        path = instance_path(self.config.spool_dir, study, series, sop)
         self.stored(study, series, sop, str(path), association)
         return study, series, sop
 
@@ -134,6 +138,45 @@ class Gateway:
             closed=self.association_released,
             **options,
         )
+
+    def receiver(self, *, port: int | None = None) -> StorageSCP:
+        """Return the gateway's C-STORE SCP (not started): it spools and records instances.
+
+        An instance is acknowledged only after its file is durable *and* its row is
+        committed in the state database.
+        """
+        from radbridge.net.scp import StorageSCP
+
+        def stored(study: str, series: str, sop: str, path: Path, association: str) -> None:
+            self.stored(study, series, sop, str(path), association)
+
+        return StorageSCP(
+            self.config.spool_dir,
+            ae_title=self.config.ae_title,
+            host=self.config.host,
+            port=self.config.port if port is None else port,
+            allowed_calling_aets=self.config.allowed_calling_aets,
+            on_stored=stored,
+            on_opened=self.association_opened,
+            on_closed=self.association_released,
+            accepting=self.disk_ok,
+        )
+
+    def serve(self, stop: threading.Event) -> None:
+        """Run everything — receivers, assembler, runners, sender — until ``stop`` is set."""
+        receivers: list[Any] = [self.receiver().start()]
+        if self.config.stow_port:
+            receivers.append(
+                self.stow_server(host=self.config.host, port=self.config.stow_port).start()
+            )
+        self.start()
+        log.info("gateway %s serving on port %d", self.config.ae_title, receivers[0].port)
+        try:
+            stop.wait()
+        finally:
+            for receiver in receivers:
+                receiver.stop()
+            self.close()
 
     def disk_ok(self) -> bool:
         """Whether there is room to accept more instances (the low-water mark)."""

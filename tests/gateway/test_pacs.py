@@ -1,0 +1,173 @@
+"""The gateway between a real Orthanc (the PACS) and itself: C-STORE in, results back."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import replace
+
+import pydicom
+import pytest
+
+from radbridge.config import Peer
+from radbridge.gateway import Gateway
+from radbridge.gateway.state import JobState
+from tests.peers._common import free_port, wait_for_port
+
+
+def _wait(predicate, *, timeout=120.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise TimeoutError(f"timed out waiting for {what}")
+
+
+def _series_modalities(orthanc, study_uid):
+    (study,) = [
+        s
+        for s in orthanc.studies()
+        if orthanc.get(f"/studies/{s}")["MainDicomTags"]["StudyInstanceUID"] == study_uid
+    ]
+    return sorted(
+        orthanc.get(f"/series/{s}")["MainDicomTags"].get("Modality", "")
+        for s in orthanc.get(f"/studies/{study}")["Series"]
+    )
+
+
+@pytest.mark.peer
+@pytest.mark.slow
+def test_orthanc_to_gateway_and_back(orthanc_factory, config, phantom_study):
+    gateway_port = free_port()
+    orthanc = orthanc_factory(modalities={"gateway": ("RADBRIDGE", "127.0.0.1", gateway_port)})
+    pacs = Peer("ORTHANC", "127.0.0.1", orthanc.dicom_port, name="pacs")
+    rule = replace(config.rules[0], destinations=("pacs", "archive"))
+    settings = replace(
+        config, port=gateway_port, peers={"pacs": pacs}, rules=(rule,), quiet_period_s=0.5
+    )
+    orthanc.upload_many(sorted(phantom_study.dicom_dir.glob("*.dcm")))
+    gateway = Gateway(settings)
+    stop = threading.Event()
+    serving = threading.Thread(target=gateway.serve, args=(stop,), daemon=True)
+    serving.start()
+    try:
+        wait_for_port("127.0.0.1", gateway_port, timeout=30)
+        orthanc.store_to("gateway", orthanc.studies())  # the PACS routes the study to us
+        study_uid = phantom_study.study_instance_uid
+        _wait(lambda: "SEG" in _series_modalities(orthanc, study_uid), what="SEG in Orthanc")
+    finally:
+        stop.set()
+        serving.join(60)
+    assert not serving.is_alive()
+    from radbridge.gateway.state import Store
+
+    store = Store(settings.database)
+    try:
+        (job,) = store.query("SELECT state FROM jobs")
+        deliveries = store.query("SELECT destination, state, sop_instance_uid FROM deliveries")
+    finally:
+        store.close()
+    assert job["state"] == JobState.DONE
+    pacs_uids = {d["sop_instance_uid"] for d in deliveries if d["destination"] == "pacs"}
+    assert pacs_uids and pacs_uids <= orthanc.sop_instance_uids()
+    # what Orthanc holds is what the gateway archived, byte for byte
+    for uid in pacs_uids:
+        (found,) = orthanc.lookup(uid)
+        stored = pydicom.dcmread(io.BytesIO(orthanc.instance_bytes(found["ID"])))
+        archived = next(settings.archive_dir.rglob(f"{uid}.dcm"))
+        assert stored == pydicom.dcmread(archived)
+
+
+@pytest.mark.peer
+@pytest.mark.slow
+def test_gateway_run_command_with_send_and_status(orthanc, phantom_study, tmp_path):
+    """The one-command deployment: `radbridge gateway run`, fed by `radbridge send`."""
+    port = free_port()
+    data = tmp_path / "data"
+    config = tmp_path / "gateway.toml"
+    config.write_text(
+        f"""
+[gateway]
+data_dir = "data"
+port = {port}
+quiet_period_s = 0.5
+
+[[rules]]
+name = "ct"
+model = "reference-ct"
+outputs = ["seg"]
+destinations = ["pacs"]
+[rules.match]
+modality = ["CT"]
+
+[peers.pacs]
+ae_title = "ORTHANC"
+host = "127.0.0.1"
+port = {orthanc.dicom_port}
+"""
+    )
+    log = (tmp_path / "gateway.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "radbridge", "gateway", "run", "--config", str(config)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        wait_for_port("127.0.0.1", port, timeout=60, proc=proc)
+        sent = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "radbridge",
+                "send",
+                str(phantom_study.dicom_dir),
+                "--to",
+                f"RADBRIDGE@127.0.0.1:{port}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert sent.returncode == 0, sent.stderr
+
+        def delivered():
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "radbridge",
+                    "gateway",
+                    "status",
+                    "--json",
+                    "--config",
+                    str(config),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            report = json.loads(out.stdout)
+            return report if report["queue"].get("done") == 1 and report["latency_s"] else None
+
+        report = _wait(delivered, timeout=180, what="a delivered job")
+        assert report["received"]["instances"] == 24
+        assert "SEG" in _series_modalities(orthanc, phantom_study.study_instance_uid)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        log.close()
+    text = (tmp_path / "gateway.log").read_text()
+    assert proc.returncode == 0, text
+    assert "gateway stopped" in text
+    # no patient data in the gateway's own output or audit log
+    for line in (text, (data / "audit.jsonl").read_text()):
+        assert "Phantom^" not in line and "RB-PHANTOM" not in line
