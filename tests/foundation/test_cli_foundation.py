@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -54,13 +55,17 @@ def test_console_script_and_module_entry_points(tmp_path):
             "--workdir",
             str(tmp_path),
             "--slices",
-            "4",
+            "12",
             "--size",
-            "32",
+            "64",
         ],
         capture_output=True,
         text=True,
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert "4x32x32" in result.stdout
+    assert "12x64x64" in result.stdout
+    assert "12 instances acknowledged" in result.stdout
+    assert "jobs: done 1" in result.stdout
+    (seg_line,) = [line for line in result.stdout.splitlines() if line.strip().startswith("SEG")]
+    assert Path(seg_line.split()[-1]).is_file()

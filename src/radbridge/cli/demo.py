@@ -1,13 +1,30 @@
-"""``radbridge demo``: the README's first command runs this."""
+"""``radbridge demo``: the README's first command runs this.
+
+It plays a hospital in one process: a phantom CT study is written, the gateway
+starts on a free local port with the embedded default configuration, the study
+is sent to it over C-STORE like a PACS would, and the demo waits for the job,
+prints ``radbridge gateway status`` and where the results are, and stops.
+"""
 
 from __future__ import annotations
 
+import shutil
+import socket
+import threading
+import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from radbridge.cli import app
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @app.command()
@@ -17,14 +34,96 @@ def demo(
     ),
     slices: Annotated[int, typer.Option(help="Phantom slices.")] = 100,
     size: Annotated[int, typer.Option(help="Phantom matrix size.")] = 512,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the results.")] = 600.0,
 ) -> None:
-    """Generate the phantom study and describe it (the gateway demo replaces this)."""
+    """Send a phantom CT study through the gateway and show the results."""
+    from pydicom import dcmread
+
+    from radbridge.cli.gateway import print_status
     from radbridge.cli.info import _print_table
+    from radbridge.config import Peer
+    from radbridge.errors import GatewayError
+    from radbridge.gateway import Gateway, load_gateway_config
+    from radbridge.gateway.status import status
     from radbridge.io.describe import describe
     from radbridge.io.phantom import write_phantom
+    from radbridge.net.scu import send
 
     typer.echo(f"1. writing the phantom CT study to {workdir / 'phantom'}")
     files = write_phantom(workdir / "phantom", slices=slices, size=size, seed=0)
-    typer.echo("2. radbridge info of it:")
     _print_table(describe(files.dicom_dir))
-    typer.echo(f"ground truth: {files.labels_nifti or files.labels_npy}, {files.labels_json}")
+
+    shutil.rmtree(workdir / "gateway", ignore_errors=True)  # each demo starts afresh
+    config = load_gateway_config(None, data_dir=workdir / "gateway")
+    config = replace(config, port=_free_port(), quiet_period_s=1.0)
+    typer.echo(
+        f"2. starting the gateway ({config.ae_title} on 127.0.0.1:{config.port}, "
+        f"data in {config.data_dir})"
+    )
+    gateway = Gateway(config)
+    stop = threading.Event()
+    serving = threading.Thread(target=gateway.serve, args=(stop,), name="radbridge-demo")
+    serving.start()
+    try:
+        typer.echo("3. sending the study to it over C-STORE, as a PACS would")
+        _wait_for_port(config.port)
+        report = send([files.dicom_dir], Peer(config.ae_title, "127.0.0.1", config.port))
+        typer.echo(f"   {len(report.sent)} instances acknowledged in {report.seconds:.1f} s")
+        typer.echo("4. waiting for the model and the delivery ...")
+        done = _wait_for_results(config.database, files.series_instance_uid, timeout)
+    finally:
+        stop.set()
+        serving.join()
+    from radbridge.gateway.state import Store
+
+    store = Store(config.database)
+    try:
+        summary = status(store)
+    finally:
+        store.close()
+    typer.echo("5. radbridge gateway status:")
+    print_status(summary)
+    if not done:
+        raise GatewayError(
+            f"no results within {timeout:g} s",
+            path=config.data_dir,
+            hint="see `radbridge gateway status --data-dir ...` and audit.jsonl",
+        )
+    typer.echo(f"6. results in the archive ({config.archive_dir}):")
+    for path in sorted(config.archive_dir.rglob("*.dcm")):
+        modality = dcmread(path, stop_before_pixels=True, specific_tags=["Modality"]).Modality
+        typer.echo(f"   {modality:<4} {path}")
+
+
+def _wait_for_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+
+
+def _wait_for_results(database: Path, series_uid: str, timeout: float) -> bool:
+    """Wait until every job of the series is done (delivered) or one is dead."""
+    from radbridge.gateway.state import JobState, Store
+
+    store = Store(database)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            states = {
+                row["state"]
+                for row in store.query(
+                    "SELECT state FROM jobs WHERE series_instance_uid = ?", series_uid
+                )
+            }
+            if states == {JobState.DONE}:
+                return True
+            if JobState.DEAD in states:
+                return False
+            time.sleep(0.2)
+    finally:
+        store.close()
+    return False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -47,6 +47,11 @@ def status_command(
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return
+    print_status(report)
+
+
+def print_status(report: dict[str, Any]) -> None:
+    """Print a :func:`radbridge.gateway.status.status` report for people."""
     queue = ", ".join(f"{k} {v}" for k, v in sorted(report["queue"].items())) or "empty"
     typer.echo(
         f"received: {report['received']['series']} series, "
