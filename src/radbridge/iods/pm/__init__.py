@@ -1,0 +1,24 @@
+"""DICOM Parametric Map: write and read maps of real-world values.
+
+Examples
+--------
+See :func:`radbridge.iods.pm.encode_parametric_map` and
+:func:`radbridge.iods.pm.read_parametric_map`.
+"""
+
+from radbridge.iods.pm.units import is_ucum, parse_units
+from radbridge.iods.pm.writer import (
+    PARAMETRIC_MAP_STORAGE,
+    MapDescription,
+    NanPolicy,
+    encode_parametric_map,
+)
+
+__all__ = [
+    "PARAMETRIC_MAP_STORAGE",
+    "MapDescription",
+    "NanPolicy",
+    "encode_parametric_map",
+    "is_ucum",
+    "parse_units",
+]

@@ -1,0 +1,160 @@
+"""Check that a unit is a UCUM expression before it goes into a Parametric Map.
+
+The Measurement Units Code Sequence of a Real World Value Mapping holds a UCUM
+code (PS3.3 C.7.6.16.2.11; CID 7181 lists common ones). A full UCUM
+implementation is large; this module accepts the expressions imaging uses:
+units of CID 7181 and CID 82 (as pydicom ships them), and any expression built
+from UCUM base and derived atoms with SI prefixes, exponents, ``.`` and ``/``,
+parentheses, integer factors and ``{annotations}`` (``{probability}``,
+``g/ml{SUVbw}``, ``mm2/s``, ``10*-3.mm2/s``).
+
+Examples
+--------
+>>> parse_units("{probability}").value
+'{probability}'
+>>> parse_units("mm2/s").meaning
+'mm2/s'
+>>> parse_units("furlongs")
+Traceback (most recent call last):
+...
+radbridge.errors.EncodingError: 'furlongs' is not a UCUM unit [MeasurementUnitsCodeSequence]. ...
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+from radbridge.coding import Code, ucum
+from radbridge.errors import EncodingError
+
+__all__ = ["is_ucum", "parse_units"]
+
+#: UCUM atoms that take SI prefixes (metric units).
+_METRIC = frozenset(
+    "m g s A K mol cd rad sr Hz N Pa J W C V F Ohm S Wb T H Cel lm lx Bq Gy Sv l L "
+    "eq osm U [iU] [IU] bar t u eV B dB Np".split()
+)
+#: UCUM atoms that take no prefix.
+_PLAIN = frozenset(
+    "min h d wk mo a deg ' '' % [ppm] [ppb] [ppth] [pptr] [pi] [hnsf'U] [arb'U] [PRU] "
+    "[pH] mm[Hg] cm[H2O] ppm 10* [lb_av] [in_i] [ft_i] [degF] gon ar L".split()
+)
+_PREFIXES = ("da", "Y", "Z", "E", "P", "T", "G", "M", "k", "h", "d", "c", "m", "u", "n", "p", "f")
+_ANNOTATION = r"\{[^{}]*\}"
+_TOKEN = re.compile(rf"{_ANNOTATION}|\[[^\]]*\]|[()./]|[^()./\[{{]+")
+_SIMPLE = re.compile(r"^(?P<atom>.*?)(?P<exponent>[+-]?\d+)?$")
+
+
+@cache
+def _known_codes() -> frozenset[str]:
+    """UCUM code values of the CIDs pydicom ships (7181, 82 and every other)."""
+    from pydicom.sr.codedict import codes
+
+    found: set[str] = set()
+    for name in ("cid7181", "cid82"):
+        group = getattr(codes, name, None)
+        if group is None:  # pragma: no cover - depends on the pydicom version
+            continue
+        for key in group.dir():
+            code = getattr(group, key)
+            if code.scheme_designator == "UCUM":
+                found.add(str(code.value))
+    return frozenset(found)
+
+
+def _is_atom(text: str) -> bool:
+    if text in _METRIC or text in _PLAIN:
+        return True
+    for prefix in _PREFIXES:
+        if text.startswith(prefix) and text[len(prefix) :] in _METRIC:
+            return True
+    return False
+
+
+def _is_component(text: str) -> bool:
+    """An atom with an optional exponent, or an integer factor (``10*3``, ``100``)."""
+    if text.isdigit():
+        return True
+    if text.startswith("10*") and re.fullmatch(r"10\*[+-]?\d+", text):
+        return True
+    if text.startswith("10^") and re.fullmatch(r"10\^[+-]?\d+", text):
+        return True
+    match = _SIMPLE.match(text)
+    assert match is not None  # the pattern matches every string
+    atom = match.group("atom")
+    return bool(atom) and _is_atom(atom)
+
+
+def is_ucum(expression: str) -> bool:
+    """Tell whether ``expression`` is a UCUM unit radbridge recognises.
+
+    Examples
+    --------
+    >>> is_ucum("ml/[100]g/min"), is_ucum("g/ml{SUVbw}"), is_ucum("probability")
+    (True, True, False)
+    """
+    if not expression or expression != expression.strip() or " " in expression:
+        return False
+    if expression in _known_codes():
+        return True
+    tokens = _TOKEN.findall(expression)
+    if "".join(tokens) != expression:
+        return False
+    depth = 0
+    expect_term = True  # at the start, after "." or "/" or "("
+    for position, token in enumerate(tokens):
+        if token == "(":
+            if not expect_term:
+                return False
+            depth += 1
+        elif token == ")":
+            if expect_term or depth == 0:
+                return False
+            depth -= 1
+        elif token in "./":
+            if expect_term and not (token == "/" and position == 0):
+                return False
+            expect_term = True
+            continue
+        elif token.startswith("{"):
+            pass  # an annotation: alone it means 1, after a unit it qualifies it
+        elif token.startswith("["):
+            if not expect_term or not _is_component(token) and not _is_atom(token):
+                return False
+        elif not expect_term or not _is_component(token):
+            return False
+        expect_term = token == "("
+    return depth == 0 and not expect_term
+
+
+def parse_units(units: Code | str) -> Code:
+    """Return ``units`` as a UCUM :class:`~radbridge.coding.Code`, or raise.
+
+    Parameters
+    ----------
+    units
+        A UCUM code (scheme ``UCUM``) or a UCUM expression such as ``"mm2/s"``
+        or ``"{probability}"``.
+
+    Raises
+    ------
+    EncodingError
+        The scheme is not UCUM, or the expression is not a UCUM unit.
+    """
+    code = ucum(units) if isinstance(units, str) else units
+    if code.scheme != "UCUM":
+        raise EncodingError(
+            f"units {code} are not coded in UCUM",
+            attribute="MeasurementUnitsCodeSequence",
+            hint="give a UCUM code, e.g. ucum('mm2/s'), or '1' / '{probability}' for "
+            "unitless values",
+        )
+    if not is_ucum(code.value):
+        raise EncodingError(
+            f"{code.value!r} is not a UCUM unit",
+            attribute="MeasurementUnitsCodeSequence",
+            hint="write the unit in UCUM syntax (e.g. 'mm2/s', 'ms', 'g/ml{SUVbw}'); "
+            "use '1' or an annotation such as '{probability}' for unitless values",
+        )
+    return code

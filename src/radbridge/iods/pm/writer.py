@@ -1,0 +1,568 @@
+"""Write DICOM Parametric Maps: float32, float64 or integer maps with real-world units.
+
+A Parametric Map (PS3.3 A.75) is an enhanced multi-frame image, one frame per
+slice, whose pixel values mean a measured or derived quantity: the Real World
+Value Mapping names the quantity (CID 7180), the UCUM units (CID 7181) and, for
+integer maps, the slope and intercept from stored values to real-world values.
+Float maps go in Float Pixel Data or Double Float Pixel Data, which DICOM
+stores uncompressed; integer maps can be compressed losslessly (RLE, JPEG-LS,
+JPEG 2000).
+
+The writer is strict: NaN or infinity need a declared policy, the map must lie
+on the source grid (or be a :class:`~radbridge.geometry.Volume` in the source's
+frame of reference), and units must be UCUM.
+
+Examples
+--------
+>>> import numpy as np
+>>> from radbridge.coding import dcm
+>>> from radbridge.io.phantom import generate_phantom
+>>> from radbridge.iods.source import SourceSeries
+>>> ph = generate_phantom(slices=4, size=16)
+>>> probability = (ph.labels.array > 0).astype(np.float32) * 0.75
+>>> pm = encode_parametric_map(
+...     probability, SourceSeries.from_volume(ph.hu),
+...     quantity=dcm("130402", "Class activation"), units="{probability}")
+>>> pm.SOPClassUID == PARAMETRIC_MAP_STORAGE, int(pm.BitsAllocated), int(pm.NumberOfFrames)
+(True, 32, 4)
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from pydicom.dataset import Dataset, FileDataset
+
+from radbridge.coding import Code, dcm, sct
+from radbridge.errors import EncodingError, GridMismatchError, MissingAttributeError
+from radbridge.geometry import Volume, VolumeGeometry
+from radbridge.iods.common import SeriesOptions, file_meta, new_instance
+from radbridge.iods.functional_groups import ItemEncoder, encode_dataset, raw_sequence
+from radbridge.iods.pm.units import parse_units
+from radbridge.iods.seg.writer import _dimensions, _ds, _match_planes, _shared_groups
+from radbridge.iods.source import SourceSeries, referenced_series_sequence
+from radbridge.pixels import TransferSyntax, encode_pixel_data
+
+__all__ = [
+    "PARAMETRIC_MAP_STORAGE",
+    "QUANTITY",
+    "MapDescription",
+    "NanPolicy",
+    "encode_parametric_map",
+]
+
+log = logging.getLogger(__name__)
+
+PARAMETRIC_MAP_STORAGE = "1.2.840.10008.5.1.4.1.1.30"
+#: Concept name of the Quantity Definition item (formerly G-C1C6, SRT).
+QUANTITY = sct("246205007", "Quantity")
+#: CID 7222 Parametric Map Derivation Image Purpose of Reference.
+_PURPOSE = dcm("121322", "Source image for image processing operation")
+_ENC = ItemEncoder()
+_CS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_ ")
+
+
+class NanPolicy(enum.StrEnum):
+    """What to do with NaN and infinite values in a float map.
+
+    ``refuse`` (default) raises; ``zero`` stores 0; ``padding`` stores a
+    padding value declared in Float (or Double Float) Pixel Padding Value, which
+    readers (radbridge's included) turn back into NaN.
+    """
+
+    REFUSE = "refuse"
+    ZERO = "zero"
+    PADDING = "padding"
+
+
+@dataclass(frozen=True, eq=False)
+class _Map:
+    """The checked map: frames, grid, and what the mapping needs."""
+
+    frames: NDArray[Any]
+    geometry: VolumeGeometry
+    same_grid: bool
+    low: float
+    high: float
+    padding: float | None
+
+
+def _choice(cls: type[enum.StrEnum], value: Any, attribute: str) -> Any:
+    try:
+        return cls(value.lower() if isinstance(value, str) else value)
+    except ValueError:
+        choices = ", ".join(m.value for m in cls)
+        raise EncodingError(
+            f"unknown value {value!r}", attribute=attribute, hint=f"use one of {choices}"
+        ) from None
+
+
+def _resolve_source(source: SourceSeries | Sequence[Dataset] | Volume) -> SourceSeries:
+    if isinstance(source, SourceSeries):
+        resolved = source
+    elif isinstance(source, Volume):
+        resolved = SourceSeries.from_volume(source)
+    else:
+        resolved = SourceSeries.from_datasets(list(source))
+    if not resolved.frame_of_reference_uid:
+        raise MissingAttributeError(
+            "the source series has no frame of reference, so the map could not be placed",
+            attribute="FrameOfReferenceUID",
+            hint="make maps of images that have a FrameOfReferenceUID (CT, MR, PET do)",
+        )
+    return resolved
+
+
+def _grid(
+    values: NDArray[Any] | Volume, source: SourceSeries
+) -> tuple[NDArray[Any], VolumeGeometry, bool]:
+    """Return the array, its grid, and whether that grid is the source's."""
+    if isinstance(values, Volume):
+        if values.frame_of_reference_uid not in (None, "", source.frame_of_reference_uid):
+            raise GridMismatchError(
+                "the map's frame of reference differs from the source's",
+                attribute="FrameOfReferenceUID",
+                hint="compute the map on the source series, or register it to the source first",
+            )
+        geometry = VolumeGeometry(values.shape, values.affine, source.frame_of_reference_uid)
+        return values.array, geometry, geometry.is_close(source.geometry, atol=1e-3)
+    array = np.asarray(values)
+    if array.shape != source.geometry.shape:
+        raise GridMismatchError(
+            f"map has shape {array.shape} but the source grid is {source.geometry.shape} "
+            "[slice, row, column]",
+            attribute="values",
+            hint="give the map in the source's slice order (see `radbridge info --json`), "
+            "or pass it as a Volume with its own geometry",
+        )
+    return array, source.geometry, True
+
+
+def _check_values(array: NDArray[Any], policy: NanPolicy) -> tuple[NDArray[Any], float | None]:
+    """Return the pixel values to store and the padding value (if any)."""
+    kind = array.dtype.kind
+    if kind == "b":
+        array = array.astype(np.uint16)
+        kind = "u"
+    if kind in "iu":
+        if array.size and (int(array.min()) < -32768 or int(array.max()) > 65535):
+            raise EncodingError(
+                "integer map values do not fit 16 bits",
+                attribute="values",
+                hint="store the map as float32, or scale it and pass slope/intercept",
+            )
+        if array.size and int(array.min()) < 0:
+            if int(array.max()) > 32767:
+                raise EncodingError(
+                    "integer map spans more than 16 signed bits", attribute="values"
+                )
+            return array.astype(np.int16), None
+        return array.astype(np.uint16), None
+    if kind != "f" or array.dtype.itemsize not in (4, 8):
+        raise EncodingError(
+            f"a parametric map holds float32, float64 or 16-bit integers, not {array.dtype}",
+            attribute="values",
+            hint="convert the array with .astype(np.float32)",
+        )
+    finite = np.isfinite(array)
+    if finite.all():
+        return array, None
+    if policy is NanPolicy.REFUSE:
+        count = int(array.size - finite.sum())
+        where = np.argwhere(~finite)[0].tolist()
+        raise EncodingError(
+            f"the map holds {count} NaN or infinite values (first at [slice, row, column] "
+            f"{where})",
+            attribute="values",
+            hint="pass nan_policy='padding' (stored as a declared padding value, read back as "
+            "NaN) or nan_policy='zero', or clean the map first",
+        )
+    if not finite.any():
+        raise EncodingError("every value of the map is NaN or infinite", attribute="values")
+    out = array.copy()
+    if policy is NanPolicy.ZERO:
+        out[~finite] = 0
+        return out, None
+    padding = float(np.finfo(array.dtype).min)
+    if (array[finite] == padding).any():
+        raise EncodingError(
+            "the map already uses the padding value (the lowest float)", attribute="values"
+        )
+    out[~finite] = padding
+    return out, padding
+
+
+def _prepare(
+    values: NDArray[Any] | Volume, source: SourceSeries, policy: NanPolicy
+) -> _Map:
+    array, geometry, same_grid = _grid(values, source)
+    if array.ndim != 3 or array.size == 0:
+        raise EncodingError(
+            f"a map must be a non-empty 3-D array [slice, row, column], got shape {array.shape}",
+            attribute="values",
+        )
+    frames, padding = _check_values(array, policy)
+    kept = frames if padding is None else frames[frames != padding]
+    low, high = float(kept.min()), float(kept.max())
+    return _Map(np.ascontiguousarray(frames), geometry, same_grid, low, high, padding)
+
+
+def _code_item(code: Code) -> bytes:
+    return _ENC.item(encode_dataset(code.to_dataset()))
+
+
+def _derivation_items(
+    source: SourceSeries, geometry: VolumeGeometry, same_grid: bool, derivation: Code
+) -> list[bytes | None]:
+    """Encoded Derivation Image Sequence per slice (None where no source plane matches)."""
+    if not source.slice_refs:
+        return [None] * geometry.shape[0]
+    matches: list[int | None] = (
+        list(range(geometry.shape[0])) if same_grid else _match_planes(source, geometry)
+    )
+    purpose = _ENC.sequence(0x0040A170, [_code_item(_PURPOSE)])
+    code = _ENC.sequence(0x00089215, [_code_item(derivation)])
+    out: list[bytes | None] = []
+    for match in matches:
+        if match is None:
+            out.append(None)
+            continue
+        ref = source.slice_refs[match]
+        content = _ENC.element(0x00081150, "UI", _ENC.uid(ref.sop_class_uid))
+        content += _ENC.element(0x00081155, "UI", _ENC.uid(ref.sop_instance_uid))
+        if ref.frame_number is not None:
+            content += _ENC.element(0x00081160, "IS", _ENC.text(str(ref.frame_number)))
+        image = _ENC.sequence(0x00082112, [_ENC.item(content + purpose)])
+        out.append(_ENC.sequence(0x00089124, [_ENC.item(image + code)]))
+    return out
+
+
+def _per_frame(positions: NDArray[np.float64], refs: list[bytes | None]) -> bytes:
+    chunks = []
+    for k, position in enumerate(positions):
+        content = refs[k] or b""
+        content += _ENC.sequence(
+            0x00209111, [_ENC.item(_ENC.element(0x00209157, "UL", _ENC.ul(k + 1)))]
+        )
+        content += _ENC.sequence(
+            0x00209113, [_ENC.item(_ENC.element(0x00200032, "DS", _ENC.ds(position)))]
+        )
+        chunks.append(_ENC.item(content))
+    return b"".join(chunks)
+
+
+def _mapping_item(
+    pm: _Map, quantity: Code, units: Code, slope: float, intercept: float, label: str
+) -> Dataset:
+    item = Dataset()
+    item.LUTExplanation = quantity.meaning[:64]
+    item.LUTLabel = label[:16]
+    item.MeasurementUnitsCodeSequence = [units.to_dataset()]
+    definition = Dataset()
+    definition.ValueType = "CODE"
+    definition.ConceptNameCodeSequence = [QUANTITY.to_dataset()]
+    definition.ConceptCodeSequence = [quantity.to_dataset()]
+    item.QuantityDefinitionSequence = [definition]
+    if pm.frames.dtype.kind == "f":
+        item.DoubleFloatRealWorldValueFirstValueMapped = pm.low
+        item.DoubleFloatRealWorldValueLastValueMapped = pm.high
+    else:
+        vr = "SS" if pm.frames.dtype.kind == "i" else "US"
+        item.RealWorldValueFirstValueMapped = int(pm.low)
+        item.RealWorldValueLastValueMapped = int(pm.high)
+        item["RealWorldValueFirstValueMapped"].VR = vr
+        item["RealWorldValueLastValueMapped"].VR = vr
+    item.RealWorldValueIntercept = float(intercept)
+    item.RealWorldValueSlope = float(slope)
+    return item
+
+
+def _window(pm: _Map, window: tuple[float, float] | None) -> Dataset:
+    """Frame VOI LUT item: the given window, or one spanning the stored values."""
+    item = Dataset()
+    floating = pm.frames.dtype.kind == "f"
+    if window is None:
+        width = pm.high - pm.low
+        center = (pm.high + pm.low) / 2
+        if not floating:
+            width, center = width + 1, center + 0.5  # LINEAR: width counts values
+        window = (center, width if width > 0 else 1.0)
+    center, width = (float(v) for v in window)
+    if not (np.isfinite(center) and np.isfinite(width)) or width <= 0:
+        raise EncodingError(
+            f"window (center {center}, width {width}) is not usable",
+            attribute="WindowWidth",
+            hint="give a finite center and a positive width",
+        )
+    if not floating and width < 1:
+        raise EncodingError(
+            "a window over integer values needs a width of at least 1", attribute="WindowWidth"
+        )
+    item.WindowCenter = _ds(center)
+    item.WindowWidth = _ds(width)
+    item.VOILUTFunction = "LINEAR_EXACT" if floating else "LINEAR"
+    return item
+
+
+def _shared(pm: _Map, mapping: Dataset, window: Dataset, frame_type: list[str]) -> Dataset:
+    shared = _shared_groups(pm.geometry)
+    shared.FrameVOILUTSequence = [window]
+    identity = Dataset()
+    identity.RescaleIntercept = "0"
+    identity.RescaleSlope = "1"
+    identity.RescaleType = "US"
+    shared.PixelValueTransformationSequence = [identity]
+    kind = Dataset()
+    kind.FrameType = frame_type
+    shared.ParametricMapFrameTypeSequence = [kind]
+    shared.RealWorldValueMappingSequence = [mapping]
+    return shared
+
+
+def _cs(value: str, attribute: str) -> str:
+    if not value or len(value) > 16 or set(value) - _CS:
+        raise EncodingError(
+            f"{value!r} is not a valid CS value",
+            attribute=attribute,
+            hint="use up to 16 upper-case letters, digits, underscores or spaces",
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class MapDescription:
+    """How the Parametric Map describes its pixels.
+
+    Parameters
+    ----------
+    image_flavor, derived_pixel_contrast
+        Values 3 and 4 of Image Type and Frame Type (e.g. ``VOLUME`` and
+        ``QUANTITY``; ``ADC``, ``PERFUSION``, ... for MR maps).
+    derivation
+        How the map was derived from the source (baseline CID 7203 Image
+        Derivation; the default is DCM 112187 "Unspecified method of
+        calculation").
+    content_qualification
+        ``RESEARCH``, ``PRODUCT`` or ``SERVICE``.
+    label
+        LUT Label of the mapping (short name of the quantity).
+    """
+
+    image_flavor: str = "VOLUME"
+    derived_pixel_contrast: str = "QUANTITY"
+    derivation: Code = dcm("112187", "Unspecified method of calculation")
+    content_qualification: str = "RESEARCH"
+    label: str = "MAP"
+
+    def validate(self) -> None:
+        """Raise :class:`~radbridge.errors.EncodingError` for values DICOM cannot hold."""
+        _cs(self.image_flavor, "ImageType")
+        _cs(self.derived_pixel_contrast, "ImageType")
+        if self.content_qualification not in ("RESEARCH", "PRODUCT", "SERVICE"):
+            raise EncodingError(
+                f"content qualification {self.content_qualification!r} is not allowed",
+                attribute="ContentQualification",
+                hint="use RESEARCH, PRODUCT or SERVICE",
+            )
+        if not self.label or len(self.label) > 16:
+            raise EncodingError("the LUT label needs 1 to 16 characters", attribute="LUTLabel")
+
+
+#: Transfer syntaxes for float maps (Float/Double Float Pixel Data are never encapsulated).
+_FLOAT_SYNTAXES = (TransferSyntax.EXPLICIT, TransferSyntax.DEFLATED_EXPLICIT)
+_INTEGER_SYNTAXES = (
+    TransferSyntax.EXPLICIT,
+    TransferSyntax.DEFLATED_EXPLICIT,
+    TransferSyntax.RLE,
+    TransferSyntax.JPEGLS,
+    TransferSyntax.JPEG2000,
+)
+
+
+def _syntax(value: str | None, floating: bool) -> TransferSyntax:
+    if value is None:
+        return TransferSyntax.EXPLICIT
+    syntax = TransferSyntax.parse(value)
+    allowed = _FLOAT_SYNTAXES if floating else _INTEGER_SYNTAXES
+    if syntax not in allowed:
+        raise EncodingError(
+            f"a {'float' if floating else 'integer'} Parametric Map cannot be written in "
+            f"{syntax.value}"
+            + (" (DICOM stores float pixel data uncompressed)" if floating else ""),
+            attribute="TransferSyntaxUID",
+            hint="use " + ", ".join(s.value for s in allowed),
+        )
+    return syntax
+
+
+def encode_parametric_map(
+    values: NDArray[Any] | Volume,
+    source: SourceSeries | Sequence[Dataset] | Volume,
+    *,
+    quantity: Code,
+    units: Code | str,
+    nan_policy: NanPolicy | str = NanPolicy.REFUSE,
+    window: tuple[float, float] | None = None,
+    slope: float = 1.0,
+    intercept: float = 0.0,
+    anatomic_region: Code | None = None,
+    description: MapDescription | None = None,
+    options: SeriesOptions | None = None,
+    transfer_syntax: str | None = None,
+    workers: int | None = None,
+) -> FileDataset:
+    """Encode a map of real-world values as a DICOM Parametric Map.
+
+    Parameters
+    ----------
+    values
+        ``[slice, row, column]`` on the source grid in its slice order, or a
+        :class:`~radbridge.geometry.Volume` on its own grid in the source's
+        frame of reference. float32 goes in Float Pixel Data, float64 in Double
+        Float Pixel Data (both exactly); integers (bool, 8/16-bit) in 16-bit
+        Pixel Data.
+    source
+        The source series: a :class:`~radbridge.iods.source.SourceSeries`, its
+        data sets (headers suffice), or a Volume (then the map goes into a new
+        study).
+    quantity
+        What the values measure (CID 7180, e.g. ``dcm("130402", "Class
+        activation")``, ``dcm("113041", "Apparent Diffusion Coefficient")``).
+    units
+        UCUM units, a code or an expression: ``"{probability}"`` or ``"1"`` for
+        probabilities, ``"mm2/s"``, ``"ms"``, ...
+    nan_policy
+        NaN/infinity in a float map: ``refuse`` (default, raises), ``zero``, or
+        ``padding`` (stored as a declared Float Pixel Padding Value).
+    window
+        ``(center, width)`` of the default display window (in stored values);
+        default: the range of the values.
+    slope, intercept
+        Integer maps only: real-world value = stored value * slope + intercept.
+    anatomic_region
+        Adds the Frame Anatomy functional group with this region (CID 4) and
+        laterality ``U``; recommended (the IOD lists Frame Anatomy as
+        mandatory, but radbridge does not invent a region). Without it the
+        series gets an empty Laterality.
+    description
+        Image Type values, derivation code, content qualification, LUT label.
+    options
+        Series/instance/equipment attributes and fixed UIDs/time (fix them for
+        byte-identical re-runs).
+    transfer_syntax
+        ``explicit`` (default) or ``deflated-explicit``; integer maps also
+        ``rle``, ``jpegls``, ``jpeg2000`` (lossless).
+    workers
+        Threads/processes for frame compression.
+
+    Returns
+    -------
+    pydicom.dataset.FileDataset
+        Ready to ``save_as`` or send.
+
+    Raises
+    ------
+    EncodingError
+        NaN/infinity without a policy, units that are not UCUM, a value type or
+        transfer syntax a Parametric Map cannot hold.
+    GridMismatchError
+        The map does not fit the source grid.
+    """
+    policy: NanPolicy = _choice(NanPolicy, nan_policy, "nan_policy")
+    unit_code = parse_units(units)
+    details = description or MapDescription()
+    details.validate()
+    settings = options or SeriesOptions(
+        series_description="Parametric Map", content_label="MAP", series_number=400
+    )
+    settings.validate()
+    resolved = _resolve_source(source)
+    pm = _prepare(values, resolved, policy)
+    floating = pm.frames.dtype.kind == "f"
+    syntax = _syntax(transfer_syntax, floating)
+    if floating and (slope, intercept) != (1.0, 0.0):
+        raise EncodingError(
+            "slope and intercept apply to integer maps only",
+            attribute="RealWorldValueSlope",
+            hint="scale a float map before encoding it",
+        )
+    if not (np.isfinite(slope) and np.isfinite(intercept)) or slope == 0:
+        raise EncodingError("slope must be finite and non-zero", attribute="RealWorldValueSlope")
+    ds = _build(resolved, pm, details, settings)
+    mapping = _mapping_item(pm, quantity, unit_code, slope, intercept, details.label)
+    shared = _shared(pm, mapping, _window(pm, window), list(ds.ImageType))
+    if anatomic_region is not None:
+        anatomy = Dataset()
+        anatomy.AnatomicRegionSequence = [anatomic_region.to_dataset()]
+        anatomy.FrameLaterality = "U"
+        shared.FrameAnatomySequence = [anatomy]
+    else:
+        ds.Laterality = ""  # Type 2C: no Frame Laterality says which side
+    ds.SharedFunctionalGroupsSequence = [shared]
+    _pixels(ds, pm, syntax, workers)
+    out = FileDataset("", ds, file_meta=file_meta(ds, syntax.uid), preamble=b"\x00" * 128)
+    # Declare the encoding the raw per-frame bytes use, so pydicom writes them unchanged.
+    out.set_original_encoding(False, True, out._character_set)
+    log.info(
+        "encoded Parametric Map %s: %d frames, %s", ds.SOPInstanceUID, pm.geometry.shape[0],
+        pm.frames.dtype,
+    )
+    return out
+
+
+def _build(
+    source: SourceSeries,
+    pm: _Map,
+    details: MapDescription,
+    options: SeriesOptions,
+) -> Dataset:
+    ds = new_instance(PARAMETRIC_MAP_STORAGE, options, modality=source.modality or "OT")
+    ds.update(source.context)
+    ds.FrameOfReferenceUID = source.frame_of_reference_uid
+    ds.PositionReferenceIndicator = ""
+    ds.ImageType = ["DERIVED", "PRIMARY", details.image_flavor, details.derived_pixel_contrast]
+    ds.ContentQualification = details.content_qualification
+    ds.PixelPresentation = "MONOCHROME"
+    ds.BurnedInAnnotation = "NO"
+    ds.RecognizableVisualFeatures = "NO"
+    ds.LossyImageCompression = "01" if source.lossy else "00"
+    ds.PresentationLUTShape = "IDENTITY"
+    ds.AcquisitionContextSequence = []
+    _dimensions(ds, True)
+    refs = _derivation_items(source, pm.geometry, pm.same_grid, details.derivation)
+    if any(ref is not None for ref in refs):
+        ds.ReferencedSeriesSequence = referenced_series_sequence(source)
+    positions = source.slice_positions() if pm.same_grid else pm.geometry.slice_positions
+    ds[0x52009230] = raw_sequence(0x52009230, _per_frame(positions, refs))
+    return ds
+
+
+def _pixels(ds: Dataset, pm: _Map, syntax: TransferSyntax, workers: int | None) -> None:
+    frames = pm.frames
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows, ds.Columns = frames.shape[1], frames.shape[2]
+    ds.NumberOfFrames = frames.shape[0]
+    if frames.dtype.kind == "f":
+        ds.BitsAllocated = frames.dtype.itemsize * 8
+        data = np.ascontiguousarray(frames, dtype=frames.dtype.newbyteorder("<")).tobytes()
+        if frames.dtype.itemsize == 4:
+            ds.FloatPixelData = data
+            if pm.padding is not None:
+                ds.FloatPixelPaddingValue = pm.padding
+        else:
+            ds.DoubleFloatPixelData = data
+            if pm.padding is not None:
+                ds.DoubleFloatPixelPaddingValue = pm.padding
+        return
+    ds.BitsAllocated = 16
+    ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 1 if frames.dtype.kind == "i" else 0
+    encode_pixel_data(frames, syntax, workers=workers).store(ds)
