@@ -6,6 +6,12 @@ See :func:`radbridge.iods.pm.encode_parametric_map` and
 :func:`radbridge.iods.pm.read_parametric_map`.
 """
 
+from radbridge.iods.pm.reader import (
+    ParametricMap,
+    RealWorldValueMapping,
+    open_parametric_map,
+    read_parametric_map,
+)
 from radbridge.iods.pm.units import is_ucum, parse_units
 from radbridge.iods.pm.writer import (
     PARAMETRIC_MAP_STORAGE,
@@ -18,7 +24,11 @@ __all__ = [
     "PARAMETRIC_MAP_STORAGE",
     "MapDescription",
     "NanPolicy",
+    "ParametricMap",
+    "RealWorldValueMapping",
     "encode_parametric_map",
     "is_ucum",
+    "open_parametric_map",
     "parse_units",
+    "read_parametric_map",
 ]

@@ -32,13 +32,85 @@ __all__ = ["is_ucum", "parse_units"]
 
 #: UCUM atoms that take SI prefixes (metric units).
 _METRIC = frozenset(
-    "m g s A K mol cd rad sr Hz N Pa J W C V F Ohm S Wb T H Cel lm lx Bq Gy Sv l L "
-    "eq osm U [iU] [IU] bar t u eV B dB Np".split()
+    [
+        "m",
+        "g",
+        "s",
+        "A",
+        "K",
+        "mol",
+        "cd",
+        "rad",
+        "sr",
+        "Hz",
+        "N",
+        "Pa",
+        "J",
+        "W",
+        "C",
+        "V",
+        "F",
+        "Ohm",
+        "S",
+        "Wb",
+        "T",
+        "H",
+        "Cel",
+        "lm",
+        "lx",
+        "Bq",
+        "Gy",
+        "Sv",
+        "l",
+        "L",
+        "eq",
+        "osm",
+        "U",
+        "[iU]",
+        "[IU]",
+        "bar",
+        "t",
+        "u",
+        "eV",
+        "B",
+        "dB",
+        "Np",
+    ]
 )
 #: UCUM atoms that take no prefix.
 _PLAIN = frozenset(
-    "min h d wk mo a deg ' '' % [ppm] [ppb] [ppth] [pptr] [pi] [hnsf'U] [arb'U] [PRU] "
-    "[pH] mm[Hg] cm[H2O] ppm 10* [lb_av] [in_i] [ft_i] [degF] gon ar L".split()
+    [
+        "min",
+        "h",
+        "d",
+        "wk",
+        "mo",
+        "a",
+        "deg",
+        "'",
+        "''",
+        "%",
+        "[ppm]",
+        "[ppb]",
+        "[ppth]",
+        "[pptr]",
+        "[pi]",
+        "[hnsf'U]",
+        "[arb'U]",
+        "[PRU]",
+        "[pH]",
+        "mm[Hg]",
+        "cm[H2O]",
+        "ppm",
+        "10*",
+        "[lb_av]",
+        "[in_i]",
+        "[ft_i]",
+        "[degF]",
+        "gon",
+        "ar",
+        "L",
+    ]
 )
 _PREFIXES = ("da", "Y", "Z", "E", "P", "T", "G", "M", "k", "h", "d", "c", "m", "u", "n", "p", "f")
 _ANNOTATION = r"\{[^{}]*\}"
@@ -66,14 +138,11 @@ def _known_codes() -> frozenset[str]:
 def _is_atom(text: str) -> bool:
     if text in _METRIC or text in _PLAIN:
         return True
-    for prefix in _PREFIXES:
-        if text.startswith(prefix) and text[len(prefix) :] in _METRIC:
-            return True
-    return False
+    return any(text.startswith(prefix) and text[len(prefix) :] in _METRIC for prefix in _PREFIXES)
 
 
 def _is_component(text: str) -> bool:
-    """An atom with an optional exponent, or an integer factor (``10*3``, ``100``)."""
+    """Tell whether ``text`` is an atom with an exponent, or a factor (``10*3``, ``100``)."""
     if text.isdigit():
         return True
     if text.startswith("10*") and re.fullmatch(r"10\*[+-]?\d+", text):
@@ -120,7 +189,7 @@ def is_ucum(expression: str) -> bool:
         elif token.startswith("{"):
             pass  # an annotation: alone it means 1, after a unit it qualifies it
         elif token.startswith("["):
-            if not expect_term or not _is_component(token) and not _is_atom(token):
+            if not expect_term or (not _is_component(token) and not _is_atom(token)):
                 return False
         elif not expect_term or not _is_component(token):
             return False

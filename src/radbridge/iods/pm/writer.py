@@ -62,6 +62,8 @@ log = logging.getLogger(__name__)
 PARAMETRIC_MAP_STORAGE = "1.2.840.10008.5.1.4.1.1.30"
 #: Concept name of the Quantity Definition item (formerly G-C1C6, SRT).
 QUANTITY = sct("246205007", "Quantity")
+#: Default derivation (DCM 112187; CID 7203 is a baseline group, with no generic code).
+UNSPECIFIED_CALCULATION = dcm("112187", "Unspecified method of calculation")
 #: CID 7222 Parametric Map Derivation Image Purpose of Reference.
 _PURPOSE = dcm("121322", "Source image for image processing operation")
 _ENC = ItemEncoder()
@@ -177,8 +179,7 @@ def _check_values(array: NDArray[Any], policy: NanPolicy) -> tuple[NDArray[Any],
         count = int(array.size - finite.sum())
         where = np.argwhere(~finite)[0].tolist()
         raise EncodingError(
-            f"the map holds {count} NaN or infinite values (first at [slice, row, column] "
-            f"{where})",
+            f"the map holds {count} NaN or infinite values (first at [slice, row, column] {where})",
             attribute="values",
             hint="pass nan_policy='padding' (stored as a declared padding value, read back as "
             "NaN) or nan_policy='zero', or clean the map first",
@@ -198,9 +199,7 @@ def _check_values(array: NDArray[Any], policy: NanPolicy) -> tuple[NDArray[Any],
     return out, padding
 
 
-def _prepare(
-    values: NDArray[Any] | Volume, source: SourceSeries, policy: NanPolicy
-) -> _Map:
+def _prepare(values: NDArray[Any] | Volume, source: SourceSeries, policy: NanPolicy) -> _Map:
     array, geometry, same_grid = _grid(values, source)
     if array.ndim != 3 or array.size == 0:
         raise EncodingError(
@@ -220,7 +219,7 @@ def _code_item(code: Code) -> bytes:
 def _derivation_items(
     source: SourceSeries, geometry: VolumeGeometry, same_grid: bool, derivation: Code
 ) -> list[bytes | None]:
-    """Encoded Derivation Image Sequence per slice (None where no source plane matches)."""
+    """Encode the Derivation Image Sequence per slice (None where no source plane matches)."""
     if not source.slice_refs:
         return [None] * geometry.shape[0]
     matches: list[int | None] = (
@@ -356,7 +355,7 @@ class MapDescription:
 
     image_flavor: str = "VOLUME"
     derived_pixel_contrast: str = "QUANTITY"
-    derivation: Code = dcm("112187", "Unspecified method of calculation")
+    derivation: Code = UNSPECIFIED_CALCULATION
     content_qualification: str = "RESEARCH"
     label: str = "MAP"
 
@@ -510,7 +509,9 @@ def encode_parametric_map(
     # Declare the encoding the raw per-frame bytes use, so pydicom writes them unchanged.
     out.set_original_encoding(False, True, out._character_set)
     log.info(
-        "encoded Parametric Map %s: %d frames, %s", ds.SOPInstanceUID, pm.geometry.shape[0],
+        "encoded Parametric Map %s: %d frames, %s",
+        ds.SOPInstanceUID,
+        pm.geometry.shape[0],
         pm.frames.dtype,
     )
     return out

@@ -1,0 +1,560 @@
+"""Read DICOM Parametric Maps into volumes of real-world values.
+
+The reader is tolerant: the Real World Value Mapping may sit in the shared or
+the per-frame functional groups, give its value range as integers or doubles,
+use a lookup table instead of slope and intercept, and name its quantity or
+not. Float pixel padding values become NaN. It raises where meaning would be
+lost: frames without positions, several frames at one position, a damaged
+file.
+
+Examples
+--------
+>>> import numpy as np
+>>> from radbridge.coding import dcm
+>>> from radbridge.io.phantom import generate_phantom
+>>> from radbridge.iods.pm import encode_parametric_map
+>>> from radbridge.iods.source import SourceSeries
+>>> ph = generate_phantom(slices=4, size=16)
+>>> values = np.linspace(0, 1, ph.hu.array.size, dtype=np.float32).reshape(ph.hu.shape)
+>>> src = SourceSeries.from_volume(ph.hu)
+>>> ds = encode_parametric_map(values, src, quantity=dcm("130402", "Class activation"),
+...                            units="{probability}")
+>>> volume = read_parametric_map(ds, source=src)
+>>> bool(np.array_equal(volume.array, values)), volume.array.dtype
+(True, dtype('float32'))
+>>> open_parametric_map(ds).mapping.units.value
+'{probability}'
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
+
+from radbridge.coding import Code
+from radbridge.errors import (
+    DecodingError,
+    GridMismatchError,
+    MissingAttributeError,
+    NotDicomError,
+    RadbridgeError,
+    UnsupportedObjectError,
+)
+from radbridge.geometry import Volume, VolumeGeometry, affine_from_planes
+from radbridge.iods.pm.writer import PARAMETRIC_MAP_STORAGE
+from radbridge.iods.seg.frame_index import FrameIndex, index_frames
+from radbridge.iods.source import SourceSeries
+
+__all__ = [
+    "ParametricMap",
+    "RealWorldValueMapping",
+    "open_parametric_map",
+    "read_parametric_map",
+]
+
+log = logging.getLogger(__name__)
+
+_PER_FRAME = 0x52009230
+_PADDING_KEYWORDS = ("FloatPixelPaddingValue", "DoubleFloatPixelPaddingValue")
+
+
+@dataclass(frozen=True, eq=False)
+class RealWorldValueMapping:
+    """One item of the Real World Value Mapping Sequence.
+
+    Attributes
+    ----------
+    units
+        Measurement Units Code Sequence (UCUM), if present.
+    quantity
+        The Concept Code of the Quantity Definition item, if present.
+    slope, intercept
+        Real-world value = stored value * slope + intercept.
+    first_value_mapped, last_value_mapped
+        The stored value range the mapping covers.
+    label, explanation
+        LUT Label and LUT Explanation.
+    lut
+        Real World Value LUT Data, used instead of slope and intercept when given.
+    """
+
+    units: Code | None
+    quantity: Code | None
+    slope: float = 1.0
+    intercept: float = 0.0
+    first_value_mapped: float | None = None
+    last_value_mapped: float | None = None
+    label: str = ""
+    explanation: str = ""
+    lut: NDArray[np.float64] | None = None
+
+    @property
+    def is_identity(self) -> bool:
+        """Whether real-world values equal the stored values."""
+        return self.lut is None and self.slope == 1.0 and self.intercept == 0.0
+
+    def apply(self, stored: NDArray[Any]) -> NDArray[Any]:
+        """Return real-world values for ``stored`` (unchanged when the mapping is identity)."""
+        if self.lut is not None:
+            first = int(self.first_value_mapped or 0)
+            index = np.clip(stored.astype(np.int64) - first, 0, len(self.lut) - 1)
+            return self.lut[index]
+        if self.is_identity:
+            return stored
+        return stored.astype(np.float64) * self.slope + self.intercept
+
+    @classmethod
+    def from_dataset(cls, item: Dataset, *, source: str | None = None) -> RealWorldValueMapping:
+        """Read one mapping item (tolerating absent codes and either range encoding)."""
+        units = _code(item, "MeasurementUnitsCodeSequence", source)
+        quantity = None
+        for definition in item.get("QuantityDefinitionSequence", []) or []:
+            if definition.get("ConceptCodeSequence"):
+                quantity = _code(definition, "ConceptCodeSequence", source)
+                break
+        first = _number(
+            item, "DoubleFloatRealWorldValueFirstValueMapped", "RealWorldValueFirstValueMapped"
+        )
+        last = _number(
+            item, "DoubleFloatRealWorldValueLastValueMapped", "RealWorldValueLastValueMapped"
+        )
+        lut = None
+        if item.get("RealWorldValueLUTData") is not None:
+            lut = np.asarray(item.RealWorldValueLUTData, dtype=np.float64).reshape(-1)
+        slope = _number(item, "RealWorldValueSlope")
+        intercept = _number(item, "RealWorldValueIntercept")
+        if lut is None and slope is None:
+            warnings.warn(
+                f"{source or 'Parametric Map'}: a Real World Value Mapping has neither slope "
+                "nor lookup table; assuming identity",
+                stacklevel=3,
+            )
+        return cls(
+            units=units,
+            quantity=quantity,
+            slope=1.0 if slope is None else slope,
+            intercept=0.0 if intercept is None else intercept,
+            first_value_mapped=first,
+            last_value_mapped=last,
+            label=str(item.get("LUTLabel", "") or ""),
+            explanation=str(item.get("LUTExplanation", "") or ""),
+            lut=lut,
+        )
+
+
+def _number(item: Dataset, *keywords: str) -> float | None:
+    for keyword in keywords:
+        value = item.get(keyword)
+        if value not in (None, ""):
+            return float(value)
+    return None
+
+
+def _code(item: Dataset, keyword: str, source: str | None) -> Code | None:
+    sequence = item.get(keyword) or []
+    if not sequence:
+        return None
+    try:
+        return Code.from_dataset(sequence[0], source=source)
+    except RadbridgeError as exc:
+        warnings.warn(f"{source or 'Parametric Map'}: unusable {keyword}: {exc}", stacklevel=4)
+        return None
+
+
+def open_parametric_map(
+    source: str | os.PathLike[str] | bytes | Dataset,
+) -> ParametricMap:
+    """Open a Parametric Map from a path, encoded bytes, or a pydicom data set.
+
+    Raises
+    ------
+    NotDicomError
+        The input is not DICOM (or cannot be opened).
+    UnsupportedObjectError
+        It is DICOM but not a Parametric Map.
+    DecodingError
+        The file is damaged or truncated.
+    """
+    name: str | None
+    if isinstance(source, Dataset):
+        ds, name = source, getattr(source, "filename", None) or None
+    elif isinstance(source, bytes | bytearray):
+        name = "<bytes>"
+        ds = _read(bytes(source), name)
+    else:
+        name = os.fspath(source)
+        try:
+            with open(name, "rb") as handle:
+                data = handle.read()
+        except OSError as exc:
+            raise NotDicomError(f"cannot be opened ({exc})", path=name) from exc
+        ds = _read(data, name)
+    return ParametricMap(ds, source=name)
+
+
+def read_parametric_map(
+    path: str | os.PathLike[str] | bytes | Dataset,
+    *,
+    source: SourceSeries | VolumeGeometry | None = None,
+) -> Volume:
+    """Read a Parametric Map as a volume of real-world values.
+
+    Parameters
+    ----------
+    path
+        A file, its bytes, or a data set.
+    source
+        Place the map on this grid (the source series or its geometry); by
+        default the map's own grid.
+
+    Returns
+    -------
+    Volume
+        float32/float64 maps keep their type (padding values become NaN);
+        integer maps with a non-identity mapping become float64.
+    """
+    return open_parametric_map(path).volume(source)
+
+
+def _read(data: bytes, name: str) -> Dataset:
+    from radbridge.iods.fast_read import read_with_raw_sequences
+
+    try:
+        return read_with_raw_sequences(data, tags=(_PER_FRAME,))
+    except InvalidDicomError as exc:
+        raise NotDicomError("not a DICOM file", path=name) from exc
+    except Exception as exc:  # damaged files raise many types
+        raise DecodingError(
+            f"cannot be read ({type(exc).__name__}: {exc})",
+            path=name,
+            hint="the file may be truncated or damaged",
+        ) from exc
+
+
+class ParametricMap:
+    """A Parametric Map read for analysis.
+
+    Parameters
+    ----------
+    ds
+        The data set.
+    source
+        Name for messages.
+
+    Attributes
+    ----------
+    dataset
+        The underlying data set.
+    frames
+        Position and source reference of each frame.
+    mappings
+        The Real World Value Mapping of each frame (the first item of each).
+    """
+
+    def __init__(self, ds: Dataset, *, source: str | None = None) -> None:
+        self.dataset = ds
+        self.source = source
+        sop_class = str(ds.get("SOPClassUID", ""))
+        if sop_class != PARAMETRIC_MAP_STORAGE:
+            raise UnsupportedObjectError(
+                f"not a Parametric Map (SOP class {sop_class or 'missing'})",
+                path=source,
+                attribute="SOPClassUID",
+                hint="radbridge reads Parametric Map Storage here",
+            )
+        for keyword in ("Rows", "Columns", "BitsAllocated"):
+            if ds.get(keyword) in (None, ""):
+                raise MissingAttributeError(
+                    "the pixel description is incomplete",
+                    path=source,
+                    attribute=keyword,
+                    hint="the file is damaged",
+                )
+        try:
+            self.frames: FrameIndex = index_frames(ds, labelmap=True, source=source)
+            self.mappings: tuple[RealWorldValueMapping, ...] = self._read_mappings()
+        except RadbridgeError:
+            raise
+        except Exception as exc:  # malformed items raise many types
+            raise DecodingError(
+                f"the functional groups cannot be read ({type(exc).__name__}: {exc})",
+                path=source,
+                attribute="PerFrameFunctionalGroupsSequence",
+                hint="the file is damaged",
+            ) from exc
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    @property
+    def frame_of_reference_uid(self) -> str | None:
+        """The Frame of Reference UID, if present."""
+        value = self.dataset.get("FrameOfReferenceUID")
+        return str(value) if value else None
+
+    @property
+    def mapping(self) -> RealWorldValueMapping:
+        """The mapping every frame shares.
+
+        Raises
+        ------
+        UnsupportedObjectError
+            Frames map to different quantities or units (use :attr:`mappings`).
+        """
+        first = self.mappings[0]
+        for other in self.mappings[1:]:
+            if (other.units, other.quantity) != (first.units, first.quantity):
+                raise UnsupportedObjectError(
+                    "frames hold different quantities or units",
+                    path=self.source,
+                    attribute="RealWorldValueMappingSequence",
+                    hint="read the per-frame mappings from .mappings",
+                )
+        return first
+
+    @property
+    def units(self) -> Code | None:
+        """The UCUM units of the values (see :attr:`mapping`)."""
+        return self.mapping.units
+
+    @property
+    def quantity(self) -> Code | None:
+        """The quantity the values measure (see :attr:`mapping`)."""
+        return self.mapping.quantity
+
+    @property
+    def window(self) -> tuple[float, float] | None:
+        """``(center, width)`` of the shared Frame VOI LUT, if any."""
+        shared = _shared(self.dataset)
+        voi = shared.get("FrameVOILUTSequence") if shared is not None else None
+        if not voi or voi[0].get("WindowCenter") is None or voi[0].get("WindowWidth") is None:
+            return None
+        return _first_float(voi[0].WindowCenter), _first_float(voi[0].WindowWidth)
+
+    def _read_mappings(self) -> tuple[RealWorldValueMapping, ...]:
+        shared = _shared(self.dataset)
+        if shared is not None and shared.get("RealWorldValueMappingSequence"):
+            mapping = RealWorldValueMapping.from_dataset(
+                shared.RealWorldValueMappingSequence[0], source=self.source
+            )
+            return (mapping,) * len(self.frames)
+        per_frame = self.dataset.get("PerFrameFunctionalGroupsSequence") or []
+        found = []
+        for item in per_frame:
+            sequence = item.get("RealWorldValueMappingSequence")
+            if not sequence:
+                break
+            found.append(RealWorldValueMapping.from_dataset(sequence[0], source=self.source))
+        if len(found) == len(self.frames) and found:
+            return tuple(found)
+        warnings.warn(
+            f"{self.source or 'Parametric Map'}: no Real World Value Mapping; values are "
+            "returned as stored, without units",
+            stacklevel=3,
+        )
+        return (RealWorldValueMapping(None, None),) * len(self.frames)
+
+    # -- pixels ---------------------------------------------------------------
+
+    def real_world_frames(self) -> NDArray[Any]:
+        """All frames in real-world values, ``[frame, row, column]`` (padding as NaN)."""
+        from radbridge.pixels import FrameReader
+
+        try:
+            reader = FrameReader(self.dataset, path=self.source)
+            stored = reader.frames(list(range(len(self.frames))))
+        except RadbridgeError:
+            raise
+        except Exception as exc:
+            raise DecodingError(
+                f"pixel data cannot be decoded ({type(exc).__name__}: {exc})",
+                path=self.source,
+                attribute="PixelData",
+                hint="the file is truncated or damaged",
+            ) from exc
+        padding = self._padding_mask(stored)
+        if all(m is self.mappings[0] for m in self.mappings):
+            values = self.mappings[0].apply(stored)
+        else:
+            values = np.stack(
+                [m.apply(frame) for m, frame in zip(self.mappings, stored, strict=True)]
+            )
+        if padding is not None and padding.any():
+            if values.dtype.kind != "f":
+                values = values.astype(np.float64)
+            values = np.where(padding, np.nan, values).astype(values.dtype)
+        return values
+
+    def _padding_mask(self, stored: NDArray[Any]) -> NDArray[np.bool_] | None:
+        ds = self.dataset
+        for keyword in _PADDING_KEYWORDS:
+            if ds.get(keyword) is not None:
+                return np.asarray(stored == float(ds[keyword].value))
+        if ds.get("PixelPaddingValue") is not None and stored.dtype.kind in "iu":
+            return np.asarray(stored == int(ds.PixelPaddingValue))
+        return None
+
+    # -- geometry -------------------------------------------------------------
+
+    def geometry(self) -> VolumeGeometry:
+        """Return the map's own grid: spanning its frames at their slice spacing."""
+        orientation, spacing, declared = _plane_attributes(self)
+        positions = self._positions()
+        row, col = np.asarray(orientation[:3]), np.asarray(orientation[3:])
+        normal = np.cross(row, col)
+        distance = positions @ normal
+        order = np.argsort(distance)
+        gaps = np.diff(distance[order])
+        if gaps.size and gaps.min() < 1e-3:
+            raise UnsupportedObjectError(
+                "several frames lie at one position (e.g. several quantities per slice)",
+                path=self.source,
+                attribute="ImagePositionPatient",
+                hint="read frames with real_world_frames() and group them yourself",
+            )
+        step = declared if declared and (not gaps.size or _multiples(gaps, declared)) else None
+        if step is None:
+            step = float(gaps.min()) if gaps.size else 1.0
+        count = int(np.rint((distance[order[-1]] - distance[order[0]]) / step)) + 1
+        affine = affine_from_planes(positions[order[0]], orientation, spacing, normal * step)
+        geometry = VolumeGeometry(
+            (count, int(self.dataset.Rows), int(self.dataset.Columns)),
+            affine,
+            self.frame_of_reference_uid,
+        )
+        index = geometry.lps_to_index(positions)
+        if (
+            np.abs(index - np.rint(index)).max(initial=0) > 0.01
+            or np.abs(index[:, 1:]).max(initial=0) > 0.01
+        ):
+            raise DecodingError(
+                "frame positions do not lie on one regular stack",
+                path=self.source,
+                attribute="ImagePositionPatient",
+                hint="read frames with real_world_frames()",
+            )
+        return geometry
+
+    def _positions(self) -> NDArray[np.float64]:
+        if not self.frames.has_positions:
+            raise UnsupportedObjectError(
+                "frames carry no patient positions, so they cannot be placed on a grid",
+                path=self.source,
+                attribute="PlanePositionSequence",
+                hint="read frames with real_world_frames()",
+            )
+        return self.frames.positions
+
+    def volume(self, target: SourceSeries | VolumeGeometry | None = None) -> Volume:
+        """Return the real-world values on ``target`` (default: the map's own grid).
+
+        Voxels of the target that no frame covers are NaN (float) or 0 (integer).
+        """
+        geometry = self.geometry() if target is None else _target_geometry(target)
+        slices = self._slice_indices(geometry)
+        values = self.real_world_frames()
+        if target is None and len(slices) == geometry.shape[0]:
+            out = np.empty(geometry.shape, values.dtype)
+        else:
+            out = np.zeros(geometry.shape, values.dtype)
+            if values.dtype.kind == "f":
+                out[:] = np.nan
+        out[slices] = values
+        return Volume.from_geometry(out, geometry)
+
+    def _slice_indices(self, geometry: VolumeGeometry) -> NDArray[np.int64]:
+        own_for = self.frame_of_reference_uid
+        if (
+            own_for
+            and geometry.frame_of_reference_uid
+            and own_for != geometry.frame_of_reference_uid
+        ):
+            raise GridMismatchError(
+                "the map and the target grid have different frames of reference",
+                path=self.source,
+                attribute="FrameOfReferenceUID",
+                hint="read the map with the series it was made from",
+            )
+        orientation, spacing, _ = _plane_attributes(self)
+        if (int(self.dataset.Rows), int(self.dataset.Columns)) != geometry.shape[1:] or not (
+            np.allclose(orientation, geometry.image_orientation, atol=1e-3)
+            and np.allclose(spacing, geometry.pixel_spacing, rtol=1e-3)
+        ):
+            raise GridMismatchError(
+                "the map's frames are not planes of the target grid (size, orientation or "
+                "pixel spacing differ)",
+                path=self.source,
+                attribute="PixelMeasuresSequence",
+                hint="read the map on its own grid (no target), then resample",
+            )
+        index = geometry.lps_to_index(self._positions())
+        k = np.rint(index[:, 0]).astype(np.int64)
+        off = np.abs(index - np.column_stack([k, np.zeros((len(k), 2))])).max(initial=0)
+        if off > 0.01 or (len(k) and (k.min() < 0 or k.max() >= geometry.shape[0])):
+            raise GridMismatchError(
+                "frames lie between or outside the target's slices",
+                path=self.source,
+                attribute="ImagePositionPatient",
+                hint="read the map on its own grid (no target)",
+            )
+        return k
+
+
+def _first_float(value: Any) -> float:
+    """Return the first value of a (possibly multi-valued) DS."""
+    if isinstance(value, MultiValue | list | tuple):
+        return float(value[0])
+    return float(value)
+
+
+def _target_geometry(target: SourceSeries | VolumeGeometry) -> VolumeGeometry:
+    return target.geometry if isinstance(target, SourceSeries) else target
+
+
+def _multiples(gaps: NDArray[np.float64], step: float) -> bool:
+    ratio = gaps / step
+    return bool(np.abs(ratio - np.rint(ratio)).max() < 0.01 and ratio.min() > 0.5)
+
+
+def _shared(ds: Dataset) -> Dataset | None:
+    shared = ds.get("SharedFunctionalGroupsSequence")
+    return shared[0] if shared else None
+
+
+def _plane_attributes(pm: ParametricMap) -> tuple[list[float], list[float], float | None]:
+    """Image Orientation, Pixel Spacing and declared slice step (shared or first frame)."""
+    shared = _shared(pm.dataset) or Dataset()
+    groups = [shared]
+    if "PlaneOrientationSequence" not in shared or "PixelMeasuresSequence" not in shared:
+        per_frame = pm.dataset.get("PerFrameFunctionalGroupsSequence") or []
+        if per_frame:
+            groups.append(per_frame[0])
+    orientation: list[float] | None = None
+    spacing: list[float] | None = None
+    declared: float | None = None
+    for group in groups:
+        if orientation is None and group.get("PlaneOrientationSequence"):
+            iop = group.PlaneOrientationSequence[0].get("ImageOrientationPatient")
+            orientation = [float(v) for v in iop] if iop else None
+        measures = group.get("PixelMeasuresSequence")
+        if spacing is None and measures and measures[0].get("PixelSpacing"):
+            spacing = [float(v) for v in measures[0].PixelSpacing]
+            step = measures[0].get("SpacingBetweenSlices") or measures[0].get("SliceThickness")
+            declared = float(step) if step not in (None, "") and float(step) > 0 else None
+    if orientation is None or spacing is None or len(orientation) != 6 or len(spacing) != 2:
+        raise DecodingError(
+            "no plane orientation or pixel spacing in the functional groups",
+            path=pm.source,
+            attribute="PlaneOrientationSequence/PixelMeasuresSequence",
+            hint="the file is damaged",
+        )
+    return orientation, spacing, declared
