@@ -229,3 +229,12 @@ def test_mutual_tls(tmp_path, small_study):
 def test_bad_peer_addresses(text):
     with pytest.raises(ConfigError):
         parse_peer(text)
+
+
+def test_parallel_associations_share_the_files(scp, small_study):
+    peer = parse_peer(f"RADBRIDGE@127.0.0.1:{scp.port}")
+    report = send([small_study.dicom_dir], peer, associations=3)
+    assert report.ok and report.associations == 3 and len(report.sent) == 12
+    assert received_tree(scp.out_dir).keys() == sources_by_uid(small_study.dicom_dir).keys()
+    with pytest.raises(ConfigError):
+        send([small_study.dicom_dir], peer, associations=0)

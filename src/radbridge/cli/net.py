@@ -86,6 +86,9 @@ def send_command(
     config: PeerConfig = None,
     ae: AeOption = "RADBRIDGE",
     retries: Annotated[int, typer.Option("--retries", help="Retries of transient failures.")] = 3,
+    associations: Annotated[
+        int, typer.Option("--associations", help="Send on N associations at once.")
+    ] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report.")] = False,
 ) -> None:
     """Send files/folders with C-STORE; exit 1 if any instance was not stored."""
@@ -93,7 +96,7 @@ def send_command(
     from radbridge.net.scu import send
 
     peer = resolve_peer(to, config)
-    report = send(paths, peer, ae_title=ae, retries=retries)
+    report = send(paths, peer, ae_title=ae, retries=retries, associations=associations)
     if as_json:
         typer.echo(
             json.dumps(

@@ -24,17 +24,28 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import threading
 import uuid
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
 from pydicom import dcmread
+from pydicom.filereader import read_dataset
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID
 
 from radbridge.errors import InvalidAttributeError, NotDicomError, StorageError
 from radbridge.uids import is_valid_uid
 
-__all__ = ["instance_path", "read_uids", "remove_stale_temporaries", "write_durably"]
+__all__ = [
+    "file_meta_bytes",
+    "instance_path",
+    "read_dataset_uids",
+    "read_uids",
+    "remove_stale_temporaries",
+    "write_durably",
+]
 
 _TEMP_PREFIX = ".rb-tmp-"
 _dirs_synced: set[Path] = set()
@@ -101,6 +112,80 @@ def read_uids(data: bytes) -> tuple[str, str, str, str]:
         str(ds.get(k, "") or "").strip()
         for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID")
     )
+
+
+_UID_TAGS = (0x00080016, 0x00080018, 0x0020000D, 0x0020000E)  # class, instance, study, series
+_IMPLEMENTATION_VERSION = b"RADBRIDGE"  # SH, even length
+
+
+def _element(tag: int, vr: bytes, value: bytes, pad: bytes) -> bytes:
+    if len(value) % 2:
+        value += pad
+    if vr == b"OB":
+        return struct.pack("<HH2s2xI", tag >> 16, tag & 0xFFFF, vr, len(value)) + value
+    return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr, len(value)) + value
+
+
+def file_meta_bytes(
+    sop_class_uid: str, sop_instance_uid: str, transfer_syntax_uid: str, source_ae: str = ""
+) -> bytes:
+    r"""Return the preamble, ``DICM`` prefix and File Meta Information (PS3.10 7.1).
+
+    Prepended to a data set exactly as it was received, this makes a DICOM
+    file without decoding or re-encoding the data set.
+
+    Examples
+    --------
+    >>> meta = file_meta_bytes("1.2.840.10008.5.1.4.1.1.2", "1.2.3", "1.2.840.10008.1.2.1")
+    >>> ds = dcmread(io.BytesIO(meta + b"\x08\x00\x18\x00UI\x06\x001.2.3\x00"))
+    >>> str(ds.file_meta.TransferSyntaxUID), str(ds.SOPInstanceUID)
+    ('1.2.840.10008.1.2.1', '1.2.3')
+    """
+    body = b"".join(
+        (
+            _element(0x00020001, b"OB", b"\x00\x01", b"\x00"),
+            _element(0x00020002, b"UI", sop_class_uid.encode(), b"\x00"),
+            _element(0x00020003, b"UI", sop_instance_uid.encode(), b"\x00"),
+            _element(0x00020010, b"UI", transfer_syntax_uid.encode(), b"\x00"),
+            _element(0x00020012, b"UI", PYDICOM_IMPLEMENTATION_UID.encode(), b"\x00"),
+            _element(0x00020013, b"SH", _IMPLEMENTATION_VERSION, b" "),
+            _element(0x00020016, b"AE", source_ae.strip().encode(), b" ") if source_ae else b"",
+        )
+    )
+    group_length = _element(0x00020000, b"UL", struct.pack("<I", len(body)), b"")
+    return b"\x00" * 128 + b"DICM" + group_length + body
+
+
+def read_dataset_uids(data: bytes, transfer_syntax_uid: str) -> tuple[str, str, str, str]:
+    """Return (study, series, SOP instance, SOP class) UIDs of an encoded data set.
+
+    ``data`` is the data set alone (no file meta), encoded in
+    ``transfer_syntax_uid``. Parsing stops after Series Instance UID.
+
+    Raises
+    ------
+    NotDicomError
+        The bytes cannot be parsed as a data set.
+    """
+    syntax = UID(transfer_syntax_uid)
+    try:
+        if syntax == "1.2.840.10008.1.2.1.99":  # deflated: inflate the start only
+            data = zlib.decompressobj(-zlib.MAX_WBITS).decompress(data, 1 << 20)
+        ds = read_dataset(
+            io.BytesIO(data),
+            syntax.is_implicit_VR,
+            syntax.is_little_endian,
+            stop_when=lambda tag, vr, length: tag > 0x0020000E,
+            specific_tags=list(_UID_TAGS),
+        )
+        values = [str(ds.get(tag).value if tag in ds else "").strip("\x00 ") for tag in _UID_TAGS]
+    except Exception as exc:  # pydicom raises many kinds for hostile bytes
+        raise NotDicomError(
+            f"the received data set cannot be parsed ({type(exc).__name__})",
+            hint="the sender sent a malformed data set",
+        ) from exc
+    sop_class, sop, study, series = values
+    return study, series, sop, sop_class
 
 
 def _fsync_dir(folder: Path) -> None:

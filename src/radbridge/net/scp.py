@@ -43,7 +43,13 @@ from pynetdicom.transport import ThreadedAssociationServer
 from radbridge.config import TLSConfig, check_ae_title
 from radbridge.errors import ConfigError, DicomReadError, StorageError
 from radbridge.net.association import MAX_PDU, quiet_identifiers
-from radbridge.net.durable import instance_path, read_uids, remove_stale_temporaries, write_durably
+from radbridge.net.durable import (
+    file_meta_bytes,
+    instance_path,
+    read_dataset_uids,
+    remove_stale_temporaries,
+    write_durably,
+)
 
 __all__ = ["AssociationCallback", "ReceiverStats", "StorageSCP", "StoredCallback"]
 
@@ -251,8 +257,9 @@ class StorageSCP:
             self.stats.add(failed=1)
             return _OUT_OF_RESOURCES
         try:
-            data = event.encoded_dataset(include_meta=True)
-            study, series, sop, sop_class = read_uids(data)
+            dataset = event.request.DataSet.getvalue()  # the bytes as received
+            syntax = str(event.context.transfer_syntax)
+            study, series, sop, sop_class = read_dataset_uids(dataset, syntax)
             requested = str(event.request.AffectedSOPClassUID)
             if sop_class and sop_class != requested:
                 log.warning("refused %s: SOP class differs from the request's", sop)
@@ -263,15 +270,19 @@ class StorageSCP:
             log.warning("refused an instance: %s", exc.message)
             self.stats.add(failed=1)
             return _CANNOT_UNDERSTAND
+        meta = file_meta_bytes(
+            sop_class or requested, sop, syntax, str(event.assoc.requestor.ae_title)
+        )
         try:
-            write_durably(data, path)
+            write_durably((meta, dataset), path)
             if self.on_stored:
                 self.on_stored(study, series, sop, path, association)
         except Exception as exc:  # never acknowledge what is not stored
             log.error("failed to store %s: %s", sop, type(exc).__name__)
             self.stats.add(failed=1)
             return _OUT_OF_RESOURCES
-        self.stats.add(stored=1, size=len(data))
+        size = len(meta) + len(dataset)
+        self.stats.add(stored=1, size=size)
         log.debug(
             "stored %s/%s/%s in %.1f ms", study, series, sop, 1e3 * (time.perf_counter() - started)
         )
