@@ -161,7 +161,9 @@ def test_units_must_be_ucum(study, units, match):
     assert info.value.hint
 
 
-@pytest.mark.parametrize("units", ["{probability}", "1", "mm2/s", "10*-3.mm2/s", "g/ml{SUVbw}", "/s", "ms", "%"])
+@pytest.mark.parametrize(
+    "units", ["{probability}", "1", "mm2/s", "10*-3.mm2/s", "g/ml{SUVbw}", "/s", "ms", "%"]
+)
 def test_common_ucum_units_accepted(study, units):
     values = probability(study.source.geometry.shape)
     ds = encode_parametric_map(values, study.source, quantity=ADC, units=units)
@@ -177,13 +179,19 @@ def test_other_refusals(study):
         )
     assert info.value.attribute == "TransferSyntaxUID"
     with pytest.raises(EncodingError, match="float16"):
-        encode_parametric_map(probability(shape).astype(np.float16), study.source, quantity=ADC, units="1")
+        encode_parametric_map(
+            probability(shape).astype(np.float16), study.source, quantity=ADC, units="1"
+        )
     with pytest.raises(EncodingError, match="16 bits"):
-        encode_parametric_map(np.full(shape, 70000, np.int64), study.source, quantity=ADC, units="1")
+        encode_parametric_map(
+            np.full(shape, 70000, np.int64), study.source, quantity=ADC, units="1"
+        )
     with pytest.raises(EncodingError, match="integer maps only"):
         encode_parametric_map(probability(shape), study.source, quantity=ADC, units="1", slope=2.0)
     with pytest.raises(EncodingError, match="width"):
-        encode_parametric_map(probability(shape), study.source, quantity=ADC, units="1", window=(0.5, 0))
+        encode_parametric_map(
+            probability(shape), study.source, quantity=ADC, units="1", window=(0.5, 0)
+        )
     with pytest.raises(EncodingError, match="ContentQualification"):
         encode_parametric_map(
             probability(shape),
@@ -218,9 +226,7 @@ def test_window_and_description_are_written(study):
 
 def test_default_window_spans_the_values(study):
     values = probability(study.source.geometry.shape) * 4 + 1
-    pm = open_parametric_map(
-        encode_parametric_map(values, study.source, quantity=ADC, units="1")
-    )
+    pm = open_parametric_map(encode_parametric_map(values, study.source, quantity=ADC, units="1"))
     center, width = pm.window
     assert center - width / 2 == pytest.approx(values.min(), rel=1e-5)
     assert center + width / 2 == pytest.approx(values.max(), rel=1e-5)
@@ -232,7 +238,11 @@ def test_same_options_give_identical_bytes(study):
     second = encode_parametric_map(values, study.source, quantity=ADC, units="1", options=FIXED)
     assert _saved(first) == _saved(second)
     other = encode_parametric_map(
-        values, study.source, quantity=ADC, units="1", options=replace(FIXED, sop_instance_uid="2.25.9")
+        values,
+        study.source,
+        quantity=ADC,
+        units="1",
+        options=replace(FIXED, sop_instance_uid="2.25.9"),
     )
     assert _saved(other) != _saved(first)
 

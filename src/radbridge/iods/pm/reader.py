@@ -64,7 +64,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _PER_FRAME = 0x52009230
-_PADDING_KEYWORDS = ("FloatPixelPaddingValue", "DoubleFloatPixelPaddingValue")
+_PADDING_KEYWORDS = (
+    ("FloatPixelPaddingValue", "FloatPixelPaddingRangeLimit"),
+    ("DoubleFloatPixelPaddingValue", "DoubleFloatPixelPaddingRangeLimit"),
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -396,9 +399,12 @@ class ParametricMap:
 
     def _padding_mask(self, stored: NDArray[Any]) -> NDArray[np.bool_] | None:
         ds = self.dataset
-        for keyword in _PADDING_KEYWORDS:
+        for keyword, limit_keyword in _PADDING_KEYWORDS:
             if ds.get(keyword) is not None:
-                return np.asarray(stored == float(ds[keyword].value))
+                value = float(ds[keyword].value)
+                limit = ds.get(limit_keyword)
+                low, high = sorted((value, value if limit is None else float(limit)))
+                return np.asarray((stored >= low) & (stored <= high))
         if ds.get("PixelPaddingValue") is not None and stored.dtype.kind in "iu":
             return np.asarray(stored == int(ds.PixelPaddingValue))
         return None

@@ -287,8 +287,8 @@ def _window(pm: _Map, window: tuple[float, float] | None) -> Dataset:
     item = Dataset()
     floating = pm.frames.dtype.kind == "f"
     if window is None:
-        width = pm.high - pm.low
-        center = (pm.high + pm.low) / 2
+        width = min(pm.high - pm.low, float(np.finfo(np.float64).max))  # no overflow to inf
+        center = pm.high / 2 + pm.low / 2
         if not floating:
             width, center = width + 1, center + 0.5  # LINEAR: width counts values
         window = (center, width if width > 0 else 1.0)
@@ -556,11 +556,14 @@ def _pixels(ds: Dataset, pm: _Map, syntax: TransferSyntax, workers: int | None) 
         if frames.dtype.itemsize == 4:
             ds.FloatPixelData = data
             if pm.padding is not None:
+                # The limit equal to the value: a range of one value (dciodvfy wants both).
                 ds.FloatPixelPaddingValue = pm.padding
+                ds.FloatPixelPaddingRangeLimit = pm.padding
         else:
             ds.DoubleFloatPixelData = data
             if pm.padding is not None:
                 ds.DoubleFloatPixelPaddingValue = pm.padding
+                ds.DoubleFloatPixelPaddingRangeLimit = pm.padding
         return
     ds.BitsAllocated = 16
     ds.BitsStored = 16
