@@ -30,8 +30,13 @@ def wait_done(gateway, count, timeout=120.0):
 def test_jobs_run_on_dask_like_locally(config, phantom_study, dask_cluster, tmp_path):
     files = sorted(phantom_study.dicom_dir.glob("*.dcm"))
     local = Gateway(replace(config, data_dir=tmp_path / "local"))
-    remote = Gateway(replace(config, data_dir=tmp_path / "remote",
-                             executor=dask_cluster.address.replace("tcp://", "dask://")))
+    remote = Gateway(
+        replace(
+            config,
+            data_dir=tmp_path / "remote",
+            executor=dask_cluster.address.replace("tcp://", "dask://"),
+        )
+    )
     try:
         for gateway in (local, remote):
             receive(gateway, files)
@@ -45,8 +50,14 @@ def test_jobs_run_on_dask_like_locally(config, phantom_study, dask_cluster, tmp_
 
 
 def test_worker_killed_mid_job_loses_no_job(config, phantom_study, dask_cluster, tmp_path):
-    gateway = Gateway(replace(config, data_dir=tmp_path / "gw", retry_base_s=0.1,
-                              executor=dask_cluster.address.replace("tcp://", "dask://")))
+    gateway = Gateway(
+        replace(
+            config,
+            data_dir=tmp_path / "gw",
+            retry_base_s=0.1,
+            executor=dask_cluster.address.replace("tcp://", "dask://"),
+        )
+    )
     try:
         receive(gateway, sorted(phantom_study.dicom_dir.glob("*.dcm")))
         gateway.assemble_once()
