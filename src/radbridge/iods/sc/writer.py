@@ -1,0 +1,170 @@
+"""Write rendered overlays as one Multi-frame True Color Secondary Capture image.
+
+The SC goes into the source's study (new series), one frame per source slice,
+RGB 8-bit (PS3.3 A.8.5). Burned In Annotation is YES: every frame carries the
+"NOT FOR DIAGNOSTIC USE" banner. The Slice Location Vector gives each frame's
+position along the source's slice normal, so viewers can page through it in
+step with the source.
+
+Examples
+--------
+>>> import numpy as np
+>>> from radbridge.io.phantom import generate_phantom
+>>> from radbridge.iods.sc.render import render_overlay
+>>> from radbridge.iods.source import SourceSeries
+>>> ph = generate_phantom(slices=3, size=32)
+>>> src = SourceSeries.from_volume(ph.hu)
+>>> sc = encode_overlay_sc(src, render_overlay(ph.hu, ph.labels.array, {}, ph.label_names))
+>>> sc.BurnedInAnnotation, int(sc.NumberOfFrames)
+('YES', 3)
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from pydicom.dataset import Dataset, FileDataset
+
+from radbridge.coding import dcm
+from radbridge.color import srgb_icc_profile
+from radbridge.errors import EncodingError, GridMismatchError
+from radbridge.iods.common import SeriesOptions, file_meta, new_instance
+from radbridge.iods.seg.writer import _ds
+from radbridge.iods.source import SourceSeries, referenced_series_sequence
+from radbridge.pixels import TransferSyntax, encode_pixel_data
+
+__all__ = ["MULTIFRAME_TRUE_COLOR_SC_STORAGE", "encode_overlay_sc"]
+
+log = logging.getLogger(__name__)
+
+MULTIFRAME_TRUE_COLOR_SC_STORAGE = "1.2.840.10008.5.1.4.1.1.7.4"
+_SYNTAXES = (
+    TransferSyntax.EXPLICIT,
+    TransferSyntax.DEFLATED_EXPLICIT,
+    TransferSyntax.RLE,
+    TransferSyntax.JPEGLS,
+)
+
+
+def _source_images(source: SourceSeries) -> list[Dataset]:
+    """Source Image Sequence: every source instance, once (General Reference Module)."""
+    purpose = dcm("121322", "Source image for image processing operation").to_dataset()
+    items: dict[str, Dataset] = {}
+    for ref in source.slice_refs:
+        if ref.sop_instance_uid in items:
+            continue
+        item = Dataset()
+        item.ReferencedSOPClassUID = ref.sop_class_uid
+        item.ReferencedSOPInstanceUID = ref.sop_instance_uid
+        item.PurposeOfReferenceCodeSequence = [purpose]
+        items[ref.sop_instance_uid] = item
+    return list(items.values())
+
+
+def _syntax(value: str | None) -> TransferSyntax:
+    if value is None:
+        return TransferSyntax.EXPLICIT
+    syntax = TransferSyntax.parse(value)
+    if syntax not in _SYNTAXES:
+        raise EncodingError(
+            f"radbridge does not write colour Secondary Captures in {syntax.value}",
+            attribute="TransferSyntaxUID",
+            hint="use " + ", ".join(s.value for s in _SYNTAXES) + " (JPEG 2000 would need YBR_RCT)",
+        )
+    return syntax
+
+
+def encode_overlay_sc(
+    source: SourceSeries,
+    rgb_frames: NDArray[Any],
+    *,
+    options: SeriesOptions | None = None,
+    transfer_syntax: str | None = None,
+    description: str = "AI overlay: segments over source images",
+    workers: int | None = None,
+) -> FileDataset:
+    """Encode RGB frames as a Multi-frame True Color Secondary Capture in the source's study.
+
+    Parameters
+    ----------
+    source
+        The source series (study context, slice positions, references).
+    rgb_frames
+        ``uint8 [slice, row, column, 3]``, one frame per source slice, as
+        :func:`~radbridge.iods.sc.render_overlay` returns them (banner burned in).
+    options
+        Series/instance/equipment attributes and fixed UIDs/time.
+    transfer_syntax
+        ``explicit`` (default), ``deflated-explicit``, ``rle`` or ``jpegls``
+        (all lossless).
+    description
+        Derivation Description.
+    workers
+        Threads/processes for compression.
+
+    Returns
+    -------
+    pydicom.dataset.FileDataset
+
+    Raises
+    ------
+    EncodingError
+        Frames that are not 8-bit RGB.
+    GridMismatchError
+        The number of frames is not the number of source slices.
+    """
+    frames = np.asarray(rgb_frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise EncodingError(
+            f"frames must be uint8 [slice, row, column, 3], got {frames.dtype} {frames.shape}",
+            attribute="rgb_frames",
+            hint="pass the output of render_overlay()",
+        )
+    if frames.shape[0] != source.geometry.shape[0]:
+        raise GridMismatchError(
+            f"{frames.shape[0]} frames for {source.geometry.shape[0]} source slices",
+            attribute="rgb_frames",
+            hint="render one frame per source slice",
+        )
+    syntax = _syntax(transfer_syntax)
+    settings = options or SeriesOptions(
+        series_description="AI overlay (not for diagnostic use)",
+        series_number=500,
+        content_label="OVERLAY",
+    )
+    ds = new_instance(MULTIFRAME_TRUE_COLOR_SC_STORAGE, settings, modality="OT")
+    for keyword in ("ContentLabel", "ContentDescription", "ContentCreatorName"):
+        del ds[keyword]  # Content Identification is not part of this IOD
+    ds.update(source.context)
+    ds.ConversionType = "WSD"
+    ds.ImageType = ["DERIVED", "SECONDARY"]
+    ds.DerivationDescription = description[:1024]
+    ds.PatientOrientation = ""
+    ds.BurnedInAnnotation = "YES"
+    ds.RecognizableVisualFeatures = "NO"
+    ds.LossyImageCompression = "01" if source.lossy else "00"
+    ds.DateOfSecondaryCapture = ds.ContentDate
+    ds.TimeOfSecondaryCapture = ds.ContentTime
+    ds.Laterality = ""  # Type 2C: unknown (an overlay may show both sides)
+    if source.slice_refs and source.series_instance_uid:
+        ds.SourceImageSequence = _source_images(source)
+        ds.ReferencedSeriesSequence = referenced_series_sequence(source)
+    distance = source.slice_positions() @ source.geometry.slice_normal
+    ds.FrameIncrementPointer = 0x00182005  # Slice Location Vector
+    ds.SliceLocationVector = [_ds(float(v)) for v in distance]
+    ds.SamplesPerPixel = 3
+    ds.PhotometricInterpretation = "RGB"
+    ds.PlanarConfiguration = 0
+    ds.Rows, ds.Columns = frames.shape[1], frames.shape[2]
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 8, 8, 7
+    ds.PixelRepresentation = 0
+    ds.NumberOfFrames = frames.shape[0]
+    ds.ICCProfile = srgb_icc_profile()
+    ds.ColorSpace = "SRGB"
+    encode_pixel_data(frames, syntax, workers=workers).store(ds)
+    out = FileDataset("", ds, file_meta=file_meta(ds, syntax.uid), preamble=b"\x00" * 128)
+    log.info("encoded overlay SC %s: %d frames", ds.SOPInstanceUID, frames.shape[0])
+    return out
