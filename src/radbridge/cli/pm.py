@@ -1,0 +1,112 @@
+"""``radbridge pm``: encode maps as DICOM Parametric Maps, decode them to NIfTI/NRRD/.npy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from radbridge.cli import app
+
+pm_app = typer.Typer(help="DICOM Parametric Map (PM): encode, decode.", no_args_is_help=True)
+app.add_typer(pm_app, name="pm")
+
+
+def _parse_code(text: str) -> object:
+    """``SCHEME:VALUE:MEANING`` (e.g. ``DCM:113041:Apparent Diffusion Coefficient``)."""
+    from radbridge.coding import Code
+    from radbridge.errors import ConfigError
+
+    parts = text.split(":", 2)
+    if len(parts) != 3 or not all(p.strip() for p in parts):
+        raise ConfigError(
+            f"cannot read the code {text!r}",
+            attribute="--quantity",
+            hint="write SCHEME:VALUE:MEANING, e.g. 'DCM:113041:Apparent Diffusion Coefficient'",
+        )
+    scheme, value, meaning = (p.strip() for p in parts)
+    return Code(value, scheme, meaning)
+
+
+@pm_app.command("encode")
+def encode(
+    source: Annotated[Path, typer.Option("--source", help="Folder of the source series.")],
+    map_file: Annotated[
+        Path, typer.Option("--map", help="NIfTI/NRRD map, or .npy [slice,row,column].")
+    ],
+    units: Annotated[
+        str, typer.Option("--units", help="UCUM units, e.g. '{probability}', '1', 'mm2/s'.")
+    ],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Parametric Map file to write.")],
+    quantity: Annotated[
+        str, typer.Option(help="SCHEME:VALUE:MEANING of the quantity (CID 7180).")
+    ] = "DCM:130402:Class activation",
+    nan_policy: Annotated[
+        str, typer.Option("--nan-policy", help="refuse, zero or padding (NaN kept as NaN).")
+    ] = "refuse",
+    dtype: Annotated[
+        str | None, typer.Option(help="Store as float32 or float64 (default: the map's type).")
+    ] = None,
+    compression: Annotated[
+        str | None, typer.Option(help="Integer maps: rle, jpegls or jpeg2000 (lossless).")
+    ] = None,
+    series: Annotated[
+        str | None, typer.Option(help="Source series UID if DIR holds several.")
+    ] = None,
+) -> None:
+    """Encode MAP on the series in --source as a DICOM Parametric Map."""
+    import numpy as np
+
+    from radbridge.coding import Code
+    from radbridge.io.masks import read_mask
+    from radbridge.io.series import read_source_series
+    from radbridge.iods.pm import encode_parametric_map
+
+    src = read_source_series(source, series_instance_uid=series)
+    values = read_mask(map_file, src.geometry)
+    if dtype is not None:
+        values = values.astype(np.dtype(dtype))
+    code = _parse_code(quantity)
+    assert isinstance(code, Code)
+    ds = encode_parametric_map(
+        values,
+        src,
+        quantity=code,
+        units=units,
+        nan_policy=nan_policy,
+        transfer_syntax=compression,
+    )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(output, enforce_file_format=True)
+    typer.echo(
+        f"wrote {output}: Parametric Map, {ds.NumberOfFrames} frames, {values.dtype}, "
+        f"units {units}, SOP Instance UID {ds.SOPInstanceUID}"
+    )
+
+
+@pm_app.command("decode")
+def decode(
+    pm_file: Annotated[Path, typer.Argument(help="Parametric Map file.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help=".nii.gz, .nrrd or .npy")],
+    source: Annotated[
+        Path | None, typer.Option("--source", help="Put the map on this series' grid.")
+    ] = None,
+) -> None:
+    """Decode a Parametric Map to real-world values on its own grid or the source's."""
+    import numpy as np
+
+    from radbridge.io.nifti import write_image
+    from radbridge.io.series import read_source_series
+    from radbridge.iods.pm import open_parametric_map
+
+    pm = open_parametric_map(pm_file)
+    target = read_source_series(source) if source is not None else None
+    volume = pm.volume(target)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if output.suffix == ".npy":
+        np.save(output, volume.array)
+    else:
+        write_image(volume, output)
+    units = pm.mapping.units.value if pm.mapping.units is not None else "unknown"
+    typer.echo(f"wrote {output}: {volume.shape} {volume.array.dtype}, units {units}")

@@ -1,0 +1,55 @@
+"""``radbridge render``: draw a SEG over its source series as PNG snapshots (and SC)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from radbridge.cli import app
+
+
+@app.command("render")
+def render(
+    seg_file: Annotated[Path, typer.Argument(help="SEG file.")],
+    source: Annotated[Path, typer.Option("--source", help="Folder of the source series.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output folder.")],
+    style: Annotated[str, typer.Option(help="outline or filled.")] = "outline",
+    count: Annotated[int, typer.Option(help="Slices in the montage.")] = 6,
+    window: Annotated[
+        str | None, typer.Option(help="CENTER,WIDTH of the grey image (default: auto).")
+    ] = None,
+    sc: Annotated[
+        bool, typer.Option("--sc", help="Also write overlay.dcm (Secondary Capture).")
+    ] = False,
+) -> None:
+    """Write OUT/montage.png: the slices with the most segmented area, segments in colour."""
+    from radbridge.errors import ConfigError
+    from radbridge.io.series import read_source_series, read_volume
+    from radbridge.iods.sc import encode_overlay_sc, render_overlay, render_png_montage
+    from radbridge.iods.seg import read_segmentation
+
+    centre_width: tuple[float, float] | None = None
+    if window is not None:
+        try:
+            centre, width = (float(v) for v in window.split(","))
+        except ValueError:
+            raise ConfigError(
+                f"cannot read the window {window!r}", attribute="--window", hint="write 40,400"
+            ) from None
+        centre_width = (centre, width)
+    src = read_source_series(source)
+    seg = read_segmentation(seg_file)
+    labels = seg.label_volume(src).array
+    colours = {n: d.display_rgb for n, d in seg.segments.items() if d.display_rgb is not None}
+    names = {n: d.label for n, d in seg.segments.items()}
+    volume = read_volume(source, series_instance_uid=src.series_instance_uid, rescale=True)
+    frames = render_overlay(volume, labels, colours, names, style=style, window=centre_width)
+    output.mkdir(parents=True, exist_ok=True)
+    chosen = render_png_montage(frames, labels, output / "montage.png", count=count)
+    typer.echo(f"wrote {output / 'montage.png'}: slices {[k + 1 for k in chosen]}")
+    if sc:
+        ds = encode_overlay_sc(src, frames)
+        ds.save_as(output / "overlay.dcm", enforce_file_format=True)
+        typer.echo(f"wrote {output / 'overlay.dcm'}: {ds.NumberOfFrames} frames")
