@@ -1,0 +1,227 @@
+"""Gateway benchmark: latency from the last instance to results in the PACS, and throughput.
+
+Usage: .venv/bin/python bench/bench_gateway.py [--slices 200] [--size 512] [--studies 4]
+
+A real Orthanc is the PACS; `radbridge gateway run` (a separate process, quiet period
+1 s) receives a CT series from DCMTK ``storescu`` and delivers its SEG to Orthanc by
+C-STORE. Latency = time the SEG is in Orthanc - time the last instance was
+acknowledged; *overhead* = latency - quiet period - job time (read series, model,
+encode, as the gateway's audit log records it). For comparison, in the same run:
+Orthanc's own StableAge forwarding (StableAge = 1 s, a Lua ``OnStableSeries`` that
+sends the series on to DCMTK ``storescp``): time from the last instance received to the
+last one forwarded, minus StableAge. Throughput: ``--studies`` phantom studies sent at
+once (2 runner workers), studies per minute. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from tests.peers._common import free_port, wait_for_port  # noqa: E402
+from tests.peers.dcmtk import start_storescp  # noqa: E402
+from tests.peers.orthanc import OrthancConfig, start_orthanc  # noqa: E402
+
+ENV = {**os.environ, "TCP_NODELAY": "1"}
+QUIET_S = 1.0
+
+
+def storescu(folder: Path, aet: str, port: int) -> float:
+    """Send a folder on one association; return the time the last response arrived."""
+    subprocess.run(
+        ["/usr/bin/storescu", "-aec", aet, "+sd", "-R", "127.0.0.1", str(port), str(folder)],
+        check=True,
+        capture_output=True,
+        env=ENV,
+    )
+    return time.time()
+
+
+def gateway_config(folder: Path, port: int, pacs_port: int, workers: int) -> Path:
+    config = folder / "gateway.toml"
+    config.write_text(
+        f"""
+[gateway]
+data_dir = "data"
+port = {port}
+quiet_period_s = {QUIET_S}
+workers = {workers}
+poll_s = 0.05
+
+[[rules]]
+name = "ct"
+model = "reference-ct"
+outputs = ["seg"]
+destinations = ["pacs"]
+[rules.match]
+modality = ["CT"]
+
+[peers.pacs]
+ae_title = "ORTHANC"
+host = "127.0.0.1"
+port = {pacs_port}
+"""
+    )
+    return config
+
+
+def seg_arrival(orthanc, study_uid: str, timeout: float = 600.0) -> float:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for series in orthanc.get("/series?expand"):
+            tags = series["MainDicomTags"]
+            if tags.get("Modality") == "SEG":
+                parent = orthanc.get(f"/studies/{series['ParentStudy']}")
+                if parent["MainDicomTags"]["StudyInstanceUID"] == study_uid:
+                    return time.time()
+        time.sleep(0.02)
+    raise TimeoutError("no SEG in Orthanc")
+
+
+def job_seconds(data: Path) -> list[float]:
+    lines = (data / "audit.jsonl").read_text().splitlines()
+    return [e["seconds"] for e in map(json.loads, lines) if e.get("event") == "job encoded"]
+
+
+def run_gateway(work: Path, pacs_port: int, workers: int) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    config = gateway_config(work, port, pacs_port, workers)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "radbridge", "gateway", "run", "--config", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for_port("127.0.0.1", port, timeout=60, proc=proc)
+    return proc, port
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(120)
+
+
+def latency(work: Path, study, orthanc) -> tuple[float, float]:
+    proc, port = run_gateway(work, orthanc.dicom_port, workers=1)
+    try:
+        last = storescu(study.dicom_dir, "RADBRIDGE", port)
+        arrived = seg_arrival(orthanc, study.study_instance_uid)
+    finally:
+        stop(proc)
+    (seconds,) = job_seconds(work / "data")
+    return arrived - last, seconds
+
+
+def orthanc_forwarding(work: Path, study) -> float:
+    target = start_storescp(work / "forwarded", aet="FWD")
+    lua = work / "forward.lua"
+    lua.write_text(
+        "function OnStableSeries(seriesId, tags, metadata)\n"
+        "  RestApiPost('/modalities/fwd/store', seriesId)\n"
+        "end\n"
+    )
+    router = start_orthanc(
+        work / "router",
+        OrthancConfig(
+            stable_age=1,
+            modalities={"fwd": ("FWD", "127.0.0.1", target.port)},
+            dicomweb=False,
+            extra={"LuaScripts": [str(lua)]},
+        ),
+    )
+    try:
+        last = storescu(study.dicom_dir, "ORTHANC", router.dicom_port)
+        expected = len(list(study.dicom_dir.glob("*.dcm")))
+        target.wait_for_files(expected, timeout=600)
+        return time.time() - last
+    finally:
+        router.stop()
+        target.stop()
+
+
+def throughput(work: Path, studies, orthanc) -> float:
+    proc, port = run_gateway(work, orthanc.dicom_port, workers=2)
+    try:
+        started = time.time()
+        senders = [
+            subprocess.Popen(
+                [
+                    "/usr/bin/storescu",
+                    "-aec",
+                    "RADBRIDGE",
+                    "+sd",
+                    "-R",
+                    "127.0.0.1",
+                    str(port),
+                    str(s.dicom_dir),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=ENV,
+            )
+            for s in studies
+        ]
+        for sender in senders:
+            sender.wait(600)
+        for s in studies:
+            seg_arrival(orthanc, s.study_instance_uid)
+        return time.time() - started
+    finally:
+        stop(proc)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--slices", type=int, default=200)
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--studies", type=int, default=4)
+    args = parser.parse_args()
+    from radbridge.io.phantom import write_phantom
+
+    (HERE / "results").mkdir(exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="bench-gateway-", dir=HERE / "results"))
+    try:
+        study = write_phantom(work / "study", slices=args.slices, size=args.size, nifti=False)
+        small = [
+            write_phantom(work / f"s{i}", slices=60, size=256, seed=10 + i, nifti=False)
+            for i in range(args.studies)
+        ]
+        pacs = start_orthanc(work / "pacs", OrthancConfig(dicomweb=False))
+        try:
+            (work / "latency").mkdir()
+            seconds, job = latency(work / "latency", study, pacs)
+            (work / "throughput").mkdir()
+            total = throughput(work / "throughput", small, pacs)
+        finally:
+            pacs.stop()
+        (work / "orthanc").mkdir()
+        forwarded = orthanc_forwarding(work / "orthanc", study)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    overhead = seconds - QUIET_S - job
+    print(f"{args.slices} CT slices {args.size}x{args.size}; quiet period / StableAge 1 s")
+    print("| measure | seconds |")
+    print("|---|---|")
+    print(f"| gateway: last instance -> SEG stored in Orthanc | {seconds:.2f} |")
+    print(f"| gateway: job (read series, reference model, encode SEG) | {job:.2f} |")
+    print(f"| **gateway overhead** (latency - quiet period - job) | **{overhead:.2f}** |")
+    print(f"| Orthanc StableAge forwarding: last instance -> last forwarded | {forwarded:.2f} |")
+    print(f"| Orthanc forwarding overhead (minus StableAge) | {forwarded - 1.0:.2f} |")
+    print(
+        f"| throughput: {args.studies} studies of 60x256x256 at once, 2 workers | "
+        f"{total:.2f} ({60 * args.studies / total:.1f} studies/min) |"
+    )
+
+
+if __name__ == "__main__":
+    main()
