@@ -1,0 +1,42 @@
+"""Structured Reports: TID 1500 measurement reports (write, read, JSON).
+
+See ``docs/sr.md``. Key Object Selection documents are in :mod:`radbridge.iods.ko`.
+"""
+
+from radbridge.iods.sr.content import ContentItem, content_tree
+from radbridge.iods.sr.json_form import report_from_json, report_to_json
+from radbridge.iods.sr.reader import (
+    StructuredReport,
+    read_measurement_report,
+    read_structured_report,
+)
+from radbridge.iods.sr.report import (
+    Algorithm,
+    DeviceObserver,
+    ImageRegion,
+    Measurement,
+    MeasurementGroup,
+    MeasurementReport,
+    QualitativeEvaluation,
+    SegmentReference,
+)
+from radbridge.iods.sr.writer import encode_measurement_report
+
+__all__ = [
+    "Algorithm",
+    "ContentItem",
+    "DeviceObserver",
+    "ImageRegion",
+    "Measurement",
+    "MeasurementGroup",
+    "MeasurementReport",
+    "QualitativeEvaluation",
+    "SegmentReference",
+    "StructuredReport",
+    "content_tree",
+    "encode_measurement_report",
+    "read_measurement_report",
+    "read_structured_report",
+    "report_from_json",
+    "report_to_json",
+]

@@ -1,0 +1,273 @@
+"""The JSON form of a measurement report (schema in ``docs/sr.md``).
+
+A code is ``{"value": ..., "scheme": ..., "meaning": ...}``; a unit may also be a
+plain UCUM string (``"mm"``). A group refers to a segment of the SEG given with
+``--seg`` by ``{"segment": 2}``, or to any SEG by ``{"segment": {"sop_class_uid": ...,
+"sop_instance_uid": ..., "segment_number": 2}}``.
+
+Examples
+--------
+>>> doc = {"groups": [{"tracking_id": "ich", "evaluations": [{
+...     "concept": {"value": "50960005", "scheme": "SCT", "meaning": "Hemorrhage"},
+...     "value": {"value": "121053", "scheme": "DCM", "meaning": "Present"}}],
+...     "measurements": [{"concept": {"value": "122157", "scheme": "DCM",
+...     "meaning": "Probability"}, "value": 0.93, "unit": "1"}]}]}
+>>> report = report_from_json(doc)
+>>> report.groups[0].measurements[0].unit.value, report_to_json(report) == report_to_json(
+...     report_from_json(report_to_json(report)))
+('1', True)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydicom import Dataset
+
+from radbridge.coding import Code
+from radbridge.errors import InvalidAttributeError
+from radbridge.iods.sr import concepts as c
+from radbridge.iods.sr.report import (
+    Algorithm,
+    DeviceObserver,
+    ImageRegion,
+    Measurement,
+    MeasurementGroup,
+    MeasurementReport,
+    QualitativeEvaluation,
+    SegmentReference,
+)
+
+__all__ = ["report_from_json", "report_to_json"]
+
+
+def _code_json(code: Code | None) -> dict[str, str] | None:
+    return code.to_json() if code is not None else None
+
+
+def _measurement_json(m: Measurement) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "concept": m.concept.to_json(),
+        "value": m.value,
+        "unit": m.unit.to_json(),
+    }
+    for key in ("derivation", "method", "finding_site", "laterality"):
+        if getattr(m, key) is not None:
+            out[key] = getattr(m, key).to_json()
+    if m.algorithm:
+        out["algorithm"] = {"name": m.algorithm.name, "version": m.algorithm.version}
+    return out
+
+
+def _group_json(g: MeasurementGroup) -> dict[str, Any]:
+    out: dict[str, Any] = {"tracking_id": g.tracking_id, "template": g.template}
+    if g.tracking_uid:
+        out["tracking_uid"] = g.tracking_uid
+    for key in ("finding", "finding_category", "finding_site", "laterality"):
+        if getattr(g, key) is not None:
+            out[key] = getattr(g, key).to_json()
+    if g.region is not None:
+        r = g.region
+        out["region"] = {
+            k: v
+            for k, v in (
+                ("graphic_type", r.graphic_type),
+                ("points", list(r.points)),
+                ("sop_class_uid", r.sop_class_uid),
+                ("sop_instance_uid", r.sop_instance_uid),
+                ("frame_number", r.frame_number),
+                ("frame_of_reference_uid", r.frame_of_reference_uid),
+            )
+            if v is not None
+        }
+    if g.segment is not None:
+        s = g.segment
+        out["segment"] = {
+            k: v
+            for k, v in (
+                ("sop_class_uid", s.sop_class_uid),
+                ("sop_instance_uid", s.sop_instance_uid),
+                ("segment_number", s.segment_number),
+                ("source_series_uid", s.source_series_uid),
+                ("series_instance_uid", s.series_instance_uid),
+            )
+            if v is not None
+        }
+    if g.measurements:
+        out["measurements"] = [_measurement_json(m) for m in g.measurements]
+    if g.evaluations:
+        out["evaluations"] = [
+            {"concept": e.concept.to_json(), "value": e.value.to_json()} for e in g.evaluations
+        ]
+    if g.algorithm:
+        out["algorithm"] = {"name": g.algorithm.name, "version": g.algorithm.version}
+    return out
+
+
+def report_to_json(report: MeasurementReport) -> dict[str, Any]:
+    """Return the JSON form of ``report`` (see the module docstring)."""
+    out: dict[str, Any] = {
+        "title": report.title.to_json(),
+        "procedure": report.procedure.to_json(),
+        "language": report.language.to_json(),
+        "groups": [_group_json(g) for g in report.groups],
+    }
+    if report.person:
+        out["person"] = report.person
+    if report.device:
+        d = report.device
+        out["device"] = {
+            "uid": d.uid,
+            "name": d.name,
+            "manufacturer": d.manufacturer,
+            "model_name": d.model_name,
+            "serial_number": d.serial_number,
+        }
+    return out
+
+
+def _code(data: Any, where: str, *, unit: bool = False) -> Code:
+    if unit and isinstance(data, str):
+        return Code(data, "UCUM", data)
+    if not isinstance(data, dict):
+        raise InvalidAttributeError(
+            f"{where} must be a code object, got {type(data).__name__}",
+            attribute=where,
+            hint='write {"value": ..., "scheme": ..., "meaning": ...}'
+            + (' or a UCUM string such as "mm"' if unit else ""),
+        )
+    return Code.from_json(data)
+
+
+def _opt(data: dict[str, Any], key: str, where: str) -> Code | None:
+    return _code(data[key], f"{where}.{key}") if data.get(key) is not None else None
+
+
+def _algorithm(data: Any) -> Algorithm | None:
+    if not data:
+        return None
+    return Algorithm(str(data["name"]), str(data.get("version", "")))
+
+
+def _measurement(data: dict[str, Any], where: str) -> Measurement:
+    try:
+        value = float(data["value"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidAttributeError(
+            f"{where}.value must be a number", attribute=f"{where}.value"
+        ) from exc
+    return Measurement(
+        concept=_code(data.get("concept"), f"{where}.concept"),
+        value=value,
+        unit=_code(data.get("unit"), f"{where}.unit", unit=True),
+        derivation=_opt(data, "derivation", where),
+        method=_opt(data, "method", where),
+        finding_site=_opt(data, "finding_site", where),
+        laterality=_opt(data, "laterality", where),
+        algorithm=_algorithm(data.get("algorithm")),
+    )
+
+
+def _segment(data: Any, seg: Dataset | None, where: str) -> SegmentReference:
+    if isinstance(data, int) and not isinstance(data, bool):
+        if seg is None:
+            raise InvalidAttributeError(
+                f"{where}.segment is a segment number but no SEG was given",
+                attribute=f"{where}.segment",
+                hint="give the SEG (--seg SEG.dcm) or a full segment reference",
+            )
+        return SegmentReference.from_segmentation(seg, data)
+    if isinstance(data, dict):
+        if seg is not None and set(data) <= {"segment_number"}:
+            return SegmentReference.from_segmentation(seg, int(data["segment_number"]))
+        try:
+            return SegmentReference(
+                str(data["sop_class_uid"]),
+                str(data["sop_instance_uid"]),
+                int(data["segment_number"]),
+                data.get("source_series_uid"),
+                data.get("series_instance_uid"),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidAttributeError(
+                f"{where}.segment is incomplete ({exc})", attribute=f"{where}.segment"
+            ) from exc
+    raise InvalidAttributeError(
+        f"{where}.segment must be a number or an object", attribute=f"{where}.segment"
+    )
+
+
+def _region(data: dict[str, Any], where: str) -> ImageRegion:
+    try:
+        return ImageRegion(
+            graphic_type=str(data["graphic_type"]).upper(),
+            points=tuple(float(p) for p in data["points"]),
+            sop_class_uid=data.get("sop_class_uid"),
+            sop_instance_uid=data.get("sop_instance_uid"),
+            frame_number=data.get("frame_number"),
+            frame_of_reference_uid=data.get("frame_of_reference_uid"),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidAttributeError(
+            f"{where}.region needs graphic_type and points ({exc})", attribute=f"{where}.region"
+        ) from exc
+
+
+def _group(data: Any, index: int, seg: Dataset | None) -> MeasurementGroup:
+    where = f"groups[{index}]"
+    if not isinstance(data, dict):
+        raise InvalidAttributeError(f"{where} must be an object", attribute=where)
+    return MeasurementGroup(
+        tracking_id=str(data.get("tracking_id", f"group {index + 1}")),
+        tracking_uid=data.get("tracking_uid"),
+        finding=_opt(data, "finding", where),
+        finding_category=_opt(data, "finding_category", where),
+        finding_site=_opt(data, "finding_site", where),
+        laterality=_opt(data, "laterality", where),
+        region=_region(data["region"], where) if data.get("region") else None,
+        segment=_segment(data["segment"], seg, where) if data.get("segment") is not None else None,
+        measurements=tuple(
+            _measurement(m, f"{where}.measurements[{i}]")
+            for i, m in enumerate(data.get("measurements", []))
+        ),
+        evaluations=tuple(
+            QualitativeEvaluation(
+                _code(e.get("concept"), f"{where}.evaluations[{i}].concept"),
+                _code(e.get("value"), f"{where}.evaluations[{i}].value"),
+            )
+            for i, e in enumerate(data.get("evaluations", []))
+        ),
+        algorithm=_algorithm(data.get("algorithm")),
+    )
+
+
+def report_from_json(data: Any, *, seg: Dataset | None = None) -> MeasurementReport:
+    """Build a :class:`MeasurementReport` from its JSON form.
+
+    Parameters
+    ----------
+    data
+        The parsed JSON document.
+    seg
+        The SEG that ``{"segment": N}`` references refer to.
+
+    Raises
+    ------
+    InvalidAttributeError
+        The document does not follow the schema (the message names the field).
+    """
+    if not isinstance(data, dict) or not isinstance(data.get("groups"), list):
+        raise InvalidAttributeError(
+            "a report must be an object with a 'groups' list",
+            attribute="groups",
+            hint="see docs/sr.md for the schema",
+        )
+    device = data.get("device")
+    return MeasurementReport(
+        groups=tuple(_group(g, i, seg) for i, g in enumerate(data["groups"])),
+        procedure=_opt(data, "procedure", "report") or c.IMAGING_PROCEDURE,
+        device=DeviceObserver(**{k: str(v) for k, v in device.items()}) if device else None,
+        person=data.get("person"),
+        language=_opt(data, "language", "report") or c.ENGLISH_US,
+        title=_opt(data, "title", "report") or c.IMAGING_MEASUREMENT_REPORT,
+    )

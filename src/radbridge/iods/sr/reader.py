@@ -1,0 +1,283 @@
+"""Read Structured Reports: TID 1500 into dataclasses, anything else into a content tree.
+
+:func:`read_structured_report` opens any SR or KOS document: its generic
+:class:`~radbridge.iods.sr.content.ContentItem` tree, and — when the root is a TID
+1500 "Imaging Measurement Report" — the :class:`MeasurementReport`.
+:func:`read_measurement_report` returns the report or raises.
+
+Readers tolerate what other implementations write: groups without tracking UIDs,
+empty NUMs (absent measurements are skipped), legacy SRT codes, extra items.
+
+Examples
+--------
+>>> from pydicom.data import get_testdata_file
+>>> sr = read_structured_report(get_testdata_file("test-SR.dcm", download=False))
+>>> sr.report is None, sr.tree.value_type
+(True, 'CONTAINER')
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+
+from pydicom import Dataset, dcmread
+from pydicom.errors import InvalidDicomError
+
+from radbridge.coding import Code
+from radbridge.errors import (
+    DicomReadError,
+    InvalidAttributeError,
+    NotDicomError,
+    UnsupportedObjectError,
+)
+from radbridge.iods.sr import concepts as c
+from radbridge.iods.sr.content import ContentItem, content_tree
+from radbridge.iods.sr.report import (
+    Algorithm,
+    DeviceObserver,
+    ImageRegion,
+    Measurement,
+    MeasurementGroup,
+    MeasurementReport,
+    QualitativeEvaluation,
+    SegmentReference,
+)
+
+__all__ = ["StructuredReport", "read_measurement_report", "read_structured_report"]
+
+Source = str | os.PathLike[str] | bytes | Dataset
+_SR_MODALITIES = ("SR", "KO")
+_CONTEXT = {
+    c.TRACKING_IDENTIFIER,
+    c.TRACKING_UID,
+    c.FINDING,
+    c.FINDING_CATEGORY,
+    c.FINDING_SITE,
+    c.REFERENCED_SEGMENT,
+    c.SOURCE_SERIES_FOR_SEGMENTATION,
+    c.IMAGE_REGION,
+    c.VOLUME_SURFACE,
+}
+
+
+@dataclass
+class StructuredReport:
+    """Any SR document, read.
+
+    Attributes
+    ----------
+    dataset
+        The data set.
+    tree
+        The content tree (root CONTAINER).
+    template
+        The root template identifier (e.g. ``"1500"``, ``"2010"``), or ``""``.
+    report
+        The TID 1500 report, or ``None`` for other documents.
+    """
+
+    dataset: Dataset
+    tree: ContentItem
+    template: str
+    report: MeasurementReport | None
+
+
+def _open(src: Source) -> tuple[Dataset, str]:
+    if isinstance(src, Dataset):
+        return src, str(getattr(src, "filename", "") or "<dataset>")
+    name = "<bytes>" if isinstance(src, bytes) else os.fspath(src)
+    try:
+        ds = dcmread(io.BytesIO(src) if isinstance(src, bytes) else src)
+    except (InvalidDicomError, EOFError, OSError, ValueError, KeyError) as exc:
+        raise NotDicomError(
+            f"cannot read the file as DICOM ({type(exc).__name__}: {exc})",
+            path=name,
+            hint="give a DICOM SR file",
+        ) from exc
+    return ds, name
+
+
+def read_structured_report(src: Source) -> StructuredReport:
+    """Open any SR/KOS document (path, bytes or Dataset).
+
+    Raises
+    ------
+    NotDicomError
+        Not a DICOM file.
+    UnsupportedObjectError
+        A DICOM file that is not an SR document.
+    DicomReadError
+        The content tree is malformed.
+    """
+    ds, name = _open(src)
+    if str(ds.get("Modality", "")) not in _SR_MODALITIES and "ContentSequence" not in ds:
+        raise UnsupportedObjectError(
+            f"not a structured report (Modality {ds.get('Modality', '?')})",
+            path=name,
+            attribute="Modality",
+            hint="give an SR or KO document",
+        )
+    try:
+        tree = content_tree(ds, source=name)
+    except DicomReadError:
+        raise
+    except Exception as exc:  # malformed nested items of any kind
+        raise InvalidAttributeError(
+            f"the SR content cannot be read ({type(exc).__name__}: {exc})",
+            path=name,
+            attribute="ContentSequence",
+            hint="the file is damaged or not a valid SR",
+        ) from exc
+    templates = ds.get("ContentTemplateSequence") or []
+    template = str(templates[0].get("TemplateIdentifier", "")) if templates else ""
+    report = None
+    if tree.concept == c.IMAGING_MEASUREMENT_REPORT or template == "1500":
+        report = _report(tree, name)
+    return StructuredReport(ds, tree, template, report)
+
+
+def read_measurement_report(src: Source) -> MeasurementReport:
+    """Read a TID 1500 SR into a :class:`MeasurementReport`.
+
+    Raises
+    ------
+    UnsupportedObjectError
+        The document is an SR of another template (use :func:`read_structured_report`).
+    """
+    sr = read_structured_report(src)
+    if sr.report is None:
+        raise UnsupportedObjectError(
+            f"the SR is not a TID 1500 measurement report (title {sr.tree.concept})",
+            path=str(getattr(sr.dataset, "filename", "") or ""),
+            attribute="ContentTemplateSequence",
+            hint="use read_structured_report() for its generic content tree",
+        )
+    return sr.report
+
+
+def _code(node: ContentItem | None) -> Code | None:
+    return node.value if node is not None and isinstance(node.value, Code) else None
+
+
+def _text(node: ContentItem | None) -> str:
+    return str(node.value) if node is not None and node.value is not None else ""
+
+
+def _site(parent: ContentItem) -> tuple[Code | None, Code | None]:
+    node = parent.first(c.FINDING_SITE)
+    if node is None:
+        return None, None
+    return _code(node), _code(node.first(c.LATERALITY))
+
+
+def _algorithm(node: ContentItem) -> Algorithm | None:
+    name, version = node.first(c.ALGORITHM_NAME), node.first(c.ALGORITHM_VERSION)
+    if name is None:
+        return None
+    return Algorithm(_text(name), _text(version))
+
+
+def _measurement(node: ContentItem) -> Measurement | None:
+    if node.value is None or node.concept is None:
+        return None
+    number, unit = node.value
+    site, laterality = _site(node)
+    return Measurement(
+        concept=node.concept,
+        value=number,
+        unit=unit or Code("1", "UCUM", "no units"),
+        derivation=_code(node.first(c.DERIVATION)),
+        method=_code(node.first(c.MEASUREMENT_METHOD)),
+        finding_site=site,
+        laterality=laterality,
+        algorithm=_algorithm(node),
+    )
+
+
+def _region(node: ContentItem) -> ImageRegion:
+    if node.value_type == "SCOORD3D":
+        graphic_type, points, frame_of_reference = node.value
+        return ImageRegion(graphic_type, tuple(points), frame_of_reference_uid=frame_of_reference)
+    graphic_type, points = node.value
+    source = next((ch for ch in node.children if ch.value_type == "IMAGE"), None)
+    refs = source.value if source is not None else []
+    sop_class, sop, frames, _ = refs[0] if refs else ("", "", [], [])
+    return ImageRegion(
+        graphic_type,
+        tuple(points),
+        sop_class_uid=sop_class or None,
+        sop_instance_uid=sop or None,
+        frame_number=frames[0] if frames else None,
+    )
+
+
+def _group(node: ContentItem, name: str) -> MeasurementGroup:
+    tracking = _text(node.first(c.TRACKING_IDENTIFIER))
+    region_node = node.first(c.IMAGE_REGION) or node.first(c.VOLUME_SURFACE)
+    region = _region(region_node) if region_node is not None else None
+    segment = None
+    seg_node = node.first(c.REFERENCED_SEGMENT)
+    if seg_node is not None and seg_node.value:
+        sop_class, sop, _, segments = seg_node.value[0]
+        segment = SegmentReference(
+            sop_class,
+            sop,
+            segments[0] if segments else 0,
+            _text(node.first(c.SOURCE_SERIES_FOR_SEGMENTATION)) or None,
+        )
+    site, laterality = _site(node)
+    measurements = tuple(
+        m for m in (_measurement(n) for n in node.children if n.value_type == "NUM") if m
+    )
+    evaluations = tuple(
+        QualitativeEvaluation(n.concept, n.value)
+        for n in node.children
+        if n.value_type == "CODE"
+        and n.relationship == "CONTAINS"
+        and n.concept not in _CONTEXT
+        and n.concept is not None
+        and isinstance(n.value, Code)
+    )
+    return MeasurementGroup(
+        tracking_id=tracking,
+        tracking_uid=_text(node.first(c.TRACKING_UID)) or None,
+        finding=_code(node.first(c.FINDING)),
+        finding_category=_code(node.first(c.FINDING_CATEGORY)),
+        finding_site=site,
+        laterality=laterality,
+        region=region,
+        segment=segment,
+        measurements=measurements,
+        evaluations=evaluations,
+    )
+
+
+def _device(tree: ContentItem) -> DeviceObserver | None:
+    uid = tree.first(c.DEVICE_OBSERVER_UID)
+    if uid is None:
+        return None
+    return DeviceObserver(
+        uid=_text(uid),
+        name=_text(tree.first(c.DEVICE_OBSERVER_NAME)),
+        manufacturer=_text(tree.first(c.DEVICE_OBSERVER_MANUFACTURER)),
+        model_name=_text(tree.first(c.DEVICE_OBSERVER_MODEL_NAME)),
+        serial_number=_text(tree.first(c.DEVICE_OBSERVER_SERIAL_NUMBER)),
+    )
+
+
+def _report(tree: ContentItem, name: str) -> MeasurementReport:
+    measurements = tree.first(c.IMAGING_MEASUREMENTS)
+    groups = tuple(
+        _group(g, name) for g in (measurements.find(c.MEASUREMENT_GROUP) if measurements else [])
+    )
+    person = tree.first(c.PERSON_OBSERVER_NAME)
+    return MeasurementReport(
+        groups=groups,
+        procedure=_code(tree.first(c.PROCEDURE_REPORTED)) or c.IMAGING_PROCEDURE,
+        device=_device(tree),
+        person=_text(person) or None,
+        language=_code(tree.first(c.LANGUAGE)) or c.ENGLISH_US,
+        title=tree.concept or c.IMAGING_MEASUREMENT_REPORT,
+    )

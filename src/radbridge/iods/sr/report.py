@@ -1,0 +1,330 @@
+"""The TID 1500 Measurement Report as small frozen dataclasses.
+
+A :class:`MeasurementReport` holds :class:`MeasurementGroup` objects; each group is,
+by what it refers to, one of the three TID 1500 group templates:
+
+* no region → **TID 1501** image-level measurements and qualitative evaluations
+  (e.g. "intracranial hemorrhage: present, probability 0.93");
+* a 2D :class:`ImageRegion` (SCOORD on one image) or a 3D one (SCOORD3D) →
+  **TID 1410** planar ROI;
+* a :class:`SegmentReference` (a segment of a SEG) or a 3D volume surface →
+  **TID 1411** volumetric ROI.
+
+Examples
+--------
+>>> from radbridge.coding import Code, sct
+>>> diameter = Measurement(sct("81827009", "Diameter"), 12.5, Code("mm", "UCUM", "mm"))
+>>> group = MeasurementGroup("nodule 1", finding=sct("27925004", "Nodule"),
+...                          measurements=(diameter,))
+>>> group.template
+'1501'
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from pydicom import Dataset
+
+from radbridge.coding import Code
+from radbridge.errors import EncodingError, InvalidAttributeError
+from radbridge.iods.sr import concepts
+
+__all__ = [
+    "Algorithm",
+    "DeviceObserver",
+    "ImageRegion",
+    "Measurement",
+    "MeasurementGroup",
+    "MeasurementReport",
+    "QualitativeEvaluation",
+    "SegmentReference",
+]
+
+_GRAPHIC_2D = {"POINT": 2, "POLYLINE": 4, "CIRCLE": 4, "ELLIPSE": 8, "MULTIPOINT": 2}
+_GRAPHIC_3D = {
+    "POINT": 3,
+    "POLYLINE": 6,
+    "POLYGON": 9,
+    "ELLIPSE": 12,
+    "ELLIPSOID": 18,
+    "MULTIPOINT": 3,
+}
+_SEGMENTATION_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.66.4",  # Segmentation Storage
+    "1.2.840.10008.5.1.4.1.1.66.7",  # Label Map Segmentation Storage
+}
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """TID 4019 Algorithm Identification."""
+
+    name: str
+    version: str
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """A TID 300 numeric measurement.
+
+    Parameters
+    ----------
+    concept
+        What was measured, e.g. SCT 81827009 "Diameter".
+    value
+        The number (finite).
+    unit
+        A UCUM code, e.g. ``Code("mm", "UCUM", "mm")``.
+    derivation, method
+        DCM 121401 "Derivation" (e.g. mean) and SCT 370129005 "Measurement Method".
+    finding_site, laterality
+        Where, if it differs from the group's finding site.
+    algorithm
+        The algorithm that produced the value.
+    """
+
+    concept: Code
+    value: float
+    unit: Code
+    derivation: Code | None = None
+    method: Code | None = None
+    finding_site: Code | None = None
+    laterality: Code | None = None
+    algorithm: Algorithm | None = None
+
+    def check(self) -> None:
+        """Raise :class:`~radbridge.errors.EncodingError` for values an SR cannot hold."""
+        if self.unit.scheme != "UCUM":
+            raise EncodingError(
+                f"measurement {self.concept.meaning!r} has unit {self.unit} which is not UCUM",
+                attribute="MeasurementUnitsCodeSequence",
+                hint='give a UCUM unit, e.g. Code("mm", "UCUM", "mm") or "1" for no unit',
+            )
+        if not isinstance(self.value, int | float) or not math.isfinite(self.value):
+            raise EncodingError(
+                f"measurement {self.concept.meaning!r} has value {self.value!r}",
+                attribute="NumericValue",
+                hint="give a finite number, or leave the measurement out",
+            )
+
+
+@dataclass(frozen=True)
+class QualitativeEvaluation:
+    """A coded finding: ``concept`` = ``value`` (e.g. Nodule = Present)."""
+
+    concept: Code
+    value: Code
+
+
+@dataclass(frozen=True)
+class ImageRegion:
+    """An ROI outline: 2D on one image (``sop_instance_uid``) or 3D in patient space.
+
+    2D ``points`` are (column, row) pairs in image pixels; 3D ones are (x, y, z) in mm
+    with ``frame_of_reference_uid``.
+    """
+
+    graphic_type: str
+    points: tuple[float, ...]
+    sop_class_uid: str | None = None
+    sop_instance_uid: str | None = None
+    frame_number: int | None = None
+    frame_of_reference_uid: str | None = None
+
+    @property
+    def is_3d(self) -> bool:
+        """Whether the region is SCOORD3D."""
+        return self.frame_of_reference_uid is not None
+
+    def check(self) -> None:
+        """Raise EncodingError for an impossible region."""
+        table = _GRAPHIC_3D if self.is_3d else _GRAPHIC_2D
+        dims = 3 if self.is_3d else 2
+        if self.graphic_type not in table:
+            raise EncodingError(
+                f"graphic type {self.graphic_type!r} is not allowed here",
+                attribute="GraphicType",
+                hint=f"use one of {', '.join(table)}",
+            )
+        n = len(self.points)
+        if n < table[self.graphic_type] or n % dims or not all(map(math.isfinite, self.points)):
+            raise EncodingError(
+                f"{self.graphic_type} needs finite {'x, y, z' if dims == 3 else 'column, row'} "
+                f"coordinates (at least {table[self.graphic_type]} numbers), got {n}",
+                attribute="GraphicData",
+            )
+        if not self.is_3d and not (self.sop_class_uid and self.sop_instance_uid):
+            raise EncodingError(
+                "a 2D region needs the image it was drawn on",
+                attribute="ReferencedSOPSequence",
+                hint="give sop_class_uid and sop_instance_uid, or frame_of_reference_uid for 3D",
+            )
+
+
+@dataclass(frozen=True)
+class SegmentReference:
+    """A segment of a Segmentation instance, and the series it was made from."""
+
+    sop_class_uid: str
+    sop_instance_uid: str
+    segment_number: int
+    source_series_uid: str | None = None
+    series_instance_uid: str | None = None
+
+    @classmethod
+    def from_segmentation(cls, seg: Dataset, segment_number: int) -> SegmentReference:
+        """Refer to segment ``segment_number`` of ``seg`` (e.g. from our SEG writer).
+
+        Raises
+        ------
+        InvalidAttributeError
+            ``seg`` is not a Segmentation, or has no such segment.
+        """
+        if str(seg.get("SOPClassUID", "")) not in _SEGMENTATION_CLASSES:
+            raise InvalidAttributeError(
+                "the referenced object is not a Segmentation",
+                attribute="SOPClassUID",
+                hint="give the SEG data set the measurements were made on",
+            )
+        numbers = {int(s.SegmentNumber) for s in seg.get("SegmentSequence", [])}
+        if segment_number not in numbers:
+            raise InvalidAttributeError(
+                f"the SEG has no segment {segment_number} (it has {sorted(numbers)})",
+                attribute="ReferencedSegmentNumber",
+                hint="use one of the SEG's segment numbers",
+            )
+        series = seg.get("ReferencedSeriesSequence") or []
+        return cls(
+            str(seg.SOPClassUID),
+            str(seg.SOPInstanceUID),
+            segment_number,
+            str(series[0].SeriesInstanceUID) if series else None,
+            str(seg.get("SeriesInstanceUID", "")) or None,
+        )
+
+
+@dataclass(frozen=True)
+class MeasurementGroup:
+    """One TID 1501, 1410 or 1411 measurement group (see the module docstring).
+
+    Parameters
+    ----------
+    tracking_id
+        Human-readable identifier, stable across reports (e.g. "nodule 1").
+    tracking_uid
+        Tracking Unique Identifier; derived from the report's UID when omitted.
+    finding, finding_category
+        DCM 121071 "Finding" and SCT 276214006 "Finding category".
+    finding_site, laterality
+        Where the finding is.
+    region, segment
+        What the group refers to (at most one of them).
+    measurements, evaluations
+        The numbers and the coded findings.
+    algorithm
+        TID 4019 for every measurement of the group that has none.
+    """
+
+    tracking_id: str
+    tracking_uid: str | None = None
+    finding: Code | None = None
+    finding_category: Code | None = None
+    finding_site: Code | None = None
+    laterality: Code | None = None
+    region: ImageRegion | None = None
+    segment: SegmentReference | None = None
+    measurements: tuple[Measurement, ...] = ()
+    evaluations: tuple[QualitativeEvaluation, ...] = ()
+    algorithm: Algorithm | None = None
+
+    @property
+    def template(self) -> str:
+        """``"1501"``, ``"1410"`` or ``"1411"``."""
+        if self.segment is not None or (
+            self.region is not None and self.region.graphic_type == "ELLIPSOID"
+        ):
+            return "1411"
+        if self.region is not None:
+            return "1410"
+        return "1501"
+
+    def check(self) -> None:
+        """Raise EncodingError if the group cannot be written."""
+        if not self.tracking_id.strip():
+            raise EncodingError(
+                "a measurement group needs a tracking identifier", attribute="tracking_id"
+            )
+        if self.region is not None and self.segment is not None:
+            raise EncodingError(
+                f"group {self.tracking_id!r} refers to both a region and a segment",
+                attribute="region/segment",
+                hint="make one group per region or segment",
+            )
+        if not (self.measurements or self.evaluations or self.finding):
+            raise EncodingError(
+                f"group {self.tracking_id!r} has no finding, measurement or evaluation",
+                attribute="measurements",
+            )
+        if self.region is not None:
+            self.region.check()
+        for measurement in self.measurements:
+            measurement.check()
+
+
+@dataclass(frozen=True)
+class DeviceObserver:
+    """The algorithm or device that made the report (TID 1004)."""
+
+    uid: str
+    name: str = ""
+    manufacturer: str = ""
+    model_name: str = ""
+    serial_number: str = ""
+
+
+@dataclass(frozen=True)
+class MeasurementReport:
+    """A TID 1500 Measurement Report.
+
+    Parameters
+    ----------
+    groups
+        The measurement groups.
+    procedure
+        DCM 121058 "Procedure reported" (default SCT 363679005 "Imaging procedure").
+    device, person
+        Observers; the device is the algorithm (radbridge's writer fills one in
+        from the series options when none is given).
+    language
+        Language of the content (default en-US).
+    title
+        The document title (CID 7021; default "Imaging Measurement Report").
+    """
+
+    groups: tuple[MeasurementGroup, ...] = ()
+    procedure: Code = concepts.IMAGING_PROCEDURE
+    device: DeviceObserver | None = None
+    person: str | None = None
+    language: Code = concepts.ENGLISH_US
+    title: Code = concepts.IMAGING_MEASUREMENT_REPORT
+
+    def check(self) -> None:
+        """Raise EncodingError if the report cannot be written."""
+        if not self.groups:
+            raise EncodingError(
+                "the report has no measurement groups",
+                attribute="groups",
+                hint="add at least one group (a finding, measurement or evaluation)",
+            )
+        seen: set[str] = set()
+        for group in self.groups:
+            group.check()
+            if group.tracking_id in seen:
+                raise EncodingError(
+                    f"two groups share the tracking identifier {group.tracking_id!r}",
+                    attribute="tracking_id",
+                    hint="tracking identifiers must be unique within a report",
+                )
+            seen.add(group.tracking_id)

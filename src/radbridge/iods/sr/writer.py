@@ -1,0 +1,312 @@
+"""Write a :class:`~radbridge.iods.sr.report.MeasurementReport` as a TID 1500 SR document.
+
+The document is Comprehensive 3D SR when a group uses 3D coordinates and
+Comprehensive SR otherwise. Its content, in order: language, observer context
+(device; person if given), procedure reported, the Image Library (one entry per
+source image), and the Imaging Measurements container with one Measurement Group
+per :class:`~radbridge.iods.sr.report.MeasurementGroup`. Every referenced instance is
+listed in the Current Requested Procedure Evidence Sequence.
+
+Examples
+--------
+>>> import numpy as np
+>>> from radbridge.coding import Code, sct
+>>> from radbridge.geometry import Volume
+>>> from radbridge.iods.source import SourceSeries
+>>> from radbridge.iods.sr.report import Measurement, MeasurementGroup, MeasurementReport
+>>> source = SourceSeries.from_volume(Volume(np.zeros((2, 4, 4)), np.eye(4), "1.2.3"))
+>>> group = MeasurementGroup(
+...     "liver", finding=sct("10200004", "Liver"),
+...     measurements=(Measurement(sct("118565006", "Volume"), 1520.0, Code("ml", "UCUM", "ml")),))
+>>> sr = encode_measurement_report(MeasurementReport(groups=(group,)), source)
+>>> sr.Modality, sr.ContentTemplateSequence[0].TemplateIdentifier
+('SR', '1500')
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from pydicom import Dataset
+from pydicom.dataset import FileDataset
+from pydicom.uid import ExplicitVRLittleEndian
+
+from radbridge.coding import Code
+from radbridge.iods.common import SeriesOptions, file_meta, new_instance
+from radbridge.iods.source import SourceSeries
+from radbridge.iods.sr import concepts as c
+from radbridge.iods.sr.content import (
+    code_item,
+    container_item,
+    image_item,
+    num_item,
+    pname_item,
+    scoord3d_item,
+    scoord_item,
+    text_item,
+    uidref_item,
+)
+from radbridge.iods.sr.report import (
+    Algorithm,
+    DeviceObserver,
+    Measurement,
+    MeasurementGroup,
+    MeasurementReport,
+)
+from radbridge.uids import derived_uid
+
+__all__ = [
+    "COMPREHENSIVE_3D_SR_STORAGE",
+    "COMPREHENSIVE_SR_STORAGE",
+    "encode_measurement_report",
+]
+
+COMPREHENSIVE_SR_STORAGE = "1.2.840.10008.5.1.4.1.1.88.33"
+COMPREHENSIVE_3D_SR_STORAGE = "1.2.840.10008.5.1.4.1.1.88.34"
+
+_DEFAULT_OPTIONS = SeriesOptions(series_description="radbridge measurements", series_number=301)
+
+
+def _algorithm_items(algorithm: Algorithm | None) -> list[Dataset]:
+    if algorithm is None:
+        return []
+    return [
+        text_item("HAS CONCEPT MOD", c.ALGORITHM_NAME, algorithm.name),
+        text_item("HAS CONCEPT MOD", c.ALGORITHM_VERSION, algorithm.version),
+    ]
+
+
+def _site_items(site: Code | None, laterality: Code | None) -> list[Dataset]:
+    if site is None:
+        return []
+    item = code_item("HAS CONCEPT MOD", c.FINDING_SITE, site)
+    if laterality is not None:
+        item.ContentSequence = [code_item("HAS CONCEPT MOD", c.LATERALITY, laterality)]
+    return [item]
+
+
+def _measurement(m: Measurement, default_algorithm: Algorithm | None) -> Dataset:
+    children: list[Dataset] = []
+    if m.method is not None:
+        children.append(code_item("HAS CONCEPT MOD", c.MEASUREMENT_METHOD, m.method))
+    if m.derivation is not None:
+        children.append(code_item("HAS CONCEPT MOD", c.DERIVATION, m.derivation))
+    children += _site_items(m.finding_site, m.laterality)
+    children += _algorithm_items(m.algorithm or default_algorithm)
+    return num_item("CONTAINS", m.concept, float(m.value), m.unit, children)
+
+
+def _region_items(group: MeasurementGroup) -> list[Dataset]:
+    region = group.region
+    if region is None:
+        return []
+    concept = c.VOLUME_SURFACE if group.template == "1411" else c.IMAGE_REGION
+    if region.is_3d:
+        return [
+            scoord3d_item(
+                "CONTAINS",
+                concept,
+                region.graphic_type,
+                region.points,
+                str(region.frame_of_reference_uid),
+            )
+        ]
+    source = image_item(
+        "SELECTED FROM",
+        None,
+        str(region.sop_class_uid),
+        str(region.sop_instance_uid),
+        frames=[region.frame_number] if region.frame_number else [],
+    )
+    return [scoord_item("CONTAINS", concept, region.graphic_type, region.points, source)]
+
+
+def _group(group: MeasurementGroup, tracking_uid: str) -> Dataset:
+    items = [
+        text_item("HAS OBS CONTEXT", c.TRACKING_IDENTIFIER, group.tracking_id),
+        uidref_item("HAS OBS CONTEXT", c.TRACKING_UID, group.tracking_uid or tracking_uid),
+    ]
+    if group.finding_category is not None:
+        items.append(code_item("CONTAINS", c.FINDING_CATEGORY, group.finding_category))
+    if group.finding is not None:
+        items.append(code_item("CONTAINS", c.FINDING, group.finding))
+    items += _site_items(group.finding_site, group.laterality)
+    if group.segment is not None:
+        seg = group.segment
+        items.append(
+            image_item(
+                "CONTAINS",
+                c.REFERENCED_SEGMENT,
+                seg.sop_class_uid,
+                seg.sop_instance_uid,
+                segments=[seg.segment_number],
+            )
+        )
+        if seg.source_series_uid:
+            items.append(
+                uidref_item("CONTAINS", c.SOURCE_SERIES_FOR_SEGMENTATION, seg.source_series_uid)
+            )
+    items += _region_items(group)
+    items += [_measurement(m, group.algorithm) for m in group.measurements]
+    items += [code_item("CONTAINS", e.concept, e.value) for e in group.evaluations]
+    return container_item("CONTAINS", c.MEASUREMENT_GROUP, items, template=group.template)
+
+
+def _observers(report: MeasurementReport, options: SeriesOptions, sop_uid: str) -> list[Dataset]:
+    items: list[Dataset] = []
+    if report.person:
+        items += [
+            code_item("HAS OBS CONTEXT", c.OBSERVER_TYPE, c.PERSON),
+            pname_item("HAS OBS CONTEXT", c.PERSON_OBSERVER_NAME, report.person),
+        ]
+    device = report.device or DeviceObserver(
+        uid=derived_uid("radbridge-device", options.manufacturer_model_name),
+        name=options.manufacturer_model_name,
+        manufacturer=options.manufacturer,
+        model_name=options.manufacturer_model_name,
+        serial_number=options.device_serial_number,
+    )
+    items += [
+        code_item("HAS OBS CONTEXT", c.OBSERVER_TYPE, c.DEVICE),
+        uidref_item("HAS OBS CONTEXT", c.DEVICE_OBSERVER_UID, device.uid),
+    ]
+    for concept, value in (
+        (c.DEVICE_OBSERVER_NAME, device.name),
+        (c.DEVICE_OBSERVER_MANUFACTURER, device.manufacturer),
+        (c.DEVICE_OBSERVER_MODEL_NAME, device.model_name),
+        (c.DEVICE_OBSERVER_SERIAL_NUMBER, device.serial_number),
+    ):
+        if value:
+            items.append(text_item("HAS OBS CONTEXT", concept, value))
+    return items
+
+
+def _library(source: SourceSeries) -> Dataset | None:
+    refs = list(dict.fromkeys((r.sop_class_uid, r.sop_instance_uid) for r in source.slice_refs))
+    if not refs:
+        return None
+    images = [image_item("CONTAINS", None, cls, uid) for cls, uid in refs]
+    group = container_item("CONTAINS", c.IMAGE_LIBRARY_GROUP, images)
+    return container_item("CONTAINS", c.IMAGE_LIBRARY, [group])
+
+
+def _evidence(study_uid: str, references: Iterable[tuple[str, str, str]]) -> list[Dataset]:
+    """Return Current Requested Procedure Evidence Sequence items for (series, class, SOP)."""
+    by_series: dict[str, dict[str, str]] = defaultdict(dict)
+    for series, sop_class, sop in references:
+        by_series[series][sop] = sop_class
+    if not by_series:
+        return []
+    study = Dataset()
+    study.StudyInstanceUID = study_uid
+    study.ReferencedSeriesSequence = []
+    for series_uid, instances in by_series.items():
+        item = Dataset()
+        item.SeriesInstanceUID = series_uid
+        item.ReferencedSOPSequence = []
+        for sop, sop_class in instances.items():
+            ref = Dataset()
+            ref.ReferencedSOPClassUID = sop_class
+            ref.ReferencedSOPInstanceUID = sop
+            item.ReferencedSOPSequence.append(ref)
+        study.ReferencedSeriesSequence.append(item)
+    return [study]
+
+
+def _references(report: MeasurementReport, source: SourceSeries) -> list[tuple[str, str, str]]:
+    refs: list[tuple[str, str, str]] = []
+    source_series = source.series_instance_uid
+    if source_series:
+        refs += [(source_series, r.sop_class_uid, r.sop_instance_uid) for r in source.slice_refs]
+    for group in report.groups:
+        seg = group.segment
+        if seg is not None and seg.series_instance_uid:
+            refs.append((seg.series_instance_uid, seg.sop_class_uid, seg.sop_instance_uid))
+        region = group.region
+        if region is not None and not region.is_3d and source_series:
+            refs.append((source_series, str(region.sop_class_uid), str(region.sop_instance_uid)))
+    return refs
+
+
+def sr_document(
+    sop_class: str,
+    options: SeriesOptions,
+    source: SourceSeries,
+    *,
+    modality: str,
+    completion: str = "PARTIAL",
+) -> Dataset:
+    """Start an SR-family document: SOP common, series, patient/study context, flags."""
+    ds = new_instance(sop_class, options, modality=modality)
+    for keyword in ("ContentLabel", "ContentDescription", "ContentCreatorName"):
+        del ds[keyword]  # Content Identification is not part of the SR IODs
+    ds.update(source.context)
+    ds.ReferencedPerformedProcedureStepSequence = []
+    if modality == "SR":
+        ds.CompletionFlag = completion
+        ds.VerificationFlag = "UNVERIFIED"
+        ds.PerformedProcedureCodeSequence = []
+    return ds
+
+
+def finish(ds: Dataset) -> FileDataset:
+    """Wrap ``ds`` as a file data set in Explicit VR Little Endian."""
+    meta = file_meta(ds, ExplicitVRLittleEndian)
+    out = FileDataset("", ds, file_meta=meta, preamble=b"\x00" * 128)
+    return out
+
+
+def encode_measurement_report(
+    report: MeasurementReport,
+    source: SourceSeries,
+    *,
+    options: SeriesOptions | None = None,
+) -> FileDataset:
+    """Encode ``report`` on ``source`` (its patient, study and images) as a TID 1500 SR.
+
+    Parameters
+    ----------
+    report
+        What to write; checked first (nothing is built from invalid input).
+    source
+        The series the measurements were made on
+        (:func:`radbridge.io.series.read_source_series` or
+        :meth:`~radbridge.iods.source.SourceSeries.from_datasets`).
+    options
+        Series, UIDs, equipment and timestamp; fix the UIDs and timestamp for
+        byte-identical re-runs.
+
+    Returns
+    -------
+    pydicom.dataset.FileDataset
+        Comprehensive (3D) SR, ready for ``save_as``.
+
+    Raises
+    ------
+    EncodingError
+        A group, measurement or region is invalid (non-UCUM unit, NaN, ...).
+    """
+    report.check()
+    options = options or _DEFAULT_OPTIONS
+    three_d = any(g.region is not None and g.region.is_3d for g in report.groups)
+    sop_class = COMPREHENSIVE_3D_SR_STORAGE if three_d else COMPREHENSIVE_SR_STORAGE
+    ds = sr_document(sop_class, options, source, modality="SR")
+    sop_uid = str(ds.SOPInstanceUID)
+    content: list[Dataset] = [code_item("HAS CONCEPT MOD", c.LANGUAGE, report.language)]
+    content += _observers(report, options, sop_uid)
+    content.append(code_item("HAS CONCEPT MOD", c.PROCEDURE_REPORTED, report.procedure))
+    library = _library(source)
+    if library is not None:
+        content.append(library)
+    groups = [
+        _group(g, derived_uid(sop_uid, "tracking", str(i))) for i, g in enumerate(report.groups)
+    ]
+    content.append(container_item("CONTAINS", c.IMAGING_MEASUREMENTS, groups))
+    root = container_item(None, report.title, content, template="1500")
+    for keyword in root:
+        ds[keyword.tag] = keyword
+    evidence = _evidence(source.study_instance_uid, _references(report, source))
+    if evidence:
+        ds.CurrentRequestedProcedureEvidenceSequence = evidence
+    return finish(ds)
