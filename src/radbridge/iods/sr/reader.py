@@ -134,7 +134,7 @@ def read_structured_report(src: Source) -> StructuredReport:
     template = str(templates[0].get("TemplateIdentifier", "")) if templates else ""
     report = None
     if tree.concept == c.IMAGING_MEASUREMENT_REPORT or template == "1500":
-        report = _report(tree, name)
+        report = _report(tree, _evidence_series(ds))
     return StructuredReport(ds, tree, template, report)
 
 
@@ -213,7 +213,7 @@ def _region(node: ContentItem) -> ImageRegion:
     )
 
 
-def _group(node: ContentItem, name: str) -> MeasurementGroup:
+def _group(node: ContentItem, evidence: dict[str, str]) -> MeasurementGroup:
     tracking = _text(node.first(c.TRACKING_IDENTIFIER))
     region_node = node.first(c.IMAGE_REGION) or node.first(c.VOLUME_SURFACE)
     region = _region(region_node) if region_node is not None else None
@@ -226,6 +226,7 @@ def _group(node: ContentItem, name: str) -> MeasurementGroup:
             sop,
             segments[0] if segments else 0,
             _text(node.first(c.SOURCE_SERIES_FOR_SEGMENTATION)) or None,
+            evidence.get(sop) or None,
         )
     site, laterality = _site(node)
     measurements = tuple(
@@ -267,10 +268,24 @@ def _device(tree: ContentItem) -> DeviceObserver | None:
     )
 
 
-def _report(tree: ContentItem, name: str) -> MeasurementReport:
+def _evidence_series(ds: Dataset) -> dict[str, str]:
+    """Map SOP Instance UID -> Series Instance UID from the evidence sequences."""
+    series: dict[str, str] = {}
+    for keyword in ("CurrentRequestedProcedureEvidenceSequence", "PertinentOtherEvidenceSequence"):
+        for study in ds.get(keyword, []):
+            for item in study.get("ReferencedSeriesSequence", []):
+                for ref in item.get("ReferencedSOPSequence", []):
+                    series[str(ref.get("ReferencedSOPInstanceUID", ""))] = str(
+                        item.get("SeriesInstanceUID", "")
+                    )
+    return series
+
+
+def _report(tree: ContentItem, evidence: dict[str, str]) -> MeasurementReport:
     measurements = tree.first(c.IMAGING_MEASUREMENTS)
     groups = tuple(
-        _group(g, name) for g in (measurements.find(c.MEASUREMENT_GROUP) if measurements else [])
+        _group(g, evidence)
+        for g in (measurements.find(c.MEASUREMENT_GROUP) if measurements else [])
     )
     person = tree.first(c.PERSON_OBSERVER_NAME)
     return MeasurementReport(
