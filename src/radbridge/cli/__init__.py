@@ -36,7 +36,19 @@ def _root(
 
 def _register() -> None:
     # Imported here so each module can import `app` from this package.
-    from radbridge.cli import batch, demo, gateway, info, net, phantom, pm, render, rtstruct, seg  # noqa: F401
+    from radbridge.cli import (  # noqa: F401
+        batch,
+        demo,
+        gateway,
+        info,
+        net,
+        phantom,
+        pm,
+        render,
+        rtstruct,
+        seg,
+        sr,
+    )
 
 
 _register()
