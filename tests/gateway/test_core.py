@@ -42,14 +42,24 @@ def jobs(gateway):
     return [dict(r) for r in gateway.store.query("SELECT * FROM jobs ORDER BY id")]
 
 
+def by_modality(folder):
+    """Map Modality -> file for the (one per modality) results under ``folder``."""
+    found = {}
+    for path in folder.rglob("*.dcm"):
+        modality = str(pydicom.dcmread(path, stop_before_pixels=True).Modality)
+        assert modality not in found, f"two {modality} results"
+        found[modality] = path
+    return found
+
+
 def test_series_to_seg_in_the_archive(gateway, phantom_study):
     receive(gateway, files_of(phantom_study))
     run_until_idle(gateway)
     (job,) = jobs(gateway)
     assert job["state"] == JobState.DONE and job["attempts"] == 1
-    archived = list(gateway.config.archive_dir.rglob("*.dcm"))
-    assert len(archived) == 1
-    seg = read_segmentation(archived[0])
+    archived = by_modality(gateway.config.archive_dir)
+    assert set(archived) == {"SEG", "SR", "KO"}
+    seg = read_segmentation(archived["SEG"])
     assert seg.dataset.StudyInstanceUID == phantom_study.study_instance_uid
     # The SEG holds what the model found on the received series.
     ph = generate_phantom(slices=24, size=96, seed=1)
@@ -240,9 +250,9 @@ def test_kill_9_while_running_resumes_with_the_same_uids(config, phantom_study, 
     try:
         (job,) = jobs(gateway)
         assert job["state"] == JobState.DONE and job["attempts"] == 2
-        archived = list(config.archive_dir.rglob("*.dcm"))
-        assert len(archived) == 1
-        assert archived[0].read_bytes() == crashed_seg  # same UIDs and bytes after the crash
+        archived = by_modality(config.archive_dir)
+        assert set(archived) == {"SEG", "SR", "KO"}
+        assert archived["SEG"].read_bytes() == crashed_seg  # same UIDs and bytes after the crash
         assert not list(config.outbox_dir.rglob("*.tmp"))
     finally:
         gateway.close()

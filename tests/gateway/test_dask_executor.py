@@ -41,8 +41,10 @@ def test_jobs_run_on_dask_like_locally(config, phantom_study, dask_cluster, tmp_
         for gateway in (local, remote):
             receive(gateway, files)
             wait_done(gateway, 1)
-        seg_local = next((tmp_path / "local" / "archive").rglob("*.dcm")).read_bytes()
-        seg_remote = next((tmp_path / "remote" / "archive").rglob("*.dcm")).read_bytes()
+        seg_local = sorted(p.read_bytes() for p in (tmp_path / "local" / "archive").rglob("*.dcm"))
+        seg_remote = sorted(
+            p.read_bytes() for p in (tmp_path / "remote" / "archive").rglob("*.dcm")
+        )
         assert seg_local == seg_remote
     finally:
         local.close()
@@ -66,6 +68,6 @@ def test_worker_killed_mid_job_loses_no_job(config, phantom_study, dask_cluster,
         wait_done(gateway, 1)
         killer.join()
         assert dask_cluster.workers[0].poll() is not None
-        assert len(list((tmp_path / "gw" / "archive").rglob("*.dcm"))) == 1
+        assert len(list((tmp_path / "gw" / "archive").rglob("*.dcm"))) == 3  # SEG, SR, KO
     finally:
         gateway.close()

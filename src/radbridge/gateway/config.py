@@ -20,7 +20,7 @@
     name = "ct"
     model = "reference-ct"
     outputs = ["seg", "sr", "ko"]
-    seg_type = "labelmap"
+    seg_type = "binary"               # or "labelmap" (smaller; newer readers only)
     destinations = ["archive"]       # "archive" is the local folder; others are [peers.NAME]
     [rules.match]
     modality = ["CT"]

@@ -161,7 +161,7 @@ class Rule:
     match: Match = field(default_factory=Match)
     priority: int = 0
     outputs: tuple[str, ...] = ("seg", "sr", "ko")
-    seg_type: str = "labelmap"
+    seg_type: str = "binary"
     destinations: tuple[str, ...] = ("archive",)
 
     def matches(self, facts: SeriesFacts) -> bool:
@@ -210,7 +210,7 @@ def rule_from_mapping(data: Mapping[str, Any], index: int) -> Rule:
             match=Match(**match_data),
             priority=int(data.get("priority", 0)),
             outputs=tuple(data.get("outputs", ("seg", "sr", "ko"))),
-            seg_type=str(data.get("seg_type", "labelmap")),
+            seg_type=str(data.get("seg_type", "binary")),
             destinations=tuple(data.get("destinations", ("archive",))),
         )
     except KeyError as exc:

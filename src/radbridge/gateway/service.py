@@ -63,7 +63,8 @@ class Gateway:
         Sends a file to a named peer; by default the networking layer's
         C-STORE/STOW-RS sender for the configuration's ``[peers]``.
     report_encoders
-        SR and KOS encoders by output kind (``"sr"``, ``"ko"``).
+        SR and KOS encoders by output kind (``"sr"``, ``"ko"``); by default
+        :data:`radbridge.gateway.reports.DEFAULT_REPORT_ENCODERS`.
     """
 
     def __init__(
@@ -79,7 +80,11 @@ class Gateway:
         self.store = Store(config.database)
         self.audit = AuditLog(config.audit_log)
         self.sender = sender or network_sender(config.peers, ae_title=config.ae_title)
-        self.report_encoders = report_encoders or {}
+        if report_encoders is None:
+            from radbridge.gateway.reports import DEFAULT_REPORT_ENCODERS
+
+            report_encoders = dict(DEFAULT_REPORT_ENCODERS)
+        self.report_encoders = report_encoders
         self.executor = make_executor(config.executor)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
