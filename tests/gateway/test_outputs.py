@@ -1,0 +1,70 @@
+"""What the gateway delivers passes the independent validators and says what the model found."""
+
+from __future__ import annotations
+
+import pydicom
+import pytest
+
+from radbridge.io.phantom import generate_phantom
+from radbridge.iods.ko import read_key_objects
+from radbridge.iods.sr import read_measurement_report
+from radbridge.models import SeriesInfo, run_model
+from radbridge.models.reference_ct import ReferenceCTModel
+from tests.gateway.conftest import receive
+from tests.gateway.test_core import by_modality, files_of, run_until_idle
+from tests.peers.dicom3tools import dciodvfy
+from tests.peers.pixelmed import validate_sr
+
+
+@pytest.fixture
+def delivered(gateway, phantom_study):
+    receive(gateway, files_of(phantom_study))
+    run_until_idle(gateway)
+    return by_modality(gateway.config.archive_dir)
+
+
+@pytest.mark.peer
+@pytest.mark.slow
+def test_seg_sr_and_ko_pass_dciodvfy_and_pixelmed(delivered):
+    for modality, path in delivered.items():
+        result = dciodvfy(path)
+        assert not result.errors, (modality, result.summary())
+    results = validate_sr([delivered["SR"], delivered["KO"]])
+    for path, result in results.items():
+        assert "Root Template Validation Complete" in result.output, result.output[-2000:]
+        errors = [line for line in result.output.splitlines() if line.startswith("Error")]
+        assert not errors, (path.name, errors[:5])
+
+
+def test_sr_reports_the_model_measurements_on_the_seg_segments(delivered, phantom_study):
+    report = read_measurement_report(delivered["SR"])
+    seg = pydicom.dcmread(delivered["SEG"], stop_before_pixels=True)
+    segments = {int(s.SegmentNumber): str(s.SegmentLabel) for s in seg.SegmentSequence}
+    phantom = generate_phantom(slices=24, size=96, seed=1)
+    result = run_model(ReferenceCTModel(), phantom.hu, SeriesInfo(modality="CT"))
+    groups = {g.tracking_id: g for g in report.groups}
+    for number, label in segments.items():
+        group = groups[label]
+        assert group.template == "1411"
+        assert group.segment.sop_instance_uid == seg.SOPInstanceUID
+        assert group.segment.segment_number == number
+        expected = {
+            m.name: m.value for m in result.measurements if m.label == number and m.instance is None
+        }
+        volume = next(m for m in group.measurements if m.concept.meaning == "Volume")
+        assert volume.value == pytest.approx(expected["volume"], rel=1e-5)  # DS-rounded spacing
+        assert volume.unit.value == "mm3"
+    nodules = [f for f in result.findings if f.label == 6]
+    (nodule_group,) = [
+        g for g in report.groups if g.segment and g.segment.segment_number == 6 and g.evaluations
+    ]
+    assert nodule_group.evaluations[0].value.meaning.lower() == nodules[0].value
+
+
+def test_ko_flags_a_slice_of_the_source_series(delivered, phantom_study):
+    ko = read_key_objects(delivered["KO"])
+    sources = {
+        str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID)
+        for p in files_of(phantom_study)
+    }
+    assert len(ko.references) == 1 and ko.references[0].sop_instance_uid in sources
