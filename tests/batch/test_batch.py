@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import json
 
+import numpy as np
 import pytest
 
 from radbridge.batch import read_manifest, run_batch
@@ -98,3 +100,59 @@ def test_rtstruct_rows(manifest_factory, tmp_path):
     ds = pydicom.dcmread(tmp_path / "out" / "s0.dcm")
     assert ds.Modality == "RTSTRUCT"
     assert len(read_rtstruct(ds).rois) == 7
+
+
+def test_sr_and_pm_rows_and_resume(manifest_factory, tmp_path):
+    import pydicom
+
+    from radbridge.iods.pm import read_parametric_map
+    from radbridge.iods.sr import read_measurement_report
+
+    manifest = manifest_factory(1, bad_row=False)
+    root = manifest.parent
+    summary = run_batch(read_manifest(manifest), root / "segs")  # the SEG the report refers to
+    assert summary.done == 1
+    (root / "report.json").write_text(
+        json.dumps(
+            {
+                "groups": [
+                    {
+                        "tracking_id": "organ 5",
+                        "segment": 5,
+                        "measurements": [
+                            {
+                                "concept": {
+                                    "value": "118565006",
+                                    "scheme": "SCT",
+                                    "meaning": "Volume",
+                                },
+                                "value": 12.5,
+                                "unit": "ml",
+                            }
+                        ],
+                    }
+                ]
+            }
+        )
+    )
+    heat = np.random.default_rng(0).random((6, 32, 32)).astype(np.float32)
+    np.save(root / "heat.npy", heat)
+    quantity = '{""value"": ""130402"", ""scheme"": ""DCM"", ""meaning"": ""Class activation""}'
+    (root / "more.csv").write_text(
+        "id,source,kind,input,options\n"
+        'r,s0/dicom,sr,report.json,"{""seg"": ""segs/s0.dcm""}"\n'
+        f'm,s0/dicom,pm,heat.npy,"{{""units"": ""{{probability}}"", ""quantity"": {quantity}}}"\n'
+        "x,s0/dicom,pm,heat.npy,\n"
+    )
+    out = tmp_path / "out"
+    summary = run_batch(read_manifest(root / "more.csv"), out)
+    assert (summary.done, summary.failed) == (2, 1), summary.results
+    failure = next(r for r in summary.results if not r.ok)
+    assert "units and quantity" in failure.error
+    report = read_measurement_report(out / "r.dcm")
+    seg = pydicom.dcmread(root / "segs" / "s0.dcm", stop_before_pixels=True)
+    assert report.groups[0].segment.sop_instance_uid == seg.SOPInstanceUID
+    np.testing.assert_array_equal(read_parametric_map(out / "m.dcm").array, heat)
+    first = (out / "r.dcm").read_bytes()
+    again = run_batch(read_manifest(root / "more.csv"), out)
+    assert again.skipped == 2 and (out / "r.dcm").read_bytes() == first

@@ -6,12 +6,15 @@ Columns (header required; order free):
 column     required  meaning
 =========  ========  ============================================================
 source     yes       folder of the source series (relative to the manifest)
-kind       yes       what to encode: ``seg`` or ``rtstruct``
-input      yes       the mask/map/report file (relative to the manifest)
+kind       yes       what to encode: ``seg``, ``rtstruct``, ``sr`` or ``pm``
+input      yes       the mask (seg, rtstruct), report JSON (sr, docs/sr.md) or
+                     map (pm) file, relative to the manifest
 labels     seg       ``labels.json`` for SEG and RTSTRUCT rows
 output     no        output path under ``--out`` (default ``<id>.dcm``)
 id         no        row identifier (default: row number); unique
-options    no        JSON object of encoder options, e.g. ``{"type": "labelmap"}``
+options    no        JSON object of encoder options, e.g. ``{"type": "labelmap"}``;
+                     sr rows: ``{"seg": "seg.dcm"}`` (relative to the report);
+                     pm rows (required): ``{"units": ..., "quantity": {code}}``
 =========  ========  ============================================================
 
 Examples

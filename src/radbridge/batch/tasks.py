@@ -109,10 +109,88 @@ def run_row(row: ManifestRow, out_dir: str | os.PathLike[str]) -> RowResult:
 def _encode(row: ManifestRow) -> Any:
     if row.kind in ("seg", "rtstruct"):
         return _encode_mask(row)
+    if row.kind == "sr":
+        return _encode_report(row)
+    if row.kind == "pm":
+        return _encode_map(row)
     raise ConfigError(
-        f"row {row.id}: {row.kind} rows are not supported by this version yet",
+        f"row {row.id}: {row.kind} rows are not supported",
         attribute="kind",
-        hint="use kind seg or rtstruct",
+        hint="use kind seg, rtstruct, sr or pm",
+    )
+
+
+def _series_options(row: ManifestRow, source: Any, description: str) -> Any:
+    """Series options fixed by the row, so the same row always gives the same bytes."""
+    from radbridge.iods.common import SeriesOptions
+
+    key = (str(source.series_instance_uid), row.id, _sha256(row.input))
+    return SeriesOptions(
+        series_description=description,
+        series_instance_uid=derived_uid(*key, "series"),
+        sop_instance_uid=derived_uid(*key, "instance"),
+        timestamp=datetime.datetime.fromtimestamp(row.input.stat().st_mtime),
+    )
+
+
+def _encode_report(row: ManifestRow) -> Any:
+    """Encode an ``sr`` row: ``input`` is a report JSON (docs/sr.md).
+
+    Option ``seg`` names the SEG that ``{"segment": N}`` refers to (relative to the report).
+    """
+    from pydicom import dcmread
+
+    from radbridge.io.series import read_source_series
+    from radbridge.iods.sr import encode_measurement_report, report_from_json
+
+    options = dict(row.options)
+    seg_name = options.pop("seg", None)
+    description = str(options.pop("series_description", "Measurement report"))
+    _no_extra(options, row)
+    try:
+        document = json.loads(row.input.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"row {row.id}: cannot read the report JSON ({exc})", path=row.input, attribute="input"
+        ) from exc
+    seg = dcmread(row.input.parent / str(seg_name), stop_before_pixels=True) if seg_name else None
+    source = read_source_series(row.source)
+    report = report_from_json(document, seg=seg)
+    return encode_measurement_report(
+        report, source, options=_series_options(row, source, description)
+    )
+
+
+def _encode_map(row: ManifestRow) -> Any:
+    """Encode a ``pm`` row: ``input`` is a map on the source grid (units, quantity required)."""
+    from radbridge.coding import Code
+    from radbridge.io.masks import read_mask
+    from radbridge.io.series import read_source_series
+    from radbridge.iods.pm import encode_parametric_map
+
+    options = dict(row.options)
+    try:
+        units = str(options.pop("units"))
+        quantity = Code.from_json(options.pop("quantity"))
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(
+            f"row {row.id}: a pm row needs options units and quantity",
+            attribute="options",
+            hint='e.g. {"units": "{probability}", "quantity": {"value": "130402", '
+            '"scheme": "DCM", "meaning": "Class activation"}}',
+        ) from exc
+    nan_policy = str(options.pop("nan_policy", "refuse"))
+    description = str(options.pop("series_description", "Parametric map"))
+    _no_extra(options, row)
+    source = read_source_series(row.source)
+    values = read_mask(row.input, source.geometry)
+    return encode_parametric_map(
+        values,
+        source,
+        quantity=quantity,
+        units=units,
+        nan_policy=nan_policy,
+        options=_series_options(row, source, description),
     )
 
 
@@ -173,7 +251,8 @@ def _no_extra(options: dict[str, Any], row: ManifestRow) -> dict[str, Any]:
         raise ConfigError(
             f"row {row.id}: unknown options {sorted(options)}",
             attribute="options",
-            hint="rows take algorithm, algorithm_version, series_description; seg rows "
-            "also type, compression, keep_empty_frames; rtstruct rows allow_empty",
+            hint="rows take series_description; seg and rtstruct rows algorithm, "
+            "algorithm_version; seg rows also type, compression, keep_empty_frames; "
+            "rtstruct rows allow_empty; sr rows seg; pm rows units, quantity, nan_policy",
         )
     return {}
