@@ -73,3 +73,58 @@ def test_ko_flags_a_slice_of_the_source_series(delivered, phantom_study):
         for p in files_of(phantom_study)
     }
     assert len(ko.references) == 1 and ko.references[0].sop_instance_uid in sources
+
+
+def test_overlay_and_map_outputs(config, phantom_study, tmp_path, monkeypatch):
+    """Rules can add an SC overlay; a PM only when the model gives probabilities."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from radbridge.gateway import Gateway
+
+    (tmp_path / "probmodel.py").write_text(
+        "import numpy as np\n"
+        "from radbridge.models import ModelResult\n"
+        "def model(volume, info):\n"
+        "    p = np.clip((volume.array + 1000) / 2000, 0, 1).astype(np.float32)[None]\n"
+        "    labels = volume.with_array((p[0] > 0.6).astype(np.uint8))\n"
+        "    return ModelResult(labels=labels, probabilities=p, segments={1: 'body'})\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    rules = (
+        replace(config.rules[0], name="ref", outputs=("seg", "sc", "pm")),
+        replace(config.rules[0], name="prob", model="probmodel:model", outputs=("seg", "pm")),
+    )
+    gateway = Gateway(replace(config, rules=rules))
+    try:
+        receive(gateway, files_of(phantom_study))
+        run_until_idle(gateway)
+        states = [r["state"] for r in gateway.store.query("SELECT state FROM jobs")]
+        assert states == ["done", "done"]
+        modalities = sorted(
+            str(pydicom.dcmread(p, stop_before_pixels=True).Modality)
+            for p in gateway.config.archive_dir.rglob("*.dcm")
+        )
+        # the reference model has no probability map: its PM is skipped, not faked
+        # SEG + SC (OT) for the reference rule (its model has no probability map: no PM),
+        # SEG + PM (modality of the source) for the probability model
+        assert modalities == ["CT", "OT", "SEG", "SEG"]
+        sc = [
+            p
+            for p in gateway.config.archive_dir.rglob("*.dcm")
+            if pydicom.dcmread(p, stop_before_pixels=True).SOPClassUID.endswith("7.4")
+        ]
+        assert len(sc) == 1
+        from radbridge.iods.pm import read_parametric_map
+
+        pm = [
+            p
+            for p in gateway.config.archive_dir.rglob("*.dcm")
+            if pydicom.dcmread(p, stop_before_pixels=True).SOPClassUID.endswith("1.30")
+        ]
+        assert len(pm) == 1
+        values = read_parametric_map(pm[0]).array
+        assert values.min() >= 0 and values.max() <= 1 and np.ptp(values) > 0
+    finally:
+        gateway.close()

@@ -19,7 +19,7 @@
     [[rules]]
     name = "ct"
     model = "reference-ct"
-    outputs = ["seg", "sr", "ko"]
+    outputs = ["seg", "sr", "ko"]    # also "sc" (overlay picture), "pm" (probability map)
     seg_type = "binary"               # or "labelmap" (smaller; newer readers only)
     destinations = ["archive"]       # "archive" is the local folder; others are [peers.NAME]
     [rules.match]
@@ -146,12 +146,12 @@ class GatewayConfig:
                         attribute="destinations",
                         hint="describe the PACS under [peers.NAME] or use 'archive'",
                     )
-            unknown = set(rule.outputs) - {"seg", "sr", "ko"}
+            unknown = set(rule.outputs) - {"seg", "sr", "ko", "sc", "pm"}
             if unknown:
                 raise ConfigError(
                     f"rule {rule.name!r}: unknown outputs {sorted(unknown)}",
                     attribute="outputs",
-                    hint="use seg, sr and/or ko",
+                    hint="use seg, sr, ko, sc and/or pm",
                 )
         if self.workers < 1 or self.max_attempts < 1:
             raise ConfigError(

@@ -87,11 +87,15 @@ def _model(spec: str) -> Model:
     return _MODELS[spec]
 
 
+#: Output kinds in delivery order (and series numbers 900, 901, ...).
+_KINDS = ("seg", "sr", "ko", "sc", "pm")
+
+
 def _options(job: Job, rule: Rule, model: Model, kind: str, description: str) -> SeriesOptions:
     key = (job.series_instance_uid, str(job.version), rule.name, model.name, model.version)
     return SeriesOptions(
         series_description=f"{description} ({model.name})"[:64],
-        series_number=900 + ("seg", "sr", "ko").index(kind) if kind in ("seg", "sr", "ko") else 999,
+        series_number=900 + _KINDS.index(kind) if kind in _KINDS else 999,
         content_label=kind.upper(),
         series_instance_uid=derived_uid(*key, kind, "series"),
         sop_instance_uid=derived_uid(*key, kind, "instance"),
@@ -143,7 +147,54 @@ def compute_results(
             continue
         report = encoder(result, source, seg, rule, _options(job, rule, model, kind, kind.upper()))
         out.append((kind, str(report.SOPInstanceUID), _encode(report)))
+    if "sc" in rule.outputs:
+        overlay = _encode_overlay(
+            volume, seg, result, source, _options(job, rule, model, "sc", "AI overlay")
+        )
+        if overlay is not None:
+            out.append(("sc", str(overlay.SOPInstanceUID), _encode(overlay)))
+    if "pm" in rule.outputs:
+        heat = _encode_map(result, source, _options(job, rule, model, "pm", "AI probability map"))
+        if heat is not None:
+            out.append(("pm", str(heat.SOPInstanceUID), _encode(heat)))
     return out
+
+
+def _encode_overlay(
+    volume: Any, seg: Dataset, result: ModelResult, source: SourceSeries, options: SeriesOptions
+) -> Dataset | None:
+    """Return a "not for diagnostic use" RGB Secondary Capture of the labels on the images."""
+    from radbridge.color import dicom_lab_to_rgb
+    from radbridge.iods.sc import encode_overlay_sc, render_overlay
+
+    if result.labels is None:
+        log.warning("no label map: SC overlay skipped")
+        return None
+    names = {int(s.SegmentNumber): str(s.SegmentLabel) for s in seg.SegmentSequence}
+    colours = {
+        int(s.SegmentNumber): dicom_lab_to_rgb(
+            tuple(int(v) for v in s.RecommendedDisplayCIELabValue)
+        )
+        for s in seg.SegmentSequence
+        if "RecommendedDisplayCIELabValue" in s
+    }
+    frames = render_overlay(volume, result.labels.array, colours, names)
+    return encode_overlay_sc(source, frames, options=options)
+
+
+def _encode_map(
+    result: ModelResult, source: SourceSeries, options: SeriesOptions
+) -> Dataset | None:
+    """Return the model's probability map as a Parametric Map (probability, unit 1)."""
+    from radbridge.iods.pm import encode_parametric_map
+    from radbridge.iods.sr.concepts import PROBABILITY
+
+    heat = result.probabilities
+    if heat is None:
+        log.warning("the model returned no probability map: PM skipped")
+        return None
+    heat = heat.max(axis=0) if heat.ndim == 4 else heat  # [segment, slice, row, column]
+    return encode_parametric_map(heat, source, quantity=PROBABILITY, units="1", options=options)
 
 
 def _encode(ds: Dataset) -> bytes:
