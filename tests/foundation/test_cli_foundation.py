@@ -69,3 +69,9 @@ def test_console_script_and_module_entry_points(tmp_path):
     assert "jobs: done 1" in result.stdout
     (seg_line,) = [line for line in result.stdout.splitlines() if line.strip().startswith("SEG")]
     assert Path(seg_line.split()[-1]).is_file()
+    assert {"SEG", "SR", "KO"} <= {
+        line.split()[0]
+        for line in result.stdout.splitlines()
+        if line.startswith("   ") and line.split()
+    }
+    assert (tmp_path / "snapshot" / "montage.png").is_file()

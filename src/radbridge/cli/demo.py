@@ -36,7 +36,7 @@ def demo(
     size: Annotated[int, typer.Option(help="Phantom matrix size.")] = 512,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the results.")] = 600.0,
 ) -> None:
-    """Send a phantom CT study through the gateway and show the results."""
+    """Send a phantom CT study through the gateway and show the results (and a PNG)."""
     from pydicom import dcmread
 
     from radbridge.cli.gateway import print_status
@@ -90,9 +90,17 @@ def demo(
             hint="see `radbridge gateway status --data-dir ...` and audit.jsonl",
         )
     typer.echo(f"6. results in the archive ({config.archive_dir}):")
+    seg_path = None
     for path in sorted(config.archive_dir.rglob("*.dcm")):
         modality = dcmread(path, stop_before_pixels=True, specific_tags=["Modality"]).Modality
         typer.echo(f"   {modality:<4} {path}")
+        seg_path = path if modality == "SEG" else seg_path
+    if seg_path is not None:
+        from radbridge.cli.render import render
+
+        typer.echo("7. a PNG snapshot of the SEG over the CT, for a quick look:")
+        typer.echo("   ", nl=False)
+        render(seg_path, files.dicom_dir, workdir / "snapshot")
 
 
 def _wait_for_port(port: int, timeout: float = 30.0) -> None:
