@@ -62,7 +62,16 @@ def test_orthanc_to_gateway_and_back(orthanc_factory, config, phantom_study):
         wait_for_port("127.0.0.1", gateway_port, timeout=30)
         orthanc.store_to("gateway", orthanc.studies())  # the PACS routes the study to us
         study_uid = phantom_study.study_instance_uid
-        _wait(lambda: "SEG" in _series_modalities(orthanc, study_uid), what="SEG in Orthanc")
+        _wait(
+            lambda: {"SEG", "SR", "KO"} <= set(_series_modalities(orthanc, study_uid)),
+            what="SEG, SR and KO in Orthanc",
+        )
+        # and Orthanc's QIDO-RS lists them in the same study
+        qido = orthanc.get(
+            f"/dicom-web/studies/{study_uid}/series", accept="application/dicom+json"
+        )
+        modalities = sorted(item["00080060"]["Value"][0] for item in qido)
+        assert modalities == ["CT", "KO", "SEG", "SR"]
     finally:
         stop.set()
         serving.join(60)
