@@ -21,22 +21,39 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     "AlgorithmIdentification": "radbridge.iods.seg",
     "Code": "radbridge.coding",
+    "Gateway": "radbridge.gateway",
+    "Measurement": "radbridge.iods.sr",
+    "MeasurementGroup": "radbridge.iods.sr",
+    "MeasurementReport": "radbridge.iods.sr",
+    "Peer": "radbridge.config",
     "RadbridgeError": "radbridge.errors",
     "SegmentDescription": "radbridge.iods.seg",
     "Segmentation": "radbridge.iods.seg",
     "SeriesOptions": "radbridge.iods.common",
     "SliceRef": "radbridge.geometry",
     "SourceSeries": "radbridge.iods.source",
+    "StorageSCP": "radbridge.net.scp",
     "Volume": "radbridge.geometry",
     "VolumeGeometry": "radbridge.geometry",
+    "encode_key_objects": "radbridge.iods.ko",
+    "encode_measurement_report": "radbridge.iods.sr",
+    "encode_overlay_sc": "radbridge.iods.sc",
+    "encode_parametric_map": "radbridge.iods.pm",
     "encode_rtstruct": "radbridge.iods.rtstruct",
     "encode_segmentation": "radbridge.iods.seg",
+    "load_gateway_config": "radbridge.gateway",
     "read_image": "radbridge.io.nifti",
+    "read_key_objects": "radbridge.iods.ko",
+    "read_measurement_report": "radbridge.iods.sr",
+    "read_parametric_map": "radbridge.iods.pm",
     "read_rtstruct": "radbridge.iods.rtstruct",
     "read_segmentation": "radbridge.iods.seg",
     "read_source_series": "radbridge.io.series",
+    "read_structured_report": "radbridge.iods.sr",
     "read_volume": "radbridge.io.series",
+    "render_overlay": "radbridge.iods.sc",
     "scan": "radbridge.io.scan",
+    "send": "radbridge.net.scu",
     "volume_from_datasets": "radbridge.geometry",
     "write_image": "radbridge.io.nifti",
 }
@@ -44,36 +61,58 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "AlgorithmIdentification",
     "Code",
+    "Gateway",
+    "Measurement",
+    "MeasurementGroup",
+    "MeasurementReport",
+    "Peer",
     "RadbridgeError",
     "SegmentDescription",
     "Segmentation",
     "SeriesOptions",
     "SliceRef",
     "SourceSeries",
+    "StorageSCP",
     "Volume",
     "VolumeGeometry",
     "__version__",
+    "encode_key_objects",
+    "encode_measurement_report",
+    "encode_overlay_sc",
+    "encode_parametric_map",
     "encode_rtstruct",
     "encode_segmentation",
+    "load_gateway_config",
     "read_image",
+    "read_key_objects",
+    "read_measurement_report",
+    "read_parametric_map",
     "read_rtstruct",
     "read_segmentation",
     "read_source_series",
+    "read_structured_report",
     "read_volume",
+    "render_overlay",
     "scan",
+    "send",
     "volume_from_datasets",
     "write_image",
 ]
 
 if TYPE_CHECKING:
     from radbridge.coding import Code
+    from radbridge.config import Peer
     from radbridge.errors import RadbridgeError
+    from radbridge.gateway import Gateway, load_gateway_config
     from radbridge.geometry import SliceRef, Volume, VolumeGeometry, volume_from_datasets
     from radbridge.io.nifti import read_image, write_image
     from radbridge.io.scan import scan
     from radbridge.io.series import read_source_series, read_volume
     from radbridge.iods.common import SeriesOptions
+    from radbridge.iods.ko import encode_key_objects, read_key_objects
+    from radbridge.iods.pm import encode_parametric_map, read_parametric_map
     from radbridge.iods.rtstruct import encode_rtstruct, read_rtstruct
+    from radbridge.iods.sc import encode_overlay_sc, render_overlay
     from radbridge.iods.seg import (
         AlgorithmIdentification,
         Segmentation,
@@ -82,6 +121,16 @@ if TYPE_CHECKING:
         read_segmentation,
     )
     from radbridge.iods.source import SourceSeries
+    from radbridge.iods.sr import (
+        Measurement,
+        MeasurementGroup,
+        MeasurementReport,
+        encode_measurement_report,
+        read_measurement_report,
+        read_structured_report,
+    )
+    from radbridge.net.scp import StorageSCP
+    from radbridge.net.scu import send
 
 
 def __getattr__(name: str) -> Any:
