@@ -85,7 +85,6 @@ def network_sender(peers: Mapping[str, Peer], *, ae_title: str) -> Sender:
 
 def _stow(path: Path, peer: Peer) -> None:
     """STOW-RS one file to ``peer.dicomweb_url`` (raises DicomWebError unless stored)."""
-    import importlib
+    from radbridge.net.dicomweb import stow
 
-    web = importlib.import_module("radbridge.net.web")  # the DICOMweb client layer
-    web.stow([path], peer)
+    stow([path], peer)

@@ -1,0 +1,210 @@
+"""DICOMweb as a client: STOW-RS, QIDO-RS and WADO-RS over dicomweb-client.
+
+A :class:`~radbridge.config.Peer` with ``dicomweb_url`` gives the base URL,
+basic (``username``/``password``) or bearer (``token``) authentication and the
+timeout. HTTP failures raise :class:`~radbridge.errors.DicomWebError` with the
+status, the URL and what to try.
+
+Examples
+--------
+>>> from radbridge.config import Peer
+>>> from radbridge.errors import ConfigError
+>>> try:
+...     qido(Peer("PACS", "127.0.0.1", 4242), "STUDY")
+... except ConfigError as err:
+...     print(err.attribute)
+dicomweb_url
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydicom import Dataset, dcmread
+
+from radbridge.config import Peer
+from radbridge.errors import ConfigError, DicomWebError, PeerTimeoutError
+from radbridge.net.durable import instance_path, write_durably
+from radbridge.net.qr import RetrieveReport
+
+__all__ = ["StowReport", "qido", "stow", "wado"]
+
+log = logging.getLogger(__name__)
+
+_HINTS = {
+    401: "check the user name and password (or token) of the peer",
+    403: "the account may not use this service",
+    404: "check the DICOMweb URL and the UIDs",
+    409: "the peer refused the instances (see the failed SOP list)",
+    413: "send fewer instances per request",
+    503: "the peer is busy or low on disk; retry later",
+}
+
+
+class StowReport:
+    """Instances a STOW-RS request stored and failed (SOP Instance UIDs)."""
+
+    def __init__(self, stored: list[str], failed: list[tuple[str, int | None]]) -> None:
+        self.stored = stored
+        self.failed = failed
+
+
+def _client(peer: Peer) -> Any:
+    import requests
+    from dicomweb_client.api import DICOMwebClient
+
+    if not peer.dicomweb_url:
+        raise ConfigError(
+            f"peer {peer.name!r} has no DICOMweb URL",
+            attribute="dicomweb_url",
+            hint="add dicomweb_url to its [peers.NAME] table",
+        )
+    session = requests.Session()
+    session.trust_env = False  # loopback and hospital networks: no proxy from the environment
+    if peer.token:
+        session.headers["Authorization"] = f"Bearer {peer.token}"
+    elif peer.username:
+        session.auth = (peer.username, peer.password or "")
+    client = DICOMwebClient(peer.dicomweb_url, session=session, timeout=peer.timeout_s)
+    client.set_http_retry_params(retry=False)  # radbridge's callers decide about retries
+    return client
+
+
+def _call(peer: Peer, what: str, function: Any, *args: Any, **kwargs: Any) -> Any:
+    import requests
+
+    try:
+        return function(*args, **kwargs)
+    except requests.HTTPError as exc:
+        status = exc.response.status_code if exc.response is not None else None
+        err = DicomWebError(
+            f"{what} on {peer.dicomweb_url} failed with HTTP {status}",
+            path=peer.name,
+            hint=_HINTS.get(status or 0, "see the peer's log"),
+        )
+        err.http_status = status
+        raise err from exc
+    except requests.Timeout as exc:
+        raise PeerTimeoutError(
+            f"{what} on {peer.dicomweb_url}: no answer within {peer.timeout_s:g} s",
+            path=peer.name,
+            hint="raise timeout_s or check the server",
+        ) from exc
+    except requests.ConnectionError as exc:
+        err = DicomWebError(
+            f"{what}: cannot connect to {peer.dicomweb_url}",
+            path=peer.name,
+            hint="check that the server runs and the URL is right",
+        )
+        raise err from exc
+
+
+def stow(paths: Sequence[str | os.PathLike[str]], peer: Peer) -> StowReport:
+    """STOW-RS the files ``paths`` to ``peer``; raise unless every instance was stored."""
+    client = _client(peer)
+    datasets = [dcmread(p) for p in paths]
+    started = time.monotonic()
+    response = _call(peer, "STOW-RS", client.store_instances, datasets)
+    stored = [
+        str(item.ReferencedSOPInstanceUID) for item in (response.get("ReferencedSOPSequence") or [])
+    ]
+    failed = [
+        (str(item.get("ReferencedSOPInstanceUID", "")), item.get("FailureReason"))
+        for item in (response.get("FailedSOPSequence") or [])
+    ]
+    log.info(
+        "STOW-RS to %s: %d stored, %d failed in %.2f s",
+        peer.name,
+        len(stored),
+        len(failed),
+        time.monotonic() - started,
+    )
+    if failed:
+        err = DicomWebError(
+            f"{len(failed)} of {len(datasets)} instances were not stored "
+            f"(e.g. {failed[0][0]}, reason {failed[0][1]})",
+            path=peer.name,
+            hint="see the peer's log for why it refused them",
+        )
+        err.http_status = 202
+        raise err
+    return StowReport(stored, failed)
+
+
+def qido(
+    peer: Peer,
+    level: str = "STUDY",
+    *,
+    study: str | None = None,
+    keys: Mapping[str, str] | None = None,
+) -> list[Dataset]:
+    """QIDO-RS search at ``level`` (STUDY, SERIES or IMAGE); return the matches as Datasets."""
+    client = _client(peer)
+    filters = dict(keys or {})
+    level = level.upper()
+    if level == "STUDY":
+        found = _call(peer, "QIDO-RS", client.search_for_studies, search_filters=filters)
+    elif level == "SERIES":
+        found = _call(
+            peer,
+            "QIDO-RS",
+            client.search_for_series,
+            study_instance_uid=study,
+            search_filters=filters,
+        )
+    elif level == "IMAGE":
+        found = _call(
+            peer,
+            "QIDO-RS",
+            client.search_for_instances,
+            study_instance_uid=study,
+            search_filters=filters,
+        )
+    else:
+        raise ConfigError(
+            f"QIDO-RS has no level {level!r}", attribute="level", hint="use STUDY, SERIES or IMAGE"
+        )
+    return [Dataset.from_json(item) for item in found]
+
+
+def wado(
+    peer: Peer,
+    out_dir: str | os.PathLike[str],
+    *,
+    study: str,
+    series: str | None = None,
+) -> RetrieveReport:
+    """WADO-RS a study (or series) into ``out_dir/<study>/<series>/<sop>.dcm``, durably."""
+    import io
+
+    client = _client(peer)
+    started = time.monotonic()
+    report = RetrieveReport(str(peer))
+    if series:
+        datasets = _call(peer, "WADO-RS", client.retrieve_series, study, series)
+    else:
+        datasets = _call(peer, "WADO-RS", client.retrieve_study, study)
+    for ds in datasets:
+        path = instance_path(
+            Path(out_dir),
+            str(ds.StudyInstanceUID),
+            str(ds.SeriesInstanceUID),
+            str(ds.SOPInstanceUID),
+        )
+        buffer = io.BytesIO()
+        ds.save_as(buffer, enforce_file_format=True)
+        write_durably(buffer.getvalue(), path)
+        report.files.append(path)
+    if not report.files:
+        raise DicomWebError(
+            f"{peer.name} returned no instances for {series or study}",
+            path=peer.name,
+            hint="check the UIDs (radbridge query --web)",
+        )
+    report.seconds = time.monotonic() - started
+    return report
