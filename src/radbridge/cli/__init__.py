@@ -44,6 +44,7 @@ def _register() -> None:
         net,
         phantom,
         pm,
+        qr,
         render,
         rtstruct,
         seg,
