@@ -72,6 +72,11 @@ run_tests() {
     "$venv/bin/mypy" "$root/src" || failed+=("mypy")
     say "pytest $*"
     "$venv/bin/python" -m pytest -p no:cacheprovider "$@" || failed+=("pytest")
+    # Forked encoding is only chosen (and safe) in a single-threaded process; the suite
+    # above starts servers and threads, so these tests also run in a fresh process.
+    say "pytest tests/test_pixels_parallel.py (single-threaded process)"
+    RADBRIDGE_REQUIRE_FORK=1 "$venv/bin/python" -m pytest -p no:cacheprovider -q \
+        "$root/tests/test_pixels_parallel.py" || failed+=("pytest (fork)")
 
     if [ "${#failed[@]}" -gt 0 ]; then
         say "FAILED: ${failed[*]}"
