@@ -180,3 +180,29 @@ port = {orthanc.dicom_port}
     # no patient data in the gateway's own output or audit log
     for line in (text, (data / "audit.jsonl").read_text()):
         assert "Phantom^" not in line and "RB-PHANTOM" not in line
+
+
+@pytest.mark.peer
+def test_results_delivered_by_stow_rs(orthanc, config, phantom_study):
+    from tests.gateway.conftest import receive
+    from tests.gateway.test_core import files_of, run_until_idle
+
+    pacs = Peer(
+        "ORTHANC",
+        "127.0.0.1",
+        orthanc.dicom_port,
+        name="pacs",
+        dicomweb_url=orthanc.dicomweb_url,
+        transport="dicomweb",
+    )
+    rule = replace(config.rules[0], destinations=("pacs",), outputs=("seg", "sr"))
+    gateway = Gateway(replace(config, peers={"pacs": pacs}, rules=(rule,)))
+    try:
+        receive(gateway, files_of(phantom_study))
+        run_until_idle(gateway)
+        (job,) = gateway.store.query("SELECT state FROM jobs")
+        assert job["state"] == JobState.DONE
+        uids = {r["sop_instance_uid"] for r in gateway.store.query("SELECT * FROM deliveries")}
+    finally:
+        gateway.close()
+    assert len(uids) == 2 and uids <= orthanc.sop_instance_uids()
