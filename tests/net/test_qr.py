@@ -9,13 +9,12 @@ import pytest
 
 from radbridge.cli import main
 from radbridge.config import Peer, parse_peer
-from radbridge.errors import AssociationError, DicomWebError, NetworkError
-from radbridge.net.dicomweb import qido, stow, wado
+from radbridge.errors import AssociationError, NetworkError
+from radbridge.net.dicomweb import qido, wado
 from radbridge.net.qr import find, get, move
 from radbridge.net.scu import send
 from tests.net.helpers import dataset_bytes, received_tree, sources_by_uid
 from tests.peers._common import free_port
-from tests.peers.orthanc import OrthancConfig
 
 pytestmark = pytest.mark.peer
 
@@ -69,12 +68,6 @@ def test_send_find_and_retrieve_three_ways(pacs, small_study, tmp_path):
                 assert dataset_bytes(tree[uid]) == dataset_bytes(path)
 
 
-def test_stow_then_find(orthanc, small_study):
-    report = stow(sorted(small_study.dicom_dir.glob("*.dcm")), web(orthanc))
-    assert len(report.stored) == 12 and not report.failed
-    assert orthanc.sop_instance_uids() == set(sources_by_uid(small_study.dicom_dir))
-
-
 def test_faults_are_typed(pacs, small_study, tmp_path, orthanc_factory):
     with pytest.raises(AssociationError, match="cannot open"):
         find(parse_peer(f"ORTHANC@127.0.0.1:{free_port()}"), "STUDY")
@@ -93,11 +86,6 @@ def test_faults_are_typed(pacs, small_study, tmp_path, orthanc_factory):
             port=free_port(),
         )
     assert not list((tmp_path / "m").rglob("*.dcm"))
-    locked = orthanc_factory(OrthancConfig(auth=("radbridge", "right")))
-    with pytest.raises(DicomWebError) as err:
-        qido(web(locked, username="radbridge", password="wrong"), "STUDY")
-    assert err.value.http_status == 401
-    assert qido(web(locked, username="radbridge", password="right"), "STUDY") == []
 
 
 def test_patient_level_find_logs_no_patient_data(pacs, small_study, caplog):

@@ -22,6 +22,7 @@ import logging
 import os
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ __all__ = ["StowReport", "qido", "stow", "wado"]
 log = logging.getLogger(__name__)
 
 _HINTS = {
+    400: "the peer refused the request; an instance may lack required UIDs (see its log)",
     401: "check the user name and password (or token) of the peer",
     403: "the account may not use this service",
     404: "check the DICOMweb URL and the UIDs",
@@ -46,12 +48,13 @@ _HINTS = {
 }
 
 
+@dataclass(frozen=True)
 class StowReport:
-    """Instances a STOW-RS request stored and failed (SOP Instance UIDs)."""
+    """Instances a STOW-RS request stored (SOP Instance UIDs)."""
 
-    def __init__(self, stored: list[str], failed: list[tuple[str, int | None]]) -> None:
-        self.stored = stored
-        self.failed = failed
+    peer: str
+    stored: tuple[str, ...]
+    seconds: float = 0.0
 
 
 def _client(peer: Peer) -> Any:
@@ -104,36 +107,78 @@ def _call(peer: Peer, what: str, function: Any, *args: Any, **kwargs: Any) -> An
         raise err from exc
 
 
-def stow(paths: Sequence[str | os.PathLike[str]], peer: Peer) -> StowReport:
-    """STOW-RS the files ``paths`` to ``peer``; raise unless every instance was stored."""
+def stow(
+    paths: Sequence[str | os.PathLike[str]], peer: Peer, *, study: str | None = None
+) -> StowReport:
+    """STOW-RS the files ``paths`` to ``peer``; raise unless every instance was stored.
+
+    Parameters
+    ----------
+    paths
+        DICOM files (Part 10).
+    peer
+        A peer with ``dicomweb_url``.
+    study
+        POST to ``/studies/{study}``: the server refuses instances of other studies.
+
+    Raises
+    ------
+    DicomWebError
+        An HTTP error, or the server refused some instances (their SOP Instance
+        UIDs and failure reasons are named; ``http_status`` is the answer's).
+    """
     client = _client(peer)
     datasets = [dcmread(p) for p in paths]
     started = time.monotonic()
-    response = _call(peer, "STOW-RS", client.store_instances, datasets)
-    stored = [
+    try:
+        response = _call(
+            peer, "STOW-RS", client.store_instances, datasets, study_instance_uid=study
+        )
+    except DicomWebError as http_error:
+        body = _stow_body(http_error.__cause__)
+        if body is None:
+            raise
+        response = body
+        status = http_error.http_status
+    else:
+        status = 200
+    stored = tuple(
         str(item.ReferencedSOPInstanceUID) for item in (response.get("ReferencedSOPSequence") or [])
-    ]
+    )
     failed = [
-        (str(item.get("ReferencedSOPInstanceUID", "")), item.get("FailureReason"))
+        f"{item.get('ReferencedSOPInstanceUID', '?')} "
+        f"(reason 0x{int(item.get('FailureReason', 0)):04X})"
         for item in (response.get("FailedSOPSequence") or [])
     ]
+    seconds = time.monotonic() - started
     log.info(
-        "STOW-RS to %s: %d stored, %d failed in %.2f s",
-        peer.name,
-        len(stored),
-        len(failed),
-        time.monotonic() - started,
+        "STOW-RS to %s: %d stored, %d failed in %.2f s", peer, len(stored), len(failed), seconds
     )
-    if failed:
+    if failed or len(stored) < len(datasets):
+        shown = ", ".join(failed[:5]) + (f" and {len(failed) - 5} more" if len(failed) > 5 else "")
         err = DicomWebError(
-            f"{len(failed)} of {len(datasets)} instances were not stored "
-            f"(e.g. {failed[0][0]}, reason {failed[0][1]})",
+            f"STOW-RS on {peer.dicomweb_url}: {len(datasets) - len(stored)} of {len(datasets)} "
+            f"instances were not stored{': ' + shown if shown else ''}",
             path=peer.name,
-            hint="see the peer's log for why it refused them",
+            hint="reason 0xA900: the instance does not belong to the study posted to; "
+            "otherwise see the peer's log",
         )
-        err.http_status = 202
+        err.http_status = status
         raise err
-    return StowReport(stored, failed)
+    return StowReport(str(peer), stored, seconds)
+
+
+def _stow_body(cause: BaseException | None) -> Dataset | None:
+    """Return the STOW-RS response of an HTTP error (409, 202 ...) if it has one."""
+    response = getattr(cause, "response", None)
+    if response is None:
+        return None
+    try:
+        body = response.json()
+        ds = Dataset.from_json(body[0] if isinstance(body, list) else body)
+    except Exception:  # no JSON body, or not a DICOM JSON object
+        return None
+    return ds if "FailedSOPSequence" in ds or "ReferencedSOPSequence" in ds else None
 
 
 def qido(
