@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import logging
+import subprocess
 
 import pydicom
 import pytest
 
 from radbridge.cli import main
 from radbridge.config import Peer, parse_peer
-from radbridge.errors import AssociationError, NetworkError
+from radbridge.errors import AssociationError, DimseStatusError, NetworkError
 from radbridge.net.dicomweb import qido, wado
 from radbridge.net.qr import find, get, move
 from radbridge.net.scu import send
 from tests.net.helpers import dataset_bytes, received_tree, sources_by_uid
-from tests.peers._common import free_port
+from tests.peers._common import free_port, stop_process, wait_for_port
+from tests.peers.dcmtk import dcmtk_program
 
 pytestmark = pytest.mark.peer
 
@@ -68,24 +70,79 @@ def test_send_find_and_retrieve_three_ways(pacs, small_study, tmp_path):
                 assert dataset_bytes(tree[uid]) == dataset_bytes(path)
 
 
-def test_faults_are_typed(pacs, small_study, tmp_path, orthanc_factory):
+def test_faults_are_typed(pacs, small_study, tmp_path):
     with pytest.raises(AssociationError, match="cannot open"):
         find(parse_peer(f"ORTHANC@127.0.0.1:{free_port()}"), "STUDY")
     assert send([small_study.dicom_dir], dimse(pacs)).ok
     with pytest.raises(NetworkError):  # Orthanc answers a failure status for an unknown study
         get(dimse(pacs), tmp_path / "nothing", study="1.2.3.4.5")
     assert not list((tmp_path / "nothing").rglob("*"))
-    # Orthanc 1.10.1 ends the association instead of answering 0xA801 for an unknown
-    # destination; either way it is a NetworkError and nothing is written
-    with pytest.raises(NetworkError):
+    with pytest.raises(DimseStatusError, match="hold the study") as err:  # known destination
+        move(dimse(pacs), tmp_path / "none", study="1.2.3.4.5", port=pacs.move_port)
+    assert err.value.status == 0xC000  # what Orthanc 1.10.1 answers for an unknown study
+    assert not list((tmp_path / "none").rglob("*.dcm"))
+
+
+def test_move_by_an_unknown_ae_is_refused(pacs, small_study, tmp_path):
+    assert send([small_study.dicom_dir], dimse(pacs)).ok
+    # Orthanc 1.10.1 aborts the association when the calling AE is not in DicomModalities
+    with pytest.raises(AssociationError, match="aborted") as err:
         move(
             dimse(pacs),
-            tmp_path / "m",
+            tmp_path,
             study=small_study.study_instance_uid,
             ae_title="STRANGER",
             port=free_port(),
         )
-    assert not list((tmp_path / "m").rglob("*.dcm"))
+    assert "DicomModalities" in str(err.value)
+    assert not list(tmp_path.rglob("*.dcm"))
+
+
+def test_move_to_an_unknown_destination_orthanc(orthanc_factory, small_study, tmp_path):
+    # With C-MOVE allowed from anyone, Orthanc 1.10.1 answers 0xC000 (not 0xA801) for a
+    # destination it does not know
+    pacs = orthanc_factory(extra={"DicomAlwaysAllowMove": True})
+    assert send([small_study.dicom_dir], dimse(pacs)).ok
+    with pytest.raises(DimseStatusError) as err:
+        move(dimse(pacs), tmp_path, study=small_study.study_instance_uid, ae_title="STRANGER")
+    assert err.value.status == 0xC000 and "move destination" in str(err.value)
+    assert not list(tmp_path.rglob("*.dcm"))
+
+
+@pytest.fixture
+def dcmqrscp(tmp_path_factory):
+    """DCMTK's dcmqrscp (AE DCMQR) accepting anyone, knowing no move destination."""
+    base = tmp_path_factory.mktemp("dcmqrscp")
+    (base / "db").mkdir()
+    port = free_port()
+    config = base / "dcmqrscp.cfg"
+    config.write_text(
+        f"NetworkTCPPort = {port}\nMaxPDUSize = 16384\nMaxAssociations = 4\n"
+        "HostTable BEGIN\nHostTable END\nVendorTable BEGIN\nVendorTable END\n"
+        f"AETable BEGIN\nDCMQR {base / 'db'} RW (100, 64mb) ANY\nAETable END\n"
+    )
+    with (base / "log.txt").open("wb") as log:
+        proc = subprocess.Popen(
+            [str(dcmtk_program("dcmqrscp")), "-c", str(config), str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    try:
+        wait_for_port("127.0.0.1", port, proc=proc)
+        yield parse_peer(f"DCMQR@127.0.0.1:{port}")
+    finally:
+        stop_process(proc)
+
+
+def test_move_to_an_unknown_destination_dcmqrscp(dcmqrscp, small_study, tmp_path):
+    assert send([small_study.dicom_dir], dcmqrscp).ok
+    study_uid = small_study.study_instance_uid
+    assert [str(s.StudyInstanceUID) for s in find(dcmqrscp, "STUDY")] == [study_uid]
+    with pytest.raises(DimseStatusError, match="move destination") as err:
+        move(dcmqrscp, tmp_path, study=study_uid, ae_title="STRANGER")
+    assert err.value.status == 0xA801
+    assert not list(tmp_path.rglob("*.dcm"))
 
 
 def test_patient_level_find_logs_no_patient_data(pacs, small_study, caplog):

@@ -21,7 +21,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,13 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 )
 
 from radbridge.config import Peer
-from radbridge.errors import ConfigError, DicomReadError, NetworkError
+from radbridge.errors import (
+    AssociationError,
+    ConfigError,
+    DicomReadError,
+    DimseStatusError,
+    NetworkError,
+)
 from radbridge.net.association import DEFAULT_AE_TITLE, associate, check_status
 from radbridge.net.durable import (
     file_meta_bytes,
@@ -176,8 +182,10 @@ def find(
     started = time.monotonic()
     matches: list[Dataset] = []
     with associate(peer, [build_context(query_model)], ae_title=ae_title) as assoc:
-        for status, found in assoc.send_c_find(identifier, query_model):
-            code = check_status(peer, status, operation="C-FIND")
+        responses = assoc.send_c_find(identifier, query_model)
+        for code, _, found in _responses(
+            peer, assoc, responses, operation="C-FIND", ae_title=ae_title
+        ):
             if code in (0xFF00, 0xFF01) and found is not None:
                 matches.append(found)
     log.info(
@@ -188,6 +196,41 @@ def find(
         time.monotonic() - started,
     )
     return matches
+
+
+def _responses(
+    peer: Peer,
+    assoc: Any,
+    responses: Iterable[tuple[Dataset, Dataset | None]],
+    *,
+    operation: str,
+    subject: str = "",
+    ae_title: str = DEFAULT_AE_TITLE,
+) -> Iterator[tuple[int, Dataset, Dataset | None]]:
+    """Yield (status, response, identifier), raising typed errors for failures.
+
+    A peer that aborts the association instead of answering (Orthanc does so for
+    a calling AE it does not know) raises :class:`AssociationError`.
+    """
+    about = f" for {subject}" if subject else ""
+    started = time.monotonic()
+    for response, identifier in responses:
+        # pynetdicom yields an empty response both for a timeout and for an abort, and
+        # may not have flagged the abort yet: an early empty response is an abort
+        early = time.monotonic() - started < 0.9 * peer.timeout_s
+        if "Status" not in response and (assoc.is_aborted or early):
+            raise AssociationError(
+                f"{peer} aborted the association instead of answering {operation}{about}",
+                path=peer.name,
+                hint=f"the peer may not allow {operation} from AE title {ae_title!r}: "
+                "register it on the peer (Orthanc: DicomModalities)",
+            )
+        yield (
+            check_status(peer, response, operation=operation, subject=subject),
+            response,
+            identifier,
+        )
+        started = time.monotonic()  # the timeout runs from the last response
 
 
 def _retrieve_identifier(study: str, series: str | None) -> Dataset:
@@ -236,6 +279,20 @@ def _finish(peer: Peer, report: RetrieveReport, last: Dataset | None, what: str)
         )
 
 
+def _unknown_destination(
+    peer: Peer, err: DimseStatusError, ae_title: str, host: str, port: int
+) -> DimseStatusError:
+    better = DimseStatusError(
+        f"{err.message} before sending anything",
+        path=peer.name,
+        attribute="Status",
+        hint=f"the peer may not know {ae_title!r} at {host}:{port} as a move destination "
+        "(Orthanc: DicomModalities), or may not hold the study; see its log",
+    )
+    better.status = err.status
+    return better
+
+
 def get(
     peer: Peer,
     out_dir: str | os.PathLike[str],
@@ -265,9 +322,11 @@ def get(
     with associate(
         peer, contexts, ae_title=ae_title, ext_neg=roles, evt_handlers=[(evt.EVT_C_STORE, handler)]
     ) as assoc:
-        for status, _ in assoc.send_c_get(_retrieve_identifier(study, series), query_model):
-            check_status(peer, status, operation="C-GET", subject=series or study)
-            last = status
+        responses = assoc.send_c_get(_retrieve_identifier(study, series), query_model)
+        for _, response, _ in _responses(
+            peer, assoc, responses, operation="C-GET", subject=series or study, ae_title=ae_title
+        ):
+            last = response
     _finish(peer, report, last, series or study)
     report.seconds = time.monotonic() - started
     log.info("C-GET from %s: %d instances in %.2f s", peer, len(report.files), report.seconds)
@@ -307,11 +366,21 @@ def move(
     last: Dataset | None = None
     scp = StorageSCP(out_dir, ae_title=ae_title, host=host, port=port, on_stored=stored)
     with scp, associate(peer, [build_context(query_model)], ae_title=ae_title) as assoc:
-        for status, _ in assoc.send_c_move(
-            _retrieve_identifier(study, series), ae_title, query_model
-        ):
-            check_status(peer, status, operation="C-MOVE", subject=series or study)
-            last = status
+        responses = assoc.send_c_move(_retrieve_identifier(study, series), ae_title, query_model)
+        try:
+            for _, response, _ in _responses(
+                peer,
+                assoc,
+                responses,
+                operation="C-MOVE",
+                subject=series or study,
+                ae_title=ae_title,
+            ):
+                last = response
+        except DimseStatusError as err:
+            if err.status == 0xC000 and last is None:  # Orthanc's answer to an unknown destination
+                raise _unknown_destination(peer, err, ae_title, host, scp.port) from err
+            raise
     _finish(peer, report, last, series or study)
     report.seconds = time.monotonic() - started
     log.info("C-MOVE from %s: %d instances in %.2f s", peer, len(report.files), report.seconds)
