@@ -214,3 +214,20 @@ def test_query_and_retrieve_cli(pacs, small_study, tmp_path, capsys):
         )
         == 1
     )
+
+
+def test_get_counts_instances_we_could_not_store(pacs, small_study, tmp_path):
+    assert send([small_study.dicom_dir], dimse(pacs)).ok
+    sent = sources_by_uid(small_study.dicom_dir)
+    blocked_uid = sorted(sent)[0]
+    study, series = small_study.study_instance_uid, small_study.series_instance_uid
+    out = tmp_path / "out"
+    # a non-empty folder where one file must go: the rename fails, our SCP role answers 0xA700
+    (out / study / series / f"{blocked_uid}.dcm" / "x").mkdir(parents=True)
+    report = get(dimse(pacs), out, study=study)
+    assert report.failed == 1 and len(report.files) == len(sent) - 1
+    assert blocked_uid not in {p.stem for p in report.files}
+    assert not [p for p in out.rglob(".*") if p.is_file()]  # no temporaries left
+    peer = f"ORTHANC@127.0.0.1:{pacs.dicom_port}"
+    args = ["retrieve", peer, "--study", study, "--method", "get", "-o", str(out)]
+    assert main(args) == 1

@@ -58,8 +58,7 @@ def query_command(
     else:
         from radbridge.net.qr import find
 
-        model = "patient" if level.lower() == "patient" else "study"
-        found = find(target, level, keys=keys, model=model, ae_title=ae)
+        found = find(target, level, keys=keys, ae_title=ae)
     if as_json:
         typer.echo(json.dumps([ds.to_json_dict() for ds in found], indent=2))
         return
@@ -82,7 +81,7 @@ def retrieve_command(
     ),
     port: Annotated[int, typer.Option("--port", help="Our port for C-MOVE.")] = 11113,
 ) -> None:
-    """Retrieve a study or series into OUTPUT/<study>/<series>/<sop>.dcm."""
+    """Retrieve a study or series into OUTPUT/<study>/<series>/<sop>.dcm; exit 1 on any failure."""
     from radbridge.config import resolve_peer
     from radbridge.errors import ConfigError
 
@@ -107,3 +106,5 @@ def retrieve_command(
         f"retrieved {len(report.files)} instances into {output} "
         f"({report.failed} failed) in {report.seconds:.2f} s"
     )
+    if report.failed:
+        raise typer.Exit(1)

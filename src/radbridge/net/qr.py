@@ -170,13 +170,41 @@ def find(
 ) -> list[Dataset]:
     """C-FIND at ``level`` with matching ``keys`` (DICOM keywords); return the identifiers.
 
+    Parameters
+    ----------
+    peer
+        The query/retrieve SCP.
+    level
+        ``PATIENT``, ``STUDY``, ``SERIES`` or ``IMAGE``.
+    keys
+        Matching keys by keyword, e.g. ``{"StudyInstanceUID": uid}``; the usual
+        return keys of the level are always asked for.
+    model
+        ``"study"`` (Study Root) or ``"patient"`` (Patient Root). Study Root has
+        no patient level, so ``level="PATIENT"`` always uses Patient Root.
+    ae_title
+        Our calling AE title.
+
+    Returns
+    -------
+    list of pydicom.Dataset
+        One identifier per match (empty when nothing matches).
+
     Raises
     ------
     AssociationError, PeerTimeoutError
-        The peer cannot be reached.
+        The peer cannot be reached, or aborted instead of answering.
     DimseStatusError
         The peer answered a failure status.
     """
+    if model not in ("study", "patient"):
+        raise ConfigError(
+            f"unknown query/retrieve model {model!r}",
+            attribute="model",
+            hint="use study or patient",
+        )
+    if level.upper() == "PATIENT":
+        model = "patient"
     query_model = _MODELS[(model, "find")]
     identifier = _identifier(level, keys or {})
     started = time.monotonic()
