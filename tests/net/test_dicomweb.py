@@ -1,20 +1,27 @@
-"""DICOMweb (STOW-RS, QIDO-RS, WADO-RS) against a real Orthanc with its DICOMweb plugin."""
+"""DICOMweb (STOW-RS, QIDO-RS, WADO-RS) against a real Orthanc with its DICOMweb plugin.
+
+Two small local HTTP stand-ins cover what Orthanc 1.10.1 cannot do on demand: check a
+bearer token (it has no token authentication without an extra plugin) and never answer.
+"""
 
 from __future__ import annotations
+
+import http.server
+import socket
+import threading
+from typing import ClassVar
 
 import pydicom
 import pytest
 
 from radbridge.config import Peer
-from radbridge.errors import DicomWebError
+from radbridge.errors import DicomWebError, PeerTimeoutError
 from radbridge.io.phantom import write_phantom
 from radbridge.net.dicomweb import qido, stow, wado
 from radbridge.net.qr import find
 from tests.net.helpers import received_tree, sources_by_uid
 from tests.peers._common import free_port
 from tests.peers.orthanc import OrthancConfig
-
-pytestmark = pytest.mark.peer
 
 
 def web(orthanc, **auth) -> Peer:
@@ -24,6 +31,7 @@ def web(orthanc, **auth) -> Peer:
     )
 
 
+@pytest.mark.peer
 def test_stow_then_find_qido_and_wado(orthanc_factory, small_study, tmp_path):
     # RADBRIDGE must be a known modality for Orthanc to answer our C-FIND
     pacs = orthanc_factory(modalities={"rb": ("RADBRIDGE", "127.0.0.1", free_port())})
@@ -53,6 +61,7 @@ def test_stow_then_find_qido_and_wado(orthanc_factory, small_study, tmp_path):
             assert pydicom.dcmread(tree[uid]) == pydicom.dcmread(path)
 
 
+@pytest.mark.peer
 def test_stow_names_the_refused_instances(orthanc, small_study, tmp_path):
     other = write_phantom(tmp_path / "other", slices=2, size=16, seed=9, nifti=False)
     ours = sorted(small_study.dicom_dir.glob("*.dcm"))[:2]
@@ -69,6 +78,7 @@ def test_stow_names_the_refused_instances(orthanc, small_study, tmp_path):
     assert orthanc.sop_instance_uids() == {str(pydicom.dcmread(p).SOPInstanceUID) for p in ours}
 
 
+@pytest.mark.peer
 def test_dicomweb_faults(orthanc_factory, tmp_path):
     locked = orthanc_factory(OrthancConfig(auth=("radbridge", "right")))
     with pytest.raises(DicomWebError) as err:
@@ -84,3 +94,46 @@ def test_dicomweb_faults(orthanc_factory, tmp_path):
     with pytest.raises(DicomWebError, match="cannot connect") as err:
         qido(down, "STUDY")
     assert err.value.http_status is None
+
+
+class _TokenChecker(http.server.BaseHTTPRequestHandler):
+    """Answers QIDO-RS with no matches, or 401 unless the bearer token is right."""
+
+    seen: ClassVar[list[str | None]] = []
+
+    def do_GET(self) -> None:
+        header = self.headers.get("Authorization")
+        self.seen.append(header)
+        ok = header == "Bearer s3cret"
+        self.send_response(200 if ok else 401)
+        self.send_header("Content-Type", "application/dicom+json")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"[]")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_bearer_token_is_sent():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _TokenChecker)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/dicom-web"
+    try:
+        assert qido(Peer("WEB", "127.0.0.1", 1, dicomweb_url=url, token="s3cret"), "STUDY") == []
+        with pytest.raises(DicomWebError) as err:
+            qido(Peer("WEB", "127.0.0.1", 1, dicomweb_url=url, token="wrong"), "STUDY")
+        assert err.value.http_status == 401
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert _TokenChecker.seen[-2:] == ["Bearer s3cret", "Bearer wrong"]
+
+
+def test_a_server_that_never_answers_times_out(tmp_path):
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts (backlog), never answers
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/dicom-web"
+        peer = Peer("WEB", "127.0.0.1", 1, dicomweb_url=url, timeout_s=0.5)
+        with pytest.raises(PeerTimeoutError, match=r"no answer within 0\.5 s"):
+            wado(peer, tmp_path, study="1.2.3")
+    assert not list(tmp_path.rglob("*"))
