@@ -75,6 +75,7 @@ def test_stow_names_the_refused_instances(orthanc, small_study, tmp_path):
     assert err.value.http_status == 409
     assert "2 of 4 instances were not stored" in str(err.value)
     assert all(uid in str(err.value) for uid in strangers)
+    assert "reason 0x0110" in str(err.value)  # Orthanc's FailureReason: processing failure
     assert orthanc.sop_instance_uids() == {str(pydicom.dcmread(p).SOPInstanceUID) for p in ours}
 
 

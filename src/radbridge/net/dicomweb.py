@@ -160,8 +160,8 @@ def stow(
             f"STOW-RS on {peer.dicomweb_url}: {len(datasets) - len(stored)} of {len(datasets)} "
             f"instances were not stored{': ' + shown if shown else ''}",
             path=peer.name,
-            hint="reason 0xA900: the instance does not belong to the study posted to; "
-            "otherwise see the peer's log",
+            hint="instances of another study than the one posted to are refused; "
+            "see the peer's log for the other reasons",
         )
         err.http_status = status
         raise err
