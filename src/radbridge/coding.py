@@ -57,6 +57,12 @@ class Code:
                 f"a code needs a value and a scheme, got {self.value!r} / {self.scheme!r}",
                 attribute="CodeValue",
             )
+        if any("\\" in part for part in (self.value, self.scheme, self.meaning or "")):
+            raise InvalidAttributeError(
+                f"code {self.value!r} contains a backslash, which DICOM uses between values",
+                attribute="CodeMeaning",
+                hint="remove the backslash from the code value, scheme and meaning",
+            )
 
     def __str__(self) -> str:
         return f"({self.value}, {self.scheme}, {self.meaning!r})"

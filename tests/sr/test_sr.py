@@ -31,6 +31,7 @@ from radbridge.iods.sr import (
     MeasurementGroup,
     MeasurementReport,
     QualitativeEvaluation,
+    SegmentationFrameReference,
     SegmentReference,
     encode_measurement_report,
     read_measurement_report,
@@ -38,6 +39,7 @@ from radbridge.iods.sr import (
     report_from_json,
     report_to_json,
 )
+from radbridge.iods.sr.report import RESERVED_CONCEPTS
 from tests.peers._common import interop_dir
 from tests.peers.dcmqi import tid1500reader
 from tests.peers.dcmtk import dsrdump
@@ -107,6 +109,44 @@ def volumetric_group(seg):
     )
 
 
+def frame_group(source, seg):
+    ref = source.slice_refs[4]
+    return MeasurementGroup(
+        "liver slice",
+        tracking_uid="1.2.826.0.1.3680043.10.1234.14",
+        finding=sct("10200004", "Liver"),
+        segmentation_frame=SegmentationFrameReference(
+            str(seg.SOPClassUID),
+            str(seg.SOPInstanceUID),
+            3,
+            ref.sop_class_uid,
+            ref.sop_instance_uid,
+            str(seg.SeriesInstanceUID),
+        ),
+        measurements=(Measurement(sct("42798000", "Area"), 310.5, Code("mm2", "UCUM", "mm2")),),
+    )
+
+
+def regions_group(source):
+    outline = [
+        ImageRegion(
+            "POLYLINE",
+            (10.0, 10.0, 20.0, 10.0, 20.0, 20.0, 10.0, 10.0),
+            ref.sop_class_uid,
+            ref.sop_instance_uid,
+        )
+        for ref in source.slice_refs[3:6]
+    ]
+    return MeasurementGroup(
+        "lesion outlines",
+        tracking_uid="1.2.826.0.1.3680043.10.1234.15",
+        finding=sct("52988006", "Lesion"),
+        region=outline[0],
+        regions=tuple(outline[1:]),
+        measurements=(Measurement(sct("118565006", "Volume"), 3.5, ML),),
+    )
+
+
 @pytest.fixture
 def seg(seg_file):
     return pydicom.dcmread(seg_file, stop_before_pixels=True)
@@ -114,7 +154,15 @@ def seg(seg_file):
 
 @pytest.fixture
 def full_report(source, seg):
-    return MeasurementReport(groups=(image_group(), planar_group(source), volumetric_group(seg)))
+    return MeasurementReport(
+        groups=(
+            image_group(),
+            planar_group(source),
+            volumetric_group(seg),
+            frame_group(source, seg),
+            regions_group(source),
+        )
+    )
 
 
 def save(ds, path):
@@ -127,7 +175,7 @@ def test_round_trip_is_equal(full_report, source, tmp_path):
     back = read_measurement_report(path)
     assert back.device is not None and back.device.manufacturer == "radbridge"  # filled in
     assert back == replace(full_report, device=back.device)
-    assert [g.template for g in read_measurement_report(path).groups] == ["1501", "1410", "1411"]
+    assert [g.template for g in back.groups] == ["1501", "1410", "1411", "1410", "1411"]
 
 
 @settings(max_examples=40, deadline=None)
@@ -145,6 +193,54 @@ def test_any_finite_value_round_trips_exactly(source, values):
     report = MeasurementReport(groups=(group,))
     back = read_measurement_report(encode_measurement_report(report, source))
     assert [m.value for m in back.groups[0].measurements] == values
+
+
+_codes = st.builds(
+    Code,
+    st.text("0123456789", min_size=5, max_size=9),
+    st.sampled_from(["SCT", "DCM", "99TEST"]),
+    st.text(
+        st.characters(min_codepoint=32, max_codepoint=126, exclude_characters="\\"),
+        min_size=1,
+        max_size=30,
+    )
+    .map(str.strip)
+    .filter(bool),
+)
+_measurements = st.builds(
+    Measurement,
+    _codes,
+    st.floats(allow_nan=False, allow_infinity=False, width=64),
+    st.sampled_from([MM, ML, ONE]),
+    derivation=st.none() | _codes,
+    method=st.none() | _codes,
+)
+_groups = st.builds(
+    MeasurementGroup,
+    st.text("abcdefghij klmno", min_size=1, max_size=12).map(str.strip).filter(bool),
+    tracking_uid=st.just(None),
+    finding=_codes,
+    finding_site=st.none() | _codes,
+    measurements=st.lists(_measurements, max_size=3).map(tuple),
+    evaluations=st.lists(
+        st.builds(
+            QualitativeEvaluation, _codes.filter(lambda c: c not in RESERVED_CONCEPTS), _codes
+        ),
+        max_size=2,
+    ).map(tuple),
+)
+
+
+@settings(max_examples=30, deadline=None)
+@given(groups=st.lists(_groups, min_size=1, max_size=4, unique_by=lambda g: g.tracking_id))
+def test_json_to_sr_to_json_is_identical(source, groups):
+    document = report_to_json(MeasurementReport(groups=tuple(groups)))
+    sr = encode_measurement_report(report_from_json(document), source)
+    back = report_to_json(read_measurement_report(sr))
+    back.pop("device")
+    for group in back["groups"]:
+        group.pop("tracking_uid")  # derived by the writer when the JSON has none
+    assert back == document
 
 
 def test_3d_region_makes_a_3d_sr(source):
@@ -208,6 +304,14 @@ def test_bad_reports_are_refused(source, seg, study):
     twice = MeasurementGroup("same", finding=sct("27925004", "Nodule"))
     with pytest.raises(EncodingError, match="share the tracking identifier"):
         encode_measurement_report(MeasurementReport(groups=(twice, twice)), source)
+    ref = source.slice_refs[0]
+    outside = MeasurementGroup(
+        "far",
+        finding=twice.finding,
+        region=ImageRegion("POINT", (70.0, 10.0), ref.sop_class_uid, ref.sop_instance_uid),
+    )
+    with pytest.raises(EncodingError, match="outside the 64x64 image"):
+        encode_measurement_report(MeasurementReport(groups=(outside,)), source)
     with pytest.raises(EncodingError, match="GraphicData"):
         bad = MeasurementGroup(
             "r",
@@ -327,15 +431,18 @@ def test_validators_and_readers_accept_our_sr(full_report, source, seg, tmp_path
         errors = [line for line in result.output.splitlines() if line.startswith("Error")]
         assert "Root Template Validation Complete" in result.output
         assert not errors, (path.name, errors[:3])
+    for path in [mixed, *singles]:
+        assert dsrdump(path, "+Pt").returncode == 0
     metadata = tid1500reader(mixed, tmp_path / "dcmqi.json")
     values = sorted(
         float(i["value"]) for g in metadata["Measurements"] for i in g["measurementItems"]
     )
     assert values == sorted(m.value for g in full_report.groups for m in g.measurements)
     content = hd.sr.srread(mixed).content
-    (volumetric,) = content.get_volumetric_roi_measurement_groups()
-    assert volumetric.referenced_segment is not None
-    assert len(content.get_planar_roi_measurement_groups()) == 1
+    volumetric = content.get_volumetric_roi_measurement_groups()
+    assert len(volumetric) == 2  # the SEG segment and the set of outlines
+    assert sum(g.referenced_segment is not None for g in volumetric) == 1
+    assert len(content.get_planar_roi_measurement_groups()) == 2
     assert len(content.get_image_measurement_groups()) == 1
 
 

@@ -18,6 +18,7 @@ from radbridge.iods.sr.report import (
     MeasurementGroup,
     MeasurementReport,
     QualitativeEvaluation,
+    SegmentationFrameReference,
     SegmentReference,
 )
 from radbridge.iods.sr.writer import encode_measurement_report
@@ -32,6 +33,7 @@ __all__ = [
     "MeasurementReport",
     "QualitativeEvaluation",
     "SegmentReference",
+    "SegmentationFrameReference",
     "StructuredReport",
     "content_tree",
     "encode_measurement_report",

@@ -42,14 +42,17 @@ __all__ = [
     "OBSERVER_TYPE",
     "OF_INTEREST",
     "ORIGINAL_SOURCE",
+    "PATIENT",
     "PERSON",
     "PERSON_OBSERVER_NAME",
     "PRESENT",
     "PROBABILITY",
     "PROCEDURE_REPORTED",
     "REFERENCED_SEGMENT",
+    "REFERENCED_SEGMENTATION_FRAME",
     "SOURCE_IMAGE_FOR_SEGMENTATION",
     "SOURCE_SERIES_FOR_SEGMENTATION",
+    "SUBJECT_CLASS",
     "TRACKING_IDENTIFIER",
     "TRACKING_UID",
     "VOLUME_SURFACE",
@@ -89,6 +92,9 @@ ORIGINAL_SOURCE = dcm("111040", "Original Source")
 REFERENCED_SEGMENT = dcm("121191", "Referenced Segment")
 SOURCE_SERIES_FOR_SEGMENTATION = dcm("121232", "Source series for segmentation")
 SOURCE_IMAGE_FOR_SEGMENTATION = dcm("121233", "Source image for segmentation")
+REFERENCED_SEGMENTATION_FRAME = dcm("121214", "Referenced Segmentation Frame")
+SUBJECT_CLASS = dcm("121024", "Subject Class")
+PATIENT = dcm("121025", "Patient")
 PRESENT = dcm("121053", "Present")
 ABSENT = dcm("121054", "Absent")
 PROBABILITY = dcm("122157", "Probability")

@@ -35,6 +35,7 @@ from radbridge.iods.sr.report import (
     MeasurementGroup,
     MeasurementReport,
     QualitativeEvaluation,
+    SegmentationFrameReference,
     SegmentReference,
 )
 
@@ -59,6 +60,21 @@ def _measurement_json(m: Measurement) -> dict[str, Any]:
     return out
 
 
+def _region_json(r: ImageRegion) -> dict[str, Any]:
+    return {
+        k: v
+        for k, v in (
+            ("graphic_type", r.graphic_type),
+            ("points", list(r.points)),
+            ("sop_class_uid", r.sop_class_uid),
+            ("sop_instance_uid", r.sop_instance_uid),
+            ("frame_number", r.frame_number),
+            ("frame_of_reference_uid", r.frame_of_reference_uid),
+        )
+        if v is not None
+    }
+
+
 def _group_json(g: MeasurementGroup) -> dict[str, Any]:
     out: dict[str, Any] = {"tracking_id": g.tracking_id, "template": g.template}
     if g.tracking_uid:
@@ -67,19 +83,20 @@ def _group_json(g: MeasurementGroup) -> dict[str, Any]:
         if getattr(g, key) is not None:
             out[key] = getattr(g, key).to_json()
     if g.region is not None:
-        r = g.region
-        out["region"] = {
-            k: v
-            for k, v in (
-                ("graphic_type", r.graphic_type),
-                ("points", list(r.points)),
-                ("sop_class_uid", r.sop_class_uid),
-                ("sop_instance_uid", r.sop_instance_uid),
-                ("frame_number", r.frame_number),
-                ("frame_of_reference_uid", r.frame_of_reference_uid),
-            )
-            if v is not None
+        out["region"] = _region_json(g.region)
+    if g.regions:
+        out["regions"] = [_region_json(r) for r in g.regions]
+    if g.segmentation_frame is not None:
+        f = g.segmentation_frame
+        out["segmentation_frame"] = {
+            "sop_class_uid": f.sop_class_uid,
+            "sop_instance_uid": f.sop_instance_uid,
+            "frame_number": f.frame_number,
+            "source_sop_class_uid": f.source_sop_class_uid,
+            "source_sop_instance_uid": f.source_sop_instance_uid,
         }
+        if f.series_instance_uid:
+            out["segmentation_frame"]["series_instance_uid"] = f.series_instance_uid
     if g.segment is not None:
         s = g.segment
         out["segment"] = {
@@ -213,6 +230,23 @@ def _region(data: dict[str, Any], where: str) -> ImageRegion:
         ) from exc
 
 
+def _frame(data: Any, where: str) -> SegmentationFrameReference:
+    try:
+        return SegmentationFrameReference(
+            str(data["sop_class_uid"]),
+            str(data["sop_instance_uid"]),
+            int(data["frame_number"]),
+            str(data["source_sop_class_uid"]),
+            str(data["source_sop_instance_uid"]),
+            data.get("series_instance_uid"),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidAttributeError(
+            f"{where}.segmentation_frame is incomplete ({exc})",
+            attribute=f"{where}.segmentation_frame",
+        ) from exc
+
+
 def _group(data: Any, index: int, seg: Dataset | None) -> MeasurementGroup:
     where = f"groups[{index}]"
     if not isinstance(data, dict):
@@ -225,6 +259,10 @@ def _group(data: Any, index: int, seg: Dataset | None) -> MeasurementGroup:
         finding_site=_opt(data, "finding_site", where),
         laterality=_opt(data, "laterality", where),
         region=_region(data["region"], where) if data.get("region") else None,
+        regions=tuple(_region(r, where) for r in data.get("regions", [])),
+        segmentation_frame=_frame(data["segmentation_frame"], where)
+        if data.get("segmentation_frame")
+        else None,
         segment=_segment(data["segment"], seg, where) if data.get("segment") is not None else None,
         measurements=tuple(
             _measurement(m, f"{where}.measurements[{i}]")

@@ -42,6 +42,7 @@ from radbridge.iods.sr.report import (
     MeasurementGroup,
     MeasurementReport,
     QualitativeEvaluation,
+    SegmentationFrameReference,
     SegmentReference,
 )
 
@@ -59,6 +60,8 @@ _CONTEXT = {
     c.SOURCE_SERIES_FOR_SEGMENTATION,
     c.IMAGE_REGION,
     c.VOLUME_SURFACE,
+    c.REFERENCED_SEGMENTATION_FRAME,
+    c.SOURCE_IMAGE_FOR_SEGMENTATION,
 }
 
 
@@ -215,11 +218,35 @@ def _region(node: ContentItem) -> ImageRegion:
 
 def _group(node: ContentItem, evidence: dict[str, str]) -> MeasurementGroup:
     tracking = _text(node.first(c.TRACKING_IDENTIFIER))
-    region_node = node.first(c.IMAGE_REGION) or node.first(c.VOLUME_SURFACE)
-    region = _region(region_node) if region_node is not None else None
+    region_nodes = [
+        n
+        for n in node.children
+        if n.concept in (c.IMAGE_REGION, c.VOLUME_SURFACE)
+        and n.value_type in ("SCOORD", "SCOORD3D")
+        and n.value
+    ]
+    regions = [_region(n) for n in region_nodes]
+    frame = None
+    frame_node = node.first(c.REFERENCED_SEGMENTATION_FRAME)
+    source_node = node.first(c.SOURCE_IMAGE_FOR_SEGMENTATION)
+    if frame_node is not None and frame_node.value_type == "IMAGE" and frame_node.value:
+        seg_class, seg_sop, frames, _ = frame_node.value[0]
+        src = (
+            source_node.value[0]
+            if source_node is not None and source_node.value_type == "IMAGE" and source_node.value
+            else None
+        )
+        frame = SegmentationFrameReference(
+            seg_class,
+            seg_sop,
+            frames[0] if frames else 1,
+            src[0] if src else "",
+            src[1] if src else "",
+            evidence.get(seg_sop) or None,
+        )
     segment = None
     seg_node = node.first(c.REFERENCED_SEGMENT)
-    if seg_node is not None and seg_node.value:
+    if seg_node is not None and seg_node.value_type == "IMAGE" and seg_node.value:
         sop_class, sop, _, segments = seg_node.value[0]
         segment = SegmentReference(
             sop_class,
@@ -248,8 +275,10 @@ def _group(node: ContentItem, evidence: dict[str, str]) -> MeasurementGroup:
         finding_category=_code(node.first(c.FINDING_CATEGORY)),
         finding_site=site,
         laterality=laterality,
-        region=region,
+        region=regions[0] if regions else None,
+        regions=tuple(regions[1:]),
         segment=segment,
+        segmentation_frame=frame,
         measurements=measurements,
         evaluations=evaluations,
     )

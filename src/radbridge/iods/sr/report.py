@@ -32,6 +32,7 @@ from radbridge.errors import EncodingError, InvalidAttributeError
 from radbridge.iods.sr import concepts
 
 __all__ = [
+    "RESERVED_CONCEPTS",
     "Algorithm",
     "DeviceObserver",
     "ImageRegion",
@@ -40,6 +41,7 @@ __all__ = [
     "MeasurementReport",
     "QualitativeEvaluation",
     "SegmentReference",
+    "SegmentationFrameReference",
 ]
 
 _GRAPHIC_2D = {"POINT": 2, "POLYLINE": 4, "CIRCLE": 4, "ELLIPSE": 8, "MULTIPOINT": 2}
@@ -51,6 +53,22 @@ _GRAPHIC_3D = {
     "ELLIPSOID": 18,
     "MULTIPOINT": 3,
 }
+#: Concepts with a fixed meaning in a measurement group; an evaluation cannot use them.
+RESERVED_CONCEPTS = frozenset(
+    {
+        concepts.TRACKING_IDENTIFIER,
+        concepts.TRACKING_UID,
+        concepts.FINDING,
+        concepts.FINDING_CATEGORY,
+        concepts.FINDING_SITE,
+        concepts.IMAGE_REGION,
+        concepts.VOLUME_SURFACE,
+        concepts.REFERENCED_SEGMENT,
+        concepts.REFERENCED_SEGMENTATION_FRAME,
+        concepts.SOURCE_SERIES_FOR_SEGMENTATION,
+        concepts.SOURCE_IMAGE_FOR_SEGMENTATION,
+    }
+)
 _SEGMENTATION_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.66.4",  # Segmentation Storage
     "1.2.840.10008.5.1.4.1.1.66.7",  # Label Map Segmentation Storage
@@ -206,6 +224,22 @@ class SegmentReference:
 
 
 @dataclass(frozen=True)
+class SegmentationFrameReference:
+    """One frame of a Segmentation (TID 1410 "Referenced Segmentation Frame").
+
+    ``source_sop_class_uid``/``source_sop_instance_uid`` name the image the frame
+    segments (written as "Source image for segmentation").
+    """
+
+    sop_class_uid: str
+    sop_instance_uid: str
+    frame_number: int
+    source_sop_class_uid: str
+    source_sop_instance_uid: str
+    series_instance_uid: str | None = None
+
+
+@dataclass(frozen=True)
 class MeasurementGroup:
     """One TID 1501, 1410 or 1411 measurement group (see the module docstring).
 
@@ -219,8 +253,11 @@ class MeasurementGroup:
         DCM 121071 "Finding" and SCT 276214006 "Finding category".
     finding_site, laterality
         Where the finding is.
-    region, segment
+    region, segment, segmentation_frame
         What the group refers to (at most one of them).
+    regions
+        More regions of the same ROI (e.g. its outline on several slices): a group
+        with more than one region is volumetric (TID 1411).
     measurements, evaluations
         The numbers and the coded findings.
     algorithm
@@ -235,6 +272,8 @@ class MeasurementGroup:
     laterality: Code | None = None
     region: ImageRegion | None = None
     segment: SegmentReference | None = None
+    segmentation_frame: SegmentationFrameReference | None = None
+    regions: tuple[ImageRegion, ...] = ()
     measurements: tuple[Measurement, ...] = ()
     evaluations: tuple[QualitativeEvaluation, ...] = ()
     algorithm: Algorithm | None = None
@@ -242,11 +281,13 @@ class MeasurementGroup:
     @property
     def template(self) -> str:
         """``"1501"``, ``"1410"`` or ``"1411"``."""
-        if self.segment is not None or (
-            self.region is not None and self.region.graphic_type == "ELLIPSOID"
+        if (
+            self.segment is not None
+            or (self.region is not None and self.region.graphic_type == "ELLIPSOID")
+            or self.regions
         ):
             return "1411"
-        if self.region is not None:
+        if self.region is not None or self.segmentation_frame is not None:
             return "1410"
         return "1501"
 
@@ -256,9 +297,11 @@ class MeasurementGroup:
             raise EncodingError(
                 "a measurement group needs a tracking identifier", attribute="tracking_id"
             )
-        if self.region is not None and self.segment is not None:
+        references = [self.region, self.segment, self.segmentation_frame]
+        if sum(r is not None for r in references) > 1:
             raise EncodingError(
-                f"group {self.tracking_id!r} refers to both a region and a segment",
+                f"group {self.tracking_id!r} refers to more than one of a region, a segment "
+                "and a segmentation frame",
                 attribute="region/segment",
                 hint="make one group per region or segment",
             )
@@ -267,10 +310,25 @@ class MeasurementGroup:
                 f"group {self.tracking_id!r} has no finding, measurement or evaluation",
                 attribute="measurements",
             )
-        if self.region is not None:
-            self.region.check()
+        if self.regions and self.region is None:
+            raise EncodingError(
+                f"group {self.tracking_id!r} has extra regions but no region",
+                attribute="regions",
+                hint="put the first region in region=",
+            )
+        for region in (self.region, *self.regions):
+            if region is not None:
+                region.check()
         for measurement in self.measurements:
             measurement.check()
+        for evaluation in self.evaluations:
+            if evaluation.concept in RESERVED_CONCEPTS:
+                raise EncodingError(
+                    f"group {self.tracking_id!r}: {evaluation.concept} has a fixed meaning in a "
+                    "measurement group and cannot name a qualitative evaluation",
+                    attribute="evaluations",
+                    hint="use the group's finding / finding site fields, or another concept",
+                )
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from pydicom.dataset import FileDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
 from radbridge.coding import Code
+from radbridge.errors import EncodingError
 from radbridge.iods.common import SeriesOptions, file_meta, new_instance
 from radbridge.iods.source import SourceSeries
 from radbridge.iods.sr import concepts as c
@@ -50,6 +51,7 @@ from radbridge.iods.sr.content import (
 from radbridge.iods.sr.report import (
     Algorithm,
     DeviceObserver,
+    ImageRegion,
     Measurement,
     MeasurementGroup,
     MeasurementReport,
@@ -97,21 +99,19 @@ def _measurement(m: Measurement, default_algorithm: Algorithm | None) -> Dataset
     return num_item("CONTAINS", m.concept, float(m.value), m.unit, children)
 
 
-def _region_items(group: MeasurementGroup) -> list[Dataset]:
-    region = group.region
-    if region is None:
-        return []
-    concept = c.VOLUME_SURFACE if group.template == "1411" else c.IMAGE_REGION
+def _region_item(group: MeasurementGroup, region: ImageRegion) -> Dataset:
+    surface = region.graphic_type == "ELLIPSOID" or (
+        group.template == "1411" and region.is_3d and not group.regions
+    )
+    concept = c.VOLUME_SURFACE if surface else c.IMAGE_REGION
     if region.is_3d:
-        return [
-            scoord3d_item(
-                "CONTAINS",
-                concept,
-                region.graphic_type,
-                region.points,
-                str(region.frame_of_reference_uid),
-            )
-        ]
+        return scoord3d_item(
+            "CONTAINS",
+            concept,
+            region.graphic_type,
+            region.points,
+            str(region.frame_of_reference_uid),
+        )
     source = image_item(
         "SELECTED FROM",
         None,
@@ -119,7 +119,46 @@ def _region_items(group: MeasurementGroup) -> list[Dataset]:
         str(region.sop_instance_uid),
         frames=[region.frame_number] if region.frame_number else [],
     )
-    return [scoord_item("CONTAINS", concept, region.graphic_type, region.points, source)]
+    return scoord_item("CONTAINS", concept, region.graphic_type, region.points, source)
+
+
+def _region_items(group: MeasurementGroup) -> list[Dataset]:
+    items = [_region_item(group, r) for r in (group.region, *group.regions) if r is not None]
+    frame = group.segmentation_frame
+    if frame is not None:
+        items += [
+            image_item(
+                "CONTAINS",
+                c.REFERENCED_SEGMENTATION_FRAME,
+                frame.sop_class_uid,
+                frame.sop_instance_uid,
+                frames=[frame.frame_number],
+            ),
+            image_item(
+                "CONTAINS",
+                c.SOURCE_IMAGE_FOR_SEGMENTATION,
+                frame.source_sop_class_uid,
+                frame.source_sop_instance_uid,
+            ),
+        ]
+    return items
+
+
+def _check_regions(report: MeasurementReport, source: SourceSeries) -> None:
+    """Refuse 2D regions outside the image they were drawn on."""
+    _, rows, columns = source.geometry.shape
+    for group in report.groups:
+        for region in (group.region, *group.regions):
+            if region is None or region.is_3d:
+                continue
+            xs, ys = region.points[0::2], region.points[1::2]
+            if min(xs) < 0 or min(ys) < 0 or max(xs) > columns or max(ys) > rows:
+                raise EncodingError(
+                    f"group {group.tracking_id!r}: the {region.graphic_type} lies outside the "
+                    f"{columns}x{rows} image",
+                    attribute="GraphicData",
+                    hint="give (column, row) image coordinates within the image",
+                )
 
 
 def _group(group: MeasurementGroup, tracking_uid: str) -> Dataset:
@@ -179,6 +218,7 @@ def _observers(report: MeasurementReport, options: SeriesOptions, sop_uid: str) 
     ):
         if value:
             items.append(text_item("HAS OBS CONTEXT", concept, value))
+    items.append(code_item("HAS OBS CONTEXT", c.SUBJECT_CLASS, c.PATIENT))  # TID 1006
     return items
 
 
@@ -223,9 +263,21 @@ def _references(report: MeasurementReport, source: SourceSeries) -> list[tuple[s
         seg = group.segment
         if seg is not None and seg.series_instance_uid:
             refs.append((seg.series_instance_uid, seg.sop_class_uid, seg.sop_instance_uid))
-        region = group.region
-        if region is not None and not region.is_3d and source_series:
-            refs.append((source_series, str(region.sop_class_uid), str(region.sop_instance_uid)))
+        frame = group.segmentation_frame
+        if frame is not None:
+            if frame.series_instance_uid:
+                refs.append(
+                    (frame.series_instance_uid, frame.sop_class_uid, frame.sop_instance_uid)
+                )
+            if source_series:
+                refs.append(
+                    (source_series, frame.source_sop_class_uid, frame.source_sop_instance_uid)
+                )
+        for region in (group.region, *group.regions):
+            if region is not None and not region.is_3d and source_series:
+                refs.append(
+                    (source_series, str(region.sop_class_uid), str(region.sop_instance_uid))
+                )
     return refs
 
 
@@ -288,8 +340,9 @@ def encode_measurement_report(
         A group, measurement or region is invalid (non-UCUM unit, NaN, ...).
     """
     report.check()
+    _check_regions(report, source)
     options = options or _DEFAULT_OPTIONS
-    three_d = any(g.region is not None and g.region.is_3d for g in report.groups)
+    three_d = any(r is not None and r.is_3d for g in report.groups for r in (g.region, *g.regions))
     sop_class = COMPREHENSIVE_3D_SR_STORAGE if three_d else COMPREHENSIVE_SR_STORAGE
     ds = sr_document(sop_class, options, source, modality="SR")
     sop_uid = str(ds.SOPInstanceUID)
