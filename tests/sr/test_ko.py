@@ -9,7 +9,7 @@ import pydicom
 import pytest
 
 from radbridge.cli import main
-from radbridge.coding import dcm
+from radbridge.coding import dcm, sct
 from radbridge.errors import EncodingError, NotDicomError, UnsupportedObjectError
 from radbridge.io.series import read_source_series
 from radbridge.iods.common import SeriesOptions
@@ -97,7 +97,7 @@ def test_kos_refuses_bad_input_and_foreign_files(vendor_source, tmp_path):
         encode_key_objects(vendor_source, [key, "1.2.3.999"])
     assert err.value.attribute == "ReferencedSOPInstanceUID"
     sr = encode_measurement_report(
-        MeasurementReport(groups=(MeasurementGroup("a", finding=REJECTED),)), vendor_source
+        MeasurementReport(groups=(MeasurementGroup("a", finding=sct("27925004", "Nodule")),)), vendor_source
     )
     with pytest.raises(UnsupportedObjectError, match="Key Object Selection"):
         read_key_objects(sr)
