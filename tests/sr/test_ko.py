@@ -97,7 +97,8 @@ def test_kos_refuses_bad_input_and_foreign_files(vendor_source, tmp_path):
         encode_key_objects(vendor_source, [key, "1.2.3.999"])
     assert err.value.attribute == "ReferencedSOPInstanceUID"
     sr = encode_measurement_report(
-        MeasurementReport(groups=(MeasurementGroup("a", finding=sct("27925004", "Nodule")),)), vendor_source
+        MeasurementReport(groups=(MeasurementGroup("a", finding=sct("27925004", "Nodule")),)),
+        vendor_source,
     )
     with pytest.raises(UnsupportedObjectError, match="Key Object Selection"):
         read_key_objects(sr)
@@ -132,7 +133,9 @@ def test_validators_accept_kos_on_vendor_images(vendor_source, tmp_path):
         written.append(path)
     cli_out = tmp_path / "cli.dcm"
     folder = interop_dir() / "images" / "ct-3slice"
-    assert main(["ko", "encode", "--source", str(folder), "--key", keys[0], "-o", str(cli_out)]) == 0
+    assert (
+        main(["ko", "encode", "--source", str(folder), "--key", keys[0], "-o", str(cli_out)]) == 0
+    )
     written.append(cli_out)
     for path in written:
         result = dciodvfy(path)
