@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,8 +29,8 @@ from typing import Any
 from pydicom import Dataset, dcmread
 
 from radbridge.config import Peer
-from radbridge.errors import ConfigError, DicomWebError, PeerTimeoutError
-from radbridge.net.durable import instance_path, write_durably
+from radbridge.errors import ConfigError, DicomWebError, NotDicomError, PeerTimeoutError
+from radbridge.net.durable import instance_path, read_uids, write_durably
 from radbridge.net.qr import RetrieveReport
 
 __all__ = ["StowReport", "qido", "stow", "wado"]
@@ -57,9 +57,9 @@ class StowReport:
     seconds: float = 0.0
 
 
-def _client(peer: Peer) -> Any:
+def _session(peer: Peer) -> Any:
+    """Return a ``requests.Session`` with the peer's authentication (no proxies)."""
     import requests
-    from dicomweb_client.api import DICOMwebClient
 
     if not peer.dicomweb_url:
         raise ConfigError(
@@ -73,7 +73,14 @@ def _client(peer: Peer) -> Any:
         session.headers["Authorization"] = f"Bearer {peer.token}"
     elif peer.username:
         session.auth = (peer.username, peer.password or "")
-    client = DICOMwebClient(peer.dicomweb_url, session=session, timeout=peer.timeout_s)
+    return session
+
+
+def _client(peer: Peer) -> Any:
+    from dicomweb_client.api import DICOMwebClient
+
+    session = _session(peer)
+    client = DICOMwebClient(str(peer.dicomweb_url), session=session, timeout=peer.timeout_s)
     client.set_http_retry_params(retry=False)  # radbridge's callers decide about retries
     return client
 
@@ -224,26 +231,44 @@ def wado(
     study: str,
     series: str | None = None,
 ) -> RetrieveReport:
-    """WADO-RS a study (or series) into ``out_dir/<study>/<series>/<sop>.dcm``, durably."""
-    import io
+    """WADO-RS a study (or series) into ``out_dir/<study>/<series>/<sop>.dcm``, durably.
 
-    client = _client(peer)
+    Instances are asked for in the transfer syntax the server stores them in
+    (``transfer-syntax=*``) and written exactly as they arrive: no decode, no
+    re-encode, no transcoding by the server.
+
+    Raises
+    ------
+    DicomWebError
+        An HTTP error (e.g. 404 for an unknown study), or no instances came back.
+    PeerTimeoutError
+        The server did not answer within ``peer.timeout_s``.
+    """
+    session = _session(peer)
     started = time.monotonic()
     report = RetrieveReport(str(peer))
+    url = f"{str(peer.dicomweb_url).rstrip('/')}/studies/{study}"
     if series:
-        datasets = _call(peer, "WADO-RS", client.retrieve_series, study, series)
-    else:
-        datasets = _call(peer, "WADO-RS", client.retrieve_study, study)
-    for ds in datasets:
-        path = instance_path(
-            Path(out_dir),
-            str(ds.StudyInstanceUID),
-            str(ds.SeriesInstanceUID),
-            str(ds.SOPInstanceUID),
-        )
-        buffer = io.BytesIO()
-        ds.save_as(buffer, enforce_file_format=True)
-        write_durably(buffer.getvalue(), path)
+        url += f"/series/{series}"
+    accept = 'multipart/related; type="application/dicom"; transfer-syntax=*'
+
+    def fetch() -> Any:
+        response = session.get(url, headers={"Accept": accept}, timeout=peer.timeout_s)
+        response.raise_for_status()
+        return response
+
+    response = _call(peer, "WADO-RS", fetch)
+    for data in _parts(response.headers.get("Content-Type", ""), response.content):
+        try:
+            study_uid, series_uid, sop, _ = read_uids(data)
+        except NotDicomError as exc:
+            raise DicomWebError(
+                f"WADO-RS on {url}: a part is not a DICOM instance",
+                path=peer.name,
+                hint="the server sent something else than application/dicom",
+            ) from exc
+        path = instance_path(Path(out_dir), study_uid, series_uid, sop)
+        write_durably(data, path)
         report.files.append(path)
     if not report.files:
         raise DicomWebError(
@@ -252,4 +277,32 @@ def wado(
             hint="check the UIDs (radbridge query --web)",
         )
     report.seconds = time.monotonic() - started
+    log.info("WADO-RS from %s: %d instances in %.2f s", peer, len(report.files), report.seconds)
     return report
+
+
+def _parts(content_type: str, body: bytes) -> Iterator[bytes]:
+    r"""Yield the bodies of a ``multipart/related`` message (RFC 2046 5.1).
+
+    A body sent without multipart encapsulation (some servers do so for a single
+    instance) is yielded whole.
+
+    >>> body = b"--b1\r\nContent-Type: application/dicom\r\n\r\nDATA\r\n--b1--\r\n"
+    >>> list(_parts('multipart/related; type="application/dicom"; boundary=b1', body))
+    [b'DATA']
+    """
+    boundary = ""
+    for parameter in content_type.split(";")[1:]:
+        key, _, value = parameter.strip().partition("=")
+        if key.lower() == "boundary":
+            boundary = value.strip().strip('"')
+    if not content_type.lower().startswith("multipart/") or not boundary:
+        if body:
+            yield body
+        return
+    for chunk in body.split(b"--" + boundary.encode())[1:]:
+        if chunk.startswith(b"--"):  # the close delimiter
+            return
+        _, separator, content = chunk.partition(b"\r\n\r\n")
+        if separator:
+            yield content[:-2] if content.endswith(b"\r\n") else content
