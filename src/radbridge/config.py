@@ -44,7 +44,16 @@ from typing import Any
 
 from radbridge.errors import ConfigError
 
-__all__ = ["Peer", "TLSConfig", "load_peers", "parse_peer", "peer_from_mapping", "resolve_peer"]
+__all__ = [
+    "Peer",
+    "TLSConfig",
+    "load_peers",
+    "parse_peer",
+    "peer_from_mapping",
+    "resolve_peer",
+    "secret_from_env",
+    "tls_from_mapping",
+]
 
 _AE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # no backslash, no control characters
 _INLINE = re.compile(r"^(?P<ae>[^@]{1,16})@(?P<host>\[[^\]]+\]|[^:@]+):(?P<port>\d{1,5})$")
@@ -205,6 +214,30 @@ def _secret(table: Mapping[str, Any], key: str, name: str) -> str | None:
     return value
 
 
+def tls_from_mapping(
+    table: Mapping[str, Any], *, base: Path | None = None, where: str = "tls"
+) -> TLSConfig:
+    """Build a :class:`TLSConfig` from a ``tls`` table (``base``: for relative paths)."""
+    spec = dict(table)
+    if set(spec) - _TLS_KEYS:
+        raise ConfigError(
+            f"unknown TLS keys {sorted(set(spec) - _TLS_KEYS)}",
+            attribute=f"{where}.tls",
+            hint=f"known keys: {', '.join(sorted(_TLS_KEYS))}",
+        )
+    return TLSConfig(
+        ca_file=_path(spec.get("ca_file"), base),
+        cert_file=_path(spec.get("cert_file"), base),
+        key_file=_path(spec.get("key_file"), base),
+        check_hostname=bool(spec.get("check_hostname", False)),
+    )
+
+
+def secret_from_env(table: Mapping[str, Any], key: str, name: str) -> str | None:
+    """Return the value of the environment variable named by ``table[key]`` (or None)."""
+    return _secret(table, key, name)
+
+
 def peer_from_mapping(name: str, table: Mapping[str, Any], *, base: Path | None = None) -> Peer:
     """Build a :class:`Peer` from a ``[peers.NAME]`` table (``base``: for relative paths)."""
     unknown = set(table) - _PEER_KEYS
@@ -217,20 +250,9 @@ def peer_from_mapping(name: str, table: Mapping[str, Any], *, base: Path | None 
     for key in ("ae_title", "host", "port"):
         if key not in table:
             raise ConfigError(f"peer {name!r} has no {key}", attribute=f"peers.{name}.{key}")
-    tls = None
-    if "tls" in table:
-        spec = dict(table["tls"])
-        if set(spec) - _TLS_KEYS:
-            raise ConfigError(
-                f"peer {name!r}: unknown TLS keys {sorted(set(spec) - _TLS_KEYS)}",
-                attribute=f"peers.{name}.tls",
-            )
-        tls = TLSConfig(
-            ca_file=_path(spec.get("ca_file"), base),
-            cert_file=_path(spec.get("cert_file"), base),
-            key_file=_path(spec.get("key_file"), base),
-            check_hostname=bool(spec.get("check_hostname", False)),
-        )
+    tls = (
+        tls_from_mapping(table["tls"], base=base, where=f"peers.{name}") if "tls" in table else None
+    )
     try:
         return Peer(
             ae_title=str(table["ae_title"]),

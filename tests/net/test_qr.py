@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import subprocess
 
+import pydicom
 import pytest
 
 from radbridge.cli import main
@@ -14,7 +15,7 @@ from radbridge.net.dicomweb import qido, wado
 from radbridge.net.qr import find, get, move
 from radbridge.net.scu import send
 from tests.net.helpers import dataset_bytes, received_tree, sources_by_uid
-from tests.peers._common import free_port, stop_process, wait_for_port
+from tests.peers._common import free_port, interop_dir, stop_process, wait_for_port
 from tests.peers.dcmtk import dcmtk_program
 
 pytestmark = pytest.mark.peer
@@ -227,3 +228,21 @@ def test_get_counts_instances_we_could_not_store(pacs, small_study, tmp_path):
     peer = f"ORTHANC@127.0.0.1:{pacs.dicom_port}"
     args = ["retrieve", peer, "--study", study, "--method", "get", "-o", str(out)]
     assert main(args) == 1
+
+
+def test_compressed_instances_come_back_as_sent(pacs, tmp_path):
+    folder = interop_dir() / "seg" / "pydicom_recoded"
+    sources = [folder / "liver_j2k.dcm", folder / "liver_rle.dcm"]  # JPEG 2000 lossless, RLE
+    assert send(sources, dimse(pacs)).ok
+    sent = {str(pydicom.dcmread(p).SOPInstanceUID): p for p in sources}
+    study = str(pydicom.dcmread(sources[0]).StudyInstanceUID)
+    get(dimse(pacs), tmp_path / "get", study=study)
+    move(dimse(pacs), tmp_path / "move", study=study, port=pacs.move_port)
+    wado(web(pacs), tmp_path / "wado", study=study)
+    for method in ("get", "move", "wado"):
+        tree = received_tree(tmp_path / method)
+        assert tree.keys() == sent.keys(), method
+        for uid, path in sent.items():
+            assert dataset_bytes(tree[uid]) == dataset_bytes(path), (method, path.name)
+            syntax = pydicom.dcmread(tree[uid], stop_before_pixels=True).file_meta.TransferSyntaxUID
+            assert syntax == pydicom.dcmread(path).file_meta.TransferSyntaxUID

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import numpy as np
 import pydicom
 import pytest
@@ -14,7 +12,13 @@ from radbridge.config import Peer, TLSConfig, parse_peer
 from radbridge.errors import ConfigError
 from radbridge.net.scp import StorageSCP
 from radbridge.net.scu import send
-from tests.net.helpers import DroppingProxy, dataset_bytes, received_tree, sources_by_uid
+from tests.net.helpers import (
+    DroppingProxy,
+    dataset_bytes,
+    make_certificates,
+    received_tree,
+    sources_by_uid,
+)
 from tests.peers._common import free_port
 
 
@@ -155,58 +159,8 @@ def test_files_that_are_not_dicom_fail_alone(scp, small_study, tmp_path):
     assert all("not a DICOM file" in r.error for r in report.failed)
 
 
-def _certificates(folder):
-    def run(*args):
-        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=folder)
-
-    run(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=test-ca",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-    )
-    for name in ("server", "client"):
-        run(
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            f"/CN={name}",
-            "-keyout",
-            f"{name}.key",
-            "-out",
-            f"{name}.csr",
-        )
-        run(
-            "x509",
-            "-req",
-            "-in",
-            f"{name}.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-out",
-            f"{name}.pem",
-        )
-    return folder
-
-
 def test_mutual_tls(tmp_path, small_study):
-    certs = _certificates(tmp_path)
+    certs = make_certificates(tmp_path)
     server_tls = TLSConfig(
         ca_file=certs / "ca.pem", cert_file=certs / "server.pem", key_file=certs / "server.key"
     )

@@ -14,6 +14,16 @@
     retry_base_s = 2.0               # backoff: base * 2**(attempt-1)
     min_free_disk_mb = 200           # refuse new instances below this (0xA700 / HTTP 503)
     stow_port = 0                    # > 0: also receive STOW-RS on this port
+
+    [gateway.tls]                    # optional: TLS for C-STORE and STOW-RS (PEM)
+    cert_file = "gateway.pem"
+    key_file = "gateway.key"
+    ca_file = "hospital-ca.pem"      # given: senders must present a certificate from it
+
+    [gateway.stow_auth]              # optional: STOW-RS credentials (from the environment)
+    username = "pacs"
+    password_env = "RADBRIDGE_STOW_PASSWORD"
+    token_env = "RADBRIDGE_STOW_TOKEN"
     executor = "local"               # or "dask://HOST:8786" to run jobs on a Dask cluster
 
     [[rules]]
@@ -52,9 +62,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from radbridge.config import Peer, peer_from_mapping
+from radbridge.config import (
+    Peer,
+    TLSConfig,
+    peer_from_mapping,
+    secret_from_env,
+    tls_from_mapping,
+)
 from radbridge.errors import ConfigError
 from radbridge.gateway.routing import Match, PriorityRule, Rule, rule_from_mapping
+from radbridge.gateway.stow import StowAuth
 
 __all__ = ["GatewayConfig", "load_gateway_config"]
 
@@ -72,6 +89,8 @@ _GATEWAY_KEYS = {
     "poll_s",
     "delivery_attempts",
     "stow_port",
+    "tls",
+    "stow_auth",
 }
 
 
@@ -93,6 +112,8 @@ class GatewayConfig:
     delivery_attempts: int = 20
     executor: str = "local"
     stow_port: int = 0
+    tls: TLSConfig | None = None
+    stow_auth: StowAuth | None = None
     rules: tuple[Rule, ...] = ()
     priorities: tuple[PriorityRule, ...] = ()
     peers: Mapping[str, Peer] = field(default_factory=dict)
@@ -159,6 +180,21 @@ class GatewayConfig:
             )
 
 
+def _stow_auth(table: Mapping[str, Any]) -> StowAuth:
+    unknown = set(table) - {"username", "password_env", "token_env"}
+    if unknown:
+        raise ConfigError(
+            f"unknown [gateway.stow_auth] keys {sorted(unknown)}",
+            attribute="gateway.stow_auth",
+            hint="use username, password_env, token_env",
+        )
+    return StowAuth(
+        username=str(table["username"]) if table.get("username") else None,
+        password=secret_from_env(table, "password_env", "gateway.stow_auth"),
+        token=secret_from_env(table, "token_env", "gateway.stow_auth"),
+    )
+
+
 def _tuples(table: Mapping[str, Any]) -> dict[str, Any]:
     """TOML arrays become tuples (the dataclasses are frozen and hashable)."""
     return {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
@@ -194,7 +230,11 @@ def load_gateway_config(
         Path(data_dir) if data_dir else p.parent / str(gateway.pop("data_dir", "radbridge-data"))
     )
     gateway.pop("data_dir", None)
+    tls_table = gateway.pop("tls", None)
+    auth_table = gateway.pop("stow_auth", None)
     try:
+        tls = tls_from_mapping(tls_table, base=p.parent, where="gateway") if tls_table else None
+        auth = _stow_auth(auth_table) if auth_table else None
         rules = tuple(rule_from_mapping(r, i) for i, r in enumerate(document.get("rules", [])))
         priorities = tuple(PriorityRule(**_tuples(item)) for item in document.get("priorities", []))
         config = GatewayConfig(
@@ -205,6 +245,8 @@ def load_gateway_config(
                 name: peer_from_mapping(name, table, base=p.parent)
                 for name, table in (document.get("peers", {}) or {}).items()
             },
+            tls=tls,
+            stow_auth=auth,
             **_tuples(gateway),
         )
     except ConfigError as exc:

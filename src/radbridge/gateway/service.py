@@ -165,14 +165,21 @@ class Gateway:
             on_opened=self.association_opened,
             on_closed=self.association_released,
             accepting=self.disk_ok,
+            tls=self.config.tls,
         )
 
     def serve(self, stop: threading.Event) -> None:
         """Run everything — receivers, assembler, runners, sender — until ``stop`` is set."""
         receivers: list[Any] = [self.receiver().start()]
         if self.config.stow_port:
+            tls = self.config.tls.server_context() if self.config.tls else None
             receivers.append(
-                self.stow_server(host=self.config.host, port=self.config.stow_port).start()
+                self.stow_server(
+                    host=self.config.host,
+                    port=self.config.stow_port,
+                    auth=self.config.stow_auth,
+                    tls=tls,
+                ).start()
             )
         self.start()
         log.info("gateway %s serving on port %d", self.config.ae_title, receivers[0].port)

@@ -1,0 +1,84 @@
+"""The gateway's receivers with TLS and STOW-RS credentials from its TOML configuration."""
+
+from __future__ import annotations
+
+import threading
+
+import pydicom
+import pytest
+import requests
+from dicomweb_client.api import DICOMwebClient
+
+from radbridge.config import Peer, TLSConfig
+from radbridge.errors import ConfigError
+from radbridge.gateway import Gateway, load_gateway_config
+from radbridge.net.scu import send
+from tests.net.helpers import make_certificates
+from tests.peers._common import free_port, wait_for_port
+
+
+def test_tls_and_stow_credentials_from_the_config(tmp_path, phantom_study, monkeypatch):
+    certs = make_certificates(tmp_path)
+    port, stow_port = free_port(), free_port()
+    monkeypatch.setenv("RB_STOW_PASSWORD", "s3cret")
+    config = tmp_path / "gateway.toml"
+    config.write_text(
+        f"""
+[gateway]
+data_dir = "data"
+port = {port}
+stow_port = {stow_port}
+quiet_period_s = 0.2
+
+[gateway.tls]
+cert_file = "server.pem"
+key_file = "server.key"
+ca_file = "ca.pem"
+
+[gateway.stow_auth]
+username = "pacs"
+password_env = "RB_STOW_PASSWORD"
+"""
+    )
+    settings = load_gateway_config(config)
+    assert settings.tls.cert_file == tmp_path / "server.pem"
+    gateway = Gateway(settings)
+    stop = threading.Event()
+    thread = threading.Thread(target=gateway.serve, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_for_port("127.0.0.1", port, timeout=30)
+        wait_for_port("127.0.0.1", stow_port, timeout=30)
+        files = sorted(phantom_study.dicom_dir.glob("*.dcm"))
+        client_tls = TLSConfig(
+            ca_file=certs / "ca.pem", cert_file=certs / "client.pem", key_file=certs / "client.key"
+        )
+        assert send(files[:3], Peer("RADBRIDGE", "127.0.0.1", port, tls=client_tls)).ok
+        plain = Peer("RADBRIDGE", "127.0.0.1", port, timeout_s=3)
+        assert not send(files[3:4], plain, retries=0).ok  # no TLS: refused
+        url = f"https://127.0.0.1:{stow_port}/dicom-web"
+        session = requests.Session()
+        session.trust_env = False  # no CA bundle or proxy from the environment
+        session.verify = str(certs / "ca.pem")
+        session.cert = (str(certs / "client.pem"), str(certs / "client.key"))
+        anonymous = DICOMwebClient(url, session=session)
+        anonymous.set_http_retry_params(retry=False)
+        with pytest.raises(requests.HTTPError) as err:
+            anonymous.store_instances([pydicom.dcmread(files[4])])
+        assert err.value.response.status_code == 401
+        session.auth = ("pacs", "s3cret")
+        DICOMwebClient(url, session=session).store_instances([pydicom.dcmread(files[4])])
+        stored = {p.stem for p in settings.spool_dir.rglob("*.dcm")}
+        expected = {str(pydicom.dcmread(f).SOPInstanceUID) for f in (*files[:3], files[4])}
+        assert stored == expected
+    finally:
+        stop.set()
+        thread.join(60)
+
+
+def test_missing_secret_is_a_config_error(tmp_path, monkeypatch):
+    monkeypatch.delenv("RB_NOT_SET", raising=False)
+    config = tmp_path / "gateway.toml"
+    config.write_text('[gateway.stow_auth]\nusername = "x"\npassword_env = "RB_NOT_SET"\n')
+    with pytest.raises(ConfigError, match="RB_NOT_SET"):
+        load_gateway_config(config)
