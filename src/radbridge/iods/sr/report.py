@@ -73,6 +73,8 @@ _SEGMENTATION_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.66.4",  # Segmentation Storage
     "1.2.840.10008.5.1.4.1.1.66.7",  # Label Map Segmentation Storage
 }
+# CID 244 Laterality (SCT): Left, Right, Right and left, Unilateral.
+_LATERALITY_SCT = {"7771000", "24028007", "51440002", "66459002"}
 
 
 @dataclass(frozen=True)
@@ -290,6 +292,87 @@ class MeasurementGroup:
         if self.region is not None or self.segmentation_frame is not None:
             return "1410"
         return "1501"
+
+    @classmethod
+    def from_segment(
+        cls,
+        seg: Dataset,
+        segment_number: int,
+        *,
+        measurements: tuple[Measurement, ...] = (),
+        evaluations: tuple[QualitativeEvaluation, ...] = (),
+        tracking_id: str | None = None,
+        tracking_uid: str | None = None,
+        algorithm: Algorithm | None = None,
+    ) -> MeasurementGroup:
+        """Build the TID 1411 group for segment ``segment_number`` of ``seg`` in one call.
+
+        The finding, finding category, finding site (and its laterality) come from
+        the segment's Segmented Property Type, Category and Anatomic Region; the
+        tracking identifier and UID from its Tracking ID/UID (else its label); the
+        algorithm from its Segmentation Algorithm Identification.
+
+        Parameters
+        ----------
+        seg
+            A Segmentation data set, e.g. from
+            :func:`~radbridge.iods.seg.encode_segmentation` (headers suffice).
+        segment_number
+            The segment the measurements were made on.
+        measurements, evaluations
+            The group's content.
+        tracking_id, tracking_uid, algorithm
+            Override what the segment says.
+
+        Raises
+        ------
+        InvalidAttributeError
+            ``seg`` is not a Segmentation, or has no such segment.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from radbridge.geometry import Volume
+        >>> from radbridge.iods.seg import encode_segmentation
+        >>> from radbridge.iods.source import SourceSeries
+        >>> from radbridge.coding import Code, sct
+        >>> source = SourceSeries.from_volume(Volume(np.zeros((2, 4, 4)), np.eye(4), "1.2.3"))
+        >>> mask = np.zeros((2, 4, 4), np.uint8)
+        >>> mask[0, 1:3, 1:3] = 1
+        >>> seg = encode_segmentation(mask, source, {1: "liver"})
+        >>> volume = Measurement(sct("118565006", "Volume"), 4.0, Code("mm3", "UCUM", "mm3"))
+        >>> group = MeasurementGroup.from_segment(seg, 1, measurements=(volume,))
+        >>> group.template, group.segment.segment_number, group.finding.meaning
+        ('1411', 1, 'Liver')
+        """
+        reference = SegmentReference.from_segmentation(seg, segment_number)
+        from radbridge.iods.seg.descriptions import SegmentDescription
+
+        item = next(s for s in seg.SegmentSequence if int(s.SegmentNumber) == segment_number)
+        segment = SegmentDescription.from_dataset(item)
+        laterality = next(
+            (
+                m
+                for m in segment.anatomic_region_modifiers
+                if m.scheme == "SCT" and m.value in _LATERALITY_SCT
+            ),
+            None,
+        )
+        found = segment.algorithm
+        if algorithm is None and found is not None and found.name and found.version:
+            algorithm = Algorithm(found.name, found.version)
+        return cls(
+            tracking_id or segment.tracking_id or segment.label,
+            tracking_uid=tracking_uid or segment.tracking_uid,
+            finding=segment.property_type,
+            finding_category=segment.category,
+            finding_site=segment.anatomic_region,
+            laterality=laterality if segment.anatomic_region is not None else None,
+            segment=reference,
+            measurements=tuple(measurements),
+            evaluations=tuple(evaluations),
+            algorithm=algorithm,
+        )
 
     def check(self) -> None:
         """Raise EncodingError if the group cannot be written."""

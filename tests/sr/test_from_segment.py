@@ -1,0 +1,127 @@
+"""``MeasurementGroup.from_segment``: a TID 1411 group from a segment of our SEG, in one call."""
+
+from __future__ import annotations
+
+import numpy as np
+import pydicom
+import pytest
+
+from radbridge.coding import Code, sct
+from radbridge.errors import InvalidAttributeError
+from radbridge.iods.seg import SegmentDescription, encode_segmentation
+from radbridge.iods.seg.descriptions import AlgorithmIdentification
+from radbridge.iods.sr import (
+    Measurement,
+    MeasurementGroup,
+    MeasurementReport,
+    encode_measurement_report,
+    read_measurement_report,
+)
+from tests.peers.dicom3tools import dciodvfy
+
+MM3 = Code("mm3", "UCUM", "cubic millimeter")
+LEFT = sct("7771000", "Left")
+NODULE_UID = "1.2.826.0.1.3680043.10.1234.31"
+
+
+@pytest.fixture(scope="module")
+def described_seg(source):
+    """A SEG with one lung nodule (tracking, left lung) and one liver segment (nothing else)."""
+    mask = np.zeros(source.geometry.shape, np.uint8)
+    mask[4:6, 10:20, 10:20] = 1
+    mask[6:9, 30:40, 30:40] = 2
+    model = AlgorithmIdentification("nodule-net", "3.1")
+    segments = [
+        SegmentDescription(
+            1,
+            "nodule",
+            sct("49755003", "Morphologically Abnormal Structure"),
+            sct("27925004", "Nodule"),
+            anatomic_region=sct("39607008", "Lung"),
+            anatomic_region_modifiers=(LEFT,),
+            algorithm=model,
+            tracking_id="nodule A",
+            tracking_uid=NODULE_UID,
+        ),
+        SegmentDescription(
+            2,
+            "liver",
+            sct("91723000", "Anatomical Structure"),
+            sct("10200004", "Liver"),
+            algorithm=model,
+        ),
+    ]
+    return encode_segmentation(mask, source, segments)
+
+
+def test_group_takes_codes_tracking_and_algorithm_from_the_segment(described_seg):
+    volume = Measurement(sct("118565006", "Volume"), 200.0, MM3)
+    nodule = MeasurementGroup.from_segment(described_seg, 1, measurements=(volume,))
+    assert nodule.template == "1411"
+    assert (nodule.tracking_id, nodule.tracking_uid) == ("nodule A", NODULE_UID)
+    assert nodule.finding == sct("27925004", "Nodule")
+    assert nodule.finding_category == sct("49755003", "Morphologically Abnormal Structure")
+    assert nodule.finding_site == sct("39607008", "Lung") and nodule.laterality == LEFT
+    assert nodule.algorithm is not None and nodule.algorithm.name == "nodule-net"
+    assert nodule.segment is not None
+    assert nodule.segment.sop_instance_uid == described_seg.SOPInstanceUID
+    assert nodule.segment.segment_number == 1
+    assert nodule.segment.source_series_uid == (
+        described_seg.ReferencedSeriesSequence[0].SeriesInstanceUID
+    )
+    liver = MeasurementGroup.from_segment(described_seg, 2, tracking_id="liver 1")
+    assert liver.tracking_id == "liver 1" and liver.tracking_uid is None
+    assert liver.finding_site is None and liver.laterality is None
+
+
+def test_groups_from_segments_round_trip_and_agree_with_highdicom(described_seg, source, tmp_path):
+    import highdicom as hd
+
+    groups = tuple(
+        MeasurementGroup.from_segment(
+            described_seg,
+            number,
+            measurements=(Measurement(sct("118565006", "Volume"), value, MM3),),
+        )
+        for number, value in ((1, 200.0), (2, 300.0))
+    )
+    report = MeasurementReport(groups=groups)
+    sr = encode_measurement_report(report, source)
+    path = tmp_path / "sr.dcm"
+    sr.save_as(path, enforce_file_format=True)
+    back = read_measurement_report(path)
+    assert [g.segment for g in back.groups] == [g.segment for g in groups]
+    assert back.groups[0].tracking_uid == NODULE_UID
+    assert back.groups[0].laterality == LEFT
+    content = hd.sr.srread(path).content
+    theirs = content.get_volumetric_roi_measurement_groups()
+    assert theirs[0].tracking_uid == NODULE_UID
+    assert [int(g.referenced_segment.referenced_segment_numbers[0]) for g in theirs] == [1, 2]
+    assert [float(g.get_measurements()[0].value) for g in theirs] == [200.0, 300.0]
+    seg_series = described_seg.SeriesInstanceUID
+    evidence = sr.CurrentRequestedProcedureEvidenceSequence[0].ReferencedSeriesSequence
+    assert seg_series in {s.SeriesInstanceUID for s in evidence}
+
+
+@pytest.mark.peer
+def test_dciodvfy_accepts_the_report(described_seg, source, tmp_path):
+    group = MeasurementGroup.from_segment(
+        described_seg, 1, measurements=(Measurement(sct("118565006", "Volume"), 1.5, MM3),)
+    )
+    path = tmp_path / "sr.dcm"
+    encode_measurement_report(MeasurementReport(groups=(group,)), source).save_as(
+        path, enforce_file_format=True
+    )
+    result = dciodvfy(path)
+    assert not result.errors, result.summary()
+
+
+def test_missing_segment_or_not_a_seg_is_refused(described_seg, study):
+    with pytest.raises(InvalidAttributeError) as err:
+        MeasurementGroup.from_segment(described_seg, 7)
+    assert err.value.attribute == "ReferencedSegmentNumber"
+    assert "[1, 2]" in str(err.value)
+    image = pydicom.dcmread(next(study.dicom_dir.glob("*.dcm")), stop_before_pixels=True)
+    with pytest.raises(InvalidAttributeError) as err:
+        MeasurementGroup.from_segment(image, 1)
+    assert err.value.attribute == "SOPClassUID"
