@@ -7,7 +7,7 @@ import pydicom
 import pytest
 
 from radbridge.coding import Code, sct
-from radbridge.errors import InvalidAttributeError
+from radbridge.errors import EncodingError, InvalidAttributeError
 from radbridge.iods.seg import SegmentDescription, encode_segmentation
 from radbridge.iods.seg.descriptions import AlgorithmIdentification
 from radbridge.iods.sr import (
@@ -125,3 +125,24 @@ def test_missing_segment_or_not_a_seg_is_refused(described_seg, study):
     with pytest.raises(InvalidAttributeError) as err:
         MeasurementGroup.from_segment(image, 1)
     assert err.value.attribute == "SOPClassUID"
+
+
+def test_laterality_without_finding_site_is_refused(source):
+    volume = Measurement(sct("118565006", "Volume"), 1.0, MM3, laterality=LEFT)
+    group = MeasurementGroup("a", finding=sct("27925004", "Nodule"), measurements=(volume,))
+    with pytest.raises(EncodingError) as err:
+        encode_measurement_report(MeasurementReport(groups=(group,)), source)
+    assert err.value.attribute == "laterality" and "Volume" in str(err.value)
+    alone = MeasurementGroup("b", finding=sct("27925004", "Nodule"), laterality=LEFT)
+    with pytest.raises(EncodingError, match="group 'b' has a laterality"):
+        encode_measurement_report(MeasurementReport(groups=(alone,)), source)
+    sited = MeasurementGroup(
+        "c",
+        finding=sct("27925004", "Nodule"),
+        finding_site=sct("39607008", "Lung"),
+        laterality=LEFT,
+    )
+    back = read_measurement_report(
+        encode_measurement_report(MeasurementReport(groups=(sited,)), source)
+    )
+    assert back.groups[0].laterality == LEFT

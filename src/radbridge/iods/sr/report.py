@@ -77,6 +77,16 @@ _SEGMENTATION_CLASSES = {
 _LATERALITY_SCT = {"7771000", "24028007", "51440002", "66459002"}
 
 
+def _check_laterality(site: Code | None, laterality: Code | None, where: str) -> None:
+    """Laterality is written as a modifier of the finding site: refuse it alone."""
+    if laterality is not None and site is None:
+        raise EncodingError(
+            f"{where} has a laterality but no finding site",
+            attribute="laterality",
+            hint="give finding_site too (laterality qualifies it), or leave laterality out",
+        )
+
+
 @dataclass(frozen=True)
 class Algorithm:
     """TID 4019 Algorithm Identification."""
@@ -128,6 +138,9 @@ class Measurement:
                 attribute="NumericValue",
                 hint="give a finite number, or leave the measurement out",
             )
+        _check_laterality(
+            self.finding_site, self.laterality, f"measurement {self.concept.meaning!r}"
+        )
 
 
 @dataclass(frozen=True)
@@ -388,6 +401,7 @@ class MeasurementGroup:
                 attribute="region/segment",
                 hint="make one group per region or segment",
             )
+        _check_laterality(self.finding_site, self.laterality, f"group {self.tracking_id!r}")
         if not (self.measurements or self.evaluations or self.finding):
             raise EncodingError(
                 f"group {self.tracking_id!r} has no finding, measurement or evaluation",
