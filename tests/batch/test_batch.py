@@ -156,3 +156,31 @@ def test_sr_and_pm_rows_and_resume(manifest_factory, tmp_path):
     first = (out / "r.dcm").read_bytes()
     again = run_batch(read_manifest(root / "more.csv"), out)
     assert again.skipped == 2 and (out / "r.dcm").read_bytes() == first
+
+
+@pytest.mark.peer
+def test_dicomweb_url_sources(manifest_factory, orthanc, tmp_path):
+    """A row's source can be a DICOMweb series URL: fetched once, then encoded as usual."""
+    import pydicom
+
+    manifest = manifest_factory(1, bad_row=False)
+    root = manifest.parent
+    study = pydicom.dcmread(next((root / "s0" / "dicom").glob("*.dcm")), stop_before_pixels=True)
+    orthanc.upload_many(sorted((root / "s0" / "dicom").glob("*.dcm")))
+    url = (
+        f"{orthanc.dicomweb_url}/studies/{study.StudyInstanceUID}/series/{study.SeriesInstanceUID}"
+    )
+    text = manifest.read_text().replace("s0/dicom", url)
+    (root / "web.csv").write_text(text)
+    assert run_batch(read_manifest(manifest), tmp_path / "local").done == 1
+    remote = run_batch(read_manifest(root / "web.csv"), tmp_path / "remote")
+    assert (remote.done, remote.failed) == (1, 0), remote.results
+    assert (tmp_path / "remote" / "s0.dcm").read_bytes() == (
+        tmp_path / "local" / "s0.dcm"
+    ).read_bytes()
+    fetched = tmp_path / "remote" / ".sources" / study.StudyInstanceUID / study.SeriesInstanceUID
+    assert len(list(fetched.glob("*.dcm"))) == 6
+    assert not [p for p in (tmp_path / "remote" / ".sources").iterdir() if p.name.startswith(".")]
+    with pytest.raises(ConfigError, match="not a DICOMweb series URL"):
+        (root / "bad.csv").write_text(text.replace("/series/", "/serie/"))
+        read_manifest(root / "bad.csv")

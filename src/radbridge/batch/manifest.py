@@ -5,7 +5,9 @@ Columns (header required; order free):
 =========  ========  ============================================================
 column     required  meaning
 =========  ========  ============================================================
-source     yes       folder of the source series (relative to the manifest)
+source     yes       folder of the source series (relative to the manifest), or a
+                     DICOMweb series URL ``https://HOST/dicom-web/studies/UID/series/UID``
+                     (fetched once with WADO-RS into ``--out/.sources/``)
 kind       yes       what to encode: ``seg``, ``rtstruct``, ``sr`` or ``pm``
 input      yes       the mask (seg, rtstruct), report JSON (sr, docs/sr.md) or
                      map (pm) file, relative to the manifest
@@ -32,6 +34,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +46,9 @@ __all__ = ["KINDS", "ManifestRow", "read_manifest"]
 #: Kinds of rows the batch understands.
 KINDS = frozenset({"seg", "rtstruct", "sr", "pm"})
 _REQUIRED = ("source", "kind", "input")
+_SERIES_URL = re.compile(
+    r"^(?P<base>https?://.+?)/studies/(?P<study>[0-9.]+)/series/(?P<series>[0-9.]+)/?$"
+)
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,7 @@ class ManifestRow:
     labels: Path | None = None
     output: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    source_url: str | None = None
 
     @property
     def output_name(self) -> str:
@@ -121,10 +128,24 @@ def _row(base: Path, number: int, raw: dict[str, str | None], path: Path) -> Man
     labels = base / values["labels"] if values.get("labels") else None
     if kind in ("seg", "rtstruct") and labels is None:
         raise ConfigError(f"{where}: a {kind} row needs labels", path=path, attribute="labels")
+    source_url = None
+    source = base / values["source"]
+    if values["source"].lower().startswith(("http://", "https://")):
+        match = _SERIES_URL.match(values["source"])
+        if not match:
+            raise ConfigError(
+                f"{where}: {values['source']!r} is not a DICOMweb series URL",
+                path=path,
+                attribute="source",
+                hint="write BASE/studies/STUDY_UID/series/SERIES_UID",
+            )
+        source_url = values["source"].rstrip("/")
+        source = Path(".sources") / match["study"] / match["series"]
     return ManifestRow(
         id=values.get("id") or str(number),
         kind=kind,
-        source=base / values["source"],
+        source=source,
+        source_url=source_url,
         input=base / values["input"],
         labels=labels,
         output=values.get("output") or None,

@@ -15,7 +15,7 @@ import json
 import os
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +85,8 @@ def run_row(row: ManifestRow, out_dir: str | os.PathLike[str]) -> RowResult:
     output = Path(out_dir) / row.output_name
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
+        if row.source_url:
+            row = replace(row, source=fetch_source(row, Path(out_dir)))
         dataset = _encode(row)
         temporary = output.with_name(f".{output.name}.{os.getpid()}.tmp")
         dataset.save_as(temporary, enforce_file_format=True)
@@ -104,6 +106,49 @@ def run_row(row: ManifestRow, out_dir: str | os.PathLike[str]) -> RowResult:
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         return RowResult(row.id, False, None, time.perf_counter() - started, f"unexpected {detail}")
     return RowResult(row.id, True, str(output), time.perf_counter() - started)
+
+
+def fetch_source(row: ManifestRow, out_dir: Path) -> Path:
+    """Fetch a DICOMweb source series once into ``out_dir/.sources/<study>/<series>``.
+
+    The series is downloaded into a temporary folder and renamed when complete, so an
+    interrupted download is never mistaken for the series. Credentials come from
+    ``RADBRIDGE_DICOMWEB_TOKEN`` or ``RADBRIDGE_DICOMWEB_USER``/``..._PASSWORD``.
+    """
+    import shutil
+    import uuid
+
+    from radbridge.config import Peer
+    from radbridge.net.dicomweb import wado
+
+    assert row.source_url is not None
+    folder = out_dir / row.source
+    if folder.is_dir():
+        return folder
+    base, _, rest = row.source_url.partition("/studies/")
+    study, _, series = rest.partition("/series/")
+    peer = Peer(
+        "DICOMWEB",
+        "127.0.0.1",
+        104,
+        name=base,
+        dicomweb_url=base,
+        username=os.environ.get("RADBRIDGE_DICOMWEB_USER"),
+        password=os.environ.get("RADBRIDGE_DICOMWEB_PASSWORD"),
+        token=os.environ.get("RADBRIDGE_DICOMWEB_TOKEN"),
+    )
+    staging = out_dir / ".sources" / f".partial-{uuid.uuid4().hex}"
+    try:
+        wado(peer, staging, study=study, series=series)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(staging / study / series, folder)
+        except OSError:
+            if not folder.is_dir():  # another worker may have finished the same series first
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
 
 
 def _encode(row: ManifestRow) -> Any:
