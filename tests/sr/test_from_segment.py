@@ -17,7 +17,10 @@ from radbridge.iods.sr import (
     encode_measurement_report,
     read_measurement_report,
 )
+from tests.peers.dcmqi import tid1500reader
+from tests.peers.dcmtk import dsrdump
 from tests.peers.dicom3tools import dciodvfy
+from tests.peers.pixelmed import validate_sr
 
 MM3 = Code("mm3", "UCUM", "cubic millimeter")
 LEFT = sct("7771000", "Left")
@@ -104,16 +107,32 @@ def test_groups_from_segments_round_trip_and_agree_with_highdicom(described_seg,
 
 
 @pytest.mark.peer
-def test_dciodvfy_accepts_the_report(described_seg, source, tmp_path):
-    group = MeasurementGroup.from_segment(
-        described_seg, 1, measurements=(Measurement(sct("118565006", "Volume"), 1.5, MM3),)
+@pytest.mark.slow
+def test_validators_and_dcmqi_accept_the_report(described_seg, source, tmp_path):
+    groups = tuple(
+        MeasurementGroup.from_segment(
+            described_seg, n, measurements=(Measurement(sct("118565006", "Volume"), v, MM3),)
+        )
+        for n, v in ((1, 1.5), (2, 2.25))
     )
     path = tmp_path / "sr.dcm"
-    encode_measurement_report(MeasurementReport(groups=(group,)), source).save_as(
+    encode_measurement_report(MeasurementReport(groups=groups), source).save_as(
         path, enforce_file_format=True
     )
     result = dciodvfy(path)
     assert not result.errors, result.summary()
+    assert dsrdump(path, "+Pt").returncode == 0
+    pixelmed = validate_sr([path])[path.absolute()]
+    assert "Root Template Validation Complete" in pixelmed.output
+    errors = [line for line in pixelmed.output.splitlines() if line.startswith("Error")]
+    assert not errors, errors[:3]
+    metadata = tid1500reader(path, tmp_path / "dcmqi.json")
+    assert [g["TrackingIdentifier"] for g in metadata["Measurements"]] == ["nodule A", "liver"]
+    assert [float(g["measurementItems"][0]["value"]) for g in metadata["Measurements"]] == [
+        1.5,
+        2.25,
+    ]
+    assert metadata["Measurements"][0]["Finding"]["CodeValue"] == "27925004"
 
 
 def test_missing_segment_or_not_a_seg_is_refused(described_seg, study):
