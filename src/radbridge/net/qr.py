@@ -28,6 +28,7 @@ from typing import Any
 
 from pydicom import Dataset
 from pynetdicom import build_context, build_role, evt
+from pynetdicom.presentation import PresentationContext
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     PatientRootQueryRetrieveInformationModelFind,
     PatientRootQueryRetrieveInformationModelGet,
@@ -118,15 +119,42 @@ _GET_CLASSES = (
     "1.2.840.10008.5.1.4.1.1.20",  # NM
     "1.2.840.10008.5.1.4.1.1.12.1",  # X-Ray Angiographic
 )
-_GET_SYNTAXES = (
+_UNCOMPRESSED = (
     "1.2.840.10008.1.2.1",  # Explicit VR Little Endian
     "1.2.840.10008.1.2",  # Implicit VR Little Endian
+)
+_COMPRESSED = (
     "1.2.840.10008.1.2.1.99",  # Deflated
     "1.2.840.10008.1.2.5",  # RLE
     "1.2.840.10008.1.2.4.80",  # JPEG-LS lossless
     "1.2.840.10008.1.2.4.90",  # JPEG 2000 lossless
     "1.2.840.10008.1.2.4.70",  # JPEG lossless
 )
+#: Classes without pixel data: uncompressed (or deflated) only.
+_NON_IMAGE = {
+    "1.2.840.10008.5.1.4.1.1.88.11",
+    "1.2.840.10008.5.1.4.1.1.88.22",
+    "1.2.840.10008.5.1.4.1.1.88.33",
+    "1.2.840.10008.5.1.4.1.1.88.34",
+    "1.2.840.10008.5.1.4.1.1.88.59",
+    "1.2.840.10008.5.1.4.1.1.481.3",
+}
+
+
+def _get_contexts() -> list[PresentationContext]:
+    """Storage contexts for the SCP role of a C-GET association.
+
+    A peer accepts one transfer syntax per context and must then send in it, so
+    each compressed syntax gets a context of its own: the peer can send every
+    instance as it stores it, without transcoding (which Orthanc 1.10.1 refuses
+    for compressed SEG). 109 contexts with the query context, within the 128 allowed.
+    """
+    contexts = []
+    for sop_class in _GET_CLASSES:
+        contexts.append(build_context(sop_class, list(_UNCOMPRESSED)))
+        compressed = _COMPRESSED[:1] if sop_class in _NON_IMAGE else _COMPRESSED
+        contexts.extend(build_context(sop_class, syntax) for syntax in compressed)
+    return contexts
 
 
 @dataclass
@@ -341,9 +369,7 @@ def get(
     started = time.monotonic()
     report = RetrieveReport(str(peer))
     query_model = _MODELS[("study", "get")]
-    contexts = [build_context(query_model)] + [
-        build_context(c, list(_GET_SYNTAXES)) for c in _GET_CLASSES
-    ]
+    contexts = [build_context(query_model), *_get_contexts()]
     roles = [build_role(c, scp_role=True) for c in _GET_CLASSES]
     handler = _Writer(Path(out_dir), report)
     last: Dataset | None = None
