@@ -23,13 +23,12 @@ import os
 from dataclasses import dataclass
 
 from pydicom import Dataset, dcmread
-from pydicom.errors import InvalidDicomError
 
 from radbridge.coding import Code
 from radbridge.errors import (
-    DicomReadError,
     InvalidAttributeError,
     NotDicomError,
+    RadbridgeError,
     UnsupportedObjectError,
 )
 from radbridge.iods.sr import concepts as c
@@ -93,7 +92,7 @@ def _open(src: Source) -> tuple[Dataset, str]:
     name = "<bytes>" if isinstance(src, bytes) else os.fspath(src)
     try:
         ds = dcmread(io.BytesIO(src) if isinstance(src, bytes) else src)
-    except (InvalidDicomError, EOFError, OSError, ValueError, KeyError) as exc:
+    except Exception as exc:  # pydicom raises many kinds on damaged data (struct, bytes length)
         raise NotDicomError(
             f"cannot read the file as DICOM ({type(exc).__name__}: {exc})",
             path=name,
@@ -115,6 +114,20 @@ def read_structured_report(src: Source) -> StructuredReport:
         The content tree is malformed.
     """
     ds, name = _open(src)
+    try:
+        return _interpret(ds, name)
+    except RadbridgeError:
+        raise
+    except Exception as exc:  # damaged data (pydicom parses nested items lazily) of any kind
+        raise InvalidAttributeError(
+            f"the SR content cannot be read ({type(exc).__name__}: {exc})",
+            path=name,
+            attribute="ContentSequence",
+            hint="the file is damaged or not a valid SR",
+        ) from exc
+
+
+def _interpret(ds: Dataset, name: str) -> StructuredReport:
     if str(ds.get("Modality", "")) not in _SR_MODALITIES and "ContentSequence" not in ds:
         raise UnsupportedObjectError(
             f"not a structured report (Modality {ds.get('Modality', '?')})",
@@ -122,17 +135,7 @@ def read_structured_report(src: Source) -> StructuredReport:
             attribute="Modality",
             hint="give an SR or KO document",
         )
-    try:
-        tree = content_tree(ds, source=name)
-    except DicomReadError:
-        raise
-    except Exception as exc:  # malformed nested items of any kind
-        raise InvalidAttributeError(
-            f"the SR content cannot be read ({type(exc).__name__}: {exc})",
-            path=name,
-            attribute="ContentSequence",
-            hint="the file is damaged or not a valid SR",
-        ) from exc
+    tree = content_tree(ds, source=name)
     templates = ds.get("ContentTemplateSequence") or []
     template = str(templates[0].get("TemplateIdentifier", "")) if templates else ""
     report = None
