@@ -21,7 +21,10 @@ from radbridge.iods.sr import (
     MeasurementReport,
     QualitativeEvaluation,
     encode_measurement_report,
+    read_measurement_report,
     read_structured_report,
+    report_from_json,
+    report_to_json,
 )
 
 # Attributes of content items (and of their nested code/value/reference items).
@@ -150,3 +153,44 @@ def test_damaged_key_object_documents_are_read_or_refused_cleanly(source, data):
         read_key_objects(broken)
     except RadbridgeError as exc:
         assert str(exc)
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=6,
+)
+
+
+def _paths(node, prefix=()):
+    """Every (container, key) position in a JSON document."""
+    found = []
+    items = node.items() if isinstance(node, dict) else enumerate(node)
+    for key, value in items:
+        found.append((*prefix, key))
+        if isinstance(value, dict | list):
+            found += _paths(value, (*prefix, key))
+    return found
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_damaged_json_reports_are_refused_cleanly(sr_document, seg, source, data):
+    """JSON -> report -> SR (what ``radbridge sr encode`` does) on a damaged document."""
+    document = report_to_json(read_measurement_report(sr_document))
+    for _ in range(data.draw(st.integers(1, 2))):
+        path = data.draw(st.sampled_from(_paths(document)))
+        parent = document
+        for key in path[:-1]:
+            parent = parent[key]
+        if data.draw(st.booleans()):
+            parent[path[-1]] = data.draw(_json)
+        elif isinstance(parent, dict):
+            del parent[path[-1]]
+    try:
+        report = report_from_json(document, seg=seg)
+        encoded = encode_measurement_report(report, source)
+    except RadbridgeError as exc:
+        assert str(exc)
+        return
+    assert encoded.SOPClassUID

@@ -20,12 +20,14 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from pydicom import Dataset
 
 from radbridge.coding import Code
-from radbridge.errors import InvalidAttributeError
+from radbridge.errors import InvalidAttributeError, RadbridgeError
 from radbridge.iods.sr import concepts as c
 from radbridge.iods.sr.report import (
     Algorithm,
@@ -143,6 +145,33 @@ def report_to_json(report: MeasurementReport) -> dict[str, Any]:
     return out
 
 
+@contextmanager
+def _schema(where: str) -> Iterator[None]:
+    """Turn a value of the wrong shape anywhere under ``where`` into a clear error."""
+    try:
+        yield
+    except RadbridgeError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise InvalidAttributeError(
+            f"{where} does not follow the schema ({type(exc).__name__}: {exc})",
+            attribute=where,
+            hint="see docs/sr.md for the JSON schema",
+        ) from exc
+
+
+def _text(data: dict[str, Any], key: str, where: str) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidAttributeError(
+            f"{where}.{key} must be a string, got {type(value).__name__}",
+            attribute=f"{where}.{key}",
+        )
+    return value
+
+
 def _code(data: Any, where: str, *, unit: bool = False) -> Code:
     if unit and isinstance(data, str):
         return Code(data, "UCUM", data)
@@ -251,9 +280,17 @@ def _group(data: Any, index: int, seg: Dataset | None) -> MeasurementGroup:
     where = f"groups[{index}]"
     if not isinstance(data, dict):
         raise InvalidAttributeError(f"{where} must be an object", attribute=where)
+    with _schema(where):
+        return _group_fields(data, index, seg, where)
+
+
+def _group_fields(
+    data: dict[str, Any], index: int, seg: Dataset | None, where: str
+) -> MeasurementGroup:
+    tracking_id = _text(data, "tracking_id", where)
     return MeasurementGroup(
-        tracking_id=str(data.get("tracking_id", f"group {index + 1}")),
-        tracking_uid=data.get("tracking_uid"),
+        tracking_id=f"group {index + 1}" if tracking_id is None else tracking_id,
+        tracking_uid=_text(data, "tracking_uid", where),
         finding=_opt(data, "finding", where),
         finding_category=_opt(data, "finding_category", where),
         finding_site=_opt(data, "finding_site", where),
@@ -300,12 +337,16 @@ def report_from_json(data: Any, *, seg: Dataset | None = None) -> MeasurementRep
             attribute="groups",
             hint="see docs/sr.md for the schema",
         )
+    groups = tuple(_group(g, i, seg) for i, g in enumerate(data["groups"]))
     device = data.get("device")
-    return MeasurementReport(
-        groups=tuple(_group(g, i, seg) for i, g in enumerate(data["groups"])),
-        procedure=_opt(data, "procedure", "report") or c.IMAGING_PROCEDURE,
-        device=DeviceObserver(**{k: str(v) for k, v in device.items()}) if device else None,
-        person=data.get("person"),
-        language=_opt(data, "language", "report") or c.ENGLISH_US,
-        title=_opt(data, "title", "report") or c.IMAGING_MEASUREMENT_REPORT,
-    )
+    with _schema("device"):
+        observer = DeviceObserver(**{k: str(v) for k, v in device.items()}) if device else None
+    with _schema("report"):
+        return MeasurementReport(
+            groups=groups,
+            procedure=_opt(data, "procedure", "report") or c.IMAGING_PROCEDURE,
+            device=observer,
+            person=_text(data, "person", "report"),
+            language=_opt(data, "language", "report") or c.ENGLISH_US,
+            title=_opt(data, "title", "report") or c.IMAGING_MEASUREMENT_REPORT,
+        )

@@ -30,6 +30,7 @@ from pydicom import Dataset
 from radbridge.coding import Code
 from radbridge.errors import EncodingError, InvalidAttributeError
 from radbridge.iods.sr import concepts
+from radbridge.uids import is_valid_uid
 
 __all__ = [
     "RESERVED_CONCEPTS",
@@ -84,6 +85,26 @@ def _check_laterality(site: Code | None, laterality: Code | None, where: str) ->
             f"{where} has a laterality but no finding site",
             attribute="laterality",
             hint="give finding_site too (laterality qualifies it), or leave laterality out",
+        )
+
+
+def _check_uids(where: str, **uids: object) -> None:
+    """Refuse UIDs that are not strings of the DICOM UID syntax (None means absent)."""
+    for attribute, value in uids.items():
+        if value is not None and not (isinstance(value, str) and is_valid_uid(value)):
+            raise EncodingError(
+                f"{where}: {attribute} {value!r} is not a valid UID",
+                attribute=attribute,
+                hint="give a UID of digits and dots (PS3.5 9.1), e.g. from radbridge.uids",
+            )
+
+
+def _check_number(where: str, attribute: str, value: object) -> None:
+    """Refuse a frame or segment number that is not a positive integer."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise EncodingError(
+            f"{where}: {attribute} must be a positive integer, got {value!r}",
+            attribute=attribute,
         )
 
 
@@ -194,6 +215,14 @@ class ImageRegion:
                 attribute="ReferencedSOPSequence",
                 hint="give sop_class_uid and sop_instance_uid, or frame_of_reference_uid for 3D",
             )
+        _check_uids(
+            f"{self.graphic_type} region",
+            ReferencedSOPClassUID=self.sop_class_uid,
+            ReferencedSOPInstanceUID=self.sop_instance_uid,
+            ReferencedFrameOfReferenceUID=self.frame_of_reference_uid,
+        )
+        if self.frame_number is not None:
+            _check_number(f"{self.graphic_type} region", "ReferencedFrameNumber", self.frame_number)
 
 
 @dataclass(frozen=True)
@@ -416,6 +445,7 @@ class MeasurementGroup:
         for region in (self.region, *self.regions):
             if region is not None:
                 region.check()
+        self._check_references()
         for measurement in self.measurements:
             measurement.check()
         for evaluation in self.evaluations:
@@ -426,6 +456,31 @@ class MeasurementGroup:
                     attribute="evaluations",
                     hint="use the group's finding / finding site fields, or another concept",
                 )
+
+    def _check_references(self) -> None:
+        where = f"group {self.tracking_id!r}"
+        _check_uids(where, TrackingUID=self.tracking_uid)
+        if self.segment is not None:
+            seg = self.segment
+            _check_uids(
+                where,
+                ReferencedSOPClassUID=seg.sop_class_uid,
+                ReferencedSOPInstanceUID=seg.sop_instance_uid,
+                SourceSeriesForSegmentation=seg.source_series_uid,
+                SeriesInstanceUID=seg.series_instance_uid,
+            )
+            _check_number(where, "ReferencedSegmentNumber", seg.segment_number)
+        if self.segmentation_frame is not None:
+            frame = self.segmentation_frame
+            _check_uids(
+                where,
+                ReferencedSOPClassUID=frame.sop_class_uid,
+                ReferencedSOPInstanceUID=frame.sop_instance_uid,
+                SourceImageClassUID=frame.source_sop_class_uid,
+                SourceImageInstanceUID=frame.source_sop_instance_uid,
+                SeriesInstanceUID=frame.series_instance_uid,
+            )
+            _check_number(where, "ReferencedFrameNumber", frame.frame_number)
 
 
 @dataclass(frozen=True)
@@ -472,6 +527,13 @@ class MeasurementReport:
                 "the report has no measurement groups",
                 attribute="groups",
                 hint="add at least one group (a finding, measurement or evaluation)",
+            )
+        if self.device is not None:
+            _check_uids("device observer", DeviceObserverUID=self.device.uid)
+        if self.person is not None and not isinstance(self.person, str):
+            raise EncodingError(
+                f"the person observer name must be text, got {type(self.person).__name__}",
+                attribute="PersonObserverName",
             )
         seen: set[str] = set()
         for group in self.groups:
