@@ -144,13 +144,44 @@ def _region_items(group: MeasurementGroup) -> list[Dataset]:
     return items
 
 
+def _check_in_source(
+    group: MeasurementGroup, source: SourceSeries, sop_class: str | None, sop: str | None
+) -> None:
+    """Refuse a reference to an image that is not in the source series."""
+    classes = {r.sop_instance_uid: r.sop_class_uid for r in source.slice_refs}
+    if sop not in classes or classes[sop] != sop_class:
+        raise EncodingError(
+            f"group {group.tracking_id!r} refers to image {sop} ({sop_class}), which is not an "
+            "instance of the source series",
+            attribute="ReferencedSOPInstanceUID",
+            hint="draw regions on images of the series passed as source (source.slice_refs)",
+        )
+
+
 def _check_regions(report: MeasurementReport, source: SourceSeries) -> None:
-    """Refuse 2D regions outside the image they were drawn on."""
+    """Refuse regions on images outside the source series, or outside their image."""
     _, rows, columns = source.geometry.shape
+    frame_of_reference = source.frame_of_reference_uid
     for group in report.groups:
+        frame = group.segmentation_frame
+        if frame is not None:
+            _check_in_source(
+                group, source, frame.source_sop_class_uid, frame.source_sop_instance_uid
+            )
         for region in (group.region, *group.regions):
-            if region is None or region.is_3d:
+            if region is None:
                 continue
+            if region.is_3d:
+                if frame_of_reference and region.frame_of_reference_uid != frame_of_reference:
+                    raise EncodingError(
+                        f"group {group.tracking_id!r}: the {region.graphic_type} is in frame of "
+                        f"reference {region.frame_of_reference_uid}, the source series in "
+                        f"{frame_of_reference}",
+                        attribute="ReferencedFrameOfReferenceUID",
+                        hint="give 3D coordinates in the source series' frame of reference",
+                    )
+                continue
+            _check_in_source(group, source, region.sop_class_uid, region.sop_instance_uid)
             xs, ys = region.points[0::2], region.points[1::2]
             if min(xs) < 0 or min(ys) < 0 or max(xs) > columns or max(ys) > rows:
                 raise EncodingError(
