@@ -29,10 +29,8 @@ def encode(
     ] = None,
 ) -> None:
     """Encode a JSON measurement report on the series in --source as a TID 1500 SR."""
-    from pydicom import dcmread
-
     from radbridge.errors import InvalidAttributeError
-    from radbridge.io.series import read_source_series
+    from radbridge.io.series import load_datasets, read_source_series
     from radbridge.iods.sr import encode_measurement_report, report_from_json
 
     try:
@@ -41,7 +39,7 @@ def encode(
         raise InvalidAttributeError(
             f"cannot read the report JSON ({exc})", path=report, hint="see docs/sr.md"
         ) from exc
-    seg_ds = dcmread(seg, stop_before_pixels=True) if seg is not None else None
+    seg_ds = load_datasets([seg], headers_only=True)[0] if seg is not None else None
     parsed = report_from_json(document, seg=seg_ds)
     ds = encode_measurement_report(parsed, read_source_series(source))
     output.parent.mkdir(parents=True, exist_ok=True)
