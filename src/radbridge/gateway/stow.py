@@ -43,6 +43,7 @@ RequestCallback = Callable[[str], None]
 _FAILURE_PROCESSING = 0xC000  # Failure: cannot understand
 _FAILURE_RESOURCES = 0xA700  # Out of resources
 _MAX_BODY = 4 * 2**30
+_MAX_DISCARD = 256 * 2**20
 
 
 @dataclass(frozen=True)
@@ -113,11 +114,13 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         settings = self.server.settings
         if settings.auth is not None and not settings.auth.check(self.headers.get("Authorization")):
+            self._discard_body()
             self.send_response(HTTPStatus.UNAUTHORIZED)
             self.send_header("WWW-Authenticate", 'Basic realm="radbridge"')
             self.end_headers()
             return
         if not re.fullmatch(rf"{re.escape(settings.base)}/studies(/[0-9.]+)?/?", self.path):
+            self._discard_body()
             self.send_error(HTTPStatus.NOT_FOUND)
             return
         length = int(self.headers.get("Content-Length", "0") or 0)
@@ -127,7 +130,8 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         if settings.accepting is not None and not settings.accepting():
-            # nothing is read or stored; the client may try again later
+            # nothing is stored; the client may try again later
+            self._discard_body()
             self.send_response(HTTPStatus.SERVICE_UNAVAILABLE, "low on disk space")
             self.send_header("Retry-After", "60")
             self.send_header("Content-Length", "0")
@@ -149,6 +153,22 @@ class _Handler(BaseHTTPRequestHandler):
             if settings.closed:
                 settings.closed(request)
         self._respond(stored, failed)
+
+    def _discard_body(self) -> None:
+        """Read and drop a refused request's body (up to 256 MiB), so the client gets the answer.
+
+        Closing while the client still sends would look like a dropped connection to it
+        (on TLS in particular) instead of the 401/404/503 it should see.
+        """
+        remaining = int(self.headers.get("Content-Length", "0") or 0)
+        if remaining > _MAX_DISCARD:
+            self.close_connection = True
+            return
+        while remaining > 0:
+            chunk = self.rfile.read(min(remaining, 1 << 20))
+            if not chunk:
+                break
+            remaining -= len(chunk)
 
     def _store_all(
         self, parts: list[bytes], request: str
@@ -219,9 +239,22 @@ class _Settings:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], settings: _Settings) -> None:
+    def __init__(
+        self, address: tuple[str, int], settings: _Settings, tls: ssl.SSLContext | None
+    ) -> None:
         super().__init__(address, _Handler)
         self.settings = settings
+        self.tls = tls
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """Do the TLS handshake in the request's own thread, so one bad client blocks none."""
+        if self.tls is not None:
+            try:
+                request = self.tls.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError) as exc:
+                log.warning("stow: TLS handshake failed (%s)", type(exc).__name__)
+                return
+        super().finish_request(request, client_address)
 
 
 class StowServer:
@@ -260,9 +293,7 @@ class StowServer:
         tls: ssl.SSLContext | None = None,
     ) -> None:
         settings = _Settings(base.rstrip("/"), store, auth, accepting, opened, closed)
-        self._server = _Server((host, port), settings)
-        if tls is not None:
-            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+        self._server = _Server((host, port), settings, tls)
         self.host, self.port = self._server.server_address[0], self._server.server_address[1]
         self.url = f"{'https' if tls else 'http'}://{host}:{self.port}{base.rstrip('/')}"
         self._thread = threading.Thread(
