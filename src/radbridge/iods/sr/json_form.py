@@ -72,6 +72,7 @@ def _region_json(r: ImageRegion) -> dict[str, Any]:
             ("sop_instance_uid", r.sop_instance_uid),
             ("frame_number", r.frame_number),
             ("frame_of_reference_uid", r.frame_of_reference_uid),
+            ("volume_surface", r.volume_surface or None),
         )
         if v is not None
     }
@@ -172,6 +173,15 @@ def _text(data: dict[str, Any], key: str, where: str) -> str | None:
     return value
 
 
+def _flag(data: dict[str, Any], key: str, where: str) -> bool:
+    value = data.get(key, False)
+    if not isinstance(value, bool):
+        raise InvalidAttributeError(
+            f"{where}.{key} must be true or false, got {value!r}", attribute=f"{where}.{key}"
+        )
+    return value
+
+
 def _code(data: Any, where: str, *, unit: bool = False) -> Code:
     if unit and isinstance(data, str):
         return Code(data, "UCUM", data)
@@ -244,6 +254,7 @@ def _segment(data: Any, seg: Dataset | None, where: str) -> SegmentReference:
 
 
 def _region(data: dict[str, Any], where: str) -> ImageRegion:
+    surface = _flag(data, "volume_surface", f"{where}.region") if isinstance(data, dict) else False
     try:
         return ImageRegion(
             graphic_type=str(data["graphic_type"]).upper(),
@@ -252,6 +263,7 @@ def _region(data: dict[str, Any], where: str) -> ImageRegion:
             sop_instance_uid=data.get("sop_instance_uid"),
             frame_number=data.get("frame_number"),
             frame_of_reference_uid=data.get("frame_of_reference_uid"),
+            volume_surface=surface,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidAttributeError(

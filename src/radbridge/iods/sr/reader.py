@@ -205,7 +205,13 @@ def _measurement(node: ContentItem) -> Measurement | None:
 def _region(node: ContentItem) -> ImageRegion:
     if node.value_type == "SCOORD3D":
         graphic_type, points, frame_of_reference = node.value
-        return ImageRegion(graphic_type, tuple(points), frame_of_reference_uid=frame_of_reference)
+        return ImageRegion(
+            graphic_type,
+            tuple(points),
+            frame_of_reference_uid=frame_of_reference,
+            # an ELLIPSOID is always a volume surface; the flag marks the other types
+            volume_surface=node.concept == c.VOLUME_SURFACE and graphic_type != "ELLIPSOID",
+        )
     graphic_type, points = node.value
     source = next((ch for ch in node.children if ch.value_type == "IMAGE"), None)
     refs = source.value if source is not None else []

@@ -186,6 +186,7 @@ class ImageRegion:
     sop_instance_uid: str | None = None
     frame_number: int | None = None
     frame_of_reference_uid: str | None = None
+    volume_surface: bool = False
 
     @property
     def is_3d(self) -> bool:
@@ -223,6 +224,12 @@ class ImageRegion:
         )
         if self.frame_number is not None:
             _check_number(f"{self.graphic_type} region", "ReferencedFrameNumber", self.frame_number)
+        if self.volume_surface and not self.is_3d:
+            raise EncodingError(
+                "a volume surface needs 3D coordinates",
+                attribute="volume_surface",
+                hint="give frame_of_reference_uid and (x, y, z) points, or leave it False",
+            )
 
 
 @dataclass(frozen=True)
@@ -327,7 +334,10 @@ class MeasurementGroup:
         """``"1501"``, ``"1410"`` or ``"1411"``."""
         if (
             self.segment is not None
-            or (self.region is not None and self.region.graphic_type == "ELLIPSOID")
+            or (
+                self.region is not None
+                and (self.region.graphic_type == "ELLIPSOID" or self.region.volume_surface)
+            )
             or self.regions
         ):
             return "1411"

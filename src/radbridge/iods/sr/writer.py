@@ -100,8 +100,10 @@ def _measurement(m: Measurement, default_algorithm: Algorithm | None) -> Dataset
 
 
 def _region_item(group: MeasurementGroup, region: ImageRegion) -> Dataset:
-    surface = region.graphic_type == "ELLIPSOID" or (
-        group.template == "1411" and region.is_3d and not group.regions
+    surface = (
+        region.volume_surface
+        or region.graphic_type == "ELLIPSOID"
+        or (group.template == "1411" and region.is_3d and not group.regions)
     )
     concept = c.VOLUME_SURFACE if surface else c.IMAGE_REGION
     if region.is_3d:

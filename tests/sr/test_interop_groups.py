@@ -1,0 +1,135 @@
+"""Third-party TID 1500 SRs: our groups agree with highdicom's, group by group; volume surfaces."""
+
+from __future__ import annotations
+
+import pydicom
+import pytest
+
+from radbridge.coding import Code, sct
+from radbridge.iods.sr import (
+    ImageRegion,
+    Measurement,
+    MeasurementGroup,
+    MeasurementReport,
+    encode_measurement_report,
+    read_measurement_report,
+    read_structured_report,
+    report_from_json,
+    report_to_json,
+)
+from tests.peers._common import interop_dir
+from tests.peers.dicom3tools import dciodvfy
+from tests.peers.pixelmed import validate_sr
+
+_KINDS = {
+    "get_image_measurement_groups": "1501",
+    "get_planar_roi_measurement_groups": "1410",
+    "get_volumetric_roi_measurement_groups": "1411",
+}
+
+
+def _tid1500_files():
+    files = []
+    for path in sorted((interop_dir() / "sr").rglob("*.dcm")):
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        if ds.Modality == "SR" and read_structured_report(ds).report is not None:
+            files.append(path)
+    return files
+
+
+def _theirs(path):
+    import highdicom as hd
+
+    content = hd.sr.srread(path).content
+    rows = []
+    for getter, kind in _KINDS.items():
+        for group in getattr(content, getter)():
+            finding = getattr(group, "finding_type", None)
+            segment = getattr(group, "referenced_segment", None)
+            rows.append(
+                (
+                    kind,
+                    str(group.tracking_identifier),
+                    str(group.tracking_uid),
+                    finding.value if finding is not None else None,
+                    tuple(
+                        (round(float(m.value), 6), m.unit.value) for m in group.get_measurements()
+                    ),
+                    tuple(int(n) for n in segment.referenced_segment_numbers) if segment else (),
+                )
+            )
+    return sorted(rows, key=repr)
+
+
+def _ours(path):
+    rows = []
+    for group in read_measurement_report(path).groups:
+        rows.append(
+            (
+                group.template,
+                group.tracking_id,
+                group.tracking_uid,
+                group.finding.value if group.finding is not None else None,
+                tuple((round(m.value, 6), m.unit.value) for m in group.measurements),
+                (group.segment.segment_number,) if group.segment is not None else (),
+            )
+        )
+    return sorted(rows, key=repr)
+
+
+def test_there_are_third_party_tid1500_files():
+    assert len(_tid1500_files()) >= 3
+
+
+@pytest.mark.parametrize("path", _tid1500_files(), ids=lambda p: p.parent.name + "/" + p.name)
+def test_groups_agree_with_highdicom(path):
+    assert _ours(path) == _theirs(path)
+
+
+def test_volume_surface_is_read_as_volumetric_and_written_back_as_one():
+    path = interop_dir() / "sr" / "highdicom" / "sr_document_with_multiple_groups.dcm"
+    (vertebra,) = [g for g in read_measurement_report(path).groups if g.template == "1411"]
+    assert vertebra.region is not None and vertebra.region.volume_surface
+    assert vertebra.region.graphic_type == "POINT"
+
+
+@pytest.fixture
+def surface_report(source):
+    region = ImageRegion(
+        "POINT",
+        (1.0, 2.0, 3.0),
+        frame_of_reference_uid=source.frame_of_reference_uid,
+        volume_surface=True,
+    )
+    volume = Measurement(sct("118565006", "Volume"), 200.0, Code("mm3", "UCUM", "mm3"))
+    group = MeasurementGroup(
+        "vertebra", finding=sct("51282000", "Vertebra"), region=region, measurements=(volume,)
+    )
+    return MeasurementReport(groups=(group,))
+
+
+def test_volume_surface_round_trips(surface_report, source):
+    assert surface_report.groups[0].template == "1411"
+    sr = encode_measurement_report(surface_report, source)
+    back = read_measurement_report(sr)
+    assert back.groups[0].region == surface_report.groups[0].region
+    assert back.groups[0].template == "1411"
+    document = report_to_json(back)
+    assert document["groups"][0]["region"]["volume_surface"] is True
+    assert report_from_json(document).groups[0].region == surface_report.groups[0].region
+
+
+@pytest.mark.peer
+@pytest.mark.slow
+def test_volume_surface_passes_validators_and_highdicom(surface_report, source, tmp_path):
+    import highdicom as hd
+
+    path = tmp_path / "surface.dcm"
+    encode_measurement_report(surface_report, source).save_as(path, enforce_file_format=True)
+    assert not dciodvfy(path).errors
+    result = validate_sr([path])[path.absolute()]
+    assert "Root Template Validation Complete" in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error")]
+    assert not errors, errors[:3]
+    content = hd.sr.srread(path).content
+    assert len(content.get_volumetric_roi_measurement_groups()) == 1
