@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import signal
 import subprocess
 
 import pydicom
@@ -10,7 +13,12 @@ import pytest
 
 from radbridge.cli import main
 from radbridge.config import Peer, parse_peer
-from radbridge.errors import AssociationError, DimseStatusError, NetworkError
+from radbridge.errors import (
+    AssociationError,
+    DimseStatusError,
+    NetworkError,
+    PeerTimeoutError,
+)
 from radbridge.net.dicomweb import qido, wado
 from radbridge.net.qr import find, get, move
 from radbridge.net.scu import send
@@ -257,3 +265,56 @@ def test_compressed_instances_come_back_as_sent(pacs, tmp_path):
             assert (
                 got.file_meta.TransferSyntaxUID == pydicom.dcmread(path).file_meta.TransferSyntaxUID
             )
+
+
+# Busy for 3 s in Orthanc's own C-FIND handler: a real slow peer, on demand
+_SLOW_FIND = """
+function IncomingFindRequestFilter(query, origin)
+  local started = os.time()
+  while os.time() - started < 3 do end
+  return query
+end
+"""
+
+
+def test_a_slow_find_times_out(orthanc_factory, tmp_path):
+    script = tmp_path / "slow.lua"
+    script.write_text(_SLOW_FIND)
+    pacs = orthanc_factory(
+        modalities={"rb": ("RADBRIDGE", "127.0.0.1", free_port())},
+        extra={"LuaScripts": [str(script)]},
+    )
+    slow = Peer("ORTHANC", "127.0.0.1", pacs.dicom_port, timeout_s=1.0)
+    # the association opens; the C-FIND answer comes too late: a timeout, not an abort
+    with pytest.raises(PeerTimeoutError, match="no C-FIND response within 1 s") as err:
+        find(slow, "STUDY")
+    assert "timeout_s" in str(err.value)
+
+
+@contextlib.contextmanager
+def frozen(process):
+    """Stop a peer process (SIGSTOP): it keeps its sockets and answers nothing."""
+    os.kill(process.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(process.pid, signal.SIGCONT)
+
+
+def test_a_frozen_peer_times_out(pacs, small_study, tmp_path):
+    assert send([small_study.dicom_dir], dimse(pacs)).ok
+    study = small_study.study_instance_uid
+    hung = Peer(
+        "ORTHANC", "127.0.0.1", pacs.dicom_port, dicomweb_url=pacs.dicomweb_url, timeout_s=1.0
+    )
+    with frozen(pacs.proc):
+        with pytest.raises(PeerTimeoutError, match="within 1 s"):
+            find(hung, "STUDY")
+        with pytest.raises(PeerTimeoutError, match="within 1 s"):
+            get(hung, tmp_path / "get", study=study)
+        with pytest.raises(PeerTimeoutError, match="within 1 s"):
+            qido(hung, "STUDY")
+        with pytest.raises(PeerTimeoutError, match="within 1 s"):
+            wado(hung, tmp_path / "wado", study=study)
+    assert not list(tmp_path.rglob("*.dcm"))
+    assert [str(s.StudyInstanceUID) for s in find(hung, "STUDY")] == [study]  # thawed

@@ -45,6 +45,7 @@ from radbridge.errors import (
     DicomReadError,
     DimseStatusError,
     NetworkError,
+    PeerTimeoutError,
 )
 from radbridge.net.association import DEFAULT_AE_TITLE, associate, check_status
 from radbridge.net.durable import (
@@ -239,9 +240,7 @@ def find(
     matches: list[Dataset] = []
     with associate(peer, [build_context(query_model)], ae_title=ae_title) as assoc:
         responses = assoc.send_c_find(identifier, query_model)
-        for code, _, found in _responses(
-            peer, assoc, responses, operation="C-FIND", ae_title=ae_title
-        ):
+        for code, _, found in _responses(peer, responses, operation="C-FIND", ae_title=ae_title):
             if code in (0xFF00, 0xFF01) and found is not None:
                 matches.append(found)
     log.info(
@@ -256,7 +255,6 @@ def find(
 
 def _responses(
     peer: Peer,
-    assoc: Any,
     responses: Iterable[tuple[Dataset, Dataset | None]],
     *,
     operation: str,
@@ -271,15 +269,21 @@ def _responses(
     about = f" for {subject}" if subject else ""
     started = time.monotonic()
     for response, identifier in responses:
-        # pynetdicom yields an empty response both for a timeout and for an abort, and
-        # may not have flagged the abort yet: an early empty response is an abort
-        early = time.monotonic() - started < 0.9 * peer.timeout_s
-        if "Status" not in response and (assoc.is_aborted or early):
-            raise AssociationError(
-                f"{peer} aborted the association instead of answering {operation}{about}",
+        if "Status" not in response:
+            # pynetdicom yields an empty response, and aborts, both when the peer aborts
+            # and when no answer came within the DIMSE timeout: the elapsed time tells
+            if time.monotonic() - started < 0.9 * peer.timeout_s:
+                raise AssociationError(
+                    f"{peer} aborted the association instead of answering {operation}{about}",
+                    path=peer.name,
+                    hint=f"the peer may not allow {operation} from AE title {ae_title!r}: "
+                    "register it on the peer (Orthanc: DicomModalities)",
+                )
+            raise PeerTimeoutError(
+                f"{peer} sent no {operation} response{about} within {peer.timeout_s:g} s",
                 path=peer.name,
-                hint=f"the peer may not allow {operation} from AE title {ae_title!r}: "
-                "register it on the peer (Orthanc: DicomModalities)",
+                hint="raise timeout_s for a slow peer (it may be searching a large archive), "
+                "or narrow the query",
             )
         yield (
             check_status(peer, response, operation=operation, subject=subject),
@@ -378,7 +382,7 @@ def get(
     ) as assoc:
         responses = assoc.send_c_get(_retrieve_identifier(study, series), query_model)
         for _, response, _ in _responses(
-            peer, assoc, responses, operation="C-GET", subject=series or study, ae_title=ae_title
+            peer, responses, operation="C-GET", subject=series or study, ae_title=ae_title
         ):
             last = response
     _finish(peer, report, last, series or study)
@@ -424,7 +428,6 @@ def move(
         try:
             for _, response, _ in _responses(
                 peer,
-                assoc,
                 responses,
                 operation="C-MOVE",
                 subject=series or study,
