@@ -7,17 +7,21 @@ bearer token (it has no token authentication without an extra plugin) and never 
 from __future__ import annotations
 
 import http.server
+import itertools
 import socket
 import threading
+import time
 from typing import ClassVar
 
 import pydicom
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from radbridge.config import Peer
 from radbridge.errors import DicomWebError, PeerTimeoutError
 from radbridge.io.phantom import write_phantom
-from radbridge.net.dicomweb import qido, stow, wado
+from radbridge.net.dicomweb import _parts, qido, stow, wado
 from radbridge.net.qr import find
 from tests.net.helpers import dataset_bytes, received_tree, sources_by_uid
 from tests.peers._common import free_port
@@ -138,3 +142,123 @@ def test_a_server_that_never_answers_times_out(tmp_path):
         with pytest.raises(PeerTimeoutError, match=r"no answer within 0\.5 s"):
             wado(peer, tmp_path, study="1.2.3")
     assert not list(tmp_path.rglob("*"))
+
+
+def _drain(parts):
+    """Return (the parts a _parts generator yields, what it returns)."""
+    got = []
+    while True:
+        try:
+            got.append(next(parts))
+        except StopIteration as stop:
+            return got, stop.value
+
+
+def _multipart(parts: list[bytes], boundary: str, *, preamble: bytes = b"") -> bytes:
+    body = preamble
+    for part in parts:
+        body += f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode() + part + b"\r\n"
+    return body + f"--{boundary}--\r\n".encode()
+
+
+def _chunked(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
+    return [data[a:b] for a, b in itertools.pairwise(points)]
+
+
+_BOUNDARY = "rb-8f0c2d"
+_part_bytes = st.binary(max_size=300).map(lambda b: b.replace(_BOUNDARY.encode(), b"x"))
+
+
+@given(
+    parts=st.lists(
+        _part_bytes | st.sampled_from([b"\r\n", b"--", b"\r\n--", b"\r\n\r\n"]), max_size=5
+    ),
+    cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=12),
+    preamble=st.sampled_from([b"", b"ignored preamble\r\n"]),
+)
+def test_multipart_parts_come_out_whatever_the_chunking(parts, cuts, preamble):
+    body = _multipart(parts, _BOUNDARY, preamble=preamble)
+    content_type = f'multipart/related; type="application/dicom"; boundary="{_BOUNDARY}"'
+    assert _drain(_parts(content_type, _chunked(body, cuts))) == (parts, True)
+
+
+@given(
+    parts=st.lists(_part_bytes, min_size=1, max_size=4),
+    cut=st.integers(min_value=0),
+    cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=8),
+)
+def test_a_multipart_body_cut_short_yields_only_whole_parts(parts, cut, cuts):
+    body = _multipart(parts, _BOUNDARY)
+    end = body.rindex(f"--{_BOUNDARY}--".encode())
+    short = body[: cut % (end + 2)]  # lose at least the close delimiter's "--"
+    content_type = f"multipart/related; boundary={_BOUNDARY}"
+    got, complete = _drain(_parts(content_type, _chunked(short, cuts)))
+    assert not complete
+    assert got == parts[: len(got)]
+
+
+class _Cutting(http.server.BaseHTTPRequestHandler):
+    """WADO-RS stand-in: sends a whole first instance, then fails as ``mode`` says.
+
+    ``drop``: half the second part, then closes (the Content-Length promised more);
+    ``short``: no Content-Length, the body ends without the close delimiter;
+    ``stall``: stops sending after the first part (but keeps the connection).
+    """
+
+    instances: ClassVar[list[bytes]] = []
+    mode: ClassVar[str] = "drop"
+
+    def do_GET(self) -> None:
+        boundary = "cut-here"
+        body = _multipart(self.instances, boundary)
+        first = body.index(b"\r\n--cut-here", 10) + 2  # the first part, whole
+        self.send_response(200)
+        self.send_header(
+            "Content-Type", f"multipart/related; type=application/dicom; boundary={boundary}"
+        )
+        if self.mode == "drop":
+            self.send_header("Content-Length", str(len(body)))
+        else:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body[: first + 200])  # the first part and the start of the second
+        self.wfile.flush()
+        if self.mode == "stall":
+            time.sleep(3)
+        self.close_connection = True
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("mode", "error", "message"),
+    [
+        ("drop", DicomWebError, "connection was lost mid-answer"),
+        ("short", DicomWebError, "ended before its last part"),
+        ("stall", PeerTimeoutError, "stopped sending for 1 s"),
+    ],
+)
+def test_wado_cut_short_leaves_only_complete_files(small_study, tmp_path, mode, error, message):
+    sent = sorted(small_study.dicom_dir.glob("*.dcm"))[:2]
+    _Cutting.instances = [p.read_bytes() for p in sent]
+    _Cutting.mode = mode
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Cutting)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/dicom-web"
+    try:
+        with pytest.raises(error, match=message) as err:
+            wado(
+                Peer("WEB", "127.0.0.1", 1, dicomweb_url=url, timeout_s=1.0),
+                tmp_path,
+                study="1.2.3",
+            )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "1 complete instances written" in str(err.value)
+    tree = received_tree(tmp_path)  # layout, and no temporary file left
+    first = pydicom.dcmread(sent[0], stop_before_pixels=True)
+    assert list(tree) == [str(first.SOPInstanceUID)]
+    assert tree[str(first.SOPInstanceUID)].read_bytes() == sent[0].read_bytes()

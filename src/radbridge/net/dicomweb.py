@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -235,14 +235,18 @@ def wado(
 
     Instances are asked for in the transfer syntax the server stores them in
     (``transfer-syntax=*``) and written exactly as they arrive: no decode, no
-    re-encode, no transcoding by the server.
+    re-encode, no transcoding by the server. The answer is streamed: each
+    instance is written (temporary file, fsync, rename) as soon as its part has
+    arrived, so memory holds one instance at a time, and an answer cut short
+    leaves only complete files behind.
 
     Raises
     ------
     DicomWebError
-        An HTTP error (e.g. 404 for an unknown study), or no instances came back.
+        An HTTP error (e.g. 404 for an unknown study), an answer cut short, or no
+        instances came back.
     PeerTimeoutError
-        The server did not answer within ``peer.timeout_s``.
+        The server did not answer (or stopped sending) within ``peer.timeout_s``.
     """
     session = _session(peer)
     started = time.monotonic()
@@ -253,23 +257,29 @@ def wado(
     accept = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 
     def fetch() -> Any:
-        response = session.get(url, headers={"Accept": accept}, timeout=peer.timeout_s)
+        response = session.get(url, headers={"Accept": accept}, timeout=peer.timeout_s, stream=True)
+        if not response.ok:
+            response.close()
         response.raise_for_status()
         return response
 
     response = _call(peer, "WADO-RS", fetch)
-    for data in _parts(response.headers.get("Content-Type", ""), response.content):
-        try:
-            study_uid, series_uid, sop, _ = read_uids(data)
-        except NotDicomError as exc:
-            raise DicomWebError(
-                f"WADO-RS on {url}: a part is not a DICOM instance",
-                path=peer.name,
-                hint="the server sent something else than application/dicom",
-            ) from exc
-        path = instance_path(Path(out_dir), study_uid, series_uid, sop)
-        write_durably(data, path)
-        report.files.append(path)
+    with response:
+        chunks = _arriving(response.raw)
+        for data in _received(
+            peer, url, _parts(response.headers.get("Content-Type", ""), chunks), report
+        ):
+            try:
+                study_uid, series_uid, sop, _ = read_uids(data)
+            except NotDicomError as exc:
+                raise DicomWebError(
+                    f"WADO-RS on {url}: a part is not a DICOM instance",
+                    path=peer.name,
+                    hint="the server sent something else than application/dicom",
+                ) from exc
+            path = instance_path(Path(out_dir), study_uid, series_uid, sop)
+            write_durably(data, path)
+            report.files.append(path)
     if not report.files:
         raise DicomWebError(
             f"{peer.name} returned no instances for {series or study}",
@@ -281,13 +291,54 @@ def wado(
     return report
 
 
-def _parts(content_type: str, body: bytes) -> Iterator[bytes]:
-    r"""Yield the bodies of a ``multipart/related`` message (RFC 2046 5.1).
+def _received(
+    peer: Peer, url: str, parts: Generator[bytes, None, bool], report: RetrieveReport
+) -> Iterator[bytes]:
+    """Yield ``parts``; an answer cut short or silent mid-way raises a typed error."""
+    from urllib3.exceptions import HTTPError, ReadTimeoutError
 
-    A body sent without multipart encapsulation (some servers do so for a single
-    instance) is yielded whole.
+    def written() -> str:
+        return f"{len(report.files)} complete instances written"
 
-    >>> body = b"--b1\r\nContent-Type: application/dicom\r\n\r\nDATA\r\n--b1--\r\n"
+    try:
+        complete = yield from parts
+    except (HTTPError, OSError) as exc:
+        if isinstance(exc, ReadTimeoutError | TimeoutError):
+            raise PeerTimeoutError(
+                f"WADO-RS on {url}: the server stopped sending for {peer.timeout_s:g} s "
+                f"({written()})",
+                path=peer.name,
+                hint="raise timeout_s or check the server; files already written are complete",
+            ) from exc
+        raise DicomWebError(
+            f"WADO-RS on {url}: the connection was lost mid-answer ({written()})",
+            path=peer.name,
+            hint="retry; files already written are complete",
+        ) from exc
+    if not complete:
+        raise DicomWebError(
+            f"WADO-RS on {url}: the answer ended before its last part ({written()})",
+            path=peer.name,
+            hint="the server or the connection failed mid-transfer; retry "
+            "(files already written are complete)",
+        )
+
+
+def _arriving(raw: Any) -> Iterator[bytes]:
+    """Yield an HTTP body (a urllib3 response) in pieces as they arrive, up to 1 MiB each."""
+    while chunk := raw.read1(1 << 20, decode_content=True):
+        yield chunk
+
+
+def _parts(content_type: str, chunks: Iterable[bytes]) -> Generator[bytes, None, bool]:
+    r"""Yield the bodies of a ``multipart/related`` message (RFC 2046 5.1) as they arrive.
+
+    ``chunks`` is the message body in pieces of any size; each part is yielded as
+    soon as the delimiter after it has arrived. A body sent without multipart
+    encapsulation (some servers do so for a single instance) is yielded whole.
+    Returns False when a multipart body ended before its close delimiter.
+
+    >>> body = [b"--b1\r\nContent-Type: application/dicom\r\n\r\nDA", b"TA\r\n--b1--\r\n"]
     >>> list(_parts('multipart/related; type="application/dicom"; boundary=b1', body))
     [b'DATA']
     """
@@ -297,12 +348,32 @@ def _parts(content_type: str, body: bytes) -> Iterator[bytes]:
         if key.lower() == "boundary":
             boundary = value.strip().strip('"')
     if not content_type.lower().startswith("multipart/") or not boundary:
+        body = b"".join(chunks)
         if body:
             yield body
-        return
-    for chunk in body.split(b"--" + boundary.encode())[1:]:
-        if chunk.startswith(b"--"):  # the close delimiter
-            return
-        _, separator, content = chunk.partition(b"\r\n\r\n")
-        if separator:
-            yield content[:-2] if content.endswith(b"\r\n") else content
+        return True
+    # every delimiter is CRLF "--" boundary; the first may come without its CRLF,
+    # so one is put in front of the body
+    delimiter = b"\r\n--" + boundary.encode()
+    buffer = bytearray(b"\r\n")
+    in_part = False  # False while in the preamble
+    searched = 0  # no delimiter starts in buffer[:searched]
+    for chunk in chunks:
+        buffer += chunk
+        while (found := buffer.find(delimiter, searched)) >= 0:
+            after = found + len(delimiter)
+            if len(buffer) < after + 2:  # wait for "--" (close) or the rest of the line
+                searched = found
+                break
+            if in_part:
+                _, separator, content = bytes(buffer[:found]).partition(b"\r\n\r\n")
+                if separator:
+                    yield content
+            if buffer[after : after + 2] == b"--":
+                return True
+            in_part = True
+            del buffer[:after]
+            searched = 0
+        else:
+            searched = max(0, len(buffer) - len(delimiter) + 1)
+    return False
