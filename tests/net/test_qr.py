@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -19,6 +20,7 @@ from radbridge.errors import (
     NetworkError,
     PeerTimeoutError,
 )
+from radbridge.io.phantom import write_phantom
 from radbridge.net.dicomweb import qido, wado
 from radbridge.net.qr import find, get, move
 from radbridge.net.scu import send
@@ -318,3 +320,37 @@ def test_a_frozen_peer_times_out(pacs, small_study, tmp_path):
             wado(hung, tmp_path / "wado", study=study)
     assert not list(tmp_path.rglob("*.dcm"))
     assert [str(s.StudyInstanceUID) for s in find(hung, "STUDY")] == [study]  # thawed
+
+
+def test_query_and_retrieve_cli_options(pacs, small_study, tmp_path, capsys):
+    assert send([small_study.dicom_dir], dimse(pacs)).ok
+    other = write_phantom(tmp_path / "other", slices=2, size=16, seed=11, nifti=False)
+    assert send([other.dicom_dir], dimse(pacs)).ok
+    study, series = small_study.study_instance_uid, small_study.series_instance_uid
+    sent = sources_by_uid(small_study.dicom_dir)
+    config = tmp_path / "peers.toml"
+    config.write_text(
+        f'[peers.pacs]\nae_title = "ORTHANC"\nhost = "127.0.0.1"\nport = {pacs.dicom_port}\n'
+        f'dicomweb_url = "{pacs.dicomweb_url}"\n'
+    )
+    capsys.readouterr()
+    for web_flag in ([], ["--web"]):
+        # --study narrows a study-level search (both ways), and --series an image-level one
+        args = ["query", "pacs", "--config", str(config), *web_flag, "--study", study]
+        assert main(args) == 0
+        out = capsys.readouterr().out
+        assert study in out and other.study_instance_uid not in out and "1 matches" in out
+        args = ["query", "pacs", "--config", str(config), *web_flag, "--level", "image"]
+        assert main([*args, "--study", study, "--series", series, "--json"]) == 0
+        found = json.loads(capsys.readouterr().out)
+        assert {item["00080018"]["Value"][0] for item in found} == set(sent)
+    out_dir = tmp_path / "web"
+    args = ["retrieve", "pacs", "--config", str(config), "--study", study, "--web", "--json"]
+    assert main([*args, "-o", str(out_dir)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["method"] == "wado" and report["failed"] == 0
+    assert sorted(report["files"]) == sorted(str(p) for p in received_tree(out_dir).values())
+    assert len(report["files"]) == len(sent)
+    assert main([*args, "--method", "get", "-o", str(tmp_path / "x")]) == 1  # contradictory
+    assert "--web retrieves by WADO-RS" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

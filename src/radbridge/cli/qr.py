@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from radbridge.cli import app
 
+if TYPE_CHECKING:
+    from radbridge.config import Peer
+
 PeerArgument = Annotated[str, typer.Argument(help="AE@HOST:PORT, or a peer name from --config.")]
 PeerConfig = Annotated[
     Path | None, typer.Option("--config", help="TOML file with [peers.NAME] tables.")
+]
+Timeout = Annotated[
+    float | None,
+    typer.Option("--timeout", help="Seconds to wait for the peer (default: the peer's timeout_s)."),
 ]
 _SHOWN = (
     "StudyInstanceUID",
@@ -22,9 +29,20 @@ _SHOWN = (
     "ModalitiesInStudy",
     "StudyDate",
     "SeriesNumber",
+    "InstanceNumber",
+    "NumberOfPatientRelatedStudies",
     "NumberOfStudyRelatedInstances",
     "NumberOfSeriesRelatedInstances",
 )
+
+
+def _peer(text: str, config: Path | None, timeout: float | None) -> Peer:
+    from dataclasses import replace
+
+    from radbridge.config import resolve_peer
+
+    peer = resolve_peer(text, config)
+    return peer if timeout is None else replace(peer, timeout_s=timeout)
 
 
 @app.command("query")
@@ -33,19 +51,20 @@ def query_command(
     config: PeerConfig = None,
     level: Annotated[str, typer.Option(help="patient, study, series or image.")] = "study",
     study: Annotated[str | None, typer.Option("--study", help="Study Instance UID.")] = None,
+    series: Annotated[str | None, typer.Option("--series", help="Series Instance UID.")] = None,
     patient_id: Annotated[str | None, typer.Option("--patient-id", help="Patient ID.")] = None,
     modality: Annotated[str | None, typer.Option("--modality", help="Modality.")] = None,
     use_web: Annotated[bool, typer.Option("--web", help="Use QIDO-RS, not C-FIND.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print DICOM JSON.")] = False,
     ae: Annotated[str, typer.Option("--ae", help="Our AE title.")] = "RADBRIDGE",
+    timeout: Timeout = None,
 ) -> None:
-    """Find studies, series or instances; print their UIDs (patient data only with --json)."""
-    from radbridge.config import resolve_peer
+    """Find patients, studies, series or instances; print their UIDs and counts.
 
-    target = resolve_peer(peer, config)
+    Names and IDs are printed only with --json (DICOM JSON of what the peer returns).
+    """
+    target = _peer(peer, config, timeout)
     keys: dict[str, str] = {}
-    if study:
-        keys["StudyInstanceUID"] = study
     if patient_id:
         keys["PatientID"] = patient_id
     if modality:
@@ -53,11 +72,14 @@ def query_command(
     if use_web:
         from radbridge.net.dicomweb import qido
 
-        web_keys = {k: v for k, v in keys.items() if k != "StudyInstanceUID"}
-        found = qido(target, level, study=study, keys=web_keys)
+        found = qido(target, level, study=study, series=series, keys=keys)
     else:
         from radbridge.net.qr import find
 
+        if study:
+            keys["StudyInstanceUID"] = study
+        if series:
+            keys["SeriesInstanceUID"] = series
         found = find(target, level, keys=keys, ae_title=ae)
     if as_json:
         typer.echo(json.dumps([ds.to_json_dict() for ds in found], indent=2))
@@ -75,36 +97,58 @@ def retrieve_command(
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder to write into.")],
     config: PeerConfig = None,
     series: Annotated[str | None, typer.Option("--series", help="Series Instance UID.")] = None,
-    method: Annotated[str, typer.Option(help="get, move or wado.")] = "get",
+    method: Annotated[
+        str | None, typer.Option(help="get, move or wado (default: get; wado with --web).")
+    ] = None,
+    use_web: Annotated[bool, typer.Option("--web", help="Use WADO-RS (--method wado).")] = False,
     ae: Annotated[str, typer.Option("--ae", help="Our AE title (C-MOVE destination).")] = (
         "RADBRIDGE"
     ),
     port: Annotated[int, typer.Option("--port", help="Our port for C-MOVE.")] = 11113,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    timeout: Timeout = None,
 ) -> None:
     """Retrieve a study or series into OUTPUT/<study>/<series>/<sop>.dcm; exit 1 on any failure."""
-    from radbridge.config import resolve_peer
     from radbridge.errors import ConfigError
 
-    target = resolve_peer(peer, config)
-    if method == "get":
+    chosen = (method or ("wado" if use_web else "get")).lower()
+    if use_web and chosen != "wado":
+        raise ConfigError(
+            f"--web retrieves by WADO-RS, not {chosen!r}",
+            attribute="--method",
+            hint="drop --web, or use --method wado",
+        )
+    target = _peer(peer, config, timeout)
+    if chosen == "get":
         from radbridge.net.qr import get
 
         report = get(target, output, study=study, series=series, ae_title=ae)
-    elif method == "move":
+    elif chosen == "move":
         from radbridge.net.qr import move
 
         report = move(target, output, study=study, series=series, ae_title=ae, port=port)
-    elif method == "wado":
+    elif chosen == "wado":
         from radbridge.net.dicomweb import wado
 
         report = wado(target, output, study=study, series=series)
     else:
         raise ConfigError(
-            f"unknown method {method!r}", attribute="--method", hint="use get, move or wado"
+            f"unknown method {chosen!r}", attribute="--method", hint="use get, move or wado"
         )
-    typer.echo(
-        f"retrieved {len(report.files)} instances into {output} "
-        f"({report.failed} failed) in {report.seconds:.2f} s"
-    )
+    if as_json:
+        summary = {
+            "peer": report.peer,
+            "method": chosen,
+            "files": [str(p) for p in report.files],
+            "failed": report.failed,
+            "warnings": report.warnings,
+            "seconds": round(report.seconds, 3),
+        }
+        typer.echo(json.dumps(summary, indent=2))
+    else:
+        typer.echo(
+            f"retrieved {len(report.files)} instances into {output} "
+            f"({report.failed} failed) in {report.seconds:.2f} s"
+        )
     if report.failed:
         raise typer.Exit(1)

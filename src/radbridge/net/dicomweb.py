@@ -193,34 +193,70 @@ def qido(
     level: str = "STUDY",
     *,
     study: str | None = None,
+    series: str | None = None,
     keys: Mapping[str, str] | None = None,
 ) -> list[Dataset]:
-    """QIDO-RS search at ``level`` (STUDY, SERIES or IMAGE); return the matches as Datasets."""
+    """QIDO-RS search at ``level``; return the matches as Datasets (like :func:`find`).
+
+    Parameters
+    ----------
+    peer
+        A peer with ``dicomweb_url``.
+    level
+        ``STUDY`` (``/studies``), ``SERIES`` (``/studies/{study}/series``, or
+        ``/series`` without ``study``) or ``IMAGE`` (``.../instances``).
+    study, series
+        Limit the search to this study (any level) or series (``IMAGE``; at
+        ``SERIES`` level it is a matching key).
+    keys
+        Other matching keys by keyword, e.g. ``{"Modality": "CT"}``.
+
+    Raises
+    ------
+    DicomWebError
+        An HTTP error (401: credentials, 404: URL ...).
+    PeerTimeoutError
+        No answer within ``peer.timeout_s``.
+    """
+    level = level.upper()
+    if level not in ("STUDY", "SERIES", "IMAGE"):
+        raise ConfigError(
+            f"QIDO-RS has no level {level!r}", attribute="level", hint="use STUDY, SERIES or IMAGE"
+        )
+    if series and not study and level == "IMAGE":
+        raise ConfigError(
+            "QIDO-RS needs the study of a series to search its instances",
+            attribute="study",
+            hint="give the Study Instance UID too (radbridge query --level series finds it)",
+        )
     client = _client(peer)
     filters = dict(keys or {})
-    level = level.upper()
+    started = time.monotonic()
     if level == "STUDY":
+        if study:
+            filters["StudyInstanceUID"] = study
         found = _call(peer, "QIDO-RS", client.search_for_studies, search_filters=filters)
     elif level == "SERIES":
-        found = _call(
-            peer,
-            "QIDO-RS",
-            client.search_for_series,
-            study_instance_uid=study,
-            search_filters=filters,
-        )
-    elif level == "IMAGE":
+        if series:
+            filters["SeriesInstanceUID"] = series
+        search = client.search_for_series
+        found = _call(peer, "QIDO-RS", search, study_instance_uid=study, search_filters=filters)
+    else:
         found = _call(
             peer,
             "QIDO-RS",
             client.search_for_instances,
             study_instance_uid=study,
+            series_instance_uid=series,
             search_filters=filters,
         )
-    else:
-        raise ConfigError(
-            f"QIDO-RS has no level {level!r}", attribute="level", hint="use STUDY, SERIES or IMAGE"
-        )
+    log.info(
+        "QIDO-RS %s on %s: %d matches in %.2f s",
+        level,
+        peer,
+        len(found),
+        time.monotonic() - started,
+    )
     return [Dataset.from_json(item) for item in found]
 
 
