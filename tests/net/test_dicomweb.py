@@ -19,9 +19,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from radbridge.config import Peer
-from radbridge.errors import DicomWebError, PeerTimeoutError
+from radbridge.errors import DicomWebError, NotDicomError, PeerTimeoutError
 from radbridge.io.phantom import write_phantom
-from radbridge.net.dicomweb import _parts, qido, stow, wado
+from radbridge.net.dicomweb import _batches, _parts, qido, stow, wado
 from radbridge.net.qr import find
 from tests.net.helpers import dataset_bytes, received_tree, sources_by_uid
 from tests.peers._common import free_port
@@ -262,3 +262,38 @@ def test_wado_cut_short_leaves_only_complete_files(small_study, tmp_path, mode, 
     first = pydicom.dcmread(sent[0], stop_before_pixels=True)
     assert list(tree) == [str(first.SOPInstanceUID)]
     assert tree[str(first.SOPInstanceUID)].read_bytes() == sent[0].read_bytes()
+
+
+@pytest.mark.peer
+def test_stow_in_batches_and_refuses_non_dicom_first(orthanc, small_study, tmp_path):
+    sent = sources_by_uid(small_study.dicom_dir)
+    files = sorted(sent.values())
+    junk = tmp_path / "notes.dcm"
+    junk.write_bytes(b"not a DICOM file" * 20)
+    with pytest.raises(NotDicomError) as err:
+        stow([*files, junk], web(orthanc))
+    assert err.value.path == str(junk)
+    assert orthanc.sop_instance_uids() == set()  # nothing was sent
+    size = files[0].stat().st_size
+    report = stow(files, web(orthanc), batch_bytes=int(size * 4.5))  # 4 files per request
+    assert sorted(report.stored) == sorted(sent)
+    assert orthanc.sop_instance_uids() == set(sent)
+
+
+@given(
+    sizes=st.lists(st.integers(min_value=0, max_value=50), max_size=12),
+    limit=st.integers(min_value=1, max_value=120),
+)
+def test_batches_keep_order_and_size(tmp_path_factory, sizes, limit):
+    folder = tmp_path_factory.mktemp("batches")
+    files = []
+    for number, size in enumerate(sizes):
+        files.append(folder / f"{number}.dcm")
+        files[-1].write_bytes(b"x" * size)
+    batches = list(_batches(files, limit))
+    assert [p for batch in batches for p in batch] == files
+    for batch in batches:
+        total = sum(p.stat().st_size for p in batch)
+        assert batch and (total <= limit or len(batch) == 1)
+    for first, second in itertools.pairwise(batches):  # each batch was as full as it could be
+        assert sum(p.stat().st_size for p in [*first, second[0]]) > limit

@@ -21,12 +21,13 @@ from __future__ import annotations
 import logging
 import os
 import time
+import uuid
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydicom import Dataset, dcmread
+from pydicom import Dataset
 
 from radbridge.config import Peer
 from radbridge.errors import ConfigError, DicomWebError, NotDicomError, PeerTimeoutError
@@ -114,10 +115,21 @@ def _call(peer: Peer, what: str, function: Any, *args: Any, **kwargs: Any) -> An
         raise err from exc
 
 
+#: Instances per STOW-RS request are bounded by their total size (bytes).
+STOW_BATCH_BYTES = 64 << 20
+
+
 def stow(
-    paths: Sequence[str | os.PathLike[str]], peer: Peer, *, study: str | None = None
+    paths: Sequence[str | os.PathLike[str]],
+    peer: Peer,
+    *,
+    study: str | None = None,
+    batch_bytes: int = STOW_BATCH_BYTES,
 ) -> StowReport:
     """STOW-RS the files ``paths`` to ``peer``; raise unless every instance was stored.
+
+    Each file is sent as it is stored (its bytes, not a re-encoded data set), in
+    requests of at most ``batch_bytes`` (a bigger file goes alone).
 
     Parameters
     ----------
@@ -127,44 +139,47 @@ def stow(
         A peer with ``dicomweb_url``.
     study
         POST to ``/studies/{study}``: the server refuses instances of other studies.
+    batch_bytes
+        Upper bound of the files' total size in one request.
 
     Raises
     ------
+    NotDicomError
+        A file is not a DICOM Part 10 file (checked before anything is sent).
     DicomWebError
         An HTTP error, or the server refused some instances (their SOP Instance
         UIDs and failure reasons are named; ``http_status`` is the answer's).
+    PeerTimeoutError
+        No answer within ``peer.timeout_s``.
     """
-    client = _client(peer)
-    datasets = [dcmread(p) for p in paths]
+    files = [Path(p) for p in paths]
+    for path in files:
+        _check_part10(path)
+    session = _session(peer)
+    url = f"{str(peer.dicomweb_url).rstrip('/')}/studies" + (f"/{study}" if study else "")
     started = time.monotonic()
-    try:
-        response = _call(
-            peer, "STOW-RS", client.store_instances, datasets, study_instance_uid=study
-        )
-    except DicomWebError as http_error:
-        body = _stow_body(http_error.__cause__)
-        if body is None:
-            raise
-        response = body
-        status = http_error.http_status
-    else:
-        status = 200
-    stored = tuple(
-        str(item.ReferencedSOPInstanceUID) for item in (response.get("ReferencedSOPSequence") or [])
-    )
-    failed = [
-        f"{item.get('ReferencedSOPInstanceUID', '?')} "
-        f"(reason 0x{int(item.get('FailureReason', 0)):04X})"
-        for item in (response.get("FailedSOPSequence") or [])
-    ]
+    stored: list[str] = []
+    failed: list[str] = []
+    status = 200
+    for batch in _batches(files, batch_bytes):
+        answer, batch_status = _post_instances(peer, session, url, batch)
+        status = batch_status if batch_status != 200 else status
+        stored += [
+            str(i.ReferencedSOPInstanceUID) for i in answer.get("ReferencedSOPSequence") or []
+        ]
+        failed += [
+            f"{item.get('ReferencedSOPInstanceUID', '?')} "
+            f"(reason 0x{int(item.get('FailureReason', 0)):04X})"
+            for item in (answer.get("FailedSOPSequence") or [])
+        ]
     seconds = time.monotonic() - started
     log.info(
         "STOW-RS to %s: %d stored, %d failed in %.2f s", peer, len(stored), len(failed), seconds
     )
-    if failed or len(stored) < len(datasets):
+    if failed or len(stored) < len(files):
         shown = ", ".join(failed[:5]) + (f" and {len(failed) - 5} more" if len(failed) > 5 else "")
         err = DicomWebError(
-            f"STOW-RS on {peer.dicomweb_url}: {len(datasets) - len(stored)} of {len(datasets)} "
+            f"STOW-RS on {peer.dicomweb_url}: {len(files) - len(stored)} of {len(files)} "
             f"instances were not stored{': ' + shown if shown else ''}",
             path=peer.name,
             hint="instances of another study than the one posted to are refused; "
@@ -172,13 +187,69 @@ def stow(
         )
         err.http_status = status
         raise err
-    return StowReport(str(peer), stored, seconds)
+    return StowReport(str(peer), tuple(stored), seconds)
 
 
-def _stow_body(cause: BaseException | None) -> Dataset | None:
-    """Return the STOW-RS response of an HTTP error (409, 202 ...) if it has one."""
-    response = getattr(cause, "response", None)
-    if response is None:
+def _check_part10(path: Path) -> None:
+    try:
+        with path.open("rb") as file:
+            header = file.read(132)
+    except OSError as exc:
+        raise NotDicomError(f"cannot read the file ({exc.strerror})", path=path) from exc
+    if header[128:132] != b"DICM":
+        raise NotDicomError(
+            "not a DICOM Part 10 file (no DICM prefix)",
+            path=path,
+            hint="STOW-RS sends files with their File Meta Information; "
+            "rewrite it with pydicom's dcmwrite(..., enforce_file_format=True)",
+        )
+
+
+def _batches(files: Sequence[Path], limit: int) -> Iterator[list[Path]]:
+    """Group ``files`` in order into lists whose total size stays within ``limit``."""
+    batch: list[Path] = []
+    size = 0
+    for path in files:
+        length = path.stat().st_size
+        if batch and size + length > limit:
+            yield batch
+            batch, size = [], 0
+        batch.append(path)
+        size += length
+    if batch:
+        yield batch
+
+
+def _post_instances(peer: Peer, session: Any, url: str, files: list[Path]) -> tuple[Dataset, int]:
+    """POST ``files`` as one multipart/related request; return the answer and its status."""
+    boundary = f"radbridge-{uuid.uuid4().hex}"
+    head = f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode()
+    body = b"".join(head + path.read_bytes() + b"\r\n" for path in files)
+    body += f"--{boundary}--\r\n".encode()
+    headers = {
+        "Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}',
+        "Accept": "application/dicom+json",
+    }
+
+    def post() -> Any:
+        response = session.post(url, data=body, headers=headers, timeout=peer.timeout_s)
+        response.raise_for_status()
+        return response
+
+    try:
+        response = _call(peer, "STOW-RS", post)
+    except DicomWebError as http_error:  # 409 and the like come with the per-instance answer
+        answer = _stow_body(http_error.__cause__)
+        if answer is None:
+            raise
+        return answer, http_error.http_status or 0
+    return _stow_body(response) or Dataset(), response.status_code
+
+
+def _stow_body(source: Any) -> Dataset | None:
+    """Return the STOW-RS answer in an HTTP response or error (409, 202 ...) if it has one."""
+    response = getattr(source, "response", source)
+    if response is None or not hasattr(response, "json"):
         return None
     try:
         body = response.json()
