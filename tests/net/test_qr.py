@@ -156,8 +156,17 @@ def test_patient_level_find_logs_no_patient_data(pacs, small_study, caplog):
     assert send([small_study.dicom_dir], dimse(pacs)).ok
     with caplog.at_level(logging.DEBUG):
         (patient,) = find(dimse(pacs), "PATIENT", model="patient")
+        # QIDO-RS puts matching keys in the URL, which HTTP libraries log at DEBUG
+        keys = {"PatientID": str(patient.PatientID)}
+        (study,) = qido(web(pacs), "STUDY", keys=keys)
+        assert qido(web(pacs), "STUDY", keys={"PatientID": "someone else"}) == []
     assert str(patient.PatientName) == "Phantom^Radbridge"
-    assert "Phantom" not in caplog.text and "RB-PHANTOM" not in caplog.text
+    assert str(study.StudyInstanceUID) == small_study.study_instance_uid
+    assert "GET /dicom-web/studies?" in caplog.text  # the requests were logged ...
+    assert (
+        "Phantom" not in caplog.text and str(patient.PatientID) not in caplog.text
+    )  # ... not the keys
+    assert "someone else" not in caplog.text and "someone%20else" not in caplog.text
 
 
 def test_query_and_retrieve_cli(pacs, small_study, tmp_path, capsys):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 import uuid
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
@@ -58,9 +59,35 @@ class StowReport:
     seconds: float = 0.0
 
 
+class _RedactQueries(logging.Filter):
+    """Drop query strings (``?PatientID=...``) from the URLs HTTP libraries log."""
+
+    _QUERY = re.compile(r"\?[^\s\"']*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "?" in message:
+            record.msg, record.args = self._QUERY.sub("?<query not logged>", message), None
+        return True
+
+
+#: Loggers that write request URLs, query string included (at DEBUG).
+_URL_LOGGERS = ("dicomweb_client.web", "urllib3.connectionpool")
+
+
+def _redact_url_logs() -> None:
+    """Keep QIDO-RS matching keys (patient names, IDs) out of HTTP debug logs."""
+    for name in _URL_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _RedactQueries) for f in logger.filters):
+            logger.addFilter(_RedactQueries())
+
+
 def _session(peer: Peer) -> Any:
     """Return a ``requests.Session`` with the peer's authentication (no proxies)."""
     import requests
+
+    _redact_url_logs()
 
     if not peer.dicomweb_url:
         raise ConfigError(
