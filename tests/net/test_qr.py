@@ -21,7 +21,7 @@ from radbridge.errors import (
     PeerTimeoutError,
 )
 from radbridge.io.phantom import write_phantom
-from radbridge.net.dicomweb import qido, wado
+from radbridge.net.dicomweb import qido, stow, wado
 from radbridge.net.qr import find, get, move
 from radbridge.net.scu import send
 from tests.net.helpers import dataset_bytes, received_tree, sources_by_uid
@@ -50,8 +50,12 @@ def pacs(orthanc_factory):
     return orthanc
 
 
-def test_send_find_and_retrieve_three_ways(pacs, small_study, tmp_path):
-    assert send([small_study.dicom_dir], dimse(pacs)).ok
+@pytest.mark.parametrize("way_in", ["C-STORE", "STOW-RS"])
+def test_send_find_and_retrieve_three_ways(pacs, small_study, tmp_path, way_in):
+    if way_in == "C-STORE":
+        assert send([small_study.dicom_dir], dimse(pacs)).ok
+    else:
+        assert len(stow(sorted(small_study.dicom_dir.glob("*.dcm")), web(pacs)).stored) == 12
     study_uid = small_study.study_instance_uid
     series_uid = small_study.series_instance_uid
     studies = find(dimse(pacs), "STUDY")
@@ -363,3 +367,12 @@ def test_query_and_retrieve_cli_options(pacs, small_study, tmp_path, capsys):
     assert main([*args, "--method", "get", "-o", str(tmp_path / "x")]) == 1  # contradictory
     assert "--web retrieves by WADO-RS" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+    move_dir = tmp_path / "move"
+    args = ["retrieve", "pacs", "--config", str(config), "--study", study, "--series", series]
+    assert (
+        main([*args, "--method", "move", "--port", str(pacs.move_port), "-o", str(move_dir)]) == 0
+    )
+    assert "retrieved 12 instances" in capsys.readouterr().out
+    moved = received_tree(move_dir)
+    assert moved.keys() == sent.keys()
+    assert all(dataset_bytes(moved[uid]) == dataset_bytes(path) for uid, path in sent.items())
