@@ -7,10 +7,12 @@ bearer token (it has no token authentication without an extra plugin) and never 
 from __future__ import annotations
 
 import http.server
+import io
 import itertools
 import socket
 import threading
 import time
+from dataclasses import replace
 from typing import ClassVar
 
 import pydicom
@@ -18,12 +20,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from radbridge.config import Peer
+from radbridge.config import Peer, TLSConfig
 from radbridge.errors import DicomWebError, NotDicomError, PeerTimeoutError
 from radbridge.io.phantom import write_phantom
 from radbridge.net.dicomweb import _batches, _parts, qido, stow, wado
 from radbridge.net.qr import find
-from tests.net.helpers import dataset_bytes, received_tree, sources_by_uid
+from tests.net.helpers import dataset_bytes, make_certificates, received_tree, sources_by_uid
 from tests.peers._common import free_port
 from tests.peers.orthanc import OrthancConfig
 
@@ -297,3 +299,37 @@ def test_batches_keep_order_and_size(tmp_path_factory, sizes, limit):
         assert batch and (total <= limit or len(batch) == 1)
     for first, second in itertools.pairwise(batches):  # each batch was as full as it could be
         assert sum(p.stat().st_size for p in [*first, second[0]]) > limit
+
+
+def test_stow_qido_wado_over_mutual_tls(small_study, tmp_path):
+    # radbridge's own STOW-RS endpoint (the gateway's) serves HTTPS and asks for a client
+    # certificate; the Orthanc fixture has no HTTPS mode
+    from radbridge.gateway.stow import StowServer
+
+    certs = make_certificates(tmp_path)
+    received: dict[str, bytes] = {}
+
+    def store(data: bytes, request: str) -> tuple[str, str, str]:
+        ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+        received[str(ds.SOPInstanceUID)] = data
+        return str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID)
+
+    server_tls = TLSConfig(
+        ca_file=certs / "ca.pem", cert_file=certs / "server.pem", key_file=certs / "server.key"
+    )
+    server = StowServer(store, tls=server_tls.server_context()).start()
+    client = TLSConfig(
+        ca_file=certs / "ca.pem", cert_file=certs / "client.pem", key_file=certs / "client.key"
+    )
+    files = sorted(small_study.dicom_dir.glob("*.dcm"))[:3]
+    try:
+        peer = Peer("WEB", "127.0.0.1", 1, dicomweb_url=server.url, tls=client, timeout_s=10)
+        assert len(stow(files, peer).stored) == 3
+        no_client_cert = TLSConfig(ca_file=certs / "ca.pem")
+        for tls in (no_client_cert, None):  # no certificate to show; or the CA unknown
+            with pytest.raises(DicomWebError, match="TLS with") as err:
+                stow(files[:1], replace(peer, tls=tls))
+            assert "ca_file" in str(err.value)
+    finally:
+        server.stop()
+    assert received == {str(pydicom.dcmread(p).SOPInstanceUID): p.read_bytes() for p in files}

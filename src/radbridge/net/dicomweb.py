@@ -1,8 +1,9 @@
 """DICOMweb as a client: STOW-RS, QIDO-RS and WADO-RS over dicomweb-client.
 
 A :class:`~radbridge.config.Peer` with ``dicomweb_url`` gives the base URL,
-basic (``username``/``password``) or bearer (``token``) authentication and the
-timeout. HTTP failures raise :class:`~radbridge.errors.DicomWebError` with the
+basic (``username``/``password``) or bearer (``token``) authentication, the
+timeout, and for HTTPS its ``tls`` files (``ca_file`` to verify the server,
+``cert_file``/``key_file`` for mutual TLS). HTTP failures raise :class:`~radbridge.errors.DicomWebError` with the
 status, the URL and what to try.
 
 Examples
@@ -97,6 +98,11 @@ def _session(peer: Peer) -> Any:
         )
     session = requests.Session()
     session.trust_env = False  # loopback and hospital networks: no proxy from the environment
+    if peer.tls and peer.tls.ca_file:  # HTTPS: the peer's certificate authority ...
+        session.verify = str(peer.tls.ca_file)
+    if peer.tls and peer.tls.cert_file:  # ... and our certificate for mutual TLS
+        key = str(peer.tls.key_file) if peer.tls.key_file else None
+        session.cert = (str(peer.tls.cert_file), key) if key else str(peer.tls.cert_file)
     if peer.token:
         session.headers["Authorization"] = f"Bearer {peer.token}"
     elif peer.username:
@@ -132,6 +138,13 @@ def _call(peer: Peer, what: str, function: Any, *args: Any, **kwargs: Any) -> An
             f"{what} on {peer.dicomweb_url}: no answer within {peer.timeout_s:g} s",
             path=peer.name,
             hint="raise timeout_s or check the server",
+        ) from exc
+    except requests.exceptions.SSLError as exc:
+        raise DicomWebError(
+            f"{what}: TLS with {peer.dicomweb_url} failed",
+            path=peer.name,
+            hint="check [peers.NAME.tls]: ca_file must sign the server's certificate, and "
+            "a server asking for a client certificate needs cert_file and key_file",
         ) from exc
     except requests.ConnectionError as exc:
         err = DicomWebError(
