@@ -3,8 +3,8 @@
 A :class:`~radbridge.config.Peer` with ``dicomweb_url`` gives the base URL,
 basic (``username``/``password``) or bearer (``token``) authentication, the
 timeout, and for HTTPS its ``tls`` files (``ca_file`` to verify the server,
-``cert_file``/``key_file`` for mutual TLS). HTTP failures raise :class:`~radbridge.errors.DicomWebError` with the
-status, the URL and what to try.
+``cert_file``/``key_file`` for mutual TLS). HTTP failures raise
+:class:`~radbridge.errors.DicomWebError` with the status, the URL and what to try.
 
 Examples
 --------
