@@ -21,6 +21,7 @@ True
 from __future__ import annotations
 
 import io
+import os
 import struct
 import zlib
 from collections.abc import Iterable
@@ -28,11 +29,13 @@ from collections.abc import Iterable
 from pydicom import dcmread
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
 from pydicom.tag import Tag
 
+from radbridge.errors import DecodingError, NotDicomError
 from radbridge.iods.functional_groups import _LONG_VRS, _is_sq
 
-__all__ = ["read_with_raw_sequences"]
+__all__ = ["open_dataset", "read_with_raw_sequences"]
 
 _IMPLICIT_LE = "1.2.840.10008.1.2"
 _EXPLICIT_BE = "1.2.840.10008.1.2.2"
@@ -41,6 +44,44 @@ _UNDEFINED = 0xFFFFFFFF
 _SEQ_END = 0xFFFEE0DD
 _ITEM = 0xFFFEE000
 _ITEM_END = 0xFFFEE00D
+
+
+def open_dataset(
+    source: str | os.PathLike[str] | bytes | bytearray | Dataset, *, raw_tags: Iterable[int]
+) -> tuple[Dataset, str | None]:
+    """Open a path, encoded bytes or a data set, keeping ``raw_tags`` sequences raw.
+
+    Returns the data set and its name for messages (the path, ``"<bytes>"``, or a
+    data set's ``filename``).
+
+    Raises
+    ------
+    NotDicomError
+        The file cannot be opened or is not DICOM.
+    DecodingError
+        It is damaged (truncated, inconsistent lengths, ...).
+    """
+    if isinstance(source, Dataset):
+        return source, getattr(source, "filename", None) or None
+    if isinstance(source, bytes | bytearray):
+        name, data = "<bytes>", bytes(source)
+    else:
+        name = os.fspath(source)
+        try:
+            with open(name, "rb") as handle:
+                data = handle.read()
+        except OSError as exc:
+            raise NotDicomError(f"cannot be opened ({exc})", path=name) from exc
+    try:
+        return read_with_raw_sequences(data, tags=raw_tags), name
+    except InvalidDicomError as exc:
+        raise NotDicomError("not a DICOM file", path=name) from exc
+    except Exception as exc:  # damaged files raise many types
+        raise DecodingError(
+            f"cannot be read ({type(exc).__name__}: {exc})",
+            path=name,
+            hint="the file may be truncated or damaged",
+        ) from exc
 
 
 def read_with_raw_sequences(data: bytes, *, tags: Iterable[int]) -> Dataset:

@@ -37,7 +37,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 
 from radbridge.coding import Code
@@ -45,7 +44,6 @@ from radbridge.errors import (
     DecodingError,
     GridMismatchError,
     MissingAttributeError,
-    NotDicomError,
     RadbridgeError,
     UnsupportedObjectError,
 )
@@ -187,20 +185,9 @@ def open_parametric_map(
     DecodingError
         The file is damaged or truncated.
     """
-    name: str | None
-    if isinstance(source, Dataset):
-        ds, name = source, getattr(source, "filename", None) or None
-    elif isinstance(source, bytes | bytearray):
-        name = "<bytes>"
-        ds = _read(bytes(source), name)
-    else:
-        name = os.fspath(source)
-        try:
-            with open(name, "rb") as handle:
-                data = handle.read()
-        except OSError as exc:
-            raise NotDicomError(f"cannot be opened ({exc})", path=name) from exc
-        ds = _read(data, name)
+    from radbridge.iods.fast_read import open_dataset
+
+    ds, name = open_dataset(source, raw_tags=(_PER_FRAME,))
     return ParametricMap(ds, source=name)
 
 
@@ -226,21 +213,6 @@ def read_parametric_map(
         integer maps with a non-identity mapping become float64.
     """
     return open_parametric_map(path).volume(source)
-
-
-def _read(data: bytes, name: str) -> Dataset:
-    from radbridge.iods.fast_read import read_with_raw_sequences
-
-    try:
-        return read_with_raw_sequences(data, tags=(_PER_FRAME,))
-    except InvalidDicomError as exc:
-        raise NotDicomError("not a DICOM file", path=name) from exc
-    except Exception as exc:  # damaged files raise many types
-        raise DecodingError(
-            f"cannot be read ({type(exc).__name__}: {exc})",
-            path=name,
-            hint="the file may be truncated or damaged",
-        ) from exc
 
 
 class ParametricMap:

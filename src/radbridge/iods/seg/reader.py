@@ -41,13 +41,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
 
 from radbridge.errors import (
     DecodingError,
     GridMismatchError,
     MissingAttributeError,
-    NotDicomError,
     UnsupportedObjectError,
 )
 from radbridge.geometry import Volume, VolumeGeometry, affine_from_planes
@@ -90,35 +88,10 @@ def read_segmentation(
     UnsupportedObjectError
         It is DICOM but not a Segmentation.
     """
-    name: str | None
-    if isinstance(source, Dataset):
-        ds, name = source, getattr(source, "filename", None) or None
-    elif isinstance(source, bytes | bytearray):
-        ds, name = _read(bytes(source), "<bytes>"), "<bytes>"
-    else:
-        name = os.fspath(source)
-        try:
-            with open(name, "rb") as handle:
-                data = handle.read()
-        except OSError as exc:
-            raise NotDicomError(f"cannot be opened ({exc})", path=name) from exc
-        ds = _read(data, name)
+    from radbridge.iods.fast_read import open_dataset
+
+    ds, name = open_dataset(source, raw_tags=(_PER_FRAME_FUNCTIONAL_GROUPS,))
     return Segmentation(ds, source=name)
-
-
-def _read(data: bytes, name: str) -> Dataset:
-    from radbridge.iods.fast_read import read_with_raw_sequences
-
-    try:
-        return read_with_raw_sequences(data, tags=(_PER_FRAME_FUNCTIONAL_GROUPS,))
-    except InvalidDicomError as exc:
-        raise NotDicomError("not a DICOM file", path=name) from exc
-    except Exception as exc:  # damaged files raise many types
-        raise DecodingError(
-            f"cannot be read ({type(exc).__name__}: {exc})",
-            path=name,
-            hint="the file may be truncated or damaged",
-        ) from exc
 
 
 class Segmentation:
