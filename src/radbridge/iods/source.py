@@ -217,6 +217,29 @@ def _copy_context(ds: Dataset) -> Dataset:
     return context
 
 
+def resolve_source(
+    source: SourceSeries | Sequence[Dataset] | Volume, *, consequence: str, hint: str
+) -> SourceSeries:
+    """Return ``source`` as a :class:`SourceSeries` that has a frame of reference.
+
+    ``consequence`` ends the error message ("the source series has no frame of
+    reference, so <consequence>"); ``hint`` says what to do.
+    """
+    if isinstance(source, SourceSeries):
+        resolved = source
+    elif isinstance(source, Volume):
+        resolved = SourceSeries.from_volume(source)
+    else:
+        resolved = SourceSeries.from_datasets(list(source))
+    if not resolved.frame_of_reference_uid:
+        raise MissingAttributeError(
+            f"the source series has no frame of reference, so {consequence}",
+            attribute="FrameOfReferenceUID",
+            hint=hint,
+        )
+    return resolved
+
+
 def referenced_series_sequence(source: SourceSeries) -> list[Dataset]:
     """Items of Referenced Series Sequence (Common Instance Reference Module)."""
     if not source.slice_refs or not source.series_instance_uid:

@@ -17,7 +17,7 @@ Examples
 >>> import numpy as np
 >>> from radbridge.coding import dcm
 >>> from radbridge.io.phantom import generate_phantom
->>> from radbridge.iods.source import SourceSeries
+>>> from radbridge.iods.source import SourceSeries, resolve_source
 >>> ph = generate_phantom(slices=4, size=16)
 >>> probability = (ph.labels.array > 0).astype(np.float32) * 0.75
 >>> pm = encode_parametric_map(
@@ -40,13 +40,13 @@ from numpy.typing import NDArray
 from pydicom.dataset import Dataset, FileDataset
 
 from radbridge.coding import Code, dcm, sct
-from radbridge.errors import EncodingError, GridMismatchError, MissingAttributeError
+from radbridge.errors import EncodingError, GridMismatchError
 from radbridge.geometry import Volume, VolumeGeometry
 from radbridge.iods.common import SeriesOptions, file_meta, new_instance
 from radbridge.iods.functional_groups import ItemEncoder, encode_dataset, raw_sequence
 from radbridge.iods.pm.units import parse_units
 from radbridge.iods.seg.writer import _dimensions, _ds, _match_planes, _shared_groups
-from radbridge.iods.source import SourceSeries, referenced_series_sequence
+from radbridge.iods.source import SourceSeries, referenced_series_sequence, resolve_source
 from radbridge.pixels import TransferSyntax, encode_pixel_data
 
 __all__ = [
@@ -106,19 +106,11 @@ def _choice(cls: type[enum.StrEnum], value: Any, attribute: str) -> Any:
 
 
 def _resolve_source(source: SourceSeries | Sequence[Dataset] | Volume) -> SourceSeries:
-    if isinstance(source, SourceSeries):
-        resolved = source
-    elif isinstance(source, Volume):
-        resolved = SourceSeries.from_volume(source)
-    else:
-        resolved = SourceSeries.from_datasets(list(source))
-    if not resolved.frame_of_reference_uid:
-        raise MissingAttributeError(
-            "the source series has no frame of reference, so the map could not be placed",
-            attribute="FrameOfReferenceUID",
-            hint="make maps of images that have a FrameOfReferenceUID (CT, MR, PET do)",
-        )
-    return resolved
+    return resolve_source(
+        source,
+        consequence="the map could not be placed",
+        hint="make maps of images that have a FrameOfReferenceUID (CT, MR, PET do)",
+    )
 
 
 def _grid(

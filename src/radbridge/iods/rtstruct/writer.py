@@ -16,7 +16,7 @@ references that image in its Contour Image Sequence.
 Examples
 --------
 >>> from radbridge.io.phantom import generate_phantom
->>> from radbridge.iods.source import SourceSeries
+>>> from radbridge.iods.source import SourceSeries, resolve_source
 >>> from radbridge.iods.seg import AlgorithmIdentification
 >>> ph = generate_phantom(slices=6, size=32)
 >>> rs = encode_rtstruct(
@@ -45,7 +45,7 @@ from pydicom.dataset import Dataset, FileDataset
 from pydicom.tag import Tag
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from radbridge.errors import EncodingError, GridMismatchError, MissingAttributeError
+from radbridge.errors import EncodingError, GridMismatchError
 from radbridge.geometry import SliceRef, Volume
 from radbridge.iods.common import SeriesOptions, file_meta
 from radbridge.iods.rtstruct.contours import (
@@ -64,7 +64,7 @@ from radbridge.iods.rtstruct.types import (
     describe_rois,
 )
 from radbridge.iods.seg.descriptions import AlgorithmIdentification, SegmentDescription
-from radbridge.iods.source import SourceSeries
+from radbridge.iods.source import SourceSeries, resolve_source
 
 __all__ = ["ContourOptions", "encode_rtstruct", "format_points"]
 
@@ -116,19 +116,11 @@ class ContourOptions:
 
 
 def _resolve_source(source: SourceSeries | Sequence[Dataset] | Volume) -> SourceSeries:
-    if isinstance(source, SourceSeries):
-        resolved = source
-    elif isinstance(source, Volume):
-        resolved = SourceSeries.from_volume(source)
-    else:
-        resolved = SourceSeries.from_datasets(list(source))
-    if not resolved.frame_of_reference_uid:
-        raise MissingAttributeError(
-            "the source series has no frame of reference, so contour coordinates would be "
-            "meaningless",
-            attribute="FrameOfReferenceUID",
-            hint="contour images that have a FrameOfReferenceUID (CT, MR, PET do)",
-        )
+    resolved = resolve_source(
+        source,
+        consequence="contour coordinates would be meaningless",
+        hint="contour images that have a FrameOfReferenceUID (CT, MR, PET do)",
+    )
     if not resolved.slice_refs:
         log.warning(
             "the source has no instance references: contours will not name their images, "

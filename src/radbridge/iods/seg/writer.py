@@ -10,7 +10,7 @@ Examples
 >>> import numpy as np
 >>> from radbridge.coding import sct
 >>> from radbridge.io.phantom import generate_phantom
->>> from radbridge.iods.source import SourceSeries
+>>> from radbridge.iods.source import SourceSeries, resolve_source
 >>> ph = generate_phantom(slices=8, size=32)
 >>> liver = (ph.labels.array == 5).astype(np.uint8)
 >>> segment = SegmentDescription(
@@ -39,7 +39,7 @@ from numpy.typing import NDArray
 from pydicom.dataset import Dataset, FileDataset
 
 from radbridge.coding import dcm
-from radbridge.errors import EncodingError, GridMismatchError, MissingAttributeError
+from radbridge.errors import EncodingError, GridMismatchError
 from radbridge.geometry import Volume, VolumeGeometry
 from radbridge.iods.common import SeriesOptions, file_meta, new_instance
 from radbridge.iods.functional_groups import ItemEncoder, encode_dataset, raw_sequence
@@ -60,7 +60,7 @@ from radbridge.iods.seg.frames import (
     plan_frames,
     stacked_presence,
 )
-from radbridge.iods.source import SourceSeries, referenced_series_sequence
+from radbridge.iods.source import SourceSeries, referenced_series_sequence, resolve_source
 from radbridge.pixels import TransferSyntax, encode_pixel_data, pack_frames
 from radbridge.uids import derived_uid
 
@@ -106,20 +106,11 @@ def _enum(cls: type[enum.Enum], value: Any, attribute: str) -> Any:
 
 
 def _resolve_source(source: SourceSeries | Sequence[Dataset] | Volume) -> SourceSeries:
-    if isinstance(source, SourceSeries):
-        resolved = source
-    elif isinstance(source, Volume):
-        resolved = SourceSeries.from_volume(source)
-    else:
-        resolved = SourceSeries.from_datasets(list(source))
-    if not resolved.frame_of_reference_uid:
-        raise MissingAttributeError(
-            "the source series has no frame of reference, so segment positions would be "
-            "meaningless",
-            attribute="FrameOfReferenceUID",
-            hint="segment images that have a FrameOfReferenceUID (CT, MR, PET do)",
-        )
-    return resolved
+    return resolve_source(
+        source,
+        consequence="segment positions would be meaningless",
+        hint="segment images that have a FrameOfReferenceUID (CT, MR, PET do)",
+    )
 
 
 def _resolve_grid(
