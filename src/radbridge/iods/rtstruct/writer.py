@@ -16,7 +16,7 @@ references that image in its Contour Image Sequence.
 Examples
 --------
 >>> from radbridge.io.phantom import generate_phantom
->>> from radbridge.iods.source import SourceSeries, resolve_source
+>>> from radbridge.iods.source import SourceSeries
 >>> from radbridge.iods.seg import AlgorithmIdentification
 >>> ph = generate_phantom(slices=6, size=32)
 >>> rs = encode_rtstruct(
