@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -13,6 +11,7 @@ from radbridge.config import Peer
 from radbridge.errors import ConfigError, NetworkError
 from radbridge.gateway.config import GatewayConfig
 from radbridge.gateway.queue import Delivery
+from radbridge.net.durable import write_durably
 
 __all__ = ["Sender", "archive_path", "deliver", "network_sender"]
 
@@ -35,20 +34,11 @@ def archive_path(config: GatewayConfig, path: Path) -> Path:
     )
 
 
-def _copy_durably(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    shutil.copyfile(source, temporary)
-    with temporary.open("rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(temporary, target)
-
-
 def deliver(delivery: Delivery, config: GatewayConfig, sender: Sender | None) -> None:
     """Deliver one file; raise on failure (the caller backs off and retries)."""
     path = Path(delivery.path)
     if delivery.destination == "archive":
-        _copy_durably(path, archive_path(config, path))
+        write_durably(path.read_bytes(), archive_path(config, path))
         return
     if sender is None:
         raise ConfigError(

@@ -29,7 +29,7 @@ from radbridge.iods.source import SourceSeries
 from radbridge.iods.sr import concepts as c
 from radbridge.iods.sr.content import container_item, image_item, text_item
 from radbridge.iods.sr.reader import read_structured_report
-from radbridge.iods.sr.writer import _evidence, finish, sr_document
+from radbridge.iods.sr.writer import evidence_sequence, finish, sr_document
 
 __all__ = [
     "KEY_OBJECT_SELECTION_STORAGE",
@@ -117,7 +117,7 @@ def encode_key_objects(
     for element in root:
         ds[element.tag] = element
     series = str(source.series_instance_uid or "")
-    ds.CurrentRequestedProcedureEvidenceSequence = _evidence(
+    ds.CurrentRequestedProcedureEvidenceSequence = evidence_sequence(
         source.study_instance_uid, [(series, classes[k], k) for k in unique]
     )
     return finish(ds)

@@ -62,6 +62,7 @@ __all__ = [
     "COMPREHENSIVE_3D_SR_STORAGE",
     "COMPREHENSIVE_SR_STORAGE",
     "encode_measurement_report",
+    "evidence_sequence",
 ]
 
 COMPREHENSIVE_SR_STORAGE = "1.2.840.10008.5.1.4.1.1.88.33"
@@ -264,7 +265,7 @@ def _library(source: SourceSeries) -> Dataset | None:
     return container_item("CONTAINS", c.IMAGE_LIBRARY, [group])
 
 
-def _evidence(study_uid: str, references: Iterable[tuple[str, str, str]]) -> list[Dataset]:
+def evidence_sequence(study_uid: str, references: Iterable[tuple[str, str, str]]) -> list[Dataset]:
     """Return Current Requested Procedure Evidence Sequence items for (series, class, SOP)."""
     by_series: dict[str, dict[str, str]] = defaultdict(dict)
     for series, sop_class, sop in references:
@@ -392,7 +393,7 @@ def encode_measurement_report(
     root = container_item(None, report.title, content, template="1500")
     for keyword in root:
         ds[keyword.tag] = keyword
-    evidence = _evidence(source.study_instance_uid, _references(report, source))
+    evidence = evidence_sequence(source.study_instance_uid, _references(report, source))
     if evidence:
         ds.CurrentRequestedProcedureEvidenceSequence = evidence
     return finish(ds)
