@@ -200,7 +200,8 @@ def _path(value: Any, base: Path | None) -> Path | None:
     return p if p.is_absolute() or base is None else base / p
 
 
-def _secret(table: Mapping[str, Any], key: str, name: str) -> str | None:
+def secret_from_env(table: Mapping[str, Any], key: str, name: str) -> str | None:
+    """Return the value of the environment variable named by ``table[key]`` (or None)."""
     variable = table.get(key)
     if not variable:
         return None
@@ -233,11 +234,6 @@ def tls_from_mapping(
     )
 
 
-def secret_from_env(table: Mapping[str, Any], key: str, name: str) -> str | None:
-    """Return the value of the environment variable named by ``table[key]`` (or None)."""
-    return _secret(table, key, name)
-
-
 def peer_from_mapping(name: str, table: Mapping[str, Any], *, base: Path | None = None) -> Peer:
     """Build a :class:`Peer` from a ``[peers.NAME]`` table (``base``: for relative paths)."""
     unknown = set(table) - _PEER_KEYS
@@ -262,8 +258,8 @@ def peer_from_mapping(name: str, table: Mapping[str, Any], *, base: Path | None 
             timeout_s=float(table.get("timeout_s", 30.0)),
             dicomweb_url=str(table["dicomweb_url"]) if table.get("dicomweb_url") else None,
             username=str(table["username"]) if table.get("username") else None,
-            password=_secret(table, "password_env", name),
-            token=_secret(table, "token_env", name),
+            password=secret_from_env(table, "password_env", name),
+            token=secret_from_env(table, "token_env", name),
             tls=tls,
             transport=str(table.get("transport", "dimse")),
         )
