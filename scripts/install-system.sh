@@ -3,7 +3,8 @@
 #   orthanc + orthanc-dicomweb (the PACS), dcmtk (storescu/storescp/dcmdump/dsrdump),
 #   libpixelmed-java (SR/SEG validators) and a headless JDK to run it (the batch
 #   validator in tests/peers/java is a single-file source program, so it needs the JDK's
-#   jdk.compiler module, not only a JRE). python3-venv is added if ensurepip is missing.
+#   jdk.compiler module, not only a JRE). python3-venv is added if ensurepip is missing,
+#   openssl if its command is (the TLS tests make their own certificates with it).
 # Idempotent: installs only what is missing and skips `apt-get update` when nothing is.
 # Uses sudo only when not root. Debian 12 (bookworm) is the reference platform.
 set -euo pipefail
@@ -27,6 +28,10 @@ if command -v java >/dev/null 2>&1 && java --list-modules 2>/dev/null | grep -q 
     log "a JDK with jdk.compiler is already available ($(command -v java))"
 else
     missing+=(default-jdk-headless)
+fi
+
+if ! command -v openssl >/dev/null 2>&1; then
+    missing+=(openssl)
 fi
 
 if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
