@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 from radbridge.config import Peer, TLSConfig
 from radbridge.errors import DicomWebError, NotDicomError, PeerTimeoutError
 from radbridge.io.phantom import write_phantom
-from radbridge.net.dicomweb import _batches, _parts, qido, stow, wado
+from radbridge.net.dicomweb import qido, stow, wado
+from radbridge.net.dicomweb.client import _batches, _parts
 from radbridge.net.qr import find
 from tests.net.helpers import dataset_bytes, make_certificates, received_tree, sources_by_uid
 from tests.peers._common import free_port
