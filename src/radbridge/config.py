@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from radbridge.errors import ConfigError
+from radbridge.schema import from_table
 
 __all__ = [
     "Peer",
@@ -51,26 +52,12 @@ __all__ = [
     "parse_peer",
     "peer_from_mapping",
     "resolve_peer",
-    "secret_from_env",
     "tls_from_mapping",
 ]
 
 _AE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # no backslash, no control characters
 _INLINE = re.compile(r"^(?P<ae>[^@]{1,16})@(?P<host>\[[^\]]+\]|[^:@]+):(?P<port>\d{1,5})$")
-_PEER_KEYS = {
-    "ae_title",
-    "host",
-    "port",
-    "timeout_s",
-    "dicomweb_url",
-    "username",
-    "password_env",
-    "token_env",
-    "tls",
-    "transport",
-}
 _TRANSPORTS = ("dimse", "dicomweb")
-_TLS_KEYS = {"ca_file", "cert_file", "key_file", "check_hostname"}
 
 
 def check_ae_title(value: str, *, attribute: str = "ae_title") -> str:
@@ -150,12 +137,16 @@ class Peer:
     ae_title: str
     host: str
     port: int
-    name: str = ""
+    name: str = field(default="", metadata={"toml": None, "key_name": True})
     timeout_s: float = 30.0
     dicomweb_url: str | None = None
     username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    token: str | None = field(default=None, repr=False)
+    password: str | None = field(
+        default=None, repr=False, metadata={"toml": "password_env", "secret": True}
+    )
+    token: str | None = field(
+        default=None, repr=False, metadata={"toml": "token_env", "secret": True}
+    )
     tls: TLSConfig | None = None
     transport: str = "dimse"
 
@@ -193,82 +184,16 @@ def parse_peer(text: str) -> Peer:
     return Peer(match["ae"], host, int(match["port"]))
 
 
-def _path(value: Any, base: Path | None) -> Path | None:
-    if not value:
-        return None
-    p = Path(str(value))
-    return p if p.is_absolute() or base is None else base / p
-
-
-def secret_from_env(table: Mapping[str, Any], key: str, name: str) -> str | None:
-    """Return the value of the environment variable named by ``table[key]`` (or None)."""
-    variable = table.get(key)
-    if not variable:
-        return None
-    value = os.environ.get(str(variable))
-    if value is None:
-        raise ConfigError(
-            f"peer {name!r}: environment variable {variable} is not set",
-            attribute=key,
-            hint=f"export {variable} before starting radbridge",
-        )
-    return value
-
-
 def tls_from_mapping(
     table: Mapping[str, Any], *, base: Path | None = None, where: str = "tls"
 ) -> TLSConfig:
     """Build a :class:`TLSConfig` from a ``tls`` table (``base``: for relative paths)."""
-    spec = dict(table)
-    if set(spec) - _TLS_KEYS:
-        raise ConfigError(
-            f"unknown TLS keys {sorted(set(spec) - _TLS_KEYS)}",
-            attribute=f"{where}.tls",
-            hint=f"known keys: {', '.join(sorted(_TLS_KEYS))}",
-        )
-    return TLSConfig(
-        ca_file=_path(spec.get("ca_file"), base),
-        cert_file=_path(spec.get("cert_file"), base),
-        key_file=_path(spec.get("key_file"), base),
-        check_hostname=bool(spec.get("check_hostname", False)),
-    )
+    return from_table(TLSConfig, table, where=where, base=base)
 
 
 def peer_from_mapping(name: str, table: Mapping[str, Any], *, base: Path | None = None) -> Peer:
     """Build a :class:`Peer` from a ``[peers.NAME]`` table (``base``: for relative paths)."""
-    unknown = set(table) - _PEER_KEYS
-    if unknown:
-        raise ConfigError(
-            f"peer {name!r}: unknown keys {sorted(unknown)}",
-            attribute=f"peers.{name}",
-            hint=f"known keys: {', '.join(sorted(_PEER_KEYS))}",
-        )
-    for key in ("ae_title", "host", "port"):
-        if key not in table:
-            raise ConfigError(f"peer {name!r} has no {key}", attribute=f"peers.{name}.{key}")
-    tls = (
-        tls_from_mapping(table["tls"], base=base, where=f"peers.{name}") if "tls" in table else None
-    )
-    try:
-        return Peer(
-            ae_title=str(table["ae_title"]),
-            host=str(table["host"]),
-            port=int(table["port"]),
-            name=name,
-            timeout_s=float(table.get("timeout_s", 30.0)),
-            dicomweb_url=str(table["dicomweb_url"]) if table.get("dicomweb_url") else None,
-            username=str(table["username"]) if table.get("username") else None,
-            password=secret_from_env(table, "password_env", name),
-            token=secret_from_env(table, "token_env", name),
-            tls=tls,
-            transport=str(table.get("transport", "dimse")),
-        )
-    except ConfigError as exc:
-        raise ConfigError(
-            f"peer {name!r}: {exc.message}", attribute=f"peers.{name}.{exc.attribute}"
-        ) from None
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"peer {name!r}: {exc}", attribute=f"peers.{name}") from exc
+    return from_table(Peer, table, where=f"peers.{name}", base=base, extra={"name": name})
 
 
 def load_peers(path: str | os.PathLike[str]) -> dict[str, Peer]:

@@ -100,6 +100,10 @@ def retry_command(
 def run_command(
     config: ConfigOption = None,
     data_dir: DataOption = None,
+    host: Annotated[
+        str | None,
+        typer.Option("--host", help="Listen on this address (C-STORE and STOW-RS); 0.0.0.0: all."),
+    ] = None,
     port: Annotated[int | None, typer.Option("--port", help="Override the DIMSE port.")] = None,
     stow_port: Annotated[
         int | None, typer.Option("--stow-port", help="Also receive STOW-RS on this port.")
@@ -113,10 +117,10 @@ def run_command(
     from radbridge.gateway import Gateway
 
     settings = _config(config, data_dir)
-    if port is not None:
-        settings = dataclasses.replace(settings, port=port)
-    if stow_port is not None:
-        settings = dataclasses.replace(settings, stow_port=stow_port)
+    overrides = {"host": host, "port": port, "stow_port": stow_port}
+    given = {key: value for key, value in overrides.items() if value is not None}
+    settings = dataclasses.replace(settings, **given)  # type: ignore[arg-type]
+    settings.check()
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     gateway = Gateway(settings)

@@ -1,50 +1,10 @@
 """The gateway's configuration: one TOML file (or the embedded default).
 
-::
-
-    [gateway]
-    data_dir = "radbridge-data"      # spool/, outbox/, archive/, gateway.sqlite, audit.jsonl
-    ae_title = "RADBRIDGE"
-    host = "127.0.0.1"
-    port = 11112
-    allowed_calling_aets = []        # empty: any
-    quiet_period_s = 5.0             # series complete this long after its last association ends
-    workers = 1
-    max_attempts = 4                 # then the job is dead-lettered with its reason
-    retry_base_s = 2.0               # backoff: base * 2**(attempt-1)
-    min_free_disk_mb = 200           # refuse new instances below this (0xA700 / HTTP 503)
-    stow_port = 0                    # > 0: also receive STOW-RS on this port
-
-    [gateway.tls]                    # optional: TLS for C-STORE and STOW-RS (PEM)
-    cert_file = "gateway.pem"
-    key_file = "gateway.key"
-    ca_file = "hospital-ca.pem"      # given: senders must present a certificate from it
-
-    [gateway.stow_auth]              # optional: STOW-RS credentials (from the environment)
-    username = "pacs"
-    password_env = "RADBRIDGE_STOW_PASSWORD"
-    token_env = "RADBRIDGE_STOW_TOKEN"
-    executor = "local"               # or "dask://HOST:8786" to run jobs on a Dask cluster
-
-    [[rules]]
-    name = "ct"
-    model = "reference-ct"
-    outputs = ["seg", "sr", "ko"]    # also "sc" (overlay picture), "pm" (probability map)
-    seg_type = "binary"               # or "labelmap" (smaller; newer readers only)
-    destinations = ["archive"]       # "archive" is the local folder; others are [peers.NAME]
-    [rules.match]
-    modality = ["CT"]
-    min_slices = 10
-
-    [[priorities]]
-    study_description = "STROKE"
-    priority = 100
-
-    [peers.pacs]                     # the peer format shared with `radbridge send`
-    ae_title = "ORTHANC"             # (see radbridge.config for every key)
-    host = "127.0.0.1"
-    port = 4242
-    transport = "dimse"              # or "dicomweb" (STOW-RS to dicomweb_url)
+:class:`GatewayConfig` is the schema: the ``[gateway]`` keys, their types and
+defaults are its fields (``[gateway.tls]``, ``[gateway.stow]`` and
+``[gateway.stow_auth]`` are nested dataclasses; ``[[rules]]``, ``[[priorities]]``
+and ``[peers.NAME]`` are top-level tables). docs/gateway.md shows every key; a
+test loads that very block. Unknown keys fail with the closest known name.
 
 Examples
 --------
@@ -62,47 +22,34 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from radbridge.config import (
-    Peer,
-    TLSConfig,
-    peer_from_mapping,
-    secret_from_env,
-    tls_from_mapping,
-)
+from radbridge.config import Peer, TLSConfig
 from radbridge.errors import ConfigError
-from radbridge.gateway.routing import Match, PriorityRule, Rule, rule_from_mapping
-from radbridge.gateway.stow import StowAuth
+from radbridge.gateway.routing import Match, PriorityRule, Rule
+from radbridge.net.dicomweb.settings import StowAuth, StowLimits
+from radbridge.schema import convert, from_table, unknown_key_error
 
 __all__ = ["GatewayConfig", "load_gateway_config"]
 
-_GATEWAY_KEYS = {
-    "data_dir",
-    "ae_title",
-    "host",
-    "port",
-    "allowed_calling_aets",
-    "quiet_period_s",
-    "workers",
-    "max_attempts",
-    "retry_base_s",
-    "min_free_disk_mb",
-    "poll_s",
-    "delivery_attempts",
-    "stow_port",
-    "tls",
-    "stow_auth",
-}
+_DOCUMENT = {"toml": None}  # a top-level table of the file, not a [gateway] key
+_DOCUMENT_TABLES = ("gateway", "rules", "priorities", "peers")
 
 
 @dataclass(frozen=True)
 class GatewayConfig:
-    """Everything the gateway needs to run (see the module docstring for the TOML form)."""
+    """Everything the gateway needs to run (see the module docstring for the TOML form).
 
-    data_dir: Path
+    The fields are the ``[gateway]`` keys (plus ``rules``, ``priorities`` and
+    ``peers``, which are top-level tables of the file): the TOML schema is this class.
+    """
+
+    data_dir: Path = Path("radbridge-data")
     ae_title: str = "RADBRIDGE"
     host: str = "127.0.0.1"
     port: int = 11112
     allowed_calling_aets: tuple[str, ...] = ()
+    max_associations: int = 20
+    network_timeout_s: float = 60.0
+    tls_handshake_timeout_s: float = 10.0
     quiet_period_s: float = 5.0
     workers: int = 1
     max_attempts: int = 4
@@ -112,11 +59,18 @@ class GatewayConfig:
     delivery_attempts: int = 20
     executor: str = "local"
     stow_port: int = 0
+    file_mode: int = 0o600
     tls: TLSConfig | None = None
+    stow: StowLimits = field(default_factory=StowLimits)
     stow_auth: StowAuth | None = None
-    rules: tuple[Rule, ...] = ()
-    priorities: tuple[PriorityRule, ...] = ()
-    peers: Mapping[str, Peer] = field(default_factory=dict)
+    rules: tuple[Rule, ...] = field(default=(), metadata=_DOCUMENT)
+    priorities: tuple[PriorityRule, ...] = field(default=(), metadata=_DOCUMENT)
+    peers: Mapping[str, Peer] = field(default_factory=dict, metadata=_DOCUMENT)
+
+    @property
+    def dir_mode(self) -> int:
+        """The mode of folders under ``data_dir``: ``file_mode`` plus search where readable."""
+        return self.file_mode | ((self.file_mode & 0o444) >> 2)
 
     @property
     def spool_dir(self) -> Path:
@@ -178,26 +132,65 @@ class GatewayConfig:
             raise ConfigError(
                 "workers and max_attempts must be at least 1", attribute="workers/max_attempts"
             )
+        self._check_network()
+
+    def _check_network(self) -> None:
+        if self.tls is not None and self.tls.check_hostname:
+            raise ConfigError(
+                "check_hostname is for connecting to a peer; a server does not check names",
+                attribute="tls.check_hostname",
+                hint="remove it from [gateway.tls]",
+            )
+        if not 0 < self.port < 65536 or not 0 <= self.stow_port < 65536:
+            raise ConfigError("a port is out of range", attribute="port/stow_port")
+        if not self.host:
+            raise ConfigError(
+                "host is empty", attribute="host", hint='use "0.0.0.0" to listen everywhere'
+            )
+        for name in ("network_timeout_s", "tls_handshake_timeout_s"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive", attribute=name)
+        if not 0 <= self.file_mode <= 0o777 or self.file_mode & 0o600 != 0o600:
+            raise ConfigError(
+                f"file_mode {self.file_mode:#o} is not a file mode the gateway can use",
+                attribute="file_mode",
+                hint="write it in octal with owner read/write, e.g. 0o600 or 0o640",
+            )
+        if not (self.executor in ("", "local") or self.executor.startswith(("dask://", "tcp://"))):
+            raise ConfigError(
+                f"unknown executor {self.executor!r}",
+                attribute="executor",
+                hint='use "local" or "dask://HOST:8786"',
+            )
 
 
-def _stow_auth(table: Mapping[str, Any]) -> StowAuth:
-    unknown = set(table) - {"username", "password_env", "token_env"}
-    if unknown:
-        raise ConfigError(
-            f"unknown [gateway.stow_auth] keys {sorted(unknown)}",
-            attribute="gateway.stow_auth",
-            hint="use username, password_env, token_env",
-        )
-    return StowAuth(
-        username=str(table["username"]) if table.get("username") else None,
-        password=secret_from_env(table, "password_env", "gateway.stow_auth"),
-        token=secret_from_env(table, "token_env", "gateway.stow_auth"),
+def _from_document(document: Mapping[str, Any], base: Path, data_dir: Path | None) -> GatewayConfig:
+    for key in document:
+        if key not in _DOCUMENT_TABLES:
+            raise unknown_key_error(key, _DOCUMENT_TABLES, "the file's top level")
+    rules = document.get("rules", [])
+    if not isinstance(rules, list):
+        raise ConfigError("rules must be [[rules]] tables", attribute="rules")
+    extra: dict[str, Any] = {
+        "rules": tuple(
+            from_table(Rule, table, where=f"rules[{i}]", extra={"name": f"rule{i + 1}"})
+            for i, table in enumerate(rules)
+        ),
+        "priorities": convert(
+            document.get("priorities", []), tuple[PriorityRule, ...], "priorities"
+        ),
+        "peers": convert(document.get("peers", {}), Mapping[str, Peer], "peers", base),
+    }
+    gateway = dict(document.get("gateway", {}))
+    folder = data_dir or convert(
+        gateway.pop("data_dir", "radbridge-data"), Path, "gateway.data_dir", base
     )
-
-
-def _tuples(table: Mapping[str, Any]) -> dict[str, Any]:
-    """TOML arrays become tuples (the dataclasses are frozen and hashable)."""
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
+    extra["data_dir"] = folder
+    gateway.pop("data_dir", None)
+    config = from_table(GatewayConfig, gateway, where="gateway", base=base, extra=extra)
+    if not config.rules:
+        config = replace(config, rules=GatewayConfig.default(folder).rules)
+    return config
 
 
 def load_gateway_config(
@@ -205,8 +198,14 @@ def load_gateway_config(
 ) -> GatewayConfig:
     """Read the TOML file at ``path`` (or the embedded default when ``None``).
 
-    ``data_dir`` overrides the file's ``gateway.data_dir``. Relative data
-    directories are resolved against the configuration file's folder.
+    ``data_dir`` overrides the file's ``gateway.data_dir``. Relative paths
+    (data directory, TLS files) are resolved against the configuration file's folder.
+
+    Raises
+    ------
+    ConfigError
+        The file cannot be read, has an unknown key (the closest known name is
+        suggested), a value of the wrong type, or inconsistent settings.
     """
     if path is None:
         config = GatewayConfig.default(data_dir or "radbridge-data")
@@ -217,45 +216,8 @@ def load_gateway_config(
         document = tomllib.loads(p.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read the configuration ({exc})", path=p) from exc
-    gateway = dict(document.get("gateway", {}) or {})
-    unknown = set(gateway) - _GATEWAY_KEYS
-    if unknown:
-        raise ConfigError(
-            f"unknown [gateway] keys {sorted(unknown)}",
-            path=p,
-            attribute="gateway",
-            hint=f"known keys: {', '.join(sorted(_GATEWAY_KEYS))}",
-        )
-    folder = (
-        Path(data_dir) if data_dir else p.parent / str(gateway.pop("data_dir", "radbridge-data"))
-    )
-    gateway.pop("data_dir", None)
-    tls_table = gateway.pop("tls", None)
-    auth_table = gateway.pop("stow_auth", None)
     try:
-        tls = tls_from_mapping(tls_table, base=p.parent, where="gateway") if tls_table else None
-        auth = _stow_auth(auth_table) if auth_table else None
-        rules = tuple(rule_from_mapping(r, i) for i, r in enumerate(document.get("rules", [])))
-        priorities = tuple(PriorityRule(**_tuples(item)) for item in document.get("priorities", []))
-        config = GatewayConfig(
-            data_dir=folder,
-            rules=rules,
-            priorities=priorities,
-            peers={
-                name: peer_from_mapping(name, table, base=p.parent)
-                for name, table in (document.get("peers", {}) or {}).items()
-            },
-            tls=tls,
-            stow_auth=auth,
-            **_tuples(gateway),
-        )
-    except ConfigError as exc:
-        raise ConfigError(exc.message, path=p, attribute=exc.attribute, hint=exc.hint) from None
-    except TypeError as exc:
-        raise ConfigError(f"invalid configuration ({exc})", path=p) from exc
-    if not rules:
-        config = replace(config, rules=GatewayConfig.default(folder).rules)
-    try:
+        config = _from_document(document, p.parent, Path(data_dir) if data_dir else None)
         config.check()
     except ConfigError as exc:
         raise ConfigError(exc.message, path=p, attribute=exc.attribute, hint=exc.hint) from None

@@ -19,7 +19,7 @@ Examples
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -192,30 +192,3 @@ class PriorityRule:
 def priority_of(facts: SeriesFacts, rules: Sequence[PriorityRule], *, base: int = 0) -> int:
     """Return the job priority: the rule's base plus every matching priority rule."""
     return base + sum(rule.priority for rule in rules if rule.test(facts))
-
-
-def rule_from_mapping(data: Mapping[str, Any], index: int) -> Rule:
-    """Build a rule from its TOML table (errors name the rule)."""
-    where = f"rules[{index}]"
-    try:
-        match_data = dict(data.get("match", {}) or {})
-        for key in ("modality", "sop_class_uid"):
-            if isinstance(match_data.get(key), str):
-                match_data[key] = (match_data[key],)
-            if key in match_data:
-                match_data[key] = tuple(match_data[key])
-        return Rule(
-            name=str(data.get("name", f"rule{index + 1}")),
-            model=str(data["model"]),
-            match=Match(**match_data),
-            priority=int(data.get("priority", 0)),
-            outputs=tuple(data.get("outputs", ("seg", "sr", "ko"))),
-            seg_type=str(data.get("seg_type", "binary")),
-            destinations=tuple(data.get("destinations", ("archive",))),
-        )
-    except KeyError as exc:
-        raise ConfigError(f"{where} has no {exc.args[0]}", attribute=where) from exc
-    except TypeError as exc:
-        raise ConfigError(
-            f"{where}: {exc}", attribute=where, hint="see docs/gateway.md for the rule keys"
-        ) from exc

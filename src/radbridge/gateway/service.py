@@ -161,6 +161,8 @@ class Gateway:
             host=self.config.host,
             port=self.config.port if port is None else port,
             allowed_calling_aets=self.config.allowed_calling_aets,
+            max_associations=self.config.max_associations,
+            timeout_s=self.config.network_timeout_s,
             on_stored=stored,
             on_opened=self.association_opened,
             on_closed=self.association_released,

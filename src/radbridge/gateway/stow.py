@@ -13,8 +13,6 @@ Optional HTTP basic or bearer authentication; optional TLS.
 
 from __future__ import annotations
 
-import base64
-import hmac
 import json
 import logging
 import re
@@ -28,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from radbridge.net.dicomweb.settings import StowAuth
 from radbridge.net.durable import instance_path, read_uids
 
 __all__ = ["StowAuth", "StowServer"]
@@ -44,27 +43,6 @@ _FAILURE_PROCESSING = 0xC000  # Failure: cannot understand
 _FAILURE_RESOURCES = 0xA700  # Out of resources
 _MAX_BODY = 4 * 2**30
 _MAX_DISCARD = 256 * 2**20
-
-
-@dataclass(frozen=True)
-class StowAuth:
-    """Credentials the endpoint accepts: basic (user, password) and/or a bearer token."""
-
-    username: str | None = None
-    password: str | None = None
-    token: str | None = None
-
-    def check(self, header: str | None) -> bool:
-        """Tell whether an ``Authorization`` header carries these credentials."""
-        if not header:
-            return False
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() == "bearer" and self.token:
-            return hmac.compare_digest(value.strip(), self.token)
-        if scheme.lower() == "basic" and self.username is not None:
-            expected = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
-            return hmac.compare_digest(value.strip(), expected)
-        return False
 
 
 def parse_parts(content_type: str, body: bytes) -> list[bytes]:
