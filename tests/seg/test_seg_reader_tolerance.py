@@ -134,3 +134,42 @@ def test_frames_on_a_source_with_uneven_spacing(interop):
     assert int(placed.array.sum()) == int(own.array.sum()) > 0
     uids = {ref.sop_instance_uid for ref in source.slice_refs}
     assert set(seg.frames.source_uids) <= uids
+
+
+def _strip_source_references(path) -> bytes:
+    """The file as PixelMed and some vendors write it: frames name no source image."""
+    ds = pydicom.dcmread(path)
+    for item in ds.PerFrameFunctionalGroupsSequence:
+        if "DerivationImageSequence" in item:
+            del item.DerivationImageSequence
+    for keyword in ("ReferencedSeriesSequence", "SourceImageSequence"):
+        if keyword in ds:
+            delattr(ds, keyword)
+    buffer = io.BytesIO()
+    ds.save_as(buffer)
+    return buffer.getvalue()
+
+
+def test_masks_for_source_without_frame_references_places_frames_by_position(interop):
+    from radbridge.io.series import read_source_series
+
+    path = interop / "seg/dcmqi/partial_overlaps.dcm"
+    source = read_source_series(interop / "images/ct-3slice")
+    referenced = read_segmentation(path)
+    stripped = read_segmentation(_strip_source_references(path))
+    assert not any(stripped.frames.source_uids)
+    uid = source.slice_refs[1].sop_instance_uid
+    with pytest.raises(UnsupportedObjectError, match="source series") as info:
+        stripped.masks_for_source(uid)
+    assert info.value.attribute == "DerivationImageSequence"
+    found = 0
+    for ref in source.slice_refs:
+        expected = referenced.masks_for_source(ref.sop_instance_uid)
+        got = stripped.masks_for_source(ref.sop_instance_uid, source=source)
+        assert sorted(got) == sorted(expected)
+        for number, mask in expected.items():
+            np.testing.assert_array_equal(got[number], mask)
+            found += int(mask.any())
+    assert found >= 3, "the file has segments on several images"
+    with pytest.raises(GridMismatchError, match="not in the source"):
+        stripped.masks_for_source("1.2.3.4", source=source)

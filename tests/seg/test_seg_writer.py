@@ -108,7 +108,7 @@ def test_fractional_probabilities(study):
         ("overlap", {"segmentation_type": "labelmap"}, "overlap"),
         ("nonbinary", {}, "only 0 and 1"),
         ("nan", {"segmentation_type": "fractional"}, "NaN"),
-        ("labels", {"segmentation_type": "fractional"}, "stacked"),
+        ("labels", {"segmentation_type": "fractional"}, "one volume per segment"),
         ("labels", {"segmentation_type": "bogus"}, "unknown value"),
         ("labels", {"transfer_syntax": "jpeg-xl"}, "unknown transfer syntax"),
     ],

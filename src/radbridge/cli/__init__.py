@@ -14,7 +14,12 @@ import typer
 
 from radbridge.errors import RadbridgeError
 
-__all__ = ["app", "main"]
+__all__ = ["THRESHOLD_HELP", "app", "main"]
+
+#: Help of every --threshold option (the rule itself is radbridge.iods.threshold).
+THRESHOLD_HELP = (
+    "FRACTIONAL SEGs: a voxel is inside a segment when its fraction is at least this (default 0.5)."
+)
 
 app = typer.Typer(
     name="radbridge",

@@ -3,11 +3,34 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from radbridge.cli import app
+from radbridge.cli import THRESHOLD_HELP, app
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    from radbridge.iods.seg import Segmentation
+    from radbridge.iods.source import SourceSeries
+
+
+def _masks(
+    seg: Segmentation, source: SourceSeries, threshold: float | None
+) -> tuple[NDArray[Any], tuple[int, ...] | None]:
+    """Return a label map when segments do not overlap, else one mask per segment."""
+    from radbridge.errors import DecodingError
+    from radbridge.iods.threshold import DEFAULT_THRESHOLD
+
+    threshold = DEFAULT_THRESHOLD if threshold is None else threshold
+    try:
+        return seg.label_volume(source, threshold=threshold).array, None
+    except DecodingError as exc:
+        if exc.attribute != "SegmentsOverlap":
+            raise
+    stacked = seg.stacked_volume(source, threshold=threshold)
+    return stacked.array, stacked.segment_numbers
 
 
 @app.command("render")
@@ -23,8 +46,12 @@ def render(
     sc: Annotated[
         bool, typer.Option("--sc", help="Also write overlay.dcm (Secondary Capture).")
     ] = False,
+    threshold: Annotated[float | None, typer.Option(help=THRESHOLD_HELP)] = None,
 ) -> None:
-    """Write OUT/montage.png: the slices with the most segmented area, segments in colour."""
+    """Write OUT/montage.png: the slices with the most segmented area, segments in colour.
+
+    Overlapping segments are all drawn (outlines, or blended tints with --style filled).
+    """
     from radbridge.errors import ConfigError
     from radbridge.io.series import read_source_series, read_volume
     from radbridge.iods.sc import encode_overlay_sc, render_overlay, render_png_montage
@@ -41,11 +68,13 @@ def render(
         centre_width = (centre, width)
     src = read_source_series(source)
     seg = read_segmentation(seg_file)
-    labels = seg.label_volume(src).array
+    labels, numbers = _masks(seg, src, threshold)
     colours = {n: d.display_rgb for n, d in seg.segments.items() if d.display_rgb is not None}
     names = {n: d.label for n, d in seg.segments.items()}
     volume = read_volume(source, series_instance_uid=src.series_instance_uid, rescale=True)
-    frames = render_overlay(volume, labels, colours, names, style=style, window=centre_width)
+    frames = render_overlay(
+        volume, labels, colours, names, style=style, window=centre_width, segments=numbers
+    )
     output.mkdir(parents=True, exist_ok=True)
     chosen = render_png_montage(frames, labels, output / "montage.png", count=count)
     typer.echo(f"wrote {output / 'montage.png'}: slices {[k + 1 for k in chosen]}")

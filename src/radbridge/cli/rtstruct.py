@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from radbridge.cli import app
+from radbridge.cli import THRESHOLD_HELP, app
 
 if TYPE_CHECKING:
     from radbridge.iods.rtstruct import StructureSet
@@ -217,6 +217,7 @@ def convert(
     series: Annotated[
         str | None, typer.Option(help="Source series UID if DIR holds several.")
     ] = None,
+    threshold: Annotated[float | None, typer.Option(help=THRESHOLD_HELP)] = None,
 ) -> None:
     """Convert a SEG to an RTSTRUCT (--to rtstruct) or an RTSTRUCT to a SEG (--to seg)."""
     from radbridge.errors import ConfigError
@@ -234,6 +235,7 @@ def convert(
             _source(source, series),
             contours=ContourOptions(hole_style=hole_style, tolerance_mm=tolerance_mm),
             allow_empty=allow_empty,
+            threshold=threshold,
         )
         what = f"RTSTRUCT, {len(ds.StructureSetROISequence)} ROIs"
     elif target == "seg":

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from radbridge.cli import app
+from radbridge.cli import THRESHOLD_HELP, app
+
+if TYPE_CHECKING:
+    from radbridge.geometry import Volume
+    from radbridge.iods.seg import Segmentation, StackedMasks
 
 seg_app = typer.Typer(help="DICOM Segmentation (SEG): encode, decode, info.", no_args_is_help=True)
 app.add_typer(seg_app, name="seg")
@@ -68,44 +72,107 @@ def encode(
 @seg_app.command("decode")
 def decode(
     seg_file: Annotated[Path, typer.Argument(help="SEG file.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help=".nii.gz, .nrrd or .npy")],
+    output: Annotated[
+        Path,
+        typer.Option("-o", "--output", help=".nii.gz, .nrrd or .npy; a folder with --per-segment."),
+    ],
     source: Annotated[
         Path | None, typer.Option("--source", help="Put the mask on this series' grid.")
     ] = None,
     stacked: Annotated[
-        bool, typer.Option("--stacked", help="One mask per segment (.npy only).")
+        bool,
+        typer.Option(
+            "--stacked", help="One mask per segment in one file: 4-D NIfTI, NRRD or .npy."
+        ),
     ] = False,
+    per_segment: Annotated[
+        bool,
+        typer.Option("--per-segment", help="One file per segment in the folder -o (as dcmqi)."),
+    ] = False,
+    file_format: Annotated[
+        str, typer.Option("--format", help="--per-segment: nii.gz (default) or nrrd.")
+    ] = "nii.gz",
+    threshold: Annotated[float | None, typer.Option(help=THRESHOLD_HELP)] = None,
 ) -> None:
-    """Decode a SEG to a label map (or stacked masks) on its own grid or the source's."""
-    import numpy as np
+    """Decode a SEG to a label map, or one mask per segment, on its own grid or the source's.
 
-    from radbridge.errors import UnsupportedObjectError
-    from radbridge.io.nifti import write_image
+    FRACTIONAL segments become a label map by the threshold rule (0.5 unless given);
+    --stacked and --per-segment keep their fractions (float 0..1) unless --threshold
+    is given.
+    """
     from radbridge.io.series import read_source_series
     from radbridge.iods.seg import read_segmentation
+    from radbridge.iods.threshold import DEFAULT_THRESHOLD
 
     seg = read_segmentation(seg_file)
-    target = None
-    if source is not None:
-        target = read_source_series(source)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    if stacked:
-        if output.suffix != ".npy":
-            raise UnsupportedObjectError(
-                "stacked masks are written as .npy [segment, slice, row, column]",
-                path=output,
-                hint="use an output name ending in .npy",
-            )
-        masks = seg.stacked_volume(target)
-        np.save(output, masks.array)
-        typer.echo(f"wrote {output}: segments {list(masks.segment_numbers)}")
+    target = read_source_series(source) if source is not None else None
+    if stacked or per_segment:
+        masks = seg.stacked_volume(target, threshold=threshold)
+        if per_segment:
+            _write_per_segment(seg, masks, output, file_format)
+        else:
+            _write_stacked(masks, output)
         return
-    volume = seg.label_volume(target)
+    volume = seg.label_volume(
+        target, threshold=DEFAULT_THRESHOLD if threshold is None else threshold
+    )
+    _write_volume(volume, output)
+    typer.echo(f"wrote {output}: {volume.shape} label map, segments {sorted(seg.segments)}")
+
+
+def _write_volume(volume: Volume, output: Path) -> None:
+    import numpy as np
+
+    from radbridge.io.nifti import write_image
+
+    output.parent.mkdir(parents=True, exist_ok=True)
     if output.suffix == ".npy":
         np.save(output, volume.array)
     else:
         write_image(volume, output)
-    typer.echo(f"wrote {output}: {volume.shape} label map, segments {sorted(seg.segments)}")
+
+
+def _write_stacked(masks: StackedMasks, output: Path) -> None:
+    import numpy as np
+
+    from radbridge.io.nifti import write_images
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if output.suffix == ".npy":
+        np.save(output, masks.array)
+    else:
+        write_images(masks.array, masks.geometry, output)
+    typer.echo(
+        f"wrote {output}: {masks.array.shape[0]} masks {masks.array.dtype} [segment, ...], "
+        f"segments {list(masks.segment_numbers)}"
+    )
+
+
+def _write_per_segment(
+    seg: Segmentation, masks: StackedMasks, folder: Path, file_format: str
+) -> None:
+    from radbridge.errors import ConfigError
+    from radbridge.geometry import Volume
+
+    suffix = file_format.strip().lower().lstrip(".")
+    if suffix not in ("nii.gz", "nii", "nrrd"):
+        raise ConfigError(
+            f"unknown format {file_format!r}", attribute="--format", hint="use nii.gz or nrrd"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    for number, mask in zip(masks.segment_numbers, masks.array, strict=True):
+        _write_volume(
+            Volume.from_geometry(mask, masks.geometry), folder / f"segment-{number}.{suffix}"
+        )
+    described = [d.to_json() for n, d in sorted(seg.segments.items()) if n in masks.segment_numbers]
+    files = {n: f"segment-{n}.{suffix}" for n in masks.segment_numbers}
+    for entry in described:
+        entry["file"] = files[int(str(entry["segment_number"]))]
+    (folder / "segments.json").write_text(json.dumps(described, indent=2))
+    typer.echo(
+        f"wrote {len(files)} files segment-N.{suffix} and segments.json to {folder}: "
+        f"segments {list(masks.segment_numbers)}"
+    )
 
 
 @seg_app.command("info")

@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 from radbridge.errors import GridMismatchError, UnsupportedObjectError
 from radbridge.geometry import VolumeGeometry, align_to_grid
-from radbridge.io.nifti import read_image
+from radbridge.io.nifti import read_images
 
 __all__ = ["read_mask"]
 
@@ -32,9 +32,11 @@ def read_mask(path: str | os.PathLike[str], geometry: VolumeGeometry) -> NDArray
 
     NIfTI and NRRD files carry their own geometry: an array that differs from the
     grid only by axis order or direction is re-oriented
-    (:func:`~radbridge.geometry.align_to_grid`), anything else is refused. A
-    ``.npy`` array must already be ``[slice, row, column]`` (or with a leading
-    segment axis) in the grid's slice order, as ``radbridge info --json`` lists it.
+    (:func:`~radbridge.geometry.align_to_grid`), anything else is refused. A 4-D
+    NIfTI (or a multi-component NRRD, as 3D Slicer writes) gives
+    ``[segment, slice, row, column]``, one volume per segment. A ``.npy`` array
+    must already be ``[slice, row, column]`` (or with a leading segment axis) in
+    the grid's slice order, as ``radbridge info --json`` lists it.
 
     Raises
     ------
@@ -58,9 +60,11 @@ def read_mask(path: str | os.PathLike[str], geometry: VolumeGeometry) -> NDArray
                 "in the slice order of `radbridge info --json`",
             )
         return array
+    volumes = read_images(p)
     try:
-        return align_to_grid(read_image(p), geometry)
+        aligned = [align_to_grid(volume, geometry) for volume in volumes]
     except GridMismatchError as exc:
         raise GridMismatchError(
             exc.message, path=p, attribute=exc.attribute, hint=exc.hint
         ) from None
+    return aligned[0] if len(aligned) == 1 else np.stack(aligned)

@@ -24,15 +24,17 @@ from numpy.typing import NDArray
 
 from radbridge._optional import require
 from radbridge.errors import DicomReadError, GeometryError, UnsupportedObjectError
-from radbridge.geometry import Volume
+from radbridge.geometry import Volume, VolumeGeometry
 
 __all__ = [
     "read_image",
+    "read_images",
     "volume_from_nifti",
     "volume_from_sitk",
     "volume_to_nifti",
     "volume_to_sitk",
     "write_image",
+    "write_images",
 ]
 
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -50,7 +52,7 @@ def volume_to_nifti(volume: Volume) -> Any:
     Examples
     --------
     >>> import numpy as np
-    >>> from radbridge.geometry import Volume
+    >>> from radbridge.geometry import Volume, VolumeGeometry
     >>> vol = Volume(np.zeros((2, 3, 4), np.int16), np.diag([2.0, 0.5, 0.7, 1.0]))
     >>> img = volume_to_nifti(vol)
     >>> img.shape, [round(float(v), 4) for v in img.header.get_zooms()]
@@ -79,7 +81,7 @@ def volume_from_nifti(image: Any, *, frame_of_reference_uid: str | None = None) 
         raise UnsupportedObjectError(
             f"a {data.ndim}-D NIfTI image cannot be one volume",
             attribute="dim",
-            hint="split 4-D images into 3-D volumes first",
+            hint="read 4-D images (one volume per segment or channel) with read_images()",
         )
     affine = _LPS_TO_RAS @ np.asarray(image.affine, dtype=np.float64) @ _SWAP
     return Volume(np.transpose(data, (2, 1, 0)), affine, frame_of_reference_uid)
@@ -113,17 +115,23 @@ def volume_from_sitk(image: Any, *, frame_of_reference_uid: str | None = None) -
             f"expected a 3-D scalar image, got {image.GetDimension()}-D with "
             f"{image.GetNumberOfComponentsPerPixel()} components",
             attribute="dimension",
+            hint="read images with one volume per segment or channel with read_images()",
         )
     array: NDArray[Any] = sitk.GetArrayFromImage(image)
-    direction = np.asarray(image.GetDirection(), dtype=np.float64).reshape(3, 3)
-    spacing = np.asarray(image.GetSpacing(), dtype=np.float64)
+    return Volume(array, _sitk_affine(image, 3), frame_of_reference_uid)
+
+
+def _sitk_affine(image: Any, dimension: int) -> NDArray[np.float64]:
+    """Return the LPS affine of an ITK image's first three axes (slice, row, column order)."""
+    direction = np.asarray(image.GetDirection(), dtype=np.float64).reshape(dimension, dimension)
+    spacing = np.asarray(image.GetSpacing(), dtype=np.float64)[:3]
     affine = np.eye(4)
-    xyz = direction * spacing  # columns scaled by x, y, z spacing
+    xyz = direction[:3, :3] * spacing  # columns scaled by x, y, z spacing
     affine[:3, 0] = xyz[:, 2]
     affine[:3, 1] = xyz[:, 1]
     affine[:3, 2] = xyz[:, 0]
-    affine[:3, 3] = np.asarray(image.GetOrigin(), dtype=np.float64)
-    return Volume(array, affine, frame_of_reference_uid)
+    affine[:3, 3] = np.asarray(image.GetOrigin(), dtype=np.float64)[:3]
+    return affine
 
 
 def _suffix(path: Path) -> str:
@@ -139,7 +147,52 @@ def read_image(
     Raises
     ------
     UnsupportedObjectError
-        Unknown file type.
+        Unknown file type, or more than one volume in the file.
+    DicomReadError
+        The file cannot be read.
+    """
+    volumes = read_images(path, frame_of_reference_uid=frame_of_reference_uid)
+    if len(volumes) != 1:
+        raise UnsupportedObjectError(
+            f"the image holds {len(volumes)} volumes (a 4-D or multi-component image), "
+            "not one",
+            path=Path(path),
+            attribute="dim",
+            hint="read it with read_images() (one volume per segment or channel)",
+        )
+    return volumes[0]
+
+
+def write_image(volume: Volume, path: str | os.PathLike[str]) -> Path:
+    """Write a volume as NIfTI or NRRD/MetaImage, chosen by the file suffix."""
+    p = Path(path)
+    suffix = _suffix(p)
+    if suffix in _NIFTI_SUFFIXES:
+        nib = require("nibabel", "nifti", purpose="write NIfTI")
+        nib.save(volume_to_nifti(volume), p)
+        return p
+    if suffix in _ITK_SUFFIXES:
+        sitk = require("SimpleITK", "nifti", purpose="write NRRD/MetaImage")
+        sitk.WriteImage(volume_to_sitk(volume), str(p), True)
+        return p
+    raise UnsupportedObjectError(
+        f"unknown image file type {suffix!r}", path=p, hint="use .nii.gz or .nrrd"
+    )
+
+
+def read_images(
+    path: str | os.PathLike[str], *, frame_of_reference_uid: str | None = None
+) -> list[Volume]:
+    """Read a 3-D or 4-D NIfTI/NRRD/MetaImage: one volume per segment or channel.
+
+    A 4-D NIfTI gives one volume per index of its 4th axis; an ITK image with
+    several components per voxel (Slicer's ``.seg.nrrd``) or a 4th axis gives one
+    volume per component; a 3-D image gives a list of one.
+
+    Raises
+    ------
+    UnsupportedObjectError
+        Unknown file type, or an image of more than four dimensions.
     DicomReadError
         The file cannot be read.
     """
@@ -148,12 +201,18 @@ def read_image(
     try:
         if suffix in _NIFTI_SUFFIXES:
             nib = require("nibabel", "nifti", purpose="read NIfTI")
-            return volume_from_nifti(nib.load(p), frame_of_reference_uid=frame_of_reference_uid)
+            image = nib.load(p)
+            data = np.asanyarray(image.dataobj)
+            if data.ndim != 4:
+                return [volume_from_nifti(image, frame_of_reference_uid=frame_of_reference_uid)]
+            affine = _LPS_TO_RAS @ np.asarray(image.affine, dtype=np.float64) @ _SWAP
+            return [
+                Volume(np.transpose(data[..., i], (2, 1, 0)), affine, frame_of_reference_uid)
+                for i in range(data.shape[3])
+            ]
         if suffix in _ITK_SUFFIXES:
             sitk = require("SimpleITK", "nifti", purpose="read NRRD/MetaImage")
-            return volume_from_sitk(
-                sitk.ReadImage(str(p)), frame_of_reference_uid=frame_of_reference_uid
-            )
+            return _itk_volumes(sitk.ReadImage(str(p)), frame_of_reference_uid)
     except (UnsupportedObjectError, GeometryError):
         raise
     except (OSError, RuntimeError, ValueError) as exc:
@@ -169,17 +228,74 @@ def read_image(
     )
 
 
-def write_image(volume: Volume, path: str | os.PathLike[str]) -> Path:
-    """Write a volume as NIfTI or NRRD/MetaImage, chosen by the file suffix."""
+def _itk_volumes(image: Any, frame_of_reference_uid: str | None) -> list[Volume]:
+    sitk = require("SimpleITK", "nifti", purpose="read NRRD/MetaImage")
+    dimension = image.GetDimension()
+    if dimension not in (3, 4) or (dimension == 4 and image.GetNumberOfComponentsPerPixel() > 1):
+        raise UnsupportedObjectError(
+            f"a {dimension}-D image with {image.GetNumberOfComponentsPerPixel()} components "
+            "cannot be read as volumes",
+            attribute="dimension",
+            hint="give a 3-D image, a 3-D image with one component per segment, or a 4-D one",
+        )
+    affine = _sitk_affine(image, dimension)
+    array: NDArray[Any] = sitk.GetArrayFromImage(image)
+    if dimension == 4:  # array [t, z, y, x]
+        return [Volume(array[i], affine, frame_of_reference_uid) for i in range(array.shape[0])]
+    if image.GetNumberOfComponentsPerPixel() > 1:  # array [z, y, x, component]
+        return [
+            Volume(np.ascontiguousarray(array[..., i]), affine, frame_of_reference_uid)
+            for i in range(array.shape[3])
+        ]
+    return [Volume(array, affine, frame_of_reference_uid)]
+
+
+def write_images(
+    stacked: NDArray[Any], geometry: VolumeGeometry, path: str | os.PathLike[str]
+) -> Path:
+    """Write ``[segment, slice, row, column]`` as one 4-D NIfTI or a multi-component NRRD.
+
+    NIfTI: axes ``(i, j, k, segment)`` with i = column, j = row, k = slice (as
+    :func:`write_image`); NRRD/MetaImage: one component per segment, as 3D
+    Slicer stores segmentations.
+
+    Examples
+    --------
+    >>> import numpy as np, pathlib, tempfile
+    >>> from radbridge.geometry import VolumeGeometry
+    >>> grid = VolumeGeometry((2, 3, 4), np.diag([2.0, 1.0, 1.0, 1.0]))
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "stack.nii.gz"
+    >>> _ = write_images(np.ones((5, 2, 3, 4), bool), grid, path)
+    >>> [v.shape for v in read_images(path)][:2], len(read_images(path))
+    ([(2, 3, 4), (2, 3, 4)], 5)
+    """
     p = Path(path)
+    array = np.asarray(stacked)
+    if array.ndim != 4 or array.shape[1:] != geometry.shape:
+        raise UnsupportedObjectError(
+            f"stacked masks have shape {array.shape}, not [segment, *{geometry.shape}]",
+            attribute="stacked",
+        )
+    if array.dtype == np.bool_:
+        array = array.astype(np.uint8)
     suffix = _suffix(p)
     if suffix in _NIFTI_SUFFIXES:
         nib = require("nibabel", "nifti", purpose="write NIfTI")
-        nib.save(volume_to_nifti(volume), p)
+        data = np.ascontiguousarray(np.transpose(array, (3, 2, 1, 0)))
+        affine = _LPS_TO_RAS @ geometry.affine @ _SWAP
+        image = nib.Nifti1Image(data, affine)
+        image.header.set_qform(affine, code=1)
+        image.header.set_sform(affine, code=1)
+        nib.save(image, p)
         return p
     if suffix in _ITK_SUFFIXES:
         sitk = require("SimpleITK", "nifti", purpose="write NRRD/MetaImage")
-        sitk.WriteImage(volume_to_sitk(volume), str(p), True)
+        template = volume_to_sitk(Volume.from_geometry(array[0], geometry))
+        image = sitk.GetImageFromArray(
+            np.ascontiguousarray(np.moveaxis(array, 0, -1)), isVector=True
+        )
+        image.CopyInformation(template)
+        sitk.WriteImage(image, str(p), True)
         return p
     raise UnsupportedObjectError(
         f"unknown image file type {suffix!r}", path=p, hint="use .nii.gz or .nrrd"

@@ -3,8 +3,9 @@
 SEG → RTSTRUCT: each segment becomes an ROI with the same number, label,
 colour and codes (written in RT ROI Observations), contoured on the source
 series; each ROI names its segment in a Definition Source Sequence.
-FRACTIONAL segments are contoured at the 0.5 iso-level with sub-pixel
-interpolation.
+FRACTIONAL segments are contoured at the threshold's iso-level (0.5 unless
+given) with sub-pixel interpolation, so exactly the voxels that
+``Segmentation.label_volume`` puts inside a segment lie inside its contours.
 
 RTSTRUCT → SEG: each ROI becomes a segment, numbered 1..N in ROI order. Codes
 come from the ROI's RT ROI Observations item when present, else from the
@@ -42,6 +43,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 from pydicom.dataset import Dataset, FileDataset
 
 from radbridge.coding import Code, sct
@@ -91,6 +93,7 @@ def seg_to_rtstruct(
     allow_empty: bool = False,
     structure_set_label: str = "RADBRIDGE",
     series: SeriesOptions | None = None,
+    threshold: float | None = None,
 ) -> FileDataset:
     """Contour a Segmentation's segments on its source series as an RT Structure Set.
 
@@ -105,10 +108,20 @@ def seg_to_rtstruct(
     interpreted_type
         RT ROI Interpreted Type for every ROI (default: GTV for morphologically
         altered structures, ORGAN for anything else).
+    threshold
+        FRACTIONAL: the fraction contoured (default ``contours.level``, 0.5),
+        the same rule as :meth:`~radbridge.iods.seg.Segmentation.label_volume`.
     """
     segmentation = seg if isinstance(seg, Segmentation) else read_segmentation(seg)
     resolved = _source(source)
-    masks = segmentation.stacked_volume(resolved)
+    options = contours or ContourOptions()
+    if threshold is not None:
+        options = replace(options, level=threshold)
+    masks = segmentation.stacked_volume(resolved, fractional_as_float=False)
+    array = masks.array
+    if segmentation.segmentation_type is SegmentationType.FRACTIONAL:
+        # Fractions in float64, as binarize() computes them, so contours and label maps agree.
+        array = array.astype(np.float64) / float(segmentation.max_fractional_value)
     rois = [
         ROIDescription.from_segment(
             _complete_algorithm(segmentation.segments[n], segmentation.source),
@@ -117,10 +130,10 @@ def seg_to_rtstruct(
         for n in masks.segment_numbers
     ]
     return encode_rtstruct(
-        masks.array,
+        array,
         resolved,
         rois,
-        contours=contours,
+        contours=options,
         allow_empty=allow_empty,
         structure_set_label=structure_set_label,
         series=series or SeriesOptions(series_description="RT Structure Set (from SEG)"),

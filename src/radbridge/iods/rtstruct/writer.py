@@ -65,6 +65,7 @@ from radbridge.iods.rtstruct.types import (
 )
 from radbridge.iods.seg.descriptions import AlgorithmIdentification, SegmentDescription
 from radbridge.iods.source import SourceSeries, resolve_source
+from radbridge.iods.threshold import DEFAULT_THRESHOLD, binarize, check_threshold
 
 __all__ = ["ContourOptions", "encode_rtstruct", "format_points"]
 
@@ -89,13 +90,15 @@ class ContourOptions:
         distance (mm, in the image plane) of the written contour. 0 (default)
         drops only collinear vertices, which loses nothing.
     level
-        Iso-level for probability maps (stacked float input); binary masks
-        are contoured half-way between inside and outside pixels.
+        Iso-level for probability maps (stacked float input): pixels whose
+        value is at least this are inside (the rule of
+        :func:`radbridge.iods.threshold.binarize`, 0.5 by default); binary
+        masks are contoured half-way between inside and outside pixels.
     """
 
     hole_style: HoleStyle | str = HoleStyle.SEPARATE
     tolerance_mm: float = 0.0
-    level: float = 0.5
+    level: float = DEFAULT_THRESHOLD
 
     def __post_init__(self) -> None:
         try:
@@ -111,8 +114,7 @@ class ContourOptions:
                 f"tolerance_mm must be a finite number >= 0, got {self.tolerance_mm}",
                 attribute="tolerance_mm",
             )
-        if not 0 < self.level < 1:
-            raise EncodingError("level must lie between 0 and 1", attribute="level")
+        check_threshold(self.level, attribute="level")
 
 
 def _resolve_source(source: SourceSeries | Sequence[Dataset] | Volume) -> SourceSeries:
@@ -200,7 +202,7 @@ def _slice_polygons(
 ) -> Iterator[tuple[int, list[NDArray[np.float64]]]]:
     """Yield ``(slice, polygons)`` for every slice with something inside, (row, col) pixels."""
     binary = volume.dtype == np.bool_
-    inside = volume if binary else volume >= options.level
+    inside = binarize(volume, threshold=options.level)
     for k in np.flatnonzero(inside.any(axis=(1, 2))):
         rows = np.flatnonzero(inside[k].any(axis=1))
         cols = np.flatnonzero(inside[k].any(axis=0))

@@ -33,6 +33,9 @@ _GAP = 4
 def choose_slices(labels: NDArray[Any], count: int) -> list[int]:
     """Return up to ``count`` slice indices with the most segmented area, in slice order.
 
+    ``labels`` is a label map ``[slice, row, column]`` or stacked masks
+    ``[segment, slice, row, column]``.
+
     Raises
     ------
     EncodingError
@@ -40,7 +43,9 @@ def choose_slices(labels: NDArray[Any], count: int) -> list[int]:
     """
     if count < 1:
         raise EncodingError(f"count must be at least 1, not {count}", attribute="count")
-    area = (np.asarray(labels) > 0).sum(axis=(1, 2))
+    array = np.asarray(labels)
+    inside = (array > 0).any(axis=0) if array.ndim == 4 else array > 0
+    area = inside.sum(axis=(1, 2))
     ranked = [int(k) for k in np.argsort(-area, kind="stable") if area[k] > 0][:count]
     if not ranked:
         raise EncodingError(
@@ -79,7 +84,7 @@ def render_png_montage(
     frames
         RGB frames from :func:`~radbridge.iods.sc.render_overlay`.
     labels
-        The label map the frames show (chooses the slices).
+        The label map (or stacked masks) the frames show (chooses the slices).
     path
         The PNG file to write (its folder is created).
     count, columns
@@ -93,9 +98,10 @@ def render_png_montage(
     image_module = require("PIL.Image", "render", purpose="write PNG snapshots")
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise EncodingError("frames must be uint8 [slice, row, column, 3]", attribute="frames")
-    if len(frames) != np.asarray(labels).shape[0]:
+    slice_count = np.asarray(labels).shape[-3]
+    if len(frames) != slice_count:
         raise GridMismatchError(
-            f"{len(frames)} frames but {np.asarray(labels).shape[0]} label slices",
+            f"{len(frames)} frames but {slice_count} label slices",
             attribute="labels",
         )
     slices = choose_slices(labels, count)

@@ -1,12 +1,12 @@
-"""Render a label map over its source images: outline or filled, legend, warning banner.
+"""Render segments over their source images: outline or filled, legend, warning banner.
 
 Many PACS viewers cannot show a Segmentation or a Parametric Map, so AI results
 also travel as pictures. :func:`render_frames` composites each slice: the
 source image in grey (windowed), each segment in its display colour (outline,
-or filled and outlined), a "NOT FOR DIAGNOSTIC USE" banner above the image
-and a legend below it. Small images are enlarged (nearest neighbour) so the
-text stays legible. Everything is NumPy and a built-in pixel font, so the same
-input always gives the same pixels.
+or alpha-blended and outlined, so overlapping segments all show), a "NOT FOR
+DIAGNOSTIC USE" banner above the image and a legend below it. Small images are
+enlarged (nearest neighbour) so the text stays legible. Everything is NumPy and
+a built-in pixel font, so the same input always gives the same pixels.
 
 Examples
 --------
@@ -24,7 +24,7 @@ True
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,31 +133,114 @@ def _check_labels(labels: Any, shape: tuple[int, int, int]) -> NDArray[np.int64]
     return array.astype(np.int64, copy=False)
 
 
-def _lut(labels: NDArray[np.int64], colours: Mapping[int, RGB]) -> NDArray[np.uint8]:
-    top = int(labels.max(initial=0))
-    lut = np.zeros((top + 1, 3), np.uint8)
-    for label in range(1, top + 1):
+def _layers(
+    labels: Any, shape: tuple[int, int, int], segments: Sequence[int] | None
+) -> tuple[list[int], Callable[[int], NDArray[np.bool_]]]:
+    """Return the segment numbers to draw (in order) and a function giving each one's mask.
+
+    A label map gives one layer per label present; stacked masks
+    ``[segment, slice, row, column]`` (which may overlap) one per non-empty segment.
+    Masks are made one at a time, so a 100-label map never becomes 100 volumes.
+    """
+    array = np.asarray(labels)
+    if array.ndim != 4:
+        label_map = _check_labels(array, shape)
+        present = [int(k) for k in np.unique(label_map) if k > 0]
+        return present, lambda number: label_map == number
+    numbers = [int(n) for n in segments] if segments is not None else list(range(1, len(array) + 1))
+    if array.shape[1:] != shape or len(numbers) != len(array):
+        raise GridMismatchError(
+            f"stacked masks have shape {array.shape} for {len(numbers)} segments but the "
+            f"source grid is {shape} [slice, row, column]",
+            attribute="labels",
+            hint="give [segment, slice, row, column] masks on the source grid, e.g. "
+            "seg.stacked_volume(source, threshold=0.5)",
+        )
+    if array.dtype != np.bool_ and (
+        array.dtype.kind not in "biu" or (array.size and not np.isin(array, (0, 1)).all())
+    ):
+        raise EncodingError(
+            "stacked masks must hold only 0 and 1 (threshold fractional values first)",
+            attribute="labels",
+        )
+    if len(set(numbers)) != len(numbers) or any(n < 1 for n in numbers):
+        raise EncodingError(
+            f"segment numbers {numbers[:10]} must be distinct and start at 1",
+            attribute="segments",
+        )
+    index = {n: i for i, n in enumerate(numbers)}
+    present = [n for n in numbers if array[index[n]].any()]
+    return present, lambda number: array[index[number]].astype(bool, copy=False)
+
+
+def _lut(numbers: Sequence[int], colours: Mapping[int, RGB]) -> dict[int, RGB]:
+    lut: dict[int, RGB] = {}
+    for label in numbers:
         colour = colours.get(label) or _DEFAULT_COLOURS[(label - 1) % len(_DEFAULT_COLOURS)]
         if len(colour) != 3 or not all(0 <= int(c) <= 255 for c in colour):
             raise EncodingError(
                 f"colour {colour!r} of label {label} is not RGB 0-255", attribute="colours"
             )
-        lut[label] = colour
+        lut[label] = (int(colour[0]), int(colour[1]), int(colour[2]))
     return lut
 
 
-def _outline(labels: NDArray[np.int64]) -> NDArray[np.bool_]:
-    """In-plane boundary pixels of each labelled region (image edges count as boundary)."""
-    edge = np.zeros(labels.shape, bool)
-    differs_rows = labels[:, 1:] != labels[:, :-1]
-    differs_cols = labels[:, :, 1:] != labels[:, :, :-1]
+def _outline(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """In-plane boundary pixels of a mask (image edges count as boundary)."""
+    edge = np.zeros(mask.shape, bool)
+    differs_rows = mask[:, 1:] != mask[:, :-1]
+    differs_cols = mask[:, :, 1:] != mask[:, :, :-1]
     edge[:, 1:] |= differs_rows
     edge[:, :-1] |= differs_rows
     edge[:, :, 1:] |= differs_cols
     edge[:, :, :-1] |= differs_cols
     edge[:, [0, -1], :] = True
     edge[:, :, [0, -1]] = True
-    return edge & (labels > 0)
+    return edge & mask
+
+
+def _box(mask: NDArray[np.bool_]) -> tuple[slice, slice, slice] | None:
+    """Return the bounding box of a 3-D mask, one pixel wider in-plane where possible."""
+    spans = []
+    for axis in range(3):
+        present = np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis)))
+        if not present.size:
+            return None
+        grow = 0 if axis == 0 else 1
+        spans.append(
+            slice(
+                max(int(present[0]) - grow, 0), min(int(present[-1]) + 1 + grow, mask.shape[axis])
+            )
+        )
+    return spans[0], spans[1], spans[2]
+
+
+def _draw_layer(
+    image: NDArray[np.uint8],
+    mask: NDArray[np.bool_],
+    colour: RGB,
+    zoom: int,
+    style: OverlayStyle,
+    opacity: float,
+) -> None:
+    """Tint (filled) and outline one segment over what is already drawn.
+
+    Tints blend over earlier segments (alpha compositing), so overlapping segments
+    all show; outlines take each segment's own colour, the later one on top.
+    """
+    box = _box(mask)
+    if box is None:
+        return
+    k, r, c = box
+    big = _enlarge(mask[k, r, c], zoom)
+    view = image[k, r.start * zoom : r.stop * zoom, c.start * zoom : c.stop * zoom]
+    if style is OverlayStyle.FILLED:
+        tint = np.array(colour, np.float32)
+        mixed = view[big].astype(np.float32) * (1 - opacity) + tint * opacity
+        view[big] = np.rint(mixed).astype(np.uint8)
+    # The box has a one-pixel margin, so its border is the image's border only where
+    # the mask touches the image edge (which then counts as boundary).
+    view[_outline(big)] = colour
 
 
 def _enlarge(array: NDArray[Any], zoom: int) -> NDArray[Any]:
@@ -226,6 +309,7 @@ def render_frames(
     window: tuple[float, float] | None = None,
     opacity: float = 0.4,
     legend: bool = True,
+    segments: Sequence[int] | None = None,
 ) -> Rendering:
     """Composite ``labels`` over the source images; return frames and their layout.
 
@@ -236,7 +320,9 @@ def render_frames(
         ``read_volume(folder, rescale=True)``), or a
         :class:`~radbridge.iods.source.SourceSeries` for labels on black.
     labels
-        ``[slice, row, column]`` integers on the source grid (0 = background).
+        ``[slice, row, column]`` integers on the source grid (0 = background), or
+        stacked masks ``[segment, slice, row, column]`` (0/1), which may overlap
+        (e.g. ``seg.stacked_volume(source, threshold=0.5).array``).
     colours
         RGB colour of each label; labels without one get a colour-blind-safe
         default.
@@ -250,6 +336,8 @@ def render_frames(
         Tint strength of ``filled``, 0 < opacity <= 1.
     legend
         Add the legend strip below the image.
+    segments
+        Segment number of each stacked mask (default 1..N); ignored for a label map.
 
     Returns
     -------
@@ -264,32 +352,19 @@ def render_frames(
     if not 0 < opacity <= 1:
         raise EncodingError(f"opacity {opacity} must be in (0, 1]", attribute="opacity")
     shape = source.geometry.shape
-    label_array = _check_labels(labels, shape)
-    lut = _lut(label_array, colours)
+    numbers, mask_of = _layers(labels, shape, segments)
+    lut = _lut(numbers, colours)
     zoom = max(1, -(-_MIN_WIDTH // shape[2]))
-    big_labels = _enlarge(label_array, zoom)
     grey = _enlarge(_grey(source, window), zoom)
     image = np.repeat(grey[..., None], 3, axis=3)
-    inside = big_labels > 0
-    if chosen is OverlayStyle.FILLED:
-        tint = lut[big_labels[inside]].astype(np.float32)
-        mixed = image[inside].astype(np.float32) * (1 - opacity) + tint * opacity
-        image[inside] = np.rint(mixed).astype(np.uint8)
-    edge = _outline(big_labels)
-    image[edge] = lut[big_labels[edge]]
+    for number in numbers:
+        _draw_layer(image, mask_of(number), lut[number], zoom, chosen, opacity)
     width = image.shape[2]
     scale = max(1, width // _MIN_WIDTH)
     banner = _banner(width, scale, shape[0])
     parts = [banner, image]
     if legend:
-        present = [int(k) for k in np.unique(label_array) if k > 0]
-        entries = [
-            (
-                (int(lut[k][0]), int(lut[k][1]), int(lut[k][2])),
-                str(names.get(k) or f"segment {k}").upper(),
-            )
-            for k in present
-        ]
+        entries = [(lut[k], str(names.get(k) or f"segment {k}").upper()) for k in numbers]
         parts.append(_legend(entries, width, scale, shape[0]))
     frames = np.ascontiguousarray(np.concatenate(parts, axis=1))
     return Rendering(frames, banner.shape[1], zoom, (shape[1], shape[2]))
@@ -304,6 +379,7 @@ def render_overlay(
     style: OverlayStyle | str = OverlayStyle.OUTLINE,
     window: tuple[float, float] | None = None,
     opacity: float = 0.4,
+    segments: Sequence[int] | None = None,
 ) -> NDArray[np.uint8]:
     """Return RGB frames ``uint8 [slice, row, column, 3]`` of labels over the source.
 
@@ -318,5 +394,12 @@ def render_overlay(
     (2,)
     """
     return render_frames(
-        source, labels, colours, names, style=style, window=window, opacity=opacity
+        source,
+        labels,
+        colours,
+        names,
+        style=style,
+        window=window,
+        opacity=opacity,
+        segments=segments,
     ).frames

@@ -58,6 +58,7 @@ from radbridge.iods.seg.writer import (
     SegmentationType,
 )
 from radbridge.iods.source import SourceSeries
+from radbridge.iods.threshold import DEFAULT_THRESHOLD, binarize, check_threshold
 
 __all__ = ["Segmentation", "StackedMasks", "read_segmentation"]
 
@@ -264,7 +265,12 @@ class Segmentation:
             )
         return k
 
-    def label_volume(self, target: VolumeGeometry | SourceSeries | None = None) -> Volume:
+    def label_volume(
+        self,
+        target: VolumeGeometry | SourceSeries | None = None,
+        *,
+        threshold: float = DEFAULT_THRESHOLD,
+    ) -> Volume:
         """Return a label map (0 background, segment numbers elsewhere).
 
         Parameters
@@ -272,6 +278,9 @@ class Segmentation:
         target
             The grid to place frames on: the source series (or its geometry), or
             ``None`` for the SEG's own grid.
+        threshold
+            FRACTIONAL only: a voxel belongs to a segment when its fraction is at
+            least this (:func:`radbridge.iods.threshold.binarize`, 0.5 by default).
 
         Raises
         ------
@@ -279,6 +288,7 @@ class Segmentation:
             BINARY/FRACTIONAL segments overlap, so one label per voxel would lose
             information (use :meth:`stacked_volume`).
         """
+        threshold = check_threshold(threshold)
         geometry = self._target_geometry(target)
         slices = self._slice_indices(target if target is not None else geometry)
         top = max(self.segment_numbers, default=0)
@@ -292,18 +302,25 @@ class Segmentation:
             return Volume.from_geometry(out, geometry)
         segments = self.frames.segments
         for index, rows, columns, block in self._pixels.blocks(range(len(self.frames))):
-            mask = block if block.dtype == np.bool_ else block > 0
+            mask = self._inside(block, threshold)
             region = out[slices[index], rows, columns]
             if region[mask].any():
                 raise DecodingError(
                     "segments overlap, so they cannot be combined into one label map",
                     path=self.source,
                     attribute="SegmentsOverlap",
-                    hint="use stacked_volume() (CLI: seg decode --stacked) for overlapping "
-                    "segments",
+                    hint="read one mask per segment with stacked_volume() (CLI: seg decode "
+                    "--stacked writes a 4-D NIfTI or one file per segment)",
                 )
             region[mask] = segments[index]
         return Volume.from_geometry(out, geometry)
+
+    def _inside(self, values: NDArray[Any], threshold: float) -> NDArray[np.bool_]:
+        """Voxels inside a segment: the one threshold rule for FRACTIONAL, non-zero otherwise."""
+        if self.segmentation_type is SegmentationType.FRACTIONAL:
+            return binarize(values, maximum=self.max_fractional_value, threshold=threshold)
+        inside: NDArray[np.bool_] = values if values.dtype == np.bool_ else values > 0
+        return inside
 
     def stacked_volume(
         self,
@@ -311,12 +328,16 @@ class Segmentation:
         *,
         segments: Sequence[int] | None = None,
         fractional_as_float: bool = True,
+        threshold: float | None = None,
     ) -> StackedMasks:
         """Return one mask per segment, ``[segment, slice, row, column]``.
 
         BINARY and LABELMAP give booleans; FRACTIONAL gives float32 in [0, 1]
-        (or the stored integers when ``fractional_as_float`` is false).
+        (or the stored integers when ``fractional_as_float`` is false), or
+        booleans when a ``threshold`` is given (the rule of :meth:`label_volume`).
         """
+        if threshold is not None:
+            threshold = check_threshold(threshold)
         geometry = self._target_geometry(target)
         slices = self._slice_indices(target if target is not None else geometry)
         numbers = tuple(segments) if segments is not None else tuple(sorted(self.segment_numbers))
@@ -335,24 +356,47 @@ class Segmentation:
             for index, rows, columns, block in self._pixels.blocks(wanted):
                 segment = int(self.frames.segments[index])
                 out[position[segment], slices[index], rows, columns] = block
+        if fractional and threshold is not None:
+            return StackedMasks(self._inside(out, threshold), geometry, numbers)
         if fractional and fractional_as_float:
             scaled = out.astype(np.float32) / float(self.max_fractional_value)
             return StackedMasks(scaled, geometry, numbers)
         return StackedMasks(out, geometry, numbers)
 
     def masks_for_source(
-        self, sop_instance_uid: str, frame_number: int | None = None
+        self,
+        sop_instance_uid: str,
+        frame_number: int | None = None,
+        *,
+        source: SourceSeries | None = None,
+        threshold: float | None = None,
     ) -> dict[int, NDArray[Any]]:
         """Return ``{segment number: 2-D mask}`` for one source image (or frame).
 
-        Frames are matched through their Derivation Image references.
+        Frames are matched through their Derivation Image references. SEGs whose
+        frames carry no such references (PixelMed, some vendors) are placed by
+        position, as :meth:`stacked_volume` does, which needs the ``source`` series.
+
+        Parameters
+        ----------
+        sop_instance_uid, frame_number
+            The source image (and frame, for multi-frame sources).
+        source
+            The source series; needed when frames do not reference their images.
+        threshold
+            FRACTIONAL only: return booleans by the rule of :meth:`label_volume`
+            instead of the stored values.
+
+        Raises
+        ------
+        UnsupportedObjectError
+            Frames carry no source references and no ``source`` was given.
+        GridMismatchError
+            ``source`` does not hold that image, or the frames do not lie on it.
         """
-        wanted = [
-            i
-            for i, uid in enumerate(self.frames.source_uids)
-            if uid == sop_instance_uid
-            and (frame_number is None or int(self.frames.source_frames[i]) in (0, frame_number))
-        ]
+        if threshold is not None:
+            threshold = check_threshold(threshold)
+        wanted = self._frames_for_source(sop_instance_uid, frame_number, source)
         out: dict[int, NDArray[Any]] = {}
         if not wanted:
             return out
@@ -363,8 +407,44 @@ class Segmentation:
                     if int(number):
                         out[int(number)] = frames[i] == number
             else:
-                out[int(self.frames.segments[frame_index])] = frames[i]
+                frame = frames[i] if threshold is None else self._inside(frames[i], threshold)
+                out[int(self.frames.segments[frame_index])] = frame
         return out
+
+    def _frames_for_source(
+        self, sop_instance_uid: str, frame_number: int | None, source: SourceSeries | None
+    ) -> list[int]:
+        """Return the frames on one source image: by reference, else by position."""
+        if all(self.frames.source_uids):
+            return [
+                i
+                for i, uid in enumerate(self.frames.source_uids)
+                if uid == sop_instance_uid
+                and (frame_number is None or int(self.frames.source_frames[i]) in (0, frame_number))
+            ]
+        if source is None:
+            raise UnsupportedObjectError(
+                "frames do not reference their source images, so they can only be matched "
+                "to an image by position",
+                path=self.source,
+                attribute="DerivationImageSequence",
+                hint="pass the source series: masks_for_source(uid, source=...)",
+            )
+        target = [
+            k
+            for k, ref in enumerate(source.slice_refs)
+            if ref.sop_instance_uid == sop_instance_uid
+            and (frame_number is None or ref.frame_number in (None, frame_number))
+        ]
+        if not target:
+            raise GridMismatchError(
+                "the image is not in the source series given",
+                path=self.source,
+                attribute="ReferencedSOPInstanceUID",
+                hint="pass the series that holds the image",
+            )
+        slices = self._slice_indices(source)
+        return [int(i) for i in np.flatnonzero(np.isin(slices, target))]
 
     def _target_geometry(self, target: VolumeGeometry | SourceSeries | None) -> VolumeGeometry:
         if target is None:

@@ -151,8 +151,9 @@ def _check_labels(labels: NDArray[Any]) -> NDArray[Any]:
             raise EncodingError(
                 "a label map must hold whole numbers; found fractions, NaN or infinity",
                 attribute="mask",
-                hint="for probabilities use segmentation_type='fractional' with a stacked "
-                "[segment, slice, row, column] array",
+                hint="for probabilities use segmentation_type='fractional' (CLI: --type "
+                "fractional): one [slice, row, column] volume for one segment, else "
+                "[segment, slice, row, column]",
             )
         labels = labels.astype(np.int64)
     if not np.issubdtype(labels.dtype, np.integer):
@@ -597,6 +598,8 @@ def _prepare_pixels(
     """Check the mask values and choose the frames (strict: raises before writing)."""
     labels: NDArray[Any] | None = None
     stacked: NDArray[Any] | None = None
+    if array.ndim == 3 and seg_type is SegmentationType.FRACTIONAL and n == 1:
+        array = array[None]  # one segment's probabilities
     if array.ndim == 4:
         if array.shape[0] != n:
             raise EncodingError(
@@ -609,8 +612,11 @@ def _prepare_pixels(
     else:
         if seg_type is SegmentationType.FRACTIONAL:
             raise EncodingError(
-                "FRACTIONAL needs a stacked [segment, slice, row, column] array",
+                f"{n} segments are described, but FRACTIONAL values come as one "
+                "[slice, row, column] volume",
                 attribute="mask",
+                hint="give one volume per segment: [segment, slice, row, column] (a 4-D NIfTI "
+                "in the order of the labels), or describe a single segment",
             )
         labels = _check_labels(array)
     boxes: list[Box | None] = []
