@@ -154,8 +154,7 @@ def read_image(
     volumes = read_images(path, frame_of_reference_uid=frame_of_reference_uid)
     if len(volumes) != 1:
         raise UnsupportedObjectError(
-            f"the image holds {len(volumes)} volumes (a 4-D or multi-component image), "
-            "not one",
+            f"the image holds {len(volumes)} volumes (a 4-D or multi-component image), not one",
             path=Path(path),
             attribute="dim",
             hint="read it with read_images() (one volume per segment or channel)",
