@@ -27,7 +27,7 @@ from ._common import (
     venv_program,
     wait_for_port,
 )
-from .dcmqi import SegImages, segimage2itkimage, tid1500reader
+from .dcmqi import SegImages, paramap2itkimage, segimage2itkimage, tid1500reader
 from .dcmtk import (
     StoreSCP,
     dcmdump,
@@ -68,6 +68,7 @@ __all__ = [
     "free_port",
     "interop_dir",
     "log_tail",
+    "paramap2itkimage",
     "run",
     "running_orthanc",
     "running_storescp",

@@ -1,6 +1,10 @@
 """dcmqi (3D Slicer's DICOM converter) from the PyPI wheel ``dcmqi==1.5.7``.
 
-dcmqi cannot read compressed SEGs (JPEG 2000, RLE, Deflate) or slide-microscopy SEGs.
+Measured (tests/test_compatibility.py): ``segimage2itkimage`` reads uncompressed,
+Deflated Explicit VR and 8-bit RLE SEGs (BINARY, FRACTIONAL, LABELMAP), not JPEG-LS,
+JPEG 2000 or 1-bit RLE ones, nor slide-microscopy SEGs. ``paramap2itkimage`` reads
+only float32 Parametric Maps with Frame Anatomy (it takes every frame as 32-bit
+float: integer or float64 maps crash it).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from typing import Any
 
 from ._common import PeerCommandError, run, venv_program
 
-__all__ = ["SegImages", "segimage2itkimage", "tid1500reader"]
+__all__ = ["SegImages", "paramap2itkimage", "segimage2itkimage", "tid1500reader"]
 
 
 @dataclass(frozen=True)
@@ -88,3 +92,26 @@ def tid1500reader(
         raise PeerCommandError(f"tid1500reader wrote no JSON for {src}:\n{done.output[-3000:]}")
     result: dict[str, Any] = json.loads(out.read_text())
     return result
+
+
+def paramap2itkimage(
+    path: str | os.PathLike[str], outdir: str | os.PathLike[str], *, timeout: float = 300.0
+) -> Path:
+    """Convert a Parametric Map with dcmqi; return the NRRD it wrote (``pmap.nrrd``).
+
+    Raises :class:`PeerCommandError` when dcmqi fails (it crashes on maps it cannot read).
+    """
+    src = Path(path)
+    if not src.is_file():
+        raise FileNotFoundError(f"no such Parametric Map file: {src}")
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    done = run(
+        venv_program("paramap2itkimage"),
+        ["--inputDICOM", src, "--outputDirectory", out],
+        timeout=timeout,
+    ).check()
+    image = out / "pmap.nrrd"
+    if not image.exists():
+        raise PeerCommandError(f"paramap2itkimage wrote no image for {src}:\n{done.output[-3000:]}")
+    return image

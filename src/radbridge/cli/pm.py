@@ -46,29 +46,44 @@ def encode(
         str, typer.Option("--nan-policy", help="refuse, zero or padding (NaN kept as NaN).")
     ] = "refuse",
     dtype: Annotated[
-        str | None, typer.Option(help="Store as float32 or float64 (default: the map's type).")
+        str | None,
+        typer.Option(
+            help="Store as float32, float64, uint16 or int16 (default: the map's type). "
+            "Real values stored as integers get a slope/intercept from the data range."
+        ),
+    ] = None,
+    anatomy: Annotated[
+        str | None,
+        typer.Option(
+            help="Anatomic region (Frame Anatomy): a name from docs/codes.md (liver, "
+            "kidney_left, ...) or SCHEME:VALUE:MEANING (default: the source's Body Part "
+            "Examined)."
+        ),
     ] = None,
     compression: Annotated[
-        str | None, typer.Option(help="Integer maps: rle, jpegls or jpeg2000 (lossless).")
+        str | None,
+        typer.Option(help="Integer maps: rle, jpegls or jpeg2000 (lossless; dcmqi reads none)."),
+    ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(help="interop (default), slicer, ohif, pacs or compact."),
     ] = None,
     series: Annotated[
         str | None, typer.Option(help="Source series UID if DIR holds several.")
     ] = None,
 ) -> None:
     """Encode MAP on the series in --source as a DICOM Parametric Map."""
-    import numpy as np
-
     from radbridge.coding import Code
     from radbridge.io.masks import read_mask
     from radbridge.io.series import read_source_series
-    from radbridge.iods.pm import encode_parametric_map
+    from radbridge.iods.pm import encode_parametric_map, open_parametric_map
 
     src = read_source_series(source, series_instance_uid=series)
     values = read_mask(map_file, src.geometry)
-    if dtype is not None:
-        values = values.astype(np.dtype(dtype))
     code = _parse_code(quantity)
     assert isinstance(code, Code)
+    region: object = _parse_code(anatomy) if anatomy and anatomy.count(":") >= 2 else anatomy
+    assert region is None or isinstance(region, Code | str)
     ds = encode_parametric_map(
         values,
         src,
@@ -76,12 +91,19 @@ def encode(
         units=units,
         nan_policy=nan_policy,
         transfer_syntax=compression,
+        stored_dtype=dtype,
+        anatomic_region=region,
+        profile=profile,
     )
     output.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(output, enforce_file_format=True)
+    mapping = open_parametric_map(ds).mapping
+    stored = "float" if "FloatPixelData" in ds or "DoubleFloatPixelData" in ds else "integer"
     typer.echo(
-        f"wrote {output}: Parametric Map, {ds.NumberOfFrames} frames, {values.dtype}, "
-        f"units {units}, SOP Instance UID {ds.SOPInstanceUID}"
+        f"wrote {output}: Parametric Map, {ds.NumberOfFrames} frames, "
+        f"{int(ds.BitsAllocated)}-bit {stored}, units {units}, "
+        f"real = stored x {mapping.slope!r} + {mapping.intercept!r}, "
+        f"SOP Instance UID {ds.SOPInstanceUID}"
     )
 
 

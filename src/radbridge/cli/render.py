@@ -47,6 +47,10 @@ def render(
         bool, typer.Option("--sc", help="Also write overlay.dcm (Secondary Capture).")
     ] = False,
     threshold: Annotated[float | None, typer.Option(help=THRESHOLD_HELP)] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(help="SC encoding: interop (default), slicer, ohif, pacs or compact."),
+    ] = None,
 ) -> None:
     """Write OUT/montage.png: the slices with the most segmented area, segments in colour.
 
@@ -79,6 +83,6 @@ def render(
     chosen = render_png_montage(frames, labels, output / "montage.png", count=count)
     typer.echo(f"wrote {output / 'montage.png'}: slices {[k + 1 for k in chosen]}")
     if sc:
-        ds = encode_overlay_sc(src, frames)
+        ds = encode_overlay_sc(src, frames, profile=profile)
         ds.save_as(output / "overlay.dcm", enforce_file_format=True)
         typer.echo(f"wrote {output / 'overlay.dcm'}: {ds.NumberOfFrames} frames")

@@ -30,7 +30,17 @@ def encode(
         str, typer.Option("--type", help="binary, fractional or labelmap.")
     ] = "binary",
     compression: Annotated[
-        str | None, typer.Option(help="none, rle, jpegls or jpeg2000 (default: by type).")
+        str | None,
+        typer.Option(
+            help="none, deflated-explicit, rle, jpegls or jpeg2000 (default: the profile's)."
+        ),
+    ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            help="interop (default: every reader), slicer, ohif, pacs or compact "
+            "(docs/compatibility.md)."
+        ),
     ] = None,
     keep_empty_frames: Annotated[bool, typer.Option("--keep-empty-frames")] = False,
     palette: Annotated[
@@ -60,13 +70,20 @@ def encode(
         keep_empty_frames=keep_empty_frames,
         palette=palette,
         algorithm=AlgorithmIdentification(algorithm, algorithm_version),
+        profile=profile,
     )
     output.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(output, enforce_file_format=True)
     typer.echo(
         f"wrote {output}: {ds.SegmentationType} SEG, {len(ds.SegmentSequence)} segments, "
-        f"{ds.NumberOfFrames} frames, SOP Instance UID {ds.SOPInstanceUID}"
+        f"{ds.NumberOfFrames} frames, {_syntax_name(ds)}, SOP Instance UID {ds.SOPInstanceUID}"
     )
+
+
+def _syntax_name(ds: Any) -> str:
+    from radbridge.pixels import TransferSyntax
+
+    return TransferSyntax(str(ds.file_meta.TransferSyntaxUID)).value
 
 
 @seg_app.command("decode")

@@ -25,6 +25,7 @@ from typing import Any
 from radbridge.config import Peer, TLSConfig
 from radbridge.errors import ConfigError
 from radbridge.gateway.routing import Match, PriorityRule, Rule
+from radbridge.iods.profiles import Profile
 from radbridge.net.dicomweb.settings import StowAuth, StowLimits
 from radbridge.schema import convert, from_table, unknown_key_error
 
@@ -127,6 +128,12 @@ class GatewayConfig:
                     f"rule {rule.name!r}: unknown outputs {sorted(unknown)}",
                     attribute="outputs",
                     hint="use seg, sr, ko, sc and/or pm",
+                )
+            if rule.profile not in {p.value for p in Profile}:
+                raise ConfigError(
+                    f"rule {rule.name!r}: unknown profile {rule.profile!r}",
+                    attribute="profile",
+                    hint="use " + ", ".join(p.value for p in Profile),
                 )
         if self.workers < 1 or self.max_attempts < 1:
             raise ConfigError(

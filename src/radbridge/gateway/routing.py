@@ -163,6 +163,8 @@ class Rule:
     outputs: tuple[str, ...] = ("seg", "sr", "ko")
     seg_type: str = "binary"
     destinations: tuple[str, ...] = ("archive",)
+    profile: str = "interop"
+    anatomy: str | None = None
 
     def matches(self, facts: SeriesFacts) -> bool:
         """Tell whether this rule applies to a series."""

@@ -149,19 +149,26 @@ def compute_results(
         out.append((kind, str(report.SOPInstanceUID), _encode(report)))
     if "sc" in rule.outputs:
         overlay = _encode_overlay(
-            volume, seg, result, source, _options(job, rule, model, "sc", "AI overlay")
+            volume, seg, result, source, _options(job, rule, model, "sc", "AI overlay"), rule
         )
         if overlay is not None:
             out.append(("sc", str(overlay.SOPInstanceUID), _encode(overlay)))
     if "pm" in rule.outputs:
-        heat = _encode_map(result, source, _options(job, rule, model, "pm", "AI probability map"))
+        heat = _encode_map(
+            result, source, _options(job, rule, model, "pm", "AI probability map"), rule
+        )
         if heat is not None:
             out.append(("pm", str(heat.SOPInstanceUID), _encode(heat)))
     return out
 
 
 def _encode_overlay(
-    volume: Any, seg: Dataset, result: ModelResult, source: SourceSeries, options: SeriesOptions
+    volume: Any,
+    seg: Dataset,
+    result: ModelResult,
+    source: SourceSeries,
+    options: SeriesOptions,
+    rule: Rule,
 ) -> Dataset | None:
     """Return a "not for diagnostic use" RGB Secondary Capture of the labels on the images."""
     from radbridge.color import dicom_lab_to_rgb
@@ -179,13 +186,16 @@ def _encode_overlay(
         if "RecommendedDisplayCIELabValue" in s
     }
     frames = render_overlay(volume, result.labels.array, colours, names)
-    return encode_overlay_sc(source, frames, options=options)
+    return encode_overlay_sc(source, frames, options=options, profile=rule.profile)
 
 
 def _encode_map(
-    result: ModelResult, source: SourceSeries, options: SeriesOptions
+    result: ModelResult, source: SourceSeries, options: SeriesOptions, rule: Rule
 ) -> Dataset | None:
-    """Return the model's probability map as a Parametric Map (probability, unit 1)."""
+    """Return the model's probability map as a Parametric Map (probability, unit 1).
+
+    Its Frame Anatomy is the rule's ``anatomy`` or the source's Body Part Examined.
+    """
     from radbridge.iods.pm import encode_parametric_map
     from radbridge.iods.sr.concepts import PROBABILITY
 
@@ -194,7 +204,15 @@ def _encode_map(
         log.warning("the model returned no probability map: PM skipped")
         return None
     heat = heat.max(axis=0) if heat.ndim == 4 else heat  # [segment, slice, row, column]
-    return encode_parametric_map(heat, source, quantity=PROBABILITY, units="1", options=options)
+    return encode_parametric_map(
+        heat,
+        source,
+        quantity=PROBABILITY,
+        units="1",
+        options=options,
+        anatomic_region=rule.anatomy,
+        profile=rule.profile,
+    )
 
 
 def _encode(ds: Dataset) -> bytes:
@@ -268,4 +286,5 @@ def _encode_seg(
         algorithm=AlgorithmIdentification(result.algorithm.name, result.algorithm.version),
         series=_options(job, rule, model, "seg", "AI segmentation"),
         keep_empty_frames=False,
+        profile=rule.profile,
     )

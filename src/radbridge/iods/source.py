@@ -110,6 +110,8 @@ class SourceSeries:
         Whether any source image was lossy compressed (``LossyImageCompression`` "01").
     acquired_positions
         Actual slice positions when the source had non-uniform spacing.
+    body_part_examined
+        The source's Body Part Examined (e.g. ``CHEST``), or ``""``.
     """
 
     context: Dataset
@@ -119,6 +121,7 @@ class SourceSeries:
     modality: str
     lossy: bool = False
     acquired_positions: FloatArray | None = None
+    body_part_examined: str = ""
 
     @property
     def frame_of_reference_uid(self) -> str | None:
@@ -176,6 +179,7 @@ class SourceSeries:
             modality=str(first.get("Modality", "") or ""),
             lossy=lossy,
             acquired_positions=plan.stack.acquired_positions,
+            body_part_examined=str(first.get("BodyPartExamined", "") or ""),
         )
 
     @classmethod
@@ -203,6 +207,7 @@ class SourceSeries:
             series_instance_uid=None,
             modality=str(context.get("Modality", "") or ""),
             acquired_positions=volume.acquired_positions,
+            body_part_examined=str(context.get("BodyPartExamined", "") or ""),
         )
 
 

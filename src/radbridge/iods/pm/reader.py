@@ -18,7 +18,7 @@ Examples
 >>> values = np.linspace(0, 1, ph.hu.array.size, dtype=np.float32).reshape(ph.hu.shape)
 >>> src = SourceSeries.from_volume(ph.hu)
 >>> ds = encode_parametric_map(values, src, quantity=dcm("130402", "Class activation"),
-...                            units="{probability}")
+...                            units="{probability}", anatomic_region="body")
 >>> volume = read_parametric_map(ds, source=src)
 >>> bool(np.array_equal(volume.array, values)), volume.array.dtype
 (True, dtype('float32'))
@@ -188,7 +188,16 @@ def open_parametric_map(
     from radbridge.iods.fast_read import open_dataset
 
     ds, name = open_dataset(source, raw_tags=(_PER_FRAME,))
-    return ParametricMap(ds, source=name)
+    try:
+        return ParametricMap(ds, source=name)
+    except RadbridgeError:
+        raise
+    except Exception as exc:  # a damaged header element (e.g. an unknown VR) read lazily
+        raise DecodingError(
+            f"the header cannot be read ({type(exc).__name__}: {exc})",
+            path=name,
+            hint="the file is damaged",
+        ) from exc
 
 
 def read_parametric_map(

@@ -22,7 +22,8 @@ Examples
 >>> probability = (ph.labels.array > 0).astype(np.float32) * 0.75
 >>> pm = encode_parametric_map(
 ...     probability, SourceSeries.from_volume(ph.hu),
-...     quantity=dcm("130402", "Class activation"), units="{probability}")
+...     quantity=dcm("130402", "Class activation"), units="{probability}",
+...     anatomic_region="body")   # default: the source's Body Part Examined
 >>> pm.SOPClassUID == PARAMETRIC_MAP_STORAGE, int(pm.BitsAllocated), int(pm.NumberOfFrames)
 (True, 32, 4)
 """
@@ -32,19 +33,23 @@ from __future__ import annotations
 import enum
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from pydicom.dataset import Dataset, FileDataset
 
+from radbridge.codes.regions import anatomic_region as region_of_name
+from radbridge.codes.regions import body_part_region
 from radbridge.coding import Code, dcm, sct
-from radbridge.errors import EncodingError, GridMismatchError
+from radbridge.errors import EncodingError, GridMismatchError, UnknownTermError
 from radbridge.geometry import Volume, VolumeGeometry
 from radbridge.iods.common import SeriesOptions, file_meta, new_instance
 from radbridge.iods.functional_groups import ItemEncoder, encode_dataset, raw_sequence
+from radbridge.iods.pm.quantize import quantize
 from radbridge.iods.pm.units import parse_units
+from radbridge.iods.profiles import Profile
 from radbridge.iods.seg.writer import _dimensions, _ds, _match_planes, _shared_groups
 from radbridge.iods.source import SourceSeries, referenced_series_sequence, resolve_source
 from radbridge.pixels import TransferSyntax, encode_pixel_data
@@ -376,9 +381,9 @@ _INTEGER_SYNTAXES = (
 )
 
 
-def _syntax(value: str | None, floating: bool) -> TransferSyntax:
+def _syntax(value: str | None, floating: bool, profile: Profile) -> TransferSyntax:
     if value is None:
-        return TransferSyntax.EXPLICIT
+        return TransferSyntax.EXPLICIT if floating else profile.transfer_syntax("pm-integer")
     syntax = TransferSyntax.parse(value)
     allowed = _FLOAT_SYNTAXES if floating else _INTEGER_SYNTAXES
     if syntax not in allowed:
@@ -402,11 +407,13 @@ def encode_parametric_map(
     window: tuple[float, float] | None = None,
     slope: float = 1.0,
     intercept: float = 0.0,
-    anatomic_region: Code | None = None,
+    anatomic_region: Code | str | None = None,
     description: MapDescription | None = None,
     options: SeriesOptions | None = None,
     transfer_syntax: str | None = None,
     workers: int | None = None,
+    stored_dtype: str | None = None,
+    profile: Profile | str | None = None,
 ) -> FileDataset:
     """Encode a map of real-world values as a DICOM Parametric Map.
 
@@ -437,10 +444,13 @@ def encode_parametric_map(
     slope, intercept
         Integer maps only: real-world value = stored value * slope + intercept.
     anatomic_region
-        Adds the Frame Anatomy functional group with this region (CID 4) and
-        laterality ``U``; recommended (the IOD lists Frame Anatomy as
-        mandatory, but radbridge does not invent a region). Without it the
-        series gets an empty Laterality.
+        The Frame Anatomy functional group's region (mandatory in the IOD; dcmqi's
+        ``paramap2itkimage`` crashes without it): a CID 4 code, or a name from
+        the anatomy table (``"liver"``, ``"kidney_left"``: its laterality
+        becomes the Frame Laterality, otherwise ``U``). Default: the region of
+        the source's Body Part Examined (``CHEST``, ``ABDOMEN``, ...; see
+        :mod:`radbridge.codes.regions`); a source without a known body part is
+        refused rather than given an invented region.
     description
         Image Type values, derivation code, content qualification, LUT label.
     options
@@ -451,6 +461,18 @@ def encode_parametric_map(
         ``rle``, ``jpegls``, ``jpeg2000`` (lossless).
     workers
         Threads/processes for frame compression.
+    stored_dtype
+        Store the values as ``float32``, ``float64``, ``uint16`` or ``int16``
+        (default: as given, except float64 values that float32 holds exactly,
+        which go as float32: dcmqi reads only float32 maps). Real values stored
+        as integers get a slope and intercept computed from the data range
+        (:func:`~radbridge.iods.pm.quantize.quantize`: at most half a step of
+        error, stated in the Real World Value Mapping); ``float32`` rounds
+        float64 values to float32 precision (the largest change is logged).
+    profile
+        Encoding set for integer maps when ``transfer_syntax`` is not given
+        (:mod:`radbridge.iods.profiles`; ``interop``: uncompressed, which dcmqi
+        needs).
 
     Returns
     -------
@@ -461,7 +483,8 @@ def encode_parametric_map(
     ------
     EncodingError
         NaN/infinity without a policy, units that are not UCUM, a value type or
-        transfer syntax a Parametric Map cannot hold.
+        transfer syntax a Parametric Map cannot hold, a lossy ``stored_dtype``,
+        no anatomic region.
     GridMismatchError
         The map does not fit the source grid.
     """
@@ -474,9 +497,11 @@ def encode_parametric_map(
     )
     settings.validate()
     resolved = _resolve_source(source)
+    region, laterality = _frame_anatomy(anatomic_region, resolved)
     pm = _prepare(values, resolved, policy)
+    pm, slope, intercept = _convert(pm, stored_dtype, slope, intercept)
     floating = pm.frames.dtype.kind == "f"
-    syntax = _syntax(transfer_syntax, floating)
+    syntax = _syntax(transfer_syntax, floating, Profile.parse(profile))
     if floating and (slope, intercept) != (1.0, 0.0):
         raise EncodingError(
             "slope and intercept apply to integer maps only",
@@ -488,13 +513,10 @@ def encode_parametric_map(
     ds = _build(resolved, pm, details, settings)
     mapping = _mapping_item(pm, quantity, unit_code, slope, intercept, details.label)
     shared = _shared(pm, mapping, _window(pm, window), list(ds.ImageType))
-    if anatomic_region is not None:
-        anatomy = Dataset()
-        anatomy.AnatomicRegionSequence = [anatomic_region.to_dataset()]
-        anatomy.FrameLaterality = "U"
-        shared.FrameAnatomySequence = [anatomy]
-    else:
-        ds.Laterality = ""  # Type 2C: no Frame Laterality says which side
+    anatomy = Dataset()
+    anatomy.AnatomicRegionSequence = [region.to_dataset()]
+    anatomy.FrameLaterality = laterality
+    shared.FrameAnatomySequence = [anatomy]
     ds.SharedFunctionalGroupsSequence = [shared]
     _pixels(ds, pm, syntax, workers)
     out = FileDataset("", ds, file_meta=file_meta(ds, syntax.uid), preamble=b"\x00" * 128)
@@ -507,6 +529,100 @@ def encode_parametric_map(
         pm.frames.dtype,
     )
     return out
+
+
+def _frame_anatomy(region: Code | str | None, source: SourceSeries) -> tuple[Code, str]:
+    """Return the Frame Anatomy region and laterality (given, named, or the source's)."""
+    if isinstance(region, Code):
+        return region, "U"
+    if isinstance(region, str):
+        try:
+            return region_of_name(region)
+        except UnknownTermError as exc:
+            raise EncodingError(
+                f"{region!r} is not in radbridge's anatomy table"
+                + (f" (close: {', '.join(exc.suggestions)})" if exc.suggestions else ""),
+                attribute="anatomic_region",
+                hint="use a name listed in docs/codes.md, or give a code "
+                "(CLI: --anatomy SCT:10200004:Liver)",
+            ) from None
+    found = body_part_region(source.body_part_examined)
+    if found is None:
+        raise EncodingError(
+            "a Parametric Map needs an anatomic region (Frame Anatomy is mandatory, and "
+            "dcmqi's paramap2itkimage crashes without it), and the source's Body Part "
+            f"Examined ({source.body_part_examined or 'empty'!r}) names none radbridge knows",
+            attribute="FrameAnatomySequence",
+            hint="pass anatomic_region= a CID 4 code or a name such as 'liver' (CLI: "
+            "--anatomy liver; names in docs/codes.md)",
+        )
+    return found, "U"
+
+
+def _as_float(pm: _Map, dtype: str) -> _Map:
+    """Return the map as float ``dtype`` (values rounded to its precision, padding kept)."""
+    kept = pm.frames if pm.padding is None else pm.frames[pm.frames != pm.padding]
+    changed = float(np.abs(kept.astype(dtype).astype(np.float64) - kept).max())
+    if changed:
+        log.warning("map stored as %s: values change by up to %g", dtype, changed)
+    frames = pm.frames.astype(dtype)
+    padding = None if pm.padding is None else float(np.finfo(dtype).min)
+    if padding is not None:
+        frames[pm.frames == pm.padding] = padding
+    kept = frames if padding is None else frames[frames != padding]
+    return replace(
+        pm, frames=frames, padding=padding, low=float(kept.min()), high=float(kept.max())
+    )
+
+
+def _default_dtype(pm: _Map) -> str | None:
+    """float64 maps that float32 holds exactly go as float32 (the type dcmqi reads)."""
+    if pm.frames.dtype != np.float64:
+        return None
+    kept = pm.frames if pm.padding is None else pm.frames[pm.frames != pm.padding]
+    with np.errstate(over="ignore"):  # beyond float32's range: not exact, kept as float64
+        fits = np.array_equal(kept.astype(np.float32), kept)
+    if fits:
+        return "float32"
+    log.warning(
+        "float64 map kept as Double Float Pixel Data (float32 would round it); dcmqi reads "
+        "only float32 maps: pass stored_dtype='float32' to round"
+    )
+    return None
+
+
+def _convert(
+    pm: _Map, dtype: str | None, slope: float, intercept: float
+) -> tuple[_Map, float, float]:
+    """Return the map stored as ``dtype`` and its slope/intercept (stated, never hidden)."""
+    dtype = dtype or _default_dtype(pm)
+    if dtype is None:
+        return pm, slope, intercept
+    if dtype in ("float32", "float64"):
+        return _as_float(pm, dtype), slope, intercept
+    if (slope, intercept) != (1.0, 0.0):
+        raise EncodingError(
+            "give either slope/intercept (for integers you scaled) or stored_dtype "
+            "(radbridge computes them), not both",
+            attribute="RealWorldValueSlope",
+        )
+    if pm.padding is not None:
+        raise EncodingError(
+            "NaN cannot be stored in an integer map",
+            attribute="stored_dtype",
+            hint="use nan_policy='zero', or store the map as float32 with nan_policy='padding'",
+        )
+    q = quantize(pm.frames, dtype)
+    stored = np.ascontiguousarray(q.stored)
+    low, high = float(stored.min()), float(stored.max())
+    log.info(
+        "map stored as %s: real = stored * %r + %r (largest error %g)",
+        dtype,
+        q.slope,
+        q.intercept,
+        q.max_error,
+    )
+    return replace(pm, frames=stored, low=low, high=high), q.slope, q.intercept
 
 
 def _build(

@@ -32,6 +32,7 @@ from radbridge.coding import dcm
 from radbridge.color import srgb_icc_profile
 from radbridge.errors import EncodingError, GridMismatchError
 from radbridge.iods.common import SeriesOptions, file_meta, new_instance
+from radbridge.iods.profiles import Profile
 from radbridge.iods.seg.writer import _ds
 from radbridge.iods.source import SourceSeries, referenced_series_sequence
 from radbridge.pixels import TransferSyntax, encode_pixel_data
@@ -64,9 +65,9 @@ def _source_images(source: SourceSeries) -> list[Dataset]:
     return list(items.values())
 
 
-def _syntax(value: str | None) -> TransferSyntax:
+def _syntax(value: str | None, profile: Profile) -> TransferSyntax:
     if value is None:
-        return TransferSyntax.EXPLICIT
+        return profile.transfer_syntax("sc")
     syntax = TransferSyntax.parse(value)
     if syntax not in _SYNTAXES:
         raise EncodingError(
@@ -85,6 +86,7 @@ def encode_overlay_sc(
     transfer_syntax: str | None = None,
     description: str = "AI overlay: segments over source images",
     workers: int | None = None,
+    profile: Profile | str | None = None,
 ) -> FileDataset:
     """Encode RGB frames as a Multi-frame True Color Secondary Capture in the source's study.
 
@@ -98,12 +100,15 @@ def encode_overlay_sc(
     options
         Series/instance/equipment attributes and fixed UIDs/time.
     transfer_syntax
-        ``explicit`` (default), ``deflated-explicit``, ``rle`` or ``jpegls``
-        (all lossless).
+        ``explicit``, ``deflated-explicit``, ``rle`` or ``jpegls`` (all
+        lossless); default: the profile's (``interop``: ``explicit``).
     description
         Derivation Description.
     workers
         Threads/processes for compression.
+    profile
+        Encoding set (:mod:`radbridge.iods.profiles`) when ``transfer_syntax``
+        is not given.
 
     Returns
     -------
@@ -129,7 +134,7 @@ def encode_overlay_sc(
             attribute="rgb_frames",
             hint="render one frame per source slice",
         )
-    syntax = _syntax(transfer_syntax)
+    syntax = _syntax(transfer_syntax, Profile.parse(profile))
     settings = options or SeriesOptions(
         series_description="AI overlay (not for diagnostic use)",
         series_number=500,

@@ -43,6 +43,7 @@ from radbridge.errors import EncodingError, GridMismatchError
 from radbridge.geometry import Volume, VolumeGeometry
 from radbridge.iods.common import SeriesOptions, file_meta, new_instance
 from radbridge.iods.functional_groups import ItemEncoder, encode_dataset, raw_sequence
+from radbridge.iods.profiles import Profile
 from radbridge.iods.seg.descriptions import (
     AlgorithmIdentification,
     AlgorithmType,
@@ -470,6 +471,7 @@ def encode_segmentation(
     algorithm: AlgorithmIdentification | None = None,
     series: SeriesOptions | None = None,
     workers: int | None = None,
+    profile: Profile | str | None = None,
 ) -> FileDataset:
     """Encode a mask as a DICOM Segmentation.
 
@@ -495,9 +497,11 @@ def encode_segmentation(
     fractional_type, max_fractional_value
         For FRACTIONAL: PROBABILITY or OCCUPANCY, and the stored value meaning 1.0.
     transfer_syntax
-        ``"explicit"`` (Explicit VR Little Endian), ``"rle"``, ``"jpegls"``,
-        ``"jpeg2000"``, or a transfer syntax UID; default: JPEG-LS lossless for
-        LABELMAP, Explicit VR Little Endian otherwise.
+        ``"explicit"`` (Explicit VR Little Endian), ``"deflated-explicit"``,
+        ``"rle"``, ``"jpegls"``, ``"jpeg2000"``, or a transfer syntax UID;
+        default: the profile's choice (``interop``: RLE Lossless for LABELMAP,
+        Explicit VR Little Endian otherwise — what dcmqi/3D Slicer, highdicom,
+        dcmjs and Orthanc all read).
     keep_empty_frames
         Write frames with no segmented pixel too (some viewers need them).
     palette
@@ -510,6 +514,10 @@ def encode_segmentation(
         Series/instance/equipment attributes and fixed UIDs.
     workers
         Threads for frame compression (default: all cores).
+    profile
+        ``interop`` (default), ``slicer``, ``ohif``, ``pacs`` or ``compact``: the
+        encoding set of :mod:`radbridge.iods.profiles` (``transfer_syntax`` wins).
+        ``ohif`` refuses FRACTIONAL and LABELMAP, which dcmjs cannot open.
 
     Returns
     -------
@@ -535,7 +543,7 @@ def encode_segmentation(
     options.validate()
     resolved = _resolve_source(source)
     descriptions = _descriptions(segments, algorithm)
-    syntax = _transfer_syntax(transfer_syntax, seg_type)
+    syntax = _transfer_syntax(transfer_syntax, seg_type, Profile.parse(profile))
     is_stacked = np.ndim(mask.array if isinstance(mask, Volume) else mask) == 4
     array, geometry, same_grid = _resolve_grid(mask, resolved, is_stacked)
     pixels = _prepare_pixels(
@@ -663,10 +671,12 @@ _SEG_SYNTAXES = (
 )
 
 
-def _transfer_syntax(value: str | None, seg_type: SegmentationType) -> TransferSyntax:
+def _transfer_syntax(
+    value: str | None, seg_type: SegmentationType, profile: Profile
+) -> TransferSyntax:
+    by_profile = profile.transfer_syntax(f"seg-{seg_type.value.lower()}")
     if value is None:
-        labelmap = seg_type is SegmentationType.LABELMAP
-        return TransferSyntax.JPEGLS if labelmap else TransferSyntax.EXPLICIT
+        return by_profile
     syntax = TransferSyntax.parse(value)
     if syntax not in _SEG_SYNTAXES:
         raise EncodingError(

@@ -1,0 +1,122 @@
+"""Output profiles: which encoding each writer picks for a target reader.
+
+Every default opens in every reader radbridge is tested against (dcmqi/3D Slicer,
+highdicom, dcmjs/OHIF, Orthanc, dciodvfy, PixelMed): that is the ``interop``
+profile. The other profiles pick a documented set for one kind of reader — the
+smallest encoding it reads, measured by ``tests/test_compatibility.py`` — and
+refuse what that reader cannot open at all instead of writing it silently.
+docs/compatibility.md has the table.
+
+========== ============ ============== ============== ============= ==========
+profile    SEG BINARY   SEG FRACTIONAL SEG LABELMAP   PM (integer)  SC
+========== ============ ============== ============== ============= ==========
+interop    explicit     explicit       rle            explicit      explicit
+slicer     deflated     deflated       deflated       explicit      explicit
+ohif       deflated     (refused)      (refused)      explicit      explicit
+pacs       explicit     explicit       explicit       explicit      explicit
+compact    deflated     jpegls         jpegls         jpegls        jpegls
+========== ============ ============== ============== ============= ==========
+
+``deflated`` is Deflated Explicit VR Little Endian (the whole data set deflated);
+float Parametric Maps are always uncompressed (DICOM has no compressed float
+pixel data). An explicit ``transfer_syntax`` given to a writer wins over the
+profile.
+
+Examples
+--------
+>>> Profile("slicer").transfer_syntax("seg-labelmap").value
+'deflated-explicit'
+>>> Profile.INTEROP.transfer_syntax("seg-labelmap").value
+'rle'
+>>> Profile.parse(None) is Profile.INTEROP
+True
+"""
+
+from __future__ import annotations
+
+import enum
+from types import MappingProxyType
+
+from radbridge.errors import EncodingError
+from radbridge.pixels import TransferSyntax
+
+__all__ = ["OUTPUT_KINDS", "Profile"]
+
+#: The outputs a profile chooses an encoding for.
+OUTPUT_KINDS = ("seg-binary", "seg-fractional", "seg-labelmap", "pm-integer", "sc")
+
+_E, _D = TransferSyntax.EXPLICIT, TransferSyntax.DEFLATED_EXPLICIT
+_R, _J = TransferSyntax.RLE, TransferSyntax.JPEGLS
+
+_CHOICES = MappingProxyType(
+    {
+        "interop": (_E, _E, _R, _E, _E),
+        "slicer": (_D, _D, _D, _E, _E),
+        "ohif": (_D, None, None, _E, _E),
+        "pacs": (_E, _E, _E, _E, _E),
+        "compact": (_D, _J, _J, _J, _J),
+    }
+)
+
+#: Why a profile refuses an output (its reader cannot open that object at all).
+_REFUSALS = MappingProxyType(
+    {
+        ("ohif", "seg-fractional"): (
+            "dcmjs 0.52 (OHIF's reader) refuses FRACTIONAL SEGs with values other than 0 "
+            "and the maximum ('Fractional segmentations are not yet supported')",
+            "threshold the probabilities and write a BINARY SEG, or use another profile",
+        ),
+        ("ohif", "seg-labelmap"): (
+            "dcmjs 0.52 (OHIF's reader) cannot open Label Map SEGs (it looks for a "
+            "segment number per frame, which a LABELMAP has not)",
+            "write a BINARY SEG (segmentation_type='binary'), or use another profile",
+        ),
+    }
+)
+
+
+class Profile(enum.StrEnum):
+    """A documented set of encodings for one kind of reader (see the module table)."""
+
+    INTEROP = "interop"
+    SLICER = "slicer"
+    OHIF = "ohif"
+    PACS = "pacs"
+    COMPACT = "compact"
+
+    @classmethod
+    def parse(cls, value: Profile | str | None) -> Profile:
+        """Return the profile named by ``value`` (``None``: the default, ``interop``).
+
+        Raises
+        ------
+        EncodingError
+            ``value`` names no profile.
+        """
+        if value is None:
+            return cls.INTEROP
+        try:
+            return cls(value.strip().lower() if isinstance(value, str) else value)
+        except ValueError:
+            raise EncodingError(
+                f"unknown profile {value!r}",
+                attribute="profile",
+                hint="use one of " + ", ".join(p.value for p in cls),
+            ) from None
+
+    def transfer_syntax(self, kind: str) -> TransferSyntax:
+        """Return the transfer syntax this profile writes ``kind`` in (one of OUTPUT_KINDS).
+
+        Raises
+        ------
+        EncodingError
+            The profile's reader cannot open this kind of object (the message says
+            why and what to do instead).
+        """
+        if kind not in OUTPUT_KINDS:
+            raise ValueError(f"unknown output kind {kind!r}; use one of {OUTPUT_KINDS}")
+        chosen = _CHOICES[self.value][OUTPUT_KINDS.index(kind)]
+        if chosen is None:
+            why, hint = _REFUSALS[(self.value, kind)]
+            raise EncodingError(f"profile {self.value!r}: {why}", attribute="profile", hint=hint)
+        return chosen
