@@ -155,6 +155,8 @@ priority = 5
 outputs = "seg"
 seg_type = "labelmap"
 destinations = ["pacs"]
+profile = "slicer"
+anatomy = "brain"
 [rules.match]
 modality = "MR"
 body_part = "HEAD"
@@ -228,6 +230,8 @@ def test_every_key_set(tmp_path, secrets):
                 outputs=("seg",),
                 seg_type="labelmap",
                 destinations=("pacs",),
+                profile="slicer",
+                anatomy="brain",
                 match=Match(
                     modality=("MR",),
                     body_part="HEAD",
@@ -305,6 +309,7 @@ def test_unknown_keys_name_the_closest_key(tmp_path, text, attribute, suggestion
         ("[gateway.stow]\nmax_part_mb = 0\n", "max_part_mb must be positive"),
         ("[[rules]]\nname = 'x'\n", "[rules[0]] has no model"),
         ("[[rules]]\nmodel = 'm'\n[rules.match]\norientation = 'up'\n", "unknown orientation"),
+        ("[[rules]]\nmodel = 'm'\nprofile = 'osirix'\n", "unknown profile 'osirix'"),
         ("[peers.p]\nae_title = 'P'\nport = 1\n", "[peers.p] has no host"),
         ("[peers.p]\nae_title='P'\nhost='h'\nport=1\ntransport='ftp'\n", "unknown transport"),
     ],
