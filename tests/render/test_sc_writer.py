@@ -40,7 +40,37 @@ def test_pixels_come_back_exactly(study, frames, syntax):
         io.BytesIO(_bytes(encode_overlay_sc(study.source, frames, transfer_syntax=syntax)))
     )
     assert ds.SOPClassUID == MULTIFRAME_TRUE_COLOR_SC_STORAGE
+    # pydicom's own decoders (RLE, pyjpegls, zlib), not radbridge's reader
+    assert np.array_equal(ds.pixel_array, frames)
     assert np.array_equal(FrameReader(ds).frames(list(range(len(frames)))), frames)
+
+
+def _one_slice(study):
+    from radbridge.io.series import read_series_datasets
+    from radbridge.iods.source import SourceSeries
+
+    first = read_series_datasets(study.folder, headers_only=True)[:1]
+    return SourceSeries.from_datasets(first)
+
+
+def test_one_slice_source_has_no_frame_increment_pointer(study, frames):
+    ds = pydicom.dcmread(io.BytesIO(_bytes(encode_overlay_sc(_one_slice(study), frames[:1]))))
+    assert int(ds.NumberOfFrames) == 1
+    assert "FrameIncrementPointer" not in ds and "SliceLocationVector" not in ds
+    assert np.array_equal(ds.pixel_array, frames[0])
+
+
+def test_png_decoded_by_pillow_shows_the_frames(study, frames, tmp_path):
+    from PIL import Image
+
+    from radbridge.iods.sc import render_png_montage
+
+    labels = np.zeros(study.labels.shape, np.uint8)
+    labels[2] = study.labels[2]  # only slice 3 has segments: the montage is that one frame
+    chosen = render_png_montage(frames, labels, tmp_path / "m.png", count=1)
+    assert list(chosen) == [2]
+    png = np.asarray(Image.open(tmp_path / "m.png").convert("RGB"))
+    assert np.array_equal(png, frames[2])
 
 
 def test_same_study_one_series_burned_in(study, frames):
@@ -77,13 +107,14 @@ def test_dciodvfy_reports_no_error(study, frames, tmp_path):
 
     outline = render_overlay(study.volume, study.labels, COLOURS, {}, style="outline")
     blank = render_overlay(study.source, study.labels, {}, {})
-    for name, rgb, syntax in [
-        ("filled", frames, "explicit"),
-        ("outline-rle", outline, "rle"),
-        ("blank-jpegls", blank, "jpegls"),
+    for name, rgb, syntax, source in [
+        ("filled", frames, "explicit", study.source),
+        ("outline-rle", outline, "rle", study.source),
+        ("blank-jpegls", blank, "jpegls", study.source),
+        ("one-slice", frames[:1], "explicit", _one_slice(study)),
     ]:
         path = tmp_path / f"{name}.dcm"
-        encode_overlay_sc(study.source, rgb, transfer_syntax=syntax).save_as(
+        encode_overlay_sc(source, rgb, transfer_syntax=syntax).save_as(
             path, enforce_file_format=True
         )
         result = dciodvfy(path)

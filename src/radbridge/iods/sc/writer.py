@@ -157,9 +157,10 @@ def encode_overlay_sc(
     if source.slice_refs and source.series_instance_uid:
         ds.SourceImageSequence = _source_images(source)
         ds.ReferencedSeriesSequence = referenced_series_sequence(source)
-    distance = source.slice_positions() @ source.geometry.slice_normal
-    ds.FrameIncrementPointer = 0x00182005  # Slice Location Vector
-    ds.SliceLocationVector = [_ds(float(v)) for v in distance]
+    if frames.shape[0] > 1:  # Type 1C: only when there are several frames to step through
+        distance = source.slice_positions() @ source.geometry.slice_normal
+        ds.FrameIncrementPointer = 0x00182005  # Slice Location Vector
+        ds.SliceLocationVector = [_ds(float(v)) for v in distance]
     ds.SamplesPerPixel = 3
     ds.PhotometricInterpretation = "RGB"
     ds.PlanarConfiguration = 0
