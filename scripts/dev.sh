@@ -3,7 +3,8 @@
 #   bash scripts/dev.sh demo               install everything, then run `radbridge demo`
 #   bash scripts/dev.sh test [pytest args] install everything, then ruff, mypy and pytest
 # "Install everything" = Debian peers (scripts/install-system.sh), a .venv next to the
-# checkout, and `pip install -e '.[test]'`. Works from any directory.
+# checkout, `pip install -e '.[test]'`, and dcmjs in tests/js (`npm ci` from the lock
+# file). Works from any directory.
 # Environment: PYTHON (interpreter used to create .venv, default python3),
 # RADBRIDGE_SKIP_SYSTEM=1 (skip install-system.sh, e.g. without sudo rights).
 set -euo pipefail
@@ -49,9 +50,31 @@ install_all() {
         echo "$want" >"$stamp"
     fi
 
+    install_js
+
     if [ ! -f "$root/../shared/interop/MANIFEST.tsv" ]; then
         echo "warning: ../shared/interop (third-party test files) is not beside the" \
             "checkout at $root/..; interop tests will fail" >&2
+    fi
+}
+
+# dcmjs (the DICOM library OHIF and Cornerstone use) is an outside reader in the tests:
+# installed into tests/js/node_modules from the committed lock file, never at run time.
+install_js() {
+    local js="$root/tests/js" stamp want
+    if ! command -v npm >/dev/null 2>&1; then
+        echo "warning: npm not found; the dcmjs interop tests will fail" \
+            "(scripts/install-system.sh installs nodejs and npm)" >&2
+        return 0
+    fi
+    stamp="$js/node_modules/.radbridge-install-stamp"
+    want="$(sha256sum "$js/package-lock.json" | cut -d' ' -f1)"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        say "dcmjs up to date (tests/js)"
+    else
+        say "npm ci in tests/js (dcmjs, test-only)"
+        (cd "$js" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
+        echo "$want" >"$stamp"
     fi
 }
 

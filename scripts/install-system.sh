@@ -4,7 +4,8 @@
 #   libpixelmed-java (SR/SEG validators) and a headless JDK to run it (the batch
 #   validator in tests/peers/java is a single-file source program, so it needs the JDK's
 #   jdk.compiler module, not only a JRE). python3-venv is added if ensurepip is missing,
-#   openssl if its command is (the TLS tests make their own certificates with it).
+#   openssl if its command is (the TLS tests make their own certificates with it), and
+#   nodejs + npm if missing (dcmjs, OHIF's DICOM library, reads our files in the tests).
 # Idempotent: installs only what is missing and skips `apt-get update` when nothing is.
 # Uses sudo only when not root. Debian 12 (bookworm) is the reference platform.
 set -euo pipefail
@@ -32,6 +33,14 @@ fi
 
 if ! command -v openssl >/dev/null 2>&1; then
     missing+=(openssl)
+fi
+
+# Node and npm run dcmjs (OHIF's DICOM library) in the interop tests (tests/js).
+if ! command -v node >/dev/null 2>&1; then
+    missing+=(nodejs)
+fi
+if ! command -v npm >/dev/null 2>&1; then
+    missing+=(npm)
 fi
 
 if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then

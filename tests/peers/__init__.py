@@ -27,6 +27,7 @@ from ._common import (
     venv_program,
     wait_for_port,
 )
+from .dcmjs import DcmjsLabelmaps, dcmjs_segmentation, dcmjs_sr_measurements
 from .dcmqi import SegImages, paramap2itkimage, segimage2itkimage, tid1500reader
 from .dcmtk import (
     StoreSCP,
@@ -51,6 +52,7 @@ from .pixelmed import validate_instances, validate_sr
 __all__ = [
     "REPO_ROOT",
     "Completed",
+    "DcmjsLabelmaps",
     "Orthanc",
     "OrthancConfig",
     "OrthancHTTPError",
@@ -62,6 +64,8 @@ __all__ = [
     "dcentvfy",
     "dciodvfy",
     "dcmdump",
+    "dcmjs_segmentation",
+    "dcmjs_sr_measurements",
     "dcmtk_program",
     "dsrdump",
     "echoscu",

@@ -1,0 +1,96 @@
+"""dcmjs (npm), the DICOM library OHIF and Cornerstone use: what an OHIF user sees.
+
+Installed into ``tests/js/node_modules`` from the committed lock file by
+``scripts/dev.sh`` (``npm ci``); run with the machine's Node. The scripts beside the
+lock file call dcmjs's adapters:
+
+- ``seg_labelmap.js``: ``adapters.Cornerstone.Segmentation.generateToolState`` places a
+  SEG's frames on the source images (the code OHIF's Cornerstone3D adapter builds on);
+  measured with dcmjs 0.52.2: BINARY (uncompressed or deflated) yes; 1-bit RLE,
+  JPEG 2000, true FRACTIONAL and Label Map SEGs no.
+- ``sr_measurements.js``: ``adapters.Cornerstone3D.MeasurementReport.generateToolState``
+  walks a TID 1500 report; the numeric values and units come from dcmjs's parse.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._common import REPO_ROOT, PeerCommandError, PeerMissingError, run
+
+__all__ = ["DcmjsLabelmaps", "dcmjs_segmentation", "dcmjs_sr_measurements"]
+
+JS_DIR = REPO_ROOT / "tests" / "js"
+
+
+def _node() -> str:
+    node = shutil.which("node")
+    if node is None:
+        raise PeerMissingError("node not found on PATH; scripts/install-system.sh installs it")
+    if not (JS_DIR / "node_modules" / "dcmjs" / "package.json").exists():
+        raise PeerMissingError(
+            f"dcmjs is not installed in {JS_DIR}; `bash scripts/dev.sh test` runs `npm ci` there"
+        )
+    return node
+
+
+@dataclass(frozen=True)
+class DcmjsLabelmaps:
+    """The adapter's result: labelmaps ``[image, row, column]`` (uint16) and segments.
+
+    ``labelmaps`` has one volume per group of non-overlapping segments (one when
+    nothing overlaps); ``segments`` maps each segment number to its label.
+    """
+
+    labelmaps: list[np.ndarray]
+    segments: dict[int, str]
+
+
+def dcmjs_segmentation(
+    seg: str | os.PathLike[str],
+    sources: Sequence[str | os.PathLike[str]],
+    workdir: str | os.PathLike[str],
+    *,
+    timeout: float = 300.0,
+) -> DcmjsLabelmaps:
+    """Rebuild a SEG on ``sources`` (the stack, in this order) with dcmjs's adapter.
+
+    Raises :class:`PeerCommandError` with dcmjs's message when the adapter fails.
+    """
+    out = Path(workdir)
+    out.mkdir(parents=True, exist_ok=True)
+    prefix = out / "dcmjs"
+    args = [JS_DIR / "seg_labelmap.js", Path(seg), prefix, *(Path(s) for s in sources)]
+    done = run(_node(), args, timeout=timeout, cwd=JS_DIR)
+    if done.returncode != 0:
+        raise PeerCommandError(f"dcmjs could not read {seg}: {done.stderr[-3000:]}")
+    summary: dict[str, Any] = json.loads(prefix.with_suffix(".json").read_text())
+    shape = tuple(summary["shape"])
+    labelmaps = [
+        np.fromfile(f"{prefix}.{m}.u16", dtype="<u2").reshape(shape)
+        for m in range(summary["labelmaps"])
+    ]
+    segments = {int(s["index"]): str(s["label"]) for s in summary["segments"]}
+    return DcmjsLabelmaps(labelmaps, segments)
+
+
+def dcmjs_sr_measurements(
+    sr: str | os.PathLike[str], workdir: str | os.PathLike[str], *, timeout: float = 300.0
+) -> list[dict[str, Any]]:
+    """Return the measurement groups of a TID 1500 SR as dcmjs's report adapter walks them."""
+    out = Path(workdir)
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / "dcmjs-sr.json"
+    done = run(_node(), [JS_DIR / "sr_measurements.js", Path(sr), target], timeout=timeout)
+    if done.returncode != 0:
+        raise PeerCommandError(f"dcmjs could not read {sr}: {done.stderr[-3000:]}")
+    groups: list[dict[str, Any]] = json.loads(target.read_text())["groups"]
+    return groups

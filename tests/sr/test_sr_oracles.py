@@ -1,0 +1,74 @@
+"""Every numeric value and UCUM unit of our TID 1500 SRs, as outside readers see them.
+
+highdicom and dcmjs (OHIF's library) in the fast tier, dcmqi's ``tid1500reader`` in the
+slow tier: each must find exactly the measurements we wrote — concept, value to the
+last bit, and unit code in the UCUM scheme.
+"""
+
+from __future__ import annotations
+
+import highdicom as hd
+import pytest
+
+from radbridge.iods.sr import encode_measurement_report
+from tests.peers import dcmjs_sr_measurements, tid1500reader
+
+from .test_sr import full_report, save, seg  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.peer
+
+
+def _ours(report):
+    return sorted(
+        (m.concept.value, m.value, m.unit.value, m.unit.scheme)
+        for group in report.groups
+        for m in group.measurements
+    )
+
+
+@pytest.fixture
+def sr_file(full_report, source, tmp_path):  # noqa: F811
+    return save(encode_measurement_report(full_report, source), tmp_path / "sr.dcm")
+
+
+def test_highdicom_reads_every_value_and_unit(full_report, sr_file):  # noqa: F811
+    content = hd.sr.srread(sr_file).content
+    groups = [
+        *content.get_image_measurement_groups(),
+        *content.get_planar_roi_measurement_groups(),
+        *content.get_volumetric_roi_measurement_groups(),
+    ]
+    theirs = sorted(
+        (m.name.value, float(m.value), m.unit.value, m.unit.scheme_designator)
+        for group in groups
+        for m in group.get_measurements()
+    )
+    assert theirs == _ours(full_report)
+    assert {unit_scheme for *_, unit_scheme in theirs} == {"UCUM"}
+
+
+def test_dcmjs_report_adapter_reads_every_value_and_unit(full_report, sr_file, tmp_path):  # noqa: F811
+    groups = dcmjs_sr_measurements(sr_file, tmp_path)
+    assert [g["trackingUid"] for g in groups] == [g.tracking_uid for g in full_report.groups]
+    theirs = sorted(
+        (m["concept"]["value"], m["value"], m["unit"]["value"], m["unit"]["scheme"])
+        for g in groups
+        for m in g["measurements"]
+    )
+    assert theirs == _ours(full_report)
+
+
+@pytest.mark.slow
+def test_dcmqi_reads_every_value_and_unit(full_report, sr_file, tmp_path):  # noqa: F811
+    metadata = tid1500reader(sr_file, tmp_path / "dcmqi.json")
+    theirs = sorted(
+        (
+            item["quantity"]["CodeValue"],
+            float(item["value"]),
+            item["units"]["CodeValue"],
+            item["units"]["CodingSchemeDesignator"],
+        )
+        for group in metadata["Measurements"]
+        for item in group["measurementItems"]
+    )
+    assert theirs == _ours(full_report)
