@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,29 +10,36 @@ from pydicom import dcmread
 
 from radbridge.gateway import Gateway, GatewayConfig
 from radbridge.io.phantom import write_phantom
+from radbridge.net.durable import dataset_offset
+from radbridge.net.receiver import store_instance
 
 
-def receive(gateway: Gateway, files: list[Path], association: str = "a1") -> None:
-    """Copy files into the spool and record them, like the C-STORE receiver."""
-    gateway.association_opened(association)
+def receive_open(gateway: Gateway, files: list[Path], transfer: str) -> None:
+    """Spool files and report them as instances of the open transfer ``transfer``."""
     for path in files:
         ds = dcmread(path, stop_before_pixels=True)
-        target = (
-            gateway.config.spool_dir
-            / str(ds.StudyInstanceUID)
-            / str(ds.SeriesInstanceUID)
-            / f"{ds.SOPInstanceUID}.dcm"
+        data = path.read_bytes()
+        offset = dataset_offset(data)
+        stored = store_instance(
+            gateway.config.spool_dir,
+            data[:offset],
+            data[offset:],
+            study=str(ds.StudyInstanceUID),
+            series=str(ds.SeriesInstanceUID),
+            sop=str(ds.SOPInstanceUID),
+            sop_class=str(ds.SOPClassUID),
+            unique_contents=True,
         )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target)
-        gateway.stored(
-            str(ds.StudyInstanceUID),
-            str(ds.SeriesInstanceUID),
-            str(ds.SOPInstanceUID),
-            str(target),
-            association,
-        )
-    gateway.association_released(association)
+        gateway.instance_stored(stored, transfer)
+
+
+def receive(
+    gateway: Gateway, files: list[Path], transfer: str = "a1", outcome: str = "released"
+) -> None:
+    """Spool files and report them through the receiver contract, like the C-STORE SCP."""
+    gateway.transfer_opened(transfer)
+    receive_open(gateway, files, transfer)
+    gateway.transfer_ended(transfer, outcome)
 
 
 @pytest.fixture(scope="session")

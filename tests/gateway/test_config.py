@@ -120,6 +120,8 @@ max_associations = 3
 network_timeout_s = 7
 tls_handshake_timeout_s = 2.5
 quiet_period_s = 1
+incomplete_after_s = 30
+verify_count_with = "pacs"
 workers = 3
 max_attempts = 9
 retry_base_s = 0.5
@@ -157,6 +159,7 @@ seg_type = "labelmap"
 destinations = ["pacs"]
 profile = "slicer"
 anatomy = "brain"
+on_incomplete = "run"
 [rules.match]
 modality = "MR"
 body_part = "HEAD"
@@ -206,6 +209,8 @@ def test_every_key_set(tmp_path, secrets):
         network_timeout_s=7.0,
         tls_handshake_timeout_s=2.5,
         quiet_period_s=1.0,
+        incomplete_after_s=30.0,
+        verify_count_with="pacs",
         workers=3,
         max_attempts=9,
         retry_base_s=0.5,
@@ -232,6 +237,7 @@ def test_every_key_set(tmp_path, secrets):
                 destinations=("pacs",),
                 profile="slicer",
                 anatomy="brain",
+                on_incomplete="run",
                 match=Match(
                     modality=("MR",),
                     body_part="HEAD",

@@ -24,7 +24,7 @@ from radbridge.iods.source import SourceSeries
 from radbridge.models import SeriesInfo, run_model
 from radbridge.models.reference_ct import ReferenceCTModel
 
-from .conftest import receive
+from .conftest import receive, receive_open
 
 
 def files_of(study):
@@ -99,17 +99,12 @@ def test_late_arrivals_make_a_new_version_with_new_uids(gateway, phantom_study):
 
 
 def test_open_association_holds_the_series(gateway, phantom_study):
-    gateway.association_opened("slow")
-    receive(gateway, files_of(phantom_study)[:5], "other")
-    gateway.store.record_instance(
-        phantom_study.study_instance_uid,
-        phantom_study.series_instance_uid,
-        "2.25.999",
-        "x",
-        association="slow",
-    )
+    files = files_of(phantom_study)
+    gateway.transfer_opened("slow")
+    receive(gateway, files[:5], "other")
+    receive_open(gateway, files[5:6], "slow")
     assert gateway.assemble_once() == 0
-    gateway.association_released("slow")
+    gateway.transfer_ended("slow", "released")
     assert gateway.assemble_once() == 1
 
 

@@ -138,7 +138,7 @@ def test_kill_9_while_receiving_loses_no_acknowledged_instance(tmp_path, phantom
         for path in acked:
             ds = pydicom.dcmread(path, stop_before_pixels=True)
             assert str(ds.SOPInstanceUID) in recorded
-            spooled = next((data / "spool").rglob(f"{ds.SOPInstanceUID}.dcm"))
+            spooled = next((data / "spool").rglob(f"{ds.SOPInstanceUID}.*.dcm"))
             assert pydicom.dcmread(spooled) == pydicom.dcmread(path)
         # restart, the modality sends the study again (as it does after a failure)
         gateway = GatewayProcess(config, port)

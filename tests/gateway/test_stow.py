@@ -25,12 +25,8 @@ def test_stow_then_the_pipeline_runs(gateway, phantom_study):
         stored = response.get("ReferencedSOPSequence") or response.ReferencedSOPSequence
         assert len(stored) == 24
         for ds in datasets:
-            path = (
-                gateway.config.spool_dir
-                / str(ds.StudyInstanceUID)
-                / str(ds.SeriesInstanceUID)
-                / f"{ds.SOPInstanceUID}.dcm"
-            )
+            folder = gateway.config.spool_dir / str(ds.StudyInstanceUID) / str(ds.SeriesInstanceUID)
+            (path,) = folder.glob(f"{ds.SOPInstanceUID}.*.dcm")  # <sop>.<digest>.dcm
             assert pydicom.dcmread(path) == ds  # stored unchanged
         for _ in range(50):
             if not gateway.step():
@@ -53,8 +49,8 @@ def test_bad_parts_fail_alone_and_are_not_acknowledged(gateway, phantom_study):
         assert err.value.response.status_code == 409
         response = client.store_instances([good])
         assert len(response.ReferencedSOPSequence) == 1
-        spooled = [p.name for p in gateway.config.spool_dir.rglob("*.dcm")]
-        assert spooled == [f"{good.SOPInstanceUID}.dcm"]
+        spooled = [p.name.rsplit(".", 2)[0] for p in gateway.config.spool_dir.rglob("*.dcm")]
+        assert spooled == [str(good.SOPInstanceUID)]
         assert not list(gateway.config.data_dir.rglob("passwd*"))
     finally:
         server.stop()

@@ -7,7 +7,6 @@ bearer token (it has no token authentication without an extra plugin) and never 
 from __future__ import annotations
 
 import http.server
-import io
 import itertools
 import socket
 import threading
@@ -305,15 +304,16 @@ def test_batches_keep_order_and_size(tmp_path_factory, sizes, limit):
 def test_stow_qido_wado_over_mutual_tls(small_study, tmp_path):
     # radbridge's own STOW-RS endpoint (the gateway's) serves HTTPS and asks for a client
     # certificate; the Orthanc fixture has no HTTPS mode
-    from radbridge.gateway.stow import StowServer
+    from radbridge.gateway.stow import StowServer, spool_part
+    from radbridge.net.receiver import StoredInstance
 
     certs = make_certificates(tmp_path)
     received: dict[str, bytes] = {}
 
-    def store(data: bytes, request: str) -> tuple[str, str, str]:
-        ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
-        received[str(ds.SOPInstanceUID)] = data
-        return str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID)
+    def store(data: bytes, request: str) -> StoredInstance:
+        instance = spool_part(data, tmp_path / "spool")
+        received[instance.sop_instance_uid] = data
+        return instance
 
     server_tls = TLSConfig(
         ca_file=certs / "ca.pem", cert_file=certs / "server.pem", key_file=certs / "server.key"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import resource
 import subprocess
@@ -12,12 +13,14 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from pydicom.uid import JPEGLSLossless, RLELossless
+from pydicom.uid import ExplicitVRLittleEndian, JPEGLSLossless, RLELossless
 from pynetdicom import AE, build_context
 
 from radbridge.config import parse_peer
 from radbridge.errors import AssociationError, StorageError
 from radbridge.net.association import echo
+from radbridge.net.durable import dataset_offset
+from radbridge.net.receiver import NullSink
 from radbridge.net.scp import StorageSCP
 from radbridge.uids import new_uid
 from tests.net.helpers import DroppingProxy, dataset_bytes, received_tree, sources_by_uid
@@ -129,43 +132,80 @@ def test_low_disk_predicate_refuses_before_writing(tmp_path, small_study):
     assert not list((tmp_path / "in").rglob("*.dcm"))
 
 
-def test_callback_failure_is_not_acknowledged(tmp_path, small_study):
-    def refuse(*args):
-        raise RuntimeError("database is locked")
+class Recorder(NullSink):
+    """Records the receiver-contract events, in order."""
 
+    def __init__(self, refuse: bool = False) -> None:
+        self.events: list[tuple[str, ...]] = []
+        self.refuse = refuse
+        self.lock = threading.Lock()
+
+    def transfer_opened(self, transfer_id):
+        with self.lock:
+            self.events.append(("opened", transfer_id))
+
+    def instance_stored(self, instance, transfer_id):
+        if self.refuse:
+            raise RuntimeError("database is locked")
+        with self.lock:
+            self.events.append(("stored", transfer_id, instance.sop_instance_uid))
+
+    def instance_refused(self, transfer_id, series_uid, reason):
+        with self.lock:
+            self.events.append(("refused", transfer_id, series_uid))
+
+    def transfer_ended(self, transfer_id, outcome):
+        with self.lock:
+            self.events.append(("ended", transfer_id, outcome))
+
+    def wait_ended(self, count: int = 1) -> None:
+        deadline = time.monotonic() + 10
+        while sum(e[0] == "ended" for e in self.events) < count:
+            assert time.monotonic() < deadline, self.events
+            time.sleep(0.02)
+
+
+def test_sink_failure_is_not_acknowledged_and_reported_refused(tmp_path, small_study):
+    sink = Recorder(refuse=True)
     ds = pydicom.dcmread(next(small_study.dicom_dir.glob("*.dcm")))
-    with StorageSCP(tmp_path / "in", port=0, on_stored=refuse) as scp:
+    with StorageSCP(tmp_path / "in", port=0, sink=sink) as scp:
         assert _store_with_pynetdicom(scp.port, ds) == 0xA700
         assert scp.stats.stored == 0 and scp.stats.failed == 1
+        sink.wait_ended()
+    (opened, refused, ended) = sink.events
+    assert refused == ("refused", opened[1], str(ds.SeriesInstanceUID))
+    assert ended == ("ended", opened[1], "released")
 
 
-def test_association_callbacks_pair_up(tmp_path, small_study):
-    events: list[tuple[str, str]] = []
-    stored: list[str] = []
-    lock = threading.Lock()
+def test_low_disk_refusal_names_the_series(tmp_path, small_study):
+    sink = Recorder()
+    ds = pydicom.dcmread(next(small_study.dicom_dir.glob("*.dcm")))
+    with StorageSCP(tmp_path / "in", port=0, sink=sink, accepting=lambda: False) as scp:
+        assert _store_with_pynetdicom(scp.port, ds) == 0xA700
+        sink.wait_ended()
+    assert [e[0] for e in sink.events] == ["opened", "refused", "ended"]
+    assert sink.events[1][2] == str(ds.SeriesInstanceUID)
 
-    def opened(a):
-        with lock:
-            events.append(("open", a))
 
-    def closed(a):
-        with lock:
-            events.append(("close", a))
-
-    with StorageSCP(
-        tmp_path / "in",
-        port=0,
-        on_opened=opened,
-        on_closed=closed,
-        on_stored=lambda st, se, sop, path, a: stored.append(a),
-    ) as scp:
-        ds = pydicom.dcmread(next(small_study.dicom_dir.glob("*.dcm")))
-        _store_with_pynetdicom(scp.port, ds)
-        deadline = time.monotonic() + 5
-        while len(events) < 2 and time.monotonic() < deadline:
-            time.sleep(0.02)
-    assert [e[0] for e in events] == ["open", "close"]
-    assert events[0][1] == events[1][1] == stored[0]
+def test_transfer_events_pair_up_and_say_how_it_ended(tmp_path, small_study):
+    sink = Recorder()
+    ds = pydicom.dcmread(next(small_study.dicom_dir.glob("*.dcm")))
+    with StorageSCP(tmp_path / "in", port=0, sink=sink, unique_contents=True) as scp:
+        _store_with_pynetdicom(scp.port, ds)  # released
+        ae = AE(ae_title="MODALITY")
+        ae.add_requested_context(ds.SOPClassUID, ExplicitVRLittleEndian)
+        assoc = ae.associate("127.0.0.1", scp.port, ae_title="RADBRIDGE")
+        assert assoc.send_c_store(ds).Status == 0
+        assoc.abort()  # aborted
+        sink.wait_ended(2)
+    first, second = sink.events[:3], sink.events[3:]
+    assert [e[0] for e in first] == ["opened", "stored", "ended"] and first[2][2] == "released"
+    assert [e[0] for e in second] == ["opened", "stored", "ended"] and second[2][2] == "aborted"
+    assert len({e[1] for e in first}) == 1 and first[0][1] != second[0][1]
+    (path,) = (tmp_path / "in").rglob("*.dcm")  # the same content twice: one file
+    data = path.read_bytes()
+    digest = hashlib.sha256(data[dataset_offset(data) :]).hexdigest()
+    assert path.name == f"{ds.SOPInstanceUID}.{digest[:16]}.dcm"
 
 
 @pytest.mark.peer

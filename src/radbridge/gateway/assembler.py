@@ -1,97 +1,186 @@
-"""Decide when a received series is complete, and queue a job per matching rule.
+"""Decide when a received series is complete, freeze its inputs, queue a job per rule.
 
-A series is complete when no association that brought it is still open and its
-last instance arrived at least ``quiet_period_s`` ago — or as soon as an
-expected instance count is reached. Each completion gives the series a new
-*version*: instances that arrive after a series was processed make version 2,
-3, ... and a new job whose results get new UIDs (results are never silently
-replaced). Series that match no rule are recorded as processed and left alone.
+A series is complete when it has new content, every transfer that brought it
+has ended, none of them ended badly (aborted, failed, refused instances, cut
+by a restart — those put the series on *hold*), its last arrival or transfer
+end is ``quiet_period_s`` old, and — where the data or the source PACS says how
+many instances to expect (:mod:`radbridge.gateway.completeness`) — the count is
+reached. A short count holds the series too.
+
+Each completion makes a new *version* of the series: its exact input set (SOP
+Instance UIDs and content digests) is frozen with its jobs in one transaction,
+and a job only ever reads that set. Instances arriving later make version 2,
+3, ... with new result UIDs (results are never replaced).
+
+A held series becomes complete when a clean transfer of it (opened after the
+bad one's last activity) ends. If none comes within ``incomplete_after_s`` of
+its last activity, a version is made of what arrived, marked incomplete: a rule
+with ``on_incomplete = "run"`` runs on it, the default ``"hold"`` dead-letters
+its job with the reason ``incomplete transfer`` (``gateway retry`` runs it).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydicom.dataset import Dataset
+
+from radbridge.gateway.completeness import expected_from_headers, expected_from_pacs
 from radbridge.gateway.config import GatewayConfig
-from radbridge.gateway.queue import enqueue
 from radbridge.gateway.routing import SeriesFacts, priority_of
-from radbridge.gateway.state import Store
+from radbridge.gateway.state import JobState, Store, VersionInput
 from radbridge.io.series import load_datasets
 
-__all__ = ["Assembled", "assemble"]
+__all__ = ["INCOMPLETE", "Assembled", "assemble", "pacs_count_source"]
 
 log = logging.getLogger(__name__)
+
+#: The reason a job of an incomplete version is dead-lettered with (``on_incomplete = "hold"``).
+INCOMPLETE = "incomplete transfer"
+
+#: Asks another source how many instances a series has: (study, series) -> (count, signal).
+CountSource = Callable[[str, str], "tuple[int, str] | None"]
 
 
 @dataclass(frozen=True)
 class Assembled:
-    """A series found complete, and the jobs queued for it."""
+    """What the assembler did with a series: a version made, or a hold."""
 
     series_instance_uid: str
     version: int
     job_ids: tuple[int, ...]
+    complete: bool = True
+    held: str | None = None
 
 
-def _ready(store: Store, quiet_period_s: float, now: float) -> list[dict[str, Any]]:
-    rows = store.query(
-        "SELECT * FROM series WHERE instance_count > processed_count AND ("
-        "(expected_count IS NOT NULL AND instance_count >= expected_count) OR "
-        "(open_associations = 0 AND last_received_at + ? <= ?))",
-        quiet_period_s,
-        now,
+def _headers(inputs: list[VersionInput], series_uid: str) -> list[Dataset] | None:
+    try:
+        return load_datasets([Path(i.path) for i in inputs], headers_only=True)
+    except Exception as exc:  # an unreadable spool file must not stop the assembler
+        log.warning("series %s: headers unreadable (%s); no job", series_uid, type(exc).__name__)
+        return None
+
+
+def _jobs(
+    config: GatewayConfig, facts: SeriesFacts | None, *, complete: bool, note: str | None
+) -> list[dict[str, Any]]:
+    jobs: list[dict[str, Any]] = []
+    if facts is None:
+        return jobs
+    for rule in config.rules:
+        if not rule.matches(facts):
+            continue
+        job: dict[str, Any] = {
+            "rule": rule.name,
+            "model": rule.model,
+            "priority": priority_of(facts, config.priorities, base=rule.priority),
+        }
+        if not complete and rule.on_incomplete == "hold":
+            job["state"] = JobState.DEAD
+            job["error"] = (
+                f"{INCOMPLETE} ({note}); `radbridge gateway retry JOB` runs it on what arrived"
+            )
+        jobs.append(job)
+    return jobs
+
+
+def _expected(
+    headers: list[Dataset], row: Any, count_source: CountSource | None
+) -> tuple[int, str] | None:
+    found = [expected_from_headers(headers)]
+    if count_source is not None:
+        found.append(count_source(str(row["study_instance_uid"]), str(row["series_instance_uid"])))
+    known = [item for item in found if item is not None]
+    return max(known) if known else None
+
+
+def _settled(
+    store: Store,
+    config: GatewayConfig,
+    row: Any,
+    count_source: CountSource | None,
+    stamp: float,
+) -> Assembled:
+    series_uid = str(row["series_instance_uid"])
+    revision, inputs = store.snapshot_inputs(series_uid)
+    headers = _headers(inputs, series_uid)
+    facts = SeriesFacts.from_headers(headers) if headers else None
+    if headers:
+        expected = _expected(headers, row, count_source)
+        if expected is not None and len(inputs) < expected[0]:
+            count, signal = expected
+            reason = f"waiting for the rest: {len(inputs)} of {count} instances ({signal})"
+            store.hold(series_uid, reason, now=stamp)
+            log.warning("series %s held: %s", series_uid, reason)
+            return Assembled(series_uid, int(row["version"]), (), complete=False, held=reason)
+    jobs = _jobs(config, facts, complete=True, note=None)
+    version, ids = store.create_version(
+        series_uid, inputs, jobs, complete=True, revision=revision, now=stamp
     )
-    return [dict(row) for row in rows]
+    log.info(
+        "series %s complete (version %d, %d instances): %d jobs",
+        series_uid,
+        version,
+        len(inputs),
+        len(ids),
+    )
+    return Assembled(series_uid, version, tuple(ids))
 
 
-def assemble(store: Store, config: GatewayConfig, *, now: float | None = None) -> list[Assembled]:
-    """Queue jobs for every series that became complete; return what was queued."""
+def _given_up(store: Store, config: GatewayConfig, row: Any, stamp: float) -> Assembled:
+    series_uid = str(row["series_instance_uid"])
+    note = str(row["held_reason"])
+    revision, inputs = store.snapshot_inputs(series_uid)
+    headers = _headers(inputs, series_uid)
+    facts = SeriesFacts.from_headers(headers) if headers else None
+    jobs = _jobs(config, facts, complete=False, note=note)
+    version, ids = store.create_version(
+        series_uid, inputs, jobs, complete=False, note=note, revision=revision, now=stamp
+    )
+    log.warning(
+        "series %s incomplete after %.0f s (%s): version %d of %d instances, %d jobs",
+        series_uid,
+        config.incomplete_after_s,
+        note,
+        version,
+        len(inputs),
+        len(ids),
+    )
+    return Assembled(series_uid, version, tuple(ids), complete=False)
+
+
+def pacs_count_source(config: GatewayConfig) -> CountSource | None:
+    """Return the C-FIND count check of ``verify_count_with`` (None when not configured)."""
+    if not config.verify_count_with:
+        return None
+    peer = config.peers[config.verify_count_with]
+
+    def ask(study_uid: str, series_uid: str) -> tuple[int, str] | None:
+        return expected_from_pacs(peer, study_uid, series_uid, ae_title=config.ae_title)
+
+    return ask
+
+
+def assemble(
+    store: Store,
+    config: GatewayConfig,
+    *,
+    count_source: CountSource | None = None,
+    now: float | None = None,
+) -> list[Assembled]:
+    """Make versions of complete series, hold short ones, give up on stale holds."""
     stamp = now or time.time()
-    out = []
-    for row in _ready(store, config.quiet_period_s, stamp):
-        series_uid = str(row["series_instance_uid"])
-        paths = store.instance_paths(series_uid)
-        try:
-            headers = load_datasets([Path(p) for p in paths], headers_only=True)
-            facts = SeriesFacts.from_headers(headers)
-        except Exception as exc:  # an unreadable spool file must not stop the assembler
-            log.warning(
-                "series %s: headers unreadable (%s); no job", series_uid, type(exc).__name__
-            )
-            facts = None
-        version = int(row["version"]) + 1
-        job_ids = []
-        if facts is not None:
-            for rule in config.rules:
-                if not rule.matches(facts):
-                    continue
-                job_ids.append(
-                    enqueue(
-                        store,
-                        series_uid,
-                        str(row["study_instance_uid"]),
-                        version=version,
-                        rule=rule.name,
-                        model=rule.model,
-                        priority=priority_of(facts, config.priorities, base=rule.priority),
-                        instance_count=int(row["instance_count"]),
-                        now=stamp,
-                    )
-                )
-        with store.transaction() as db:
-            db.execute(
-                "UPDATE series SET version = ?, processed_count = ? WHERE series_instance_uid = ?",
-                (version, int(row["instance_count"]), series_uid),
-            )
-        log.info(
-            "series %s complete (version %d, %d instances): %d jobs",
-            series_uid,
-            version,
-            row["instance_count"],
-            len(job_ids),
-        )
-        out.append(Assembled(series_uid, version, tuple(job_ids)))
+    out = [
+        _settled(store, config, row, count_source, stamp)
+        for row in store.settled_series(config.quiet_period_s, stamp)
+    ]
+    out += [
+        _given_up(store, config, row, stamp)
+        for row in store.stale_held_series(config.incomplete_after_s, stamp)
+    ]
     return out

@@ -1,6 +1,8 @@
 """The audit log: one JSON object per line for every receive, job and delivery.
 
-Only UIDs, counts, states and timings — never patient names, IDs or dates.
+Only UIDs, counts, states and timings — never patient names, IDs or dates. The
+log is a record for people; the database is the state. A write that fails (full
+disk) is logged once and dropped, never raised into the receiver or the loops.
 
 Examples
 --------
@@ -15,12 +17,15 @@ Examples
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 __all__ = ["AuditLog"]
+
+log = logging.getLogger(__name__)
 
 
 class AuditLog:
@@ -30,6 +35,7 @@ class AuditLog:
         self.path = path
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._failing = False
 
     def write(self, event: str, **fields: Any) -> None:
         """Append one event with a UTC timestamp."""
@@ -39,5 +45,15 @@ class AuditLog:
             **fields,
         }
         line = json.dumps(record, sort_keys=True, default=str)
-        with self._lock, self.path.open("a") as handle:
-            handle.write(line + "\n")
+        with self._lock:
+            try:
+                with self.path.open("a") as handle:
+                    handle.write(line + "\n")
+            except OSError as exc:  # a full disk must not turn a stored instance into a refusal
+                if not self._failing:
+                    log.error("cannot write the audit log (%s); events are lost", exc.strerror)
+                self._failing = True
+                return
+            if self._failing:
+                log.warning("audit log writable again")
+            self._failing = False

@@ -52,6 +52,8 @@ class GatewayConfig:
     network_timeout_s: float = 60.0
     tls_handshake_timeout_s: float = 10.0
     quiet_period_s: float = 5.0
+    incomplete_after_s: float = 600.0
+    verify_count_with: str = ""
     workers: int = 1
     max_attempts: int = 4
     retry_base_s: float = 2.0
@@ -135,6 +137,19 @@ class GatewayConfig:
                     attribute="profile",
                     hint="use " + ", ".join(p.value for p in Profile),
                 )
+        if self.verify_count_with and self.verify_count_with not in self.peers:
+            raise ConfigError(
+                f"verify_count_with names {self.verify_count_with!r}, which is not a "
+                "[peers.NAME] table",
+                attribute="verify_count_with",
+                hint="describe the source PACS under [peers.NAME], or leave the key out",
+            )
+        if self.incomplete_after_s < self.quiet_period_s:
+            raise ConfigError(
+                "incomplete_after_s is shorter than quiet_period_s",
+                attribute="incomplete_after_s",
+                hint="a held series must wait at least as long as a complete one",
+            )
         if self.workers < 1 or self.max_attempts < 1:
             raise ConfigError(
                 "workers and max_attempts must be at least 1", attribute="workers/max_attempts"

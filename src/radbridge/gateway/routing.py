@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydicom.dataset import Dataset
@@ -165,6 +165,9 @@ class Rule:
     destinations: tuple[str, ...] = ("archive",)
     profile: str = "interop"
     anatomy: str | None = None
+    #: what a series held as incomplete gets after ``incomplete_after_s``: "hold" dead-letters
+    #: its job with the reason "incomplete transfer" (retryable), "run" runs it anyway
+    on_incomplete: Literal["hold", "run"] = "hold"
 
     def matches(self, facts: SeriesFacts) -> bool:
         """Tell whether this rule applies to a series."""

@@ -1,9 +1,10 @@
 """Run one job: series → volume → model → result objects in the outbox.
 
-Result UIDs derive from (series UID, version, rule, model name and version), so a
-job that runs twice — after a crash, or a retry — writes byte-for-byte the same
-objects, and a PACS that receives them twice sees duplicates, never conflicting
-copies. Each file is written to a temporary name, fsynced and renamed into
+A job reads exactly the input set frozen for its version (SOP Instance UIDs and
+content digests, recorded before it ran), never the series as it is now. Result
+UIDs derive from (series UID, version, rule, model name and version), so a job
+that runs twice — after a crash — writes the same objects from the same inputs.
+Each file is written to a temporary name, fsynced and renamed into
 ``outbox/<job>/`` before any delivery is queued.
 """
 
@@ -244,7 +245,13 @@ def run_job(
         raise PermanentJobError(
             f"job {job.id}: rule {job.rule!r} is no longer configured", attribute="rules"
         )
-    paths = store.instance_paths(job.series_instance_uid)
+    paths = [i.path for i in store.version_inputs(job.series_instance_uid, job.version)]
+    if not paths:
+        raise PermanentJobError(
+            f"job {job.id}: version {job.version} of series {job.series_instance_uid} has no "
+            "frozen inputs",
+            attribute="version_inputs",
+        )
     if executor is None:
         items = compute_results(job, rule, paths, report_encoders)
     else:

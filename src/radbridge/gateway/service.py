@@ -6,13 +6,16 @@
 - **runners** (``workers`` threads) claim jobs by priority and run them;
 - the **sender** delivers outbox files with retries.
 
-The receiver (C-STORE SCP, STOW-RS) calls :meth:`Gateway.stored` for each instance
-it has made durable, and :meth:`Gateway.association_opened` /
-:meth:`Gateway.association_released` around associations. :meth:`Gateway.step`
-runs one round of every loop synchronously (tests and single-threaded use).
+The gateway is the receivers' :class:`~radbridge.net.receiver.ReceiverSink`: the
+C-STORE SCP and the STOW-RS server report each transfer's start and end and each
+instance stored or refused, and the gateway decides from that which series are
+complete (:mod:`radbridge.gateway.assembler`). :meth:`Gateway.step` runs one
+round of every loop synchronously (tests and single-threaded use).
 
-Restart safety: on start, jobs left running and associations left open by a crash
-are recovered, and every step resumes from what the database says.
+Restart safety: on start, jobs left running are queued again, transfers left open
+by a crash end as ``failed`` (their series are held), temporary files in the
+outbox and archive are removed, and every step resumes from what the database
+says.
 """
 
 from __future__ import annotations
@@ -22,13 +25,15 @@ import shutil
 import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from radbridge.errors import RadbridgeError
-from radbridge.gateway.assembler import assemble
+from radbridge.gateway.assembler import assemble, pacs_count_source
 from radbridge.gateway.audit import AuditLog
+from radbridge.gateway.conditions import Conditions
 from radbridge.gateway.config import GatewayConfig
 from radbridge.gateway.delivery import Sender, deliver, network_sender
 from radbridge.gateway.executors import make_executor
@@ -43,6 +48,8 @@ from radbridge.gateway.queue import (
 )
 from radbridge.gateway.runner import PermanentJobError, ReportEncoder, run_job
 from radbridge.gateway.state import Store
+from radbridge.net.durable import remove_stale_temporaries
+from radbridge.net.receiver import StoredInstance, TransferOutcome, same_dataset
 
 if TYPE_CHECKING:
     from radbridge.net.scp import StorageSCP
@@ -88,60 +95,135 @@ class Gateway:
         self.executor = make_executor(config.executor)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._receiving = threading.Lock()
+        self._refusals: dict[str, tuple[int, set[str], float]] = {}
+        self._ended: deque[tuple[str, TransferOutcome, Any, float]] = deque()
+        self._conditions = Conditions(log)
+        self._disk_ok = True
+        self._count_source = pacs_count_source(config)
+        self._recover()
+
+    def _recover(self) -> None:
+        """Resume after a crash: requeue running jobs, hold cut series, drop temporaries."""
         recovered = recover(self.store)
-        closed = self.store.recover_open_associations()
-        if recovered or closed:
-            log.warning("recovered %d interrupted jobs, %d open associations", recovered, closed)
-            self.audit.write("recovered", jobs=recovered, associations=closed)
-
-    # -- receiver hooks -------------------------------------------------------
-
-    def association_opened(self, association: str) -> None:
-        """Record that an association started (the receiver calls this)."""
-        self.store.open_association(association)
-
-    def association_released(self, association: str) -> None:
-        """Record that an association ended, released or aborted (the receiver calls this)."""
-        self.store.release_association(association)
-
-    def stored(
-        self, study_uid: str, series_uid: str, sop_uid: str, path: str, association: str | None
-    ) -> None:
-        """Record an instance the receiver has durably stored in the spool."""
-        new = self.store.record_instance(
-            study_uid, series_uid, sop_uid, path, association=association
+        ended, held = self.store.recover_open_transfers()
+        stale = sum(
+            remove_stale_temporaries(folder)
+            for folder in (self.config.outbox_dir, self.config.archive_dir)
+            if folder.exists()
         )
+        if recovered or ended or stale:
+            log.warning(
+                "recovered %d interrupted jobs, %d open transfers (%d series held), "
+                "%d partial result files",
+                recovered,
+                ended,
+                len(held),
+                stale,
+            )
+            self.audit.write(
+                "recovered", jobs=recovered, transfers=ended, held=held, partial_files=stale
+            )
+
+    # -- the receiver contract (radbridge.net.receiver.ReceiverSink) -----------
+
+    def transfer_opened(self, transfer_id: str) -> None:
+        """Record that a transfer started (its series wait for its end)."""
+        self.store.open_transfer(transfer_id)
+
+    def instance_stored(self, instance: StoredInstance, transfer_id: str) -> None:
+        """Record an instance the receiver has durably stored; raise to have it refused.
+
+        An identical re-send is a duplicate; a different content under a known
+        SOP Instance UID is kept beside the first (a new version follows).
+        """
+        series, sop = instance.series_instance_uid, instance.sop_instance_uid
+        sha256, path = instance.sha256, str(instance.path)
+        known = self.store.contents(series, sop)
+        redundant = None
+        if known and sha256 not in {k.sha256 for k in known}:
+            if same_dataset(Path(known[-1].path), instance.path):  # re-encoded, same data
+                redundant, sha256, path = instance.path, known[-1].sha256, known[-1].path
+        elif not known and len(others := self.store.series_of_sop(sop)) > 0:
+            log.warning("SOP instance %s also in series %s: kept in both", sop, others[0])
+        kind = self.store.record_instance(
+            instance.study_instance_uid, series, sop, sha256, path, transfer=transfer_id
+        )
+        if redundant is not None and redundant != Path(path):
+            redundant.unlink(missing_ok=True)
+        if kind == "changed":
+            log.warning("SOP instance %s re-sent with other content: both kept", sop)
         self.audit.write(
             "received",
-            study_instance_uid=study_uid,
-            series_instance_uid=series_uid,
-            sop_instance_uid=sop_uid,
-            association=association,
-            duplicate=not new,
+            study_instance_uid=instance.study_instance_uid,
+            series_instance_uid=series,
+            sop_instance_uid=sop,
+            sha256=sha256,
+            transfer=transfer_id,
+            duplicate=kind == "duplicate",
+            changed=kind == "changed",
         )
 
-    def receive_part(self, data: bytes, association: str) -> tuple[str, str, str]:
-        """Store one STOW-RS part durably in the spool and record it; return its UIDs."""
-        from radbridge.gateway.stow import spool_part
-        from radbridge.net.durable import instance_path, write_durably
+    def instance_refused(self, transfer_id: str, series_uid: str | None, reason: str) -> None:
+        """Remember a refused instance (its transfer then holds its series); never raises."""
+        with self._receiving:
+            count, series, _ = self._refusals.get(transfer_id, (0, set(), 0.0))
+            if series_uid:
+                series.add(series_uid)
+            self._refusals[transfer_id] = (count + 1, series, time.time())
+        self.audit.write(
+            "refused", transfer=transfer_id, series_instance_uid=series_uid, reason=reason[:200]
+        )
 
-        study, series, sop = spool_part(data, self.config.spool_dir, write_durably)
-        path = instance_path(self.config.spool_dir, study, series, sop)
-        self.stored(study, series, sop, str(path), association)
-        return study, series, sop
+    def transfer_ended(self, transfer_id: str, outcome: TransferOutcome) -> None:
+        """Record how a transfer ended (kept in memory and retried if the database fails)."""
+        with self._receiving:
+            refused = self._refusals.pop(transfer_id, None)
+            self._ended.append((transfer_id, outcome, refused, time.time()))
+        self._record_ends()
+
+    def _record_ends(self) -> None:
+        with self._receiving:
+            while self._ended:
+                transfer_id, outcome, refused, stamp = self._ended[0]
+                count, series, last = refused or (0, set(), 0.0)
+                try:
+                    held = self.store.end_transfer(
+                        transfer_id,
+                        outcome,
+                        refused=count,
+                        refused_series=series,
+                        last_activity_at=last,
+                        now=stamp,
+                    )
+                except Exception as exc:  # disk full: the series stay open until recorded
+                    self._conditions.report("recording transfer ends", exc)
+                    return
+                self._conditions.clear("recording transfer ends")
+                self._ended.popleft()
+                for series_uid in held:
+                    self.audit.write(
+                        "series held",
+                        series_instance_uid=series_uid,
+                        transfer=transfer_id,
+                        outcome=outcome,
+                        refused=count,
+                    )
+
+    def receive_part(self, data: bytes, transfer_id: str) -> StoredInstance:
+        """Store one STOW-RS part durably in the spool and record it."""
+        from radbridge.gateway.stow import spool_part
+
+        instance = spool_part(data, self.config.spool_dir)
+        self.instance_stored(instance, transfer_id)
+        return instance
 
     def stow_server(self, *, host: str = "127.0.0.1", port: int = 0, **options: Any) -> Any:
         """Return a :class:`~radbridge.gateway.stow.StowServer` feeding this gateway."""
         from radbridge.gateway.stow import StowServer
 
         return StowServer(
-            self.receive_part,
-            host=host,
-            port=port,
-            accepting=self.disk_ok,
-            opened=self.association_opened,
-            closed=self.association_released,
-            **options,
+            self.receive_part, host=host, port=port, accepting=self.disk_ok, sink=self, **options
         )
 
     def receiver(self, *, port: int | None = None) -> StorageSCP:
@@ -152,9 +234,6 @@ class Gateway:
         """
         from radbridge.net.scp import StorageSCP
 
-        def stored(study: str, series: str, sop: str, path: Path, association: str) -> None:
-            self.stored(study, series, sop, str(path), association)
-
         return StorageSCP(
             self.config.spool_dir,
             ae_title=self.config.ae_title,
@@ -163,10 +242,9 @@ class Gateway:
             allowed_calling_aets=self.config.allowed_calling_aets,
             max_associations=self.config.max_associations,
             timeout_s=self.config.network_timeout_s,
-            on_stored=stored,
-            on_opened=self.association_opened,
-            on_closed=self.association_released,
+            sink=self,
             accepting=self.disk_ok,
+            unique_contents=True,
             tls=self.config.tls,
         )
 
@@ -194,22 +272,43 @@ class Gateway:
 
     def disk_ok(self) -> bool:
         """Whether there is room to accept more instances (the low-water mark)."""
-        free = shutil.disk_usage(self.config.spool_dir).free / 2**20
-        return free >= self.config.min_free_disk_mb
+        try:
+            free = shutil.disk_usage(self.config.spool_dir).free / 2**20
+        except OSError as exc:
+            self._conditions.report("checking free disk space", exc)
+            return False
+        ok = free >= self.config.min_free_disk_mb
+        if ok != self._disk_ok:
+            self._disk_ok = ok
+            if ok:
+                log.warning("free disk space back above %.0f MB: receiving again", free)
+            else:
+                log.error(
+                    "free disk space %.0f MB below min_free_disk_mb %.0f: refusing instances",
+                    free,
+                    self.config.min_free_disk_mb,
+                )
+        return ok
 
     # -- one round of each loop ----------------------------------------------
 
     def assemble_once(self) -> int:
         """Queue jobs for complete series; return how many series completed."""
-        done = assemble(self.store, self.config)
+        self._record_ends()
+        done = assemble(self.store, self.config, count_source=self._count_source)
         for item in done:
+            if item.held:
+                self.audit.write(
+                    "series held", series_instance_uid=item.series_instance_uid, reason=item.held
+                )
+                continue
             self.audit.write(
-                "series complete",
+                "series complete" if item.complete else "series incomplete",
                 series_instance_uid=item.series_instance_uid,
                 version=item.version,
                 jobs=list(item.job_ids),
             )
-        return len(done)
+        return sum(1 for item in done if not item.held)
 
     def run_once(self) -> bool:
         """Run the most urgent ready job, if any; return whether one ran."""
@@ -317,18 +416,20 @@ class Gateway:
         loops.append(("sender", self.deliver_once))
         for name, body in loops:
             thread = threading.Thread(
-                target=self._loop, args=(body,), name=f"radbridge-{name}", daemon=True
+                target=self._loop, args=(name, body), name=f"radbridge-{name}", daemon=True
             )
             thread.start()
             self._threads.append(thread)
 
-    def _loop(self, body: Callable[[], Any]) -> None:
+    def _loop(self, name: str, body: Callable[[], Any]) -> None:
         while not self._stop.is_set():
             try:
                 busy = body()
-            except Exception:  # a loop must survive anything; the database keeps the state
-                log.exception("gateway loop error")
+            except Exception as exc:  # a loop must survive anything; the database keeps the state
+                self._conditions.report(name, exc)
                 busy = False
+            else:
+                self._conditions.clear(name)
             if not busy:
                 self._stop.wait(self.config.poll_s)
 

@@ -24,20 +24,19 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from radbridge.net.dicomweb.settings import StowAuth
-from radbridge.net.durable import instance_path, read_uids
+from radbridge.net.durable import dataset_offset, read_uids
+from radbridge.net.receiver import NullSink, ReceiverSink, StoredInstance, store_instance
 
 __all__ = ["StowAuth", "StowServer"]
 
 log = logging.getLogger(__name__)
 
-#: Called with a raw part and the request's id; stores it durably and returns its
-#: (study, series, SOP) UIDs, or raises.
-StoreCallback = Callable[[bytes, str], tuple[str, str, str]]
-#: Called when a request starts and ends (a request counts as one association).
-RequestCallback = Callable[[str], None]
+#: Called with a raw part and the request's id; stores it durably, reports it to the
+#: sink and returns what was stored, or raises (the part is then refused).
+StoreCallback = Callable[[bytes, str], StoredInstance]
 
 _FAILURE_PROCESSING = 0xC000  # Failure: cannot understand
 _FAILURE_RESOURCES = 0xA700  # Out of resources
@@ -69,18 +68,26 @@ def parse_parts(content_type: str, body: bytes) -> list[bytes]:
     return parts
 
 
-def spool_part(
-    data: bytes, spool: Path, write: Callable[[bytes, Path], None]
-) -> tuple[str, str, str]:
-    """Check a part and write it to ``spool/<study>/<series>/<sop>.dcm``; return its UIDs.
+def spool_part(data: bytes, spool: Path) -> StoredInstance:
+    """Check a part and write it durably to ``spool/<study>/<series>/<sop>.<digest>.dcm``.
 
     Raises :class:`~radbridge.errors.DicomReadError` for a part that is not a DICOM
     instance with valid UIDs, :class:`~radbridge.errors.StorageError` when it
     cannot be written.
     """
-    study, series, sop, _ = read_uids(data)
-    write(data, instance_path(spool, study, series, sop))
-    return study, series, sop
+    study, series, sop, sop_class = read_uids(data)
+    view = memoryview(data)
+    offset = dataset_offset(view)
+    return store_instance(
+        spool,
+        view[:offset],
+        view[offset:],
+        study=study,
+        series=series,
+        sop=sop,
+        sop_class=sop_class,
+        unique_contents=True,
+    )
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -117,20 +124,40 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             return
         body = self.rfile.read(length)
+        request = f"stow-{uuid.uuid4().hex}"
+        sink = settings.sink
+        sink.transfer_opened(request)
+        if len(body) < length:  # the client went away mid-body: store nothing, hold its series
+            self._refuse_cut_request(body, request)
+            sink.transfer_ended(request, "aborted")
+            self.close_connection = True
+            return
         try:
             parts = parse_parts(self.headers.get("Content-Type", ""), body)
         except ValueError as exc:
+            sink.transfer_ended(request, "failed")
             self.send_error(HTTPStatus.BAD_REQUEST, str(exc))
             return
-        request = f"stow-{uuid.uuid4().hex}"
-        if settings.opened:
-            settings.opened(request)
+        outcome: Literal["released", "failed"] = "failed"
         try:
             stored, failed = self._store_all(parts, request)
+            outcome = "released"
         finally:
-            if settings.closed:
-                settings.closed(request)
+            sink.transfer_ended(request, outcome)
         self._respond(stored, failed)
+
+    def _refuse_cut_request(self, body: bytes, request: str) -> None:
+        """Report the parts of a cut request as refused (with their series where readable)."""
+        try:
+            parts = parse_parts(self.headers.get("Content-Type", ""), body)
+        except ValueError:
+            parts = []
+        for data in parts or [b""]:
+            try:
+                series: str | None = read_uids(data)[1] or None
+            except Exception:  # a truncated part: its series stays unknown
+                series = None
+            self.server.settings.sink.instance_refused(request, series, "request cut short")
 
     def _discard_body(self) -> None:
         """Read and drop a refused request's body (up to 256 MiB), so the client gets the answer.
@@ -155,12 +182,15 @@ class _Handler(BaseHTTPRequestHandler):
         stored, failed = [], []
         for data in parts:
             try:
-                study, series, sop = settings.store(data, request)
-            except OSError as exc:
-                failed.append(_item(None, _FAILURE_RESOURCES, str(exc)))
+                instance = settings.store(data, request)
             except Exception as exc:  # a bad part fails alone; the others are still stored
-                failed.append(_item(None, _FAILURE_PROCESSING, f"{type(exc).__name__}: {exc}"))
+                code = _FAILURE_RESOURCES if isinstance(exc, OSError) else _FAILURE_PROCESSING
+                reason = str(exc) if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
+                failed.append(_item(None, code, reason))
+                settings.sink.instance_refused(request, _series_of(data), reason)
             else:
+                study, series = instance.study_instance_uid, instance.series_instance_uid
+                sop = instance.sop_instance_uid
                 stored.append(
                     _item(
                         sop,
@@ -190,6 +220,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
 
+def _series_of(data: bytes) -> str | None:
+    try:
+        return read_uids(data)[1] or None
+    except Exception:  # unreadable: the refusal is reported without a series
+        return None
+
+
 def _item(
     sop: str | None, failure: int | None, reason: str | None, url: str | None = None
 ) -> dict[str, Any]:
@@ -210,8 +247,7 @@ class _Settings:
     store: StoreCallback
     auth: StowAuth | None
     accepting: Callable[[], bool] | None
-    opened: RequestCallback | None
-    closed: RequestCallback | None
+    sink: ReceiverSink
 
 
 class _Server(ThreadingHTTPServer):
@@ -251,8 +287,10 @@ class StowServer:
         Credentials to require, or ``None``.
     accepting
         Returns False to refuse new requests (disk low-water mark).
-    opened, closed
-        Called with a request id when a request starts and ends.
+    sink
+        Told when a request (a transfer of the receiver contract,
+        :mod:`radbridge.net.receiver`) starts and ends, and about refused parts;
+        ``store`` reports the stored ones.
     tls
         An SSL context to serve HTTPS.
     """
@@ -266,11 +304,10 @@ class StowServer:
         base: str = "/dicom-web",
         auth: StowAuth | None = None,
         accepting: Callable[[], bool] | None = None,
-        opened: RequestCallback | None = None,
-        closed: RequestCallback | None = None,
+        sink: ReceiverSink | None = None,
         tls: ssl.SSLContext | None = None,
     ) -> None:
-        settings = _Settings(base.rstrip("/"), store, auth, accepting, opened, closed)
+        settings = _Settings(base.rstrip("/"), store, auth, accepting, sink or NullSink())
         self._server = _Server((host, port), settings, tls)
         self.host, self.port = self._server.server_address[0], self._server.server_address[1]
         self.url = f"{'https' if tls else 'http'}://{host}:{self.port}{base.rstrip('/')}"

@@ -39,6 +39,7 @@ from radbridge.errors import InvalidAttributeError, NotDicomError, StorageError
 from radbridge.uids import is_valid_uid
 
 __all__ = [
+    "dataset_offset",
     "file_meta_bytes",
     "instance_path",
     "read_dataset_uids",
@@ -52,8 +53,10 @@ _dirs_synced: set[Path] = set()
 _dirs_lock = threading.Lock()
 
 
-def instance_path(root: Path, study: str, series: str, sop: str) -> Path:
-    """Return ``root/<study>/<series>/<sop>.dcm``.
+def instance_path(
+    root: Path, study: str, series: str, sop: str, *, digest: str | None = None
+) -> Path:
+    """Return ``root/<study>/<series>/<sop>.dcm`` (``<sop>.<digest>.dcm`` with a digest).
 
     Raises
     ------
@@ -77,7 +80,46 @@ def instance_path(root: Path, study: str, series: str, sop: str) -> Path:
                 attribute=keyword,
                 hint="the sender must send UIDs of digits and dots (PS3.5 9.1)",
             )
+    if digest is not None:
+        if not digest.isalnum():
+            raise ValueError(f"digest {digest!r} is not alphanumeric")
+        return root / study / series / f"{sop}.{digest}.dcm"
     return root / study / series / f"{sop}.dcm"
+
+
+def dataset_offset(data: bytes | memoryview) -> int:
+    """Return where the data set starts in a Part 10 file (after its File Meta Information).
+
+    ``0`` for bytes without the ``DICM`` preamble (a bare data set).
+
+    Raises
+    ------
+    NotDicomError
+        The File Meta Information group length is missing or points past the end.
+
+    Examples
+    --------
+    >>> meta = file_meta_bytes("1.2.840.10008.5.1.4.1.1.2", "1.2.3", "1.2.840.10008.1.2.1")
+    >>> dataset_offset(meta + b"rest") == len(meta), dataset_offset(b"rest")
+    (True, 0)
+    """
+    view = memoryview(data)
+    if len(view) < 144 or bytes(view[128:132]) != b"DICM":
+        return 0
+    tag, vr = struct.unpack("<I2s", view[132:138])
+    if tag != 0x00000002 or vr != b"UL":  # group 2, element 0 read as one little-endian word
+        raise NotDicomError(
+            "the File Meta Information has no group length",
+            hint="the sender must send a DICOM Part 10 file",
+        )
+    length: int = struct.unpack("<I", view[140:144])[0]
+    end = 144 + length
+    if end > len(view):
+        raise NotDicomError(
+            "the File Meta Information is longer than the file",
+            hint="the sender sent a truncated file",
+        )
+    return end
 
 
 def read_uids(data: bytes) -> tuple[str, str, str, str]:
@@ -213,7 +255,7 @@ def _make_dirs(folder: Path) -> None:
         _dirs_synced.add(folder)
 
 
-def write_durably(data: bytes | Iterable[bytes], path: Path) -> None:
+def write_durably(data: bytes | memoryview | Iterable[bytes | memoryview], path: Path) -> None:
     """Write ``data`` to ``path``: temporary file, fsync, rename, fsync of the folder.
 
     A reader never sees a partial file at ``path``: either the old content (or

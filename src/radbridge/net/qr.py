@@ -418,11 +418,14 @@ def move(
     report = RetrieveReport(str(peer))
     query_model = _MODELS[("study", "move")]
 
-    def stored(study_uid: str, series_uid: str, sop: str, path: Path, association: str) -> None:
-        report.files.append(path)
+    from radbridge.net.receiver import NullSink, StoredInstance
+
+    class Collect(NullSink):
+        def instance_stored(self, instance: StoredInstance, transfer_id: str) -> None:
+            report.files.append(instance.path)
 
     last: Dataset | None = None
-    scp = StorageSCP(out_dir, ae_title=ae_title, host=host, port=port, on_stored=stored)
+    scp = StorageSCP(out_dir, ae_title=ae_title, host=host, port=port, sink=Collect())
     with scp, associate(peer, [build_context(query_model)], ae_title=ae_title) as assoc:
         responses = assoc.send_c_move(_retrieve_identifier(study, series), ae_title, query_model)
         try:

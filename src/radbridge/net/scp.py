@@ -4,14 +4,20 @@
 every transfer syntax pynetdicom knows, writes the received bytes as they came
 (no decode, no re-encode) to ``DIR/<study>/<series>/<sop>.dcm`` with
 :func:`~radbridge.net.durable.write_durably`, and answers Success only after
-that — and after the ``on_stored`` callback (the gateway records the instance
-there) — has returned. Whatever fails answers a failure status:
+that — and after its :class:`~radbridge.net.receiver.ReceiverSink` (the
+gateway is one) has recorded the instance — has returned. Whatever fails
+answers a failure status and is reported to the sink as refused:
 
 ============  ==========================================================
-``0xA700``    out of resources: low disk, write failed, callback failed
+``0xA700``    out of resources: low disk, write failed, the sink raised
 ``0xC000``    cannot understand: unparseable data set, UIDs unusable as paths
 ``0xA900``    the data set's SOP class differs from the request's
 ============  ==========================================================
+
+Each association is one transfer of the receiver contract
+(:mod:`radbridge.net.receiver`): it ends ``released`` when the peer's A-RELEASE
+request arrives (before our A-RELEASE response), ``aborted`` on an A-ABORT, and
+``failed`` when the connection drops or a timeout expires.
 
 Examples
 --------
@@ -37,6 +43,8 @@ from pathlib import Path
 from typing import Any
 
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
+from pynetdicom.pdu import A_ABORT_RQ
+from pynetdicom.pdu_primitives import A_RELEASE
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from pynetdicom.transport import ThreadedAssociationServer
 
@@ -48,18 +56,12 @@ from radbridge.net.durable import (
     instance_path,
     read_dataset_uids,
     remove_stale_temporaries,
-    write_durably,
 )
+from radbridge.net.receiver import ReceiverSink, TransferOutcome, store_instance
 
-__all__ = ["AssociationCallback", "ReceiverStats", "StorageSCP", "StoredCallback"]
+__all__ = ["ReceiverStats", "StorageSCP"]
 
 log = logging.getLogger(__name__)
-
-#: Called after an instance is durably stored: (study, series, sop, path, association id).
-#: Raising makes the SCP answer a failure status instead of Success.
-StoredCallback = Callable[[str, str, str, Path, str], None]
-#: Called with an association id when it is established, and again when it ends.
-AssociationCallback = Callable[[str], None]
 
 _SUCCESS = 0x0000
 _OUT_OF_RESOURCES = 0xA700
@@ -106,11 +108,15 @@ class StorageSCP:
     tls
         Accept TLS associations (server certificate; with ``ca_file``, clients
         must present a certificate too).
-    on_stored, on_opened, on_closed
-        Callbacks (see :data:`StoredCallback`, :data:`AssociationCallback`).
+    sink
+        Told about every association and instance (the receiver contract,
+        :mod:`radbridge.net.receiver`).
     accepting
         Returns ``False`` when no more data may be accepted (e.g. low disk):
         C-STORE then answers ``0xA700`` without writing.
+    unique_contents
+        Name files ``<sop>.<digest>.dcm`` so that a different content under a
+        known SOP Instance UID never replaces the first (the gateway's spool).
     """
 
     def __init__(
@@ -125,10 +131,9 @@ class StorageSCP:
         max_associations: int = 20,
         timeout_s: float = 60.0,
         tls: TLSConfig | None = None,
-        on_stored: StoredCallback | None = None,
-        on_opened: AssociationCallback | None = None,
-        on_closed: AssociationCallback | None = None,
+        sink: ReceiverSink | None = None,
         accepting: Callable[[], bool] | None = None,
+        unique_contents: bool = False,
     ) -> None:
         self.out_dir = Path(out_dir)
         self.ae_title = check_ae_title(ae_title)
@@ -141,13 +146,13 @@ class StorageSCP:
         self.max_associations = max_associations
         self.timeout_s = timeout_s
         self.tls = tls
-        self.on_stored = on_stored
-        self.on_opened = on_opened
-        self.on_closed = on_closed
+        self.sink = sink
         self.accepting = accepting
+        self.unique_contents = unique_contents
         self.stats = ReceiverStats()
         self._server: ThreadedAssociationServer | None = None
         self._ids: dict[int, str] = {}
+        self._aborted: set[int] = set()
         self._ids_lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------
@@ -184,9 +189,10 @@ class StorageSCP:
             (evt.EVT_C_ECHO, self._on_echo),
             (evt.EVT_C_STORE, self._on_store),
             (evt.EVT_ESTABLISHED, self._on_established),
-            (evt.EVT_RELEASED, self._on_ended),
-            (evt.EVT_ABORTED, self._on_ended),
-            (evt.EVT_CONN_CLOSE, self._on_ended),
+            (evt.EVT_ACSE_RECV, self._on_acse),
+            (evt.EVT_PDU_RECV, self._on_pdu),
+            (evt.EVT_ABORTED, self._on_aborted),
+            (evt.EVT_CONN_CLOSE, self._on_closed),
         ]
         context = self.tls.server_context() if self.tls else None
         try:
@@ -237,50 +243,92 @@ class StorageSCP:
         association = self._association_id(event)
         with self.stats.lock:
             self.stats.associations += 1
-        if self.on_opened:
-            self.on_opened(association)
+        if self.sink is not None:
+            self.sink.transfer_opened(association)
 
-    def _on_ended(self, event: Any) -> None:
+    def _end(self, event: Any, outcome: TransferOutcome) -> None:
         with self._ids_lock:
             association = self._ids.pop(id(event.assoc), None)
-        if association is not None and self.on_closed:
-            self.on_closed(association)
+            self._aborted.discard(id(event.assoc))
+        if association is not None and self.sink is not None:
+            self.sink.transfer_ended(association, outcome)
+
+    def _on_acse(self, event: Any) -> None:
+        # An A-RELEASE request: the peer sent all it meant to send. Reported here,
+        # before pynetdicom sends the A-RELEASE response, so a crash cannot leave
+        # a peer that saw its release accepted and a sink that never heard of it.
+        primitive = event.primitive
+        if isinstance(primitive, A_RELEASE) and primitive.result is None:
+            self._end(event, "released")
+
+    def _on_pdu(self, event: Any) -> None:
+        # the peer's A-ABORT: the connection close that follows may be seen first
+        if isinstance(event.pdu, A_ABORT_RQ):
+            with self._ids_lock:
+                self._aborted.add(id(event.assoc))
+
+    def _on_aborted(self, event: Any) -> None:
+        self._end(event, "aborted")
+
+    def _on_closed(self, event: Any) -> None:
+        # nothing if the association was released or aborted already
+        with self._ids_lock:
+            aborted = id(event.assoc) in self._aborted
+        self._end(event, "aborted" if aborted else "failed")
 
     def _on_echo(self, event: Any) -> int:
         return _SUCCESS
 
+    def _refuse(self, association: str, series: str | None, status: int, reason: str) -> int:
+        self.stats.add(failed=1)
+        if self.sink is not None:
+            try:
+                self.sink.instance_refused(association, series, reason)
+            except Exception:  # the contract says it must not raise; never let it escape
+                log.exception("the receiver sink failed to record a refusal")
+        return status
+
     def _on_store(self, event: Any) -> int:
         started = time.perf_counter()
         association = self._association_id(event)
-        if self.accepting is not None and not self.accepting():
-            log.warning("refused an instance: low on disk space")
-            self.stats.add(failed=1)
-            return _OUT_OF_RESOURCES
+        series: str | None = None
         try:
             dataset = event.request.DataSet.getvalue()  # the bytes as received
             syntax = str(event.context.transfer_syntax)
             study, series, sop, sop_class = read_dataset_uids(dataset, syntax)
+            if self.accepting is not None and not self.accepting():
+                # whoever says "not accepting" logs the state change; this is per instance
+                log.debug("refused %s: low on disk space", sop)
+                return self._refuse(association, series, _OUT_OF_RESOURCES, "low on disk space")
             requested = str(event.request.AffectedSOPClassUID)
             if sop_class and sop_class != requested:
                 log.warning("refused %s: SOP class differs from the request's", sop)
-                self.stats.add(failed=1)
-                return _SOP_CLASS_MISMATCH
-            path = instance_path(self.out_dir, study, series, sop)
+                return self._refuse(
+                    association, series, _SOP_CLASS_MISMATCH, "SOP class differs from the request"
+                )
+            instance_path(self.out_dir, study, series, sop)  # refuses UIDs unusable as paths
         except DicomReadError as exc:
             log.warning("refused an instance: %s", exc.message)
-            self.stats.add(failed=1)
-            return _CANNOT_UNDERSTAND
+            return self._refuse(association, series or None, _CANNOT_UNDERSTAND, exc.message)
         meta = file_meta_bytes(
             sop_class or requested, sop, syntax, str(event.assoc.requestor.ae_title)
         )
         try:
-            write_durably((meta, dataset), path)
-            if self.on_stored:
-                self.on_stored(study, series, sop, path, association)
+            stored = store_instance(
+                self.out_dir,
+                meta,
+                dataset,
+                study=study,
+                series=series,
+                sop=sop,
+                sop_class=sop_class or requested,
+                unique_contents=self.unique_contents,
+            )
+            if self.sink is not None:
+                self.sink.instance_stored(stored, association)
         except Exception as exc:  # never acknowledge what is not stored
             log.error("failed to store %s: %s", sop, type(exc).__name__)
-            self.stats.add(failed=1)
-            return _OUT_OF_RESOURCES
+            return self._refuse(association, series, _OUT_OF_RESOURCES, str(exc))
         size = len(meta) + len(dataset)
         self.stats.add(stored=1, size=size)
         log.debug(
