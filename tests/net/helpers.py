@@ -108,57 +108,35 @@ class DroppingProxy:
 
 
 def make_certificates(folder: Path) -> Path:
-    """Write a test CA and a server and a client certificate signed by it (openssl)."""
+    """Write test certificates (openssl) into ``folder`` and return it.
+
+    ``ca.pem`` signs ``server.pem`` and ``client.pem`` (keys ``*.key``); for refusals,
+    ``stranger.pem`` is signed by another CA (``other-ca.pem``) and ``expired.pem`` by
+    ``ca.pem`` but expired yesterday.
+    """
 
     def run(*args):
         subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=folder)
 
     # the server is reached as 127.0.0.1: HTTPS clients check the name
     (folder / "san.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-
-    run(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=test-ca",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-    )
-    for name in ("server", "client"):
+    for ca in ("ca", "other-ca"):
         run(
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            f"/CN={name}",
-            "-keyout",
-            f"{name}.key",
-            "-out",
-            f"{name}.csr",
+            *("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
+            *("-subj", f"/CN=test-{ca}", "-keyout", f"{ca}.key", "-out", f"{ca}.pem"),
+        )
+    for name, ca, days in (
+        ("server", "ca", "2"),
+        ("client", "ca", "2"),
+        ("stranger", "other-ca", "2"),
+        ("expired", "ca", "-1"),  # notAfter a day before notBefore (now)
+    ):
+        run(
+            *("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}"),
+            *("-keyout", f"{name}.key", "-out", f"{name}.csr"),
         )
         run(
-            "x509",
-            "-req",
-            "-in",
-            f"{name}.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "san.cnf",
-            "-out",
-            f"{name}.pem",
+            *("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key"),
+            *("-CAcreateserial", "-days", days, "-extfile", "san.cnf", "-out", f"{name}.pem"),
         )
     return folder

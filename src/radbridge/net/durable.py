@@ -40,8 +40,10 @@ from radbridge.uids import is_valid_uid
 
 __all__ = [
     "dataset_offset",
+    "dir_mode_for",
     "file_meta_bytes",
     "instance_path",
+    "make_dirs",
     "read_dataset_uids",
     "read_uids",
     "remove_stale_temporaries",
@@ -238,8 +240,20 @@ def _fsync_dir(folder: Path) -> None:
         os.close(handle)
 
 
-def _make_dirs(folder: Path) -> None:
-    """Create ``folder`` and fsync each new entry's parent (so the path itself is durable)."""
+def dir_mode_for(file_mode: int) -> int:
+    """Return the folder mode that goes with ``file_mode``: search (x) wherever read (r).
+
+    >>> oct(dir_mode_for(0o600)), oct(dir_mode_for(0o640))
+    ('0o700', '0o750')
+    """
+    return file_mode | ((file_mode & 0o444) >> 2)
+
+
+def make_dirs(folder: Path, mode: int | None = None) -> None:
+    """Create ``folder`` and fsync each new entry's parent (so the path itself is durable).
+
+    With ``mode``, folders created here get exactly that mode (not reduced by the umask).
+    """
     with _dirs_lock:
         if folder in _dirs_synced:
             return
@@ -248,18 +262,28 @@ def _make_dirs(folder: Path) -> None:
     while not probe.exists():
         missing.append(probe)
         probe = probe.parent
-    folder.mkdir(parents=True, exist_ok=True)
     for created in reversed(missing):
+        try:
+            created.mkdir(mode=0o777 if mode is None else mode)
+        except FileExistsError:  # another thread made it meanwhile
+            pass
+        else:
+            if mode is not None:
+                os.chmod(created, mode)
         _fsync_dir(created.parent)
     with _dirs_lock:
         _dirs_synced.add(folder)
 
 
-def write_durably(data: bytes | memoryview | Iterable[bytes | memoryview], path: Path) -> None:
+def write_durably(
+    data: bytes | memoryview | Iterable[bytes | memoryview], path: Path, *, mode: int | None = None
+) -> None:
     """Write ``data`` to ``path``: temporary file, fsync, rename, fsync of the folder.
 
     A reader never sees a partial file at ``path``: either the old content (or
     nothing) or all of ``data``. The temporary file is removed on failure.
+    With ``mode`` (e.g. ``0o600``) the file gets exactly that mode, and folders
+    created for it :func:`dir_mode_for` it; without, the process umask decides.
 
     Raises
     ------
@@ -269,8 +293,12 @@ def write_durably(data: bytes | memoryview | Iterable[bytes | memoryview], path:
     """
     temporary = path.with_name(f"{_TEMP_PREFIX}{uuid.uuid4().hex}")
     try:
-        _make_dirs(path.parent)
-        with temporary.open("xb") as handle:
+        make_dirs(path.parent, None if mode is None else dir_mode_for(mode))
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        descriptor = os.open(temporary, flags, 0o666 if mode is None else mode)
+        if mode is not None:
+            os.fchmod(descriptor, mode)  # the umask may have removed bits
+        with open(descriptor, "wb") as handle:
             if isinstance(data, bytes | bytearray | memoryview):
                 handle.write(data)
             else:

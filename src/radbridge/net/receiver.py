@@ -155,6 +155,7 @@ def store_instance(
     sop: str,
     sop_class: str,
     unique_contents: bool = False,
+    mode: int | None = None,
 ) -> StoredInstance:
     """Write ``meta + dataset`` durably under ``root`` and describe what was written.
 
@@ -162,6 +163,7 @@ def store_instance(
     is ``<sop>.<digest>.dcm`` (the first 16 hex digits of the data set's
     SHA-256), so a different content sent under a known SOP Instance UID never
     replaces the first one, and an identical re-send rewrites the same bytes.
+    ``mode`` is the file's mode (see :func:`~radbridge.net.durable.write_durably`).
 
     Raises
     ------
@@ -174,7 +176,7 @@ def store_instance(
     path = instance_path(
         root, study, series, sop, digest=digest[:DIGEST_IN_NAME] if unique_contents else None
     )
-    write_durably((meta, dataset), path)
+    write_durably((meta, dataset), path, mode=mode)
     return StoredInstance(study, series, sop, sop_class, path, digest, len(dataset))
 
 

@@ -34,13 +34,16 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
+import socketserver
+import ssl
 import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
 from pynetdicom.pdu import A_ABORT_RQ
@@ -104,13 +107,20 @@ class StorageSCP:
     max_associations
         Concurrent associations accepted.
     timeout_s
-        ACSE, DIMSE and network timeout.
+        ACSE, DIMSE and network timeout; also the ARTIM timeout, so a connection
+        that sends no association request is dropped after it.
     tls
         Accept TLS associations (server certificate; with ``ca_file``, clients
         must present a certificate too).
     sink
         Told about every association and instance (the receiver contract,
         :mod:`radbridge.net.receiver`).
+    tls_handshake_timeout_s
+        A TLS client must finish its handshake within this; the handshake runs in
+        the connection's own thread, so an idle or slow client delays no other.
+    file_mode
+        Mode of the stored files (folders get search bits where readable), e.g.
+        ``0o600``; ``None``: the process umask decides.
     accepting
         Returns ``False`` when no more data may be accepted (e.g. low disk):
         C-STORE then answers ``0xA700`` without writing.
@@ -132,6 +142,8 @@ class StorageSCP:
         timeout_s: float = 60.0,
         tls: TLSConfig | None = None,
         sink: ReceiverSink | None = None,
+        tls_handshake_timeout_s: float = 10.0,
+        file_mode: int | None = None,
         accepting: Callable[[], bool] | None = None,
         unique_contents: bool = False,
     ) -> None:
@@ -147,10 +159,12 @@ class StorageSCP:
         self.timeout_s = timeout_s
         self.tls = tls
         self.sink = sink
+        self.tls_handshake_timeout_s = tls_handshake_timeout_s
+        self.file_mode = file_mode
         self.accepting = accepting
         self.unique_contents = unique_contents
         self.stats = ReceiverStats()
-        self._server: ThreadedAssociationServer | None = None
+        self._server: _Server | None = None
         self._ids: dict[int, str] = {}
         self._aborted: set[int] = set()
         self._ids_lock = threading.Lock()
@@ -196,8 +210,14 @@ class StorageSCP:
         ]
         context = self.tls.server_context() if self.tls else None
         try:
-            self._server = self._application_entity().start_server(
-                (self.host, self._port), block=False, evt_handlers=handlers, ssl_context=context
+            server = cast(
+                _Server,
+                self._application_entity().make_server(
+                    (self.host, self._port),
+                    evt_handlers=handlers,
+                    ssl_context=context,
+                    server_class=_Server,
+                ),
             )
         except OSError as exc:
             raise StorageError(
@@ -205,6 +225,11 @@ class StorageSCP:
                 attribute="port",
                 hint="choose a free port (or stop the program using it)",
             ) from exc
+        server.handshake_timeout_s = self.tls_handshake_timeout_s
+        threading.Thread(
+            target=server.serve_forever, name=f"radbridge-scp-{self.port}", daemon=True
+        ).start()
+        self._server = server
         log.info("listening as %s on %s:%d", self.ae_title, self.host, self.port)
         return self
 
@@ -323,6 +348,7 @@ class StorageSCP:
                 sop=sop,
                 sop_class=sop_class or requested,
                 unique_contents=self.unique_contents,
+                mode=self.file_mode,
             )
             if self.sink is not None:
                 self.sink.instance_stored(stored, association)
@@ -335,3 +361,38 @@ class StorageSCP:
             "stored %s/%s/%s in %.1f ms", study, series, sop, 1e3 * (time.perf_counter() - started)
         )
         return _SUCCESS
+
+
+class _Server(ThreadedAssociationServer):
+    """pynetdicom's threaded server, with the TLS handshake moved off the accept thread.
+
+    pynetdicom wraps each accepted socket in the accepting thread, without a
+    timeout, so one client that connects and stays silent blocks every later
+    association. Here the accept thread only accepts; each connection's thread
+    does its handshake within ``handshake_timeout_s`` and then the association.
+    """
+
+    handshake_timeout_s = 10.0
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        assert self.socket is not None
+        return self.socket.accept()
+
+    def process_request_thread(
+        self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any
+    ) -> None:
+        if self.ssl_context is not None and isinstance(request, socket.socket):
+            try:
+                request.settimeout(self.handshake_timeout_s)
+                request = self.ssl_context.wrap_socket(request, server_side=True)
+                request.settimeout(None)
+            except (OSError, ssl.SSLError) as exc:  # timeout, no/bad certificate, not TLS
+                log.warning("TLS handshake with %s failed: %s", client_address[0], exc)
+                self.shutdown_request(request)
+                return
+        super().process_request_thread(request, client_address)
+
+    def shutdown(self) -> None:
+        """Stop serving and close the socket (the AE keeps no list of our servers)."""
+        socketserver.BaseServer.shutdown(self)
+        self.server_close()

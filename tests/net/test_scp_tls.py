@@ -1,0 +1,97 @@
+"""The Storage SCP's connection handling: TLS handshakes off the accept thread with a
+timeout, mutual TLS with DCMTK (right certificate in; none, wrong CA, expired out), and
+plain connections that never send an association request dropped after ARTIM."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+from radbridge.config import TLSConfig, parse_peer
+from radbridge.net.association import echo
+from radbridge.net.scp import StorageSCP
+from tests.net.helpers import make_certificates, received_tree
+from tests.peers.dcmtk import storescu
+
+pytestmark = pytest.mark.peer
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    return make_certificates(tmp_path_factory.mktemp("certs"))
+
+
+def server_tls(certs, *, mutual=True):
+    return TLSConfig(
+        ca_file=certs / "ca.pem" if mutual else None,
+        cert_file=certs / "server.pem",
+        key_file=certs / "server.key",
+    )
+
+
+def tls_storescu(files, port, certs, name="client"):
+    """DCMTK storescu over TLS with certificate ``name`` (None: anonymous TLS)."""
+    tls = ["+tls", certs / f"{name}.key", certs / f"{name}.pem"] if name else ["+tla"]
+    extra = [*map(str, tls), "+cf", str(certs / "ca.pem"), "-to", "20", "-ta", "20"]
+    return storescu(
+        files, "127.0.0.1", port, called_aet="RADBRIDGE", extra_args=extra, timeout=60
+    )
+
+
+def closed_within(sock, seconds):
+    """Return how long the server took to close ``sock`` (fails if it stays open)."""
+    started = time.monotonic()
+    sock.settimeout(seconds)
+    try:
+        data = sock.recv(1)
+    except TimeoutError:
+        raise AssertionError(f"the server kept a silent connection open {seconds} s") from None
+    except ConnectionResetError:
+        data = b""
+    assert data == b""
+    return time.monotonic() - started
+
+
+def test_idle_socket_does_not_block_a_tls_association(tmp_path, certs, small_study):
+    files = sorted(small_study.dicom_dir.glob("*.dcm"))
+    scp = StorageSCP(
+        tmp_path / "in", port=0, tls=server_tls(certs), tls_handshake_timeout_s=3
+    ).start()
+    try:
+        idle = socket.create_connection(("127.0.0.1", scp.port))  # connects, sends nothing
+        started = time.monotonic()
+        result = tls_storescu(files, scp.port, certs)
+        took = time.monotonic() - started
+        assert result.returncode == 0, result.stderr
+        assert took < 10, f"storescu +tls took {took:.1f} s behind an idle connection"
+        assert len(received_tree(tmp_path / "in")) == len(files)
+        assert closed_within(idle, 10) < 10  # dropped after the handshake timeout (3 s)
+        idle.close()
+    finally:
+        scp.stop()
+
+
+@pytest.mark.parametrize(
+    ("name", "refused_why"),
+    [(None, "no certificate"), ("stranger", "another CA"), ("expired", "expired")],
+)
+def test_mutual_tls_refuses_wrong_certificates(tmp_path, certs, small_study, name, refused_why):
+    files = sorted(small_study.dicom_dir.glob("*.dcm"))[:2]
+    with StorageSCP(tmp_path / "in", port=0, tls=server_tls(certs)) as scp:
+        refused = tls_storescu(files, scp.port, certs, name)
+        assert refused.returncode != 0, f"accepted a client with {refused_why}"
+        assert not (tmp_path / "in").exists() or not received_tree(tmp_path / "in")
+        accepted = tls_storescu(files, scp.port, certs, "client")  # the server still serves
+        assert accepted.returncode == 0, accepted.stderr
+    assert len(received_tree(tmp_path / "in")) == 2
+
+
+def test_silent_plain_connection_is_dropped_after_artim(tmp_path):
+    with StorageSCP(tmp_path / "in", port=0, timeout_s=2) as scp:
+        silent = socket.create_connection(("127.0.0.1", scp.port))
+        assert echo(parse_peer(f"RADBRIDGE@127.0.0.1:{scp.port}")) < 5  # others still served
+        took = closed_within(silent, 15)
+        assert 1.5 < took < 6, took
+        silent.close()
