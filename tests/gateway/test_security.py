@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import threading
+from dataclasses import replace
 
 import pydicom
 import pytest
@@ -15,6 +18,7 @@ from radbridge.gateway import Gateway, load_gateway_config
 from radbridge.net.scu import send
 from tests.net.helpers import make_certificates
 from tests.peers._common import free_port, wait_for_port
+from tests.peers.dcmtk import storescu
 
 
 def test_tls_and_stow_credentials_from_the_config(tmp_path, phantom_study, monkeypatch):
@@ -82,3 +86,56 @@ def test_missing_secret_is_a_config_error(tmp_path, monkeypatch):
     config.write_text('[gateway.stow_auth]\nusername = "x"\npassword_env = "RB_NOT_SET"\n')
     with pytest.raises(ConfigError, match="RB_NOT_SET"):
         load_gateway_config(config)
+
+
+def modes_under(root):
+    """Map every path under ``root`` (itself included) to its permission bits."""
+    return {p: stat.S_IMODE(p.stat().st_mode) for p in [root, *root.rglob("*")]}
+
+
+@pytest.mark.peer
+@pytest.mark.parametrize("file_mode", [0o600, 0o640])
+def test_file_modes_after_a_receive(config, phantom_study, file_mode):
+    previous = os.umask(0o022)  # what a service usually runs with: 0644 files by default
+    try:
+        settings = replace(config, file_mode=file_mode)
+        gateway = Gateway(settings)
+        scp = gateway.receiver(port=0).start()
+        try:
+            result = storescu(
+                [phantom_study.dicom_dir], "127.0.0.1", scp.port, called_aet="RADBRIDGE"
+            )
+            assert result.returncode == 0, result.stderr
+            for _ in range(100):
+                gateway.step()
+                if list(settings.archive_dir.rglob("*.dcm")):
+                    break
+        finally:
+            scp.stop()
+            gateway.close()
+    finally:
+        os.umask(previous)
+    modes = modes_under(settings.data_dir)
+    files = {p: m for p, m in modes.items() if p.is_file()}
+    folders = {p: m for p, m in modes.items() if p.is_dir()}
+    kinds = {p.parent.name if p.suffix == ".dcm" else p.name for p in files}
+    assert {"gateway.sqlite", "audit.jsonl"} <= kinds  # the database and the audit log
+    assert len([p for p in files if settings.spool_dir in p.parents]) == 24
+    assert [p for p in files if settings.outbox_dir in p.parents]
+    assert [p for p in files if settings.archive_dir in p.parents]
+    assert {oct(m) for m in files.values()} == {oct(file_mode)}, files
+    assert {oct(m) for m in folders.values()} == {oct(file_mode | (file_mode & 0o444) >> 2)}
+
+
+@pytest.mark.parametrize("make", [False, True])
+def test_status_of_a_folder_that_is_no_data_dir_is_an_error(tmp_path, capsys, make):
+    from radbridge.cli import main
+
+    folder = tmp_path / "not-a-gateway"
+    if make:
+        folder.mkdir()
+    assert main(["gateway", "status", "--data-dir", str(folder)]) == 1
+    assert "is not a gateway data directory" in capsys.readouterr().err
+    assert main(["gateway", "retry", "1", "--data-dir", str(folder)]) == 1
+    assert not (folder / "gateway.sqlite").exists()
+    assert folder.exists() == make

@@ -35,9 +35,7 @@ def tls_storescu(files, port, certs, name="client"):
     """DCMTK storescu over TLS with certificate ``name`` (None: anonymous TLS)."""
     tls = ["+tls", certs / f"{name}.key", certs / f"{name}.pem"] if name else ["+tla"]
     extra = [*map(str, tls), "+cf", str(certs / "ca.pem"), "-to", "20", "-ta", "20"]
-    return storescu(
-        files, "127.0.0.1", port, called_aet="RADBRIDGE", extra_args=extra, timeout=60
-    )
+    return storescu(files, "127.0.0.1", port, called_aet="RADBRIDGE", extra_args=extra, timeout=60)
 
 
 def closed_within(sock, seconds):

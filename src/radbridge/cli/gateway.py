@@ -12,6 +12,7 @@ from radbridge.cli import app
 
 if TYPE_CHECKING:
     from radbridge.gateway import GatewayConfig
+    from radbridge.gateway.state import Store
 
 gateway_app = typer.Typer(help="The AI gateway: run, status, retry.", no_args_is_help=True)
 app.add_typer(gateway_app, name="gateway")
@@ -28,6 +29,21 @@ def _config(config: Path | None, data_dir: Path | None) -> GatewayConfig:
     return load_gateway_config(config, data_dir=data_dir)
 
 
+def _existing_store(settings: GatewayConfig) -> Store:
+    """Open the state database of an existing data directory (never create one)."""
+    from radbridge.errors import GatewayError
+    from radbridge.gateway.state import Store
+
+    if not settings.database.is_file():
+        raise GatewayError(
+            f"{settings.data_dir} is not a gateway data directory (no {settings.database.name})",
+            path=settings.data_dir,
+            attribute="data_dir",
+            hint="give the --data-dir (or --config) of a gateway that has run",
+        )
+    return Store(settings.database)
+
+
 @gateway_app.command("status")
 def status_command(
     config: ConfigOption = None,
@@ -35,11 +51,9 @@ def status_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show the queue, recent jobs, latencies and failures (UIDs only)."""
-    from radbridge.gateway.state import Store
     from radbridge.gateway.status import status
 
-    settings = _config(config, data_dir)
-    store = Store(settings.database)
+    store = _existing_store(_config(config, data_dir))
     try:
         report = status(store)
     finally:
@@ -81,10 +95,8 @@ def retry_command(
     """Queue a failed or dead-lettered job again."""
     from radbridge.errors import GatewayError
     from radbridge.gateway.queue import retry_job
-    from radbridge.gateway.state import Store
 
-    settings = _config(config, data_dir)
-    store = Store(settings.database)
+    store = _existing_store(_config(config, data_dir))
     try:
         retried = retry_job(store, job)
     except KeyError:

@@ -38,7 +38,7 @@ def deliver(delivery: Delivery, config: GatewayConfig, sender: Sender | None) ->
     """Deliver one file; raise on failure (the caller backs off and retries)."""
     path = Path(delivery.path)
     if delivery.destination == "archive":
-        write_durably(path.read_bytes(), archive_path(config, path))
+        write_durably(path.read_bytes(), archive_path(config, path), mode=config.file_mode)
         return
     if sender is None:
         raise ConfigError(

@@ -260,7 +260,7 @@ def run_job(
     files = []
     for kind, sop_uid, data in items:
         path = folder / f"{kind}.dcm"
-        write_bytes_durably(data, path)
+        write_bytes_durably(data, path, mode=config.file_mode)
         files.append(ResultFile(kind, sop_uid, path))
     seconds = time.perf_counter() - started
     log.info(

@@ -21,6 +21,7 @@ says.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import threading
 import time
@@ -48,15 +49,33 @@ from radbridge.gateway.queue import (
 )
 from radbridge.gateway.runner import PermanentJobError, ReportEncoder, run_job
 from radbridge.gateway.state import Store
-from radbridge.net.durable import remove_stale_temporaries
+from radbridge.net.durable import make_dirs, remove_stale_temporaries
 from radbridge.net.receiver import StoredInstance, TransferOutcome, same_dataset
 
 if TYPE_CHECKING:
     from radbridge.net.scp import StorageSCP
 
-__all__ = ["Gateway"]
+__all__ = ["Gateway", "prepare_data_dir"]
 
 log = logging.getLogger(__name__)
+
+
+def prepare_data_dir(config: GatewayConfig) -> None:
+    """Create the data directory's folders and files that do not exist yet, private.
+
+    Folders get ``config.dir_mode`` and the state database and audit log
+    ``config.file_mode`` (0700/0600 by default: they hold patient data); SQLite
+    gives its WAL and shared-memory files the database's mode.
+    """
+    for folder in (config.data_dir, config.spool_dir, config.outbox_dir, config.archive_dir):
+        make_dirs(folder, config.dir_mode)
+    for path in (config.database, config.audit_log):
+        try:
+            handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, config.file_mode)
+        except FileExistsError:
+            continue
+        os.fchmod(handle, config.file_mode)
+        os.close(handle)
 
 
 class Gateway:
@@ -82,8 +101,7 @@ class Gateway:
         report_encoders: dict[str, ReportEncoder] | None = None,
     ) -> None:
         self.config = config
-        config.spool_dir.mkdir(parents=True, exist_ok=True)
-        config.outbox_dir.mkdir(parents=True, exist_ok=True)
+        prepare_data_dir(config)
         self.store = Store(config.database)
         self.audit = AuditLog(config.audit_log)
         self.sender = sender or network_sender(config.peers, ae_title=config.ae_title)
@@ -246,6 +264,8 @@ class Gateway:
             accepting=self.disk_ok,
             unique_contents=True,
             tls=self.config.tls,
+            tls_handshake_timeout_s=self.config.tls_handshake_timeout_s,
+            file_mode=self.config.file_mode,
         )
 
     def serve(self, stop: threading.Event) -> None:
