@@ -250,9 +250,12 @@ class DicomWebError(NetworkError):
     ----------
     http_status : int | None
         The HTTP status code, when a response was received.
+    failure_reasons : tuple of int
+        The Failure Reason (0008,1197) of each instance a STOW-RS server refused.
     """
 
     http_status: int | None = None
+    failure_reasons: tuple[int, ...] = ()
 
 
 class PeerTimeoutError(NetworkError, TimeoutError):

@@ -14,9 +14,11 @@ import numpy as np
 import pydicom
 import pytest
 
+from radbridge.errors import GatewayError
 from radbridge.gateway import Gateway
-from radbridge.gateway.queue import retry_job
+from radbridge.gateway.queue import claim, retry_job
 from radbridge.gateway.routing import Match, PriorityRule, Rule
+from radbridge.gateway.runner import run_job
 from radbridge.gateway.state import JobState
 from radbridge.io.phantom import generate_phantom
 from radbridge.iods.seg import read_segmentation
@@ -42,14 +44,20 @@ def jobs(gateway):
     return [dict(r) for r in gateway.store.query("SELECT * FROM jobs ORDER BY id")]
 
 
-def by_modality(folder):
-    """Map Modality -> file for the (one per modality) results under ``folder``."""
-    found = {}
+def by_modality_all(folder):
+    """Map Modality -> every result file under ``folder``."""
+    found: dict[str, list] = {}
     for path in folder.rglob("*.dcm"):
         modality = str(pydicom.dcmread(path, stop_before_pixels=True).Modality)
-        assert modality not in found, f"two {modality} results"
-        found[modality] = path
+        found.setdefault(modality, []).append(path)
     return found
+
+
+def by_modality(folder):
+    """Map Modality -> file for the (one per modality) results under ``folder``."""
+    found = by_modality_all(folder)
+    assert all(len(paths) == 1 for paths in found.values()), found
+    return {modality: paths[0] for modality, paths in found.items()}
 
 
 def test_series_to_seg_in_the_archive(gateway, phantom_study):
@@ -74,14 +82,40 @@ def test_series_to_seg_in_the_archive(gateway, phantom_study):
     assert "RB-PHANTOM" not in gateway.config.audit_log.read_text()  # no patient data
 
 
-def test_rerun_gives_identical_objects(gateway, phantom_study):
+def test_an_interrupted_job_reruns_to_identical_objects(config, phantom_study):
+    first = Gateway(config)
+    receive(first, files_of(phantom_study))
+    first.assemble_once()
+    job = claim(first.store)
+    run_job(job, first.store, config, report_encoders=first.report_encoders)
+    outbox = next(config.outbox_dir.rglob("seg.dcm"))
+    written = outbox.read_bytes()
+    first.close()  # "crashed" after writing the outbox, before recording it
+    again = Gateway(config)  # recovers the running job: queued again
+    try:
+        run_until_idle(again)
+        (done,) = jobs(again)
+        assert done["state"] == JobState.DONE and done["attempts"] == 2
+        assert outbox.read_bytes() == written  # same inputs, same UIDs, same bytes
+        assert by_modality(config.archive_dir)["SEG"].read_bytes() == written
+    finally:
+        again.close()
+
+
+def test_retry_of_a_done_job_needs_force_and_makes_a_new_version(gateway, phantom_study):
     receive(gateway, files_of(phantom_study))
     run_until_idle(gateway)
-    outbox = next(gateway.config.outbox_dir.rglob("seg.dcm"))
-    first = outbox.read_bytes()
-    retry_job(gateway.store, jobs(gateway)[0]["id"])
+    (done,) = jobs(gateway)
+    with pytest.raises(GatewayError, match="--force"):
+        retry_job(gateway.store, done["id"])
+    forced = retry_job(gateway.store, done["id"], force=True)
+    assert (forced.id, forced.version, forced.state) == (2, 2, JobState.QUEUED)
     run_until_idle(gateway)
-    assert outbox.read_bytes() == first  # same UIDs, same bytes: duplicates, not conflicts
+    first, second = (pydicom.dcmread(p) for p in sorted(gateway.config.outbox_dir.rglob("seg.dcm")))
+    assert first.SOPInstanceUID != second.SOPInstanceUID  # a new version: new UIDs
+    assert len(by_modality_all(gateway.config.archive_dir)["SEG"]) == 2  # the first is kept
+    inputs = [gateway.store.version_inputs(phantom_study.series_instance_uid, v) for v in (1, 2)]
+    assert inputs[0] == inputs[1]  # the same frozen inputs
 
 
 def test_late_arrivals_make_a_new_version_with_new_uids(gateway, phantom_study):

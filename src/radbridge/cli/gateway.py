@@ -78,6 +78,11 @@ def print_status(report: dict[str, Any]) -> None:
             f"latency (last instance -> delivered): median {lat['median']} s, "
             f"p95 {lat['p95']} s over {lat['count']} jobs"
         )
+    for series in report["held_series"][:10]:
+        typer.echo(
+            f"  held series {series['series_instance_uid']} ({series['instances']} instances): "
+            f"{series['reason']}"
+        )
     for job in report["recent_jobs"][:10]:
         line = (
             f"  job {job['id']:>4}  {job['state']:<10} v{job['version']} {job['rule']:<12} "
@@ -91,21 +96,37 @@ def retry_command(
     job: Annotated[int, typer.Argument(help="Job id (see `gateway status`).")],
     config: ConfigOption = None,
     data_dir: DataOption = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Run it again as a new version of the series (new result UIDs)."
+        ),
+    ] = False,
 ) -> None:
-    """Queue a failed or dead-lettered job again."""
+    """Retry a dead-lettered job (failed deliveries re-send the same bytes).
+
+    A done job is refused unless --force, which runs its frozen inputs again as a
+    new version: new result UIDs, the delivered results stay as they are.
+    """
     from radbridge.errors import GatewayError
     from radbridge.gateway.queue import retry_job
 
     store = _existing_store(_config(config, data_dir))
     try:
-        retried = retry_job(store, job)
+        retried = retry_job(store, job, force=force)
     except KeyError:
         raise GatewayError(
             f"no job {job}", attribute="job", hint="list jobs with `radbridge gateway status`"
         ) from None
     finally:
         store.close()
-    typer.echo(f"job {retried.id} queued again (series {retried.series_instance_uid})")
+    if retried.id != job:
+        typer.echo(
+            f"job {retried.id} queued: version {retried.version} of series "
+            f"{retried.series_instance_uid} (a re-run of job {job}, new result UIDs)"
+        )
+        return
+    typer.echo(f"job {retried.id} {retried.state} again (series {retried.series_instance_uid})")
 
 
 @gateway_app.command("run")

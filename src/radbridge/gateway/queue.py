@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from radbridge.errors import GatewayError
 from radbridge.gateway.state import JobState, Store
 
 __all__ = [
@@ -80,13 +81,14 @@ class Job:
 
 @dataclass(frozen=True)
 class Delivery:
-    """One result file for one destination."""
+    """One result file for one destination (``sha256``: the digest its bytes must have)."""
 
     job_id: int
     destination: str
     sop_instance_uid: str
     path: str
     attempts: int
+    sha256: str | None = None
 
 
 def enqueue(
@@ -177,17 +179,44 @@ def fail(
 
 
 def start_delivering(
-    store: Store, job_id: int, files: list[tuple[str, str, str]], *, now: float | None = None
+    store: Store,
+    job_id: int,
+    results: list[tuple[str, str, str, str]],
+    destinations: tuple[str, ...],
+    *,
+    now: float | None = None,
 ) -> None:
-    """Mark a run finished and queue its deliveries ``(destination, sop_uid, path)``."""
+    """Record a run's results ``(kind, sop_uid, path, sha256)`` and queue their deliveries.
+
+    Raises
+    ------
+    GatewayError
+        A result SOP Instance UID is already recorded with other content (one
+        UID never carries two contents; the job is dead-lettered).
+    """
     stamp = now or time.time()
     with store.transaction() as db:
-        for destination, sop_uid, path in files:
+        for kind, sop_uid, path, sha256 in results:
+            known = db.execute(
+                "SELECT sha256, job_id FROM results WHERE sop_instance_uid = ?", (sop_uid,)
+            ).fetchone()
+            if known is not None and known["sha256"] != sha256:
+                raise GatewayError(
+                    f"job {job_id}: result {sop_uid} was recorded with other content by job "
+                    f"{known['job_id']}; it is not sent",
+                    attribute="SOPInstanceUID",
+                    hint="run it again as a new version: `radbridge gateway retry JOB --force`",
+                )
             db.execute(
-                "INSERT OR IGNORE INTO deliveries (job_id, destination, sop_instance_uid, path, "
-                "state, next_attempt_at) VALUES (?, ?, ?, ?, 'pending', ?)",
-                (job_id, destination, sop_uid, path, stamp),
+                "INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?)",
+                (sop_uid, job_id, kind, sha256, path),
             )
+            for destination in destinations:
+                db.execute(
+                    "INSERT OR IGNORE INTO deliveries (job_id, destination, sop_instance_uid, "
+                    "path, state, next_attempt_at) VALUES (?, ?, ?, ?, 'pending', ?)",
+                    (job_id, destination, sop_uid, path, stamp),
+                )
         db.execute(
             "UPDATE jobs SET state = ?, error = NULL WHERE id = ?", (JobState.DELIVERING, job_id)
         )
@@ -210,7 +239,8 @@ def claim_delivery(store: Store, *, now: float | None = None) -> Delivery | None
     stamp = now or time.time()
     with store.transaction() as db:
         row = db.execute(
-            "SELECT d.* FROM deliveries d JOIN jobs j ON j.id = d.job_id "
+            "SELECT d.*, r.sha256 FROM deliveries d JOIN jobs j ON j.id = d.job_id "
+            "LEFT JOIN results r ON r.sop_instance_uid = d.sop_instance_uid "
             "WHERE d.state = 'pending' AND d.next_attempt_at <= ? "
             "ORDER BY j.priority DESC, d.job_id LIMIT 1",
             (stamp,),
@@ -228,6 +258,7 @@ def claim_delivery(store: Store, *, now: float | None = None) -> Delivery | None
         row["sop_instance_uid"],
         row["path"],
         int(row["attempts"]) + 1,
+        row["sha256"],
     )
 
 
@@ -250,13 +281,17 @@ def delivery_failed(
     *,
     max_attempts: int,
     retry_base_s: float,
+    permanent: bool = False,
     now: float | None = None,
 ) -> str:
-    """Back off and retry, or give up (the job becomes dead with the reason)."""
+    """Back off and retry, or give up (the job becomes dead with the reason).
+
+    A ``permanent`` failure gives up at once.
+    """
     stamp = now or time.time()
     with store.transaction() as db:
         key = (delivery.job_id, delivery.destination, delivery.sop_instance_uid)
-        if delivery.attempts >= max_attempts:
+        if permanent or delivery.attempts >= max_attempts:
             db.execute(
                 "UPDATE deliveries SET state = 'failed', error = ? WHERE job_id = ? AND "
                 "destination = ? AND sop_instance_uid = ?",
@@ -292,23 +327,44 @@ def recover(store: Store) -> int:
         )
 
 
-def retry_job(store: Store, job_id: int, *, now: float | None = None) -> Job:
-    """Queue a dead (or any unfinished) job again with a fresh attempt count.
+def retry_job(store: Store, job_id: int, *, force: bool = False, now: float | None = None) -> Job:
+    """Run a dead-lettered job again, or (``force``) any job as a new version.
+
+    A dead job whose results were written keeps them: its failed deliveries are
+    queued again and re-send the outbox bytes unchanged. A dead job without
+    results is queued to run again (an incomplete one runs on what arrived).
+    ``force`` freezes the job's inputs as a new version of the series and
+    queues a job for the same rule: new result UIDs, the old ones untouched.
 
     Raises
     ------
     KeyError
         No such job.
+    GatewayError
+        The job is not dead (done: use ``force``; queued, running or
+        delivering: it is in progress).
     """
     stamp = now or time.time()
+    rows = store.query("SELECT * FROM jobs WHERE id = ?", job_id)
+    if not rows:
+        raise KeyError(job_id)
+    job = Job.from_row(rows[0])
+    if force:
+        return _new_version_of(store, job, stamp)
+    if job.state != JobState.DEAD:
+        hint = (
+            "its results were delivered; `--force` runs it again as a new version (new UIDs)"
+            if job.state == JobState.DONE
+            else "it is still in progress"
+        )
+        raise GatewayError(f"job {job_id} is {job.state}, not dead", attribute="job", hint=hint)
     with store.transaction() as db:
-        row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        if row is None:
-            raise KeyError(job_id)
+        written = db.execute("SELECT COUNT(*) FROM results WHERE job_id = ?", (job_id,)).fetchone()
+        state = JobState.DELIVERING if written[0] else JobState.QUEUED
         db.execute(
             "UPDATE jobs SET state = ?, attempts = 0, next_attempt_at = ?, error = NULL, "
             "finished_at = NULL WHERE id = ?",
-            (JobState.QUEUED, stamp, job_id),
+            (state, stamp, job_id),
         )
         db.execute(
             "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ? "
@@ -317,3 +373,23 @@ def retry_job(store: Store, job_id: int, *, now: float | None = None) -> Job:
         )
         row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
     return Job.from_row(row)
+
+
+def _new_version_of(store: Store, job: Job, stamp: float) -> Job:
+    inputs = store.version_inputs(job.series_instance_uid, job.version)
+    (original,) = store.query(
+        "SELECT complete FROM versions WHERE series_instance_uid = ? AND version = ?",
+        job.series_instance_uid,
+        job.version,
+    )
+    spec = {"rule": job.rule, "model": job.model, "priority": job.priority}
+    _, (new_id,) = store.create_version(
+        job.series_instance_uid,
+        inputs,
+        [spec],
+        complete=bool(original["complete"]),
+        note=f"forced re-run of job {job.id} (version {job.version})",
+        revision=None,
+        now=stamp,
+    )
+    return Job.from_row(store.query("SELECT * FROM jobs WHERE id = ?", new_id)[0])

@@ -11,6 +11,7 @@ Each file is written to a temporary name, fsynced and renamed into
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import io
 import logging
 import time
@@ -21,7 +22,13 @@ from typing import Any, Protocol
 
 from pydicom.dataset import Dataset
 
-from radbridge.errors import DicomReadError, GatewayError, GeometryError, ModelError
+from radbridge.errors import (
+    DecodingError,
+    DicomReadError,
+    GatewayError,
+    GeometryError,
+    ModelError,
+)
 from radbridge.gateway.config import GatewayConfig
 from radbridge.gateway.queue import Job
 from radbridge.gateway.routing import Rule
@@ -53,11 +60,12 @@ class PermanentJobError(GatewayError):
 
 @dataclass(frozen=True)
 class ResultFile:
-    """One object written to the outbox."""
+    """One object written to the outbox, with the SHA-256 of its bytes."""
 
     kind: str
     sop_instance_uid: str
     path: Path
+    sha256: str
 
 
 @dataclass(frozen=True)
@@ -113,7 +121,7 @@ def _load(paths: Sequence[str]) -> tuple[list[Dataset], Any, SourceSeries]:
         datasets = load_datasets([Path(p) for p in paths])
         volume = volume_from_datasets(datasets, rescale=True)
         source = SourceSeries.from_datasets(datasets)
-    except (DicomReadError, GeometryError) as exc:
+    except (DicomReadError, DecodingError, GeometryError) as exc:
         raise PermanentJobError(
             f"the series cannot be read as one volume: {exc}",
             attribute=exc.attribute,
@@ -261,7 +269,7 @@ def run_job(
     for kind, sop_uid, data in items:
         path = folder / f"{kind}.dcm"
         write_bytes_durably(data, path, mode=config.file_mode)
-        files.append(ResultFile(kind, sop_uid, path))
+        files.append(ResultFile(kind, sop_uid, path, hashlib.sha256(data).hexdigest()))
     seconds = time.perf_counter() - started
     log.info(
         "job %d (series %s v%d): %d objects in %.2f s",

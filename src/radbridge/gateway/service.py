@@ -36,7 +36,7 @@ from radbridge.gateway.assembler import assemble, pacs_count_source
 from radbridge.gateway.audit import AuditLog
 from radbridge.gateway.conditions import Conditions
 from radbridge.gateway.config import GatewayConfig
-from radbridge.gateway.delivery import Sender, deliver, network_sender
+from radbridge.gateway.delivery import Sender, deliver, is_permanent, network_sender
 from radbridge.gateway.executors import make_executor
 from radbridge.gateway.queue import (
     claim,
@@ -370,17 +370,21 @@ class Gateway:
             self.audit.write("job failed", job=job.id, state=state, error=reason[:500])
             return True
         rule = next(r for r in self.config.rules if r.name == job.rule)
-        files = [
-            (destination, f.sop_instance_uid, str(f.path))
-            for f in output.files
-            for destination in rule.destinations
-        ]
-        start_delivering(self.store, job.id, files)
+        results = [(f.kind, f.sop_instance_uid, str(f.path), f.sha256) for f in output.files]
+        try:
+            start_delivering(self.store, job.id, results, rule.destinations)
+        except RadbridgeError as exc:  # a result UID with other content: never sent
+            state = fail(
+                self.store, job.id, str(exc), max_attempts=1, retry_base_s=0.0, permanent=True
+            )
+            self.audit.write("job failed", job=job.id, state=state, error=str(exc)[:500])
+            return True
         self.audit.write(
             "job encoded",
             job=job.id,
             seconds=round(output.seconds, 3),
             objects=[f.sop_instance_uid for f in output.files],
+            sha256=[f.sha256 for f in output.files],
         )
         return True
 
@@ -390,14 +394,16 @@ class Gateway:
         if item is None:
             return False
         try:
-            deliver(item, self.config, self.sender)
-        except Exception as exc:  # network and disk failures are retried with backoff
+            status = deliver(item, self.config, self.sender, sha256=item.sha256)
+        except Exception as exc:  # temporary failures back off, permanent ones dead-letter
+            permanent = is_permanent(exc)
             state = delivery_failed(
                 self.store,
                 item,
-                str(exc),
+                ("permanent: " if permanent else "") + str(exc),
                 max_attempts=self.config.delivery_attempts,
                 retry_base_s=self.config.retry_base_s,
+                permanent=permanent,
             )
             self.audit.write(
                 "delivery failed",
@@ -405,16 +411,27 @@ class Gateway:
                 destination=item.destination,
                 sop_instance_uid=item.sop_instance_uid,
                 state=state,
+                permanent=permanent,
                 error=str(exc)[:500],
             )
             return True
         delivered(self.store, item)
+        if status:
+            log.warning(
+                "job %d: %s stored %s with warning 0x%04X",
+                item.job_id,
+                item.destination,
+                item.sop_instance_uid,
+                status,
+            )
         self.audit.write(
             "delivered",
             job=item.job_id,
             destination=item.destination,
             sop_instance_uid=item.sop_instance_uid,
             attempt=item.attempts,
+            sha256=item.sha256,
+            warning=f"0x{status:04X}" if status else None,
         )
         return True
 

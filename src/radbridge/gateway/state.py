@@ -507,15 +507,16 @@ class Store:
         *,
         complete: bool,
         note: str | None = None,
-        revision: int | None = None,
+        revision: int | None,
         now: float | None = None,
     ) -> tuple[int, list[int]]:
         """Freeze ``inputs`` as the next version of a series and queue its jobs, atomically.
 
         ``jobs`` are dicts with ``rule``, ``model``, ``priority`` and optionally
         ``state`` and ``error`` (a job created dead). ``revision`` is the series
-        revision the inputs were read at (the series counts as assembled up to
-        it). Returns the version and the job ids.
+        revision the inputs were read at: the series counts as assembled up to
+        it and its hold is lifted; None (a forced re-run) leaves both alone.
+        Returns the version and the job ids.
         """
         stamp = now or time.time()
         with self.transaction() as db:
@@ -541,12 +542,19 @@ class Store:
                 self._insert_job(db, study_uid, series_uid, version, len(inputs), job, stamp)
                 for job in jobs
             ]
-            db.execute(
-                "UPDATE series SET version = ?, assembled_revision = MAX(assembled_revision, ?), "
-                "held_reason = NULL, held_since = NULL, held_at = NULL "
-                "WHERE series_instance_uid = ?",
-                (version, row["revision"] if revision is None else revision, series_uid),
-            )
+            if revision is None:  # not an assembly (a forced re-run): holds stay
+                db.execute(
+                    "UPDATE series SET version = ? WHERE series_instance_uid = ?",
+                    (version, series_uid),
+                )
+            else:
+                db.execute(
+                    "UPDATE series SET version = ?, "
+                    "assembled_revision = MAX(assembled_revision, ?), "
+                    "held_reason = NULL, held_since = NULL, held_at = NULL "
+                    "WHERE series_instance_uid = ?",
+                    (version, revision, series_uid),
+                )
         return version, ids
 
     @staticmethod

@@ -7,8 +7,8 @@ Examples
 >>> import tempfile, pathlib
 >>> from radbridge.gateway.state import Store
 >>> report = status(Store(pathlib.Path(tempfile.mkdtemp()) / "s.sqlite"))
->>> report["queue"], report["recent_jobs"]
-({}, [])
+>>> report["queue"], report["recent_jobs"], report["held_series"]
+({}, [], [])
 """
 
 from __future__ import annotations
@@ -50,10 +50,12 @@ def status(store: Store, *, recent: int = 20) -> dict[str, Any]:
         }
         for row in store.query("SELECT * FROM jobs ORDER BY id DESC LIMIT ?", recent)
     ]
+    # from the last instance of the version the job ran on (later arrivals are another
+    # version), so a latency is never negative
     latency_rows = store.query(
-        "SELECT j.finished_at - s.last_received_at AS total, j.finished_at - j.started_at AS run "
-        "FROM jobs j JOIN series s ON s.series_instance_uid = j.series_instance_uid "
-        "WHERE j.state = ? AND j.finished_at IS NOT NULL",
+        "SELECT j.finished_at - v.last_received_at AS total, j.finished_at - j.started_at AS run "
+        "FROM jobs j JOIN versions v ON v.series_instance_uid = j.series_instance_uid "
+        "AND v.version = j.version WHERE j.state = ? AND j.finished_at IS NOT NULL",
         JobState.DONE,
     )
     totals = np.array([r["total"] for r in latency_rows], dtype=float)
@@ -69,6 +71,20 @@ def status(store: Store, *, recent: int = 20) -> dict[str, Any]:
             "SELECT * FROM jobs WHERE state = ? ORDER BY id DESC LIMIT ?", JobState.DEAD, recent
         )
     ]
+    held = [
+        {
+            "series_instance_uid": row["series_instance_uid"],
+            "study_instance_uid": row["study_instance_uid"],
+            "instances": row["instance_count"],
+            "reason": row["held_reason"],
+            "held_at": row["held_at"],
+            "last_activity_at": row["settled_at"],
+        }
+        for row in store.query(
+            "SELECT * FROM series WHERE held_reason IS NOT NULL ORDER BY held_at DESC LIMIT ?",
+            recent,
+        )
+    ]
     counts = store.query(
         "SELECT COUNT(*) AS series, COALESCE(SUM(instance_count), 0) AS n FROM series"
     )[0]
@@ -78,6 +94,7 @@ def status(store: Store, *, recent: int = 20) -> dict[str, Any]:
         "received": {"series": counts["series"], "instances": counts["n"]},
         "latency_s": _summary(totals),
         "run_s": _summary(runs),
+        "held_series": held,
         "recent_jobs": jobs,
         "failures": failures,
     }

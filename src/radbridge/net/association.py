@@ -36,7 +36,13 @@ from pynetdicom.presentation import PresentationContext
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from radbridge.config import Peer
-from radbridge.errors import AssociationError, DimseStatusError, NetworkError, PeerTimeoutError
+from radbridge.errors import (
+    AssociationError,
+    DimseStatusError,
+    NetworkError,
+    PeerTimeoutError,
+    PresentationContextError,
+)
 
 __all__ = [
     "DEFAULT_AE_TITLE",
@@ -133,6 +139,16 @@ def associate(
 
 
 def _failure(peer: Peer, assoc: Association, elapsed: float) -> NetworkError:
+    rejected = getattr(assoc, "rejected_contexts", None) or []
+    if assoc.is_aborted and rejected and not assoc.accepted_contexts:
+        classes = sorted({str(c.abstract_syntax) for c in rejected})
+        return PresentationContextError(
+            f"{peer} accepted none of the proposed presentation contexts "
+            f"(SOP class {', '.join(classes)})",
+            path=peer.name,
+            attribute="SOPClassUID",
+            hint="configure the peer to accept this SOP class (and transfer syntax)",
+        )
     if assoc.is_rejected:
         reason = _rejection(assoc)
         return AssociationError(

@@ -43,12 +43,20 @@ from radbridge.errors import (
     ConfigError,
     DimseStatusError,
     NetworkError,
+    NotDicomError,
     PresentationContextError,
     RadbridgeError,
 )
 from radbridge.net.association import DEFAULT_AE_TITLE, associate, check_status
 
-__all__ = ["InstanceResult", "OutgoingInstance", "SendReport", "collect_instances", "send"]
+__all__ = [
+    "InstanceResult",
+    "OutgoingInstance",
+    "SendReport",
+    "collect_instances",
+    "send",
+    "store_file",
+]
 
 log = logging.getLogger(__name__)
 
@@ -282,6 +290,39 @@ def _send_with_retries(
         time.sleep(wait)
         attempt += 1
     return report
+
+
+def store_file(
+    path: str | os.PathLike[str], peer: Peer, *, ae_title: str = DEFAULT_AE_TITLE
+) -> int:
+    """C-STORE one file on its own association, once; return the peer's status.
+
+    For callers that keep their own retry state (the gateway's delivery queue):
+    nothing is retried here, and every failure is raised with its kind.
+
+    Returns
+    -------
+    int
+        ``0x0000``, or a warning status (``0x0001``, ``0xBxxx``, ``0x0107``, ``0x0116``).
+
+    Raises
+    ------
+    DimseStatusError
+        The peer answered a failure status (``status`` holds it).
+    PresentationContextError
+        The peer accepts neither the file's SOP class nor it uncompressed.
+    NetworkError
+        No association, or no answer (``PeerTimeoutError``).
+    NotDicomError
+        The file is not a DICOM instance.
+    """
+    instances, rejected = collect_instances([path])
+    if rejected:
+        raise NotDicomError(rejected[0].error or "not a DICOM file", path=path)
+    (item,) = instances
+    (contexts,) = _contexts(instances)
+    with associate(peer, contexts, ae_title=ae_title) as assoc:
+        return _store_one(assoc, peer, item).status or 0
 
 
 def send(

@@ -200,6 +200,7 @@ def stow(
     started = time.monotonic()
     stored: list[str] = []
     failed: list[str] = []
+    reasons: list[int] = []
     status = 200
     for batch in _batches(files, batch_bytes):
         answer, batch_status = _post_instances(peer, session, url, batch)
@@ -211,6 +212,9 @@ def stow(
             f"{item.get('ReferencedSOPInstanceUID', '?')} "
             f"(reason 0x{int(item.get('FailureReason', 0)):04X})"
             for item in (answer.get("FailedSOPSequence") or [])
+        ]
+        reasons += [
+            int(item.get("FailureReason", 0)) for item in (answer.get("FailedSOPSequence") or [])
         ]
     seconds = time.monotonic() - started
     log.info(
@@ -226,6 +230,7 @@ def stow(
             "see the peer's log for the other reasons",
         )
         err.http_status = status
+        err.failure_reasons = tuple(reasons)
         raise err
     return StowReport(str(peer), tuple(stored), seconds)
 
