@@ -1,9 +1,12 @@
 """SEG benchmark: radbridge vs highdicom, dcmqi, pydicom-seg and the NumPy floor.
 
 Usage: .venv/bin/python bench/bench_seg.py [--repeats 3] [--counts 10 100] [--size 512]
+       [--only whole|inprocess] [--whole-repeats 5]
 
-Each case runs in its own process (see seg_cases.py); the table shows the median wall
-time of the timed part, the peak RSS of that process, and ratios against radbridge.
+Two tables. Whole processes (seg_whole.py): the CLI or program a user runs, start-up,
+imports and file I/O included, best of ``--whole-repeats``, with issue 15's goals.
+In-process (seg_cases.py): each case in its own process, the median wall time of the
+timed part only, the peak RSS of that process, and ratios against radbridge.
 pydicom-seg needs pydicom < 3, so it runs from bench/.venvs/pydicom-seg (created here).
 """
 
@@ -50,9 +53,11 @@ def main() -> None:
     parser.add_argument("--counts", type=int, nargs="+", default=[10, 100])
     parser.add_argument("--slices", type=int, default=200)
     parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--only", choices=("whole", "inprocess"))
+    parser.add_argument("--whole-repeats", type=int, default=5)
     args = parser.parse_args()
     data = RESULTS / f"seg-data-{args.slices}x{args.size}"
-    if not (data / "labels_100.npy").exists():
+    if not (data / "labels_100.json").exists():
         subprocess.run(
             [
                 sys.executable,
@@ -65,6 +70,14 @@ def main() -> None:
             ],
             check=True,
         )
+    if args.only != "inprocess":
+        from seg_whole import print_whole, run_whole
+
+        count = max(args.counts)
+        print(f"Whole processes, {args.slices}x{args.size}x{args.size}, {count} organs:")
+        print_whole(run_whole(data, RESULTS / "seg-whole", count, args.whole_repeats))
+    if args.only == "whole":
+        return
     pyseg = ensure_pydicom_seg()
     cases = HERE / "seg_cases.py"
     rows: list[tuple[int, str, str, dict[str, object]]] = []

@@ -1,7 +1,8 @@
 """Benchmark data: the phantom CT (200 x 512 x 512) and label maps with many organs.
 
 Usage: python bench/seg_data.py OUT [--slices 200] [--size 512]
-Writes OUT/dicom/ (the CT series), OUT/labels_{10,100}.npy, .nrrd and dcmqi meta JSON.
+Writes OUT/dicom/ (the CT series), OUT/labels_{10,100}.npy, .nrrd, dcmqi's meta JSON
+(meta_N.json) and radbridge's labels JSON (labels_N.json) with the same codes.
 """
 
 from __future__ import annotations
@@ -79,6 +80,22 @@ def dcmqi_meta(count: int) -> dict[str, object]:
     }
 
 
+def radbridge_labels(count: int) -> dict[str, object]:
+    """``radbridge seg encode --labels``: the same labels and codes as dcmqi_meta."""
+
+    def code(entry: dict[str, str]) -> dict[str, str]:
+        return {
+            "value": entry["CodeValue"],
+            "scheme": entry["CodingSchemeDesignator"],
+            "meaning": entry["CodeMeaning"],
+        }
+
+    return {
+        str(k): {"label": f"organ {k}", "category": code(ANATOMY), "type": code(ORGAN)}
+        for k in range(1, count + 1)
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("out", type=Path)
@@ -93,6 +110,7 @@ def main() -> None:
         np.save(args.out / f"labels_{count}.npy", labels)
         write_image(Volume(labels, ph.labels.affine), args.out / f"labels_{count}.nrrd")
         (args.out / f"meta_{count}.json").write_text(json.dumps(dcmqi_meta(count), indent=1))
+        (args.out / f"labels_{count}.json").write_text(json.dumps(radbridge_labels(count)))
     print(files.dicom_dir)
 
 

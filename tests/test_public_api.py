@@ -34,3 +34,28 @@ def test_import_and_cli_help_do_not_load_heavy_modules():
         ).returncode
         == 0
     )
+
+
+def _loaded(code: str) -> set[str]:
+    """Top-level packages in sys.modules after running ``code`` in a fresh interpreter."""
+    probe = code + "\nimport sys\nprint(' '.join(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return set(out.stdout.splitlines()[-1].split())  # the last line; help text comes before
+
+
+def test_seg_import_loads_no_scipy_pandas_or_rich():
+    # the whole-process SEG times (bench/bench_seg.py) depend on a cheap start-up
+    loaded = _loaded("from radbridge.iods.seg import encode_segmentation, read_segmentation")
+    assert "pydicom" in loaded  # the probe sees what the import pulled in
+    assert not loaded & {"scipy", "pandas", "rich", "SimpleITK", "nibabel", "pynetdicom"}
+
+
+def test_cli_help_renders_without_rich():
+    code = (
+        "from radbridge.cli import main\n"
+        "assert main(['--help']) == 0\n"
+        "assert main(['seg', '--help']) == 0\n"
+    )
+    loaded = _loaded(code)
+    assert "typer" in loaded
+    assert not loaded & {"rich", "scipy", "pydicom", "numpy", "pandas"}

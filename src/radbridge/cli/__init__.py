@@ -14,7 +14,7 @@ import typer
 
 from radbridge.errors import RadbridgeError
 
-__all__ = ["THRESHOLD_HELP", "app", "main"]
+__all__ = ["THRESHOLD_HELP", "app", "command_group", "main"]
 
 #: Help of every --threshold option (the rule itself is radbridge.iods.threshold).
 THRESHOLD_HELP = (
@@ -27,7 +27,15 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: rendering it with rich doubled `radbridge --help`'s time
 )
+
+
+def command_group(name: str, help_text: str) -> typer.Typer:
+    """Create the ``radbridge NAME`` command group (plain help, like the root) and register it."""
+    group = typer.Typer(help=help_text, no_args_is_help=True, rich_markup_mode=None)
+    app.add_typer(group, name=name)
+    return group
 
 
 @app.callback()

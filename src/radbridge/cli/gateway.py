@@ -8,14 +8,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from radbridge.cli import app
+from radbridge.cli import command_group
 
 if TYPE_CHECKING:
     from radbridge.gateway import GatewayConfig
     from radbridge.gateway.state import Store
 
-gateway_app = typer.Typer(help="The AI gateway: run, status, retry.", no_args_is_help=True)
-app.add_typer(gateway_app, name="gateway")
+gateway_app = command_group("gateway", "The AI gateway: run, status, retry.")
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="gateway.toml (default: embedded default).")

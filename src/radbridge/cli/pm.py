@@ -7,10 +7,9 @@ from typing import Annotated
 
 import typer
 
-from radbridge.cli import app
+from radbridge.cli import command_group
 
-pm_app = typer.Typer(help="DICOM Parametric Map (PM): encode, decode.", no_args_is_help=True)
-app.add_typer(pm_app, name="pm")
+pm_app = command_group("pm", "DICOM Parametric Map (PM): encode, decode.")
 
 
 def _parse_code(text: str) -> object:

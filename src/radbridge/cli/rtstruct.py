@@ -8,17 +8,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from radbridge.cli import THRESHOLD_HELP, app
+from radbridge.cli import THRESHOLD_HELP, app, command_group
 
 if TYPE_CHECKING:
     from radbridge.iods.rtstruct import StructureSet
     from radbridge.iods.source import SourceSeries
 
-rtstruct_app = typer.Typer(
-    help="RT Structure Sets (RTSTRUCT): encode masks as contours, decode, info.",
-    no_args_is_help=True,
+rtstruct_app = command_group(
+    "rtstruct", "RT Structure Sets (RTSTRUCT): encode masks as contours, decode, info."
 )
-app.add_typer(rtstruct_app, name="rtstruct")
 
 _HOLES = "How holes are written: separate (default), keyhole or xor."
 _TOLERANCE = "Simplify contours within this distance in mm (0: lossless)."

@@ -8,14 +8,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from radbridge.cli import THRESHOLD_HELP, app
+from radbridge.cli import THRESHOLD_HELP, command_group
 
 if TYPE_CHECKING:
     from radbridge.geometry import Volume
     from radbridge.iods.seg import Segmentation, StackedMasks
 
-seg_app = typer.Typer(help="DICOM Segmentation (SEG): encode, decode, info.", no_args_is_help=True)
-app.add_typer(seg_app, name="seg")
+seg_app = command_group("seg", "DICOM Segmentation (SEG): encode, decode, info.")
 
 
 @seg_app.command("encode")

@@ -8,12 +8,10 @@ from typing import Annotated
 
 import typer
 
-from radbridge.cli import app
+from radbridge.cli import command_group
 
-sr_app = typer.Typer(help="Structured Reports (TID 1500): encode, decode.", no_args_is_help=True)
-ko_app = typer.Typer(help="Key Object Selection (key images): encode.", no_args_is_help=True)
-app.add_typer(sr_app, name="sr")
-app.add_typer(ko_app, name="ko")
+sr_app = command_group("sr", "Structured Reports (TID 1500): encode, decode.")
+ko_app = command_group("ko", "Key Object Selection (key images): encode.")
 
 SourceOption = Annotated[Path, typer.Option("--source", help="Folder of the source series.")]
 OutputOption = Annotated[Path, typer.Option("-o", "--output", help="File to write.")]

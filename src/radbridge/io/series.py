@@ -107,9 +107,12 @@ def load_datasets(paths: Sequence[PathLike], *, headers_only: bool = False) -> l
 
 
 def _select_series(
-    source: PathLike | Sequence[PathLike], series_instance_uid: str | None
+    source: PathLike | Sequence[PathLike],
+    series_instance_uid: str | None,
+    *,
+    keep_headers: bool = False,
 ) -> SeriesRecord:
-    index = scan(source)
+    index = scan(source, keep_headers=keep_headers)
     label = source if isinstance(source, str | os.PathLike) else None
     if series_instance_uid:
         return index.get_series(series_instance_uid)
@@ -138,8 +141,10 @@ def read_series_datasets(
     MixedSeriesError
         No image series, or several and none selected.
     """
-    series = _select_series(source, series_instance_uid)
-    return load_datasets(series.paths, headers_only=headers_only)
+    series = _select_series(source, series_instance_uid, keep_headers=headers_only)
+    if headers_only:
+        return list(series.headers)  # the scan read them already: no second read
+    return load_datasets(series.paths)
 
 
 def read_volume(

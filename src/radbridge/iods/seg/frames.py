@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage
 
 from radbridge.errors import EncodingError
 
@@ -23,14 +22,16 @@ __all__ = [
     "FramePlan",
     "binary_frames",
     "label_presence",
+    "occupied_slices",
     "pack_boxed",
     "plan_frames",
+    "plan_labelmap",
     "stacked_presence",
 ]
 
 #: Frames packed or compared per step: bounds temporary memory for huge volumes.
 CHUNK = 64
-#: A bounding box as (slice, row, column) slices, as scipy.ndimage.find_objects gives.
+#: A bounding box as (slice, row, column) slices (stop excluded).
 Box = tuple[slice, slice, slice]
 
 
@@ -58,15 +59,8 @@ class FramePlan:
         return np.searchsorted(used, self.slices).astype(np.int64) + 1
 
 
-def label_presence(
-    labels: NDArray[Any], n_segments: int
-) -> tuple[NDArray[np.bool_], list[Box | None]]:
-    """``presence[slice, segment]`` of a label map, and each segment's bounding box.
-
-    Column 0 (background) is unused. One pass over the volume finds the boxes;
-    presence is then checked inside each box only. Values above ``n_segments``
-    raise :class:`~radbridge.errors.EncodingError`.
-    """
+def _check_range(labels: NDArray[Any], n_segments: int) -> None:
+    """Raise :class:`~radbridge.errors.EncodingError` for label values above ``n_segments``."""
     top = int(labels.max(initial=0))
     if top > n_segments:
         slice_index = int(np.argmax((labels > n_segments).any(axis=(1, 2))))
@@ -76,14 +70,81 @@ def label_presence(
             attribute="segments",
             hint="describe every label value, or remove the extra labels",
         )
-    boxes: list[Box | None] = list(ndimage.find_objects(labels, max_label=n_segments))
+
+
+#: Slices compared per step when looking for runs (bounds the temporary to a few MB).
+_RUN_CHUNK = 16
+
+
+def _label_runs(labels: NDArray[Any]) -> tuple[NDArray[np.intp], ...]:
+    """Every horizontal run of one non-zero label: (slice, row, first column, last column, label).
+
+    A run starts at column 0 and wherever a value differs from its left
+    neighbour, so the runs are found with one comparison per voxel, a chunk of
+    slices at a time.
+    """
+    slices, rows, columns = labels.shape
+    change = np.empty((min(_RUN_CHUNK, slices) * rows, columns), bool)
+    found: list[list[NDArray[np.intp]]] = [[], [], [], [], []]
+    for first in range(0, slices, _RUN_CHUNK):
+        flat = labels[first : first + _RUN_CHUNK].reshape(-1, columns)
+        lines = len(flat)
+        step = change[:lines]
+        step[:, 0] = True
+        np.not_equal(flat[:, 1:], flat[:, :-1], out=step[:, 1:])
+        starts = np.flatnonzero(step)
+        ends = np.empty_like(starts)
+        ends[:-1] = starts[1:] - 1  # a run ends before the next starts (each line starts one)
+        ends[-1] = lines * columns - 1
+        values = flat.reshape(-1)[starts]
+        keep = np.flatnonzero(values)
+        starts, ends = starts[keep], ends[keep]
+        line = starts // columns
+        found[0].append(first + line // rows)
+        found[1].append(line % rows)
+        found[2].append(starts - line * columns)
+        found[3].append(ends - line * columns)
+        found[4].append(values[keep].astype(np.intp))
+    return tuple(np.concatenate(parts) for parts in found)
+
+
+def label_presence(
+    labels: NDArray[Any], n_segments: int
+) -> tuple[NDArray[np.bool_], list[Box | None]]:
+    """``presence[slice, segment]`` of a label map, and each segment's bounding box.
+
+    Column 0 (background) is unused. Both come from the runs of equal labels
+    along rows (:func:`_label_runs`), in a few NumPy passes over the volume.
+    Values above ``n_segments`` raise :class:`~radbridge.errors.EncodingError`.
+    """
+    _check_range(labels, n_segments)
+    slice_of, row_of, first_column, last_column, label = _label_runs(labels)
     presence = np.zeros((labels.shape[0], n_segments + 1), dtype=bool)
-    for k, box in enumerate(boxes, start=1):
-        if box is None:
-            continue
-        present = (labels[box] == k).any(axis=(1, 2))
-        presence[box[0].start + np.flatnonzero(present), k] = True
+    presence[slice_of, label] = True
+    low = np.full((3, n_segments + 1), np.iinfo(np.intp).max, np.intp)
+    high = np.full((3, n_segments + 1), -1, np.intp)
+    for axis, (start, stop) in enumerate(
+        ((slice_of, slice_of), (row_of, row_of), (first_column, last_column))
+    ):
+        np.minimum.at(low[axis], label, start)
+        np.maximum.at(high[axis], label, stop)
+    stop = high + 1
+    boxes: list[Box | None] = [
+        (slice(low[0, k], stop[0, k]), slice(low[1, k], stop[1, k]), slice(low[2, k], stop[2, k]))
+        if high[0, k] >= 0
+        else None
+        for k in range(1, n_segments + 1)
+    ]
     return presence, boxes
+
+
+def occupied_slices(labels: NDArray[Any], n_segments: int) -> NDArray[np.bool_]:
+    """Which slices of a label map hold any label (all a LABELMAP SEG needs to know).
+
+    Values above ``n_segments`` raise :class:`~radbridge.errors.EncodingError`.
+    """
+    _check_range(labels, n_segments)
+    return np.asarray(labels.reshape(len(labels), -1).any(axis=1), dtype=bool)
 
 
 def stacked_presence(stacked: NDArray[Any]) -> NDArray[np.bool_]:
@@ -94,16 +155,13 @@ def stacked_presence(stacked: NDArray[Any]) -> NDArray[np.bool_]:
     return presence
 
 
-def plan_frames(presence: NDArray[np.bool_], *, labelmap: bool, keep_empty: bool) -> FramePlan:
-    """Choose the frames to write from a presence table.
+def plan_frames(presence: NDArray[np.bool_], *, keep_empty: bool) -> FramePlan:
+    """Choose the BINARY or FRACTIONAL frames to write from a presence table.
 
-    BINARY and FRACTIONAL frames are ordered by segment, then slice; LABELMAP
-    frames by slice. Empty frames are omitted unless ``keep_empty``.
+    Frames are ordered by segment, then slice. Empty frames are omitted unless
+    ``keep_empty``.
     """
     slices, columns = presence.shape
-    if labelmap:
-        chosen = np.arange(slices) if keep_empty else np.flatnonzero(presence[:, 1:].any(axis=1))
-        return FramePlan(np.zeros(len(chosen), np.int64), chosen.astype(np.int64))
     if keep_empty:
         grid_segs, grid_slices = np.meshgrid(
             np.arange(1, columns), np.arange(slices), indexing="ij"
@@ -111,6 +169,15 @@ def plan_frames(presence: NDArray[np.bool_], *, labelmap: bool, keep_empty: bool
         return FramePlan(grid_segs.ravel().astype(np.int64), grid_slices.ravel().astype(np.int64))
     found_segs, found_slices = np.nonzero(presence[:, 1:].T)
     return FramePlan((found_segs + 1).astype(np.int64), found_slices.astype(np.int64))
+
+
+def plan_labelmap(occupied: NDArray[np.bool_], *, keep_empty: bool) -> FramePlan:
+    """Choose the LABELMAP frames (one per slice, in slice order) from :func:`occupied_slices`.
+
+    Slices without any label are omitted unless ``keep_empty``.
+    """
+    chosen = np.arange(len(occupied)) if keep_empty else np.flatnonzero(occupied)
+    return FramePlan(np.zeros(len(chosen), np.int64), chosen.astype(np.int64))
 
 
 def binary_frames(
@@ -155,16 +222,18 @@ def pack_boxed(plan: FramePlan, labels: NDArray[Any], boxes: Sequence[Box | None
     total = len(plan) * rows * row_bytes
     out = np.zeros(total + (total % 2), np.uint8)
     frames = out[:total].reshape(len(plan), rows, row_bytes)
-    for index, (seg, k) in enumerate(
-        zip(plan.segments.tolist(), plan.slices.tolist(), strict=True)
-    ):
-        box = boxes[seg - 1]
+    for seg, box in enumerate(boxes, start=1):
         if box is None:
+            continue
+        index = np.flatnonzero(plan.segments == seg)
+        index = index[(plan.slices[index] >= box[0].start) & (plan.slices[index] < box[0].stop)]
+        if not len(index):
             continue
         first = (box[2].start // 8) * 8
         last = -(-box[2].stop // 8) * 8
-        block = labels[k, box[1], first:last] == seg
+        # all of the segment's frames at once: one comparison and one packbits call
+        block = labels[plan.slices[index], box[1], first:last] == seg
         frames[index, box[1], first // 8 : last // 8] = np.packbits(
-            block, axis=1, bitorder="little"
+            block, axis=2, bitorder="little"
         )
     return out.tobytes()

@@ -57,8 +57,10 @@ from radbridge.iods.seg.frames import (
     FramePlan,
     binary_frames,
     label_presence,
+    occupied_slices,
     pack_boxed,
     plan_frames,
+    plan_labelmap,
     stacked_presence,
 )
 from radbridge.iods.source import SourceSeries, referenced_series_sequence, resolve_source
@@ -450,7 +452,7 @@ def _encode_native(pixels: _Pixels, seg_type: SegmentationType) -> bytes:
         return pack_frames(binary_frames(plan, labels, stacked, pixels.boxes))
     if seg_type is SegmentationType.LABELMAP:
         assert labels is not None
-        data = labels[plan.slices].tobytes()
+        data = _labelmap_frames(labels, plan).tobytes()
     else:
         assert stacked is not None
         data = stacked[plan.segments - 1, plan.slices].tobytes()
@@ -628,13 +630,16 @@ def _prepare_pixels(
             )
         labels = _check_labels(array)
     boxes: list[Box | None] = []
-    if labels is not None:
+    labelmap = seg_type is SegmentationType.LABELMAP
+    if labelmap:
+        assert labels is not None
+        plan = plan_labelmap(occupied_slices(labels, n), keep_empty=keep_empty)
+    elif labels is not None:
         presence, boxes = label_presence(labels, n)
+        plan = plan_frames(presence, keep_empty=keep_empty)
     else:
         assert stacked is not None
-        presence = stacked_presence(stacked)
-    labelmap = seg_type is SegmentationType.LABELMAP
-    plan = plan_frames(presence, labelmap=labelmap, keep_empty=keep_empty)
+        plan = plan_frames(stacked_presence(stacked), keep_empty=keep_empty)
     if len(plan) == 0:
         raise EncodingError(
             "every frame is empty, so the Segmentation would hold no pixels",
@@ -649,6 +654,14 @@ def _prepare_pixels(
     return _Pixels(plan, bits, labels, stacked, boxes)
 
 
+def _labelmap_frames(labels: NDArray[Any], plan: FramePlan) -> NDArray[Any]:
+    """Return the LABELMAP frames: a view when they are consecutive slices (no copy)."""
+    slices = plan.slices
+    if len(slices) and int(slices[-1]) - int(slices[0]) == len(slices) - 1:
+        return labels[int(slices[0]) : int(slices[-1]) + 1]
+    return labels[slices]
+
+
 def _frame_arrays(pixels: _Pixels, seg_type: SegmentationType) -> NDArray[Any]:
     plan = pixels.plan
     if seg_type is SegmentationType.BINARY:
@@ -656,7 +669,7 @@ def _frame_arrays(pixels: _Pixels, seg_type: SegmentationType) -> NDArray[Any]:
         return np.concatenate(chunks).astype(np.uint8)
     if seg_type is SegmentationType.LABELMAP:
         assert pixels.labels is not None
-        return pixels.labels[plan.slices]
+        return _labelmap_frames(pixels.labels, plan)
     assert pixels.stacked is not None
     return pixels.stacked[plan.segments - 1, plan.slices]
 
