@@ -4,8 +4,9 @@
 #   libpixelmed-java (SR/SEG validators) and a headless JDK to run it (the batch
 #   validator in tests/peers/java is a single-file source program, so it needs the JDK's
 #   jdk.compiler module, not only a JRE). python3-venv is added if ensurepip is missing,
-#   openssl if its command is (the TLS tests make their own certificates with it), and
-#   nodejs + npm if missing (dcmjs, OHIF's DICOM library, reads our files in the tests).
+#   openssl if its command is (the TLS tests make their own certificates with it),
+#   nodejs + npm if missing (dcmjs, OHIF's DICOM library, reads our files in the tests),
+#   and strace (the durability tests trace a receiver's system calls).
 # Idempotent: installs only what is missing and skips `apt-get update` when nothing is.
 # Uses sudo only when not root. Debian 12 (bookworm) is the reference platform.
 set -euo pipefail
@@ -33,6 +34,12 @@ fi
 
 if ! command -v openssl >/dev/null 2>&1; then
     missing+=(openssl)
+fi
+
+# strace checks the order of a real receiver's system calls (fsync before Success) in
+# tests/gateway/test_durability.py.
+if ! command -v strace >/dev/null 2>&1; then
+    missing+=(strace)
 fi
 
 # Node and npm run dcmjs (OHIF's DICOM library) in the interop tests (tests/js).
