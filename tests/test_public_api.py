@@ -22,8 +22,11 @@ def test_exports_match_the_lazy_table():
 def test_import_and_cli_help_do_not_load_heavy_modules():
     code = (
         "import sys, radbridge.cli\n"
-        "heavy = [m for m in ('scipy', 'pynetdicom', 'highdicom', 'nibabel', 'SimpleITK')\n"
+        "heavy = [m for m in ('scipy', 'pynetdicom', 'highdicom', 'nibabel', 'SimpleITK',\n"
+        "                     'hypercorn', 'h11')\n"
         "         if m in sys.modules]\n"
+        "import radbridge.gateway\n"  # the HTTP server only when STOW-RS is served
+        "heavy += [m for m in ('hypercorn', 'h11') if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

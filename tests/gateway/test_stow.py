@@ -10,7 +10,7 @@ from dicomweb_client.api import DICOMwebClient
 from requests.exceptions import HTTPError
 
 from radbridge.gateway.state import JobState
-from radbridge.gateway.stow import StowAuth
+from radbridge.net.dicomweb.settings import StowAuth
 
 
 def client_for(server, **kwargs):

@@ -304,21 +304,20 @@ def test_batches_keep_order_and_size(tmp_path_factory, sizes, limit):
 def test_stow_qido_wado_over_mutual_tls(small_study, tmp_path):
     # radbridge's own STOW-RS endpoint (the gateway's) serves HTTPS and asks for a client
     # certificate; the Orthanc fixture has no HTTPS mode
-    from radbridge.gateway.stow import StowServer, spool_part
-    from radbridge.net.receiver import StoredInstance
+    from radbridge.net.dicomweb.server import StowServer
+    from radbridge.net.receiver import NullSink
 
     certs = make_certificates(tmp_path)
     received: dict[str, bytes] = {}
 
-    def store(data: bytes, request: str) -> StoredInstance:
-        instance = spool_part(data, tmp_path / "spool")
-        received[instance.sop_instance_uid] = data
-        return instance
+    class Recorder(NullSink):
+        def instance_stored(self, instance, transfer_id):
+            received[instance.sop_instance_uid] = instance.path.read_bytes()
 
     server_tls = TLSConfig(
         ca_file=certs / "ca.pem", cert_file=certs / "server.pem", key_file=certs / "server.key"
     )
-    server = StowServer(store, tls=server_tls.server_context()).start()
+    server = StowServer(tmp_path / "spool", Recorder(), tls=server_tls).start()
     client = TLSConfig(
         ca_file=certs / "ca.pem", cert_file=certs / "client.pem", key_file=certs / "client.key"
     )

@@ -53,6 +53,7 @@ from radbridge.net.durable import make_dirs, remove_stale_temporaries
 from radbridge.net.receiver import StoredInstance, TransferOutcome, same_dataset
 
 if TYPE_CHECKING:
+    from radbridge.net.dicomweb.server import StowServer
     from radbridge.net.scp import StorageSCP
 
 __all__ = ["Gateway", "prepare_data_dir"]
@@ -228,20 +229,29 @@ class Gateway:
                         refused=count,
                     )
 
-    def receive_part(self, data: bytes, transfer_id: str) -> StoredInstance:
-        """Store one STOW-RS part durably in the spool and record it."""
-        from radbridge.gateway.stow import spool_part
+    def stow_server(self, *, port: int = 0, **options: Any) -> StowServer:
+        """Return the gateway's STOW-RS receiver (not started), set up from the configuration.
 
-        instance = spool_part(data, self.config.spool_dir)
-        self.instance_stored(instance, transfer_id)
-        return instance
+        Host, credentials, limits, TLS and file mode come from the configuration;
+        ``options`` override them (see :class:`~radbridge.net.dicomweb.server.StowServer`).
+        """
+        from radbridge.net.dicomweb.server import StowServer
 
-    def stow_server(self, *, host: str = "127.0.0.1", port: int = 0, **options: Any) -> Any:
-        """Return a :class:`~radbridge.gateway.stow.StowServer` feeding this gateway."""
-        from radbridge.gateway.stow import StowServer
-
+        settings: dict[str, Any] = {
+            "host": self.config.host,
+            "auth": self.config.stow_auth,
+            "limits": self.config.stow,
+            "tls": self.config.tls,
+            "tls_handshake_timeout_s": self.config.tls_handshake_timeout_s,
+            "file_mode": self.config.file_mode,
+        }
         return StowServer(
-            self.receive_part, host=host, port=port, accepting=self.disk_ok, sink=self, **options
+            self.config.spool_dir,
+            self,
+            port=port,
+            accepting=self.disk_ok,
+            unique_contents=True,
+            **(settings | options),
         )
 
     def receiver(self, *, port: int | None = None) -> StorageSCP:
@@ -272,15 +282,7 @@ class Gateway:
         """Run everything — receivers, assembler, runners, sender — until ``stop`` is set."""
         receivers: list[Any] = [self.receiver().start()]
         if self.config.stow_port:
-            tls = self.config.tls.server_context() if self.config.tls else None
-            receivers.append(
-                self.stow_server(
-                    host=self.config.host,
-                    port=self.config.stow_port,
-                    auth=self.config.stow_auth,
-                    tls=tls,
-                ).start()
-            )
+            receivers.append(self.stow_server(port=self.config.stow_port).start())
         self.start()
         log.info("gateway %s serving on port %d", self.config.ae_title, receivers[0].port)
         try:

@@ -30,6 +30,7 @@ import uuid
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 from pydicom import dcmread
 from pydicom.filereader import read_dataset
@@ -39,6 +40,7 @@ from radbridge.errors import InvalidAttributeError, NotDicomError, StorageError
 from radbridge.uids import is_valid_uid
 
 __all__ = [
+    "StreamedFile",
     "dataset_offset",
     "dir_mode_for",
     "file_meta_bytes",
@@ -124,11 +126,11 @@ def dataset_offset(data: bytes | memoryview) -> int:
     return end
 
 
-def read_uids(data: bytes) -> tuple[str, str, str, str]:
+def read_uids(data: bytes | BinaryIO) -> tuple[str, str, str, str]:
     """Return (study, series, SOP instance, SOP class) UIDs of an encoded instance.
 
     ``data`` is a DICOM file (with file meta) or a dataset in Explicit VR Little
-    Endian; only the header elements are parsed.
+    Endian, as bytes or an open binary file; only the header elements are parsed.
 
     Raises
     ------
@@ -137,7 +139,7 @@ def read_uids(data: bytes) -> tuple[str, str, str, str]:
     """
     try:
         ds = dcmread(
-            io.BytesIO(data),
+            io.BytesIO(data) if isinstance(data, bytes | bytearray | memoryview) else data,
             force=True,
             stop_before_pixels=True,
             specific_tags=[
@@ -275,6 +277,85 @@ def make_dirs(folder: Path, mode: int | None = None) -> None:
         _dirs_synced.add(folder)
 
 
+class StreamedFile:
+    """A file written in pieces, then made durable under its final name — or discarded.
+
+    The pieces go to a temporary file in ``folder`` (removed at start by
+    :func:`remove_stale_temporaries` if a crash leaves it); :meth:`commit`
+    fsyncs it, renames it to its final path (on the same file system) and
+    fsyncs that folder. Used where the final name is known only at the end,
+    e.g. a STOW-RS part whose UIDs are read after it arrived.
+
+    Parameters
+    ----------
+    folder
+        Where the temporary file is made (created if missing).
+    mode
+        The file's exact mode (and :func:`dir_mode_for` it for folders made);
+        ``None``: the process umask decides.
+
+    Raises
+    ------
+    StorageError
+        The file cannot be created or written; nothing is left behind.
+    """
+
+    def __init__(self, folder: Path, *, mode: int | None = None) -> None:
+        self.mode = mode
+        self.temporary = folder / f"{_TEMP_PREFIX}{uuid.uuid4().hex}"
+        self.size = 0
+        try:
+            make_dirs(folder, None if mode is None else dir_mode_for(mode))
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+            descriptor = os.open(self.temporary, flags, 0o666 if mode is None else mode)
+        except OSError as exc:
+            raise _storage_error(exc, self.temporary) from exc
+        if mode is not None:
+            os.fchmod(descriptor, mode)  # the umask may have removed bits
+        self._handle = open(descriptor, "wb")  # noqa: SIM115 (closed by commit/discard)
+
+    def flush(self) -> None:
+        """Hand what was written to the operating system (readable at :attr:`temporary`)."""
+        self._handle.flush()
+
+    def write(self, data: bytes | memoryview) -> None:
+        """Append ``data``."""
+        try:
+            self._handle.write(data)
+        except OSError as exc:
+            self.discard()
+            raise _storage_error(exc, self.temporary) from exc
+        self.size += len(data)
+
+    def commit(self, path: Path) -> None:
+        """Make the file durable as ``path`` (replacing what was there)."""
+        try:
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            self._handle.close()
+            make_dirs(path.parent, None if self.mode is None else dir_mode_for(self.mode))
+            os.replace(self.temporary, path)
+            _fsync_dir(path.parent)
+        except OSError as exc:
+            self.discard()
+            with _dirs_lock:
+                _dirs_synced.discard(path.parent)
+            raise _storage_error(exc, path) from exc
+
+    def discard(self) -> None:
+        """Remove the temporary file (nothing of it stays)."""
+        self._handle.close()
+        self.temporary.unlink(missing_ok=True)
+
+
+def _storage_error(exc: OSError, path: Path) -> StorageError:
+    return StorageError(
+        f"cannot store the file ({exc.strerror or exc})",
+        path=path,
+        hint="free disk space or fix the folder's permissions",
+    )
+
+
 def write_durably(
     data: bytes | memoryview | Iterable[bytes | memoryview], path: Path, *, mode: int | None = None
 ) -> None:
@@ -291,32 +372,10 @@ def write_durably(
         The file could not be written (disk full, permissions, ...); nothing
         is left behind.
     """
-    temporary = path.with_name(f"{_TEMP_PREFIX}{uuid.uuid4().hex}")
-    try:
-        make_dirs(path.parent, None if mode is None else dir_mode_for(mode))
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-        descriptor = os.open(temporary, flags, 0o666 if mode is None else mode)
-        if mode is not None:
-            os.fchmod(descriptor, mode)  # the umask may have removed bits
-        with open(descriptor, "wb") as handle:
-            if isinstance(data, bytes | bytearray | memoryview):
-                handle.write(data)
-            else:
-                for chunk in data:
-                    handle.write(chunk)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-        _fsync_dir(path.parent)
-    except OSError as exc:
-        temporary.unlink(missing_ok=True)
-        with _dirs_lock:
-            _dirs_synced.discard(path.parent)
-        raise StorageError(
-            f"cannot store the file ({exc.strerror or exc})",
-            path=path,
-            hint="free disk space or fix the folder's permissions",
-        ) from exc
+    streamed = StreamedFile(path.parent, mode=mode)
+    for chunk in [data] if isinstance(data, bytes | bytearray | memoryview) else data:
+        streamed.write(chunk)
+    streamed.commit(path)
 
 
 def remove_stale_temporaries(root: Path) -> int:

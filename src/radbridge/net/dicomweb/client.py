@@ -33,6 +33,7 @@ from pydicom import Dataset
 
 from radbridge.config import Peer
 from radbridge.errors import ConfigError, DicomWebError, NotDicomError, PeerTimeoutError
+from radbridge.net.dicomweb.multipart import MultipartParser, PartData, PartEnd, boundary_of
 from radbridge.net.durable import instance_path, read_uids, write_durably
 from radbridge.net.qr import RetrieveReport
 
@@ -494,38 +495,19 @@ def _parts(content_type: str, chunks: Iterable[bytes]) -> Generator[bytes, None,
     >>> list(_parts('multipart/related; type="application/dicom"; boundary=b1', body))
     [b'DATA']
     """
-    boundary = ""
-    for parameter in content_type.split(";")[1:]:
-        key, _, value = parameter.strip().partition("=")
-        if key.lower() == "boundary":
-            boundary = value.strip().strip('"')
-    if not content_type.lower().startswith("multipart/") or not boundary:
+    boundary = boundary_of(content_type)
+    if not boundary:
         body = b"".join(chunks)
         if body:
             yield body
         return True
-    # every delimiter is CRLF "--" boundary; the first may come without its CRLF,
-    # so one is put in front of the body
-    delimiter = b"\r\n--" + boundary.encode()
-    buffer = bytearray(b"\r\n")
-    in_part = False  # False while in the preamble
-    searched = 0  # no delimiter starts in buffer[:searched]
+    parser = MultipartParser(boundary)
+    content = bytearray()
     for chunk in chunks:
-        buffer += chunk
-        while (found := buffer.find(delimiter, searched)) >= 0:
-            after = found + len(delimiter)
-            if len(buffer) < after + 2:  # wait for "--" (close) or the rest of the line
-                searched = found
-                break
-            if in_part:
-                _, separator, content = bytes(buffer[:found]).partition(b"\r\n\r\n")
-                if separator:
-                    yield content
-            if buffer[after : after + 2] == b"--":
-                return True
-            in_part = True
-            del buffer[:after]
-            searched = 0
-        else:
-            searched = max(0, len(buffer) - len(delimiter) + 1)
-    return False
+        for event in parser.feed(chunk):
+            if isinstance(event, PartData):
+                content += event.data
+            elif isinstance(event, PartEnd):
+                yield bytes(content)
+                content.clear()
+    return parser.complete
