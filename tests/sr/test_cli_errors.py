@@ -90,7 +90,7 @@ def test_decode_of_damaged_or_foreign_files(study, tmp_path, capsys):
     text = tmp_path / "notes.dcm"
     text.write_text("hello")
     code, err = run(capsys, "sr", "decode", text)
-    assert code == 1 and "cannot read the file as DICOM" in err
+    assert code == 1 and "not a DICOM file" in err
     image = next(study.dicom_dir.glob("*.dcm"))
     code, err = run(capsys, "sr", "decode", image)
     assert code == 1 and "not a structured report" in err

@@ -68,6 +68,11 @@ def _register() -> None:
 _register()
 
 
+def _one_line(text: str) -> str:
+    """Escape control characters: a damaged file's values never break or drive the terminal."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code.
 
@@ -84,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app(args=argv, prog_name="radbridge")
     except RadbridgeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_one_line(str(exc))}", file=sys.stderr)
         return 1
     except SystemExit as exc:
         if exc.code is None:

@@ -210,7 +210,7 @@ def info(
         "frame_count": len(seg.frames),
         "rows": int(ds.Rows),
         "columns": int(ds.Columns),
-        "transfer_syntax_uid": str(ds.file_meta.TransferSyntaxUID),
+        "transfer_syntax_uid": str(getattr(ds, "file_meta", {}).get("TransferSyntaxUID", "")),
         "frame_of_reference_uid": seg.frame_of_reference_uid,
         "source_series_instance_uids": list(seg.source_series_uids),
         "segments": [d.to_json() for d in seg.segments.values()],

@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydicom.dataset import Dataset
 
+from radbridge.attributes import first_item, int_value
 from radbridge.errors import (
     DecodingError,
     InvalidAttributeError,
@@ -112,19 +113,12 @@ def _check_values(ds: Dataset, source: str, keyword: str, count: int) -> tuple[f
     return values
 
 
-def _item(ds: Dataset | None, keyword: str) -> Dataset | None:
-    if ds is None:
-        return None
-    seq = ds.get(keyword)
-    return seq[0] if seq else None
-
-
 def _frame_groups(ds: Dataset, keyword: str, frames: int) -> list[Dataset | None]:
-    shared = _item(_item(ds, "SharedFunctionalGroupsSequence"), keyword)
+    shared = first_item(first_item(ds, "SharedFunctionalGroupsSequence"), keyword)
     per_frame = ds.get("PerFrameFunctionalGroupsSequence") or []
     out: list[Dataset | None] = []
     for index in range(frames):
-        own = _item(per_frame[index], keyword) if index < len(per_frame) else None
+        own = first_item(per_frame[index], keyword) if index < len(per_frame) else None
         out.append(own if own is not None else shared)
     return out
 
@@ -153,15 +147,15 @@ def planes_from_dataset(ds: Dataset, source: str | None = None) -> list[PlaneInf
             attribute="SOPClassUID",
             hint="radbridge volumes are patient-space (LPS); read tiles with pydicom directly",
         )
-    if int(ds.get("SamplesPerPixel", 1) or 1) != 1:
+    if int_value(ds, "SamplesPerPixel", 1, source=name) != 1:
         raise UnsupportedObjectError(
             f"{ds.SamplesPerPixel} samples per pixel (colour) cannot form a scalar volume",
             path=name,
             attribute="SamplesPerPixel",
             hint="only greyscale images (CT, MR, PET, ...) are read as volumes",
         )
-    rows = int(ds.get("Rows", 0) or 0)
-    columns = int(ds.get("Columns", 0) or 0)
+    rows = int_value(ds, "Rows", 0, source=name)
+    columns = int_value(ds, "Columns", 0, source=name)
     if rows < 1 or columns < 1:
         raise MissingAttributeError(
             "image has no matrix size",
@@ -169,7 +163,7 @@ def planes_from_dataset(ds: Dataset, source: str | None = None) -> list[PlaneInf
             attribute="Rows/Columns",
             hint="the file is not an image or is damaged",
         )
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    frames = int_value(ds, "NumberOfFrames", 1, source=name)
     if "PerFrameFunctionalGroupsSequence" not in ds:
         if frames > 1:
             raise UnsupportedObjectError(

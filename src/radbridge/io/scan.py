@@ -32,7 +32,8 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
-from radbridge.errors import MixedSeriesError, NotDicomError
+from radbridge.errors import InvalidAttributeError, MixedSeriesError, NotDicomError
+from radbridge.iods.fast_read import check_elements
 
 __all__ = [
     "NON_IMAGE_MODALITIES",
@@ -262,9 +263,14 @@ def scan(
             continue
         try:
             ds = read_header(path)
+            check_elements(ds, name=path)
         except NotDicomError as exc:
             log.debug("skipping a file: %s", exc.message)
             index.skipped.append((path, exc.message))
+            continue
+        except InvalidAttributeError as exc:
+            log.warning("skipping a damaged DICOM file (%s)", exc.attribute)
+            index.skipped.append((path, f"damaged: {exc.message}"))
             continue
         except Exception as exc:  # truncated or damaged files
             log.warning("skipping an unreadable DICOM file (%s)", type(exc).__name__)

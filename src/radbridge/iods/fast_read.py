@@ -32,10 +32,16 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.tag import Tag
 
-from radbridge.errors import DecodingError, NotDicomError
+from radbridge.attributes import first_item, floats_value
+from radbridge.errors import DecodingError, InvalidAttributeError, NotDicomError
 from radbridge.iods.functional_groups import _LONG_VRS, _is_sq
 
-__all__ = ["open_dataset", "read_with_raw_sequences"]
+__all__ = [
+    "check_elements",
+    "open_dataset",
+    "plane_attributes",
+    "read_with_raw_sequences",
+]
 
 _IMPLICIT_LE = "1.2.840.10008.1.2"
 _EXPLICIT_BE = "1.2.840.10008.1.2.2"
@@ -47,12 +53,17 @@ _ITEM_END = 0xFFFEE00D
 
 
 def open_dataset(
-    source: str | os.PathLike[str] | bytes | bytearray | Dataset, *, raw_tags: Iterable[int]
+    source: str | os.PathLike[str] | bytes | bytearray | Dataset,
+    *,
+    raw_tags: Iterable[int],
+    unchecked: Iterable[int] = (),
 ) -> tuple[Dataset, str | None]:
     """Open a path, encoded bytes or a data set, keeping ``raw_tags`` sequences raw.
 
     Returns the data set and its name for messages (the path, ``"<bytes>"``, or a
-    data set's ``filename``).
+    data set's ``filename``). Every element except ``raw_tags``, ``unchecked`` and
+    the pixel data is decoded and checked now (:func:`check_elements`), so damage
+    is reported here, naming the attribute, not as a crash later.
 
     Raises
     ------
@@ -60,9 +71,14 @@ def open_dataset(
         The file cannot be opened or is not DICOM.
     DecodingError
         It is damaged (truncated, inconsistent lengths, ...).
+    InvalidAttributeError
+        An element cannot be decoded, or holds a value of the wrong kind.
     """
+    skip = {*raw_tags, *unchecked}
     if isinstance(source, Dataset):
-        return source, getattr(source, "filename", None) or None
+        name = getattr(source, "filename", None) or None
+        check_elements(source, name=name, skip=skip)
+        return source, name
     if isinstance(source, bytes | bytearray):
         name, data = "<bytes>", bytes(source)
     else:
@@ -73,7 +89,7 @@ def open_dataset(
         except OSError as exc:
             raise NotDicomError(f"cannot be opened ({exc})", path=name) from exc
     try:
-        return read_with_raw_sequences(data, tags=raw_tags), name
+        ds = read_with_raw_sequences(data, tags=raw_tags)
     except InvalidDicomError as exc:
         raise NotDicomError("not a DICOM file", path=name) from exc
     except Exception as exc:  # damaged files raise many types
@@ -82,6 +98,125 @@ def open_dataset(
             path=name,
             hint="the file may be truncated or damaged",
         ) from exc
+    check_elements(ds, name=name, skip=skip)
+    return ds, name
+
+
+#: Pixel data elements: never decoded by the check (the pixel readers check them).
+_PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
+_NUMERIC_VRS = frozenset({"US", "UL", "SS", "SL", "FL", "FD", "IS", "DS", "SV", "UV"})
+
+
+def check_elements(
+    ds: Dataset, *, name: str | os.PathLike[str] | None, skip: Iterable[int] = ()
+) -> None:
+    """Decode every element of ``ds`` (nested ones too) and check the kind of its value.
+
+    Damaged files hold elements pydicom cannot convert (a wrong length, an unknown
+    VR) or values of the wrong kind for the attribute (a sequence stored as a
+    number, a number as a name). Readers call this once after opening, so such
+    damage is an error that names the attribute instead of a crash in whichever
+    code touches it first. ``skip`` tags (at any depth) and the pixel data are left
+    alone (their readers check them).
+
+    Raises
+    ------
+    InvalidAttributeError
+        An element cannot be decoded, or its value is not of the attribute's kind.
+    """
+    _check_dataset(ds, name, frozenset(skip) | _PIXEL_TAGS)
+
+
+def _check_dataset(ds: Dataset, name: object, skip: frozenset[int]) -> None:
+    from pydicom.datadict import dictionary_VR, keyword_for_tag
+
+    for tag in list(ds.keys()):
+        if tag in skip:
+            continue
+        label = keyword_for_tag(tag) or f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+        try:
+            element = ds[tag]
+        except Exception as exc:  # pydicom raises many kinds on damaged values
+            detail = f"cannot be decoded ({type(exc).__name__}: {exc})"
+            raise _damaged(name, label, detail) from exc
+        try:
+            expected = dictionary_VR(tag) if not tag.is_private else ""
+        except KeyError:
+            expected = ""
+        if (expected == "SQ") != (element.VR == "SQ") and expected and element.VR != "UN":
+            raise _damaged(name, label, f"has VR {element.VR} where the standard has {expected}")
+        if element.VR == "SQ":
+            try:
+                items = list(element.value)
+            except Exception as exc:  # an item that cannot be parsed
+                detail = f"items cannot be read ({type(exc).__name__})"
+                raise _damaged(name, label, detail) from exc
+            for item in items:
+                _check_dataset(item, name, skip)
+        elif expected in _NUMERIC_VRS and not _numbers(element.value):
+            raise _damaged(name, label, f"should hold numbers (VR {expected}), not {element.VR}")
+
+
+def _numbers(value: object) -> bool:
+    from pydicom.multival import MultiValue
+
+    values: Iterable[object] = value if isinstance(value, list | tuple | MultiValue) else [value]
+    return all(v is None or v == "" or isinstance(v, int | float) for v in values)
+
+
+def plane_attributes(
+    ds: Dataset, source: object = None
+) -> tuple[list[float] | None, list[float] | None, float | None]:
+    """Return Image Orientation, Pixel Spacing and the declared slice step of a multi-frame.
+
+    Each comes from the shared functional groups, else from the first frame's;
+    the step is Spacing Between Slices, else Slice Thickness (``None`` when neither
+    is positive). Absent values are ``None``.
+
+    Raises
+    ------
+    InvalidAttributeError
+        A value is damaged (wrong count, not numbers).
+    DecodingError
+        The per-frame functional groups cannot be parsed.
+    """
+    shared = first_item(ds, "SharedFunctionalGroupsSequence") or Dataset()
+    groups = [shared]
+    if "PlaneOrientationSequence" not in shared or "PixelMeasuresSequence" not in shared:
+        try:  # pydicom parses a raw per-frame sequence here
+            frame = first_item(ds, "PerFrameFunctionalGroupsSequence")
+        except Exception as exc:  # damaged items raise many kinds
+            raise DecodingError(
+                f"the per-frame functional groups cannot be read ({type(exc).__name__})",
+                path=str(source) if source else None,
+                attribute="PerFrameFunctionalGroupsSequence",
+                hint="the file is damaged",
+            ) from exc
+        groups += [frame] if frame is not None else []
+    orientation = spacing = None
+    declared: float | None = None
+    for group in groups:
+        plane = first_item(group, "PlaneOrientationSequence")
+        if orientation is None and plane is not None:
+            orientation = floats_value(plane, "ImageOrientationPatient", 6, source=source)
+        measures = first_item(group, "PixelMeasuresSequence")
+        if spacing is None and measures is not None:
+            spacing = floats_value(measures, "PixelSpacing", 2, source=source)
+            keyword = (
+                "SpacingBetweenSlices" if measures.get("SpacingBetweenSlices") else "SliceThickness"
+            )
+            step = floats_value(measures, keyword, 1, source=source)
+            declared = step[0] if step and step[0] > 0 else None
+    return orientation, spacing, declared
+
+
+def _damaged(name: object, attribute: str, what: str) -> InvalidAttributeError:
+    return InvalidAttributeError(
+        f"{attribute} {what}",
+        path=str(name) if name is not None else None,
+        attribute=attribute,
+        hint="the file is damaged or was written with a wrong VR; ask its sender for a new copy",
+    )
 
 
 def read_with_raw_sequences(data: bytes, *, tags: Iterable[int]) -> Dataset:

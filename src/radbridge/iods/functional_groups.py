@@ -238,6 +238,8 @@ class _Parser:
             else:
                 vr = data[offset + 4 : offset + 6].decode("latin-1")
                 if vr in _LONG_VRS:
+                    if offset + 12 > len(data):
+                        self.fail(offset, "unexpected end of data")
                     length = self._u32.unpack_from(data, offset + 8)[0]
                     offset += 12
                 else:

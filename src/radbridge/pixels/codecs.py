@@ -328,11 +328,21 @@ def decode_frame(
     except DecodingError:
         raise
     except Exception as exc:  # plugins raise many types
-        raise DecodingError(
-            f"frame {index + 1} cannot be decoded as {name} ({_first_line(exc)})",
-            attribute="PixelData",
-            hint="the file may be damaged or truncated, or a codec plugin is missing",
-        ) from exc
+        raise _undecodable(index, name, exc) from exc
+    except BaseException as exc:
+        # Rust codecs (pylibjpeg-rle) panic on damaged data: pyo3's PanicException
+        # derives from BaseException so that `except Exception` misses it.
+        if type(exc).__name__ != "PanicException":
+            raise
+        raise _undecodable(index, name, exc) from exc
+
+
+def _undecodable(index: int, name: str, exc: BaseException) -> DecodingError:
+    return DecodingError(
+        f"frame {index + 1} cannot be decoded as {name} ({_first_line(exc)})",
+        attribute="PixelData",
+        hint="the file may be damaged or truncated, or a codec plugin is missing",
+    )
 
 
 def _decodable(syntax: TransferSyntax | str) -> TransferSyntax | str:

@@ -39,6 +39,7 @@ from numpy.typing import NDArray
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
+from radbridge.attributes import floats_value, int_value
 from radbridge.coding import Code
 from radbridge.errors import (
     DecodingError,
@@ -48,6 +49,7 @@ from radbridge.errors import (
     UnsupportedObjectError,
 )
 from radbridge.geometry import Volume, VolumeGeometry, affine_from_planes
+from radbridge.iods.fast_read import plane_attributes
 from radbridge.iods.pm.writer import PARAMETRIC_MAP_STORAGE
 from radbridge.iods.seg.frame_index import FrameIndex, index_frames
 from radbridge.iods.source import SourceSeries
@@ -381,16 +383,21 @@ class ParametricMap:
     def _padding_mask(self, stored: NDArray[Any]) -> NDArray[np.bool_] | None:
         ds = self.dataset
         for keyword, limit_keyword in _PADDING_KEYWORDS:
-            if ds.get(keyword) is not None:
-                value = float(ds[keyword].value)
-                limit = ds.get(limit_keyword)
-                low, high = sorted((value, value if limit is None else float(limit)))
+            found = floats_value(ds, keyword, 1, source=self.source)
+            if found is not None:
+                limit = floats_value(ds, limit_keyword, 1, source=self.source)
+                low, high = sorted((found[0], limit[0] if limit else found[0]))
                 return np.asarray((stored >= low) & (stored <= high))
         if ds.get("PixelPaddingValue") is not None and stored.dtype.kind in "iu":
-            return np.asarray(stored == int(ds.PixelPaddingValue))
+            return np.asarray(stored == int_value(ds, "PixelPaddingValue", source=self.source))
         return None
 
     # -- geometry -------------------------------------------------------------
+
+    def _matrix(self) -> tuple[int, int]:
+        """Rows and Columns of the frames."""
+        ds, source = self.dataset, self.source
+        return int_value(ds, "Rows", source=source), int_value(ds, "Columns", source=source)
 
     def geometry(self) -> VolumeGeometry:
         """Return the map's own grid: spanning its frames at their slice spacing."""
@@ -414,7 +421,7 @@ class ParametricMap:
         count = int(np.rint((distance[order[-1]] - distance[order[0]]) / step)) + 1
         affine = affine_from_planes(positions[order[0]], orientation, spacing, normal * step)
         geometry = VolumeGeometry(
-            (count, int(self.dataset.Rows), int(self.dataset.Columns)),
+            (count, *self._matrix()),
             affine,
             self.frame_of_reference_uid,
         )
@@ -472,7 +479,7 @@ class ParametricMap:
                 hint="read the map with the series it was made from",
             )
         orientation, spacing, _ = _plane_attributes(self)
-        if (int(self.dataset.Rows), int(self.dataset.Columns)) != geometry.shape[1:] or not (
+        if self._matrix() != geometry.shape[1:] or not (
             np.allclose(orientation, geometry.image_orientation, atol=1e-3)
             and np.allclose(spacing, geometry.pixel_spacing, rtol=1e-3)
         ):
@@ -519,25 +526,8 @@ def _shared(ds: Dataset) -> Dataset | None:
 
 def _plane_attributes(pm: ParametricMap) -> tuple[list[float], list[float], float | None]:
     """Image Orientation, Pixel Spacing and declared slice step (shared or first frame)."""
-    shared = _shared(pm.dataset) or Dataset()
-    groups = [shared]
-    if "PlaneOrientationSequence" not in shared or "PixelMeasuresSequence" not in shared:
-        per_frame = pm.dataset.get("PerFrameFunctionalGroupsSequence") or []
-        if per_frame:
-            groups.append(per_frame[0])
-    orientation: list[float] | None = None
-    spacing: list[float] | None = None
-    declared: float | None = None
-    for group in groups:
-        if orientation is None and group.get("PlaneOrientationSequence"):
-            iop = group.PlaneOrientationSequence[0].get("ImageOrientationPatient")
-            orientation = [float(v) for v in iop] if iop else None
-        measures = group.get("PixelMeasuresSequence")
-        if spacing is None and measures and measures[0].get("PixelSpacing"):
-            spacing = [float(v) for v in measures[0].PixelSpacing]
-            step = measures[0].get("SpacingBetweenSlices") or measures[0].get("SliceThickness")
-            declared = float(step) if step not in (None, "") and float(step) > 0 else None
-    if orientation is None or spacing is None or len(orientation) != 6 or len(spacing) != 2:
+    orientation, spacing, declared = plane_attributes(pm.dataset, pm.source)
+    if orientation is None or spacing is None:
         raise DecodingError(
             "no plane orientation or pixel spacing in the functional groups",
             path=pm.source,

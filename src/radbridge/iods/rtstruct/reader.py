@@ -37,7 +37,6 @@ True
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import warnings
@@ -47,16 +46,13 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from pydicom import dcmread
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
 
 from radbridge.errors import (
     DecodingError,
     GridMismatchError,
     InvalidAttributeError,
-    NotDicomError,
     UnsupportedObjectError,
 )
 from radbridge.geometry import Volume, VolumeGeometry
@@ -105,24 +101,10 @@ def read_rtstruct(source: str | os.PathLike[str] | bytes | Dataset) -> Structure
     UnsupportedObjectError
         It is DICOM but not an RT Structure Set.
     """
-    if isinstance(source, Dataset):
-        return StructureSet(source, source=getattr(source, "filename", None) or None)
-    name = "<bytes>" if isinstance(source, bytes | bytearray) else os.fspath(source)
-    try:
-        if isinstance(source, bytes | bytearray):
-            ds = dcmread(io.BytesIO(bytes(source)))
-        else:
-            ds = dcmread(name)
-    except InvalidDicomError as exc:
-        raise NotDicomError("not a DICOM file", path=name) from exc
-    except OSError as exc:
-        raise NotDicomError(f"cannot be opened ({exc})", path=name) from exc
-    except Exception as exc:  # damaged files raise many types
-        raise DecodingError(
-            f"cannot be read ({type(exc).__name__}: {exc})",
-            path=name,
-            hint="the file may be truncated or damaged",
-        ) from exc
+    from radbridge.iods.fast_read import open_dataset
+
+    # Contour Data stays raw: _points parses it (and skips damaged contours) itself.
+    ds, name = open_dataset(source, raw_tags=(), unchecked=(_CONTOUR_DATA,))
     return StructureSet(ds, source=name)
 
 

@@ -245,7 +245,9 @@ class SegmentDescription:
         Missing codes become DCM "(unknown)" placeholders with a warning, so the
         segment's pixels stay readable.
         """
-        number = int(ds.get("SegmentNumber", 0) or 0)
+        from radbridge.attributes import int_value
+
+        number = int_value(ds, "SegmentNumber", 0, source=source)
         label = str(ds.get("SegmentLabel", "") or f"Segment {number}")
         category = _code_or_placeholder(ds, "SegmentedPropertyCategoryCodeSequence", number, source)
         property_type = _code_or_placeholder(

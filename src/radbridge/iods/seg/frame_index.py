@@ -13,13 +13,14 @@ import struct
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
+from radbridge.attributes import first_item, int_value
 from radbridge.errors import DecodingError
 from radbridge.iods.functional_groups import ParsedItem, parse_items
 
@@ -90,11 +91,32 @@ def _first(item: ParsedItem, tag: int) -> ParsedItem | None:
     return None
 
 
+_T = TypeVar("_T")
+
+
+def _list_of_floats(values: Any) -> list[float]:
+    return [float(v) for v in values]
+
+
+def _number(convert: Callable[[Any], _T], value: Any, attribute: str, source: str | None) -> _T:
+    """Convert a frame's value, or say which attribute of the file is damaged."""
+    try:
+        return convert(value)
+    except (TypeError, ValueError):
+        raise DecodingError(
+            f"a frame's {attribute} is not a number ({str(value)[:40]!r})",
+            path=source,
+            attribute=attribute,
+            hint="the file is damaged",
+        ) from None
+
+
 class _Extractor:
     """Reads the values a SEG reader needs from parsed or pydicom items."""
 
-    def __init__(self, little_endian: bool) -> None:
+    def __init__(self, little_endian: bool, source: str | None) -> None:
         self.unsigned16 = struct.Struct("<H" if little_endian else ">H")
+        self.source = source
 
     def from_parsed(
         self, item: ParsedItem, shared: ParsedItem | None
@@ -103,7 +125,11 @@ class _Extractor:
             _first(shared, _PLANE_POSITION) if shared else None
         )
         value = _bytes(plane, _POSITION)
-        position = _floats(value) if value is not None else None
+        position = (
+            _number(_floats, value, "ImagePositionPatient", self.source)
+            if value is not None
+            else None
+        )
         ident = _first(item, _SEGMENT_ID) or (_first(shared, _SEGMENT_ID) if shared else None)
         raw = _bytes(ident, _REF_SEGMENT)
         segment = self.unsigned16.unpack_from(raw)[0] if raw is not None and len(raw) >= 2 else None
@@ -113,35 +139,39 @@ class _Extractor:
         uid = _text(uid_bytes) if uid_bytes is not None else ""
         frame_bytes = _bytes(image, _REF_FRAME)
         numbers = _text(frame_bytes).split("\\") if frame_bytes is not None else []
-        frame = int(numbers[0]) if numbers and numbers[0].strip() else 0
+        frame = (
+            _number(int, numbers[0], "ReferencedFrameNumber", self.source)
+            if numbers and numbers[0].strip()
+            else 0
+        )
         return position, segment, uid, frame
 
-    @staticmethod
     def from_dataset(
-        item: Dataset, shared: Dataset | None
+        self, item: Dataset, shared: Dataset | None
     ) -> tuple[list[float] | None, int | None, str, int]:
-        def first(ds: Dataset | None, keyword: str) -> Dataset | None:
-            seq = ds.get(keyword) if ds is not None else None
-            return seq[0] if seq else None
-
-        plane = first(item, "PlanePositionSequence") or first(shared, "PlanePositionSequence")
+        plane = first_item(item, "PlanePositionSequence") or first_item(
+            shared, "PlanePositionSequence"
+        )
         position = None
         if plane is not None and plane.get("ImagePositionPatient"):
-            position = [float(v) for v in plane.ImagePositionPatient]
-        ident = first(item, "SegmentIdentificationSequence") or first(
+            value = plane.ImagePositionPatient
+            position = _number(_list_of_floats, value, "ImagePositionPatient", self.source)
+        ident = first_item(item, "SegmentIdentificationSequence") or first_item(
             shared, "SegmentIdentificationSequence"
         )
         segment = None
         if ident is not None and ident.get("ReferencedSegmentNumber") is not None:
             value = ident.ReferencedSegmentNumber
-            segment = int(value[0] if isinstance(value, Sequence) else value)
+            first_value = value[0] if isinstance(value, Sequence) and value else value
+            segment = _number(int, first_value, "ReferencedSegmentNumber", self.source)
         uid, frame = "", 0
-        image = first(first(item, "DerivationImageSequence"), "SourceImageSequence")
+        image = first_item(first_item(item, "DerivationImageSequence"), "SourceImageSequence")
         if image is not None:
             uid = str(image.get("ReferencedSOPInstanceUID", "") or "")
             numbers = image.get("ReferencedFrameNumber")
             if numbers not in (None, ""):
-                frame = int(numbers[0] if isinstance(numbers, Sequence) else numbers)
+                first_number = numbers[0] if isinstance(numbers, Sequence) and numbers else numbers
+                frame = _number(int, first_number, "ReferencedFrameNumber", self.source)
         return position, segment, uid, frame
 
 
@@ -154,22 +184,24 @@ def index_frames(ds: Dataset, *, labelmap: bool, source: str | None = None) -> F
         The functional groups are damaged, or a frame of a multi-segment SEG names
         no segment (its meaning would be lost).
     """
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    extractor = _Extractor(bool(ds.is_little_endian if ds.is_little_endian is not None else True))
+    frames = int_value(ds, "NumberOfFrames", 1, source=source)
+    little = bool(ds.is_little_endian if ds.is_little_endian is not None else True)
+    extractor = _Extractor(little, source)
     shared_ds = ds.get("SharedFunctionalGroupsSequence")
     shared_item: Dataset | None = shared_ds[0] if shared_ds else None
-    element = ds.get_item(_PER_FRAME) if _PER_FRAME in ds else None
+    element = _damage_named(lambda: ds.get_item(_PER_FRAME) if _PER_FRAME in ds else None, source)
     rows: list[tuple[list[float] | None, int | None, str, int]]
     items = _parse_raw(element, source)
     if items is not None:
-        shared = _parse_raw(ds.get_item(_SHARED) if _SHARED in ds else None, source)
+        shared_element = _damage_named(
+            lambda: ds.get_item(_SHARED) if _SHARED in ds else None, source
+        )
+        shared = _parse_raw(shared_element, source)
         shared_parsed = shared[0] if shared else None
         rows = [extractor.from_parsed(item, shared_parsed) for item in items]
     elif element is not None:
-        rows = [
-            extractor.from_dataset(item, shared_item)
-            for item in ds.PerFrameFunctionalGroupsSequence
-        ]
+        per_frame = _damage_named(lambda: list(ds.PerFrameFunctionalGroupsSequence), source)
+        rows = [extractor.from_dataset(item, shared_item) for item in per_frame]
     elif str(ds.get("DimensionOrganizationType", "")) == "TILED_FULL" and not labelmap:
         return _tiled_full(ds, frames, source)
     else:
@@ -182,6 +214,21 @@ def index_frames(ds: Dataset, *, labelmap: bool, source: str | None = None) -> F
             hint="the file is damaged",
         )
     return _assemble(rows, labelmap, _segment_count(ds), source)
+
+
+def _damage_named(read: Callable[[], _T], source: str | None) -> _T:
+    """Run ``read`` (pydicom parsing a functional groups sequence); name the damage if it fails."""
+    try:
+        return read()
+    except DecodingError:
+        raise
+    except Exception as exc:  # pydicom raises many kinds on damaged sequences
+        raise DecodingError(
+            f"the functional groups cannot be read ({type(exc).__name__}: {str(exc)[:80]})",
+            path=source,
+            attribute="PerFrameFunctionalGroupsSequence",
+            hint="the file is damaged or truncated",
+        ) from exc
 
 
 def _tiled_full(ds: Dataset, frames: int, source: str | None) -> FrameIndex:

@@ -42,13 +42,16 @@ import numpy as np
 from numpy.typing import NDArray
 from pydicom.dataset import Dataset
 
+from radbridge.attributes import int_value
 from radbridge.errors import (
     DecodingError,
     GridMismatchError,
+    InvalidAttributeError,
     MissingAttributeError,
     UnsupportedObjectError,
 )
 from radbridge.geometry import Volume, VolumeGeometry, affine_from_planes
+from radbridge.iods.fast_read import plane_attributes
 from radbridge.iods.seg.descriptions import SegmentDescription
 from radbridge.iods.seg.frame_index import FrameIndex, index_frames
 from radbridge.iods.seg.writer import (
@@ -141,11 +144,19 @@ class Segmentation:
             and str(ds.get("SegmentationFractionalType", "")) in FractionalType.__members__
             else None
         )
-        self.max_fractional_value = int(ds.get("MaximumFractionalValue", 255) or 255)
+        self.max_fractional_value = int_value(ds, "MaximumFractionalValue", 255, source=source)
+        fractional = self.segmentation_type is SegmentationType.FRACTIONAL
+        if fractional and not 1 <= self.max_fractional_value <= 255:
+            raise InvalidAttributeError(
+                f"Maximum Fractional Value {self.max_fractional_value} is outside 1..255",
+                path=source,
+                attribute="MaximumFractionalValue",
+                hint="the file is damaged",
+            )
         self.segment_numbers: tuple[int, ...] = tuple(
             number
             for number in (
-                int(item.get("SegmentNumber", 0) or 0)
+                int_value(item, "SegmentNumber", 0, source=source)
                 for item in self.dataset.get("SegmentSequence", []) or []
             )
             if number > 0 or not self.is_labelmap  # some writers describe background as 0
@@ -293,7 +304,7 @@ class Segmentation:
         slices = self._slice_indices(target if target is not None else geometry)
         top = max(self.segment_numbers, default=0)
         if self.is_labelmap:
-            top = max(top, 2 ** int(self.dataset.BitsAllocated) - 1)
+            top = max(top, 2 ** min(self._pixels.bits, 16) - 1)
         dtype = np.uint8 if top <= 255 else np.uint16
         out = np.zeros(geometry.shape, dtype)
         if self.is_labelmap:
@@ -453,7 +464,7 @@ class Segmentation:
 
 
 def _check_planes(seg: Segmentation, geometry: VolumeGeometry) -> None:
-    rows, columns = int(seg.dataset.Rows), int(seg.dataset.Columns)
+    rows, columns = seg._pixels.rows, seg._pixels.columns
     if (rows, columns) != geometry.shape[1:]:
         raise GridMismatchError(
             f"SEG frames are {rows}x{columns} but the target grid is "
@@ -462,7 +473,7 @@ def _check_planes(seg: Segmentation, geometry: VolumeGeometry) -> None:
             attribute="Rows/Columns",
             hint="read the SEG on its own grid with geometry()",
         )
-    orientation, spacing = _plane_attributes(seg)
+    orientation, spacing, _ = plane_attributes(seg.dataset, seg.source)
     if orientation is not None and not np.allclose(
         orientation, geometry.image_orientation, atol=1e-3
     ):
@@ -482,26 +493,6 @@ def _check_planes(seg: Segmentation, geometry: VolumeGeometry) -> None:
         )
 
 
-def _plane_attributes(seg: Segmentation) -> tuple[list[float] | None, list[float] | None]:
-    ds = seg.dataset
-    shared = (ds.get("SharedFunctionalGroupsSequence") or [Dataset()])[0]
-    per_frame = (
-        ds.get("PerFrameFunctionalGroupsSequence")
-        if "PlaneOrientationSequence" not in shared
-        else None
-    )
-    groups = shared if per_frame is None or not per_frame else per_frame[0]
-    orientation = None
-    if groups.get("PlaneOrientationSequence"):
-        iop = groups.PlaneOrientationSequence[0].get("ImageOrientationPatient")
-        orientation = [float(v) for v in iop] if iop else None
-    spacing = None
-    measures = groups.get("PixelMeasuresSequence") or shared.get("PixelMeasuresSequence")
-    if measures and measures[0].get("PixelSpacing"):
-        spacing = [float(v) for v in measures[0].PixelSpacing]
-    return orientation, spacing
-
-
 def _own_geometry(seg: Segmentation) -> VolumeGeometry:
     if not seg.frames.has_positions:
         raise UnsupportedObjectError(
@@ -510,7 +501,7 @@ def _own_geometry(seg: Segmentation) -> VolumeGeometry:
             attribute="PlanePositionSequence",
             hint="read frames with iter_frames() or masks_for_source()",
         )
-    orientation, spacing = _plane_attributes(seg)
+    orientation, spacing, _ = plane_attributes(seg.dataset, seg.source)
     if orientation is None or spacing is None:
         raise DecodingError(
             "no plane orientation or pixel spacing in the functional groups",
@@ -532,7 +523,7 @@ def _own_geometry(seg: Segmentation) -> VolumeGeometry:
     count = int(np.rint((distance[distinct[-1]] - distance[distinct[0]]) / step)) + 1
     affine = affine_from_planes(first, orientation, spacing, normal * step)
     geometry = VolumeGeometry(
-        (count, int(seg.dataset.Rows), int(seg.dataset.Columns)),
+        (count, seg._pixels.rows, seg._pixels.columns),
         affine,
         seg.frame_of_reference_uid,
     )
@@ -551,12 +542,7 @@ def _own_geometry(seg: Segmentation) -> VolumeGeometry:
 
 
 def _slice_step(seg: Segmentation, distinct: NDArray[np.float64]) -> float:
-    shared = (seg.dataset.get("SharedFunctionalGroupsSequence") or [Dataset()])[0]
-    measures = shared.get("PixelMeasuresSequence")
-    declared = None
-    if measures:
-        value = measures[0].get("SpacingBetweenSlices") or measures[0].get("SliceThickness")
-        declared = float(value) if value not in (None, "") else None
+    declared = plane_attributes(seg.dataset, seg.source)[2]
     gaps = np.diff(distinct)
     if (
         declared
@@ -626,10 +612,10 @@ class _FrameSource:
                 attribute="PixelData",
                 hint="the file holds only a header",
             ) from exc
-        self.rows = int(ds.Rows)
-        self.columns = int(ds.Columns)
+        self.rows = int_value(ds, "Rows", source=source)
+        self.columns = int_value(ds, "Columns", source=source)
         self.count = self.reader.number_of_frames
-        self.bits = int(ds.BitsAllocated)
+        self.bits = int_value(ds, "BitsAllocated", source=source)
 
     def decode(self, indices: Sequence[int]) -> NDArray[Any]:
         """Decode frames (0-based): bool for 1-bit data, stored values otherwise."""

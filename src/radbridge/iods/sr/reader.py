@@ -18,16 +18,14 @@ Examples
 
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import dataclass
 
-from pydicom import Dataset, dcmread
+from pydicom import Dataset
 
 from radbridge.coding import Code
 from radbridge.errors import (
     InvalidAttributeError,
-    NotDicomError,
     RadbridgeError,
     UnsupportedObjectError,
 )
@@ -87,18 +85,10 @@ class StructuredReport:
 
 
 def _open(src: Source) -> tuple[Dataset, str]:
-    if isinstance(src, Dataset):
-        return src, str(getattr(src, "filename", "") or "<dataset>")
-    name = "<bytes>" if isinstance(src, bytes) else os.fspath(src)
-    try:
-        ds = dcmread(io.BytesIO(src) if isinstance(src, bytes) else src)
-    except Exception as exc:  # pydicom raises many kinds on damaged data (struct, bytes length)
-        raise NotDicomError(
-            f"cannot read the file as DICOM ({type(exc).__name__}: {exc})",
-            path=name,
-            hint="give a DICOM SR file",
-        ) from exc
-    return ds, name
+    from radbridge.iods.fast_read import open_dataset
+
+    ds, name = open_dataset(src, raw_tags=())
+    return ds, name or "<dataset>"
 
 
 def read_structured_report(src: Source) -> StructuredReport:
@@ -130,7 +120,7 @@ def read_structured_report(src: Source) -> StructuredReport:
 def _interpret(ds: Dataset, name: str) -> StructuredReport:
     if str(ds.get("Modality", "")) not in _SR_MODALITIES and "ContentSequence" not in ds:
         raise UnsupportedObjectError(
-            f"not a structured report (Modality {ds.get('Modality', '?')})",
+            f"not a structured report (Modality {str(ds.get('Modality', '?'))[:16]!r})",
             path=name,
             attribute="Modality",
             hint="give an SR or KO document",

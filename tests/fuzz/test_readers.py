@@ -1,0 +1,146 @@
+"""Robust readers: damaged SEG, PM, RTSTRUCT, SR, KOS and SC files never crash the CLI.
+
+Each case damages a seed file (truncation, flipped bytes, a wrong element length, a
+wrong VR) and runs one CLI reader in-process through ``main(argv)`` with a time and
+memory limit. Success or ``error: ...`` with exit 1 are the only allowed outcomes: a
+traceback, another exit code, a hang or an unbounded allocation fails the test, and
+Hypothesis shrinks it to the smallest damage that does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from .corpus import (
+    LENGTHS,
+    VRS,
+    Seed,
+    check,
+    flip,
+    readers,
+    run_reader,
+    truncate,
+    wrong_length,
+    wrong_vr,
+)
+
+
+@dataclass(frozen=True)
+class Damage:
+    """What to do to which seed, and which reader then reads it (a short repr for reports)."""
+
+    seed: int
+    how: str
+    where: tuple[int, ...]
+    values: tuple[int, ...]
+    in_header: bool
+    vr: bytes
+    reader: int
+
+    def apply(self, seeds: list[Seed]) -> tuple[Seed, bytes]:
+        seed = seeds[self.seed % len(seeds)]
+        if self.how == "truncate":
+            return seed, truncate(seed, self.where[0])
+        if self.how == "flip":
+            return seed, flip(seed, list(self.where), list(self.values), self.in_header)
+        if self.how == "length":
+            return seed, wrong_length(seed, self.where[0], self.values[0])
+        return seed, wrong_vr(seed, self.where[0], self.vr)
+
+
+damages = st.builds(
+    Damage,
+    seed=st.integers(0, 1 << 10),
+    how=st.sampled_from(["truncate", "flip", "length", "vr"]),
+    where=st.lists(st.integers(0, 1 << 20), min_size=1, max_size=6).map(tuple),
+    values=st.lists(
+        st.one_of(st.sampled_from(LENGTHS), st.integers(0, 0xFFFFFFFF)), min_size=6, max_size=6
+    ).map(tuple),
+    in_header=st.booleans(),
+    vr=st.sampled_from(VRS),
+    reader=st.integers(0, 1 << 10),
+)
+
+
+def _run_case(corpus, tmp_path, damage: Damage) -> None:
+    seed, data = damage.apply(corpus.seeds)
+    path = tmp_path / f"{seed.name}.dcm"
+    path.write_bytes(data)
+    commands = readers(seed.kind, path, tmp_path, corpus.source)
+    argv = commands[damage.reader % len(commands)]
+    check(run_reader(argv), [seed.name, damage.how, *argv])
+
+
+def test_seeds_are_read_without_error(corpus, tmp_path):
+    """Undamaged, every reader of every seed succeeds (so damage is what fails)."""
+    for seed in corpus.seeds:
+        path = tmp_path / f"{seed.name}.dcm"
+        path.write_bytes(seed.data)
+        for argv in readers(seed.kind, path, tmp_path, corpus.source):
+            if "--source" in argv and seed.name.startswith("interop-"):
+                continue  # third-party files belong to other series
+            outcome = run_reader(argv)
+            assert outcome.code == 0, (seed.name, argv, outcome.stderr)
+
+
+def test_walker_finds_nested_headers(corpus):
+    seg = next(s for s in corpus.seeds if s.name == "seg-binary")
+    tags = {h.tag for h in seg.headers}
+    assert 0x00200032 in tags, "Image Position (Patient) inside the per-frame items"
+    assert 0x0062000B in tags, "Referenced Segment Number inside the per-frame items"
+
+
+def _fuzz(examples: int):
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=examples < 1000,  # the fast tier is the same every run
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+        database=None,
+    )
+
+
+@_fuzz(200)
+@given(damage=damages)
+def test_damaged_files_give_clear_errors(corpus, tmp_path, damage):
+    _run_case(corpus, tmp_path, damage)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+@_fuzz(10_000)
+@given(damage=damages)
+def test_damaged_files_give_clear_errors_10000(corpus, tmp_path, damage):
+    _run_case(corpus, tmp_path, damage)
+
+
+def test_unknown_vr_on_any_rtstruct_element(corpus, tmp_path):
+    """The issue's case: pydicom's NotImplementedError for an unknown VR, on every element."""
+    seed = next(s for s in corpus.seeds if s.name == "rtstruct")
+    explicit = [h for h in seed.headers if h.vr_offset is not None]
+    assert len(explicit) > 50
+    path = tmp_path / "rt.dcm"
+    errors = 0
+    for which in range(0, len(explicit), max(1, len(explicit) // 50)):
+        path.write_bytes(wrong_vr(seed, which, b"ZZ"))
+        outcome = run_reader(["rtstruct", "info", str(path)])
+        check(outcome, ["rtstruct", "info", f"element {which}"])
+        errors += outcome.code
+    assert errors, "some damage must be reported"
+
+
+def test_seg_truncated_anywhere_in_its_functional_groups(corpus, tmp_path):
+    """The issue's case: struct.error from a SEG cut inside an element header."""
+    seed = next(s for s in corpus.seeds if s.name == "seg-binary")
+    per_frame = next(h for h in seed.headers if h.tag == 0x52009230)
+    path = tmp_path / "seg.dcm"
+    step = max(1, (seed.pixel_offset - per_frame.offset) // 50)
+    for at in range(per_frame.offset, seed.pixel_offset, step):
+        path.write_bytes(seed.data[:at])
+        outcome = run_reader(["seg", "info", str(path)])
+        check(outcome, ["seg", "info", f"cut at {at}"])
+        assert outcome.code == 1
