@@ -11,7 +11,7 @@ from pydicom.dataset import Dataset
 
 from radbridge.errors import InvalidAttributeError
 
-__all__ = ["first_item", "floats_value", "int_value"]
+__all__ = ["damaged", "first_item", "floats_value", "int_value"]
 
 
 def int_value(
@@ -51,14 +51,14 @@ def int_value(
             )
         return default
     if isinstance(value, list | tuple | MultiValue):
-        raise _damaged(source, keyword, f"holds {len(value)} values where one is expected")
+        raise damaged(source, keyword, f"holds {len(value)} values where one is expected")
     try:
         number = float(value)
         if number != int(number):
             raise ValueError(value)
         return int(number)
     except (TypeError, ValueError, OverflowError):
-        raise _damaged(source, keyword, f"is not an integer ({str(value)[:40]!r})") from None
+        raise damaged(source, keyword, f"is not an integer ({str(value)[:40]!r})") from None
 
 
 def floats_value(
@@ -92,9 +92,9 @@ def floats_value(
     try:
         numbers = [float(v) for v in values]
     except (TypeError, ValueError):
-        raise _damaged(source, keyword, "holds values that are not numbers") from None
+        raise damaged(source, keyword, "holds values that are not numbers") from None
     if len(numbers) != count or not all(math.isfinite(v) for v in numbers):
-        raise _damaged(source, keyword, f"holds {len(numbers)} values, {count} finite expected")
+        raise damaged(source, keyword, f"holds {len(numbers)} values, {count} finite expected")
     return numbers
 
 
@@ -115,7 +115,8 @@ def first_item(ds: Dataset | None, keyword: str) -> Dataset | None:
     return None
 
 
-def _damaged(name: object, attribute: str, what: str) -> InvalidAttributeError:
+def damaged(name: object, attribute: str, what: str) -> InvalidAttributeError:
+    """Return the error for a damaged value: names the file and attribute, says what to do."""
     return InvalidAttributeError(
         f"{attribute} {what}",
         path=str(name) if name is not None else None,

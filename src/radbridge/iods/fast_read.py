@@ -32,8 +32,8 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.tag import Tag
 
-from radbridge.attributes import first_item, floats_value
-from radbridge.errors import DecodingError, InvalidAttributeError, NotDicomError
+from radbridge.attributes import damaged, first_item, floats_value
+from radbridge.errors import DecodingError, NotDicomError
 from radbridge.iods.functional_groups import _LONG_VRS, _is_sq
 
 __all__ = [
@@ -138,23 +138,23 @@ def _check_dataset(ds: Dataset, name: object, skip: frozenset[int]) -> None:
             element = ds[tag]
         except Exception as exc:  # pydicom raises many kinds on damaged values
             detail = f"cannot be decoded ({type(exc).__name__}: {exc})"
-            raise _damaged(name, label, detail) from exc
+            raise damaged(name, label, detail) from exc
         try:
             expected = dictionary_VR(tag) if not tag.is_private else ""
         except KeyError:
             expected = ""
         if (expected == "SQ") != (element.VR == "SQ") and expected and element.VR != "UN":
-            raise _damaged(name, label, f"has VR {element.VR} where the standard has {expected}")
+            raise damaged(name, label, f"has VR {element.VR} where the standard has {expected}")
         if element.VR == "SQ":
             try:
                 items = list(element.value)
             except Exception as exc:  # an item that cannot be parsed
                 detail = f"items cannot be read ({type(exc).__name__})"
-                raise _damaged(name, label, detail) from exc
+                raise damaged(name, label, detail) from exc
             for item in items:
                 _check_dataset(item, name, skip)
         elif expected in _NUMERIC_VRS and not _numbers(element.value):
-            raise _damaged(name, label, f"should hold numbers (VR {expected}), not {element.VR}")
+            raise damaged(name, label, f"should hold numbers (VR {expected}), not {element.VR}")
 
 
 def _numbers(value: object) -> bool:
@@ -208,15 +208,6 @@ def plane_attributes(
             step = floats_value(measures, keyword, 1, source=source)
             declared = step[0] if step and step[0] > 0 else None
     return orientation, spacing, declared
-
-
-def _damaged(name: object, attribute: str, what: str) -> InvalidAttributeError:
-    return InvalidAttributeError(
-        f"{attribute} {what}",
-        path=str(name) if name is not None else None,
-        attribute=attribute,
-        hint="the file is damaged or was written with a wrong VR; ask its sender for a new copy",
-    )
 
 
 def read_with_raw_sequences(data: bytes, *, tags: Iterable[int]) -> Dataset:
