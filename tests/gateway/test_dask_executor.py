@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from radbridge.gateway import Gateway
+from radbridge.gateway import Gateway, load_gateway_config
 from radbridge.gateway.state import JobState
 
 from .conftest import receive
@@ -71,3 +71,27 @@ def test_worker_killed_mid_job_loses_no_job(config, phantom_study, dask_cluster,
         assert len(list((tmp_path / "gw" / "archive").rglob("*.dcm"))) == 3  # SEG, SR, KO
     finally:
         gateway.close()
+
+
+def test_dask_executor_from_the_toml_file(tmp_path, phantom_study, dask_cluster):
+    address = dask_cluster.address.removeprefix("tcp://")
+    toml = tmp_path / "gateway.toml"
+    toml.write_text(
+        f'[gateway]\ndata_dir = "gw"\nquiet_period_s = 0\nexecutor = "dask://{address}"\n'
+    )
+    config = load_gateway_config(toml)
+    assert config.executor == f"dask://{address}"
+    gateway = Gateway(config)
+    try:
+        receive(gateway, sorted(phantom_study.dicom_dir.glob("*.dcm")))
+        wait_done(gateway, 1)
+    finally:
+        gateway.close()
+    assert len(list(config.archive_dir.rglob("*.dcm"))) == 3  # SEG, SR, KO
+    from distributed import Client
+
+    with Client(dask_cluster.address, timeout="30s") as client:
+        prefixes = client.run_on_scheduler(
+            lambda dask_scheduler: list(dask_scheduler.task_prefixes)
+        )
+    assert "compute_results" in prefixes  # the job's work ran on the cluster

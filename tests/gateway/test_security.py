@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import stat
 import threading
 from dataclasses import replace
@@ -139,3 +140,35 @@ def test_status_of_a_folder_that_is_no_data_dir_is_an_error(tmp_path, capsys, ma
     assert main(["gateway", "retry", "1", "--data-dir", str(folder)]) == 1
     assert not (folder / "gateway.sqlite").exists()
     assert folder.exists() == make
+
+
+@pytest.mark.peer
+@pytest.mark.slow
+def test_gateway_run_host_option(tmp_path, phantom_study):
+    """`gateway run --host` moves both receivers: 127.0.0.2 answers, 127.0.0.1 does not."""
+    import subprocess
+    import sys
+
+    from tests.peers.dcmtk import echoscu
+
+    port, stow_port = free_port("127.0.0.2"), free_port("127.0.0.2")
+    (tmp_path / "gateway.toml").write_text('[gateway]\ndata_dir = "data"\n')
+    command = [sys.executable, "-m", "radbridge", "gateway", "run"]
+    command += ["--config", str(tmp_path / "gateway.toml"), "--host", "127.0.0.2"]
+    command += ["--port", str(port), "--stow-port", str(stow_port)]
+    with (tmp_path / "gateway.log").open("wb") as log:
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port("127.0.0.2", port, timeout=60, proc=proc)
+        wait_for_port("127.0.0.2", stow_port, timeout=60, proc=proc)
+        assert echoscu("127.0.0.2", port, called_aet="RADBRIDGE").returncode == 0
+        url = f"http://127.0.0.2:{stow_port}/dicom-web"
+        ds = pydicom.dcmread(next(phantom_study.dicom_dir.glob("*.dcm")))
+        assert DICOMwebClient(url).store_instances([ds]).ReferencedSOPSequence
+        for other in (port, stow_port):  # nothing listens on 127.0.0.1
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection(("127.0.0.1", other), timeout=5).close()
+    finally:
+        proc.terminate()
+        proc.wait(60)
+    assert "on 127.0.0.2:" in (tmp_path / "gateway.log").read_text()

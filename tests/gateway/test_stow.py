@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import copy
+import json
+import logging
+import threading
+import time
+from dataclasses import replace
 
 import pydicom
 import pytest
 from dicomweb_client.api import DICOMwebClient
 from requests.exceptions import HTTPError
 
+from radbridge.config import Peer
+from radbridge.gateway import Gateway
 from radbridge.gateway.state import JobState
+from radbridge.io.phantom import write_phantom
 from radbridge.net.dicomweb.settings import StowAuth
+from tests.peers._common import free_port, wait_for_port
 
 
 def client_for(server, **kwargs):
@@ -92,3 +101,68 @@ def test_low_disk_refuses_before_storing(gateway, phantom_study, monkeypatch):
         assert not list(gateway.config.spool_dir.rglob("*.dcm"))
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def ct60(tmp_path_factory):
+    """The project's phantom as a realistic CT series: 60 slices of 512x512."""
+    return write_phantom(tmp_path_factory.mktemp("ct60"), slices=60, size=512, seed=7)
+
+
+@pytest.mark.peer
+@pytest.mark.slow
+def test_orthanc_pushes_a_study_by_stow_rs(orthanc_factory, config, ct60, monkeypatch, caplog):
+    """Orthanc's DICOMweb plugin (chunked bodies) -> the gateway's STOW-RS -> results back."""
+    caplog.set_level(logging.INFO, logger="radbridge.net.dicomweb.server")
+    monkeypatch.setenv("RB_STOW_PASSWORD", "s3cret")
+    stow_port, dimse_port = free_port(), free_port()
+    url = f"http://127.0.0.1:{stow_port}/dicom-web/"
+    dicomweb = {"Enable": True, "Root": "/dicom-web/", "Servers": {"gw": [url, "pacs", "s3cret"]}}
+    orthanc = orthanc_factory(extra={"DicomWeb": dicomweb})
+    pacs = Peer("ORTHANC", "127.0.0.1", orthanc.dicom_port, name="pacs")
+    rule = replace(config.rules[0], destinations=("pacs", "archive"))
+    settings = replace(
+        config,
+        port=dimse_port,
+        stow_port=stow_port,
+        stow_auth=StowAuth(username="pacs", password="s3cret"),
+        peers={"pacs": pacs},
+        rules=(rule,),
+        quiet_period_s=0.5,
+    )
+    files = sorted(ct60.dicom_dir.glob("*.dcm"))
+    orthanc.upload_many(files)
+    (study,) = orthanc.studies()
+    gateway = Gateway(settings)
+    stop = threading.Event()
+    serving = threading.Thread(target=gateway.serve, args=(stop,), daemon=True)
+    serving.start()
+    try:
+        wait_for_port("127.0.0.1", stow_port, timeout=30)
+        answer = orthanc.post("/dicom-web/servers/gw/stow", {"Resources": [study]})
+        assert answer is not None
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            states = [r["state"] for r in gateway.store.query("SELECT state FROM jobs")]
+            if states == [JobState.DONE]:
+                break
+            time.sleep(0.5)
+        assert states == [JobState.DONE]
+        delivered = gateway.store.query(
+            "SELECT sop_instance_uid FROM deliveries "
+            "WHERE destination = 'pacs' AND state = 'delivered'"
+        )
+    finally:
+        stop.set()
+        serving.join(60)
+    spooled = {
+        pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID
+        for p in settings.spool_dir.rglob("*.dcm")
+    }
+    assert spooled == {pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID for p in files}
+    assert len(delivered) == 3  # SEG, SR and KO
+    assert {d["sop_instance_uid"] for d in delivered} <= orthanc.sop_instance_uids()
+    events = [json.loads(line) for line in settings.audit_log.read_text().splitlines()]
+    stow = [e["transfer"] for e in events if e["event"] == "received"]
+    assert len(stow) == 60 and all(t.startswith("stow-") for t in stow)
+    assert "(chunked," in caplog.text  # Orthanc sent its requests chunked
