@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from pydicom.dataset import Dataset
 
-from radbridge.errors import InvalidAttributeError, MissingAttributeError
+from radbridge.errors import ConfigError, InvalidAttributeError, MissingAttributeError
 
 __all__ = ["Code", "dcm", "sct", "ucum"]
 
@@ -119,6 +119,30 @@ class Code:
         if self.scheme_version:
             out["scheme_version"] = self.scheme_version
         return out
+
+    @classmethod
+    def parse(cls, text: str, *, attribute: str = "code") -> Code:
+        """Read the command line's ``SCHEME:VALUE:MEANING`` form.
+
+        Examples
+        --------
+        >>> Code.parse("DCM:113041:Apparent Diffusion Coefficient").value
+        '113041'
+
+        Raises
+        ------
+        ConfigError
+            Not three non-empty parts (the message names ``attribute``).
+        """
+        parts = str(text).split(":", 2)
+        if len(parts) != 3 or not all(p.strip() for p in parts):
+            raise ConfigError(
+                f"cannot read the code {text!r}",
+                attribute=attribute,
+                hint="write SCHEME:VALUE:MEANING, e.g. 'DCM:113041:Apparent Diffusion Coefficient'",
+            )
+        scheme, value, meaning = (p.strip() for p in parts)
+        return cls(value, scheme, meaning)
 
     @classmethod
     def from_json(cls, data: dict[str, str]) -> Code:

@@ -12,11 +12,13 @@ kind       yes       what to encode: ``seg``, ``rtstruct``, ``sr`` or ``pm``
 input      yes       the mask (seg, rtstruct), report JSON (sr, docs/sr.md) or
                      map (pm) file, relative to the manifest
 labels     seg       ``labels.json`` for SEG and RTSTRUCT rows
-output     no        output path under ``--out`` (default ``<id>.dcm``)
+output     no        relative output path inside ``--out`` (default ``<id>.dcm``);
+                     one that leads outside fails its row
 id         no        row identifier (default: row number); unique
 options    no        JSON object of encoder options, e.g. ``{"type": "labelmap"}``;
                      sr rows: ``{"seg": "seg.dcm"}`` (relative to the report);
-                     pm rows (required): ``{"units": ..., "quantity": {code}}``
+                     pm rows (required): ``{"units": UCUM, "quantity": code}``,
+                     the code as ``"DCM:130402:Class activation"`` or an object
 =========  ========  ============================================================
 
 Examples

@@ -16,14 +16,14 @@ import os
 import time
 import traceback
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from radbridge.batch.manifest import ManifestRow
 from radbridge.errors import ConfigError, RadbridgeError
 from radbridge.uids import derived_uid
 
-__all__ = ["RowResult", "is_done", "run_row"]
+__all__ = ["RowResult", "is_done", "output_path", "run_row"]
 
 
 @dataclass(frozen=True)
@@ -63,9 +63,38 @@ def _sidecar(output: Path) -> Path:
     return output.with_name(output.name + ".done.json")
 
 
+def output_path(row: ManifestRow, out_dir: str | os.PathLike[str]) -> Path:
+    """Return where the row's output goes: always inside ``out_dir``.
+
+    Raises
+    ------
+    ConfigError
+        The output (or the id it defaults to) is absolute, climbs out with ``..``,
+        or leads out of ``out_dir`` through a symbolic link.
+    """
+    name = row.output_name
+    relative = PurePath(name)
+    base = Path(out_dir)
+    inside = not relative.is_absolute() and ".." not in relative.parts and bool(name.strip())
+    if inside:
+        resolved = (base / relative).resolve()
+        inside = resolved.is_relative_to(base.resolve()) and resolved != base.resolve()
+    if not inside:
+        raise ConfigError(
+            f"row {row.id}: output {name!r} would be written outside --out",
+            attribute="output",
+            hint="give a relative path inside the output folder, e.g. ct1/seg.dcm "
+            "(absolute paths and '..' are refused)",
+        )
+    return base / relative
+
+
 def is_done(row: ManifestRow, out_dir: Path) -> bool:
     """Tell whether the row's output exists and verifies against its sidecar."""
-    output = out_dir / row.output_name
+    try:
+        output = output_path(row, out_dir)
+    except ConfigError:
+        return False
     sidecar = _sidecar(output)
     if not output.is_file() or not sidecar.is_file():
         return False
@@ -82,8 +111,8 @@ def is_done(row: ManifestRow, out_dir: Path) -> bool:
 def run_row(row: ManifestRow, out_dir: str | os.PathLike[str]) -> RowResult:
     """Encode one row; never raises for a bad row (the result says why)."""
     started = time.perf_counter()
-    output = Path(out_dir) / row.output_name
     try:
+        output = output_path(row, out_dir)
         output.parent.mkdir(parents=True, exist_ok=True)
         if row.source_url:
             row = replace(row, source=fetch_source(row, Path(out_dir)))
@@ -216,13 +245,19 @@ def _encode_map(row: ManifestRow) -> Any:
     options = dict(row.options)
     try:
         units = str(options.pop("units"))
-        quantity = Code.from_json(options.pop("quantity"))
+        given = options.pop("quantity")
+        # the JSON code object, or the CLI's SCHEME:VALUE:MEANING (pm encode --quantity)
+        quantity = (
+            Code.parse(given, attribute="quantity")
+            if isinstance(given, str)
+            else Code.from_json(given)
+        )
     except (KeyError, TypeError, AttributeError) as exc:
         raise ConfigError(
             f"row {row.id}: a pm row needs options units and quantity",
             attribute="options",
-            hint='e.g. {"units": "{probability}", "quantity": {"value": "130402", '
-            '"scheme": "DCM", "meaning": "Class activation"}}',
+            hint='e.g. {"units": "{probability}", "quantity": "DCM:130402:Class activation"} '
+            '(or quantity as {"value": ..., "scheme": ..., "meaning": ...})',
         ) from exc
     nan_policy = str(options.pop("nan_policy", "refuse"))
     description = str(options.pop("series_description", "Parametric map"))

@@ -15,17 +15,8 @@ pm_app = command_group("pm", "DICOM Parametric Map (PM): encode, decode.")
 def _parse_code(text: str) -> object:
     """``SCHEME:VALUE:MEANING`` (e.g. ``DCM:113041:Apparent Diffusion Coefficient``)."""
     from radbridge.coding import Code
-    from radbridge.errors import ConfigError
 
-    parts = text.split(":", 2)
-    if len(parts) != 3 or not all(p.strip() for p in parts):
-        raise ConfigError(
-            f"cannot read the code {text!r}",
-            attribute="--quantity",
-            hint="write SCHEME:VALUE:MEANING, e.g. 'DCM:113041:Apparent Diffusion Coefficient'",
-        )
-    scheme, value, meaning = (p.strip() for p in parts)
-    return Code(value, scheme, meaning)
+    return Code.parse(text, attribute="--quantity")
 
 
 @pm_app.command("encode")

@@ -12,13 +12,13 @@ from radbridge.iods.pm.reader import (
     open_parametric_map,
     read_parametric_map,
 )
-from radbridge.iods.pm.units import is_ucum, parse_units
 from radbridge.iods.pm.writer import (
     PARAMETRIC_MAP_STORAGE,
     MapDescription,
     NanPolicy,
     encode_parametric_map,
 )
+from radbridge.ucum import is_ucum, parse_units
 
 __all__ = [
     "PARAMETRIC_MAP_STORAGE",

@@ -48,11 +48,11 @@ from radbridge.geometry import Volume, VolumeGeometry
 from radbridge.iods.common import SeriesOptions, file_meta, new_instance
 from radbridge.iods.functional_groups import ItemEncoder, encode_dataset, raw_sequence
 from radbridge.iods.pm.quantize import quantize
-from radbridge.iods.pm.units import parse_units
 from radbridge.iods.profiles import Profile
 from radbridge.iods.seg.writer import _dimensions, _ds, _match_planes, _shared_groups
 from radbridge.iods.source import SourceSeries, referenced_series_sequence, resolve_source
 from radbridge.pixels import TransferSyntax, encode_pixel_data
+from radbridge.ucum import parse_units
 
 __all__ = [
     "PARAMETRIC_MAP_STORAGE",

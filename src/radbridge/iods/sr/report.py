@@ -30,6 +30,7 @@ from pydicom import Dataset
 from radbridge.coding import Code
 from radbridge.errors import EncodingError, InvalidAttributeError
 from radbridge.iods.sr import concepts
+from radbridge.ucum import parse_units
 from radbridge.uids import is_valid_uid
 
 __all__ = [
@@ -147,12 +148,15 @@ class Measurement:
 
     def check(self) -> None:
         """Raise :class:`~radbridge.errors.EncodingError` for values an SR cannot hold."""
-        if self.unit.scheme != "UCUM":
+        try:
+            parse_units(self.unit)
+        except EncodingError as exc:
             raise EncodingError(
-                f"measurement {self.concept.meaning!r} has unit {self.unit} which is not UCUM",
+                f"measurement {self.concept.meaning!r}: {exc.message}",
                 attribute="MeasurementUnitsCodeSequence",
-                hint='give a UCUM unit, e.g. Code("mm", "UCUM", "mm") or "1" for no unit',
-            )
+                hint='give a UCUM unit, e.g. "mm", "ml", "mm3", "HU" is "[hnsf\'U]", "1" for '
+                "no unit (docs/sr.md)",
+            ) from None
         if not isinstance(self.value, int | float) or not math.isfinite(self.value):
             raise EncodingError(
                 f"measurement {self.concept.meaning!r} has value {self.value!r}",

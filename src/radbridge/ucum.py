@@ -1,7 +1,8 @@
-"""Check that a unit is a UCUM expression before it goes into a Parametric Map.
+"""The one UCUM check: every unit radbridge writes (SR measurements, Parametric Maps, batch rows).
 
-The Measurement Units Code Sequence of a Real World Value Mapping holds a UCUM
-code (PS3.3 C.7.6.16.2.11; CID 7181 lists common ones). A full UCUM
+A Measurement Units Code Sequence holds a UCUM code (PS3.3 C.7.6.16.2.11 for a
+Real World Value Mapping, TID 300 for SR measurements; CID 7181 lists common
+ones). A full UCUM
 implementation is large; this module accepts the expressions imaging uses:
 units of CID 7181 and CID 82 (as pydicom ships them), and any expression built
 from UCUM base and derived atoms with SI prefixes, exponents, ``.`` and ``/``,
@@ -120,11 +121,11 @@ _SIMPLE = re.compile(r"^(?P<atom>.*?)(?P<exponent>[+-]?\d+)?$")
 
 @cache
 def _known_codes() -> frozenset[str]:
-    """UCUM code values of the CIDs pydicom ships (7181, 82 and every other)."""
+    """UCUM code values pydicom ships: its UCUM concepts and CIDs 7181, 82 and 85."""
     from pydicom.sr.codedict import codes
 
     found: set[str] = set()
-    for name in ("cid7181", "cid82"):
+    for name in ("UCUM", "cid7181", "cid82", "cid85"):
         group = getattr(codes, name, None)
         if group is None:  # pragma: no cover - depends on the pydicom version
             continue
@@ -162,11 +163,16 @@ def is_ucum(expression: str) -> bool:
     --------
     >>> is_ucum("ml/[100]g/min"), is_ucum("g/ml{SUVbw}"), is_ucum("probability")
     (True, True, False)
+    >>> is_ucum("{SUVbw}g/ml"), is_ucum("milliliters")
+    (True, False)
     """
     if not expression or expression != expression.strip() or " " in expression:
         return False
     if expression in _known_codes():
         return True
+    leading = re.match(rf"^{_ANNOTATION}(?=[^./)])", expression)
+    if leading:  # "{SUVbw}g/ml": the form of earlier CID 85, still in dcmqi's reports
+        return is_ucum(expression[leading.end() :])
     tokens = _TOKEN.findall(expression)
     if "".join(tokens) != expression:
         return False
