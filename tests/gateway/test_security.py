@@ -102,16 +102,21 @@ def test_file_modes_after_a_receive(config, phantom_study, file_mode):
         settings = replace(config, file_mode=file_mode)
         gateway = Gateway(settings)
         scp = gateway.receiver(port=0).start()
+        stow = gateway.stow_server().start()
         try:
-            result = storescu(
-                [phantom_study.dicom_dir], "127.0.0.1", scp.port, called_aet="RADBRIDGE"
-            )
+            files = sorted(phantom_study.dicom_dir.glob("*.dcm"))
+            result = storescu(files[:12], "127.0.0.1", scp.port, called_aet="RADBRIDGE")
             assert result.returncode == 0, result.stderr
+            datasets = [pydicom.dcmread(f) for f in files[12:]]  # the rest by STOW-RS
+            assert (
+                len(DICOMwebClient(stow.url).store_instances(datasets).ReferencedSOPSequence) == 12
+            )
             for _ in range(100):
                 gateway.step()
                 if list(settings.archive_dir.rglob("*.dcm")):
                     break
         finally:
+            stow.stop()
             scp.stop()
             gateway.close()
     finally:
