@@ -239,8 +239,8 @@ import radbridge.gateway.runner as runner
 config = replace(GatewayConfig.default(sys.argv[1]), quiet_period_s=0.0, retry_base_s=0.01)
 if sys.argv[2] == "hang":  # crash window: the SEG is in the outbox, nothing delivered yet
     real = runner.write_bytes_durably
-    def slow_write(data, path):
-        real(data, path)
+    def slow_write(data, path, **options):
+        real(data, path, **options)
         print("ENCODED", flush=True)
         time.sleep(600)
     runner.write_bytes_durably = slow_write
