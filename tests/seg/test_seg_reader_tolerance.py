@@ -31,12 +31,14 @@ def reread(ds) -> pydicom.Dataset:
     return buffer.getvalue()
 
 
-def test_missing_codes_become_placeholders(seg, study):
+def test_missing_codes_stay_missing(seg, study):
     del seg.SegmentSequence[2].SegmentedPropertyTypeCodeSequence
     del seg.SegmentSequence[3].SegmentedPropertyCategoryCodeSequence[0].CodeValue
     read = read_segmentation(reread(seg))
-    with pytest.warns(UserWarning, match="placeholder"):  # descriptions parse on first use
-        assert read.segments[3].property_type.meaning == "Unknown"
+    with pytest.warns(UserWarning, match="left uncoded"):  # descriptions parse on first use
+        assert read.segments[3].property_type is None
+    assert read.segments[3].category is not None
+    assert read.segments[4].category is None and read.segments[4].property_type is not None
     np.testing.assert_array_equal(read.label_volume(study.source).array, study.labels)
 
 

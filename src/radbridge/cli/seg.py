@@ -234,7 +234,7 @@ def info(
         code = segment["property_type"]
         modifiers = ", ".join(m["meaning"] for m in segment.get("property_type_modifiers", []))
         region = segment.get("anatomic_region")
-        text = f"{code['scheme']} {code['value']} {code['meaning']}"
+        text = f"{code['scheme']} {code['value']} {code['meaning']}" if code else "(no codes)"
         text += f" ({modifiers})" if modifiers else ""
         text += f" in {region['meaning']}" if region else ""
         typer.echo(f"  {segment['segment_number']:>4}  {segment['label']:<32} {text}")

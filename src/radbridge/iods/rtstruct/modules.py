@@ -95,13 +95,16 @@ def _observation(roi: ROIDescription) -> Dataset:
         item.ROIObservationLabel = roi.observation_label
     segment = roi.segment
     if segment is not None:
-        item.SegmentedPropertyCategoryCodeSequence = [segment.category.to_dataset()]
-        identification = segment.property_type.to_dataset()
-        if segment.property_type_modifiers:
-            identification.SegmentedPropertyTypeModifierCodeSequence = [
-                c.to_dataset() for c in segment.property_type_modifiers
-            ]
-        item.RTROIIdentificationCodeSequence = [identification]
+        # Both code sequences are Type 3 here: a segment read without codes gets none.
+        if segment.category is not None:
+            item.SegmentedPropertyCategoryCodeSequence = [segment.category.to_dataset()]
+        if segment.property_type is not None:
+            identification = segment.property_type.to_dataset()
+            if segment.property_type_modifiers:
+                identification.SegmentedPropertyTypeModifierCodeSequence = [
+                    c.to_dataset() for c in segment.property_type_modifiers
+                ]
+            item.RTROIIdentificationCodeSequence = [identification]
         if segment.anatomic_region is not None:
             region = segment.anatomic_region.to_dataset()
             if segment.anatomic_region_modifiers:

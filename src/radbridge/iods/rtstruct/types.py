@@ -286,7 +286,7 @@ class ROIDescription:
         everything else; pass it to choose.
         """
         if interpreted_type is None:
-            altered = segment.category.value == "49755003"
+            altered = segment.category is not None and segment.category.value == "49755003"
             interpreted_type = RTROIInterpretedType.GTV if altered else RTROIInterpretedType.ORGAN
         return cls(
             roi_number=segment.segment_number,

@@ -121,8 +121,10 @@ class SegmentDescription:
         Segment Label (at most 64 characters).
     category
         Segmented Property Category (e.g. SCT 123037004 "Anatomical Structure").
+        ``None`` only when read from a file that lacks it: both codes are Type 1
+        in a SEG, so such a description cannot be written again without codes.
     property_type
-        Segmented Property Type (e.g. SCT 10200004 "Liver").
+        Segmented Property Type (e.g. SCT 10200004 "Liver"); ``None`` as above.
     property_type_modifiers
         Segmented Property Type Modifiers (e.g. SCT 7771000 "Left").
     anatomic_region
@@ -144,8 +146,8 @@ class SegmentDescription:
 
     segment_number: int
     label: str
-    category: Code
-    property_type: Code
+    category: Code | None
+    property_type: Code | None
     property_type_modifiers: tuple[Code, ...] = ()
     anatomic_region: Code | None = None
     anatomic_region_modifiers: tuple[Code, ...] = ()
@@ -181,6 +183,13 @@ class SegmentDescription:
                 f"{where}: a segment label needs 1 to 64 characters",
                 attribute="SegmentLabel",
             )
+        if self.category is None or self.property_type is None:
+            raise EncodingError(
+                f"{where}: a SEG segment needs a Segmented Property Category and Type "
+                "(both Type 1, PS3.3 Table C.8.20-4), and radbridge does not invent them",
+                attribute="SegmentedPropertyTypeCodeSequence",
+                hint=suggest_codes(self.label),
+            )
         if self.algorithm_type != AlgorithmType.MANUAL and self.algorithm is None:
             raise EncodingError(
                 f"{where}: an {AlgorithmType(self.algorithm_type).value} segment needs its "
@@ -206,6 +215,7 @@ class SegmentDescription:
     def to_dataset(self) -> Dataset:
         """Return the Segment Sequence item."""
         self.validate()
+        assert self.category is not None and self.property_type is not None  # validated
         ds = Dataset()
         ds.SegmentedPropertyCategoryCodeSequence = [self.category.to_dataset()]
         ds.SegmentNumber = self.segment_number
@@ -242,17 +252,15 @@ class SegmentDescription:
     def from_dataset(cls, ds: Dataset, *, source: str | None = None) -> SegmentDescription:
         """Read a Segment Sequence item, tolerating what real files leave out.
 
-        Missing codes become DCM "(unknown)" placeholders with a warning, so the
-        segment's pixels stay readable.
+        Missing or damaged codes are ``None`` (with a warning): the segment's pixels
+        stay readable, and nothing is invented in their place.
         """
         from radbridge.attributes import int_value
 
         number = int_value(ds, "SegmentNumber", 0, source=source)
         label = str(ds.get("SegmentLabel", "") or f"Segment {number}")
-        category = _code_or_placeholder(ds, "SegmentedPropertyCategoryCodeSequence", number, source)
-        property_type = _code_or_placeholder(
-            ds, "SegmentedPropertyTypeCodeSequence", number, source
-        )
+        category = _code_or_none(ds, "SegmentedPropertyCategoryCodeSequence", number, source)
+        property_type = _code_or_none(ds, "SegmentedPropertyTypeCodeSequence", number, source)
         type_seq = ds.get("SegmentedPropertyTypeCodeSequence") or [Dataset()]
         modifiers = tuple(
             Code.from_dataset(m, source=source)
@@ -297,8 +305,8 @@ class SegmentDescription:
         out: dict[str, object] = {
             "segment_number": self.segment_number,
             "label": self.label,
-            "category": self.category.to_json(),
-            "property_type": self.property_type.to_json(),
+            "category": self.category.to_json() if self.category else None,
+            "property_type": self.property_type.to_json() if self.property_type else None,
             "algorithm_type": AlgorithmType(self.algorithm_type).value,
         }
         if self.property_type_modifiers:
@@ -323,10 +331,7 @@ class SegmentDescription:
         return out
 
 
-_UNKNOWN = Code("(unknown)", "DCM", "Unknown")
-
-
-def _code_or_placeholder(ds: Dataset, keyword: str, number: int, source: str | None) -> Code:
+def _code_or_none(ds: Dataset, keyword: str, number: int, source: str | None) -> Code | None:
     seq = ds.get(keyword)
     if seq:
         try:
@@ -336,10 +341,34 @@ def _code_or_placeholder(ds: Dataset, keyword: str, number: int, source: str | N
         except Exception:  # any damage in a code item is recoverable here
             pass
     warnings.warn(
-        f"{source or 'SEG'}: segment {number} has no usable {keyword}; using a placeholder",
+        f"{source or 'SEG'}: segment {number} has no usable {keyword}; it is left uncoded",
         stacklevel=3,
     )
-    return _UNKNOWN
+    return None
+
+
+def suggest_codes(label: str) -> str:
+    """Say how to give a segment its codes, with names from the code table close to ``label``.
+
+    Examples
+    --------
+    >>> suggest_codes("livr").endswith('e.g. "liver"')
+    True
+    """
+    from radbridge.codes import lookup
+    from radbridge.errors import UnknownTermError
+
+    try:
+        names = [lookup(label).name]
+    except UnknownTermError as exc:
+        names = list(getattr(exc, "suggestions", ()) or ())
+    except (ImportError, ValueError):
+        names = []
+    shown = ", ".join(f'"{n}"' for n in names[:5])
+    return (
+        'give its codes ({"label": ..., "category": {...}, "type": {...}}) or a name from the '
+        "code table (radbridge.codes)" + (f", e.g. {shown}" if shown else "")
+    )
 
 
 LabelSpec = str | SegmentDescription | Mapping[str, Any]
