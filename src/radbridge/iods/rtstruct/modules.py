@@ -98,19 +98,10 @@ def _observation(roi: ROIDescription) -> Dataset:
         # Both code sequences are Type 3 here: a segment read without codes gets none.
         if segment.category is not None:
             item.SegmentedPropertyCategoryCodeSequence = [segment.category.to_dataset()]
-        if segment.property_type is not None:
-            identification = segment.property_type.to_dataset()
-            if segment.property_type_modifiers:
-                identification.SegmentedPropertyTypeModifierCodeSequence = [
-                    c.to_dataset() for c in segment.property_type_modifiers
-                ]
+        identification, region = segment.type_item(), segment.region_item()
+        if identification is not None:
             item.RTROIIdentificationCodeSequence = [identification]
-        if segment.anatomic_region is not None:
-            region = segment.anatomic_region.to_dataset()
-            if segment.anatomic_region_modifiers:
-                region.AnatomicRegionModifierSequence = [
-                    c.to_dataset() for c in segment.anatomic_region_modifiers
-                ]
+        if region is not None:
             item.AnatomicRegionSequence = [region]
     item.RTROIInterpretedType = RTROIInterpretedType(roi.interpreted_type).value
     item.ROIInterpreter = ""

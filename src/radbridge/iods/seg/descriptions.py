@@ -230,23 +230,32 @@ class SegmentDescription:
             from radbridge.color import rgb_to_dicom_lab
 
             ds.RecommendedDisplayCIELabValue = list(rgb_to_dicom_lab(self.display_rgb))
-        type_item = self.property_type.to_dataset()
-        if self.property_type_modifiers:
-            type_item.SegmentedPropertyTypeModifierCodeSequence = [
-                c.to_dataset() for c in self.property_type_modifiers
-            ]
+        type_item, region = self.type_item(), self.region_item()
         ds.SegmentedPropertyTypeCodeSequence = [type_item]
-        if self.anatomic_region is not None:
-            region = self.anatomic_region.to_dataset()
-            if self.anatomic_region_modifiers:
-                region.AnatomicRegionModifierSequence = [
-                    c.to_dataset() for c in self.anatomic_region_modifiers
-                ]
+        if region is not None:
             ds.AnatomicRegionSequence = [region]
         if self.tracking_id is not None:
             ds.TrackingID = self.tracking_id
             ds.TrackingUID = self.tracking_uid
         return ds
+
+    def type_item(self) -> Dataset | None:
+        """Return the property type's code item with its modifiers (``None`` without codes)."""
+        if self.property_type is None:
+            return None
+        return _with_modifiers(
+            self.property_type,
+            "SegmentedPropertyTypeModifierCodeSequence",
+            self.property_type_modifiers,
+        )
+
+    def region_item(self) -> Dataset | None:
+        """Return the anatomic region's code item with its modifiers (``None`` without one)."""
+        if self.anatomic_region is None:
+            return None
+        return _with_modifiers(
+            self.anatomic_region, "AnatomicRegionModifierSequence", self.anatomic_region_modifiers
+        )
 
     @classmethod
     def from_dataset(cls, ds: Dataset, *, source: str | None = None) -> SegmentDescription:
@@ -329,6 +338,13 @@ class SegmentDescription:
         if self.description:
             out["description"] = self.description
         return out
+
+
+def _with_modifiers(code: Code, keyword: str, modifiers: Sequence[Code]) -> Dataset:
+    item = code.to_dataset()
+    if modifiers:
+        setattr(item, keyword, [m.to_dataset() for m in modifiers])
+    return item
 
 
 def _code_or_none(ds: Dataset, keyword: str, number: int, source: str | None) -> Code | None:
