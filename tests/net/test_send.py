@@ -35,6 +35,23 @@ def test_send_to_dcmtk_storescp(storescp, small_study):
 
 
 @pytest.mark.peer
+def test_files_are_sent_as_stored_without_parsing_them(storescp, small_study, monkeypatch):
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("a file was parsed on the way out")
+
+    monkeypatch.setattr("radbridge.net.scu.dcmread", no_decoding)
+    monkeypatch.setattr("pynetdicom.association.dcmread", no_decoding)
+    report = send([small_study.dicom_dir], parse_peer(f"{storescp.aet}@127.0.0.1:{storescp.port}"))
+    assert report.ok, [r.error for r in report.failed]
+    sent = sources_by_uid(small_study.dicom_dir)
+    files = storescp.wait_for_files(len(sent))
+    got = {str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID): p for p in files}
+    assert {uid: dataset_bytes(got[uid]) for uid in sent} == {
+        uid: dataset_bytes(path) for uid, path in sent.items()
+    }
+
+
+@pytest.mark.peer
 def test_send_cli_to_orthanc(orthanc, small_study, capsys):
     code = main(
         ["send", str(small_study.dicom_dir), "--to", f"ORTHANC@127.0.0.1:{orthanc.dicom_port}"]

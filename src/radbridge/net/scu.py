@@ -24,18 +24,22 @@ Examples
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
+import struct
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from io import BytesIO
 from pathlib import Path
 
-from pydicom import dcmread
+from pydicom import Dataset, dcmread
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import build_context
 from pynetdicom.association import Association
+from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.presentation import PresentationContext
 
 from radbridge.config import Peer
@@ -47,7 +51,13 @@ from radbridge.errors import (
     PresentationContextError,
     RadbridgeError,
 )
-from radbridge.net.association import DEFAULT_AE_TITLE, associate, check_status
+from radbridge.net.association import (
+    DEFAULT_AE_TITLE,
+    associate,
+    check_status,
+    paused_reactor,
+)
+from radbridge.net.durable import dataset_offset
 
 __all__ = [
     "InstanceResult",
@@ -63,6 +73,8 @@ log = logging.getLogger(__name__)
 #: A presentation context list holds at most 128 contexts (PS3.8 9.3.2.2: odd IDs 1-255).
 _MAX_CONTEXTS = 128
 _UNCOMPRESSED = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
+#: Message IDs of the C-STORE requests this process sends (1..65535, then again).
+_message_ids = itertools.cycle(range(1, 65536))
 
 
 @dataclass(frozen=True)
@@ -125,32 +137,76 @@ def _walk(paths: Iterable[str | os.PathLike[str]]) -> Iterable[Path]:
             yield p
 
 
+#: File Meta Information elements read by :func:`_meta_uids` (group 0002).
+_META_TAGS = {0x00020002: 0, 0x00020003: 1, 0x00020010: 2}
+_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR", b"UT"}
+
+
+def _meta_uids(path: Path) -> tuple[str, str, str] | None:
+    """(SOP class, SOP instance, transfer syntax) from a Part 10 file's meta, or None.
+
+    Reads only the File Meta Information (a few hundred bytes); ``None`` when
+    the file has no complete meta with all three UIDs (the caller then parses it).
+    """
+    with path.open("rb") as handle:
+        head = handle.read(4096)
+        if len(head) < 144 or head[128:132] != b"DICM" or head[132:138] != b"\x02\x00\x00\x00UL":
+            return None
+        end = 144 + int.from_bytes(head[140:144], "little")
+        if end > len(head):
+            head += handle.read(end - len(head))
+    found: list[str | None] = [None, None, None]
+    offset = 144
+    while offset + 8 <= min(end, len(head)):
+        group, element = struct.unpack_from("<HH", head, offset)
+        vr = head[offset + 4 : offset + 6]
+        if vr in _LONG_VRS:
+            length, offset = int.from_bytes(head[offset + 8 : offset + 12], "little"), offset + 12
+        else:
+            length, offset = int.from_bytes(head[offset + 6 : offset + 8], "little"), offset + 8
+        index = _META_TAGS.get(group << 16 | element)
+        if index is not None:
+            found[index] = head[offset : offset + length].decode("ascii", "replace").strip("\0 ")
+        offset += length
+    if not all(found):
+        return None
+    return found[0] or "", found[1] or "", found[2] or ""
+
+
 def collect_instances(
     paths: Iterable[str | os.PathLike[str]],
 ) -> tuple[list[OutgoingInstance], list[InstanceResult]]:
     """Read the headers of every file under ``paths``.
 
-    Returns the sendable instances and a failure result for each file that is
-    not a DICOM instance (so the caller reports it instead of stopping).
+    Only the File Meta Information is read when it names the SOP class, SOP
+    instance and transfer syntax (as it must, PS3.10 7.1); other files are
+    parsed with pydicom. Returns the sendable instances and a failure result
+    for each file that is not a DICOM instance (so the caller reports it
+    instead of stopping).
     """
     instances: list[OutgoingInstance] = []
     rejected: list[InstanceResult] = []
     for path in _walk(paths):
         try:
-            ds = dcmread(
-                path,
-                stop_before_pixels=True,
-                specific_tags=["SOPClassUID", "SOPInstanceUID"],
-            )
-            sop_class = str(ds.get("SOPClassUID", "") or ds.file_meta.MediaStorageSOPClassUID)
-            sop = str(ds.get("SOPInstanceUID", "") or ds.file_meta.MediaStorageSOPInstanceUID)
-            syntax = str(ds.file_meta.TransferSyntaxUID)
+            uids = _meta_uids(path)
+            if uids is None:
+                ds = dcmread(
+                    path,
+                    stop_before_pixels=True,
+                    specific_tags=["SOPClassUID", "SOPInstanceUID"],
+                )
+                meta = ds.file_meta
+                uids = (
+                    str(ds.get("SOPClassUID", "") or meta.MediaStorageSOPClassUID),
+                    str(ds.get("SOPInstanceUID", "") or meta.MediaStorageSOPInstanceUID),
+                    str(meta.TransferSyntaxUID),
+                )
         except Exception as exc:  # not DICOM, or no file meta: report, never stop
             rejected.append(
                 InstanceResult(path, "", None, f"not a DICOM file ({type(exc).__name__})")
             )
             continue
-        instances.append(OutgoingInstance(path, sop_class, sop, syntax))
+        instances.append(OutgoingInstance(path, *uids))
     return instances, rejected
 
 
@@ -189,13 +245,42 @@ def _store_one(assoc: Association, peer: Peer, item: OutgoingInstance) -> Instan
             hint="configure the peer to accept this SOP class",
         )
     if how == "as-is":
-        response = assoc.send_c_store(item.path)
+        response = _store_as_stored(assoc, item)
     else:
         ds = dcmread(item.path)
         ds.decompress()  # the peer takes the SOP class uncompressed only
         response = assoc.send_c_store(ds)
     status = check_status(peer, response, operation="C-STORE", subject=item.sop_instance_uid)
     return InstanceResult(item.path, item.sop_instance_uid, status, transcoded=how == "transcode")
+
+
+def _store_as_stored(assoc: Association, item: OutgoingInstance) -> Dataset | None:
+    """C-STORE the file's data set bytes as they are on disk (no decode, no re-encode)."""
+    data = item.path.read_bytes()
+    start = dataset_offset(data)
+    context = next(
+        c
+        for c in assoc.accepted_contexts
+        if c.abstract_syntax == item.sop_class_uid
+        and c.transfer_syntax
+        and str(c.transfer_syntax[0]) == item.transfer_syntax_uid
+    )
+    request = C_STORE()
+    request.MessageID = next(_message_ids)
+    request.Priority = 2  # low, as pynetdicom's send_c_store
+    request.AffectedSOPClassUID = item.sop_class_uid
+    request.AffectedSOPInstanceUID = item.sop_instance_uid
+    request.DataSet = BytesIO(memoryview(data)[start:])
+    with paused_reactor(assoc):
+        assoc.dimse.send_msg(request, int(context.context_id or 0))
+        _, response = assoc.dimse.get_msg(block=True)
+    if response is None:  # DIMSE timeout: abort, as pynetdicom does
+        assoc.abort()
+        return None
+    status = Dataset()
+    if response.is_valid_response:
+        status.Status = response.Status
+    return status
 
 
 def _transient(exc: RadbridgeError) -> bool:
