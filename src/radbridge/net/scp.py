@@ -53,7 +53,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 
 from radbridge.config import TLSConfig, check_ae_title
 from radbridge.errors import ConfigError, DicomReadError, StorageError
-from radbridge.net.association import MAX_PDU, quiet_identifiers
+from radbridge.net.association import MAX_PDU, nodelay_handler, quiet_identifiers
 from radbridge.net.durable import (
     file_meta_bytes,
     instance_path,
@@ -207,6 +207,7 @@ class StorageSCP:
             (evt.EVT_PDU_RECV, self._on_pdu),
             (evt.EVT_ABORTED, self._on_aborted),
             (evt.EVT_CONN_CLOSE, self._on_closed),
+            nodelay_handler,  # each response leaves at once, not after the peer's delayed ACK
         ]
         context = self.tls.server_context() if self.tls else None
         try:
