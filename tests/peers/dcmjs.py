@@ -10,6 +10,10 @@ lock file call dcmjs's adapters:
   JPEG 2000, true FRACTIONAL and Label Map SEGs no.
 - ``sr_measurements.js``: ``adapters.Cornerstone3D.MeasurementReport.generateToolState``
   walks a TID 1500 report; the numeric values and units come from dcmjs's parse.
+- ``sr_write_measurements.js``: ``adapters.Cornerstone3D.MeasurementReport.generateReport``
+  writes Length/Bidirectional annotations as OHIF does (one SCOORD under each NUM).
+- ``sr_read_annotations.js``: ``generateToolState`` with dcmjs's own Length and
+  Bidirectional classes: the annotations OHIF would draw from an SR.
 """
 
 from __future__ import annotations
@@ -26,7 +30,13 @@ import numpy as np
 
 from ._common import REPO_ROOT, PeerCommandError, PeerMissingError, run
 
-__all__ = ["DcmjsLabelmaps", "dcmjs_segmentation", "dcmjs_sr_measurements"]
+__all__ = [
+    "DcmjsLabelmaps",
+    "dcmjs_read_annotations",
+    "dcmjs_segmentation",
+    "dcmjs_sr_measurements",
+    "dcmjs_write_measurements",
+]
 
 JS_DIR = REPO_ROOT / "tests" / "js"
 
@@ -94,3 +104,30 @@ def dcmjs_sr_measurements(
         raise PeerCommandError(f"dcmjs could not read {sr}: {done.stderr[-3000:]}")
     groups: list[dict[str, Any]] = json.loads(target.read_text())["groups"]
     return groups
+
+
+def dcmjs_write_measurements(
+    annotations: dict[str, Any], target: str | os.PathLike[str], *, timeout: float = 300.0
+) -> Path:
+    """Write ``annotations`` (see ``sr_write_measurements.js``) as dcmjs/OHIF write an SR."""
+    out = Path(target)
+    spec = out.with_suffix(".in.json")
+    spec.write_text(json.dumps(annotations))
+    done = run(_node(), [JS_DIR / "sr_write_measurements.js", spec, out], timeout=timeout)
+    if done.returncode != 0:
+        raise PeerCommandError(f"dcmjs could not write the SR: {done.stderr[-3000:]}")
+    return out
+
+
+def dcmjs_read_annotations(
+    sr: str | os.PathLike[str], workdir: str | os.PathLike[str], *, timeout: float = 300.0
+) -> dict[str, list[dict[str, Any]]]:
+    """Return the Length/Bidirectional annotations dcmjs rebuilds from an SR (by tool type)."""
+    out = Path(workdir)
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / "dcmjs-annotations.json"
+    done = run(_node(), [JS_DIR / "sr_read_annotations.js", Path(sr), target], timeout=timeout)
+    if done.returncode != 0:
+        raise PeerCommandError(f"dcmjs could not read {sr}: {done.stderr[-3000:]}")
+    found: dict[str, list[dict[str, Any]]] = json.loads(target.read_text())
+    return found

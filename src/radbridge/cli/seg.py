@@ -203,7 +203,7 @@ def info(
     seg = read_segmentation(seg_file)
     ds = seg.dataset
     result: dict[str, Any] = {
-        "sop_instance_uid": str(ds.SOPInstanceUID),
+        "sop_instance_uid": str(ds.get("SOPInstanceUID", "")),
         "series_instance_uid": str(ds.get("SeriesInstanceUID", "")),
         "study_instance_uid": str(ds.get("StudyInstanceUID", "")),
         "segmentation_type": seg.segmentation_type.value,

@@ -151,7 +151,7 @@ def image_item(
 
 def scoord_item(
     relationship: str,
-    concept: Code,
+    concept: Code | None,
     graphic_type: str,
     points: Sequence[float],
     source: Dataset,
@@ -166,7 +166,7 @@ def scoord_item(
 
 def scoord3d_item(
     relationship: str,
-    concept: Code,
+    concept: Code | None,
     graphic_type: str,
     points: Sequence[float],
     frame_of_reference_uid: str,

@@ -59,6 +59,8 @@ def _measurement_json(m: Measurement) -> dict[str, Any]:
             out[key] = getattr(m, key).to_json()
     if m.algorithm:
         out["algorithm"] = {"name": m.algorithm.name, "version": m.algorithm.version}
+    if m.region is not None:
+        out["region"] = _region_json(m.region)
     return out
 
 
@@ -221,6 +223,7 @@ def _measurement(data: dict[str, Any], where: str) -> Measurement:
         finding_site=_opt(data, "finding_site", where),
         laterality=_opt(data, "laterality", where),
         algorithm=_algorithm(data.get("algorithm")),
+        region=_region(data["region"], where) if data.get("region") else None,
     )
 
 

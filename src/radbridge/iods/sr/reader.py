@@ -175,7 +175,7 @@ def _algorithm(node: ContentItem) -> Algorithm | None:
     return Algorithm(_text(name), _text(version))
 
 
-def _measurement(node: ContentItem) -> Measurement | None:
+def _measurement(node: ContentItem, tree: ContentItem) -> Measurement | None:
     if node.value is None or node.concept is None:
         return None
     number, unit = node.value
@@ -189,7 +189,33 @@ def _measurement(node: ContentItem) -> Measurement | None:
         finding_site=site,
         laterality=laterality,
         algorithm=_algorithm(node),
+        region=_measured_region(node, tree),
     )
+
+
+def _measured_region(node: ContentItem, tree: ContentItem) -> ImageRegion | None:
+    """Return the SCOORD/SCOORD3D a NUM was inferred from: a child, or an item it names.
+
+    dcmjs/OHIF put one SCOORD under each length (INFERRED FROM); other writers refer
+    to a region elsewhere in the tree by Referenced Content Item Identifier.
+    """
+    for child in node.children:
+        target = _resolve(tree, child.value) if child.value_type == "REFERENCE" else child
+        if target is not None and target.value_type in ("SCOORD", "SCOORD3D") and target.value:
+            return _region(target)
+    return None
+
+
+def _resolve(tree: ContentItem, path: object) -> ContentItem | None:
+    """Return the item at a Referenced Content Item Identifier (1-based, from the root)."""
+    if not isinstance(path, list) or not path or path[0] != 1:
+        return None
+    node = tree
+    for position in path[1:]:
+        if not isinstance(position, int) or not 1 <= position <= len(node.children):
+            return None
+        node = node.children[position - 1]
+    return node
 
 
 def _region(node: ContentItem) -> ImageRegion:
@@ -215,7 +241,7 @@ def _region(node: ContentItem) -> ImageRegion:
     )
 
 
-def _group(node: ContentItem, evidence: dict[str, str]) -> MeasurementGroup:
+def _group(node: ContentItem, evidence: dict[str, str], tree: ContentItem) -> MeasurementGroup:
     tracking = _text(node.first(c.TRACKING_IDENTIFIER))
     region_nodes = [
         n
@@ -256,7 +282,7 @@ def _group(node: ContentItem, evidence: dict[str, str]) -> MeasurementGroup:
         )
     site, laterality = _site(node)
     measurements = tuple(
-        m for m in (_measurement(n) for n in node.children if n.value_type == "NUM") if m
+        m for m in (_measurement(n, tree) for n in node.children if n.value_type == "NUM") if m
     )
     evaluations = tuple(
         QualitativeEvaluation(n.concept, n.value)
@@ -312,7 +338,7 @@ def _evidence_series(ds: Dataset) -> dict[str, str]:
 def _report(tree: ContentItem, evidence: dict[str, str]) -> MeasurementReport:
     measurements = tree.first(c.IMAGING_MEASUREMENTS)
     groups = tuple(
-        _group(g, evidence)
+        _group(g, evidence, tree)
         for g in (measurements.find(c.MEASUREMENT_GROUP) if measurements else [])
     )
     person = tree.first(c.PERSON_OBSERVER_NAME)

@@ -135,6 +135,10 @@ class Measurement:
         Where, if it differs from the group's finding site.
     algorithm
         The algorithm that produced the value.
+    region
+        The geometry the value was measured on (TID 300 "INFERRED FROM" TID 320):
+        e.g. the line of a length, as OHIF/dcmjs write one per measurement. A 2D
+        region (SCOORD on an image) or a 3D one (SCOORD3D).
     """
 
     concept: Code
@@ -145,6 +149,7 @@ class Measurement:
     finding_site: Code | None = None
     laterality: Code | None = None
     algorithm: Algorithm | None = None
+    region: ImageRegion | None = None
 
     def check(self) -> None:
         """Raise :class:`~radbridge.errors.EncodingError` for values an SR cannot hold."""
@@ -166,6 +171,15 @@ class Measurement:
         _check_laterality(
             self.finding_site, self.laterality, f"measurement {self.concept.meaning!r}"
         )
+        if self.region is not None:
+            self.region.check()
+            if self.region.volume_surface:
+                raise EncodingError(
+                    f"measurement {self.concept.meaning!r}: its region is the geometry it was "
+                    "measured on, not a volume surface",
+                    attribute="volume_surface",
+                    hint="put volume surfaces on the group (region=), not on a measurement",
+                )
 
 
 @dataclass(frozen=True)
@@ -332,6 +346,12 @@ class MeasurementGroup:
     measurements: tuple[Measurement, ...] = ()
     evaluations: tuple[QualitativeEvaluation, ...] = ()
     algorithm: Algorithm | None = None
+
+    def all_regions(self) -> tuple[ImageRegion, ...]:
+        """Return the group's regions and those its measurements were measured on."""
+        found = [r for r in (self.region, *self.regions) if r is not None]
+        found += [m.region for m in self.measurements if m.region is not None]
+        return tuple(found)
 
     @property
     def template(self) -> str:

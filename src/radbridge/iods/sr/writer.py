@@ -97,6 +97,8 @@ def _measurement(m: Measurement, default_algorithm: Algorithm | None) -> Dataset
         children.append(code_item("HAS CONCEPT MOD", c.DERIVATION, m.derivation))
     children += _site_items(m.finding_site, m.laterality)
     children += _algorithm_items(m.algorithm or default_algorithm)
+    if m.region is not None:  # TID 300 INFERRED FROM TID 320: no concept name
+        children.append(_scoord(m.region, "INFERRED FROM", None))
     return num_item("CONTAINS", m.concept, float(m.value), m.unit, children)
 
 
@@ -106,10 +108,14 @@ def _region_item(group: MeasurementGroup, region: ImageRegion) -> Dataset:
         or region.graphic_type == "ELLIPSOID"
         or (group.template == "1411" and region.is_3d and not group.regions)
     )
-    concept = c.VOLUME_SURFACE if surface else c.IMAGE_REGION
+    return _scoord(region, "CONTAINS", c.VOLUME_SURFACE if surface else c.IMAGE_REGION)
+
+
+def _scoord(region: ImageRegion, relationship: str, concept: Code | None) -> Dataset:
+    """Return the SCOORD (with the image it was drawn on) or SCOORD3D item of a region."""
     if region.is_3d:
         return scoord3d_item(
-            "CONTAINS",
+            relationship,
             concept,
             region.graphic_type,
             region.points,
@@ -122,7 +128,7 @@ def _region_item(group: MeasurementGroup, region: ImageRegion) -> Dataset:
         str(region.sop_instance_uid),
         frames=[region.frame_number] if region.frame_number else [],
     )
-    return scoord_item("CONTAINS", concept, region.graphic_type, region.points, source)
+    return scoord_item(relationship, concept, region.graphic_type, region.points, source)
 
 
 def _region_items(group: MeasurementGroup) -> list[Dataset]:
@@ -171,9 +177,7 @@ def _check_regions(report: MeasurementReport, source: SourceSeries) -> None:
             _check_in_source(
                 group, source, frame.source_sop_class_uid, frame.source_sop_instance_uid
             )
-        for region in (group.region, *group.regions):
-            if region is None:
-                continue
+        for region in group.all_regions():
             if region.is_3d:
                 if frame_of_reference and region.frame_of_reference_uid != frame_of_reference:
                     raise EncodingError(
@@ -307,8 +311,8 @@ def _references(report: MeasurementReport, source: SourceSeries) -> list[tuple[s
                 refs.append(
                     (source_series, frame.source_sop_class_uid, frame.source_sop_instance_uid)
                 )
-        for region in (group.region, *group.regions):
-            if region is not None and not region.is_3d and source_series:
+        for region in group.all_regions():
+            if not region.is_3d and source_series:
                 refs.append(
                     (source_series, str(region.sop_class_uid), str(region.sop_instance_uid))
                 )
@@ -376,7 +380,7 @@ def encode_measurement_report(
     report.check()
     _check_regions(report, source)
     options = options or _DEFAULT_OPTIONS
-    three_d = any(r is not None and r.is_3d for g in report.groups for r in (g.region, *g.regions))
+    three_d = any(r.is_3d for g in report.groups for r in g.all_regions())
     sop_class = COMPREHENSIVE_3D_SR_STORAGE if three_d else COMPREHENSIVE_SR_STORAGE
     ds = sr_document(sop_class, options, source, modality="SR")
     sop_uid = str(ds.SOPInstanceUID)
