@@ -22,6 +22,7 @@ from tests.peers._common import free_port, wait_for_port
 from tests.peers.dcmtk import storescu
 
 
+@pytest.mark.slow  # stopping the TLS STOW-RS server with a keep-alive client waits ~4 s
 def test_tls_and_stow_credentials_from_the_config(tmp_path, phantom_study, monkeypatch):
     certs = make_certificates(tmp_path)
     port, stow_port = free_port(), free_port()

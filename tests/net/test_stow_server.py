@@ -369,6 +369,7 @@ def certs(tmp_path_factory):
     return make_certificates(tmp_path_factory.mktemp("stow-certs"))
 
 
+@pytest.mark.slow  # stopping a TLS server with a keep-alive client waits the grace period
 def test_mutual_tls(tmp_path, sink, ct60, certs):
     tls = TLSConfig(
         ca_file=certs / "ca.pem", cert_file=certs / "server.pem", key_file=certs / "server.key"

@@ -465,6 +465,7 @@ class StowServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._shutdown: asyncio.Event | None = None
         self._task: asyncio.Future[None] | None = None
+        self._app = _StowApp(self.settings)
         self._ready = threading.Event()
 
     def start(self) -> StowServer:
@@ -486,7 +487,7 @@ class StowServer:
 
         self._loop = asyncio.get_running_loop()
         self._shutdown = asyncio.Event()
-        app: Any = _StowApp(self.settings)
+        app: Any = self._app
         self._task = asyncio.ensure_future(serve(app, config, shutdown_trigger=self._shutdown.wait))
         self._loop.set_exception_handler(self._loop_error)
         self._ready.set()
