@@ -175,3 +175,16 @@ def test_masks_for_source_without_frame_references_places_frames_by_position(int
     assert found >= 3, "the file has segments on several images"
     with pytest.raises(GridMismatchError, match="not in the source"):
         stripped.masks_for_source("1.2.3.4", source=source)
+
+
+def test_a_bad_value_in_an_unused_attribute_is_tolerated(seg, study):
+    """Only damage that matters is refused: 'N/A' in Instance Number (IS) is not read."""
+    data = reread(seg)
+    number = str(seg.InstanceNumber).encode()
+    field = number + b" " * (len(number) % 2)
+    start = data.index(b"\x20\x00\x13\x00IS")  # (0020,0013) Instance Number, explicit VR
+    value = start + 8
+    assert data[value : value + len(field)] == field
+    damaged = data[:value] + b"N/A"[: len(field)].ljust(len(field)) + data[value + len(field) :]
+    read = read_segmentation(damaged)
+    np.testing.assert_array_equal(read.label_volume(study.source).array, study.labels)

@@ -153,8 +153,17 @@ def _check_dataset(ds: Dataset, name: object, skip: frozenset[int]) -> None:
                 raise damaged(name, label, detail) from exc
             for item in items:
                 _check_dataset(item, name, skip)
-        elif expected in _NUMERIC_VRS and not _numbers(element.value):
+        elif expected in _NUMERIC_VRS and _wrong_vr(element.VR, expected, element.value):
             raise damaged(name, label, f"should hold numbers (VR {expected}), not {element.VR}")
+
+
+def _wrong_vr(vr: str, expected: str, value: object) -> bool:
+    """Whether a wrong VR (damage, a faulty writer) made text of a number.
+
+    A bad value under the attribute's own VR is left to the reader that needs it
+    (``int_value``, ...), so an unused attribute never makes a file unreadable.
+    """
+    return vr != expected and not _numbers(value)
 
 
 def _numbers(value: object) -> bool:
