@@ -178,3 +178,17 @@ def test_gateway_run_host_option(tmp_path, phantom_study):
         proc.terminate()
         proc.wait(60)
     assert "on 127.0.0.2:" in (tmp_path / "gateway.log").read_text()
+
+
+def test_a_busy_stow_port_stops_the_start_cleanly(tmp_path, capsys):
+    from radbridge.cli import main
+
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = free_port()
+        (tmp_path / "gateway.toml").write_text('[gateway]\ndata_dir = "data"\n')
+        command = ["gateway", "run", "--config", str(tmp_path / "gateway.toml")]
+        command += ["--port", str(port), "--stow-port", str(busy.getsockname()[1])]
+        assert main(command) == 1
+    assert "cannot listen on 127.0.0.1" in capsys.readouterr().err
+    with socket.create_server(("127.0.0.1", port)):  # the C-STORE port was never taken
+        pass

@@ -280,12 +280,15 @@ class Gateway:
 
     def serve(self, stop: threading.Event) -> None:
         """Run everything — receivers, assembler, runners, sender — until ``stop`` is set."""
-        receivers: list[Any] = [self.receiver().start()]
-        if self.config.stow_port:
-            receivers.append(self.stow_server(port=self.config.stow_port).start())
-        self.start()
-        log.info("gateway %s serving on port %d", self.config.ae_title, receivers[0].port)
+        receivers: list[Any] = []
         try:
+            # the STOW-RS port is taken first: if it is busy, nothing has started yet
+            stow = self.stow_server(port=self.config.stow_port) if self.config.stow_port else None
+            receivers.append(self.receiver().start())
+            if stow is not None:
+                receivers.append(stow.start())
+            self.start()
+            log.info("gateway %s serving on port %d", self.config.ae_title, receivers[0].port)
             stop.wait()
         finally:
             for receiver in receivers:
