@@ -92,17 +92,23 @@ def dcmjs_segmentation(
     return DcmjsLabelmaps(labelmaps, segments)
 
 
+def _read_to_json(script: str, sr: str | os.PathLike[str], workdir: Path, timeout: float) -> Any:
+    """Run a reader script on ``sr``; return the JSON it wrote."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    target = workdir / f"{Path(script).stem}.json"
+    done = run(_node(), [JS_DIR / script, Path(sr), target], timeout=timeout)
+    if done.returncode != 0:
+        raise PeerCommandError(f"dcmjs could not read {sr}: {done.stderr[-3000:]}")
+    return json.loads(target.read_text())
+
+
 def dcmjs_sr_measurements(
     sr: str | os.PathLike[str], workdir: str | os.PathLike[str], *, timeout: float = 300.0
 ) -> list[dict[str, Any]]:
     """Return the measurement groups of a TID 1500 SR as dcmjs's report adapter walks them."""
-    out = Path(workdir)
-    out.mkdir(parents=True, exist_ok=True)
-    target = out / "dcmjs-sr.json"
-    done = run(_node(), [JS_DIR / "sr_measurements.js", Path(sr), target], timeout=timeout)
-    if done.returncode != 0:
-        raise PeerCommandError(f"dcmjs could not read {sr}: {done.stderr[-3000:]}")
-    groups: list[dict[str, Any]] = json.loads(target.read_text())["groups"]
+    groups: list[dict[str, Any]] = _read_to_json("sr_measurements.js", sr, Path(workdir), timeout)[
+        "groups"
+    ]
     return groups
 
 
@@ -123,11 +129,7 @@ def dcmjs_read_annotations(
     sr: str | os.PathLike[str], workdir: str | os.PathLike[str], *, timeout: float = 300.0
 ) -> dict[str, list[dict[str, Any]]]:
     """Return the Length/Bidirectional annotations dcmjs rebuilds from an SR (by tool type)."""
-    out = Path(workdir)
-    out.mkdir(parents=True, exist_ok=True)
-    target = out / "dcmjs-annotations.json"
-    done = run(_node(), [JS_DIR / "sr_read_annotations.js", Path(sr), target], timeout=timeout)
-    if done.returncode != 0:
-        raise PeerCommandError(f"dcmjs could not read {sr}: {done.stderr[-3000:]}")
-    found: dict[str, list[dict[str, Any]]] = json.loads(target.read_text())
+    found: dict[str, list[dict[str, Any]]] = _read_to_json(
+        "sr_read_annotations.js", sr, Path(workdir), timeout
+    )
     return found
