@@ -408,3 +408,24 @@ def test_request_ids_are_unique_transfers(server, sink, ct60):
     opened = [e[1] for e in sink.events if e[0] == "opened"]
     assert len(set(opened)) == 3 and all(t.startswith("stow-") for t in opened)
     assert uuid.UUID(opened[0][len("stow-") :])
+
+
+def test_request_timeout_during_a_store_keeps_the_contract_order(tmp_path, ct60):
+    """The timeout fires while a part is being recorded: it is stored, then the transfer
+    ends (failed) — never ended first, never reported both stored and refused."""
+
+    class SlowSink(Recorder):
+        def instance_stored(self, instance, transfer_id):
+            time.sleep(1.5)
+            super().instance_stored(instance, transfer_id)
+
+    sink = SlowSink()
+    with StowServer(tmp_path / "spool", sink, limits=StowLimits(request_timeout_s=0.5)) as server:
+        response = requests.post(
+            f"{server.url}/studies",
+            data=multipart(ct60[0].read_bytes()),
+            headers={"Content-Type": CONTENT_TYPE},
+        )
+    assert response.status_code == 408
+    assert sink.kinds() == ["opened", "stored", "ended"]
+    assert sink.outcomes() == ["failed"]

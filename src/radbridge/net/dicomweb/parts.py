@@ -91,6 +91,7 @@ class SpooledPart:
         self._hash = hashlib.sha256()
         self._problem: tuple[int, str] | None = None
         self._file: StreamedFile | None = None
+        self.finished = False
         content_type = headers.get("content-type", "application/dicom")
         if content_type.split(";")[0].strip().lower() != "application/dicom":
             self._problem = (NOT_DICOM_TYPE, f"the part is {content_type[:60]!r}")
@@ -145,6 +146,7 @@ class SpooledPart:
 
     def finish(self) -> PartOutcome:
         """Check the whole part, store it durably and report it to the sink, or refuse it."""
+        self.finished = True
         uids = self._uids()
         if self._problem is None and self.size == 0:
             self.refuse_now(CANNOT_UNDERSTAND, "an empty part")
@@ -218,6 +220,9 @@ class SpooledPart:
         return PartOutcome(None, failure, reason, sop_class, sop, series_uid)
 
     def abandon(self, reason: str) -> None:
-        """Drop a part the request ended inside, and report it refused."""
+        """Drop a part the request ended inside, and report it refused (unless finished)."""
+        if self.finished:
+            return
+        self.finished = True
         self.refuse_now(CANNOT_UNDERSTAND, reason)
         self._refused(None)

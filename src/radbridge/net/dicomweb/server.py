@@ -53,7 +53,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from radbridge.config import TLSConfig
 from radbridge.errors import StorageError
@@ -80,6 +80,7 @@ __all__ = ["StowServer"]
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -235,6 +236,7 @@ class _StowApp:
         except TimeoutError:
             reader.failure = _RefusedError(HTTPStatus.REQUEST_TIMEOUT, "the request took too long")
         finally:
+            await reader.settle()  # a part's write or store still running in its thread
             await asyncio.to_thread(reader.abandon)
             await asyncio.to_thread(settings.sink.transfer_ended, transfer_id, outcome)
         framing = "chunked" if "content-length" not in request.headers else "with a length"
@@ -270,6 +272,7 @@ class _BodyReader:
         self.pending = bytearray()
         self.failure: _RefusedError | None = None
         self.received = 0
+        self.busy: asyncio.Future[Any] | None = None
 
     async def read(self, receive: Receive) -> TransferOutcome:
         limits = self.settings.limits
@@ -305,9 +308,9 @@ class _BodyReader:
 
     async def _handle(self, event: PartStart | PartData | PartEnd | BodyEnd) -> None:
         if isinstance(event, PartStart):
-            self.part = await asyncio.to_thread(SpooledPart, self.rules, event.headers)
+            self.part = await self._in_thread(SpooledPart, self.rules, event.headers)
             accepting = self.settings.accepting
-            if accepting is not None and not await asyncio.to_thread(accepting):
+            if accepting is not None and not await self._in_thread(accepting):
                 self.part.refuse_now(OUT_OF_RESOURCES, "low on disk space")
         elif isinstance(event, PartData) and self.part is not None:
             self.pending += event.data
@@ -315,14 +318,24 @@ class _BodyReader:
                 await self._flush()
         elif isinstance(event, PartEnd) and self.part is not None:
             await self._flush()
-            outcome = await asyncio.to_thread(self.part.finish)
+            outcome = await self._in_thread(self.part.finish)
             self.request.parts.append(outcome)
             self.part = None
 
     async def _flush(self) -> None:
         if self.pending and self.part is not None:
             data, self.pending = bytes(self.pending), bytearray()
-            await asyncio.to_thread(self.part.write, data)
+            await self._in_thread(self.part.write, data)
+
+    async def _in_thread(self, function: Callable[..., T], *args: Any) -> T:
+        """Run blocking work in a thread; a cancelled request does not cut it short."""
+        self.busy = asyncio.ensure_future(asyncio.to_thread(function, *args))
+        return await asyncio.shield(self.busy)
+
+    async def settle(self) -> None:
+        """Wait for the work :meth:`_in_thread` started, if the request was cut meanwhile."""
+        if self.busy is not None and not self.busy.done():
+            await asyncio.wait([self.busy])
 
     def abandon(self) -> None:
         """Drop a part the request ended inside (blocking; run in a worker thread)."""
