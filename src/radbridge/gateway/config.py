@@ -27,6 +27,7 @@ from radbridge.errors import ConfigError
 from radbridge.gateway.routing import Match, PriorityRule, Rule
 from radbridge.iods.profiles import Profile
 from radbridge.net.dicomweb.settings import StowAuth, StowLimits
+from radbridge.net.durable import dir_mode_for
 from radbridge.schema import convert, from_table, unknown_key_error
 
 __all__ = ["GatewayConfig", "load_gateway_config"]
@@ -73,7 +74,7 @@ class GatewayConfig:
     @property
     def dir_mode(self) -> int:
         """The mode of folders under ``data_dir``: ``file_mode`` plus search where readable."""
-        return self.file_mode | ((self.file_mode & 0o444) >> 2)
+        return dir_mode_for(self.file_mode)
 
     @property
     def spool_dir(self) -> Path:
