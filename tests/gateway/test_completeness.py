@@ -7,17 +7,22 @@ peers.
 
 from __future__ import annotations
 
+import socket
+import sqlite3
 from dataclasses import replace
 
 import pydicom
 import pytest
+import requests
 from pydicom.uid import ImplicitVRLittleEndian
 
+from radbridge.config import Peer
 from radbridge.gateway import Gateway
 from radbridge.gateway.assembler import INCOMPLETE
 from radbridge.gateway.routing import Match, Rule
 from radbridge.gateway.state import JobState
 from tests.net.helpers import dataset_bytes
+from tests.peers._common import free_port
 
 from .conftest import receive, receive_open
 
@@ -211,3 +216,119 @@ def test_same_uid_in_another_series_is_kept_under_its_own_series(gateway, phanto
     }
     row = gateway.store.series_row("2.25.31337")
     assert row["instance_count"] == 1 and row["version"] == 1
+
+
+def test_a_transfer_end_the_database_could_not_take_is_recorded_later(
+    holding, phantom_study, monkeypatch
+):
+    files = files_of(phantom_study)
+    holding.transfer_opened("full")
+    receive_open(holding, files[:10], "full")
+    real = holding.store.end_transfer
+
+    def disk_full(*args, **kwargs):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(holding.store, "end_transfer", disk_full)
+    holding.instance_refused("full", phantom_study.series_instance_uid, "No space left on device")
+    holding.transfer_ended("full", "released")  # must not raise into the receiver
+    assert holding.assemble_once() == 0  # the transfer is still open in the database
+    monkeypatch.setattr(holding.store, "end_transfer", real)  # space is back
+    assert holding.assemble_once() == 0
+    row = holding.store.series_row(phantom_study.series_instance_uid)
+    assert row["held_reason"] == "1 instance(s) refused" and row["open_transfers"] == 0
+
+
+@pytest.mark.peer
+def test_the_source_pacs_count_makes_a_short_series_wait(config, phantom_study, orthanc_factory):
+    files = files_of(phantom_study)
+    orthanc = orthanc_factory(modalities={"gateway": ("RADBRIDGE", "127.0.0.1", 1)})
+    orthanc.upload_many(files)  # the PACS holds all 24; it forwards only 16 at first
+    pacs = Peer("ORTHANC", "127.0.0.1", orthanc.dicom_port, name="pacs", timeout_s=10)
+    gateway = Gateway(
+        replace(config, peers={"pacs": pacs}, verify_count_with="pacs", incomplete_after_s=3600)
+    )
+    try:
+        receive(gateway, files[:16], "first")
+        assert gateway.assemble_once() == 0
+        reason = gateway.store.series_row(phantom_study.series_instance_uid)["held_reason"]
+        assert reason == "waiting for the rest: 16 of 24 instances (C-FIND to pacs)"
+        receive(gateway, files[16:], "rest")
+        assert gateway.assemble_once() == 1
+    finally:
+        gateway.close()
+
+
+def test_a_source_pacs_that_cannot_be_asked_leaves_the_decision_to_the_transfer(
+    config, phantom_study, caplog
+):
+    nobody = Peer("ORTHANC", "127.0.0.1", free_port(), name="pacs", timeout_s=2)
+    gateway = Gateway(replace(config, peers={"pacs": nobody}, verify_count_with="pacs"))
+    try:
+        receive(gateway, files_of(phantom_study))
+        assert gateway.assemble_once() == 1
+        assert "cannot ask pacs for its count" in caplog.text
+    finally:
+        gateway.close()
+
+
+def _multipart(files):
+    boundary = "cut-here"
+    body = b"".join(
+        b"--"
+        + boundary.encode()
+        + b"\r\nContent-Type: application/dicom\r\n\r\n"
+        + path.read_bytes()
+        + b"\r\n"
+        for path in files
+    )
+    return body + b"--" + boundary.encode() + b"--\r\n", boundary
+
+
+def test_stow_a_request_with_a_refused_part_holds_its_series(holding, phantom_study, tmp_path):
+    files = files_of(phantom_study)
+    evil = pydicom.dcmread(files[1])
+    evil.SOPInstanceUID = "../../etc/passwd"  # refused, but its series can be read
+    evil.save_as(tmp_path / "evil.dcm")
+    server = holding.stow_server().start()
+    try:
+        body, boundary = _multipart([files[0], tmp_path / "evil.dcm"])
+        answer = requests.post(
+            f"{server.url}/studies",
+            data=body,
+            headers={
+                "Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}'
+            },
+            timeout=30,
+        )
+        assert answer.status_code == 202  # one stored, one failed
+    finally:
+        server.stop()
+    assert holding.assemble_once() == 0
+    row = holding.store.series_row(phantom_study.series_instance_uid)
+    assert row["held_reason"] == "1 instance(s) refused"
+
+
+def test_stow_a_request_cut_midway_holds_the_series(holding, phantom_study):
+    files = files_of(phantom_study)
+    server = holding.stow_server().start()
+    try:
+        body, boundary = _multipart(files[:10])
+        head = {"Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}'}
+        assert requests.post(f"{server.url}/studies", data=body, headers=head, timeout=30).ok
+        body, boundary = _multipart(files[10:])
+        with socket.create_connection((server.host, server.port), timeout=30) as sock:
+            sock.sendall(
+                f"POST /dicom-web/studies HTTP/1.1\r\nHost: x\r\n"
+                f'Content-Type: multipart/related; type="application/dicom"; boundary={boundary}'
+                f"\r\nContent-Length: {len(body) + 4096}\r\n\r\n".encode()
+                + body[: len(body) // 2]
+            )
+            sock.shutdown(socket.SHUT_WR)  # the client goes away mid-body
+            sock.recv(1024)
+    finally:
+        server.stop()
+    assert holding.assemble_once() == 0
+    row = holding.store.series_row(phantom_study.series_instance_uid)
+    # the parts that arrived whole may be spooled (never acknowledged); the series waits
+    assert row["held_reason"] == "transfer aborted" and 10 <= row["instance_count"] < 24

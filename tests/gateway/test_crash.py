@@ -8,10 +8,7 @@ UIDs); a PACS that is down gets the results once it is back.
 from __future__ import annotations
 
 import os
-import signal
-import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -19,89 +16,16 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from tests.peers._common import free_port, wait_for_port
+from tests.gateway.processes import STORESCU, GatewayProcess, db_rows, wait_until, write_config
+from tests.peers._common import free_port
 from tests.peers.dcmtk import start_storescp
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow]
 
 
-def write_config(folder: Path, *, port: int, pacs_port: int, quiet: float = 1.0) -> Path:
-    config = folder / "gateway.toml"
-    config.write_text(
-        f"""
-[gateway]
-data_dir = "data"
-port = {port}
-quiet_period_s = {quiet}
-retry_base_s = 0.2
-delivery_attempts = 100
-
-[[rules]]
-name = "ct"
-model = "reference-ct"
-outputs = ["seg"]
-destinations = ["pacs", "archive"]
-[rules.match]
-modality = ["CT"]
-
-[peers.pacs]
-ae_title = "PACS"
-host = "127.0.0.1"
-port = {pacs_port}
-timeout_s = 5
-"""
-    )
-    return config
-
-
-class GatewayProcess:
-    def __init__(self, config: Path, port: int) -> None:
-        self.log = config.parent / "gateway.log"
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "radbridge", "gateway", "run", "--config", str(config)],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        wait_for_port("127.0.0.1", port, timeout=60, proc=self.proc)
-
-    def kill9(self) -> None:
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(30)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(60)
-
-
-def db_rows(data: Path, sql: str) -> list[tuple]:
-    with sqlite3.connect(data / "gateway.sqlite", timeout=30) as db:
-        return list(db.execute(sql))
-
-
-def wait_until(predicate, timeout=180.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise TimeoutError(what)
-
-
 def storescu_async(folder: Path, port: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [
-            "/usr/bin/storescu",
-            "-v",
-            "-aec",
-            "RADBRIDGE",
-            "+sd",
-            "-R",
-            "127.0.0.1",
-            str(port),
-            str(folder),
-        ],
+        [STORESCU, "-v", "-aec", "RADBRIDGE", "+sd", "-R", "127.0.0.1", str(port), str(folder)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import io
-import json
 import os
 import signal
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import replace
 
 import pydicom
@@ -18,17 +16,8 @@ import pytest
 from radbridge.config import Peer
 from radbridge.gateway import Gateway
 from radbridge.gateway.state import JobState
+from tests.gateway.processes import gateway_status, wait_until
 from tests.peers._common import free_port, wait_for_port
-
-
-def _wait(predicate, *, timeout=120.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise TimeoutError(f"timed out waiting for {what}")
 
 
 def _series_modalities(orthanc, study_uid):
@@ -62,7 +51,7 @@ def test_orthanc_to_gateway_and_back(orthanc_factory, config, phantom_study):
         wait_for_port("127.0.0.1", gateway_port, timeout=30)
         orthanc.store_to("gateway", orthanc.studies())  # the PACS routes the study to us
         study_uid = phantom_study.study_instance_uid
-        _wait(
+        wait_until(
             lambda: {"SEG", "SR", "KO"} <= set(_series_modalities(orthanc, study_uid)),
             what="SEG, SR and KO in Orthanc",
         )
@@ -149,25 +138,10 @@ port = {orthanc.dicom_port}
         assert sent.returncode == 0, sent.stderr
 
         def delivered():
-            out = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "radbridge",
-                    "gateway",
-                    "status",
-                    "--json",
-                    "--config",
-                    str(config),
-                ],
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
-            report = json.loads(out.stdout)
+            report = gateway_status(config)
             return report if report["queue"].get("done") == 1 and report["latency_s"] else None
 
-        report = _wait(delivered, timeout=180, what="a delivered job")
+        report = wait_until(delivered, 180, what="a delivered job")
         assert report["received"]["instances"] == 24
         assert "SEG" in _series_modalities(orthanc, phantom_study.study_instance_uid)
     finally:

@@ -206,8 +206,11 @@ class Store:
                 path=self.path,
                 hint="let the old gateway finish its jobs, then start this one on a new data_dir",
             )
-        self._db.executescript(_SCHEMA)
-        self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        if not tables:  # a new database (an existing one is never written here: a
+            # reader such as `gateway status` must work on a full disk)
+            self._db.executescript(
+                f"BEGIN; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            )
 
     def close(self) -> None:
         """Close the database."""
