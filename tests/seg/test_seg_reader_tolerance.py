@@ -188,3 +188,12 @@ def test_a_bad_value_in_an_unused_attribute_is_tolerated(seg, study):
     damaged = data[:value] + b"N/A"[: len(field)].ljust(len(field)) + data[value + len(field) :]
     read = read_segmentation(damaged)
     np.testing.assert_array_equal(read.label_volume(study.source).array, study.labels)
+
+
+def test_a_damaged_display_colour_is_dropped(seg, study):
+    seg.SegmentSequence[1].RecommendedDisplayCIELabValue = [40000]  # one value, not three
+    read = read_segmentation(reread(seg))
+    with pytest.warns(UserWarning, match="damaged display colour"):
+        assert read.segments[2].display_rgb is None
+    assert read.segments[1].display_rgb is None or len(read.segments[1].display_rgb) == 3
+    np.testing.assert_array_equal(read.label_volume(study.source).array, study.labels)

@@ -288,11 +288,7 @@ class SegmentDescription:
         algo_type = str(ds.get("SegmentAlgorithmType", "") or "")
         if algo_type not in AlgorithmType.__members__:
             algo_type = "AUTOMATIC" if algorithm is not None else "MANUAL"
-        rgb = None
-        if ds.get("RecommendedDisplayCIELabValue"):
-            from radbridge.color import dicom_lab_to_rgb
-
-            rgb = dicom_lab_to_rgb(tuple(int(v) for v in ds.RecommendedDisplayCIELabValue))
+        rgb = _display_rgb(ds, number, source)
         return cls(
             segment_number=number,
             label=label,
@@ -345,6 +341,24 @@ def _with_modifiers(code: Code, keyword: str, modifiers: Sequence[Code]) -> Data
     if modifiers:
         setattr(item, keyword, [m.to_dataset() for m in modifiers])
     return item
+
+
+def _display_rgb(ds: Dataset, number: int, source: str | None) -> tuple[int, int, int] | None:
+    """Return the recommended display colour as sRGB (a damaged one is dropped, warned)."""
+    from radbridge.attributes import floats_value
+    from radbridge.color import dicom_lab_to_rgb
+
+    try:
+        lab = floats_value(ds, "RecommendedDisplayCIELabValue", 3, source=source)
+    except InvalidAttributeError:
+        lab = None
+        warnings.warn(
+            f"{source or 'SEG'}: segment {number} has a damaged display colour; it is ignored",
+            stacklevel=4,
+        )
+    if lab is None or not all(0 <= v <= 65535 for v in lab):
+        return None
+    return dicom_lab_to_rgb(tuple(int(v) for v in lab))
 
 
 def _code_or_none(ds: Dataset, keyword: str, number: int, source: str | None) -> Code | None:
