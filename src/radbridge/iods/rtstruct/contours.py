@@ -36,6 +36,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -286,10 +287,22 @@ def simplify(polygon: ArrayLike, tolerance: float) -> FloatArray:
     far = int(np.argmax(np.sum((p - p[0]) ** 2, axis=1)))
     if far == 0:
         return p[:1]
-    keep = np.zeros(n + 1, bool)
     closed = np.concatenate([p, p[:1]])
-    keep[[0, far, n]] = True
-    stack = [(0, far), (far, n)]
+    keep = _douglas_peucker(closed, [0, far, n], tolerance)
+    if keep[:n].sum() < 3:
+        # A sliver thinner than the tolerance: anchor at its middles too and simplify
+        # again, so every dropped vertex is still within the tolerance of the result.
+        keep = _douglas_peucker(closed, [0, far // 2, far, (far + n) // 2, n], tolerance)
+    kept: FloatArray = closed[:n][keep[:n]]
+    return kept
+
+
+def _douglas_peucker(closed: FloatArray, anchors: list[int], tolerance: float) -> NDArray[np.bool_]:
+    """Return which vertices to keep: the anchors, and vertices further than ``tolerance``."""
+    keep = np.zeros(len(closed), bool)
+    points = sorted(set(anchors))
+    keep[points] = True
+    stack = list(pairwise(points))
     while stack:
         first, last = stack.pop()
         if last - first < 2:
@@ -302,10 +315,7 @@ def simplify(polygon: ArrayLike, tolerance: float) -> FloatArray:
             keep[split] = True
             stack.append((first, split))
             stack.append((split, last))
-    kept = closed[:n][keep[:n]]
-    if len(kept) < 3:  # a sliver thinner than the tolerance: keep its extremes
-        kept = p[np.unique([0, far, (far + n) // 2 % n, far // 2])]
-    return kept
+    return keep
 
 
 def _segment_distance(points: FloatArray, start: FloatArray, end: FloatArray) -> FloatArray:
