@@ -40,6 +40,16 @@ def run_until_idle(gateway, rounds=50):
     raise AssertionError("gateway did not become idle")
 
 
+def run_once_through(config, study):
+    """A gateway receives ``study``, does all it can, and closes (the CLI then looks)."""
+    gateway = Gateway(config)
+    try:
+        receive(gateway, files_of(study))
+        run_until_idle(gateway)
+    finally:
+        gateway.close()
+
+
 def jobs(gateway):
     return [dict(r) for r in gateway.store.query("SELECT * FROM jobs ORDER BY id")]
 
@@ -293,12 +303,7 @@ def test_status_and_retry_commands(config, phantom_study, capsys, tmp_path, monk
     (tmp_path / "flaky2.py").write_text("def model(v, s):\n    raise RuntimeError('no GPU')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     rule = Rule("flaky", model="flaky2:model", match=Match(modality=("CT",)))
-    gateway = Gateway(replace(config, rules=(rule,), max_attempts=1))
-    try:
-        receive(gateway, files_of(phantom_study))
-        run_until_idle(gateway)
-    finally:
-        gateway.close()
+    run_once_through(replace(config, rules=(rule,), max_attempts=1), phantom_study)
     toml = tmp_path / "gateway.toml"
     toml.write_text(
         f'[gateway]\ndata_dir = "{config.data_dir}"\n'
@@ -314,3 +319,28 @@ def test_status_and_retry_commands(config, phantom_study, capsys, tmp_path, monk
     assert main(["gateway", "retry", str(job_id), "--config", str(toml)]) == 0
     assert main(["gateway", "status", "--config", str(toml), "--json"]) == 0
     assert json.loads(capsys.readouterr().out.split("\n", 1)[1])["queue"] == {"queued": 1}
+
+
+def test_a_database_of_an_older_gateway_is_refused_with_a_hint(tmp_path):
+    import sqlite3
+
+    from radbridge.gateway.state import Store
+
+    old = tmp_path / "gateway.sqlite"
+    with sqlite3.connect(old) as db:  # the tables of schema 1, no user_version
+        db.execute("CREATE TABLE instances (sop_instance_uid TEXT PRIMARY KEY)")
+    with pytest.raises(GatewayError, match="schema 0, this radbridge needs 2") as err:
+        Store(old)
+    assert "new data_dir" in str(err.value)
+
+
+def test_retry_command_refuses_a_done_job_without_force(config, phantom_study, capsys, tmp_path):
+    from radbridge.cli import main
+
+    run_once_through(config, phantom_study)
+    toml = tmp_path / "gateway.toml"
+    toml.write_text(f'[gateway]\ndata_dir = "{config.data_dir}"\n')
+    assert main(["gateway", "retry", "1", "--config", str(toml)]) == 1
+    assert "job 1 is done" in capsys.readouterr().err
+    assert main(["gateway", "retry", "1", "--force", "--config", str(toml)]) == 0
+    assert "version 2" in capsys.readouterr().out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import resource
 import subprocess
@@ -175,6 +176,23 @@ def test_sink_failure_is_not_acknowledged_and_reported_refused(tmp_path, small_s
     (opened, refused, ended) = sink.events
     assert refused == ("refused", opened[1], str(ds.SeriesInstanceUID))
     assert ended == ("ended", opened[1], "released")
+
+
+def test_a_failing_store_is_logged_once_per_change_not_per_instance(tmp_path, small_study, caplog):
+    sink = Recorder(refuse=True)  # e.g. the gateway's database on a full disk
+    datasets = [pydicom.dcmread(p) for p in sorted(small_study.dicom_dir.glob("*.dcm"))[:4]]
+    with (
+        caplog.at_level(logging.DEBUG, logger="radbridge.net.scp"),
+        StorageSCP(tmp_path / "in", port=0, sink=sink) as scp,
+    ):
+        assert [_store_with_pynetdicom(scp.port, ds) for ds in datasets[:3]] == [0xA700] * 3
+        sink.refuse = False
+        assert _store_with_pynetdicom(scp.port, datasets[3]) == 0
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("cannot store instances") and "database is locked" in lines[0]
+    assert lines[1] == "storing instances again"
+    assert scp.stats.failed == 3
 
 
 def test_low_disk_refusal_names_the_series(tmp_path, small_study):

@@ -52,7 +52,7 @@ from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from pynetdicom.transport import ThreadedAssociationServer
 
 from radbridge.config import TLSConfig, check_ae_title
-from radbridge.errors import ConfigError, DicomReadError, StorageError
+from radbridge.errors import ConfigError, DicomReadError, RadbridgeError, StorageError
 from radbridge.net.association import MAX_PDU, nodelay_handler, quiet_identifiers
 from radbridge.net.durable import (
     file_meta_bytes,
@@ -167,6 +167,7 @@ class StorageSCP:
         self._server: _Server | None = None
         self._ids: dict[int, str] = {}
         self._aborted: set[int] = set()
+        self._failing: str | None = None
         self._ids_lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------
@@ -314,6 +315,25 @@ class StorageSCP:
                 log.exception("the receiver sink failed to record a refusal")
         return status
 
+    def _storage_failing(self, sop: str, exc: Exception | None) -> None:
+        """Log a storage failure once when it starts or changes, and once when it ends.
+
+        A full or read-only disk fails every instance the same way; one line per
+        change of state, not one per instance (each refusal is still counted).
+        """
+        kind = None
+        if exc is not None:  # the message without the file name: the same for every instance
+            text = exc.message if isinstance(exc, RadbridgeError) else str(exc)
+            kind = f"{type(exc).__name__}: {text}"
+        with self._ids_lock:
+            previous, self._failing = self._failing, kind
+        if kind is not None and kind != previous:
+            log.error("cannot store instances (first: %s): %s", sop, kind)
+        elif kind is not None:
+            log.debug("failed to store %s: %s", sop, kind)
+        elif previous is not None:
+            log.warning("storing instances again")
+
     def _on_store(self, event: Any) -> int:
         started = time.perf_counter()
         association = self._association_id(event)
@@ -354,8 +374,9 @@ class StorageSCP:
             if self.sink is not None:
                 self.sink.instance_stored(stored, association)
         except Exception as exc:  # never acknowledge what is not stored
-            log.error("failed to store %s: %s", sop, type(exc).__name__)
+            self._storage_failing(sop, exc)
             return self._refuse(association, series, _OUT_OF_RESOURCES, str(exc))
+        self._storage_failing(sop, None)
         size = len(meta) + len(dataset)
         self.stats.add(stored=1, size=size)
         log.debug(
