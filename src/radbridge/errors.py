@@ -29,6 +29,7 @@ file or peer), *what* (the DICOM attribute or argument), and *what to do*.
     │   ├── PresentationContextError            the peer rejected a SOP class/transfer syntax
     │   ├── DimseStatusError                    the peer answered a failure status
     │   ├── DicomWebError                       a DICOMweb request failed
+    │   ├── ProtocolError                       a peer broke the DICOM upper layer protocol
     │   └── PeerTimeoutError (TimeoutError)     the peer did not answer in time
     ├── StorageError (OSError)                  a received object could not be stored durably
     └── GatewayError (RuntimeError)             the gateway cannot carry out a job
@@ -74,6 +75,7 @@ __all__ = [
     "OrientationError",
     "PeerTimeoutError",
     "PresentationContextError",
+    "ProtocolError",
     "RadbridgeError",
     "SlicePositionError",
     "SliceSpacingError",
@@ -256,6 +258,10 @@ class DicomWebError(NetworkError):
 
     http_status: int | None = None
     failure_reasons: tuple[int, ...] = ()
+
+
+class ProtocolError(NetworkError):
+    """A peer sent a malformed or unexpected PDU or DIMSE message (the association is aborted)."""
 
 
 class PeerTimeoutError(NetworkError, TimeoutError):

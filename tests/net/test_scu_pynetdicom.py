@@ -15,7 +15,7 @@ import pytest
 from pynetdicom import build_context
 
 from radbridge.config import Peer
-from radbridge.net.association import VERIFICATION, associate, guard_responses
+from radbridge.net.association import associate, guard_responses
 from tests.net.helpers import sources_by_uid
 
 
@@ -105,16 +105,3 @@ def test_without_the_guard_the_race_loses_responses(storescp, small_study, monke
         statuses = _store_losing_the_race(assoc, files)
     assert None in statuses  # a response was dropped: the send timed out and aborted
     assert guard_responses is not None
-
-
-def test_the_storage_scp_sockets_send_without_delay(scp):
-    peer = Peer(name="scp", ae_title=scp.ae_title, host="127.0.0.1", port=scp.port)
-    with associate(peer, [VERIFICATION]):
-        deadline = time.monotonic() + 5
-        while not (accepted := [a for a in scp._server.ae.active_associations if a.is_acceptor]):
-            assert time.monotonic() < deadline, "the SCP never showed its association"
-            time.sleep(0.01)
-        options = [
-            a.dul.socket.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for a in accepted
-        ]
-    assert options == [1]

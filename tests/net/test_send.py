@@ -39,11 +39,14 @@ def test_files_are_sent_as_stored_without_parsing_them(storescp, small_study, mo
     def no_decoding(*args, **kwargs):
         raise AssertionError("a file was parsed on the way out")
 
-    monkeypatch.setattr("radbridge.net.scu.dcmread", no_decoding)
-    monkeypatch.setattr("pynetdicom.association.dcmread", no_decoding)
-    report = send([small_study.dicom_dir], parse_peer(f"{storescp.aet}@127.0.0.1:{storescp.port}"))
-    assert report.ok, [r.error for r in report.failed]
     sent = sources_by_uid(small_study.dicom_dir)
+    with monkeypatch.context() as patched:
+        patched.setattr("pydicom.dcmread", no_decoding)
+        patched.setattr("pydicom.filereader.read_dataset", no_decoding)
+        report = send(
+            [small_study.dicom_dir], parse_peer(f"{storescp.aet}@127.0.0.1:{storescp.port}")
+        )
+    assert report.ok, [r.error for r in report.failed]
     files = storescp.wait_for_files(len(sent))
     got = {str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID): p for p in files}
     assert {uid: dataset_bytes(got[uid]) for uid in sent} == {
@@ -90,6 +93,7 @@ def test_compressed_file_is_transcoded_only_when_the_peer_refuses_its_syntax(
     (received,) = only_implicit.wait_for_files(1)
     got = pydicom.dcmread(received)
     assert got.file_meta.TransferSyntaxUID == ImplicitVRLittleEndian
+    assert got.SOPInstanceUID == ds.SOPInstanceUID  # lossless: the same instance
     assert np.array_equal(got.pixel_array, pydicom.dcmread(source).pixel_array)
     # a peer that takes RLE gets the file as it is
     takes_all = storescp_factory(aet="ALL")

@@ -38,11 +38,12 @@ from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from radbridge.config import Peer
 from radbridge.errors import (
     AssociationError,
-    DimseStatusError,
     NetworkError,
     PeerTimeoutError,
     PresentationContextError,
 )
+from radbridge.net.dimse.client import DEFAULT_AE_TITLE
+from radbridge.net.dimse.status import check_status_code, status_text
 
 __all__ = [
     "DEFAULT_AE_TITLE",
@@ -61,8 +62,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: The calling AE title radbridge uses unless told otherwise.
-DEFAULT_AE_TITLE = "RADBRIDGE"
 #: Maximum PDU size radbridge offers (bigger PDUs, fewer round trips on loopback).
 MAX_PDU = 262_144
 #: The Verification SOP Class context (C-ECHO).
@@ -254,88 +253,18 @@ def _rejection(assoc: Association) -> str:
     return text or f"called AE {getattr(acceptor, 'ae_title', '?')}"
 
 
-_STATUS_TEXT = {
-    0x0000: "Success",
-    0x0001: "Warning: requested optional attributes are not supported",
-    0x0107: "Warning: attribute list error",
-    0x0116: "Warning: attribute value out of range",
-    0x0122: "Failure: SOP class not supported",
-    0x0124: "Failure: refused, not authorised",
-    0x0210: "Failure: duplicate invocation",
-    0x0211: "Failure: unrecognised operation",
-    0x0212: "Failure: mistyped argument",
-    0xA700: "Failure: out of resources",
-    0xA701: "Failure: out of resources (cannot calculate number of matches)",
-    0xA702: "Failure: out of resources (unable to perform sub-operations)",
-    0xA801: "Failure: move destination unknown",
-    0xA900: "Failure: data set does not match SOP class",
-    0xB000: "Warning: coercion of data elements / sub-operations completed with failures",
-    0xB006: "Warning: elements discarded",
-    0xB007: "Warning: data set does not match SOP class",
-    0xC000: "Failure: cannot understand",
-    0xFE00: "Cancel",
-    0xFF00: "Pending",
-    0xFF01: "Pending (optional keys not supported)",
-}
-
-
-def status_text(status: int) -> str:
-    """Return a short description of a DIMSE status code.
-
-    >>> status_text(0xA700)
-    'Failure: out of resources'
-    """
-    if status in _STATUS_TEXT:
-        return _STATUS_TEXT[status]
-    if 0xA000 <= status <= 0xAFFF:
-        return "Failure: out of resources / refused"
-    if 0xC000 <= status <= 0xCFFF:
-        return "Failure: cannot understand"
-    return "Unknown status"
-
-
 def check_status(peer: Peer, response: Dataset | None, *, operation: str, subject: str = "") -> int:
-    """Return the status of a DIMSE response; raise for a failure or no response.
+    """Return the status of a pynetdicom DIMSE response; raise for a failure or no response.
 
-    Warnings (``0x0001``, ``0xB...``) are returned, not raised.
+    Warnings (``0x0001``, ``0xB...``) are returned, not raised; see
+    :func:`radbridge.net.dimse.status.check_status_code`.
     """
-    about = f" for {subject}" if subject else ""
-    if response is None or "Status" not in response:
-        raise PeerTimeoutError(
-            f"{peer} sent no {operation} response{about} (timeout or aborted association)",
-            path=peer.name,
-            hint="check the peer's log; raise timeout_s for large objects",
-        )
-    status = int(response.Status)
-    if status in (0x0000, 0x0001, 0xFF00, 0xFF01) or 0xB000 <= status <= 0xBFFF:
-        return status
-    if status == 0x0107 or status == 0x0116:
-        return status
-    err = DimseStatusError(
-        f"{peer} answered {operation}{about} with 0x{status:04X} ({status_text(status)})",
-        path=peer.name,
-        attribute="Status",
-        hint=_status_hint(status),
-    )
-    err.status = status
-    raise err
-
-
-def _status_hint(status: int) -> str:
-    if status == 0x0122:
-        return "the peer does not accept this SOP class; configure it to, or send another"
-    if 0xA700 <= status <= 0xA7FF:
-        return "the peer is out of resources (disk full?); retry later"
-    if status == 0xA801:
-        return "register our AE title as a move destination on the peer"
-    if status == 0x0124:
-        return "the peer refused the operation; check its access rules"
-    return "see the peer's log for the reason"
+    status = None if response is None or "Status" not in response else int(response.Status)
+    return check_status_code(peer, status, operation=operation, subject=subject)
 
 
 def echo(peer: Peer, *, ae_title: str = DEFAULT_AE_TITLE) -> float:
-    """C-ECHO ``peer`` and return the round trip in seconds."""
-    started = time.monotonic()
-    with associate(peer, [VERIFICATION], ae_title=ae_title) as assoc:
-        check_status(peer, assoc.send_c_echo(), operation="C-ECHO")
-    return time.monotonic() - started
+    """C-ECHO ``peer`` and return the round trip in seconds (radbridge's own DIMSE path)."""
+    from radbridge.net.dimse.client import echo as lean_echo
+
+    return lean_echo(peer, ae_title=ae_title)

@@ -32,10 +32,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
-from pydicom import dcmread
-from pydicom.filereader import read_dataset
-from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID
-
 from radbridge.errors import InvalidAttributeError, NotDicomError, StorageError
 from radbridge.uids import is_valid_uid
 
@@ -138,6 +134,8 @@ def read_uids(data: bytes | BinaryIO) -> tuple[str, str, str, str]:
         The bytes cannot be parsed as a data set.
     """
     try:
+        from pydicom import dcmread
+
         ds = dcmread(
             io.BytesIO(data) if isinstance(data, bytes | bytearray | memoryview) else data,
             force=True,
@@ -183,10 +181,13 @@ def file_meta_bytes(
     Examples
     --------
     >>> meta = file_meta_bytes("1.2.840.10008.5.1.4.1.1.2", "1.2.3", "1.2.840.10008.1.2.1")
+    >>> from pydicom import dcmread
     >>> ds = dcmread(io.BytesIO(meta + b"\x08\x00\x18\x00UI\x06\x001.2.3\x00"))
     >>> str(ds.file_meta.TransferSyntaxUID), str(ds.SOPInstanceUID)
     ('1.2.840.10008.1.2.1', '1.2.3')
     """
+    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID  # pydicom is imported lazily
+
     body = b"".join(
         (
             _element(0x00020001, b"OB", b"\x00\x01", b"\x00"),
@@ -202,17 +203,23 @@ def file_meta_bytes(
     return b"\x00" * 128 + b"DICM" + group_length + body
 
 
-def read_dataset_uids(data: bytes, transfer_syntax_uid: str) -> tuple[str, str, str, str]:
+def read_dataset_uids(
+    data: bytes, transfer_syntax_uid: str, *, last_tag: int = 0x0020000E
+) -> tuple[str, str, str, str]:
     """Return (study, series, SOP instance, SOP class) UIDs of an encoded data set.
 
     ``data`` is the data set alone (no file meta), encoded in
-    ``transfer_syntax_uid``. Parsing stops after Series Instance UID.
+    ``transfer_syntax_uid``. Parsing stops after Series Instance UID (or after
+    ``last_tag``: ``0x00080018`` reads only the SOP Class and Instance UIDs).
 
     Raises
     ------
     NotDicomError
         The bytes cannot be parsed as a data set.
     """
+    from pydicom.filereader import read_dataset
+    from pydicom.uid import UID
+
     syntax = UID(transfer_syntax_uid)
     try:
         if syntax == "1.2.840.10008.1.2.1.99":  # deflated: inflate the start only
@@ -221,7 +228,7 @@ def read_dataset_uids(data: bytes, transfer_syntax_uid: str) -> tuple[str, str, 
             io.BytesIO(data),
             syntax.is_implicit_VR,
             syntax.is_little_endian,
-            stop_when=lambda tag, vr, length: tag > 0x0020000E,
+            stop_when=lambda tag, vr, length: tag > last_tag,
             specific_tags=list(_UID_TAGS),
         )
         values = [str(ds.get(tag).value if tag in ds else "").strip("\x00 ") for tag in _UID_TAGS]
@@ -240,6 +247,48 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(handle)
     finally:
         os.close(handle)
+
+
+class _FolderCommit:
+    """Group commit of folder fsyncs: one fsync makes every earlier rename into the folder durable.
+
+    A thread that has renamed a file into ``folder`` calls :meth:`sync` and returns
+    only after an fsync of the folder that *started after* its rename has finished.
+    When several threads (associations, STOW-RS requests) store into the same series
+    at once, the first to arrive runs the fsync and the others that renamed before it
+    started are served by it; those that come during it wait for the next one, which
+    one of them runs. No rename is acknowledged before a covering fsync completed.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._state: dict[Path, list[int]] = {}  # folder -> [requested, done, running]
+        self._changed = threading.Condition(self._lock)
+
+    def sync(self, folder: Path) -> None:
+        """Return once ``folder`` was fsynced after the caller's rename (raises OSError)."""
+        with self._lock:
+            state = self._state.setdefault(folder, [0, 0, 0])
+            state[0] += 1
+            ticket = state[0]  # any fsync starting from now covers this rename
+            while state[1] < ticket:
+                if state[2]:
+                    self._changed.wait()
+                    continue
+                state[2], covered = 1, state[0]
+                self._lock.release()
+                try:
+                    _fsync_dir(folder)
+                finally:
+                    self._lock.acquire()
+                    state[2] = 0
+                    self._changed.notify_all()
+                state[1] = max(state[1], covered)
+            if state[0] == state[1] and not state[2] and self._state.get(folder) is state:
+                del self._state[folder]  # nothing pending: forget the folder
+
+
+_folder_commit = _FolderCommit()
 
 
 def dir_mode_for(file_mode: int) -> int:
@@ -335,7 +384,7 @@ class StreamedFile:
             self._handle.close()
             make_dirs(path.parent, None if self.mode is None else dir_mode_for(self.mode))
             os.replace(self.temporary, path)
-            _fsync_dir(path.parent)
+            _folder_commit.sync(path.parent)  # shared with renames into it at the same time
         except OSError as exc:
             self.discard()
             with _dirs_lock:

@@ -1,7 +1,7 @@
 """A Storage SCP that acknowledges only what it has stored durably.
 
 :class:`StorageSCP` accepts C-ECHO and C-STORE for every storage SOP class and
-every transfer syntax pynetdicom knows, writes the received bytes as they came
+every transfer syntax pydicom knows, writes the received bytes as they came
 (no decode, no re-encode) to ``DIR/<study>/<series>/<sop>.dcm`` with
 :func:`~radbridge.net.durable.write_durably`, and answers Success only after
 that — and after its :class:`~radbridge.net.receiver.ReceiverSink` (the
@@ -19,6 +19,11 @@ Each association is one transfer of the receiver contract
 request arrives (before our A-RELEASE response), ``aborted`` on an A-ABORT, and
 ``failed`` when the connection drops or a timeout expires.
 
+The DICOM upper layer is radbridge's own lean one (:mod:`radbridge.net.dimse`):
+blocking reads on one thread per association, no polling, the TLS handshake and
+the ARTIM timer on that thread, TCP_NODELAY, and the folder fsync shared by
+instances stored at the same time (:func:`~radbridge.net.durable.write_durably`).
+
 Examples
 --------
 >>> import tempfile
@@ -34,33 +39,30 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
-import socketserver
-import ssl
 import threading
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
-
-from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
-from pynetdicom.pdu import A_ABORT_RQ
-from pynetdicom.pdu_primitives import A_RELEASE
-from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
-from pynetdicom.transport import ThreadedAssociationServer
 
 from radbridge.config import TLSConfig, check_ae_title
 from radbridge.errors import ConfigError, DicomReadError, RadbridgeError, StorageError
-from radbridge.net.association import MAX_PDU, nodelay_handler, quiet_identifiers
+from radbridge.net.dimse.commands import Command
+from radbridge.net.dimse.server import (
+    Association,
+    DimseServer,
+    Outcome,
+    ServerPolicy,
+    storage_sop_classes,
+    transfer_syntaxes,
+)
 from radbridge.net.durable import (
     file_meta_bytes,
     instance_path,
     read_dataset_uids,
     remove_stale_temporaries,
 )
-from radbridge.net.receiver import ReceiverSink, TransferOutcome, store_instance
+from radbridge.net.receiver import ReceiverSink, store_instance
 
 __all__ = ["ReceiverStats", "StorageSCP"]
 
@@ -164,11 +166,9 @@ class StorageSCP:
         self.accepting = accepting
         self.unique_contents = unique_contents
         self.stats = ReceiverStats()
-        self._server: _Server | None = None
-        self._ids: dict[int, str] = {}
-        self._aborted: set[int] = set()
+        self._server: DimseServer | None = None
         self._failing: str | None = None
-        self._ids_lock = threading.Lock()
+        self._failing_lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -176,69 +176,44 @@ class StorageSCP:
     def port(self) -> int:
         """The port listened on (the real one once started with ``port=0``)."""
         if self._server is not None:
-            return int(self._server.server_address[1])
+            return self._server.address[1]
         return self._port
 
-    def _application_entity(self) -> AE:
-        ae = AE(ae_title=self.ae_title)
-        ae.maximum_associations = self.max_associations
-        ae.maximum_pdu_size = MAX_PDU
-        for name in ("acse_timeout", "dimse_timeout", "network_timeout"):
-            setattr(ae, name, self.timeout_s)
-        ae.require_called_aet = self.require_called_ae
-        ae.require_calling_aet = list(self.allowed_calling_aets)
-        ae.add_supported_context(Verification, ALL_TRANSFER_SYNTAXES)
-        for context in AllStoragePresentationContexts:
-            if context.abstract_syntax is not None:
-                ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES)
-        return ae
+    def _policy(self) -> ServerPolicy:
+        return ServerPolicy(
+            ae_title=self.ae_title,
+            abstract_syntaxes=storage_sop_classes(),
+            transfer_syntaxes=transfer_syntaxes(),
+            require_called_ae=self.require_called_ae,
+            allowed_calling_aets=self.allowed_calling_aets,
+            max_associations=self.max_associations,
+            timeout_s=self.timeout_s,
+            tls=self.tls.server_context() if self.tls else None,
+            tls_handshake_timeout_s=self.tls_handshake_timeout_s,
+        )
 
     def start(self) -> StorageSCP:
         """Start listening in background threads; return ``self``."""
-        quiet_identifiers()
         self.out_dir.mkdir(parents=True, exist_ok=True)
         stale = remove_stale_temporaries(self.out_dir)
         if stale:
             log.warning("removed %d partial files left by an earlier run", stale)
-        handlers: list[Any] = [
-            (evt.EVT_C_ECHO, self._on_echo),
-            (evt.EVT_C_STORE, self._on_store),
-            (evt.EVT_ESTABLISHED, self._on_established),
-            (evt.EVT_ACSE_RECV, self._on_acse),
-            (evt.EVT_PDU_RECV, self._on_pdu),
-            (evt.EVT_ABORTED, self._on_aborted),
-            (evt.EVT_CONN_CLOSE, self._on_closed),
-            nodelay_handler,  # each response leaves at once, not after the peer's delayed ACK
-        ]
-        context = self.tls.server_context() if self.tls else None
         try:
-            server = cast(
-                _Server,
-                self._application_entity().make_server(
-                    (self.host, self._port),
-                    evt_handlers=handlers,
-                    ssl_context=context,
-                    server_class=_Server,
-                ),
-            )
+            server = DimseServer(self.host, self._port, self._policy(), self)
         except OSError as exc:
             raise StorageError(
                 f"cannot listen on {self.host}:{self._port} ({exc.strerror or exc})",
                 attribute="port",
                 hint="choose a free port (or stop the program using it)",
             ) from exc
-        server.handshake_timeout_s = self.tls_handshake_timeout_s
-        threading.Thread(
-            target=server.serve_forever, name=f"radbridge-scp-{self.port}", daemon=True
-        ).start()
-        self._server = server
+        self._server = server.start()
         log.info("listening as %s on %s:%d", self.ae_title, self.host, self.port)
         return self
 
     def stop(self) -> None:
-        """Stop listening and close open associations."""
+        """Stop listening and close open associations (they end ``failed``)."""
         if self._server is not None:
-            self._server.shutdown()
+            self._server.stop()
             self._server = None
 
     def serve_forever(self) -> None:
@@ -257,54 +232,19 @@ class StorageSCP:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    # -- handlers ---------------------------------------------------------------
+    # -- the storage service (called from each association's thread) -------------
 
-    def _association_id(self, event: Any) -> str:
-        with self._ids_lock:
-            key = id(event.assoc)
-            if key not in self._ids:
-                self._ids[key] = f"dimse-{uuid.uuid4().hex}"
-            return self._ids[key]
-
-    def _on_established(self, event: Any) -> None:
-        association = self._association_id(event)
+    def established(self, association: Association) -> None:
+        """Count the association and open its transfer."""
         with self.stats.lock:
             self.stats.associations += 1
         if self.sink is not None:
-            self.sink.transfer_opened(association)
+            self.sink.transfer_opened(association.id)
 
-    def _end(self, event: Any, outcome: TransferOutcome) -> None:
-        with self._ids_lock:
-            association = self._ids.pop(id(event.assoc), None)
-            self._aborted.discard(id(event.assoc))
-        if association is not None and self.sink is not None:
-            self.sink.transfer_ended(association, outcome)
-
-    def _on_acse(self, event: Any) -> None:
-        # An A-RELEASE request: the peer sent all it meant to send. Reported here,
-        # before pynetdicom sends the A-RELEASE response, so a crash cannot leave
-        # a peer that saw its release accepted and a sink that never heard of it.
-        primitive = event.primitive
-        if isinstance(primitive, A_RELEASE) and primitive.result is None:
-            self._end(event, "released")
-
-    def _on_pdu(self, event: Any) -> None:
-        # the peer's A-ABORT: the connection close that follows may be seen first
-        if isinstance(event.pdu, A_ABORT_RQ):
-            with self._ids_lock:
-                self._aborted.add(id(event.assoc))
-
-    def _on_aborted(self, event: Any) -> None:
-        self._end(event, "aborted")
-
-    def _on_closed(self, event: Any) -> None:
-        # nothing if the association was released or aborted already
-        with self._ids_lock:
-            aborted = id(event.assoc) in self._aborted
-        self._end(event, "aborted" if aborted else "failed")
-
-    def _on_echo(self, event: Any) -> int:
-        return _SUCCESS
+    def ended(self, association: Association, outcome: Outcome) -> None:
+        """Close the association's transfer (``released`` before the A-RELEASE-RP)."""
+        if self.sink is not None:
+            self.sink.transfer_ended(association.id, outcome)
 
     def _refuse(self, association: str, series: str | None, status: int, reason: str) -> int:
         self.stats.add(failed=1)
@@ -325,7 +265,7 @@ class StorageSCP:
         if exc is not None:  # the message without the file name: the same for every instance
             text = exc.message if isinstance(exc, RadbridgeError) else str(exc)
             kind = f"{type(exc).__name__}: {text}"
-        with self._ids_lock:
+        with self._failing_lock:
             previous, self._failing = self._failing, kind
         if kind is not None and kind != previous:
             log.error("cannot store instances (first: %s): %s", sop, kind)
@@ -334,31 +274,34 @@ class StorageSCP:
         elif previous is not None:
             log.warning("storing instances again")
 
-    def _on_store(self, event: Any) -> int:
+    def store(
+        self,
+        association: Association,
+        requested: str,
+        syntax: str,
+        command: Command,
+        dataset: bytes,
+    ) -> int:
+        """Store one C-STORE's data set (the bytes as received); return its status."""
         started = time.perf_counter()
-        association = self._association_id(event)
         series: str | None = None
+        transfer = association.id
         try:
-            dataset = event.request.DataSet.getvalue()  # the bytes as received
-            syntax = str(event.context.transfer_syntax)
             study, series, sop, sop_class = read_dataset_uids(dataset, syntax)
             if self.accepting is not None and not self.accepting():
                 # whoever says "not accepting" logs the state change; this is per instance
                 log.debug("refused %s: low on disk space", sop)
-                return self._refuse(association, series, _OUT_OF_RESOURCES, "low on disk space")
-            requested = str(event.request.AffectedSOPClassUID)
+                return self._refuse(transfer, series, _OUT_OF_RESOURCES, "low on disk space")
             if sop_class and sop_class != requested:
                 log.warning("refused %s: SOP class differs from the request's", sop)
                 return self._refuse(
-                    association, series, _SOP_CLASS_MISMATCH, "SOP class differs from the request"
+                    transfer, series, _SOP_CLASS_MISMATCH, "SOP class differs from the request"
                 )
             instance_path(self.out_dir, study, series, sop)  # refuses UIDs unusable as paths
         except DicomReadError as exc:
             log.warning("refused an instance: %s", exc.message)
-            return self._refuse(association, series or None, _CANNOT_UNDERSTAND, exc.message)
-        meta = file_meta_bytes(
-            sop_class or requested, sop, syntax, str(event.assoc.requestor.ae_title)
-        )
+            return self._refuse(transfer, series or None, _CANNOT_UNDERSTAND, exc.message)
+        meta = file_meta_bytes(sop_class or requested, sop, syntax, association.calling_ae)
         try:
             stored = store_instance(
                 self.out_dir,
@@ -372,10 +315,10 @@ class StorageSCP:
                 mode=self.file_mode,
             )
             if self.sink is not None:
-                self.sink.instance_stored(stored, association)
+                self.sink.instance_stored(stored, transfer)
         except Exception as exc:  # never acknowledge what is not stored
             self._storage_failing(sop, exc)
-            return self._refuse(association, series, _OUT_OF_RESOURCES, str(exc))
+            return self._refuse(transfer, series, _OUT_OF_RESOURCES, str(exc))
         self._storage_failing(sop, None)
         size = len(meta) + len(dataset)
         self.stats.add(stored=1, size=size)
@@ -383,38 +326,3 @@ class StorageSCP:
             "stored %s/%s/%s in %.1f ms", study, series, sop, 1e3 * (time.perf_counter() - started)
         )
         return _SUCCESS
-
-
-class _Server(ThreadedAssociationServer):
-    """pynetdicom's threaded server, with the TLS handshake moved off the accept thread.
-
-    pynetdicom wraps each accepted socket in the accepting thread, without a
-    timeout, so one client that connects and stays silent blocks every later
-    association. Here the accept thread only accepts; each connection's thread
-    does its handshake within ``handshake_timeout_s`` and then the association.
-    """
-
-    handshake_timeout_s = 10.0
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        assert self.socket is not None
-        return self.socket.accept()
-
-    def process_request_thread(
-        self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any
-    ) -> None:
-        if self.ssl_context is not None and isinstance(request, socket.socket):
-            try:
-                request.settimeout(self.handshake_timeout_s)
-                request = self.ssl_context.wrap_socket(request, server_side=True)
-                request.settimeout(None)
-            except (OSError, ssl.SSLError) as exc:  # timeout, no/bad certificate, not TLS
-                log.warning("TLS handshake with %s failed: %s", client_address[0], exc)
-                self.shutdown_request(request)
-                return
-        super().process_request_thread(request, client_address)
-
-    def shutdown(self) -> None:
-        """Stop serving and close the socket (the AE keeps no list of our servers)."""
-        socketserver.BaseServer.shutdown(self)
-        self.server_close()

@@ -24,7 +24,6 @@ Examples
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import struct
@@ -32,15 +31,7 @@ import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from io import BytesIO
 from pathlib import Path
-
-from pydicom import Dataset, dcmread
-from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
-from pynetdicom import build_context
-from pynetdicom.association import Association
-from pynetdicom.dimse_primitives import C_STORE
-from pynetdicom.presentation import PresentationContext
 
 from radbridge.config import Peer
 from radbridge.errors import (
@@ -51,12 +42,8 @@ from radbridge.errors import (
     PresentationContextError,
     RadbridgeError,
 )
-from radbridge.net.association import (
-    DEFAULT_AE_TITLE,
-    associate,
-    check_status,
-    paused_reactor,
-)
+from radbridge.net.dimse.client import DEFAULT_AE_TITLE, ClientAssociation, open_association
+from radbridge.net.dimse.status import check_status_code
 from radbridge.net.durable import dataset_offset
 
 __all__ = [
@@ -72,9 +59,12 @@ log = logging.getLogger(__name__)
 
 #: A presentation context list holds at most 128 contexts (PS3.8 9.3.2.2: odd IDs 1-255).
 _MAX_CONTEXTS = 128
-_UNCOMPRESSED = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
-#: Message IDs of the C-STORE requests this process sends (1..65535, then again).
-_message_ids = itertools.cycle(range(1, 65536))
+_EXPLICIT_LE, _IMPLICIT_LE = "1.2.840.10008.1.2.1", "1.2.840.10008.1.2"
+_UNCOMPRESSED = (_EXPLICIT_LE, _IMPLICIT_LE)
+#: Syntaxes whose data set is not plain little endian (read with pydicom instead).
+_NOT_PLAIN = {"1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.4.95"}
+#: A presentation context to propose: (SOP class, transfer syntaxes).
+Context = tuple[str, tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -137,27 +127,23 @@ def _walk(paths: Iterable[str | os.PathLike[str]]) -> Iterable[Path]:
             yield p
 
 
-#: File Meta Information elements read by :func:`_meta_uids` (group 0002).
+#: File Meta Information elements read by :func:`_header_uids` (group 0002).
 _META_TAGS = {0x00020002: 0, 0x00020003: 1, 0x00020010: 2}
 _LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR", b"UT"}
+#: Bytes read from each file to find its UIDs (the meta and the start of the data set).
+_HEAD = 16_384
 
 
-def _meta_uids(path: Path) -> tuple[str, str, str] | None:
-    """(SOP class, SOP instance, transfer syntax) from a Part 10 file's meta, or None.
-
-    Reads only the File Meta Information (a few hundred bytes); ``None`` when
-    the file has no complete meta with all three UIDs (the caller then parses it).
-    """
-    with path.open("rb") as handle:
-        head = handle.read(4096)
-        if len(head) < 144 or head[128:132] != b"DICM" or head[132:138] != b"\x02\x00\x00\x00UL":
-            return None
-        end = 144 + int.from_bytes(head[140:144], "little")
-        if end > len(head):
-            head += handle.read(end - len(head))
+def _meta(head: bytes) -> tuple[list[str | None], int] | None:
+    """Return the meta's (SOP class, SOP instance, transfer syntax) and the data set's offset."""
+    if len(head) < 144 or head[128:132] != b"DICM" or head[132:138] != b"\x02\x00\x00\x00UL":
+        return None
+    end = 144 + int.from_bytes(head[140:144], "little")
+    if end > len(head):
+        return None
     found: list[str | None] = [None, None, None]
     offset = 144
-    while offset + 8 <= min(end, len(head)):
+    while offset + 8 <= end:
         group, element = struct.unpack_from("<HH", head, offset)
         vr = head[offset + 4 : offset + 6]
         if vr in _LONG_VRS:
@@ -168,9 +154,62 @@ def _meta_uids(path: Path) -> tuple[str, str, str] | None:
         if index is not None:
             found[index] = head[offset : offset + length].decode("ascii", "replace").strip("\0 ")
         offset += length
-    if not all(found):
+    return found, end
+
+
+def _start_uids(data: bytes, syntax: str) -> tuple[str, str] | None:
+    """SOP Class and Instance UIDs from the start of a little-endian data set, or None.
+
+    Walks the elements up to (0008,0018); ``None`` (parse with pydicom instead) for
+    big-endian or deflated data sets, an undefined length on the way, or a head
+    that ends first.
+    """
+    if syntax in _NOT_PLAIN:
         return None
-    return found[0] or "", found[1] or "", found[2] or ""
+    implicit = syntax == _IMPLICIT_LE
+    found = {0x00080016: "", 0x00080018: ""}
+    offset = 0
+    while offset + 8 <= len(data):
+        group, element = struct.unpack_from("<HH", data, offset)
+        tag = group << 16 | element
+        if tag > 0x00080018:
+            break
+        if implicit:
+            length, start = struct.unpack_from("<I", data, offset + 4)[0], offset + 8
+        elif data[offset + 4 : offset + 6] in _LONG_VRS:
+            length, start = struct.unpack_from("<I", data, offset + 8)[0], offset + 12
+        else:
+            length, start = struct.unpack_from("<H", data, offset + 6)[0], offset + 8
+        if length == 0xFFFFFFFF or start + length > len(data):
+            return None
+        if tag in found:
+            found[tag] = data[start : start + length].decode("ascii", "replace").strip("\0 ")
+        offset = start + length
+    else:
+        return None  # the head ended before (0008,0018)
+    return found[0x00080016], found[0x00080018]
+
+
+def _header_uids(path: Path) -> tuple[str, str, str] | None:
+    """(SOP class, SOP instance, transfer syntax) from the first 16 KB of a Part 10 file.
+
+    The SOP Class and Instance UIDs come from the data set (as a C-STORE sends them;
+    the meta may disagree), the transfer syntax from the meta; no pydicom. ``None``
+    when that is not found in the head (the caller then parses the file).
+    """
+    with path.open("rb") as handle:
+        head = handle.read(_HEAD)
+    meta = _meta(head)
+    if meta is None or not meta[0][2]:
+        return None
+    (meta_class, meta_instance, syntax), start = meta
+    uids = _start_uids(head[start:], str(syntax))
+    if uids is None:
+        return None
+    sop_class, sop_instance = uids[0] or meta_class, uids[1] or meta_instance
+    if not sop_class or not sop_instance:
+        return None
+    return sop_class, sop_instance, str(syntax)
 
 
 def collect_instances(
@@ -178,9 +217,9 @@ def collect_instances(
 ) -> tuple[list[OutgoingInstance], list[InstanceResult]]:
     """Read the headers of every file under ``paths``.
 
-    Only the File Meta Information is read when it names the SOP class, SOP
-    instance and transfer syntax (as it must, PS3.10 7.1); other files are
-    parsed with pydicom. Returns the sendable instances and a failure result
+    Only the first 16 KB of a Part 10 file are read (the SOP Class and Instance
+    UIDs at the start of its data set, the transfer syntax in its meta); other
+    files are parsed with pydicom. Returns the sendable instances and a failure result
     for each file that is not a DICOM instance (so the caller reports it
     instead of stopping).
     """
@@ -188,8 +227,10 @@ def collect_instances(
     rejected: list[InstanceResult] = []
     for path in _walk(paths):
         try:
-            uids = _meta_uids(path)
+            uids = _header_uids(path)
             if uids is None:
+                from pydicom import dcmread
+
                 ds = dcmread(
                     path,
                     stop_before_pixels=True,
@@ -210,77 +251,58 @@ def collect_instances(
     return instances, rejected
 
 
-def _contexts(instances: Sequence[OutgoingInstance]) -> list[list[PresentationContext]]:
+def _contexts(instances: Sequence[OutgoingInstance]) -> list[list[Context]]:
     """Presentation contexts per association (each list fits in one association)."""
-    wanted: dict[tuple[str, tuple[str, ...]], None] = {}
+    wanted: dict[Context, None] = {}
     for item in instances:
         wanted[(item.sop_class_uid, (item.transfer_syntax_uid,))] = None
-        if UID(item.transfer_syntax_uid) not in _UNCOMPRESSED:
-            wanted[(item.sop_class_uid, tuple(str(u) for u in _UNCOMPRESSED))] = None
-    contexts = [build_context(sop, list(syntaxes)) for sop, syntaxes in wanted]
+        if item.transfer_syntax_uid not in _UNCOMPRESSED:
+            wanted[(item.sop_class_uid, _UNCOMPRESSED)] = None
+    contexts = list(wanted)
     return [contexts[i : i + _MAX_CONTEXTS] for i in range(0, len(contexts), _MAX_CONTEXTS)]
 
 
-def _accepted(assoc: Association, item: OutgoingInstance) -> str | None:
-    """Return 'as-is', 'transcode' or None for how ``item`` can go on ``assoc``."""
-    syntaxes = {
-        str(c.transfer_syntax[0])
-        for c in assoc.accepted_contexts
-        if c.abstract_syntax == item.sop_class_uid and c.transfer_syntax
-    }
-    if item.transfer_syntax_uid in syntaxes:
-        return "as-is"
-    if syntaxes & {str(u) for u in _UNCOMPRESSED}:
-        return "transcode"
-    return None
-
-
-def _store_one(assoc: Association, peer: Peer, item: OutgoingInstance) -> InstanceResult:
-    how = _accepted(assoc, item)
-    if how is None:
-        raise PresentationContextError(
-            f"{peer} accepted no presentation context for SOP class {item.sop_class_uid}",
-            path=peer.name,
-            attribute="SOPClassUID",
-            hint="configure the peer to accept this SOP class",
-        )
-    if how == "as-is":
-        response = _store_as_stored(assoc, item)
+def _store_one(assoc: ClientAssociation, peer: Peer, item: OutgoingInstance) -> InstanceResult:
+    """C-STORE one file: as stored if the peer takes its syntax, else decompressed."""
+    context = assoc.context_for(item.sop_class_uid, item.transfer_syntax_uid)
+    if context is not None:
+        data = item.path.read_bytes()
+        dataset: bytes | memoryview = memoryview(data)[dataset_offset(data) :]
     else:
-        ds = dcmread(item.path)
-        ds.decompress()  # the peer takes the SOP class uncompressed only
-        response = assoc.send_c_store(ds)
-    status = check_status(peer, response, operation="C-STORE", subject=item.sop_instance_uid)
-    return InstanceResult(item.path, item.sop_instance_uid, status, transcoded=how == "transcode")
-
-
-def _store_as_stored(assoc: Association, item: OutgoingInstance) -> Dataset | None:
-    """C-STORE the file's data set bytes as they are on disk (no decode, no re-encode)."""
-    data = item.path.read_bytes()
-    start = dataset_offset(data)
-    context = next(
-        c
-        for c in assoc.accepted_contexts
-        if c.abstract_syntax == item.sop_class_uid
-        and c.transfer_syntax
-        and str(c.transfer_syntax[0]) == item.transfer_syntax_uid
+        uncompressed = [u for u in _UNCOMPRESSED if u in assoc.syntaxes_for(item.sop_class_uid)]
+        if not uncompressed:
+            raise PresentationContextError(
+                f"{peer} accepted no presentation context for SOP class {item.sop_class_uid}",
+                path=peer.name,
+                attribute="SOPClassUID",
+                hint="configure the peer to accept this SOP class",
+            )
+        context = assoc.context_for(item.sop_class_uid, uncompressed[0])
+        assert context is not None
+        dataset = _decompressed(item.path, uncompressed[0])
+    status = check_status_code(
+        peer,
+        assoc.store(context, item.sop_instance_uid, dataset),
+        operation="C-STORE",
+        subject=item.sop_instance_uid,
     )
-    request = C_STORE()
-    request.MessageID = next(_message_ids)
-    request.Priority = 2  # low, as pynetdicom's send_c_store
-    request.AffectedSOPClassUID = item.sop_class_uid
-    request.AffectedSOPInstanceUID = item.sop_instance_uid
-    request.DataSet = BytesIO(memoryview(data)[start:])
-    with paused_reactor(assoc):
-        assoc.dimse.send_msg(request, int(context.context_id or 0))
-        _, response = assoc.dimse.get_msg(block=True)
-    if response is None:  # DIMSE timeout: abort, as pynetdicom does
-        assoc.abort()
-        return None
-    status = Dataset()
-    if response.is_valid_response:
-        status.Status = response.Status
-    return status
+    transcoded = context.transfer_syntax != item.transfer_syntax_uid
+    return InstanceResult(item.path, item.sop_instance_uid, status, transcoded=transcoded)
+
+
+def _decompressed(path: Path, syntax: str) -> bytes:
+    """Return the file's data set decompressed and encoded in ``syntax`` (a native syntax)."""
+    from pydicom import dcmread
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
+
+    ds = dcmread(path)
+    ds.decompress(generate_instance_uid=False)  # lossless: the same instance, uncompressed
+    buffer = DicomBytesIO()
+    buffer.is_little_endian = True
+    buffer.is_implicit_VR = syntax == _IMPLICIT_LE
+    write_dataset(buffer, ds)
+    return buffer.getvalue()
 
 
 def _transient(exc: RadbridgeError) -> bool:
@@ -292,7 +314,7 @@ def _transient(exc: RadbridgeError) -> bool:
 def _send_batch(
     pending: list[OutgoingInstance],
     peer: Peer,
-    contexts: list[PresentationContext],
+    contexts: list[Context],
     ae_title: str,
     report: SendReport,
 ) -> tuple[list[OutgoingInstance], RadbridgeError | None]:
@@ -300,7 +322,7 @@ def _send_batch(
     retry: list[OutgoingInstance] = []
     remaining = list(pending)
     try:
-        with associate(peer, contexts, ae_title=ae_title) as assoc:
+        with open_association(peer, contexts, ae_title=ae_title) as assoc:
             report.associations += 1
             while remaining:
                 item = remaining[0]
@@ -340,7 +362,7 @@ def _status_of(exc: RadbridgeError | None) -> int | None:
 def _send_with_retries(
     pending: list[OutgoingInstance],
     peer: Peer,
-    contexts: list[PresentationContext],
+    contexts: list[Context],
     ae_title: str,
     retries: int,
     backoff_s: float,
@@ -406,7 +428,7 @@ def store_file(
         raise NotDicomError(rejected[0].error or "not a DICOM file", path=path)
     (item,) = instances
     (contexts,) = _contexts(instances)
-    with associate(peer, contexts, ae_title=ae_title) as assoc:
+    with open_association(peer, contexts, ae_title=ae_title) as assoc:
         return _store_one(assoc, peer, item).status or 0
 
 
@@ -449,14 +471,12 @@ def send(
     instances, rejected = collect_instances(paths)
     report = SendReport(peer=str(peer), results=list(rejected))
     for contexts in _contexts(instances):
-        classes = {c.abstract_syntax for c in contexts}
+        classes = {sop for sop, _ in contexts}
         pending = [i for i in instances if i.sop_class_uid in classes]
         instances = [i for i in instances if i.sop_class_uid not in classes]
         parts = [pending[k::associations] for k in range(associations) if pending[k::associations]]
 
-        def run(
-            part: list[OutgoingInstance], contexts: list[PresentationContext] = contexts
-        ) -> SendReport:
+        def run(part: list[OutgoingInstance], contexts: list[Context] = contexts) -> SendReport:
             return _send_with_retries(part, peer, contexts, ae_title, retries, backoff_s)
 
         if len(parts) == 1:
