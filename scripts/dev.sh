@@ -58,7 +58,7 @@ install_all() {
     fi
 }
 
-# dcmjs (the DICOM library OHIF and Cornerstone use) is an outside reader in the tests:
+# dcmjs and @cornerstonejs/adapters (what OHIF and Cornerstone use) are outside readers in the tests:
 # installed into tests/js/node_modules from the committed lock file, never at run time.
 install_js() {
     local js="$root/tests/js" stamp want
@@ -72,7 +72,7 @@ install_js() {
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
         say "dcmjs up to date (tests/js)"
     else
-        say "npm ci in tests/js (dcmjs, test-only)"
+        say "npm ci in tests/js (dcmjs and the Cornerstone3D adapters, test-only)"
         (cd "$js" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
         echo "$want" >"$stamp"
     fi

@@ -3,7 +3,10 @@
 Each cell is measured: ``yes`` means the reader opened the file and found the values
 we wrote (voxels, map values within the stated quantisation, SR values and units),
 ``no`` that it refused or crashed, ``-`` that the reader has no use for that kind of
-object. A reader that opens a file but gets the values wrong fails the test outright.
+object. A reader that opens a file but gets the values wrong fails the test outright,
+except in the Cornerstone3D column, where such a measured peer defect is the cell
+``wrong`` (explained in the docs); ``n/m`` there marks objects that column does not
+measure (it runs the segmentation adapter only).
 ``EXPECTED`` is the table in docs/compatibility.md (a test keeps them equal), so a new
 peer version that reads more (or less) shows up as a failing cell.
 """
@@ -33,6 +36,7 @@ from radbridge.iods.seg import encode_segmentation
 from radbridge.iods.sr import MeasurementReport, encode_measurement_report
 from tests.peers import (
     PeerCommandError,
+    cornerstone3d_segmentation,
     dciodvfy,
     dcmjs_segmentation,
     dcmjs_sr_measurements,
@@ -46,29 +50,29 @@ from tests.seg.test_seg_peers import onto
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow]
 
-READERS = ("dcmqi", "highdicom", "dcmjs", "Orthanc", "dciodvfy", "PixelMed")
+READERS = ("dcmqi", "highdicom", "dcmjs", "Cornerstone3D", "Orthanc", "dciodvfy", "PixelMed")
 ROOT = Path(__file__).resolve().parents[1]
 
-#: object | dcmqi | highdicom | dcmjs | Orthanc | dciodvfy | PixelMed (measured; see above).
+#: object | dcmqi | highdicom | dcmjs | Cornerstone3D | Orthanc | dciodvfy | PixelMed (measured).
 TABLE = """
-SEG BINARY (default: explicit)              | yes | yes | yes | yes | yes | no
-SEG BINARY deflated (slicer, ohif, compact) | yes | yes | yes | yes | no  | no
-SEG BINARY RLE                              | no  | yes | no  | yes | yes | no
-SEG BINARY JPEG 2000                        | no  | yes | no  | yes | yes | no
-SEG FRACTIONAL (default: explicit)          | yes | yes | no  | yes | yes | no
-SEG FRACTIONAL JPEG-LS (compact)            | no  | yes | no  | yes | yes | no
-SEG LABELMAP (default: RLE)                 | yes | yes | no  | yes | yes | -
-SEG LABELMAP explicit (pacs)                | yes | yes | no  | yes | yes | -
-SEG LABELMAP deflated (slicer)              | yes | yes | no  | yes | no  | -
-SEG LABELMAP JPEG-LS (compact)              | no  | yes | no  | yes | yes | -
-PM float32 (default)                        | yes | yes | -   | yes | yes | -
-PM float64 (kept when float32 would round)  | no  | yes | -   | yes | yes | -
-PM uint16 from floats (--dtype uint16)      | no  | yes | -   | yes | yes | -
-PM uint16 JPEG-LS (compact)                 | no  | yes | -   | yes | yes | -
-SC overlay (default: explicit)              | -   | -   | -   | yes | yes | -
-SC overlay JPEG-LS (compact)                | -   | -   | -   | yes | yes | -
-SR TID 1500 (default)                       | yes | yes | yes | yes | yes | no
-RTSTRUCT (default)                          | -   | -   | -   | yes | yes | -
+SEG BINARY (default: explicit)              | yes | yes | yes | yes   | yes | yes | no
+SEG BINARY deflated (slicer, ohif, compact) | yes | yes | yes | yes   | yes | no  | no
+SEG BINARY RLE                              | no  | yes | no  | wrong | yes | yes | no
+SEG BINARY JPEG 2000                        | no  | yes | no  | no    | yes | yes | no
+SEG FRACTIONAL (default: explicit)          | yes | yes | no  | no    | yes | yes | no
+SEG FRACTIONAL JPEG-LS (compact)            | no  | yes | no  | no    | yes | yes | no
+SEG LABELMAP (default: RLE)                 | yes | yes | no  | yes   | yes | yes | -
+SEG LABELMAP explicit (pacs)                | yes | yes | no  | yes   | yes | yes | -
+SEG LABELMAP deflated (slicer)              | yes | yes | no  | yes   | yes | no  | -
+SEG LABELMAP JPEG-LS (compact)              | no  | yes | no  | no    | yes | yes | -
+PM float32 (default)                        | yes | yes | -   | n/m   | yes | yes | -
+PM float64 (kept when float32 would round)  | no  | yes | -   | n/m   | yes | yes | -
+PM uint16 from floats (--dtype uint16)      | no  | yes | -   | n/m   | yes | yes | -
+PM uint16 JPEG-LS (compact)                 | no  | yes | -   | n/m   | yes | yes | -
+SC overlay (default: explicit)              | -   | -   | -   | n/m   | yes | yes | -
+SC overlay JPEG-LS (compact)                | -   | -   | -   | n/m   | yes | yes | -
+SR TID 1500 (default)                       | yes | yes | yes | n/m   | yes | yes | no
+RTSTRUCT (default)                          | -   | -   | -   | n/m   | yes | yes | -
 """
 EXPECTED: dict[str, dict[str, str]] = {
     cells[0]: dict(zip(READERS, cells[1:], strict=True))
@@ -310,6 +314,20 @@ def _dcmjs(study: Study, w: Written, tmp: Path) -> bool | None:
     return None
 
 
+def _cornerstone3d(study: Study, w: Written, tmp: Path) -> str:
+    if w.kind != "seg":
+        return "n/m"
+    try:
+        theirs = cornerstone3d_segmentation(w.path, study.stack, tmp / f"cs3d-{w.path.stem}")
+    except PeerCommandError:
+        return "no"
+    assert w.masks is not None
+    rebuilt = [
+        np.any([m == k for m in theirs.labelmaps], axis=0) for k in range(1, len(w.masks) + 1)
+    ]
+    return "yes" if np.array_equal(np.stack(rebuilt), w.masks) else "wrong"
+
+
 def _cell(value: bool | None) -> str:
     return "-" if value is None else ("yes" if value else "no")
 
@@ -324,6 +342,7 @@ def measure(study: Study, objects: dict[str, Written], tmp: Path, orthanc) -> di
             "dcmqi": _cell(_dcmqi(study, w, tmp)),
             "highdicom": _cell(_highdicom(study, w, tmp)),
             "dcmjs": _cell(_dcmjs(study, w, tmp)),
+            "Cornerstone3D": _cornerstone3d(study, w, tmp),
         }
         answer = orthanc.upload(w.path)
         stored = orthanc.instance_bytes(answer["ID"]) == w.path.read_bytes()
@@ -361,6 +380,8 @@ def test_the_docs_show_the_matrix():
 _NO_ENCODING_HELPS = {
     ("SEG FRACTIONAL (default: explicit)", "dcmjs"),  # "not yet supported" in dcmjs 0.52
     ("SEG LABELMAP (default: RLE)", "dcmjs"),  # no per-frame segment number to read
+    # "not yet supported" in @cornerstonejs/adapters 5.6.8 unless every value is 0 or max
+    ("SEG FRACTIONAL (default: explicit)", "Cornerstone3D"),
 }
 
 

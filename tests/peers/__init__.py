@@ -27,7 +27,13 @@ from ._common import (
     venv_program,
     wait_for_port,
 )
-from .dcmjs import DcmjsLabelmaps, dcmjs_segmentation, dcmjs_sr_measurements
+from .dcmjs import (
+    Cornerstone3DLabelmaps,
+    DcmjsLabelmaps,
+    cornerstone3d_segmentation,
+    dcmjs_segmentation,
+    dcmjs_sr_measurements,
+)
 from .dcmqi import SegImages, paramap2itkimage, segimage2itkimage, tid1500reader
 from .dcmtk import (
     StoreSCP,
@@ -52,6 +58,7 @@ from .pixelmed import validate_instances, validate_sr
 __all__ = [
     "REPO_ROOT",
     "Completed",
+    "Cornerstone3DLabelmaps",
     "DcmjsLabelmaps",
     "Orthanc",
     "OrthancConfig",
@@ -61,6 +68,7 @@ __all__ = [
     "SegImages",
     "StoreSCP",
     "ValidationResult",
+    "cornerstone3d_segmentation",
     "dcentvfy",
     "dciodvfy",
     "dcmdump",

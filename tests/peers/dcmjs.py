@@ -8,6 +8,9 @@ lock file call dcmjs's adapters:
   SEG's frames on the source images (the code OHIF's Cornerstone3D adapter builds on);
   measured with dcmjs 0.52.2: BINARY (uncompressed or deflated) yes; 1-bit RLE,
   JPEG 2000, true FRACTIONAL and Label Map SEGs no.
+- ``seg_cornerstone3d.mjs``: the Cornerstone3D segmentation adapter OHIF 3.13 uses
+  (``@cornerstonejs/adapters`` 5.6.8, ``createLabelmapsFromDICOMBuffer``) builds one
+  labelmap per source image; reads BINARY and Label Map SEGs (see docs/compatibility.md).
 - ``sr_measurements.js``: ``adapters.Cornerstone3D.MeasurementReport.generateToolState``
   walks a TID 1500 report; the numeric values and units come from dcmjs's parse.
 - ``sr_write_measurements.js``: ``adapters.Cornerstone3D.MeasurementReport.generateReport``
@@ -21,7 +24,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +34,9 @@ import numpy as np
 from ._common import REPO_ROOT, PeerCommandError, PeerMissingError, run
 
 __all__ = [
+    "Cornerstone3DLabelmaps",
     "DcmjsLabelmaps",
+    "cornerstone3d_segmentation",
     "dcmjs_read_annotations",
     "dcmjs_segmentation",
     "dcmjs_sr_measurements",
@@ -41,13 +46,14 @@ __all__ = [
 JS_DIR = REPO_ROOT / "tests" / "js"
 
 
-def _node() -> str:
+def _node(package: str = "dcmjs") -> str:
     node = shutil.which("node")
     if node is None:
         raise PeerMissingError("node not found on PATH; scripts/install-system.sh installs it")
-    if not (JS_DIR / "node_modules" / "dcmjs" / "package.json").exists():
+    if not (JS_DIR / "node_modules" / package / "package.json").exists():
         raise PeerMissingError(
-            f"dcmjs is not installed in {JS_DIR}; `bash scripts/dev.sh test` runs `npm ci` there"
+            f"{package} is not installed in {JS_DIR}; "
+            "`bash scripts/dev.sh test` runs `npm ci` there"
         )
     return node
 
@@ -75,21 +81,70 @@ def dcmjs_segmentation(
 
     Raises :class:`PeerCommandError` with dcmjs's message when the adapter fails.
     """
+    summary, volumes = _labelmaps("seg_labelmap.js", "dcmjs", seg, sources, workdir, timeout)
+    segments = {int(s["index"]): str(s["label"]) for s in summary["segments"]}
+    return DcmjsLabelmaps(volumes("u16", "<u2", summary["labelmaps"]), segments)
+
+
+def _labelmaps(
+    script: str,
+    package: str,
+    seg: str | os.PathLike[str],
+    sources: Sequence[str | os.PathLike[str]],
+    workdir: str | os.PathLike[str],
+    timeout: float,
+) -> tuple[dict[str, Any], Callable[[str, Any, int], list[np.ndarray]]]:
+    """Run a SEG script; return its JSON summary and a reader of the volumes it wrote."""
     out = Path(workdir)
     out.mkdir(parents=True, exist_ok=True)
-    prefix = out / "dcmjs"
-    args = [JS_DIR / "seg_labelmap.js", Path(seg), prefix, *(Path(s) for s in sources)]
-    done = run(_node(), args, timeout=timeout, cwd=JS_DIR)
+    prefix = out / Path(script).stem
+    args = [JS_DIR / script, Path(seg), prefix, *(Path(s) for s in sources)]
+    done = run(_node(package), args, timeout=timeout, cwd=JS_DIR)
     if done.returncode != 0:
-        raise PeerCommandError(f"dcmjs could not read {seg}: {done.stderr[-3000:]}")
+        raise PeerCommandError(f"{package} could not read {seg}: {done.stderr[-3000:]}")
     summary: dict[str, Any] = json.loads(prefix.with_suffix(".json").read_text())
     shape = tuple(summary["shape"])
-    labelmaps = [
-        np.fromfile(f"{prefix}.{m}.u16", dtype="<u2").reshape(shape)
-        for m in range(summary["labelmaps"])
-    ]
+
+    def volumes(suffix: str, dtype: Any, count: int) -> list[np.ndarray]:
+        return [
+            np.fromfile(f"{prefix}.{m}.{suffix}", dtype=dtype).reshape(shape) for m in range(count)
+        ]
+
+    return summary, volumes
+
+
+@dataclass(frozen=True)
+class Cornerstone3DLabelmaps:
+    """The Cornerstone3D adapter's result on the stack: labelmaps ``[image, row, column]``.
+
+    ``labelmaps`` has one uint8 volume per group of non-overlapping segments (one when
+    nothing overlaps), ``segments`` maps each segment number to its label and
+    ``overlapping`` is the adapter's own flag.
+    """
+
+    labelmaps: list[np.ndarray]
+    segments: dict[int, str]
+    overlapping: bool
+
+
+def cornerstone3d_segmentation(
+    seg: str | os.PathLike[str],
+    sources: Sequence[str | os.PathLike[str]],
+    workdir: str | os.PathLike[str],
+    *,
+    timeout: float = 300.0,
+) -> Cornerstone3DLabelmaps:
+    """Rebuild a SEG on ``sources`` (the stack, in this order) as OHIF 3.13's adapter does.
+
+    Raises :class:`PeerCommandError` with the adapter's message when it refuses the SEG.
+    """
+    summary, volumes = _labelmaps(
+        "seg_cornerstone3d.mjs", "@cornerstonejs/adapters", seg, sources, workdir, timeout
+    )
     segments = {int(s["index"]): str(s["label"]) for s in summary["segments"]}
-    return DcmjsLabelmaps(labelmaps, segments)
+    return Cornerstone3DLabelmaps(
+        volumes("u8", np.uint8, summary["groups"]), segments, bool(summary["overlapping"])
+    )
 
 
 def _read_to_json(script: str, sr: str | os.PathLike[str], workdir: Path, timeout: float) -> Any:
