@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import UID
 
+from radbridge._version import __version__
 from radbridge.errors import EncodingError
 from radbridge.uids import derived_uid, is_valid_uid, new_uid
 
@@ -33,12 +34,6 @@ IMPLEMENTATION_CLASS_UID = derived_uid("radbridge", "implementation-class")
 #: Implementation Version Name (at most 16 characters).
 IMPLEMENTATION_VERSION_NAME = "RADBRIDGE_010"
 _CS_LABEL = re.compile(r"^[A-Z0-9_ ]{1,16}$")
-
-
-def _version() -> str:
-    from radbridge import __version__
-
-    return __version__
 
 
 @dataclass(frozen=True)
@@ -126,7 +121,7 @@ def new_instance(
     ds.Manufacturer = options.manufacturer
     ds.ManufacturerModelName = options.manufacturer_model_name
     ds.DeviceSerialNumber = options.device_serial_number
-    ds.SoftwareVersions = options.software_versions or _version()
+    ds.SoftwareVersions = options.software_versions or __version__
     ds.ContentLabel = options.content_label
     ds.ContentDescription = options.content_description
     ds.ContentCreatorName = options.content_creator_name
