@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from radbridge.errors import InvalidAttributeError, NotDicomError, StorageError
+from radbridge.net.dataset_uids import scan_uids
 from radbridge.uids import is_valid_uid
 
 __all__ = [
@@ -217,7 +218,10 @@ def read_dataset_uids(
     NotDicomError
         The bytes cannot be parsed as a data set.
     """
-    from pydicom.filereader import read_dataset
+    scanned = scan_uids(bytes(data), transfer_syntax_uid, last_tag=last_tag)
+    if scanned is not None:
+        return scanned
+    from pydicom.filereader import read_dataset  # big endian, deflated or damaged
     from pydicom.uid import UID
 
     syntax = UID(transfer_syntax_uid)

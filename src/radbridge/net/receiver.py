@@ -98,7 +98,8 @@ class StoredInstance:
     sha256
         Hex SHA-256 of the data set as encoded (File Meta Information excluded,
         so the same data set sent by another AE or through another receiver has
-        the same digest).
+        the same digest); ``""`` where :func:`store_instance` was told not to
+        compute it (a receiver without a sink).
     size
         Bytes of the data set as encoded.
     """
@@ -156,6 +157,7 @@ def store_instance(
     sop_class: str,
     unique_contents: bool = False,
     mode: int | None = None,
+    digest: bool = True,
 ) -> StoredInstance:
     """Write ``meta + dataset`` durably under ``root`` and describe what was written.
 
@@ -164,6 +166,8 @@ def store_instance(
     SHA-256), so a different content sent under a known SOP Instance UID never
     replaces the first one, and an identical re-send rewrites the same bytes.
     ``mode`` is the file's mode (see :func:`~radbridge.net.durable.write_durably`).
+    ``digest=False`` skips the SHA-256 (``sha256`` is then ``""``) for receivers
+    that report to nobody.
 
     Raises
     ------
@@ -172,12 +176,14 @@ def store_instance(
     StorageError
         The file could not be written (nothing is left behind).
     """
-    digest = hashlib.sha256(dataset).hexdigest()
+    if unique_contents and not digest:
+        raise ValueError("unique_contents names files by their digest")
+    sha256 = hashlib.sha256(dataset).hexdigest() if digest else ""
     path = instance_path(
-        root, study, series, sop, digest=digest[:DIGEST_IN_NAME] if unique_contents else None
+        root, study, series, sop, digest=sha256[:DIGEST_IN_NAME] if unique_contents else None
     )
     write_durably((meta, dataset), path, mode=mode)
-    return StoredInstance(study, series, sop, sop_class, path, digest, len(dataset))
+    return StoredInstance(study, series, sop, sop_class, path, sha256, len(dataset))
 
 
 def same_dataset(first: Path, second: Path) -> bool:

@@ -42,6 +42,7 @@ from radbridge.errors import (
     PresentationContextError,
     RadbridgeError,
 )
+from radbridge.net.dataset_uids import scan_uids
 from radbridge.net.dimse.client import DEFAULT_AE_TITLE, ClientAssociation, open_association
 from radbridge.net.dimse.status import check_status_code
 from radbridge.net.durable import dataset_offset
@@ -61,8 +62,6 @@ log = logging.getLogger(__name__)
 _MAX_CONTEXTS = 128
 _EXPLICIT_LE, _IMPLICIT_LE = "1.2.840.10008.1.2.1", "1.2.840.10008.1.2"
 _UNCOMPRESSED = (_EXPLICIT_LE, _IMPLICIT_LE)
-#: Syntaxes whose data set is not plain little endian (read with pydicom instead).
-_NOT_PLAIN = {"1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.4.95"}
 #: A presentation context to propose: (SOP class, transfer syntaxes).
 Context = tuple[str, tuple[str, ...]]
 
@@ -129,7 +128,7 @@ def _walk(paths: Iterable[str | os.PathLike[str]]) -> Iterable[Path]:
 
 #: File Meta Information elements read by :func:`_header_uids` (group 0002).
 _META_TAGS = {0x00020002: 0, 0x00020003: 1, 0x00020010: 2}
-_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR", b"UT"}
+_META_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR", b"UT"}
 #: Bytes read from each file to find its UIDs (the meta and the start of the data set).
 _HEAD = 16_384
 
@@ -146,7 +145,7 @@ def _meta(head: bytes) -> tuple[list[str | None], int] | None:
     while offset + 8 <= end:
         group, element = struct.unpack_from("<HH", head, offset)
         vr = head[offset + 4 : offset + 6]
-        if vr in _LONG_VRS:
+        if vr in _META_LONG_VRS:
             length, offset = int.from_bytes(head[offset + 8 : offset + 12], "little"), offset + 12
         else:
             length, offset = int.from_bytes(head[offset + 6 : offset + 8], "little"), offset + 8
@@ -155,39 +154,6 @@ def _meta(head: bytes) -> tuple[list[str | None], int] | None:
             found[index] = head[offset : offset + length].decode("ascii", "replace").strip("\0 ")
         offset += length
     return found, end
-
-
-def _start_uids(data: bytes, syntax: str) -> tuple[str, str] | None:
-    """SOP Class and Instance UIDs from the start of a little-endian data set, or None.
-
-    Walks the elements up to (0008,0018); ``None`` (parse with pydicom instead) for
-    big-endian or deflated data sets, an undefined length on the way, or a head
-    that ends first.
-    """
-    if syntax in _NOT_PLAIN:
-        return None
-    implicit = syntax == _IMPLICIT_LE
-    found = {0x00080016: "", 0x00080018: ""}
-    offset = 0
-    while offset + 8 <= len(data):
-        group, element = struct.unpack_from("<HH", data, offset)
-        tag = group << 16 | element
-        if tag > 0x00080018:
-            break
-        if implicit:
-            length, start = struct.unpack_from("<I", data, offset + 4)[0], offset + 8
-        elif data[offset + 4 : offset + 6] in _LONG_VRS:
-            length, start = struct.unpack_from("<I", data, offset + 8)[0], offset + 12
-        else:
-            length, start = struct.unpack_from("<H", data, offset + 6)[0], offset + 8
-        if length == 0xFFFFFFFF or start + length > len(data):
-            return None
-        if tag in found:
-            found[tag] = data[start : start + length].decode("ascii", "replace").strip("\0 ")
-        offset = start + length
-    else:
-        return None  # the head ended before (0008,0018)
-    return found[0x00080016], found[0x00080018]
 
 
 def _header_uids(path: Path) -> tuple[str, str, str] | None:
@@ -203,10 +169,10 @@ def _header_uids(path: Path) -> tuple[str, str, str] | None:
     if meta is None or not meta[0][2]:
         return None
     (meta_class, meta_instance, syntax), start = meta
-    uids = _start_uids(head[start:], str(syntax))
+    uids = scan_uids(head[start:], str(syntax), last_tag=0x00080018)
     if uids is None:
         return None
-    sop_class, sop_instance = uids[0] or meta_class, uids[1] or meta_instance
+    sop_class, sop_instance = uids[3] or meta_class, uids[2] or meta_instance
     if not sop_class or not sop_instance:
         return None
     return sop_class, sop_instance, str(syntax)
