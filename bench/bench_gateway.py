@@ -10,7 +10,11 @@ encode, as the gateway's audit log records it). For comparison, in the same run:
 Orthanc's own StableAge forwarding (StableAge = 1 s, a Lua ``OnStableSeries`` that
 sends the series on to DCMTK ``storescp``): time from the last instance received to the
 last one forwarded, minus StableAge. Throughput: ``--studies`` phantom studies sent at
-once (2 runner workers), studies per minute. Not a test.
+once (2 runner workers), studies per minute and results (SEGs) delivered per second.
+Receiving: instances per second the gateway acknowledges (file, folder and SQLite
+commit durable before each Success) from DCMTK ``storescu`` on 1 and 4 associations,
+beside ``radbridge listen`` (the same receiver without the database) and DCMTK
+``storescp`` (no fsync) on the same files; best of ``--repeat``. Not a test.
 """
 
 from __future__ import annotations
@@ -48,14 +52,16 @@ def storescu(folder: Path, aet: str, port: int) -> float:
     return time.time()
 
 
-def gateway_config(folder: Path, port: int, pacs_port: int, workers: int) -> Path:
+def gateway_config(
+    folder: Path, port: int, pacs_port: int, workers: int, quiet_s: float = QUIET_S
+) -> Path:
     config = folder / "gateway.toml"
     config.write_text(
         f"""
 [gateway]
 data_dir = "data"
 port = {port}
-quiet_period_s = {QUIET_S}
+quiet_period_s = {quiet_s}
 workers = {workers}
 poll_s = 0.05
 
@@ -94,9 +100,11 @@ def job_seconds(data: Path) -> list[float]:
     return [e["seconds"] for e in map(json.loads, lines) if e.get("event") == "job encoded"]
 
 
-def run_gateway(work: Path, pacs_port: int, workers: int) -> tuple[subprocess.Popen[bytes], int]:
+def run_gateway(
+    work: Path, pacs_port: int, workers: int, quiet_s: float = QUIET_S
+) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
-    config = gateway_config(work, port, pacs_port, workers)
+    config = gateway_config(work, port, pacs_port, workers, quiet_s)
     proc = subprocess.Popen(
         [sys.executable, "-m", "radbridge", "gateway", "run", "--config", str(config)],
         stdout=subprocess.DEVNULL,
@@ -180,11 +188,66 @@ def throughput(work: Path, studies, orthanc) -> float:
         stop(proc)
 
 
+def send_parts(files: list[Path], port: int, associations: int, aet: str) -> float:
+    """Send ``files`` on ``associations`` storescu processes at once; seconds until all end."""
+    parts = [files[k::associations] for k in range(associations)]
+    started = time.perf_counter()
+    procs = [
+        subprocess.Popen(
+            ["/usr/bin/storescu", "-aec", aet, "-R", "127.0.0.1", str(port), *map(str, part)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=ENV,
+        )
+        for part in parts
+    ]
+    if any(proc.wait(600) != 0 for proc in procs):
+        raise RuntimeError("a storescu failed")
+    return time.perf_counter() - started
+
+
+def receive_rates(work: Path, study, pacs_port: int, repeat: int) -> dict[tuple[str, int], float]:
+    """Instances per second acknowledged by the gateway, radbridge listen and storescp."""
+    files = sorted(study.dicom_dir.glob("*.dcm"))
+    rates: dict[tuple[str, int], float] = {}
+    for associations in (1, 4):
+        for name in ("radbridge gateway run", "radbridge listen", "DCMTK storescp (no fsync)"):
+            best = float("inf")
+            for attempt in range(repeat):
+                folder = work / f"rx-{associations}-{attempt}-{name.split()[1]}"
+                folder.mkdir(parents=True)
+                if name.startswith("radbridge gateway"):
+                    # quiet period 60 s: no job starts while the series arrives
+                    proc, port = run_gateway(folder, pacs_port, workers=1, quiet_s=60)
+                    aet = "RADBRIDGE"
+                elif name == "radbridge listen":
+                    port, aet = free_port(), "RADBRIDGE"
+                    command = ["listen", "--out", str(folder / "in"), "--port", str(port)]
+                    proc = subprocess.Popen(
+                        [sys.executable, "-m", "radbridge", *command],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                    wait_for_port("127.0.0.1", port, timeout=60, proc=proc)
+                else:
+                    scp = start_storescp(folder / "in", aet="STORESCP")
+                    proc, port, aet = scp.proc, scp.port, "STORESCP"
+                try:
+                    best = min(best, send_parts(files, port, associations, aet))
+                finally:
+                    stop(proc)
+                shutil.rmtree(folder, ignore_errors=True)
+            rates[(name, associations)] = len(files) / best
+            print(f"  {name} x{associations}: {rates[(name, associations)]:.0f}/s", file=sys.stderr)
+    return rates
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--slices", type=int, default=200)
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--studies", type=int, default=4)
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     from radbridge.io.phantom import write_phantom
 
@@ -202,6 +265,7 @@ def main() -> None:
             seconds, job = latency(work / "latency", study, pacs)
             (work / "throughput").mkdir()
             total = throughput(work / "throughput", small, pacs)
+            rates = receive_rates(work / "receive", study, pacs.dicom_port, args.repeat)
         finally:
             pacs.stop()
         (work / "orthanc").mkdir()
@@ -219,8 +283,16 @@ def main() -> None:
     print(f"| Orthanc forwarding overhead (minus StableAge) | {forwarded - 1.0:.2f} |")
     print(
         f"| throughput: {args.studies} studies of 60x256x256 at once, 2 workers | "
-        f"{total:.2f} ({60 * args.studies / total:.1f} studies/min) |"
+        f"{total:.2f} ({60 * args.studies / total:.1f} studies/min, "
+        f"{args.studies / total:.2f} results delivered/s) |"
     )
+    print()
+    print(f"Receiving {args.slices} CT slices {args.size}x{args.size}, best of {args.repeat}")
+    print("| receiver | associations | instances/s | vs storescp |")
+    print("|---|---:|---:|---:|")
+    for (name, associations), rate in rates.items():
+        base = rates[("DCMTK storescp (no fsync)", associations)]
+        print(f"| {name} | {associations} | {rate:.0f} | {rate / base:.2f}x |")
 
 
 if __name__ == "__main__":
