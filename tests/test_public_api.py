@@ -62,3 +62,11 @@ def test_cli_help_renders_without_rich():
     loaded = _loaded(code)
     assert "typer" in loaded
     assert not loaded & {"rich", "scipy", "pydicom", "numpy", "pandas"}
+
+
+def test_storage_send_and_receive_start_without_pydicom_or_pynetdicom():
+    # `radbridge send` reads file headers and moves bytes: start-up is its whole cost on
+    # small batches (bench/bench_net.py measures whole processes)
+    loaded = _loaded("import radbridge.cli.net, radbridge.net.scu, radbridge.net.scp")
+    assert "radbridge" in loaded
+    assert not loaded & {"pydicom", "pynetdicom", "numpy", "scipy", "rich"}
