@@ -6,7 +6,8 @@
 #   jdk.compiler module, not only a JRE). python3-venv is added if ensurepip is missing,
 #   openssl if its command is (the TLS tests make their own certificates with it),
 #   nodejs + npm if missing (dcmjs, OHIF's DICOM library, reads our files in the tests),
-#   and strace (the durability tests trace a receiver's system calls).
+#   strace (the durability tests trace a receiver's system calls) and chromium (OHIF's SEG
+#   load path runs in it headless).
 # Idempotent: installs only what is missing and skips `apt-get update` when nothing is.
 # Uses sudo only when not root. Debian 12 (bookworm) is the reference platform.
 set -euo pipefail
@@ -48,6 +49,12 @@ if ! command -v node >/dev/null 2>&1; then
 fi
 if ! command -v npm >/dev/null 2>&1; then
     missing+=(npm)
+fi
+
+# Debian's Chromium runs OHIF's SEG load path headless in tests/seg/test_seg_ohif_browser.py
+# (playwright-core drives it; no browser is downloaded).
+if ! command -v chromium >/dev/null 2>&1; then
+    missing+=(chromium)
 fi
 
 if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then

@@ -4,9 +4,9 @@ Each cell is measured: ``yes`` means the reader opened the file and found the va
 we wrote (voxels, map values within the stated quantisation, SR values and units),
 ``no`` that it refused or crashed, ``-`` that the reader has no use for that kind of
 object. A reader that opens a file but gets the values wrong fails the test outright,
-except in the Cornerstone3D column, where such a measured peer defect is the cell
-``wrong`` (explained in the docs); ``n/m`` there marks objects that column does not
-measure (it runs the segmentation adapter only).
+except in the Cornerstone3D and OHIF columns, where such a measured peer defect is the
+cell ``wrong`` (explained in the docs); ``n/m`` there marks objects those columns do not
+measure (they run the segmentation adapter only).
 ``EXPECTED`` is the table in docs/compatibility.md (a test keeps them equal), so a new
 peer version that reads more (or less) shows up as a failing cell.
 """
@@ -40,6 +40,7 @@ from tests.peers import (
     dciodvfy,
     dcmjs_segmentation,
     dcmjs_sr_measurements,
+    ohif_browser_segmentation,
     paramap2itkimage,
     segimage2itkimage,
     tid1500reader,
@@ -50,29 +51,38 @@ from tests.seg.test_seg_peers import onto
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow]
 
-READERS = ("dcmqi", "highdicom", "dcmjs", "Cornerstone3D", "Orthanc", "dciodvfy", "PixelMed")
+READERS = (
+    "dcmqi",
+    "highdicom",
+    "dcmjs",
+    "Cornerstone3D",
+    "OHIF",
+    "Orthanc",
+    "dciodvfy",
+    "PixelMed",
+)
 ROOT = Path(__file__).resolve().parents[1]
 
-#: object | dcmqi | highdicom | dcmjs | Cornerstone3D | Orthanc | dciodvfy | PixelMed (measured).
+#: object | one cell per reader, in the order of READERS (measured).
 TABLE = """
-SEG BINARY (default: explicit)              | yes | yes | yes | yes   | yes | yes | no
-SEG BINARY deflated (slicer, ohif, compact) | yes | yes | yes | yes   | yes | no  | no
-SEG BINARY RLE                              | no  | yes | no  | wrong | yes | yes | no
-SEG BINARY JPEG 2000                        | no  | yes | no  | no    | yes | yes | no
-SEG FRACTIONAL (default: explicit)          | yes | yes | no  | no    | yes | yes | no
-SEG FRACTIONAL JPEG-LS (compact)            | no  | yes | no  | no    | yes | yes | no
-SEG LABELMAP (default: RLE)                 | yes | yes | no  | yes   | yes | yes | -
-SEG LABELMAP explicit (pacs)                | yes | yes | no  | yes   | yes | yes | -
-SEG LABELMAP deflated (slicer)              | yes | yes | no  | yes   | yes | no  | -
-SEG LABELMAP JPEG-LS (compact)              | no  | yes | no  | no    | yes | yes | -
-PM float32 (default)                        | yes | yes | -   | n/m   | yes | yes | -
-PM float64 (kept when float32 would round)  | no  | yes | -   | n/m   | yes | yes | -
-PM uint16 from floats (--dtype uint16)      | no  | yes | -   | n/m   | yes | yes | -
-PM uint16 JPEG-LS (compact)                 | no  | yes | -   | n/m   | yes | yes | -
-SC overlay (default: explicit)              | -   | -   | -   | n/m   | yes | yes | -
-SC overlay JPEG-LS (compact)                | -   | -   | -   | n/m   | yes | yes | -
-SR TID 1500 (default)                       | yes | yes | yes | n/m   | yes | yes | no
-RTSTRUCT (default)                          | -   | -   | -   | n/m   | yes | yes | -
+SEG BINARY (default: explicit)              | yes | yes | yes | yes   | yes   | yes | yes | no
+SEG BINARY deflated (slicer, ohif, compact) | yes | yes | yes | yes   | no    | yes | no  | no
+SEG BINARY RLE                              | no  | yes | no  | wrong | wrong | yes | yes | no
+SEG BINARY JPEG 2000                        | no  | yes | no  | no    | yes   | yes | yes | no
+SEG FRACTIONAL (default: explicit)          | yes | yes | no  | no    | no    | yes | yes | no
+SEG FRACTIONAL JPEG-LS (compact)            | no  | yes | no  | no    | no    | yes | yes | no
+SEG LABELMAP (default: RLE)                 | yes | yes | no  | yes   | yes   | yes | yes | -
+SEG LABELMAP explicit (pacs)                | yes | yes | no  | yes   | yes   | yes | yes | -
+SEG LABELMAP deflated (slicer)              | yes | yes | no  | yes   | no    | yes | no  | -
+SEG LABELMAP JPEG-LS (compact)              | no  | yes | no  | no    | yes   | yes | yes | -
+PM float32 (default)                        | yes | yes | -   | n/m   | n/m   | yes | yes | -
+PM float64 (kept when float32 would round)  | no  | yes | -   | n/m   | n/m   | yes | yes | -
+PM uint16 from floats (--dtype uint16)      | no  | yes | -   | n/m   | n/m   | yes | yes | -
+PM uint16 JPEG-LS (compact)                 | no  | yes | -   | n/m   | n/m   | yes | yes | -
+SC overlay (default: explicit)              | -   | -   | -   | n/m   | n/m   | yes | yes | -
+SC overlay JPEG-LS (compact)                | -   | -   | -   | n/m   | n/m   | yes | yes | -
+SR TID 1500 (default)                       | yes | yes | yes | n/m   | n/m   | yes | yes | no
+RTSTRUCT (default)                          | -   | -   | -   | n/m   | n/m   | yes | yes | -
 """
 EXPECTED: dict[str, dict[str, str]] = {
     cells[0]: dict(zip(READERS, cells[1:], strict=True))
@@ -314,11 +324,11 @@ def _dcmjs(study: Study, w: Written, tmp: Path) -> bool | None:
     return None
 
 
-def _cornerstone3d(study: Study, w: Written, tmp: Path) -> str:
+def _cornerstone3d(study: Study, w: Written, tmp: Path, reader: Callable[..., Any]) -> str:
     if w.kind != "seg":
         return "n/m"
     try:
-        theirs = cornerstone3d_segmentation(w.path, study.stack, tmp / f"cs3d-{w.path.stem}")
+        theirs = reader(w.path, study.stack, tmp / f"{reader.__name__}-{w.path.stem}")
     except PeerCommandError:
         return "no"
     assert w.masks is not None
@@ -342,7 +352,8 @@ def measure(study: Study, objects: dict[str, Written], tmp: Path, orthanc) -> di
             "dcmqi": _cell(_dcmqi(study, w, tmp)),
             "highdicom": _cell(_highdicom(study, w, tmp)),
             "dcmjs": _cell(_dcmjs(study, w, tmp)),
-            "Cornerstone3D": _cornerstone3d(study, w, tmp),
+            "Cornerstone3D": _cornerstone3d(study, w, tmp, cornerstone3d_segmentation),
+            "OHIF": _cornerstone3d(study, w, tmp, ohif_browser_segmentation),
         }
         answer = orthanc.upload(w.path)
         stored = orthanc.instance_bytes(answer["ID"]) == w.path.read_bytes()
@@ -382,6 +393,7 @@ _NO_ENCODING_HELPS = {
     ("SEG LABELMAP (default: RLE)", "dcmjs"),  # no per-frame segment number to read
     # "not yet supported" in @cornerstonejs/adapters 5.6.8 unless every value is 0 or max
     ("SEG FRACTIONAL (default: explicit)", "Cornerstone3D"),
+    ("SEG FRACTIONAL (default: explicit)", "OHIF"),
 }
 
 

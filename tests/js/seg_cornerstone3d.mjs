@@ -25,26 +25,13 @@ import fs from "node:fs";
 import * as core from "@cornerstonejs/core";
 import * as metadata from "@cornerstonejs/metadata";
 import { adaptersSEG } from "@cornerstonejs/adapters";
+import { ohifGeneralImageModule } from "./ohif_metadata.mjs";
 
 const LABELMAP_SEG = "1.2.840.10008.5.1.4.1.1.66.7";
 
 function arrayBuffer(path) {
   const bytes = fs.readFileSync(path);
   return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
-}
-
-function ohifGeneralImageModule(type, imageId) {
-  if (type !== "generalImageModule") {
-    return undefined;
-  }
-  const instance = core.metaData.get("instance", imageId);
-  if (!instance || !instance.SOPInstanceUID) {
-    return undefined;
-  }
-  return {
-    sopInstanceUID: instance.SOPInstanceUID,
-    instanceNumber: Number(instance.InstanceNumber),
-  };
 }
 
 async function main(argv) {
@@ -54,7 +41,7 @@ async function main(argv) {
   }
   const [segPath, outPrefix, ...sources] = argv;
   metadata.registerDefaultProviders();
-  core.metaData.addProvider(ohifGeneralImageModule, 10000);
+  core.metaData.addProvider(ohifGeneralImageModule(core.metaData), 10000);
   const imageIds = sources.map((_, index) => `dicomfile:${index}`);
   for (const [index, path] of sources.entries()) {
     await metadata.utilities.addDicomPart10Instance(imageIds[index], arrayBuffer(path));

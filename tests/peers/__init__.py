@@ -33,6 +33,7 @@ from .dcmjs import (
     cornerstone3d_segmentation,
     dcmjs_segmentation,
     dcmjs_sr_measurements,
+    ohif_browser_segmentation,
 )
 from .dcmqi import SegImages, paramap2itkimage, segimage2itkimage, tid1500reader
 from .dcmtk import (
@@ -80,6 +81,7 @@ __all__ = [
     "free_port",
     "interop_dir",
     "log_tail",
+    "ohif_browser_segmentation",
     "paramap2itkimage",
     "run",
     "running_orthanc",

@@ -11,6 +11,8 @@ lock file call dcmjs's adapters:
 - ``seg_cornerstone3d.mjs``: the Cornerstone3D segmentation adapter OHIF 3.13 uses
   (``@cornerstonejs/adapters`` 5.6.8, ``createLabelmapsFromDICOMBuffer``) builds one
   labelmap per source image; reads BINARY and Label Map SEGs (see docs/compatibility.md).
+- ``seg_ohif_browser.mjs``: OHIF 3.13's own SEG load path (``createFromDicomSegImageId``,
+  frames decoded by ``@cornerstonejs/dicom-image-loader``) in Debian's headless Chromium.
 - ``sr_measurements.js``: ``adapters.Cornerstone3D.MeasurementReport.generateToolState``
   walks a TID 1500 report; the numeric values and units come from dcmjs's parse.
 - ``sr_write_measurements.js``: ``adapters.Cornerstone3D.MeasurementReport.generateReport``
@@ -41,6 +43,7 @@ __all__ = [
     "dcmjs_segmentation",
     "dcmjs_sr_measurements",
     "dcmjs_write_measurements",
+    "ohif_browser_segmentation",
 ]
 
 JS_DIR = REPO_ROOT / "tests" / "js"
@@ -140,6 +143,30 @@ def cornerstone3d_segmentation(
     """
     summary, volumes = _labelmaps(
         "seg_cornerstone3d.mjs", "@cornerstonejs/adapters", seg, sources, workdir, timeout
+    )
+    segments = {int(s["index"]): str(s["label"]) for s in summary["segments"]}
+    return Cornerstone3DLabelmaps(
+        volumes("u8", np.uint8, summary["groups"]), segments, bool(summary["overlapping"])
+    )
+
+
+def ohif_browser_segmentation(
+    seg: str | os.PathLike[str],
+    sources: Sequence[str | os.PathLike[str]],
+    workdir: str | os.PathLike[str],
+    *,
+    timeout: float = 300.0,
+) -> Cornerstone3DLabelmaps:
+    """Rebuild a SEG on ``sources`` with OHIF 3.13's load path in headless Chromium.
+
+    Raises :class:`PeerMissingError` without Chromium (``RADBRIDGE_CHROMIUM``, default
+    ``/usr/bin/chromium``) and :class:`PeerCommandError` with the page's error.
+    """
+    chromium = os.environ.get("RADBRIDGE_CHROMIUM", "/usr/bin/chromium")
+    if not Path(chromium).exists():
+        raise PeerMissingError(f"{chromium} not found; scripts/install-system.sh installs chromium")
+    summary, volumes = _labelmaps(
+        "seg_ohif_browser.mjs", "playwright-core", seg, sources, workdir, timeout
     )
     segments = {int(s["index"]): str(s["label"]) for s in summary["segments"]}
     return Cornerstone3DLabelmaps(
