@@ -98,8 +98,14 @@ def floats_value(
     return numbers
 
 
-def first_item(ds: Dataset | None, keyword: str) -> Dataset | None:
+def first_item(ds: Dataset | None, keyword: str, *, source: object = None) -> Dataset | None:
     """Return the first item of a sequence attribute, ``None`` when absent or not a sequence.
+
+    Raises
+    ------
+    InvalidAttributeError
+        The attribute is there but cannot be decoded (a damaged length or VR in an
+        item that was parsed only now).
 
     Examples
     --------
@@ -109,7 +115,11 @@ def first_item(ds: Dataset | None, keyword: str) -> Dataset | None:
     """
     from pydicom.sequence import Sequence
 
-    value = ds.get(keyword) if ds is not None else None
+    try:
+        value = ds.get(keyword) if ds is not None else None
+    except Exception as exc:  # pydicom raises many kinds on damaged raw values
+        detail = f"cannot be decoded ({type(exc).__name__})"
+        raise damaged(source, keyword, detail) from exc
     if isinstance(value, Sequence) and len(value) and isinstance(value[0], Dataset):
         return value[0]
     return None

@@ -148,12 +148,46 @@ def _call(peer: Peer, what: str, function: Any, *args: Any, **kwargs: Any) -> An
             "a server asking for a client certificate needs cert_file and key_file",
         ) from exc
     except requests.ConnectionError as exc:
+        if _closed_after_connect(exc) and str(peer.dicomweb_url).startswith("https:"):
+            # TLS 1.3 sends the server's refusal of our certificate (or of its absence)
+            # after the client's handshake is done: depending on timing the client sees
+            # the alert (SSLError above) or only a connection closed under it.
+            raise DicomWebError(
+                f"{what}: TLS with {peer.dicomweb_url} failed (the server closed the "
+                "connection after the handshake)",
+                path=peer.name,
+                hint="check [peers.NAME.tls]: a server asking for a client certificate needs "
+                "cert_file and key_file from a CA it trusts; ca_file must sign its certificate",
+            ) from exc
         err = DicomWebError(
             f"{what}: cannot connect to {peer.dicomweb_url}",
             path=peer.name,
             hint="check that the server runs and the URL is right",
         )
         raise err from exc
+
+
+def _closed_after_connect(exc: BaseException) -> bool:
+    """Whether a connection error came after the TCP connection was made.
+
+    urllib3 wraps a refused or unresolvable connection in ``NewConnectionError``;
+    anything else (a reset, an EOF) came from a server that had accepted us.
+    """
+    from urllib3.exceptions import NewConnectionError
+
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, NewConnectionError):
+            return False
+        pending.extend([current.__cause__, current.__context__])
+        pending.extend(arg for arg in current.args if isinstance(arg, BaseException))
+        pending.append(getattr(current, "reason", None))
+    return True
 
 
 #: Instances per STOW-RS request are bounded by their total size (bytes).
