@@ -19,39 +19,39 @@ from radbridge._version import __version__
 
 #: Public name -> module that defines it.
 _EXPORTS: dict[str, str] = {
-    "AlgorithmIdentification": "radbridge.iods.seg",
+    "AlgorithmIdentification": "radbridge.seg",
     "Code": "radbridge.coding",
     "Gateway": "radbridge.gateway",
-    "Measurement": "radbridge.iods.sr",
-    "MeasurementGroup": "radbridge.iods.sr",
-    "MeasurementReport": "radbridge.iods.sr",
+    "Measurement": "radbridge.sr",
+    "MeasurementGroup": "radbridge.sr",
+    "MeasurementReport": "radbridge.sr",
     "Peer": "radbridge.config",
     "RadbridgeError": "radbridge.errors",
-    "SegmentDescription": "radbridge.iods.seg",
-    "Segmentation": "radbridge.iods.seg",
+    "SegmentDescription": "radbridge.seg",
+    "Segmentation": "radbridge.seg",
     "SeriesOptions": "radbridge.iods.common",
     "SliceRef": "radbridge.geometry",
     "SourceSeries": "radbridge.iods.source",
     "StorageSCP": "radbridge.net.scp",
     "Volume": "radbridge.geometry",
     "VolumeGeometry": "radbridge.geometry",
-    "encode_key_objects": "radbridge.iods.ko",
-    "encode_measurement_report": "radbridge.iods.sr",
-    "encode_overlay_sc": "radbridge.iods.sc",
-    "encode_parametric_map": "radbridge.iods.pm",
-    "encode_rtstruct": "radbridge.iods.rtstruct",
-    "encode_segmentation": "radbridge.iods.seg",
+    "encode_key_objects": "radbridge.ko",
+    "encode_measurement_report": "radbridge.sr",
+    "encode_overlay_sc": "radbridge.sc",
+    "encode_parametric_map": "radbridge.pm",
+    "encode_rtstruct": "radbridge.rtstruct",
+    "encode_segmentation": "radbridge.seg",
     "load_gateway_config": "radbridge.gateway",
     "read_image": "radbridge.io.nifti",
-    "read_key_objects": "radbridge.iods.ko",
-    "read_measurement_report": "radbridge.iods.sr",
-    "read_parametric_map": "radbridge.iods.pm",
-    "read_rtstruct": "radbridge.iods.rtstruct",
-    "read_segmentation": "radbridge.iods.seg",
+    "read_key_objects": "radbridge.ko",
+    "read_measurement_report": "radbridge.sr",
+    "read_parametric_map": "radbridge.pm",
+    "read_rtstruct": "radbridge.rtstruct",
+    "read_segmentation": "radbridge.seg",
     "read_source_series": "radbridge.io.series",
-    "read_structured_report": "radbridge.iods.sr",
+    "read_structured_report": "radbridge.sr",
     "read_volume": "radbridge.io.series",
-    "render_overlay": "radbridge.iods.sc",
+    "render_overlay": "radbridge.sc",
     "scan": "radbridge.io.scan",
     "send": "radbridge.net.scu",
     "volume_from_datasets": "radbridge.geometry",
@@ -109,19 +109,21 @@ if TYPE_CHECKING:
     from radbridge.io.scan import scan
     from radbridge.io.series import read_source_series, read_volume
     from radbridge.iods.common import SeriesOptions
-    from radbridge.iods.ko import encode_key_objects, read_key_objects
-    from radbridge.iods.pm import encode_parametric_map, read_parametric_map
-    from radbridge.iods.rtstruct import encode_rtstruct, read_rtstruct
-    from radbridge.iods.sc import encode_overlay_sc, render_overlay
-    from radbridge.iods.seg import (
+    from radbridge.iods.source import SourceSeries
+    from radbridge.ko import encode_key_objects, read_key_objects
+    from radbridge.net.scp import StorageSCP
+    from radbridge.net.scu import send
+    from radbridge.pm import encode_parametric_map, read_parametric_map
+    from radbridge.rtstruct import encode_rtstruct, read_rtstruct
+    from radbridge.sc import encode_overlay_sc, render_overlay
+    from radbridge.seg import (
         AlgorithmIdentification,
         Segmentation,
         SegmentDescription,
         encode_segmentation,
         read_segmentation,
     )
-    from radbridge.iods.source import SourceSeries
-    from radbridge.iods.sr import (
+    from radbridge.sr import (
         Measurement,
         MeasurementGroup,
         MeasurementReport,
@@ -129,8 +131,6 @@ if TYPE_CHECKING:
         read_measurement_report,
         read_structured_report,
     )
-    from radbridge.net.scp import StorageSCP
-    from radbridge.net.scu import send
 
 
 def __getattr__(name: str) -> Any:

@@ -209,3 +209,14 @@ def test_output_checks(phantom):
     ):
         with pytest.raises(ModelError, match=match):
             run_model(FunctionModel(function, name=function.__name__), volume, CT)
+
+
+def test_model_measurement_keeps_its_old_name_with_a_warning():
+    import radbridge.models
+    from radbridge.models import ModelMeasurement
+
+    with pytest.warns(DeprecationWarning, match="ModelMeasurement"):
+        old = radbridge.models.Measurement
+    assert old is ModelMeasurement
+    with pytest.raises(AttributeError):
+        radbridge.models.NoSuchName  # noqa: B018

@@ -50,7 +50,7 @@ def test_modules_and_references(study):
         study.labels,
         study.source,
         rois(),
-        series=SeriesOptions(series_description="AI contours", series_number=77),
+        options=SeriesOptions(series_description="AI contours", series_number=77),
         structure_set_label="AI ORGANS",
     )
     assert ds.Modality == "RTSTRUCT" and ds.SeriesNumber == 77

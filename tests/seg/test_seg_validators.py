@@ -83,7 +83,7 @@ def variants(study):
             labels,
             study.source,
             descriptions(7),
-            series=SeriesOptions(
+            options=SeriesOptions(
                 series_instance_uid="2.25.11",
                 sop_instance_uid="2.25.12",
                 content_label="LIVER_AI",

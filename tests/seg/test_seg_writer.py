@@ -74,10 +74,21 @@ def test_fixed_uids_and_options(study):
         sop_instance_uid="2.25.2",
         content_label="LIVER_AI",
     )
-    seg = encode_segmentation(study.labels, study.source, descriptions(7), series=options)
+    seg = encode_segmentation(study.labels, study.source, descriptions(7), options=options)
     assert (seg.SeriesInstanceUID, seg.SOPInstanceUID) == ("2.25.1", "2.25.2")
     assert seg.file_meta.MediaStorageSOPInstanceUID == "2.25.2"
     assert (seg.SeriesNumber, seg.ContentLabel) == (901, "LIVER_AI")
+
+
+def test_series_is_the_deprecated_name_of_options(study):
+    options = SeriesOptions(series_instance_uid="2.25.1", sop_instance_uid="2.25.2")
+    with pytest.warns(DeprecationWarning, match="options="):
+        old = encode_segmentation(study.labels, study.source, descriptions(7), series=options)
+    assert (old.SeriesInstanceUID, old.SOPInstanceUID) == ("2.25.1", "2.25.2")
+    with pytest.raises(TypeError, match="options= only"):
+        encode_segmentation(
+            study.labels, study.source, descriptions(7), options=options, series=options
+        )
 
 
 def test_fractional_probabilities(study):

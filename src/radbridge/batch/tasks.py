@@ -307,7 +307,7 @@ def _encode_mask(row: ManifestRow) -> Any:
             source,
             labels,
             algorithm=algorithm,
-            series=series,
+            options=series,
             allow_empty=allow_empty,
             **_no_extra(options, row),
         )
@@ -321,7 +321,7 @@ def _encode_mask(row: ManifestRow) -> Any:
         transfer_syntax=options.pop("compression", None),
         keep_empty_frames=bool(options.pop("keep_empty_frames", False)),
         algorithm=algorithm,
-        series=series,
+        options=series,
         **_no_extra(options, row),
     )
 

@@ -34,8 +34,7 @@ from radbridge.iods.sr import (
     encode_measurement_report,
 )
 from radbridge.iods.sr import concepts as c
-from radbridge.models import Finding, ModelResult
-from radbridge.models import Measurement as ModelMeasurement
+from radbridge.models import Finding, ModelMeasurement, ModelResult
 
 __all__ = ["DEFAULT_REPORT_ENCODERS", "key_images", "measurement_report"]
 

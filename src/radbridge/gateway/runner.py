@@ -299,7 +299,7 @@ def _encode_seg(
         dict(result.segments),
         segmentation_type=seg_type,
         algorithm=AlgorithmIdentification(result.algorithm.name, result.algorithm.version),
-        series=_options(job, rule, model, "seg", "AI segmentation"),
+        options=_options(job, rule, model, "seg", "AI segmentation"),
         keep_empty_frames=False,
         profile=rule.profile,
     )

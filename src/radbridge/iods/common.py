@@ -1,4 +1,4 @@
-"""Pieces every radbridge writer shares: series options, equipment, file meta.
+"""Pieces every radbridge writer shares: series options, equipment, file meta, enum choices.
 
 Examples
 --------
@@ -11,8 +11,11 @@ Examples
 from __future__ import annotations
 
 import datetime as _dt
+import enum
 import re
+import warnings
 from dataclasses import dataclass
+from typing import TypeVar
 
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import UID
@@ -25,9 +28,13 @@ __all__ = [
     "IMPLEMENTATION_CLASS_UID",
     "IMPLEMENTATION_VERSION_NAME",
     "SeriesOptions",
+    "choice",
     "file_meta",
     "new_instance",
+    "series_options",
 ]
+
+_E = TypeVar("_E", bound=enum.Enum)
 
 #: Implementation Class UID written in the file meta of every radbridge file.
 IMPLEMENTATION_CLASS_UID = derived_uid("radbridge", "implementation-class")
@@ -137,3 +144,75 @@ def file_meta(ds: Dataset, transfer_syntax: str) -> FileMetaDataset:
     meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
     meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
     return meta
+
+
+def choice(
+    cls: type[_E], value: object, attribute: str, *, where: str = "", what: str = "value"
+) -> _E:
+    """Return the member of ``cls`` that ``value`` names: a member, or its value in any case.
+
+    The one coercer of every enum parameter (each parameter takes an enum or its
+    string value). Hyphens count as underscores (``"closed-planar"`` is
+    ``CLOSED_PLANAR``); an enum may accept more through its own ``_missing_``.
+
+    Raises
+    ------
+    EncodingError
+        No member matches: "<where>: unknown <what> <value>", the hint lists the values.
+
+    Examples
+    --------
+    >>> class Kind(enum.StrEnum):
+    ...     BINARY = "BINARY"
+    ...     LABEL_MAP = "LABEL_MAP"
+    >>> choice(Kind, "label-map", "kind"), choice(Kind, Kind.BINARY, "kind")
+    (<Kind.LABEL_MAP: 'LABEL_MAP'>, <Kind.BINARY: 'BINARY'>)
+    >>> choice(Kind, "other", "kind")
+    Traceback (most recent call last):
+    ...
+    radbridge.errors.EncodingError: unknown value 'other' [kind]. Use one of BINARY, LABEL_MAP.
+    """
+    try:
+        return cls(value)
+    except ValueError:
+        pass
+    if isinstance(value, str):
+        wanted = value.strip().replace("-", "_").upper()
+        for member in cls:
+            if str(member.value).upper() == wanted:
+                return member
+    raise EncodingError(
+        f"{where + ': ' if where else ''}unknown {what} {value!r}",
+        attribute=attribute,
+        hint="use one of " + ", ".join(str(m.value) for m in cls),
+    )
+
+
+def series_options(
+    options: SeriesOptions | None,
+    series: SeriesOptions | None,
+    *,
+    default: SeriesOptions,
+) -> SeriesOptions:
+    """Return the series options given as ``options=`` (or the old ``series=``), else ``default``.
+
+    Every encoder names them ``options``; ``series=`` was the name in SEG and RTSTRUCT
+    and still works, with a :class:`DeprecationWarning`.
+
+    Examples
+    --------
+    >>> series_options(None, None, default=SeriesOptions(series_number=7)).series_number
+    7
+    """
+    if series is not None:
+        if options is not None:
+            raise TypeError("give the series options as options= only (series= is its old name)")
+        warnings.warn(
+            "series= is deprecated: pass the SeriesOptions as options=",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        options = series
+    chosen = options or default
+    chosen.validate()
+    return chosen

@@ -3,11 +3,14 @@
 See :mod:`radbridge.models.base` for the protocol and result types.
 """
 
+from typing import Any
+
+from radbridge.models import base as _base
 from radbridge.models.base import (
     AlgorithmInfo,
     Finding,
-    Measurement,
     Model,
+    ModelMeasurement,
     ModelResult,
     SeriesInfo,
     run_model,
@@ -18,10 +21,14 @@ __all__ = [
     "AlgorithmInfo",
     "Finding",
     "FunctionModel",
-    "Measurement",
     "Model",
+    "ModelMeasurement",
     "ModelResult",
     "SeriesInfo",
     "load_model",
     "run_model",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    return getattr(_base, name)  # the deprecated Measurement (warns)

@@ -28,6 +28,7 @@ True
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -42,8 +43,8 @@ from radbridge.geometry import Volume
 __all__ = [
     "AlgorithmInfo",
     "Finding",
-    "Measurement",
     "Model",
+    "ModelMeasurement",
     "ModelResult",
     "SeriesInfo",
     "run_model",
@@ -87,7 +88,11 @@ class SeriesInfo:
 
 @dataclass(frozen=True)
 class AlgorithmInfo:
-    """Who produced the result (becomes SEG algorithm identification and the SR observer)."""
+    """Who produced the result: the model's plain name and version.
+
+    The gateway writes it as the DICOM objects' algorithm identification
+    (:class:`radbridge.seg.AlgorithmIdentification`) and the SR observer.
+    """
 
     name: str
     version: str
@@ -95,8 +100,11 @@ class AlgorithmInfo:
 
 
 @dataclass(frozen=True)
-class Measurement:
-    """One numeric measurement.
+class ModelMeasurement:
+    """One numeric measurement as a model returns it: a plain name and a UCUM unit string.
+
+    The gateway codes it as an SR measurement (:class:`radbridge.sr.Measurement`, a
+    TID 300 item with coded concept and units). Formerly ``models.Measurement``.
 
     Parameters
     ----------
@@ -166,7 +174,7 @@ class ModelResult:
     labels: Volume | None = None
     probabilities: NDArray[np.float32] | None = None
     segments: Mapping[int, Any] = field(default_factory=dict)
-    measurements: tuple[Measurement, ...] = ()
+    measurements: tuple[ModelMeasurement, ...] = ()
     findings: tuple[Finding, ...] = ()
     algorithm: AlgorithmInfo = AlgorithmInfo("unknown", "0")
 
@@ -252,3 +260,14 @@ def _check_probabilities(name: str, result: ModelResult, volume: Volume) -> None
         raise ModelError(
             f"model {name} returned probabilities outside [0, 1]", attribute="probabilities"
         )
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Measurement":  # the old name, ambiguous beside radbridge.sr.Measurement
+        warnings.warn(
+            "radbridge.models.Measurement is deprecated: use ModelMeasurement",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return ModelMeasurement
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -48,7 +48,13 @@ from scipy import ndimage
 
 from radbridge.errors import ModelError
 from radbridge.geometry import Volume
-from radbridge.models.base import AlgorithmInfo, Finding, Measurement, ModelResult, SeriesInfo
+from radbridge.models.base import (
+    AlgorithmInfo,
+    Finding,
+    ModelMeasurement,
+    ModelResult,
+    SeriesInfo,
+)
 
 __all__ = ["LABELS", "ReferenceCTModel"]
 
@@ -316,25 +322,27 @@ def _compact(mask: Mask, volume: Volume, ratio: float = 2.0) -> Mask:
 
 def _measure(
     labels: NDArray[np.uint8], hu: NDArray[Any], volume: Volume
-) -> tuple[Measurement, ...]:
+) -> tuple[ModelMeasurement, ...]:
     voxel = float(np.prod(volume.spacing))
-    out: list[Measurement] = []
+    out: list[ModelMeasurement] = []
     boxes = ndimage.find_objects(labels, max_label=len(LABELS))
     for label, box in enumerate(boxes, start=1):
         if box is None:
             continue
         values = hu[box][labels[box] == label].astype(np.float64)
-        out.append(Measurement("volume", values.size * voxel, "mm3", label=label))
-        out.append(Measurement("mean", float(values.mean()), _HU_UNIT, label=label))
-        out.append(Measurement("standard deviation", float(values.std()), _HU_UNIT, label=label))
+        out.append(ModelMeasurement("volume", values.size * voxel, "mm3", label=label))
+        out.append(ModelMeasurement("mean", float(values.mean()), _HU_UNIT, label=label))
+        out.append(
+            ModelMeasurement("standard deviation", float(values.std()), _HU_UNIT, label=label)
+        )
     for label in (6, 7):
         out.extend(_objects(labels == label, label, volume))
     return tuple(out)
 
 
-def _objects(mask: Mask, label: int, volume: Volume) -> list[Measurement]:
+def _objects(mask: Mask, label: int, volume: Volume) -> list[ModelMeasurement]:
     labelled, _ = ndimage.label(mask)
-    out: list[Measurement] = []
+    out: list[ModelMeasurement] = []
     voxel = float(np.prod(volume.spacing))
     for index, box in enumerate(ndimage.find_objects(labelled), start=1):
         if box is None:
@@ -344,7 +352,7 @@ def _objects(mask: Mask, label: int, volume: Volume) -> list[Measurement]:
         mean = points.mean(axis=0)
         centroid = (float(mean[0]), float(mean[1]), float(mean[2]))
         out.append(
-            Measurement(
+            ModelMeasurement(
                 "volume",
                 len(local) * voxel,
                 "mm3",
@@ -354,7 +362,7 @@ def _objects(mask: Mask, label: int, volume: Volume) -> list[Measurement]:
             )
         )
         out.append(
-            Measurement(
+            ModelMeasurement(
                 "long axis",
                 _diameter(points, volume),
                 "mm",

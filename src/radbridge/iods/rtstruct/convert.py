@@ -48,7 +48,7 @@ from pydicom.dataset import Dataset, FileDataset
 
 from radbridge.coding import Code, sct
 from radbridge.errors import EncodingError, InvalidAttributeError
-from radbridge.iods.common import SeriesOptions
+from radbridge.iods.common import SeriesOptions, series_options
 from radbridge.iods.rtstruct.reader import ROI, StructureSet, read_rtstruct
 from radbridge.iods.rtstruct.types import (
     ROIDescription,
@@ -92,8 +92,9 @@ def seg_to_rtstruct(
     interpreted_type: RTROIInterpretedType | str | None = None,
     allow_empty: bool = False,
     structure_set_label: str = "RADBRIDGE",
-    series: SeriesOptions | None = None,
+    options: SeriesOptions | None = None,
     threshold: float | None = None,
+    series: SeriesOptions | None = None,
 ) -> FileDataset:
     """Contour a Segmentation's segments on its source series as an RT Structure Set.
 
@@ -103,7 +104,7 @@ def seg_to_rtstruct(
         The Segmentation (read or not).
     source
         The source series the SEG was made on (data sets or SourceSeries).
-    contours, allow_empty, structure_set_label, series
+    contours, allow_empty, structure_set_label, options
         See :func:`~radbridge.iods.rtstruct.encode_rtstruct`.
     interpreted_type
         RT ROI Interpreted Type for every ROI (default: GTV for morphologically
@@ -111,12 +112,14 @@ def seg_to_rtstruct(
     threshold
         FRACTIONAL: the fraction contoured (default ``contours.level``, 0.5),
         the same rule as :meth:`~radbridge.iods.seg.Segmentation.label_volume`.
+    series
+        Deprecated name of ``options``.
     """
     segmentation = seg if isinstance(seg, Segmentation) else read_segmentation(seg)
     resolved = _source(source)
-    options = contours or ContourOptions()
+    contour_options = contours or ContourOptions()
     if threshold is not None:
-        options = replace(options, level=threshold)
+        contour_options = replace(contour_options, level=threshold)
     masks = segmentation.stacked_volume(resolved, fractional_as_float=False)
     array = masks.array
     if segmentation.segmentation_type is SegmentationType.FRACTIONAL:
@@ -133,10 +136,12 @@ def seg_to_rtstruct(
         array,
         resolved,
         rois,
-        contours=options,
+        contours=contour_options,
         allow_empty=allow_empty,
         structure_set_label=structure_set_label,
-        series=series or SeriesOptions(series_description="RT Structure Set (from SEG)"),
+        options=series_options(
+            options, series, default=SeriesOptions(series_description="RT Structure Set (from SEG)")
+        ),
         derived_from=segmentation.dataset,
     )
 
@@ -293,6 +298,7 @@ def rtstruct_to_seg(
     segmentation_type: SegmentationType | str = SegmentationType.BINARY,
     algorithm: AlgorithmIdentification | None = None,
     tolerance_mm: float | None = None,
+    options: SeriesOptions | None = None,
     series: SeriesOptions | None = None,
     **encode_options: Any,
 ) -> FileDataset:
@@ -310,8 +316,10 @@ def rtstruct_to_seg(
         Algorithm for AUTOMATIC ROIs that do not identify theirs.
     tolerance_mm
         Off-plane tolerance of the reader (see :meth:`StructureSet.mask`).
-    series
+    options
         Series/instance attributes of the SEG.
+    series
+        Deprecated name of ``options``.
     encode_options
         Further options of :func:`~radbridge.iods.seg.encode_segmentation`.
 
@@ -342,9 +350,12 @@ def rtstruct_to_seg(
         resolved,
         segments,
         segmentation_type=segmentation_type,
-        series=series
-        or SeriesOptions(
-            series_description="Segmentation (from RTSTRUCT)", content_label="SEGMENTATION"
+        options=series_options(
+            options,
+            series,
+            default=SeriesOptions(
+                series_description="Segmentation (from RTSTRUCT)", content_label="SEGMENTATION"
+            ),
         ),
         **encode_options,
     )

@@ -47,7 +47,7 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from radbridge.errors import EncodingError, GridMismatchError
 from radbridge.geometry import SliceRef, Volume
-from radbridge.iods.common import SeriesOptions, file_meta
+from radbridge.iods.common import SeriesOptions, file_meta, series_options
 from radbridge.iods.rtstruct.contours import (
     find_contours,
     keyhole,
@@ -287,8 +287,9 @@ def encode_rtstruct(
     interpreted_type: RTROIInterpretedType | str | None = None,
     allow_empty: bool = False,
     structure_set_label: str = "RADBRIDGE",
-    series: SeriesOptions | None = None,
+    options: SeriesOptions | None = None,
     derived_from: Dataset | None = None,
+    series: SeriesOptions | None = None,
 ) -> FileDataset:
     """Encode masks as an RT Structure Set on their source series.
 
@@ -318,11 +319,13 @@ def encode_rtstruct(
         of refusing them.
     structure_set_label
         Structure Set Label (at most 16 characters).
-    series
-        Series/instance/equipment attributes and fixed UIDs.
+    options
+        Series/instance/equipment attributes and fixed UIDs/time.
     derived_from
         The Segmentation the masks were read from: each ROI then names its
         segment in a Definition Source Sequence.
+    series
+        Deprecated name of ``options``.
 
     Returns
     -------
@@ -332,9 +335,12 @@ def encode_rtstruct(
         element can hold.
     """
     started = time.perf_counter()
-    options = contours or ContourOptions()
-    series = series or SeriesOptions(series_description="RT Structure Set", series_number=301)
-    series.validate()
+    contour_options = contours or ContourOptions()
+    settings = series_options(
+        options,
+        series,
+        default=SeriesOptions(series_description="RT Structure Set", series_number=301),
+    )
     if not structure_set_label.strip() or len(structure_set_label) > 16:
         raise EncodingError(
             "a structure set label needs 1 to 16 characters", attribute="StructureSetLabel"
@@ -345,7 +351,7 @@ def encode_rtstruct(
     sequences: list[tuple[ROIDescription, list[Dataset]]] = []
     longest = 0
     for roi, volume in _roi_volumes(array, descriptions):
-        items, size = _contour_sequence(volume, resolved, options)
+        items, size = _contour_sequence(volume, resolved, contour_options)
         if not items and not allow_empty:
             raise EncodingError(
                 f"ROI {roi.roi_number} ({roi.name!r}) has no voxels in the mask",
@@ -355,7 +361,7 @@ def encode_rtstruct(
             )
         sequences.append((roi, items))
         longest = max(longest, size)
-    ds = build_structure_set(resolved, sequences, series, structure_set_label, derived_from)
+    ds = build_structure_set(resolved, sequences, settings, structure_set_label, derived_from)
     syntax = ExplicitVRLittleEndian if longest <= _EXPLICIT_LIMIT else ImplicitVRLittleEndian
     if syntax == ImplicitVRLittleEndian:
         log.info("a contour holds %d bytes of points: writing Implicit VR Little Endian", longest)

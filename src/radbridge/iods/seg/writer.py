@@ -41,7 +41,7 @@ from pydicom.dataset import Dataset, FileDataset
 from radbridge.coding import dcm
 from radbridge.errors import EncodingError, GridMismatchError
 from radbridge.geometry import Volume, VolumeGeometry
-from radbridge.iods.common import SeriesOptions, file_meta, new_instance
+from radbridge.iods.common import SeriesOptions, file_meta, new_instance, series_options
 from radbridge.iods.functional_groups import ItemEncoder, encode_dataset, raw_sequence
 from radbridge.iods.profiles import Profile
 from radbridge.iods.seg.descriptions import (
@@ -471,9 +471,10 @@ def encode_segmentation(
     keep_empty_frames: bool = False,
     palette: bool = False,
     algorithm: AlgorithmIdentification | None = None,
-    series: SeriesOptions | None = None,
+    options: SeriesOptions | None = None,
     workers: int | None = None,
     profile: Profile | str | None = None,
+    series: SeriesOptions | None = None,
 ) -> FileDataset:
     """Encode a mask as a DICOM Segmentation.
 
@@ -512,14 +513,17 @@ def encode_segmentation(
     algorithm
         Algorithm of every segment when ``segments`` is a mapping (without it the
         segments are MANUAL).
-    series
-        Series/instance/equipment attributes and fixed UIDs.
+    options
+        Series/instance/equipment attributes and fixed UIDs/time (fix them for
+        byte-identical re-runs).
     workers
         Threads for frame compression (default: all cores).
     profile
         ``interop`` (default), ``slicer``, ``ohif``, ``pacs`` or ``compact``: the
         encoding set of :mod:`radbridge.iods.profiles` (``transfer_syntax`` wins).
         ``ohif`` refuses FRACTIONAL and LABELMAP, which dcmjs cannot open.
+    series
+        Deprecated name of ``options``.
 
     Returns
     -------
@@ -539,10 +543,11 @@ def encode_segmentation(
             attribute="PhotometricInterpretation",
             hint="pass segmentation_type='labelmap' or palette=False",
         )
-    options = series or SeriesOptions(
-        series_description="Segmentation", content_label="SEGMENTATION"
+    settings = series_options(
+        options,
+        series,
+        default=SeriesOptions(series_description="Segmentation", content_label="SEGMENTATION"),
     )
-    options.validate()
     resolved = _resolve_source(source)
     descriptions = _descriptions(segments, algorithm)
     syntax = _transfer_syntax(transfer_syntax, seg_type, Profile.parse(profile))
@@ -554,7 +559,7 @@ def encode_segmentation(
     ds = _build(
         resolved,
         descriptions,
-        options,
+        settings,
         seg_type,
         frac_type,
         max_fractional_value,

@@ -1,0 +1,156 @@
+"""One public face per object family: pinned names, and docs that import from the faces.
+
+The modules behind a face (``radbridge.iods...``) are private: they may be renamed or
+split. A face's names change only on purpose, here and in the docs together.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+FACES: dict[str, set[str]] = {
+    "radbridge.seg": {
+        "LABEL_MAP_SEGMENTATION_STORAGE",
+        "SEGMENTATION_STORAGE",
+        "AlgorithmIdentification",
+        "AlgorithmType",
+        "FractionalType",
+        "Profile",
+        "SegmentDescription",
+        "Segmentation",
+        "SegmentationType",
+        "SeriesOptions",
+        "StackedMasks",
+        "describe_labels",
+        "encode_segmentation",
+        "load_labels",
+        "read_segmentation",
+    },
+    "radbridge.pm": {
+        "PARAMETRIC_MAP_STORAGE",
+        "MapDescription",
+        "NanPolicy",
+        "ParametricMap",
+        "Profile",
+        "RealWorldValueMapping",
+        "SeriesOptions",
+        "encode_parametric_map",
+        "is_ucum",
+        "open_parametric_map",
+        "parse_units",
+        "read_parametric_map",
+    },
+    "radbridge.sr": {
+        "COMPREHENSIVE_3D_SR_STORAGE",
+        "COMPREHENSIVE_SR_STORAGE",
+        "Algorithm",
+        "ContentItem",
+        "DeviceObserver",
+        "ImageRegion",
+        "Measurement",
+        "MeasurementGroup",
+        "MeasurementReport",
+        "QualitativeEvaluation",
+        "SegmentReference",
+        "SegmentationFrameReference",
+        "SeriesOptions",
+        "StructuredReport",
+        "content_tree",
+        "encode_measurement_report",
+        "read_measurement_report",
+        "read_structured_report",
+        "report_from_json",
+        "report_to_json",
+    },
+    "radbridge.ko": {
+        "KEY_OBJECT_SELECTION_STORAGE",
+        "KeyObjectReference",
+        "KeyObjects",
+        "SeriesOptions",
+        "encode_key_objects",
+        "read_key_objects",
+    },
+    "radbridge.rtstruct": {
+        "ROI",
+        "RT_STRUCTURE_SET_STORAGE",
+        "AlgorithmIdentification",
+        "Contour",
+        "ContourGeometricType",
+        "ContourOptions",
+        "HoleStyle",
+        "ROIDescription",
+        "ROIGenerationAlgorithm",
+        "RTROIInterpretedType",
+        "SegmentDescription",
+        "SeriesOptions",
+        "StructureSet",
+        "describe_rois",
+        "encode_rtstruct",
+        "read_rtstruct",
+        "roi_description",
+        "rtstruct_to_seg",
+        "seg_to_rtstruct",
+    },
+    "radbridge.sc": {
+        "BANNER_TEXT",
+        "MULTIFRAME_TRUE_COLOR_SC_STORAGE",
+        "OverlayStyle",
+        "Profile",
+        "Rendering",
+        "SeriesOptions",
+        "choose_slices",
+        "encode_overlay_sc",
+        "render_frames",
+        "render_overlay",
+        "render_png_montage",
+    },
+}
+
+
+@pytest.mark.parametrize("face", sorted(FACES))
+def test_face_exports_exactly_its_pinned_names(face):
+    module = importlib.import_module(face)
+    assert set(module.__all__) == FACES[face]
+    assert len(module.__all__) == len(set(module.__all__))
+    for name in module.__all__:
+        assert getattr(module, name) is not None, name
+    extra = {n for n, v in vars(module).items() if not n.startswith("_") and n not in FACES[face]}
+    assert not extra, f"{face} holds names outside __all__: {sorted(extra)}"
+
+
+def test_shared_names_are_one_object_in_every_face():
+    seen: dict[str, object] = {}
+    for face in FACES:
+        module = importlib.import_module(face)
+        for name in module.__all__:
+            assert seen.setdefault(name, getattr(module, name)) is getattr(module, name), name
+
+
+_IMPORT = re.compile(r"^\s*(?:from\s+(radbridge[\w.]*)\s+import|import\s+(radbridge[\w.]*))", re.M)
+
+
+def _python_blocks(text: str) -> list[str]:
+    return re.findall(r"^```python\n(.*?)^```", text, re.S | re.M)
+
+
+def test_docs_import_from_the_faces_not_the_implementation():
+    found = []
+    for document in [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]:
+        for block in _python_blocks(document.read_text()):
+            for match in _IMPORT.finditer(block):
+                module = match.group(1) or match.group(2)
+                if module.startswith("radbridge.iods"):
+                    found.append(f"{document.name}: {module}")
+    assert not found, "docs import private modules; use the faces:\n" + "\n".join(found)
+
+
+def test_the_docs_check_sees_a_private_import():
+    block = "```python\nimport numpy\nfrom radbridge.iods.seg.writer import x\n```\n"
+    (body,) = _python_blocks(block)
+    assert [m.group(1) for m in _IMPORT.finditer(body)] == ["radbridge.iods.seg.writer"]
