@@ -461,3 +461,12 @@ def test_docs_page_is_generated_from_the_table():
     page = (ROOT / "docs" / "codes.md").read_text("utf-8")
     assert page == module.render()
     assert all(f"| `{name}` |" in page for name in TOTAL)
+
+
+@pytest.mark.parametrize("text", ["0\n0", "mm\n", "\nmm", "m\n2"])
+def test_ucum_check_refuses_line_breaks_instead_of_failing(text):
+    # Hypothesis found "0\n0" as a unit: the exponent pattern did not cross the line break
+    # and an internal assertion failed instead of the unit being refused
+    from radbridge.ucum import is_ucum
+
+    assert is_ucum(text) is False

@@ -116,7 +116,7 @@ _PLAIN = frozenset(
 _PREFIXES = ("da", "Y", "Z", "E", "P", "T", "G", "M", "k", "h", "d", "c", "m", "u", "n", "p", "f")
 _ANNOTATION = r"\{[^{}]*\}"
 _TOKEN = re.compile(rf"{_ANNOTATION}|\[[^\]]*\]|[()./]|[^()./\[{{]+")
-_SIMPLE = re.compile(r"^(?P<atom>.*?)(?P<exponent>[+-]?\d+)?$")
+_SIMPLE = re.compile(r"(?P<atom>.*?)(?P<exponent>[+-]?\d+)?", re.S)
 
 
 @cache
@@ -150,8 +150,8 @@ def _is_component(text: str) -> bool:
         return True
     if text.startswith("10^") and re.fullmatch(r"10\^[+-]?\d+", text):
         return True
-    match = _SIMPLE.match(text)
-    assert match is not None  # the pattern matches every string
+    match = _SIMPLE.fullmatch(text)
+    assert match is not None  # the pattern matches every string, line breaks too
     atom = match.group("atom")
     return bool(atom) and _is_atom(atom)
 
