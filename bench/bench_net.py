@@ -261,6 +261,33 @@ def print_table(rows: list[tuple], n: int, megabytes: float) -> None:
         )
 
 
+def disk_floor(folder: Path, count: int = 100, size: int = 524_288) -> tuple[float, float]:
+    """Milliseconds per file to write+fsync it, and to also rename it and fsync its folder.
+
+    The floor of a receiver that makes each file durable before answering (one
+    association: nothing to share), measured in the same run as the tables.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    data = os.urandom(size)
+    times = {"file": 0.0, "folder": 0.0}
+    for k in range(count):
+        temporary = folder / f".t{k}"
+        started = time.perf_counter()
+        with temporary.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        synced = time.perf_counter()
+        os.replace(temporary, folder / f"f{k}.dcm")
+        descriptor = os.open(folder, os.O_RDONLY)
+        os.fsync(descriptor)
+        os.close(descriptor)
+        times["file"] += synced - started
+        times["folder"] += time.perf_counter() - synced
+    shutil.rmtree(folder, ignore_errors=True)
+    return 1e3 * times["file"] / count, 1e3 * (times["file"] + times["folder"]) / count
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--slices", type=int, default=500)
@@ -281,6 +308,7 @@ def main() -> None:
         megabytes = sum(p.stat().st_size for p in folder.glob("*.dcm")) / 1e6
         n = args.slices
         load = os.getloadavg()[0]
+        floor = disk_floor(work / "disk")
         rows = []
         if args.only != "receive":
             rows += send_table(folder, work, n, args)
@@ -291,6 +319,11 @@ def main() -> None:
     print(
         f"{n} CT slices {args.size}x{args.size} 16-bit, {megabytes:.0f} MB, loopback, "
         f"best of {args.repeat}, load average at start {load:.1f} (2 cores)"
+    )
+    print(
+        f"Disk in this run: write+fsync of a 512 KB file {floor[0]:.2f} ms; with rename and "
+        f"folder fsync {floor[1]:.2f} ms (x{n} = {n * floor[1] / 1e3:.2f} s: the floor of a "
+        "durable receiver on one association)"
     )
     print_table(rows, n, megabytes)
 
