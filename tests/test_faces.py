@@ -49,7 +49,7 @@ FACES: dict[str, set[str]] = {
     "radbridge.sr": {
         "COMPREHENSIVE_3D_SR_STORAGE",
         "COMPREHENSIVE_SR_STORAGE",
-        "Algorithm",
+        "AlgorithmIdentification",
         "ContentItem",
         "DeviceObserver",
         "ImageRegion",
@@ -156,3 +156,17 @@ def test_the_docs_check_sees_a_private_import():
     block = "```python\nimport numpy\nfrom radbridge.iods.seg.writer import x\n```\n"
     (body,) = _python_blocks(block)
     assert [m.group(1) for m in _IMPORT.finditer(body)] == ["radbridge.iods.seg.writer"]
+
+
+def test_old_names_still_resolve():
+    import radbridge.iods.ko
+    import radbridge.ko
+    import radbridge.sr
+
+    with pytest.warns(DeprecationWarning, match="AlgorithmIdentification"):
+        old = radbridge.sr.Algorithm
+    assert old is radbridge.sr.AlgorithmIdentification
+    assert old("model", "1") == radbridge.sr.AlgorithmIdentification("model", "1")
+    assert radbridge.iods.ko.encode_key_objects is radbridge.ko.encode_key_objects
+    with pytest.raises(AttributeError):
+        radbridge.sr.NoSuchName  # noqa: B018

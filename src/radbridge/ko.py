@@ -18,7 +18,7 @@ True
 """
 
 from radbridge.iods.common import SeriesOptions
-from radbridge.iods.ko import (
+from radbridge.iods.sr.ko import (
     KEY_OBJECT_SELECTION_STORAGE,
     KeyObjectReference,
     KeyObjects,

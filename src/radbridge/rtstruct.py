@@ -17,6 +17,8 @@ Examples
 """
 
 from radbridge.iods.common import SeriesOptions
+from radbridge.iods.content import AlgorithmIdentification, SegmentDescription
+from radbridge.iods.convert import rtstruct_to_seg, seg_to_rtstruct
 from radbridge.iods.rtstruct import (
     ROI,
     Contour,
@@ -31,11 +33,8 @@ from radbridge.iods.rtstruct import (
     encode_rtstruct,
     read_rtstruct,
     roi_description,
-    rtstruct_to_seg,
-    seg_to_rtstruct,
 )
-from radbridge.iods.rtstruct.modules import RT_STRUCTURE_SET_STORAGE
-from radbridge.iods.seg import AlgorithmIdentification, SegmentDescription
+from radbridge.iods.rtstruct.types import RT_STRUCTURE_SET_STORAGE
 
 __all__ = [
     "ROI",

@@ -34,7 +34,7 @@ from radbridge.iods.seg import (
     load_labels,
     read_segmentation,
 )
-from radbridge.iods.seg.writer import LABEL_MAP_SEGMENTATION_STORAGE, SEGMENTATION_STORAGE
+from radbridge.iods.seg.types import LABEL_MAP_SEGMENTATION_STORAGE, SEGMENTATION_STORAGE
 
 __all__ = [
     "LABEL_MAP_SEGMENTATION_STORAGE",

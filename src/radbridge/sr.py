@@ -20,9 +20,11 @@ Examples
 1520.0
 """
 
+import typing as _typing
+
 from radbridge.iods.common import SeriesOptions
 from radbridge.iods.sr import (
-    Algorithm,
+    AlgorithmIdentification,
     ContentItem,
     DeviceObserver,
     ImageRegion,
@@ -45,7 +47,7 @@ from radbridge.iods.sr.writer import COMPREHENSIVE_3D_SR_STORAGE, COMPREHENSIVE_
 __all__ = [
     "COMPREHENSIVE_3D_SR_STORAGE",
     "COMPREHENSIVE_SR_STORAGE",
-    "Algorithm",
+    "AlgorithmIdentification",
     "ContentItem",
     "DeviceObserver",
     "ImageRegion",
@@ -64,3 +66,9 @@ __all__ = [
     "report_from_json",
     "report_to_json",
 ]
+
+
+def __getattr__(name: str) -> _typing.Any:
+    from radbridge.iods.sr import report
+
+    return getattr(report, name)  # the deprecated Algorithm (warns)

@@ -87,7 +87,7 @@ def test_map_on_its_own_grid(study):
     volume = pm.volume()
     assert np.array_equal(volume.array, values)
     assert np.allclose(volume.affine, affine, atol=1e-4)
-    with pytest.raises(GridMismatchError, match="not planes of the target grid"):
+    with pytest.raises(GridMismatchError, match="16x16 but the target grid is 32x32"):
         pm.volume(study.source)
 
 

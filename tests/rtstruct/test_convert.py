@@ -8,11 +8,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from radbridge.codes import TISSUE
 from radbridge.io.series import read_series_datasets
-from radbridge.iods.rtstruct import read_rtstruct, rtstruct_to_seg, seg_to_rtstruct
-from radbridge.iods.rtstruct.convert import TISSUE
 from radbridge.iods.seg import encode_segmentation, read_segmentation
 from radbridge.iods.source import SourceSeries
+from radbridge.rtstruct import read_rtstruct, rtstruct_to_seg, seg_to_rtstruct
 from tests.peers import dciodvfy
 
 from .conftest import PHANTOM, rois, segment

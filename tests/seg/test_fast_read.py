@@ -6,7 +6,7 @@ import pydicom
 import pytest
 from pydicom.dataelem import RawDataElement
 
-from radbridge.iods.fast_read import read_with_raw_sequences
+from radbridge.iods.multiframe.fast_read import read_with_raw_sequences
 
 PER_FRAME = 0x52009230
 

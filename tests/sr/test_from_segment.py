@@ -8,8 +8,8 @@ import pytest
 
 from radbridge.coding import Code, sct
 from radbridge.errors import EncodingError, InvalidAttributeError
+from radbridge.iods.content import AlgorithmIdentification
 from radbridge.iods.seg import SegmentDescription, encode_segmentation
-from radbridge.iods.seg.descriptions import AlgorithmIdentification
 from radbridge.iods.sr import (
     Measurement,
     MeasurementGroup,

@@ -219,12 +219,7 @@ def convert(
 ) -> None:
     """Convert a SEG to an RTSTRUCT (--to rtstruct) or an RTSTRUCT to a SEG (--to seg)."""
     from radbridge.errors import ConfigError
-    from radbridge.iods.rtstruct import (
-        ContourOptions,
-        read_rtstruct,
-        rtstruct_to_seg,
-        seg_to_rtstruct,
-    )
+    from radbridge.rtstruct import ContourOptions, read_rtstruct, rtstruct_to_seg, seg_to_rtstruct
 
     target = to.strip().lower()
     if target == "rtstruct":

@@ -25,7 +25,7 @@ from radbridge.iods.common import SeriesOptions
 from radbridge.iods.ko import encode_key_objects
 from radbridge.iods.source import SourceSeries
 from radbridge.iods.sr import (
-    Algorithm,
+    AlgorithmIdentification,
     Measurement,
     MeasurementGroup,
     MeasurementReport,
@@ -62,7 +62,7 @@ def _local(text: str) -> Code:
     return Code(slug, "99RADBRIDGE", text[:64])
 
 
-def _measurement(m: ModelMeasurement, algorithm: Algorithm) -> Measurement:
+def _measurement(m: ModelMeasurement, algorithm: AlgorithmIdentification) -> Measurement:
     concept, derivation, method = _NAMES.get(m.name.lower(), (None, None, None))
     unit = Code(m.unit, "UCUM", m.unit)
     return Measurement(
@@ -85,7 +85,9 @@ def _evaluations(findings: list[Finding]) -> tuple[QualitativeEvaluation, ...]:
     )
 
 
-def _probabilities(findings: list[Finding], algorithm: Algorithm) -> tuple[Measurement, ...]:
+def _probabilities(
+    findings: list[Finding], algorithm: AlgorithmIdentification
+) -> tuple[Measurement, ...]:
     return tuple(
         Measurement(
             c.PROBABILITY, float(f.probability), Code("1", "UCUM", "no units"), algorithm=algorithm
@@ -99,7 +101,7 @@ def measurement_report(
     result: ModelResult, source: SourceSeries, seg: Dataset, rule: Rule, options: SeriesOptions
 ) -> Dataset:
     """Encode ``result`` as a TID 1500 SR referencing the job's ``seg``."""
-    algorithm = Algorithm(result.algorithm.name, result.algorithm.version)
+    algorithm = AlgorithmIdentification(result.algorithm.name, result.algorithm.version)
     by_label: dict[int | None, dict[int | None, list[ModelMeasurement]]] = defaultdict(
         lambda: defaultdict(list)
     )

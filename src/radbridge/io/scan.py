@@ -33,7 +33,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from radbridge.errors import InvalidAttributeError, MixedSeriesError, NotDicomError
-from radbridge.iods.fast_read import check_elements
+from radbridge.iods.multiframe.fast_read import check_elements
 
 __all__ = [
     "NON_IMAGE_MODALITIES",

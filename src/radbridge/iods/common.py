@@ -1,4 +1,4 @@
-"""Pieces every radbridge writer shares: series options, equipment, file meta, enum choices.
+"""Pieces every object family shares: series options, equipment, file meta, enum choices.
 
 Examples
 --------
@@ -15,21 +15,25 @@ import enum
 import re
 import warnings
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from pydicom.dataset import Dataset, FileMetaDataset
+from numpy.typing import NDArray
+from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.uid import UID
 
 from radbridge._version import __version__
 from radbridge.errors import EncodingError
+from radbridge.geometry import VolumeGeometry
 from radbridge.uids import derived_uid, is_valid_uid, new_uid
 
 __all__ = [
     "IMPLEMENTATION_CLASS_UID",
     "IMPLEMENTATION_VERSION_NAME",
     "SeriesOptions",
+    "StackedMasks",
     "choice",
     "file_meta",
+    "finish_file",
     "new_instance",
     "series_options",
 ]
@@ -135,6 +139,15 @@ def new_instance(
     return ds
 
 
+@dataclass(frozen=True, eq=False)
+class StackedMasks:
+    """One mask per segment (or ROI) on a grid: ``array[segment, slice, row, column]``."""
+
+    array: NDArray[Any]
+    geometry: VolumeGeometry
+    segment_numbers: tuple[int, ...]
+
+
 def file_meta(ds: Dataset, transfer_syntax: str) -> FileMetaDataset:
     """Return the file meta information for ``ds`` written with ``transfer_syntax``."""
     meta = FileMetaDataset()
@@ -144,6 +157,19 @@ def file_meta(ds: Dataset, transfer_syntax: str) -> FileMetaDataset:
     meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
     meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
     return meta
+
+
+def finish_file(ds: Dataset, transfer_syntax: str, *, raw_explicit_le: bool = False) -> FileDataset:
+    """Return ``ds`` as a file data set with its file meta, ready to ``save_as``.
+
+    ``raw_explicit_le``: the data set holds raw sequences encoded as Explicit VR
+    Little Endian (the bulk per-frame functional groups); its original encoding is
+    declared so, and pydicom writes those bytes unchanged.
+    """
+    out = FileDataset("", ds, file_meta=file_meta(ds, transfer_syntax), preamble=b"\x00" * 128)
+    if raw_explicit_le:
+        out.set_original_encoding(False, True, out._character_set)
+    return out
 
 
 def choice(

@@ -35,12 +35,14 @@ True
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from types import MappingProxyType
 
 from radbridge.errors import EncodingError
+from radbridge.iods.common import choice
 from radbridge.pixels import TransferSyntax
 
-__all__ = ["OUTPUT_KINDS", "Profile"]
+__all__ = ["OUTPUT_KINDS", "Profile", "writable_syntax"]
 
 #: The outputs a profile chooses an encoding for.
 OUTPUT_KINDS = ("seg-binary", "seg-fractional", "seg-labelmap", "pm-integer", "sc")
@@ -95,14 +97,7 @@ class Profile(enum.StrEnum):
         """
         if value is None:
             return cls.INTEROP
-        try:
-            return cls(value.strip().lower() if isinstance(value, str) else value)
-        except ValueError:
-            raise EncodingError(
-                f"unknown profile {value!r}",
-                attribute="profile",
-                hint="use one of " + ", ".join(p.value for p in cls),
-            ) from None
+        return choice(cls, value, "profile", what="profile")
 
     def transfer_syntax(self, kind: str) -> TransferSyntax:
         """Return the transfer syntax this profile writes ``kind`` in (one of OUTPUT_KINDS).
@@ -120,3 +115,28 @@ class Profile(enum.StrEnum):
             why, hint = _REFUSALS[(self.value, kind)]
             raise EncodingError(f"profile {self.value!r}: {why}", attribute="profile", hint=hint)
         return chosen
+
+
+def writable_syntax(
+    value: str, allowed: Sequence[TransferSyntax], *, refusal: str, why: str = "", note: str = ""
+) -> TransferSyntax:
+    """Return the transfer syntax ``value`` names, if an object can be written in it.
+
+    Raises
+    ------
+    EncodingError
+        "<refusal> <syntax><why>", the hint lists ``allowed`` (then ``note``).
+
+    Examples
+    --------
+    >>> writable_syntax("rle", [TransferSyntax.EXPLICIT, TransferSyntax.RLE], refusal="x")
+    <TransferSyntax.RLE: 'rle'>
+    """
+    syntax = TransferSyntax.parse(value)
+    if syntax not in allowed:
+        raise EncodingError(
+            f"{refusal} {syntax.value}{why}",
+            attribute="TransferSyntaxUID",
+            hint="use " + ", ".join(s.value for s in allowed) + note,
+        )
+    return syntax

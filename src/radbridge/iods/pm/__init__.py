@@ -12,12 +12,8 @@ from radbridge.iods.pm.reader import (
     open_parametric_map,
     read_parametric_map,
 )
-from radbridge.iods.pm.writer import (
-    PARAMETRIC_MAP_STORAGE,
-    MapDescription,
-    NanPolicy,
-    encode_parametric_map,
-)
+from radbridge.iods.pm.types import PARAMETRIC_MAP_STORAGE, NanPolicy
+from radbridge.iods.pm.writer import MapDescription, encode_parametric_map
 from radbridge.ucum import is_ucum, parse_units
 
 __all__ = [

@@ -43,15 +43,14 @@ from radbridge.attributes import floats_value, int_value
 from radbridge.coding import Code
 from radbridge.errors import (
     DecodingError,
-    GridMismatchError,
     MissingAttributeError,
     RadbridgeError,
     UnsupportedObjectError,
 )
-from radbridge.geometry import Volume, VolumeGeometry, affine_from_planes
-from radbridge.iods.fast_read import plane_attributes
-from radbridge.iods.pm.writer import PARAMETRIC_MAP_STORAGE
-from radbridge.iods.seg.frame_index import FrameIndex, index_frames
+from radbridge.geometry import Volume, VolumeGeometry
+from radbridge.iods.multiframe.frame_index import FrameIndex, index_frames
+from radbridge.iods.multiframe.planes import FramePlanes
+from radbridge.iods.pm.types import PARAMETRIC_MAP_STORAGE
 from radbridge.iods.source import SourceSeries
 
 __all__ = [
@@ -187,7 +186,7 @@ def open_parametric_map(
     DecodingError
         The file is damaged or truncated.
     """
-    from radbridge.iods.fast_read import open_dataset
+    from radbridge.iods.multiframe.fast_read import open_dataset
 
     ds, name = open_dataset(source, raw_tags=(_PER_FRAME,))
     try:
@@ -267,6 +266,15 @@ class ParametricMap:
                 )
         try:
             self.frames: FrameIndex = index_frames(ds, labelmap=True, source=source)
+            self._planes = FramePlanes(
+                ds,
+                self.frames,
+                int_value(ds, "Rows", source=source),
+                int_value(ds, "Columns", source=source),
+                source,
+                "map",
+                "read frames with real_world_frames()",
+            )
             self.mappings: tuple[RealWorldValueMapping, ...] = self._read_mappings()
         except RadbridgeError:
             raise
@@ -394,59 +402,9 @@ class ParametricMap:
 
     # -- geometry -------------------------------------------------------------
 
-    def _matrix(self) -> tuple[int, int]:
-        """Rows and Columns of the frames."""
-        ds, source = self.dataset, self.source
-        return int_value(ds, "Rows", source=source), int_value(ds, "Columns", source=source)
-
     def geometry(self) -> VolumeGeometry:
         """Return the map's own grid: spanning its frames at their slice spacing."""
-        orientation, spacing, declared = _plane_attributes(self)
-        positions = self._positions()
-        row, col = np.asarray(orientation[:3]), np.asarray(orientation[3:])
-        normal = np.cross(row, col)
-        distance = positions @ normal
-        order = np.argsort(distance)
-        gaps = np.diff(distance[order])
-        if gaps.size and gaps.min() < 1e-3:
-            raise UnsupportedObjectError(
-                "several frames lie at one position (e.g. several quantities per slice)",
-                path=self.source,
-                attribute="ImagePositionPatient",
-                hint="read frames with real_world_frames() and group them yourself",
-            )
-        step = declared if declared and (not gaps.size or _multiples(gaps, declared)) else None
-        if step is None:
-            step = float(gaps.min()) if gaps.size else 1.0
-        count = int(np.rint((distance[order[-1]] - distance[order[0]]) / step)) + 1
-        affine = affine_from_planes(positions[order[0]], orientation, spacing, normal * step)
-        geometry = VolumeGeometry(
-            (count, *self._matrix()),
-            affine,
-            self.frame_of_reference_uid,
-        )
-        index = geometry.lps_to_index(positions)
-        if (
-            np.abs(index - np.rint(index)).max(initial=0) > 0.01
-            or np.abs(index[:, 1:]).max(initial=0) > 0.01
-        ):
-            raise DecodingError(
-                "frame positions do not lie on one regular stack",
-                path=self.source,
-                attribute="ImagePositionPatient",
-                hint="read frames with real_world_frames()",
-            )
-        return geometry
-
-    def _positions(self) -> NDArray[np.float64]:
-        if not self.frames.has_positions:
-            raise UnsupportedObjectError(
-                "frames carry no patient positions, so they cannot be placed on a grid",
-                path=self.source,
-                attribute="PlanePositionSequence",
-                hint="read frames with real_world_frames()",
-            )
-        return self.frames.positions
+        return self._planes.geometry(merge_coincident=False)
 
     def volume(self, target: SourceSeries | VolumeGeometry | None = None) -> Volume:
         """Return the real-world values on ``target`` (default: the map's own grid).
@@ -454,7 +412,7 @@ class ParametricMap:
         Voxels of the target that no frame covers are NaN (float) or 0 (integer).
         """
         geometry = self.geometry() if target is None else _target_geometry(target)
-        slices = self._slice_indices(geometry)
+        slices = self._planes.slice_indices(geometry if target is None else target)
         values = self.real_world_frames()
         if target is None and len(slices) == geometry.shape[0]:
             out = np.empty(geometry.shape, values.dtype)
@@ -464,43 +422,6 @@ class ParametricMap:
                 out[:] = np.nan
         out[slices] = values
         return Volume.from_geometry(out, geometry)
-
-    def _slice_indices(self, geometry: VolumeGeometry) -> NDArray[np.int64]:
-        own_for = self.frame_of_reference_uid
-        if (
-            own_for
-            and geometry.frame_of_reference_uid
-            and own_for != geometry.frame_of_reference_uid
-        ):
-            raise GridMismatchError(
-                "the map and the target grid have different frames of reference",
-                path=self.source,
-                attribute="FrameOfReferenceUID",
-                hint="read the map with the series it was made from",
-            )
-        orientation, spacing, _ = _plane_attributes(self)
-        if self._matrix() != geometry.shape[1:] or not (
-            np.allclose(orientation, geometry.image_orientation, atol=1e-3)
-            and np.allclose(spacing, geometry.pixel_spacing, rtol=1e-3)
-        ):
-            raise GridMismatchError(
-                "the map's frames are not planes of the target grid (size, orientation or "
-                "pixel spacing differ)",
-                path=self.source,
-                attribute="PixelMeasuresSequence",
-                hint="read the map on its own grid (no target), then resample",
-            )
-        index = geometry.lps_to_index(self._positions())
-        k = np.rint(index[:, 0]).astype(np.int64)
-        off = np.abs(index - np.column_stack([k, np.zeros((len(k), 2))])).max(initial=0)
-        if off > 0.01 or (len(k) and (k.min() < 0 or k.max() >= geometry.shape[0])):
-            raise GridMismatchError(
-                "frames lie between or outside the target's slices",
-                path=self.source,
-                attribute="ImagePositionPatient",
-                hint="read the map on its own grid (no target)",
-            )
-        return k
 
 
 def _first_float(value: Any) -> float:
@@ -514,24 +435,6 @@ def _target_geometry(target: SourceSeries | VolumeGeometry) -> VolumeGeometry:
     return target.geometry if isinstance(target, SourceSeries) else target
 
 
-def _multiples(gaps: NDArray[np.float64], step: float) -> bool:
-    ratio = gaps / step
-    return bool(np.abs(ratio - np.rint(ratio)).max() < 0.01 and ratio.min() > 0.5)
-
-
 def _shared(ds: Dataset) -> Dataset | None:
     shared = ds.get("SharedFunctionalGroupsSequence")
     return shared[0] if shared else None
-
-
-def _plane_attributes(pm: ParametricMap) -> tuple[list[float], list[float], float | None]:
-    """Image Orientation, Pixel Spacing and declared slice step (shared or first frame)."""
-    orientation, spacing, declared = plane_attributes(pm.dataset, pm.source)
-    if orientation is None or spacing is None:
-        raise DecodingError(
-            "no plane orientation or pixel spacing in the functional groups",
-            path=pm.source,
-            attribute="PlaneOrientationSequence/PixelMeasuresSequence",
-            hint="the file is damaged",
-        )
-    return orientation, spacing, declared

@@ -30,7 +30,6 @@ Examples
 
 from __future__ import annotations
 
-import enum
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -42,14 +41,22 @@ from pydicom.dataset import Dataset, FileDataset
 
 from radbridge.codes.regions import anatomic_region as region_of_name
 from radbridge.codes.regions import body_part_region
-from radbridge.coding import Code, dcm, sct
-from radbridge.errors import EncodingError, GridMismatchError, UnknownTermError
+from radbridge.coding import Code
+from radbridge.errors import EncodingError, UnknownTermError
 from radbridge.geometry import Volume, VolumeGeometry
-from radbridge.iods.common import SeriesOptions, file_meta, new_instance
-from radbridge.iods.functional_groups import ItemEncoder, encode_dataset, raw_sequence
+from radbridge.iods.common import SeriesOptions, choice, finish_file, new_instance
+from radbridge.iods.multiframe.dimensions import add_dimensions
+from radbridge.iods.multiframe.functional_groups import format_ds, raw_sequence
+from radbridge.iods.multiframe.groups import derivation_items, per_frame_items, shared_groups
+from radbridge.iods.multiframe.planes import on_source_grid
 from radbridge.iods.pm.quantize import quantize
-from radbridge.iods.profiles import Profile
-from radbridge.iods.seg.writer import _dimensions, _ds, _match_planes, _shared_groups
+from radbridge.iods.pm.types import (
+    PARAMETRIC_MAP_STORAGE,
+    QUANTITY,
+    UNSPECIFIED_CALCULATION,
+    NanPolicy,
+)
+from radbridge.iods.profiles import Profile, writable_syntax
 from radbridge.iods.source import SourceSeries, referenced_series_sequence, resolve_source
 from radbridge.pixels import TransferSyntax, encode_pixel_data
 from radbridge.ucum import parse_units
@@ -64,28 +71,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-PARAMETRIC_MAP_STORAGE = "1.2.840.10008.5.1.4.1.1.30"
-#: Concept name of the Quantity Definition item (formerly G-C1C6, SRT).
-QUANTITY = sct("246205007", "Quantity")
-#: Default derivation (DCM 112187; CID 7203 is a baseline group, with no generic code).
-UNSPECIFIED_CALCULATION = dcm("112187", "Unspecified method of calculation")
-#: CID 7222 Parametric Map Derivation Image Purpose of Reference.
-_PURPOSE = dcm("121322", "Source image for image processing operation")
-_ENC = ItemEncoder()
 _CS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_ ")
-
-
-class NanPolicy(enum.StrEnum):
-    """What to do with NaN and infinite values in a float map.
-
-    ``refuse`` (default) raises; ``zero`` stores 0; ``padding`` stores a
-    padding value declared in Float (or Double Float) Pixel Padding Value, which
-    readers (radbridge's included) turn back into NaN.
-    """
-
-    REFUSE = "refuse"
-    ZERO = "zero"
-    PADDING = "padding"
 
 
 @dataclass(frozen=True, eq=False)
@@ -100,16 +86,6 @@ class _Map:
     padding: float | None
 
 
-def _choice(cls: type[enum.StrEnum], value: Any, attribute: str) -> Any:
-    try:
-        return cls(value.lower() if isinstance(value, str) else value)
-    except ValueError:
-        choices = ", ".join(m.value for m in cls)
-        raise EncodingError(
-            f"unknown value {value!r}", attribute=attribute, hint=f"use one of {choices}"
-        ) from None
-
-
 def _resolve_source(source: SourceSeries | Sequence[Dataset] | Volume) -> SourceSeries:
     return resolve_source(
         source,
@@ -122,25 +98,15 @@ def _grid(
     values: NDArray[Any] | Volume, source: SourceSeries
 ) -> tuple[NDArray[Any], VolumeGeometry, bool]:
     """Return the array, its grid, and whether that grid is the source's."""
-    if isinstance(values, Volume):
-        if values.frame_of_reference_uid not in (None, "", source.frame_of_reference_uid):
-            raise GridMismatchError(
-                "the map's frame of reference differs from the source's",
-                attribute="FrameOfReferenceUID",
-                hint="compute the map on the source series, or register it to the source first",
-            )
-        geometry = VolumeGeometry(values.shape, values.affine, source.frame_of_reference_uid)
-        return values.array, geometry, geometry.is_close(source.geometry, atol=1e-3)
-    array = np.asarray(values)
-    if array.shape != source.geometry.shape:
-        raise GridMismatchError(
-            f"map has shape {array.shape} but the source grid is {source.geometry.shape} "
-            "[slice, row, column]",
-            attribute="values",
-            hint="give the map in the source's slice order (see `radbridge info --json`), "
-            "or pass it as a Volume with its own geometry",
-        )
-    return array, source.geometry, True
+    return on_source_grid(
+        values,
+        source,
+        what="map",
+        attribute="values",
+        register_hint="compute the map on the source series, or register it to the source first",
+        shape_hint="give the map in the source's slice order (see `radbridge info --json`), "
+        "or pass it as a Volume with its own geometry",
+    )
 
 
 def _check_values(array: NDArray[Any], policy: NanPolicy) -> tuple[NDArray[Any], float | None]:
@@ -209,50 +175,6 @@ def _prepare(values: NDArray[Any] | Volume, source: SourceSeries, policy: NanPol
     return _Map(np.ascontiguousarray(frames), geometry, same_grid, low, high, padding)
 
 
-def _code_item(code: Code) -> bytes:
-    return _ENC.item(encode_dataset(code.to_dataset()))
-
-
-def _derivation_items(
-    source: SourceSeries, geometry: VolumeGeometry, same_grid: bool, derivation: Code
-) -> list[bytes | None]:
-    """Encode the Derivation Image Sequence per slice (None where no source plane matches)."""
-    if not source.slice_refs:
-        return [None] * geometry.shape[0]
-    matches: list[int | None] = (
-        list(range(geometry.shape[0])) if same_grid else _match_planes(source, geometry)
-    )
-    purpose = _ENC.sequence(0x0040A170, [_code_item(_PURPOSE)])
-    code = _ENC.sequence(0x00089215, [_code_item(derivation)])
-    out: list[bytes | None] = []
-    for match in matches:
-        if match is None:
-            out.append(None)
-            continue
-        ref = source.slice_refs[match]
-        content = _ENC.element(0x00081150, "UI", _ENC.uid(ref.sop_class_uid))
-        content += _ENC.element(0x00081155, "UI", _ENC.uid(ref.sop_instance_uid))
-        if ref.frame_number is not None:
-            content += _ENC.element(0x00081160, "IS", _ENC.text(str(ref.frame_number)))
-        image = _ENC.sequence(0x00082112, [_ENC.item(content + purpose)])
-        out.append(_ENC.sequence(0x00089124, [_ENC.item(image + code)]))
-    return out
-
-
-def _per_frame(positions: NDArray[np.float64], refs: list[bytes | None]) -> bytes:
-    chunks = []
-    for k, position in enumerate(positions):
-        content = refs[k] or b""
-        content += _ENC.sequence(
-            0x00209111, [_ENC.item(_ENC.element(0x00209157, "UL", _ENC.ul(k + 1)))]
-        )
-        content += _ENC.sequence(
-            0x00209113, [_ENC.item(_ENC.element(0x00200032, "DS", _ENC.ds(position)))]
-        )
-        chunks.append(_ENC.item(content))
-    return b"".join(chunks)
-
-
 def _mapping_item(
     pm: _Map, quantity: Code, units: Code, slope: float, intercept: float, label: str
 ) -> Dataset:
@@ -300,14 +222,14 @@ def _window(pm: _Map, window: tuple[float, float] | None) -> Dataset:
         raise EncodingError(
             "a window over integer values needs a width of at least 1", attribute="WindowWidth"
         )
-    item.WindowCenter = _ds(center)
-    item.WindowWidth = _ds(width)
+    item.WindowCenter = format_ds(center)
+    item.WindowWidth = format_ds(width)
     item.VOILUTFunction = "LINEAR_EXACT" if floating else "LINEAR"
     return item
 
 
 def _shared(pm: _Map, mapping: Dataset, window: Dataset, frame_type: list[str]) -> Dataset:
-    shared = _shared_groups(pm.geometry)
+    shared = shared_groups(pm.geometry)
     shared.FrameVOILUTSequence = [window]
     identity = Dataset()
     identity.RescaleIntercept = "0"
@@ -384,17 +306,12 @@ _INTEGER_SYNTAXES = (
 def _syntax(value: str | None, floating: bool, profile: Profile) -> TransferSyntax:
     if value is None:
         return TransferSyntax.EXPLICIT if floating else profile.transfer_syntax("pm-integer")
-    syntax = TransferSyntax.parse(value)
-    allowed = _FLOAT_SYNTAXES if floating else _INTEGER_SYNTAXES
-    if syntax not in allowed:
-        raise EncodingError(
-            f"a {'float' if floating else 'integer'} Parametric Map cannot be written in "
-            f"{syntax.value}"
-            + (" (DICOM stores float pixel data uncompressed)" if floating else ""),
-            attribute="TransferSyntaxUID",
-            hint="use " + ", ".join(s.value for s in allowed),
-        )
-    return syntax
+    return writable_syntax(
+        value,
+        _FLOAT_SYNTAXES if floating else _INTEGER_SYNTAXES,
+        refusal=f"a {'float' if floating else 'integer'} Parametric Map cannot be written in",
+        why=" (DICOM stores float pixel data uncompressed)" if floating else "",
+    )
 
 
 def encode_parametric_map(
@@ -488,7 +405,7 @@ def encode_parametric_map(
     GridMismatchError
         The map does not fit the source grid.
     """
-    policy: NanPolicy = _choice(NanPolicy, nan_policy, "nan_policy")
+    policy = choice(NanPolicy, nan_policy, "nan_policy")
     unit_code = parse_units(units)
     details = description or MapDescription()
     details.validate()
@@ -519,9 +436,7 @@ def encode_parametric_map(
     shared.FrameAnatomySequence = [anatomy]
     ds.SharedFunctionalGroupsSequence = [shared]
     _pixels(ds, pm, syntax, workers)
-    out = FileDataset("", ds, file_meta=file_meta(ds, syntax.uid), preamble=b"\x00" * 128)
-    # Declare the encoding the raw per-frame bytes use, so pydicom writes them unchanged.
-    out.set_original_encoding(False, True, out._character_set)
+    out = finish_file(ds, syntax.uid, raw_explicit_le=True)
     log.info(
         "encoded Parametric Map %s: %d frames, %s",
         ds.SOPInstanceUID,
@@ -643,12 +558,14 @@ def _build(
     ds.LossyImageCompression = "01" if source.lossy else "00"
     ds.PresentationLUTShape = "IDENTITY"
     ds.AcquisitionContextSequence = []
-    _dimensions(ds, True)
-    refs = _derivation_items(source, pm.geometry, pm.same_grid, details.derivation)
+    add_dimensions(ds, by_segment=False)
+    refs = derivation_items(source, pm.geometry, pm.same_grid, details.derivation)
     if any(ref is not None for ref in refs):
         ds.ReferencedSeriesSequence = referenced_series_sequence(source)
     positions = source.slice_positions() if pm.same_grid else pm.geometry.slice_positions
-    ds[0x52009230] = raw_sequence(0x52009230, _per_frame(positions, refs))
+    slices = np.arange(len(positions), dtype=np.int64)
+    items = per_frame_items(slices, positions, refs, position_indices=slices + 1)
+    ds[0x52009230] = raw_sequence(0x52009230, items)
     return ds
 
 

@@ -3,10 +3,11 @@
 Examples
 --------
 See :func:`radbridge.iods.rtstruct.encode_rtstruct` and
-:func:`radbridge.iods.rtstruct.read_rtstruct`.
+:func:`radbridge.iods.rtstruct.read_rtstruct`; conversions to and from SEG are in
+:mod:`radbridge.iods.convert` (public face: :mod:`radbridge.rtstruct`).
 """
 
-from radbridge.iods.rtstruct.convert import roi_description, rtstruct_to_seg, seg_to_rtstruct
+from radbridge.iods.rtstruct.describe import roi_description
 from radbridge.iods.rtstruct.placement import Contour
 from radbridge.iods.rtstruct.reader import ROI, StructureSet, read_rtstruct
 from radbridge.iods.rtstruct.types import (
@@ -33,6 +34,4 @@ __all__ = [
     "encode_rtstruct",
     "read_rtstruct",
     "roi_description",
-    "rtstruct_to_seg",
-    "seg_to_rtstruct",
 ]

@@ -18,12 +18,16 @@ from pydicom.charset import convert_encodings
 from pydicom.dataset import Dataset
 
 from radbridge.iods.common import SeriesOptions, new_instance
-from radbridge.iods.rtstruct.types import DEFAULT_COLOURS, ROIDescription, RTROIInterpretedType
+from radbridge.iods.rtstruct.types import (
+    DEFAULT_COLOURS,
+    RT_STRUCTURE_SET_STORAGE,
+    ROIDescription,
+    RTROIInterpretedType,
+)
 from radbridge.iods.source import SourceSeries
 
-__all__ = ["DETACHED_STUDY_MANAGEMENT", "RT_STRUCTURE_SET_STORAGE", "build_structure_set"]
+__all__ = ["DETACHED_STUDY_MANAGEMENT", "build_structure_set"]
 
-RT_STRUCTURE_SET_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
 #: Used in RT Referenced Study Sequence items, as PS3.3 10.6.1 allows.
 DETACHED_STUDY_MANAGEMENT = "1.2.840.10008.3.1.2.3.1"
 #: new_instance() attributes that belong to no module of the RT Structure Set IOD.

@@ -56,10 +56,10 @@ from radbridge.errors import (
     UnsupportedObjectError,
 )
 from radbridge.geometry import Volume, VolumeGeometry
-from radbridge.iods.rtstruct.modules import RT_STRUCTURE_SET_STORAGE
+from radbridge.iods.common import StackedMasks
 from radbridge.iods.rtstruct.placement import Contour, PlacementReport, Target, place_contours
 from radbridge.iods.rtstruct.raster import fill_polygons
-from radbridge.iods.seg.reader import StackedMasks
+from radbridge.iods.rtstruct.types import RT_STRUCTURE_SET_STORAGE
 from radbridge.iods.source import SourceSeries
 
 __all__ = ["ROI", "StructureSet", "read_rtstruct"]
@@ -101,7 +101,7 @@ def read_rtstruct(source: str | os.PathLike[str] | bytes | Dataset) -> Structure
     UnsupportedObjectError
         It is DICOM but not an RT Structure Set.
     """
-    from radbridge.iods.fast_read import open_dataset
+    from radbridge.iods.multiframe.fast_read import open_dataset
 
     # Contour Data stays raw: _points parses it (and skips damaged contours) itself.
     ds, name = open_dataset(source, raw_tags=(), unchecked=(_CONTOUR_DATA,))

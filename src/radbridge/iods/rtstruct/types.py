@@ -31,7 +31,8 @@ from typing import Any
 
 from radbridge.coding import Code
 from radbridge.errors import ConfigError, EncodingError, InvalidAttributeError
-from radbridge.iods.seg.descriptions import (
+from radbridge.iods.common import choice
+from radbridge.iods.content import (
     AlgorithmIdentification,
     AlgorithmType,
     SegmentDescription,
@@ -40,6 +41,7 @@ from radbridge.iods.seg.descriptions import (
 
 __all__ = [
     "DEFAULT_COLOURS",
+    "RT_STRUCTURE_SET_STORAGE",
     "ContourGeometricType",
     "HoleStyle",
     "ROIDescription",
@@ -47,6 +49,10 @@ __all__ = [
     "RTROIInterpretedType",
     "describe_rois",
 ]
+
+
+#: RT Structure Set Storage.
+RT_STRUCTURE_SET_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
 
 
 class _CaseInsensitive(enum.StrEnum):
@@ -149,15 +155,7 @@ _LABELS = {
 
 
 def _enum_value(cls: type[_CaseInsensitive], value: Any, what: str, attribute: str) -> Any:
-    try:
-        return cls(value)
-    except ValueError:
-        choices = ", ".join(m.value for m in cls)
-        raise EncodingError(
-            f"{what}: unknown {_LABELS[attribute]} {value!r}",
-            attribute=attribute,
-            hint=f"use one of {choices}",
-        ) from None
+    return choice(cls, value, attribute, where=what, what=_LABELS[attribute])
 
 
 _ALGORITHM_TYPES = {

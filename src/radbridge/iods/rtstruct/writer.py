@@ -45,9 +45,11 @@ from pydicom.dataset import Dataset, FileDataset
 from pydicom.tag import Tag
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from radbridge.errors import EncodingError, GridMismatchError
+from radbridge.errors import EncodingError
 from radbridge.geometry import SliceRef, Volume
 from radbridge.iods.common import SeriesOptions, file_meta, series_options
+from radbridge.iods.content import AlgorithmIdentification, SegmentDescription
+from radbridge.iods.multiframe.planes import on_source_grid
 from radbridge.iods.rtstruct.contours import (
     find_contours,
     keyhole,
@@ -63,7 +65,6 @@ from radbridge.iods.rtstruct.types import (
     RTROIInterpretedType,
     describe_rois,
 )
-from radbridge.iods.seg.descriptions import AlgorithmIdentification, SegmentDescription
 from radbridge.iods.source import SourceSeries, resolve_source
 from radbridge.iods.threshold import DEFAULT_THRESHOLD, binarize, check_threshold
 
@@ -132,30 +133,21 @@ def _resolve_source(source: SourceSeries | Sequence[Dataset] | Volume) -> Source
 
 
 def _resolve_mask(mask: NDArray[Any] | Volume, source: SourceSeries) -> NDArray[Any]:
-    if isinstance(mask, Volume):
-        if (
-            mask.frame_of_reference_uid
-            and mask.frame_of_reference_uid != source.frame_of_reference_uid
-        ):
-            raise GridMismatchError(
-                "the mask's frame of reference differs from the source's",
-                attribute="FrameOfReferenceUID",
-                hint="contour the source series itself, or register the mask to it first",
-            )
+    stacked = np.ndim(mask.array if isinstance(mask, Volume) else mask) == 4
+    array, _, same_grid = on_source_grid(
+        mask,
+        source,
+        what="mask",
+        attribute="mask",
+        register_hint="contour the source series itself, or register the mask to it first",
+        shape_hint="give a label map [slice, row, column] or stacked masks [roi, slice, row, "
+        "column] in the source's slice order (see `radbridge info --json`); resample "
+        "masks made on another grid first",
+        stacked="ROI" if stacked else None,
+    )
+    if isinstance(mask, Volume) and not same_grid:
         source.geometry.require_same_grid(mask.geometry, what="the mask")
-        return np.asarray(mask.array)
-    array = np.asarray(mask)
-    grid = array.shape[1:] if array.ndim == 4 else array.shape
-    if array.ndim not in (3, 4) or tuple(grid) != source.geometry.shape:
-        raise GridMismatchError(
-            f"mask has shape {tuple(array.shape)} but the source grid is "
-            f"{source.geometry.shape} [slice, row, column]",
-            attribute="mask",
-            hint="give a label map [slice, row, column] or stacked masks [roi, slice, row, "
-            "column] in the source's slice order (see `radbridge info --json`); resample "
-            "masks made on another grid first",
-        )
-    return array
+    return np.asarray(array)
 
 
 def _roi_volumes(

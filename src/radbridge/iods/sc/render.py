@@ -33,8 +33,8 @@ from numpy.typing import NDArray
 
 from radbridge.errors import EncodingError, GridMismatchError
 from radbridge.geometry import Volume
+from radbridge.iods.content import default_colour
 from radbridge.iods.sc.font import GLYPH_HEIGHT, text_mask, text_width
-from radbridge.iods.seg.writer import _DEFAULT_COLOURS
 from radbridge.iods.source import SourceSeries
 
 __all__ = [
@@ -176,7 +176,7 @@ def _layers(
 def _lut(numbers: Sequence[int], colours: Mapping[int, RGB]) -> dict[int, RGB]:
     lut: dict[int, RGB] = {}
     for label in numbers:
-        colour = colours.get(label) or _DEFAULT_COLOURS[(label - 1) % len(_DEFAULT_COLOURS)]
+        colour = colours.get(label) or default_colour(label)
         if len(colour) != 3 or not all(0 <= int(c) <= 255 for c in colour):
             raise EncodingError(
                 f"colour {colour!r} of label {label} is not RGB 0-255", attribute="colours"

@@ -31,9 +31,9 @@ from pydicom.dataset import Dataset, FileDataset
 from radbridge.coding import dcm
 from radbridge.color import srgb_icc_profile
 from radbridge.errors import EncodingError, GridMismatchError
-from radbridge.iods.common import SeriesOptions, file_meta, new_instance
-from radbridge.iods.profiles import Profile
-from radbridge.iods.seg.writer import _ds
+from radbridge.iods.common import SeriesOptions, finish_file, new_instance
+from radbridge.iods.multiframe.functional_groups import format_ds
+from radbridge.iods.profiles import Profile, writable_syntax
 from radbridge.iods.source import SourceSeries, referenced_series_sequence
 from radbridge.pixels import TransferSyntax, encode_pixel_data
 
@@ -68,14 +68,12 @@ def _source_images(source: SourceSeries) -> list[Dataset]:
 def _syntax(value: str | None, profile: Profile) -> TransferSyntax:
     if value is None:
         return profile.transfer_syntax("sc")
-    syntax = TransferSyntax.parse(value)
-    if syntax not in _SYNTAXES:
-        raise EncodingError(
-            f"radbridge does not write colour Secondary Captures in {syntax.value}",
-            attribute="TransferSyntaxUID",
-            hint="use " + ", ".join(s.value for s in _SYNTAXES) + " (JPEG 2000 would need YBR_RCT)",
-        )
-    return syntax
+    return writable_syntax(
+        value,
+        _SYNTAXES,
+        refusal="radbridge does not write colour Secondary Captures in",
+        note=" (JPEG 2000 would need YBR_RCT)",
+    )
 
 
 def encode_overlay_sc(
@@ -160,7 +158,7 @@ def encode_overlay_sc(
     if frames.shape[0] > 1:  # Type 1C: only when there are several frames to step through
         distance = source.slice_positions() @ source.geometry.slice_normal
         ds.FrameIncrementPointer = 0x00182005  # Slice Location Vector
-        ds.SliceLocationVector = [_ds(float(v)) for v in distance]
+        ds.SliceLocationVector = [format_ds(v) for v in distance]
     ds.SamplesPerPixel = 3
     ds.PhotometricInterpretation = "RGB"
     ds.PlanarConfiguration = 0
@@ -171,6 +169,6 @@ def encode_overlay_sc(
     ds.ICCProfile = srgb_icc_profile()
     ds.ColorSpace = "SRGB"
     encode_pixel_data(frames, syntax, workers=workers).store(ds)
-    out = FileDataset("", ds, file_meta=file_meta(ds, syntax.uid), preamble=b"\x00" * 128)
+    out = finish_file(ds, syntax.uid)
     log.info("encoded overlay SC %s: %d frames", ds.SOPInstanceUID, frames.shape[0])
     return out

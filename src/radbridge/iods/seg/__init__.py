@@ -6,15 +6,17 @@ See :func:`radbridge.iods.seg.encode_segmentation` and
 :func:`radbridge.iods.seg.read_segmentation`.
 """
 
-from radbridge.iods.seg.descriptions import (
+from radbridge.iods.common import StackedMasks
+from radbridge.iods.content import (
     AlgorithmIdentification,
     AlgorithmType,
     SegmentDescription,
     describe_labels,
     load_labels,
 )
-from radbridge.iods.seg.reader import Segmentation, StackedMasks, read_segmentation
-from radbridge.iods.seg.writer import FractionalType, SegmentationType, encode_segmentation
+from radbridge.iods.seg.reader import Segmentation, read_segmentation
+from radbridge.iods.seg.types import FractionalType, SegmentationType
+from radbridge.iods.seg.writer import encode_segmentation
 
 __all__ = [
     "AlgorithmIdentification",

@@ -35,7 +35,6 @@ import logging
 import os
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -50,11 +49,12 @@ from radbridge.errors import (
     MissingAttributeError,
     UnsupportedObjectError,
 )
-from radbridge.geometry import Volume, VolumeGeometry, affine_from_planes
-from radbridge.iods.fast_read import plane_attributes
-from radbridge.iods.seg.descriptions import SegmentDescription
-from radbridge.iods.seg.frame_index import FrameIndex, index_frames
-from radbridge.iods.seg.writer import (
+from radbridge.geometry import Volume, VolumeGeometry
+from radbridge.iods.common import StackedMasks
+from radbridge.iods.content import SegmentDescription
+from radbridge.iods.multiframe.frame_index import FrameIndex, index_frames
+from radbridge.iods.multiframe.planes import FramePlanes
+from radbridge.iods.seg.types import (
     LABEL_MAP_SEGMENTATION_STORAGE,
     SEGMENTATION_STORAGE,
     FractionalType,
@@ -71,15 +71,6 @@ _CHUNK = 256
 _PER_FRAME_FUNCTIONAL_GROUPS = 0x52009230
 
 
-@dataclass(frozen=True, eq=False)
-class StackedMasks:
-    """One mask per segment on a grid: ``array[segment, slice, row, column]``."""
-
-    array: NDArray[Any]
-    geometry: VolumeGeometry
-    segment_numbers: tuple[int, ...]
-
-
 def read_segmentation(
     source: str | os.PathLike[str] | bytes | Dataset,
 ) -> Segmentation:
@@ -92,7 +83,7 @@ def read_segmentation(
     UnsupportedObjectError
         It is DICOM but not a Segmentation.
     """
-    from radbridge.iods.fast_read import open_dataset
+    from radbridge.iods.multiframe.fast_read import open_dataset
 
     ds, name = open_dataset(source, raw_tags=(_PER_FRAME_FUNCTIONAL_GROUPS,))
     return Segmentation(ds, source=name)
@@ -163,6 +154,15 @@ class Segmentation:
         )
         self.frames: FrameIndex = index_frames(ds, labelmap=self.is_labelmap, source=source)
         self._pixels: _FrameSource = _FrameSource(ds, source)
+        self._planes = FramePlanes(
+            ds,
+            self.frames,
+            self._pixels.rows,
+            self._pixels.columns,
+            source,
+            "SEG",
+            "read frames with iter_frames() or masks_for_source()",
+        )
         self._check_frame_segments()
 
     @property
@@ -226,55 +226,10 @@ class Segmentation:
 
     def geometry(self) -> VolumeGeometry:
         """Return the SEG's own grid: spanning its frames, at its slice spacing."""
-        return _own_geometry(self)
+        return self._planes.geometry(merge_coincident=True)
 
     def _slice_indices(self, target: VolumeGeometry | SourceSeries) -> NDArray[np.int64]:
-        geometry = target.geometry if isinstance(target, SourceSeries) else target
-        if not self.frames.has_positions:
-            if isinstance(target, SourceSeries) and target.slice_refs:
-                return _indices_from_refs(self, target)
-            raise UnsupportedObjectError(
-                "frames carry no patient positions (e.g. a slide microscopy or projection "
-                "SEG), so they cannot be placed on a volume grid",
-                path=self.source,
-                attribute="PlanePositionSequence",
-                hint="pass the source as a SourceSeries to place frames by their source "
-                "references, or read frames with iter_frames()",
-            )
-        if (
-            self.frame_of_reference_uid
-            and geometry.frame_of_reference_uid
-            and (self.frame_of_reference_uid != geometry.frame_of_reference_uid)
-        ):
-            raise GridMismatchError(
-                "the SEG and the target grid have different frames of reference",
-                path=self.source,
-                attribute="FrameOfReferenceUID",
-                hint="read the SEG with the series it was made from",
-            )
-        _check_planes(self, geometry)
-        if isinstance(target, SourceSeries) and target.acquired_positions is not None:
-            return _indices_from_positions(self, target)
-        idx = geometry.lps_to_index(self.frames.positions)
-        k = np.rint(idx[:, 0]).astype(np.int64)
-        off = np.abs(idx - np.column_stack([k, np.zeros_like(idx[:, 1:])])).max(axis=1)
-        worst = int(np.argmax(off)) if len(off) else 0
-        if len(off) and off[worst] > 0.01:
-            raise GridMismatchError(
-                f"frame {worst + 1} lies between the target's voxels (off by {off[worst]:.3g} "
-                "voxels)",
-                path=self.source,
-                attribute="ImagePositionPatient",
-                hint="the SEG is on another grid; read it on its own grid with geometry()",
-            )
-        if len(k) and (k.min() < 0 or k.max() >= geometry.shape[0]):
-            raise GridMismatchError(
-                "frames lie outside the target grid's slices",
-                path=self.source,
-                attribute="ImagePositionPatient",
-                hint="read it on its own grid (seg.geometry()) or with its source series",
-            )
-        return k
+        return self._planes.slice_indices(target, by_reference=True)
 
     def label_volume(
         self,
@@ -461,133 +416,6 @@ class Segmentation:
         if target is None:
             return self.geometry()
         return target.geometry if isinstance(target, SourceSeries) else target
-
-
-def _check_planes(seg: Segmentation, geometry: VolumeGeometry) -> None:
-    rows, columns = seg._pixels.rows, seg._pixels.columns
-    if (rows, columns) != geometry.shape[1:]:
-        raise GridMismatchError(
-            f"SEG frames are {rows}x{columns} but the target grid is "
-            f"{geometry.shape[1]}x{geometry.shape[2]}",
-            path=seg.source,
-            attribute="Rows/Columns",
-            hint="read the SEG on its own grid with geometry()",
-        )
-    orientation, spacing, _ = plane_attributes(seg.dataset, seg.source)
-    if orientation is not None and not np.allclose(
-        orientation, geometry.image_orientation, atol=1e-3
-    ):
-        raise GridMismatchError(
-            "SEG frames are oriented differently from the target grid",
-            path=seg.source,
-            attribute="ImageOrientationPatient",
-            hint="read the SEG on its own grid with geometry()",
-        )
-    if spacing is not None and not np.allclose(spacing, geometry.pixel_spacing, rtol=1e-3):
-        raise GridMismatchError(
-            f"SEG pixel spacing {spacing} differs from the target's "
-            f"{tuple(round(v, 6) for v in geometry.pixel_spacing)}",
-            path=seg.source,
-            attribute="PixelSpacing",
-            hint="read the SEG on its own grid with geometry()",
-        )
-
-
-def _own_geometry(seg: Segmentation) -> VolumeGeometry:
-    if not seg.frames.has_positions:
-        raise UnsupportedObjectError(
-            "frames carry no patient positions, so the SEG has no volume grid",
-            path=seg.source,
-            attribute="PlanePositionSequence",
-            hint="read frames with iter_frames() or masks_for_source()",
-        )
-    orientation, spacing, _ = plane_attributes(seg.dataset, seg.source)
-    if orientation is None or spacing is None:
-        raise DecodingError(
-            "no plane orientation or pixel spacing in the functional groups",
-            path=seg.source,
-            attribute="PlaneOrientationSequence/PixelMeasuresSequence",
-            hint="the file is damaged",
-        )
-    row, col = np.asarray(orientation[:3]), np.asarray(orientation[3:])
-    normal = np.cross(row, col)
-    positions = seg.frames.positions
-    distance = positions @ normal
-    order = np.argsort(distance)
-    distinct = [int(order[0])]
-    for i in order[1:]:
-        if distance[i] - distance[distinct[-1]] > 1e-3:
-            distinct.append(int(i))
-    step = _slice_step(seg, distance[distinct])
-    first = positions[distinct[0]]
-    count = int(np.rint((distance[distinct[-1]] - distance[distinct[0]]) / step)) + 1
-    affine = affine_from_planes(first, orientation, spacing, normal * step)
-    geometry = VolumeGeometry(
-        (count, seg._pixels.rows, seg._pixels.columns),
-        affine,
-        seg.frame_of_reference_uid,
-    )
-    idx = geometry.lps_to_index(positions)
-    if (
-        np.abs(idx[:, 1:]).max(initial=0) > 0.01
-        or np.abs(idx[:, 0] - np.rint(idx[:, 0])).max(initial=0) > 0.01
-    ):
-        raise DecodingError(
-            "frame positions do not lie on one regular stack",
-            path=seg.source,
-            attribute="ImagePositionPatient",
-            hint="read it with its source series (label_volume(source)) or frame by frame",
-        )
-    return geometry
-
-
-def _slice_step(seg: Segmentation, distinct: NDArray[np.float64]) -> float:
-    declared = plane_attributes(seg.dataset, seg.source)[2]
-    gaps = np.diff(distinct)
-    if (
-        declared
-        and declared > 0
-        and gaps.size
-        and np.abs(gaps / declared - np.rint(gaps / declared)).max() < 0.01
-    ):
-        return declared
-    if gaps.size:
-        return float(gaps.min())
-    return declared or 1.0
-
-
-def _indices_from_positions(seg: Segmentation, source: SourceSeries) -> NDArray[np.int64]:
-    """Match frames to the source's acquired slice positions (non-uniform spacing)."""
-    acquired = source.slice_positions()
-    distance = np.linalg.norm(seg.frames.positions[:, None, :] - acquired[None, :, :], axis=2)
-    nearest: NDArray[np.int64] = np.argmin(distance, axis=1).astype(np.int64)
-    worst = float(distance[np.arange(len(nearest)), nearest].max(initial=0.0))
-    if worst > 0.01:
-        raise GridMismatchError(
-            f"a frame lies {worst:.3g} mm from every source slice",
-            path=seg.source,
-            attribute="ImagePositionPatient",
-            hint="read the SEG on its own grid with geometry()",
-        )
-    return nearest
-
-
-def _indices_from_refs(seg: Segmentation, source: SourceSeries) -> NDArray[np.int64]:
-    lookup = {
-        (ref.sop_instance_uid, ref.frame_number or 0): k for k, ref in enumerate(source.slice_refs)
-    }
-    out = np.empty(len(seg.frames), np.int64)
-    for i, uid in enumerate(seg.frames.source_uids):
-        k = lookup.get((uid, int(seg.frames.source_frames[i])), lookup.get((uid, 0)))
-        if k is None:
-            raise GridMismatchError(
-                f"frame {i + 1} refers to an image that is not in the source series",
-                path=seg.source,
-                attribute="ReferencedSOPInstanceUID",
-                hint="pass the series the SEG was made from",
-            )
-        out[i] = k
-    return out
 
 
 class _FrameSource:

@@ -27,7 +27,6 @@ True
 
 from __future__ import annotations
 
-import enum
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -39,19 +38,29 @@ from numpy.typing import NDArray
 from pydicom.dataset import Dataset, FileDataset
 
 from radbridge.coding import dcm
-from radbridge.errors import EncodingError, GridMismatchError
+from radbridge.errors import EncodingError
 from radbridge.geometry import Volume, VolumeGeometry
-from radbridge.iods.common import SeriesOptions, file_meta, new_instance, series_options
-from radbridge.iods.functional_groups import ItemEncoder, encode_dataset, raw_sequence
-from radbridge.iods.profiles import Profile
-from radbridge.iods.seg.descriptions import (
+from radbridge.iods.common import (
+    SeriesOptions,
+    choice,
+    finish_file,
+    new_instance,
+    series_options,
+)
+from radbridge.iods.content import (
     AlgorithmIdentification,
     AlgorithmType,
     LabelMapping,
     SegmentDescription,
     check_numbering,
+    default_colour,
     describe_labels,
 )
+from radbridge.iods.multiframe.dimensions import add_dimensions
+from radbridge.iods.multiframe.functional_groups import raw_sequence
+from radbridge.iods.multiframe.groups import derivation_items, per_frame_items, shared_groups
+from radbridge.iods.multiframe.planes import on_source_grid
+from radbridge.iods.profiles import Profile, writable_syntax
 from radbridge.iods.seg.frames import (
     Box,
     FramePlan,
@@ -63,11 +72,19 @@ from radbridge.iods.seg.frames import (
     plan_labelmap,
     stacked_presence,
 )
+from radbridge.iods.seg.types import (
+    LABEL_MAP_SEGMENTATION_STORAGE,
+    SEGMENTATION_STORAGE,
+    FractionalType,
+    SegmentationType,
+)
 from radbridge.iods.source import SourceSeries, referenced_series_sequence, resolve_source
 from radbridge.pixels import TransferSyntax, encode_pixel_data, pack_frames
 from radbridge.uids import derived_uid
 
 __all__ = [
+    "LABEL_MAP_SEGMENTATION_STORAGE",
+    "SEGMENTATION_STORAGE",
     "FractionalType",
     "SegmentationType",
     "encode_segmentation",
@@ -75,37 +92,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
-LABEL_MAP_SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.7"
-
-_ENC = ItemEncoder()
-_PURPOSE = dcm("121322", "Source image for image processing operation")
 _DERIVATION = dcm("113076", "Segmentation")
-
-
-class SegmentationType(enum.StrEnum):
-    """Segmentation Type (0062,0001)."""
-
-    BINARY = "BINARY"
-    FRACTIONAL = "FRACTIONAL"
-    LABELMAP = "LABELMAP"
-
-
-class FractionalType(enum.StrEnum):
-    """Segmentation Fractional Type (0062,0010)."""
-
-    PROBABILITY = "PROBABILITY"
-    OCCUPANCY = "OCCUPANCY"
-
-
-def _enum(cls: type[enum.Enum], value: Any, attribute: str) -> Any:
-    try:
-        return cls(value.upper() if isinstance(value, str) else value)
-    except ValueError:
-        choices = ", ".join(str(m.value).lower() for m in cls)
-        raise EncodingError(
-            f"unknown value {value!r}", attribute=attribute, hint=f"use one of {choices}"
-        ) from None
 
 
 def _resolve_source(source: SourceSeries | Sequence[Dataset] | Volume) -> SourceSeries:
@@ -120,30 +107,16 @@ def _resolve_grid(
     mask: NDArray[Any] | Volume, source: SourceSeries, stacked: bool
 ) -> tuple[NDArray[Any], VolumeGeometry, bool]:
     """Return the array, its grid, and whether that grid is the source's."""
-    if isinstance(mask, Volume):
-        if (
-            mask.frame_of_reference_uid
-            and mask.frame_of_reference_uid != source.frame_of_reference_uid
-        ):
-            raise GridMismatchError(
-                "the mask's frame of reference differs from the source's",
-                attribute="FrameOfReferenceUID",
-                hint="segment the source series itself, or register the mask to it first",
-            )
-        geometry = VolumeGeometry(mask.shape, mask.affine, source.frame_of_reference_uid)
-        return mask.array, geometry, geometry.is_close(source.geometry, atol=1e-3)
-    array = np.asarray(mask)
-    grid = array.shape[1:] if stacked else array.shape
-    if tuple(grid) != source.geometry.shape:
-        raise GridMismatchError(
-            f"mask has shape {tuple(array.shape)} but the source grid is "
-            f"{source.geometry.shape} [slice, row, column]"
-            + (" after the segment axis" if stacked else ""),
-            attribute="mask",
-            hint="give the mask in the source's slice order (see `radbridge info --json`), "
-            "or pass it as a Volume with its own geometry",
-        )
-    return array, source.geometry, True
+    return on_source_grid(
+        mask,
+        source,
+        what="mask",
+        attribute="mask",
+        register_hint="segment the source series itself, or register the mask to it first",
+        shape_hint="give the mask in the source's slice order (see `radbridge info --json`), "
+        "or pass it as a Volume with its own geometry",
+        stacked="segment" if stacked else None,
+    )
 
 
 def _check_labels(labels: NDArray[Any]) -> NDArray[Any]:
@@ -250,130 +223,6 @@ def _descriptions(
     return descriptions
 
 
-def _source_refs_per_slice(
-    source: SourceSeries, geometry: VolumeGeometry, same_grid: bool
-) -> list[bytes | None]:
-    """Encode the Derivation Image Sequence of each slice (None where no source plane)."""
-    if not source.slice_refs:
-        return [None] * geometry.shape[0]
-    if same_grid:
-        matches: list[int | None] = list(range(geometry.shape[0]))
-    else:
-        matches = _match_planes(source, geometry)
-    purpose = _ENC.sequence(0x0040A170, [_ENC.item(encode_dataset(_wrap(_PURPOSE)))])
-    derivation_code = _ENC.sequence(0x00089215, [_ENC.item(encode_dataset(_wrap(_DERIVATION)))])
-    out: list[bytes | None] = []
-    for match in matches:
-        if match is None:
-            out.append(None)
-            continue
-        ref = source.slice_refs[match]
-        content = _ENC.element(0x00081150, "UI", _ENC.uid(ref.sop_class_uid))
-        content += _ENC.element(0x00081155, "UI", _ENC.uid(ref.sop_instance_uid))
-        if ref.frame_number is not None:
-            content += _ENC.element(0x00081160, "IS", _ENC.text(str(ref.frame_number)))
-        content += purpose
-        source_image = _ENC.sequence(0x00082112, [_ENC.item(content)])
-        out.append(_ENC.sequence(0x00089124, [_ENC.item(source_image + derivation_code)]))
-    return out
-
-
-def _wrap(code: Any) -> Dataset:
-    ds: Dataset = code.to_dataset()
-    return ds
-
-
-def _match_planes(source: SourceSeries, geometry: VolumeGeometry) -> list[int | None]:
-    src = source.geometry
-    if (
-        src.shape[1:] != geometry.shape[1:]
-        or not np.allclose(src.image_orientation, geometry.image_orientation, atol=1e-4)
-        or not np.allclose(src.pixel_spacing, geometry.pixel_spacing, atol=1e-4)
-    ):
-        return [None] * geometry.shape[0]
-    src_positions = source.slice_positions()
-    out: list[int | None] = []
-    for position in geometry.slice_positions:
-        distance = np.linalg.norm(src_positions - position, axis=1)
-        best = int(np.argmin(distance))
-        out.append(best if distance[best] < 1e-3 else None)
-    return out
-
-
-def _per_frame_items(
-    plan: FramePlan,
-    positions: NDArray[np.float64],
-    refs: list[bytes | None],
-    labelmap: bool,
-) -> bytes:
-    position_bytes: dict[int, bytes] = {}
-    segment_bytes: dict[int, bytes] = {}
-    position_index = plan.position_indices()
-    chunks = []
-    for frame in range(len(plan)):
-        k = int(plan.slices[frame])
-        seg = int(plan.segments[frame])
-        plane = position_bytes.get(k)
-        if plane is None:
-            plane = _ENC.sequence(
-                0x00209113,
-                [_ENC.item(_ENC.element(0x00200032, "DS", _ENC.ds(positions[k])))],
-            )
-            position_bytes[k] = plane
-        index_values = (
-            _ENC.ul(int(position_index[frame]))
-            if labelmap
-            else _ENC.ul(seg, int(position_index[frame]))
-        )
-        content = refs[k] or b""
-        content += _ENC.sequence(
-            0x00209111, [_ENC.item(_ENC.element(0x00209157, "UL", index_values))]
-        )
-        content += plane
-        if not labelmap:
-            ident = segment_bytes.get(seg)
-            if ident is None:
-                ident = _ENC.sequence(
-                    0x0062000A, [_ENC.item(_ENC.element(0x0062000B, "US", _ENC.us(seg)))]
-                )
-                segment_bytes[seg] = ident
-            content += ident
-        chunks.append(_ENC.item(content))
-    return b"".join(chunks)
-
-
-def _shared_groups(geometry: VolumeGeometry) -> Dataset:
-    shared = Dataset()
-    orientation = Dataset()
-    orientation.ImageOrientationPatient = [_ds(v) for v in geometry.image_orientation]
-    shared.PlaneOrientationSequence = [orientation]
-    measures = Dataset()
-    measures.PixelSpacing = [_ds(v) for v in geometry.pixel_spacing]
-    measures.SliceThickness = _ds(geometry.spacing[0])
-    measures.SpacingBetweenSlices = _ds(geometry.spacing[0])
-    shared.PixelMeasuresSequence = [measures]
-    return shared
-
-
-def _ds(value: float) -> str:
-    from radbridge.iods.functional_groups import _format_ds
-
-    return _format_ds(float(value))
-
-
-#: Colours for segments without a display colour (a colour-blind-safe cycle).
-_DEFAULT_COLOURS = (
-    (230, 159, 0),
-    (86, 180, 233),
-    (0, 158, 115),
-    (240, 228, 66),
-    (0, 114, 178),
-    (213, 94, 0),
-    (204, 121, 167),
-    (128, 128, 128),
-)
-
-
 def _palette(ds: Dataset, descriptions: list[SegmentDescription]) -> None:
     """Add the Palette Color Lookup Table (16-bit entries, entry 0 black).
 
@@ -389,9 +238,7 @@ def _palette(ds: Dataset, descriptions: list[SegmentDescription]) -> None:
     table = np.zeros((entries, 3), np.uint16)
     table[-1] = 255
     for d in descriptions:
-        table[d.segment_number] = (
-            d.display_rgb or _DEFAULT_COLOURS[(d.segment_number - 1) % len(_DEFAULT_COLOURS)]
-        )
+        table[d.segment_number] = d.display_rgb or default_colour(d.segment_number)
     ds.PhotometricInterpretation = "PALETTE COLOR"
     descriptor = [entries % 65536, 0, 16]
     for index, colour in enumerate(("Red", "Green", "Blue")):
@@ -406,29 +253,6 @@ def _palette(ds: Dataset, descriptions: list[SegmentDescription]) -> None:
     for item in ds.SegmentSequence:  # the palette now carries the colours
         if "RecommendedDisplayCIELabValue" in item:
             del item.RecommendedDisplayCIELabValue
-
-
-def _dimension(organisation: str, pointer: int, group: int, label: str) -> Dataset:
-    item = Dataset()
-    item.DimensionOrganizationUID = organisation
-    item.DimensionIndexPointer = pointer
-    item.FunctionalGroupPointer = group
-    item.DimensionDescriptionLabel = label
-    return item
-
-
-def _dimensions(ds: Dataset, labelmap: bool) -> None:
-    # Derived from the instance, so fixed UIDs give byte-identical files.
-    organisation = derived_uid(str(ds.SOPInstanceUID), "dimension-organization")
-    item = Dataset()
-    item.DimensionOrganizationUID = organisation
-    ds.DimensionOrganizationSequence = [item]
-    ds.DimensionOrganizationType = "3D"
-    dims = []
-    if not labelmap:
-        dims.append(_dimension(organisation, 0x0062000B, 0x0062000A, "Segment Number"))
-    dims.append(_dimension(organisation, 0x00200032, 0x00209113, "Image Position Patient"))
-    ds.DimensionIndexSequence = dims
 
 
 def _pixel_module(
@@ -531,8 +355,8 @@ def encode_segmentation(
         Ready to ``save_as`` or send.
     """
     started = time.perf_counter()
-    seg_type: SegmentationType = _enum(SegmentationType, segmentation_type, "SegmentationType")
-    frac_type: FractionalType = _enum(FractionalType, fractional_type, "SegmentationFractionalType")
+    seg_type = choice(SegmentationType, segmentation_type, "SegmentationType")
+    frac_type = choice(FractionalType, fractional_type, "SegmentationFractionalType")
     if not 1 <= max_fractional_value <= 255:
         raise EncodingError(
             "max_fractional_value must be 1..255 (8-bit frames)", attribute="MaximumFractionalValue"
@@ -578,9 +402,7 @@ def encode_segmentation(
     else:
         ds.PixelData = _encode_native(pixels, seg_type)
         ds["PixelData"].VR = "OB" if pixels.bits <= 8 else "OW"
-    out = FileDataset("", ds, file_meta=file_meta(ds, syntax.uid), preamble=b"\x00" * 128)
-    # Declare the encoding our raw per-frame bytes use, so pydicom writes them unchanged.
-    out.set_original_encoding(False, True, out._character_set)
+    out = finish_file(ds, syntax.uid, raw_explicit_le=True)
     log.info(
         "encoded %s SEG %s: %d segments, %d frames in %.2f s",
         seg_type.value,
@@ -695,14 +517,7 @@ def _transfer_syntax(
     by_profile = profile.transfer_syntax(f"seg-{seg_type.value.lower()}")
     if value is None:
         return by_profile
-    syntax = TransferSyntax.parse(value)
-    if syntax not in _SEG_SYNTAXES:
-        raise EncodingError(
-            f"radbridge does not write SEGs in {syntax.value}",
-            attribute="TransferSyntaxUID",
-            hint="use " + ", ".join(s.value for s in _SEG_SYNTAXES),
-        )
-    return syntax
+    return writable_syntax(value, _SEG_SYNTAXES, refusal="radbridge does not write SEGs in")
 
 
 def _build(
@@ -734,13 +549,19 @@ def _build(
     else:
         ds.SegmentsOverlap = "UNDEFINED"
     ds.SegmentSequence = [d.to_dataset() for d in descriptions]
-    _dimensions(ds, labelmap)
-    ds.SharedFunctionalGroupsSequence = [_shared_groups(geometry)]
-    refs = _source_refs_per_slice(source, geometry, same_grid)
+    add_dimensions(ds, by_segment=not labelmap)
+    ds.SharedFunctionalGroupsSequence = [shared_groups(geometry)]
+    refs = derivation_items(source, geometry, same_grid, _DERIVATION)
     if any(refs[k] is not None for k in plan.slices.tolist()):
         # Common Instance Reference: only when frames reference source images.
         ds.ReferencedSeriesSequence = referenced_series_sequence(source)
     positions = source.slice_positions() if same_grid else geometry.slice_positions
-    items = _per_frame_items(plan, positions, refs, labelmap)
+    items = per_frame_items(
+        plan.slices,
+        positions,
+        refs,
+        position_indices=plan.position_indices(),
+        segments=None if labelmap else plan.segments,
+    )
     ds[0x52009230] = raw_sequence(0x52009230, items)
     return ds

@@ -3,6 +3,8 @@
 See ``docs/sr.md``. Key Object Selection documents are in :mod:`radbridge.iods.ko`.
 """
 
+from typing import Any
+
 from radbridge.iods.sr.content import ContentItem, content_tree
 from radbridge.iods.sr.json_form import report_from_json, report_to_json
 from radbridge.iods.sr.reader import (
@@ -11,7 +13,7 @@ from radbridge.iods.sr.reader import (
     read_structured_report,
 )
 from radbridge.iods.sr.report import (
-    Algorithm,
+    AlgorithmIdentification,
     DeviceObserver,
     ImageRegion,
     Measurement,
@@ -24,7 +26,7 @@ from radbridge.iods.sr.report import (
 from radbridge.iods.sr.writer import encode_measurement_report
 
 __all__ = [
-    "Algorithm",
+    "AlgorithmIdentification",
     "ContentItem",
     "DeviceObserver",
     "ImageRegion",
@@ -42,3 +44,9 @@ __all__ = [
     "report_from_json",
     "report_to_json",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    from radbridge.iods.sr import report
+
+    return getattr(report, name)  # the deprecated Algorithm (warns)

@@ -30,7 +30,7 @@ from radbridge.coding import Code
 from radbridge.errors import InvalidAttributeError, RadbridgeError
 from radbridge.iods.sr import concepts as c
 from radbridge.iods.sr.report import (
-    Algorithm,
+    AlgorithmIdentification,
     DeviceObserver,
     ImageRegion,
     Measurement,
@@ -201,10 +201,10 @@ def _opt(data: dict[str, Any], key: str, where: str) -> Code | None:
     return _code(data[key], f"{where}.{key}") if data.get(key) is not None else None
 
 
-def _algorithm(data: Any) -> Algorithm | None:
+def _algorithm(data: Any) -> AlgorithmIdentification | None:
     if not data:
         return None
-    return Algorithm(str(data["name"]), str(data.get("version", "")))
+    return AlgorithmIdentification(str(data["name"]), str(data.get("version", "")))
 
 
 def _measurement(data: dict[str, Any], where: str) -> Measurement:

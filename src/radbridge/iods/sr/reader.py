@@ -32,7 +32,7 @@ from radbridge.errors import (
 from radbridge.iods.sr import concepts as c
 from radbridge.iods.sr.content import ContentItem, content_tree
 from radbridge.iods.sr.report import (
-    Algorithm,
+    AlgorithmIdentification,
     DeviceObserver,
     ImageRegion,
     Measurement,
@@ -85,7 +85,7 @@ class StructuredReport:
 
 
 def _open(src: Source) -> tuple[Dataset, str]:
-    from radbridge.iods.fast_read import open_dataset
+    from radbridge.iods.multiframe.fast_read import open_dataset
 
     ds, name = open_dataset(src, raw_tags=())
     return ds, name or "<dataset>"
@@ -168,11 +168,11 @@ def _site(parent: ContentItem) -> tuple[Code | None, Code | None]:
     return _code(node), _code(node.first(c.LATERALITY))
 
 
-def _algorithm(node: ContentItem) -> Algorithm | None:
+def _algorithm(node: ContentItem) -> AlgorithmIdentification | None:
     name, version = node.first(c.ALGORITHM_NAME), node.first(c.ALGORITHM_VERSION)
     if name is None:
         return None
-    return Algorithm(_text(name), _text(version))
+    return AlgorithmIdentification(_text(name), _text(version))
 
 
 def _measurement(node: ContentItem, tree: ContentItem) -> Measurement | None:

@@ -23,19 +23,22 @@ Examples
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
+from typing import Any
 
 from pydicom import Dataset
 
 from radbridge.coding import Code
 from radbridge.errors import EncodingError, InvalidAttributeError
+from radbridge.iods.content import AlgorithmIdentification, SegmentDescription
 from radbridge.iods.sr import concepts
 from radbridge.ucum import parse_units
 from radbridge.uids import is_valid_uid
 
 __all__ = [
     "RESERVED_CONCEPTS",
-    "Algorithm",
+    "AlgorithmIdentification",
     "DeviceObserver",
     "ImageRegion",
     "Measurement",
@@ -110,14 +113,6 @@ def _check_number(where: str, attribute: str, value: object) -> None:
 
 
 @dataclass(frozen=True)
-class Algorithm:
-    """TID 4019 Algorithm Identification."""
-
-    name: str
-    version: str
-
-
-@dataclass(frozen=True)
 class Measurement:
     """A TID 300 numeric measurement.
 
@@ -148,7 +143,7 @@ class Measurement:
     method: Code | None = None
     finding_site: Code | None = None
     laterality: Code | None = None
-    algorithm: Algorithm | None = None
+    algorithm: AlgorithmIdentification | None = None
     region: ImageRegion | None = None
 
     def check(self) -> None:
@@ -345,7 +340,7 @@ class MeasurementGroup:
     regions: tuple[ImageRegion, ...] = ()
     measurements: tuple[Measurement, ...] = ()
     evaluations: tuple[QualitativeEvaluation, ...] = ()
-    algorithm: Algorithm | None = None
+    algorithm: AlgorithmIdentification | None = None
 
     def all_regions(self) -> tuple[ImageRegion, ...]:
         """Return the group's regions and those its measurements were measured on."""
@@ -379,7 +374,7 @@ class MeasurementGroup:
         evaluations: tuple[QualitativeEvaluation, ...] = (),
         tracking_id: str | None = None,
         tracking_uid: str | None = None,
-        algorithm: Algorithm | None = None,
+        algorithm: AlgorithmIdentification | None = None,
     ) -> MeasurementGroup:
         """Build the TID 1411 group for segment ``segment_number`` of ``seg`` in one call.
 
@@ -422,8 +417,6 @@ class MeasurementGroup:
         ('1411', 1, 'Liver')
         """
         reference = SegmentReference.from_segmentation(seg, segment_number)
-        from radbridge.iods.seg.descriptions import SegmentDescription
-
         item = next(s for s in seg.SegmentSequence if int(s.SegmentNumber) == segment_number)
         segment = SegmentDescription.from_dataset(item)
         laterality = next(
@@ -436,7 +429,7 @@ class MeasurementGroup:
         )
         found = segment.algorithm
         if algorithm is None and found is not None and found.name and found.version:
-            algorithm = Algorithm(found.name, found.version)
+            algorithm = AlgorithmIdentification(found.name, found.version)
         return cls(
             tracking_id or segment.tracking_id or segment.label,
             tracking_uid=tracking_uid or segment.tracking_uid,
@@ -579,3 +572,15 @@ class MeasurementReport:
                     hint="tracking identifiers must be unique within a report",
                 )
             seen.add(group.tracking_id)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Algorithm":  # the old name of the SR's algorithm type
+        warnings.warn(
+            "radbridge.sr.Algorithm is deprecated: use AlgorithmIdentification (the one "
+            "algorithm type of every object; SR documents write its name and version)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return AlgorithmIdentification
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -49,7 +49,7 @@ from radbridge.iods.sr.content import (
     uidref_item,
 )
 from radbridge.iods.sr.report import (
-    Algorithm,
+    AlgorithmIdentification,
     DeviceObserver,
     ImageRegion,
     Measurement,
@@ -71,7 +71,7 @@ COMPREHENSIVE_3D_SR_STORAGE = "1.2.840.10008.5.1.4.1.1.88.34"
 _DEFAULT_OPTIONS = SeriesOptions(series_description="radbridge measurements", series_number=301)
 
 
-def _algorithm_items(algorithm: Algorithm | None) -> list[Dataset]:
+def _algorithm_items(algorithm: AlgorithmIdentification | None) -> list[Dataset]:
     if algorithm is None:
         return []
     return [
@@ -89,7 +89,7 @@ def _site_items(site: Code | None, laterality: Code | None) -> list[Dataset]:
     return [item]
 
 
-def _measurement(m: Measurement, default_algorithm: Algorithm | None) -> Dataset:
+def _measurement(m: Measurement, default_algorithm: AlgorithmIdentification | None) -> Dataset:
     children: list[Dataset] = []
     if m.method is not None:
         children.append(code_item("HAS CONCEPT MOD", c.MEASUREMENT_METHOD, m.method))

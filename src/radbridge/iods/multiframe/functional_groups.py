@@ -38,9 +38,12 @@ from pydicom.tag import Tag
 from radbridge.errors import DecodingError
 
 __all__ = [
+    "LONG_VRS",
     "ItemEncoder",
     "ParsedItem",
     "encode_dataset",
+    "format_ds",
+    "is_sequence_tag",
     "parse_items",
     "raw_sequence",
 ]
@@ -48,9 +51,8 @@ __all__ = [
 #: A parsed item: tag → raw value bytes, or a list of nested items for sequences.
 ParsedItem = dict[int, "bytes | list[ParsedItem]"]
 
-_LONG_VRS = frozenset(
-    {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"}
-)
+#: VRs whose explicit-VR header has a 4-byte length (after two reserved bytes).
+LONG_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"})
 _ITEM = 0xFFFEE000
 _ITEM_END = 0xFFFEE00D
 _SEQ_END = 0xFFFEE0DD
@@ -68,7 +70,7 @@ class ItemEncoder:
     def element(tag: int, vr: str, value: bytes) -> bytes:
         """Encode one element whose value is already encoded (and of even length)."""
         group, elem = tag >> 16, tag & 0xFFFF
-        if vr in _LONG_VRS:
+        if vr in LONG_VRS:
             return struct.pack("<HH2sHI", group, elem, vr.encode(), 0, len(value)) + value
         return struct.pack("<HH2sH", group, elem, vr.encode(), len(value)) + value
 
@@ -96,7 +98,7 @@ class ItemEncoder:
     @classmethod
     def ds(cls, values: Iterable[float]) -> bytes:
         """Encode a multi-valued DS, each value in at most 16 characters."""
-        return cls.text("\\".join(_format_ds(v) for v in values))
+        return cls.text("\\".join(format_ds(v) for v in values))
 
     @staticmethod
     def us(*values: int) -> bytes:
@@ -109,8 +111,15 @@ class ItemEncoder:
         return struct.pack(f"<{len(values)}I", *values)
 
 
-def _format_ds(value: float) -> str:
-    """Format a decimal string of at most 16 characters with the most precision."""
+def format_ds(value: float) -> str:
+    """Format a decimal string of at most 16 characters with the most precision.
+
+    Examples
+    --------
+    >>> format_ds(2.0), format_ds(1 / 3), format_ds(-1.0e-20)
+    ('2', '0.33333333333333', '-1e-20')
+    """
+    value = float(value)
     if value == int(value) and abs(value) < 1e15:
         return str(int(value))
     for digits in range(16, 0, -1):
@@ -237,7 +246,7 @@ class _Parser:
                 offset += 8
             else:
                 vr = data[offset + 4 : offset + 6].decode("latin-1")
-                if vr in _LONG_VRS:
+                if vr in LONG_VRS:
                     if offset + 12 > len(data):
                         self.fail(offset, "unexpected end of data")
                     length = self._u32.unpack_from(data, offset + 8)[0]
@@ -245,7 +254,9 @@ class _Parser:
                 else:
                     length = self._u16.unpack_from(data, offset + 6)[0]
                     offset += 8
-            is_sequence = vr == "SQ" or (vr in ("", "UN") and (length == _UNDEFINED or _is_sq(tag)))
+            is_sequence = vr == "SQ" or (
+                vr in ("", "UN") and (length == _UNDEFINED or is_sequence_tag(tag))
+            )
             if is_sequence:
                 if length == _UNDEFINED:
                     value, offset = self.items(offset, len(data))
@@ -265,7 +276,8 @@ class _Parser:
         return out, offset
 
 
-def _is_sq(tag: int) -> bool:
+def is_sequence_tag(tag: int) -> bool:
+    """Whether the data dictionary knows ``tag`` as a sequence (SQ)."""
     try:
         return dictionary_VR(tag) == "SQ"
     except KeyError:

@@ -34,7 +34,7 @@ from pydicom.tag import Tag
 
 from radbridge.attributes import damaged, first_item, floats_value
 from radbridge.errors import DecodingError, NotDicomError
-from radbridge.iods.functional_groups import _LONG_VRS, _is_sq
+from radbridge.iods.multiframe.functional_groups import LONG_VRS, is_sequence_tag
 
 __all__ = [
     "check_elements",
@@ -276,7 +276,7 @@ def _meta_end(data: bytes) -> tuple[int, str]:
         if group != 2:
             break
         vr = data[position + 4 : position + 6].decode("latin-1")
-        if vr in _LONG_VRS:
+        if vr in LONG_VRS:
             length = struct.unpack_from("<I", data, position + 8)[0]
             start = position + 12
         else:
@@ -308,7 +308,7 @@ class _Walker:
             start = position + 8
         else:
             vr = data[position + 4 : position + 6].decode("latin-1")
-            if vr in _LONG_VRS:
+            if vr in LONG_VRS:
                 length = self.u32.unpack_from(data, position + 8)[0]
                 start = position + 12
             else:
@@ -319,7 +319,7 @@ class _Walker:
             if end > len(data):
                 raise ValueError("element runs past the end of the file")
             return tag, start, end, end, False
-        if vr in ("SQ", "UN") or (self.implicit and _is_sq(tag)) or tag == 0x7FE00010:
+        if vr in ("SQ", "UN") or (self.implicit and is_sequence_tag(tag)) or tag == 0x7FE00010:
             end = self._skip_items(start)
             return tag, start, end - 8, end, True
         raise ValueError(f"undefined length on element {tag:08X}")

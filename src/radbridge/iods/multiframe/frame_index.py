@@ -22,7 +22,7 @@ from pydicom.dataset import Dataset
 
 from radbridge.attributes import first_item, int_value
 from radbridge.errors import DecodingError
-from radbridge.iods.functional_groups import ParsedItem, parse_items
+from radbridge.iods.multiframe.functional_groups import ParsedItem, parse_items
 
 __all__ = ["FrameIndex", "index_frames"]
 

@@ -1,5 +1,8 @@
 """Convert between Segmentations and RT Structure Sets, keeping labels, colours and codes.
 
+This module sits above the two families it joins (no family imports another, so a
+conversion between two lives here, in the layer above them).
+
 SEG → RTSTRUCT: each segment becomes an ROI with the same number, label,
 colour and codes (written in RT ROI Observations), contoured on the source
 series; each ROI names its segment in a Definition Source Sequence.
@@ -7,10 +10,10 @@ FRACTIONAL segments are contoured at the threshold's iso-level (0.5 unless
 given) with sub-pixel interpolation, so exactly the voxels that
 ``Segmentation.label_volume`` puts inside a segment lie inside its contours.
 
-RTSTRUCT → SEG: each ROI becomes a segment, numbered 1..N in ROI order. Codes
-come from the ROI's RT ROI Observations item when present, else from the
-curated table by ROI name, else the generic SCT 85756007 "Tissue" (with a
-warning, since the meaning is then only in the label).
+RTSTRUCT → SEG: each ROI becomes a segment, numbered 1..N in ROI order, described
+by :func:`~radbridge.iods.rtstruct.describe.roi_description` (codes from the ROI's
+RT ROI Observations item, else from the curated table by ROI name, else the generic
+SCT 85756007 "Tissue" with a warning).
 
 Examples
 --------
@@ -46,30 +49,19 @@ from typing import Any
 import numpy as np
 from pydicom.dataset import Dataset, FileDataset
 
-from radbridge.coding import Code, sct
-from radbridge.errors import EncodingError, InvalidAttributeError
+from radbridge.errors import EncodingError
 from radbridge.iods.common import SeriesOptions, series_options
-from radbridge.iods.rtstruct.reader import ROI, StructureSet, read_rtstruct
-from radbridge.iods.rtstruct.types import (
-    ROIDescription,
-    ROIGenerationAlgorithm,
-    RTROIInterpretedType,
-)
+from radbridge.iods.content import AlgorithmIdentification, SegmentDescription
+from radbridge.iods.rtstruct.describe import roi_description
+from radbridge.iods.rtstruct.reader import StructureSet, read_rtstruct
+from radbridge.iods.rtstruct.types import ROIDescription, RTROIInterpretedType
 from radbridge.iods.rtstruct.writer import ContourOptions, encode_rtstruct
-from radbridge.iods.seg.descriptions import (
-    AlgorithmIdentification,
-    AlgorithmType,
-    SegmentDescription,
-    describe_labels,
-)
 from radbridge.iods.seg.reader import Segmentation, read_segmentation
-from radbridge.iods.seg.writer import SegmentationType, encode_segmentation
+from radbridge.iods.seg.types import SegmentationType
+from radbridge.iods.seg.writer import encode_segmentation
 from radbridge.iods.source import SourceSeries
 
-__all__ = ["roi_description", "rtstruct_to_seg", "seg_to_rtstruct"]
-
-#: Generic code for ROIs whose meaning is known only from their name.
-TISSUE = sct("85756007", "Tissue")
+__all__ = ["rtstruct_to_seg", "seg_to_rtstruct"]
 
 SourceLike = SourceSeries | Sequence[Dataset]
 
@@ -164,131 +156,6 @@ def _complete_algorithm(segment: SegmentDescription, source: str | None) -> Segm
             version=algorithm.version.strip() or "unknown",
         ),
     )
-
-
-def roi_description(
-    roi: ROI,
-    *,
-    algorithm: AlgorithmIdentification | None = None,
-    source: str | None = None,
-) -> ROIDescription:
-    """Describe an ROI as read, leniently: unknown values get safe defaults with a warning.
-
-    Codes come from the RT ROI Observations item, else from the curated code
-    table by ROI name, else SCT 85756007 "Tissue".
-    """
-    where = f"{source or 'RTSTRUCT'} ROI {roi.number} ({roi.name!r})"
-    try:
-        interpreted = RTROIInterpretedType(roi.interpreted_type)
-    except ValueError:
-        if roi.interpreted_type:
-            warnings.warn(
-                f"{where}: RT ROI Interpreted Type {roi.interpreted_type!r} is not a Defined "
-                "Term; using ORGAN",
-                stacklevel=2,
-            )
-        interpreted = RTROIInterpretedType.ORGAN
-    generation = _generation(roi)
-    found = _derivation_algorithm(roi) or algorithm
-    if generation is not ROIGenerationAlgorithm.MANUAL and found is None:
-        warnings.warn(
-            f"{where}: {generation.value} without an algorithm identification; recorded as "
-            "algorithm 'unknown'",
-            stacklevel=2,
-        )
-        found = AlgorithmIdentification("unknown", "unknown")
-    segment = _segment(roi, where)
-    algorithm_type = AlgorithmType(generation.value)
-    segment = replace(
-        segment,
-        algorithm_type=algorithm_type,
-        algorithm=found,
-        display_rgb=roi.display_rgb,
-        description=roi.description,
-    )
-    name = roi.name[:64] if roi.name.strip() else f"ROI {roi.number}"
-    return ROIDescription(
-        roi.number,
-        name,
-        interpreted_type=interpreted,
-        generation_algorithm=generation,
-        algorithm=found,
-        display_rgb=roi.display_rgb,
-        description=roi.description,
-        segment=replace(segment, label=name),
-    )
-
-
-def _generation(roi: ROI) -> ROIGenerationAlgorithm:
-    try:
-        return ROIGenerationAlgorithm(roi.generation_algorithm)
-    except ValueError:
-        return ROIGenerationAlgorithm.MANUAL
-
-
-def _derivation_algorithm(roi: ROI) -> AlgorithmIdentification | None:
-    items = roi.structure_item.get("ROIDerivationAlgorithmIdentificationSequence") or []
-    if not items:
-        return None
-    found = AlgorithmIdentification.from_dataset(items[0])
-    if not found.name:
-        return None
-    return found if found.version else replace(found, version="unknown")
-
-
-def _codes(item: Dataset | None, keyword: str) -> Code | None:
-    sequence = item.get(keyword) if item is not None else None
-    if not sequence:
-        return None
-    try:
-        return Code.from_dataset(sequence[0])
-    except InvalidAttributeError:
-        return None
-
-
-def _segment(roi: ROI, where: str) -> SegmentDescription:
-    observation = roi.observation_item
-    category = _codes(observation, "SegmentedPropertyCategoryCodeSequence")
-    property_type = _codes(observation, "RTROIIdentificationCodeSequence")
-    if category is not None and property_type is not None:
-        assert observation is not None
-        identification = observation.RTROIIdentificationCodeSequence[0]
-        modifiers = tuple(
-            Code.from_dataset(m)
-            for m in identification.get("SegmentedPropertyTypeModifierCodeSequence", []) or []
-        )
-        region_item = (observation.get("AnatomicRegionSequence") or [None])[0]
-        region = Code.from_dataset(region_item) if region_item is not None else None
-        region_modifiers = tuple(
-            Code.from_dataset(m)
-            for m in (region_item.get("AnatomicRegionModifierSequence", []) if region_item else [])
-        )
-        return SegmentDescription(
-            roi.number,
-            roi.name[:64] or f"ROI {roi.number}",
-            category=category,
-            property_type=property_type,
-            property_type_modifiers=modifiers,
-            anatomic_region=region,
-            anatomic_region_modifiers=region_modifiers,
-            algorithm_type="MANUAL",
-        )
-    try:
-        (looked_up,) = describe_labels({roi.number: roi.name}, algorithm_type="MANUAL")
-        return looked_up
-    except (InvalidAttributeError, ImportError, EncodingError):
-        warnings.warn(
-            f"{where}: no codes in the file and the name is not in the code table; "
-            'coding it as SCT 85756007 "Tissue" (the label keeps the name)',
-            stacklevel=3,
-        )
-        return SegmentDescription(
-            roi.number,
-            roi.name[:64] or f"ROI {roi.number}",
-            category=TISSUE,
-            property_type=TISSUE,
-            algorithm_type="MANUAL",
-        )
 
 
 def rtstruct_to_seg(

@@ -1,10 +1,18 @@
-"""Segment descriptions: what each segment of a Segmentation is.
+"""What the content of a result is: algorithm, coded property descriptions, colours.
 
-A :class:`SegmentDescription` is the Python form of one Segment Sequence item
-(Segment Description Macro, PS3.3 C.8.20-4): number, label, segmented property
-category and type (SNOMED CT), anatomic region, algorithm, tracking identifiers
-and display colour. :func:`describe_labels` builds them from plain names such
-as ``{"1": "liver"}`` through the curated table in :mod:`radbridge.codes`.
+The shared layer of every family that describes labelled regions (SEG segments,
+RT ROIs, SR tracking of segments) or names the algorithm that made them:
+
+- :class:`AlgorithmIdentification` (Algorithm Identification Macro, PS3.3 Table
+  10-19; SR documents write its name and version as TID 4019) and
+  :class:`AlgorithmType`;
+- :class:`SegmentDescription`, the Python form of one Segment Sequence item
+  (Segment Description Macro, PS3.3 C.8.20-4): number, label, segmented property
+  category and type (SNOMED CT), anatomic region, algorithm, tracking identifiers
+  and display colour; RT ROIs carry the same codes. :func:`describe_labels` builds
+  them from plain names such as ``{"1": "liver"}`` through the curated table in
+  :mod:`radbridge.codes`;
+- :data:`DEFAULT_COLOURS`, the display colours of segments that have none.
 
 Examples
 --------
@@ -36,18 +44,50 @@ from pydicom.dataset import Dataset
 
 from radbridge.coding import Code, dcm
 from radbridge.errors import ConfigError, EncodingError, InvalidAttributeError
+from radbridge.iods.common import choice
 from radbridge.uids import is_valid_uid
 
 __all__ = [
+    "DEFAULT_COLOURS",
+    "SEGMENTATION_FAMILY",
     "AlgorithmIdentification",
     "AlgorithmType",
+    "LabelMapping",
     "SegmentDescription",
+    "check_numbering",
+    "default_colour",
     "describe_labels",
     "load_labels",
+    "suggest_codes",
 ]
 
 #: DCM 113076 "Segmentation", the default algorithm family.
 SEGMENTATION_FAMILY = dcm("113076", "Segmentation")
+
+
+#: Colours for segments without a display colour (a colour-blind-safe cycle): the SEG
+#: palette and the Secondary Capture overlays use them, segment k the (k-1)-th modulo 8.
+DEFAULT_COLOURS: tuple[tuple[int, int, int], ...] = (
+    (230, 159, 0),
+    (86, 180, 233),
+    (0, 158, 115),
+    (240, 228, 66),
+    (0, 114, 178),
+    (213, 94, 0),
+    (204, 121, 167),
+    (128, 128, 128),
+)
+
+
+def default_colour(segment_number: int) -> tuple[int, int, int]:
+    """Return the default display colour of a segment (or label) number.
+
+    Examples
+    --------
+    >>> default_colour(1), default_colour(9)
+    ((230, 159, 0), (230, 159, 0))
+    """
+    return DEFAULT_COLOURS[(segment_number - 1) % len(DEFAULT_COLOURS)]
 
 
 class AlgorithmType(enum.StrEnum):
@@ -159,14 +199,14 @@ class SegmentDescription:
     description: str | None = None
 
     def __post_init__(self) -> None:
-        try:
-            object.__setattr__(self, "algorithm_type", AlgorithmType(self.algorithm_type))
-        except ValueError:
-            raise EncodingError(
-                f"segment {self.segment_number}: unknown algorithm type {self.algorithm_type!r}",
-                attribute="SegmentAlgorithmType",
-                hint="use AUTOMATIC, SEMIAUTOMATIC or MANUAL",
-            ) from None
+        algorithm_type = choice(
+            AlgorithmType,
+            self.algorithm_type,
+            "SegmentAlgorithmType",
+            where=f"segment {self.segment_number}",
+            what="algorithm type",
+        )
+        object.__setattr__(self, "algorithm_type", algorithm_type)
         object.__setattr__(self, "property_type_modifiers", tuple(self.property_type_modifiers))
         object.__setattr__(self, "anatomic_region_modifiers", tuple(self.anatomic_region_modifiers))
 

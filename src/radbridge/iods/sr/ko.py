@@ -1,0 +1,151 @@
+"""Key Object Selection documents (TID 2010): flag key images for the radiologist.
+
+A KOS is an SR document (its own SOP class and template), so it lives in the SR
+family and shares its document, content-item and reader modules.
+
+Examples
+--------
+>>> import tempfile
+>>> from radbridge.io.phantom import write_phantom
+>>> from radbridge.io.series import read_source_series
+>>> study = write_phantom(tempfile.mkdtemp(), slices=3, size=16, nifti=False)
+>>> source = read_source_series(study.dicom_dir)
+>>> key = source.slice_refs[1].sop_instance_uid
+>>> ko = encode_key_objects(source, [key], description="largest lesion")
+>>> read_key_objects(ko).references[0].sop_instance_uid == key
+True
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pydicom import Dataset
+from pydicom.dataset import FileDataset
+
+from radbridge.coding import Code
+from radbridge.errors import EncodingError, UnsupportedObjectError
+from radbridge.iods.common import SeriesOptions
+from radbridge.iods.source import SourceSeries
+from radbridge.iods.sr import concepts as c
+from radbridge.iods.sr.content import container_item, image_item, text_item
+from radbridge.iods.sr.reader import read_structured_report
+from radbridge.iods.sr.writer import evidence_sequence, finish, sr_document
+
+__all__ = [
+    "KEY_OBJECT_SELECTION_STORAGE",
+    "KeyObjectReference",
+    "KeyObjects",
+    "encode_key_objects",
+    "read_key_objects",
+]
+
+KEY_OBJECT_SELECTION_STORAGE = "1.2.840.10008.5.1.4.1.1.88.59"
+_DEFAULT_OPTIONS = SeriesOptions(series_description="radbridge key images", series_number=302)
+
+
+@dataclass(frozen=True)
+class KeyObjectReference:
+    """One referenced instance (and frames) of a KOS."""
+
+    sop_class_uid: str
+    sop_instance_uid: str
+    frames: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class KeyObjects:
+    """A Key Object Selection document, read."""
+
+    title: Code
+    description: str
+    references: tuple[KeyObjectReference, ...]
+
+
+def encode_key_objects(
+    source: SourceSeries,
+    keys: Sequence[str],
+    *,
+    title: Code = c.OF_INTEREST,
+    description: str = "",
+    options: SeriesOptions | None = None,
+) -> FileDataset:
+    """Flag the instances ``keys`` (SOP Instance UIDs of ``source``) as key images.
+
+    Parameters
+    ----------
+    source
+        The series the key images belong to.
+    keys
+        SOP Instance UIDs, in the order a viewer should show them.
+    title
+        Document title from CID 7010 (default DCM 113000 "Of Interest").
+    description
+        Key Object Description (free text, at most 1024 characters).
+    options
+        Series and UIDs; fix them for byte-identical re-runs.
+
+    Raises
+    ------
+    EncodingError
+        No keys, or a key that is not an instance of ``source``.
+    """
+    classes = {r.sop_instance_uid: r.sop_class_uid for r in source.slice_refs}
+    if not keys:
+        raise EncodingError(
+            "no key images given",
+            attribute="keys",
+            hint="give at least one SOP Instance UID of the source series",
+        )
+    unknown = [k for k in keys if k not in classes]
+    if unknown:
+        raise EncodingError(
+            f"{len(unknown)} key(s) are not instances of the source series, e.g. {unknown[0]}",
+            attribute="ReferencedSOPInstanceUID",
+            hint="use SOP Instance UIDs of the source series",
+        )
+    if len(description) > 1024:
+        raise EncodingError("the description is longer than 1024 characters", attribute="TextValue")
+    ds = sr_document(
+        KEY_OBJECT_SELECTION_STORAGE, options or _DEFAULT_OPTIONS, source, modality="KO"
+    )
+    unique = list(dict.fromkeys(keys))
+    children: list[Dataset] = []
+    if description:
+        children.append(text_item("CONTAINS", c.KEY_OBJECT_DESCRIPTION, description))
+    children += [image_item("CONTAINS", None, classes[k], k) for k in unique]
+    root = container_item(None, title, children, template="2010")
+    for element in root:
+        ds[element.tag] = element
+    series = str(source.series_instance_uid or "")
+    ds.CurrentRequestedProcedureEvidenceSequence = evidence_sequence(
+        source.study_instance_uid, [(series, classes[k], k) for k in unique]
+    )
+    return finish(ds)
+
+
+def read_key_objects(src: str | os.PathLike[str] | bytes | Dataset) -> KeyObjects:
+    """Read a Key Object Selection document into its title, description and references.
+
+    Raises
+    ------
+    UnsupportedObjectError
+        The file is not a Key Object Selection document.
+    """
+    sr = read_structured_report(src)
+    if str(sr.dataset.get("SOPClassUID", "")) != KEY_OBJECT_SELECTION_STORAGE:
+        raise UnsupportedObjectError(
+            "not a Key Object Selection document",
+            attribute="SOPClassUID",
+            hint="give a KO file (SOP class 1.2.840.10008.5.1.4.1.1.88.59)",
+        )
+    description = next((str(n.value) for n in sr.tree.find(c.KEY_OBJECT_DESCRIPTION)), "")
+    references = tuple(
+        KeyObjectReference(cls, uid, tuple(frames))
+        for node in sr.tree.children
+        if node.value_type in ("IMAGE", "COMPOSITE", "WAVEFORM")
+        for cls, uid, frames, _ in node.value
+    )
+    return KeyObjects(sr.tree.concept or c.OF_INTEREST, description, references)
