@@ -97,7 +97,7 @@ def test_an_interrupted_job_reruns_to_identical_objects(config, phantom_study):
     receive(first, files_of(phantom_study))
     first.assemble_once()
     job = claim(first.store)
-    run_job(job, first.store, config, report_encoders=first.report_encoders)
+    run_job(job, first.store, config)
     outbox = next(config.outbox_dir.rglob("seg.dcm"))
     written = outbox.read_bytes()
     first.close()  # "crashed" after writing the outbox, before recording it

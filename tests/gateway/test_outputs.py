@@ -76,7 +76,7 @@ def test_ko_flags_a_slice_of_the_source_series(delivered, phantom_study):
 
 
 def test_overlay_and_map_outputs(config, phantom_study, tmp_path, monkeypatch):
-    """Rules can add an SC overlay; a PM only when the model gives probabilities."""
+    """Rules can add an SC overlay, an RTSTRUCT; a PM only when the model gives probabilities."""
     from dataclasses import replace
 
     import numpy as np
@@ -93,7 +93,7 @@ def test_overlay_and_map_outputs(config, phantom_study, tmp_path, monkeypatch):
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     rules = (
-        replace(config.rules[0], name="ref", outputs=("seg", "sc", "pm")),
+        replace(config.rules[0], name="ref", outputs=("seg", "sc", "pm", "rtstruct")),
         replace(config.rules[0], name="prob", model="probmodel:model", outputs=("seg", "pm")),
     )
     gateway = Gateway(replace(config, rules=rules))
@@ -107,9 +107,9 @@ def test_overlay_and_map_outputs(config, phantom_study, tmp_path, monkeypatch):
             for p in gateway.config.archive_dir.rglob("*.dcm")
         )
         # the reference model has no probability map: its PM is skipped, not faked
-        # SEG + SC (OT) for the reference rule (its model has no probability map: no PM),
-        # SEG + PM (modality of the source) for the probability model
-        assert modalities == ["CT", "OT", "SEG", "SEG"]
+        # SEG + SC (OT) + RTSTRUCT for the reference rule (its model has no probability
+        # map: no PM), SEG + PM (modality of the source) for the probability model
+        assert modalities == ["CT", "OT", "RTSTRUCT", "SEG", "SEG"]
         sc = [
             p
             for p in gateway.config.archive_dir.rglob("*.dcm")
@@ -126,5 +126,17 @@ def test_overlay_and_map_outputs(config, phantom_study, tmp_path, monkeypatch):
         assert len(pm) == 1
         values = read_parametric_map(pm[0]).array
         assert values.min() >= 0 and values.max() <= 1 and np.ptp(values) > 0
+        from radbridge.iods.rtstruct import read_rtstruct
+
+        (rt,) = [
+            p
+            for p in gateway.config.archive_dir.rglob("*.dcm")
+            if "RTSTRUCT" in str(pydicom.dcmread(p, stop_before_pixels=True).Modality)
+        ]
+        structures = read_rtstruct(rt)
+        seg = next(p for p in gateway.config.outbox_dir.glob("1/seg.dcm"))
+        segments = pydicom.dcmread(seg, stop_before_pixels=True).SegmentSequence
+        assert sorted(structures.rois) == [int(s.SegmentNumber) for s in segments]
+        assert pydicom.dcmread(rt).SeriesNumber == 905  # the gateway's numbering of kinds
     finally:
         gateway.close()

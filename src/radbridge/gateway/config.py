@@ -114,6 +114,8 @@ class GatewayConfig:
 
     def check(self) -> None:
         """Raise :class:`~radbridge.errors.ConfigError` for inconsistent settings."""
+        from radbridge.results.registry import output_kinds
+
         if not self.rules:
             raise ConfigError("no [[rules]]: nothing would ever run", attribute="rules")
         for rule in self.rules:
@@ -125,12 +127,12 @@ class GatewayConfig:
                         attribute="destinations",
                         hint="describe the PACS under [peers.NAME] or use 'archive'",
                     )
-            unknown = set(rule.outputs) - {"seg", "sr", "ko", "sc", "pm"}
+            unknown = set(rule.outputs) - set(output_kinds())
             if unknown:
                 raise ConfigError(
                     f"rule {rule.name!r}: unknown outputs {sorted(unknown)}",
                     attribute="outputs",
-                    hint="use seg, sr, ko, sc and/or pm",
+                    hint="use " + ", ".join(output_kinds()),
                 )
             if rule.profile not in {p.value for p in Profile}:
                 raise ConfigError(

@@ -37,7 +37,7 @@ from radbridge.geometry import volume_from_datasets
 from radbridge.io.series import load_datasets
 from radbridge.iods.common import SeriesOptions
 from radbridge.iods.source import SourceSeries
-from radbridge.models import Model, ModelResult, SeriesInfo, load_model, run_model
+from radbridge.models import Model, SeriesInfo, load_model, run_model
 from radbridge.net.durable import write_durably as write_bytes_durably
 from radbridge.uids import derived_uid
 
@@ -84,9 +84,6 @@ class Executor(Protocol):
         ...
 
 
-#: Encoders of the report objects (SR, KOS); registered when their modules exist.
-ReportEncoder = Callable[[ModelResult, SourceSeries, Dataset, Rule, SeriesOptions], Dataset]
-
 _MODELS: dict[str, Model] = {}
 
 
@@ -96,16 +93,24 @@ def _model(spec: str) -> Model:
     return _MODELS[spec]
 
 
-#: Output kinds in delivery order (and series numbers 900, 901, ...).
-_KINDS = ("seg", "sr", "ko", "sc", "pm")
+#: Output kinds in delivery order (and series numbers 900, 901, ...); other registered
+#: kinds follow in the rule's order (series number 999).
+_KINDS = ("seg", "sr", "ko", "sc", "pm", "rtstruct")
+_DESCRIPTIONS = {
+    "seg": "AI segmentation",
+    "sc": "AI overlay",
+    "pm": "AI probability map",
+    "rtstruct": "AI structures",
+}
 
 
-def _options(job: Job, rule: Rule, model: Model, kind: str, description: str) -> SeriesOptions:
+def _series_options(job: Job, rule: Rule, model: Model, kind: str) -> SeriesOptions:
     key = (job.series_instance_uid, str(job.version), rule.name, model.name, model.version)
+    description = _DESCRIPTIONS.get(kind, kind.upper())
     return SeriesOptions(
         series_description=f"{description} ({model.name})"[:64],
         series_number=900 + _KINDS.index(kind) if kind in _KINDS else 999,
-        content_label=kind.upper(),
+        content_label=kind.upper()[:16],
         series_instance_uid=derived_uid(*key, kind, "series"),
         sop_instance_uid=derived_uid(*key, kind, "instance"),
         manufacturer="radbridge",
@@ -114,6 +119,21 @@ def _options(job: Job, rule: Rule, model: Model, kind: str, description: str) ->
         # Fixed by the job, so a re-run writes the same bytes.
         timestamp=_dt.datetime(2000, 1, 1) + _dt.timedelta(seconds=job.version),
     )
+
+
+def _outputs(rule: Rule) -> list[Any]:
+    """Return the rule's outputs in delivery order, with its settings (the SEG always)."""
+    from radbridge.results import PmOutput, RtstructOutput, SegOutput
+
+    known = [kind for kind in _KINDS[1:] if kind in rule.outputs]
+    others = [kind for kind in rule.outputs if kind not in _KINDS]
+    settings = {
+        "seg": SegOutput(segmentation_type=rule.seg_type),
+        "pm": PmOutput(anatomic_region=rule.anatomy),
+        # a label the model describes but did not find is kept without contours (as in the SEG)
+        "rtstruct": RtstructOutput(allow_empty=True),
+    }
+    return [settings.get(kind, kind) for kind in ("seg", *known, *others)]
 
 
 def _load(paths: Sequence[str]) -> tuple[list[Dataset], Any, SourceSeries]:
@@ -130,98 +150,28 @@ def _load(paths: Sequence[str]) -> tuple[list[Dataset], Any, SourceSeries]:
     return datasets, volume, source
 
 
-def compute_results(
-    job: Job,
-    rule: Rule,
-    paths: Sequence[str],
-    report_encoders: dict[str, ReportEncoder] | None = None,
-) -> list[tuple[str, str, bytes]]:
+def compute_results(job: Job, rule: Rule, paths: Sequence[str]) -> list[tuple[str, str, bytes]]:
     """Read the series, run the model, encode the results: ``[(kind, SOP UID, bytes)]``.
 
     A pure function of its (picklable) arguments, so it runs in the gateway process
     or on a Dask worker alike; it writes nothing.
     """
+    from radbridge.results import ResultOptions, encode_results
+
     datasets, volume, source = _load(paths)
     model = _model(rule.model)
     info = SeriesInfo.from_dataset(datasets[0], slice_count=volume.shape[0])
     result = run_model(model, volume, info)
-    seg = _encode_seg(job, rule, model, result, source)
-    out = [("seg", str(seg.SOPInstanceUID), _encode(seg))]
-    for kind in ("sr", "ko"):
-        if kind not in rule.outputs:
-            continue
-        encoder = (report_encoders or {}).get(kind)
-        if encoder is None:
-            log.warning("job %d: no %s encoder available; skipped", job.id, kind.upper())
-            continue
-        report = encoder(result, source, seg, rule, _options(job, rule, model, kind, kind.upper()))
-        out.append((kind, str(report.SOPInstanceUID), _encode(report)))
-    if "sc" in rule.outputs:
-        overlay = _encode_overlay(
-            volume, seg, result, source, _options(job, rule, model, "sc", "AI overlay"), rule
-        )
-        if overlay is not None:
-            out.append(("sc", str(overlay.SOPInstanceUID), _encode(overlay)))
-    if "pm" in rule.outputs:
-        heat = _encode_map(
-            result, source, _options(job, rule, model, "pm", "AI probability map"), rule
-        )
-        if heat is not None:
-            out.append(("pm", str(heat.SOPInstanceUID), _encode(heat)))
-    return out
-
-
-def _encode_overlay(
-    volume: Any,
-    seg: Dataset,
-    result: ModelResult,
-    source: SourceSeries,
-    options: SeriesOptions,
-    rule: Rule,
-) -> Dataset | None:
-    """Return a "not for diagnostic use" RGB Secondary Capture of the labels on the images."""
-    from radbridge.color import dicom_lab_to_rgb
-    from radbridge.iods.sc import encode_overlay_sc, render_overlay
-
-    if result.labels is None:
-        log.warning("no label map: SC overlay skipped")
-        return None
-    names = {int(s.SegmentNumber): str(s.SegmentLabel) for s in seg.SegmentSequence}
-    colours = {
-        int(s.SegmentNumber): dicom_lab_to_rgb(
-            tuple(int(v) for v in s.RecommendedDisplayCIELabValue)
-        )
-        for s in seg.SegmentSequence
-        if "RecommendedDisplayCIELabValue" in s
-    }
-    frames = render_overlay(volume, result.labels.array, colours, names)
-    return encode_overlay_sc(source, frames, options=options, profile=rule.profile)
-
-
-def _encode_map(
-    result: ModelResult, source: SourceSeries, options: SeriesOptions, rule: Rule
-) -> Dataset | None:
-    """Return the model's probability map as a Parametric Map (probability, unit 1).
-
-    Its Frame Anatomy is the rule's ``anatomy`` or the source's Body Part Examined.
-    """
-    from radbridge.iods.pm import encode_parametric_map
-    from radbridge.iods.sr.concepts import PROBABILITY
-
-    heat = result.probabilities
-    if heat is None:
-        log.warning("the model returned no probability map: PM skipped")
-        return None
-    heat = heat.max(axis=0) if heat.ndim == 4 else heat  # [segment, slice, row, column]
-    return encode_parametric_map(
-        heat,
-        source,
-        quantity=PROBABILITY,
-        units="1",
-        options=options,
-        anatomic_region=rule.anatomy,
+    if result.labels is None and result.probabilities is None:
+        raise ModelError(f"model {model.name} returned no masks", attribute="labels")
+    outputs = _outputs(rule)
+    kinds = [o if isinstance(o, str) else o.kind for o in outputs]
+    options = ResultOptions(
+        series={kind: _series_options(job, rule, model, kind) for kind in kinds},
         profile=rule.profile,
     )
+    objects = encode_results(source, result, outputs, options, volume=volume)
+    return [(kind, str(ds.SOPInstanceUID), _encode(ds)) for kind, ds in objects.items()]
 
 
 def _encode(ds: Dataset) -> bytes:
@@ -235,7 +185,6 @@ def run_job(
     store: Store,
     config: GatewayConfig,
     *,
-    report_encoders: dict[str, ReportEncoder] | None = None,
     executor: Executor | None = None,
 ) -> JobOutput:
     """Run ``job`` (locally or on ``executor``) and write its results to the outbox.
@@ -261,9 +210,9 @@ def run_job(
             attribute="version_inputs",
         )
     if executor is None:
-        items = compute_results(job, rule, paths, report_encoders)
+        items = compute_results(job, rule, paths)
     else:
-        items = executor.run(compute_results, job, rule, paths, report_encoders)
+        items = executor.run(compute_results, job, rule, paths)
     folder = config.outbox_dir / str(job.id)
     files = []
     for kind, sop_uid, data in items:
@@ -280,26 +229,3 @@ def run_job(
         seconds,
     )
     return JobOutput(tuple(files), seconds)
-
-
-def _encode_seg(
-    job: Job, rule: Rule, model: Model, result: ModelResult, source: SourceSeries
-) -> Dataset:
-    from radbridge.iods.seg import AlgorithmIdentification, encode_segmentation
-
-    mask: Any = result.labels
-    seg_type = rule.seg_type
-    if mask is None:
-        if result.probabilities is None:
-            raise ModelError(f"model {model.name} returned no masks", attribute="labels")
-        mask, seg_type = result.probabilities, "fractional"
-    return encode_segmentation(
-        mask,
-        source,
-        dict(result.segments),
-        segmentation_type=seg_type,
-        algorithm=AlgorithmIdentification(result.algorithm.name, result.algorithm.version),
-        options=_options(job, rule, model, "seg", "AI segmentation"),
-        keep_empty_frames=False,
-        profile=rule.profile,
-    )

@@ -47,7 +47,7 @@ from radbridge.gateway.queue import (
     recover,
     start_delivering,
 )
-from radbridge.gateway.runner import PermanentJobError, ReportEncoder, run_job
+from radbridge.gateway.runner import PermanentJobError, run_job
 from radbridge.gateway.state import Store
 from radbridge.net.durable import make_dirs, remove_stale_temporaries
 from radbridge.net.receiver import StoredInstance, TransferOutcome, same_dataset
@@ -89,9 +89,9 @@ class Gateway:
     sender
         Sends a file to a named peer; by default the networking layer's
         C-STORE/STOW-RS sender for the configuration's ``[peers]``.
-    report_encoders
-        SR and KOS encoders by output kind (``"sr"``, ``"ko"``); by default
-        :data:`radbridge.gateway.reports.DEFAULT_REPORT_ENCODERS`.
+
+    The objects a job makes come from the output kinds of
+    :mod:`radbridge.results` its rule names.
     """
 
     def __init__(
@@ -99,18 +99,12 @@ class Gateway:
         config: GatewayConfig,
         *,
         sender: Sender | None = None,
-        report_encoders: dict[str, ReportEncoder] | None = None,
     ) -> None:
         self.config = config
         prepare_data_dir(config)
         self.store = Store(config.database)
         self.audit = AuditLog(config.audit_log)
         self.sender = sender or network_sender(config.peers, ae_title=config.ae_title)
-        if report_encoders is None:
-            from radbridge.gateway.reports import DEFAULT_REPORT_ENCODERS
-
-            report_encoders = dict(DEFAULT_REPORT_ENCODERS)
-        self.report_encoders = report_encoders
         self.executor = make_executor(config.executor)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -349,13 +343,7 @@ class Gateway:
             attempt=job.attempts,
         )
         try:
-            output = run_job(
-                job,
-                self.store,
-                self.config,
-                report_encoders=self.report_encoders,
-                executor=self.executor,
-            )
+            output = run_job(job, self.store, self.config, executor=self.executor)
         except Exception as exc:  # every failure is recorded; the loop keeps serving
             permanent = isinstance(exc, PermanentJobError)
             reason = (

@@ -1,0 +1,44 @@
+"""A model's result as DICOM objects: :func:`encode_results` and the output-kind registry.
+
+``encode_results(source, result, outputs, options)`` encodes a
+:class:`~radbridge.models.ModelResult` on its source series as the requested
+output kinds — ``seg``, ``sr``, ``ko``, ``sc``, ``pm``, ``rtstruct`` — with the
+segment descriptions resolved once for all of them. The gateway, ``radbridge
+batch`` and the CLI's encode commands use it. Adding an output kind is one module
+and one registration (see :mod:`radbridge.results.registry`); docs/results.md
+shows both.
+"""
+
+from radbridge.results.ko import KoOutput
+from radbridge.results.pm import PmOutput
+from radbridge.results.registry import (
+    Output,
+    OutputKind,
+    ResultContext,
+    ResultOptions,
+    encode_results,
+    output_kind,
+    output_kinds,
+    register_output,
+)
+from radbridge.results.rtstruct import RtstructOutput
+from radbridge.results.sc import ScOutput
+from radbridge.results.seg import SegOutput
+from radbridge.results.sr import SrOutput
+
+__all__ = [
+    "KoOutput",
+    "Output",
+    "OutputKind",
+    "PmOutput",
+    "ResultContext",
+    "ResultOptions",
+    "RtstructOutput",
+    "ScOutput",
+    "SegOutput",
+    "SrOutput",
+    "encode_results",
+    "output_kind",
+    "output_kinds",
+    "register_output",
+]

@@ -1,0 +1,71 @@
+"""The ``ko`` output: a Key Object Selection flagging the result's key slice.
+
+Without explicit keys, the slice where the largest present finding (or, without
+one, the largest segmented area) is biggest is flagged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+from pydicom import Dataset
+
+from radbridge.errors import EncodingError
+from radbridge.iods.ko import encode_key_objects
+from radbridge.results.registry import Output, OutputKind, ResultContext
+
+__all__ = ["KIND", "KoOutput"]
+
+
+@dataclass(frozen=True)
+class KoOutput(Output):
+    """Settings of the ``ko`` output.
+
+    Parameters
+    ----------
+    keys
+        SOP Instance UIDs of the source to flag instead of the chosen slice.
+    description
+        Key Object Description (default: says why the slice was chosen).
+    """
+
+    kind: ClassVar[str] = "ko"
+    keys: Sequence[str] | None = None
+    description: str | None = None
+
+
+def _key_slice(context: ResultContext) -> tuple[str, str]:
+    """Return the SOP Instance UID of the key slice and why it was chosen."""
+    result, source = context.result, context.source
+    if result.labels is None or not source.slice_refs:
+        raise EncodingError(
+            "key images need a label volume and source instances",
+            attribute="labels",
+            hint="the model returned no label map, or the source has no instances",
+        )
+    labels = np.asarray(result.labels.array)
+    present = [f.label for f in result.findings if f.label and f.value.lower() == "present"]
+    chosen = [lab for lab in present if (labels == lab).any()]
+    mask = np.isin(labels, chosen) if chosen else labels > 0
+    area = mask.reshape(mask.shape[0], -1).sum(axis=1)
+    index = int(np.argmax(area))
+    what = "largest finding" if chosen else "largest segmented area"
+    return source.slice_refs[index].sop_instance_uid, f"radbridge: slice with the {what}"
+
+
+def encode(context: ResultContext, output: KoOutput) -> Dataset:
+    """Flag ``output.keys``, or the result's key slice."""
+    if output.keys is not None:
+        keys, description = list(output.keys), output.description or ""
+    else:
+        key, why = _key_slice(context)
+        keys, description = [key], output.description or why
+    return encode_key_objects(
+        context.source, keys, description=description, options=context.series_options("ko")
+    )
+
+
+KIND = OutputKind("ko", KoOutput, encode)

@@ -1,0 +1,294 @@
+"""The output-kind registry and :func:`encode_results`.
+
+An *output kind* turns a model's result into one DICOM object: ``seg``, ``sr``,
+``ko``, ``sc``, ``pm``, ``rtstruct``. Each is an :class:`OutputKind` — a name, an
+:class:`Output` subclass holding what that kind may be told (``SegOutput(
+segmentation_type="labelmap")``), and an ``encode(context, output)`` function —
+kept in one registry keyed by name. :func:`encode_results` takes the plain inputs
+(a :class:`~radbridge.iods.source.SourceSeries`, a
+:class:`~radbridge.models.ModelResult`, the outputs wanted, :class:`ResultOptions`),
+resolves the segment descriptions once, and asks each kind in turn; a kind sees
+the objects encoded before it (the SR refers to the SEG's segments).
+
+Adding an output kind is one module and one registration: write the module with
+an :class:`Output` subclass (``kind = "name"``) and an ``encode`` function, and
+either add a line to :data:`_BUILTIN` (a kind shipped with radbridge, loaded
+lazily) or call :func:`register_output` (a kind of your own)::
+
+    @dataclass(frozen=True)
+    class NoteOutput(Output):
+        kind: ClassVar[str] = "note"
+        text: str = "seen by radbridge"
+
+    def encode_note(context: ResultContext, output: NoteOutput) -> Dataset | None:
+        ...  # build and return the object, or None to skip it (say why in the log)
+
+    register_output(OutputKind("note", NoteOutput, encode_note))
+
+The gateway's rule ``outputs``, ``radbridge batch`` rows and the CLI's encode
+commands all go through this registry.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, ClassVar
+
+from pydicom import Dataset
+
+from radbridge.errors import ConfigError, EncodingError
+from radbridge.geometry import Volume
+from radbridge.iods.common import SeriesOptions
+from radbridge.iods.seg import AlgorithmIdentification, SegmentDescription, describe_labels
+from radbridge.iods.source import SourceSeries
+from radbridge.models import ModelResult
+
+__all__ = [
+    "Output",
+    "OutputKind",
+    "ResultContext",
+    "ResultOptions",
+    "encode_results",
+    "output_kind",
+    "output_kinds",
+    "register_output",
+]
+
+log = logging.getLogger(__name__)
+
+#: Output kinds shipped with radbridge: name -> module defining ``KIND`` (imported on first use).
+_BUILTIN: dict[str, str] = {
+    "seg": "radbridge.results.seg",
+    "sr": "radbridge.results.sr",
+    "ko": "radbridge.results.ko",
+    "sc": "radbridge.results.sc",
+    "pm": "radbridge.results.pm",
+    "rtstruct": "radbridge.results.rtstruct",
+}
+
+_REGISTRY: dict[str, OutputKind] = {}
+
+
+@dataclass(frozen=True)
+class Output:
+    """What one output kind is told; subclasses add their fields and set ``kind``."""
+
+    kind: ClassVar[str] = ""
+
+
+@dataclass(frozen=True)
+class ResultOptions:
+    """Options every output shares.
+
+    Parameters
+    ----------
+    series
+        Series, instance and equipment attributes per output kind (fixed UIDs and
+        time make re-runs byte-identical); a kind not named gets its encoder's
+        defaults (new UIDs, the current time).
+    profile
+        The encoding profile (``interop``, ``slicer``, ``ohif``, ``pacs``,
+        ``compact``) for the kinds that have one; ``None``: the default.
+    """
+
+    series: Mapping[str, SeriesOptions] = field(default_factory=dict)
+    profile: str | None = None
+
+
+@dataclass(eq=False)
+class ResultContext:
+    """What an output kind encodes from: the plain inputs and what was encoded before it.
+
+    Attributes
+    ----------
+    source
+        The source series (context, geometry, instances).
+    result
+        The model's result.
+    options
+        The options shared by all outputs.
+    volume
+        The source images as a volume (with the Modality LUT applied), for the
+        outputs that draw on them; ``None`` when not given.
+    encoded
+        The objects encoded so far in this call, by kind.
+    """
+
+    source: SourceSeries
+    result: ModelResult
+    options: ResultOptions = field(default_factory=ResultOptions)
+    volume: Volume | None = None
+    encoded: dict[str, Dataset] = field(default_factory=dict)
+
+    @cached_property
+    def algorithm(self) -> AlgorithmIdentification:
+        """The result's algorithm, as the SEG and RTSTRUCT record it."""
+        return AlgorithmIdentification(self.result.algorithm.name, self.result.algorithm.version)
+
+    @cached_property
+    def segments(self) -> tuple[SegmentDescription, ...]:
+        """The result's segments, described once (codes, colours) for every output."""
+        return tuple(describe_labels(dict(self.result.segments), algorithm=self.algorithm))
+
+    def series_options(self, kind: str) -> SeriesOptions | None:
+        """Return the series options given for ``kind`` (None: the encoder's defaults)."""
+        return self.options.series.get(kind)
+
+    def image_volume(self, kind: str) -> Volume:
+        """Return :attr:`volume`, or raise when the caller did not give it."""
+        if self.volume is None:
+            raise EncodingError(
+                f"the {kind} output draws on the source images, but no volume was given",
+                attribute="volume",
+                hint="pass volume= (the source series read as a volume) to encode_results",
+            )
+        return self.volume
+
+
+#: Encodes one output; returns None when the result has nothing for it (logged).
+Encoder = Callable[[ResultContext, Any], Dataset | None]
+
+
+@dataclass(frozen=True)
+class OutputKind:
+    """A registered output kind.
+
+    Parameters
+    ----------
+    name
+        The key (``"seg"``, ``"sr"``, ...) used in ``outputs`` lists and gateway rules.
+    output
+        The :class:`Output` subclass it takes (``name`` alone means its defaults).
+    encode
+        ``encode(context, output)`` returns the object, or None to skip it.
+    """
+
+    name: str
+    output: type[Output]
+    encode: Encoder
+
+
+def register_output(kind: OutputKind, *, replace: bool = False) -> None:
+    """Register an output kind under its name.
+
+    Raises
+    ------
+    ConfigError
+        The name is taken (pass ``replace=True`` to override it).
+    """
+    if not replace and (kind.name in _REGISTRY or kind.name in _BUILTIN):
+        raise ConfigError(
+            f"an output kind named {kind.name!r} is already registered",
+            attribute="name",
+            hint="choose another name, or pass replace=True",
+        )
+    _REGISTRY[kind.name] = kind
+
+
+def output_kinds() -> tuple[str, ...]:
+    """Return the names of every output kind (built-in and registered)."""
+    return tuple(dict.fromkeys([*_BUILTIN, *_REGISTRY]))
+
+
+def output_kind(name: str) -> OutputKind:
+    """Return the output kind registered as ``name``.
+
+    Raises
+    ------
+    ConfigError
+        No such kind (the message lists the known ones).
+    """
+    if name not in _REGISTRY and name in _BUILTIN:
+        kind = importlib.import_module(_BUILTIN[name]).KIND
+        assert isinstance(kind, OutputKind) and kind.name == name
+        _REGISTRY.setdefault(name, kind)
+    if name not in _REGISTRY:
+        raise ConfigError(
+            f"unknown output kind {name!r}",
+            attribute="outputs",
+            hint="use " + ", ".join(output_kinds()),
+        )
+    return _REGISTRY[name]
+
+
+def _spec(item: str | Output) -> tuple[OutputKind, Output]:
+    if isinstance(item, Output):
+        kind = output_kind(item.kind)
+        if not isinstance(item, kind.output):
+            raise ConfigError(
+                f"{type(item).__name__} is not the {item.kind} output's type",
+                attribute="outputs",
+            )
+        return kind, item
+    kind = output_kind(item)
+    return kind, kind.output()
+
+
+def encode_results(
+    source: SourceSeries,
+    result: ModelResult,
+    outputs: Sequence[str | Output],
+    options: ResultOptions | None = None,
+    *,
+    volume: Volume | None = None,
+) -> dict[str, Dataset]:
+    """Encode a model's result as DICOM objects, one per requested output kind.
+
+    Parameters
+    ----------
+    source
+        The source series the objects derive from (headers suffice).
+    result
+        The model's result: masks, probabilities, segments, measurements, findings.
+    outputs
+        Output kinds in the order to encode them: names (``"seg"``) or
+        :class:`Output` objects carrying that kind's settings
+        (``SegOutput(segmentation_type="labelmap")``). A kind sees the objects
+        encoded before it (``sr`` refers to the ``seg`` before it).
+    options
+        Shared options: series attributes and UIDs per kind, the profile.
+    volume
+        The source images as a volume, for outputs drawn on them (``sc``).
+
+    Returns
+    -------
+    dict
+        ``{kind: data set}`` in the order encoded; a kind with nothing to encode
+        (e.g. ``pm`` without probabilities) is left out, with a warning logged.
+
+    Raises
+    ------
+    ConfigError
+        An unknown kind, or one requested twice.
+    RadbridgeError
+        An encoder refused the result (its own error, e.g. ``EncodingError``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from radbridge.geometry import Volume
+    >>> from radbridge.models import AlgorithmInfo, ModelResult
+    >>> source = SourceSeries.from_volume(Volume(np.zeros((2, 8, 8)), np.eye(4), "1.2.3"))
+    >>> labels = np.zeros((2, 8, 8), np.uint8)
+    >>> labels[0, 2:5, 2:5] = 1
+    >>> result = ModelResult(labels=Volume(labels, np.eye(4)), segments={1: "liver"},
+    ...                      algorithm=AlgorithmInfo("demo", "1"))
+    >>> objects = encode_results(source, result, ["seg", "sr"])
+    >>> [(kind, str(ds.Modality)) for kind, ds in objects.items()]
+    [('seg', 'SEG'), ('sr', 'SR')]
+    """
+    context = ResultContext(source, result, options or ResultOptions(), volume)
+    specs = [_spec(item) for item in outputs]
+    names = [kind.name for kind, _ in specs]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"an output kind is requested twice: {names}", attribute="outputs")
+    for kind, spec in specs:
+        dataset = kind.encode(context, spec)
+        if dataset is None:
+            continue
+        context.encoded[kind.name] = dataset
+    return dict(context.encoded)

@@ -1,0 +1,54 @@
+"""The ``sc`` output: the result's label map drawn over the source images (Secondary Capture).
+
+Segment names and colours come from the result's segment descriptions (the
+colour the SEG recommends, as DICOM stores it). "Not for diagnostic use" is
+burned into every frame.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import ClassVar
+
+from pydicom import Dataset
+
+from radbridge.color import dicom_lab_to_rgb, rgb_to_dicom_lab
+from radbridge.iods.sc import encode_overlay_sc, render_overlay
+from radbridge.results.registry import Output, OutputKind, ResultContext
+
+__all__ = ["KIND", "ScOutput"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ScOutput(Output):
+    """Settings of the ``sc`` output (none yet)."""
+
+    kind: ClassVar[str] = "sc"
+
+
+def encode(context: ResultContext, output: ScOutput) -> Dataset | None:
+    """Render the label map over the images; None (logged) without a label map."""
+    labels = context.result.labels
+    if labels is None:
+        log.warning("no label map: SC overlay skipped")
+        return None
+    volume = context.image_volume("sc")
+    names = {d.segment_number: d.label for d in context.segments}
+    colours = {
+        d.segment_number: dicom_lab_to_rgb(rgb_to_dicom_lab(d.display_rgb))
+        for d in context.segments
+        if d.display_rgb is not None
+    }
+    frames = render_overlay(volume, labels.array, colours, names)
+    return encode_overlay_sc(
+        context.source,
+        frames,
+        options=context.series_options("sc"),
+        profile=context.options.profile,
+    )
+
+
+KIND = OutputKind("sc", ScOutput, encode)

@@ -1,0 +1,75 @@
+"""The ``seg`` output: the result's masks as a DICOM Segmentation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pydicom import Dataset
+
+from radbridge.errors import EncodingError
+from radbridge.geometry import Volume
+from radbridge.iods.seg import encode_segmentation
+from radbridge.results.registry import Output, OutputKind, ResultContext
+
+__all__ = ["KIND", "SegOutput"]
+
+
+@dataclass(frozen=True)
+class SegOutput(Output):
+    """Settings of the ``seg`` output.
+
+    Parameters
+    ----------
+    segmentation_type
+        ``binary`` (default), ``fractional`` or ``labelmap``; a result with
+        probabilities but no label map always gives ``fractional``.
+    mask
+        The mask to encode instead of the result's (a label map, or
+        ``[segment, slice, row, column]`` as read from a file); its segments are
+        the result's.
+    transfer_syntax, keep_empty_frames, palette
+        As :func:`~radbridge.iods.seg.encode_segmentation` takes them.
+    """
+
+    kind: ClassVar[str] = "seg"
+    segmentation_type: str = "binary"
+    mask: Any = None
+    transfer_syntax: str | None = None
+    keep_empty_frames: bool = False
+    palette: bool = False
+
+
+def _mask(context: ResultContext, output: SegOutput) -> tuple[Any, str]:
+    if output.mask is not None:
+        return output.mask, output.segmentation_type
+    labels: Volume | None = context.result.labels
+    if labels is not None:
+        return labels, output.segmentation_type
+    if context.result.probabilities is not None:
+        return context.result.probabilities, "fractional"
+    raise EncodingError(
+        "the result has no label map and no probabilities to encode as a SEG",
+        attribute="labels",
+        hint="return labels= or probabilities= from the model, or pass SegOutput(mask=...)",
+    )
+
+
+def encode(context: ResultContext, output: SegOutput) -> Dataset:
+    """Encode the result's label map (or its probabilities, FRACTIONAL) as a SEG."""
+    mask, segmentation_type = _mask(context, output)
+    return encode_segmentation(
+        mask,
+        context.source,
+        context.segments,
+        segmentation_type=segmentation_type,
+        transfer_syntax=output.transfer_syntax,
+        keep_empty_frames=output.keep_empty_frames,
+        palette=output.palette,
+        algorithm=context.algorithm,
+        options=context.series_options("seg"),
+        profile=context.options.profile,
+    )
+
+
+KIND = OutputKind("seg", SegOutput, encode)

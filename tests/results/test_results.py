@@ -1,0 +1,245 @@
+"""radbridge.results: encode_results, the output-kind registry, one set of segment descriptions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import highdicom as hd
+import numpy as np
+import pydicom
+import pytest
+from pydicom import Dataset
+
+import radbridge.results as results
+from radbridge.coding import sct
+from radbridge.errors import ConfigError, EncodingError
+from radbridge.geometry import volume_from_datasets
+from radbridge.io.phantom import write_phantom
+from radbridge.io.series import load_datasets
+from radbridge.iods.seg import AlgorithmIdentification, SegmentDescription
+from radbridge.iods.source import SourceSeries
+from radbridge.iods.sr import read_measurement_report
+from radbridge.models import AlgorithmInfo, Measurement, ModelResult, SeriesInfo, run_model
+from radbridge.models.reference_ct import ReferenceCTModel
+from radbridge.results import (
+    KoOutput,
+    Output,
+    OutputKind,
+    ResultContext,
+    ResultOptions,
+    RtstructOutput,
+    SegOutput,
+    encode_results,
+    output_kinds,
+    register_output,
+)
+from radbridge.results import registry as registry_module
+from tests.peers.dicom3tools import dciodvfy
+
+ALL = ("seg", "sr", "ko", "sc", "pm", "rtstruct")
+
+
+@pytest.fixture(scope="module")
+def phantom(tmp_path_factory):
+    files = write_phantom(tmp_path_factory.mktemp("results"), slices=10, size=48, seed=3)
+    datasets = load_datasets(sorted(files.dicom_dir.glob("*.dcm")))
+    volume = volume_from_datasets(datasets, rescale=True)
+    source = SourceSeries.from_datasets(datasets)
+    result = run_model(ReferenceCTModel(), volume, SeriesInfo.from_dataset(datasets[0]))
+    probabilities = np.stack([(result.labels.array == 1).astype(np.float32)])
+    return source, volume, result, probabilities
+
+
+@pytest.fixture
+def toy_kind():
+    """A toy output kind, registered for one test: a one-line KOS naming its setting."""
+
+    @dataclass(frozen=True)
+    class NoteOutput(Output):
+        kind: ClassVar[str] = "note"
+        text: str = "seen"
+
+    def encode(context: ResultContext, output: NoteOutput) -> Dataset | None:
+        from radbridge.iods.ko import encode_key_objects
+
+        first = context.source.slice_refs[0].sop_instance_uid
+        return encode_key_objects(context.source, [first], description=output.text)
+
+    register_output(OutputKind("note", NoteOutput, encode))
+    yield NoteOutput
+    registry_module._REGISTRY.pop("note")
+
+
+def test_public_names_are_pinned():
+    assert sorted(results.__all__) == sorted(
+        [
+            "KoOutput",
+            "Output",
+            "OutputKind",
+            "PmOutput",
+            "ResultContext",
+            "ResultOptions",
+            "RtstructOutput",
+            "ScOutput",
+            "SegOutput",
+            "SrOutput",
+            "encode_results",
+            "output_kind",
+            "output_kinds",
+            "register_output",
+        ]
+    )
+    assert set(ALL) <= set(output_kinds())
+
+
+def test_every_kind_from_one_result(phantom, tmp_path):
+    source, volume, result, _ = phantom
+    outputs = [*ALL[:-1], RtstructOutput(allow_empty=True)]  # a described ROI may be absent
+    objects = encode_results(source, result, outputs, volume=volume)
+    assert list(objects) == ["seg", "sr", "ko", "sc", "rtstruct"]  # no probabilities: no PM
+    modalities = {kind: str(ds.Modality) for kind, ds in objects.items()}
+    assert modalities == {"seg": "SEG", "sr": "SR", "ko": "KO", "sc": "OT", "rtstruct": "RTSTRUCT"}
+    for kind, ds in objects.items():
+        path = tmp_path / f"{kind}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        assert not dciodvfy(path).errors, kind
+    seg = hd.seg.segread(tmp_path / "seg.dcm")  # an outside reader agrees on the segments
+    labels = {int(n): seg.get_segment_description(n).segment_label for n in seg.segment_numbers}
+    assert labels == {n: str(name) for n, name in result.segments.items()}
+    report = read_measurement_report(tmp_path / "sr.dcm")
+    referenced = {g.segment.segment_number for g in report.groups if g.segment}
+    assert referenced == set(labels)
+    assert {g.segment.sop_instance_uid for g in report.groups if g.segment} == {
+        objects["seg"].SOPInstanceUID
+    }
+
+
+def test_segments_are_described_once_for_all_outputs(phantom, monkeypatch):
+    source, volume, result, _ = phantom
+    calls = []
+    real = registry_module.describe_labels
+
+    def counting(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(registry_module, "describe_labels", counting)
+    objects = encode_results(source, result, ["seg", "sr", "sc"], volume=volume)
+    assert len(calls) == 1 and list(objects) == ["seg", "sr", "sc"]
+
+
+def test_a_registered_kind_is_one_registration(phantom, toy_kind):
+    source, _, result, _ = phantom
+    assert "note" in output_kinds()
+    objects = encode_results(source, result, ["seg", toy_kind(text="toy output")])
+    assert list(objects) == ["seg", "note"]
+    assert objects["note"].Modality == "KO"
+    from radbridge.iods.ko import read_key_objects
+
+    assert read_key_objects(objects["note"]).description == "toy output"
+    with pytest.raises(ConfigError, match="already registered"):
+        register_output(OutputKind("note", toy_kind, lambda c, o: None))
+    with pytest.raises(ConfigError, match="already registered"):
+        register_output(OutputKind("seg", SegOutput, lambda c, o: None))
+
+
+def test_a_gateway_rule_may_name_a_registered_kind(toy_kind, tmp_path):
+    from dataclasses import replace
+
+    from radbridge.gateway import GatewayConfig
+
+    config = GatewayConfig.default(tmp_path)
+    replace(config, rules=(replace(config.rules[0], outputs=("seg", "note")),)).check()
+    with pytest.raises(ConfigError, match="unknown outputs"):
+        replace(config, rules=(replace(config.rules[0], outputs=("seg", "nope")),)).check()
+
+
+def test_unknown_repeated_and_misplaced_outputs(phantom):
+    source, _, result, _ = phantom
+    with pytest.raises(ConfigError, match="unknown output kind 'nope'"):
+        encode_results(source, result, ["nope"])
+    with pytest.raises(ConfigError, match="requested twice"):
+        encode_results(source, result, ["seg", SegOutput(segmentation_type="labelmap")])
+    with pytest.raises(EncodingError, match='Request "seg" before "sr"'):
+        encode_results(source, result, ["sr"])
+    with pytest.raises(EncodingError, match="no volume was given"):
+        encode_results(source, result, ["sc"])
+    with pytest.raises(EncodingError, match="key images need a label volume"):
+        encode_results(source, ModelResult(segments={1: "liver"}), ["ko"])
+
+
+def test_probabilities_give_a_fractional_seg_and_a_map(phantom):
+    source, _, result, probabilities = phantom
+    only = ModelResult(
+        probabilities=probabilities, segments={1: result.segments[1]}, algorithm=result.algorithm
+    )
+    objects = encode_results(source, only, ["seg", "pm", "sc"])  # no label map: no SC
+    assert list(objects) == ["seg", "pm"]
+    assert objects["seg"].SegmentationType == "FRACTIONAL"
+    assert objects["pm"].Modality == source.modality
+
+
+def test_series_options_and_profile_reach_every_object(phantom):
+    from radbridge.iods.common import SeriesOptions
+
+    source, _, result, _ = phantom
+    options = ResultOptions(
+        series={
+            "seg": SeriesOptions(series_number=901, sop_instance_uid="2.25.11"),
+            "ko": SeriesOptions(series_number=903, sop_instance_uid="2.25.13"),
+        },
+        profile="compact",
+    )
+    objects = encode_results(
+        source,
+        result,
+        [SegOutput(segmentation_type="labelmap"), KoOutput(description="x")],
+        options,
+    )
+    assert (objects["seg"].SeriesNumber, objects["seg"].SOPInstanceUID) == (901, "2.25.11")
+    assert (objects["ko"].SeriesNumber, objects["ko"].SOPInstanceUID) == (903, "2.25.13")
+    # the profile reaches the encoder: compact compresses a BINARY SEG, interop does not
+    binary = encode_results(source, result, ["seg"], options)["seg"]
+    plain = encode_results(source, result, ["seg"])["seg"]
+    assert binary.file_meta.TransferSyntaxUID != plain.file_meta.TransferSyntaxUID
+
+
+def test_per_object_groups_get_their_own_tracking_uid(phantom):
+    """A segment with a Tracking UID: its per-lesion groups must not repeat it."""
+    source, _, result, _ = phantom
+    nodule = SegmentDescription(
+        1,
+        "nodule",
+        category=sct("49755003", "Morphologically Altered Structure"),
+        property_type=sct("27925004", "Nodule"),
+        algorithm=AlgorithmIdentification("demo", "1"),
+        tracking_id="nodule A",
+        tracking_uid="2.25.4242",
+    )
+    labels = result.labels.with_array((result.labels.array == 6).astype(np.uint8))
+    lesions = (
+        Measurement("volume", 10.0, "mm3", label=1, instance=1),
+        Measurement("volume", 12.0, "mm3", label=1, instance=2),
+    )
+    model = ModelResult(
+        labels=labels,
+        segments={1: nodule},
+        measurements=lesions,
+        algorithm=AlgorithmInfo("demo", "1"),
+    )
+    objects = encode_results(source, model, ["seg", "sr"])
+    report = read_measurement_report(objects["sr"])
+    uids = [g.tracking_uid for g in report.groups]
+    assert [g.tracking_id for g in report.groups] == ["nodule A", "nodule A 1", "nodule A 2"]
+    assert uids[0] == "2.25.4242" and len(set(uids)) == 3
+    back = pydicom.dcmread(pydicom.filebase.DicomBytesIO(_bytes(objects["sr"])))
+    assert back.SOPInstanceUID == objects["sr"].SOPInstanceUID
+
+
+def _bytes(ds: Dataset) -> bytes:
+    from io import BytesIO
+
+    buffer = BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
