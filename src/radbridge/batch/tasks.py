@@ -17,7 +17,7 @@ import time
 import traceback
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path, PurePath
-from typing import Any
+from typing import Any, NamedTuple
 
 from radbridge.batch.manifest import ManifestRow
 from radbridge.errors import ConfigError, RadbridgeError
@@ -181,46 +181,94 @@ def fetch_source(row: ManifestRow, out_dir: Path) -> Path:
 
 
 def _encode(row: ManifestRow) -> Any:
-    if row.kind in ("seg", "rtstruct"):
-        return _encode_mask(row)
-    if row.kind == "sr":
-        return _encode_report(row)
-    if row.kind == "pm":
-        return _encode_map(row)
-    raise ConfigError(
-        f"row {row.id}: {row.kind} rows are not supported",
-        attribute="kind",
-        hint="use kind seg, rtstruct, sr or pm",
-    )
+    """Encode the row with its output kind of :mod:`radbridge.results`."""
+    from radbridge.io.series import read_source_series
+    from radbridge.results import ResultOptions, encode_results
+
+    build = _KINDS.get(row.kind)
+    if build is None:
+        raise ConfigError(
+            f"row {row.id}: {row.kind} rows are not supported",
+            attribute="kind",
+            hint="use kind seg, rtstruct, sr or pm",
+        )
+    source = read_source_series(row.source)
+    options = dict(row.options)
+    plan = build(row, source, options)
+    _no_extra(options, row)
+    shared = ResultOptions(series={row.kind: plan.series})
+    return encode_results(source, plan.result, [plan.output], shared)[row.kind]
 
 
-def _series_options(row: ManifestRow, source: Any, description: str) -> Any:
+class _Plan(NamedTuple):
+    """What a row encodes: the result (its segments, algorithm), its output, series options."""
+
+    result: Any
+    output: Any
+    series: Any
+
+
+def _series_options(
+    row: ManifestRow, source: Any, description: str, *, content_label: str = "RADBRIDGE"
+) -> Any:
     """Series options fixed by the row, so the same row always gives the same bytes."""
     from radbridge.iods.common import SeriesOptions
 
     key = (str(source.series_instance_uid), row.id, _sha256(row.input))
     return SeriesOptions(
         series_description=description,
+        content_label=content_label,
         series_instance_uid=derived_uid(*key, "series"),
         sop_instance_uid=derived_uid(*key, "instance"),
+        # Dated by the input file, so the same row always gives the same bytes.
         timestamp=datetime.datetime.fromtimestamp(row.input.stat().st_mtime),
     )
 
 
-def _encode_report(row: ManifestRow) -> Any:
-    """Encode an ``sr`` row: ``input`` is a report JSON (docs/sr.md).
+def _masks(row: ManifestRow, source: Any, options: dict[str, Any]) -> _Plan:
+    """Plan a ``seg`` or ``rtstruct`` row: ``input`` is a mask on the source grid."""
+    from radbridge.io.masks import read_mask
+    from radbridge.iods.seg import load_labels
+    from radbridge.models import AlgorithmInfo, ModelResult
+    from radbridge.results import RtstructOutput, SegOutput
+
+    mask = read_mask(row.input, source.geometry)
+    seg = row.kind == "seg"
+    description = str(
+        options.pop("series_description", "Segmentation" if seg else "RT Structure Set")
+    )
+    algorithm = AlgorithmInfo(
+        str(options.pop("algorithm", "unspecified")), str(options.pop("algorithm_version", "0"))
+    )
+    assert row.labels is not None  # the manifest guarantees it
+    result = ModelResult(segments=load_labels(row.labels), algorithm=algorithm)
+    output: Any
+    if seg:
+        output = SegOutput(
+            mask=mask,
+            segmentation_type=str(options.pop("type", "binary")),
+            transfer_syntax=options.pop("compression", None),
+            keep_empty_frames=bool(options.pop("keep_empty_frames", False)),
+        )
+    else:
+        output = RtstructOutput(mask=mask, allow_empty=bool(options.pop("allow_empty", False)))
+    label = "SEGMENTATION" if seg else "RADBRIDGE"
+    return _Plan(result, output, _series_options(row, source, description, content_label=label))
+
+
+def _report(row: ManifestRow, source: Any, options: dict[str, Any]) -> _Plan:
+    """Plan an ``sr`` row: ``input`` is a report JSON (docs/sr.md).
 
     Option ``seg`` names the SEG that ``{"segment": N}`` refers to (relative to the report).
     """
     from pydicom import dcmread
 
-    from radbridge.io.series import read_source_series
-    from radbridge.iods.sr import encode_measurement_report, report_from_json
+    from radbridge.iods.sr import report_from_json
+    from radbridge.models import ModelResult
+    from radbridge.results import SrOutput
 
-    options = dict(row.options)
     seg_name = options.pop("seg", None)
     description = str(options.pop("series_description", "Measurement report"))
-    _no_extra(options, row)
     try:
         document = json.loads(row.input.read_text())
     except (OSError, ValueError) as exc:
@@ -228,21 +276,17 @@ def _encode_report(row: ManifestRow) -> Any:
             f"row {row.id}: cannot read the report JSON ({exc})", path=row.input, attribute="input"
         ) from exc
     seg = dcmread(row.input.parent / str(seg_name), stop_before_pixels=True) if seg_name else None
-    source = read_source_series(row.source)
-    report = report_from_json(document, seg=seg)
-    return encode_measurement_report(
-        report, source, options=_series_options(row, source, description)
-    )
+    output = SrOutput(report=report_from_json(document, seg=seg))
+    return _Plan(ModelResult(), output, _series_options(row, source, description))
 
 
-def _encode_map(row: ManifestRow) -> Any:
-    """Encode a ``pm`` row: ``input`` is a map on the source grid (units, quantity required)."""
+def _map(row: ManifestRow, source: Any, options: dict[str, Any]) -> _Plan:
+    """Plan a ``pm`` row: ``input`` is a map on the source grid (units, quantity required)."""
     from radbridge.coding import Code
     from radbridge.io.masks import read_mask
-    from radbridge.io.series import read_source_series
-    from radbridge.iods.pm import encode_parametric_map
+    from radbridge.models import ModelResult
+    from radbridge.results import PmOutput
 
-    options = dict(row.options)
     try:
         units = str(options.pop("units"))
         given = options.pop("quantity")
@@ -261,72 +305,17 @@ def _encode_map(row: ManifestRow) -> Any:
         ) from exc
     nan_policy = str(options.pop("nan_policy", "refuse"))
     description = str(options.pop("series_description", "Parametric map"))
-    _no_extra(options, row)
-    source = read_source_series(row.source)
     values = read_mask(row.input, source.geometry)
-    return encode_parametric_map(
-        values,
-        source,
-        quantity=quantity,
-        units=units,
-        nan_policy=nan_policy,
-        options=_series_options(row, source, description),
-    )
+    output = PmOutput(values=values, quantity=quantity, units=units, nan_policy=nan_policy)
+    return _Plan(ModelResult(), output, _series_options(row, source, description))
 
 
-def _encode_mask(row: ManifestRow) -> Any:
-    from radbridge.io.masks import read_mask
-    from radbridge.io.series import read_source_series
-    from radbridge.iods.common import SeriesOptions
-    from radbridge.iods.seg import AlgorithmIdentification, load_labels
-
-    source = read_source_series(row.source)
-    mask = read_mask(row.input, source.geometry)
-    options = dict(row.options)
-    key = (str(source.series_instance_uid), row.id, _sha256(row.input))
-    kind_name = "Segmentation" if row.kind == "seg" else "RT Structure Set"
-    series = SeriesOptions(
-        series_description=str(options.pop("series_description", kind_name)),
-        content_label="SEGMENTATION" if row.kind == "seg" else "RADBRIDGE",
-        series_instance_uid=derived_uid(*key, "series"),
-        sop_instance_uid=derived_uid(*key, "instance"),
-        # Dated by the mask file, so the same row always gives the same bytes.
-        timestamp=datetime.datetime.fromtimestamp(row.input.stat().st_mtime),
-    )
-    algorithm = AlgorithmIdentification(
-        str(options.pop("algorithm", "unspecified")), str(options.pop("algorithm_version", "0"))
-    )
-    assert row.labels is not None  # the manifest guarantees it
-    labels = load_labels(row.labels)
-    if row.kind == "rtstruct":
-        from radbridge.iods.rtstruct import encode_rtstruct
-
-        allow_empty = bool(options.pop("allow_empty", False))
-        return encode_rtstruct(
-            mask,
-            source,
-            labels,
-            algorithm=algorithm,
-            options=series,
-            allow_empty=allow_empty,
-            **_no_extra(options, row),
-        )
-    from radbridge.iods.seg import encode_segmentation
-
-    return encode_segmentation(
-        mask,
-        source,
-        labels,
-        segmentation_type=str(options.pop("type", "binary")),
-        transfer_syntax=options.pop("compression", None),
-        keep_empty_frames=bool(options.pop("keep_empty_frames", False)),
-        algorithm=algorithm,
-        options=series,
-        **_no_extra(options, row),
-    )
+#: Row kind -> (row, source, options) -> (model result, output, series options); each
+#: takes its options out of ``options`` (what is left is an error).
+_KINDS = {"seg": _masks, "rtstruct": _masks, "sr": _report, "pm": _map}
 
 
-def _no_extra(options: dict[str, Any], row: ManifestRow) -> dict[str, Any]:
+def _no_extra(options: dict[str, Any], row: ManifestRow) -> None:
     if options:
         raise ConfigError(
             f"row {row.id}: unknown options {sorted(options)}",
@@ -335,4 +324,3 @@ def _no_extra(options: dict[str, Any], row: ManifestRow) -> dict[str, Any]:
             "algorithm_version; seg rows also type, compression, keep_empty_frames; "
             "rtstruct rows allow_empty; sr rows seg; pm rows units, quantity, nan_policy",
         )
-    return {}
