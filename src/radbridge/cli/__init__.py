@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from radbridge.errors import RadbridgeError
 
-__all__ = ["THRESHOLD_HELP", "app", "command_group", "main"]
+if TYPE_CHECKING:
+    from pydicom import Dataset
+
+    from radbridge.iods.source import SourceSeries
+    from radbridge.models import ModelResult
+
+__all__ = ["THRESHOLD_HELP", "app", "command_group", "encode_one", "main", "write_object"]
 
 #: Help of every --threshold option (the rule itself is radbridge.iods.threshold).
 THRESHOLD_HELP = (
@@ -36,6 +44,23 @@ def command_group(name: str, help_text: str) -> typer.Typer:
     group = typer.Typer(help=help_text, no_args_is_help=True, rich_markup_mode=None)
     app.add_typer(group, name=name)
     return group
+
+
+def encode_one(
+    source: SourceSeries, result: ModelResult, output: Any, *, profile: str | None = None
+) -> Dataset:
+    """Encode one output of :mod:`radbridge.results` (what every ``encode`` command does)."""
+    from radbridge.results import ResultOptions, encode_results
+
+    objects = encode_results(source, result, [output], ResultOptions(profile=profile))
+    return objects[output.kind]
+
+
+def write_object(ds: Dataset, output: Path, what: str) -> None:
+    """Save ``ds`` to ``output`` (folders created) and say what was written."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(output, enforce_file_format=True)
+    typer.echo(f"wrote {output}: {what}, SOP Instance UID {ds.SOPInstanceUID}")
 
 
 @app.callback()

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from radbridge.cli import command_group
+from radbridge.cli import command_group, encode_one, write_object
 
 pm_app = command_group("pm", "DICOM Parametric Map (PM): encode, decode.")
 
@@ -66,7 +66,9 @@ def encode(
     from radbridge.coding import Code
     from radbridge.io.masks import read_mask
     from radbridge.io.series import read_source_series
-    from radbridge.iods.pm import encode_parametric_map, open_parametric_map
+    from radbridge.iods.pm import open_parametric_map
+    from radbridge.models import ModelResult
+    from radbridge.results import PmOutput
 
     src = read_source_series(source, series_instance_uid=series)
     values = read_mask(map_file, src.geometry)
@@ -74,26 +76,23 @@ def encode(
     assert isinstance(code, Code)
     region: object = _parse_code(anatomy) if anatomy and anatomy.count(":") >= 2 else anatomy
     assert region is None or isinstance(region, Code | str)
-    ds = encode_parametric_map(
-        values,
-        src,
+    spec = PmOutput(
+        values=values,
         quantity=code,
         units=units,
         nan_policy=nan_policy,
         transfer_syntax=compression,
         stored_dtype=dtype,
         anatomic_region=region,
-        profile=profile,
     )
-    output.parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(output, enforce_file_format=True)
+    ds = encode_one(src, ModelResult(), spec, profile=profile)
     mapping = open_parametric_map(ds).mapping
     stored = "float" if "FloatPixelData" in ds or "DoubleFloatPixelData" in ds else "integer"
-    typer.echo(
-        f"wrote {output}: Parametric Map, {ds.NumberOfFrames} frames, "
-        f"{int(ds.BitsAllocated)}-bit {stored}, units {units}, "
-        f"real = stored x {mapping.slope!r} + {mapping.intercept!r}, "
-        f"SOP Instance UID {ds.SOPInstanceUID}"
+    write_object(
+        ds,
+        output,
+        f"Parametric Map, {ds.NumberOfFrames} frames, {int(ds.BitsAllocated)}-bit {stored}, "
+        f"units {units}, real = stored x {mapping.slope!r} + {mapping.intercept!r}",
     )
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from radbridge.cli import THRESHOLD_HELP, app, command_group
+from radbridge.cli import THRESHOLD_HELP, app, command_group, encode_one, write_object
 
 if TYPE_CHECKING:
     from radbridge.iods.rtstruct import StructureSet
@@ -79,26 +79,26 @@ def encode(
 ) -> None:
     """Encode MASK on the series in --source as an RT Structure Set."""
     from radbridge.io.masks import read_mask
-    from radbridge.iods.rtstruct import ContourOptions, encode_rtstruct
-    from radbridge.iods.seg import AlgorithmIdentification, load_labels
+    from radbridge.iods.rtstruct import ContourOptions
+    from radbridge.iods.seg import load_labels
+    from radbridge.models import AlgorithmInfo, ModelResult
+    from radbridge.results import RtstructOutput
 
     src = _source(source, series)
-    ds = encode_rtstruct(
-        read_mask(mask, src.geometry),
-        src,
-        load_labels(labels),
+    spec = RtstructOutput(
+        mask=read_mask(mask, src.geometry),
         contours=ContourOptions(hole_style=hole_style, tolerance_mm=tolerance_mm),
-        algorithm=AlgorithmIdentification(algorithm, algorithm_version),
         interpreted_type=interpreted_type,
         allow_empty=allow_empty,
         structure_set_label=label,
     )
-    output.parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(output, enforce_file_format=True)
+    result = ModelResult(
+        segments=load_labels(labels), algorithm=AlgorithmInfo(algorithm, algorithm_version)
+    )
+    ds = encode_one(src, result, spec)
     contours = sum(len(item.get("ContourSequence", [])) for item in ds.ROIContourSequence)
-    typer.echo(
-        f"wrote {output}: RTSTRUCT, {len(ds.StructureSetROISequence)} ROIs, {contours} "
-        f"contours, SOP Instance UID {ds.SOPInstanceUID}"
+    write_object(
+        ds, output, f"RTSTRUCT, {len(ds.StructureSetROISequence)} ROIs, {contours} contours"
     )
 
 
@@ -239,6 +239,4 @@ def convert(
         raise ConfigError(
             f"cannot convert to {to!r}", attribute="--to", hint="use --to rtstruct or --to seg"
         )
-    output.parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(output, enforce_file_format=True)
-    typer.echo(f"wrote {output}: {what}, SOP Instance UID {ds.SOPInstanceUID}")
+    write_object(ds, output, what)

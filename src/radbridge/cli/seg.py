@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from radbridge.cli import THRESHOLD_HELP, command_group
+from radbridge.cli import THRESHOLD_HELP, command_group, encode_one, write_object
 
 if TYPE_CHECKING:
     from radbridge.geometry import Volume
@@ -56,26 +56,27 @@ def encode(
     """Encode MASK on the series in --source as a DICOM Segmentation."""
     from radbridge.io.masks import read_mask
     from radbridge.io.series import read_source_series
-    from radbridge.iods.seg import AlgorithmIdentification, encode_segmentation, load_labels
+    from radbridge.iods.seg import load_labels
+    from radbridge.models import AlgorithmInfo, ModelResult
+    from radbridge.results import SegOutput
 
     src = read_source_series(source, series_instance_uid=series)
-    array = read_mask(mask, src.geometry)
-    ds = encode_segmentation(
-        array,
-        src,
-        load_labels(labels),
+    spec = SegOutput(
+        mask=read_mask(mask, src.geometry),
         segmentation_type=seg_type,
-        transfer_syntax=None if compression is None else compression,
+        transfer_syntax=compression,
         keep_empty_frames=keep_empty_frames,
         palette=palette,
-        algorithm=AlgorithmIdentification(algorithm, algorithm_version),
-        profile=profile,
     )
-    output.parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(output, enforce_file_format=True)
-    typer.echo(
-        f"wrote {output}: {ds.SegmentationType} SEG, {len(ds.SegmentSequence)} segments, "
-        f"{ds.NumberOfFrames} frames, {_syntax_name(ds)}, SOP Instance UID {ds.SOPInstanceUID}"
+    result = ModelResult(
+        segments=load_labels(labels), algorithm=AlgorithmInfo(algorithm, algorithm_version)
+    )
+    ds = encode_one(src, result, spec, profile=profile)
+    write_object(
+        ds,
+        output,
+        f"{ds.SegmentationType} SEG, {len(ds.SegmentSequence)} segments, "
+        f"{ds.NumberOfFrames} frames, {_syntax_name(ds)}",
     )
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from radbridge.cli import command_group
+from radbridge.cli import command_group, encode_one, write_object
 
 sr_app = command_group("sr", "Structured Reports (TID 1500): encode, decode.")
 ko_app = command_group("ko", "Key Object Selection (key images): encode.")
@@ -29,7 +29,9 @@ def encode(
     """Encode a JSON measurement report on the series in --source as a TID 1500 SR."""
     from radbridge.errors import InvalidAttributeError
     from radbridge.io.series import load_datasets, read_source_series
-    from radbridge.iods.sr import encode_measurement_report, report_from_json
+    from radbridge.iods.sr import report_from_json
+    from radbridge.models import ModelResult
+    from radbridge.results import SrOutput
 
     try:
         document = json.loads(report.read_text())
@@ -39,13 +41,8 @@ def encode(
         ) from exc
     seg_ds = load_datasets([seg], headers_only=True)[0] if seg is not None else None
     parsed = report_from_json(document, seg=seg_ds)
-    ds = encode_measurement_report(parsed, read_source_series(source))
-    output.parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(output, enforce_file_format=True)
-    typer.echo(
-        f"wrote {output}: {len(parsed.groups)} measurement groups, "
-        f"SOP Instance UID {ds.SOPInstanceUID}"
-    )
+    ds = encode_one(read_source_series(source), ModelResult(), SrOutput(report=parsed))
+    write_object(ds, output, f"{len(parsed.groups)} measurement groups")
 
 
 @sr_app.command("decode")
@@ -84,9 +81,9 @@ def ko_encode(
 ) -> None:
     """Flag instances of the series in --source as key images."""
     from radbridge.io.series import read_source_series
-    from radbridge.iods.ko import encode_key_objects
+    from radbridge.models import ModelResult
+    from radbridge.results import KoOutput
 
-    ds = encode_key_objects(read_source_series(source), key, description=description)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(output, enforce_file_format=True)
-    typer.echo(f"wrote {output}: {len(key)} key images, SOP Instance UID {ds.SOPInstanceUID}")
+    spec = KoOutput(keys=key, description=description)
+    ds = encode_one(read_source_series(source), ModelResult(), spec)
+    write_object(ds, output, f"{len(key)} key images")
