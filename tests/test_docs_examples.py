@@ -100,7 +100,9 @@ def _run(document: Path, folder: Path) -> int:
             (folder / block.argument).write_text(block.body)
             continue
         if block.lang == "python":
-            code = compile(block.body, str(block), "exec")
+            # dont_inherit: this module's `from __future__ import annotations` must not leak into
+            # the examples (a reader pasting them has not imported it; dataclasses would break)
+            code = compile(block.body, str(block), "exec", dont_inherit=True)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 exec(code, namespace)

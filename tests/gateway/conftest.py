@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydicom import dcmread
@@ -12,6 +14,14 @@ from radbridge.gateway import Gateway, GatewayConfig
 from radbridge.io.phantom import write_phantom
 from radbridge.net.durable import dataset_offset
 from radbridge.net.receiver import store_instance
+
+
+def query(gateway: Gateway | Path, sql: str, *args: Any) -> list[sqlite3.Row]:
+    """Read the gateway's state database from outside, as an observer (read-only)."""
+    database = gateway if isinstance(gateway, Path) else gateway.config.database
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30) as db:
+        db.row_factory = sqlite3.Row
+        return list(db.execute(sql, args))
 
 
 def receive_open(gateway: Gateway, files: list[Path], transfer: str) -> None:

@@ -20,11 +20,11 @@ from radbridge.config import Peer
 from radbridge.gateway import Gateway
 from radbridge.gateway.assembler import INCOMPLETE
 from radbridge.gateway.routing import Match, Rule
-from radbridge.gateway.state import JobState
+from radbridge.gateway.store import JobState
 from tests.net.helpers import dataset_bytes
 from tests.peers._common import free_port
 
-from .conftest import receive, receive_open
+from .conftest import query, receive, receive_open
 
 
 def files_of(study):
@@ -32,7 +32,7 @@ def files_of(study):
 
 
 def jobs(gateway):
-    return [dict(r) for r in gateway.store.query("SELECT * FROM jobs ORDER BY id")]
+    return [dict(r) for r in query(gateway, "SELECT * FROM jobs ORDER BY id")]
 
 
 def inputs_of(gateway, job):
@@ -53,7 +53,7 @@ def test_a_cut_transfer_holds_the_series_until_the_resend(holding, phantom_study
     receive(holding, files[:10], "cut", outcome=outcome)
     assert holding.assemble_once() == 0 and jobs(holding) == []
     row = holding.store.series_row(phantom_study.series_instance_uid)
-    assert row["held_reason"] == f"transfer {outcome}"
+    assert row.held_reason == f"transfer {outcome}"
     receive(holding, files, "resend")  # the modality sends the whole series again
     assert holding.assemble_once() == 1
     (job,) = jobs(holding)
@@ -67,7 +67,7 @@ def test_a_refused_instance_holds_a_released_transfer(holding, phantom_study):
     holding.instance_refused("full", phantom_study.series_instance_uid, "disk full")
     holding.transfer_ended("full", "released")
     assert holding.assemble_once() == 0
-    assert "refused" in holding.store.series_row(phantom_study.series_instance_uid)["held_reason"]
+    assert "refused" in holding.store.series_row(phantom_study.series_instance_uid).held_reason
 
 
 def test_a_refusal_in_a_later_transfer_holds_a_series_sent_cleanly_before(holding, phantom_study):
@@ -97,7 +97,7 @@ def test_a_restart_holds_what_an_open_transfer_brought(config, phantom_study):
     try:
         assert again.assemble_once() == 0
         row = again.store.series_row(phantom_study.series_instance_uid)
-        assert row["held_reason"] == "transfer interrupted by a restart"
+        assert row.held_reason == "transfer interrupted by a restart"
     finally:
         again.close()
 
@@ -135,7 +135,7 @@ def test_images_in_acquisition_makes_a_short_series_wait(holding, phantom_study,
     files = _with(files_of(phantom_study), tmp_path, ImagesInAcquisition=24)
     receive(holding, files[:20], "short")  # a clean transfer, but 20 of 24
     assert holding.assemble_once() == 0
-    reason = holding.store.series_row(phantom_study.series_instance_uid)["held_reason"]
+    reason = holding.store.series_row(phantom_study.series_instance_uid).held_reason
     assert reason == "waiting for the rest: 20 of 24 instances (Images in Acquisition)"
     receive(holding, files[20:], "rest")
     assert holding.assemble_once() == 1
@@ -148,7 +148,7 @@ def test_temporal_positions_make_a_short_series_wait(holding, phantom_study, tmp
     twelve = _with(files[:12], tmp_path, NumberOfTemporalPositions=2, TemporalPositionIdentifier=1)
     receive(holding, twelve, "first-phase")
     assert holding.assemble_once() == 0
-    assert "12 of 24" in holding.store.series_row(phantom_study.series_instance_uid)["held_reason"]
+    assert "12 of 24" in holding.store.series_row(phantom_study.series_instance_uid).held_reason
 
 
 def test_the_job_reads_its_frozen_inputs_not_later_arrivals(gateway, phantom_study):
@@ -186,7 +186,7 @@ def test_same_uid_other_content_is_kept_and_makes_a_new_version(gateway, phantom
     assert old.sha256 != new.sha256 and old.path != new.path
     assert pydicom.dcmread(old.path).get("WindowCenter") != 123  # the first is kept
     assert pydicom.dcmread(new.path).WindowCenter == 123
-    assert gateway.store.series_row(phantom_study.series_instance_uid)["instance_count"] == 24
+    assert gateway.store.series_row(phantom_study.series_instance_uid).instance_count == 24
 
 
 def test_same_data_in_another_transfer_syntax_is_a_duplicate(gateway, phantom_study, tmp_path):
@@ -215,7 +215,7 @@ def test_same_uid_in_another_series_is_kept_under_its_own_series(gateway, phanto
         "2.25.31337",
     }
     row = gateway.store.series_row("2.25.31337")
-    assert row["instance_count"] == 1 and row["version"] == 1
+    assert row.instance_count == 1 and row.version == 1
 
 
 def test_a_transfer_end_the_database_could_not_take_is_recorded_later(
@@ -236,7 +236,7 @@ def test_a_transfer_end_the_database_could_not_take_is_recorded_later(
     monkeypatch.setattr(holding.store, "end_transfer", real)  # space is back
     assert holding.assemble_once() == 0
     row = holding.store.series_row(phantom_study.series_instance_uid)
-    assert row["held_reason"] == "1 instance(s) refused" and row["open_transfers"] == 0
+    assert row.held_reason == "1 instance(s) refused" and row.open_transfers == 0
 
 
 @pytest.mark.peer
@@ -251,7 +251,7 @@ def test_the_source_pacs_count_makes_a_short_series_wait(config, phantom_study, 
     try:
         receive(gateway, files[:16], "first")
         assert gateway.assemble_once() == 0
-        reason = gateway.store.series_row(phantom_study.series_instance_uid)["held_reason"]
+        reason = gateway.store.series_row(phantom_study.series_instance_uid).held_reason
         assert reason == "waiting for the rest: 16 of 24 instances (C-FIND to pacs)"
         receive(gateway, files[16:], "rest")
         assert gateway.assemble_once() == 1
@@ -306,7 +306,7 @@ def test_stow_a_request_with_a_refused_part_holds_its_series(holding, phantom_st
         server.stop()
     assert holding.assemble_once() == 0
     row = holding.store.series_row(phantom_study.series_instance_uid)
-    assert row["held_reason"] == "1 instance(s) refused"
+    assert row.held_reason == "1 instance(s) refused"
 
 
 def test_stow_a_request_cut_midway_holds_the_series(holding, phantom_study):
@@ -331,4 +331,4 @@ def test_stow_a_request_cut_midway_holds_the_series(holding, phantom_study):
     assert holding.assemble_once() == 0
     row = holding.store.series_row(phantom_study.series_instance_uid)
     # the parts that arrived whole may be spooled (never acknowledged); the series waits
-    assert row["held_reason"] == "transfer aborted" and 10 <= row["instance_count"] < 24
+    assert row.held_reason == "transfer aborted" and 10 <= row.instance_count < 24

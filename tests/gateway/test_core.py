@@ -16,17 +16,16 @@ import pytest
 
 from radbridge.errors import GatewayError
 from radbridge.gateway import Gateway
-from radbridge.gateway.queue import claim, retry_job
 from radbridge.gateway.routing import Match, PriorityRule, Rule
 from radbridge.gateway.runner import run_job
-from radbridge.gateway.state import JobState
+from radbridge.gateway.store import JobState
 from radbridge.io.phantom import generate_phantom
 from radbridge.iods.seg import read_segmentation
 from radbridge.iods.source import SourceSeries
 from radbridge.models import SeriesInfo, run_model
 from radbridge.models.reference_ct import ReferenceCTModel
 
-from .conftest import receive, receive_open
+from .conftest import query, receive, receive_open
 
 
 def files_of(study):
@@ -51,7 +50,7 @@ def run_once_through(config, study):
 
 
 def jobs(gateway):
-    return [dict(r) for r in gateway.store.query("SELECT * FROM jobs ORDER BY id")]
+    return [dict(r) for r in query(gateway, "SELECT * FROM jobs ORDER BY id")]
 
 
 def by_modality_all(folder):
@@ -96,7 +95,7 @@ def test_an_interrupted_job_reruns_to_identical_objects(config, phantom_study):
     first = Gateway(config)
     receive(first, files_of(phantom_study))
     first.assemble_once()
-    job = claim(first.store)
+    job = first.store.claim_job()
     run_job(job, first.store, config)
     outbox = next(config.outbox_dir.rglob("seg.dcm"))
     written = outbox.read_bytes()
@@ -117,8 +116,8 @@ def test_retry_of_a_done_job_needs_force_and_makes_a_new_version(gateway, phanto
     run_until_idle(gateway)
     (done,) = jobs(gateway)
     with pytest.raises(GatewayError, match="--force"):
-        retry_job(gateway.store, done["id"])
-    forced = retry_job(gateway.store, done["id"], force=True)
+        gateway.store.retry_job(done["id"])
+    forced = gateway.store.retry_job(done["id"], force=True)
     assert (forced.id, forced.version, forced.state) == (2, 2, JobState.QUEUED)
     run_until_idle(gateway)
     first, second = (pydicom.dcmread(p) for p in sorted(gateway.config.outbox_dir.rglob("seg.dcm")))
@@ -193,7 +192,7 @@ def test_failing_model_backs_off_then_dies(config, phantom_study, tmp_path, monk
         (job,) = jobs(gateway)
         assert job["state"] == JobState.DEAD and job["attempts"] == 3
         assert "GPU lost" in job["error"]
-        retried = retry_job(gateway.store, job["id"])
+        retried = gateway.store.retry_job(job["id"])
         assert (retried.state, retried.attempts) == (JobState.QUEUED, 0)
     finally:
         gateway.close()
@@ -223,7 +222,7 @@ def test_urgent_studies_run_first(config, phantom_study, tmp_path):
         receive(gateway, urgent, "urgent")
         gateway.assemble_once()
         gateway.run_once()
-        first_run = gateway.store.query("SELECT series_instance_uid FROM jobs WHERE attempts = 1")
+        first_run = query(gateway, "SELECT series_instance_uid FROM jobs WHERE attempts = 1")
         assert [r[0] for r in first_run] == ["2.25.7771"]
     finally:
         gateway.close()
@@ -324,7 +323,7 @@ def test_status_and_retry_commands(config, phantom_study, capsys, tmp_path, monk
 def test_a_database_of_an_older_gateway_is_refused_with_a_hint(tmp_path):
     import sqlite3
 
-    from radbridge.gateway.state import Store
+    from radbridge.gateway.store import Store
 
     old = tmp_path / "gateway.sqlite"
     with sqlite3.connect(old) as db:  # the tables of schema 1, no user_version

@@ -9,9 +9,9 @@ from dataclasses import replace
 import pytest
 
 from radbridge.gateway import Gateway, load_gateway_config
-from radbridge.gateway.state import JobState
+from radbridge.gateway.store import JobState
 
-from .conftest import receive
+from .conftest import query, receive
 
 pytestmark = pytest.mark.slow
 
@@ -20,7 +20,7 @@ def wait_done(gateway, count, timeout=120.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         gateway.step()
-        states = [r["state"] for r in gateway.store.query("SELECT state FROM jobs")]
+        states = [r["state"] for r in query(gateway, "SELECT state FROM jobs")]
         if len(states) == count and all(s == JobState.DONE for s in states):
             return
         time.sleep(0.05)

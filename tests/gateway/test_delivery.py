@@ -24,13 +24,12 @@ from radbridge.config import Peer
 from radbridge.errors import DicomWebError, PeerTimeoutError, StorageError
 from radbridge.gateway import Gateway
 from radbridge.gateway.delivery import is_permanent
-from radbridge.gateway.queue import retry_job
 from radbridge.gateway.routing import Match, Rule
-from radbridge.gateway.state import JobState
 from radbridge.gateway.status import status
+from radbridge.gateway.store import JobState
 from radbridge.net.durable import write_durably
 
-from .conftest import receive
+from .conftest import query, receive
 
 
 def files_of(study):
@@ -38,11 +37,11 @@ def files_of(study):
 
 
 def jobs(gateway):
-    return [dict(r) for r in gateway.store.query("SELECT * FROM jobs ORDER BY id")]
+    return [dict(r) for r in query(gateway, "SELECT * FROM jobs ORDER BY id")]
 
 
 def deliveries(gateway):
-    return [dict(r) for r in gateway.store.query("SELECT * FROM deliveries")]
+    return [dict(r) for r in query(gateway, "SELECT * FROM deliveries")]
 
 
 class StatusSCP:
@@ -102,9 +101,9 @@ def run_until_idle(gateway, timeout=20.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not gateway.step():
-            pending = gateway.store.query(
-                "SELECT COUNT(*) FROM deliveries WHERE state = 'pending'"
-            )[0][0]
+            pending = query(gateway, "SELECT COUNT(*) FROM deliveries WHERE state = 'pending'")[0][
+                0
+            ]
             if not pending:
                 return
             time.sleep(0.01)
@@ -155,7 +154,7 @@ def test_retry_of_a_failed_delivery_resends_the_outbox_bytes(config, phantom_stu
     with delivering_to(config, [0xA900], phantom_study) as (gateway, scp):
         (seg,) = gateway.config.outbox_dir.rglob("seg.dcm")
         written, mtime = seg.read_bytes(), seg.stat().st_mtime_ns
-        retried = retry_job(gateway.store, jobs(gateway)[0]["id"])
+        retried = gateway.store.retry_job(jobs(gateway)[0]["id"])
         assert retried.state == JobState.DELIVERING  # not run again
         run_until_idle(gateway)
         assert jobs(gateway)[0]["state"] == JobState.DONE

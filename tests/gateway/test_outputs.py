@@ -10,7 +10,7 @@ from radbridge.iods.ko import read_key_objects
 from radbridge.iods.sr import read_measurement_report
 from radbridge.models import SeriesInfo, run_model
 from radbridge.models.reference_ct import ReferenceCTModel
-from tests.gateway.conftest import receive
+from tests.gateway.conftest import query, receive
 from tests.gateway.test_core import by_modality, files_of, run_until_idle
 from tests.peers.dicom3tools import dciodvfy
 from tests.peers.pixelmed import validate_sr
@@ -100,7 +100,7 @@ def test_overlay_and_map_outputs(config, phantom_study, tmp_path, monkeypatch):
     try:
         receive(gateway, files_of(phantom_study))
         run_until_idle(gateway)
-        states = [r["state"] for r in gateway.store.query("SELECT state FROM jobs")]
+        states = [r["state"] for r in query(gateway, "SELECT state FROM jobs")]
         assert states == ["done", "done"]
         modalities = sorted(
             str(pydicom.dcmread(p, stop_before_pixels=True).Modality)

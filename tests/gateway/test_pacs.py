@@ -15,7 +15,8 @@ import pytest
 
 from radbridge.config import Peer
 from radbridge.gateway import Gateway
-from radbridge.gateway.state import JobState
+from radbridge.gateway.store import JobState
+from tests.gateway.conftest import query
 from tests.gateway.processes import gateway_status, wait_until
 from tests.peers._common import free_port, wait_for_port
 
@@ -65,14 +66,10 @@ def test_orthanc_to_gateway_and_back(orthanc_factory, config, phantom_study):
         stop.set()
         serving.join(60)
     assert not serving.is_alive()
-    from radbridge.gateway.state import Store
-
-    store = Store(settings.database)
-    try:
-        (job,) = store.query("SELECT state FROM jobs")
-        deliveries = store.query("SELECT destination, state, sop_instance_uid FROM deliveries")
-    finally:
-        store.close()
+    (job,) = query(settings.database, "SELECT state FROM jobs")
+    deliveries = query(
+        settings.database, "SELECT destination, state, sop_instance_uid FROM deliveries"
+    )
     assert job["state"] == JobState.DONE
     pacs_uids = {d["sop_instance_uid"] for d in deliveries if d["destination"] == "pacs"}
     assert pacs_uids and pacs_uids <= orthanc.sop_instance_uids()
@@ -158,7 +155,7 @@ port = {orthanc.dicom_port}
 
 @pytest.mark.peer
 def test_results_delivered_by_stow_rs(orthanc, config, phantom_study):
-    from tests.gateway.conftest import receive
+    from tests.gateway.conftest import query, receive
     from tests.gateway.test_core import files_of, run_until_idle
 
     pacs = Peer(
@@ -174,9 +171,9 @@ def test_results_delivered_by_stow_rs(orthanc, config, phantom_study):
     try:
         receive(gateway, files_of(phantom_study))
         run_until_idle(gateway)
-        (job,) = gateway.store.query("SELECT state FROM jobs")
+        (job,) = query(gateway, "SELECT state FROM jobs")
         assert job["state"] == JobState.DONE
-        uids = {r["sop_instance_uid"] for r in gateway.store.query("SELECT * FROM deliveries")}
+        uids = {r["sop_instance_uid"] for r in query(gateway, "SELECT * FROM deliveries")}
     finally:
         gateway.close()
     assert len(uids) == 2 and uids <= orthanc.sop_instance_uids()

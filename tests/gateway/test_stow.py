@@ -16,9 +16,10 @@ from requests.exceptions import HTTPError
 
 from radbridge.config import Peer
 from radbridge.gateway import Gateway
-from radbridge.gateway.state import JobState
+from radbridge.gateway.store import JobState
 from radbridge.io.phantom import write_phantom
 from radbridge.net.dicomweb.settings import StowAuth
+from tests.gateway.conftest import query
 from tests.peers._common import free_port, wait_for_port
 
 
@@ -40,7 +41,7 @@ def test_stow_then_the_pipeline_runs(gateway, phantom_study):
         for _ in range(50):
             if not gateway.step():
                 break
-        (job,) = gateway.store.query("SELECT state FROM jobs")
+        (job,) = query(gateway, "SELECT state FROM jobs")
         assert job["state"] == JobState.DONE
     finally:
         server.stop()
@@ -82,7 +83,7 @@ def test_authentication(gateway, phantom_study):
         bearer = Session()
         bearer.headers["Authorization"] = "Bearer t0ken"
         client_for(server, session=bearer).store_instances([ds])
-        assert gateway.store.series_row(str(ds.SeriesInstanceUID))["instance_count"] == 1
+        assert gateway.store.series_row(str(ds.SeriesInstanceUID)).instance_count == 1
     finally:
         server.stop()
 
@@ -143,14 +144,15 @@ def test_orthanc_pushes_a_study_by_stow_rs(orthanc_factory, config, ct60, monkey
         assert answer is not None
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
-            states = [r["state"] for r in gateway.store.query("SELECT state FROM jobs")]
+            states = [r["state"] for r in query(gateway, "SELECT state FROM jobs")]
             if states == [JobState.DONE]:
                 break
             time.sleep(0.5)
         assert states == [JobState.DONE]
-        delivered = gateway.store.query(
+        delivered = query(
+            gateway,
             "SELECT sop_instance_uid FROM deliveries "
-            "WHERE destination = 'pacs' AND state = 'delivered'"
+            "WHERE destination = 'pacs' AND state = 'delivered'",
         )
     finally:
         stop.set()

@@ -74,7 +74,7 @@ def demo(
     finally:
         stop.set()
         serving.join()
-    from radbridge.gateway.state import Store
+    from radbridge.gateway.store import Store
 
     store = Store(config.database)
     try:
@@ -115,18 +115,13 @@ def _wait_for_port(port: int, timeout: float = 30.0) -> None:
 
 def _wait_for_results(database: Path, series_uid: str, timeout: float) -> bool:
     """Wait until every job of the series is done (delivered) or one is dead."""
-    from radbridge.gateway.state import JobState, Store
+    from radbridge.gateway.store import JobState, Store
 
     store = Store(database)
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
-            states = {
-                row["state"]
-                for row in store.query(
-                    "SELECT state FROM jobs WHERE series_instance_uid = ?", series_uid
-                )
-            }
+            states = store.job_states(series_uid)
             if states == {JobState.DONE}:
                 return True
             if JobState.DEAD in states:

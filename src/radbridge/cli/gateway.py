@@ -12,7 +12,7 @@ from radbridge.cli import command_group
 
 if TYPE_CHECKING:
     from radbridge.gateway import GatewayConfig
-    from radbridge.gateway.state import Store
+    from radbridge.gateway.store import Store
 
 gateway_app = command_group("gateway", "The AI gateway: run, status, retry.")
 
@@ -30,17 +30,9 @@ def _config(config: Path | None, data_dir: Path | None) -> GatewayConfig:
 
 def _existing_store(settings: GatewayConfig) -> Store:
     """Open the state database of an existing data directory (never create one)."""
-    from radbridge.errors import GatewayError
-    from radbridge.gateway.state import Store
+    from radbridge.gateway.store import Store
 
-    if not settings.database.is_file():
-        raise GatewayError(
-            f"{settings.data_dir} is not a gateway data directory (no {settings.database.name})",
-            path=settings.data_dir,
-            attribute="data_dir",
-            hint="give the --data-dir (or --config) of a gateway that has run",
-        )
-    return Store(settings.database)
+    return Store.open_existing(settings.database, data_dir=settings.data_dir)
 
 
 @gateway_app.command("status")
@@ -108,11 +100,10 @@ def retry_command(
     new version: new result UIDs, the delivered results stay as they are.
     """
     from radbridge.errors import GatewayError
-    from radbridge.gateway.queue import retry_job
 
     store = _existing_store(_config(config, data_dir))
     try:
-        retried = retry_job(store, job, force=force)
+        retried = store.retry_job(job, force=force)
     except KeyError:
         raise GatewayError(
             f"no job {job}", attribute="job", hint="list jobs with `radbridge gateway status`"

@@ -24,16 +24,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from pydicom.dataset import Dataset
 
 from radbridge.gateway.completeness import expected_from_headers, expected_from_pacs
 from radbridge.gateway.config import GatewayConfig
 from radbridge.gateway.routing import SeriesFacts, priority_of
-from radbridge.gateway.state import JobState, Store, VersionInput
+from radbridge.gateway.store import JobSpec, JobState, SeriesState, Store, VersionInput
 from radbridge.io.series import load_datasets
 
 __all__ = ["INCOMPLETE", "Assembled", "assemble", "pacs_count_source"]
@@ -68,33 +67,29 @@ def _headers(inputs: list[VersionInput], series_uid: str) -> list[Dataset] | Non
 
 def _jobs(
     config: GatewayConfig, facts: SeriesFacts | None, *, complete: bool, note: str | None
-) -> list[dict[str, Any]]:
-    jobs: list[dict[str, Any]] = []
+) -> list[JobSpec]:
+    jobs: list[JobSpec] = []
     if facts is None:
         return jobs
     for rule in config.rules:
         if not rule.matches(facts):
             continue
-        job: dict[str, Any] = {
-            "rule": rule.name,
-            "model": rule.model,
-            "priority": priority_of(facts, config.priorities, base=rule.priority),
-        }
+        job = JobSpec(
+            rule.name, rule.model, priority_of(facts, config.priorities, base=rule.priority)
+        )
         if not complete and rule.on_incomplete == "hold":
-            job["state"] = JobState.DEAD
-            job["error"] = (
-                f"{INCOMPLETE} ({note}); `radbridge gateway retry JOB` runs it on what arrived"
-            )
+            why = f"{INCOMPLETE} ({note}); `radbridge gateway retry JOB` runs it on what arrived"
+            job = replace(job, state=JobState.DEAD, error=why)
         jobs.append(job)
     return jobs
 
 
 def _expected(
-    headers: list[Dataset], row: Any, count_source: CountSource | None
+    headers: list[Dataset], row: SeriesState, count_source: CountSource | None
 ) -> tuple[int, str] | None:
     found = [expected_from_headers(headers)]
     if count_source is not None:
-        found.append(count_source(str(row["study_instance_uid"]), str(row["series_instance_uid"])))
+        found.append(count_source(row.study_instance_uid, row.series_instance_uid))
     known = [item for item in found if item is not None]
     return max(known) if known else None
 
@@ -102,11 +97,11 @@ def _expected(
 def _settled(
     store: Store,
     config: GatewayConfig,
-    row: Any,
+    row: SeriesState,
     count_source: CountSource | None,
     stamp: float,
 ) -> Assembled:
-    series_uid = str(row["series_instance_uid"])
+    series_uid = row.series_instance_uid
     revision, inputs = store.snapshot_inputs(series_uid)
     headers = _headers(inputs, series_uid)
     facts = SeriesFacts.from_headers(headers) if headers else None
@@ -117,7 +112,7 @@ def _settled(
             reason = f"waiting for the rest: {len(inputs)} of {count} instances ({signal})"
             store.hold(series_uid, reason, now=stamp)
             log.warning("series %s held: %s", series_uid, reason)
-            return Assembled(series_uid, int(row["version"]), (), complete=False, held=reason)
+            return Assembled(series_uid, row.version, (), complete=False, held=reason)
     jobs = _jobs(config, facts, complete=True, note=None)
     version, ids = store.create_version(
         series_uid, inputs, jobs, complete=True, revision=revision, now=stamp
@@ -132,9 +127,9 @@ def _settled(
     return Assembled(series_uid, version, tuple(ids))
 
 
-def _given_up(store: Store, config: GatewayConfig, row: Any, stamp: float) -> Assembled:
-    series_uid = str(row["series_instance_uid"])
-    note = str(row["held_reason"])
+def _given_up(store: Store, config: GatewayConfig, row: SeriesState, stamp: float) -> Assembled:
+    series_uid = row.series_instance_uid
+    note = str(row.held_reason)
     revision, inputs = store.snapshot_inputs(series_uid)
     headers = _headers(inputs, series_uid)
     facts = SeriesFacts.from_headers(headers) if headers else None

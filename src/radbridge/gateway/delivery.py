@@ -48,7 +48,7 @@ from radbridge.errors import (
     PresentationContextError,
 )
 from radbridge.gateway.config import GatewayConfig
-from radbridge.gateway.queue import Delivery
+from radbridge.gateway.store import Delivery
 from radbridge.net.durable import write_durably
 
 __all__ = [

@@ -30,9 +30,8 @@ from radbridge.errors import (
     ModelError,
 )
 from radbridge.gateway.config import GatewayConfig
-from radbridge.gateway.queue import Job
 from radbridge.gateway.routing import Rule
-from radbridge.gateway.state import Store
+from radbridge.gateway.store import Job, Store
 from radbridge.geometry import volume_from_datasets
 from radbridge.io.series import load_datasets
 from radbridge.iods.common import SeriesOptions

@@ -38,17 +38,8 @@ from radbridge.gateway.conditions import Conditions
 from radbridge.gateway.config import GatewayConfig
 from radbridge.gateway.delivery import Sender, deliver, is_permanent, network_sender
 from radbridge.gateway.executors import make_executor
-from radbridge.gateway.queue import (
-    claim,
-    claim_delivery,
-    delivered,
-    delivery_failed,
-    fail,
-    recover,
-    start_delivering,
-)
 from radbridge.gateway.runner import PermanentJobError, run_job
-from radbridge.gateway.state import Store
+from radbridge.gateway.store import Retry, Store
 from radbridge.net.durable import make_dirs, remove_stale_temporaries
 from radbridge.net.receiver import StoredInstance, TransferOutcome, same_dataset
 
@@ -118,7 +109,7 @@ class Gateway:
 
     def _recover(self) -> None:
         """Resume after a crash: requeue running jobs, hold cut series, drop temporaries."""
-        recovered = recover(self.store)
+        recovered = self.store.recover_jobs()
         ended, held = self.store.recover_open_transfers()
         stale = sum(
             remove_stale_temporaries(folder)
@@ -331,7 +322,7 @@ class Gateway:
 
     def run_once(self) -> bool:
         """Run the most urgent ready job, if any; return whether one ran."""
-        job = claim(self.store)
+        job = self.store.claim_job()
         if job is None:
             return False
         self.audit.write(
@@ -351,25 +342,17 @@ class Gateway:
                 if isinstance(exc, RadbridgeError)
                 else "".join(traceback.format_exception_only(type(exc), exc)).strip()
             )
-            state = fail(
-                self.store,
-                job.id,
-                reason,
-                max_attempts=self.config.max_attempts,
-                retry_base_s=self.config.retry_base_s,
-                permanent=permanent,
-            )
+            retry = Retry(self.config.max_attempts, self.config.retry_base_s)
+            state = self.store.fail_job(job.id, reason, retry, permanent=permanent)
             log.warning("job %d failed (%s): %s", job.id, state, type(exc).__name__)
             self.audit.write("job failed", job=job.id, state=state, error=reason[:500])
             return True
         rule = next(r for r in self.config.rules if r.name == job.rule)
         results = [(f.kind, f.sop_instance_uid, str(f.path), f.sha256) for f in output.files]
         try:
-            start_delivering(self.store, job.id, results, rule.destinations)
+            self.store.start_delivering(job.id, results, rule.destinations)
         except RadbridgeError as exc:  # a result UID with other content: never sent
-            state = fail(
-                self.store, job.id, str(exc), max_attempts=1, retry_base_s=0.0, permanent=True
-            )
+            state = self.store.fail_job(job.id, str(exc), Retry(1, 0.0), permanent=True)
             self.audit.write("job failed", job=job.id, state=state, error=str(exc)[:500])
             return True
         self.audit.write(
@@ -383,21 +366,16 @@ class Gateway:
 
     def deliver_once(self) -> bool:
         """Deliver the next ready file, if any; return whether one was attempted."""
-        item = claim_delivery(self.store)
+        item = self.store.claim_delivery()
         if item is None:
             return False
         try:
             status = deliver(item, self.config, self.sender, sha256=item.sha256)
         except Exception as exc:  # temporary failures back off, permanent ones dead-letter
             permanent = is_permanent(exc)
-            state = delivery_failed(
-                self.store,
-                item,
-                ("permanent: " if permanent else "") + str(exc),
-                max_attempts=self.config.delivery_attempts,
-                retry_base_s=self.config.retry_base_s,
-                permanent=permanent,
-            )
+            retry = Retry(self.config.delivery_attempts, self.config.retry_base_s)
+            reason = ("permanent: " if permanent else "") + str(exc)
+            state = self.store.delivery_failed(item, reason, retry, permanent=permanent)
             self.audit.write(
                 "delivery failed",
                 job=item.job_id,
@@ -408,7 +386,7 @@ class Gateway:
                 error=str(exc)[:500],
             )
             return True
-        delivered(self.store, item)
+        self.store.delivered(item)
         if status:
             log.warning(
                 "job %d: %s stored %s with warning 0x%04X",

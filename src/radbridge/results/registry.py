@@ -17,7 +17,7 @@ lazily) or call :func:`register_output` (a kind of your own)::
 
     @dataclass(frozen=True)
     class NoteOutput(Output):
-        kind: ClassVar[str] = "note"
+        kind = "note"
         text: str = "seen by radbridge"
 
     def encode_note(context: ResultContext, output: NoteOutput) -> Dataset | None:

@@ -1,0 +1,183 @@
+"""The connection under the gateway store: schema, pragmas, one lock, transactions."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from radbridge.errors import GatewayError
+
+__all__ = ["SCHEMA_VERSION", "Database"]
+
+#: Bumped whenever the tables change incompatibly.
+SCHEMA_VERSION = 2
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS transfers (
+    id TEXT PRIMARY KEY,
+    opened_at REAL NOT NULL,
+    last_activity_at REAL NOT NULL,
+    ended_at REAL,
+    outcome TEXT,
+    refused INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS transfer_series (
+    transfer TEXT NOT NULL,
+    series_instance_uid TEXT NOT NULL,
+    PRIMARY KEY (transfer, series_instance_uid)
+);
+CREATE TABLE IF NOT EXISTS instances (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    series_instance_uid TEXT NOT NULL,
+    sop_instance_uid TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    study_instance_uid TEXT NOT NULL,
+    path TEXT NOT NULL,
+    transfer TEXT,
+    received_at REAL NOT NULL,
+    UNIQUE (series_instance_uid, sop_instance_uid, sha256)
+);
+CREATE INDEX IF NOT EXISTS instances_sop ON instances(sop_instance_uid);
+CREATE TABLE IF NOT EXISTS series (
+    series_instance_uid TEXT PRIMARY KEY,
+    study_instance_uid TEXT NOT NULL,
+    instance_count INTEGER NOT NULL DEFAULT 0,
+    first_received_at REAL NOT NULL,
+    last_received_at REAL NOT NULL,
+    settled_at REAL NOT NULL,
+    open_transfers INTEGER NOT NULL DEFAULT 0,
+    revision INTEGER NOT NULL DEFAULT 0,
+    assembled_revision INTEGER NOT NULL DEFAULT 0,
+    version INTEGER NOT NULL DEFAULT 0,
+    expected_count INTEGER,
+    held_reason TEXT,
+    held_since REAL,
+    held_at REAL
+);
+CREATE TABLE IF NOT EXISTS versions (
+    series_instance_uid TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    instance_count INTEGER NOT NULL,
+    last_received_at REAL NOT NULL,
+    complete INTEGER NOT NULL,
+    note TEXT,
+    PRIMARY KEY (series_instance_uid, version)
+);
+CREATE TABLE IF NOT EXISTS version_inputs (
+    series_instance_uid TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    sop_instance_uid TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    path TEXT NOT NULL,
+    PRIMARY KEY (series_instance_uid, version, sop_instance_uid)
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    series_instance_uid TEXT NOT NULL,
+    study_instance_uid TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    rule TEXT NOT NULL,
+    model TEXT NOT NULL,
+    priority INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    instance_count INTEGER NOT NULL,
+    error TEXT,
+    UNIQUE (series_instance_uid, version, rule)
+);
+CREATE INDEX IF NOT EXISTS jobs_ready ON jobs(state, priority, next_attempt_at);
+CREATE TABLE IF NOT EXISTS results (
+    sop_instance_uid TEXT PRIMARY KEY,
+    job_id INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    path TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    job_id INTEGER NOT NULL,
+    destination TEXT NOT NULL,
+    sop_instance_uid TEXT NOT NULL,
+    path TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    delivered_at REAL,
+    error TEXT,
+    PRIMARY KEY (job_id, destination, sop_instance_uid)
+);
+CREATE INDEX IF NOT EXISTS deliveries_ready ON deliveries(state, next_attempt_at);
+"""
+
+
+class Database:
+    """One SQLite connection (WAL, synchronous=FULL) shared by threads under one lock.
+
+    Parameters
+    ----------
+    path
+        The SQLite file (created with its folder).
+
+    Raises
+    ------
+    GatewayError
+        The file holds the tables of an older radbridge.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # FULL: a WAL commit is fsynced before it returns (NORMAL would lose the last
+        # commits on power loss: instances already acknowledged to the sender)
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._check_schema()
+
+    def _check_schema(self) -> None:
+        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        tables = self._db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
+        if tables and version != SCHEMA_VERSION:
+            self._db.close()
+            raise GatewayError(
+                f"the state database has schema {version}, this radbridge needs {SCHEMA_VERSION}",
+                path=self.path,
+                hint="let the old gateway finish its jobs, then start this one on a new data_dir",
+            )
+        if not tables:  # a new database (an existing one is never written here: a
+            # reader such as `gateway status` must work on a full disk)
+            self._db.executescript(
+                f"BEGIN; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            )
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """Run statements in one committed transaction (rolled back on error)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _rows(self, sql: str, *args: Any) -> list[sqlite3.Row]:
+        """Run a read query."""
+        with self._lock:
+            return list(self._db.execute(sql, args))

@@ -1,0 +1,322 @@
+"""The job queue and the delivery queue.
+
+Jobs move ``queued → running → delivering → done``; a failed run goes back to
+``queued`` after an exponential backoff (``retry_base_s * 2**(attempts - 1)``) and
+to ``dead`` after ``max_attempts``, keeping the reason. Urgent jobs (higher
+priority) are claimed first, then the oldest. Every step is idempotent: after a
+crash, running jobs are queued again and re-run with the same UIDs.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from radbridge.errors import GatewayError
+from radbridge.gateway.store._records import Delivery, Job, JobSpec, JobState, Retry
+from radbridge.gateway.store._versions import Versions
+
+__all__ = ["Queue"]
+
+
+def _finish_if_delivered(db: sqlite3.Connection, job_id: int, stamp: float) -> None:
+    left = db.execute(
+        "SELECT COUNT(*) FROM deliveries WHERE job_id = ? AND state != 'delivered'", (job_id,)
+    ).fetchone()[0]
+    if not left:
+        db.execute(
+            "UPDATE jobs SET state = ?, finished_at = ? WHERE id = ? AND state = ?",
+            (JobState.DONE, stamp, job_id, JobState.DELIVERING),
+        )
+
+
+class Queue(Versions):
+    """Claim, fail, retry and finish jobs; queue, claim and record deliveries."""
+
+    def enqueue(
+        self,
+        series_uid: str,
+        study_uid: str,
+        *,
+        version: int,
+        rule: str,
+        model: str,
+        priority: int,
+        instance_count: int,
+        now: float | None = None,
+    ) -> int:
+        """Queue a job (idempotent: the same series, version and rule give the same job)."""
+        stamp = now or time.time()
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO jobs (series_instance_uid, study_instance_uid, version, "
+                "rule, model, priority, state, next_attempt_at, created_at, instance_count) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    series_uid,
+                    study_uid,
+                    version,
+                    rule,
+                    model,
+                    priority,
+                    JobState.QUEUED,
+                    stamp,
+                    stamp,
+                    instance_count,
+                ),
+            )
+            row = db.execute(
+                "SELECT id FROM jobs WHERE series_instance_uid = ? AND version = ? AND rule = ?",
+                (series_uid, version, rule),
+            ).fetchone()
+        return int(row["id"])
+
+    def job(self, job_id: int) -> Job:
+        """Return one job (KeyError if there is none)."""
+        rows = self._rows("SELECT * FROM jobs WHERE id = ?", job_id)
+        if not rows:
+            raise KeyError(job_id)
+        return Job.from_row(rows[0])
+
+    def job_states(self, series_uid: str) -> set[str]:
+        """Return the states of every job of a series."""
+        rows = self._rows("SELECT state FROM jobs WHERE series_instance_uid = ?", series_uid)
+        return {str(row["state"]) for row in rows}
+
+    def claim_job(self, *, now: float | None = None) -> Job | None:
+        """Take the most urgent ready job and mark it running (one attempt counted)."""
+        stamp = now or time.time()
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT * FROM jobs WHERE state = ? AND next_attempt_at <= ? "
+                "ORDER BY priority DESC, created_at, id LIMIT 1",
+                (JobState.QUEUED, stamp),
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute(
+                "UPDATE jobs SET state = ?, attempts = attempts + 1, started_at = ? WHERE id = ?",
+                (JobState.RUNNING, stamp, row["id"]),
+            )
+            row = db.execute("SELECT * FROM jobs WHERE id = ?", (row["id"],)).fetchone()
+        return Job.from_row(row)
+
+    def fail_job(
+        self,
+        job_id: int,
+        error: str,
+        retry: Retry,
+        *,
+        permanent: bool = False,
+        now: float | None = None,
+    ) -> str:
+        """Record a failed run: back to the queue after a backoff, or dead; return the state."""
+        stamp = now or time.time()
+        with self._transaction() as db:
+            row = db.execute("SELECT attempts FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            attempts = int(row["attempts"])
+            if permanent or attempts >= retry.max_attempts:
+                db.execute(
+                    "UPDATE jobs SET state = ?, error = ?, finished_at = ? WHERE id = ?",
+                    (JobState.DEAD, error[:2000], stamp, job_id),
+                )
+                return JobState.DEAD
+            delay = retry.base_s * 2 ** max(attempts - 1, 0)
+            db.execute(
+                "UPDATE jobs SET state = ?, error = ?, next_attempt_at = ? WHERE id = ?",
+                (JobState.QUEUED, error[:2000], stamp + delay, job_id),
+            )
+        return JobState.QUEUED
+
+    def recover_jobs(self) -> int:
+        """After a crash: jobs left running are queued again (their attempt stays counted)."""
+        with self._transaction() as db:
+            return int(
+                db.execute(
+                    "UPDATE jobs SET state = ?, next_attempt_at = 0 WHERE state = ?",
+                    (JobState.QUEUED, JobState.RUNNING),
+                ).rowcount
+            )
+
+    def retry_job(self, job_id: int, *, force: bool = False, now: float | None = None) -> Job:
+        """Run a dead-lettered job again, or (``force``) any job as a new version.
+
+        A dead job whose results were written keeps them: its failed deliveries are
+        queued again and re-send the outbox bytes unchanged. A dead job without
+        results is queued to run again (an incomplete one runs on what arrived).
+        ``force`` freezes the job's inputs as a new version of the series and
+        queues a job for the same rule: new result UIDs, the old ones untouched.
+
+        Raises
+        ------
+        KeyError
+            No such job.
+        GatewayError
+            The job is not dead (done: use ``force``; queued, running or
+            delivering: it is in progress).
+        """
+        stamp = now or time.time()
+        job = self.job(job_id)
+        if force:
+            return self._new_version_of(job, stamp)
+        if job.state != JobState.DEAD:
+            hint = (
+                "its results were delivered; `--force` runs it again as a new version (new UIDs)"
+                if job.state == JobState.DONE
+                else "it is still in progress"
+            )
+            raise GatewayError(f"job {job_id} is {job.state}, not dead", attribute="job", hint=hint)
+        with self._transaction() as db:
+            written = db.execute(
+                "SELECT COUNT(*) FROM results WHERE job_id = ?", (job_id,)
+            ).fetchone()
+            state = JobState.DELIVERING if written[0] else JobState.QUEUED
+            db.execute(
+                "UPDATE jobs SET state = ?, attempts = 0, next_attempt_at = ?, error = NULL, "
+                "finished_at = NULL WHERE id = ?",
+                (state, stamp, job_id),
+            )
+            db.execute(
+                "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ? "
+                "WHERE job_id = ? AND state = 'failed'",
+                (stamp, job_id),
+            )
+        return self.job(job_id)
+
+    def _new_version_of(self, job: Job, stamp: float) -> Job:
+        inputs = self.version_inputs(job.series_instance_uid, job.version)
+        (original,) = self._rows(
+            "SELECT complete FROM versions WHERE series_instance_uid = ? AND version = ?",
+            job.series_instance_uid,
+            job.version,
+        )
+        _, (new_id,) = self.create_version(
+            job.series_instance_uid,
+            inputs,
+            [JobSpec(job.rule, job.model, job.priority)],
+            complete=bool(original["complete"]),
+            note=f"forced re-run of job {job.id} (version {job.version})",
+            revision=None,
+            now=stamp,
+        )
+        return self.job(new_id)
+
+    # -- results and deliveries ------------------------------------------------
+
+    def start_delivering(
+        self,
+        job_id: int,
+        results: list[tuple[str, str, str, str]],
+        destinations: tuple[str, ...],
+        *,
+        now: float | None = None,
+    ) -> None:
+        """Record a run's results ``(kind, sop_uid, path, sha256)`` and queue their deliveries.
+
+        Raises
+        ------
+        GatewayError
+            A result SOP Instance UID is already recorded with other content (one
+            UID never carries two contents; the job is dead-lettered).
+        """
+        stamp = now or time.time()
+        with self._transaction() as db:
+            for kind, sop_uid, path, sha256 in results:
+                known = db.execute(
+                    "SELECT sha256, job_id FROM results WHERE sop_instance_uid = ?", (sop_uid,)
+                ).fetchone()
+                if known is not None and known["sha256"] != sha256:
+                    raise GatewayError(
+                        f"job {job_id}: result {sop_uid} was recorded with other content by job "
+                        f"{known['job_id']}; it is not sent",
+                        attribute="SOPInstanceUID",
+                        hint="run it again as a new version: `radbridge gateway retry JOB --force`",
+                    )
+                db.execute(
+                    "INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?)",
+                    (sop_uid, job_id, kind, sha256, path),
+                )
+                for destination in destinations:
+                    db.execute(
+                        "INSERT OR IGNORE INTO deliveries (job_id, destination, sop_instance_uid, "
+                        "path, state, next_attempt_at) VALUES (?, ?, ?, ?, 'pending', ?)",
+                        (job_id, destination, sop_uid, path, stamp),
+                    )
+            db.execute(
+                "UPDATE jobs SET state = ?, error = NULL WHERE id = ?",
+                (JobState.DELIVERING, job_id),
+            )
+            _finish_if_delivered(db, job_id, stamp)
+
+    def claim_delivery(self, *, now: float | None = None) -> Delivery | None:
+        """Take the next ready delivery."""
+        stamp = now or time.time()
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT d.*, r.sha256 FROM deliveries d JOIN jobs j ON j.id = d.job_id "
+                "LEFT JOIN results r ON r.sop_instance_uid = d.sop_instance_uid "
+                "WHERE d.state = 'pending' AND d.next_attempt_at <= ? "
+                "ORDER BY j.priority DESC, d.job_id LIMIT 1",
+                (stamp,),
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute(
+                "UPDATE deliveries SET attempts = attempts + 1 WHERE job_id = ? AND "
+                "destination = ? AND sop_instance_uid = ?",
+                (row["job_id"], row["destination"], row["sop_instance_uid"]),
+            )
+        return Delivery(
+            row["job_id"],
+            row["destination"],
+            row["sop_instance_uid"],
+            row["path"],
+            int(row["attempts"]) + 1,
+            row["sha256"],
+        )
+
+    def delivered(self, delivery: Delivery, *, now: float | None = None) -> None:
+        """Record a successful delivery (and finish the job when it was the last)."""
+        stamp = now or time.time()
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE deliveries SET state = 'delivered', delivered_at = ?, error = NULL "
+                "WHERE job_id = ? AND destination = ? AND sop_instance_uid = ?",
+                (stamp, delivery.job_id, delivery.destination, delivery.sop_instance_uid),
+            )
+            _finish_if_delivered(db, delivery.job_id, stamp)
+
+    def delivery_failed(
+        self,
+        delivery: Delivery,
+        error: str,
+        retry: Retry,
+        *,
+        permanent: bool = False,
+        now: float | None = None,
+    ) -> str:
+        """Back off and retry, or give up (the job becomes dead with the reason).
+
+        A ``permanent`` failure gives up at once.
+        """
+        stamp = now or time.time()
+        key = (delivery.job_id, delivery.destination, delivery.sop_instance_uid)
+        where = "WHERE job_id = ? AND destination = ? AND sop_instance_uid = ?"
+        with self._transaction() as db:
+            if permanent or delivery.attempts >= retry.max_attempts:
+                db.execute(
+                    f"UPDATE deliveries SET state = 'failed', error = ? {where}",
+                    (error[:2000], *key),
+                )
+                reason = f"delivery to {delivery.destination} failed: {error}"[:2000]
+                db.execute(
+                    "UPDATE jobs SET state = ?, error = ?, finished_at = ? WHERE id = ?",
+                    (JobState.DEAD, reason, stamp, delivery.job_id),
+                )
+                return "failed"
+            delay = min(retry.base_s * 2 ** (delivery.attempts - 1), 300.0)
+            db.execute(
+                f"UPDATE deliveries SET error = ?, next_attempt_at = ? {where}",
+                (error[:2000], stamp + delay, *key),
+            )
+        return "pending"

@@ -1,0 +1,131 @@
+"""What the gateway store returns: plain frozen records, never database rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Delivery", "Job", "JobSpec", "JobState", "Retry", "SeriesState", "VersionInput"]
+
+
+class JobState:
+    """Job states (a job moves queued → running → delivering → done, or → dead)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DELIVERING = "delivering"
+    DONE = "done"
+    DEAD = "dead"
+
+
+@dataclass(frozen=True)
+class Retry:
+    """How often a failed job or delivery is tried, and the first backoff (doubling)."""
+
+    max_attempts: int
+    base_s: float
+
+
+@dataclass(frozen=True)
+class VersionInput:
+    """One instance content a version of a series is built from."""
+
+    sop_instance_uid: str
+    sha256: str
+    path: str
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A job to queue with a new version: its rule, model and priority.
+
+    ``state`` and ``error`` make a job that is dead from the start (a version its
+    rule holds as incomplete).
+    """
+
+    rule: str
+    model: str
+    priority: int
+    state: str = JobState.QUEUED
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """One queued model run on one version of a series."""
+
+    id: int
+    series_instance_uid: str
+    study_instance_uid: str
+    version: int
+    rule: str
+    model: str
+    priority: int
+    state: str
+    attempts: int
+    instance_count: int
+    error: str | None = None
+    created_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    @classmethod
+    def from_row(cls, row: Any) -> Job:
+        """Build from a ``jobs`` row."""
+        return cls(
+            row["id"],
+            row["series_instance_uid"],
+            row["study_instance_uid"],
+            row["version"],
+            row["rule"],
+            row["model"],
+            row["priority"],
+            row["state"],
+            row["attempts"],
+            row["instance_count"],
+            row["error"],
+            row["created_at"],
+            row["started_at"],
+            row["finished_at"],
+        )
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One result file for one destination (``sha256``: the digest its bytes must have)."""
+
+    job_id: int
+    destination: str
+    sop_instance_uid: str
+    path: str
+    attempts: int
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class SeriesState:
+    """The arrival bookkeeping of one series (UIDs, counts, times; no patient data).
+
+    ``revision`` counts content changes, ``assembled_revision`` the last one a
+    version was made of; ``held_reason`` is set while the series is on hold.
+    """
+
+    series_instance_uid: str
+    study_instance_uid: str
+    instance_count: int
+    first_received_at: float
+    last_received_at: float
+    settled_at: float
+    open_transfers: int
+    revision: int
+    assembled_revision: int
+    version: int
+    expected_count: int | None
+    held_reason: str | None
+    held_since: float | None
+    held_at: float | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> SeriesState:
+        """Build from a ``series`` row."""
+        return cls(**{name: row[name] for name in cls.__dataclass_fields__})

@@ -1,0 +1,95 @@
+"""The gateway store: arrivals, versions, the queues, and what ``gateway status`` reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from radbridge.errors import GatewayError
+from radbridge.gateway.store._queue import Queue
+from radbridge.gateway.store._records import Job, JobState, SeriesState
+
+__all__ = ["Store"]
+
+
+def _seconds(value: float | None) -> float:
+    return float("nan") if value is None else float(value)
+
+
+class Store(Queue):
+    """Thread-safe access to the gateway database (see :mod:`radbridge.gateway.store`).
+
+    ``Store(path)`` opens or creates the SQLite file (and its folder); it raises
+    :class:`~radbridge.errors.GatewayError` when the file holds the tables of an
+    older radbridge.
+    """
+
+    @classmethod
+    def open_existing(cls, path: str | Path, *, data_dir: Path | None = None) -> Store:
+        """Open the database of a gateway that has run (never create one).
+
+        Raises
+        ------
+        GatewayError
+            There is no database at ``path``.
+        """
+        path = Path(path)
+        folder = data_dir or path.parent
+        if not path.is_file():
+            raise GatewayError(
+                f"{folder} is not a gateway data directory (no {path.name})",
+                path=folder,
+                attribute="data_dir",
+                hint="give the --data-dir (or --config) of a gateway that has run",
+            )
+        return cls(path)
+
+    # -- what `gateway status` reports -----------------------------------------
+
+    def job_counts(self) -> dict[str, int]:
+        """Return the number of jobs in each state."""
+        rows = self._rows("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")
+        return {str(row["state"]): int(row["n"]) for row in rows}
+
+    def delivery_counts(self) -> dict[str, int]:
+        """Return the number of deliveries in each state."""
+        rows = self._rows("SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state")
+        return {str(row["state"]): int(row["n"]) for row in rows}
+
+    def received_counts(self) -> tuple[int, int]:
+        """Return how many series and instances were received."""
+        (row,) = self._rows(
+            "SELECT COUNT(*) AS series, COALESCE(SUM(instance_count), 0) AS n FROM series"
+        )
+        return int(row["series"]), int(row["n"])
+
+    def recent_jobs(self, limit: int, *, state: str | None = None) -> list[Job]:
+        """Return the newest ``limit`` jobs (of one ``state``), newest first."""
+        if state is None:
+            rows = self._rows("SELECT * FROM jobs ORDER BY id DESC LIMIT ?", limit)
+        else:
+            rows = self._rows(
+                "SELECT * FROM jobs WHERE state = ? ORDER BY id DESC LIMIT ?", state, limit
+            )
+        return [Job.from_row(row) for row in rows]
+
+    def held_series(self, limit: int) -> list[SeriesState]:
+        """Return the series on hold, the most recently held first."""
+        return self._series(
+            "SELECT * FROM series WHERE held_reason IS NOT NULL ORDER BY held_at DESC LIMIT ?",
+            limit,
+        )
+
+    def done_latencies(self) -> list[tuple[float, float]]:
+        """Return ``(last instance -> done, started -> done)`` seconds of every done job.
+
+        From the last instance of the version the job ran on (later arrivals are
+        another version), so a latency is never negative.
+        """
+        rows = self._rows(
+            "SELECT j.finished_at - v.last_received_at AS total, "
+            "j.finished_at - j.started_at AS run FROM jobs j JOIN versions v "
+            "ON v.series_instance_uid = j.series_instance_uid AND v.version = j.version "
+            "WHERE j.state = ? AND j.finished_at IS NOT NULL",
+            JobState.DONE,
+        )
+        return [(_seconds(row["total"]), _seconds(row["run"])) for row in rows]

@@ -1,0 +1,113 @@
+"""Versions: the frozen input set of each completion of a series, and its jobs."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+
+from radbridge.gateway.store._arrivals import Arrivals
+from radbridge.gateway.store._records import JobSpec, JobState, VersionInput
+
+__all__ = ["Versions"]
+
+
+class Versions(Arrivals):
+    """Freeze inputs as a version of a series and queue its jobs, atomically."""
+
+    def version_inputs(self, series_uid: str, version: int) -> list[VersionInput]:
+        """Return the frozen inputs of one version of a series."""
+        return self._inputs(
+            "SELECT * FROM version_inputs WHERE series_instance_uid = ? AND version = ? "
+            "ORDER BY rowid",
+            series_uid,
+            version,
+        )
+
+    def create_version(
+        self,
+        series_uid: str,
+        inputs: list[VersionInput],
+        jobs: list[JobSpec],
+        *,
+        complete: bool,
+        note: str | None = None,
+        revision: int | None,
+        now: float | None = None,
+    ) -> tuple[int, list[int]]:
+        """Freeze ``inputs`` as the next version of a series and queue its jobs, atomically.
+
+        ``revision`` is the series revision the inputs were read at: the series
+        counts as assembled up to it and its hold is lifted; None (a forced
+        re-run) leaves both alone. Returns the version and the job ids.
+        """
+        stamp = now or time.time()
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT * FROM series WHERE series_instance_uid = ?", (series_uid,)
+            ).fetchone()
+            version = int(row["version"]) + 1
+            received = db.execute(
+                "SELECT MAX(received_at) FROM instances WHERE series_instance_uid = ? AND "
+                "sha256 IN (SELECT value FROM json_each(?))",
+                (series_uid, json.dumps([i.sha256 for i in inputs])),
+            ).fetchone()[0]
+            db.execute(
+                "INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (series_uid, version, stamp, len(inputs), received or stamp, int(complete), note),
+            )
+            db.executemany(
+                "INSERT INTO version_inputs VALUES (?, ?, ?, ?, ?)",
+                [(series_uid, version, i.sop_instance_uid, i.sha256, i.path) for i in inputs],
+            )
+            study_uid = str(row["study_instance_uid"])
+            ids = [
+                self._insert_job(db, study_uid, series_uid, version, len(inputs), job, stamp)
+                for job in jobs
+            ]
+            if revision is None:  # not an assembly (a forced re-run): holds stay
+                db.execute(
+                    "UPDATE series SET version = ? WHERE series_instance_uid = ?",
+                    (version, series_uid),
+                )
+            else:
+                db.execute(
+                    "UPDATE series SET version = ?, "
+                    "assembled_revision = MAX(assembled_revision, ?), "
+                    "held_reason = NULL, held_since = NULL, held_at = NULL "
+                    "WHERE series_instance_uid = ?",
+                    (version, revision, series_uid),
+                )
+        return version, ids
+
+    @staticmethod
+    def _insert_job(
+        db: sqlite3.Connection,
+        study_uid: str,
+        series_uid: str,
+        version: int,
+        count: int,
+        job: JobSpec,
+        stamp: float,
+    ) -> int:
+        state = job.state
+        cursor = db.execute(
+            "INSERT INTO jobs (series_instance_uid, study_instance_uid, version, rule, model, "
+            "priority, state, next_attempt_at, created_at, instance_count, error, finished_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                series_uid,
+                study_uid,
+                version,
+                job.rule,
+                job.model,
+                job.priority,
+                state,
+                stamp,
+                stamp,
+                count,
+                job.error,
+                stamp if state == JobState.DEAD else None,
+            ),
+        )
+        return int(cursor.lastrowid or 0)
