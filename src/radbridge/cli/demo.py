@@ -40,7 +40,7 @@ def demo(
     from pydicom import dcmread
 
     from radbridge.cli.gateway import print_status
-    from radbridge.cli.info import _print_table
+    from radbridge.cli.info import print_table
     from radbridge.config import Peer
     from radbridge.errors import GatewayError
     from radbridge.gateway import Gateway, load_gateway_config
@@ -51,7 +51,7 @@ def demo(
 
     typer.echo(f"1. writing the phantom CT study to {workdir / 'phantom'}")
     files = write_phantom(workdir / "phantom", slices=slices, size=size, seed=0)
-    _print_table(describe(files.dicom_dir))
+    print_table(describe(files.dicom_dir))
 
     shutil.rmtree(workdir / "gateway", ignore_errors=True)  # each demo starts afresh
     config = load_gateway_config(None, data_dir=workdir / "gateway")

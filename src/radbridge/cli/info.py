@@ -31,10 +31,10 @@ def info(
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
-    _print_table(result)
+    print_table(result)
 
 
-def _print_table(result: dict[str, Any]) -> None:
+def print_table(result: dict[str, Any]) -> None:
     """Print studies and series as indented lines (UIDs are never wrapped)."""
     for study in result["studies"]:
         typer.echo(

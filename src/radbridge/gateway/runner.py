@@ -14,6 +14,7 @@ import datetime as _dt
 import hashlib
 import io
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ from radbridge.uids import derived_uid
 __all__ = [
     "Executor",
     "JobOutput",
+    "ModelCache",
     "PermanentJobError",
     "ResultFile",
     "compute_results",
@@ -83,13 +85,70 @@ class Executor(Protocol):
         ...
 
 
-_MODELS: dict[str, Model] = {}
+class ModelCache:
+    """The models one gateway has loaded, by spec: each loaded once and shared by its runners.
 
+    Owned by the :class:`~radbridge.gateway.Gateway`, which closes it (a model with a
+    ``close()`` method is closed then); thread-safe: runners asking for the same spec
+    at once wait for one load, other specs load meanwhile.
 
-def _model(spec: str) -> Model:
-    if spec not in _MODELS:
-        _MODELS[spec] = load_model(spec)
-    return _MODELS[spec]
+    Parameters
+    ----------
+    loader
+        Turns a spec into a model (default :func:`radbridge.models.load_model`).
+
+    Examples
+    --------
+    >>> cache = ModelCache()
+    >>> cache.get("reference-ct") is cache.get("reference-ct")
+    True
+    >>> cache.close()
+    """
+
+    def __init__(self, loader: Callable[[str], Model] = load_model) -> None:
+        self._loader = loader
+        self._models: dict[str, Model] = {}
+        self._loading: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def _cached(self, spec: str) -> Model | None:
+        with self._lock:
+            if self._closed:
+                raise GatewayError(f"model {spec}: the gateway is closed", attribute="model")
+            return self._models.get(spec)
+
+    def get(self, spec: str) -> Model:
+        """Return the model for ``spec``, loading it on first use.
+
+        Raises
+        ------
+        ModelError
+            The model cannot be loaded.
+        GatewayError
+            The cache is closed.
+        """
+        model = self._cached(spec)
+        if model is not None:
+            return model
+        with self._lock:
+            loading = self._loading.setdefault(spec, threading.Lock())
+        with loading:  # one load per spec; the others wait for it
+            model = self._cached(spec)
+            if model is None:
+                model = self._loader(spec)
+                with self._lock:
+                    self._models[spec] = model
+        return model
+
+    def close(self) -> None:
+        """Close every loaded model that can be closed, and refuse further loads."""
+        with self._lock:
+            models, self._models, self._closed = list(self._models.values()), {}, True
+        for model in models:
+            close = getattr(model, "close", None)
+            if callable(close):
+                close()
 
 
 #: Output kinds in delivery order (and series numbers 900, 901, ...); other registered
@@ -149,16 +208,19 @@ def _load(paths: Sequence[str]) -> tuple[list[Dataset], Any, SourceSeries]:
     return datasets, volume, source
 
 
-def compute_results(job: Job, rule: Rule, paths: Sequence[str]) -> list[tuple[str, str, bytes]]:
+def compute_results(
+    job: Job, rule: Rule, paths: Sequence[str], models: ModelCache | None = None
+) -> list[tuple[str, str, bytes]]:
     """Read the series, run the model, encode the results: ``[(kind, SOP UID, bytes)]``.
 
     A pure function of its (picklable) arguments, so it runs in the gateway process
-    or on a Dask worker alike; it writes nothing.
+    or on a Dask worker alike; it writes nothing. ``models`` is the gateway's model
+    cache; without it (on a Dask worker) the model is loaded for this job.
     """
     from radbridge.results import ResultOptions, encode_results
 
     datasets, volume, source = _load(paths)
-    model = _model(rule.model)
+    model = models.get(rule.model) if models is not None else load_model(rule.model)
     info = SeriesInfo.from_dataset(datasets[0], slice_count=volume.shape[0])
     result = run_model(model, volume, info)
     if result.labels is None and result.probabilities is None:
@@ -184,9 +246,13 @@ def run_job(
     store: Store,
     config: GatewayConfig,
     *,
+    models: ModelCache | None = None,
     executor: Executor | None = None,
 ) -> JobOutput:
     """Run ``job`` (locally or on ``executor``) and write its results to the outbox.
+
+    ``models`` (the gateway's cache) serves local runs; without it the model is
+    loaded for this job.
 
     Raises
     ------
@@ -209,7 +275,7 @@ def run_job(
             attribute="version_inputs",
         )
     if executor is None:
-        items = compute_results(job, rule, paths)
+        items = compute_results(job, rule, paths, models)
     else:
         items = executor.run(compute_results, job, rule, paths)
     folder = config.outbox_dir / str(job.id)

@@ -38,7 +38,7 @@ from radbridge.gateway.conditions import Conditions
 from radbridge.gateway.config import GatewayConfig
 from radbridge.gateway.delivery import Sender, deliver, is_permanent, network_sender
 from radbridge.gateway.executors import make_executor
-from radbridge.gateway.runner import PermanentJobError, run_job
+from radbridge.gateway.runner import ModelCache, PermanentJobError, run_job
 from radbridge.gateway.store import Retry, Store
 from radbridge.net.durable import make_dirs, remove_stale_temporaries
 from radbridge.net.receiver import StoredInstance, TransferOutcome, same_dataset
@@ -73,6 +73,11 @@ def prepare_data_dir(config: GatewayConfig) -> None:
 class Gateway:
     """The gateway's processing core.
 
+    It owns the state store, the audit log, the executor and the model cache
+    (:class:`~radbridge.gateway.runner.ModelCache`: each model loaded once, closed
+    by :meth:`close`). The objects a job makes come from the output kinds of
+    :mod:`radbridge.results` its rule names.
+
     Parameters
     ----------
     config
@@ -80,9 +85,6 @@ class Gateway:
     sender
         Sends a file to a named peer; by default the networking layer's
         C-STORE/STOW-RS sender for the configuration's ``[peers]``.
-
-    The objects a job makes come from the output kinds of
-    :mod:`radbridge.results` its rule names.
     """
 
     def __init__(
@@ -97,6 +99,7 @@ class Gateway:
         self.audit = AuditLog(config.audit_log)
         self.sender = sender or network_sender(config.peers, ae_title=config.ae_title)
         self.executor = make_executor(config.executor)
+        self.models = ModelCache()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._receiving = threading.Lock()
@@ -334,7 +337,9 @@ class Gateway:
             attempt=job.attempts,
         )
         try:
-            output = run_job(job, self.store, self.config, executor=self.executor)
+            output = run_job(
+                job, self.store, self.config, models=self.models, executor=self.executor
+            )
         except Exception as exc:  # every failure is recorded; the loop keeps serving
             permanent = isinstance(exc, PermanentJobError)
             reason = (
@@ -450,8 +455,9 @@ class Gateway:
         self._threads.clear()
 
     def close(self) -> None:
-        """Stop, disconnect from the cluster, and close the database."""
+        """Stop, disconnect from the cluster, close the loaded models and the database."""
         self.stop()
         if self.executor is not None:
             self.executor.close()
+        self.models.close()
         self.store.close()
