@@ -14,11 +14,14 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from radbridge.cli import app
+
+if TYPE_CHECKING:
+    from radbridge.gateway import GatewayConfig
 
 
 def _free_port() -> int:
@@ -37,17 +40,10 @@ def demo(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the results.")] = 600.0,
 ) -> None:
     """Send a phantom CT study through the gateway and show the results (and a PNG)."""
-    from pydicom import dcmread
-
-    from radbridge.cli.gateway import print_status
     from radbridge.cli.info import print_table
-    from radbridge.config import Peer
-    from radbridge.errors import GatewayError
-    from radbridge.gateway import Gateway, load_gateway_config
-    from radbridge.gateway.status import status
+    from radbridge.gateway import load_gateway_config
     from radbridge.io.describe import describe
     from radbridge.io.phantom import write_phantom
-    from radbridge.net.scu import send
 
     typer.echo(f"1. writing the phantom CT study to {workdir / 'phantom'}")
     files = write_phantom(workdir / "phantom", slices=slices, size=size, seed=0)
@@ -56,6 +52,19 @@ def demo(
     shutil.rmtree(workdir / "gateway", ignore_errors=True)  # each demo starts afresh
     config = load_gateway_config(None, data_dir=workdir / "gateway")
     config = replace(config, port=_free_port(), quiet_period_s=1.0)
+    done = _send_through_gateway(config, files.dicom_dir, files.series_instance_uid, timeout)
+    _show_status(config, done, timeout)
+    _show_archive(config, files.dicom_dir, workdir / "snapshot")
+
+
+def _send_through_gateway(
+    config: GatewayConfig, folder: Path, series_uid: str, timeout: float
+) -> bool:
+    """Serve the gateway, C-STORE the folder to it, wait for the results; stop it."""
+    from radbridge.config import Peer
+    from radbridge.gateway import Gateway
+    from radbridge.net.scu import send
+
     typer.echo(
         f"2. starting the gateway ({config.ae_title} on 127.0.0.1:{config.port}, "
         f"data in {config.data_dir})"
@@ -67,13 +76,19 @@ def demo(
     try:
         typer.echo("3. sending the study to it over C-STORE, as a PACS would")
         _wait_for_port(config.port)
-        report = send([files.dicom_dir], Peer(config.ae_title, "127.0.0.1", config.port))
+        report = send([folder], Peer(config.ae_title, "127.0.0.1", config.port))
         typer.echo(f"   {len(report.sent)} instances acknowledged in {report.seconds:.1f} s")
         typer.echo("4. waiting for the model and the delivery ...")
-        done = _wait_for_results(config.database, files.series_instance_uid, timeout)
+        return _wait_for_results(config.database, series_uid, timeout)
     finally:
         stop.set()
         serving.join()
+
+
+def _show_status(config: GatewayConfig, done: bool, timeout: float) -> None:
+    from radbridge.cli.gateway import print_status
+    from radbridge.errors import GatewayError
+    from radbridge.gateway.status import status
     from radbridge.gateway.store import Store
 
     store = Store(config.database)
@@ -89,6 +104,11 @@ def demo(
             path=config.data_dir,
             hint="see `radbridge gateway status --data-dir ...` and audit.jsonl",
         )
+
+
+def _show_archive(config: GatewayConfig, source: Path, snapshot: Path) -> None:
+    from pydicom import dcmread
+
     typer.echo(f"6. results in the archive ({config.archive_dir}):")
     seg_path = None
     for path in sorted(config.archive_dir.rglob("*.dcm")):
@@ -100,7 +120,7 @@ def demo(
 
         typer.echo("7. a PNG snapshot of the SEG over the CT, for a quick look:")
         typer.echo("   ", nl=False)
-        render(seg_path, files.dicom_dir, workdir / "snapshot")
+        render(seg_path, source, snapshot)
 
 
 def _wait_for_port(port: int, timeout: float = 30.0) -> None:
