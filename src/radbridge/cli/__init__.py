@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -22,12 +22,39 @@ if TYPE_CHECKING:
     from radbridge.iods.source import SourceSeries
     from radbridge.models import ModelResult
 
-__all__ = ["THRESHOLD_HELP", "app", "command_group", "encode_one", "main", "write_object"]
+__all__ = [
+    "THRESHOLD_HELP",
+    "JsonOption",
+    "ProfileOption",
+    "SeriesOption",
+    "SourceOption",
+    "app",
+    "command_group",
+    "encode_one",
+    "identity",
+    "main",
+    "write_object",
+]
 
 #: Help of every --threshold option (the rule itself is radbridge.iods.threshold).
 THRESHOLD_HELP = (
     "FRACTIONAL SEGs: a voxel is inside a segment when its fraction is at least this (default 0.5)."
 )
+
+#: Options several commands share.
+SourceOption = Annotated[Path, typer.Option("--source", help="Folder of the source series.")]
+SeriesOption = Annotated[
+    str | None, typer.Option("--series", help="Source series UID if DIR holds several.")
+]
+ProfileOption = Annotated[
+    str | None,
+    typer.Option(
+        "--profile",
+        help="interop (default: every reader), slicer, ohif, pacs or compact "
+        "(docs/compatibility.md).",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 app = typer.Typer(
     name="radbridge",
@@ -54,6 +81,15 @@ def encode_one(
 
     objects = encode_results(source, result, [output], ResultOptions(profile=profile))
     return objects[output.kind]
+
+
+def identity(ds: Dataset) -> dict[str, str]:
+    """Return the SOP Instance, Series and Study Instance UIDs of ``ds`` (``info --json``)."""
+    return {
+        "sop_instance_uid": str(ds.get("SOPInstanceUID", "")),
+        "series_instance_uid": str(ds.get("SeriesInstanceUID", "")),
+        "study_instance_uid": str(ds.get("StudyInstanceUID", "")),
+    }
 
 
 def write_object(ds: Dataset, output: Path, what: str) -> None:

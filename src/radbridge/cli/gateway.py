@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from radbridge.cli import command_group
+from radbridge.cli import JsonOption, command_group
 
 if TYPE_CHECKING:
     from radbridge.gateway import GatewayConfig
@@ -39,7 +39,7 @@ def _existing_store(settings: GatewayConfig) -> Store:
 def status_command(
     config: ConfigOption = None,
     data_dir: DataOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Show the queue, recent jobs, latencies and failures (UIDs only)."""
     from radbridge.gateway.status import status

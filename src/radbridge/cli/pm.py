@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from radbridge.cli import command_group, encode_one, write_object
+from radbridge.cli import (
+    ProfileOption,
+    SeriesOption,
+    SourceOption,
+    command_group,
+    encode_one,
+    write_object,
+)
 
 pm_app = command_group("pm", "DICOM Parametric Map (PM): encode, decode.")
 
@@ -21,7 +28,7 @@ def _parse_code(text: str) -> object:
 
 @pm_app.command("encode")
 def encode(
-    source: Annotated[Path, typer.Option("--source", help="Folder of the source series.")],
+    source: SourceOption,
     map_file: Annotated[
         Path, typer.Option("--map", help="NIfTI/NRRD map, or .npy [slice,row,column].")
     ],
@@ -54,13 +61,8 @@ def encode(
         str | None,
         typer.Option(help="Integer maps: rle, jpegls or jpeg2000 (lossless; dcmqi reads none)."),
     ] = None,
-    profile: Annotated[
-        str | None,
-        typer.Option(help="interop (default), slicer, ohif, pacs or compact."),
-    ] = None,
-    series: Annotated[
-        str | None, typer.Option(help="Source series UID if DIR holds several.")
-    ] = None,
+    profile: ProfileOption = None,
+    series: SeriesOption = None,
 ) -> None:
     """Encode MAP on the series in --source as a DICOM Parametric Map."""
     from radbridge.coding import Code

@@ -8,7 +8,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from radbridge.cli import THRESHOLD_HELP, app, command_group, encode_one, write_object
+from radbridge.cli import (
+    THRESHOLD_HELP,
+    JsonOption,
+    SeriesOption,
+    SourceOption,
+    app,
+    command_group,
+    encode_one,
+    identity,
+    write_object,
+)
 
 if TYPE_CHECKING:
     from radbridge.iods.rtstruct import StructureSet
@@ -46,7 +56,7 @@ def _referenced_source(folder: Path, series: str | None, rs: StructureSet) -> So
 
 @rtstruct_app.command("encode")
 def encode(
-    source: Annotated[Path, typer.Option("--source", help="Folder of the source series.")],
+    source: SourceOption,
     mask: Annotated[
         Path,
         typer.Option(
@@ -73,9 +83,7 @@ def encode(
     label: Annotated[
         str, typer.Option("--label", help="Structure Set Label (up to 16 characters).")
     ] = "RADBRIDGE",
-    series: Annotated[
-        str | None, typer.Option(help="Source series UID if DIR holds several.")
-    ] = None,
+    series: SeriesOption = None,
 ) -> None:
     """Encode MASK on the series in --source as an RT Structure Set."""
     from radbridge.io.masks import read_mask
@@ -153,7 +161,7 @@ def decode(
 @rtstruct_app.command("info")
 def info(
     rs_file: Annotated[Path, typer.Argument(help="RTSTRUCT file.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Describe an RTSTRUCT: referenced series, ROIs, their types and contour counts."""
     from radbridge.iods.rtstruct import read_rtstruct
@@ -161,9 +169,7 @@ def info(
     rs = read_rtstruct(rs_file)
     ds = rs.dataset
     result: dict[str, Any] = {
-        "sop_instance_uid": str(ds.get("SOPInstanceUID", "")),
-        "series_instance_uid": str(ds.get("SeriesInstanceUID", "")),
-        "study_instance_uid": str(ds.get("StudyInstanceUID", "")),
+        **identity(ds),
         "structure_set_label": str(ds.get("StructureSetLabel", "")),
         "frame_of_reference_uid": rs.frame_of_reference_uid,
         "referenced_series_instance_uids": list(rs.referenced_series_uids),
@@ -202,7 +208,7 @@ def convert(
     to: Annotated[
         str, typer.Option("--to", help="rtstruct (from a SEG) or seg (from an RTSTRUCT).")
     ],
-    source: Annotated[Path, typer.Option("--source", help="Folder of the source series.")],
+    source: SourceOption,
     output: Annotated[Path, typer.Option("-o", "--output", help="File to write.")],
     seg_type: Annotated[
         str, typer.Option("--type", help="--to seg: binary (default) or labelmap.")
@@ -212,9 +218,7 @@ def convert(
     allow_empty: Annotated[
         bool, typer.Option("--allow-empty", help="--to rtstruct: keep empty segments.")
     ] = False,
-    series: Annotated[
-        str | None, typer.Option(help="Source series UID if DIR holds several.")
-    ] = None,
+    series: SeriesOption = None,
     threshold: Annotated[float | None, typer.Option(help=THRESHOLD_HELP)] = None,
 ) -> None:
     """Convert a SEG to an RTSTRUCT (--to rtstruct) or an RTSTRUCT to a SEG (--to seg)."""

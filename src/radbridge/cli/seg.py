@@ -8,7 +8,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from radbridge.cli import THRESHOLD_HELP, command_group, encode_one, write_object
+from radbridge.cli import (
+    THRESHOLD_HELP,
+    JsonOption,
+    ProfileOption,
+    SeriesOption,
+    SourceOption,
+    command_group,
+    encode_one,
+    identity,
+    write_object,
+)
 
 if TYPE_CHECKING:
     from radbridge.geometry import Volume
@@ -19,7 +29,7 @@ seg_app = command_group("seg", "DICOM Segmentation (SEG): encode, decode, info."
 
 @seg_app.command("encode")
 def encode(
-    source: Annotated[Path, typer.Option("--source", help="Folder of the source series.")],
+    source: SourceOption,
     mask: Annotated[
         Path, typer.Option("--mask", help="NIfTI/NRRD mask, or .npy [slice,row,column].")
     ],
@@ -34,13 +44,7 @@ def encode(
             help="none, deflated-explicit, rle, jpegls or jpeg2000 (default: the profile's)."
         ),
     ] = None,
-    profile: Annotated[
-        str | None,
-        typer.Option(
-            help="interop (default: every reader), slicer, ohif, pacs or compact "
-            "(docs/compatibility.md)."
-        ),
-    ] = None,
+    profile: ProfileOption = None,
     keep_empty_frames: Annotated[bool, typer.Option("--keep-empty-frames")] = False,
     palette: Annotated[
         bool, typer.Option("--palette", help="LABELMAP: add a colour palette.")
@@ -49,9 +53,7 @@ def encode(
         str, typer.Option(help="Algorithm name recorded per segment.")
     ] = "unspecified",
     algorithm_version: Annotated[str, typer.Option(help="Algorithm version.")] = "0",
-    series: Annotated[
-        str | None, typer.Option(help="Source series UID if DIR holds several.")
-    ] = None,
+    series: SeriesOption = None,
 ) -> None:
     """Encode MASK on the series in --source as a DICOM Segmentation."""
     from radbridge.io.masks import read_mask
@@ -195,7 +197,7 @@ def _write_per_segment(
 @seg_app.command("info")
 def info(
     seg_file: Annotated[Path, typer.Argument(help="SEG file.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Describe a SEG: type, frames, segments and their codes, geometry."""
     from radbridge.errors import RadbridgeError
@@ -204,9 +206,7 @@ def info(
     seg = read_segmentation(seg_file)
     ds = seg.dataset
     result: dict[str, Any] = {
-        "sop_instance_uid": str(ds.get("SOPInstanceUID", "")),
-        "series_instance_uid": str(ds.get("SeriesInstanceUID", "")),
-        "study_instance_uid": str(ds.get("StudyInstanceUID", "")),
+        **identity(ds),
         "segmentation_type": seg.segmentation_type.value,
         "frame_count": len(seg.frames),
         "rows": int(ds.Rows),

@@ -8,12 +8,11 @@ from typing import Annotated
 
 import typer
 
-from radbridge.cli import command_group, encode_one, write_object
+from radbridge.cli import SourceOption, command_group, encode_one, write_object
 
 sr_app = command_group("sr", "Structured Reports (TID 1500): encode, decode.")
 ko_app = command_group("ko", "Key Object Selection (key images): encode.")
 
-SourceOption = Annotated[Path, typer.Option("--source", help="Folder of the source series.")]
 OutputOption = Annotated[Path, typer.Option("-o", "--output", help="File to write.")]
 
 

@@ -39,7 +39,7 @@ from radbridge.gateway.config import GatewayConfig
 from radbridge.gateway.delivery import Sender, deliver, is_permanent, network_sender
 from radbridge.gateway.executors import make_executor
 from radbridge.gateway.runner import ModelCache, PermanentJobError, run_job
-from radbridge.gateway.store import Retry, Store
+from radbridge.gateway.store import Delivery, Retry, Store
 from radbridge.net.durable import make_dirs, remove_stale_temporaries
 from radbridge.net.receiver import StoredInstance, TransferOutcome, same_dataset
 
@@ -68,6 +68,15 @@ def prepare_data_dir(config: GatewayConfig) -> None:
             continue
         os.fchmod(handle, config.file_mode)
         os.close(handle)
+
+
+def _about(item: Delivery) -> dict[str, Any]:
+    """Return the audit fields that name a delivery."""
+    return {
+        "job": item.job_id,
+        "destination": item.destination,
+        "sop_instance_uid": item.sop_instance_uid,
+    }
 
 
 class Gateway:
@@ -341,24 +350,20 @@ class Gateway:
                 job, self.store, self.config, models=self.models, executor=self.executor
             )
         except Exception as exc:  # every failure is recorded; the loop keeps serving
-            permanent = isinstance(exc, PermanentJobError)
             reason = (
                 str(exc)
                 if isinstance(exc, RadbridgeError)
                 else "".join(traceback.format_exception_only(type(exc), exc)).strip()
             )
             retry = Retry(self.config.max_attempts, self.config.retry_base_s)
-            state = self.store.fail_job(job.id, reason, retry, permanent=permanent)
-            log.warning("job %d failed (%s): %s", job.id, state, type(exc).__name__)
-            self.audit.write("job failed", job=job.id, state=state, error=reason[:500])
+            self._job_failed(job.id, reason, retry, isinstance(exc, PermanentJobError), exc)
             return True
         rule = next(r for r in self.config.rules if r.name == job.rule)
         results = [(f.kind, f.sop_instance_uid, str(f.path), f.sha256) for f in output.files]
         try:
             self.store.start_delivering(job.id, results, rule.destinations)
         except RadbridgeError as exc:  # a result UID with other content: never sent
-            state = self.store.fail_job(job.id, str(exc), Retry(1, 0.0), permanent=True)
-            self.audit.write("job failed", job=job.id, state=state, error=str(exc)[:500])
+            self._job_failed(job.id, str(exc), Retry(1, 0.0), True, exc)
             return True
         self.audit.write(
             "job encoded",
@@ -368,6 +373,13 @@ class Gateway:
             sha256=[f.sha256 for f in output.files],
         )
         return True
+
+    def _job_failed(
+        self, job_id: int, reason: str, retry: Retry, permanent: bool, exc: Exception
+    ) -> None:
+        state = self.store.fail_job(job_id, reason, retry, permanent=permanent)
+        log.warning("job %d failed (%s): %s", job_id, state, type(exc).__name__)
+        self.audit.write("job failed", job=job_id, state=state, error=reason[:500])
 
     def deliver_once(self) -> bool:
         """Deliver the next ready file, if any; return whether one was attempted."""
@@ -383,9 +395,7 @@ class Gateway:
             state = self.store.delivery_failed(item, reason, retry, permanent=permanent)
             self.audit.write(
                 "delivery failed",
-                job=item.job_id,
-                destination=item.destination,
-                sop_instance_uid=item.sop_instance_uid,
+                **_about(item),
                 state=state,
                 permanent=permanent,
                 error=str(exc)[:500],
@@ -402,9 +412,7 @@ class Gateway:
             )
         self.audit.write(
             "delivered",
-            job=item.job_id,
-            destination=item.destination,
-            sop_instance_uid=item.sop_instance_uid,
+            **_about(item),
             attempt=item.attempts,
             sha256=item.sha256,
             warning=f"0x{status:04X}" if status else None,

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 __all__ = ["Delivery", "Job", "JobSpec", "JobState", "Retry", "SeriesState", "VersionInput"]
+
+
+def _columns(record: Any, row: Any) -> dict[str, Any]:
+    """Return the values of the row's columns named like the record's fields."""
+    return {field.name: row[field.name] for field in fields(record)}
 
 
 class JobState:
@@ -72,22 +77,7 @@ class Job:
     @classmethod
     def from_row(cls, row: Any) -> Job:
         """Build from a ``jobs`` row."""
-        return cls(
-            row["id"],
-            row["series_instance_uid"],
-            row["study_instance_uid"],
-            row["version"],
-            row["rule"],
-            row["model"],
-            row["priority"],
-            row["state"],
-            row["attempts"],
-            row["instance_count"],
-            row["error"],
-            row["created_at"],
-            row["started_at"],
-            row["finished_at"],
-        )
+        return cls(**_columns(cls, row))
 
 
 @dataclass(frozen=True)
@@ -128,4 +118,4 @@ class SeriesState:
     @classmethod
     def from_row(cls, row: Any) -> SeriesState:
         """Build from a ``series`` row."""
-        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
+        return cls(**_columns(cls, row))
