@@ -17,10 +17,8 @@ from radbridge.errors import ConfigError, EncodingError
 from radbridge.geometry import volume_from_datasets
 from radbridge.io.phantom import write_phantom
 from radbridge.io.series import load_datasets
-from radbridge.iods.seg import AlgorithmIdentification, SegmentDescription
 from radbridge.iods.source import SourceSeries
-from radbridge.iods.sr import read_measurement_report
-from radbridge.models import AlgorithmInfo, Measurement, ModelResult, SeriesInfo, run_model
+from radbridge.models import AlgorithmInfo, ModelMeasurement, ModelResult, SeriesInfo, run_model
 from radbridge.models.reference_ct import ReferenceCTModel
 from radbridge.results import (
     KoOutput,
@@ -35,6 +33,8 @@ from radbridge.results import (
     register_output,
 )
 from radbridge.results import registry as registry_module
+from radbridge.seg import AlgorithmIdentification, SegmentDescription
+from radbridge.sr import read_measurement_report
 from tests.peers.dicom3tools import dciodvfy
 
 ALL = ("seg", "sr", "ko", "sc", "pm", "rtstruct")
@@ -61,7 +61,7 @@ def toy_kind():
         text: str = "seen"
 
     def encode(context: ResultContext, output: NoteOutput) -> Dataset | None:
-        from radbridge.iods.ko import encode_key_objects
+        from radbridge.ko import encode_key_objects
 
         first = context.source.slice_refs[0].sop_instance_uid
         return encode_key_objects(context.source, [first], description=output.text)
@@ -135,7 +135,7 @@ def test_a_registered_kind_is_one_registration(phantom, toy_kind):
     objects = encode_results(source, result, ["seg", toy_kind(text="toy output")])
     assert list(objects) == ["seg", "note"]
     assert objects["note"].Modality == "KO"
-    from radbridge.iods.ko import read_key_objects
+    from radbridge.ko import read_key_objects
 
     assert read_key_objects(objects["note"]).description == "toy output"
     with pytest.raises(ConfigError, match="already registered"):
@@ -181,7 +181,7 @@ def test_probabilities_give_a_fractional_seg_and_a_map(phantom):
 
 
 def test_series_options_and_profile_reach_every_object(phantom):
-    from radbridge.iods.common import SeriesOptions
+    from radbridge.seg import SeriesOptions
 
     source, _, result, _ = phantom
     options = ResultOptions(
@@ -219,8 +219,8 @@ def test_per_object_groups_get_their_own_tracking_uid(phantom):
     )
     labels = result.labels.with_array((result.labels.array == 6).astype(np.uint8))
     lesions = (
-        Measurement("volume", 10.0, "mm3", label=1, instance=1),
-        Measurement("volume", 12.0, "mm3", label=1, instance=2),
+        ModelMeasurement("volume", 10.0, "mm3", label=1, instance=1),
+        ModelMeasurement("volume", 12.0, "mm3", label=1, instance=2),
     )
     model = ModelResult(
         labels=labels,

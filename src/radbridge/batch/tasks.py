@@ -228,9 +228,9 @@ def _series_options(
 def _masks(row: ManifestRow, source: Any, options: dict[str, Any]) -> _Plan:
     """Plan a ``seg`` or ``rtstruct`` row: ``input`` is a mask on the source grid."""
     from radbridge.io.masks import read_mask
-    from radbridge.iods.seg import load_labels
     from radbridge.models import AlgorithmInfo, ModelResult
     from radbridge.results import RtstructOutput, SegOutput
+    from radbridge.seg import load_labels
 
     mask = read_mask(row.input, source.geometry)
     seg = row.kind == "seg"
@@ -263,9 +263,9 @@ def _report(row: ManifestRow, source: Any, options: dict[str, Any]) -> _Plan:
     """
     from pydicom import dcmread
 
-    from radbridge.iods.sr import report_from_json
     from radbridge.models import ModelResult
     from radbridge.results import SrOutput
+    from radbridge.sr import report_from_json
 
     seg_name = options.pop("seg", None)
     description = str(options.pop("series_description", "Measurement report"))

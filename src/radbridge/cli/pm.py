@@ -68,8 +68,8 @@ def encode(
     from radbridge.coding import Code
     from radbridge.io.masks import read_mask
     from radbridge.io.series import read_source_series
-    from radbridge.iods.pm import open_parametric_map
     from radbridge.models import ModelResult
+    from radbridge.pm import open_parametric_map
     from radbridge.results import PmOutput
 
     src = read_source_series(source, series_instance_uid=series)
@@ -111,7 +111,7 @@ def decode(
 
     from radbridge.io.nifti import write_image
     from radbridge.io.series import read_source_series
-    from radbridge.iods.pm import open_parametric_map
+    from radbridge.pm import open_parametric_map
 
     pm = open_parametric_map(pm_file)
     target = read_source_series(source) if source is not None else None

@@ -12,8 +12,8 @@ from radbridge.cli import THRESHOLD_HELP, app
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from radbridge.iods.seg import Segmentation
     from radbridge.iods.source import SourceSeries
+    from radbridge.seg import Segmentation
 
 
 def _masks(
@@ -58,8 +58,8 @@ def render(
     """
     from radbridge.errors import ConfigError
     from radbridge.io.series import read_source_series, read_volume
-    from radbridge.iods.sc import encode_overlay_sc, render_overlay, render_png_montage
-    from radbridge.iods.seg import read_segmentation
+    from radbridge.sc import encode_overlay_sc, render_overlay, render_png_montage
+    from radbridge.seg import read_segmentation
 
     centre_width: tuple[float, float] | None = None
     if window is not None:

@@ -21,8 +21,8 @@ from radbridge.cli import (
 )
 
 if TYPE_CHECKING:
-    from radbridge.iods.rtstruct import StructureSet
     from radbridge.iods.source import SourceSeries
+    from radbridge.rtstruct import StructureSet
 
 rtstruct_app = command_group(
     "rtstruct", "RT Structure Sets (RTSTRUCT): encode masks as contours, decode, info."
@@ -87,10 +87,10 @@ def encode(
 ) -> None:
     """Encode MASK on the series in --source as an RT Structure Set."""
     from radbridge.io.masks import read_mask
-    from radbridge.iods.rtstruct import ContourOptions
-    from radbridge.iods.seg import load_labels
     from radbridge.models import AlgorithmInfo, ModelResult
     from radbridge.results import RtstructOutput
+    from radbridge.rtstruct import ContourOptions
+    from radbridge.seg import load_labels
 
     src = _source(source, series)
     spec = RtstructOutput(
@@ -134,7 +134,7 @@ def decode(
 
     from radbridge.errors import UnsupportedObjectError
     from radbridge.io.nifti import write_image
-    from radbridge.iods.rtstruct import read_rtstruct
+    from radbridge.rtstruct import read_rtstruct
 
     rs = read_rtstruct(rs_file)
     target = _referenced_source(source, series, rs)
@@ -164,7 +164,7 @@ def info(
     as_json: JsonOption = False,
 ) -> None:
     """Describe an RTSTRUCT: referenced series, ROIs, their types and contour counts."""
-    from radbridge.iods.rtstruct import read_rtstruct
+    from radbridge.rtstruct import read_rtstruct
 
     rs = read_rtstruct(rs_file)
     ds = rs.dataset

@@ -22,7 +22,7 @@ from radbridge.cli import (
 
 if TYPE_CHECKING:
     from radbridge.geometry import Volume
-    from radbridge.iods.seg import Segmentation, StackedMasks
+    from radbridge.seg import Segmentation, StackedMasks
 
 seg_app = command_group("seg", "DICOM Segmentation (SEG): encode, decode, info.")
 
@@ -58,9 +58,9 @@ def encode(
     """Encode MASK on the series in --source as a DICOM Segmentation."""
     from radbridge.io.masks import read_mask
     from radbridge.io.series import read_source_series
-    from radbridge.iods.seg import load_labels
     from radbridge.models import AlgorithmInfo, ModelResult
     from radbridge.results import SegOutput
+    from radbridge.seg import load_labels
 
     src = read_source_series(source, series_instance_uid=series)
     spec = SegOutput(
@@ -120,8 +120,8 @@ def decode(
     is given.
     """
     from radbridge.io.series import read_source_series
-    from radbridge.iods.seg import read_segmentation
     from radbridge.iods.threshold import DEFAULT_THRESHOLD
+    from radbridge.seg import read_segmentation
 
     seg = read_segmentation(seg_file)
     target = read_source_series(source) if source is not None else None
@@ -201,7 +201,7 @@ def info(
 ) -> None:
     """Describe a SEG: type, frames, segments and their codes, geometry."""
     from radbridge.errors import RadbridgeError
-    from radbridge.iods.seg import read_segmentation
+    from radbridge.seg import read_segmentation
 
     seg = read_segmentation(seg_file)
     ds = seg.dataset

@@ -28,9 +28,9 @@ def encode(
     """Encode a JSON measurement report on the series in --source as a TID 1500 SR."""
     from radbridge.errors import InvalidAttributeError
     from radbridge.io.series import load_datasets, read_source_series
-    from radbridge.iods.sr import report_from_json
     from radbridge.models import ModelResult
     from radbridge.results import SrOutput
+    from radbridge.sr import report_from_json
 
     try:
         document = json.loads(report.read_text())
@@ -50,7 +50,7 @@ def decode(
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON form.")] = False,
 ) -> None:
     """Print a TID 1500 report (or the content tree of any other SR)."""
-    from radbridge.iods.sr import read_structured_report, report_to_json
+    from radbridge.sr import read_structured_report, report_to_json
 
     sr = read_structured_report(sr_file)
     if as_json:

@@ -14,7 +14,7 @@ import numpy as np
 from pydicom import Dataset
 
 from radbridge.errors import EncodingError
-from radbridge.iods.ko import encode_key_objects
+from radbridge.ko import encode_key_objects
 from radbridge.results.registry import Output, OutputKind, ResultContext
 
 __all__ = ["KIND", "KoOutput"]

@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 from pydicom import Dataset
 
 from radbridge.coding import Code
-from radbridge.iods.pm import encode_parametric_map
 from radbridge.iods.sr.concepts import PROBABILITY
+from radbridge.pm import encode_parametric_map
 from radbridge.results.registry import Output, OutputKind, ResultContext
 
 __all__ = ["KIND", "PmOutput"]

@@ -43,9 +43,9 @@ from pydicom import Dataset
 from radbridge.errors import ConfigError, EncodingError
 from radbridge.geometry import Volume
 from radbridge.iods.common import SeriesOptions
-from radbridge.iods.seg import AlgorithmIdentification, SegmentDescription, describe_labels
 from radbridge.iods.source import SourceSeries
 from radbridge.models import ModelResult
+from radbridge.seg import AlgorithmIdentification, SegmentDescription, describe_labels
 
 __all__ = [
     "Output",

@@ -15,8 +15,8 @@ from typing import Any, ClassVar
 from pydicom import Dataset
 
 from radbridge.errors import EncodingError
-from radbridge.iods.rtstruct import ContourOptions, encode_rtstruct
 from radbridge.results.registry import Output, OutputKind, ResultContext
+from radbridge.rtstruct import ContourOptions, encode_rtstruct
 
 __all__ = ["KIND", "RtstructOutput"]
 

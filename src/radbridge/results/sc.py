@@ -14,8 +14,8 @@ from typing import ClassVar
 from pydicom import Dataset
 
 from radbridge.color import dicom_lab_to_rgb, rgb_to_dicom_lab
-from radbridge.iods.sc import encode_overlay_sc, render_overlay
 from radbridge.results.registry import Output, OutputKind, ResultContext
+from radbridge.sc import encode_overlay_sc, render_overlay
 
 __all__ = ["KIND", "ScOutput"]
 

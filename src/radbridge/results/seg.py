@@ -9,8 +9,8 @@ from pydicom import Dataset
 
 from radbridge.errors import EncodingError
 from radbridge.geometry import Volume
-from radbridge.iods.seg import encode_segmentation
 from radbridge.results.registry import Output, OutputKind, ResultContext
+from radbridge.seg import encode_segmentation
 
 __all__ = ["KIND", "SegOutput"]
 

@@ -22,7 +22,10 @@ from pydicom import Dataset
 
 from radbridge.coding import Code, dcm, sct
 from radbridge.errors import EncodingError
-from radbridge.iods.sr import (
+from radbridge.iods.sr import concepts as c
+from radbridge.models import Finding, ModelMeasurement, ModelResult
+from radbridge.results.registry import Output, OutputKind, ResultContext
+from radbridge.sr import (
     Algorithm,
     Measurement,
     MeasurementGroup,
@@ -30,9 +33,6 @@ from radbridge.iods.sr import (
     QualitativeEvaluation,
     encode_measurement_report,
 )
-from radbridge.iods.sr import concepts as c
-from radbridge.models import Finding, ModelMeasurement, ModelResult
-from radbridge.results.registry import Output, OutputKind, ResultContext
 
 __all__ = ["KIND", "SrOutput", "measurement_report"]
 
