@@ -26,7 +26,7 @@ from radbridge.iods.sr import concepts as c
 from radbridge.models import Finding, ModelMeasurement, ModelResult
 from radbridge.results.registry import Output, OutputKind, ResultContext
 from radbridge.sr import (
-    Algorithm,
+    AlgorithmIdentification,
     Measurement,
     MeasurementGroup,
     MeasurementReport,
@@ -75,7 +75,7 @@ def _local(text: str) -> Code:
 
 
 def _measurements(
-    items: Iterable[ModelMeasurement], algorithm: Algorithm
+    items: Iterable[ModelMeasurement], algorithm: AlgorithmIdentification
 ) -> tuple[Measurement, ...]:
     out = []
     for m in items:
@@ -103,7 +103,9 @@ def _evaluations(findings: list[Finding]) -> tuple[QualitativeEvaluation, ...]:
     )
 
 
-def _probabilities(findings: list[Finding], algorithm: Algorithm) -> tuple[Measurement, ...]:
+def _probabilities(
+    findings: list[Finding], algorithm: AlgorithmIdentification
+) -> tuple[Measurement, ...]:
     return tuple(
         Measurement(
             c.PROBABILITY, float(f.probability), Code("1", "UCUM", "no units"), algorithm=algorithm
@@ -118,7 +120,7 @@ def _segment_groups(
     number: int,
     by_instance: dict[int | None, list[ModelMeasurement]],
     findings: list[Finding],
-    algorithm: Algorithm,
+    algorithm: AlgorithmIdentification,
 ) -> list[MeasurementGroup]:
     """Return the group of one segment, then one per object of it (per-lesion values)."""
     group = MeasurementGroup.from_segment(
@@ -145,7 +147,7 @@ def measurement_report(
     result: ModelResult, seg: Dataset, numbers: Iterable[int]
 ) -> MeasurementReport:
     """Build the TID 1500 report of ``result`` on segments ``numbers`` of ``seg``."""
-    algorithm = Algorithm(result.algorithm.name, result.algorithm.version)
+    algorithm = AlgorithmIdentification(result.algorithm.name, result.algorithm.version)
     by_label: dict[int | None, dict[int | None, list[ModelMeasurement]]] = defaultdict(
         lambda: defaultdict(list)
     )
