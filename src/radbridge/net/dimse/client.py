@@ -185,13 +185,18 @@ def open_association(
 ) -> ClientAssociation:
     """Associate with ``peer`` proposing ``(abstract syntax, [transfer syntaxes])`` contexts.
 
+    The association may accept none of them (:attr:`ClientAssociation.accepted`
+    is then empty: each C-STORE fails with its SOP class).
+
     Raises
     ------
     AssociationError
-        The peer is unreachable, rejected or aborted the association (the reason is
-        named), or accepted none of the contexts.
+        The peer is unreachable, or rejected or aborted the association (the
+        reason is named).
     PeerTimeoutError
         The peer did not answer within ``peer.timeout_s``.
+    ProtocolError
+        The peer's answer is not a well-formed A-ASSOCIATE-AC/RJ (we abort).
     """
     if not 1 <= len(contexts) <= 128:
         raise ValueError("an association proposes 1 to 128 presentation contexts")
@@ -200,34 +205,9 @@ def open_association(
     link = Link(sock, max_receive=max_receive, peer=label)
     try:
         link.send(AssociateRequest(peer.ae_title, ae_title, proposed, max_receive).encode())
-        pdu = link.read_pdu()
+        accept = _accepted(link, peer, label)
     except NetworkError:
         link.close()
-        raise
-    if pdu is None or pdu[0] == A_ABORT:
-        link.close()
-        raise AssociationError(
-            f"{label} aborted the association",
-            path=peer.name,
-            hint="the peer may not accept our AE title, TLS settings or any proposed SOP class; "
-            "see its log",
-        )
-    kind, body = pdu
-    if kind == A_ASSOCIATE_RJ:
-        link.close()
-        raise AssociationError(
-            f"{label} rejected the association ({AssociateReject.decode(bytes(body)).describe()})",
-            path=peer.name,
-            hint="check that the peer knows our AE title "
-            "and that its AE title is spelled as configured",
-        )
-    if kind != A_ASSOCIATE_AC:
-        link.abort(2, 2)
-        raise ProtocolError(f"{label} answered the association request with PDU type {kind}")
-    try:
-        accept = AssociateAccept.decode(bytes(body))
-    except ProtocolError:
-        link.abort(2, 6)
         raise
     link.max_send = accept.max_length
     by_id = {cid: sop for cid, sop, _ in proposed}
@@ -237,6 +217,33 @@ def open_association(
         if result == 0 and cid in by_id
     ]
     return ClientAssociation(link, peer, accepted)
+
+
+def _accepted(link: Link, peer: Peer, label: str) -> AssociateAccept:
+    """Read the answer to our A-ASSOCIATE-RQ: the accept, or the error it stands for."""
+    pdu = link.read_pdu()
+    if pdu is None or pdu[0] == A_ABORT:
+        raise AssociationError(
+            f"{label} aborted the association",
+            path=peer.name,
+            hint="the peer may not accept our AE title, TLS settings or any proposed SOP class; "
+            "see its log",
+        )
+    kind, body = pdu
+    if kind == A_ASSOCIATE_RJ:
+        raise AssociationError(
+            f"{label} rejected the association ({AssociateReject.decode(bytes(body)).describe()})",
+            path=peer.name,
+            hint="check that the peer knows our AE title "
+            "and that its AE title is spelled as configured",
+        )
+    try:
+        if kind != A_ASSOCIATE_AC:
+            raise ProtocolError(f"{label} answered the association request with PDU type {kind}")
+        return AssociateAccept.decode(bytes(body))
+    except ProtocolError:
+        link.abort(2, 2)
+        raise
 
 
 def echo(peer: Peer, *, ae_title: str = DEFAULT_AE_TITLE) -> float:
