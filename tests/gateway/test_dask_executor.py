@@ -95,3 +95,52 @@ def test_dask_executor_from_the_toml_file(tmp_path, phantom_study, dask_cluster)
             lambda dask_scheduler: list(dask_scheduler.task_prefixes)
         )
     assert "compute_results" in prefixes  # the job's work ran on the cluster
+
+
+COUNTING_MODEL = """
+import os
+from radbridge.models.reference_ct import ReferenceCTModel
+
+class CountingModel(ReferenceCTModel):
+    def __init__(self):
+        super().__init__()
+        with open(os.environ["RB_MODEL_LOADS"], "a") as log:
+            log.write(f"{os.getpid()}\\n")
+"""
+
+
+def test_each_worker_loads_a_model_once(config, phantom_study, dask_cluster, tmp_path):
+    """Three jobs of one model on two workers: at most one load per worker, not per job."""
+    loads = tmp_path / "loads.txt"
+    loads.touch()
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / "countmodel.py").write_text(COUNTING_MODEL)
+    from distributed import Client
+
+    def prepare_worker(folder: str, loads: str) -> None:  # pickled by value, not by name
+        import os
+        import sys
+
+        sys.path.insert(0, folder)
+        os.environ["RB_MODEL_LOADS"] = loads
+
+    with Client(dask_cluster.address, timeout="30s") as client:  # the workers' environment
+        client.run(prepare_worker, str(folder), str(loads))
+    rule = replace(config.rules[0], model="countmodel:CountingModel", outputs=("seg",))
+    rules = tuple(replace(rule, name=f"r{i}") for i in range(3))
+    gateway = Gateway(
+        replace(
+            config,
+            rules=rules,
+            data_dir=tmp_path / "gw",
+            executor=dask_cluster.address.replace("tcp://", "dask://"),
+        )
+    )
+    try:
+        receive(gateway, sorted(phantom_study.dicom_dir.glob("*.dcm")))
+        wait_done(gateway, 3)
+    finally:
+        gateway.close()
+    pids = loads.read_text().split()
+    assert 1 <= len(pids) <= 2 and len(set(pids)) == len(pids), pids  # once per worker

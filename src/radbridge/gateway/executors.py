@@ -6,7 +6,10 @@ SQLite state and the spool and writes the outbox, so it stays the source of trut
 A worker that dies mid-job is retried by Dask, and if the job still fails it goes
 back to the gateway's queue with backoff like any failure: no job is lost.
 Workers read the spool by path, so it must be on storage they share with the
-gateway (as for `radbridge batch`).
+gateway (as for `radbridge batch`). Each worker keeps the models its jobs load in a
+:class:`~radbridge.gateway.runner.ModelCache` owned by a worker plugin the executor
+registers (``radbridge.gateway._dask_plugin.WorkerModels``), which closes them when
+the worker stops; gateways sharing a cluster share its workers' models.
 """
 
 from __future__ import annotations
@@ -17,7 +20,25 @@ from typing import Any
 from radbridge._optional import require
 from radbridge.errors import ConfigError, GatewayError
 
-__all__ = ["DaskExecutor", "make_executor"]
+__all__ = ["MODELS_PLUGIN", "DaskExecutor", "make_executor", "worker_models"]
+
+#: The name of the worker plugin that owns a Dask worker's model cache.
+MODELS_PLUGIN = "radbridge-models"
+
+
+def worker_models() -> Any:
+    """Return the model cache of the Dask worker running this task, or None elsewhere."""
+    import sys
+
+    distributed = sys.modules.get("distributed")  # a worker has it; elsewhere it is absent
+    if distributed is None:
+        return None
+    try:
+        worker = distributed.get_worker()
+    except ValueError:  # not inside a task on a worker
+        return None
+    plugin = worker.plugins.get(MODELS_PLUGIN)
+    return getattr(plugin, "models", None)
 
 
 class DaskExecutor:
@@ -43,6 +64,9 @@ class DaskExecutor:
                 attribute="executor",
                 hint="start `dask scheduler` and `dask worker`s, or use executor = 'local'",
             ) from exc
+        from radbridge.gateway._dask_plugin import WorkerModels
+
+        self._client.register_plugin(WorkerModels(), name=MODELS_PLUGIN)
 
     def run(self, function: Callable[..., Any], *args: Any) -> Any:
         """Run ``function(*args)`` on a worker and return its result."""
@@ -59,7 +83,7 @@ class DaskExecutor:
             ) from exc
 
     def close(self) -> None:
-        """Disconnect from the scheduler."""
+        """Disconnect from the scheduler (the workers keep their models until they stop)."""
         self._client.close()
 
 

@@ -215,11 +215,15 @@ def compute_results(
 
     A pure function of its (picklable) arguments, so it runs in the gateway process
     or on a Dask worker alike; it writes nothing. ``models`` is the gateway's model
-    cache; without it (on a Dask worker) the model is loaded for this job.
+    cache; on a Dask worker the worker's (see :mod:`radbridge.gateway.executors`).
     """
     from radbridge.results import ResultOptions, encode_results
 
     datasets, volume, source = _load(paths)
+    if models is None:
+        from radbridge.gateway.executors import worker_models
+
+        models = worker_models()
     model = models.get(rule.model) if models is not None else load_model(rule.model)
     info = SeriesInfo.from_dataset(datasets[0], slice_count=volume.shape[0])
     result = run_model(model, volume, info)
