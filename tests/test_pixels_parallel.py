@@ -183,3 +183,34 @@ def test_jpeg2000_encoding_from_several_threads_does_not_crash():
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "16"
+
+
+@pytest.mark.parametrize("syntax", ["rle", "jpegls"])
+@pytest.mark.usefixtures("alone")
+def test_a_compressed_series_decodes_its_slices_in_forked_workers(monkeypatch, syntax):
+    # one compressed frame per file (a CT series): the slices are decoded across files
+    from radbridge import Series
+    from tests.foundation.builders import ct_slice
+
+    monkeypatch.setitem(_pool._MIN_SECONDS, "fork", 0.0)
+    rng = np.random.default_rng(3)
+    datasets, expected = [], []
+    for k in (4, 0, 3, 1, 2, 5):  # stored out of order: the plan orders them
+        ds = ct_slice((0, 0, 1.5 * k), rows=16, columns=16)
+        pixels = rng.integers(0, 4096, (1, 16, 16)).astype(np.uint16)
+        encoded = encode_pixel_data(pixels, syntax, workers=1)
+        encoded.store(ds)
+        ds.file_meta.TransferSyntaxUID = encoded.transfer_syntax.uid
+        datasets.append(ds)
+        expected.append((k, pixels[0]))
+    calls = []
+    original = _pool.decode_parallel
+    monkeypatch.setattr(
+        reader_module, "decode_parallel", lambda *a: calls.append(1) or original(*a)
+    )
+    volume = Series.from_datasets(datasets).volume(workers=2)
+    assert calls == [1]
+    np.testing.assert_array_equal(volume.array, np.stack([p for _, p in sorted(expected)]))
+    serial = Series.from_datasets(datasets).volume(workers=1)
+    assert calls == [1]  # one worker: decoded in this process
+    np.testing.assert_array_equal(serial.array, volume.array)

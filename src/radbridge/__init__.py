@@ -29,6 +29,7 @@ _EXPORTS: dict[str, str] = {
     "RadbridgeError": "radbridge.errors",
     "SegmentDescription": "radbridge.seg",
     "Segmentation": "radbridge.seg",
+    "Series": "radbridge.iods.source",
     "SeriesOptions": "radbridge.iods.common",
     "SliceRef": "radbridge.geometry",
     "SourceSeries": "radbridge.iods.source",
@@ -48,6 +49,7 @@ _EXPORTS: dict[str, str] = {
     "read_parametric_map": "radbridge.pm",
     "read_rtstruct": "radbridge.rtstruct",
     "read_segmentation": "radbridge.seg",
+    "read_series": "radbridge.io.series",
     "read_source_series": "radbridge.io.series",
     "read_structured_report": "radbridge.sr",
     "read_volume": "radbridge.io.series",
@@ -69,6 +71,7 @@ __all__ = [
     "RadbridgeError",
     "SegmentDescription",
     "Segmentation",
+    "Series",
     "SeriesOptions",
     "SliceRef",
     "SourceSeries",
@@ -89,6 +92,7 @@ __all__ = [
     "read_parametric_map",
     "read_rtstruct",
     "read_segmentation",
+    "read_series",
     "read_source_series",
     "read_structured_report",
     "read_volume",
@@ -107,9 +111,9 @@ if TYPE_CHECKING:
     from radbridge.geometry import SliceRef, Volume, VolumeGeometry, volume_from_datasets
     from radbridge.io.nifti import read_image, write_image
     from radbridge.io.scan import scan
-    from radbridge.io.series import read_source_series, read_volume
+    from radbridge.io.series import read_series, read_source_series, read_volume
     from radbridge.iods.common import SeriesOptions
-    from radbridge.iods.source import SourceSeries
+    from radbridge.iods.source import Series, SourceSeries
     from radbridge.ko import encode_key_objects, read_key_objects
     from radbridge.net.scp import StorageSCP
     from radbridge.net.scu import send

@@ -17,20 +17,5 @@ Examples
 True
 """
 
-from radbridge.iods.common import SeriesOptions
-from radbridge.iods.sr.ko import (
-    KEY_OBJECT_SELECTION_STORAGE,
-    KeyObjectReference,
-    KeyObjects,
-    encode_key_objects,
-    read_key_objects,
-)
-
-__all__ = [
-    "KEY_OBJECT_SELECTION_STORAGE",
-    "KeyObjectReference",
-    "KeyObjects",
-    "SeriesOptions",
-    "encode_key_objects",
-    "read_key_objects",
-]
+from radbridge.iods.sr.ko import *  # noqa: F403 - the family's public names
+from radbridge.iods.sr.ko import __all__ as __all__

@@ -7,53 +7,17 @@ face (``radbridge.iods``) are private.
 
 Examples
 --------
->>> from radbridge import SourceSeries
+>>> from radbridge import Series
 >>> from radbridge.io.phantom import generate_phantom
 >>> ph = generate_phantom(slices=6, size=32)
->>> source = SourceSeries.from_volume(ph.hu)
+>>> source = Series.from_volume(ph.hu)
 >>> rs = encode_rtstruct(ph.labels.array == 5, source, {1: "liver"})
 >>> read_rtstruct(rs).rois[1].name
 'liver'
 """
 
-from radbridge.iods.common import SeriesOptions
-from radbridge.iods.content import AlgorithmIdentification, SegmentDescription
 from radbridge.iods.convert import rtstruct_to_seg, seg_to_rtstruct
-from radbridge.iods.rtstruct import (
-    ROI,
-    Contour,
-    ContourGeometricType,
-    ContourOptions,
-    HoleStyle,
-    ROIDescription,
-    ROIGenerationAlgorithm,
-    RTROIInterpretedType,
-    StructureSet,
-    describe_rois,
-    encode_rtstruct,
-    read_rtstruct,
-    roi_description,
-)
-from radbridge.iods.rtstruct.types import RT_STRUCTURE_SET_STORAGE
+from radbridge.iods.rtstruct import *  # noqa: F403 - the family's public names
+from radbridge.iods.rtstruct import __all__ as _family
 
-__all__ = [
-    "ROI",
-    "RT_STRUCTURE_SET_STORAGE",
-    "AlgorithmIdentification",
-    "Contour",
-    "ContourGeometricType",
-    "ContourOptions",
-    "HoleStyle",
-    "ROIDescription",
-    "ROIGenerationAlgorithm",
-    "RTROIInterpretedType",
-    "SegmentDescription",
-    "SeriesOptions",
-    "StructureSet",
-    "describe_rois",
-    "encode_rtstruct",
-    "read_rtstruct",
-    "roi_description",
-    "rtstruct_to_seg",
-    "seg_to_rtstruct",
-]
+__all__ = [*_family, "rtstruct_to_seg", "seg_to_rtstruct"]

@@ -9,39 +9,14 @@ private.
 
 Examples
 --------
->>> from radbridge import SourceSeries
+>>> from radbridge import Series
 >>> from radbridge.io.phantom import generate_phantom
 >>> ph = generate_phantom(slices=3, size=32)
 >>> rendering = render_overlay(ph.hu, ph.labels.array, {}, ph.label_names)
->>> sc = encode_overlay_sc(SourceSeries.from_volume(ph.hu), rendering)
+>>> sc = encode_overlay_sc(Series.from_volume(ph.hu), rendering)
 >>> sc.BurnedInAnnotation, int(sc.NumberOfFrames)
 ('YES', 3)
 """
 
-from radbridge.iods.common import SeriesOptions
-from radbridge.iods.profiles import Profile
-from radbridge.iods.sc import (
-    BANNER_TEXT,
-    MULTIFRAME_TRUE_COLOR_SC_STORAGE,
-    OverlayStyle,
-    Rendering,
-    choose_slices,
-    encode_overlay_sc,
-    render_frames,
-    render_overlay,
-    render_png_montage,
-)
-
-__all__ = [
-    "BANNER_TEXT",
-    "MULTIFRAME_TRUE_COLOR_SC_STORAGE",
-    "OverlayStyle",
-    "Profile",
-    "Rendering",
-    "SeriesOptions",
-    "choose_slices",
-    "encode_overlay_sc",
-    "render_frames",
-    "render_overlay",
-    "render_png_montage",
-]
+from radbridge.iods.sc import *  # noqa: F403 - the family's public names
+from radbridge.iods.sc import __all__ as __all__

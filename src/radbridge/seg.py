@@ -8,10 +8,10 @@ The modules behind this face (``radbridge.iods``) are private.
 Examples
 --------
 >>> import numpy as np
->>> from radbridge import SourceSeries
+>>> from radbridge import Series
 >>> from radbridge.io.phantom import generate_phantom
 >>> ph = generate_phantom(slices=6, size=32)
->>> source = SourceSeries.from_volume(ph.hu)
+>>> source = Series.from_volume(ph.hu)
 >>> seg = encode_segmentation(ph.labels.array, source, ph.label_names,
 ...                           algorithm=AlgorithmIdentification("truth", "1"))
 >>> back = read_segmentation(seg).label_volume(source)
@@ -19,37 +19,5 @@ Examples
 True
 """
 
-from radbridge.iods.common import SeriesOptions
-from radbridge.iods.profiles import Profile
-from radbridge.iods.seg import (
-    AlgorithmIdentification,
-    AlgorithmType,
-    FractionalType,
-    Segmentation,
-    SegmentationType,
-    SegmentDescription,
-    StackedMasks,
-    describe_labels,
-    encode_segmentation,
-    load_labels,
-    read_segmentation,
-)
-from radbridge.iods.seg.types import LABEL_MAP_SEGMENTATION_STORAGE, SEGMENTATION_STORAGE
-
-__all__ = [
-    "LABEL_MAP_SEGMENTATION_STORAGE",
-    "SEGMENTATION_STORAGE",
-    "AlgorithmIdentification",
-    "AlgorithmType",
-    "FractionalType",
-    "Profile",
-    "SegmentDescription",
-    "Segmentation",
-    "SegmentationType",
-    "SeriesOptions",
-    "StackedMasks",
-    "describe_labels",
-    "encode_segmentation",
-    "load_labels",
-    "read_segmentation",
-]
+from radbridge.iods.seg import *  # noqa: F403 - the family's public names
+from radbridge.iods.seg import __all__ as __all__

@@ -10,9 +10,9 @@ The modules behind this face (``radbridge.iods``) are private.
 Examples
 --------
 >>> import numpy as np
->>> from radbridge import SourceSeries, Volume
+>>> from radbridge import Series, Volume
 >>> from radbridge.coding import Code, sct
->>> source = SourceSeries.from_volume(Volume(np.zeros((2, 4, 4)), np.eye(4), "1.2.3"))
+>>> source = Series.from_volume(Volume(np.zeros((2, 4, 4)), np.eye(4), "1.2.3"))
 >>> volume = Measurement(sct("118565006", "Volume"), 1520.0, Code("ml", "UCUM", "ml"))
 >>> group = MeasurementGroup("liver", finding=sct("10200004", "Liver"), measurements=(volume,))
 >>> ds = encode_measurement_report(MeasurementReport(groups=(group,)), source)
@@ -22,50 +22,8 @@ Examples
 
 import typing as _typing
 
-from radbridge.iods.common import SeriesOptions
-from radbridge.iods.sr import (
-    AlgorithmIdentification,
-    ContentItem,
-    DeviceObserver,
-    ImageRegion,
-    Measurement,
-    MeasurementGroup,
-    MeasurementReport,
-    QualitativeEvaluation,
-    SegmentationFrameReference,
-    SegmentReference,
-    StructuredReport,
-    content_tree,
-    encode_measurement_report,
-    read_measurement_report,
-    read_structured_report,
-    report_from_json,
-    report_to_json,
-)
-from radbridge.iods.sr.writer import COMPREHENSIVE_3D_SR_STORAGE, COMPREHENSIVE_SR_STORAGE
-
-__all__ = [
-    "COMPREHENSIVE_3D_SR_STORAGE",
-    "COMPREHENSIVE_SR_STORAGE",
-    "AlgorithmIdentification",
-    "ContentItem",
-    "DeviceObserver",
-    "ImageRegion",
-    "Measurement",
-    "MeasurementGroup",
-    "MeasurementReport",
-    "QualitativeEvaluation",
-    "SegmentReference",
-    "SegmentationFrameReference",
-    "SeriesOptions",
-    "StructuredReport",
-    "content_tree",
-    "encode_measurement_report",
-    "read_measurement_report",
-    "read_structured_report",
-    "report_from_json",
-    "report_to_json",
-]
+from radbridge.iods.sr import *  # noqa: F403 - the family's public names
+from radbridge.iods.sr import __all__ as __all__
 
 
 def __getattr__(name: str) -> _typing.Any:

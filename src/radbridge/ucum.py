@@ -174,33 +174,37 @@ def is_ucum(expression: str) -> bool:
     if leading:  # "{SUVbw}g/ml": the form of earlier CID 85, still in dcmqi's reports
         return is_ucum(expression[leading.end() :])
     tokens = _TOKEN.findall(expression)
-    if "".join(tokens) != expression:
-        return False
+    return "".join(tokens) == expression and _well_formed(tokens)
+
+
+def _well_formed(tokens: list[str]) -> bool:
+    """Tell whether the tokens alternate terms and operators, with balanced brackets."""
     depth = 0
     expect_term = True  # at the start, after "." or "/" or "("
     for position, token in enumerate(tokens):
-        if token == "(":
-            if not expect_term:
+        if token in ("(", ")"):
+            depth += 1 if token == "(" else -1
+            if (token == "(") != expect_term or depth < 0:
                 return False
-            depth += 1
-        elif token == ")":
-            if expect_term or depth == 0:
-                return False
-            depth -= 1
-        elif token in "./":
+        elif token in (".", "/"):
             if expect_term and not (token == "/" and position == 0):
                 return False
             expect_term = True
             continue
-        elif token.startswith("{"):
-            pass  # an annotation: alone it means 1, after a unit it qualifies it
-        elif token.startswith("["):
-            if not expect_term or (not _is_component(token) and not _is_atom(token)):
-                return False
-        elif not expect_term or not _is_component(token):
+        elif not _is_term(token, expect_term):
             return False
         expect_term = token == "("
     return depth == 0 and not expect_term
+
+
+def _is_term(token: str, expect_term: bool) -> bool:
+    if token.startswith("{"):
+        return True  # an annotation: alone it means 1, after a unit it qualifies it
+    if not expect_term:
+        return False
+    if token.startswith("["):
+        return _is_component(token) or _is_atom(token)
+    return _is_component(token)
 
 
 def parse_units(units: Code | str) -> Code:

@@ -12,12 +12,12 @@ from radbridge.cli import THRESHOLD_HELP, app
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from radbridge.iods.source import SourceSeries
+    from radbridge.iods.source import Series
     from radbridge.seg import Segmentation
 
 
 def _masks(
-    seg: Segmentation, source: SourceSeries, threshold: float | None
+    seg: Segmentation, source: Series, threshold: float | None
 ) -> tuple[NDArray[Any], tuple[int, ...] | None]:
     """Return a label map when segments do not overlap, else one mask per segment."""
     from radbridge.errors import DecodingError
@@ -57,7 +57,7 @@ def render(
     Overlapping segments are all drawn (outlines, or blended tints with --style filled).
     """
     from radbridge.errors import ConfigError
-    from radbridge.io.series import read_source_series, read_volume
+    from radbridge.io.series import read_series
     from radbridge.sc import encode_overlay_sc, render_overlay, render_png_montage
     from radbridge.seg import read_segmentation
 
@@ -70,12 +70,12 @@ def render(
                 f"cannot read the window {window!r}", attribute="--window", hint="write 40,400"
             ) from None
         centre_width = (centre, width)
-    src = read_source_series(source)
+    src = read_series(source)  # the folder is scanned once: headers now, pixels below
     seg = read_segmentation(seg_file)
     labels, numbers = _masks(seg, src, threshold)
     colours = {n: d.display_rgb for n, d in seg.segments.items() if d.display_rgb is not None}
     names = {n: d.label for n, d in seg.segments.items()}
-    volume = read_volume(source, series_instance_uid=src.series_instance_uid, rescale=True)
+    volume = src.volume(rescale=True)
     frames = render_overlay(
         volume, labels, colours, names, style=style, window=centre_width, segments=numbers
     )

@@ -21,7 +21,7 @@ from radbridge.cli import (
 )
 
 if TYPE_CHECKING:
-    from radbridge.iods.source import SourceSeries
+    from radbridge.iods.source import Series
     from radbridge.rtstruct import StructureSet
 
 rtstruct_app = command_group(
@@ -32,15 +32,13 @@ _HOLES = "How holes are written: separate (default), keyhole or xor."
 _TOLERANCE = "Simplify contours within this distance in mm (0: lossless)."
 
 
-def _source(folder: Path, series: str | None) -> SourceSeries:
-    from radbridge.io.series import read_series_datasets
-    from radbridge.iods.source import SourceSeries
+def _source(folder: Path, series: str | None) -> Series:
+    from radbridge.io.series import read_series
 
-    datasets = read_series_datasets(folder, series_instance_uid=series, headers_only=True)
-    return SourceSeries.from_datasets(datasets)
+    return read_series(folder, series_instance_uid=series)
 
 
-def _referenced_source(folder: Path, series: str | None, rs: StructureSet) -> SourceSeries:
+def _referenced_source(folder: Path, series: str | None, rs: StructureSet) -> Series:
     """Return the series the structure set was drawn on, when the folder holds several."""
     from radbridge.errors import MixedSeriesError
 

@@ -33,10 +33,9 @@ from radbridge.errors import (
 from radbridge.gateway.config import GatewayConfig
 from radbridge.gateway.routing import Rule
 from radbridge.gateway.store import Job, Store
-from radbridge.geometry import volume_from_datasets
 from radbridge.io.series import load_datasets
 from radbridge.iods.common import SeriesOptions
-from radbridge.iods.source import SourceSeries
+from radbridge.iods.source import Series
 from radbridge.models import Model, SeriesInfo, load_model, run_model
 from radbridge.net.durable import write_durably as write_bytes_durably
 from radbridge.uids import derived_uid
@@ -194,11 +193,11 @@ def _outputs(rule: Rule) -> list[Any]:
     return [settings.get(kind, kind) for kind in ("seg", *known, *others)]
 
 
-def _load(paths: Sequence[str]) -> tuple[list[Dataset], Any, SourceSeries]:
+def _load(paths: Sequence[str]) -> tuple[list[Dataset], Any, Series]:
     try:
         datasets = load_datasets([Path(p) for p in paths])
-        volume = volume_from_datasets(datasets, rescale=True)
-        source = SourceSeries.from_datasets(datasets)
+        source = Series.from_datasets(datasets)  # planned once, for the volume too
+        volume = source.volume(rescale=True)
     except (DicomReadError, DecodingError, GeometryError) as exc:
         raise PermanentJobError(
             f"the series cannot be read as one volume: {exc}",

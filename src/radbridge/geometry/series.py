@@ -6,6 +6,9 @@ Two kinds of input are understood:
 - one multi-frame instance with functional groups (Enhanced CT/MR/PET, Legacy
   Converted Enhanced images).
 
+:func:`plan_series` orders the planes from the headers alone; :func:`volume_from_plan`
+then decodes the planned slices through the pixel layer
+(:func:`radbridge.pixels.read_planes`: compressed slices in parallel).
 Reading folders lives in :mod:`radbridge.io`; this module takes data sets.
 """
 
@@ -26,6 +29,7 @@ from radbridge.errors import (
     InvalidAttributeError,
     MissingAttributeError,
     MixedSeriesError,
+    RadbridgeError,
     UnsupportedObjectError,
 )
 from radbridge.geometry.stack import PlaneInfo, StackPlan, plan_stack
@@ -36,6 +40,7 @@ __all__ = [
     "plan_series",
     "planes_from_dataset",
     "volume_from_datasets",
+    "volume_from_plan",
 ]
 
 log = logging.getLogger(__name__)
@@ -66,6 +71,11 @@ class SeriesPlan:
     def slice_refs(self) -> tuple[SliceRef, ...]:
         """Source instance (and frame) of each slice, in slice order."""
         return tuple(self.planes[i].ref for i in self.stack.order)
+
+    @property
+    def slice_locations(self) -> list[tuple[int, int | None]]:
+        """Return ``(data set index, frame index or None)`` of each slice, in slice order."""
+        return [self.locations[i] for i in self.stack.order]
 
 
 def _source_name(ds: Dataset, given: str | None) -> str:
@@ -164,6 +174,7 @@ def planes_from_dataset(ds: Dataset, source: str | None = None) -> list[PlaneInf
             hint="the file is not an image or is damaged",
         )
     frames = int_value(ds, "NumberOfFrames", 1, source=name)
+    ref = SliceRef(sop_class, sop_instance, None)
     if "PerFrameFunctionalGroupsSequence" not in ds:
         if frames > 1:
             raise UnsupportedObjectError(
@@ -173,44 +184,49 @@ def planes_from_dataset(ds: Dataset, source: str | None = None) -> list[PlaneInf
                 attribute="PerFrameFunctionalGroupsSequence",
                 hint="convert it to an enhanced multi-frame or to single frames first",
             )
-        return [
-            PlaneInfo(
-                source=name,
-                ref=SliceRef(sop_class, sop_instance, None),
-                rows=rows,
-                columns=columns,
-                position=_check_values(ds, name, "ImagePositionPatient", 3),
-                orientation=_check_values(ds, name, "ImageOrientationPatient", 6),
-                pixel_spacing=_check_values(ds, name, "PixelSpacing", 2),
-                slice_thickness=_optional_float(ds.get("SliceThickness")),
-                spacing_between_slices=_optional_float(ds.get("SpacingBetweenSlices")),
-            )
-        ]
+        return [_plane(name, ref, rows, columns, ds, ds, ds)]
     positions = _frame_groups(ds, "PlanePositionSequence", frames)
     orientations = _frame_groups(ds, "PlaneOrientationSequence", frames)
     measures = _frame_groups(ds, "PixelMeasuresSequence", frames)
-    planes = []
-    for index in range(frames):
-        label = f"{name} [frame {index + 1}]"
-        pos, ori, mea = positions[index], orientations[index], measures[index]
-        planes.append(
-            PlaneInfo(
-                source=label,
-                ref=SliceRef(sop_class, sop_instance, index + 1),
-                rows=rows,
-                columns=columns,
-                position=(_check_values(pos, label, "ImagePositionPatient", 3) if pos else None),
-                orientation=(
-                    _check_values(ori, label, "ImageOrientationPatient", 6) if ori else None
-                ),
-                pixel_spacing=(_check_values(mea, label, "PixelSpacing", 2) if mea else None),
-                slice_thickness=_optional_float(mea.get("SliceThickness")) if mea else None,
-                spacing_between_slices=(
-                    _optional_float(mea.get("SpacingBetweenSlices")) if mea else None
-                ),
-            )
+    return [
+        _plane(
+            f"{name} [frame {index + 1}]",
+            SliceRef(sop_class, sop_instance, index + 1),
+            rows,
+            columns,
+            positions[index],
+            orientations[index],
+            measures[index],
         )
-    return planes
+        for index in range(frames)
+    ]
+
+
+def _plane(
+    name: str,
+    ref: SliceRef,
+    rows: int,
+    columns: int,
+    position: Dataset | None,
+    orientation: Dataset | None,
+    measures: Dataset | None,
+) -> PlaneInfo:
+    """One plane from the items (or the data set) holding its position, orientation, measures."""
+    return PlaneInfo(
+        source=name,
+        ref=ref,
+        rows=rows,
+        columns=columns,
+        position=_check_values(position, name, "ImagePositionPatient", 3) if position else None,
+        orientation=(
+            _check_values(orientation, name, "ImageOrientationPatient", 6) if orientation else None
+        ),
+        pixel_spacing=_check_values(measures, name, "PixelSpacing", 2) if measures else None,
+        slice_thickness=_optional_float(measures.get("SliceThickness")) if measures else None,
+        spacing_between_slices=(
+            _optional_float(measures.get("SpacingBetweenSlices")) if measures else None
+        ),
+    )
 
 
 def _check_same(
@@ -282,7 +298,7 @@ def plan_series(
     return SeriesPlan(stack, tuple(planes), tuple(locations))
 
 
-def _pixels(ds: Dataset, name: str) -> NDArray[Any]:
+def _check_pixels(ds: Dataset, name: str) -> None:
     if not any(keyword in ds for keyword in _PIXEL_KEYWORDS):
         raise MissingAttributeError(
             "image has no pixel data",
@@ -290,13 +306,33 @@ def _pixels(ds: Dataset, name: str) -> NDArray[Any]:
             attribute="PixelData",
             hint="the file may be a header-only copy; fetch the full instance",
         )
+
+
+def _decode(
+    datasets: Sequence[Dataset],
+    planes: list[tuple[int, int]],
+    names: Sequence[str],
+    workers: int | None,
+) -> NDArray[Any]:
+    """Decode the planes ``(data set index, frame)`` through the pixel layer."""
+    from radbridge.pixels import read_planes
+
+    for ds_index in sorted({ds_index for ds_index, _ in planes}):
+        _check_pixels(datasets[ds_index], names[ds_index])
     try:
-        return np.asarray(ds.pixel_array)
-    except Exception as exc:  # pydicom raises many types for damaged or odd pixel data
-        syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "unknown")
+        return read_planes(
+            [(datasets[i], frame) for i, frame in planes],
+            paths=[names[i] for i, _ in planes],
+            workers=workers,
+        )
+    except RadbridgeError:
+        raise
+    except Exception as exc:  # codecs raise many types for damaged or odd pixel data
+        first = datasets[planes[0][0]]
+        syntax = getattr(getattr(first, "file_meta", None), "TransferSyntaxUID", "unknown")
         raise DecodingError(
             f"pixel data cannot be decoded ({type(exc).__name__}: {exc})",
-            path=name,
+            path=names[planes[0][0]],
             attribute=f"PixelData (transfer syntax {syntax})",
             hint="the file may be truncated, or its compression needs a codec that is not "
             "installed (pylibjpeg, pylibjpeg-openjpeg, pylibjpeg-rle, pyjpegls)",
@@ -352,6 +388,7 @@ def volume_from_datasets(
     sources: Sequence[str] | None = None,
     spacing_tolerance: float = 0.01,
     allow_nonuniform_spacing: bool = False,
+    workers: int | None = None,
 ) -> Volume:
     """Read the pixels of one series into a :class:`Volume`.
 
@@ -368,6 +405,8 @@ def volume_from_datasets(
         Names for messages, one per data set (defaults to file names).
     spacing_tolerance, allow_nonuniform_spacing
         See :func:`radbridge.geometry.stack.plan_stack`.
+    workers
+        Processes for decoding compressed slices (see :func:`radbridge.pixels.read_planes`).
 
     Returns
     -------
@@ -387,33 +426,31 @@ def volume_from_datasets(
         spacing_tolerance=spacing_tolerance,
         allow_nonuniform_spacing=allow_nonuniform_spacing,
     )
+    return volume_from_plan(plan, datasets, rescale=rescale, sources=sources, workers=workers)
+
+
+def volume_from_plan(
+    plan: SeriesPlan,
+    datasets: Sequence[Dataset],
+    *,
+    rescale: bool = False,
+    sources: Sequence[str] | None = None,
+    workers: int | None = None,
+) -> Volume:
+    """Decode the slices ``plan`` ordered (from the same data sets, with pixel data).
+
+    The plan may come from the headers alone (:func:`plan_series` on data sets read
+    without pixels); ``datasets`` are then the same instances read in full, in the
+    same order. See :func:`volume_from_datasets` for ``rescale``.
+    """
     names = [_source_name(ds, sources[i] if sources else None) for i, ds in enumerate(datasets)]
-    decoded: dict[int, NDArray[Any]] = {}
-    slices: list[NDArray[Any]] = []
-    slopes: list[float] = []
-    intercepts: list[float] = []
-    for plane_index in plan.stack.order:
-        ds_index, frame = plan.locations[plane_index]
-        if ds_index not in decoded:
-            decoded[ds_index] = _pixels(datasets[ds_index], names[ds_index])
-        pixels = decoded[ds_index]
-        image = pixels[frame] if frame is not None and pixels.ndim == 3 else pixels
-        if image.shape != plan.stack.geometry.shape[1:]:
-            raise InvalidAttributeError(
-                f"pixel data has shape {image.shape}, expected "
-                f"{plan.stack.geometry.shape[1:]} from Rows/Columns",
-                path=names[ds_index],
-                attribute="PixelData",
-                hint="the file is damaged",
-            )
-        slices.append(image)
-        if rescale:
-            slope, intercept = _rescale_params(datasets[ds_index], frame)
-            slopes.append(slope)
-            intercepts.append(intercept)
-    array = np.stack(slices)
+    planes = [(ds_index, frame or 0) for ds_index, frame in plan.slice_locations]
+    array = _decode(datasets, planes, names, workers)
     if rescale:
-        array = _apply_rescale(array, np.array(slopes), np.array(intercepts))
+        pairs = [_rescale_params(datasets[i], frame) for i, frame in plan.slice_locations]
+        slopes = np.array([slope for slope, _ in pairs])
+        intercepts = np.array([intercept for _, intercept in pairs])
+        array = _apply_rescale(array, slopes, intercepts)
     return Volume(
         array,
         plan.stack.geometry.affine,

@@ -286,51 +286,66 @@ def scan(
     return index
 
 
-def _add(
-    index: DicomIndex, seen: dict[str, Path], path: Path, ds: Dataset, keep_headers: bool
-) -> None:
+def _text(ds: Dataset, keyword: str) -> str:
+    return str(ds.get(keyword, "") or "")
+
+
+def _sop_class(ds: Dataset) -> str:
     meta = getattr(ds, "file_meta", None)
-    sop_class = str(ds.get("SOPClassUID") or (meta.get("MediaStorageSOPClassUID") if meta else ""))
-    if sop_class == _DICOMDIR:
-        index.skipped.append((path, "DICOMDIR"))
-        return
-    sop_instance = str(ds.get("SOPInstanceUID", "") or "")
-    series_uid = str(ds.get("SeriesInstanceUID", "") or "")
-    study_uid = str(ds.get("StudyInstanceUID", "") or "")
-    if not (sop_instance and series_uid and study_uid):
+    return str(ds.get("SOPClassUID") or (meta.get("MediaStorageSOPClassUID") if meta else ""))
+
+
+def _skip_reason(ds: Dataset, seen: dict[str, Path]) -> str | None:
+    """Return why a file is not indexed (a DICOMDIR, UIDs missing, a duplicate), or None."""
+    if _sop_class(ds) == _DICOMDIR:
+        return "DICOMDIR"
+    sop_instance = _text(ds, "SOPInstanceUID")
+    if not (sop_instance and _text(ds, "SeriesInstanceUID") and _text(ds, "StudyInstanceUID")):
         log.warning("skipping a DICOM file without SOP/series/study UIDs")
-        index.skipped.append(
-            (path, "missing SOPInstanceUID, SeriesInstanceUID or StudyInstanceUID")
-        )
-        return
+        return "missing SOPInstanceUID, SeriesInstanceUID or StudyInstanceUID"
     if sop_instance in seen:
         log.warning("skipping a duplicate of instance %s", sop_instance)
-        index.skipped.append((path, f"duplicate of {seen[sop_instance]}"))
-        return
-    seen[sop_instance] = path
-    patient_id = str(ds.get("PatientID", "") or "")
+        return f"duplicate of {seen[sop_instance]}"
+    return None
+
+
+def _series_record(index: DicomIndex, ds: Dataset) -> SeriesRecord:
+    """Return the record of the file's series (patient, study and series made when new)."""
+    patient_id, study_uid = _text(ds, "PatientID"), _text(ds, "StudyInstanceUID")
     patient = index.patients.setdefault(patient_id, PatientRecord(patient_id))
     study = patient.studies.get(study_uid)
     if study is None:
-        study = StudyRecord(
-            study_uid, str(ds.get("StudyDate", "") or ""), str(ds.get("StudyDescription", "") or "")
-        )
+        study = StudyRecord(study_uid, _text(ds, "StudyDate"), _text(ds, "StudyDescription"))
         patient.studies[study_uid] = study
+    series_uid = _text(ds, "SeriesInstanceUID")
     series = study.series.get(series_uid)
     if series is None:
         series = SeriesRecord(
             series_instance_uid=series_uid,
             study_instance_uid=study_uid,
-            modality=str(ds.get("Modality", "") or ""),
+            modality=_text(ds, "Modality"),
             series_number=_int_or_none(ds.get("SeriesNumber")),
-            series_description=str(ds.get("SeriesDescription", "") or ""),
-            frame_of_reference_uid=str(ds.get("FrameOfReferenceUID", "") or "") or None,
+            series_description=_text(ds, "SeriesDescription"),
+            frame_of_reference_uid=_text(ds, "FrameOfReferenceUID") or None,
         )
         study.series[series_uid] = series
+    return series
+
+
+def _add(
+    index: DicomIndex, seen: dict[str, Path], path: Path, ds: Dataset, keep_headers: bool
+) -> None:
+    reason = _skip_reason(ds, seen)
+    if reason is not None:
+        index.skipped.append((path, reason))
+        return
+    sop_instance = _text(ds, "SOPInstanceUID")
+    seen[sop_instance] = path
+    series = _series_record(index, ds)
     series.instances.append(
         InstanceRecord(
             path=path,
-            sop_class_uid=sop_class,
+            sop_class_uid=_sop_class(ds),
             sop_instance_uid=sop_instance,
             instance_number=_int_or_none(ds.get("InstanceNumber")),
             number_of_frames=_int_or_none(ds.get("NumberOfFrames")) or 1,

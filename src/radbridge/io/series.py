@@ -1,4 +1,9 @@
-"""Read a series from disk into a :class:`~radbridge.geometry.Volume`.
+"""Read a series from disk: once, as a :class:`~radbridge.iods.source.Series`.
+
+:func:`read_series` scans the folder (headers only), plans the slices and gathers
+the context; its :meth:`~radbridge.iods.source.Series.volume` reads the pixels when
+first asked. :func:`read_volume` and :func:`read_source_series` are the two halves
+by themselves.
 
 Examples
 --------
@@ -6,13 +11,17 @@ Examples
 >>> import pathlib, tempfile
 >>> folder = pathlib.Path(tempfile.mkdtemp())
 >>> examples.ct.save_as(folder / "ct.dcm")
->>> vol = read_volume(folder, rescale=True)
+>>> series = read_series(folder)
+>>> series.geometry.shape, series.modality
+((1, 128, 128), 'CT')
+>>> vol = series.volume(rescale=True)
 >>> vol.shape, round(vol.spacing[1], 3)
 ((1, 128, 128), 0.661)
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Sequence
@@ -23,14 +32,15 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from radbridge.errors import DicomReadError, NotDicomError
-from radbridge.geometry import Volume, volume_from_datasets
+from radbridge.geometry import Volume
 from radbridge.io.scan import SeriesRecord, scan
-from radbridge.iods.source import SourceSeries
+from radbridge.iods.source import Series
 
 __all__ = [
     "PathLike",
     "check_complete",
     "load_datasets",
+    "read_series",
     "read_series_datasets",
     "read_source_series",
     "read_volume",
@@ -147,6 +157,43 @@ def read_series_datasets(
     return load_datasets(series.paths)
 
 
+def read_series(
+    source: PathLike | Sequence[PathLike],
+    *,
+    series_instance_uid: str | None = None,
+    spacing_tolerance: float = 0.01,
+    allow_nonuniform_spacing: bool = False,
+) -> Series:
+    """Read one image series (folder, files, or a multi-frame file) once.
+
+    The folder is scanned and the slices planned from the headers now; the pixels
+    are read by the first :meth:`~radbridge.iods.source.Series.volume` call. The
+    result is what every object writer takes as its source.
+
+    Parameters
+    ----------
+    source
+        A folder, a file, or a list of files/folders.
+    series_instance_uid
+        Which series to read when ``source`` holds several image series.
+    spacing_tolerance, allow_nonuniform_spacing
+        See :func:`radbridge.geometry.plan_stack`.
+
+    Raises
+    ------
+    MixedSeriesError
+        No image series, or several and none selected.
+    """
+    record = _select_series(source, series_instance_uid, keep_headers=True)
+    return Series.from_datasets(
+        list(record.headers),
+        sources=[str(p) for p in record.paths],
+        spacing_tolerance=spacing_tolerance,
+        allow_nonuniform_spacing=allow_nonuniform_spacing,
+        load=functools.partial(load_datasets, record.paths),
+    )
+
+
 def read_volume(
     source: PathLike | Sequence[PathLike],
     *,
@@ -156,6 +203,9 @@ def read_volume(
     allow_nonuniform_spacing: bool = False,
 ) -> Volume:
     """Read one image series (folder, files, or a multi-frame file) into a volume.
+
+    The same as ``read_series(source, ...).volume(rescale=rescale)``: use
+    :func:`read_series` when you also need the series for a writer.
 
     Parameters
     ----------
@@ -172,39 +222,14 @@ def read_volume(
     -------
     Volume
     """
-    series = _select_series(source, series_instance_uid)
-    datasets = load_datasets(series.paths)
-    log.info("reading series %s: %d instances", series.series_instance_uid, len(datasets))
-    return volume_from_datasets(
-        datasets,
-        rescale=rescale,
-        sources=[str(p) for p in series.paths],
+    series = read_series(
+        source,
+        series_instance_uid=series_instance_uid,
         spacing_tolerance=spacing_tolerance,
         allow_nonuniform_spacing=allow_nonuniform_spacing,
     )
+    return series.volume(rescale=rescale)
 
 
-def read_source_series(
-    source: PathLike | Sequence[PathLike],
-    *,
-    series_instance_uid: str | None = None,
-    allow_nonuniform_spacing: bool = False,
-) -> SourceSeries:
-    """Describe the image series under ``source`` for the object writers (headers only).
-
-    The writers in :mod:`radbridge.iods` take a
-    :class:`~radbridge.iods.source.SourceSeries`; this builds one from a folder.
-
-    Examples
-    --------
-    >>> from pydicom import examples
-    >>> import pathlib, tempfile
-    >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> examples.ct.save_as(folder / "ct.dcm")
-    >>> read_source_series(folder).geometry.shape
-    (1, 128, 128)
-    """
-    datasets = read_series_datasets(
-        source, series_instance_uid=series_instance_uid, headers_only=True
-    )
-    return SourceSeries.from_datasets(datasets, allow_nonuniform_spacing=allow_nonuniform_spacing)
+#: The former name of :func:`read_series` (the same function).
+read_source_series = read_series

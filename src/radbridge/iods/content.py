@@ -57,6 +57,7 @@ __all__ = [
     "check_numbering",
     "default_colour",
     "describe_labels",
+    "label_number",
     "load_labels",
     "suggest_codes",
 ]
@@ -495,14 +496,7 @@ def describe_labels(
     """
     out = []
     for key, value in labels.items():
-        try:
-            number = int(key)
-        except (TypeError, ValueError):
-            raise ConfigError(
-                f"label key {key!r} is not an integer",
-                attribute="labels",
-                hint='write labels as {"1": "liver", "2": "spleen"}',
-            ) from None
+        number = label_number(key)
         if isinstance(value, SegmentDescription):
             out.append(replace(value, segment_number=number))
         elif isinstance(value, str):
@@ -510,6 +504,29 @@ def describe_labels(
         else:
             out.append(_from_spec(number, value, algorithm, algorithm_type))
     return sorted(out, key=lambda d: d.segment_number)
+
+
+def label_number(key: object, *, example: str = '{"1": "liver", "2": "spleen"}') -> int:
+    """Return the label value a ``labels.json`` key names (an integer or its digits).
+
+    Raises
+    ------
+    ConfigError
+        The key is not an integer (the hint shows ``example``).
+
+    Examples
+    --------
+    >>> label_number("7"), label_number(7)
+    (7, 7)
+    """
+    try:
+        return int(str(key))
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"label key {key!r} is not an integer",
+            attribute="labels",
+            hint=f"write labels as {example}",
+        ) from None
 
 
 def _code(spec: Mapping[str, Any], key: str, number: int) -> Code | None:

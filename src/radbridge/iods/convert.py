@@ -19,12 +19,12 @@ Examples
 --------
 >>> import numpy as np
 >>> from radbridge.io.phantom import generate_phantom
->>> from radbridge.iods.source import SourceSeries
+>>> from radbridge.iods.source import Series
 >>> from radbridge.iods.seg import encode_segmentation, read_segmentation
 >>> from radbridge.iods.seg import AlgorithmIdentification, SegmentDescription
 >>> from radbridge.coding import sct
 >>> ph = generate_phantom(slices=6, size=32)
->>> src = SourceSeries.from_volume(ph.hu)
+>>> src = Series.from_volume(ph.hu)
 >>> liver = SegmentDescription(1, "Liver", category=sct("123037004", "Anatomical Structure"),
 ...     property_type=sct("10200004", "Liver"), algorithm_type="MANUAL")
 >>> seg = encode_segmentation((ph.labels.array == 5).astype(np.uint8), src, [liver])
@@ -59,15 +59,15 @@ from radbridge.iods.rtstruct.writer import ContourOptions, encode_rtstruct
 from radbridge.iods.seg.reader import Segmentation, read_segmentation
 from radbridge.iods.seg.types import SegmentationType
 from radbridge.iods.seg.writer import encode_segmentation
-from radbridge.iods.source import SourceSeries
+from radbridge.iods.source import Series
 
 __all__ = ["rtstruct_to_seg", "seg_to_rtstruct"]
 
-SourceLike = SourceSeries | Sequence[Dataset]
+SourceLike = Series | Sequence[Dataset]
 
 
-def _source(source: SourceLike) -> SourceSeries:
-    resolved = source if isinstance(source, SourceSeries) else SourceSeries.from_datasets(source)
+def _source(source: SourceLike) -> Series:
+    resolved = source if isinstance(source, Series) else Series.from_datasets(source)
     if "SpecificCharacterSet" in resolved.context and not resolved.context.SpecificCharacterSet:
         # An empty value means the default repertoire, but Type 1C forbids writing it empty.
         context = resolved.context.copy()
@@ -95,7 +95,7 @@ def seg_to_rtstruct(
     seg
         The Segmentation (read or not).
     source
-        The source series the SEG was made on (data sets or SourceSeries).
+        The source series the SEG was made on (data sets or Series).
     contours, allow_empty, structure_set_label, options
         See :func:`~radbridge.iods.rtstruct.encode_rtstruct`.
     interpreted_type
@@ -176,7 +176,7 @@ def rtstruct_to_seg(
     rtstruct
         The structure set (read or not).
     source
-        The series it was drawn on (data sets or SourceSeries).
+        The series it was drawn on (data sets or Series).
     segmentation_type
         ``"binary"`` (default; ROIs may overlap) or ``"labelmap"``.
     algorithm

@@ -4,7 +4,7 @@ KOS documents are part of the SR family (``radbridge.iods.sr.ko``); this module
 keeps ``from radbridge.iods.ko import ...`` working.
 """
 
-from radbridge.iods.sr.ko import (
+from radbridge.ko import (
     KEY_OBJECT_SELECTION_STORAGE,
     KeyObjectReference,
     KeyObjects,
@@ -12,10 +12,5 @@ from radbridge.iods.sr.ko import (
     read_key_objects,
 )
 
-__all__ = [
-    "KEY_OBJECT_SELECTION_STORAGE",
-    "KeyObjectReference",
-    "KeyObjects",
-    "encode_key_objects",
-    "read_key_objects",
-]
+__all__ = ["KEY_OBJECT_SELECTION_STORAGE", "KeyObjects", "encode_key_objects"]
+__all__ += ["KeyObjectReference", "read_key_objects"]

@@ -1,34 +1,50 @@
-"""The source series a derived object refers to: its context, geometry and instances.
+"""One image series: its plan, patient/study context, instances and (lazily) its volume.
 
 Every derived object (SEG, SR, PM, RTSTRUCT, KOS, SC) copies the patient and
-study context from its source images and references them. :class:`SourceSeries`
-gathers that once from the source data sets (headers are enough).
+study context from its source images and references them; a model needs the
+pixels. :class:`Series` gathers the context, the slice plan and the instance
+references once from the headers, and decodes the pixels only when
+:meth:`Series.volume` is first called (through the pixel layer, compressed
+slices in parallel), so a folder is scanned and planned once
+(:func:`radbridge.io.series.read_series`). ``SourceSeries`` is its former name.
 
 Examples
 --------
 >>> from pydicom import examples
->>> src = SourceSeries.from_datasets([examples.ct])
->>> src.modality, src.geometry.shape
+>>> series = Series.from_datasets([examples.ct])
+>>> series.modality, series.geometry.shape
 ('CT', (1, 128, 128))
->>> src.context.StudyInstanceUID == examples.ct.StudyInstanceUID
+>>> series.context.StudyInstanceUID == examples.ct.StudyInstanceUID
 True
+>>> series.volume(rescale=True).array.dtype
+dtype('int16')
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 from pydicom.dataset import Dataset
 
 from radbridge.errors import MissingAttributeError
-from radbridge.geometry import SliceRef, Volume, VolumeGeometry, plan_series
+from radbridge.geometry import SeriesPlan, SliceRef, Volume, VolumeGeometry, plan_series
+from radbridge.geometry.series import volume_from_plan
 from radbridge.geometry.volume import FloatArray
 from radbridge.uids import new_uid
 
-__all__ = ["CONTEXT_KEYWORDS", "SourceSeries", "referenced_series_sequence"]
+__all__ = [
+    "CONTEXT_KEYWORDS",
+    "Series",
+    "SeriesLike",
+    "SourceSeries",
+    "referenced_series_sequence",
+    "resolve_source",
+]
+
+_PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +107,12 @@ _TYPE2_CONTEXT = (
 
 
 @dataclass(frozen=True, eq=False)
-class SourceSeries:
-    """What a derived object needs to know about its source series.
+class Series:
+    """One image series, read once: what derived objects and models need of it.
+
+    Build it with :meth:`from_datasets` (headers suffice), :meth:`from_volume`, or
+    :func:`radbridge.io.series.read_series` (a folder: scanned and planned once,
+    pixels read by the first :meth:`volume` call).
 
     Attributes
     ----------
@@ -112,6 +132,10 @@ class SourceSeries:
         Actual slice positions when the source had non-uniform spacing.
     body_part_examined
         The source's Body Part Examined (e.g. ``CHEST``), or ``""``.
+    plan
+        Where each slice comes from (data set and frame), when built from data sets.
+    sources
+        Names of the data sets for messages (file paths when read from a folder).
     """
 
     context: Dataset
@@ -122,6 +146,10 @@ class SourceSeries:
     lossy: bool = False
     acquired_positions: FloatArray | None = None
     body_part_examined: str = ""
+    plan: SeriesPlan | None = field(default=None, repr=False)
+    sources: tuple[str, ...] = field(default=(), repr=False)
+    _load: Callable[[], Sequence[Dataset]] | None = field(default=None, repr=False)
+    _volumes: dict[bool, Volume] = field(default_factory=dict, repr=False)
 
     @property
     def frame_of_reference_uid(self) -> str | None:
@@ -139,6 +167,43 @@ class SourceSeries:
             return self.acquired_positions
         return self.geometry.slice_positions
 
+    def volume(self, *, rescale: bool = False, workers: int | None = None) -> Volume:
+        """Return the series as a volume, decoding its pixels on the first call.
+
+        Parameters
+        ----------
+        rescale
+            Apply the Modality LUT (HU for CT), as :func:`radbridge.io.series.read_volume`.
+        workers
+            Processes for decoding compressed slices (default: the usable CPUs, when
+            the work pays for them).
+
+        Raises
+        ------
+        MissingAttributeError
+            The series was built from headers alone, with nothing to read pixels from.
+        DecodingError
+            A slice cannot be decoded (names the file).
+        """
+        cached = self._volumes.get(rescale)
+        if cached is not None:
+            return cached
+        if self.plan is None or self._load is None:
+            raise MissingAttributeError(
+                "this series was described from headers alone; it has no pixels to read",
+                attribute="PixelData",
+                hint="read the folder with radbridge.io.series.read_series, or build the "
+                "Series from data sets read with their pixel data",
+            )
+        datasets = self._load()
+        log.info("reading series %s: %d instances", self.series_instance_uid, len(datasets))
+        volume = volume_from_plan(
+            self.plan, datasets, rescale=rescale, sources=self.sources or None, workers=workers
+        )
+        self._volumes.clear()  # keep one decoded volume, not one per rescale choice
+        self._volumes[rescale] = volume
+        return volume
+
     @classmethod
     def from_datasets(
         cls,
@@ -146,8 +211,10 @@ class SourceSeries:
         *,
         sources: Sequence[str] | None = None,
         allow_nonuniform_spacing: bool = False,
-    ) -> SourceSeries:
-        """Gather context and geometry from the source images (headers suffice).
+        spacing_tolerance: float = 0.01,
+        load: Callable[[], Sequence[Dataset]] | None = None,
+    ) -> Series:
+        """Gather context, plan and references from the images (headers suffice).
 
         Parameters
         ----------
@@ -155,11 +222,18 @@ class SourceSeries:
             Single-frame images of one series, or one multi-frame image.
         sources
             Names for messages, one per data set.
-        allow_nonuniform_spacing
+        allow_nonuniform_spacing, spacing_tolerance
             See :func:`radbridge.geometry.plan_stack`.
+        load
+            Returns the same data sets with their pixel data, for :meth:`volume`
+            (default: ``datasets`` themselves when they hold pixel data).
         """
+        datasets = list(datasets)
         plan = plan_series(
-            datasets, sources=sources, allow_nonuniform_spacing=allow_nonuniform_spacing
+            datasets,
+            sources=sources,
+            spacing_tolerance=spacing_tolerance,
+            allow_nonuniform_spacing=allow_nonuniform_spacing,
         )
         first = datasets[0]
         if not first.get("StudyInstanceUID"):
@@ -171,6 +245,8 @@ class SourceSeries:
             )
         context = _copy_context(first)
         lossy = any(str(ds.get("LossyImageCompression", "00")) == "01" for ds in datasets)
+        if load is None and all(any(k in ds for k in _PIXEL_KEYWORDS) for ds in datasets):
+            load = lambda: datasets  # noqa: E731 - the data sets hold their pixels
         return cls(
             context=context,
             geometry=plan.stack.geometry,
@@ -180,15 +256,18 @@ class SourceSeries:
             lossy=lossy,
             acquired_positions=plan.stack.acquired_positions,
             body_part_examined=str(first.get("BodyPartExamined", "") or ""),
+            plan=plan,
+            sources=tuple(sources or ()),
+            _load=load,
         )
 
     @classmethod
-    def from_volume(cls, volume: Volume, *, context: Dataset | None = None) -> SourceSeries:
+    def from_volume(cls, volume: Volume, *, context: Dataset | None = None) -> Series:
         """Describe a volume that was not read with its data sets (e.g. from NIfTI).
 
         Without ``context`` the derived object goes into a *new* study with empty
         patient attributes (a warning is logged): pass the source's data sets
-        instead to keep it in the source study.
+        instead to keep it in the source study. :meth:`volume` returns ``volume``.
         """
         if context is None:
             log.warning(
@@ -208,7 +287,15 @@ class SourceSeries:
             modality=str(context.get("Modality", "") or ""),
             acquired_positions=volume.acquired_positions,
             body_part_examined=str(context.get("BodyPartExamined", "") or ""),
+            _volumes={False: volume, True: volume},
         )
+
+
+#: The former name of :class:`Series`.
+SourceSeries = Series
+
+#: What the object writers accept as their source: a Series, its data sets, or a Volume.
+SeriesLike = Series | Sequence[Dataset] | Volume
 
 
 def _copy_context(ds: Dataset) -> Dataset:
@@ -222,20 +309,18 @@ def _copy_context(ds: Dataset) -> Dataset:
     return context
 
 
-def resolve_source(
-    source: SourceSeries | Sequence[Dataset] | Volume, *, consequence: str, hint: str
-) -> SourceSeries:
-    """Return ``source`` as a :class:`SourceSeries` that has a frame of reference.
+def resolve_source(source: SeriesLike, *, consequence: str, hint: str) -> Series:
+    """Return ``source`` as a :class:`Series` that has a frame of reference.
 
     ``consequence`` ends the error message ("the source series has no frame of
     reference, so <consequence>"); ``hint`` says what to do.
     """
-    if isinstance(source, SourceSeries):
+    if isinstance(source, Series):
         resolved = source
     elif isinstance(source, Volume):
-        resolved = SourceSeries.from_volume(source)
+        resolved = Series.from_volume(source)
     else:
-        resolved = SourceSeries.from_datasets(list(source))
+        resolved = Series.from_datasets(list(source))
     if not resolved.frame_of_reference_uid:
         raise MissingAttributeError(
             f"the source series has no frame of reference, so {consequence}",
@@ -245,7 +330,7 @@ def resolve_source(
     return resolved
 
 
-def referenced_series_sequence(source: SourceSeries) -> list[Dataset]:
+def referenced_series_sequence(source: Series) -> list[Dataset]:
     """Items of Referenced Series Sequence (Common Instance Reference Module)."""
     if not source.slice_refs or not source.series_instance_uid:
         return []

@@ -13,7 +13,9 @@ Encoding
     writable :class:`TransferSyntax`, native or encapsulated.
 Decoding
     :class:`FrameReader` decodes only the frames asked for;
-    :func:`decode_frame` decodes one compressed frame.
+    :func:`read_planes` decodes one frame of each of several images (a series'
+    slices; compressed ones in parallel); :func:`decode_frame` decodes one
+    compressed frame.
 1-bit packing
     :func:`pack_frames` / :func:`unpack_frames` for native pixel data (frames
     not byte-aligned), :func:`pack_each_frame` for compressed frames.
@@ -39,7 +41,7 @@ from radbridge.pixels.bits import pack_each_frame, pack_frames, unpack_frames
 from radbridge.pixels.codecs import decode_frame, encode_frame
 from radbridge.pixels.encode import EncodedPixelData, encode_frames, encode_pixel_data
 from radbridge.pixels.frame_format import FrameFormat
-from radbridge.pixels.reader import FrameReader
+from radbridge.pixels.reader import FrameReader, read_planes
 from radbridge.pixels.syntax import TransferSyntax
 
 __all__ = [
@@ -53,5 +55,6 @@ __all__ = [
     "encode_pixel_data",
     "pack_each_frame",
     "pack_frames",
+    "read_planes",
     "unpack_frames",
 ]

@@ -28,7 +28,7 @@ from radbridge.pixels.fragments import FragmentIndex
 from radbridge.pixels.frame_format import FrameFormat
 from radbridge.pixels.syntax import TransferSyntax
 
-__all__ = ["FrameReader"]
+__all__ = ["FrameReader", "read_planes"]
 
 log = logging.getLogger(__name__)
 
@@ -298,3 +298,81 @@ class FrameReader:
         else:
             frames &= (1 << fmt.stored) - 1
         return frames
+
+
+def read_planes(
+    planes: Sequence[tuple[Dataset, int]],
+    *,
+    paths: Sequence[str | os.PathLike[str] | None] | None = None,
+    workers: int | None = None,
+) -> NDArray[Any]:
+    """Decode one frame of each of several data sets: the slices of a series, stacked.
+
+    Parameters
+    ----------
+    planes
+        ``(data set, 0-based frame)`` per plane, in the order wanted; a data set may
+        appear several times (the frames of a multi-frame image).
+    paths
+        The file of each plane, for messages.
+    workers
+        Processes for decoding compressed frames (default: the usable CPUs, used
+        only when the work pays for them, as :meth:`FrameReader.frames` decides).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``[plane, row, column]`` in the common dtype of the planes.
+
+    Raises
+    ------
+    MissingAttributeError
+        A data set has no pixel data.
+    DecodingError
+        A frame is missing, truncated or cannot be decoded (names the file), or the
+        planes differ in matrix size.
+
+    Examples
+    --------
+    >>> from pydicom import examples
+    >>> read_planes([(examples.ct, 0), (examples.ct, 0)]).shape
+    (2, 128, 128)
+    """
+    readers: dict[int, FrameReader] = {}
+    chosen: list[tuple[FrameReader, int]] = []
+    for index, (ds, frame) in enumerate(planes):
+        reader = readers.get(id(ds))
+        if reader is None:
+            reader = FrameReader(ds, path=paths[index] if paths else None)
+            readers[id(ds)] = reader
+        chosen.append((reader, frame))
+    if not chosen:
+        raise DecodingError("no planes to read", attribute="PixelData")
+    if len(readers) == 1:  # one (multi-frame) image: its reader decodes in parallel itself
+        reader = chosen[0][0]
+        return reader.frames([frame for _, frame in chosen], workers=workers)
+    shapes = {r.format.frame_shape for r in readers.values()}
+    if len(shapes) > 1:
+        raise DecodingError(
+            f"the images differ in matrix size ({sorted(shapes)})", attribute="Rows/Columns"
+        )
+    dtype = np.result_type(*(r.format.dtype for r in readers.values()))
+    first = chosen[0][0]
+    count = default_workers() if workers is None else max(1, workers)
+    kind = choose_pool(first.transfer_syntax, first.format, len(chosen), count, decode=True)
+    if first.encapsulated and kind == "fork":
+
+        def decode(i: int) -> NDArray[Any]:
+            reader, frame = chosen[i]
+            return reader.frame(frame)
+
+        try:
+            return decode_parallel(
+                decode, range(len(chosen)), first.format.frame_shape, dtype, count
+            )
+        except (OSError, RuntimeError) as exc:  # no processes allowed, or a worker died
+            log.warning("parallel decoding failed (%s); decoding in this thread", exc)
+    out = np.empty((len(chosen), *first.format.frame_shape), dtype)
+    for i, (reader, frame) in enumerate(chosen):
+        out[i] = reader.frame(frame)
+    return out

@@ -11,8 +11,9 @@ Examples
 --------
 >>> import numpy as np
 >>> from radbridge.geometry import Volume
->>> from radbridge.iods.source import SourceSeries
->>> source = SourceSeries.from_volume(Volume(np.zeros((3, 4, 4)), np.eye(4), "1.2.3"))
+>>> from radbridge.iods.source import Series
+>>> grid = Volume(np.zeros((3, 2, 2)), np.diag([2.0, 1.0, 1.0, 1.0]), "1.2.3")
+>>> source = Series.from_volume(grid)
 >>> [str(v) for v in shared_groups(source.geometry).PixelMeasuresSequence[0].PixelSpacing]
 ['1', '1']
 >>> refs = derivation_items(source, source.geometry, True, dcm("113076", "Segmentation"))
@@ -36,7 +37,7 @@ from pydicom.dataset import Dataset
 from radbridge.coding import Code, dcm
 from radbridge.geometry import VolumeGeometry
 from radbridge.iods.multiframe.functional_groups import ItemEncoder, encode_dataset, format_ds
-from radbridge.iods.source import SourceSeries
+from radbridge.iods.source import Series
 
 __all__ = [
     "SOURCE_IMAGE_PURPOSE",
@@ -66,7 +67,7 @@ def shared_groups(geometry: VolumeGeometry) -> Dataset:
     return shared
 
 
-def match_planes(source: SourceSeries, geometry: VolumeGeometry) -> list[int | None]:
+def match_planes(source: Series, geometry: VolumeGeometry) -> list[int | None]:
     """Return, for each slice of ``geometry``, the source slice at its position (or ``None``).
 
     Planes match only when the grids share rows, columns, orientation and pixel
@@ -93,7 +94,7 @@ def _code_item(code: Code) -> bytes:
 
 
 def derivation_items(
-    source: SourceSeries, geometry: VolumeGeometry, same_grid: bool, derivation: Code
+    source: Series, geometry: VolumeGeometry, same_grid: bool, derivation: Code
 ) -> list[bytes | None]:
     """Encode a Derivation Image Sequence per slice of ``geometry``.
 

@@ -12,8 +12,8 @@ Examples
 --------
 >>> import numpy as np
 >>> from radbridge.geometry import Volume
->>> from radbridge.iods.source import SourceSeries
->>> source = SourceSeries.from_volume(Volume(np.zeros((3, 4, 4)), np.eye(4), "1.2.3"))
+>>> from radbridge.iods.source import Series
+>>> source = Series.from_volume(Volume(np.zeros((3, 4, 4)), np.eye(4), "1.2.3"))
 >>> array, grid, same = on_source_grid(np.zeros((3, 4, 4)), source, what="mask",
 ...                                    attribute="mask", register_hint="", shape_hint="")
 >>> grid.shape, same
@@ -33,7 +33,7 @@ from radbridge.errors import DecodingError, GridMismatchError, UnsupportedObject
 from radbridge.geometry import Volume, VolumeGeometry, affine_from_planes
 from radbridge.iods.multiframe.fast_read import plane_attributes
 from radbridge.iods.multiframe.frame_index import FrameIndex
-from radbridge.iods.source import SourceSeries
+from radbridge.iods.source import Series
 
 __all__ = ["FramePlanes", "on_source_grid"]
 
@@ -43,7 +43,7 @@ _OFF_GRID = 0.01
 
 def on_source_grid(
     values: NDArray[Any] | Volume,
-    source: SourceSeries,
+    source: Series,
     *,
     what: str,
     attribute: str,
@@ -212,7 +212,7 @@ class FramePlanes:
         return geometry
 
     def slice_indices(
-        self, target: VolumeGeometry | SourceSeries, *, by_reference: bool = False
+        self, target: VolumeGeometry | Series, *, by_reference: bool = False
     ) -> NDArray[np.int64]:
         """Return the slice of ``target`` each frame lies on.
 
@@ -228,16 +228,16 @@ class FramePlanes:
         UnsupportedObjectError
             Frames without positions that cannot be placed by reference.
         """
-        geometry = target.geometry if isinstance(target, SourceSeries) else target
+        geometry = target.geometry if isinstance(target, Series) else target
         if not self.frames.has_positions and by_reference:
-            if isinstance(target, SourceSeries) and target.slice_refs:
+            if isinstance(target, Series) and target.slice_refs:
                 return self._indices_from_refs(target)
             raise UnsupportedObjectError(
                 f"frames carry no patient positions (e.g. a slide microscopy or projection "
                 f"{self.what}), so they cannot be placed on a volume grid",
                 path=self.source,
                 attribute="PlanePositionSequence",
-                hint="pass the source as a SourceSeries to place frames by their source "
+                hint="pass the source as a Series to place frames by their source "
                 f"references, or {self.frames_hint}",
             )
         positions = self._positions()
@@ -250,7 +250,7 @@ class FramePlanes:
                 hint=f"read the {self.what} with the series it was made from",
             )
         self._check_planes(geometry)
-        if isinstance(target, SourceSeries) and target.acquired_positions is not None:
+        if isinstance(target, Series) and target.acquired_positions is not None:
             return self._indices_from_positions(positions, target)
         idx = geometry.lps_to_index(positions)
         k = np.rint(idx[:, 0]).astype(np.int64)
@@ -302,7 +302,7 @@ class FramePlanes:
             )
 
     def _indices_from_positions(
-        self, positions: NDArray[np.float64], source: SourceSeries
+        self, positions: NDArray[np.float64], source: Series
     ) -> NDArray[np.int64]:
         """Match frames to the source's acquired slice positions (non-uniform spacing)."""
         acquired = source.slice_positions()
@@ -318,7 +318,7 @@ class FramePlanes:
             )
         return nearest
 
-    def _indices_from_refs(self, source: SourceSeries) -> NDArray[np.int64]:
+    def _indices_from_refs(self, source: Series) -> NDArray[np.int64]:
         lookup = {
             (ref.sop_instance_uid, ref.frame_number or 0): k
             for k, ref in enumerate(source.slice_refs)

@@ -6,6 +6,7 @@ See :func:`radbridge.iods.pm.encode_parametric_map` and
 :func:`radbridge.iods.pm.read_parametric_map`.
 """
 
+from radbridge.iods.common import SeriesOptions
 from radbridge.iods.pm.reader import (
     ParametricMap,
     RealWorldValueMapping,
@@ -14,6 +15,7 @@ from radbridge.iods.pm.reader import (
 )
 from radbridge.iods.pm.types import PARAMETRIC_MAP_STORAGE, NanPolicy
 from radbridge.iods.pm.writer import MapDescription, encode_parametric_map
+from radbridge.iods.profiles import Profile
 from radbridge.ucum import is_ucum, parse_units
 
 __all__ = [
@@ -21,7 +23,9 @@ __all__ = [
     "MapDescription",
     "NanPolicy",
     "ParametricMap",
+    "Profile",
     "RealWorldValueMapping",
+    "SeriesOptions",
     "encode_parametric_map",
     "is_ucum",
     "open_parametric_map",

@@ -13,10 +13,10 @@ Examples
 >>> from radbridge.coding import dcm
 >>> from radbridge.io.phantom import generate_phantom
 >>> from radbridge.iods.pm import encode_parametric_map
->>> from radbridge.iods.source import SourceSeries
+>>> from radbridge.iods.source import Series
 >>> ph = generate_phantom(slices=4, size=16)
 >>> values = np.linspace(0, 1, ph.hu.array.size, dtype=np.float32).reshape(ph.hu.shape)
->>> src = SourceSeries.from_volume(ph.hu)
+>>> src = Series.from_volume(ph.hu)
 >>> ds = encode_parametric_map(values, src, quantity=dcm("130402", "Class activation"),
 ...                            units="{probability}", anatomic_region="body")
 >>> volume = read_parametric_map(ds, source=src)
@@ -51,7 +51,7 @@ from radbridge.geometry import Volume, VolumeGeometry
 from radbridge.iods.multiframe.frame_index import FrameIndex, index_frames
 from radbridge.iods.multiframe.planes import FramePlanes
 from radbridge.iods.pm.types import PARAMETRIC_MAP_STORAGE
-from radbridge.iods.source import SourceSeries
+from radbridge.iods.source import Series
 
 __all__ = [
     "ParametricMap",
@@ -204,7 +204,7 @@ def open_parametric_map(
 def read_parametric_map(
     path: str | os.PathLike[str] | bytes | Dataset,
     *,
-    source: SourceSeries | VolumeGeometry | None = None,
+    source: Series | VolumeGeometry | None = None,
 ) -> Volume:
     """Read a Parametric Map as a volume of real-world values.
 
@@ -406,7 +406,7 @@ class ParametricMap:
         """Return the map's own grid: spanning its frames at their slice spacing."""
         return self._planes.geometry(merge_coincident=False)
 
-    def volume(self, target: SourceSeries | VolumeGeometry | None = None) -> Volume:
+    def volume(self, target: Series | VolumeGeometry | None = None) -> Volume:
         """Return the real-world values on ``target`` (default: the map's own grid).
 
         Voxels of the target that no frame covers are NaN (float) or 0 (integer).
@@ -431,8 +431,8 @@ def _first_float(value: Any) -> float:
     return float(value)
 
 
-def _target_geometry(target: SourceSeries | VolumeGeometry) -> VolumeGeometry:
-    return target.geometry if isinstance(target, SourceSeries) else target
+def _target_geometry(target: Series | VolumeGeometry) -> VolumeGeometry:
+    return target.geometry if isinstance(target, Series) else target
 
 
 def _shared(ds: Dataset) -> Dataset | None:

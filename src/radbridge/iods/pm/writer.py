@@ -17,11 +17,11 @@ Examples
 >>> import numpy as np
 >>> from radbridge.coding import dcm
 >>> from radbridge.io.phantom import generate_phantom
->>> from radbridge.iods.source import SourceSeries, resolve_source
+>>> from radbridge.iods.source import Series, resolve_source
 >>> ph = generate_phantom(slices=4, size=16)
 >>> probability = (ph.labels.array > 0).astype(np.float32) * 0.75
 >>> pm = encode_parametric_map(
-...     probability, SourceSeries.from_volume(ph.hu),
+...     probability, Series.from_volume(ph.hu),
 ...     quantity=dcm("130402", "Class activation"), units="{probability}",
 ...     anatomic_region="body")   # default: the source's Body Part Examined
 >>> pm.SOPClassUID == PARAMETRIC_MAP_STORAGE, int(pm.BitsAllocated), int(pm.NumberOfFrames)
@@ -31,7 +31,6 @@ Examples
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -57,7 +56,7 @@ from radbridge.iods.pm.types import (
     NanPolicy,
 )
 from radbridge.iods.profiles import Profile, writable_syntax
-from radbridge.iods.source import SourceSeries, referenced_series_sequence, resolve_source
+from radbridge.iods.source import Series, SeriesLike, referenced_series_sequence, resolve_source
 from radbridge.pixels import TransferSyntax, encode_pixel_data
 from radbridge.ucum import parse_units
 
@@ -86,7 +85,7 @@ class _Map:
     padding: float | None
 
 
-def _resolve_source(source: SourceSeries | Sequence[Dataset] | Volume) -> SourceSeries:
+def _resolve_source(source: SeriesLike) -> Series:
     return resolve_source(
         source,
         consequence="the map could not be placed",
@@ -95,7 +94,7 @@ def _resolve_source(source: SourceSeries | Sequence[Dataset] | Volume) -> Source
 
 
 def _grid(
-    values: NDArray[Any] | Volume, source: SourceSeries
+    values: NDArray[Any] | Volume, source: Series
 ) -> tuple[NDArray[Any], VolumeGeometry, bool]:
     """Return the array, its grid, and whether that grid is the source's."""
     return on_source_grid(
@@ -162,7 +161,7 @@ def _check_values(array: NDArray[Any], policy: NanPolicy) -> tuple[NDArray[Any],
     return out, padding
 
 
-def _prepare(values: NDArray[Any] | Volume, source: SourceSeries, policy: NanPolicy) -> _Map:
+def _prepare(values: NDArray[Any] | Volume, source: Series, policy: NanPolicy) -> _Map:
     array, geometry, same_grid = _grid(values, source)
     if array.ndim != 3 or array.size == 0:
         raise EncodingError(
@@ -316,7 +315,7 @@ def _syntax(value: str | None, floating: bool, profile: Profile) -> TransferSynt
 
 def encode_parametric_map(
     values: NDArray[Any] | Volume,
-    source: SourceSeries | Sequence[Dataset] | Volume,
+    source: SeriesLike,
     *,
     quantity: Code,
     units: Code | str,
@@ -343,7 +342,7 @@ def encode_parametric_map(
         Float Pixel Data (both exactly); integers (bool, 8/16-bit) in 16-bit
         Pixel Data.
     source
-        The source series: a :class:`~radbridge.iods.source.SourceSeries`, its
+        The source series: a :class:`~radbridge.iods.source.Series`, its
         data sets (headers suffice), or a Volume (then the map goes into a new
         study).
     quantity
@@ -446,7 +445,7 @@ def encode_parametric_map(
     return out
 
 
-def _frame_anatomy(region: Code | str | None, source: SourceSeries) -> tuple[Code, str]:
+def _frame_anatomy(region: Code | str | None, source: Series) -> tuple[Code, str]:
     """Return the Frame Anatomy region and laterality (given, named, or the source's)."""
     if isinstance(region, Code):
         return region, "U"
@@ -541,7 +540,7 @@ def _convert(
 
 
 def _build(
-    source: SourceSeries,
+    source: Series,
     pm: _Map,
     details: MapDescription,
     options: SeriesOptions,

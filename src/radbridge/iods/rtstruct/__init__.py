@@ -7,10 +7,13 @@ See :func:`radbridge.iods.rtstruct.encode_rtstruct` and
 :mod:`radbridge.iods.convert` (public face: :mod:`radbridge.rtstruct`).
 """
 
+from radbridge.iods.common import SeriesOptions
+from radbridge.iods.content import AlgorithmIdentification, SegmentDescription
 from radbridge.iods.rtstruct.describe import roi_description
 from radbridge.iods.rtstruct.placement import Contour
 from radbridge.iods.rtstruct.reader import ROI, StructureSet, read_rtstruct
 from radbridge.iods.rtstruct.types import (
+    RT_STRUCTURE_SET_STORAGE,
     ContourGeometricType,
     HoleStyle,
     ROIDescription,
@@ -22,6 +25,8 @@ from radbridge.iods.rtstruct.writer import ContourOptions, encode_rtstruct
 
 __all__ = [
     "ROI",
+    "RT_STRUCTURE_SET_STORAGE",
+    "AlgorithmIdentification",
     "Contour",
     "ContourGeometricType",
     "ContourOptions",
@@ -29,6 +34,8 @@ __all__ = [
     "ROIDescription",
     "ROIGenerationAlgorithm",
     "RTROIInterpretedType",
+    "SegmentDescription",
+    "SeriesOptions",
     "StructureSet",
     "describe_rois",
     "encode_rtstruct",

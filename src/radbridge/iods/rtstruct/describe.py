@@ -10,10 +10,10 @@ a warning (readers tolerate).
 Examples
 --------
 >>> from radbridge.io.phantom import generate_phantom
->>> from radbridge.iods.source import SourceSeries
+>>> from radbridge.iods.source import Series
 >>> from radbridge.iods.rtstruct import encode_rtstruct, read_rtstruct
 >>> ph = generate_phantom(slices=6, size=32)
->>> rs = read_rtstruct(encode_rtstruct(ph.labels.array == 5, SourceSeries.from_volume(ph.hu),
+>>> rs = read_rtstruct(encode_rtstruct(ph.labels.array == 5, Series.from_volume(ph.hu),
 ...                                    {1: "liver"}))
 >>> roi_description(rs.rois[1]).segment.property_type.meaning
 'Liver'

@@ -24,7 +24,7 @@ from radbridge.iods.rtstruct.types import (
     ROIDescription,
     RTROIInterpretedType,
 )
-from radbridge.iods.source import SourceSeries
+from radbridge.iods.source import Series
 
 __all__ = ["DETACHED_STUDY_MANAGEMENT", "build_structure_set"]
 
@@ -45,7 +45,7 @@ def _colour(roi: ROIDescription, index: int) -> list[int]:
     return [int(v) for v in rgb]
 
 
-def _referenced_frame_of_reference(source: SourceSeries) -> Dataset:
+def _referenced_frame_of_reference(source: Series) -> Dataset:
     item = Dataset()
     item.FrameOfReferenceUID = source.frame_of_reference_uid
     if source.slice_refs and source.series_instance_uid:
@@ -127,7 +127,7 @@ def _character_set(ds: Dataset, texts: Sequence[str]) -> None:
 
 
 def build_structure_set(
-    source: SourceSeries,
+    source: Series,
     rois: Sequence[tuple[ROIDescription, list[Dataset]]],
     series: SeriesOptions,
     label: str,

@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from radbridge.geometry import SliceRef, Volume, VolumeGeometry
-from radbridge.iods.source import SourceSeries
+from radbridge.iods.source import Series
 
 __all__ = ["Contour", "PlacementReport", "Target", "place_contours"]
 
@@ -71,9 +71,9 @@ class Target:
     slice_refs: tuple[SliceRef, ...] = ()
 
     @classmethod
-    def of(cls, target: VolumeGeometry | SourceSeries | Volume) -> Target:
+    def of(cls, target: VolumeGeometry | Series | Volume) -> Target:
         """Describe a geometry, a source series or a volume as a target."""
-        if isinstance(target, SourceSeries):
+        if isinstance(target, Series):
             return cls(target.geometry, target.slice_positions(), target.slice_refs)
         if isinstance(target, Volume):
             positions = (

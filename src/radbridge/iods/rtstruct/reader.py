@@ -23,10 +23,10 @@ Examples
 --------
 >>> import numpy as np
 >>> from radbridge.io.phantom import generate_phantom
->>> from radbridge.iods.source import SourceSeries
+>>> from radbridge.iods.source import Series
 >>> from radbridge.iods.rtstruct import encode_rtstruct
 >>> ph = generate_phantom(slices=6, size=32)
->>> src = SourceSeries.from_volume(ph.hu)
+>>> src = Series.from_volume(ph.hu)
 >>> liver = ph.labels.array == 5
 >>> rs = read_rtstruct(encode_rtstruct(liver.astype(np.uint8), src, {1: "Liver"}))
 >>> [(roi.number, roi.name) for roi in rs.rois.values()]
@@ -60,14 +60,14 @@ from radbridge.iods.common import StackedMasks
 from radbridge.iods.rtstruct.placement import Contour, PlacementReport, Target, place_contours
 from radbridge.iods.rtstruct.raster import fill_polygons
 from radbridge.iods.rtstruct.types import RT_STRUCTURE_SET_STORAGE
-from radbridge.iods.source import SourceSeries
+from radbridge.iods.source import Series
 
 __all__ = ["ROI", "StructureSet", "read_rtstruct"]
 
 log = logging.getLogger(__name__)
 
 _CONTOUR_DATA = 0x30060050
-TargetLike = VolumeGeometry | SourceSeries | Volume
+TargetLike = VolumeGeometry | Series | Volume
 
 
 @dataclass(frozen=True, eq=False)
@@ -350,7 +350,7 @@ class StructureSet:
         roi
             ROI number or name.
         target
-            The referenced series (:class:`SourceSeries`), a ``Volume`` or a
+            The referenced series (:class:`Series`), a ``Volume`` or a
             ``VolumeGeometry`` in the same frame of reference.
         tolerance_mm
             How far off a slice plane a contour may lie and still be placed on

@@ -37,6 +37,7 @@ from radbridge.iods.content import (
     AlgorithmType,
     SegmentDescription,
     describe_labels,
+    label_number,
 )
 
 __all__ = [
@@ -408,14 +409,7 @@ def _from_mapping_entry(
     algorithm: AlgorithmIdentification | None,
     interpreted_type: RTROIInterpretedType | str | None,
 ) -> ROIDescription:
-    try:
-        number = int(key)
-    except (TypeError, ValueError):
-        raise ConfigError(
-            f"label key {key!r} is not an integer",
-            attribute="labels",
-            hint='write labels as {"1": "liver", "2": "PTV_70"}',
-        ) from None
+    number = label_number(key, example='{"1": "liver", "2": "PTV_70"}')
     if isinstance(value, ROIDescription):
         return replace(value, roi_number=number)
     if isinstance(value, SegmentDescription):

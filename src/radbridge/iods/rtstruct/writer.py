@@ -16,11 +16,11 @@ references that image in its Contour Image Sequence.
 Examples
 --------
 >>> from radbridge.io.phantom import generate_phantom
->>> from radbridge.iods.source import SourceSeries
+>>> from radbridge.iods.source import Series
 >>> from radbridge.iods.seg import AlgorithmIdentification
 >>> ph = generate_phantom(slices=6, size=32)
 >>> rs = encode_rtstruct(
-...     ph.labels.array, SourceSeries.from_volume(ph.hu),
+...     ph.labels.array, Series.from_volume(ph.hu),
 ...     {1: "Body", 2: "Lung_L", 3: "Lung_R", 4: "Bone", 5: "Liver"},
 ...     algorithm=AlgorithmIdentification("phantom-truth", "1"), allow_empty=True,
 ... )
@@ -65,7 +65,7 @@ from radbridge.iods.rtstruct.types import (
     RTROIInterpretedType,
     describe_rois,
 )
-from radbridge.iods.source import SourceSeries, resolve_source
+from radbridge.iods.source import Series, SeriesLike, resolve_source
 from radbridge.iods.threshold import DEFAULT_THRESHOLD, binarize, check_threshold
 
 __all__ = ["ContourOptions", "encode_rtstruct", "format_points"]
@@ -118,7 +118,7 @@ class ContourOptions:
         check_threshold(self.level, attribute="level")
 
 
-def _resolve_source(source: SourceSeries | Sequence[Dataset] | Volume) -> SourceSeries:
+def _resolve_source(source: SeriesLike) -> Series:
     resolved = resolve_source(
         source,
         consequence="contour coordinates would be meaningless",
@@ -132,7 +132,7 @@ def _resolve_source(source: SourceSeries | Sequence[Dataset] | Volume) -> Source
     return resolved
 
 
-def _resolve_mask(mask: NDArray[Any] | Volume, source: SourceSeries) -> NDArray[Any]:
+def _resolve_mask(mask: NDArray[Any] | Volume, source: Series) -> NDArray[Any]:
     stacked = np.ndim(mask.array if isinstance(mask, Volume) else mask) == 4
     array, _, same_grid = on_source_grid(
         mask,
@@ -236,7 +236,7 @@ def _image_ref(ref: SliceRef) -> Dataset:
 
 
 def _contour_sequence(
-    volume: NDArray[Any], source: SourceSeries, options: ContourOptions
+    volume: NDArray[Any], source: Series, options: ContourOptions
 ) -> tuple[list[Dataset], int]:
     """Contour Sequence items of one ROI and the longest Contour Data (bytes)."""
     geometry = source.geometry
@@ -269,7 +269,7 @@ def _contour_sequence(
 
 def encode_rtstruct(
     mask: NDArray[Any] | Volume,
-    source: SourceSeries | Sequence[Dataset] | Volume,
+    source: SeriesLike,
     rois: Sequence[ROIDescription | SegmentDescription]
     | Mapping[int, ROISpec]
     | Mapping[str, ROISpec],
@@ -295,7 +295,7 @@ def encode_rtstruct(
         source grid, in its slice order; a :class:`~radbridge.geometry.Volume`
         must lie on that grid.
     source
-        The source images (headers suffice), a :class:`SourceSeries`, or a
+        The source images (headers suffice), a :class:`Series`, or a
         ``Volume`` (then contours cannot name their images).
     rois
         :class:`ROIDescription` items, SEG segment descriptions, or

@@ -12,6 +12,8 @@ See :func:`radbridge.iods.sc.render_overlay` and
 :func:`radbridge.iods.sc.encode_overlay_sc`.
 """
 
+from radbridge.iods.common import SeriesOptions
+from radbridge.iods.profiles import Profile
 from radbridge.iods.sc.montage import choose_slices, render_png_montage
 from radbridge.iods.sc.render import (
     BANNER_TEXT,
@@ -26,7 +28,9 @@ __all__ = [
     "BANNER_TEXT",
     "MULTIFRAME_TRUE_COLOR_SC_STORAGE",
     "OverlayStyle",
+    "Profile",
     "Rendering",
+    "SeriesOptions",
     "choose_slices",
     "encode_overlay_sc",
     "render_frames",

@@ -35,7 +35,7 @@ from radbridge.errors import EncodingError, GridMismatchError
 from radbridge.geometry import Volume
 from radbridge.iods.content import default_colour
 from radbridge.iods.sc.font import GLYPH_HEIGHT, text_mask, text_width
-from radbridge.iods.source import SourceSeries
+from radbridge.iods.source import Series
 
 __all__ = [
     "BANNER_TEXT",
@@ -99,8 +99,8 @@ class Rendering:
         return slice(self.image_top + self.image_shape[0] * self.zoom, self.frames.shape[1])
 
 
-def _grey(source: SourceSeries | Volume, window: tuple[float, float] | None) -> NDArray[np.uint8]:
-    if isinstance(source, SourceSeries):
+def _grey(source: Series | Volume, window: tuple[float, float] | None) -> NDArray[np.uint8]:
+    if isinstance(source, Series):
         return np.zeros(source.geometry.shape, np.uint8)
     values = np.asarray(source.array, dtype=np.float32)
     if window is None:
@@ -300,7 +300,7 @@ def _legend(
 
 
 def render_frames(
-    source: SourceSeries | Volume,
+    source: Series | Volume,
     labels: NDArray[Any],
     colours: Mapping[int, RGB],
     names: Mapping[int, str],
@@ -318,7 +318,7 @@ def render_frames(
     source
         A :class:`~radbridge.geometry.Volume` of source pixel values (e.g.
         ``read_volume(folder, rescale=True)``), or a
-        :class:`~radbridge.iods.source.SourceSeries` for labels on black.
+        :class:`~radbridge.iods.source.Series` for labels on black.
     labels
         ``[slice, row, column]`` integers on the source grid (0 = background), or
         stacked masks ``[segment, slice, row, column]`` (0/1), which may overlap
@@ -371,7 +371,7 @@ def render_frames(
 
 
 def render_overlay(
-    source: SourceSeries | Volume,
+    source: Series | Volume,
     labels: NDArray[Any],
     colours: Mapping[int, RGB],
     names: Mapping[int, str],

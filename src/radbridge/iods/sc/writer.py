@@ -11,9 +11,9 @@ Examples
 >>> import numpy as np
 >>> from radbridge.io.phantom import generate_phantom
 >>> from radbridge.iods.sc.render import render_overlay
->>> from radbridge.iods.source import SourceSeries
+>>> from radbridge.iods.source import Series
 >>> ph = generate_phantom(slices=3, size=32)
->>> src = SourceSeries.from_volume(ph.hu)
+>>> src = Series.from_volume(ph.hu)
 >>> sc = encode_overlay_sc(src, render_overlay(ph.hu, ph.labels.array, {}, ph.label_names))
 >>> sc.BurnedInAnnotation, int(sc.NumberOfFrames)
 ('YES', 3)
@@ -34,7 +34,7 @@ from radbridge.errors import EncodingError, GridMismatchError
 from radbridge.iods.common import SeriesOptions, finish_file, new_instance
 from radbridge.iods.multiframe.functional_groups import format_ds
 from radbridge.iods.profiles import Profile, writable_syntax
-from radbridge.iods.source import SourceSeries, referenced_series_sequence
+from radbridge.iods.source import Series, referenced_series_sequence
 from radbridge.pixels import TransferSyntax, encode_pixel_data
 
 __all__ = ["MULTIFRAME_TRUE_COLOR_SC_STORAGE", "encode_overlay_sc"]
@@ -50,7 +50,7 @@ _SYNTAXES = (
 )
 
 
-def _source_images(source: SourceSeries) -> list[Dataset]:
+def _source_images(source: Series) -> list[Dataset]:
     """Source Image Sequence: every source instance, once (General Reference Module)."""
     purpose = dcm("121322", "Source image for image processing operation").to_dataset()
     items: dict[str, Dataset] = {}
@@ -77,7 +77,7 @@ def _syntax(value: str | None, profile: Profile) -> TransferSyntax:
 
 
 def encode_overlay_sc(
-    source: SourceSeries,
+    source: Series,
     rgb_frames: NDArray[Any],
     *,
     options: SeriesOptions | None = None,

@@ -10,11 +10,11 @@ Examples
 >>> import numpy as np
 >>> from radbridge.coding import sct
 >>> from radbridge.io.phantom import generate_phantom
->>> from radbridge.iods.source import SourceSeries
+>>> from radbridge.iods.source import Series
 >>> from radbridge.iods.seg import AlgorithmIdentification, SegmentDescription
 >>> from radbridge.iods.seg import encode_segmentation
 >>> ph = generate_phantom(slices=8, size=32)
->>> src = SourceSeries.from_volume(ph.hu)
+>>> src = Series.from_volume(ph.hu)
 >>> segments = [
 ...     SegmentDescription(k, name, category=sct("123037004", "Anatomical Structure"),
 ...                        property_type=sct("91772007", "Organ"),
@@ -60,7 +60,7 @@ from radbridge.iods.seg.types import (
     FractionalType,
     SegmentationType,
 )
-from radbridge.iods.source import SourceSeries
+from radbridge.iods.source import Series
 from radbridge.iods.threshold import DEFAULT_THRESHOLD, binarize, check_threshold
 
 __all__ = ["Segmentation", "StackedMasks", "read_segmentation"]
@@ -228,12 +228,12 @@ class Segmentation:
         """Return the SEG's own grid: spanning its frames, at its slice spacing."""
         return self._planes.geometry(merge_coincident=True)
 
-    def _slice_indices(self, target: VolumeGeometry | SourceSeries) -> NDArray[np.int64]:
+    def _slice_indices(self, target: VolumeGeometry | Series) -> NDArray[np.int64]:
         return self._planes.slice_indices(target, by_reference=True)
 
     def label_volume(
         self,
-        target: VolumeGeometry | SourceSeries | None = None,
+        target: VolumeGeometry | Series | None = None,
         *,
         threshold: float = DEFAULT_THRESHOLD,
     ) -> Volume:
@@ -290,7 +290,7 @@ class Segmentation:
 
     def stacked_volume(
         self,
-        target: VolumeGeometry | SourceSeries | None = None,
+        target: VolumeGeometry | Series | None = None,
         *,
         segments: Sequence[int] | None = None,
         fractional_as_float: bool = True,
@@ -334,7 +334,7 @@ class Segmentation:
         sop_instance_uid: str,
         frame_number: int | None = None,
         *,
-        source: SourceSeries | None = None,
+        source: Series | None = None,
         threshold: float | None = None,
     ) -> dict[int, NDArray[Any]]:
         """Return ``{segment number: 2-D mask}`` for one source image (or frame).
@@ -378,7 +378,7 @@ class Segmentation:
         return out
 
     def _frames_for_source(
-        self, sop_instance_uid: str, frame_number: int | None, source: SourceSeries | None
+        self, sop_instance_uid: str, frame_number: int | None, source: Series | None
     ) -> list[int]:
         """Return the frames on one source image: by reference, else by position."""
         if all(self.frames.source_uids):
@@ -412,10 +412,10 @@ class Segmentation:
         slices = self._slice_indices(source)
         return [int(i) for i in np.flatnonzero(np.isin(slices, target))]
 
-    def _target_geometry(self, target: VolumeGeometry | SourceSeries | None) -> VolumeGeometry:
+    def _target_geometry(self, target: VolumeGeometry | Series | None) -> VolumeGeometry:
         if target is None:
             return self.geometry()
-        return target.geometry if isinstance(target, SourceSeries) else target
+        return target.geometry if isinstance(target, Series) else target
 
 
 class _FrameSource:

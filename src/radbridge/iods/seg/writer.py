@@ -10,14 +10,14 @@ Examples
 >>> import numpy as np
 >>> from radbridge.coding import sct
 >>> from radbridge.io.phantom import generate_phantom
->>> from radbridge.iods.source import SourceSeries, resolve_source
+>>> from radbridge.iods.source import Series, resolve_source
 >>> ph = generate_phantom(slices=8, size=32)
 >>> liver = (ph.labels.array == 5).astype(np.uint8)
 >>> segment = SegmentDescription(
 ...     1, "Liver", category=sct("123037004", "Anatomical Structure"),
 ...     property_type=sct("10200004", "Liver"),
 ...     algorithm=AlgorithmIdentification("phantom-truth", "1"))
->>> seg = encode_segmentation(liver, SourceSeries.from_volume(ph.hu), [segment],
+>>> seg = encode_segmentation(liver, Series.from_volume(ph.hu), [segment],
 ...                           segmentation_type="labelmap", transfer_syntax="explicit")
 >>> seg.SegmentationType, seg.SOPClassUID == LABEL_MAP_SEGMENTATION_STORAGE
 ('LABELMAP', True)
@@ -78,7 +78,7 @@ from radbridge.iods.seg.types import (
     FractionalType,
     SegmentationType,
 )
-from radbridge.iods.source import SourceSeries, referenced_series_sequence, resolve_source
+from radbridge.iods.source import Series, SeriesLike, referenced_series_sequence, resolve_source
 from radbridge.pixels import TransferSyntax, encode_pixel_data, pack_frames
 from radbridge.uids import derived_uid
 
@@ -95,7 +95,7 @@ log = logging.getLogger(__name__)
 _DERIVATION = dcm("113076", "Segmentation")
 
 
-def _resolve_source(source: SourceSeries | Sequence[Dataset] | Volume) -> SourceSeries:
+def _resolve_source(source: SeriesLike) -> Series:
     return resolve_source(
         source,
         consequence="segment positions would be meaningless",
@@ -104,7 +104,7 @@ def _resolve_source(source: SourceSeries | Sequence[Dataset] | Volume) -> Source
 
 
 def _resolve_grid(
-    mask: NDArray[Any] | Volume, source: SourceSeries, stacked: bool
+    mask: NDArray[Any] | Volume, source: Series, stacked: bool
 ) -> tuple[NDArray[Any], VolumeGeometry, bool]:
     """Return the array, its grid, and whether that grid is the source's."""
     return on_source_grid(
@@ -285,7 +285,7 @@ def _encode_native(pixels: _Pixels, seg_type: SegmentationType) -> bytes:
 
 def encode_segmentation(
     mask: NDArray[Any] | Volume,
-    source: SourceSeries | Sequence[Dataset] | Volume,
+    source: SeriesLike,
     segments: Sequence[SegmentDescription] | LabelMapping,
     *,
     segmentation_type: SegmentationType | str = SegmentationType.BINARY,
@@ -313,8 +313,8 @@ def encode_segmentation(
         lie on another grid in the same frame of reference.
     source
         The source series: its data sets (headers suffice), a
-        :class:`~radbridge.iods.source.SourceSeries`, or a ``Volume`` (then the
-        SEG goes into a new study unless the SourceSeries carries a context).
+        :class:`~radbridge.iods.source.Series`, or a ``Volume`` (then the
+        SEG goes into a new study unless the Series carries a context).
     segments
         Descriptions of segments 1..N, or ``{label: name}`` resolved through the
         curated code table (:func:`~radbridge.iods.seg.describe_labels`).
@@ -521,7 +521,7 @@ def _transfer_syntax(
 
 
 def _build(
-    source: SourceSeries,
+    source: Series,
     descriptions: list[SegmentDescription],
     options: SeriesOptions,
     seg_type: SegmentationType,

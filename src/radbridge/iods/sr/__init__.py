@@ -5,6 +5,7 @@ See ``docs/sr.md``. Key Object Selection documents are in :mod:`radbridge.iods.k
 
 from typing import Any
 
+from radbridge.iods.common import SeriesOptions
 from radbridge.iods.sr.content import ContentItem, content_tree
 from radbridge.iods.sr.json_form import report_from_json, report_to_json
 from radbridge.iods.sr.reader import (
@@ -23,9 +24,15 @@ from radbridge.iods.sr.report import (
     SegmentationFrameReference,
     SegmentReference,
 )
-from radbridge.iods.sr.writer import encode_measurement_report
+from radbridge.iods.sr.writer import (
+    COMPREHENSIVE_3D_SR_STORAGE,
+    COMPREHENSIVE_SR_STORAGE,
+    encode_measurement_report,
+)
 
 __all__ = [
+    "COMPREHENSIVE_3D_SR_STORAGE",
+    "COMPREHENSIVE_SR_STORAGE",
     "AlgorithmIdentification",
     "ContentItem",
     "DeviceObserver",
@@ -36,6 +43,7 @@ __all__ = [
     "QualitativeEvaluation",
     "SegmentReference",
     "SegmentationFrameReference",
+    "SeriesOptions",
     "StructuredReport",
     "content_tree",
     "encode_measurement_report",

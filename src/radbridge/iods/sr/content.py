@@ -17,7 +17,7 @@ Examples
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -273,44 +273,60 @@ def _ints(value: Any) -> list[int]:
     return [int(v) for v in value]
 
 
+def _code_value(item: Dataset, source: str | None) -> Code | None:
+    codes = item.get("ConceptCodeSequence") or []
+    return Code.from_dataset(codes[0], source=source) if codes else None
+
+
+def _num_value(item: Dataset, source: str | None) -> tuple[float, Code | None] | None:
+    measured = item.get("MeasuredValueSequence") or []
+    if not measured:
+        return None  # an empty NUM: the measurement is absent (TID 300 allows it)
+    m = measured[0]
+    number = (
+        float(m.FloatingPointValue) if "FloatingPointValue" in m else float(m.get("NumericValue"))
+    )
+    units = m.get("MeasurementUnitsCodeSequence") or []
+    return (number, Code.from_dataset(units[0], source=source) if units else None)
+
+
+def _scoord_value(item: Dataset, source: str | None) -> tuple[str, list[float]]:
+    return (str(item.get("GraphicType", "")), [float(v) for v in item.GraphicData])
+
+
+def _scoord3d_value(item: Dataset, source: str | None) -> tuple[str, list[float], str]:
+    return (*_scoord_value(item, source), str(item.get("ReferencedFrameOfReferenceUID", "")))
+
+
+def _text_of(keyword: str) -> Callable[[Dataset, str | None], str]:
+    return lambda item, source: str(item.get(keyword, ""))
+
+
+#: How each value type's value is read from its content item.
+_VALUES: dict[str, Callable[[Dataset, str | None], Any]] = {
+    "TEXT": _text_of("TextValue"),
+    "CODE": _code_value,
+    "NUM": _num_value,
+    "IMAGE": lambda item, source: _references(item),
+    "COMPOSITE": lambda item, source: _references(item),
+    "WAVEFORM": lambda item, source: _references(item),
+    "SCOORD": _scoord_value,
+    "SCOORD3D": _scoord3d_value,
+    "UIDREF": _text_of("UID"),
+    "PNAME": _text_of("PersonName"),
+    "REFERENCE": lambda item, source: [int(v) for v in item.ReferencedContentItemIdentifier],
+    "DATE": _text_of("Date"),
+    "TIME": _text_of("Time"),
+    "DATETIME": _text_of("DateTime"),
+}
+
+
 def _value(item: Dataset, value_type: str, source: str | None) -> Any:
+    read = _VALUES.get(value_type)
+    if read is None:
+        return None
     try:
-        if value_type == "TEXT":
-            return str(item.get("TextValue", ""))
-        if value_type == "CODE":
-            codes = item.get("ConceptCodeSequence") or []
-            return Code.from_dataset(codes[0], source=source) if codes else None
-        if value_type == "NUM":
-            measured = item.get("MeasuredValueSequence") or []
-            if not measured:
-                return None  # an empty NUM: the measurement is absent (TID 300 allows it)
-            m = measured[0]
-            number = (
-                float(m.FloatingPointValue)
-                if "FloatingPointValue" in m
-                else float(m.get("NumericValue"))
-            )
-            units = m.get("MeasurementUnitsCodeSequence") or []
-            return (number, Code.from_dataset(units[0], source=source) if units else None)
-        if value_type in ("IMAGE", "COMPOSITE", "WAVEFORM"):
-            return _references(item)
-        if value_type == "SCOORD":
-            return (str(item.get("GraphicType", "")), [float(v) for v in item.GraphicData])
-        if value_type == "SCOORD3D":
-            return (
-                str(item.get("GraphicType", "")),
-                [float(v) for v in item.GraphicData],
-                str(item.get("ReferencedFrameOfReferenceUID", "")),
-            )
-        if value_type == "UIDREF":
-            return str(item.get("UID", ""))
-        if value_type == "PNAME":
-            return str(item.get("PersonName", ""))
-        if value_type == "REFERENCE":
-            return [int(v) for v in item.ReferencedContentItemIdentifier]
-        if value_type in ("DATE", "TIME", "DATETIME"):
-            keyword = {"DATE": "Date", "TIME": "Time", "DATETIME": "DateTime"}[value_type]
-            return str(item.get(keyword, ""))
+        return read(item, source)
     except (TypeError, ValueError, AttributeError) as exc:
         raise InvalidAttributeError(
             f"{value_type} content item cannot be read ({exc})",
@@ -318,7 +334,6 @@ def _value(item: Dataset, value_type: str, source: str | None) -> Any:
             attribute=value_type,
             hint="the SR content is malformed",
         ) from exc
-    return None
 
 
 def content_tree(ds: Dataset, *, source: str | None = None) -> ContentItem:

@@ -5,15 +5,13 @@ family and shares its document, content-item and reader modules.
 
 Examples
 --------
->>> import tempfile
->>> from radbridge.io.phantom import write_phantom
->>> from radbridge.io.series import read_source_series
->>> study = write_phantom(tempfile.mkdtemp(), slices=3, size=16, nifti=False)
->>> source = read_source_series(study.dicom_dir)
->>> key = source.slice_refs[1].sop_instance_uid
->>> ko = encode_key_objects(source, [key], description="largest lesion")
->>> read_key_objects(ko).references[0].sop_instance_uid == key
-True
+>>> from pydicom import examples
+>>> from radbridge.iods.source import Series
+>>> source = Series.from_datasets([examples.ct])
+>>> ko = encode_key_objects(source, [str(examples.ct.SOPInstanceUID)], description="check")
+>>> kos = read_key_objects(ko)
+>>> kos.description, kos.title.meaning
+('check', 'Of Interest')
 """
 
 from __future__ import annotations
@@ -28,7 +26,7 @@ from pydicom.dataset import FileDataset
 from radbridge.coding import Code
 from radbridge.errors import EncodingError, UnsupportedObjectError
 from radbridge.iods.common import SeriesOptions
-from radbridge.iods.source import SourceSeries
+from radbridge.iods.source import Series
 from radbridge.iods.sr import concepts as c
 from radbridge.iods.sr.content import container_item, image_item, text_item
 from radbridge.iods.sr.reader import read_structured_report
@@ -38,6 +36,7 @@ __all__ = [
     "KEY_OBJECT_SELECTION_STORAGE",
     "KeyObjectReference",
     "KeyObjects",
+    "SeriesOptions",
     "encode_key_objects",
     "read_key_objects",
 ]
@@ -65,7 +64,7 @@ class KeyObjects:
 
 
 def encode_key_objects(
-    source: SourceSeries,
+    source: Series,
     keys: Sequence[str],
     *,
     title: Code = c.OF_INTEREST,

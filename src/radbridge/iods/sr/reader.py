@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from pydicom import Dataset
 
@@ -241,50 +242,49 @@ def _region(node: ContentItem) -> ImageRegion:
     )
 
 
-def _group(node: ContentItem, evidence: dict[str, str], tree: ContentItem) -> MeasurementGroup:
-    tracking = _text(node.first(c.TRACKING_IDENTIFIER))
-    region_nodes = [
-        n
-        for n in node.children
-        if n.concept in (c.IMAGE_REGION, c.VOLUME_SURFACE)
-        and n.value_type in ("SCOORD", "SCOORD3D")
-        and n.value
-    ]
-    regions = [_region(n) for n in region_nodes]
-    frame = None
-    frame_node = node.first(c.REFERENCED_SEGMENTATION_FRAME)
-    source_node = node.first(c.SOURCE_IMAGE_FOR_SEGMENTATION)
-    if frame_node is not None and frame_node.value_type == "IMAGE" and frame_node.value:
-        seg_class, seg_sop, frames, _ = frame_node.value[0]
-        src = (
-            source_node.value[0]
-            if source_node is not None and source_node.value_type == "IMAGE" and source_node.value
-            else None
-        )
-        frame = SegmentationFrameReference(
-            seg_class,
-            seg_sop,
-            frames[0] if frames else 1,
-            src[0] if src else "",
-            src[1] if src else "",
-            evidence.get(seg_sop) or None,
-        )
-    segment = None
-    seg_node = node.first(c.REFERENCED_SEGMENT)
-    if seg_node is not None and seg_node.value_type == "IMAGE" and seg_node.value:
-        sop_class, sop, _, segments = seg_node.value[0]
-        segment = SegmentReference(
-            sop_class,
-            sop,
-            segments[0] if segments else 0,
-            _text(node.first(c.SOURCE_SERIES_FOR_SEGMENTATION)) or None,
-            evidence.get(sop) or None,
-        )
-    site, laterality = _site(node)
-    measurements = tuple(
-        m for m in (_measurement(n, tree) for n in node.children if n.value_type == "NUM") if m
+def _image_refs(node: ContentItem | None) -> list[Any]:
+    """Return the references of an IMAGE item (empty for anything else)."""
+    if node is None or node.value_type != "IMAGE" or not node.value:
+        return []
+    refs: list[Any] = node.value
+    return refs
+
+
+def _segmentation_frame(
+    node: ContentItem, evidence: dict[str, str]
+) -> SegmentationFrameReference | None:
+    frame_refs = _image_refs(node.first(c.REFERENCED_SEGMENTATION_FRAME))
+    if not frame_refs:
+        return None
+    seg_class, seg_sop, frames, _ = frame_refs[0]
+    source_refs = _image_refs(node.first(c.SOURCE_IMAGE_FOR_SEGMENTATION))
+    src = source_refs[0] if source_refs else None
+    return SegmentationFrameReference(
+        seg_class,
+        seg_sop,
+        frames[0] if frames else 1,
+        src[0] if src else "",
+        src[1] if src else "",
+        evidence.get(seg_sop) or None,
     )
-    evaluations = tuple(
+
+
+def _segment(node: ContentItem, evidence: dict[str, str]) -> SegmentReference | None:
+    refs = _image_refs(node.first(c.REFERENCED_SEGMENT))
+    if not refs:
+        return None
+    sop_class, sop, _, segments = refs[0]
+    return SegmentReference(
+        sop_class,
+        sop,
+        segments[0] if segments else 0,
+        _text(node.first(c.SOURCE_SERIES_FOR_SEGMENTATION)) or None,
+        evidence.get(sop) or None,
+    )
+
+
+def _evaluations(node: ContentItem) -> tuple[QualitativeEvaluation, ...]:
+    return tuple(
         QualitativeEvaluation(n.concept, n.value)
         for n in node.children
         if n.value_type == "CODE"
@@ -293,8 +293,22 @@ def _group(node: ContentItem, evidence: dict[str, str], tree: ContentItem) -> Me
         and n.concept is not None
         and isinstance(n.value, Code)
     )
+
+
+def _group(node: ContentItem, evidence: dict[str, str], tree: ContentItem) -> MeasurementGroup:
+    regions = [
+        _region(n)
+        for n in node.children
+        if n.concept in (c.IMAGE_REGION, c.VOLUME_SURFACE)
+        and n.value_type in ("SCOORD", "SCOORD3D")
+        and n.value
+    ]
+    site, laterality = _site(node)
+    measurements = tuple(
+        m for m in (_measurement(n, tree) for n in node.children if n.value_type == "NUM") if m
+    )
     return MeasurementGroup(
-        tracking_id=tracking,
+        tracking_id=_text(node.first(c.TRACKING_IDENTIFIER)),
         tracking_uid=_text(node.first(c.TRACKING_UID)) or None,
         finding=_code(node.first(c.FINDING)),
         finding_category=_code(node.first(c.FINDING_CATEGORY)),
@@ -302,10 +316,10 @@ def _group(node: ContentItem, evidence: dict[str, str], tree: ContentItem) -> Me
         laterality=laterality,
         region=regions[0] if regions else None,
         regions=tuple(regions[1:]),
-        segment=segment,
-        segmentation_frame=frame,
+        segment=_segment(node, evidence),
+        segmentation_frame=_segmentation_frame(node, evidence),
         measurements=measurements,
-        evaluations=evaluations,
+        evaluations=_evaluations(node),
     )
 
 

@@ -405,9 +405,9 @@ class MeasurementGroup:
         >>> import numpy as np
         >>> from radbridge.geometry import Volume
         >>> from radbridge.iods.seg import encode_segmentation
-        >>> from radbridge.iods.source import SourceSeries
+        >>> from radbridge.iods.source import Series
         >>> from radbridge.coding import Code, sct
-        >>> source = SourceSeries.from_volume(Volume(np.zeros((2, 4, 4)), np.eye(4), "1.2.3"))
+        >>> source = Series.from_volume(Volume(np.zeros((2, 4, 4)), np.eye(4), "1.2.3"))
         >>> mask = np.zeros((2, 4, 4), np.uint8)
         >>> mask[0, 1:3, 1:3] = 1
         >>> seg = encode_segmentation(mask, source, {1: "liver"})

@@ -12,9 +12,9 @@ Examples
 >>> import numpy as np
 >>> from radbridge.coding import Code, sct
 >>> from radbridge.geometry import Volume
->>> from radbridge.iods.source import SourceSeries
+>>> from radbridge.iods.source import Series
 >>> from radbridge.iods.sr.report import Measurement, MeasurementGroup, MeasurementReport
->>> source = SourceSeries.from_volume(Volume(np.zeros((2, 4, 4)), np.eye(4), "1.2.3"))
+>>> source = Series.from_volume(Volume(np.zeros((2, 4, 4)), np.eye(4), "1.2.3"))
 >>> group = MeasurementGroup(
 ...     "liver", finding=sct("10200004", "Liver"),
 ...     measurements=(Measurement(sct("118565006", "Volume"), 1520.0, Code("ml", "UCUM", "ml")),))
@@ -35,7 +35,7 @@ from pydicom.uid import ExplicitVRLittleEndian
 from radbridge.coding import Code
 from radbridge.errors import EncodingError
 from radbridge.iods.common import SeriesOptions, file_meta, new_instance
-from radbridge.iods.source import SourceSeries
+from radbridge.iods.source import Series
 from radbridge.iods.sr import concepts as c
 from radbridge.iods.sr.content import (
     code_item,
@@ -154,7 +154,7 @@ def _region_items(group: MeasurementGroup) -> list[Dataset]:
 
 
 def _check_in_source(
-    group: MeasurementGroup, source: SourceSeries, sop_class: str | None, sop: str | None
+    group: MeasurementGroup, source: Series, sop_class: str | None, sop: str | None
 ) -> None:
     """Refuse a reference to an image that is not in the source series."""
     classes = {r.sop_instance_uid: r.sop_class_uid for r in source.slice_refs}
@@ -167,7 +167,7 @@ def _check_in_source(
         )
 
 
-def _check_regions(report: MeasurementReport, source: SourceSeries) -> None:
+def _check_regions(report: MeasurementReport, source: Series) -> None:
     """Refuse regions on images outside the source series, or outside their image."""
     _, rows, columns = source.geometry.shape
     frame_of_reference = source.frame_of_reference_uid
@@ -260,7 +260,7 @@ def _observers(report: MeasurementReport, options: SeriesOptions, sop_uid: str) 
     return items
 
 
-def _library(source: SourceSeries) -> Dataset | None:
+def _library(source: Series) -> Dataset | None:
     refs = list(dict.fromkeys((r.sop_class_uid, r.sop_instance_uid) for r in source.slice_refs))
     if not refs:
         return None
@@ -292,7 +292,7 @@ def evidence_sequence(study_uid: str, references: Iterable[tuple[str, str, str]]
     return [study]
 
 
-def _references(report: MeasurementReport, source: SourceSeries) -> list[tuple[str, str, str]]:
+def _references(report: MeasurementReport, source: Series) -> list[tuple[str, str, str]]:
     refs: list[tuple[str, str, str]] = []
     source_series = source.series_instance_uid
     if source_series:
@@ -322,7 +322,7 @@ def _references(report: MeasurementReport, source: SourceSeries) -> list[tuple[s
 def sr_document(
     sop_class: str,
     options: SeriesOptions,
-    source: SourceSeries,
+    source: Series,
     *,
     modality: str,
     completion: str = "PARTIAL",
@@ -349,7 +349,7 @@ def finish(ds: Dataset) -> FileDataset:
 
 def encode_measurement_report(
     report: MeasurementReport,
-    source: SourceSeries,
+    source: Series,
     *,
     options: SeriesOptions | None = None,
 ) -> FileDataset:
@@ -362,7 +362,7 @@ def encode_measurement_report(
     source
         The series the measurements were made on
         (:func:`radbridge.io.series.read_source_series` or
-        :meth:`~radbridge.iods.source.SourceSeries.from_datasets`).
+        :meth:`~radbridge.iods.source.Series.from_datasets`).
     options
         Series, UIDs, equipment and timestamp; fix the UIDs and timestamp for
         byte-identical re-runs.
