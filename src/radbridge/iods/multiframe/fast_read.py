@@ -37,11 +37,15 @@ from radbridge.errors import DecodingError, NotDicomError
 from radbridge.iods.multiframe.functional_groups import LONG_VRS, is_sequence_tag
 
 __all__ = [
+    "DicomFile",
     "check_elements",
     "open_dataset",
     "plane_attributes",
     "read_with_raw_sequences",
 ]
+
+#: What every reader opens: a path, the encoded bytes, or a pydicom data set.
+DicomFile = str | os.PathLike[str] | bytes | bytearray | Dataset
 
 _IMPLICIT_LE = "1.2.840.10008.1.2"
 _EXPLICIT_BE = "1.2.840.10008.1.2.2"
@@ -53,7 +57,7 @@ _ITEM_END = 0xFFFEE00D
 
 
 def open_dataset(
-    source: str | os.PathLike[str] | bytes | bytearray | Dataset,
+    source: DicomFile,
     *,
     raw_tags: Iterable[int],
     unchecked: Iterable[int] = (),

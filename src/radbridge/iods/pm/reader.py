@@ -29,7 +29,6 @@ Examples
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +47,7 @@ from radbridge.errors import (
     UnsupportedObjectError,
 )
 from radbridge.geometry import Volume, VolumeGeometry
+from radbridge.iods.multiframe.fast_read import DicomFile
 from radbridge.iods.multiframe.frame_index import FrameIndex, index_frames
 from radbridge.iods.multiframe.planes import FramePlanes
 from radbridge.iods.pm.types import PARAMETRIC_MAP_STORAGE
@@ -172,9 +172,7 @@ def _code(item: Dataset, keyword: str, source: str | None) -> Code | None:
         return None
 
 
-def open_parametric_map(
-    source: str | os.PathLike[str] | bytes | Dataset,
-) -> ParametricMap:
+def open_parametric_map(file: DicomFile) -> ParametricMap:
     """Open a Parametric Map from a path, encoded bytes, or a pydicom data set.
 
     Raises
@@ -188,7 +186,7 @@ def open_parametric_map(
     """
     from radbridge.iods.multiframe.fast_read import open_dataset
 
-    ds, name = open_dataset(source, raw_tags=(_PER_FRAME,))
+    ds, name = open_dataset(file, raw_tags=(_PER_FRAME,))
     try:
         return ParametricMap(ds, source=name)
     except RadbridgeError:
@@ -202,7 +200,7 @@ def open_parametric_map(
 
 
 def read_parametric_map(
-    path: str | os.PathLike[str] | bytes | Dataset,
+    file: DicomFile,
     *,
     source: Series | VolumeGeometry | None = None,
 ) -> Volume:
@@ -210,7 +208,7 @@ def read_parametric_map(
 
     Parameters
     ----------
-    path
+    file
         A file, its bytes, or a data set.
     source
         Place the map on this grid (the source series or its geometry); by
@@ -222,7 +220,7 @@ def read_parametric_map(
         float32/float64 maps keep their type (padding values become NaN);
         integer maps with a non-identity mapping become float64.
     """
-    return open_parametric_map(path).volume(source)
+    return open_parametric_map(file).volume(source)
 
 
 class ParametricMap:

@@ -38,7 +38,6 @@ True
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,6 +56,7 @@ from radbridge.errors import (
 )
 from radbridge.geometry import Volume, VolumeGeometry
 from radbridge.iods.common import StackedMasks
+from radbridge.iods.multiframe.fast_read import DicomFile
 from radbridge.iods.rtstruct.placement import Contour, PlacementReport, Target, place_contours
 from radbridge.iods.rtstruct.raster import fill_polygons
 from radbridge.iods.rtstruct.types import RT_STRUCTURE_SET_STORAGE
@@ -91,7 +91,7 @@ class ROI:
     description: str | None = None
 
 
-def read_rtstruct(source: str | os.PathLike[str] | bytes | Dataset) -> StructureSet:
+def read_rtstruct(file: DicomFile) -> StructureSet:
     """Open an RT Structure Set from a path, encoded bytes, or a pydicom data set.
 
     Raises
@@ -104,7 +104,7 @@ def read_rtstruct(source: str | os.PathLike[str] | bytes | Dataset) -> Structure
     from radbridge.iods.multiframe.fast_read import open_dataset
 
     # Contour Data stays raw: _points parses it (and skips damaged contours) itself.
-    ds, name = open_dataset(source, raw_tags=(), unchecked=(_CONTOUR_DATA,))
+    ds, name = open_dataset(file, raw_tags=(), unchecked=(_CONTOUR_DATA,))
     return StructureSet(ds, source=name)
 
 

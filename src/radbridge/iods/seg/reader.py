@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -52,6 +51,7 @@ from radbridge.errors import (
 from radbridge.geometry import Volume, VolumeGeometry
 from radbridge.iods.common import StackedMasks
 from radbridge.iods.content import SegmentDescription
+from radbridge.iods.multiframe.fast_read import DicomFile
 from radbridge.iods.multiframe.frame_index import FrameIndex, index_frames
 from radbridge.iods.multiframe.planes import FramePlanes
 from radbridge.iods.seg.types import (
@@ -71,9 +71,7 @@ _CHUNK = 256
 _PER_FRAME_FUNCTIONAL_GROUPS = 0x52009230
 
 
-def read_segmentation(
-    source: str | os.PathLike[str] | bytes | Dataset,
-) -> Segmentation:
+def read_segmentation(file: DicomFile) -> Segmentation:
     """Open a Segmentation from a path, encoded bytes, or a pydicom data set.
 
     Raises
@@ -85,7 +83,7 @@ def read_segmentation(
     """
     from radbridge.iods.multiframe.fast_read import open_dataset
 
-    ds, name = open_dataset(source, raw_tags=(_PER_FRAME_FUNCTIONAL_GROUPS,))
+    ds, name = open_dataset(file, raw_tags=(_PER_FRAME_FUNCTIONAL_GROUPS,))
     return Segmentation(ds, source=name)
 
 

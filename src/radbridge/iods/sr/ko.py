@@ -16,7 +16,6 @@ Examples
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -26,6 +25,7 @@ from pydicom.dataset import FileDataset
 from radbridge.coding import Code
 from radbridge.errors import EncodingError, UnsupportedObjectError
 from radbridge.iods.common import SeriesOptions
+from radbridge.iods.multiframe.fast_read import DicomFile
 from radbridge.iods.source import Series
 from radbridge.iods.sr import concepts as c
 from radbridge.iods.sr.content import container_item, image_item, text_item
@@ -125,7 +125,7 @@ def encode_key_objects(
     return finish(ds)
 
 
-def read_key_objects(src: str | os.PathLike[str] | bytes | Dataset) -> KeyObjects:
+def read_key_objects(file: DicomFile) -> KeyObjects:
     """Read a Key Object Selection document into its title, description and references.
 
     Raises
@@ -133,7 +133,7 @@ def read_key_objects(src: str | os.PathLike[str] | bytes | Dataset) -> KeyObject
     UnsupportedObjectError
         The file is not a Key Object Selection document.
     """
-    sr = read_structured_report(src)
+    sr = read_structured_report(file)
     if str(sr.dataset.get("SOPClassUID", "")) != KEY_OBJECT_SELECTION_STORAGE:
         raise UnsupportedObjectError(
             "not a Key Object Selection document",

@@ -18,7 +18,6 @@ Examples
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +29,7 @@ from radbridge.errors import (
     RadbridgeError,
     UnsupportedObjectError,
 )
+from radbridge.iods.multiframe.fast_read import DicomFile
 from radbridge.iods.sr import concepts as c
 from radbridge.iods.sr.content import ContentItem, content_tree
 from radbridge.iods.sr.report import (
@@ -46,7 +46,6 @@ from radbridge.iods.sr.report import (
 
 __all__ = ["StructuredReport", "read_measurement_report", "read_structured_report"]
 
-Source = str | os.PathLike[str] | bytes | Dataset
 _SR_MODALITIES = ("SR", "KO")
 _CONTEXT = {
     c.TRACKING_IDENTIFIER,
@@ -85,14 +84,14 @@ class StructuredReport:
     report: MeasurementReport | None
 
 
-def _open(src: Source) -> tuple[Dataset, str]:
+def _open(file: DicomFile) -> tuple[Dataset, str]:
     from radbridge.iods.multiframe.fast_read import open_dataset
 
-    ds, name = open_dataset(src, raw_tags=())
+    ds, name = open_dataset(file, raw_tags=())
     return ds, name or "<dataset>"
 
 
-def read_structured_report(src: Source) -> StructuredReport:
+def read_structured_report(file: DicomFile) -> StructuredReport:
     """Open any SR/KOS document (path, bytes or Dataset).
 
     Raises
@@ -104,7 +103,7 @@ def read_structured_report(src: Source) -> StructuredReport:
     DicomReadError
         The content tree is malformed.
     """
-    ds, name = _open(src)
+    ds, name = _open(file)
     try:
         return _interpret(ds, name)
     except RadbridgeError:
@@ -135,7 +134,7 @@ def _interpret(ds: Dataset, name: str) -> StructuredReport:
     return StructuredReport(ds, tree, template, report)
 
 
-def read_measurement_report(src: Source) -> MeasurementReport:
+def read_measurement_report(file: DicomFile) -> MeasurementReport:
     """Read a TID 1500 SR into a :class:`MeasurementReport`.
 
     Raises
@@ -143,7 +142,7 @@ def read_measurement_report(src: Source) -> MeasurementReport:
     UnsupportedObjectError
         The document is an SR of another template (use :func:`read_structured_report`).
     """
-    sr = read_structured_report(src)
+    sr = read_structured_report(file)
     if sr.report is None:
         raise UnsupportedObjectError(
             f"the SR is not a TID 1500 measurement report (title {sr.tree.concept})",
