@@ -61,6 +61,7 @@ FACES: dict[str, set[str]] = {
         "SegmentationFrameReference",
         "SeriesOptions",
         "StructuredReport",
+        "concepts",
         "content_tree",
         "encode_measurement_report",
         "read_measurement_report",

@@ -15,6 +15,9 @@ name. The rules:
    on an imported radbridge module) only inside ``radbridge.x`` itself.
 4. **No private module from outside its package.** ``radbridge.a._b`` is imported only
    by modules under ``radbridge.a``.
+5. **Families through their faces.** Above the faces (io, net, results, batch, gateway,
+   cli) a module reaches an object family, or the conversions between two, only
+   through its face (``radbridge.seg``, ...); the shared iods layer stays reachable.
 
 Violations that exist today are listed in ``ALLOWED`` with why; the list may only
 shrink: the test also fails when a listed violation no longer exists, so the list
@@ -227,6 +230,10 @@ def check(imports: list[Import]) -> set[tuple[str, str, str]]:
             out.add(("family", imp.importer, imp.module))
         if imp.name is not None and _private(imp.name) and imp.module != imp.importer:
             out.add(("private-name", imp.importer, f"{imp.module}.{imp.name}"))
+        if high > LAYERS.index("faces") and (
+            theirs not in (None, "shared") or layer_of(imp.module) == "convert"
+        ):
+            out.add(("face", imp.importer, imp.module))
         parts = imp.module.split(".")
         for index, part in enumerate(parts):
             if _private(part) and not _within(imp.importer, ".".join(parts[:index])):
@@ -289,7 +296,8 @@ _CLEAN = {
     "radbridge/iods/pm/writer.py": "from .. import multiframe\n",
     "radbridge/pixels/_pool.py": "def run(): ...\n",
     "radbridge/pixels/reader.py": "from radbridge.pixels._pool import run\n",
-    "radbridge/cli/seg.py": "def main():\n    from radbridge.iods.seg.writer import encode\n",
+    "radbridge/cli/seg.py": "def main():\n    from radbridge.seg import encode\n",
+    "radbridge/seg.py": "from radbridge.iods.seg.writer import encode\n",
     "radbridge/iods/convert.py": "from radbridge.iods.seg import frames\nfrom .pm import writer\n",
 }
 
@@ -346,6 +354,11 @@ def test_checker_passes_a_clean_tree(tmp_path):
             "radbridge/iods/seg/writer.py",
             "from radbridge.iods.seg import frames as f\nf._helper()\n",
             ("private-name", "radbridge.iods.seg.writer", "radbridge.iods.seg.frames._helper"),
+        ),
+        (  # the CLI reaching behind a face
+            "radbridge/cli/seg.py",
+            "from radbridge.iods.seg.frames import plan\n",
+            ("face", "radbridge.cli.seg", "radbridge.iods.seg.frames"),
         ),
         (  # a private module from outside its package
             "radbridge/iods/seg/frames.py",

@@ -38,6 +38,7 @@ from radbridge.iods.source import Series
 
 __all__ = [
     "PathLike",
+    "Series",
     "check_complete",
     "load_datasets",
     "read_series",

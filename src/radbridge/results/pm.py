@@ -14,9 +14,9 @@ from typing import Any, ClassVar
 from pydicom import Dataset
 
 from radbridge.coding import Code
-from radbridge.iods.sr.concepts import PROBABILITY
 from radbridge.pm import encode_parametric_map
 from radbridge.results.registry import Output, OutputKind, ResultContext
+from radbridge.sr import concepts
 
 __all__ = ["KIND", "PmOutput"]
 
@@ -42,7 +42,7 @@ class PmOutput(Output):
 
     kind: ClassVar[str] = "pm"
     values: Any = None
-    quantity: Code = field(default=PROBABILITY)
+    quantity: Code = field(default=concepts.PROBABILITY)
     units: Code | str = "1"
     anatomic_region: Code | str | None = None
     nan_policy: str = "refuse"

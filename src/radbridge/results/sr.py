@@ -22,7 +22,6 @@ from pydicom import Dataset
 
 from radbridge.coding import Code, dcm, sct
 from radbridge.errors import EncodingError
-from radbridge.iods.sr import concepts as c
 from radbridge.models import Finding, ModelMeasurement, ModelResult
 from radbridge.results.registry import Output, OutputKind, ResultContext
 from radbridge.sr import (
@@ -33,6 +32,7 @@ from radbridge.sr import (
     QualitativeEvaluation,
     encode_measurement_report,
 )
+from radbridge.sr import concepts as c
 
 __all__ = ["KIND", "SrOutput", "measurement_report"]
 

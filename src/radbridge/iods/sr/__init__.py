@@ -1,11 +1,13 @@
 """Structured Reports: TID 1500 measurement reports (write, read, JSON).
 
-See ``docs/sr.md``. Key Object Selection documents are in :mod:`radbridge.iods.ko`.
+See ``docs/sr.md``. Key Object Selection documents are in :mod:`radbridge.iods.sr.ko`;
+:mod:`~radbridge.iods.sr.concepts` holds the coded concepts the templates use.
 """
 
 from typing import Any
 
 from radbridge.iods.common import SeriesOptions
+from radbridge.iods.sr import concepts
 from radbridge.iods.sr.content import ContentItem, content_tree
 from radbridge.iods.sr.json_form import report_from_json, report_to_json
 from radbridge.iods.sr.reader import (
@@ -45,6 +47,7 @@ __all__ = [
     "SegmentationFrameReference",
     "SeriesOptions",
     "StructuredReport",
+    "concepts",
     "content_tree",
     "encode_measurement_report",
     "read_measurement_report",
