@@ -104,3 +104,14 @@ def test_every_writer_takes_the_series_and_it_is_not_planned_again(tmp_path, mon
     labels[1, 1:3, 1:4] = 1
     seg = read_segmentation(encode_segmentation(labels, series, {1: "liver"}))
     assert np.array_equal(seg.label_volume(series).array, labels)
+
+
+def test_a_series_travels_to_a_worker_process(tmp_path):
+    # Dask and process pools pickle what they run: the lazy loader must survive
+    import pickle
+
+    folder = _folder(tmp_path, 3)
+    datasets = [pydicom.dcmread(p) for p in sorted(folder.glob("*.dcm"))]
+    for series in (read_series(folder), Series.from_datasets(datasets)):
+        copy = pickle.loads(pickle.dumps(series))
+        assert np.array_equal(copy.volume().array, series.volume().array)

@@ -22,6 +22,7 @@ dtype('int16')
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -246,7 +247,7 @@ class Series:
         context = _copy_context(first)
         lossy = any(str(ds.get("LossyImageCompression", "00")) == "01" for ds in datasets)
         if load is None and all(any(k in ds for k in _PIXEL_KEYWORDS) for ds in datasets):
-            load = lambda: datasets  # noqa: E731 - the data sets hold their pixels
+            load = functools.partial(tuple, datasets)  # they hold their pixels (picklable)
         return cls(
             context=context,
             geometry=plan.stack.geometry,
