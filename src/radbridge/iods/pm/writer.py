@@ -60,13 +60,7 @@ from radbridge.iods.source import Series, SeriesLike, referenced_series_sequence
 from radbridge.pixels import TransferSyntax, encode_pixel_data
 from radbridge.ucum import parse_units
 
-__all__ = [
-    "PARAMETRIC_MAP_STORAGE",
-    "QUANTITY",
-    "MapDescription",
-    "NanPolicy",
-    "encode_parametric_map",
-]
+__all__ = ["MapDescription", "encode_parametric_map"]
 
 log = logging.getLogger(__name__)
 

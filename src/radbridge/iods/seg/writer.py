@@ -82,13 +82,7 @@ from radbridge.iods.source import Series, SeriesLike, referenced_series_sequence
 from radbridge.pixels import TransferSyntax, encode_pixel_data, pack_frames
 from radbridge.uids import derived_uid
 
-__all__ = [
-    "LABEL_MAP_SEGMENTATION_STORAGE",
-    "SEGMENTATION_STORAGE",
-    "FractionalType",
-    "SegmentationType",
-    "encode_segmentation",
-]
+__all__ = ["encode_segmentation"]
 
 log = logging.getLogger(__name__)
 
