@@ -149,6 +149,19 @@ def image_item(
     return item
 
 
+def _coordinates(
+    relationship: str,
+    concept: Code | None,
+    value_type: str,
+    graphic_type: str,
+    points: Sequence[float],
+) -> Dataset:
+    item = _base(relationship, value_type, concept)
+    item.GraphicType = graphic_type
+    item.GraphicData = [float(p) for p in points]
+    return item
+
+
 def scoord_item(
     relationship: str,
     concept: Code | None,
@@ -157,9 +170,7 @@ def scoord_item(
     source: Dataset,
 ) -> Dataset:
     """Return a SCOORD item (image coordinates) with its SELECTED FROM source image."""
-    item = _base(relationship, "SCOORD", concept)
-    item.GraphicType = graphic_type
-    item.GraphicData = [float(p) for p in points]
+    item = _coordinates(relationship, concept, "SCOORD", graphic_type, points)
     item.ContentSequence = [source]
     return item
 
@@ -172,9 +183,7 @@ def scoord3d_item(
     frame_of_reference_uid: str,
 ) -> Dataset:
     """Return a SCOORD3D item (patient coordinates, mm)."""
-    item = _base(relationship, "SCOORD3D", concept)
-    item.GraphicType = graphic_type
-    item.GraphicData = [float(p) for p in points]
+    item = _coordinates(relationship, concept, "SCOORD3D", graphic_type, points)
     item.ReferencedFrameOfReferenceUID = frame_of_reference_uid
     return item
 
