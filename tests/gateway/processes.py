@@ -177,11 +177,22 @@ def jobs_done(data: Path) -> bool:
 
 class Storescu:
     """DCMTK storescu sending ``files`` on one association; optionally SIGKILLed after
-    ``kill_after`` Success responses (the modality that loses its connection)."""
+    ``kill_after`` Success responses (the modality that loses its connection), or
+    SIGSTOPped after ``pause_after`` (the association stays open, mid-series, until
+    :meth:`resume`; ``paused`` is set then)."""
 
-    def __init__(self, files: Sequence[Path], port: int, *, kill_after: int | None = None):
+    def __init__(
+        self,
+        files: Sequence[Path],
+        port: int,
+        *,
+        kill_after: int | None = None,
+        pause_after: int | None = None,
+    ):
         self.acked = 0
         self.kill_after = kill_after
+        self.pause_after = pause_after
+        self.paused = threading.Event()
         self.proc = subprocess.Popen(
             [STORESCU, "-v", "-aec", "RADBRIDGE", "-R", "127.0.0.1", str(port), *map(str, files)],
             stdout=subprocess.PIPE,
@@ -202,6 +213,13 @@ class Storescu:
                 if self.kill_after is not None and self.acked >= self.kill_after:
                     os.kill(self.proc.pid, signal.SIGKILL)
                     return
+                if self.pause_after is not None and self.acked == self.pause_after:
+                    os.kill(self.proc.pid, signal.SIGSTOP)
+                    self.paused.set()
+
+    def resume(self) -> None:
+        """Let a paused storescu go on (it finds out then what became of its peer)."""
+        os.kill(self.proc.pid, signal.SIGCONT)
 
     def wait(self, timeout: float = 300.0) -> int:
         """Wait for storescu to end; return its exit code."""

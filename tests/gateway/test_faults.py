@@ -141,9 +141,13 @@ def test_a_series_cut_after_20_of_60_slices_never_yields_a_result(tmp_path, orth
         modality.wait(120)
         assert modality.acked == CUT_AFTER
         # 2. the gateway dies (kill -9) after 20 received slices, and comes back
-        sending = Storescu(crashed.files, crashed.port)
-        wait_until(lambda: len(audit_events(crashed.data, "received")) >= CUT_AFTER, 120)
+        # (storescu is frozen after 20 acknowledgements, so the kill lands mid-series
+        # however fast the receiver is)
+        sending = Storescu(crashed.files, crashed.port, pause_after=CUT_AFTER)
+        assert sending.paused.wait(120), "storescu never reached 20 acknowledgements"
+        wait_until(lambda: len(audit_events(crashed.data, "received")) >= CUT_AFTER, 30)
         crashed.gateway.kill9()
+        sending.resume()
         sending.wait(120)
         assert CUT_AFTER <= sending.acked < SLICES
         crashed.gateway = GatewayProcess(crashed.gateway.config, crashed.port)
