@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from radbridge.errors import EncodingError
-from radbridge.iods.rtstruct.contours import (
+from radbridge.iods.contours import (
     find_contours,
     keyhole,
     nest_polygons,
@@ -17,7 +17,7 @@ from radbridge.iods.rtstruct.contours import (
     simplify,
     simplify_polygons,
 )
-from radbridge.iods.rtstruct.raster import fill_polygons
+from radbridge.iods.raster import fill_polygons
 
 
 @st.composite

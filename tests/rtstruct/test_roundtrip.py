@@ -10,8 +10,8 @@ from pydicom.dataset import Dataset
 from scipy.spatial.transform import Rotation
 
 from radbridge.geometry import SliceRef, VolumeGeometry
+from radbridge.iods.contours import find_contours
 from radbridge.iods.rtstruct import ContourOptions, encode_rtstruct, read_rtstruct
-from radbridge.iods.rtstruct.contours import find_contours
 from radbridge.iods.source import SourceSeries
 from radbridge.uids import new_uid
 

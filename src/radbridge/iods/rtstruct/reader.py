@@ -57,8 +57,8 @@ from radbridge.errors import (
 from radbridge.geometry import Volume, VolumeGeometry
 from radbridge.iods.common import StackedMasks
 from radbridge.iods.multiframe.fast_read import DicomFile
+from radbridge.iods.raster import fill_polygons
 from radbridge.iods.rtstruct.placement import Contour, PlacementReport, Target, place_contours
-from radbridge.iods.rtstruct.raster import fill_polygons
 from radbridge.iods.rtstruct.types import RT_STRUCTURE_SET_STORAGE
 from radbridge.iods.source import Series
 

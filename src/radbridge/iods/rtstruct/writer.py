@@ -6,7 +6,7 @@ mask off the source grid, an ROI without voxels, an unknown interpreted type,
 labels nobody described) is refused with an :class:`~radbridge.errors.EncodingError`
 or :class:`~radbridge.errors.GridMismatchError` before anything is built.
 
-How contours are made (see :mod:`radbridge.iods.rtstruct.contours`): marching
+How contours are made (see :mod:`radbridge.iods.contours`): marching
 squares per slice, vertices half-way between inside and outside pixel centres
 (or at the interpolated iso-level for probability maps), collinear vertices
 removed (lossless), optionally Douglas-Peucker within ``tolerance_mm``. Each
@@ -49,13 +49,8 @@ from radbridge.errors import EncodingError
 from radbridge.geometry import SliceRef, Volume
 from radbridge.iods.common import SeriesOptions, file_meta, series_options
 from radbridge.iods.content import AlgorithmIdentification, SegmentDescription
+from radbridge.iods.contours import slice_polygons
 from radbridge.iods.multiframe.planes import on_source_grid
-from radbridge.iods.rtstruct.contours import (
-    find_contours,
-    keyhole,
-    nest_polygons,
-    simplify_polygons,
-)
 from radbridge.iods.rtstruct.modules import build_structure_set
 from radbridge.iods.rtstruct.types import (
     ContourGeometricType,
@@ -66,7 +61,7 @@ from radbridge.iods.rtstruct.types import (
     describe_rois,
 )
 from radbridge.iods.source import Series, SeriesLike, resolve_source
-from radbridge.iods.threshold import DEFAULT_THRESHOLD, binarize, check_threshold
+from radbridge.iods.threshold import DEFAULT_THRESHOLD, check_threshold
 
 __all__ = ["ContourOptions", "encode_rtstruct", "format_points"]
 
@@ -189,26 +184,6 @@ def _roi_volumes(
         yield roi, array == roi.roi_number
 
 
-def _slice_polygons(
-    volume: NDArray[Any], options: ContourOptions, spacing: tuple[float, float]
-) -> Iterator[tuple[int, list[NDArray[np.float64]]]]:
-    """Yield ``(slice, polygons)`` for every slice with something inside, (row, col) pixels."""
-    binary = volume.dtype == np.bool_
-    inside = binarize(volume, threshold=options.level)
-    for k in np.flatnonzero(inside.any(axis=(1, 2))):
-        rows = np.flatnonzero(inside[k].any(axis=1))
-        cols = np.flatnonzero(inside[k].any(axis=0))
-        r0, r1 = max(rows[0] - 1, 0), min(rows[-1] + 2, volume.shape[1])
-        c0, c1 = max(cols[0] - 1, 0), min(cols[-1] + 2, volume.shape[2])
-        crop = volume[k, r0:r1, c0:c1]
-        polygons = find_contours(crop, level=0.5 if binary else options.level)
-        polygons = simplify_polygons(polygons, options.tolerance_mm, scale=spacing)
-        if options.hole_style is HoleStyle.KEYHOLE:
-            polygons = [keyhole(outer, holes) for outer, holes in nest_polygons(polygons)]
-        offset = np.array([r0, c0], np.float64)
-        yield int(k), [p + offset for p in polygons]
-
-
 def _ds(value: float) -> str:
     text = f"{value:.4f}".rstrip("0").rstrip(".")
     return "0" if text == "-0" else text
@@ -249,7 +224,14 @@ def _contour_sequence(
     )
     items: list[Dataset] = []
     longest = 0
-    for k, polygons in _slice_polygons(volume, options, geometry.pixel_spacing):
+    polygons_by_slice = slice_polygons(
+        volume,
+        level=options.level,
+        tolerance=options.tolerance_mm,
+        spacing=geometry.pixel_spacing,
+        join_holes=options.hole_style is HoleStyle.KEYHOLE,
+    )
+    for k, polygons in polygons_by_slice:
         for polygon in polygons:
             lps = positions[k] + polygon @ steps.T
             item = Dataset()

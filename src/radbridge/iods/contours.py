@@ -9,7 +9,7 @@ two directed segments between the midpoints (or, for grey-level images,
 the interpolated crossings) of its edges; segments are chained into closed
 polygons by pointer jumping. For a binary mask every vertex lies half-way
 between an inside and an outside pixel centre, so filling the polygons with
-:func:`radbridge.iods.rtstruct.raster.fill_polygons` (pixel centre inside,
+:func:`radbridge.iods.raster.fill_polygons` (pixel centre inside,
 even-odd rule) gives back exactly the same mask.
 
 Conventions:
@@ -35,13 +35,15 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from itertools import pairwise
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from radbridge.errors import EncodingError
+from radbridge.iods.threshold import DEFAULT_THRESHOLD, binarize
 
 __all__ = [
     "find_contours",
@@ -51,6 +53,7 @@ __all__ = [
     "signed_area",
     "simplify",
     "simplify_polygons",
+    "slice_polygons",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -445,3 +448,58 @@ def _nearest_crossing(polygon: FloatArray, m: FloatArray) -> tuple[int, FloatArr
             "a hole lies outside its outer boundary", attribute="mask"
         )  # pragma: no cover - nest_polygons pairs holes with enclosing outers
     return edge, np.array([m[0], x[edge]])
+
+
+def slice_polygons(
+    volume: NDArray[Any],
+    *,
+    level: float = DEFAULT_THRESHOLD,
+    tolerance: float = 0.0,
+    spacing: tuple[float, float] = (1.0, 1.0),
+    join_holes: bool = False,
+) -> Iterator[tuple[int, list[FloatArray]]]:
+    """Yield ``(slice, polygons)`` for every slice of a 3-D mask with something inside.
+
+    Parameters
+    ----------
+    volume
+        ``[slice, row, column]`` booleans (contoured half-way between inside and
+        outside pixels), or fractions in [0, 1] contoured at ``level`` with
+        sub-pixel interpolation.
+    level
+        Iso-level of fractional input (a pixel is inside when its value is at least it).
+    tolerance
+        Douglas-Peucker tolerance in the units of ``spacing`` (0: lossless).
+    spacing
+        Pixel size along rows and columns (``PixelSpacing``).
+    join_holes
+        Join each outer boundary and its holes into one keyhole polygon.
+
+    Yields
+    ------
+    tuple
+        The slice index and its closed ``(row, column)`` polygons in pixel units of
+        the whole image (outer boundaries positive :func:`signed_area`, holes negative
+        unless joined).
+
+    Examples
+    --------
+    >>> mask = np.zeros((2, 4, 4), bool)
+    >>> mask[1, 1:3, 1:3] = True
+    >>> [(k, [len(p) for p in polygons]) for k, polygons in slice_polygons(mask)]
+    [(1, [8])]
+    """
+    binary = volume.dtype == np.bool_
+    inside = binarize(volume, threshold=level)
+    for k in np.flatnonzero(inside.any(axis=(1, 2))):
+        rows = np.flatnonzero(inside[k].any(axis=1))
+        cols = np.flatnonzero(inside[k].any(axis=0))
+        r0, r1 = max(rows[0] - 1, 0), min(rows[-1] + 2, volume.shape[1])
+        c0, c1 = max(cols[0] - 1, 0), min(cols[-1] + 2, volume.shape[2])
+        crop = volume[k, r0:r1, c0:c1]
+        polygons = find_contours(crop, level=0.5 if binary else level)
+        polygons = simplify_polygons(polygons, tolerance, scale=spacing)
+        if join_holes:
+            polygons = [keyhole(outer, holes) for outer, holes in nest_polygons(polygons)]
+        offset = np.array([r0, c0], np.float64)
+        yield int(k), [p + offset for p in polygons]
