@@ -111,6 +111,14 @@ FACES: dict[str, set[str]] = {
         "render_overlay",
         "render_png_montage",
     },
+    "radbridge.wsi": {
+        "VL_WHOLE_SLIDE_MICROSCOPY_IMAGE_STORAGE",
+        "Level",
+        "OpticalPath",
+        "Slide",
+        "TileOrganization",
+        "read_slide",
+    },
 }
 
 

@@ -80,6 +80,7 @@ PLACES = {
     "radbridge.sc": "faces",
     "radbridge.seg": "faces",
     "radbridge.sr": "faces",
+    "radbridge.wsi": "faces",
     "radbridge.models": "models",
     "radbridge.geometry": "geometry",
     "radbridge.pixels": "pixels",

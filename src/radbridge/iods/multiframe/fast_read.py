@@ -21,13 +21,14 @@ True
 from __future__ import annotations
 
 import io
+import mmap
 import os
 import struct
 import zlib
 from collections.abc import Iterable
 
-from pydicom import dcmread
-from pydicom.dataelem import RawDataElement
+from pydicom import config, dcmread
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.tag import Tag
@@ -40,6 +41,7 @@ __all__ = [
     "DicomFile",
     "check_elements",
     "open_dataset",
+    "open_mapped",
     "plane_attributes",
     "read_with_raw_sequences",
 ]
@@ -349,3 +351,67 @@ class _Walker:
                     position += 8
                     break
                 position = self.element(position)[3]
+
+
+#: Pixel data elements by tag, with the VR they take when the file's VR is implicit.
+_PIXEL_VRS = {0x7FE00010: "OB", 0x7FE00008: "OF", 0x7FE00009: "OD"}
+
+
+def open_mapped(path: str | os.PathLike[str], *, raw_tags: Iterable[int] = ()) -> Dataset:
+    """Open a (large) file with its pixel data memory-mapped, not read.
+
+    The header is read and checked as :func:`open_dataset` does (``raw_tags``
+    sequences kept raw); the pixel data element's value is a :class:`memoryview`
+    of the mapped file, so a frame reader touches only the frames it decodes and
+    memory stays bounded however large the file. Whole-file deflated files
+    (which cannot be mapped) are read into memory.
+
+    Raises
+    ------
+    NotDicomError
+        The file cannot be opened or is not DICOM.
+    DecodingError
+        It is damaged.
+    """
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as handle:
+            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError) as exc:  # ValueError: an empty file cannot be mapped
+        raise NotDicomError(f"cannot be opened ({exc})", path=name) from exc
+    if len(mapped) < 132 or mapped[128:132] != b"DICM":
+        raise NotDicomError("not a DICOM file (no DICM prefix)", path=name)
+    try:
+        located = _locate_pixels(mapped)
+    except (ValueError, struct.error, IndexError) as exc:
+        raise DecodingError(
+            f"cannot be read ({exc})", path=name, hint="the file may be truncated or damaged"
+        ) from exc
+    if located is None:  # deflated, or no pixel data: read it all
+        ds, _ = open_dataset(name, raw_tags=raw_tags)
+        return ds
+    header_end, start, end, implicit = located
+    ds, _ = open_dataset(bytes(mapped[:header_end]), raw_tags=raw_tags)
+    tag = struct.unpack_from("<HH", mapped, header_end)
+    number = (tag[0] << 16) | tag[1]
+    vr = _PIXEL_VRS[number] if implicit else mapped[header_end + 4 : header_end + 6].decode()
+    element = DataElement(number, vr, memoryview(mapped)[start:end], validation_mode=config.IGNORE)
+    ds.add(element)
+    ds.filename = name
+    return ds
+
+
+def _locate_pixels(data: mmap.mmap) -> tuple[int, int, int, bool] | None:
+    """Return (pixel element offset, value start, value end, implicit VR), or None."""
+    offset, syntax = _meta_end(data)  # type: ignore[arg-type]
+    if syntax in _DEFLATED[:1] or syntax == _EXPLICIT_BE:
+        return None
+    implicit = syntax == _IMPLICIT_LE
+    walker = _Walker(data, True, implicit)  # type: ignore[arg-type]
+    position = offset
+    while position < len(data):
+        tag, value_start, value_end, element_end, _ = walker.element(position)
+        if tag in _PIXEL_VRS:
+            return position, value_start, value_end, implicit
+        position = element_end
+    return None

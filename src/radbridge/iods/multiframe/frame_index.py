@@ -24,7 +24,7 @@ from radbridge.attributes import first_item, int_value
 from radbridge.errors import DecodingError
 from radbridge.iods.multiframe.functional_groups import ParsedItem, parse_items
 
-__all__ = ["FrameIndex", "index_frames"]
+__all__ = ["FrameIndex", "damage_named", "index_frames", "parse_raw"]
 
 _PER_FRAME = 0x52009230
 _SHARED = 0x52009229
@@ -189,18 +189,18 @@ def index_frames(ds: Dataset, *, labelmap: bool, source: str | None = None) -> F
     extractor = _Extractor(little, source)
     shared_ds = ds.get("SharedFunctionalGroupsSequence")
     shared_item: Dataset | None = shared_ds[0] if shared_ds else None
-    element = _damage_named(lambda: ds.get_item(_PER_FRAME) if _PER_FRAME in ds else None, source)
+    element = damage_named(lambda: ds.get_item(_PER_FRAME) if _PER_FRAME in ds else None, source)
     rows: list[tuple[list[float] | None, int | None, str, int]]
-    items = _parse_raw(element, source)
+    items = parse_raw(element, source)
     if items is not None:
-        shared_element = _damage_named(
+        shared_element = damage_named(
             lambda: ds.get_item(_SHARED) if _SHARED in ds else None, source
         )
-        shared = _parse_raw(shared_element, source)
+        shared = parse_raw(shared_element, source)
         shared_parsed = shared[0] if shared else None
         rows = [extractor.from_parsed(item, shared_parsed) for item in items]
     elif element is not None:
-        per_frame = _damage_named(lambda: list(ds.PerFrameFunctionalGroupsSequence), source)
+        per_frame = damage_named(lambda: list(ds.PerFrameFunctionalGroupsSequence), source)
         rows = [extractor.from_dataset(item, shared_item) for item in per_frame]
     elif str(ds.get("DimensionOrganizationType", "")) == "TILED_FULL" and not labelmap:
         return _tiled_full(ds, frames, source)
@@ -216,7 +216,7 @@ def index_frames(ds: Dataset, *, labelmap: bool, source: str | None = None) -> F
     return _assemble(rows, labelmap, _segment_count(ds), source)
 
 
-def _damage_named(read: Callable[[], _T], source: str | None) -> _T:
+def damage_named(read: Callable[[], _T], source: str | None) -> _T:
     """Run ``read`` (pydicom parsing a functional groups sequence); name the damage if it fails."""
     try:
         return read()
@@ -252,8 +252,14 @@ def _tiled_full(ds: Dataset, frames: int, source: str | None) -> FrameIndex:
     )
 
 
-def _parse_raw(element: object, source: str | None) -> list[ParsedItem] | None:
-    """Parse a still-raw sequence element; ``None`` when pydicom already parsed it."""
+def parse_raw(element: object, source: str | None) -> list[ParsedItem] | None:
+    """Parse a still-raw sequence element; ``None`` when pydicom already parsed it.
+
+    Raises
+    ------
+    DecodingError
+        The bytes are not a well-formed sequence.
+    """
     if isinstance(element, RawDataElement) and element.value is not None:
         return parse_items(
             element.value,
