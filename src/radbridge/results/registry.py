@@ -32,7 +32,6 @@ commands all go through this registry.
 from __future__ import annotations
 
 import importlib
-import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -58,7 +57,6 @@ __all__ = [
     "register_output",
 ]
 
-log = logging.getLogger(__name__)
 
 #: Output kinds shipped with radbridge: name -> module defining ``KIND`` (imported on first use).
 _BUILTIN: dict[str, str] = {
