@@ -13,11 +13,10 @@ from pydicom import Dataset
 
 import radbridge.results as results
 from radbridge.coding import sct
-from radbridge.errors import ConfigError, EncodingError
-from radbridge.geometry import volume_from_datasets
+from radbridge.errors import ConfigError, EncodingError, MissingAttributeError
 from radbridge.io.phantom import write_phantom
-from radbridge.io.series import load_datasets
-from radbridge.iods.source import SourceSeries
+from radbridge.io.series import load_datasets, read_series
+from radbridge.iods.source import Series
 from radbridge.models import AlgorithmInfo, ModelMeasurement, ModelResult, SeriesInfo, run_model
 from radbridge.models.reference_ct import ReferenceCTModel
 from radbridge.results import (
@@ -41,11 +40,16 @@ ALL = ("seg", "sr", "ko", "sc", "pm", "rtstruct")
 
 
 @pytest.fixture(scope="module")
-def phantom(tmp_path_factory):
+def phantom_folder(tmp_path_factory):
     files = write_phantom(tmp_path_factory.mktemp("results"), slices=10, size=48, seed=3)
-    datasets = load_datasets(sorted(files.dicom_dir.glob("*.dcm")))
-    volume = volume_from_datasets(datasets, rescale=True)
-    source = SourceSeries.from_datasets(datasets)
+    return files.dicom_dir
+
+
+@pytest.fixture(scope="module")
+def phantom(phantom_folder):
+    datasets = load_datasets(sorted(phantom_folder.glob("*.dcm")))
+    source = Series.from_datasets(datasets)  # with pixels: encode_results may draw on them
+    volume = source.volume(rescale=True)
     result = run_model(ReferenceCTModel(), volume, SeriesInfo.from_dataset(datasets[0]))
     probabilities = np.stack([(result.labels.array == 1).astype(np.float32)])
     return source, volume, result, probabilities
@@ -63,8 +67,8 @@ def toy_kind():
     def encode(context: ResultContext, output: NoteOutput) -> Dataset | None:
         from radbridge.ko import encode_key_objects
 
-        first = context.source.slice_refs[0].sop_instance_uid
-        return encode_key_objects(context.source, [first], description=output.text)
+        first = context.series.slice_refs[0].sop_instance_uid
+        return encode_key_objects(context.series, [first], description=output.text)
 
     register_output(OutputKind("note", NoteOutput, encode))
     yield NoteOutput
@@ -94,9 +98,9 @@ def test_public_names_are_pinned():
 
 
 def test_every_kind_from_one_result(phantom, tmp_path):
-    source, volume, result, _ = phantom
+    source, _, result, _ = phantom
     outputs = [*ALL[:-1], RtstructOutput(allow_empty=True)]  # a described ROI may be absent
-    objects = encode_results(source, result, outputs, volume=volume)
+    objects = encode_results(source, result, outputs)
     assert list(objects) == ["seg", "sr", "ko", "sc", "rtstruct"]  # no probabilities: no PM
     modalities = {kind: str(ds.Modality) for kind, ds in objects.items()}
     assert modalities == {"seg": "SEG", "sr": "SR", "ko": "KO", "sc": "OT", "rtstruct": "RTSTRUCT"}
@@ -116,7 +120,7 @@ def test_every_kind_from_one_result(phantom, tmp_path):
 
 
 def test_segments_are_described_once_for_all_outputs(phantom, monkeypatch):
-    source, volume, result, _ = phantom
+    source, _, result, _ = phantom
     calls = []
     real = registry_module.describe_labels
 
@@ -125,7 +129,7 @@ def test_segments_are_described_once_for_all_outputs(phantom, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(registry_module, "describe_labels", counting)
-    objects = encode_results(source, result, ["seg", "sr", "sc"], volume=volume)
+    objects = encode_results(source, result, ["seg", "sr", "sc"])
     assert len(calls) == 1 and list(objects) == ["seg", "sr", "sc"]
 
 
@@ -155,7 +159,7 @@ def test_a_gateway_rule_may_name_a_registered_kind(toy_kind, tmp_path):
         replace(config, rules=(replace(config.rules[0], outputs=("seg", "nope")),)).check()
 
 
-def test_unknown_repeated_and_misplaced_outputs(phantom):
+def test_unknown_repeated_and_misplaced_outputs(phantom, phantom_folder):
     source, _, result, _ = phantom
     with pytest.raises(ConfigError, match="unknown output kind 'nope'"):
         encode_results(source, result, ["nope"])
@@ -163,8 +167,11 @@ def test_unknown_repeated_and_misplaced_outputs(phantom):
         encode_results(source, result, ["seg", SegOutput(segmentation_type="labelmap")])
     with pytest.raises(EncodingError, match='Request "seg" before "sr"'):
         encode_results(source, result, ["sr"])
-    with pytest.raises(EncodingError, match="no volume was given"):
-        encode_results(source, result, ["sc"])
+    headers = load_datasets(sorted(phantom_folder.glob("*.dcm")), headers_only=True)
+    with pytest.raises(MissingAttributeError, match="headers alone"):  # the SC draws on pixels
+        encode_results(Series.from_datasets(headers), result, ["sc"])
+    read = read_series(phantom_folder)  # a folder read once: its pixels when the SC asks
+    assert list(encode_results(read, result, ["sc"])) == ["sc"]
     with pytest.raises(EncodingError, match="key images need a label volume"):
         encode_results(source, ModelResult(segments={1: "liver"}), ["ko"])
 

@@ -182,7 +182,7 @@ def fetch_source(row: ManifestRow, out_dir: Path) -> Path:
 
 def _encode(row: ManifestRow) -> Any:
     """Encode the row with its output kind of :mod:`radbridge.results`."""
-    from radbridge.io.series import read_source_series
+    from radbridge.io.series import read_series
     from radbridge.results import ResultOptions, encode_results
 
     build = _KINDS.get(row.kind)
@@ -192,7 +192,7 @@ def _encode(row: ManifestRow) -> Any:
             attribute="kind",
             hint="use kind seg, rtstruct, sr or pm",
         )
-    source = read_source_series(row.source)
+    source = read_series(row.source)
     options = dict(row.options)
     plan = build(row, source, options)
     _no_extra(options, row)

@@ -19,7 +19,7 @@ from radbridge.errors import RadbridgeError
 if TYPE_CHECKING:
     from pydicom import Dataset
 
-    from radbridge.iods.source import SourceSeries
+    from radbridge.iods.source import Series
     from radbridge.models import ModelResult
 
 __all__ = [
@@ -74,7 +74,7 @@ def command_group(name: str, help_text: str) -> typer.Typer:
 
 
 def encode_one(
-    source: SourceSeries, result: ModelResult, output: Any, *, profile: str | None = None
+    source: Series, result: ModelResult, output: Any, *, profile: str | None = None
 ) -> Dataset:
     """Encode one output of :mod:`radbridge.results` (what every ``encode`` command does)."""
     from radbridge.results import ResultOptions, encode_results

@@ -67,12 +67,12 @@ def encode(
     """Encode MAP on the series in --source as a DICOM Parametric Map."""
     from radbridge.coding import Code
     from radbridge.io.masks import read_mask
-    from radbridge.io.series import read_source_series
+    from radbridge.io.series import read_series
     from radbridge.models import ModelResult
     from radbridge.pm import open_parametric_map
     from radbridge.results import PmOutput
 
-    src = read_source_series(source, series_instance_uid=series)
+    src = read_series(source, series_instance_uid=series)
     values = read_mask(map_file, src.geometry)
     code = _parse_code(quantity)
     assert isinstance(code, Code)
@@ -110,11 +110,11 @@ def decode(
     import numpy as np
 
     from radbridge.io.nifti import write_image
-    from radbridge.io.series import read_source_series
+    from radbridge.io.series import read_series
     from radbridge.pm import open_parametric_map
 
     pm = open_parametric_map(pm_file)
-    target = read_source_series(source) if source is not None else None
+    target = read_series(source) if source is not None else None
     volume = pm.volume(target)
     output.parent.mkdir(parents=True, exist_ok=True)
     if output.suffix == ".npy":

@@ -57,12 +57,12 @@ def encode(
 ) -> None:
     """Encode MASK on the series in --source as a DICOM Segmentation."""
     from radbridge.io.masks import read_mask
-    from radbridge.io.series import read_source_series
+    from radbridge.io.series import read_series
     from radbridge.models import AlgorithmInfo, ModelResult
     from radbridge.results import SegOutput
     from radbridge.seg import load_labels
 
-    src = read_source_series(source, series_instance_uid=series)
+    src = read_series(source, series_instance_uid=series)
     spec = SegOutput(
         mask=read_mask(mask, src.geometry),
         segmentation_type=seg_type,
@@ -119,12 +119,12 @@ def decode(
     --stacked and --per-segment keep their fractions (float 0..1) unless --threshold
     is given.
     """
-    from radbridge.io.series import read_source_series
+    from radbridge.io.series import read_series
     from radbridge.iods.threshold import DEFAULT_THRESHOLD
     from radbridge.seg import read_segmentation
 
     seg = read_segmentation(seg_file)
-    target = read_source_series(source) if source is not None else None
+    target = read_series(source) if source is not None else None
     if stacked or per_segment:
         masks = seg.stacked_volume(target, threshold=threshold)
         if per_segment:

@@ -27,7 +27,7 @@ def encode(
 ) -> None:
     """Encode a JSON measurement report on the series in --source as a TID 1500 SR."""
     from radbridge.errors import InvalidAttributeError
-    from radbridge.io.series import load_datasets, read_source_series
+    from radbridge.io.series import load_datasets, read_series
     from radbridge.models import ModelResult
     from radbridge.results import SrOutput
     from radbridge.sr import report_from_json
@@ -40,7 +40,7 @@ def encode(
         ) from exc
     seg_ds = load_datasets([seg], headers_only=True)[0] if seg is not None else None
     parsed = report_from_json(document, seg=seg_ds)
-    ds = encode_one(read_source_series(source), ModelResult(), SrOutput(report=parsed))
+    ds = encode_one(read_series(source), ModelResult(), SrOutput(report=parsed))
     write_object(ds, output, f"{len(parsed.groups)} measurement groups")
 
 
@@ -79,10 +79,10 @@ def ko_encode(
     description: Annotated[str, typer.Option(help="Key Object Description.")] = "",
 ) -> None:
     """Flag instances of the series in --source as key images."""
-    from radbridge.io.series import read_source_series
+    from radbridge.io.series import read_series
     from radbridge.models import ModelResult
     from radbridge.results import KoOutput
 
     spec = KoOutput(keys=key, description=description)
-    ds = encode_one(read_source_series(source), ModelResult(), spec)
+    ds = encode_one(read_series(source), ModelResult(), spec)
     write_object(ds, output, f"{len(key)} key images")

@@ -234,7 +234,7 @@ def compute_results(
         series={kind: _series_options(job, rule, model, kind) for kind in kinds},
         profile=rule.profile,
     )
-    objects = encode_results(source, result, outputs, options, volume=volume)
+    objects = encode_results(source, result, outputs, options)  # the SC reuses its volume
     return [(kind, str(ds.SOPInstanceUID), _encode(ds)) for kind, ds in objects.items()]
 
 

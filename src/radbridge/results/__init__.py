@@ -1,7 +1,7 @@
 """A model's result as DICOM objects: :func:`encode_results` and the output-kind registry.
 
-``encode_results(source, result, outputs, options)`` encodes a
-:class:`~radbridge.models.ModelResult` on its source series as the requested
+``encode_results(series, result, outputs, options)`` encodes a
+:class:`~radbridge.models.ModelResult` on its source :class:`~radbridge.Series` as the requested
 output kinds — ``seg``, ``sr``, ``ko``, ``sc``, ``pm``, ``rtstruct`` — with the
 segment descriptions resolved once for all of them. The gateway, ``radbridge
 batch`` and the CLI's encode commands use it. Adding an output kind is one module

@@ -39,7 +39,7 @@ class KoOutput(Output):
 
 def _key_slice(context: ResultContext) -> tuple[str, str]:
     """Return the SOP Instance UID of the key slice and why it was chosen."""
-    result, source = context.result, context.source
+    result, source = context.result, context.series
     if result.labels is None or not source.slice_refs:
         raise EncodingError(
             "key images need a label volume and source instances",
@@ -64,7 +64,7 @@ def encode(context: ResultContext, output: KoOutput) -> Dataset:
         key, why = _key_slice(context)
         keys, description = [key], output.description or why
     return encode_key_objects(
-        context.source, keys, description=description, options=context.series_options("ko")
+        context.series, keys, description=description, options=context.series_options("ko")
     )
 
 

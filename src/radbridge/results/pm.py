@@ -61,7 +61,7 @@ def encode(context: ResultContext, output: PmOutput) -> Dataset | None:
         values = heat.max(axis=0) if heat.ndim == 4 else heat  # [segment, slice, row, column]
     return encode_parametric_map(
         values,
-        context.source,
+        context.series,
         quantity=output.quantity,
         units=output.units,
         nan_policy=output.nan_policy,

@@ -5,10 +5,10 @@ An *output kind* turns a model's result into one DICOM object: ``seg``, ``sr``,
 :class:`Output` subclass holding what that kind may be told (``SegOutput(
 segmentation_type="labelmap")``), and an ``encode(context, output)`` function —
 kept in one registry keyed by name. :func:`encode_results` takes the plain inputs
-(a :class:`~radbridge.iods.source.SourceSeries`, a
-:class:`~radbridge.models.ModelResult`, the outputs wanted, :class:`ResultOptions`),
-resolves the segment descriptions once, and asks each kind in turn; a kind sees
-the objects encoded before it (the SR refers to the SEG's segments).
+(a :class:`~radbridge.Series`, a :class:`~radbridge.models.ModelResult`, the
+outputs wanted, :class:`ResultOptions`), resolves the segment descriptions once,
+and asks each kind in turn; a kind sees the objects encoded before it (the SR
+refers to the SEG's segments).
 
 Adding an output kind is one module and one registration: write the module with
 an :class:`Output` subclass (``kind = "name"``) and an ``encode`` function, and
@@ -39,10 +39,10 @@ from typing import Any, ClassVar
 
 from pydicom import Dataset
 
-from radbridge.errors import ConfigError, EncodingError
+from radbridge.errors import ConfigError
 from radbridge.geometry import Volume
 from radbridge.iods.common import SeriesOptions
-from radbridge.iods.source import SourceSeries
+from radbridge.iods.source import Series, SeriesLike
 from radbridge.models import ModelResult
 from radbridge.seg import AlgorithmIdentification, SegmentDescription, describe_labels
 
@@ -103,23 +103,19 @@ class ResultContext:
 
     Attributes
     ----------
-    source
-        The source series (context, geometry, instances).
+    series
+        The source series (context, geometry, instances; its volume on demand).
     result
         The model's result.
     options
         The options shared by all outputs.
-    volume
-        The source images as a volume (with the Modality LUT applied), for the
-        outputs that draw on them; ``None`` when not given.
     encoded
         The objects encoded so far in this call, by kind.
     """
 
-    source: SourceSeries
+    series: Series
     result: ModelResult
     options: ResultOptions = field(default_factory=ResultOptions)
-    volume: Volume | None = None
     encoded: dict[str, Dataset] = field(default_factory=dict)
 
     @cached_property
@@ -136,15 +132,15 @@ class ResultContext:
         """Return the series options given for ``kind`` (None: the encoder's defaults)."""
         return self.options.series.get(kind)
 
-    def image_volume(self, kind: str) -> Volume:
-        """Return :attr:`volume`, or raise when the caller did not give it."""
-        if self.volume is None:
-            raise EncodingError(
-                f"the {kind} output draws on the source images, but no volume was given",
-                attribute="volume",
-                hint="pass volume= (the source series read as a volume) to encode_results",
-            )
-        return self.volume
+    def image_volume(self) -> Volume:
+        """Return the source images (Modality LUT applied), decoded once by the series.
+
+        Raises
+        ------
+        MissingAttributeError
+            The series was described from headers alone (no pixels to draw on).
+        """
+        return self.series.volume(rescale=True)
 
 
 #: Encodes one output; returns None when the result has nothing for it (logged).
@@ -226,20 +222,29 @@ def _spec(item: str | Output) -> tuple[OutputKind, Output]:
     return kind, kind.output()
 
 
+def _as_series(series: SeriesLike) -> Series:
+    if isinstance(series, Series):
+        return series
+    if isinstance(series, Volume):
+        return Series.from_volume(series)
+    return Series.from_datasets(list(series))
+
+
 def encode_results(
-    source: SourceSeries,
+    series: SeriesLike,
     result: ModelResult,
     outputs: Sequence[str | Output],
     options: ResultOptions | None = None,
-    *,
-    volume: Volume | None = None,
 ) -> dict[str, Dataset]:
     """Encode a model's result as DICOM objects, one per requested output kind.
 
     Parameters
     ----------
-    source
-        The source series the objects derive from (headers suffice).
+    series
+        The source series the objects derive from: a :class:`~radbridge.Series`
+        (e.g. :func:`radbridge.io.series.read_series`), its data sets, or a
+        ``Volume``. Headers suffice, except for outputs drawn on the images
+        (``sc``), which decode them through ``series.volume()`` (once).
     result
         The model's result: masks, probabilities, segments, measurements, findings.
     outputs
@@ -249,8 +254,6 @@ def encode_results(
         encoded before it (``sr`` refers to the ``seg`` before it).
     options
         Shared options: series attributes and UIDs per kind, the profile.
-    volume
-        The source images as a volume, for outputs drawn on them (``sc``).
 
     Returns
     -------
@@ -270,16 +273,16 @@ def encode_results(
     >>> import numpy as np
     >>> from radbridge.geometry import Volume
     >>> from radbridge.models import AlgorithmInfo, ModelResult
-    >>> source = SourceSeries.from_volume(Volume(np.zeros((2, 8, 8)), np.eye(4), "1.2.3"))
+    >>> series = Series.from_volume(Volume(np.zeros((2, 8, 8)), np.eye(4), "1.2.3"))
     >>> labels = np.zeros((2, 8, 8), np.uint8)
     >>> labels[0, 2:5, 2:5] = 1
     >>> result = ModelResult(labels=Volume(labels, np.eye(4)), segments={1: "liver"},
     ...                      algorithm=AlgorithmInfo("demo", "1"))
-    >>> objects = encode_results(source, result, ["seg", "sr"])
+    >>> objects = encode_results(series, result, ["seg", "sr"])
     >>> [(kind, str(ds.Modality)) for kind, ds in objects.items()]
     [('seg', 'SEG'), ('sr', 'SR')]
     """
-    context = ResultContext(source, result, options or ResultOptions(), volume)
+    context = ResultContext(_as_series(series), result, options or ResultOptions())
     specs = [_spec(item) for item in outputs]
     names = [kind.name for kind, _ in specs]
     if len(set(names)) != len(names):

@@ -53,7 +53,7 @@ def encode(context: ResultContext, output: RtstructOutput) -> Dataset:
         )
     return encode_rtstruct(
         mask,
-        context.source,
+        context.series,
         dict(context.result.segments),
         contours=output.contours,
         algorithm=context.algorithm,

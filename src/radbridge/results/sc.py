@@ -35,7 +35,7 @@ def encode(context: ResultContext, output: ScOutput) -> Dataset | None:
     if labels is None:
         log.warning("no label map: SC overlay skipped")
         return None
-    volume = context.image_volume("sc")
+    volume = context.image_volume()
     names = {d.segment_number: d.label for d in context.segments}
     colours = {
         d.segment_number: dicom_lab_to_rgb(rgb_to_dicom_lab(d.display_rgb))
@@ -44,7 +44,7 @@ def encode(context: ResultContext, output: ScOutput) -> Dataset | None:
     }
     frames = render_overlay(volume, labels.array, colours, names)
     return encode_overlay_sc(
-        context.source,
+        context.series,
         frames,
         options=context.series_options("sc"),
         profile=context.options.profile,

@@ -60,7 +60,7 @@ def encode(context: ResultContext, output: SegOutput) -> Dataset:
     mask, segmentation_type = _mask(context, output)
     return encode_segmentation(
         mask,
-        context.source,
+        context.series,
         context.segments,
         segmentation_type=segmentation_type,
         transfer_syntax=output.transfer_syntax,

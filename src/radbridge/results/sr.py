@@ -197,7 +197,7 @@ def encode(context: ResultContext, output: SrOutput) -> Dataset:
             )
         numbers = [d.segment_number for d in context.segments]
         report = measurement_report(context.result, seg, numbers)
-    return encode_measurement_report(report, context.source, options=context.series_options("sr"))
+    return encode_measurement_report(report, context.series, options=context.series_options("sr"))
 
 
 KIND = OutputKind("sr", SrOutput, encode)
