@@ -1,5 +1,8 @@
 """The SEG family's types: SOP classes and enums, shared by the writer and the reader.
 
+They live in the shared layer (:mod:`radbridge.iods.multiframe.segmentation`), as the
+slide-microscopy family writes Segmentations too.
+
 Examples
 --------
 >>> SegmentationType("LABELMAP") is SegmentationType.LABELMAP
@@ -8,7 +11,12 @@ True
 
 from __future__ import annotations
 
-import enum
+from radbridge.iods.multiframe.segmentation import (
+    LABEL_MAP_SEGMENTATION_STORAGE,
+    SEGMENTATION_STORAGE,
+    FractionalType,
+    SegmentationType,
+)
 
 __all__ = [
     "LABEL_MAP_SEGMENTATION_STORAGE",
@@ -16,23 +24,3 @@ __all__ = [
     "FractionalType",
     "SegmentationType",
 ]
-
-#: Segmentation Storage.
-SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
-#: Label Map Segmentation Storage.
-LABEL_MAP_SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.7"
-
-
-class SegmentationType(enum.StrEnum):
-    """Segmentation Type (0062,0001)."""
-
-    BINARY = "BINARY"
-    FRACTIONAL = "FRACTIONAL"
-    LABELMAP = "LABELMAP"
-
-
-class FractionalType(enum.StrEnum):
-    """Segmentation Fractional Type (0062,0010)."""
-
-    PROBABILITY = "PROBABILITY"
-    OCCUPANCY = "OCCUPANCY"

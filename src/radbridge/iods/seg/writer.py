@@ -60,6 +60,12 @@ from radbridge.iods.multiframe.dimensions import add_dimensions
 from radbridge.iods.multiframe.functional_groups import raw_sequence
 from radbridge.iods.multiframe.groups import derivation_items, per_frame_items, shared_groups
 from radbridge.iods.multiframe.planes import on_source_grid
+from radbridge.iods.multiframe.segmentation import (
+    check_labels,
+    check_stacked,
+    pixel_module,
+    segmentation_attributes,
+)
 from radbridge.iods.profiles import Profile, writable_syntax
 from radbridge.iods.seg.frames import (
     Box,
@@ -111,76 +117,6 @@ def _resolve_grid(
         "or pass it as a Volume with its own geometry",
         stacked="segment" if stacked else None,
     )
-
-
-def _check_labels(labels: NDArray[Any]) -> NDArray[Any]:
-    if labels.dtype == np.bool_:
-        return labels.view(np.uint8)
-    if np.issubdtype(labels.dtype, np.floating):
-        if not np.all(np.isfinite(labels)) or not np.array_equal(labels, np.round(labels)):
-            raise EncodingError(
-                "a label map must hold whole numbers; found fractions, NaN or infinity",
-                attribute="mask",
-                hint="for probabilities use segmentation_type='fractional' (CLI: --type "
-                "fractional): one [slice, row, column] volume for one segment, else "
-                "[segment, slice, row, column]",
-            )
-        labels = labels.astype(np.int64)
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise EncodingError(
-            f"a label map needs an integer array, got {labels.dtype}", attribute="mask"
-        )
-    if labels.size and int(labels.min()) < 0:
-        raise EncodingError(
-            "a label map cannot hold negative values",
-            attribute="mask",
-            hint="use 0 for background and 1..N for segments",
-        )
-    if labels.dtype.itemsize > 2 or labels.dtype.kind == "i":
-        if labels.size and int(labels.max()) > 65535:
-            raise EncodingError("label values above 65535 cannot be stored", attribute="mask")
-        labels = labels.astype(np.uint16 if labels.size and labels.max() > 255 else np.uint8)
-    return labels
-
-
-def _check_stacked(
-    stacked: NDArray[Any], seg_type: SegmentationType, max_fractional: int
-) -> NDArray[Any]:
-    if stacked.ndim != 4:
-        raise EncodingError(
-            f"a stacked mask must be 4-D [segment, slice, row, column], got {stacked.ndim}-D",
-            attribute="mask",
-        )
-    if seg_type is SegmentationType.FRACTIONAL:
-        if np.issubdtype(stacked.dtype, np.floating):
-            if not np.all(np.isfinite(stacked)):
-                raise EncodingError("probabilities contain NaN or infinity", attribute="mask")
-            if stacked.size and (stacked.min() < 0 or stacked.max() > 1):
-                raise EncodingError(
-                    "fractional values must lie in [0, 1]",
-                    attribute="mask",
-                    hint="scale the map, or pass integers 0..max_fractional_value",
-                )
-            scaled: NDArray[Any] = np.rint(stacked * max_fractional).astype(np.uint8)
-            return scaled
-        if stacked.size and (int(stacked.min()) < 0 or int(stacked.max()) > max_fractional):
-            raise EncodingError(
-                f"integer fractional values must lie in 0..{max_fractional}", attribute="mask"
-            )
-        fractions: NDArray[Any] = stacked.astype(np.uint8, copy=False)
-        return fractions
-    if stacked.dtype != np.bool_:
-        if (stacked.size and (stacked.min() < 0 or stacked.max() > 1)) or (
-            np.issubdtype(stacked.dtype, np.floating)
-            and not np.array_equal(stacked, np.round(stacked))
-        ):
-            raise EncodingError(
-                "a binary stacked mask must hold only 0 and 1",
-                attribute="mask",
-                hint="threshold probabilities first, or use segmentation_type='fractional'",
-            )
-        stacked = stacked.astype(bool)
-    return stacked
 
 
 def _stacked_to_labels(stacked: NDArray[np.bool_]) -> NDArray[Any]:
@@ -247,18 +183,6 @@ def _palette(ds: Dataset, descriptions: list[SegmentDescription]) -> None:
     for item in ds.SegmentSequence:  # the palette now carries the colours
         if "RecommendedDisplayCIELabValue" in item:
             del item.RecommendedDisplayCIELabValue
-
-
-def _pixel_module(
-    ds: Dataset, seg_type: SegmentationType, rows: int, columns: int, bits: int
-) -> None:
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows, ds.Columns = rows, columns
-    ds.BitsAllocated = bits
-    ds.BitsStored = bits
-    ds.HighBit = bits - 1
-    ds.PixelRepresentation = 0
 
 
 def _encode_native(pixels: _Pixels, seg_type: SegmentationType) -> bytes:
@@ -386,7 +310,7 @@ def encode_segmentation(
         pixels.plan,
         pixels.labels,
     )
-    _pixel_module(ds, seg_type, geometry.shape[1], geometry.shape[2], pixels.bits)
+    pixel_module(ds, geometry.shape[1], geometry.shape[2], pixels.bits)
     if palette:
         _palette(ds, descriptions)
     ds.NumberOfFrames = len(pixels.plan)
@@ -437,7 +361,7 @@ def _prepare_pixels(
                 f"stacked mask has {array.shape[0]} segments but {n} are described",
                 attribute="segments",
             )
-        stacked = _check_stacked(array, seg_type, max_fractional)
+        stacked = check_stacked(array, seg_type, max_fractional)
         if seg_type is SegmentationType.LABELMAP:
             labels, stacked = _stacked_to_labels(stacked), None
     else:
@@ -449,7 +373,7 @@ def _prepare_pixels(
                 hint="give one volume per segment: [segment, slice, row, column] (a 4-D NIfTI "
                 "in the order of the labels), or describe a single segment",
             )
-        labels = _check_labels(array)
+        labels = check_labels(array)
     boxes: list[Box | None] = []
     labelmap = seg_type is SegmentationType.LABELMAP
     if labelmap:
@@ -534,15 +458,14 @@ def _build(
     ds.PositionReferenceIndicator = ""
     ds.ImageType = ["DERIVED", "PRIMARY"]
     ds.LossyImageCompression = "01" if source.lossy else "00"
-    ds.SegmentationType = seg_type.value
-    if seg_type is SegmentationType.FRACTIONAL:
-        ds.SegmentationFractionalType = frac_type.value
-        ds.MaximumFractionalValue = max_fractional
-    if labelmap or labels is not None:
-        ds.SegmentsOverlap = "NO"
-    else:
-        ds.SegmentsOverlap = "UNDEFINED"
-    ds.SegmentSequence = [d.to_dataset() for d in descriptions]
+    segmentation_attributes(
+        ds,
+        seg_type,
+        frac_type,
+        max_fractional,
+        overlap=not (labelmap or labels is not None),
+        descriptions=descriptions,
+    )
     add_dimensions(ds, by_segment=not labelmap)
     ds.SharedFunctionalGroupsSequence = [shared_groups(geometry)]
     refs = derivation_items(source, geometry, same_grid, _DERIVATION)
