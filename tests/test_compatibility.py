@@ -65,13 +65,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: object | one cell per reader, in the order of READERS (measured).
 TABLE = """
-SEG BINARY (default: explicit)              | yes | yes | yes | yes   | yes   | yes | yes | no
-SEG BINARY deflated (slicer, ohif, compact) | yes | yes | yes | yes   | no    | yes | no  | no
+SEG BINARY (default, ohif: explicit)        | yes | yes | yes | yes   | yes   | yes | yes | no
+SEG BINARY deflated (slicer, compact)       | yes | yes | yes | yes   | no    | yes | no  | no
 SEG BINARY RLE                              | no  | yes | no  | wrong | wrong | yes | yes | no
 SEG BINARY JPEG 2000                        | no  | yes | no  | no    | yes   | yes | yes | no
 SEG FRACTIONAL (default: explicit)          | yes | yes | no  | no    | no    | yes | yes | no
 SEG FRACTIONAL JPEG-LS (compact)            | no  | yes | no  | no    | no    | yes | yes | no
-SEG LABELMAP (default: RLE)                 | yes | yes | no  | yes   | yes   | yes | yes | -
+SEG LABELMAP (default, ohif: RLE)           | yes | yes | no  | yes   | yes   | yes | yes | -
 SEG LABELMAP explicit (pacs)                | yes | yes | no  | yes   | yes   | yes | yes | -
 SEG LABELMAP deflated (slicer)              | yes | yes | no  | yes   | no    | yes | no  | -
 SEG LABELMAP JPEG-LS (compact)              | no  | yes | no  | no    | yes   | yes | yes | -
@@ -164,8 +164,8 @@ def _objects(study: Study, folder: Path) -> dict[str, Written]:
     volume = read_volume(study.folder, rescale=True)
     frames = render_overlay(volume, study.labels, {}, _names(6))
     out: dict[str, Written] = {
-        "SEG BINARY (default: explicit)": _seg(study, folder, "b", "binary"),
-        "SEG BINARY deflated (slicer, ohif, compact)": _seg(
+        "SEG BINARY (default, ohif: explicit)": _seg(study, folder, "b", "binary"),
+        "SEG BINARY deflated (slicer, compact)": _seg(
             study, folder, "bd", "binary", profile="slicer"
         ),
         "SEG BINARY RLE": _seg(study, folder, "br", "binary", transfer_syntax="rle"),
@@ -174,7 +174,7 @@ def _objects(study: Study, folder: Path) -> dict[str, Written]:
         "SEG FRACTIONAL JPEG-LS (compact)": _seg(
             study, folder, "fj", "fractional", profile="compact"
         ),
-        "SEG LABELMAP (default: RLE)": _seg(study, folder, "l", "labelmap"),
+        "SEG LABELMAP (default, ohif: RLE)": _seg(study, folder, "l", "labelmap"),
         "SEG LABELMAP explicit (pacs)": _seg(study, folder, "le", "labelmap", profile="pacs"),
         "SEG LABELMAP deflated (slicer)": _seg(study, folder, "ld", "labelmap", profile="slicer"),
         "SEG LABELMAP JPEG-LS (compact)": _seg(study, folder, "lj", "labelmap", profile="compact"),
@@ -390,7 +390,7 @@ def test_the_docs_show_the_matrix():
 #: Objects a reader opens in no encoding at all (so no default can help).
 _NO_ENCODING_HELPS = {
     ("SEG FRACTIONAL (default: explicit)", "dcmjs"),  # "not yet supported" in dcmjs 0.52
-    ("SEG LABELMAP (default: RLE)", "dcmjs"),  # no per-frame segment number to read
+    ("SEG LABELMAP (default, ohif: RLE)", "dcmjs"),  # no per-frame segment number to read
     # "not yet supported" in @cornerstonejs/adapters 5.6.8 unless every value is 0 or max
     ("SEG FRACTIONAL (default: explicit)", "Cornerstone3D"),
     ("SEG FRACTIONAL (default: explicit)", "OHIF"),

@@ -44,7 +44,7 @@ def test_cornerstone3d_rebuilds_the_default_binary_seg_exactly(study, tmp_path, 
 
 
 @pytest.mark.parametrize(
-    ("profile", "syntax"), [(None, RLE), ("pacs", EXPLICIT), ("slicer", DEFLATED)]
+    ("profile", "syntax"), [(None, RLE), ("ohif", RLE), ("pacs", EXPLICIT), ("slicer", DEFLATED)]
 )
 def test_cornerstone3d_rebuilds_label_map_segs_exactly(study, tmp_path, profile, syntax):
     path = _write(tmp_path, study.labels, study, 7, segmentation_type="labelmap", profile=profile)

@@ -23,8 +23,14 @@ pytestmark = [pytest.mark.peer, pytest.mark.slow]
 
 @pytest.mark.parametrize(
     ("seg_type", "profile"),
-    [("binary", None), ("labelmap", None), ("labelmap", "compact")],
-    ids=["binary-explicit", "labelmap-rle", "labelmap-jpegls"],
+    [
+        ("binary", None),
+        ("binary", "ohif"),
+        ("labelmap", None),
+        ("labelmap", "ohif"),
+        ("labelmap", "compact"),
+    ],
+    ids=["binary-explicit", "binary-ohif", "labelmap-rle", "labelmap-ohif", "labelmap-jpegls"],
 )
 def test_ohif_rebuilds_our_segs_exactly_in_a_browser(study, tmp_path, seg_type, profile):
     ds = encode_segmentation(

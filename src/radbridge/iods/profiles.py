@@ -12,7 +12,7 @@ profile    SEG BINARY   SEG FRACTIONAL SEG LABELMAP   PM (integer)  SC
 ========== ============ ============== ============== ============= ==========
 interop    explicit     explicit       rle            explicit      explicit
 slicer     deflated     deflated       deflated       explicit      explicit
-ohif       deflated     (refused)      (refused)      explicit      explicit
+ohif       explicit     (refused)      rle            explicit      explicit
 pacs       explicit     explicit       explicit       explicit      explicit
 compact    deflated     jpegls         jpegls         jpegls        jpegls
 ========== ============ ============== ============== ============= ==========
@@ -54,7 +54,7 @@ _CHOICES = MappingProxyType(
     {
         "interop": (_E, _E, _R, _E, _E),
         "slicer": (_D, _D, _D, _E, _E),
-        "ohif": (_D, None, None, _E, _E),
+        "ohif": (_E, None, _R, _E, _E),
         "pacs": (_E, _E, _E, _E, _E),
         "compact": (_D, _J, _J, _J, _J),
     }
@@ -64,14 +64,11 @@ _CHOICES = MappingProxyType(
 _REFUSALS = MappingProxyType(
     {
         ("ohif", "seg-fractional"): (
-            "dcmjs 0.52 (OHIF's reader) refuses FRACTIONAL SEGs with values other than 0 "
-            "and the maximum ('Fractional segmentations are not yet supported')",
-            "threshold the probabilities and write a BINARY SEG, or use another profile",
-        ),
-        ("ohif", "seg-labelmap"): (
-            "dcmjs 0.52 (OHIF's reader) cannot open Label Map SEGs (it looks for a "
-            "segment number per frame, which a LABELMAP has not)",
-            "write a BINARY SEG (segmentation_type='binary'), or use another profile",
+            "OHIF 3.13's SEG reader (Cornerstone3D adapters 5.6.8) refuses FRACTIONAL SEGs "
+            "with values other than 0 and the maximum ('Fractional segmentations are not "
+            "yet supported')",
+            "threshold the probabilities and write a BINARY or LABELMAP SEG, or use another "
+            "profile",
         ),
     }
 )

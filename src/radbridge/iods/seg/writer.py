@@ -263,7 +263,7 @@ def encode_segmentation(
     profile
         ``interop`` (default), ``slicer``, ``ohif``, ``pacs`` or ``compact``: the
         encoding set of :mod:`radbridge.iods.profiles` (``transfer_syntax`` wins).
-        ``ohif`` refuses FRACTIONAL and LABELMAP, which dcmjs cannot open.
+        ``ohif`` refuses FRACTIONAL, which OHIF 3.13 cannot open.
     series
         Deprecated name of ``options``.
 
