@@ -62,8 +62,7 @@ PLACES = {
     "radbridge.batch": "batch",
     "radbridge.results": "results",
     "radbridge.net": "net",
-    # the peer table (Peer, load_peers): used by net, batch, gateway and the CLI; it
-    # moves to net/peers with part B of issue 16
+    # the old home of the peer table (now radbridge.net.peers): a deprecated alias
     "radbridge.config": "net",
     "radbridge.io": "io",
     "radbridge.iods": "iods",
@@ -85,6 +84,7 @@ PLACES = {
     "radbridge.geometry": "geometry",
     "radbridge.pixels": "pixels",
     # core: no radbridge imports but core ones
+    "radbridge._moved": "core",
     "radbridge._optional": "core",
     "radbridge._version": "core",
     "radbridge.attributes": "core",

@@ -67,6 +67,17 @@ def test_cli_help_renders_without_rich():
 def test_storage_send_and_receive_start_without_pydicom_or_pynetdicom():
     # `radbridge send` reads file headers and moves bytes: start-up is its whole cost on
     # small batches (bench/bench_net.py measures whole processes)
-    loaded = _loaded("import radbridge.cli.net, radbridge.net.scu, radbridge.net.scp")
+    loaded = _loaded("import radbridge.cli.net, radbridge.net.dimse.scu, radbridge.net.dimse.scp")
     assert "radbridge" in loaded
     assert not loaded & {"pydicom", "pynetdicom", "numpy", "scipy", "rich"}
+
+
+def test_the_network_face_loads_its_names_on_first_use():
+    # `import radbridge.net` and peer handling must not start pydicom, pynetdicom or requests
+    loaded = _loaded(
+        "import radbridge.net as net\n"
+        "net.parse_peer('PACS@127.0.0.1:104'), net.transports(), net.quiet_pynetdicom()\n"
+    )
+    assert "radbridge" in loaded
+    assert not loaded & {"pydicom", "pynetdicom", "requests", "dicomweb_client", "hypercorn"}
+    assert "pynetdicom" in _loaded("import radbridge.net as net\nnet.find")

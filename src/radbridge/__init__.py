@@ -25,7 +25,7 @@ _EXPORTS: dict[str, str] = {
     "Measurement": "radbridge.sr",
     "MeasurementGroup": "radbridge.sr",
     "MeasurementReport": "radbridge.sr",
-    "Peer": "radbridge.config",
+    "Peer": "radbridge.net",
     "RadbridgeError": "radbridge.errors",
     "SegmentDescription": "radbridge.seg",
     "Segmentation": "radbridge.seg",
@@ -33,7 +33,7 @@ _EXPORTS: dict[str, str] = {
     "SeriesOptions": "radbridge.iods.common",
     "SliceRef": "radbridge.geometry",
     "SourceSeries": "radbridge.iods.source",
-    "StorageSCP": "radbridge.net.scp",
+    "StorageSCP": "radbridge.net",
     "Volume": "radbridge.geometry",
     "VolumeGeometry": "radbridge.geometry",
     "encode_key_objects": "radbridge.ko",
@@ -55,7 +55,7 @@ _EXPORTS: dict[str, str] = {
     "read_volume": "radbridge.io.series",
     "render_overlay": "radbridge.sc",
     "scan": "radbridge.io.scan",
-    "send": "radbridge.net.scu",
+    "send": "radbridge.net",
     "volume_from_datasets": "radbridge.geometry",
     "write_image": "radbridge.io.nifti",
 }
@@ -105,7 +105,6 @@ __all__ = [
 
 if TYPE_CHECKING:
     from radbridge.coding import Code
-    from radbridge.config import Peer
     from radbridge.errors import RadbridgeError
     from radbridge.gateway import Gateway, load_gateway_config
     from radbridge.geometry import SliceRef, Volume, VolumeGeometry, volume_from_datasets
@@ -115,8 +114,7 @@ if TYPE_CHECKING:
     from radbridge.iods.common import SeriesOptions
     from radbridge.iods.source import Series, SourceSeries
     from radbridge.ko import encode_key_objects, read_key_objects
-    from radbridge.net.scp import StorageSCP
-    from radbridge.net.scu import send
+    from radbridge.net import Peer, StorageSCP, send
     from radbridge.pm import encode_parametric_map, read_parametric_map
     from radbridge.rtstruct import encode_rtstruct, read_rtstruct
     from radbridge.sc import encode_overlay_sc, render_overlay

@@ -30,7 +30,8 @@ file or peer), *what* (the DICOM attribute or argument), and *what to do*.
     │   ├── DimseStatusError                    the peer answered a failure status
     │   ├── DicomWebError                       a DICOMweb request failed
     │   ├── ProtocolError                       a peer broke the DICOM upper layer protocol
-    │   └── PeerTimeoutError (TimeoutError)     the peer did not answer in time
+    │   ├── PeerTimeoutError (TimeoutError)     the peer did not answer in time
+    │   └── SendError                           a transport did not deliver; permanent or not
     ├── StorageError (OSError)                  a received object could not be stored durably
     └── GatewayError (RuntimeError)             the gateway cannot carry out a job
         └── ModelError                          a model failed or returned unusable output
@@ -77,6 +78,7 @@ __all__ = [
     "PresentationContextError",
     "ProtocolError",
     "RadbridgeError",
+    "SendError",
     "SlicePositionError",
     "SliceSpacingError",
     "StorageError",
@@ -266,6 +268,40 @@ class ProtocolError(NetworkError):
 
 class PeerTimeoutError(NetworkError, TimeoutError):
     """The peer did not answer within the configured timeout."""
+
+
+class SendError(NetworkError):
+    """A transport could not deliver an instance (the one failure of every ``Sender``).
+
+    Its message, peer and hint are those of the transport's own error, which is its
+    ``__cause__`` (:class:`DimseStatusError`, :class:`DicomWebError`, ...).
+
+    Attributes
+    ----------
+    permanent : bool
+        True when sending the same file again cannot succeed (the peer refused
+        it for what it is); False when a later try may (no answer, out of
+        resources, a server error).
+    """
+
+    permanent: bool = False
+
+    @classmethod
+    def wrapping(cls, error: BaseException, *, permanent: bool) -> SendError:
+        """Return a SendError carrying ``error``'s message, peer and hint.
+
+        >>> cause = DimseStatusError("PACS answered 0xA900", path="pacs")
+        >>> failure = SendError.wrapping(cause, permanent=True)
+        >>> str(failure) == str(cause), failure.permanent
+        (True, True)
+        """
+        if isinstance(error, RadbridgeError):
+            parts = {"path": error.path, "attribute": error.attribute, "hint": error.hint}
+            failure = cls(error.message, **parts)
+        else:
+            failure = cls(f"{type(error).__name__}: {error}")
+        failure.permanent = permanent
+        return failure
 
 
 class StorageError(RadbridgeError, OSError):

@@ -11,8 +11,8 @@ import pytest
 from pydicom import dcmread
 
 from radbridge.gateway import Gateway, GatewayConfig
+from radbridge.io.part10 import dataset_offset
 from radbridge.io.phantom import write_phantom
-from radbridge.net.durable import dataset_offset
 from radbridge.net.receiver import store_instance
 
 

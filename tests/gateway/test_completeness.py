@@ -16,11 +16,11 @@ import pytest
 import requests
 from pydicom.uid import ImplicitVRLittleEndian
 
-from radbridge.config import Peer
 from radbridge.gateway import Gateway
 from radbridge.gateway.assembler import INCOMPLETE
 from radbridge.gateway.routing import Match, Rule
 from radbridge.gateway.store import JobState
+from radbridge.net import Peer
 from tests.net.helpers import dataset_bytes
 from tests.peers._common import free_port
 

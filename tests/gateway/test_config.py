@@ -11,11 +11,10 @@ from pathlib import Path
 import pytest
 
 from radbridge.cli import main
-from radbridge.config import Peer, TLSConfig
 from radbridge.errors import ConfigError
 from radbridge.gateway import GatewayConfig, load_gateway_config
 from radbridge.gateway.routing import Match, PriorityRule, Rule
-from radbridge.net.dicomweb.settings import StowAuth, StowLimits
+from radbridge.net import Peer, StowAuth, StowLimits, TLSConfig
 from radbridge.schema import table_keys
 from tests.peers import REPO_ROOT
 

@@ -17,17 +17,16 @@ from dataclasses import replace
 
 import pydicom
 import pytest
-from pynetdicom import AE, AllStoragePresentationContexts, evt
-from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+from pynetdicom import AllStoragePresentationContexts
 
-from radbridge.config import Peer
-from radbridge.errors import DicomWebError, PeerTimeoutError, StorageError
+from radbridge.errors import SendError, StorageError
 from radbridge.gateway import Gateway
-from radbridge.gateway.delivery import is_permanent
 from radbridge.gateway.routing import Match, Rule
 from radbridge.gateway.status import status
 from radbridge.gateway.store import JobState
-from radbridge.net.durable import write_durably
+from radbridge.io.storage import write_durably
+from radbridge.net import Peer, register_transport, unregister_transport
+from tests.net.helpers import StatusSCP
 
 from .conftest import query, receive
 
@@ -42,31 +41,6 @@ def jobs(gateway):
 
 def deliveries(gateway):
     return [dict(r) for r in query(gateway, "SELECT * FROM deliveries")]
-
-
-class StatusSCP:
-    """A Storage SCP answering the given statuses in turn (then Success); keeps what it stores."""
-
-    def __init__(self, statuses, *, contexts=AllStoragePresentationContexts):
-        self.statuses = list(statuses)
-        self.received: list[bytes] = []
-        ae = AE(ae_title="PACS")
-        ae.add_supported_context(Verification)
-        for context in contexts:
-            ae.add_supported_context(context.abstract_syntax)
-        self.server = ae.start_server(
-            ("127.0.0.1", 0), block=False, evt_handlers=[(evt.EVT_C_STORE, self._store)]
-        )
-        self.port = self.server.server_address[1]
-
-    def _store(self, event):
-        status = self.statuses.pop(0) if self.statuses else 0x0000
-        if status in (0x0000,) or 0xB000 <= status <= 0xBFFF:
-            self.received.append(event.request.DataSet.getvalue())
-        return status
-
-    def stop(self):
-        self.server.shutdown()
 
 
 @contextmanager
@@ -176,25 +150,63 @@ def test_an_outbox_file_that_changed_is_never_sent(config, phantom_study):
         assert scp.received == []
 
 
-@pytest.mark.parametrize(
-    ("http", "reasons", "permanent"),
-    [
-        (400, (), True),
-        (404, (), True),
-        (409, (0xC000,), True),
-        (409, (0xA700,), False),
-        (408, (), False),
-        (429, (), False),
-        (500, (), False),
-        (503, (), False),
-        (None, (), False),
-    ],
-)
-def test_dicomweb_failures_are_sorted_by_http_status(http, reasons, permanent):
-    err = DicomWebError("STOW-RS failed")
-    err.http_status, err.failure_reasons = http, reasons
-    assert is_permanent(err) is permanent
-    assert is_permanent(PeerTimeoutError("no answer")) is False
+class ToySender:
+    """A transport of the test's own: keeps the files it is given, fails as told."""
+
+    def __init__(self):
+        self.sent: list[tuple[str, str, bytes]] = []
+        self.failures: list[SendError] = []
+
+    def send(self, path, peer, *, ae_title):
+        if self.failures:
+            raise self.failures.pop(0)
+        self.sent.append((peer.name, ae_title, path.read_bytes()))
+        return 0
+
+
+def _failure(permanent: bool) -> SendError:
+    err = SendError("the toy refused it", path="toy")
+    err.permanent = permanent
+    return err
+
+
+@pytest.fixture
+def toy(config):
+    """A gateway whose rule sends SEGs to a peer of transport "toy" (registered by name)."""
+    sender = ToySender()
+    register_transport("toy", lambda: sender)
+    rule = Rule("ct", model="reference-ct", match=Match(modality=("CT",)), outputs=("seg",))
+    peer = Peer("LAB", "127.0.0.1", 104, name="lab", transport="toy")
+    changes = {"rules": (replace(rule, destinations=("lab",)),), "peers": {"lab": peer}}
+    gateway = Gateway(replace(config, **changes))
+    try:
+        yield gateway, sender
+    finally:
+        gateway.close()
+        unregister_transport("toy")
+
+
+def test_a_transport_registered_by_name_delivers(toy, phantom_study):
+    gateway, sender = toy
+    sender.failures = [_failure(permanent=False)]  # temporary: backed off, tried again
+    receive(gateway, files_of(phantom_study))
+    run_until_idle(gateway)
+    (job,) = jobs(gateway)
+    (delivery,) = deliveries(gateway)
+    assert job["state"] == JobState.DONE and delivery["attempts"] == 2
+    (seg,) = gateway.config.outbox_dir.rglob("seg.dcm")
+    assert sender.sent == [("lab", gateway.config.ae_title, seg.read_bytes())]
+
+
+def test_a_permanent_failure_of_a_registered_transport_is_dead_lettered(toy, phantom_study):
+    gateway, sender = toy
+    sender.failures = [_failure(permanent=True)]
+    receive(gateway, files_of(phantom_study))
+    run_until_idle(gateway)
+    (job,) = jobs(gateway)
+    assert job["state"] == JobState.DEAD and deliveries(gateway)[0]["attempts"] == 1
+    assert "permanent: toy: the toy refused it" in job["error"]
+    assert sender.sent == []
 
 
 def test_a_series_with_empty_pixel_data_is_poison_at_once(gateway, phantom_study, tmp_path):

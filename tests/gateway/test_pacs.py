@@ -13,9 +13,9 @@ from dataclasses import replace
 import pydicom
 import pytest
 
-from radbridge.config import Peer
 from radbridge.gateway import Gateway
 from radbridge.gateway.store import JobState
+from radbridge.net import Peer
 from tests.gateway.conftest import query
 from tests.gateway.processes import gateway_status, wait_until
 from tests.peers._common import free_port, wait_for_port

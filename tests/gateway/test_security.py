@@ -13,10 +13,9 @@ import pytest
 import requests
 from dicomweb_client.api import DICOMwebClient
 
-from radbridge.config import Peer, TLSConfig
 from radbridge.errors import ConfigError
 from radbridge.gateway import Gateway, load_gateway_config
-from radbridge.net.scu import send
+from radbridge.net import Peer, TLSConfig, send
 from tests.net.helpers import make_certificates
 from tests.peers._common import free_port, wait_for_port
 from tests.peers.dcmtk import storescu

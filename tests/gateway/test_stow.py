@@ -14,11 +14,10 @@ import pytest
 from dicomweb_client.api import DICOMwebClient
 from requests.exceptions import HTTPError
 
-from radbridge.config import Peer
 from radbridge.gateway import Gateway
 from radbridge.gateway.store import JobState
 from radbridge.io.phantom import write_phantom
-from radbridge.net.dicomweb.settings import StowAuth
+from radbridge.net import Peer, StowAuth
 from tests.gateway.conftest import query
 from tests.peers._common import free_port, wait_for_port
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from radbridge.io.phantom import write_phantom
-from radbridge.net.scp import StorageSCP
+from radbridge.net import StorageSCP
 
 
 @pytest.fixture(scope="session")

@@ -140,3 +140,36 @@ def make_certificates(folder: Path) -> Path:
             *("-CAcreateserial", "-days", days, "-extfile", "san.cnf", "-out", f"{name}.pem"),
         )
     return folder
+
+
+class StatusSCP:
+    """A Storage SCP answering the given statuses in turn (then Success); keeps what it stores.
+
+    pynetdicom's SCP stands in for a PACS: no real peer answers 0xA700, 0xA900, 0xC000
+    or a warning on demand.
+    """
+
+    def __init__(self, statuses, *, contexts=None):
+        from pynetdicom import AE, AllStoragePresentationContexts, evt
+        from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+
+        contexts = AllStoragePresentationContexts if contexts is None else contexts
+        self.statuses = list(statuses)
+        self.received: list[bytes] = []
+        ae = AE(ae_title="PACS")
+        ae.add_supported_context(Verification)
+        for context in contexts:
+            ae.add_supported_context(context.abstract_syntax)
+        self.server = ae.start_server(
+            ("127.0.0.1", 0), block=False, evt_handlers=[(evt.EVT_C_STORE, self._store)]
+        )
+        self.port = self.server.server_address[1]
+
+    def _store(self, event):
+        status = self.statuses.pop(0) if self.statuses else 0x0000
+        if status in (0x0000,) or 0xB000 <= status <= 0xBFFF:
+            self.received.append(event.request.DataSet.getvalue())
+        return status
+
+    def stop(self):
+        self.server.shutdown()

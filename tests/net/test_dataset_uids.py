@@ -1,4 +1,4 @@
-"""The pydicom-free UID scanner (net.dataset_uids) agrees with pydicom, or gives up."""
+"""The pydicom-free UID scanner (io.part10.scan_uids) agrees with pydicom, or gives up."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 from pydicom.data import get_testdata_files
 
 from radbridge.errors import NotDicomError
-from radbridge.net.dataset_uids import scan_uids
-from radbridge.net.durable import dataset_offset
+from radbridge.io.part10 import dataset_offset, scan_uids
 
 INTEROP = Path(__file__).resolve().parents[2] / ".." / "shared" / "interop"
 

@@ -19,12 +19,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from radbridge.config import Peer, TLSConfig
 from radbridge.errors import DicomWebError, NotDicomError, PeerTimeoutError
 from radbridge.io.phantom import write_phantom
-from radbridge.net.dicomweb import qido, stow, wado
+from radbridge.net import Peer, TLSConfig, find, qido, stow, wado
 from radbridge.net.dicomweb.client import _batches, _parts
-from radbridge.net.qr import find
 from tests.net.helpers import dataset_bytes, make_certificates, received_tree, sources_by_uid
 from tests.peers._common import free_port
 from tests.peers.orthanc import OrthancConfig
@@ -304,8 +302,7 @@ def test_batches_keep_order_and_size(tmp_path_factory, sizes, limit):
 def test_stow_qido_wado_over_mutual_tls(small_study, tmp_path):
     # radbridge's own STOW-RS endpoint (the gateway's) serves HTTPS and asks for a client
     # certificate; the Orthanc fixture has no HTTPS mode
-    from radbridge.net.dicomweb.server import StowServer
-    from radbridge.net.receiver import NullSink
+    from radbridge.net import NullSink, StowServer
 
     certs = make_certificates(tmp_path)
     received: dict[str, bytes] = {}

@@ -17,13 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from radbridge.config import Peer, TLSConfig, parse_peer
 from radbridge.errors import AssociationError
-from radbridge.net.association import echo
+from radbridge.net import Peer, StorageSCP, TLSConfig, echo, parse_peer, send
 from radbridge.net.dimse.commands import Command, store_request
 from radbridge.net.dimse.pdu import AssociateRequest, pdu_header
-from radbridge.net.scp import StorageSCP
-from radbridge.net.scu import send
 from tests.net.helpers import dataset_bytes, make_certificates, received_tree, sources_by_uid
 from tests.peers._common import free_port
 from tests.peers.dcmtk import dcmtk_program, run, start_storescp

@@ -1,11 +1,11 @@
-"""Group commit of folder fsyncs (net.durable): shared, and never before a rename is covered."""
+"""Group commit of folder fsyncs (io.storage): shared, and never before a rename is covered."""
 
 from __future__ import annotations
 
 import threading
 import time
 
-from radbridge.net import durable
+from radbridge.io import storage as durable
 
 
 def test_each_rename_is_covered_by_an_fsync_that_started_after_it(tmp_path, monkeypatch):

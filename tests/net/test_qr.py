@@ -8,12 +8,12 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 
 import pydicom
 import pytest
 
 from radbridge.cli import main
-from radbridge.config import Peer, parse_peer
 from radbridge.errors import (
     AssociationError,
     DimseStatusError,
@@ -21,9 +21,18 @@ from radbridge.errors import (
     PeerTimeoutError,
 )
 from radbridge.io.phantom import write_phantom
-from radbridge.net.dicomweb import qido, stow, wado
-from radbridge.net.qr import find, get, move
-from radbridge.net.scu import send
+from radbridge.net import (
+    Peer,
+    find,
+    get,
+    move,
+    parse_peer,
+    qido,
+    quiet_pynetdicom,
+    send,
+    stow,
+    wado,
+)
 from tests.net.helpers import dataset_bytes, received_tree, sources_by_uid
 from tests.peers._common import free_port, interop_dir, stop_process, wait_for_port
 from tests.peers.dcmtk import dcmtk_program
@@ -156,8 +165,25 @@ def test_move_to_an_unknown_destination_dcmqrscp(dcmqrscp, small_study, tmp_path
     assert not list(tmp_path.rglob("*.dcm"))
 
 
-def test_patient_level_find_logs_no_patient_data(pacs, small_study, caplog):
+@pytest.fixture
+def pynetdicom_log():
+    """pynetdicom's logger, its level restored afterwards (quiet_pynetdicom changes it)."""
+    logger = logging.getLogger("pynetdicom")
+    level = logger.level
+    logger.setLevel(logging.NOTSET)
+    yield logger
+    logger.setLevel(level)
+
+
+def _pynetdicom_settings() -> tuple[bool, bool]:
+    from pynetdicom import _config
+
+    return _config.LOG_REQUEST_IDENTIFIERS, _config.LOG_RESPONSE_IDENTIFIERS
+
+
+def test_patient_level_find_logs_no_patient_data(pacs, small_study, caplog, pynetdicom_log):
     assert send([small_study.dicom_dir], dimse(pacs)).ok
+    quiet_pynetdicom()  # what the radbridge command does at its start
     with caplog.at_level(logging.DEBUG):
         (patient,) = find(dimse(pacs), "PATIENT", model="patient")
         # QIDO-RS puts matching keys in the URL, which HTTP libraries log at DEBUG
@@ -171,6 +197,36 @@ def test_patient_level_find_logs_no_patient_data(pacs, small_study, caplog):
         "Phantom" not in caplog.text and str(patient.PatientID) not in caplog.text
     )  # ... not the keys
     assert "someone else" not in caplog.text and "someone%20else" not in caplog.text
+
+
+def test_queries_leave_pynetdicom_settings_to_the_application(
+    pacs, small_study, caplog, pynetdicom_log, tmp_path
+):
+    # library calls change no process-wide setting of pynetdicom: an application that
+    # logs pynetdicom at INFO (or runs its own Q/R SCP) keeps what it chose
+    assert send([small_study.dicom_dir], dimse(pacs)).ok
+    settings = _pynetdicom_settings()
+    with caplog.at_level(logging.INFO):
+        (patient,) = find(dimse(pacs), "PATIENT", model="patient")
+        report = get(dimse(pacs), tmp_path, study=small_study.study_instance_uid)
+    assert pynetdicom_log.level == logging.NOTSET and _pynetdicom_settings() == settings
+    assert "Phantom" in caplog.text  # pynetdicom logged its identifiers, as configured
+    assert str(patient.PatientName) == "Phantom^Radbridge" and len(report.files) == 12
+
+
+def test_the_command_keeps_patient_data_out_of_its_debug_log(pacs, small_study):
+    assert send([small_study.dicom_dir], dimse(pacs)).ok
+    peer = f"ORTHANC@127.0.0.1:{pacs.dicom_port}"
+    run = subprocess.run(
+        [sys.executable, "-m", "radbridge", "-vv", "query", peer, "--level", "patient"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "DEBUG" in run.stderr and "radbridge" in run.stderr  # it did log at DEBUG ...
+    assert "Phantom" not in run.stderr + run.stdout  # ... but no patient name anywhere
 
 
 def test_query_and_retrieve_cli(pacs, small_study, tmp_path, capsys):

@@ -17,12 +17,9 @@ import pytest
 from pydicom.uid import ExplicitVRLittleEndian, JPEGLSLossless, RLELossless
 from pynetdicom import AE, build_context
 
-from radbridge.config import parse_peer
 from radbridge.errors import AssociationError, StorageError
-from radbridge.net.association import echo
-from radbridge.net.durable import dataset_offset
-from radbridge.net.receiver import NullSink
-from radbridge.net.scp import StorageSCP
+from radbridge.io.part10 import dataset_offset
+from radbridge.net import NullSink, StorageSCP, echo, parse_peer
 from radbridge.uids import new_uid
 from tests.net.helpers import DroppingProxy, dataset_bytes, received_tree, sources_by_uid
 from tests.peers._common import free_port, wait_for_port
@@ -182,7 +179,7 @@ def test_a_failing_store_is_logged_once_per_change_not_per_instance(tmp_path, sm
     sink = Recorder(refuse=True)  # e.g. the gateway's database on a full disk
     datasets = [pydicom.dcmread(p) for p in sorted(small_study.dicom_dir.glob("*.dcm"))[:4]]
     with (
-        caplog.at_level(logging.DEBUG, logger="radbridge.net.scp"),
+        caplog.at_level(logging.DEBUG, logger="radbridge.net.dimse.scp"),
         StorageSCP(tmp_path / "in", port=0, sink=sink) as scp,
     ):
         assert [_store_with_pynetdicom(scp.port, ds) for ds in datasets[:3]] == [0xA700] * 3

@@ -9,9 +9,7 @@ import time
 
 import pytest
 
-from radbridge.config import TLSConfig, parse_peer
-from radbridge.net.association import echo
-from radbridge.net.scp import StorageSCP
+from radbridge.net import StorageSCP, TLSConfig, echo, parse_peer
 from tests.net.helpers import make_certificates, received_tree
 from tests.peers.dcmtk import storescu
 

@@ -14,8 +14,8 @@ import time
 import pytest
 from pynetdicom import build_context
 
-from radbridge.config import Peer
-from radbridge.net.association import associate, guard_responses
+from radbridge.net import Peer
+from radbridge.net.dimse.qr_association import associate, guard_responses
 from tests.net.helpers import sources_by_uid
 
 
@@ -100,7 +100,7 @@ def test_responses_the_reactor_takes_reach_the_waiting_send(storescp, small_stud
 def test_without_the_guard_the_race_loses_responses(storescp, small_study, monkeypatch):
     """The check above can fail: unguarded, the reactor drops the response it took."""
     files = sorted(small_study.dicom_dir.glob("*.dcm"))
-    monkeypatch.setattr("radbridge.net.association.guard_responses", lambda assoc: None)
+    monkeypatch.setattr("radbridge.net.dimse.qr_association.guard_responses", lambda assoc: None)
     with associate(_peer(storescp, timeout=1.0), _contexts(files)) as assoc:
         statuses = _store_losing_the_race(assoc, files)
     assert None in statuses  # a response was dropped: the send timed out and aborted

@@ -8,10 +8,8 @@ import pytest
 from pydicom.uid import ImplicitVRLittleEndian, RLELossless
 
 from radbridge.cli import main
-from radbridge.config import Peer, TLSConfig, parse_peer
 from radbridge.errors import ConfigError
-from radbridge.net.scp import StorageSCP
-from radbridge.net.scu import send
+from radbridge.net import Peer, StorageSCP, TLSConfig, parse_peer, send
 from tests.net.helpers import (
     DroppingProxy,
     dataset_bytes,

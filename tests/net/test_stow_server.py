@@ -18,11 +18,8 @@ import pytest
 import requests
 from dicomweb_client.api import DICOMwebClient
 
-from radbridge.config import TLSConfig
 from radbridge.io.phantom import write_phantom
-from radbridge.net.dicomweb.server import StowServer
-from radbridge.net.dicomweb.settings import StowAuth, StowLimits
-from radbridge.net.receiver import NullSink
+from radbridge.net import NullSink, StowAuth, StowLimits, StowServer, TLSConfig
 from tests.net.helpers import dataset_bytes, make_certificates
 
 BOUNDARY = "rb-test-boundary"

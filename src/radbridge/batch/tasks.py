@@ -147,8 +147,7 @@ def fetch_source(row: ManifestRow, out_dir: Path) -> Path:
     import shutil
     import uuid
 
-    from radbridge.config import Peer
-    from radbridge.net.dicomweb import wado
+    from radbridge.net import Peer, wado
 
     assert row.source_url is not None
     folder = out_dir / row.source

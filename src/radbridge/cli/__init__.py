@@ -104,8 +104,11 @@ def _root(
     verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log output (-vv)."),
 ) -> None:
     """Set up logging (UIDs, counts and timings only; never patient data)."""
+    from radbridge.net import quiet_pynetdicom
+
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet_pynetdicom()  # its INFO lines carry C-FIND/C-GET/C-MOVE identifiers (patient data)
 
 
 def _register() -> None:

@@ -61,9 +61,8 @@ def _send_through_gateway(
     config: GatewayConfig, folder: Path, series_uid: str, timeout: float
 ) -> bool:
     """Serve the gateway, C-STORE the folder to it, wait for the results; stop it."""
-    from radbridge.config import Peer
     from radbridge.gateway import Gateway
-    from radbridge.net.scu import send
+    from radbridge.net import Peer, send
 
     typer.echo(
         f"2. starting the gateway ({config.ae_title} on 127.0.0.1:{config.port}, "

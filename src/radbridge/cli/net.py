@@ -22,7 +22,7 @@ AeOption = Annotated[str, typer.Option("--ae", help="Our AE title.")]
 
 
 def _tls(cert: Path | None, key: Path | None, ca: Path | None) -> Any:
-    from radbridge.config import TLSConfig
+    from radbridge.net import TLSConfig
 
     if cert is None and ca is None:
         return None
@@ -52,7 +52,7 @@ def listen_command(
     ] = None,
 ) -> None:
     """Receive C-STORE into OUT/<study>/<series>/<sop>.dcm (fsynced before Success)."""
-    from radbridge.net.scp import StorageSCP
+    from radbridge.net import StorageSCP
 
     scp = StorageSCP(
         out,
@@ -92,8 +92,7 @@ def send_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report.")] = False,
 ) -> None:
     """Send files/folders with C-STORE; exit 1 if any instance was not stored."""
-    from radbridge.config import resolve_peer
-    from radbridge.net.scu import send
+    from radbridge.net import resolve_peer, send
 
     peer = resolve_peer(to, config)
     report = send(paths, peer, ae_title=ae, retries=retries, associations=associations)
@@ -138,8 +137,7 @@ def echo_command(
     ae: AeOption = "RADBRIDGE",
 ) -> None:
     """C-ECHO a peer and print the round-trip time."""
-    from radbridge.config import resolve_peer
-    from radbridge.net.association import echo
+    from radbridge.net import echo, resolve_peer
 
     peer = resolve_peer(to, config)
     seconds = echo(peer, ae_title=ae)

@@ -11,7 +11,7 @@ import typer
 from radbridge.cli import app
 
 if TYPE_CHECKING:
-    from radbridge.config import Peer
+    from radbridge.net import Peer
 
 PeerArgument = Annotated[str, typer.Argument(help="AE@HOST:PORT, or a peer name from --config.")]
 PeerConfig = Annotated[
@@ -39,7 +39,7 @@ _SHOWN = (
 def _peer(text: str, config: Path | None, timeout: float | None) -> Peer:
     from dataclasses import replace
 
-    from radbridge.config import resolve_peer
+    from radbridge.net import resolve_peer
 
     peer = resolve_peer(text, config)
     return peer if timeout is None else replace(peer, timeout_s=timeout)
@@ -70,11 +70,11 @@ def query_command(
     if modality:
         keys["Modality" if level.lower() in ("series", "image") else "ModalitiesInStudy"] = modality
     if use_web:
-        from radbridge.net.dicomweb import qido
+        from radbridge.net import qido
 
         found = qido(target, level, study=study, series=series, keys=keys)
     else:
-        from radbridge.net.qr import find
+        from radbridge.net import find
 
         if study:
             keys["StudyInstanceUID"] = study
@@ -120,15 +120,15 @@ def retrieve_command(
         )
     target = _peer(peer, config, timeout)
     if chosen == "get":
-        from radbridge.net.qr import get
+        from radbridge.net import get
 
         report = get(target, output, study=study, series=series, ae_title=ae)
     elif chosen == "move":
-        from radbridge.net.qr import move
+        from radbridge.net import move
 
         report = move(target, output, study=study, series=series, ae_title=ae, port=port)
     elif chosen == "wado":
-        from radbridge.net.dicomweb import wado
+        from radbridge.net import wado
 
         report = wado(target, output, study=study, series=series)
     else:

@@ -36,8 +36,8 @@ from collections.abc import Sequence
 
 from pydicom.dataset import Dataset
 
-from radbridge.config import Peer
 from radbridge.errors import NetworkError
+from radbridge.net import Peer
 
 __all__ = ["expected_from_headers", "expected_from_pacs"]
 
@@ -105,7 +105,7 @@ def expected_from_pacs(
     None when the PACS cannot be asked, does not know the series, or gives no
     count: the other signals decide then (logged, never raised).
     """
-    from radbridge.net.qr import find
+    from radbridge.net import find
 
     try:
         matches = find(

@@ -22,12 +22,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from radbridge.config import Peer, TLSConfig
 from radbridge.errors import ConfigError
 from radbridge.gateway.routing import Match, PriorityRule, Rule
+from radbridge.io.storage import dir_mode_for
 from radbridge.iods.profiles import Profile
-from radbridge.net.dicomweb.settings import StowAuth, StowLimits
-from radbridge.net.durable import dir_mode_for
+from radbridge.net import Peer, StowAuth, StowLimits, TLSConfig
 from radbridge.schema import convert, from_table, unknown_key_error
 
 __all__ = ["GatewayConfig", "load_gateway_config"]

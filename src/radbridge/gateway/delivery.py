@@ -1,33 +1,37 @@
-"""Deliver outbox files: to the local archive, or to a PACS through the net layer.
+"""Deliver outbox files: to the local archive, or to a PACS through a transport's sender.
 
 Every copy of a result the gateway sends is the outbox file's bytes, checked
 against the digest recorded when the job finished: one SOP Instance UID, one
 content, however often it is sent.
 
-Failures are sorted into two kinds (:func:`is_permanent`):
+A PACS destination is a peer; its ``transport`` names the
+:class:`~radbridge.net.Sender` that sends to it (:func:`radbridge.net.sender_for`:
+``dimse``, ``dicomweb``, or one registered by name). Every sender fails the same
+way, with a :class:`~radbridge.errors.SendError` that says whether the failure is
+permanent, so delivery has no code per transport. Failures are sorted into two
+kinds (:func:`is_permanent`):
 
 - **permanent** — retrying cannot help, the delivery is dead-lettered at once
-  with the reason: DIMSE ``0xA9xx`` (data set does not match the SOP class),
-  ``0xCxxx`` (cannot understand), ``0x0122`` (SOP class not supported) or no
-  presentation context for it; DICOMweb 4xx other than 408 and 429; an outbox
-  file that changed or is not DICOM; a destination not configured.
-- **temporary** — backed off and retried (``delivery_attempts`` times): DIMSE
-  ``0xA7xx`` (out of resources) and every other failure status, no association,
-  no answer, DICOMweb 5xx, 408, 429, or a STOW-RS refusal whose reasons are all
-  out-of-resources.
+  with the reason: what the sender calls permanent (DIMSE ``0xA9xx``,
+  ``0xCxxx``, ``0x0122`` or no presentation context for the SOP class; DICOMweb
+  4xx other than 408 and 429; see :mod:`radbridge.net.senders`); an outbox file
+  that changed or is not DICOM; a destination not configured.
+- **temporary** — backed off and retried (``delivery_attempts`` times): what
+  the sender calls temporary (DIMSE ``0xA7xx`` and every other failure status,
+  no association, no answer, DICOMweb 5xx, 408, 429, or a STOW-RS refusal whose
+  reasons are all out-of-resources), and anything unexpected.
 
 Warnings (``0x0001``, ``0xBxxx``, ``0x0107``, ``0x0116``) count as delivered; the
 status is logged and audited.
 
 Examples
 --------
->>> from radbridge.errors import DimseStatusError
->>> err = DimseStatusError("refused"); err.status = 0xA900
+>>> from radbridge.errors import SendError
+>>> is_permanent(SendError("PACS answered 0xA900"))
+False
+>>> err = SendError("PACS answered 0xA900"); err.permanent = True
 >>> is_permanent(err)
 True
->>> err.status = 0xA702
->>> is_permanent(err)
-False
 """
 
 from __future__ import annotations
@@ -38,56 +42,39 @@ from pathlib import Path
 
 from pydicom import dcmread
 
-from radbridge.config import Peer
 from radbridge.errors import (
     ConfigError,
     DicomReadError,
-    DicomWebError,
-    DimseStatusError,
     GatewayError,
-    PresentationContextError,
+    SendError,
 )
 from radbridge.gateway.config import GatewayConfig
 from radbridge.gateway.store import Delivery
-from radbridge.net.durable import write_durably
+from radbridge.io.storage import write_durably
+from radbridge.net import Peer, Sender, sender_for
 
 __all__ = [
+    "DestinationSender",
     "OutboxChangedError",
-    "Sender",
     "archive_path",
     "deliver",
     "is_permanent",
     "network_sender",
 ]
 
-#: Sends one file to a named peer; returns the peer's status (0 or a warning) or
-#: raises a radbridge NetworkError on failure.
-Sender = Callable[[str, Path], "int | None"]
-
-_TEMPORARY_HTTP = (408, 429)
+#: Sends one file to a named destination; returns the peer's status (0 or a warning)
+#: or raises (a :class:`~radbridge.errors.SendError` from a transport).
+DestinationSender = Callable[[str, Path], "int | None"]
 
 
 class OutboxChangedError(GatewayError):
     """An outbox file no longer has the bytes recorded for it: it is never sent."""
 
 
-def permanent_status(status: int) -> bool:
-    """Tell whether a DIMSE failure status is final (``0xA9xx``, ``0xCxxx``, ``0x0122``)."""
-    return 0xA900 <= status <= 0xA9FF or 0xC000 <= status <= 0xCFFF or status == 0x0122
-
-
 def is_permanent(exc: BaseException) -> bool:
     """Tell whether a delivery failure is permanent (see the module docstring)."""
-    if isinstance(exc, DimseStatusError):
-        return exc.status is not None and permanent_status(exc.status)
-    if isinstance(exc, PresentationContextError):
-        return True  # the peer does not take the SOP class: 0x0122 by negotiation
-    if isinstance(exc, DicomWebError):
-        reasons = exc.failure_reasons
-        if reasons and all(0xA700 <= r <= 0xA7FF for r in reasons):
-            return False
-        status = exc.http_status
-        return status is not None and 400 <= status < 500 and status not in _TEMPORARY_HTTP
+    if isinstance(exc, SendError):
+        return exc.permanent
     return isinstance(exc, OutboxChangedError | ConfigError | DicomReadError)
 
 
@@ -119,7 +106,11 @@ def _checked(path: Path, sha256: str | None) -> bytes:
 
 
 def deliver(
-    delivery: Delivery, config: GatewayConfig, sender: Sender | None, *, sha256: str | None = None
+    delivery: Delivery,
+    config: GatewayConfig,
+    sender: DestinationSender | None,
+    *,
+    sha256: str | None = None,
 ) -> int:
     """Deliver one file; return the destination's status (0 or a warning); raise on failure.
 
@@ -140,26 +131,24 @@ def deliver(
     return sender(delivery.destination, path) or 0
 
 
-def network_sender(peers: Mapping[str, Peer], *, ae_title: str) -> Sender:
-    """Return a :data:`Sender` that delivers to ``peers`` by C-STORE or STOW-RS.
+def network_sender(peers: Mapping[str, Peer], *, ae_title: str) -> DestinationSender:
+    """Return a :data:`DestinationSender` that sends to ``peers`` by their transports.
 
-    Each call sends one file once and raises the networking layer's typed error
-    (:class:`~radbridge.errors.DimseStatusError` with its status,
-    :class:`~radbridge.errors.DicomWebError` with its HTTP status, ...) unless
-    the peer acknowledged it; the gateway's delivery queue does the retrying.
+    Each call sends one file once with the :class:`~radbridge.net.Sender` of the
+    peer's ``transport`` (one sender per transport, made on first use) and raises
+    its :class:`~radbridge.errors.SendError` unless the peer acknowledged the
+    file; the gateway's delivery queue does the retrying. ``ae_title`` is the
+    gateway's own (the calling AE title of C-STORE).
     """
+    senders: dict[str, Sender] = {}
 
     def send_one(destination: str, path: Path) -> int:
         peer = peers.get(destination)
         if peer is None:
             raise ConfigError(f"no peer named {destination!r}", attribute="destinations")
-        if peer.transport == "dicomweb":
-            from radbridge.net.dicomweb import stow
-
-            stow([path], peer)
-            return 0
-        from radbridge.net.scu import store_file
-
-        return store_file(path, peer, ae_title=ae_title)
+        sender = senders.get(peer.transport)
+        if sender is None:
+            sender = senders[peer.transport] = sender_for(peer.transport)
+        return sender.send(path, peer, ae_title=ae_title)
 
     return send_one

@@ -34,10 +34,10 @@ from radbridge.gateway.config import GatewayConfig
 from radbridge.gateway.routing import Rule
 from radbridge.gateway.store import Job, Store
 from radbridge.io.series import load_datasets
+from radbridge.io.storage import write_durably as write_bytes_durably
 from radbridge.iods.common import SeriesOptions
 from radbridge.iods.source import Series
 from radbridge.models import Model, SeriesInfo, load_model, run_model
-from radbridge.net.durable import write_durably as write_bytes_durably
 from radbridge.uids import derived_uid
 
 __all__ = [

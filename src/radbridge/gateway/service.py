@@ -6,7 +6,7 @@
 - **runners** (``workers`` threads) claim jobs by priority and run them;
 - the **sender** delivers outbox files with retries.
 
-The gateway is the receivers' :class:`~radbridge.net.receiver.ReceiverSink`: the
+The gateway is the receivers' :class:`~radbridge.net.ReceiverSink`: the
 C-STORE SCP and the STOW-RS server report each transfer's start and end and each
 instance stored or refused, and the gateway decides from that which series are
 complete (:mod:`radbridge.gateway.assembler`). :meth:`Gateway.step` runs one
@@ -36,16 +36,21 @@ from radbridge.gateway.assembler import assemble, pacs_count_source
 from radbridge.gateway.audit import AuditLog
 from radbridge.gateway.conditions import Conditions
 from radbridge.gateway.config import GatewayConfig
-from radbridge.gateway.delivery import Sender, deliver, is_permanent, network_sender
+from radbridge.gateway.delivery import (
+    DestinationSender,
+    deliver,
+    is_permanent,
+    network_sender,
+)
 from radbridge.gateway.executors import make_executor
 from radbridge.gateway.runner import ModelCache, PermanentJobError, run_job
 from radbridge.gateway.store import Delivery, Retry, Store
-from radbridge.net.durable import make_dirs, remove_stale_temporaries
-from radbridge.net.receiver import StoredInstance, TransferOutcome, same_dataset
+from radbridge.io.part10 import same_dataset
+from radbridge.io.storage import make_dirs, remove_stale_temporaries
+from radbridge.net import StoredInstance, TransferOutcome
 
 if TYPE_CHECKING:
-    from radbridge.net.dicomweb.server import StowServer
-    from radbridge.net.scp import StorageSCP
+    from radbridge.net import StorageSCP, StowServer
 
 __all__ = ["Gateway", "prepare_data_dir"]
 
@@ -92,15 +97,16 @@ class Gateway:
     config
         The configuration.
     sender
-        Sends a file to a named peer; by default the networking layer's
-        C-STORE/STOW-RS sender for the configuration's ``[peers]``.
+        Sends a file to a named peer; by default
+        :func:`~radbridge.gateway.delivery.network_sender` for the configuration's
+        ``[peers]`` (each peer's transport's :class:`~radbridge.net.Sender`).
     """
 
     def __init__(
         self,
         config: GatewayConfig,
         *,
-        sender: Sender | None = None,
+        sender: DestinationSender | None = None,
     ) -> None:
         self.config = config
         prepare_data_dir(config)
@@ -141,7 +147,7 @@ class Gateway:
                 "recovered", jobs=recovered, transfers=ended, held=held, partial_files=stale
             )
 
-    # -- the receiver contract (radbridge.net.receiver.ReceiverSink) -----------
+    # -- the receiver contract (radbridge.net.ReceiverSink) -----------
 
     def transfer_opened(self, transfer_id: str) -> None:
         """Record that a transfer started (its series wait for its end)."""
@@ -230,9 +236,9 @@ class Gateway:
         """Return the gateway's STOW-RS receiver (not started), set up from the configuration.
 
         Host, credentials, limits, TLS and file mode come from the configuration;
-        ``options`` override them (see :class:`~radbridge.net.dicomweb.server.StowServer`).
+        ``options`` override them (see :class:`~radbridge.net.StowServer`).
         """
-        from radbridge.net.dicomweb.server import StowServer
+        from radbridge.net import StowServer
 
         settings: dict[str, Any] = {
             "host": self.config.host,
@@ -257,7 +263,7 @@ class Gateway:
         An instance is acknowledged only after its file is durable *and* its row is
         committed in the state database.
         """
-        from radbridge.net.scp import StorageSCP
+        from radbridge.net import StorageSCP
 
         return StorageSCP(
             self.config.spool_dir,

@@ -41,7 +41,7 @@ Examples
 --------
 >>> import hashlib, tempfile
 >>> from pathlib import Path
->>> from radbridge.net.durable import file_meta_bytes
+>>> from radbridge.io.part10 import file_meta_bytes
 >>> class Printer(NullSink):
 ...     def instance_stored(self, instance, transfer_id):
 ...         print(transfer_id, instance.sop_instance_uid, instance.path.name)
@@ -67,14 +67,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
-from radbridge.net.durable import instance_path, write_durably
+from radbridge.io.storage import instance_path, write_durably
 
 __all__ = [
     "NullSink",
     "ReceiverSink",
     "StoredInstance",
     "TransferOutcome",
-    "same_dataset",
     "store_instance",
 ]
 
@@ -165,7 +164,7 @@ def store_instance(
     is ``<sop>.<digest>.dcm`` (the first 16 hex digits of the data set's
     SHA-256), so a different content sent under a known SOP Instance UID never
     replaces the first one, and an identical re-send rewrites the same bytes.
-    ``mode`` is the file's mode (see :func:`~radbridge.net.durable.write_durably`).
+    ``mode`` is the file's mode (see :func:`~radbridge.io.storage.write_durably`).
     ``digest=False`` skips the SHA-256 (``sha256`` is then ``""``) for receivers
     that report to nobody.
 
@@ -184,18 +183,3 @@ def store_instance(
     )
     write_durably((meta, dataset), path, mode=mode)
     return StoredInstance(study, series, sop, sop_class, path, sha256, len(dataset))
-
-
-def same_dataset(first: Path, second: Path) -> bool:
-    """Tell whether two Part 10 files hold equal data sets (File Meta Information ignored).
-
-    Used when a SOP Instance UID comes back with other bytes: the same data set
-    sent in another transfer syntax is the same content, not a new one.
-    False when either file cannot be read.
-    """
-    from pydicom import dcmread
-
-    try:
-        return bool(dcmread(first) == dcmread(second))
-    except Exception:  # unreadable: not known to be the same
-        return False

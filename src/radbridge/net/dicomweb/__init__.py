@@ -1,22 +1,10 @@
-"""DICOMweb: the client (STOW-RS, QIDO-RS, WADO-RS to a peer) and the STOW-RS receiver.
+"""DICOMweb, by role (behind :mod:`radbridge.net`).
 
-The client is :mod:`radbridge.net.dicomweb.client` (its names are available
-here, imported on first use); the receiver is
-:class:`radbridge.net.dicomweb.server.StowServer`.
+- :mod:`~radbridge.net.dicomweb.client` — STOW-RS, QIDO-RS and WADO-RS to a peer
+  over dicomweb-client, and the ``dicomweb`` transport's sender;
+- :mod:`~radbridge.net.dicomweb.server` — the STOW-RS receiver
+  (:class:`~radbridge.net.dicomweb.server.StowServer`) on Hypercorn, with
+  :mod:`~radbridge.net.dicomweb.parts` (each part spooled durably),
+  :mod:`~radbridge.net.dicomweb.multipart` (the streaming parser) and
+  :mod:`~radbridge.net.dicomweb.settings` (credentials and limits).
 """
-
-from __future__ import annotations
-
-import importlib
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from radbridge.net.dicomweb.client import StowReport, qido, stow, wado
-
-__all__ = ["StowReport", "qido", "stow", "wado"]
-
-
-def __getattr__(name: str) -> Any:
-    if name in __all__:  # the client imports pynetdicom and requests: only when used
-        return getattr(importlib.import_module("radbridge.net.dicomweb.client"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,6 +1,6 @@
 """DICOMweb as a client: STOW-RS, QIDO-RS and WADO-RS over dicomweb-client.
 
-A :class:`~radbridge.config.Peer` with ``dicomweb_url`` gives the base URL,
+A :class:`~radbridge.net.peers.Peer` with ``dicomweb_url`` gives the base URL,
 basic (``username``/``password``) or bearer (``token``) authentication, the
 timeout, and for HTTPS its ``tls`` files (``ca_file`` to verify the server,
 ``cert_file``/``key_file`` for mutual TLS). HTTP failures raise
@@ -8,7 +8,7 @@ timeout, and for HTTPS its ``tls`` files (``ca_file`` to verify the server,
 
 Examples
 --------
->>> from radbridge.config import Peer
+>>> from radbridge.net.peers import Peer
 >>> from radbridge.errors import ConfigError
 >>> try:
 ...     qido(Peer("PACS", "127.0.0.1", 4242), "STUDY")
@@ -31,13 +31,21 @@ from typing import Any
 
 from pydicom import Dataset
 
-from radbridge.config import Peer
-from radbridge.errors import ConfigError, DicomWebError, NotDicomError, PeerTimeoutError
+from radbridge.errors import (
+    ConfigError,
+    DicomWebError,
+    NotDicomError,
+    PeerTimeoutError,
+    RadbridgeError,
+)
+from radbridge.io.part10 import read_uids
+from radbridge.io.storage import instance_path, write_durably
 from radbridge.net.dicomweb.multipart import MultipartParser, PartData, PartEnd, boundary_of
-from radbridge.net.durable import instance_path, read_uids, write_durably
-from radbridge.net.qr import RetrieveReport
+from radbridge.net.peers import Peer
+from radbridge.net.retrieved import RetrieveReport
+from radbridge.net.senders import failed
 
-__all__ = ["StowReport", "qido", "stow", "wado"]
+__all__ = ["DicomWebSender", "StowReport", "permanent_failure", "qido", "stow", "wado"]
 
 log = logging.getLogger(__name__)
 
@@ -268,6 +276,50 @@ def stow(
         err.failure_reasons = tuple(reasons)
         raise err
     return StowReport(str(peer), tuple(stored), seconds)
+
+
+class DicomWebSender:
+    """The ``dicomweb`` transport: STOW-RS one file to the peer's ``dicomweb_url``, once.
+
+    A :class:`~radbridge.net.senders.Sender`: returns 0 when the server stored
+    the instance and raises :class:`~radbridge.errors.SendError` for every
+    failure, permanent as :func:`permanent_failure` says.
+    """
+
+    def send(self, path: Path, peer: Peer, *, ae_title: str = "") -> int:
+        """STOW-RS ``path`` to ``peer`` (``ae_title`` is not used: HTTP has none)."""
+        try:
+            stow([path], peer)
+        except (RadbridgeError, OSError) as exc:
+            raise failed(exc, permanent=permanent_failure(exc)) from exc
+        return 0
+
+
+#: HTTP 4xx statuses that a later try may pass: Request Timeout, Too Many Requests.
+_TEMPORARY_HTTP = (408, 429)
+
+
+def permanent_failure(exc: BaseException) -> bool:
+    """Tell whether a STOW-RS failure is final: sending the same file again cannot help.
+
+    HTTP 4xx but 408 and 429 is (the server refused the request for what it is),
+    unless every refused instance's reason is out of resources (``0xA7xx``); 5xx,
+    408, 429 and failures without an answer are not.
+
+    >>> err = DicomWebError("refused"); err.http_status = 409; err.failure_reasons = (0xC000,)
+    >>> permanent_failure(err)
+    True
+    >>> err.failure_reasons = (0xA700,)
+    >>> permanent_failure(err)
+    False
+    """
+    if not isinstance(exc, DicomWebError):
+        return False
+    reasons = exc.failure_reasons
+    if reasons and all(0xA700 <= r <= 0xA7FF for r in reasons):
+        return False
+    status = exc.http_status
+    return status is not None and 400 <= status < 500 and status not in _TEMPORARY_HTTP
 
 
 def _check_part10(path: Path) -> None:

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from radbridge.errors import DicomReadError, NotDicomError, StorageError
-from radbridge.net.durable import StreamedFile, dataset_offset, instance_path, read_uids
+from radbridge.io.part10 import dataset_offset, read_uids
+from radbridge.io.storage import StreamedFile, instance_path
 from radbridge.net.receiver import DIGEST_IN_NAME, ReceiverSink, StoredInstance
 
 __all__ = ["OUT_OF_RESOURCES", "PartOutcome", "SpooledPart"]

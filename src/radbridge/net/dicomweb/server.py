@@ -55,8 +55,8 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any, TypeVar
 
-from radbridge.config import TLSConfig
 from radbridge.errors import StorageError
+from radbridge.io.storage import remove_stale_temporaries
 from radbridge.net.dicomweb.multipart import (
     BodyEnd,
     MultipartError,
@@ -73,7 +73,7 @@ from radbridge.net.dicomweb.parts import (
     SpooledPart,
 )
 from radbridge.net.dicomweb.settings import StowAuth, StowLimits
-from radbridge.net.durable import remove_stale_temporaries
+from radbridge.net.peers import TLSConfig
 from radbridge.net.receiver import NullSink, ReceiverSink, TransferOutcome
 
 __all__ = ["StowServer"]

@@ -16,7 +16,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from radbridge.config import Peer
 from radbridge.errors import AssociationError, NetworkError, PeerTimeoutError, ProtocolError
 from radbridge.net.dimse.commands import Command, echo_request, store_request
 from radbridge.net.dimse.link import Aborted, Link, Message, Released
@@ -32,6 +31,7 @@ from radbridge.net.dimse.pdu import (
     release_pdu,
 )
 from radbridge.net.dimse.status import check_status_code
+from radbridge.net.peers import Peer
 
 __all__ = ["DEFAULT_AE_TITLE", "ClientAssociation", "echo", "open_association"]
 

@@ -4,17 +4,17 @@ Examples
 --------
 >>> status_text(0xA700)
 'Failure: out of resources'
->>> from radbridge.config import parse_peer
+>>> from radbridge.net.peers import parse_peer
 >>> check_status_code(parse_peer("PACS@127.0.0.1:104"), 0xB000, operation="C-STORE") == 0xB000
 True
 """
 
 from __future__ import annotations
 
-from radbridge.config import Peer
 from radbridge.errors import DimseStatusError, PeerTimeoutError
+from radbridge.net.peers import Peer
 
-__all__ = ["check_status_code", "status_text"]
+__all__ = ["check_status_code", "permanent_status", "status_text"]
 
 _STATUS_TEXT = {
     0x0000: "Success",
@@ -54,6 +54,19 @@ def status_text(status: int) -> str:
     if 0xC000 <= status <= 0xCFFF:
         return "Failure: cannot understand"
     return "Unknown status"
+
+
+def permanent_status(status: int) -> bool:
+    """Tell whether a failure status is final: sending the same data set again cannot help.
+
+    ``0xA9xx`` (data set does not match the SOP class), ``0xCxxx`` (cannot
+    understand) and ``0x0122`` (SOP class not supported) are; ``0xA7xx`` (out of
+    resources) and every other failure status may pass on a later try.
+
+    >>> permanent_status(0xA900), permanent_status(0xC123), permanent_status(0xA702)
+    (True, True, False)
+    """
+    return 0xA900 <= status <= 0xA9FF or 0xC000 <= status <= 0xCFFF or status == 0x0122
 
 
 def check_status_code(peer: Peer, status: int | None, *, operation: str, subject: str = "") -> int:

@@ -1,10 +1,13 @@
-"""Durable files: what is acknowledged has been written, fsynced and renamed.
+"""Durable storage: what is acknowledged has been written, fsynced and renamed.
 
-A receiver answers Success only after :func:`write_durably` has returned, so a
-crash (or power loss) right after the answer loses nothing. Paths built from
-UIDs go through :func:`instance_path`, which refuses anything that is not a
-valid UID (``../../etc/passwd`` sent as a SOP Instance UID stays outside the
-file system).
+The spool layout and the one way radbridge writes a file that must survive a
+crash. A receiver answers Success only after :func:`write_durably` (or
+:meth:`StreamedFile.commit`) has returned, so a crash (or power loss) right
+after the answer loses nothing; renames into one folder at the same moment share
+one fsync of it (group commit). Paths built from UIDs go through
+:func:`instance_path` (``<study>/<series>/<sop>.dcm``), which refuses anything
+that is not a valid UID (``../../etc/passwd`` sent as a SOP Instance UID stays
+outside the file system).
 
 Examples
 --------
@@ -22,29 +25,20 @@ radbridge.errors.InvalidAttributeError: ...: the SOP instance UID is not a valid
 
 from __future__ import annotations
 
-import io
 import os
-import struct
 import threading
 import uuid
-import zlib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import BinaryIO
 
-from radbridge.errors import InvalidAttributeError, NotDicomError, StorageError
-from radbridge.net.dataset_uids import scan_uids
+from radbridge.errors import InvalidAttributeError, StorageError
 from radbridge.uids import is_valid_uid
 
 __all__ = [
     "StreamedFile",
-    "dataset_offset",
     "dir_mode_for",
-    "file_meta_bytes",
     "instance_path",
     "make_dirs",
-    "read_dataset_uids",
-    "read_uids",
     "remove_stale_temporaries",
     "write_durably",
 ]
@@ -86,163 +80,6 @@ def instance_path(
             raise ValueError(f"digest {digest!r} is not alphanumeric")
         return root / study / series / f"{sop}.{digest}.dcm"
     return root / study / series / f"{sop}.dcm"
-
-
-def dataset_offset(data: bytes | memoryview) -> int:
-    """Return where the data set starts in a Part 10 file (after its File Meta Information).
-
-    ``0`` for bytes without the ``DICM`` preamble (a bare data set).
-
-    Raises
-    ------
-    NotDicomError
-        The File Meta Information group length is missing or points past the end.
-
-    Examples
-    --------
-    >>> meta = file_meta_bytes("1.2.840.10008.5.1.4.1.1.2", "1.2.3", "1.2.840.10008.1.2.1")
-    >>> dataset_offset(meta + b"rest") == len(meta), dataset_offset(b"rest")
-    (True, 0)
-    """
-    view = memoryview(data)
-    if len(view) < 144 or bytes(view[128:132]) != b"DICM":
-        return 0
-    tag, vr = struct.unpack("<I2s", view[132:138])
-    if tag != 0x00000002 or vr != b"UL":  # group 2, element 0 read as one little-endian word
-        raise NotDicomError(
-            "the File Meta Information has no group length",
-            hint="the sender must send a DICOM Part 10 file",
-        )
-    length: int = struct.unpack("<I", view[140:144])[0]
-    end = 144 + length
-    if end > len(view):
-        raise NotDicomError(
-            "the File Meta Information is longer than the file",
-            hint="the sender sent a truncated file",
-        )
-    return end
-
-
-def read_uids(data: bytes | BinaryIO) -> tuple[str, str, str, str]:
-    """Return (study, series, SOP instance, SOP class) UIDs of an encoded instance.
-
-    ``data`` is a DICOM file (with file meta) or a dataset in Explicit VR Little
-    Endian, as bytes or an open binary file; only the header elements are parsed.
-
-    Raises
-    ------
-    NotDicomError
-        The bytes cannot be parsed as a data set.
-    """
-    try:
-        from pydicom import dcmread
-
-        ds = dcmread(
-            io.BytesIO(data) if isinstance(data, bytes | bytearray | memoryview) else data,
-            force=True,
-            stop_before_pixels=True,
-            specific_tags=[
-                "StudyInstanceUID",
-                "SeriesInstanceUID",
-                "SOPInstanceUID",
-                "SOPClassUID",
-            ],
-        )
-    except Exception as exc:  # pydicom raises many kinds for hostile bytes
-        raise NotDicomError(
-            f"the received data set cannot be parsed ({type(exc).__name__})",
-            hint="the sender sent a malformed data set",
-        ) from exc
-    return tuple(  # type: ignore[return-value]
-        str(ds.get(k, "") or "").strip()
-        for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID")
-    )
-
-
-_UID_TAGS = (0x00080016, 0x00080018, 0x0020000D, 0x0020000E)  # class, instance, study, series
-_IMPLEMENTATION_VERSION = b"RADBRIDGE"  # SH, even length
-
-
-def _element(tag: int, vr: bytes, value: bytes, pad: bytes) -> bytes:
-    if len(value) % 2:
-        value += pad
-    if vr == b"OB":
-        return struct.pack("<HH2s2xI", tag >> 16, tag & 0xFFFF, vr, len(value)) + value
-    return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr, len(value)) + value
-
-
-def file_meta_bytes(
-    sop_class_uid: str, sop_instance_uid: str, transfer_syntax_uid: str, source_ae: str = ""
-) -> bytes:
-    r"""Return the preamble, ``DICM`` prefix and File Meta Information (PS3.10 7.1).
-
-    Prepended to a data set exactly as it was received, this makes a DICOM
-    file without decoding or re-encoding the data set.
-
-    Examples
-    --------
-    >>> meta = file_meta_bytes("1.2.840.10008.5.1.4.1.1.2", "1.2.3", "1.2.840.10008.1.2.1")
-    >>> from pydicom import dcmread
-    >>> ds = dcmread(io.BytesIO(meta + b"\x08\x00\x18\x00UI\x06\x001.2.3\x00"))
-    >>> str(ds.file_meta.TransferSyntaxUID), str(ds.SOPInstanceUID)
-    ('1.2.840.10008.1.2.1', '1.2.3')
-    """
-    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID  # pydicom is imported lazily
-
-    body = b"".join(
-        (
-            _element(0x00020001, b"OB", b"\x00\x01", b"\x00"),
-            _element(0x00020002, b"UI", sop_class_uid.encode(), b"\x00"),
-            _element(0x00020003, b"UI", sop_instance_uid.encode(), b"\x00"),
-            _element(0x00020010, b"UI", transfer_syntax_uid.encode(), b"\x00"),
-            _element(0x00020012, b"UI", PYDICOM_IMPLEMENTATION_UID.encode(), b"\x00"),
-            _element(0x00020013, b"SH", _IMPLEMENTATION_VERSION, b" "),
-            _element(0x00020016, b"AE", source_ae.strip().encode(), b" ") if source_ae else b"",
-        )
-    )
-    group_length = _element(0x00020000, b"UL", struct.pack("<I", len(body)), b"")
-    return b"\x00" * 128 + b"DICM" + group_length + body
-
-
-def read_dataset_uids(
-    data: bytes, transfer_syntax_uid: str, *, last_tag: int = 0x0020000E
-) -> tuple[str, str, str, str]:
-    """Return (study, series, SOP instance, SOP class) UIDs of an encoded data set.
-
-    ``data`` is the data set alone (no file meta), encoded in
-    ``transfer_syntax_uid``. Parsing stops after Series Instance UID (or after
-    ``last_tag``: ``0x00080018`` reads only the SOP Class and Instance UIDs).
-
-    Raises
-    ------
-    NotDicomError
-        The bytes cannot be parsed as a data set.
-    """
-    scanned = scan_uids(bytes(data), transfer_syntax_uid, last_tag=last_tag)
-    if scanned is not None:
-        return scanned
-    from pydicom.filereader import read_dataset  # big endian, deflated or damaged
-    from pydicom.uid import UID
-
-    syntax = UID(transfer_syntax_uid)
-    try:
-        if syntax == "1.2.840.10008.1.2.1.99":  # deflated: inflate the start only
-            data = zlib.decompressobj(-zlib.MAX_WBITS).decompress(data, 1 << 20)
-        ds = read_dataset(
-            io.BytesIO(data),
-            syntax.is_implicit_VR,
-            syntax.is_little_endian,
-            stop_when=lambda tag, vr, length: tag > last_tag,
-            specific_tags=list(_UID_TAGS),
-        )
-        values = [str(ds.get(tag).value if tag in ds else "").strip("\x00 ") for tag in _UID_TAGS]
-    except Exception as exc:  # pydicom raises many kinds for hostile bytes
-        raise NotDicomError(
-            f"the received data set cannot be parsed ({type(exc).__name__})",
-            hint="the sender sent a malformed data set",
-        ) from exc
-    sop_class, sop, study, series = values
-    return study, series, sop, sop_class
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -12,9 +12,9 @@ once and not retried.
 Examples
 --------
 >>> import tempfile
->>> from radbridge.config import parse_peer
+>>> from radbridge.net.peers import parse_peer
 >>> from radbridge.io.phantom import write_phantom
->>> from radbridge.net.scp import StorageSCP
+>>> from radbridge.net.dimse.scp import StorageSCP
 >>> study = write_phantom(tempfile.mkdtemp(), slices=3, size=32, nifti=False)
 >>> with StorageSCP(tempfile.mkdtemp(), port=0) as scp:
 ...     report = send([study.dicom_dir], parse_peer(f"RADBRIDGE@127.0.0.1:{scp.port}"))
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import os
-import struct
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -34,7 +33,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from radbridge.config import Peer
 from radbridge.errors import (
     ConfigError,
     DimseStatusError,
@@ -43,12 +41,14 @@ from radbridge.errors import (
     PresentationContextError,
     RadbridgeError,
 )
-from radbridge.net.dataset_uids import scan_uids
+from radbridge.io.part10 import dataset_offset, header_uids
 from radbridge.net.dimse.client import DEFAULT_AE_TITLE, ClientAssociation, open_association
-from radbridge.net.dimse.status import check_status_code
-from radbridge.net.durable import dataset_offset
+from radbridge.net.dimse.status import check_status_code, permanent_status
+from radbridge.net.peers import Peer
+from radbridge.net.senders import failed
 
 __all__ = [
+    "DimseSender",
     "InstanceResult",
     "OutgoingInstance",
     "SendReport",
@@ -127,58 +127,6 @@ def _walk(paths: Iterable[str | os.PathLike[str]]) -> Iterable[Path]:
             yield p
 
 
-#: File Meta Information elements read by :func:`_header_uids` (group 0002).
-_META_TAGS = {0x00020002: 0, 0x00020003: 1, 0x00020010: 2}
-_META_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR", b"UT"}
-#: Bytes read from each file to find its UIDs (the meta and the start of the data set).
-_HEAD = 16_384
-
-
-def _meta(head: bytes) -> tuple[list[str | None], int] | None:
-    """Return the meta's (SOP class, SOP instance, transfer syntax) and the data set's offset."""
-    if len(head) < 144 or head[128:132] != b"DICM" or head[132:138] != b"\x02\x00\x00\x00UL":
-        return None
-    end = 144 + int.from_bytes(head[140:144], "little")
-    if end > len(head):
-        return None
-    found: list[str | None] = [None, None, None]
-    offset = 144
-    while offset + 8 <= end:
-        group, element = struct.unpack_from("<HH", head, offset)
-        vr = head[offset + 4 : offset + 6]
-        if vr in _META_LONG_VRS:
-            length, offset = int.from_bytes(head[offset + 8 : offset + 12], "little"), offset + 12
-        else:
-            length, offset = int.from_bytes(head[offset + 6 : offset + 8], "little"), offset + 8
-        index = _META_TAGS.get(group << 16 | element)
-        if index is not None:
-            found[index] = head[offset : offset + length].decode("ascii", "replace").strip("\0 ")
-        offset += length
-    return found, end
-
-
-def _header_uids(path: Path) -> tuple[str, str, str] | None:
-    """(SOP class, SOP instance, transfer syntax) from the first 16 KB of a Part 10 file.
-
-    The SOP Class and Instance UIDs come from the data set (as a C-STORE sends them;
-    the meta may disagree), the transfer syntax from the meta; no pydicom. ``None``
-    when that is not found in the head (the caller then parses the file).
-    """
-    with path.open("rb") as handle:
-        head = handle.read(_HEAD)
-    meta = _meta(head)
-    if meta is None or not meta[0][2]:
-        return None
-    (meta_class, meta_instance, syntax), start = meta
-    uids = scan_uids(head[start:], str(syntax), last_tag=0x00080018)
-    if uids is None:
-        return None
-    sop_class, sop_instance = uids[3] or meta_class, uids[2] or meta_instance
-    if not sop_class or not sop_instance:
-        return None
-    return sop_class, sop_instance, str(syntax)
-
-
 def collect_instances(
     paths: Iterable[str | os.PathLike[str]],
 ) -> tuple[list[OutgoingInstance], list[InstanceResult]]:
@@ -194,7 +142,7 @@ def collect_instances(
     rejected: list[InstanceResult] = []
     for path in _walk(paths):
         try:
-            uids = _header_uids(path)
+            uids = header_uids(path)
             if uids is None:
                 from pydicom import dcmread
 
@@ -484,3 +432,26 @@ def send(
         report.seconds,
     )
     return report
+
+
+class DimseSender:
+    """The ``dimse`` transport: C-STORE one file on its own association, once.
+
+    A :class:`~radbridge.net.senders.Sender`: returns the peer's status (0 or a
+    warning), and raises :class:`~radbridge.errors.SendError` for every failure,
+    permanent for ``0xA9xx``, ``0xCxxx``, ``0x0122``, a SOP class the peer does not
+    accept and a file that is not DICOM (:func:`store_file` says more).
+    """
+
+    def send(self, path: Path, peer: Peer, *, ae_title: str = DEFAULT_AE_TITLE) -> int:
+        """C-STORE ``path`` to ``peer``; return its status (0 or a warning)."""
+        try:
+            return store_file(path, peer, ae_title=ae_title)
+        except (RadbridgeError, OSError) as exc:
+            raise failed(exc, permanent=_permanent(exc)) from exc
+
+
+def _permanent(exc: Exception) -> bool:
+    if isinstance(exc, DimseStatusError):
+        return exc.status is not None and permanent_status(exc.status)
+    return isinstance(exc, PresentationContextError)  # 0x0122 by negotiation

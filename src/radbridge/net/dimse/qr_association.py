@@ -1,15 +1,18 @@
-"""Opening DIMSE associations to a :class:`~radbridge.config.Peer`, with typed errors.
+"""pynetdicom associations for query/retrieve (C-FIND, C-GET, C-MOVE), with typed errors.
 
-Every radbridge SCU call goes through :func:`associate`, which turns pynetdicom's
-"the association is not established" into an
-:class:`~radbridge.errors.AssociationError` (or
+Storage (C-ECHO, C-STORE) runs on radbridge's own upper layer
+(:mod:`radbridge.net.dimse.client`); query/retrieve runs on pynetdicom, through
+:func:`associate`, which turns pynetdicom's "the association is not established"
+into an :class:`~radbridge.errors.AssociationError` (or
 :class:`~radbridge.errors.PeerTimeoutError`) that names the peer and what to try,
 and :func:`check_status`, which turns a DIMSE failure status into a
-:class:`~radbridge.errors.DimseStatusError`.
+:class:`~radbridge.errors.DimseStatusError`. Nothing here changes pynetdicom's
+process-wide settings (its logging is the application's to configure:
+:func:`radbridge.net.quiet_pynetdicom`).
 
 Examples
 --------
->>> from radbridge.config import parse_peer
+>>> from radbridge.net.peers import parse_peer
 >>> from radbridge.errors import AssociationError
 >>> peer = parse_peer("NOBODY@127.0.0.1:1")
 >>> try:
@@ -30,12 +33,11 @@ from contextlib import contextmanager
 from typing import Any
 
 from pydicom import Dataset
-from pynetdicom import AE, _config, build_context, evt
+from pynetdicom import AE, build_context, evt
 from pynetdicom.association import Association
 from pynetdicom.presentation import PresentationContext
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
-from radbridge.config import Peer
 from radbridge.errors import (
     AssociationError,
     NetworkError,
@@ -44,6 +46,7 @@ from radbridge.errors import (
 )
 from radbridge.net.dimse.client import DEFAULT_AE_TITLE
 from radbridge.net.dimse.status import check_status_code, status_text
+from radbridge.net.peers import Peer
 
 __all__ = [
     "DEFAULT_AE_TITLE",
@@ -51,11 +54,8 @@ __all__ = [
     "VERIFICATION",
     "associate",
     "check_status",
-    "echo",
     "guard_responses",
     "nodelay_handler",
-    "paused_reactor",
-    "quiet_identifiers",
     "set_nodelay",
     "status_text",
 ]
@@ -66,19 +66,6 @@ log = logging.getLogger(__name__)
 MAX_PDU = 262_144
 #: The Verification SOP Class context (C-ECHO).
 VERIFICATION = build_context(Verification)
-
-
-def quiet_identifiers() -> None:
-    """Stop pynetdicom from logging C-FIND/C-GET/C-MOVE identifiers (patient data).
-
-    radbridge calls this whenever it opens or accepts an association: log lines
-    must carry UIDs, statuses and timings only.
-    """
-    _config.LOG_REQUEST_IDENTIFIERS = False
-    _config.LOG_RESPONSE_IDENTIFIERS = False
-    logging.getLogger("pynetdicom").setLevel(
-        max(logging.getLogger("pynetdicom").getEffectiveLevel(), logging.WARNING)
-    )
 
 
 def set_nodelay(sock: socket.socket | None) -> None:
@@ -125,22 +112,6 @@ def guard_responses(assoc: Association) -> None:
     assoc._serve_request = serve_requests_only  # type: ignore[method-assign]
 
 
-@contextmanager
-def paused_reactor(assoc: Association) -> Iterator[None]:
-    """Keep the association's reactor thread away from the DIMSE queue (one request).
-
-    What pynetdicom's own ``send_*`` calls do around a request and its response;
-    a response the reactor takes anyway is handed back by :func:`guard_responses`.
-    """
-    assoc._reactor_checkpoint.clear()
-    try:
-        while not assoc._is_paused:
-            time.sleep(0.0001)
-        yield
-    finally:
-        assoc._reactor_checkpoint.set()
-
-
 def _reachable(peer: Peer) -> str | None:
     """Return why a TCP connection to ``peer`` fails, or None if it opens."""
     try:
@@ -174,7 +145,6 @@ def associate(
     PeerTimeoutError
         The peer did not answer within ``peer.timeout_s``.
     """
-    quiet_identifiers()
     local = ae or AE(ae_title=ae_title)
     for timeout in ("acse_timeout", "dimse_timeout", "network_timeout", "connection_timeout"):
         setattr(local, timeout, peer.timeout_s)
@@ -261,10 +231,3 @@ def check_status(peer: Peer, response: Dataset | None, *, operation: str, subjec
     """
     status = None if response is None or "Status" not in response else int(response.Status)
     return check_status_code(peer, status, operation=operation, subject=subject)
-
-
-def echo(peer: Peer, *, ae_title: str = DEFAULT_AE_TITLE) -> float:
-    """C-ECHO ``peer`` and return the round trip in seconds (radbridge's own DIMSE path)."""
-    from radbridge.net.dimse.client import echo as lean_echo
-
-    return lean_echo(peer, ae_title=ae_title)
