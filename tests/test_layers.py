@@ -18,6 +18,9 @@ name. The rules:
 5. **Families through their faces.** Above the faces (io, net, results, batch, gateway,
    cli) a module reaches an object family, or the conversions between two, only
    through its face (``radbridge.seg``, ...); the shared iods layer stays reachable.
+   Likewise above the networking layer (results, batch, gateway, cli and the top
+   level) a module reaches networking only through ``radbridge.net``, never a module
+   behind it nor the old ``radbridge.config``.
 
 Violations that exist today are listed in ``ALLOWED`` with why; the list may only
 shrink: the test also fails when a listed violation no longer exists, so the list
@@ -235,11 +238,17 @@ def check(imports: list[Import]) -> set[tuple[str, str, str]]:
             theirs not in (None, "shared") or layer_of(imp.module) == "convert"
         ):
             out.add(("face", imp.importer, imp.module))
+        if high > LAYERS.index("net") and _behind_the_net_face(imp.module):
+            out.add(("face", imp.importer, imp.module))
         parts = imp.module.split(".")
         for index, part in enumerate(parts):
             if _private(part) and not _within(imp.importer, ".".join(parts[:index])):
                 out.add(("private-module", imp.importer, imp.module))
     return out
+
+
+def _behind_the_net_face(module: str) -> bool:
+    return module.startswith("radbridge.net.") or module == "radbridge.config"
 
 
 def unplaced(root: Path) -> list[str]:
@@ -355,6 +364,11 @@ def test_checker_passes_a_clean_tree(tmp_path):
             "radbridge/iods/seg/writer.py",
             "from radbridge.iods.seg import frames as f\nf._helper()\n",
             ("private-name", "radbridge.iods.seg.writer", "radbridge.iods.seg.frames._helper"),
+        ),
+        (  # the gateway reaching behind the networking face
+            "radbridge/gateway/service.py",
+            "from radbridge.net.dimse.scp import StorageSCP\n",
+            ("face", "radbridge.gateway.service", "radbridge.net.dimse.scp"),
         ),
         (  # the CLI reaching behind a face
             "radbridge/cli/seg.py",
