@@ -87,7 +87,7 @@ PLACES = {
     "radbridge.geometry": "geometry",
     "radbridge.pixels": "pixels",
     # core: no radbridge imports but core ones
-    "radbridge._moved": "core",
+    "radbridge._lazy": "core",
     "radbridge._optional": "core",
     "radbridge._version": "core",
     "radbridge.attributes": "core",

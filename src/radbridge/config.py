@@ -4,7 +4,7 @@ Peers are part of the networking layer (:mod:`radbridge.net.peers`); this module
 keeps ``from radbridge.config import Peer`` working, with a DeprecationWarning.
 """
 
-from radbridge._moved import moved
+from radbridge._lazy import moved
 
 __getattr__ = moved(
     __name__,

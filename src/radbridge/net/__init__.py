@@ -26,8 +26,9 @@ Examples
 True
 """
 
-import importlib as _importlib
 import typing as _typing
+
+from radbridge import _lazy
 
 if _typing.TYPE_CHECKING:
     from radbridge.net.dicomweb.client import StowReport, qido, stow, wado
@@ -110,14 +111,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> _typing.Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(_importlib.import_module(home), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = _lazy.lazy(__name__, _HOMES, globals())

@@ -4,7 +4,7 @@ The DIMSE roles live in :mod:`radbridge.net.dimse`; this module keeps
 ``from radbridge.net.qr import find`` working, with a DeprecationWarning.
 """
 
-from radbridge._moved import moved
+from radbridge._lazy import moved
 
 __getattr__ = moved(
     __name__,

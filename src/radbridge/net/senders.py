@@ -29,7 +29,7 @@ Examples
 A transport of one's own: a class with ``send``, registered by name.
 
 >>> from pathlib import Path
->>> from radbridge.net.peers import Peer
+>>> from radbridge.net import Peer
 >>> class Printer:
 ...     def send(self, path, peer, *, ae_title):
 ...         print(f"{ae_title} -> {peer.name}: {path.name}")

@@ -8,7 +8,7 @@ timeout, and for HTTPS its ``tls`` files (``ca_file`` to verify the server,
 
 Examples
 --------
->>> from radbridge.net.peers import Peer
+>>> from radbridge.net import Peer
 >>> from radbridge.errors import ConfigError
 >>> try:
 ...     qido(Peer("PACS", "127.0.0.1", 4242), "STUDY")

@@ -32,7 +32,7 @@ takes longer than ``request_timeout_s`` fails with 408.
 Examples
 --------
 >>> import tempfile
->>> from radbridge.net.receiver import NullSink
+>>> from radbridge.net import NullSink
 >>> with StowServer(tempfile.mkdtemp(), NullSink()) as server:
 ...     server.url.startswith("http://127.0.0.1:")
 True

@@ -6,7 +6,7 @@ SCP); a retrieve that brings nothing, or ends with a failure status, raises.
 
 Examples
 --------
->>> from radbridge.net.peers import parse_peer
+>>> from radbridge.net import parse_peer
 >>> from radbridge.errors import AssociationError
 >>> try:
 ...     find(parse_peer("NOBODY@127.0.0.1:1"), "STUDY")
@@ -46,9 +46,10 @@ from radbridge.errors import (
     PeerTimeoutError,
 )
 from radbridge.io.part10 import file_meta_bytes, read_dataset_uids
-from radbridge.io.storage import instance_path, write_durably
 from radbridge.net.dimse.qr_association import DEFAULT_AE_TITLE, associate, check_status
+from radbridge.net.dimse.scp import StorageSCP
 from radbridge.net.peers import Peer
+from radbridge.net.receiver import NullSink, StoredInstance, store_instance
 from radbridge.net.retrieved import RetrieveReport
 
 __all__ = ["RetrieveReport", "find", "get", "move"]
@@ -300,19 +301,25 @@ class _Writer:
         syntax = str(event.context.transfer_syntax)
         try:
             study, series, sop, sop_class = read_dataset_uids(data, syntax)
-            path = instance_path(self.out_dir, study, series, sop)
-            meta = file_meta_bytes(sop_class or str(event.request.AffectedSOPClassUID), sop, syntax)
-            write_durably((meta, data), path)
+            sop_class = sop_class or str(event.request.AffectedSOPClassUID)
+            meta = file_meta_bytes(sop_class, sop, syntax)
+            stored = store_instance(
+                self.out_dir, meta, data, study=study, series=series, sop=sop,
+                sop_class=sop_class, digest=False,
+            )  # fmt: skip
         except DicomReadError:
             return 0xC000
         except OSError:
             return 0xA700
         with self.lock:
-            self.report.files.append(path)
+            self.report.files.append(stored.path)
         return 0x0000
 
 
-def _finish(peer: Peer, report: RetrieveReport, last: Dataset | None, what: str) -> None:
+def _finish(
+    peer: Peer, report: RetrieveReport, last: Dataset | None, what: str, operation: str
+) -> RetrieveReport:
+    """Count the sub-operations of the last response, time and log the retrieve."""
     if last is not None and "NumberOfFailedSuboperations" in last:
         report.failed += int(last.NumberOfFailedSuboperations or 0)
         report.warnings += int(last.get("NumberOfWarningSuboperations", 0) or 0)
@@ -322,6 +329,9 @@ def _finish(peer: Peer, report: RetrieveReport, last: Dataset | None, what: str)
             path=peer.name,
             hint="check the UIDs (radbridge query) and that the peer holds the study",
         )
+    count, seconds = len(report.files), report.seconds
+    log.info("%s from %s: %d instances in %.2f s", operation, peer, count, seconds)
+    return report
 
 
 def _unknown_destination(
@@ -370,10 +380,8 @@ def get(
             peer, responses, operation="C-GET", subject=series or study, ae_title=ae_title
         ):
             last = response
-    _finish(peer, report, last, series or study)
     report.seconds = time.monotonic() - started
-    log.info("C-GET from %s: %d instances in %.2f s", peer, len(report.files), report.seconds)
-    return report
+    return _finish(peer, report, last, series or study, "C-GET")
 
 
 def move(
@@ -397,13 +405,9 @@ def move(
     NetworkError
         Nothing was retrieved.
     """
-    from radbridge.net.dimse.scp import StorageSCP
-
     started = time.monotonic()
     report = RetrieveReport(str(peer))
     query_model = _MODELS[("study", "move")]
-
-    from radbridge.net.receiver import NullSink, StoredInstance
 
     class Collect(NullSink):
         def instance_stored(self, instance: StoredInstance, transfer_id: str) -> None:
@@ -426,7 +430,5 @@ def move(
             if err.status == 0xC000 and last is None:  # Orthanc's answer to an unknown destination
                 raise _unknown_destination(peer, err, ae_title, host, scp.port) from err
             raise
-    _finish(peer, report, last, series or study)
     report.seconds = time.monotonic() - started
-    log.info("C-MOVE from %s: %d instances in %.2f s", peer, len(report.files), report.seconds)
-    return report
+    return _finish(peer, report, last, series or study, "C-MOVE")

@@ -12,7 +12,7 @@ process-wide settings (its logging is the application's to configure:
 
 Examples
 --------
->>> from radbridge.net.peers import parse_peer
+>>> from radbridge.net import parse_peer
 >>> from radbridge.errors import AssociationError
 >>> peer = parse_peer("NOBODY@127.0.0.1:1")
 >>> try:

@@ -27,8 +27,7 @@ instances stored at the same time (:func:`~radbridge.io.storage.write_durably`).
 Examples
 --------
 >>> import tempfile
->>> from radbridge.net.peers import parse_peer
->>> from radbridge.net.dimse.client import echo
+>>> from radbridge.net import echo, parse_peer
 >>> with StorageSCP(tempfile.mkdtemp(), port=0) as scp:
 ...     seconds = echo(parse_peer(f"{scp.ae_title}@127.0.0.1:{scp.port}"))
 >>> seconds < 5

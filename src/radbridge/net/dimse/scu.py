@@ -12,9 +12,8 @@ once and not retried.
 Examples
 --------
 >>> import tempfile
->>> from radbridge.net.peers import parse_peer
 >>> from radbridge.io.phantom import write_phantom
->>> from radbridge.net.dimse.scp import StorageSCP
+>>> from radbridge.net import StorageSCP, parse_peer
 >>> study = write_phantom(tempfile.mkdtemp(), slices=3, size=32, nifti=False)
 >>> with StorageSCP(tempfile.mkdtemp(), port=0) as scp:
 ...     report = send([study.dicom_dir], parse_peer(f"RADBRIDGE@127.0.0.1:{scp.port}"))

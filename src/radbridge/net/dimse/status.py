@@ -4,7 +4,7 @@ Examples
 --------
 >>> status_text(0xA700)
 'Failure: out of resources'
->>> from radbridge.net.peers import parse_peer
+>>> from radbridge.net import parse_peer
 >>> check_status_code(parse_peer("PACS@127.0.0.1:104"), 0xB000, operation="C-STORE") == 0xB000
 True
 """
