@@ -2,6 +2,7 @@
 # radbridge developer entry point (the README's two commands):
 #   bash scripts/dev.sh demo               install everything, then run `radbridge demo`
 #   bash scripts/dev.sh test [pytest args] install everything, then ruff, mypy and pytest
+#   bash scripts/dev.sh docs [mkdocs args]  install everything, then build the site (strict) into site/
 # "Install everything" = Debian peers (scripts/install-system.sh), a .venv next to the
 # checkout, `pip install -e '.[test]'`, and dcmjs in tests/js (`npm ci` from the lock
 # file). Works from any directory.
@@ -16,7 +17,7 @@ venv="$root/.venv"
 say() { printf '\n==> %s\n' "$*"; }
 
 usage() {
-    echo "usage: bash scripts/dev.sh demo [demo args] | test [pytest args]" >&2
+    echo "usage: bash scripts/dev.sh demo [demo args] | test [pytest args] | docs [mkdocs build args]" >&2
     exit 2
 }
 
@@ -84,6 +85,12 @@ run_demo() {
     exec "$venv/bin/radbridge" demo "$@"
 }
 
+run_docs() {
+    install_all
+    say "mkdocs build --strict $* (site/)"
+    NO_MKDOCS_2_WARNING=1 exec "$venv/bin/mkdocs" build --strict --config-file "$root/mkdocs.yml" "$@"
+}
+
 run_tests() {
     install_all
     local failed=()
@@ -114,5 +121,6 @@ shift
 case "$mode" in
     demo) run_demo "$@" ;;
     test) run_tests "$@" ;;
+    docs) run_docs "$@" ;;
     *) usage ;;
 esac
