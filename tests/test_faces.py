@@ -117,8 +117,11 @@ FACES: dict[str, set[str]] = {
         "Level",
         "OpticalPath",
         "Slide",
+        "SlideSegmentation",
         "TileOrganization",
+        "encode_slide_segmentation",
         "read_slide",
+        "read_slide_segmentation",
     },
     "radbridge.net": {
         "InstanceResult",

@@ -16,7 +16,7 @@ dtype('uint8')
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,7 +24,14 @@ from numpy.typing import NDArray
 from pydicom.dataset import Dataset
 
 from radbridge.errors import EncodingError
-from radbridge.iods.content import SegmentDescription
+from radbridge.iods.content import (
+    AlgorithmIdentification,
+    AlgorithmType,
+    LabelMapping,
+    SegmentDescription,
+    check_numbering,
+    describe_labels,
+)
 
 __all__ = [
     "LABEL_MAP_SEGMENTATION_STORAGE",
@@ -33,6 +40,7 @@ __all__ = [
     "SegmentationType",
     "check_labels",
     "check_stacked",
+    "describe_segments",
     "pixel_module",
     "segmentation_attributes",
 ]
@@ -56,6 +64,33 @@ class FractionalType(enum.StrEnum):
 
     PROBABILITY = "PROBABILITY"
     OCCUPANCY = "OCCUPANCY"
+
+
+def describe_segments(
+    segments: Sequence[SegmentDescription] | LabelMapping,
+    algorithm: AlgorithmIdentification | None,
+) -> list[SegmentDescription]:
+    """Return checked segment descriptions, numbered 1..N in order.
+
+    ``segments`` is a list of descriptions, or ``{label: name}`` resolved through the
+    curated code table (MANUAL segments without ``algorithm``, AUTOMATIC with it).
+
+    Raises
+    ------
+    EncodingError
+        No segment, an invalid description, or numbers that are not 1..N.
+    """
+    if isinstance(segments, Mapping):
+        algo_type = AlgorithmType.MANUAL if algorithm is None else AlgorithmType.AUTOMATIC
+        descriptions = describe_labels(segments, algorithm=algorithm, algorithm_type=algo_type)
+    else:
+        descriptions = sorted(segments, key=lambda d: d.segment_number)
+    if not descriptions:
+        raise EncodingError("no segments described", attribute="segments")
+    for description in descriptions:
+        description.validate()
+    check_numbering(descriptions)
+    return descriptions
 
 
 def segmentation_attributes(

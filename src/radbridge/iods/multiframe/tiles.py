@@ -45,6 +45,7 @@ from radbridge.iods.multiframe.functional_groups import ItemEncoder, format_ds
 __all__ = [
     "FramePositions",
     "SlideGrid",
+    "TiledMatrix",
     "frame_positions",
     "plane_position_slide_items",
     "split_tiles",
@@ -181,6 +182,22 @@ class SlideGrid:
             tuple(orientation) if orientation else (0.0, -1.0, 0.0, -1.0, 0.0, 0.0),
             int_value(ds, "TotalPixelMatrixFocalPlanes", 1, source=source) or 1,
         )
+
+
+class TiledMatrix:
+    """What any object tiled on a :class:`SlideGrid` shows of its size (a level, a SEG)."""
+
+    grid: SlideGrid
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Total Pixel Matrix ``(rows, columns)``."""
+        return self.grid.total_rows, self.grid.total_columns
+
+    @property
+    def tile_shape(self) -> tuple[int, int]:
+        """Tile ``(rows, columns)``."""
+        return self.grid.tile_rows, self.grid.tile_columns
 
 
 def _pixel_spacing(ds: Dataset, source: object) -> tuple[float, float]:

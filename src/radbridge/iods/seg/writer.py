@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,12 +49,9 @@ from radbridge.iods.common import (
 )
 from radbridge.iods.content import (
     AlgorithmIdentification,
-    AlgorithmType,
     LabelMapping,
     SegmentDescription,
-    check_numbering,
     default_colour,
-    describe_labels,
 )
 from radbridge.iods.multiframe.dimensions import add_dimensions
 from radbridge.iods.multiframe.functional_groups import raw_sequence
@@ -63,6 +60,7 @@ from radbridge.iods.multiframe.planes import on_source_grid
 from radbridge.iods.multiframe.segmentation import (
     check_labels,
     check_stacked,
+    describe_segments,
     pixel_module,
     segmentation_attributes,
 )
@@ -134,23 +132,6 @@ def _stacked_to_labels(stacked: NDArray[np.bool_]) -> NDArray[Any]:
     for k in range(stacked.shape[0]):
         labels[stacked[k]] = k + 1
     return labels
-
-
-def _descriptions(
-    segments: Sequence[SegmentDescription] | LabelMapping,
-    algorithm: AlgorithmIdentification | None,
-) -> list[SegmentDescription]:
-    if isinstance(segments, Mapping):
-        algo_type = AlgorithmType.MANUAL if algorithm is None else AlgorithmType.AUTOMATIC
-        descriptions = describe_labels(segments, algorithm=algorithm, algorithm_type=algo_type)
-    else:
-        descriptions = sorted(segments, key=lambda d: d.segment_number)
-    if not descriptions:
-        raise EncodingError("no segments described", attribute="segments")
-    for description in descriptions:
-        description.validate()
-    check_numbering(descriptions)
-    return descriptions
 
 
 def _palette(ds: Dataset, descriptions: list[SegmentDescription]) -> None:
@@ -291,7 +272,7 @@ def encode_segmentation(
         default=SeriesOptions(series_description="Segmentation", content_label="SEGMENTATION"),
     )
     resolved = _resolve_source(source)
-    descriptions = _descriptions(segments, algorithm)
+    descriptions = describe_segments(segments, algorithm)
     syntax = _transfer_syntax(transfer_syntax, seg_type, Profile.parse(profile))
     is_stacked = np.ndim(mask.array if isinstance(mask, Volume) else mask) == 4
     array, geometry, same_grid = _resolve_grid(mask, resolved, is_stacked)

@@ -5,6 +5,8 @@ Examples
 See :func:`radbridge.iods.wsi.read_slide`.
 """
 
+from radbridge.iods.wsi.seg_reader import SlideSegmentation, read_slide_segmentation
+from radbridge.iods.wsi.seg_writer import encode_slide_segmentation
 from radbridge.iods.wsi.slide import Level, Slide, read_slide
 from radbridge.iods.wsi.types import (
     VL_WHOLE_SLIDE_MICROSCOPY_IMAGE_STORAGE,
@@ -17,6 +19,9 @@ __all__ = [
     "Level",
     "OpticalPath",
     "Slide",
+    "SlideSegmentation",
     "TileOrganization",
+    "encode_slide_segmentation",
     "read_slide",
+    "read_slide_segmentation",
 ]

@@ -40,7 +40,7 @@ from radbridge.errors import (
     UnsupportedObjectError,
 )
 from radbridge.iods.multiframe.fast_read import open_mapped
-from radbridge.iods.multiframe.tiles import SlideGrid, frame_positions
+from radbridge.iods.multiframe.tiles import SlideGrid, TiledMatrix, frame_positions
 from radbridge.iods.source import CONTEXT_KEYWORDS
 from radbridge.iods.wsi.types import (
     VL_WHOLE_SLIDE_MICROSCOPY_IMAGE_STORAGE,
@@ -92,7 +92,7 @@ class _Instance:
         return int_value(self.ds, "NumberOfFrames", 1, source=self.name)
 
 
-class Level:
+class Level(TiledMatrix):
     """One resolution level of a slide: a tiled Total Pixel Matrix.
 
     Attributes
@@ -131,16 +131,6 @@ class Level:
             f"Level({self.index}, {self.shape[0]}x{self.shape[1]} px, tiles "
             f"{self.tile_shape[0]}x{self.tile_shape[1]}, {len(self.optical_paths)} optical paths)"
         )
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """Total Pixel Matrix ``(rows, columns)``."""
-        return self.grid.total_rows, self.grid.total_columns
-
-    @property
-    def tile_shape(self) -> tuple[int, int]:
-        """Tile ``(rows, columns)``."""
-        return self.grid.tile_rows, self.grid.tile_columns
 
     @property
     def pixel_spacing(self) -> tuple[float, float]:
