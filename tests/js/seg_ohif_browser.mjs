@@ -16,13 +16,12 @@ import http from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const MODULES = path.join(HERE, "node_modules");
 const PAGE_SOURCES = ["seg_ohif_page.mjs", "ohif_metadata.mjs", "package-lock.json"];
 const BUNDLE = path.join(MODULES, ".radbridge-ohif-page", sourcesHash());
-const CHROMIUM = process.env.RADBRIDGE_CHROMIUM || "/usr/bin/chromium";
 
 // Node built-ins that emscripten codecs name on their Node-only branch: empty here.
 const noNodeBuiltins = {
@@ -126,12 +125,7 @@ async function main(argv) {
   const server = serve(files);
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
   const base = `http://127.0.0.1:${server.address().port}`;
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-      "--disable-dev-shm-usage", "--disable-component-update", "--no-first-run"],
-  });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     const errors = [];

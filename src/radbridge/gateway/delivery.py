@@ -45,7 +45,11 @@ from pydicom import dcmread
 from radbridge.errors import (
     ConfigError,
     DicomReadError,
+    DicomWebError,
+    DimseStatusError,
     GatewayError,
+    NetworkError,
+    PresentationContextError,
     SendError,
 )
 from radbridge.gateway.config import GatewayConfig
@@ -60,6 +64,7 @@ __all__ = [
     "deliver",
     "is_permanent",
     "network_sender",
+    "status_class",
 ]
 
 #: Sends one file to a named destination; returns the peer's status (0 or a warning)
@@ -76,6 +81,41 @@ def is_permanent(exc: BaseException) -> bool:
     if isinstance(exc, SendError):
         return exc.permanent
     return isinstance(exc, OutboxChangedError | ConfigError | DicomReadError)
+
+
+def status_class(exc: BaseException) -> str:
+    """Name the class of a delivery failure (the ``status_class`` label of the metrics).
+
+    ``dimse_a7xx``, ``dimse_a9xx``, ``dimse_cxxx``, ... by the DIMSE status's high
+    byte; ``no_context`` (no presentation context); ``http_4xx``/``http_5xx``
+    (DICOMweb); ``network`` (no association, no answer); ``outbox_changed``,
+    ``config``, ``unreadable`` (the file is not DICOM), ``other``.
+
+    Examples
+    --------
+    >>> from radbridge.errors import DimseStatusError
+    >>> err = DimseStatusError("refused"); err.status = 0xC211
+    >>> status_class(err), status_class(TimeoutError())
+    ('dimse_cxxx', 'other')
+    """
+    if isinstance(exc, SendError) and exc.__cause__ is not None:
+        exc = exc.__cause__
+    if isinstance(exc, DimseStatusError):
+        status = exc.status
+        if status is None:
+            return "dimse"
+        return "dimse_cxxx" if 0xC000 <= status <= 0xCFFF else f"dimse_{status >> 8:02x}xx"
+    if isinstance(exc, PresentationContextError):
+        return "no_context"
+    if isinstance(exc, DicomWebError) and exc.http_status is not None:
+        return f"http_{exc.http_status // 100}xx"
+    classes: tuple[tuple[type[BaseException], str], ...] = (
+        (NetworkError, "network"),
+        (OutboxChangedError, "outbox_changed"),
+        (ConfigError, "config"),
+        (DicomReadError, "unreadable"),
+    )
+    return next((name for kind, name in classes if isinstance(exc, kind)), "other")
 
 
 def archive_path(config: GatewayConfig, path: Path) -> Path:

@@ -41,6 +41,7 @@ from radbridge.models import Model, SeriesInfo, load_model, run_model
 from radbridge.uids import derived_uid
 
 __all__ = [
+    "Computed",
     "Executor",
     "JobOutput",
     "ModelCache",
@@ -70,10 +71,21 @@ class ResultFile:
 
 @dataclass(frozen=True)
 class JobOutput:
-    """What a job produced."""
+    """What a job produced, and its seconds (``model_s`` in the model, ``encode_s`` encoding)."""
 
     files: tuple[ResultFile, ...]
     seconds: float
+    model_s: float = 0.0
+    encode_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Computed:
+    """What :func:`compute_results` returns: ``[(kind, SOP UID, bytes)]`` and its timings."""
+
+    items: list[tuple[str, str, bytes]]
+    model_s: float
+    encode_s: float
 
 
 class Executor(Protocol):
@@ -139,6 +151,11 @@ class ModelCache:
                 with self._lock:
                     self._models[spec] = model
         return model
+
+    def loaded(self) -> dict[str, Model]:
+        """Return the models loaded so far, by spec."""
+        with self._lock:
+            return dict(self._models)
 
     def close(self) -> None:
         """Close every loaded model that can be closed, and refuse further loads."""
@@ -209,7 +226,7 @@ def _load(paths: Sequence[str]) -> tuple[list[Dataset], Any, Series]:
 
 def compute_results(
     job: Job, rule: Rule, paths: Sequence[str], models: ModelCache | None = None
-) -> list[tuple[str, str, bytes]]:
+) -> Computed:
     """Read the series, run the model, encode the results: ``[(kind, SOP UID, bytes)]``.
 
     A pure function of its (picklable) arguments, so it runs in the gateway process
@@ -225,7 +242,9 @@ def compute_results(
         models = worker_models()
     model = models.get(rule.model) if models is not None else load_model(rule.model)
     info = SeriesInfo.from_dataset(datasets[0], slice_count=volume.shape[0])
+    started = time.perf_counter()
     result = run_model(model, volume, info)
+    model_s = time.perf_counter() - started
     if result.labels is None and result.probabilities is None:
         raise ModelError(f"model {model.name} returned no masks", attribute="labels")
     outputs = _outputs(rule)
@@ -235,7 +254,8 @@ def compute_results(
         profile=rule.profile,
     )
     objects = encode_results(source, result, outputs, options)  # the SC reuses its volume
-    return [(kind, str(ds.SOPInstanceUID), _encode(ds)) for kind, ds in objects.items()]
+    items = [(kind, str(ds.SOPInstanceUID), _encode(ds)) for kind, ds in objects.items()]
+    return Computed(items, model_s, time.perf_counter() - started - model_s)
 
 
 def _encode(ds: Dataset) -> bytes:
@@ -278,12 +298,12 @@ def run_job(
             attribute="version_inputs",
         )
     if executor is None:
-        items = compute_results(job, rule, paths, models)
+        computed = compute_results(job, rule, paths, models)
     else:
-        items = executor.run(compute_results, job, rule, paths)
+        computed = executor.run(compute_results, job, rule, paths)
     folder = config.outbox_dir / str(job.id)
     files = []
-    for kind, sop_uid, data in items:
+    for kind, sop_uid, data in computed.items:
         path = folder / f"{kind}.dcm"
         write_bytes_durably(data, path, mode=config.file_mode)
         files.append(ResultFile(kind, sop_uid, path, hashlib.sha256(data).hexdigest()))
@@ -296,4 +316,4 @@ def run_job(
         len(files),
         seconds,
     )
-    return JobOutput(tuple(files), seconds)
+    return JobOutput(tuple(files), seconds, computed.model_s, computed.encode_s)

@@ -41,10 +41,12 @@ from radbridge.gateway.delivery import (
     deliver,
     is_permanent,
     network_sender,
+    status_class,
 )
 from radbridge.gateway.executors import make_executor
+from radbridge.gateway.metrics import GatewayMetrics
 from radbridge.gateway.runner import ModelCache, PermanentJobError, run_job
-from radbridge.gateway.store import Delivery, Retry, Store
+from radbridge.gateway.store import Delivery, Job, Retry, Store
 from radbridge.io.part10 import same_dataset
 from radbridge.io.storage import make_dirs, remove_stale_temporaries
 from radbridge.net import StoredInstance, TransferOutcome
@@ -87,10 +89,11 @@ def _about(item: Delivery) -> dict[str, Any]:
 class Gateway:
     """The gateway's processing core.
 
-    It owns the state store, the audit log, the executor and the model cache
+    It owns the state store, the audit log, the executor, the model cache
     (:class:`~radbridge.gateway.runner.ModelCache`: each model loaded once, closed
-    by :meth:`close`). The objects a job makes come from the output kinds of
-    :mod:`radbridge.results` its rule names.
+    by :meth:`close`) and its Prometheus metrics
+    (:class:`~radbridge.gateway.metrics.GatewayMetrics`). The objects a job makes
+    come from the output kinds of :mod:`radbridge.results` its rule names.
 
     Parameters
     ----------
@@ -115,6 +118,9 @@ class Gateway:
         self.sender = sender or network_sender(config.peers, ae_title=config.ae_title)
         self.executor = make_executor(config.executor)
         self.models = ModelCache()
+        self.metrics = GatewayMetrics(
+            self.store, config.spool_dir, min_free_disk_mb=config.min_free_disk_mb
+        )
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._receiving = threading.Lock()
@@ -186,8 +192,14 @@ class Gateway:
             changed=kind == "changed",
         )
 
-    def instance_refused(self, transfer_id: str, series_uid: str | None, reason: str) -> None:
-        """Remember a refused instance (its transfer then holds its series); never raises."""
+    def instance_refused(
+        self, transfer_id: str, series_uid: str | None, reason: str, status: int | None = None
+    ) -> None:
+        """Remember a refused instance (its transfer then holds its series); never raises.
+
+        ``status`` is the DICOM status it was refused with (counted in the metrics).
+        """
+        self.metrics.refused(status)
         with self._receiving:
             count, series, _ = self._refusals.get(transfer_id, (0, set(), 0.0))
             if series_uid:
@@ -237,7 +249,10 @@ class Gateway:
 
         Host, credentials, limits, TLS and file mode come from the configuration;
         ``options`` override them (see :class:`~radbridge.net.StowServer`).
+        The status page and ``/metrics`` (:class:`~radbridge.gateway.web.StatusSite`)
+        are served on the same port, behind the same credentials.
         """
+        from radbridge.gateway.web import StatusSite
         from radbridge.net import StowServer
 
         settings: dict[str, Any] = {
@@ -247,14 +262,15 @@ class Gateway:
             "tls": self.config.tls,
             "tls_handshake_timeout_s": self.config.tls_handshake_timeout_s,
             "file_mode": self.config.file_mode,
-        }
+        } | options
+        settings.setdefault("site", StatusSite(self, credentials=settings["auth"] is not None))
         return StowServer(
             self.config.spool_dir,
             self,
             port=port,
             accepting=self.disk_ok,
             unique_contents=True,
-            **(settings | options),
+            **settings,
         )
 
     def receiver(self, *, port: int | None = None) -> StorageSCP:
@@ -364,6 +380,7 @@ class Gateway:
             retry = Retry(self.config.max_attempts, self.config.retry_base_s)
             self._job_failed(job.id, reason, retry, isinstance(exc, PermanentJobError), exc)
             return True
+        self.metrics.job_ran(job.model, model_s=output.model_s, encode_s=output.encode_s)
         rule = next(r for r in self.config.rules if r.name == job.rule)
         results = [(f.kind, f.sop_instance_uid, str(f.path), f.sha256) for f in output.files]
         try:
@@ -395,6 +412,7 @@ class Gateway:
         try:
             status = deliver(item, self.config, self.sender, sha256=item.sha256)
         except Exception as exc:  # temporary failures back off, permanent ones dead-letter
+            self.metrics.delivery_attempted(item.destination, status_class(exc))
             permanent = is_permanent(exc)
             retry = Retry(self.config.delivery_attempts, self.config.retry_base_s)
             reason = ("permanent: " if permanent else "") + str(exc)
@@ -407,6 +425,7 @@ class Gateway:
                 error=str(exc)[:500],
             )
             return True
+        self.metrics.delivery_attempted(item.destination)
         self.store.delivered(item)
         if status:
             log.warning(
@@ -424,6 +443,22 @@ class Gateway:
             warning=f"0x{status:04X}" if status else None,
         )
         return True
+
+    def retry(self, job_id: int) -> Job:
+        """Run a dead-lettered job again (see :meth:`~radbridge.gateway.store.Store.retry_job`).
+
+        Raises
+        ------
+        KeyError
+            No such job.
+        GatewayError
+            The job is not dead.
+        """
+        job = self.store.retry_job(job_id)
+        self.audit.write(
+            "job retried", job=job.id, series_instance_uid=job.series_instance_uid, state=job.state
+        )
+        return job
 
     def step(self) -> bool:
         """Run one round of every loop; return whether anything happened."""

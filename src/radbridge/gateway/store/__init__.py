@@ -42,6 +42,7 @@ True
 from radbridge.gateway.store._db import SCHEMA_VERSION
 from radbridge.gateway.store._records import (
     Delivery,
+    DeliveryState,
     Job,
     JobSpec,
     JobState,
@@ -54,6 +55,7 @@ from radbridge.gateway.store._store import Store
 __all__ = [
     "SCHEMA_VERSION",
     "Delivery",
+    "DeliveryState",
     "Job",
     "JobSpec",
     "JobState",

@@ -5,7 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-__all__ = ["Delivery", "Job", "JobSpec", "JobState", "Retry", "SeriesState", "VersionInput"]
+__all__ = [
+    "Delivery",
+    "DeliveryState",
+    "Job",
+    "JobSpec",
+    "JobState",
+    "Retry",
+    "SeriesState",
+    "VersionInput",
+]
 
 
 def _columns(record: Any, row: Any) -> dict[str, Any]:
@@ -90,6 +99,24 @@ class Delivery:
     path: str
     attempts: int
     sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryState:
+    """Where one result file stands for one destination (``state``: pending, delivered, failed)."""
+
+    job_id: int
+    destination: str
+    sop_instance_uid: str
+    state: str
+    attempts: int
+    delivered_at: float | None
+    error: str | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> DeliveryState:
+        """Build from a ``deliveries`` row."""
+        return cls(**_columns(cls, row))
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from radbridge.errors import GatewayError
 from radbridge.gateway.store._queue import Queue
-from radbridge.gateway.store._records import Job, JobState, SeriesState
+from radbridge.gateway.store._records import DeliveryState, Job, JobState, SeriesState
 
 __all__ = ["Store"]
 
@@ -54,6 +54,29 @@ class Store(Queue):
         """Return the number of deliveries in each state."""
         rows = self._rows("SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state")
         return {str(row["state"]): int(row["n"]) for row in rows}
+
+    def series_counts(self) -> dict[str, int]:
+        """Return the series ``held`` now, and the versions assembled ``complete``/``incomplete``.
+
+        A version is one frozen input set of a series (a series re-sent with other
+        content, or re-run with ``--force``, gets another).
+        """
+        (held,) = self._rows("SELECT COUNT(*) AS n FROM series WHERE held_reason IS NOT NULL")
+        rows = self._rows("SELECT complete, COUNT(*) AS n FROM versions GROUP BY complete")
+        counts = {"held": int(held["n"]), "complete": 0, "incomplete": 0}
+        for row in rows:
+            counts["complete" if row["complete"] else "incomplete"] += int(row["n"])
+        return counts
+
+    def refused_count(self) -> int:
+        """Return how many instances the receivers refused (over every transfer)."""
+        (row,) = self._rows("SELECT COALESCE(SUM(refused), 0) AS n FROM transfers")
+        return int(row["n"])
+
+    def recent_deliveries(self, limit: int) -> list[DeliveryState]:
+        """Return the newest ``limit`` deliveries (result file and destination), newest first."""
+        rows = self._rows("SELECT * FROM deliveries ORDER BY rowid DESC LIMIT ?", limit)
+        return [DeliveryState.from_row(row) for row in rows]
 
     def received_counts(self) -> tuple[int, int]:
         """Return how many series and instances were received."""

@@ -23,6 +23,10 @@ refused, 409 when none was; each refused part is a Failed SOP Sequence item
 with its UIDs (where readable) and a Failure Reason (see
 :mod:`~radbridge.net.dicomweb.parts`).
 
+Other paths can be served by a ``site``: an ASGI application given by whoever
+starts the server (the gateway's status page and metrics), reached after the
+same authentication, on the same port and TLS; without one they are 404.
+
 Connection limits come from Hypercorn: a connection without a request in
 progress (including one whose request head is not complete) is closed after
 ``keep_alive_s``, a TLS handshake must finish within
@@ -83,6 +87,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[dict[str, Any], Receive, Send], Awaitable[None]]
 
 _WRITE_BATCH = 1 << 20  # part content handed to a worker thread in pieces of this size
 _DRAIN_LIMIT = 64 * 2**20  # a refused request's body read (and dropped) so the client sees why
@@ -100,6 +105,12 @@ class _Settings:
     accepting: Callable[[], bool] | None
     unique_contents: bool
     file_mode: int | None
+    site: ASGIApp | None = None
+
+
+def _unauthorised() -> _RefusedError:
+    headers = {"www-authenticate": 'Basic realm="radbridge", Bearer realm="radbridge"'}
+    return _RefusedError(HTTPStatus.UNAUTHORIZED, "credentials required", headers)
 
 
 class _RefusedError(Exception):
@@ -128,6 +139,7 @@ class _StowApp:
         self.settings = settings
         self.active = 0
         self.route = re.compile(rf"{re.escape(settings.base)}/studies(?:/([0-9.]+))?/?")
+        self.dicomweb = re.compile(rf"{re.escape(settings.base)}(?:/.*)?")
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -137,6 +149,13 @@ class _StowApp:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         request = _Request(scope["method"], scope["path"], headers)
+        site = self.settings.site
+        if site is not None and not self.dicomweb.fullmatch(request.path):
+            if self._authorised(request):
+                await site(scope, receive, send)
+            else:
+                await self._refuse(_unauthorised(), request, receive, send)
+            return
         try:
             self._check(request)
         except _RefusedError as refusal:
@@ -148,14 +167,15 @@ class _StowApp:
         finally:
             self.active -= 1
 
+    def _authorised(self, request: _Request) -> bool:
+        auth = self.settings.auth
+        return auth is None or auth.check(request.headers.get("authorization"))
+
     def _check(self, request: _Request) -> None:
         """Refuse what can be refused from the request head alone."""
         settings, limits = self.settings, self.settings.limits
-        if settings.auth is not None and not settings.auth.check(
-            request.headers.get("authorization")
-        ):
-            headers = {"www-authenticate": 'Basic realm="radbridge", Bearer'}
-            raise _RefusedError(HTTPStatus.UNAUTHORIZED, "credentials required", headers)
+        if not self._authorised(request):
+            raise _unauthorised()
         match = self.route.fullmatch(request.path)
         if match is None:
             raise _RefusedError(HTTPStatus.NOT_FOUND, f"only {settings.base}/studies is served")
@@ -432,6 +452,9 @@ class StowServer:
         Name files ``<sop>.<digest>.dcm`` (see :func:`radbridge.net.receiver.store_instance`).
     file_mode
         Mode of the stored files (folders get search bits where readable).
+    site
+        An ASGI application serving the paths outside ``base`` (after the same
+        authentication); without one they are 404.
     """
 
     def __init__(
@@ -449,6 +472,7 @@ class StowServer:
         accepting: Callable[[], bool] | None = None,
         unique_contents: bool = False,
         file_mode: int | None = None,
+        site: ASGIApp | None = None,
     ) -> None:
         self.settings = _Settings(
             Path(spool),
@@ -459,6 +483,7 @@ class StowServer:
             accepting,
             unique_contents,
             file_mode,
+            site,
         )
         self.host = host
         self.tls = tls
