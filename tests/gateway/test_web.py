@@ -267,6 +267,13 @@ def _check_against_the_database(gateway: Gateway, families) -> None:
     (refused,) = query(gateway, "SELECT SUM(refused) AS n FROM transfers")
     by_reason = families["radbridge_instances_refused"]
     assert sum(by_reason.values()) == refused["n"] == 1
+    reason = {"reason": "0xc001"}  # the STOW-RS Failure Reason of a part that is not Part 10
+    assert (
+        _value(
+            families, "radbridge_instances_refused", "radbridge_instances_refused_total", **reason
+        )
+        == 1
+    )
     jobs = dict(query(gateway, "SELECT state, COUNT(*) FROM jobs GROUP BY state"))
     assert jobs == {
         JobState.DEAD: 2

@@ -148,9 +148,9 @@ class Recorder(NullSink):
         with self.lock:
             self.events.append(("stored", transfer_id, instance.sop_instance_uid))
 
-    def instance_refused(self, transfer_id, series_uid, reason):
+    def instance_refused(self, transfer_id, series_uid, reason, status=None):
         with self.lock:
-            self.events.append(("refused", transfer_id, series_uid))
+            self.events.append(("refused", transfer_id, series_uid, status))
 
     def transfer_ended(self, transfer_id, outcome):
         with self.lock:
@@ -171,7 +171,7 @@ def test_sink_failure_is_not_acknowledged_and_reported_refused(tmp_path, small_s
         assert scp.stats.stored == 0 and scp.stats.failed == 1
         sink.wait_ended()
     (opened, refused, ended) = sink.events
-    assert refused == ("refused", opened[1], str(ds.SeriesInstanceUID))
+    assert refused == ("refused", opened[1], str(ds.SeriesInstanceUID), 0xA700)
     assert ended == ("ended", opened[1], "released")
 
 
@@ -199,7 +199,7 @@ def test_low_disk_refusal_names_the_series(tmp_path, small_study):
         assert _store_with_pynetdicom(scp.port, ds) == 0xA700
         sink.wait_ended()
     assert [e[0] for e in sink.events] == ["opened", "refused", "ended"]
-    assert sink.events[1][2] == str(ds.SeriesInstanceUID)
+    assert sink.events[1][2:] == (str(ds.SeriesInstanceUID), 0xA700)
 
 
 def test_transfer_events_pair_up_and_say_how_it_ended(tmp_path, small_study):

@@ -43,8 +43,8 @@ class Recorder(NullSink):
     def instance_stored(self, instance, transfer_id):
         self._add("stored", transfer_id, instance)
 
-    def instance_refused(self, transfer_id, series_uid, reason):
-        self._add("refused", transfer_id, series_uid, reason)
+    def instance_refused(self, transfer_id, series_uid, reason, status=None):
+        self._add("refused", transfer_id, series_uid, reason, status)
 
     def transfer_ended(self, transfer_id, outcome):
         self._add("ended", transfer_id, outcome)
@@ -190,6 +190,7 @@ def test_parts_that_are_not_part10_files_are_refused_and_named(server, sink, ct6
     assert named == [str(pydicom.dcmread(ct60[1]).SOPInstanceUID)]
     assert list(spooled(tmp_path / "spool")) == [str(pydicom.dcmread(ct60[0]).SOPInstanceUID)]
     assert sink.kinds() == ["opened", "stored", "refused", "refused", "refused", "ended"]
+    assert [e[4] for e in sink.events if e[0] == "refused"] == [0xC001, 0xC000, 0xC001]
     assert sink.outcomes() == ["released"]  # the body arrived whole; the refusals say the rest
 
 

@@ -18,8 +18,9 @@ The order and the promises:
    and reported with :meth:`~ReceiverSink.instance_refused`.
 3. :meth:`~ReceiverSink.instance_refused` for every instance the receiver did
    not acknowledge, whatever the reason (low disk, write error, unparseable
-   data, SOP class mismatch, the sink raised). The series is given when the
-   receiver could read it. This call must not raise.
+   data, SOP class mismatch, the sink raised), with the DICOM status it was
+   refused with (C-STORE status, STOW-RS Failure Reason). The series is given
+   when the receiver could read it. This call must not raise.
 4. :meth:`~ReceiverSink.transfer_ended` exactly once per opened transfer, after
    every instance of it was reported, with how it ended:
 
@@ -122,8 +123,10 @@ class ReceiverSink(Protocol):
     def instance_stored(self, instance: StoredInstance, transfer_id: str) -> None:
         """Record a durable instance, or raise to have it refused."""
 
-    def instance_refused(self, transfer_id: str, series_uid: str | None, reason: str) -> None:
-        """Note an instance of the transfer that was not acknowledged (must not raise)."""
+    def instance_refused(
+        self, transfer_id: str, series_uid: str | None, reason: str, status: int | None = None
+    ) -> None:
+        """Note an instance that was not acknowledged, and its DICOM status (must not raise)."""
 
     def transfer_ended(self, transfer_id: str, outcome: TransferOutcome) -> None:
         """Handle the end of a transfer: ``released``, ``aborted`` or ``failed``."""
@@ -138,7 +141,9 @@ class NullSink:
     def instance_stored(self, instance: StoredInstance, transfer_id: str) -> None:
         """Ignore."""
 
-    def instance_refused(self, transfer_id: str, series_uid: str | None, reason: str) -> None:
+    def instance_refused(
+        self, transfer_id: str, series_uid: str | None, reason: str, status: int | None = None
+    ) -> None:
         """Ignore."""
 
     def transfer_ended(self, transfer_id: str, outcome: TransferOutcome) -> None:

@@ -216,7 +216,7 @@ class SpooledPart:
         failure, reason = self._problem or (CANNOT_UNDERSTAND, "refused")
         _, series, sop, sop_class = uids or ("", "", "", "")
         series_uid = series or None
-        self.rules.sink.instance_refused(self.rules.transfer_id, series_uid, reason)
+        self.rules.sink.instance_refused(self.rules.transfer_id, series_uid, reason, failure)
         log.warning("STOW-RS part refused (%#06x): %s", failure, reason[:200])
         return PartOutcome(None, failure, reason, sop_class, sop, series_uid)
 

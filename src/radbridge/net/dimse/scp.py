@@ -245,7 +245,7 @@ class StorageSCP:
         self.stats.add(failed=1)
         if self.sink is not None:
             try:
-                self.sink.instance_refused(association, series, reason)
+                self.sink.instance_refused(association, series, reason, status)
             except Exception:  # the contract says it must not raise; never let it escape
                 log.exception("the receiver sink failed to record a refusal")
         return status
