@@ -126,6 +126,7 @@ def _register() -> None:
         rtstruct,
         seg,
         sr,
+        wsi,
     )
 
 
