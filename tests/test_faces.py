@@ -1,12 +1,18 @@
 """One public face per object family: pinned names, and docs that import from the faces.
 
-The modules behind a face (``radbridge.iods...``) are private: they may be renamed or
-split. A face's names change only on purpose, here and in the docs together.
+The faces are the top-level ``radbridge``, one per object family (``radbridge.seg``,
+``.pm``, ``.sr``, ``.ko``, ``.rtstruct``, ``.sc``, ``.wsi``) and ``radbridge.net``,
+``radbridge.results``, ``radbridge.gateway`` and ``radbridge.models``. The modules
+behind a face (``radbridge.iods...``, ``radbridge.net.dimse...``) are private: they may
+be renamed or split, and each says what it offers to its neighbours in ``__all__``. A
+face's names change only on purpose, here and in the docs together.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib
+import inspect
 import re
 from pathlib import Path
 from types import ModuleType
@@ -16,6 +22,48 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 FACES: dict[str, set[str]] = {
+    "radbridge": {
+        "AlgorithmIdentification",
+        "Code",
+        "Gateway",
+        "Measurement",
+        "MeasurementGroup",
+        "MeasurementReport",
+        "Peer",
+        "RadbridgeError",
+        "SegmentDescription",
+        "Segmentation",
+        "Series",
+        "SeriesOptions",
+        "SliceRef",
+        "SourceSeries",
+        "StorageSCP",
+        "Volume",
+        "VolumeGeometry",
+        "__version__",
+        "encode_key_objects",
+        "encode_measurement_report",
+        "encode_overlay_sc",
+        "encode_parametric_map",
+        "encode_rtstruct",
+        "encode_segmentation",
+        "load_gateway_config",
+        "read_image",
+        "read_key_objects",
+        "read_measurement_report",
+        "read_parametric_map",
+        "read_rtstruct",
+        "read_segmentation",
+        "read_series",
+        "read_source_series",
+        "read_structured_report",
+        "read_volume",
+        "render_overlay",
+        "scan",
+        "send",
+        "volume_from_datasets",
+        "write_image",
+    },
     "radbridge.seg": {
         "LABEL_MAP_SEGMENTATION_STORAGE",
         "SEGMENTATION_STORAGE",
@@ -157,6 +205,34 @@ FACES: dict[str, set[str]] = {
         "unregister_transport",
         "wado",
     },
+    "radbridge.results": {
+        "KoOutput",
+        "Output",
+        "OutputKind",
+        "PmOutput",
+        "ResultContext",
+        "ResultOptions",
+        "RtstructOutput",
+        "ScOutput",
+        "SegOutput",
+        "SrOutput",
+        "encode_results",
+        "output_kind",
+        "output_kinds",
+        "register_output",
+    },
+    "radbridge.gateway": {"Gateway", "GatewayConfig", "load_gateway_config"},
+    "radbridge.models": {
+        "AlgorithmInfo",
+        "Finding",
+        "FunctionModel",
+        "Model",
+        "ModelMeasurement",
+        "ModelResult",
+        "SeriesInfo",
+        "load_model",
+        "run_model",
+    },
 }
 
 
@@ -260,3 +336,87 @@ def test_moved_network_names_resolve_from_their_old_homes_with_a_warning(old, na
     assert value is getattr(radbridge.net, name)
     with pytest.raises(AttributeError):
         module.NoSuchName  # noqa: B018
+
+
+#: Modules that need no ``__all__``: the command modules of the CLI (their interface is
+#: the command line) and the old homes of moved names (a forwarding ``__getattr__``).
+_NO_ALL = re.compile(r"^radbridge\.(cli\.\w+|config|net\.qr|net\.scp)$")
+
+
+def _declares_all(tree: ast.Module) -> bool:
+    for node in tree.body:
+        targets = (
+            node.targets
+            if isinstance(node, ast.Assign)
+            else [node.target]
+            if isinstance(node, ast.AnnAssign)
+            else []
+        )
+        if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
+            return True
+        if isinstance(node, ast.ImportFrom) and any(
+            (a.asname or a.name) == "__all__" for a in node.names
+        ):
+            return True
+    return False
+
+
+def _only_a_docstring(tree: ast.Module) -> bool:
+    return all(isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) for n in tree.body)
+
+
+def modules_without_all(root: Path) -> list[str]:
+    """Modules under ``root`` with code but no ``__all__`` (private modules aside)."""
+    missing = []
+    for path in sorted(root.rglob("*.py")):
+        parts = list(path.relative_to(root).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        name = ".".join(parts)
+        if any(p.startswith("_") for p in parts) or _NO_ALL.match(name):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        if not _declares_all(tree) and not _only_a_docstring(tree):
+            missing.append(name)
+    return missing
+
+
+def test_every_module_behind_the_faces_says_what_it_offers_in_all():
+    assert modules_without_all(ROOT / "src") == []
+
+
+def test_the_all_check_finds_a_module_without_one(tmp_path):
+    package = tmp_path / "radbridge" / "iods" / "seg"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text('"""Only a docstring."""\n')
+    (package / "writer.py").write_text("def encode():\n    pass\n")
+    (package / "reader.py").write_text('__all__ = ["read"]\n\n\ndef read():\n    pass\n')
+    (package / "_frames.py").write_text("def plan():\n    pass\n")
+    assert modules_without_all(tmp_path) == ["radbridge.iods.seg.writer"]
+
+
+#: Object families with a face; readers of a whole series (many files) take `source`.
+_FAMILIES = {"seg", "pm", "sr", "ko", "rtstruct", "sc", "wsi"}
+_SERIES_READERS = {"read_slide"}
+_FAMILY_FACES = [f for f in FACES if f.count(".") == 1 and f.split(".")[1] in _FAMILIES]
+
+
+@pytest.mark.parametrize("face", _FAMILY_FACES)
+def test_encoders_and_readers_name_their_parameters_alike(face):
+    # every writer: the source series as `source` (a slide's SEG: `slide`), the series
+    # options as keyword-only `options` (`series=` only as its deprecated old name);
+    # every reader of one object: what it opens as `file` (a path, bytes or a data set)
+    module = importlib.import_module(face)
+    for name in module.__all__:
+        value = getattr(module, name)
+        if not callable(value) or isinstance(value, type):
+            continue
+        params = inspect.signature(value).parameters
+        if name.startswith("encode_"):
+            assert ("slide" if face == "radbridge.wsi" else "source") in params, name
+            assert params["options"].kind is inspect.Parameter.KEYWORD_ONLY, name
+            if "series" in params:
+                assert params["series"].kind is inspect.Parameter.KEYWORD_ONLY, name
+                assert params["series"].default is None, name
+        elif name.startswith(("read_", "open_")) and name not in _SERIES_READERS:
+            assert next(iter(params)) == "file", name

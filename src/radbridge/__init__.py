@@ -10,9 +10,7 @@ Examples
 ('Volume', 'radbridge.iods.seg.writer')
 """
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING
+import typing as _typing
 
 from radbridge import _lazy
 from radbridge._version import __version__
@@ -103,7 +101,7 @@ __all__ = [
     "write_image",
 ]
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from radbridge.coding import Code
     from radbridge.errors import RadbridgeError
     from radbridge.gateway import Gateway, load_gateway_config

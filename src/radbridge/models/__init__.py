@@ -3,7 +3,7 @@
 See :mod:`radbridge.models.base` for the protocol and result types.
 """
 
-from typing import Any
+import typing as _typing
 
 from radbridge.models import base as _base
 from radbridge.models.base import (
@@ -30,5 +30,5 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     return getattr(_base, name)  # the deprecated Measurement (warns)
