@@ -76,6 +76,17 @@ password_env = "RB_STOW_PASSWORD"
         stored = {p.name.rsplit(".", 2)[0] for p in settings.spool_dir.rglob("*.dcm")}
         expected = {str(pydicom.dcmread(f).SOPInstanceUID) for f in (*files[:3], files[4])}
         assert stored == expected
+        # the status page and the metrics: same port, same TLS, same credentials
+        site = f"https://127.0.0.1:{stow_port}"
+        page = session.get(f"{site}/", timeout=30)
+        assert page.status_code == 200 and "radbridge gateway RADBRIDGE" in page.text
+        metrics = session.get(f"{site}/metrics", timeout=30).text
+        assert "radbridge_instances_received_total 4.0" in metrics
+        session.auth = None
+        assert session.get(f"{site}/metrics", timeout=30).status_code == 401
+        session.cert = None  # no client certificate from the hospital CA: no TLS session
+        with pytest.raises(requests.exceptions.ConnectionError):  # TLS 1.3: closed after it
+            session.get(f"{site}/", timeout=30)
     finally:
         stop.set()
         thread.join(60)

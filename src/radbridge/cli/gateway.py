@@ -149,7 +149,11 @@ def run_command(
     gateway = Gateway(settings)
     typer.echo(
         f"gateway {settings.ae_title} on {settings.host}:{settings.port}"
-        + (f", STOW-RS on port {settings.stow_port}" if settings.stow_port else "")
+        + (
+            f", STOW-RS, status page and metrics on port {settings.stow_port}"
+            if settings.stow_port
+            else ""
+        )
         + f"; data in {settings.data_dir}"
     )
     try:
