@@ -14,7 +14,17 @@ from radbridge.cli import main
 from radbridge.errors import ConfigError
 from radbridge.gateway import GatewayConfig, load_gateway_config
 from radbridge.gateway.routing import Match, PriorityRule, Rule
-from radbridge.net import Peer, StowAuth, StowLimits, TLSConfig
+from radbridge.gateway.triage import Threshold, Urgency
+from radbridge.net import (
+    AlertTargets,
+    FhirTarget,
+    Hl7Target,
+    Peer,
+    StowAuth,
+    StowLimits,
+    TLSConfig,
+    WebhookTarget,
+)
 from radbridge.schema import table_keys
 from tests.peers import REPO_ROOT
 
@@ -66,7 +76,7 @@ def keys_of(cls, prefix):
     for key, item in table_keys(cls).items():
         kind = str(item.type)
         nested = {"TLSConfig": TLSConfig, "StowLimits": StowLimits, "StowAuth": StowAuth}
-        nested["Match"] = Match
+        nested |= {"Match": Match, "Urgency": Urgency, "Threshold": Threshold}
         inner = next((c for name, c in nested.items() if name in kind), None)
         if inner is not None:
             found |= keys_of(inner, f"{prefix}{key}.")
@@ -81,6 +91,9 @@ def schema_keys():
         | keys_of(Rule, "rules.")
         | keys_of(PriorityRule, "priorities.")
         | keys_of(Peer, "peers.")
+        | keys_of(WebhookTarget, "alerts.webhook.")
+        | keys_of(FhirTarget, "alerts.fhir.")
+        | keys_of(Hl7Target, "alerts.hl7.")
     )
 
 
@@ -91,8 +104,15 @@ def document_keys(document, prefix=""):
             for table in value.values():
                 found |= document_keys(table, "peers.")
             continue
+        if not prefix and key == "alerts":  # nor is an alert destination's
+            for kind, tables in value.items():
+                for table in tables.values():
+                    found |= document_keys(table, f"alerts.{kind}.")
+            continue
         if isinstance(value, list) and value and isinstance(value[0], dict):
-            value = value[0]
+            for item in value:
+                found |= document_keys(item, f"{prefix}{key}.")
+            continue
         if isinstance(value, dict):
             found |= document_keys(value, f"{prefix}{key}.")
         else:
@@ -103,7 +123,8 @@ def document_keys(document, prefix=""):
 def test_every_key_is_documented():
     gateway = tomllib.loads(toml_block(DOCS / "gateway.md", "[gateway]"))
     peers = tomllib.loads(toml_block(DOCS / "networking.md", "[peers.pacs]"))
-    documented = document_keys(gateway) | document_keys(peers)
+    triage = tomllib.loads(toml_block(DOCS / "triage.md", "[[rules]]"))
+    documented = document_keys(gateway) | document_keys(peers) | document_keys(triage)
     assert schema_keys() - documented == set()
     assert documented - schema_keys() == set()
 
@@ -129,6 +150,7 @@ poll_s = 0.05
 executor = "dask://127.0.0.1:8786"
 stow_port = 8080
 delivery_attempts = 2
+alert_attempts = 3
 file_mode = 0o640
 
 [gateway.tls]
@@ -159,6 +181,14 @@ destinations = ["pacs"]
 profile = "slicer"
 anatomy = "brain"
 on_incomplete = "run"
+alert = ["hook", "ris"]
+[rules.urgent]
+findings = "bleed: present"
+model_flag = true
+measurements = [
+    { measurement = "volume", label = "bleed", above = 10, unit = "mL" },
+    { measurement = "long axis", at_least = 6, unit = "mm" },
+]
 [rules.match]
 modality = "MR"
 body_part = "HEAD"
@@ -192,6 +222,30 @@ ca_file = "pacs-ca.pem"
 cert_file = "me.pem"
 key_file = "me.key"
 check_hostname = true
+
+[alerts.webhook.hook]
+url = "https://hooks.example/rb"
+secret_env = "RADBRIDGE_STOW_TOKEN"
+timeout_s = 3
+patient_identifiers = true
+
+[alerts.fhir.fhir]
+url = "https://fhir.example/r4"
+token_env = "RADBRIDGE_STOW_TOKEN"
+timeout_s = 4
+patient_identifiers = true
+patient_system = "urn:oid:1.2.3"
+
+[alerts.hl7.ris]
+host = "ris"
+port = 2575
+timeout_s = 5
+patient_identifiers = true
+sending_application = "AI"
+sending_facility = "RAD"
+receiving_application = "RIS"
+receiving_facility = "HOSP"
+processing_id = "T"
 """
 
 
@@ -218,6 +272,7 @@ def test_every_key_set(tmp_path, secrets):
         executor="dask://127.0.0.1:8786",
         stow_port=8080,
         delivery_attempts=2,
+        alert_attempts=3,
         file_mode=0o640,
         tls=TLSConfig(
             ca_file=tmp_path / "ca.pem",
@@ -237,6 +292,15 @@ def test_every_key_set(tmp_path, secrets):
                 profile="slicer",
                 anatomy="brain",
                 on_incomplete="run",
+                alert=("hook", "ris"),
+                urgent=Urgency(
+                    findings=("bleed: present",),
+                    model_flag=True,
+                    measurements=(
+                        Threshold("volume", "mL", label="bleed", above=10.0),
+                        Threshold("long axis", "mm", at_least=6.0),
+                    ),
+                ),
                 match=Match(
                     modality=("MR",),
                     body_part="HEAD",
@@ -269,6 +333,41 @@ def test_every_key_set(tmp_path, secrets):
                 transport="dicomweb",
             )
         },
+        alerts=AlertTargets(
+            webhook={
+                "hook": WebhookTarget(
+                    url="https://hooks.example/rb",
+                    secret="token-from-env",
+                    timeout_s=3.0,
+                    patient_identifiers=True,
+                    name="hook",
+                )
+            },
+            fhir={
+                "fhir": FhirTarget(
+                    url="https://fhir.example/r4",
+                    token="token-from-env",
+                    timeout_s=4.0,
+                    patient_identifiers=True,
+                    patient_system="urn:oid:1.2.3",
+                    name="fhir",
+                )
+            },
+            hl7={
+                "ris": Hl7Target(
+                    host="ris",
+                    port=2575,
+                    timeout_s=5.0,
+                    patient_identifiers=True,
+                    sending_application="AI",
+                    sending_facility="RAD",
+                    receiving_application="RIS",
+                    receiving_facility="HOSP",
+                    processing_id="T",
+                    name="ris",
+                )
+            },
+        ),
     )
     assert config.dir_mode == 0o750
 

@@ -69,6 +69,7 @@ def print_status(report: dict[str, Any]) -> None:
             f"latency (last instance -> delivered): median {lat['median']} s, "
             f"p95 {lat['p95']} s over {lat['count']} jobs"
         )
+    _print_alerts(report)
     for series in report["held_series"][:10]:
         typer.echo(
             f"  held series {series['series_instance_uid']} ({series['instances']} instances): "
@@ -80,6 +81,25 @@ def print_status(report: dict[str, Any]) -> None:
             f"series {job['series_instance_uid']}"
         )
         typer.echo(line + (f"  ({job['error'][:80]})" if job["error"] else ""))
+
+
+def _print_alerts(report: dict[str, Any]) -> None:
+    """Print the critical-finding alert lines of a status report (none without alerts)."""
+    if not report["alerts"]:
+        return
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(report["alerts"].items()))
+    typer.echo(f"alerts: {counts}")
+    if report["alert_latency_s"]:
+        lat = report["alert_latency_s"]
+        typer.echo(
+            f"alert latency (last instance -> alert taken): median {lat['median']} s, "
+            f"max {lat['max']} s over {lat['count']} alerts"
+        )
+    for alert in report["alert_failures"][:10]:
+        typer.echo(
+            f"  alert of job {alert['job']} to {alert['destination']} failed after "
+            f"{alert['attempts']} attempts: {(alert['error'] or '')[:80]}"
+        )
 
 
 @gateway_app.command("retry")
@@ -95,6 +115,9 @@ def retry_command(
     ] = False,
 ) -> None:
     """Retry a dead-lettered job (failed deliveries re-send the same bytes).
+
+    Dead-lettered critical-finding alerts of the job are queued again too (same
+    idempotency key), also for a job whose DICOM results were delivered.
 
     A done job is refused unless --force, which runs its frozen inputs again as a
     new version: new result UIDs, the delivered results stay as they are.

@@ -2,9 +2,10 @@
 
 :class:`GatewayConfig` is the schema: the ``[gateway]`` keys, their types and
 defaults are its fields (``[gateway.tls]``, ``[gateway.stow]`` and
-``[gateway.stow_auth]`` are nested dataclasses; ``[[rules]]``, ``[[priorities]]``
-and ``[peers.NAME]`` are top-level tables). docs/gateway.md shows every key; a
-test loads that very block. Unknown keys fail with the closest known name.
+``[gateway.stow_auth]`` are nested dataclasses; ``[[rules]]``, ``[[priorities]]``,
+``[peers.NAME]`` and ``[alerts.KIND.NAME]`` are top-level tables). docs/gateway.md
+and docs/triage.md show every key; a test loads those very blocks. Unknown keys fail
+with the closest known name.
 
 Examples
 --------
@@ -26,21 +27,21 @@ from radbridge.errors import ConfigError
 from radbridge.gateway.routing import Match, PriorityRule, Rule
 from radbridge.io.storage import dir_mode_for
 from radbridge.iods.profiles import Profile
-from radbridge.net import Peer, StowAuth, StowLimits, TLSConfig
+from radbridge.net import AlertTargets, Peer, StowAuth, StowLimits, TLSConfig
 from radbridge.schema import convert, from_table, unknown_key_error
 
 __all__ = ["GatewayConfig", "load_gateway_config"]
 
 _DOCUMENT = {"toml": None}  # a top-level table of the file, not a [gateway] key
-_DOCUMENT_TABLES = ("gateway", "rules", "priorities", "peers")
+_DOCUMENT_TABLES = ("gateway", "rules", "priorities", "peers", "alerts")
 
 
 @dataclass(frozen=True)
 class GatewayConfig:
     """Everything the gateway needs to run (see the module docstring for the TOML form).
 
-    The fields are the ``[gateway]`` keys (plus ``rules``, ``priorities`` and
-    ``peers``, which are top-level tables of the file): the TOML schema is this class.
+    The fields are the ``[gateway]`` keys (plus ``rules``, ``priorities``, ``peers``
+    and ``alerts``, which are top-level tables of the file): the TOML schema is this class.
     """
 
     data_dir: Path = Path("radbridge-data")
@@ -60,6 +61,7 @@ class GatewayConfig:
     min_free_disk_mb: float = 200.0
     poll_s: float = 0.2
     delivery_attempts: int = 20
+    alert_attempts: int = 20
     executor: str = "local"
     stow_port: int = 0
     file_mode: int = 0o600
@@ -69,6 +71,7 @@ class GatewayConfig:
     rules: tuple[Rule, ...] = field(default=(), metadata=_DOCUMENT)
     priorities: tuple[PriorityRule, ...] = field(default=(), metadata=_DOCUMENT)
     peers: Mapping[str, Peer] = field(default_factory=dict, metadata=_DOCUMENT)
+    alerts: AlertTargets = field(default_factory=AlertTargets, metadata=_DOCUMENT)
 
     @property
     def dir_mode(self) -> int:
@@ -126,6 +129,7 @@ class GatewayConfig:
                         attribute="destinations",
                         hint="describe the PACS under [peers.NAME] or use 'archive'",
                     )
+            self._check_alerts(rule)
             unknown = set(rule.outputs) - set(output_kinds())
             if unknown:
                 raise ConfigError(
@@ -157,6 +161,26 @@ class GatewayConfig:
                 "workers and max_attempts must be at least 1", attribute="workers/max_attempts"
             )
         self._check_network()
+
+    def _check_alerts(self, rule: Rule) -> None:
+        for name in rule.alert:
+            if self.alerts.get(name) is None:
+                known = ", ".join(self.alerts.names())
+                raise ConfigError(
+                    f"rule {rule.name!r} alerts {name!r}, which is not an [alerts.KIND.NAME] table",
+                    attribute="alert",
+                    hint="describe it under [alerts.webhook.NAME], [alerts.fhir.NAME] or "
+                    "[alerts.hl7.NAME]" + (f" (known: {known})" if known else ""),
+                )
+        if rule.alert and not rule.urgent.declared:
+            raise ConfigError(
+                f"rule {rule.name!r} has alert destinations but no [rules.urgent] criteria: "
+                "no alert would ever be sent",
+                attribute="urgent",
+                hint="declare findings, measurements or model_flag under [rules.urgent]",
+            )
+        if self.alert_attempts < 1:
+            raise ConfigError("alert_attempts must be at least 1", attribute="alert_attempts")
 
     def _check_network(self) -> None:
         if self.tls is not None and self.tls.check_hostname:
@@ -204,6 +228,7 @@ def _from_document(document: Mapping[str, Any], base: Path, data_dir: Path | Non
             document.get("priorities", []), tuple[PriorityRule, ...], "priorities"
         ),
         "peers": convert(document.get("peers", {}), Mapping[str, Peer], "peers", base),
+        "alerts": convert(document.get("alerts", {}), AlertTargets, "alerts", base),
     }
     gateway = dict(document.get("gateway", {}))
     folder = data_dir or convert(

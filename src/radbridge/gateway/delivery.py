@@ -49,6 +49,7 @@ from radbridge.errors import (
     DimseStatusError,
     GatewayError,
     NetworkError,
+    OptionalDependencyError,
     PresentationContextError,
     SendError,
 )
@@ -77,10 +78,16 @@ class OutboxChangedError(GatewayError):
 
 
 def is_permanent(exc: BaseException) -> bool:
-    """Tell whether a delivery failure is permanent (see the module docstring)."""
+    """Tell whether a delivery or alert failure is permanent (see the module docstring).
+
+    A transport's or an alert destination's :class:`~radbridge.errors.SendError` says
+    so itself; a missing optional package (the ``alerts`` extra) is permanent too.
+    """
     if isinstance(exc, SendError):
         return exc.permanent
-    return isinstance(exc, OutboxChangedError | ConfigError | DicomReadError)
+    return isinstance(
+        exc, OutboxChangedError | ConfigError | DicomReadError | OptionalDependencyError
+    )
 
 
 def status_class(exc: BaseException) -> str:

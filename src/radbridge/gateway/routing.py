@@ -27,6 +27,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 
 from radbridge.errors import ConfigError
+from radbridge.gateway.triage import Urgency
 
 __all__ = ["Match", "PriorityRule", "Rule", "SeriesFacts", "orientation_of", "priority_of"]
 
@@ -168,6 +169,10 @@ class Rule:
     #: what a series held as incomplete gets after ``incomplete_after_s``: "hold" dead-letters
     #: its job with the reason "incomplete transfer" (retryable), "run" runs it anyway
     on_incomplete: Literal["hold", "run"] = "hold"
+    #: what makes a result urgent ([rules.urgent], docs/triage.md): its KOS and SR say so
+    urgent: Urgency = field(default_factory=Urgency)
+    #: where an urgent result's alert goes: names of ``[alerts.KIND.NAME]`` tables
+    alert: tuple[str, ...] = ()
 
     def matches(self, facts: SeriesFacts) -> bool:
         """Tell whether this rule applies to a series."""

@@ -38,6 +38,7 @@ from radbridge.io.storage import write_durably as write_bytes_durably
 from radbridge.iods.common import SeriesOptions
 from radbridge.iods.source import Series
 from radbridge.models import Model, SeriesInfo, load_model, run_model
+from radbridge.net import AlertReason
 from radbridge.uids import derived_uid
 
 __all__ = [
@@ -71,21 +72,27 @@ class ResultFile:
 
 @dataclass(frozen=True)
 class JobOutput:
-    """What a job produced, and its seconds (``model_s`` in the model, ``encode_s`` encoding)."""
+    """What a job produced, and its seconds (``model_s`` in the model, ``encode_s`` encoding).
+
+    ``reasons`` say why the result is urgent (empty: it is not; see
+    :mod:`radbridge.gateway.triage`).
+    """
 
     files: tuple[ResultFile, ...]
     seconds: float
     model_s: float = 0.0
     encode_s: float = 0.0
+    reasons: tuple[AlertReason, ...] = ()
 
 
 @dataclass(frozen=True)
 class Computed:
-    """What :func:`compute_results` returns: ``[(kind, SOP UID, bytes)]`` and its timings."""
+    """What :func:`compute_results` returns: ``[(kind, SOP UID, bytes)]``, timings, urgency."""
 
     items: list[tuple[str, str, bytes]]
     model_s: float
     encode_s: float
+    reasons: tuple[AlertReason, ...] = ()
 
 
 class Executor(Protocol):
@@ -227,7 +234,7 @@ def _load(paths: Sequence[str]) -> tuple[list[Dataset], Any, Series]:
 def compute_results(
     job: Job, rule: Rule, paths: Sequence[str], models: ModelCache | None = None
 ) -> Computed:
-    """Read the series, run the model, encode the results: ``[(kind, SOP UID, bytes)]``.
+    """Read the series, run the model, judge its urgency (the rule's ``urgent``), encode.
 
     A pure function of its (picklable) arguments, so it runs in the gateway process
     or on a Dask worker alike; it writes nothing. ``models`` is the gateway's model
@@ -253,9 +260,10 @@ def compute_results(
         series={kind: _series_options(job, rule, model, kind) for kind in kinds},
         profile=rule.profile,
     )
+    reasons = rule.urgent.reasons(result)
     objects = encode_results(source, result, outputs, options)  # the SC reuses its volume
     items = [(kind, str(ds.SOPInstanceUID), _encode(ds)) for kind, ds in objects.items()]
-    return Computed(items, model_s, time.perf_counter() - started - model_s)
+    return Computed(items, model_s, time.perf_counter() - started - model_s, reasons)
 
 
 def _encode(ds: Dataset) -> bytes:
@@ -309,11 +317,12 @@ def run_job(
         files.append(ResultFile(kind, sop_uid, path, hashlib.sha256(data).hexdigest()))
     seconds = time.perf_counter() - started
     log.info(
-        "job %d (series %s v%d): %d objects in %.2f s",
+        "job %d (series %s v%d): %d objects in %.2f s%s",
         job.id,
         job.series_instance_uid,
         job.version,
         len(files),
         seconds,
+        f", urgent ({len(computed.reasons)} reasons)" if computed.reasons else "",
     )
-    return JobOutput(tuple(files), seconds, computed.model_s, computed.encode_s)
+    return JobOutput(tuple(files), seconds, computed.model_s, computed.encode_s, computed.reasons)

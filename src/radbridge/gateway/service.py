@@ -1,10 +1,14 @@
 """The gateway service: the loops that move work from the spool to the destinations.
 
-:class:`Gateway` owns the state store and three kinds of workers:
+:class:`Gateway` owns the state store and four kinds of workers:
 
 - the **assembler** finds complete series and queues jobs;
-- **runners** (``workers`` threads) claim jobs by priority and run them;
-- the **sender** delivers outbox files with retries.
+- **runners** (``workers`` threads) claim jobs by priority and run them (an
+  urgent result's alerts are queued with its deliveries);
+- the **sender** delivers outbox files with retries;
+- the **alerter** sends critical-finding alerts with retries
+  (:mod:`radbridge.gateway.alerting`), apart from the deliveries so an alert
+  never waits behind a long delivery queue.
 
 The gateway is the receivers' :class:`~radbridge.net.ReceiverSink`: the
 C-STORE SCP and the STOW-RS server report each transfer's start and end and each
@@ -32,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from radbridge.errors import RadbridgeError
+from radbridge.gateway.alerting import AlertSender, alert_rows, send_queued_alert
 from radbridge.gateway.assembler import assemble, pacs_count_source
 from radbridge.gateway.audit import AuditLog
 from radbridge.gateway.conditions import Conditions
@@ -46,10 +51,10 @@ from radbridge.gateway.delivery import (
 from radbridge.gateway.executors import make_executor
 from radbridge.gateway.metrics import GatewayMetrics
 from radbridge.gateway.runner import ModelCache, PermanentJobError, run_job
-from radbridge.gateway.store import Delivery, Job, Retry, Store
+from radbridge.gateway.store import Alert, Delivery, Job, Retry, Store
 from radbridge.io.part10 import same_dataset
 from radbridge.io.storage import make_dirs, remove_stale_temporaries
-from radbridge.net import StoredInstance, TransferOutcome
+from radbridge.net import StoredInstance, TransferOutcome, send_alert
 
 if TYPE_CHECKING:
     from radbridge.net import StorageSCP, StowServer
@@ -86,6 +91,11 @@ def _about(item: Delivery) -> dict[str, Any]:
     }
 
 
+def _alert_about(item: Alert) -> dict[str, Any]:
+    """Return the audit fields that name an alert."""
+    return {"job": item.job_id, "destination": item.target, "key": item.idempotency_key}
+
+
 class Gateway:
     """The gateway's processing core.
 
@@ -103,6 +113,9 @@ class Gateway:
         Sends a file to a named peer; by default
         :func:`~radbridge.gateway.delivery.network_sender` for the configuration's
         ``[peers]`` (each peer's transport's :class:`~radbridge.net.Sender`).
+    alert_sender
+        Sends an alert to a destination of ``[alerts]``; by default
+        :func:`radbridge.net.send_alert`.
     """
 
     def __init__(
@@ -110,12 +123,14 @@ class Gateway:
         config: GatewayConfig,
         *,
         sender: DestinationSender | None = None,
+        alert_sender: AlertSender | None = None,
     ) -> None:
         self.config = config
         prepare_data_dir(config)
         self.store = Store(config.database)
         self.audit = AuditLog(config.audit_log)
         self.sender = sender or network_sender(config.peers, ae_title=config.ae_title)
+        self.alert_sender = alert_sender or send_alert
         self.executor = make_executor(config.executor)
         self.models = ModelCache()
         self.metrics = GatewayMetrics(
@@ -383,8 +398,9 @@ class Gateway:
         self.metrics.job_ran(job.model, model_s=output.model_s, encode_s=output.encode_s)
         rule = next(r for r in self.config.rules if r.name == job.rule)
         results = [(f.kind, f.sop_instance_uid, str(f.path), f.sha256) for f in output.files]
+        alerts = alert_rows(job, rule, output)
         try:
-            self.store.start_delivering(job.id, results, rule.destinations)
+            self.store.start_delivering(job.id, results, rule.destinations, alerts=alerts)
         except RadbridgeError as exc:  # a result UID with other content: never sent
             self._job_failed(job.id, str(exc), Retry(1, 0.0), True, exc)
             return True
@@ -394,7 +410,10 @@ class Gateway:
             seconds=round(output.seconds, 3),
             objects=[f.sop_instance_uid for f in output.files],
             sha256=[f.sha256 for f in output.files],
+            urgent=[r.criterion for r in output.reasons] or None,
         )
+        for destination, key, _ in alerts:
+            self.audit.write("alert queued", job=job.id, destination=destination, key=key)
         return True
 
     def _job_failed(
@@ -460,10 +479,48 @@ class Gateway:
         )
         return job
 
+    def alert_once(self) -> bool:
+        """Send the next ready alert, if any; return whether one was attempted."""
+        item = self.store.claim_alert()
+        if item is None:
+            return False
+        try:
+            answer = send_queued_alert(item, self.store, self.config, self.alert_sender)
+        except Exception as exc:  # temporary failures back off, permanent ones dead-letter
+            self._alert_failed(item, exc)
+            return True
+        self.store.alert_sent(item, answer)
+        log.info("job %d: alert sent to %s (%s)", item.job_id, item.target, answer)
+        self.audit.write("alert sent", **_alert_about(item), attempt=item.attempts, answer=answer)
+        return True
+
+    def _alert_failed(self, item: Alert, exc: Exception) -> None:
+        permanent = is_permanent(exc)
+        reason = (
+            str(exc)
+            if isinstance(exc, RadbridgeError)
+            else "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        )
+        retry = Retry(self.config.alert_attempts, self.config.retry_base_s)
+        state = self.store.alert_failed(
+            item, ("permanent: " if permanent else "") + reason, retry, permanent=permanent
+        )
+        log.warning("job %d: alert to %s failed (%s): %s", item.job_id, item.target, state, reason)
+        self.audit.write(
+            "alert failed",
+            **_alert_about(item),
+            attempt=item.attempts,
+            state=state,
+            permanent=permanent,
+            error=reason[:500],
+        )
+
     def step(self) -> bool:
         """Run one round of every loop; return whether anything happened."""
         did = self.assemble_once() > 0
         did = self.run_once() or did
+        while self.alert_once():
+            did = True
         while self.deliver_once():
             did = True
         return did
@@ -471,11 +528,12 @@ class Gateway:
     # -- threads ---------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the assembler, runner and sender threads."""
+        """Start the assembler, runner, sender and alerter threads."""
         self._stop.clear()
         loops: list[tuple[str, Callable[[], Any]]] = [("assembler", self.assemble_once)]
         loops += [(f"runner-{i}", self.run_once) for i in range(self.config.workers)]
         loops.append(("sender", self.deliver_once))
+        loops.append(("alerter", self.alert_once))
         for name, body in loops:
             thread = threading.Thread(
                 target=self._loop, args=(name, body), name=f"radbridge-{name}", daemon=True

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from radbridge.gateway.store import Job, JobState, SeriesState, Store
+from radbridge.gateway.store import Alert, AlertState, Job, JobState, SeriesState, Store
 
 __all__ = ["status"]
 
@@ -45,6 +45,16 @@ def _job(job: Job, fields: tuple[str, ...] = _JOB_FIELDS) -> dict[str, Any]:
     return {name: getattr(job, name) for name in fields}
 
 
+def _alert(alert: Alert) -> dict[str, Any]:
+    return {
+        "job": alert.job_id,
+        "destination": alert.target,
+        "key": alert.idempotency_key,
+        "attempts": alert.attempts,
+        "error": alert.error,
+    }
+
+
 def _held(series: SeriesState) -> dict[str, Any]:
     return {
         "series_instance_uid": series.series_instance_uid,
@@ -63,14 +73,17 @@ def status(store: Store, *, recent: int = 20) -> dict[str, Any]:
     return {
         "queue": store.job_counts(),
         "deliveries": store.delivery_counts(),
+        "alerts": store.alert_counts(),
         "received": {"series": series, "instances": instances},
         "latency_s": _summary(latencies[:, 0]),
         "run_s": _summary(latencies[:, 1]),
+        "alert_latency_s": _summary(np.array(store.alert_latencies(), dtype=float)),
         "held_series": [_held(s) for s in store.held_series(recent)],
         "recent_jobs": [_job(j) for j in store.recent_jobs(recent)],
         "failures": [
             _job(j, _FAILURE_FIELDS) for j in store.recent_jobs(recent, state=JobState.DEAD)
         ],
+        "alert_failures": [_alert(a) for a in store.recent_alerts(recent, state=AlertState.FAILED)],
     }
 
 

@@ -169,6 +169,9 @@ class ModelResult:
         Quantitative and qualitative results.
     algorithm
         Name and version of the model.
+    urgent
+        The model's own judgement that the result needs a radiologist now (a rule
+        with ``urgent.model_flag = true`` alerts on it; see docs/triage.md).
     """
 
     labels: Volume | None = None
@@ -177,6 +180,7 @@ class ModelResult:
     measurements: tuple[ModelMeasurement, ...] = ()
     findings: tuple[Finding, ...] = ()
     algorithm: AlgorithmInfo = AlgorithmInfo("unknown", "0")
+    urgent: bool = False
 
 
 @runtime_checkable

@@ -12,6 +12,10 @@
 - **Transports**: a :class:`Sender` per peer ``transport``, found with
   :func:`sender_for`; :func:`register_transport` adds one
   (:mod:`radbridge.net.senders`).
+- **Critical-finding alerts** (:mod:`radbridge.net.alerts`): an
+  :class:`AlertMessage` sent by :func:`send_alert` to a :class:`WebhookTarget`
+  (signed JSON), a :class:`FhirTarget` (a DiagnosticReport) or an
+  :class:`Hl7Target` (ORU^R01 over MLLP), named in :class:`AlertTargets`.
 
 Names load on first use, so importing this face loads neither pydicom nor
 pynetdicom. The modules behind it may be renamed or split; import from here.
@@ -31,6 +35,17 @@ import typing as _typing
 from radbridge import _lazy
 
 if _typing.TYPE_CHECKING:
+    from radbridge.net.alerts import (
+        AlertMessage,
+        AlertPatient,
+        AlertReason,
+        AlertTarget,
+        AlertTargets,
+        FhirTarget,
+        Hl7Target,
+        WebhookTarget,
+        send_alert,
+    )
     from radbridge.net.dicomweb.client import StowReport, qido, stow, wado
     from radbridge.net.dicomweb.server import StowServer
     from radbridge.net.dicomweb.settings import StowAuth, StowLimits
@@ -52,6 +67,20 @@ if _typing.TYPE_CHECKING:
 
 #: Public name -> the module that defines it.
 _HOMES = {
+    **dict.fromkeys(
+        (
+            "AlertMessage",
+            "AlertPatient",
+            "AlertReason",
+            "AlertTarget",
+            "AlertTargets",
+            "FhirTarget",
+            "Hl7Target",
+            "WebhookTarget",
+            "send_alert",
+        ),
+        "radbridge.net.alerts",
+    ),
     **dict.fromkeys(
         ("Peer", "TLSConfig", "load_peers", "parse_peer", "resolve_peer"), "radbridge.net.peers"
     ),
@@ -76,6 +105,13 @@ _HOMES = {
 }
 
 __all__ = [
+    "AlertMessage",
+    "AlertPatient",
+    "AlertReason",
+    "AlertTarget",
+    "AlertTargets",
+    "FhirTarget",
+    "Hl7Target",
     "InstanceResult",
     "NullSink",
     "Peer",
@@ -91,6 +127,7 @@ __all__ = [
     "StowServer",
     "TLSConfig",
     "TransferOutcome",
+    "WebhookTarget",
     "echo",
     "find",
     "get",
@@ -102,6 +139,7 @@ __all__ = [
     "register_transport",
     "resolve_peer",
     "send",
+    "send_alert",
     "sender_for",
     "store_file",
     "stow",

@@ -8,8 +8,10 @@ Tables: ``transfers`` (each association or STOW-RS request and how it ended),
 ``instances`` (every stored content, written after its file is durable),
 ``series`` (arrival bookkeeping, holds, completeness), ``versions`` and
 ``version_inputs`` (the frozen input set of each version), ``jobs`` (the
-queue), ``results`` (every result object and its digest) and ``deliveries``
-(one row per result file and destination). Every state change is a single
+queue), ``results`` (every result object and its digest), ``deliveries``
+(one row per result file and destination) and ``alerts`` (one row per urgent
+job and alert destination). A database of an older schema is upgraded when
+opened (schema 2 → 3 adds ``alerts``). Every state change is a single
 committed transaction, so a crash at any point leaves a state the gateway
 resumes from. Only UIDs, digests, counts and timings are stored — no patient
 data.
@@ -41,6 +43,8 @@ True
 
 from radbridge.gateway.store._db import SCHEMA_VERSION
 from radbridge.gateway.store._records import (
+    Alert,
+    AlertState,
     Delivery,
     DeliveryState,
     Job,
@@ -54,6 +58,8 @@ from radbridge.gateway.store._store import Store
 
 __all__ = [
     "SCHEMA_VERSION",
+    "Alert",
+    "AlertState",
     "Delivery",
     "DeliveryState",
     "Job",

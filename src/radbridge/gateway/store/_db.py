@@ -13,10 +13,32 @@ from radbridge.errors import GatewayError
 
 __all__ = ["SCHEMA_VERSION", "Database"]
 
-#: Bumped whenever the tables change incompatibly.
-SCHEMA_VERSION = 2
+#: Bumped whenever the tables change; an older database is upgraded by ``_MIGRATIONS``.
+SCHEMA_VERSION = 3
 
-_SCHEMA = """
+_ALERTS = """
+CREATE TABLE IF NOT EXISTS alerts (
+    job_id INTEGER NOT NULL,
+    target TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    created_at REAL NOT NULL,
+    sent_at REAL,
+    answer TEXT,
+    error TEXT,
+    PRIMARY KEY (job_id, target)
+);
+CREATE INDEX IF NOT EXISTS alerts_ready ON alerts(state, next_attempt_at);
+"""
+
+#: schema version -> the statements that upgrade a database of that version by one
+_MIGRATIONS = {2: _ALERTS}
+
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS transfers (
     id TEXT PRIMARY KEY,
     opened_at REAL NOT NULL,
@@ -116,6 +138,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE INDEX IF NOT EXISTS deliveries_ready ON deliveries(state, next_attempt_at);
 """
+    + _ALERTS
+)
 
 
 class Database:
@@ -129,7 +153,8 @@ class Database:
     Raises
     ------
     GatewayError
-        The file holds the tables of an older radbridge.
+        The file holds the tables of a radbridge too old to upgrade (or newer), or
+        the upgrade cannot be written.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -148,17 +173,35 @@ class Database:
         (version,) = self._db.execute("PRAGMA user_version").fetchone()
         tables = self._db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
         if tables and version != SCHEMA_VERSION:
+            self._upgrade(version)
+        if not tables:  # a new database (an existing one is never written here: a
+            # reader such as `gateway status` must work on a full disk)
+            self._db.executescript(
+                f"BEGIN; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            )
+
+    def _upgrade(self, version: int) -> None:
+        """Bring a database of an older schema up to date, one committed step at a time."""
+        if version > SCHEMA_VERSION or version not in _MIGRATIONS:
             self._db.close()
             raise GatewayError(
                 f"the state database has schema {version}, this radbridge needs {SCHEMA_VERSION}",
                 path=self.path,
                 hint="let the old gateway finish its jobs, then start this one on a new data_dir",
             )
-        if not tables:  # a new database (an existing one is never written here: a
-            # reader such as `gateway status` must work on a full disk)
-            self._db.executescript(
-                f"BEGIN; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-            )
+        while version < SCHEMA_VERSION:
+            try:
+                self._db.executescript(
+                    f"BEGIN; {_MIGRATIONS[version]} PRAGMA user_version = {version + 1}; COMMIT;"
+                )
+            except sqlite3.Error as exc:
+                self._db.close()
+                raise GatewayError(
+                    f"cannot upgrade the state database from schema {version} ({exc})",
+                    path=self.path,
+                    hint="free disk space and make the data directory writable, then start again",
+                ) from exc
+            version += 1
 
     def close(self) -> None:
         """Close the database."""
@@ -176,6 +219,11 @@ class Database:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+    def _state_counts(self, table: str) -> dict[str, int]:
+        """Return how many rows of ``table`` (jobs, deliveries, alerts) are in each state."""
+        rows = self._rows(f"SELECT state, COUNT(*) AS n FROM {table} GROUP BY state")
+        return {str(row["state"]): int(row["n"]) for row in rows}
 
     def _rows(self, sql: str, *args: Any) -> list[sqlite3.Row]:
         """Run a read query."""

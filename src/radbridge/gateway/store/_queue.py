@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Sequence
 
 from radbridge.errors import GatewayError
+from radbridge.gateway.store._alerts import Alerts, queue_alerts, retry_failed_alerts
 from radbridge.gateway.store._records import Delivery, Job, JobSpec, JobState, Retry
-from radbridge.gateway.store._versions import Versions
 
 __all__ = ["Queue"]
 
@@ -30,7 +31,7 @@ def _finish_if_delivered(db: sqlite3.Connection, job_id: int, stamp: float) -> N
         )
 
 
-class Queue(Versions):
+class Queue(Alerts):
     """Claim, fail, retry and finish jobs; queue, claim and record deliveries."""
 
     def enqueue(
@@ -115,13 +116,13 @@ class Queue(Versions):
         with self._transaction() as db:
             row = db.execute("SELECT attempts FROM jobs WHERE id = ?", (job_id,)).fetchone()
             attempts = int(row["attempts"])
-            if permanent or attempts >= retry.max_attempts:
+            if permanent or retry.exhausted(attempts):
                 db.execute(
                     "UPDATE jobs SET state = ?, error = ?, finished_at = ? WHERE id = ?",
                     (JobState.DEAD, error[:2000], stamp, job_id),
                 )
                 return JobState.DEAD
-            delay = retry.base_s * 2 ** max(attempts - 1, 0)
+            delay = retry.delay(attempts)
             db.execute(
                 "UPDATE jobs SET state = ?, error = ?, next_attempt_at = ? WHERE id = ?",
                 (JobState.QUEUED, error[:2000], stamp + delay, job_id),
@@ -142,7 +143,8 @@ class Queue(Versions):
         """Run a dead-lettered job again, or (``force``) any job as a new version.
 
         A dead job whose results were written keeps them: its failed deliveries are
-        queued again and re-send the outbox bytes unchanged. A dead job without
+        queued again and re-send the outbox bytes unchanged (and its dead-lettered
+        alerts, with the same idempotency key). A dead job without
         results is queued to run again (an incomplete one runs on what arrived).
         ``force`` freezes the job's inputs as a new version of the series and
         queues a job for the same rule: new result UIDs, the old ones untouched.
@@ -152,14 +154,18 @@ class Queue(Versions):
         KeyError
             No such job.
         GatewayError
-            The job is not dead (done: use ``force``; queued, running or
-            delivering: it is in progress).
+            The job is not dead and has no dead-lettered alert (done: use
+            ``force``; queued, running or delivering: it is in progress).
         """
         stamp = now or time.time()
         job = self.job(job_id)
         if force:
             return self._new_version_of(job, stamp)
         if job.state != JobState.DEAD:
+            if any(a.state == "failed" for a in self.alerts_of(job_id)):
+                with self._transaction() as db:
+                    retry_failed_alerts(db, job_id, stamp)
+                return self.job(job_id)
             hint = (
                 "its results were delivered; `--force` runs it again as a new version (new UIDs)"
                 if job.state == JobState.DONE
@@ -181,6 +187,7 @@ class Queue(Versions):
                 "WHERE job_id = ? AND state = 'failed'",
                 (stamp, job_id),
             )
+            retry_failed_alerts(db, job_id, stamp)
         return self.job(job_id)
 
     def _new_version_of(self, job: Job, stamp: float) -> Job:
@@ -209,9 +216,13 @@ class Queue(Versions):
         results: list[tuple[str, str, str, str]],
         destinations: tuple[str, ...],
         *,
+        alerts: Sequence[tuple[str, str, str]] = (),
         now: float | None = None,
     ) -> None:
         """Record a run's results ``(kind, sop_uid, path, sha256)`` and queue their deliveries.
+
+        ``alerts`` — ``(destination, idempotency key, payload)`` — are queued in the
+        same transaction (an urgent result's alerts; none twice for one job).
 
         Raises
         ------
@@ -242,6 +253,7 @@ class Queue(Versions):
                         "path, state, next_attempt_at) VALUES (?, ?, ?, ?, 'pending', ?)",
                         (job_id, destination, sop_uid, path, stamp),
                     )
+            queue_alerts(db, job_id, alerts, stamp)
             db.execute(
                 "UPDATE jobs SET state = ?, error = NULL WHERE id = ?",
                 (JobState.DELIVERING, job_id),
@@ -303,7 +315,7 @@ class Queue(Versions):
         key = (delivery.job_id, delivery.destination, delivery.sop_instance_uid)
         where = "WHERE job_id = ? AND destination = ? AND sop_instance_uid = ?"
         with self._transaction() as db:
-            if permanent or delivery.attempts >= retry.max_attempts:
+            if permanent or retry.exhausted(delivery.attempts):
                 db.execute(
                     f"UPDATE deliveries SET state = 'failed', error = ? {where}",
                     (error[:2000], *key),
@@ -314,7 +326,7 @@ class Queue(Versions):
                     (JobState.DEAD, reason, stamp, delivery.job_id),
                 )
                 return "failed"
-            delay = min(retry.base_s * 2 ** (delivery.attempts - 1), 300.0)
+            delay = retry.delay(delivery.attempts)
             db.execute(
                 f"UPDATE deliveries SET error = ?, next_attempt_at = ? {where}",
                 (error[:2000], stamp + delay, *key),

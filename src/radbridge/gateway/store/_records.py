@@ -6,6 +6,8 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 __all__ = [
+    "Alert",
+    "AlertState",
     "Delivery",
     "DeliveryState",
     "Job",
@@ -34,10 +36,27 @@ class JobState:
 
 @dataclass(frozen=True)
 class Retry:
-    """How often a failed job or delivery is tried, and the first backoff (doubling)."""
+    """How often a failed job, delivery or alert is tried, and the first backoff (doubling).
+
+    Examples
+    --------
+    >>> retry = Retry(max_attempts=4, base_s=2.0)
+    >>> [retry.delay(n) for n in (1, 2, 3)], retry.exhausted(3), retry.exhausted(4)
+    ([2.0, 4.0, 8.0], False, True)
+    """
 
     max_attempts: int
     base_s: float
+    #: the longest wait between two attempts
+    max_delay_s: float = 300.0
+
+    def delay(self, attempts: int) -> float:
+        """Return the wait after the ``attempts``-th failed attempt (1-based), doubling."""
+        return float(min(self.base_s * 2 ** max(attempts - 1, 0), self.max_delay_s))
+
+    def exhausted(self, attempts: int) -> bool:
+        """Tell whether ``attempts`` tries are all there are."""
+        return attempts >= self.max_attempts
 
 
 @dataclass(frozen=True)
@@ -116,6 +135,39 @@ class DeliveryState:
     @classmethod
     def from_row(cls, row: Any) -> DeliveryState:
         """Build from a ``deliveries`` row."""
+        return cls(**_columns(cls, row))
+
+
+class AlertState:
+    """Alert states: ``pending`` (queued or backing off) → ``sent``, or ``failed`` (dead letter)."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One critical-finding alert of one job version for one destination.
+
+    ``payload`` is the stored :class:`~radbridge.net.AlertMessage` JSON (UIDs, codes
+    and values; no patient data); ``answer`` is what the destination said.
+    """
+
+    job_id: int
+    target: str
+    idempotency_key: str
+    payload: str
+    state: str
+    attempts: int
+    created_at: float
+    sent_at: float | None = None
+    answer: str | None = None
+    error: str | None = None
+
+    @classmethod
+    def from_row(cls, row: Any) -> Alert:
+        """Build from an ``alerts`` row."""
         return cls(**_columns(cls, row))
 
 

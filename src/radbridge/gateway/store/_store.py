@@ -47,13 +47,11 @@ class Store(Queue):
 
     def job_counts(self) -> dict[str, int]:
         """Return the number of jobs in each state."""
-        rows = self._rows("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")
-        return {str(row["state"]): int(row["n"]) for row in rows}
+        return self._state_counts("jobs")
 
     def delivery_counts(self) -> dict[str, int]:
         """Return the number of deliveries in each state."""
-        rows = self._rows("SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state")
-        return {str(row["state"]): int(row["n"]) for row in rows}
+        return self._state_counts("deliveries")
 
     def series_counts(self) -> dict[str, int]:
         """Return the series ``held`` now, and the versions assembled ``complete``/``incomplete``.
