@@ -4,7 +4,8 @@ Settings that belong to the whole process — the level or handlers of a logger,
 ``pydicom.config``, pynetdicom's ``_config``, warning filters, signal handlers, NumPy's
 error and print state — are the application's. radbridge's library code changes none
 of them; the ``radbridge`` command (an application) sets logging once at its start
-(``radbridge.cli``'s callback: ``logging.basicConfig`` and
+(``radbridge.cli``'s callback: ``radbridge.cli.output.configure`` — levels and one
+handler, removed again when ``main()`` returns — and
 ``radbridge.net.quiet_pynetdicom``) and a long-running command handles SIGTERM and
 puts the old handler back. ``ALLOWED`` lists those places; everything else in
 ``src/radbridge`` is checked by reading its syntax tree, so a new
@@ -52,7 +53,10 @@ SETTINGS_MODULES = {"pydicom.config", "pynetdicom._config", "logging", "numpy", 
 
 #: (module, call) that may change process state: the application's entry point.
 ALLOWED = {
-    ("radbridge.cli", "basicConfig"),  # the radbridge command's logging, once at its start
+    # the radbridge command's logging, set by its root options and undone when main() returns
+    ("radbridge.cli.output", "setLevel"),
+    ("radbridge.cli.output", "addHandler"),
+    ("radbridge.cli.output", "removeHandler"),
     ("radbridge.cli", "quiet_pynetdicom"),  # likewise pynetdicom's level
     ("radbridge.net.dimse.quiet", "setLevel"),  # quiet_pynetdicom itself (called by the CLI)
     ("radbridge.cli.gateway", "signal"),  # SIGTERM while `radbridge gateway run` runs, restored

@@ -67,7 +67,7 @@ def test_bad_units_and_nan_give_clear_errors(study, tmp_path, capsys):
         main([*args, "--units", "1", "--nan-policy", "padding", "-o", str(tmp_path / "c.dcm")]) == 0
     )
     assert (
-        main([*args, "--units", "1", "--quantity", "nonsense", "-o", str(tmp_path / "d.dcm")]) == 1
+        main([*args, "--units", "1", "--quantity", "nonsense", "-o", str(tmp_path / "d.dcm")]) == 2
     )
     assert "SCHEME:VALUE:MEANING" in capsys.readouterr().err
     assert not (tmp_path / "a.dcm").exists() and not (tmp_path / "b.dcm").exists()

@@ -69,5 +69,5 @@ def test_render_bad_window(study, seg_file, tmp_path, capsys):
             "wide",
         ]
     )
-    assert code == 1
+    assert code == 2  # a bad option value is a usage error
     assert "--window" in capsys.readouterr().err

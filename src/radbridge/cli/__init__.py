@@ -7,10 +7,9 @@ imports happen inside the commands so ``radbridge --help`` starts fast.
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -28,6 +27,7 @@ __all__ = [
     "ProfileOption",
     "SeriesOption",
     "SourceOption",
+    "ThresholdOption",
     "app",
     "command_group",
     "encode_one",
@@ -41,16 +41,29 @@ THRESHOLD_HELP = (
     "FRACTIONAL SEGs: a voxel is inside a segment when its fraction is at least this (default 0.5)."
 )
 
+
+def _check_threshold(value: float | None) -> float | None:
+    if value is not None and not 0 < value <= 1:
+        raise typer.BadParameter(f"{value:g} is not in 0 < threshold <= 1")
+    return value
+
+
+#: The --threshold option of the commands that read FRACTIONAL SEGs.
+ThresholdOption = Annotated[
+    float | None, typer.Option("--threshold", callback=_check_threshold, help=THRESHOLD_HELP)
+]
+
 #: Options several commands share.
 SourceOption = Annotated[Path, typer.Option("--source", help="Folder of the source series.")]
 SeriesOption = Annotated[
     str | None, typer.Option("--series", help="Source series UID if DIR holds several.")
 ]
 ProfileOption = Annotated[
-    str | None,
+    Literal["interop", "slicer", "ohif", "pacs", "compact"] | None,
     typer.Option(
         "--profile",
-        help="interop (default: every reader), slicer, ohif, pacs or compact "
+        case_sensitive=False,
+        help="Encodings for a kind of reader; default interop: every reader "
         "(docs/compatibility.md).",
     ),
 ]
@@ -60,7 +73,7 @@ app = typer.Typer(
     name="radbridge",
     help="Machine-learning results as DICOM, and a gateway that brings them to the PACS.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (docs/cli.md)
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain help: rendering it with rich doubled `radbridge --help`'s time
 )
@@ -92,23 +105,83 @@ def identity(ds: Dataset) -> dict[str, str]:
     }
 
 
-def write_object(ds: Dataset, output: Path, what: str) -> None:
-    """Save ``ds`` to ``output`` (folders created) and say what was written."""
+def write_object(
+    ds: Dataset,
+    output: Path,
+    what: str,
+    *,
+    as_json: bool = False,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Save ``ds`` to ``output`` (folders created) and say what was written.
+
+    With ``as_json`` the same facts are printed as one JSON object: ``output``,
+    the UIDs, ``modality``, ``summary`` (the text line's description) and ``details``.
+    """
+    from radbridge.cli.output import emit, say
+
     output.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(output, enforce_file_format=True)
-    typer.echo(f"wrote {output}: {what}, SOP Instance UID {ds.SOPInstanceUID}")
+    if as_json:
+        emit(
+            {
+                "output": str(output),
+                **identity(ds),
+                "modality": str(ds.get("Modality", "")),
+                "summary": what,
+                **(details or {}),
+            }
+        )
+        return
+    say(f"wrote {output}: {what}, SOP Instance UID {ds.SOPInstanceUID}")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from radbridge._version import __version__
+
+        typer.echo(f"radbridge {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
 def _root(
-    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log output (-vv)."),
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+    verbose: Annotated[
+        int,
+        typer.Option(
+            "--verbose",
+            "-v",
+            count=True,
+            show_default=False,
+            help="More log output: -v radbridge's INFO, -vv its DEBUG, -vvv every library's.",
+        ),
+    ] = 0,
+    quiet: Annotated[
+        bool,
+        typer.Option("--quiet", "-q", help="Print errors only: no report, no progress bar."),
+    ] = False,
+    log_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--log-file", metavar="FILE", help="Append the log to FILE instead of stderr."
+        ),
+    ] = None,
 ) -> None:
     """Set up logging (UIDs, counts and timings only; never patient data)."""
+    from radbridge.cli.output import configure
     from radbridge.net import quiet_pynetdicom
 
-    level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    quiet_pynetdicom()  # its INFO lines carry C-FIND/C-GET/C-MOVE identifiers (patient data)
+    configure(quiet=quiet, verbose=verbose, log_file=log_file)
+    quiet_pynetdicom()  # even with -vvv: its INFO lines carry C-FIND/C-GET/C-MOVE identifiers
 
 
 def _register() -> None:
@@ -138,6 +211,13 @@ def _one_line(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+def _usage(exc: RadbridgeError) -> bool:
+    """Whether ``exc`` is about a command-line option's value (a usage error: exit 2)."""
+    from radbridge.errors import ConfigError
+
+    return isinstance(exc, ConfigError) and str(getattr(exc, "attribute", "")).startswith("--")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code.
 
@@ -149,17 +229,23 @@ def main(argv: list[str] | None = None) -> int:
     Returns
     -------
     int
-        0 on success, 1 when radbridge reported an error, 2 on a usage error.
+        0 on success, 1 when radbridge reported an error, 2 on a usage error (an
+        unknown option, a missing or bad value, a :class:`~radbridge.errors.ConfigError`
+        about an option ``--NAME``).
     """
+    from radbridge.cli.output import reset
+
     try:
         app(args=argv, prog_name="radbridge")
     except RadbridgeError as exc:
         print(f"error: {_one_line(str(exc))}", file=sys.stderr)
-        return 1
+        return 2 if _usage(exc) else 1
     except SystemExit as exc:
         if exc.code is None:
             return 0
         return exc.code if isinstance(exc.code, int) else 1
+    finally:
+        reset()
     return 0
 
 

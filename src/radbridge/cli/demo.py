@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from radbridge.cli import app
+from radbridge.cli.output import say
 
 if TYPE_CHECKING:
     from radbridge.gateway import GatewayConfig
@@ -45,7 +46,7 @@ def demo(
     from radbridge.io.describe import describe
     from radbridge.io.phantom import write_phantom
 
-    typer.echo(f"1. writing the phantom CT study to {workdir / 'phantom'}")
+    say(f"1. writing the phantom CT study to {workdir / 'phantom'}")
     files = write_phantom(workdir / "phantom", slices=slices, size=size, seed=0)
     print_table(describe(files.dicom_dir))
 
@@ -64,7 +65,7 @@ def _send_through_gateway(
     from radbridge.gateway import Gateway
     from radbridge.net import Peer, send
 
-    typer.echo(
+    say(
         f"2. starting the gateway ({config.ae_title} on 127.0.0.1:{config.port}, "
         f"data in {config.data_dir})"
     )
@@ -73,11 +74,11 @@ def _send_through_gateway(
     serving = threading.Thread(target=gateway.serve, args=(stop,), name="radbridge-demo")
     serving.start()
     try:
-        typer.echo("3. sending the study to it over C-STORE, as a PACS would")
+        say("3. sending the study to it over C-STORE, as a PACS would")
         _wait_for_port(config.port)
         report = send([folder], Peer(config.ae_title, "127.0.0.1", config.port))
-        typer.echo(f"   {len(report.sent)} instances acknowledged in {report.seconds:.1f} s")
-        typer.echo("4. waiting for the model and the delivery ...")
+        say(f"   {len(report.sent)} instances acknowledged in {report.seconds:.1f} s")
+        say("4. waiting for the model and the delivery ...")
         return _wait_for_results(config.database, series_uid, timeout)
     finally:
         stop.set()
@@ -95,7 +96,7 @@ def _show_status(config: GatewayConfig, done: bool, timeout: float) -> None:
         summary = status(store)
     finally:
         store.close()
-    typer.echo("5. radbridge gateway status:")
+    say("5. radbridge gateway status:")
     print_status(summary)
     if not done:
         raise GatewayError(
@@ -108,16 +109,16 @@ def _show_status(config: GatewayConfig, done: bool, timeout: float) -> None:
 def _show_archive(config: GatewayConfig, source: Path, snapshot: Path) -> None:
     from pydicom import dcmread
 
-    typer.echo(f"6. results in the archive ({config.archive_dir}):")
+    say(f"6. results in the archive ({config.archive_dir}):")
     seg_path = None
     for path in sorted(config.archive_dir.rglob("*.dcm")):
         modality = dcmread(path, stop_before_pixels=True, specific_tags=["Modality"]).Modality
-        typer.echo(f"   {modality:<4} {path}")
+        say(f"   {modality:<4} {path}")
         seg_path = path if modality == "SEG" else seg_path
     if seg_path is not None:
         from radbridge.cli.render import render
 
-        typer.echo("7. a PNG snapshot of the SEG over the CT, for a quick look:")
+        say("7. a PNG snapshot of the SEG over the CT, for a quick look:")
         typer.echo("   ", nl=False)
         render(seg_path, source, snapshot)
 

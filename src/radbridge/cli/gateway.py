@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from radbridge.cli import JsonOption, command_group
+from radbridge.cli.output import emit, say
 
 if TYPE_CHECKING:
     from radbridge.gateway import GatewayConfig
@@ -50,7 +50,7 @@ def status_command(
     finally:
         store.close()
     if as_json:
-        typer.echo(json.dumps(report, indent=2))
+        emit(report)
         return
     print_status(report)
 
@@ -58,20 +58,20 @@ def status_command(
 def print_status(report: dict[str, Any]) -> None:
     """Print a :func:`radbridge.gateway.status.status` report for people."""
     queue = ", ".join(f"{k} {v}" for k, v in sorted(report["queue"].items())) or "empty"
-    typer.echo(
+    say(
         f"received: {report['received']['series']} series, "
         f"{report['received']['instances']} instances"
     )
-    typer.echo(f"jobs: {queue}")
+    say(f"jobs: {queue}")
     if report["latency_s"]:
         lat = report["latency_s"]
-        typer.echo(
+        say(
             f"latency (last instance -> delivered): median {lat['median']} s, "
             f"p95 {lat['p95']} s over {lat['count']} jobs"
         )
     _print_alerts(report)
     for series in report["held_series"][:10]:
-        typer.echo(
+        say(
             f"  held series {series['series_instance_uid']} ({series['instances']} instances): "
             f"{series['reason']}"
         )
@@ -80,7 +80,7 @@ def print_status(report: dict[str, Any]) -> None:
             f"  job {job['id']:>4}  {job['state']:<10} v{job['version']} {job['rule']:<12} "
             f"series {job['series_instance_uid']}"
         )
-        typer.echo(line + (f"  ({job['error'][:80]})" if job["error"] else ""))
+        say(line + (f"  ({job['error'][:80]})" if job["error"] else ""))
 
 
 def _print_alerts(report: dict[str, Any]) -> None:
@@ -113,6 +113,7 @@ def retry_command(
             "--force", help="Run it again as a new version of the series (new result UIDs)."
         ),
     ] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Retry a dead-lettered job (failed deliveries re-send the same bytes).
 
@@ -133,13 +134,24 @@ def retry_command(
         ) from None
     finally:
         store.close()
+    if as_json:
+        emit(
+            {
+                "job": retried.id,
+                "retried_job": job,
+                "state": str(retried.state),
+                "version": retried.version,
+                "series_instance_uid": retried.series_instance_uid,
+            }
+        )
+        return
     if retried.id != job:
-        typer.echo(
+        say(
             f"job {retried.id} queued: version {retried.version} of series "
             f"{retried.series_instance_uid} (a re-run of job {job}, new result UIDs)"
         )
         return
-    typer.echo(f"job {retried.id} {retried.state} again (series {retried.series_instance_uid})")
+    say(f"job {retried.id} {retried.state} again (series {retried.series_instance_uid})")
 
 
 @gateway_app.command("run")
@@ -170,7 +182,7 @@ def run_command(
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     gateway = Gateway(settings)
-    typer.echo(
+    say(
         f"gateway {settings.ae_title} on {settings.host}:{settings.port}"
         + (
             f", STOW-RS, status page and metrics on port {settings.stow_port}"
@@ -185,4 +197,4 @@ def run_command(
         stop.set()
     finally:
         signal.signal(signal.SIGTERM, previous)
-    typer.echo("gateway stopped")
+    say("gateway stopped")

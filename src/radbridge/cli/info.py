@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from radbridge.cli import app
+from radbridge.cli.output import emit, say
 
 
 @app.command()
@@ -29,7 +29,7 @@ def info(
 
     result = describe(paths, allow_nonuniform_spacing=allow_nonuniform)
     if as_json:
-        typer.echo(json.dumps(result, indent=2))
+        emit(result)
         return
     print_table(result)
 
@@ -37,7 +37,7 @@ def info(
 def print_table(result: dict[str, Any]) -> None:
     """Print studies and series as indented lines (UIDs are never wrapped)."""
     for study in result["studies"]:
-        typer.echo(
+        say(
             f"study {study['study_instance_uid']}  date {study['study_date'] or '-'}  "
             f"{study['study_description']}".rstrip()
         )
@@ -52,11 +52,11 @@ def print_table(result: dict[str, Any]) -> None:
                 shape = "x".join(map(str, volume["shape"]))
                 spacing = " x ".join(f"{v:g}" for v in volume["spacing"])
                 line += f"  {shape}  {spacing} mm"
-            typer.echo(line)
+            say(line)
             if series["volume_error"]:
-                typer.echo(f"    no volume: {series['volume_error']}")
+                say(f"    no volume: {series['volume_error']}")
     if result["skipped"]:
-        typer.echo(
+        say(
             f"{len(result['skipped'])} file(s) skipped (not DICOM, duplicate or unreadable); "
             "--json lists them"
         )

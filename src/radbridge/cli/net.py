@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import threading
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from radbridge.cli import app
+from radbridge.cli.output import emit, say
 
 PeerArgument = Annotated[
     str, typer.Option("--to", help="AE@HOST:PORT, or a peer name from --config.")
@@ -67,7 +67,7 @@ def listen_command(
     ).start()
     done = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: done.set())
-    typer.echo(f"listening as {scp.ae_title} on {host}:{scp.port}, storing into {out}")
+    say(f"listening as {scp.ae_title} on {host}:{scp.port}, storing into {out}")
     try:
         done.wait()
     except KeyboardInterrupt:
@@ -76,7 +76,7 @@ def listen_command(
         signal.signal(signal.SIGTERM, previous)
         scp.stop()
         stats = scp.stats
-        typer.echo(f"stored {stats.stored} instances ({stats.bytes} bytes), {stats.failed} failed")
+        say(f"stored {stats.stored} instances ({stats.bytes} bytes), {stats.failed} failed")
 
 
 @app.command("send")
@@ -85,44 +85,33 @@ def send_command(
     to: PeerArgument,
     config: PeerConfig = None,
     ae: AeOption = "RADBRIDGE",
-    retries: Annotated[int, typer.Option("--retries", help="Retries of transient failures.")] = 3,
+    retries: Annotated[
+        int, typer.Option("--retries", min=0, help="Retries of transient failures.")
+    ] = 3,
     associations: Annotated[
-        int, typer.Option("--associations", help="Send on N associations at once.")
+        int, typer.Option("--associations", min=1, help="Send on N associations at once.")
     ] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report.")] = False,
 ) -> None:
     """Send files/folders with C-STORE; exit 1 if any instance was not stored."""
+    from radbridge.cli.output import progress
     from radbridge.net import resolve_peer, send
 
     peer = resolve_peer(to, config)
-    report = send(paths, peer, ae_title=ae, retries=retries, associations=associations)
-    if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "peer": report.peer,
-                    "sent": len(report.sent),
-                    "failed": len(report.failed),
-                    "associations": report.associations,
-                    "seconds": round(report.seconds, 3),
-                    "results": [
-                        {
-                            "path": str(r.path),
-                            "sop_instance_uid": r.sop_instance_uid,
-                            "status": r.status,
-                            "error": r.error,
-                            "transcoded": r.transcoded,
-                        }
-                        for r in report.results
-                    ],
-                },
-                indent=2,
-            )
+    with progress("send") as advance:
+        report = send(
+            paths,
+            peer,
+            ae_title=ae,
+            retries=retries,
+            associations=associations,
+            progress=advance,
         )
+    if as_json:
+        emit(_send_json(report))
     else:
-        for r in report.failed:
-            typer.echo(f"FAILED {r.path}: {r.error}", err=True)
-        typer.echo(
+        _print_failures(report)
+        say(
             f"sent {len(report.sent)} of {len(report.results)} instances to {report.peer} "
             f"in {report.seconds:.2f} s"
         )
@@ -130,15 +119,49 @@ def send_command(
         raise typer.Exit(1)
 
 
+def _send_json(report: Any) -> dict[str, Any]:
+    return {
+        "peer": report.peer,
+        "sent": len(report.sent),
+        "failed": len(report.failed),
+        "associations": report.associations,
+        "seconds": round(report.seconds, 3),
+        "results": [
+            {
+                "path": str(r.path),
+                "sop_instance_uid": r.sop_instance_uid,
+                "status": r.status,
+                "error": r.error,
+                "transcoded": r.transcoded,
+            }
+            for r in report.results
+        ],
+    }
+
+
+def _print_failures(report: Any) -> None:
+    """One line per distinct reason: a peer that is down is one line, not one per file."""
+    by_reason: dict[str, list[Path]] = {}
+    for r in report.failed:
+        by_reason.setdefault(str(r.error), []).append(r.path)
+    for reason, failed in by_reason.items():
+        where = str(failed[0]) if len(failed) == 1 else f"{len(failed)} instances"
+        typer.echo(f"error: {where} not stored: {reason}", err=True)
+
+
 @app.command("echo")
 def echo_command(
     to: PeerArgument,
     config: PeerConfig = None,
     ae: AeOption = "RADBRIDGE",
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report.")] = False,
 ) -> None:
     """C-ECHO a peer and print the round-trip time."""
     from radbridge.net import echo, resolve_peer
 
     peer = resolve_peer(to, config)
     seconds = echo(peer, ae_title=ae)
-    typer.echo(f"{peer}: echo OK in {1e3 * seconds:.1f} ms")
+    if as_json:
+        emit({"peer": str(peer), "ok": True, "milliseconds": round(1e3 * seconds, 3)})
+        return
+    say(f"{peer}: echo OK in {1e3 * seconds:.1f} ms")

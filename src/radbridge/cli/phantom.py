@@ -7,22 +7,48 @@ from typing import Annotated
 
 import typer
 
-from radbridge.cli import app
+from radbridge.cli import JsonOption, app
 
 
 @app.command()
 def phantom(
     out: Annotated[Path, typer.Argument(help="Output folder.")],
-    slices: Annotated[int, typer.Option(help="Number of axial slices (300 mm).")] = 100,
-    size: Annotated[int, typer.Option(help="Rows and columns (400 mm field of view).")] = 512,
+    slices: Annotated[int, typer.Option(min=2, help="Number of axial slices (300 mm).")] = 100,
+    size: Annotated[
+        int, typer.Option(min=16, help="Rows and columns (400 mm field of view).")
+    ] = 512,
     seed: Annotated[int, typer.Option(help="Seed: the same seed gives identical files.")] = 0,
+    as_json: JsonOption = False,
 ) -> None:
     """Write a deterministic synthetic CT study (DICOM) and its ground-truth labels."""
+    from radbridge.cli.output import emit, progress, say
     from radbridge.io.phantom import write_phantom
 
-    files = write_phantom(out, slices=slices, size=size, seed=seed)
-    typer.echo(f"DICOM:        {files.dicom_dir} ({slices} slices, {size}x{size})")
-    typer.echo(f"labels:       {files.labels_nifti or files.labels_npy}")
-    typer.echo(f"label names:  {files.labels_json}")
-    typer.echo(f"truth:        {files.truth_json}")
-    typer.echo(f"study UID:    {files.study_instance_uid}")
+    with progress("phantom") as advance:
+        files = write_phantom(out, slices=slices, size=size, seed=seed, progress=advance)
+    skipped = None if files.labels_nifti else out / "labels.nii.gz"
+    if as_json:
+        emit(
+            {
+                "dicom_dir": str(files.dicom_dir),
+                "slices": slices,
+                "size": size,
+                "labels_nifti": str(files.labels_nifti) if files.labels_nifti else None,
+                "labels_npy": str(files.labels_npy),
+                "labels_json": str(files.labels_json),
+                "truth_json": str(files.truth_json),
+                "study_instance_uid": files.study_instance_uid,
+                "series_instance_uid": files.series_instance_uid,
+                "skipped": [str(skipped)] if skipped else [],
+            }
+        )
+        return
+    say(f"DICOM:        {files.dicom_dir} ({slices} slices, {size}x{size})")
+    say(f"labels:       {files.labels_npy}")
+    if files.labels_nifti:
+        say(f"              {files.labels_nifti}")
+    say(f"label names:  {files.labels_json}")
+    say(f"truth:        {files.truth_json}")
+    say(f"study UID:    {files.study_instance_uid}")
+    if skipped:
+        say(f"skipped:      {skipped} (needs nibabel: pip install 'radbridge[nifti]')")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 import typer
 
 from radbridge.cli import (
+    JsonOption,
     ProfileOption,
     SeriesOption,
     SourceOption,
@@ -40,13 +41,17 @@ def encode(
         str, typer.Option(help="SCHEME:VALUE:MEANING of the quantity (CID 7180).")
     ] = "DCM:130402:Class activation",
     nan_policy: Annotated[
-        str, typer.Option("--nan-policy", help="refuse, zero or padding (NaN kept as NaN).")
+        Literal["refuse", "zero", "padding"],
+        typer.Option(
+            "--nan-policy", case_sensitive=False, help="What NaN becomes (padding: kept as NaN)."
+        ),
     ] = "refuse",
     dtype: Annotated[
-        str | None,
+        Literal["float32", "float64", "uint16", "int16"] | None,
         typer.Option(
-            help="Store as float32, float64, uint16 or int16 (default: the map's type). "
-            "Real values stored as integers get a slope/intercept from the data range."
+            case_sensitive=False,
+            help="Stored type (default: the map's type). "
+            "Real values stored as integers get a slope/intercept from the data range.",
         ),
     ] = None,
     anatomy: Annotated[
@@ -58,22 +63,62 @@ def encode(
         ),
     ] = None,
     compression: Annotated[
-        str | None,
-        typer.Option(help="Integer maps: rle, jpegls or jpeg2000 (lossless; dcmqi reads none)."),
+        Literal["none", "deflated-explicit", "rle", "jpegls", "jpeg2000"] | None,
+        typer.Option(
+            case_sensitive=False,
+            help="Lossless; rle, jpegls and jpeg2000 for integer maps only (dcmqi reads none).",
+        ),
     ] = None,
     profile: ProfileOption = None,
     series: SeriesOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Encode MAP on the series in --source as a DICOM Parametric Map."""
-    from radbridge.coding import Code
+    from radbridge.cli.output import progress
     from radbridge.io.masks import read_mask
     from radbridge.io.series import read_series
-    from radbridge.models import ModelResult
     from radbridge.pm import open_parametric_map
+
+    with progress("pm encode", total=2) as advance:
+        src = read_series(source, series_instance_uid=series)
+        values = read_mask(map_file, src.geometry)
+        advance(1, 2)
+        ds = _encode(src, values, quantity, anatomy, units, nan_policy, compression, dtype, profile)
+        advance(2, 2)
+    mapping = open_parametric_map(ds).mapping
+    stored = "float" if "FloatPixelData" in ds or "DoubleFloatPixelData" in ds else "integer"
+    write_object(
+        ds,
+        output,
+        f"Parametric Map, {ds.NumberOfFrames} frames, {int(ds.BitsAllocated)}-bit {stored}, "
+        f"units {units}, real = stored x {mapping.slope!r} + {mapping.intercept!r}",
+        as_json=as_json,
+        details={
+            "frame_count": int(ds.NumberOfFrames),
+            "bits_allocated": int(ds.BitsAllocated),
+            "stored": stored,
+            "units": units,
+            "slope": mapping.slope,
+            "intercept": mapping.intercept,
+        },
+    )
+
+
+def _encode(
+    src: Any,
+    values: Any,
+    quantity: str,
+    anatomy: str | None,
+    units: str,
+    nan_policy: str,
+    compression: str | None,
+    dtype: str | None,
+    profile: str | None,
+) -> Any:
+    from radbridge.coding import Code
+    from radbridge.models import ModelResult
     from radbridge.results import PmOutput
 
-    src = read_series(source, series_instance_uid=series)
-    values = read_mask(map_file, src.geometry)
     code = _parse_code(quantity)
     assert isinstance(code, Code)
     region: object = _parse_code(anatomy) if anatomy and anatomy.count(":") >= 2 else anatomy
@@ -87,15 +132,7 @@ def encode(
         stored_dtype=dtype,
         anatomic_region=region,
     )
-    ds = encode_one(src, ModelResult(), spec, profile=profile)
-    mapping = open_parametric_map(ds).mapping
-    stored = "float" if "FloatPixelData" in ds or "DoubleFloatPixelData" in ds else "integer"
-    write_object(
-        ds,
-        output,
-        f"Parametric Map, {ds.NumberOfFrames} frames, {int(ds.BitsAllocated)}-bit {stored}, "
-        f"units {units}, real = stored x {mapping.slope!r} + {mapping.intercept!r}",
-    )
+    return encode_one(src, ModelResult(), spec, profile=profile)
 
 
 @pm_app.command("decode")
@@ -105,10 +142,12 @@ def decode(
     source: Annotated[
         Path | None, typer.Option("--source", help="Put the map on this series' grid.")
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Decode a Parametric Map to real-world values on its own grid or the source's."""
     import numpy as np
 
+    from radbridge.cli.output import emit, say
     from radbridge.io.nifti import write_image
     from radbridge.io.series import read_series
     from radbridge.pm import open_parametric_map
@@ -122,4 +161,14 @@ def decode(
     else:
         write_image(volume, output)
     units = pm.mapping.units.value if pm.mapping.units is not None else "unknown"
-    typer.echo(f"wrote {output}: {volume.shape} {volume.array.dtype}, units {units}")
+    if as_json:
+        emit(
+            {
+                "output": str(output),
+                "shape": list(volume.shape),
+                "dtype": str(volume.array.dtype),
+                "units": units,
+            }
+        )
+        return
+    say(f"wrote {output}: {volume.shape} {volume.array.dtype}, units {units}")

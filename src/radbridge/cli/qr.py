@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
@@ -49,7 +48,10 @@ def _peer(text: str, config: Path | None, timeout: float | None) -> Peer:
 def query_command(
     peer: PeerArgument,
     config: PeerConfig = None,
-    level: Annotated[str, typer.Option(help="patient, study, series or image.")] = "study",
+    level: Annotated[
+        Literal["patient", "study", "series", "image"],
+        typer.Option(case_sensitive=False, help="Query level."),
+    ] = "study",
     study: Annotated[str | None, typer.Option("--study", help="Study Instance UID.")] = None,
     series: Annotated[str | None, typer.Option("--series", help="Series Instance UID.")] = None,
     patient_id: Annotated[str | None, typer.Option("--patient-id", help="Patient ID.")] = None,
@@ -63,6 +65,8 @@ def query_command(
 
     Names and IDs are printed only with --json (DICOM JSON of what the peer returns).
     """
+    from radbridge.cli.output import emit, say
+
     target = _peer(peer, config, timeout)
     keys: dict[str, str] = {}
     if patient_id:
@@ -82,12 +86,12 @@ def query_command(
             keys["SeriesInstanceUID"] = series
         found = find(target, level, keys=keys, ae_title=ae)
     if as_json:
-        typer.echo(json.dumps([ds.to_json_dict() for ds in found], indent=2))
+        emit([ds.to_json_dict() for ds in found])
         return
     for ds in found:
         fields = [f"{k}={ds.get(k)}" for k in _SHOWN if k in ds and ds.get(k) not in (None, "")]
-        typer.echo("  ".join(fields) or "(match without UIDs)")
-    typer.echo(f"{len(found)} matches")
+        say("  ".join(fields) or "(match without UIDs)")
+    say(f"{len(found)} matches")
 
 
 @app.command("retrieve")
@@ -98,7 +102,8 @@ def retrieve_command(
     config: PeerConfig = None,
     series: Annotated[str | None, typer.Option("--series", help="Series Instance UID.")] = None,
     method: Annotated[
-        str | None, typer.Option(help="get, move or wado (default: get; wado with --web).")
+        Literal["get", "move", "wado"] | None,
+        typer.Option(case_sensitive=False, help="Default: get; wado with --web."),
     ] = None,
     use_web: Annotated[bool, typer.Option("--web", help="Use WADO-RS (--method wado).")] = False,
     ae: Annotated[str, typer.Option("--ae", help="Our AE title (C-MOVE destination).")] = (
@@ -109,6 +114,7 @@ def retrieve_command(
     timeout: Timeout = None,
 ) -> None:
     """Retrieve a study or series into OUTPUT/<study>/<series>/<sop>.dcm; exit 1 on any failure."""
+    from radbridge.cli.output import emit, progress, say
     from radbridge.errors import ConfigError
 
     chosen = (method or ("wado" if use_web else "get")).lower()
@@ -119,22 +125,27 @@ def retrieve_command(
             hint="drop --web, or use --method wado",
         )
     target = _peer(peer, config, timeout)
-    if chosen == "get":
-        from radbridge.net import get
+    with progress("retrieve") as advance:
+        if chosen == "get":
+            from radbridge.net import get
 
-        report = get(target, output, study=study, series=series, ae_title=ae)
-    elif chosen == "move":
-        from radbridge.net import move
+            report = get(target, output, study=study, series=series, ae_title=ae, progress=advance)
+        elif chosen == "move":
+            from radbridge.net import move
 
-        report = move(target, output, study=study, series=series, ae_title=ae, port=port)
-    elif chosen == "wado":
-        from radbridge.net import wado
+            report = move(
+                target,
+                output,
+                study=study,
+                series=series,
+                ae_title=ae,
+                port=port,
+                progress=advance,
+            )
+        else:
+            from radbridge.net import wado
 
-        report = wado(target, output, study=study, series=series)
-    else:
-        raise ConfigError(
-            f"unknown method {chosen!r}", attribute="--method", hint="use get, move or wado"
-        )
+            report = wado(target, output, study=study, series=series, progress=advance)
     if as_json:
         summary = {
             "peer": report.peer,
@@ -144,9 +155,9 @@ def retrieve_command(
             "warnings": report.warnings,
             "seconds": round(report.seconds, 3),
         }
-        typer.echo(json.dumps(summary, indent=2))
+        emit(summary)
     else:
-        typer.echo(
+        say(
             f"retrieved {len(report.files)} instances into {output} "
             f"({report.failed} failed) in {report.seconds:.2f} s"
         )

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
-from radbridge.cli import THRESHOLD_HELP, app
+from radbridge.cli import JsonOption, ProfileOption, ThresholdOption, app, identity
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -38,19 +38,20 @@ def render(
     seg_file: Annotated[Path, typer.Argument(help="SEG file.")],
     source: Annotated[Path, typer.Option("--source", help="Folder of the source series.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Output folder.")],
-    style: Annotated[str, typer.Option(help="outline or filled.")] = "outline",
-    count: Annotated[int, typer.Option(help="Slices in the montage.")] = 6,
+    style: Annotated[
+        Literal["outline", "filled"],
+        typer.Option(case_sensitive=False, help="How segments are drawn."),
+    ] = "outline",
+    count: Annotated[int, typer.Option(min=1, help="Slices in the montage.")] = 6,
     window: Annotated[
         str | None, typer.Option(help="CENTER,WIDTH of the grey image (default: auto).")
     ] = None,
     sc: Annotated[
         bool, typer.Option("--sc", help="Also write overlay.dcm (Secondary Capture).")
     ] = False,
-    threshold: Annotated[float | None, typer.Option(help=THRESHOLD_HELP)] = None,
-    profile: Annotated[
-        str | None,
-        typer.Option(help="SC encoding: interop (default), slicer, ohif, pacs or compact."),
-    ] = None,
+    threshold: ThresholdOption = None,
+    profile: ProfileOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Write OUT/montage.png: the slices with the most segmented area, segments in colour.
 
@@ -81,8 +82,29 @@ def render(
     )
     output.mkdir(parents=True, exist_ok=True)
     chosen = render_png_montage(frames, labels, output / "montage.png", count=count)
-    typer.echo(f"wrote {output / 'montage.png'}: slices {[k + 1 for k in chosen]}")
+    report: dict[str, Any] = {
+        "montage": str(output / "montage.png"),
+        "slices": [k + 1 for k in chosen],
+        "overlay": None,
+    }
     if sc:
         ds = encode_overlay_sc(src, frames, profile=profile)
         ds.save_as(output / "overlay.dcm", enforce_file_format=True)
-        typer.echo(f"wrote {output / 'overlay.dcm'}: {ds.NumberOfFrames} frames")
+        report["overlay"] = {
+            "output": str(output / "overlay.dcm"),
+            **identity(ds),
+            "frame_count": int(ds.NumberOfFrames),
+        }
+    _print_render(report, as_json)
+
+
+def _print_render(report: dict[str, Any], as_json: bool) -> None:
+    from radbridge.cli.output import emit, say
+
+    if as_json:
+        emit(report)
+        return
+    say(f"wrote {report['montage']}: slices {report['slices']}")
+    if report["overlay"]:
+        overlay = report["overlay"]
+        say(f"wrote {overlay['output']}: {overlay['frame_count']} frames")

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
 from radbridge.cli import (
-    THRESHOLD_HELP,
     JsonOption,
     SeriesOption,
     SourceOption,
+    ThresholdOption,
     app,
     command_group,
     encode_one,
@@ -28,7 +27,8 @@ rtstruct_app = command_group(
     "rtstruct", "RT Structure Sets (RTSTRUCT): encode masks as contours, decode, info."
 )
 
-_HOLES = "How holes are written: separate (default), keyhole or xor."
+_HOLES = "How holes are written (docs/rtstruct.md)."
+HoleStyleChoice = Literal["separate", "keyhole", "xor"]
 _TOLERANCE = "Simplify contours within this distance in mm (0: lossless)."
 
 
@@ -65,8 +65,10 @@ def encode(
         Path, typer.Option("--labels", help='labels.json: {"1": "liver", "2": {...}}.')
     ],
     output: Annotated[Path, typer.Option("-o", "--output", help="RTSTRUCT file to write.")],
-    hole_style: Annotated[str, typer.Option("--hole-style", help=_HOLES)] = "separate",
-    tolerance_mm: Annotated[float, typer.Option("--tolerance-mm", help=_TOLERANCE)] = 0.0,
+    hole_style: Annotated[
+        HoleStyleChoice, typer.Option("--hole-style", case_sensitive=False, help=_HOLES)
+    ] = "separate",
+    tolerance_mm: Annotated[float, typer.Option("--tolerance-mm", min=0.0, help=_TOLERANCE)] = 0.0,
     interpreted_type: Annotated[
         str | None,
         typer.Option("--interpreted-type", help="RT ROI Interpreted Type of ROIs that do not say."),
@@ -82,6 +84,7 @@ def encode(
         str, typer.Option("--label", help="Structure Set Label (up to 16 characters).")
     ] = "RADBRIDGE",
     series: SeriesOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Encode MASK on the series in --source as an RT Structure Set."""
     from radbridge.io.masks import read_mask
@@ -103,8 +106,13 @@ def encode(
     )
     ds = encode_one(src, result, spec)
     contours = sum(len(item.get("ContourSequence", [])) for item in ds.ROIContourSequence)
+    rois = len(ds.StructureSetROISequence)
     write_object(
-        ds, output, f"RTSTRUCT, {len(ds.StructureSetROISequence)} ROIs, {contours} contours"
+        ds,
+        output,
+        f"RTSTRUCT, {rois} ROIs, {contours} contours",
+        as_json=as_json,
+        details={"roi_count": rois, "contour_count": contours},
     )
 
 
@@ -117,7 +125,10 @@ def decode(
         bool, typer.Option("--stacked", help="One mask per ROI, .npy [roi,slice,row,column].")
     ] = False,
     overlap: Annotated[
-        str, typer.Option(help="Label maps: error (default) or smallest (smaller ROI wins).")
+        Literal["error", "smallest"],
+        typer.Option(
+            case_sensitive=False, help="Label maps: refuse overlaps, or the smaller ROI wins."
+        ),
     ] = "error",
     tolerance_mm: Annotated[
         float | None,
@@ -126,10 +137,12 @@ def decode(
     series: Annotated[
         str | None, typer.Option(help="Series UID (default: the referenced series).")
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Rasterise the ROIs of an RTSTRUCT on its series: a label map, or stacked masks."""
     import numpy as np
 
+    from radbridge.cli.output import emit, say
     from radbridge.errors import UnsupportedObjectError
     from radbridge.io.nifti import write_image
     from radbridge.rtstruct import read_rtstruct
@@ -146,14 +159,20 @@ def decode(
             )
         masks = rs.stacked_volume(target, tolerance_mm=tolerance_mm)
         np.save(output, masks.array)
-        typer.echo(f"wrote {output}: ROIs {list(masks.segment_numbers)}")
-        return
-    volume = rs.label_volume(target, overlap=overlap, tolerance_mm=tolerance_mm)
-    if output.suffix == ".npy":
-        np.save(output, volume.array)
+        shape, rois = masks.array.shape, list(masks.segment_numbers)
+        summary = f"ROIs {rois}"
     else:
-        write_image(volume, output)
-    typer.echo(f"wrote {output}: {volume.shape} label map, ROIs {sorted(rs.rois)}")
+        volume = rs.label_volume(target, overlap=overlap, tolerance_mm=tolerance_mm)
+        if output.suffix == ".npy":
+            np.save(output, volume.array)
+        else:
+            write_image(volume, output)
+        shape, rois = volume.shape, sorted(rs.rois)
+        summary = f"{volume.shape} label map, ROIs {rois}"
+    if as_json:
+        emit({"output": str(output), "shape": list(shape), "rois": rois, "summary": summary})
+    else:
+        say(f"wrote {output}: {summary}")
 
 
 @rtstruct_app.command("info")
@@ -186,15 +205,21 @@ def info(
             for roi in rs.rois.values()
         ],
     }
+    _print_info(result, as_json)
+
+
+def _print_info(result: dict[str, Any], as_json: bool) -> None:
+    from radbridge.cli.output import emit, say
+
     if as_json:
-        typer.echo(json.dumps(result, indent=2))
+        emit(result)
         return
-    typer.echo(
+    say(
         f"RTSTRUCT {result['sop_instance_uid']} ({result['structure_set_label']}): "
         f"{len(result['rois'])} ROIs on {result['referenced_image_count']} images"
     )
     for roi in result["rois"]:
-        typer.echo(
+        say(
             f"  {roi['roi_number']:>4}  {roi['name']:<32} {roi['interpreted_type'] or '-':<12} "
             f"{roi['contour_count']} contours"
         )
@@ -204,27 +229,32 @@ def info(
 def convert(
     input_file: Annotated[Path, typer.Argument(help="SEG or RTSTRUCT file.")],
     to: Annotated[
-        str, typer.Option("--to", help="rtstruct (from a SEG) or seg (from an RTSTRUCT).")
+        Literal["rtstruct", "seg"],
+        typer.Option(
+            "--to", case_sensitive=False, help="rtstruct from a SEG, or seg from an RTSTRUCT."
+        ),
     ],
     source: SourceOption,
     output: Annotated[Path, typer.Option("-o", "--output", help="File to write.")],
     seg_type: Annotated[
-        str, typer.Option("--type", help="--to seg: binary (default) or labelmap.")
+        Literal["binary", "labelmap"],
+        typer.Option("--type", case_sensitive=False, help="--to seg: Segmentation Type."),
     ] = "binary",
-    hole_style: Annotated[str, typer.Option("--hole-style", help=_HOLES)] = "separate",
-    tolerance_mm: Annotated[float, typer.Option("--tolerance-mm", help=_TOLERANCE)] = 0.0,
+    hole_style: Annotated[
+        HoleStyleChoice, typer.Option("--hole-style", case_sensitive=False, help=_HOLES)
+    ] = "separate",
+    tolerance_mm: Annotated[float, typer.Option("--tolerance-mm", min=0.0, help=_TOLERANCE)] = 0.0,
     allow_empty: Annotated[
         bool, typer.Option("--allow-empty", help="--to rtstruct: keep empty segments.")
     ] = False,
     series: SeriesOption = None,
-    threshold: Annotated[float | None, typer.Option(help=THRESHOLD_HELP)] = None,
+    threshold: ThresholdOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Convert a SEG to an RTSTRUCT (--to rtstruct) or an RTSTRUCT to a SEG (--to seg)."""
-    from radbridge.errors import ConfigError
     from radbridge.rtstruct import ContourOptions, read_rtstruct, rtstruct_to_seg, seg_to_rtstruct
 
-    target = to.strip().lower()
-    if target == "rtstruct":
+    if to == "rtstruct":
         ds = seg_to_rtstruct(
             input_file,
             _source(source, series),
@@ -233,12 +263,8 @@ def convert(
             threshold=threshold,
         )
         what = f"RTSTRUCT, {len(ds.StructureSetROISequence)} ROIs"
-    elif target == "seg":
+    else:
         rs = read_rtstruct(input_file)
         ds = rtstruct_to_seg(rs, _referenced_source(source, series, rs), segmentation_type=seg_type)
         what = f"{ds.SegmentationType} SEG, {len(ds.SegmentSequence)} segments"
-    else:
-        raise ConfigError(
-            f"cannot convert to {to!r}", attribute="--to", hint="use --to rtstruct or --to seg"
-        )
-    write_object(ds, output, what)
+    write_object(ds, output, what, as_json=as_json)

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
 from radbridge.cli import (
-    THRESHOLD_HELP,
     JsonOption,
     ProfileOption,
     SeriesOption,
     SourceOption,
+    ThresholdOption,
     command_group,
     encode_one,
     identity,
@@ -36,16 +36,18 @@ def encode(
     labels: Annotated[Path, typer.Option("--labels", help='labels.json: {"1": "liver", ...}.')],
     output: Annotated[Path, typer.Option("-o", "--output", help="SEG file to write.")],
     seg_type: Annotated[
-        str, typer.Option("--type", help="binary, fractional or labelmap.")
+        Literal["binary", "fractional", "labelmap"],
+        typer.Option("--type", case_sensitive=False, help="Segmentation Type."),
     ] = "binary",
     compression: Annotated[
-        str | None,
-        typer.Option(
-            help="none, deflated-explicit, rle, jpegls or jpeg2000 (default: the profile's)."
-        ),
+        Literal["none", "deflated-explicit", "rle", "jpegls", "jpeg2000"] | None,
+        typer.Option(case_sensitive=False, help="Lossless compression (default: the profile's)."),
     ] = None,
     profile: ProfileOption = None,
-    keep_empty_frames: Annotated[bool, typer.Option("--keep-empty-frames")] = False,
+    keep_empty_frames: Annotated[
+        bool,
+        typer.Option("--keep-empty-frames", help="Write frames without segmented pixels too."),
+    ] = False,
     palette: Annotated[
         bool, typer.Option("--palette", help="LABELMAP: add a colour palette.")
     ] = False,
@@ -54,31 +56,44 @@ def encode(
     ] = "unspecified",
     algorithm_version: Annotated[str, typer.Option(help="Algorithm version.")] = "0",
     series: SeriesOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Encode MASK on the series in --source as a DICOM Segmentation."""
+    from radbridge.cli.output import progress
     from radbridge.io.masks import read_mask
     from radbridge.io.series import read_series
     from radbridge.models import AlgorithmInfo, ModelResult
     from radbridge.results import SegOutput
     from radbridge.seg import load_labels
 
-    src = read_series(source, series_instance_uid=series)
-    spec = SegOutput(
-        mask=read_mask(mask, src.geometry),
-        segmentation_type=seg_type,
-        transfer_syntax=compression,
-        keep_empty_frames=keep_empty_frames,
-        palette=palette,
-    )
-    result = ModelResult(
-        segments=load_labels(labels), algorithm=AlgorithmInfo(algorithm, algorithm_version)
-    )
-    ds = encode_one(src, result, spec, profile=profile)
+    with progress("seg encode", total=3) as advance:
+        src = read_series(source, series_instance_uid=series)
+        advance(1, 3)
+        spec = SegOutput(
+            mask=read_mask(mask, src.geometry),
+            segmentation_type=seg_type,
+            transfer_syntax=compression,
+            keep_empty_frames=keep_empty_frames,
+            palette=palette,
+        )
+        result = ModelResult(
+            segments=load_labels(labels), algorithm=AlgorithmInfo(algorithm, algorithm_version)
+        )
+        advance(2, 3)
+        ds = encode_one(src, result, spec, profile=profile)
+        advance(3, 3)
     write_object(
         ds,
         output,
         f"{ds.SegmentationType} SEG, {len(ds.SegmentSequence)} segments, "
         f"{ds.NumberOfFrames} frames, {_syntax_name(ds)}",
+        as_json=as_json,
+        details={
+            "segmentation_type": str(ds.SegmentationType),
+            "segment_count": len(ds.SegmentSequence),
+            "frame_count": int(ds.NumberOfFrames),
+            "transfer_syntax": _syntax_name(ds),
+        },
     )
 
 
@@ -109,9 +124,11 @@ def decode(
         typer.Option("--per-segment", help="One file per segment in the folder -o (as dcmqi)."),
     ] = False,
     file_format: Annotated[
-        str, typer.Option("--format", help="--per-segment: nii.gz (default) or nrrd.")
+        Literal["nii.gz", "nii", "nrrd"],
+        typer.Option("--format", case_sensitive=False, help="--per-segment: file format."),
     ] = "nii.gz",
-    threshold: Annotated[float | None, typer.Option(help=THRESHOLD_HELP)] = None,
+    threshold: ThresholdOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Decode a SEG to a label map, or one mask per segment, on its own grid or the source's.
 
@@ -128,15 +145,31 @@ def decode(
     if stacked or per_segment:
         masks = seg.stacked_volume(target, threshold=threshold)
         if per_segment:
-            _write_per_segment(seg, masks, output, file_format)
+            report = _write_per_segment(seg, masks, output, file_format)
         else:
-            _write_stacked(masks, output)
-        return
-    volume = seg.label_volume(
-        target, threshold=DEFAULT_THRESHOLD if threshold is None else threshold
-    )
-    _write_volume(volume, output)
-    typer.echo(f"wrote {output}: {volume.shape} label map, segments {sorted(seg.segments)}")
+            report = _write_stacked(masks, output)
+    else:
+        volume = seg.label_volume(
+            target, threshold=DEFAULT_THRESHOLD if threshold is None else threshold
+        )
+        _write_volume(volume, output)
+        report = {
+            "output": str(output),
+            "shape": list(volume.shape),
+            "dtype": str(volume.array.dtype),
+            "segments": sorted(seg.segments),
+            "summary": f"{volume.shape} label map, segments {sorted(seg.segments)}",
+        }
+    _report(report, as_json)
+
+
+def _report(report: dict[str, Any], as_json: bool) -> None:
+    from radbridge.cli.output import emit, say
+
+    if as_json:
+        emit(report)
+    else:
+        say(f"wrote {report['output']}: {report['summary']}")
 
 
 def _write_volume(volume: Volume, output: Path) -> None:
@@ -151,7 +184,7 @@ def _write_volume(volume: Volume, output: Path) -> None:
         write_image(volume, output)
 
 
-def _write_stacked(masks: StackedMasks, output: Path) -> None:
+def _write_stacked(masks: StackedMasks, output: Path) -> dict[str, Any]:
     import numpy as np
 
     from radbridge.io.nifti import write_images
@@ -161,23 +194,21 @@ def _write_stacked(masks: StackedMasks, output: Path) -> None:
         np.save(output, masks.array)
     else:
         write_images(masks.array, masks.geometry, output)
-    typer.echo(
-        f"wrote {output}: {masks.array.shape[0]} masks {masks.array.dtype} [segment, ...], "
-        f"segments {list(masks.segment_numbers)}"
-    )
+    return {
+        "output": str(output),
+        "shape": list(masks.array.shape),
+        "dtype": str(masks.array.dtype),
+        "segments": list(masks.segment_numbers),
+        "summary": f"{masks.array.shape[0]} masks {masks.array.dtype} [segment, ...], "
+        f"segments {list(masks.segment_numbers)}",
+    }
 
 
 def _write_per_segment(
-    seg: Segmentation, masks: StackedMasks, folder: Path, file_format: str
-) -> None:
-    from radbridge.errors import ConfigError
+    seg: Segmentation, masks: StackedMasks, folder: Path, suffix: str
+) -> dict[str, Any]:
     from radbridge.geometry import Volume
 
-    suffix = file_format.strip().lower().lstrip(".")
-    if suffix not in ("nii.gz", "nii", "nrrd"):
-        raise ConfigError(
-            f"unknown format {file_format!r}", attribute="--format", hint="use nii.gz or nrrd"
-        )
     folder.mkdir(parents=True, exist_ok=True)
     for number, mask in zip(masks.segment_numbers, masks.array, strict=True):
         _write_volume(
@@ -188,10 +219,13 @@ def _write_per_segment(
     for entry in described:
         entry["file"] = files[int(str(entry["segment_number"]))]
     (folder / "segments.json").write_text(json.dumps(described, indent=2))
-    typer.echo(
-        f"wrote {len(files)} files segment-N.{suffix} and segments.json to {folder}: "
-        f"segments {list(masks.segment_numbers)}"
-    )
+    return {
+        "output": str(folder),
+        "files": [files[n] for n in masks.segment_numbers] + ["segments.json"],
+        "segments": list(masks.segment_numbers),
+        "summary": f"{len(files)} files segment-N.{suffix} and segments.json, "
+        f"segments {list(masks.segment_numbers)}",
+    }
 
 
 @seg_app.command("info")
@@ -221,16 +255,22 @@ def info(
         result["geometry"] = seg.geometry().to_dict()
     except RadbridgeError as exc:
         result["geometry_error"] = str(exc)
+    _print_info(result, as_json)
+
+
+def _print_info(result: dict[str, Any], as_json: bool) -> None:
+    from radbridge.cli.output import emit, say
+
     if as_json:
-        typer.echo(json.dumps(result, indent=2))
+        emit(result)
         return
-    typer.echo(
+    say(
         f"{result['segmentation_type']} SEG {result['sop_instance_uid']}: "
         f"{result['frame_count']} frames of {result['rows']}x{result['columns']}"
     )
     if result["geometry"]:
         shape = "x".join(map(str, result["geometry"]["shape"]))
-        typer.echo(f"  own grid {shape}, spacing {result['geometry']['spacing']} mm")
+        say(f"  own grid {shape}, spacing {result['geometry']['spacing']} mm")
     for segment in result["segments"]:
         code = segment["property_type"]
         modifiers = ", ".join(m["meaning"] for m in segment.get("property_type_modifiers", []))
@@ -238,4 +278,4 @@ def info(
         text = f"{code['scheme']} {code['value']} {code['meaning']}" if code else "(no codes)"
         text += f" ({modifiers})" if modifiers else ""
         text += f" in {region['meaning']}" if region else ""
-        typer.echo(f"  {segment['segment_number']:>4}  {segment['label']:<32} {text}")
+        say(f"  {segment['segment_number']:>4}  {segment['label']:<32} {text}")

@@ -37,6 +37,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -170,7 +171,13 @@ def _slice_labels(
     return labels, fat & (labels == 1)
 
 
-def generate_phantom(*, slices: int = 100, size: int = 512, seed: int = 0) -> Phantom:
+def generate_phantom(
+    *,
+    slices: int = 100,
+    size: int = 512,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> Phantom:
     """Generate the phantom in memory.
 
     Parameters
@@ -181,6 +188,8 @@ def generate_phantom(*, slices: int = 100, size: int = 512, seed: int = 0) -> Ph
         Rows and columns of each slice over a 400 mm field of view (>= 16).
     seed
         Seed for the noise and the small jitter of lesion positions.
+    progress
+        Called with (slices done, slices) after each slice is drawn.
 
     Returns
     -------
@@ -222,6 +231,8 @@ def generate_phantom(*, slices: int = 100, size: int = 512, seed: int = 0) -> Ph
         hu[k] = values[lab]
         hu[k][fat] = _HU["fat"]
         hu[k][canal & (lab == 1)] = _HU["canal"]
+        if progress is not None:
+            progress(k + 1, slices)
     hu += rng.normal(0.0, NOISE_HU, size=hu.shape).astype(np.float32)
     hu[labels == 0] = _HU["air"] + rng.normal(0.0, 3.0, size=int((labels == 0).sum()))
     affine = affine_from_planes(
@@ -299,6 +310,7 @@ def write_phantom(
     size: int = 512,
     seed: int = 0,
     nifti: bool | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> PhantomFiles:
     """Write the phantom as single-frame CT files plus its ground truth.
 
@@ -318,8 +330,14 @@ def write_phantom(
     nifti
         Write ``labels.nii.gz``: ``None`` writes it when nibabel is installed,
         ``True`` requires it.
+    progress
+        Called with (steps done, steps) as slices are drawn and then written
+        (``2 * slices`` steps).
     """
-    phantom = generate_phantom(slices=slices, size=size, seed=seed)
+    report = progress or (lambda done, total: None)
+    phantom = generate_phantom(
+        slices=slices, size=size, seed=seed, progress=lambda k, n: report(k, 2 * n)
+    )
     out = Path(out_dir)
     dicom_dir = out / "dicom"
     dicom_dir.mkdir(parents=True, exist_ok=True)
@@ -347,6 +365,7 @@ def write_phantom(
         ds.file_meta = meta
         ds.save_as(dicom_dir / f"CT{instance:06d}.dcm", enforce_file_format=True)
         refs.append(SliceRef(CTImageStorage, sop_uid))
+        report(slices + k + 1, 2 * slices)
     labels_npy = out / "labels.npy"
     np.save(labels_npy, phantom.labels.array)
     labels_nifti = _write_nifti(phantom, out / "labels.nii.gz", nifti)

@@ -9,10 +9,14 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["RetrieveReport"]
+__all__ = ["RetrieveProgress", "RetrieveReport"]
+
+#: Called with (instances written, None) as a retrieve goes on (the total is not known).
+RetrieveProgress = Callable[[int, int | None], None]
 
 
 @dataclass
@@ -24,3 +28,10 @@ class RetrieveReport:
     failed: int = 0
     warnings: int = 0
     seconds: float = 0.0
+    progress: RetrieveProgress | None = field(default=None, repr=False, compare=False)
+
+    def add(self, path: Path) -> None:
+        """Record an instance written to ``path`` (and tell ``progress``)."""
+        self.files.append(path)
+        if self.progress is not None:
+            self.progress(len(self.files), None)

@@ -42,7 +42,7 @@ from radbridge.io.part10 import read_uids
 from radbridge.io.storage import instance_path, write_durably
 from radbridge.net.dicomweb.multipart import MultipartParser, PartData, PartEnd, boundary_of
 from radbridge.net.peers import Peer
-from radbridge.net.retrieved import RetrieveReport
+from radbridge.net.retrieved import RetrieveProgress, RetrieveReport
 from radbridge.net.senders import failed
 
 __all__ = ["DicomWebSender", "StowReport", "permanent_failure", "qido", "stow", "wado"]
@@ -469,6 +469,7 @@ def wado(
     *,
     study: str,
     series: str | None = None,
+    progress: RetrieveProgress | None = None,
 ) -> RetrieveReport:
     """WADO-RS a study (or series) into ``out_dir/<study>/<series>/<sop>.dcm``, durably.
 
@@ -477,7 +478,8 @@ def wado(
     re-encode, no transcoding by the server. The answer is streamed: each
     instance is written (temporary file, fsync, rename) as soon as its part has
     arrived, so memory holds one instance at a time, and an answer cut short
-    leaves only complete files behind.
+    leaves only complete files behind. ``progress`` is called with (instances
+    written, None) as they arrive.
 
     Raises
     ------
@@ -489,7 +491,7 @@ def wado(
     """
     session = _session(peer)
     started = time.monotonic()
-    report = RetrieveReport(str(peer))
+    report = RetrieveReport(str(peer), progress=progress)
     url = f"{str(peer.dicomweb_url).rstrip('/')}/studies/{study}"
     if series:
         url += f"/series/{series}"
@@ -518,7 +520,7 @@ def wado(
                 ) from exc
             path = instance_path(Path(out_dir), study_uid, series_uid, sop)
             write_durably(data, path)
-            report.files.append(path)
+            report.add(path)
     if not report.files:
         raise DicomWebError(
             f"{peer.name} returned no instances for {series or study}",

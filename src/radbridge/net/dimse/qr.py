@@ -50,7 +50,7 @@ from radbridge.net.dimse.qr_association import DEFAULT_AE_TITLE, associate, chec
 from radbridge.net.dimse.scp import StorageSCP
 from radbridge.net.peers import Peer
 from radbridge.net.receiver import NullSink, StoredInstance, store_instance
-from radbridge.net.retrieved import RetrieveReport
+from radbridge.net.retrieved import RetrieveProgress, RetrieveReport
 
 __all__ = ["RetrieveReport", "find", "get", "move"]
 
@@ -312,7 +312,7 @@ class _Writer:
         except OSError:
             return 0xA700
         with self.lock:
-            self.report.files.append(stored.path)
+            self.report.add(stored.path)
         return 0x0000
 
 
@@ -355,8 +355,11 @@ def get(
     study: str,
     series: str | None = None,
     ae_title: str = DEFAULT_AE_TITLE,
+    progress: RetrieveProgress | None = None,
 ) -> RetrieveReport:
     """C-GET a study (or one series) into ``out_dir``.
+
+    ``progress`` is called with (instances written, None) as they arrive.
 
     Raises
     ------
@@ -366,7 +369,7 @@ def get(
         Nothing was retrieved.
     """
     started = time.monotonic()
-    report = RetrieveReport(str(peer))
+    report = RetrieveReport(str(peer), progress=progress)
     query_model = _MODELS[("study", "get")]
     contexts = [build_context(query_model), *_get_contexts()]
     roles = [build_role(c, scp_role=True) for c in _GET_CLASSES]
@@ -393,8 +396,11 @@ def move(
     ae_title: str = DEFAULT_AE_TITLE,
     port: int = 0,
     host: str = "127.0.0.1",
+    progress: RetrieveProgress | None = None,
 ) -> RetrieveReport:
     """C-MOVE a study (or series) to ourselves: a Storage SCP on ``host:port`` receives it.
+
+    ``progress`` is called with (instances written, None) as they arrive.
 
     The peer must know ``ae_title`` as a move destination at ``host:port``.
 
@@ -406,12 +412,12 @@ def move(
         Nothing was retrieved.
     """
     started = time.monotonic()
-    report = RetrieveReport(str(peer))
+    report = RetrieveReport(str(peer), progress=progress)
     query_model = _MODELS[("study", "move")]
 
     class Collect(NullSink):
         def instance_stored(self, instance: StoredInstance, transfer_id: str) -> None:
-            report.files.append(instance.path)
+            report.add(instance.path)
 
     last: Dataset | None = None
     scp = StorageSCP(out_dir, ae_title=ae_title, host=host, port=port, sink=Collect())

@@ -27,7 +27,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -239,6 +239,27 @@ def _decompressed(path: Path, syntax: str) -> bytes:
     return buffer.getvalue()
 
 
+class _Progress:
+    """Counts files done across the associations of one :func:`send` for its callback."""
+
+    def __init__(self, total: int, callback: Callable[[int, int], None] | None) -> None:
+        self.total = total
+        self.done = 0
+        self.callback = callback
+        self.lock = threading.Lock()
+
+    def step(self) -> None:
+        if self.callback is None:
+            return
+        with self.lock:
+            self.done += 1
+            self.callback(min(self.done, self.total), self.total)
+
+    def finish(self) -> None:
+        if self.callback is not None:
+            self.callback(self.total, self.total)
+
+
 def _transient(exc: RadbridgeError) -> bool:
     if isinstance(exc, DimseStatusError):
         return exc.status is not None and 0xA700 <= exc.status <= 0xA7FF
@@ -251,6 +272,7 @@ def _send_batch(
     contexts: list[Context],
     ae_title: str,
     report: SendReport,
+    counter: _Progress,
 ) -> tuple[list[OutgoingInstance], RadbridgeError | None]:
     """Send what we can on one association; return (to retry, the transient error)."""
     retry: list[OutgoingInstance] = []
@@ -278,6 +300,7 @@ def _send_batch(
                         InstanceResult(item.path, item.sop_instance_uid, None, str(exc))
                     )
                 remaining.pop(0)
+                counter.step()
                 if not assoc.is_established:
                     raise NetworkError(f"{peer} dropped the association", path=peer.name)
     except NetworkError as exc:
@@ -300,12 +323,13 @@ def _send_with_retries(
     ae_title: str,
     retries: int,
     backoff_s: float,
+    counter: _Progress,
 ) -> SendReport:
     """Send ``pending`` on successive associations until done, permanent failure or retries out."""
     report = SendReport(peer=str(peer))
     attempt = 0
     while pending:
-        pending, error = _send_batch(pending, peer, contexts, ae_title, report)
+        pending, error = _send_batch(pending, peer, contexts, ae_title, report, counter)
         if not pending:
             break
         if error is not None and not _transient(error):
@@ -374,6 +398,7 @@ def send(
     retries: int = 3,
     backoff_s: float = 1.0,
     associations: int = 1,
+    progress: Callable[[int, int], None] | None = None,
 ) -> SendReport:
     """Send files and folders to ``peer`` with C-STORE.
 
@@ -392,18 +417,30 @@ def send(
         Send on this many associations at once (files are dealt out in turn).
         One association per batch is the default; several hide the per-message
         latency of the DIMSE round trip when sending many files.
+    progress
+        Called with (files done, files) as files are stored or fail.
 
     Returns
     -------
     SendReport
         A result per file; :attr:`SendReport.ok` is false if any failed. Nothing
         is raised for individual failures.
+
+    Raises
+    ------
+    NotDicomError
+        A path does not exist (nothing was sent).
     """
     if associations < 1:
         raise ConfigError("associations must be at least 1", attribute="associations")
+    paths = list(paths)
+    for given in paths:
+        if not Path(given).exists():
+            raise NotDicomError("no such file or folder", path=given, hint="check the path")
     started = time.monotonic()
     instances, rejected = collect_instances(paths)
     report = SendReport(peer=str(peer), results=list(rejected))
+    counter = _Progress(len(instances) + len(rejected), progress)
     for contexts in _contexts(instances):
         classes = {sop for sop, _ in contexts}
         pending = [i for i in instances if i.sop_class_uid in classes]
@@ -411,7 +448,7 @@ def send(
         parts = [pending[k::associations] for k in range(associations) if pending[k::associations]]
 
         def run(part: list[OutgoingInstance], contexts: list[Context] = contexts) -> SendReport:
-            return _send_with_retries(part, peer, contexts, ae_title, retries, backoff_s)
+            return _send_with_retries(part, peer, contexts, ae_title, retries, backoff_s, counter)
 
         if len(parts) == 1:
             partial = [run(parts[0])]
@@ -421,6 +458,7 @@ def send(
         for item in partial:
             report.results.extend(item.results)
             report.associations += item.associations
+    counter.finish()
     report.seconds = time.monotonic() - started
     log.info(
         "sent %d/%d instances to %s on %d associations in %.2f s",
