@@ -218,3 +218,25 @@ def test_piped_runs_do_not_import_rich(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_wsi_commands_print_json(tmp_path, capsys):
+    written = _json(
+        ["wsi", "phantom", tmp_path / "slide", "--rows", "300", "--columns", "400",
+         "--tile", "128", "--levels", "2", "--blank", "--json"], capsys
+    )  # fmt: skip
+    assert len(written["files"]) == 2 and all(Path(f).is_file() for f in written["files"])
+    described = _json(["wsi", "info", tmp_path / "slide", "--json"], capsys)
+    assert [level["shape"] for level in described["levels"]] == [[300, 400], [150, 200]]
+    np.save(tmp_path / "mask.npy", np.eye(150, 200, dtype=np.uint8))
+    (tmp_path / "labels.json").write_text(json.dumps({"1": "tumor"}))
+    seg = _json(
+        ["wsi", "seg", "encode", "--source", tmp_path / "slide", "--level", "1", "--mask",
+         tmp_path / "mask.npy", "--labels", tmp_path / "labels.json", "-o", tmp_path / "s.dcm",
+         "--json"], capsys
+    )  # fmt: skip
+    assert seg["frame_count"] == pydicom.dcmread(tmp_path / "s.dcm").NumberOfFrames == 4
+    back = _json(["wsi", "seg", "decode", tmp_path / "s.dcm", "-o", tmp_path / "b.npy", "--json"],
+                 capsys)  # fmt: skip
+    assert back["shape"] == [150, 200]
+    assert np.array_equal(np.load(tmp_path / "b.npy"), np.eye(150, 200, dtype=np.uint8))

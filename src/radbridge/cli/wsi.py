@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
 from radbridge.cli import JsonOption, SeriesOption, SourceOption, command_group, write_object
+from radbridge.cli.output import emit, say
 from radbridge.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -61,13 +61,13 @@ def info(
     slide = read_slide(folder, series_instance_uid=series)
     result = slide_json(slide)
     if as_json:
-        typer.echo(json.dumps(result, indent=2))
+        emit(result)
         return
-    typer.echo(f"slide series {result['series_instance_uid']}  {len(result['levels'])} levels")
+    say(f"slide series {result['series_instance_uid']}  {len(result['levels'])} levels")
     for level in result["levels"]:
         rows, columns = level["shape"]
         paths = ", ".join(p["identifier"] for p in level["optical_paths"]) or "-"
-        typer.echo(
+        say(
             f"  level {level['index']}  {rows}x{columns} px  tiles "
             f"{level['tile_shape'][0]}x{level['tile_shape'][1]} ({level['tiles_stored']} stored, "
             f"{level['tile_organization']})  {level['pixel_spacing_mm'][0] * 1000:g} µm/px  "
@@ -78,19 +78,23 @@ def info(
 @wsi_app.command("phantom")
 def phantom(
     folder: Annotated[Path, typer.Argument(help="Folder to write level0.dcm, level1.dcm, ...")],
-    rows: Annotated[int, typer.Option(help="Rows of the finest level.")] = 1000,
-    columns: Annotated[int, typer.Option(help="Columns of the finest level.")] = 1500,
-    tile: Annotated[int, typer.Option(help="Tile size (pixels).")] = 256,
-    levels: Annotated[int, typer.Option(help="Pyramid levels.")] = 3,
+    rows: Annotated[int, typer.Option(min=1, help="Rows of the finest level.")] = 1000,
+    columns: Annotated[int, typer.Option(min=1, help="Columns of the finest level.")] = 1500,
+    tile: Annotated[int, typer.Option(min=1, help="Tile size (pixels).")] = 256,
+    levels: Annotated[int, typer.Option(min=1, help="Pyramid levels.")] = 3,
     blank: Annotated[
         bool, typer.Option("--blank", help="White glass only (fast, any size).")
     ] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Write a synthetic whole-slide image (TILED_FULL, RLE) to try the wsi commands on."""
     from radbridge.io.slide_phantom import write_slide_phantom
 
     files = write_slide_phantom(folder, size=(rows, columns), tile=tile, levels=levels, blank=blank)
-    typer.echo(f"wrote {len(files)} levels to {folder}")
+    if as_json:
+        emit({"output": str(folder), "files": [str(f) for f in files]})
+        return
+    say(f"wrote {len(files)} levels to {folder}")
 
 
 def _load_mask(path: Path) -> Any:
@@ -119,7 +123,10 @@ def encode(
     ],
     labels: Annotated[Path, typer.Option("--labels", help='labels.json: {"1": "tumor", ...}.')],
     output: Annotated[Path, typer.Option("-o", "--output", help="SEG file to write.")],
-    seg_type: Annotated[str, typer.Option("--type", help="binary or fractional.")] = "binary",
+    seg_type: Annotated[
+        Literal["binary", "fractional"],
+        typer.Option("--type", case_sensitive=False, help="Segmentation Type."),
+    ] = "binary",
     omit_empty_tiles: Annotated[
         bool,
         typer.Option("--omit-empty-tiles", help="Leave out empty tiles (TILED_SPARSE)."),
@@ -132,6 +139,7 @@ def encode(
     ] = None,
     algorithm_version: Annotated[str, typer.Option(help="Algorithm version.")] = "0",
     series: SeriesOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Encode MASK on level N of the slide in --source as a tiled DICOM Segmentation."""
     from radbridge.seg import AlgorithmIdentification, load_labels
@@ -153,6 +161,14 @@ def encode(
         output,
         f"{ds.SegmentationType} SEG on level {level}, {len(ds.SegmentSequence)} segments, "
         f"{ds.NumberOfFrames} tiles ({ds.DimensionOrganizationType})",
+        as_json=as_json,
+        details={
+            "level": level,
+            "segmentation_type": str(ds.SegmentationType),
+            "segment_count": len(ds.SegmentSequence),
+            "frame_count": int(ds.NumberOfFrames),
+            "dimension_organization_type": str(ds.DimensionOrganizationType),
+        },
     )
 
 
@@ -163,6 +179,7 @@ def decode(
     segment: Annotated[
         int | None, typer.Option("--segment", help="Only this segment: [row, column].")
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Decode a slide SEG to a .npy mask on its level, written a row of tiles at a time.
 
@@ -195,6 +212,15 @@ def decode(
         output.unlink(missing_ok=True)
         raise
     scale = f", {seg.max_fractional_value} means 1.0" if fractional else ""
-    typer.echo(
-        f"wrote {output}: {seg.segmentation_type.value} mask {'x'.join(map(str, shape))}{scale}"
-    )
+    if as_json:
+        emit(
+            {
+                "output": str(output),
+                "segmentation_type": seg.segmentation_type.value,
+                "shape": list(shape),
+                "dtype": np.dtype(dtype).name,
+                "max_fractional_value": seg.max_fractional_value if fractional else None,
+            }
+        )
+        return
+    say(f"wrote {output}: {seg.segmentation_type.value} mask {'x'.join(map(str, shape))}{scale}")
