@@ -347,7 +347,7 @@ def test_status_page_in_chromium_while_a_job_runs(web_config, phantom_study, tmp
         assert "free of" in shown["disk"]
         with Image.open(screenshot) as image:
             pixels = np.asarray(image.convert("L"))
-        assert image.width == 1400 and image.height >= 600
+        assert image.width == 1400 and image.height >= 600  # fits the window: no sideways scroll
         assert len(np.unique(pixels)) > 20 and pixels.std() > 10  # text and tables, not blank
         after = shown["retry"]  # the Retry button pressed in the browser
         assert after["status"] == 200 and after["url"].endswith(f"/?retried={dead['id']}")

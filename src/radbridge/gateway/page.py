@@ -34,7 +34,7 @@ body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#1b1f24;background:#f
 h1{font-size:1.4em;margin:0 0 .2em}h2{font-size:1.1em;margin:1.4em 0 .4em}
 table{border-collapse:collapse;background:#fff;width:100%;margin-bottom:.5em}
 th,td{border:1px solid #d0d7de;padding:.25em .5em;text-align:left;vertical-align:top}
-th{background:#eaeef2}td.uid{font-family:ui-monospace,monospace;font-size:12px}
+th{background:#eaeef2}td.time{white-space:nowrap}td.error{min-width:16em}td.uid{font-family:ui-monospace,monospace;font-size:12px;overflow-wrap:anywhere}
 .state{font-weight:600}.running{color:#0550ae}.dead,.failed{color:#cf222e}
 .done,.delivered{color:#1a7f37}.queued,.pending,.delivering{color:#9a6700}
 .cards{display:flex;flex-wrap:wrap;gap:.8em}.card{background:#fff;border:1px solid #d0d7de;
@@ -138,10 +138,10 @@ def _jobs(view: StatusView) -> str:
                 _cell(job["rule"]),
                 _cell(job["model"]),
                 _cell(job["attempts"]),
-                _cell(_stamp(job["created_at"])),
-                _cell(waited),
-                _cell(ran),
-                _cell((job["error"] or "")[:300]),
+                _cell(_stamp(job["created_at"]), "time"),
+                _cell(waited, "time"),
+                _cell(ran, "time"),
+                _cell((job["error"] or "")[:300], "error"),
             ]
         )
     headers = ("Job", "State", "Series Instance UID", "Version", "Rule", "Model", "Attempts",
@@ -181,7 +181,7 @@ def _held(view: StatusView) -> str:
             _cell(s["study_instance_uid"], "uid"),
             _cell(s["instances"]),
             _cell(s["reason"]),
-            _cell(_stamp(s["held_at"])),
+            _cell(_stamp(s["held_at"]), "time"),
         ]
         for s in view.report["held_series"]
     ]
@@ -197,8 +197,8 @@ def _deliveries(view: StatusView) -> str:
             _cell(d.sop_instance_uid, "uid"),
             _cell(d.state, f"state {d.state}"),
             _cell(d.attempts),
-            _cell(_stamp(d.delivered_at)),
-            _cell((d.error or "")[:300]),
+            _cell(_stamp(d.delivered_at), "time"),
+            _cell((d.error or "")[:300], "error"),
         ]
         for d in view.deliveries
     ]
@@ -256,7 +256,7 @@ def render_status(view: StatusView, *, csrf: str | None, notice: str | None = No
     sections = (
         ("Queue and disk", _summary(view)),
         ("Jobs", _jobs(view)),
-        ("Dead-lettered", _dead(view, csrf)),
+        ("Dead-lettered jobs", _dead(view, csrf)),
         ("Held series", _held(view)),
         ("Deliveries", _deliveries(view)),
         ("Models", _models(view)),
