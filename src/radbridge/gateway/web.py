@@ -19,6 +19,20 @@ and the action answers 403) and a CSRF token: the form carries an HMAC of the
 request's ``Authorization`` header under a secret made when the site starts,
 which another site cannot read; a request whose ``Origin`` is not this site's is
 refused as well. Every answer forbids caching, framing and scripts.
+
+Examples
+--------
+>>> import tempfile, urllib.request
+>>> from radbridge.gateway import Gateway, GatewayConfig
+>>> gateway = Gateway(GatewayConfig.default(tempfile.mkdtemp()))
+>>> direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+>>> with gateway.stow_server() as server:
+...     site = server.url.removesuffix("dicom-web")
+...     page = direct.open(site).read().decode()
+...     metrics = direct.open(site + "metrics").read().decode()
+>>> "<h1>radbridge gateway RADBRIDGE</h1>" in page, "radbridge_queue_depth 0.0" in metrics
+(True, True)
+>>> gateway.close()
 """
 
 from __future__ import annotations
