@@ -249,6 +249,40 @@ def test_credentials_are_checked_before_the_body(tmp_path, sink, ct60):
         assert requests.post(f"{server.url}/studies", data=body, headers=bearer).ok
 
 
+def test_a_site_serves_the_other_paths_behind_the_same_credentials(tmp_path, sink, ct60):
+    """``site=``: paths outside the DICOMweb root go to the given ASGI app, after the
+    credentials; the DICOMweb root never reaches it."""
+    seen = []
+
+    async def site(scope, receive, send):
+        seen.append((scope["method"], scope["path"]))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"site"})
+
+    auth = StowAuth(username="pacs", password="s3cret")
+    with StowServer(tmp_path / "spool", sink, auth=auth, site=site) as server:
+        root = server.url.removesuffix("/dicom-web")
+        refused = requests.get(f"{root}/status", timeout=10)
+        assert refused.status_code == 401
+        assert refused.headers["WWW-Authenticate"].startswith('Basic realm="radbridge"')
+        assert seen == []  # refused before the site
+        answer = requests.get(f"{root}/status?x=1", auth=("pacs", "s3cret"), timeout=10)
+        assert (answer.status_code, answer.text) == (200, "site")
+        stow = requests.get(f"{server.url}/studies", auth=("pacs", "s3cret"), timeout=10)
+        assert stow.status_code == 405  # still the STOW-RS server's own answer
+        elsewhere = requests.get(f"{server.url}/other", auth=("pacs", "s3cret"), timeout=10)
+        assert elsewhere.status_code == 404
+        ok = requests.post(
+            f"{server.url}/studies",
+            data=multipart(ct60[0].read_bytes()),
+            auth=("pacs", "s3cret"),
+            headers={"Content-Type": CONTENT_TYPE},
+            timeout=30,
+        )
+        assert ok.status_code == 200
+    assert seen == [("GET", "/status")]
+
+
 def test_size_limits(tmp_path, sink, ct60):
     limits = StowLimits(max_request_mb=2, max_part_mb=0.4)
     with StowServer(tmp_path / "spool", sink, limits=limits) as server:
