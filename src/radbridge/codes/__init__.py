@@ -40,55 +40,9 @@ Examples
 
 from __future__ import annotations
 
+from radbridge.codes import concepts as _concepts
 from radbridge.codes.anatomy import SOURCES, TermEntry, lookup, names
-from radbridge.codes.concepts import (
-    ANATOMICAL_STRUCTURE,
-    ARTIFICIAL_INTELLIGENCE,
-    BILATERAL,
-    BODY_SUBSTANCE,
-    CATEGORIES,
-    FUNCTION,
-    LEFT,
-    LEGACY_ANATOMICAL_STRUCTURE,
-    MANUAL_PROCESSING,
-    MORPHOLOGICALLY_ABNORMAL_STRUCTURE,
-    MORPHOLOGICALLY_ALTERED_STRUCTURE,
-    PHYSICAL_OBJECT,
-    RIGHT,
-    SEGMENTATION,
-    SOURCE_IMAGE_FOR_IMAGE_PROCESSING_OPERATION,
-    SPATIAL_AND_RELATIONAL_CONCEPT,
-    SUBSTANCE,
-    TISSUE,
-    UNILATERAL,
-    is_anatomical_structure,
-)
+from radbridge.codes.concepts import *  # noqa: F403 - the common constants, listed once there
 from radbridge.codes.sctid import is_valid_sctid
 
-__all__ = [
-    "ANATOMICAL_STRUCTURE",
-    "ARTIFICIAL_INTELLIGENCE",
-    "BILATERAL",
-    "BODY_SUBSTANCE",
-    "CATEGORIES",
-    "FUNCTION",
-    "LEFT",
-    "LEGACY_ANATOMICAL_STRUCTURE",
-    "MANUAL_PROCESSING",
-    "MORPHOLOGICALLY_ABNORMAL_STRUCTURE",
-    "MORPHOLOGICALLY_ALTERED_STRUCTURE",
-    "PHYSICAL_OBJECT",
-    "RIGHT",
-    "SEGMENTATION",
-    "SOURCES",
-    "SOURCE_IMAGE_FOR_IMAGE_PROCESSING_OPERATION",
-    "SPATIAL_AND_RELATIONAL_CONCEPT",
-    "SUBSTANCE",
-    "TISSUE",
-    "UNILATERAL",
-    "TermEntry",
-    "is_anatomical_structure",
-    "is_valid_sctid",
-    "lookup",
-    "names",
-]
+__all__ = [*_concepts.__all__, "SOURCES", "TermEntry", "is_valid_sctid", "lookup", "names"]

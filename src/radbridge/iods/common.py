@@ -1,5 +1,7 @@
 """Pieces every object family shares: series options, equipment, file meta, enum choices.
 
+And the base of what a reader returns (:class:`ReadObject`, :func:`check_sop_class`).
+
 Examples
 --------
 >>> opts = SeriesOptions(series_description="Liver AI", series_number=901)
@@ -14,23 +16,26 @@ import datetime as _dt
 import enum
 import re
 import warnings
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from numpy.typing import NDArray
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.uid import UID
 
 from radbridge._version import __version__
-from radbridge.errors import EncodingError
+from radbridge.errors import EncodingError, UnsupportedObjectError
 from radbridge.geometry import VolumeGeometry
 from radbridge.uids import derived_uid, is_valid_uid, new_uid
 
 __all__ = [
     "IMPLEMENTATION_CLASS_UID",
     "IMPLEMENTATION_VERSION_NAME",
+    "ReadObject",
     "SeriesOptions",
     "StackedMasks",
+    "check_sop_class",
     "choice",
     "file_meta",
     "finish_file",
@@ -242,3 +247,83 @@ def series_options(
     chosen = options or default
     chosen.validate()
     return chosen
+
+
+def check_sop_class(
+    ds: Dataset, sop_classes: Collection[str], *, what: str, source: str | None, hint: str
+) -> str:
+    """Return the data set's SOP Class UID if it is one of ``sop_classes``.
+
+    Raises
+    ------
+    UnsupportedObjectError
+        Another (or no) SOP class: the message says what was expected (``what``,
+        e.g. ``"a Segmentation"``) and what came, ``hint`` what to give instead.
+
+    Examples
+    --------
+    >>> ds = Dataset()
+    >>> ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    >>> try:
+    ...     check_sop_class(ds, ["1.2.840.10008.5.1.4.1.1.66.4"], what="a Segmentation",
+    ...                     source="ct.dcm", hint="give a SEG")
+    ... except UnsupportedObjectError as err:
+    ...     print(err.message, "|", err.attribute)
+    not a Segmentation (SOP class 1.2.840.10008.5.1.4.1.1.2) | SOPClassUID
+    """
+    sop_class = str(ds.get("SOPClassUID", ""))
+    if sop_class not in sop_classes:
+        raise UnsupportedObjectError(
+            f"not {what} (SOP class {sop_class or 'missing'})",
+            path=source,
+            attribute="SOPClassUID",
+            hint=hint,
+        )
+    return sop_class
+
+
+class ReadObject:
+    """The base of what a family's reader returns: a data set of the family's SOP class.
+
+    A subclass names the SOP classes it reads (``SOP_CLASSES``), what it is called in
+    messages (``WHAT``) and what to give instead (``HINT``); its own ``__init__`` calls
+    this one first, then reads its modules.
+
+    Parameters
+    ----------
+    ds
+        The data set.
+    source
+        Name for messages (the file's path when read from one).
+
+    Attributes
+    ----------
+    dataset
+        The underlying data set.
+    source
+        Name for messages.
+
+    Raises
+    ------
+    UnsupportedObjectError
+        The data set is of another SOP class.
+
+    Examples
+    --------
+    >>> class Note(ReadObject):
+    ...     SOP_CLASSES = ("1.2.840.10008.5.1.4.1.1.88.11",)
+    ...     WHAT = "a Basic Text SR"
+    >>> ds = Dataset()
+    >>> ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.88.11"
+    >>> Note(ds, source="note.dcm").dataset is ds
+    True
+    """
+
+    SOP_CLASSES: ClassVar[tuple[str, ...]] = ()
+    WHAT: ClassVar[str] = "a supported object"
+    HINT: ClassVar[str] = ""
+
+    def __init__(self, ds: Dataset, *, source: str | None = None) -> None:
+        self.dataset = ds
+        self.source = source
+        check_sop_class(ds, self.SOP_CLASSES, what=self.WHAT, source=source, hint=self.HINT)

@@ -41,8 +41,10 @@ __all__ = [
     "Series",
     "SeriesLike",
     "SourceSeries",
+    "instance_references",
     "referenced_series_sequence",
     "resolve_source",
+    "sop_reference",
 ]
 
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
@@ -331,20 +333,35 @@ def resolve_source(source: SeriesLike, *, consequence: str, hint: str) -> Series
     return resolved
 
 
+def sop_reference(sop_class_uid: str, sop_instance_uid: str) -> Dataset:
+    """Return an item with Referenced SOP Class UID and Referenced SOP Instance UID.
+
+    Examples
+    --------
+    >>> item = sop_reference("1.2.840.10008.5.1.4.1.1.2", "1.2.3.4")
+    >>> item.ReferencedSOPClassUID.name, item.ReferencedSOPInstanceUID
+    ('CT Image Storage', '1.2.3.4')
+    """
+    item = Dataset()
+    item.ReferencedSOPClassUID = sop_class_uid
+    item.ReferencedSOPInstanceUID = sop_instance_uid
+    return item
+
+
+def instance_references(source: Series) -> list[Dataset]:
+    """One :func:`sop_reference` per instance of ``source`` (once each, in slice order)."""
+    instances: dict[str, str] = {}
+    for ref in source.slice_refs:
+        instances.setdefault(ref.sop_instance_uid, ref.sop_class_uid)
+    return [sop_reference(sop_class, sop) for sop, sop_class in instances.items()]
+
+
 def referenced_series_sequence(source: Series) -> list[Dataset]:
     """Items of Referenced Series Sequence (Common Instance Reference Module)."""
     if not source.slice_refs or not source.series_instance_uid:
         return []
-    instances: dict[str, str] = {}
-    for ref in source.slice_refs:
-        instances.setdefault(ref.sop_instance_uid, ref.sop_class_uid)
     series = Dataset()
-    series.ReferencedInstanceSequence = []
-    for sop_instance, sop_class in instances.items():
-        item = Dataset()
-        item.ReferencedSOPClassUID = sop_class
-        item.ReferencedSOPInstanceUID = sop_instance
-        series.ReferencedInstanceSequence.append(item)
+    series.ReferencedInstanceSequence = instance_references(source)
     series.SeriesInstanceUID = source.series_instance_uid
     return [series]
 

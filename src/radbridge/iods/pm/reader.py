@@ -47,6 +47,7 @@ from radbridge.errors import (
     UnsupportedObjectError,
 )
 from radbridge.geometry import Volume, VolumeGeometry
+from radbridge.iods.common import ReadObject
 from radbridge.iods.multiframe.fast_read import DicomFile
 from radbridge.iods.multiframe.frame_index import FrameIndex, index_frames
 from radbridge.iods.multiframe.planes import FramePlanes
@@ -223,37 +224,23 @@ def read_parametric_map(
     return open_parametric_map(file).volume(source)
 
 
-class ParametricMap:
-    """A Parametric Map read for analysis.
-
-    Parameters
-    ----------
-    ds
-        The data set.
-    source
-        Name for messages.
+class ParametricMap(ReadObject):
+    """A Parametric Map read for analysis (``dataset`` and ``source`` as :class:`ReadObject`).
 
     Attributes
     ----------
-    dataset
-        The underlying data set.
     frames
         Position and source reference of each frame.
     mappings
         The Real World Value Mapping of each frame (the first item of each).
     """
 
+    SOP_CLASSES = (PARAMETRIC_MAP_STORAGE,)
+    WHAT = "a Parametric Map"
+    HINT = "radbridge reads Parametric Map Storage here"
+
     def __init__(self, ds: Dataset, *, source: str | None = None) -> None:
-        self.dataset = ds
-        self.source = source
-        sop_class = str(ds.get("SOPClassUID", ""))
-        if sop_class != PARAMETRIC_MAP_STORAGE:
-            raise UnsupportedObjectError(
-                f"not a Parametric Map (SOP class {sop_class or 'missing'})",
-                path=source,
-                attribute="SOPClassUID",
-                hint="radbridge reads Parametric Map Storage here",
-            )
+        super().__init__(ds, source=source)
         for keyword in ("Rows", "Columns", "BitsAllocated"):
             if ds.get(keyword) in (None, ""):
                 raise MissingAttributeError(

@@ -24,7 +24,7 @@ from radbridge.iods.rtstruct.types import (
     ROIDescription,
     RTROIInterpretedType,
 )
-from radbridge.iods.source import Series
+from radbridge.iods.source import Series, instance_references, sop_reference
 
 __all__ = ["DETACHED_STUDY_MANAGEMENT", "build_structure_set"]
 
@@ -49,19 +49,9 @@ def _referenced_frame_of_reference(source: Series) -> Dataset:
     item = Dataset()
     item.FrameOfReferenceUID = source.frame_of_reference_uid
     if source.slice_refs and source.series_instance_uid:
-        images = []
-        seen: set[str] = set()
-        for ref in source.slice_refs:
-            if ref.sop_instance_uid in seen:
-                continue
-            seen.add(ref.sop_instance_uid)
-            image = Dataset()
-            image.ReferencedSOPClassUID = ref.sop_class_uid
-            image.ReferencedSOPInstanceUID = ref.sop_instance_uid
-            images.append(image)
         series = Dataset()
         series.SeriesInstanceUID = source.series_instance_uid
-        series.ContourImageSequence = images
+        series.ContourImageSequence = instance_references(source)
         study = Dataset()
         study.ReferencedSOPClassUID = DETACHED_STUDY_MANAGEMENT
         study.ReferencedSOPInstanceUID = source.study_instance_uid
@@ -83,9 +73,7 @@ def _structure_set_roi(
     if roi.algorithm is not None:
         item.ROIDerivationAlgorithmIdentificationSequence = [roi.algorithm.to_dataset()]
     if derived_from is not None and roi.segment is not None:
-        source = Dataset()
-        source.ReferencedSOPClassUID = derived_from.SOPClassUID
-        source.ReferencedSOPInstanceUID = derived_from.SOPInstanceUID
+        source = sop_reference(derived_from.SOPClassUID, derived_from.SOPInstanceUID)
         source.ReferencedSegmentNumber = roi.segment.segment_number
         item.DefinitionSourceSequence = [source]
     return item

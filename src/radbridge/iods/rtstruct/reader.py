@@ -52,10 +52,9 @@ from radbridge.errors import (
     DecodingError,
     GridMismatchError,
     InvalidAttributeError,
-    UnsupportedObjectError,
 )
 from radbridge.geometry import Volume, VolumeGeometry
-from radbridge.iods.common import StackedMasks
+from radbridge.iods.common import ReadObject, StackedMasks
 from radbridge.iods.multiframe.fast_read import DicomFile
 from radbridge.iods.raster import fill_polygons
 from radbridge.iods.rtstruct.placement import Contour, PlacementReport, Target, place_contours
@@ -150,20 +149,11 @@ def _contour(item: Dataset, where: str, counts: dict[str, int]) -> Contour | Non
     )
 
 
-class StructureSet:
-    """An RT Structure Set read for analysis.
-
-    Parameters
-    ----------
-    ds
-        The data set.
-    source
-        Name for messages.
+class StructureSet(ReadObject):
+    """An RT Structure Set read for analysis (``dataset`` and ``source`` as :class:`ReadObject`).
 
     Attributes
     ----------
-    dataset
-        The underlying data set.
     rois
         ROIs by ROI Number, in the order of the Structure Set ROI Sequence.
     frame_of_reference_uid
@@ -172,17 +162,12 @@ class StructureSet:
         else the ROIs), or ``None``.
     """
 
+    SOP_CLASSES = (RT_STRUCTURE_SET_STORAGE,)
+    WHAT = "an RT Structure Set"
+    HINT = "radbridge reads RT Structure Set Storage here"
+
     def __init__(self, ds: Dataset, *, source: str | None = None) -> None:
-        self.dataset = ds
-        self.source = source
-        sop_class = str(ds.get("SOPClassUID", ""))
-        if sop_class != RT_STRUCTURE_SET_STORAGE:
-            raise UnsupportedObjectError(
-                f"not an RT Structure Set (SOP class {sop_class or 'missing'})",
-                path=source,
-                attribute="SOPClassUID",
-                hint="radbridge reads RT Structure Set Storage here",
-            )
+        super().__init__(ds, source=source)
         self._where = source or "RTSTRUCT"
         if ds.get("SOPInstanceUID") and ds.get("SOPInstanceUID") == ds.get("SeriesInstanceUID"):
             self._warn(

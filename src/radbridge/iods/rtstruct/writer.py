@@ -60,7 +60,7 @@ from radbridge.iods.rtstruct.types import (
     RTROIInterpretedType,
     describe_rois,
 )
-from radbridge.iods.source import Series, SeriesLike, resolve_source
+from radbridge.iods.source import Series, SeriesLike, resolve_source, sop_reference
 from radbridge.iods.threshold import DEFAULT_THRESHOLD, check_threshold
 
 __all__ = ["ContourOptions", "encode_rtstruct", "format_points"]
@@ -202,9 +202,7 @@ def format_points(points: NDArray[np.float64]) -> bytes:
 
 
 def _image_ref(ref: SliceRef) -> Dataset:
-    item = Dataset()
-    item.ReferencedSOPClassUID = ref.sop_class_uid
-    item.ReferencedSOPInstanceUID = ref.sop_instance_uid
+    item = sop_reference(ref.sop_class_uid, ref.sop_instance_uid)
     if ref.frame_number is not None:
         item.ReferencedFrameNumber = ref.frame_number
     return item

@@ -34,7 +34,7 @@ from radbridge.errors import EncodingError, GridMismatchError
 from radbridge.iods.common import SeriesOptions, finish_file, new_instance
 from radbridge.iods.multiframe.functional_groups import format_ds
 from radbridge.iods.profiles import Profile, writable_syntax
-from radbridge.iods.source import Series, referenced_series_sequence
+from radbridge.iods.source import Series, instance_references, referenced_series_sequence
 from radbridge.pixels import TransferSyntax, encode_pixel_data
 
 __all__ = ["MULTIFRAME_TRUE_COLOR_SC_STORAGE", "encode_overlay_sc"]
@@ -53,16 +53,10 @@ _SYNTAXES = (
 def _source_images(source: Series) -> list[Dataset]:
     """Source Image Sequence: every source instance, once (General Reference Module)."""
     purpose = dcm("121322", "Source image for image processing operation").to_dataset()
-    items: dict[str, Dataset] = {}
-    for ref in source.slice_refs:
-        if ref.sop_instance_uid in items:
-            continue
-        item = Dataset()
-        item.ReferencedSOPClassUID = ref.sop_class_uid
-        item.ReferencedSOPInstanceUID = ref.sop_instance_uid
+    items = instance_references(source)
+    for item in items:
         item.PurposeOfReferenceCodeSequence = [purpose]
-        items[ref.sop_instance_uid] = item
-    return list(items.values())
+    return items
 
 
 def _syntax(value: str | None, profile: Profile) -> TransferSyntax:

@@ -49,7 +49,7 @@ from radbridge.errors import (
     UnsupportedObjectError,
 )
 from radbridge.geometry import Volume, VolumeGeometry
-from radbridge.iods.common import StackedMasks
+from radbridge.iods.common import ReadObject, StackedMasks
 from radbridge.iods.content import SegmentDescription
 from radbridge.iods.multiframe.fast_read import DicomFile
 from radbridge.iods.multiframe.frame_index import FrameIndex, index_frames
@@ -87,20 +87,11 @@ def read_segmentation(file: DicomFile) -> Segmentation:
     return Segmentation(ds, source=name)
 
 
-class Segmentation:
-    """A Segmentation read for analysis.
-
-    Parameters
-    ----------
-    ds
-        The SEG data set.
-    source
-        Name for messages.
+class Segmentation(ReadObject):
+    """A Segmentation read for analysis (``dataset`` and ``source`` as :class:`ReadObject`).
 
     Attributes
     ----------
-    dataset
-        The underlying data set.
     segmentation_type
         BINARY, FRACTIONAL or LABELMAP.
     segments
@@ -109,17 +100,13 @@ class Segmentation:
         Position, segment and source reference of each frame.
     """
 
+    SOP_CLASSES = (SEGMENTATION_STORAGE, LABEL_MAP_SEGMENTATION_STORAGE)
+    WHAT = "a Segmentation"
+    HINT = "radbridge reads Segmentation and Label Map Segmentation Storage here"
+
     def __init__(self, ds: Dataset, *, source: str | None = None) -> None:
-        self.dataset = ds
-        self.source = source
-        sop_class = str(ds.get("SOPClassUID", ""))
-        if sop_class not in (SEGMENTATION_STORAGE, LABEL_MAP_SEGMENTATION_STORAGE):
-            raise UnsupportedObjectError(
-                f"not a Segmentation (SOP class {sop_class or 'missing'})",
-                path=source,
-                attribute="SOPClassUID",
-                hint="radbridge reads Segmentation and Label Map Segmentation Storage here",
-            )
+        super().__init__(ds, source=source)
+        sop_class = str(ds.SOPClassUID)
         seg_type = str(ds.get("SegmentationType", "") or "")
         if seg_type not in SegmentationType.__members__:
             seg_type = "LABELMAP" if sop_class == LABEL_MAP_SEGMENTATION_STORAGE else "BINARY"

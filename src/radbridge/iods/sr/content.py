@@ -26,6 +26,7 @@ from pydicom.valuerep import format_number_as_ds
 
 from radbridge.coding import Code
 from radbridge.errors import EncodingError, InvalidAttributeError, MissingAttributeError
+from radbridge.iods.source import sop_reference
 
 __all__ = [
     "ContentItem",
@@ -67,11 +68,19 @@ def container_item(
     return item
 
 
+#: The attribute holding the value of each value type with one plain value.
+_VALUE_KEYWORDS = {"TEXT": "TextValue", "UIDREF": "UID", "PNAME": "PersonName"}
+
+
+def _value_item(relationship: str, value_type: str, concept: Code, value: str) -> Dataset:
+    item = _base(relationship, value_type, concept)
+    setattr(item, _VALUE_KEYWORDS[value_type], value)
+    return item
+
+
 def text_item(relationship: str, concept: Code, value: str) -> Dataset:
     """Return a TEXT item."""
-    item = _base(relationship, "TEXT", concept)
-    item.TextValue = value
-    return item
+    return _value_item(relationship, "TEXT", concept, value)
 
 
 def code_item(relationship: str, concept: Code, value: Code) -> Dataset:
@@ -83,16 +92,12 @@ def code_item(relationship: str, concept: Code, value: Code) -> Dataset:
 
 def uidref_item(relationship: str, concept: Code, value: str) -> Dataset:
     """Return a UIDREF item."""
-    item = _base(relationship, "UIDREF", concept)
-    item.UID = value
-    return item
+    return _value_item(relationship, "UIDREF", concept, value)
 
 
 def pname_item(relationship: str, concept: Code, value: str) -> Dataset:
     """Return a PNAME item."""
-    item = _base(relationship, "PNAME", concept)
-    item.PersonName = value
-    return item
+    return _value_item(relationship, "PNAME", concept, value)
 
 
 def num_item(
@@ -138,9 +143,7 @@ def image_item(
 ) -> Dataset:
     """Return an IMAGE item referencing an instance (and frames or segments of it)."""
     item = _base(relationship, "IMAGE", concept)
-    ref = Dataset()
-    ref.ReferencedSOPClassUID = sop_class_uid
-    ref.ReferencedSOPInstanceUID = sop_instance_uid
+    ref = sop_reference(sop_class_uid, sop_instance_uid)
     if frames:
         ref.ReferencedFrameNumber = list(frames) if len(frames) > 1 else frames[0]
     if segments:

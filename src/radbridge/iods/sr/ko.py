@@ -23,8 +23,8 @@ from pydicom import Dataset
 from pydicom.dataset import FileDataset
 
 from radbridge.coding import Code
-from radbridge.errors import EncodingError, UnsupportedObjectError
-from radbridge.iods.common import SeriesOptions
+from radbridge.errors import EncodingError
+from radbridge.iods.common import SeriesOptions, check_sop_class
 from radbridge.iods.multiframe.fast_read import DicomFile
 from radbridge.iods.source import Series
 from radbridge.iods.sr import concepts as c
@@ -134,12 +134,13 @@ def read_key_objects(file: DicomFile) -> KeyObjects:
         The file is not a Key Object Selection document.
     """
     sr = read_structured_report(file)
-    if str(sr.dataset.get("SOPClassUID", "")) != KEY_OBJECT_SELECTION_STORAGE:
-        raise UnsupportedObjectError(
-            "not a Key Object Selection document",
-            attribute="SOPClassUID",
-            hint="give a KO file (SOP class 1.2.840.10008.5.1.4.1.1.88.59)",
-        )
+    check_sop_class(
+        sr.dataset,
+        (KEY_OBJECT_SELECTION_STORAGE,),
+        what="a Key Object Selection document",
+        source=str(getattr(sr.dataset, "filename", "") or "") or None,
+        hint=f"give a KO file (SOP class {KEY_OBJECT_SELECTION_STORAGE})",
+    )
     description = next((str(n.value) for n in sr.tree.find(c.KEY_OBJECT_DESCRIPTION)), "")
     references = tuple(
         KeyObjectReference(cls, uid, tuple(frames))

@@ -35,7 +35,7 @@ from pydicom.uid import ExplicitVRLittleEndian
 from radbridge.coding import Code
 from radbridge.errors import EncodingError
 from radbridge.iods.common import SeriesOptions, file_meta, new_instance
-from radbridge.iods.source import Series
+from radbridge.iods.source import Series, sop_reference
 from radbridge.iods.sr import concepts as c
 from radbridge.iods.sr.content import (
     code_item,
@@ -284,10 +284,7 @@ def evidence_sequence(study_uid: str, references: Iterable[tuple[str, str, str]]
         item.SeriesInstanceUID = series_uid
         item.ReferencedSOPSequence = []
         for sop, sop_class in instances.items():
-            ref = Dataset()
-            ref.ReferencedSOPClassUID = sop_class
-            ref.ReferencedSOPInstanceUID = sop
-            item.ReferencedSOPSequence.append(ref)
+            item.ReferencedSOPSequence.append(sop_reference(sop_class, sop))
         study.ReferencedSeriesSequence.append(item)
     return [study]
 
