@@ -160,6 +160,15 @@ FACES: dict[str, set[str]] = {
         "render_overlay",
         "render_png_montage",
     },
+    "radbridge.legacy": {
+        "LEGACY_CONVERTED_ENHANCED_CT_IMAGE_STORAGE",
+        "LEGACY_CONVERTED_ENHANCED_MR_IMAGE_STORAGE",
+        "LEGACY_CONVERTED_ENHANCED_PET_IMAGE_STORAGE",
+        "LegacyEnhancedImage",
+        "SeriesOptions",
+        "encode_legacy_enhanced",
+        "read_legacy_enhanced",
+    },
     "radbridge.wsi": {
         "VL_WHOLE_SLIDE_MICROSCOPY_IMAGE_STORAGE",
         "Level",

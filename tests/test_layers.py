@@ -77,6 +77,7 @@ PLACES = {
     # one public face per family: thin re-exports above the implementation in iods/
     # (a family cannot reach another through its face)
     "radbridge.ko": "faces",
+    "radbridge.legacy": "faces",
     "radbridge.pm": "faces",
     "radbridge.rtstruct": "faces",
     "radbridge.sc": "faces",

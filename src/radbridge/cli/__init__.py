@@ -191,6 +191,7 @@ def _register() -> None:
         demo,
         gateway,
         info,
+        legacy,
         net,
         phantom,
         pm,

@@ -1,0 +1,1 @@
+"""Legacy Converted Enhanced CT, MR and PET images (private: use :mod:`radbridge.legacy`)."""
