@@ -47,7 +47,7 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from radbridge.errors import EncodingError
 from radbridge.geometry import SliceRef, Volume
-from radbridge.iods.common import SeriesOptions, file_meta, series_options
+from radbridge.iods.common import SeriesOptions, choice, file_meta, series_options
 from radbridge.iods.content import AlgorithmIdentification, SegmentDescription
 from radbridge.iods.contours import slice_polygons
 from radbridge.iods.multiframe.planes import on_source_grid
@@ -97,14 +97,8 @@ class ContourOptions:
     level: float = DEFAULT_THRESHOLD
 
     def __post_init__(self) -> None:
-        try:
-            object.__setattr__(self, "hole_style", HoleStyle(self.hole_style))
-        except ValueError:
-            raise EncodingError(
-                f"unknown hole style {self.hole_style!r}",
-                attribute="hole_style",
-                hint="use separate, keyhole or xor",
-            ) from None
+        hole_style = choice(HoleStyle, self.hole_style, "hole_style", what="hole style")
+        object.__setattr__(self, "hole_style", hole_style)
         if not np.isfinite(self.tolerance_mm) or self.tolerance_mm < 0:
             raise EncodingError(
                 f"tolerance_mm must be a finite number >= 0, got {self.tolerance_mm}",

@@ -33,6 +33,7 @@ from numpy.typing import NDArray
 
 from radbridge.errors import EncodingError, GridMismatchError
 from radbridge.geometry import Volume
+from radbridge.iods.common import choice
 from radbridge.iods.content import default_colour
 from radbridge.iods.sc.font import GLYPH_HEIGHT, text_mask, text_width
 from radbridge.iods.source import Series
@@ -343,12 +344,7 @@ def render_frames(
     -------
     Rendering
     """
-    try:
-        chosen = OverlayStyle(style.lower() if isinstance(style, str) else style)
-    except ValueError:
-        raise EncodingError(
-            f"unknown style {style!r}", attribute="style", hint="use outline or filled"
-        ) from None
+    chosen = choice(OverlayStyle, style, "style", what="style")
     if not 0 < opacity <= 1:
         raise EncodingError(f"opacity {opacity} must be in (0, 1]", attribute="opacity")
     shape = source.geometry.shape
