@@ -202,9 +202,14 @@ def _series_options(job: Job, rule: Rule, model: Model, kind: str) -> SeriesOpti
     )
 
 
-def _outputs(rule: Rule) -> list[Any]:
-    """Return the rule's outputs in delivery order, with its settings (the SEG always)."""
-    from radbridge.results import PmOutput, RtstructOutput, SegOutput
+def _outputs(rule: Rule, *, urgent: bool = False) -> list[Any]:
+    """Return the rule's outputs in delivery order, with its settings (the SEG always).
+
+    An ``urgent`` result's KOS is titled "For Referring Provider" and its SR carries
+    Priority = Urgent (docs/triage.md).
+    """
+    from radbridge.results import KoOutput, PmOutput, RtstructOutput, SegOutput, SrOutput
+    from radbridge.sr import concepts
 
     known = [kind for kind in _KINDS[1:] if kind in rule.outputs]
     others = [kind for kind in rule.outputs if kind not in _KINDS]
@@ -214,6 +219,11 @@ def _outputs(rule: Rule) -> list[Any]:
         # a label the model describes but did not find is kept without contours (as in the SEG)
         "rtstruct": RtstructOutput(allow_empty=True),
     }
+    if urgent:
+        settings |= {
+            "ko": KoOutput(title=concepts.FOR_REFERRING_PROVIDER),
+            "sr": SrOutput(urgent=True),
+        }
     return [settings.get(kind, kind) for kind in ("seg", *known, *others)]
 
 
@@ -254,13 +264,13 @@ def compute_results(
     model_s = time.perf_counter() - started
     if result.labels is None and result.probabilities is None:
         raise ModelError(f"model {model.name} returned no masks", attribute="labels")
-    outputs = _outputs(rule)
+    reasons = rule.urgent.reasons(result)
+    outputs = _outputs(rule, urgent=bool(reasons))
     kinds = [o if isinstance(o, str) else o.kind for o in outputs]
     options = ResultOptions(
         series={kind: _series_options(job, rule, model, kind) for kind in kinds},
         profile=rule.profile,
     )
-    reasons = rule.urgent.reasons(result)
     objects = encode_results(source, result, outputs, options)  # the SC reuses its volume
     items = [(kind, str(ds.SOPInstanceUID), _encode(ds)) for kind, ds in objects.items()]
     return Computed(items, model_s, time.perf_counter() - started - model_s, reasons)

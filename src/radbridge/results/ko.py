@@ -13,9 +13,11 @@ from typing import ClassVar
 import numpy as np
 from pydicom import Dataset
 
+from radbridge.coding import Code
 from radbridge.errors import EncodingError
 from radbridge.ko import encode_key_objects
 from radbridge.results.registry import Output, OutputKind, ResultContext
+from radbridge.sr import concepts as c
 
 __all__ = ["KIND", "KoOutput"]
 
@@ -30,11 +32,15 @@ class KoOutput(Output):
         SOP Instance UIDs of the source to flag instead of the chosen slice.
     description
         Key Object Description (default: says why the slice was chosen).
+    title
+        Document title from CID 7010 (default DCM 113000 "Of Interest"; the gateway
+        writes DCM 113002 "For Referring Provider" for an urgent result).
     """
 
     kind: ClassVar[str] = "ko"
     keys: Sequence[str] | None = None
     description: str | None = None
+    title: Code | None = None
 
 
 def _key_slice(context: ResultContext) -> tuple[str, str]:
@@ -64,7 +70,11 @@ def encode(context: ResultContext, output: KoOutput) -> Dataset:
         key, why = _key_slice(context)
         keys, description = [key], output.description or why
     return encode_key_objects(
-        context.series, keys, description=description, options=context.series_options("ko")
+        context.series,
+        keys,
+        title=output.title or c.OF_INTEREST,
+        description=description,
+        options=context.series_options("ko"),
     )
 
 

@@ -63,10 +63,15 @@ class SrOutput(Output):
     ----------
     report
         A ready report to encode instead of one built from the result.
+    urgent
+        Mark the report urgent: a report-level qualitative evaluation SCT 260870009
+        "Priority" = SCT 103391001 "Urgent" (TID 1500's "Qualitative Evaluations";
+        the gateway sets it for a result its rule finds urgent, docs/triage.md).
     """
 
     kind: ClassVar[str] = "sr"
     report: MeasurementReport | None = None
+    urgent: bool = False
 
 
 def _local(text: str) -> Code:
@@ -197,6 +202,9 @@ def encode(context: ResultContext, output: SrOutput) -> Dataset:
             )
         numbers = [d.segment_number for d in context.segments]
         report = measurement_report(context.result, seg, numbers)
+    if output.urgent:
+        urgency = QualitativeEvaluation(c.PRIORITY, c.URGENT)
+        report = replace(report, evaluations=(*report.evaluations, urgency))
     return encode_measurement_report(report, context.series, options=context.series_options("sr"))
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "FINDING",
     "FINDING_CATEGORY",
     "FINDING_SITE",
+    "FOR_REFERRING_PROVIDER",
     "IMAGE_LIBRARY",
     "IMAGE_LIBRARY_GROUP",
     "IMAGE_REGION",
@@ -46,8 +47,10 @@ __all__ = [
     "PERSON",
     "PERSON_OBSERVER_NAME",
     "PRESENT",
+    "PRIORITY",
     "PROBABILITY",
     "PROCEDURE_REPORTED",
+    "QUALITATIVE_EVALUATIONS",
     "REFERENCED_SEGMENT",
     "REFERENCED_SEGMENTATION_FRAME",
     "SOURCE_IMAGE_FOR_SEGMENTATION",
@@ -55,6 +58,7 @@ __all__ = [
     "SUBJECT_CLASS",
     "TRACKING_IDENTIFIER",
     "TRACKING_UID",
+    "URGENT",
     "VOLUME_SURFACE",
 ]
 
@@ -99,4 +103,9 @@ PRESENT = dcm("121053", "Present")
 ABSENT = dcm("121054", "Absent")
 PROBABILITY = dcm("122157", "Probability")
 OF_INTEREST = dcm("113000", "Of Interest")
+FOR_REFERRING_PROVIDER = dcm("113002", "For Referring Provider")
+# TID 1500 row 12: report-level qualitative evaluations; an urgent result says so there
+QUALITATIVE_EVALUATIONS = Code("C0034375", "UMLS", "Qualitative Evaluations")
+PRIORITY = sct("260870009", "Priority")
+URGENT = sct("103391001", "Urgent")
 KEY_OBJECT_DESCRIPTION = dcm("113012", "Key Object Description")

@@ -118,12 +118,24 @@ def _group_json(g: MeasurementGroup) -> dict[str, Any]:
     if g.measurements:
         out["measurements"] = [_measurement_json(m) for m in g.measurements]
     if g.evaluations:
-        out["evaluations"] = [
-            {"concept": e.concept.to_json(), "value": e.value.to_json()} for e in g.evaluations
-        ]
+        out["evaluations"] = _evaluations_json(g.evaluations)
     if g.algorithm:
         out["algorithm"] = {"name": g.algorithm.name, "version": g.algorithm.version}
     return out
+
+
+def _evaluations_json(items: tuple[QualitativeEvaluation, ...]) -> list[dict[str, Any]]:
+    return [{"concept": e.concept.to_json(), "value": e.value.to_json()} for e in items]
+
+
+def _evaluations_from(data: dict[str, Any], where: str) -> tuple[QualitativeEvaluation, ...]:
+    return tuple(
+        QualitativeEvaluation(
+            _code(e.get("concept"), f"{where}.evaluations[{i}].concept"),
+            _code(e.get("value"), f"{where}.evaluations[{i}].value"),
+        )
+        for i, e in enumerate(data.get("evaluations", []))
+    )
 
 
 def report_to_json(report: MeasurementReport) -> dict[str, Any]:
@@ -134,6 +146,8 @@ def report_to_json(report: MeasurementReport) -> dict[str, Any]:
         "language": report.language.to_json(),
         "groups": [_group_json(g) for g in report.groups],
     }
+    if report.evaluations:
+        out["evaluations"] = _evaluations_json(report.evaluations)
     if report.person:
         out["person"] = report.person
     if report.device:
@@ -320,13 +334,7 @@ def _group_fields(
             _measurement(m, f"{where}.measurements[{i}]")
             for i, m in enumerate(data.get("measurements", []))
         ),
-        evaluations=tuple(
-            QualitativeEvaluation(
-                _code(e.get("concept"), f"{where}.evaluations[{i}].concept"),
-                _code(e.get("value"), f"{where}.evaluations[{i}].value"),
-            )
-            for i, e in enumerate(data.get("evaluations", []))
-        ),
+        evaluations=_evaluations_from(data, where),
         algorithm=_algorithm(data.get("algorithm")),
     )
 
@@ -364,4 +372,5 @@ def report_from_json(data: Any, *, seg: Dataset | None = None) -> MeasurementRep
             person=_text(data, "person", "report"),
             language=_opt(data, "language", "report") or c.ENGLISH_US,
             title=_opt(data, "title", "report") or c.IMAGING_MEASUREMENT_REPORT,
+            evaluations=_evaluations_from(data, "report"),
         )

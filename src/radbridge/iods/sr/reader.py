@@ -355,6 +355,7 @@ def _report(tree: ContentItem, evidence: dict[str, str]) -> MeasurementReport:
         for g in (measurements.find(c.MEASUREMENT_GROUP) if measurements else [])
     )
     person = tree.first(c.PERSON_OBSERVER_NAME)
+    evaluations = tree.first(c.QUALITATIVE_EVALUATIONS)
     return MeasurementReport(
         groups=groups,
         procedure=_code(tree.first(c.PROCEDURE_REPORTED)) or c.IMAGING_PROCEDURE,
@@ -362,4 +363,5 @@ def _report(tree: ContentItem, evidence: dict[str, str]) -> MeasurementReport:
         person=_text(person) or None,
         language=_code(tree.first(c.LANGUAGE)) or c.ENGLISH_US,
         title=tree.concept or c.IMAGING_MEASUREMENT_REPORT,
+        evaluations=_evaluations(evaluations) if evaluations is not None else (),
     )

@@ -538,6 +538,10 @@ class MeasurementReport:
         Language of the content (default en-US).
     title
         The document title (CID 7021; default "Imaging Measurement Report").
+    evaluations
+        Qualitative evaluations of the whole report (TID 1500 row 12, the
+        "Qualitative Evaluations" container), e.g. SCT 260870009 "Priority" =
+        SCT 103391001 "Urgent" for a result that needs a radiologist now.
     """
 
     groups: tuple[MeasurementGroup, ...] = ()
@@ -546,6 +550,7 @@ class MeasurementReport:
     person: str | None = None
     language: Code = concepts.ENGLISH_US
     title: Code = concepts.IMAGING_MEASUREMENT_REPORT
+    evaluations: tuple[QualitativeEvaluation, ...] = ()
 
     def check(self) -> None:
         """Raise EncodingError if the report cannot be written."""

@@ -391,6 +391,9 @@ def encode_measurement_report(
         _group(g, derived_uid(sop_uid, "tracking", str(i))) for i, g in enumerate(report.groups)
     ]
     content.append(container_item("CONTAINS", c.IMAGING_MEASUREMENTS, groups))
+    if report.evaluations:
+        evaluations = [code_item("CONTAINS", e.concept, e.value) for e in report.evaluations]
+        content.append(container_item("CONTAINS", c.QUALITATIVE_EVALUATIONS, evaluations))
     root = container_item(None, report.title, content, template="1500")
     for keyword in root:
         ds[keyword.tag] = keyword
