@@ -19,6 +19,8 @@ from types import ModuleType
 
 import pytest
 
+from tests.test_layers import FAMILIES
+
 ROOT = Path(__file__).resolve().parents[1]
 
 FACES: dict[str, set[str]] = {
@@ -437,15 +439,19 @@ def test_the_all_check_finds_a_module_without_one(tmp_path):
     assert modules_without_all(tmp_path) == ["radbridge.iods.seg.writer"]
 
 
-#: Object families with a face; readers of a whole series (many files) take `source`.
-_FAMILIES = {"seg", "pm", "sr", "ko", "rtstruct", "sc", "wsi"}
+#: Object families (the layer test's, and the KOS face); a new family is checked here
+#: as soon as it has a face in FACES. Readers of a whole series (many files) take `source`.
+_FAMILIES = {*FAMILIES, "ko"}
+#: Encoders whose source is not a Series: a slide's SEG is made on a `slide`, and a
+#: legacy converted image is made of the classic images themselves (`datasets`).
+_SOURCE_PARAMETER = {"radbridge.wsi": "slide", "radbridge.legacy": "datasets"}
 _SERIES_READERS = {"read_slide"}
 _FAMILY_FACES = [f for f in FACES if f.count(".") == 1 and f.split(".")[1] in _FAMILIES]
 
 
 @pytest.mark.parametrize("face", _FAMILY_FACES)
 def test_encoders_and_readers_name_their_parameters_alike(face):
-    # every writer: the source series as `source` (a slide's SEG: `slide`), the series
+    # every writer: the source series as `source` (see _SOURCE_PARAMETER), the series
     # options as keyword-only `options` (`series=` only as its deprecated old name);
     # every reader of one object: what it opens as `file` (a path, bytes or a data set)
     module = importlib.import_module(face)
@@ -455,7 +461,7 @@ def test_encoders_and_readers_name_their_parameters_alike(face):
             continue
         params = inspect.signature(value).parameters
         if name.startswith("encode_"):
-            assert ("slide" if face == "radbridge.wsi" else "source") in params, name
+            assert _SOURCE_PARAMETER.get(face, "source") in params, name
             assert params["options"].kind is inspect.Parameter.KEYWORD_ONLY, name
             if "series" in params:
                 assert params["series"].kind is inspect.Parameter.KEYWORD_ONLY, name
