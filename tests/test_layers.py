@@ -79,6 +79,7 @@ PLACES = {
     "radbridge.ko": "faces",
     "radbridge.legacy": "faces",
     "radbridge.pm": "faces",
+    "radbridge.pr": "faces",
     "radbridge.rtstruct": "faces",
     "radbridge.sc": "faces",
     "radbridge.seg": "faces",

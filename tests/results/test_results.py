@@ -19,6 +19,7 @@ from radbridge.iods.source import Series
 from radbridge.models import AlgorithmInfo, ModelMeasurement, ModelResult, SeriesInfo, run_model
 from radbridge.models.reference_ct import ReferenceCTModel
 from radbridge.results import (
+    GspsOutput,
     KoOutput,
     Output,
     OutputKind,
@@ -35,7 +36,7 @@ from radbridge.seg import AlgorithmIdentification, SegmentDescription
 from radbridge.sr import read_measurement_report
 from tests.peers.dicom3tools import dciodvfy
 
-ALL = ("seg", "sr", "ko", "sc", "pm", "rtstruct")
+ALL = ("seg", "sr", "ko", "sc", "pm", "rtstruct", "gsps")
 
 
 @pytest.fixture(scope="module")
@@ -81,11 +82,20 @@ def test_the_shipped_kinds_are_registered():
 
 def test_every_kind_from_one_result(phantom, tmp_path):
     source, _, result, _ = phantom
-    outputs = [*ALL[:-1], RtstructOutput(allow_empty=True)]  # a described ROI may be absent
+    # a described ROI or segment may be absent
+    outputs = [*ALL[:-2], RtstructOutput(allow_empty=True), GspsOutput(allow_empty=True)]
     objects = encode_results(source, result, outputs)
-    assert list(objects) == ["seg", "sr", "ko", "sc", "rtstruct"]  # no probabilities: no PM
+    # no probabilities: no PM
+    assert list(objects) == ["seg", "sr", "ko", "sc", "rtstruct", "gsps"]
     modalities = {kind: str(ds.Modality) for kind, ds in objects.items()}
-    assert modalities == {"seg": "SEG", "sr": "SR", "ko": "KO", "sc": "OT", "rtstruct": "RTSTRUCT"}
+    assert modalities == {
+        "seg": "SEG",
+        "sr": "SR",
+        "ko": "KO",
+        "sc": "OT",
+        "rtstruct": "RTSTRUCT",
+        "gsps": "PR",
+    }
     for kind, ds in objects.items():
         path = tmp_path / f"{kind}.dcm"
         ds.save_as(path, enforce_file_format=True)
@@ -232,3 +242,37 @@ def _bytes(ds: Dataset) -> bytes:
     buffer = BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     return buffer.getvalue()
+
+
+def test_gsps_outlines_the_result_with_the_segs_colours_and_measurements(phantom):
+    source, _, result, _ = phantom
+    measured = ModelResult(
+        labels=result.labels,
+        segments=result.segments,
+        algorithm=result.algorithm,
+        measurements=(ModelMeasurement("volume", 1234.5, "mm3", label=min(result.segments)),),
+    )
+    objects = encode_results(
+        source, measured, ["seg", GspsOutput(allow_empty=True, window=(40, 400))]
+    )
+    seg, ps = objects["seg"], objects["gsps"]
+    seg_lab = {
+        int(s.SegmentNumber): list(s.RecommendedDisplayCIELabValue) for s in seg.SegmentSequence
+    }
+    layers = {
+        int(item.GraphicLayerOrder): list(item.GraphicLayerRecommendedDisplayCIELabValue)
+        for item in ps.GraphicLayerSequence
+    }
+    assert layers == seg_lab  # one description, one colour for both outputs
+    texts = [
+        t.UnformattedTextValue
+        for a in ps.GraphicAnnotationSequence
+        for t in a.get("TextObjectSequence", [])
+    ]
+    assert sum("volume 1234.5 mm3" in t for t in texts) == 1  # on the largest slice only
+    from radbridge.pr import read_gsps
+
+    present = sorted(int(v) for v in np.unique(result.labels.array) if v)
+    back = read_gsps(ps).label_volume(source)
+    assert np.array_equal(back.array, result.labels.array)
+    assert sorted(read_gsps(ps).segments) == present

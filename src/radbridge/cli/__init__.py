@@ -190,6 +190,7 @@ def _register() -> None:
         batch,
         demo,
         gateway,
+        gsps,
         info,
         legacy,
         net,

@@ -16,17 +16,24 @@ import datetime as _dt
 import enum
 import re
 import warnings
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
+import numpy as np
 from numpy.typing import NDArray
+from pydicom.charset import convert_encodings
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.uid import UID
 
 from radbridge._version import __version__
-from radbridge.errors import EncodingError, UnsupportedObjectError
-from radbridge.geometry import VolumeGeometry
+from radbridge.errors import (
+    DecodingError,
+    EncodingError,
+    InvalidAttributeError,
+    UnsupportedObjectError,
+)
+from radbridge.geometry import Volume, VolumeGeometry
 from radbridge.uids import derived_uid, is_valid_uid, new_uid
 
 __all__ = [
@@ -39,8 +46,10 @@ __all__ = [
     "choice",
     "file_meta",
     "finish_file",
+    "label_map",
     "new_instance",
     "series_options",
+    "use_character_set_for",
 ]
 
 _E = TypeVar("_E", bound=enum.Enum)
@@ -151,6 +160,69 @@ class StackedMasks:
     array: NDArray[Any]
     geometry: VolumeGeometry
     segment_numbers: tuple[int, ...]
+
+
+def label_map(
+    masks: StackedMasks,
+    *,
+    overlap: str = "error",
+    what: str = "segment",
+    path: str | None = None,
+    attribute: str | None = None,
+) -> Volume:
+    """Combine stacked masks into one label map (0 background, numbers elsewhere).
+
+    Parameters
+    ----------
+    masks
+        One mask per region, ``[region, slice, row, column]``.
+    overlap
+        ``"error"`` (default) refuses overlapping regions; ``"smallest"`` lets the
+        smaller region win where regions overlap (organs inside a body outline keep
+        their label).
+    what, path, attribute
+        The region's name, the file and the attribute for messages.
+
+    Raises
+    ------
+    DecodingError
+        Regions overlap and ``overlap`` is ``"error"``, or numbers do not fit 16 bits.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> grid = VolumeGeometry((1, 1, 3), np.eye(4))
+    >>> masks = StackedMasks(np.array([[[[1, 1, 1]]], [[[0, 1, 0]]]], bool), grid, (1, 2))
+    >>> label_map(masks, overlap="smallest").array.tolist()
+    [[[1, 2, 1]]]
+    """
+    if overlap not in ("error", "smallest"):
+        raise InvalidAttributeError(
+            f"unknown overlap policy {overlap!r}",
+            attribute="overlap",
+            hint="use error or smallest",
+        )
+    numbers = masks.segment_numbers
+    if numbers and max(numbers) > 65535:
+        raise DecodingError(
+            f"{what} numbers above 65535 do not fit a label map",
+            path=path,
+            attribute=attribute,
+            hint="use stacked_volume()",
+        )
+    counts = masks.array.reshape(len(numbers), -1).sum(axis=1) if numbers else []
+    if overlap == "error" and numbers and int(masks.array.sum(axis=0).max()) > 1:
+        raise DecodingError(
+            f"{what}s overlap, so they cannot be combined into one label map",
+            path=path,
+            attribute=attribute,
+            hint="pass overlap='smallest' (CLI: --overlap smallest) or use stacked masks",
+        )
+    dtype = np.uint8 if not numbers or max(numbers) <= 255 else np.uint16
+    out = np.zeros(masks.geometry.shape, dtype)
+    for i in np.argsort(-np.asarray(counts), kind="stable"):
+        out[masks.array[i]] = numbers[i]
+    return Volume.from_geometry(out, masks.geometry)
 
 
 def file_meta(ds: Dataset, transfer_syntax: str) -> FileMetaDataset:
@@ -327,3 +399,25 @@ class ReadObject:
         self.dataset = ds
         self.source = source
         check_sop_class(ds, self.SOP_CLASSES, what=self.WHAT, source=source, hint=self.HINT)
+
+
+def use_character_set_for(ds: Dataset, texts: Sequence[str]) -> None:
+    """Switch to UTF-8 (ISO_IR 192) when a text cannot be written in the data set's repertoire.
+
+    Examples
+    --------
+    >>> ds = Dataset()
+    >>> use_character_set_for(ds, ["Leber", "Lébér"])
+    >>> ds.SpecificCharacterSet
+    'ISO_IR 192'
+    """
+    wide = [t for t in texts if not t.isascii()]
+    if not wide:
+        return
+    value = ds.get("SpecificCharacterSet") or ""
+    encoding = convert_encodings(value)[0] if value else "ascii"
+    try:
+        for text in wide:
+            text.encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        ds.SpecificCharacterSet = "ISO_IR 192"

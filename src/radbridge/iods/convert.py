@@ -1,4 +1,4 @@
-"""Convert between Segmentations and RT Structure Sets, keeping labels, colours and codes.
+"""Convert between Segmentations and RT Structure Sets, and outline either as a GSPS.
 
 This module sits above the two families it joins (no family imports another, so a
 conversion between two lives here, in the layer above them).
@@ -9,6 +9,10 @@ series; each ROI names its segment in a Definition Source Sequence.
 FRACTIONAL segments are contoured at the threshold's iso-level (0.5 unless
 given) with sub-pixel interpolation, so exactly the voxels that
 ``Segmentation.label_volume`` puts inside a segment lie inside its contours.
+
+SEG or RTSTRUCT → GSPS (:func:`seg_to_gsps`, :func:`rtstruct_to_gsps`): each segment
+or ROI is outlined on its source images in a Grayscale Softcopy Presentation State,
+with its label, number (the graphic group) and colour (the graphic layer).
 
 RTSTRUCT → SEG: each ROI becomes a segment, numbered 1..N in ROI order, described
 by :func:`~radbridge.iods.rtstruct.describe.roi_description` (codes from the ROI's
@@ -50,8 +54,10 @@ import numpy as np
 from pydicom.dataset import Dataset, FileDataset
 
 from radbridge.errors import EncodingError
-from radbridge.iods.common import SeriesOptions, series_options
+from radbridge.iods.common import SeriesOptions, StackedMasks, series_options
 from radbridge.iods.content import AlgorithmIdentification, SegmentDescription
+from radbridge.iods.pr.types import Window
+from radbridge.iods.pr.writer import OutlineOptions, encode_gsps
 from radbridge.iods.rtstruct.describe import roi_description
 from radbridge.iods.rtstruct.reader import StructureSet, read_rtstruct
 from radbridge.iods.rtstruct.types import ROIDescription, RTROIInterpretedType
@@ -61,7 +67,7 @@ from radbridge.iods.seg.types import SegmentationType
 from radbridge.iods.seg.writer import encode_segmentation
 from radbridge.iods.source import Series
 
-__all__ = ["rtstruct_to_seg", "seg_to_rtstruct"]
+__all__ = ["rtstruct_to_gsps", "rtstruct_to_seg", "seg_to_gsps", "seg_to_rtstruct"]
 
 SourceLike = Series | Sequence[Dataset]
 
@@ -74,6 +80,17 @@ def _source(source: SourceLike) -> Series:
         del context.SpecificCharacterSet
         resolved = replace(resolved, context=context)
     return resolved
+
+
+def _segment_masks(segmentation: Segmentation, source: Series) -> tuple[StackedMasks, Any]:
+    """Return the stacked masks on the source, and their array: FRACTIONAL as fractions.
+
+    Fractions in float64, as binarize() computes them, so outlines and label maps agree.
+    """
+    masks = segmentation.stacked_volume(source, fractional_as_float=False)
+    if segmentation.segmentation_type is not SegmentationType.FRACTIONAL:
+        return masks, masks.array
+    return masks, masks.array.astype(np.float64) / float(segmentation.max_fractional_value)
 
 
 def seg_to_rtstruct(
@@ -112,11 +129,7 @@ def seg_to_rtstruct(
     contour_options = contours or ContourOptions()
     if threshold is not None:
         contour_options = replace(contour_options, level=threshold)
-    masks = segmentation.stacked_volume(resolved, fractional_as_float=False)
-    array = masks.array
-    if segmentation.segmentation_type is SegmentationType.FRACTIONAL:
-        # Fractions in float64, as binarize() computes them, so contours and label maps agree.
-        array = array.astype(np.float64) / float(segmentation.max_fractional_value)
+    masks, array = _segment_masks(segmentation, resolved)
     rois = [
         ROIDescription.from_segment(
             _complete_algorithm(segmentation.segments[n], segmentation.source),
@@ -225,4 +238,100 @@ def rtstruct_to_seg(
             ),
         ),
         **encode_options,
+    )
+
+
+def seg_to_gsps(
+    seg: Segmentation | Dataset | str | os.PathLike[str],
+    source: SourceLike,
+    *,
+    outlines: OutlineOptions | None = None,
+    window: Window | tuple[float, float] | None = None,
+    allow_empty: bool = False,
+    options: SeriesOptions | None = None,
+) -> FileDataset:
+    """Outline a Segmentation's segments on its source images as a Grayscale Softcopy PS.
+
+    Each segment keeps its number (the Graphic Group ID), label and recommended
+    colour (its graphic layer's). FRACTIONAL segments are outlined at
+    ``outlines.level`` (0.5 unless given), as :func:`seg_to_rtstruct` contours them.
+
+    Parameters
+    ----------
+    seg
+        The Segmentation (read or not).
+    source
+        The source series the SEG was made on (data sets or Series).
+    outlines, window, allow_empty, options
+        See :func:`~radbridge.iods.pr.encode_gsps`.
+    """
+    segmentation = seg if isinstance(seg, Segmentation) else read_segmentation(seg)
+    resolved = _source(source)
+    masks, array = _segment_masks(segmentation, resolved)
+    return encode_gsps(
+        array,
+        resolved,
+        [segmentation.segments[n] for n in masks.segment_numbers],
+        outlines=outlines,
+        window=window,
+        allow_empty=allow_empty,
+        options=series_options(
+            options, None, default=SeriesOptions(series_description="Outlines (from SEG)")
+        ),
+    )
+
+
+def rtstruct_to_gsps(
+    rtstruct: StructureSet | Dataset | str | os.PathLike[str],
+    source: SourceLike,
+    *,
+    outlines: OutlineOptions | None = None,
+    window: Window | tuple[float, float] | None = None,
+    tolerance_mm: float | None = None,
+    allow_empty: bool = False,
+    options: SeriesOptions | None = None,
+) -> FileDataset:
+    """Outline an RT Structure Set's ROIs on its source images as a Grayscale Softcopy PS.
+
+    The ROIs are filled on the source grid (as :meth:`StructureSet.stacked_volume`
+    does) and outlined again, so the outlines follow pixel edges on every image;
+    each ROI keeps its number, name and ROI Display Color.
+
+    Parameters
+    ----------
+    rtstruct
+        The structure set (read or not).
+    source
+        The series it was drawn on (data sets or Series).
+    tolerance_mm
+        Off-plane tolerance of the reader (see :meth:`StructureSet.mask`).
+    outlines, window, allow_empty, options
+        See :func:`~radbridge.iods.pr.encode_gsps`.
+    """
+    structure_set = rtstruct if isinstance(rtstruct, StructureSet) else read_rtstruct(rtstruct)
+    resolved = _source(source)
+    masks = structure_set.stacked_volume(resolved, tolerance_mm=tolerance_mm)
+    rois = {
+        n: {
+            "label": structure_set.rois[n].name or f"ROI {n}",
+            "rgb": structure_set.rois[n].display_rgb,
+        }
+        for n in masks.segment_numbers
+    }
+    if not rois:
+        raise EncodingError(
+            "the structure set has no ROIs",
+            path=structure_set.source,
+            attribute="ROIContourSequence",
+        )
+    return encode_gsps(
+        masks.array,
+        resolved,
+        rois,
+        outlines=outlines,
+        window=window,
+        allow_empty=allow_empty,
+        options=series_options(
+            options, None, default=SeriesOptions(series_description="Outlines (from RTSTRUCT)")
+        ),
     )

@@ -34,6 +34,7 @@ from radbridge.errors import MissingAttributeError
 from radbridge.geometry import SeriesPlan, SliceRef, Volume, VolumeGeometry, plan_series
 from radbridge.geometry.series import volume_from_plan
 from radbridge.geometry.volume import FloatArray
+from radbridge.iods.display import SliceDisplay, slice_display
 from radbridge.uids import new_uid
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "Series",
     "SeriesLike",
     "SourceSeries",
+    "image_reference",
     "instance_references",
     "referenced_series_sequence",
     "resolve_source",
@@ -135,6 +137,9 @@ class Series:
         Actual slice positions when the source had non-uniform spacing.
     body_part_examined
         The source's Body Part Examined (e.g. ``CHEST``), or ``""``.
+    display
+        How each slice is displayed (Modality LUT, window, polarity), in slice order;
+        empty when the series was not built from its data sets.
     plan
         Where each slice comes from (data set and frame), when built from data sets.
     sources
@@ -149,6 +154,7 @@ class Series:
     lossy: bool = False
     acquired_positions: FloatArray | None = None
     body_part_examined: str = ""
+    display: tuple[SliceDisplay, ...] = field(default=(), repr=False)
     plan: SeriesPlan | None = field(default=None, repr=False)
     sources: tuple[str, ...] = field(default=(), repr=False)
     _load: Callable[[], Sequence[Dataset]] | None = field(default=None, repr=False)
@@ -259,6 +265,7 @@ class Series:
             lossy=lossy,
             acquired_positions=plan.stack.acquired_positions,
             body_part_examined=str(first.get("BodyPartExamined", "") or ""),
+            display=tuple(slice_display(datasets[d], f) for d, f in plan.slice_locations),
             plan=plan,
             sources=tuple(sources or ()),
             _load=load,
@@ -354,6 +361,14 @@ def instance_references(source: Series) -> list[Dataset]:
     for ref in source.slice_refs:
         instances.setdefault(ref.sop_instance_uid, ref.sop_class_uid)
     return [sop_reference(sop_class, sop) for sop, sop_class in instances.items()]
+
+
+def image_reference(ref: SliceRef) -> Dataset:
+    """Return one image reference item: :func:`sop_reference` and the frame, if any."""
+    item = sop_reference(ref.sop_class_uid, ref.sop_instance_uid)
+    if ref.frame_number is not None:
+        item.ReferencedFrameNumber = ref.frame_number
+    return item
 
 
 def referenced_series_sequence(source: Series) -> list[Dataset]:

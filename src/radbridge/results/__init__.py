@@ -2,13 +2,14 @@
 
 ``encode_results(series, result, outputs, options)`` encodes a
 :class:`~radbridge.models.ModelResult` on its source :class:`~radbridge.Series` as the requested
-output kinds — ``seg``, ``sr``, ``ko``, ``sc``, ``pm``, ``rtstruct`` — with the
+output kinds — ``seg``, ``sr``, ``ko``, ``sc``, ``pm``, ``rtstruct``, ``gsps`` — with the
 segment descriptions resolved once for all of them. The gateway, ``radbridge
 batch`` and the CLI's encode commands use it. Adding an output kind is one module
 and one registration (see :mod:`radbridge.results.registry`); docs/results.md
 shows both.
 """
 
+from radbridge.results.gsps import GspsOutput
 from radbridge.results.ko import KoOutput
 from radbridge.results.pm import PmOutput
 from radbridge.results.registry import (
@@ -27,6 +28,7 @@ from radbridge.results.seg import SegOutput
 from radbridge.results.sr import SrOutput
 
 __all__ = [
+    "GspsOutput",
     "KoOutput",
     "Output",
     "OutputKind",

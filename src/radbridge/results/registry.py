@@ -1,7 +1,7 @@
 """The output-kind registry and :func:`encode_results`.
 
 An *output kind* turns a model's result into one DICOM object: ``seg``, ``sr``,
-``ko``, ``sc``, ``pm``, ``rtstruct``. Each is an :class:`OutputKind` — a name, an
+``ko``, ``sc``, ``pm``, ``rtstruct``, ``gsps``. Each is an :class:`OutputKind` — a name, an
 :class:`Output` subclass holding what that kind may be told (``SegOutput(
 segmentation_type="labelmap")``), and an ``encode(context, output)`` function —
 kept in one registry keyed by name. :func:`encode_results` takes the plain inputs
@@ -66,6 +66,7 @@ _BUILTIN: dict[str, str] = {
     "sc": "radbridge.results.sc",
     "pm": "radbridge.results.pm",
     "rtstruct": "radbridge.results.rtstruct",
+    "gsps": "radbridge.results.gsps",
 }
 
 _REGISTRY: dict[str, OutputKind] = {}

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pydicom.charset import convert_encodings
 from pydicom.dataset import Dataset
 
-from radbridge.iods.common import SeriesOptions, new_instance
+from radbridge.iods.common import SeriesOptions, new_instance, use_character_set_for
 from radbridge.iods.rtstruct.types import (
     DEFAULT_COLOURS,
     RT_STRUCTURE_SET_STORAGE,
@@ -100,20 +99,6 @@ def _observation(roi: ROIDescription) -> Dataset:
     return item
 
 
-def _character_set(ds: Dataset, texts: Sequence[str]) -> None:
-    """Switch to UTF-8 (ISO_IR 192) when a text cannot be written in the source's repertoire."""
-    wide = [t for t in texts if not t.isascii()]
-    if not wide:
-        return
-    value = ds.get("SpecificCharacterSet") or ""
-    encoding = convert_encodings(value)[0] if value else "ascii"
-    try:
-        for text in wide:
-            text.encode(encoding)
-    except (UnicodeEncodeError, LookupError):
-        ds.SpecificCharacterSet = "ISO_IR 192"
-
-
 def build_structure_set(
     source: Series,
     rois: Sequence[tuple[ROIDescription, list[Dataset]]],
@@ -151,5 +136,5 @@ def build_structure_set(
     ds.RTROIObservationsSequence = [_observation(roi) for roi, _ in rois]
     ds.ApprovalStatus = "UNAPPROVED"
     texts = [label, *(r.name for r, _ in rois), *(r.description or "" for r, _ in rois)]
-    _character_set(ds, [*texts, *(r.observation_label or "" for r, _ in rois)])
+    use_character_set_for(ds, [*texts, *(r.observation_label or "" for r, _ in rois)])
     return ds

@@ -49,12 +49,11 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
 from radbridge.errors import (
-    DecodingError,
     GridMismatchError,
     InvalidAttributeError,
 )
 from radbridge.geometry import Volume, VolumeGeometry
-from radbridge.iods.common import ReadObject, StackedMasks
+from radbridge.iods.common import ReadObject, StackedMasks, label_map
 from radbridge.iods.multiframe.fast_read import DicomFile
 from radbridge.iods.raster import fill_polygons
 from radbridge.iods.rtstruct.placement import Contour, PlacementReport, Target, place_contours
@@ -405,34 +404,10 @@ class StructureSet(ReadObject):
             ROIs overlap and ``overlap`` is ``"error"``, or ROI numbers do not
             fit 16 bits.
         """
-        if overlap not in ("error", "smallest"):
-            raise InvalidAttributeError(
-                f"unknown overlap policy {overlap!r}",
-                attribute="overlap",
-                hint="use error or smallest",
-            )
         masks = self.stacked_volume(target, tolerance_mm=tolerance_mm)
-        numbers = masks.segment_numbers
-        if numbers and max(numbers) > 65535:
-            raise DecodingError(
-                "ROI numbers above 65535 do not fit a label map",
-                path=self.source,
-                attribute="ROINumber",
-                hint="use stacked_volume()",
-            )
-        counts = masks.array.reshape(len(numbers), -1).sum(axis=1) if numbers else np.zeros(0)
-        if overlap == "error" and numbers and int(masks.array.sum(axis=0).max()) > 1:
-            raise DecodingError(
-                "ROIs overlap, so they cannot be combined into one label map",
-                path=self.source,
-                attribute="ROIContourSequence",
-                hint="pass overlap='smallest' (CLI: --overlap smallest) or use stacked masks",
-            )
-        dtype = np.uint8 if not numbers or max(numbers) <= 255 else np.uint16
-        out = np.zeros(masks.geometry.shape, dtype)
-        for i in np.argsort(-counts, kind="stable"):
-            out[masks.array[i]] = numbers[i]
-        return Volume.from_geometry(out, masks.geometry)
+        return label_map(
+            masks, overlap=overlap, what="ROI", path=self.source, attribute="ROIContourSequence"
+        )
 
 
 def _by_number(sequence: Any, keyword: str) -> dict[int, Dataset]:

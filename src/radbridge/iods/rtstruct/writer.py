@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,11 +46,11 @@ from pydicom.tag import Tag
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from radbridge.errors import EncodingError
-from radbridge.geometry import SliceRef, Volume
+from radbridge.geometry import Volume
 from radbridge.iods.common import SeriesOptions, choice, file_meta, series_options
 from radbridge.iods.content import AlgorithmIdentification, SegmentDescription
 from radbridge.iods.contours import slice_polygons
-from radbridge.iods.multiframe.planes import on_source_grid
+from radbridge.iods.regions import mask_on_source, region_masks
 from radbridge.iods.rtstruct.modules import build_structure_set
 from radbridge.iods.rtstruct.types import (
     ContourGeometricType,
@@ -60,7 +60,7 @@ from radbridge.iods.rtstruct.types import (
     RTROIInterpretedType,
     describe_rois,
 )
-from radbridge.iods.source import Series, SeriesLike, resolve_source, sop_reference
+from radbridge.iods.source import Series, SeriesLike, image_reference, resolve_source
 from radbridge.iods.threshold import DEFAULT_THRESHOLD, check_threshold
 
 __all__ = ["ContourOptions", "encode_rtstruct", "format_points"]
@@ -121,63 +121,6 @@ def _resolve_source(source: SeriesLike) -> Series:
     return resolved
 
 
-def _resolve_mask(mask: NDArray[Any] | Volume, source: Series) -> NDArray[Any]:
-    stacked = np.ndim(mask.array if isinstance(mask, Volume) else mask) == 4
-    array, _, same_grid = on_source_grid(
-        mask,
-        source,
-        what="mask",
-        attribute="mask",
-        register_hint="contour the source series itself, or register the mask to it first",
-        shape_hint="give a label map [slice, row, column] or stacked masks [roi, slice, row, "
-        "column] in the source's slice order (see `radbridge info --json`); resample "
-        "masks made on another grid first",
-        stacked="ROI" if stacked else None,
-    )
-    if isinstance(mask, Volume) and not same_grid:
-        source.geometry.require_same_grid(mask.geometry, what="the mask")
-    return np.asarray(array)
-
-
-def _roi_volumes(
-    array: NDArray[Any], rois: list[ROIDescription]
-) -> Iterator[tuple[ROIDescription, NDArray[Any]]]:
-    """Yield each ROI with its 3-D mask (bool) or probability map (float)."""
-    if array.ndim == 4:
-        if array.shape[0] != len(rois):
-            raise EncodingError(
-                f"stacked mask has {array.shape[0]} masks but {len(rois)} ROIs are described",
-                attribute="rois",
-            )
-        if np.issubdtype(array.dtype, np.floating) and (
-            not np.all(np.isfinite(array)) or array.min() < 0 or array.max() > 1
-        ):
-            raise EncodingError(
-                "stacked probabilities must be finite and lie in [0, 1]", attribute="mask"
-            )
-        for k, roi in enumerate(rois):
-            plane = array[k]
-            yield roi, plane if np.issubdtype(plane.dtype, np.floating) else plane != 0
-        return
-    if not (np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_):
-        raise EncodingError(
-            f"a label map needs integers, got {array.dtype}",
-            attribute="mask",
-            hint="for probabilities pass stacked [roi, slice, row, column] floats in [0, 1]",
-        )
-    present = np.unique(array)
-    numbers = {r.roi_number for r in rois}
-    unknown = [int(v) for v in present if v != 0 and int(v) not in numbers]
-    if unknown:
-        raise EncodingError(
-            f"label values {unknown[:10]} have no ROI description",
-            attribute="rois",
-            hint="describe every label (labels.json), or set unwanted labels to 0",
-        )
-    for roi in rois:
-        yield roi, array == roi.roi_number
-
-
 def _ds(value: float) -> str:
     text = f"{value:.4f}".rstrip("0").rstrip(".")
     return "0" if text == "-0" else text
@@ -193,13 +136,6 @@ def format_points(points: NDArray[np.float64]) -> bytes:
     """
     data = "\\".join(_ds(v) for v in points.ravel().tolist()).encode("ascii")
     return data + b" " if len(data) % 2 else data
-
-
-def _image_ref(ref: SliceRef) -> Dataset:
-    item = sop_reference(ref.sop_class_uid, ref.sop_instance_uid)
-    if ref.frame_number is not None:
-        item.ReferencedFrameNumber = ref.frame_number
-    return item
 
 
 def _contour_sequence(
@@ -228,7 +164,7 @@ def _contour_sequence(
             lps = positions[k] + polygon @ steps.T
             item = Dataset()
             if source.slice_refs:
-                item.ContourImageSequence = [_image_ref(source.slice_refs[k])]
+                item.ContourImageSequence = [image_reference(source.slice_refs[k])]
             item.ContourGeometricType = geometric_type.value
             item.NumberOfContourPoints = len(lps)
             item.ContourNumber = len(items) + 1
@@ -313,10 +249,17 @@ def encode_rtstruct(
         )
     resolved = _resolve_source(source)
     descriptions = describe_rois(rois, algorithm=algorithm, interpreted_type=interpreted_type)
-    array = _resolve_mask(mask, resolved)
+    array = mask_on_source(
+        mask,
+        resolved,
+        what="ROI",
+        register_hint="contour the source series itself, or register the mask to it first",
+    )
+    by_number = {roi.roi_number: roi for roi in descriptions}
     sequences: list[tuple[ROIDescription, list[Dataset]]] = []
     longest = 0
-    for roi, volume in _roi_volumes(array, descriptions):
+    for number, volume in region_masks(array, list(by_number), what="ROI"):
+        roi = by_number[number]
         items, size = _contour_sequence(volume, resolved, contour_options)
         if not items and not allow_empty:
             raise EncodingError(
