@@ -191,6 +191,17 @@ FACES: dict[str, set[str]] = {
         "encode_legacy_enhanced",
         "read_legacy_enhanced",
     },
+    "radbridge.ann": {
+        "MICROSCOPY_BULK_SIMPLE_ANNOTATIONS_STORAGE",
+        "Annotation",
+        "AnnotationGroup",
+        "AnnotationGroupDescription",
+        "AnnotationGraphicType",
+        "MeasurementDescription",
+        "MicroscopyAnnotations",
+        "read_annotations",
+        "write_annotations",
+    },
     "radbridge.wsi": {
         "VL_WHOLE_SLIDE_MICROSCOPY_IMAGE_STORAGE",
         "Level",

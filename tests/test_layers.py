@@ -85,6 +85,7 @@ PLACES = {
     "radbridge.seg": "faces",
     "radbridge.sr": "faces",
     "radbridge.wsi": "faces",
+    "radbridge.ann": "faces",
     "radbridge.models": "models",
     "radbridge.geometry": "geometry",
     "radbridge.pixels": "pixels",

@@ -187,6 +187,7 @@ def _root(
 def _register() -> None:
     # Imported here so each module can import `app` from this package.
     from radbridge.cli import (  # noqa: F401
+        ann,
         batch,
         demo,
         gateway,

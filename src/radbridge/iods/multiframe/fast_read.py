@@ -40,6 +40,7 @@ from radbridge.iods.multiframe.functional_groups import LONG_VRS, is_sequence_ta
 __all__ = [
     "DicomFile",
     "check_elements",
+    "meta_end",
     "open_dataset",
     "open_mapped",
     "plane_attributes",
@@ -252,7 +253,7 @@ def _split(
     """Return (preamble + meta, dataset without the cut sequences, cut values, LE, implicit)."""
     if len(data) < 132 or data[128:132] != b"DICM":
         return None
-    offset, syntax = _meta_end(data)
+    offset, syntax = meta_end(data)
     if syntax in _DEFLATED[:1]:
         return None  # whole-file deflate: pydicom inflates; the gain is not worth a second inflate
     little = syntax != _EXPLICIT_BE
@@ -273,7 +274,7 @@ def _split(
     return data[:offset], b"".join(kept), cut, little, implicit
 
 
-def _meta_end(data: bytes) -> tuple[int, str]:
+def meta_end(data: bytes) -> tuple[int, str]:
     """Offset of the first element after the file meta group, and the transfer syntax."""
     position = 132
     syntax = ""
@@ -403,7 +404,7 @@ def open_mapped(path: str | os.PathLike[str], *, raw_tags: Iterable[int] = ()) -
 
 def _locate_pixels(data: mmap.mmap) -> tuple[int, int, int, bool] | None:
     """Return (pixel element offset, value start, value end, implicit VR), or None."""
-    offset, syntax = _meta_end(data)  # type: ignore[arg-type]
+    offset, syntax = meta_end(data)  # type: ignore[arg-type]
     if syntax in _DEFLATED[:1] or syntax == _EXPLICIT_BE:
         return None
     implicit = syntax == _IMPLICIT_LE

@@ -31,7 +31,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -45,6 +45,8 @@ from radbridge.iods.multiframe.functional_groups import ItemEncoder, format_ds
 __all__ = [
     "FramePositions",
     "SlideGrid",
+    "SlideLevelSource",
+    "SlideSource",
     "TiledMatrix",
     "frame_positions",
     "plane_position_slide_items",
@@ -198,6 +200,30 @@ class TiledMatrix:
     def tile_shape(self) -> tuple[int, int]:
         """Tile ``(rows, columns)``."""
         return self.grid.tile_rows, self.grid.tile_columns
+
+
+class SlideLevelSource(Protocol):
+    """What an object made on a slide level needs of it (``radbridge.wsi.Level`` has it)."""
+
+    @property
+    def datasets(self) -> tuple[Dataset, ...]:
+        """The level's image headers (SOP Class and Instance UIDs are referenced)."""
+        ...
+
+
+class SlideSource(Protocol):
+    """What an object made on a slide needs of it (``radbridge.wsi.Slide`` has it).
+
+    Families that write objects on slides (annotations) take this, so they need not
+    import the slide-microscopy family.
+    """
+
+    context: Dataset
+    series_instance_uid: str
+
+    def level(self, index: int) -> SlideLevelSource:
+        """Return level ``index`` (0: finest)."""
+        ...
 
 
 def _pixel_spacing(ds: Dataset, source: object) -> tuple[float, float]:

@@ -1,0 +1,271 @@
+"""Microscopy Bulk Simple Annotations: written streaming, read back exactly by us and by peers.
+
+Outside oracles: dciodvfy (0 errors), highdicom's annread (graphic data and measurement
+values, exact), wsidicom (points and polygons with their measurements, read with the slide).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pydicom
+import pytest
+
+from radbridge.ann import (
+    Annotation,
+    AnnotationGroupDescription,
+    read_annotations,
+    write_annotations,
+)
+from radbridge.errors import DecodingError, EncodingError, UnsupportedObjectError
+from radbridge.wsi import read_slide
+from tests.peers import dciodvfy
+
+from .conftest import CELL, groups
+
+
+def _points(annotation):
+    return np.asarray(annotation.coordinates if isinstance(annotation, Annotation) else annotation)
+
+
+def _values(items, k):
+    return np.array([a.values[k] for a in items], np.float32)
+
+
+@pytest.mark.parametrize("single", [False, True], ids=["double", "single"])
+def test_every_graphic_type_round_trips(slide_folder, tmp_path, single):
+    slide = read_slide(slide_folder)
+    made = groups(np.random.default_rng(1))
+    path = write_annotations(
+        tmp_path / "ann.dcm",
+        slide,
+        [(d, iter(a)) for d, a in made],
+        level=1,
+        single_precision=single,
+    )
+    read = read_annotations(path)
+    assert read.coordinate_type == "2D"
+    assert read.referenced_sop_instance_uids == (str(slide.level(1).datasets[0].SOPInstanceUID),)
+    dtype = np.float32 if single else np.float64
+    for group, (description, items) in zip(read.groups, made, strict=True):
+        assert group.description.label == description.label
+        assert group.description.graphic_type == description.graphic_type
+        assert group.description.property_type == description.property_type
+        assert group.description.algorithm == description.algorithm
+        assert len(group) == len(items)
+        for k, annotation in enumerate(items):
+            expected = _points(annotation).astype(dtype)
+            np.testing.assert_array_equal(group.annotation(k), expected)
+        for k, measurement in enumerate(description.measurements):
+            assert group.description.measurements[k] == measurement
+            np.testing.assert_array_equal(group.measurement(k), _values(items, k))
+
+
+@pytest.mark.peer
+def test_highdicom_and_dciodvfy_read_them(slide_folder, tmp_path):
+    import highdicom as hd
+
+    slide = read_slide(slide_folder)
+    made = groups(np.random.default_rng(2))
+    path = write_annotations(tmp_path / "ann.dcm", slide, made)
+    assert dciodvfy(path).errors == []
+    theirs = hd.ann.annread(path)
+    for group, (description, items) in zip(theirs.get_annotation_groups(), made, strict=True):
+        assert group.label == description.label
+        assert group.graphic_type.value == description.graphic_type.value
+        assert group.annotated_property_type.value == description.property_type.value
+        data = group.get_graphic_data("2D")
+        for got, annotation in zip(data, items, strict=True):
+            np.testing.assert_array_equal(got, _points(annotation))
+        names, values, units = group.get_measurements()
+        assert [n.value for n in names] == [m.name.value for m in description.measurements]
+        assert [u.value for u in units] == [m.unit.value for m in description.measurements]
+        for k in range(len(names)):
+            np.testing.assert_array_equal(values[:, k], _values(items, k))
+
+
+@pytest.mark.peer
+def test_wsidicom_reads_points_and_polygons_with_the_slide(slide_folder, tmp_path):
+    from wsidicom import WsiDicom
+
+    folder = tmp_path / "slide"
+    folder.mkdir()
+    for file in slide_folder.glob("*.dcm"):
+        (folder / file.name).write_bytes(file.read_bytes())
+    made = [
+        g for g in groups(np.random.default_rng(3)) if g[0].graphic_type in ("POINT", "POLYGON")
+    ]
+    made = [(replace(d, number=n), items) for n, (d, items) in enumerate(made, start=1)]
+    write_annotations(folder / "ann.dcm", read_slide(folder), made)
+    with WsiDicom.open(folder) as theirs:
+        (instance,) = theirs.annotations
+        for group, (description, items) in zip(instance, made, strict=True):
+            assert group.label == description.label
+            for got, annotation in zip(group.annotations, items, strict=True):
+                np.testing.assert_array_equal(
+                    np.array(got.geometry.to_coords()), _points(annotation)
+                )
+                area = [m.value for m in got.measurements if m.code.value == "42798000"]
+                assert np.float32(area[0]) == np.float32(annotation.values[0])
+
+
+def _cells(kind="polygon", measurements=()):
+    return AnnotationGroupDescription(
+        1, "cells", **CELL, graphic_type=kind, algorithm_type="manual", measurements=measurements
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "points", "message"),
+    [
+        ("point", [[1, 2], [3, 4]], "a POINT needs 1 points, got 2"),
+        ("polygon", [[1, 2], [3, 4]], "needs at least 3 points"),
+        ("polygon", [[1, 2], [3, 4], [5, 1], [1, 2]], "do not repeat the first point"),
+        ("ellipse", [[1, 2], [3, 4], [5, 6]], "an? ELLIPSE needs 4 points"),
+        ("polyline", [[1, 2], [np.nan, 4]], "NaN or infinite"),
+        ("polyline", [[1, 2, 3], [3, 4, 5]], r"\[point, 2\]"),
+    ],
+)
+def test_bad_annotations_are_refused_and_nothing_is_left(
+    slide_folder, tmp_path, kind, points, message
+):
+    slide = read_slide(slide_folder)
+    good = np.array(
+        [[1.0, 2.0]] if kind == "point" else [[1.0, 2.0], [3.0, 4.0], [5.0, 1.0], [2.0, 0.0]]
+    )
+    good = good[:2] if kind == "polyline" else good
+    target = tmp_path / "ann.dcm"
+    with pytest.raises(EncodingError, match=message):
+        write_annotations(target, slide, [(_cells(kind), [good, np.array(points, float)])])
+    assert not target.exists()
+    assert list(tmp_path.iterdir()) == []  # spool files removed too
+
+
+def test_bad_groups_are_refused(slide_folder, tmp_path):
+    slide = read_slide(slide_folder)
+    triangle = np.array([[0.0, 0.0], [4.0, 0.0], [2.0, 3.0]])
+    with pytest.raises(EncodingError, match="has no annotation"):
+        write_annotations(tmp_path / "a.dcm", slide, [(_cells(), [])])
+    second = AnnotationGroupDescription(2, "x", **CELL, algorithm_type="manual")
+    with pytest.raises(EncodingError, match=r"numbered 1\.\.1 in order"):
+        write_annotations(tmp_path / "a.dcm", slide, [(second, [triangle])])
+    with pytest.raises(EncodingError, match="names no algorithm"):
+        automatic = AnnotationGroupDescription(1, "x", **CELL)
+        write_annotations(tmp_path / "a.dcm", slide, [(automatic, [triangle])])
+    from .conftest import AREA
+
+    with pytest.raises(EncodingError, match="has 0 values for 1 measurements"):
+        write_annotations(tmp_path / "a.dcm", slide, [(_cells(measurements=(AREA,)), [triangle])])
+
+
+def _rewrite(path, change):
+    ds = pydicom.dcmread(path)
+    change(ds)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_damaged_files_name_the_attribute(slide_folder, tmp_path):
+    slide = read_slide(slide_folder)
+    made = groups(np.random.default_rng(4), count=5)
+
+    def fresh(name):
+        return write_annotations(tmp_path / name, slide, made)
+
+    def index(ds):
+        values = np.frombuffer(
+            ds.AnnotationGroupSequence[0].LongPrimitivePointIndexList, "<u4"
+        ).copy()
+        values[2] = values[1]
+        ds.AnnotationGroupSequence[0].LongPrimitivePointIndexList = values.tobytes()
+
+    with pytest.raises(DecodingError, match="LongPrimitivePointIndexList"):
+        read_annotations(_rewrite(fresh("a.dcm"), index))
+
+    def count(ds):
+        ds.AnnotationGroupSequence[1].NumberOfAnnotations = 9
+
+    with pytest.raises(DecodingError, match="NumberOfAnnotations"):
+        read_annotations(_rewrite(fresh("b.dcm"), count))
+
+    def values(ds):
+        item = ds.AnnotationGroupSequence[2].MeasurementsSequence[0].MeasurementValuesSequence[0]
+        item.AnnotationIndexList = np.array([1, 2, 99], "<u4").tobytes()
+        item.FloatingPointValues = np.zeros(3, "<f4").tobytes()
+
+    with pytest.raises(DecodingError, match="MeasurementValuesSequence"):
+        read_annotations(_rewrite(fresh("c.dcm"), values))
+
+    def graphic(ds):
+        ds.AnnotationGroupSequence[0].GraphicType = "CIRCLE"
+
+    with pytest.raises(DecodingError, match="Graphic Type 'CIRCLE'"):
+        read_annotations(_rewrite(fresh("d.dcm"), graphic))
+    truncated = tmp_path / "e.dcm"
+    truncated.write_bytes(fresh("e.dcm").read_bytes()[:-3000])
+    with pytest.raises(DecodingError):
+        read_annotations(truncated)
+    with pytest.raises(UnsupportedObjectError, match="not a Microscopy Bulk Simple Annotations"):
+        read_annotations(next(slide_folder.glob("*.dcm")))
+
+
+def test_reading_keeps_coordinates_in_the_file(slide_folder, tmp_path):
+    """Coordinates are views on the mapped file, not copies (bounded memory when reading)."""
+    slide = read_slide(slide_folder)
+    rng = np.random.default_rng(5)
+    many = (rng.uniform(0, 400, (1, 2)) for _ in range(20_000))
+    dots = AnnotationGroupDescription(
+        1, "dots", **CELL, graphic_type="point", algorithm_type="manual"
+    )
+    path = write_annotations(tmp_path / "ann.dcm", slide, [(dots, many)])
+    group = read_annotations(path).groups[0]
+    assert len(group) == 20_000
+    assert not group.coordinates.flags.owndata and not group.coordinates.flags.writeable
+    assert isinstance(group.coordinates.base, memoryview | np.ndarray)
+
+
+def _hexagons(count):
+    base = np.array([[0, 0], [4, 0], [6, 3], [4, 6], [0, 6], [-2, 3.0]])
+    for k in range(count):
+        yield Annotation(base + k % 997, (float(k),))
+
+
+def _write_traced(path, slide, count):
+    import tracemalloc
+
+    from .conftest import AREA
+
+    cells = AnnotationGroupDescription(
+        1, "cells", **CELL, algorithm_type="manual", measurements=(AREA,)
+    )
+    tracemalloc.start()
+    try:
+        write_annotations(path, slide, [(cells, _hexagons(count))])
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_writing_streams_in_bounded_memory(slide_folder, tmp_path, monkeypatch):
+    """With chunks of 1,000 annotations, 40,000 hexagons (4 MB of points) need far less."""
+    from radbridge.iods.ann import writer
+
+    monkeypatch.setattr(writer, "CHUNK", 1000)
+    peak = _write_traced(tmp_path / "ann.dcm", read_slide(slide_folder), 40_000)
+    group = read_annotations(tmp_path / "ann.dcm").groups[0]
+    assert group.coordinates.nbytes == 40_000 * 6 * 16
+    assert peak < 3_000_000, peak
+    np.testing.assert_array_equal(
+        group.annotation(39_999), next(_hexagons(40_000))[0] + 39_999 % 997
+    )
+    assert group.measurement(0)[12_345] == 12_345
+
+
+@pytest.mark.slow
+def test_a_million_annotations_in_bounded_memory(slide_folder, tmp_path):
+    peak = _write_traced(tmp_path / "ann.dcm", read_slide(slide_folder), 1_000_000)
+    group = read_annotations(tmp_path / "ann.dcm").groups[0]
+    assert len(group) == 1_000_000 and group.coordinates.nbytes == 96_000_000
+    assert peak < 24_000_000, peak  # the points alone are 96 MB
+    assert group.measurement(0)[-1] == 999_999
