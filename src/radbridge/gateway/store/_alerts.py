@@ -88,8 +88,9 @@ class Alerts(Versions):
         """Back off and retry, or dead-letter the alert with the reason; return its state."""
         stamp = now or time.time()
         key = (alert.job_id, alert.target)
+        again = retry.next_attempt_at(alert.attempts, stamp, permanent=permanent)
         with self._transaction() as db:
-            if permanent or retry.exhausted(alert.attempts):
+            if again is None:
                 db.execute(
                     "UPDATE alerts SET state = ?, error = ? WHERE job_id = ? AND target = ?",
                     (AlertState.FAILED, error[:2000], *key),
@@ -97,7 +98,7 @@ class Alerts(Versions):
                 return AlertState.FAILED
             db.execute(
                 "UPDATE alerts SET error = ?, next_attempt_at = ? WHERE job_id = ? AND target = ?",
-                (error[:2000], stamp + retry.delay(alert.attempts), *key),
+                (error[:2000], again, *key),
             )
         return AlertState.PENDING
 

@@ -115,17 +115,16 @@ class Queue(Alerts):
         stamp = now or time.time()
         with self._transaction() as db:
             row = db.execute("SELECT attempts FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            attempts = int(row["attempts"])
-            if permanent or retry.exhausted(attempts):
+            again = retry.next_attempt_at(int(row["attempts"]), stamp, permanent=permanent)
+            if again is None:
                 db.execute(
                     "UPDATE jobs SET state = ?, error = ?, finished_at = ? WHERE id = ?",
                     (JobState.DEAD, error[:2000], stamp, job_id),
                 )
                 return JobState.DEAD
-            delay = retry.delay(attempts)
             db.execute(
                 "UPDATE jobs SET state = ?, error = ?, next_attempt_at = ? WHERE id = ?",
-                (JobState.QUEUED, error[:2000], stamp + delay, job_id),
+                (JobState.QUEUED, error[:2000], again, job_id),
             )
         return JobState.QUEUED
 
@@ -314,8 +313,9 @@ class Queue(Alerts):
         stamp = now or time.time()
         key = (delivery.job_id, delivery.destination, delivery.sop_instance_uid)
         where = "WHERE job_id = ? AND destination = ? AND sop_instance_uid = ?"
+        again = retry.next_attempt_at(delivery.attempts, stamp, permanent=permanent)
         with self._transaction() as db:
-            if permanent or retry.exhausted(delivery.attempts):
+            if again is None:
                 db.execute(
                     f"UPDATE deliveries SET state = 'failed', error = ? {where}",
                     (error[:2000], *key),
@@ -326,9 +326,8 @@ class Queue(Alerts):
                     (JobState.DEAD, reason, stamp, delivery.job_id),
                 )
                 return "failed"
-            delay = retry.delay(delivery.attempts)
             db.execute(
                 f"UPDATE deliveries SET error = ?, next_attempt_at = ? {where}",
-                (error[:2000], stamp + delay, *key),
+                (error[:2000], again, *key),
             )
         return "pending"

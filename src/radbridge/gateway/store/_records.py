@@ -43,6 +43,8 @@ class Retry:
     >>> retry = Retry(max_attempts=4, base_s=2.0)
     >>> [retry.delay(n) for n in (1, 2, 3)], retry.exhausted(3), retry.exhausted(4)
     ([2.0, 4.0, 8.0], False, True)
+    >>> retry.next_attempt_at(2, 100.0), retry.next_attempt_at(4, 100.0)
+    (104.0, None)
     """
 
     max_attempts: int
@@ -57,6 +59,17 @@ class Retry:
     def exhausted(self, attempts: int) -> bool:
         """Tell whether ``attempts`` tries are all there are."""
         return attempts >= self.max_attempts
+
+    def next_attempt_at(
+        self, attempts: int, now: float, *, permanent: bool = False
+    ) -> float | None:
+        """Return when to try again after ``attempts`` failed tries, or ``None`` to give up.
+
+        A ``permanent`` failure, or the last allowed attempt, gives up.
+        """
+        if permanent or self.exhausted(attempts):
+            return None
+        return now + self.delay(attempts)
 
 
 @dataclass(frozen=True)
