@@ -34,6 +34,7 @@ from radbridge.iods.rtstruct import encode_rtstruct
 from radbridge.iods.sc import encode_overlay_sc, render_overlay
 from radbridge.iods.seg import encode_segmentation
 from radbridge.iods.sr import MeasurementReport, encode_measurement_report
+from radbridge.pr import encode_gsps
 from tests.peers import (
     PeerCommandError,
     cornerstone3d_segmentation,
@@ -83,6 +84,7 @@ SC overlay (default: explicit)              | -   | -   | -   | n/m   | n/m   | 
 SC overlay JPEG-LS (compact)                | -   | -   | -   | n/m   | n/m   | yes | yes | -
 SR TID 1500 (default)                       | yes | yes | yes | n/m   | n/m   | yes | yes | no
 RTSTRUCT (default)                          | -   | -   | -   | n/m   | n/m   | yes | yes | -
+GSPS outlines (default)                     | -   | -   | -   | n/m   | n/m   | yes | yes | -
 """
 EXPECTED: dict[str, dict[str, str]] = {
     cells[0]: dict(zip(READERS, cells[1:], strict=True))
@@ -94,7 +96,7 @@ EXPECTED: dict[str, dict[str, str]] = {
 class Written:
     """One object of the matrix: its file, kind and what readers must find in it."""
 
-    kind: str  # seg, pm, sc, sr, rtstruct
+    kind: str  # seg, pm, sc, sr, rtstruct, gsps
     path: Path
     masks: np.ndarray | None = None  # seg: [segment, slice, row, column] bool
     values: np.ndarray | None = None  # pm: real values on the source grid
@@ -207,6 +209,9 @@ def _objects(study: Study, folder: Path) -> dict[str, Written]:
     path = folder / "rt.dcm"
     encode_rtstruct(study.labels, study.source, _names(6)).save_as(path, enforce_file_format=True)
     out["RTSTRUCT (default)"] = Written("rtstruct", path)
+    path = folder / "ps.dcm"
+    encode_gsps(study.labels, study.source, _names(6)).save_as(path, enforce_file_format=True)
+    out["GSPS outlines (default)"] = Written("gsps", path)
     return out
 
 

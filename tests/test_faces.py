@@ -129,6 +129,7 @@ FACES: dict[str, set[str]] = {
         "read_key_objects",
     },
     "radbridge.pr": {
+        "COLOR_SOFTCOPY_PRESENTATION_STATE_STORAGE",
         "GRAYSCALE_SOFTCOPY_PRESENTATION_STATE_STORAGE",
         "AnnotationUnits",
         "GraphicAnnotation",

@@ -17,6 +17,8 @@ from radbridge.errors import (
     UnsupportedObjectError,
 )
 from radbridge.pr import (
+    COLOR_SOFTCOPY_PRESENTATION_STATE_STORAGE,
+    GRAYSCALE_SOFTCOPY_PRESENTATION_STATE_STORAGE,
     GraphicAnnotation,
     GraphicLayer,
     GraphicObject,
@@ -247,11 +249,18 @@ def test_unknown_region_number_is_refused(study):
         ps.stacked_volume(study.source, segments=[6])
 
 
-def test_reads_what_pydicom_wrote_from_scratch(study):
+@pytest.mark.parametrize(
+    ("sop_class", "name"),
+    [
+        (GRAYSCALE_SOFTCOPY_PRESENTATION_STATE_STORAGE, "Grayscale Softcopy Presentation State"),
+        (COLOR_SOFTCOPY_PRESENTATION_STATE_STORAGE, "Color Softcopy Presentation State"),
+    ],
+)
+def test_reads_what_pydicom_wrote_from_scratch(study, sop_class, name):
     """A minimal foreign presentation state: one layer, one closed polyline, no groups."""
     first = study.datasets[0]
     ds = Dataset()
-    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.11.1"
+    ds.SOPClassUID = sop_class
     ds.SOPInstanceUID = "1.2.3.4.6"
     series = Dataset()
     series.SeriesInstanceUID = first.SeriesInstanceUID
@@ -272,6 +281,7 @@ def test_reads_what_pydicom_wrote_from_scratch(study):
     annotation.GraphicObjectSequence = [graphic]  # no image named: all images of the PS
     ds.GraphicAnnotationSequence = [annotation]
     ps = read_gsps(ds)
+    assert ps.sop_class_name == name
     masks = ps.stacked_volume(study.source).array[0]
     k = [r.sop_instance_uid for r in study.source.slice_refs].index(first.SOPInstanceUID)
     expected = np.zeros(study.labels.shape, bool)

@@ -7,6 +7,7 @@ and :func:`~radbridge.iods.pr.read_gsps`.
 from radbridge.iods.common import SeriesOptions
 from radbridge.iods.pr.reader import PresentationState, read_gsps
 from radbridge.iods.pr.types import (
+    COLOR_SOFTCOPY_PRESENTATION_STATE_STORAGE,
     GRAYSCALE_SOFTCOPY_PRESENTATION_STATE_STORAGE,
     AnnotationUnits,
     GraphicAnnotation,
@@ -25,6 +26,7 @@ from radbridge.iods.pr.writer import (
 )
 
 __all__ = [
+    "COLOR_SOFTCOPY_PRESENTATION_STATE_STORAGE",
     "GRAYSCALE_SOFTCOPY_PRESENTATION_STATE_STORAGE",
     "AnnotationUnits",
     "GraphicAnnotation",

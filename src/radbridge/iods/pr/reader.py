@@ -62,6 +62,7 @@ from radbridge.iods.common import ReadObject, StackedMasks, label_map
 from radbridge.iods.multiframe.fast_read import DicomFile, open_dataset
 from radbridge.iods.pr.fill import encloses_area, region_mask
 from radbridge.iods.pr.types import (
+    COLOR_SOFTCOPY_PRESENTATION_STATE_STORAGE,
     GRAYSCALE_SOFTCOPY_PRESENTATION_STATE_STORAGE,
     GraphicAnnotation,
     GraphicGroup,
@@ -80,7 +81,7 @@ ImageKey = tuple[str, int | None]
 #: Presentation state SOP classes whose graphics this reader understands.
 PRESENTATION_STATES = {
     GRAYSCALE_SOFTCOPY_PRESENTATION_STATE_STORAGE: "Grayscale Softcopy Presentation State",
-    "1.2.840.10008.5.1.4.1.1.11.2": "Color Softcopy Presentation State",
+    COLOR_SOFTCOPY_PRESENTATION_STATE_STORAGE: "Color Softcopy Presentation State",
     "1.2.840.10008.5.1.4.1.1.11.3": "Pseudo-Color Softcopy Presentation State",
     "1.2.840.10008.5.1.4.1.1.11.4": "Blending Softcopy Presentation State",
 }

@@ -29,6 +29,7 @@ from radbridge.geometry import SliceRef
 from radbridge.iods.common import choice
 
 __all__ = [
+    "COLOR_SOFTCOPY_PRESENTATION_STATE_STORAGE",
     "GRAYSCALE_SOFTCOPY_PRESENTATION_STATE_STORAGE",
     "AnnotationUnits",
     "GraphicAnnotation",
@@ -42,6 +43,8 @@ __all__ = [
 
 #: SOP Class UID of Grayscale Softcopy Presentation State Storage.
 GRAYSCALE_SOFTCOPY_PRESENTATION_STATE_STORAGE = "1.2.840.10008.5.1.4.1.1.11.1"
+#: SOP Class UID of Color Softcopy Presentation State Storage (for colour images).
+COLOR_SOFTCOPY_PRESENTATION_STATE_STORAGE = "1.2.840.10008.5.1.4.1.1.11.2"
 
 
 class GraphicType(enum.StrEnum):
