@@ -1,12 +1,17 @@
 """Gateway benchmark: latency from the last instance to results in the PACS, and throughput.
 
 Usage: .venv/bin/python bench/bench_gateway.py [--slices 200] [--size 512] [--studies 4]
+       [--latency-only]
 
 A real Orthanc is the PACS; `radbridge gateway run` (a separate process, quiet period
 1 s) receives a CT series from DCMTK ``storescu`` and delivers its SEG to Orthanc by
 C-STORE. Latency = time the SEG is in Orthanc - time the last instance was
 acknowledged; *overhead* = latency - quiet period - job time (read series, model,
-encode, as the gateway's audit log records it). For comparison, in the same run:
+encode, as the gateway's audit log records it). The latency run's rule also finds the
+phantom's result urgent (a lung nodule present) and alerts a webhook (an HTTP server in
+this process, the alert HMAC-signed): *alert latency* = time the webhook has the alert -
+time the last instance was acknowledged; *alert overhead* = alert latency - quiet
+period - job time (goal: at most 0.5 s). For comparison, in the same run:
 Orthanc's own StableAge forwarding (StableAge = 1 s, a Lua ``OnStableSeries`` that
 sends the series on to DCMTK ``storescp``): time from the last instance received to the
 last one forwarded, minus StableAge. Throughput: ``--studies`` phantom studies sent at
@@ -33,12 +38,14 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from tests.gateway.alert_receivers import HttpReceiver  # noqa: E402
 from tests.peers._common import free_port, wait_for_port  # noqa: E402
 from tests.peers.dcmtk import start_storescp  # noqa: E402
 from tests.peers.orthanc import OrthancConfig, start_orthanc  # noqa: E402
 
 ENV = {**os.environ, "TCP_NODELAY": "1"}
 QUIET_S = 1.0
+HOOK_SECRET_ENV = "RADBRIDGE_BENCH_HOOK_SECRET"
 
 
 def storescu(folder: Path, aet: str, port: int) -> float:
@@ -52,10 +59,25 @@ def storescu(folder: Path, aet: str, port: int) -> float:
     return time.time()
 
 
+def alert_tables(hook_url: str | None) -> tuple[str, str]:
+    """The rule's alert keys and the webhook table (empty without a webhook)."""
+    if hook_url is None:
+        return "", ""
+    rule = '[rules.urgent]\nfindings = ["lung nodule: present"]\n'
+    table = f'[alerts.webhook.bench]\nurl = "{hook_url}"\nsecret_env = "{HOOK_SECRET_ENV}"\n'
+    return rule, table
+
+
 def gateway_config(
-    folder: Path, port: int, pacs_port: int, workers: int, quiet_s: float = QUIET_S
+    folder: Path,
+    port: int,
+    pacs_port: int,
+    workers: int,
+    quiet_s: float = QUIET_S,
+    hook_url: str | None = None,
 ) -> Path:
     config = folder / "gateway.toml"
+    alert_rule, alert_table = alert_tables(hook_url)
     config.write_text(
         f"""
 [gateway]
@@ -70,13 +92,16 @@ name = "ct"
 model = "reference-ct"
 outputs = ["seg"]
 destinations = ["pacs"]
+alert = {'["bench"]' if hook_url else "[]"}
 [rules.match]
 modality = ["CT"]
-
+{alert_rule}
 [peers.pacs]
 ae_title = "ORTHANC"
 host = "127.0.0.1"
 port = {pacs_port}
+
+{alert_table}
 """
     )
     return config
@@ -101,14 +126,19 @@ def job_seconds(data: Path) -> list[float]:
 
 
 def run_gateway(
-    work: Path, pacs_port: int, workers: int, quiet_s: float = QUIET_S
+    work: Path,
+    pacs_port: int,
+    workers: int,
+    quiet_s: float = QUIET_S,
+    hook_url: str | None = None,
 ) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
-    config = gateway_config(work, port, pacs_port, workers, quiet_s)
+    config = gateway_config(work, port, pacs_port, workers, quiet_s, hook_url)
     proc = subprocess.Popen(
         [sys.executable, "-m", "radbridge", "gateway", "run", "--config", str(config)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, HOOK_SECRET_ENV: "bench-secret"},
     )
     wait_for_port("127.0.0.1", port, timeout=60, proc=proc)
     return proc, port
@@ -119,15 +149,28 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(120)
 
 
-def latency(work: Path, study, orthanc) -> tuple[float, float]:
-    proc, port = run_gateway(work, orthanc.dicom_port, workers=1)
+def alert_arrival(hook: HttpReceiver, timeout: float = 600.0) -> float:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if hook.requests:
+            return hook.requests[0].at
+        time.sleep(0.01)
+    raise TimeoutError("no alert at the webhook")
+
+
+def latency(work: Path, study, orthanc) -> tuple[float, float, float]:
+    """Seconds from the last instance to the SEG in Orthanc and to the alert; the job's."""
+    hook = HttpReceiver()
+    proc, port = run_gateway(work, orthanc.dicom_port, workers=1, hook_url=hook.url)
     try:
         last = storescu(study.dicom_dir, "RADBRIDGE", port)
         arrived = seg_arrival(orthanc, study.study_instance_uid)
+        alerted = alert_arrival(hook)
     finally:
         stop(proc)
+        hook.stop()
     (seconds,) = job_seconds(work / "data")
-    return arrived - last, seconds
+    return arrived - last, alerted - last, seconds
 
 
 def orthanc_forwarding(work: Path, study) -> float:
@@ -242,36 +285,7 @@ def receive_rates(work: Path, study, pacs_port: int, repeat: int) -> dict[tuple[
     return rates
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--slices", type=int, default=200)
-    parser.add_argument("--size", type=int, default=512)
-    parser.add_argument("--studies", type=int, default=4)
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
-    from radbridge.io.phantom import write_phantom
-
-    (HERE / "results").mkdir(exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="bench-gateway-", dir=HERE / "results"))
-    try:
-        study = write_phantom(work / "study", slices=args.slices, size=args.size, nifti=False)
-        small = [
-            write_phantom(work / f"s{i}", slices=60, size=256, seed=10 + i, nifti=False)
-            for i in range(args.studies)
-        ]
-        pacs = start_orthanc(work / "pacs", OrthancConfig(dicomweb=False))
-        try:
-            (work / "latency").mkdir()
-            seconds, job = latency(work / "latency", study, pacs)
-            (work / "throughput").mkdir()
-            total = throughput(work / "throughput", small, pacs)
-            rates = receive_rates(work / "receive", study, pacs.dicom_port, args.repeat)
-        finally:
-            pacs.stop()
-        (work / "orthanc").mkdir()
-        forwarded = orthanc_forwarding(work / "orthanc", study)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+def print_latency(args: argparse.Namespace, seconds: float, alert: float, job: float) -> None:
     overhead = seconds - QUIET_S - job
     print(f"{args.slices} CT slices {args.size}x{args.size}; quiet period / StableAge 1 s")
     print("| measure | seconds |")
@@ -279,6 +293,14 @@ def main() -> None:
     print(f"| gateway: last instance -> SEG stored in Orthanc | {seconds:.2f} |")
     print(f"| gateway: job (read series, reference model, encode SEG) | {job:.2f} |")
     print(f"| **gateway overhead** (latency - quiet period - job) | **{overhead:.2f}** |")
+    print(f"| gateway: last instance -> critical-finding alert at the webhook | {alert:.2f} |")
+    print(
+        f"| **alert overhead** (alert latency - quiet period - job; goal <= 0.5) | "
+        f"**{alert - QUIET_S - job:.2f}** |"
+    )
+
+
+def print_others(args: argparse.Namespace, forwarded: float, total: float, rates: dict) -> None:
     print(f"| Orthanc StableAge forwarding: last instance -> last forwarded | {forwarded:.2f} |")
     print(f"| Orthanc forwarding overhead (minus StableAge) | {forwarded - 1.0:.2f} |")
     print(
@@ -293,6 +315,46 @@ def main() -> None:
     for (name, associations), rate in rates.items():
         base = rates[("DCMTK storescp (no fsync)", associations)]
         print(f"| {name} | {associations} | {rate:.0f} | {rate / base:.2f}x |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--slices", type=int, default=200)
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--studies", type=int, default=4)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--latency-only", action="store_true", help="only the latency run (SEG and alert)"
+    )
+    args = parser.parse_args()
+    from radbridge.io.phantom import write_phantom
+
+    (HERE / "results").mkdir(exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="bench-gateway-", dir=HERE / "results"))
+    try:
+        study = write_phantom(work / "study", slices=args.slices, size=args.size, nifti=False)
+        pacs = start_orthanc(work / "pacs", OrthancConfig(dicomweb=False))
+        try:
+            (work / "latency").mkdir()
+            seconds, alert, job = latency(work / "latency", study, pacs)
+            if not args.latency_only:
+                small = [
+                    write_phantom(work / f"s{i}", slices=60, size=256, seed=10 + i, nifti=False)
+                    for i in range(args.studies)
+                ]
+                (work / "throughput").mkdir()
+                total = throughput(work / "throughput", small, pacs)
+                rates = receive_rates(work / "receive", study, pacs.dicom_port, args.repeat)
+        finally:
+            pacs.stop()
+        if not args.latency_only:
+            (work / "orthanc").mkdir()
+            forwarded = orthanc_forwarding(work / "orthanc", study)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print_latency(args, seconds, alert, job)
+    if not args.latency_only:
+        print_others(args, forwarded, total, rates)
 
 
 if __name__ == "__main__":
