@@ -38,7 +38,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 
 from radbridge.coding import Code
-from radbridge.errors import DecodingError, UnsupportedObjectError
+from radbridge.errors import DecodingError
 from radbridge.iods.ann.types import (
     MICROSCOPY_BULK_SIMPLE_ANNOTATIONS_STORAGE,
     AnnotationGraphicType,
@@ -46,6 +46,7 @@ from radbridge.iods.ann.types import (
     MeasurementDescription,
 )
 from radbridge.iods.bulk import open_bulk_mapped
+from radbridge.iods.common import check_sop_class
 from radbridge.iods.content import AlgorithmIdentification, AlgorithmType
 from radbridge.iods.multiframe.fast_read import DicomFile
 
@@ -308,11 +309,11 @@ def read_annotations(file: DicomFile) -> MicroscopyAnnotations:
         ds = dcmread(io.BytesIO(file))
     else:
         ds = file
-    if str(ds.get("SOPClassUID", "")) != MICROSCOPY_BULK_SIMPLE_ANNOTATIONS_STORAGE:
-        raise UnsupportedObjectError(
-            "not a Microscopy Bulk Simple Annotations object",
-            path=source,
-            attribute="SOPClassUID",
-            hint="give an annotation file (SOP class 1.2.840.10008.5.1.4.1.1.91.1)",
-        )
+    check_sop_class(
+        ds,
+        (MICROSCOPY_BULK_SIMPLE_ANNOTATIONS_STORAGE,),
+        what="a Microscopy Bulk Simple Annotations object",
+        source=source,
+        hint="give an annotation file (SOP class 1.2.840.10008.5.1.4.1.1.91.1)",
+    )
     return MicroscopyAnnotations(ds, source=source)

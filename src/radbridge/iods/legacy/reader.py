@@ -22,8 +22,9 @@ from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
 
-from radbridge.errors import InvalidAttributeError, UnsupportedObjectError
+from radbridge.errors import InvalidAttributeError
 from radbridge.geometry import SliceRef
+from radbridge.iods.common import check_sop_class
 from radbridge.iods.legacy.types import (
     LEGACY_CONVERTED_ENHANCED_CT_IMAGE_STORAGE,
     LEGACY_CONVERTED_ENHANCED_MR_IMAGE_STORAGE,
@@ -94,13 +95,13 @@ def read_legacy_enhanced(file: DicomFile) -> LegacyEnhancedImage:
     """
     ds, opened = open_dataset(file, raw_tags=())
     name = opened or f"<dataset {ds.get('SOPInstanceUID', '?')}>"
-    if str(ds.get("SOPClassUID", "")) not in _CLASSES:
-        raise UnsupportedObjectError(
-            f"not a Legacy Converted Enhanced image (SOP class {ds.get('SOPClassUID', 'none')})",
-            path=name,
-            attribute="SOPClassUID",
-            hint="read other images with radbridge.io.series.read_series",
-        )
+    check_sop_class(
+        ds,
+        _CLASSES,
+        what="a Legacy Converted Enhanced image",
+        source=name,
+        hint="read other images with radbridge.io.series.read_series",
+    )
     series = Series.from_datasets([ds], sources=[name], allow_nonuniform_spacing=True)
     assert series.plan is not None
     frames = [frame for _, frame in series.plan.slice_locations]

@@ -36,6 +36,7 @@ from pydicom.dataset import Dataset
 
 from radbridge.attributes import int_value
 from radbridge.errors import DecodingError, GridMismatchError, UnsupportedObjectError
+from radbridge.iods.common import check_sop_class
 from radbridge.iods.content import SegmentDescription
 from radbridge.iods.multiframe.fast_read import DicomFile, open_dataset, open_mapped
 from radbridge.iods.multiframe.segmentation import (
@@ -340,13 +341,13 @@ def read_slide_segmentation(file: DicomFile) -> SlideSegmentation:
         ds = open_mapped(file, raw_tags=(_PER_FRAME,))
     else:
         ds, source = open_dataset(file, raw_tags=(_PER_FRAME,))
-    if str(ds.get("SOPClassUID", "")) != SEGMENTATION_STORAGE:
-        raise UnsupportedObjectError(
-            "not a Segmentation",
-            path=source,
-            attribute="SOPClassUID",
-            hint="give a SEG made on a slide (radbridge wsi seg encode)",
-        )
+    check_sop_class(
+        ds,
+        (SEGMENTATION_STORAGE,),
+        what="a Segmentation",
+        source=source,
+        hint="give a SEG made on a slide (radbridge wsi seg encode)",
+    )
     organization = str(ds.get("DimensionOrganizationType", "") or "")
     if "TotalPixelMatrixRows" not in ds or organization not in ("TILED_FULL", "TILED_SPARSE"):
         raise UnsupportedObjectError(
