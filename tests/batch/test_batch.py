@@ -102,6 +102,48 @@ def test_rtstruct_rows(manifest_factory, tmp_path):
     assert len(read_rtstruct(ds).rois) == 7
 
 
+def test_gsps_rows(manifest_factory, tmp_path):
+    import pydicom
+
+    from radbridge.io.series import read_series
+    from radbridge.pr import read_gsps
+
+    manifest = manifest_factory(1, bad_row=False)
+    text = (
+        manifest.read_text()
+        .replace(",seg,", ",gsps,")
+        .replace(
+            '"{""type"": ""binary"", ""compression"": ""explicit""}"',
+            '"{""window"": [-600, 1500], ""areas"": true, ""allow_empty"": true}"',
+        )
+    )
+    ps_manifest = manifest.with_name("ps.csv")
+    ps_manifest.write_text(text)
+    out = tmp_path / "out"
+    summary = run_batch(read_manifest(ps_manifest), out)
+    assert (summary.done, summary.failed) == (1, 0), summary.results
+    ds = pydicom.dcmread(out / "s0.dcm")
+    assert ds.Modality == "PR"
+    ((window, _),) = read_gsps(ds).windows
+    assert (window.center, window.width) == (-600.0, 1500.0)
+    texts = [
+        t.UnformattedTextValue for a in ds.GraphicAnnotationSequence for t in a.TextObjectSequence
+    ]
+    assert texts and all(t.endswith("mm2") for t in texts)
+    truth = np.load(manifest.parent / "s0" / "labels.npy")
+    source = read_series(manifest.parent / "s0" / "dicom")
+    assert np.array_equal(read_gsps(ds).label_volume(source).array, truth)
+    first = (out / "s0.dcm").read_bytes()
+    (out / "s0.dcm").unlink()
+    run_batch(read_manifest(ps_manifest), out)
+    assert (out / "s0.dcm").read_bytes() == first  # the same row gives the same bytes
+    bad = ps_manifest.with_name("bad.csv")
+    bad.write_text(text.replace('""areas"": true', '""window"": 3'))
+    failed = run_batch(read_manifest(bad), tmp_path / "bad")
+    assert failed.failed == 1
+    assert "gsps options are malformed" in str(failed.results)
+
+
 def test_sr_and_pm_rows_and_resume(manifest_factory, tmp_path):
     import pydicom
 

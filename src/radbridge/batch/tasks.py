@@ -189,7 +189,7 @@ def _encode(row: ManifestRow) -> Any:
         raise ConfigError(
             f"row {row.id}: {row.kind} rows are not supported",
             attribute="kind",
-            hint="use kind seg, rtstruct, sr or pm",
+            hint="use kind seg, rtstruct, gsps, sr or pm",
         )
     source = read_series(row.source)
     options = dict(row.options)
@@ -309,9 +309,49 @@ def _map(row: ManifestRow, source: Any, options: dict[str, Any]) -> _Plan:
     return _Plan(ModelResult(), output, _series_options(row, source, description))
 
 
+def _outlines(row: ManifestRow, source: Any, options: dict[str, Any]) -> _Plan:
+    """Plan a ``gsps`` row: ``input`` is a mask on the source grid, outlined over its images.
+
+    Options: ``window`` ``[center, width]``, ``tolerance_mm``, ``labels`` (text, default
+    true), ``areas``, ``allow_empty``.
+    """
+    from radbridge.io.masks import read_mask
+    from radbridge.models import AlgorithmInfo, ModelResult
+    from radbridge.pr import OutlineOptions
+    from radbridge.results import GspsOutput
+    from radbridge.seg import load_labels
+
+    description = str(options.pop("series_description", "Presentation State (outlines)"))
+    window = options.pop("window", None)
+    try:
+        outlines = OutlineOptions(
+            tolerance_mm=float(options.pop("tolerance_mm", 0.0)),
+            labels=bool(options.pop("labels", True)),
+            areas=bool(options.pop("areas", False)),
+        )
+        chosen = None if window is None else (float(window[0]), float(window[1]))
+    except (TypeError, ValueError, IndexError, KeyError) as exc:
+        raise ConfigError(
+            f"row {row.id}: gsps options are malformed ({exc})",
+            attribute="options",
+            hint='e.g. {"window": [40, 400], "tolerance_mm": 0.5, "areas": true}',
+        ) from exc
+    assert row.labels is not None  # the manifest guarantees it
+    output = GspsOutput(
+        mask=read_mask(row.input, source.geometry),
+        outlines=outlines,
+        window=chosen,
+        allow_empty=bool(options.pop("allow_empty", False)),
+    )
+    result = ModelResult(
+        segments=load_labels(row.labels), algorithm=AlgorithmInfo("unspecified", "0")
+    )
+    return _Plan(result, output, _series_options(row, source, description))
+
+
 #: Row kind -> (row, source, options) -> (model result, output, series options); each
 #: takes its options out of ``options`` (what is left is an error).
-_KINDS = {"seg": _masks, "rtstruct": _masks, "sr": _report, "pm": _map}
+_KINDS = {"seg": _masks, "rtstruct": _masks, "gsps": _outlines, "sr": _report, "pm": _map}
 
 
 def _no_extra(options: dict[str, Any], row: ManifestRow) -> None:
@@ -321,5 +361,6 @@ def _no_extra(options: dict[str, Any], row: ManifestRow) -> None:
             attribute="options",
             hint="rows take series_description; seg and rtstruct rows algorithm, "
             "algorithm_version; seg rows also type, compression, keep_empty_frames; "
-            "rtstruct rows allow_empty; sr rows seg; pm rows units, quantity, nan_policy",
+            "rtstruct rows allow_empty; gsps rows window, tolerance_mm, labels, areas, "
+            "allow_empty; sr rows seg; pm rows units, quantity, nan_policy",
         )
