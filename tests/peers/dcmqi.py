@@ -17,7 +17,14 @@ from typing import Any
 
 from ._common import PeerCommandError, run, venv_program
 
-__all__ = ["SegImages", "paramap2itkimage", "segimage2itkimage", "tid1500reader"]
+__all__ = [
+    "SegImages",
+    "itkimage2segimage",
+    "paramap2itkimage",
+    "segimage2itkimage",
+    "tid1500reader",
+    "tid1500writer",
+]
 
 
 @dataclass(frozen=True)
@@ -115,3 +122,45 @@ def paramap2itkimage(
     if not image.exists():
         raise PeerCommandError(f"paramap2itkimage wrote no image for {src}:\n{done.output[-3000:]}")
     return image
+
+
+def _write(program: str, args: list[str | os.PathLike[str]], target: Path, timeout: float) -> Path:
+    """Run a dcmqi writer; return ``target``, or raise when it wrote nothing."""
+    done = run(venv_program(program), [*args, "--outputDICOM", target], timeout=timeout).check()
+    if not target.is_file():
+        raise PeerCommandError(f"{program} wrote no file:\n{done.output[-3000:]}")
+    return target
+
+
+def itkimage2segimage(
+    images: list[Path],
+    dicom_dir: str | os.PathLike[str],
+    meta: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    timeout: float = 300.0,
+) -> Path:
+    """Write a SEG with dcmqi from label images, their source series and a meta.json."""
+    args: list[str | os.PathLike[str]] = [
+        "--inputImageList", ",".join(str(p) for p in images),
+        "--inputDICOMDirectory", dicom_dir,
+        "--inputMetadata", meta,
+    ]  # fmt: skip
+    return _write("itkimage2segimage", args, Path(out), timeout)
+
+
+def tid1500writer(
+    meta: str | os.PathLike[str],
+    image_dir: str | os.PathLike[str],
+    context_dir: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    timeout: float = 300.0,
+) -> Path:
+    """Write a TID 1500 SR with dcmqi from its JSON, the images and the SEG folder."""
+    args: list[str | os.PathLike[str]] = [
+        "--inputMetadata", meta,
+        "--inputImageLibraryDirectory", image_dir,
+        "--inputCompositeContextDirectory", context_dir,
+    ]  # fmt: skip
+    return _write("tid1500writer", args, Path(out), timeout)

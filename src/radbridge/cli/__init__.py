@@ -23,8 +23,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "THRESHOLD_HELP",
+    "ContentCreatorOption",
     "JsonOption",
     "ProfileOption",
+    "SeriesDescriptionOption",
+    "SeriesNumberOption",
     "SeriesOption",
     "SourceOption",
     "ThresholdOption",
@@ -33,6 +36,7 @@ __all__ = [
     "encode_one",
     "identity",
     "main",
+    "series_fields",
     "write_object",
 ]
 
@@ -86,13 +90,58 @@ def command_group(name: str, help_text: str) -> typer.Typer:
     return group
 
 
+#: Series options of the encode commands (dcmqi's meta.json sets them too).
+SeriesDescriptionOption = Annotated[
+    str | None, typer.Option("--series-description", help="Series Description of the result.")
+]
+SeriesNumberOption = Annotated[
+    int | None, typer.Option("--series-number", min=0, help="Series Number of the result.")
+]
+ContentCreatorOption = Annotated[
+    str | None,
+    typer.Option("--content-creator", help="Content Creator's Name (DICOM PN, e.g. Doe^Jane)."),
+]
+
+#: Series defaults of the encoders the series options above start from, by output kind.
+_SERIES_DEFAULTS: dict[str, dict[str, Any]] = {
+    "seg": {"series_description": "Segmentation", "content_label": "SEGMENTATION"},
+    "sr": {"series_description": "radbridge measurements", "series_number": 301},
+}
+
+
+def series_fields(
+    description: str | None, number: int | None, creator: str | None
+) -> dict[str, Any]:
+    """Return the SeriesOptions fields the series options of a command set."""
+    given = {
+        "series_description": description,
+        "series_number": number,
+        "content_creator_name": creator,
+    }
+    return {key: value for key, value in given.items() if value is not None}
+
+
 def encode_one(
-    source: Series, result: ModelResult, output: Any, *, profile: str | None = None
+    source: Series,
+    result: ModelResult,
+    output: Any,
+    *,
+    profile: str | None = None,
+    series: dict[str, Any] | None = None,
 ) -> Dataset:
-    """Encode one output of :mod:`radbridge.results` (what every ``encode`` command does)."""
+    """Encode one output of :mod:`radbridge.results` (what every ``encode`` command does).
+
+    ``series`` holds SeriesOptions fields (description, number, creator, ...): given,
+    they replace the encoder's defaults for this output kind.
+    """
+    from radbridge.iods.common import SeriesOptions
     from radbridge.results import ResultOptions, encode_results
 
-    objects = encode_results(source, result, [output], ResultOptions(profile=profile))
+    options = ResultOptions(profile=profile)
+    if series:
+        fields = {**_SERIES_DEFAULTS.get(output.kind, {}), **series}
+        options = ResultOptions(profile=profile, series={output.kind: SeriesOptions(**fields)})
+    objects = encode_results(source, result, [output], options)
     return objects[output.kind]
 
 

@@ -9,14 +9,18 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import typer
 
 from radbridge.cli import (
+    ContentCreatorOption,
     JsonOption,
     ProfileOption,
+    SeriesDescriptionOption,
+    SeriesNumberOption,
     SeriesOption,
     SourceOption,
     ThresholdOption,
     command_group,
     encode_one,
     identity,
+    series_fields,
     write_object,
 )
 
@@ -33,7 +37,12 @@ def encode(
     mask: Annotated[
         Path, typer.Option("--mask", help="NIfTI/NRRD mask, or .npy [slice,row,column].")
     ],
-    labels: Annotated[Path, typer.Option("--labels", help='labels.json: {"1": "liver", ...}.')],
+    labels: Annotated[
+        Path,
+        typer.Option(
+            "--labels", help='labels.json: {"1": "liver", ...}, or dcmqi\'s segmentation meta.json.'
+        ),
+    ],
     output: Annotated[Path, typer.Option("-o", "--output", help="SEG file to write.")],
     seg_type: Annotated[
         Literal["binary", "fractional", "labelmap"],
@@ -56,15 +65,22 @@ def encode(
     ] = "unspecified",
     algorithm_version: Annotated[str, typer.Option(help="Algorithm version.")] = "0",
     series: SeriesOption = None,
+    series_description: SeriesDescriptionOption = None,
+    series_number: SeriesNumberOption = None,
+    content_creator: ContentCreatorOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Encode MASK on the series in --source as a DICOM Segmentation."""
+    """Encode MASK on the series in --source as a DICOM Segmentation.
+
+    --labels takes radbridge's labels.json or dcmqi's meta.json (segmentAttributes by
+    labelID, with their codes, colours and series attributes); the series options given
+    here win over the document's.
+    """
     from radbridge.cli.output import progress
     from radbridge.io.masks import read_mask
     from radbridge.io.series import read_series
     from radbridge.models import AlgorithmInfo, ModelResult
     from radbridge.results import SegOutput
-    from radbridge.seg import load_labels
 
     with progress("seg encode", total=3) as advance:
         src = read_series(source, series_instance_uid=series)
@@ -76,11 +92,13 @@ def encode(
             keep_empty_frames=keep_empty_frames,
             palette=palette,
         )
+        segments, fields = _labels(labels, algorithm, algorithm_version)
         result = ModelResult(
-            segments=load_labels(labels), algorithm=AlgorithmInfo(algorithm, algorithm_version)
+            segments=segments, algorithm=AlgorithmInfo(algorithm, algorithm_version)
         )
         advance(2, 3)
-        ds = encode_one(src, result, spec, profile=profile)
+        fields.update(series_fields(series_description, series_number, content_creator))
+        ds = encode_one(src, result, spec, profile=profile, series=fields)
         advance(3, 3)
     write_object(
         ds,
@@ -95,6 +113,20 @@ def encode(
             "transfer_syntax": _syntax_name(ds),
         },
     )
+
+
+def _labels(path: Path, algorithm: str, version: str) -> tuple[dict[int, Any], dict[str, Any]]:
+    """Return the segments and series fields of labels.json or dcmqi's meta.json."""
+    from radbridge.io.dcmqi import is_segmentation_meta, parse_segmentation_meta, read_json
+    from radbridge.seg import AlgorithmIdentification, load_labels
+
+    data = read_json(path)
+    if not is_segmentation_meta(data):
+        return dict(load_labels(path)), {}
+    parsed = parse_segmentation_meta(
+        data, algorithm=AlgorithmIdentification(algorithm, version), where=str(path)
+    )
+    return dict(parsed.segments), dict(parsed.series)
 
 
 def _syntax_name(ds: Any) -> str:
@@ -128,24 +160,44 @@ def decode(
         typer.Option("--format", case_sensitive=False, help="--per-segment: file format."),
     ] = "nii.gz",
     threshold: ThresholdOption = None,
+    dcmqi_json: Annotated[
+        Path | None,
+        typer.Option(
+            "--dcmqi-json",
+            help="Also write dcmqi's meta.json for the label map (--per-segment: always, "
+            "as meta.json in the folder).",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Decode a SEG to a label map, or one mask per segment, on its own grid or the source's.
+
+    --per-segment writes dcmqi's meta.json beside the files (in their order, each
+    labelID 1), as segimage2itkimage does; --dcmqi-json writes it for a label map.
 
     FRACTIONAL segments become a label map by the threshold rule (0.5 unless given);
     --stacked and --per-segment keep their fractions (float 0..1) unless --threshold
     is given.
     """
+    from radbridge.errors import ConfigError
     from radbridge.io.series import read_series
     from radbridge.iods.threshold import DEFAULT_THRESHOLD
     from radbridge.seg import read_segmentation
 
+    if stacked and dcmqi_json is not None:
+        raise ConfigError(
+            "dcmqi has no form for stacked masks",
+            attribute="--dcmqi-json",
+            hint="use --per-segment (meta.json is written beside the files) or a label map",
+        )
     seg = read_segmentation(seg_file)
     target = read_series(source) if source is not None else None
     if stacked or per_segment:
         masks = seg.stacked_volume(target, threshold=threshold)
         if per_segment:
             report = _write_per_segment(seg, masks, output, file_format)
+            if dcmqi_json is not None:
+                _write_meta(seg, dcmqi_json, list(masks.segment_numbers), report)
         else:
             report = _write_stacked(masks, output)
     else:
@@ -160,7 +212,22 @@ def decode(
             "segments": sorted(seg.segments),
             "summary": f"{volume.shape} label map, segments {sorted(seg.segments)}",
         }
+        if dcmqi_json is not None:
+            _write_meta(seg, dcmqi_json, None, report)
     _report(report, as_json)
+
+
+def _write_meta(
+    seg: Segmentation, path: Path, per_segment: list[int] | None, report: dict[str, Any]
+) -> None:
+    """Write dcmqi's meta.json for what decode wrote (one list per file when per segment)."""
+    from radbridge.io.dcmqi import segmentation_meta
+
+    meta = segmentation_meta(seg, per_segment=per_segment)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(meta, indent=2) + "\n")
+    report["dcmqi_json"] = str(path)
+    report["summary"] += f"; dcmqi meta.json {path}"
 
 
 def _report(report: dict[str, Any], as_json: bool) -> None:
@@ -208,6 +275,7 @@ def _write_per_segment(
     seg: Segmentation, masks: StackedMasks, folder: Path, suffix: str
 ) -> dict[str, Any]:
     from radbridge.geometry import Volume
+    from radbridge.io.dcmqi import segmentation_meta
 
     folder.mkdir(parents=True, exist_ok=True)
     for number, mask in zip(masks.segment_numbers, masks.array, strict=True):
@@ -219,11 +287,14 @@ def _write_per_segment(
     for entry in described:
         entry["file"] = files[int(str(entry["segment_number"]))]
     (folder / "segments.json").write_text(json.dumps(described, indent=2))
+    meta = segmentation_meta(seg, per_segment=list(masks.segment_numbers))
+    (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     return {
         "output": str(folder),
-        "files": [files[n] for n in masks.segment_numbers] + ["segments.json"],
+        "files": [files[n] for n in masks.segment_numbers] + ["segments.json", "meta.json"],
+        "dcmqi_json": str(folder / "meta.json"),
         "segments": list(masks.segment_numbers),
-        "summary": f"{len(files)} files segment-N.{suffix} and segments.json, "
+        "summary": f"{len(files)} files segment-N.{suffix}, segments.json and meta.json, "
         f"segments {list(masks.segment_numbers)}",
     }
 

@@ -8,7 +8,17 @@ from typing import Annotated, Any
 
 import typer
 
-from radbridge.cli import JsonOption, SourceOption, command_group, encode_one, write_object
+from radbridge.cli import (
+    ContentCreatorOption,
+    JsonOption,
+    SeriesDescriptionOption,
+    SeriesNumberOption,
+    SourceOption,
+    command_group,
+    encode_one,
+    series_fields,
+    write_object,
+)
 
 sr_app = command_group("sr", "Structured Reports (TID 1500): encode, decode.")
 ko_app = command_group("ko", "Key Object Selection (key images): encode.")
@@ -18,16 +28,30 @@ OutputOption = Annotated[Path, typer.Option("-o", "--output", help="File to writ
 
 @sr_app.command("encode")
 def encode(
-    report: Annotated[Path, typer.Argument(help="REPORT.json (schema: docs/sr.md).")],
+    report: Annotated[
+        Path,
+        typer.Argument(help="REPORT.json (schema: docs/sr.md), or dcmqi's tid1500writer JSON."),
+    ],
     source: SourceOption,
     output: OutputOption,
     seg: Annotated[
-        Path | None, typer.Option("--seg", help='SEG that {"segment": N} refers to.')
+        Path | None,
+        typer.Option("--seg", help='SEG that {"segment": N} (dcmqi: ReferencedSegment) refers to.'),
     ] = None,
+    series_description: SeriesDescriptionOption = None,
+    series_number: SeriesNumberOption = None,
+    content_creator: ContentCreatorOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Encode a JSON measurement report on the series in --source as a TID 1500 SR."""
+    """Encode a JSON measurement report on the series in --source as a TID 1500 SR.
+
+    A dcmqi document (Measurements, measurementItems, qualitativeEvaluations,
+    observerContext, procedureReported, series attributes) is read as tid1500writer
+    reads it; its imageLibrary and compositeContext file lists give way to --source
+    and --seg.
+    """
     from radbridge.errors import InvalidAttributeError
+    from radbridge.io.dcmqi import is_tid1500_document, report_from_tid1500
     from radbridge.io.series import load_datasets, read_series
     from radbridge.models import ModelResult
     from radbridge.results import SrOutput
@@ -40,15 +64,39 @@ def encode(
             f"cannot read the report JSON ({exc})", path=report, hint="see docs/sr.md"
         ) from exc
     seg_ds = load_datasets([seg], headers_only=True)[0] if seg is not None else None
+    fields: dict[str, Any] = {}
+    ignored: list[str] = []
+    if is_tid1500_document(document):
+        dcmqi = report_from_tid1500(document, where=str(report))
+        _check_seg(dcmqi.segmentations, seg_ds, report)
+        document, fields, ignored = dcmqi.report, dcmqi.series, dcmqi.ignored
     parsed = report_from_json(document, seg=seg_ds)
-    ds = encode_one(read_series(source), ModelResult(), SrOutput(report=parsed))
+    fields.update(series_fields(series_description, series_number, content_creator))
+    ds = encode_one(read_series(source), ModelResult(), SrOutput(report=parsed), series=fields)
+    note = f" (not written: {', '.join(ignored)})" if ignored else ""
     write_object(
         ds,
         output,
-        f"{len(parsed.groups)} measurement groups",
+        f"{len(parsed.groups)} measurement groups{note}",
         as_json=as_json,
-        details={"group_count": len(parsed.groups)},
+        details={"group_count": len(parsed.groups), "ignored": ignored},
     )
+
+
+def _check_seg(named: set[str], seg: Any, report: Path) -> None:
+    """Refuse a dcmqi document whose groups name another SEG than --seg."""
+    from radbridge.errors import ConfigError
+
+    given = str(seg.SOPInstanceUID) if seg is not None else None
+    other = sorted(named - {given}) if given else sorted(named)
+    if other:
+        raise ConfigError(
+            f"the report refers to the SEG {other[0]}, "
+            + (f"--seg is {given}" if given else "no --seg was given"),
+            path=report,
+            attribute="--seg",
+            hint="give the SEG its segmentationSOPInstanceUID names with --seg",
+        )
 
 
 @sr_app.command("decode")

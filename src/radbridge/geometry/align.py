@@ -30,7 +30,7 @@ from numpy.typing import NDArray
 from radbridge.errors import GridMismatchError
 from radbridge.geometry.volume import Volume, VolumeGeometry
 
-__all__ = ["align_to_grid"]
+__all__ = ["align_to_grid", "embed_in_grid"]
 
 
 def align_to_grid(volume: Volume, reference: VolumeGeometry, *, atol: float = 1e-2) -> NDArray[Any]:
@@ -51,16 +51,7 @@ def align_to_grid(volume: Volume, reference: VolumeGeometry, *, atol: float = 1e
     GridMismatchError
         No axis permutation and flip makes the grids coincide.
     """
-    if (
-        volume.frame_of_reference_uid
-        and reference.frame_of_reference_uid
-        and volume.frame_of_reference_uid != reference.frame_of_reference_uid
-    ):
-        raise GridMismatchError(
-            "the array is in another frame of reference",
-            attribute="FrameOfReferenceUID",
-            hint="use a mask made from this series",
-        )
+    _check_frame(volume, reference)
     for order in itertools.permutations(range(3)):
         shape = tuple(volume.shape[i] for i in order)
         if shape != reference.shape:
@@ -85,6 +76,81 @@ def align_to_grid(volume: Volume, reference: VolumeGeometry, *, atol: float = 1e
         hint="the mask must be on the source series' voxels (same size, spacing, position); "
         "resample it onto the source first",
     )
+
+
+def _check_frame(volume: Volume, reference: VolumeGeometry) -> None:
+    if (
+        volume.frame_of_reference_uid
+        and reference.frame_of_reference_uid
+        and volume.frame_of_reference_uid != reference.frame_of_reference_uid
+    ):
+        raise GridMismatchError(
+            "the array is in another frame of reference",
+            attribute="FrameOfReferenceUID",
+            hint="use a mask made from this series",
+        )
+
+
+def embed_in_grid(volume: Volume, reference: VolumeGeometry, *, atol: float = 1e-2) -> NDArray[Any]:
+    """Return ``volume.array`` placed into ``reference`` when its voxels lie on that lattice.
+
+    For an array on a part of the grid, e.g. the frames a SEG holds as dcmqi's
+    ``segimage2itkimage`` writes them: every voxel centre must coincide with a
+    voxel of ``reference`` (axes may be permuted or flipped, no resampling); the
+    voxels outside the array are 0.
+
+    Raises
+    ------
+    GridMismatchError
+        The voxels do not lie on the reference lattice, or fall outside it.
+
+    Examples
+    --------
+    >>> grid = VolumeGeometry((4, 2, 2), np.eye(4))
+    >>> shifted = np.eye(4)
+    >>> shifted[0, 3] = 1.0  # slices 1 and 2 of the grid (slice axis along x here)
+    >>> part = Volume(np.ones((2, 2, 2), np.uint8), shifted)
+    >>> embed_in_grid(part, grid)[:, 0, 0].tolist()
+    [0, 1, 1, 0]
+    """
+    _check_frame(volume, reference)
+    index = np.linalg.inv(reference.affine) @ volume.affine  # volume index -> reference index
+    turn, shift = index[:3, :3], index[:3, 3]
+    tolerance = atol / float(min(reference.spacing))
+    axes = np.argmax(np.abs(turn), axis=0)  # the reference axis of each volume axis
+    signs = np.sign(turn[axes, range(3)])
+    exact = np.zeros((3, 3))
+    exact[axes, range(3)] = signs
+    if sorted(axes.tolist()) != [0, 1, 2] or not np.allclose(turn, exact, atol=tolerance):
+        raise GridMismatchError(
+            "the array's voxels are not on the source grid (other orientation or spacing)",
+            attribute="affine",
+            hint="resample the mask onto the source series first",
+        )
+    if not np.allclose(shift, np.rint(shift), atol=tolerance):
+        raise GridMismatchError(
+            "the array's voxels fall between the source voxels",
+            attribute="affine",
+            hint="resample the mask onto the source series first",
+        )
+    order = [int(np.where(axes == b)[0][0]) for b in range(3)]
+    array = np.transpose(volume.array, order)
+    starts = []
+    for b, a in enumerate(order):
+        if signs[a] < 0:
+            array = np.flip(array, axis=b)
+        first = int(np.rint(shift[b])) - (volume.shape[a] - 1 if signs[a] < 0 else 0)
+        starts.append(first)
+    stops = [start + n for start, n in zip(starts, array.shape, strict=True)]
+    if min(starts) < 0 or any(stop > n for stop, n in zip(stops, reference.shape, strict=True)):
+        raise GridMismatchError(
+            f"the array reaches outside the source grid {reference.shape}",
+            attribute="affine",
+            hint="crop or resample the mask onto the source series first",
+        )
+    out = np.zeros(reference.shape, volume.array.dtype)
+    out[tuple(slice(a, b) for a, b in zip(starts, stops, strict=True))] = array
+    return out
 
 
 def _fmt(values: tuple[float, ...]) -> str:

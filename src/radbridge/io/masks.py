@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from radbridge.errors import GridMismatchError, UnsupportedObjectError
-from radbridge.geometry import VolumeGeometry, align_to_grid
+from radbridge.geometry import Volume, VolumeGeometry, align_to_grid, embed_in_grid
 from radbridge.io.nifti import read_images
 
 __all__ = ["read_mask"]
@@ -32,7 +32,9 @@ def read_mask(path: str | os.PathLike[str], geometry: VolumeGeometry) -> NDArray
 
     NIfTI and NRRD files carry their own geometry: an array that differs from the
     grid only by axis order or direction is re-oriented
-    (:func:`~radbridge.geometry.align_to_grid`), anything else is refused. A 4-D
+    (:func:`~radbridge.geometry.align_to_grid`); one that covers part of the grid
+    on its voxels (dcmqi writes a SEG's frames so) is placed into it, zero
+    elsewhere (:func:`~radbridge.geometry.embed_in_grid`); anything else is refused. A 4-D
     NIfTI (or a multi-component NRRD, as 3D Slicer writes) gives
     ``[segment, slice, row, column]``, one volume per segment. A ``.npy`` array
     must already be ``[slice, row, column]`` (or with a leading segment axis) in
@@ -62,9 +64,20 @@ def read_mask(path: str | os.PathLike[str], geometry: VolumeGeometry) -> NDArray
         return array
     volumes = read_images(p)
     try:
-        aligned = [align_to_grid(volume, geometry) for volume in volumes]
+        aligned = [_on_grid(volume, geometry) for volume in volumes]
     except GridMismatchError as exc:
         raise GridMismatchError(
             exc.message, path=p, attribute=exc.attribute, hint=exc.hint
         ) from None
     return aligned[0] if len(aligned) == 1 else np.stack(aligned)
+
+
+def _on_grid(volume: Volume, geometry: VolumeGeometry) -> NDArray[Any]:
+    """Re-orient a whole-grid array, or place one covering part of the grid (as dcmqi writes)."""
+    try:
+        return align_to_grid(volume, geometry)
+    except GridMismatchError as whole:
+        try:
+            return embed_in_grid(volume, geometry)
+        except GridMismatchError:
+            raise whole from None
