@@ -240,3 +240,20 @@ def test_wsi_commands_print_json(tmp_path, capsys):
                  capsys)  # fmt: skip
     assert back["shape"] == [150, 200]
     assert np.array_equal(np.load(tmp_path / "b.npy"), np.eye(150, 200, dtype=np.uint8))
+
+
+def test_legacy_and_gsps_encode_print_json(study, tmp_path, capsys):
+    legacy = _json(["legacy", "encode", "--source", study / "dicom", "-o", tmp_path / "legacy",
+                    "--json"], capsys)  # fmt: skip
+    (written,) = legacy["objects"]
+    ds = pydicom.dcmread(written["output"])
+    assert written["sop_instance_uid"] == ds.SOPInstanceUID and written["frame_count"] == 8
+    seg = tmp_path / "s.dcm"
+    assert main(["-q", "seg", "encode", "--source", str(study / "dicom"), "--mask",
+                 str(study / "labels.npy"), "--labels", str(study / "labels.json"),
+                 "-o", str(seg)]) == 0  # fmt: skip
+    gsps = _json(["gsps", "encode", "--source", study / "dicom", "--seg", seg, "-o",
+                  tmp_path / "ps.dcm", "--json"], capsys)  # fmt: skip
+    ps = pydicom.dcmread(tmp_path / "ps.dcm")
+    assert gsps["sop_instance_uid"] == ps.SOPInstanceUID
+    assert gsps["segment_count"] == len(ps.GraphicLayerSequence)

@@ -36,6 +36,7 @@ __all__ = [
     "encode_one",
     "identity",
     "main",
+    "object_report",
     "series_fields",
     "write_object",
 ]
@@ -154,6 +155,19 @@ def identity(ds: Dataset) -> dict[str, str]:
     }
 
 
+def object_report(
+    ds: Dataset, output: Path, what: str, details: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Return what ``--json`` prints for a written object (see :func:`write_object`)."""
+    return {
+        "output": str(output),
+        **identity(ds),
+        "modality": str(ds.get("Modality", "")),
+        "summary": what,
+        **(details or {}),
+    }
+
+
 def write_object(
     ds: Dataset,
     output: Path,
@@ -161,28 +175,27 @@ def write_object(
     *,
     as_json: bool = False,
     details: dict[str, Any] | None = None,
-) -> None:
+    quiet: bool = False,
+) -> dict[str, Any]:
     """Save ``ds`` to ``output`` (folders created) and say what was written.
 
     With ``as_json`` the same facts are printed as one JSON object: ``output``,
     the UIDs, ``modality``, ``summary`` (the text line's description) and ``details``.
+    ``quiet`` prints nothing (a command writing several objects prints them together);
+    the report is returned either way.
     """
     from radbridge.cli.output import emit, say
 
     output.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(output, enforce_file_format=True)
+    report = object_report(ds, output, what, details)
+    if quiet:
+        return report
     if as_json:
-        emit(
-            {
-                "output": str(output),
-                **identity(ds),
-                "modality": str(ds.get("Modality", "")),
-                "summary": what,
-                **(details or {}),
-            }
-        )
-        return
-    say(f"wrote {output}: {what}, SOP Instance UID {ds.SOPInstanceUID}")
+        emit(report)
+    else:
+        say(f"wrote {output}: {what}, SOP Instance UID {ds.SOPInstanceUID}")
+    return report
 
 
 def _print_version(value: bool) -> None:

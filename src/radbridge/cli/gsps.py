@@ -94,6 +94,7 @@ def encode(
     ] = False,
     threshold: Annotated[float | None, typer.Option(help=THRESHOLD_HELP)] = None,
     series: SeriesOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Outline a SEG, an RTSTRUCT or a mask on the series in --source as one GSPS."""
     from radbridge.pr import OutlineOptions, rtstruct_to_gsps, seg_to_gsps
@@ -129,7 +130,14 @@ def encode(
     outlined = sum(
         len(a.get("GraphicObjectSequence", [])) for a in ds.get("GraphicAnnotationSequence", [])
     )
-    write_object(ds, output, f"GSPS, {len(ds.GraphicLayerSequence)} segments, {outlined} outlines")
+    layers = len(ds.GraphicLayerSequence)
+    write_object(
+        ds,
+        output,
+        f"GSPS, {layers} segments, {outlined} outlines",
+        as_json=as_json,
+        details={"segment_count": layers, "outline_count": outlined},
+    )
 
 
 def _describe(ps: PresentationState) -> dict[str, Any]:

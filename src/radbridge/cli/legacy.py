@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from radbridge.cli import SeriesOption, SourceOption, command_group, write_object
+from radbridge.cli import JsonOption, SeriesOption, SourceOption, command_group, write_object
+from radbridge.cli.output import emit
 
 legacy_app = command_group(
     "legacy", "Legacy Converted Enhanced CT/MR/PET images: one multi-frame image per series."
@@ -30,6 +31,7 @@ def encode(
         ),
     ],
     series: SeriesOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Convert each classic CT, MR or PET series in --source to one enhanced multi-frame image."""
     from radbridge.errors import MixedSeriesError
@@ -52,13 +54,20 @@ def encode(
             f"--source holds {len(todo)} series; give a folder, or choose one with --series",
             param_hint="--output",
         )
+    written = []
     for record in todo:
         paths = record.paths
         ds = encode_legacy_enhanced(load_datasets(paths), sources=[str(p) for p in paths])
         target = output if output.suffix.lower() == ".dcm" else output / f"{ds.SOPInstanceUID}.dcm"
-        write_object(
-            ds,
-            target,
-            f"{ds.SOPClassUID.name}, {int(ds.NumberOfFrames)} frames from series "
-            f"{record.series_instance_uid}",
+        written.append(
+            write_object(
+                ds,
+                target,
+                f"{ds.SOPClassUID.name}, {int(ds.NumberOfFrames)} frames from series "
+                f"{record.series_instance_uid}",
+                details={"frame_count": int(ds.NumberOfFrames)},
+                quiet=as_json,
+            )
         )
+    if as_json:
+        emit({"objects": written})
