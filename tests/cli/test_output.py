@@ -240,6 +240,16 @@ def test_wsi_commands_print_json(tmp_path, capsys):
                  capsys)  # fmt: skip
     assert back["shape"] == [150, 200]
     assert np.array_equal(np.load(tmp_path / "b.npy"), np.eye(150, 200, dtype=np.uint8))
+    point = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [20.0, 30.0]},
+             "properties": {"group": "tumor"}}  # fmt: skip
+    (tmp_path / "f.ndjson").write_text(json.dumps(point) + "\n" + json.dumps(point) + "\n")
+    ann = _json(["ann", "encode", "--source", tmp_path / "slide", "--input", tmp_path / "f.ndjson",
+                 "-o", tmp_path / "a.dcm", "--json"], capsys)  # fmt: skip
+    assert ann["group_count"] == 1 and (tmp_path / "a.dcm").is_file()
+    features = _json(["ann", "decode", tmp_path / "a.dcm", "-o", tmp_path / "a.ndjson", "--json"],
+                     capsys)  # fmt: skip
+    assert features["feature_count"] == 2
+    assert len((tmp_path / "a.ndjson").read_text().splitlines()) == 2
 
 
 def test_legacy_and_gsps_encode_print_json(study, tmp_path, capsys):

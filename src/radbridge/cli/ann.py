@@ -8,7 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from radbridge.cli import SeriesOption, SourceOption, command_group
+from radbridge.cli import JsonOption, SeriesOption, SourceOption, command_group
+from radbridge.cli.output import emit, say
 from radbridge.errors import ConfigError
 
 ann_app = command_group("ann", "Microscopy Bulk Simple Annotations: encode, decode.")
@@ -68,6 +69,7 @@ def encode(
         bool, typer.Option("--single-precision", help="32-bit coordinates (half the size).")
     ] = False,
     series: SeriesOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Encode GeoJSON features on a slide level as Microscopy Bulk Simple Annotations."""
     from radbridge.ann import write_annotations
@@ -83,7 +85,10 @@ def encode(
         AlgorithmIdentification(algorithm, algorithm_version) if algorithm else None,
     )
     write_annotations(output, slide, groups, level=level, single_precision=single_precision)
-    typer.echo(f"wrote {output}: {len(groups)} annotation groups on level {level}")
+    if as_json:
+        emit({"output": str(output), "group_count": len(groups), "level": level})
+        return
+    say(f"wrote {output}: {len(groups)} annotation groups on level {level}")
 
 
 @ann_app.command("decode")
@@ -92,6 +97,7 @@ def decode(
     output: Annotated[
         Path, typer.Option("-o", "--output", help=".ndjson (streamed) or .geojson to write.")
     ],
+    as_json: JsonOption = False,
 ) -> None:
     """Decode an annotation file to GeoJSON features (one per annotation)."""
     from radbridge.ann import read_annotations
@@ -99,4 +105,7 @@ def decode(
 
     read = read_annotations(annotations)
     count = write_features(read, output)
-    typer.echo(f"wrote {output}: {count} features in {len(read.groups)} groups")
+    if as_json:
+        emit({"output": str(output), "feature_count": count, "group_count": len(read.groups)})
+        return
+    say(f"wrote {output}: {count} features in {len(read.groups)} groups")
