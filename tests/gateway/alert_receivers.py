@@ -33,12 +33,13 @@ class _State:
     statuses: list[int] = field(default_factory=list)
     requests: list[Request] = field(default_factory=list)
     fhir: bool = False
+    entry_status: str = "201 Created"  # each entry's status in a FHIR transaction-response
 
 
-def _transaction_response(body: bytes) -> bytes:
+def _transaction_response(body: bytes, status: str) -> bytes:
     bundle = json.loads(body)
     entries = [
-        {"response": {"status": "201 Created", "location": f"{e['request']['url']}/{i + 1}"}}
+        {"response": {"status": status, "location": f"{e['request']['url']}/{i + 1}"}}
         for i, e in enumerate(bundle.get("entry", []))
     ]
     answer = {"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
@@ -54,7 +55,8 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.server.state  # type: ignore[attr-defined]
         state.requests.append(Request(self.path, dict(self.headers.items()), body))
         status = state.statuses.pop(0) if state.statuses else 200
-        answer = _transaction_response(body) if state.fhir and status == 200 else b"{}"
+        fhir = state.fhir and status == 200
+        answer = _transaction_response(body, state.entry_status) if fhir else b"{}"
         self.send_response(status)
         self.send_header("Content-Type", "application/fhir+json" if state.fhir else "text/plain")
         self.send_header("Content-Length", str(len(answer)))
@@ -86,7 +88,11 @@ class HttpReceiver:
 
 
 def ack_for(er7: str, code: str) -> str:
-    """An hl7apy-built ACK (``code``: AA, AE, AR) of the ORU^R01 ``er7``."""
+    """An hl7apy-built ACK (``code``: AA, AE, AR) of the ORU^R01 ``er7``.
+
+    ``AA:other`` acknowledges another message (MSA-2 not the ORU's control ID).
+    """
+    code, _, other = code.partition(":")
     incoming = parse_message(er7, find_groups=False)
     ack = Message("ACK", version="2.5")
     ack.msh.msh_3 = "RIS"
@@ -95,7 +101,7 @@ def ack_for(er7: str, code: str) -> str:
     ack.msh.msh_10 = "ACK" + incoming.msh.msh_10.value[:17]
     ack.msh.msh_11 = "P"
     ack.msa.msa_1 = code
-    ack.msa.msa_2 = incoming.msh.msh_10.value
+    ack.msa.msa_2 = "OTHER" if other else incoming.msh.msh_10.value
     return "\x0b" + ack.to_er7() + "\x1c\x0d"
 
 

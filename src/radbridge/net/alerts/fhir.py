@@ -186,14 +186,19 @@ def fhir_bundle(message: AlertMessage, *, patient_system: str = "urn:radbridge:p
     return bundle_model.Bundle.model_validate(document)
 
 
-def _check_answer(url: str, text: str) -> str:
+def _check_answer(url: str, text: str, entries: int) -> str:
     try:
         answer = json.loads(text)
-        statuses = [str(e["response"]["status"]) for e in answer.get("entry", [])]
+        statuses = [str(e["response"]["status"]) for e in answer["entry"]]
+        kind = (answer["resourceType"], answer["type"])
     except (ValueError, KeyError, TypeError, AttributeError):
+        statuses, kind = [], ("", "")
+    if kind != ("Bundle", "transaction-response") or len(statuses) != entries:
         raise alert_error(
-            "the server's answer is not a transaction-response Bundle", url=url, permanent=False
-        ) from None
+            "the server's answer is not a transaction-response Bundle for every entry",
+            url=url,
+            permanent=False,
+        )
     failed = [s for s in statuses if not s.startswith("2")]
     if failed:
         raise alert_error(
@@ -216,4 +221,5 @@ def send_fhir(target: FhirTarget, message: AlertMessage) -> str:
     if target.token:
         headers["Authorization"] = f"Bearer {target.token}"
     response = post_json(target.url.rstrip("/"), body, headers=headers, timeout_s=target.timeout_s)
-    return f"HTTP {response.status_code}: " + _check_answer(target.url, response.text)
+    answer = _check_answer(target.url, response.text, len(bundle.entry))
+    return f"HTTP {response.status_code}: {answer}"
