@@ -181,6 +181,7 @@ destinations = ["pacs"]
 profile = "slicer"
 anatomy = "brain"
 on_incomplete = "run"
+deidentify = false  # true needs file_mode = 0o600 (test_deid_units.py sets it)
 alert = ["hook", "ris"]
 [rules.urgent]
 findings = "bleed: present"
@@ -301,6 +302,7 @@ def test_every_key_set(tmp_path, secrets):
                         Threshold("long axis", "mm", at_least=6.0),
                     ),
                 ),
+                deidentify=False,
                 match=Match(
                     modality=("MR",),
                     body_part="HEAD",

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from radbridge.errors import ConfigError
+from radbridge.errors import ConfigError, RadbridgeError
 from radbridge.gateway.routing import Match, PriorityRule, Rule
 from radbridge.io.storage import dir_mode_for
 from radbridge.iods.profiles import Profile
@@ -143,6 +143,8 @@ class GatewayConfig:
                     attribute="profile",
                     hint="use " + ", ".join(p.value for p in Profile),
                 )
+        if any(rule.deidentify for rule in self.rules):
+            self._check_deidentify()
         if self.verify_count_with and self.verify_count_with not in self.peers:
             raise ConfigError(
                 f"verify_count_with names {self.verify_count_with!r}, which is not a "
@@ -181,6 +183,21 @@ class GatewayConfig:
             )
         if self.alert_attempts < 1:
             raise ConfigError("alert_attempts must be at least 1", attribute="alert_attempts")
+
+    def _check_deidentify(self) -> None:
+        from radbridge._optional import require
+
+        if self.file_mode & 0o077:
+            raise ConfigError(
+                f"a rule de-identifies, and the state database that keeps its pseudonym "
+                f"mapping would be readable by others (file_mode {self.file_mode:#o})",
+                attribute="file_mode",
+                hint="use file_mode = 0o600 with deidentify = true",
+            )
+        try:
+            require("dicognito", "deid", purpose="de-identify series (deidentify = true)")
+        except RadbridgeError as exc:
+            raise ConfigError(exc.message, attribute="deidentify", hint=exc.hint) from None
 
     def _check_network(self) -> None:
         if self.tls is not None and self.tls.check_hostname:

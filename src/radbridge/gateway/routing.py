@@ -173,6 +173,9 @@ class Rule:
     urgent: Urgency = field(default_factory=Urgency)
     #: where an urgent result's alert goes: names of ``[alerts.KIND.NAME]`` tables
     alert: tuple[str, ...] = ()
+    #: the model sees a pseudonymised copy (PS3.15 Basic Profile) and the results are
+    #: re-identified before delivery; always so for a model marked external
+    deidentify: bool = False
 
     def matches(self, facts: SeriesFacts) -> bool:
         """Tell whether this rule applies to a series."""

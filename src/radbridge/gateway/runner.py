@@ -10,14 +10,16 @@ Each file is written to a temporary name, fsynced and renamed into
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 import hashlib
 import io
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -31,6 +33,7 @@ from radbridge.errors import (
     ModelError,
 )
 from radbridge.gateway.config import GatewayConfig
+from radbridge.gateway.deid import Pseudonyms, map_uids, new_seed, pseudonymise, reidentify
 from radbridge.gateway.routing import Rule
 from radbridge.gateway.store import Job, Store
 from radbridge.io.series import load_datasets
@@ -174,8 +177,9 @@ class ModelCache:
                 close()
 
 
-#: Output kinds in delivery order (and series numbers 900, 901, ...); other registered
-#: kinds follow in the rule's order (series number 999).
+#: Output kinds by series number (900, 901, ...), and in delivery order but for the SR,
+#: delivered last (see _outputs); other registered kinds come before the SR in the
+#: rule's order (series number 999).
 _KINDS = ("seg", "sr", "ko", "sc", "pm", "rtstruct")
 _DESCRIPTIONS = {
     "seg": "AI segmentation",
@@ -205,14 +209,16 @@ def _series_options(job: Job, rule: Rule, model: Model, kind: str) -> SeriesOpti
 def _outputs(rule: Rule, *, urgent: bool = False) -> list[Any]:
     """Return the rule's outputs in delivery order, with its settings (the SEG always).
 
-    An ``urgent`` result's KOS is titled "For Referring Provider" and its SR carries
+    The SR comes last: it is the root report, whose evidence names the others. An
+    ``urgent`` result's KOS is titled "For Referring Provider" and its SR carries
     Priority = Urgent (docs/triage.md).
     """
     from radbridge.results import KoOutput, PmOutput, RtstructOutput, SegOutput, SrOutput
     from radbridge.sr import concepts
 
-    known = [kind for kind in _KINDS[1:] if kind in rule.outputs]
+    known = [kind for kind in _KINDS[2:] if kind in rule.outputs]
     others = [kind for kind in rule.outputs if kind not in _KINDS]
+    others += ["sr"] if "sr" in rule.outputs else []
     settings = {
         "seg": SegOutput(segmentation_type=rule.seg_type),
         "pm": PmOutput(anatomic_region=rule.anatomy),
@@ -227,38 +233,72 @@ def _outputs(rule: Rule, *, urgent: bool = False) -> list[Any]:
     return [settings.get(kind, kind) for kind in ("seg", *known, *others)]
 
 
-def _load(paths: Sequence[str]) -> tuple[list[Dataset], Any, Series]:
+@contextmanager
+def _readable() -> Iterator[None]:
+    """Turn a series that cannot be read (or de-identified) into a permanent job error."""
     try:
-        datasets = load_datasets([Path(p) for p in paths])
-        source = Series.from_datasets(datasets)  # planned once, for the volume too
-        volume = source.volume(rescale=True)
+        yield
     except (DicomReadError, DecodingError, GeometryError) as exc:
         raise PermanentJobError(
             f"the series cannot be read as one volume: {exc}",
             attribute=exc.attribute,
             hint="this series is dead-lettered; fix the source and resend it",
         ) from exc
-    return datasets, volume, source
+    except GatewayError as exc:  # cannot be de-identified (burned-in text, other inputs)
+        raise PermanentJobError(exc.message, attribute=exc.attribute, hint=exc.hint) from exc
+
+
+def _load(paths: Sequence[str], pseudonyms: Pseudonyms | None) -> tuple[list[Dataset], Series]:
+    """Read the frozen inputs (pseudonymised in place when asked) as one series."""
+    with _readable():
+        datasets = load_datasets([Path(p) for p in paths])
+        if pseudonyms is not None:
+            pseudonymise(datasets, pseudonyms)
+        return datasets, Series.from_datasets(datasets)  # planned once, for the volume too
+
+
+def _volume(source: Series) -> Any:
+    with _readable():
+        return source.volume(rescale=True)
+
+
+def _model_info(datasets: list[Dataset], slices: int, pseudonymised: bool) -> SeriesInfo:
+    info = SeriesInfo.from_dataset(datasets[0], slice_count=slices)
+    if not pseudonymised:
+        return info
+    headers = tuple(Dataset({e.tag: e for e in ds if e.keyword != "PixelData"}) for ds in datasets)
+    return replace(info, headers=headers)
 
 
 def compute_results(
-    job: Job, rule: Rule, paths: Sequence[str], models: ModelCache | None = None
+    job: Job,
+    rule: Rule,
+    paths: Sequence[str],
+    models: ModelCache | None = None,
+    pseudonyms: Pseudonyms | None = None,
 ) -> Computed:
     """Read the series, run the model, judge its urgency (the rule's ``urgent``), encode.
 
     A pure function of its (picklable) arguments, so it runs in the gateway process
     or on a Dask worker alike; it writes nothing. ``models`` is the gateway's model
     cache; on a Dask worker the worker's (see :mod:`radbridge.gateway.executors`).
+    With ``pseudonyms`` the model sees only the pseudonymised series and the
+    results are re-identified before they are returned (:mod:`radbridge.gateway.deid`).
     """
     from radbridge.results import ResultOptions, encode_results
 
-    datasets, volume, source = _load(paths)
+    context = None
+    if pseudonyms is not None:  # the original patient/study modules, to put back
+        originals = load_datasets([Path(paths[0])], headers_only=True)
+        context = copy.deepcopy(Series.from_datasets(originals).context)
+    datasets, source = _load(paths, pseudonyms)
+    volume = _volume(source)
     if models is None:
         from radbridge.gateway.executors import worker_models
 
         models = worker_models()
     model = models.get(rule.model) if models is not None else load_model(rule.model)
-    info = SeriesInfo.from_dataset(datasets[0], slice_count=volume.shape[0])
+    info = _model_info(datasets, volume.shape[0], pseudonyms is not None)
     started = time.perf_counter()
     result = run_model(model, volume, info)
     model_s = time.perf_counter() - started
@@ -272,6 +312,9 @@ def compute_results(
         profile=rule.profile,
     )
     objects = encode_results(source, result, outputs, options)  # the SC reuses its volume
+    if pseudonyms is not None and context is not None:
+        for ds in objects.values():
+            reidentify(ds, pseudonyms, context)
     items = [(kind, str(ds.SOPInstanceUID), _encode(ds)) for kind, ds in objects.items()]
     return Computed(items, model_s, time.perf_counter() - started - model_s, reasons)
 
@@ -280,6 +323,29 @@ def _encode(ds: Dataset) -> bytes:
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     return buffer.getvalue()
+
+
+def _deidentifies(rule: Rule, models: ModelCache | None) -> bool:
+    """Tell whether the rule's model must see a pseudonymised series (rule or model says so)."""
+    if rule.deidentify:
+        return True
+    if rule.model.endswith(".json"):  # a model card says it without loading the network
+        from radbridge.models.onnx import ModelCard
+
+        return ModelCard.load(rule.model).external
+    model = models.get(rule.model) if models is not None else load_model(rule.model)
+    return bool(getattr(model, "external", False))
+
+
+def _pseudonyms(job: Job, store: Store, paths: Sequence[str]) -> Pseudonyms:
+    """Return the pseudonyms of the job's inputs: kept ones, or new ones kept first."""
+    kept = store.pseudonyms(job.series_instance_uid, job.version)
+    if kept is None:
+        headers = load_datasets([Path(p) for p in paths], headers_only=True)
+        made = map_uids(headers, new_seed())
+        kept = store.save_pseudonyms(job.series_instance_uid, job.version, made.seed, made.uids)
+    log.info("job %d: de-identified (%d UIDs mapped)", job.id, len(kept[1]))  # no values
+    return Pseudonyms(*kept)
 
 
 def run_job(
@@ -315,10 +381,11 @@ def run_job(
             "frozen inputs",
             attribute="version_inputs",
         )
+    pseudonyms = _pseudonyms(job, store, paths) if _deidentifies(rule, models) else None
     if executor is None:
-        computed = compute_results(job, rule, paths, models)
+        computed = compute_results(job, rule, paths, models, pseudonyms)
     else:
-        computed = executor.run(compute_results, job, rule, paths)
+        computed = executor.run(compute_results, job, rule, paths, None, pseudonyms)
     folder = config.outbox_dir / str(job.id)
     files = []
     for kind, sop_uid, data in computed.items:

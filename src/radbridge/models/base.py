@@ -64,6 +64,10 @@ class SeriesInfo:
     manufacturer: str = ""
     slice_count: int = 0
     slice_thickness_mm: float | None = None
+    #: The instances' headers (no pixel data), pseudonymised: given only when the
+    #: gateway de-identifies for this model (a ``deidentify`` rule or an external
+    #: model); empty otherwise, so a model never gets patient identifiers.
+    headers: tuple[Any, ...] = field(default=(), repr=False, compare=False)
 
     @classmethod
     def from_dataset(cls, ds: Any, *, slice_count: int = 0) -> SeriesInfo:
@@ -88,15 +92,19 @@ class SeriesInfo:
 
 @dataclass(frozen=True)
 class AlgorithmInfo:
-    """Who produced the result: the model's plain name and version.
+    """Who produced the result: the model's plain name, version and maker.
 
     The gateway writes it as the DICOM objects' algorithm identification
-    (:class:`radbridge.seg.AlgorithmIdentification`) and the SR observer.
+    (:class:`radbridge.seg.AlgorithmIdentification`), the SR observer, and the
+    Contributing Equipment of every result object (IHE AI Results): ``name`` as
+    Manufacturer's Model Name, ``version`` as Software Versions, ``manufacturer``
+    as Manufacturer (``"unknown"`` when empty).
     """
 
     name: str
     version: str
     family: str = "segmentation"
+    manufacturer: str = ""
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,10 @@ exported from PyTorch or MONAI runs without Python glue::
   probable label above ``output.threshold``, default 0.5, and the probabilities
   are returned too).
 - ``labels``: label value → name from :mod:`radbridge.codes`.
+- ``manufacturer`` (optional): who made the network, written with its name and
+  version as the Contributing Equipment of every result (IHE AI Results).
+- ``external`` (optional, ``false``): the model is run by or sent to a third
+  party; the gateway then de-identifies what it sees (docs/gateway.md).
 
 onnxruntime comes with ``pip install 'radbridge[onnx]'``.
 """
@@ -58,6 +62,8 @@ class ModelCard:
     kind: str = "logits"
     threshold: float = 0.5
     extra: dict[str, Any] = field(default_factory=dict)
+    manufacturer: str = ""
+    external: bool = False
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ModelCard:
@@ -80,6 +86,8 @@ class ModelCard:
                 ),
                 kind=str(outputs.get("kind", "logits")),
                 threshold=float(outputs.get("threshold", 0.5)),
+                manufacturer=str(data.get("manufacturer", "")),
+                external=_flag(data.get("external", False)),
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ConfigError(
@@ -109,6 +117,8 @@ class OnnxModel:
         self.card = card
         self.name = card.name
         self.version = card.version
+        self.manufacturer = card.manufacturer
+        self.external = card.external
         options = ort.SessionOptions()
         options.log_severity_level = 3
         self._session = ort.InferenceSession(
@@ -142,7 +152,7 @@ class OnnxModel:
             labels=volume.with_array(labels),
             probabilities=probabilities,
             segments=dict(self.card.labels),
-            algorithm=AlgorithmInfo(self.name, self.version),
+            algorithm=AlgorithmInfo(self.name, self.version, manufacturer=self.card.manufacturer),
         )
 
     def _prepare(self, volume: Volume) -> tuple[NDArray[np.float32], tuple[float, ...] | None]:
@@ -182,3 +192,9 @@ def _resize(array: NDArray[Any], shape: tuple[int, ...], *, order: int) -> NDArr
     region = tuple(slice(0, min(a, b)) for a, b in zip(out.shape, shape, strict=True))
     fixed[region] = out[region]
     return fixed
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"external must be true or false, got {value!r}")
+    return value

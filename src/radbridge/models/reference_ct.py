@@ -88,6 +88,7 @@ class ReferenceCTModel:
 
     name = "radbridge-reference-ct"
     version = "1.0"
+    manufacturer = "radbridge"
 
     def __init__(
         self,
@@ -142,7 +143,7 @@ class ReferenceCTModel:
             segments=dict(LABELS),
             measurements=measurements,
             findings=findings,
-            algorithm=AlgorithmInfo(self.name, self.version),
+            algorithm=AlgorithmInfo(self.name, self.version, manufacturer=self.manufacturer),
         )
 
     def _nodules(self, hu: NDArray[Any], lungs: tuple[Mask, Mask], volume: Volume) -> Mask:

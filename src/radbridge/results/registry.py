@@ -44,6 +44,7 @@ from radbridge.geometry import Volume
 from radbridge.iods.common import SeriesOptions
 from radbridge.iods.source import Series, SeriesLike
 from radbridge.models import ModelResult
+from radbridge.results.equipment import add_contributing_equipment
 from radbridge.seg import AlgorithmIdentification, SegmentDescription, describe_labels
 
 __all__ = [
@@ -70,6 +71,7 @@ _BUILTIN: dict[str, str] = {
 }
 
 _REGISTRY: dict[str, OutputKind] = {}
+_UNNAMED = ModelResult().algorithm  # a result no model made (e.g. a mask from a file)
 
 
 @dataclass(frozen=True)
@@ -261,6 +263,8 @@ def encode_results(
     dict
         ``{kind: data set}`` in the order encoded; a kind with nothing to encode
         (e.g. ``pm`` without probabilities) is left out, with a warning logged.
+        Each names the result's algorithm (when it has one) in its Contributing
+        Equipment Sequence (:mod:`radbridge.results.equipment`).
 
     Raises
     ------
@@ -288,9 +292,12 @@ def encode_results(
     names = [kind.name for kind, _ in specs]
     if len(set(names)) != len(names):
         raise ConfigError(f"an output kind is requested twice: {names}", attribute="outputs")
+    named = result.algorithm != _UNNAMED  # a model made it: name it as Contributing Equipment
     for kind, spec in specs:
         dataset = kind.encode(context, spec)
         if dataset is None:
             continue
+        if named:
+            add_contributing_equipment(dataset, result.algorithm)
         context.encoded[kind.name] = dataset
     return dict(context.encoded)

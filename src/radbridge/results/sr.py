@@ -3,7 +3,11 @@
 One volumetric group (TID 1411) per segment of the SEG encoded before it
 (:meth:`~radbridge.iods.sr.MeasurementGroup.from_segment`), and one per object for
 per-lesion values, with the model's measurements and qualitative findings for that
-label; values without a label go into an image-level group (TID 1501).
+label; values without a label go into an image-level group (TID 1501). Each
+object measured one by one also gets its long axis on its key slice, drawn on the
+image (a TID 1410 group with POLYLINE SCOORDs that OHIF shows:
+:mod:`radbridge.results.planar`). The report is the root of the result: its
+evidence lists every object encoded before it (the SEG, the KOS, ...).
 Measurement names the model gives as text are coded from a small table (volume,
 mean, standard deviation, long axis, diameter); others get a local
 ``99RADBRIDGE`` code. A ready report (``SrOutput(report=...)``, e.g. read from
@@ -22,7 +26,9 @@ from pydicom import Dataset
 
 from radbridge.coding import Code, dcm, sct
 from radbridge.errors import EncodingError
+from radbridge.iods.source import Series
 from radbridge.models import Finding, ModelMeasurement, ModelResult
+from radbridge.results.planar import long_axis_groups
 from radbridge.results.registry import Output, OutputKind, ResultContext
 from radbridge.sr import (
     AlgorithmIdentification,
@@ -67,11 +73,15 @@ class SrOutput(Output):
         Mark the report urgent: a report-level qualitative evaluation SCT 260870009
         "Priority" = SCT 103391001 "Urgent" (TID 1500's "Qualitative Evaluations";
         the gateway sets it for a result its rule finds urgent, docs/triage.md).
+    long_axes
+        Add the image-plane long axis of each object measured one by one
+        (:mod:`radbridge.results.planar`).
     """
 
     kind: ClassVar[str] = "sr"
     report: MeasurementReport | None = None
     urgent: bool = False
+    long_axes: bool = True
 
 
 def _local(text: str) -> Code:
@@ -149,9 +159,17 @@ def _segment_groups(
 
 
 def measurement_report(
-    result: ModelResult, seg: Dataset, numbers: Iterable[int]
+    result: ModelResult,
+    seg: Dataset,
+    numbers: Iterable[int],
+    *,
+    series: Series | None = None,
 ) -> MeasurementReport:
-    """Build the TID 1500 report of ``result`` on segments ``numbers`` of ``seg``."""
+    """Build the TID 1500 report of ``result`` on segments ``numbers`` of ``seg``.
+
+    With ``series`` (the source), objects measured one by one also get their
+    image-plane long axis (:func:`~radbridge.results.planar.long_axis_groups`).
+    """
     algorithm = AlgorithmIdentification(result.algorithm.name, result.algorithm.version)
     by_label: dict[int | None, dict[int | None, list[ModelMeasurement]]] = defaultdict(
         lambda: defaultdict(list)
@@ -169,6 +187,12 @@ def measurement_report(
             seg, number, by_label.get(number, {}), findings.get(number, []), algorithm
         )
     ]
+    if series is not None and result.labels is not None:
+        main: dict[int, MeasurementGroup] = {}
+        for group in groups:  # each segment's own group comes before its per-object ones
+            if group.segment is not None:
+                main.setdefault(group.segment.segment_number, group)
+        groups += long_axis_groups(series, result.labels, result.measurements, main, algorithm)
     loose = [
         m
         for label, items in by_label.items()
@@ -201,11 +225,17 @@ def encode(context: ResultContext, output: SrOutput) -> Dataset:
                 hint='request "seg" before "sr", or pass SrOutput(report=...)',
             )
         numbers = [d.segment_number for d in context.segments]
-        report = measurement_report(context.result, seg, numbers)
+        series = context.series if output.long_axes else None
+        report = measurement_report(context.result, seg, numbers, series=series)
     if output.urgent:
         urgency = QualitativeEvaluation(c.PRIORITY, c.URGENT)
         report = replace(report, evaluations=(*report.evaluations, urgency))
-    return encode_measurement_report(report, context.series, options=context.series_options("sr"))
+    return encode_measurement_report(
+        report,
+        context.series,
+        options=context.series_options("sr"),
+        related=list(context.encoded.values()),
+    )
 
 
 KIND = OutputKind("sr", SrOutput, encode)

@@ -14,7 +14,7 @@ from radbridge.errors import GatewayError
 __all__ = ["SCHEMA_VERSION", "Database"]
 
 #: Bumped whenever the tables change; an older database is upgraded by ``_MIGRATIONS``.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _ALERTS = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -34,8 +34,26 @@ CREATE TABLE IF NOT EXISTS alerts (
 CREATE INDEX IF NOT EXISTS alerts_ready ON alerts(state, next_attempt_at);
 """
 
+#: The pseudonyms of de-identified series versions (schema 4; radbridge.gateway.deid).
+_PSEUDONYMS = """
+CREATE TABLE IF NOT EXISTS deid_seeds (
+    series_instance_uid TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    seed TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (series_instance_uid, version)
+);
+CREATE TABLE IF NOT EXISTS deid_uids (
+    series_instance_uid TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    original_uid TEXT NOT NULL,
+    pseudonym_uid TEXT NOT NULL,
+    PRIMARY KEY (series_instance_uid, version, original_uid)
+);
+"""
+
 #: schema version -> the statements that upgrade a database of that version by one
-_MIGRATIONS = {2: _ALERTS}
+_MIGRATIONS = {2: _ALERTS, 3: _PSEUDONYMS}
 
 _SCHEMA = (
     """
@@ -139,6 +157,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
 CREATE INDEX IF NOT EXISTS deliveries_ready ON deliveries(state, next_attempt_at);
 """
     + _ALERTS
+    + _PSEUDONYMS
 )
 
 

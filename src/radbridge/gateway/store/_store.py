@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from radbridge.errors import GatewayError
-from radbridge.gateway.store._queue import Queue
+from radbridge.gateway.store._pseudonyms import Pseudonyms
 from radbridge.gateway.store._records import DeliveryState, Job, JobState, SeriesState
 
 __all__ = ["Store"]
@@ -15,7 +15,7 @@ def _seconds(value: float | None) -> float:
     return float("nan") if value is None else float(value)
 
 
-class Store(Queue):
+class Store(Pseudonyms):
     """Thread-safe access to the gateway database (see :mod:`radbridge.gateway.store`).
 
     ``Store(path)`` opens or creates the SQLite file (and its folder); it raises

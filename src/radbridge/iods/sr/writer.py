@@ -26,7 +26,7 @@ Examples
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from pydicom import Dataset
 from pydicom.dataset import FileDataset
@@ -349,6 +349,7 @@ def encode_measurement_report(
     source: Series,
     *,
     options: SeriesOptions | None = None,
+    related: Sequence[Dataset] = (),
 ) -> FileDataset:
     """Encode ``report`` on ``source`` (its patient, study and images) as a TID 1500 SR.
 
@@ -363,6 +364,10 @@ def encode_measurement_report(
     options
         Series, UIDs, equipment and timestamp; fix the UIDs and timestamp for
         byte-identical re-runs.
+    related
+        Other objects made for the same request (e.g. the SEG and the KOS of one
+        AI result): listed in the Current Requested Procedure Evidence, so the
+        report is the root that names every object of the result.
 
     Returns
     -------
@@ -397,7 +402,10 @@ def encode_measurement_report(
     root = container_item(None, report.title, content, template="1500")
     for keyword in root:
         ds[keyword.tag] = keyword
-    evidence = evidence_sequence(source.study_instance_uid, _references(report, source))
+    references = _references(report, source) + [
+        (str(r.SeriesInstanceUID), str(r.SOPClassUID), str(r.SOPInstanceUID)) for r in related
+    ]
+    evidence = evidence_sequence(source.study_instance_uid, references)
     if evidence:
         ds.CurrentRequestedProcedureEvidenceSequence = evidence
     return finish(ds)
