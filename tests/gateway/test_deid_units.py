@@ -16,7 +16,7 @@ from radbridge.gateway import GatewayConfig
 from radbridge.gateway.config import load_gateway_config
 from radbridge.gateway.deid import REMOVED, map_uids, new_seed, pseudonymise, reidentify
 from radbridge.gateway.runner import _deidentifies
-from radbridge.gateway.store import SCHEMA_VERSION, Store, _db
+from radbridge.gateway.store import SCHEMA_VERSION, Store
 from radbridge.io.series import load_datasets
 from radbridge.iods.source import Series
 from radbridge.models import AlgorithmInfo, ModelResult
@@ -118,21 +118,21 @@ def test_the_store_keeps_the_first_mapping_and_only_in_a_private_file(tmp_path):
     store.close()
 
 
-def test_a_schema_2_database_is_migrated(tmp_path):
+def test_a_schema_3_database_gains_the_pseudonym_tables(tmp_path):
     path = tmp_path / "old.sqlite"
-    old = sqlite3.connect(path)
-    old.executescript(_db._SCHEMA.replace(_db._PSEUDONYMS, "") + "PRAGMA user_version = 2;")
-    old.execute("INSERT INTO transfers VALUES ('t', 1, 1, NULL, NULL, 0)")
-    old.commit()
-    old.close()
-    store = Store(path)
+    Store(path).close()
+    with sqlite3.connect(path) as old:  # what a schema-3 gateway left behind
+        old.executescript(
+            "DROP TABLE deid_seeds; DROP TABLE deid_uids; PRAGMA user_version = 3;"
+            "INSERT INTO transfers VALUES ('t', 1, 1, NULL, NULL, 0);"
+        )
     os.chmod(path, 0o600)
+    store = Store(path)
     assert store.save_pseudonyms("1.2.3", 1, "s", {"1": "2"})[0] == "s"
     store.close()
-    check = sqlite3.connect(path)
-    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
-    assert check.execute("SELECT COUNT(*) FROM transfers").fetchone()[0] == 1
-    check.close()
+    with sqlite3.connect(path) as check:
+        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert check.execute("SELECT COUNT(*) FROM transfers").fetchone()[0] == 1
 
 
 def test_config_deidentify_needs_a_private_database(tmp_path):
