@@ -97,6 +97,21 @@ def test_highdicom_reads_our_float_map_to_the_same_values(study, tmp_path, dtype
     assert np.array_equal(ours.array, values)
 
 
+def test_highdicom_indexes_our_map_by_source_image(study, tmp_path):
+    # highdicom needs Spatial Locations Preserved = YES in every Source Image item
+    # to index frames by source image without ignore_spatial_locations=True.
+    hd = pytest.importorskip("highdicom")
+    values = probability(study.source.geometry.shape, np.float32, seed=13)
+    path = tmp_path / "pm.dcm"
+    ds = encode_parametric_map(values, study.source, quantity=ADC, units="mm2/s")
+    ds.save_as(path, enforce_file_format=True)
+    pm = hd.pm.ParametricMap.from_dataset(pydicom.dcmread(path))
+    uids = [ref.sop_instance_uid for ref in study.source.slice_refs]
+    pixels = np.asarray(pm.get_pixels_by_source_instance(uids))
+    assert np.array_equal(pixels.reshape(values.shape), values)
+    assert dciodvfy(path).errors == []
+
+
 def test_highdicom_applies_our_integer_mapping_the_same_way(study, tmp_path):
     stored = (study.labels.astype(np.uint16) * 37 + 5).astype(np.uint16)
     path = tmp_path / "pm.dcm"

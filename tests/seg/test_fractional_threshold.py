@@ -52,9 +52,7 @@ def fractional(study, tmp_path_factory):
     argv += ["--labels", str(labels), "--type", "fractional", "-o", str(path)]
     assert main(argv) == 0
     uids = [ref.sop_instance_uid for ref in study.source.slice_refs]
-    theirs = hd.seg.segread(path).get_pixels_by_source_instance(
-        uids, rescale_fractional=True, ignore_spatial_locations=True
-    )
+    theirs = hd.seg.segread(path).get_pixels_by_source_instance(uids, rescale_fractional=True)
     fractions = np.asarray(theirs[..., 0], np.float64)
     np.testing.assert_allclose(fractions, probabilities, atol=0.5 / 255 + 1e-6)
     assert ((fractions > 0) & (fractions < 0.5)).sum() > 100, "the test needs values below 0.5"

@@ -41,9 +41,7 @@ def _probabilities(shape, n, seed=3):
 
 def _highdicom_fractions(path, study, n):
     uids = [ref.sop_instance_uid for ref in study.source.slice_refs]
-    pixels = hd.seg.segread(path).get_pixels_by_source_instance(
-        uids, rescale_fractional=True, ignore_spatial_locations=True
-    )
+    pixels = hd.seg.segread(path).get_pixels_by_source_instance(uids, rescale_fractional=True)
     return np.moveaxis(np.asarray(pixels, np.float64), -1, 0)[:n]
 
 

@@ -10,7 +10,7 @@ import pydicom
 import pytest
 import SimpleITK as sitk
 
-from radbridge.geometry import VolumeGeometry
+from radbridge.geometry import Volume, VolumeGeometry
 from radbridge.io.nifti import volume_from_sitk
 from radbridge.iods.seg import encode_segmentation, read_segmentation
 from tests.peers import dcentvfy, dciodvfy, segimage2itkimage
@@ -63,6 +63,34 @@ def test_highdicom_reads_our_files(study, written, seg_type):
     theirs = hd.seg.segread(written[seg_type]).get_volume(combine_segments=True)
     placed = onto(study.source.geometry, np.asarray(theirs.array), theirs.affine)
     np.testing.assert_array_equal(placed, study.labels)
+
+
+@pytest.mark.parametrize("seg_type", ["binary", "labelmap"])
+def test_highdicom_indexes_our_frames_by_source_image(study, written, seg_type):
+    # Without Spatial Locations Preserved = YES in the Derivation Image items,
+    # highdicom refuses this unless told ignore_spatial_locations=True.
+    seg = hd.seg.segread(written[seg_type])
+    uids = [ref.sop_instance_uid for ref in study.source.slice_refs]
+    pixels = seg.get_pixels_by_source_instance(uids, combine_segments=True)
+    np.testing.assert_array_equal(np.asarray(pixels), study.labels)
+    items = [
+        image
+        for frame in pydicom.dcmread(written[seg_type]).PerFrameFunctionalGroupsSequence
+        for derivation in frame.DerivationImageSequence
+        for image in derivation.SourceImageSequence
+    ]
+    assert items and {item.SpatialLocationsPreserved for item in items} == {"YES"}
+
+
+def test_a_seg_on_its_own_grid_names_no_source_plane(study):
+    # A mask on another grid references no source frame, so it claims no preserved location.
+    geometry = study.source.geometry
+    affine = geometry.affine.copy()
+    affine[:3, 1:3] *= 2
+    half = Volume(study.labels[:, ::2, ::2].copy(), affine, study.source.frame_of_reference_uid)
+    ds = encode_segmentation(half, study.source, descriptions(7), segmentation_type="binary")
+    for frame in ds.PerFrameFunctionalGroupsSequence:
+        assert "DerivationImageSequence" not in frame or not frame.DerivationImageSequence
 
 
 @pytest.mark.slow

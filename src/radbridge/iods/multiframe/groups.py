@@ -100,7 +100,10 @@ def derivation_items(
 
     Each names the source image (and frame) at the slice's position with the
     Derivation Code ``derivation``; ``None`` where no source plane matches (or the
-    source names no images).
+    source names no images). A frame is only ever referenced from its own plane on
+    the same pixel grid, so every Source Image item says Spatial Locations
+    Preserved (0028,135A) ``YES``: readers such as highdicom then index frames by
+    source image without being told to ignore spatial locations.
     """
     if not source.slice_refs:
         return [None] * geometry.shape[0]
@@ -109,6 +112,7 @@ def derivation_items(
     )
     purpose = _ENC.sequence(0x0040A170, [_code_item(SOURCE_IMAGE_PURPOSE)])
     code = _ENC.sequence(0x00089215, [_code_item(derivation)])
+    preserved = _ENC.element(0x0028135A, "CS", _ENC.text("YES"))
     out: list[bytes | None] = []
     for match in matches:
         if match is None:
@@ -119,7 +123,7 @@ def derivation_items(
         content += _ENC.element(0x00081155, "UI", _ENC.uid(ref.sop_instance_uid))
         if ref.frame_number is not None:
             content += _ENC.element(0x00081160, "IS", _ENC.text(str(ref.frame_number)))
-        image = _ENC.sequence(0x00082112, [_ENC.item(content + purpose)])
+        image = _ENC.sequence(0x00082112, [_ENC.item(content + preserved + purpose)])
         out.append(_ENC.sequence(0x00089124, [_ENC.item(image + code)]))
     return out
 
