@@ -132,5 +132,5 @@ def test_render_draws_the_thresholded_voxels(study, fractional, tmp_path):
 def test_thresholds_outside_zero_one_are_refused(study, fractional, tmp_path, capsys):
     path, _ = fractional
     argv = ["seg", "decode", str(path), "-o", str(tmp_path / "x.nii.gz"), "--threshold", "1.5"]
-    assert main(argv) == 1
+    assert main(argv) == 2  # a bad option value is a usage error
     assert "threshold" in capsys.readouterr().err
