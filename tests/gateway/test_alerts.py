@@ -99,6 +99,15 @@ def alerts(gateway):
     return [dict(r) for r in query(gateway, "SELECT * FROM alerts ORDER BY target")]
 
 
+def metric_samples(gateway, family):
+    """The gateway's Prometheus samples of ``family`` by state, parsed by prometheus_client."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    body, _ = gateway.metrics.exposition()
+    (found,) = [f for f in text_string_to_metric_families(body.decode()) if f.name == family]
+    return {s.labels["state"]: s.value for s in found.samples}
+
+
 def audit(gateway, event):
     lines = gateway.config.audit_log.read_text().splitlines()
     return [e for e in map(json.loads, lines) if e["event"] == event]
@@ -138,7 +147,9 @@ def test_webhook_receives_one_signed_alert(config, phantom_study, model_result):
     assert source.PatientID not in gateway.config.audit_log.read_text()
 
 
-def test_a_server_error_is_retried_and_a_refusal_dead_lettered(config, phantom_study):
+def test_a_server_error_is_retried_and_a_refusal_dead_lettered(config, phantom_study, capsys):
+    from radbridge.cli import main
+
     flaky, refusing = HttpReceiver([503, 500]), HttpReceiver([403])
     targets = AlertTargets(
         webhook={
@@ -152,6 +163,9 @@ def test_a_server_error_is_retried_and_a_refusal_dead_lettered(config, phantom_s
         run_until_alerted(gateway)
         flaky_row, refused_row = alerts(gateway)
         report = status(gateway.store)
+        scraped = metric_samples(gateway, "radbridge_alerts")
+        assert main(["gateway", "status", "--data-dir", str(gateway.config.data_dir)]) == 0
+        printed = capsys.readouterr().out
         (job,) = query(gateway, "SELECT id, state FROM jobs")
         retried = gateway.store.retry_job(job["id"])  # the dead letter goes out again
         run_until_alerted(gateway)
@@ -166,6 +180,9 @@ def test_a_server_error_is_retried_and_a_refusal_dead_lettered(config, phantom_s
     assert (refused_row["state"], refused_row["attempts"]) == ("failed", 1)
     assert "permanent" in refused_row["error"] and "HTTP 403" in refused_row["error"]
     assert report["alerts"] == {"failed": 1, "sent": 1}
+    assert scraped == {"pending": 0.0, "sent": 1.0, "failed": 1.0}  # Prometheus agrees
+    assert "alerts: failed 1, sent 1" in printed
+    assert "alert of job 1 to refusing failed after 1 attempts: permanent" in printed
     (failure,) = report["alert_failures"]
     assert failure["destination"] == "refusing" and "403" in failure["error"]
     assert job["state"] == "done" and retried.state == "done"  # the DICOM results went out

@@ -13,6 +13,8 @@ survive a restart and agree with ``radbridge gateway status``:
 ``radbridge_jobs``                          jobs by ``state``
 ``radbridge_queue_depth``                   jobs waiting to run (``queued``)
 ``radbridge_deliveries``                    result deliveries by ``state``
+``radbridge_alerts``                        critical-finding alerts by ``state``
+                                            (pending, sent, failed; docs/triage.md)
 ``radbridge_disk_free_bytes``               free space where the spool is
 ``radbridge_disk_min_free_bytes``           the low-water mark (``min_free_disk_mb``)
 ==========================================  =========================================
@@ -67,7 +69,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from radbridge.gateway.store import JobState, Store
+from radbridge.gateway.store import AlertState, JobState, Store
 
 __all__ = ["GatewayMetrics", "refusal_reason"]
 
@@ -81,6 +83,7 @@ _JOB_STATES = (
     JobState.DEAD,
 )
 _DELIVERY_STATES = ("pending", "delivered", "failed")
+_ALERT_STATES = (AlertState.PENDING, AlertState.SENT, AlertState.FAILED)
 
 
 def refusal_reason(status: int | None) -> str:
@@ -121,6 +124,12 @@ class _StoreCollector(Collector):
         deliveries = store.delivery_counts()
         yield _by_state(
             "radbridge_deliveries", "Result deliveries by state.", _DELIVERY_STATES, deliveries
+        )
+        yield _by_state(
+            "radbridge_alerts",
+            "Critical-finding alerts by state.",
+            _ALERT_STATES,
+            store.alert_counts(),
         )
         yield GaugeMetricFamily(
             "radbridge_disk_free_bytes",
