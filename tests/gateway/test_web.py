@@ -21,8 +21,10 @@ from dicomweb_client.api import DICOMwebClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from radbridge.gateway import Gateway
+from radbridge.gateway.page import Disk, StatusView, render_status
 from radbridge.gateway.routing import Rule
-from radbridge.gateway.store import JobState, Retry
+from radbridge.gateway.status import status
+from radbridge.gateway.store import JobState, Retry, Store
 from radbridge.models.reference_ct import ReferenceCTModel
 from radbridge.net import Peer, StowAuth
 from tests.gateway.conftest import query, receive
@@ -170,6 +172,44 @@ def test_without_credentials_the_page_offers_no_retry(config):
     finally:
         server.stop()
         gateway.close()
+
+
+def _job_row(page: str, job_id: int) -> dict[str, str]:
+    """The jobs table's row of ``job_id`` as {header: cell text}."""
+    table = re.search(r'<table id="jobs">(.*?)</table>', page, re.S)
+    assert table is not None
+    headers = re.findall(r"<th>(.*?)</th>", table.group(1))
+    row = re.search(rf'<tr><td id="job-{job_id}">.*?</tr>', table.group(1), re.S)
+    assert row is not None
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(0), re.S)
+    return dict(zip(headers, cells, strict=True))
+
+
+def test_a_retried_job_waits_from_its_retry_not_from_its_first_queueing(tmp_path):
+    # Times are given to the store, so the page's latencies are exact.
+    store = Store(tmp_path / "gateway.sqlite")
+    try:
+        job_id = store.enqueue(
+            "1.2.3.4", "1.2.3", version=1, rule="r", model="m", priority=0, instance_count=1,
+            now=1000.0,
+        )  # fmt: skip
+        store.claim_job(now=1010.0)
+        store.fail_job(job_id, "no lungs", Retry(1, 0.0), permanent=True, now=1040.0)
+
+        def row() -> dict[str, str]:
+            view = StatusView(status(store), [], Disk(1.0, 2.0, 0.0), [], "RB", now=9000.0)
+            return _job_row(render_status(view, csrf=None), job_id)
+
+        assert (row()["Waited"], row()["Ran"]) == ("10.0 s", "30.0 s")
+        retried = store.retry_job(job_id, now=5000.0)
+        assert retried.state == JobState.QUEUED
+        assert (retried.created_at, retried.started_at, retried.finished_at) == (5000.0, None, None)
+        assert (row()["Waited"], row()["Ran"]) == ("", "")  # not started again yet
+        assert row()["Queued at"] == "1970-01-01 01:23:20 UTC"  # the retry, not 1000 s
+        store.claim_job(now=5003.0)
+        assert (row()["Waited"], row()["Ran"]) == ("3.0 s", "3997.0 s")  # running at now=9000
+    finally:
+        store.close()
 
 
 def _families(text: str) -> dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]]:

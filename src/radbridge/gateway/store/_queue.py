@@ -143,8 +143,11 @@ class Queue(Alerts):
 
         A dead job whose results were written keeps them: its failed deliveries are
         queued again and re-send the outbox bytes unchanged (and its dead-lettered
-        alerts, with the same idempotency key). A dead job without
-        results is queued to run again (an incomplete one runs on what arrived).
+        alerts, with the same idempotency key); its times stay those of the run that
+        wrote them. A dead job without results is queued to run again (an
+        incomplete one runs on what arrived) as if queued now: ``created_at`` (the
+        status page's "Queued at") becomes the retry time and ``started_at`` is
+        cleared, so "Waited" measures this attempt, not the time spent dead.
         ``force`` freezes the job's inputs as a new version of the series and
         queues a job for the same rule: new result UIDs, the old ones untouched.
 
@@ -181,6 +184,11 @@ class Queue(Alerts):
                 "finished_at = NULL WHERE id = ?",
                 (state, stamp, job_id),
             )
+            if state == JobState.QUEUED:  # a new run: its wait starts now
+                db.execute(
+                    "UPDATE jobs SET created_at = ?, started_at = NULL WHERE id = ?",
+                    (stamp, job_id),
+                )
             db.execute(
                 "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ? "
                 "WHERE job_id = ? AND state = 'failed'",
