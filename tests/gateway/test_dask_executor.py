@@ -144,3 +144,34 @@ def test_each_worker_loads_a_model_once(config, phantom_study, dask_cluster, tmp
         gateway.close()
     pids = loads.read_text().split()
     assert 1 <= len(pids) <= 2 and len(set(pids)) == len(pids), pids  # once per worker
+
+
+def test_deidentified_jobs_on_dask_deliver_what_plain_local_jobs_do(
+    config, phantom_study, dask_cluster, tmp_path
+):
+    """The worker gets the pseudonyms with the job; what reaches the archive is the same
+    bytes as a plain local run (nothing derived from a pseudonym survives)."""
+    files = sorted(phantom_study.dicom_dir.glob("*.dcm"))
+    deidentify = (replace(config.rules[0], deidentify=True),)
+    plain = Gateway(replace(config, data_dir=tmp_path / "plain"))
+    remote = Gateway(
+        replace(
+            config,
+            data_dir=tmp_path / "remote",
+            rules=deidentify,
+            executor=dask_cluster.address.replace("tcp://", "dask://"),
+        )
+    )
+    try:
+        for gateway in (plain, remote):
+            receive(gateway, files)
+            wait_done(gateway, 1)
+        assert query(remote, "SELECT COUNT(*) AS n FROM deid_uids")[0]["n"] > len(files)
+        archived = {
+            name: sorted(p.read_bytes() for p in (tmp_path / name / "archive").rglob("*.dcm"))
+            for name in ("plain", "remote")
+        }
+        assert len(archived["plain"]) == 3 and archived["plain"] == archived["remote"]
+    finally:
+        plain.close()
+        remote.close()
