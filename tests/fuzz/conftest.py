@@ -8,9 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from radbridge.ann import (
+    Annotation,
+    AnnotationGroupDescription,
+    MeasurementDescription,
+    write_annotations,
+)
 from radbridge.coding import Code, dcm, sct
 from radbridge.io.phantom import write_phantom
 from radbridge.io.series import read_source_series, read_volume
+from radbridge.io.slide_phantom import write_slide_phantom
 from radbridge.iods.ko import encode_key_objects
 from radbridge.iods.pm import encode_parametric_map
 from radbridge.iods.rtstruct import encode_rtstruct
@@ -23,6 +30,7 @@ from radbridge.iods.sr import (
     MeasurementReport,
     encode_measurement_report,
 )
+from radbridge.wsi import encode_slide_segmentation, read_slide
 
 from .corpus import Seed, make_seed
 
@@ -109,8 +117,51 @@ def _own_files(folder: Path) -> tuple[list[tuple[str, str, Path]], Path]:
     made.append(("kos", "sr", _save(encode_key_objects(source, keys), out / "kos.dcm")))
     frames = render_overlay(read_volume(files.dicom_dir, rescale=True), labels, {}, names)
     made.append(("sc", "sc", _save(encode_overlay_sc(source, frames), out / "sc.dcm")))
+    made += _slide_files(folder, out)
     (out / "names.json").write_text(json.dumps(names))
     return made, files.dicom_dir
+
+
+def _slide_files(folder: Path, out: Path) -> list[tuple[str, str, Path]]:
+    """A slide SEG (TILED_FULL BINARY, TILED_SPARSE FRACTIONAL) and an annotation file."""
+    write_slide_phantom(folder / "slide", size=(70, 100), tile=32, levels=1)
+    slide = read_slide(folder / "slide")
+    labels = np.zeros((70, 100), np.uint8)
+    labels[10:40, 20:70] = 1
+    labels[50:65, 5:30] = 2
+    made = []
+    ds = encode_slide_segmentation(labels, slide, {1: "tumor", 2: "liver"})
+    made.append(("wsi-seg-full", "wsi-seg", _save(ds, out / "wsi-seg-full.dcm")))
+    fractions = np.where(labels == 1, 0.75, 0.0)[None]
+    ds = encode_slide_segmentation(
+        fractions, slide, {1: "tumor"}, segmentation_type="fractional", omit_empty_tiles=True
+    )
+    made.append(("wsi-seg-sparse", "wsi-seg", _save(ds, out / "wsi-seg-sparse.dcm")))
+    area = MeasurementDescription(sct("42798000", "Area"), Code("um2", "UCUM", "um2"))
+    cells = AnnotationGroupDescription(
+        1,
+        "cells",
+        category=sct("91723000", "Anatomical Structure"),
+        property_type=sct("4421005", "Cell"),
+        algorithm_type="MANUAL",
+        measurements=(area,),
+    )
+    dots = AnnotationGroupDescription(
+        2,
+        "dots",
+        category=sct("91723000", "Anatomical Structure"),
+        property_type=sct("4421005", "Cell"),
+        graphic_type="point",
+        algorithm_type="MANUAL",
+    )
+    triangles = [
+        Annotation(np.array([[x, 5.0], [x + 4, 5.0], [x + 2, 9.0]]), (x if x % 4 else np.nan,))
+        for x in np.arange(0.0, 60.0, 6.0)
+    ]
+    points = [np.array([[float(k), 2.0 * k]]) for k in range(8)]
+    path = write_annotations(out / "ann.dcm", slide, [(cells, triangles), (dots, points)])
+    made.append(("ann", "ann", path))
+    return made
 
 
 @pytest.fixture(scope="session")

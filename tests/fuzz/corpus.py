@@ -209,6 +209,11 @@ def readers(kind: str, path: Path, work: Path, source: Path) -> list[list[str]]:
         "pm": [["pm", "decode", f, "-o", str(out / "pm.npy")]],
         "sr": [["sr", "decode", f], ["sr", "decode", f, "--json"]],
         "sc": [],
+        "wsi-seg": [
+            ["wsi", "seg", "decode", f, "-o", str(out / "slide-mask.npy")],
+            ["wsi", "seg", "decode", f, "-o", str(out / "slide-one.npy"), "--segment", "1"],
+        ],
+        "ann": [["ann", "decode", f, "-o", str(out / "ann.ndjson")]],
     }
     return [*commands[kind], ["info", f], ["info", f, "--json"]]
 

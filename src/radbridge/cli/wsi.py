@@ -203,7 +203,15 @@ def decode(
     else:
         shape, dtype = seg.shape, np.uint8 if max(numbers) < 256 else np.uint16
     output.parent.mkdir(parents=True, exist_ok=True)
-    out = np.lib.format.open_memmap(output, "w+", dtype, shape)
+    try:
+        out = np.lib.format.open_memmap(output, "w+", dtype, shape)
+    except (OSError, ValueError, OverflowError) as exc:
+        output.unlink(missing_ok=True)
+        raise ConfigError(
+            f"cannot create a {'x'.join(map(str, shape))} mask ({exc})",
+            path=output,
+            hint="check the free disk space, or decode one segment (--segment N)",
+        ) from exc
     try:
         seg.mask(segment, out=out)
         out.flush()

@@ -51,6 +51,8 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from pydicom import config
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
@@ -160,9 +162,13 @@ def _segment_tiles(
 
 def _pixel_data(
     source: _Input, grid: SlideGrid, segments: int, omit_empty: bool
-) -> tuple[bytes, list[tuple[int, int]]]:
-    """Encode every segment's tiles; return the Pixel Data and each frame's (segment, tile)."""
-    parts: list[bytes] = []
+) -> tuple[bytearray, list[tuple[int, int]]]:
+    """Encode every segment's tiles; return the Pixel Data and each frame's (segment, tile).
+
+    The value grows in one buffer (no second copy at the end: the largest SEGs hold
+    hundreds of MB of frames).
+    """
+    data = bytearray()
     frames: list[tuple[int, int]] = []
     binary = source.seg_type is SegmentationType.BINARY
     pending = np.zeros(0, bool)  # 1-bit frames run on across segment boundaries
@@ -172,15 +178,16 @@ def _pixel_data(
             if binary:
                 flat = np.concatenate([pending, tiles.reshape(-1)])
                 whole = flat.size - flat.size % 8
-                parts.append(np.packbits(flat[:whole], bitorder="little").tobytes())
+                data += np.packbits(flat[:whole], bitorder="little").data
                 pending = flat[whole:]
             else:
-                parts.append(np.ascontiguousarray(tiles, np.uint8).tobytes())
+                data += np.ascontiguousarray(tiles, np.uint8).data
         frames.extend((segment, tile) for tile in kept)
     if pending.size:
-        parts.append(np.packbits(pending, bitorder="little").tobytes())
-    data = b"".join(parts)
-    return (data + b"\x00" if len(data) % 2 else data), frames
+        data += np.packbits(pending, bitorder="little").data
+    if len(data) % 2:
+        data.append(0)
+    return data, frames
 
 
 def encode_slide_segmentation(
@@ -275,8 +282,8 @@ def encode_slide_segmentation(
     bits = 8 if seg_type is SegmentationType.FRACTIONAL else 1
     pixel_module(ds, chosen.grid.tile_rows, chosen.grid.tile_columns, bits)
     ds.NumberOfFrames = len(frames)
-    ds.PixelData = data
-    ds["PixelData"].VR = "OB"
+    # the buffer itself, not a copy (pydicom writes any bytes-like value)
+    ds.add(DataElement(0x7FE00010, "OB", memoryview(data), validation_mode=config.IGNORE))
     out = finish_file(ds, ExplicitVRLittleEndian, raw_explicit_le=True)
     log.info(
         "encoded %s slide SEG %s: %d segments, %d frames (%s) in %.2f s",
