@@ -18,14 +18,39 @@ def phantom(
         int, typer.Option(min=16, help="Rows and columns (400 mm field of view).")
     ] = 512,
     seed: Annotated[int, typer.Option(help="Seed: the same seed gives identical files.")] = 0,
+    follow_up: Annotated[
+        int,
+        typer.Option(
+            "--follow-up",
+            min=0,
+            help="Write follow-up visit N of the same patient (lesions resolved, grown, "
+            "shrunk, stable, new); 0 is the baseline.",
+        ),
+    ] = 0,
+    days: Annotated[int, typer.Option(min=1, help="Follow-up: days after the baseline.")] = 90,
+    shift: Annotated[
+        str, typer.Option(help="Follow-up: patient shift x,y,z in mm (LPS).")
+    ] = "0,0,0",
+    rotate: Annotated[
+        float, typer.Option(help="Follow-up: patient rotation about the long axis, degrees.")
+    ] = 0.0,
     as_json: JsonOption = False,
 ) -> None:
     """Write a deterministic synthetic CT study (DICOM) and its ground-truth labels."""
     from radbridge.cli.output import emit, progress, say
-    from radbridge.io.phantom import write_phantom
+    from radbridge.io.phantom import FollowUp, write_phantom
 
+    visit = None
+    if follow_up:
+        try:
+            x, y, z = (float(v) for v in shift.split(","))
+        except ValueError:
+            raise typer.BadParameter(f"--shift wants x,y,z in mm, got {shift!r}") from None
+        visit = FollowUp(follow_up, days, (x, y, z), rotate)
     with progress("phantom") as advance:
-        files = write_phantom(out, slices=slices, size=size, seed=seed, progress=advance)
+        files = write_phantom(
+            out, slices=slices, size=size, seed=seed, progress=advance, follow_up=visit
+        )
     skipped = None if files.labels_nifti else out / "labels.nii.gz"
     if as_json:
         emit(

@@ -20,7 +20,7 @@ from radbridge.cli import (
     write_object,
 )
 
-sr_app = command_group("sr", "Structured Reports (TID 1500): encode, decode.")
+sr_app = command_group("sr", "Structured Reports (TID 1500): encode, decode, compare visits.")
 ko_app = command_group("ko", "Key Object Selection (key images): encode.")
 
 OutputOption = Annotated[Path, typer.Option("-o", "--output", help="File to write.")]
@@ -159,6 +159,74 @@ def _measurement_text(m: Any) -> str:
     if m.region is not None:
         text += f"; on a {m.region.graphic_type}"
     return text
+
+
+@sr_app.command("compare")
+def compare(
+    prior: Annotated[Path, typer.Argument(help="The prior visit's TID 1500 SR.")],
+    current: Annotated[Path, typer.Argument(help="The current visit's TID 1500 SR.")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write the comparison SR here.")
+    ] = None,
+    prior_images: Annotated[
+        Path | None,
+        typer.Option(help="Prior CT series: register it with --current-images (SimpleITK)."),
+    ] = None,
+    current_images: Annotated[
+        Path | None, typer.Option(help="Current CT series (with --prior-images).")
+    ] = None,
+    stable_within: Annotated[
+        float,
+        typer.Option(min=0.0, help="Relative volume change still called stable (0.25 = 25%)."),
+    ] = 0.25,
+    as_json: JsonOption = False,
+) -> None:
+    """Follow the lesions of PRIOR into CURRENT: changes, new/grown/shrunk/stable/resolved."""
+    from radbridge.cli.output import emit, say
+    from radbridge.sr import compare_reports, encode_comparison
+
+    transform = _registration(prior_images, current_images)
+    comparison = compare_reports(prior, current, transform=transform, stable_within=stable_within)
+    data = comparison.to_dict()
+    if output is not None:
+        ds = encode_comparison(comparison)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        ds.save_as(output, enforce_file_format=True)
+        data["output"] = str(output)
+        data["sop_instance_uid"] = str(ds.SOPInstanceUID)
+    if as_json:
+        emit(data)
+        return
+    days = comparison.interval_days
+    apart = f", {days:g} days apart" if days is not None else ""
+    say(f"{len(comparison.lesions)} lesions{apart}")
+    for lesion in comparison.lesions:
+        say(f"  {lesion.tracking_id}: {lesion.status}")
+        for change in lesion.changes:
+            say(f"      {_change_text(change)}")
+    if output is not None:
+        say(f"wrote {output}: SOP Instance UID {data['sop_instance_uid']}")
+
+
+def _registration(prior: Path | None, current: Path | None) -> Any:
+    """Register the two CT series when both are given (else None: no transform)."""
+    if prior is None and current is None:
+        return None
+    if prior is None or current is None:
+        raise typer.BadParameter("give both --prior-images and --current-images, or neither")
+    from radbridge.io.registration import register_rigid
+    from radbridge.io.series import read_series
+
+    return register_rigid(
+        read_series(prior).volume(rescale=True), read_series(current).volume(rescale=True)
+    )
+
+
+def _change_text(change: Any) -> str:
+    before = "-" if change.prior is None else f"{change.prior:g}"
+    after = "-" if change.current is None else f"{change.current:g}"
+    rel = "" if change.relative is None else f" ({100 * change.relative:+.1f}%)"
+    return f"{change.concept.meaning}: {before} -> {after} {change.unit.value}{rel}"
 
 
 @ko_app.command("encode")

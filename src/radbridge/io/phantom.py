@@ -30,6 +30,14 @@ Examples
 ['body', 'bone', 'liver']
 >>> [round(les.diameter_mm) for les in ph.lesions]
 [10, 14, 18, 24]
+
+A follow-up visit of the same patient (``follow_up=FollowUp(...)``) has the same
+anatomy, one lesion resolved, one grown, one shrunk, one stable and one new, and the
+patient shifted and turned on the table by a known amount:
+
+>>> later = generate_phantom(slices=24, size=64, seed=1, follow_up=FollowUp(shift_mm=(4, -2, 6)))
+>>> [(les.status, round(les.diameter_mm)) for les in later.lesions]
+[('grown', 20), ('shrunk', 12), ('stable', 24), ('new', 12)]
 """
 
 from __future__ import annotations
@@ -38,7 +46,7 @@ import datetime as _dt
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +58,15 @@ from radbridge.errors import ConfigError
 from radbridge.geometry import SliceRef, Volume, affine_from_planes
 from radbridge.uids import derived_uid
 
-__all__ = ["LABEL_NAMES", "Lesion", "Phantom", "PhantomFiles", "generate_phantom", "write_phantom"]
+__all__ = [
+    "LABEL_NAMES",
+    "FollowUp",
+    "Lesion",
+    "Phantom",
+    "PhantomFiles",
+    "generate_phantom",
+    "write_phantom",
+]
 
 #: Label value → name (names resolve in :mod:`radbridge.codes`).
 LABEL_NAMES: dict[int, str] = {
@@ -81,12 +97,85 @@ IMPLEMENTATION_VERSION = "RADBRIDGE_010"
 
 @dataclass(frozen=True)
 class Lesion:
-    """A spherical lesion of the phantom (ground truth)."""
+    """A spherical lesion of the phantom (ground truth).
+
+    ``centre_lps`` is in the study's own frame of reference. On a follow-up visit,
+    ``status`` says what happened since the baseline (``new``, ``grown``, ``shrunk``,
+    ``stable``; resolved lesions are absent) and ``baseline_index`` is the lesion's
+    position in the baseline's list (``None`` for a new one).
+    """
 
     label: int
     name: str
     centre_lps: tuple[float, float, float]
     diameter_mm: float
+    status: str = "baseline"
+    baseline_index: int | None = None
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """A later visit of the phantom's patient (``generate_phantom(follow_up=...)``).
+
+    The lesions change in a fixed, known way: the 10 mm nodule resolves, the 14 mm
+    one grows to 20 mm, the 18 mm one shrinks to 12 mm, the liver lesion stays
+    24 mm and a new 12 mm nodule appears in the left lung. The patient lies
+    ``shift_mm`` (x, y, z in mm, LPS) away and turned ``rotation_deg`` about the
+    table's long axis (z); with neither, the follow-up shares the baseline's frame of
+    reference, otherwise it has its own.
+
+    Parameters
+    ----------
+    visit
+        Visit number (1 = first follow-up); part of the study's UIDs.
+    days
+        Days after the baseline (the study date).
+    shift_mm, rotation_deg
+        The known rigid motion of the patient, scanner = R(rotation) @ anatomy + shift.
+    """
+
+    visit: int = 1
+    days: int = 90
+    shift_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    rotation_deg: float = 0.0
+
+    @property
+    def moved(self) -> bool:
+        """Whether the patient moved (the follow-up then has its own frame of reference)."""
+        return any(self.shift_mm) or bool(self.rotation_deg)
+
+    def to_scanner(self, point: tuple[float, float, float]) -> tuple[float, float, float]:
+        """Map an anatomy (baseline) point to this visit's patient coordinates."""
+        t = np.deg2rad(self.rotation_deg)
+        x, y, z = point
+        return (
+            float(np.cos(t) * x - np.sin(t) * y + self.shift_mm[0]),
+            float(np.sin(t) * x + np.cos(t) * y + self.shift_mm[1]),
+            float(z + self.shift_mm[2]),
+        )
+
+    def to_anatomy(
+        self, x: NDArray[np.float64], y: NDArray[np.float64], z: float
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], float]:
+        """Map scanner coordinates of a slice back to the anatomy's."""
+        t = np.deg2rad(self.rotation_deg)
+        dx, dy = x - self.shift_mm[0], y - self.shift_mm[1]
+        return (
+            np.cos(t) * dx + np.sin(t) * dy,
+            -np.sin(t) * dx + np.cos(t) * dy,
+            z - self.shift_mm[2],
+        )
+
+
+#: What happens to each baseline lesion at a follow-up: (status, new diameter in mm).
+FOLLOW_UP_CHANGES: tuple[tuple[str, float], ...] = (
+    ("resolved", 0.0),
+    ("grown", 20.0),
+    ("shrunk", 12.0),
+    ("stable", 24.0),
+)
+#: The lesion that appears at a follow-up (anatomy coordinates, LPS mm).
+NEW_LESION = (6, "lung_nodule", (70.0, 30.0, 20.0), 12.0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,6 +187,7 @@ class Phantom:
     label_names: dict[int, str]
     lesions: tuple[Lesion, ...]
     seed: int
+    follow_up: FollowUp | None = None
 
 
 @dataclass(frozen=True)
@@ -142,7 +232,7 @@ def _ellipsoid(
 def _slice_labels(
     x: NDArray[np.float64], y: NDArray[np.float64], z: float, lesions: tuple[Lesion, ...]
 ) -> tuple[NDArray[np.uint8], NDArray[np.bool_]]:
-    """Labels of one axial slice at height ``z`` plus the fat mask."""
+    """Labels of one axial slice at height ``z`` plus the fat mask (anatomy coordinates)."""
     labels = np.zeros(x.shape, np.uint8)
     taper = 1.0 - 0.08 * (z / (Z_EXTENT_MM / 2)) ** 2
     body = (x / (170.0 * taper)) ** 2 + (y / 120.0) ** 2 <= 1.0
@@ -171,11 +261,46 @@ def _slice_labels(
     return labels, fat & (labels == 1)
 
 
+def _draw_slice(
+    x: NDArray[np.float64],
+    y: NDArray[np.float64],
+    z: float,
+    lesions: tuple[Lesion, ...],
+    follow_up: FollowUp | None,
+    labels: NDArray[np.uint8],
+    hu: NDArray[np.float32],
+    values: NDArray[np.float32],
+) -> None:
+    """Fill one slice's labels and HU (before noise), at scanner coordinates x, y, z."""
+    if follow_up is not None:
+        x, y, z = follow_up.to_anatomy(x, y, z)
+    lab, fat = _slice_labels(x, y, z, lesions)
+    labels[...] = lab
+    hu[...] = values[lab]
+    hu[fat] = _HU["fat"]
+    hu[(x**2 + (y - 88.0) ** 2 <= 7.0**2) & (lab == 1)] = _HU["canal"]
+
+
+def _follow_up_lesions(baseline: tuple[Lesion, ...], follow_up: FollowUp) -> tuple[Lesion, ...]:
+    """Return the lesions of a follow-up visit, in anatomy coordinates."""
+    out = [
+        Lesion(les.label, les.name, les.centre_lps, diameter, status, index)
+        for index, (les, (status, diameter)) in enumerate(
+            zip(baseline, FOLLOW_UP_CHANGES, strict=True)
+        )
+        if status != "resolved"
+    ]
+    label, name, centre, diameter = NEW_LESION
+    out.append(Lesion(label, name, centre, diameter, "new", None))
+    return tuple(out)
+
+
 def generate_phantom(
     *,
     slices: int = 100,
     size: int = 512,
     seed: int = 0,
+    follow_up: FollowUp | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Phantom:
     """Generate the phantom in memory.
@@ -188,6 +313,10 @@ def generate_phantom(
         Rows and columns of each slice over a 400 mm field of view (>= 16).
     seed
         Seed for the noise and the small jitter of lesion positions.
+    follow_up
+        Make a later visit of the same patient instead (see :class:`FollowUp`):
+        same anatomy and lesion positions, changed lesions, known motion, its own
+        noise.
     progress
         Called with (slices done, slices) after each slice is drawn.
 
@@ -204,6 +333,9 @@ def generate_phantom(
         )
     rng = np.random.default_rng(seed)
     lesions = _lesions(rng)
+    if follow_up is not None:
+        lesions = _follow_up_lesions(lesions, follow_up)
+        rng = np.random.default_rng([seed, follow_up.visit])
     pixel = FIELD_OF_VIEW_MM / size
     step = Z_EXTENT_MM / slices
     coords = -FIELD_OF_VIEW_MM / 2 + pixel / 2 + pixel * np.arange(size)
@@ -211,7 +343,6 @@ def generate_phantom(
     z0 = -Z_EXTENT_MM / 2 + step / 2
     labels = np.zeros((slices, size, size), np.uint8)
     hu = np.empty((slices, size, size), np.float32)
-    canal = x**2 + (y - 88.0) ** 2 <= 7.0**2
     values = np.array(
         [
             _HU["air"],
@@ -226,11 +357,7 @@ def generate_phantom(
         np.float32,
     )
     for k in range(slices):
-        lab, fat = _slice_labels(x, y, z0 + k * step, lesions)
-        labels[k] = lab
-        hu[k] = values[lab]
-        hu[k][fat] = _HU["fat"]
-        hu[k][canal & (lab == 1)] = _HU["canal"]
+        _draw_slice(x, y, z0 + k * step, lesions, follow_up, labels[k], hu[k], values)
         if progress is not None:
             progress(k + 1, slices)
     hu += rng.normal(0.0, NOISE_HU, size=hu.shape).astype(np.float32)
@@ -238,7 +365,13 @@ def generate_phantom(
     affine = affine_from_planes(
         (coords[0], coords[0], z0), (1, 0, 0, 0, 1, 0), (pixel, pixel), (0.0, 0.0, step)
     )
-    frame_uid = derived_uid("radbridge-phantom", str(seed), str(slices), str(size), "for")
+    key = ["radbridge-phantom", str(seed), str(slices), str(size), "for"]
+    if follow_up is not None and follow_up.moved:
+        key.append(f"visit {follow_up.visit}")
+        lesions = tuple(
+            replace(les, centre_lps=follow_up.to_scanner(les.centre_lps)) for les in lesions
+        )
+    frame_uid = derived_uid(*key)
     hu_int = np.clip(np.rint(hu), -1024, 3071).astype(np.int16)
     return Phantom(
         Volume(hu_int, affine, frame_uid),
@@ -246,6 +379,7 @@ def generate_phantom(
         dict(LABEL_NAMES),
         lesions,
         seed,
+        follow_up,
     )
 
 
@@ -254,9 +388,12 @@ def _base_dataset(phantom: Phantom, uids: dict[str, str]) -> Dataset:
     ds.SpecificCharacterSet = "ISO_IR 100"
     ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
     ds.SOPClassUID = CTImageStorage
-    ds.StudyDate = ds.SeriesDate = ds.ContentDate = ds.AcquisitionDate = "20260101"
+    ds.StudyDate = ds.SeriesDate = ds.ContentDate = ds.AcquisitionDate = _study_date(
+        phantom
+    ).strftime("%Y%m%d")
     ds.StudyTime = ds.SeriesTime = ds.ContentTime = ds.AcquisitionTime = "090000"
-    ds.AccessionNumber = f"RBPH{phantom.seed:04d}"
+    visit = phantom.follow_up.visit if phantom.follow_up is not None else 0
+    ds.AccessionNumber = f"RBPH{phantom.seed:04d}" + (f"V{visit}" if visit else "")
     ds.Modality = "CT"
     ds.Manufacturer = "radbridge"
     ds.ManufacturerModelName = "synthetic phantom"
@@ -274,7 +411,7 @@ def _base_dataset(phantom: Phantom, uids: dict[str, str]) -> Dataset:
     ds.PatientPosition = "FFS"
     ds.StudyInstanceUID = uids["study"]
     ds.SeriesInstanceUID = uids["series"]
-    ds.StudyID = "1"
+    ds.StudyID = str(visit + 1)
     ds.SeriesNumber = 2
     ds.AcquisitionNumber = 1
     ds.FrameOfReferenceUID = phantom.hu.frame_of_reference_uid
@@ -299,8 +436,19 @@ def _base_dataset(phantom: Phantom, uids: dict[str, str]) -> Dataset:
 
 
 def _phantom_uids(phantom: Phantom) -> dict[str, str]:
-    key = ("radbridge-phantom", str(phantom.seed), *(str(n) for n in phantom.hu.shape))
+    key: tuple[str, ...] = (
+        "radbridge-phantom",
+        str(phantom.seed),
+        *(str(n) for n in phantom.hu.shape),
+    )
+    if phantom.follow_up is not None:
+        key += (f"visit {phantom.follow_up.visit}",)
     return {"study": derived_uid(*key, "study"), "series": derived_uid(*key, "series")}
+
+
+def _study_date(phantom: Phantom) -> _dt.date:
+    days = phantom.follow_up.days if phantom.follow_up is not None else 0
+    return _dt.date(2026, 1, 1) + _dt.timedelta(days=days)
 
 
 def write_phantom(
@@ -310,6 +458,7 @@ def write_phantom(
     size: int = 512,
     seed: int = 0,
     nifti: bool | None = None,
+    follow_up: FollowUp | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> PhantomFiles:
     """Write the phantom as single-frame CT files plus its ground truth.
@@ -330,13 +479,19 @@ def write_phantom(
     nifti
         Write ``labels.nii.gz``: ``None`` writes it when nibabel is installed,
         ``True`` requires it.
+    follow_up
+        Write a later visit of the same patient (see :class:`FollowUp`).
     progress
         Called with (steps done, steps) as slices are drawn and then written
         (``2 * slices`` steps).
     """
     report = progress or (lambda done, total: None)
     phantom = generate_phantom(
-        slices=slices, size=size, seed=seed, progress=lambda k, n: report(k, 2 * n)
+        slices=slices,
+        size=size,
+        seed=seed,
+        follow_up=follow_up,
+        progress=lambda k, n: report(k, 2 * n),
     )
     out = Path(out_dir)
     dicom_dir = out / "dicom"
@@ -403,7 +558,7 @@ def _truth(phantom: Phantom, uids: dict[str, str], refs: list[SliceRef]) -> dict
     counts = np.bincount(phantom.labels.array.ravel(), minlength=len(LABEL_NAMES) + 1)
     return {
         "generator": f"radbridge.io.phantom (seed {phantom.seed})",
-        "created": _dt.date(2026, 1, 1).isoformat(),
+        "created": _study_date(phantom).isoformat(),
         "study_instance_uid": uids["study"],
         "series_instance_uid": uids["series"],
         "frame_of_reference_uid": phantom.labels.frame_of_reference_uid,
@@ -418,8 +573,18 @@ def _truth(phantom: Phantom, uids: dict[str, str], refs: list[SliceRef]) -> dict
                 "name": les.name,
                 "centre_lps": list(les.centre_lps),
                 "diameter_mm": les.diameter_mm,
+                "status": les.status,
+                "baseline_index": les.baseline_index,
             }
             for les in phantom.lesions
         ],
+        "follow_up": None
+        if phantom.follow_up is None
+        else {
+            "visit": phantom.follow_up.visit,
+            "days": phantom.follow_up.days,
+            "shift_mm": list(phantom.follow_up.shift_mm),
+            "rotation_deg": phantom.follow_up.rotation_deg,
+        },
         "sop_instance_uids": [r.sop_instance_uid for r in refs],
     }

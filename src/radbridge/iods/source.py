@@ -42,6 +42,7 @@ __all__ = [
     "Series",
     "SeriesLike",
     "SourceSeries",
+    "copy_context",
     "image_reference",
     "instance_references",
     "referenced_series_sequence",
@@ -252,7 +253,7 @@ class Series:
                 attribute="StudyInstanceUID",
                 hint="the source file is damaged",
             )
-        context = _copy_context(first)
+        context = copy_context(first)
         lossy = any(str(ds.get("LossyImageCompression", "00")) == "01" for ds in datasets)
         if load is None and all(any(k in ds for k in _PIXEL_KEYWORDS) for ds in datasets):
             load = functools.partial(tuple, datasets)  # they hold their pixels (picklable)
@@ -286,7 +287,7 @@ class Series:
             )
             context = Dataset()
             context.StudyInstanceUID = new_uid()
-        copied = _copy_context(context)
+        copied = copy_context(context)
         if not copied.get("StudyInstanceUID"):
             copied.StudyInstanceUID = new_uid()
         return cls(
@@ -308,7 +309,8 @@ SourceSeries = Series
 SeriesLike = Series | Sequence[Dataset] | Volume
 
 
-def _copy_context(ds: Dataset) -> Dataset:
+def copy_context(ds: Dataset) -> Dataset:
+    """Return the patient and study attributes of ``ds`` (:data:`CONTEXT_KEYWORDS`)."""
     context = Dataset()
     for keyword in CONTEXT_KEYWORDS:
         if keyword in ds and (ds[keyword].value not in (None, "", []) or keyword in _TYPE2_CONTEXT):

@@ -3,7 +3,9 @@
 One volumetric group (TID 1411) per segment of the SEG encoded before it
 (:meth:`~radbridge.iods.sr.MeasurementGroup.from_segment`), and one per object for
 per-lesion values, with the model's measurements and qualitative findings for that
-label; values without a label go into an image-level group (TID 1501). Each
+label (an object's centroid, when the model gives one, is written as the 3D point its
+measurements were made at, DCM 128138 "Center of Mass": what a longitudinal comparison
+matches lesions by); values without a label go into an image-level group (TID 1501). Each
 object measured one by one also gets its long axis on its key slice, drawn on the
 image (a TID 1410 group with POLYLINE SCOORDs that OHIF shows:
 :mod:`radbridge.results.planar`). The report is the root of the result: its
@@ -32,6 +34,7 @@ from radbridge.results.planar import long_axis_groups
 from radbridge.results.registry import Output, OutputKind, ResultContext
 from radbridge.sr import (
     AlgorithmIdentification,
+    ImageRegion,
     Measurement,
     MeasurementGroup,
     MeasurementReport,
@@ -89,8 +92,22 @@ def _local(text: str) -> Code:
     return Code(slug, "99RADBRIDGE", text[:64])
 
 
+def _centre(m: ModelMeasurement, frame_of_reference: str | None) -> ImageRegion | None:
+    """Return an object's centroid as a 3D point ("Center of Mass"), if the model gave one."""
+    if m.centroid_lps is None or not frame_of_reference:
+        return None
+    return ImageRegion(
+        "POINT",
+        tuple(float(v) for v in m.centroid_lps),
+        frame_of_reference_uid=frame_of_reference,
+        purpose=c.CENTER_OF_MASS,
+    )
+
+
 def _measurements(
-    items: Iterable[ModelMeasurement], algorithm: AlgorithmIdentification
+    items: Iterable[ModelMeasurement],
+    algorithm: AlgorithmIdentification,
+    frame_of_reference: str | None = None,
 ) -> tuple[Measurement, ...]:
     out = []
     for m in items:
@@ -103,6 +120,7 @@ def _measurements(
                 derivation=derivation,
                 method=method,
                 algorithm=algorithm,
+                region=_centre(m, frame_of_reference),
             )
         )
     return tuple(out)
@@ -150,7 +168,9 @@ def _segment_groups(
             group,
             tracking_id=f"{group.tracking_id} {instance}",
             tracking_uid=None,
-            measurements=_measurements(by_instance[instance], algorithm),
+            measurements=_measurements(
+                by_instance[instance], algorithm, str(seg.get("FrameOfReferenceUID", "")) or None
+            ),
             evaluations=(),
         )
         for instance in sorted(i for i in by_instance if i is not None)

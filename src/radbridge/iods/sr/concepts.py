@@ -17,6 +17,7 @@ __all__ = [
     "ABSENT",
     "ALGORITHM_NAME",
     "ALGORITHM_VERSION",
+    "CENTER_OF_MASS",
     "DERIVATION",
     "DEVICE",
     "DEVICE_OBSERVER_MANUFACTURER",
@@ -38,6 +39,7 @@ __all__ = [
     "KEY_OBJECT_DESCRIPTION",
     "LANGUAGE",
     "LATERALITY",
+    "LONGITUDINAL_TEMPORAL_OFFSET",
     "MEASUREMENT_GROUP",
     "MEASUREMENT_METHOD",
     "OBSERVER_TYPE",
@@ -56,6 +58,8 @@ __all__ = [
     "SOURCE_IMAGE_FOR_SEGMENTATION",
     "SOURCE_SERIES_FOR_SEGMENTATION",
     "SUBJECT_CLASS",
+    "SUBJECT_TIME_POINT_IDENTIFIER",
+    "TIME_POINT",
     "TRACKING_IDENTIFIER",
     "TRACKING_UID",
     "URGENT",
@@ -109,3 +113,8 @@ QUALITATIVE_EVALUATIONS = Code("C0034375", "UMLS", "Qualitative Evaluations")
 PRIORITY = sct("260870009", "Priority")
 URGENT = sct("103391001", "Urgent")
 KEY_OBJECT_DESCRIPTION = dcm("113012", "Key Object Description")
+# TID 1502 Time Point Context ("Time Point" is UMLS C2348792 there, as highdicom writes it).
+TIME_POINT = Code("C2348792", "UMLS", "Time Point")
+SUBJECT_TIME_POINT_IDENTIFIER = dcm("126070", "Subject Time Point Identifier")
+LONGITUDINAL_TEMPORAL_OFFSET = dcm("128740", "Longitudinal Temporal Offset from Event")
+CENTER_OF_MASS = dcm("128138", "Center of Mass")  # CID 219

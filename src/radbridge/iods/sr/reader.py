@@ -18,7 +18,7 @@ Examples
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydicom import Dataset
@@ -42,6 +42,7 @@ from radbridge.iods.sr.report import (
     QualitativeEvaluation,
     SegmentationFrameReference,
     SegmentReference,
+    TimePoint,
 )
 
 __all__ = ["StructuredReport", "read_measurement_report", "read_structured_report"]
@@ -202,7 +203,7 @@ def _measured_region(node: ContentItem, tree: ContentItem) -> ImageRegion | None
     for child in node.children:
         target = _resolve(tree, child.value) if child.value_type == "REFERENCE" else child
         if target is not None and target.value_type in ("SCOORD", "SCOORD3D") and target.value:
-            return _region(target)
+            return replace(_region(target), purpose=target.concept)
     return None
 
 
@@ -294,6 +295,15 @@ def _evaluations(node: ContentItem) -> tuple[QualitativeEvaluation, ...]:
     )
 
 
+def _time_point(node: ContentItem) -> TimePoint | None:
+    """Read the TID 1502 Time Point Context of a group."""
+    label = node.first(c.TIME_POINT)
+    if label is None:
+        return None
+    order = _text(node.first(c.SUBJECT_TIME_POINT_IDENTIFIER))
+    return TimePoint(_text(label), order=int(order) if order.isdigit() and int(order) else None)
+
+
 def _group(node: ContentItem, evidence: dict[str, str], tree: ContentItem) -> MeasurementGroup:
     regions = [
         _region(n)
@@ -304,7 +314,13 @@ def _group(node: ContentItem, evidence: dict[str, str], tree: ContentItem) -> Me
     ]
     site, laterality = _site(node)
     measurements = tuple(
-        m for m in (_measurement(n, tree) for n in node.children if n.value_type == "NUM") if m
+        m
+        for m in (
+            _measurement(n, tree)
+            for n in node.children
+            if n.value_type == "NUM" and n.relationship != "HAS OBS CONTEXT"
+        )
+        if m
     )
     return MeasurementGroup(
         tracking_id=_text(node.first(c.TRACKING_IDENTIFIER)),
@@ -319,6 +335,7 @@ def _group(node: ContentItem, evidence: dict[str, str], tree: ContentItem) -> Me
         segmentation_frame=_segmentation_frame(node, evidence),
         measurements=measurements,
         evaluations=_evaluations(node),
+        time_point=_time_point(node),
     )
 
 

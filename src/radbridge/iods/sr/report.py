@@ -47,6 +47,7 @@ __all__ = [
     "QualitativeEvaluation",
     "SegmentReference",
     "SegmentationFrameReference",
+    "TimePoint",
 ]
 
 _GRAPHIC_2D = {"POINT": 2, "POLYLINE": 4, "CIRCLE": 4, "ELLIPSE": 8, "MULTIPOINT": 2}
@@ -190,7 +191,9 @@ class ImageRegion:
     """An ROI outline: 2D on one image (``sop_instance_uid``) or 3D in patient space.
 
     2D ``points`` are (column, row) pairs in image pixels; 3D ones are (x, y, z) in mm
-    with ``frame_of_reference_uid``.
+    with ``frame_of_reference_uid``. ``purpose`` names what the coordinates of a
+    measurement's region are (TID 320's concept name, e.g. DCM 128138 "Center of
+    Mass"); group regions are always "Image Region" or "Volume Surface".
     """
 
     graphic_type: str
@@ -200,6 +203,7 @@ class ImageRegion:
     frame_number: int | None = None
     frame_of_reference_uid: str | None = None
     volume_surface: bool = False
+    purpose: Code | None = None
 
     @property
     def is_3d(self) -> bool:
@@ -304,6 +308,31 @@ class SegmentationFrameReference:
 
 
 @dataclass(frozen=True)
+class TimePoint:
+    """TID 1502 Time Point Context of a measurement group (a visit in a series of visits).
+
+    Parameters
+    ----------
+    label
+        UMLS C2348792 "Time Point", e.g. the study date.
+    order
+        1 for the first visit, 2 for the next, ...: written as DCM 126070 "Subject
+        Time Point Identifier" (PixelMed refuses the NUM "Time Point Order" in
+        TID 1411).
+    """
+
+    label: str
+    order: int | None = None
+
+    def check(self, where: str) -> None:
+        """Raise EncodingError for a time point an SR cannot hold."""
+        if not self.label.strip():
+            raise EncodingError(f"{where}: a time point needs a label", attribute="TimePoint")
+        if self.order is not None:
+            _check_number(where, "TimePointOrder", self.order)
+
+
+@dataclass(frozen=True)
 class MeasurementGroup:
     """One TID 1501, 1410 or 1411 measurement group (see the module docstring).
 
@@ -326,6 +355,8 @@ class MeasurementGroup:
         The numbers and the coded findings.
     algorithm
         TID 4019 for every measurement of the group that has none.
+    time_point
+        TID 1502: the visit the group belongs to (longitudinal reports).
     """
 
     tracking_id: str
@@ -341,6 +372,7 @@ class MeasurementGroup:
     measurements: tuple[Measurement, ...] = ()
     evaluations: tuple[QualitativeEvaluation, ...] = ()
     algorithm: AlgorithmIdentification | None = None
+    time_point: TimePoint | None = None
 
     def all_regions(self) -> tuple[ImageRegion, ...]:
         """Return the group's regions and those its measurements were measured on."""
@@ -458,6 +490,8 @@ class MeasurementGroup:
                 hint="make one group per region or segment",
             )
         _check_laterality(self.finding_site, self.laterality, f"group {self.tracking_id!r}")
+        if self.time_point is not None:
+            self.time_point.check(f"group {self.tracking_id!r}")
         if not (self.measurements or self.evaluations or self.finding):
             raise EncodingError(
                 f"group {self.tracking_id!r} has no finding, measurement or evaluation",

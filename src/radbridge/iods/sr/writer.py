@@ -25,8 +25,10 @@ Examples
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from pydicom import Dataset
 from pydicom.dataset import FileDataset
@@ -34,8 +36,9 @@ from pydicom.uid import ExplicitVRLittleEndian
 
 from radbridge.coding import Code
 from radbridge.errors import EncodingError
+from radbridge.geometry import SliceRef
 from radbridge.iods.common import SeriesOptions, file_meta, new_instance
-from radbridge.iods.source import Series, sop_reference
+from radbridge.iods.source import Series, copy_context, sop_reference
 from radbridge.iods.sr import concepts as c
 from radbridge.iods.sr.content import (
     code_item,
@@ -55,6 +58,7 @@ from radbridge.iods.sr.report import (
     Measurement,
     MeasurementGroup,
     MeasurementReport,
+    TimePoint,
 )
 from radbridge.uids import derived_uid
 
@@ -68,6 +72,13 @@ __all__ = [
 COMPREHENSIVE_SR_STORAGE = "1.2.840.10008.5.1.4.1.1.88.33"
 COMPREHENSIVE_3D_SR_STORAGE = "1.2.840.10008.5.1.4.1.1.88.34"
 
+# SEG, SR/KOS, PM, RTSTRUCT: evidence that is not an image the report was measured on.
+_DERIVED_CLASSES = (
+    "1.2.840.10008.5.1.4.1.1.66.",
+    "1.2.840.10008.5.1.4.1.1.88.",
+    "1.2.840.10008.5.1.4.1.1.30",
+    "1.2.840.10008.5.1.4.1.1.481.3",
+)
 _DEFAULT_OPTIONS = SeriesOptions(series_description="radbridge measurements", series_number=301)
 
 
@@ -97,8 +108,8 @@ def _measurement(m: Measurement, default_algorithm: AlgorithmIdentification | No
         children.append(code_item("HAS CONCEPT MOD", c.DERIVATION, m.derivation))
     children += _site_items(m.finding_site, m.laterality)
     children += _algorithm_items(m.algorithm or default_algorithm)
-    if m.region is not None:  # TID 300 INFERRED FROM TID 320: no concept name
-        children.append(_scoord(m.region, "INFERRED FROM", None))
+    if m.region is not None:  # TID 300 INFERRED FROM TID 320: its purpose, if any
+        children.append(_scoord(m.region, "INFERRED FROM", m.region.purpose))
     return num_item("CONTAINS", m.concept, float(m.value), m.unit, children)
 
 
@@ -153,8 +164,51 @@ def _region_items(group: MeasurementGroup) -> list[Dataset]:
     return items
 
 
+@dataclass(frozen=True)
+class _Source:
+    """What a report is written on: patient/study context and the measured images."""
+
+    context: Dataset
+    slice_refs: tuple[SliceRef, ...]
+    series_instance_uid: str | None
+    study_instance_uid: str
+    frame_of_reference_uid: str | None
+    image_size: tuple[int, int] | None  # rows, columns; None when not known
+
+    @classmethod
+    def of(cls, source: Series | Dataset) -> _Source:
+        if isinstance(source, Series):
+            _, rows, columns = source.geometry.shape
+            return cls(
+                source.context,
+                tuple(source.slice_refs),
+                source.series_instance_uid,
+                source.study_instance_uid,
+                source.frame_of_reference_uid,
+                (rows, columns),
+            )
+        return cls._of_report(source)
+
+    @classmethod
+    def _of_report(cls, sr: Dataset) -> _Source:
+        """Take the context and images of another SR (its Current Requested Procedure Evidence)."""
+        study = str(sr.get("StudyInstanceUID", ""))
+        refs: list[SliceRef] = []
+        series_uid = None
+        for item in sr.get("CurrentRequestedProcedureEvidenceSequence", []):
+            for series in item.get("ReferencedSeriesSequence", []):
+                images = [
+                    SliceRef(str(r.ReferencedSOPClassUID), str(r.ReferencedSOPInstanceUID))
+                    for r in series.get("ReferencedSOPSequence", [])
+                    if not str(r.ReferencedSOPClassUID).startswith(_DERIVED_CLASSES)
+                ]
+                if images and series_uid is None and str(item.StudyInstanceUID) == study:
+                    series_uid, refs = str(series.SeriesInstanceUID), images
+        return cls(copy_context(sr), tuple(refs), series_uid, study, None, None)
+
+
 def _check_in_source(
-    group: MeasurementGroup, source: Series, sop_class: str | None, sop: str | None
+    group: MeasurementGroup, source: _Source, sop_class: str | None, sop: str | None
 ) -> None:
     """Refuse a reference to an image that is not in the source series."""
     classes = {r.sop_instance_uid: r.sop_class_uid for r in source.slice_refs}
@@ -167,9 +221,9 @@ def _check_in_source(
         )
 
 
-def _check_regions(report: MeasurementReport, source: Series) -> None:
+def _check_regions(report: MeasurementReport, source: _Source) -> None:
     """Refuse regions on images outside the source series, or outside their image."""
-    _, rows, columns = source.geometry.shape
+    rows, columns = source.image_size or (math.inf, math.inf)
     frame_of_reference = source.frame_of_reference_uid
     for group in report.groups:
         frame = group.segmentation_frame
@@ -193,10 +247,23 @@ def _check_regions(report: MeasurementReport, source: Series) -> None:
             if min(xs) < 0 or min(ys) < 0 or max(xs) > columns or max(ys) > rows:
                 raise EncodingError(
                     f"group {group.tracking_id!r}: the {region.graphic_type} lies outside the "
-                    f"{columns}x{rows} image",
+                    f"{columns}x{rows} image",  # never reached with an unknown size
                     attribute="GraphicData",
                     hint="give (column, row) image coordinates within the image",
                 )
+
+
+def _time_point_items(point: TimePoint | None) -> list[Dataset]:
+    """Return the TID 1502 Time Point Context items (HAS OBS CONTEXT)."""
+    if point is None:
+        return []
+    items = []
+    if point.order is not None:  # as text: PixelMed refuses the NUM "Time Point Order" here
+        items.append(
+            text_item("HAS OBS CONTEXT", c.SUBJECT_TIME_POINT_IDENTIFIER, str(point.order))
+        )
+    items.append(text_item("HAS OBS CONTEXT", c.TIME_POINT, point.label))
+    return items
 
 
 def _group(group: MeasurementGroup, tracking_uid: str) -> Dataset:
@@ -208,6 +275,7 @@ def _group(group: MeasurementGroup, tracking_uid: str) -> Dataset:
         items.append(code_item("CONTAINS", c.FINDING_CATEGORY, group.finding_category))
     if group.finding is not None:
         items.append(code_item("CONTAINS", c.FINDING, group.finding))
+    items += _time_point_items(group.time_point)  # TID 1502 follows the finding
     items += _site_items(group.finding_site, group.laterality)
     if group.segment is not None:
         seg = group.segment
@@ -260,7 +328,7 @@ def _observers(report: MeasurementReport, options: SeriesOptions, sop_uid: str) 
     return items
 
 
-def _library(source: Series) -> Dataset | None:
+def _library(source: _Source) -> Dataset | None:
     refs = list(dict.fromkeys((r.sop_class_uid, r.sop_instance_uid) for r in source.slice_refs))
     if not refs:
         return None
@@ -289,7 +357,7 @@ def evidence_sequence(study_uid: str, references: Iterable[tuple[str, str, str]]
     return [study]
 
 
-def _references(report: MeasurementReport, source: Series) -> list[tuple[str, str, str]]:
+def _references(report: MeasurementReport, source: _Source) -> list[tuple[str, str, str]]:
     refs: list[tuple[str, str, str]] = []
     source_series = source.series_instance_uid
     if source_series:
@@ -319,7 +387,7 @@ def _references(report: MeasurementReport, source: Series) -> list[tuple[str, st
 def sr_document(
     sop_class: str,
     options: SeriesOptions,
-    source: Series,
+    source: Series | _Source,
     *,
     modality: str,
     completion: str = "PARTIAL",
@@ -346,10 +414,11 @@ def finish(ds: Dataset) -> FileDataset:
 
 def encode_measurement_report(
     report: MeasurementReport,
-    source: Series,
+    source: Series | Dataset,
     *,
     options: SeriesOptions | None = None,
     related: Sequence[Dataset] = (),
+    pertinent_evidence: Iterable[tuple[str, str, str, str]] = (),
 ) -> FileDataset:
     """Encode ``report`` on ``source`` (its patient, study and images) as a TID 1500 SR.
 
@@ -360,7 +429,9 @@ def encode_measurement_report(
     source
         The series the measurements were made on
         (:func:`radbridge.io.series.read_source_series` or
-        :meth:`~radbridge.iods.source.Series.from_datasets`).
+        :meth:`~radbridge.iods.source.Series.from_datasets`), or another SR made on
+        it (its patient, study and evidence are taken; 2D regions are then not
+        checked against the image size).
     options
         Series, UIDs, equipment and timestamp; fix the UIDs and timestamp for
         byte-identical re-runs.
@@ -368,6 +439,10 @@ def encode_measurement_report(
         Other objects made for the same request (e.g. the SEG and the KOS of one
         AI result): listed in the Current Requested Procedure Evidence, so the
         report is the root that names every object of the result.
+    pertinent_evidence
+        Other objects the report relies on, as (study, series, SOP class, SOP
+        instance) UIDs: written in the Pertinent Other Evidence Sequence (e.g. the
+        prior study's SR, SEG and images of a longitudinal comparison).
 
     Returns
     -------
@@ -380,16 +455,17 @@ def encode_measurement_report(
         A group, measurement or region is invalid (non-UCUM unit, NaN, ...).
     """
     report.check()
-    _check_regions(report, source)
+    target = _Source.of(source)
+    _check_regions(report, target)
     options = options or _DEFAULT_OPTIONS
     three_d = any(r.is_3d for g in report.groups for r in g.all_regions())
     sop_class = COMPREHENSIVE_3D_SR_STORAGE if three_d else COMPREHENSIVE_SR_STORAGE
-    ds = sr_document(sop_class, options, source, modality="SR")
+    ds = sr_document(sop_class, options, target, modality="SR")
     sop_uid = str(ds.SOPInstanceUID)
     content: list[Dataset] = [code_item("HAS CONCEPT MOD", c.LANGUAGE, report.language)]
     content += _observers(report, options, sop_uid)
     content.append(code_item("HAS CONCEPT MOD", c.PROCEDURE_REPORTED, report.procedure))
-    library = _library(source)
+    library = _library(target)
     if library is not None:
         content.append(library)
     groups = [
@@ -402,10 +478,33 @@ def encode_measurement_report(
     root = container_item(None, report.title, content, template="1500")
     for keyword in root:
         ds[keyword.tag] = keyword
-    references = _references(report, source) + [
+    _add_evidence(ds, report, target, related, tuple(pertinent_evidence))
+    return finish(ds)
+
+
+def _add_evidence(
+    ds: Dataset,
+    report: MeasurementReport,
+    target: _Source,
+    related: Sequence[Dataset],
+    pertinent_evidence: tuple[tuple[str, str, str, str], ...],
+) -> None:
+    """Write the Current Requested Procedure and the Pertinent Other Evidence."""
+    elsewhere = {sop for _, _, _, sop in pertinent_evidence}
+    references = [r for r in _references(report, target) if r[2] not in elsewhere] + [
         (str(r.SeriesInstanceUID), str(r.SOPClassUID), str(r.SOPInstanceUID)) for r in related
     ]
-    evidence = evidence_sequence(source.study_instance_uid, references)
+    evidence = evidence_sequence(target.study_instance_uid, references)
     if evidence:
         ds.CurrentRequestedProcedureEvidenceSequence = evidence
-    return finish(ds)
+    pertinent = _pertinent(pertinent_evidence)
+    if pertinent:
+        ds.PertinentOtherEvidenceSequence = pertinent
+
+
+def _pertinent(references: Iterable[tuple[str, str, str, str]]) -> list[Dataset]:
+    """Return Pertinent Other Evidence items for (study, series, class, SOP), by study."""
+    by_study: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+    for study, series, sop_class, sop in references:
+        by_study[study].append((series, sop_class, sop))
+    return [item for study, refs in by_study.items() for item in evidence_sequence(study, refs)]
