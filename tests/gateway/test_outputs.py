@@ -93,7 +93,7 @@ def test_overlay_and_map_outputs(config, phantom_study, tmp_path, monkeypatch):
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     rules = (
-        replace(config.rules[0], name="ref", outputs=("seg", "sc", "pm", "rtstruct")),
+        replace(config.rules[0], name="ref", outputs=("seg", "sc", "pm", "rtstruct", "gsps")),
         replace(config.rules[0], name="prob", model="probmodel:model", outputs=("seg", "pm")),
     )
     gateway = Gateway(replace(config, rules=rules))
@@ -109,7 +109,7 @@ def test_overlay_and_map_outputs(config, phantom_study, tmp_path, monkeypatch):
         # the reference model has no probability map: its PM is skipped, not faked
         # SEG + SC (OT) + RTSTRUCT for the reference rule (its model has no probability
         # map: no PM), SEG + PM (modality of the source) for the probability model
-        assert modalities == ["CT", "OT", "RTSTRUCT", "SEG", "SEG"]
+        assert modalities == ["CT", "OT", "PR", "RTSTRUCT", "SEG", "SEG"]
         sc = [
             p
             for p in gateway.config.archive_dir.rglob("*.dcm")
@@ -138,5 +138,22 @@ def test_overlay_and_map_outputs(config, phantom_study, tmp_path, monkeypatch):
         segments = pydicom.dcmread(seg, stop_before_pixels=True).SegmentSequence
         assert sorted(structures.rois) == [int(s.SegmentNumber) for s in segments]
         assert pydicom.dcmread(rt).SeriesNumber == 905  # the gateway's numbering of kinds
+        from radbridge.pr import read_gsps
+
+        (outlines,) = [
+            p
+            for p in gateway.config.archive_dir.rglob("*.dcm")
+            if pydicom.dcmread(p, stop_before_pixels=True).Modality == "PR"
+        ]
+        state = read_gsps(outlines)
+        assert state.dataset.SeriesNumber == 906
+        assert state.dataset.SeriesDescription.startswith("AI outlines")
+        # the same segments, labels and colours as the SEG
+        assert state.segments == {int(s.SegmentNumber): str(s.SegmentLabel) for s in segments}
+        seg_lab = {int(s.SegmentNumber): list(s.RecommendedDisplayCIELabValue) for s in segments}
+        assert {
+            layer.order: list(item.GraphicLayerRecommendedDisplayCIELabValue)
+            for layer, item in zip(state.layers, state.dataset.GraphicLayerSequence, strict=True)
+        } == seg_lab
     finally:
         gateway.close()

@@ -180,12 +180,13 @@ class ModelCache:
 #: Output kinds by series number (900, 901, ...), and in delivery order but for the SR,
 #: delivered last (see _outputs); other registered kinds come before the SR in the
 #: rule's order (series number 999).
-_KINDS = ("seg", "sr", "ko", "sc", "pm", "rtstruct")
+_KINDS = ("seg", "sr", "ko", "sc", "pm", "rtstruct", "gsps")
 _DESCRIPTIONS = {
     "seg": "AI segmentation",
     "sc": "AI overlay",
     "pm": "AI probability map",
     "rtstruct": "AI structures",
+    "gsps": "AI outlines",
 }
 
 
@@ -213,7 +214,14 @@ def _outputs(rule: Rule, *, urgent: bool = False) -> list[Any]:
     ``urgent`` result's KOS is titled "For Referring Provider" and its SR carries
     Priority = Urgent (docs/triage.md).
     """
-    from radbridge.results import KoOutput, PmOutput, RtstructOutput, SegOutput, SrOutput
+    from radbridge.results import (
+        GspsOutput,
+        KoOutput,
+        PmOutput,
+        RtstructOutput,
+        SegOutput,
+        SrOutput,
+    )
     from radbridge.sr import concepts
 
     known = [kind for kind in _KINDS[2:] if kind in rule.outputs]
@@ -224,6 +232,7 @@ def _outputs(rule: Rule, *, urgent: bool = False) -> list[Any]:
         "pm": PmOutput(anatomic_region=rule.anatomy),
         # a label the model describes but did not find is kept without contours (as in the SEG)
         "rtstruct": RtstructOutput(allow_empty=True),
+        "gsps": GspsOutput(allow_empty=True),
     }
     if urgent:
         settings |= {

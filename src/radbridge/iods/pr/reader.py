@@ -442,12 +442,12 @@ class PresentationState(ReadObject):
 
         Graphic groups (by Graphic Group ID) when every closed graphic names a
         group, else graphic layers numbered 1, 2, ... in layer order (labelled by
-        their description, else their name).
+        their description, else their name). Every group of the Graphic Group
+        Sequence counts, drawn or not (a segment without voxels has no outline).
         """
         if self._by_group():
-            ids = sorted(
-                {g.group_id for a in self.annotations for g in a.graphics if g.group_id is not None}
-            )
+            drawn = {g.group_id for a in self.annotations for g in a.graphics}
+            ids = sorted({n for n in drawn if n is not None} | set(self.groups))
             return {n: self.groups[n].label if n in self.groups else f"group {n}" for n in ids}
         return {k + 1: layer.description or layer.name for k, layer in enumerate(self.layers)}
 
