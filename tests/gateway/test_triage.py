@@ -213,3 +213,19 @@ def test_an_ack_for_another_message_is_not_taken():
         listener.stop()
     sent = parse_message(listener.messages[-1], find_groups=False)
     assert sent.msh.msh_10.to_er7() == control_id(message())
+
+
+def test_a_missing_alerts_extra_refuses_to_start(tmp_path, monkeypatch):
+    import sys
+
+    from radbridge.gateway import load_gateway_config
+
+    monkeypatch.setitem(sys.modules, "hl7apy", None)  # as if not installed
+    path = tmp_path / "g.toml"
+    path.write_text(
+        '[[rules]]\nname = "ct"\nmodel = "reference-ct"\nalert = ["ris"]\n'
+        '[rules.urgent]\nmodel_flag = true\n[alerts.hl7.ris]\nhost = "ris"\nport = 2575\n'
+    )
+    with pytest.raises(ConfigError, match="hl7apy") as err:
+        load_gateway_config(path)
+    assert "radbridge[alerts]" in str(err.value) and err.value.attribute == "alert"

@@ -183,10 +183,13 @@ class GatewayConfig:
             )
         if self.alert_attempts < 1:
             raise ConfigError("alert_attempts must be at least 1", attribute="alert_attempts")
+        kinds = {target.kind for name in rule.alert if (target := self.alerts.get(name))}
+        for kind, module in (("fhir", "fhir.resources"), ("hl7", "hl7apy")):
+            if kind in kinds:  # refuse to start rather than dead-letter every alert
+                purpose = f"send alerts to [alerts.{kind}] destinations"
+                _require_for(module, extra="alerts", attribute="alert", purpose=purpose)
 
     def _check_deidentify(self) -> None:
-        from radbridge._optional import require
-
         if self.file_mode & 0o077:
             raise ConfigError(
                 f"a rule de-identifies, and the state database that keeps its pseudonym "
@@ -194,10 +197,8 @@ class GatewayConfig:
                 attribute="file_mode",
                 hint="use file_mode = 0o600 with deidentify = true",
             )
-        try:
-            require("dicognito", "deid", purpose="de-identify series (deidentify = true)")
-        except RadbridgeError as exc:
-            raise ConfigError(exc.message, attribute="deidentify", hint=exc.hint) from None
+        purpose = "de-identify series (deidentify = true)"
+        _require_for("dicognito", extra="deid", attribute="deidentify", purpose=purpose)
 
     def _check_network(self) -> None:
         if self.tls is not None and self.tls.check_hostname:
@@ -227,6 +228,16 @@ class GatewayConfig:
                 attribute="executor",
                 hint='use "local" or "dask://HOST:8786"',
             )
+
+
+def _require_for(module: str, *, extra: str, attribute: str, purpose: str) -> None:
+    """Raise ConfigError (naming ``attribute`` and the extra) when a package is missing."""
+    from radbridge._optional import require
+
+    try:
+        require(module, extra, purpose=purpose)
+    except RadbridgeError as exc:
+        raise ConfigError(exc.message, attribute=attribute, hint=exc.hint) from None
 
 
 def _from_document(document: Mapping[str, Any], base: Path, data_dir: Path | None) -> GatewayConfig:
