@@ -247,3 +247,22 @@ def test_overlapping_segments_read_one_at_a_time(full_slide, tmp_path):
     out = np.lib.format.open_memmap(tmp_path / "mask.npy", "w+", np.bool_, shape)
     assert seg.mask(segment=1, out=out) is out
     np.testing.assert_array_equal(out, stacked[0])
+
+
+@pytest.mark.peer
+@pytest.mark.parametrize("omit", [False, True], ids=["tiled-full", "tiled-sparse"])
+def test_frames_of_100_bits_run_on_across_bytes(interop, tmp_path, omit):
+    """highdicom's 10x10-pixel tiles: 1-bit frames do not start on byte boundaries."""
+    import highdicom as hd
+
+    slide = read_slide(interop / "images" / "highdicom" / "sm_image.dcm")
+    labels = np.zeros(slide.level(0).shape, np.uint8)
+    labels[3:17, 5:26] = 1
+    labels[33:47, 21:40] = 2
+    path = saved(
+        encode_slide_segmentation(labels, slide, describe(2), omit_empty_tiles=omit), tmp_path
+    )
+    assert dciodvfy(path).errors == []
+    np.testing.assert_array_equal(read_slide_segmentation(path).mask(), labels)
+    theirs = hd.seg.segread(path).get_total_pixel_matrix(combine_segments=True)
+    np.testing.assert_array_equal(theirs, labels)

@@ -278,8 +278,7 @@ class SlideSegmentation(TiledMatrix):
             raise GridMismatchError(
                 f"out has shape {tuple(out.shape)}, the mask needs {shape}", attribute="out"
             )
-        out[...] = 0
-        return out
+        return out  # every row is written, a row of tiles at a time
 
     def _strips(self, target: NDArray[Any], segment: int) -> None:
         """Fill ``target`` one row of tiles at a time (bounded memory for large levels)."""
@@ -297,15 +296,15 @@ class SlideSegmentation(TiledMatrix):
             for number in numbers:
                 strip = np.zeros((height, self.shape[1]), bool)
                 self._fill(strip, top, 0, number)
-                if (labels[strip] != 0).any():
+                if np.logical_and(strip, labels).any():
                     raise DecodingError(
                         f"segment {number} overlaps another segment",
                         path=self.source,
                         attribute="SegmentsOverlap",
                         hint="read one segment at a time: mask(segment=N) "
-                        "(CLI: radbridge wsi seg decode --stacked)",
+                        "(CLI: radbridge wsi seg decode --segment N)",
                     )
-                labels[strip] = number
+                np.copyto(labels, number, where=strip)
             target[top : top + height] = labels
 
 

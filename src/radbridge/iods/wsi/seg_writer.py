@@ -176,7 +176,9 @@ def _pixel_data(
         kept: list[int] = []
         for tiles in _segment_tiles(source, grid, segment, omit_empty, kept):
             if binary:
-                flat = np.concatenate([pending, tiles.reshape(-1)])
+                flat = tiles.reshape(-1)
+                if pending.size:
+                    flat = np.concatenate([pending, flat])
                 whole = flat.size - flat.size % 8
                 data += np.packbits(flat[:whole], bitorder="little").data
                 pending = flat[whole:]
