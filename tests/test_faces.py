@@ -333,7 +333,8 @@ def _python_blocks(text: str) -> list[str]:
 
 
 #: Where the docs' examples may import from: the faces, and the public modules of the
-#: layers without one (errors, codes, geometry, reading series, the NIfTI/NRRD edges,
+#: layers without one (errors, codes, geometry, reading series, the NIfTI/NRRD and
+#: model-framework (TotalSegmentator, nnU-Net, MONAI) edges,
 #: the phantom that makes example data, batch manifests). Anything else is behind a face.
 DOC_HOMES = set(FACES) | {
     "radbridge.batch",
@@ -341,6 +342,7 @@ DOC_HOMES = set(FACES) | {
     "radbridge.coding",
     "radbridge.errors",
     "radbridge.geometry",
+    "radbridge.io.model_outputs",
     "radbridge.io.nifti",
     "radbridge.io.phantom",
     "radbridge.io.series",

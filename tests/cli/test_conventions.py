@@ -80,7 +80,7 @@ def test_help_shows_every_text_literally(path, capsys):
     ("path", "text"),
     [
         (("send",), "TOML file with [peers.NAME] tables."),
-        (("seg", "encode"), "NIfTI/NRRD mask, or .npy [slice,row,column]."),
+        (("seg", "encode"), "NIfTI/NRRD mask, .npy [slice,row,column], or nnU-Net"),
     ],
 )
 def test_help_texts_the_issue_quoted(path, text, capsys):

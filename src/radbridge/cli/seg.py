@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple
 
 import typer
 
@@ -34,16 +34,35 @@ seg_app = command_group("seg", "DICOM Segmentation (SEG): encode, decode, info."
 @seg_app.command("encode")
 def encode(
     source: SourceOption,
-    mask: Annotated[
-        Path, typer.Option("--mask", help="NIfTI/NRRD mask, or .npy [slice,row,column].")
-    ],
-    labels: Annotated[
-        Path,
-        typer.Option(
-            "--labels", help='labels.json: {"1": "liver", ...}, or dcmqi\'s segmentation meta.json.'
-        ),
-    ],
     output: Annotated[Path, typer.Option("-o", "--output", help="SEG file to write.")],
+    mask: Annotated[
+        Path | None,
+        typer.Option(
+            "--mask",
+            help="NIfTI/NRRD mask, .npy [slice,row,column], or nnU-Net's .npz probabilities.",
+        ),
+    ] = None,
+    labels: Annotated[
+        Path | None,
+        typer.Option(
+            "--labels",
+            help='With --mask: labels.json {"1": "liver", ...}, or dcmqi\'s meta.json.',
+        ),
+    ] = None,
+    mask_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--mask-dir",
+            help="Instead of --mask: one NAME.nii.gz per structure (TotalSegmentator's folder), "
+            "coded by the name table (docs/codes.md).",
+        ),
+    ] = None,
+    npz_image: Annotated[
+        Path | None,
+        typer.Option(
+            "--npz-image", help="The image an nnU-Net .npz was predicted from (its geometry)."
+        ),
+    ] = None,
     seg_type: Annotated[
         Literal["binary", "fractional", "labelmap"],
         typer.Option("--type", case_sensitive=False, help="Segmentation Type."),
@@ -70,49 +89,103 @@ def encode(
     content_creator: ContentCreatorOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Encode MASK on the series in --source as a DICOM Segmentation.
+    """Encode a mask on the series in --source as a DICOM Segmentation.
 
     --labels takes radbridge's labels.json or dcmqi's meta.json (segmentAttributes by
     labelID, with their codes, colours and series attributes); the series options given
-    here win over the document's.
+    here win over the document's. --mask-dir takes TotalSegmentator's folder (empty
+    structures are left out). Probabilities with one class more than labels (4-D
+    NIfTI, nnU-Net's .npz) lose class 0, the background.
     """
     from radbridge.cli.output import progress
-    from radbridge.io.masks import read_mask
     from radbridge.io.series import read_series
     from radbridge.models import AlgorithmInfo, ModelResult
     from radbridge.results import SegOutput
 
+    given = _Given(mask, labels, mask_dir, npz_image)
+    given.check()
     with progress("seg encode", total=3) as advance:
         src = read_series(source, series_instance_uid=series)
         advance(1, 3)
+        inputs = _read_inputs(given, src.geometry, algorithm, algorithm_version)
         spec = SegOutput(
-            mask=read_mask(mask, src.geometry),
+            mask=inputs.array,
             segmentation_type=seg_type,
             transfer_syntax=compression,
             keep_empty_frames=keep_empty_frames,
             palette=palette,
         )
-        segments, fields = _labels(labels, algorithm, algorithm_version)
         result = ModelResult(
-            segments=segments, algorithm=AlgorithmInfo(algorithm, algorithm_version)
+            segments=inputs.segments, algorithm=AlgorithmInfo(algorithm, algorithm_version)
         )
         advance(2, 3)
-        fields.update(series_fields(series_description, series_number, content_creator))
+        fields = {
+            **inputs.series,
+            **series_fields(series_description, series_number, content_creator),
+        }
         ds = encode_one(src, result, spec, profile=profile, series=fields)
         advance(3, 3)
     write_object(
         ds,
         output,
         f"{ds.SegmentationType} SEG, {len(ds.SegmentSequence)} segments, "
-        f"{ds.NumberOfFrames} frames, {_syntax_name(ds)}",
+        f"{ds.NumberOfFrames} frames, {_syntax_name(ds)}"
+        + (f"; left out empty: {', '.join(inputs.empty)}" if inputs.empty else ""),
         as_json=as_json,
         details={
             "segmentation_type": str(ds.SegmentationType),
             "segment_count": len(ds.SegmentSequence),
             "frame_count": int(ds.NumberOfFrames),
             "transfer_syntax": _syntax_name(ds),
+            "left_out_empty": list(inputs.empty),
         },
     )
+
+
+class _Given(NamedTuple):
+    mask: Path | None
+    labels: Path | None
+    mask_dir: Path | None
+    npz_image: Path | None
+
+    def check(self) -> None:
+        """Refuse combinations of the mask options (a usage error, before reading)."""
+        if (self.mask is None) == (self.mask_dir is None):
+            raise typer.BadParameter("give --mask MASK --labels LABELS, or --mask-dir DIR")
+        if self.mask_dir is not None and self.labels is not None:
+            raise typer.BadParameter(
+                "--mask-dir names its structures by file; leave out --labels",
+                param_hint="--labels",
+            )
+        if self.mask is not None and self.labels is None:
+            raise typer.BadParameter("--mask needs --labels", param_hint="--labels")
+
+
+class _Inputs(NamedTuple):
+    array: Any
+    segments: dict[int, Any]
+    series: dict[str, Any]
+    empty: tuple[str, ...] = ()
+
+
+def _read_inputs(given: _Given, geometry: Any, algorithm: str, version: str) -> _Inputs:
+    """Read --mask with --labels, or --mask-dir: the array, segments and series fields."""
+    from radbridge.io.masks import read_mask
+    from radbridge.io.model_outputs import read_mask_folder, read_probabilities
+
+    given.check()
+    if given.mask_dir is not None:
+        folder = read_mask_folder(given.mask_dir, geometry)
+        return _Inputs(folder.array, dict(folder.labels), {}, folder.empty)
+    assert given.mask is not None and given.labels is not None
+    segments, fields = _labels(given.labels, algorithm, version)
+    if given.mask.suffix.lower() == ".npz":
+        array = read_probabilities(given.mask, geometry, image=given.npz_image)
+    else:
+        array = read_mask(given.mask, geometry)
+    if array.ndim == 4 and array.shape[0] == len(segments) + 1:
+        array = array[1:]  # class 0 is the background (nnU-Net, MONAI one-hot)
+    return _Inputs(array, segments, fields)
 
 
 def _labels(path: Path, algorithm: str, version: str) -> tuple[dict[int, Any], dict[str, Any]]:

@@ -24,7 +24,7 @@ from radbridge.errors import GridMismatchError, UnsupportedObjectError
 from radbridge.geometry import Volume, VolumeGeometry, align_to_grid, embed_in_grid
 from radbridge.io.nifti import read_images
 
-__all__ = ["read_mask"]
+__all__ = ["place_on_grid", "read_mask"]
 
 
 def read_mask(path: str | os.PathLike[str], geometry: VolumeGeometry) -> NDArray[Any]:
@@ -64,7 +64,7 @@ def read_mask(path: str | os.PathLike[str], geometry: VolumeGeometry) -> NDArray
         return array
     volumes = read_images(p)
     try:
-        aligned = [_on_grid(volume, geometry) for volume in volumes]
+        aligned = [place_on_grid(volume, geometry) for volume in volumes]
     except GridMismatchError as exc:
         raise GridMismatchError(
             exc.message, path=p, attribute=exc.attribute, hint=exc.hint
@@ -72,8 +72,13 @@ def read_mask(path: str | os.PathLike[str], geometry: VolumeGeometry) -> NDArray
     return aligned[0] if len(aligned) == 1 else np.stack(aligned)
 
 
-def _on_grid(volume: Volume, geometry: VolumeGeometry) -> NDArray[Any]:
-    """Re-orient a whole-grid array, or place one covering part of the grid (as dcmqi writes)."""
+def place_on_grid(volume: Volume, geometry: VolumeGeometry) -> NDArray[Any]:
+    """Return ``volume``'s array on ``geometry``: re-oriented, or placed into part of it.
+
+    :func:`~radbridge.geometry.align_to_grid` for an array of the whole grid,
+    :func:`~radbridge.geometry.embed_in_grid` for one covering part of it (as dcmqi
+    writes a SEG's frames); the error of the first when neither fits.
+    """
     try:
         return align_to_grid(volume, geometry)
     except GridMismatchError as whole:
