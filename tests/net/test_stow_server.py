@@ -342,6 +342,70 @@ def test_a_client_that_goes_away_aborts_the_transfer(tmp_path, sink, ct60):
     assert len(spooled(tmp_path / "spool")) == 1
 
 
+@pytest.mark.parametrize(
+    "body", [multipart(), b"a preamble\r\n" + multipart(), multipart().rstrip(b"\r\n")]
+)
+def test_a_body_without_parts_is_bad_syntax(tmp_path, sink, body):
+    # PS3.18 10.5: a Store request carries one or more instances; none is 400, not 200.
+    with StowServer(tmp_path / "spool", sink) as server:
+        answer = requests.post(
+            f"{server.url}/studies", data=body, headers={"Content-Type": CONTENT_TYPE}, timeout=10
+        )
+        assert answer.status_code == 400, answer.text
+        assert "no part" in answer.json()["error"]
+        assert sink.wait_ended() == ["failed"]  # not a clean transfer
+    assert sink.kinds() == ["opened", "ended"]  # nothing stored, nothing acknowledged
+    assert not [p for p in (tmp_path / "spool").rglob("*") if p.is_file()]
+
+
+def _read_response(raw: socket.socket) -> bytes:
+    """Read one response head (and its Content-Length body) from a raw socket."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = raw.recv(4096)
+        assert chunk, f"connection closed after {data!r}"
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    length = next(
+        (int(line.split(b":")[1]) for line in head.lower().split(b"\r\n")[1:]
+         if line.startswith(b"content-length:")),
+        0,
+    )  # fmt: skip
+    while len(rest) < length:
+        rest += raw.recv(4096)
+    return head + b"\r\n\r\n" + rest
+
+
+def test_expect_100_continue_without_credentials_stores_nothing(tmp_path, sink, ct60):
+    """A client that waits for 100 Continue before its body, with wrong credentials.
+
+    Measured: Hypercorn sends ``100 Continue`` as soon as it parsed the head, before
+    the application runs (it has no setting to leave it to the application), so the
+    401 comes after the body, which is read and dropped (docs/gateway.md says so)."""
+    auth = StowAuth(username="pacs", password="s3cret")
+    body = multipart(ct60[0].read_bytes())
+    with StowServer(tmp_path / "spool", sink, auth=auth) as server:
+        for credentials in (b"", b"Authorization: Basic cGFjczp3cm9uZw==\r\n"):
+            raw = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            raw.sendall(
+                b"POST /dicom-web/studies HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                + credentials
+                + f"Content-Type: {CONTENT_TYPE}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            )
+            interim = _read_response(raw)
+            assert interim.startswith(b"HTTP/1.1 100"), (
+                "Hypercorn no longer sends 100 Continue before the application answers: "
+                "the 401 now comes first; update docs/gateway.md and this test"
+            )
+            raw.sendall(body)
+            final = _read_response(raw)
+            raw.close()
+            assert final.startswith(b"HTTP/1.1 401"), final[:80]
+            assert b"www-authenticate" in final.lower()
+    assert sink.events == []  # no transfer was opened
+    assert not [p for p in (tmp_path / "spool").rglob("*") if p.is_file()]
+
+
 def test_concurrent_request_cap_answers_503(tmp_path, sink, ct60):
     limits = StowLimits(max_concurrent_requests=1)
     with StowServer(tmp_path / "spool", sink, limits=limits) as server:

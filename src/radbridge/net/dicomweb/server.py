@@ -21,7 +21,15 @@ cap (503 with ``Retry-After``). The answer is the Store Instances Response
 Module in DICOM JSON: 200 when every part was stored, 202 when some were
 refused, 409 when none was; each refused part is a Failed SOP Sequence item
 with its UIDs (where readable) and a Failure Reason (see
-:mod:`~radbridge.net.dicomweb.parts`).
+:mod:`~radbridge.net.dicomweb.parts`). A body that is not well-formed multipart,
+or holds no part at all, is a 400 (PS3.18's "bad syntax"; the transfer fails).
+
+Hypercorn answers ``Expect: 100-continue`` with ``100 Continue`` as soon as it
+has parsed the request head, before the application runs, and has no setting to
+leave that to the application; a refusal from the head alone (a 401 included)
+therefore comes after the 100, once the body up to 64 MiB has been read and
+dropped (a larger declared body is answered at once and the connection closed).
+Nothing of such a body is stored or reported to the sink.
 
 Other paths can be served by a ``site``: an ASGI application given by whoever
 starts the server (the gateway's status page and metrics), reached after the
@@ -323,6 +331,9 @@ class _BodyReader:
             self.failure = _RefusedError(
                 HTTPStatus.BAD_REQUEST, "the body ended before its last part"
             )
+            return "failed"
+        if not self.request.parts:  # PS3.18: a Store request holds one or more instances
+            self.failure = _RefusedError(HTTPStatus.BAD_REQUEST, "the body holds no part")
             return "failed"
         return "released"
 
