@@ -182,6 +182,8 @@ profile = "slicer"
 anatomy = "brain"
 on_incomplete = "run"
 deidentify = false  # true needs file_mode = 0o600 (test_deid_units.py sets it)
+compare_with_prior = false  # true needs the "sr" output
+prior_from = "pacs"
 alert = ["hook", "ris"]
 [rules.urgent]
 findings = "bleed: present"
@@ -303,6 +305,7 @@ def test_every_key_set(tmp_path, secrets):
                     ),
                 ),
                 deidentify=False,
+                prior_from="pacs",
                 match=Match(
                     modality=("MR",),
                     body_part="HEAD",

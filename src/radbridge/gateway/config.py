@@ -130,6 +130,7 @@ class GatewayConfig:
                         hint="describe the PACS under [peers.NAME] or use 'archive'",
                     )
             self._check_alerts(rule)
+            self._check_prior(rule)
             unknown = set(rule.outputs) - set(output_kinds())
             if unknown:
                 raise ConfigError(
@@ -163,6 +164,29 @@ class GatewayConfig:
                 "workers and max_attempts must be at least 1", attribute="workers/max_attempts"
             )
         self._check_network()
+
+    def _check_prior(self, rule: Rule) -> None:
+        if rule.prior_from is not None and rule.prior_from not in self.peers:
+            raise ConfigError(
+                f"rule {rule.name!r} looks for priors on {rule.prior_from!r}, which is not a "
+                "[peers.NAME] table",
+                attribute="prior_from",
+                hint="describe the PACS under [peers.NAME]",
+            )
+        if not rule.compare_with_prior:
+            return
+        if "sr" not in rule.outputs:
+            raise ConfigError(
+                f"rule {rule.name!r} compares with the prior study but has no sr output",
+                attribute="compare_with_prior",
+                hint='add "sr" to outputs: the comparison is made between two reports',
+            )
+        if rule.prior_from is None and not any(d in self.peers for d in rule.destinations):
+            raise ConfigError(
+                f"rule {rule.name!r} compares with the prior study but names no PACS",
+                attribute="prior_from",
+                hint="set prior_from to a [peers.NAME], or send results to a PACS",
+            )
 
     def _check_alerts(self, rule: Rule) -> None:
         for name in rule.alert:

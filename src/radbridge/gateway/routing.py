@@ -176,6 +176,11 @@ class Rule:
     #: the model sees a pseudonymised copy (PS3.15 Basic Profile) and the results are
     #: re-identified before delivery; always so for a model marked external
     deidentify: bool = False
+    #: compare the SR with the patient's prior study on the PACS and deliver the change
+    #: (the output "compare", docs/longitudinal.md); the PACS is ``prior_from`` (a
+    #: ``[peers.NAME]``), else the first PACS among the destinations
+    compare_with_prior: bool = False
+    prior_from: str | None = None
 
     def matches(self, facts: SeriesFacts) -> bool:
         """Tell whether this rule applies to a series."""

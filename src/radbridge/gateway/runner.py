@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+import pydicom
 from pydicom.dataset import Dataset
 
 from radbridge.errors import (
@@ -357,6 +358,26 @@ def _pseudonyms(job: Job, store: Store, paths: Sequence[str]) -> Pseudonyms:
     return Pseudonyms(*kept)
 
 
+def _comparison(
+    job: Job,
+    rule: Rule,
+    config: GatewayConfig,
+    items: list[tuple[str, str, bytes]],
+    paths: Sequence[str],
+) -> list[tuple[str, str, bytes]]:
+    """Return the ``compare`` output: the SR compared with the prior study's (or nothing)."""
+    from radbridge.gateway.prior import compare_with_prior
+
+    report = next((data for kind, _, data in items if kind == "sr"), None)
+    if report is None:
+        return []
+    source = load_datasets([Path(paths[0])], headers_only=True)[0]
+    ds = compare_with_prior(
+        job, rule, config, source, pydicom.dcmread(io.BytesIO(report)), list(paths)
+    )
+    return [] if ds is None else [("compare", str(ds.SOPInstanceUID), _encode(ds))]
+
+
 def run_job(
     job: Job,
     store: Store,
@@ -395,9 +416,12 @@ def run_job(
         computed = compute_results(job, rule, paths, models, pseudonyms)
     else:
         computed = executor.run(compute_results, job, rule, paths, None, pseudonyms)
+    items = list(computed.items)
+    if rule.compare_with_prior:
+        items += _comparison(job, rule, config, items, paths)
     folder = config.outbox_dir / str(job.id)
     files = []
-    for kind, sop_uid, data in computed.items:
+    for kind, sop_uid, data in items:
         path = folder / f"{kind}.dcm"
         write_bytes_durably(data, path, mode=config.file_mode)
         files.append(ResultFile(kind, sop_uid, path, hashlib.sha256(data).hexdigest()))

@@ -1,0 +1,221 @@
+"""Compare a job's report with the patient's prior study on the PACS (``compare_with_prior``).
+
+For a rule with ``compare_with_prior = true`` the gateway, after the model ran and the
+results are encoded, asks the rule's PACS (``prior_from``, else its first PACS
+destination) by C-FIND for the patient's studies before this one, keeps those with a
+series of the same modality (and body part, when both say one), takes the most recent,
+and retrieves its SR series by C-GET. The prior's radbridge report is the newest
+longitudinal comparison among them (it carries the chain's tracking UIDs), else a
+radbridge TID 1500 report with lesions. When the two reports are in different frames
+of reference the prior CT series is retrieved too and registered with the current one
+(:mod:`radbridge.io.registration`). The comparison SR (:func:`radbridge.sr.encode_comparison`)
+joins the job's outbox as the output ``compare`` and is delivered with the rest. No
+prior study, or none with a radbridge report: no comparison (logged). The PACS
+unreachable: the job fails and is retried like any other.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydicom import Dataset, dcmread
+
+from radbridge.errors import DicomReadError, GeometryError
+from radbridge.gateway.config import GatewayConfig
+from radbridge.gateway.routing import Rule
+from radbridge.gateway.store import Job
+from radbridge.iods.common import SeriesOptions
+from radbridge.net import Peer, find, get
+from radbridge.uids import derived_uid
+
+__all__ = ["PriorStudy", "compare_with_prior", "find_prior_study", "prior_peer"]
+
+log = logging.getLogger(__name__)
+
+COMPARISON_DESCRIPTION = "radbridge longitudinal comparison"
+
+
+@dataclass(frozen=True)
+class PriorStudy:
+    """The prior study found on the PACS: its UID, date and image series of the modality."""
+
+    study_instance_uid: str
+    study_date: str
+    image_series: tuple[str, ...]
+
+
+def prior_peer(rule: Rule, config: GatewayConfig) -> Peer | None:
+    """Return the PACS to look for priors on: ``prior_from``, else the first PACS destination."""
+    name = rule.prior_from or next((d for d in rule.destinations if d in config.peers), None)
+    return config.peers.get(name) if name else None
+
+
+def _facts(source: Dataset) -> dict[str, str]:
+    return {
+        keyword: str(source.get(keyword, "") or "")
+        for keyword in (
+            "PatientID",
+            "StudyInstanceUID",
+            "StudyDate",
+            "Modality",
+            "BodyPartExamined",
+        )
+    }
+
+
+def find_prior_study(peer: Peer, source: Dataset, *, ae_title: str) -> PriorStudy | None:
+    """Return the patient's most recent earlier study with a series like ``source``'s.
+
+    ``source`` is a header of the current series (patient ID, study UID and date,
+    modality, body part examined).
+    """
+    facts = _facts(source)
+    if not facts["PatientID"] or not facts["StudyDate"]:
+        return None
+    keys = {"PatientID": facts["PatientID"], "StudyDate": f"-{facts['StudyDate']}"}
+    studies = find(peer, "STUDY", keys=keys | {"StudyTime": ""}, ae_title=ae_title)
+    candidates = sorted(
+        (
+            s
+            for s in studies
+            if str(s.get("StudyInstanceUID", "")) != facts["StudyInstanceUID"]
+            and str(s.get("StudyDate", "")) <= facts["StudyDate"]
+        ),
+        key=lambda s: (str(s.get("StudyDate", "")), str(s.get("StudyTime", ""))),
+        reverse=True,
+    )
+    for study in candidates:
+        uid = str(study.StudyInstanceUID)
+        series = find(
+            peer,
+            "SERIES",
+            keys={"StudyInstanceUID": uid, "Modality": facts["Modality"], "BodyPartExamined": ""},
+            ae_title=ae_title,
+        )
+        body = facts["BodyPartExamined"].upper()
+        alike = [
+            str(s.SeriesInstanceUID)
+            for s in series
+            if not body or str(s.get("BodyPartExamined", "") or body).upper() == body
+        ]
+        if alike:
+            return PriorStudy(uid, str(study.get("StudyDate", "")), tuple(alike))
+    return None
+
+
+def _radbridge_reports(folder: Path) -> list[Dataset]:
+    """Return the TID 1500 reports among the retrieved files, comparisons first."""
+    from radbridge.sr import read_measurement_report
+
+    found = []
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file():
+            continue
+        try:
+            ds = dcmread(path)
+            read_measurement_report(ds)
+        except (DicomReadError, OSError, ValueError):
+            continue
+        found.append(ds)
+    return sorted(
+        found,
+        key=lambda ds: (
+            str(ds.get("SeriesDescription", "")) == COMPARISON_DESCRIPTION,
+            str(ds.get("ContentDate", "")) + str(ds.get("ContentTime", "")),
+        ),
+        reverse=True,
+    )
+
+
+def compare_with_prior(
+    job: Job,
+    rule: Rule,
+    config: GatewayConfig,
+    source: Dataset,
+    current_sr: Dataset,
+    image_paths: list[str],
+) -> Dataset | None:
+    """Return the comparison SR of ``current_sr`` with the prior study's report, or None.
+
+    Raises
+    ------
+    NetworkError
+        The PACS could not be queried or did not give the prior's objects (retried).
+    """
+    from radbridge.sr import compare_reports, encode_comparison
+
+    peer = prior_peer(rule, config)
+    if peer is None:
+        return None
+    prior = find_prior_study(peer, source, ae_title=config.ae_title)
+    if prior is None:
+        log.info("job %d: no prior study on %s", job.id, peer.name or peer)
+        return None
+    with tempfile.TemporaryDirectory(prefix="radbridge-prior-") as scratch:
+        reports = _retrieve_reports(peer, prior, Path(scratch), config.ae_title)
+        if not reports:
+            log.info(
+                "job %d: prior study %s has no radbridge report", job.id, prior.study_instance_uid
+            )
+            return None
+        prior_sr = reports[0]
+        try:
+            comparison = compare_reports(prior_sr, current_sr)
+        except GeometryError:  # another frame of reference: register the two CT series
+            transform = _register(peer, prior, Path(scratch), image_paths, config.ae_title)
+            comparison = compare_reports(prior_sr, current_sr, transform=transform)
+    options = _options(job, prior_sr, current_sr)
+    log.info(
+        "job %d: compared with prior %s (%d lesions)",
+        job.id,
+        prior.study_instance_uid,
+        len(comparison.lesions),
+    )
+    return encode_comparison(comparison, current_sr, options=options)
+
+
+def _retrieve_reports(peer: Peer, prior: PriorStudy, folder: Path, ae_title: str) -> list[Dataset]:
+    series = find(
+        peer,
+        "SERIES",
+        keys={"StudyInstanceUID": prior.study_instance_uid, "Modality": "SR"},
+        ae_title=ae_title,
+    )
+    for item in series:
+        target = folder / "sr" / str(item.SeriesInstanceUID)
+        get(peer, target, study=prior.study_instance_uid, series=str(item.SeriesInstanceUID),
+            ae_title=ae_title)  # fmt: skip
+    return _radbridge_reports(folder / "sr") if series else []
+
+
+def _register(
+    peer: Peer, prior: PriorStudy, folder: Path, image_paths: list[str], ae_title: str
+) -> Any:
+    from radbridge.io.registration import register_rigid
+    from radbridge.io.series import read_series
+
+    target = folder / "images"
+    get(peer, target, study=prior.study_instance_uid, series=prior.image_series[0],
+        ae_title=ae_title)  # fmt: skip
+    prior_volume = read_series(target).volume(rescale=True)
+    current_volume = read_series([Path(p) for p in image_paths]).volume(rescale=True)
+    return register_rigid(prior_volume, current_volume)
+
+
+def _options(job: Job, prior_sr: Dataset, current_sr: Dataset) -> SeriesOptions:
+    key = (str(prior_sr.SOPInstanceUID), str(current_sr.SOPInstanceUID), "compare")
+    return SeriesOptions(
+        series_description=COMPARISON_DESCRIPTION,
+        series_number=908,
+        content_label="COMPARE",
+        series_instance_uid=derived_uid(*key, "series"),
+        sop_instance_uid=derived_uid(*key, "instance"),
+        manufacturer="radbridge",
+        # fixed by the job, so a re-run writes the same bytes
+        timestamp=_dt.datetime(2000, 1, 1) + _dt.timedelta(seconds=job.version),
+    )

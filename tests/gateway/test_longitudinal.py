@@ -1,0 +1,126 @@
+"""compare_with_prior (issue 19): the gateway finds the prior study on a real Orthanc.
+
+Orthanc holds the phantom's baseline (CT, and radbridge's SEG and SR of it); the
+follow-up visit (lesions resolved, grown, shrunk, stable, new; the patient moved by a
+known shift and rotation, so a new frame of reference) goes from Orthanc to the
+gateway, whose rule compares with the prior: C-FIND finds the baseline, C-GET brings
+its SR (and, the frames differing, its CT for a rigid registration), and the
+comparison SR arrives back in Orthanc in the follow-up study.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from dataclasses import replace
+
+import pydicom
+import pytest
+
+from radbridge.errors import ConfigError
+from radbridge.gateway import Gateway
+from radbridge.io.phantom import FollowUp, write_phantom
+from radbridge.io.series import read_series
+from radbridge.models import SeriesInfo
+from radbridge.models.reference_ct import ReferenceCTModel
+from radbridge.net import Peer
+from radbridge.results import encode_results
+from radbridge.sr import longitudinal, read_measurement_report
+from tests.gateway.processes import wait_until
+from tests.peers._common import free_port, wait_for_port
+
+SHAPE = {"slices": 60, "size": 128, "seed": 3, "nifti": False}
+
+
+def _baseline(folder):
+    files = write_phantom(folder, **SHAPE)
+    series = read_series(files.dicom_dir)
+    result = ReferenceCTModel()(series.volume(rescale=True), SeriesInfo(modality="CT"))
+    objects = encode_results(series, result, ["seg", "sr"])
+    paths = sorted(files.dicom_dir.glob("*.dcm"))
+    for kind, ds in objects.items():
+        ds.save_as(folder / f"{kind}.dcm", enforce_file_format=True)
+        paths.append(folder / f"{kind}.dcm")
+    return paths, objects["sr"]
+
+
+def _comparisons(orthanc, study_uid):
+    found = []
+    for uid in orthanc.sop_instance_uids():
+        (item,) = orthanc.lookup(uid)
+        ds = pydicom.dcmread(io.BytesIO(orthanc.instance_bytes(item["ID"])))
+        if ds.StudyInstanceUID == study_uid and ds.get("SeriesDescription") == (
+            "radbridge longitudinal comparison"
+        ):
+            found.append(ds)
+    return found
+
+
+@pytest.mark.peer
+@pytest.mark.slow
+def test_the_gateway_compares_with_the_prior_study_on_orthanc(orthanc_factory, config, tmp_path):
+    gateway_port = free_port()
+    orthanc = orthanc_factory(modalities={"gateway": ("RADBRIDGE", "127.0.0.1", gateway_port)})
+    pacs = Peer("ORTHANC", "127.0.0.1", orthanc.dicom_port, name="pacs")
+    rule = replace(
+        config.rules[0], outputs=("seg", "sr"), destinations=("pacs",), compare_with_prior=True
+    )
+    settings = replace(
+        config, port=gateway_port, peers={"pacs": pacs}, rules=(rule,), quiet_period_s=0.5
+    )
+    prior_paths, prior_sr = _baseline(tmp_path / "visit0")
+    orthanc.upload_many(prior_paths)
+    motion = FollowUp(days=91, shift_mm=(8.0, -5.0, 12.0), rotation_deg=3.0)
+    follow_up = write_phantom(tmp_path / "visit1", follow_up=motion, **SHAPE)
+    before = set(orthanc.studies())
+    orthanc.upload_many(sorted(follow_up.dicom_dir.glob("*.dcm")))
+    (new_study,) = set(orthanc.studies()) - before
+    gateway = Gateway(settings)
+    stop = threading.Event()
+    serving = threading.Thread(target=gateway.serve, args=(stop,), daemon=True)
+    serving.start()
+    try:
+        wait_for_port("127.0.0.1", gateway_port, timeout=30)
+        orthanc.store_to("gateway", [new_study])
+        wait_until(
+            lambda: _comparisons(orthanc, follow_up.study_instance_uid),
+            what="the comparison SR in Orthanc",
+            timeout=300,
+        )
+    finally:
+        stop.set()
+        serving.join(60)
+    assert not serving.is_alive()
+    (comparison,) = _comparisons(orthanc, follow_up.study_instance_uid)
+    report = read_measurement_report(comparison)
+    statuses = {
+        e.value: g.tracking_uid
+        for g in report.groups
+        for e in g.evaluations
+        if e.concept == longitudinal.QUALITATIVE_DIFFERENCE
+    }
+    assert set(statuses) == set(longitudinal.STATUS_CODES.values())
+    prior_uids = {g.tracking_uid for g in read_measurement_report(prior_sr).groups}
+    new = longitudinal.STATUS_CODES["new"]
+    assert {uid for status, uid in statuses.items() if status != new} <= prior_uids
+    assert statuses[new] not in prior_uids
+    (pertinent,) = comparison.PertinentOtherEvidenceSequence
+    assert pertinent.StudyInstanceUID == prior_sr.StudyInstanceUID
+    referenced = {
+        ref.ReferencedSOPInstanceUID
+        for series in pertinent.ReferencedSeriesSequence
+        for ref in series.ReferencedSOPSequence
+    }
+    assert prior_sr.SOPInstanceUID in referenced
+
+
+def test_compare_with_prior_needs_an_sr_and_a_pacs(config):
+    no_sr = replace(config.rules[0], outputs=("seg",), compare_with_prior=True)
+    with pytest.raises(ConfigError, match="no sr output"):
+        replace(config, rules=(no_sr,)).check()
+    no_pacs = replace(config.rules[0], compare_with_prior=True)
+    with pytest.raises(ConfigError, match="names no PACS"):
+        replace(config, rules=(no_pacs,)).check()
+    unknown = replace(config.rules[0], prior_from="elsewhere")
+    with pytest.raises(ConfigError, match="elsewhere"):
+        replace(config, rules=(unknown,)).check()
