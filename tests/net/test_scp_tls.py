@@ -5,12 +5,15 @@ plain connections that never send an association request dropped after ARTIM."""
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
 
 from radbridge.net import StorageSCP, TLSConfig, echo, parse_peer
 from tests.net.helpers import make_certificates, received_tree
+from tests.peers._common import free_port, wait_for_port
 from tests.peers.dcmtk import storescu
 
 pytestmark = pytest.mark.peer
@@ -67,6 +70,45 @@ def test_idle_socket_does_not_block_a_tls_association(tmp_path, certs, small_stu
         idle.close()
     finally:
         scp.stop()
+
+
+def test_listen_cli_takes_the_tls_handshake_timeout(tmp_path, certs, small_study):
+    """`radbridge listen --tls-handshake-timeout 2`: a silent TLS connection is dropped
+    after 2 s (not the default 10 s) and a TLS association meanwhile is not held up."""
+    files = sorted(small_study.dicom_dir.glob("*.dcm"))
+    port, out = free_port(), tmp_path / "in"
+    argv = [sys.executable, "-m", "radbridge", "listen", "--out", str(out), "--port", str(port)]
+    argv += ["--tls-cert", str(certs / "server.pem"), "--tls-key", str(certs / "server.key")]
+    argv += ["--tls-ca", str(certs / "ca.pem"), "--tls-handshake-timeout", "2"]
+    log = (tmp_path / "listen.log").open("wb")
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port("127.0.0.1", port, timeout=30, proc=proc)
+        idle = socket.create_connection(("127.0.0.1", port))  # connects, sends nothing
+        started = time.monotonic()
+        result = tls_storescu(files, port, certs)
+        assert result.returncode == 0, result.stderr
+        assert time.monotonic() - started < 8, "storescu +tls was held up by a silent client"
+        assert len(received_tree(out)) == len(files)
+        assert closed_within(idle, 9) < 6  # 2 s, not the default 10 s
+        idle.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+def test_listen_and_the_gateway_share_the_handshake_default(capsys):
+    from radbridge.cli import main
+    from radbridge.gateway.config import GatewayConfig
+
+    default = GatewayConfig().tls_handshake_timeout_s
+    assert StorageSCP(".").tls_handshake_timeout_s == default
+    assert main(["listen", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"tls_handshake_timeout_s. [default: {default}]" in text
+    assert main(["listen", "--out", "x", "--tls-handshake-timeout", "0"]) == 2
+    assert "not a positive number of seconds" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

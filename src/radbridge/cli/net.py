@@ -21,6 +21,12 @@ PeerConfig = Annotated[
 AeOption = Annotated[str, typer.Option("--ae", help="Our AE title.")]
 
 
+def _positive_seconds(value: float) -> float:
+    if not value > 0:
+        raise typer.BadParameter(f"{value:g} is not a positive number of seconds")
+    return value
+
+
 def _tls(cert: Path | None, key: Path | None, ca: Path | None) -> Any:
     from radbridge.net import TLSConfig
 
@@ -50,6 +56,15 @@ def listen_command(
     tls_ca: Annotated[
         Path | None, typer.Option("--tls-ca", help="CA for client certificates (mutual TLS).")
     ] = None,
+    tls_handshake_timeout: Annotated[
+        float,
+        typer.Option(
+            "--tls-handshake-timeout",
+            callback=_positive_seconds,
+            help="A TLS client must finish its handshake within this (s); the gateway's "
+            "tls_handshake_timeout_s.",
+        ),
+    ] = 10.0,
 ) -> None:
     """Receive C-STORE into OUT/<study>/<series>/<sop>.dcm (fsynced before Success)."""
     from radbridge.net import StorageSCP
@@ -64,6 +79,7 @@ def listen_command(
         max_associations=max_associations,
         timeout_s=timeout,
         tls=_tls(tls_cert, tls_key, tls_ca),
+        tls_handshake_timeout_s=tls_handshake_timeout,
     ).start()
     done = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: done.set())
