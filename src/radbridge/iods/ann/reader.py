@@ -46,7 +46,7 @@ from radbridge.iods.ann.types import (
     MeasurementDescription,
 )
 from radbridge.iods.bulk import open_bulk_mapped
-from radbridge.iods.common import check_sop_class
+from radbridge.iods.common import ReadObject
 from radbridge.iods.content import AlgorithmIdentification, AlgorithmType
 from radbridge.iods.multiframe.fast_read import DicomFile
 
@@ -254,8 +254,8 @@ def _values(
     return values, indices
 
 
-class MicroscopyAnnotations:
-    """A Microscopy Bulk Simple Annotations object.
+class MicroscopyAnnotations(ReadObject):
+    """A Microscopy Bulk Simple Annotations object (``source`` as :class:`ReadObject`).
 
     Attributes
     ----------
@@ -269,8 +269,12 @@ class MicroscopyAnnotations:
         The images a 2D object refers to.
     """
 
+    SOP_CLASSES = (MICROSCOPY_BULK_SIMPLE_ANNOTATIONS_STORAGE,)
+    WHAT = "a Microscopy Bulk Simple Annotations object"
+    HINT = f"give an annotation file (SOP class {MICROSCOPY_BULK_SIMPLE_ANNOTATIONS_STORAGE})"
+
     def __init__(self, ds: Dataset, *, source: str | None = None) -> None:
-        self.dataset = ds
+        super().__init__(ds, source=source)
         self.coordinate_type = str(ds.get("AnnotationCoordinateType", "") or "")
         if self.coordinate_type not in ("2D", "3D"):
             raise DecodingError(
@@ -309,11 +313,4 @@ def read_annotations(file: DicomFile) -> MicroscopyAnnotations:
         ds = dcmread(io.BytesIO(file))
     else:
         ds = file
-    check_sop_class(
-        ds,
-        (MICROSCOPY_BULK_SIMPLE_ANNOTATIONS_STORAGE,),
-        what="a Microscopy Bulk Simple Annotations object",
-        source=source,
-        hint="give an annotation file (SOP class 1.2.840.10008.5.1.4.1.1.91.1)",
-    )
     return MicroscopyAnnotations(ds, source=source)
