@@ -43,8 +43,8 @@ from pydicom import config, dcmread
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
-from radbridge.errors import DecodingError, NotDicomError
-from radbridge.iods.multiframe.fast_read import meta_end
+from radbridge.errors import DecodingError
+from radbridge.iods.multiframe.fast_read import map_file, meta_end
 
 __all__ = ["BULK_VRS", "open_bulk_mapped"]
 
@@ -146,14 +146,7 @@ def open_bulk_mapped(path: str | os.PathLike[str], *, threshold: int = 65536) ->
     DecodingError
         It is damaged (an element runs past the end, a malformed sequence).
     """
-    name = os.fspath(path)
-    try:
-        with open(name, "rb") as handle:
-            data = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-    except (OSError, ValueError) as exc:
-        raise NotDicomError(f"cannot be opened ({exc})", path=name) from exc
-    if len(data) < 132 or data[128:132] != b"DICM":
-        raise NotDicomError("not a DICOM file (no DICM prefix)", path=name)
+    name, data = map_file(path)
     try:
         offset, syntax = meta_end(data)  # type: ignore[arg-type]
         if syntax != _EXPLICIT_LE:

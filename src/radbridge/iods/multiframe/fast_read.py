@@ -40,6 +40,7 @@ from radbridge.iods.multiframe.functional_groups import LONG_VRS, is_sequence_ta
 __all__ = [
     "DicomFile",
     "check_elements",
+    "map_file",
     "meta_end",
     "open_dataset",
     "open_mapped",
@@ -358,6 +359,25 @@ class _Walker:
 _PIXEL_VRS = {0x7FE00010: "OB", 0x7FE00008: "OF", 0x7FE00009: "OD"}
 
 
+def map_file(path: str | os.PathLike[str]) -> tuple[str, mmap.mmap]:
+    """Map a DICOM file read-only; return its name (for messages) and the mapping.
+
+    Raises
+    ------
+    NotDicomError
+        The file cannot be opened or mapped (e.g. it is empty), or has no DICM prefix.
+    """
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as handle:
+            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError) as exc:  # ValueError: an empty file cannot be mapped
+        raise NotDicomError(f"cannot be opened ({exc})", path=name) from exc
+    if len(mapped) < 132 or mapped[128:132] != b"DICM":
+        raise NotDicomError("not a DICOM file (no DICM prefix)", path=name)
+    return name, mapped
+
+
 def open_mapped(path: str | os.PathLike[str], *, raw_tags: Iterable[int] = ()) -> Dataset:
     """Open a (large) file with its pixel data memory-mapped, not read.
 
@@ -374,14 +394,7 @@ def open_mapped(path: str | os.PathLike[str], *, raw_tags: Iterable[int] = ()) -
     DecodingError
         It is damaged.
     """
-    name = os.fspath(path)
-    try:
-        with open(name, "rb") as handle:
-            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-    except (OSError, ValueError) as exc:  # ValueError: an empty file cannot be mapped
-        raise NotDicomError(f"cannot be opened ({exc})", path=name) from exc
-    if len(mapped) < 132 or mapped[128:132] != b"DICM":
-        raise NotDicomError("not a DICOM file (no DICM prefix)", path=name)
+    name, mapped = map_file(path)
     try:
         located = _locate_pixels(mapped)
     except (ValueError, struct.error, IndexError) as exc:
