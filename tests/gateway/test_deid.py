@@ -12,7 +12,8 @@ job again. Checked:
   (the mapping kept in the database before the crash was used again);
 - the SEG, SR and KOS that DCMTK storescp received are in the original study: original
   patient module and UIDs, references to the original instances only, no pseudonym
-  anywhere; dciodvfy reports no error and highdicom reads the SEG and the SR;
+  anywhere; dciodvfy reports no error, highdicom reads all three, and dcmjs draws the
+  SR's long axes on original images;
 - the mapping is in the state database (mode 0600) and in no log.
 """
 
@@ -37,6 +38,7 @@ from tests.gateway.processes import (
     write_config,
 )
 from tests.peers._common import REPO_ROOT, free_port
+from tests.peers.dcmjs import dcmjs_read_annotations
 from tests.peers.dicom3tools import dciodvfy
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow]
@@ -178,7 +180,7 @@ def test_external_model_sees_no_patient_and_results_come_back_identified(
         for ref in series.ReferencedSOPSequence
     }
     assert originals["sops"] <= evidence
-    key = pydicom.dcmread(delivered["KO"])
+    key = hd.ko.KeyObjectSelectionDocument.from_dataset(pydicom.dcmread(delivered["KO"]))
     (referenced,) = {
         str(r.ReferencedSOPInstanceUID)
         for s in key.CurrentRequestedProcedureEvidenceSequence
@@ -186,6 +188,8 @@ def test_external_model_sees_no_patient_and_results_come_back_identified(
         for r in e.ReferencedSOPSequence
     }
     assert referenced in originals["sops"]
+    lengths = dcmjs_read_annotations(delivered["SR"], tmp_path)["Length"]  # OHIF's lines
+    assert lengths and {a["sopInstanceUid"] for a in lengths} <= originals["sops"]
 
     database = data / "gateway.sqlite"
     assert stat.S_IMODE(os.stat(database).st_mode) == 0o600
