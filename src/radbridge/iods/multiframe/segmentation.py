@@ -149,7 +149,7 @@ def check_labels(labels: NDArray[Any]) -> NDArray[Any]:
         raise EncodingError(
             f"a label map needs an integer array, got {labels.dtype}", attribute="mask"
         )
-    if labels.size and int(labels.min()) < 0:
+    if labels.dtype.kind != "u" and labels.size and int(labels.min()) < 0:
         raise EncodingError(
             "a label map cannot hold negative values",
             attribute="mask",

@@ -168,9 +168,9 @@ def _pixel_data(
     The value grows in one buffer (no second copy at the end: the largest SEGs hold
     hundreds of MB of frames).
     """
-    data = bytearray()
-    frames: list[tuple[int, int]] = []
     binary = source.seg_type is SegmentationType.BINARY
+    data = _Buffer(None if omit_empty else segments * grid.tile_count * _frame_bytes(grid, binary))
+    frames: list[tuple[int, int]] = []
     pending = np.zeros(0, bool)  # 1-bit frames run on across segment boundaries
     for segment in range(1, segments + 1):
         kept: list[int] = []
@@ -180,16 +180,40 @@ def _pixel_data(
                 if pending.size:
                     flat = np.concatenate([pending, flat])
                 whole = flat.size - flat.size % 8
-                data += np.packbits(flat[:whole], bitorder="little").data
+                data.add(np.packbits(flat[:whole], bitorder="little"))
                 pending = flat[whole:]
             else:
-                data += np.ascontiguousarray(tiles, np.uint8).data
+                data.add(np.ascontiguousarray(tiles, np.uint8))
         frames.extend((segment, tile) for tile in kept)
     if pending.size:
-        data += np.packbits(pending, bitorder="little").data
-    if len(data) % 2:
-        data.append(0)
-    return data, frames
+        data.add(np.packbits(pending, bitorder="little"))
+    return data.value(), frames
+
+
+def _frame_bytes(grid: SlideGrid, binary: bool) -> float:
+    pixels = grid.tile_rows * grid.tile_columns
+    return pixels / 8 if binary else pixels
+
+
+class _Buffer:
+    """The Pixel Data value: one exact allocation when its size is known, else grown."""
+
+    def __init__(self, size: float | None) -> None:
+        self.data = bytearray((int(-(-size // 1)) + 1) // 2 * 2 if size is not None else 0)
+        self.fixed = size is not None
+        self.used = 0
+
+    def add(self, array: NDArray[Any]) -> None:
+        if self.fixed:
+            self.data[self.used : self.used + array.nbytes] = array.data
+        else:
+            self.data += array.data
+        self.used += array.nbytes
+
+    def value(self) -> bytearray:
+        if not self.fixed and len(self.data) % 2:
+            self.data.append(0)
+        return self.data
 
 
 def encode_slide_segmentation(
