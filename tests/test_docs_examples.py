@@ -1,4 +1,4 @@
-"""Every example in docs/*.md and README.md runs as written.
+"""Every example in docs/*.md runs as written (README.md's tour: tests/test_readme_tour.py).
 
 Each document's code blocks run in order in a fresh folder, like a reader pasting them:
 
@@ -32,7 +32,7 @@ import pytest
 from radbridge.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCUMENTS = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
+DOCUMENTS = sorted((ROOT / "docs").glob("*.md"))
 _BLOCK = re.compile(
     r"(?:<!--\s*docs-test:\s*(?P<directive>\w+)\s*(?P<argument>[^>]*?)\s*-->\s*\n)?"
     r"^```(?P<lang>[\w-]*)[ \t]*\n(?P<body>.*?)^```[ \t]*$",
@@ -134,14 +134,7 @@ def test_every_block_is_run_or_says_why_not():
     assert not problems, "\n".join(problems)
 
 
-#: The README's tour makes a full-size phantom (100 x 512 x 512): the slow tier runs it.
-_PARAMS = [
-    pytest.param(d, id=d.name, marks=[pytest.mark.slow] if d.name == "README.md" else [])
-    for d in DOCUMENTS
-]
-
-
-@pytest.mark.parametrize("document", _PARAMS)
+@pytest.mark.parametrize("document", DOCUMENTS, ids=[d.name for d in DOCUMENTS])
 def test_examples_run_as_written(document, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HOME", str(tmp_path))
