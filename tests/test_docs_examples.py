@@ -90,6 +90,16 @@ def _run_shell(block: Block) -> None:
         assert code == 0, f"{block}: `{command}` exited {code}: {err.getvalue()[-2000:]}"
 
 
+def run_python(block: Block, namespace: dict[str, object]) -> None:
+    """Execute a python block in ``namespace`` (shared by the blocks of one document)."""
+    # dont_inherit: this module's `from __future__ import annotations` must not leak into
+    # the examples (a reader pasting them has not imported it; dataclasses would break)
+    code = compile(block.body, str(block), "exec", dont_inherit=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exec(code, namespace)
+
+
 def _run(document: Path, folder: Path) -> int:
     namespace: dict[str, object] = {"__name__": f"docs_{document.stem}"}
     ran = 0
@@ -100,12 +110,7 @@ def _run(document: Path, folder: Path) -> int:
             (folder / block.argument).write_text(block.body)
             continue
         if block.lang == "python":
-            # dont_inherit: this module's `from __future__ import annotations` must not leak into
-            # the examples (a reader pasting them has not imported it; dataclasses would break)
-            code = compile(block.body, str(block), "exec", dont_inherit=True)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                exec(code, namespace)
+            run_python(block, namespace)
             ran += 1
         elif block.lang in ("bash", "sh", "shell", "console"):
             _run_shell(block)

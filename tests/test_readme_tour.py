@@ -19,13 +19,12 @@ import os
 import re
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import pydicom
 import pytest
 
-from tests.test_docs_examples import blocks
+from tests.test_docs_examples import blocks, run_python
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -86,10 +85,7 @@ def test_readme_tour_runs_top_to_bottom(orthanc, tmp_path, monkeypatch):
         if block.directive == "skip":
             continue
         if block.lang == "python":
-            code = compile(block.body, str(block), "exec", dont_inherit=True)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                exec(code, namespace)
+            run_python(block, namespace)
         elif block.lang == "bash":
             done = subprocess.run(
                 ["bash", "-e", "-o", "pipefail", "-c", block.body],
