@@ -4,8 +4,9 @@ Every default opens in every reader radbridge is tested against (dcmqi/3D Slicer
 highdicom, dcmjs/OHIF, Orthanc, dciodvfy, PixelMed): that is the ``interop``
 profile. The other profiles pick a documented set for one kind of reader — the
 smallest encoding it reads, measured by ``tests/test_compatibility.py`` — and
-refuse what that reader cannot open at all instead of writing it silently.
-docs/compatibility.md has the table.
+refuse what that reader cannot open at all instead of writing it silently (one
+exception: dcmqi reads float32 Parametric Maps only, and ``slicer`` still writes
+an integer map, uncompressed). docs/compatibility.md has the table.
 
 ========== ============ ============== ============== ============= ==========
 profile    SEG BINARY   SEG FRACTIONAL SEG LABELMAP   PM (integer)  SC

@@ -381,8 +381,8 @@ def encode_parametric_map(
         float64 values to float32 precision (the largest change is logged).
     profile
         Encoding set for integer maps when ``transfer_syntax`` is not given
-        (:mod:`radbridge.iods.profiles`; ``interop``: uncompressed, which dcmqi
-        needs).
+        (:mod:`radbridge.iods.profiles`; ``interop``: uncompressed, which highdicom,
+        Orthanc and dciodvfy read; dcmqi reads no integer map, only float32 ones).
 
     Returns
     -------
