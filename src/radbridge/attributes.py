@@ -11,7 +11,7 @@ from pydicom.dataset import Dataset
 
 from radbridge.errors import InvalidAttributeError
 
-__all__ = ["damaged", "first_item", "floats_value", "int_value"]
+__all__ = ["damaged", "first_item", "floats_value", "int_value", "text_value"]
 
 
 def int_value(
@@ -96,6 +96,20 @@ def floats_value(
     if len(numbers) != count or not all(math.isfinite(v) for v in numbers):
         raise damaged(source, keyword, f"holds {len(numbers)} values, {count} finite expected")
     return numbers
+
+
+def text_value(ds: Dataset, keyword: str) -> str:
+    """Return an attribute as text, ``""`` when it is absent or empty.
+
+    Examples
+    --------
+    >>> from pydicom import Dataset
+    >>> ds = Dataset()
+    >>> ds.Modality = "CT"
+    >>> text_value(ds, "Modality"), text_value(ds, "BodyPartExamined")
+    ('CT', '')
+    """
+    return str(ds.get(keyword, "") or "")
 
 
 def first_item(ds: Dataset | None, keyword: str, *, source: object = None) -> Dataset | None:

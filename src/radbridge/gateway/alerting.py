@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from pydicom import dcmread
 
+from radbridge.attributes import text_value
 from radbridge.errors import ConfigError
 from radbridge.gateway.config import GatewayConfig
 from radbridge.gateway.routing import Rule
@@ -77,9 +79,7 @@ def patient_of(path: str | Path) -> AlertPatient:
     """Read the patient and order identifiers from a source instance's header."""
     ds = dcmread(path, stop_before_pixels=True, specific_tags=list(_PATIENT_TAGS))
 
-    def text(keyword: str) -> str:
-        return str(ds.get(keyword, "") or "")
-
+    text = partial(text_value, ds)
     return AlertPatient(
         patient_id=text("PatientID"),
         issuer_of_patient_id=text("IssuerOfPatientID"),

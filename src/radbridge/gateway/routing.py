@@ -21,11 +21,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
 from pydicom.dataset import Dataset
 
+from radbridge.attributes import text_value
 from radbridge.errors import ConfigError
 from radbridge.gateway.triage import Urgency
 
@@ -54,9 +56,7 @@ class SeriesFacts:
         """Summarise a series from its instance headers."""
         first = headers[0]
 
-        def text(keyword: str) -> str:
-            return str(first.get(keyword, "") or "")
-
+        text = partial(text_value, first)
         thickness = first.get("SliceThickness")
         frames = sum(int(ds.get("NumberOfFrames", 1) or 1) for ds in headers)
         return cls(

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from pydicom.dataset import Dataset
 
+from radbridge.attributes import text_value
 from radbridge.errors import MissingAttributeError
 from radbridge.geometry import SeriesPlan, SliceRef, Volume, VolumeGeometry, plan_series
 from radbridge.geometry.series import volume_from_plan
@@ -261,11 +262,11 @@ class Series:
             context=context,
             geometry=plan.stack.geometry,
             slice_refs=plan.slice_refs,
-            series_instance_uid=str(first.get("SeriesInstanceUID", "") or "") or None,
-            modality=str(first.get("Modality", "") or ""),
+            series_instance_uid=text_value(first, "SeriesInstanceUID") or None,
+            modality=text_value(first, "Modality"),
             lossy=lossy,
             acquired_positions=plan.stack.acquired_positions,
-            body_part_examined=str(first.get("BodyPartExamined", "") or ""),
+            body_part_examined=text_value(first, "BodyPartExamined"),
             display=tuple(slice_display(datasets[d], f) for d, f in plan.slice_locations),
             plan=plan,
             sources=tuple(sources or ()),
@@ -295,9 +296,9 @@ class Series:
             geometry=volume.geometry,
             slice_refs=volume.slice_refs,
             series_instance_uid=None,
-            modality=str(context.get("Modality", "") or ""),
+            modality=text_value(context, "Modality"),
             acquired_positions=volume.acquired_positions,
-            body_part_examined=str(context.get("BodyPartExamined", "") or ""),
+            body_part_examined=text_value(context, "BodyPartExamined"),
             _volumes={False: volume, True: volume},
         )
 

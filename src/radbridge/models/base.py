@@ -31,11 +31,13 @@ import math
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
+from radbridge.attributes import text_value
 from radbridge.coding import Code
 from radbridge.errors import ModelError
 from radbridge.geometry import Volume
@@ -72,10 +74,7 @@ class SeriesInfo:
     @classmethod
     def from_dataset(cls, ds: Any, *, slice_count: int = 0) -> SeriesInfo:
         """Take the fields from an image data set (its header)."""
-
-        def text(keyword: str) -> str:
-            return str(ds.get(keyword, "") or "")
-
+        text = partial(text_value, ds)
         thickness = ds.get("SliceThickness")
         return cls(
             modality=text("Modality"),
