@@ -21,6 +21,9 @@ name. The rules:
    Likewise above the networking layer (results, batch, gateway, cli and the top
    level) a module reaches networking only through ``radbridge.net``, never a module
    behind it nor the old ``radbridge.config``.
+6. **Readers without writers.** Inside ``radbridge.iods`` a reader module (its name
+   has ``reader``) never imports a writer module (``writer``): the types both need
+   live in the family's ``types`` module or the shared layer.
 
 Violations that exist today are listed in ``ALLOWED`` with why; the list may only
 shrink: the test also fails when a listed violation no longer exists, so the list
@@ -243,11 +246,22 @@ def check(imports: list[Import]) -> set[tuple[str, str, str]]:
             out.add(("face", imp.importer, imp.module))
         if high > LAYERS.index("net") and _behind_the_net_face(imp.module):
             out.add(("face", imp.importer, imp.module))
+        if _reader_importing_a_writer(imp):
+            out.add(("reader-writer", imp.importer, imp.module))
         parts = imp.module.split(".")
         for index, part in enumerate(parts):
             if _private(part) and not _within(imp.importer, ".".join(parts[:index])):
                 out.add(("private-module", imp.importer, imp.module))
     return out
+
+
+def _reader_importing_a_writer(imp: Import) -> bool:
+    importer, imported = imp.importer.split("."), imp.module.split(".")
+    return (
+        imp.importer.startswith("radbridge.iods.")
+        and "reader" in importer[-1]
+        and "writer" in imported[-1]
+    )
 
 
 def _behind_the_net_face(module: str) -> bool:
@@ -367,6 +381,11 @@ def test_checker_passes_a_clean_tree(tmp_path):
             "radbridge/iods/seg/writer.py",
             "from radbridge.iods.seg import frames as f\nf._helper()\n",
             ("private-name", "radbridge.iods.seg.writer", "radbridge.iods.seg.frames._helper"),
+        ),
+        (  # a reader importing its writer (for a type it should find in types.py)
+            "radbridge/iods/seg/reader.py",
+            "from radbridge.iods.seg.writer import encode_segmentation\n",
+            ("reader-writer", "radbridge.iods.seg.reader", "radbridge.iods.seg.writer"),
         ),
         (  # the gateway reaching behind the networking face
             "radbridge/gateway/service.py",
