@@ -4,8 +4,9 @@ Orthanc holds the phantom's baseline (CT, and radbridge's SEG and SR of it); the
 follow-up visit (lesions resolved, grown, shrunk, stable, new; the patient moved by a
 known shift and rotation, so a new frame of reference) goes from Orthanc to the
 gateway, whose rule compares with the prior: C-FIND finds the baseline, C-GET brings
-its SR (and, the frames differing, its CT for a rigid registration), and the
-comparison SR arrives back in Orthanc in the follow-up study.
+its SR (and, the frames differing, its CT for a rigid registration) — or QIDO-RS and
+WADO-RS for a DICOMweb peer — and the comparison SR arrives back in Orthanc in the
+follow-up study.
 """
 
 from __future__ import annotations
@@ -58,10 +59,20 @@ def _comparisons(orthanc, study_uid):
 
 @pytest.mark.peer
 @pytest.mark.slow
-def test_the_gateway_compares_with_the_prior_study_on_orthanc(orthanc_factory, config, tmp_path):
+@pytest.mark.parametrize("transport", ["dimse", "dicomweb"])
+def test_the_gateway_compares_with_the_prior_study_on_orthanc(
+    orthanc_factory, config, tmp_path, transport
+):
     gateway_port = free_port()
     orthanc = orthanc_factory(modalities={"gateway": ("RADBRIDGE", "127.0.0.1", gateway_port)})
-    pacs = Peer("ORTHANC", "127.0.0.1", orthanc.dicom_port, name="pacs")
+    pacs = Peer(
+        "ORTHANC",
+        "127.0.0.1",
+        orthanc.dicom_port,
+        name="pacs",
+        transport=transport,  # dicomweb: QIDO-RS, WADO-RS and STOW-RS instead of DIMSE
+        dicomweb_url=orthanc.dicomweb_url,
+    )
     rule = replace(
         config.rules[0], outputs=("seg", "sr"), destinations=("pacs",), compare_with_prior=True
     )

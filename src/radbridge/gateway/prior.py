@@ -2,16 +2,17 @@
 
 For a rule with ``compare_with_prior = true`` the gateway, after the model ran and the
 results are encoded, asks the rule's PACS (``prior_from``, else its first PACS
-destination) by C-FIND for the patient's studies before this one, keeps those with a
-series of the same modality (and body part, when both say one), takes the most recent,
-and retrieves its SR series by C-GET. The prior's radbridge report is the newest
-longitudinal comparison among them (it carries the chain's tracking UIDs), else a
-radbridge TID 1500 report with lesions. When the two reports are in different frames
-of reference the prior CT series is retrieved too and registered with the current one
-(:mod:`radbridge.io.registration`). The comparison SR (:func:`radbridge.sr.encode_comparison`)
-joins the job's outbox as the output ``compare`` and is delivered with the rest. No
-prior study, or none with a radbridge report: no comparison (logged). The PACS
-unreachable: the job fails and is retried like any other.
+destination) by C-FIND (QIDO-RS for a DICOMweb peer) for the patient's studies before
+this one, keeps those with a series of the same modality (and body part, when both say
+one), takes the most recent, and retrieves its SR series by C-GET (WADO-RS). The prior's
+radbridge report is the newest longitudinal comparison among them (it carries the
+chain's tracking UIDs), else a radbridge TID 1500 report with lesions. When the two
+reports are in different frames of reference the prior CT series is retrieved too and
+registered with the current one (:mod:`radbridge.io.registration`). The comparison SR
+(:func:`radbridge.sr.encode_comparison`) joins the job's outbox as the output
+``compare`` and is delivered with the rest. No prior study, or none with a radbridge
+report: no comparison (logged). The PACS unreachable: the job fails and is retried like
+any other.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from radbridge.gateway.config import GatewayConfig
 from radbridge.gateway.routing import Rule
 from radbridge.gateway.store import Job
 from radbridge.iods.common import SeriesOptions
-from radbridge.net import Peer, find, get
+from radbridge.net import Peer, find, get, qido, wado
 from radbridge.uids import derived_uid
 
 __all__ = ["PriorStudy", "compare_with_prior", "find_prior_study", "prior_peer"]
@@ -53,6 +54,24 @@ def prior_peer(rule: Rule, config: GatewayConfig) -> Peer | None:
     """Return the PACS to look for priors on: ``prior_from``, else the first PACS destination."""
     name = rule.prior_from or next((d for d in rule.destinations if d in config.peers), None)
     return config.peers.get(name) if name else None
+
+
+def _query(
+    peer: Peer, level: str, keys: dict[str, str], *, ae_title: str, study: str | None = None
+) -> list[Dataset]:
+    """C-FIND, or QIDO-RS for a DICOMweb peer (``transport = "dicomweb"``)."""
+    if peer.transport == "dicomweb":
+        return qido(peer, level, study=study, keys={k: v for k, v in keys.items() if v})
+    scope = {"StudyInstanceUID": study} if study else {}
+    return find(peer, level, keys=scope | keys, ae_title=ae_title)
+
+
+def _retrieve(peer: Peer, folder: Path, *, study: str, series: str, ae_title: str) -> None:
+    """C-GET, or WADO-RS for a DICOMweb peer, one series into ``folder``."""
+    if peer.transport == "dicomweb":
+        wado(peer, folder, study=study, series=series)
+    else:
+        get(peer, folder, study=study, series=series, ae_title=ae_title)
 
 
 def _facts(source: Dataset) -> dict[str, str]:
@@ -78,7 +97,7 @@ def find_prior_study(peer: Peer, source: Dataset, *, ae_title: str) -> PriorStud
     if not facts["PatientID"] or not facts["StudyDate"]:
         return None
     keys = {"PatientID": facts["PatientID"], "StudyDate": f"-{facts['StudyDate']}"}
-    studies = find(peer, "STUDY", keys=keys | {"StudyTime": ""}, ae_title=ae_title)
+    studies = _query(peer, "STUDY", keys | {"StudyTime": ""}, ae_title=ae_title)
     candidates = sorted(
         (
             s
@@ -91,10 +110,11 @@ def find_prior_study(peer: Peer, source: Dataset, *, ae_title: str) -> PriorStud
     )
     for study in candidates:
         uid = str(study.StudyInstanceUID)
-        series = find(
+        series = _query(
             peer,
             "SERIES",
-            keys={"StudyInstanceUID": uid, "Modality": facts["Modality"], "BodyPartExamined": ""},
+            {"Modality": facts["Modality"], "BodyPartExamined": ""},
+            study=uid,
             ae_title=ae_title,
         )
         body = facts["BodyPartExamined"].upper()
@@ -180,16 +200,11 @@ def compare_with_prior(
 
 
 def _retrieve_reports(peer: Peer, prior: PriorStudy, folder: Path, ae_title: str) -> list[Dataset]:
-    series = find(
-        peer,
-        "SERIES",
-        keys={"StudyInstanceUID": prior.study_instance_uid, "Modality": "SR"},
-        ae_title=ae_title,
-    )
+    study = prior.study_instance_uid
+    series = _query(peer, "SERIES", {"Modality": "SR"}, study=study, ae_title=ae_title)
     for item in series:
-        target = folder / "sr" / str(item.SeriesInstanceUID)
-        get(peer, target, study=prior.study_instance_uid, series=str(item.SeriesInstanceUID),
-            ae_title=ae_title)  # fmt: skip
+        uid = str(item.SeriesInstanceUID)
+        _retrieve(peer, folder / "sr" / uid, study=study, series=uid, ae_title=ae_title)
     return _radbridge_reports(folder / "sr") if series else []
 
 
@@ -200,8 +215,13 @@ def _register(
     from radbridge.io.series import read_series
 
     target = folder / "images"
-    get(peer, target, study=prior.study_instance_uid, series=prior.image_series[0],
-        ae_title=ae_title)  # fmt: skip
+    _retrieve(
+        peer,
+        target,
+        study=prior.study_instance_uid,
+        series=prior.image_series[0],
+        ae_title=ae_title,
+    )
     prior_volume = read_series(target).volume(rescale=True)
     current_volume = read_series([Path(p) for p in image_paths]).volume(rescale=True)
     return register_rigid(prior_volume, current_volume)
