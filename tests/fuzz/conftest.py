@@ -30,6 +30,7 @@ from radbridge.iods.sr import (
     MeasurementReport,
     encode_measurement_report,
 )
+from radbridge.pr import OutlineOptions, encode_gsps
 from radbridge.wsi import encode_slide_segmentation, read_slide
 
 from .corpus import Seed, make_seed
@@ -98,6 +99,8 @@ def _own_files(folder: Path) -> tuple[list[tuple[str, str, Path]], Path]:
             _save(encode_rtstruct(labels, source, names), out / "rtstruct.dcm"),
         )
     )
+    outlines = encode_gsps(labels, source, names, outlines=OutlineOptions(areas=True))
+    made.append(("gsps", "gsps", _save(outlines, out / "gsps.dcm")))
     ref = source.slice_refs[1]
     region = ImageRegion("POLYLINE", (2.0, 2.0, 9.0, 9.0), ref.sop_class_uid, ref.sop_instance_uid)
     report = MeasurementReport(

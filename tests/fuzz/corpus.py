@@ -206,6 +206,11 @@ def readers(kind: str, path: Path, work: Path, source: Path) -> list[list[str]]:
             ["rtstruct", "decode", f, "--source", str(source), "-o", str(out / "rs.npy")],
             ["convert", f, "--to", "seg", "--source", str(source), "-o", str(out / "c.dcm")],
         ],
+        "gsps": [
+            ["gsps", "decode", f],
+            ["gsps", "decode", f, "--json"],
+            ["gsps", "decode", f, "--source", str(source), "-o", str(out / "ps.npy")],
+        ],
         "pm": [["pm", "decode", f, "-o", str(out / "pm.npy")]],
         "sr": [["sr", "decode", f], ["sr", "decode", f, "--json"]],
         "sc": [],

@@ -169,3 +169,17 @@ def test_an_item_that_decodes_only_when_touched_names_its_attribute():
     item[0x00209113] = RawDataElement(Tag(0x00209113), "SV", len(value), value, 0, False, True)
     with pytest.raises(InvalidAttributeError, match="PlanePositionSequence cannot be decoded"):
         first_item(item, "PlanePositionSequence", source="seg.dcm")
+
+
+def test_gsps_truncated_anywhere_is_an_error(corpus, tmp_path):
+    """pydicom reads a presentation state cut inside a sequence without complaint; the
+    GSPS reader must not take the graphics left over for the whole file."""
+    seed = next(s for s in corpus.seeds if s.name == "gsps")
+    path = tmp_path / "ps.dcm"
+    step = max(1, len(seed.data) // 60)
+    for at in range(step, len(seed.data), step):
+        path.write_bytes(seed.data[:at])
+        argv = ["gsps", "decode", str(path), "--json"]
+        outcome = run_reader(argv)
+        check(outcome, [*argv, f"cut at {at}"])
+        assert outcome.code == 1, f"cut at {at} of {len(seed.data)} was read"

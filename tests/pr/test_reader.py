@@ -230,6 +230,14 @@ def test_graphics_on_other_images_are_a_grid_mismatch(study):
         ps.stacked_volume(study.source)
 
 
+@pytest.mark.parametrize("keyword", ["DisplayedAreaSelectionSequence", "PresentationLUTShape"])
+def test_a_mandatory_module_missing_is_refused(study, keyword):
+    with pytest.raises(DecodingError, match=f"lacks {keyword}") as info:
+        read_gsps(_damaged(study, lambda ds: delattr(ds, keyword)))
+    assert info.value.attribute == keyword
+    assert "truncated" in info.value.hint
+
+
 def test_missing_optional_modules_are_tolerated(study):
     def change(ds: Dataset) -> None:
         del ds.GraphicGroupSequence, ds.SoftcopyVOILUTSequence, ds.RescaleSlope
@@ -280,6 +288,16 @@ def test_reads_what_pydicom_wrote_from_scratch(study, sop_class, name):
     graphic.GraphicData = [2.0, 2.0, 6.0, 2.0, 6.0, 5.0, 2.0, 5.0, 2.0, 2.0]
     annotation.GraphicObjectSequence = [graphic]  # no image named: all images of the PS
     ds.GraphicAnnotationSequence = [annotation]
+    area = Dataset()
+    area.DisplayedAreaTopLeftHandCorner = [1, 1]
+    area.DisplayedAreaBottomRightHandCorner = [64, 64]
+    area.PresentationSizeMode = "SCALE TO FIT"
+    ds.DisplayedAreaSelectionSequence = [area]
+    if sop_class == GRAYSCALE_SOFTCOPY_PRESENTATION_STATE_STORAGE:
+        with pytest.raises(DecodingError, match="lacks PresentationLUTShape") as info:
+            read_gsps(ds)
+        assert info.value.attribute == "PresentationLUTShape"
+        ds.PresentationLUTShape = "IDENTITY"
     ps = read_gsps(ds)
     assert ps.sop_class_name == name
     masks = ps.stacked_volume(study.source).array[0]

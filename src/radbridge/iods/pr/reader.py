@@ -137,6 +137,27 @@ def _check_complete(file: str | os.PathLike[str] | bytes | bytearray) -> None:
         )
 
 
+def _check_mandatory(ds: Dataset, source: str | None) -> None:
+    """Refuse a presentation state without the attributes every one of its kind has.
+
+    The Displayed Area (every softcopy presentation state) and, in a GSPS, the
+    Presentation LUT Shape (its last attribute): a file cut cleanly between two
+    elements reads without error, and without them its graphics would pass for all.
+    """
+    missing = [] if ds.get("DisplayedAreaSelectionSequence") else ["DisplayedAreaSelectionSequence"]
+    grayscale = str(ds.get("SOPClassUID", "")) == GRAYSCALE_SOFTCOPY_PRESENTATION_STATE_STORAGE
+    if grayscale and not ("PresentationLUTShape" in ds or "PresentationLUTSequence" in ds):
+        missing.append("PresentationLUTShape")
+    if missing:
+        raise DecodingError(
+            f"lacks {' and '.join(missing)}, which every "
+            f"{PRESENTATION_STATES[str(ds.SOPClassUID)]} has",
+            path=source,
+            attribute=missing[0],
+            hint="the file is truncated, or its writer left out a mandatory module",
+        )
+
+
 def _text(value: Any) -> str:
     return str(value or "").strip()
 
@@ -278,6 +299,7 @@ class PresentationState(ReadObject):
 
     def __init__(self, ds: Dataset, *, source: str | None = None) -> None:
         super().__init__(ds, source=source)
+        _check_mandatory(ds, source)
         self._where = source or "presentation state"
         self._skipped = _Skipped()
         try:
