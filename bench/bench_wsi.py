@@ -49,9 +49,10 @@ def main() -> None:
     rows = []
     plan = [
         ("SEG write TILED_FULL", "radbridge", "rb-seg-write", "rb.seg.dcm"),
-        ("SEG read to mask", "radbridge", "rb-seg-read", "rb.seg.dcm"),
+        ("SEG read to mask (memory-mapped .npy)", "radbridge", "rb-seg-read", "rb.seg.dcm"),
+        ("SEG read to mask (in memory)", "radbridge", "rb-seg-read-memory", "rb.seg.dcm"),
         ("SEG write TILED_FULL", "highdicom", "hd-seg-write", "hd.seg.dcm"),
-        ("SEG read to mask", "highdicom", "hd-seg-read", "hd.seg.dcm"),
+        ("SEG read to mask (in memory)", "highdicom", "hd-seg-read", "hd.seg.dcm"),
         (
             "SEG write, empty tiles omitted (TILED_SPARSE)",
             "radbridge",

@@ -153,6 +153,17 @@ def rb_seg_read(data: Path, seg: Path) -> None:
     target.unlink()
 
 
+def rb_seg_read_memory(data: Path, seg: Path) -> None:
+    """As highdicom does: the whole level's mask in memory."""
+    from radbridge.wsi import read_slide_segmentation
+
+    baseline = Peak.anon()
+    peak = Peak()
+    start = time.perf_counter()
+    mask = read_slide_segmentation(seg).mask()
+    report(start, peak, baseline, exact=_same_as_mask(data, mask))
+
+
 def hd_seg_write(data: Path, out: Path) -> None:
     import highdicom as hd
     import pydicom
@@ -335,6 +346,7 @@ def main() -> None:
         "rb-seg-write": lambda: rb_seg_write(data, out, False),
         "rb-seg-write-sparse": lambda: rb_seg_write(data, out, True),
         "rb-seg-read": lambda: rb_seg_read(data, out),
+        "rb-seg-read-memory": lambda: rb_seg_read_memory(data, out),
         "hd-seg-write": lambda: hd_seg_write(data, out),
         "hd-seg-read": lambda: hd_seg_read(data, out),
         "rb-ann-write": lambda: rb_ann_write(data, out),

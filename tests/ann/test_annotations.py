@@ -269,3 +269,78 @@ def test_a_million_annotations_in_bounded_memory(slide_folder, tmp_path):
     assert len(group) == 1_000_000 and group.coordinates.nbytes == 96_000_000
     assert peak < 24_000_000, peak  # the points alone are 96 MB
     assert group.measurement(0)[-1] == 999_999
+
+
+@pytest.mark.peer
+def test_we_read_highdicoms_annotations_exactly(slide_folder, tmp_path):
+    """The other direction: highdicom writes (its own layout, float32 points), we read."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    source = pydicom.dcmread(next(slide_folder.glob("level0.dcm")), stop_before_pixels=True)
+    rng = np.random.default_rng(8)
+    polygons = [rng.uniform(0, 300, (int(n), 2)).astype(np.float32) for n in rng.integers(3, 9, 40)]
+    area = rng.uniform(1, 50, 40).astype(np.float32)
+    group = hd.ann.AnnotationGroup(
+        number=1,
+        uid=hd.UID(),
+        label="nuclei",
+        annotated_property_category=codes.SCT.AnatomicalStructure,
+        annotated_property_type=codes.SCT.Nucleus,
+        graphic_type="POLYGON",
+        graphic_data=polygons,
+        algorithm_type="MANUAL",
+        measurements=[hd.ann.Measurements(codes.SCT.Area, area, codes.UCUM.SquareMicrometer)],
+    )
+    theirs = hd.ann.MicroscopyBulkSimpleAnnotations(
+        source_images=[source],
+        annotation_coordinate_type="2D",
+        annotation_groups=[group],
+        series_instance_uid=hd.UID(),
+        series_number=2,
+        sop_instance_uid=hd.UID(),
+        instance_number=1,
+        manufacturer="m",
+        manufacturer_model_name="m",
+        software_versions="1",
+        device_serial_number="1",
+    )
+    path = tmp_path / "theirs.dcm"
+    theirs.save_as(path)
+    ours = read_annotations(path).groups[0]
+    assert ours.description.property_type.value == codes.SCT.Nucleus.value
+    assert len(ours) == 40
+    for k, polygon in enumerate(polygons):
+        np.testing.assert_array_equal(ours.annotation(k), polygon)
+    np.testing.assert_array_equal(ours.measurement(0), area)
+    assert (
+        read_annotations(path.read_bytes()).groups[0].annotation(3).tolist() == polygons[3].tolist()
+    )
+
+
+def test_bulk_reading_refuses_damage_by_name(tmp_path):
+    from radbridge.errors import NotDicomError
+    from radbridge.iods.bulk import open_bulk_mapped
+
+    (tmp_path / "empty.dcm").write_bytes(b"")
+    with pytest.raises(NotDicomError):
+        open_bulk_mapped(tmp_path / "empty.dcm")
+    (tmp_path / "text.dcm").write_bytes(b"x" * 200)
+    with pytest.raises(NotDicomError, match="no DICM prefix"):
+        open_bulk_mapped(tmp_path / "text.dcm")
+    ds = pydicom.Dataset()
+    ds.SOPClassUID, ds.SOPInstanceUID = "1.2.840.10008.5.1.4.1.1.91.1", "2.25.1"
+    item = pydicom.Dataset()
+    item.DoublePointCoordinatesData = np.arange(100_000, dtype="<f8").tobytes()
+    ds.AnnotationGroupSequence = [item]
+    ds.file_meta = pydicom.dataset.FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    ds.save_as(tmp_path / "good.dcm", enforce_file_format=True)
+    data = (tmp_path / "good.dcm").read_bytes()
+    (tmp_path / "cut.dcm").write_bytes(data[:-5000])
+    with pytest.raises(DecodingError, match=r"cut\.dcm"):
+        open_bulk_mapped(tmp_path / "cut.dcm")
+    read = open_bulk_mapped(tmp_path / "good.dcm")
+    coordinates = read.AnnotationGroupSequence[0].DoublePointCoordinatesData
+    assert isinstance(coordinates, memoryview)
+    assert np.frombuffer(coordinates, "<f8")[-1] == 99_999
