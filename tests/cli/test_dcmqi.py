@@ -224,3 +224,21 @@ def test_a_dcmqi_document_naming_another_seg_is_refused(study, tmp_path, capsys)
             "-o", str(tmp_path / "x.dcm")]  # fmt: skip
     assert main(argv) == 2
     assert "1.2.3.4" in capsys.readouterr().err and not (tmp_path / "x.dcm").exists()
+
+
+def test_sr_series_options_and_observer_as_dcmqi_reads_them(study, tmp_path):
+    seg_file = tmp_path / "seg.dcm"
+    argv = ["seg", "encode", "--source", study / "dicom", "--mask", study / "labels.npy",
+            "--labels", study / "labels.json", "-o", seg_file]  # fmt: skip
+    assert main([str(a) for a in argv]) == 0
+    volume = {"concept": {"value": "118565006", "scheme": "SCT", "meaning": "Volume"},
+              "value": 1520.0, "unit": "ml"}  # fmt: skip
+    report = {"groups": [{"tracking_id": "liver", "segment": 5, "measurements": [volume]}]}
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    argv = ["sr", "encode", tmp_path / "report.json", "--source", study / "dicom", "--seg",
+            seg_file, "-o", tmp_path / "sr.dcm", "--series-description", "Liver volume",
+            "--series-number", "9", "--content-creator", "Doe^Jane"]  # fmt: skip
+    assert main([str(a) for a in argv]) == 0
+    read = tid1500reader(tmp_path / "sr.dcm", tmp_path / "sr.json")
+    assert (read["SeriesDescription"], read["SeriesNumber"]) == ("Liver volume", "9")
+    assert read["observerContext"] == {"ObserverType": "PERSON", "PersonObserverName": "Doe^Jane"}

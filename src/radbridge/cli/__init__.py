@@ -104,9 +104,13 @@ ContentCreatorOption = Annotated[
 ]
 
 #: Series defaults of the encoders the series options above start from, by output kind.
+#: (tests/cli/test_series_options.py checks them against the encoders' own defaults)
 _SERIES_DEFAULTS: dict[str, dict[str, Any]] = {
     "seg": {"series_description": "Segmentation", "content_label": "SEGMENTATION"},
     "sr": {"series_description": "radbridge measurements", "series_number": 301},
+    "pm": {"series_description": "Parametric Map", "content_label": "MAP", "series_number": 400},
+    "rtstruct": {"series_description": "RT Structure Set", "series_number": 301},
+    "ko": {"series_description": "radbridge key images", "series_number": 302},
 }
 
 

@@ -8,12 +8,16 @@ from typing import Annotated, Any, Literal
 import typer
 
 from radbridge.cli import (
+    ContentCreatorOption,
     JsonOption,
     ProfileOption,
+    SeriesDescriptionOption,
+    SeriesNumberOption,
     SeriesOption,
     SourceOption,
     command_group,
     encode_one,
+    series_fields,
     write_object,
 )
 
@@ -71,6 +75,9 @@ def encode(
     ] = None,
     profile: ProfileOption = None,
     series: SeriesOption = None,
+    series_description: SeriesDescriptionOption = None,
+    series_number: SeriesNumberOption = None,
+    content_creator: ContentCreatorOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Encode MAP on the series in --source as a DICOM Parametric Map."""
@@ -83,7 +90,10 @@ def encode(
         src = read_series(source, series_instance_uid=series)
         values = read_mask(map_file, src.geometry)
         advance(1, 2)
-        ds = _encode(src, values, quantity, anatomy, units, nan_policy, compression, dtype, profile)
+        ds = _encode(
+            src, values, quantity, anatomy, units, nan_policy, compression, dtype, profile,
+            series=series_fields(series_description, series_number, content_creator),
+        )  # fmt: skip
         advance(2, 2)
     mapping = open_parametric_map(ds).mapping
     stored = "float" if "FloatPixelData" in ds or "DoubleFloatPixelData" in ds else "integer"
@@ -114,6 +124,8 @@ def _encode(
     compression: str | None,
     dtype: str | None,
     profile: str | None,
+    *,
+    series: dict[str, Any],
 ) -> Any:
     from radbridge.coding import Code
     from radbridge.models import ModelResult
@@ -132,7 +144,7 @@ def _encode(
         stored_dtype=dtype,
         anatomic_region=region,
     )
-    return encode_one(src, ModelResult(), spec, profile=profile)
+    return encode_one(src, ModelResult(), spec, profile=profile, series=series)
 
 
 @pm_app.command("decode")

@@ -9,6 +9,8 @@ import typer
 
 from radbridge.cli import (
     JsonOption,
+    SeriesDescriptionOption,
+    SeriesNumberOption,
     SeriesOption,
     SourceOption,
     ThresholdOption,
@@ -16,6 +18,7 @@ from radbridge.cli import (
     command_group,
     encode_one,
     identity,
+    series_fields,
     write_object,
 )
 
@@ -84,6 +87,8 @@ def encode(
         str, typer.Option("--label", help="Structure Set Label (up to 16 characters).")
     ] = "RADBRIDGE",
     series: SeriesOption = None,
+    series_description: SeriesDescriptionOption = None,
+    series_number: SeriesNumberOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Encode MASK on the series in --source as an RT Structure Set."""
@@ -104,7 +109,8 @@ def encode(
     result = ModelResult(
         segments=load_labels(labels), algorithm=AlgorithmInfo(algorithm, algorithm_version)
     )
-    ds = encode_one(src, result, spec)
+    fields = series_fields(series_description, series_number, None)
+    ds = encode_one(src, result, spec, series=fields)
     contours = sum(len(item.get("ContourSequence", [])) for item in ds.ROIContourSequence)
     rois = len(ds.StructureSetROISequence)
     write_object(

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 import typer
 
 from radbridge.cli import (
-    ContentCreatorOption,
     JsonOption,
     SeriesDescriptionOption,
     SeriesNumberOption,
@@ -40,7 +39,14 @@ def encode(
     ] = None,
     series_description: SeriesDescriptionOption = None,
     series_number: SeriesNumberOption = None,
-    content_creator: ContentCreatorOption = None,
+    content_creator: Annotated[
+        str | None,
+        typer.Option(
+            "--content-creator",
+            help="The person observer of the report (DICOM PN, e.g. Doe^Jane; dcmqi: "
+            "PersonObserverName).",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Encode a JSON measurement report on the series in --source as a TID 1500 SR.
@@ -70,8 +76,10 @@ def encode(
         dcmqi = report_from_tid1500(document, where=str(report))
         _check_seg(dcmqi.segmentations, seg_ds, report)
         document, fields, ignored = dcmqi.report, dcmqi.series, dcmqi.ignored
+    if content_creator is not None:  # an SR has no Content Creator's Name: its observer
+        document = {**document, "person": content_creator}
     parsed = report_from_json(document, seg=seg_ds)
-    fields.update(series_fields(series_description, series_number, content_creator))
+    fields.update(series_fields(series_description, series_number, None))
     ds = encode_one(read_series(source), ModelResult(), SrOutput(report=parsed), series=fields)
     note = f" (not written: {', '.join(ignored)})" if ignored else ""
     write_object(
@@ -235,6 +243,8 @@ def ko_encode(
     key: Annotated[list[str], typer.Option("--key", help="SOP Instance UID (repeat).")],
     output: OutputOption,
     description: Annotated[str, typer.Option(help="Key Object Description.")] = "",
+    series_description: SeriesDescriptionOption = None,
+    series_number: SeriesNumberOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Flag instances of the series in --source as key images."""
@@ -243,7 +253,8 @@ def ko_encode(
     from radbridge.results import KoOutput
 
     spec = KoOutput(keys=key, description=description)
-    ds = encode_one(read_series(source), ModelResult(), spec)
+    fields = series_fields(series_description, series_number, None)
+    ds = encode_one(read_series(source), ModelResult(), spec, series=fields)
     write_object(
         ds, output, f"{len(key)} key images", as_json=as_json, details={"key_count": len(key)}
     )
