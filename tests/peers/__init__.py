@@ -39,6 +39,8 @@ from .dcmqi import SegImages, paramap2itkimage, segimage2itkimage, tid1500reader
 from .dcmtk import (
     StoreSCP,
     dcmdump,
+    dcmp2pgm_dump,
+    dcmpschk,
     dcmtk_program,
     dsrdump,
     echoscu,
@@ -75,6 +77,8 @@ __all__ = [
     "dcmdump",
     "dcmjs_segmentation",
     "dcmjs_sr_measurements",
+    "dcmp2pgm_dump",
+    "dcmpschk",
     "dcmtk_program",
     "dsrdump",
     "echoscu",

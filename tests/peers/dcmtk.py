@@ -29,6 +29,8 @@ __all__ = [
     "DCMTK_BIN",
     "StoreSCP",
     "dcmdump",
+    "dcmp2pgm_dump",
+    "dcmpschk",
     "dcmtk_program",
     "dsrdump",
     "echoscu",
@@ -94,6 +96,30 @@ def storescu(
 def dcmdump(path: str | os.PathLike[str], *args: str, timeout: float = 120.0) -> str:
     """Return ``dcmdump``'s text for a file (raises if dcmdump fails to read it)."""
     return run(dcmtk_program("dcmdump"), [*args, path], timeout=timeout).check().stdout
+
+
+def dcmpschk(path: str | os.PathLike[str], *, timeout: float = 120.0) -> Completed:
+    """Run DCMTK's presentation state checker; it always exits 0: look for ``Test passed.``
+
+    It checks the presentation state IOD and reads it with DCMTK's presentation state
+    model (dcmpstat), printing ``W:`` lines for what it finds wrong.
+    """
+    return run(dcmtk_program("dcmpschk"), [path], timeout=timeout)
+
+
+def dcmp2pgm_dump(
+    image: str | os.PathLike[str],
+    pstate: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    timeout: float = 120.0,
+) -> str:
+    """Apply a presentation state to an image with DCMTK (``dcmp2pgm -v -p``) and return
+    its dump of the state as applied to that image: window, displayed area, and each
+    graphic layer's text and graphic objects with their coordinates (raises on failure).
+    """
+    args = ["-v", "-p", pstate, image, out]
+    return run(dcmtk_program("dcmp2pgm"), args, timeout=timeout).check().output
 
 
 def dsrdump(path: str | os.PathLike[str], *args: str, timeout: float = 120.0) -> Completed:
