@@ -207,6 +207,10 @@ def test_progress_bar_on_a_terminal_only(tmp_path):
     assert piped.returncode == 0 and piped.stderr == ""
     quiet_code, quiet = _run_on_terminal(["-q", *argv], tmp_path)
     assert quiet_code == 0 and quiet == ""
+    encode = ["seg", "encode", "--source", "out/dicom", "--mask", "out/labels.npy", "--labels",
+              "out/labels.json", "-o", "out/s.dcm"]  # fmt: skip
+    code, drawn = _run_on_terminal(encode, tmp_path)
+    assert code == 0 and "seg encode" in drawn and "3/3" in drawn
 
 
 def test_piped_runs_do_not_import_rich(tmp_path):

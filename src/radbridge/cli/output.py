@@ -78,12 +78,24 @@ def configure(*, quiet: bool, verbose: int, log_file: Path | None) -> Settings:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         handler: logging.Handler = logging.FileHandler(log_file, encoding="utf-8")
     else:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
     handler.setFormatter(logging.Formatter(_FORMAT))
     root.addHandler(handler)
     state.handlers.append(handler)
     _SETTINGS.set(state)
     return state
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is now: a progress bar's proxy keeps lines above it."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
 
 
 def reset() -> None:

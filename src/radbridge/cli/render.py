@@ -57,6 +57,7 @@ def render(
 
     Overlapping segments are all drawn (outlines, or blended tints with --style filled).
     """
+    from radbridge.cli.output import progress
     from radbridge.errors import ConfigError
     from radbridge.io.series import read_series
     from radbridge.sc import encode_overlay_sc, render_overlay, render_png_montage
@@ -71,15 +72,18 @@ def render(
                 f"cannot read the window {window!r}", attribute="--window", hint="write 40,400"
             ) from None
         centre_width = (centre, width)
-    src = read_series(source)  # the folder is scanned once: headers now, pixels below
-    seg = read_segmentation(seg_file)
-    labels, numbers = _masks(seg, src, threshold)
-    colours = {n: d.display_rgb for n, d in seg.segments.items() if d.display_rgb is not None}
-    names = {n: d.label for n, d in seg.segments.items()}
-    volume = src.volume(rescale=True)
-    frames = render_overlay(
-        volume, labels, colours, names, style=style, window=centre_width, segments=numbers
-    )
+    with progress("render", total=2) as advance:
+        src = read_series(source)  # the folder is scanned once: headers now, pixels below
+        seg = read_segmentation(seg_file)
+        labels, numbers = _masks(seg, src, threshold)
+        colours = {n: d.display_rgb for n, d in seg.segments.items() if d.display_rgb is not None}
+        names = {n: d.label for n, d in seg.segments.items()}
+        volume = src.volume(rescale=True)
+        advance(1, 2)
+        frames = render_overlay(
+            volume, labels, colours, names, style=style, window=centre_width, segments=numbers
+        )
+        advance(2, 2)
     output.mkdir(parents=True, exist_ok=True)
     chosen = render_png_montage(frames, labels, output / "montage.png", count=count)
     report: dict[str, Any] = {

@@ -92,25 +92,29 @@ def encode(
     as_json: JsonOption = False,
 ) -> None:
     """Encode MASK on the series in --source as an RT Structure Set."""
+    from radbridge.cli.output import progress
     from radbridge.io.masks import read_mask
     from radbridge.models import AlgorithmInfo, ModelResult
     from radbridge.results import RtstructOutput
     from radbridge.rtstruct import ContourOptions
     from radbridge.seg import load_labels
 
-    src = _source(source, series)
-    spec = RtstructOutput(
-        mask=read_mask(mask, src.geometry),
-        contours=ContourOptions(hole_style=hole_style, tolerance_mm=tolerance_mm),
-        interpreted_type=interpreted_type,
-        allow_empty=allow_empty,
-        structure_set_label=label,
-    )
-    result = ModelResult(
-        segments=load_labels(labels), algorithm=AlgorithmInfo(algorithm, algorithm_version)
-    )
-    fields = series_fields(series_description, series_number, None)
-    ds = encode_one(src, result, spec, series=fields)
+    with progress("rtstruct encode", total=2) as advance:
+        src = _source(source, series)
+        spec = RtstructOutput(
+            mask=read_mask(mask, src.geometry),
+            contours=ContourOptions(hole_style=hole_style, tolerance_mm=tolerance_mm),
+            interpreted_type=interpreted_type,
+            allow_empty=allow_empty,
+            structure_set_label=label,
+        )
+        result = ModelResult(
+            segments=load_labels(labels), algorithm=AlgorithmInfo(algorithm, algorithm_version)
+        )
+        advance(1, 2)
+        fields = series_fields(series_description, series_number, None)
+        ds = encode_one(src, result, spec, series=fields)
+        advance(2, 2)
     contours = sum(len(item.get("ContourSequence", [])) for item in ds.ROIContourSequence)
     rois = len(ds.StructureSetROISequence)
     write_object(
@@ -258,19 +262,23 @@ def convert(
     as_json: JsonOption = False,
 ) -> None:
     """Convert a SEG to an RTSTRUCT (--to rtstruct) or an RTSTRUCT to a SEG (--to seg)."""
+    from radbridge.cli.output import progress
     from radbridge.rtstruct import ContourOptions, read_rtstruct, rtstruct_to_seg, seg_to_rtstruct
 
-    if to == "rtstruct":
-        ds = seg_to_rtstruct(
-            input_file,
-            _source(source, series),
-            contours=ContourOptions(hole_style=hole_style, tolerance_mm=tolerance_mm),
-            allow_empty=allow_empty,
-            threshold=threshold,
-        )
-        what = f"RTSTRUCT, {len(ds.StructureSetROISequence)} ROIs"
-    else:
-        rs = read_rtstruct(input_file)
-        ds = rtstruct_to_seg(rs, _referenced_source(source, series, rs), segmentation_type=seg_type)
-        what = f"{ds.SegmentationType} SEG, {len(ds.SegmentSequence)} segments"
+    with progress(f"convert to {to}", total=1) as advance:
+        if to == "rtstruct":
+            ds = seg_to_rtstruct(
+                input_file,
+                _source(source, series),
+                contours=ContourOptions(hole_style=hole_style, tolerance_mm=tolerance_mm),
+                allow_empty=allow_empty,
+                threshold=threshold,
+            )
+            what = f"RTSTRUCT, {len(ds.StructureSetROISequence)} ROIs"
+        else:
+            rs = read_rtstruct(input_file)
+            target = _referenced_source(source, series, rs)
+            ds = rtstruct_to_seg(rs, target, segmentation_type=seg_type)
+            what = f"{ds.SegmentationType} SEG, {len(ds.SegmentSequence)} segments"
+        advance(1, 1)
     write_object(ds, output, what, as_json=as_json)
