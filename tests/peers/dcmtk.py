@@ -117,6 +117,8 @@ def dcmp2pgm_dump(
     """Apply a presentation state to an image with DCMTK (``dcmp2pgm -v -p``) and return
     its dump of the state as applied to that image: window, displayed area, and each
     graphic layer's text and graphic objects with their coordinates (raises on failure).
+    Of a multi-frame image, the dump shows what applies to frame 1 (dcmp2pgm 3.6.7's
+    ``-f`` selects the frame it renders, not the one it dumps).
     """
     args = ["-v", "-p", pstate, image, out]
     return run(dcmtk_program("dcmp2pgm"), args, timeout=timeout).check().output

@@ -61,11 +61,12 @@ def parse(dump: str) -> dict:
     return out
 
 
-def _expected(ds, uid: str) -> dict:
-    """What we wrote for one image: per layer, texts and graphics (pydicom values)."""
+def expected(ds, uid: str, frame: int | None = None) -> dict:
+    """What we wrote for one image (frame): per layer, texts and graphics (pydicom values)."""
     layers = {item.GraphicLayer: {"texts": [], "graphics": []} for item in ds.GraphicLayerSequence}
     for item in ds.GraphicAnnotationSequence:
-        if item.ReferencedImageSequence[0].ReferencedSOPInstanceUID != uid:
+        (image,) = item.ReferencedImageSequence
+        if image.ReferencedSOPInstanceUID != uid or image.get("ReferencedFrameNumber") != frame:
             continue
         layer = layers[item.GraphicLayer]
         for t in item.get("TextObjectSequence", []):
@@ -128,6 +129,6 @@ def test_dcmtk_finds_every_text_and_point_on_every_image(study, tmp_path):
         theirs = parse(dump)
         assert theirs["window"] == (-600.0, 1500.0)
         assert theirs["area"] == ("1\\1", "64\\64")
-        assert theirs["layers"] == _expected(written, ref.sop_instance_uid), f"slice {k}"
+        assert theirs["layers"] == expected(written, ref.sop_instance_uid), f"slice {k}"
         checked += sum(len(layer["graphics"]) for layer in theirs["layers"].values())
     assert checked == sum(len(a.GraphicObjectSequence) for a in written.GraphicAnnotationSequence)
