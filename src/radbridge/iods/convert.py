@@ -264,6 +264,21 @@ def seg_to_gsps(
         The source series the SEG was made on (data sets or Series).
     outlines, window, allow_empty, options
         See :func:`~radbridge.iods.pr.encode_gsps`.
+
+    Examples
+    --------
+    >>> from pydicom import examples
+    >>> from radbridge.coding import sct
+    >>> from radbridge.iods.pr.reader import read_gsps
+    >>> source = Series.from_datasets([examples.ct])
+    >>> tissue = sct("85756007", "Tissue")
+    >>> liver = SegmentDescription(1, "Liver", category=tissue, property_type=tissue,
+    ...                            algorithm_type="MANUAL", display_rgb=(221, 130, 101))
+    >>> mask = np.zeros(source.geometry.shape, np.uint8)
+    >>> mask[0, 20:40, 30:50] = 1
+    >>> state = read_gsps(seg_to_gsps(encode_segmentation(mask, source, [liver]), source))
+    >>> state.segments, bool(np.array_equal(state.stacked_volume(source).array[0], mask))
+    ({1: 'Liver'}, True)
     """
     segmentation = seg if isinstance(seg, Segmentation) else read_segmentation(seg)
     resolved = _source(source)
@@ -307,6 +322,18 @@ def rtstruct_to_gsps(
         Off-plane tolerance of the reader (see :meth:`StructureSet.mask`).
     outlines, window, allow_empty, options
         See :func:`~radbridge.iods.pr.encode_gsps`.
+
+    Examples
+    --------
+    >>> from pydicom import examples
+    >>> from radbridge.iods.pr.reader import read_gsps
+    >>> source = Series.from_datasets([examples.ct])
+    >>> mask = np.zeros(source.geometry.shape, np.uint8)
+    >>> mask[0, 20:40, 30:50] = 2
+    >>> rs = encode_rtstruct(mask, source, {2: "GTV_1"})
+    >>> state = read_gsps(rtstruct_to_gsps(rs, source, window=(40, 400)))
+    >>> state.segments, bool(np.array_equal(state.label_volume(source).array, mask))
+    ({2: 'GTV_1'}, True)
     """
     structure_set = rtstruct if isinstance(rtstruct, StructureSet) else read_rtstruct(rtstruct)
     resolved = _source(source)

@@ -98,6 +98,20 @@ def read_gsps(file: DicomFile) -> PresentationState:
         It is DICOM but not a softcopy presentation state.
     DecodingError, InvalidAttributeError
         It is damaged beyond reading (the message names the attribute).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pydicom import examples
+    >>> from radbridge.iods.pr.writer import encode_gsps
+    >>> source = Series.from_datasets([examples.ct])
+    >>> mask = np.zeros(source.geometry.shape, bool)
+    >>> mask[0, 10:20, 10:30] = True
+    >>> state = read_gsps(encode_gsps(mask, source, {1: "Liver"}, window=(40, 400)))
+    >>> [(a.layer, len(a.graphics)) for a in state.annotations], state.windows[0][0].center
+    ([('LIVER', 1)], 40.0)
+    >>> int(state.stacked_volume(source).array.sum())
+    200
     """
     if not isinstance(file, Dataset):
         _check_complete(file)
