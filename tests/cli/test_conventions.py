@@ -148,6 +148,8 @@ BAD = [
       "--nan-policy", "keep"], "--nan-policy"),
     (["convert", "x.dcm", "--to", "png", "--source", "s", "-o", "o"], "--to"),
     (["rtstruct", "encode", *ENCODE, "--hole-style", "zigzag"], "--hole-style"),
+    (["rtstruct", "encode", *ENCODE, "--interpreted-type", "TUMOUR"], "--interpreted-type"),
+    (["pm", "encode", "--source", "s", "--map", "m", "--units", "percent", "-o", "o"], "--units"),
     (["query", "A@127.0.0.1:1", "--level", "frame"], "--level"),
     (["send", "x", "--to", "A@127.0.0.1:1", "--associations", "0"], "--associations"),
     (["seg", "encode", "--profile", "viewer"], "--profile"),

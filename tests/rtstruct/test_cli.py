@@ -134,7 +134,6 @@ def test_convert_both_ways(study, tmp_path, labels_json, capsys):
         (["--mask", "wrong.npy"], "source grid is"),
         (["--mask", "mask.npy", "--labels", "one.json"], "have no ROI description"),
         (["--mask", "liver.npy", "--labels", "two.json"], "has no voxels"),
-        (["--mask", "mask.npy", "--interpreted-type", "TUMOUR"], "RT ROI Interpreted Type"),
     ],
 )
 def test_bad_input_gives_a_clear_error(study, tmp_path, labels_json, capsys, args, message):
@@ -149,6 +148,16 @@ def test_bad_input_gives_a_clear_error(study, tmp_path, labels_json, capsys, arg
     code, _, stderr = run(base + args, capsys)
     assert code == 1
     assert stderr.startswith("error: ") and message in stderr
+    assert not (tmp_path / "rs.dcm").exists()
+
+
+def test_unknown_interpreted_type_is_a_usage_error(study, tmp_path, labels_json, capsys):
+    np.save(tmp_path / "mask.npy", study.labels)
+    code, _, stderr = run(
+        ["rtstruct", "encode", "--source", study.folder, "--labels", labels_json, "--mask",
+         tmp_path / "mask.npy", "-o", tmp_path / "rs.dcm", "--interpreted-type", "TUMOUR"], capsys
+    )  # fmt: skip
+    assert code == 2 and "RT ROI Interpreted Type" in stderr and "--interpreted-type" in stderr
     assert not (tmp_path / "rs.dcm").exists()
 
 

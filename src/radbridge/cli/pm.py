@@ -31,6 +31,18 @@ def _parse_code(text: str) -> object:
     return Code.parse(text, attribute="--quantity")
 
 
+def _check_units(value: str) -> str:
+    """Refuse units that are not UCUM while parsing (a bad option value: exit 2)."""
+    from radbridge.errors import RadbridgeError
+    from radbridge.ucum import parse_units
+
+    try:
+        parse_units(value)
+    except RadbridgeError as exc:
+        raise typer.BadParameter(f"{exc.message} (e.g. '1', 'mm', 'ml', '[hnsf\'U]')") from None
+    return value
+
+
 @pm_app.command("encode")
 def encode(
     source: SourceOption,
@@ -38,7 +50,12 @@ def encode(
         Path, typer.Option("--map", help="NIfTI/NRRD map, or .npy [slice,row,column].")
     ],
     units: Annotated[
-        str, typer.Option("--units", help="UCUM units, e.g. '{probability}', '1', 'mm2/s'.")
+        str,
+        typer.Option(
+            "--units",
+            callback=_check_units,
+            help="UCUM units, e.g. '{probability}', '1', 'mm2/s'.",
+        ),
     ],
     output: Annotated[Path, typer.Option("-o", "--output", help="Parametric Map file to write.")],
     quantity: Annotated[

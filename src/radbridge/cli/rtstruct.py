@@ -35,6 +35,19 @@ HoleStyleChoice = Literal["separate", "keyhole", "xor"]
 _TOLERANCE = "Simplify contours within this distance in mm (0: lossless)."
 
 
+def _check_interpreted_type(value: str | None) -> str | None:
+    """Refuse a term PS3.3 does not define while parsing (a bad option value: exit 2)."""
+    from radbridge.rtstruct import RTROIInterpretedType
+
+    if value is None:
+        return None
+    try:
+        return RTROIInterpretedType(value).value
+    except ValueError:
+        terms = ", ".join(t.value for t in RTROIInterpretedType)
+        raise typer.BadParameter(f"{value!r} is not an RT ROI Interpreted Type ({terms})") from None
+
+
 def _source(folder: Path, series: str | None) -> Series:
     from radbridge.io.series import read_series
 
@@ -74,7 +87,11 @@ def encode(
     tolerance_mm: Annotated[float, typer.Option("--tolerance-mm", min=0.0, help=_TOLERANCE)] = 0.0,
     interpreted_type: Annotated[
         str | None,
-        typer.Option("--interpreted-type", help="RT ROI Interpreted Type of ROIs that do not say."),
+        typer.Option(
+            "--interpreted-type",
+            callback=_check_interpreted_type,
+            help="RT ROI Interpreted Type of ROIs that do not say (ORGAN, GTV, PTV, ...).",
+        ),
     ] = None,
     algorithm: Annotated[
         str, typer.Option(help="Algorithm name recorded per ROI.")
