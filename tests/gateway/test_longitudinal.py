@@ -20,6 +20,7 @@ import pytest
 
 from radbridge.errors import ConfigError
 from radbridge.gateway import Gateway
+from radbridge.gateway.store import JobState
 from radbridge.io.phantom import FollowUp, write_phantom
 from radbridge.io.series import read_series
 from radbridge.models import SeriesInfo
@@ -27,6 +28,7 @@ from radbridge.models.reference_ct import ReferenceCTModel
 from radbridge.net import Peer
 from radbridge.results import encode_results
 from radbridge.sr import longitudinal, read_measurement_report
+from tests.gateway.conftest import query
 from tests.gateway.processes import wait_until
 from tests.peers._common import free_port, wait_for_port
 
@@ -57,12 +59,7 @@ def _comparisons(orthanc, study_uid):
     return found
 
 
-@pytest.mark.peer
-@pytest.mark.slow
-@pytest.mark.parametrize("transport", ["dimse", "dicomweb"])
-def test_the_gateway_compares_with_the_prior_study_on_orthanc(
-    orthanc_factory, config, tmp_path, transport
-):
+def _setup(orthanc_factory, config, transport="dimse"):
     gateway_port = free_port()
     orthanc = orthanc_factory(modalities={"gateway": ("RADBRIDGE", "127.0.0.1", gateway_port)})
     pacs = Peer(
@@ -79,6 +76,32 @@ def test_the_gateway_compares_with_the_prior_study_on_orthanc(
     settings = replace(
         config, port=gateway_port, peers={"pacs": pacs}, rules=(rule,), quiet_period_s=0.5
     )
+    return orthanc, settings
+
+
+def _run_gateway(settings, orthanc, study, until, what):
+    """Serve the gateway while Orthanc sends it ``study``, until ``until()`` is true."""
+    gateway = Gateway(settings)
+    stop = threading.Event()
+    serving = threading.Thread(target=gateway.serve, args=(stop,), daemon=True)
+    serving.start()
+    try:
+        wait_for_port("127.0.0.1", settings.port, timeout=30)
+        orthanc.store_to("gateway", [study])
+        wait_until(until, what=what, timeout=300)
+    finally:
+        stop.set()
+        serving.join(60)
+    assert not serving.is_alive()
+
+
+@pytest.mark.peer
+@pytest.mark.slow
+@pytest.mark.parametrize("transport", ["dimse", "dicomweb"])
+def test_the_gateway_compares_with_the_prior_study_on_orthanc(
+    orthanc_factory, config, tmp_path, transport
+):
+    orthanc, settings = _setup(orthanc_factory, config, transport)
     prior_paths, prior_sr = _baseline(tmp_path / "visit0")
     orthanc.upload_many(prior_paths)
     motion = FollowUp(days=91, shift_mm=(8.0, -5.0, 12.0), rotation_deg=3.0)
@@ -86,22 +109,13 @@ def test_the_gateway_compares_with_the_prior_study_on_orthanc(
     before = set(orthanc.studies())
     orthanc.upload_many(sorted(follow_up.dicom_dir.glob("*.dcm")))
     (new_study,) = set(orthanc.studies()) - before
-    gateway = Gateway(settings)
-    stop = threading.Event()
-    serving = threading.Thread(target=gateway.serve, args=(stop,), daemon=True)
-    serving.start()
-    try:
-        wait_for_port("127.0.0.1", gateway_port, timeout=30)
-        orthanc.store_to("gateway", [new_study])
-        wait_until(
-            lambda: _comparisons(orthanc, follow_up.study_instance_uid),
-            what="the comparison SR in Orthanc",
-            timeout=300,
-        )
-    finally:
-        stop.set()
-        serving.join(60)
-    assert not serving.is_alive()
+    _run_gateway(
+        settings,
+        orthanc,
+        new_study,
+        lambda: _comparisons(orthanc, follow_up.study_instance_uid),
+        "the comparison SR in Orthanc",
+    )
     (comparison,) = _comparisons(orthanc, follow_up.study_instance_uid)
     report = read_measurement_report(comparison)
     statuses = {
@@ -123,6 +137,30 @@ def test_the_gateway_compares_with_the_prior_study_on_orthanc(
         for ref in series.ReferencedSOPSequence
     }
     assert prior_sr.SOPInstanceUID in referenced
+
+
+@pytest.mark.peer
+@pytest.mark.slow
+def test_without_a_prior_study_the_results_go_without_a_comparison(
+    orthanc_factory, config, tmp_path
+):
+    orthanc, settings = _setup(orthanc_factory, config)
+    files = write_phantom(tmp_path / "only", **SHAPE)
+    orthanc.upload_many(sorted(files.dicom_dir.glob("*.dcm")))
+    (study,) = orthanc.studies()
+
+    def modalities():
+        return {
+            orthanc.get(f"/series/{s}")["MainDicomTags"].get("Modality")
+            for s in orthanc.get(f"/studies/{study}")["Series"]
+        }
+
+    _run_gateway(settings, orthanc, study, lambda: {"SEG", "SR"} <= modalities(), "SEG, SR")
+    (job,) = query(settings.database, "SELECT state FROM jobs")
+    assert job["state"] == JobState.DONE
+    kinds = {row["kind"] for row in query(settings.database, "SELECT kind FROM results")}
+    assert kinds == {"seg", "sr"}
+    assert not _comparisons(orthanc, files.study_instance_uid)
 
 
 def test_compare_with_prior_needs_an_sr_and_a_pacs(config):

@@ -21,7 +21,7 @@ from scipy import ndimage
 from typer.testing import CliRunner
 
 from radbridge.cli import app, main
-from radbridge.errors import GeometryError
+from radbridge.errors import GeometryError, InvalidAttributeError
 from radbridge.io.phantom import FollowUp, write_phantom
 from radbridge.io.registration import register_rigid
 from radbridge.io.series import read_series
@@ -30,9 +30,12 @@ from radbridge.models.reference_ct import ReferenceCTModel
 from radbridge.results import encode_results
 from radbridge.sr import (
     compare_reports,
+    concepts,
     encode_comparison,
     longitudinal,
     read_measurement_report,
+    report_from_json,
+    report_to_json,
 )
 
 from ..peers import dicom3tools, pixelmed
@@ -244,3 +247,14 @@ def test_a_moved_patient_is_matched_after_rigid_registration(visits, tmp_path):
         if e.concept == longitudinal.QUALITATIVE_DIFFERENCE
     )
     assert statuses == sorted(c.meaning for c in longitudinal.STATUS_CODES.values())
+
+
+def test_the_json_form_keeps_time_points_and_centres(comparison_file):
+    report = read_measurement_report(comparison_file)
+    again = report_from_json(json.loads(json.dumps(report_to_json(report))))
+    assert again == report
+    assert {g.time_point.order for g in again.groups} == {2}
+    purposes = {m.region.purpose for g in again.groups for m in g.measurements if m.region}
+    assert purposes == {concepts.CENTER_OF_MASS}
+    with pytest.raises(InvalidAttributeError, match=r"groups\[0\].time_point"):
+        report_from_json({"groups": [{"tracking_id": "a", "time_point": {"order": 2}}]})

@@ -39,6 +39,7 @@ from radbridge.iods.sr.report import (
     QualitativeEvaluation,
     SegmentationFrameReference,
     SegmentReference,
+    TimePoint,
 )
 
 __all__ = ["report_from_json", "report_to_json"]
@@ -75,6 +76,7 @@ def _region_json(r: ImageRegion) -> dict[str, Any]:
             ("frame_number", r.frame_number),
             ("frame_of_reference_uid", r.frame_of_reference_uid),
             ("volume_surface", r.volume_surface or None),
+            ("purpose", r.purpose.to_json() if r.purpose else None),
         )
         if v is not None
     }
@@ -121,6 +123,8 @@ def _group_json(g: MeasurementGroup) -> dict[str, Any]:
         out["evaluations"] = _evaluations_json(g.evaluations)
     if g.algorithm:
         out["algorithm"] = {"name": g.algorithm.name, "version": g.algorithm.version}
+    if g.time_point is not None:
+        out["time_point"] = {"label": g.time_point.label, "order": g.time_point.order}
     return out
 
 
@@ -281,6 +285,7 @@ def _region(data: dict[str, Any], where: str) -> ImageRegion:
             frame_number=data.get("frame_number"),
             frame_of_reference_uid=data.get("frame_of_reference_uid"),
             volume_surface=surface,
+            purpose=_opt(data, "purpose", f"{where}.region"),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidAttributeError(
@@ -336,7 +341,23 @@ def _group_fields(
         ),
         evaluations=_evaluations_from(data, where),
         algorithm=_algorithm(data.get("algorithm")),
+        time_point=_time_point(data.get("time_point"), where),
     )
+
+
+def _time_point(data: Any, where: str) -> TimePoint | None:
+    if data is None:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("label"), str):
+        raise InvalidAttributeError(
+            f"{where}.time_point needs a label (text)", attribute=f"{where}.time_point"
+        )
+    order = data.get("order")
+    if order is not None and (not isinstance(order, int) or isinstance(order, bool)):
+        raise InvalidAttributeError(
+            f"{where}.time_point.order must be a whole number", attribute=f"{where}.time_point"
+        )
+    return TimePoint(data["label"], order)
 
 
 def report_from_json(data: Any, *, seg: Dataset | None = None) -> MeasurementReport:
