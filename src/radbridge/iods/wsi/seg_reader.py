@@ -283,19 +283,37 @@ class SlideSegmentation(TiledMatrix):
     def _strips(self, target: NDArray[Any], segment: int) -> None:
         """Fill ``target`` one row of tiles at a time (bounded memory for large levels)."""
         th = self.grid.tile_rows
-        for top in range(0, self.shape[0], th):
-            strip = np.zeros((min(th, self.shape[0] - top), self.shape[1]), self.dtype)
-            self._fill(strip, top, 0, segment)
+        for tile_row, top in enumerate(range(0, self.shape[0], th)):
+            strip = self._row(tile_row, segment)
             target[top : top + strip.shape[0]] = strip
+
+    def _row(self, tile_row: int, segment: int) -> NDArray[Any]:
+        """Decode one row of tiles of ``segment`` at once: ``[tile rows, columns]``."""
+        th, tw = self.tile_shape
+        across = self.grid.tiles_across
+        found = [
+            (column, self._frames[(segment, tile_row, column)])
+            for column in range(across)
+            if (segment, tile_row, column) in self._frames
+        ]
+        frames = self._reader.frames([frame for _, frame in found]) if found else None
+        if frames is not None and len(found) == across:
+            tiles = frames.astype(self.dtype, copy=False)
+        else:
+            tiles = np.zeros((across, th, tw), self.dtype)
+            if frames is not None:
+                tiles[[column for column, _ in found]] = frames
+        height = min(th, self.shape[0] - tile_row * th)
+        row = tiles.swapaxes(0, 1).reshape(th, across * tw)
+        return row[:height, : self.shape[1]]
 
     def _labels(self, target: NDArray[Any], numbers: Sequence[int]) -> None:
         th = self.grid.tile_rows
-        for top in range(0, self.shape[0], th):
+        for tile_row, top in enumerate(range(0, self.shape[0], th)):
             height = min(th, self.shape[0] - top)
             labels = np.zeros((height, self.shape[1]), target.dtype)
             for number in numbers:
-                strip = np.zeros((height, self.shape[1]), bool)
-                self._fill(strip, top, 0, number)
+                strip = self._row(tile_row, number)
                 if np.logical_and(strip, labels).any():
                     raise DecodingError(
                         f"segment {number} overlaps another segment",
