@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from radbridge.io.phantom import LABEL_NAMES, generate_phantom, write_phantom
+from radbridge.io.phantom import LABEL_NAMES, FollowUp, generate_phantom, write_phantom
 from radbridge.io.series import read_volume
 from tests.peers import dciodvfy
 
@@ -83,3 +83,44 @@ def test_phantom_passes_dciodvfy(tmp_path):
         result = dciodvfy(path)
         assert result.errors == [], result.output
         assert result.warnings == [], result.output
+
+
+def test_follow_up_visit_from_the_command_line(tmp_path, capsys):
+    from pydicom import dcmread
+
+    from radbridge.cli import main
+
+    base, later = tmp_path / "v0", tmp_path / "v1"
+    args = ["phantom", "--slices", "8", "--size", "32", "--seed", "2"]
+    assert main([*args, str(base)]) == 0
+    moved = ["--follow-up", "1", "--days", "30", "--shift", "4,-2,6", "--rotate", "5"]
+    assert main([*args, str(later), *moved]) == 0
+    truth = json.loads((later / "phantom.json").read_text())
+    assert [les["status"] for les in truth["lesions"]] == ["grown", "shrunk", "stable", "new"]
+    assert truth["follow_up"] == {"visit": 1, "days": 30, "shift_mm": [4, -2, 6], "rotation_deg": 5}
+    first, second = (dcmread(next((d / "dicom").iterdir())) for d in (base, later))
+    assert first.PatientID == second.PatientID
+    assert (first.StudyDate, second.StudyDate) == ("20260101", "20260131")
+    assert first.StudyInstanceUID != second.StudyInstanceUID
+    assert first.FrameOfReferenceUID != second.FrameOfReferenceUID  # the patient moved
+    capsys.readouterr()
+    assert main([*args, str(tmp_path / "bad"), "--follow-up", "1", "--shift", "4,2"]) == 2
+    assert "--shift" in capsys.readouterr().err
+
+
+def test_unmoved_follow_up_shares_the_frame_and_shows_the_changes():
+    base = generate_phantom(slices=40, size=96, seed=5)
+    later = generate_phantom(slices=40, size=96, seed=5, follow_up=FollowUp())
+    assert base.hu.frame_of_reference_uid == later.hu.frame_of_reference_uid
+    for lesion in later.lesions:
+        if lesion.baseline_index is None:
+            continue
+        old = base.lesions[lesion.baseline_index]
+        assert old.centre_lps == lesion.centre_lps
+        index = np.rint(later.labels.geometry.lps_to_index(np.array([lesion.centre_lps]))[0])
+        assert later.labels.array[tuple(index.astype(int))] == lesion.label
+    # the resolved 10 mm nodule is gone: its centre is lung now
+    gone = base.lesions[0]
+    index = np.rint(base.labels.geometry.lps_to_index(np.array([gone.centre_lps]))[0]).astype(int)
+    assert base.labels.array[tuple(index)] == gone.label
+    assert later.labels.array[tuple(index)] == 2
