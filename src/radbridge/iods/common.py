@@ -210,8 +210,10 @@ def label_map(
             attribute=attribute,
             hint="use stacked_volume()",
         )
-    counts = masks.array.reshape(len(numbers), -1).sum(axis=1) if numbers else []
-    if overlap == "error" and numbers and int(masks.array.sum(axis=0).max()) > 1:
+    flat = masks.array.reshape(len(numbers), -1)
+    counts = np.count_nonzero(flat, axis=1) if numbers else np.zeros(0, np.int64)
+    # Regions overlap when their voxels outnumber those of their union (no summed copy).
+    if overlap == "error" and numbers and int(counts.sum()) > np.count_nonzero(flat.any(axis=0)):
         raise DecodingError(
             f"{what}s overlap, so they cannot be combined into one label map",
             path=path,

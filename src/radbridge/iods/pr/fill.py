@@ -64,6 +64,22 @@ def _ellipse(graphic: GraphicObject, shape: tuple[int, int]) -> NDArray[np.bool_
     return np.asarray(u * u + v * v <= 1 + 1e-9)
 
 
+def _fill_cropped(polygons: list[NDArray[np.float64]], shape: tuple[int, int]) -> NDArray[np.bool_]:
+    """Fill ``(row, column)`` polygons on their bounding box only (an organ is small)."""
+    out = np.zeros(shape, bool)
+    if not polygons:
+        return out
+    points = np.concatenate(polygons)
+    top, left = np.maximum(np.floor(points.min(axis=0)).astype(int), 0)
+    bottom = min(int(np.ceil(points[:, 0].max())) + 1, shape[0])
+    right = min(int(np.ceil(points[:, 1].max())) + 1, shape[1])
+    if top < bottom and left < right:
+        corner = np.array([top, left], np.float64)
+        window = (bottom - top, right - left)
+        out[top:bottom, left:right] = fill_polygons([p - corner for p in polygons], window)
+    return out
+
+
 def region_mask(graphics: Sequence[GraphicObject], shape: tuple[int, int]) -> NDArray[np.bool_]:
     """Return the pixels ``(rows, columns)`` that the closed graphics of one region enclose.
 
@@ -76,7 +92,7 @@ def region_mask(graphics: Sequence[GraphicObject], shape: tuple[int, int]) -> ND
         for g in closed
         if g.graphic_type is not GraphicType.CIRCLE and g.graphic_type is not GraphicType.ELLIPSE
     ]
-    out = fill_polygons(polygons, shape) if polygons else np.zeros(shape, bool)
+    out = _fill_cropped(polygons, shape)
     for g in closed:
         if g.graphic_type in (GraphicType.CIRCLE, GraphicType.ELLIPSE):
             out |= _ellipse(g, shape)
