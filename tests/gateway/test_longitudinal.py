@@ -36,7 +36,12 @@ SHAPE = {"slices": 60, "size": 128, "seed": 3, "nifti": False}
 
 
 def _baseline(folder):
-    files = write_phantom(folder, **SHAPE)
+    return _baseline_like(folder, None)
+
+
+def _baseline_like(folder, follow_up):
+    """Write a visit of the phantom with radbridge's SEG and SR of it (paths, SR)."""
+    files = write_phantom(folder, follow_up=follow_up, **SHAPE)
     series = read_series(files.dicom_dir)
     result = ReferenceCTModel()(series.volume(rescale=True), SeriesInfo(modality="CT"))
     objects = encode_results(series, result, ["seg", "sr"])
@@ -173,3 +178,24 @@ def test_compare_with_prior_needs_an_sr_and_a_pacs(config):
     unknown = replace(config.rules[0], prior_from="elsewhere")
     with pytest.raises(ConfigError, match="elsewhere"):
         replace(config, rules=(unknown,)).check()
+
+
+@pytest.mark.slow
+def test_a_third_visit_starts_from_the_previous_comparison(tmp_path):
+    """Among a prior study's SRs the comparison is taken: it carries the chain's UIDs."""
+    from radbridge.gateway.prior import prior_reports
+    from radbridge.sr import compare_reports, encode_comparison
+
+    _, first_sr = _baseline(tmp_path / "visit0")
+    second_paths, second_sr = _baseline_like(tmp_path / "visit1", FollowUp(days=91))
+    comparison = encode_comparison(compare_reports(first_sr, second_sr))
+    folder = tmp_path / "retrieved"
+    folder.mkdir()
+    second_sr.save_as(folder / "a.dcm", enforce_file_format=True)
+    comparison.save_as(folder / "b.dcm", enforce_file_format=True)
+    (folder / "image.dcm").write_bytes(second_paths[0].read_bytes())
+    chosen = prior_reports(folder)
+    assert [ds.SOPInstanceUID for ds in chosen] == [
+        comparison.SOPInstanceUID,
+        second_sr.SOPInstanceUID,
+    ]

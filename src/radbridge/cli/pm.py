@@ -39,7 +39,7 @@ def _check_units(value: str) -> str:
     try:
         parse_units(value)
     except RadbridgeError as exc:
-        raise typer.BadParameter(f"{exc.message} (e.g. '1', 'mm', 'ml', '[hnsf\'U]')") from None
+        raise typer.BadParameter(f"{exc.message} (e.g. '1', 'mm', 'ml', '[hnsf'U]')") from None
     return value
 
 

@@ -34,7 +34,7 @@ from radbridge.iods.common import SeriesOptions
 from radbridge.net import Peer, find, get, qido, wado
 from radbridge.uids import derived_uid
 
-__all__ = ["PriorStudy", "compare_with_prior", "find_prior_study", "prior_peer"]
+__all__ = ["PriorStudy", "compare_with_prior", "find_prior_study", "prior_peer", "prior_reports"]
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ def find_prior_study(peer: Peer, source: Dataset, *, ae_title: str) -> PriorStud
     return None
 
 
-def _radbridge_reports(folder: Path) -> list[Dataset]:
+def prior_reports(folder: Path) -> list[Dataset]:
     """Return the TID 1500 reports among the retrieved files, comparisons first."""
     from radbridge.sr import read_measurement_report
 
@@ -205,7 +205,7 @@ def _retrieve_reports(peer: Peer, prior: PriorStudy, folder: Path, ae_title: str
     for item in series:
         uid = str(item.SeriesInstanceUID)
         _retrieve(peer, folder / "sr" / uid, study=study, series=uid, ae_title=ae_title)
-    return _radbridge_reports(folder / "sr") if series else []
+    return prior_reports(folder / "sr") if series else []
 
 
 def _register(
