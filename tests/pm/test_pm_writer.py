@@ -284,3 +284,14 @@ def test_any_finite_float_map_round_trips(values):
         fits = np.array_equal(values.astype(np.float32), values)
     assert back.array.dtype == (np.float32 if fits else values.dtype)
     assert np.array_equal(back.array, values)
+
+
+def test_slicer_profile_refuses_integer_maps_and_writes_float_maps(study):
+    """dcmqi (3D Slicer) reads float32 maps only (tests/test_compatibility.py measures it)."""
+    stored = study.labels.astype(np.uint16)
+    with pytest.raises(EncodingError, match="float32 Parametric Maps only") as caught:
+        encode_parametric_map(stored, study.source, quantity=ADC, units="1", profile="slicer")
+    assert caught.value.hint is not None and "--dtype float32" in caught.value.hint
+    values = stored.astype(np.float32) / 7
+    ds = encode_parametric_map(values, study.source, quantity=ADC, units="1", profile="slicer")
+    assert "FloatPixelData" in ds

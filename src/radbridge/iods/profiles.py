@@ -4,15 +4,15 @@ Every default opens in every reader radbridge is tested against (dcmqi/3D Slicer
 highdicom, dcmjs/OHIF, Orthanc, dciodvfy, PixelMed): that is the ``interop``
 profile. The other profiles pick a documented set for one kind of reader — the
 smallest encoding it reads, measured by ``tests/test_compatibility.py`` — and
-refuse what that reader cannot open at all instead of writing it silently (one
-exception: dcmqi reads float32 Parametric Maps only, and ``slicer`` still writes
-an integer map, uncompressed). docs/compatibility.md has the table.
+refuse what that reader cannot open at all instead of writing it silently (so
+``slicer`` refuses integer Parametric Maps: dcmqi reads float32 maps only).
+docs/compatibility.md has the table.
 
 ========== ============ ============== ============== ============= ==========
 profile    SEG BINARY   SEG FRACTIONAL SEG LABELMAP   PM (integer)  SC
 ========== ============ ============== ============== ============= ==========
 interop    explicit     explicit       rle            explicit      explicit
-slicer     deflated     deflated       deflated       explicit      explicit
+slicer     deflated     deflated       deflated       (refused)     explicit
 ohif       explicit     (refused)      rle            explicit      explicit
 pacs       explicit     explicit       explicit       explicit      explicit
 compact    deflated     jpegls         jpegls         jpegls        jpegls
@@ -54,7 +54,7 @@ _R, _J = TransferSyntax.RLE, TransferSyntax.JPEGLS
 _CHOICES = MappingProxyType(
     {
         "interop": (_E, _E, _R, _E, _E),
-        "slicer": (_D, _D, _D, _E, _E),
+        "slicer": (_D, _D, _D, None, _E),
         "ohif": (_E, None, _R, _E, _E),
         "pacs": (_E, _E, _E, _E, _E),
         "compact": (_D, _J, _J, _J, _J),
@@ -64,6 +64,11 @@ _CHOICES = MappingProxyType(
 #: Why a profile refuses an output (its reader cannot open that object at all).
 _REFUSALS = MappingProxyType(
     {
+        ("slicer", "pm-integer"): (
+            "dcmqi (what 3D Slicer uses) reads float32 Parametric Maps only",
+            "store the map as float32 (stored_dtype='float32', CLI --dtype float32; the "
+            "default for float input), or use another profile",
+        ),
         ("ohif", "seg-fractional"): (
             "OHIF 3.13's SEG reader (Cornerstone3D adapters 5.6.8) refuses FRACTIONAL SEGs "
             "with values other than 0 and the maximum ('Fractional segmentations are not "
