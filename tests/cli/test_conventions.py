@@ -91,6 +91,10 @@ def test_help_texts_the_issue_quoted(path, text, capsys):
 @pytest.mark.parametrize("path", list(COMMANDS), ids=IDS)
 def test_options_have_help_and_booleans_are_flags(path):
     for param in COMMANDS[path].params:
+        if param.param_type_name == "argument":  # named in capitals in the usage line
+            assert (param.help or "").strip(), f"{' '.join(path)} {param.name} has no help"
+            assert param.metavar and param.metavar.isupper(), f"{param.name}: metavar in capitals"
+            continue
         if param.param_type_name != "option" or param.name == "help":
             continue
         assert (param.help or "").strip(), f"{' '.join(path)} {param.opts} has no help"
@@ -154,7 +158,7 @@ BAD = [
     (["send", "x", "--to", "A@127.0.0.1:1", "--associations", "0"], "--associations"),
     (["seg", "encode", "--profile", "viewer"], "--profile"),
     (["info", "--no-such-option"], "--no-such-option"),
-    (["info"], "PATHS"),
+    (["info"], "PATH"),
 ]  # fmt: skip
 
 

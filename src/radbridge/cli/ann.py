@@ -93,7 +93,7 @@ def encode(
 
 @ann_app.command("decode")
 def decode(
-    annotations: Annotated[Path, typer.Argument(help="Annotation file.")],
+    annotations: Annotated[Path, typer.Argument(metavar="ANNOTATIONS", help="Annotation file.")],
     output: Annotated[
         Path, typer.Option("-o", "--output", help=".ndjson (streamed) or .geojson to write.")
     ],

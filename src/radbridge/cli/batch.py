@@ -15,7 +15,10 @@ from radbridge.cli.output import emit, say
 @app.command()
 def batch(
     manifest: Annotated[
-        Path, typer.Argument(help="CSV: source,kind,input[,labels,output,id,options]")
+        Path,
+        typer.Argument(
+            metavar="MANIFEST", help="CSV: source,kind,input[,labels,output,id,options]"
+        ),
     ],
     out: Annotated[Path, typer.Option("--out", help="Output folder.")],
     scheduler: Annotated[

@@ -104,7 +104,7 @@ def _print_alerts(report: dict[str, Any]) -> None:
 
 @gateway_app.command("retry")
 def retry_command(
-    job: Annotated[int, typer.Argument(help="Job id (see `gateway status`).")],
+    job: Annotated[int, typer.Argument(metavar="JOB", help="Job id (see `gateway status`).")],
     config: ConfigOption = None,
     data_dir: DataOption = None,
     force: Annotated[

@@ -202,7 +202,7 @@ def _describe(ps: PresentationState) -> dict[str, Any]:
 
 @gsps_app.command("decode")
 def decode(
-    gsps_file: Annotated[Path, typer.Argument(help="Presentation state file.")],
+    gsps_file: Annotated[Path, typer.Argument(metavar="GSPS", help="Presentation state file.")],
     as_json: JsonOption = False,
     source: Annotated[
         Path | None,

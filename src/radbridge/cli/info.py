@@ -13,7 +13,7 @@ from radbridge.cli.output import emit, say
 
 @app.command()
 def info(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders to scan.")],
+    paths: Annotated[list[Path], typer.Argument(metavar="PATH", help="Files or folders to scan.")],
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the JSON contract (see docs/cli.md).")
     ] = False,

@@ -97,7 +97,7 @@ def listen_command(
 
 @app.command("send")
 def send_command(
-    paths: Annotated[list[Path], typer.Argument(help="Files and folders to send.")],
+    paths: Annotated[list[Path], typer.Argument(metavar="PATH", help="Files and folders to send.")],
     to: PeerArgument,
     config: PeerConfig = None,
     ae: AeOption = "RADBRIDGE",

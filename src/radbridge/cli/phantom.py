@@ -12,7 +12,7 @@ from radbridge.cli import JsonOption, app
 
 @app.command()
 def phantom(
-    out: Annotated[Path, typer.Argument(help="Output folder.")],
+    out: Annotated[Path, typer.Argument(metavar="OUT", help="Output folder.")],
     slices: Annotated[int, typer.Option(min=2, help="Number of axial slices (300 mm).")] = 100,
     size: Annotated[
         int, typer.Option(min=16, help="Rows and columns (400 mm field of view).")

@@ -166,7 +166,7 @@ def _encode(
 
 @pm_app.command("decode")
 def decode(
-    pm_file: Annotated[Path, typer.Argument(help="Parametric Map file.")],
+    pm_file: Annotated[Path, typer.Argument(metavar="PM", help="Parametric Map file.")],
     output: Annotated[Path, typer.Option("-o", "--output", help=".nii.gz, .nrrd or .npy")],
     source: Annotated[
         Path | None, typer.Option("--source", help="Put the map on this series' grid.")

@@ -12,7 +12,9 @@ from radbridge.cli import app
 if TYPE_CHECKING:
     from radbridge.net import Peer
 
-PeerArgument = Annotated[str, typer.Argument(help="AE@HOST:PORT, or a peer name from --config.")]
+PeerArgument = Annotated[
+    str, typer.Argument(metavar="PEER", help="AE@HOST:PORT, or a peer name from --config.")
+]
 PeerConfig = Annotated[
     Path | None, typer.Option("--config", help="TOML file with [peers.NAME] tables.")
 ]

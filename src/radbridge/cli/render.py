@@ -35,7 +35,7 @@ def _masks(
 
 @app.command("render")
 def render(
-    seg_file: Annotated[Path, typer.Argument(help="SEG file.")],
+    seg_file: Annotated[Path, typer.Argument(metavar="SEG", help="SEG file.")],
     source: Annotated[Path, typer.Option("--source", help="Folder of the source series.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Output folder.")],
     style: Annotated[

@@ -145,7 +145,7 @@ def encode(
 
 @rtstruct_app.command("decode")
 def decode(
-    rs_file: Annotated[Path, typer.Argument(help="RTSTRUCT file.")],
+    rs_file: Annotated[Path, typer.Argument(metavar="RTSTRUCT", help="RTSTRUCT file.")],
     source: Annotated[Path, typer.Option("--source", help="Folder of the series it was drawn on.")],
     output: Annotated[Path, typer.Option("-o", "--output", help=".nii.gz, .nrrd or .npy")],
     stacked: Annotated[
@@ -204,7 +204,7 @@ def decode(
 
 @rtstruct_app.command("info")
 def info(
-    rs_file: Annotated[Path, typer.Argument(help="RTSTRUCT file.")],
+    rs_file: Annotated[Path, typer.Argument(metavar="RTSTRUCT", help="RTSTRUCT file.")],
     as_json: JsonOption = False,
 ) -> None:
     """Describe an RTSTRUCT: referenced series, ROIs, their types and contour counts."""
@@ -254,7 +254,7 @@ def _print_info(result: dict[str, Any], as_json: bool) -> None:
 
 @app.command("convert")
 def convert(
-    input_file: Annotated[Path, typer.Argument(help="SEG or RTSTRUCT file.")],
+    input_file: Annotated[Path, typer.Argument(metavar="FILE", help="SEG or RTSTRUCT file.")],
     to: Annotated[
         Literal["rtstruct", "seg"],
         typer.Option(

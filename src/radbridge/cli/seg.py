@@ -210,7 +210,7 @@ def _syntax_name(ds: Any) -> str:
 
 @seg_app.command("decode")
 def decode(
-    seg_file: Annotated[Path, typer.Argument(help="SEG file.")],
+    seg_file: Annotated[Path, typer.Argument(metavar="SEG", help="SEG file.")],
     output: Annotated[
         Path,
         typer.Option("-o", "--output", help=".nii.gz, .nrrd or .npy; a folder with --per-segment."),
@@ -374,7 +374,7 @@ def _write_per_segment(
 
 @seg_app.command("info")
 def info(
-    seg_file: Annotated[Path, typer.Argument(help="SEG file.")],
+    seg_file: Annotated[Path, typer.Argument(metavar="SEG", help="SEG file.")],
     as_json: JsonOption = False,
 ) -> None:
     """Describe a SEG: type, frames, segments and their codes, geometry."""

@@ -29,7 +29,10 @@ OutputOption = Annotated[Path, typer.Option("-o", "--output", help="File to writ
 def encode(
     report: Annotated[
         Path,
-        typer.Argument(help="REPORT.json (schema: docs/sr.md), or dcmqi's tid1500writer JSON."),
+        typer.Argument(
+            metavar="REPORT",
+            help="REPORT.json (schema: docs/sr.md), or dcmqi's tid1500writer JSON.",
+        ),
     ],
     source: SourceOption,
     output: OutputOption,
@@ -109,7 +112,7 @@ def _check_seg(named: set[str], seg: Any, report: Path) -> None:
 
 @sr_app.command("decode")
 def decode(
-    sr_file: Annotated[Path, typer.Argument(help="SR file.")],
+    sr_file: Annotated[Path, typer.Argument(metavar="SR", help="SR file.")],
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the JSON form (docs/sr.md).")
     ] = False,
@@ -171,8 +174,10 @@ def _measurement_text(m: Any) -> str:
 
 @sr_app.command("compare")
 def compare(
-    prior: Annotated[Path, typer.Argument(help="The prior visit's TID 1500 SR.")],
-    current: Annotated[Path, typer.Argument(help="The current visit's TID 1500 SR.")],
+    prior: Annotated[Path, typer.Argument(metavar="PRIOR", help="The prior visit's TID 1500 SR.")],
+    current: Annotated[
+        Path, typer.Argument(metavar="CURRENT", help="The current visit's TID 1500 SR.")
+    ],
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Write the comparison SR here.")
     ] = None,

@@ -51,7 +51,9 @@ def slide_json(slide: Slide) -> dict[str, Any]:
 
 @wsi_app.command("info")
 def info(
-    folder: Annotated[Path, typer.Argument(help="Folder (or file) of the slide's images.")],
+    folder: Annotated[
+        Path, typer.Argument(metavar="FOLDER", help="Folder (or file) of the slide's images.")
+    ],
     series: SeriesOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -77,7 +79,9 @@ def info(
 
 @wsi_app.command("phantom")
 def phantom(
-    folder: Annotated[Path, typer.Argument(help="Folder to write level0.dcm, level1.dcm, ...")],
+    folder: Annotated[
+        Path, typer.Argument(metavar="FOLDER", help="Folder to write level0.dcm, level1.dcm, ...")
+    ],
     rows: Annotated[int, typer.Option(min=1, help="Rows of the finest level.")] = 1000,
     columns: Annotated[int, typer.Option(min=1, help="Columns of the finest level.")] = 1500,
     tile: Annotated[int, typer.Option(min=1, help="Tile size (pixels).")] = 256,
@@ -174,7 +178,7 @@ def encode(
 
 @seg_app.command("decode")
 def decode(
-    seg_file: Annotated[Path, typer.Argument(help="SEG made on a slide level.")],
+    seg_file: Annotated[Path, typer.Argument(metavar="SEG", help="SEG made on a slide level.")],
     output: Annotated[Path, typer.Option("-o", "--output", help=".npy file to write.")],
     segment: Annotated[
         int | None, typer.Option("--segment", help="Only this segment: [row, column].")
