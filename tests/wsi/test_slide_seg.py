@@ -266,3 +266,34 @@ def test_frames_of_100_bits_run_on_across_bytes(interop, tmp_path, omit):
     np.testing.assert_array_equal(read_slide_segmentation(path).mask(), labels)
     theirs = hd.seg.segread(path).get_total_pixel_matrix(combine_segments=True)
     np.testing.assert_array_equal(theirs, labels)
+
+
+def test_one_segments_fractions_tiles_and_regions(full_slide):
+    slide = read_slide(full_slide.folder)
+    shape = slide.level(2).shape
+    fractions = np.zeros(shape)
+    fractions[10:40, 20:60] = 0.5
+    fractions[12, 22] = 1.0
+    seg = read_slide_segmentation(
+        encode_slide_segmentation(
+            fractions,
+            slide,
+            describe(1),
+            level=2,
+            segmentation_type="fractional",
+            max_fractional_value=100,
+            omit_empty_tiles=True,
+        )
+    )
+    assert seg.max_fractional_value == 100 and seg.organization == "TILED_SPARSE"
+    np.testing.assert_array_equal(seg.mask(segment=1), np.rint(fractions * 100).astype(np.uint8))
+    assert seg.has_tile(0, 0) and not seg.has_tile(1, 1)
+    assert (seg.tile(1, 1) == 0).all()
+    assert seg.tile(0, 0)[12, 22] == 100 and seg.tile(0, 0)[10, 20] == 50
+    np.testing.assert_array_equal(
+        seg.region(30, 50, 20, 30), np.rint(fractions[30:50, 50:80] * 100)
+    )
+    with pytest.raises(GridMismatchError, match="outside the grid"):
+        seg.tile(9, 0)
+    with pytest.raises(GridMismatchError, match="empty"):
+        seg.region(0, 0, 0, 5)

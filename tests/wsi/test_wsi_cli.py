@@ -108,3 +108,17 @@ def test_orthanc_stores_and_lists_the_slide_seg(orthanc, full_slide, tmp_path, l
     study = orthanc.get(f"/series/{series['ID']}/study")
     modalities = {orthanc.get(f"/series/{s}")["MainDicomTags"]["Modality"] for s in study["Series"]}
     assert modalities == {"SEG", "SM"}
+
+
+def test_fractional_planes_from_the_command_line(full_slide, tmp_path, labels_json):
+    level = read_slide(full_slide.folder).level(2)
+    planes = np.zeros((2, *level.shape), np.float32)
+    planes[0, :20] = 0.25
+    planes[1, 30:] = 1.0
+    np.save(tmp_path / "planes.npy", planes)
+    seg = tmp_path / "frac.dcm"
+    args = ["wsi", "seg", "encode", "--source", str(full_slide.folder), "--level", "2"]
+    args += ["--mask", str(tmp_path / "planes.npy"), "--labels", str(labels_json)]
+    assert main([*args, "-o", str(seg), "--type", "fractional"]) == 0
+    assert main(["wsi", "seg", "decode", str(seg), "-o", str(tmp_path / "back.npy")]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "back.npy"), np.rint(planes * 255))
