@@ -82,15 +82,45 @@ def _source(source: SourceLike) -> Series:
     return resolved
 
 
-def _segment_masks(segmentation: Segmentation, source: Series) -> tuple[StackedMasks, Any]:
-    """Return the stacked masks on the source, and their array: FRACTIONAL as fractions.
+def _segments_on(
+    seg: Segmentation | Dataset | str | os.PathLike[str], source: SourceLike
+) -> tuple[Segmentation, Series, StackedMasks, Any]:
+    """Read the SEG (if needed); return it, the source, its masks there and their array.
 
-    Fractions in float64, as binarize() computes them, so outlines and label maps agree.
+    FRACTIONAL arrays hold fractions in float64, as binarize() computes them, so
+    outlines and label maps agree.
     """
-    masks = segmentation.stacked_volume(source, fractional_as_float=False)
-    if segmentation.segmentation_type is not SegmentationType.FRACTIONAL:
-        return masks, masks.array
-    return masks, masks.array.astype(np.float64) / float(segmentation.max_fractional_value)
+    segmentation = seg if isinstance(seg, Segmentation) else read_segmentation(seg)
+    resolved = _source(source)
+    masks = segmentation.stacked_volume(resolved, fractional_as_float=False)
+    array = masks.array
+    if segmentation.segmentation_type is SegmentationType.FRACTIONAL:
+        array = array.astype(np.float64) / float(segmentation.max_fractional_value)
+    return segmentation, resolved, masks, array
+
+
+def _rois_on(
+    rtstruct: StructureSet | Dataset | str | os.PathLike[str],
+    source: SourceLike,
+    tolerance_mm: float | None,
+) -> tuple[StructureSet, Series, StackedMasks]:
+    """Read the structure set (if needed); return it, the source and its ROIs filled there.
+
+    Raises
+    ------
+    EncodingError
+        The structure set has no ROI to convert.
+    """
+    structure_set = rtstruct if isinstance(rtstruct, StructureSet) else read_rtstruct(rtstruct)
+    resolved = _source(source)
+    masks = structure_set.stacked_volume(resolved, tolerance_mm=tolerance_mm)
+    if not masks.segment_numbers:
+        raise EncodingError(
+            "the structure set has no ROIs",
+            path=structure_set.source,
+            attribute="ROIContourSequence",
+        )
+    return structure_set, resolved, masks
 
 
 def seg_to_rtstruct(
@@ -124,12 +154,10 @@ def seg_to_rtstruct(
     series
         Deprecated name of ``options``.
     """
-    segmentation = seg if isinstance(seg, Segmentation) else read_segmentation(seg)
-    resolved = _source(source)
+    segmentation, resolved, masks, array = _segments_on(seg, source)
     contour_options = contours or ContourOptions()
     if threshold is not None:
         contour_options = replace(contour_options, level=threshold)
-    masks, array = _segment_masks(segmentation, resolved)
     rois = [
         ROIDescription.from_segment(
             _complete_algorithm(segmentation.segments[n], segmentation.source),
@@ -209,9 +237,7 @@ def rtstruct_to_seg(
         Segment *k* is the *k*-th ROI of the structure set (labels keep the
         ROI names).
     """
-    structure_set = rtstruct if isinstance(rtstruct, StructureSet) else read_rtstruct(rtstruct)
-    resolved = _source(source)
-    masks = structure_set.stacked_volume(resolved, tolerance_mm=tolerance_mm)
+    structure_set, resolved, masks = _rois_on(rtstruct, source, tolerance_mm)
     segments = []
     for k, number in enumerate(masks.segment_numbers):
         description = roi_description(
@@ -219,12 +245,6 @@ def rtstruct_to_seg(
         )
         assert description.segment is not None  # roi_description always codes the ROI
         segments.append(replace(description.segment, segment_number=k + 1))
-    if not segments:
-        raise EncodingError(
-            "the structure set has no ROIs",
-            path=structure_set.source,
-            attribute="ROIContourSequence",
-        )
     return encode_segmentation(
         masks.array,
         resolved,
@@ -280,9 +300,7 @@ def seg_to_gsps(
     >>> state.segments, bool(np.array_equal(state.stacked_volume(source).array[0], mask))
     ({1: 'Liver'}, True)
     """
-    segmentation = seg if isinstance(seg, Segmentation) else read_segmentation(seg)
-    resolved = _source(source)
-    masks, array = _segment_masks(segmentation, resolved)
+    segmentation, resolved, masks, array = _segments_on(seg, source)
     return encode_gsps(
         array,
         resolved,
@@ -335,9 +353,7 @@ def rtstruct_to_gsps(
     >>> state.segments, bool(np.array_equal(state.label_volume(source).array, mask))
     ({2: 'GTV_1'}, True)
     """
-    structure_set = rtstruct if isinstance(rtstruct, StructureSet) else read_rtstruct(rtstruct)
-    resolved = _source(source)
-    masks = structure_set.stacked_volume(resolved, tolerance_mm=tolerance_mm)
+    structure_set, resolved, masks = _rois_on(rtstruct, source, tolerance_mm)
     rois = {
         n: {
             "label": structure_set.rois[n].name or f"ROI {n}",
@@ -345,12 +361,6 @@ def rtstruct_to_gsps(
         }
         for n in masks.segment_numbers
     }
-    if not rois:
-        raise EncodingError(
-            "the structure set has no ROIs",
-            path=structure_set.source,
-            attribute="ROIContourSequence",
-        )
     return encode_gsps(
         masks.array,
         resolved,
