@@ -170,3 +170,23 @@ def test_a_model_card_marks_a_model_external_and_names_its_maker(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps({**card, "external": "yes"}))
     with pytest.raises(ConfigError, match="external must be true or false"):
         ModelCard.load(tmp_path / "bad.json")
+
+
+class _External:
+    """A model that says it sends data outside (never run: refused before)."""
+
+    external = True
+
+
+def test_a_model_only_the_workers_can_import_is_checked_there_fail_closed(tmp_path):
+    """On Dask the gateway may not import the model; the worker refuses it if external."""
+    from radbridge.gateway.runner import PermanentJobError, _refuse_unprotected
+
+    rule = replace(GatewayConfig.default(tmp_path).rules[0], model="nowhere_module:Model")
+    with pytest.raises(ConfigError):
+        _deidentifies(rule, None)  # a local run must import it
+    assert not _deidentifies(rule, None, remote=True)  # the worker will ask the model
+    with pytest.raises(PermanentJobError, match="marked external") as caught:
+        _refuse_unprotected(_External(), rule, None)
+    assert caught.value.hint is not None and "deidentify = true" in caught.value.hint
+    _refuse_unprotected(object(), rule, None)  # a model that is not external runs

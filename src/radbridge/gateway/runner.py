@@ -27,6 +27,7 @@ import pydicom
 from pydicom.dataset import Dataset
 
 from radbridge.errors import (
+    ConfigError,
     DecodingError,
     DicomReadError,
     GatewayError,
@@ -308,6 +309,7 @@ def compute_results(
 
         models = worker_models()
     model = models.get(rule.model) if models is not None else load_model(rule.model)
+    _refuse_unprotected(model, rule, pseudonyms)
     info = _model_info(datasets, volume.shape[0], pseudonyms is not None)
     started = time.perf_counter()
     result = run_model(model, volume, info)
@@ -335,16 +337,39 @@ def _encode(ds: Dataset) -> bytes:
     return buffer.getvalue()
 
 
-def _deidentifies(rule: Rule, models: ModelCache | None) -> bool:
-    """Tell whether the rule's model must see a pseudonymised series (rule or model says so)."""
+def _deidentifies(rule: Rule, models: ModelCache | None, *, remote: bool = False) -> bool:
+    """Tell whether the rule's model must see a pseudonymised series (rule or model says so).
+
+    With ``remote`` (jobs run on Dask workers) a model the gateway's own process cannot
+    import is not asked here: the worker that loads it refuses it if it is external
+    (:func:`_refuse_unprotected`), so the check fails closed.
+    """
     if rule.deidentify:
         return True
     if rule.model.endswith(".json"):  # a model card says it without loading the network
         from radbridge.models.onnx import ModelCard
 
         return ModelCard.load(rule.model).external
-    model = models.get(rule.model) if models is not None else load_model(rule.model)
+    try:
+        model = models.get(rule.model) if models is not None else load_model(rule.model)
+    except ConfigError:
+        if not remote:
+            raise
+        log.info("rule %s: model importable only on the workers; they check 'external'", rule.name)
+        return False
     return bool(getattr(model, "external", False))
+
+
+def _refuse_unprotected(model: Any, rule: Rule, pseudonyms: Pseudonyms | None) -> None:
+    """Refuse to give an external model a series that was not de-identified."""
+    if pseudonyms is None and getattr(model, "external", False):
+        raise PermanentJobError(
+            f"model {rule.model} is marked external but its series was not de-identified "
+            "(the gateway's process could not load the model to ask)",
+            attribute="deidentify",
+            hint=f"set deidentify = true on rule {rule.name!r}, or make the model importable "
+            "by the gateway too",
+        )
 
 
 def _pseudonyms(job: Job, store: Store, paths: Sequence[str]) -> Pseudonyms:
@@ -411,7 +436,11 @@ def run_job(
             "frozen inputs",
             attribute="version_inputs",
         )
-    pseudonyms = _pseudonyms(job, store, paths) if _deidentifies(rule, models) else None
+    pseudonyms = (
+        _pseudonyms(job, store, paths)
+        if _deidentifies(rule, models, remote=executor is not None)
+        else None
+    )
     if executor is None:
         computed = compute_results(job, rule, paths, models, pseudonyms)
     else:
