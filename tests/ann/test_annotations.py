@@ -18,7 +18,7 @@ from radbridge.ann import (
     read_annotations,
     write_annotations,
 )
-from radbridge.errors import DecodingError, EncodingError, UnsupportedObjectError
+from radbridge.errors import DecodingError, EncodingError, GridMismatchError, UnsupportedObjectError
 from radbridge.wsi import read_slide
 from tests.peers import dciodvfy
 
@@ -344,3 +344,38 @@ def test_bulk_reading_refuses_damage_by_name(tmp_path):
     coordinates = read.AnnotationGroupSequence[0].DoublePointCoordinatesData
     assert isinstance(coordinates, memoryview)
     assert np.frombuffer(coordinates, "<f8")[-1] == 99_999
+
+
+@pytest.mark.peer
+def test_groups_on_one_optical_path(tmp_path):
+    """A group that applies to one fluorescence channel names it (wsidicom 0.36 ignores it)."""
+    from tests.wsi.slides import write_slide
+
+    written = write_slide(tmp_path / "slide", samples=1, optical_paths=2, levels=1)
+    slide = read_slide(written.folder)
+    dots = [np.array([[5.0, 6.0]]), np.array([[7.5, 1.0]])]
+    on_two = AnnotationGroupDescription(
+        1,
+        "channel 2 spots",
+        **CELL,
+        graphic_type="point",
+        algorithm_type="manual",
+        optical_paths=("2",),
+    )
+    everywhere = replace(on_two, number=2, label="all spots", optical_paths=())
+    path = write_annotations(
+        written.folder / "ann.dcm", slide, [(on_two, dots), (everywhere, dots)]
+    )
+    assert dciodvfy(path).errors == []
+    read = read_annotations(path)
+    assert [g.description.optical_paths for g in read.groups] == [("2",), ()]
+    raw = pydicom.dcmread(path).AnnotationGroupSequence  # as pydicom reads the file
+    assert raw[0].AnnotationAppliesToAllOpticalPaths == "NO"
+    assert raw[0].ReferencedOpticalPathIdentifier == "2"
+    assert raw[1].AnnotationAppliesToAllOpticalPaths == "YES"
+    assert "ReferencedOpticalPathIdentifier" not in raw[1]
+    with pytest.raises(GridMismatchError, match="optical path '7'"):
+        write_annotations(
+            tmp_path / "x.dcm", slide, [(replace(on_two, optical_paths=("7",)), dots)]
+        )
+    assert not (tmp_path / "x.dcm").exists()

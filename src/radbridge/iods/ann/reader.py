@@ -154,7 +154,15 @@ def _description(item: Dataset, source: str | None) -> AnnotationGroupDescriptio
         ),
         uid=str(item.get("AnnotationGroupUID", "") or "") or None,
         description=str(item.get("AnnotationGroupDescription", "") or "") or None,
+        optical_paths=_optical_paths(item),
     )
+
+
+def _optical_paths(item: Dataset) -> tuple[str, ...]:
+    if str(item.get("AnnotationAppliesToAllOpticalPaths", "YES") or "YES") == "YES":
+        return ()
+    value = item.get("ReferencedOpticalPathIdentifier") or []
+    return (str(value),) if isinstance(value, str) else tuple(str(v) for v in value)
 
 
 def _coordinates(item: Dataset, dims: int, number: int, source: str | None) -> NDArray[Any]:

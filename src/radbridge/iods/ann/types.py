@@ -107,6 +107,10 @@ class AnnotationGroupDescription:
         Annotation Group UID (default: derived from the SOP Instance UID and number).
     description
         Annotation Group Description (free text), optional.
+    property_type_modifiers
+        Annotation Property Type Modifiers, optional.
+    optical_paths
+        The Optical Path Identifiers the annotations apply to; empty (default): all.
     """
 
     number: int
@@ -120,6 +124,7 @@ class AnnotationGroupDescription:
     uid: str | None = None
     description: str | None = None
     property_type_modifiers: tuple[Code, ...] = field(default=())
+    optical_paths: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         graphic = choice(AnnotationGraphicType, self.graphic_type, "GraphicType")
@@ -127,6 +132,7 @@ class AnnotationGroupDescription:
         object.__setattr__(self, "graphic_type", graphic)
         object.__setattr__(self, "algorithm_type", algorithm_type)
         object.__setattr__(self, "measurements", tuple(self.measurements))
+        object.__setattr__(self, "optical_paths", tuple(str(p) for p in self.optical_paths))
 
     @property
     def points_per_annotation(self) -> int | None:

@@ -52,7 +52,7 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
 from pydicom.uid import ExplicitVRLittleEndian
 
-from radbridge.errors import EncodingError
+from radbridge.errors import EncodingError, GridMismatchError
 from radbridge.iods.ann.types import (
     MICROSCOPY_BULK_SIMPLE_ANNOTATIONS_STORAGE,
     MIN_POINTS,
@@ -61,7 +61,7 @@ from radbridge.iods.ann.types import (
     AnnotationGroupDescription,
 )
 from radbridge.iods.common import SeriesOptions, finish_file, new_instance, series_options
-from radbridge.iods.multiframe.tiles import SlideSource
+from radbridge.iods.multiframe.tiles import SlideLevelSource, SlideSource
 from radbridge.uids import derived_uid
 
 __all__ = ["write_annotations"]
@@ -265,7 +265,9 @@ class _Group:
                 m.to_dataset() for m in d.property_type_modifiers
             ]
         ds.NumberOfAnnotations = self.count
-        ds.AnnotationAppliesToAllOpticalPaths = "YES"
+        ds.AnnotationAppliesToAllOpticalPaths = "NO" if d.optical_paths else "YES"
+        if d.optical_paths:
+            ds.ReferencedOpticalPathIdentifier = list(d.optical_paths)
         ds.GraphicType = self.graphic.value
         return ds
 
@@ -280,6 +282,25 @@ def _check_groups(groups: Sequence[AnnotationGroupDescription]) -> None:
                 f"annotation groups must be numbered 1..{len(groups)} in order; "
                 f"group {k} has number {description.number}",
                 attribute="AnnotationGroupNumber",
+            )
+
+
+def _check_optical_paths(
+    level: SlideLevelSource, groups: Sequence[AnnotationGroupDescription]
+) -> None:
+    known = {
+        str(item.get("OpticalPathIdentifier", ""))
+        for image in level.datasets
+        for item in image.get("OpticalPathSequence", [])
+    }
+    for group in groups:
+        unknown = [path for path in group.optical_paths if path not in known]
+        if unknown:
+            raise GridMismatchError(
+                f"annotation group {group.number} names optical path {unknown[0]!r}, "
+                "which the level's images do not have",
+                attribute="ReferencedOpticalPathIdentifier",
+                hint="use one of " + ", ".join(sorted(known)),
             )
 
 
@@ -346,7 +367,7 @@ def write_annotations(
         first point of a POLYGON, the wrong number of values, an empty group, or
         groups not numbered 1..N. Nothing is left at ``output`` then.
     GridMismatchError
-        The level does not exist.
+        The level, or an optical path a group names, does not exist.
     """
     started = time.perf_counter()
     descriptions = [description for description, _ in groups]
@@ -357,6 +378,7 @@ def write_annotations(
         default=SeriesOptions(series_description="Annotations", content_label="ANNOTATIONS"),
     )
     header = finish_file(_header(slide, level, settings), ExplicitVRLittleEndian)
+    _check_optical_paths(slide.level(level), descriptions)
     path = Path(output)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="radbridge-ann-", dir=path.parent) as folder:
