@@ -21,7 +21,7 @@ from scipy import ndimage
 from typer.testing import CliRunner
 
 from radbridge.cli import app, main
-from radbridge.errors import GeometryError, InvalidAttributeError
+from radbridge.errors import EncodingError, GeometryError, InvalidAttributeError
 from radbridge.io.phantom import FollowUp, write_phantom
 from radbridge.io.registration import register_rigid
 from radbridge.io.series import read_series
@@ -258,3 +258,15 @@ def test_the_json_form_keeps_time_points_and_centres(comparison_file):
     assert purposes == {concepts.CENTER_OF_MASS}
     with pytest.raises(InvalidAttributeError, match=r"groups\[0\].time_point"):
         report_from_json({"groups": [{"tracking_id": "a", "time_point": {"order": 2}}]})
+
+
+def test_reports_without_lesions_give_a_clear_error(tmp_path, capsys):
+    from radbridge.coding import Code, sct
+    from radbridge.sr import Measurement, MeasurementGroup, MeasurementReport
+
+    volume = Measurement(sct("118565006", "Volume"), 1500.0, Code("ml", "UCUM", "ml"))
+    organ = MeasurementReport(groups=(MeasurementGroup("liver", measurements=(volume,)),))
+    comparison = compare_reports(organ, organ)
+    assert comparison.lesions == ()
+    with pytest.raises(EncodingError, match="neither report has a lesion"):
+        encode_comparison(comparison)

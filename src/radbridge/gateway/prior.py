@@ -189,6 +189,9 @@ def compare_with_prior(
         except GeometryError:  # another frame of reference: register the two CT series
             transform = _register(peer, prior, Path(scratch), image_paths, config.ae_title)
             comparison = compare_reports(prior_sr, current_sr, transform=transform)
+    if not comparison.lesions:
+        log.info("job %d: no lesions in either report: no comparison", job.id)
+        return None
     options = _options(job, prior_sr, current_sr)
     log.info(
         "job %d: compared with prior %s (%d lesions)",

@@ -538,8 +538,15 @@ def encode_comparison(
     Raises
     ------
     EncodingError
-        The report cannot be written (e.g. no lesion in either report).
+        Neither report has a lesion, or the report cannot be written.
     """
+    if not comparison.lesions:
+        raise EncodingError(
+            "neither report has a lesion to compare (a group with a Center of Mass point)",
+            attribute="lesions",
+            hint="compare reports of radbridge's sr output of a model that reports objects "
+            "with centroids (docs/longitudinal.md)",
+        )
     source = source if source is not None else comparison.current
     if source is None:
         raise EncodingError(
