@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -180,3 +181,23 @@ def test_shell_completion_completes_commands_and_choices():
         [sys.executable, "-m", "radbridge"], env={**env, **words}, capture_output=True, text=True
     )
     assert set(done.stdout.split()) == {"seg", "send"}
+
+
+CLI = Path(__file__).resolve().parents[2] / "src" / "radbridge" / "cli"
+#: typer.echo left in place: --version (before any option is parsed), the demo's indent,
+#: and error lines (shown even with --quiet).
+ECHO_ALLOWED = ("radbridge {__version__}", "nl=False", "err=True")
+
+
+def test_commands_print_through_say_and_emit():
+    """Reports go through say() (silenced by --quiet) and emit() (--json), never print."""
+    found = []
+    for module in sorted(CLI.glob("*.py")):
+        if module.name == "output.py":
+            continue
+        for number, line in enumerate(module.read_text().splitlines(), 1):
+            if "typer.echo(" in line and not any(a in line for a in ECHO_ALLOWED):
+                found.append(f"{module.name}:{number}: {line.strip()}")
+            if line.strip().startswith("print(") and "file=sys.stderr" not in line:
+                found.append(f"{module.name}:{number}: {line.strip()}")
+    assert not found, "\n".join(found)

@@ -88,15 +88,15 @@ def _print_alerts(report: dict[str, Any]) -> None:
     if not report["alerts"]:
         return
     counts = ", ".join(f"{k} {v}" for k, v in sorted(report["alerts"].items()))
-    typer.echo(f"alerts: {counts}")
+    say(f"alerts: {counts}")
     if report["alert_latency_s"]:
         lat = report["alert_latency_s"]
-        typer.echo(
+        say(
             f"alert latency (last instance -> alert taken): median {lat['median']} s, "
             f"max {lat['max']} s over {lat['count']} alerts"
         )
     for alert in report["alert_failures"][:10]:
-        typer.echo(
+        say(
             f"  alert of job {alert['job']} to {alert['destination']} failed after "
             f"{alert['attempts']} attempts: {(alert['error'] or '')[:80]}"
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -18,6 +17,7 @@ from radbridge.cli import (
     identity,
     write_object,
 )
+from radbridge.cli.output import emit, say
 
 if TYPE_CHECKING:
     from pydicom import Dataset
@@ -230,17 +230,17 @@ def decode(
     if source is not None and output is not None:
         _write_masks(ps, _source(source, series), output, overlap, quiet=as_json)
     if as_json:
-        typer.echo(json.dumps(result, indent=2))
+        emit(result)
         return
     graphics = sum(len(a["graphics"]) for i in result["images"] for a in i["annotations"])
-    typer.echo(
+    say(
         f"{result['sop_class']} {result['sop_instance_uid']} ({result['presentation_label']}): "
         f"{len(result['layers'])} layers, {graphics} graphics on {len(result['images'])} images"
     )
     for n, label in result["segments"].items():
-        typer.echo(f"  {n:>4}  {label}")
+        say(f"  {n:>4}  {label}")
     for window in result["windows"]:
-        typer.echo(f"  window {window['center']:g}/{window['width']:g}")
+        say(f"  window {window['center']:g}/{window['width']:g}")
 
 
 def _write_masks(
@@ -257,4 +257,4 @@ def _write_masks(
     else:
         write_image(volume, output)
     message = f"wrote {output}: {volume.shape} label map, regions {sorted(ps.segments)}"
-    typer.echo(message, err=quiet)  # --json: standard output holds the JSON alone
+    say(message, err=quiet)  # --json: standard output holds the JSON alone
