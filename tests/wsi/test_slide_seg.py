@@ -178,6 +178,8 @@ def test_bad_input_is_refused_with_the_reason(full_slide, fluorescence_slide):
         )
     with pytest.raises(EncodingError, match="negative"):
         encode_slide_segmentation(np.full(shape, -1), slide, describe(1))
+    with pytest.raises(EncodingError, match=r"holds label 2 .* only segments 1\.\.1"):
+        encode_slide_segmentation(labels_on(shape), slide, describe(1))
     with pytest.raises(EncodingError, match="3 segments but 1"):
         encode_slide_segmentation(np.zeros((3, *shape), bool), slide, describe(1))
     fluorescence = read_slide(fluorescence_slide.folder)

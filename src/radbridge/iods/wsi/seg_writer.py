@@ -87,6 +87,7 @@ class _Input:
     stacked: bool
     seg_type: SegmentationType
     max_fractional: int
+    segments: int
 
     def strip(self, segment: int, top: int, bottom: int) -> NDArray[Any]:
         """Rows ``top:bottom`` of ``segment`` as bool (BINARY) or uint8 (FRACTIONAL)."""
@@ -96,7 +97,15 @@ class _Input:
         part = np.asarray(self.array[top:bottom])
         if self.seg_type is SegmentationType.FRACTIONAL:  # one segment's values
             return check_stacked(part, self.seg_type, self.max_fractional)
-        selected: NDArray[np.bool_] = check_labels(part) == segment
+        labels = check_labels(part)
+        if segment == 1 and labels.size and int(labels.max()) > self.segments:
+            raise EncodingError(
+                f"the mask holds label {int(labels.max())} (rows {top}..{bottom - 1}) but "
+                f"only segments 1..{self.segments} are described",
+                attribute="segments",
+                hint="describe every label of the mask (labels.json), or set the others to 0",
+            )
+        selected: NDArray[np.bool_] = labels == segment
         return selected
 
 
@@ -129,7 +138,7 @@ def _check_input(
             attribute="mask",
             hint="give [segment, row, column] values, one plane per segment",
         )
-    return _Input(mask, stacked, seg_type, max_fractional)
+    return _Input(mask, stacked, seg_type, max_fractional, segments)
 
 
 def _tiles_of_strip(strip: NDArray[Any], grid: SlideGrid) -> NDArray[Any]:
