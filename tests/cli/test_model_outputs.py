@@ -152,3 +152,24 @@ def test_monai_array_and_affine_reach_the_source_grid(study):
     lps = np.diag([-1.0, -1.0, 1.0, 1.0]) @ image.affine
     assert np.array_equal(mask_from_ijk(ijk, lps, geometry, space="LPS", channel_first=False),
                           truth)  # fmt: skip
+
+
+def test_4d_nifti_probabilities_with_background_become_fractional(study, tmp_path):
+    probabilities = _probabilities(study)  # [class, slice, row, column], class 0 background
+    image = nib.load(study / "labels.nii.gz")  # i = column, j = row, k = slice
+    channels_last = np.stack([p.T for p in probabilities], axis=-1)  # [i, j, k, class]
+    nib.save(nib.Nifti1Image(channels_last, image.affine), tmp_path / "probabilities.nii.gz")
+    (tmp_path / "labels.json").write_text(json.dumps({"1": "liver", "2": "liver_lesion"}))
+    out = tmp_path / "prob.seg.dcm"
+    argv = ["seg", "encode", "--source", study / "dicom", "--mask",
+            tmp_path / "probabilities.nii.gz", "--labels", tmp_path / "labels.json",
+            "--type", "fractional", "-o", out]  # fmt: skip
+    assert main([str(a) for a in argv]) == 0
+    seg = hd.seg.segread(out)
+    pixels = seg.get_pixels_by_source_instance(
+        source_sop_instance_uids=_slice_uids(study), segment_numbers=[1, 2],
+        combine_segments=False, rescale_fractional=True, ignore_spatial_locations=True,
+        assert_missing_frames_are_empty=True,
+    )  # fmt: skip
+    assert np.allclose(pixels[..., 0], probabilities[1], atol=1 / 255 + 1e-6)
+    assert np.allclose(pixels[..., 1], probabilities[2], atol=1 / 255 + 1e-6)
