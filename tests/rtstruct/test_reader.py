@@ -228,3 +228,13 @@ def test_not_a_structure_set(study, tmp_path):
         read_rtstruct(junk)
     with pytest.raises(NotDicomError):
         read_rtstruct(tmp_path / "missing.dcm")
+
+
+def test_a_structure_set_without_regions_gives_an_empty_label_map():
+    """Found by the fuzz campaign: a truncated file with no ROI left crashed in a reshape."""
+    from radbridge.iods.common import StackedMasks, label_map
+
+    grid = VolumeGeometry((2, 3, 4), np.eye(4))
+    empty = StackedMasks(np.zeros((0, 2, 3, 4), bool), grid, ())
+    volume = label_map(empty, overlap="error")
+    assert volume.array.shape == (2, 3, 4) and not volume.array.any()

@@ -210,7 +210,7 @@ def label_map(
             attribute=attribute,
             hint="use stacked_volume()",
         )
-    flat = masks.array.reshape(len(numbers), -1)
+    flat = masks.array.reshape(len(numbers), int(np.prod(masks.geometry.shape)))  # 0 regions too
     counts = np.count_nonzero(flat, axis=1) if numbers else np.zeros(0, np.int64)
     # Regions overlap when their voxels outnumber those of their union (no summed copy).
     if overlap == "error" and numbers and int(counts.sum()) > np.count_nonzero(flat.any(axis=0)):
