@@ -128,6 +128,15 @@ def test_a_peer_that_is_down_is_one_line(study, capsys):
     assert "sent 0 of 8 instances" in out
 
 
+@pytest.mark.parametrize("command", [["query"], ["echo", "--to"], ["retrieve", "--study", "1.2.3"]])
+def test_a_query_to_a_peer_that_is_down_is_one_line(command, tmp_path, capsys):
+    peer = f"DOWN@127.0.0.1:{free_port()}"
+    argv = [*command, peer] if command[0] != "retrieve" else ["retrieve", peer, *command[1:]]
+    assert main([*argv, *(["-o", str(tmp_path)] if command[0] == "retrieve" else [])]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()  # pynetdicom's own lines: -v
+    assert line.startswith("error: ") and "cannot open an association" in line
+
+
 def test_echo_json_against_storescp(storescp, capsys):
     report = _json(["echo", "--to", f"{storescp.aet}@127.0.0.1:{storescp.port}", "--json"], capsys)
     assert report["ok"] is True and report["milliseconds"] > 0

@@ -64,16 +64,21 @@ def configure(*, quiet: bool, verbose: int, log_file: Path | None) -> Settings:
     ``-v`` shows radbridge's INFO records and ``-vv`` its DEBUG records; other
     libraries' loggers (pynetdicom, urllib3, ...) stay at WARNING until ``-vvv``.
     ``--quiet`` leaves errors only. ``--log-file`` sends the records to FILE
-    (appended) instead of stderr.
+    (appended) instead of stderr. pynetdicom's own lines (a refused connection is
+    two ERROR lines before radbridge's one error) appear from ``-v`` on.
     """
     reset()
     state = Settings(quiet=quiet, verbose=verbose, log_file=log_file)
     ours = logging.ERROR if quiet else logging.WARNING - 10 * min(verbose, 2)
     others = logging.ERROR if quiet else (logging.DEBUG if verbose >= 3 else logging.WARNING)
     root, package = logging.getLogger(), logging.getLogger("radbridge")
-    state.levels = {"": root.level, "radbridge": package.level}
+    network = logging.getLogger("pynetdicom")
+    state.levels = {"": root.level, "radbridge": package.level, "pynetdicom": network.level}
     root.setLevel(others)
     package.setLevel(ours)
+    # pynetdicom logs a refused connection as two ERROR lines of its own before radbridge's
+    # one clear error: shown from -v on
+    network.setLevel(logging.CRITICAL if verbose == 0 or quiet else logging.WARNING)
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         handler: logging.Handler = logging.FileHandler(log_file, encoding="utf-8")
