@@ -379,3 +379,19 @@ def test_groups_on_one_optical_path(tmp_path):
             tmp_path / "x.dcm", slide, [(replace(on_two, optical_paths=("7",)), dots)]
         )
     assert not (tmp_path / "x.dcm").exists()
+
+
+def test_an_element_pydicom_cannot_decode_names_its_attribute(slide_folder, tmp_path):
+    """Found by the fuzz campaign: an unknown VR crashed in pydicom (NotImplementedError)."""
+    from radbridge.errors import InvalidAttributeError
+
+    slide = read_slide(slide_folder)
+    path = write_annotations(tmp_path / "a.dcm", slide, groups(np.random.default_rng(5), count=3))
+    data = bytearray(path.read_bytes())
+    study_uid = b"\x20\x00\x0d\x00UI"  # (0020,000D) in explicit VR little endian
+    at = data.index(study_uid)
+    data[at + 4 : at + 6] = b"TI"  # a VR that does not exist
+    path.write_bytes(bytes(data))
+    with pytest.raises(InvalidAttributeError, match=r"StudyInstanceUID|0020,000D") as caught:
+        read_annotations(path)
+    assert caught.value.path == str(path)

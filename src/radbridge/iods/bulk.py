@@ -44,7 +44,7 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
 from radbridge.errors import DecodingError
-from radbridge.iods.multiframe.fast_read import map_file, meta_end
+from radbridge.iods.multiframe.fast_read import check_elements, map_file, meta_end
 
 __all__ = ["BULK_VRS", "open_bulk_mapped"]
 
@@ -145,6 +145,9 @@ def open_bulk_mapped(path: str | os.PathLike[str], *, threshold: int = 65536) ->
         The file cannot be opened or is not DICOM.
     DecodingError
         It is damaged (an element runs past the end, a malformed sequence).
+    InvalidAttributeError
+        An element cannot be decoded (an unknown VR, a wrong length) or holds a value of
+        the wrong kind; the error names the attribute.
     """
     name, data = map_file(path)
     try:
@@ -154,11 +157,12 @@ def open_bulk_mapped(path: str | os.PathLike[str], *, threshold: int = 65536) ->
         stripper = _Stripper(data, threshold)
         stripper.dataset(offset, len(data))
         ds = dcmread(io.BytesIO(bytes(data[:offset]) + b"".join(stripper.out)))
-        found = list(_bulk_elements(ds))
     except (ValueError, struct.error, IndexError, UnicodeDecodeError) as exc:
         raise DecodingError(
             f"cannot be read ({exc})", path=name, hint="the file may be truncated or damaged"
         ) from exc
+    check_elements(ds, name=name)  # damage names its attribute (an unknown VR, ...)
+    found = list(_bulk_elements(ds))
     if len(found) != len(stripper.bulk):
         return _read_all(name)  # elements out of order: let pydicom read it all
     view = memoryview(data)
@@ -173,8 +177,10 @@ def open_bulk_mapped(path: str | os.PathLike[str], *, threshold: int = 65536) ->
 
 def _read_all(name: str) -> Dataset:
     try:
-        return dcmread(name)
+        ds = dcmread(name)
     except Exception as exc:
         raise DecodingError(
             f"cannot be read ({exc})", path=name, hint="the file is damaged"
         ) from exc
+    check_elements(ds, name=name)
+    return ds
