@@ -125,6 +125,22 @@ def test_damaged_files_give_clear_errors_10000(corpus, tmp_path, damage):
     _run_case(corpus, tmp_path, damage)
 
 
+#: Cases the 10,000-case campaign found, kept as fixed tests (each crashed a reader once).
+FOUND = [
+    # rtstruct decode of a structure set left without regions (a reshape of no masks)
+    Damage(45, "truncate", (121419,), (0,) * 6, False, b"AE", 224),
+    # ann decode: a flipped VR pydicom does not know (NotImplementedError)
+    Damage(1012, "flip", (0, 0, 1012), (0, 0, 1, 0, 0, 0), False, b"AE", 0),
+    # ann decode: a flipped byte in a sequence (pydicom's OSError "No tag to read")
+    Damage(252, "flip", (5350,), (0,) * 6, False, b"AE", 0),
+]
+
+
+@pytest.mark.parametrize("damage", FOUND, ids=repr)
+def test_cases_the_campaign_found(corpus, tmp_path, damage):
+    _run_case(corpus, tmp_path, damage)
+
+
 def test_unknown_vr_on_any_rtstruct_element(corpus, tmp_path):
     """The issue's case: pydicom's NotImplementedError for an unknown VR, on every element."""
     seed = next(s for s in corpus.seeds if s.name == "rtstruct")

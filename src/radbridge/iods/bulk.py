@@ -43,7 +43,7 @@ from pydicom import config, dcmread
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
-from radbridge.errors import DecodingError
+from radbridge.errors import DecodingError, RadbridgeError
 from radbridge.iods.multiframe.fast_read import check_elements, map_file, meta_end
 
 __all__ = ["BULK_VRS", "open_bulk_mapped"]
@@ -157,9 +157,13 @@ def open_bulk_mapped(path: str | os.PathLike[str], *, threshold: int = 65536) ->
         stripper = _Stripper(data, threshold)
         stripper.dataset(offset, len(data))
         ds = dcmread(io.BytesIO(bytes(data[:offset]) + b"".join(stripper.out)))
-    except (ValueError, struct.error, IndexError, UnicodeDecodeError) as exc:
+    except RadbridgeError:
+        raise
+    except Exception as exc:  # damaged files make pydicom raise many types (OSError, ...)
         raise DecodingError(
-            f"cannot be read ({exc})", path=name, hint="the file may be truncated or damaged"
+            f"cannot be read ({type(exc).__name__}: {exc})",
+            path=name,
+            hint="the file may be truncated or damaged",
         ) from exc
     check_elements(ds, name=name)  # damage names its attribute (an unknown VR, ...)
     found = list(_bulk_elements(ds))
