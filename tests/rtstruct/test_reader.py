@@ -238,3 +238,18 @@ def test_a_structure_set_without_regions_gives_an_empty_label_map():
     empty = StackedMasks(np.zeros((0, 2, 3, 4), bool), grid, ())
     volume = label_map(empty, overlap="error")
     assert volume.array.shape == (2, 3, 4) and not volume.array.any()
+
+
+def test_a_count_or_frame_number_that_is_no_number_does_not_crash(study):
+    """Found by the fuzz campaign: a damaged Number of Contour Points crashed int()."""
+    ds = written(study)
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    data = bytearray(buffer.getvalue())
+    at = data.index(b"\x06\x30\x46\x00IS")  # (3006,0046) Number of Contour Points
+    data[at + 8] = ord("X")
+    damaged = dcmread(io.BytesIO(bytes(data)))
+    mask, said = read_mask(damaged, study)
+    clean, _ = read_mask(ds, study)
+    np.testing.assert_array_equal(mask, clean)  # the points still define the contour
+    assert "Number of Contour Points" in said or "point" in said.lower()

@@ -135,8 +135,8 @@ def _contour(item: Dataset, where: str, counts: dict[str, int]) -> Contour | Non
     if points is None:
         return None
     declared = item.get("NumberOfContourPoints")
-    if declared not in (None, "") and int(declared) != len(points):
-        counts["point_count"] += 1
+    if declared not in (None, "") and _integer(declared) != len(points):
+        counts["point_count"] += 1  # a damaged count is a wrong count (the points rule)
     images = item.get("ContourImageSequence") or []
     uid = str(images[0].get("ReferencedSOPInstanceUID", "") or "") if images else ""
     frame = images[0].get("ReferencedFrameNumber") if images else None
@@ -144,8 +144,16 @@ def _contour(item: Dataset, where: str, counts: dict[str, int]) -> Contour | Non
         points,
         str(item.get("ContourGeometricType", "") or "CLOSED_PLANAR").strip().upper(),
         uid or None,
-        int(frame) if frame not in (None, "") else None,
+        _integer(frame) if frame not in (None, "") else None,
     )
+
+
+def _integer(value: Any) -> int | None:
+    """``value`` as an integer, or ``None`` when a damaged file holds no number there."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 class StructureSet(ReadObject):
