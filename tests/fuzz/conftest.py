@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import random
+import uuid
+from collections.abc import Callable
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -167,10 +171,19 @@ def _slide_files(folder: Path, out: Path) -> list[tuple[str, str, Path]]:
     return made
 
 
+def _repeatable_uuids(seed: int) -> Callable[[], uuid.UUID]:
+    rng = random.Random(seed)
+    return lambda: uuid.UUID(int=rng.getrandbits(128), version=4)
+
+
 @pytest.fixture(scope="session")
 def corpus(tmp_path_factory, interop) -> Corpus:
     folder = tmp_path_factory.mktemp("fuzz")
-    made, source = _own_files(folder)
+    # The same UIDs in every run: the derandomized campaign then damages the same bytes
+    # each time (random UIDs of other lengths moved every offset, so each CI run met
+    # other cases than the last).
+    with mock.patch("radbridge.uids.uuid.uuid4", _repeatable_uuids(2026)):
+        made, source = _own_files(folder)
     seeds = [make_seed(name, kind, path) for name, kind, path in made]
     seeds += [
         make_seed("interop-" + name.replace("/", "-"), kind, interop / name)
