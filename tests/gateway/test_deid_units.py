@@ -15,7 +15,7 @@ from radbridge.errors import ConfigError, GatewayError
 from radbridge.gateway import GatewayConfig
 from radbridge.gateway.config import load_gateway_config
 from radbridge.gateway.deid import REMOVED, map_uids, new_seed, pseudonymise, reidentify
-from radbridge.gateway.runner import _deidentifies
+from radbridge.gateway.runner import deidentifies
 from radbridge.gateway.store import SCHEMA_VERSION, Store
 from radbridge.io.series import load_datasets
 from radbridge.iods.source import Series
@@ -150,8 +150,8 @@ deidentify = true
     (tmp_path / "g.toml").write_text(text.replace("0o640", "0o600"))
     config = load_gateway_config(tmp_path / "g.toml")
     assert config.rules[0].deidentify is True
-    assert _deidentifies(config.rules[0], None)
-    assert not _deidentifies(GatewayConfig.default(tmp_path).rules[0], None)
+    assert deidentifies(config.rules[0], None)
+    assert not deidentifies(GatewayConfig.default(tmp_path).rules[0], None)
 
 
 def test_a_model_card_marks_a_model_external_and_names_its_maker(tmp_path):
@@ -165,8 +165,8 @@ def test_a_model_card_marks_a_model_external_and_names_its_maker(tmp_path):
     assert (plain.external, plain.manufacturer) == (False, "")
     assert (cloud.external, cloud.manufacturer) == (True, "Acme AI")
     rule = GatewayConfig.default(tmp_path).rules[0]
-    assert _deidentifies(replace(rule, model=str(tmp_path / "cloud.json")), None)
-    assert not _deidentifies(replace(rule, model=str(tmp_path / "plain.json")), None)
+    assert deidentifies(replace(rule, model=str(tmp_path / "cloud.json")), None)
+    assert not deidentifies(replace(rule, model=str(tmp_path / "plain.json")), None)
     (tmp_path / "bad.json").write_text(json.dumps({**card, "external": "yes"}))
     with pytest.raises(ConfigError, match="external must be true or false"):
         ModelCard.load(tmp_path / "bad.json")
@@ -180,13 +180,13 @@ class _External:
 
 def test_a_model_only_the_workers_can_import_is_checked_there_fail_closed(tmp_path):
     """On Dask the gateway may not import the model; the worker refuses it if external."""
-    from radbridge.gateway.runner import PermanentJobError, _refuse_unprotected
+    from radbridge.gateway.runner import PermanentJobError, refuse_unprotected
 
     rule = replace(GatewayConfig.default(tmp_path).rules[0], model="nowhere_module:Model")
     with pytest.raises(ConfigError):
-        _deidentifies(rule, None)  # a local run must import it
-    assert not _deidentifies(rule, None, remote=True)  # the worker will ask the model
+        deidentifies(rule, None)  # a local run must import it
+    assert not deidentifies(rule, None, remote=True)  # the worker will ask the model
     with pytest.raises(PermanentJobError, match="marked external") as caught:
-        _refuse_unprotected(_External(), rule, None)
+        refuse_unprotected(_External(), rule, None)
     assert caught.value.hint is not None and "deidentify = true" in caught.value.hint
-    _refuse_unprotected(object(), rule, None)  # a model that is not external runs
+    refuse_unprotected(object(), rule, None)  # a model that is not external runs

@@ -54,6 +54,8 @@ __all__ = [
     "PermanentJobError",
     "ResultFile",
     "compute_results",
+    "deidentifies",
+    "refuse_unprotected",
     "run_job",
     "write_bytes_durably",
 ]
@@ -309,7 +311,7 @@ def compute_results(
 
         models = worker_models()
     model = models.get(rule.model) if models is not None else load_model(rule.model)
-    _refuse_unprotected(model, rule, pseudonyms)
+    refuse_unprotected(model, rule, pseudonyms)
     info = _model_info(datasets, volume.shape[0], pseudonyms is not None)
     started = time.perf_counter()
     result = run_model(model, volume, info)
@@ -337,12 +339,12 @@ def _encode(ds: Dataset) -> bytes:
     return buffer.getvalue()
 
 
-def _deidentifies(rule: Rule, models: ModelCache | None, *, remote: bool = False) -> bool:
+def deidentifies(rule: Rule, models: ModelCache | None, *, remote: bool = False) -> bool:
     """Tell whether the rule's model must see a pseudonymised series (rule or model says so).
 
     With ``remote`` (jobs run on Dask workers) a model the gateway's own process cannot
     import is not asked here: the worker that loads it refuses it if it is external
-    (:func:`_refuse_unprotected`), so the check fails closed.
+    (:func:`refuse_unprotected`), so the check fails closed.
     """
     if rule.deidentify:
         return True
@@ -360,7 +362,7 @@ def _deidentifies(rule: Rule, models: ModelCache | None, *, remote: bool = False
     return bool(getattr(model, "external", False))
 
 
-def _refuse_unprotected(model: Any, rule: Rule, pseudonyms: Pseudonyms | None) -> None:
+def refuse_unprotected(model: Any, rule: Rule, pseudonyms: Pseudonyms | None) -> None:
     """Refuse to give an external model a series that was not de-identified."""
     if pseudonyms is None and getattr(model, "external", False):
         raise PermanentJobError(
@@ -438,7 +440,7 @@ def run_job(
         )
     pseudonyms = (
         _pseudonyms(job, store, paths)
-        if _deidentifies(rule, models, remote=executor is not None)
+        if deidentifies(rule, models, remote=executor is not None)
         else None
     )
     if executor is None:
