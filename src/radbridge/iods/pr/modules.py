@@ -26,7 +26,9 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.tag import Tag
 
 from radbridge.color import rgb_to_dicom_lab
 from radbridge.errors import EncodingError, MissingAttributeError
@@ -58,6 +60,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+_GRAPHIC_DATA = Tag(0x00700022)
 
 
 def add_identification(ds: Dataset, when: _dt.datetime) -> None:
@@ -143,7 +147,9 @@ def graphic_item(graphic: GraphicObject) -> Dataset:
     item.GraphicAnnotationUnits = str(graphic.units)
     item.GraphicDimensions = 2
     item.NumberOfGraphicPoints = len(graphic.points)
-    item.GraphicData = graphic.points.ravel().tolist()
+    # FL values as bytes (what pydicom would write, without validating each float)
+    data = graphic.points.astype("<f4").tobytes()
+    item[_GRAPHIC_DATA] = RawDataElement(_GRAPHIC_DATA, "FL", len(data), data, 0, False, True)
     item.GraphicType = str(graphic.graphic_type)
     if graphic.closed:
         item.GraphicFilled = "Y" if graphic.filled else "N"
