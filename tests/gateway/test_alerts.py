@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import sqlite3
 import time
 from dataclasses import replace
@@ -23,6 +24,7 @@ from hl7apy.parser import parse_message
 
 from radbridge.errors import ConfigError
 from radbridge.gateway import Gateway
+from radbridge.gateway.page import Disk, StatusView, render_status
 from radbridge.gateway.routing import Match, Rule
 from radbridge.gateway.status import status
 from radbridge.gateway.store import SCHEMA_VERSION, Store
@@ -185,6 +187,12 @@ def test_a_server_error_is_retried_and_a_refusal_dead_lettered(config, phantom_s
     assert "alert of job 1 to refusing failed after 1 attempts: permanent" in printed
     (failure,) = report["alert_failures"]
     assert failure["destination"] == "refusing" and "403" in failure["error"]
+    page = render_status(
+        StatusView(report, [], Disk(1.0, 1.0, 0.0), [], "RADBRIDGE", now=time.time()), csrf=None
+    )
+    assert "Alerts: failed 1, sent 1; last instance → alert taken: median" in page
+    failed = re.search(r'<table id="alert-failures">.*?</table>', page, flags=re.S)
+    assert failed is not None and "refusing" in failed.group() and "HTTP 403" in failed.group()
     assert job["state"] == "done" and retried.state == "done"  # the DICOM results went out
     assert [a["state"] for a in after] == ["sent", "sent"]
     assert len(refusing.requests) == 2

@@ -116,6 +116,38 @@ def test_page_and_metrics_need_the_stow_credentials(web_config, phantom_study):
         gateway.close()
 
 
+def test_the_page_lists_series_still_arriving_until_they_are_assembled(web_config, phantom_study):
+    from tests.gateway.conftest import receive_open
+
+    gateway = Gateway(web_config)
+    server = gateway.stow_server().start()
+    files = sorted(phantom_study.dicom_dir.glob("*.dcm"))
+    series = str(pydicom.dcmread(files[0]).SeriesInstanceUID)
+
+    def arriving() -> list[list[str]]:
+        page = get(server, "/", auth=(USER, PASSWORD)).text
+        table = re.search(r'<table id="arriving">.*?</table>|<p class="empty" id="arriving">', page)
+        assert table is not None, "no arriving section"
+        rows = re.findall(r"<tr>(.*?)</tr>", table.group(), flags=re.S)[1:]  # without headers
+        return [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in rows]
+
+    try:
+        gateway.transfer_opened("t1")
+        receive_open(gateway, files[:5], "t1")
+        ((uid, _, count, _, open_transfers, _, _),) = arriving()
+        assert (uid, count, open_transfers) == (series, "5", "1")  # still on an association
+        receive_open(gateway, files[5:], "t1")
+        gateway.transfer_ended("t1", "released")
+        ((uid, _, count, _, open_transfers, _, quiet),) = arriving()
+        assert (uid, count, open_transfers) == (series, str(len(files)), "0")
+        assert quiet.endswith(" s")  # waiting out the quiet period
+        assert gateway.assemble_once() == 1
+        assert arriving() == []  # a version was made of it: no longer arriving
+    finally:
+        server.stop()
+        gateway.close()
+
+
 def _token(page: str, job_id: int) -> str:
     form = re.search(rf'action="/jobs/{job_id}/retry">.*?name="csrf" value="([0-9a-f]+)"', page)
     assert form is not None, "no retry form for the job"

@@ -3,7 +3,8 @@
 :func:`render_status` turns a :class:`StatusView` (gathered by
 :mod:`radbridge.gateway.web`) into one HTML page: the queue, the jobs with their
 states and latencies, the dead-lettered jobs with a retry button, the series on
-hold with their reasons, the deliveries, the disk and the model cards. Every
+hold with their reasons, the series still arriving, the deliveries, the
+critical-finding alerts (counts, latency, failures), the disk and the model cards. Every
 value is escaped; nothing identifies a patient (the store keeps UIDs only).
 
 Examples
@@ -189,6 +190,49 @@ def _held(view: StatusView) -> str:
     return _table("held", headers, rows, "No series is held.")
 
 
+def _arriving(view: StatusView) -> str:
+    rows = []
+    for s in view.report.get("arriving_series", []):
+        expected = "" if s["expected"] is None else s["expected"]
+        rows.append(
+            [
+                _cell(s["series_instance_uid"], "uid"),
+                _cell(s["study_instance_uid"], "uid"),
+                _cell(s["instances"]),
+                _cell(expected),
+                _cell(s["open_transfers"]),
+                _cell(_stamp(s["first_received_at"]), "time"),
+                _cell(_seconds(view.now - s["last_received_at"]), "time"),
+            ]
+        )
+    headers = ("Series Instance UID", "Study Instance UID", "Instances", "Expected",
+               "Open transfers", "First instance at", "Quiet for")  # fmt: skip
+    return _table("arriving", headers, rows, "No series is arriving.")
+
+
+def _alerts(view: StatusView) -> str:
+    report = view.report
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(report.get("alerts", {}).items()))
+    latency = report.get("alert_latency_s")
+    taken = (
+        f"; last instance → alert taken: median {latency['median']} s, p95 {latency['p95']} s"
+        if latency
+        else ""
+    )
+    rows = [
+        [
+            _cell(a["job"]),
+            _cell(a["destination"]),
+            _cell(a["attempts"]),
+            _cell((a["error"] or "")[:300], "error"),
+        ]
+        for a in report.get("alert_failures", [])
+    ]
+    table = _table("alert-failures", ("Job", "Destination", "Attempts", "Reason"), rows,
+                   "No alert has failed.")  # fmt: skip
+    return f'<p id="alerts">Alerts: {escape(counts or "none")}{escape(taken)}</p>{table}'
+
+
 def _deliveries(view: StatusView) -> str:
     rows = [
         [
@@ -257,8 +301,10 @@ def render_status(view: StatusView, *, csrf: str | None, notice: str | None = No
         ("Queue and disk", _summary(view)),
         ("Jobs", _jobs(view)),
         ("Dead-lettered jobs", _dead(view, csrf)),
+        ("Arriving series", _arriving(view)),
         ("Held series", _held(view)),
         ("Deliveries", _deliveries(view)),
+        ("Critical-finding alerts", _alerts(view)),
         ("Models", _models(view)),
     )
     body = "".join(f"<h2>{escape(title)}</h2>{html}" for title, html in sections)

@@ -7,8 +7,8 @@ Examples
 >>> import tempfile, pathlib
 >>> from radbridge.gateway.store import Store
 >>> report = status(Store(pathlib.Path(tempfile.mkdtemp()) / "s.sqlite"))
->>> report["queue"], report["recent_jobs"], report["held_series"]
-({}, [], [])
+>>> report["queue"], report["recent_jobs"], report["arriving_series"], report["held_series"]
+({}, [], [], [])
 """
 
 from __future__ import annotations
@@ -55,15 +55,20 @@ def _alert(alert: Alert) -> dict[str, Any]:
     }
 
 
-def _held(series: SeriesState) -> dict[str, Any]:
-    return {
+def _series(series: SeriesState, *, held: bool) -> dict[str, Any]:
+    row: dict[str, Any] = {
         "series_instance_uid": series.series_instance_uid,
         "study_instance_uid": series.study_instance_uid,
         "instances": series.instance_count,
-        "reason": series.held_reason,
-        "held_at": series.held_at,
-        "last_activity_at": series.settled_at,
     }
+    if held:
+        row.update(reason=series.held_reason, held_at=series.held_at)
+        row.update(last_activity_at=series.settled_at)
+    else:
+        row.update(expected=series.expected_count, open_transfers=series.open_transfers)
+        row.update(first_received_at=series.first_received_at)
+        row.update(last_received_at=series.last_received_at)
+    return row
 
 
 def status(store: Store, *, recent: int = 20) -> dict[str, Any]:
@@ -78,7 +83,8 @@ def status(store: Store, *, recent: int = 20) -> dict[str, Any]:
         "latency_s": _summary(latencies[:, 0]),
         "run_s": _summary(latencies[:, 1]),
         "alert_latency_s": _summary(np.array(store.alert_latencies(), dtype=float)),
-        "held_series": [_held(s) for s in store.held_series(recent)],
+        "arriving_series": [_series(s, held=False) for s in store.arriving_series(recent)],
+        "held_series": [_series(s, held=True) for s in store.held_series(recent)],
         "recent_jobs": [_job(j) for j in store.recent_jobs(recent)],
         "failures": [
             _job(j, _FAILURE_FIELDS) for j in store.recent_jobs(recent, state=JobState.DEAD)

@@ -100,6 +100,14 @@ class Store(Pseudonyms):
             limit,
         )
 
+    def arriving_series(self, limit: int) -> list[SeriesState]:
+        """Return the series with content not yet assembled and not on hold, newest first."""
+        return self._series(
+            "SELECT * FROM series WHERE revision > assembled_revision AND held_reason IS NULL "
+            "ORDER BY last_received_at DESC LIMIT ?",
+            limit,
+        )
+
     def done_latencies(self) -> list[tuple[float, float]]:
         """Return ``(last instance -> done, started -> done)`` seconds of every done job.
 
