@@ -98,6 +98,22 @@ def test_highdicom_and_dciodvfy_accept_binary(full_slide, tmp_path, omit):
 
 @pytest.mark.peer
 @pytest.mark.parametrize("omit", [False, True], ids=["tiled-full", "tiled-sparse"])
+def test_one_segment_is_identified_once_per_frame(full_slide, tmp_path, omit):
+    """One segment: shared Segment Identification (TILED_FULL) or per frame (TILED_SPARSE),
+    never both (dciodvfy: "Functional Group Sequence already used in Shared...")."""
+    import highdicom as hd
+
+    slide = read_slide(full_slide.folder)
+    labels = (labels_on(slide.level(0).shape) == 1).astype(np.uint8)
+    ds = encode_slide_segmentation(labels, slide, describe(1), omit_empty_tiles=omit)
+    path = saved(ds, tmp_path)
+    assert dciodvfy(path).errors == []
+    theirs = hd.seg.segread(path)
+    assert theirs.get_total_pixel_matrix(combine_segments=True).tolist() == labels.tolist()
+
+
+@pytest.mark.peer
+@pytest.mark.parametrize("omit", [False, True], ids=["tiled-full", "tiled-sparse"])
 def test_fractional_round_trip_with_highdicom(fluorescence_slide, tmp_path, omit):
     import highdicom as hd
 

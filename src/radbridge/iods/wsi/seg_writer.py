@@ -394,7 +394,7 @@ def _frames(
     add_tiled_dimensions(ds, sparse=sparse)
     shared = Dataset()
     shared.PixelMeasuresSequence = [level.grid.pixel_measures(_thickness(level))]
-    if segments == 1:
+    if segments == 1 and not sparse:  # TILED_SPARSE frames name their segment (per frame)
         ident = Dataset()
         ident.ReferencedSegmentNumber = 1
         shared.SegmentIdentificationSequence = [ident]
