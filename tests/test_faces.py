@@ -266,6 +266,7 @@ FACES: dict[str, set[str]] = {
         "wado",
     },
     "radbridge.results": {
+        "AnnOutput",
         "GspsOutput",
         "KoOutput",
         "Output",
@@ -276,6 +277,7 @@ FACES: dict[str, set[str]] = {
         "RtstructOutput",
         "ScOutput",
         "SegOutput",
+        "SlideSegOutput",
         "SrOutput",
         "encode_results",
         "output_kind",
@@ -288,11 +290,14 @@ FACES: dict[str, set[str]] = {
         "Finding",
         "FunctionModel",
         "Model",
+        "ModelAnnotations",
         "ModelMeasurement",
         "ModelResult",
         "SeriesInfo",
+        "SlideModel",
         "load_model",
         "run_model",
+        "run_slide_model",
     },
 }
 

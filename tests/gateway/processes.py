@@ -37,8 +37,10 @@ def write_config(
     destinations: Sequence[str] = ("pacs", "archive"),
     extra: str = "",
     data_dir: str = "data",
+    model: str = "reference-ct",
+    modality: str = "CT",
 ) -> Path:
-    """Write a gateway.toml: one CT rule, the reference model, a DIMSE peer ``pacs``."""
+    """Write a gateway.toml: one rule (CT, the reference model), a DIMSE peer ``pacs``."""
     config = folder / "gateway.toml"
     config.write_text(
         f"""
@@ -51,12 +53,12 @@ delivery_attempts = 100
 {extra}
 
 [[rules]]
-name = "ct"
-model = "reference-ct"
+name = "{modality.lower()}"
+model = "{model}"
 outputs = {json.dumps(list(outputs))}
 destinations = {json.dumps(list(destinations))}
 [rules.match]
-modality = ["CT"]
+modality = ["{modality}"]
 
 [peers.pacs]
 ae_title = "{pacs_ae}"

@@ -116,6 +116,7 @@ class GatewayConfig:
 
     def check(self) -> None:
         """Raise :class:`~radbridge.errors.ConfigError` for inconsistent settings."""
+        from radbridge.gateway.sources import check_rule_source
         from radbridge.results.registry import output_kinds
 
         if not self.rules:
@@ -138,6 +139,7 @@ class GatewayConfig:
                     attribute="outputs",
                     hint="use " + ", ".join(output_kinds()),
                 )
+            check_rule_source(rule)
             if rule.profile not in {p.value for p in Profile}:
                 raise ConfigError(
                     f"rule {rule.name!r}: unknown profile {rule.profile!r}",

@@ -1,5 +1,12 @@
 """Run one job: series → volume → model → result objects in the outbox.
 
+A VL Whole Slide Microscopy series goes the slide path instead: the frozen inputs
+are opened with :func:`radbridge.wsi.read_slide` (tiles decoded on demand), the
+rule's slide model runs on the slide (:func:`radbridge.models.run_slide_model`) and
+its result is encoded as the rule's slide outputs (``slide-seg``, ``ann``). Slides
+are not de-identified: such a job is refused (dead-lettered), as is a rule whose
+outputs do not fit the series' kind (see :mod:`radbridge.gateway.sources`).
+
 A job reads exactly the input set frozen for its version (SOP Instance UIDs and
 content digests, recorded before it ran), never the series as it is now. Result
 UIDs derive from (series UID, version, rule, model name and version), so a job
@@ -42,7 +49,14 @@ from radbridge.io.series import load_datasets
 from radbridge.io.storage import write_durably as write_bytes_durably
 from radbridge.iods.common import SeriesOptions
 from radbridge.iods.source import Series
-from radbridge.models import Model, SeriesInfo, load_model, run_model
+from radbridge.models import (
+    Model,
+    SeriesInfo,
+    SlideModel,
+    load_model,
+    run_model,
+    run_slide_model,
+)
 from radbridge.net import AlertReason
 from radbridge.uids import derived_uid
 
@@ -61,6 +75,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+
+#: A model of volumes or of whole-slide images.
+AnyModel = Model | SlideModel
 
 
 class PermanentJobError(GatewayError):
@@ -130,20 +148,20 @@ class ModelCache:
     >>> cache.close()
     """
 
-    def __init__(self, loader: Callable[[str], Model] = load_model) -> None:
+    def __init__(self, loader: Callable[[str], AnyModel] = load_model) -> None:
         self._loader = loader
-        self._models: dict[str, Model] = {}
+        self._models: dict[str, AnyModel] = {}
         self._loading: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
         self._closed = False
 
-    def _cached(self, spec: str) -> Model | None:
+    def _cached(self, spec: str) -> AnyModel | None:
         with self._lock:
             if self._closed:
                 raise GatewayError(f"model {spec}: the gateway is closed", attribute="model")
             return self._models.get(spec)
 
-    def get(self, spec: str) -> Model:
+    def get(self, spec: str) -> AnyModel:
         """Return the model for ``spec``, loading it on first use.
 
         Raises
@@ -166,7 +184,7 @@ class ModelCache:
                     self._models[spec] = model
         return model
 
-    def loaded(self) -> dict[str, Model]:
+    def loaded(self) -> dict[str, AnyModel]:
         """Return the models loaded so far, by spec."""
         with self._lock:
             return dict(self._models)
@@ -184,23 +202,25 @@ class ModelCache:
 #: Output kinds by series number (900, 901, ...), and in delivery order but for the SR,
 #: delivered last (see _outputs); other registered kinds come before the SR in the
 #: rule's order (series number 999).
-_KINDS = ("seg", "sr", "ko", "sc", "pm", "rtstruct", "gsps")
+_KINDS = ("seg", "sr", "ko", "sc", "pm", "rtstruct", "gsps", "slide-seg", "ann")
 _DESCRIPTIONS = {
     "seg": "AI segmentation",
     "sc": "AI overlay",
     "pm": "AI probability map",
     "rtstruct": "AI structures",
     "gsps": "AI outlines",
+    "slide-seg": "AI slide segmentation",
+    "ann": "AI annotations",
 }
 
 
-def _series_options(job: Job, rule: Rule, model: Model, kind: str) -> SeriesOptions:
+def _series_options(job: Job, rule: Rule, model: AnyModel, kind: str) -> SeriesOptions:
     key = (job.series_instance_uid, str(job.version), rule.name, model.name, model.version)
     description = _DESCRIPTIONS.get(kind, kind.upper())
     return SeriesOptions(
         series_description=f"{description} ({model.name})"[:64],
         series_number=900 + _KINDS.index(kind) if kind in _KINDS else 999,
-        content_label=kind.upper()[:16],
+        content_label=kind.upper().replace("-", "_")[:16],  # CS: no hyphen
         series_instance_uid=derived_uid(*key, kind, "series"),
         sop_instance_uid=derived_uid(*key, kind, "instance"),
         manufacturer="radbridge",
@@ -300,18 +320,22 @@ def compute_results(
     """
     from radbridge.results import ResultOptions, encode_results
 
+    if _slide_job(rule, paths):
+        return _compute_slide(job, rule, paths, models, pseudonyms)
     context = None
     if pseudonyms is not None:  # the original patient/study modules, to put back
         originals = load_datasets([Path(paths[0])], headers_only=True)
         context = copy.deepcopy(Series.from_datasets(originals).context)
     datasets, source = _load(paths, pseudonyms)
     volume = _volume(source)
-    if models is None:
-        from radbridge.gateway.executors import worker_models
-
-        models = worker_models()
-    model = models.get(rule.model) if models is not None else load_model(rule.model)
+    model = _loaded(rule, models)
     refuse_unprotected(model, rule, pseudonyms)
+    if not isinstance(model, Model):
+        raise PermanentJobError(
+            f"model {rule.model} is a slide model (run_slide) but the series is no slide",
+            attribute="model",
+            hint=f"route only VL Whole Slide Microscopy series to rule {rule.name!r}",
+        )
     info = _model_info(datasets, volume.shape[0], pseudonyms is not None)
     started = time.perf_counter()
     result = run_model(model, volume, info)
@@ -329,6 +353,74 @@ def compute_results(
     if pseudonyms is not None and context is not None:
         for ds in objects.values():
             reidentify(ds, pseudonyms, context)
+    items = [(kind, str(ds.SOPInstanceUID), _encode(ds)) for kind, ds in objects.items()]
+    return Computed(items, model_s, time.perf_counter() - started - model_s, reasons)
+
+
+def _loaded(rule: Rule, models: ModelCache | None) -> AnyModel:
+    """Return the rule's model: from the gateway's cache, else the worker's, else loaded now."""
+    if models is None:
+        from radbridge.gateway.executors import worker_models
+
+        models = worker_models()
+    return models.get(rule.model) if models is not None else load_model(rule.model)
+
+
+def _slide_job(rule: Rule, paths: Sequence[str]) -> bool:
+    """Tell whether the job's series is a whole-slide image; refuse a rule of the other kind."""
+    from radbridge.gateway.sources import is_slide, refuse_other_source
+
+    with _readable():
+        header = load_datasets([Path(paths[0])], headers_only=True)[0]
+    sop_class = str(header.get("SOPClassUID", ""))
+    reason = refuse_other_source(rule, sop_class, rule.outputs)
+    if reason is not None:
+        raise PermanentJobError(
+            reason, attribute="outputs", hint="this series is dead-lettered; fix the rule"
+        )
+    return is_slide(sop_class)
+
+
+def _compute_slide(
+    job: Job,
+    rule: Rule,
+    paths: Sequence[str],
+    models: ModelCache | None,
+    pseudonyms: Pseudonyms | None,
+) -> Computed:
+    """Run the slide path of :func:`compute_results`: slide -> slide model -> slide kinds."""
+    from radbridge.results import ResultOptions, SlideSegOutput, encode_results
+    from radbridge.wsi import read_slide
+
+    if pseudonyms is not None:
+        raise PermanentJobError(
+            f"rule {rule.name!r} de-identifies (or its model is external), which radbridge "
+            "does not do for whole-slide images",
+            attribute="deidentify",
+            hint="de-identify slides before they reach the gateway, and use a model that "
+            "is not marked external",
+        )
+    with _readable():
+        slide = read_slide([Path(p) for p in paths])
+    model = _loaded(rule, models)
+    if not isinstance(model, SlideModel):
+        raise PermanentJobError(
+            f"model {rule.model} takes volumes; the series is a whole-slide image",
+            attribute="model",
+            hint=f"give rule {rule.name!r} a slide model (run_slide), e.g. reference-slide",
+        )
+    info = SeriesInfo.from_dataset(slide.levels[0].datasets[0], slice_count=len(paths))
+    started = time.perf_counter()
+    result = run_slide_model(model, slide, info)
+    model_s = time.perf_counter() - started
+    reasons = rule.urgent.reasons(result)
+    settings = {"slide-seg": SlideSegOutput(segmentation_type=rule.seg_type)}
+    outputs = [settings.get(kind, kind) for kind in rule.outputs]
+    options = ResultOptions(
+        series={kind: _series_options(job, rule, model, kind) for kind in rule.outputs},
+        profile=rule.profile,
+    )
+    objects = encode_results(slide, result, outputs, options)
     items = [(kind, str(ds.SOPInstanceUID), _encode(ds)) for kind, ds in objects.items()]
     return Computed(items, model_s, time.perf_counter() - started - model_s, reasons)
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol, runtime_checkable
@@ -46,9 +46,11 @@ __all__ = [
     "AlgorithmInfo",
     "Finding",
     "Model",
+    "ModelAnnotations",
     "ModelMeasurement",
     "ModelResult",
     "SeriesInfo",
+    "call_model",
     "run_model",
 ]
 
@@ -160,6 +162,37 @@ class Finding:
 
 
 @dataclass(frozen=True, eq=False)
+class ModelAnnotations:
+    """One group of annotations a slide model returns (a Microscopy Bulk Annotation group).
+
+    Parameters
+    ----------
+    label
+        What the group holds, e.g. ``"tissue regions"`` (at most 64 characters).
+    annotations
+        The annotations, consumed once (a generator keeps memory bounded; give a list
+        to encode the result more than once). Each is its points ``[point, 2]``
+        (column, row in the Total Pixel Matrix of the result's ``level``) or, when the
+        group has ``measurements``, ``(points, values)`` with one value per measurement.
+    category, property_type
+        What the annotated objects are (e.g. SCT 91723000 "Anatomical Structure" /
+        SCT 85756007 "Tissue").
+    graphic_type
+        ``point``, ``polyline``, ``polygon`` (default), ``ellipse`` or ``rectangle``.
+    measurements
+        ``(concept, unit)`` codes of the values each annotation carries, e.g.
+        ``(sct("42798000", "Area"), ucum("um2", "square micrometer"))``.
+    """
+
+    label: str
+    annotations: Iterable[Any]
+    category: Code
+    property_type: Code
+    graphic_type: str = "polygon"
+    measurements: tuple[tuple[Code, Code], ...] = ()
+
+
+@dataclass(frozen=True, eq=False)
 class ModelResult:
     """What a model returns.
 
@@ -179,6 +212,18 @@ class ModelResult:
     urgent
         The model's own judgement that the result needs a radiologist now (a rule
         with ``urgent.model_flag = true`` alerts on it; see docs/triage.md).
+    level
+        A slide model's result: the pyramid level (0 finest) that ``slide_labels``,
+        ``slide_probabilities`` and the annotations' coordinates refer to; ``None``
+        for a result on a volume.
+    slide_labels
+        Label map ``[row, column]`` on the level's Total Pixel Matrix (0 background),
+        any array-like sliced like NumPy (a memory-mapped ``.npy``), or ``None``.
+    slide_probabilities
+        ``[segment, row, column]`` in [0, 1] on the level, or ``None``.
+    annotations
+        Annotation groups on the level: :class:`ModelAnnotations`, or
+        ``(radbridge.ann.AnnotationGroupDescription, annotations)`` pairs.
     """
 
     labels: Volume | None = None
@@ -188,6 +233,10 @@ class ModelResult:
     findings: tuple[Finding, ...] = ()
     algorithm: AlgorithmInfo = AlgorithmInfo("unknown", "0")
     urgent: bool = False
+    level: int | None = None
+    slide_labels: Any = None
+    slide_probabilities: Any = None
+    annotations: tuple[Any, ...] = ()
 
 
 @runtime_checkable
@@ -212,23 +261,30 @@ def run_model(model: Model, volume: Volume, series: SeriesInfo) -> ModelResult:
         or NaN probabilities (the message names the model).
     """
     name = getattr(model, "name", type(model).__name__)
+    result = call_model(name, model, volume, series)
+    _check_labels(name, result, volume)
+    _check_probabilities(name, result, volume)
+    return result
+
+
+def call_model(name: str, function: Any, source: Any, series: SeriesInfo) -> ModelResult:
+    """Call ``function(source, series)``: its failures and non-results become ModelErrors."""
+    what = "series" if isinstance(source, Volume) else "slide"
     try:
-        result = model(volume, series)
+        result = function(source, series)
     except ModelError:
         raise
     except Exception as exc:  # any failure inside user code becomes a ModelError
         raise ModelError(
             f"model {name} failed: {type(exc).__name__}: {exc}",
             attribute="model",
-            hint="check the model on this series outside the gateway",
+            hint=f"check the model on this {what} outside the gateway",
         ) from exc
     if not isinstance(result, ModelResult):
         raise ModelError(
             f"model {name} returned {type(result).__name__}, not a ModelResult",
             attribute="model",
         )
-    _check_labels(name, result, volume)
-    _check_probabilities(name, result, volume)
     return result
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from radbridge.errors import ConfigError
 from radbridge.geometry import Volume
 from radbridge.models.base import Model, ModelResult, SeriesInfo
+from radbridge.models.slide import SlideModel
 
 __all__ = ["ENTRY_POINT_GROUP", "FunctionModel", "load_model"]
 
@@ -48,34 +49,39 @@ class FunctionModel:
         return self.function(volume, series)
 
 
-def _builtin(name: str) -> Model | None:
+def _builtin(name: str) -> Model | SlideModel | None:
     if name in ("reference-ct", "reference_ct", "radbridge-reference-ct"):
         from radbridge.models.reference_ct import ReferenceCTModel
 
         return ReferenceCTModel()
+    if name in ("reference-slide", "reference_slide", "radbridge-reference-slide"):
+        from radbridge.models.reference_slide import ReferenceSlideModel
+
+        return ReferenceSlideModel()
     return None
 
 
-def _as_model(target: Any, spec: str) -> Model:
+def _as_model(target: Any, spec: str) -> Model | SlideModel:
     if inspect.isclass(target):
         target = target()
-    if isinstance(target, Model):
+    if isinstance(target, Model | SlideModel):
         return target
     if callable(target):
         return FunctionModel(target, name=spec.rsplit(":", 1)[-1])
     raise ConfigError(
         f"{spec} is neither a model nor a callable",
         attribute="model",
-        hint="point at a class with name/version/__call__, or a function(volume, series)",
+        hint="point at a class with name/version/__call__ (or run_slide), or a "
+        "function(volume, series)",
     )
 
 
-def load_model(spec: str) -> Model:
+def load_model(spec: str) -> Model | SlideModel:
     """Return the model ``spec`` names.
 
-    ``spec`` is ``reference-ct``; a path to an ONNX model card (``.json``); an import
-    path ``package.module:object``; or an entry point name in the
-    ``radbridge.models`` group.
+    ``spec`` is ``reference-ct`` or ``reference-slide`` (a :class:`SlideModel`); a
+    path to an ONNX model card (``.json``); an import path ``package.module:object``;
+    or an entry point name in the ``radbridge.models`` group.
 
     Raises
     ------
@@ -109,6 +115,6 @@ def load_model(spec: str) -> Model:
     raise ConfigError(
         f"unknown model {spec!r}",
         attribute="model",
-        hint="use reference-ct, a model card path (.json), package.module:object, or an "
-        f"entry point in the {ENTRY_POINT_GROUP!r} group",
+        hint="use reference-ct, reference-slide, a model card path (.json), "
+        f"package.module:object, or an entry point in the {ENTRY_POINT_GROUP!r} group",
     )

@@ -3,12 +3,14 @@
 ``encode_results(series, result, outputs, options)`` encodes a
 :class:`~radbridge.models.ModelResult` on its source :class:`~radbridge.Series` as the requested
 output kinds — ``seg``, ``sr``, ``ko``, ``sc``, ``pm``, ``rtstruct``, ``gsps`` — with the
-segment descriptions resolved once for all of them. The gateway, ``radbridge
+segment descriptions resolved once for all of them; on a whole-slide image
+(:class:`radbridge.wsi.Slide`) the kinds ``slide-seg`` and ``ann``. The gateway, ``radbridge
 batch`` and the CLI's encode commands use it. Adding an output kind is one module
 and one registration (see :mod:`radbridge.results.registry`); docs/results.md
 shows both.
 """
 
+from radbridge.results.ann import AnnOutput
 from radbridge.results.gsps import GspsOutput
 from radbridge.results.ko import KoOutput
 from radbridge.results.pm import PmOutput
@@ -25,9 +27,11 @@ from radbridge.results.registry import (
 from radbridge.results.rtstruct import RtstructOutput
 from radbridge.results.sc import ScOutput
 from radbridge.results.seg import SegOutput
+from radbridge.results.slide_seg import SlideSegOutput
 from radbridge.results.sr import SrOutput
 
 __all__ = [
+    "AnnOutput",
     "GspsOutput",
     "KoOutput",
     "Output",
@@ -38,6 +42,7 @@ __all__ = [
     "RtstructOutput",
     "ScOutput",
     "SegOutput",
+    "SlideSegOutput",
     "SrOutput",
     "encode_results",
     "output_kind",

@@ -1,14 +1,17 @@
 """The output-kind registry and :func:`encode_results`.
 
-An *output kind* turns a model's result into one DICOM object: ``seg``, ``sr``,
-``ko``, ``sc``, ``pm``, ``rtstruct``, ``gsps``. Each is an :class:`OutputKind` — a name, an
-:class:`Output` subclass holding what that kind may be told (``SegOutput(
-segmentation_type="labelmap")``), and an ``encode(context, output)`` function —
+An *output kind* turns a model's result into one DICOM object: on a radiology
+series ``seg``, ``sr``, ``ko``, ``sc``, ``pm``, ``rtstruct``, ``gsps``; on a
+whole-slide image (:class:`radbridge.wsi.Slide`) ``slide-seg`` (a tiled SEG on the
+result's level) and ``ann`` (Microscopy Bulk Simple Annotations). Each is an
+:class:`OutputKind` — a name, an :class:`Output` subclass holding what that kind
+may be told (``SegOutput(segmentation_type="labelmap")``), an ``encode(context,
+output)`` function, and the source it encodes on (``"series"`` or ``"slide"``) —
 kept in one registry keyed by name. :func:`encode_results` takes the plain inputs
-(a :class:`~radbridge.Series`, a :class:`~radbridge.models.ModelResult`, the
-outputs wanted, :class:`ResultOptions`), resolves the segment descriptions once,
-and asks each kind in turn; a kind sees the objects encoded before it (the SR
-refers to the SEG's segments).
+(a :class:`~radbridge.Series` or a slide, a :class:`~radbridge.models.ModelResult`,
+the outputs wanted, :class:`ResultOptions`), refuses kinds made for the other
+source, resolves the segment descriptions once, and asks each kind in turn; a kind
+sees the objects encoded before it (the SR refers to the SEG's segments).
 
 Adding an output kind is one module and one registration: write the module with
 an :class:`Output` subclass (``kind = "name"``) and an ``encode`` function, and
@@ -25,6 +28,9 @@ lazily) or call :func:`register_output` (a kind of your own)::
 
     register_output(OutputKind("note", NoteOutput, encode_note))
 
+A kind that encodes on slides says so: ``OutputKind("cells", CellsOutput,
+encode_cells, source="slide")``; its encoder reads ``context.slide``.
+
 The gateway's rule ``outputs``, ``radbridge batch`` rows and the CLI's encode
 commands all go through this registry.
 """
@@ -35,7 +41,7 @@ import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydicom import Dataset
 
@@ -46,6 +52,7 @@ from radbridge.iods.source import Series, SeriesLike
 from radbridge.models import ModelResult
 from radbridge.results.equipment import add_contributing_equipment
 from radbridge.seg import AlgorithmIdentification, SegmentDescription, describe_labels
+from radbridge.wsi import Slide
 
 __all__ = [
     "Output",
@@ -68,6 +75,8 @@ _BUILTIN: dict[str, str] = {
     "pm": "radbridge.results.pm",
     "rtstruct": "radbridge.results.rtstruct",
     "gsps": "radbridge.results.gsps",
+    "slide-seg": "radbridge.results.slide_seg",
+    "ann": "radbridge.results.ann",
 }
 
 _REGISTRY: dict[str, OutputKind] = {}
@@ -106,8 +115,10 @@ class ResultContext:
 
     Attributes
     ----------
-    series
-        The source series (context, geometry, instances; its volume on demand).
+    source
+        The source: a radiology series (context, geometry, instances; its volume
+        on demand) or a whole-slide image; kinds read it as :attr:`series` or
+        :attr:`slide`.
     result
         The model's result.
     options
@@ -116,10 +127,44 @@ class ResultContext:
         The objects encoded so far in this call, by kind.
     """
 
-    series: Series
+    source: Series | Slide
     result: ModelResult
     options: ResultOptions = field(default_factory=ResultOptions)
     encoded: dict[str, Dataset] = field(default_factory=dict)
+
+    @property
+    def series(self) -> Series:
+        """The source radiology series.
+
+        Raises
+        ------
+        ConfigError
+            The source is a slide.
+        """
+        if not isinstance(self.source, Series):
+            raise ConfigError(
+                "this output kind encodes on a radiology series, but the source is a slide",
+                attribute="outputs",
+                hint="use " + ", ".join(output_kinds(source="slide")),
+            )
+        return self.source
+
+    @property
+    def slide(self) -> Slide:
+        """The source whole-slide image.
+
+        Raises
+        ------
+        ConfigError
+            The source is a radiology series.
+        """
+        if not isinstance(self.source, Slide):
+            raise ConfigError(
+                "this output kind encodes on a slide, but the source is a radiology series",
+                attribute="outputs",
+                hint="use " + ", ".join(output_kinds(source="series")),
+            )
+        return self.source
 
     @cached_property
     def algorithm(self) -> AlgorithmIdentification:
@@ -162,11 +207,16 @@ class OutputKind:
         The :class:`Output` subclass it takes (``name`` alone means its defaults).
     encode
         ``encode(context, output)`` returns the object, or None to skip it.
+    source
+        What it encodes on: ``"series"`` (a radiology series, the default) or
+        ``"slide"`` (a whole-slide image); :func:`encode_results` refuses a kind
+        asked for on the other.
     """
 
     name: str
     output: type[Output]
     encode: Encoder
+    source: Literal["series", "slide"] = "series"
 
 
 def register_output(kind: OutputKind, *, replace: bool = False) -> None:
@@ -186,9 +236,20 @@ def register_output(kind: OutputKind, *, replace: bool = False) -> None:
     _REGISTRY[kind.name] = kind
 
 
-def output_kinds() -> tuple[str, ...]:
-    """Return the names of every output kind (built-in and registered)."""
-    return tuple(dict.fromkeys([*_BUILTIN, *_REGISTRY]))
+def output_kinds(*, source: str | None = None) -> tuple[str, ...]:
+    """Return the names of every output kind (built-in and registered).
+
+    With ``source`` (``"series"`` or ``"slide"``) only the kinds that encode on it.
+
+    Examples
+    --------
+    >>> output_kinds(source="slide")
+    ('slide-seg', 'ann')
+    """
+    names = tuple(dict.fromkeys([*_BUILTIN, *_REGISTRY]))
+    if source is None:
+        return names
+    return tuple(name for name in names if output_kind(name).source == source)
 
 
 def output_kind(name: str) -> OutputKind:
@@ -225,8 +286,8 @@ def _spec(item: str | Output) -> tuple[OutputKind, Output]:
     return kind, kind.output()
 
 
-def _as_series(series: SeriesLike) -> Series:
-    if isinstance(series, Series):
+def _as_source(series: SeriesLike | Slide) -> Series | Slide:
+    if isinstance(series, Series | Slide):
         return series
     if isinstance(series, Volume):
         return Series.from_volume(series)
@@ -234,7 +295,7 @@ def _as_series(series: SeriesLike) -> Series:
 
 
 def encode_results(
-    series: SeriesLike,
+    series: SeriesLike | Slide,
     result: ModelResult,
     outputs: Sequence[str | Output],
     options: ResultOptions | None = None,
@@ -247,7 +308,9 @@ def encode_results(
         The source series the objects derive from: a :class:`~radbridge.Series`
         (e.g. :func:`radbridge.io.series.read_series`), its data sets, or a
         ``Volume``. Headers suffice, except for outputs drawn on the images
-        (``sc``), which decode them through ``series.volume()`` (once).
+        (``sc``), which decode them through ``series.volume()`` (once). Or a
+        whole-slide image (:func:`radbridge.wsi.read_slide`) for the slide kinds
+        (``slide-seg``, ``ann``), whose result has ``level`` set.
     result
         The model's result: masks, probabilities, segments, measurements, findings.
     outputs
@@ -269,7 +332,8 @@ def encode_results(
     Raises
     ------
     ConfigError
-        An unknown kind, or one requested twice.
+        An unknown kind, one requested twice, or one made for the other source (a
+        radiology kind on a slide, a slide kind on a series).
     RadbridgeError
         An encoder refused the result (its own error, e.g. ``EncodingError``).
 
@@ -287,11 +351,12 @@ def encode_results(
     >>> [(kind, str(ds.Modality)) for kind, ds in objects.items()]
     [('seg', 'SEG'), ('sr', 'SR')]
     """
-    context = ResultContext(_as_series(series), result, options or ResultOptions())
+    context = ResultContext(_as_source(series), result, options or ResultOptions())
     specs = [_spec(item) for item in outputs]
     names = [kind.name for kind, _ in specs]
     if len(set(names)) != len(names):
         raise ConfigError(f"an output kind is requested twice: {names}", attribute="outputs")
+    _check_sources([kind for kind, _ in specs], context.source)
     named = result.algorithm != _UNNAMED  # a model made it: name it as Contributing Equipment
     for kind, spec in specs:
         dataset = kind.encode(context, spec)
@@ -301,3 +366,16 @@ def encode_results(
             add_contributing_equipment(dataset, result.algorithm)
         context.encoded[kind.name] = dataset
     return dict(context.encoded)
+
+
+def _check_sources(kinds: Sequence[OutputKind], source: Series | Slide) -> None:
+    """Refuse, before anything is encoded, kinds made for the other source."""
+    actual = "slide" if isinstance(source, Slide) else "series"
+    wrong = [kind.name for kind in kinds if kind.source != actual]
+    if wrong:
+        what = "a whole-slide image" if actual == "slide" else "a radiology series"
+        raise ConfigError(
+            f"output kinds {wrong} do not encode on {what}",
+            attribute="outputs",
+            hint="on " + what + " use " + ", ".join(output_kinds(source=actual)),
+        )
