@@ -70,6 +70,22 @@ def test_encode_then_decode(full_slide, tmp_path, labels_json, capsys, sparse):
     np.testing.assert_array_equal(np.load(one), labels == 2)
 
 
+def test_encode_goes_through_the_slide_seg_output_kind(full_slide, tmp_path, labels_json):
+    """As the registry's kind: a named algorithm is AUTOMATIC and Contributing Equipment;
+    without one the segments are MANUAL and nothing claims a model made them."""
+    level = read_slide(full_slide.folder).level(2)
+    np.save(tmp_path / "mask.npy", blobs(level.shape))
+    args = ["wsi", "seg", "encode", "--source", str(full_slide.folder), "--level", "2"]
+    args += ["--mask", str(tmp_path / "mask.npy"), "--labels", str(labels_json)]
+    assert main([*args, "-o", str(tmp_path / "a.dcm"), "--algorithm", "blobber"]) == 0
+    assert main([*args, "-o", str(tmp_path / "m.dcm")]) == 0
+    named, manual = pydicom.dcmread(tmp_path / "a.dcm"), pydicom.dcmread(tmp_path / "m.dcm")
+    assert named.ContributingEquipmentSequence[0].ManufacturerModelName == "blobber"
+    assert {s.SegmentAlgorithmType for s in named.SegmentSequence} == {"AUTOMATIC"}
+    assert "ContributingEquipmentSequence" not in manual
+    assert {s.SegmentAlgorithmType for s in manual.SegmentSequence} == {"MANUAL"}
+
+
 def test_errors_say_what_to_do(full_slide, tmp_path, labels_json, capsys):
     np.save(tmp_path / "small.npy", np.zeros((5, 5), np.uint8))
     (tmp_path / "mask.png").write_bytes(b"\x89PNG")

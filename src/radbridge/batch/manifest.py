@@ -8,10 +8,12 @@ column     required  meaning
 source     yes       folder of the source series (relative to the manifest), or a
                      DICOMweb series URL ``https://HOST/dicom-web/studies/UID/series/UID``
                      (fetched once with WADO-RS into ``--out/.sources/``)
-kind       yes       what to encode: ``seg``, ``rtstruct``, ``gsps``, ``sr`` or ``pm``
-input      yes       the mask (seg, rtstruct, gsps), report JSON (sr, docs/sr.md) or
-                     map (pm) file, relative to the manifest
-labels     seg       ``labels.json`` for SEG, RTSTRUCT and GSPS rows
+kind       yes       what to encode: ``seg``, ``rtstruct``, ``gsps``, ``sr``, ``pm`` or
+                     ``slide-seg`` (a SEG on a level of a whole-slide image)
+input      yes       the mask (seg, rtstruct, gsps; slide-seg: ``.npy`` on the level),
+                     report JSON (sr, docs/sr.md) or map (pm) file, relative to the
+                     manifest
+labels     seg       ``labels.json`` for SEG, RTSTRUCT, GSPS and slide SEG rows
 output     no        relative output path inside ``--out`` (default ``<id>.dcm``);
                      one that leads outside fails its row
 id         no        row identifier (default: row number); unique
@@ -46,7 +48,7 @@ from radbridge.errors import ConfigError
 __all__ = ["KINDS", "ManifestRow", "read_manifest"]
 
 #: Kinds of rows the batch understands.
-KINDS = frozenset({"seg", "rtstruct", "gsps", "sr", "pm"})
+KINDS = frozenset({"seg", "rtstruct", "gsps", "sr", "pm", "slide-seg"})
 _REQUIRED = ("source", "kind", "input")
 _SERIES_URL = re.compile(
     r"^(?P<base>https?://.+?)/studies/(?P<study>[0-9.]+)/series/(?P<series>[0-9.]+)/?$"
@@ -128,7 +130,7 @@ def _row(base: Path, number: int, raw: dict[str, str | None], path: Path) -> Man
                 f"{where}: options must be a JSON object", path=path, attribute="options"
             )
     labels = base / values["labels"] if values.get("labels") else None
-    if kind in ("seg", "rtstruct", "gsps") and labels is None:
+    if kind in ("seg", "rtstruct", "gsps", "slide-seg") and labels is None:
         raise ConfigError(f"{where}: a {kind} row needs labels", path=path, attribute="labels")
     source_url = None
     source = base / values["source"]

@@ -183,15 +183,16 @@ def _encode(row: ManifestRow) -> Any:
     """Encode the row with its output kind of :mod:`radbridge.results`."""
     from radbridge.io.series import read_series
     from radbridge.results import ResultOptions, encode_results
+    from radbridge.wsi import read_slide
 
     build = _KINDS.get(row.kind)
     if build is None:
         raise ConfigError(
             f"row {row.id}: {row.kind} rows are not supported",
             attribute="kind",
-            hint="use kind seg, rtstruct, gsps, sr or pm",
+            hint="use kind seg, rtstruct, gsps, sr, pm or slide-seg",
         )
-    source = read_series(row.source)
+    source = read_slide(row.source) if row.kind == "slide-seg" else read_series(row.source)
     options = dict(row.options)
     plan = build(row, source, options)
     _no_extra(options, row)
@@ -349,9 +350,55 @@ def _outlines(row: ManifestRow, source: Any, options: dict[str, Any]) -> _Plan:
     return _Plan(result, output, _series_options(row, source, description))
 
 
+def _slide_masks(row: ManifestRow, slide: Any, options: dict[str, Any]) -> _Plan:
+    """Plan a ``slide-seg`` row: ``input`` is a ``.npy`` mask on level ``level`` of the slide.
+
+    Options: ``level`` (default 0), ``type`` (binary, fractional), ``omit_empty_tiles``,
+    ``optical_path``, ``algorithm``, ``algorithm_version``.
+    """
+    import numpy as np
+
+    from radbridge.models import AlgorithmInfo, ModelResult
+    from radbridge.results import SlideSegOutput
+    from radbridge.seg import load_labels
+
+    try:
+        mask = np.load(row.input, mmap_mode="r", allow_pickle=False)
+        level = int(options.pop("level", 0))
+    except (OSError, ValueError, TypeError) as exc:
+        raise ConfigError(
+            f"row {row.id}: cannot read the slide mask or its level ({exc})",
+            path=row.input,
+            attribute="input",
+            hint='save the mask with numpy.save (.npy); options {"level": N}',
+        ) from exc
+    description = str(options.pop("series_description", "Segmentation"))
+    algorithm = AlgorithmInfo(
+        str(options.pop("algorithm", "unspecified")), str(options.pop("algorithm_version", "0"))
+    )
+    assert row.labels is not None  # the manifest guarantees it
+    output = SlideSegOutput(
+        mask=mask,
+        level=level,
+        segmentation_type=str(options.pop("type", "binary")),
+        omit_empty_tiles=bool(options.pop("omit_empty_tiles", False)),
+        optical_path=options.pop("optical_path", None),
+    )
+    result = ModelResult(segments=load_labels(row.labels), algorithm=algorithm)
+    series = _series_options(row, slide, description, content_label="SEGMENTATION")
+    return _Plan(result, output, series)
+
+
 #: Row kind -> (row, source, options) -> (model result, output, series options); each
 #: takes its options out of ``options`` (what is left is an error).
-_KINDS = {"seg": _masks, "rtstruct": _masks, "gsps": _outlines, "sr": _report, "pm": _map}
+_KINDS = {
+    "seg": _masks,
+    "rtstruct": _masks,
+    "gsps": _outlines,
+    "sr": _report,
+    "pm": _map,
+    "slide-seg": _slide_masks,
+}
 
 
 def _no_extra(options: dict[str, Any], row: ManifestRow) -> None:
@@ -362,5 +409,6 @@ def _no_extra(options: dict[str, Any], row: ManifestRow) -> None:
             hint="rows take series_description; seg and rtstruct rows algorithm, "
             "algorithm_version; seg rows also type, compression, keep_empty_frames; "
             "rtstruct rows allow_empty; gsps rows window, tolerance_mm, labels, areas, "
-            "allow_empty; sr rows seg; pm rows units, quantity, nan_policy",
+            "allow_empty; sr rows seg; pm rows units, quantity, nan_policy; slide-seg rows "
+            "level, type, omit_empty_tiles, optical_path, algorithm, algorithm_version",
         )

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from radbridge.iods.source import Series
     from radbridge.models import ModelResult
+    from radbridge.wsi import Slide
 
 __all__ = [
     "THRESHOLD_HELP",
@@ -127,7 +128,7 @@ def series_fields(
 
 
 def encode_one(
-    source: Series,
+    source: Series | Slide,
     result: ModelResult,
     output: Any,
     *,

@@ -7,7 +7,14 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
-from radbridge.cli import JsonOption, SeriesOption, SourceOption, command_group, write_object
+from radbridge.cli import (
+    JsonOption,
+    SeriesOption,
+    SourceOption,
+    command_group,
+    encode_one,
+    write_object,
+)
 from radbridge.cli.output import emit, say
 from radbridge.errors import ConfigError
 
@@ -145,21 +152,34 @@ def encode(
     series: SeriesOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Encode MASK on level N of the slide in --source as a tiled DICOM Segmentation."""
-    from radbridge.seg import AlgorithmIdentification, load_labels
-    from radbridge.wsi import encode_slide_segmentation, read_slide
+    """Encode MASK on level N of the slide in --source as a tiled DICOM Segmentation.
+
+    It is the ``slide-seg`` output kind of :mod:`radbridge.results`, as in the gateway.
+    """
+    from radbridge.models import AlgorithmInfo, ModelResult
+    from radbridge.results import SlideSegOutput
+    from radbridge.seg import AlgorithmIdentification, describe_labels, load_labels
+    from radbridge.wsi import read_slide
 
     slide = read_slide(source, series_instance_uid=series)
-    ds = encode_slide_segmentation(
-        _load_mask(mask),
-        slide,
-        load_labels(labels),
+    named = AlgorithmIdentification(algorithm, algorithm_version) if algorithm else None
+    described = describe_labels(
+        load_labels(labels), algorithm=named, algorithm_type="AUTOMATIC" if named else "MANUAL"
+    )
+    segments = {d.segment_number: d for d in described}
+    result = (
+        ModelResult(segments=segments, algorithm=AlgorithmInfo(algorithm, algorithm_version))
+        if algorithm
+        else ModelResult(segments=segments)  # no model made it: no Contributing Equipment
+    )
+    spec = SlideSegOutput(
+        mask=_load_mask(mask),
         level=level,
         segmentation_type=seg_type,
         omit_empty_tiles=omit_empty_tiles,
         optical_path=optical_path,
-        algorithm=AlgorithmIdentification(algorithm, algorithm_version) if algorithm else None,
     )
+    ds = encode_one(slide, result, spec)
     write_object(
         ds,
         output,
