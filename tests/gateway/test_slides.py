@@ -275,3 +275,47 @@ def test_gateway_run_sends_the_slide_results_to_orthanc(orthanc, slide_folder, e
     modalities = {pydicom.dcmread(io.BytesIO(p.read_bytes())).Modality for p in stored.values()}
     assert modalities == {"SEG", "ANN"}
     _check_objects(stored["slide-seg"], stored["ann"], expected)
+
+
+def test_the_status_page_lists_a_slide_rules_outputs(config):
+    """The model card names what a slide job makes (no SEG of a volume)."""
+    from tests.gateway.test_web import get
+
+    ct = config.rules[0]
+    gateway = Gateway(replace(config, port=free_port(), rules=(ct, SLIDE_RULE)))
+    server = gateway.stow_server().start()
+    try:
+        page = get(server, "/").text
+    finally:
+        server.stop()
+        gateway.close()
+    assert "rules: tissue<br>outputs: slide-seg, ann<br>" in page
+    assert "rules: ct-reference<br>outputs: seg, sr, ko<br>" in page
+
+
+def test_an_external_slide_model_is_refused_not_given_the_slide(
+    config, slide_folder, tmp_path, monkeypatch
+):
+    """An external model must see de-identified inputs; slides are not de-identified."""
+    (tmp_path / "outside.py").write_text(
+        "class Remote:\n"
+        "    name, version, external = 'remote', '1', True\n"
+        "    calls = 0\n"
+        "    def run_slide(self, slide, series):\n"
+        "        Remote.calls += 1\n"
+        "        raise AssertionError('the slide reached an external model')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    rule = replace(SLIDE_RULE, model="outside:Remote")
+    gateway = Gateway(replace(config, rules=(rule,), file_mode=0o600))
+    try:
+        receive(gateway, _slide_files(slide_folder))
+        run_until_idle(gateway)
+        (job,) = jobs(gateway)
+    finally:
+        gateway.close()
+    assert (job["state"], job["attempts"]) == (JobState.DEAD, 1)
+    assert "does not do for whole-slide images" in job["error"]
+    import outside
+
+    assert outside.Remote.calls == 0

@@ -51,6 +51,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from radbridge.errors import GatewayError
 from radbridge.gateway.page import Disk, ModelCard, StatusView, render_message, render_status
+from radbridge.gateway.routing import Rule
 from radbridge.gateway.status import status
 
 if TYPE_CHECKING:
@@ -76,6 +77,13 @@ _HEADERS = {
     "x-frame-options": "DENY",
     "referrer-policy": "same-origin",  # no-referrer would make form posts say Origin: null
 }
+
+
+def _made(rule: Rule) -> tuple[str, ...]:
+    """Return the outputs a rule's jobs make: the SEG always on radiology, then the rule's."""
+    from radbridge.gateway.sources import rule_source
+
+    return rule.outputs if rule_source(rule) == "slide" else ("seg", *rule.outputs)
 
 
 class StatusSite:
@@ -146,7 +154,7 @@ class StatusSite:
                 ModelCard(
                     spec=spec,
                     rules=tuple(r.name for r in rules),
-                    outputs=tuple(dict.fromkeys(o for r in rules for o in ("seg", *r.outputs))),
+                    outputs=tuple(dict.fromkeys(o for r in rules for o in _made(r))),
                     destinations=tuple(dict.fromkeys(d for r in rules for d in r.destinations)),
                     name=getattr(model, "name", None),
                     version=getattr(model, "version", None),
