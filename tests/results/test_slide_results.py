@@ -258,17 +258,14 @@ def test_run_slide_model_refuses_what_does_not_fit(tissue, model, message):
 
 
 def test_the_reference_model_loads_by_name_and_refuses_monochrome(tmp_path):
+    from tests.wsi.slides import write_slide
+
     model = load_model("reference-slide")
     assert model.name == "radbridge-reference-slide"
-
-    class Grey:
-        levels = (type("L", (), {"shape": (4, 4), "index": 0, "samples_per_pixel": 1})(),)
-
-        def level(self, index):
-            return self.levels[index]
-
-    with pytest.raises(ModelError, match="needs a colour"):
-        run_slide_model(model, Grey(), SeriesInfo(modality="SM"))
+    fluorescence = write_slide(tmp_path / "fluo", samples=1, levels=1, size=(128, 128))
+    slide = read_slide(fluorescence.folder)
+    with pytest.raises(ModelError, match=r"needs a colour .* 1 sample"):
+        run_slide_model(model, slide, SeriesInfo(modality="SM"))
 
 
 def test_model_annotations_need_values_when_they_have_measurements(tissue):

@@ -5,7 +5,9 @@ any modality with its Modality LUT applied) and a :class:`SeriesInfo` (series
 metadata without patient identifiers) and returns a :class:`ModelResult`: a
 label map and/or stacked probabilities on the input grid, what each label is,
 measurements with UCUM units, and qualitative findings. The gateway turns the
-result into SEG, TID 1500 SR and KOS.
+result into SEG, TID 1500 SR and KOS. Models of whole-slide images implement
+:class:`radbridge.models.SlideModel` instead and return their masks on a slide level
+(``level``, ``slide_labels``, ``slide_probabilities``) and :class:`ModelAnnotations`.
 
 Examples
 --------
