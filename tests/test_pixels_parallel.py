@@ -80,6 +80,9 @@ def test_public_api_uses_workers_when_worth_it(monkeypatch):
         return kinds[-1]
 
     monkeypatch.setattr(_pool, "choose_pool", spy)
+    assert encode_frames(frames, "jpegls", workers=2) == encode_frames(frames, "jpegls", workers=1)
+    assert kinds == ["fork", "serial"]
+    # RLE is encoded for all frames at once in NumPy (pixels/rle.py), never in a pool
     assert encode_frames(frames, "rle", workers=2) == encode_frames(frames, "rle", workers=1)
     assert kinds == ["fork", "serial"]
 

@@ -38,6 +38,7 @@ from .dcmjs import (
 from .dcmqi import SegImages, paramap2itkimage, segimage2itkimage, tid1500reader
 from .dcmtk import (
     StoreSCP,
+    dcmdrle,
     dcmdump,
     dcmp2pgm_dump,
     dcmpschk,
@@ -74,6 +75,7 @@ __all__ = [
     "cornerstone3d_segmentation",
     "dcentvfy",
     "dciodvfy",
+    "dcmdrle",
     "dcmdump",
     "dcmjs_segmentation",
     "dcmjs_sr_measurements",

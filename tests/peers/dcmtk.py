@@ -28,6 +28,7 @@ from ._common import (
 __all__ = [
     "DCMTK_BIN",
     "StoreSCP",
+    "dcmdrle",
     "dcmdump",
     "dcmp2pgm_dump",
     "dcmpschk",
@@ -96,6 +97,14 @@ def storescu(
 def dcmdump(path: str | os.PathLike[str], *args: str, timeout: float = 120.0) -> str:
     """Return ``dcmdump``'s text for a file (raises if dcmdump fails to read it)."""
     return run(dcmtk_program("dcmdump"), [*args, path], timeout=timeout).check().stdout
+
+
+def dcmdrle(
+    path: str | os.PathLike[str], out: str | os.PathLike[str], *, timeout: float = 120.0
+) -> Path:
+    """Decode an RLE Lossless file with DCMTK ``dcmdrle`` into ``out`` (raises on failure)."""
+    run(dcmtk_program("dcmdrle"), [path, out], timeout=timeout).check()
+    return Path(out)
 
 
 def dcmpschk(path: str | os.PathLike[str], *, timeout: float = 120.0) -> Completed:

@@ -1,7 +1,9 @@
 """Compress and decompress single frames through pydicom's codec registry.
 
 The codecs are pydicom's encoder/decoder plugins (pylibjpeg-rle, pyjpegls,
-pylibjpeg-openjpeg); Deflated Image Frame Compression is plain zlib. This
+pylibjpeg-openjpeg); Deflated Image Frame Compression is plain zlib, and RLE
+frames are encoded by :mod:`radbridge.pixels.rle` (NumPy, over whole stacks of
+frames; the same bytes as pylibjpeg-rle, which still decodes them). This
 module decides what each transfer syntax can hold losslessly and refuses the
 rest before anything is written:
 
@@ -35,6 +37,7 @@ from numpy.typing import NDArray
 from radbridge.errors import DecodingError, EncodingError
 from radbridge.pixels.bits import pack_each_frame, unpack_frames
 from radbridge.pixels.frame_format import FrameFormat
+from radbridge.pixels.rle import encode_rle_frames
 from radbridge.pixels.syntax import TransferSyntax
 
 __all__ = ["check_encodable", "check_values", "decode_frame", "encode_frame"]
@@ -231,6 +234,8 @@ def encode_frame(
         )
     if ts is TransferSyntax.DEFLATE:
         return _deflate(frame, fmt)
+    if ts is TransferSyntax.RLE:
+        return encode_rle_frames(np.asarray(frame)[np.newaxis], fmt)[0]
     data = _registry_encode(_container(frame, fmt), ts, fmt, index)
     if ts is TransferSyntax.JPEG2000 and fmt.bits_allocated == 1:
         _check_one_bit_j2k(data, frame, fmt, index)
@@ -273,14 +278,11 @@ def _registry_encode(
     from pydicom.pixels.encoders.base import get_encoder
 
     options = fmt.pydicom_options()
-    if fmt.bits_allocated == 1:
-        # RLE: one byte per pixel (PS3.5 G.2); JPEG 2000: 1-bit precision codestream.
-        options.update(bits_allocated=8, bits_stored=8 if ts is TransferSyntax.RLE else 1)
+    if fmt.bits_allocated == 1:  # JPEG 2000: a 1-bit precision codestream
+        options.update(bits_allocated=8, bits_stored=1)
     if ts is TransferSyntax.JPEG2000 and fmt.samples_per_pixel == 3:
         options["use_mct"] = False  # keeps Photometric Interpretation RGB
     encoder = get_encoder(ts.uid)
-    if ts is TransferSyntax.RLE and "pylibjpeg" in encoder.available_plugins:
-        options["encoding_plugin"] = "pylibjpeg"  # faster than pydicom's own
     try:
         if ts is TransferSyntax.JPEG2000:
             with _J2K_ENCODE_LOCK:

@@ -14,6 +14,7 @@ from radbridge.pixels._pool import default_workers, encode_parallel
 from radbridge.pixels.bits import pack_frames
 from radbridge.pixels.codecs import check_encodable, check_values
 from radbridge.pixels.frame_format import FrameFormat
+from radbridge.pixels.rle import encode_rle_frames
 from radbridge.pixels.syntax import TransferSyntax
 
 __all__ = ["EncodedPixelData", "encode_frames", "encode_pixel_data"]
@@ -106,6 +107,8 @@ def encode_frames(
     count = default_workers() if workers is None else workers
     if count < 1:
         raise EncodingError(f"workers must be at least 1, not {count}", attribute="workers")
+    if ts is TransferSyntax.RLE:  # vectorised over all frames: faster than any pool
+        return encode_rle_frames(array, fmt)
     return encode_parallel(array, ts, fmt, count)
 
 
