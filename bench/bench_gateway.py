@@ -1,7 +1,7 @@
 """Gateway benchmark: latency from the last instance to results in the PACS, and throughput.
 
 Usage: .venv/bin/python bench/bench_gateway.py [--slices 200] [--size 512] [--studies 4]
-       [--latency-only]
+       [--latency-only | --receive-only]
 
 A real Orthanc is the PACS; `radbridge gateway run` (a separate process, quiet period
 1 s) receives a CT series from DCMTK ``storescu`` and delivers its SEG to Orthanc by
@@ -19,7 +19,8 @@ once (2 runner workers), studies per minute and results (SEGs) delivered per sec
 Receiving: instances per second the gateway acknowledges (file, folder and SQLite
 commit durable before each Success) from DCMTK ``storescu`` on 1 and 4 associations,
 beside ``radbridge listen`` (the same receiver without the database) and DCMTK
-``storescp`` (no fsync) on the same files; best of ``--repeat``. Not a test.
+``storescp`` (no fsync) on the same files; best of ``--repeat`` (``--receive-only``:
+only this part, without Orthanc). Not a test.
 """
 
 from __future__ import annotations
@@ -309,12 +310,32 @@ def print_others(args: argparse.Namespace, forwarded: float, total: float, rates
         f"{args.studies / total:.2f} results delivered/s) |"
     )
     print()
+    print_rates(args, rates)
+
+
+def print_rates(args: argparse.Namespace, rates: dict) -> None:
     print(f"Receiving {args.slices} CT slices {args.size}x{args.size}, best of {args.repeat}")
     print("| receiver | associations | instances/s | vs storescp |")
     print("|---|---:|---:|---:|")
     for (name, associations), rate in rates.items():
         base = rates[("DCMTK storescp (no fsync)", associations)]
         print(f"| {name} | {associations} | {rate:.0f} | {rate / base:.2f}x |")
+
+
+def receive_only(args: argparse.Namespace) -> None:
+    """Print only the receiving table (the gateway's PACS is a port nobody listens on)."""
+    from radbridge.io.phantom import write_phantom
+
+    (HERE / "results").mkdir(exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="bench-gateway-", dir=HERE / "results"))
+    print(f"load average at the start: {os.getloadavg()[0]:.1f}")
+    try:
+        study = write_phantom(work / "study", slices=args.slices, size=args.size, nifti=False)
+        rates = receive_rates(work / "receive", study, free_port(), args.repeat)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+    print_rates(args, rates)
 
 
 def main() -> None:
@@ -326,7 +347,13 @@ def main() -> None:
     parser.add_argument(
         "--latency-only", action="store_true", help="only the latency run (SEG and alert)"
     )
+    parser.add_argument(
+        "--receive-only", action="store_true", help="only the receiving rates (no Orthanc)"
+    )
     args = parser.parse_args()
+    if args.receive_only:
+        receive_only(args)
+        return
     from radbridge.io.phantom import write_phantom
 
     (HERE / "results").mkdir(exist_ok=True)

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.peers._common import free_port, wait_for_port
-from tests.peers.dcmtk import storescu
+from tests.peers.dcmtk import storescu_at_once
 from tests.peers.strace import Call, parse_trace, stop_traced, strace_command
 
 SYSCALLS = (
@@ -39,6 +39,7 @@ SYSCALLS = (
     "sendmsg",
 )
 _TEMPORARY = re.compile(r"\.rb-tmp-[0-9a-f]+")
+_STORED_NAME = re.compile(r"/(?P<sop>[0-9.]+)\.[0-9a-f]{16}\.dcm\"")  # <sop>.<digest>.dcm
 _RELEASE_RP = '"\\6\\0\\0\\0\\0\\4'  # A-RELEASE-RP PDU: type 06, length 4
 
 
@@ -68,8 +69,40 @@ def _first(calls: list[Call], after: int, test, what: str) -> Call:
     return found
 
 
-def instances_stored(calls: list[Call], *, database: bool, root: str = "/spool/") -> list[Stored]:
-    """Follow each instance stored under ``root`` from its temporary file to its response."""
+def _commit_holding_row(calls: list[Call], renamed: Call, folder_synced: Call) -> Call:
+    """The fdatasync of the WAL after the first WAL frame that holds the instance's row.
+
+    Under group commit another thread (the leader) may write the row and commit
+    it; the frame shows the SOP Instance UID (strace ``-s`` must cover a page).
+    """
+    named = _STORED_NAME.search(renamed.text)
+    assert named is not None, f"no stored file name in {renamed.text}"
+    sop = named["sop"]
+    row = _first(
+        calls,
+        folder_synced.start,
+        lambda c: c.name == "pwrite64" and "sqlite-wal>" in c.text and sop in c.text,
+        f"the WAL frame holding {sop}",
+    )
+    assert row.start > folder_synced.end, f"{sop}: recorded before its folder was synced"
+    return _first(
+        calls,
+        row.end,
+        lambda c: c.name == "fdatasync" and c.pid == row.pid and "gateway.sqlite-wal>" in c.text,
+        f"the commit of {sop} (fdatasync of gateway.sqlite-wal)",
+    )
+
+
+def instances_stored(
+    calls: list[Call], *, database: bool, root: str = "/spool/", grouped: bool = False
+) -> list[Stored]:
+    """Follow each instance stored under ``root`` from its temporary file to its response.
+
+    ``grouped``: several associations at once; the folder fsync and the commit
+    may run in another thread (the first fsync of the folder that started after
+    the rename; the commit that holds the instance's row), the response is the
+    first send of the thread that received the instance.
+    """
     temporaries = sorted(
         {
             found.group()
@@ -89,15 +122,19 @@ def instances_stored(calls: list[Call], *, database: bool, root: str = "/spool/"
         renamed = _first(mine, synced.end, lambda c: c.name.startswith("rename"), "rename")
         target = renamed.text.split(", ")[1].strip('"')
         folder = "/" + str(Path(target).parent) + ">"
-        folder_synced = _first(
+        folder_synced = _first(  # grouped: the folder fsync may run in another thread
             calls,
             renamed.end,
-            lambda c, f=folder, pid=renamed.pid: _is_sync(c) and c.pid == pid and f in c.text,
+            lambda c, f=folder, pid=renamed.pid: (
+                _is_sync(c) and (c.pid == pid or grouped) and f in c.text
+            ),
             f"fsync of the folder {folder}",
         )
         committed = None
         last = folder_synced
-        if database:
+        if database and grouped:
+            committed = last = _commit_holding_row(calls, renamed, folder_synced)
+        elif database:
             committed = _first(
                 calls,
                 folder_synced.end,
@@ -108,24 +145,33 @@ def instances_stored(calls: list[Call], *, database: bool, root: str = "/spool/"
             )
             last = committed
         # the first send after the open: the C-STORE response (storescu waits for it)
-        answered = _first(calls, opened.start, _socket_send, "C-STORE response")
+        answered = _first(
+            calls,
+            opened.start,
+            lambda c, pid=renamed.pid: _socket_send(c) and (c.pid == pid or not grouped),
+            "C-STORE response",
+        )
         out.append(Stored(written, synced, renamed, folder_synced, committed, answered))
         assert answered.start > last.end, f"{target}: Success sent before it was durable"
     return out
 
 
-def _trace_receiver(tmp_path: Path, command: list[str], port: int, files: list[Path]) -> str:
+def _trace_receiver(
+    tmp_path: Path, command: list[str], port: int, files: list[Path], associations: int = 1
+) -> str:
     trace = tmp_path / "strace.log"
     process = subprocess.Popen(
-        [*strace_command(trace, SYSCALLS), *command],
+        [*strace_command(trace, SYSCALLS, string_limit=8192), *command],
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
     )
     try:
         wait_for_port("127.0.0.1", port, timeout=60, proc=process)
-        sent = storescu(files, "127.0.0.1", port, called_aet="RADBRIDGE")
-        assert sent.returncode == 0, sent.output
+        for sent in storescu_at_once(
+            files, "127.0.0.1", port, associations, called_aet="RADBRIDGE"
+        ):
+            assert sent.returncode == 0, sent.output
     finally:
         stop_traced(process)
     return trace.read_text()
@@ -166,6 +212,33 @@ def test_gateway_answers_only_after_file_folder_and_commit_are_on_disk(tmp_path,
     assert commit.start > stored[-1].answered.end
 
 
+@pytest.fixture(scope="module")
+def twenty_four_slices(tmp_path_factory):
+    from radbridge.io.phantom import write_phantom
+
+    study = write_phantom(tmp_path_factory.mktemp("grouped"), slices=24, size=32, seed=4)
+    return sorted(study.dicom_dir.glob("*.dcm"))
+
+
+@pytest.mark.peer
+def test_gateway_on_four_associations_answers_only_after_the_commit_holding_the_row(
+    tmp_path, twenty_four_slices
+):
+    """Group commit: fewer commits than instances, none answered before its row's commit."""
+    port = free_port()
+    (tmp_path / "gateway.toml").write_text(
+        f'[gateway]\ndata_dir = "data"\nport = {port}\nquiet_period_s = 60\n'
+    )
+    command = [sys.executable, "-m", "radbridge", "gateway", "run", "--config", "gateway.toml"]
+    trace = _trace_receiver(tmp_path, command, port, twenty_four_slices, associations=4)
+    stored = instances_stored(parse_trace(trace), database=True, grouped=True)
+    assert len(stored) == 24
+    commits = {item.committed for item in stored}
+    assert len(commits) < len(stored), "no commit was shared"
+    # some receiver threads were answered after a commit another thread ran for them
+    assert any(item.committed.pid != item.renamed.pid for item in stored if item.committed)
+
+
 @pytest.mark.peer
 def test_listen_answers_only_after_file_and_folder_are_on_disk(tmp_path, four_slices):
     port = free_port()
@@ -196,3 +269,28 @@ def test_the_trace_reader_sees_a_missing_fsync():
     late.insert(2, late.pop())  # Success sent right after the write
     with pytest.raises(AssertionError, match="before it was durable"):
         instances_stored(parse_trace("\n".join(late)), database=True)
+
+
+def test_the_trace_reader_sees_a_grouped_answer_before_its_commit():
+    """The grouped checker: the row's commit is the one after the frame holding it."""
+    good = "\n".join(
+        [
+            '1 openat(AT_FDCWD</w>, "d/spool/s/r/.rb-tmp-ab", O_CREAT) = 8',
+            '1 write(8</w/d/spool/s/r/.rb-tmp-ab>, "DICM", 4) = 4',
+            "1 fsync(8</w/d/spool/s/r/.rb-tmp-ab>) = 0",
+            '1 rename("d/spool/s/r/.rb-tmp-ab", "d/spool/s/r/1.2.99.0123456789abcdef.dcm") = 0',
+            "1 fsync(8</w/d/spool/s/r>) = 0",
+            '3 pwrite64(4</w/d/gateway.sqlite-wal>, "\\0s1.2.5", 4096, 32) = 4096',
+            "3 fdatasync(4</w/d/gateway.sqlite-wal>) = 0",
+            '3 pwrite64(4</w/d/gateway.sqlite-wal>, "\\0s1.2.99", 4096, 4152) = 4096',
+            "3 fdatasync(4</w/d/gateway.sqlite-wal>) = 0",
+            '3 sendto(9<TCP:[127.0.0.1:1->127.0.0.1:3]>, "\\4\\0", 150, 0, NULL, 0) = 150',
+            '1 sendto(7<TCP:[127.0.0.1:1->127.0.0.1:2]>, "\\4\\0", 150, 0, NULL, 0) = 150',
+        ]
+    )
+    (item,) = instances_stored(parse_trace(good), database=True, grouped=True)
+    assert item.committed is not None and item.committed.start == 8 and item.answered.pid == 1
+    early = good.splitlines()
+    early.insert(7, early.pop())  # answered after the other row's commit, before its own
+    with pytest.raises(AssertionError, match="before it was durable"):
+        instances_stored(parse_trace("\n".join(early)), database=True, grouped=True)

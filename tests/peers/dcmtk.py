@@ -11,6 +11,7 @@ import os
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -38,6 +39,7 @@ __all__ = [
     "running_storescp",
     "start_storescp",
     "storescu",
+    "storescu_at_once",
 ]
 
 DCMTK_BIN = Path("/usr/bin")
@@ -92,6 +94,22 @@ def storescu(
         args += ["+sd", "+r"]
     args += [*extra_args, host, str(port), *paths]
     return run(dcmtk_program("storescu"), args, timeout=timeout, env=NODELAY_ENV)
+
+
+def storescu_at_once(
+    files: Sequence[str | os.PathLike[str]],
+    host: str,
+    port: int,
+    associations: int,
+    **options: object,
+) -> list[Completed]:
+    """Send ``files`` with ``associations`` ``storescu`` processes at once (every k-th file each).
+
+    ``options`` are :func:`storescu`'s. Returns each process's result, in order.
+    """
+    parts = [list(files[k::associations]) for k in range(associations)]
+    with ThreadPoolExecutor(associations) as pool:
+        return list(pool.map(lambda part: storescu(part, host, port, **options), parts))
 
 
 def dcmdump(path: str | os.PathLike[str], *args: str, timeout: float = 120.0) -> str:
@@ -243,7 +261,7 @@ def start_storescp(
 @contextmanager
 def running_storescp(directory: str | os.PathLike[str], **kwargs: object) -> Iterator[StoreSCP]:
     """Context manager around :func:`start_storescp` that always stops it."""
-    scp = start_storescp(directory, **kwargs)  # type: ignore[arg-type]
+    scp = start_storescp(directory, **kwargs)
     try:
         yield scp
     finally:

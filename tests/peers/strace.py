@@ -44,8 +44,11 @@ class Call:
     end: int
 
 
-def strace_command(output: Path, syscalls: Iterable[str]) -> list[str]:
-    """Return the strace prefix that traces ``syscalls`` of a program and its threads."""
+def strace_command(output: Path, syscalls: Iterable[str], *, string_limit: int = 16) -> list[str]:
+    """Return the strace prefix that traces ``syscalls`` of a program and its threads.
+
+    ``string_limit``: how many bytes of each buffer strace prints (``-s``).
+    """
     program = require_file(STRACE, what="strace (Debian package strace)")
     return [
         str(program),
@@ -53,7 +56,7 @@ def strace_command(output: Path, syscalls: Iterable[str]) -> list[str]:
         "--seccomp-bpf",  # stop only at the traced calls: the program runs near full speed
         "-yy",
         "-s",
-        "16",
+        str(string_limit),
         "-e",
         "trace=" + ",".join(syscalls),
         "-o",

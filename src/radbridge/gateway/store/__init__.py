@@ -13,8 +13,10 @@ queue), ``results`` (every result object and its digest), ``deliveries``
 job and alert destination). A database of an older schema is upgraded when
 opened (schema 2 → 3 adds ``alerts``). Every state change is a single
 committed transaction, so a crash at any point leaves a state the gateway
-resumes from. Only UIDs, digests, counts and timings are stored — no patient
-data.
+resumes from; instance records made at the same time by several receiver
+threads share one transaction and its fsync (group commit,
+:attr:`Store.commit_counts`), each returning only once it is committed.
+Only UIDs, digests, counts and timings are stored — no patient data.
 
 Examples
 --------
@@ -42,6 +44,7 @@ True
 """
 
 from radbridge.gateway.store._db import SCHEMA_VERSION
+from radbridge.gateway.store._group import CommitCounts
 from radbridge.gateway.store._records import (
     Alert,
     AlertState,
@@ -60,6 +63,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "Alert",
     "AlertState",
+    "CommitCounts",
     "Delivery",
     "DeliveryState",
     "Job",

@@ -50,40 +50,58 @@ class Arrivals(Database):
         ``duplicate``: this series already holds this SOP Instance UID with this
         digest (an identical re-send). ``changed``: it holds the UID with another
         digest; both contents are kept and the series needs a new version.
+
+        Returns once the record is committed (durable). Records made at the same
+        time by other threads share the transaction and its commit (group
+        commit); if that commit fails, every record in it fails with
+        :class:`~radbridge.errors.StorageError` and none is recorded.
         """
         stamp = now or time.time()
-        with self._transaction() as db:
-            known = {
-                row[0]
-                for row in db.execute(
-                    "SELECT sha256 FROM instances WHERE series_instance_uid = ? AND "
-                    "sop_instance_uid = ?",
-                    (series_uid, sop_uid),
-                )
-            }
-            kind = "duplicate" if sha256 in known else ("changed" if known else "new")
-            if kind != "duplicate":
-                db.execute(
-                    "INSERT INTO instances (series_instance_uid, sop_instance_uid, sha256, "
-                    "study_instance_uid, path, transfer, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (series_uid, sop_uid, sha256, study_uid, path, transfer, stamp),
-                )
-            db.execute(
-                "INSERT INTO series (series_instance_uid, study_instance_uid, first_received_at, "
-                "last_received_at, settled_at) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT(series_instance_uid) DO UPDATE SET "
-                "last_received_at = excluded.last_received_at, settled_at = excluded.settled_at",
-                (series_uid, study_uid, stamp, stamp, stamp),
+
+        def record(db: sqlite3.Connection) -> str:
+            return self._record(db, (study_uid, series_uid, sop_uid, sha256, path), transfer, stamp)
+
+        return self._grouped(record)
+
+    def _record(
+        self,
+        db: sqlite3.Connection,
+        uids: tuple[str, str, str, str, str],
+        transfer: str | None,
+        stamp: float,
+    ) -> str:
+        study_uid, series_uid, sop_uid, sha256, path = uids
+        known = {
+            row[0]
+            for row in db.execute(
+                "SELECT sha256 FROM instances WHERE series_instance_uid = ? AND "
+                "sop_instance_uid = ?",
+                (series_uid, sop_uid),
             )
-            if kind != "duplicate":
-                db.execute(
-                    "UPDATE series SET revision = revision + 1, "
-                    "instance_count = instance_count + ? WHERE series_instance_uid = ?",
-                    (int(kind == "new"), series_uid),
-                )
-            if transfer:
-                self._link(db, transfer, series_uid, stamp)
-            return kind
+        }
+        kind = "duplicate" if sha256 in known else ("changed" if known else "new")
+        if kind != "duplicate":
+            db.execute(
+                "INSERT INTO instances (series_instance_uid, sop_instance_uid, sha256, "
+                "study_instance_uid, path, transfer, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (series_uid, sop_uid, sha256, study_uid, path, transfer, stamp),
+            )
+        db.execute(
+            "INSERT INTO series (series_instance_uid, study_instance_uid, first_received_at, "
+            "last_received_at, settled_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT(series_instance_uid) DO UPDATE SET "
+            "last_received_at = excluded.last_received_at, settled_at = excluded.settled_at",
+            (series_uid, study_uid, stamp, stamp, stamp),
+        )
+        if kind != "duplicate":
+            db.execute(
+                "UPDATE series SET revision = revision + 1, "
+                "instance_count = instance_count + ? WHERE series_instance_uid = ?",
+                (int(kind == "new"), series_uid),
+            )
+        if transfer:
+            self._link(db, transfer, series_uid, stamp)
+        return kind
 
     @staticmethod
     def _link(db: sqlite3.Connection, transfer: str, series_uid: str, stamp: float) -> None:
@@ -99,13 +117,18 @@ class Arrivals(Database):
             )
 
     def contents(self, series_uid: str, sop_uid: str) -> list[VersionInput]:
-        """Return the contents stored for a SOP Instance UID of a series, oldest first."""
-        return self._inputs(
+        """Return the contents stored for a SOP Instance UID of a series, oldest first.
+
+        Reads what is committed without waiting for a commit under way (a
+        receiver asks before it records).
+        """
+        rows = self._committed_rows(
             "SELECT * FROM instances WHERE series_instance_uid = ? AND sop_instance_uid = ? "
             "ORDER BY id",
             series_uid,
             sop_uid,
         )
+        return [VersionInput(r["sop_instance_uid"], r["sha256"], r["path"]) for r in rows]
 
     def _inputs(self, sql: str, *args: Any) -> list[VersionInput]:
         return [
@@ -114,10 +137,10 @@ class Arrivals(Database):
         ]
 
     def series_of_sop(self, sop_uid: str) -> list[str]:
-        """Return every series that holds a SOP Instance UID."""
+        """Return every series that holds a SOP Instance UID (what is committed)."""
         return [
             row[0]
-            for row in self._rows(
+            for row in self._committed_rows(
                 "SELECT DISTINCT series_instance_uid FROM instances WHERE sop_instance_uid = ?",
                 sop_uid,
             )

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from radbridge.errors import GatewayError
+from radbridge.gateway.store._group import CommitCounts, GroupCommit
 
 __all__ = ["SCHEMA_VERSION", "Database"]
+
+T = TypeVar("T")
 
 #: Bumped whenever the tables change; an older database is upgraded by ``_MIGRATIONS``.
 SCHEMA_VERSION = 4
@@ -187,6 +190,13 @@ class Database:
         # commits on power loss: instances already acknowledged to the sender)
         self._db.execute("PRAGMA synchronous=FULL")
         self._check_schema()
+        self._group = GroupCommit(self._db, self._lock, self.path)
+        # the receivers' look-ups before a record read the last commit here, without
+        # waiting for the writer's lock while a commit (an fsync) is under way
+        self._reader = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._reader.row_factory = sqlite3.Row
+        self._reader.execute("PRAGMA query_only=1")
+        self._reading = threading.Lock()
 
     def _check_schema(self) -> None:
         (version,) = self._db.execute("PRAGMA user_version").fetchone()
@@ -224,7 +234,8 @@ class Database:
 
     def close(self) -> None:
         """Close the database."""
-        with self._lock:
+        with self._lock, self._reading:
+            self._reader.close()
             self._db.close()
 
     @contextmanager
@@ -234,15 +245,34 @@ class Database:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # a failed COMMIT may leave it open
+                    self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
+
+    def _grouped(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` in a transaction shared with concurrent callers; return once durable.
+
+        See :mod:`radbridge.gateway.store._group`: one commit (one fdatasync of
+        the WAL) serves every record queued while the previous one ran.
+        """
+        return self._group.run(work)
+
+    @property
+    def commit_counts(self) -> CommitCounts:
+        """The shared commits of arrival records so far (see :class:`CommitCounts`)."""
+        return self._group.counts
 
     def _state_counts(self, table: str) -> dict[str, int]:
         """Return how many rows of ``table`` (jobs, deliveries, alerts) are in each state."""
         rows = self._rows(f"SELECT state, COUNT(*) AS n FROM {table} GROUP BY state")
         return {str(row["state"]): int(row["n"]) for row in rows}
+
+    def _committed_rows(self, sql: str, *args: Any) -> list[sqlite3.Row]:
+        """Run a read query on what is committed, not waiting for a commit under way."""
+        with self._reading:
+            return list(self._reader.execute(sql, args))
 
     def _rows(self, sql: str, *args: Any) -> list[sqlite3.Row]:
         """Run a read query."""
