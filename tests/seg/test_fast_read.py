@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pydicom
 import pytest
 from pydicom.dataelem import RawDataElement
 
-from radbridge.iods.multiframe.fast_read import read_with_raw_sequences
+from radbridge.errors import RadbridgeError
+from radbridge.iods.multiframe.fast_read import open_read, read_with_raw_sequences
+from radbridge.seg import read_segmentation
 
 PER_FRAME = 0x52009230
 
@@ -42,3 +45,54 @@ def test_damaged_file_falls_back_to_pydicom(interop):
     cut = data[: len(data) // 3]
     plain = pydicom.dcmread(__import__("io").BytesIO(cut))
     assert read_with_raw_sequences(cut, tags=(PER_FRAME,)).keys() == plain.keys()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "dcmqi/liver.dcm",  # native 1-bit
+        "pydicom_recoded/liver_rle.dcm",  # encapsulated
+        "pydicom_recoded/liver_deflate.dcm",  # Deflated Image Frame Compression
+        "pydicom_recoded/liver_expb.dcm",  # big endian: read as before
+    ],
+)
+def test_open_read_gives_pydicoms_data_set_without_copying_pixels(interop, name):
+    path = interop / "seg" / name
+    ours = open_read(path, raw_tags=(PER_FRAME,))
+    theirs = pydicom.dcmread(path)
+    assert ours == theirs  # every element, Pixel Data's bytes too
+    assert ours["PixelData"].is_undefined_length == theirs["PixelData"].is_undefined_length
+    assert isinstance(ours.PixelData, memoryview) is not name.endswith("expb.dcm")
+    assert ours.filename == str(path)
+
+
+def test_open_read_keeps_elements_after_the_pixel_data(interop, tmp_path):
+    ds = pydicom.dcmread(interop / "seg" / "dcmqi" / "liver.dcm")
+    ds.DataSetTrailingPadding = b"\x00" * 4
+    path = tmp_path / "trailing.dcm"
+    ds.save_as(path)
+    ours = open_read(path, raw_tags=(PER_FRAME,))
+    assert ours.DataSetTrailingPadding == b"\x00" * 4
+    assert ours.PixelData == ds.PixelData
+
+
+def test_a_segmentation_read_from_a_file_survives_the_file_being_overwritten(interop, tmp_path):
+    # The pixels are a view of bytes read into memory, not of a mapping of the file:
+    # saving over the file it came from (truncate, then write) must not pull them away.
+    path = tmp_path / "seg.dcm"
+    path.write_bytes((interop / "seg" / "dcmqi" / "liver.dcm").read_bytes())
+    seg = read_segmentation(path)
+    before = seg.label_volume().array.copy()
+    seg.dataset.save_as(path)
+    np.testing.assert_array_equal(seg.label_volume().array, before)
+    np.testing.assert_array_equal(read_segmentation(path).label_volume().array, before)
+
+
+def test_open_read_names_the_file_of_a_damaged_header(interop, tmp_path):
+    data = bytearray((interop / "seg" / "dcmqi" / "liver.dcm").read_bytes())
+    at = data.index(b"\x08\x00\x60\x00")  # Modality (0008,0060) CS
+    data[at + 4 : at + 6] = b"TI"  # a VR pydicom cannot decode
+    path = tmp_path / "damaged.dcm"
+    path.write_bytes(bytes(data))
+    with pytest.raises(RadbridgeError, match=r"damaged\.dcm"):
+        open_read(path, raw_tags=(PER_FRAME,))

@@ -44,6 +44,7 @@ __all__ = [
     "meta_end",
     "open_dataset",
     "open_mapped",
+    "open_read",
     "plane_attributes",
     "read_with_raw_sequences",
 ]
@@ -91,11 +92,20 @@ def open_dataset(
         name, data = "<bytes>", bytes(source)
     else:
         name = os.fspath(source)
-        try:
-            with open(name, "rb") as handle:
-                data = handle.read()
-        except OSError as exc:
-            raise NotDicomError(f"cannot be opened ({exc})", path=name) from exc
+        data = _read_file(name)
+    return _parse_checked(data, name, raw_tags, skip), name
+
+
+def _read_file(name: str) -> bytes:
+    try:
+        with open(name, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise NotDicomError(f"cannot be opened ({exc})", path=name) from exc
+
+
+def _parse_checked(data: bytes, name: str, raw_tags: Iterable[int], skip: set[int]) -> Dataset:
+    """Read ``data`` keeping ``raw_tags`` raw and check its elements; errors name ``name``."""
     try:
         ds = read_with_raw_sequences(data, tags=raw_tags)
     except InvalidDicomError as exc:
@@ -107,7 +117,7 @@ def open_dataset(
             hint="the file may be truncated or damaged",
         ) from exc
     check_elements(ds, name=name, skip=skip)
-    return ds, name
+    return ds
 
 
 #: Pixel data elements: never decoded by the check (the pixel readers check them).
@@ -395,28 +405,66 @@ def open_mapped(path: str | os.PathLike[str], *, raw_tags: Iterable[int] = ()) -
         It is damaged.
     """
     name, mapped = map_file(path)
+    return _pixels_apart(name, mapped, raw_tags, whole=False)
+
+
+def open_read(path: str | os.PathLike[str], *, raw_tags: Iterable[int] = ()) -> Dataset:
+    """Open a file read into memory once, its pixel data a view of those bytes.
+
+    As :func:`open_dataset` for a path (header read and checked, ``raw_tags``
+    sequences kept raw), but the pixel data is not copied out of the file's bytes
+    (a :class:`memoryview` of them; :func:`open_dataset` copies a 90 MB SEG three
+    times). Unlike :func:`open_mapped`, the file may be overwritten while the data
+    set is in use. Files with elements after the pixel data, big-endian and
+    whole-file deflated ones are read by :func:`open_dataset`, and it raises what
+    :func:`open_dataset` raises (each error names the file).
+    """
+    name = os.fspath(path)
+    data = _read_file(name)
+    if len(data) < 132 or data[128:132] != b"DICM":
+        return _parse_checked(data, name, raw_tags, set(raw_tags))  # as open_dataset does
+    return _pixels_apart(name, data, raw_tags, whole=True)
+
+
+def _pixels_apart(
+    name: str, data: bytes | mmap.mmap, raw_tags: Iterable[int], *, whole: bool
+) -> Dataset:
+    """Parse the header of ``data``; its pixel data element a view of ``data``.
+
+    ``whole``: fall back to :func:`open_dataset` when anything follows the pixel
+    data (nothing is left out).
+    """
     try:
-        located = _locate_pixels(mapped)
+        located = _locate_pixels(data)
     except (ValueError, struct.error, IndexError) as exc:
         raise DecodingError(
             f"cannot be read ({exc})", path=name, hint="the file may be truncated or damaged"
         ) from exc
-    if located is None:  # deflated, or no pixel data: read it all
+    if located is None or (whole and located[4] != len(data)):  # deflated, no pixels, ...
         ds, _ = open_dataset(name, raw_tags=raw_tags)
+        ds.filename = name
         return ds
-    header_end, start, end, implicit = located
-    ds, _ = open_dataset(bytes(mapped[:header_end]), raw_tags=raw_tags)
-    tag = struct.unpack_from("<HH", mapped, header_end)
+    header_end, start, end, implicit, _, undefined = located
+    ds = _parse_checked(bytes(data[:header_end]), name, raw_tags, set(raw_tags))
+    tag = struct.unpack_from("<HH", data, header_end)
     number = (tag[0] << 16) | tag[1]
-    vr = _PIXEL_VRS[number] if implicit else mapped[header_end + 4 : header_end + 6].decode()
-    element = DataElement(number, vr, memoryview(mapped)[start:end], validation_mode=config.IGNORE)
+    vr = _PIXEL_VRS[number] if implicit else data[header_end + 4 : header_end + 6].decode()
+    element = DataElement(number, vr, memoryview(data)[start:end], validation_mode=config.IGNORE)
+    element.is_undefined_length = undefined
     ds.add(element)
     ds.filename = name
     return ds
 
 
-def _locate_pixels(data: mmap.mmap) -> tuple[int, int, int, bool] | None:
-    """Return (pixel element offset, value start, value end, implicit VR), or None."""
+def _locate_pixels(
+    data: bytes | mmap.mmap,
+) -> tuple[int, int, int, bool, int, bool] | None:
+    """Locate the pixel data element of a file's bytes.
+
+    Returns its offset, value start and end, whether the VR is implicit, the
+    element's end and whether its length is undefined; None when the file has
+    none or cannot be walked so (deflated, big endian).
+    """
     offset, syntax = meta_end(data)  # type: ignore[arg-type]
     if syntax in _DEFLATED[:1] or syntax == _EXPLICIT_BE:
         return None
@@ -424,8 +472,8 @@ def _locate_pixels(data: mmap.mmap) -> tuple[int, int, int, bool] | None:
     walker = _Walker(data, True, implicit)  # type: ignore[arg-type]
     position = offset
     while position < len(data):
-        tag, value_start, value_end, element_end, _ = walker.element(position)
+        tag, value_start, value_end, element_end, undefined = walker.element(position)
         if tag in _PIXEL_VRS:
-            return position, value_start, value_end, implicit
+            return position, value_start, value_end, implicit, element_end, undefined
         position = element_end
     return None

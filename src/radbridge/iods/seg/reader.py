@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -81,9 +82,13 @@ def read_segmentation(file: DicomFile) -> Segmentation:
     UnsupportedObjectError
         It is DICOM but not a Segmentation.
     """
-    from radbridge.iods.multiframe.fast_read import open_dataset
+    from radbridge.iods.multiframe.fast_read import open_dataset, open_read
 
-    ds, name = open_dataset(file, raw_tags=(_PER_FRAME_FUNCTIONAL_GROUPS,))
+    if isinstance(file, str | os.PathLike):  # the pixel data is not copied (~90 MB)
+        name: str | None = os.fspath(file)
+        ds = open_read(file, raw_tags=(_PER_FRAME_FUNCTIONAL_GROUPS,))
+    else:
+        ds, name = open_dataset(file, raw_tags=(_PER_FRAME_FUNCTIONAL_GROUPS,))
     return Segmentation(ds, source=name)
 
 
@@ -469,7 +474,7 @@ class _FrameSource:
         ):
             return None
         value = self.ds.PixelData
-        data = np.frombuffer(value if isinstance(value, bytes) else bytes(value), np.uint8)
+        data = np.frombuffer(value, np.uint8)  # bytes, or a view of the file (no copy)
         row_bytes = self.columns // 8
         needed = self.count * self.rows * row_bytes
         if data.size < needed:
