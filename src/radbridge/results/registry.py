@@ -41,7 +41,7 @@ import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydicom import Dataset
 
@@ -52,7 +52,9 @@ from radbridge.iods.source import Series, SeriesLike
 from radbridge.models import ModelResult
 from radbridge.results.equipment import add_contributing_equipment
 from radbridge.seg import AlgorithmIdentification, SegmentDescription, describe_labels
-from radbridge.wsi import Slide
+
+if TYPE_CHECKING:
+    from radbridge.wsi import Slide
 
 __all__ = [
     "Output",
@@ -158,7 +160,7 @@ class ResultContext:
         ConfigError
             The source is a radiology series.
         """
-        if not isinstance(self.source, Slide):
+        if isinstance(self.source, Series):
             raise ConfigError(
                 "this output kind encodes on a slide, but the source is a radiology series",
                 attribute="outputs",
@@ -287,7 +289,11 @@ def _spec(item: str | Output) -> tuple[OutputKind, Output]:
 
 
 def _as_source(series: SeriesLike | Slide) -> Series | Slide:
-    if isinstance(series, Series | Slide):
+    if isinstance(series, Series):
+        return series
+    from radbridge.wsi import Slide  # only here: a radiology encode never imports the family
+
+    if isinstance(series, Slide):
         return series
     if isinstance(series, Volume):
         return Series.from_volume(series)
@@ -370,7 +376,7 @@ def encode_results(
 
 def _check_sources(kinds: Sequence[OutputKind], source: Series | Slide) -> None:
     """Refuse, before anything is encoded, kinds made for the other source."""
-    actual = "slide" if isinstance(source, Slide) else "series"
+    actual = "series" if isinstance(source, Series) else "slide"
     wrong = [kind.name for kind in kinds if kind.source != actual]
     if wrong:
         what = "a whole-slide image" if actual == "slide" else "a radiology series"
