@@ -314,6 +314,12 @@ def test_metrics_match_the_store_during_a_gateway_run(web_config, phantom_study)
         assert (
             _value(families, "radbridge_model_seconds", "radbridge_model_seconds_sum", **model) > 0
         )
+        # the arrival commits of this process: one record per stored part, none failed
+        commits = "radbridge_arrival_commits"
+        assert _value(families, commits, f"{commits}_total", outcome="failed") == 0
+        committed = _value(families, commits, f"{commits}_total", outcome="committed")
+        records = _value(families, "radbridge_arrival_records", "radbridge_arrival_records_total")
+        assert records == 24 and 1 <= committed <= records
         results = query(gateway, "SELECT COUNT(*) AS n FROM results")[0]["n"]
         attempts = "radbridge_delivery_attempts"
         for destination in ("archive", "down"):

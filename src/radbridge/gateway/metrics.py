@@ -29,6 +29,10 @@ What only this process sees is counted from its start:
 ``radbridge_delivery_failures_total``       failed attempts, by ``destination`` and
                                             ``status_class`` (see
                                             :func:`radbridge.gateway.delivery.status_class`)
+``radbridge_arrival_commits_total``         SQLite commits of arrival records, by
+                                            ``outcome`` (``committed``, ``failed``)
+``radbridge_arrival_records_total``         arrival records those commits held (more
+                                            than commits: commits were shared)
 ==========================================  =========================================
 
 The refusals' reasons are counted in this process too (the database keeps how
@@ -69,7 +73,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from radbridge.gateway.store import AlertState, JobState, Store
+from radbridge.gateway.store import AlertState, CommitCounts, JobState, Store
 
 __all__ = ["GatewayMetrics", "refusal_reason"]
 
@@ -131,6 +135,7 @@ class _StoreCollector(Collector):
             _ALERT_STATES,
             store.alert_counts(),
         )
+        yield from _commit_metrics(store.commit_counts)
         yield GaugeMetricFamily(
             "radbridge_disk_free_bytes",
             "Free disk space where the spool is.",
@@ -141,6 +146,19 @@ class _StoreCollector(Collector):
             "Below this free space the receivers refuse instances.",
             self.metrics.min_free_bytes,
         )
+
+
+def _commit_metrics(counts: CommitCounts) -> Iterator[Metric]:
+    """Yield the group commit counts of arrival records in this process (see above)."""
+    commits = CounterMetricFamily(
+        "radbridge_arrival_commits", "SQLite commits of arrival records.", labels=["outcome"]
+    )
+    commits.add_metric(["committed"], counts.commits - counts.failed)
+    commits.add_metric(["failed"], counts.failed)
+    yield commits
+    yield CounterMetricFamily(
+        "radbridge_arrival_records", "Arrival records the commits held.", counts.units
+    )
 
 
 def _by_state(
