@@ -190,9 +190,10 @@ def write_object(
     the report is returned either way.
     """
     from radbridge.cli.output import emit, say
+    from radbridge.io.part10 import save_part10
 
     output.parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(output, enforce_file_format=True)
+    save_part10(ds, output)  # ds.save_as's bytes, without copying large pixel data twice
     report = object_report(ds, output, what, details)
     if quiet:
         return report
