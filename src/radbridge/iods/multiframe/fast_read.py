@@ -20,6 +20,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import io
 import mmap
 import os
@@ -146,33 +147,47 @@ def check_elements(
 
 
 def _check_dataset(ds: Dataset, name: object, skip: frozenset[int]) -> None:
-    from pydicom.datadict import dictionary_VR, keyword_for_tag
-
     for tag in list(ds.keys()):
         if tag in skip:
             continue
-        label = keyword_for_tag(tag) or f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
         try:
             element = ds[tag]
         except Exception as exc:  # pydicom raises many kinds on damaged values
             detail = f"cannot be decoded ({type(exc).__name__}: {exc})"
-            raise damaged(name, label, detail) from exc
-        try:
-            expected = dictionary_VR(tag) if not tag.is_private else ""
-        except KeyError:
-            expected = ""
-        if (expected == "SQ") != (element.VR == "SQ") and expected and element.VR != "UN":
-            raise damaged(name, label, f"has VR {element.VR} where the standard has {expected}")
-        if element.VR == "SQ":
+            raise damaged(name, _label(tag), detail) from exc
+        vr, expected = element.VR, _standard_vr(tag)
+        if (expected == "SQ") != (vr == "SQ") and expected and vr != "UN":
+            raise damaged(name, _label(tag), f"has VR {vr} where the standard has {expected}")
+        if vr == "SQ":
             try:
                 items = list(element.value)
             except Exception as exc:  # an item that cannot be parsed
                 detail = f"items cannot be read ({type(exc).__name__})"
-                raise damaged(name, label, detail) from exc
+                raise damaged(name, _label(tag), detail) from exc
             for item in items:
                 _check_dataset(item, name, skip)
-        elif expected in _NUMERIC_VRS and _wrong_vr(element.VR, expected, element.value):
-            raise damaged(name, label, f"should hold numbers (VR {expected}), not {element.VR}")
+        elif expected in _NUMERIC_VRS and _wrong_vr(vr, expected, element.value):
+            detail = f"should hold numbers (VR {expected}), not {vr}"
+            raise damaged(name, _label(tag), detail)
+
+
+def _label(tag: int) -> str:
+    from pydicom.datadict import keyword_for_tag
+
+    return keyword_for_tag(tag) or f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+
+
+@functools.lru_cache(maxsize=4096)  # bounded: damaged files can hold any tags
+def _standard_vr(tag: int) -> str:
+    """Return the VR the data dictionary gives ``tag`` ("" for private or unknown tags)."""
+    from pydicom.datadict import dictionary_VR
+
+    if (tag >> 16) % 2:  # a private group
+        return ""
+    try:
+        return str(dictionary_VR(tag))
+    except KeyError:
+        return ""
 
 
 def _wrong_vr(vr: str, expected: str, value: object) -> bool:
