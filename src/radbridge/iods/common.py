@@ -39,6 +39,7 @@ from radbridge.uids import derived_uid, is_valid_uid, new_uid
 __all__ = [
     "IMPLEMENTATION_CLASS_UID",
     "IMPLEMENTATION_VERSION_NAME",
+    "CaseInsensitiveEnum",
     "ReadObject",
     "SeriesOptions",
     "StackedMasks",
@@ -249,6 +250,27 @@ def finish_file(ds: Dataset, transfer_syntax: str, *, raw_explicit_le: bool = Fa
     if raw_explicit_le:
         out.set_original_encoding(False, True, out._character_set)
     return out
+
+
+class CaseInsensitiveEnum(enum.StrEnum):
+    """A string enum that also takes its values in any case, hyphens for underscores.
+
+    Examples
+    --------
+    >>> class Organization(CaseInsensitiveEnum):
+    ...     TILED_FULL = "TILED_FULL"
+    >>> Organization(" tiled-full") is Organization.TILED_FULL
+    True
+    """
+
+    @classmethod
+    def _missing_(cls, value: object) -> Any:
+        if isinstance(value, str):
+            wanted = value.strip().upper().replace("-", "_")
+            for member in cls:
+                if member.value == wanted:
+                    return member
+        return None
 
 
 def choice(

@@ -16,7 +16,6 @@ True
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -24,7 +23,7 @@ from numpy.typing import ArrayLike
 
 from radbridge.coding import Code
 from radbridge.errors import EncodingError
-from radbridge.iods.common import choice
+from radbridge.iods.common import CaseInsensitiveEnum, choice
 from radbridge.iods.content import AlgorithmIdentification, AlgorithmType
 
 __all__ = [
@@ -39,7 +38,7 @@ __all__ = [
 MICROSCOPY_BULK_SIMPLE_ANNOTATIONS_STORAGE = "1.2.840.10008.5.1.4.1.1.91.1"
 
 
-class AnnotationGraphicType(enum.StrEnum):
+class AnnotationGraphicType(CaseInsensitiveEnum):
     """Graphic Type (0070,0023) of an annotation group."""
 
     POINT = "POINT"
@@ -47,12 +46,6 @@ class AnnotationGraphicType(enum.StrEnum):
     POLYGON = "POLYGON"
     ELLIPSE = "ELLIPSE"
     RECTANGLE = "RECTANGLE"
-
-    @classmethod
-    def _missing_(cls, value: object) -> AnnotationGraphicType | None:
-        if isinstance(value, str) and value.upper() in cls.__members__:
-            return cls[value.upper()]
-        return None
 
 
 #: Points per annotation of the graphic types with a fixed count.

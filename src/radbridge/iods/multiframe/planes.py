@@ -275,31 +275,31 @@ class FramePlanes:
 
     def _check_planes(self, geometry: VolumeGeometry) -> None:
         if (self.rows, self.columns) != geometry.shape[1:]:
-            raise GridMismatchError(
+            raise self._mismatch(
                 f"{self.what} frames are {self.rows}x{self.columns} but the target grid is "
                 f"{geometry.shape[1]}x{geometry.shape[2]}",
-                path=self.source,
-                attribute="Rows/Columns",
-                hint=self._own_hint,
+                "Rows/Columns",
             )
         orientation, spacing, _ = plane_attributes(self.dataset, self.source)
         if orientation is not None and not np.allclose(
             orientation, geometry.image_orientation, atol=1e-3
         ):
-            raise GridMismatchError(
+            raise self._mismatch(
                 f"{self.what} frames are oriented differently from the target grid",
-                path=self.source,
-                attribute="ImageOrientationPatient",
-                hint=self._own_hint,
+                "ImageOrientationPatient",
             )
         if spacing is not None and not np.allclose(spacing, geometry.pixel_spacing, rtol=1e-3):
-            raise GridMismatchError(
+            raise self._mismatch(
                 f"{self.what} pixel spacing {spacing} differs from the target's "
                 f"{tuple(round(v, 6) for v in geometry.pixel_spacing)}",
-                path=self.source,
-                attribute="PixelSpacing",
-                hint=self._own_hint,
+                "PixelSpacing",
             )
+
+    def _mismatch(self, message: str, attribute: str) -> GridMismatchError:
+        """Return the error of a target grid whose planes differ in ``attribute``."""
+        return GridMismatchError(
+            message, path=self.source, attribute=attribute, hint=self._own_hint
+        )
 
     def _indices_from_positions(
         self, positions: NDArray[np.float64], source: Series

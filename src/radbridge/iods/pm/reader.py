@@ -277,8 +277,7 @@ class ParametricMap(ReadObject):
     @property
     def frame_of_reference_uid(self) -> str | None:
         """The Frame of Reference UID, if present."""
-        value = self.dataset.get("FrameOfReferenceUID")
-        return str(value) if value else None
+        return self._planes.frame_of_reference_uid
 
     @property
     def mapping(self) -> RealWorldValueMapping:

@@ -114,36 +114,34 @@ class PlacementReport:
 
     def messages(self, tolerance_mm: float) -> list[str]:
         """One sentence per kind of problem seen."""
-        out = []
-        if self.not_closed:
-            out.append(f"{self.not_closed} POINT/OPEN contours enclose no area and were skipped")
-        if self.empty:
-            out.append(f"{self.empty} contours without points were skipped")
-        if self.projected:
-            out.append(
-                f"{self.projected} contours lay up to {self.largest_offset_mm:.3g} mm off their "
-                f"slice plane and were projected onto it (tolerance {tolerance_mm:.3g} mm)"
-            )
-        if self.between_slices:
-            out.append(
-                f"{self.between_slices} contours lie between slices (more than "
-                f"{tolerance_mm:.3g} mm from any plane) and were left out"
-            )
-        if self.outside_grid:
-            out.append(f"{self.outside_grid} contours lie outside the target's slices")
-        if self.non_planar:
-            out.append(f"{self.non_planar} contours are not planar; their mean plane was used")
-        if self.unknown_image:
-            out.append(
-                f"{self.unknown_image} contours reference images that are not in the target; "
-                "they were placed by their coordinates"
-            )
-        if self.image_mismatch:
-            out.append(
-                f"{self.image_mismatch} contours reference a different slice than the one they "
-                "lie on; their coordinates were trusted"
-            )
-        return out
+        tolerance = f"{tolerance_mm:.3g} mm"
+        problems = (
+            (self.not_closed, "POINT/OPEN contours enclose no area and were skipped"),
+            (self.empty, "contours without points were skipped"),
+            (
+                self.projected,
+                f"contours lay up to {self.largest_offset_mm:.3g} mm off their slice plane "
+                f"and were projected onto it (tolerance {tolerance})",
+            ),
+            (
+                self.between_slices,
+                f"contours lie between slices (more than {tolerance} from any plane) "
+                "and were left out",
+            ),
+            (self.outside_grid, "contours lie outside the target's slices"),
+            (self.non_planar, "contours are not planar; their mean plane was used"),
+            (
+                self.unknown_image,
+                "contours reference images that are not in the target; "
+                "they were placed by their coordinates",
+            ),
+            (
+                self.image_mismatch,
+                "contours reference a different slice than the one they lie on; "
+                "their coordinates were trusted",
+            ),
+        )
+        return [f"{count} {sentence}" for count, sentence in problems if count]
 
 
 def place_contours(

@@ -24,14 +24,13 @@ radbridge.errors.EncodingError: ROI 2 ('x'): unknown RT ROI Interpreted Type 'TU
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from radbridge.coding import Code
 from radbridge.errors import ConfigError, EncodingError, InvalidAttributeError
-from radbridge.iods.common import choice
+from radbridge.iods.common import CaseInsensitiveEnum, choice
 from radbridge.iods.content import (
     AlgorithmIdentification,
     AlgorithmType,
@@ -56,20 +55,7 @@ __all__ = [
 RT_STRUCTURE_SET_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
 
 
-class _CaseInsensitive(enum.StrEnum):
-    """A string enum that also accepts its values in any case."""
-
-    @classmethod
-    def _missing_(cls, value: object) -> Any:
-        if isinstance(value, str):
-            wanted = value.strip().upper().replace("-", "_")
-            for member in cls:
-                if member.value == wanted:
-                    return member
-        return None
-
-
-class RTROIInterpretedType(_CaseInsensitive):
+class RTROIInterpretedType(CaseInsensitiveEnum):
     """RT ROI Interpreted Type (3006,00A4), the Defined Terms of PS3.3 C.8.8.8.
 
     ``"AVOID"`` is accepted as a short form of ``AVOIDANCE``.
@@ -108,7 +94,7 @@ class RTROIInterpretedType(_CaseInsensitive):
         return super()._missing_(value)
 
 
-class ROIGenerationAlgorithm(_CaseInsensitive):
+class ROIGenerationAlgorithm(CaseInsensitiveEnum):
     """ROI Generation Algorithm (3006,0036)."""
 
     AUTOMATIC = "AUTOMATIC"
@@ -116,7 +102,7 @@ class ROIGenerationAlgorithm(_CaseInsensitive):
     MANUAL = "MANUAL"
 
 
-class ContourGeometricType(_CaseInsensitive):
+class ContourGeometricType(CaseInsensitiveEnum):
     """Contour Geometric Type (3006,0042)."""
 
     POINT = "POINT"
@@ -126,7 +112,7 @@ class ContourGeometricType(_CaseInsensitive):
     CLOSEDPLANAR_XOR = "CLOSEDPLANAR_XOR"
 
 
-class HoleStyle(_CaseInsensitive):
+class HoleStyle(CaseInsensitiveEnum):
     """How the writer encodes holes and separate islands of one ROI on one image.
 
     SEPARATE
@@ -155,7 +141,7 @@ _LABELS = {
 }
 
 
-def _enum_value(cls: type[_CaseInsensitive], value: Any, what: str, attribute: str) -> Any:
+def _enum_value(cls: type[CaseInsensitiveEnum], value: Any, what: str, attribute: str) -> Any:
     return choice(cls, value, attribute, where=what, what=_LABELS[attribute])
 
 

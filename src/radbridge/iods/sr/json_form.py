@@ -20,6 +20,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -94,29 +95,9 @@ def _group_json(g: MeasurementGroup) -> dict[str, Any]:
     if g.regions:
         out["regions"] = [_region_json(r) for r in g.regions]
     if g.segmentation_frame is not None:
-        f = g.segmentation_frame
-        out["segmentation_frame"] = {
-            "sop_class_uid": f.sop_class_uid,
-            "sop_instance_uid": f.sop_instance_uid,
-            "frame_number": f.frame_number,
-            "source_sop_class_uid": f.source_sop_class_uid,
-            "source_sop_instance_uid": f.source_sop_instance_uid,
-        }
-        if f.series_instance_uid:
-            out["segmentation_frame"]["series_instance_uid"] = f.series_instance_uid
+        out["segmentation_frame"] = _given(g.segmentation_frame)
     if g.segment is not None:
-        s = g.segment
-        out["segment"] = {
-            k: v
-            for k, v in (
-                ("sop_class_uid", s.sop_class_uid),
-                ("sop_instance_uid", s.sop_instance_uid),
-                ("segment_number", s.segment_number),
-                ("source_series_uid", s.source_series_uid),
-                ("series_instance_uid", s.series_instance_uid),
-            )
-            if v is not None
-        }
+        out["segment"] = _given(g.segment)
     if g.measurements:
         out["measurements"] = [_measurement_json(m) for m in g.measurements]
     if g.evaluations:
@@ -126,6 +107,11 @@ def _group_json(g: MeasurementGroup) -> dict[str, Any]:
     if g.time_point is not None:
         out["time_point"] = {"label": g.time_point.label, "order": g.time_point.order}
     return out
+
+
+def _given(reference: SegmentReference | SegmentationFrameReference) -> dict[str, Any]:
+    """Return a reference's fields by name, those not given (None) left out."""
+    return {k: v for k, v in dataclasses.asdict(reference).items() if v is not None}
 
 
 def _evaluations_json(items: tuple[QualitativeEvaluation, ...]) -> list[dict[str, Any]]:
@@ -155,14 +141,7 @@ def report_to_json(report: MeasurementReport) -> dict[str, Any]:
     if report.person:
         out["person"] = report.person
     if report.device:
-        d = report.device
-        out["device"] = {
-            "uid": d.uid,
-            "name": d.name,
-            "manufacturer": d.manufacturer,
-            "model_name": d.model_name,
-            "serial_number": d.serial_number,
-        }
+        out["device"] = dataclasses.asdict(report.device)
     return out
 
 

@@ -10,12 +10,12 @@ True
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
 
 from radbridge.coding import Code
+from radbridge.iods.common import CaseInsensitiveEnum
 
 __all__ = [
     "VL_WHOLE_SLIDE_MICROSCOPY_IMAGE_STORAGE",
@@ -27,20 +27,11 @@ __all__ = [
 VL_WHOLE_SLIDE_MICROSCOPY_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.77.1.6"
 
 
-class TileOrganization(enum.StrEnum):
+class TileOrganization(CaseInsensitiveEnum):
     """Dimension Organization Type (0020,9311) of a tiled image."""
 
     TILED_FULL = "TILED_FULL"
     TILED_SPARSE = "TILED_SPARSE"
-
-    @classmethod
-    def _missing_(cls, value: object) -> TileOrganization | None:
-        if isinstance(value, str):
-            wanted = value.strip().replace("-", "_").upper()
-            for member in cls:
-                if member.value == wanted:
-                    return member
-        return None
 
 
 @dataclass(frozen=True)
