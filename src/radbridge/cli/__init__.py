@@ -18,6 +18,7 @@ from radbridge.errors import RadbridgeError
 if TYPE_CHECKING:
     from pydicom import Dataset
 
+    from radbridge.geometry import Volume
     from radbridge.iods.source import Series
     from radbridge.models import ModelResult
     from radbridge.wsi import Slide
@@ -41,6 +42,7 @@ __all__ = [
     "object_report",
     "series_fields",
     "write_object",
+    "write_volume",
 ]
 
 #: Help of every --threshold option (the rule itself is radbridge.iods.threshold).
@@ -204,6 +206,22 @@ def write_object(
     else:
         say(f"wrote {output}: {what}, SOP Instance UID {ds.SOPInstanceUID}")
     return report
+
+
+def write_volume(volume: Volume, output: Path) -> None:
+    """Save a decoded volume, folders created: ``.npy`` (the array alone), NIfTI or NRRD.
+
+    Any suffix but ``.npy`` goes to :func:`radbridge.io.nifti.write_image`.
+    """
+    import numpy as np
+
+    from radbridge.io.nifti import write_image
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if output.suffix == ".npy":
+        np.save(output, volume.array)
+    else:
+        write_image(volume, output)
 
 
 def _print_version(value: bool) -> None:

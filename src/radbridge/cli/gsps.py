@@ -16,6 +16,7 @@ from radbridge.cli import (
     encode_one,
     identity,
     write_object,
+    write_volume,
 )
 from radbridge.cli.output import emit, say
 
@@ -246,15 +247,7 @@ def decode(
 def _write_masks(
     ps: PresentationState, target: Series, output: Path, overlap: str, *, quiet: bool
 ) -> None:
-    import numpy as np
-
-    from radbridge.io.nifti import write_image
-
     volume = ps.label_volume(target, overlap=overlap)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    if output.suffix == ".npy":
-        np.save(output, volume.array)
-    else:
-        write_image(volume, output)
+    write_volume(volume, output)
     message = f"wrote {output}: {volume.shape} label map, regions {sorted(ps.segments)}"
     say(message, err=quiet)  # --json: standard output holds the JSON alone

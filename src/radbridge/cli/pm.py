@@ -19,6 +19,7 @@ from radbridge.cli import (
     encode_one,
     series_fields,
     write_object,
+    write_volume,
 )
 
 pm_app = command_group("pm", "DICOM Parametric Map (PM): encode, decode.")
@@ -174,21 +175,14 @@ def decode(
     as_json: JsonOption = False,
 ) -> None:
     """Decode a Parametric Map to real-world values on its own grid or the source's."""
-    import numpy as np
-
     from radbridge.cli.output import emit, say
-    from radbridge.io.nifti import write_image
     from radbridge.io.series import read_series
     from radbridge.pm import open_parametric_map
 
     pm = open_parametric_map(pm_file)
     target = read_series(source) if source is not None else None
     volume = pm.volume(target)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    if output.suffix == ".npy":
-        np.save(output, volume.array)
-    else:
-        write_image(volume, output)
+    write_volume(volume, output)
     units = pm.mapping.units.value if pm.mapping.units is not None else "unknown"
     if as_json:
         emit(

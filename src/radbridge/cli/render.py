@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
-from radbridge.cli import JsonOption, ProfileOption, ThresholdOption, app, identity
+from radbridge.cli import JsonOption, ProfileOption, SourceOption, ThresholdOption, app, identity
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -36,7 +36,7 @@ def _masks(
 @app.command("render")
 def render(
     seg_file: Annotated[Path, typer.Argument(metavar="SEG", help="SEG file.")],
-    source: Annotated[Path, typer.Option("--source", help="Folder of the source series.")],
+    source: SourceOption,
     output: Annotated[Path, typer.Option("-o", "--output", help="Output folder.")],
     style: Annotated[
         Literal["outline", "filled"],

@@ -20,6 +20,7 @@ from radbridge.cli import (
     identity,
     series_fields,
     write_object,
+    write_volume,
 )
 
 if TYPE_CHECKING:
@@ -171,7 +172,6 @@ def decode(
 
     from radbridge.cli.output import emit, say
     from radbridge.errors import UnsupportedObjectError
-    from radbridge.io.nifti import write_image
     from radbridge.rtstruct import read_rtstruct
 
     rs = read_rtstruct(rs_file)
@@ -190,10 +190,7 @@ def decode(
         summary = f"ROIs {rois}"
     else:
         volume = rs.label_volume(target, overlap=overlap, tolerance_mm=tolerance_mm)
-        if output.suffix == ".npy":
-            np.save(output, volume.array)
-        else:
-            write_image(volume, output)
+        write_volume(volume, output)
         shape, rois = volume.shape, sorted(rs.rois)
         summary = f"{volume.shape} label map, ROIs {rois}"
     if as_json:

@@ -22,10 +22,10 @@ from radbridge.cli import (
     identity,
     series_fields,
     write_object,
+    write_volume,
 )
 
 if TYPE_CHECKING:
-    from radbridge.geometry import Volume
     from radbridge.seg import Segmentation, StackedMasks
 
 seg_app = command_group("seg", "DICOM Segmentation (SEG): encode, decode, info.")
@@ -277,7 +277,7 @@ def decode(
         volume = seg.label_volume(
             target, threshold=DEFAULT_THRESHOLD if threshold is None else threshold
         )
-        _write_volume(volume, output)
+        write_volume(volume, output)
         report = {
             "output": str(output),
             "shape": list(volume.shape),
@@ -312,18 +312,6 @@ def _report(report: dict[str, Any], as_json: bool) -> None:
         say(f"wrote {report['output']}: {report['summary']}")
 
 
-def _write_volume(volume: Volume, output: Path) -> None:
-    import numpy as np
-
-    from radbridge.io.nifti import write_image
-
-    output.parent.mkdir(parents=True, exist_ok=True)
-    if output.suffix == ".npy":
-        np.save(output, volume.array)
-    else:
-        write_image(volume, output)
-
-
 def _write_stacked(masks: StackedMasks, output: Path) -> dict[str, Any]:
     import numpy as np
 
@@ -352,7 +340,7 @@ def _write_per_segment(
 
     folder.mkdir(parents=True, exist_ok=True)
     for number, mask in zip(masks.segment_numbers, masks.array, strict=True):
-        _write_volume(
+        write_volume(
             Volume.from_geometry(mask, masks.geometry), folder / f"segment-{number}.{suffix}"
         )
     described = [d.to_json() for n, d in sorted(seg.segments.items()) if n in masks.segment_numbers]

@@ -210,14 +210,10 @@ def read_volume(
 
     Parameters
     ----------
-    source
-        A folder, a file, or a list of files/folders.
-    series_instance_uid
-        Which series to read when ``source`` holds several image series.
+    source, series_instance_uid, spacing_tolerance, allow_nonuniform_spacing
+        As :func:`read_series` takes them.
     rescale
         Apply the Modality LUT (HU for CT, SUV-scaled values for PET, ...).
-    spacing_tolerance, allow_nonuniform_spacing
-        See :func:`radbridge.geometry.plan_stack`.
 
     Returns
     -------

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -211,28 +211,27 @@ class StructureSet(ReadObject):
             self._warn("ROIs lie in several frames of reference; the first is used")
         return found
 
+    def _referenced_series(self) -> Iterator[Dataset]:
+        """Yield each RT Referenced Series item of the Referenced Frame of Reference Sequence."""
+        for frame in self.dataset.get("ReferencedFrameOfReferenceSequence", []) or []:
+            for study in frame.get("RTReferencedStudySequence", []) or []:
+                yield from study.get("RTReferencedSeriesSequence", []) or []
+
     @property
     def referenced_series_uids(self) -> tuple[str, ...]:
         """Series named in the Referenced Frame of Reference Sequence."""
-        out = []
-        for frame in self.dataset.get("ReferencedFrameOfReferenceSequence", []) or []:
-            for study in frame.get("RTReferencedStudySequence", []) or []:
-                for series in study.get("RTReferencedSeriesSequence", []) or []:
-                    if series.get("SeriesInstanceUID"):
-                        out.append(str(series.SeriesInstanceUID))
-        return tuple(dict.fromkeys(out))
+        uids = (series.get("SeriesInstanceUID") for series in self._referenced_series())
+        return tuple(dict.fromkeys(str(uid) for uid in uids if uid))
 
     @property
     def referenced_images(self) -> tuple[str, ...]:
         """SOP Instance UIDs of the images the structure set was defined on."""
-        out = []
-        for frame in self.dataset.get("ReferencedFrameOfReferenceSequence", []) or []:
-            for study in frame.get("RTReferencedStudySequence", []) or []:
-                for series in study.get("RTReferencedSeriesSequence", []) or []:
-                    for image in series.get("ContourImageSequence", []) or []:
-                        if image.get("ReferencedSOPInstanceUID"):
-                            out.append(str(image.ReferencedSOPInstanceUID))
-        return tuple(dict.fromkeys(out))
+        uids = (
+            image.get("ReferencedSOPInstanceUID")
+            for series in self._referenced_series()
+            for image in series.get("ContourImageSequence", []) or []
+        )
+        return tuple(dict.fromkeys(str(uid) for uid in uids if uid))
 
     # -- ROIs ---------------------------------------------------------------
 
