@@ -37,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import tomllib
 import types
 import typing
 from collections.abc import Mapping
@@ -45,9 +46,23 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 from radbridge.errors import ConfigError
 
-__all__ = ["from_table", "table_keys", "unknown_key_error"]
+__all__ = ["from_table", "read_toml", "table_keys", "unknown_key_error"]
 
 T = TypeVar("T")
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Return the tables of the TOML file ``path``.
+
+    Raises
+    ------
+    ConfigError
+        The file cannot be read or is not TOML (the message says why, naming the file).
+    """
+    try:
+        return tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read the configuration ({exc})", path=path) from exc
 
 
 def table_keys(cls: type[Any]) -> dict[str, dataclasses.Field[Any]]:

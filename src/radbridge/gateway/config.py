@@ -17,7 +17,6 @@ Examples
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,7 +27,7 @@ from radbridge.gateway.routing import Match, PriorityRule, Rule
 from radbridge.io.storage import dir_mode_for
 from radbridge.iods.profiles import Profile
 from radbridge.net import AlertTargets, Peer, StowAuth, StowLimits, TLSConfig
-from radbridge.schema import convert, from_table, unknown_key_error
+from radbridge.schema import convert, from_table, read_toml, unknown_key_error
 
 __all__ = ["GatewayConfig", "load_gateway_config"]
 
@@ -315,10 +314,7 @@ def load_gateway_config(
         config.check()
         return config
     p = Path(path)
-    try:
-        document = tomllib.loads(p.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read the configuration ({exc})", path=p) from exc
+    document = read_toml(p)
     try:
         config = _from_document(document, p.parent, Path(data_dir) if data_dir else None)
         config.check()

@@ -96,6 +96,13 @@ def _alert_about(item: Alert) -> dict[str, Any]:
     return {"job": item.job_id, "destination": item.target, "key": item.idempotency_key}
 
 
+def _reason(exc: BaseException) -> str:
+    """Say why a job or alert failed: our errors' message, else the exception's type and text."""
+    if isinstance(exc, RadbridgeError):
+        return str(exc)
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip()
+
+
 class Gateway:
     """The gateway's processing core.
 
@@ -387,11 +394,7 @@ class Gateway:
                 job, self.store, self.config, models=self.models, executor=self.executor
             )
         except Exception as exc:  # every failure is recorded; the loop keeps serving
-            reason = (
-                str(exc)
-                if isinstance(exc, RadbridgeError)
-                else "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            )
+            reason = _reason(exc)
             retry = Retry(self.config.max_attempts, self.config.retry_base_s)
             self._job_failed(job.id, reason, retry, isinstance(exc, PermanentJobError), exc)
             return True
@@ -496,11 +499,7 @@ class Gateway:
 
     def _alert_failed(self, item: Alert, exc: Exception) -> None:
         permanent = is_permanent(exc)
-        reason = (
-            str(exc)
-            if isinstance(exc, RadbridgeError)
-            else "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        )
+        reason = _reason(exc)
         retry = Retry(self.config.alert_attempts, self.config.retry_base_s)
         state = self.store.alert_failed(
             item, ("permanent: " if permanent else "") + reason, retry, permanent=permanent

@@ -173,6 +173,13 @@ def dataset_offset(data: bytes | memoryview) -> int:
     return end
 
 
+def _unparsable(exc: Exception) -> NotDicomError:
+    return NotDicomError(
+        f"the received data set cannot be parsed ({type(exc).__name__})",
+        hint="the sender sent a malformed data set",
+    )
+
+
 def read_uids(data: bytes | BinaryIO) -> tuple[str, str, str, str]:
     """Return (study, series, SOP instance, SOP class) UIDs of an encoded instance.
 
@@ -199,10 +206,7 @@ def read_uids(data: bytes | BinaryIO) -> tuple[str, str, str, str]:
             ],
         )
     except Exception as exc:  # pydicom raises many kinds for hostile bytes
-        raise NotDicomError(
-            f"the received data set cannot be parsed ({type(exc).__name__})",
-            hint="the sender sent a malformed data set",
-        ) from exc
+        raise _unparsable(exc) from exc
     return tuple(  # type: ignore[return-value]
         str(ds.get(k, "") or "").strip()
         for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID")
@@ -287,10 +291,7 @@ def read_dataset_uids(
         )
         values = [str(ds.get(tag).value if tag in ds else "").strip("\x00 ") for tag in _UID_TAGS]
     except Exception as exc:  # pydicom raises many kinds for hostile bytes
-        raise NotDicomError(
-            f"the received data set cannot be parsed ({type(exc).__name__})",
-            hint="the sender sent a malformed data set",
-        ) from exc
+        raise _unparsable(exc) from exc
     sop_class, sop, study, series = values
     return study, series, sop, sop_class
 

@@ -43,9 +43,10 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from radbridge.errors import EncodingError
-from radbridge.iods.threshold import DEFAULT_THRESHOLD, binarize
+from radbridge.iods.threshold import DEFAULT_THRESHOLD, binarize, check_threshold
 
 __all__ = [
+    "check_outline_settings",
     "find_contours",
     "keyhole",
     "nest_polygons",
@@ -57,6 +58,24 @@ __all__ = [
 ]
 
 FloatArray = NDArray[np.float64]
+
+
+def check_outline_settings(tolerance_mm: float, level: float) -> None:
+    """Check what every outline takes: its simplification tolerance and iso-level.
+
+    Raises
+    ------
+    EncodingError
+        ``tolerance_mm`` is not a finite number >= 0, or ``level`` is no threshold
+        (see :func:`radbridge.iods.threshold.check_threshold`).
+    """
+    if not np.isfinite(tolerance_mm) or tolerance_mm < 0:
+        raise EncodingError(
+            f"tolerance_mm must be a finite number >= 0, got {tolerance_mm}",
+            attribute="tolerance_mm",
+        )
+    check_threshold(level, attribute="level")
+
 
 # Cell corners as (row, column) offsets, with their bit in the case index.
 _CORNERS = np.array([[0, 0], [0, 1], [1, 1], [1, 0]], dtype=np.float64)  # TL, TR, BR, BL

@@ -37,7 +37,6 @@ from __future__ import annotations
 import os
 import re
 import ssl
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +44,7 @@ from typing import Any
 
 from radbridge.errors import ConfigError
 from radbridge.net.senders import transports
-from radbridge.schema import from_table
+from radbridge.schema import from_table, read_toml
 
 __all__ = [
     "Peer",
@@ -201,10 +200,7 @@ def peer_from_mapping(name: str, table: Mapping[str, Any], *, base: Path | None 
 def load_peers(path: str | os.PathLike[str]) -> dict[str, Peer]:
     """Read every ``[peers.NAME]`` table of a TOML file (e.g. the gateway's configuration)."""
     p = Path(path)
-    try:
-        document = tomllib.loads(p.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read the configuration ({exc})", path=p) from exc
+    document = read_toml(p)
     peers: dict[str, Peer] = {}
     for name, table in (document.get("peers") or {}).items():
         try:

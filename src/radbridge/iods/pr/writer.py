@@ -55,7 +55,7 @@ from radbridge.iods.common import (
     use_character_set_for,
 )
 from radbridge.iods.content import SegmentDescription, default_colour
-from radbridge.iods.contours import slice_polygons
+from radbridge.iods.contours import check_outline_settings, slice_polygons
 from radbridge.iods.pr.modules import (
     add_displayed_area,
     add_identification,
@@ -77,7 +77,7 @@ from radbridge.iods.pr.types import (
 )
 from radbridge.iods.regions import mask_on_source, region_masks
 from radbridge.iods.source import Series, SeriesLike, resolve_source
-from radbridge.iods.threshold import DEFAULT_THRESHOLD, check_threshold
+from radbridge.iods.threshold import DEFAULT_THRESHOLD
 
 __all__ = ["OutlineOptions", "SegmentStyle", "encode_gsps", "encode_presentation_state"]
 
@@ -112,12 +112,7 @@ class OutlineOptions:
     areas: bool = False
 
     def __post_init__(self) -> None:
-        if not np.isfinite(self.tolerance_mm) or self.tolerance_mm < 0:
-            raise EncodingError(
-                f"tolerance_mm must be a finite number >= 0, got {self.tolerance_mm}",
-                attribute="tolerance_mm",
-            )
-        check_threshold(self.level, attribute="level")
+        check_outline_settings(self.tolerance_mm, self.level)
 
 
 @dataclass(frozen=True)

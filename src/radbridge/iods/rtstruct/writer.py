@@ -49,7 +49,7 @@ from radbridge.errors import EncodingError
 from radbridge.geometry import Volume
 from radbridge.iods.common import SeriesOptions, choice, file_meta, series_options
 from radbridge.iods.content import AlgorithmIdentification, SegmentDescription
-from radbridge.iods.contours import slice_polygons
+from radbridge.iods.contours import check_outline_settings, slice_polygons
 from radbridge.iods.regions import mask_on_source, region_masks
 from radbridge.iods.rtstruct.modules import build_structure_set
 from radbridge.iods.rtstruct.types import (
@@ -61,7 +61,7 @@ from radbridge.iods.rtstruct.types import (
     describe_rois,
 )
 from radbridge.iods.source import Series, SeriesLike, image_reference, resolve_source
-from radbridge.iods.threshold import DEFAULT_THRESHOLD, check_threshold
+from radbridge.iods.threshold import DEFAULT_THRESHOLD
 
 __all__ = ["ContourOptions", "encode_rtstruct", "format_points"]
 
@@ -99,12 +99,7 @@ class ContourOptions:
     def __post_init__(self) -> None:
         hole_style = choice(HoleStyle, self.hole_style, "hole_style", what="hole style")
         object.__setattr__(self, "hole_style", hole_style)
-        if not np.isfinite(self.tolerance_mm) or self.tolerance_mm < 0:
-            raise EncodingError(
-                f"tolerance_mm must be a finite number >= 0, got {self.tolerance_mm}",
-                attribute="tolerance_mm",
-            )
-        check_threshold(self.level, attribute="level")
+        check_outline_settings(self.tolerance_mm, self.level)
 
 
 def _resolve_source(source: SeriesLike) -> Series:
