@@ -49,6 +49,7 @@ __all__ = [
     "referenced_series_sequence",
     "resolve_source",
     "sop_reference",
+    "write_context",
 ]
 
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
@@ -320,6 +321,17 @@ def copy_context(ds: Dataset) -> Dataset:
         if keyword not in context:
             setattr(context, keyword, "")
     return context
+
+
+def write_context(ds: Dataset, source: Series) -> None:
+    """Put the source's patient and study attributes into the new object ``ds``.
+
+    An empty Specific Character Set is left out: it means the default repertoire,
+    and the attribute (Type 1C) may not be written empty.
+    """
+    ds.update(source.context)
+    if "SpecificCharacterSet" in ds and not ds.SpecificCharacterSet:
+        del ds.SpecificCharacterSet
 
 
 def resolve_source(source: SeriesLike, *, consequence: str, hint: str) -> Series:

@@ -76,7 +76,7 @@ from radbridge.iods.pr.types import (
     Window,
 )
 from radbridge.iods.regions import mask_on_source, region_masks
-from radbridge.iods.source import Series, SeriesLike, resolve_source
+from radbridge.iods.source import Series, SeriesLike, resolve_source, write_context
 from radbridge.iods.threshold import DEFAULT_THRESHOLD
 
 __all__ = ["OutlineOptions", "SegmentStyle", "encode_gsps", "encode_presentation_state"]
@@ -509,9 +509,7 @@ def _new_state(source: Series, settings: SeriesOptions) -> Dataset:
     when = _dt.datetime.strptime(ds.SeriesDate + ds.SeriesTime, "%Y%m%d%H%M%S")
     for keyword in _NOT_IN_IOD:
         del ds[keyword]
-    ds.update(source.context)
-    if "SpecificCharacterSet" in ds and not ds.SpecificCharacterSet:
-        del ds.SpecificCharacterSet  # empty means the default repertoire; Type 1C forbids empty
+    write_context(ds, source)
     ds.Laterality = ""  # Type 2C (dciodvfy: absent is an error): unknown, outlines may span sides
     add_identification(ds, when)
     return ds

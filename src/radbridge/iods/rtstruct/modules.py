@@ -23,7 +23,7 @@ from radbridge.iods.rtstruct.types import (
     ROIDescription,
     RTROIInterpretedType,
 )
-from radbridge.iods.source import Series, instance_references, sop_reference
+from radbridge.iods.source import Series, instance_references, sop_reference, write_context
 
 __all__ = ["DETACHED_STUDY_MANAGEMENT", "build_structure_set"]
 
@@ -111,9 +111,7 @@ def build_structure_set(
     for keyword in _NOT_IN_IOD:
         if keyword in ds:
             del ds[keyword]
-    ds.update(source.context)
-    if "SpecificCharacterSet" in ds and not ds.SpecificCharacterSet:
-        del ds.SpecificCharacterSet  # empty means the default repertoire; Type 1C forbids empty
+    write_context(ds, source)
     ds.OperatorsName = ""
     frame_of_reference = str(source.frame_of_reference_uid)
     ds.FrameOfReferenceUID = frame_of_reference

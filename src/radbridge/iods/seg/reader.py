@@ -163,8 +163,7 @@ class Segmentation(ReadObject):
     @property
     def frame_of_reference_uid(self) -> str | None:
         """The Frame of Reference UID, if the SEG has one."""
-        value = self.dataset.get("FrameOfReferenceUID")
-        return str(value) if value else None
+        return self._planes.frame_of_reference_uid
 
     @property
     def source_series_uids(self) -> tuple[str, ...]:
