@@ -407,6 +407,8 @@ def save_part10(ds: Dataset, path: str | os.PathLike[str]) -> None:
         if tag != _PIXEL_DATA:
             head[tag] = ds.get_item(tag)
     head.file_meta, head.preamble = ds.file_meta, ds.preamble
+    implicit, little = ds.original_encoding  # raw sequences are written as they are only
+    head.set_original_encoding(implicit, little, ds.original_character_set)  # when declared
     value = element.value
     length = len(value) + len(value) % 2
     if syntax == IMPLICIT_LE:
