@@ -127,6 +127,30 @@ def test_dcmqi_segmentation_meta_round_trips(study, tmp_path):
     assert np.array_equal(_voxels(again_doc), _voxels(dcmqi_doc))
 
 
+def test_dcmqi_reads_the_nrrd_that_decode_writes(study, tmp_path):
+    # `seg decode -o X.nrrd` writes NRRD itself (radbridge.io.nrrd), not through SimpleITK
+    (tmp_path / "in.json").write_text(json.dumps(DCMQI_META))
+    labels = np.load(study / "labels.npy")
+    np.save(
+        tmp_path / "mask.npy", np.select([labels == 5, labels == 7], [1, 2], 0).astype(np.uint8)
+    )
+    ours = tmp_path / "ours.dcm"
+    argv = ["seg", "encode", "--source", study / "dicom", "--mask", tmp_path / "mask.npy",
+            "--labels", tmp_path / "in.json", "--type", "labelmap", "-o", ours]  # fmt: skip
+    assert main([str(a) for a in argv]) == 0
+    argv = ["seg", "decode", ours, "-o", tmp_path / "back" / "labels.nrrd",
+            "--dcmqi-json", tmp_path / "back" / "meta.json"]  # fmt: skip
+    assert main([str(a) for a in argv]) == 0
+    again = itkimage2segimage(
+        [tmp_path / "back" / "labels.nrrd"], study / "dicom", tmp_path / "back" / "meta.json",
+        tmp_path / "again.dcm",
+    )  # fmt: skip
+    theirs = segimage2itkimage(again, tmp_path / "again-out", merge_segments=True)
+    direct = segimage2itkimage(ours, tmp_path / "ours-out", merge_segments=True)
+    assert np.array_equal(_voxels(theirs), _voxels(direct))
+    assert int(_voxels(theirs).max()) == 2 and _segments(theirs.meta) == _segments(direct.meta)
+
+
 def test_series_options_on_the_command_line_win(study, tmp_path):
     (tmp_path / "in.json").write_text(json.dumps(DCMQI_META))
     labels = np.load(study / "labels.npy")

@@ -90,13 +90,7 @@ def volume_from_nifti(image: Any, *, frame_of_reference_uid: str | None = None) 
 def volume_to_sitk(volume: Volume) -> Any:
     """Return a ``SimpleITK.Image`` of the volume (LPS, x=column, y=row, z=slice)."""
     sitk = require("SimpleITK", "nifti", purpose="convert to SimpleITK")
-    direction = volume.geometry.direction
-    if not np.allclose(direction.T @ direction, np.eye(3), atol=1e-6):
-        raise GeometryError(
-            "the grid is sheared (e.g. gantry tilt), which ITK images cannot represent",
-            attribute="affine",
-            hint="resample onto an orthogonal grid, or use NIfTI, which keeps the full affine",
-        )
+    direction = _itk_direction(volume)
     array = volume.array.astype(np.uint8) if volume.array.dtype == np.bool_ else volume.array
     image = sitk.GetImageFromArray(np.ascontiguousarray(array))
     spacing = volume.spacing
@@ -105,6 +99,18 @@ def volume_to_sitk(volume: Volume) -> Any:
     xyz = direction[:, [2, 1, 0]]
     image.SetDirection(tuple(float(v) for v in xyz.reshape(-1)))
     return image
+
+
+def _itk_direction(volume: Volume) -> NDArray[np.float64]:
+    """Return the grid's direction cosines; refuse a sheared grid, as ITK images cannot hold it."""
+    direction = volume.geometry.direction
+    if not np.allclose(direction.T @ direction, np.eye(3), atol=1e-6):
+        raise GeometryError(
+            "the grid is sheared (e.g. gantry tilt), which ITK images cannot represent",
+            attribute="affine",
+            hint="resample onto an orthogonal grid, or use NIfTI, which keeps the full affine",
+        )
+    return direction
 
 
 def volume_from_sitk(image: Any, *, frame_of_reference_uid: str | None = None) -> Volume:
@@ -170,6 +176,11 @@ def write_image(volume: Volume, path: str | os.PathLike[str]) -> Path:
         nib = require("nibabel", "nifti", purpose="write NIfTI")
         nib.save(volume_to_nifti(volume), p)
         return p
+    if suffix == ".nrrd" and volume.array.ndim == 3:  # no SimpleITK import (~0.05 s)
+        from radbridge.io.nrrd import write_nrrd
+
+        _itk_direction(volume)  # the same refusal as through SimpleITK
+        return write_nrrd(volume, p)
     if suffix in _ITK_SUFFIXES:
         sitk = require("SimpleITK", "nifti", purpose="write NRRD/MetaImage")
         sitk.WriteImage(volume_to_sitk(volume), str(p), True)
