@@ -14,11 +14,14 @@ Removing either fsync, or setting SQLite's synchronous below FULL, makes them fa
 
 from __future__ import annotations
 
+import math
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -38,6 +41,7 @@ SYSCALLS = (
     "sendto",
     "sendmsg",
 )
+T = TypeVar("T")
 _TEMPORARY = re.compile(r"\.rb-tmp-[0-9a-f]+")
 _STORED_NAME = re.compile(r"/(?P<sop>[0-9.]+)\.[0-9a-f]{16}\.dcm\"")  # <sop>.<digest>.dcm
 _RELEASE_RP = '"\\6\\0\\0\\0\\0\\4'  # A-RELEASE-RP PDU: type 06, length 4
@@ -94,15 +98,23 @@ def _commit_holding_row(calls: list[Call], renamed: Call, folder_synced: Call) -
 
 
 def instances_stored(
-    calls: list[Call], *, database: bool, root: str = "/spool/", grouped: bool = False
+    calls: list[Call],
+    *,
+    database: bool,
+    root: str = "/spool/",
+    grouped: bool = False,
+    response: Callable[[Call], bool] | None = None,
 ) -> list[Stored]:
     """Follow each instance stored under ``root`` from its temporary file to its response.
 
     ``grouped``: several associations at once; the folder fsync and the commit
     may run in another thread (the first fsync of the folder that started after
     the rename; the commit that holds the instance's row), the response is the
-    first send of the thread that received the instance.
+    first send of the thread that received the instance. ``response``: the
+    response is instead the first call after the file was opened that it
+    accepts, in any thread (a STOW-RS response; implies ``grouped``).
     """
+    grouped = grouped or response is not None
     temporaries = sorted(
         {
             found.group()
@@ -148,17 +160,17 @@ def instances_stored(
         answered = _first(
             calls,
             opened.start,
-            lambda c, pid=renamed.pid: _socket_send(c) and (c.pid == pid or not grouped),
-            "C-STORE response",
+            response
+            or (lambda c, pid=renamed.pid: _socket_send(c) and (c.pid == pid or not grouped)),
+            "response",
         )
         out.append(Stored(written, synced, renamed, folder_synced, committed, answered))
         assert answered.start > last.end, f"{target}: Success sent before it was durable"
     return out
 
 
-def _trace_receiver(
-    tmp_path: Path, command: list[str], port: int, files: list[Path], associations: int = 1
-) -> str:
+def _traced(tmp_path: Path, command: list[str], port: int, send: Callable[[], T]) -> tuple[str, T]:
+    """Run ``command`` under strace, call ``send`` once it listens on ``port``; the trace."""
     trace = tmp_path / "strace.log"
     process = subprocess.Popen(
         [*strace_command(trace, SYSCALLS, string_limit=8192), *command],
@@ -168,13 +180,22 @@ def _trace_receiver(
     )
     try:
         wait_for_port("127.0.0.1", port, timeout=60, proc=process)
+        result = send()
+    finally:
+        stop_traced(process)
+    return trace.read_text(), result
+
+
+def _trace_receiver(
+    tmp_path: Path, command: list[str], port: int, files: list[Path], associations: int = 1
+) -> str:
+    def send() -> None:
         for sent in storescu_at_once(
             files, "127.0.0.1", port, associations, called_aet="RADBRIDGE"
         ):
             assert sent.returncode == 0, sent.output
-    finally:
-        stop_traced(process)
-    return trace.read_text()
+
+    return _traced(tmp_path, command, port, send)[0]
 
 
 @pytest.fixture(scope="module")
@@ -294,3 +315,87 @@ def test_the_trace_reader_sees_a_grouped_answer_before_its_commit():
     early.insert(7, early.pop())  # answered after the other row's commit, before its own
     with pytest.raises(AssertionError, match="before it was durable"):
         instances_stored(parse_trace("\n".join(early)), database=True, grouped=True)
+
+
+def _http_response(call: Call) -> bool:
+    return _socket_send(call) and "HTTP/1.1 " in call.text
+
+
+@pytest.fixture(scope="module")
+def ct_slices(tmp_path_factory):
+    """150 CT slices of 512x512 (0.5 MB each): three batches of a STOW-RS request."""
+    from radbridge.io.phantom import write_phantom
+
+    study = write_phantom(tmp_path_factory.mktemp("stow"), slices=150, size=512, seed=6)
+    return sorted(study.dicom_dir.glob("*.dcm"))
+
+
+@pytest.mark.peer
+@pytest.mark.slow
+def test_stow_answers_only_after_every_part_is_durable_and_committed(tmp_path, ct_slices):
+    """One STOW-RS request: no response before every part's file, folder and row are on
+    disk; its rows share a few commits (one per batch), not one each."""
+    import requests
+
+    from radbridge.net.dicomweb.batch import BATCH_PARTS
+    from tests.gateway.stow_bodies import CONTENT_TYPE, parts_of
+
+    port, stow_port = free_port(), free_port()
+    (tmp_path / "gateway.toml").write_text(
+        f'[gateway]\ndata_dir = "data"\nport = {port}\nstow_port = {stow_port}\n'
+        "quiet_period_s = 60\n"
+    )
+    command = [sys.executable, "-m", "radbridge", "gateway", "run", "--config", "gateway.toml"]
+    trace, answer = _traced(
+        tmp_path,
+        command,
+        stow_port,
+        lambda: requests.post(  # a generator body: sent chunked
+            f"http://127.0.0.1:{stow_port}/dicom-web/studies",
+            data=parts_of(ct_slices),
+            headers={"Content-Type": CONTENT_TYPE},
+            timeout=300,
+        ),
+    )
+    assert answer.status_code == 200, answer.text[:300]
+    assert len(answer.json()["00081199"]["Value"]) == len(ct_slices)
+    calls = parse_trace(trace)
+    stored = instances_stored(calls, database=True, response=_http_response)
+    assert len(stored) == len(ct_slices)
+    for item in stored:
+        assert item.written.end < item.synced.start <= item.synced.end < item.renamed.start
+        assert item.renamed.end < item.folder_synced.start
+        assert item.committed is not None and item.folder_synced.end < item.committed.start
+    assert len({item.answered for item in stored}) == 1  # one response for the request
+    commits = {item.committed for item in stored}
+    assert len(commits) <= math.ceil(len(ct_slices) / BATCH_PARTS), len(commits)
+    # one fsync per folder per batch, not one per part
+    folder_syncs = {item.folder_synced for item in stored}
+    assert len(folder_syncs) <= math.ceil(len(ct_slices) / BATCH_PARTS), len(folder_syncs)
+
+
+def test_the_trace_reader_sees_a_stow_response_before_a_commit():
+    """The STOW-RS checker: the response must follow the commit of every part's row."""
+    good = "\n".join(
+        [
+            '5 openat(AT_FDCWD</w>, "d/spool/.rb-tmp-ab", O_CREAT) = 8',
+            '5 write(8</w/d/spool/.rb-tmp-ab>, "DICM", 4) = 4',
+            "6 fsync(8</w/d/spool/.rb-tmp-ab>) = 0",
+            '5 openat(AT_FDCWD</w>, "d/spool/.rb-tmp-cd", O_CREAT) = 9',
+            '5 write(9</w/d/spool/.rb-tmp-cd>, "DICM", 4) = 4',
+            "7 fsync(9</w/d/spool/.rb-tmp-cd>) = 0",
+            '5 rename("d/spool/.rb-tmp-ab", "d/spool/s/r/1.2.98.0123456789abcdef.dcm") = 0',
+            '5 rename("d/spool/.rb-tmp-cd", "d/spool/s/r/1.2.99.0123456789abcdef.dcm") = 0',
+            "5 fsync(10</w/d/spool/s/r>) = 0",
+            '5 pwrite64(4</w/d/gateway.sqlite-wal>, "\\0s1.2.98\\0s1.2.99", 4096, 32) = 4096',
+            "5 fdatasync(4</w/d/gateway.sqlite-wal>) = 0",
+            '1 sendto(7<TCP:[127.0.0.1:1->127.0.0.1:2]>, "HTTP/1.1 200 ", 150, 0, NULL, 0) = 150',
+        ]
+    )
+    stored = instances_stored(parse_trace(good), database=True, response=_http_response)
+    assert len(stored) == 2 and {item.committed.start for item in stored} == {10}
+    for early_line in (8, 9, 10):  # the response before the folder fsync, the row, the commit
+        early = good.splitlines()
+        early.insert(early_line, early.pop())
+        with pytest.raises(AssertionError):
+            instances_stored(parse_trace("\n".join(early)), database=True, response=_http_response)

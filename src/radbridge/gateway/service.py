@@ -31,7 +31,7 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -187,6 +187,44 @@ class Gateway:
         An identical re-send is a duplicate; a different content under a known
         SOP Instance UID is kept beside the first (a new version follows).
         """
+        self.instances_stored([instance], transfer_id)
+
+    def instances_stored(self, instances: Sequence[StoredInstance], transfer_id: str) -> None:
+        """Record durable instances in one transaction, all or none; raise to have all refused.
+
+        The STOW-RS receiver hands over the parts of a request together (see
+        :class:`~radbridge.net.receiver.BatchSink`); each is recorded as by
+        :meth:`instance_stored`.
+        """
+        prepared = [self._prepare(instance) for instance in instances]
+        rows = [
+            (i.study_instance_uid, i.series_instance_uid, i.sop_instance_uid, sha256, path)
+            for i, (_, sha256, path) in zip(instances, prepared, strict=True)
+        ]
+        kinds = self.store.record_instances(rows, transfer=transfer_id)
+        for instance, (redundant, sha256, path), kind in zip(
+            instances, prepared, kinds, strict=True
+        ):
+            if redundant is not None and redundant != Path(path):
+                redundant.unlink(missing_ok=True)
+            if kind == "changed":
+                log.warning(
+                    "SOP instance %s re-sent with other content: both kept",
+                    instance.sop_instance_uid,
+                )
+            self.audit.write(
+                "received",
+                study_instance_uid=instance.study_instance_uid,
+                series_instance_uid=instance.series_instance_uid,
+                sop_instance_uid=instance.sop_instance_uid,
+                sha256=sha256,
+                transfer=transfer_id,
+                duplicate=kind == "duplicate",
+                changed=kind == "changed",
+            )
+
+    def _prepare(self, instance: StoredInstance) -> tuple[Path | None, str, str]:
+        """Return (the file to drop as redundant, the digest, the path to record) for it."""
         series, sop = instance.series_instance_uid, instance.sop_instance_uid
         sha256, path = instance.sha256, str(instance.path)
         known = self.store.contents(series, sop)
@@ -196,23 +234,7 @@ class Gateway:
                 redundant, sha256, path = instance.path, known[-1].sha256, known[-1].path
         elif not known and len(others := self.store.series_of_sop(sop)) > 0:
             log.warning("SOP instance %s also in series %s: kept in both", sop, others[0])
-        kind = self.store.record_instance(
-            instance.study_instance_uid, series, sop, sha256, path, transfer=transfer_id
-        )
-        if redundant is not None and redundant != Path(path):
-            redundant.unlink(missing_ok=True)
-        if kind == "changed":
-            log.warning("SOP instance %s re-sent with other content: both kept", sop)
-        self.audit.write(
-            "received",
-            study_instance_uid=instance.study_instance_uid,
-            series_instance_uid=series,
-            sop_instance_uid=sop,
-            sha256=sha256,
-            transfer=transfer_id,
-            duplicate=kind == "duplicate",
-            changed=kind == "changed",
-        )
+        return redundant, sha256, path
 
     def instance_refused(
         self, transfer_id: str, series_uid: str | None, reason: str, status: int | None = None

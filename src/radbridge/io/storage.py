@@ -40,6 +40,7 @@ __all__ = [
     "instance_path",
     "make_dirs",
     "remove_stale_temporaries",
+    "sync_folder",
     "write_durably",
 ]
 
@@ -219,23 +220,60 @@ class StreamedFile:
 
     def commit(self, path: Path) -> None:
         """Make the file durable as ``path`` (replacing what was there)."""
+        self.sync()
+        self.place(path)
+        sync_folder(path.parent)
+
+    def sync(self) -> None:
+        """Flush and fsync the written content, and close the file (the first step of a commit).
+
+        Raises :class:`~radbridge.errors.StorageError` (the temporary file is then removed).
+        """
         try:
             self._handle.flush()
             os.fsync(self._handle.fileno())
             self._handle.close()
-            make_dirs(path.parent, None if self.mode is None else dir_mode_for(self.mode))
-            os.replace(self.temporary, path)
-            _folder_commit.sync(path.parent)  # shared with renames into it at the same time
         except OSError as exc:
             self.discard()
-            with _dirs_lock:
-                _dirs_synced.discard(path.parent)
+            raise _storage_error(exc, self.temporary) from exc
+
+    def place(self, path: Path) -> None:
+        """Rename the synced file to ``path``; durable only after :func:`sync_folder` of its folder.
+
+        Raises :class:`~radbridge.errors.StorageError` (the temporary file is then removed).
+        """
+        try:
+            make_dirs(path.parent, None if self.mode is None else dir_mode_for(self.mode))
+            os.replace(self.temporary, path)
+        except OSError as exc:
+            self.discard()
+            _forget_folder(path.parent)
             raise _storage_error(exc, path) from exc
 
     def discard(self) -> None:
         """Remove the temporary file (nothing of it stays)."""
         self._handle.close()
         self.temporary.unlink(missing_ok=True)
+
+
+def sync_folder(folder: Path) -> None:
+    """Make every rename into ``folder`` so far durable (one fsync, shared with other threads).
+
+    Raises
+    ------
+    StorageError
+        The fsync failed: the renames into the folder may be lost in a crash.
+    """
+    try:
+        _folder_commit.sync(folder)  # shared with renames into it at the same time
+    except OSError as exc:
+        _forget_folder(folder)
+        raise _storage_error(exc, folder) from exc
+
+
+def _forget_folder(folder: Path) -> None:
+    with _dirs_lock:
+        _dirs_synced.discard(folder)
 
 
 def _storage_error(exc: OSError, path: Path) -> StorageError:

@@ -15,7 +15,10 @@ The order and the promises:
    acknowledges the instance (C-STORE Success, an entry of the STOW-RS
    Referenced SOP Sequence) only after this call has returned; if it raises,
    the instance is refused instead (C-STORE ``0xA700``, a STOW-RS failed SOP)
-   and reported with :meth:`~ReceiverSink.instance_refused`.
+   and reported with :meth:`~ReceiverSink.instance_refused`. A sink that also
+   has :meth:`~BatchSink.instances_stored` may be given several instances in
+   one call instead (the STOW-RS server does, for the parts of one request):
+   it records all of them or, raising, none, and all are then refused.
 3. :meth:`~ReceiverSink.instance_refused` for every instance the receiver did
    not acknowledge, whatever the reason (low disk, write error, unparseable
    data, SOP class mismatch, the sink raised), with the DICOM status it was
@@ -64,6 +67,7 @@ True
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
@@ -71,6 +75,7 @@ from typing import Literal, Protocol, runtime_checkable
 from radbridge.io.storage import instance_path, write_durably
 
 __all__ = [
+    "BatchSink",
     "NullSink",
     "ReceiverSink",
     "StoredInstance",
@@ -130,6 +135,14 @@ class ReceiverSink(Protocol):
 
     def transfer_ended(self, transfer_id: str, outcome: TransferOutcome) -> None:
         """Handle the end of a transfer: ``released``, ``aborted`` or ``failed``."""
+
+
+@runtime_checkable
+class BatchSink(Protocol):
+    """A sink that can record several instances at once (see the module docstring)."""
+
+    def instances_stored(self, instances: Sequence[StoredInstance], transfer_id: str) -> None:
+        """Record durable instances all together, or raise to have every one refused."""
 
 
 class NullSink:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from radbridge.gateway.store._db import Database
@@ -56,12 +56,28 @@ class Arrivals(Database):
         commit); if that commit fails, every record in it fails with
         :class:`~radbridge.errors.StorageError` and none is recorded.
         """
+        row = (study_uid, series_uid, sop_uid, sha256, path)
+        return self.record_instances([row], transfer=transfer, now=now)[0]
+
+    def record_instances(
+        self,
+        rows: Sequence[tuple[str, str, str, str, str]],
+        *,
+        transfer: str | None = None,
+        now: float | None = None,
+    ) -> list[str]:
+        """Record several contents in one transaction, all or none (see :meth:`record_instance`).
+
+        ``rows`` are ``(study, series, sop, sha256, path)``; returns each one's
+        kind. If any fails, or the commit does, none is recorded and the error
+        is raised.
+        """
         stamp = now or time.time()
 
-        def record(db: sqlite3.Connection) -> str:
-            return self._record(db, (study_uid, series_uid, sop_uid, sha256, path), transfer, stamp)
+        def record(db: sqlite3.Connection) -> list[str]:
+            return [self._record(db, row, transfer, stamp) for row in rows]
 
-        return self._grouped(record)
+        return self._grouped(record, records=len(rows))
 
     def _record(
         self,

@@ -251,13 +251,14 @@ class Database:
                     self._db.execute("ROLLBACK")
                 raise
 
-    def _grouped(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    def _grouped(self, work: Callable[[sqlite3.Connection], T], *, records: int = 1) -> T:
         """Run ``work`` in a transaction shared with concurrent callers; return once durable.
 
         See :mod:`radbridge.gateway.store._group`: one commit (one fdatasync of
         the WAL) serves every record queued while the previous one ran.
+        ``records``: how many arrival records ``work`` makes (counted).
         """
-        return self._group.run(work)
+        return self._group.run(work, records=records)
 
     @property
     def commit_counts(self) -> CommitCounts:

@@ -42,7 +42,8 @@ class CommitCounts:
     commits
         Transactions the group commit ran (committed or failed).
     units
-        Records those transactions held (a commit with ``units`` > 1 was shared).
+        Records those transactions held (a commit with ``units`` > 1 was shared, or
+        held a batch: the parts of a STOW-RS request).
     failed
         Transactions whose BEGIN or COMMIT failed (every record in them failed).
     """
@@ -53,10 +54,11 @@ class CommitCounts:
 
 
 class _Unit:
-    __slots__ = ("done", "error", "result", "work")
+    __slots__ = ("done", "error", "records", "result", "work")
 
-    def __init__(self, work: Callable[[sqlite3.Connection], Any]) -> None:
+    def __init__(self, work: Callable[[sqlite3.Connection], Any], records: int) -> None:
         self.work = work
+        self.records = records
         self.done = False
         self.result: Any = None
         self.error: BaseException | None = None
@@ -90,14 +92,17 @@ class GroupCommit:
         with self._changed:
             return self._counts
 
-    def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    def run(self, work: Callable[[sqlite3.Connection], T], *, records: int = 1) -> T:
         """Run ``work(connection)`` in a transaction; return its result once committed.
+
+        ``records`` is how many arrival records ``work`` makes (for
+        :attr:`counts`); they succeed or fail together.
 
         Raises whatever ``work`` raised (its statements are rolled back), or
         :class:`~radbridge.errors.StorageError` when the shared transaction could
         not be committed (nothing of it is recorded).
         """
-        unit = _Unit(work)
+        unit = _Unit(work, records)
         with self._changed:
             self._queue.append(unit)
             while self._leading and not unit.done:
@@ -123,7 +128,9 @@ class GroupCommit:
                     unit.done = True
                 old = self._counts
                 self._counts = CommitCounts(
-                    old.commits + 1, old.units + len(batch), old.failed + failed
+                    old.commits + 1,
+                    old.units + sum(unit.records for unit in batch),
+                    old.failed + failed,
                 )
                 self._leading = False
                 self._changed.notify_all()

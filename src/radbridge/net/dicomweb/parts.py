@@ -2,10 +2,12 @@
 
 A :class:`SpooledPart` receives a multipart part's content in pieces (in a
 worker thread: the writes block), hashes the data set behind the File Meta
-Information as it goes, and at the end either stores the instance durably under
-``<study>/<series>/<sop>[.<digest>].dcm`` and reports it to the receiver sink,
-or refuses it with a reason. Memory stays bounded by the first 64 KiB of the
-part, whatever its size.
+Information as it goes, and at the end either refuses it with a reason or hands
+it on as a :class:`PendingPart`, to be stored durably under
+``<study>/<series>/<sop>[.<digest>].dcm`` and reported to the receiver sink
+together with the request's other parts
+(:class:`~radbridge.net.dicomweb.batch.PartBatch`). Memory stays bounded by the
+first 64 KiB of the part, whatever its size, and none of it is kept once it ends.
 
 Failure Reason values (PS3.18 Table I.2-2; the C-STORE SCP uses the same
 ``0xA700``/``0xC000`` for the same causes, the others are radbridge's own codes
@@ -33,7 +35,7 @@ from radbridge.io.part10 import dataset_offset, read_uids
 from radbridge.io.storage import StreamedFile, instance_path
 from radbridge.net.receiver import DIGEST_IN_NAME, ReceiverSink, StoredInstance
 
-__all__ = ["OUT_OF_RESOURCES", "PartOutcome", "SpooledPart"]
+__all__ = ["OUT_OF_RESOURCES", "PartOutcome", "PendingPart", "SpooledPart"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,25 @@ class PartOutcome:
     sop_class_uid: str = ""
     sop_instance_uid: str = ""
     series_instance_uid: str | None = None
+
+
+@dataclass(frozen=True)
+class PendingPart:
+    """A checked part whose file is written but not yet durable nor reported to the sink.
+
+    Attributes
+    ----------
+    instance
+        What it will be once stored (``instance.path`` is its final name).
+    file
+        Its temporary file.
+    part
+        The part (to refuse it if it cannot be stored or recorded).
+    """
+
+    instance: StoredInstance
+    file: StreamedFile
+    part: SpooledPart
 
 
 @dataclass(frozen=True)
@@ -145,8 +166,13 @@ class SpooledPart:
             return
         self._hash.update(head[self._offset :])
 
-    def finish(self) -> PartOutcome:
-        """Check the whole part, store it durably and report it to the sink, or refuse it."""
+    def finish(self) -> PartOutcome | PendingPart:
+        """Check the whole part: refuse it, or return it to be made durable and recorded.
+
+        A :class:`PendingPart` is written but neither fsynced nor renamed nor
+        reported yet: :class:`~radbridge.net.dicomweb.batch.PartBatch` does that
+        for several parts at once.
+        """
         self.finished = True
         uids = self._uids()
         if self._problem is None and self.size == 0:
@@ -174,23 +200,12 @@ class SpooledPart:
         except DicomReadError as exc:
             self.refuse_now(CANNOT_UNDERSTAND, exc.message)
             return self._refused(uids)
-        try:
-            self._file.commit(path)
-        except StorageError as exc:
-            self._file = None
-            self.refuse_now(OUT_OF_RESOURCES, exc.message)
-            return self._refused(uids)
-        self._file = None
+        file, self._file = self._file, None
+        self._head = bytearray()  # a batch holds many parts: keep none of their content
         instance = StoredInstance(
             study, series, sop, sop_class, path, digest, self.size - self._offset
         )
-        try:
-            self.rules.sink.instance_stored(instance, self.rules.transfer_id)
-        except Exception as exc:  # never acknowledge what the sink did not record
-            log.error("the sink refused %s: %s", sop, type(exc).__name__)
-            self._problem = (OUT_OF_RESOURCES, f"not recorded ({type(exc).__name__})")
-            return self._refused(uids)
-        return PartOutcome(instance, sop_class_uid=sop_class, sop_instance_uid=sop)
+        return PendingPart(instance, file, self)
 
     def _uids(self) -> tuple[str, str, str, str] | None:
         """Read the part's UIDs from what was written (None: unreadable or nothing kept)."""
@@ -208,6 +223,14 @@ class SpooledPart:
                 return read_uids(handle)
         except NotDicomError:
             return None
+
+    def refused_after(self, instance: StoredInstance, failure: int, reason: str) -> PartOutcome:
+        """Refuse the part after :meth:`finish` handed it on as ``instance`` (not acknowledged)."""
+        self._problem = (failure, reason)
+        i = instance
+        return self._refused(
+            (i.study_instance_uid, i.series_instance_uid, i.sop_instance_uid, i.sop_class_uid)
+        )
 
     def _refused(self, uids: tuple[str, str, str, str] | None) -> PartOutcome:
         if self._file is not None:

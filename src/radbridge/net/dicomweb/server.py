@@ -8,11 +8,17 @@ ASGI application streams each part to the spool as it arrives
 (:mod:`radbridge.net.dicomweb.parts`), so memory does not grow with the request.
 
 One request is one *transfer* of the receiver contract
-(:mod:`radbridge.net.receiver`): ``transfer_opened``; ``instance_stored`` per
-stored part (acknowledged in the response only after it returned) or
-``instance_refused``; ``transfer_ended`` with ``released`` when the body
-arrived whole and every part was answered, ``aborted`` when the client went
-away mid-body, ``failed`` on a timeout, a malformed or oversized body.
+(:mod:`radbridge.net.receiver`): ``transfer_opened``; ``instance_refused`` for
+each refused part as it ends; the parts that pass their checks are made
+durable and recorded in batches (:mod:`~radbridge.net.dicomweb.batch`: every
+64 parts or 64 MiB and at the end of the body, with their fsyncs, folder fsyncs
+and one ``instances_stored`` call shared), all before the response, which
+lists a part as stored only once its batch was recorded; ``transfer_ended``
+with ``released`` when the body arrived whole and every part was answered,
+``aborted`` when the client went away mid-body, ``failed`` on a timeout, a
+malformed or oversized body. A request that ends without a response (aborted,
+failed) refuses the parts of its unfinished batch and removes their files;
+earlier batches stay recorded.
 
 Before any body byte is read: authentication (401), the path (404), the
 method (405), the content type (415), a declared length over
@@ -69,6 +75,7 @@ from typing import Any, TypeVar
 
 from radbridge.errors import StorageError
 from radbridge.io.storage import remove_stale_temporaries
+from radbridge.net.dicomweb.batch import PartBatch
 from radbridge.net.dicomweb.multipart import (
     BodyEnd,
     MultipartError,
@@ -301,6 +308,7 @@ class _BodyReader:
         self.failure: _RefusedError | None = None
         self.received = 0
         self.busy: asyncio.Future[Any] | None = None
+        self.batch = PartBatch(rules.sink, rules.transfer_id)
 
     async def read(self, receive: Receive) -> TransferOutcome:
         limits = self.settings.limits
@@ -332,6 +340,7 @@ class _BodyReader:
                 HTTPStatus.BAD_REQUEST, "the body ended before its last part"
             )
             return "failed"
+        await self._in_thread(self._store_batch)  # durable and recorded before the response
         if not self.request.parts:  # PS3.18: a Store request holds one or more instances
             self.failure = _RefusedError(HTTPStatus.BAD_REQUEST, "the body holds no part")
             return "failed"
@@ -349,9 +358,23 @@ class _BodyReader:
                 await self._flush()
         elif isinstance(event, PartEnd) and self.part is not None:
             await self._flush()
-            outcome = await self._in_thread(self.part.finish)
-            self.request.parts.append(outcome)
-            self.part = None
+            await self._in_thread(self._finish)
+            if self.batch.due:
+                await self._in_thread(self._store_batch)
+
+    def _finish(self) -> None:
+        """Check the part that ended; refuse it or add it to the batch (in a worker thread)."""
+        part, self.part = self.part, None
+        assert part is not None
+        finished = part.finish()
+        if isinstance(finished, PartOutcome):
+            self.request.parts.append(finished)
+        else:
+            self.batch.add(finished)
+
+    def _store_batch(self) -> None:
+        """Make the batch durable and record it (in a worker thread)."""
+        self.request.parts.extend(self.batch.flush())
 
     async def _flush(self) -> None:
         if self.pending and self.part is not None:
@@ -369,10 +392,11 @@ class _BodyReader:
             await asyncio.wait([self.busy])
 
     def abandon(self) -> None:
-        """Drop a part the request ended inside (blocking; run in a worker thread)."""
+        """Drop a part the request ended inside, and the parts not yet stored (blocking)."""
         if self.part is not None:
             self.part.abandon("the request ended inside this part")
             self.part = None
+        self.request.parts.extend(self.batch.discard("the request ended before its response"))
 
 
 def store_response(parts: list[PartOutcome], base: str) -> tuple[HTTPStatus, bytes]:
