@@ -26,6 +26,7 @@ Memory does not grow with the request: a batch holds open files, not content.
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
@@ -44,14 +45,15 @@ BATCH_PARTS = 64
 BATCH_BYTES = 64 * 2**20
 
 _SYNC_THREADS = 4
-_syncing: ThreadPoolExecutor | None = None
+_syncing: list[ThreadPoolExecutor] = []  # made on first use, shared by every request
+_syncing_lock = threading.Lock()
 
 
 def _executor() -> ThreadPoolExecutor:
-    global _syncing
-    if _syncing is None:
-        _syncing = ThreadPoolExecutor(_SYNC_THREADS, thread_name_prefix="radbridge-fsync")
-    return _syncing
+    with _syncing_lock:
+        if not _syncing:
+            _syncing.append(ThreadPoolExecutor(_SYNC_THREADS, thread_name_prefix="radbridge-fsync"))
+        return _syncing[0]
 
 
 class PartBatch:
