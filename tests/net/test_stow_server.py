@@ -529,3 +529,63 @@ def test_request_timeout_during_a_store_keeps_the_contract_order(tmp_path, ct60)
     assert response.status_code == 408
     assert sink.kinds() == ["opened", "stored", "ended"]
     assert sink.outcomes() == ["failed"]
+
+
+def _stored_sops(response):
+    return [i["00081155"]["Value"][0] for i in response.json().get("00081199", {}).get("Value", [])]
+
+
+def test_a_batch_the_sink_refuses_is_refused_whole(tmp_path, ct60, monkeypatch):
+    """A sink with instances_stored gets the parts in batches; one it refuses fails whole,
+    the batches before and after it are stored."""
+    from radbridge.net.dicomweb import batch
+
+    monkeypatch.setattr(batch, "BATCH_PARTS", 2)
+
+    class BatchRecorder(Recorder):
+        def __init__(self):
+            super().__init__()
+            self.batches = []
+
+        def instances_stored(self, instances, transfer_id):
+            self.batches.append([i.sop_instance_uid for i in instances])
+            if len(self.batches) == 2:
+                raise OSError("the database is full")
+            for instance in instances:
+                self._add("stored", transfer_id, instance)
+
+    sink = BatchRecorder()
+    sops = [str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID) for p in ct60[:5]]
+    with StowServer(tmp_path / "spool", sink) as server:
+        response = requests.post(
+            f"{server.url}/studies",
+            data=multipart(*(p.read_bytes() for p in ct60[:5])),
+            headers={"Content-Type": CONTENT_TYPE},
+        )
+    assert sink.batches == [sops[0:2], sops[2:4], sops[4:5]]
+    assert response.status_code == 202
+    assert _stored_sops(response) == [sops[0], sops[1], sops[4]]
+    failed = response.json()["00081198"]["Value"]
+    assert [i["00081155"]["Value"][0] for i in failed] == sops[2:4]
+    assert part_failures(response) == [0xA700, 0xA700]
+    assert sink.kinds() == ["opened", "stored", "stored", "refused", "refused", "stored", "ended"]
+
+
+def test_a_sink_without_batches_refuses_parts_one_by_one(tmp_path, ct60):
+    sops = [str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID) for p in ct60[:3]]
+
+    class Picky(Recorder):
+        def instance_stored(self, instance, transfer_id):
+            if instance.sop_instance_uid == sops[1]:
+                raise OSError("no")
+            super().instance_stored(instance, transfer_id)
+
+    sink = Picky()
+    with StowServer(tmp_path / "spool", sink) as server:
+        response = requests.post(
+            f"{server.url}/studies",
+            data=multipart(*(p.read_bytes() for p in ct60[:3])),
+            headers={"Content-Type": CONTENT_TYPE},
+        )
+    assert response.status_code == 202
+    assert _stored_sops(response) == [sops[0], sops[2]] and part_failures(response) == [0xA700]
