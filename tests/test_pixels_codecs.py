@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import io
+import subprocess
+import sys
 import zlib
 
 import numpy as np
@@ -54,14 +56,14 @@ CASES = [
 PAIRS = [(kind, syntax) for kind, syntaxes in CASES for syntax in syntaxes]
 
 
-PYDICOM_WRITES_DEFLATE = pydicom.uid.UID("1.2.840.10008.1.2.8.1").is_transfer_syntax
+PYDICOM_WRITES_DEFLATE = tuple(int(p) for p in pydicom.__version__.split(".")[:2]) >= (3, 1)
 
 
 @pytest.fixture
 def deflate(monkeypatch):
     """Let radbridge encode Deflated Image Frame Compression even where pydicom 3.0 cannot
     save it, so the codec itself is tested; files then stay in memory."""
-    monkeypatch.setattr(syntax_module, "_pydicom_knows", lambda uid: True)
+    monkeypatch.setattr(syntax_module, "_pydicom_writes_deflate", lambda: True)
 
 
 def dataset_for(frames: np.ndarray, syntax: str, **options) -> Dataset:
@@ -240,6 +242,19 @@ def test_deflate_is_written_only_where_pydicom_can_save_it():
         with pytest.raises(EncodingError) as info:
             encode_frames(frames, "jpegls")
         assert "deflate" not in str(info.value)
+
+
+def test_deflate_support_does_not_depend_on_importing_pynetdicom_first():
+    # pynetdicom adds Deflated Image Frame Compression to pydicom's UID dictionary
+    # when imported; radbridge must write the same whatever was imported before it.
+    check = "from radbridge.pixels import TransferSyntax; print(TransferSyntax.DEFLATE.writable)"
+    answers = {
+        subprocess.run(
+            [sys.executable, "-c", first + check], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        for first in ("", "import pynetdicom; ")
+    }
+    assert answers == {str(PYDICOM_WRITES_DEFLATE)}
 
 
 def test_decode_frame_rejects_native_syntax():

@@ -48,7 +48,7 @@ def alone():
 
 @pytest.fixture
 def deflate(monkeypatch):
-    monkeypatch.setattr(syntax_module, "_pydicom_knows", lambda uid: True)
+    monkeypatch.setattr(syntax_module, "_pydicom_writes_deflate", lambda: True)
 
 
 @pytest.mark.usefixtures("deflate", "alone")

@@ -121,7 +121,7 @@ class TransferSyntax(StrEnum):
         """
         if self is TransferSyntax.BIG_ENDIAN:
             return False
-        return _pydicom_knows(self.uid)
+        return self is not TransferSyntax.DEFLATE or _pydicom_writes_deflate()
 
     @property
     def little_endian(self) -> bool:
@@ -130,10 +130,13 @@ class TransferSyntax(StrEnum):
 
 
 @cache
-def _pydicom_knows(uid: str) -> bool:
-    from pydicom.uid import UID
+def _pydicom_writes_deflate() -> bool:
+    # By pydicom's version, not by asking its UID dictionary: importing pynetdicom adds
+    # this UID there, and what radbridge writes must not depend on import order.
+    import pydicom
 
-    return bool(UID(uid).is_transfer_syntax)
+    major, minor = (int(part) for part in pydicom.__version__.split(".")[:2])
+    return (major, minor) >= (3, 1)
 
 
 _ENCAPSULATED = frozenset(
