@@ -18,7 +18,8 @@ from pydicom.uid import RLELossless, generate_uid
 from rle.utils import decode_pixel_data as pylibjpeg_decode
 from rle.utils import encode_pixel_data as pylibjpeg_encode
 
-from radbridge.pixels import FrameFormat, encode_frames
+from radbridge.errors import DecodingError
+from radbridge.pixels import FrameFormat, decode_frame, encode_frames
 from radbridge.pixels.rle import encode_rle_frames
 from tests.peers import dcmdrle
 
@@ -179,3 +180,33 @@ def _dataset(frames: np.ndarray, encoded: list[bytes]) -> Dataset:
     ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     return ds
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_eight_bit_frames_encoded_by_pylibjpeg_decode_to_their_values(signed):
+    """8-bit single-sample frames (label maps) are decoded straight through pylibjpeg-rle."""
+    rng = np.random.default_rng(5)
+    fmt = FrameFormat(37, 50, 8, signed=signed)
+    frame = np.zeros((37, 50), fmt.dtype)
+    frame[3:30, 7:44] = rng.integers(-100 if signed else 0, 100, (1, 37))  # runs down rows
+    frame[31] = rng.integers(-128 if signed else 0, 127, 50)  # a literal row
+    decoded = decode_frame(theirs(frame, fmt), "rle", fmt)
+    assert decoded.dtype == fmt.dtype
+    np.testing.assert_array_equal(decoded, frame)
+    decoded[0, 0] = 1  # the caller owns the array (label volumes are built in place)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda data: data[:40],  # segments cut short
+        lambda data: data[:64],  # only the RLE header
+        lambda data: data[:4] + (10**6).to_bytes(4, "little") + data[8:],  # offset past the end
+    ],
+)
+def test_damaged_eight_bit_frames_name_the_frame(damage):
+    fmt = FrameFormat(20, 30, 8)
+    frame = np.zeros((20, 30), np.uint8)
+    frame[5:15, 3:27] = 7
+    with pytest.raises(DecodingError, match="frame 4 cannot be decoded as RLE Lossless"):
+        decode_frame(damage(theirs(frame, fmt)), "rle", fmt, index=3)

@@ -346,6 +346,8 @@ def decode_frame(
             return _inflate(bytes(data), fmt, index)
         if ts is TransferSyntax.RLE and fmt.bits_allocated == 1:
             return _rle_bits(bytes(data), fmt)
+        if ts is TransferSyntax.RLE and fmt.bits_allocated == 8 and fmt.samples_per_pixel == 1:
+            return _rle_bytes(bytes(data), fmt)
         uid = ts.uid if isinstance(ts, TransferSyntax) else ts
         return _registry_decode(bytes(data), uid, fmt)
     except DecodingError:
@@ -436,6 +438,22 @@ def _rle_bits(data: bytes, fmt: FrameFormat) -> NDArray[np.bool_]:
             raw, rows=fmt.rows, columns=fmt.columns, indices=[0]
         )[0]
         return frame
+
+
+def _rle_bytes(data: bytes, fmt: FrameFormat) -> NDArray[Any]:
+    """Decode an 8-bit single-sample RLE frame (a label map's) with pylibjpeg-rle.
+
+    The same decoder pydicom's registry would choose, called directly: the
+    registry wraps each frame in encapsulated Pixel Data and checks its options
+    again, which costs more than decoding a label frame (200 frames: ~0.045 ->
+    ~0.028 s).
+    """
+    from rle.utils import decode_pixel_data
+
+    raw = decode_pixel_data(data, version=2, rows=fmt.rows, columns=fmt.columns, bits_allocated=8)
+    if len(raw) != fmt.pixels:
+        raise ValueError(f"decoded {len(raw)} samples, {fmt.pixels} expected")
+    return np.frombuffer(raw, fmt.dtype).reshape(fmt.frame_shape)
 
 
 def _registry_decode(data: bytes, uid: str, fmt: FrameFormat) -> NDArray[Any]:
