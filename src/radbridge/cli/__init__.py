@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
+from radbridge.cli._coerce import PlainGroup
 from radbridge.errors import RadbridgeError
 
 if TYPE_CHECKING:
@@ -85,13 +86,14 @@ _APP_SETTINGS: dict[str, Any] = {
     "add_completion": True,  # --install-completion / --show-completion (docs/cli.md)
     "pretty_exceptions_enable": False,
     "rich_markup_mode": None,  # plain help: rich doubled `radbridge --help`'s time
+    "cls": PlainGroup,  # plain option values converted without pydantic (cli/_coerce.py)
 }
 app = typer.Typer(**_APP_SETTINGS)
 
 
 def command_group(name: str, help_text: str) -> typer.Typer:
     """Create the ``radbridge NAME`` command group (plain help, like the root) and register it."""
-    group = typer.Typer(help=help_text, no_args_is_help=True, rich_markup_mode=None)
+    group = typer.Typer(help=help_text, no_args_is_help=True, rich_markup_mode=None, cls=PlainGroup)
     app.add_typer(group, name=name)
     return group
 

@@ -15,6 +15,7 @@ from radbridge.cli import (
     encode_one,
     write_object,
 )
+from radbridge.cli._coerce import PlainGroup
 from radbridge.cli.output import emit, say
 from radbridge.errors import ConfigError
 
@@ -26,6 +27,7 @@ seg_app = typer.Typer(
     help="SEGs on a slide level: encode a mask, decode one.",
     no_args_is_help=True,
     rich_markup_mode=None,
+    cls=PlainGroup,
 )
 wsi_app.add_typer(seg_app, name="seg")
 
