@@ -1,0 +1,71 @@
+"""The damage check remembers elements that passed: repeated bytes decode the same way.
+
+A series' headers repeat most elements byte for byte, so ``check_elements`` decodes
+each distinct (tag, VR, value, character set, pydicom reading options) once; these
+tests make sure damage is still found in every file that holds it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydicom import config
+from pydicom.dataelem import RawDataElement
+
+from radbridge.errors import InvalidAttributeError
+from radbridge.io.scan import read_header
+from radbridge.iods.multiframe.fast_read import check_elements
+
+from .builders import ct_slice
+
+#: Instance Number "77" as written (explicit VR little endian): the place to patch.
+_INSTANCE_NUMBER = b"\x20\x00\x13\x00IS\x02\x0077"
+
+
+def _write(folder: Path, name: str, instance_number: bytes = b"77", vr: bytes = b"IS") -> Path:
+    """A CT header whose Instance Number holds ``instance_number`` under ``vr``."""
+    ds = ct_slice((0, 0, 0))
+    ds.SOPInstanceUID = "1.2.3.9"  # the same bytes in every file
+    ds.InstanceNumber = 77
+    path = folder / name
+    ds.save_as(path, enforce_file_format=True, implicit_vr=False, little_endian=True)
+    data = path.read_bytes()
+    assert data.count(_INSTANCE_NUMBER) == 1
+    value = instance_number + b" " * (len(instance_number) % 2)
+    element = b"\x20\x00\x13\x00" + vr + len(value).to_bytes(2, "little") + value
+    path.write_bytes(data.replace(_INSTANCE_NUMBER, element))
+    return path
+
+
+def _check(path: Path) -> None:
+    check_elements(read_header(path), name=path)
+
+
+def test_damage_is_found_after_the_same_element_passed_with_another_value(tmp_path):
+    good = [_write(tmp_path, f"good{i}.dcm", b"", vr=b"LO") for i in range(3)]
+    for path in good:
+        _check(path)  # an empty value is no number, but no text either
+    damaged = _write(tmp_path, "damaged.dcm", b"12", vr=b"LO")  # a number stored as text
+    with pytest.raises(InvalidAttributeError, match="InstanceNumber") as error:
+        _check(damaged)
+    assert str(damaged) in str(error.value)
+    _check(good[0])
+
+
+def test_repeated_elements_are_decoded_once(tmp_path):
+    first, second = _write(tmp_path, "a.dcm"), _write(tmp_path, "b.dcm")
+    _check(first)
+    header = read_header(second)
+    check_elements(header, name=second)
+    assert isinstance(header.get_item(0x00100020), RawDataElement)  # Patient ID: seen before
+    assert header.InstanceNumber == 77
+
+
+def test_pydicom_reading_options_are_part_of_what_passed(tmp_path):
+    """A value pydicom accepts with a warning is refused when strict reading is asked."""
+    path = _write(tmp_path, "a.dcm", b"1.5")
+    with pytest.warns(UserWarning):
+        _check(path)
+    with config.strict_reading(), pytest.raises(InvalidAttributeError, match="InstanceNumber"):
+        _check(path)
