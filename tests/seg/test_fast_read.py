@@ -96,3 +96,31 @@ def test_open_read_names_the_file_of_a_damaged_header(interop, tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(RadbridgeError, match=r"damaged\.dcm"):
         open_read(path, raw_tags=(PER_FRAME,))
+
+
+@pytest.mark.parametrize("syntax", ["rle", "explicit"])
+def test_label_maps_longer_than_a_decoding_chunk(tmp_path, syntax):
+    """40 LABELMAP frames are decoded 16 at a time into the volume; pydicom decodes the same."""
+    from radbridge.io.phantom import write_phantom
+    from radbridge.io.series import read_series_datasets
+    from radbridge.seg import encode_segmentation
+
+    from .conftest import descriptions
+
+    files = write_phantom(tmp_path / "ct", slices=40, size=24, seed=3)
+    datasets = read_series_datasets(files.dicom_dir, headers_only=True)
+    labels = np.load(files.labels_npy)
+    labels[:, 0, 0] = np.arange(40) % 3 + 1  # every slice holds a label: one frame each
+    n = int(labels.max())
+    ds = encode_segmentation(
+        labels,
+        datasets,
+        descriptions(n),
+        segmentation_type="labelmap",
+        transfer_syntax=syntax,
+    )
+    path = tmp_path / "seg.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    volume = read_segmentation(path).label_volume()
+    np.testing.assert_array_equal(volume.array, labels)
+    np.testing.assert_array_equal(pydicom.dcmread(path).pixel_array, labels)

@@ -145,6 +145,25 @@ class FrameReader:
         frames = self.frames([index])
         return frames.reshape(frames.shape[1:])
 
+    def decodes_in_this_thread(self, count: int, workers: int | None = None) -> bool:
+        """Whether :meth:`frames` decodes ``count`` frames here, without worker processes.
+
+        Native frames always are; compressed ones when the work is too small to pay
+        for workers (bench/PIXELS.md). Callers use it to size their chunks.
+
+        Examples
+        --------
+        >>> from pydicom import Dataset
+        >>> ds = Dataset()
+        >>> ds.Rows, ds.Columns, ds.BitsAllocated, ds.PixelData = 2, 2, 8, bytes(4)
+        >>> FrameReader(ds).decodes_in_this_thread(1000)
+        True
+        """
+        if not self.encapsulated or count < 2:
+            return True
+        chosen = default_workers() if workers is None else max(1, workers)
+        return choose_pool(self.transfer_syntax, self.format, count, chosen, decode=True) != "fork"
+
     def frames(
         self, indices: Sequence[int] | None = None, *, workers: int | None = None
     ) -> NDArray[Any]:

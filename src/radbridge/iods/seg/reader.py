@@ -69,6 +69,10 @@ __all__ = ["Segmentation", "StackedMasks", "read_segmentation"]
 log = logging.getLogger(__name__)
 
 _CHUNK = 256
+#: Label map frames per chunk when this thread decodes them: a temporary of a few MB
+#: that the allocator reuses, not a fresh 50 MB stack whose pages each cost a fault
+#: (200 RLE label frames into a volume: 0.05-0.29 s -> 0.046-0.05 s).
+_SERIAL_CHUNK = 16
 _PER_FRAME_FUNCTIONAL_GROUPS = 0x52009230
 
 
@@ -252,7 +256,8 @@ class Segmentation(ReadObject):
         dtype = np.uint8 if top <= 255 else np.uint16
         out = np.zeros(geometry.shape, dtype)
         if self.is_labelmap:
-            for part, frames in self.iter_frames():
+            here = self._pixels.reader.decodes_in_this_thread(len(self.frames))
+            for part, frames in self.iter_frames(chunk=_SERIAL_CHUNK if here else _CHUNK):
                 out[slices[part]] = frames
             return Volume.from_geometry(out, geometry)
         segments = self.frames.segments
@@ -301,7 +306,8 @@ class Segmentation(ReadObject):
         dtype: Any = np.uint8 if fractional else np.bool_
         out = np.zeros((len(numbers), *geometry.shape), dtype)
         if self.is_labelmap:
-            for part, frames in self.iter_frames():
+            here = self._pixels.reader.decodes_in_this_thread(len(self.frames))
+            for part, frames in self.iter_frames(chunk=_SERIAL_CHUNK if here else _CHUNK):
                 for i, frame_index in enumerate(part):
                     for number in np.unique(frames[i]):
                         if int(number) in position:
