@@ -26,6 +26,7 @@ def _samples(descriptor: Any) -> list[Any]:
     """Values a user or a default may give: plain ones, odd ones and wrong ones."""
     values: list[Any] = [None, "abc", "x/y.nrrd", "", "7", "0012", "-3", "+4", " 5", "1.5"]
     values += ["1e3", "١٢", 7, 1.5, True, Path("a/b")]
+    values += [(), ("a.dcm",), ("a", "b/c"), ["a", Path("b")], ("a", 7), ("", "-")]  # nargs
     if get_origin(descriptor.annotation) is Literal:
         for choice in get_args(descriptor.annotation):
             values += [choice, str(choice).upper(), f"{choice}x"]
@@ -57,6 +58,19 @@ def test_every_option_of_every_command_converts_as_typer_does():
                 assert type(got[1]) is type(want[1]), (path, param.name, value)
                 checked += 1
     assert checked > 2000  # every command's options were reached
+
+
+def test_send_converts_its_paths_without_pydantic(tmp_path):
+    """``send PATH...`` (a ``list[Path]`` argument) in a fresh process, up to the network."""
+    program = f"""
+import sys
+from radbridge.cli import main
+code = main(["send", "{tmp_path / "a"}", "{tmp_path / "b"}", "--to", "X@127.0.0.1:9"])
+assert code == 1, code  # nothing to send there: radbridge's error, after parsing
+assert "pydantic" not in sys.modules, "typer converted a value through pydantic"
+"""
+    run = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr + run.stdout
 
 
 def test_seg_commands_convert_their_options_without_pydantic(tmp_path):

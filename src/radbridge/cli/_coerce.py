@@ -4,9 +4,9 @@ typer 0.29 converts every option's value (given or not) through a pydantic
 ``TypeAdapter``: the first command option it meets imports pydantic and each
 builds an adapter, ~0.05-0.06 s of every ``radbridge`` command before its work
 starts. Most values need no such machinery: an option left out (``None``), a
-``str`` option's text, a plain ``Path`` option's path, one of a ``Literal``'s
-choices, a whole number for an ``int`` option without bounds, a default that
-already has its type. :class:`PlainGroup` (the class of radbridge's command
+``str`` option's text, a plain ``Path`` option's path (or a ``list[Path]``
+argument's paths), one of a ``Literal``'s choices, a whole number for an ``int``
+option inside its bounds, a flag's bool, a default that already has its type. :class:`PlainGroup` (the class of radbridge's command
 groups) gives each option of its commands a converter that returns these
 exactly as typer would and hands anything else -- and every value typer would
 refuse -- to typer's own conversion, built on first use, so that results,
@@ -20,6 +20,7 @@ since typer 0.29); when it is missing, the groups leave typer's conversion alone
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
@@ -99,20 +100,44 @@ if RuntimeParam is not None:
 
 def _plain_value(annotation: Any, info: Any, value: Any) -> tuple[bool, Any]:
     """Return ``(True, converted)`` when the value is plain here, else ``(False, None)``."""
-    if info.parser is not None or isinstance(value, list | tuple):
+    if info.parser is not None:
         return False, None
+    if isinstance(value, list | tuple):
+        return _plain_paths(annotation, info, value)
     if annotation is str and isinstance(value, str):
         return True, value
     if annotation is Path and isinstance(value, str | Path) and _plain_path(info):
         return True, Path(value)
     if get_origin(annotation) is Literal and isinstance(value, str):
         return _choice(get_args(annotation), value, info.case_sensitive)
-    if annotation in (int, float) and info.min is None and info.max is None:
-        if type(value) is annotation:
-            return True, value
-        if annotation is int and isinstance(value, str) and _WHOLE.fullmatch(value):
-            return True, int(value)
+    if annotation is bool and type(value) is bool:
+        return True, value
+    if annotation in (int, float):
+        return _plain_number(annotation, info, value)
     return False, None
+
+
+def _plain_number(annotation: Any, info: Any, value: Any) -> tuple[bool, Any]:
+    """Convert a number of its type, or a whole number for an ``int``, inside its bounds."""
+    if type(value) is annotation:
+        number = value
+    elif annotation is int and isinstance(value, str) and _WHOLE.fullmatch(value):
+        number = int(value)
+    else:
+        return False, None
+    if info.min is None and info.max is None:
+        return True, number
+    inside = (info.min is None or number >= info.min) and (info.max is None or number <= info.max)
+    return (True, number) if inside and not info.clamp else (False, None)
+
+
+def _plain_paths(annotation: Any, info: Any, value: Sequence[Any]) -> tuple[bool, Any]:
+    """Convert a ``list[Path]`` argument's values (``radbridge send PATH...``), unchecked."""
+    if get_origin(annotation) is not list or get_args(annotation) != (Path,):
+        return False, None
+    if not value or not _plain_path(info) or not all(isinstance(v, str | Path) for v in value):
+        return False, None
+    return True, [Path(v) for v in value]
 
 
 def _plain_path(info: Any) -> bool:
