@@ -137,6 +137,8 @@ FOUND = [
     Damage(252, "flip", (5350,), (0,) * 6, False, b"AE", 0),
     # rtstruct info: a Number of Contour Points that is no number (int() ValueError)
     Damage(245, "flip", (63256,), (0,) * 6, False, b"AE", 0),
+    # rtstruct convert of a SEG whose SOP Instance UID tag was flipped (AttributeError)
+    Damage(0, "flip", (456,), (0,) * 6, False, b"AE", 5),
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
 from dataclasses import replace
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 from radbridge.codes import TISSUE
+from radbridge.errors import MissingAttributeError
 from radbridge.io.series import read_series_datasets
 from radbridge.iods.seg import encode_segmentation, read_segmentation
 from radbridge.iods.source import SourceSeries
@@ -44,6 +46,16 @@ def test_seg_to_rtstruct_keeps_everything(study, seg):
     # colours travel through CIELab in the SEG; sRGB comes back within rounding
     expected = [segment(n).display_rgb for n in PHANTOM]
     assert np.abs(np.array(colours) - np.array(expected)).max() <= 1
+
+
+def test_a_seg_without_its_sop_instance_uid_is_refused_by_name(study, seg, tmp_path):
+    damaged = copy.deepcopy(seg)
+    del damaged.SOPInstanceUID
+    path = tmp_path / "damaged.dcm"
+    damaged.save_as(path, enforce_file_format=False)
+    with pytest.raises(MissingAttributeError, match="no SOP Instance UID") as info:
+        seg_to_rtstruct(path, study.source)
+    assert info.value.attribute == "SOPInstanceUID" and str(path) in str(info.value)
 
 
 def test_rtstruct_to_seg_keeps_everything(study):

@@ -6,12 +6,13 @@ builds an adapter, ~0.05-0.06 s of every ``radbridge`` command before its work
 starts. Most values need no such machinery: an option left out (``None``), a
 ``str`` option's text, a plain ``Path`` option's path (or a ``list[Path]``
 argument's paths), one of a ``Literal``'s choices, a whole number for an ``int``
-option inside its bounds, a flag's bool, a default that already has its type. :class:`PlainGroup` (the class of radbridge's command
-groups) gives each option of its commands a converter that returns these
-exactly as typer would and hands anything else -- and every value typer would
-refuse -- to typer's own conversion, built on first use, so that results,
-errors and messages stay typer's. tests/cli/test_coerce.py checks the results
-against typer's conversion for every option of every command.
+option inside its bounds, a flag's bool, a default that already has its type.
+:class:`PlainGroup` (the class of radbridge's command groups) gives each option
+of its commands a converter that returns these exactly as typer would and hands
+anything else -- and every value typer would refuse -- to typer's own conversion,
+built on first use, so that results, errors and messages stay typer's.
+tests/cli/test_coerce.py checks the results against typer's conversion for every
+option of every command.
 
 This uses typer's internal converter interface (``typer._coercion``, present
 since typer 0.29); when it is missing, the groups leave typer's conversion alone.

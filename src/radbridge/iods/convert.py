@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 from pydicom.dataset import Dataset, FileDataset
 
-from radbridge.errors import EncodingError
+from radbridge.errors import EncodingError, MissingAttributeError
 from radbridge.iods.common import SeriesOptions, StackedMasks, series_options
 from radbridge.iods.content import AlgorithmIdentification, SegmentDescription
 from radbridge.iods.pr.types import Window
@@ -155,6 +155,13 @@ def seg_to_rtstruct(
         Deprecated name of ``options``.
     """
     segmentation, resolved, masks, array = _segments_on(seg, source)
+    if not str(segmentation.dataset.get("SOPInstanceUID", "") or "").strip():
+        raise MissingAttributeError(  # each ROI refers to the SEG it was contoured from
+            "the SEG has no SOP Instance UID, so the structure set cannot refer to it",
+            path=segmentation.source,
+            attribute="SOPInstanceUID",
+            hint="the file is damaged; export the SEG again from where it was made",
+        )
     contour_options = contours or ContourOptions()
     if threshold is not None:
         contour_options = replace(contour_options, level=threshold)
