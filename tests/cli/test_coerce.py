@@ -1,4 +1,4 @@
-"""The plain option converters (cli/_coerce.py) give typer's own results, without pydantic."""
+"""The plain option converters (cli/coerce.py) give typer's own results, without pydantic."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typer._click import Context
 from typer._coercion import build_runtime_param
 
 from radbridge.cli import app
-from radbridge.cli._coerce import PlainGroup, plain_converter
+from radbridge.cli.coerce import PlainGroup, plain_converter
 
 
 def _commands(command: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:

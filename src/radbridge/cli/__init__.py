@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
-from radbridge.cli._coerce import PlainGroup
+from radbridge.cli.coerce import PlainGroup
 from radbridge.errors import RadbridgeError
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ _APP_SETTINGS: dict[str, Any] = {
     "add_completion": True,  # --install-completion / --show-completion (docs/cli.md)
     "pretty_exceptions_enable": False,
     "rich_markup_mode": None,  # plain help: rich doubled `radbridge --help`'s time
-    "cls": PlainGroup,  # plain option values converted without pydantic (cli/_coerce.py)
+    "cls": PlainGroup,  # plain option values converted without pydantic (cli/coerce.py)
 }
 app = typer.Typer(**_APP_SETTINGS)
 

@@ -15,7 +15,7 @@ from radbridge.cli import (
     encode_one,
     write_object,
 )
-from radbridge.cli._coerce import PlainGroup
+from radbridge.cli.coerce import PlainGroup
 from radbridge.cli.output import emit, say
 from radbridge.errors import ConfigError
 
