@@ -181,6 +181,15 @@ def test_a_kind_reading_the_other_source_is_told_so(tissue):
         ResultContext(slide, result).series  # noqa: B018 - the property raises
 
 
+def test_a_kind_reading_a_slide_from_a_series_is_told_so_and_what_to_use():
+    from radbridge.results import ResultContext
+
+    series = Series.from_volume(Volume(np.zeros((2, 8, 8)), np.eye(4), "1.2.3"))
+    with pytest.raises(ConfigError, match="encodes on a slide, but the source is a radiology") as e:
+        ResultContext(series, ModelResult()).slide  # noqa: B018 - the property raises
+    assert e.value.hint and "seg" in e.value.hint and "ann" not in e.value.hint
+
+
 def test_annotation_groups_given_as_descriptions_and_no_mask(tissue, tmp_path):
     """A result with annotations only: ``ann`` works, ``slide-seg`` says what is missing."""
     import highdicom as hd

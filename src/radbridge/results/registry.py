@@ -82,6 +82,8 @@ _BUILTIN: dict[str, str] = {
 }
 
 _REGISTRY: dict[str, OutputKind] = {}
+#: How a message names each kind of source.
+_SOURCE_NAMES = {"series": "a radiology series", "slide": "a slide"}
 _UNNAMED = ModelResult().algorithm  # a result no model made (e.g. a mask from a file)
 
 
@@ -144,11 +146,7 @@ class ResultContext:
             The source is a slide.
         """
         if not isinstance(self.source, Series):
-            raise ConfigError(
-                "this output kind encodes on a radiology series, but the source is a slide",
-                attribute="outputs",
-                hint="use " + ", ".join(output_kinds(source="slide")),
-            )
+            raise _wrong_source("series")
         return self.source
 
     @property
@@ -161,11 +159,7 @@ class ResultContext:
             The source is a radiology series.
         """
         if isinstance(self.source, Series):
-            raise ConfigError(
-                "this output kind encodes on a slide, but the source is a radiology series",
-                attribute="outputs",
-                hint="use " + ", ".join(output_kinds(source="series")),
-            )
+            raise _wrong_source("slide")
         return self.source
 
     @cached_property
@@ -191,6 +185,17 @@ class ResultContext:
             The series was described from headers alone (no pixels to draw on).
         """
         return self.series.volume(rescale=True)
+
+
+def _wrong_source(wanted: Literal["series", "slide"]) -> ConfigError:
+    """Return the error of a kind that reads the source as ``wanted`` when it is the other."""
+    actual = "slide" if wanted == "series" else "series"
+    return ConfigError(
+        f"this output kind encodes on {_SOURCE_NAMES[wanted]}, "
+        f"but the source is {_SOURCE_NAMES[actual]}",
+        attribute="outputs",
+        hint="use " + ", ".join(output_kinds(source=actual)),
+    )
 
 
 #: Encodes one output; returns None when the result has nothing for it (logged).
