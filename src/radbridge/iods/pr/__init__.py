@@ -6,18 +6,8 @@ and :func:`~radbridge.iods.pr.read_gsps`.
 
 from radbridge.iods.common import SeriesOptions
 from radbridge.iods.pr.reader import PresentationState, read_gsps
-from radbridge.iods.pr.types import (
-    COLOR_SOFTCOPY_PRESENTATION_STATE_STORAGE,
-    GRAYSCALE_SOFTCOPY_PRESENTATION_STATE_STORAGE,
-    AnnotationUnits,
-    GraphicAnnotation,
-    GraphicGroup,
-    GraphicLayer,
-    GraphicObject,
-    GraphicType,
-    TextObject,
-    Window,
-)
+from radbridge.iods.pr.types import *  # noqa: F403 - the data types are all public
+from radbridge.iods.pr.types import __all__ as _types
 from radbridge.iods.pr.writer import (
     OutlineOptions,
     SegmentStyle,
@@ -26,20 +16,11 @@ from radbridge.iods.pr.writer import (
 )
 
 __all__ = [
-    "COLOR_SOFTCOPY_PRESENTATION_STATE_STORAGE",
-    "GRAYSCALE_SOFTCOPY_PRESENTATION_STATE_STORAGE",
-    "AnnotationUnits",
-    "GraphicAnnotation",
-    "GraphicGroup",
-    "GraphicLayer",
-    "GraphicObject",
-    "GraphicType",
+    *_types,
     "OutlineOptions",
     "PresentationState",
     "SegmentStyle",
     "SeriesOptions",
-    "TextObject",
-    "Window",
     "encode_gsps",
     "encode_presentation_state",
     "read_gsps",

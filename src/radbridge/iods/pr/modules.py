@@ -13,6 +13,7 @@
 
 Examples
 --------
+>>> from radbridge.iods.pr.types import GraphicLayer
 >>> layer = GraphicLayer("LIVER", 1, "Liver", display_rgb=(221, 130, 101))
 >>> item = layer_item(layer)
 >>> item.GraphicLayer, list(item.GraphicLayerRecommendedDisplayCIELabValue)
@@ -35,14 +36,7 @@ from radbridge.errors import EncodingError, MissingAttributeError
 from radbridge.geometry import SliceRef
 from radbridge.iods.display import SliceDisplay
 from radbridge.iods.multiframe.functional_groups import format_ds
-from radbridge.iods.pr.types import (
-    GraphicAnnotation,
-    GraphicGroup,
-    GraphicLayer,
-    GraphicObject,
-    TextObject,
-    Window,
-)
+from radbridge.iods.pr import types
 from radbridge.iods.source import Series, image_reference
 
 __all__ = [
@@ -117,7 +111,7 @@ def add_displayed_area(ds: Dataset, source: Series) -> None:
     ds.DisplayedAreaSelectionSequence = [item]
 
 
-def layer_item(layer: GraphicLayer) -> Dataset:
+def layer_item(layer: types.GraphicLayer) -> Dataset:
     """One Graphic Layer Sequence item."""
     item = Dataset()
     item.GraphicLayer = layer.name
@@ -131,7 +125,7 @@ def layer_item(layer: GraphicLayer) -> Dataset:
     return item
 
 
-def group_item(group: GraphicGroup) -> Dataset:
+def group_item(group: types.GraphicGroup) -> Dataset:
     """One Graphic Group Sequence item."""
     item = Dataset()
     item.GraphicGroupID = group.group_id
@@ -141,7 +135,7 @@ def group_item(group: GraphicGroup) -> Dataset:
     return item
 
 
-def graphic_item(graphic: GraphicObject) -> Dataset:
+def graphic_item(graphic: types.GraphicObject) -> Dataset:
     """One Graphic Object Sequence item (Graphic Filled only for closed graphics)."""
     item = Dataset()
     item.GraphicAnnotationUnits = str(graphic.units)
@@ -158,7 +152,7 @@ def graphic_item(graphic: GraphicObject) -> Dataset:
     return item
 
 
-def text_item(text: TextObject) -> Dataset:
+def text_item(text: types.TextObject) -> Dataset:
     """One Text Object Sequence item."""
     item = Dataset()
     if text.bounding_box is not None:
@@ -179,7 +173,7 @@ def text_item(text: TextObject) -> Dataset:
     return item
 
 
-def annotation_item(annotation: GraphicAnnotation) -> Dataset:
+def annotation_item(annotation: types.GraphicAnnotation) -> Dataset:
     """One Graphic Annotation Sequence item."""
     item = Dataset()
     if annotation.images:
@@ -207,7 +201,7 @@ class Pipeline:
     """
 
     rescale: tuple[float, float, str] | None
-    windows: tuple[tuple[Window, tuple[int, ...]], ...]
+    windows: tuple[tuple[types.Window, tuple[int, ...]], ...]
     shape: str
 
 
@@ -230,7 +224,7 @@ def _check_monochrome(displays: Sequence[SliceDisplay]) -> str:
 
 def _source_windows(
     displays: Sequence[SliceDisplay], modality: str, data_range: tuple[float, float] | None
-) -> list[tuple[Window, tuple[int, ...]]]:
+) -> list[tuple[types.Window, tuple[int, ...]]]:
     """Each source slice's own window (modality units), grouped; else the values' range."""
     groups: dict[tuple[float, float], list[int]] = {}
     missing = 0
@@ -250,11 +244,11 @@ def _source_windows(
             modality or "source",
             "pixel values'" if data_range else "stored values'",
         )
-    return [(Window(c, w), tuple(ks)) for (c, w), ks in groups.items()]
+    return [(types.Window(c, w), tuple(ks)) for (c, w), ks in groups.items()]
 
 
 def grayscale_pipeline(
-    source: Series, window: Window | None, data_range: tuple[float, float] | None = None
+    source: Series, window: types.Window | None, data_range: tuple[float, float] | None = None
 ) -> Pipeline:
     """Return the Modality LUT, windows and polarity that show the source as intended.
 
@@ -299,8 +293,8 @@ def grayscale_pipeline(
 
 
 def _stored_windows(
-    wanted: Sequence[tuple[Window, tuple[int, ...]]], displays: Sequence[SliceDisplay]
-) -> tuple[tuple[Window, tuple[int, ...]], ...]:
+    wanted: Sequence[tuple[types.Window, tuple[int, ...]]], displays: Sequence[SliceDisplay]
+) -> tuple[tuple[types.Window, tuple[int, ...]], ...]:
     """Windows in stored values, grouped by slice: ``(c - intercept) / slope``, ``w / slope``."""
     groups: dict[tuple[float, float], list[int]] = {}
     for window, slices in wanted:
@@ -317,7 +311,7 @@ def _stored_windows(
                 window.width / d.rescale_slope,
             )
             groups.setdefault(stored, []).append(k)
-    return tuple((Window(c, w), tuple(sorted(ks))) for (c, w), ks in groups.items())
+    return tuple((types.Window(c, w), tuple(sorted(ks))) for (c, w), ks in groups.items())
 
 
 def add_pipeline(ds: Dataset, pipeline: Pipeline, refs: Sequence[SliceRef]) -> None:

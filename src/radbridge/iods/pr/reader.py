@@ -60,17 +60,8 @@ from radbridge.errors import (
 from radbridge.geometry import SliceRef, Volume
 from radbridge.iods.common import ReadObject, StackedMasks, label_map
 from radbridge.iods.multiframe.fast_read import DicomFile, open_dataset
+from radbridge.iods.pr import types
 from radbridge.iods.pr.fill import encloses_area, region_mask
-from radbridge.iods.pr.types import (
-    COLOR_SOFTCOPY_PRESENTATION_STATE_STORAGE,
-    GRAYSCALE_SOFTCOPY_PRESENTATION_STATE_STORAGE,
-    GraphicAnnotation,
-    GraphicGroup,
-    GraphicLayer,
-    GraphicObject,
-    TextObject,
-    Window,
-)
 from radbridge.iods.source import Series
 
 __all__ = ["PresentationState", "read_gsps"]
@@ -80,8 +71,8 @@ ImageKey = tuple[str, int | None]
 
 #: Presentation state SOP classes whose graphics this reader understands.
 PRESENTATION_STATES = {
-    GRAYSCALE_SOFTCOPY_PRESENTATION_STATE_STORAGE: "Grayscale Softcopy Presentation State",
-    COLOR_SOFTCOPY_PRESENTATION_STATE_STORAGE: "Color Softcopy Presentation State",
+    types.GRAYSCALE_SOFTCOPY_PRESENTATION_STATE_STORAGE: "Grayscale Softcopy Presentation State",
+    types.COLOR_SOFTCOPY_PRESENTATION_STATE_STORAGE: "Color Softcopy Presentation State",
     "1.2.840.10008.5.1.4.1.1.11.3": "Pseudo-Color Softcopy Presentation State",
     "1.2.840.10008.5.1.4.1.1.11.4": "Blending Softcopy Presentation State",
 }
@@ -159,7 +150,9 @@ def _check_mandatory(ds: Dataset, source: str | None) -> None:
     elements reads without error, and without them its graphics would pass for all.
     """
     missing = [] if ds.get("DisplayedAreaSelectionSequence") else ["DisplayedAreaSelectionSequence"]
-    grayscale = str(ds.get("SOPClassUID", "")) == GRAYSCALE_SOFTCOPY_PRESENTATION_STATE_STORAGE
+    grayscale = (
+        str(ds.get("SOPClassUID", "")) == types.GRAYSCALE_SOFTCOPY_PRESENTATION_STATE_STORAGE
+    )
     if grayscale and not ("PresentationLUTShape" in ds or "PresentationLUTSequence" in ds):
         missing.append("PresentationLUTShape")
     if missing:
@@ -214,7 +207,7 @@ def _group_id(item: Dataset) -> int | None:
     return None if value in (None, "") else int(value)
 
 
-def _graphic(item: Dataset, where: str) -> GraphicObject:
+def _graphic(item: Dataset, where: str) -> types.GraphicObject:
     dimensions = int_value(item, "GraphicDimensions", 2, source=where)
     if dimensions != 2:
         raise InvalidAttributeError(
@@ -226,7 +219,7 @@ def _graphic(item: Dataset, where: str) -> GraphicObject:
         raise InvalidAttributeError(
             f"{where}: holds {data.size} values (not column, row pairs)", attribute="GraphicData"
         )
-    return GraphicObject(
+    return types.GraphicObject(
         _text(item.get("GraphicType")).upper() or "POLYLINE",
         data.reshape(-1, 2),
         units=_text(item.get("GraphicAnnotationUnits")).upper() or "PIXEL",
@@ -243,7 +236,7 @@ def _closed_data(points: NDArray[np.float64], item: Dataset) -> bool:
     return len(points) >= 4 and bool(np.array_equal(points[0], points[-1]))
 
 
-def _text_object(item: Dataset, where: str) -> TextObject:
+def _text_object(item: Dataset, where: str) -> types.TextObject:
     anchor = item.get("AnchorPoint")
     box_tlhc, box_brhc = (
         item.get("BoundingBoxTopLeftHandCorner"),
@@ -257,7 +250,7 @@ def _text_object(item: Dataset, where: str) -> TextObject:
         box = (float(tl[0]), float(tl[1]), float(br[0]), float(br[1]))
     units = item.get("AnchorPointAnnotationUnits") or item.get("BoundingBoxAnnotationUnits")
     justification = _text(item.get("BoundingBoxTextHorizontalJustification")).upper()
-    return TextObject(
+    return types.TextObject(
         str(item.get("UnformattedTextValue") or ""),
         None if anchor_xy is None else (float(anchor_xy[0]), float(anchor_xy[1])),
         box,
@@ -353,7 +346,7 @@ class PresentationState(ReadObject):
 
     # -- header -------------------------------------------------------------
 
-    def _read_layers(self) -> tuple[GraphicLayer, ...]:
+    def _read_layers(self) -> tuple[types.GraphicLayer, ...]:
         layers = []
         for k, item in enumerate(self.dataset.get("GraphicLayerSequence") or []):
             lab = item.get("GraphicLayerRecommendedDisplayCIELabValue")
@@ -363,7 +356,7 @@ class PresentationState(ReadObject):
                 rgb = dicom_lab_to_rgb(tuple(int(v) for v in lab))
             order = item.get("GraphicLayerOrder")
             layers.append(
-                GraphicLayer(
+                types.GraphicLayer(
                     _text(item.get("GraphicLayer")),
                     int(order) if order not in (None, "") else k + 1,
                     _text(item.get("GraphicLayerDescription")),
@@ -373,12 +366,12 @@ class PresentationState(ReadObject):
             )
         return tuple(sorted(layers, key=lambda layer: layer.order))
 
-    def _read_groups(self) -> dict[int, GraphicGroup]:
+    def _read_groups(self) -> dict[int, types.GraphicGroup]:
         groups = {}
         for item in self.dataset.get("GraphicGroupSequence") or []:
             number = _group_id(item)
             if number is not None:
-                groups[number] = GraphicGroup(
+                groups[number] = types.GraphicGroup(
                     number,
                     _text(item.get("GraphicGroupLabel")) or f"group {number}",
                     _text(item.get("GraphicGroupDescription")),
@@ -387,7 +380,7 @@ class PresentationState(ReadObject):
 
     def _objects(
         self, item: Dataset, keyword: str, parse: Any, where: str
-    ) -> Iterator[GraphicObject | TextObject]:
+    ) -> Iterator[types.GraphicObject | types.TextObject]:
         for j, obj in enumerate(item.get(keyword) or []):
             here = f"{where} {keyword[:-8].lower()} {j + 1}"
             try:
@@ -395,14 +388,14 @@ class PresentationState(ReadObject):
             except (InvalidAttributeError, ValueError, TypeError) as exc:
                 self._skipped.damaged.append(f"{here}: {getattr(exc, 'message', exc)}")
 
-    def _read_annotations(self) -> tuple[GraphicAnnotation, ...]:
+    def _read_annotations(self) -> tuple[types.GraphicAnnotation, ...]:
         out = []
         for k, item in enumerate(self.dataset.get("GraphicAnnotationSequence") or []):
             where = f"annotation {k + 1}"
             graphics = tuple(self._objects(item, "GraphicObjectSequence", _graphic, where))
             texts = tuple(self._objects(item, "TextObjectSequence", _text_object, where))
             out.append(
-                GraphicAnnotation(
+                types.GraphicAnnotation(
                     _text(item.get("GraphicLayer")),
                     _image_refs(item),
                     graphics,  # type: ignore[arg-type]
@@ -418,7 +411,7 @@ class PresentationState(ReadObject):
             out[uid] = out.get(uid, ()) + _image_refs(item)
         return out
 
-    def _read_windows(self) -> tuple[tuple[Window, tuple[SliceRef, ...]], ...]:
+    def _read_windows(self) -> tuple[tuple[types.Window, tuple[SliceRef, ...]], ...]:
         out = []
         for k, item in enumerate(self.dataset.get("SoftcopyVOILUTSequence") or []):
             if item.get("WindowCenter") in (None, "") or item.get("WindowWidth") in (None, ""):
@@ -435,7 +428,9 @@ class PresentationState(ReadObject):
             explanation = item.get("WindowCenterWidthExplanation")
             if isinstance(explanation, list | tuple) or type(explanation).__name__ == "MultiValue":
                 explanation = explanation[0] if len(explanation) else ""
-            out.append((Window(float(center), float(width), _text(explanation)), _image_refs(item)))
+            out.append(
+                (types.Window(float(center), float(width), _text(explanation)), _image_refs(item))
+            )
         return tuple(out)
 
     def _read_rescale(self) -> tuple[float, float, str] | None:
@@ -448,20 +443,20 @@ class PresentationState(ReadObject):
 
     # -- graphics per image and regions ---------------------------------------
 
-    def _applies_to(self, annotation: GraphicAnnotation) -> tuple[SliceRef, ...]:
+    def _applies_to(self, annotation: types.GraphicAnnotation) -> tuple[SliceRef, ...]:
         if annotation.images:
             return annotation.images
         return tuple(ref for refs in self.images.values() for ref in refs)
 
     @property
-    def by_image(self) -> dict[ImageKey, tuple[GraphicAnnotation, ...]]:
+    def by_image(self) -> dict[ImageKey, tuple[types.GraphicAnnotation, ...]]:
         """The annotations drawn on each image, by ``(SOP Instance UID, frame number)``.
 
         An annotation that names no image applies to every image of the
         presentation state; the frame number is ``None`` for single-frame images
         (and for a multi-frame image referenced as a whole).
         """
-        out: dict[ImageKey, list[GraphicAnnotation]] = {}
+        out: dict[ImageKey, list[types.GraphicAnnotation]] = {}
         for annotation in self.annotations:
             for ref in self._applies_to(annotation):
                 out.setdefault((ref.sop_instance_uid, ref.frame_number), []).append(annotation)
@@ -500,11 +495,11 @@ class PresentationState(ReadObject):
 
     def _region_graphics(
         self, source: Series
-    ) -> tuple[dict[tuple[int, int], list[GraphicObject]], int]:
+    ) -> tuple[dict[tuple[int, int], list[types.GraphicObject]], int]:
         """Return closed graphics by ``(region, slice index)``, and how many lie elsewhere."""
         by_group, layers = self._by_group(), self._region_of()
         index = self._slice_index(source)
-        out: dict[tuple[int, int], list[GraphicObject]] = {}
+        out: dict[tuple[int, int], list[types.GraphicObject]] = {}
         outside = 0
         for annotation in self.annotations:
             closed = [g for g in annotation.graphics if encloses_area(g)]

@@ -30,18 +30,7 @@ from pydicom import Dataset
 from radbridge.coding import Code
 from radbridge.errors import InvalidAttributeError, RadbridgeError
 from radbridge.iods.sr import concepts as c
-from radbridge.iods.sr.report import (
-    AlgorithmIdentification,
-    DeviceObserver,
-    ImageRegion,
-    Measurement,
-    MeasurementGroup,
-    MeasurementReport,
-    QualitativeEvaluation,
-    SegmentationFrameReference,
-    SegmentReference,
-    TimePoint,
-)
+from radbridge.iods.sr import report as tid1500
 
 __all__ = ["report_from_json", "report_to_json"]
 
@@ -50,7 +39,7 @@ def _code_json(code: Code | None) -> dict[str, str] | None:
     return code.to_json() if code is not None else None
 
 
-def _measurement_json(m: Measurement) -> dict[str, Any]:
+def _measurement_json(m: tid1500.Measurement) -> dict[str, Any]:
     out: dict[str, Any] = {
         "concept": m.concept.to_json(),
         "value": m.value,
@@ -66,7 +55,7 @@ def _measurement_json(m: Measurement) -> dict[str, Any]:
     return out
 
 
-def _region_json(r: ImageRegion) -> dict[str, Any]:
+def _region_json(r: tid1500.ImageRegion) -> dict[str, Any]:
     return {
         k: v
         for k, v in (
@@ -83,7 +72,7 @@ def _region_json(r: ImageRegion) -> dict[str, Any]:
     }
 
 
-def _group_json(g: MeasurementGroup) -> dict[str, Any]:
+def _group_json(g: tid1500.MeasurementGroup) -> dict[str, Any]:
     out: dict[str, Any] = {"tracking_id": g.tracking_id, "template": g.template}
     if g.tracking_uid:
         out["tracking_uid"] = g.tracking_uid
@@ -109,18 +98,22 @@ def _group_json(g: MeasurementGroup) -> dict[str, Any]:
     return out
 
 
-def _given(reference: SegmentReference | SegmentationFrameReference) -> dict[str, Any]:
+def _given(
+    reference: tid1500.SegmentReference | tid1500.SegmentationFrameReference,
+) -> dict[str, Any]:
     """Return a reference's fields by name, those not given (None) left out."""
     return {k: v for k, v in dataclasses.asdict(reference).items() if v is not None}
 
 
-def _evaluations_json(items: tuple[QualitativeEvaluation, ...]) -> list[dict[str, Any]]:
+def _evaluations_json(items: tuple[tid1500.QualitativeEvaluation, ...]) -> list[dict[str, Any]]:
     return [{"concept": e.concept.to_json(), "value": e.value.to_json()} for e in items]
 
 
-def _evaluations_from(data: dict[str, Any], where: str) -> tuple[QualitativeEvaluation, ...]:
+def _evaluations_from(
+    data: dict[str, Any], where: str
+) -> tuple[tid1500.QualitativeEvaluation, ...]:
     return tuple(
-        QualitativeEvaluation(
+        tid1500.QualitativeEvaluation(
             _code(e.get("concept"), f"{where}.evaluations[{i}].concept"),
             _code(e.get("value"), f"{where}.evaluations[{i}].value"),
         )
@@ -128,7 +121,7 @@ def _evaluations_from(data: dict[str, Any], where: str) -> tuple[QualitativeEval
     )
 
 
-def report_to_json(report: MeasurementReport) -> dict[str, Any]:
+def report_to_json(report: tid1500.MeasurementReport) -> dict[str, Any]:
     """Return the JSON form of ``report`` (see the module docstring)."""
     out: dict[str, Any] = {
         "title": report.title.to_json(),
@@ -198,20 +191,20 @@ def _opt(data: dict[str, Any], key: str, where: str) -> Code | None:
     return _code(data[key], f"{where}.{key}") if data.get(key) is not None else None
 
 
-def _algorithm(data: Any) -> AlgorithmIdentification | None:
+def _algorithm(data: Any) -> tid1500.AlgorithmIdentification | None:
     if not data:
         return None
-    return AlgorithmIdentification(str(data["name"]), str(data.get("version", "")))
+    return tid1500.AlgorithmIdentification(str(data["name"]), str(data.get("version", "")))
 
 
-def _measurement(data: dict[str, Any], where: str) -> Measurement:
+def _measurement(data: dict[str, Any], where: str) -> tid1500.Measurement:
     try:
         value = float(data["value"])
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidAttributeError(
             f"{where}.value must be a number", attribute=f"{where}.value"
         ) from exc
-    return Measurement(
+    return tid1500.Measurement(
         concept=_code(data.get("concept"), f"{where}.concept"),
         value=value,
         unit=_code(data.get("unit"), f"{where}.unit", unit=True),
@@ -224,7 +217,7 @@ def _measurement(data: dict[str, Any], where: str) -> Measurement:
     )
 
 
-def _segment(data: Any, seg: Dataset | None, where: str) -> SegmentReference:
+def _segment(data: Any, seg: Dataset | None, where: str) -> tid1500.SegmentReference:
     if isinstance(data, int) and not isinstance(data, bool):
         if seg is None:
             raise InvalidAttributeError(
@@ -232,12 +225,12 @@ def _segment(data: Any, seg: Dataset | None, where: str) -> SegmentReference:
                 attribute=f"{where}.segment",
                 hint="give the SEG (--seg SEG.dcm) or a full segment reference",
             )
-        return SegmentReference.from_segmentation(seg, data)
+        return tid1500.SegmentReference.from_segmentation(seg, data)
     if isinstance(data, dict):
         if seg is not None and set(data) <= {"segment_number"}:
-            return SegmentReference.from_segmentation(seg, int(data["segment_number"]))
+            return tid1500.SegmentReference.from_segmentation(seg, int(data["segment_number"]))
         try:
-            return SegmentReference(
+            return tid1500.SegmentReference(
                 str(data["sop_class_uid"]),
                 str(data["sop_instance_uid"]),
                 int(data["segment_number"]),
@@ -253,10 +246,10 @@ def _segment(data: Any, seg: Dataset | None, where: str) -> SegmentReference:
     )
 
 
-def _region(data: dict[str, Any], where: str) -> ImageRegion:
+def _region(data: dict[str, Any], where: str) -> tid1500.ImageRegion:
     surface = _flag(data, "volume_surface", f"{where}.region") if isinstance(data, dict) else False
     try:
-        return ImageRegion(
+        return tid1500.ImageRegion(
             graphic_type=str(data["graphic_type"]).upper(),
             points=tuple(float(p) for p in data["points"]),
             sop_class_uid=data.get("sop_class_uid"),
@@ -272,9 +265,9 @@ def _region(data: dict[str, Any], where: str) -> ImageRegion:
         ) from exc
 
 
-def _frame(data: Any, where: str) -> SegmentationFrameReference:
+def _frame(data: Any, where: str) -> tid1500.SegmentationFrameReference:
     try:
-        return SegmentationFrameReference(
+        return tid1500.SegmentationFrameReference(
             str(data["sop_class_uid"]),
             str(data["sop_instance_uid"]),
             int(data["frame_number"]),
@@ -289,7 +282,7 @@ def _frame(data: Any, where: str) -> SegmentationFrameReference:
         ) from exc
 
 
-def _group(data: Any, index: int, seg: Dataset | None) -> MeasurementGroup:
+def _group(data: Any, index: int, seg: Dataset | None) -> tid1500.MeasurementGroup:
     where = f"groups[{index}]"
     if not isinstance(data, dict):
         raise InvalidAttributeError(f"{where} must be an object", attribute=where)
@@ -299,9 +292,9 @@ def _group(data: Any, index: int, seg: Dataset | None) -> MeasurementGroup:
 
 def _group_fields(
     data: dict[str, Any], index: int, seg: Dataset | None, where: str
-) -> MeasurementGroup:
+) -> tid1500.MeasurementGroup:
     tracking_id = _text(data, "tracking_id", where)
-    return MeasurementGroup(
+    return tid1500.MeasurementGroup(
         tracking_id=f"group {index + 1}" if tracking_id is None else tracking_id,
         tracking_uid=_text(data, "tracking_uid", where),
         finding=_opt(data, "finding", where),
@@ -324,7 +317,7 @@ def _group_fields(
     )
 
 
-def _time_point(data: Any, where: str) -> TimePoint | None:
+def _time_point(data: Any, where: str) -> tid1500.TimePoint | None:
     if data is None:
         return None
     if not isinstance(data, dict) or not isinstance(data.get("label"), str):
@@ -336,10 +329,10 @@ def _time_point(data: Any, where: str) -> TimePoint | None:
         raise InvalidAttributeError(
             f"{where}.time_point.order must be a whole number", attribute=f"{where}.time_point"
         )
-    return TimePoint(data["label"], order)
+    return tid1500.TimePoint(data["label"], order)
 
 
-def report_from_json(data: Any, *, seg: Dataset | None = None) -> MeasurementReport:
+def report_from_json(data: Any, *, seg: Dataset | None = None) -> tid1500.MeasurementReport:
     """Build a :class:`MeasurementReport` from its JSON form.
 
     Parameters
@@ -363,9 +356,11 @@ def report_from_json(data: Any, *, seg: Dataset | None = None) -> MeasurementRep
     groups = tuple(_group(g, i, seg) for i, g in enumerate(data["groups"]))
     device = data.get("device")
     with _schema("device"):
-        observer = DeviceObserver(**{k: str(v) for k, v in device.items()}) if device else None
+        observer = (
+            tid1500.DeviceObserver(**{k: str(v) for k, v in device.items()}) if device else None
+        )
     with _schema("report"):
-        return MeasurementReport(
+        return tid1500.MeasurementReport(
             groups=groups,
             procedure=_opt(data, "procedure", "report") or c.IMAGING_PROCEDURE,
             device=observer,

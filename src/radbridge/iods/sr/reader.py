@@ -31,19 +31,8 @@ from radbridge.errors import (
 )
 from radbridge.iods.multiframe.fast_read import DicomFile
 from radbridge.iods.sr import concepts as c
+from radbridge.iods.sr import report as tid1500
 from radbridge.iods.sr.content import ContentItem, content_tree
-from radbridge.iods.sr.report import (
-    AlgorithmIdentification,
-    DeviceObserver,
-    ImageRegion,
-    Measurement,
-    MeasurementGroup,
-    MeasurementReport,
-    QualitativeEvaluation,
-    SegmentationFrameReference,
-    SegmentReference,
-    TimePoint,
-)
 
 __all__ = ["StructuredReport", "read_measurement_report", "read_structured_report"]
 
@@ -82,7 +71,7 @@ class StructuredReport:
     dataset: Dataset
     tree: ContentItem
     template: str
-    report: MeasurementReport | None
+    report: tid1500.MeasurementReport | None
 
 
 def _open(file: DicomFile) -> tuple[Dataset, str]:
@@ -135,7 +124,7 @@ def _interpret(ds: Dataset, name: str) -> StructuredReport:
     return StructuredReport(ds, tree, template, report)
 
 
-def read_measurement_report(file: DicomFile) -> MeasurementReport:
+def read_measurement_report(file: DicomFile) -> tid1500.MeasurementReport:
     """Read a TID 1500 SR into a :class:`MeasurementReport`.
 
     Raises
@@ -169,19 +158,19 @@ def _site(parent: ContentItem) -> tuple[Code | None, Code | None]:
     return _code(node), _code(node.first(c.LATERALITY))
 
 
-def _algorithm(node: ContentItem) -> AlgorithmIdentification | None:
+def _algorithm(node: ContentItem) -> tid1500.AlgorithmIdentification | None:
     name, version = node.first(c.ALGORITHM_NAME), node.first(c.ALGORITHM_VERSION)
     if name is None:
         return None
-    return AlgorithmIdentification(_text(name), _text(version))
+    return tid1500.AlgorithmIdentification(_text(name), _text(version))
 
 
-def _measurement(node: ContentItem, tree: ContentItem) -> Measurement | None:
+def _measurement(node: ContentItem, tree: ContentItem) -> tid1500.Measurement | None:
     if node.value is None or node.concept is None:
         return None
     number, unit = node.value
     site, laterality = _site(node)
-    return Measurement(
+    return tid1500.Measurement(
         concept=node.concept,
         value=number,
         unit=unit or Code("1", "UCUM", "no units"),
@@ -194,7 +183,7 @@ def _measurement(node: ContentItem, tree: ContentItem) -> Measurement | None:
     )
 
 
-def _measured_region(node: ContentItem, tree: ContentItem) -> ImageRegion | None:
+def _measured_region(node: ContentItem, tree: ContentItem) -> tid1500.ImageRegion | None:
     """Return the SCOORD/SCOORD3D a NUM was inferred from: a child, or an item it names.
 
     dcmjs/OHIF put one SCOORD under each length (INFERRED FROM); other writers refer
@@ -219,10 +208,10 @@ def _resolve(tree: ContentItem, path: object) -> ContentItem | None:
     return node
 
 
-def _region(node: ContentItem) -> ImageRegion:
+def _region(node: ContentItem) -> tid1500.ImageRegion:
     if node.value_type == "SCOORD3D":
         graphic_type, points, frame_of_reference = node.value
-        return ImageRegion(
+        return tid1500.ImageRegion(
             graphic_type,
             tuple(points),
             frame_of_reference_uid=frame_of_reference,
@@ -233,7 +222,7 @@ def _region(node: ContentItem) -> ImageRegion:
     source = next((ch for ch in node.children if ch.value_type == "IMAGE"), None)
     refs = source.value if source is not None else []
     sop_class, sop, frames, _ = refs[0] if refs else ("", "", [], [])
-    return ImageRegion(
+    return tid1500.ImageRegion(
         graphic_type,
         tuple(points),
         sop_class_uid=sop_class or None,
@@ -252,14 +241,14 @@ def _image_refs(node: ContentItem | None) -> list[Any]:
 
 def _segmentation_frame(
     node: ContentItem, evidence: dict[str, str]
-) -> SegmentationFrameReference | None:
+) -> tid1500.SegmentationFrameReference | None:
     frame_refs = _image_refs(node.first(c.REFERENCED_SEGMENTATION_FRAME))
     if not frame_refs:
         return None
     seg_class, seg_sop, frames, _ = frame_refs[0]
     source_refs = _image_refs(node.first(c.SOURCE_IMAGE_FOR_SEGMENTATION))
     src = source_refs[0] if source_refs else None
-    return SegmentationFrameReference(
+    return tid1500.SegmentationFrameReference(
         seg_class,
         seg_sop,
         frames[0] if frames else 1,
@@ -269,12 +258,12 @@ def _segmentation_frame(
     )
 
 
-def _segment(node: ContentItem, evidence: dict[str, str]) -> SegmentReference | None:
+def _segment(node: ContentItem, evidence: dict[str, str]) -> tid1500.SegmentReference | None:
     refs = _image_refs(node.first(c.REFERENCED_SEGMENT))
     if not refs:
         return None
     sop_class, sop, _, segments = refs[0]
-    return SegmentReference(
+    return tid1500.SegmentReference(
         sop_class,
         sop,
         segments[0] if segments else 0,
@@ -283,9 +272,9 @@ def _segment(node: ContentItem, evidence: dict[str, str]) -> SegmentReference | 
     )
 
 
-def _evaluations(node: ContentItem) -> tuple[QualitativeEvaluation, ...]:
+def _evaluations(node: ContentItem) -> tuple[tid1500.QualitativeEvaluation, ...]:
     return tuple(
-        QualitativeEvaluation(n.concept, n.value)
+        tid1500.QualitativeEvaluation(n.concept, n.value)
         for n in node.children
         if n.value_type == "CODE"
         and n.relationship == "CONTAINS"
@@ -295,16 +284,20 @@ def _evaluations(node: ContentItem) -> tuple[QualitativeEvaluation, ...]:
     )
 
 
-def _time_point(node: ContentItem) -> TimePoint | None:
+def _time_point(node: ContentItem) -> tid1500.TimePoint | None:
     """Read the TID 1502 Time Point Context of a group."""
     label = node.first(c.TIME_POINT)
     if label is None:
         return None
     order = _text(node.first(c.SUBJECT_TIME_POINT_IDENTIFIER))
-    return TimePoint(_text(label), order=int(order) if order.isdigit() and int(order) else None)
+    return tid1500.TimePoint(
+        _text(label), order=int(order) if order.isdigit() and int(order) else None
+    )
 
 
-def _group(node: ContentItem, evidence: dict[str, str], tree: ContentItem) -> MeasurementGroup:
+def _group(
+    node: ContentItem, evidence: dict[str, str], tree: ContentItem
+) -> tid1500.MeasurementGroup:
     regions = [
         _region(n)
         for n in node.children
@@ -322,7 +315,7 @@ def _group(node: ContentItem, evidence: dict[str, str], tree: ContentItem) -> Me
         )
         if m
     )
-    return MeasurementGroup(
+    return tid1500.MeasurementGroup(
         tracking_id=_text(node.first(c.TRACKING_IDENTIFIER)),
         tracking_uid=_text(node.first(c.TRACKING_UID)) or None,
         finding=_code(node.first(c.FINDING)),
@@ -339,11 +332,11 @@ def _group(node: ContentItem, evidence: dict[str, str], tree: ContentItem) -> Me
     )
 
 
-def _device(tree: ContentItem) -> DeviceObserver | None:
+def _device(tree: ContentItem) -> tid1500.DeviceObserver | None:
     uid = tree.first(c.DEVICE_OBSERVER_UID)
     if uid is None:
         return None
-    return DeviceObserver(
+    return tid1500.DeviceObserver(
         uid=_text(uid),
         name=_text(tree.first(c.DEVICE_OBSERVER_NAME)),
         manufacturer=_text(tree.first(c.DEVICE_OBSERVER_MANUFACTURER)),
@@ -365,7 +358,7 @@ def _evidence_series(ds: Dataset) -> dict[str, str]:
     return series
 
 
-def _report(tree: ContentItem, evidence: dict[str, str]) -> MeasurementReport:
+def _report(tree: ContentItem, evidence: dict[str, str]) -> tid1500.MeasurementReport:
     measurements = tree.first(c.IMAGING_MEASUREMENTS)
     groups = tuple(
         _group(g, evidence, tree)
@@ -373,7 +366,7 @@ def _report(tree: ContentItem, evidence: dict[str, str]) -> MeasurementReport:
     )
     person = tree.first(c.PERSON_OBSERVER_NAME)
     evaluations = tree.first(c.QUALITATIVE_EVALUATIONS)
-    return MeasurementReport(
+    return tid1500.MeasurementReport(
         groups=groups,
         procedure=_code(tree.first(c.PROCEDURE_REPORTED)) or c.IMAGING_PROCEDURE,
         device=_device(tree),

@@ -40,6 +40,7 @@ from radbridge.geometry import SliceRef
 from radbridge.iods.common import SeriesOptions, file_meta, new_instance
 from radbridge.iods.source import Series, copy_context, sop_reference
 from radbridge.iods.sr import concepts as c
+from radbridge.iods.sr import report as tid1500
 from radbridge.iods.sr.content import (
     code_item,
     container_item,
@@ -50,15 +51,6 @@ from radbridge.iods.sr.content import (
     scoord_item,
     text_item,
     uidref_item,
-)
-from radbridge.iods.sr.report import (
-    AlgorithmIdentification,
-    DeviceObserver,
-    ImageRegion,
-    Measurement,
-    MeasurementGroup,
-    MeasurementReport,
-    TimePoint,
 )
 from radbridge.uids import derived_uid
 
@@ -82,7 +74,7 @@ _DERIVED_CLASSES = (
 _DEFAULT_OPTIONS = SeriesOptions(series_description="radbridge measurements", series_number=301)
 
 
-def _algorithm_items(algorithm: AlgorithmIdentification | None) -> list[Dataset]:
+def _algorithm_items(algorithm: tid1500.AlgorithmIdentification | None) -> list[Dataset]:
     if algorithm is None:
         return []
     return [
@@ -100,7 +92,9 @@ def _site_items(site: Code | None, laterality: Code | None) -> list[Dataset]:
     return [item]
 
 
-def _measurement(m: Measurement, default_algorithm: AlgorithmIdentification | None) -> Dataset:
+def _measurement(
+    m: tid1500.Measurement, default_algorithm: tid1500.AlgorithmIdentification | None
+) -> Dataset:
     children: list[Dataset] = []
     if m.method is not None:
         children.append(code_item("HAS CONCEPT MOD", c.MEASUREMENT_METHOD, m.method))
@@ -113,7 +107,7 @@ def _measurement(m: Measurement, default_algorithm: AlgorithmIdentification | No
     return num_item("CONTAINS", m.concept, float(m.value), m.unit, children)
 
 
-def _region_item(group: MeasurementGroup, region: ImageRegion) -> Dataset:
+def _region_item(group: tid1500.MeasurementGroup, region: tid1500.ImageRegion) -> Dataset:
     surface = (
         region.volume_surface
         or region.graphic_type == "ELLIPSOID"
@@ -122,7 +116,7 @@ def _region_item(group: MeasurementGroup, region: ImageRegion) -> Dataset:
     return _scoord(region, "CONTAINS", c.VOLUME_SURFACE if surface else c.IMAGE_REGION)
 
 
-def _scoord(region: ImageRegion, relationship: str, concept: Code | None) -> Dataset:
+def _scoord(region: tid1500.ImageRegion, relationship: str, concept: Code | None) -> Dataset:
     """Return the SCOORD (with the image it was drawn on) or SCOORD3D item of a region."""
     if region.is_3d:
         return scoord3d_item(
@@ -142,7 +136,7 @@ def _scoord(region: ImageRegion, relationship: str, concept: Code | None) -> Dat
     return scoord_item(relationship, concept, region.graphic_type, region.points, source)
 
 
-def _region_items(group: MeasurementGroup) -> list[Dataset]:
+def _region_items(group: tid1500.MeasurementGroup) -> list[Dataset]:
     items = [_region_item(group, r) for r in (group.region, *group.regions) if r is not None]
     frame = group.segmentation_frame
     if frame is not None:
@@ -208,7 +202,7 @@ class _Source:
 
 
 def _check_in_source(
-    group: MeasurementGroup, source: _Source, sop_class: str | None, sop: str | None
+    group: tid1500.MeasurementGroup, source: _Source, sop_class: str | None, sop: str | None
 ) -> None:
     """Refuse a reference to an image that is not in the source series."""
     classes = {r.sop_instance_uid: r.sop_class_uid for r in source.slice_refs}
@@ -221,7 +215,7 @@ def _check_in_source(
         )
 
 
-def _check_regions(report: MeasurementReport, source: _Source) -> None:
+def _check_regions(report: tid1500.MeasurementReport, source: _Source) -> None:
     """Refuse regions on images outside the source series, or outside their image."""
     rows, columns = source.image_size or (math.inf, math.inf)
     frame_of_reference = source.frame_of_reference_uid
@@ -253,7 +247,7 @@ def _check_regions(report: MeasurementReport, source: _Source) -> None:
                 )
 
 
-def _time_point_items(point: TimePoint | None) -> list[Dataset]:
+def _time_point_items(point: tid1500.TimePoint | None) -> list[Dataset]:
     """Return the TID 1502 Time Point Context items (HAS OBS CONTEXT)."""
     if point is None:
         return []
@@ -266,7 +260,7 @@ def _time_point_items(point: TimePoint | None) -> list[Dataset]:
     return items
 
 
-def _group(group: MeasurementGroup, tracking_uid: str) -> Dataset:
+def _group(group: tid1500.MeasurementGroup, tracking_uid: str) -> Dataset:
     items = [
         text_item("HAS OBS CONTEXT", c.TRACKING_IDENTIFIER, group.tracking_id),
         uidref_item("HAS OBS CONTEXT", c.TRACKING_UID, group.tracking_uid or tracking_uid),
@@ -298,14 +292,16 @@ def _group(group: MeasurementGroup, tracking_uid: str) -> Dataset:
     return container_item("CONTAINS", c.MEASUREMENT_GROUP, items, template=group.template)
 
 
-def _observers(report: MeasurementReport, options: SeriesOptions, sop_uid: str) -> list[Dataset]:
+def _observers(
+    report: tid1500.MeasurementReport, options: SeriesOptions, sop_uid: str
+) -> list[Dataset]:
     items: list[Dataset] = []
     if report.person:
         items += [
             code_item("HAS OBS CONTEXT", c.OBSERVER_TYPE, c.PERSON),
             pname_item("HAS OBS CONTEXT", c.PERSON_OBSERVER_NAME, report.person),
         ]
-    device = report.device or DeviceObserver(
+    device = report.device or tid1500.DeviceObserver(
         uid=derived_uid("radbridge-device", options.manufacturer_model_name),
         name=options.manufacturer_model_name,
         manufacturer=options.manufacturer,
@@ -357,7 +353,7 @@ def evidence_sequence(study_uid: str, references: Iterable[tuple[str, str, str]]
     return [study]
 
 
-def _references(report: MeasurementReport, source: _Source) -> list[tuple[str, str, str]]:
+def _references(report: tid1500.MeasurementReport, source: _Source) -> list[tuple[str, str, str]]:
     refs: list[tuple[str, str, str]] = []
     source_series = source.series_instance_uid
     if source_series:
@@ -413,7 +409,7 @@ def finish(ds: Dataset) -> FileDataset:
 
 
 def encode_measurement_report(
-    report: MeasurementReport,
+    report: tid1500.MeasurementReport,
     source: Series | Dataset,
     *,
     options: SeriesOptions | None = None,
@@ -484,7 +480,7 @@ def encode_measurement_report(
 
 def _add_evidence(
     ds: Dataset,
-    report: MeasurementReport,
+    report: tid1500.MeasurementReport,
     target: _Source,
     related: Sequence[Dataset],
     pertinent_evidence: tuple[tuple[str, str, str, str], ...],
