@@ -48,6 +48,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -383,55 +384,65 @@ def generate_phantom(
     )
 
 
+#: The header attributes every slice of every phantom shares (the rest depend on the
+#: seed, visit and grid: :func:`_base_dataset`).
+_FIXED_HEADER: dict[str, Any] = {
+    "SpecificCharacterSet": "ISO_IR 100",
+    "ImageType": ["ORIGINAL", "PRIMARY", "AXIAL"],
+    "SOPClassUID": CTImageStorage,
+    "StudyTime": "090000",
+    "SeriesTime": "090000",
+    "ContentTime": "090000",
+    "AcquisitionTime": "090000",
+    "Modality": "CT",
+    "Manufacturer": "radbridge",
+    "ManufacturerModelName": "synthetic phantom",
+    "SoftwareVersions": "0.1.0",
+    "ReferringPhysicianName": "",
+    "StudyDescription": "RADBRIDGE PHANTOM CHEST ABDOMEN",
+    "SeriesDescription": "Phantom CT 300mm",
+    "PatientName": "Phantom^Radbridge",
+    "PatientBirthDate": "19700101",
+    "PatientSex": "O",
+    "PatientAge": "056Y",
+    "BodyPartExamined": "CHEST",
+    "KVP": "120",
+    "PatientPosition": "FFS",
+    "SeriesNumber": 2,
+    "AcquisitionNumber": 1,
+    "PositionReferenceIndicator": "",
+    "ImageOrientationPatient": [1, 0, 0, 0, 1, 0],
+    "SamplesPerPixel": 1,
+    "PhotometricInterpretation": "MONOCHROME2",
+    "BitsAllocated": 16,
+    "BitsStored": 12,
+    "HighBit": 11,
+    "PixelRepresentation": 0,
+    "RescaleIntercept": "-1024",
+    "RescaleSlope": "1",
+    "RescaleType": "HU",
+    "WindowCenter": "40",
+    "WindowWidth": "400",
+}
+
+
 def _base_dataset(phantom: Phantom, uids: dict[str, str]) -> Dataset:
     ds = Dataset()
-    ds.SpecificCharacterSet = "ISO_IR 100"
-    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-    ds.SOPClassUID = CTImageStorage
-    ds.StudyDate = ds.SeriesDate = ds.ContentDate = ds.AcquisitionDate = _study_date(
-        phantom
-    ).strftime("%Y%m%d")
-    ds.StudyTime = ds.SeriesTime = ds.ContentTime = ds.AcquisitionTime = "090000"
+    for keyword, value in _FIXED_HEADER.items():
+        setattr(ds, keyword, value)
+    date = _study_date(phantom).strftime("%Y%m%d")
+    ds.StudyDate = ds.SeriesDate = ds.ContentDate = ds.AcquisitionDate = date
     visit = phantom.follow_up.visit if phantom.follow_up is not None else 0
     ds.AccessionNumber = f"RBPH{phantom.seed:04d}" + (f"V{visit}" if visit else "")
-    ds.Modality = "CT"
-    ds.Manufacturer = "radbridge"
-    ds.ManufacturerModelName = "synthetic phantom"
-    ds.SoftwareVersions = "0.1.0"
-    ds.ReferringPhysicianName = ""
-    ds.StudyDescription = "RADBRIDGE PHANTOM CHEST ABDOMEN"
-    ds.SeriesDescription = "Phantom CT 300mm"
-    ds.PatientName = "Phantom^Radbridge"
     ds.PatientID = f"RB-PHANTOM-{phantom.seed}"
-    ds.PatientBirthDate = "19700101"
-    ds.PatientSex = "O"
-    ds.PatientAge = "056Y"
-    ds.BodyPartExamined = "CHEST"
-    ds.KVP = "120"
-    ds.PatientPosition = "FFS"
     ds.StudyInstanceUID = uids["study"]
     ds.SeriesInstanceUID = uids["series"]
     ds.StudyID = str(visit + 1)
-    ds.SeriesNumber = 2
-    ds.AcquisitionNumber = 1
     ds.FrameOfReferenceUID = phantom.hu.frame_of_reference_uid
-    ds.PositionReferenceIndicator = ""
-    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
     spacing = phantom.hu.spacing
     ds.PixelSpacing = [f"{spacing[1]:.6g}", f"{spacing[2]:.6g}"]
     ds.SliceThickness = f"{spacing[0]:.6g}"
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
     ds.Rows, ds.Columns = phantom.hu.shape[1], phantom.hu.shape[2]
-    ds.BitsAllocated = 16
-    ds.BitsStored = 12
-    ds.HighBit = 11
-    ds.PixelRepresentation = 0
-    ds.RescaleIntercept = "-1024"
-    ds.RescaleSlope = "1"
-    ds.RescaleType = "HU"
-    ds.WindowCenter = "40"
-    ds.WindowWidth = "400"
     return ds
 
 
