@@ -7,17 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from radbridge.cli import (
-    THRESHOLD_HELP,
-    JsonOption,
-    SeriesOption,
-    SourceOption,
-    command_group,
-    encode_one,
-    identity,
-    write_object,
-    write_volume,
-)
+from radbridge import cli
 from radbridge.cli.output import emit, say
 
 if TYPE_CHECKING:
@@ -26,7 +16,7 @@ if TYPE_CHECKING:
     from radbridge.iods.source import Series
     from radbridge.pr import OutlineOptions, PresentationState
 
-gsps_app = command_group(
+gsps_app = cli.command_group(
     "gsps",
     "Grayscale Softcopy Presentation States (GSPS): outline segments over the source images "
     "for any PACS viewer; decode.",
@@ -63,12 +53,12 @@ def _from_mask(
         mask=read_mask(mask, src.geometry), outlines=outlines, window=window, allow_empty=empty
     )
     result = ModelResult(segments=load_labels(labels), algorithm=AlgorithmInfo("unspecified", "0"))
-    return encode_one(src, result, spec)
+    return cli.encode_one(src, result, spec)
 
 
 @gsps_app.command("encode")
 def encode(
-    source: SourceOption,
+    source: cli.SourceOption,
     output: Annotated[Path, typer.Option("-o", "--output", help="GSPS file to write.")],
     seg: Annotated[Path | None, typer.Option("--seg", help="Outline this SEG's segments.")] = None,
     rtstruct: Annotated[
@@ -93,9 +83,9 @@ def encode(
     allow_empty: Annotated[
         bool, typer.Option("--allow-empty", help="Keep segments without voxels (empty layer).")
     ] = False,
-    threshold: Annotated[float | None, typer.Option(help=THRESHOLD_HELP)] = None,
-    series: SeriesOption = None,
-    as_json: JsonOption = False,
+    threshold: Annotated[float | None, typer.Option(help=cli.THRESHOLD_HELP)] = None,
+    series: cli.SeriesOption = None,
+    as_json: cli.JsonOption = False,
 ) -> None:
     """Outline a SEG, an RTSTRUCT or a mask on the series in --source as one GSPS."""
     from radbridge.pr import OutlineOptions, rtstruct_to_gsps, seg_to_gsps
@@ -132,7 +122,7 @@ def encode(
         len(a.get("GraphicObjectSequence", [])) for a in ds.get("GraphicAnnotationSequence", [])
     )
     layers = len(ds.GraphicLayerSequence)
-    write_object(
+    cli.write_object(
         ds,
         output,
         f"GSPS, {layers} segments, {outlined} outlines",
@@ -172,7 +162,7 @@ def _describe(ps: PresentationState) -> dict[str, Any]:
             }
         )
     return {
-        **identity(ps.dataset),
+        **cli.identity(ps.dataset),
         "sop_class": ps.sop_class_name,
         "presentation_label": ps.label,
         "referenced_series": {uid: len(refs) for uid, refs in ps.images.items()},
@@ -204,7 +194,7 @@ def _describe(ps: PresentationState) -> dict[str, Any]:
 @gsps_app.command("decode")
 def decode(
     gsps_file: Annotated[Path, typer.Argument(metavar="GSPS", help="Presentation state file.")],
-    as_json: JsonOption = False,
+    as_json: cli.JsonOption = False,
     source: Annotated[
         Path | None,
         typer.Option("--source", help="With -o: folder of the series it applies to."),
@@ -216,7 +206,7 @@ def decode(
     overlap: Annotated[
         str, typer.Option(help="Label maps: error (default) or smallest (smaller region wins).")
     ] = "error",
-    series: SeriesOption = None,
+    series: cli.SeriesOption = None,
 ) -> None:
     """Print a presentation state's layers, windows and graphics per image (or --json).
 
@@ -248,6 +238,6 @@ def _write_masks(
     ps: PresentationState, target: Series, output: Path, overlap: str, *, quiet: bool
 ) -> None:
     volume = ps.label_volume(target, overlap=overlap)
-    write_volume(volume, output)
+    cli.write_volume(volume, output)
     message = f"wrote {output}: {volume.shape} label map, regions {sorted(ps.segments)}"
     say(message, err=quiet)  # --json: standard output holds the JSON alone

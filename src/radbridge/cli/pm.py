@@ -7,22 +7,9 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from radbridge.cli import (
-    ContentCreatorOption,
-    JsonOption,
-    ProfileOption,
-    SeriesDescriptionOption,
-    SeriesNumberOption,
-    SeriesOption,
-    SourceOption,
-    command_group,
-    encode_one,
-    series_fields,
-    write_object,
-    write_volume,
-)
+from radbridge import cli
 
-pm_app = command_group("pm", "DICOM Parametric Map (PM): encode, decode.")
+pm_app = cli.command_group("pm", "DICOM Parametric Map (PM): encode, decode.")
 
 
 def _parse_code(text: str) -> object:
@@ -46,7 +33,7 @@ def _check_units(value: str) -> str:
 
 @pm_app.command("encode")
 def encode(
-    source: SourceOption,
+    source: cli.SourceOption,
     map_file: Annotated[
         Path, typer.Option("--map", help="NIfTI/NRRD map, or .npy [slice,row,column].")
     ],
@@ -91,12 +78,12 @@ def encode(
             help="Lossless; rle, jpegls and jpeg2000 for integer maps only (dcmqi reads none).",
         ),
     ] = None,
-    profile: ProfileOption = None,
-    series: SeriesOption = None,
-    series_description: SeriesDescriptionOption = None,
-    series_number: SeriesNumberOption = None,
-    content_creator: ContentCreatorOption = None,
-    as_json: JsonOption = False,
+    profile: cli.ProfileOption = None,
+    series: cli.SeriesOption = None,
+    series_description: cli.SeriesDescriptionOption = None,
+    series_number: cli.SeriesNumberOption = None,
+    content_creator: cli.ContentCreatorOption = None,
+    as_json: cli.JsonOption = False,
 ) -> None:
     """Encode MAP on the series in --source as a DICOM Parametric Map."""
     from radbridge.cli.output import progress
@@ -110,12 +97,12 @@ def encode(
         advance(1, 2)
         ds = _encode(
             src, values, quantity, anatomy, units, nan_policy, compression, dtype, profile,
-            series=series_fields(series_description, series_number, content_creator),
+            series=cli.series_fields(series_description, series_number, content_creator),
         )  # fmt: skip
         advance(2, 2)
     mapping = open_parametric_map(ds).mapping
     stored = "float" if "FloatPixelData" in ds or "DoubleFloatPixelData" in ds else "integer"
-    write_object(
+    cli.write_object(
         ds,
         output,
         f"Parametric Map, {ds.NumberOfFrames} frames, {int(ds.BitsAllocated)}-bit {stored}, "
@@ -162,7 +149,7 @@ def _encode(
         stored_dtype=dtype,
         anatomic_region=region,
     )
-    return encode_one(src, ModelResult(), spec, profile=profile, series=series)
+    return cli.encode_one(src, ModelResult(), spec, profile=profile, series=series)
 
 
 @pm_app.command("decode")
@@ -172,7 +159,7 @@ def decode(
     source: Annotated[
         Path | None, typer.Option("--source", help="Put the map on this series' grid.")
     ] = None,
-    as_json: JsonOption = False,
+    as_json: cli.JsonOption = False,
 ) -> None:
     """Decode a Parametric Map to real-world values on its own grid or the source's."""
     from radbridge.cli.output import emit, say
@@ -182,7 +169,7 @@ def decode(
     pm = open_parametric_map(pm_file)
     target = read_series(source) if source is not None else None
     volume = pm.volume(target)
-    write_volume(volume, output)
+    cli.write_volume(volume, output)
     units = pm.mapping.units.value if pm.mapping.units is not None else "unknown"
     if as_json:
         emit(

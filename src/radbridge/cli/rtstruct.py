@@ -7,27 +7,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
-from radbridge.cli import (
-    JsonOption,
-    SeriesDescriptionOption,
-    SeriesNumberOption,
-    SeriesOption,
-    SourceOption,
-    ThresholdOption,
-    app,
-    command_group,
-    encode_one,
-    identity,
-    series_fields,
-    write_object,
-    write_volume,
-)
+from radbridge import cli
 
 if TYPE_CHECKING:
     from radbridge.iods.source import Series
     from radbridge.rtstruct import StructureSet
 
-rtstruct_app = command_group(
+rtstruct_app = cli.command_group(
     "rtstruct", "RT Structure Sets (RTSTRUCT): encode masks as contours, decode, info."
 )
 
@@ -71,7 +57,7 @@ def _referenced_source(folder: Path, series: str | None, rs: StructureSet) -> Se
 
 @rtstruct_app.command("encode")
 def encode(
-    source: SourceOption,
+    source: cli.SourceOption,
     mask: Annotated[
         Path,
         typer.Option(
@@ -104,10 +90,10 @@ def encode(
     label: Annotated[
         str, typer.Option("--label", help="Structure Set Label (up to 16 characters).")
     ] = "RADBRIDGE",
-    series: SeriesOption = None,
-    series_description: SeriesDescriptionOption = None,
-    series_number: SeriesNumberOption = None,
-    as_json: JsonOption = False,
+    series: cli.SeriesOption = None,
+    series_description: cli.SeriesDescriptionOption = None,
+    series_number: cli.SeriesNumberOption = None,
+    as_json: cli.JsonOption = False,
 ) -> None:
     """Encode MASK on the series in --source as an RT Structure Set."""
     from radbridge.cli.output import progress
@@ -130,12 +116,12 @@ def encode(
             segments=load_labels(labels), algorithm=AlgorithmInfo(algorithm, algorithm_version)
         )
         advance(1, 2)
-        fields = series_fields(series_description, series_number, None)
-        ds = encode_one(src, result, spec, series=fields)
+        fields = cli.series_fields(series_description, series_number, None)
+        ds = cli.encode_one(src, result, spec, series=fields)
         advance(2, 2)
     contours = sum(len(item.get("ContourSequence", [])) for item in ds.ROIContourSequence)
     rois = len(ds.StructureSetROISequence)
-    write_object(
+    cli.write_object(
         ds,
         output,
         f"RTSTRUCT, {rois} ROIs, {contours} contours",
@@ -165,7 +151,7 @@ def decode(
     series: Annotated[
         str | None, typer.Option(help="Series UID (default: the referenced series).")
     ] = None,
-    as_json: JsonOption = False,
+    as_json: cli.JsonOption = False,
 ) -> None:
     """Rasterise the ROIs of an RTSTRUCT on its series: a label map, or stacked masks."""
     import numpy as np
@@ -190,7 +176,7 @@ def decode(
         summary = f"ROIs {rois}"
     else:
         volume = rs.label_volume(target, overlap=overlap, tolerance_mm=tolerance_mm)
-        write_volume(volume, output)
+        cli.write_volume(volume, output)
         shape, rois = volume.shape, sorted(rs.rois)
         summary = f"{volume.shape} label map, ROIs {rois}"
     if as_json:
@@ -202,7 +188,7 @@ def decode(
 @rtstruct_app.command("info")
 def info(
     rs_file: Annotated[Path, typer.Argument(metavar="RTSTRUCT", help="RTSTRUCT file.")],
-    as_json: JsonOption = False,
+    as_json: cli.JsonOption = False,
 ) -> None:
     """Describe an RTSTRUCT: referenced series, ROIs, their types and contour counts."""
     from radbridge.rtstruct import read_rtstruct
@@ -210,7 +196,7 @@ def info(
     rs = read_rtstruct(rs_file)
     ds = rs.dataset
     result: dict[str, Any] = {
-        **identity(ds),
+        **cli.identity(ds),
         "structure_set_label": str(ds.get("StructureSetLabel", "")),
         "frame_of_reference_uid": rs.frame_of_reference_uid,
         "referenced_series_instance_uids": list(rs.referenced_series_uids),
@@ -249,7 +235,7 @@ def _print_info(result: dict[str, Any], as_json: bool) -> None:
         )
 
 
-@app.command("convert")
+@cli.app.command("convert")
 def convert(
     input_file: Annotated[Path, typer.Argument(metavar="FILE", help="SEG or RTSTRUCT file.")],
     to: Annotated[
@@ -258,7 +244,7 @@ def convert(
             "--to", case_sensitive=False, help="rtstruct from a SEG, or seg from an RTSTRUCT."
         ),
     ],
-    source: SourceOption,
+    source: cli.SourceOption,
     output: Annotated[Path, typer.Option("-o", "--output", help="File to write.")],
     seg_type: Annotated[
         Literal["binary", "labelmap"],
@@ -271,9 +257,9 @@ def convert(
     allow_empty: Annotated[
         bool, typer.Option("--allow-empty", help="--to rtstruct: keep empty segments.")
     ] = False,
-    series: SeriesOption = None,
-    threshold: ThresholdOption = None,
-    as_json: JsonOption = False,
+    series: cli.SeriesOption = None,
+    threshold: cli.ThresholdOption = None,
+    as_json: cli.JsonOption = False,
 ) -> None:
     """Convert a SEG to an RTSTRUCT (--to rtstruct) or an RTSTRUCT to a SEG (--to seg)."""
     from radbridge.cli.output import progress
@@ -295,4 +281,4 @@ def convert(
             ds = rtstruct_to_seg(rs, target, segmentation_type=seg_type)
             what = f"{ds.SegmentationType} SEG, {len(ds.SegmentSequence)} segments"
         advance(1, 1)
-    write_object(ds, output, what, as_json=as_json)
+    cli.write_object(ds, output, what, as_json=as_json)

@@ -8,32 +8,17 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple
 
 import typer
 
-from radbridge.cli import (
-    ContentCreatorOption,
-    JsonOption,
-    ProfileOption,
-    SeriesDescriptionOption,
-    SeriesNumberOption,
-    SeriesOption,
-    SourceOption,
-    ThresholdOption,
-    command_group,
-    encode_one,
-    identity,
-    series_fields,
-    write_object,
-    write_volume,
-)
+from radbridge import cli
 
 if TYPE_CHECKING:
     from radbridge.seg import Segmentation, StackedMasks
 
-seg_app = command_group("seg", "DICOM Segmentation (SEG): encode, decode, info.")
+seg_app = cli.command_group("seg", "DICOM Segmentation (SEG): encode, decode, info.")
 
 
 @seg_app.command("encode")
 def encode(
-    source: SourceOption,
+    source: cli.SourceOption,
     output: Annotated[Path, typer.Option("-o", "--output", help="SEG file to write.")],
     mask: Annotated[
         Path | None,
@@ -71,7 +56,7 @@ def encode(
         Literal["none", "deflated-explicit", "rle", "jpegls", "jpeg2000"] | None,
         typer.Option(case_sensitive=False, help="Lossless compression (default: the profile's)."),
     ] = None,
-    profile: ProfileOption = None,
+    profile: cli.ProfileOption = None,
     keep_empty_frames: Annotated[
         bool,
         typer.Option("--keep-empty-frames", help="Write frames without segmented pixels too."),
@@ -83,11 +68,11 @@ def encode(
         str, typer.Option(help="Algorithm name recorded per segment.")
     ] = "unspecified",
     algorithm_version: Annotated[str, typer.Option(help="Algorithm version.")] = "0",
-    series: SeriesOption = None,
-    series_description: SeriesDescriptionOption = None,
-    series_number: SeriesNumberOption = None,
-    content_creator: ContentCreatorOption = None,
-    as_json: JsonOption = False,
+    series: cli.SeriesOption = None,
+    series_description: cli.SeriesDescriptionOption = None,
+    series_number: cli.SeriesNumberOption = None,
+    content_creator: cli.ContentCreatorOption = None,
+    as_json: cli.JsonOption = False,
 ) -> None:
     """Encode a mask on the series in --source as a DICOM Segmentation.
 
@@ -121,11 +106,11 @@ def encode(
         advance(2, 3)
         fields = {
             **inputs.series,
-            **series_fields(series_description, series_number, content_creator),
+            **cli.series_fields(series_description, series_number, content_creator),
         }
-        ds = encode_one(src, result, spec, profile=profile, series=fields)
+        ds = cli.encode_one(src, result, spec, profile=profile, series=fields)
         advance(3, 3)
-    write_object(
+    cli.write_object(
         ds,
         output,
         f"{ds.SegmentationType} SEG, {len(ds.SegmentSequence)} segments, "
@@ -232,7 +217,7 @@ def decode(
         Literal["nii.gz", "nii", "nrrd"],
         typer.Option("--format", case_sensitive=False, help="--per-segment: file format."),
     ] = "nii.gz",
-    threshold: ThresholdOption = None,
+    threshold: cli.ThresholdOption = None,
     dcmqi_json: Annotated[
         Path | None,
         typer.Option(
@@ -241,7 +226,7 @@ def decode(
             "as meta.json in the folder).",
         ),
     ] = None,
-    as_json: JsonOption = False,
+    as_json: cli.JsonOption = False,
 ) -> None:
     """Decode a SEG to a label map, or one mask per segment, on its own grid or the source's.
 
@@ -277,7 +262,7 @@ def decode(
         volume = seg.label_volume(
             target, threshold=DEFAULT_THRESHOLD if threshold is None else threshold
         )
-        write_volume(volume, output)
+        cli.write_volume(volume, output)
         report = {
             "output": str(output),
             "shape": list(volume.shape),
@@ -340,7 +325,7 @@ def _write_per_segment(
 
     folder.mkdir(parents=True, exist_ok=True)
     for number, mask in zip(masks.segment_numbers, masks.array, strict=True):
-        write_volume(
+        cli.write_volume(
             Volume.from_geometry(mask, masks.geometry), folder / f"segment-{number}.{suffix}"
         )
     described = [d.to_json() for n, d in sorted(seg.segments.items()) if n in masks.segment_numbers]
@@ -363,7 +348,7 @@ def _write_per_segment(
 @seg_app.command("info")
 def info(
     seg_file: Annotated[Path, typer.Argument(metavar="SEG", help="SEG file.")],
-    as_json: JsonOption = False,
+    as_json: cli.JsonOption = False,
 ) -> None:
     """Describe a SEG: type, frames, segments and their codes, geometry."""
     from radbridge.errors import RadbridgeError
@@ -372,7 +357,7 @@ def info(
     seg = read_segmentation(seg_file)
     ds = seg.dataset
     result: dict[str, Any] = {
-        **identity(ds),
+        **cli.identity(ds),
         "segmentation_type": seg.segmentation_type.value,
         "frame_count": len(seg.frames),
         "rows": int(ds.Rows),

@@ -8,19 +8,10 @@ from typing import Annotated, Any
 
 import typer
 
-from radbridge.cli import (
-    JsonOption,
-    SeriesDescriptionOption,
-    SeriesNumberOption,
-    SourceOption,
-    command_group,
-    encode_one,
-    series_fields,
-    write_object,
-)
+from radbridge import cli
 
-sr_app = command_group("sr", "Structured Reports (TID 1500): encode, decode, compare visits.")
-ko_app = command_group("ko", "Key Object Selection (key images): encode.")
+sr_app = cli.command_group("sr", "Structured Reports (TID 1500): encode, decode, compare visits.")
+ko_app = cli.command_group("ko", "Key Object Selection (key images): encode.")
 
 OutputOption = Annotated[Path, typer.Option("-o", "--output", help="File to write.")]
 
@@ -34,14 +25,14 @@ def encode(
             help="REPORT.json (schema: docs/sr.md), or dcmqi's tid1500writer JSON.",
         ),
     ],
-    source: SourceOption,
+    source: cli.SourceOption,
     output: OutputOption,
     seg: Annotated[
         Path | None,
         typer.Option("--seg", help='SEG that {"segment": N} (dcmqi: ReferencedSegment) refers to.'),
     ] = None,
-    series_description: SeriesDescriptionOption = None,
-    series_number: SeriesNumberOption = None,
+    series_description: cli.SeriesDescriptionOption = None,
+    series_number: cli.SeriesNumberOption = None,
     content_creator: Annotated[
         str | None,
         typer.Option(
@@ -50,7 +41,7 @@ def encode(
             "PersonObserverName).",
         ),
     ] = None,
-    as_json: JsonOption = False,
+    as_json: cli.JsonOption = False,
 ) -> None:
     """Encode a JSON measurement report on the series in --source as a TID 1500 SR.
 
@@ -82,10 +73,10 @@ def encode(
     if content_creator is not None:  # an SR has no Content Creator's Name: its observer
         document = {**document, "person": content_creator}
     parsed = report_from_json(document, seg=seg_ds)
-    fields.update(series_fields(series_description, series_number, None))
-    ds = encode_one(read_series(source), ModelResult(), SrOutput(report=parsed), series=fields)
+    fields.update(cli.series_fields(series_description, series_number, None))
+    ds = cli.encode_one(read_series(source), ModelResult(), SrOutput(report=parsed), series=fields)
     note = f" (not written: {', '.join(ignored)})" if ignored else ""
-    write_object(
+    cli.write_object(
         ds,
         output,
         f"{len(parsed.groups)} measurement groups{note}",
@@ -192,7 +183,7 @@ def compare(
         float,
         typer.Option(min=0.0, help="Relative volume change still called stable (0.25 = 25%)."),
     ] = 0.25,
-    as_json: JsonOption = False,
+    as_json: cli.JsonOption = False,
 ) -> None:
     """Follow the lesions of PRIOR into CURRENT: changes, new/grown/shrunk/stable/resolved."""
     from radbridge.cli.output import emit, say
@@ -244,13 +235,13 @@ def _change_text(change: Any) -> str:
 
 @ko_app.command("encode")
 def ko_encode(
-    source: SourceOption,
+    source: cli.SourceOption,
     key: Annotated[list[str], typer.Option("--key", help="SOP Instance UID (repeat).")],
     output: OutputOption,
     description: Annotated[str, typer.Option(help="Key Object Description.")] = "",
-    series_description: SeriesDescriptionOption = None,
-    series_number: SeriesNumberOption = None,
-    as_json: JsonOption = False,
+    series_description: cli.SeriesDescriptionOption = None,
+    series_number: cli.SeriesNumberOption = None,
+    as_json: cli.JsonOption = False,
 ) -> None:
     """Flag instances of the series in --source as key images."""
     from radbridge.io.series import read_series
@@ -258,8 +249,8 @@ def ko_encode(
     from radbridge.results import KoOutput
 
     spec = KoOutput(keys=key, description=description)
-    fields = series_fields(series_description, series_number, None)
-    ds = encode_one(read_series(source), ModelResult(), spec, series=fields)
-    write_object(
+    fields = cli.series_fields(series_description, series_number, None)
+    ds = cli.encode_one(read_series(source), ModelResult(), spec, series=fields)
+    cli.write_object(
         ds, output, f"{len(key)} key images", as_json=as_json, details={"key_count": len(key)}
     )

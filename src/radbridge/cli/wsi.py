@@ -7,14 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
-from radbridge.cli import (
-    JsonOption,
-    SeriesOption,
-    SourceOption,
-    command_group,
-    encode_one,
-    write_object,
-)
+from radbridge import cli
 from radbridge.cli.coerce import PlainGroup
 from radbridge.cli.output import emit, say
 from radbridge.errors import ConfigError
@@ -22,7 +15,7 @@ from radbridge.errors import ConfigError
 if TYPE_CHECKING:
     from radbridge.wsi import Level, Slide
 
-wsi_app = command_group("wsi", "Slide microscopy: whole-slide image info, SEGs on a level.")
+wsi_app = cli.command_group("wsi", "Slide microscopy: whole-slide image info, SEGs on a level.")
 seg_app = typer.Typer(
     help="SEGs on a slide level: encode a mask, decode one.",
     no_args_is_help=True,
@@ -63,8 +56,8 @@ def info(
     folder: Annotated[
         Path, typer.Argument(metavar="FOLDER", help="Folder (or file) of the slide's images.")
     ],
-    series: SeriesOption = None,
-    as_json: JsonOption = False,
+    series: cli.SeriesOption = None,
+    as_json: cli.JsonOption = False,
 ) -> None:
     """List the pyramid levels of a slide: size, tiles, spacing, optical paths."""
     from radbridge.wsi import read_slide
@@ -98,7 +91,7 @@ def phantom(
     blank: Annotated[
         bool, typer.Option("--blank", help="White glass only (fast, any size).")
     ] = False,
-    as_json: JsonOption = False,
+    as_json: cli.JsonOption = False,
 ) -> None:
     """Write a synthetic whole-slide image (TILED_FULL, RLE) to try the wsi commands on."""
     from radbridge.io.slide_phantom import write_slide_phantom
@@ -128,7 +121,7 @@ def _load_mask(path: Path) -> Any:
 
 @seg_app.command("encode")
 def encode(
-    source: SourceOption,
+    source: cli.SourceOption,
     level: Annotated[int, typer.Option("--level", help="Pyramid level (0: finest).")],
     mask: Annotated[
         Path,
@@ -151,8 +144,8 @@ def encode(
         str | None, typer.Option(help="Algorithm name (default: MANUAL segments).")
     ] = None,
     algorithm_version: Annotated[str, typer.Option(help="Algorithm version.")] = "0",
-    series: SeriesOption = None,
-    as_json: JsonOption = False,
+    series: cli.SeriesOption = None,
+    as_json: cli.JsonOption = False,
 ) -> None:
     """Encode MASK on level N of the slide in --source as a tiled DICOM Segmentation.
 
@@ -181,8 +174,8 @@ def encode(
         omit_empty_tiles=omit_empty_tiles,
         optical_path=optical_path,
     )
-    ds = encode_one(slide, result, spec)
-    write_object(
+    ds = cli.encode_one(slide, result, spec)
+    cli.write_object(
         ds,
         output,
         f"{ds.SegmentationType} SEG on level {level}, {len(ds.SegmentSequence)} segments, "
@@ -205,7 +198,7 @@ def decode(
     segment: Annotated[
         int | None, typer.Option("--segment", help="Only this segment: [row, column].")
     ] = None,
-    as_json: JsonOption = False,
+    as_json: cli.JsonOption = False,
 ) -> None:
     """Decode a slide SEG to a .npy mask on its level, written a row of tiles at a time.
 
