@@ -85,10 +85,7 @@ def describe(
     Examples
     --------
     >>> from pydicom import examples
-    >>> import pathlib, tempfile
-    >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> examples.ct.save_as(folder / "ct.dcm")
-    >>> info = describe(folder)
+    >>> info = describe(examples.get_path("ct"))  # files, folders, or a list of them
     >>> series = info["studies"][0]["series"][0]
     >>> series["modality"], series["volume"]["shape"]
     ('CT', [1, 128, 128])

@@ -8,10 +8,7 @@ by themselves.
 Examples
 --------
 >>> from pydicom import examples
->>> import pathlib, tempfile
->>> folder = pathlib.Path(tempfile.mkdtemp())
->>> examples.ct.save_as(folder / "ct.dcm")
->>> series = read_series(folder)
+>>> series = read_series(examples.get_path("ct"))  # a folder, a file, or a list of them
 >>> series.geometry.shape, series.modality
 ((1, 128, 128), 'CT')
 >>> vol = series.volume(rescale=True)
