@@ -17,7 +17,7 @@ Examples
 >>> import numpy as np
 >>> from radbridge.coding import dcm
 >>> from radbridge.io.phantom import generate_phantom
->>> from radbridge.iods.source import Series
+>>> from radbridge.iods.source import Series, resolve_source
 >>> ph = generate_phantom(slices=4, size=16)
 >>> probability = (ph.labels.array > 0).astype(np.float32) * 0.75
 >>> pm = encode_parametric_map(

@@ -10,7 +10,7 @@ Examples
 >>> import numpy as np
 >>> from radbridge.coding import sct
 >>> from radbridge.io.phantom import generate_phantom
->>> from radbridge.iods.source import Series
+>>> from radbridge.iods.source import Series, resolve_source
 >>> ph = generate_phantom(slices=8, size=32)
 >>> liver = (ph.labels.array == 5).astype(np.uint8)
 >>> segment = SegmentDescription(
