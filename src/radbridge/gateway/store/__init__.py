@@ -43,34 +43,10 @@ True
 (True, 2)
 """
 
+from radbridge.gateway.store import _records
 from radbridge.gateway.store._db import SCHEMA_VERSION
 from radbridge.gateway.store._group import CommitCounts
-from radbridge.gateway.store._records import (
-    Alert,
-    AlertState,
-    Delivery,
-    DeliveryState,
-    Job,
-    JobSpec,
-    JobState,
-    Retry,
-    SeriesState,
-    VersionInput,
-)
+from radbridge.gateway.store._records import *  # noqa: F403 - the records, listed once there
 from radbridge.gateway.store._store import Store
 
-__all__ = [
-    "SCHEMA_VERSION",
-    "Alert",
-    "AlertState",
-    "CommitCounts",
-    "Delivery",
-    "DeliveryState",
-    "Job",
-    "JobSpec",
-    "JobState",
-    "Retry",
-    "SeriesState",
-    "Store",
-    "VersionInput",
-]
+__all__ = [*_records.__all__, "SCHEMA_VERSION", "CommitCounts", "Store"]

@@ -289,21 +289,11 @@ class Arrivals(Database):
 
     def settled_series(self, quiet_period_s: float, now: float) -> list[SeriesState]:
         """Series with new content, no open transfer, no hold, quiet for ``quiet_period_s``."""
-        return self._series(
-            "SELECT * FROM series WHERE revision > assembled_revision AND open_transfers = 0 "
-            "AND held_reason IS NULL AND settled_at + ? <= ?",
-            quiet_period_s,
-            now,
-        )
+        return self._quiet_series(quiet_period_s, now, held=False)
 
     def stale_held_series(self, incomplete_after_s: float, now: float) -> list[SeriesState]:
         """Held series with new content and no arrival or transfer for ``incomplete_after_s``."""
-        return self._series(
-            "SELECT * FROM series WHERE revision > assembled_revision AND open_transfers = 0 "
-            "AND held_reason IS NOT NULL AND settled_at + ? <= ?",
-            incomplete_after_s,
-            now,
-        )
+        return self._quiet_series(incomplete_after_s, now, held=True)
 
     def current_inputs(self, series_uid: str) -> list[VersionInput]:
         """Return the newest content of every SOP Instance UID of a series (arrival order)."""
@@ -319,6 +309,14 @@ class Arrivals(Database):
         with self._lock:
             revision = self.series_row(series_uid).revision
             return revision, self.current_inputs(series_uid)
+
+    def _quiet_series(self, quiet_s: float, now: float, *, held: bool) -> list[SeriesState]:
+        """Series (``held`` or not) with new content and no open transfer, quiet for ``quiet_s``."""
+        sql = (
+            "SELECT * FROM series WHERE revision > assembled_revision AND open_transfers = 0 "
+            f"AND held_reason IS {'NOT NULL' if held else 'NULL'} AND settled_at + ? <= ?"
+        )
+        return self._series(sql, quiet_s, now)
 
     def _series(self, sql: str, *args: Any) -> list[SeriesState]:
         return [SeriesState.from_row(row) for row in self._rows(sql, *args)]

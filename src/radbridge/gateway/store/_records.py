@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Self
 
 __all__ = [
     "Alert",
@@ -22,6 +22,15 @@ __all__ = [
 def _columns(record: Any, row: Any) -> dict[str, Any]:
     """Return the values of the row's columns named like the record's fields."""
     return {field.name: row[field.name] for field in fields(record)}
+
+
+class _FromRow:
+    """A record read from a row of its table, whose columns are named like its fields."""
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        """Build from a row of the record's table (``jobs``, ``alerts``, ...)."""
+        return cls(**_columns(cls, row))
 
 
 class JobState:
@@ -97,7 +106,7 @@ class JobSpec:
 
 
 @dataclass(frozen=True)
-class Job:
+class Job(_FromRow):
     """One queued model run on one version of a series."""
 
     id: int
@@ -115,11 +124,6 @@ class Job:
     started_at: float | None = None
     finished_at: float | None = None
 
-    @classmethod
-    def from_row(cls, row: Any) -> Job:
-        """Build from a ``jobs`` row."""
-        return cls(**_columns(cls, row))
-
 
 @dataclass(frozen=True)
 class Delivery:
@@ -134,7 +138,7 @@ class Delivery:
 
 
 @dataclass(frozen=True)
-class DeliveryState:
+class DeliveryState(_FromRow):
     """Where one result file stands for one destination (``state``: pending, delivered, failed)."""
 
     job_id: int
@@ -144,11 +148,6 @@ class DeliveryState:
     attempts: int
     delivered_at: float | None
     error: str | None
-
-    @classmethod
-    def from_row(cls, row: Any) -> DeliveryState:
-        """Build from a ``deliveries`` row."""
-        return cls(**_columns(cls, row))
 
 
 class AlertState:
@@ -160,7 +159,7 @@ class AlertState:
 
 
 @dataclass(frozen=True)
-class Alert:
+class Alert(_FromRow):
     """One critical-finding alert of one job version for one destination.
 
     ``payload`` is the stored :class:`~radbridge.net.AlertMessage` JSON (UIDs, codes
@@ -178,14 +177,9 @@ class Alert:
     answer: str | None = None
     error: str | None = None
 
-    @classmethod
-    def from_row(cls, row: Any) -> Alert:
-        """Build from an ``alerts`` row."""
-        return cls(**_columns(cls, row))
-
 
 @dataclass(frozen=True)
-class SeriesState:
+class SeriesState(_FromRow):
     """The arrival bookkeeping of one series (UIDs, counts, times; no patient data).
 
     ``revision`` counts content changes, ``assembled_revision`` the last one a
@@ -206,8 +200,3 @@ class SeriesState:
     held_reason: str | None
     held_since: float | None
     held_at: float | None
-
-    @classmethod
-    def from_row(cls, row: Any) -> SeriesState:
-        """Build from a ``series`` row."""
-        return cls(**_columns(cls, row))
