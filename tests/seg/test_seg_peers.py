@@ -12,6 +12,7 @@ import SimpleITK as sitk
 
 from radbridge.geometry import Volume, VolumeGeometry
 from radbridge.io.nifti import volume_from_sitk
+from radbridge.io.nrrd import read_nrrd
 from radbridge.iods.seg import encode_segmentation, read_segmentation
 from tests.peers import dcentvfy, dciodvfy, segimage2itkimage
 
@@ -106,6 +107,11 @@ def test_dcmqi_reads_our_binary_and_labelmap(study, written, tmp_path):
     images = segimage2itkimage(written["labelmap"], tmp_path / "labelmap")
     vol = volume_from_sitk(sitk.ReadImage(str(images.images[min(images.images)])))
     np.testing.assert_array_equal(onto(study.source.geometry, vol.array, vol.affine), study.labels)
+    # radbridge's own NRRD reader (seg encode --mask) reads dcmqi's file as SimpleITK does
+    ours = read_nrrd(images.images[min(images.images)])
+    assert ours is not None and ours.array.dtype == vol.array.dtype
+    np.testing.assert_array_equal(ours.array, vol.array)
+    np.testing.assert_allclose(ours.affine, vol.affine, rtol=0, atol=1e-12)
 
 
 PATIENT_SPACE = [

@@ -220,10 +220,16 @@ def read_images(
                 Volume(np.transpose(data[..., i], (2, 1, 0)), affine, frame_of_reference_uid)
                 for i in range(data.shape[3])
             ]
+        if suffix == ".nrrd":  # a plain 3-D NRRD without SimpleITK (its import: ~0.1 s)
+            from radbridge.io.nrrd import read_nrrd
+
+            volume = read_nrrd(p)
+            if volume is not None:
+                return [Volume(volume.array, volume.affine, frame_of_reference_uid)]
         if suffix in _ITK_SUFFIXES:
             sitk = require("SimpleITK", "nifti", purpose="read NRRD/MetaImage")
             return _itk_volumes(sitk.ReadImage(str(p)), frame_of_reference_uid)
-    except (UnsupportedObjectError, GeometryError):
+    except (UnsupportedObjectError, GeometryError, DicomReadError):
         raise
     except (OSError, RuntimeError, ValueError) as exc:
         raise DicomReadError(
