@@ -282,20 +282,20 @@ def _payload(path: Path, body: bytes, encoding: str, expected: int) -> bytes:
         try:
             data = _inflate(body, expected)
         except (zlib.error, GZIP.error) as exc:
-            raise DicomReadError(
-                f"its gzip data cannot be inflated ({exc})",
-                path=path,
-                attribute="encoding",
-                hint="the file is damaged or truncated; write it again",
-            ) from exc
+            raise _damaged(path, f"its gzip data cannot be inflated ({exc})", "encoding") from exc
     if len(data) != expected:
-        raise DicomReadError(
-            f"holds {len(data)} bytes of data where its sizes and type need {expected}",
-            path=path,
-            attribute="sizes",
-            hint="the file is truncated or its header is wrong; write it again",
-        )
+        message = f"holds {len(data)} bytes of data where its sizes and type need {expected}"
+        raise _damaged(path, message, "sizes")
     return data
+
+
+def _damaged(path: Path, message: str, attribute: str) -> DicomReadError:
+    return DicomReadError(
+        message,
+        path=path,
+        attribute=attribute,
+        hint="the file is damaged or truncated, or its header is wrong; write it again",
+    )
 
 
 def _inflate(body: bytes, expected: int) -> bytes:
