@@ -231,6 +231,14 @@ class _VolumeModel:
         return ModelResult()
 
 
+def _labels(shape: tuple[int, int], extra: int) -> np.ndarray:
+    """Labels 0 and 1, and one pixel of ``extra`` (uint8 for a bincount, int16 otherwise)."""
+    labels = np.zeros(shape, np.uint8 if extra >= 0 else np.int16)
+    labels[10:20, 10:20] = 1
+    labels[-1, -1] = extra
+    return labels
+
+
 class _Returns:
     name, version = "returns", "1"
 
@@ -254,6 +262,14 @@ class _Returns:
         (
             _Returns(ModelResult(level=2, slide_probabilities=np.zeros((1, 150, 225)))),
             r"expected \[segment, row, column\] = \[0, 150, 225\]",
+        ),
+        (
+            _Returns(ModelResult(level=2, slide_labels=_labels((150, 225), 3), segments={1: "a"})),
+            r"slide labels \[3\] it did not describe",
+        ),
+        (
+            _Returns(ModelResult(level=2, slide_labels=_labels((150, 225), -2), segments={1: "a"})),
+            r"slide labels \[-2\] it did not describe",
         ),
         (_Returns(ModelResult(level=0, annotations=("cells",))), "annotation group 1 as str"),
         (_Returns(ModelResult(labels=Volume(np.zeros((1, 2, 2)), np.eye(4)))), "volume masks"),

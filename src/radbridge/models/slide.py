@@ -32,6 +32,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
+
 from radbridge.errors import ModelError
 from radbridge.models.base import ModelAnnotations, ModelResult, SeriesInfo, call_model
 
@@ -61,8 +63,10 @@ def run_slide_model(model: Any, slide: Any, series: SeriesInfo) -> ModelResult:
     ------
     ModelError
         The model is no slide model, raised, or returned volume masks, a level the
-        slide does not have, masks off that level's Total Pixel Matrix, or
-        annotation groups of the wrong type (the message names the model).
+        slide does not have, masks off that level's Total Pixel Matrix, labels it
+        did not describe in ``segments``, or annotation groups of the wrong type
+        (the message names the model). Labels are checked when ``slide_labels`` is
+        a NumPy array (one pass over it); a lazy array's are checked by the encoder.
     """
     name = getattr(model, "name", type(model).__name__)
     if not isinstance(model, SlideModel):
@@ -73,6 +77,7 @@ def run_slide_model(model: Any, slide: Any, series: SeriesInfo) -> ModelResult:
         )
     result = call_model(name, model.run_slide, slide, series)
     _check_level(name, result, slide)
+    _check_slide_labels(name, result)
     _check_annotations(name, result)
     return result
 
@@ -118,6 +123,25 @@ def _check_level(name: str, result: ModelResult, slide: Any) -> None:
             f"model {name} returned slide probabilities of shape {_shape(probabilities)}, "
             f"expected [segment, row, column] = {list(expected)}",
             attribute="slide_probabilities",
+        )
+
+
+def _check_slide_labels(name: str, result: ModelResult) -> None:
+    """Refuse labels the model did not describe, as the volume path does (not retried)."""
+    labels = result.slide_labels
+    if not isinstance(labels, np.ndarray) or not labels.size:
+        return
+    flat = labels.reshape(-1)
+    if labels.dtype.kind == "u" and labels.dtype.itemsize <= 2:
+        present = np.flatnonzero(np.bincount(flat))  # one pass, no sort
+    else:
+        present = np.unique(flat)
+    undeclared = sorted(set(present.tolist()) - {0} - set(result.segments))
+    if undeclared:
+        raise ModelError(
+            f"model {name} returned slide labels {undeclared[:10]} it did not describe",
+            attribute="segments",
+            hint="describe every label in segments= (0 is background)",
         )
 
 
