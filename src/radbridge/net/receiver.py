@@ -120,21 +120,30 @@ class StoredInstance:
 
 @runtime_checkable
 class ReceiverSink(Protocol):
-    """Where a receiver reports transfers and instances (see the module docstring)."""
+    """Where a receiver reports transfers and instances (see the module docstring).
+
+    Any object with these four methods is a sink. The methods here ignore their
+    event, so a class that subclasses this one, as :class:`NullSink` does, handles
+    only the events it overrides.
+    """
 
     def transfer_opened(self, transfer_id: str) -> None:
         """Handle the start of a transfer (an association, a STOW-RS request)."""
+        return None
 
     def instance_stored(self, instance: StoredInstance, transfer_id: str) -> None:
         """Record a durable instance, or raise to have it refused."""
+        return None
 
     def instance_refused(
         self, transfer_id: str, series_uid: str | None, reason: str, status: int | None = None
     ) -> None:
         """Note an instance that was not acknowledged, and its DICOM status (must not raise)."""
+        return None
 
     def transfer_ended(self, transfer_id: str, outcome: TransferOutcome) -> None:
         """Handle the end of a transfer: ``released``, ``aborted`` or ``failed``."""
+        return None
 
 
 @runtime_checkable
@@ -145,22 +154,8 @@ class BatchSink(Protocol):
         """Record durable instances all together, or raise to have every one refused."""
 
 
-class NullSink:
+class NullSink(ReceiverSink):
     """A sink that ignores every event; subclass it to handle only some."""
-
-    def transfer_opened(self, transfer_id: str) -> None:
-        """Ignore."""
-
-    def instance_stored(self, instance: StoredInstance, transfer_id: str) -> None:
-        """Ignore."""
-
-    def instance_refused(
-        self, transfer_id: str, series_uid: str | None, reason: str, status: int | None = None
-    ) -> None:
-        """Ignore."""
-
-    def transfer_ended(self, transfer_id: str, outcome: TransferOutcome) -> None:
-        """Ignore."""
 
 
 def store_instance(
