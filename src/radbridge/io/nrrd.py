@@ -231,22 +231,9 @@ def _layout(
     fields: dict[str, str],
 ) -> tuple[np.dtype[np.generic], tuple[int, ...], NDArray[np.float64]] | None:
     """Return the data type, ``(slice, row, column)`` shape and LPS affine, or ``None``."""
-    kind = _READ_TYPES.get(fields.get("type", "").lower())
-    endian = fields.get("endian", "little" if kind and kind[1] == "1" else "")
+    dtype = _dtype(fields)
     sign = _SPACES.get(fields.get("space", "").lower())
-    unsupported = (
-        kind is None
-        or endian not in ("little", "big")
-        or sign is None
-        or fields.get("dimension") != "3"
-        or fields.get("encoding", "").lower() not in ("raw", "gzip", "gz")
-        or any(k in fields for k in ("data file", "datafile", "space dimension"))
-        or any(
-            fields.get(k, "0") != "0" for k in ("line skip", "lineskip", "byte skip", "byteskip")
-        )
-        or any(k not in ("domain", "space") for k in fields.get("kinds", "domain").split())
-    )
-    if unsupported:
+    if dtype is None or sign is None or not _plain(fields):
         return None
     try:
         sizes = [int(v) for v in fields["sizes"].split()]
@@ -254,21 +241,49 @@ def _layout(
         origin = _floats(_VECTOR.findall(fields.get("space origin", "(0,0,0)"))[0])
     except (KeyError, IndexError, ValueError):
         return None
-    if len(sizes) != 3 or min(sizes) < 1 or len(directions) != 3 or len(origin) != 3:
+    vectors = [*directions, origin]
+    if len(sizes) != 3 or min(sizes) < 1 or [len(v) for v in vectors] != [3, 3, 3, 3]:
         return None
-    if any(len(d) != 3 for d in directions):
+    affine = _affine(np.array(vectors) * [sign, sign, 1.0])
+    return None if affine is None else (dtype, (sizes[2], sizes[1], sizes[0]), affine)
+
+
+def _dtype(fields: dict[str, str]) -> np.dtype[np.generic] | None:
+    """Return the data's NumPy type, or ``None`` (an unknown type or no byte order)."""
+    kind = _READ_TYPES.get(fields.get("type", "").lower())
+    if kind is None:
         return None
-    flip = np.array([sign, sign, 1.0])
+    endian = fields.get("endian", "little" if kind[1] == "1" else "")
+    order = {"little": "<", "big": ">"}.get(endian)
+    return None if order is None else np.dtype(order + kind)
+
+
+#: Fields whose presence means a layout left to SimpleITK.
+_ELSEWHERE = ("data file", "datafile", "space dimension")
+_SKIPS = ("line skip", "lineskip", "byte skip", "byteskip")
+
+
+def _plain(fields: dict[str, str]) -> bool:
+    """Whether the data is three spatial axes, attached, raw or gzip, with no skips."""
+    return (
+        fields.get("dimension") == "3"
+        and fields.get("encoding", "").lower() in ("raw", "gzip", "gz")
+        and not any(k in fields for k in _ELSEWHERE)
+        and all(fields.get(k, "0") == "0" for k in _SKIPS)
+        and all(k in ("domain", "space") for k in fields.get("kinds", "domain").split())
+    )
+
+
+def _affine(vectors: NDArray[np.float64]) -> NDArray[np.float64] | None:
+    """Return the affine of LPS x, y, z steps and origin (rows); ``None`` for a zero step."""
     affine = np.eye(4)
-    for column, vector in zip((2, 1, 0), directions, strict=True):  # x, y, z axes
-        step = np.array(vector) * flip
+    for column, step in zip((2, 1, 0), vectors[:3], strict=True):  # x, y, z axes
         spacing = float(np.sqrt(np.sum(step * step)))
         if spacing == 0.0:
             return None
         affine[:3, column] = (step / spacing) * spacing  # as ITK: unit direction x spacing
-    affine[:3, 3] = np.array(origin) * flip
-    dtype = np.dtype(("<" if endian == "little" else ">") + str(kind))
-    return dtype, (sizes[2], sizes[1], sizes[0]), affine
+    affine[:3, 3] = vectors[3]
+    return affine
 
 
 def _floats(text: str) -> list[float]:

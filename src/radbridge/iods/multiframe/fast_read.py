@@ -36,7 +36,11 @@ from pydicom.tag import Tag
 
 from radbridge.attributes import damaged, first_item, floats_value
 from radbridge.errors import DecodingError, NotDicomError
-from radbridge.iods.multiframe.functional_groups import LONG_VRS, is_sequence_tag
+from radbridge.iods.multiframe.functional_groups import (
+    LONG_VRS,
+    damaged_groups,
+    is_sequence_tag,
+)
 
 __all__ = [
     "DicomFile",
@@ -278,12 +282,8 @@ def plane_attributes(
         try:  # pydicom parses a raw per-frame sequence here
             frame = first_item(ds, "PerFrameFunctionalGroupsSequence")
         except Exception as exc:  # damaged items raise many kinds
-            raise DecodingError(
-                f"the per-frame functional groups cannot be read ({type(exc).__name__})",
-                path=str(source) if source else None,
-                attribute="PerFrameFunctionalGroupsSequence",
-                hint="the file is damaged",
-            ) from exc
+            message = f"the per-frame functional groups cannot be read ({type(exc).__name__})"
+            raise damaged_groups(message, str(source) if source else None) from exc
         groups += [frame] if frame is not None else []
     orientation = spacing = None
     declared: float | None = None

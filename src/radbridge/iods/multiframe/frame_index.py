@@ -22,7 +22,7 @@ from pydicom.dataset import Dataset
 
 from radbridge.attributes import first_item, int_value
 from radbridge.errors import DecodingError
-from radbridge.iods.multiframe.functional_groups import ParsedItem, parse_items
+from radbridge.iods.multiframe.functional_groups import ParsedItem, damaged_groups, parse_items
 
 __all__ = ["FrameIndex", "damage_named", "index_frames", "parse_raw"]
 
@@ -207,12 +207,7 @@ def index_frames(ds: Dataset, *, labelmap: bool, source: str | None = None) -> F
     else:
         rows = [extractor.from_dataset(Dataset(), shared_item) for _ in range(frames)]
     if len(rows) != frames:
-        raise DecodingError(
-            f"{len(rows)} per-frame items for {frames} frames",
-            path=source,
-            attribute="PerFrameFunctionalGroupsSequence",
-            hint="the file is damaged",
-        )
+        raise damaged_groups(f"{len(rows)} per-frame items for {frames} frames", source)
     return _assemble(rows, labelmap, _segment_count(ds), source)
 
 
@@ -223,12 +218,8 @@ def damage_named(read: Callable[[], _T], source: str | None) -> _T:
     except DecodingError:
         raise
     except Exception as exc:  # pydicom raises many kinds on damaged sequences
-        raise DecodingError(
-            f"the functional groups cannot be read ({type(exc).__name__}: {str(exc)[:80]})",
-            path=source,
-            attribute="PerFrameFunctionalGroupsSequence",
-            hint="the file is damaged or truncated",
-        ) from exc
+        message = f"the functional groups cannot be read ({type(exc).__name__}: {str(exc)[:80]})"
+        raise damaged_groups(message, source) from exc
 
 
 def _tiled_full(ds: Dataset, frames: int, source: str | None) -> FrameIndex:

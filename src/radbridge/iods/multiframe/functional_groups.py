@@ -41,12 +41,30 @@ __all__ = [
     "LONG_VRS",
     "ItemEncoder",
     "ParsedItem",
+    "damaged_groups",
     "encode_dataset",
     "format_ds",
     "is_sequence_tag",
     "parse_items",
     "raw_sequence",
 ]
+
+
+def damaged_groups(message: str, source: str | None) -> DecodingError:
+    """Return the error for damaged functional groups (one wording for every reader).
+
+    Examples
+    --------
+    >>> str(damaged_groups("3 per-frame items for 4 frames", "seg.dcm"))[:52]
+    'seg.dcm: 3 per-frame items for 4 frames [PerFrameFun'
+    """
+    return DecodingError(
+        message,
+        path=source,
+        attribute="PerFrameFunctionalGroupsSequence",
+        hint="the file is damaged or truncated",
+    )
+
 
 #: A parsed item: tag → raw value bytes, or a list of nested items for sequences.
 ParsedItem = dict[int, "bytes | list[ParsedItem]"]
@@ -198,11 +216,8 @@ class _Parser:
         self._u16 = struct.Struct(self.prefix + "H")
 
     def fail(self, offset: int, what: str) -> None:
-        raise DecodingError(
-            f"malformed functional groups sequence at byte {offset}: {what}",
-            path=self.source,
-            attribute="PerFrameFunctionalGroupsSequence",
-            hint="the file is damaged or truncated",
+        raise damaged_groups(
+            f"malformed functional groups sequence at byte {offset}: {what}", self.source
         )
 
     def header(self, offset: int) -> tuple[int, int]:

@@ -40,7 +40,7 @@ from pydicom.dataset import Dataset
 from radbridge.attributes import first_item, floats_value, int_value
 from radbridge.errors import DecodingError, InvalidAttributeError
 from radbridge.iods.multiframe.frame_index import damage_named, parse_raw
-from radbridge.iods.multiframe.functional_groups import ItemEncoder, format_ds
+from radbridge.iods.multiframe.functional_groups import ItemEncoder, damaged_groups, format_ds
 
 __all__ = [
     "FramePositions",
@@ -364,12 +364,7 @@ def frame_positions(ds: Dataset, frames: int, *, source: str | None = None) -> F
     items = _per_frame_items(ds, source)
     shared = _shared_item(ds, source)
     if len(items) != frames:
-        raise DecodingError(
-            f"{len(items)} per-frame items for {frames} frames",
-            path=source,
-            attribute="PerFrameFunctionalGroupsSequence",
-            hint="the file is damaged",
-        )
+        raise damaged_groups(f"{len(items)} per-frame items for {frames} frames", source)
     rows = np.zeros(frames, np.int64)
     columns = np.zeros(frames, np.int64)
     z_offsets = np.full(frames, np.nan)

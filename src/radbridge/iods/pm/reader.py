@@ -50,6 +50,7 @@ from radbridge.geometry import Volume, VolumeGeometry
 from radbridge.iods.common import ReadObject
 from radbridge.iods.multiframe.fast_read import DicomFile
 from radbridge.iods.multiframe.frame_index import FrameIndex, index_frames
+from radbridge.iods.multiframe.functional_groups import damaged_groups
 from radbridge.iods.multiframe.planes import FramePlanes
 from radbridge.iods.pm.types import PARAMETRIC_MAP_STORAGE
 from radbridge.iods.source import Series
@@ -264,12 +265,8 @@ class ParametricMap(ReadObject):
         except RadbridgeError:
             raise
         except Exception as exc:  # malformed items raise many types
-            raise DecodingError(
-                f"the functional groups cannot be read ({type(exc).__name__}: {exc})",
-                path=source,
-                attribute="PerFrameFunctionalGroupsSequence",
-                hint="the file is damaged",
-            ) from exc
+            message = f"the functional groups cannot be read ({type(exc).__name__}: {exc})"
+            raise damaged_groups(message, source) from exc
 
     def __len__(self) -> int:
         return len(self.frames)
