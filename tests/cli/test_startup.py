@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 
 from radbridge.cli import app, app_for, main
@@ -34,3 +39,41 @@ def test_output_and_exit_code_are_those_of_the_whole_app(capsys, args):
     whole = capsys.readouterr()
     assert (code, narrowed.out, narrowed.err) == (whole_exit.value.code, whole.out, whole.err)
     assert narrowed.out or narrowed.err
+
+
+#: Runs the CLI as its own process would (``main()`` reading sys.argv), then reports
+#: what OpenBLAS started with, as threadpoolctl (an outside observer) sees it.
+_PROBE = """
+import json, sys
+from radbridge.cli import main
+sys.argv = ["radbridge", *sys.argv[1:]]
+code = main()
+import numpy, threadpoolctl
+blas = [p for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
+print(json.dumps({"code": code, "threads": [p["num_threads"] for p in blas]}))
+"""
+
+
+def _blas_threads(args: list[str], **env: str) -> list[int]:
+    environment = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**environment, **env},
+    )
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["threads"], "NumPy's BLAS was not found"
+    return list(report["threads"])
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: OpenBLAS starts one thread")
+def test_a_command_without_models_starts_blas_with_one_thread(tmp_path):
+    from pydicom import examples
+
+    assert _blas_threads(["info", str(examples.get_path("ct"))]) == [1]
+    # a model may use BLAS: the commands that run models keep OpenBLAS's own choice
+    assert _blas_threads(["gateway", "--help"]) == [os.cpu_count()]
+    # and so does a thread count the user set
+    assert _blas_threads(["info", str(examples.get_path("ct"))], OMP_NUM_THREADS="2") == [2]
