@@ -261,19 +261,28 @@ class Segmentation(ReadObject):
                 out[slices[part]] = frames
             return Volume.from_geometry(out, geometry)
         segments = self.frames.segments
+        packed = self._pixels.packed()
+        try:
+            if packed is not None and _fill_by_segment(out, packed, slices, segments):
+                return Volume.from_geometry(out, geometry)
+        except _OverlapError:
+            raise self._overlap() from None
         for index, rows, columns, block in self._pixels.blocks(range(len(self.frames))):
             mask = self._inside(block, threshold)
             region = out[slices[index], rows, columns]
             if region[mask].any():
-                raise DecodingError(
-                    "segments overlap, so they cannot be combined into one label map",
-                    path=self.source,
-                    attribute="SegmentsOverlap",
-                    hint="read one mask per segment with stacked_volume() (CLI: seg decode "
-                    "--stacked writes a 4-D NIfTI or one file per segment)",
-                )
+                raise self._overlap()
             region[mask] = segments[index]
         return Volume.from_geometry(out, geometry)
+
+    def _overlap(self) -> DecodingError:
+        return DecodingError(
+            "segments overlap, so they cannot be combined into one label map",
+            path=self.source,
+            attribute="SegmentsOverlap",
+            hint="read one mask per segment with stacked_volume() (CLI: seg decode "
+            "--stacked writes a 4-D NIfTI or one file per segment)",
+        )
 
     def _inside(self, values: NDArray[Any], threshold: float) -> NDArray[np.bool_]:
         """Voxels inside a segment: the one threshold rule for FRACTIONAL, non-zero otherwise."""
@@ -469,6 +478,10 @@ class _FrameSource:
                 c = slice(int(cols[0]), int(cols[-1]) + 1)
                 yield index, r, c, frame[r, c]
 
+    def packed(self) -> NDArray[np.uint8] | None:
+        """Return BINARY frames as ``[frame, row, byte]`` (a view), or ``None``."""
+        return self._packed_view()
+
     def _packed_view(self) -> NDArray[np.uint8] | None:
         """Return native 1-bit pixel data as ``[frame, row, byte]`` when that layout holds."""
         if (
@@ -510,3 +523,57 @@ class _FrameSource:
             byte_cols = slice(int(cols[0]), int(cols[-1]) + 1)
             block = np.unpackbits(frame[r, byte_cols], axis=1, bitorder="little").view(bool)
             yield index, r, slice(byte_cols.start * 8, byte_cols.stop * 8), block
+
+
+class _OverlapError(Exception):
+    """Two segments claim one voxel (the caller raises its DecodingError)."""
+
+
+def _fill_by_segment(
+    out: NDArray[Any],
+    packed: NDArray[np.uint8],
+    slices: NDArray[np.int64],
+    segments: NDArray[Any],
+) -> bool:
+    """Write packed BINARY frames into the label map ``out``, one segment at a time.
+
+    All frames of a segment are cropped to their common box, unpacked and written
+    with a few NumPy calls (a frame at a time costs ~40 us of calls: 0.1 s for a
+    100-organ CT). Returns ``False``, writing nothing, when a segment has two frames
+    on one slice (the frame-at-a-time path handles that). Raises
+    :class:`_OverlapError` when segments overlap.
+    """
+    order = np.argsort(segments, kind="stable")
+    groups = np.split(order, np.flatnonzero(np.diff(segments[order])) + 1)
+    if any(len(np.unique(slices[g])) != len(g) for g in groups if len(g)):
+        return False
+    words = packed.view(np.uint64) if packed.shape[2] % 8 == 0 else packed
+    occupied = (words != 0).any(axis=2)  # [frame, row]: one pass over the pixel data
+    for group in groups:
+        if len(group):
+            _fill_segment(out, packed, occupied, slices[group], group, int(segments[group[0]]))
+    return True
+
+
+def _fill_segment(
+    out: NDArray[Any],
+    packed: NDArray[np.uint8],
+    occupied: NDArray[np.bool_],
+    z: NDArray[np.int64],
+    frames: NDArray[np.int64],
+    number: int,
+) -> None:
+    rows = np.flatnonzero(occupied[frames].any(axis=0))
+    if not rows.size:
+        return
+    r = slice(int(rows[0]), int(rows[-1]) + 1)
+    block = packed[frames, r]
+    columns = np.flatnonzero(block.any(axis=(0, 1)))
+    c = slice(int(columns[0]), int(columns[-1]) + 1)
+    inside = np.unpackbits(block[:, :, c], axis=2, bitorder="little").view(bool)
+    pixels = slice(c.start * 8, c.stop * 8)
+    region = out[z, r, pixels]
+    if region[inside].any():
+        raise _OverlapError
+    region[inside] = number
+    out[z, r, pixels] = region
