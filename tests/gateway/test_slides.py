@@ -319,3 +319,41 @@ def test_an_external_slide_model_is_refused_not_given_the_slide(
     import outside
 
     assert outside.Remote.calls == 0
+
+
+@pytest.mark.slow
+def test_slide_jobs_run_on_dask_like_locally(
+    config, slide_folder, expected, dask_cluster, tmp_path
+):
+    """A slide job on a real Dask cluster: the same objects, byte for byte, as run locally."""
+    from distributed import Client
+
+    from tests.gateway.test_dask_executor import wait_done
+
+    local = Gateway(replace(config, rules=(SLIDE_RULE,), data_dir=tmp_path / "local"))
+    remote = Gateway(
+        replace(
+            config,
+            rules=(SLIDE_RULE,),
+            data_dir=tmp_path / "remote",
+            executor=dask_cluster.address.replace("tcp://", "dask://"),
+        )
+    )
+    try:
+        for gateway in (local, remote):
+            receive(gateway, _slide_files(slide_folder))
+            wait_done(gateway, 1)
+        here, there = _outbox(local), _outbox(remote)
+    finally:
+        local.close()
+        remote.close()
+    assert set(there) == {"slide-seg", "ann"}
+    assert {k: p.read_bytes() for k, p in here.items()} == {
+        k: p.read_bytes() for k, p in there.items()
+    }
+    _check_objects(there["slide-seg"], there["ann"], expected)
+    with Client(dask_cluster.address, timeout="30s") as client:
+        prefixes = client.run_on_scheduler(
+            lambda dask_scheduler: list(dask_scheduler.task_prefixes)
+        )
+    assert "compute_results" in prefixes  # the slide job ran on the cluster
