@@ -27,6 +27,7 @@ from radbridge.errors import (
 )
 from radbridge.io.phantom import write_phantom
 from radbridge.io.series import read_series, read_series_datasets
+from radbridge.iods.common import ReadObject
 from radbridge.legacy import encode_legacy_enhanced, read_legacy_enhanced
 from tests.peers import dciodvfy
 
@@ -97,6 +98,7 @@ def test_series_reader_gives_the_same_volume_and_geometry(phantom, classic, tmp_
     np.testing.assert_array_equal(ours_hu.array, theirs_hu.array)
     np.testing.assert_allclose(ours.geometry.affine, theirs.geometry.affine, atol=1e-6)
     image = read_legacy_enhanced(path)
+    assert isinstance(image, ReadObject) and image.source == str(path)  # one base for readers
     assert [ref.sop_instance_uid for ref in image.classic_images] == [
         ref.sop_instance_uid for ref in theirs.slice_refs
     ]

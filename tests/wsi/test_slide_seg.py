@@ -19,6 +19,7 @@ from radbridge.errors import (
     GridMismatchError,
     UnsupportedObjectError,
 )
+from radbridge.iods.common import ReadObject
 from radbridge.seg import SegmentDescription
 from radbridge.wsi import encode_slide_segmentation, read_slide, read_slide_segmentation
 from tests.peers import dciodvfy
@@ -73,6 +74,7 @@ def test_binary_labels_round_trip(full_slide, tmp_path, omit, level):
     assert int(ds.NumberOfFrames) == len(expected)
     path = saved(ds, tmp_path)
     seg = read_slide_segmentation(path)
+    assert isinstance(seg, ReadObject) and seg.source == str(path)  # one base for readers
     np.testing.assert_array_equal(seg.mask(), labels)
     np.testing.assert_array_equal(seg.mask(segment=2), labels == 2)
     np.testing.assert_array_equal(

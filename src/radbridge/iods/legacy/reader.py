@@ -18,13 +18,12 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
 
 from radbridge.errors import InvalidAttributeError
 from radbridge.geometry import SliceRef
-from radbridge.iods.common import check_sop_class
+from radbridge.iods.common import ReadObject
 from radbridge.iods.legacy.types import (
     LEGACY_CONVERTED_ENHANCED_CT_IMAGE_STORAGE,
     LEGACY_CONVERTED_ENHANCED_MR_IMAGE_STORAGE,
@@ -42,25 +41,41 @@ _CLASSES = (
 )
 
 
-@dataclass(frozen=True)
-class LegacyEnhancedImage:
-    """A Legacy Converted Enhanced CT/MR/PET image.
+class LegacyEnhancedImage(ReadObject):
+    """A Legacy Converted Enhanced CT/MR/PET image (``dataset``, ``source``: :class:`ReadObject`).
 
     Attributes
     ----------
-    dataset
-        The image's data set.
     series
         The image as a series (frames ordered along the slice normal; pixels decoded
         by :meth:`~radbridge.iods.source.Series.volume`).
     classic_images
         For each slice of :attr:`series`, the classic image it was converted from
         (Image Frame Conversion Source), or ``None`` where the frame names none.
+
+    Raises
+    ------
+    radbridge.errors.UnsupportedObjectError
+        The data set holds another kind of object.
+    radbridge.errors.InvalidAttributeError
+        A frame's conversion source is malformed.
+    radbridge.errors.GeometryError
+        The frames do not form one volume.
     """
 
-    dataset: Dataset
-    series: Series
-    classic_images: tuple[SliceRef | None, ...]
+    SOP_CLASSES = _CLASSES
+    WHAT = "a Legacy Converted Enhanced image"
+    HINT = "read other images with radbridge.io.series.read_series"
+
+    def __init__(self, ds: Dataset, *, source: str | None = None) -> None:
+        name = source or f"<dataset {ds.get('SOPInstanceUID', '?')}>"
+        super().__init__(ds, source=name)
+        self.series = Series.from_datasets([ds], sources=[name], allow_nonuniform_spacing=True)
+        assert self.series.plan is not None
+        per_frame = ds.get("PerFrameFunctionalGroupsSequence") or []
+        self.classic_images: tuple[SliceRef | None, ...] = tuple(
+            _source(per_frame, frame, name) for _, frame in self.series.plan.slice_locations
+        )
 
     def frame_of(self, sop_instance_uid: str) -> int:
         """Return the slice index (in :attr:`series` order) of a classic image.
@@ -94,20 +109,7 @@ def read_legacy_enhanced(file: DicomFile) -> LegacyEnhancedImage:
         The frames do not form one volume.
     """
     ds, opened = open_dataset(file, raw_tags=())
-    name = opened or f"<dataset {ds.get('SOPInstanceUID', '?')}>"
-    check_sop_class(
-        ds,
-        _CLASSES,
-        what="a Legacy Converted Enhanced image",
-        source=name,
-        hint="read other images with radbridge.io.series.read_series",
-    )
-    series = Series.from_datasets([ds], sources=[name], allow_nonuniform_spacing=True)
-    assert series.plan is not None
-    frames = [frame for _, frame in series.plan.slice_locations]
-    per_frame = ds.get("PerFrameFunctionalGroupsSequence") or []
-    sources = [_source(per_frame, frame, name) for frame in frames]
-    return LegacyEnhancedImage(ds, series, tuple(sources))
+    return LegacyEnhancedImage(ds, source=opened)
 
 
 def _source(per_frame: Sequence[Dataset], frame: int | None, name: str) -> SliceRef | None:

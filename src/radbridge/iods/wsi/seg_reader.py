@@ -36,7 +36,7 @@ from pydicom.dataset import Dataset
 
 from radbridge.attributes import int_value
 from radbridge.errors import DecodingError, GridMismatchError, UnsupportedObjectError
-from radbridge.iods.common import check_sop_class
+from radbridge.iods.common import ReadObject
 from radbridge.iods.content import SegmentDescription
 from radbridge.iods.multiframe.fast_read import DicomFile, open_dataset, open_mapped
 from radbridge.iods.multiframe.segmentation import (
@@ -53,13 +53,15 @@ _PER_FRAME = 0x52009230
 _Key = tuple[int, int, int]
 
 
-class SlideSegmentation(TiledMatrix):
-    """A tiled Segmentation on one level of a slide.
+class SlideSegmentation(ReadObject, TiledMatrix):
+    """A tiled Segmentation on one level of a slide (a :class:`ReadObject`).
 
     Attributes
     ----------
     dataset
         The header (pixel data memory-mapped when read from a file).
+    source
+        Name for messages (the file's path when read from one).
     grid
         The level's geometry: matrix and tile sizes, spacing, origin, orientation.
     segments
@@ -72,9 +74,21 @@ class SlideSegmentation(TiledMatrix):
         ``TILED_FULL`` or ``TILED_SPARSE``.
     """
 
+    SOP_CLASSES = (SEGMENTATION_STORAGE,)
+    WHAT = "a Segmentation"
+    HINT = "give a SEG made on a slide (radbridge wsi seg encode)"
+
     def __init__(self, ds: Dataset, *, source: str | None = None) -> None:
-        self.dataset = ds
-        self.source = source
+        super().__init__(ds, source=source)
+        organization = str(ds.get("DimensionOrganizationType", "") or "")
+        if "TotalPixelMatrixRows" not in ds or organization not in ("TILED_FULL", "TILED_SPARSE"):
+            raise UnsupportedObjectError(
+                "this SEG is not tiled on a slide (no Total Pixel Matrix, or Dimension "
+                f"Organization Type {organization[:20]!r})",
+                path=source,
+                attribute="DimensionOrganizationType",
+                hint="read patient-space SEGs with radbridge.seg.read_segmentation",
+            )
         self.grid = SlideGrid.from_dataset(ds, source=source)
         self.segments = tuple(
             SegmentDescription.from_dataset(item, source=source)
@@ -86,7 +100,7 @@ class SlideSegmentation(TiledMatrix):
             if self.segmentation_type is SegmentationType.FRACTIONAL
             else 1
         )
-        self.organization = str(ds.get("DimensionOrganizationType", "") or "TILED_SPARSE")
+        self.organization = organization
         self._reader = FrameReader(ds, path=source)
         self._frames = self._index()
 
@@ -358,20 +372,4 @@ def read_slide_segmentation(file: DicomFile) -> SlideSegmentation:
         ds = open_mapped(file, raw_tags=(_PER_FRAME,))
     else:
         ds, source = open_dataset(file, raw_tags=(_PER_FRAME,))
-    check_sop_class(
-        ds,
-        (SEGMENTATION_STORAGE,),
-        what="a Segmentation",
-        source=source,
-        hint="give a SEG made on a slide (radbridge wsi seg encode)",
-    )
-    organization = str(ds.get("DimensionOrganizationType", "") or "")
-    if "TotalPixelMatrixRows" not in ds or organization not in ("TILED_FULL", "TILED_SPARSE"):
-        raise UnsupportedObjectError(
-            "this SEG is not tiled on a slide (no Total Pixel Matrix, or Dimension "
-            f"Organization Type {organization[:20]!r})",
-            path=source,
-            attribute="DimensionOrganizationType",
-            hint="read patient-space SEGs with radbridge.seg.read_segmentation",
-        )
     return SlideSegmentation(ds, source=source)
