@@ -357,3 +357,43 @@ def test_slide_jobs_run_on_dask_like_locally(
             lambda dask_scheduler: list(dask_scheduler.task_prefixes)
         )
     assert "compute_results" in prefixes  # the slide job ran on the cluster
+
+
+def test_an_urgent_slide_result_alerts_the_webhook(config, slide_folder, expected):
+    """A rule's threshold on the slide model's tissue area sends one signed alert."""
+    import hashlib
+    import hmac
+    import json
+
+    from radbridge.gateway.triage import Threshold, Urgency
+    from radbridge.net import AlertTargets, WebhookTarget
+    from tests.gateway.alert_receivers import HttpReceiver
+    from tests.gateway.test_alerts import run_until_alerted
+
+    result, _ = expected
+    (area,) = [m.value for m in result.measurements if m.name == "area"]
+    hook = HttpReceiver()
+    secret = "slide-hmac-key"
+    rule = replace(
+        SLIDE_RULE,
+        urgent=Urgency(measurements=(Threshold("area", "mm2", label="Tissue", above=0.0),)),
+        alert=("pathology",),
+    )
+    targets = AlertTargets(webhook={"pathology": WebhookTarget(url=hook.url, secret=secret)})
+    gateway = Gateway(replace(config, rules=(rule,), alerts=targets))
+    try:
+        receive(gateway, _slide_files(slide_folder))
+        run_until_alerted(gateway)
+        stored = {uid for (uid,) in query(gateway, "SELECT sop_instance_uid FROM results")}
+    finally:
+        gateway.close()
+        hook.stop()
+    (request,) = hook.requests
+    signature = hmac.new(secret.encode(), request.body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(request.headers["X-Radbridge-Signature"], "sha256=" + signature)
+    payload = json.loads(request.body)
+    level = read_slide(slide_folder).level(0).datasets[0]
+    assert payload["series_instance_uid"] == level.SeriesInstanceUID
+    assert [(r["kind"], r["concept"]) for r in payload["reasons"]] == [("measurement", "area")]
+    assert payload["reasons"][0]["value"] == pytest.approx(area, abs=1e-6)  # 6 decimals
+    assert {r["sop_instance_uid"] for r in payload["results"]} == stored and len(stored) == 2
