@@ -7,11 +7,20 @@ or a sequence into bytes. These accessors return what readers need or raise an
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydicom.dataset import Dataset
 
 from radbridge.errors import InvalidAttributeError
 
-__all__ = ["damaged", "first_item", "floats_value", "int_value", "text_value"]
+__all__ = [
+    "damaged",
+    "first_item",
+    "floats_value",
+    "int_value",
+    "number_or_none",
+    "text_value",
+]
 
 
 def int_value(
@@ -96,6 +105,37 @@ def floats_value(
     if len(numbers) != count or not all(math.isfinite(v) for v in numbers):
         raise damaged(source, keyword, f"holds {len(numbers)} values, {count} finite expected")
     return numbers
+
+
+def number_or_none(ds: Dataset, keyword: str, kind: type[float] | type[int] = float) -> Any:
+    """Return a single number (``kind``), ``None`` when absent, empty or not one finite number.
+
+    For values that only inform (routing facts, what a model is told, expected
+    counts): a damaged one is unknown rather than an error, so one bad header never
+    stops a series; readers that need the value use :func:`int_value` or
+    :func:`floats_value`, which name the damage.
+
+    Examples
+    --------
+    >>> from pydicom import Dataset
+    >>> ds = Dataset()
+    >>> ds.SliceThickness, ds.NumberOfFrames = "1.25", "12"
+    >>> number_or_none(ds, "SliceThickness"), number_or_none(ds, "NumberOfFrames", int)
+    (1.25, 12)
+    >>> ds.SliceThickness = None
+    >>> number_or_none(ds, "SliceThickness"), number_or_none(ds, "PixelSpacing")
+    (None, None)
+    """
+    import math
+
+    try:
+        value = ds.get(keyword)
+        if value is None or value == "":
+            return None
+        number = kind(value)
+    except (TypeError, ValueError, OverflowError):  # text, several values, a damaged element
+        return None
+    return number if math.isfinite(number) else None
 
 
 def text_value(ds: Dataset, keyword: str) -> str:

@@ -91,6 +91,39 @@ def test_series_to_seg_in_the_archive(gateway, phantom_study):
     assert "RB-PHANTOM" not in gateway.config.audit_log.read_text()  # no patient data
 
 
+def _damage_first(files, tmp_path, frames):
+    """Copies of ``files``, the first with Slice Thickness 'abc' (and Number of Frames 'x')."""
+    out = []
+    for index, path in enumerate(files):
+        data = path.read_bytes()
+        if index == 0:
+            at = data.index(b"\x18\x00\x50\x00DS")  # (0018,0050) Slice Thickness
+            size = int.from_bytes(data[at + 6 : at + 8], "little")
+            data = data[: at + 8] + b"abc".ljust(size, b" ") + data[at + 8 + size :]
+            if frames:
+                at = data.index(b"\x28\x00\x10\x00US")  # (0028,0010) Rows: insert before
+                data = data[:at] + b"\x28\x00\x08\x00IS\x02\x00x " + data[at:]
+        out.append(tmp_path / path.name)
+        out[-1].write_bytes(data)
+    assert pydicom.dcmread(out[0], stop_before_pixels=True)["SliceThickness"].value == "abc"
+    return out
+
+
+@pytest.mark.parametrize("frames", [False, True])
+def test_a_damaged_header_value_never_stops_the_assembler(gateway, phantom_study, tmp_path, frames):
+    """Routing takes damaged Slice Thickness / Number of Frames as unknown (the assembler
+    raised ValueError on them at every step); the job then runs, or is dead-lettered
+    naming the attribute the image reader needs."""
+    receive(gateway, _damage_first(files_of(phantom_study), tmp_path, frames))
+    run_until_idle(gateway)
+    (job,) = jobs(gateway)
+    if not frames:
+        assert job["state"] == JobState.DONE, job["error"]
+        assert set(by_modality(gateway.config.archive_dir)) == {"SEG", "SR", "KO"}
+    else:  # the pixel reader needs Number of Frames: refused by name, not retried
+        assert job["state"] == JobState.DEAD and "NumberOfFrames is not an integer" in job["error"]
+
+
 def test_an_interrupted_job_reruns_to_identical_objects(config, phantom_study):
     first = Gateway(config)
     receive(first, files_of(phantom_study))

@@ -36,6 +36,7 @@ from collections.abc import Sequence
 
 from pydicom.dataset import Dataset
 
+from radbridge.attributes import number_or_none
 from radbridge.errors import NetworkError
 from radbridge.net import Peer
 
@@ -45,11 +46,8 @@ log = logging.getLogger(__name__)
 
 
 def _int(ds: Dataset, keyword: str) -> int | None:
-    value = ds.get(keyword)
-    try:
-        return int(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
+    number: int | None = number_or_none(ds, keyword, int)
+    return number
 
 
 def _images_in_acquisition(headers: Sequence[Dataset]) -> int | None:

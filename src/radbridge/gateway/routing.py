@@ -27,7 +27,7 @@ from typing import Any, Literal
 import numpy as np
 from pydicom.dataset import Dataset
 
-from radbridge.attributes import text_value
+from radbridge.attributes import number_or_none, text_value
 from radbridge.errors import ConfigError
 from radbridge.gateway.triage import Urgency
 
@@ -57,8 +57,7 @@ class SeriesFacts:
         first = headers[0]
 
         text = partial(text_value, first)
-        thickness = first.get("SliceThickness")
-        frames = sum(int(ds.get("NumberOfFrames", 1) or 1) for ds in headers)
+        frames = sum(number_or_none(ds, "NumberOfFrames", int) or 1 for ds in headers)
         return cls(
             modality=text("Modality"),
             body_part=text("BodyPartExamined"),
@@ -66,7 +65,7 @@ class SeriesFacts:
             study_description=text("StudyDescription"),
             sop_class_uid=text("SOPClassUID"),
             slice_count=frames,
-            slice_thickness_mm=float(thickness) if thickness not in (None, "") else None,
+            slice_thickness_mm=number_or_none(first, "SliceThickness"),
             orientation=orientation_of(first.get("ImageOrientationPatient")),
             image_type=tuple(str(v).upper() for v in (first.get("ImageType") or ())),
             study_priority=(text("StudyPriorityID") or text("RequestedProcedurePriority")).upper(),

@@ -39,7 +39,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
-from radbridge.attributes import text_value
+from radbridge.attributes import number_or_none, text_value
 from radbridge.coding import Code
 from radbridge.errors import ModelError
 from radbridge.geometry import Volume
@@ -79,7 +79,6 @@ class SeriesInfo:
     def from_dataset(cls, ds: Any, *, slice_count: int = 0) -> SeriesInfo:
         """Take the fields from an image data set (its header)."""
         text = partial(text_value, ds)
-        thickness = ds.get("SliceThickness")
         return cls(
             modality=text("Modality"),
             study_instance_uid=text("StudyInstanceUID"),
@@ -89,7 +88,7 @@ class SeriesInfo:
             study_description=text("StudyDescription"),
             manufacturer=text("Manufacturer"),
             slice_count=slice_count,
-            slice_thickness_mm=float(thickness) if thickness not in (None, "") else None,
+            slice_thickness_mm=number_or_none(ds, "SliceThickness"),
         )
 
 
