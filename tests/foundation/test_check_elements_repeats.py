@@ -69,3 +69,12 @@ def test_pydicom_reading_options_are_part_of_what_passed(tmp_path):
         _check(path)
     with config.strict_reading(), pytest.raises(InvalidAttributeError, match="InstanceNumber"):
         _check(path)
+
+
+def test_numpy_decoding_of_ds_is_part_of_what_passed(tmp_path, monkeypatch):
+    """'nan' in a DS passes as a DSfloat but is no NumPy number: checked again then."""
+    path = _write(tmp_path, "a.dcm", b"nan", vr=b"DS")
+    _check(path)
+    monkeypatch.setattr(config, "use_DS_numpy", True)
+    with pytest.raises(InvalidAttributeError, match="InstanceNumber"):
+        _check(path)

@@ -155,6 +155,8 @@ def check_elements(
         config.settings.reading_validation_mode,
         config.convert_wrong_length_to_UN,
         config.replace_un_with_known_vr,
+        config.use_DS_numpy,  # "nan" is a DSfloat but no NumPy number
+        config.use_IS_numpy,
     )
     _check_dataset(ds, name, frozenset(skip) | _PIXEL_TAGS, known)
 
