@@ -210,3 +210,30 @@ def test_damaged_eight_bit_frames_name_the_frame(damage):
     frame[5:15, 3:27] = 7
     with pytest.raises(DecodingError, match="frame 4 cannot be decoded as RLE Lossless"):
         decode_frame(damage(theirs(frame, fmt)), "rle", fmt, index=3)
+
+
+def _header(count: int, offsets: list[int]) -> bytes:
+    return count.to_bytes(4, "little") + b"".join(o.to_bytes(4, "little") for o in offsets)
+
+
+@pytest.mark.parametrize(
+    ("bits", "damage", "what"),
+    [
+        # pylibjpeg-rle decodes a header claiming no segments to a frame of zeros
+        (8, lambda d: _header(0, [64]) + d[8:], "0 segments where 1 are needed"),
+        (8, lambda d: _header(2, [64, 70]) + d[12:], "2 segments where 1 are needed"),
+        # ... and ignores a second segment at offset 0 (the frame's high bytes)
+        (16, lambda d: _header(2, [64, 0]) + d[12:], r"segment offsets \[64, 0\]"),
+        (16, lambda d: _header(2, [64, 10**6]) + d[12:], r"segment offsets \[64, 1000000\]"),
+        (1, lambda d: _header(1, [32]) + d[8:], r"segment offsets \[32\]"),
+        (8, lambda d: d[:63], "holds 63 bytes, less than its 64-byte header"),
+    ],
+)
+def test_rle_headers_that_do_not_describe_the_frame_are_refused(bits, damage, what):
+    fmt = FrameFormat(20, 30, bits)
+    frame = np.zeros((20, 30), fmt.dtype)
+    frame[5:15, 3:27] = 1 if bits == 1 else 300 if bits == 16 else 7
+    encoded = theirs(frame, fmt)
+    np.testing.assert_array_equal(decode_frame(encoded, "rle", fmt), frame)
+    with pytest.raises(DecodingError, match=f"frame 2 cannot be decoded as RLE Lossless .*{what}"):
+        decode_frame(damage(encoded), "rle", fmt, index=1)
