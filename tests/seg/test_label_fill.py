@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from radbridge.errors import DecodingError
+from radbridge.iods.seg import reader
 from radbridge.iods.seg.reader import _fill_by_segment, _OverlapError
 
 
@@ -45,8 +46,10 @@ def random_frames(rng, count, slices, rows, columns):
     )
 
 
+@pytest.mark.parametrize("chunk", [64, 3])  # a segment's 4 frames at once, or in two parts
 @pytest.mark.parametrize("columns", [64, 24])  # whole 64-bit words per row, and not
-def test_the_same_label_map_as_a_frame_at_a_time(columns):
+def test_the_same_label_map_as_a_frame_at_a_time(columns, chunk, monkeypatch):
+    monkeypatch.setattr(reader, "_SEGMENT_CHUNK", chunk)
     rng = np.random.default_rng(3)
     packed, slices, segments = random_frames(rng, 4, 7, 9, columns)
     out = np.zeros((7, 9, columns), np.uint8)
