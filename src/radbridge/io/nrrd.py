@@ -44,6 +44,8 @@ from numpy.typing import NDArray
 from radbridge.errors import DicomReadError, UnsupportedObjectError
 from radbridge.geometry import Volume
 
+__all__ = ["read_nrrd", "write_nrrd"]
+
 
 def _fast_zlib() -> ModuleType:
     """ISA-L's zlib-compatible module where python-isal is installed, else zlib."""
@@ -54,8 +56,6 @@ def _fast_zlib() -> ModuleType:
     module: ModuleType = isal_zlib
     return module
 
-
-__all__ = ["read_nrrd", "write_nrrd"]
 
 #: The gzip implementation used (ISA-L where installed; the tests run both).
 GZIP: ModuleType = _fast_zlib()
