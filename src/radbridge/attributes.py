@@ -7,7 +7,7 @@ or a sequence into bytes. These accessors return what readers need or raise an
 
 from __future__ import annotations
 
-from typing import Any
+from typing import overload
 
 from pydicom.dataset import Dataset
 
@@ -107,7 +107,17 @@ def floats_value(
     return numbers
 
 
-def number_or_none(ds: Dataset, keyword: str, kind: type[float] | type[int] = float) -> Any:
+@overload
+def number_or_none(ds: Dataset, keyword: str) -> float | None: ...
+@overload
+def number_or_none(ds: Dataset, keyword: str, kind: type[int]) -> int | None: ...
+@overload
+def number_or_none(ds: Dataset, keyword: str, kind: type[float]) -> float | None: ...
+
+
+def number_or_none(
+    ds: Dataset, keyword: str, kind: type[float] | type[int] = float
+) -> float | int | None:
     """Return a single number (``kind``), ``None`` when absent, empty or not one finite number.
 
     For values that only inform (routing facts, what a model is told, expected

@@ -46,8 +46,7 @@ log = logging.getLogger(__name__)
 
 
 def _int(ds: Dataset, keyword: str) -> int | None:
-    number: int | None = number_or_none(ds, keyword, int)
-    return number
+    return number_or_none(ds, keyword, int)
 
 
 def _images_in_acquisition(headers: Sequence[Dataset]) -> int | None:
