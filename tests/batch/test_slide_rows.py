@@ -33,12 +33,15 @@ def test_slide_seg_rows(tmp_path):
         "id,source,kind,input,labels,options\n"
         f'tissue,slide,slide-seg,mask.npy,labels.json,"{options}"\n'
         f'wrong,slide,slide-seg,mask.npy,labels.json,"{{""level"": 0}}"\n'
+        f'cut,slide,slide-seg,cut.npy,labels.json,"{options}"\n'
     )
+    (tmp_path / "cut.npy").write_bytes((tmp_path / "mask.npy").read_bytes()[:100])
     out = tmp_path / "out"
     summary = run_batch(read_manifest(tmp_path / "m.csv"), out)
-    assert (summary.done, summary.failed) == (1, 1), summary.results
-    failure = next(r for r in summary.results if not r.ok)
-    assert "does not cover level 0" in failure.error
+    assert (summary.done, summary.failed) == (1, 2), summary.results
+    failures = {r.id: r.error for r in summary.results if not r.ok}
+    assert "does not cover level 0" in failures["wrong"]
+    assert "row cut: cannot read the slide mask" in failures["cut"]
     path = out / "tissue.dcm"
     assert dciodvfy(path).errors == []
     theirs = hd.seg.segread(path)

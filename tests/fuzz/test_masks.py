@@ -1,4 +1,7 @@
-"""Damaged NRRD masks never crash ``radbridge seg encode``: success or ``error: ...``.
+"""Damaged masks never crash ``radbridge seg encode``: success or ``error: ...``.
+
+NRRD first (radbridge's own reader and its SimpleITK fallback), then NIfTI (nibabel),
+``.npy`` masks and nnU-Net ``.npz`` probabilities (NumPy).
 
 Seeds are label maps on the fuzz phantom's grid, written by radbridge (gzip, both gzip
 implementations read them), by SimpleITK (raw and gzip) and by hand (RAS space,
@@ -9,6 +12,7 @@ Files the NRRD reader hands to SimpleITK are damaged too, so both paths are fuzz
 
 from __future__ import annotations
 
+import gzip
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,15 +75,22 @@ class MaskSeed:
         return f"MaskSeed({self.name})"
 
 
+def _label_map(corpus, segments: int = 2) -> Volume:
+    """Labels 1 (and 2) on the fuzz phantom's grid."""
+    geometry = read_series(corpus.source).geometry
+    labels = np.zeros(geometry.shape, np.uint8)
+    labels[1:3, 4:12, 5:11] = 1
+    if segments == 2:
+        labels[2:4, 6:9, 2:14] = 2
+    return Volume.from_geometry(labels, geometry)
+
+
 @pytest.fixture(scope="module")
 def masks(corpus, tmp_path_factory):
     """NRRD label maps on the phantom's grid, and the labels JSON for them."""
     folder = tmp_path_factory.mktemp("mask-seeds")
-    geometry = read_series(corpus.source).geometry
-    labels = np.zeros(geometry.shape, np.uint8)
-    labels[1:3, 4:12, 5:11] = 1
-    labels[2:4, 6:9, 2:14] = 2
-    volume = Volume.from_geometry(labels, geometry)
+    volume = _label_map(corpus)
+    labels = volume.array
     seeds = [MaskSeed("radbridge-gzip", write_nrrd(volume, folder / "a.nrrd").read_bytes())]
     for compress in (False, True):
         path = folder / f"itk-{compress}.nrrd"
@@ -164,3 +175,51 @@ def test_damaged_masks_give_clear_errors(corpus, masks, tmp_path, damage):
     seed, data = damage.apply(masks[0])
     argv = _encode(corpus, masks, tmp_path, data)
     check(run_reader(argv), [seed.name, damage.how, *argv])
+
+
+@pytest.fixture(scope="module")
+def other_masks(corpus, tmp_path_factory):
+    """The same label map as NIfTI (plain and gzip), .npy, and .npz probabilities."""
+    import nibabel as nib
+
+    from radbridge.io.nifti import volume_to_nifti
+
+    folder = tmp_path_factory.mktemp("other-mask-seeds")
+    volume = _label_map(corpus, segments=1)
+    labels = volume.array
+    image = volume_to_nifti(volume)
+    nib.save(image, folder / "m.nii")
+    np.save(folder / "m.npy", labels)
+    probabilities = np.stack([1.0 - labels, labels]).astype(np.float32)
+    np.savez(folder / "m.npz", probabilities=probabilities)
+    seeds = [
+        (".nii", (folder / "m.nii").read_bytes()),
+        (".nii.gz", (folder / "m.nii").read_bytes()),  # damaged, then gzipped
+        (".npy", (folder / "m.npy").read_bytes()),
+        (".npz", (folder / "m.npz").read_bytes()),
+    ]
+    names = folder / "labels.json"
+    names.write_text(json.dumps({"1": "liver"}))
+    return seeds, names
+
+
+@_fuzz(300)
+@given(damage=mask_damages)
+def test_damaged_nifti_and_numpy_masks_give_clear_errors(corpus, other_masks, tmp_path, damage):
+    seeds, names = other_masks
+    suffix, data = seeds[damage.seed % len(seeds)]
+    damaged = bytearray(data)
+    if damage.how == "truncate":
+        damaged = damaged[: damage.where % (len(damaged) + 1)]
+    elif damaged:
+        head = 352 if damage.how == "flip-header" else len(damaged)  # the NIfTI-1 header
+        damaged[damage.where % min(head, len(damaged))] ^= damage.value or 1
+    mask = tmp_path / f"mask{suffix}"
+    mask.write_bytes(gzip.compress(bytes(damaged)) if suffix == ".nii.gz" else bytes(damaged))
+    argv = [
+        "seg", "encode", "--source", str(corpus.source), "--mask", str(mask),
+        "--labels", str(names), "-o", str(tmp_path / "seg.dcm"),
+    ]  # fmt: skip
+    if suffix == ".npz":
+        argv += ["--type", "fractional"]
+    check(run_reader(argv), [suffix, damage.how, *argv])

@@ -95,6 +95,10 @@ def test_errors_say_what_to_do(full_slide, tmp_path, labels_json, capsys):
     assert "does not cover level 0" in capsys.readouterr().err
     assert main([*base, "--mask", str(tmp_path / "mask.png")]) == 1
     assert "numpy.save as .npy" in capsys.readouterr().err
+    cut = tmp_path / "cut.npy"  # a truncated file: NumPy's own error, named
+    cut.write_bytes((tmp_path / "small.npy").read_bytes()[:70])
+    assert main([*base, "--mask", str(cut)]) == 1
+    assert f"error: {cut}: cannot be read as a NumPy array" in capsys.readouterr().err
     assert main([*base[:-2], "--mask", str(tmp_path / "small.npy")]) == 2  # no -o
     capsys.readouterr()
     out = tmp_path / "x.npy"

@@ -356,16 +356,16 @@ def _slide_masks(row: ManifestRow, slide: Any, options: dict[str, Any]) -> _Plan
     Options: ``level`` (default 0), ``type`` (binary, fractional), ``omit_empty_tiles``,
     ``optical_path``, ``algorithm``, ``algorithm_version``.
     """
-    import numpy as np
-
+    from radbridge.errors import DicomReadError
+    from radbridge.io.arrays import load_array
     from radbridge.models import AlgorithmInfo, ModelResult
     from radbridge.results import SlideSegOutput
     from radbridge.seg import load_labels
 
     try:
-        mask = np.load(row.input, mmap_mode="r", allow_pickle=False)
+        mask = load_array(row.input, mmap_mode="r")
         level = int(options.pop("level", 0))
-    except (OSError, ValueError, TypeError) as exc:
+    except (DicomReadError, ValueError, TypeError) as exc:
         raise ConfigError(
             f"row {row.id}: cannot read the slide mask or its level ({exc})",
             path=row.input,

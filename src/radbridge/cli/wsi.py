@@ -104,8 +104,6 @@ def phantom(
 
 
 def _load_mask(path: Path) -> Any:
-    import numpy as np
-
     if path.suffix.lower() != ".npy":
         raise ConfigError(
             f"cannot read a slide mask from {path.suffix or 'a file without suffix'}",
@@ -113,10 +111,9 @@ def _load_mask(path: Path) -> Any:
             hint="save the mask with numpy.save as .npy: [row, column] labels or "
             "[segment, row, column] planes of the level's size",
         )
-    try:
-        return np.load(path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read the mask ({exc})", path=path) from exc
+    from radbridge.io.arrays import load_array
+
+    return load_array(path, mmap_mode="r")
 
 
 @seg_app.command("encode")

@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 
 from radbridge.errors import GridMismatchError, UnsupportedObjectError
 from radbridge.geometry import Volume, VolumeGeometry, align_to_grid, embed_in_grid
+from radbridge.io.arrays import load_array
 from radbridge.io.nifti import read_images
 
 __all__ = ["place_on_grid", "read_mask"]
@@ -51,7 +52,7 @@ def read_mask(path: str | os.PathLike[str], geometry: VolumeGeometry) -> NDArray
     if not p.exists():
         raise UnsupportedObjectError("no such mask file", path=p, hint="check the path")
     if p.suffix.lower() == ".npy":
-        array: NDArray[Any] = np.load(p, allow_pickle=False)
+        array = load_array(p)
         grid = array.shape[1:] if array.ndim == 4 else array.shape
         if tuple(grid) != geometry.shape:
             raise GridMismatchError(

@@ -38,7 +38,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from radbridge.errors import ConfigError, GridMismatchError, UnsupportedObjectError
+from radbridge.errors import (
+    ConfigError,
+    GridMismatchError,
+    RadbridgeError,
+    UnsupportedObjectError,
+)
 from radbridge.geometry import Volume, VolumeGeometry
 from radbridge.io.masks import place_on_grid, read_mask
 from radbridge.io.nifti import read_images
@@ -215,8 +220,12 @@ def read_probabilities(
                     hint="give the .npz nnU-Net wrote with --save_probabilities",
                 )
             data = np.asarray(archive[key], dtype=np.float32)
-    except (OSError, ValueError) as exc:
-        raise UnsupportedObjectError(f"cannot read the archive ({exc})", path=p) from exc
+    except RadbridgeError:
+        raise
+    except Exception as exc:  # NumPy and zipfile raise many types on damaged archives
+        raise UnsupportedObjectError(
+            f"cannot read the archive ({type(exc).__name__}: {str(exc)[:120]})", path=p
+        ) from exc
     if data.ndim != 4:
         raise GridMismatchError(
             f"probabilities must be [class, z, y, x], got shape {data.shape}", path=p

@@ -23,7 +23,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from radbridge._optional import require
-from radbridge.errors import DicomReadError, GeometryError, UnsupportedObjectError
+from radbridge.errors import (
+    DicomReadError,
+    GeometryError,
+    RadbridgeError,
+    UnsupportedObjectError,
+)
 from radbridge.geometry import Volume, VolumeGeometry
 
 __all__ = [
@@ -229,9 +234,9 @@ def read_images(
         if suffix in _ITK_SUFFIXES:
             sitk = require("SimpleITK", "nifti", purpose="read NRRD/MetaImage")
             return _itk_volumes(sitk.ReadImage(str(p)), frame_of_reference_uid)
-    except (UnsupportedObjectError, GeometryError, DicomReadError):
+    except RadbridgeError:
         raise
-    except (OSError, RuntimeError, ValueError) as exc:
+    except Exception as exc:  # nibabel and SimpleITK raise many types on damaged files
         raise DicomReadError(
             f"cannot be read as an image ({type(exc).__name__}: {exc})",
             path=p,
