@@ -121,7 +121,7 @@ def _row(base: Path, number: int, raw: dict[str, str | None], path: Path) -> Man
     if values.get("options"):
         try:
             options = json.loads(values["options"])
-        except json.JSONDecodeError as exc:
+        except (ValueError, RecursionError) as exc:  # not JSON, or nested too deep
             raise ConfigError(
                 f"{where}: options are not JSON ({exc})", path=path, attribute="options"
             ) from exc

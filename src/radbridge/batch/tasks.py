@@ -104,7 +104,7 @@ def is_done(row: ManifestRow, out_dir: Path) -> bool:
             record.get("sha256") == _sha256(output)
             and record.get("inputs") == _inputs_signature(row)
         )
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError, RecursionError):  # a damaged sidecar: redo
         return False
 
 
@@ -271,7 +271,7 @@ def _report(row: ManifestRow, source: Any, options: dict[str, Any]) -> _Plan:
     description = str(options.pop("series_description", "Measurement report"))
     try:
         document = json.loads(row.input.read_text())
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise ConfigError(
             f"row {row.id}: cannot read the report JSON ({exc})", path=row.input, attribute="input"
         ) from exc

@@ -20,7 +20,7 @@ def _read_json(path: Path | None, what: str) -> dict[str, Any]:
         return {}
     try:
         data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # JSON, text encoding, nesting
         raise ConfigError(f"cannot read {what} ({exc})", path=path) from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{what} must be a JSON object", path=path)

@@ -59,7 +59,7 @@ def encode(
 
     try:
         document = json.loads(report.read_text())
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: deep nesting
         raise InvalidAttributeError(
             f"cannot read the report JSON ({exc})", path=report, hint="see docs/sr.md"
         ) from exc
@@ -72,7 +72,11 @@ def encode(
         document, fields, ignored = dcmqi.report, dcmqi.series, dcmqi.ignored
     if content_creator is not None:  # an SR has no Content Creator's Name: its observer
         document = {**document, "person": content_creator}
-    parsed = report_from_json(document, seg=seg_ds)
+    try:
+        parsed = report_from_json(document, seg=seg_ds)
+    except InvalidAttributeError as exc:  # the document's fault: name its file
+        exc.path = exc.path or str(report)
+        raise
     fields.update(cli.series_fields(series_description, series_number, None))
     ds = cli.encode_one(read_series(source), ModelResult(), SrOutput(report=parsed), series=fields)
     note = f" (not written: {', '.join(ignored)})" if ignored else ""

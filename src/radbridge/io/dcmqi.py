@@ -117,7 +117,7 @@ def read_json(path: str | os.PathLike[str]) -> Any:
     p = Path(path)
     try:
         return json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # JSON, text encoding, nesting
         raise ConfigError(f"cannot read the JSON document ({exc})", path=p) from exc
 
 

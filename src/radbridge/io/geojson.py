@@ -113,7 +113,7 @@ def _features(path: Path) -> Iterator[Any]:
                         yield json.loads(line)
             return
         data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # JSON, text encoding, nesting
         raise ConfigError(f"cannot read features ({exc})", path=path) from exc
     if not isinstance(data, Mapping) or not isinstance(data.get("features"), list):
         raise ConfigError(

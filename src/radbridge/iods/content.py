@@ -603,7 +603,7 @@ def load_labels(path: str | os.PathLike[str]) -> dict[int, LabelSpec]:
     p = Path(path)
     try:
         data = json.loads(p.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # JSON, text encoding, nesting
         raise ConfigError(
             f"cannot read labels ({exc})", path=p, hint='write {"1": "liver", "2": "spleen"}'
         ) from exc

@@ -89,7 +89,7 @@ class ModelCard:
                 manufacturer=str(data.get("manufacturer", "")),
                 external=_flag(data.get("external", False)),
             )
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             raise ConfigError(
                 f"model card cannot be read ({type(exc).__name__}: {exc})",
                 path=p,
