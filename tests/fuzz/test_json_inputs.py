@@ -95,3 +95,20 @@ def test_model_cards_and_manifest_options(tmp_path, kind):
     )
     with pytest.raises(ConfigError):
         read_manifest(manifest)
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"\xff\xfe\x00\x81 not text", "UnicodeDecodeError"),
+        (b"id,source,kind,input,labels\na,s,seg," + b"x" * 200_000 + b",l\n", "field larger"),
+    ],
+)
+def test_a_manifest_that_is_no_csv_text_is_refused_by_name(tmp_path, content, reason):
+    from radbridge.batch.manifest import read_manifest
+
+    manifest = tmp_path / "m.csv"
+    manifest.write_bytes(content)
+    with pytest.raises(ConfigError, match=f"cannot read the manifest .*{reason}") as caught:
+        read_manifest(manifest)
+    assert caught.value.path == str(manifest)

@@ -97,8 +97,12 @@ def read_manifest(path: str | os.PathLike[str]) -> list[ManifestRow]:
                     hint="the first line must name at least: source,kind,input",
                 )
             rows = [_row(base, number, raw, p) for number, raw in enumerate(reader, start=1)]
-    except OSError as exc:
-        raise ConfigError(f"cannot read the manifest ({exc})", path=p) from exc
+    except (OSError, ValueError, csv.Error) as exc:  # ValueError: not UTF-8 text
+        raise ConfigError(
+            f"cannot read the manifest ({type(exc).__name__}: {str(exc)[:120]})",
+            path=p,
+            hint="write it as a UTF-8 CSV file",
+        ) from exc
     _check_unique(rows, p)
     return rows
 
