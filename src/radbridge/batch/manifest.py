@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from radbridge.errors import ConfigError
+from radbridge.errors import ConfigError, RadbridgeError
 
 __all__ = ["KINDS", "ManifestRow", "read_manifest"]
 
@@ -97,6 +97,8 @@ def read_manifest(path: str | os.PathLike[str]) -> list[ManifestRow]:
                     hint="the first line must name at least: source,kind,input",
                 )
             rows = [_row(base, number, raw, p) for number, raw in enumerate(reader, start=1)]
+    except RadbridgeError:
+        raise
     except (OSError, ValueError, csv.Error) as exc:  # ValueError: not UTF-8 text
         raise ConfigError(
             f"cannot read the manifest ({type(exc).__name__}: {str(exc)[:120]})",
