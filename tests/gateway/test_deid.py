@@ -45,7 +45,7 @@ pytestmark = [pytest.mark.peer, pytest.mark.slow]
 
 OUTPUTS = ("seg", "sr", "ko")
 IDENTITY = {
-    "PatientName": "Doe^Jane^Q",
+    "PatientName": "Doerflinger^Janeska^Q",
     "PatientID": "MRN-0042-XYZ",
     "PatientBirthDate": "19610417",
     "StudyDate": "20240229",
@@ -53,9 +53,9 @@ IDENTITY = {
     "AcquisitionDate": "20240229",
     "ContentDate": "20240229",
     "InstitutionName": "St Elsewhere General",
-    "ReferringPhysicianName": "House^Gregory",
+    "ReferringPhysicianName": "Housemeyer^Gregorin",
     "AccessionNumber": "ACC-777-31",
-    "StudyDescription": "CT CHEST JANE DOE FOLLOW-UP",
+    "StudyDescription": "CT CHEST JANESKA DOERFLINGER FOLLOW-UP",
     "SeriesDescription": "AXIAL MRN-0042",
     "OtherPatientIDs": "OTHER-55",
 }
@@ -96,6 +96,22 @@ def _uids(ds, found=None):
             values = element.value if element.VM > 1 else [element.value]
             found.update(str(v) for v in values)
     return found
+
+
+def test_the_identity_is_not_among_dicognitos_pseudonyms():
+    """dicognito replaces names with names from its lists: an original name that is in
+    them (it has HOUSE, JANE, GREGORY) could come back as a pseudonym and fail the
+    checks below by chance, so the identity's words must not be there."""
+    from dicognito.pnanonymizer import PNAnonymizer
+
+    names = {
+        n.upper()
+        for table in ("_female_first_names", "_male_first_names", "_last_names")
+        for n in getattr(PNAnonymizer, table)
+    }
+    assert len(names) > 1000  # the lists are where this test looks for them
+    words = {w for v in IDENTITY.values() for w in re.findall(r"[A-Z0-9-]+", v.upper())}
+    assert not words & names
 
 
 def _check_seen(text: str, originals) -> None:
