@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 import typer
-from typer._click import Context
 from typer._coercion import build_runtime_param
 
 from radbridge.cli import app
@@ -33,7 +32,7 @@ def _samples(descriptor: Any) -> list[Any]:
     return values
 
 
-def _outcome(converter: Any, value: Any, param: Any, ctx: Context) -> tuple[str, Any]:
+def _outcome(converter: Any, value: Any, param: Any, ctx: typer.Context) -> tuple[str, Any]:
     try:
         return "value", converter.coerce(value, param=param, ctx=ctx)
     except (typer.BadParameter, ValueError, TypeError) as exc:
@@ -45,7 +44,7 @@ def test_every_option_of_every_command_converts_as_typer_does():
     assert isinstance(root, PlainGroup)
     checked = 0
     for path, command in _commands(root):
-        ctx = Context(command, info_name=" ".join(path) or "radbridge")
+        ctx = typer.Context(command, info_name=" ".join(path) or "radbridge")
         for param in command.get_params(ctx):
             descriptor = getattr(param, "type_descriptor", None)
             if descriptor is None:

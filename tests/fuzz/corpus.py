@@ -13,6 +13,7 @@ import contextlib
 import io
 import json
 import logging
+import os
 import resource
 import signal
 import struct
@@ -20,8 +21,10 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from hypothesis import HealthCheck, settings
 
 from radbridge.cli import main
 
@@ -291,3 +294,22 @@ def check(outcome: Outcome, argv: list[str]) -> None:
     assert "Traceback" not in outcome.stderr, (argv, outcome.stderr[-2000:])
     if outcome.code == 0 and "--json" in argv:
         json.loads(outcome.stdout)
+
+
+# -- settings ---------------------------------------------------------------------
+
+#: ``RADBRIDGE_FUZZ_RANDOM=1`` draws new cases on every run (a fuzzing campaign); by
+#: default every tier draws the same cases each run, so CI is repeatable and a crash
+#: found by a campaign becomes a fixed test of its own.
+_RANDOM = os.environ.get("RADBRIDGE_FUZZ_RANDOM") == "1"
+
+
+def fuzz_settings(examples: int) -> Any:
+    """Hypothesis settings of a fuzz test of ``examples`` cases (``_RANDOM`` above)."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=not _RANDOM,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+        database=None,
+    )

@@ -28,8 +28,7 @@ from radbridge.io.nifti import volume_to_sitk
 from radbridge.io.nrrd import write_nrrd
 from radbridge.io.series import read_series
 
-from .corpus import check, run_reader
-from .test_readers import _fuzz
+from .corpus import check, fuzz_settings, run_reader
 
 FIELDS = (
     "type",
@@ -169,7 +168,7 @@ def test_every_seed_encodes(corpus, masks, tmp_path):
         assert outcome.code == 0, (seed, outcome.stderr[-1000:])
 
 
-@_fuzz(300)
+@fuzz_settings(300)
 @given(damage=mask_damages)
 def test_damaged_masks_give_clear_errors(corpus, masks, tmp_path, damage):
     seed, data = damage.apply(masks[0])
@@ -203,7 +202,7 @@ def other_masks(corpus, tmp_path_factory):
     return seeds, names
 
 
-@_fuzz(300)
+@fuzz_settings(300)
 @given(damage=mask_damages)
 def test_damaged_nifti_and_numpy_masks_give_clear_errors(corpus, other_masks, tmp_path, damage):
     seeds, names = other_masks

@@ -9,11 +9,10 @@ Hypothesis shrinks it to the smallest damage that does.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from .corpus import (
@@ -22,6 +21,7 @@ from .corpus import (
     Seed,
     check,
     flip,
+    fuzz_settings,
     readers,
     run_reader,
     truncate,
@@ -95,23 +95,7 @@ def test_walker_finds_nested_headers(corpus):
     assert 0x0062000B in tags, "Referenced Segment Number inside the per-frame items"
 
 
-#: ``RADBRIDGE_FUZZ_RANDOM=1`` draws new cases on every run (a fuzzing campaign); by
-#: default every tier draws the same cases each run, so CI is repeatable and a crash
-#: found by a campaign becomes a fixed test of its own.
-_RANDOM = os.environ.get("RADBRIDGE_FUZZ_RANDOM") == "1"
-
-
-def _fuzz(examples: int):
-    return settings(
-        max_examples=examples,
-        deadline=None,
-        derandomize=not _RANDOM,
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-        database=None,
-    )
-
-
-@_fuzz(200)
+@fuzz_settings(200)
 @given(damage=damages)
 def test_damaged_files_give_clear_errors(corpus, tmp_path, damage):
     _run_case(corpus, tmp_path, damage)
@@ -119,7 +103,7 @@ def test_damaged_files_give_clear_errors(corpus, tmp_path, damage):
 
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
-@_fuzz(10_000)
+@fuzz_settings(10_000)
 @given(damage=damages)
 def test_damaged_files_give_clear_errors_10000(corpus, tmp_path, damage):
     _run_case(corpus, tmp_path, damage)

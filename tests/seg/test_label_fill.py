@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from radbridge.errors import DecodingError
-from radbridge.iods.seg import reader
-from radbridge.iods.seg.reader import _fill_by_segment, _OverlapError
+from radbridge.iods.seg import label_fill
+from radbridge.iods.seg.label_fill import SegmentsOverlapError, fill_by_segment
 
 
 def frames_of(masks: list[np.ndarray]) -> np.ndarray:
@@ -49,11 +49,11 @@ def random_frames(rng, count, slices, rows, columns):
 @pytest.mark.parametrize("chunk", [64, 3])  # a segment's 4 frames at once, or in two parts
 @pytest.mark.parametrize("columns", [64, 24])  # whole 64-bit words per row, and not
 def test_the_same_label_map_as_a_frame_at_a_time(columns, chunk, monkeypatch):
-    monkeypatch.setattr(reader, "_SEGMENT_CHUNK", chunk)
+    monkeypatch.setattr(label_fill, "SEGMENT_CHUNK", chunk)
     rng = np.random.default_rng(3)
     packed, slices, segments = random_frames(rng, 4, 7, 9, columns)
     out = np.zeros((7, 9, columns), np.uint8)
-    assert _fill_by_segment(out, packed, slices, segments)
+    assert fill_by_segment(out, packed, slices, segments)
     np.testing.assert_array_equal(out, plain_fill(out.shape, packed, slices, segments))
 
 
@@ -62,7 +62,7 @@ def test_two_frames_of_a_segment_on_one_slice_are_left_to_the_frame_path():
     mask[1, 2] = True
     packed = frames_of([mask, mask, mask])
     out = np.zeros((3, 4, 16), np.uint8)
-    assert not _fill_by_segment(out, packed, np.array([0, 0, 1]), np.array([1, 1, 2]))
+    assert not fill_by_segment(out, packed, np.array([0, 0, 1]), np.array([1, 1, 2]))
     assert not out.any()  # nothing written before handing over
 
 
@@ -72,8 +72,8 @@ def test_overlapping_segments_are_found():
     b = np.zeros((4, 16), bool)
     b[1, 4] = True  # one voxel of segment 1's
     packed = frames_of([a, b])
-    with pytest.raises(_OverlapError):
-        _fill_by_segment(np.zeros((1, 4, 16), np.uint8), packed, np.array([0, 0]), np.array([1, 2]))
+    with pytest.raises(SegmentsOverlapError):
+        fill_by_segment(np.zeros((1, 4, 16), np.uint8), packed, np.array([0, 0]), np.array([1, 2]))
 
 
 def test_dcmqis_overlapping_seg_is_refused_by_name(interop):
@@ -84,4 +84,4 @@ def test_dcmqis_overlapping_seg_is_refused_by_name(interop):
     assert seg._pixels.packed() is not None  # the by-segment path reads it
     with pytest.raises(DecodingError, match="segments overlap") as caught:
         seg.label_volume()
-    assert caught.value.attribute == "SegmentsOverlap" and caught.value.path == str(path)
+    assert caught.value.attribute == "SegmentsOverlapError" and caught.value.path == str(path)

@@ -23,12 +23,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
+from typing import Any, Literal, get_args, get_origin
 
 from typer.core import TyperGroup
-
-if TYPE_CHECKING:
-    from typer._click import Command, Context
 
 try:
     from typer._coercion import RuntimeParam, build_runtime_param
@@ -43,15 +40,13 @@ _WHOLE = re.compile(r"-?[0-9]+")
 class PlainGroup(TyperGroup):
     """A typer group whose commands convert plain option values without pydantic."""
 
-    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         """Install the plain converters on this group's options (help included), then parse."""
         for param in self.get_params(ctx):
             _install(param)
         return super().parse_args(ctx, args)
 
-    def resolve_command(
-        self, ctx: Context, args: list[str]
-    ) -> tuple[str | None, Command | None, list[str]]:
+    def resolve_command(self, ctx: Any, args: list[str]) -> tuple[str | None, Any, list[str]]:
         """Find the command ``args`` name; install the plain converters on its options."""
         name, command, rest = super().resolve_command(ctx, args)
         if command is not None and not isinstance(command, PlainGroup):

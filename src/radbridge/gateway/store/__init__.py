@@ -2,7 +2,7 @@
 
 Every SQL statement of the gateway is in this package; the rest of the gateway
 and the CLI use :class:`Store`'s typed methods, which return the frozen records of
-:mod:`radbridge.gateway.store._records`.
+:mod:`radbridge.gateway.store.records`.
 
 Tables: ``transfers`` (each association or STOW-RS request and how it ended),
 ``instances`` (every stored content, written after its file is durable),
@@ -43,10 +43,10 @@ True
 (True, 2)
 """
 
-from radbridge.gateway.store import _records
+from radbridge.gateway.store import records
 from radbridge.gateway.store._db import SCHEMA_VERSION
 from radbridge.gateway.store._group import CommitCounts
-from radbridge.gateway.store._records import *  # noqa: F403 - the records, listed once there
 from radbridge.gateway.store._store import Store
+from radbridge.gateway.store.records import *  # noqa: F403 - the records, listed once there
 
-__all__ = [*_records.__all__, "SCHEMA_VERSION", "CommitCounts", "Store"]
+__all__ = [*records.__all__, "SCHEMA_VERSION", "CommitCounts", "Store"]

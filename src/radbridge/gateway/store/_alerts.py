@@ -15,8 +15,8 @@ import sqlite3
 import time
 from collections.abc import Sequence
 
-from radbridge.gateway.store._records import Alert, AlertState, Retry
 from radbridge.gateway.store._versions import Versions
+from radbridge.gateway.store.records import Alert, AlertState, Retry
 
 __all__ = ["Alerts", "queue_alerts", "retry_failed_alerts"]
 

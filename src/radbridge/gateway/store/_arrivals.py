@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from radbridge.gateway.store._db import Database
-from radbridge.gateway.store._records import SeriesState, VersionInput
+from radbridge.gateway.store.records import SeriesState, VersionInput
 
 __all__ = ["Arrivals"]
 

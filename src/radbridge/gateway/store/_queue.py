@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from radbridge.errors import GatewayError
 from radbridge.gateway.store._alerts import Alerts, queue_alerts, retry_failed_alerts
-from radbridge.gateway.store._records import Delivery, Job, JobSpec, JobState, Retry
+from radbridge.gateway.store.records import Delivery, Job, JobSpec, JobState, Retry
 
 __all__ = ["Queue"]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from radbridge.errors import GatewayError
 from radbridge.gateway.store._pseudonyms import Pseudonyms
-from radbridge.gateway.store._records import DeliveryState, Job, JobState, SeriesState
+from radbridge.gateway.store.records import DeliveryState, Job, JobState, SeriesState
 
 __all__ = ["Store"]
 

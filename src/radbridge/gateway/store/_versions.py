@@ -7,7 +7,7 @@ import sqlite3
 import time
 
 from radbridge.gateway.store._arrivals import Arrivals
-from radbridge.gateway.store._records import JobSpec, JobState, VersionInput
+from radbridge.gateway.store.records import JobSpec, JobState, VersionInput
 
 __all__ = ["Versions"]
 
