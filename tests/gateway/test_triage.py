@@ -52,6 +52,24 @@ def test_a_finding_with_another_value_is_not_urgent():
 
 
 @pytest.mark.parametrize(
+    "described",
+    [
+        "Bleed",
+        {"name": "bleed"},
+        {"label": "Bleed", "category": {}, "type": {}},
+        {"label": "Bleed", "name": "hemorrhage"},
+    ],
+)
+def test_a_threshold_names_its_segment_however_the_model_described_it(described):
+    """Segments as names, as {"name": ...} table entries or as {"label": ...} specs."""
+    volume = ModelMeasurement("volume", 12.0, "mL", label=3)
+    threshold = Threshold("volume", "mL", label="bleed", above=10.0)
+    found = ModelResult(segments={3: described}, measurements=(volume,))
+    (reason,) = Urgency(measurements=(threshold,)).reasons(found)
+    assert (reason.kind, reason.label) == ("measurement", "bleed")
+
+
+@pytest.mark.parametrize(
     ("threshold", "value", "unit", "urgent"),
     [
         (Threshold("volume", "mL", label="bleed", above=10), 10001.0, "mm3", True),

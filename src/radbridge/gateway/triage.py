@@ -131,8 +131,8 @@ def _label_names(number: int | None, segments: Mapping[int, Any]) -> set[str]:
     if number is None:
         return set()
     described = segments.get(number)
-    if isinstance(described, Mapping):  # a segment spec: {"label": ..., "category": ...}
-        name = described.get("label")
+    if isinstance(described, Mapping):  # a spec: {"label": ...} or {"name": "liver"}
+        name = described.get("label") or described.get("name")
     else:  # a name, or a description with a label
         name = getattr(described, "label", described)
     return {str(number)} | ({str(name).lower()} if name is not None else set())
