@@ -45,14 +45,12 @@ __all__ = ["expected_from_headers", "expected_from_pacs"]
 log = logging.getLogger(__name__)
 
 
-def _int(ds: Dataset, keyword: str) -> int | None:
-    return number_or_none(ds, keyword, int)
-
-
 def _images_in_acquisition(headers: Sequence[Dataset]) -> int | None:
     groups: dict[int | None, list[int | None]] = defaultdict(list)
     for ds in headers:
-        groups[_int(ds, "AcquisitionNumber")].append(_int(ds, "ImagesInAcquisition"))
+        groups[number_or_none(ds, "AcquisitionNumber", int)].append(
+            number_or_none(ds, "ImagesInAcquisition", int)
+        )
     total, trusted = 0, False
     for values in groups.values():
         distinct = set(values)
@@ -70,8 +68,8 @@ def _images_in_acquisition(headers: Sequence[Dataset]) -> int | None:
 
 
 def _temporal_positions(headers: Sequence[Dataset]) -> int | None:
-    declared = {_int(ds, "NumberOfTemporalPositions") for ds in headers}
-    positions = [_int(ds, "TemporalPositionIdentifier") for ds in headers]
+    declared = {number_or_none(ds, "NumberOfTemporalPositions", int) for ds in headers}
+    positions = [number_or_none(ds, "TemporalPositionIdentifier", int) for ds in headers]
     if len(declared) != 1 or None in declared or None in positions:
         return None
     (count,) = declared
@@ -114,7 +112,7 @@ def expected_from_pacs(
     except NetworkError as exc:
         log.warning("series %s: cannot ask %s for its count (%s)", series_uid, peer.name, exc)
         return None
-    counts = [_int(ds, "NumberOfSeriesRelatedInstances") for ds in matches]
+    counts = [number_or_none(ds, "NumberOfSeriesRelatedInstances", int) for ds in matches]
     known = [c for c in counts if c]
     if not known:
         log.info("series %s: %s gave no instance count", series_uid, peer.name)

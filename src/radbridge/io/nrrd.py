@@ -202,7 +202,9 @@ def read_nrrd(path: str | os.PathLike[str]) -> Volume | None:
     if layout is None:
         return None
     dtype, shape, affine = layout
-    data = _payload(p, raw[start:], fields["encoding"], dtype.itemsize * int(np.prod(shape)))
+    data = _payload(
+        p, memoryview(raw)[start:], fields["encoding"], dtype.itemsize * int(np.prod(shape))
+    )
     array = np.frombuffer(data, dtype=dtype).reshape(shape)
     if not dtype.isnative:
         array = array.astype(dtype.newbyteorder("="))
@@ -290,9 +292,9 @@ def _floats(text: str) -> list[float]:
     return [float(v) for v in text.split(",")]
 
 
-def _payload(path: Path, body: bytes, encoding: str, expected: int) -> bytes:
-    """Return the data's bytes, exactly ``expected`` of them."""
-    data = body
+def _payload(path: Path, body: memoryview, encoding: str, expected: int) -> bytes | memoryview:
+    """Return the data's bytes, exactly ``expected`` of them (no copy of raw data)."""
+    data: bytes | memoryview = body
     if encoding.lower() != "raw":
         try:
             data = _inflate(body, expected)
@@ -313,7 +315,7 @@ def _damaged(path: Path, message: str, attribute: str) -> DicomReadError:
     )
 
 
-def _inflate(body: bytes, expected: int) -> bytes:
+def _inflate(body: memoryview, expected: int) -> bytes:
     """Inflate gzip members (at most ``expected + 1`` bytes: a bomb stops there)."""
     parts: list[bytes] = []
     size = 0
