@@ -189,22 +189,20 @@ def read_nrrd(path: str | os.PathLike[str]) -> Volume | None:
     """
     p = Path(path)
     try:
-        raw = p.read_bytes()
+        with p.open("rb") as handle:  # the header first: a file left to SimpleITK is not read
+            parsed = _parse_header(handle.read(_MAX_HEADER))
+            layout = _layout(parsed[0]) if parsed is not None else None
+            if parsed is None or layout is None:
+                return None
+            handle.seek(parsed[1])
+            body = handle.read()
     except OSError as exc:
         raise DicomReadError(
             f"cannot be read ({exc.strerror or exc})", path=p, hint="check the path"
         ) from exc
-    parsed = _parse_header(raw)
-    if parsed is None:
-        return None
-    fields, start = parsed
-    layout = _layout(fields)
-    if layout is None:
-        return None
     dtype, shape, affine = layout
-    data = _payload(
-        p, memoryview(raw)[start:], fields["encoding"], dtype.itemsize * int(np.prod(shape))
-    )
+    expected = dtype.itemsize * int(np.prod(shape))
+    data = _payload(p, memoryview(body), parsed[0]["encoding"], expected)
     array = np.frombuffer(data, dtype=dtype).reshape(shape)
     if not dtype.isnative:
         array = array.astype(dtype.newbyteorder("="))
