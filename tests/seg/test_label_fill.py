@@ -84,4 +84,4 @@ def test_dcmqis_overlapping_seg_is_refused_by_name(interop):
     assert seg._pixels.packed() is not None  # the by-segment path reads it
     with pytest.raises(DecodingError, match="segments overlap") as caught:
         seg.label_volume()
-    assert caught.value.attribute == "SegmentsOverlapError" and caught.value.path == str(path)
+    assert caught.value.attribute == "SegmentsOverlap" and caught.value.path == str(path)

@@ -280,7 +280,7 @@ class Segmentation(ReadObject):
         return DecodingError(
             "segments overlap, so they cannot be combined into one label map",
             path=self.source,
-            attribute="SegmentsOverlapError",
+            attribute="SegmentsOverlap",
             hint="read one mask per segment with stacked_volume() (CLI: seg decode "
             "--stacked writes a 4-D NIfTI or one file per segment)",
         )
