@@ -61,7 +61,12 @@ ALLOWED = {
     ("radbridge.net.dimse.quiet", "setLevel"),  # quiet_pynetdicom itself (called by the CLI)
     ("radbridge.cli.gateway", "signal"),  # SIGTERM while `radbridge gateway run` runs, restored
     ("radbridge.cli.net", "signal"),  # SIGTERM while `radbridge listen` runs, restored
+    # the radbridge command's own process loads three optional modules lazily
+    ("radbridge.cli.deferred", "sys.meta_path"),
 }
+
+#: Import machinery: a finder or hook added here changes how every later import works.
+IMPORT_HOOKS = ("sys.meta_path", "sys.path_hooks")
 
 
 def _dotted(node: ast.AST) -> str:
@@ -101,7 +106,12 @@ class _Finder(ast.NodeVisitor):
         self._scoped -= _scoped(node)
 
     def visit_Call(self, node: ast.Call) -> None:
-        name = _dotted(node.func).rsplit(".", 1)[-1]
+        dotted = _dotted(node.func)
+        root, _, rest = dotted.partition(".")
+        hook = f"{self.aliases.get(root, root)}.{rest}".rsplit(".", 1)[0]
+        if hook in IMPORT_HOOKS:
+            self.found.add(hook)
+        name = dotted.rsplit(".", 1)[-1]
         if name in GLOBAL_CALLS and not (self._scoped and name.endswith("filter")):
             self.found.add(name)
         self.generic_visit(node)
@@ -174,6 +184,8 @@ def test_every_allowed_change_still_exists():
         ("import numpy as np\nnp.seterr(all='ignore')\n", "seterr"),
         ("import warnings\nwarnings.simplefilter('ignore')\n", "simplefilter"),
         ("from radbridge.net import quiet_pynetdicom\nquiet_pynetdicom()\n", "quiet_pynetdicom"),
+        ("import sys\nsys.meta_path.insert(0, object())\n", "sys.meta_path"),
+        ("import sys as s\ns.path_hooks.append(object())\n", "sys.path_hooks"),
     ],
 )
 def test_checker_finds_a_deliberate_change(source, expected):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 import os
 import subprocess
@@ -9,7 +11,7 @@ import sys
 
 import pytest
 
-from radbridge.cli import app, app_for, main
+from radbridge.cli import app, app_for, deferred, main
 
 
 def test_a_group_command_builds_only_its_group():
@@ -77,3 +79,76 @@ def test_a_command_without_models_starts_blas_with_one_thread(tmp_path):
     assert _blas_threads(["gateway", "--help"]) == [os.cpu_count()]
     # and so does a thread count the user set
     assert _blas_threads(["info", str(examples.get_path("ct"))], OMP_NUM_THREADS="2") == [2]
+
+
+#: Runs a command as the CLI's own process would, then reports how the modules pydicom
+#: imports for optional features were loaded, what pydicom concluded about them, and
+#: whether they still work when used.
+_DEFERRED_PROBE = """
+import json, sys
+from radbridge.cli import main
+sys.argv = ["radbridge", *sys.argv[1:]]
+code = main()
+import importlib.util
+names = ("requests", "urllib.request", "PIL.ImageCms")
+lazy = {n: isinstance(sys.modules.get(n), importlib.util._LazyModule) for n in names}
+from pydicom.data import download
+from pydicom.pixels import processing
+flags = [download.HAVE_REQUESTS, processing.HAVE_PIL]
+import requests, urllib.request
+from PIL import ImageCms
+works = [callable(requests.Session), callable(urllib.request.urlopen),
+         callable(ImageCms.profileToProfile)]
+loaded = [type(sys.modules[n]).__name__ for n in names]
+print(json.dumps({"code": code, "lazy": lazy, "flags": flags, "works": works, "loaded": loaded}))
+"""
+
+
+def _deferred_report(args: list[str]) -> dict[str, object]:
+    done = subprocess.run(
+        [sys.executable, "-c", _DEFERRED_PROBE, *args], capture_output=True, text=True, check=True
+    )
+    report: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return report
+
+
+def test_a_file_command_defers_what_pydicom_imports_for_optional_features():
+    from pydicom import examples
+
+    report = _deferred_report(["info", str(examples.get_path("ct"))])
+    assert report["code"] == 0
+    assert report["lazy"] == {"requests": True, "urllib.request": True, "PIL.ImageCms": True}
+    assert report["flags"] == [True, True]  # pydicom still finds them installed
+    assert report["works"] == [True, True, True]  # and they load on first use
+    assert report["loaded"] == ["module", "module", "module"]
+
+
+def test_network_and_model_commands_import_as_usual():
+    from pydicom import examples
+
+    report = _deferred_report(["send", "--help"])
+    assert report["lazy"] == {"requests": False, "urllib.request": False, "PIL.ImageCms": False}
+    assert deferred.defers(["info", str(examples.get_path("ct"))])
+    for command in ("gateway", "batch", "demo", "listen", "send", "echo", "query", "retrieve"):
+        assert not deferred.defers([command, "--help"])
+
+
+def test_in_process_calls_import_as_usual():
+    assert "pydicom" in sys.modules  # the test process: main([...]) is not the CLI's own
+    assert not deferred.defer_optional_imports(["info", "x.dcm"])
+    assert not any(isinstance(f, deferred._Deferring) for f in sys.meta_path)
+
+
+def test_a_missing_module_still_fails_to_import():
+    finder = deferred._Deferring()
+    assert finder.find_spec("requests", None) is not None
+    assert isinstance(finder.find_spec("requests", None).loader, importlib.util.LazyLoader)
+    assert finder.find_spec("not_a_module_radbridge_knows", None) is None  # not deferred
+    sys.meta_path.insert(0, finder)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(deferred, "DEFERRED", frozenset({"radbridge_absent_module"}))
+            with pytest.raises(ModuleNotFoundError):
+                importlib.import_module("radbridge_absent_module")
+    finally:
+        sys.meta_path.remove(finder)

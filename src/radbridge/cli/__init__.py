@@ -378,13 +378,17 @@ def main(argv: list[str] | None = None) -> int:
 
     Notes
     -----
-    Run as a program (``argv`` is ``None``), it first applies :func:`one_blas_thread`.
+    Run as a program (``argv`` is ``None``), it first applies :func:`one_blas_thread`
+    and :func:`radbridge.cli.deferred.defer_optional_imports`.
     """
     from radbridge.cli.output import reset
 
     args = sys.argv[1:] if argv is None else list(argv)
     if argv is None:  # a process of its own (python -m radbridge, the radbridge script)
+        from radbridge.cli.deferred import defer_optional_imports
+
         one_blas_thread(args)
+        defer_optional_imports(args)
     try:
         app_for(args)(args=args, prog_name="radbridge")
     except RadbridgeError as exc:
