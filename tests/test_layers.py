@@ -105,6 +105,7 @@ PLACES = {
     "radbridge.schema": "core",
     "radbridge.ucum": "core",
     "radbridge.uids": "core",
+    "radbridge.readahead": "core",
 }
 
 #: Object families inside radbridge.iods (later: pr, ann, wsi, legacy); KOS is part of sr.

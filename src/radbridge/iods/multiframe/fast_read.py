@@ -97,16 +97,18 @@ def open_dataset(
         name, data = "<bytes>", bytes(source)
     else:
         name = os.fspath(source)
-        data = _read_file(name)
+        data = _read_file(source)
     return _parse_checked(data, name, raw_tags, skip), name
 
 
-def _read_file(name: str) -> bytes:
+def _read_file(path: str | os.PathLike[str]) -> bytes:
+    """Read a file (or take the bytes a :class:`~radbridge.readahead.ReadAhead` read)."""
+    from radbridge.readahead import read_bytes
+
     try:
-        with open(name, "rb") as handle:
-            return handle.read()
+        return read_bytes(path)
     except OSError as exc:
-        raise NotDicomError(f"cannot be opened ({exc})", path=name) from exc
+        raise NotDicomError(f"cannot be opened ({exc})", path=os.fspath(path)) from exc
 
 
 def _parse_checked(data: bytes, name: str, raw_tags: Iterable[int], skip: set[int]) -> Dataset:
@@ -487,7 +489,7 @@ def open_read(path: str | os.PathLike[str], *, raw_tags: Iterable[int] = ()) -> 
     :func:`open_dataset` raises (each error names the file).
     """
     name = os.fspath(path)
-    data = _read_file(name)
+    data = _read_file(path)  # a ReadAhead's bytes are taken, not read again
     if len(data) < 132 or data[128:132] != b"DICM":
         return _parse_checked(data, name, raw_tags, set(raw_tags))  # as open_dataset does
     return _pixels_apart(name, data, raw_tags, whole=True)
