@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import struct
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -38,6 +38,8 @@ _PLANE_POSITION = 0x00209113
 _POSITION = 0x00200032
 _SEGMENT_ID = 0x0062000A
 _REF_SEGMENT = 0x0062000B
+#: The functional groups' sequences the index reads (the others stay unparsed bytes).
+_READ = frozenset({_PLANE_POSITION, _SEGMENT_ID, _DERIVATION, _SOURCE_IMAGE})
 
 
 @dataclass(frozen=True, eq=False)
@@ -191,12 +193,12 @@ def index_frames(ds: Dataset, *, labelmap: bool, source: str | None = None) -> F
     shared_item: Dataset | None = shared_ds[0] if shared_ds else None
     element = damage_named(lambda: ds.get_item(_PER_FRAME) if _PER_FRAME in ds else None, source)
     rows: list[tuple[list[float] | None, int | None, str, int]]
-    items = parse_raw(element, source)
+    items = parse_raw(element, source, descend=_READ)
     if items is not None:
         shared_element = damage_named(
             lambda: ds.get_item(_SHARED) if _SHARED in ds else None, source
         )
-        shared = parse_raw(shared_element, source)
+        shared = parse_raw(shared_element, source, descend=_READ)
         shared_parsed = shared[0] if shared else None
         rows = [extractor.from_parsed(item, shared_parsed) for item in items]
     elif element is not None:
@@ -243,8 +245,12 @@ def _tiled_full(ds: Dataset, frames: int, source: str | None) -> FrameIndex:
     )
 
 
-def parse_raw(element: object, source: str | None) -> list[ParsedItem] | None:
+def parse_raw(
+    element: object, source: str | None, *, descend: Collection[int] | None = None
+) -> list[ParsedItem] | None:
     """Parse a still-raw sequence element; ``None`` when pydicom already parsed it.
+
+    ``descend``: the nested sequences to parse, as :func:`parse_items` has it.
 
     Raises
     ------
@@ -257,6 +263,7 @@ def parse_raw(element: object, source: str | None) -> list[ParsedItem] | None:
             little_endian=element.is_little_endian,
             implicit_vr=element.is_implicit_VR,
             source=source,
+            descend=descend,
         )
     return None
 

@@ -26,7 +26,7 @@ b'1.5\\-2\\3.25 '
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import RawDataElement
@@ -175,6 +175,7 @@ def parse_items(
     little_endian: bool,
     implicit_vr: bool,
     source: str | None = None,
+    descend: Collection[int] | None = None,
 ) -> list[ParsedItem]:
     """Parse the value of a sequence element into nested dictionaries.
 
@@ -186,12 +187,17 @@ def parse_items(
         The encoding of the data set it comes from.
     source
         File name for error messages.
+    descend
+        The nested sequences to parse (by tag); ``None`` parses all. Any other
+        sequence of defined length is kept as its raw value bytes, unread (a SEG
+        reader needs 4 of the 7 sequences of each frame's groups); one of
+        undefined length is parsed all the same (its end is found only so).
 
     Returns
     -------
     list of ParsedItem
-        One dictionary per item; sequence values are lists of items, other values
-        raw bytes in the file's byte order.
+        One dictionary per item; sequence values are lists of items (raw bytes
+        when not descended into), other values raw bytes in the file's byte order.
 
     Raises
     ------
@@ -199,6 +205,7 @@ def parse_items(
         The bytes are not a well-formed sequence.
     """
     parser = _Parser(bytes(data), little_endian, implicit_vr, source)
+    parser.descend = None if descend is None else frozenset(descend)
     items, end = parser.items(0, len(parser.data))
     if end != len(parser.data):
         parser.fail(end, "trailing bytes after the last item")
@@ -214,6 +221,7 @@ class _Parser:
         self._tag = struct.Struct(self.prefix + "HH")
         self._u32 = struct.Struct(self.prefix + "I")
         self._u16 = struct.Struct(self.prefix + "H")
+        self.descend: frozenset[int] | None = None
 
     def fail(self, offset: int, what: str) -> None:
         raise damaged_groups(
@@ -272,7 +280,12 @@ class _Parser:
             is_sequence = vr == "SQ" or (
                 vr in ("", "UN") and (length == _UNDEFINED or is_sequence_tag(tag))
             )
-            if is_sequence:
+            if is_sequence and length != _UNDEFINED and not self._descends(tag):
+                if offset + length > len(data):
+                    self.fail(offset, f"element {tag:08X} has an impossible length")
+                out[tag] = data[offset : offset + length]  # kept raw, unread
+                offset += length
+            elif is_sequence:
                 if length == _UNDEFINED:
                     value, offset = self.items(offset, len(data))
                 else:
@@ -289,6 +302,9 @@ class _Parser:
         if until_delimiter:
             self.fail(offset, "item without an item delimiter")
         return out, offset
+
+    def _descends(self, tag: int) -> bool:
+        return self.descend is None or tag in self.descend
 
 
 def is_sequence_tag(tag: int) -> bool:
