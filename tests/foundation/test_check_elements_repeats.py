@@ -78,3 +78,75 @@ def test_numpy_decoding_of_ds_is_part_of_what_passed(tmp_path, monkeypatch):
     monkeypatch.setattr(config, "use_DS_numpy", True)
     with pytest.raises(InvalidAttributeError, match="InstanceNumber"):
         _check(path)
+
+
+def _with_items(folder: Path, name: str, values: list[bytes], vr: bytes = b"IS") -> Path:
+    """A CT header with a Referenced Image Sequence whose items hold ``values`` as Instance Number.
+
+    Each item also holds the same Referenced SOP Class UID (repeated bytes).
+    """
+    from pydicom.dataset import Dataset
+
+    ds = ct_slice((0, 0, 0))
+    items = []
+    for i in range(len(values)):
+        item = Dataset()
+        item.ReferencedSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+        item.InstanceNumber = 900 + i  # patched below
+        items.append(item)
+    ds.ReferencedImageSequence = items
+    path = folder / name
+    ds.save_as(path, enforce_file_format=True, implicit_vr=False, little_endian=True)
+    data = path.read_bytes()
+    for i, value in enumerate(values):
+        old = b"\x20\x00\x13\x00IS\x04\x00" + str(900 + i).encode() + b" "
+        assert data.count(old) == 1
+        padded = value.ljust(4)  # four bytes, as "900 ": the sequence's lengths stay right
+        new = b"\x20\x00\x13\x00" + vr + len(padded).to_bytes(2, "little") + padded
+        assert len(new) == len(old)  # the sequence's lengths stay right
+        data = data.replace(old, new)
+    path.write_bytes(data)
+    return path
+
+
+def test_repeated_nested_elements_are_decoded_once(tmp_path, monkeypatch):
+    from radbridge.iods.multiframe import fast_read
+
+    monkeypatch.setattr(fast_read, "_PASSED", {})  # nothing passed before in this process
+    path = _with_items(tmp_path, "a.dcm", [b"11", b"12", b"13"])
+    header = read_header(path)
+    check_elements(header, name=path)
+    first, *others = header.ReferencedImageSequence
+    assert not isinstance(first.get_item(0x00081150), RawDataElement)  # decoded: the first
+    for item in others:  # the same bytes in the next items: known to pass
+        assert isinstance(item.get_item(0x00081150), RawDataElement)
+        assert item.ReferencedSOPClassUID == "1.2.840.10008.5.1.4.1.1.2"
+    assert [int(item.InstanceNumber) for item in header.ReferencedImageSequence] == [11, 12, 13]
+
+
+def test_nested_damage_is_found_after_the_same_element_passed(tmp_path):
+    _check(_with_items(tmp_path, "good.dcm", [b"11", b"12"], vr=b"IS"))
+    damaged = _with_items(tmp_path, "bad.dcm", [b"11", b"12"], vr=b"LO")  # numbers as text
+    with pytest.raises(InvalidAttributeError, match="InstanceNumber") as error:
+        _check(damaged)
+    assert str(damaged) in str(error.value)
+
+
+def test_what_a_reader_skipped_is_checked_for_the_next_reader(tmp_path):
+    """A sequence that passed with a nested tag skipped has not passed without the skip."""
+    damaged = _with_items(tmp_path, "bad.dcm", [b"12"], vr=b"LO")
+    check_elements(read_header(damaged), name=damaged, skip={0x00200013})  # not looked at
+    with pytest.raises(InvalidAttributeError, match="InstanceNumber"):
+        check_elements(read_header(damaged), name=damaged)
+
+
+def test_an_items_own_character_set_is_part_of_what_passed(tmp_path):
+    from radbridge.iods.multiframe.fast_read import _with_charset
+
+    path = _with_items(tmp_path, "a.dcm", [b"11", b"12"])
+    header = read_header(path)
+    first, second = header.ReferencedImageSequence
+    second.SpecificCharacterSet = "ISO_IR 192"
+    known = ("options", "")
+    assert _with_charset(first, known) == known  # the parent's character set
+    assert _with_charset(second, known) == ("options", "ISO_IR 192")

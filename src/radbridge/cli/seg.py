@@ -266,12 +266,13 @@ def decode(
             target, threshold=DEFAULT_THRESHOLD if threshold is None else threshold
         )
         cli.write_volume(volume, output)
+        numbers = sorted(set(seg.segment_numbers))  # the descriptions need not be parsed
         report = {
             "output": str(output),
             "shape": list(volume.shape),
             "dtype": str(volume.array.dtype),
-            "segments": sorted(seg.segments),
-            "summary": f"{volume.shape} label map, segments {sorted(seg.segments)}",
+            "segments": numbers,
+            "summary": f"{volume.shape} label map, segments {numbers}",
         }
         if dcmqi_json is not None:
             _write_meta(seg, dcmqi_json, None, report)
