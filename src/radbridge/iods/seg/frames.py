@@ -8,6 +8,7 @@ the number of frames, not segments × slices.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -213,15 +214,33 @@ def pack_boxed(plan: FramePlan, labels: NDArray[Any], boxes: Sequence[Box | None
 
     Works when every row is a whole number of bytes (columns divisible by 8);
     returns ``None`` otherwise so the caller packs full frames instead. The
-    output starts zeroed, so empty regions cost nothing.
+    output starts zeroed, so empty regions cost nothing. The frames are written
+    into the buffer of the ``bytes`` returned, not copied into it afterwards
+    (``ndarray.tobytes``: ~0.04 s for 88 MB): ``io.BytesIO`` lends its buffer,
+    and CPython's ``getvalue`` hands that same buffer over as ``bytes`` when it
+    is exactly full and no longer lent (other Pythons copy it once).
     """
     rows, columns = labels.shape[1], labels.shape[2]
     if columns % 8:
         return None
     row_bytes = columns // 8
     total = len(plan) * rows * row_bytes
-    out = np.zeros(total + (total % 2), np.uint8)
-    frames = out[:total].reshape(len(plan), rows, row_bytes)
+    if not total:
+        return b""
+    buffer = io.BytesIO()
+    buffer.seek(total + (total % 2) - 1)
+    buffer.write(b"\x00")  # the buffer grows to its full size, zeroed
+    with buffer.getbuffer() as view:
+        frames = np.frombuffer(view, np.uint8)[:total].reshape(len(plan), rows, row_bytes)
+        _pack_segments(frames, plan, labels, boxes)
+        del frames  # the loan ends with the last array on the buffer
+    return buffer.getvalue()
+
+
+def _pack_segments(
+    frames: NDArray[np.uint8], plan: FramePlan, labels: NDArray[Any], boxes: Sequence[Box | None]
+) -> None:
+    """Write each segment's packed frames into ``frames``, inside its bounding box."""
     for seg, box in enumerate(boxes, start=1):
         if box is None:
             continue
@@ -236,4 +255,3 @@ def pack_boxed(plan: FramePlan, labels: NDArray[Any], boxes: Sequence[Box | None
         frames[index, box[1], first // 8 : last // 8] = np.packbits(
             block, axis=2, bitorder="little"
         )
-    return out.tobytes()
