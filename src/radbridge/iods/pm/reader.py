@@ -29,6 +29,7 @@ Examples
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -186,9 +187,13 @@ def open_parametric_map(file: DicomFile) -> ParametricMap:
     DecodingError
         The file is damaged or truncated.
     """
-    from radbridge.iods.multiframe.fast_read import open_dataset
+    from radbridge.iods.multiframe.fast_read import open_dataset, open_read
 
-    ds, name = open_dataset(file, raw_tags=(_PER_FRAME,))
+    if isinstance(file, str | os.PathLike):  # the pixel data is not copied (float maps are large)
+        name: str | None = os.fspath(file)
+        ds = open_read(file, raw_tags=(_PER_FRAME,))
+    else:
+        ds, name = open_dataset(file, raw_tags=(_PER_FRAME,))
     try:
         return ParametricMap(ds, source=name)
     except RadbridgeError:
