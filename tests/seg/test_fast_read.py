@@ -124,3 +124,39 @@ def test_label_maps_longer_than_a_decoding_chunk(tmp_path, syntax):
     volume = read_segmentation(path).label_volume()
     np.testing.assert_array_equal(volume.array, labels)
     np.testing.assert_array_equal(pydicom.dcmread(path).pixel_array, labels)
+
+
+def _pickle_and_copy(ds):
+    import copy
+    import pickle
+
+    return pickle.loads(pickle.dumps(ds)), copy.deepcopy(ds)
+
+
+@pytest.mark.parametrize("opener", ["open_read", "open_mapped"])
+def test_a_data_set_with_its_pixel_data_in_the_file_pickles_and_copies(interop, opener):
+    """A worker process or an edit of a copy needs the data set whole: the view becomes bytes."""
+    from radbridge.iods.multiframe import fast_read
+
+    path = interop / "seg" / "dcmqi" / "liver.dcm"
+    ds = getattr(fast_read, opener)(path, raw_tags=(PER_FRAME,))
+    assert isinstance(ds["PixelData"].value, memoryview)  # read without a copy
+    for copied in _pickle_and_copy(ds):
+        assert type(copied["PixelData"]).__name__ == "DataElement"
+        assert isinstance(copied.PixelData, bytes)
+        assert copied == ds and copied.PixelData == pydicom.dcmread(path).PixelData
+
+
+def test_readers_results_pickle_and_copy(interop, tmp_path):
+    from radbridge.pm import open_parametric_map
+
+    seg = read_segmentation(interop / "seg" / "dcmqi" / "liver.dcm")
+    for copied in _pickle_and_copy(seg.dataset):
+        assert read_segmentation(copied).label_volume().array.sum() == (
+            seg.label_volume().array.sum()
+        )
+    pm_files = sorted((interop / "pm").rglob("*.dcm"))
+    assert pm_files, "no Parametric Map in the interop set"
+    pm = open_parametric_map(pm_files[0])
+    for copied in _pickle_and_copy(pm.dataset):
+        assert copied == pm.dataset

@@ -27,6 +27,7 @@ import os
 import struct
 import zlib
 from collections.abc import Iterable
+from typing import SupportsIndex
 
 from pydicom import config, dcmread
 from pydicom.dataelem import DataElement, RawDataElement
@@ -44,6 +45,7 @@ from radbridge.iods.multiframe.functional_groups import (
 
 __all__ = [
     "DicomFile",
+    "ViewElement",
     "check_elements",
     "map_file",
     "meta_end",
@@ -535,11 +537,47 @@ def _pixels_apart(
     tag = struct.unpack_from("<HH", data, header_end)
     number = (tag[0] << 16) | tag[1]
     vr = _PIXEL_VRS[number] if implicit else data[header_end + 4 : header_end + 6].decode()
-    element = DataElement(number, vr, memoryview(data)[start:end], validation_mode=config.IGNORE)
+    element = ViewElement(number, vr, memoryview(data)[start:end], validation_mode=config.IGNORE)
     element.is_undefined_length = undefined
     ds.add(element)
     ds.filename = name
     return ds
+
+
+class ViewElement(DataElement):
+    """A data element whose value is a :class:`memoryview` of a file's bytes or mapping.
+
+    :func:`open_read` and :func:`open_mapped` give the pixel data so, without a
+    copy. A memoryview cannot be pickled or deep-copied, so the data set it is in
+    could not be either (a worker process, ``copy.deepcopy`` before editing): a
+    copy or a pickle of this element is a plain :class:`~pydicom.dataelem.DataElement`
+    holding the value as ``bytes``.
+
+    Examples
+    --------
+    >>> import pickle
+    >>> from pydicom import config
+    >>> element = ViewElement(0x7FE00010, "OB", memoryview(b"ab"), validation_mode=config.IGNORE)
+    >>> copied = pickle.loads(pickle.dumps(element))
+    >>> type(copied).__name__, copied.value
+    ('DataElement', b'ab')
+    """
+
+    def plain(self) -> DataElement:
+        """Return an equal :class:`~pydicom.dataelem.DataElement` holding ``bytes``."""
+        element = DataElement(self.tag, self.VR, bytes(self.value), validation_mode=config.IGNORE)
+        element.is_undefined_length = self.is_undefined_length
+        return element
+
+    def __deepcopy__(self, memo: dict[int, object]) -> DataElement:
+        copied = self.plain()
+        memo[id(self)] = copied
+        return copied
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> tuple[object, ...]:
+        # unpickled as pydicom's own class: the plain element's attributes on an empty one
+        plain = self.plain()
+        return DataElement, (plain.tag, plain.VR, b""), dict(plain.__dict__)
 
 
 def _locate_pixels(
