@@ -31,7 +31,7 @@ from radbridge.pixels import (
     pack_frames,
     unpack_frames,
 )
-from radbridge.pixels._pool import choose_pool, encode_parallel
+from radbridge.pixels.parallel import choose_pool, encode_parallel
 
 SIZE = 512
 

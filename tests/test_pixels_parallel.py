@@ -17,9 +17,9 @@ from radbridge.pixels import (
     FrameFormat,
     FrameReader,
     TransferSyntax,
-    _pool,
     encode_frames,
     encode_pixel_data,
+    parallel,
 )
 from radbridge.pixels import reader as reader_module
 from radbridge.pixels import syntax as syntax_module
@@ -37,7 +37,7 @@ def labels(n: int = 24, size: int = 64) -> np.ndarray:
 @pytest.fixture
 def alone():
     """Forking is only safe (and only chosen) while this process runs one thread."""
-    if not _pool.can_fork():
+    if not parallel.can_fork():
         if os.environ.get("RADBRIDGE_REQUIRE_FORK") == "1":
             pytest.fail("this process runs several threads: the fork pool cannot be tested")
         pytest.skip(
@@ -62,24 +62,24 @@ def test_pools_keep_frame_order(kind, syntax, binary):
     frames = labels() > 0 if binary else labels()
     ts = TransferSyntax(syntax)
     fmt = FrameFormat.of_frames(frames)
-    serial = _pool.encode_parallel(frames, ts, fmt, 1)
+    serial = parallel.encode_parallel(frames, ts, fmt, 1)
     assert len(serial) == len(frames)
     assert len(set(serial)) == len(frames)  # distinct frames, distinct bytes
-    assert _pool.encode_parallel(frames, ts, fmt, 2, kind=kind) == serial
+    assert parallel.encode_parallel(frames, ts, fmt, 2, kind=kind) == serial
 
 
 @pytest.mark.usefixtures("alone")
 def test_public_api_uses_workers_when_worth_it(monkeypatch):
-    monkeypatch.setitem(_pool._MIN_SECONDS, "fork", 0.0)
+    monkeypatch.setitem(parallel.MIN_SECONDS, "fork", 0.0)
     frames = labels()
     kinds = []
-    original = _pool.choose_pool
+    original = parallel.choose_pool
 
     def spy(*args, **kwargs):
         kinds.append(original(*args, **kwargs))
         return kinds[-1]
 
-    monkeypatch.setattr(_pool, "choose_pool", spy)
+    monkeypatch.setattr(parallel, "choose_pool", spy)
     assert encode_frames(frames, "jpegls", workers=2) == encode_frames(frames, "jpegls", workers=1)
     assert kinds == ["fork", "serial"]
     # RLE is encoded for all frames at once in NumPy (pixels/rle.py), never in a pool
@@ -89,28 +89,28 @@ def test_public_api_uses_workers_when_worth_it(monkeypatch):
 
 @pytest.mark.usefixtures("alone")
 def test_worker_errors_name_the_global_frame_number(monkeypatch):
-    monkeypatch.setitem(_pool._MIN_SECONDS, "fork", 0.0)
+    monkeypatch.setitem(parallel.MIN_SECONDS, "fork", 0.0)
     frames = np.zeros((40, 8, 8), np.uint8)
     frames[32] = np.random.default_rng(0).integers(0, 256, (8, 8))  # pyjpegls fails on it
     with pytest.raises(EncodingError, match="frame 33"):
-        _pool.encode_parallel(frames, TransferSyntax.JPEGLS, FrameFormat.of_frames(frames), 2)
+        parallel.encode_parallel(frames, TransferSyntax.JPEGLS, FrameFormat.of_frames(frames), 2)
 
 
 @pytest.mark.usefixtures("alone")
 def test_choose_pool():
     big = FrameFormat(512, 512, bits_allocated=8)
-    assert _pool.choose_pool(TransferSyntax.RLE, big, 3000, 1) == "serial"
-    assert _pool.choose_pool(TransferSyntax.RLE, big, 3, 2) == "serial"  # not worth it
-    assert _pool.choose_pool(TransferSyntax.RLE, big, 3000, 2) == "fork"
-    assert _pool.choose_pool(TransferSyntax.DEFLATE, big, 3000, 2) == "thread"
-    assert _pool.choose_pool(TransferSyntax.JPEG2000, big, 3000, 2, decode=True) == "fork"
-    assert _pool.choose_pool(TransferSyntax.JPEGLS, big, 30, 2, decode=True) == "serial"
+    assert parallel.choose_pool(TransferSyntax.RLE, big, 3000, 1) == "serial"
+    assert parallel.choose_pool(TransferSyntax.RLE, big, 3, 2) == "serial"  # not worth it
+    assert parallel.choose_pool(TransferSyntax.RLE, big, 3000, 2) == "fork"
+    assert parallel.choose_pool(TransferSyntax.DEFLATE, big, 3000, 2) == "thread"
+    assert parallel.choose_pool(TransferSyntax.JPEG2000, big, 3000, 2, decode=True) == "fork"
+    assert parallel.choose_pool(TransferSyntax.JPEGLS, big, 30, 2, decode=True) == "serial"
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)
     other.start()
     try:  # never fork a process that runs other threads
-        assert _pool.choose_pool(TransferSyntax.RLE, big, 3000, 2) == "serial"
-        assert _pool.choose_pool(TransferSyntax.DEFLATE, big, 3000, 2) == "thread"
+        assert parallel.choose_pool(TransferSyntax.RLE, big, 3000, 2) == "serial"
+        assert parallel.choose_pool(TransferSyntax.DEFLATE, big, 3000, 2) == "thread"
     finally:
         stop.set()
         other.join()
@@ -134,11 +134,11 @@ def reader_for(frames, syntax):
 @pytest.mark.parametrize("binary", [False, True])
 @pytest.mark.usefixtures("alone")
 def test_forked_decoding_equals_serial(monkeypatch, syntax, binary):
-    monkeypatch.setitem(_pool._MIN_SECONDS, "fork", 0.0)
+    monkeypatch.setitem(parallel.MIN_SECONDS, "fork", 0.0)
     frames = labels() > 0 if binary else labels()
     reader = reader_for(frames, syntax)
     calls = []
-    original = _pool.decode_parallel
+    original = parallel.decode_parallel
     monkeypatch.setattr(
         reader_module, "decode_parallel", lambda *a: calls.append(1) or original(*a)
     )
@@ -152,7 +152,7 @@ def test_forked_decoding_equals_serial(monkeypatch, syntax, binary):
 
 @pytest.mark.usefixtures("alone")
 def test_forked_decoding_reports_the_bad_frame(monkeypatch):
-    monkeypatch.setitem(_pool._MIN_SECONDS, "fork", 0.0)
+    monkeypatch.setitem(parallel.MIN_SECONDS, "fork", 0.0)
     frames = labels()
     reader = reader_for(frames, "jpegls")
     assert reader.encoded_frame(0)  # builds the fragment index
@@ -195,7 +195,7 @@ def test_a_compressed_series_decodes_its_slices_in_forked_workers(monkeypatch, s
     from radbridge import Series
     from tests.foundation.builders import ct_slice
 
-    monkeypatch.setitem(_pool._MIN_SECONDS, "fork", 0.0)
+    monkeypatch.setitem(parallel.MIN_SECONDS, "fork", 0.0)
     rng = np.random.default_rng(3)
     datasets, expected = [], []
     for k in (4, 0, 3, 1, 2, 5):  # stored out of order: the plan orders them
@@ -207,7 +207,7 @@ def test_a_compressed_series_decodes_its_slices_in_forked_workers(monkeypatch, s
         datasets.append(ds)
         expected.append((k, pixels[0]))
     calls = []
-    original = _pool.decode_parallel
+    original = parallel.decode_parallel
     monkeypatch.setattr(
         reader_module, "decode_parallel", lambda *a: calls.append(1) or original(*a)
     )

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import typer.main
 
-from radbridge._version import __version__
+from radbridge import __version__
 from radbridge.cli import app, main
 
 #: Commands that report nothing a script would parse: servers that run until stopped,

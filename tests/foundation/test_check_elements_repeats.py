@@ -80,10 +80,13 @@ def test_numpy_decoding_of_ds_is_part_of_what_passed(tmp_path, monkeypatch):
         _check(path)
 
 
-def _with_items(folder: Path, name: str, values: list[bytes], vr: bytes = b"IS") -> Path:
+def _with_items(
+    folder: Path, name: str, values: list[bytes], vr: bytes = b"IS", charset_in: int | None = None
+) -> Path:
     """A CT header with a Referenced Image Sequence whose items hold ``values`` as Instance Number.
 
-    Each item also holds the same Referenced SOP Class UID (repeated bytes).
+    Each item also holds the same Referenced SOP Class UID (repeated bytes); item
+    ``charset_in`` has a Specific Character Set of its own.
     """
     from pydicom.dataset import Dataset
 
@@ -93,6 +96,8 @@ def _with_items(folder: Path, name: str, values: list[bytes], vr: bytes = b"IS")
         item = Dataset()
         item.ReferencedSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
         item.InstanceNumber = 900 + i  # patched below
+        if i == charset_in:
+            item.SpecificCharacterSet = "ISO_IR 192"
         items.append(item)
     ds.ReferencedImageSequence = items
     path = folder / name
@@ -140,13 +145,14 @@ def test_what_a_reader_skipped_is_checked_for_the_next_reader(tmp_path):
         check_elements(read_header(damaged), name=damaged)
 
 
-def test_an_items_own_character_set_is_part_of_what_passed(tmp_path):
-    from radbridge.iods.multiframe.fast_read import _with_charset
+def test_an_items_own_character_set_is_part_of_what_passed(tmp_path, monkeypatch):
+    from radbridge.iods.multiframe import fast_read
 
-    path = _with_items(tmp_path, "a.dcm", [b"11", b"12"])
+    monkeypatch.setattr(fast_read, "_PASSED", {})  # nothing passed before in this process
+    _check(_with_items(tmp_path, "parent.dcm", [b"11", b"12"]))  # both items: the default
+    path = _with_items(tmp_path, "own.dcm", [b"11", b"12"], charset_in=1)
     header = read_header(path)
+    check_elements(header, name=path)
     first, second = header.ReferencedImageSequence
-    second.SpecificCharacterSet = "ISO_IR 192"
-    known = ("options", "")
-    assert _with_charset(first, known) == known  # the parent's character set
-    assert _with_charset(second, known) == ("options", "ISO_IR 192")
+    assert isinstance(first.get_item(0x00081150), RawDataElement)  # same bytes, same charset
+    assert not isinstance(second.get_item(0x00081150), RawDataElement)  # decoded again

@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from radbridge.errors import DicomWebError, NotDicomError, PeerTimeoutError
 from radbridge.io.phantom import write_phantom
 from radbridge.net import Peer, TLSConfig, find, qido, stow, wado
-from radbridge.net.dicomweb.client import _batches, _parts
+from radbridge.net.dicomweb.client import stow_batches
+from radbridge.net.dicomweb.multipart import part_bodies
 from tests.net.helpers import dataset_bytes, make_certificates, received_tree, sources_by_uid
 from tests.peers._common import free_port
 from tests.peers.orthanc import OrthancConfig
@@ -145,7 +146,7 @@ def test_a_server_that_never_answers_times_out(tmp_path):
 
 
 def _drain(parts):
-    """Return (the parts a _parts generator yields, what it returns)."""
+    """Return (the parts a part_bodies generator yields, what it returns)."""
     got = []
     while True:
         try:
@@ -180,7 +181,7 @@ _part_bytes = st.binary(max_size=300).map(lambda b: b.replace(_BOUNDARY.encode()
 def test_multipart_parts_come_out_whatever_the_chunking(parts, cuts, preamble):
     body = _multipart(parts, _BOUNDARY, preamble=preamble)
     content_type = f'multipart/related; type="application/dicom"; boundary="{_BOUNDARY}"'
-    assert _drain(_parts(content_type, _chunked(body, cuts))) == (parts, True)
+    assert _drain(part_bodies(content_type, _chunked(body, cuts))) == (parts, True)
 
 
 @given(
@@ -193,7 +194,7 @@ def test_a_multipart_body_cut_short_yields_only_whole_parts(parts, cut, cuts):
     end = body.rindex(f"--{_BOUNDARY}--".encode())
     short = body[: cut % (end + 2)]  # lose at least the close delimiter's "--"
     content_type = f"multipart/related; boundary={_BOUNDARY}"
-    got, complete = _drain(_parts(content_type, _chunked(short, cuts)))
+    got, complete = _drain(part_bodies(content_type, _chunked(short, cuts)))
     assert not complete
     assert got == parts[: len(got)]
 
@@ -290,7 +291,7 @@ def test_batches_keep_order_and_size(tmp_path_factory, sizes, limit):
     for number, size in enumerate(sizes):
         files.append(folder / f"{number}.dcm")
         files[-1].write_bytes(b"x" * size)
-    batches = list(_batches(files, limit))
+    batches = list(stow_batches(files, limit))
     assert [p for batch in batches for p in batch] == files
     for batch in batches:
         total = sum(p.stat().st_size for p in batch)

@@ -10,10 +10,10 @@ from numpy.typing import ArrayLike, NDArray
 from pydicom.dataset import Dataset
 
 from radbridge.errors import EncodingError
-from radbridge.pixels._pool import default_workers, encode_parallel
 from radbridge.pixels.bits import pack_frames
 from radbridge.pixels.codecs import check_encodable, check_values
 from radbridge.pixels.frame_format import FrameFormat
+from radbridge.pixels.parallel import default_workers, encode_parallel
 from radbridge.pixels.rle import encode_rle_frames
 from radbridge.pixels.syntax import TransferSyntax
 

@@ -21,11 +21,11 @@ from numpy.typing import NDArray
 from pydicom.dataset import Dataset
 
 from radbridge.errors import DecodingError, MissingAttributeError
-from radbridge.pixels._pool import choose_pool, decode_parallel, default_workers
 from radbridge.pixels.bits import unpack_frames
 from radbridge.pixels.codecs import decode_frame
 from radbridge.pixels.fragments import FragmentIndex
 from radbridge.pixels.frame_format import FrameFormat
+from radbridge.pixels.parallel import choose_pool, decode_parallel, default_workers
 from radbridge.pixels.syntax import TransferSyntax
 
 __all__ = ["FrameReader", "read_planes"]

@@ -24,7 +24,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,12 +40,20 @@ from radbridge.errors import (
 )
 from radbridge.io.part10 import read_uids
 from radbridge.io.storage import instance_path, write_durably
-from radbridge.net.dicomweb.multipart import MultipartParser, PartData, PartEnd, boundary_of
+from radbridge.net.dicomweb.multipart import part_bodies
 from radbridge.net.peers import Peer
 from radbridge.net.retrieved import RetrieveProgress, RetrieveReport
 from radbridge.net.senders import failed
 
-__all__ = ["DicomWebSender", "StowReport", "permanent_failure", "qido", "stow", "wado"]
+__all__ = [
+    "DicomWebSender",
+    "StowReport",
+    "permanent_failure",
+    "qido",
+    "stow",
+    "stow_batches",
+    "wado",
+]
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +253,7 @@ def stow(
     failed: list[str] = []
     reasons: list[int] = []
     status = 200
-    for batch in _batches(files, batch_bytes):
+    for batch in stow_batches(files, batch_bytes):
         answer, batch_status = _post_instances(peer, session, url, batch)
         status = batch_status if batch_status != 200 else status
         stored += [
@@ -337,7 +345,7 @@ def _check_part10(path: Path) -> None:
         )
 
 
-def _batches(files: Sequence[Path], limit: int) -> Iterator[list[Path]]:
+def stow_batches(files: Sequence[Path], limit: int) -> Iterator[list[Path]]:
     """Group ``files`` in order into lists whose total size stays within ``limit``."""
     batch: list[Path] = []
     size = 0
@@ -508,7 +516,7 @@ def wado(
     with response:
         chunks = _arriving(response.raw)
         for data in _received(
-            peer, url, _parts(response.headers.get("Content-Type", ""), chunks), report
+            peer, url, part_bodies(response.headers.get("Content-Type", ""), chunks), report
         ):
             try:
                 study_uid, series_uid, sop, _ = read_uids(data)
@@ -569,33 +577,3 @@ def _arriving(raw: Any) -> Iterator[bytes]:
     """Yield an HTTP body (a urllib3 response) in pieces as they arrive, up to 1 MiB each."""
     while chunk := raw.read1(1 << 20, decode_content=True):
         yield chunk
-
-
-def _parts(content_type: str, chunks: Iterable[bytes]) -> Generator[bytes, None, bool]:
-    r"""Yield the bodies of a ``multipart/related`` message (RFC 2046 5.1) as they arrive.
-
-    ``chunks`` is the message body in pieces of any size; each part is yielded as
-    soon as the delimiter after it has arrived. A body sent without multipart
-    encapsulation (some servers do so for a single instance) is yielded whole.
-    Returns False when a multipart body ended before its close delimiter.
-
-    >>> body = [b"--b1\r\nContent-Type: application/dicom\r\n\r\nDA", b"TA\r\n--b1--\r\n"]
-    >>> list(_parts('multipart/related; type="application/dicom"; boundary=b1', body))
-    [b'DATA']
-    """
-    boundary = boundary_of(content_type)
-    if not boundary:
-        body = b"".join(chunks)
-        if body:
-            yield body
-        return True
-    parser = MultipartParser(boundary)
-    content = bytearray()
-    for chunk in chunks:
-        for event in parser.feed(chunk):
-            if isinstance(event, PartData):
-                content += event.data
-            elif isinstance(event, PartEnd):
-                yield bytes(content)
-                content.clear()
-    return parser.complete

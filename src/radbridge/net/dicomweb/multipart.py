@@ -20,6 +20,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "PartEnd",
     "PartStart",
     "boundary_of",
+    "part_bodies",
 ]
 
 #: Longest header block of a part.
@@ -161,6 +163,36 @@ class MultipartParser:
             self._state = "content"
             return True
         return False
+
+
+def part_bodies(content_type: str, chunks: Iterable[bytes]) -> Generator[bytes, None, bool]:
+    r"""Yield the bodies of a ``multipart/related`` message (RFC 2046 5.1) as they arrive.
+
+    ``chunks`` is the message body in pieces of any size; each part is yielded as
+    soon as the delimiter after it has arrived. A body sent without multipart
+    encapsulation (some servers do so for a single instance) is yielded whole.
+    Returns False when a multipart body ended before its close delimiter.
+
+    >>> body = [b"--b1\r\nContent-Type: application/dicom\r\n\r\nDA", b"TA\r\n--b1--\r\n"]
+    >>> list(part_bodies('multipart/related; type="application/dicom"; boundary=b1', body))
+    [b'DATA']
+    """
+    boundary = boundary_of(content_type)
+    if not boundary:
+        body = b"".join(chunks)
+        if body:
+            yield body
+        return True
+    parser = MultipartParser(boundary)
+    content = bytearray()
+    for chunk in chunks:
+        for event in parser.feed(chunk):
+            if isinstance(event, PartData):
+                content += event.data
+            elif isinstance(event, PartEnd):
+                yield bytes(content)
+                content.clear()
+    return parser.complete
 
 
 def _headers(block: bytes) -> dict[str, str]:

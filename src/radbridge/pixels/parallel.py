@@ -38,6 +38,15 @@ from radbridge.pixels.codecs import encode_frame
 from radbridge.pixels.frame_format import FrameFormat
 from radbridge.pixels.syntax import TransferSyntax
 
+__all__ = [
+    "MIN_SECONDS",
+    "can_fork",
+    "choose_pool",
+    "decode_parallel",
+    "default_workers",
+    "encode_parallel",
+]
+
 log = logging.getLogger(__name__)
 
 #: Rough cost in nanoseconds per sample of 512x512 label frames (bench_pixels.py);
@@ -55,7 +64,7 @@ _DECODE_NS: dict[TransferSyntax | str, float] = {
     TransferSyntax.DEFLATE: 0.5,
 }
 #: Expected serial time (s) below which no pool is started, by pool kind.
-_MIN_SECONDS = {"thread": 0.05, "fork": 0.3}
+MIN_SECONDS = {"thread": 0.05, "fork": 0.3}
 #: Tasks per worker: small enough to balance uneven frames, large enough to amortise.
 _TASKS_PER_WORKER = 4
 
@@ -99,7 +108,7 @@ def choose_pool(
         kind = "fork"
     else:
         return "serial"
-    return kind if seconds >= _MIN_SECONDS[kind] else "serial"
+    return kind if seconds >= MIN_SECONDS[kind] else "serial"
 
 
 def _chunks(count: int, workers: int) -> list[tuple[int, int]]:
