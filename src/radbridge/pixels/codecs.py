@@ -27,8 +27,6 @@ packed bits in the RLE segment instead; :func:`decode_frame` reads both.
 
 from __future__ import annotations
 
-import itertools
-import struct
 import threading
 import zlib
 from typing import Any
@@ -39,7 +37,7 @@ from numpy.typing import NDArray
 from radbridge.errors import DecodingError, EncodingError
 from radbridge.pixels.bits import pack_each_frame, unpack_frames
 from radbridge.pixels.frame_format import FrameFormat
-from radbridge.pixels.rle import encode_rle_frames
+from radbridge.pixels.rle import check_rle_header, encode_rle_frames
 from radbridge.pixels.syntax import TransferSyntax
 
 __all__ = ["check_encodable", "check_values", "decode_frame", "encode_frame"]
@@ -347,7 +345,7 @@ def decode_frame(
         if ts is TransferSyntax.DEFLATE:
             return _inflate(bytes(data), fmt, index)
         if ts is TransferSyntax.RLE:
-            _check_rle_header(data, fmt, index)
+            check_rle_header(data, fmt, index)
         if ts is TransferSyntax.RLE and fmt.bits_allocated == 1:
             return _rle_bits(bytes(data), fmt)
         if ts is TransferSyntax.RLE and fmt.bits_allocated == 8 and fmt.samples_per_pixel == 1:
@@ -425,33 +423,6 @@ def _native_shape(array: NDArray[Any], fmt: FrameFormat) -> NDArray[Any]:
         array = np.moveaxis(array.reshape(fmt.samples_per_pixel, fmt.rows, fmt.columns), 0, -1)
     shaped: NDArray[Any] = array.reshape(fmt.frame_shape).astype(fmt.dtype, copy=True)
     return shaped
-
-
-def _check_rle_header(data: bytes | bytearray | memoryview, fmt: FrameFormat, index: int) -> None:
-    """Refuse an RLE header that does not describe this frame's segments (PS3.5 G.5).
-
-    pylibjpeg-rle decodes a header claiming no segments to a frame of zeros, and
-    ignores a segment whose offset is 0: a damaged frame would become an empty mask
-    without a word. The header must name one segment per byte of each sample, the
-    first at byte 64, each after the one before and inside the frame.
-    """
-    if len(data) < 64:
-        raise _bad_rle(index, f"holds {len(data)} bytes, less than its 64-byte header")
-    count, *offsets = struct.unpack_from("<16I", data)
-    expected = fmt.samples_per_pixel * max(1, fmt.bits_allocated // 8)
-    if count != expected:
-        raise _bad_rle(index, f"has {count} segments where {expected} are needed")
-    used = offsets[:count]
-    if used[0] != 64 or any(b <= a for a, b in itertools.pairwise(used)) or used[-1] >= len(data):
-        raise _bad_rle(index, f"has segment offsets {used} in a frame of {len(data)} bytes")
-
-
-def _bad_rle(index: int, what: str) -> DecodingError:
-    return DecodingError(
-        f"frame {index + 1} cannot be decoded as RLE Lossless (its header {what})",
-        attribute="PixelData",
-        hint="the file is damaged; ask its sender for a new copy",
-    )
 
 
 def _rle_bits(data: bytes, fmt: FrameFormat) -> NDArray[np.bool_]:

@@ -1,4 +1,4 @@
-"""RLE Lossless (PS3.5 Annex G) encoding of whole stacks of frames in NumPy.
+"""RLE Lossless (PS3.5 Annex G): encoding whole stacks of frames in NumPy, checking headers.
 
 Each frame becomes a 64-byte header (the number of segments and their offsets)
 followed by one segment per byte of each sample, most significant byte first;
@@ -27,14 +27,17 @@ Examples
 
 from __future__ import annotations
 
+import itertools
+import struct
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from radbridge.errors import DecodingError
 from radbridge.pixels.frame_format import FrameFormat
 
-__all__ = ["encode_rle_frames"]
+__all__ = ["check_rle_header", "encode_rle_frames"]
 
 #: Bytes encoded per batch: bounds the index arrays (~50 bytes per run) on noisy frames.
 _BATCH_BYTES = 1 << 22
@@ -155,3 +158,31 @@ def _write_tokens(
     out[at[owner] + (_MAX_RUN + 1) * index] = size - 1
     owner, index, _ = _pieces(run, 1)  # every literal byte after its run's header
     out[at[owner] + index + index // _MAX_RUN + 1] = flat[start[owner] + index]
+
+
+def check_rle_header(data: bytes | bytearray | memoryview, fmt: FrameFormat, index: int) -> None:
+    """Refuse an RLE header that does not describe this frame's segments (PS3.5 G.5).
+
+    pylibjpeg-rle decodes a header claiming no segments to a frame of zeros, and
+    ignores a segment whose offset is 0: a damaged frame would become an empty mask
+    without a word. The header must name one segment per byte of each sample, the
+    first at byte 64, each after the one before and inside the frame.
+    """
+    if len(data) < _HEADER:
+        raise _bad_rle(index, f"holds {len(data)} bytes, less than its {_HEADER}-byte header")
+    count, *offsets = struct.unpack_from("<16I", data)
+    expected = fmt.samples_per_pixel * max(1, fmt.bits_allocated // 8)
+    if count != expected:
+        raise _bad_rle(index, f"has {count} segments where {expected} are needed")
+    used = offsets[:count]
+    ordered = all(a < b for a, b in itertools.pairwise(used))
+    if used[0] != _HEADER or not ordered or used[-1] >= len(data):
+        raise _bad_rle(index, f"has segment offsets {used} in a frame of {len(data)} bytes")
+
+
+def _bad_rle(index: int, what: str) -> DecodingError:
+    return DecodingError(
+        f"frame {index + 1} cannot be decoded as RLE Lossless (its header {what})",
+        attribute="PixelData",
+        hint="the file is damaged; ask its sender for a new copy",
+    )
