@@ -237,13 +237,8 @@ def decode(
     --stacked and --per-segment keep their fractions (float 0..1) unless --threshold
     is given.
     """
-    from radbridge.readahead import ReadAhead
-
-    seg_path = ReadAhead(seg_file)  # read while NumPy and pydicom are imported (~0.04 s)
     from radbridge.errors import ConfigError
-    from radbridge.io.series import read_series
-    from radbridge.iods.threshold import DEFAULT_THRESHOLD
-    from radbridge.seg import read_segmentation
+    from radbridge.readahead import ReadAhead
 
     if stacked and dcmqi_json is not None:
         raise ConfigError(
@@ -251,6 +246,11 @@ def decode(
             attribute="--dcmqi-json",
             hint="use --per-segment (meta.json is written beside the files) or a label map",
         )
+    seg_path = ReadAhead(seg_file)  # read while NumPy and pydicom are imported (~0.04 s)
+    from radbridge.io.series import read_series
+    from radbridge.iods.threshold import DEFAULT_THRESHOLD
+    from radbridge.seg import read_segmentation
+
     seg = read_segmentation(seg_path)
     target = read_series(source) if source is not None else None
     if stacked or per_segment:

@@ -17,7 +17,6 @@ Examples
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 from pydicom.dataset import Dataset
@@ -30,7 +29,7 @@ from radbridge.iods.legacy.types import (
     LEGACY_CONVERTED_ENHANCED_MR_IMAGE_STORAGE,
     LEGACY_CONVERTED_ENHANCED_PET_IMAGE_STORAGE,
 )
-from radbridge.iods.multiframe.fast_read import DicomFile, open_dataset, open_read
+from radbridge.iods.multiframe.fast_read import DicomFile, open_large
 from radbridge.iods.source import Series
 
 __all__ = ["LegacyEnhancedImage", "read_legacy_enhanced"]
@@ -109,11 +108,7 @@ def read_legacy_enhanced(file: DicomFile) -> LegacyEnhancedImage:
     radbridge.errors.GeometryError
         The frames do not form one volume.
     """
-    if isinstance(file, str | os.PathLike):  # the pixel data is not copied out of the file
-        opened: str | None = os.fspath(file)
-        ds = open_read(file)
-    else:
-        ds, opened = open_dataset(file, raw_tags=())
+    ds, opened = open_large(file)  # the pixel data is not copied out of the file
     return LegacyEnhancedImage(ds, source=opened)
 
 

@@ -42,6 +42,7 @@ from radbridge.iods.multiframe.functional_groups import (
     damaged_groups,
     is_sequence_tag,
 )
+from radbridge.readahead import read_bytes
 
 __all__ = [
     "DicomFile",
@@ -50,6 +51,7 @@ __all__ = [
     "map_file",
     "meta_end",
     "open_dataset",
+    "open_large",
     "open_mapped",
     "open_read",
     "plane_attributes",
@@ -105,8 +107,6 @@ def open_dataset(
 
 def _read_file(path: str | os.PathLike[str]) -> bytes:
     """Read a file (or take the bytes a :class:`~radbridge.readahead.ReadAhead` read)."""
-    from radbridge.readahead import read_bytes
-
     try:
         return read_bytes(path)
     except OSError as exc:
@@ -512,6 +512,18 @@ def open_read(path: str | os.PathLike[str], *, raw_tags: Iterable[int] = ()) -> 
     if len(data) < 132 or data[128:132] != b"DICM":
         return _parse_checked(data, name, raw_tags, set(raw_tags))  # as open_dataset does
     return _pixels_apart(name, data, raw_tags, whole=True)
+
+
+def open_large(file: DicomFile, *, raw_tags: Iterable[int] = ()) -> tuple[Dataset, str | None]:
+    """Open an image object: a path by :func:`open_read`, anything else by :func:`open_dataset`.
+
+    For readers of objects whose pixel data can be large (SEG, Parametric Map, legacy
+    enhanced images): a file's pixel data is a view of the bytes read, not copied
+    out. Returns the data set and its file name (``None`` when there is none).
+    """
+    if isinstance(file, str | os.PathLike):
+        return open_read(file, raw_tags=raw_tags), os.fspath(file)
+    return open_dataset(file, raw_tags=raw_tags)
 
 
 def _pixels_apart(

@@ -204,8 +204,7 @@ def parse_items(
     DecodingError
         The bytes are not a well-formed sequence.
     """
-    parser = _Parser(bytes(data), little_endian, implicit_vr, source)
-    parser.descend = None if descend is None else frozenset(descend)
+    parser = _Parser(bytes(data), little_endian, implicit_vr, source, descend)
     items, end = parser.items(0, len(parser.data))
     if end != len(parser.data):
         parser.fail(end, "trailing bytes after the last item")
@@ -213,7 +212,14 @@ def parse_items(
 
 
 class _Parser:
-    def __init__(self, data: bytes, little: bool, implicit: bool, source: str | None) -> None:
+    def __init__(
+        self,
+        data: bytes,
+        little: bool,
+        implicit: bool,
+        source: str | None,
+        descend: Collection[int] | None = None,
+    ) -> None:
         self.data = data
         self.implicit = implicit
         self.prefix = "<" if little else ">"
@@ -221,7 +227,7 @@ class _Parser:
         self._tag = struct.Struct(self.prefix + "HH")
         self._u32 = struct.Struct(self.prefix + "I")
         self._u16 = struct.Struct(self.prefix + "H")
-        self.descend: frozenset[int] | None = None
+        self.descend = None if descend is None else frozenset(descend)
 
     def fail(self, offset: int, what: str) -> None:
         raise damaged_groups(

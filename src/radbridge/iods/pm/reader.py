@@ -29,7 +29,6 @@ Examples
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -187,13 +186,9 @@ def open_parametric_map(file: DicomFile) -> ParametricMap:
     DecodingError
         The file is damaged or truncated.
     """
-    from radbridge.iods.multiframe.fast_read import open_dataset, open_read
+    from radbridge.iods.multiframe.fast_read import open_large
 
-    if isinstance(file, str | os.PathLike):  # the pixel data is not copied (float maps are large)
-        name: str | None = os.fspath(file)
-        ds = open_read(file, raw_tags=(_PER_FRAME,))
-    else:
-        ds, name = open_dataset(file, raw_tags=(_PER_FRAME,))
+    ds, name = open_large(file, raw_tags=(_PER_FRAME,))  # float maps are large: not copied
     try:
         return ParametricMap(ds, source=name)
     except RadbridgeError:

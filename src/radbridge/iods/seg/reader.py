@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -87,13 +86,9 @@ def read_segmentation(file: DicomFile) -> Segmentation:
     UnsupportedObjectError
         It is DICOM but not a Segmentation.
     """
-    from radbridge.iods.multiframe.fast_read import open_dataset, open_read
+    from radbridge.iods.multiframe.fast_read import open_large
 
-    if isinstance(file, str | os.PathLike):  # the pixel data is not copied (~90 MB)
-        name: str | None = os.fspath(file)
-        ds = open_read(file, raw_tags=(_PER_FRAME_FUNCTIONAL_GROUPS,))
-    else:
-        ds, name = open_dataset(file, raw_tags=(_PER_FRAME_FUNCTIONAL_GROUPS,))
+    ds, name = open_large(file, raw_tags=(_PER_FRAME_FUNCTIONAL_GROUPS,))  # pixels not copied
     return Segmentation(ds, source=name)
 
 
