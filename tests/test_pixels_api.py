@@ -19,5 +19,15 @@ def test_all_names_resolve_and_are_documented():
 
 def test_no_private_module_leaks_into_the_namespace():
     public = {n for n in dir(pixels) if not n.startswith("_")}
-    modules = {"bits", "codecs", "encode", "fragments", "frame_format", "reader", "rle", "syntax"}
+    modules = {
+        "bits",
+        "codecs",
+        "encode",
+        "fragments",
+        "frame_format",
+        "parallel",
+        "reader",
+        "rle",
+        "syntax",
+    }
     assert public - modules == set(pixels.__all__)
