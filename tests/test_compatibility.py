@@ -192,7 +192,7 @@ def _objects(study: Study, folder: Path) -> dict[str, Written]:
         ("SC overlay JPEG-LS (compact)", {"profile": "compact"}),
     ]:
         path = folder / f"sc{len(out)}.dcm"
-        encode_overlay_sc(study.source, frames, **options).save_as(path, enforce_file_format=True)
+        encode_overlay_sc(frames, study.source, **options).save_as(path, enforce_file_format=True)
         out[name] = Written("sc", path, values=frames)
     from tests.sr.test_sr import image_group, planar_group
 

@@ -499,8 +499,9 @@ _FAMILY_FACES = [f for f in FACES if f.count(".") == 1 and f.split(".")[1] in _F
 
 @pytest.mark.parametrize("face", _FAMILY_FACES)
 def test_encoders_and_readers_name_their_parameters_alike(face):
-    # every writer: the source series as `source` (see _SOURCE_PARAMETER), the series
-    # options as keyword-only `options` (`series=` only as its deprecated old name);
+    # every writer: what it encodes first, the source series second as `source` (see
+    # _SOURCE_PARAMETER), the series options as keyword-only `options` (`series=` only
+    # as its deprecated old name);
     # every reader of one object: what it opens as `file` (a path, bytes or a data set)
     module = importlib.import_module(face)
     for name in module.__all__:
@@ -510,6 +511,8 @@ def test_encoders_and_readers_name_their_parameters_alike(face):
         params = inspect.signature(value).parameters
         if name.startswith("encode_"):
             assert _SOURCE_PARAMETER.get(face, "source") in params, name
+            if face not in _SOURCE_PARAMETER:
+                assert list(params).index("source") == 1, name
             assert params["options"].kind is inspect.Parameter.KEYWORD_ONLY, name
             if "series" in params:
                 assert params["series"].kind is inspect.Parameter.KEYWORD_ONLY, name

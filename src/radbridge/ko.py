@@ -12,7 +12,7 @@ Examples
 >>> study = write_phantom(tempfile.mkdtemp(), slices=3, size=16, nifti=False)
 >>> source = read_source_series(study.dicom_dir)
 >>> key = source.slice_refs[1].sop_instance_uid
->>> ko = encode_key_objects(source, [key], description="largest lesion")
+>>> ko = encode_key_objects([key], source, description="largest lesion")
 >>> read_key_objects(ko).references[0].sop_instance_uid == key
 True
 """

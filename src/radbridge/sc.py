@@ -13,7 +13,7 @@ Examples
 >>> from radbridge.io.phantom import generate_phantom
 >>> ph = generate_phantom(slices=3, size=32)
 >>> rendering = render_overlay(ph.hu, ph.labels.array, {}, ph.label_names)
->>> sc = encode_overlay_sc(Series.from_volume(ph.hu), rendering)
+>>> sc = encode_overlay_sc(rendering, Series.from_volume(ph.hu))
 >>> sc.BurnedInAnnotation, int(sc.NumberOfFrames)
 ('YES', 3)
 """

@@ -121,9 +121,9 @@ def _own_files(folder: Path) -> tuple[list[tuple[str, str, Path]], Path]:
     )
     made.append(("sr", "sr", _save(encode_measurement_report(report, source), out / "sr.dcm")))
     keys = [source.slice_refs[0].sop_instance_uid]
-    made.append(("kos", "sr", _save(encode_key_objects(source, keys), out / "kos.dcm")))
+    made.append(("kos", "sr", _save(encode_key_objects(keys, source), out / "kos.dcm")))
     frames = render_overlay(read_volume(files.dicom_dir, rescale=True), labels, {}, names)
-    made.append(("sc", "sc", _save(encode_overlay_sc(source, frames), out / "sc.dcm")))
+    made.append(("sc", "sc", _save(encode_overlay_sc(frames, source), out / "sc.dcm")))
     made += _slide_files(folder, out)
     (out / "names.json").write_text(json.dumps(names))
     return made, files.dicom_dir

@@ -116,8 +116,8 @@ def test_regions_by_layer_when_graphics_name_no_group(study):
     circle = GraphicObject("CIRCLE", [[40.5, 40.5], [40.5, 44.5]])
     line = GraphicObject("POLYLINE", [[1, 1], [5, 5]])
     ds = encode_presentation_state(
-        study.source,
         [GraphicAnnotation("A", (ref,), (square, line)), GraphicAnnotation("B", (ref,), (circle,))],
+        study.source,
         [GraphicLayer("A", 2, "first"), GraphicLayer("B", 1)],
     )
     ps = read_gsps(ds)

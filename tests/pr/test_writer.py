@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+import datetime as dt
 import logging
 
 import numpy as np
@@ -284,11 +286,25 @@ def test_refuses_bad_segment_descriptions(study, segments, message):
 def _one(study, graphic=None, layer="A", group=None, images=None):
     refs = images if images is not None else (study.source.slice_refs[0],)
     return encode_presentation_state(
-        study.source,
         [GraphicAnnotation(layer, refs, (graphic or GraphicObject("POINT", [[3, 3]]),))],
+        study.source,
         [GraphicLayer("A", 1)],
         groups=[GraphicGroup(1, "one")] if group else [],
     )
+
+
+def test_the_former_order_source_first_still_works_with_a_warning(study, tmp_path):
+    fixed = SeriesOptions(series_instance_uid="2.25.71", sop_instance_uid="2.25.72")
+    fixed = dataclasses.replace(fixed, timestamp=dt.datetime(2024, 1, 2, 3, 4, 5))
+    layers = [GraphicLayer("A", 1)]
+    notes = [
+        GraphicAnnotation("A", study.source.slice_refs[:1], (GraphicObject("POINT", [[3, 3]]),))
+    ]
+    current = encode_presentation_state(notes, study.datasets, layers, options=fixed)
+    expected = save(current, tmp_path)
+    with pytest.warns(DeprecationWarning, match=r"encode_presentation_state\(source, \.\.\.\)"):
+        former = encode_presentation_state(study.datasets, notes, layers, options=fixed)
+    assert save(former, tmp_path, "former.dcm").read_bytes() == expected.read_bytes()
 
 
 def test_presentation_state_of_own_graphics_is_valid(study, tmp_path):

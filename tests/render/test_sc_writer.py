@@ -37,7 +37,7 @@ def frames(study):
 @pytest.mark.parametrize("syntax", ["explicit", "rle", "jpegls", "deflated-explicit"])
 def test_pixels_come_back_exactly(study, frames, syntax):
     ds = pydicom.dcmread(
-        io.BytesIO(_bytes(encode_overlay_sc(study.source, frames, transfer_syntax=syntax)))
+        io.BytesIO(_bytes(encode_overlay_sc(frames, study.source, transfer_syntax=syntax)))
     )
     assert ds.SOPClassUID == MULTIFRAME_TRUE_COLOR_SC_STORAGE
     # pydicom's own decoders (RLE, pyjpegls, zlib), not radbridge's reader
@@ -54,7 +54,7 @@ def _one_slice(study):
 
 
 def test_one_slice_source_has_no_frame_increment_pointer(study, frames):
-    ds = pydicom.dcmread(io.BytesIO(_bytes(encode_overlay_sc(_one_slice(study), frames[:1]))))
+    ds = pydicom.dcmread(io.BytesIO(_bytes(encode_overlay_sc(frames[:1], _one_slice(study)))))
     assert int(ds.NumberOfFrames) == 1
     assert "FrameIncrementPointer" not in ds and "SliceLocationVector" not in ds
     assert np.array_equal(ds.pixel_array, frames[0])
@@ -74,7 +74,7 @@ def test_png_decoded_by_pillow_shows_the_frames(study, frames, tmp_path):
 
 
 def test_same_study_one_series_burned_in(study, frames):
-    ds = encode_overlay_sc(study.source, frames)
+    ds = encode_overlay_sc(frames, study.source)
     assert ds.StudyInstanceUID == study.source.study_instance_uid
     assert ds.SeriesInstanceUID != study.source.series_instance_uid
     assert ds.BurnedInAnnotation == "YES"
@@ -87,18 +87,28 @@ def test_same_study_one_series_burned_in(study, frames):
 
 
 def test_fixed_options_give_identical_bytes(study, frames):
-    assert _bytes(encode_overlay_sc(study.source, frames, options=FIXED)) == _bytes(
-        encode_overlay_sc(study.source, frames, options=FIXED)
+    assert _bytes(encode_overlay_sc(frames, study.source, options=FIXED)) == _bytes(
+        encode_overlay_sc(frames, study.source, options=FIXED)
     )
+
+
+def test_source_as_datasets_or_in_the_former_order_gives_the_same_object(study, frames):
+    expected = _bytes(encode_overlay_sc(frames, study.source, options=FIXED))
+    datasets = [pydicom.dcmread(p) for p in sorted(study.folder.glob("*.dcm"))]
+    assert _bytes(encode_overlay_sc(frames, datasets, options=FIXED)) == expected
+    deprecated = r"encode_overlay_sc\(source, \.\.\.\) is deprecated"
+    with pytest.warns(DeprecationWarning, match=deprecated):
+        former = encode_overlay_sc(study.source, frames, options=FIXED)
+    assert _bytes(former) == expected
 
 
 def test_bad_frames(study, frames):
     with pytest.raises(EncodingError, match="uint8"):
-        encode_overlay_sc(study.source, frames.astype(np.uint16))
+        encode_overlay_sc(frames.astype(np.uint16), study.source)
     with pytest.raises(GridMismatchError):
-        encode_overlay_sc(study.source, frames[:2])
+        encode_overlay_sc(frames[:2], study.source)
     with pytest.raises(EncodingError, match="jpeg2000"):
-        encode_overlay_sc(study.source, frames, transfer_syntax="jpeg2000")
+        encode_overlay_sc(frames, study.source, transfer_syntax="jpeg2000")
 
 
 @pytest.mark.peer
@@ -114,7 +124,7 @@ def test_dciodvfy_reports_no_error(study, frames, tmp_path):
         ("one-slice", frames[:1], "explicit", _one_slice(study)),
     ]:
         path = tmp_path / f"{name}.dcm"
-        encode_overlay_sc(source, rgb, transfer_syntax=syntax).save_as(
+        encode_overlay_sc(rgb, source, transfer_syntax=syntax).save_as(
             path, enforce_file_format=True
         )
         result = dciodvfy(path)

@@ -68,7 +68,7 @@ def toy_kind():
         from radbridge.ko import encode_key_objects
 
         first = context.series.slice_refs[0].sop_instance_uid
-        return encode_key_objects(context.series, [first], description=output.text)
+        return encode_key_objects([first], context.series, description=output.text)
 
     register_output(OutputKind("note", NoteOutput, encode))
     yield NoteOutput

@@ -148,7 +148,7 @@ def test_damaged_files_are_read_or_refused_cleanly(sr_document, data):
 @given(data=st.data())
 def test_damaged_key_object_documents_are_read_or_refused_cleanly(source, data):
     keys = [r.sop_instance_uid for r in source.slice_refs[:3]]
-    broken = _damage(encode_key_objects(source, keys, description="key"), data)
+    broken = _damage(encode_key_objects(keys, source, description="key"), data)
     try:
         read_key_objects(broken)
     except RadbridgeError as exc:

@@ -41,6 +41,18 @@ def to_bytes(ds):
     return buffer.getvalue()
 
 
+def test_source_as_datasets_or_in_the_former_order_gives_the_same_kos(vendor_source):
+    keys = [vendor_source.slice_refs[1].sop_instance_uid]
+    expected = to_bytes(encode_key_objects(keys, vendor_source, options=FIXED))
+    folder = interop_dir() / "images" / "ct-3slice"
+    datasets = [pydicom.dcmread(p) for p in sorted(folder.glob("*.dcm"))]
+    assert to_bytes(encode_key_objects(keys, datasets, options=FIXED)) == expected
+    deprecated = r"encode_key_objects\(source, \.\.\.\) is deprecated"
+    with pytest.warns(DeprecationWarning, match=deprecated):
+        former = encode_key_objects(vendor_source, keys, options=FIXED)
+    assert to_bytes(former) == expected
+
+
 def test_third_party_kos_agrees_with_highdicom_and_its_images():
     import highdicom as hd
 
@@ -65,10 +77,10 @@ def test_kos_on_vendor_images_round_trips_and_is_deterministic(vendor_source):
     refs = vendor_source.slice_refs
     keys = [refs[2].sop_instance_uid, refs[0].sop_instance_uid, refs[2].sop_instance_uid]
     first = encode_key_objects(
-        vendor_source, keys, title=REJECTED, description="motion", options=FIXED
+        keys, vendor_source, title=REJECTED, description="motion", options=FIXED
     )
     second = encode_key_objects(
-        vendor_source, keys, title=REJECTED, description="motion", options=FIXED
+        keys, vendor_source, title=REJECTED, description="motion", options=FIXED
     )
     assert to_bytes(first) == to_bytes(second)
     assert first.SOPInstanceUID == FIXED.sop_instance_uid
@@ -91,10 +103,10 @@ def test_kos_on_vendor_images_round_trips_and_is_deterministic(vendor_source):
 def test_kos_refuses_bad_input_and_foreign_files(vendor_source, tmp_path):
     key = vendor_source.slice_refs[0].sop_instance_uid
     with pytest.raises(EncodingError) as err:
-        encode_key_objects(vendor_source, [key], description="x" * 1025)
+        encode_key_objects([key], vendor_source, description="x" * 1025)
     assert err.value.attribute == "TextValue"
     with pytest.raises(EncodingError) as err:
-        encode_key_objects(vendor_source, [key, "1.2.3.999"])
+        encode_key_objects([key, "1.2.3.999"], vendor_source)
     assert err.value.attribute == "ReferencedSOPInstanceUID"
     sr = encode_measurement_report(
         MeasurementReport(groups=(MeasurementGroup("a", finding=sct("27925004", "Nodule")),)),
@@ -103,7 +115,7 @@ def test_kos_refuses_bad_input_and_foreign_files(vendor_source, tmp_path):
     with pytest.raises(UnsupportedObjectError, match="Key Object Selection"):
         read_key_objects(sr)
     truncated = tmp_path / "truncated.dcm"
-    truncated.write_bytes(to_bytes(encode_key_objects(vendor_source, [key]))[:300])
+    truncated.write_bytes(to_bytes(encode_key_objects([key], vendor_source))[:300])
     with pytest.raises((NotDicomError, UnsupportedObjectError)):
         read_key_objects(truncated)
 
@@ -127,7 +139,7 @@ def test_validators_accept_kos_on_vendor_images(vendor_source, tmp_path):
         ("rejected.dcm", {"title": REJECTED, "description": "motion artefact"}),
     ):
         path = tmp_path / name
-        encode_key_objects(vendor_source, keys, options=FIXED, **kwargs).save_as(
+        encode_key_objects(keys, vendor_source, options=FIXED, **kwargs).save_as(
             path, enforce_file_format=True
         )
         written.append(path)

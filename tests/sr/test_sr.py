@@ -365,14 +365,14 @@ def test_hostile_files_are_clear_errors(full_report, source, study, tmp_path):
 
 def test_key_objects_round_trip_and_refuse_foreign_uids(source):
     keys = [source.slice_refs[3].sop_instance_uid, source.slice_refs[7].sop_instance_uid]
-    ko = encode_key_objects(source, keys, description="largest lesion")
+    ko = encode_key_objects(keys, source, description="largest lesion")
     read = read_key_objects(ko)
     assert [r.sop_instance_uid for r in read.references] == keys
     assert read.description == "largest lesion" and read.title.value == "113000"
     with pytest.raises(EncodingError, match="not instances of the source"):
-        encode_key_objects(source, ["1.2.3.4"])
+        encode_key_objects(["1.2.3.4"], source)
     with pytest.raises(EncodingError):
-        encode_key_objects(source, [])
+        encode_key_objects([], source)
 
 
 def test_interop_srs_are_read_and_agree_with_highdicom():
@@ -419,7 +419,7 @@ def test_validators_and_readers_accept_our_sr(full_report, source, seg, tmp_path
         for i, g in enumerate(full_report.groups)
     ]
     ko = save(
-        encode_key_objects(source, [source.slice_refs[2].sop_instance_uid]), tmp_path / "ko.dcm"
+        encode_key_objects([source.slice_refs[2].sop_instance_uid], source), tmp_path / "ko.dcm"
     )
     for path in [mixed, *singles, ko]:
         result = dciodvfy(path)

@@ -92,7 +92,7 @@ def render(
         "overlay": None,
     }
     if sc:
-        ds = encode_overlay_sc(src, frames, profile=profile)
+        ds = encode_overlay_sc(frames, src, profile=profile)
         ds.save_as(output / "overlay.dcm", enforce_file_format=True)
         report["overlay"] = {
             "output": str(output / "overlay.dcm"),

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -43,12 +44,14 @@ __all__ = [
     "Series",
     "SeriesLike",
     "SourceSeries",
+    "as_series",
     "copy_context",
     "image_reference",
     "instance_references",
     "referenced_series_sequence",
     "resolve_source",
     "sop_reference",
+    "source_given_first",
     "write_context",
 ]
 
@@ -334,18 +337,65 @@ def write_context(ds: Dataset, source: Series) -> None:
         del ds.SpecificCharacterSet
 
 
+def as_series(source: SeriesLike) -> Series:
+    """Return ``source`` as a :class:`Series`: itself, or one made from a volume or data sets.
+
+    Unlike :func:`resolve_source`, a frame of reference is not required (a Key
+    Object Selection or a Secondary Capture needs none).
+
+    Examples
+    --------
+    >>> from pydicom import examples
+    >>> series = Series.from_datasets([examples.ct])
+    >>> as_series(series) is series, as_series([examples.ct]).modality
+    (True, 'CT')
+    """
+    if isinstance(source, Series):
+        return source
+    if isinstance(source, Volume):
+        return Series.from_volume(source)
+    return Series.from_datasets(list(source))
+
+
+def source_given_first(function: str, content: object) -> bool:
+    """Tell whether a caller gave an encoder ``(source, content)`` instead of ``(content, source)``.
+
+    Every encoder takes what it encodes first and the source series second.
+    :func:`~radbridge.ko.encode_key_objects`, :func:`~radbridge.sc.encode_overlay_sc`
+    and :func:`~radbridge.pr.encode_presentation_state` took the source first in
+    earlier development versions; that order still works, with a
+    :class:`DeprecationWarning`, until a later release removes it. It is recognised
+    by a source in the first place (a :class:`Series`, a volume or data sets),
+    where the content cannot be one.
+
+    Examples
+    --------
+    >>> from pydicom import examples
+    >>> series = Series.from_datasets([examples.ct])
+    >>> source_given_first("encode_key_objects", ["1.2.3"]), source_given_first("f", [examples.ct])
+    (False, True)
+    """
+    given_first = isinstance(content, Series | Volume) or (
+        isinstance(content, Sequence) and bool(content) and isinstance(content[0], Dataset)
+    )
+    if not given_first:
+        return False
+    warnings.warn(
+        f"{function}(source, ...) is deprecated: pass what is encoded first and the source "
+        f"series second, as every radbridge encoder takes them",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return True
+
+
 def resolve_source(source: SeriesLike, *, consequence: str, hint: str) -> Series:
     """Return ``source`` as a :class:`Series` that has a frame of reference.
 
     ``consequence`` ends the error message ("the source series has no frame of
     reference, so <consequence>"); ``hint`` says what to do.
     """
-    if isinstance(source, Series):
-        resolved = source
-    elif isinstance(source, Volume):
-        resolved = Series.from_volume(source)
-    else:
-        resolved = Series.from_datasets(list(source))
+    resolved = as_series(source)
     if not resolved.frame_of_reference_uid:
         raise MissingAttributeError(
             f"the source series has no frame of reference, so {consequence}",

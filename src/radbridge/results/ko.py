@@ -70,8 +70,8 @@ def encode(context: ResultContext, output: KoOutput) -> Dataset:
         key, why = _key_slice(context)
         keys, description = [key], output.description or why
     return encode_key_objects(
-        context.series,
         keys,
+        context.series,
         title=output.title or c.OF_INTEREST,
         description=description,
         options=context.series_options("ko"),

@@ -44,8 +44,8 @@ def encode(context: ResultContext, output: ScOutput) -> Dataset | None:
     }
     frames = render_overlay(volume, labels.array, colours, names)
     return encode_overlay_sc(
-        context.series,
         frames,
+        context.series,
         options=context.series_options("sc"),
         profile=context.options.profile,
     )

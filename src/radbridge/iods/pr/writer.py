@@ -37,7 +37,7 @@ import time
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -76,7 +76,13 @@ from radbridge.iods.pr.types import (
     Window,
 )
 from radbridge.iods.regions import mask_on_source, region_masks
-from radbridge.iods.source import Series, SeriesLike, resolve_source, write_context
+from radbridge.iods.source import (
+    Series,
+    SeriesLike,
+    resolve_source,
+    source_given_first,
+    write_context,
+)
 from radbridge.iods.threshold import DEFAULT_THRESHOLD
 
 __all__ = ["OutlineOptions", "SegmentStyle", "encode_gsps", "encode_presentation_state"]
@@ -377,8 +383,8 @@ def encode_gsps(
         text = (measurements or {}).get(number, "")
         annotations += _segment_annotations(style, outlined, resolved, outline_options, text)
     ds = encode_presentation_state(
-        resolved,
         annotations,
+        resolved,
         [GraphicLayer(s.layer, s.number, s.label, s.display_rgb, s.display_gray) for s in styles],
         groups=[GraphicGroup(s.number, s.label) for s in styles],
         window=window,
@@ -421,8 +427,8 @@ def _resolve_source(source: SeriesLike) -> Series:
 
 
 def encode_presentation_state(
-    source: SeriesLike,
     annotations: Sequence[GraphicAnnotation],
+    source: SeriesLike,
     layers: Sequence[GraphicLayer],
     *,
     groups: Sequence[GraphicGroup] = (),
@@ -433,11 +439,13 @@ def encode_presentation_state(
 
     Parameters
     ----------
-    source
-        The source images (headers suffice) or a :class:`Series` read from them.
     annotations
         Graphic Annotation items: a layer, the images they apply to (source images
         only), graphic and text objects.
+    source
+        The source images (headers suffice) or a :class:`Series` read from them. The
+        former order ``(source, annotations, layers)`` still works, with a
+        :class:`DeprecationWarning`.
     layers
         Every layer the annotations use (names unique).
     groups
@@ -459,14 +467,19 @@ def encode_presentation_state(
     >>> arrow = GraphicObject("POLYLINE", [[10, 10], [40, 40]])
     >>> note = TextObject("look here", anchor=(40, 40), bounding_box=(42, 42, 90, 50))
     >>> ps = encode_presentation_state(
-    ...     source,
     ...     [GraphicAnnotation("NOTES", source.slice_refs[:1], (arrow,), (note,))],
+    ...     source,
     ...     [GraphicLayer("NOTES", 1, "Reader notes", display_rgb=(255, 255, 0))],
     ...     window=(40, 400),
     ... )
     >>> ps.GraphicAnnotationSequence[0].TextObjectSequence[0].UnformattedTextValue
     'look here'
     """
+    if source_given_first("encode_presentation_state", annotations):
+        annotations, source = (
+            cast(Sequence[GraphicAnnotation], source),
+            cast(SeriesLike, annotations),
+        )
     resolved = _resolve_source(source) if not isinstance(source, Series) else source
     settings = series_options(
         options,

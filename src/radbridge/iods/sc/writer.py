@@ -14,7 +14,7 @@ Examples
 >>> from radbridge.iods.source import Series
 >>> ph = generate_phantom(slices=3, size=32)
 >>> src = Series.from_volume(ph.hu)
->>> sc = encode_overlay_sc(src, render_overlay(ph.hu, ph.labels.array, {}, ph.label_names))
+>>> sc = encode_overlay_sc(render_overlay(ph.hu, ph.labels.array, {}, ph.label_names), src)
 >>> sc.BurnedInAnnotation, int(sc.NumberOfFrames)
 ('YES', 3)
 """
@@ -22,7 +22,7 @@ Examples
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -34,7 +34,14 @@ from radbridge.errors import EncodingError, GridMismatchError
 from radbridge.iods.common import SeriesOptions, finish_file, new_instance
 from radbridge.iods.multiframe.functional_groups import format_ds
 from radbridge.iods.profiles import Profile, writable_syntax
-from radbridge.iods.source import Series, instance_references, referenced_series_sequence
+from radbridge.iods.source import (
+    Series,
+    SeriesLike,
+    as_series,
+    instance_references,
+    referenced_series_sequence,
+    source_given_first,
+)
 from radbridge.pixels import TransferSyntax, encode_pixel_data
 
 __all__ = ["MULTIFRAME_TRUE_COLOR_SC_STORAGE", "encode_overlay_sc"]
@@ -71,8 +78,8 @@ def _syntax(value: str | None, profile: Profile) -> TransferSyntax:
 
 
 def encode_overlay_sc(
-    source: Series,
     rgb_frames: NDArray[Any],
+    source: SeriesLike,
     *,
     options: SeriesOptions | None = None,
     transfer_syntax: str | None = None,
@@ -84,11 +91,14 @@ def encode_overlay_sc(
 
     Parameters
     ----------
-    source
-        The source series (study context, slice positions, references).
     rgb_frames
         ``uint8 [slice, row, column, 3]``, one frame per source slice, as
         :func:`~radbridge.iods.sc.render_overlay` returns them (banner burned in).
+    source
+        The source series (study context, slice positions, references): a
+        :class:`~radbridge.iods.source.Series`, its data sets, or a volume. The
+        former order ``(source, rgb_frames)`` still works, with a
+        :class:`DeprecationWarning`.
     options
         Series/instance/equipment attributes and fixed UIDs/time.
     transfer_syntax
@@ -113,6 +123,9 @@ def encode_overlay_sc(
     GridMismatchError
         The number of frames is not the number of source slices.
     """
+    if source_given_first("encode_overlay_sc", rgb_frames):
+        rgb_frames, source = cast(NDArray[Any], source), cast(Series, rgb_frames)
+    source = as_series(source)
     frames = np.asarray(rgb_frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise EncodingError(

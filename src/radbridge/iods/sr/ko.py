@@ -6,9 +6,9 @@ family and shares its document, content-item and reader modules.
 Examples
 --------
 >>> from pydicom import examples
->>> from radbridge.iods.source import Series
+>>> from radbridge.iods.source import Series, SeriesLike, as_series, source_given_first
 >>> source = Series.from_datasets([examples.ct])
->>> ko = encode_key_objects(source, [str(examples.ct.SOPInstanceUID)], description="check")
+>>> ko = encode_key_objects([str(examples.ct.SOPInstanceUID)], source, description="check")
 >>> kos = read_key_objects(ko)
 >>> kos.description, kos.title.meaning
 ('check', 'Of Interest')
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from pydicom import Dataset
 from pydicom.dataset import FileDataset
@@ -26,7 +27,7 @@ from radbridge.coding import Code
 from radbridge.errors import EncodingError
 from radbridge.iods.common import SeriesOptions, check_sop_class
 from radbridge.iods.multiframe.fast_read import DicomFile
-from radbridge.iods.source import Series
+from radbridge.iods.source import Series, SeriesLike, as_series, source_given_first
 from radbridge.iods.sr import concepts as c
 from radbridge.iods.sr.content import container_item, image_item, text_item
 from radbridge.iods.sr.reader import read_structured_report
@@ -64,8 +65,8 @@ class KeyObjects:
 
 
 def encode_key_objects(
-    source: Series,
     keys: Sequence[str],
+    source: SeriesLike,
     *,
     title: Code = c.OF_INTEREST,
     description: str = "",
@@ -75,10 +76,12 @@ def encode_key_objects(
 
     Parameters
     ----------
-    source
-        The series the key images belong to.
     keys
         SOP Instance UIDs, in the order a viewer should show them.
+    source
+        The series the key images belong to (a :class:`~radbridge.iods.source.Series`,
+        its data sets, or a volume). The former order ``(source, keys)`` still works,
+        with a :class:`DeprecationWarning`.
     title
         Document title from CID 7010 (default DCM 113000 "Of Interest").
     description
@@ -91,6 +94,9 @@ def encode_key_objects(
     EncodingError
         No keys, or a key that is not an instance of ``source``.
     """
+    if source_given_first("encode_key_objects", keys):
+        keys, source = cast(Sequence[str], source), cast(Series, keys)
+    source = as_series(source)
     classes = {r.sop_instance_uid: r.sop_class_uid for r in source.slice_refs}
     if not keys:
         raise EncodingError(
