@@ -86,6 +86,23 @@ def test_highdicom_and_dciodvfy_read_them(slide_folder, tmp_path):
 
 
 @pytest.mark.peer
+def test_a_japanese_group_label_makes_the_file_utf8(slide_folder, tmp_path):
+    import highdicom as hd
+
+    label, description = "細胞核", "自動検出された細胞核"
+    first, items = groups(np.random.default_rng(4))[0]
+    made = [(replace(first, label=label, description=description), items)]
+    path = write_annotations(tmp_path / "ann.dcm", read_slide(slide_folder), made)
+    ds = pydicom.dcmread(path)
+    assert ds.SpecificCharacterSet == "ISO_IR 192"
+    (item,) = ds.AnnotationGroupSequence
+    assert (item.AnnotationGroupLabel, item.AnnotationGroupDescription) == (label, description)
+    assert read_annotations(path).groups[0].description.label == label
+    assert hd.ann.annread(path).get_annotation_groups()[0].label == label
+    assert dciodvfy(path).errors == []
+
+
+@pytest.mark.peer
 def test_wsidicom_reads_points_and_polygons_with_the_slide(slide_folder, tmp_path):
     from wsidicom import WsiDicom
 

@@ -23,6 +23,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 from pydicom.charset import convert_encodings
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.uid import UID
 
@@ -50,6 +51,7 @@ __all__ = [
     "label_map",
     "new_instance",
     "series_options",
+    "texts_of",
     "use_character_set_for",
 ]
 
@@ -242,10 +244,15 @@ def file_meta(ds: Dataset, transfer_syntax: str) -> FileMetaDataset:
 def finish_file(ds: Dataset, transfer_syntax: str, *, raw_explicit_le: bool = False) -> FileDataset:
     """Return ``ds`` as a file data set with its file meta, ready to ``save_as``.
 
+    A text the data set's character set cannot hold (a segment label in Japanese
+    beside a Latin-1 patient name) switches it to UTF-8 (:func:`use_character_set_for`)
+    instead of being written as question marks.
+
     ``raw_explicit_le``: the data set holds raw sequences encoded as Explicit VR
     Little Endian (the bulk per-frame functional groups); its original encoding is
     declared so, and pydicom writes those bytes unchanged.
     """
+    use_character_set_for(ds, texts_of(ds))
     out = FileDataset("", ds, file_meta=file_meta(ds, transfer_syntax), preamble=b"\x00" * 128)
     if raw_explicit_le:
         out.set_original_encoding(False, True, out._character_set)
@@ -444,4 +451,39 @@ def use_character_set_for(ds: Dataset, texts: Sequence[str]) -> None:
         for text in wide:
             text.encode(encoding)
     except (UnicodeEncodeError, LookupError):
-        ds.SpecificCharacterSet = "ISO_IR 192"
+        # a new element: the old one may be shared with the source's context
+        ds[_CHARACTER_SET] = DataElement(_CHARACTER_SET, "CS", "ISO_IR 192")
+
+
+#: Value representations whose bytes depend on the Specific Character Set (PS3.5 6.1.2.3).
+_CHARSET_VRS = frozenset({"SH", "LO", "ST", "LT", "UT", "UC", "PN"})
+_CHARACTER_SET = 0x00080005
+
+
+def texts_of(ds: Dataset) -> list[str]:
+    """Return the text values of ``ds`` and its items that the character set encodes.
+
+    Raw elements (bytes already encoded, such as the bulk functional groups) are
+    not decoded.
+
+    Examples
+    --------
+    >>> ds = Dataset()
+    >>> ds.SeriesDescription, ds.Modality = "Leber", "SEG"
+    >>> item = Dataset()
+    >>> item.SegmentLabel = "肝臓"
+    >>> ds.SegmentSequence = [item]
+    >>> texts_of(ds)
+    ['Leber', '肝臓']
+    """
+    found: list[str] = []
+    for element in ds.elements():
+        if isinstance(element, RawDataElement) or element.value is None:
+            continue
+        if element.VR == "SQ":
+            for item in element.value:
+                found += texts_of(item)
+        elif element.VR in _CHARSET_VRS:
+            values = element.value if element.VM > 1 else [element.value]
+            found += [str(value) for value in values]
+    return found

@@ -47,6 +47,7 @@ from typing import IO, Any
 
 import numpy as np
 from numpy.typing import NDArray
+from pydicom.charset import convert_encodings
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
@@ -59,8 +60,16 @@ from radbridge.iods.ann.types import (
     Annotation,
     AnnotationGraphicType,
     AnnotationGroupDescription,
+    MeasurementDescription,
 )
-from radbridge.iods.common import SeriesOptions, finish_file, new_instance, series_options
+from radbridge.iods.common import (
+    SeriesOptions,
+    finish_file,
+    new_instance,
+    series_options,
+    texts_of,
+    use_character_set_for,
+)
 from radbridge.iods.multiframe.tiles import SlideLevelSource, SlideSource
 from radbridge.uids import derived_uid
 
@@ -82,11 +91,11 @@ def _delimiter(tag: int, length: int = 0) -> bytes:
     return struct.pack("<HHI", tag >> 16, tag & 0xFFFF, length)
 
 
-def _encode(ds: Dataset) -> bytes:
-    """Encode a (small) data set's elements as Explicit VR Little Endian."""
+def _encode(ds: Dataset, encodings: list[str]) -> bytes:
+    """Encode a (small) data set's elements as Explicit VR Little Endian, texts in ``encodings``."""
     buffer = DicomBytesIO()
     buffer.is_little_endian, buffer.is_implicit_VR = True, False
-    write_dataset(buffer, ds)
+    write_dataset(buffer, ds, parent_encoding=encodings)
     return buffer.getvalue()
 
 
@@ -108,6 +117,14 @@ class _Spool:
         with open(self.path, "rb") as source:
             while block := source.read(1 << 20):
                 out.write(block)
+
+
+def _measurement_item(measurement: MeasurementDescription) -> Dataset:
+    """Return the coded part of a Measurements Sequence item: what was measured, in which unit."""
+    item = Dataset()
+    item.MeasurementUnitsCodeSequence = [measurement.unit.to_dataset()]
+    item.ConceptNameCodeSequence = [measurement.name.to_dataset()]
+    return item
 
 
 class _Group:
@@ -209,13 +226,21 @@ class _Group:
         self.count += len(self._coordinates)
         self._coordinates, self._values = [], []
 
-    def write(self, out: IO[bytes], sop_instance_uid: str) -> None:
+    def texts(self, sop_instance_uid: str) -> list[str]:
+        """Return the texts this group writes (for the file's character set)."""
+        items = [
+            self._tail(sop_instance_uid),
+            *map(_measurement_item, self.description.measurements),
+        ]
+        return [text for item in items for text in texts_of(item)]
+
+    def write(self, out: IO[bytes], sop_instance_uid: str, encodings: list[str]) -> None:
         """Write this group as one item of the Annotation Group Sequence."""
         d = self.description
         out.write(_delimiter(0xFFFEE000, 0xFFFFFFFF))
         head = Dataset()
         head.AnnotationGroupNumber = d.number
-        out.write(_encode(head))
+        out.write(_encode(head, encodings))
         coordinates = 0x00660022 if self.dtype.itemsize == 8 else 0x00660016
         out.write(
             _long_element(coordinates, "OD" if self.dtype.itemsize == 8 else "OF", self.points.size)
@@ -225,18 +250,15 @@ class _Group:
             out.write(_long_element(0x00660040, "OL", self.index.size))
             self.index.copy_to(out)
         if d.measurements:
-            self._measurements(out)
-        out.write(_encode(self._tail(sop_instance_uid)))
+            self._measurements(out, encodings)
+        out.write(_encode(self._tail(sop_instance_uid), encodings))
         out.write(_delimiter(0xFFFEE00D))
 
-    def _measurements(self, out: IO[bytes]) -> None:
+    def _measurements(self, out: IO[bytes], encodings: list[str]) -> None:
         out.write(_long_element(0x00660121, "SQ", 0xFFFFFFFF))
         for k, measurement in enumerate(self.description.measurements):
             out.write(_delimiter(0xFFFEE000, 0xFFFFFFFF))
-            item = Dataset()
-            item.MeasurementUnitsCodeSequence = [measurement.unit.to_dataset()]
-            item.ConceptNameCodeSequence = [measurement.name.to_dataset()]
-            out.write(_encode(item))
+            out.write(_encode(_measurement_item(measurement), encodings))
             out.write(_long_element(0x00660132, "SQ", 0xFFFFFFFF))
             out.write(_delimiter(0xFFFEE000, 0xFFFFFFFF))
             out.write(_long_element(0x00660125, "OF", self.values[k].size))
@@ -419,11 +441,14 @@ def _write_file(path: Path, header: Any, groups: list[_Group]) -> None:
     before, after = Dataset(), Dataset()
     for element in header:
         (before if element.tag < _GROUP_SEQUENCE else after).add(element)
+    sop_instance_uid = str(header.SOPInstanceUID)
+    use_character_set_for(before, [t for group in groups for t in group.texts(sop_instance_uid)])
     head = finish_file(before, ExplicitVRLittleEndian)
+    encodings = convert_encodings(head.get("SpecificCharacterSet") or "")
     head.save_as(path, enforce_file_format=True)
     with open(path, "ab") as out:
         out.write(_long_element(_GROUP_SEQUENCE, "SQ", 0xFFFFFFFF))
         for group in groups:
-            group.write(out, str(header.SOPInstanceUID))
+            group.write(out, sop_instance_uid, encodings)
         out.write(_delimiter(0xFFFEE0DD))
-        out.write(_encode(after))
+        out.write(_encode(after, encodings))

@@ -52,7 +52,6 @@ from radbridge.iods.common import (
     finish_file,
     new_instance,
     series_options,
-    use_character_set_for,
 )
 from radbridge.iods.content import SegmentDescription, default_colour
 from radbridge.iods.contours import check_outline_settings, slice_polygons
@@ -493,10 +492,6 @@ def encode_presentation_state(
     _check_annotations(annotations, layers, groups, resolved)
     pipeline = grayscale_pipeline(resolved, chosen, _data_range(resolved, chosen))
     ds = _new_state(resolved, settings)
-    texts = [t.text for a in annotations for t in a.texts]
-    use_character_set_for(
-        ds, [*texts, *(g.label for g in groups), *(x.description for x in layers)]
-    )
     add_relationship(ds, resolved)
     add_displayed_area(ds, resolved)
     if annotations:

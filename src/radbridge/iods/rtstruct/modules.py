@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from pydicom.dataset import Dataset
 
-from radbridge.iods.common import SeriesOptions, new_instance, use_character_set_for
+from radbridge.iods.common import SeriesOptions, new_instance
 from radbridge.iods.rtstruct.types import (
     DEFAULT_COLOURS,
     RT_STRUCTURE_SET_STORAGE,
@@ -133,6 +133,4 @@ def build_structure_set(
     ds.ROIContourSequence = contours
     ds.RTROIObservationsSequence = [_observation(roi) for roi, _ in rois]
     ds.ApprovalStatus = "UNAPPROVED"
-    texts = [label, *(r.name for r, _ in rois), *(r.description or "" for r, _ in rois)]
-    use_character_set_for(ds, [*texts, *(r.observation_label or "" for r, _ in rois)])
     return ds

@@ -47,7 +47,7 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from radbridge.errors import EncodingError
 from radbridge.geometry import Volume
-from radbridge.iods.common import SeriesOptions, choice, file_meta, series_options
+from radbridge.iods.common import SeriesOptions, choice, finish_file, series_options
 from radbridge.iods.content import AlgorithmIdentification, SegmentDescription
 from radbridge.iods.contours import check_outline_settings, slice_polygons
 from radbridge.iods.regions import mask_on_source, region_masks
@@ -269,7 +269,7 @@ def encode_rtstruct(
     syntax = ExplicitVRLittleEndian if longest <= _EXPLICIT_LIMIT else ImplicitVRLittleEndian
     if syntax == ImplicitVRLittleEndian:
         log.info("a contour holds %d bytes of points: writing Implicit VR Little Endian", longest)
-    out = FileDataset("", ds, file_meta=file_meta(ds, syntax), preamble=b"\x00" * 128)
+    out = finish_file(ds, syntax)
     log.info(
         "encoded RTSTRUCT %s: %d ROIs, %d contours in %.2f s",
         ds.SOPInstanceUID,

@@ -37,7 +37,7 @@ from pydicom.uid import ExplicitVRLittleEndian
 from radbridge.coding import Code
 from radbridge.errors import EncodingError
 from radbridge.geometry import SliceRef
-from radbridge.iods.common import SeriesOptions, file_meta, new_instance
+from radbridge.iods.common import SeriesOptions, finish_file, new_instance
 from radbridge.iods.source import Series, copy_context, sop_reference
 from radbridge.iods.sr import concepts as c
 from radbridge.iods.sr import report as tid1500
@@ -402,10 +402,8 @@ def sr_document(
 
 
 def finish(ds: Dataset) -> FileDataset:
-    """Wrap ``ds`` as a file data set in Explicit VR Little Endian."""
-    meta = file_meta(ds, ExplicitVRLittleEndian)
-    out = FileDataset("", ds, file_meta=meta, preamble=b"\x00" * 128)
-    return out
+    """Wrap ``ds`` as a file data set in Explicit VR Little Endian (UTF-8 if its texts need it)."""
+    return finish_file(ds, ExplicitVRLittleEndian)
 
 
 def encode_measurement_report(

@@ -1,0 +1,139 @@
+"""Texts the source's character set cannot hold: every writer switches to UTF-8.
+
+A Latin-1 source (ISO_IR 100, a German patient name) and Japanese text in what the
+user controls (a segment label, a description, the series description): each object
+must declare ISO_IR 192 and carry the text, read back by pydicom (and highdicom and
+dciodvfy for the SEG), never question marks; the patient name must survive the
+switch; and the source series must be left as it was (an earlier writer replaced the
+character set of the source's context in place, so every later object of that series
+changed its declaration).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import io
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.dataset import Dataset
+
+from radbridge import Series
+from radbridge.coding import dcm, sct, ucum
+from radbridge.io.phantom import write_phantom
+from radbridge.ko import encode_key_objects
+from radbridge.pm import encode_parametric_map
+from radbridge.rtstruct import ROIDescription, encode_rtstruct
+from radbridge.sc import encode_overlay_sc
+from radbridge.seg import SegmentDescription, SeriesOptions, encode_segmentation
+from radbridge.sr import MeasurementGroup, MeasurementReport, encode_measurement_report
+from tests.peers.dicom3tools import dciodvfy
+
+JAPANESE = "肝臓の解析"
+GERMAN = "Müller^Jörg"
+LIVER = SegmentDescription(
+    1,
+    JAPANESE,
+    sct("91723000", "Anatomical structure"),
+    sct("10200004", "Liver"),
+    algorithm_type="MANUAL",
+)
+
+
+@pytest.fixture(scope="module")
+def latin1_datasets(tmp_path_factory) -> list[Dataset]:
+    files = write_phantom(tmp_path_factory.mktemp("latin1"), slices=4, size=32, nifti=False)
+    datasets = []
+    for path in sorted(files.dicom_dir.glob("*.dcm")):
+        ds = pydicom.dcmread(path)
+        ds.SpecificCharacterSet = "ISO_IR 100"
+        ds.PatientName = GERMAN
+        datasets.append(ds)
+    return datasets
+
+
+@pytest.fixture
+def latin1_source(latin1_datasets) -> Series:
+    """A fresh series per test: a writer that changed it must not hide behind another."""
+    return Series.from_datasets(copy.deepcopy(latin1_datasets))
+
+
+def _mask(source: Series) -> np.ndarray:
+    mask = np.zeros(source.geometry.shape, np.uint8)
+    mask[:, 8:20, 8:20] = 1
+    return mask
+
+
+def _encode(kind: str, source: Series) -> tuple[Dataset, str]:
+    """The object of ``kind`` made with Japanese text, and the attribute holding that text."""
+    options = SeriesOptions(series_description=JAPANESE)
+    if kind == "seg":
+        return encode_segmentation(_mask(source), source, [LIVER]), "SegmentLabel"
+    if kind == "pm":
+        values = _mask(source).astype(np.float32)
+        quantity, units = dcm("110807", "Field of View"), ucum("1", "no units")
+        made = encode_parametric_map(
+            values, source, quantity=quantity, units=units, options=options
+        )
+        return made, "SeriesDescription"
+    if kind == "sc":
+        frames = np.zeros((*source.geometry.shape, 3), np.uint8)
+        return encode_overlay_sc(frames, source, description=JAPANESE), "DerivationDescription"
+    if kind == "ko":
+        keys = [source.slice_refs[0].sop_instance_uid]
+        return encode_key_objects(keys, source, description=JAPANESE), "TextValue"
+    if kind == "sr":
+        group = MeasurementGroup(JAPANESE, finding=sct("27925004", "Nodule"))
+        report = MeasurementReport(groups=(group,))
+        return encode_measurement_report(report, source, options=options), "SeriesDescription"
+    return encode_rtstruct(_mask(source), source, [ROIDescription(1, JAPANESE)]), "ROIName"
+
+
+def _texts(ds: Dataset, keyword: str) -> list[str]:
+    found = [str(ds[keyword].value)] if keyword in ds else []
+    for element in ds:
+        if element.VR == "SQ":
+            for item in element.value:
+                found += _texts(item, keyword)
+    return found
+
+
+def _read_back(ds: Dataset) -> Dataset:
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return pydicom.dcmread(io.BytesIO(buffer.getvalue()))
+
+
+@pytest.mark.parametrize("kind", ["seg", "pm", "sc", "ko", "sr", "rtstruct"])
+def test_japanese_text_switches_the_object_to_utf8(latin1_source, kind):
+    made, keyword = _encode(kind, latin1_source)
+    read = _read_back(made)
+    assert read.SpecificCharacterSet == "ISO_IR 192", kind
+    assert JAPANESE in _texts(read, keyword), kind
+    assert str(read.PatientName) == GERMAN, kind
+    # the source series keeps its own declaration for the next object made from it
+    assert latin1_source.context.SpecificCharacterSet == "ISO_IR 100"
+
+
+def test_latin1_text_keeps_the_source_character_set(latin1_source):
+    german = dataclasses.replace(LIVER, label="Lebersegment Ä")
+    read = _read_back(encode_segmentation(_mask(latin1_source), latin1_source, [german]))
+    assert read.SpecificCharacterSet == "ISO_IR 100"
+    assert read.SegmentSequence[0].SegmentLabel == "Lebersegment Ä"
+
+
+@pytest.mark.peer
+@pytest.mark.slow
+def test_utf8_segmentation_reads_in_highdicom_and_passes_dciodvfy(latin1_source, tmp_path):
+    import highdicom as hd
+
+    path = tmp_path / "seg.dcm"
+    encode_segmentation(_mask(latin1_source), latin1_source, [LIVER]).save_as(
+        path, enforce_file_format=True
+    )
+    theirs = hd.seg.segread(path)
+    assert theirs.get_segment_description(1).segment_label == JAPANESE
+    assert str(theirs.PatientName) == GERMAN
+    assert dciodvfy(path).errors == []
