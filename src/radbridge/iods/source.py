@@ -22,6 +22,7 @@ dtype('int16')
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import warnings
@@ -315,24 +316,40 @@ SeriesLike = Series | Sequence[Dataset] | Volume
 
 
 def copy_context(ds: Dataset) -> Dataset:
-    """Return the patient and study attributes of ``ds`` (:data:`CONTEXT_KEYWORDS`)."""
+    """Return a copy of the patient and study attributes of ``ds`` (:data:`CONTEXT_KEYWORDS`).
+
+    The elements are copies: changing the context (or an object made from it) leaves
+    ``ds`` as it was.
+    """
     context = Dataset()
     for keyword in CONTEXT_KEYWORDS:
         if keyword in ds and (ds[keyword].value not in (None, "", []) or keyword in _TYPE2_CONTEXT):
-            context[keyword] = ds[keyword]
+            context[keyword] = copy.deepcopy(ds[keyword])
     for keyword in _TYPE2_CONTEXT:
         if keyword not in context:
             setattr(context, keyword, "")
     return context
 
 
-def write_context(ds: Dataset, source: Series) -> None:
-    """Put the source's patient and study attributes into the new object ``ds``.
+def write_context(ds: Dataset, context: Dataset) -> None:
+    """Put copies of the source's patient and study attributes (``context``) into ``ds``.
 
-    An empty Specific Character Set is left out: it means the default repertoire,
-    and the attribute (Type 1C) may not be written empty.
+    Copies, so that editing the new object (say, its Patient Name) leaves the source
+    series as it was. An empty Specific Character Set is left out: it means the
+    default repertoire, and the attribute (Type 1C) may not be written empty.
+
+    Examples
+    --------
+    >>> from pydicom import examples
+    >>> series = Series.from_datasets([examples.ct])
+    >>> made = Dataset()
+    >>> write_context(made, series.context)
+    >>> made.PatientName = "Anonymous"
+    >>> str(series.context.PatientName) != "Anonymous"
+    True
     """
-    ds.update(source.context)
+    for element in context:
+        ds.add(copy.deepcopy(element))
     if "SpecificCharacterSet" in ds and not ds.SpecificCharacterSet:
         del ds.SpecificCharacterSet
 

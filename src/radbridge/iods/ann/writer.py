@@ -71,6 +71,7 @@ from radbridge.iods.common import (
     use_character_set_for,
 )
 from radbridge.iods.multiframe.tiles import SlideLevelSource, SlideSource
+from radbridge.iods.source import write_context
 from radbridge.uids import derived_uid
 
 __all__ = ["write_annotations"]
@@ -330,7 +331,7 @@ def _header(slide: SlideSource, level: int, options: SeriesOptions) -> Dataset:
     """Start the object: slide context, references to the level's images."""
     chosen = slide.level(level)
     ds = new_instance(MICROSCOPY_BULK_SIMPLE_ANNOTATIONS_STORAGE, options, modality="ANN")
-    ds.update(slide.context)
+    write_context(ds, slide.context)
     references = []
     for image in chosen.datasets:
         item = Dataset()

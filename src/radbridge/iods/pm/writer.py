@@ -56,7 +56,13 @@ from radbridge.iods.pm.types import (
     NanPolicy,
 )
 from radbridge.iods.profiles import Profile, writable_syntax
-from radbridge.iods.source import Series, SeriesLike, referenced_series_sequence, resolve_source
+from radbridge.iods.source import (
+    Series,
+    SeriesLike,
+    referenced_series_sequence,
+    resolve_source,
+    write_context,
+)
 from radbridge.pixels import TransferSyntax, encode_pixel_data
 from radbridge.ucum import parse_units
 
@@ -540,7 +546,7 @@ def _build(
     options: SeriesOptions,
 ) -> Dataset:
     ds = new_instance(PARAMETRIC_MAP_STORAGE, options, modality=source.modality or "OT")
-    ds.update(source.context)
+    write_context(ds, source.context)
     ds.FrameOfReferenceUID = source.frame_of_reference_uid
     ds.PositionReferenceIndicator = ""
     ds.ImageType = ["DERIVED", "PRIMARY", details.image_flavor, details.derived_pixel_contrast]

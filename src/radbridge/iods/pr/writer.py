@@ -517,7 +517,7 @@ def _new_state(source: Series, settings: SeriesOptions) -> Dataset:
     when = _dt.datetime.strptime(ds.SeriesDate + ds.SeriesTime, "%Y%m%d%H%M%S")
     for keyword in _NOT_IN_IOD:
         del ds[keyword]
-    write_context(ds, source)
+    write_context(ds, source.context)
     ds.Laterality = ""  # Type 2C (dciodvfy: absent is an error): unknown, outlines may span sides
     add_identification(ds, when)
     return ds

@@ -111,7 +111,7 @@ def build_structure_set(
     for keyword in _NOT_IN_IOD:
         if keyword in ds:
             del ds[keyword]
-    write_context(ds, source)
+    write_context(ds, source.context)
     ds.OperatorsName = ""
     frame_of_reference = str(source.frame_of_reference_uid)
     ds.FrameOfReferenceUID = frame_of_reference

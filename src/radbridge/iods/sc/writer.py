@@ -41,6 +41,7 @@ from radbridge.iods.source import (
     instance_references,
     referenced_series_sequence,
     source_given_first,
+    write_context,
 )
 from radbridge.pixels import TransferSyntax, encode_pixel_data
 
@@ -148,7 +149,7 @@ def encode_overlay_sc(
     ds = new_instance(MULTIFRAME_TRUE_COLOR_SC_STORAGE, settings, modality="OT")
     for keyword in ("ContentLabel", "ContentDescription", "ContentCreatorName"):
         del ds[keyword]  # Content Identification is not part of this IOD
-    ds.update(source.context)
+    write_context(ds, source.context)
     ds.ConversionType = "WSD"
     ds.ImageType = ["DERIVED", "SECONDARY"]
     ds.DerivationDescription = description[:1024]

@@ -82,7 +82,13 @@ from radbridge.iods.seg.types import (
     FractionalType,
     SegmentationType,
 )
-from radbridge.iods.source import Series, SeriesLike, referenced_series_sequence, resolve_source
+from radbridge.iods.source import (
+    Series,
+    SeriesLike,
+    referenced_series_sequence,
+    resolve_source,
+    write_context,
+)
 from radbridge.pixels import TransferSyntax, encode_pixel_data, pack_frames
 from radbridge.uids import derived_uid
 
@@ -434,7 +440,7 @@ def _build(
     labelmap = seg_type is SegmentationType.LABELMAP
     sop_class = LABEL_MAP_SEGMENTATION_STORAGE if labelmap else SEGMENTATION_STORAGE
     ds = new_instance(sop_class, options, modality="SEG")
-    ds.update(source.context)
+    write_context(ds, source.context)
     ds.FrameOfReferenceUID = source.frame_of_reference_uid
     ds.PositionReferenceIndicator = ""
     ds.ImageType = ["DERIVED", "PRIMARY"]

@@ -38,7 +38,7 @@ from radbridge.coding import Code
 from radbridge.errors import EncodingError
 from radbridge.geometry import SliceRef
 from radbridge.iods.common import SeriesOptions, finish_file, new_instance
-from radbridge.iods.source import Series, copy_context, sop_reference
+from radbridge.iods.source import Series, copy_context, sop_reference, write_context
 from radbridge.iods.sr import concepts as c
 from radbridge.iods.sr import report as tid1500
 from radbridge.iods.sr.content import (
@@ -392,7 +392,7 @@ def sr_document(
     ds = new_instance(sop_class, options, modality=modality)
     for keyword in ("ContentLabel", "ContentDescription", "ContentCreatorName"):
         del ds[keyword]  # Content Identification is not part of the SR IODs
-    ds.update(source.context)
+    write_context(ds, source.context)
     ds.ReferencedPerformedProcedureStepSequence = []
     if modality == "SR":
         ds.CompletionFlag = completion

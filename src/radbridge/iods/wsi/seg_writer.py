@@ -72,6 +72,7 @@ from radbridge.iods.multiframe.segmentation import (
     segmentation_attributes,
 )
 from radbridge.iods.multiframe.tiles import SlideGrid, plane_position_slide_items
+from radbridge.iods.source import write_context
 from radbridge.iods.wsi.slide import Level, Slide
 
 __all__ = ["encode_slide_segmentation"]
@@ -341,7 +342,7 @@ def _header(
 ) -> Dataset:
     """Start the SEG: patient/study/specimen context, references, tile organisation."""
     ds = new_instance(SEGMENTATION_STORAGE, options, modality="SEG")
-    ds.update(slide.context)
+    write_context(ds, slide.context)
     ds.FrameOfReferenceUID = slide.frame_of_reference_uid
     ds.PositionReferenceIndicator = slide.position_reference_indicator or "SLIDE_CORNER"
     ds.ImageType = ["DERIVED", "PRIMARY"]

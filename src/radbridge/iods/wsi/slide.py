@@ -19,6 +19,7 @@ Examples
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -347,7 +348,7 @@ class Slide:
         self.context = Dataset()
         for keyword in (*CONTEXT_KEYWORDS, *SPECIMEN_KEYWORDS):
             if keyword in first:
-                self.context[keyword] = first[keyword]
+                self.context[keyword] = copy.deepcopy(first[keyword])
         self.frame_of_reference_uid = str(first.get("FrameOfReferenceUID", "") or "")
         self.series_instance_uid = str(first.get("SeriesInstanceUID", "") or "")
         self.study_instance_uid = str(first.get("StudyInstanceUID", "") or "")

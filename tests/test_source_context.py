@@ -1,10 +1,14 @@
-"""Texts the source's character set cannot hold: every writer switches to UTF-8.
+"""What every writer does with the source's patient and study context.
 
-A Latin-1 source (ISO_IR 100, a German patient name) and Japanese text in what the
-user controls (a segment label, a description, the series description): each object
-must declare ISO_IR 192 and carry the text, read back by pydicom (and highdicom and
+It copies it: editing the new object (anonymising its Patient Name, say) leaves the
+source series and the source's data sets as they were (they shared the elements).
+
+It keeps the source's character set unless a text needs another: a Latin-1 source
+(ISO_IR 100, a German patient name) and Japanese text in what the user controls (a
+segment label, a description, the series description) must give an object that
+declares ISO_IR 192 and carries the text, read back by pydicom (and highdicom and
 dciodvfy for the SEG), never question marks; the patient name must survive the
-switch; and the source series must be left as it was (an earlier writer replaced the
+switch; and the source series keeps its own set (an earlier writer replaced the
 character set of the source's context in place, so every later object of that series
 changed its declaration).
 """
@@ -33,6 +37,7 @@ from tests.peers.dicom3tools import dciodvfy
 
 JAPANESE = "肝臓の解析"
 GERMAN = "Müller^Jörg"
+KINDS = ["seg", "pm", "sc", "ko", "sr", "rtstruct"]
 LIVER = SegmentDescription(
     1,
     JAPANESE,
@@ -56,7 +61,7 @@ def latin1_datasets(tmp_path_factory) -> list[Dataset]:
 
 @pytest.fixture
 def latin1_source(latin1_datasets) -> Series:
-    """A fresh series per test: a writer that changed it must not hide behind another."""
+    """A fresh series (of fresh data sets) per test: a change must not hide behind another."""
     return Series.from_datasets(copy.deepcopy(latin1_datasets))
 
 
@@ -66,7 +71,7 @@ def _mask(source: Series) -> np.ndarray:
     return mask
 
 
-def _encode(kind: str, source: Series) -> tuple[Dataset, str]:
+def encode_kind(kind: str, source: Series) -> tuple[Dataset, str]:
     """The object of ``kind`` made with Japanese text, and the attribute holding that text."""
     options = SeriesOptions(series_description=JAPANESE)
     if kind == "seg":
@@ -106,15 +111,28 @@ def _read_back(ds: Dataset) -> Dataset:
     return pydicom.dcmread(io.BytesIO(buffer.getvalue()))
 
 
-@pytest.mark.parametrize("kind", ["seg", "pm", "sc", "ko", "sr", "rtstruct"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_japanese_text_switches_the_object_to_utf8(latin1_source, kind):
-    made, keyword = _encode(kind, latin1_source)
+    made, keyword = encode_kind(kind, latin1_source)
     read = _read_back(made)
     assert read.SpecificCharacterSet == "ISO_IR 192", kind
     assert JAPANESE in _texts(read, keyword), kind
     assert str(read.PatientName) == GERMAN, kind
     # the source series keeps its own declaration for the next object made from it
     assert latin1_source.context.SpecificCharacterSet == "ISO_IR 100"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_editing_the_new_object_leaves_the_source_alone(latin1_datasets, kind):
+    datasets = copy.deepcopy(latin1_datasets)
+    source = Series.from_datasets(datasets)
+    made, _ = encode_kind(kind, source)
+    made.PatientName = "Anonymous"
+    made.StudyDescription = "changed"
+    assert str(source.context.PatientName) == GERMAN, kind
+    assert str(datasets[0].PatientName) == GERMAN, kind
+    assert "StudyDescription" not in source.context or source.context.StudyDescription != "changed"
+    assert str(encode_kind(kind, source)[0].PatientName) == GERMAN, kind
 
 
 def test_latin1_text_keeps_the_source_character_set(latin1_source):
