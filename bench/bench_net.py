@@ -19,13 +19,17 @@ not set it (that is how their users get them).
   listen`` (fsync) <= 1.2x ``storescp`` (no fsync) on one association, and faster
   than ``storescp`` with 4.
 
-Every run checks that all files arrived. Not a test.
+Every run checks that all files arrived. Beside each time, the CPU seconds the
+receiver process and the senders spent in that run (user + system, from
+``/proc/<pid>/stat`` and the reaped children's rusage): where their sum nears
+2 cores x the wall time, the transfer is CPU-bound. Not a test.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -35,6 +39,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -54,6 +59,13 @@ class Receiver:
     port: int
     count: Callable[[], int]
     stop: Callable[[], None]
+    pid: int
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a running process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _process_receiver(command: list[str], port: int, out: Path) -> Receiver:
@@ -73,7 +85,7 @@ def _process_receiver(command: list[str], port: int, out: Path) -> Receiver:
     def count() -> int:
         return sum(1 for p in out.rglob("*") if p.is_file() and not p.name.startswith("."))
 
-    return Receiver(port, count, stop)
+    return Receiver(port, count, stop, proc.pid)
 
 
 def _storescp(out: Path) -> Receiver:
@@ -98,7 +110,10 @@ def _orthanc(out: Path) -> Receiver:
     config = OrthancConfig(aet=AET, dicomweb=False, sync_storage=True)
     orthanc = start_orthanc(out, config)
     return Receiver(
-        orthanc.dicom_port, lambda: len(orthanc.sop_instance_uids()), lambda: orthanc.stop()
+        orthanc.dicom_port,
+        lambda: len(orthanc.sop_instance_uids()),
+        lambda: orthanc.stop(),
+        orthanc.proc.pid,
     )
 
 
@@ -151,23 +166,37 @@ def receiving(name: str, work: Path, expected: int) -> Iterator[Receiver]:
         receiver.stop()
 
 
+class Timing(NamedTuple):
+    """One transfer: wall seconds, and CPU seconds of the receiver and of the senders."""
+
+    seconds: float
+    receiver_cpu: float = 0.0
+    sender_cpu: float = 0.0
+
+
 def timed_transfer(
     name: str, work: Path, expected: int, commands: Callable[[int], list], *, strict: bool
-) -> float:
-    """Seconds for ``commands(port)`` to deliver ``expected`` instances to a fresh ``name``.
+) -> Timing:
+    """Time ``commands(port)`` delivering ``expected`` instances to a fresh ``name``.
 
-    ``inf`` when some did not arrive and not ``strict`` (pynetdicom's storescu app can
-    exit 0 after its reactor took a response); radbridge and DCMTK must deliver all.
+    ``inf`` seconds when some did not arrive and not ``strict`` (pynetdicom's storescu
+    app can exit 0 after its reactor took a response); radbridge and DCMTK must
+    deliver all.
     """
     with receiving(name, work, expected) as rx:
+        before = process_cpu(rx.pid)
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
         seconds = _run_all(commands(rx.port))
+        receiver_cpu = process_cpu(rx.pid) - before
+        reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
         got = rx.count()
+    sender_cpu = (reaped.ru_utime - children.ru_utime) + (reaped.ru_stime - children.ru_stime)
     if got != expected:
         if strict:
             raise RuntimeError(f"{name}: {got} of {expected} instances arrived")
         print(f"  incomplete: {got} of {expected} arrived", file=sys.stderr)
-        return float("inf")
-    return seconds
+        return Timing(float("inf"))
+    return Timing(seconds, receiver_cpu, sender_cpu)
 
 
 def _run_all(commands: list[list[str]]) -> float:
@@ -188,9 +217,9 @@ def _run_all(commands: list[list[str]]) -> float:
     return seconds
 
 
-def best_of(repeat: int, measure: Callable[[], float]) -> float:
-    """The best (least disturbed) of ``repeat`` complete measurements (``inf``: none)."""
-    return min(measure() for _ in range(repeat))
+def best_of(repeat: int, measure: Callable[[], Timing]) -> Timing:
+    """The fastest (least disturbed) of ``repeat`` complete measurements (``inf``: none)."""
+    return min((measure() for _ in range(repeat)), key=lambda timing: timing.seconds)
 
 
 def send_table(folder: Path, work: Path, n: int, args: argparse.Namespace) -> list[tuple]:
@@ -200,7 +229,7 @@ def send_table(folder: Path, work: Path, n: int, args: argparse.Namespace) -> li
             continue  # not a receiver users send to in production; see the receive table
         for sender in args.senders:
 
-            def measure(receiver: str = receiver, sender: str = sender) -> float:
+            def measure(receiver: str = receiver, sender: str = sender) -> Timing:
                 return timed_transfer(
                     receiver,
                     work,
@@ -221,7 +250,7 @@ def receive_table(folder: Path, work: Path, n: int, args: argparse.Namespace) ->
         parts = [files[k::associations] for k in range(associations)]
         for receiver in args.receivers:
 
-            def measure(receiver: str = receiver, parts: list[list[Path]] = parts) -> float:
+            def measure(receiver: str = receiver, parts: list[list[Path]] = parts) -> Timing:
                 return timed_transfer(
                     receiver, work, n, lambda port: [_storescu(p, port) for p in parts], strict=True
                 )
@@ -234,12 +263,16 @@ def receive_table(folder: Path, work: Path, n: int, args: argparse.Namespace) ->
 
 def print_table(rows: list[tuple], n: int, megabytes: float) -> None:
     """One table: each cell's time, rate, and the issue's goal where one applies."""
-    times = {(r, s): t for _, r, s, t in rows}
-    print("| direction | receiver | sender | seconds | files/s | MB/s | ratio | goal | met |")
-    print("|---|---|---|---:|---:|---:|---:|---|---|")
-    for kind, receiver, sender, seconds in rows:
+    times = {(r, s): t.seconds for _, r, s, t in rows}
+    print(
+        "| direction | receiver | sender | seconds | files/s | MB/s | ratio | goal | met "
+        "| receiver CPU s | senders' CPU s |"
+    )
+    print("|---|---|---|---:|---:|---:|---:|---|---|---:|---:|")
+    for kind, receiver, sender, timing in rows:
+        seconds = timing.seconds
         if seconds == float("inf"):
-            print(f"| {kind} | {receiver} | {sender} | incomplete in every run | | | | | |")
+            print(f"| {kind} | {receiver} | {sender} | incomplete in every run | | | | | | | |")
             continue
         ratio, goal, met = "", "", ""
         if kind == "send" and sender == "radbridge send":
@@ -257,7 +290,8 @@ def print_table(rows: list[tuple], n: int, megabytes: float) -> None:
                 met = "yes" if seconds / base <= limit else "**no**"
         print(
             f"| {kind} | {receiver} | {sender} | {seconds:.2f} | {n / seconds:.0f} | "
-            f"{megabytes / seconds:.0f} | {ratio} | {goal} | {met} |"
+            f"{megabytes / seconds:.0f} | {ratio} | {goal} | {met} | "
+            f"{timing.receiver_cpu:.2f} | {timing.sender_cpu:.2f} |"
         )
 
 
