@@ -7,7 +7,7 @@ It keeps the source's character set unless a text needs another: a Latin-1 sourc
 (ISO_IR 100, a German patient name) and Japanese text in what the user controls (a
 segment label, a description, the series description) must give an object that
 declares ISO_IR 192 and carries the text, read back by pydicom (and highdicom and
-dciodvfy for the SEG), never question marks; the patient name must survive the
+dcmqi and dciodvfy for the SEG), never question marks; the patient name must survive the
 switch; and the source series keeps its own set (an earlier writer replaced the
 character set of the source's context in place, so every later object of that series
 changed its declaration).
@@ -33,6 +33,7 @@ from radbridge.rtstruct import ROIDescription, encode_rtstruct
 from radbridge.sc import encode_overlay_sc
 from radbridge.seg import SegmentDescription, SeriesOptions, encode_segmentation
 from radbridge.sr import MeasurementGroup, MeasurementReport, encode_measurement_report
+from tests.peers.dcmqi import segimage2itkimage
 from tests.peers.dicom3tools import dciodvfy
 
 JAPANESE = "肝臓の解析"
@@ -144,7 +145,9 @@ def test_latin1_text_keeps_the_source_character_set(latin1_source):
 
 @pytest.mark.peer
 @pytest.mark.slow
-def test_utf8_segmentation_reads_in_highdicom_and_passes_dciodvfy(latin1_source, tmp_path):
+def test_utf8_segmentation_reads_in_highdicom_and_dcmqi_and_passes_dciodvfy(
+    latin1_source, tmp_path
+):
     import highdicom as hd
 
     path = tmp_path / "seg.dcm"
@@ -155,3 +158,5 @@ def test_utf8_segmentation_reads_in_highdicom_and_passes_dciodvfy(latin1_source,
     assert theirs.get_segment_description(1).segment_label == JAPANESE
     assert str(theirs.PatientName) == GERMAN
     assert dciodvfy(path).errors == []
+    (segment,) = segimage2itkimage(path, tmp_path / "dcmqi").meta["segmentAttributes"][0]
+    assert segment["SegmentLabel"] == JAPANESE
