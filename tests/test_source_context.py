@@ -26,6 +26,7 @@ from pydicom.dataset import Dataset
 
 from radbridge import Series
 from radbridge.coding import dcm, sct, ucum
+from radbridge.errors import EncodingError
 from radbridge.io.phantom import write_phantom
 from radbridge.ko import encode_key_objects
 from radbridge.pm import encode_parametric_map
@@ -72,11 +73,13 @@ def _mask(source: Series) -> np.ndarray:
     return mask
 
 
-def encode_kind(kind: str, source: Series) -> tuple[Dataset, str]:
+def encode_kind(
+    kind: str, source: Series, series_description: str = JAPANESE
+) -> tuple[Dataset, str]:
     """The object of ``kind`` made with Japanese text, and the attribute holding that text."""
-    options = SeriesOptions(series_description=JAPANESE)
+    options = SeriesOptions(series_description=series_description)
     if kind == "seg":
-        return encode_segmentation(_mask(source), source, [LIVER]), "SegmentLabel"
+        return encode_segmentation(_mask(source), source, [LIVER], options=options), "SegmentLabel"
     if kind == "pm":
         values = _mask(source).astype(np.float32)
         quantity, units = dcm("110807", "Field of View"), ucum("1", "no units")
@@ -86,15 +89,17 @@ def encode_kind(kind: str, source: Series) -> tuple[Dataset, str]:
         return made, "SeriesDescription"
     if kind == "sc":
         frames = np.zeros((*source.geometry.shape, 3), np.uint8)
-        return encode_overlay_sc(frames, source, description=JAPANESE), "DerivationDescription"
+        made = encode_overlay_sc(frames, source, description=JAPANESE, options=options)
+        return made, "DerivationDescription"
     if kind == "ko":
         keys = [source.slice_refs[0].sop_instance_uid]
-        return encode_key_objects(keys, source, description=JAPANESE), "TextValue"
+        return encode_key_objects(keys, source, description=JAPANESE, options=options), "TextValue"
     if kind == "sr":
         group = MeasurementGroup(JAPANESE, finding=sct("27925004", "Nodule"))
         report = MeasurementReport(groups=(group,))
         return encode_measurement_report(report, source, options=options), "SeriesDescription"
-    return encode_rtstruct(_mask(source), source, [ROIDescription(1, JAPANESE)]), "ROIName"
+    rois = [ROIDescription(1, JAPANESE)]
+    return encode_rtstruct(_mask(source), source, rois, options=options), "ROIName"
 
 
 def _texts(ds: Dataset, keyword: str) -> list[str]:
@@ -134,6 +139,30 @@ def test_editing_the_new_object_leaves_the_source_alone(latin1_datasets, kind):
     assert str(datasets[0].PatientName) == GERMAN, kind
     assert "StudyDescription" not in source.context or source.context.StudyDescription != "changed"
     assert str(encode_kind(kind, source)[0].PatientName) == GERMAN, kind
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_backslash_in_a_text_of_one_value_is_refused(latin1_source, kind):
+    # pydicom would split it into two values (DICOM's separator); readers show "CT"
+    with pytest.raises(EncodingError, match=r"SeriesDescription 'CT\\AI' holds a backslash"):
+        encode_kind(kind, latin1_source, series_description="CT\\AI")
+
+
+def test_a_segment_label_with_a_backslash_is_refused(latin1_source):
+    left_right = dataclasses.replace(LIVER, label="left\\right")
+    with pytest.raises(EncodingError, match="SegmentLabel") as caught:
+        encode_segmentation(_mask(latin1_source), latin1_source, [left_right])
+    assert caught.value.attribute == "SegmentLabel"
+
+
+def test_a_source_attribute_with_a_backslash_is_copied_as_it_was(latin1_datasets):
+    # a malformed source is the sender's business: its patient/study attributes pass
+    datasets = copy.deepcopy(latin1_datasets)
+    for ds in datasets:
+        ds.StudyDescription = "CT\\Abdomen"
+    source = Series.from_datasets(datasets)
+    read = _read_back(encode_kind("seg", source)[0])
+    assert list(read.StudyDescription) == ["CT", "Abdomen"]
 
 
 def test_latin1_text_keeps_the_source_character_set(latin1_source):

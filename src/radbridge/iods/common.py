@@ -23,8 +23,10 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 from pydicom.charset import convert_encodings
+from pydicom.datadict import dictionary_VM
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
+from pydicom.multival import MultiValue
 from pydicom.uid import UID
 
 from radbridge._version import __version__
@@ -35,6 +37,7 @@ from radbridge.errors import (
     UnsupportedObjectError,
 )
 from radbridge.geometry import Volume, VolumeGeometry
+from radbridge.iods.source import CONTEXT_KEYWORDS
 from radbridge.uids import derived_uid, is_valid_uid, new_uid
 
 __all__ = [
@@ -44,6 +47,7 @@ __all__ = [
     "ReadObject",
     "SeriesOptions",
     "StackedMasks",
+    "check_single_values",
     "check_sop_class",
     "choice",
     "file_meta",
@@ -241,17 +245,36 @@ def file_meta(ds: Dataset, transfer_syntax: str) -> FileMetaDataset:
     return meta
 
 
-def finish_file(ds: Dataset, transfer_syntax: str, *, raw_explicit_le: bool = False) -> FileDataset:
+def finish_file(
+    ds: Dataset,
+    transfer_syntax: str,
+    *,
+    raw_explicit_le: bool = False,
+    as_given: Collection[str] = CONTEXT_KEYWORDS,
+    check_values: bool = True,
+) -> FileDataset:
     """Return ``ds`` as a file data set with its file meta, ready to ``save_as``.
 
     A text the data set's character set cannot hold (a segment label in Japanese
     beside a Latin-1 patient name) switches it to UTF-8 (:func:`use_character_set_for`)
-    instead of being written as question marks.
+    instead of being written as question marks. An attribute of one value that holds
+    several (a backslash in a label: DICOM's value separator) is refused
+    (:func:`check_single_values`), except the top-level attributes named in
+    ``as_given`` (copied from the source as they were: its patient and study
+    attributes by default); ``check_values=False`` checks none (a conversion that
+    copies the source's attributes throughout).
+
+    Raises
+    ------
+    EncodingError
+        An attribute of one value holds several.
 
     ``raw_explicit_le``: the data set holds raw sequences encoded as Explicit VR
     Little Endian (the bulk per-frame functional groups); its original encoding is
     declared so, and pydicom writes those bytes unchanged.
     """
+    if check_values:
+        check_single_values(ds, skip=frozenset(as_given))
     use_character_set_for(ds, texts_of(ds))
     out = FileDataset("", ds, file_meta=file_meta(ds, transfer_syntax), preamble=b"\x00" * 128)
     if raw_explicit_le:
@@ -458,6 +481,51 @@ def use_character_set_for(ds: Dataset, texts: Sequence[str]) -> None:
 #: Value representations whose bytes depend on the Specific Character Set (PS3.5 6.1.2.3).
 _CHARSET_VRS = frozenset({"SH", "LO", "ST", "LT", "UT", "UC", "PN"})
 _CHARACTER_SET = 0x00080005
+
+
+def check_single_values(ds: Dataset, *, skip: Collection[str] = ()) -> None:
+    r"""Refuse an attribute of one value (VM 1) that holds several, in ``ds`` or its items.
+
+    pydicom splits a string at each backslash, DICOM's value separator, so a label
+    such as ``"left\right"`` would be written as two values where the standard
+    allows one, and readers would show ``"left"``. ``skip`` names top-level
+    attributes to leave as they are (copied from the source).
+
+    Raises
+    ------
+    EncodingError
+        Names the attribute and its value.
+
+    Examples
+    --------
+    >>> ds = Dataset()
+    >>> ds.SeriesDescription = "CT\AI"
+    >>> check_single_values(ds)
+    Traceback (most recent call last):
+    ...
+    radbridge.errors.EncodingError: SeriesDescription 'CT\AI' holds a backslash, ...
+    """
+    for element in ds.elements():
+        if isinstance(element, RawDataElement) or element.keyword in skip:
+            continue
+        if element.VR == "SQ":
+            for item in element.value or ():
+                check_single_values(item)
+        elif isinstance(element.value, MultiValue) and _single_valued(element.tag):
+            text = "\\".join(str(value) for value in element.value)
+            raise EncodingError(
+                f"{element.keyword} '{text}' holds a backslash, which DICOM reads as a value "
+                "separator: it would be written as several values where one belongs",
+                attribute=element.keyword,
+                hint="use another character than a backslash (e.g. '/')",
+            )
+
+
+def _single_valued(tag: int) -> bool:
+    try:
+        return dictionary_VM(tag) == "1"
+    except KeyError:  # a private or unknown attribute: its VM is not known
+        return False
 
 
 def texts_of(ds: Dataset) -> list[str]:

@@ -64,6 +64,7 @@ from radbridge.iods.ann.types import (
 )
 from radbridge.iods.common import (
     SeriesOptions,
+    check_single_values,
     finish_file,
     new_instance,
     series_options,
@@ -228,11 +229,17 @@ class _Group:
         self._coordinates, self._values = [], []
 
     def texts(self, sop_instance_uid: str) -> list[str]:
-        """Return the texts this group writes (for the file's character set)."""
+        """Return the texts this group writes (for the file's character set).
+
+        Raises :class:`~radbridge.errors.EncodingError` for a label holding a backslash
+        (:func:`~radbridge.iods.common.check_single_values`).
+        """
         items = [
             self._tail(sop_instance_uid),
             *map(_measurement_item, self.description.measurements),
         ]
+        for item in items:
+            check_single_values(item)
         return [text for item in items for text in texts_of(item)]
 
     def write(self, out: IO[bytes], sop_instance_uid: str, encodings: list[str]) -> None:
@@ -400,7 +407,8 @@ def write_annotations(
         None,
         default=SeriesOptions(series_description="Annotations", content_label="ANNOTATIONS"),
     )
-    header = finish_file(_header(slide, level, settings), ExplicitVRLittleEndian)
+    copied = [element.keyword for element in slide.context]  # as the slide has them
+    header = finish_file(_header(slide, level, settings), ExplicitVRLittleEndian, as_given=copied)
     _check_optical_paths(slide.level(level), descriptions)
     path = Path(output)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -444,7 +452,7 @@ def _write_file(path: Path, header: Any, groups: list[_Group]) -> None:
         (before if element.tag < _GROUP_SEQUENCE else after).add(element)
     sop_instance_uid = str(header.SOPInstanceUID)
     use_character_set_for(before, [t for group in groups for t in group.texts(sop_instance_uid)])
-    head = finish_file(before, ExplicitVRLittleEndian)
+    head = finish_file(before, ExplicitVRLittleEndian, check_values=False)  # checked as header
     encodings = convert_encodings(head.get("SpecificCharacterSet") or "")
     head.save_as(path, enforce_file_format=True)
     with open(path, "ab") as out:

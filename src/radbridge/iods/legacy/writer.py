@@ -96,7 +96,8 @@ def encode_legacy_enhanced(
     ds.PixelData = _pixel_bytes(series, images[0])
     _functional_groups(ds, images, kind, split.shared, split.per_frame)
     _common_instance_reference(ds, images)
-    return finish_file(ds, TransferSyntax.EXPLICIT.uid)
+    # the classic images' attributes are copied throughout, as the images have them
+    return finish_file(ds, TransferSyntax.EXPLICIT.uid, check_values=False)
 
 
 def _name(ds: Dataset) -> str:

@@ -320,7 +320,8 @@ def encode_slide_segmentation(
     ds.NumberOfFrames = len(frames)
     # the buffer itself, not a copy (pydicom writes any bytes-like value)
     ds.add(DataElement(0x7FE00010, "OB", memoryview(data), validation_mode=config.IGNORE))
-    out = finish_file(ds, ExplicitVRLittleEndian, raw_explicit_le=True)
+    copied = [element.keyword for element in slide.context]  # as the slide has them
+    out = finish_file(ds, ExplicitVRLittleEndian, raw_explicit_le=True, as_given=copied)
     log.info(
         "encoded %s slide SEG %s: %d segments, %d frames (%s) in %.2f s",
         seg_type.value,
