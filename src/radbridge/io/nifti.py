@@ -15,7 +15,9 @@ nibabel and SimpleITK come with ``pip install 'radbridge[nifti]'``.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +81,11 @@ def volume_to_nifti(volume: Volume) -> Any:
 
 def volume_from_nifti(image: Any, *, frame_of_reference_uid: str | None = None) -> Volume:
     """Return a volume from a ``nibabel`` image (any affine, no resampling)."""
-    data = np.asanyarray(image.dataobj)
+    return _nifti_volume(image, np.asanyarray(image.dataobj), frame_of_reference_uid)
+
+
+def _nifti_volume(image: Any, data: NDArray[Any], frame_of_reference_uid: str | None) -> Volume:
+    """Return the volume of a NIfTI image whose voxels ``data`` are read already."""
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
     if data.ndim != 3:
@@ -213,40 +219,54 @@ def read_images(
     """
     p = Path(path)
     suffix = _suffix(p)
-    try:
-        if suffix in _NIFTI_SUFFIXES:
-            nib = require("nibabel", "nifti", purpose="read NIfTI")
+    if suffix in _NIFTI_SUFFIXES:
+        nib = require("nibabel", "nifti", purpose="read NIfTI")
+        with _reading(p):
             image = nib.load(p)
-            data = np.asanyarray(image.dataobj)
-            if data.ndim != 4:
-                return [volume_from_nifti(image, frame_of_reference_uid=frame_of_reference_uid)]
-            affine = _LPS_TO_RAS @ np.asarray(image.affine, dtype=np.float64) @ _SWAP
-            return [
-                Volume(np.transpose(data[..., i], (2, 1, 0)), affine, frame_of_reference_uid)
-                for i in range(data.shape[3])
-            ]
-        if suffix == ".nrrd":  # a plain 3-D NRRD without SimpleITK (its import: ~0.1 s)
-            from radbridge.io.nrrd import read_nrrd
+            data = np.asanyarray(image.dataobj)  # the voxels, read once
+        if data.ndim != 4:
+            return [_nifti_volume(image, data, frame_of_reference_uid)]
+        affine = _LPS_TO_RAS @ np.asarray(image.affine, dtype=np.float64) @ _SWAP
+        return [
+            Volume(np.transpose(data[..., i], (2, 1, 0)), affine, frame_of_reference_uid)
+            for i in range(data.shape[3])
+        ]
+    if suffix == ".nrrd":  # a plain 3-D NRRD without SimpleITK (its import: ~0.1 s)
+        from radbridge.io.nrrd import read_nrrd
 
+        with _reading(p):
             volume = read_nrrd(p)
-            if volume is not None:
-                return [Volume(volume.array, volume.affine, frame_of_reference_uid)]
-        if suffix in _ITK_SUFFIXES:
-            sitk = require("SimpleITK", "nifti", purpose="read NRRD/MetaImage")
-            return _itk_volumes(sitk.ReadImage(str(p)), frame_of_reference_uid)
-    except RadbridgeError:
-        raise
-    except Exception as exc:  # nibabel and SimpleITK raise many types on damaged files
-        raise DicomReadError(
-            f"cannot be read as an image ({type(exc).__name__}: {exc})",
-            path=p,
-            hint="check that the file is complete",
-        ) from exc
+        if volume is not None:
+            return [Volume(volume.array, volume.affine, frame_of_reference_uid)]
+    if suffix in _ITK_SUFFIXES:
+        sitk = require("SimpleITK", "nifti", purpose="read NRRD/MetaImage")
+        with _reading(p):
+            itk_image = sitk.ReadImage(str(p))
+        return _itk_volumes(itk_image, frame_of_reference_uid)
     raise UnsupportedObjectError(
         f"unknown image file type {suffix!r}",
         path=p,
         hint="use .nii, .nii.gz, .nrrd, .mha or .mhd",
     )
+
+
+@contextlib.contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """Turn what nibabel, SimpleITK or the NRRD parser raise on a damaged file into DicomReadError.
+
+    Only the reading itself runs inside: an error in radbridge's own conversion
+    afterwards is not mistaken for a damaged file.
+    """
+    try:
+        yield
+    except RadbridgeError:
+        raise
+    except Exception as exc:  # the libraries raise many types on damaged files
+        raise DicomReadError(
+            f"cannot be read as an image ({type(exc).__name__}: {exc})",
+            path=path,
+            hint="check that the file is complete",
+        ) from exc
 
 
 def _itk_volumes(image: Any, frame_of_reference_uid: str | None) -> list[Volume]:
