@@ -85,12 +85,20 @@ def test_highdicom_and_dciodvfy_read_them(slide_folder, tmp_path):
             np.testing.assert_array_equal(values[:, k], _values(items, k))
 
 
-def test_a_group_label_with_a_backslash_is_refused_and_leaves_no_file(slide_folder, tmp_path):
+def test_a_group_label_with_a_backslash_is_refused_first_and_leaves_no_file(slide_folder, tmp_path):
     first, items = groups(np.random.default_rng(5))[0]
-    made = [(replace(first, label="nuclei\\large"), items)]
+    taken = []
+
+    def annotations():  # a model's generator: refused before the first is asked for
+        for item in items:
+            taken.append(item)
+            yield item
+
+    made = [(replace(first, label="nuclei\\large"), annotations())]
     path = tmp_path / "ann.dcm"
     with pytest.raises(EncodingError, match="AnnotationGroupLabel 'nuclei\\\\large'"):
         write_annotations(path, read_slide(slide_folder), made)
+    assert taken == []
     assert list(tmp_path.iterdir()) == []
 
 

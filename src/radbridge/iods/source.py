@@ -399,7 +399,7 @@ def source_given_first(function: str, content: object) -> bool:
         return False
     warnings.warn(
         f"{function}(source, ...) is deprecated: pass what is encoded first and the source "
-        f"series second, as every radbridge encoder takes them",
+        "series second, as every radbridge encoder takes them",
         DeprecationWarning,
         stacklevel=3,
     )

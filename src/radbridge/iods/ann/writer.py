@@ -413,7 +413,8 @@ def write_annotations(
     path = Path(output)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="radbridge-ann-", dir=path.parent) as folder:
-        spooled = [_spool(folder, d, items, not single_precision) for d, items in groups]
+        uid = str(header.SOPInstanceUID)
+        spooled = [_spool(folder, d, items, not single_precision, uid) for d, items in groups]
         try:
             _write_file(path, header, spooled)
         except BaseException:
@@ -430,9 +431,14 @@ def write_annotations(
 
 
 def _spool(
-    folder: str, description: AnnotationGroupDescription, items: Iterable[Any], double: bool
+    folder: str,
+    description: AnnotationGroupDescription,
+    items: Iterable[Any],
+    double: bool,
+    sop_instance_uid: str,
 ) -> _Group:
     group = _Group(folder, description, double)
+    group.texts(sop_instance_uid)  # refuses a label it cannot write before any annotation
     for item in items:
         group.add(item)
     group.flush()
