@@ -23,7 +23,7 @@ from pydicom.sr.codedict import codes
 
 import radbridge.codes as rc
 from radbridge.codes import SOURCES, is_valid_sctid, lookup, names
-from radbridge.codes.anatomy import _ALIASES
+from radbridge.codes.anatomy import ALIASES
 from radbridge.color import dicom_lab_to_rgb, rgb_to_dicom_lab, rgb_to_lab
 from radbridge.errors import InvalidAttributeError, UnknownTermError
 from radbridge.io.phantom import LABEL_NAMES
@@ -306,7 +306,7 @@ def test_spellings_and_aliases(written, name):
 
 
 def test_every_alias_leads_to_a_name():
-    for alias, name in _ALIASES.items():
+    for alias, name in ALIASES.items():
         assert name in names() and alias not in names()
         assert lookup(alias).name == name
 

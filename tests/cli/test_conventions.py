@@ -122,14 +122,13 @@ def test_choices_are_listed_and_match_the_library(capsys):
     from radbridge.iods.profiles import Profile
     from radbridge.iods.rtstruct.types import HoleStyle
     from radbridge.iods.sc.render import OverlayStyle
-    from radbridge.iods.seg.types import SegmentationType
-    from radbridge.iods.seg.writer import _SEG_SYNTAXES
+    from radbridge.iods.seg.types import SEG_TRANSFER_SYNTAXES, SegmentationType
     from radbridge.pm import NanPolicy
 
     types = {t.value.lower() for t in SegmentationType}
     assert _choices(("seg", "encode"), "--type", capsys) == types
     assert _choices(("seg", "encode"), "--compression", capsys) == {
-        "none" if s.value == "explicit" else s.value for s in _SEG_SYNTAXES
+        "none" if s.value == "explicit" else s.value for s in SEG_TRANSFER_SYNTAXES
     }
     for path in [("seg", "encode"), ("pm", "encode"), ("render",)]:
         assert _choices(path, "--profile", capsys) == {p.value for p in Profile}

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ._common import PeerCommandError, PeerMissingError, run
-from .dcmjs import JS_DIR, _node
+from .dcmjs import JS_DIR, node_program
 
 __all__ = ["status_page_in_chromium"]
 
@@ -43,7 +43,7 @@ def status_page_in_chromium(
     args: list[Any] = [JS_DIR / "status_page.mjs", url, user, password, prefix]
     if retry_job is not None:
         args.append(str(retry_job))
-    done = run(_node("playwright-core"), args, timeout=timeout, cwd=JS_DIR)
+    done = run(node_program("playwright-core"), args, timeout=timeout, cwd=JS_DIR)
     if done.returncode != 0:
         raise PeerCommandError(f"Chromium could not show {url}: {done.stderr[-3000:]}")
     return json.loads(prefix.with_suffix(".json").read_text()), prefix.with_suffix(".png")

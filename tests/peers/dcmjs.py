@@ -43,13 +43,14 @@ __all__ = [
     "dcmjs_segmentation",
     "dcmjs_sr_measurements",
     "dcmjs_write_measurements",
+    "node_program",
     "ohif_browser_segmentation",
 ]
 
 JS_DIR = REPO_ROOT / "tests" / "js"
 
 
-def _node(package: str = "dcmjs") -> str:
+def node_program(package: str = "dcmjs") -> str:
     node = shutil.which("node")
     if node is None:
         raise PeerMissingError("node not found on PATH; scripts/install-system.sh installs it")
@@ -102,7 +103,7 @@ def _labelmaps(
     out.mkdir(parents=True, exist_ok=True)
     prefix = out / Path(script).stem
     args = [JS_DIR / script, Path(seg), prefix, *(Path(s) for s in sources)]
-    done = run(_node(package), args, timeout=timeout, cwd=JS_DIR)
+    done = run(node_program(package), args, timeout=timeout, cwd=JS_DIR)
     if done.returncode != 0:
         raise PeerCommandError(f"{package} could not read {seg}: {done.stderr[-3000:]}")
     summary: dict[str, Any] = json.loads(prefix.with_suffix(".json").read_text())
@@ -178,7 +179,7 @@ def _read_to_json(script: str, sr: str | os.PathLike[str], workdir: Path, timeou
     """Run a reader script on ``sr``; return the JSON it wrote."""
     workdir.mkdir(parents=True, exist_ok=True)
     target = workdir / f"{Path(script).stem}.json"
-    done = run(_node(), [JS_DIR / script, Path(sr), target], timeout=timeout)
+    done = run(node_program(), [JS_DIR / script, Path(sr), target], timeout=timeout)
     if done.returncode != 0:
         raise PeerCommandError(f"dcmjs could not read {sr}: {done.stderr[-3000:]}")
     return json.loads(target.read_text())
@@ -201,7 +202,7 @@ def dcmjs_write_measurements(
     out = Path(target)
     spec = out.with_suffix(".in.json")
     spec.write_text(json.dumps(annotations))
-    done = run(_node(), [JS_DIR / "sr_write_measurements.js", spec, out], timeout=timeout)
+    done = run(node_program(), [JS_DIR / "sr_write_measurements.js", spec, out], timeout=timeout)
     if done.returncode != 0:
         raise PeerCommandError(f"dcmjs could not write the SR: {done.stderr[-3000:]}")
     return out

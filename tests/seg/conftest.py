@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 from pydicom.dataset import Dataset
 
@@ -17,6 +18,14 @@ from radbridge.iods.source import SourceSeries
 
 ALGORITHM = AlgorithmIdentification("radbridge-test", "1.0")
 ANATOMY = sct("123037004", "Anatomical Structure")
+
+
+def source_stack(study) -> list[Path]:
+    """The source files in the source's slice order (a viewer's stack)."""
+    by_uid = {}
+    for path in study.folder.glob("*.dcm"):
+        by_uid[str(pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID)] = path
+    return [by_uid[ref.sop_instance_uid] for ref in study.source.slice_refs]
 
 
 def descriptions(n: int) -> list[SegmentDescription]:

@@ -16,8 +16,7 @@ import pytest
 from radbridge.iods.seg import encode_segmentation
 from tests.peers import PeerCommandError, cornerstone3d_segmentation
 
-from .conftest import descriptions
-from .test_seg_dcmjs import _stack
+from .conftest import descriptions, source_stack
 
 pytestmark = pytest.mark.peer
 
@@ -36,7 +35,7 @@ def _write(tmp_path, data, study, n, name="seg", **options):
 @pytest.mark.parametrize("profile", [None, "slicer", "ohif"])
 def test_cornerstone3d_rebuilds_the_default_binary_seg_exactly(study, tmp_path, profile):
     path = _write(tmp_path, study.labels, study, 7, profile=profile)
-    theirs = cornerstone3d_segmentation(path, _stack(study), tmp_path / "js")
+    theirs = cornerstone3d_segmentation(path, source_stack(study), tmp_path / "js")
     assert len(theirs.labelmaps) == 1
     assert not theirs.overlapping
     np.testing.assert_array_equal(theirs.labelmaps[0], study.labels)
@@ -50,7 +49,7 @@ def test_cornerstone3d_rebuilds_label_map_segs_exactly(study, tmp_path, profile,
     path = _write(tmp_path, study.labels, study, 7, segmentation_type="labelmap", profile=profile)
     written = pydicom.dcmread(path, stop_before_pixels=True)
     assert (written.SegmentationType, written.file_meta.TransferSyntaxUID) == ("LABELMAP", syntax)
-    theirs = cornerstone3d_segmentation(path, _stack(study), tmp_path / "js")
+    theirs = cornerstone3d_segmentation(path, source_stack(study), tmp_path / "js")
     assert len(theirs.labelmaps) == 1
     np.testing.assert_array_equal(theirs.labelmaps[0], study.labels)
     assert theirs.segments == {k: f"segment {k}" for k in range(1, 8)}
@@ -59,7 +58,7 @@ def test_cornerstone3d_rebuilds_label_map_segs_exactly(study, tmp_path, profile,
 def test_cornerstone3d_rebuilds_overlapping_segments_exactly(study, tmp_path):
     masks = np.random.default_rng(11).random((3, *study.labels.shape)) > 0.7
     path = _write(tmp_path, masks, study, 3)
-    theirs = cornerstone3d_segmentation(path, _stack(study), tmp_path / "js")
+    theirs = cornerstone3d_segmentation(path, source_stack(study), tmp_path / "js")
     assert theirs.overlapping and len(theirs.labelmaps) > 1
     for k in range(3):
         rebuilt = np.any([labelmap == k + 1 for labelmap in theirs.labelmaps], axis=0)
@@ -73,7 +72,7 @@ def test_cornerstone3d_reads_fractional_segs_only_when_every_value_is_zero_or_ma
     whole = _write(
         tmp_path, masks.astype(np.float32), study, 7, "whole", segmentation_type="fractional"
     )
-    theirs = cornerstone3d_segmentation(whole, _stack(study), tmp_path / "whole")
+    theirs = cornerstone3d_segmentation(whole, source_stack(study), tmp_path / "whole")
     np.testing.assert_array_equal(theirs.labelmaps[0], study.labels)
 
     fractions = _write(
@@ -85,4 +84,4 @@ def test_cornerstone3d_reads_fractional_segs_only_when_every_value_is_zero_or_ma
         segmentation_type="fractional",
     )
     with pytest.raises(PeerCommandError, match="Fractional segmentations are not yet supported"):
-        cornerstone3d_segmentation(fractions, _stack(study), tmp_path / "fractions")
+        cornerstone3d_segmentation(fractions, source_stack(study), tmp_path / "fractions")

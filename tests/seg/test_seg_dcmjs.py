@@ -8,23 +8,14 @@ image; the masks must come back voxel for voxel.
 from __future__ import annotations
 
 import numpy as np
-import pydicom
 import pytest
 
 from radbridge.iods.seg import encode_segmentation
 from tests.peers import dcmjs_segmentation
 
-from .conftest import descriptions
+from .conftest import descriptions, source_stack
 
 pytestmark = pytest.mark.peer
-
-
-def _stack(study):
-    """The source files in the source's slice order (the viewer's stack)."""
-    by_uid = {}
-    for path in study.folder.glob("*.dcm"):
-        by_uid[str(pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID)] = path
-    return [by_uid[ref.sop_instance_uid] for ref in study.source.slice_refs]
 
 
 @pytest.mark.parametrize("profile", [None, "slicer", "ohif"])
@@ -32,7 +23,7 @@ def test_dcmjs_rebuilds_the_default_binary_seg_exactly(study, tmp_path, profile)
     ds = encode_segmentation(study.labels, study.source, descriptions(7), profile=profile)
     path = tmp_path / "seg.dcm"
     ds.save_as(path, enforce_file_format=True)
-    theirs = dcmjs_segmentation(path, _stack(study), tmp_path / "js")
+    theirs = dcmjs_segmentation(path, source_stack(study), tmp_path / "js")
     assert len(theirs.labelmaps) == 1
     np.testing.assert_array_equal(theirs.labelmaps[0], study.labels)
     assert theirs.segments == {k: f"segment {k}" for k in range(1, 8)}
@@ -45,7 +36,7 @@ def test_dcmjs_rebuilds_overlapping_segments_exactly(study, tmp_path):
     encode_segmentation(masks, study.source, descriptions(3)).save_as(
         path, enforce_file_format=True
     )
-    theirs = dcmjs_segmentation(path, _stack(study), tmp_path / "js")
+    theirs = dcmjs_segmentation(path, source_stack(study), tmp_path / "js")
     assert len(theirs.labelmaps) > 1  # dcmjs splits overlapping segments over labelmaps
     for k in range(3):
         rebuilt = np.any([labelmap == k + 1 for labelmap in theirs.labelmaps], axis=0)

@@ -15,8 +15,7 @@ import pytest
 from radbridge.iods.seg import encode_segmentation
 from tests.peers import ohif_browser_segmentation
 
-from .conftest import descriptions
-from .test_seg_dcmjs import _stack
+from .conftest import descriptions, source_stack
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow]
 
@@ -38,7 +37,7 @@ def test_ohif_rebuilds_our_segs_exactly_in_a_browser(study, tmp_path, seg_type, 
     )
     path = tmp_path / "seg.dcm"
     ds.save_as(path, enforce_file_format=True)
-    theirs = ohif_browser_segmentation(path, _stack(study), tmp_path / "js")
+    theirs = ohif_browser_segmentation(path, source_stack(study), tmp_path / "js")
     assert len(theirs.labelmaps) == 1
     np.testing.assert_array_equal(theirs.labelmaps[0], study.labels)
     assert theirs.segments == {k: f"segment {k}" for k in range(1, 8)}

@@ -19,7 +19,7 @@ from types import MappingProxyType
 from radbridge.coding import Code, sct
 from radbridge.errors import UnknownTermError
 
-__all__ = ["SOURCES", "TermEntry", "lookup", "names"]
+__all__ = ["ALIASES", "SOURCES", "TermEntry", "lookup", "names"]
 
 #: What the keys in the table's ``source`` column stand for.
 SOURCES: Mapping[str, str] = MappingProxyType(
@@ -40,20 +40,22 @@ SOURCES: Mapping[str, str] = MappingProxyType(
     }
 )
 
-# Other spellings users write (after normalisation) → table name.
-_ALIASES = {
-    "bones": "bone",
-    "skeleton": "bone",
-    "lungs": "lung",
-    "kidneys": "kidney",
-    "whole_body": "body",
-    "tumour": "tumor",
-    "neoplasm": "tumor",
-    "pulmonary_nodule": "lung_nodule",
-    "small_intestine": "small_bowel",
-    "bladder": "urinary_bladder",
-    "oesophagus": "esophagus",
-}
+#: Other spellings users write (after normalisation) → the table's name.
+ALIASES: Mapping[str, str] = MappingProxyType(
+    {
+        "bones": "bone",
+        "skeleton": "bone",
+        "lungs": "lung",
+        "kidneys": "kidney",
+        "whole_body": "body",
+        "tumour": "tumor",
+        "neoplasm": "tumor",
+        "pulmonary_nodule": "lung_nodule",
+        "small_intestine": "small_bowel",
+        "bladder": "urinary_bladder",
+        "oesophagus": "esophagus",
+    }
+)
 _SIDES = ("left", "right")
 
 
@@ -189,7 +191,7 @@ def lookup(name: str) -> TermEntry:
     """
     index = _index()
     key = _normalise(name)
-    key = _ALIASES.get(key, key)
+    key = ALIASES.get(key, key)
     for side in _SIDES:
         if key.startswith(f"{side}_") and key not in index:
             key = f"{key[len(side) + 1 :]}_{side}"

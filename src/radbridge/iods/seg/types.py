@@ -17,10 +17,21 @@ from radbridge.iods.multiframe.segmentation import (
     FractionalType,
     SegmentationType,
 )
+from radbridge.pixels import TransferSyntax
 
 __all__ = [
     "LABEL_MAP_SEGMENTATION_STORAGE",
     "SEGMENTATION_STORAGE",
+    "SEG_TRANSFER_SYNTAXES",
     "FractionalType",
     "SegmentationType",
 ]
+
+#: Transfer syntaxes radbridge writes a SEG in (``transfer_syntax=``, CLI ``--compression``).
+SEG_TRANSFER_SYNTAXES = (
+    TransferSyntax.EXPLICIT,
+    TransferSyntax.DEFLATED_EXPLICIT,
+    TransferSyntax.RLE,
+    TransferSyntax.JPEGLS,
+    TransferSyntax.JPEG2000,
+)

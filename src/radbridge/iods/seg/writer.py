@@ -78,6 +78,7 @@ from radbridge.iods.seg.frames import (
 )
 from radbridge.iods.seg.types import (
     LABEL_MAP_SEGMENTATION_STORAGE,
+    SEG_TRANSFER_SYNTAXES,
     SEGMENTATION_STORAGE,
     FractionalType,
     SegmentationType,
@@ -406,23 +407,13 @@ def _frame_arrays(pixels: _Pixels, seg_type: SegmentationType) -> NDArray[Any]:
     return pixels.stacked[plan.segments - 1, plan.slices]
 
 
-#: Transfer syntaxes a SEG can be written in.
-_SEG_SYNTAXES = (
-    TransferSyntax.EXPLICIT,
-    TransferSyntax.DEFLATED_EXPLICIT,
-    TransferSyntax.RLE,
-    TransferSyntax.JPEGLS,
-    TransferSyntax.JPEG2000,
-)
-
-
 def _transfer_syntax(
     value: str | None, seg_type: SegmentationType, profile: Profile
 ) -> TransferSyntax:
     by_profile = profile.transfer_syntax(f"seg-{seg_type.value.lower()}")
     if value is None:
         return by_profile
-    return writable_syntax(value, _SEG_SYNTAXES, refusal="radbridge does not write SEGs in")
+    return writable_syntax(value, SEG_TRANSFER_SYNTAXES, refusal="radbridge does not write SEGs in")
 
 
 def _build(
