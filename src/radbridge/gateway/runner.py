@@ -17,7 +17,6 @@ Each file is written to a temporary name, fsynced and renamed into
 
 from __future__ import annotations
 
-import copy
 import datetime as _dt
 import hashlib
 import io
@@ -325,7 +324,7 @@ def compute_results(
     context = None
     if pseudonyms is not None:  # the original patient/study modules, to put back
         originals = load_datasets([Path(paths[0])], headers_only=True)
-        context = copy.deepcopy(Series.from_datasets(originals).context)
+        context = Series.from_datasets(originals).context  # a copy of their elements
     datasets, source = _load(paths, pseudonyms)
     volume = _volume(source)
     model = _loaded(rule, models)

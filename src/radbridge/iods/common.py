@@ -273,9 +273,8 @@ def finish_file(
     Little Endian (the bulk per-frame functional groups); its original encoding is
     declared so, and pydicom writes those bytes unchanged.
     """
-    if check_values:
-        check_single_values(ds, skip=frozenset(as_given))
-    use_character_set_for(ds, texts_of(ds))
+    # one walk for both: the texts, and (when checking) no attribute of one value with several
+    use_character_set_for(ds, _walk_texts(ds, check_values, frozenset(as_given)))
     out = FileDataset("", ds, file_meta=file_meta(ds, transfer_syntax), preamble=b"\x00" * 128)
     if raw_explicit_le:
         out.set_original_encoding(False, True, out._character_set)
@@ -505,20 +504,7 @@ def check_single_values(ds: Dataset, *, skip: Collection[str] = ()) -> None:
     ...
     radbridge.errors.EncodingError: SeriesDescription 'CT\AI' holds a backslash, ...
     """
-    for element in ds.elements():
-        if isinstance(element, RawDataElement) or element.keyword in skip:
-            continue
-        if element.VR == "SQ":
-            for item in element.value or ():
-                check_single_values(item)
-        elif isinstance(element.value, MultiValue) and _single_valued(element.tag):
-            text = "\\".join(str(value) for value in element.value)
-            raise EncodingError(
-                f"{element.keyword} '{text}' holds a backslash, which DICOM reads as a value "
-                "separator: it would be written as several values where one belongs",
-                attribute=element.keyword,
-                hint="use another character than a backslash (e.g. '/')",
-            )
+    _walk_texts(ds, True, frozenset(skip))
 
 
 def _single_valued(tag: int) -> bool:
@@ -544,14 +530,32 @@ def texts_of(ds: Dataset) -> list[str]:
     >>> texts_of(ds)
     ['Leber', '肝臓']
     """
+    return _walk_texts(ds, False, frozenset())
+
+
+def _walk_texts(ds: Dataset, check: bool, skip: frozenset[str]) -> list[str]:
+    """Return the texts of ``ds`` and its items; with ``check``, refuse several values in one.
+
+    ``skip``: top-level attributes not checked (their texts are still returned).
+    """
     found: list[str] = []
     for element in ds.elements():
         if isinstance(element, RawDataElement) or element.value is None:
             continue
+        checked = check and element.keyword not in skip
         if element.VR == "SQ":
             for item in element.value:
-                found += texts_of(item)
-        elif element.VR in _CHARSET_VRS:
+                found += _walk_texts(item, checked, frozenset())
+            continue
+        if checked and isinstance(element.value, MultiValue) and _single_valued(element.tag):
+            text = "\\".join(str(value) for value in element.value)
+            raise EncodingError(
+                f"{element.keyword} '{text}' holds a backslash, which DICOM reads as a value "
+                "separator: it would be written as several values where one belongs",
+                attribute=element.keyword,
+                hint="use another character than a backslash (e.g. '/')",
+            )
+        if element.VR in _CHARSET_VRS:
             values = element.value if element.VM > 1 else [element.value]
             found += [str(value) for value in values]
     return found
