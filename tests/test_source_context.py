@@ -32,7 +32,12 @@ from radbridge.ko import encode_key_objects
 from radbridge.pm import encode_parametric_map
 from radbridge.rtstruct import ROIDescription, encode_rtstruct
 from radbridge.sc import encode_overlay_sc
-from radbridge.seg import SegmentDescription, SeriesOptions, encode_segmentation
+from radbridge.seg import (
+    AlgorithmIdentification,
+    SegmentDescription,
+    SeriesOptions,
+    encode_segmentation,
+)
 from radbridge.sr import MeasurementGroup, MeasurementReport, encode_measurement_report
 from tests.peers.dcmqi import segimage2itkimage
 from tests.peers.dicom3tools import dciodvfy
@@ -163,6 +168,44 @@ def test_a_source_attribute_with_a_backslash_is_copied_as_it_was(latin1_datasets
     source = Series.from_datasets(datasets)
     read = _read_back(encode_kind("seg", source)[0])
     assert list(read.StudyDescription) == ["CT", "Abdomen"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_text_longer_than_its_value_representation_is_refused(latin1_source, kind):
+    # LO holds 64 characters; the writers cut the series description to 64 silently
+    long = "Liver segmentation, model build 2026-12-06 with the new training set"
+    assert len(long) == 68
+    with pytest.raises(EncodingError, match=r"SeriesDescription .* has 68 characters") as caught:
+        encode_kind(kind, latin1_source, series_description=long)
+    assert caught.value.attribute == "SeriesDescription"
+    # 64 characters fit, and are written whole
+    read = _read_back(encode_kind(kind, latin1_source, series_description=long[:64])[0])
+    assert read.SeriesDescription == long[:64]
+
+
+@pytest.mark.parametrize("keyword", ["name", "version", "source"])
+def test_an_algorithm_text_longer_than_64_characters_is_refused(latin1_source, keyword):
+    # cutting a version makes two model versions look alike in the objects
+    fields = {"name": "liver-net", "version": "2.1.0", "source": "radbridge tests"}
+    fields[keyword] = "2.1.0+build." + "0123456789" * 6
+    algorithm = AlgorithmIdentification(**fields)
+    automatic = dataclasses.replace(
+        LIVER, label="Liver", algorithm_type="AUTOMATIC", algorithm=algorithm
+    )
+    with pytest.raises(EncodingError, match=rf"Algorithm{keyword.title()} .* has 72 characters"):
+        encode_segmentation(_mask(latin1_source), latin1_source, [automatic])
+    roi = ROIDescription(1, "Liver", generation_algorithm="AUTOMATIC", algorithm=algorithm)
+    with pytest.raises(EncodingError, match=f"Algorithm{keyword.title()}"):
+        encode_rtstruct(_mask(latin1_source), latin1_source, [roi])
+
+
+def test_a_long_source_attribute_is_copied_as_it_was(latin1_datasets):
+    # the source's own study attributes are the sender's business, as with backslashes
+    datasets = copy.deepcopy(latin1_datasets)
+    for ds in datasets:
+        ds.StudyDescription = "S" * 70
+    read = _read_back(encode_kind("seg", Series.from_datasets(datasets))[0])
+    assert read.StudyDescription == "S" * 70
 
 
 def test_latin1_text_keeps_the_source_character_set(latin1_source):

@@ -189,6 +189,35 @@ def test_callable_by_import_path(tmp_path, monkeypatch, phantom):
         load_model("definitely-not-a-model")
 
 
+def test_a_model_whose_version_the_objects_cannot_hold_is_refused_at_load(tmp_path, monkeypatch):
+    # the version is the result objects' Algorithm Version (LO, 64 characters): refused
+    # when the model loads, not cut (two builds would look alike) nor at every job
+    (tmp_path / "longmodels.py").write_text(
+        textwrap.dedent("""
+        class Long:
+            name, version = "liver", "2.1.0+" + "f" * 64
+            def __call__(self, volume, series):
+                raise AssertionError("never run")
+        class Unnamed:
+            name, version = " ", "1"
+            def __call__(self, volume, series):
+                raise AssertionError("never run")
+        class Fine:
+            name, version = "liver", "2.1.0+" + "f" * 58
+            def __call__(self, volume, series):
+                raise AssertionError("never run")
+    """)
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("longmodels", None)
+    with pytest.raises(ConfigError, match=r"its version .* has 70 characters") as caught:
+        load_model("longmodels:Long")
+    assert caught.value.attribute == "model"
+    with pytest.raises(ConfigError, match="its name ' ' has 1 characters"):
+        load_model("longmodels:Unnamed")
+    assert len(load_model("longmodels:Fine").version) == 64
+
+
 def test_output_checks(phantom):
     volume = phantom.hu
 

@@ -146,7 +146,7 @@ def new_instance(
     ds.Modality = modality
     ds.SeriesInstanceUID = options.series_instance_uid or new_uid()
     ds.SeriesNumber = options.series_number
-    ds.SeriesDescription = options.series_description[:64]
+    ds.SeriesDescription = options.series_description
     ds.SeriesDate, ds.SeriesTime = date, time
     ds.InstanceNumber = options.instance_number
     ds.ContentDate, ds.ContentTime = date, time
@@ -259,15 +259,17 @@ def finish_file(
     beside a Latin-1 patient name) switches it to UTF-8 (:func:`use_character_set_for`)
     instead of being written as question marks. An attribute of one value that holds
     several (a backslash in a label: DICOM's value separator) is refused
-    (:func:`check_single_values`), except the top-level attributes named in
-    ``as_given`` (copied from the source as they were: its patient and study
-    attributes by default); ``check_values=False`` checks none (a conversion that
-    copies the source's attributes throughout).
+    (:func:`check_single_values`), and so is a text longer than its value
+    representation holds (a 70-character algorithm version in an LO), which
+    would otherwise be cut or make a non-conformant file; neither is checked in
+    the top-level attributes named in ``as_given`` (copied from the source as they
+    were: its patient and study attributes by default); ``check_values=False``
+    checks none (a conversion that copies the source's attributes throughout).
 
     Raises
     ------
     EncodingError
-        An attribute of one value holds several.
+        An attribute of one value holds several, or a text is too long.
 
     ``raw_explicit_le``: the data set holds raw sequences encoded as Explicit VR
     Little Endian (the bulk per-frame functional groups); its original encoding is
@@ -487,8 +489,10 @@ def check_single_values(ds: Dataset, *, skip: Collection[str] = ()) -> None:
 
     pydicom splits a string at each backslash, DICOM's value separator, so a label
     such as ``"left\right"`` would be written as two values where the standard
-    allows one, and readers would show ``"left"``. ``skip`` names top-level
-    attributes to leave as they are (copied from the source).
+    allows one, and readers would show ``"left"``. A text longer than its value
+    representation holds (SH 16, LO 64, ST 1,024, LT 10,240 characters) is refused
+    too. ``skip`` names top-level attributes to leave as they are (copied from the
+    source).
 
     Raises
     ------
@@ -556,6 +560,28 @@ def _walk_texts(ds: Dataset, check: bool, skip: frozenset[str]) -> list[str]:
                 hint="use another character than a backslash (e.g. '/')",
             )
         if element.VR in _CHARSET_VRS:
-            values = element.value if element.VM > 1 else [element.value]
-            found += [str(value) for value in values]
+            values = [str(v) for v in (element.value if element.VM > 1 else [element.value])]
+            if checked:
+                _check_lengths(element, values)
+            found += values
     return found
+
+
+#: Most characters a value of these VRs holds (PS3.5 Table 6.2-1).
+_MAX_CHARACTERS = {"SH": 16, "LO": 64, "ST": 1024, "LT": 10240}
+
+
+def _check_lengths(element: DataElement, values: list[str]) -> None:
+    limit = _MAX_CHARACTERS.get(element.VR)
+    if limit is None:
+        return
+    for value in values:
+        if len(value) > limit:
+            shown = value if len(value) <= 80 else value[:77] + "..."
+            raise EncodingError(
+                f"{element.keyword} '{shown}' has {len(value)} characters; its value "
+                f"representation ({element.VR}) holds at most {limit}, and radbridge does "
+                "not cut a text silently",
+                attribute=element.keyword,
+                hint=f"shorten it to {limit} characters or fewer",
+            )

@@ -127,12 +127,12 @@ class AlgorithmIdentification:
         """Return the macro as an item of Segmentation Algorithm Identification Sequence."""
         ds = Dataset()
         ds.AlgorithmFamilyCodeSequence = [self.family.to_dataset()]
-        ds.AlgorithmName = self.name[:64]
-        ds.AlgorithmVersion = self.version[:64]
+        ds.AlgorithmName = self.name
+        ds.AlgorithmVersion = self.version
         if self.parameters:
             ds.AlgorithmParameters = self.parameters
         if self.source:
-            ds.AlgorithmSource = self.source[:64]
+            ds.AlgorithmSource = self.source
         return ds
 
     @classmethod
@@ -265,7 +265,7 @@ class SegmentDescription:
             ds.SegmentDescription = self.description
         ds.SegmentAlgorithmType = AlgorithmType(self.algorithm_type).value
         if self.algorithm is not None:
-            ds.SegmentAlgorithmName = self.algorithm.name[:64]
+            ds.SegmentAlgorithmName = self.algorithm.name
             ds.SegmentationAlgorithmIdentificationSequence = [self.algorithm.to_dataset()]
         if self.display_rgb is not None:
             from radbridge.color import rgb_to_dicom_lab
@@ -553,7 +553,7 @@ def _from_spec(
 
         term = lookup(str(spec["name"]))
         fields = {
-            "label": str(spec["name"])[:64],
+            "label": str(spec["name"]),
             "category": term.category,
             "property_type": term.property_type,
             "property_type_modifiers": (term.type_modifier,) if term.type_modifier else (),

@@ -86,8 +86,24 @@ def load_model(spec: str) -> Model | SlideModel:
     Raises
     ------
     ConfigError
-        Nothing is found, or it does not import (the message says why).
+        Nothing is found, or it does not import (the message says why), or its name
+        or version is empty or longer than the 64 characters the result objects'
+        Algorithm Name and Version hold.
     """
+    model = _find_model(spec)
+    for attribute in ("name", "version"):
+        value = str(getattr(model, attribute, ""))
+        if not value.strip() or len(value) > 64:
+            raise ConfigError(
+                f"model {spec!r}: its {attribute} {value[:80]!r} has {len(value)} characters; "
+                "the result objects' Algorithm Name and Version need 1 to 64",
+                attribute="model",
+                hint=f"give the model a {attribute} of 1 to 64 characters",
+            )
+    return model
+
+
+def _find_model(spec: str) -> Model | SlideModel:
     builtin = _builtin(spec)
     if builtin is not None:
         return builtin

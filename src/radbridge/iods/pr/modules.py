@@ -121,7 +121,7 @@ def layer_item(layer: types.GraphicLayer) -> Dataset:
     if layer.display_rgb is not None:
         item.GraphicLayerRecommendedDisplayCIELabValue = list(rgb_to_dicom_lab(layer.display_rgb))
     if layer.description:
-        item.GraphicLayerDescription = layer.description[:64]
+        item.GraphicLayerDescription = layer.description
     return item
 
 
@@ -129,7 +129,7 @@ def group_item(group: types.GraphicGroup) -> Dataset:
     """One Graphic Group Sequence item."""
     item = Dataset()
     item.GraphicGroupID = group.group_id
-    item.GraphicGroupLabel = group.label[:64]
+    item.GraphicGroupLabel = group.label
     if group.description:
         item.GraphicGroupDescription = group.description
     return item
