@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 from pydicom import dcmread
+from pydicom.pixels import apply_color_lut
 
 from radbridge.errors import EncodingError, GridMismatchError, MissingAttributeError
 from radbridge.geometry import Volume, VolumeGeometry
@@ -16,6 +19,7 @@ from radbridge.iods.rtstruct import (
     encode_rtstruct,
     read_rtstruct,
 )
+from radbridge.iods.seg import SegmentDescription, encode_segmentation
 from radbridge.iods.source import SourceSeries
 from tests.peers import dciodvfy
 
@@ -254,3 +258,30 @@ def test_source_without_frame_of_reference_is_refused(study):
     source = SourceSeries.from_volume(Volume.from_geometry(study.labels, geometry))
     with pytest.raises(MissingAttributeError, match="frame of reference"):
         encode_rtstruct(study.labels, source, rois())
+
+
+def test_rois_without_a_colour_take_the_seg_palette_colour_of_their_number(study):
+    # one mask as an RTSTRUCT and as a LABELMAP SEG with a palette: a viewer showing
+    # both must colour each number alike (the RTSTRUCT had its own palette, by position)
+    numbers = (1, 2, 3)
+    labels = np.where(np.isin(study.labels, numbers), study.labels, 0).astype(np.uint8)
+    plain = [ROIDescription(n, PHANTOM[n][0]) for n in numbers]
+    rs = encode_rtstruct(labels, study.source, plain)
+    colours = {int(i.ReferencedROINumber): list(i.ROIDisplayColor) for i in rs.ROIContourSequence}
+    described = [
+        SegmentDescription(n, PHANTOM[n][0], PHANTOM[n][2], PHANTOM[n][1], algorithm=ALGORITHM)
+        for n in numbers
+    ]
+    seg = encode_segmentation(
+        labels, study.source, described, segmentation_type="labelmap", palette=True
+    )
+    # pydicom applies the SEG's 16-bit Palette Color LUT (8-bit colour x 257)
+    rgb = apply_color_lut(np.array(numbers, np.uint8), dcmread_bytes(seg)) // 257
+    assert colours == {n: [int(v) for v in rgb[k]] for k, n in enumerate(numbers)}
+    assert len({tuple(c) for c in colours.values()}) == 3
+
+
+def dcmread_bytes(ds):
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return dcmread(io.BytesIO(buffer.getvalue()))

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from pydicom.dataset import Dataset
 
 from radbridge.iods.common import SeriesOptions, new_instance
+from radbridge.iods.content import default_colour
 from radbridge.iods.rtstruct.types import (
-    DEFAULT_COLOURS,
     RT_STRUCTURE_SET_STORAGE,
     ROIDescription,
     RTROIInterpretedType,
@@ -39,8 +39,9 @@ _NOT_IN_IOD = (
 )
 
 
-def _colour(roi: ROIDescription, index: int) -> list[int]:
-    rgb = roi.display_rgb or DEFAULT_COLOURS[index % len(DEFAULT_COLOURS)]
+def _colour(roi: ROIDescription) -> list[int]:
+    # the SEG palette's, GSPS's and the overlays' colour of the same number
+    rgb = roi.display_rgb or default_colour(roi.roi_number)
     return [int(v) for v in rgb]
 
 
@@ -123,9 +124,9 @@ def build_structure_set(
         _structure_set_roi(roi, frame_of_reference, derived_from) for roi, _ in rois
     ]
     contours = []
-    for index, (roi, items) in enumerate(rois):
+    for roi, items in rois:
         item = Dataset()
-        item.ROIDisplayColor = _colour(roi, index)
+        item.ROIDisplayColor = _colour(roi)
         if items:
             item.ContourSequence = items
         item.ReferencedROINumber = roi.roi_number

@@ -32,6 +32,7 @@ from radbridge.coding import Code
 from radbridge.errors import ConfigError, EncodingError, InvalidAttributeError
 from radbridge.iods.common import CaseInsensitiveEnum, choice
 from radbridge.iods.content import (
+    DEFAULT_COLOURS,
     AlgorithmIdentification,
     AlgorithmType,
     SegmentDescription,
@@ -298,22 +299,6 @@ class ROIDescription:
             display_rgb=self.display_rgb,
         )
 
-
-#: Display colours for ROIs that come without one (distinct, readable on CT).
-DEFAULT_COLOURS: tuple[tuple[int, int, int], ...] = (
-    (230, 25, 75),
-    (60, 180, 75),
-    (255, 225, 25),
-    (0, 130, 200),
-    (245, 130, 48),
-    (145, 30, 180),
-    (70, 240, 240),
-    (240, 50, 230),
-    (210, 245, 60),
-    (250, 190, 212),
-    (0, 128, 128),
-    (220, 190, 255),
-)
 
 #: Keys of a labels.json entry that only an RT Structure Set uses.
 _RT_KEYS = ("interpreted_type", "observation_label")
