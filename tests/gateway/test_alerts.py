@@ -17,6 +17,7 @@ import sqlite3
 import time
 from dataclasses import replace
 
+import highdicom as hd
 import pydicom
 import pytest
 from fhir.resources.R4B.bundle import Bundle
@@ -33,6 +34,7 @@ from radbridge.io.series import read_series
 from radbridge.models import SeriesInfo
 from radbridge.models.reference_ct import ReferenceCTModel
 from radbridge.net import AlertTargets, FhirTarget, Hl7Target, WebhookTarget
+from tests.models.onnx_network import write_card
 
 from .alert_receivers import HttpReceiver, MllpListener
 from .conftest import query, receive
@@ -71,10 +73,10 @@ def expected_reasons(result):
     return found
 
 
-def alert_gateway(config, targets, *, names, urgent=URGENT, **changes):
+def alert_gateway(config, targets, *, names, urgent=URGENT, model="reference-ct", **changes):
     rule = Rule(
         "ct",
-        model="reference-ct",
+        model=model,
         match=Match(modality=("CT",)),
         outputs=("seg", "sr", "ko"),
         destinations=("archive",),
@@ -376,3 +378,56 @@ def test_an_older_database_gains_the_alerts_table(tmp_path):
         upgraded.close()
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+
+
+def test_an_onnx_models_label_volume_makes_its_result_urgent(config, phantom_study, tmp_path):
+    # an ONNX card gives labels only; with "measurements": ["volume"] a rule's volume
+    # threshold can act on it, and the SR reports the volume
+    card = write_card(tmp_path, measurements=["volume"])
+    body = _body_volume_ml(files_of(phantom_study))  # counted with pydicom, below
+    urgent = Urgency(measurements=(Threshold("volume", "mL", label="body", above=body / 2),))
+    hook = HttpReceiver()
+    target = WebhookTarget(url=hook.url, secret=SECRET, name="oncall")
+    gateway = alert_gateway(
+        config,
+        AlertTargets(webhook={"oncall": target}),
+        names=["oncall"],
+        urgent=urgent,
+        model=str(card),
+    )
+    try:
+        receive(gateway, files_of(phantom_study))
+        run_until_alerted(gateway, timeout=60)
+        paths = [path for (path,) in query(gateway, "SELECT path FROM results")]
+    finally:
+        gateway.close()
+        hook.stop()
+    (request,) = hook.requests
+    (reason,) = json.loads(request.body)["reasons"]
+    assert (reason["kind"], reason["concept"]) == ("measurement", "volume")
+    assert reason["value"] == pytest.approx(body, rel=1e-6)
+    (sr_path,) = [p for p in paths if pydicom.dcmread(p, stop_before_pixels=True).Modality == "SR"]
+    groups = hd.sr.srread(sr_path).content.get_volumetric_roi_measurement_groups()
+    volumes = [
+        (float(m.value), m.unit.value)
+        for group in groups
+        for m in group.get_measurements()
+        if m.name.meaning.lower() == "volume"
+    ]
+    assert len(volumes) == 1 and volumes[0][1] == "mm3"
+    assert volumes[0][0] == pytest.approx(body * 1000, rel=1e-6)
+
+
+def _body_volume_ml(files):
+    """The phantom's voxels above 0 HU times the voxel volume, from pydicom alone."""
+    datasets = sorted(
+        (pydicom.dcmread(path) for path in files), key=lambda ds: float(ds.ImagePositionPatient[2])
+    )
+    count = sum(
+        int((ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept) > 0).sum())
+        for ds in datasets
+    )
+    rows, columns = (float(v) for v in datasets[0].PixelSpacing)
+    first, second = (float(ds.ImagePositionPatient[2]) for ds in datasets[:2])
+    gap = abs(second - first)
+    return count * rows * columns * gap / 1000

@@ -22,6 +22,7 @@ from radbridge.models import (
     run_model,
 )
 from radbridge.models.reference_ct import LABELS, ReferenceCTModel
+from tests.models.onnx_network import write_card
 
 CT = SeriesInfo(modality="CT")
 
@@ -108,42 +109,10 @@ def test_refuses_other_modalities(phantom):
         run_model(ReferenceCTModel(), phantom.hu, SeriesInfo(modality="MR"))
 
 
-def build_onnx(path):
-    import onnx
-    from onnx import TensorProto, helper
-
-    # Two-class logits from one 1x1x1 convolution: background = 0.5 - x, class 1 = x - 0.5.
-    weights = helper.make_tensor("W", TensorProto.FLOAT, [2, 1, 1, 1, 1], [-1.0, 1.0])
-    bias = helper.make_tensor("B", TensorProto.FLOAT, [2], [0.5, -0.5])
-    node = helper.make_node("Conv", ["x", "W", "B"], ["logits"])
-    graph = helper.make_graph(
-        [node],
-        "threshold",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, None, None, None])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 2, None, None, None])],
-        initializer=[weights, bias],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    onnx.save(model, path)
-
-
 @pytest.mark.parametrize("spacing", [None, [6.0, 4.0, 4.0]])
 def test_onnx_model_card(tmp_path, phantom, spacing):
-    build_onnx(tmp_path / "threshold.onnx")
-    card = {
-        "name": "tiny-threshold",
-        "version": "1",
-        "file": "threshold.onnx",
-        "input": {"window": [-1000, 1000]},
-        "output": {"kind": "logits"},
-        "labels": {"1": "body"},
-    }
-    if spacing:
-        card["input"]["spacing_mm"] = spacing
-    (tmp_path / "card.json").write_text(json.dumps(card))
-    model = load_model(str(tmp_path / "card.json"))
+    inputs = {"window": [-1000, 1000], **({"spacing_mm": spacing} if spacing else {})}
+    model = load_model(str(write_card(tmp_path, input=inputs)))
     result = run_model(model, phantom.hu, CT)
     expected = phantom.hu.array > 0
     found = result.labels.array == 1
@@ -152,6 +121,18 @@ def test_onnx_model_card(tmp_path, phantom, spacing):
     else:  # resampled both ways: equal up to the boundary
         assert dice(found, expected) > 0.9
     assert result.algorithm == AlgorithmInfo("tiny-threshold", "1")
+    assert result.measurements == ()  # none unless the card asks
+
+
+def test_an_onnx_card_can_ask_for_label_volumes(tmp_path, phantom):
+    model = load_model(str(write_card(tmp_path, measurements=["volume"])))
+    result = run_model(model, phantom.hu, CT)
+    (volume,) = result.measurements
+    # the body's voxels (HU > 0) times the phantom's voxel volume, counted here
+    spacing = phantom.hu.spacing
+    expected = int((phantom.hu.array > 0).sum()) * spacing[0] * spacing[1] * spacing[2]
+    assert (volume.name, volume.unit, volume.label) == ("volume", "mm3", 1)
+    assert volume.value == pytest.approx(expected)
 
 
 def test_onnx_card_errors(tmp_path):
@@ -163,6 +144,11 @@ def test_onnx_card_errors(tmp_path):
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(ConfigError, match="needs name, file and labels"):
         load_model(str(tmp_path / "bad.json"))
+    with pytest.raises(ConfigError, match=r"unknown measurements \['diameter'\]") as caught:
+        load_model(str(write_card(tmp_path, measurements=["volume", "diameter"])))
+    assert caught.value.attribute == "measurements"
+    with pytest.raises(ConfigError, match="measurements must be a list of names"):
+        load_model(str(write_card(tmp_path, measurements="volume")))
 
 
 def test_callable_by_import_path(tmp_path, monkeypatch, phantom):

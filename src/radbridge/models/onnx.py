@@ -25,6 +25,10 @@ exported from PyTorch or MONAI runs without Python glue::
   version as the Contributing Equipment of every result (IHE AI Results).
 - ``external`` (optional, ``false``): the model is run by or sent to a third
   party; the gateway then de-identifies what it sees (docs/gateway.md).
+- ``measurements`` (optional, ``[]``): ``["volume"]`` adds each present label's
+  volume in mm3 (its voxels times the voxel volume of the source grid) to the
+  result, so the SR reports it and a gateway rule's ``[rules.urgent]
+  measurements`` can act on it (docs/triage.md).
 
 onnxruntime comes with ``pip install 'radbridge[onnx]'``.
 """
@@ -44,9 +48,12 @@ from scipy import ndimage
 from radbridge._optional import require
 from radbridge.errors import ConfigError, ModelError
 from radbridge.geometry import Volume
-from radbridge.models.base import AlgorithmInfo, ModelResult, SeriesInfo
+from radbridge.models.base import AlgorithmInfo, ModelMeasurement, ModelResult, SeriesInfo
 
-__all__ = ["ModelCard", "OnnxModel"]
+__all__ = ["MEASUREMENTS", "ModelCard", "OnnxModel"]
+
+#: What a card's ``measurements`` may ask for.
+MEASUREMENTS = ("volume",)
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,7 @@ class ModelCard:
     extra: dict[str, Any] = field(default_factory=dict)
     manufacturer: str = ""
     external: bool = False
+    measurements: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ModelCard:
@@ -88,6 +96,7 @@ class ModelCard:
                 threshold=float(outputs.get("threshold", 0.5)),
                 manufacturer=str(data.get("manufacturer", "")),
                 external=_flag(data.get("external", False)),
+                measurements=_names(data.get("measurements", [])),
             )
         except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             raise ConfigError(
@@ -101,6 +110,14 @@ class ModelCard:
                 path=p,
                 attribute="output.kind",
                 hint="use logits or sigmoid",
+            )
+        unknown = sorted(set(card.measurements) - set(MEASUREMENTS))
+        if unknown:
+            raise ConfigError(
+                f"unknown measurements {unknown}",
+                path=p,
+                attribute="measurements",
+                hint=f"a list of {', '.join(MEASUREMENTS)}",
             )
         if not card.file.is_file():
             raise ConfigError(
@@ -152,7 +169,19 @@ class OnnxModel:
             labels=volume.with_array(labels),
             probabilities=probabilities,
             segments=dict(self.card.labels),
+            measurements=self._measure(labels, volume),
             algorithm=AlgorithmInfo(self.name, self.version, manufacturer=self.card.manufacturer),
+        )
+
+    def _measure(self, labels: NDArray[Any], volume: Volume) -> tuple[ModelMeasurement, ...]:
+        if "volume" not in self.card.measurements:
+            return ()
+        voxel = float(np.prod(volume.spacing))
+        counts = np.bincount(labels.ravel(), minlength=max(self.card.labels, default=0) + 1)
+        return tuple(
+            ModelMeasurement("volume", float(counts[label]) * voxel, "mm3", label=label)
+            for label in sorted(self.card.labels)
+            if counts[label]
         )
 
     def _prepare(self, volume: Volume) -> tuple[NDArray[np.float32], tuple[float, ...] | None]:
@@ -198,3 +227,9 @@ def _flag(value: Any) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"external must be true or false, got {value!r}")
     return value
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise TypeError(f"measurements must be a list of names, got {value!r}")
+    return tuple(value)
