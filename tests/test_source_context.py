@@ -183,6 +183,26 @@ def test_a_text_longer_than_its_value_representation_is_refused(latin1_source, k
     assert read.SeriesDescription == long[:64]
 
 
+def test_a_person_name_longer_than_64_characters_a_group_is_refused(latin1_source):
+    creator = "Radiology-AI-Service-of-the-University-Hospital-Department-Of-Imaging^Bot"
+    with pytest.raises(EncodingError, match=r"ContentCreatorName .* has 73 characters"):
+        encode_segmentation(
+            _mask(latin1_source),
+            latin1_source,
+            [LIVER],
+            options=SeriesOptions(content_creator_name=creator),
+        )
+    # 64 in each of the three component groups (alphabetic=ideographic=phonetic) fit
+    fits = "=".join(["D" * 60 + "^Bot"] * 3)
+    made = encode_segmentation(
+        _mask(latin1_source),
+        latin1_source,
+        [LIVER],
+        options=SeriesOptions(content_creator_name=fits),
+    )
+    assert str(_read_back(made).ContentCreatorName) == fits
+
+
 @pytest.mark.parametrize("keyword", ["name", "version", "source"])
 def test_an_algorithm_text_longer_than_64_characters_is_refused(latin1_source, keyword):
     # cutting a version makes two model versions look alike in the objects

@@ -490,9 +490,9 @@ def check_single_values(ds: Dataset, *, skip: Collection[str] = ()) -> None:
     pydicom splits a string at each backslash, DICOM's value separator, so a label
     such as ``"left\right"`` would be written as two values where the standard
     allows one, and readers would show ``"left"``. A text longer than its value
-    representation holds (SH 16, LO 64, ST 1,024, LT 10,240 characters) is refused
-    too. ``skip`` names top-level attributes to leave as they are (copied from the
-    source).
+    representation holds (SH 16, LO 64, ST 1,024, LT 10,240 characters; PN 64 in
+    each component group) is refused too. ``skip`` names top-level attributes to
+    leave as they are (copied from the source).
 
     Raises
     ------
@@ -568,7 +568,7 @@ def _walk_texts(ds: Dataset, check: bool, skip: frozenset[str]) -> list[str]:
 
 
 #: Most characters a value of these VRs holds (PS3.5 Table 6.2-1).
-_MAX_CHARACTERS = {"SH": 16, "LO": 64, "ST": 1024, "LT": 10240}
+_MAX_CHARACTERS = {"SH": 16, "LO": 64, "PN": 64, "ST": 1024, "LT": 10240}
 
 
 def _check_lengths(element: DataElement, values: list[str]) -> None:
@@ -576,12 +576,14 @@ def _check_lengths(element: DataElement, values: list[str]) -> None:
     if limit is None:
         return
     for value in values:
-        if len(value) > limit:
-            shown = value if len(value) <= 80 else value[:77] + "..."
-            raise EncodingError(
-                f"{element.keyword} '{shown}' has {len(value)} characters; its value "
-                f"representation ({element.VR}) holds at most {limit}, and radbridge does "
-                "not cut a text silently",
-                attribute=element.keyword,
-                hint=f"shorten it to {limit} characters or fewer",
-            )
+        # a person name holds 64 characters in each of its three component groups
+        for part in value.split("=") if element.VR == "PN" else [value]:
+            if len(part) > limit:
+                shown = part if len(part) <= 80 else part[:77] + "..."
+                raise EncodingError(
+                    f"{element.keyword} '{shown}' has {len(part)} characters; its value "
+                    f"representation ({element.VR}) holds at most {limit}, and radbridge "
+                    "does not cut a text silently",
+                    attribute=element.keyword,
+                    hint=f"shorten it to {limit} characters or fewer",
+                )
