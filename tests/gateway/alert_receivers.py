@@ -9,6 +9,7 @@ for first) built by hl7apy from the received message.
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -106,9 +107,15 @@ def ack_for(er7: str, code: str) -> str:
 
 
 class MllpListener:
-    """hl7apy's MLLP server on 127.0.0.1: keeps each ORU^R01, answers ``codes`` then AA."""
+    """hl7apy's MLLP server on 127.0.0.1: keeps each ORU^R01, answers ``codes`` then AA.
 
-    def __init__(self, codes: list[str] | None = None) -> None:
+    With ``tls`` (a server :class:`ssl.SSLContext`), each connection is TLS first
+    (Python's ssl under hl7apy's server, as a TLS-terminating interface engine).
+    """
+
+    def __init__(
+        self, codes: list[str] | None = None, *, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.codes = list(codes or [])
         self.messages: list[str] = []
         listener = self
@@ -119,7 +126,20 @@ class MllpListener:
                 code = listener.codes.pop(0) if listener.codes else "AA"
                 return ack_for(self.incoming_message, code)
 
-        self.server = MLLPServer("127.0.0.1", 0, {"ORU^R01^ORU_R01": (Handler,)}, timeout=10)
+        class Server(MLLPServer):  # type: ignore[misc]
+            def get_request(self) -> tuple[Any, Any]:
+                connection, address = super().get_request()
+                if tls is None:
+                    return connection, address
+                try:
+                    return tls.wrap_socket(connection, server_side=True), address
+                except (ssl.SSLError, OSError):
+                    listener.refused += 1  # a failed handshake: nothing was received
+                    connection.close()
+                    raise
+
+        self.refused = 0
+        self.server = Server("127.0.0.1", 0, {"ORU^R01^ORU_R01": (Handler,)}, timeout=10)
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._thread.start()

@@ -14,6 +14,7 @@ import hmac
 import json
 import re
 import sqlite3
+import ssl
 import time
 from dataclasses import replace
 
@@ -33,8 +34,9 @@ from radbridge.gateway.triage import Threshold, Urgency
 from radbridge.io.series import read_series
 from radbridge.models import SeriesInfo
 from radbridge.models.reference_ct import ReferenceCTModel
-from radbridge.net import AlertTargets, FhirTarget, Hl7Target, WebhookTarget
+from radbridge.net import AlertTargets, FhirTarget, Hl7Target, TLSConfig, WebhookTarget
 from tests.models.onnx_network import write_card
+from tests.net.helpers import make_certificates
 
 from .alert_receivers import HttpReceiver, MllpListener
 from .conftest import query, receive
@@ -270,6 +272,90 @@ def test_mllp_listener_acks_the_oru_and_a_nack_is_retried(config, phantom_study,
     measured = sorted(v for kind, _, v in expected_reasons(model_result) if kind == "measurement")
     assert numeric == pytest.approx(measured, rel=1e-5)
     assert all(s.obx_8.to_er7() == "AA" for s in obx[1:])
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    return make_certificates(tmp_path_factory.mktemp("hl7-certs"))
+
+
+def _mllp_server_context(certs, cert="server"):
+    """The listener's side: its certificate, and clients must show one signed by ca.pem."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=certs / "ca.pem")
+    context.load_cert_chain(certs / f"{cert}.pem", certs / f"{cert}.key")
+    context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+def _tls(certs):
+    return TLSConfig(
+        ca_file=certs / "ca.pem", cert_file=certs / "client.pem", key_file=certs / "client.key"
+    )
+
+
+def test_hl7_over_mutual_tls_reaches_the_listener(config, phantom_study, certs):
+    listener = MllpListener(tls=_mllp_server_context(certs))
+    target = Hl7Target(host="127.0.0.1", port=listener.port, name="ris", tls=_tls(certs))
+    gateway = alert_gateway(config, AlertTargets(hl7={"ris": target}), names=["ris"])
+    try:
+        receive(gateway, files_of(phantom_study))
+        run_until_alerted(gateway)
+        (row,) = alerts(gateway)
+    finally:
+        gateway.close()
+        listener.stop()
+    assert (row["state"], row["attempts"], row["answer"]) == ("sent", 1, "ACK AA")
+    (message,) = listener.messages
+    assert parse_message(message, find_groups=False).msh.msh_9.to_er7() == "ORU^R01^ORU_R01"
+    assert listener.refused == 0
+
+
+def test_hl7_to_a_listener_with_a_stranger_certificate_is_not_sent(config, phantom_study, certs):
+    # a receiver radbridge's CA did not sign: no message leaves, the alert is retried
+    # and dead-lettered with the reason
+    listener = MllpListener(tls=_mllp_server_context(certs, cert="stranger"))
+    target = Hl7Target(host="127.0.0.1", port=listener.port, name="ris", tls=_tls(certs))
+    gateway = alert_gateway(
+        config, AlertTargets(hl7={"ris": target}), names=["ris"], alert_attempts=2
+    )
+    try:
+        receive(gateway, files_of(phantom_study))
+        run_until_alerted(gateway)
+        (row,) = alerts(gateway)
+        failures = audit(gateway, "alert failed")
+    finally:
+        gateway.close()
+        listener.stop()
+    assert (row["state"], row["attempts"]) == ("failed", 2)
+    assert "TLS with the receiver failed (SSLCertVerificationError" in row["error"]
+    assert [f["state"] for f in failures] == ["pending", "failed"]
+    assert listener.messages == [] and listener.refused == 2
+
+
+def test_hl7_tls_files_that_cannot_be_read_fail_when_the_config_loads(tmp_path, certs):
+    from radbridge.gateway import load_gateway_config
+
+    path = tmp_path / "g.toml"
+    text = """
+[[rules]]
+name = "ct"
+model = "reference-ct"
+alert = ["ris"]
+[rules.urgent]
+model_flag = true
+[alerts.hl7.ris]
+host = "127.0.0.1"
+port = 2575
+[alerts.hl7.ris.tls]
+ca_file = "{ca}"
+"""
+    path.write_text(text.format(ca=certs / "ca.pem"))
+    loaded = load_gateway_config(path).alerts.hl7["ris"].tls
+    assert loaded is not None and loaded.ca_file == certs / "ca.pem"
+    path.write_text(text.format(ca=tmp_path / "missing.pem"))
+    with pytest.raises(ConfigError, match="TLS files cannot be used") as caught:
+        load_gateway_config(path)
+    assert caught.value.attribute == "alerts.hl7.ris.tls"
 
 
 def test_hl7_names_the_patient_only_when_configured(config, phantom_study):

@@ -26,6 +26,7 @@ from radbridge.net import (
     WebhookTarget,
 )
 from radbridge.schema import table_keys
+from tests.net.helpers import make_certificates
 from tests.peers import REPO_ROOT
 
 DOCS = REPO_ROOT / "docs"
@@ -249,11 +250,18 @@ sending_facility = "RAD"
 receiving_application = "RIS"
 receiving_facility = "HOSP"
 processing_id = "T"
+[alerts.hl7.ris.tls]  # read when the configuration loads: test_every_key_set writes them
+ca_file = "hl7/ca.pem"
+cert_file = "hl7/client.pem"
+key_file = "hl7/client.key"
+check_hostname = true
 """
 
 
 def test_every_key_set(tmp_path, secrets):
     assert document_keys(tomllib.loads(EVERY_KEY)) == schema_keys()  # a new key: add it here
+    (tmp_path / "hl7").mkdir()
+    hl7 = make_certificates(tmp_path / "hl7")
     config = load(tmp_path, EVERY_KEY)
     assert config == GatewayConfig(
         data_dir=tmp_path / "elsewhere",
@@ -369,6 +377,12 @@ def test_every_key_set(tmp_path, secrets):
                     receiving_application="RIS",
                     receiving_facility="HOSP",
                     processing_id="T",
+                    tls=TLSConfig(
+                        ca_file=hl7 / "ca.pem",
+                        cert_file=hl7 / "client.pem",
+                        key_file=hl7 / "client.key",
+                        check_hostname=True,
+                    ),
                     name="ris",
                 )
             },

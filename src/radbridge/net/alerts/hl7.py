@@ -11,7 +11,9 @@ UID. A ``PID`` (patient ID, name, birth date, sex) and the accession number
 true``. The message control ID (``MSH-10``) is the first 20 hex digits of the
 SHA-256 of the alert's idempotency key: a re-send carries the same ID.
 
-:func:`send_hl7` frames the message for MLLP (``0x0B`` ... ``0x1C 0x0D``), waits
+:func:`send_hl7` frames the message for MLLP (``0x0B`` ... ``0x1C 0x0D``), over TLS
+when the destination has a ``tls`` table (a failed handshake or certificate check
+is a temporary failure, like no connection), waits
 for the acknowledgement and checks it: ``MSA-1`` ``AA``/``CA`` with ``MSA-2``
 equal to the control ID is success; ``AE``, ``AR``, ``CE``, ``CR`` (a NACK), no
 answer or an unreadable one raise a temporary :class:`~radbridge.errors.SendError`
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import socket
+import ssl
 from typing import Any
 
 from radbridge._optional import require
@@ -169,11 +172,23 @@ def oru_message(message: AlertMessage, target: Hl7Target) -> str:
     return str(msg.to_er7())
 
 
+def _connect(target: Hl7Target) -> socket.socket:
+    plain = socket.create_connection((target.host, target.port), timeout=target.timeout_s)
+    plain.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if target.tls is None:
+        return plain
+    try:
+        context = target.tls.client_context()
+        return context.wrap_socket(plain, server_hostname=target.host)
+    except BaseException:
+        plain.close()
+        raise
+
+
 def _exchange(target: Hl7Target, data: bytes) -> bytes:
     where = f"{target.host}:{target.port}"
     try:
-        with socket.create_connection((target.host, target.port), timeout=target.timeout_s) as s:
-            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with _connect(target) as s:
             s.sendall(START + data + END)
             answer = b""
             while END not in answer:
@@ -181,6 +196,13 @@ def _exchange(target: Hl7Target, data: bytes) -> bytes:
                 if not chunk:
                     break
                 answer += chunk
+    except ssl.SSLError as exc:
+        raise alert_error(
+            f"TLS with the receiver failed ({type(exc).__name__}: {exc.reason})",
+            url=where,
+            permanent=False,
+            hint="check the destination's tls table: ca_file, cert_file, key_file",
+        ) from None
     except OSError as exc:
         raise alert_error(
             f"no acknowledgement ({type(exc).__name__})", url=where, permanent=False

@@ -27,6 +27,7 @@ from typing import ClassVar
 from urllib.parse import urlsplit
 
 from radbridge.errors import ConfigError
+from radbridge.net.peers import TLSConfig
 
 __all__ = ["AlertTarget", "AlertTargets", "FhirTarget", "Hl7Target", "WebhookTarget"]
 
@@ -100,7 +101,12 @@ class FhirTarget:
 
 @dataclass(frozen=True, kw_only=True)
 class Hl7Target:
-    """An HL7 v2 receiver (a RIS or interface engine) taking ORU^R01 over MLLP."""
+    """An HL7 v2 receiver (a RIS or interface engine) taking ORU^R01 over MLLP.
+
+    ``tls`` (a ``[alerts.hl7.NAME.tls]`` table) sends over TLS: ``ca_file``
+    verifies the receiver's certificate, ``cert_file`` and ``key_file`` are
+    radbridge's own for mutual TLS, ``check_hostname`` also checks its name.
+    """
 
     kind: ClassVar[str] = "hl7"
     host: str
@@ -112,12 +118,22 @@ class Hl7Target:
     receiving_application: str = ""
     receiving_facility: str = ""
     processing_id: str = "P"
+    tls: TLSConfig | None = None
     name: str = field(default="", metadata={"toml": None, "key_name": True})
 
     def __post_init__(self) -> None:
         _check_timeout(self.timeout_s)
         if not self.host or not 0 < self.port < 65536:
             raise ConfigError("an HL7 destination needs a host and a port", attribute="host/port")
+        if self.tls is not None:
+            try:  # the files are read now, so a wrong path fails at start, not per alert
+                self.tls.client_context()
+            except (OSError, ValueError) as exc:
+                raise ConfigError(
+                    f"the TLS files cannot be used ({type(exc).__name__}: {exc})",
+                    attribute="tls",
+                    hint="give PEM files: ca_file, and cert_file with key_file for mutual TLS",
+                ) from None
         if self.processing_id not in ("P", "D", "T"):
             raise ConfigError(
                 f"processing_id {self.processing_id!r}",
