@@ -105,6 +105,17 @@ def alerts(gateway):
     return [dict(r) for r in query(gateway, "SELECT * FROM alerts ORDER BY target")]
 
 
+def run_alerts(gateway, study, receiver):
+    """Receive ``study``, run until its alerts are done, stop both; return the alert rows."""
+    try:
+        receive(gateway, files_of(study))
+        run_until_alerted(gateway)
+        return alerts(gateway)
+    finally:
+        gateway.close()
+        receiver.stop()
+
+
 def metric_samples(gateway, family):
     """The gateway's Prometheus samples of ``family`` by state, parsed by prometheus_client."""
     from prometheus_client.parser import text_string_to_metric_families
@@ -209,13 +220,7 @@ def test_fhir_endpoint_receives_a_diagnostic_report(config, phantom_study, model
         url=server.url, name="ris", patient_identifiers=True, patient_system="urn:oid:1.2.3.4"
     )
     gateway = alert_gateway(config, AlertTargets(fhir={"ris": target}), names=["ris"])
-    try:
-        receive(gateway, files_of(phantom_study))
-        run_until_alerted(gateway)
-        (row,) = alerts(gateway)
-    finally:
-        gateway.close()
-        server.stop()
+    (row,) = run_alerts(gateway, phantom_study, server)
     assert (row["state"], row["attempts"]) == ("sent", 2)
     first, second = server.requests
     assert first.body == second.body and first.headers["Content-Type"] == "application/fhir+json"
@@ -297,13 +302,7 @@ def test_hl7_over_mutual_tls_reaches_the_listener(config, phantom_study, certs):
     listener = MllpListener(tls=_mllp_server_context(certs))
     target = Hl7Target(host="127.0.0.1", port=listener.port, name="ris", tls=_tls(certs))
     gateway = alert_gateway(config, AlertTargets(hl7={"ris": target}), names=["ris"])
-    try:
-        receive(gateway, files_of(phantom_study))
-        run_until_alerted(gateway)
-        (row,) = alerts(gateway)
-    finally:
-        gateway.close()
-        listener.stop()
+    (row,) = run_alerts(gateway, phantom_study, listener)
     assert (row["state"], row["attempts"], row["answer"]) == ("sent", 1, "ACK AA")
     (message,) = listener.messages
     assert parse_message(message, find_groups=False).msh.msh_9.to_er7() == "ORU^R01^ORU_R01"
@@ -318,14 +317,8 @@ def test_hl7_to_a_listener_with_a_stranger_certificate_is_not_sent(config, phant
     gateway = alert_gateway(
         config, AlertTargets(hl7={"ris": target}), names=["ris"], alert_attempts=2
     )
-    try:
-        receive(gateway, files_of(phantom_study))
-        run_until_alerted(gateway)
-        (row,) = alerts(gateway)
-        failures = audit(gateway, "alert failed")
-    finally:
-        gateway.close()
-        listener.stop()
+    (row,) = run_alerts(gateway, phantom_study, listener)
+    failures = audit(gateway, "alert failed")
     assert (row["state"], row["attempts"]) == ("failed", 2)
     assert "TLS with the receiver failed (SSLCertVerificationError" in row["error"]
     assert [f["state"] for f in failures] == ["pending", "failed"]
