@@ -72,9 +72,22 @@ def volume_to_nifti(volume: Volume) -> Any:
     data = np.ascontiguousarray(np.transpose(volume.array, (2, 1, 0)))
     if data.dtype == np.bool_:
         data = data.astype(np.uint8)
-    affine = _LPS_TO_RAS @ volume.affine @ _SWAP
+    return _nifti_image(nib, data, _LPS_TO_RAS @ volume.affine @ _SWAP)
+
+
+def _nifti_image(nib: Any, data: NDArray[Any], affine: NDArray[np.float64]) -> Any:
+    """Return a NIfTI-1 image whose sform holds ``affine`` (RAS) exactly.
+
+    The qform (a rotation, zooms and an offset) holds it too when its axes are
+    orthogonal. A sheared grid (gantry tilt) has no qform (code 0): nibabel would
+    write the closest rotation instead, and readers that prefer the qform (ITK,
+    hence SimpleITK, Slicer, nnU-Net) would place voxels millimetres away without a
+    word; with code 0 they use the sform or refuse.
+    """
     image = nib.Nifti1Image(data, affine)
-    image.header.set_qform(affine, code=1)
+    axes = affine[:3, :3] / np.linalg.norm(affine[:3, :3], axis=0)
+    orthogonal = np.allclose(axes.T @ axes, np.eye(3), atol=1e-6)
+    image.header.set_qform(affine if orthogonal else None, code=1 if orthogonal else 0)
     image.header.set_sform(affine, code=1)
     return image
 
@@ -323,11 +336,7 @@ def write_images(
     if suffix in _NIFTI_SUFFIXES:
         nib = require("nibabel", "nifti", purpose="write NIfTI")
         data = np.ascontiguousarray(np.transpose(array, (3, 2, 1, 0)))
-        affine = _LPS_TO_RAS @ geometry.affine @ _SWAP
-        image = nib.Nifti1Image(data, affine)
-        image.header.set_qform(affine, code=1)
-        image.header.set_sform(affine, code=1)
-        nib.save(image, p)
+        nib.save(_nifti_image(nib, data, _LPS_TO_RAS @ geometry.affine @ _SWAP), p)
         return p
     if suffix in _ITK_SUFFIXES:
         sitk = require("SimpleITK", "nifti", purpose="write NRRD/MetaImage")
