@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 
 from radbridge.attributes import text_value
 from radbridge.errors import MissingAttributeError
@@ -140,6 +141,9 @@ class Series:
         The source modality.
     lossy
         Whether any source image was lossy compressed (``LossyImageCompression`` "01").
+    lossy_ratios, lossy_methods
+        The source images' Lossy Image Compression Ratio and Method values, in the
+        order first met (derived objects copy them, PS3.3 C.7.6.1.1.5).
     acquired_positions
         Actual slice positions when the source had non-uniform spacing.
     body_part_examined
@@ -160,6 +164,8 @@ class Series:
     modality: str
     lossy: bool = False
     acquired_positions: FloatArray | None = None
+    lossy_ratios: tuple[str, ...] = ()
+    lossy_methods: tuple[str, ...] = ()
     body_part_examined: str = ""
     display: tuple[SliceDisplay, ...] = field(default=(), repr=False)
     plan: SeriesPlan | None = field(default=None, repr=False)
@@ -271,6 +277,8 @@ class Series:
             modality=text_value(first, "Modality"),
             lossy=lossy,
             acquired_positions=plan.stack.acquired_positions,
+            lossy_ratios=_gathered(datasets, "LossyImageCompressionRatio") if lossy else (),
+            lossy_methods=_gathered(datasets, "LossyImageCompressionMethod") if lossy else (),
             body_part_examined=text_value(first, "BodyPartExamined"),
             display=tuple(slice_display(datasets[d], f) for d, f in plan.slice_locations),
             plan=plan,
@@ -306,6 +314,40 @@ class Series:
             body_part_examined=text_value(context, "BodyPartExamined"),
             _volumes={False: volume, True: volume},
         )
+
+
+def write_lossy_compression(ds: Dataset, source: Series) -> None:
+    """Say in ``ds`` whether its source was lossy compressed, with the source's ratios and methods.
+
+    Lossy Image Compression is ``"01"`` when any source image was, and then its Ratio
+    and Method values are copied (Type 1C in the Segmentation and Parametric Map
+    image modules, PS3.3 C.8.20.2 and C.8.32.1: required when the sources have them).
+
+    Examples
+    --------
+    >>> from radbridge.geometry import Volume
+    >>> import numpy as np
+    >>> ds = Dataset()
+    >>> write_lossy_compression(ds, Series.from_volume(Volume(np.zeros((1, 2, 2)), np.eye(4)),
+    ...                                                 context=ds))
+    >>> ds.LossyImageCompression
+    '00'
+    """
+    ds.LossyImageCompression = "01" if source.lossy else "00"
+    if source.lossy and source.lossy_ratios:
+        ds.LossyImageCompressionRatio = list(source.lossy_ratios)
+    if source.lossy and source.lossy_methods:
+        ds.LossyImageCompressionMethod = list(source.lossy_methods)
+
+
+def _gathered(datasets: Sequence[Dataset], keyword: str) -> tuple[str, ...]:
+    """Return the values of ``keyword`` over ``datasets``, each once, in the order first met."""
+    found: dict[str, None] = {}
+    for ds in datasets:
+        value = ds.get(keyword)
+        values = value if isinstance(value, MultiValue | list) else [value]
+        found.update((str(v).strip(), None) for v in values if v not in (None, ""))
+    return tuple(found)
 
 
 #: The former name of :class:`Series`.

@@ -36,6 +36,7 @@ from pydicom.dataset import Dataset
 
 from radbridge.coding import Code, dcm
 from radbridge.geometry import VolumeGeometry
+from radbridge.geometry.volume import FloatArray
 from radbridge.iods.multiframe.functional_groups import ItemEncoder, encode_dataset, format_ds
 from radbridge.iods.source import Series
 
@@ -53,16 +54,29 @@ SOURCE_IMAGE_PURPOSE = dcm("121322", "Source image for image processing operatio
 _ENC = ItemEncoder()
 
 
-def shared_groups(geometry: VolumeGeometry) -> Dataset:
-    """Return the Shared Functional Groups item: plane orientation and pixel measures."""
+def shared_groups(geometry: VolumeGeometry, uneven: FloatArray | None = None) -> Dataset:
+    """Return the Shared Functional Groups item: plane orientation and pixel measures.
+
+    Slice Thickness and Spacing Between Slices are the grid's step. ``uneven``: the
+    frames' positions when they lie on a source's unevenly spaced slices (a missing
+    slice). Spacing Between Slices is then left out, as no one value is the
+    distance between adjacent frames, and Slice Thickness is the smallest step:
+    dcmqi (3D Slicer) builds its grid from Spacing Between Slices, else from Slice
+    Thickness, and places each frame on it by its position, so the mean step put
+    frames where they are not and the acquired thickness can fall between them.
+    """
     shared = Dataset()
     orientation = Dataset()
     orientation.ImageOrientationPatient = [format_ds(v) for v in geometry.image_orientation]
     shared.PlaneOrientationSequence = [orientation]
     measures = Dataset()
     measures.PixelSpacing = [format_ds(v) for v in geometry.pixel_spacing]
-    measures.SliceThickness = format_ds(geometry.spacing[0])
-    measures.SpacingBetweenSlices = format_ds(geometry.spacing[0])
+    if uneven is None or len(uneven) < 2:
+        measures.SliceThickness = format_ds(geometry.spacing[0])
+        measures.SpacingBetweenSlices = format_ds(geometry.spacing[0])
+    else:
+        steps = np.abs(np.diff(np.asarray(uneven) @ geometry.slice_normal))
+        measures.SliceThickness = format_ds(float(steps.min()))
     shared.PixelMeasuresSequence = [measures]
     return shared
 

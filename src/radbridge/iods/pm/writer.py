@@ -62,6 +62,7 @@ from radbridge.iods.source import (
     referenced_series_sequence,
     resolve_source,
     write_context,
+    write_lossy_compression,
 )
 from radbridge.pixels import TransferSyntax, encode_pixel_data
 from radbridge.ucum import parse_units
@@ -227,8 +228,10 @@ def _window(pm: _Map, window: tuple[float, float] | None) -> Dataset:
     return item
 
 
-def _shared(pm: _Map, mapping: Dataset, window: Dataset, frame_type: list[str]) -> Dataset:
-    shared = shared_groups(pm.geometry)
+def _shared(
+    pm: _Map, source: Series, mapping: Dataset, window: Dataset, frame_type: list[str]
+) -> Dataset:
+    shared = shared_groups(pm.geometry, source.acquired_positions if pm.same_grid else None)
     shared.FrameVOILUTSequence = [window]
     identity = Dataset()
     identity.RescaleIntercept = "0"
@@ -428,7 +431,7 @@ def encode_parametric_map(
         raise EncodingError("slope must be finite and non-zero", attribute="RealWorldValueSlope")
     ds = _build(resolved, pm, details, settings)
     mapping = _mapping_item(pm, quantity, unit_code, slope, intercept, details.label)
-    shared = _shared(pm, mapping, _window(pm, window), list(ds.ImageType))
+    shared = _shared(pm, resolved, mapping, _window(pm, window), list(ds.ImageType))
     anatomy = Dataset()
     anatomy.AnatomicRegionSequence = [region.to_dataset()]
     anatomy.FrameLaterality = laterality
@@ -554,7 +557,7 @@ def _build(
     ds.PixelPresentation = "MONOCHROME"
     ds.BurnedInAnnotation = "NO"
     ds.RecognizableVisualFeatures = "NO"
-    ds.LossyImageCompression = "01" if source.lossy else "00"
+    write_lossy_compression(ds, source)
     ds.PresentationLUTShape = "IDENTITY"
     ds.AcquisitionContextSequence = []
     add_dimensions(ds, by_segment=False)

@@ -42,6 +42,7 @@ from radbridge.iods.source import (
     referenced_series_sequence,
     source_given_first,
     write_context,
+    write_lossy_compression,
 )
 from radbridge.pixels import TransferSyntax, encode_pixel_data
 
@@ -156,7 +157,7 @@ def encode_overlay_sc(
     ds.PatientOrientation = ""
     ds.BurnedInAnnotation = "YES"
     ds.RecognizableVisualFeatures = "NO"
-    ds.LossyImageCompression = "01" if source.lossy else "00"
+    write_lossy_compression(ds, source)
     ds.DateOfSecondaryCapture = ds.ContentDate
     ds.TimeOfSecondaryCapture = ds.ContentTime
     ds.Laterality = ""  # Type 2C: unknown (an overlay may show both sides)

@@ -89,6 +89,7 @@ from radbridge.iods.source import (
     referenced_series_sequence,
     resolve_source,
     write_context,
+    write_lossy_compression,
 )
 from radbridge.pixels import TransferSyntax, encode_pixel_data, pack_frames
 from radbridge.uids import derived_uid
@@ -435,7 +436,7 @@ def _build(
     ds.FrameOfReferenceUID = source.frame_of_reference_uid
     ds.PositionReferenceIndicator = ""
     ds.ImageType = ["DERIVED", "PRIMARY"]
-    ds.LossyImageCompression = "01" if source.lossy else "00"
+    write_lossy_compression(ds, source)
     segmentation_attributes(
         ds,
         seg_type,
@@ -445,7 +446,8 @@ def _build(
         descriptions=descriptions,
     )
     add_dimensions(ds, by_segment=not labelmap)
-    ds.SharedFunctionalGroupsSequence = [shared_groups(geometry)]
+    uneven = source.acquired_positions if same_grid else None
+    ds.SharedFunctionalGroupsSequence = [shared_groups(geometry, uneven)]
     refs = derivation_items(source, geometry, same_grid, _DERIVATION)
     if any(refs[k] is not None for k in plan.slices.tolist()):
         # Common Instance Reference: only when frames reference source images.
