@@ -253,3 +253,20 @@ def test_a_count_or_frame_number_that_is_no_number_does_not_crash(study):
     clean, _ = read_mask(ds, study)
     np.testing.assert_array_equal(mask, clean)  # the points still define the contour
     assert "Number of Contour Points" in said or "point" in said.lower()
+
+
+@pytest.mark.parametrize("number", [0, -3])
+def test_an_roi_numbered_below_one_cannot_be_a_label_and_says_so(study, number):
+    # ROI 0 vanished into the background; a negative one raised numpy's OverflowError
+    ds = written(study, numbers=(1, LIVER))
+    for item in ds.StructureSetROISequence:
+        if int(item.ROINumber) == LIVER:
+            item.ROINumber = number
+    for item in (*ds.RTROIObservationsSequence, *ds.ROIContourSequence):
+        if int(item.ReferencedROINumber) == LIVER:
+            item.ReferencedROINumber = number
+    structure_set = read_rtstruct(ds)
+    assert structure_set.mask(number, study.source).array.sum() > 0  # the ROI is there
+    with pytest.raises(DecodingError, match="must be 1 to 65535") as caught:
+        structure_set.label_volume(study.source)
+    assert caught.value.attribute == "ROIContourSequence"

@@ -78,6 +78,22 @@ def test_undescribed_segment_is_warned(seg):
         read_segmentation(reread(seg))
 
 
+def test_an_undescribed_segment_above_255_still_makes_a_label_map(seg, study):
+    # the label map's type came from the described segments only: numpy's OverflowError
+    items = seg.PerFrameFunctionalGroupsSequence
+    renamed = [
+        i
+        for i, item in enumerate(items)
+        if item.SegmentIdentificationSequence[0].ReferencedSegmentNumber == 7
+    ]
+    for i in renamed:
+        items[i].SegmentIdentificationSequence[0].ReferencedSegmentNumber = 300
+    with pytest.warns(UserWarning, match=r"undescribed segments \[300\]"):
+        read = read_segmentation(reread(seg))
+    labels = read.label_volume(study.source).array
+    np.testing.assert_array_equal(labels == 300, study.labels == 7)
+
+
 def test_truncated_pixel_data(seg):
     seg.PixelData = seg.PixelData[: len(seg.PixelData) // 2]
     read = read_segmentation(reread(seg))
@@ -197,3 +213,23 @@ def test_a_damaged_display_colour_is_dropped(seg, study):
         assert read.segments[2].display_rgb is None
     assert read.segments[1].display_rgb is None or len(read.segments[1].display_rgb) == 3
     np.testing.assert_array_equal(read.label_volume(study.source).array, study.labels)
+
+
+@pytest.mark.peer
+def test_segments_read_from_dcmqi_encode_again_without_an_empty_algorithm_version(
+    interop, tmp_path
+):
+    # dcmqi names the algorithm without its identification macro; the macro written
+    # again held an empty Algorithm Version (Type 1), which dciodvfy reports
+    from radbridge.io.series import read_source_series
+    from tests.peers.dicom3tools import dciodvfy
+
+    read = read_segmentation(interop / "seg/dcmqi/liver.dcm")
+    source = read_source_series(interop / "images/ct-3slice")
+    again = encode_segmentation(
+        read.label_volume(source).array, source, list(read.segments.values())
+    )
+    item = again.SegmentSequence[0]
+    assert item.SegmentAlgorithmName == read.segments[1].algorithm.name
+    again.save_as(tmp_path / "again.dcm", enforce_file_format=True)
+    assert dciodvfy(tmp_path / "again.dcm").errors == []

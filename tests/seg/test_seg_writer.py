@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
+import pydicom
 import pytest
 
 from radbridge.errors import EncodingError, GridMismatchError, MissingAttributeError
 from radbridge.geometry import Volume
 from radbridge.iods.common import SeriesOptions
-from radbridge.iods.seg import SegmentDescription, encode_segmentation, read_segmentation
+from radbridge.iods.seg import (
+    AlgorithmIdentification,
+    SegmentDescription,
+    encode_segmentation,
+    read_segmentation,
+)
 from radbridge.iods.source import SourceSeries
 
 from .conftest import ALGORITHM, ANATOMY, descriptions
@@ -106,6 +114,36 @@ def test_fractional_probabilities(study):
     assert (seg.SegmentationFractionalType, seg.MaximumFractionalValue) == ("OCCUPANCY", 200)
     back = read_segmentation(seg).stacked_volume(study.source)
     np.testing.assert_allclose(back.array, np.rint(prob * 200) / 200, atol=1e-6)
+
+
+def test_a_boolean_mask_as_fractional_is_a_fraction_of_one(study):
+    # True was stored as the integer 1 (1/255): the segment vanished at any threshold
+    mask = np.stack([study.labels == 1, study.labels == 5])
+    seg = encode_segmentation(mask, study.source, descriptions(2), segmentation_type="fractional")
+    stored = pydicom.dcmread(pydicom.filebase.DicomBytesIO(_part10(seg))).pixel_array
+    assert set(np.unique(stored).tolist()) <= {0, 255} and stored.max() == 255  # pydicom
+    back = read_segmentation(seg).stacked_volume(study.source, threshold=0.5)
+    np.testing.assert_array_equal(back.array.astype(bool), mask)
+
+
+def test_an_automatic_segment_needs_an_algorithm_name(study):
+    # an empty Segment Algorithm Name (Type 1C) was written as it came
+    (body,) = descriptions(1)
+    unnamed = dataclasses.replace(body, algorithm=AlgorithmIdentification(" ", "1"))
+    with pytest.raises(EncodingError, match="no name") as caught:
+        encode_segmentation((study.labels == 1).astype(np.uint8), study.source, [unnamed])
+    assert caught.value.attribute == "SegmentAlgorithmName"
+
+
+def test_the_algorithm_identification_macro_needs_a_name_and_a_version():
+    with pytest.raises(EncodingError, match="AlgorithmVersion"):
+        AlgorithmIdentification("liver-net", " ").to_dataset()
+
+
+def _part10(ds) -> bytes:
+    buffer = pydicom.filebase.DicomBytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
 
 
 @pytest.mark.parametrize(

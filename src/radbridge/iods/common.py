@@ -193,7 +193,7 @@ def label_map(
     Raises
     ------
     DecodingError
-        Regions overlap and ``overlap`` is ``"error"``, or numbers do not fit 16 bits.
+        Regions overlap and ``overlap`` is ``"error"``, or numbers are not 1 to 65535.
 
     Examples
     --------
@@ -210,9 +210,10 @@ def label_map(
             hint="use error or smallest",
         )
     numbers = masks.segment_numbers
-    if numbers and max(numbers) > 65535:
+    if numbers and (max(numbers) > 65535 or min(numbers) < 1):
         raise DecodingError(
-            f"{what} numbers above 65535 do not fit a label map",
+            f"{what} numbers must be 1 to 65535 to be the values of a label map "
+            f"(0 is the background), not {min(numbers)}..{max(numbers)}",
             path=path,
             attribute=attribute,
             hint="use stacked_volume()",

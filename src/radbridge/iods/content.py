@@ -124,7 +124,20 @@ class AlgorithmIdentification:
     parameters: str | None = None
 
     def to_dataset(self) -> Dataset:
-        """Return the macro as an item of Segmentation Algorithm Identification Sequence."""
+        """Return the macro as an item of Segmentation Algorithm Identification Sequence.
+
+        Raises
+        ------
+        EncodingError
+            The name or the version is empty (both are Type 1).
+        """
+        for attribute, value in (("AlgorithmName", self.name), ("AlgorithmVersion", self.version)):
+            if not value.strip():
+                raise EncodingError(
+                    f"the algorithm identification needs a {attribute} (Type 1)",
+                    attribute=attribute,
+                    hint="pass AlgorithmIdentification(name, version) with both filled in",
+                )
         ds = Dataset()
         ds.AlgorithmFamilyCodeSequence = [self.family.to_dataset()]
         ds.AlgorithmName = self.name
@@ -231,6 +244,12 @@ class SegmentDescription:
                 attribute="SegmentedPropertyTypeCodeSequence",
                 hint=suggest_codes(self.label),
             )
+        if self.algorithm is not None and not self.algorithm.name.strip():
+            raise EncodingError(
+                f"{where}: the segment's algorithm has no name",
+                attribute="SegmentAlgorithmName",
+                hint="pass algorithm=AlgorithmIdentification(name, version)",
+            )
         if self.algorithm_type != AlgorithmType.MANUAL and self.algorithm is None:
             raise EncodingError(
                 f"{where}: an {AlgorithmType(self.algorithm_type).value} segment needs its "
@@ -266,7 +285,8 @@ class SegmentDescription:
         ds.SegmentAlgorithmType = AlgorithmType(self.algorithm_type).value
         if self.algorithm is not None:
             ds.SegmentAlgorithmName = self.algorithm.name
-            ds.SegmentationAlgorithmIdentificationSequence = [self.algorithm.to_dataset()]
+            if self.algorithm.version:  # a name read without its macro has no version
+                ds.SegmentationAlgorithmIdentificationSequence = [self.algorithm.to_dataset()]
         if self.display_rgb is not None:
             from radbridge.color import rgb_to_dicom_lab
 

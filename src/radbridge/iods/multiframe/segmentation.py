@@ -167,8 +167,9 @@ def check_stacked(
 ) -> NDArray[Any]:
     """Check one mask per segment and return it as bool (BINARY) or uint8 (FRACTIONAL).
 
-    FRACTIONAL takes probabilities in [0, 1] (scaled to ``max_fractional``) or
-    integers 0..``max_fractional``; BINARY takes 0 and 1 only. The segment axis
+    FRACTIONAL takes probabilities in [0, 1] (scaled to ``max_fractional``),
+    integers 0..``max_fractional``, or booleans (``True`` is a fraction of 1, stored
+    as ``max_fractional``); BINARY takes 0 and 1 only. The segment axis
     comes first; the others are the caller's (slices or a slide's matrix).
 
     Raises
@@ -177,6 +178,9 @@ def check_stacked(
         Values outside those ranges, NaN or infinity.
     """
     if seg_type is SegmentationType.FRACTIONAL:
+        if stacked.dtype == np.bool_:  # a mask is all in or all out: not the integer 1
+            whole: NDArray[Any] = np.where(stacked, np.uint8(max_fractional), np.uint8(0))
+            return whole
         if np.issubdtype(stacked.dtype, np.floating):
             if not np.all(np.isfinite(stacked)):
                 raise EncodingError("probabilities contain NaN or infinity", attribute="mask")

@@ -249,6 +249,15 @@ class Segmentation(ReadObject):
         top = max(self.segment_numbers, default=0)
         if self.is_labelmap:
             top = max(top, 2 ** min(self._pixels.bits, 16) - 1)
+        elif len(self.frames.segments):  # frames may name a segment the file does not describe
+            top = max(top, int(self.frames.segments.max()))
+        if top > 65535:
+            raise DecodingError(
+                f"segment number {top} does not fit a label map",
+                path=self.source,
+                attribute="ReferencedSegmentNumber",
+                hint="read one mask per segment with stacked_volume()",
+            )
         dtype = np.uint8 if top <= 255 else np.uint16
         out = np.zeros(geometry.shape, dtype)
         if self.is_labelmap:
