@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -53,6 +54,19 @@ def ct_slice(
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.file_meta = meta
     return ds
+
+
+def deflated_cut(data: bytes, cut: int) -> bytes:
+    """A Deflated Explicit VR Little Endian file whose data set lost ``cut`` bytes before deflating.
+
+    The deflate stream itself is whole (zlib reads it), so only the declared lengths
+    inside the inflated data set tell that it ends early. The file meta group ends
+    where its group length (0002,0000), a UL at bytes 140-143, says.
+    """
+    start = 144 + int.from_bytes(data[140:144], "little")
+    body = zlib.decompress(data[start:], -zlib.MAX_WBITS)
+    packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return data[:start] + packer.compress(body[:-cut]) + packer.flush()
 
 
 def rotation(quaternion: Sequence[float]) -> np.ndarray:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import logging
 import shutil
 
+import numpy as np
+import pydicom
 import pytest
+from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from radbridge.errors import DicomReadError, MixedSeriesError, NotDicomError
 from radbridge.io.scan import read_header, scan
 from radbridge.io.series import load_datasets, read_volume
 
-from .builders import ct_slice
+from .builders import ct_slice, deflated_cut
 
 
 @pytest.fixture
@@ -126,3 +129,39 @@ def test_truncated_encapsulated_pixel_data_is_refused(tmp_path, interop):
     with pytest.raises(DicomReadError, match="truncated"):
         load_datasets([bad])
     assert len(load_datasets([interop / "seg" / "pydicom_recoded" / "liver_rle.dcm"])) == 1
+
+
+def _deflated_series(folder, n=3):
+    """Slices 2 mm apart, saved deflated; compressible pixels make the file smaller than them."""
+    paths = []
+    for k in range(n):
+        ds = ct_slice((0, 0, 2.0 * k), rows=64, columns=64)
+        ds.PixelData = (np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) // 64 + k).tobytes()
+        ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+        paths.append(folder / f"{k}.dcm")
+        ds.save_as(paths[-1], enforce_file_format=True)
+    return paths
+
+
+def test_a_complete_deflated_series_reads_as_pydicom_decodes_it(tmp_path):
+    paths = _deflated_series(tmp_path)
+    assert paths[0].stat().st_size < 64 * 64 * 2  # value offsets lie past the file's end
+    vol = read_volume(paths)
+    expected = np.stack([pydicom.dcmread(p).pixel_array for p in paths])
+    assert np.array_equal(vol.array, expected)
+    assert vol.geometry.origin.tolist() == [0.0, 0.0, 0.0] and vol.spacing[0] == 2.0
+
+
+def test_a_deflated_file_cut_before_or_after_deflating_is_refused(tmp_path):
+    good = _deflated_series(tmp_path, 1)[0]
+    data = good.read_bytes()
+    cut_inside = tmp_path / "cut_inside.dcm"
+    cut_inside.write_bytes(deflated_cut(data, 100))
+    with pytest.raises(DicomReadError, match="truncated") as err:
+        load_datasets([cut_inside])
+    assert (err.value.path, err.value.attribute) == (str(cut_inside), "(7FE0,0010)")
+    cut_outside = tmp_path / "cut_outside.dcm"
+    cut_outside.write_bytes(data[:-20])  # the deflate stream ends early: zlib refuses it
+    with pytest.raises(DicomReadError, match="truncated") as err:
+        load_datasets([cut_outside])
+    assert err.value.path == str(cut_outside)

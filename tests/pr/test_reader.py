@@ -6,8 +6,10 @@ import copy
 import io
 
 import numpy as np
+import pydicom
 import pytest
 from pydicom.dataset import Dataset
+from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from radbridge.errors import (
     DecodingError,
@@ -27,6 +29,7 @@ from radbridge.pr import (
     encode_presentation_state,
     read_gsps,
 )
+from tests.foundation.builders import deflated_cut
 
 from .conftest import save
 
@@ -168,6 +171,21 @@ def test_a_truncated_file_is_refused(study, tmp_path, fraction):
     with pytest.raises(DecodingError, match="truncated"):
         read_gsps(path.read_bytes())
     read_gsps(data)  # the whole file reads
+
+
+def test_a_deflated_file_reads_like_its_explicit_twin(study):
+    ds = encode_gsps(np.where(study.labels == 5, 5, 0).astype(np.uint8), study.source, {5: "Liver"})
+    explicit, packed = io.BytesIO(), io.BytesIO()
+    ds.save_as(explicit, enforce_file_format=True)
+    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    ds.save_as(packed, enforce_file_format=True)
+    deflated = packed.getvalue()
+    assert len(deflated) < len(explicit.getvalue())  # the last value's offset lies past the end
+    assert pydicom.dcmread(io.BytesIO(deflated)) == ds  # pydicom reads it whole
+    expected = read_gsps(explicit.getvalue()).label_volume(study.source).array
+    assert np.array_equal(read_gsps(deflated).label_volume(study.source).array, expected)
+    with pytest.raises(DecodingError, match="truncated"):
+        read_gsps(deflated_cut(deflated, 4))  # whole deflate stream, data set cut inside
 
 
 def _first_graphic(ds):

@@ -31,6 +31,7 @@ from pydicom.errors import InvalidDicomError
 from radbridge.errors import DicomReadError, NotDicomError
 from radbridge.geometry import Volume
 from radbridge.io.scan import SeriesRecord, scan
+from radbridge.iods.multiframe.fast_read import inflated_value_complete
 from radbridge.iods.source import Series
 
 __all__ = [
@@ -58,7 +59,7 @@ def check_complete(ds: Dataset, path: PathLike) -> None:
 
     pydicom reads a truncated file without complaint (a value cut short is
     returned as it is); this compares the last element's declared length with
-    the file size.
+    the file size (for a deflated data set, with the bytes pydicom inflated).
     """
     if not len(ds):
         raise DicomReadError(
@@ -68,7 +69,10 @@ def check_complete(ds: Dataset, path: PathLike) -> None:
     last = ds.get_item(max(ds.keys()))
     if not isinstance(last, RawDataElement) or last.value_tell is None:
         return
-    if last.length == _UNDEFINED:
+    inflated = inflated_value_complete(ds, last)
+    if inflated is not None:
+        complete = inflated
+    elif last.length == _UNDEFINED:
         with open(path, "rb") as handle:
             handle.seek(max(0, size - 8))
             tail = handle.read(8)

@@ -48,6 +48,7 @@ __all__ = [
     "DicomFile",
     "ViewElement",
     "check_elements",
+    "inflated_value_complete",
     "map_file",
     "meta_end",
     "open_dataset",
@@ -392,6 +393,37 @@ def meta_end(data: bytes) -> tuple[int, str]:
             syntax = data[start : start + length].decode("latin-1").strip(" \x00")
         position = start + length
     return position, syntax
+
+
+def inflated_value_complete(ds: Dataset, raw: RawDataElement) -> bool | None:
+    """Whether a whole-file deflated data set holds all of ``raw``'s value.
+
+    pydicom inflates a Deflated Explicit VR Little Endian data set (PS3.5 A.5) in
+    memory before parsing it, and zlib refuses a cut stream there; ``value_tell``
+    then counts bytes of the inflated stream, so comparing it with the size of the
+    compressed file refuses every complete file. This compares the bytes pydicom
+    read for the value with its declared length instead.
+
+    Parameters
+    ----------
+    ds
+        The data set as pydicom read it, with its file meta information.
+    raw
+        Its last element, not yet converted.
+
+    Returns
+    -------
+    bool or None
+        None when the data set is not deflated so (its offsets count the file's
+        bytes); True when the value is whole, or has an undefined length (pydicom
+        keeps such an element only when it found its delimiter).
+    """
+    meta = getattr(ds, "file_meta", None)
+    if meta is None or meta.get("TransferSyntaxUID") not in _DEFLATED[:1]:
+        return None
+    if raw.length == _UNDEFINED or raw.value is None:
+        return True
+    return len(raw.value) >= raw.length
 
 
 class _Walker:

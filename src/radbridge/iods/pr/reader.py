@@ -59,7 +59,11 @@ from radbridge.errors import (
 )
 from radbridge.geometry import SliceRef, Volume
 from radbridge.iods.common import ReadObject, StackedMasks, label_map
-from radbridge.iods.multiframe.fast_read import DicomFile, open_dataset
+from radbridge.iods.multiframe.fast_read import (
+    DicomFile,
+    inflated_value_complete,
+    open_dataset,
+)
 from radbridge.iods.pr import types
 from radbridge.iods.pr.fill import encloses_area, region_mask
 from radbridge.iods.source import Series
@@ -130,7 +134,10 @@ def _check_complete(file: str | os.PathLike[str] | bytes | bytearray) -> None:
         return
     if not isinstance(raw, RawDataElement) or not raw.is_little_endian:
         return
-    if raw.length == 0xFFFFFFFF:
+    inflated = inflated_value_complete(ds, raw)
+    if inflated is not None:
+        complete = inflated
+    elif raw.length == 0xFFFFFFFF:
         complete = data.endswith(_SEQUENCE_END)
     else:
         complete = raw.value_tell + raw.length <= len(data)
