@@ -13,6 +13,9 @@ from radbridge.errors import GeometryError, UnsupportedObjectError
 from radbridge.geometry import Volume
 from radbridge.io.nifti import volume_from_sitk, write_image
 from radbridge.io.nrrd import write_nrrd
+from radbridge.io.series import read_volume
+
+from .builders import ct_slice, match_axes
 
 
 def oblique_affine() -> np.ndarray:
@@ -86,3 +89,35 @@ def test_refusals_are_those_of_the_simpleitk_path(tmp_path):
         write_image(Volume(np.zeros((2, 3, 4), np.uint8), sheared), tmp_path / "s.nrrd")
     with pytest.raises(UnsupportedObjectError, match="complex"):
         write_nrrd(Volume(np.zeros((2, 3, 4), np.complex64), np.eye(4)), tmp_path / "c.nrrd")
+
+
+def rounded_oblique_series(folder, decimals: int = 3):
+    """10 oblique slices (Brainix MR's orientation) 1 mm apart, positions rounded."""
+    row = np.array([0.99971222877502, 0.0, 0.02398800104856])
+    col = np.array([-0.0017278126906, 0.99740260839462, 0.07200747728347])
+    col = col - row * (row @ col)
+    col /= np.linalg.norm(col)
+    normal = np.cross(row, col)
+    origin = np.array([-118.495, -118.872, 83.717])
+    paths = []
+    for k in range(10):
+        position = np.round(origin + k * normal, decimals)
+        ds = ct_slice(position, (*row, *col), spacing=(0.9, 0.9), rows=8, columns=8, value=k)
+        paths.append(folder / f"{k}.dcm")
+        ds.save_as(paths[-1], enforce_file_format=True)
+    return paths
+
+
+@pytest.mark.parametrize("suffix", [".nrrd", ".mha"])
+def test_rounded_oblique_positions_export_as_simpleitk_reads_the_series(tmp_path, suffix):
+    (tmp_path / "dicom").mkdir()
+    paths = rounded_oblique_series(tmp_path / "dicom")
+    volume = read_volume(paths, rescale=True)
+    written = write_image(volume, tmp_path / f"v{suffix}")  # was refused as "sheared"
+    ours = volume_from_sitk(sitk.ReadImage(str(written)))
+    reader = sitk.ImageSeriesReader()  # GDCM reads the same files on its own
+    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(tmp_path / "dicom")))
+    theirs = volume_from_sitk(reader.Execute())
+    array, affine = match_axes(ours.affine, theirs.array, theirs.affine)
+    np.testing.assert_allclose(ours.affine, affine, atol=1e-3)
+    np.testing.assert_array_equal(ours.array, array)

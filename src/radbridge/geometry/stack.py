@@ -32,6 +32,15 @@ log = logging.getLogger(__name__)
 ORIENTATION_TOLERANCE = 1e-4
 #: Largest distance (mm) between two positions that counts as "the same position".
 DUPLICATE_TOLERANCE_MM = 1e-3
+#: Largest off-normal part of the slice step still taken as rounding noise in Image
+#: Position (Patient), not as shear (gantry tilt): it must stay within both limits.
+#: Over the whole stack, 0.01 mm (the tolerance positions already get for lying on one
+#: line; positions written with 3 decimals, as many scanners and converters write them,
+#: leave at most 0.0017 mm, whatever the stack's length). Per mm along the normal,
+#: 1e-3 (a tilt of 0.057 degrees; a 0.5 degree gantry tilt is 8.7e-3, so every real
+#: tilt keeps its sheared affine, even over a stack too short for the first limit).
+ROUNDING_SHEAR_MM = 0.01
+ROUNDING_SHEAR_SLOPE = 1e-3
 
 
 @dataclass(frozen=True)
@@ -207,7 +216,9 @@ def plan_stack(
         step = normal * float(thickness)
     else:
         _check_positions(positions, normal, names, spacing_tolerance)
-        step = (positions[-1] - positions[0]) / (len(planes) - 1)
+        step = _snap_to_normal(
+            (positions[-1] - positions[0]) / (len(planes) - 1), normal, len(planes)
+        )
     acquired = None
     if len(planes) > 2:
         acquired = _check_spacing(
@@ -219,6 +230,30 @@ def plan_stack(
         frame_of_reference_uid,
     )
     return StackPlan(tuple(int(i) for i in order), geometry, positions if acquired else None)
+
+
+def _snap_to_normal(step: FloatArray, normal: FloatArray, count: int) -> FloatArray:
+    """Return the slice step, put onto the normal when its off-normal part is rounding noise.
+
+    Positions rounded to a few decimals tilt the step a little off the normal; kept,
+    that noise would make an orthogonal grid sheared, which ITK images (NRRD,
+    MetaImage, SimpleITK) cannot hold. A real gantry tilt is far above the limits
+    (:data:`ROUNDING_SHEAR_MM`, :data:`ROUNDING_SHEAR_SLOPE`) and is kept.
+
+    Parameters
+    ----------
+    step
+        The mean step between consecutive slice positions (mm, LPS).
+    normal
+        The unit slice normal; ``step`` points along it (positions are sorted).
+    count
+        The number of slices.
+    """
+    along = float(step @ normal)
+    off = float(np.linalg.norm(step - along * normal))
+    if off * (count - 1) <= ROUNDING_SHEAR_MM and off <= ROUNDING_SHEAR_SLOPE * along:
+        return normal * along
+    return step
 
 
 def _check_matrix(planes: Sequence[PlaneInfo]) -> None:
