@@ -5,7 +5,10 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pydicom
 import pytest
+from pydicom.dataelem import RawDataElement
+from pydicom.tag import Tag
 
 from radbridge.errors import (
     DecodingError,
@@ -173,3 +176,31 @@ def test_rescale_per_slice_to_float_and_integer():
     assert mixed.array[:, 0, 0].tolist() == [-1024.0, -1023.5, -1022.0]
     raw = volume_from_datasets(ds)
     assert raw.array.dtype == np.uint16
+
+
+def _raw_ds(keyword: str, text: bytes) -> RawDataElement:
+    """A DS element as read from a file, holding ``text`` as it stands there."""
+    tag = Tag(keyword)
+    return RawDataElement(tag, "DS", len(text), text, 0, False, True)
+
+
+@pytest.mark.parametrize("keyword", ["RescaleSlope", "RescaleIntercept"])
+@pytest.mark.parametrize("text", [b"1\\2 ", b"NaN ", b"inf ", b"-inf", b"abc "])
+def test_a_damaged_rescale_value_is_refused_naming_file_and_attribute(keyword, text):
+    ds = stack(3)
+    ds[1][keyword] = _raw_ds(keyword, text)  # VM 1, a finite number; not so here
+    with pytest.raises(InvalidAttributeError) as err:
+        volume_from_datasets(ds, rescale=True, sources=named(ds))
+    assert (err.value.path, err.value.attribute) == ("s1.dcm", keyword)
+    assert "ask its sender for a new copy" in str(err.value)
+    assert volume_from_datasets(ds, sources=named(ds)).shape == (3, 4, 5)  # stored values read
+
+
+def test_a_damaged_frame_rescale_names_the_frame(interop):
+    path = interop / "images" / "dcmqi_23x38x3" / "multiframe_legacy_enhanced.dcm"
+    ds = pydicom.dcmread(path)
+    shared = ds.SharedFunctionalGroupsSequence[0].PixelValueTransformationSequence[0]
+    shared["RescaleSlope"] = _raw_ds("RescaleSlope", b"NaN ")  # for every frame
+    with pytest.raises(InvalidAttributeError) as err:
+        volume_from_datasets([ds], rescale=True, sources=["mf.dcm"])
+    assert (err.value.path, err.value.attribute) == ("mf.dcm [frame 1]", "RescaleSlope")

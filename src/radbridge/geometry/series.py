@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydicom.dataset import Dataset
 
-from radbridge.attributes import first_item, int_value
+from radbridge.attributes import first_item, floats_value, int_value
 from radbridge.errors import (
     DecodingError,
     InvalidAttributeError,
@@ -339,23 +339,27 @@ def _decode(
         ) from exc
 
 
-def _rescale_pair(item: Dataset | None) -> tuple[float, float]:
+def _rescale_pair(item: Dataset | None, name: str) -> tuple[float, float]:
+    """Return the Modality LUT's slope and intercept; absent ones are the identity.
+
+    Raises
+    ------
+    InvalidAttributeError
+        Either holds several values (both are VM 1), or one that is not a finite number.
+    """
     if item is None:
         return 1.0, 0.0
-    slope = item.get("RescaleSlope")
-    intercept = item.get("RescaleIntercept")
-    return (
-        float(slope) if slope not in (None, "") else 1.0,
-        float(intercept) if intercept not in (None, "") else 0.0,
-    )
+    slope = floats_value(item, "RescaleSlope", 1, source=name)
+    intercept = floats_value(item, "RescaleIntercept", 1, source=name)
+    return slope[0] if slope else 1.0, intercept[0] if intercept else 0.0
 
 
-def _rescale_params(ds: Dataset, frame: int | None) -> tuple[float, float]:
+def _rescale_params(ds: Dataset, frame: int | None, name: str) -> tuple[float, float]:
     if frame is None:
-        return _rescale_pair(ds)
+        return _rescale_pair(ds, name)
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     item = _frame_groups(ds, "PixelValueTransformationSequence", frames)[frame]
-    return _rescale_pair(item)
+    return _rescale_pair(item, f"{name} [frame {frame + 1}]")
 
 
 def _apply_rescale(
@@ -400,7 +404,8 @@ def volume_from_datasets(
     rescale
         Apply the Modality LUT (``RescaleSlope``/``RescaleIntercept``, per slice
         or per frame). Integer results stay integers (``int16`` or ``int32``);
-        otherwise the result is ``float32``.
+        otherwise the result is ``float32``. A slope or intercept that is not one
+        finite number raises :class:`~radbridge.errors.InvalidAttributeError`.
     sources
         Names for messages, one per data set (defaults to file names).
     spacing_tolerance, allow_nonuniform_spacing
@@ -447,7 +452,7 @@ def volume_from_plan(
     planes = [(ds_index, frame or 0) for ds_index, frame in plan.slice_locations]
     array = _decode(datasets, planes, names, workers)
     if rescale:
-        pairs = [_rescale_params(datasets[i], frame) for i, frame in plan.slice_locations]
+        pairs = [_rescale_params(datasets[i], frame, names[i]) for i, frame in plan.slice_locations]
         slopes = np.array([slope for slope, _ in pairs])
         intercepts = np.array([intercept for _, intercept in pairs])
         array = _apply_rescale(array, slopes, intercepts)
