@@ -178,6 +178,42 @@ def test_rescale_per_slice_to_float_and_integer():
     assert raw.array.dtype == np.uint16
 
 
+def _stack_32(stored: int, dtype, slope: str = "1", intercept: str = "0"):
+    """Three slices of 32-bit pixels, all ``stored``, with one Modality LUT."""
+    datasets = stack(3)
+    for ds in datasets:
+        ds.BitsAllocated = ds.BitsStored = 32
+        ds.HighBit = 31
+        ds.PixelRepresentation = int(np.dtype(dtype).kind == "i")
+        ds.PixelData = np.full((4, 5), stored, dtype).tobytes()
+        ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
+    return datasets
+
+
+@pytest.mark.parametrize(
+    ("stored", "dtype", "intercept"),
+    [
+        (3_000_000_000, np.uint32, 0),  # above int32 with no rescale at all
+        (2**31 - 100, np.int32, 1000),
+        (-(2**31) + 5, np.int32, -1000),
+        (2**32 - 1, np.uint32, -(2**40)),
+    ],
+)
+def test_rescaled_32_bit_pixels_do_not_wrap_around(stored, dtype, intercept):
+    datasets = _stack_32(stored, dtype, intercept=str(intercept))
+    vol = volume_from_datasets(datasets, rescale=True)
+    expected = np.full((3, 4, 5), stored, np.int64) + np.int64(intercept)
+    assert vol.array.dtype == np.int64
+    np.testing.assert_array_equal(vol.array, expected)  # was wrapped through int32
+
+
+def test_rescaled_32_bit_pixels_with_a_slope_keep_their_precision():
+    datasets = _stack_32(3_000_000_001, np.uint32, slope="0.5", intercept="-7")
+    vol = volume_from_datasets(datasets, rescale=True)
+    assert vol.array.dtype == np.float64  # float32 holds 24 bits: 1500000000.5 would round
+    np.testing.assert_array_equal(vol.array, np.full((3, 4, 5), 3_000_000_001 * 0.5 - 7))
+
+
 def _raw_ds(keyword: str, text: bytes) -> RawDataElement:
     """A DS element as read from a file, holding ``text`` as it stands there."""
     tag = Tag(keyword)

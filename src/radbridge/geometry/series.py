@@ -365,24 +365,41 @@ def _rescale_params(ds: Dataset, frame: int | None, name: str) -> tuple[float, f
 def _apply_rescale(
     array: NDArray[Any], slopes: NDArray[np.float64], intercepts: NDArray[np.float64]
 ) -> NDArray[Any]:
+    """Apply one slope and intercept per slice in a type that holds every result.
+
+    Integer pixels with slope 1 and whole intercepts stay integers: the smallest of
+    ``int16``, ``int32`` and ``int64`` that holds the lowest and highest result (32-bit
+    pixels near their limits need ``int64``). Otherwise the result is the float type
+    that holds the stored values exactly: ``float32`` for 8- and 16-bit pixels,
+    ``float64`` for 32-bit ones.
+    """
     integral = (
         np.issubdtype(array.dtype, np.integer)
         and np.all(slopes == 1.0)
         and np.all(intercepts == np.round(intercepts))
     )
-    if integral:
-        low = float(array.min()) + float(intercepts.min())
-        high = float(array.max()) + float(intercepts.max())
-        dtype: type[np.signedinteger[Any]] = np.int16
-        if low < np.iinfo(np.int16).min or high > np.iinfo(np.int16).max:
-            dtype = np.int32
+    dtype = _integer_type(array, intercepts) if integral else None
+    if dtype is not None:
         out = array.astype(dtype)
         out += intercepts.astype(dtype)[:, None, None]
         return out
-    result = array.astype(np.float32)
-    result *= slopes.astype(np.float32)[:, None, None]
-    result += intercepts.astype(np.float32)[:, None, None]
+    floating = np.result_type(array.dtype, np.float32)
+    result = array.astype(floating)
+    result *= slopes.astype(floating)[:, None, None]
+    result += intercepts.astype(floating)[:, None, None]
     return result
+
+
+def _integer_type(
+    array: NDArray[Any], intercepts: NDArray[np.float64]
+) -> type[np.signedinteger[Any]] | None:
+    """Return the smallest signed integer type holding ``array + intercept`` (None: none)."""
+    low = int(array.min()) + int(intercepts.min())  # Python integers: exact, no wrap-around
+    high = int(array.max()) + int(intercepts.max())
+    for dtype in (np.int16, np.int32, np.int64):
+        if np.iinfo(dtype).min <= low and high <= np.iinfo(dtype).max:
+            return dtype
+    return None
 
 
 def volume_from_datasets(
@@ -403,8 +420,9 @@ def volume_from_datasets(
         instance with functional groups.
     rescale
         Apply the Modality LUT (``RescaleSlope``/``RescaleIntercept``, per slice
-        or per frame). Integer results stay integers (``int16`` or ``int32``);
-        otherwise the result is ``float32``. A slope or intercept that is not one
+        or per frame). Integer results stay integers (``int16``, ``int32`` or
+        ``int64``, whichever holds them); otherwise the result is ``float32``
+        (``float64`` for 32-bit pixels). A slope or intercept that is not one
         finite number raises :class:`~radbridge.errors.InvalidAttributeError`.
     sources
         Names for messages, one per data set (defaults to file names).
