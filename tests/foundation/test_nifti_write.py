@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from radbridge.errors import UnsupportedObjectError
 from radbridge.geometry import volume_from_datasets
 from radbridge.io.nifti import write_image, write_images
 
@@ -84,3 +85,61 @@ def test_an_orthogonal_grid_keeps_a_qform_that_simpleitk_reads(tmp_path):
     for k, row, column in VOXELS:
         found = image.TransformIndexToPhysicalPoint((column, row, k))
         np.testing.assert_allclose(found, dicom_position(datasets, k, row, column), atol=1e-4)
+
+
+#: (voxel type, suffix) pairs no writer can hold: float16 (mixed-precision model output)
+#: anywhere, 64-bit integers in NIfTI, complex numbers in radbridge's NRRD.
+REFUSED = [
+    (np.float16, ".nii.gz"),
+    (np.float16, ".nrrd"),
+    (np.float16, ".mha"),
+    (np.uint64, ".nii.gz"),
+    (np.int64, ".nii"),
+    (np.complex64, ".nrrd"),
+]
+
+
+@pytest.mark.parametrize(("dtype", "suffix"), REFUSED)
+def test_a_type_the_file_cannot_hold_is_refused_naming_it(tmp_path, dtype, suffix):
+    volume = volume_from_datasets(tilted_series(degrees=0.0))
+    path = tmp_path / f"v{suffix}"
+    with pytest.raises(UnsupportedObjectError) as err:  # was nibabel's or SimpleITK's error
+        write_image(volume.with_array(volume.array.astype(dtype)), path)
+    assert (err.value.path, err.value.attribute) == (str(path), "dtype")
+    assert np.dtype(dtype).name in str(err.value) and "float32" in err.value.hint
+    assert not path.exists()
+
+
+@pytest.mark.parametrize(
+    ("dtype", "suffix"), [(np.float16, ".nii.gz"), (np.uint64, ".nii.gz"), (np.complex64, ".mha")]
+)
+def test_stacked_types_the_file_cannot_hold_are_refused_naming_them(tmp_path, dtype, suffix):
+    volume = volume_from_datasets(tilted_series(degrees=0.0))
+    path = tmp_path / f"s{suffix}"
+    with pytest.raises(UnsupportedObjectError) as err:
+        write_images(np.zeros((2, *volume.shape), dtype), volume.geometry, path)
+    assert (err.value.path, err.value.attribute) == (str(path), "dtype")
+    assert np.dtype(dtype).name in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "suffix"),
+    [
+        (np.int8, ".nii.gz"),
+        (np.uint32, ".nii.gz"),
+        (np.complex64, ".nii.gz"),
+        (np.int64, ".mha"),
+        (np.uint64, ".nrrd"),
+        (np.complex128, ".nhdr"),
+    ],
+)
+def test_types_the_file_holds_are_read_back_by_nibabel_and_simpleitk(tmp_path, dtype, suffix):
+    volume = volume_from_datasets(tilted_series(degrees=0.0))
+    array = (np.arange(np.prod(volume.shape)).reshape(volume.shape) % 100).astype(dtype)
+    path = write_image(volume.with_array(array), tmp_path / f"v{suffix}")
+    if suffix == ".nii.gz":
+        theirs = np.transpose(np.asanyarray(nib.load(path).dataobj), (2, 1, 0))
+    else:
+        theirs = sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
+    assert theirs.dtype == array.dtype
+    np.testing.assert_array_equal(theirs, array)

@@ -51,6 +51,16 @@ _SWAP = np.array(
 )
 _NIFTI_SUFFIXES = (".nii", ".nii.gz")
 _ITK_SUFFIXES = (".nrrd", ".nhdr", ".mha", ".mhd")
+_INTEGERS = ("b1", "u1", "i1", "u2", "i2", "u4", "i4")  # booleans are written as uint8
+#: Voxel types (NumPy kind and size) each writer takes: nibabel writes 64-bit integers
+#: only when told to ("may cause incompatibilities with other tools"); SimpleITK has no
+#: complex vector images; radbridge's own NRRD writer (.nrrd) writes no complex type.
+_WRITABLE = {
+    "NIfTI": (*_INTEGERS, "f4", "f8", "c8", "c16"),
+    "NRRD": (*_INTEGERS, "u8", "i8", "f4", "f8"),
+    "NRRD/MetaImage": (*_INTEGERS, "u8", "i8", "f4", "f8", "c8", "c16"),
+    "multi-component NRRD/MetaImage": (*_INTEGERS, "u8", "i8", "f4", "f8"),
+}
 
 
 def volume_to_nifti(volume: Volume) -> Any:
@@ -68,6 +78,7 @@ def volume_to_nifti(volume: Volume) -> Any:
     >>> bool(np.allclose(back.affine, vol.affine))
     True
     """
+    _check_dtype(volume.array.dtype, "NIfTI")
     nib = require("nibabel", "nifti", purpose="write NIfTI")
     data = np.ascontiguousarray(np.transpose(volume.array, (2, 1, 0)))
     if data.dtype == np.bool_:
@@ -113,6 +124,7 @@ def _nifti_volume(image: Any, data: NDArray[Any], frame_of_reference_uid: str | 
 
 def volume_to_sitk(volume: Volume) -> Any:
     """Return a ``SimpleITK.Image`` of the volume (LPS, x=column, y=row, z=slice)."""
+    _check_dtype(volume.array.dtype, "NRRD/MetaImage")
     sitk = require("SimpleITK", "nifti", purpose="convert to SimpleITK")
     direction = _itk_direction(volume)
     array = volume.array.astype(np.uint8) if volume.array.dtype == np.bool_ else volume.array
@@ -164,6 +176,38 @@ def _sitk_affine(image: Any, dimension: int) -> NDArray[np.float64]:
     return affine
 
 
+def _check_dtype(dtype: np.dtype[Any], kind: str, path: Path | None = None) -> None:
+    """Refuse voxels of a type the ``kind`` of file (a :data:`_WRITABLE` key) cannot hold.
+
+    Raises
+    ------
+    UnsupportedObjectError
+        Naming the type and those that can be written (e.g. float16: cast to float32).
+    """
+    writable = _WRITABLE[kind]
+    if f"{dtype.kind}{dtype.itemsize}" in writable:
+        return
+    names = ", ".join(str(np.dtype(code)) for code in writable if code != "b1")
+    raise UnsupportedObjectError(
+        f"{dtype} voxels cannot be written as {kind}",
+        path=path,
+        attribute="dtype",
+        hint=f"cast the array to one of {names} first (e.g. float16 to float32, int64 to "
+        "int32 when its values fit, else float64)",
+    )
+
+
+def _writer_kind(suffix: str, *, components: bool = False) -> str | None:
+    """Return the :data:`_WRITABLE` key of a file suffix; None when it is not an image's."""
+    if suffix in _NIFTI_SUFFIXES:
+        return "NIfTI"
+    if suffix not in _ITK_SUFFIXES:
+        return None
+    if components:
+        return "multi-component NRRD/MetaImage"
+    return "NRRD" if suffix == ".nrrd" else "NRRD/MetaImage"
+
+
 def _suffix(path: Path) -> str:
     name = path.name.lower()
     return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
@@ -193,9 +237,21 @@ def read_image(
 
 
 def write_image(volume: Volume, path: str | os.PathLike[str]) -> Path:
-    """Write a volume as NIfTI or NRRD/MetaImage, chosen by the file suffix."""
+    """Write a volume as NIfTI or NRRD/MetaImage, chosen by the file suffix.
+
+    Raises
+    ------
+    UnsupportedObjectError
+        Unknown suffix, or voxels of a type the file cannot hold (float16 anywhere,
+        64-bit integers in NIfTI, complex numbers in ``.nrrd``).
+    GeometryError
+        A sheared grid (gantry tilt) for NRRD/MetaImage, which cannot hold it.
+    """
     p = Path(path)
     suffix = _suffix(p)
+    kind = _writer_kind(suffix)
+    if kind is not None:
+        _check_dtype(volume.array.dtype, kind, p)
     if suffix in _NIFTI_SUFFIXES:
         nib = require("nibabel", "nifti", purpose="write NIfTI")
         nib.save(volume_to_nifti(volume), p)
@@ -330,9 +386,12 @@ def write_images(
             f"stacked masks have shape {array.shape}, not [segment, *{geometry.shape}]",
             attribute="stacked",
         )
+    suffix = _suffix(p)
+    kind = _writer_kind(suffix, components=True)
+    if kind is not None:
+        _check_dtype(array.dtype, kind, p)
     if array.dtype == np.bool_:
         array = array.astype(np.uint8)
-    suffix = _suffix(p)
     if suffix in _NIFTI_SUFFIXES:
         nib = require("nibabel", "nifti", purpose="write NIfTI")
         data = np.ascontiguousarray(np.transpose(array, (3, 2, 1, 0)))
