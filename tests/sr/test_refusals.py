@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from radbridge.coding import Code, sct
@@ -129,3 +130,22 @@ def test_json_device_and_person_of_the_wrong_shape(source):
     with pytest.raises(InvalidAttributeError) as err:
         report_from_json({"groups": [group], "person": {"name": "x"}})
     assert err.value.attribute == "report.person"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [True, np.bool_(False), 10**400, -(10**400), "1.5", None],
+    ids=["bool", "numpy-bool", "int-beyond-double", "negative-int-beyond-double", "str", "None"],
+)
+def test_values_that_are_not_finite_real_numbers_are_refused(source, value):
+    volume = Measurement(sct("118565006", "Volume"), value, Code("ml", "UCUM", "ml"))
+    error = refused(source, "NumericValue", measurements=(volume,))
+    assert "not a finite real number" in str(error) and len(str(error)) < 400
+
+
+@pytest.mark.parametrize("value", [True, 10**400], ids=["bool", "int-beyond-double"])
+def test_json_values_that_are_not_numbers_are_refused(value):
+    volume = {"concept": sct("118565006", "Volume").to_json(), "value": value, "unit": "ml"}
+    with pytest.raises(InvalidAttributeError) as err:
+        report_from_json({"groups": [{"tracking_id": "a", "measurements": [volume]}]})
+    assert err.value.attribute == "groups[0].measurements[0].value"

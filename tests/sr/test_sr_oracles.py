@@ -8,12 +8,19 @@ last bit, and unit code in the UCUM scheme.
 from __future__ import annotations
 
 import highdicom as hd
+import numpy as np
 import pytest
 
-from radbridge.iods.sr import encode_measurement_report
+from radbridge.coding import sct
+from radbridge.iods.sr import (
+    Measurement,
+    MeasurementGroup,
+    MeasurementReport,
+    encode_measurement_report,
+)
 from tests.peers import dcmjs_sr_measurements, tid1500reader
 
-from .test_sr import full_report, save, seg  # noqa: F401  (fixtures)
+from .test_sr import ML, full_report, save, seg  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.peer
 
@@ -72,3 +79,15 @@ def test_dcmqi_reads_every_value_and_unit(full_report, sr_file, tmp_path):  # no
         for item in group["measurementItems"]
     )
     assert theirs == _ours(full_report)
+
+
+def test_numpy_values_are_written_as_highdicom_reads_them(source, tmp_path):
+    values = (np.float32(1520.5), np.float32(0.1), np.int64(3), np.uint8(200), np.float16(0.5))
+    volume = sct("118565006", "Volume")
+    group = MeasurementGroup("g", measurements=tuple(Measurement(volume, v, ML) for v in values))
+    path = save(
+        encode_measurement_report(MeasurementReport(groups=(group,)), source),
+        tmp_path / "sr.dcm",
+    )
+    (theirs,) = hd.sr.srread(path).content.get_image_measurement_groups()
+    assert [float(m.value) for m in theirs.get_measurements()] == [float(v) for v in values]

@@ -199,8 +199,10 @@ def _algorithm(data: Any) -> tid1500.AlgorithmIdentification | None:
 
 def _measurement(data: dict[str, Any], where: str) -> tid1500.Measurement:
     try:
+        if isinstance(data["value"], bool):
+            raise TypeError("a measurement value cannot be true or false")
         value = float(data["value"])
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise InvalidAttributeError(
             f"{where}.value must be a number", attribute=f"{where}.value"
         ) from exc

@@ -23,6 +23,8 @@ Examples
 from __future__ import annotations
 
 import math
+import numbers
+import reprlib
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -113,6 +115,32 @@ def _check_number(where: str, attribute: str, value: object) -> None:
         )
 
 
+def _finite_value(value: object, where: str) -> float:
+    """Return ``value`` as a float: any finite real number but a bool (NumPy scalars too).
+
+    Raises
+    ------
+    EncodingError
+        ``value`` is not a real number, is a bool, is NaN or infinite, or is an integer
+        beyond the range of a double (DS and Floating Point Value cannot hold it).
+    """
+    number = None
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except OverflowError:
+            number = None
+    if number is None or not math.isfinite(number):
+        raise EncodingError(
+            f"{where} has value {reprlib.repr(value)}, which is not a finite real number "
+            f"(a {type(value).__name__})",
+            attribute="NumericValue",
+            hint="give a finite int or float (NumPy scalars too) within the range of a double, "
+            "or leave the measurement out",
+        )
+    return number
+
+
 @dataclass(frozen=True)
 class Measurement:
     """A TID 300 numeric measurement.
@@ -122,7 +150,8 @@ class Measurement:
     concept
         What was measured, e.g. SCT 81827009 "Diameter".
     value
-        The number (finite).
+        The number: any finite real number (``int``, ``float``, NumPy scalars such as
+        ``np.float32``), written as ``float(value)``; not a ``bool``.
     unit
         A UCUM code, e.g. ``Code("mm", "UCUM", "mm")``.
     derivation, method
@@ -158,12 +187,7 @@ class Measurement:
                 hint='give a UCUM unit, e.g. "mm", "ml", "mm3", "HU" is "[hnsf\'U]", "1" for '
                 "no unit (docs/sr.md)",
             ) from None
-        if not isinstance(self.value, int | float) or not math.isfinite(self.value):
-            raise EncodingError(
-                f"measurement {self.concept.meaning!r} has value {self.value!r}",
-                attribute="NumericValue",
-                hint="give a finite number, or leave the measurement out",
-            )
+        _finite_value(self.value, f"measurement {self.concept.meaning!r}")
         _check_laterality(
             self.finding_site, self.laterality, f"measurement {self.concept.meaning!r}"
         )
