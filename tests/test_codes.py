@@ -470,3 +470,36 @@ def test_ucum_check_refuses_line_breaks_instead_of_failing(text):
     from radbridge.ucum import is_ucum
 
     assert is_ucum(text) is False
+
+
+# UCUM's table of units: m[H2O] "meter of water column" and m[Hg] "meter of mercury column"
+# are metric (so they take prefixes); [in_i'H2O] and [in_i'Hg] are not.
+@pytest.mark.parametrize(
+    "text",
+    [
+        "cm[H2O]",
+        "mm[H2O]",
+        "cm[Hg]",
+        "m[Hg]",
+        "cm[H2O]/L",
+        "cm[H2O]/L/s",
+        "cm[H2O]/(s.m)",
+        "[in_i'Hg]",
+        "[in_i'H2O]",
+        "m[iU]/mL",
+        "[ft_i]2",
+    ],
+)
+def test_ucum_atoms_with_a_bracketed_part_are_units(text):
+    from radbridge.ucum import is_ucum
+
+    assert is_ucum(text) is True
+
+
+@pytest.mark.parametrize(
+    "text", ["[H2O]", "c[H2O]", "cm[H2O", "cm[H2O]]", "mm[Hg]mm", "k[in_i'Hg]", "cmH2O"]
+)
+def test_ucum_bracketed_atoms_need_their_whole_name(text):
+    from radbridge.ucum import is_ucum
+
+    assert is_ucum(text) is False

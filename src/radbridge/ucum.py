@@ -7,7 +7,8 @@ implementation is large; this module accepts the expressions imaging uses:
 units of CID 7181 and CID 82 (as pydicom ships them), and any expression built
 from UCUM base and derived atoms with SI prefixes, exponents, ``.`` and ``/``,
 parentheses, integer factors and ``{annotations}`` (``{probability}``,
-``g/ml{SUVbw}``, ``mm2/s``, ``10*-3.mm2/s``).
+``g/ml{SUVbw}``, ``mm2/s``, ``10*-3.mm2/s``). An atom with a bracketed part is one
+token with its prefix (``cm[H2O]``, ``mm[Hg]``, ``m[iU]``).
 
 Examples
 --------
@@ -76,6 +77,8 @@ _METRIC = frozenset(
         "B",
         "dB",
         "Np",
+        "m[H2O]",  # meter of water column (UCUM: metric, so cm[H2O], mm[H2O])
+        "m[Hg]",  # meter of mercury column (mm[Hg], cm[Hg])
     ]
 )
 #: UCUM atoms that take no prefix.
@@ -100,8 +103,8 @@ _PLAIN = frozenset(
         "[arb'U]",
         "[PRU]",
         "[pH]",
-        "mm[Hg]",
-        "cm[H2O]",
+        "[in_i'H2O]",
+        "[in_i'Hg]",
         "ppm",
         "10*",
         "[lb_av]",
@@ -115,7 +118,10 @@ _PLAIN = frozenset(
 )
 _PREFIXES = ("da", "Y", "Z", "E", "P", "T", "G", "M", "k", "h", "d", "c", "m", "u", "n", "p", "f")
 _ANNOTATION = r"\{[^{}]*\}"
-_TOKEN = re.compile(rf"{_ANNOTATION}|\[[^\]]*\]|[()./]|[^()./\[{{]+")
+#: An atom with a bracketed part is one token, with its prefix and exponent: "[iU]",
+#: "m[iU]", "cm[H2O]", "[in_i'Hg]", "[ft_i]2".
+_BRACKETED = r"[^()./\[{]*\[[^\]]*\][+-]?\d*"
+_TOKEN = re.compile(rf"{_ANNOTATION}|{_BRACKETED}|[()./]|[^()./\[{{]+")
 _SIMPLE = re.compile(r"(?P<atom>.*?)(?P<exponent>[+-]?\d+)?", re.S)
 
 

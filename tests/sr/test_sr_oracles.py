@@ -11,7 +11,7 @@ import highdicom as hd
 import numpy as np
 import pytest
 
-from radbridge.coding import sct
+from radbridge.coding import Code, sct
 from radbridge.iods.sr import (
     Measurement,
     MeasurementGroup,
@@ -91,3 +91,18 @@ def test_numpy_values_are_written_as_highdicom_reads_them(source, tmp_path):
     )
     (theirs,) = hd.sr.srread(path).content.get_image_measurement_groups()
     assert [float(m.value) for m in theirs.get_measurements()] == [float(v) for v in values]
+
+
+def test_pressure_in_water_and_mercury_columns_is_written_as_highdicom_reads_it(source, tmp_path):
+    pressure = sct("75367002", "Blood pressure")
+    units = ("cm[H2O]", "mm[H2O]", "cm[Hg]", "[in_i'Hg]")
+    group = MeasurementGroup(
+        "g", measurements=tuple(Measurement(pressure, 12.0, Code(u, "UCUM", u)) for u in units)
+    )
+    path = save(
+        encode_measurement_report(MeasurementReport(groups=(group,)), source),
+        tmp_path / "sr.dcm",
+    )
+    (theirs,) = hd.sr.srread(path).content.get_image_measurement_groups()
+    read = [(m.unit.value, m.unit.scheme_designator) for m in theirs.get_measurements()]
+    assert read == [(u, "UCUM") for u in units]
