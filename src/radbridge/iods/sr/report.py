@@ -52,15 +52,19 @@ __all__ = [
     "TimePoint",
 ]
 
-_GRAPHIC_2D = {"POINT": 2, "POLYLINE": 4, "CIRCLE": 4, "ELLIPSE": 8, "MULTIPOINT": 2}
+# Number of points per graphic type (PS3.3 C.18.6.1.2 SCOORD, C.18.9.1.2 SCOORD3D): exactly
+# that many for the types in _EXACT_POINTS, at least that many for the others. A SCOORD3D
+# POLYGON is closed (its last point repeats the first), so a triangle has four points.
+_GRAPHIC_2D = {"POINT": 1, "POLYLINE": 2, "CIRCLE": 2, "ELLIPSE": 4, "MULTIPOINT": 1}
 _GRAPHIC_3D = {
-    "POINT": 3,
-    "POLYLINE": 6,
-    "POLYGON": 9,
-    "ELLIPSE": 12,
-    "ELLIPSOID": 18,
-    "MULTIPOINT": 3,
+    "POINT": 1,
+    "POLYLINE": 2,
+    "POLYGON": 4,
+    "ELLIPSE": 4,
+    "ELLIPSOID": 6,
+    "MULTIPOINT": 1,
 }
+_EXACT_POINTS = frozenset({"POINT", "CIRCLE", "ELLIPSE", "ELLIPSOID"})
 #: Concepts with a fixed meaning in a measurement group; an evaluation cannot use them.
 RESERVED_CONCEPTS = frozenset(
     {
@@ -236,21 +240,7 @@ class ImageRegion:
 
     def check(self) -> None:
         """Raise EncodingError for an impossible region."""
-        table = _GRAPHIC_3D if self.is_3d else _GRAPHIC_2D
-        dims = 3 if self.is_3d else 2
-        if self.graphic_type not in table:
-            raise EncodingError(
-                f"graphic type {self.graphic_type!r} is not allowed here",
-                attribute="GraphicType",
-                hint=f"use one of {', '.join(table)}",
-            )
-        n = len(self.points)
-        if n < table[self.graphic_type] or n % dims or not all(map(math.isfinite, self.points)):
-            raise EncodingError(
-                f"{self.graphic_type} needs finite {'x, y, z' if dims == 3 else 'column, row'} "
-                f"coordinates (at least {table[self.graphic_type]} numbers), got {n}",
-                attribute="GraphicData",
-            )
+        self._check_graphic_data()
         if not self.is_3d and not (self.sop_class_uid and self.sop_instance_uid):
             raise EncodingError(
                 "a 2D region needs the image it was drawn on",
@@ -270,6 +260,36 @@ class ImageRegion:
                 "a volume surface needs 3D coordinates",
                 attribute="volume_surface",
                 hint="give frame_of_reference_uid and (x, y, z) points, or leave it False",
+            )
+
+    def _check_graphic_data(self) -> None:
+        """Refuse a graphic type, point count or open 3D polygon PS3.3 C.18.6/C.18.9 forbid."""
+        table = _GRAPHIC_3D if self.is_3d else _GRAPHIC_2D
+        dims = 3 if self.is_3d else 2
+        if self.graphic_type not in table:
+            raise EncodingError(
+                f"graphic type {self.graphic_type!r} is not allowed here",
+                attribute="GraphicType",
+                hint=f"use one of {', '.join(table)}",
+            )
+        kind = f"{'SCOORD3D' if self.is_3d else 'SCOORD'} {self.graphic_type}"
+        n, wanted = len(self.points), table[self.graphic_type]
+        exact = self.graphic_type in _EXACT_POINTS
+        count_ok = n % dims == 0 and (n // dims == wanted if exact else n // dims >= wanted)
+        if not count_ok or not all(map(math.isfinite, self.points)):
+            raise EncodingError(
+                f"a {kind} needs {'exactly' if exact else 'at least'} {wanted} finite "
+                f"{'(x, y, z)' if dims == 3 else '(column, row)'} point"
+                f"{'s' if wanted > 1 else ''} ({wanted * dims} numbers), got {n} numbers",
+                attribute="GraphicData",
+                hint="give the points PS3.3 C.18.6.1.2 / C.18.9.1.2 require for the graphic type",
+            )
+        first, last = tuple(self.points[:dims]), tuple(self.points[-dims:])
+        if self.graphic_type == "POLYGON" and first != last:
+            raise EncodingError(
+                f"the {kind} is open: its last point {last} is not its first {first}",
+                attribute="GraphicData",
+                hint="repeat the first point at the end (PS3.3 C.18.9.1.2: a closed polygon)",
             )
 
 
