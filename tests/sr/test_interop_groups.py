@@ -1,4 +1,8 @@
-"""Third-party TID 1500 SRs: our groups agree with highdicom's, group by group; volume surfaces."""
+"""Third-party TID 1500 SRs: our groups agree with highdicom's, group by group; volume surfaces.
+
+The groups' finding sites are compared too: dcmqi names the concept with the retired
+SNOMED-RT code (SRT, G-C0E3), which highdicom, and radbridge, read as Finding Site.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +24,8 @@ from radbridge.iods.sr import (
 from tests.peers._common import interop_dir
 from tests.peers.dicom3tools import dciodvfy
 from tests.peers.pixelmed import validate_sr
+
+from .test_sr import full_report, seg  # noqa: F401  (fixtures)
 
 _KINDS = {
     "get_image_measurement_groups": "1501",
@@ -56,6 +62,7 @@ def _theirs(path):
                         (round(float(m.value), 6), m.unit.value) for m in group.get_measurements()
                     ),
                     tuple(int(n) for n in segment.referenced_segment_numbers) if segment else (),
+                    tuple((s.value.value, s.value.scheme_designator) for s in group.finding_sites),
                 )
             )
     return sorted(rows, key=repr)
@@ -72,6 +79,7 @@ def _ours(path):
                 group.finding.value if group.finding is not None else None,
                 tuple((round(m.value, 6), m.unit.value) for m in group.measurements),
                 (group.segment.segment_number,) if group.segment is not None else (),
+                ((site.value, site.scheme),) if (site := group.finding_site) else (),
             )
         )
     return sorted(rows, key=repr)
@@ -133,3 +141,44 @@ def test_volume_surface_passes_validators_and_highdicom(surface_report, source, 
     assert not errors, errors[:3]
     content = hd.sr.srread(path).content
     assert len(content.get_volumetric_roi_measurement_groups()) == 1
+
+
+def _to_srt(items, legacy):
+    """Rename every SCT concept name that has a retired SNOMED-RT code to that code."""
+    for item in items:
+        for name in item.get("ConceptNameCodeSequence", []):
+            if name.CodingSchemeDesignator == "SCT" and name.CodeValue in legacy:
+                name.CodeValue, name.CodingSchemeDesignator = legacy[name.CodeValue], "SRT"
+        _to_srt(item.get("ContentSequence", []), legacy)
+
+
+def test_concept_names_in_legacy_srt_codes_are_read(full_report, source, tmp_path):  # noqa: F811
+    import highdicom as hd
+    from pydicom.sr._snomed_dict import mapping
+
+    # the concepts the reader looks up: finding site, laterality, measurement method
+    looked_up = ("363698007", "272741003", "370129005")
+    legacy = {v: srt for srt, v in mapping["SRT"].items() if v in looked_up}
+    sr = encode_measurement_report(full_report, source)
+    _to_srt(sr.ContentSequence, legacy)
+    names = {str(n.CodeValue) for n in _concept_names(sr.ContentSequence)}
+    assert set(legacy.values()) <= names and not names & set(looked_up)
+    path = tmp_path / "srt.dcm"
+    sr.save_as(path, enforce_file_format=True)
+    back = read_measurement_report(path)
+    assert (
+        back.groups
+        == read_measurement_report(encode_measurement_report(full_report, source)).groups
+    )
+    (planar, *_) = hd.sr.srread(path).content.get_planar_roi_measurement_groups()
+    (site,) = planar.finding_sites
+    assert (site.value.value, site.value.scheme_designator) == (
+        back.groups[1].finding_site.value,
+        back.groups[1].finding_site.scheme,
+    )
+
+
+def _concept_names(items):
+    for item in items:
+        yield from item.get("ConceptNameCodeSequence", [])
+        yield from _concept_names(item.get("ContentSequence", []))

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cache
 from typing import Any
 
 from pydicom import Dataset
@@ -191,6 +192,24 @@ def scoord3d_item(
     return item
 
 
+@cache
+def _srt_to_sct() -> dict[str, str]:
+    """Return pydicom's table of retired SNOMED-RT code values and their SNOMED CT ones."""
+    try:
+        from pydicom.sr._snomed_dict import mapping
+    except ImportError:  # pragma: no cover - a private module of pydicom
+        return {}
+    return dict(mapping.get("SRT", {}))
+
+
+def _as_sct(code: Code) -> Code:
+    """Return an SRT code as its SCT equivalent (when there is one); other codes as they are."""
+    if code.scheme != "SRT":
+        return code
+    value = _srt_to_sct().get(code.value)
+    return replace(code, value=value, scheme="SCT") if value else code
+
+
 @dataclass
 class ContentItem:
     """One node of an SR content tree, whatever the template.
@@ -233,9 +252,22 @@ class ContentItem:
         ]
         return node
 
+    def is_named(self, *concepts: Code) -> bool:
+        """Tell whether the item's concept name is one of ``concepts``.
+
+        A retired SNOMED-RT code (scheme ``SRT``, e.g. G-C0E3 "Finding Site", as dcmqi
+        and older DCMTK write it) names the same concept as its SNOMED CT equivalent
+        (SCT 363698007), by the SNOMED ID to Concept ID table pydicom ships; highdicom
+        treats them as equal too.
+        """
+        if self.concept is None:
+            return False
+        name = _as_sct(self.concept)
+        return any(name == _as_sct(concept) for concept in concepts)
+
     def find(self, concept: Code) -> list[ContentItem]:
-        """Return the direct children whose concept name is ``concept``."""
-        return [c for c in self.children if c.concept == concept]
+        """Return the direct children whose concept name is ``concept`` (SRT = its SCT)."""
+        return [c for c in self.children if c.is_named(concept)]
 
     def first(self, concept: Code) -> ContentItem | None:
         """Return the first direct child named ``concept``, if any."""

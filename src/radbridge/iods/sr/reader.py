@@ -278,7 +278,7 @@ def _evaluations(node: ContentItem) -> tuple[tid1500.QualitativeEvaluation, ...]
         for n in node.children
         if n.value_type == "CODE"
         and n.relationship == "CONTAINS"
-        and n.concept not in _CONTEXT
+        and not n.is_named(*_CONTEXT)
         and n.concept is not None
         and isinstance(n.value, Code)
     )
