@@ -305,6 +305,8 @@ def _group(
         and n.value_type in ("SCOORD", "SCOORD3D")
         and n.value
     ]
+    if len(regions) > 1:  # several regions are volumetric anyway: the flag marks a single one
+        regions = [replace(r, volume_surface=False) for r in regions]
     site, laterality = _site(node)
     measurements = tuple(
         m

@@ -108,11 +108,8 @@ def _measurement(
 
 
 def _region_item(group: tid1500.MeasurementGroup, region: tid1500.ImageRegion) -> Dataset:
-    surface = (
-        region.volume_surface
-        or region.graphic_type == "ELLIPSOID"
-        or (group.template == "1411" and region.is_3d and not group.regions)
-    )
+    """Return a group region: in TID 1411 3D coordinates are always the Volume Surface."""
+    surface = group.template == "1411" and region.is_3d
     return _scoord(region, "CONTAINS", c.VOLUME_SURFACE if surface else c.IMAGE_REGION)
 
 
@@ -136,8 +133,11 @@ def _scoord(region: tid1500.ImageRegion, relationship: str, concept: Code | None
     return scoord_item(relationship, concept, region.graphic_type, region.points, source)
 
 
-def _region_items(group: tid1500.MeasurementGroup) -> list[Dataset]:
+def _region_items(group: tid1500.MeasurementGroup, source_series: str | None) -> list[Dataset]:
     items = [_region_item(group, r) for r in (group.region, *group.regions) if r is not None]
+    if group.region is not None and group.template == "1411" and group.region.is_3d:
+        # TID 1411: a Volume Surface comes with the series it was segmented from
+        items.append(uidref_item("CONTAINS", c.SOURCE_SERIES_FOR_SEGMENTATION, str(source_series)))
     frame = group.segmentation_frame
     if frame is not None:
         items += [
@@ -247,6 +247,66 @@ def _check_regions(report: tid1500.MeasurementReport, source: _Source) -> None:
                 )
 
 
+def _check_tid1411(report: tid1500.MeasurementReport, source: _Source) -> None:
+    """Refuse volumetric groups TID 1411 (and highdicom, its reader) cannot hold.
+
+    In PS3.16 TID 1411, "Image Region" (SCOORD, row 5), "Referenced Segment" (row 7) and
+    "Volume Surface" (SCOORD3D, row 10) exclude each other, and rows 7 and 10 need
+    "Source image for segmentation" or "Source series for segmentation" (rows 11, 12):
+    the series is the segment's, else the source series. highdicom reads a Volume
+    Surface of one graphic type only.
+    """
+    for group in report.groups:
+        if group.template != "1411":
+            continue
+        where = f"group {group.tracking_id!r}"
+        regions = [r for r in (group.region, *group.regions) if r is not None]
+        if len({r.is_3d for r in regions}) > 1:
+            raise EncodingError(
+                f"{where} mixes 2D and 3D regions in one volumetric ROI",
+                attribute="regions",
+                hint="give all outlines on images (Image Region) or all in 3D (Volume Surface)",
+            )
+        kinds = {r.graphic_type for r in regions if r.is_3d}
+        if len(kinds) > 1:
+            raise EncodingError(
+                f"{where}: its volume surface mixes graphic types {sorted(kinds)}",
+                attribute="GraphicType",
+                hint="give every 3D outline of a volume surface one graphic type "
+                "(e.g. POLYGON on each slice), or make one group per shape",
+            )
+        given = group.segment.source_series_uid if group.segment is not None else None
+        if (kinds or group.segment is not None) and not (given or source.series_instance_uid):
+            raise EncodingError(
+                f"{where} needs the series it was segmented from (TID 1411 'Source series "
+                "for segmentation'), and the source names no series",
+                attribute="SourceSeriesForSegmentation",
+                hint="pass the source series itself as source (read_source_series), or give "
+                "SegmentReference(source_series_uid=...)",
+            )
+
+
+def _check_evidence(
+    report: tid1500.MeasurementReport,
+    related: Sequence[Dataset],
+    pertinent_evidence: tuple[tuple[str, str, str, str], ...],
+) -> None:
+    """Refuse a SEG the evidence could not list: no series UID, not in related or pertinent."""
+    passed = {str(ds.get("SOPInstanceUID", "")) for ds in related}
+    passed |= {sop for *_, sop in pertinent_evidence}
+    for group in report.groups:
+        for ref in (group.segment, group.segmentation_frame):
+            if ref is None or ref.series_instance_uid or ref.sop_instance_uid in passed:
+                continue
+            raise EncodingError(
+                f"group {group.tracking_id!r} refers to SEG {ref.sop_instance_uid} without "
+                "its Series Instance UID, which the evidence (PS3.3 C.17.2.3) must list",
+                attribute="SeriesInstanceUID",
+                hint="give series_instance_uid (the SEG's; from_segmentation() fills it), "
+                "or pass the SEG data set in related= (or list it in pertinent_evidence=)",
+            )
+
+
 def _time_point_items(point: tid1500.TimePoint | None) -> list[Dataset]:
     """Return the TID 1502 Time Point Context items (HAS OBS CONTEXT)."""
     if point is None:
@@ -260,7 +320,9 @@ def _time_point_items(point: tid1500.TimePoint | None) -> list[Dataset]:
     return items
 
 
-def _group(group: tid1500.MeasurementGroup, tracking_uid: str) -> Dataset:
+def _group(
+    group: tid1500.MeasurementGroup, tracking_uid: str, source_series: str | None
+) -> Dataset:
     items = [
         text_item("HAS OBS CONTEXT", c.TRACKING_IDENTIFIER, group.tracking_id),
         uidref_item("HAS OBS CONTEXT", c.TRACKING_UID, group.tracking_uid or tracking_uid),
@@ -282,11 +344,9 @@ def _group(group: tid1500.MeasurementGroup, tracking_uid: str) -> Dataset:
                 segments=[seg.segment_number],
             )
         )
-        if seg.source_series_uid:
-            items.append(
-                uidref_item("CONTAINS", c.SOURCE_SERIES_FOR_SEGMENTATION, seg.source_series_uid)
-            )
-    items += _region_items(group)
+        series = seg.source_series_uid or str(source_series)  # checked by _check_tid1411
+        items.append(uidref_item("CONTAINS", c.SOURCE_SERIES_FOR_SEGMENTATION, series))
+    items += _region_items(group, source_series)
     items += [_measurement(m, group.algorithm) for m in group.measurements]
     items += [code_item("CONTAINS", e.concept, e.value) for e in group.evaluations]
     return container_item("CONTAINS", c.MEASUREMENT_GROUP, items, template=group.template)
@@ -451,6 +511,9 @@ def encode_measurement_report(
     report.check()
     target = _Source.of(source)
     _check_regions(report, target)
+    _check_tid1411(report, target)
+    pertinent = tuple(pertinent_evidence)
+    _check_evidence(report, related, pertinent)
     options = options or _DEFAULT_OPTIONS
     three_d = any(r.is_3d for g in report.groups for r in g.all_regions())
     sop_class = COMPREHENSIVE_3D_SR_STORAGE if three_d else COMPREHENSIVE_SR_STORAGE
@@ -463,7 +526,8 @@ def encode_measurement_report(
     if library is not None:
         content.append(library)
     groups = [
-        _group(g, derived_uid(sop_uid, "tracking", str(i))) for i, g in enumerate(report.groups)
+        _group(g, derived_uid(sop_uid, "tracking", str(i)), target.series_instance_uid)
+        for i, g in enumerate(report.groups)
     ]
     content.append(container_item("CONTAINS", c.IMAGING_MEASUREMENTS, groups))
     if report.evaluations:
@@ -472,7 +536,7 @@ def encode_measurement_report(
     root = container_item(None, report.title, content, template="1500")
     for keyword in root:
         ds[keyword.tag] = keyword
-    _add_evidence(ds, report, target, related, tuple(pertinent_evidence))
+    _add_evidence(ds, report, target, related, pertinent)
     return finish(ds)
 
 
