@@ -21,8 +21,10 @@ from radbridge.gateway.assembler import INCOMPLETE
 from radbridge.gateway.routing import Match, Rule
 from radbridge.gateway.store import JobState
 from radbridge.net import Peer
-from tests.net.helpers import dataset_bytes
+from radbridge.uids import new_uid
+from tests.net.helpers import dataset_bytes, send_claiming
 from tests.peers._common import free_port
+from tests.peers.dcmtk import storescu
 
 from .conftest import query, receive, receive_open
 
@@ -332,3 +334,23 @@ def test_stow_a_request_cut_midway_holds_the_series(holding, phantom_study):
     row = holding.store.series_row(phantom_study.series_instance_uid)
     # the parts that arrived whole may be spooled (never acknowledged); the series waits
     assert row.held_reason == "transfer aborted" and 10 <= row.instance_count < 24
+
+
+@pytest.mark.peer
+def test_a_c_store_claiming_another_instance_holds_its_series(holding, phantom_study, tmp_path):
+    """0xA900 for a request whose Affected SOP Instance UID is not the data set's.
+
+    DCMTK storescu sends all but one slice; the last comes from the fault injector
+    (pynetdicom) under another UID than its own. Nothing of it is stored, and the
+    series waits for a clean resend instead of running without that slice.
+    """
+    files = files_of(phantom_study)
+    with holding.receiver(port=0) as scp:
+        sent = storescu(files[1:], "127.0.0.1", scp.port, called_aet="RADBRIDGE")
+        assert sent.returncode == 0, sent.output
+        assert send_claiming(scp.port, files[0], tmp_path, sop_instance=new_uid()) == 0xA900
+    assert holding.assemble_once() == 0 and jobs(holding) == []
+    row = holding.store.series_row(phantom_study.series_instance_uid)
+    assert row.instance_count == 23 and "refused" in row.held_reason
+    receive(holding, files, "resend")
+    assert holding.assemble_once() == 1

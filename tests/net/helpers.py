@@ -173,3 +173,35 @@ class StatusSCP:
 
     def stop(self):
         self.server.shutdown()
+
+
+def send_claiming(
+    port: int, path: Path, folder: Path, *, sop_class: str = "", sop_instance: str = ""
+) -> int:
+    """C-STORE ``path`` with pynetdicom, claiming other Affected SOP Class/Instance UIDs.
+
+    The fault injector: no real sender puts a UID in the command that differs from
+    the data set's on demand. pynetdicom, sending a file as it is, takes the
+    command's UIDs from the file meta, so a copy with another meta (in ``folder``)
+    is sent.
+    """
+    from pynetdicom import AE, _config
+
+    from radbridge.io.part10 import file_meta_bytes
+
+    ds = dcmread(path, stop_before_pixels=True)
+    sop_class = sop_class or str(ds.SOPClassUID)
+    syntax = str(ds.file_meta.TransferSyntaxUID)
+    claimed = folder / f"claiming-{path.name}"
+    meta = file_meta_bytes(sop_class, sop_instance or str(ds.SOPInstanceUID), syntax)
+    claimed.write_bytes(meta + dataset_bytes(path))
+    ae = AE(ae_title="TESTSCU")
+    ae.add_requested_context(sop_class, syntax)
+    assoc = ae.associate("127.0.0.1", port, ae_title="RADBRIDGE")
+    assert assoc.is_established
+    chunked, _config.STORE_SEND_CHUNKED_DATASET = _config.STORE_SEND_CHUNKED_DATASET, True
+    try:
+        return int(assoc.send_c_store(claimed).Status)
+    finally:
+        _config.STORE_SEND_CHUNKED_DATASET = chunked
+        assoc.release()

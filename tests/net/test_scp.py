@@ -21,7 +21,13 @@ from radbridge.errors import AssociationError, StorageError
 from radbridge.io.part10 import dataset_offset
 from radbridge.net import NullSink, StorageSCP, echo, parse_peer
 from radbridge.uids import new_uid
-from tests.net.helpers import DroppingProxy, dataset_bytes, received_tree, sources_by_uid
+from tests.net.helpers import (
+    DroppingProxy,
+    dataset_bytes,
+    received_tree,
+    send_claiming,
+    sources_by_uid,
+)
 from tests.peers._common import free_port, wait_for_port
 from tests.peers.dcmtk import echoscu, storescu
 
@@ -221,6 +227,25 @@ def test_transfer_events_pair_up_and_say_how_it_ended(tmp_path, small_study):
     data = path.read_bytes()
     digest = hashlib.sha256(data[dataset_offset(data) :]).hexdigest()
     assert path.name == f"{ds.SOPInstanceUID}.{digest[:16]}.dcm"
+
+
+@pytest.mark.parametrize("claim", ["sop_instance", "sop_class"])
+def test_a_request_claiming_another_instance_is_refused_and_nothing_stored(
+    tmp_path, small_study, claim
+):
+    """DCMTK storescp answers 0xA900 when the command's UIDs are not the data set's."""
+    sink = Recorder()
+    path = next(small_study.dicom_dir.glob("*.dcm"))
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    other = {"sop_instance": new_uid(), "sop_class": "1.2.840.10008.5.1.4.1.1.4"}[claim]
+    with StorageSCP(tmp_path / "in", port=0, sink=sink, unique_contents=True) as scp:
+        assert send_claiming(scp.port, path, tmp_path, **{claim: other}) == 0xA900
+        sink.wait_ended()
+        assert scp.stats.stored == 0 and scp.stats.failed == 1
+    assert not list((tmp_path / "in").rglob("*.dcm"))
+    (opened, refused, ended) = sink.events
+    assert refused == ("refused", opened[1], str(ds.SeriesInstanceUID), 0xA900)
+    assert ended == ("ended", opened[1], "released")
 
 
 @pytest.mark.peer

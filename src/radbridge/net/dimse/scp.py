@@ -11,7 +11,8 @@ answers a failure status and is reported to the sink as refused:
 ============  ==========================================================
 ``0xA700``    out of resources: low disk, write failed, the sink raised
 ``0xC000``    cannot understand: unparseable data set, UIDs unusable as paths
-``0xA900``    the data set's SOP class differs from the request's
+``0xA900``    the data set's SOP Class or SOP Instance UID differs from the
+              request's (Affected SOP Class / Instance UID, PS3.7 9.1.1)
 ============  ==========================================================
 
 Each association is one transfer of the receiver contract
@@ -47,7 +48,7 @@ from pathlib import Path
 from radbridge.errors import ConfigError, DicomReadError, RadbridgeError, StorageError
 from radbridge.io.part10 import file_meta_bytes, read_dataset_uids
 from radbridge.io.storage import instance_path, remove_stale_temporaries
-from radbridge.net.dimse.commands import Command
+from radbridge.net.dimse.commands import AFFECTED_SOP_INSTANCE, Command
 from radbridge.net.dimse.server import (
     Association,
     DimseServer,
@@ -66,7 +67,9 @@ log = logging.getLogger(__name__)
 _SUCCESS = 0x0000
 _OUT_OF_RESOURCES = 0xA700
 _CANNOT_UNDERSTAND = 0xC000
-_SOP_CLASS_MISMATCH = 0xA900
+#: Data Set does not match SOP Class (PS3.4 C.4.2.1.4); DCMTK also answers it for
+#: an Affected SOP Instance UID that is not the data set's.
+_DOES_NOT_MATCH = 0xA900
 
 
 @dataclass
@@ -287,11 +290,10 @@ class StorageSCP:
                 # whoever says "not accepting" logs the state change; this is per instance
                 log.debug("refused %s: low on disk space", sop)
                 return self._refuse(transfer, series, _OUT_OF_RESOURCES, "low on disk space")
-            if sop_class and sop_class != requested:
-                log.warning("refused %s: SOP class differs from the request's", sop)
-                return self._refuse(
-                    transfer, series, _SOP_CLASS_MISMATCH, "SOP class differs from the request"
-                )
+            mismatch = _mismatch(command, requested, sop, sop_class)
+            if mismatch:
+                log.warning("refused %s: %s", sop, mismatch)
+                return self._refuse(transfer, series, _DOES_NOT_MATCH, mismatch)
             instance_path(self.out_dir, study, series, sop)  # refuses UIDs unusable as paths
         except DicomReadError as exc:
             log.warning("refused an instance: %s", exc.message)
@@ -322,3 +324,18 @@ class StorageSCP:
             "stored %s/%s/%s in %.1f ms", study, series, sop, 1e3 * (time.perf_counter() - started)
         )
         return _SUCCESS
+
+
+def _mismatch(command: Command, requested: str, sop: str, sop_class: str) -> str:
+    """Say how the data set differs from what its C-STORE request claims (``""``: it does not).
+
+    The Affected SOP Instance UID names the instance the sender will be told is
+    stored (PS3.7 9.1.1); answering Success for another one would acknowledge an
+    instance that does not exist. Only UIDs go into the text (no patient data).
+    """
+    if sop_class and sop_class != requested:
+        return f"SOP class {sop_class} differs from the request's {requested}"
+    claimed = command.uid(AFFECTED_SOP_INSTANCE)
+    if sop and sop != claimed:
+        return f"SOP Instance UID differs from the request's Affected SOP Instance UID {claimed}"
+    return ""
