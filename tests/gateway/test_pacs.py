@@ -177,3 +177,42 @@ def test_results_delivered_by_stow_rs(orthanc, config, phantom_study):
     finally:
         gateway.close()
     assert len(uids) == 2 and uids <= orthanc.sop_instance_uids()
+
+
+@pytest.mark.peer
+def test_results_reach_a_pacs_that_accepts_only_implicit_vr(orthanc_factory, config, phantom_study):
+    """Orthanc accepting only the Default Transfer Syntax (PS3.5 10.1) gets SEG, SR and KO.
+
+    radbridge writes them in Explicit VR Little Endian; it proposes both uncompressed
+    syntaxes and re-encodes each for the one accepted: what Orthanc stores reads back
+    equal to what the gateway archived, apart from the transfer syntax.
+    """
+    from tests.gateway.conftest import receive
+    from tests.gateway.test_core import files_of, run_until_idle
+
+    orthanc = orthanc_factory(extra={"AcceptedTransferSyntaxes": ["1.2.840.10008.1.2"]})
+    pacs = Peer("ORTHANC", "127.0.0.1", orthanc.dicom_port, name="pacs")
+    rule = replace(config.rules[0], destinations=("pacs",), outputs=("seg", "sr", "ko"))
+    gateway = Gateway(replace(config, peers={"pacs": pacs}, rules=(rule,)))
+    try:
+        receive(gateway, files_of(phantom_study))
+        run_until_idle(gateway)
+        (job,) = query(gateway, "SELECT state, error FROM jobs")
+        deliveries = query(gateway, "SELECT state, path, sop_instance_uid FROM deliveries")
+    finally:
+        gateway.close()
+    assert job["state"] == JobState.DONE, job["error"]
+    assert len(deliveries) == 3 and {d["state"] for d in deliveries} == {"delivered"}
+    modalities = set()
+    for delivery in deliveries:
+        (found,) = orthanc.lookup(delivery["sop_instance_uid"])
+        stored = pydicom.dcmread(io.BytesIO(orthanc.instance_bytes(found["ID"])))
+        sent = pydicom.dcmread(delivery["path"])
+        assert stored.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2"
+        assert sent.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1"
+        if "PixelData" in sent:  # Implicit VR names no VR: Pixel Data reads back as OW
+            assert stored["PixelData"].VR == "OW"
+            stored["PixelData"].VR = sent["PixelData"].VR
+        assert stored == sent  # data sets compare equal; the file meta is not compared
+        modalities.add(stored.Modality)
+    assert modalities == {"SEG", "SR", "KO"}

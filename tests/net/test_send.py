@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pydicom
 import pytest
-from pydicom.uid import ImplicitVRLittleEndian, RLELossless
+from pydicom.uid import (
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    RLELossless,
+)
 
 from radbridge.cli import main
-from radbridge.errors import ConfigError
+from radbridge.errors import ConfigError, SendError
 from radbridge.net import Peer, StorageSCP, TLSConfig, parse_peer, send
+from radbridge.net.dimse.scu import DimseSender
 from tests.net.helpers import (
     DroppingProxy,
     dataset_bytes,
@@ -99,6 +107,70 @@ def test_compressed_file_is_transcoded_only_when_the_peer_refuses_its_syntax(
     assert report.ok and not report.results[0].transcoded
     (received,) = takes_all.wait_for_files(1)
     assert dataset_bytes(received) == dataset_bytes(folder / "rle.dcm")
+
+
+def _written_in(study, folder, syntax) -> dict[str, pydicom.Dataset]:
+    """Write 3 slices of ``study`` in ``syntax`` into ``folder``; return them by SOP UID."""
+    folder.mkdir()
+    written = {}
+    for path in sorted(study.dicom_dir.glob("*.dcm"))[:3]:
+        ds = pydicom.dcmread(path)
+        ds.file_meta.TransferSyntaxUID = syntax
+        pydicom.dcmwrite(  # big endian: only the encoding; the test never reads its pixels
+            folder / path.name,
+            ds,
+            implicit_vr=syntax.is_implicit_VR,
+            little_endian=syntax.is_little_endian,
+            force_encoding=True,
+        )
+        written[str(ds.SOPInstanceUID)] = pydicom.dcmread(folder / path.name)
+    return written
+
+
+@pytest.mark.peer
+def test_explicit_files_are_reencoded_for_a_peer_taking_only_implicit_vr(
+    storescp_factory, small_study, tmp_path
+):
+    """DCMTK storescp +xi takes only the DICOM default, Implicit VR LE (PS3.5 10.1)."""
+    written = _written_in(small_study, tmp_path / "explicit", ExplicitVRLittleEndian)
+    only_implicit = storescp_factory(aet="IMPLICIT", extra_args=("+xi",))
+    report = send([tmp_path / "explicit"], parse_peer(f"IMPLICIT@127.0.0.1:{only_implicit.port}"))
+    assert report.ok, [r.error for r in report.failed]
+    assert all(r.transcoded for r in report.results)
+    for received in only_implicit.wait_for_files(3):
+        got = pydicom.dcmread(received)
+        assert got.file_meta.TransferSyntaxUID == ImplicitVRLittleEndian
+        assert got == written[str(got.SOPInstanceUID)]  # equal data sets; meta not compared
+
+
+@pytest.mark.peer
+def test_implicit_files_are_reencoded_for_a_peer_taking_only_explicit_vr(
+    orthanc_factory, small_study, tmp_path
+):
+    written = _written_in(small_study, tmp_path / "implicit", ImplicitVRLittleEndian)
+    orthanc = orthanc_factory(extra={"AcceptedTransferSyntaxes": [ExplicitVRLittleEndian]})
+    report = send([tmp_path / "implicit"], parse_peer(f"ORTHANC@127.0.0.1:{orthanc.dicom_port}"))
+    assert report.ok, [r.error for r in report.failed]
+    assert all(r.transcoded for r in report.results)
+    for uid, ds in written.items():
+        (found,) = orthanc.lookup(uid)
+        got = pydicom.dcmread(io.BytesIO(orthanc.instance_bytes(found["ID"])))
+        assert got.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
+        assert got == ds
+
+
+@pytest.mark.peer
+def test_a_big_endian_file_is_a_permanent_failure_for_a_little_endian_peer(
+    storescp_factory, small_study, tmp_path
+):
+    """Explicit VR Big Endian is retired; radbridge does not swap it: a clear refusal."""
+    _written_in(small_study, tmp_path / "big", ExplicitVRBigEndian)
+    only_implicit = storescp_factory(aet="IMPLICIT", extra_args=("+xi",))
+    peer = Peer("IMPLICIT", "127.0.0.1", only_implicit.port, name="pacs")
+    with pytest.raises(SendError, match="does not convert big endian") as caught:
+        DimseSender().send(next((tmp_path / "big").iterdir()), peer)
+    assert caught.value.permanent
+    assert only_implicit.received() == []
 
 
 def test_peer_down_is_reported_per_instance_and_in_one_line(small_study, capsys):

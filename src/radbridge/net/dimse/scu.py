@@ -1,9 +1,10 @@
 """Sending instances to a peer with C-STORE: one association per batch, per-instance status.
 
 :func:`send` proposes exactly the SOP classes and transfer syntaxes present in
-the files, plus an uncompressed fallback for compressed ones; files are sent
-as they are stored (no decode), and transcoded to Explicit VR Little Endian only
-when the peer accepts the SOP class but not the file's transfer syntax.
+the files, plus Explicit and Implicit VR Little Endian in a context each; files
+are sent as they are stored (no decode), and re-encoded in Explicit (else
+Implicit) VR Little Endian, decompressed if need be, only when the peer accepts
+the SOP class but not the file's transfer syntax.
 Transient failures (no association, dropped connection, timeouts, ``0xA7xx``
 out-of-resources statuses) are retried with exponential backoff; permanent ones
 (a refused SOP class, other failure statuses, unreadable files) are reported
@@ -166,14 +167,25 @@ def collect_instances(
 
 
 def _contexts(instances: Sequence[OutgoingInstance]) -> list[list[Context]]:
-    """Presentation contexts per association (each list fits in one association)."""
-    wanted: dict[Context, None] = {}
+    """Presentation contexts per association (each list fits in one association).
+
+    Each file's own transfer syntax, and Explicit and Implicit VR Little Endian in
+    a context each: an acceptor may take only one of them (Implicit VR Little
+    Endian is the DICOM default, PS3.5 10.1), and a context with both lets it
+    choose one we would then have to convert to. The contexts of one SOP class
+    stay on one association.
+    """
+    by_class: dict[str, dict[Context, None]] = {}
     for item in instances:
-        wanted[(item.sop_class_uid, (item.transfer_syntax_uid,))] = None
-        if item.transfer_syntax_uid not in _UNCOMPRESSED:
-            wanted[(item.sop_class_uid, _UNCOMPRESSED)] = None
-    contexts = list(wanted)
-    return [contexts[i : i + _MAX_CONTEXTS] for i in range(0, len(contexts), _MAX_CONTEXTS)]
+        wanted = by_class.setdefault(item.sop_class_uid, {})
+        for syntax in (item.transfer_syntax_uid, *_UNCOMPRESSED):
+            wanted[(item.sop_class_uid, (syntax,))] = None
+    batches: list[list[Context]] = []
+    for wanted in by_class.values():
+        if not batches or len(batches[-1]) + len(wanted) > _MAX_CONTEXTS:
+            batches.append([])
+        batches[-1].extend(wanted)
+    return batches
 
 
 _buffers = threading.local()
@@ -197,7 +209,7 @@ def _read_file(path: Path) -> memoryview:
 
 
 def _store_one(assoc: ClientAssociation, peer: Peer, item: OutgoingInstance) -> InstanceResult:
-    """C-STORE one file: as stored if the peer takes its syntax, else decompressed."""
+    """C-STORE one file: as stored if the peer takes its syntax, else re-encoded."""
     context = assoc.context_for(item.sop_class_uid, item.transfer_syntax_uid)
     if context is not None:
         data = _read_file(item.path)
@@ -206,14 +218,15 @@ def _store_one(assoc: ClientAssociation, peer: Peer, item: OutgoingInstance) -> 
         uncompressed = [u for u in _UNCOMPRESSED if u in assoc.syntaxes_for(item.sop_class_uid)]
         if not uncompressed:
             raise PresentationContextError(
-                f"{peer} accepted no presentation context for SOP class {item.sop_class_uid}",
+                f"{peer} accepted no presentation context for SOP class {item.sop_class_uid} "
+                f"(proposed in {item.transfer_syntax_uid} and both uncompressed syntaxes)",
                 path=peer.name,
                 attribute="SOPClassUID",
                 hint="configure the peer to accept this SOP class",
             )
         context = assoc.context_for(item.sop_class_uid, uncompressed[0])
         assert context is not None
-        dataset = _decompressed(item.path, uncompressed[0])
+        dataset = _reencoded(item.path, uncompressed[0], peer)
     status = check_status_code(
         peer,
         assoc.store(context, item.sop_instance_uid, dataset),
@@ -224,14 +237,36 @@ def _store_one(assoc: ClientAssociation, peer: Peer, item: OutgoingInstance) -> 
     return InstanceResult(item.path, item.sop_instance_uid, status, transcoded=transcoded)
 
 
-def _decompressed(path: Path, syntax: str) -> bytes:
-    """Return the file's data set decompressed and encoded in ``syntax`` (a native syntax)."""
+def _reencoded(path: Path, syntax: str, peer: Peer) -> bytes:
+    """Return the file's data set encoded in ``syntax`` (Explicit or Implicit VR Little Endian).
+
+    A compressed file is decompressed first (lossless: the same instance); an
+    uncompressed or deflated one only changes its encoding (pydicom looks up the
+    VRs an implicit data set lacks and resolves the ambiguous ones).
+
+    Raises
+    ------
+    PresentationContextError
+        The file is in Explicit VR Big Endian (retired): radbridge does not swap
+        its bytes, and the peer accepts neither it nor the file's own syntax.
+    """
     from pydicom import dcmread
     from pydicom.filebase import DicomBytesIO
     from pydicom.filewriter import write_dataset
+    from pydicom.uid import UID
 
     ds = dcmread(path)
-    ds.decompress(generate_instance_uid=False)  # lossless: the same instance, uncompressed
+    source = UID(ds.file_meta.TransferSyntaxUID)
+    if not source.is_little_endian:
+        raise PresentationContextError(
+            f"{peer} does not accept {source.name} for SOP class {ds.SOPClassUID}, "
+            "and radbridge does not convert big endian data sets",
+            path=peer.name,
+            attribute="TransferSyntaxUID",
+            hint="convert the file to little endian (e.g. DCMTK dcmconv +te)",
+        )
+    if source.is_compressed:
+        ds.decompress(generate_instance_uid=False)  # lossless: the same instance, uncompressed
     buffer = DicomBytesIO()
     buffer.is_little_endian = True
     buffer.is_implicit_VR = syntax == _IMPLICIT_LE
