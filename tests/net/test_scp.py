@@ -29,7 +29,7 @@ from tests.net.helpers import (
     sources_by_uid,
 )
 from tests.peers._common import free_port, wait_for_port
-from tests.peers.dcmtk import echoscu, storescu
+from tests.peers.dcmtk import dcmcjpeg, echoscu, storescu
 
 
 def _compressed_copies(study, folder: Path, syntax) -> Path:
@@ -69,6 +69,18 @@ def test_compressed_instances_are_stored_without_decoding(
         stored = pydicom.dcmread(got[uid])
         assert stored.file_meta.TransferSyntaxUID == syntax
         assert dataset_bytes(got[uid]) == dataset_bytes(path)
+
+
+@pytest.mark.peer
+def test_the_plain_receiver_stores_jpeg_lossless_it_cannot_decode(scp, small_study, tmp_path):
+    """`radbridge listen` stores bytes and never decodes: unlike the gateway, it takes .70."""
+    source = sorted(small_study.dicom_dir.glob("*.dcm"))[0]
+    jpeg = dcmcjpeg(source, tmp_path / "jpeg.dcm")
+    result = storescu([jpeg], "127.0.0.1", scp.port, called_aet="RADBRIDGE", extra_args=["-xs"])
+    assert result.returncode == 0, result.output
+    (stored,) = received_tree(scp.out_dir).values()
+    assert dataset_bytes(stored) == dataset_bytes(jpeg)
+    assert pydicom.dcmread(stored).file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.4.70"
 
 
 @pytest.mark.peer

@@ -29,6 +29,7 @@ from ._common import (
 __all__ = [
     "DCMTK_BIN",
     "StoreSCP",
+    "dcmcjpeg",
     "dcmdrle",
     "dcmdump",
     "dcmp2pgm_dump",
@@ -115,6 +116,17 @@ def storescu_at_once(
 def dcmdump(path: str | os.PathLike[str], *args: str, timeout: float = 120.0) -> str:
     """Return ``dcmdump``'s text for a file (raises if dcmdump fails to read it)."""
     return run(dcmtk_program("dcmdump"), [*args, path], timeout=timeout).check().stdout
+
+
+def dcmcjpeg(
+    path: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *args: str,
+    timeout: float = 120.0,
+) -> Path:
+    """Compress a file with DCMTK ``dcmcjpeg`` into ``out`` (default: JPEG Lossless SV1, .70)."""
+    run(dcmtk_program("dcmcjpeg"), [*args, path, out], timeout=timeout).check()
+    return Path(out)
 
 
 def dcmdrle(

@@ -294,10 +294,12 @@ class Gateway:
         Host, credentials, limits, TLS and file mode come from the configuration;
         ``options`` override them (see :class:`~radbridge.net.StowServer`).
         The status page and ``/metrics`` (:class:`~radbridge.gateway.web.StatusSite`)
-        are served on the same port, behind the same credentials.
+        are served on the same port, behind the same credentials. A part in a
+        transfer syntax radbridge cannot decode here is refused (``0xC122``).
         """
         from radbridge.gateway.web import StatusSite
         from radbridge.net import StowServer
+        from radbridge.pixels.codecs import decodable_syntaxes
 
         settings: dict[str, Any] = {
             "host": self.config.host,
@@ -306,6 +308,7 @@ class Gateway:
             "tls": self.config.tls,
             "tls_handshake_timeout_s": self.config.tls_handshake_timeout_s,
             "file_mode": self.config.file_mode,
+            "transfer_syntaxes": decodable_syntaxes(),
         } | options
         settings.setdefault("site", StatusSite(self, credentials=settings["auth"] is not None))
         return StowServer(
@@ -321,9 +324,13 @@ class Gateway:
         """Return the gateway's C-STORE SCP (not started): it spools and records instances.
 
         An instance is acknowledged only after its file is durable *and* its row is
-        committed in the state database.
+        committed in the state database. Presentation contexts are accepted only in
+        transfer syntaxes radbridge can decode here
+        (:func:`~radbridge.pixels.codecs.decodable_syntaxes`), so that a PACS falls
+        back to one of them instead of sending a series no model can read.
         """
         from radbridge.net import StorageSCP
+        from radbridge.pixels.codecs import decodable_syntaxes
 
         return StorageSCP(
             self.config.spool_dir,
@@ -339,6 +346,7 @@ class Gateway:
             tls=self.config.tls,
             tls_handshake_timeout_s=self.config.tls_handshake_timeout_s,
             file_mode=self.config.file_mode,
+            transfer_syntaxes=decodable_syntaxes(),
         )
 
     def serve(self, stop: threading.Event) -> None:

@@ -38,6 +38,7 @@ __all__ = [
     "dataset_offset",
     "file_meta_bytes",
     "header_uids",
+    "meta_transfer_syntax",
     "read_dataset_uids",
     "read_uids",
     "same_dataset",
@@ -345,6 +346,22 @@ def header_uids(path: Path) -> tuple[str, str, str] | None:
     if not sop_class or not sop_instance:
         return None
     return sop_class, sop_instance, str(syntax)
+
+
+def meta_transfer_syntax(head: bytes) -> str:
+    """Return the Transfer Syntax UID in the File Meta Information at the head of a file.
+
+    ``head`` is the file's first bytes (at least its whole meta); ``""`` when
+    they hold no readable meta or no Transfer Syntax UID.
+
+    Examples
+    --------
+    >>> meta = file_meta_bytes("1.2.840.10008.5.1.4.1.1.2", "5.6", "1.2.840.10008.1.2.4.70")
+    >>> meta_transfer_syntax(meta)
+    '1.2.840.10008.1.2.4.70'
+    """
+    meta = _meta(head)
+    return (meta[0][2] or "") if meta is not None else ""
 
 
 def same_dataset(first: Path, second: Path) -> bool:

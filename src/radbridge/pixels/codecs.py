@@ -27,6 +27,7 @@ packed bits in the RLE segment instead; :func:`decode_frame` reads both.
 
 from __future__ import annotations
 
+import functools
 import threading
 import zlib
 from typing import Any
@@ -40,7 +41,13 @@ from radbridge.pixels.frame_format import FrameFormat
 from radbridge.pixels.rle import check_rle_header, encode_rle_frames
 from radbridge.pixels.syntax import TransferSyntax
 
-__all__ = ["check_encodable", "check_values", "decode_frame", "encode_frame"]
+__all__ = [
+    "check_encodable",
+    "check_values",
+    "decodable_syntaxes",
+    "decode_frame",
+    "encode_frame",
+]
 
 #: openjpeg (pylibjpeg-openjpeg) cannot encode frames smaller than this along an axis.
 J2K_MIN_SIZE = 32
@@ -362,6 +369,49 @@ def decode_frame(
         if type(exc).__name__ != "PanicException":
             raise
         raise _undecodable(index, name, exc) from exc
+
+
+@functools.cache
+def decodable_syntaxes() -> frozenset[str]:
+    """UIDs of the transfer syntaxes whose pixel data this installation can decode.
+
+    The native syntaxes (:class:`TransferSyntax` members that are not
+    encapsulated), RLE Lossless and Deflated Image Frame Compression (decoded
+    by radbridge itself: NumPy, pylibjpeg-rle and zlib, all dependencies), and
+    every other compressed syntax for which a pydicom decoder plugin is
+    installed: JPEG-LS and JPEG 2000 always (pyjpegls, pylibjpeg-openjpeg),
+    JPEG baseline/extended with Pillow, and so on. JPEG Lossless (Process 14)
+    needs pylibjpeg-libjpeg (GPL) or GDCM, which radbridge does not depend on:
+    without them it is not in the set.
+
+    Examples
+    --------
+    >>> "1.2.840.10008.1.2.4.80" in decodable_syntaxes()  # JPEG-LS Lossless
+    True
+    >>> "1.2.840.10008.1.2" in decodable_syntaxes()  # Implicit VR Little Endian
+    True
+    """
+    from pydicom._uid_dict import UID_dictionary
+    from pydicom.uid import UID
+
+    own = {ts.uid for ts in TransferSyntax if not ts.encapsulated}
+    own |= {TransferSyntax.RLE.uid, TransferSyntax.DEFLATE.uid}
+    others = (
+        uid
+        for uid, (_, kind, *_) in UID_dictionary.items()
+        if kind == "Transfer Syntax" and UID(uid).is_compressed and uid not in own
+    )
+    return frozenset(own | {uid for uid in others if _decoder_installed(uid)})
+
+
+def _decoder_installed(uid: str) -> bool:
+    """Whether pydicom has a decoder for ``uid`` whose plugin's packages are installed."""
+    from pydicom.pixels.decoders.base import get_decoder
+
+    try:
+        return bool(get_decoder(uid).is_available)
+    except NotImplementedError:  # no decoder for this syntax at all (e.g. video)
+        return False
 
 
 def _undecodable(index: int, name: str, exc: BaseException) -> DecodingError:

@@ -20,6 +20,9 @@ within the standard's ranges):
 ``0xC001``  not a DICOM Part 10 file (no File Meta Information)
 ``0xC002``  the part's Content-Type is not ``application/dicom``
 ``0xC003``  its Study Instance UID differs from the one in the request's URL
+``0xC122``  Referenced Transfer Syntax not supported (PS3.18): the receiver
+            takes only some transfer syntaxes (the gateway: those radbridge
+            can decode here)
 ==========  ================================================================
 """
 
@@ -27,11 +30,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Container
 from dataclasses import dataclass
 from pathlib import Path
 
 from radbridge.errors import DicomReadError, NotDicomError, StorageError
-from radbridge.io.part10 import dataset_offset, read_uids
+from radbridge.io.part10 import dataset_offset, meta_transfer_syntax, read_uids
 from radbridge.io.storage import StreamedFile, instance_path
 from radbridge.net.receiver import DIGEST_IN_NAME, ReceiverSink, StoredInstance
 
@@ -45,6 +49,7 @@ CANNOT_UNDERSTAND = 0xC000
 NOT_PART10 = 0xC001
 NOT_DICOM_TYPE = 0xC002
 OTHER_STUDY = 0xC003
+TRANSFER_SYNTAX_NOT_SUPPORTED = 0xC122
 
 _HEAD = 64 * 1024  # enough for the File Meta Information of any real file
 
@@ -91,6 +96,8 @@ class PartRules:
     study_uid: str | None = None
     unique_contents: bool = False
     file_mode: int | None = None
+    #: Transfer syntaxes a part may be in (``None``: any).
+    transfer_syntaxes: Container[str] | None = None
 
 
 class SpooledPart:
@@ -163,6 +170,14 @@ class SpooledPart:
             self._offset = dataset_offset(head)
         except NotDicomError as exc:
             self.refuse_now(NOT_PART10, exc.message)
+            return
+        allowed = self.rules.transfer_syntaxes
+        syntax = meta_transfer_syntax(head)
+        if allowed is not None and syntax not in allowed:
+            self.refuse_now(
+                TRANSFER_SYNTAX_NOT_SUPPORTED,
+                f"transfer syntax {syntax or '(none)'} cannot be decoded here",
+            )
             return
         self._hash.update(head[self._offset :])
 

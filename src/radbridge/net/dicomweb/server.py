@@ -67,7 +67,7 @@ import re
 import socket
 import threading
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Container
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
@@ -121,6 +121,7 @@ class _Settings:
     unique_contents: bool
     file_mode: int | None
     site: ASGIApp | None = None
+    transfer_syntaxes: Container[str] | None = None
 
 
 def _unauthorised() -> _RefusedError:
@@ -261,6 +262,7 @@ class _StowApp:
             study_uid=request.study_uid,
             unique_contents=settings.unique_contents,
             file_mode=settings.file_mode,
+            transfer_syntaxes=settings.transfer_syntaxes,
         )
         await asyncio.to_thread(settings.sink.transfer_opened, transfer_id)
         outcome: TransferOutcome = "failed"
@@ -490,6 +492,10 @@ class StowServer:
     site
         An ASGI application serving the paths outside ``base`` (after the same
         authentication); without one they are 404.
+    transfer_syntaxes
+        The transfer syntaxes a part may be in; a part in another is refused
+        with Failure Reason ``0xC122`` (Referenced Transfer Syntax not
+        supported, PS3.18 Table I.2-2). ``None``: any.
     """
 
     def __init__(
@@ -508,6 +514,7 @@ class StowServer:
         unique_contents: bool = False,
         file_mode: int | None = None,
         site: ASGIApp | None = None,
+        transfer_syntaxes: Container[str] | None = None,
     ) -> None:
         self.settings = _Settings(
             Path(spool),
@@ -519,6 +526,7 @@ class StowServer:
             unique_contents,
             file_mode,
             site,
+            transfer_syntaxes,
         )
         self.host = host
         self.tls = tls

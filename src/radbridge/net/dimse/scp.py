@@ -1,7 +1,8 @@
 """A Storage SCP that acknowledges only what it has stored durably.
 
 :class:`StorageSCP` accepts C-ECHO and C-STORE for every storage SOP class and
-every transfer syntax pydicom knows, writes the received bytes as they came
+every transfer syntax pydicom knows (or only those it is given: the gateway's
+receiver takes only what radbridge can decode), writes the received bytes as they came
 (no decode, no re-encode) to ``DIR/<study>/<series>/<sop>.dcm`` with
 :func:`~radbridge.io.storage.write_durably`, and answers Success only after
 that — and after its :class:`~radbridge.net.receiver.ReceiverSink` (the
@@ -41,7 +42,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,6 +128,11 @@ class StorageSCP:
     unique_contents
         Name files ``<sop>.<digest>.dcm`` so that a different content under a
         known SOP Instance UID never replaces the first (the gateway's spool).
+    transfer_syntaxes
+        The transfer syntaxes accepted in presentation contexts; ``None``: every
+        one pydicom knows that encodes a data set on the network. A sender
+        whose proposals are all outside them has the context rejected and may
+        fall back to another syntax (PS3.8 9.3.3.2); nothing is stored.
     """
 
     def __init__(
@@ -146,6 +152,7 @@ class StorageSCP:
         file_mode: int | None = None,
         accepting: Callable[[], bool] | None = None,
         unique_contents: bool = False,
+        transfer_syntaxes: Collection[str] | None = None,
     ) -> None:
         self.out_dir = Path(out_dir)
         self.ae_title = check_ae_title(ae_title)
@@ -163,6 +170,7 @@ class StorageSCP:
         self.file_mode = file_mode
         self.accepting = accepting
         self.unique_contents = unique_contents
+        self.transfer_syntaxes = transfer_syntaxes
         self.stats = ReceiverStats()
         self._server: DimseServer | None = None
         self._failing: str | None = None
@@ -181,7 +189,9 @@ class StorageSCP:
         return ServerPolicy(
             ae_title=self.ae_title,
             abstract_syntaxes=storage_sop_classes(),
-            transfer_syntaxes=transfer_syntaxes(),
+            transfer_syntaxes=(
+                transfer_syntaxes() if self.transfer_syntaxes is None else self.transfer_syntaxes
+            ),
             require_called_ae=self.require_called_ae,
             allowed_calling_aets=self.allowed_calling_aets,
             max_associations=self.max_associations,

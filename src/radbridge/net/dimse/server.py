@@ -274,6 +274,13 @@ class DimseServer:
             results[context_id] = self._context_result(abstract, syntaxes)
             if results[context_id][0] == 0:
                 association.contexts[context_id] = (abstract, results[context_id][1])
+            elif results[context_id][0] == 4:
+                log.info(
+                    "rejected a context for %s from %s: no transfer syntax we accept in %s",
+                    abstract,
+                    request.calling_ae,
+                    ", ".join(syntaxes),
+                )
         link.max_send = request.max_length
         accept = AssociateAccept(
             request.called_ae, request.calling_ae, results, self.policy.max_receive
