@@ -446,7 +446,9 @@ def test_an_older_database_gains_the_alerts_table(tmp_path):
     )
     store.close()
     with sqlite3.connect(path) as db:  # what a schema-2 gateway left behind
-        db.executescript("DROP TABLE alerts; PRAGMA user_version = 2;")
+        db.executescript(
+            "DROP TABLE alerts; ALTER TABLE series DROP COLUMN holds; PRAGMA user_version = 2;"
+        )
     upgraded = Store(path)
     try:
         assert upgraded.job(job).series_instance_uid == "1.2.3"  # nothing lost
@@ -456,7 +458,7 @@ def test_an_older_database_gains_the_alerts_table(tmp_path):
     finally:
         upgraded.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
 
 
 def test_an_onnx_models_label_volume_makes_its_result_urgent(config, phantom_study, tmp_path):

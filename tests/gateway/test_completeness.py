@@ -19,7 +19,7 @@ from pydicom.uid import ImplicitVRLittleEndian
 from radbridge.gateway import Gateway
 from radbridge.gateway.assembler import INCOMPLETE
 from radbridge.gateway.routing import Match, Rule
-from radbridge.gateway.store import JobState
+from radbridge.gateway.store import SCHEMA_VERSION, JobState, Store
 from radbridge.net import Peer
 from radbridge.uids import new_uid
 from tests.net.helpers import dataset_bytes, send_claiming
@@ -239,6 +239,118 @@ def test_a_transfer_end_the_database_could_not_take_is_recorded_later(
     assert holding.assemble_once() == 0
     row = holding.store.series_row(phantom_study.series_instance_uid)
     assert row.held_reason == "1 instance(s) refused" and row.open_transfers == 0
+
+
+def _cut_meanwhile(gateway, files, transfer="b1"):
+    """What a receiver thread does while the assembler works: a transfer brings files, is cut."""
+    receive(gateway, files, transfer, outcome="aborted")
+
+
+def test_a_transfer_cut_while_a_version_is_frozen_keeps_its_hold(
+    holding, phantom_study, monkeypatch
+):
+    files = files_of(phantom_study)
+    receive(holding, files[:20], "a1")
+
+    def count_source(study_uid, series_uid):  # the C-FIND of verify_count_with takes a while
+        _cut_meanwhile(holding, files[20:22])
+        return None
+
+    monkeypatch.setattr(holding, "_count_source", count_source)
+    assert holding.assemble_once() == 1  # the 20 the clean transfer brought
+    monkeypatch.setattr(holding, "_count_source", None)
+    row = holding.store.series_row(phantom_study.series_instance_uid)
+    assert row.held_reason == "transfer aborted"  # b1's hold stays
+    assert holding.assemble_once() == 0  # no version of the cut transfer's data
+    (job,) = jobs(holding)
+    assert job["state"] == JobState.QUEUED and len(inputs_of(holding, job)) == 20
+    receive(holding, files, "resend")
+    assert holding.assemble_once() == 1
+    assert [(j["version"], len(inputs_of(holding, j))) for j in jobs(holding)] == [(1, 20), (2, 24)]
+
+
+def test_a_transfer_cut_after_the_series_was_chosen_makes_no_version(
+    holding, phantom_study, monkeypatch
+):
+    files = files_of(phantom_study)
+    receive(holding, files[:20], "a1")
+    chosen = holding.store.settled_series
+
+    def settled_series(*args):  # chosen; the other series' C-FINDs take a while
+        rows = chosen(*args)
+        _cut_meanwhile(holding, files[20:22])
+        return rows
+
+    monkeypatch.setattr(holding.store, "settled_series", settled_series)
+    assert holding.assemble_once() == 0
+    assert jobs(holding) == []
+    row = holding.store.series_row(phantom_study.series_instance_uid)
+    assert row.held_reason == "transfer aborted" and row.instance_count == 22
+
+
+def test_a_transfer_cut_while_an_incomplete_version_is_frozen_keeps_its_hold(
+    config, phantom_study, monkeypatch
+):
+    files = files_of(phantom_study)
+    gateway = Gateway(replace(config, incomplete_after_s=0.0))
+    try:
+        receive(gateway, files[:10], "a1", outcome="aborted")
+        freeze = gateway.store.create_version
+
+        def create_version(*args, **kwargs):  # the headers of a large series take a while
+            _cut_meanwhile(gateway, files[10:12])
+            return freeze(*args, **kwargs)
+
+        monkeypatch.setattr(gateway.store, "create_version", create_version)
+        assert gateway.assemble_once() == 1
+        monkeypatch.setattr(gateway.store, "create_version", freeze)
+        row = gateway.store.series_row(phantom_study.series_instance_uid)
+        assert row.held_reason == "transfer aborted"
+        assert gateway.assemble_once() == 1  # given up on again: incomplete, not run
+        assert [(j["state"], len(inputs_of(gateway, j))) for j in jobs(gateway)] == [
+            (JobState.DEAD, 10),
+            (JobState.DEAD, 12),
+        ]
+        assert all(INCOMPLETE in j["error"] for j in jobs(gateway))
+    finally:
+        gateway.close()
+
+
+def test_a_transfer_cut_while_the_count_is_checked_keeps_its_hold(
+    holding, phantom_study, tmp_path, monkeypatch
+):
+    files = _with(files_of(phantom_study), tmp_path, ImagesInAcquisition=24)
+    receive(holding, files[:20], "a1")
+
+    def count_source(study_uid, series_uid):
+        _cut_meanwhile(holding, files[20:22])
+        return None
+
+    monkeypatch.setattr(holding, "_count_source", count_source)
+    assert holding.assemble_once() == 0
+    monkeypatch.setattr(holding, "_count_source", None)
+    row = holding.store.series_row(phantom_study.series_instance_uid)
+    assert row.held_reason == "transfer aborted"  # not overwritten by "20 of 24"
+    assert holding.assemble_once() == 0 and jobs(holding) == []
+
+
+def test_a_schema_4_database_gains_the_hold_count(tmp_path):
+    path = tmp_path / "old.sqlite"
+    store = Store(path)
+    store.open_transfer("t", now=1.0)
+    store.record_instance("1.2", "1.2.3", "1.2.3.4", "ab" * 32, "a.dcm", transfer="t", now=2.0)
+    store.end_transfer("t", "aborted", now=3.0)
+    store.close()
+    with sqlite3.connect(path) as old:  # what a schema-4 gateway left behind
+        old.executescript("ALTER TABLE series DROP COLUMN holds; PRAGMA user_version = 4;")
+    store = Store(path)
+    try:
+        row = store.series_row("1.2.3")
+        assert (row.held_reason, row.holds) == ("transfer aborted", 0)
+    finally:
+        store.close()
+    with sqlite3.connect(path) as check:
+        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
 
 
 @pytest.mark.peer

@@ -123,7 +123,8 @@ def test_a_schema_3_database_gains_the_pseudonym_tables(tmp_path):
     Store(path).close()
     with sqlite3.connect(path) as old:  # what a schema-3 gateway left behind
         old.executescript(
-            "DROP TABLE deid_seeds; DROP TABLE deid_uids; PRAGMA user_version = 3;"
+            "DROP TABLE deid_seeds; DROP TABLE deid_uids; ALTER TABLE series DROP COLUMN holds;"
+            "PRAGMA user_version = 3;"
             "INSERT INTO transfers VALUES ('t', 1, 1, NULL, NULL, 0);"
         )
     os.chmod(path, 0o600)
@@ -131,7 +132,7 @@ def test_a_schema_3_database_gains_the_pseudonym_tables(tmp_path):
     assert store.save_pseudonyms("1.2.3", 1, "s", {"1": "2"})[0] == "s"
     store.close()
     with sqlite3.connect(path) as check:
-        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
         assert check.execute("SELECT COUNT(*) FROM transfers").fetchone()[0] == 1
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -57,7 +57,7 @@ class Assembled:
     held: str | None = None
 
 
-def _headers(inputs: list[VersionInput], series_uid: str) -> list[Dataset] | None:
+def _headers(inputs: Sequence[VersionInput], series_uid: str) -> list[Dataset] | None:
     try:
         return load_datasets([Path(i.path) for i in inputs], headers_only=True)
     except Exception as exc:  # an unreadable spool file must not stop the assembler
@@ -100,9 +100,12 @@ def _settled(
     row: SeriesState,
     count_source: CountSource | None,
     stamp: float,
-) -> Assembled:
+) -> Assembled | None:
     series_uid = row.series_instance_uid
-    revision, inputs = store.snapshot_inputs(series_uid)
+    snapshot = store.snapshot_inputs(row)
+    if snapshot is None:  # changed since it was chosen: the next round decides
+        return None
+    inputs = snapshot.inputs
     headers = _headers(inputs, series_uid)
     facts = SeriesFacts.from_headers(headers) if headers else None
     if headers:
@@ -110,12 +113,13 @@ def _settled(
         if expected is not None and len(inputs) < expected[0]:
             count, signal = expected
             reason = f"waiting for the rest: {len(inputs)} of {count} instances ({signal})"
-            store.hold(series_uid, reason, now=stamp)
+            if not store.hold(series_uid, reason, snapshot=snapshot, now=stamp):
+                return None  # held meanwhile (a transfer cut): that hold stays
             log.warning("series %s held: %s", series_uid, reason)
             return Assembled(series_uid, row.version, (), complete=False, held=reason)
     jobs = _jobs(config, facts, complete=True, note=None)
     version, ids = store.create_version(
-        series_uid, inputs, jobs, complete=True, revision=revision, now=stamp
+        series_uid, inputs, jobs, complete=True, snapshot=snapshot, now=stamp
     )
     log.info(
         "series %s complete (version %d, %d instances): %d jobs",
@@ -127,15 +131,20 @@ def _settled(
     return Assembled(series_uid, version, tuple(ids))
 
 
-def _given_up(store: Store, config: GatewayConfig, row: SeriesState, stamp: float) -> Assembled:
+def _given_up(
+    store: Store, config: GatewayConfig, row: SeriesState, stamp: float
+) -> Assembled | None:
     series_uid = row.series_instance_uid
     note = str(row.held_reason)
-    revision, inputs = store.snapshot_inputs(series_uid)
+    snapshot = store.snapshot_inputs(row)
+    if snapshot is None:  # changed since it was chosen: the next round decides
+        return None
+    inputs = snapshot.inputs
     headers = _headers(inputs, series_uid)
     facts = SeriesFacts.from_headers(headers) if headers else None
     jobs = _jobs(config, facts, complete=False, note=note)
     version, ids = store.create_version(
-        series_uid, inputs, jobs, complete=False, note=note, revision=revision, now=stamp
+        series_uid, inputs, jobs, complete=False, note=note, snapshot=snapshot, now=stamp
     )
     log.warning(
         "series %s incomplete after %.0f s (%s): version %d of %d instances, %d jobs",
@@ -170,12 +179,12 @@ def assemble(
 ) -> list[Assembled]:
     """Make versions of complete series, hold short ones, give up on stale holds."""
     stamp = now or time.time()
-    out = [
+    done = [
         _settled(store, config, row, count_source, stamp)
         for row in store.settled_series(config.quiet_period_s, stamp)
     ]
-    out += [
+    done += [
         _given_up(store, config, row, stamp)
         for row in store.stale_held_series(config.incomplete_after_s, stamp)
     ]
-    return out
+    return [item for item in done if item is not None]

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from radbridge.gateway.store._db import Database
-from radbridge.gateway.store.records import SeriesState, VersionInput
+from radbridge.gateway.store.records import SeriesState, Snapshot, VersionInput
 
 __all__ = ["Arrivals"]
 
@@ -237,20 +237,37 @@ class Arrivals(Database):
                 continue
             db.execute(
                 "UPDATE series SET held_reason = ?, held_since = MAX(COALESCE(held_since, 0), ?), "
-                "held_at = ?, settled_at = MAX(settled_at, ?) WHERE series_instance_uid = ?",
+                "held_at = ?, holds = holds + 1, settled_at = MAX(settled_at, ?) "
+                "WHERE series_instance_uid = ?",
                 (reason, since, stamp, stamp, series_uid),
             )
             held.append(series_uid)
         return held
 
-    def hold(self, series_uid: str, reason: str, *, now: float | None = None) -> None:
-        """Put a series on hold (a later clean transfer of it lifts the hold)."""
+    def hold(
+        self,
+        series_uid: str,
+        reason: str,
+        *,
+        snapshot: Snapshot | None = None,
+        now: float | None = None,
+    ) -> bool:
+        """Put a series on hold (a later clean transfer of it lifts the hold).
+
+        With ``snapshot`` (the inputs the decision was made on), only if no hold
+        was placed on the series since: a newer hold (a transfer cut meanwhile)
+        stays as it is. Returns whether the series was held.
+        """
         stamp = now or time.time()
+        holds = None if snapshot is None else snapshot.holds
         with self._transaction() as db:
-            db.execute(
-                "UPDATE series SET held_reason = ?, held_since = ?, held_at = ? "
-                "WHERE series_instance_uid = ?",
-                (reason, stamp, stamp, series_uid),
+            return bool(
+                db.execute(
+                    "UPDATE series SET held_reason = ?, held_since = ?, held_at = ?, "
+                    "holds = holds + 1 WHERE series_instance_uid = ? AND "
+                    "(? IS NULL OR holds = ?)",
+                    (reason, stamp, stamp, series_uid, holds, holds),
+                ).rowcount
             )
 
     def recover_open_transfers(self, *, now: float | None = None) -> tuple[int, list[str]]:
@@ -304,11 +321,21 @@ class Arrivals(Database):
             series_uid,
         )
 
-    def snapshot_inputs(self, series_uid: str) -> tuple[int, list[VersionInput]]:
-        """Return the series' revision and :meth:`current_inputs`, read consistently."""
+    def snapshot_inputs(self, chosen: SeriesState) -> Snapshot | None:
+        """Read the :meth:`current_inputs` of a series the assembler chose, consistently.
+
+        ``chosen`` is the series as :meth:`settled_series` or
+        :meth:`stale_held_series` returned it. None when the series changed since
+        (an arrival, a transfer opened or ended, a hold placed or lifted): what
+        was decided on it no longer holds, the next round decides again.
+        """
+        series_uid = chosen.series_instance_uid
         with self._lock:
-            revision = self.series_row(series_uid).revision
-            return revision, self.current_inputs(series_uid)
+            row = self.series_row(series_uid)
+            if row != chosen:
+                return None
+            inputs = tuple(self.current_inputs(series_uid))
+            return Snapshot(series_uid, row.revision, row.holds, inputs)
 
     def _quiet_series(self, quiet_s: float, now: float, *, held: bool) -> list[SeriesState]:
         """Series (``held`` or not) with new content and no open transfer, quiet for ``quiet_s``."""

@@ -17,7 +17,7 @@ __all__ = ["SCHEMA_VERSION", "Database"]
 T = TypeVar("T")
 
 #: Bumped whenever the tables change; an older database is upgraded by ``_MIGRATIONS``.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _ALERTS = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -55,8 +55,12 @@ CREATE TABLE IF NOT EXISTS deid_uids (
 );
 """
 
+#: How many holds were ever placed on a series (schema 5): a version lifts only the hold
+#: its inputs were read under, never one placed while it was being frozen.
+_HOLDS = "ALTER TABLE series ADD COLUMN holds INTEGER NOT NULL DEFAULT 0;"
+
 #: schema version -> the statements that upgrade a database of that version by one
-_MIGRATIONS = {2: _ALERTS, 3: _PSEUDONYMS}
+_MIGRATIONS = {2: _ALERTS, 3: _PSEUDONYMS, 4: _HOLDS}
 
 _SCHEMA = (
     """
@@ -99,7 +103,8 @@ CREATE TABLE IF NOT EXISTS series (
     expected_count INTEGER,
     held_reason TEXT,
     held_since REAL,
-    held_at REAL
+    held_at REAL,
+    holds INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS versions (
     series_instance_uid TEXT NOT NULL,

@@ -210,7 +210,7 @@ class Queue(Alerts):
             [JobSpec(job.rule, job.model, job.priority)],
             complete=bool(original["complete"]),
             note=f"forced re-run of job {job.id} (version {job.version})",
-            revision=None,
+            snapshot=None,
             now=stamp,
         )
         return self.job(new_id)

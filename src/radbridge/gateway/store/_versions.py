@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Sequence
 
 from radbridge.gateway.store._arrivals import Arrivals
-from radbridge.gateway.store.records import JobSpec, JobState, VersionInput
+from radbridge.gateway.store.records import JobSpec, JobState, Snapshot, VersionInput
 
 __all__ = ["Versions"]
 
@@ -27,19 +28,21 @@ class Versions(Arrivals):
     def create_version(
         self,
         series_uid: str,
-        inputs: list[VersionInput],
+        inputs: Sequence[VersionInput],
         jobs: list[JobSpec],
         *,
         complete: bool,
         note: str | None = None,
-        revision: int | None,
+        snapshot: Snapshot | None,
         now: float | None = None,
     ) -> tuple[int, list[int]]:
         """Freeze ``inputs`` as the next version of a series and queue its jobs, atomically.
 
-        ``revision`` is the series revision the inputs were read at: the series
-        counts as assembled up to it and its hold is lifted; None (a forced
-        re-run) leaves both alone. Returns the version and the job ids.
+        ``snapshot`` is what the assembler read the inputs from: the series
+        counts as assembled up to its revision, and the hold it was read under is
+        lifted — a hold placed since (a transfer cut while the version was being
+        frozen) stays. None (a forced re-run) leaves both alone. Returns the
+        version and the job ids.
         """
         stamp = now or time.time()
         with self._transaction() as db:
@@ -65,20 +68,27 @@ class Versions(Arrivals):
                 self._insert_job(db, study_uid, series_uid, version, len(inputs), job, stamp)
                 for job in jobs
             ]
-            if revision is None:  # not an assembly (a forced re-run): holds stay
-                db.execute(
-                    "UPDATE series SET version = ? WHERE series_instance_uid = ?",
-                    (version, series_uid),
-                )
-            else:
-                db.execute(
-                    "UPDATE series SET version = ?, "
-                    "assembled_revision = MAX(assembled_revision, ?), "
-                    "held_reason = NULL, held_since = NULL, held_at = NULL "
-                    "WHERE series_instance_uid = ?",
-                    (version, revision, series_uid),
-                )
+            db.execute(
+                "UPDATE series SET version = ? WHERE series_instance_uid = ?",
+                (version, series_uid),
+            )
+            if snapshot is not None:  # an assembly (not a forced re-run)
+                self._assembled(db, snapshot)
         return version, ids
+
+    @staticmethod
+    def _assembled(db: sqlite3.Connection, snapshot: Snapshot) -> None:
+        """Count the series as assembled up to the snapshot; lift the hold it was read under."""
+        db.execute(
+            "UPDATE series SET assembled_revision = MAX(assembled_revision, ?) "
+            "WHERE series_instance_uid = ?",
+            (snapshot.revision, snapshot.series_instance_uid),
+        )
+        db.execute(
+            "UPDATE series SET held_reason = NULL, held_since = NULL, held_at = NULL "
+            "WHERE series_instance_uid = ? AND holds = ?",
+            (snapshot.series_instance_uid, snapshot.holds),
+        )
 
     @staticmethod
     def _insert_job(

@@ -15,6 +15,7 @@ __all__ = [
     "JobState",
     "Retry",
     "SeriesState",
+    "Snapshot",
     "VersionInput",
 ]
 
@@ -183,7 +184,8 @@ class SeriesState(_FromRow):
     """The arrival bookkeeping of one series (UIDs, counts, times; no patient data).
 
     ``revision`` counts content changes, ``assembled_revision`` the last one a
-    version was made of; ``held_reason`` is set while the series is on hold.
+    version was made of; ``held_reason`` is set while the series is on hold, and
+    ``holds`` counts the holds ever placed on it.
     """
 
     series_instance_uid: str
@@ -200,3 +202,19 @@ class SeriesState(_FromRow):
     held_reason: str | None
     held_since: float | None
     held_at: float | None
+    holds: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The inputs of a series read for a new version, and the state they were read in.
+
+    ``revision`` is the series' content revision and ``holds`` how many holds had
+    been placed on it when the inputs were read: a version made of them lifts
+    only a hold that was already there, never one placed while it was frozen.
+    """
+
+    series_instance_uid: str
+    revision: int
+    holds: int
+    inputs: tuple[VersionInput, ...]
