@@ -145,6 +145,52 @@ def test_images_in_acquisition_makes_a_short_series_wait(holding, phantom_study,
     assert len(inputs_of(holding, job)) == 24
 
 
+def test_a_short_count_is_counted_again_on_a_transfer_open_before_the_hold(
+    holding, phantom_study, tmp_path
+):
+    (tmp_path / "s2").mkdir()
+    files = _with(files_of(phantom_study), tmp_path, ImagesInAcquisition=24)
+    other = _with(files_of(phantom_study)[:1], tmp_path / "s2", SeriesInstanceUID="2.25.31337")
+    holding.transfer_opened("b1")  # open for another series of the study
+    receive_open(holding, other, "b1")
+    holding.transfer_opened("c1")
+    receive(holding, files[:20], "a1")
+    holding.assemble_once()
+    series = phantom_study.series_instance_uid
+    reason = holding.store.series_row(series).held_reason
+    assert reason == "waiting for the rest: 20 of 24 instances (Images in Acquisition)"
+    receive_open(holding, files[20:22], "b1")  # more, on associations opened before the hold
+    holding.transfer_ended("b1", "released")
+    holding.assemble_once()
+    reason = holding.store.series_row(series).held_reason
+    assert reason == "waiting for the rest: 22 of 24 instances (Images in Acquisition)"
+    receive_open(holding, files[22:], "c1")
+    holding.transfer_ended("c1", "released")
+    assert holding.assemble_once() == 1
+    (job,) = [j for j in jobs(holding) if j["series_instance_uid"] == series]
+    assert job["state"] == JobState.QUEUED and len(inputs_of(holding, job)) == 24
+    assert holding.store.series_row(series).held_reason is None
+
+
+def test_a_short_count_is_not_held_when_the_rest_came_while_it_was_counted(
+    holding, phantom_study, tmp_path, monkeypatch
+):
+    files = _with(files_of(phantom_study), tmp_path, ImagesInAcquisition=24)
+    receive(holding, files[:20], "a1")
+
+    def count_source(study_uid, series_uid):  # while the C-FIND runs, the rest arrives
+        receive(holding, files[20:], "rest")
+        return None
+
+    monkeypatch.setattr(holding, "_count_source", count_source)
+    assert holding.assemble_once() == 0  # counted 20 of 24, but that is stale
+    monkeypatch.setattr(holding, "_count_source", None)
+    assert holding.store.series_row(phantom_study.series_instance_uid).held_reason is None
+    assert holding.assemble_once() == 1
+    (job,) = jobs(holding)
+    assert job["state"] == JobState.QUEUED and len(inputs_of(holding, job)) == 24
+
+
 def test_temporal_positions_make_a_short_series_wait(holding, phantom_study, tmp_path):
     files = files_of(phantom_study)
     twelve = _with(files[:12], tmp_path, NumberOfTemporalPositions=2, TemporalPositionIdentifier=1)

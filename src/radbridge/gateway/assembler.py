@@ -13,10 +13,12 @@ and a job only ever reads that set. Instances arriving later make version 2,
 3, ... with new result UIDs (results are never replaced).
 
 A held series becomes complete when a clean transfer of it (opened after the
-bad one's last activity) ends. If none comes within ``incomplete_after_s`` of
-its last activity, a version is made of what arrived, marked incomplete: a rule
-with ``on_incomplete = "run"`` runs on it, the default ``"hold"`` dead-letters
-its job with the reason ``incomplete transfer`` (``gateway retry`` runs it).
+bad one's last activity) ends; a series held for a short count is counted again
+when new instances of it arrive or any transfer of it ends cleanly. If neither
+comes within ``incomplete_after_s`` of its last activity, a version is made of
+what arrived, marked incomplete: a rule with ``on_incomplete = "run"`` runs on
+it, the default ``"hold"`` dead-letters its job with the reason ``incomplete
+transfer`` (``gateway retry`` runs it).
 """
 
 from __future__ import annotations
@@ -113,8 +115,8 @@ def _settled(
         if expected is not None and len(inputs) < expected[0]:
             count, signal = expected
             reason = f"waiting for the rest: {len(inputs)} of {count} instances ({signal})"
-            if not store.hold(series_uid, reason, snapshot=snapshot, now=stamp):
-                return None  # held meanwhile (a transfer cut): that hold stays
+            if not store.hold_short(series_uid, reason, snapshot, now=stamp):
+                return None  # changed meanwhile: the next round decides
             log.warning("series %s held: %s", series_uid, reason)
             return Assembled(series_uid, row.version, (), complete=False, held=reason)
     jobs = _jobs(config, facts, complete=True, note=None)

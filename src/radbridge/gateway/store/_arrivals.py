@@ -109,11 +109,16 @@ class Arrivals(Database):
             "last_received_at = excluded.last_received_at, settled_at = excluded.settled_at",
             (series_uid, study_uid, stamp, stamp, stamp),
         )
-        if kind != "duplicate":
+        if kind != "duplicate":  # new content: a short count is counted again
             db.execute(
                 "UPDATE series SET revision = revision + 1, "
                 "instance_count = instance_count + ? WHERE series_instance_uid = ?",
                 (int(kind == "new"), series_uid),
+            )
+            db.execute(
+                "UPDATE series SET held_reason = NULL, held_at = NULL WHERE "
+                "series_instance_uid = ? AND held_reason IS NOT NULL AND held_since IS NULL",
+                (series_uid,),
             )
         if transfer:
             self._link(db, transfer, series_uid, stamp)
@@ -178,7 +183,8 @@ class Arrivals(Database):
         A transfer that was not released, or had refused instances, holds every
         series it touched (and every series of a refused instance) — unless a
         clean transfer of that series opened after its last activity already
-        ended. A clean transfer lifts the holds placed before it opened.
+        ended. A clean transfer lifts the holds placed before it opened, and
+        every hold for a short count (see :meth:`hold_short`) of its series.
         """
         stamp = now or time.time()
         with self._transaction() as db:
@@ -212,7 +218,7 @@ class Arrivals(Database):
                 db.execute(
                     "UPDATE series SET held_reason = NULL, held_since = NULL, held_at = NULL, "
                     "settled_at = MAX(settled_at, ?) WHERE held_reason IS NOT NULL AND "
-                    "held_since < ? AND series_instance_uid IN "
+                    "(held_since IS NULL OR held_since < ?) AND series_instance_uid IN "
                     "(SELECT series_instance_uid FROM transfer_series WHERE transfer = ?)",
                     (stamp, row["opened_at"], transfer),
                 )
@@ -244,29 +250,26 @@ class Arrivals(Database):
             held.append(series_uid)
         return held
 
-    def hold(
-        self,
-        series_uid: str,
-        reason: str,
-        *,
-        snapshot: Snapshot | None = None,
-        now: float | None = None,
+    def hold_short(
+        self, series_uid: str, reason: str, snapshot: Snapshot, *, now: float | None = None
     ) -> bool:
-        """Put a series on hold (a later clean transfer of it lifts the hold).
+        """Hold a series whose count, read in ``snapshot``, is short; return whether it is held.
 
-        With ``snapshot`` (the inputs the decision was made on), only if no hold
-        was placed on the series since: a newer hold (a transfer cut meanwhile)
-        stays as it is. Returns whether the series was held.
+        No transfer ended badly, so there is none to wait out (``held_since``
+        stays None): the next new content of the series, or the clean end of any
+        transfer of it, lifts the hold and the assembler counts again. Nothing
+        is held when the series changed since the snapshot — new content (the
+        count is stale: the next round counts again) or a hold placed (a
+        transfer cut meanwhile: that hold stays).
         """
         stamp = now or time.time()
-        holds = None if snapshot is None else snapshot.holds
         with self._transaction() as db:
             return bool(
                 db.execute(
-                    "UPDATE series SET held_reason = ?, held_since = ?, held_at = ?, "
-                    "holds = holds + 1 WHERE series_instance_uid = ? AND "
-                    "(? IS NULL OR holds = ?)",
-                    (reason, stamp, stamp, series_uid, holds, holds),
+                    "UPDATE series SET held_reason = ?, held_since = NULL, held_at = ?, "
+                    "holds = holds + 1 WHERE series_instance_uid = ? AND holds = ? "
+                    "AND revision = ?",
+                    (reason, stamp, series_uid, snapshot.holds, snapshot.revision),
                 ).rowcount
             )
 

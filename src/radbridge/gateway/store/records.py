@@ -184,8 +184,9 @@ class SeriesState(_FromRow):
     """The arrival bookkeeping of one series (UIDs, counts, times; no patient data).
 
     ``revision`` counts content changes, ``assembled_revision`` the last one a
-    version was made of; ``held_reason`` is set while the series is on hold, and
-    ``holds`` counts the holds ever placed on it.
+    version was made of; ``held_reason`` is set while the series is on hold,
+    ``held_since`` is the last activity of the transfer that held it (None for a
+    short count), and ``holds`` counts the holds ever placed on it.
     """
 
     series_instance_uid: str
