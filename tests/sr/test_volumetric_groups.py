@@ -9,6 +9,7 @@ referenced instance is in the evidence. highdicom's reader (``group.roi``,
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 
 import highdicom as hd
@@ -144,7 +145,12 @@ def test_a_seg_without_its_series_is_refused_unless_passed_as_related(source, se
         assert not dciodvfy(path, "-new").errors
 
 
-def test_a_volume_surface_on_a_source_without_series_is_refused(source, tmp_path):
+def test_a_volume_surface_on_a_source_without_series_is_made_with_a_warning(
+    source, tmp_path, caplog
+):
+    # a source known only as a volume names no series: the SR cannot say which one was
+    # segmented, so the item is left out with a warning (the results layer encodes SEG
+    # and SR of Series.from_volume sources), never written as "None"
     first = MeasurementGroup("first", finding=TUMOR, measurements=(VOLUME,))
     other = encode_measurement_report(MeasurementReport(groups=(first,)), source)
     del other.CurrentRequestedProcedureEvidenceSequence  # no images, so no series known
@@ -152,9 +158,10 @@ def test_a_volume_surface_on_a_source_without_series_is_refused(source, tmp_path
     report = MeasurementReport(
         groups=(MeasurementGroup("lesion", finding=TUMOR, measurements=(VOLUME,), **group),)
     )
-    with pytest.raises(EncodingError) as err:
-        encode_measurement_report(report, other)
-    assert err.value.attribute == "SourceSeriesForSegmentation"
+    with caplog.at_level(logging.WARNING, logger="radbridge.iods.sr.writer"):
+        made = encode_measurement_report(report, other)
+    assert "names no series" in caplog.text
+    assert "None" not in str(made.ContentSequence)
 
 
 def test_volumetric_groups_that_mix_outline_kinds_are_refused(source):

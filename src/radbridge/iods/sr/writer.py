@@ -25,6 +25,7 @@ Examples
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -60,6 +61,8 @@ __all__ = [
     "encode_measurement_report",
     "evidence_sequence",
 ]
+
+log = logging.getLogger(__name__)
 
 COMPREHENSIVE_SR_STORAGE = "1.2.840.10008.5.1.4.1.1.88.33"
 COMPREHENSIVE_3D_SR_STORAGE = "1.2.840.10008.5.1.4.1.1.88.34"
@@ -135,9 +138,10 @@ def _scoord(region: tid1500.ImageRegion, relationship: str, concept: Code | None
 
 def _region_items(group: tid1500.MeasurementGroup, source_series: str | None) -> list[Dataset]:
     items = [_region_item(group, r) for r in (group.region, *group.regions) if r is not None]
-    if group.region is not None and group.template == "1411" and group.region.is_3d:
+    surface = group.region is not None and group.template == "1411" and group.region.is_3d
+    if surface and source_series:
         # TID 1411: a Volume Surface comes with the series it was segmented from
-        items.append(uidref_item("CONTAINS", c.SOURCE_SERIES_FOR_SEGMENTATION, str(source_series)))
+        items.append(uidref_item("CONTAINS", c.SOURCE_SERIES_FOR_SEGMENTATION, source_series))
     frame = group.segmentation_frame
     if frame is not None:
         items += [
@@ -277,12 +281,13 @@ def _check_tid1411(report: tid1500.MeasurementReport, source: _Source) -> None:
             )
         given = group.segment.source_series_uid if group.segment is not None else None
         if (kinds or group.segment is not None) and not (given or source.series_instance_uid):
-            raise EncodingError(
-                f"{where} needs the series it was segmented from (TID 1411 'Source series "
-                "for segmentation'), and the source names no series",
-                attribute="SourceSeriesForSegmentation",
-                hint="pass the source series itself as source (read_source_series), or give "
-                "SegmentReference(source_series_uid=...)",
+            # a source known only as a volume (Series.from_volume) names no series: the
+            # report is still made, without the item, as every such result set needs it
+            log.warning(
+                "%s: the source names no series, so the SR cannot say which series was "
+                "segmented (TID 1411 'Source series for segmentation' left out); pass the "
+                "source series itself, or SegmentReference(source_series_uid=...)",
+                where,
             )
 
 
@@ -344,8 +349,9 @@ def _group(
                 segments=[seg.segment_number],
             )
         )
-        series = seg.source_series_uid or str(source_series)  # checked by _check_tid1411
-        items.append(uidref_item("CONTAINS", c.SOURCE_SERIES_FOR_SEGMENTATION, series))
+        series = seg.source_series_uid or source_series  # None: warned by _check_tid1411
+        if series:
+            items.append(uidref_item("CONTAINS", c.SOURCE_SERIES_FOR_SEGMENTATION, series))
     items += _region_items(group, source_series)
     items += [_measurement(m, group.algorithm) for m in group.measurements]
     items += [code_item("CONTAINS", e.concept, e.value) for e in group.evaluations]
