@@ -34,7 +34,7 @@ from pydicom.dataset import Dataset
 from radbridge.gateway.completeness import expected_from_headers, expected_from_pacs
 from radbridge.gateway.config import GatewayConfig
 from radbridge.gateway.routing import SeriesFacts, priority_of
-from radbridge.gateway.store import JobSpec, JobState, SeriesState, Store, VersionInput
+from radbridge.gateway.store import JobSpec, JobState, SeriesState, Snapshot, Store, VersionInput
 from radbridge.io.series import load_datasets
 
 __all__ = ["INCOMPLETE", "Assembled", "assemble", "pacs_count_source"]
@@ -104,12 +104,11 @@ def _settled(
     stamp: float,
 ) -> Assembled | None:
     series_uid = row.series_instance_uid
-    snapshot = store.snapshot_inputs(row)
-    if snapshot is None:  # changed since it was chosen: the next round decides
+    read = _read(store, row)
+    if read is None:  # changed since it was chosen: the next round decides
         return None
+    snapshot, headers, facts = read
     inputs = snapshot.inputs
-    headers = _headers(inputs, series_uid)
-    facts = SeriesFacts.from_headers(headers) if headers else None
     if headers:
         expected = _expected(headers, row, count_source)
         if expected is not None and len(inputs) < expected[0]:
@@ -133,17 +132,27 @@ def _settled(
     return Assembled(series_uid, version, tuple(ids))
 
 
+def _read(
+    store: Store, row: SeriesState
+) -> tuple[Snapshot, list[Dataset] | None, SeriesFacts | None] | None:
+    """Return the series' snapshot, its headers and routing facts; None if it changed."""
+    snapshot = store.snapshot_inputs(row)
+    if snapshot is None:
+        return None
+    headers = _headers(snapshot.inputs, row.series_instance_uid)
+    return snapshot, headers, SeriesFacts.from_headers(headers) if headers else None
+
+
 def _given_up(
     store: Store, config: GatewayConfig, row: SeriesState, stamp: float
 ) -> Assembled | None:
     series_uid = row.series_instance_uid
     note = str(row.held_reason)
-    snapshot = store.snapshot_inputs(row)
-    if snapshot is None:  # changed since it was chosen: the next round decides
+    read = _read(store, row)
+    if read is None:  # changed since it was chosen: the next round decides
         return None
+    snapshot, _, facts = read
     inputs = snapshot.inputs
-    headers = _headers(inputs, series_uid)
-    facts = SeriesFacts.from_headers(headers) if headers else None
     jobs = _jobs(config, facts, complete=False, note=note)
     version, ids = store.create_version(
         series_uid, inputs, jobs, complete=False, note=note, snapshot=snapshot, now=stamp
