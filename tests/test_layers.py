@@ -101,6 +101,7 @@ PLACES = {
     "radbridge.coding": "core",
     "radbridge.color": "core",
     "radbridge.data": "core",
+    "radbridge.dicom_tables": "core",
     "radbridge.errors": "core",
     "radbridge.schema": "core",
     "radbridge.ucum": "core",

@@ -391,16 +391,13 @@ def decodable_syntaxes() -> frozenset[str]:
     >>> "1.2.840.10008.1.2" in decodable_syntaxes()  # Implicit VR Little Endian
     True
     """
-    from pydicom._uid_dict import UID_dictionary
     from pydicom.uid import UID
+
+    from radbridge.dicom_tables import transfer_syntax_uids
 
     own = {ts.uid for ts in TransferSyntax if not ts.encapsulated}
     own |= {TransferSyntax.RLE.uid, TransferSyntax.DEFLATE.uid}
-    others = (
-        uid
-        for uid, (_, kind, *_) in UID_dictionary.items()
-        if kind == "Transfer Syntax" and UID(uid).is_compressed and uid not in own
-    )
+    others = (uid for uid in transfer_syntax_uids() if UID(uid).is_compressed and uid not in own)
     return frozenset(own | {uid for uid in others if _decoder_installed(uid)})
 
 

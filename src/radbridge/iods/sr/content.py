@@ -19,13 +19,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cache
 from typing import Any
 
 from pydicom import Dataset
 from pydicom.valuerep import format_number_as_ds
 
 from radbridge.coding import Code
+from radbridge.dicom_tables import srt_to_sct
 from radbridge.errors import EncodingError, InvalidAttributeError, MissingAttributeError
 from radbridge.iods.source import sop_reference
 
@@ -192,21 +192,11 @@ def scoord3d_item(
     return item
 
 
-@cache
-def _srt_to_sct() -> dict[str, str]:
-    """Return pydicom's table of retired SNOMED-RT code values and their SNOMED CT ones."""
-    try:
-        from pydicom.sr._snomed_dict import mapping
-    except ImportError:  # pragma: no cover - a private module of pydicom
-        return {}
-    return dict(mapping.get("SRT", {}))
-
-
 def _as_sct(code: Code) -> Code:
     """Return an SRT code as its SCT equivalent (when there is one); other codes as they are."""
     if code.scheme != "SRT":
         return code
-    value = _srt_to_sct().get(code.value)
+    value = srt_to_sct().get(code.value)
     return replace(code, value=value, scheme="SCT") if value else code
 
 

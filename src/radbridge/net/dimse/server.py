@@ -67,12 +67,12 @@ class _StorageClasses(Container[str]):
     """Storage SOP classes: named so in pydicom's dictionary, or new under the storage root."""
 
     def __init__(self) -> None:
-        from pydicom._uid_dict import UID_dictionary
+        from radbridge.dicom_tables import uid_entries
 
-        self._names = {uid: entry[0] for uid, entry in UID_dictionary.items()}
+        self._names = {uid: name for uid, (name, _) in uid_entries().items()}
         self._storage = {
             uid
-            for uid, (name, kind, *_) in UID_dictionary.items()
+            for uid, (name, kind) in uid_entries().items()
             if kind == "SOP Class"
             and "Storage" in name
             and not any(word in name for word in ("Commitment", "Directory", "Management"))
@@ -107,13 +107,9 @@ def storage_sop_classes() -> Container[str]:
 @functools.cache
 def transfer_syntaxes() -> frozenset[str]:
     """Every transfer syntax pydicom knows that encodes a data set on the network."""
-    from pydicom._uid_dict import UID_dictionary
+    from radbridge.dicom_tables import transfer_syntax_uids
 
-    return frozenset(
-        uid
-        for uid, (_, kind, *_) in UID_dictionary.items()
-        if kind == "Transfer Syntax" and uid not in _NOT_NETWORK
-    )
+    return transfer_syntax_uids() - _NOT_NETWORK
 
 
 @dataclass
