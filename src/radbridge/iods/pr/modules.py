@@ -155,17 +155,15 @@ def graphic_item(graphic: types.GraphicObject) -> Dataset:
 def text_item(text: types.TextObject) -> Dataset:
     """One Text Object Sequence item."""
     item = Dataset()
-    if text.bounding_box is not None:
-        item.BoundingBoxAnnotationUnits = str(text.units)
-    if text.anchor is not None:
-        item.AnchorPointAnnotationUnits = str(text.units)
     item.UnformattedTextValue = text.text
     if text.bounding_box is not None:
         left, top, right, bottom = text.bounding_box
+        item.BoundingBoxAnnotationUnits = str(text.units)
         item.BoundingBoxTopLeftHandCorner = [left, top]
         item.BoundingBoxBottomRightHandCorner = [right, bottom]
         item.BoundingBoxTextHorizontalJustification = text.justification
     if text.anchor is not None:
+        item.AnchorPointAnnotationUnits = str(text.units)
         item.AnchorPoint = list(text.anchor)
         item.AnchorPointVisibility = "Y" if text.anchor_visible else "N"
     if text.group_id is not None:
