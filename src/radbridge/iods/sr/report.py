@@ -31,6 +31,7 @@ from typing import Any
 
 from pydicom import Dataset
 
+from radbridge.codes import BILATERAL, LEFT, RIGHT, UNILATERAL
 from radbridge.coding import Code
 from radbridge.errors import EncodingError, InvalidAttributeError
 from radbridge.iods.content import AlgorithmIdentification, SegmentDescription
@@ -85,8 +86,8 @@ _SEGMENTATION_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.66.4",  # Segmentation Storage
     "1.2.840.10008.5.1.4.1.1.66.7",  # Label Map Segmentation Storage
 }
-# CID 244 Laterality (SCT): Left, Right, Right and left, Unilateral.
-_LATERALITY_SCT = {"7771000", "24028007", "51440002", "66459002"}
+# CID 244 Laterality (SCT).
+_LATERALITY_SCT = {code.value for code in (LEFT, RIGHT, BILATERAL, UNILATERAL)}
 
 
 def _check_laterality(site: Code | None, laterality: Code | None, where: str) -> None:
