@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from pydicom import Dataset
 
-from radbridge.errors import ConfigError, EncodingError, UnknownTermError
+from radbridge.errors import ConfigError, UnknownTermError
 from radbridge.models import ModelMeasurement
 from radbridge.pr import OutlineOptions, encode_gsps
 from radbridge.results.registry import Output, OutputKind, ResultContext
@@ -72,13 +72,7 @@ def measurement_texts(measurements: Sequence[ModelMeasurement]) -> dict[int, str
 
 def encode(context: ResultContext, output: GspsOutput) -> Dataset:
     """Outline the result's label map (or ``output.mask``) on the source images."""
-    mask = output.mask if output.mask is not None else context.result.labels
-    if mask is None:
-        raise EncodingError(
-            "the result has no label map to outline",
-            attribute="labels",
-            hint="return labels= from the model, or pass GspsOutput(mask=...)",
-        )
+    mask = context.mask_or_labels(output.mask, output, to="outline")
     texts = measurement_texts(context.result.measurements) if output.measurements else {}
     segments: Any
     try:

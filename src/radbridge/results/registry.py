@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydicom import Dataset
 
-from radbridge.errors import ConfigError
+from radbridge.errors import ConfigError, EncodingError
 from radbridge.geometry import Volume
 from radbridge.iods.common import SeriesOptions
 from radbridge.iods.source import Series, SeriesLike
@@ -171,6 +171,25 @@ class ResultContext:
     def segments(self) -> tuple[SegmentDescription, ...]:
         """The result's segments, described once (codes, colours) for every output."""
         return tuple(describe_labels(dict(self.result.segments), algorithm=self.algorithm))
+
+    def mask_or_labels(self, mask: Any, output: Output, *, to: str) -> Any:
+        """Return ``mask`` (the mask ``output`` was given) when set, else the result's label map.
+
+        ``to`` says what the kind does with it (``"contour"``), for the error.
+
+        Raises
+        ------
+        EncodingError
+            Neither: no mask was given and the result has no label map.
+        """
+        chosen = mask if mask is not None else self.result.labels
+        if chosen is None:
+            raise EncodingError(
+                f"the result has no label map to {to}",
+                attribute="labels",
+                hint=f"return labels= from the model, or pass {type(output).__name__}(mask=...)",
+            )
+        return chosen
 
     def series_options(self, kind: str) -> SeriesOptions | None:
         """Return the series options given for ``kind`` (None: the encoder's defaults)."""

@@ -14,7 +14,6 @@ from typing import Any, ClassVar
 
 from pydicom import Dataset
 
-from radbridge.errors import EncodingError
 from radbridge.results.registry import Output, OutputKind, ResultContext
 from radbridge.rtstruct import ContourOptions, encode_rtstruct
 
@@ -44,15 +43,8 @@ class RtstructOutput(Output):
 
 def encode(context: ResultContext, output: RtstructOutput) -> Dataset:
     """Contour the result's label map (or ``output.mask``) on the source."""
-    mask = output.mask if output.mask is not None else context.result.labels
-    if mask is None:
-        raise EncodingError(
-            "the result has no label map to contour",
-            attribute="labels",
-            hint="return labels= from the model, or pass RtstructOutput(mask=...)",
-        )
     return encode_rtstruct(
-        mask,
+        context.mask_or_labels(output.mask, output, to="contour"),
         context.series,
         dict(context.result.segments),
         contours=output.contours,
