@@ -27,9 +27,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "THRESHOLD_HELP",
+    "AlgorithmVersionOption",
     "ContentCreatorOption",
     "JsonOption",
     "ProfileOption",
+    "SegFileArgument",
     "SeriesDescriptionOption",
     "SeriesNumberOption",
     "SeriesOption",
@@ -80,6 +82,10 @@ ProfileOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+AlgorithmVersionOption = Annotated[
+    str, typer.Option("--algorithm-version", help="Algorithm version.")
+]
+SegFileArgument = Annotated[Path, typer.Argument(metavar="SEG", help="SEG file.")]
 
 _APP_SETTINGS: dict[str, Any] = {
     "name": "radbridge",

@@ -8,7 +8,13 @@ from typing import Annotated, Any
 
 import typer
 
-from radbridge.cli import JsonOption, SeriesOption, SourceOption, command_group
+from radbridge.cli import (
+    AlgorithmVersionOption,
+    JsonOption,
+    SeriesOption,
+    SourceOption,
+    command_group,
+)
 from radbridge.cli.output import emit, say
 from radbridge.errors import ConfigError
 
@@ -64,7 +70,7 @@ def encode(
     algorithm: Annotated[
         str | None, typer.Option(help="Algorithm name (default: MANUAL groups).")
     ] = None,
-    algorithm_version: Annotated[str, typer.Option(help="Algorithm version.")] = "0",
+    algorithm_version: AlgorithmVersionOption = "0",
     single_precision: Annotated[
         bool, typer.Option("--single-precision", help="32-bit coordinates (half the size).")
     ] = False,

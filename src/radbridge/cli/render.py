@@ -7,7 +7,15 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
-from radbridge.cli import JsonOption, ProfileOption, SourceOption, ThresholdOption, app, identity
+from radbridge.cli import (
+    JsonOption,
+    ProfileOption,
+    SegFileArgument,
+    SourceOption,
+    ThresholdOption,
+    app,
+    identity,
+)
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -35,7 +43,7 @@ def _masks(
 
 @app.command("render")
 def render(
-    seg_file: Annotated[Path, typer.Argument(metavar="SEG", help="SEG file.")],
+    seg_file: SegFileArgument,
     source: SourceOption,
     output: Annotated[Path, typer.Option("-o", "--output", help="Output folder.")],
     style: Annotated[

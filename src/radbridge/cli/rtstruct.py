@@ -83,7 +83,7 @@ def encode(
     algorithm: Annotated[
         str, typer.Option(help="Algorithm name recorded per ROI.")
     ] = "unspecified",
-    algorithm_version: Annotated[str, typer.Option(help="Algorithm version.")] = "0",
+    algorithm_version: cli.AlgorithmVersionOption = "0",
     allow_empty: Annotated[
         bool, typer.Option("--allow-empty", help="Write ROIs without voxels (no contours).")
     ] = False,

@@ -67,7 +67,7 @@ def encode(
     algorithm: Annotated[
         str, typer.Option(help="Algorithm name recorded per segment.")
     ] = "unspecified",
-    algorithm_version: Annotated[str, typer.Option(help="Algorithm version.")] = "0",
+    algorithm_version: cli.AlgorithmVersionOption = "0",
     series: cli.SeriesOption = None,
     series_description: cli.SeriesDescriptionOption = None,
     series_number: cli.SeriesNumberOption = None,
@@ -195,7 +195,7 @@ def _syntax_name(ds: Any) -> str:
 
 @seg_app.command("decode")
 def decode(
-    seg_file: Annotated[Path, typer.Argument(metavar="SEG", help="SEG file.")],
+    seg_file: cli.SegFileArgument,
     output: Annotated[
         Path,
         typer.Option("-o", "--output", help=".nii.gz, .nrrd or .npy; a folder with --per-segment."),
@@ -351,7 +351,7 @@ def _write_per_segment(
 
 @seg_app.command("info")
 def info(
-    seg_file: Annotated[Path, typer.Argument(metavar="SEG", help="SEG file.")],
+    seg_file: cli.SegFileArgument,
     as_json: cli.JsonOption = False,
 ) -> None:
     """Describe a SEG: type, frames, segments and their codes, geometry."""

@@ -140,7 +140,7 @@ def encode(
     algorithm: Annotated[
         str | None, typer.Option(help="Algorithm name (default: MANUAL segments).")
     ] = None,
-    algorithm_version: Annotated[str, typer.Option(help="Algorithm version.")] = "0",
+    algorithm_version: cli.AlgorithmVersionOption = "0",
     series: cli.SeriesOption = None,
     as_json: cli.JsonOption = False,
 ) -> None:
