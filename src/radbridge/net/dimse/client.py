@@ -33,7 +33,13 @@ from radbridge.net.dimse.pdu import (
 from radbridge.net.dimse.status import check_status_code
 from radbridge.net.peers import Peer
 
-__all__ = ["DEFAULT_AE_TITLE", "ClientAssociation", "echo", "open_association"]
+__all__ = [
+    "DEFAULT_AE_TITLE",
+    "ClientAssociation",
+    "echo",
+    "open_association",
+    "unreachable_error",
+]
 
 #: The calling AE title radbridge uses unless told otherwise.
 DEFAULT_AE_TITLE = "RADBRIDGE"
@@ -146,6 +152,15 @@ class ClientAssociation:
             self.abort()
 
 
+def unreachable_error(peer: Peer, why: object) -> AssociationError:
+    """Return the error for a peer that took no connection (``why``: what the socket said)."""
+    return AssociationError(
+        f"cannot open an association to {peer} ({why})",
+        path=peer.name,
+        hint="check that the peer is running and its host and port are right",
+    )
+
+
 def _connect(peer: Peer) -> tuple[socket.socket, str]:
     label = str(peer)
     try:
@@ -157,11 +172,7 @@ def _connect(peer: Peer) -> tuple[socket.socket, str]:
             hint="check the host and port, or raise timeout_s",
         ) from exc
     except OSError as exc:
-        raise AssociationError(
-            f"cannot open an association to {label} ({exc.strerror or exc})",
-            path=peer.name,
-            hint="check that the peer is running and its host and port are right",
-        ) from exc
+        raise unreachable_error(peer, exc.strerror or exc) from exc
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if peer.tls is not None:
         try:

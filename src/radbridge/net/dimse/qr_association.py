@@ -44,7 +44,7 @@ from radbridge.errors import (
     PeerTimeoutError,
     PresentationContextError,
 )
-from radbridge.net.dimse.client import DEFAULT_AE_TITLE
+from radbridge.net.dimse.client import DEFAULT_AE_TITLE, unreachable_error
 from radbridge.net.dimse.status import check_status_code, status_text
 from radbridge.net.peers import Peer
 
@@ -202,11 +202,7 @@ def _failure(peer: Peer, assoc: Association, elapsed: float) -> NetworkError:
             hint="check the host and port, or raise timeout_s",
         )
     if why is not None:
-        return AssociationError(
-            f"cannot open an association to {peer} ({why})",
-            path=peer.name,
-            hint="check that the peer is running and its host and port are right",
-        )
+        return unreachable_error(peer, why)
     return AssociationError(
         f"{peer} aborted the association",
         path=peer.name,
