@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 
 import numpy as np
 import pydicom
@@ -183,6 +184,37 @@ def test_peer_down_is_reported_per_instance_and_in_one_line(small_study, capsys)
     (line,) = capsys.readouterr().err.strip().splitlines()  # one line, not one per file
     assert line.startswith("error: 12 instances not stored")
     assert "cannot open an association" in line
+
+
+@pytest.mark.peer
+@pytest.mark.timeout(120)
+def test_a_peer_that_stalls_fails_in_bounded_time_and_says_how_long_it_waited(
+    storescp_factory, small_study
+):
+    """DCMTK storescp sleeping 30 s inside every C-STORE: a stalled PACS, for real."""
+    stalled = storescp_factory(extra_args=("--sleep-during", "30"))
+    peer = Peer(stalled.aet, "127.0.0.1", stalled.port, timeout_s=1.5)
+    started = time.monotonic()
+    report = send([small_study.dicom_dir], peer, retries=1, backoff_s=0.05)
+    took = time.monotonic() - started
+    assert not report.ok and len(report.failed) == 12 and not report.sent
+    assert all("sent nothing within 1.5 s" in r.error for r in report.failed), report.failed[0]
+    assert "raise timeout_s" in report.failed[0].error
+    # two attempts, each ended by the timeout: neither a hang nor the 30 s sleep
+    assert took < 15, took
+
+
+@pytest.mark.peer
+@pytest.mark.slow
+def test_a_slow_peer_within_the_timeout_gets_every_instance(storescp_factory, small_study):
+    """storescp taking 1 s per C-STORE, under a 5 s timeout: slow is not failed."""
+    slow = storescp_factory(extra_args=("--sleep-during", "1"))
+    files = sorted(small_study.dicom_dir.glob("*.dcm"))[:4]
+    report = send(files, Peer(slow.aet, "127.0.0.1", slow.port, timeout_s=5), retries=0)
+    assert report.ok, [r.error for r in report.failed]
+    assert report.associations == 1
+    received = {str(pydicom.dcmread(p).SOPInstanceUID) for p in slow.directory.glob("*.dcm")}
+    assert received == {str(pydicom.dcmread(p).SOPInstanceUID) for p in files}
 
 
 @pytest.mark.peer

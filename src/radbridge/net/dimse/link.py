@@ -100,7 +100,10 @@ class Link:
             try:
                 count = self.sock.recv_into(view[got:])
             except TimeoutError as exc:
-                raise PeerTimeoutError(f"{self.peer} sent nothing within the timeout") from exc
+                raise PeerTimeoutError(
+                    f"{self.peer} sent nothing within {self.sock.gettimeout() or 0:g} s",
+                    hint="check that the peer is not stalled, or raise timeout_s",
+                ) from exc
             except OSError as exc:
                 raise NetworkError(f"the connection to {self.peer} failed ({exc})") from exc
             if count == 0:
@@ -125,7 +128,10 @@ class Link:
                 if pending and sent:
                     pending[0] = pending[0][sent:]
         except TimeoutError as exc:
-            raise PeerTimeoutError(f"{self.peer} stopped reading (timeout)") from exc
+            raise PeerTimeoutError(
+                f"{self.peer} stopped reading for {self.sock.gettimeout() or 0:g} s",
+                hint="check that the peer is not stalled, or raise timeout_s",
+            ) from exc
         except OSError as exc:
             raise NetworkError(f"the connection to {self.peer} failed ({exc})") from exc
 
