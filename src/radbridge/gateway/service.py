@@ -5,7 +5,9 @@
 - the **assembler** finds complete series and queues jobs;
 - **runners** (``workers`` threads) claim jobs by priority and run them (an
   urgent result's alerts are queued with its deliveries);
-- the **sender** delivers outbox files with retries;
+- the **senders** deliver outbox files with retries, one thread per destination a
+  rule names (at most 8), one file per destination at a time, so a slow or stalled
+  destination delays only its own deliveries;
 - the **alerter** sends critical-finding alerts with retries
   (:mod:`radbridge.gateway.alerting`), apart from the deliveries so an alert
   never waits behind a long delivery queue.
@@ -62,6 +64,9 @@ if TYPE_CHECKING:
 __all__ = ["Gateway", "prepare_data_dir"]
 
 log = logging.getLogger(__name__)
+
+#: Most sender threads: one per destination the rules name, up to this many.
+MAX_SENDERS = 8
 
 
 def prepare_data_dir(config: GatewayConfig) -> None:
@@ -146,6 +151,10 @@ class Gateway:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._receiving = threading.Lock()
+        self._sending: set[str] = set()  # destinations a sender thread is sending to
+        self._claiming = threading.Lock()
+        self._running = 0  # loop threads not yet ended
+        self._closing: bool | None = None  # None: open; False: close asked; True: closed
         self._refusals: dict[str, tuple[int, set[str], float]] = {}
         self._ended: deque[tuple[str, TransferOutcome, Any, float]] = deque()
         self._conditions = Conditions(log)
@@ -457,10 +466,24 @@ class Gateway:
         self.audit.write("job failed", job=job_id, state=state, error=reason[:500])
 
     def deliver_once(self) -> bool:
-        """Deliver the next ready file, if any; return whether one was attempted."""
-        item = self.store.claim_delivery()
-        if item is None:
-            return False
+        """Deliver the next ready file, if any; return whether one was attempted.
+
+        A file to a destination another thread is sending to waits, so each
+        destination gets one file at a time and a stalled one holds one thread.
+        """
+        with self._claiming:
+            item = self.store.claim_delivery(skip=tuple(self._sending))
+            if item is None:
+                return False
+            self._sending.add(item.destination)
+        try:
+            self._deliver(item)
+        finally:
+            with self._claiming:
+                self._sending.discard(item.destination)
+        return True
+
+    def _deliver(self, item: Delivery) -> None:
         try:
             status = deliver(item, self.config, self.sender, sha256=item.sha256)
         except Exception as exc:  # temporary failures back off, permanent ones dead-letter
@@ -476,7 +499,7 @@ class Gateway:
                 permanent=permanent,
                 error=str(exc)[:500],
             )
-            return True
+            return
         self.metrics.delivery_attempted(item.destination)
         self.store.delivered(item)
         if status:
@@ -494,7 +517,6 @@ class Gateway:
             sha256=item.sha256,
             warning=f"0x{status:04X}" if status else None,
         )
-        return True
 
     def retry(self, job_id: int) -> Job:
         """Run a dead-lettered job again (see :meth:`~radbridge.gateway.store.Store.retry_job`).
@@ -561,38 +583,75 @@ class Gateway:
         self._stop.clear()
         loops: list[tuple[str, Callable[[], Any]]] = [("assembler", self.assemble_once)]
         loops += [(f"runner-{i}", self.run_once) for i in range(self.config.workers)]
-        loops.append(("sender", self.deliver_once))
+        destinations = {d for rule in self.config.rules for d in rule.destinations}
+        senders = min(max(len(destinations), 1), MAX_SENDERS)
+        loops += [(f"sender-{i}", self.deliver_once) for i in range(senders)]
         loops.append(("alerter", self.alert_once))
         for name, body in loops:
             thread = threading.Thread(
                 target=self._loop, args=(name, body), name=f"radbridge-{name}", daemon=True
             )
+            with self._claiming:
+                self._running += 1
             thread.start()
             self._threads.append(thread)
 
     def _loop(self, name: str, body: Callable[[], Any]) -> None:
-        while not self._stop.is_set():
-            try:
-                busy = body()
-            except Exception as exc:  # a loop must survive anything; the database keeps the state
-                self._conditions.report(name, exc)
-                busy = False
-            else:
-                self._conditions.clear(name)
-            if not busy:
-                self._stop.wait(self.config.poll_s)
+        try:
+            while not self._stop.is_set():
+                try:
+                    busy = body()
+                except Exception as exc:  # a loop must survive anything; the database keeps it
+                    self._conditions.report(name, exc)
+                    busy = False
+                else:
+                    self._conditions.clear(name)
+                if not busy:
+                    self._stop.wait(self.config.poll_s)
+        finally:
+            with self._claiming:
+                self._running -= 1
+                last = self._running == 0 and self._closing is False
+            if last:  # close() found this loop busy and left the closing to it
+                self._release()
 
     def stop(self, *, timeout: float = 30.0) -> None:
-        """Stop the loops after their current step (jobs in flight finish first)."""
+        """Stop the loops after their current step (jobs in flight finish first).
+
+        A loop still busy after ``timeout`` seconds (a model still running, a send
+        to a stalled peer within its ``timeout_s``) ends when that step ends.
+        """
         self._stop.set()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-        self._threads.clear()
+        self._threads = [thread for thread in self._threads if thread.is_alive()]
+        if self._threads:
+            names = ", ".join(thread.name for thread in self._threads)
+            log.warning("still busy after %g s, ending after this step: %s", timeout, names)
 
-    def close(self) -> None:
-        """Stop, disconnect from the cluster, close the loaded models and the database."""
-        self.stop()
+    def close(self, *, timeout: float = 30.0) -> None:
+        """Stop, disconnect from the cluster, close the loaded models and the database.
+
+        If a loop is still busy after ``timeout`` seconds, the models and the
+        database are closed when its step ends, never under it: the step's outcome
+        is recorded (or, if the process exits first, the step is done again at
+        the next start).
+        """
+        self.stop(timeout=timeout)
+        with self._claiming:
+            if self._closing is not None:
+                return
+            self._closing = False
+            busy = self._running > 0
+        if not busy:
+            self._release()
+
+    def _release(self) -> None:
+        with self._claiming:
+            if self._closing:
+                return
+            self._closing = True
         if self.executor is not None:
             self.executor.close()
         self.models.close()

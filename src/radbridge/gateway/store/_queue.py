@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from radbridge.errors import GatewayError
 from radbridge.gateway.store._alerts import Alerts, queue_alerts, retry_failed_alerts
@@ -267,16 +267,19 @@ class Queue(Alerts):
             )
             _finish_if_delivered(db, job_id, stamp)
 
-    def claim_delivery(self, *, now: float | None = None) -> Delivery | None:
-        """Take the next ready delivery."""
+    def claim_delivery(
+        self, *, now: float | None = None, skip: Collection[str] = ()
+    ) -> Delivery | None:
+        """Take the next ready delivery to a destination not in ``skip``."""
         stamp = now or time.time()
+        others = f"AND d.destination NOT IN ({', '.join('?' * len(skip))}) " if skip else ""
         with self._transaction() as db:
             row = db.execute(
                 "SELECT d.*, r.sha256 FROM deliveries d JOIN jobs j ON j.id = d.job_id "
                 "LEFT JOIN results r ON r.sop_instance_uid = d.sop_instance_uid "
-                "WHERE d.state = 'pending' AND d.next_attempt_at <= ? "
+                f"WHERE d.state = 'pending' AND d.next_attempt_at <= ? {others}"
                 "ORDER BY j.priority DESC, d.job_id LIMIT 1",
-                (stamp,),
+                (stamp, *skip),
             ).fetchone()
             if row is None:
                 return None
