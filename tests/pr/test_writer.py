@@ -15,6 +15,8 @@ from pydicom import dcmread
 from radbridge import Series
 from radbridge.errors import EncodingError, GridMismatchError, MissingAttributeError
 from radbridge.geometry import SliceRef
+from radbridge.io.phantom import write_phantom
+from radbridge.io.series import read_series
 from radbridge.pr import (
     GRAYSCALE_SOFTCOPY_PRESENTATION_STATE_STORAGE,
     GraphicAnnotation,
@@ -353,3 +355,27 @@ def test_file_reads_back_with_pydicom(study, tmp_path):
     ds = dcmread(path)
     assert ds.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1"
     assert ds.file_meta.MediaStorageSOPClassUID == GRAYSCALE_SOFTCOPY_PRESENTATION_STATE_STORAGE
+
+
+@pytest.mark.peer
+def test_an_outline_too_long_for_explicit_vr_switches_to_implicit(tmp_path, caplog):
+    """Graphic Data over 0xFFFE bytes has no Explicit VR length: Implicit VR is written."""
+    files = write_phantom(tmp_path / "big", slices=2, size=1024, seed=2, nifti=False)
+    source = read_series(files.dicom_dir)
+    yy, xx = np.mgrid[:1024, :1024]
+    radius = 470 + 8 * np.sin(np.arctan2(yy - 512, xx - 512) * 1200)  # a disc with teeth
+    mask = np.zeros((2, 1024, 1024), bool)
+    mask[0] = np.hypot(yy - 512, xx - 512) < radius
+    with caplog.at_level(logging.INFO, logger="radbridge.iods"):
+        ds = encode_gsps(mask, source, {1: "Blob"}, outlines=OutlineOptions(labels=False))
+    objects = ds.GraphicAnnotationSequence[0].GraphicObjectSequence
+    longest = max(range(len(objects)), key=lambda i: len(objects[i].GraphicData))
+    outline = objects[longest]
+    assert len(outline.GraphicData) * 4 > 0xFFFE, len(objects)  # FL: 4 bytes a value
+    assert ds.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2"
+    assert "Implicit VR Little Endian" in caplog.text
+    path = save(ds, tmp_path)
+    back = dcmread(path)
+    points = back.GraphicAnnotationSequence[0].GraphicObjectSequence[longest].GraphicData
+    np.testing.assert_array_equal(np.asarray(points), np.asarray(outline.GraphicData))
+    assert dciodvfy(path).errors == []

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
+import logging
 import re
 import warnings
 from collections.abc import Collection, Sequence
@@ -27,7 +28,7 @@ from pydicom.datadict import dictionary_VM
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.multival import MultiValue
-from pydicom.uid import UID
+from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from radbridge._version import __version__
 from radbridge.errors import (
@@ -41,6 +42,7 @@ from radbridge.iods.source import CONTEXT_KEYWORDS
 from radbridge.uids import derived_uid, is_valid_uid, new_uid
 
 __all__ = [
+    "EXPLICIT_VALUE_LIMIT",
     "IMPLEMENTATION_CLASS_UID",
     "IMPLEMENTATION_VERSION_NAME",
     "CaseInsensitiveEnum",
@@ -53,11 +55,14 @@ __all__ = [
     "file_meta",
     "finish_file",
     "label_map",
+    "little_endian_for",
     "new_instance",
     "series_options",
     "texts_of",
     "use_character_set_for",
 ]
+
+log = logging.getLogger(__name__)
 
 _E = TypeVar("_E", bound=enum.Enum)
 
@@ -233,6 +238,31 @@ def label_map(
     for i in np.argsort(-np.asarray(counts), kind="stable"):
         out[masks.array[i]] = numbers[i]
     return Volume.from_geometry(out, masks.geometry)
+
+
+#: Longest value (bytes) an Explicit VR element with a 2-byte length field can hold.
+EXPLICIT_VALUE_LIMIT = 0xFFFE
+
+
+def little_endian_for(longest: int, what: str) -> UID:
+    """Return Explicit VR Little Endian, or Implicit if a value of ``longest`` bytes needs it.
+
+    Explicit VR gives most value representations (FL, DS, ...) a 2-byte length, so
+    a value over :data:`EXPLICIT_VALUE_LIMIT` bytes (an outline of many thousand
+    points) can only be written in Implicit VR Little Endian, whose lengths have 4
+    bytes. ``what`` names that value in the log line saying so.
+
+    Examples
+    --------
+    >>> little_endian_for(80, "a contour").name
+    'Explicit VR Little Endian'
+    >>> little_endian_for(70_000, "a contour").name
+    'Implicit VR Little Endian'
+    """
+    if longest <= EXPLICIT_VALUE_LIMIT:
+        return ExplicitVRLittleEndian
+    log.info("%s holds %d bytes: writing Implicit VR Little Endian", what, longest)
+    return ImplicitVRLittleEndian
 
 
 def file_meta(ds: Dataset, transfer_syntax: str) -> FileMetaDataset:

@@ -42,7 +42,6 @@ from typing import Any, cast
 import numpy as np
 from numpy.typing import NDArray
 from pydicom.dataset import Dataset, FileDataset
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from radbridge.color import rgb_to_lab
 from radbridge.errors import EncodingError, MissingAttributeError
@@ -50,6 +49,7 @@ from radbridge.geometry import Volume
 from radbridge.iods.common import (
     SeriesOptions,
     finish_file,
+    little_endian_for,
     new_instance,
     series_options,
 )
@@ -88,8 +88,6 @@ __all__ = ["OutlineOptions", "SegmentStyle", "encode_gsps", "encode_presentation
 
 log = logging.getLogger(__name__)
 
-#: Largest Graphic Data (bytes) an explicit-VR FL element can hold.
-_EXPLICIT_LIMIT = 0xFFFE
 _CS = re.compile(r"[^A-Z0-9_ ]")
 
 
@@ -501,10 +499,7 @@ def encode_presentation_state(
         ds.GraphicGroupSequence = [group_item(g) for g in groups]
     add_pipeline(ds, pipeline, resolved.slice_refs)
     longest = max((len(g.points) * 8 for a in annotations for g in a.graphics), default=0)
-    syntax = ExplicitVRLittleEndian if longest <= _EXPLICIT_LIMIT else ImplicitVRLittleEndian
-    if syntax == ImplicitVRLittleEndian:
-        log.info("an outline holds %d bytes of points: writing Implicit VR Little Endian", longest)
-    return finish_file(ds, syntax)
+    return finish_file(ds, little_endian_for(longest, "an outline's Graphic Data"))
 
 
 #: new_instance() attributes that belong to no module of the GSPS IOD.

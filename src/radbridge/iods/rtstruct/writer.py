@@ -43,11 +43,16 @@ from numpy.typing import NDArray
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileDataset
 from pydicom.tag import Tag
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from radbridge.errors import EncodingError
 from radbridge.geometry import Volume
-from radbridge.iods.common import SeriesOptions, choice, finish_file, series_options
+from radbridge.iods.common import (
+    SeriesOptions,
+    choice,
+    finish_file,
+    little_endian_for,
+    series_options,
+)
 from radbridge.iods.content import AlgorithmIdentification, SegmentDescription
 from radbridge.iods.contours import check_outline_settings, slice_polygons
 from radbridge.iods.regions import mask_on_source, region_masks
@@ -68,7 +73,6 @@ __all__ = ["ContourOptions", "encode_rtstruct", "format_points"]
 log = logging.getLogger(__name__)
 
 _CONTOUR_DATA = Tag(0x30060050)
-_EXPLICIT_LIMIT = 0xFFFE
 
 
 @dataclass(frozen=True)
@@ -266,10 +270,7 @@ def encode_rtstruct(
         sequences.append((roi, items))
         longest = max(longest, size)
     ds = build_structure_set(resolved, sequences, settings, structure_set_label, derived_from)
-    syntax = ExplicitVRLittleEndian if longest <= _EXPLICIT_LIMIT else ImplicitVRLittleEndian
-    if syntax == ImplicitVRLittleEndian:
-        log.info("a contour holds %d bytes of points: writing Implicit VR Little Endian", longest)
-    out = finish_file(ds, syntax)
+    out = finish_file(ds, little_endian_for(longest, "a contour's Contour Data"))
     log.info(
         "encoded RTSTRUCT %s: %d ROIs, %d contours in %.2f s",
         ds.SOPInstanceUID,
