@@ -346,9 +346,9 @@ ca_file = "{ca}"
     loaded = load_gateway_config(path).alerts.hl7["ris"].tls
     assert loaded is not None and loaded.ca_file == certs / "ca.pem"
     path.write_text(text.format(ca=tmp_path / "missing.pem"))
-    with pytest.raises(ConfigError, match="TLS files cannot be used") as caught:
+    with pytest.raises(ConfigError, match=r"missing\.pem is not a file") as caught:
         load_gateway_config(path)
-    assert caught.value.attribute == "alerts.hl7.ris.tls"
+    assert caught.value.attribute == "alerts.hl7.ris.tls.ca_file"
 
 
 def test_hl7_names_the_patient_only_when_configured(config, phantom_study):

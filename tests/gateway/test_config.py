@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import shutil
 import tomllib
 from pathlib import Path
 
@@ -52,7 +53,19 @@ def load(tmp_path, text, name="gateway.toml"):
     return load_gateway_config(path)
 
 
-def test_the_documented_block_loads(tmp_path, secrets):
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    """Test certificates (tests/net/helpers.make_certificates): TLS files are read at load."""
+    return make_certificates(tmp_path_factory.mktemp("certs"))
+
+
+def test_the_documented_block_loads(tmp_path, secrets, certs):
+    for name, source in {
+        "hospital-ca.pem": "ca.pem",
+        "gateway.pem": "server.pem",
+        "gateway.key": "server.key",
+    }.items():
+        shutil.copyfile(certs / source, tmp_path / name)
     config = load(tmp_path, toml_block(DOCS / "gateway.md", "[gateway]"))
     assert config.data_dir == tmp_path / "radbridge-data"
     assert (config.host, config.port, config.executor) == ("127.0.0.1", 11112, "local")
@@ -258,11 +271,22 @@ check_hostname = true
 """
 
 
-def test_every_key_set(tmp_path, secrets):
+def test_every_key_set(tmp_path, secrets, certs):
     assert document_keys(tomllib.loads(EVERY_KEY)) == schema_keys()  # a new key: add it here
     (tmp_path / "hl7").mkdir()
     hl7 = make_certificates(tmp_path / "hl7")
-    config = load(tmp_path, EVERY_KEY)
+    elsewhere = tmp_path / "etc" / "gw.pem"  # stands for the absolute /etc/rb/gw.pem
+    elsewhere.parent.mkdir()
+    shutil.copyfile(certs / "server.pem", elsewhere)
+    for name, source in {
+        "gw.key": "server.key",
+        "ca.pem": "ca.pem",
+        "pacs-ca.pem": "ca.pem",
+        "me.pem": "client.pem",
+        "me.key": "client.key",
+    }.items():
+        shutil.copyfile(certs / source, tmp_path / name)
+    config = load(tmp_path, EVERY_KEY.replace("/etc/rb/gw.pem", str(elsewhere)))
     assert config == GatewayConfig(
         data_dir=tmp_path / "elsewhere",
         ae_title="AI-NODE",
@@ -287,7 +311,7 @@ def test_every_key_set(tmp_path, secrets):
         file_mode=0o640,
         tls=TLSConfig(
             ca_file=tmp_path / "ca.pem",
-            cert_file=Path("/etc/rb/gw.pem"),
+            cert_file=elsewhere,
             key_file=tmp_path / "gw.key",
         ),
         stow=StowLimits(10.0, 5.5, 30.0, 4.0, 3.0, 2),
@@ -389,6 +413,44 @@ def test_every_key_set(tmp_path, secrets):
         ),
     )
     assert config.dir_mode == 0o750
+
+
+TLS_TABLES = {
+    "gateway.tls": "[gateway.tls]\n",
+    "peers.pacs.tls": '[peers.pacs]\nae_title = "PACS"\nhost = "h"\nport = 104\n[peers.pacs.tls]\n',
+}
+
+
+@pytest.mark.parametrize("table", TLS_TABLES)
+@pytest.mark.parametrize(
+    ("files", "attribute", "message"),
+    [
+        ({"ca_file": "nowhere.pem"}, ".ca_file", r"nowhere\.pem is not a file"),
+        ({"cert_file": "server.pem", "key_file": "client.key"}, "", "cannot be used"),
+        ({"ca_file": "garbage.pem", "cert_file": "server.pem"}, "", "cannot be used"),
+    ],
+    ids=["missing", "key-of-another-certificate", "not-pem"],
+)
+def test_tls_files_are_read_when_the_configuration_loads(
+    tmp_path, certs, table, files, attribute, message
+):
+    """DIMSE peers and the gateway's own TLS fail at start, not at the first association."""
+    (tmp_path / "garbage.pem").write_text("-----BEGIN CERTIFICATE-----\nnot base64\n")
+    lines = "".join(
+        f'{key} = "{certs / name if name in ("server.pem", "client.key") else tmp_path / name}"\n'
+        for key, name in files.items()
+    )
+    if table == "gateway.tls" and "cert_file" not in files:
+        lines += f'cert_file = "{certs / "server.pem"}"\nkey_file = "{certs / "server.key"}"\n'
+    with pytest.raises(ConfigError, match=message) as caught:
+        load(tmp_path, TLS_TABLES[table] + lines)
+    assert caught.value.attribute == table + attribute
+
+
+def test_a_gateway_tls_table_without_a_certificate_fails_when_it_loads(tmp_path, certs):
+    with pytest.raises(ConfigError, match="needs its own certificate") as caught:
+        load(tmp_path, f'[gateway.tls]\nca_file = "{certs / "ca.pem"}"\n')
+    assert caught.value.attribute == "gateway.tls.cert_file"
 
 
 @pytest.mark.parametrize(

@@ -232,6 +232,8 @@ class GatewayConfig:
                 attribute="tls.check_hostname",
                 hint="remove it from [gateway.tls]",
             )
+        if self.tls is not None:
+            self.tls.check(server=True, where="gateway.tls")
         if not 0 < self.port < 65536 or not 0 <= self.stow_port < 65536:
             raise ConfigError("a port is out of range", attribute="port/stow_port")
         if not self.host:

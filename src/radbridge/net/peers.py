@@ -86,6 +86,36 @@ class TLSConfig:
     key_file: Path | None = None
     check_hostname: bool = False
 
+    def check(self, *, server: bool = False, where: str = "tls") -> None:
+        """Read the files now, as a connection would, so a wrong one fails at start.
+
+        ``where`` names the table in messages (``gateway.tls``).
+
+        Raises
+        ------
+        ConfigError
+            A file is missing, unreadable or not PEM, the key does not match the
+            certificate, or (``server``) there is no certificate.
+        """
+        for key in ("ca_file", "cert_file", "key_file"):
+            path = getattr(self, key)
+            if path is not None and not Path(path).is_file():
+                raise ConfigError(
+                    f"{key} {path} is not a file",
+                    attribute=f"{where}.{key}",
+                    hint="give a PEM file; a relative path is relative to the configuration file",
+                )
+        if server and not self.cert_file:
+            raise _no_certificate(where)
+        try:
+            self.server_context() if server else self.client_context()
+        except (OSError, ValueError) as exc:
+            raise ConfigError(
+                f"the TLS files cannot be used ({type(exc).__name__}: {exc})",
+                attribute=where,
+                hint="give PEM files: ca_file, and cert_file with key_file for mutual TLS",
+            ) from None
+
     def client_context(self) -> ssl.SSLContext:
         """Return an :class:`ssl.SSLContext` for connecting to a peer."""
         context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ca_file)
@@ -100,15 +130,19 @@ class TLSConfig:
         With ``ca_file`` set, clients must present a certificate signed by it.
         """
         if not self.cert_file:
-            raise ConfigError(
-                "a TLS server needs its own certificate",
-                attribute="tls.cert_file",
-                hint="give cert_file and key_file (PEM)",
-            )
+            raise _no_certificate("tls")
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=self.ca_file)
         context.load_cert_chain(self.cert_file, self.key_file)
         context.verify_mode = ssl.CERT_REQUIRED if self.ca_file else ssl.CERT_NONE
         return context
+
+
+def _no_certificate(where: str) -> ConfigError:
+    return ConfigError(
+        "a TLS server needs its own certificate",
+        attribute=f"{where}.cert_file",
+        hint="give cert_file and key_file (PEM)",
+    )
 
 
 @dataclass(frozen=True)
@@ -165,6 +199,8 @@ class Peer:
             raise ConfigError(f"port {self.port} is out of range", attribute="port")
         if self.timeout_s <= 0:
             raise ConfigError("timeout_s must be positive", attribute="timeout_s")
+        if self.tls is not None:
+            self.tls.check()
         if not self.name:
             object.__setattr__(self, "name", self.ae_title)
 

@@ -125,15 +125,8 @@ class Hl7Target:
         _check_timeout(self.timeout_s)
         if not self.host or not 0 < self.port < 65536:
             raise ConfigError("an HL7 destination needs a host and a port", attribute="host/port")
-        if self.tls is not None:
-            try:  # the files are read now, so a wrong path fails at start, not per alert
-                self.tls.client_context()
-            except (OSError, ValueError) as exc:
-                raise ConfigError(
-                    f"the TLS files cannot be used ({type(exc).__name__}: {exc})",
-                    attribute="tls",
-                    hint="give PEM files: ca_file, and cert_file with key_file for mutual TLS",
-                ) from None
+        if self.tls is not None:  # read now, so a wrong path fails at start, not per alert
+            self.tls.check()
         if self.processing_id not in ("P", "D", "T"):
             raise ConfigError(
                 f"processing_id {self.processing_id!r}",
