@@ -4,7 +4,8 @@
 level half the size of the one before, TILED_FULL (every tile, in the implicit
 order) or TILED_SPARSE (tiles in a shuffled order with their Plane Position (Slide),
 background tiles optionally left out), RGB brightfield or several monochrome
-fluorescence optical paths, native or RLE Lossless. The pixels are a deterministic
+fluorescence optical paths, native, RLE Lossless or (RGB) JPEG baseline tiles stored
+as YBR_FULL_422, as most scanners write them. The pixels are a deterministic
 pattern, so readers can be checked value for value against ``Slide.matrix``.
 """
 
@@ -219,6 +220,29 @@ def _dimensions(ds: Dataset, sparse: bool) -> None:
             group.FrameContentSequence = [content]
 
 
+def _jpeg(ds: Dataset, frames: np.ndarray) -> None:
+    """JPEG baseline tiles with 4:2:2 chrominance (Pillow), Photometric YBR_FULL_422."""
+    import io
+
+    from PIL import Image
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEGBaseline8Bit
+
+    encoded = []
+    for frame in frames:
+        buffer = io.BytesIO()
+        Image.fromarray(frame, "RGB").save(buffer, "JPEG", quality=95, subsampling=1)
+        encoded.append(buffer.getvalue())
+    ds.PixelData = encapsulate(encoded)
+    ds["PixelData"].VR = "OB"
+    ds["PixelData"].is_undefined_length = True
+    ds.PhotometricInterpretation = "YBR_FULL_422"
+    ds.LossyImageCompression = "01"
+    ds.LossyImageCompressionRatio = "10"
+    ds.LossyImageCompressionMethod = "ISO_10918_1"
+    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+
+
 def write_slide(
     folder: Path,
     *,
@@ -230,6 +254,7 @@ def write_slide(
     sparse: bool = False,
     omit_background: bool = False,
     rle: bool = False,
+    jpeg: bool = False,
     seed: int = 0,
 ) -> Slide:
     """Write a pyramid of ``levels`` images (level k: size / 2**k) into ``folder``."""
@@ -276,6 +301,8 @@ def write_slide(
         ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
         if rle:
             ds.compress(RLELossless, frames)
+        if jpeg:
+            _jpeg(ds, frames)
         path = folder / f"level{level}.dcm"
         ds.save_as(path, enforce_file_format=True)
         out.files.append([path])

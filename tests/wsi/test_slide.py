@@ -73,6 +73,24 @@ def test_highdicom_slide_tiles_match_pydicom(interop):
         np.testing.assert_array_equal(level.tile(r, c), frames[index])
 
 
+@pytest.mark.peer
+def test_jpeg_ybr_tiles_read_as_rgb_as_wsidicom_reads_them(tmp_path):
+    """JPEG tiles stored as YBR_FULL_422 (most scanners) come back as RGB, not Y/Cb/Cr."""
+    from wsidicom import WsiDicom
+
+    written = write_slide(tmp_path, levels=2, jpeg=True)
+    slide = read_slide(tmp_path)
+    level = slide.level(0)
+    mine = level.region(5, 3, 120, 200)
+    with WsiDicom.open(tmp_path) as theirs:
+        region = np.asarray(theirs.read_region((3, 5), 0, (200, 120)).convert("RGB"))
+    assert np.abs(mine.astype(int) - region).max() <= 1  # libjpeg rounds its own conversion
+    truth = written.matrices[0][0][5:125, 3:203].astype(int)
+    assert np.abs(mine.astype(int) - truth).mean() < 3  # lossy, but the same colours
+    glass = (written.matrices[0][0] == 255).all(axis=-1)  # white: YCbCr 255, 128, 128
+    assert level.read()[glass].mean() > 250
+
+
 def test_wrong_requests_name_the_problem(full_slide, tmp_path):
     slide = read_slide(full_slide.folder)
     with pytest.raises(GridMismatchError, match="level 5 does not exist"):

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from pydicom.dataset import Dataset
+from pydicom.pixels.processing import convert_color_space
 
 from radbridge.attributes import int_value
 from radbridge.errors import (
@@ -55,6 +56,8 @@ __all__ = ["SPECIMEN_KEYWORDS", "Level", "Slide", "read_slide"]
 log = logging.getLogger(__name__)
 
 _PER_FRAME = 0x52009230
+#: Photometric Interpretations whose decoded samples are Y, Cb, Cr (not RGB).
+_YBR = ("YBR_FULL", "YBR_FULL_422")
 
 #: Specimen module attributes copied into objects made on a slide (PS3.3 C.7.6.22).
 SPECIMEN_KEYWORDS = (
@@ -91,6 +94,20 @@ class _Instance:
     @property
     def frames(self) -> int:
         return int_value(self.ds, "NumberOfFrames", 1, source=self.name)
+
+    def decode(self, indices: Sequence[int]) -> NDArray[Any]:
+        """Decode frames ``indices``; colour comes back as RGB.
+
+        JPEG tiles stored as YBR_FULL_422 (what most scanners and converters write) or
+        YBR_FULL decode to their stored luminance and chrominance; they are converted
+        here, as pydicom's ``pixel_array`` and wsidicom do. JPEG 2000's YBR_ICT/YBR_RCT
+        are undone by the decoder itself.
+        """
+        frames = self.reader.frames(indices)
+        if str(self.ds.get("PhotometricInterpretation", "")) in _YBR:
+            converted: NDArray[Any] = convert_color_space(frames, "YBR_FULL", "RGB")
+            return converted
+        return frames
 
 
 class Level(TiledMatrix):
@@ -263,10 +280,10 @@ class Level(TiledMatrix):
                 continue
             by_instance.setdefault(found[0], []).append(((r, c), found[1]))
         for number, entries in by_instance.items():
-            reader = self._instances[number].reader
+            instance = self._instances[number]
             for start in range(0, len(entries), 256):
                 part = entries[start : start + 256]
-                frames = reader.frames([frame for _, frame in part])
+                frames = instance.decode([frame for _, frame in part])
                 for (position, _), frame in zip(part, frames, strict=True):
                     yield position, frame
 
