@@ -24,6 +24,8 @@ from radbridge.seg import SegmentDescription
 from radbridge.wsi import encode_slide_segmentation, read_slide, read_slide_segmentation
 from tests.peers import dciodvfy
 
+from .slides import write_slide
+
 
 def describe(n: int) -> list[SegmentDescription]:
     return [
@@ -96,6 +98,33 @@ def test_highdicom_and_dciodvfy_accept_binary(full_slide, tmp_path, omit):
     theirs = hd.seg.segread(path)
     assert theirs.get_total_pixel_matrix(combine_segments=True).tolist() == labels.tolist()
     assert theirs.get_segment_description(2).segment_label == "Region 2"
+
+
+@pytest.mark.peer
+def test_a_level_with_two_focal_planes_gives_a_seg_of_one(tmp_path):
+    """The SEG holds one plane per segment: Total Pixel Matrix Focal Planes 1, not the level's.
+
+    highdicom orders TILED_FULL frames by focal plane before segment; a SEG that copied
+    the level's 2 focal planes was refused by it ("dimensions do not uniquely identify").
+    """
+    import highdicom as hd
+
+    written = write_slide(tmp_path / "slide", levels=1)
+    image = pydicom.dcmread(written.files[0][0])
+    frames = image.pixel_array
+    image.PixelData = np.concatenate([frames, 255 - frames]).tobytes()  # a second plane
+    image.NumberOfFrames, image.TotalPixelMatrixFocalPlanes = 2 * len(frames), 2
+    image.save_as(written.files[0][0], enforce_file_format=True)
+    slide = read_slide(written.folder)
+    assert slide.level(0).focal_planes == 2
+    labels = labels_on(slide.level(0).shape)
+    ds = encode_slide_segmentation(labels, slide, describe(2))
+    assert ds.TotalPixelMatrixFocalPlanes == 1
+    path = saved(ds, tmp_path)
+    np.testing.assert_array_equal(read_slide_segmentation(path).mask(), labels)
+    theirs = hd.seg.segread(path).get_total_pixel_matrix(combine_segments=True)
+    np.testing.assert_array_equal(theirs, labels)
+    assert dciodvfy(path).errors == []
 
 
 @pytest.mark.peer

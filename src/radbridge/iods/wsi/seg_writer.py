@@ -46,7 +46,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -355,7 +355,9 @@ def _header(
     series.ReferencedInstanceSequence = [_reference(image) for image in images]
     series.SeriesInstanceUID = slide.series_instance_uid
     ds.ReferencedSeriesSequence = [series]
-    level.grid.tile_organization(ds)
+    # one plane of tiles per segment, whatever focal planes the level's images hold:
+    # TILED_FULL readers take Total Pixel Matrix Focal Planes into the frame order
+    replace(level.grid, focal_planes=1).tile_organization(ds)
     return ds
 
 
