@@ -305,6 +305,25 @@ def test_a_million_annotations_in_bounded_memory(slide_folder, tmp_path):
     assert group.measurement(0)[-1] == 999_999
 
 
+def by_highdicom(source, coordinate_type, annotation_groups):
+    """highdicom's Microscopy Bulk Simple Annotations of ``source`` (an oracle's file)."""
+    import highdicom as hd
+
+    return hd.ann.MicroscopyBulkSimpleAnnotations(
+        source_images=[source],
+        annotation_coordinate_type=coordinate_type,
+        annotation_groups=annotation_groups,
+        series_instance_uid=hd.UID(),
+        series_number=2,
+        sop_instance_uid=hd.UID(),
+        instance_number=1,
+        manufacturer="m",
+        manufacturer_model_name="m",
+        software_versions="1",
+        device_serial_number="1",
+    )
+
+
 @pytest.mark.peer
 def test_we_read_highdicoms_annotations_exactly(slide_folder, tmp_path):
     """The other direction: highdicom writes (its own layout, float32 points), we read."""
@@ -326,19 +345,7 @@ def test_we_read_highdicoms_annotations_exactly(slide_folder, tmp_path):
         algorithm_type="MANUAL",
         measurements=[hd.ann.Measurements(codes.SCT.Area, area, codes.UCUM.SquareMicrometer)],
     )
-    theirs = hd.ann.MicroscopyBulkSimpleAnnotations(
-        source_images=[source],
-        annotation_coordinate_type="2D",
-        annotation_groups=[group],
-        series_instance_uid=hd.UID(),
-        series_number=2,
-        sop_instance_uid=hd.UID(),
-        instance_number=1,
-        manufacturer="m",
-        manufacturer_model_name="m",
-        software_versions="1",
-        device_serial_number="1",
-    )
+    theirs = by_highdicom(source, "2D", [group])
     path = tmp_path / "theirs.dcm"
     theirs.save_as(path)
     ours = read_annotations(path).groups[0]
@@ -350,6 +357,48 @@ def test_we_read_highdicoms_annotations_exactly(slide_folder, tmp_path):
     assert (
         read_annotations(path.read_bytes()).groups[0].annotation(3).tolist() == polygons[3].tolist()
     )
+
+
+@pytest.mark.peer
+def test_we_read_highdicoms_3d_groups_with_a_common_z(slide_folder, tmp_path):
+    """3D points that share one Z are stored as x, y plus Common Z Coordinate Value.
+
+    Read as x, y, z triples they were refused as damaged, or (3 triangles: 18 values)
+    silently regrouped into wrong points.
+    """
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    source = pydicom.dcmread(next(slide_folder.glob("level0.dcm")), stop_before_pixels=True)
+    rng = np.random.default_rng(9)
+    flat = [np.column_stack([rng.uniform(20, 21, (3, 2)), np.full(3, 0.004)]) for _ in range(3)]
+    tilted = [rng.uniform(0, 1, (int(n), 3)) for n in (3, 5, 4)]
+
+    def group(number, data):
+        return hd.ann.AnnotationGroup(
+            number=number,
+            uid=hd.UID(),
+            label=f"group {number}",
+            annotated_property_category=codes.SCT.AnatomicalStructure,
+            annotated_property_type=codes.SCT.Nucleus,
+            graphic_type="POLYGON",
+            graphic_data=data,
+            algorithm_type="MANUAL",
+        )
+
+    theirs = by_highdicom(source, "3D", [group(1, flat), group(2, tilted)])
+    assert "CommonZCoordinateValue" in theirs.AnnotationGroupSequence[0]
+    path = tmp_path / "theirs3d.dcm"
+    theirs.save_as(path)
+    read = read_annotations(path)
+    assert read.coordinate_type == "3D"
+    for ours, written in zip(read.groups, (flat, tilted), strict=True):
+        assert len(ours) == len(written)
+        for k, points in enumerate(written):
+            np.testing.assert_array_equal(ours.annotation(k), points)
+    as_highdicom_reads = hd.ann.annread(path).get_annotation_group(number=1).get_graphic_data("3D")
+    for k, points in enumerate(as_highdicom_reads):
+        np.testing.assert_array_equal(read.groups[0].annotation(k), points)
 
 
 def test_bulk_reading_refuses_damage_by_name(tmp_path):

@@ -69,7 +69,8 @@ class AnnotationGroup:
         Number, label, coded property, graphic type, algorithm, measurements.
     coordinates
         All points ``[point, dims]`` (column, row for 2D; x, y, z in mm for 3D), a view
-        on the file.
+        on the file (a copy for a 3D group whose points share one Z: the file then
+        stores x, y and a Common Z Coordinate Value).
     starts
         Where each annotation's points begin in ``coordinates``, and the end (length
         ``len(group) + 1``).
@@ -78,9 +79,14 @@ class AnnotationGroup:
     def __init__(self, item: Dataset, dims: int, source: str | None) -> None:
         self.source = source
         self.description = _description(item, source)
-        self.coordinates = _coordinates(item, dims, self.description.number, source)
+        common_z = _common_z(item, dims, self.description.number, source)
+        stored = 2 if common_z is not None else dims  # the index list counts stored values
+        self.coordinates = _coordinates(item, stored, self.description.number, source)
         count = _count(item, self.description.number, source)
-        self.starts = _starts(item, self.description, count, len(self.coordinates), dims, source)
+        self.starts = _starts(item, self.description, count, len(self.coordinates), stored, source)
+        if common_z is not None:
+            z = np.full((len(self.coordinates), 1), common_z, self.coordinates.dtype)
+            self.coordinates = np.concatenate([self.coordinates, z], axis=1)
         self._measurements = [
             _values(m, count, self.description.number, source)
             for m in item.get("MeasurementsSequence", [])
@@ -163,6 +169,23 @@ def _optical_paths(item: Dataset) -> tuple[str, ...]:
         return ()
     value = item.get("ReferencedOpticalPathIdentifier") or []
     return (str(value),) if isinstance(value, str) else tuple(str(v) for v in value)
+
+
+def _common_z(item: Dataset, dims: int, number: int, source: str | None) -> float | None:
+    """Return the Common Z Coordinate Value of a 3D group (its points then store x, y only)."""
+    value = item.get("CommonZCoordinateValue") if dims == 3 else None
+    if value is None or value == "":
+        return None
+    try:
+        return float(value[0] if isinstance(value, list | tuple) else value)
+    except (TypeError, ValueError, IndexError):
+        raise DecodingError(
+            f"annotation group {number}: Common Z Coordinate Value {str(value)[:20]!r} "
+            "is not a number",
+            path=source,
+            attribute="CommonZCoordinateValue",
+            hint="the file is damaged",
+        ) from None
 
 
 def _coordinates(item: Dataset, dims: int, number: int, source: str | None) -> NDArray[Any]:
