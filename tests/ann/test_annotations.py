@@ -464,6 +464,40 @@ def test_groups_on_one_optical_path(tmp_path):
     assert not (tmp_path / "x.dcm").exists()
 
 
+@pytest.mark.peer
+def test_a_level_of_one_image_per_optical_path_refers_to_one(tmp_path):
+    """Referenced Image Sequence takes one item (dciodvfy: "1 Required by Module definition").
+
+    All of the level's images stay in Referenced Series Sequence; the one referenced image
+    holds the optical path a group names.
+    """
+    from tests.wsi.slides import split_optical_paths, write_slide
+
+    written = split_optical_paths(
+        write_slide(tmp_path / "slide", samples=1, optical_paths=2, levels=1)
+    )
+    slide = read_slide(written.folder)
+    images = [pydicom.dcmread(f, stop_before_pixels=True) for f in written.files[0]]
+    assert len(slide.level(0).datasets) == 2
+    dots = [np.array([[5.0, 6.0]])]
+    spots = AnnotationGroupDescription(
+        1, "spots", **CELL, graphic_type="point", algorithm_type="manual", optical_paths=("2",)
+    )
+    for description, expected in (
+        (spots, images[1]),
+        (replace(spots, optical_paths=()), images[0]),
+    ):
+        path = write_annotations(tmp_path / "ann.dcm", slide, [(description, dots)])
+        assert dciodvfy(path).errors == []
+        ds = pydicom.dcmread(path)
+        (image,) = ds.ReferencedImageSequence
+        assert image.ReferencedSOPInstanceUID == expected.SOPInstanceUID
+        (series,) = ds.ReferencedSeriesSequence
+        assert [i.ReferencedSOPInstanceUID for i in series.ReferencedInstanceSequence] == [
+            i.SOPInstanceUID for i in images
+        ]
+
+
 def test_an_element_pydicom_cannot_decode_names_its_attribute(slide_folder, tmp_path):
     """Found by the fuzz campaign: an unknown VR crashed in pydicom (NotImplementedError)."""
     from radbridge.errors import InvalidAttributeError

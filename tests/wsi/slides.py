@@ -308,3 +308,31 @@ def write_slide(
         out.files.append([path])
         out.matrices.append(matrices)
     return out
+
+
+def split_optical_paths(slide: Slide) -> Slide:
+    """Rewrite each TILED_FULL level as one image per optical path (multi-channel scanners)."""
+    import copy
+
+    from pydicom import dcmread
+
+    for files in slide.files:
+        ds = dcmread(files[0])
+        frames = ds.pixel_array
+        paths = len(ds.OpticalPathSequence)
+        per = len(frames) // paths
+        parts = []
+        for k in range(paths):
+            part = copy.deepcopy(ds)
+            part.SOPInstanceUID = generate_uid()
+            part.file_meta.MediaStorageSOPInstanceUID = part.SOPInstanceUID
+            part.OpticalPathSequence = [ds.OpticalPathSequence[k]]
+            part.NumberOfOpticalPaths = 1
+            part.NumberOfFrames = per
+            part.PixelData = frames[k * per : (k + 1) * per].tobytes()
+            target = files[0].with_name(f"{files[0].stem}-path{k + 1}.dcm")
+            part.save_as(target, enforce_file_format=True)
+            parts.append(target)
+        files[0].unlink()
+        files[:] = parts
+    return slide

@@ -315,14 +315,16 @@ def _check_groups(groups: Sequence[AnnotationGroupDescription]) -> None:
             )
 
 
+def _path_ids(image: Dataset) -> set[str]:
+    return {
+        str(item.get("OpticalPathIdentifier", "")) for item in image.get("OpticalPathSequence", [])
+    }
+
+
 def _check_optical_paths(
     level: SlideLevelSource, groups: Sequence[AnnotationGroupDescription]
 ) -> None:
-    known = {
-        str(item.get("OpticalPathIdentifier", ""))
-        for image in level.datasets
-        for item in image.get("OpticalPathSequence", [])
-    }
+    known = {path for image in level.datasets for path in _path_ids(image)}
     for group in groups:
         unknown = [path for path in group.optical_paths if path not in known]
         if unknown:
@@ -334,8 +336,19 @@ def _check_optical_paths(
             )
 
 
-def _header(slide: SlideSource, level: int, options: SeriesOptions) -> Dataset:
-    """Start the object: slide context, references to the level's images."""
+def _header(
+    slide: SlideSource,
+    level: int,
+    options: SeriesOptions,
+    groups: Sequence[AnnotationGroupDescription],
+) -> Dataset:
+    """Start the object: slide context, references to the level's images.
+
+    Every image of the level is referenced (Referenced Series Sequence); Referenced
+    Image Sequence, whose Total Pixel Matrix the 2D coordinates are on, takes exactly
+    one item (PS3.3 C.37.1.2): the first image holding the first optical path a group
+    names, else the level's first image.
+    """
     chosen = slide.level(level)
     ds = new_instance(MICROSCOPY_BULK_SIMPLE_ANNOTATIONS_STORAGE, options, modality="ANN")
     write_context(ds, slide.context)
@@ -349,7 +362,9 @@ def _header(slide: SlideSource, level: int, options: SeriesOptions) -> Dataset:
     series.ReferencedInstanceSequence = references
     series.SeriesInstanceUID = slide.series_instance_uid
     ds.ReferencedSeriesSequence = [series]
-    ds.ReferencedImageSequence = [Dataset(item) for item in references]
+    named = [path for group in groups for path in group.optical_paths]
+    holds = [bool(named) and named[0] in _path_ids(image) for image in chosen.datasets]
+    ds.ReferencedImageSequence = [Dataset(references[holds.index(True) if any(holds) else 0])]
     ds.PixelOriginInterpretation = "VOLUME"
     ds.AnnotationCoordinateType = "2D"
     return ds
@@ -408,8 +423,10 @@ def write_annotations(
         default=SeriesOptions(series_description="Annotations", content_label="ANNOTATIONS"),
     )
     copied = [element.keyword for element in slide.context]  # as the slide has them
-    header = finish_file(_header(slide, level, settings), ExplicitVRLittleEndian, as_given=copied)
     _check_optical_paths(slide.level(level), descriptions)
+    header = finish_file(
+        _header(slide, level, settings, descriptions), ExplicitVRLittleEndian, as_given=copied
+    )
     path = Path(output)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="radbridge-ann-", dir=path.parent) as folder:
