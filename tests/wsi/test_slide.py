@@ -91,6 +91,34 @@ def test_jpeg_ybr_tiles_read_as_rgb_as_wsidicom_reads_them(tmp_path):
     assert level.read()[glass].mean() > 250
 
 
+@pytest.mark.peer
+def test_focal_planes_in_separate_images_are_all_read(tmp_path):
+    """A level of two TILED_FULL images, one focal plane each (Z 0 and 2 µm), as wsidicom
+    writes z-stacks split across instances: both planes are read, lowest Z first (the
+    second image's tiles were dropped as duplicates of the first's plane 0)."""
+    import copy
+
+    from pydicom.uid import generate_uid
+    from wsidicom import WsiDicom
+
+    written = write_slide(tmp_path, levels=1)
+    image = pydicom.dcmread(written.files[0][0])
+    upper = copy.deepcopy(image)
+    upper.SOPInstanceUID = upper.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    upper.TotalPixelMatrixOriginSequence[0].ZOffsetInSlideCoordinateSystem = 2.0
+    upper.PixelData = (255 - image.pixel_array).tobytes()
+    upper.save_as(tmp_path / "level0-z2.dcm", enforce_file_format=True)
+    level = read_slide(tmp_path).level(0)
+    assert level.focal_planes == 2
+    matrix = written.matrices[0][0]
+    np.testing.assert_array_equal(level.read(focal_plane=0), matrix)
+    np.testing.assert_array_equal(level.read(focal_plane=1), 255 - matrix)
+    with WsiDicom.open(tmp_path) as theirs:
+        assert theirs.levels[0].focal_planes == [0.0, 2.0]
+        region = np.asarray(theirs.read_region((3, 5), 0, (80, 50), z=2.0))
+    np.testing.assert_array_equal(level.region(5, 3, 50, 80, focal_plane=1), region)
+
+
 def test_wrong_requests_name_the_problem(full_slide, tmp_path):
     slide = read_slide(full_slide.folder)
     with pytest.raises(GridMismatchError, match="level 5 does not exist"):

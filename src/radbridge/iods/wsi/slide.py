@@ -175,14 +175,22 @@ class Level(TiledMatrix):
         return int(np.iinfo(self.dtype).max) if self.samples_per_pixel == 3 else 0
 
     def _index_tiles(self) -> tuple[dict[_Key, tuple[int, int]], int]:
-        tiles: dict[_Key, tuple[int, int]] = {}
-        planes: dict[float, int] = {}
+        """Index every frame by (optical path, focal plane, tile row, tile column).
+
+        Focal planes are numbered by their Z in the slide coordinate system, lowest
+        first, across all of the level's images (one image may hold one plane).
+        """
+        frames = [
+            (number, frame, key)
+            for number, instance in enumerate(self._instances)
+            for frame, key in enumerate(_frame_keys(instance))
+        ]
+        planes = {z: k for k, z in enumerate(sorted({key[1] for _, _, key in frames}))}
         path_index = {p.identifier: k for k, p in enumerate(self.optical_paths)}
-        for number, instance in enumerate(self._instances):
-            for frame, (path, plane, row, column) in enumerate(_frame_keys(instance)):
-                plane_index = planes.setdefault(plane, len(planes))
-                key = (path_index.get(path, 0), plane_index, row, column)
-                tiles.setdefault(key, (number, frame))
+        tiles: dict[_Key, tuple[int, int]] = {}
+        for number, frame, (path, z, row, column) in frames:
+            key = (path_index.get(path, 0), planes[z], row, column)
+            tiles.setdefault(key, (number, frame))
         return tiles, max(len(planes), 1)
 
     def _path_index(self, optical_path: str | int | None) -> int:
@@ -311,16 +319,22 @@ def _paste(
 
 
 def _frame_keys(instance: _Instance) -> Iterator[tuple[str, float, int, int]]:
-    """Yield (optical path id, focal plane key, tile row, tile column) of each frame."""
+    """Yield (optical path id, focal plane Z in µm, tile row, tile column) of each frame.
+
+    A TILED_FULL image's planes lie at the Z of its Total Pixel Matrix Origin plus
+    Spacing Between Slices (mm) per plane, as wsidicom reads them.
+    """
     grid, frames = instance.grid, instance.frames
     if instance.organization is TileOrganization.TILED_FULL:
         paths = instance.paths or (OpticalPath(""),)
         offset = int_value(instance.ds, "ConcatenationFrameOffsetNumber", 0, source=instance.name)
+        step = _plane_spacing_um(instance)
         for number in range(offset, offset + frames):
             tile, rest = number % grid.tile_count, number // grid.tile_count
             plane, path = rest % grid.focal_planes, rest // grid.focal_planes
             row, column = divmod(tile, grid.tiles_across)
-            yield paths[min(path, len(paths) - 1)].identifier, float(plane), row, column
+            z = round(grid.origin[2] + plane * step, 6)
+            yield paths[min(path, len(paths) - 1)].identifier, z, row, column
         return
     positions = frame_positions(instance.ds, frames, source=instance.name)
     default_path = instance.paths[0].identifier if instance.paths else ""
@@ -337,6 +351,18 @@ def _frame_keys(instance: _Instance) -> Iterator[tuple[str, float, int, int]]:
         z = float(positions.z_offsets[k]) if not np.isnan(positions.z_offsets[k]) else 0.0
         identifier = positions.optical_paths[k] or default_path
         yield identifier, z, row // grid.tile_rows, column // grid.tile_columns
+
+
+def _plane_spacing_um(instance: _Instance) -> float:
+    """Spacing Between Slices of a TILED_FULL image's focal planes, in µm (1 when unknown)."""
+    shared = instance.ds.get("SharedFunctionalGroupsSequence")
+    measures = shared[0].get("PixelMeasuresSequence") if shared else None
+    value = measures[0].get("SpacingBetweenSlices") if measures else None
+    try:
+        spacing = float(value) * 1000 if value not in (None, "") else 0.0
+    except (TypeError, ValueError):
+        spacing = 0.0
+    return spacing if spacing > 0 else 1.0  # several planes stay apart, in order
 
 
 class Slide:
