@@ -101,6 +101,25 @@ def test_highdicom_and_dciodvfy_accept_binary(full_slide, tmp_path, omit):
 
 
 @pytest.mark.peer
+def test_a_tiled_seg_without_dimension_organization_type_is_read(interop):
+    """highdicom's seg_image_sm_numbers.dcm: Total Pixel Matrix and per-frame Plane Position
+    (Slide), no Dimension Organization Type (Type 3). It was refused as "not tiled"."""
+    import highdicom as hd
+
+    path = interop / "seg" / "highdicom" / "seg_image_sm_numbers.dcm"
+    assert "DimensionOrganizationType" not in pydicom.dcmread(path, stop_before_pixels=True)
+    ours = read_slide_segmentation(path)
+    assert ours.organization == "TILED_SPARSE" and len(ours.segments) == 20
+    theirs = hd.seg.segread(path)
+    drawn = 0
+    for number in range(1, 21):
+        expected = theirs.get_total_pixel_matrix(segment_numbers=[number])[..., 0] > 0
+        drawn += bool(expected.any())
+        np.testing.assert_array_equal(ours.mask(segment=number), expected)
+    assert drawn >= 19  # one of highdicom's digits is empty
+
+
+@pytest.mark.peer
 def test_a_level_with_two_focal_planes_gives_a_seg_of_one(tmp_path):
     """The SEG holds one plane per segment: Total Pixel Matrix Focal Planes 1, not the level's.
 

@@ -80,7 +80,9 @@ class SlideSegmentation(ReadObject, TiledMatrix):
 
     def __init__(self, ds: Dataset, *, source: str | None = None) -> None:
         super().__init__(ds, source=source)
-        organization = str(ds.get("DimensionOrganizationType", "") or "")
+        # Dimension Organization Type is optional (Type 3): without it, each frame
+        # gives its Plane Position (Slide), as in TILED_SPARSE (highdicom's older SEGs)
+        organization = str(ds.get("DimensionOrganizationType", "") or "TILED_SPARSE")
         if "TotalPixelMatrixRows" not in ds or organization not in ("TILED_FULL", "TILED_SPARSE"):
             raise UnsupportedObjectError(
                 "this SEG is not tiled on a slide (no Total Pixel Matrix, or Dimension "
