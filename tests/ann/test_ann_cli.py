@@ -136,6 +136,20 @@ def test_bad_features_say_what_to_do(slide_folder, tmp_path, inputs, capsys):
     )
     assert main([*base, "--input", str(tmp_path / "nogroup.ndjson")]) == 1
     assert "properties.group" in capsys.readouterr().err
+    point = {"type": "Point", "coordinates": [1, 2]}
+    for value in ("n/a", True):
+        feature = {"geometry": point, "properties": {"group": "x", "measurements": {"area": value}}}
+        (tmp_path / "text.ndjson").write_text(json.dumps({"type": "Feature", **feature}) + "\n")
+        measured = [
+            "--input",
+            str(tmp_path / "text.ndjson"),
+            "--measurements",
+            str(tmp_path / "measurements.json"),
+        ]
+        assert main([*base, *measured]) == 1
+        assert (
+            f"feature 1: measurement 'area' is {value!r}, not a number" in capsys.readouterr().err
+        )
     assert not (tmp_path / "a.dcm").exists()
     assert (
         main(
@@ -149,6 +163,20 @@ def test_bad_features_say_what_to_do(slide_folder, tmp_path, inputs, capsys):
         )
         == 1
     )
+
+
+def test_a_null_measurement_is_not_measured(slide_folder, tmp_path, inputs, capsys):
+    """GeoJSON has no NaN: tools write null for a missing value (it raised a TypeError)."""
+    made = [
+        *inputs[:3],
+        {**inputs[3], "properties": {"group": "tumor", "measurements": {"area": None}}},
+    ]
+    (tmp_path / "cells.ndjson").write_text("".join(json.dumps(f) + "\n" for f in made))
+    out = tmp_path / "ann.dcm"
+    args = encode_args(slide_folder, tmp_path, "cells.ndjson")
+    assert main([*args, "-o", str(out)]) == 0, capsys.readouterr().err
+    values = read_annotations(out).groups[0].measurement(0)
+    assert values[0] == 20.0 and np.isnan(values[1])
 
 
 @pytest.mark.peer

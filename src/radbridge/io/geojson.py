@@ -2,7 +2,8 @@
 
 Each feature is one annotation: its geometry gives the points (column, row of the
 level's Total Pixel Matrix), ``properties.group`` its group (one Annotation Group per
-group name and graphic type), ``properties.measurements`` its values by name.
+group name and graphic type), ``properties.measurements`` its values by name (``null``:
+not measured).
 
 ========================  =======================================================
 GeoJSON geometry          Graphic Type
@@ -100,7 +101,19 @@ def parse_feature(
     values = properties.get("measurements") or {}
     if not isinstance(values, Mapping):
         raise _bad(path, number, "properties.measurements must map names to numbers")
-    return group, graphic, points, {str(k): float(v) for k, v in values.items()}
+    return group, graphic, points, {str(k): _number(v, k, number, path) for k, v in values.items()}
+
+
+def _number(value: Any, name: object, number: int, path: object) -> float:
+    """Return a measurement's value; ``null`` (GeoJSON has no NaN) means not measured."""
+    if value is None:
+        return float("nan")
+    if not isinstance(value, bool):
+        try:
+            return float(value)  # a number, or a number written as text
+        except (TypeError, ValueError):
+            pass
+    raise _bad(path, number, f"measurement {str(name)!r} is {value!r}, not a number or null")
 
 
 def _features(path: Path) -> Iterator[Any]:
