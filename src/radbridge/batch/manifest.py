@@ -86,7 +86,9 @@ def read_manifest(path: str | os.PathLike[str]) -> list[ManifestRow]:
     p = Path(path)
     base = p.parent
     try:
-        with p.open(newline="") as handle:
+        # utf-8-sig: Excel's "CSV UTF-8" starts with a byte order mark, which would
+        # otherwise become part of the first column's name
+        with p.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             missing = [c for c in _REQUIRED if c not in (reader.fieldnames or [])]
             if missing:
