@@ -34,9 +34,19 @@ class Cluster:
         self.workers[index].wait(timeout=10)
 
 
-def _start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+def _start(args: list[str], log: Path, cwd: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start a Dask process; a worker runs in a folder of its own, as on another host."""
     handle = log.open("wb")
-    return subprocess.Popen(args, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    path = os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path}
+    if cwd is not None:
+        cwd.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        args, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=cwd
+    )
 
 
 @pytest.fixture
@@ -78,6 +88,7 @@ def dask_cluster(tmp_path) -> Iterator[Cluster]:
                         str(tmp_path / f"w{index}"),
                     ],
                     tmp_path / f"worker{index}.log",
+                    cwd=tmp_path / f"w{index}",
                 )
             )
         from distributed import Client

@@ -60,6 +60,23 @@ def test_dask_cluster_gives_the_local_result(manifest_factory, dask_cluster, tmp
 
 
 @pytest.mark.slow
+def test_relative_paths_reach_workers_in_another_folder(
+    manifest_factory, dask_cluster, tmp_path, monkeypatch
+):
+    """`radbridge batch manifest.csv --out results/` as docs/batch.md shows it, on Dask.
+
+    The workers run in folders of their own (as on other hosts): relative manifest and
+    output paths must reach them as absolute ones. Before, the row failed with
+    's0/dicom: no such file or folder'.
+    """
+    manifest = manifest_factory(1, bad_row=False)
+    monkeypatch.chdir(manifest.parent)
+    args = ["batch", "manifest.csv", "--out", "results", "--scheduler", dask_cluster.address]
+    assert main([*args, "--json"]) == 0
+    assert sorted(outputs(manifest.parent / "results")) == ["s0.dcm"]
+
+
+@pytest.mark.slow
 def test_worker_killed_mid_batch_loses_no_row(manifest_factory, dask_cluster, tmp_path):
     manifest = manifest_factory(8, slices=40, size=192, bad_row=False)
     killed = []

@@ -84,7 +84,9 @@ def read_manifest(path: str | os.PathLike[str]) -> list[ManifestRow]:
         the message names the row.
     """
     p = Path(path)
-    base = p.parent
+    # Absolute and normalised: rows reach Dask workers running in other folders, and
+    # their sidecars record the same paths however the manifest's path was spelled.
+    base = Path(os.path.abspath(p)).parent
     try:
         # utf-8-sig: Excel's "CSV UTF-8" starts with a byte order mark, which would
         # otherwise become part of the first column's name

@@ -103,7 +103,7 @@ def run_batch(
     rows
         The manifest rows.
     out
-        Output folder (created).
+        Output folder (created); results name it as an absolute path.
     workers
         Local worker processes (ignored with ``scheduler``).
     scheduler
@@ -111,7 +111,7 @@ def run_batch(
     progress
         Called after each finished row.
     """
-    folder = Path(out)
+    folder = Path(os.path.abspath(out))  # workers may run in other folders (Dask)
     folder.mkdir(parents=True, exist_ok=True)
     summary = BatchSummary(total=len(rows))
     pending = []
