@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
+import pydicom
+
 from radbridge.batch import read_manifest, run_batch
 
 
@@ -35,3 +39,71 @@ def test_a_rerun_skips_rows_however_the_manifest_path_is_spelled(
     summary = run_batch(read_manifest(manifest), "out")  # a relative --out
     assert summary.skipped == 1
     assert summary.results[0].output == str(out / "s0.dcm")
+
+
+def _uid(path):
+    return pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID
+
+
+def test_a_changed_row_is_encoded_again_under_new_uids(manifest_factory, tmp_path):
+    """Options, kind or labels changed: the row is redone, and its object gets new UIDs.
+
+    Before, a re-run skipped a row whose options or kind had changed (the BINARY SEG
+    stayed), and a forced redo wrote the LABELMAP SEG, or a SEG with corrected labels,
+    under the UIDs of the object already sent to the PACS.
+    """
+    root = manifest_factory(1, bad_row=False).parent
+    manifest, out = root / "changes.csv", tmp_path / "out"
+    row = 'c,s0/dicom,{kind},s0/labels.npy,{labels},"{options}"\n'
+    header = "id,source,kind,input,labels,options\n"
+
+    def run(kind="seg", labels="labels.json", options='{""type"": ""binary""}'):
+        manifest.write_text(header + row.format(kind=kind, labels=labels, options=options))
+        summary = run_batch(read_manifest(manifest), out)
+        assert (summary.done, summary.failed) == (1, 0), summary.results
+        return pydicom.dcmread(out / "c.dcm", stop_before_pixels=True)
+
+    first = run()
+    again = run_batch(read_manifest(manifest), out)
+    assert again.skipped == 1  # nothing changed: skipped
+    labelmap = run(options='{""type"": ""labelmap""}')
+    assert labelmap.SegmentationType == "LABELMAP"
+    assert labelmap.SOPInstanceUID != first.SOPInstanceUID
+    assert labelmap.SeriesInstanceUID != first.SeriesInstanceUID
+    relabelled = json.loads((root / "labels.json").read_text())
+    relabelled["1"]["label"] = "body outline"
+    (root / "relabelled.json").write_text(json.dumps(relabelled))
+    renamed = run(labels="relabelled.json")
+    assert renamed.SegmentSequence[0].SegmentLabel == "body outline"
+    assert renamed.SOPInstanceUID not in (first.SOPInstanceUID, labelmap.SOPInstanceUID)
+    contours = run(kind="rtstruct", options='{""allow_empty"": true}')
+    assert contours.Modality == "RTSTRUCT"
+    uids = {first.SOPInstanceUID, labelmap.SOPInstanceUID, renamed.SOPInstanceUID}
+    assert contours.SOPInstanceUID not in uids
+    (out / "c.dcm.done.json").unlink()
+    same = run(kind="rtstruct", options='{""allow_empty"": true}')
+    assert same.SOPInstanceUID == contours.SOPInstanceUID  # the same row, the same UIDs
+
+
+def test_an_sr_row_is_redone_when_its_seg_changes(manifest_factory, tmp_path):
+    """The SEG an sr row refers to is one of its files: SEG encoded again, SR too.
+
+    Before, the SR was skipped and went on referring to the SEG that had been replaced.
+    """
+    root = manifest_factory(1, bad_row=False).parent
+    volume = {"value": "118565006", "scheme": "SCT", "meaning": "Volume"}
+    measurement = {"concept": volume, "value": 12.5, "unit": "ml"}
+    group = {"tracking_id": "organ 5", "segment": 5, "measurements": [measurement]}
+    (root / "report.json").write_text(json.dumps({"groups": [group]}))
+    seg_rows, sr_rows = root / "segs.csv", root / "sr.csv"
+    header = "id,source,kind,input,labels,options\n"
+    seg_rows.write_text(header + "seg,s0/dicom,seg,s0/labels.npy,labels.json,\n")
+    sr_rows.write_text(header + 'r,s0/dicom,sr,report.json,,"{""seg"": ""segs/seg.dcm""}"\n')
+    assert run_batch(read_manifest(seg_rows), root / "segs").done == 1
+    assert run_batch(read_manifest(sr_rows), tmp_path).done == 1
+    labelmap = 'seg,s0/dicom,seg,s0/labels.npy,labels.json,"{""type"": ""labelmap""}"\n'
+    seg_rows.write_text(header + labelmap)
+    assert run_batch(read_manifest(seg_rows), root / "segs").done == 1
+    summary = run_batch(read_manifest(sr_rows), tmp_path)
+    assert (summary.done, summary.skipped) == (1, 0), summary.results
+    assert _uid(root / "segs" / "seg.dcm").encode() in (tmp_path / "r.dcm").read_bytes()

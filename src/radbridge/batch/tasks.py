@@ -2,9 +2,9 @@
 
 :func:`run_row` is a plain function of picklable arguments, so the same code runs
 in a local process pool and on Dask workers. A row's output is written to a
-temporary name and renamed, then a ``.done.json`` sidecar records the output's
-SHA-256 and the inputs' sizes and times; a re-run skips rows whose sidecar still
-matches (:func:`is_done`).
+temporary name and renamed, then a ``.done.json`` sidecar records the row's id,
+kind, source and options, the output's SHA-256 and the sizes and times of the files
+it was made from; a re-run skips rows whose sidecar still matches (:func:`is_done`).
 """
 
 from __future__ import annotations
@@ -42,13 +42,32 @@ class RowResult:
         return asdict(self)
 
 
+def _row_files(row: ManifestRow) -> list[Path]:
+    """Return the files a row's output is made from: input, labels, an sr row's SEG."""
+    files = [row.input, *([row.labels] if row.labels else [])]
+    if row.kind == "sr" and row.options.get("seg"):
+        files.append(row.input.parent / str(row.options["seg"]))
+    return files
+
+
 def _inputs_signature(row: ManifestRow) -> dict[str, list[float]]:
-    paths = [row.input, *([row.labels] if row.labels else [])]
     signature = {}
-    for path in paths:
+    for path in _row_files(row):
         stat = path.stat()
         signature[str(path)] = [stat.st_size, stat.st_mtime]
     return signature
+
+
+def _recipe(row: ManifestRow) -> dict[str, Any]:
+    """Return what the manifest says of a row besides its files (changed: the row is redone)."""
+    recipe = {"kind": row.kind, "source": row.source_url or str(row.source), "options": row.options}
+    return dict(json.loads(json.dumps(recipe)))  # as the sidecar reads it back
+
+
+def _content_key(row: ManifestRow) -> tuple[str, ...]:
+    """Everything the row's bytes depend on but its source series: kind, options, files."""
+    options = json.dumps(row.options, sort_keys=True)
+    return (row.id, row.kind, options, *(_sha256(path) for path in _row_files(row)))
 
 
 def _sha256(path: Path) -> str:
@@ -101,8 +120,10 @@ def is_done(row: ManifestRow, out_dir: Path) -> bool:
     try:
         record = json.loads(sidecar.read_text())
         return bool(
-            record.get("sha256") == _sha256(output)
+            record.get("id") == row.id
+            and record.get("recipe") == _recipe(row)
             and record.get("inputs") == _inputs_signature(row)
+            and record.get("sha256") == _sha256(output)
         )
     except (OSError, ValueError, AttributeError, RecursionError):  # a damaged sidecar: redo
         return False
@@ -125,6 +146,7 @@ def run_row(row: ManifestRow, out_dir: str | os.PathLike[str]) -> RowResult:
         record = {
             "id": row.id,
             "sha256": _sha256(output),
+            "recipe": _recipe(row),
             "inputs": _inputs_signature(row),
             "sop_instance_uid": str(dataset.SOPInstanceUID),
         }
@@ -214,7 +236,9 @@ def _series_options(
     """Series options fixed by the row, so the same row always gives the same bytes."""
     from radbridge.iods.common import SeriesOptions
 
-    key = (str(source.series_instance_uid), row.id, _sha256(row.input))
+    # A row whose kind, options or files change is another object: new UIDs (a PACS
+    # keeps or refuses a second object under an existing UID).
+    key = (str(source.series_instance_uid), *_content_key(row))
     return SeriesOptions(
         series_description=description,
         content_label=content_label,
