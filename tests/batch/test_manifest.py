@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 
 import pydicom
+import pytest
 
 from radbridge.batch import read_manifest, run_batch
+from radbridge.errors import ConfigError
 
 
 def test_a_byte_order_mark_is_not_part_of_the_first_column(tmp_path):
@@ -107,3 +109,16 @@ def test_an_sr_row_is_redone_when_its_seg_changes(manifest_factory, tmp_path):
     summary = run_batch(read_manifest(sr_rows), tmp_path)
     assert (summary.done, summary.skipped) == (1, 0), summary.results
     assert _uid(root / "segs" / "seg.dcm").encode() in (tmp_path / "r.dcm").read_bytes()
+
+
+def test_two_rows_cannot_write_one_file_under_two_spellings(tmp_path):
+    """Before, ./case1.dcm passed the duplicate check: the second row overwrote the first."""
+    manifest = tmp_path / "m.csv"
+    for other in ("./case1.dcm", "sub//../case1.dcm", "case1.dcm/"):
+        manifest.write_text(
+            "id,source,kind,input,labels,output\n"
+            "liver,ct,seg,m.npy,l.json,case1.dcm\n"
+            f"body,ct,rtstruct,m.npy,l.json,{other}\n"
+        )
+        with pytest.raises(ConfigError, match=r"duplicate output 'case1\.dcm'"):
+            read_manifest(manifest)

@@ -170,7 +170,8 @@ def _row(base: Path, number: int, raw: dict[str, str | None], path: Path) -> Man
 def _check_unique(rows: list[ManifestRow], path: Path) -> None:
     for attribute, values in (
         ("id", [r.id for r in rows]),
-        ("output", [r.output_name for r in rows]),
+        # normalised: "a.dcm", "./a.dcm" and "x/../a.dcm" are one file
+        ("output", [os.path.normpath(r.output_name) for r in rows]),
     ):
         seen: set[str] = set()
         for value in values:
