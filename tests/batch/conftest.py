@@ -37,11 +37,13 @@ class Cluster:
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 
-def _start(args: list[str], log: Path, cwd: Path | None = None) -> subprocess.Popen[bytes]:
+def _start(
+    args: list[str], log: Path, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     """Start a Dask process; a worker runs in a folder of its own, as on another host."""
     handle = log.open("wb")
     path = os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])
-    env = {**os.environ, "PYTHONPATH": path}
+    env = {**os.environ, **(env or {}), "PYTHONPATH": path}
     if cwd is not None:
         cwd.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(

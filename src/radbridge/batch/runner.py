@@ -14,8 +14,10 @@ import csv
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections import deque
+from collections.abc import Callable, Generator, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,10 +56,48 @@ def _local(rows: Sequence[ManifestRow], out: Path, workers: int) -> Iterator[Row
         for row in rows:
             yield run_row(row, out)
         return
+    waiting = deque(rows)
+    while waiting:
+        lost = yield from _pool(waiting, out, workers)
+        # A worker process died (the OOM killer, a crash in a native library): each row
+        # it may have held runs again in a process of its own, to find the one that did it.
+        for row in lost:
+            started = time.perf_counter()
+            if (yield from _pool(deque([row]), out, 1)):
+                yield RowResult(row.id, False, None, time.perf_counter() - started, _DIED)
+
+
+_DIED = (
+    "the worker process encoding this row died (killed, e.g. by the out-of-memory killer, "
+    "or crashed); give it more memory, or run the batch with fewer --workers"
+)
+
+
+def _pool(
+    waiting: deque[ManifestRow], out: Path, workers: int
+) -> Generator[RowResult, None, list[ManifestRow]]:
+    """Run rows from ``waiting`` in a process pool until it is empty or a worker dies.
+
+    At most two rows per worker are handed out at a time, so a pool that breaks
+    leaves few rows in doubt; returns them (the rows whose results were lost).
+    """
+    lost: list[ManifestRow] = []
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(run_row, row, out) for row in rows]
-        for future in as_completed(futures):
-            yield future.result()
+        running: dict[Future[RowResult], ManifestRow] = {}
+        while (waiting and not lost) or running:
+            while waiting and not lost and len(running) < 2 * workers:
+                row = waiting.popleft()
+                running[pool.submit(run_row, row, out)] = row
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                row = running.pop(future)
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    lost.append(row)
+                    continue
+                yield result
+    return lost
 
 
 def _dask(rows: Sequence[ManifestRow], out: Path, address: str) -> Iterator[RowResult]:
@@ -73,7 +113,7 @@ def _dask(rows: Sequence[ManifestRow], out: Path, address: str) -> Iterator[RowR
             hint="start it with `dask scheduler` and pass its tcp://HOST:PORT address",
         ) from exc
     with client:
-        futures = [
+        futures = {
             client.submit(
                 run_row,
                 row,
@@ -81,11 +121,15 @@ def _dask(rows: Sequence[ManifestRow], out: Path, address: str) -> Iterator[RowR
                 key=f"radbridge-row-{row.id}-{os.getpid()}",
                 pure=False,
                 retries=2,
-            )
+            ): row
             for row in rows
-        ]
+        }
         for future in distributed.as_completed(futures):
-            yield future.result()
+            try:
+                yield future.result()
+            except Exception as exc:  # KilledWorker: the row took its workers down with it
+                reason = f"the Dask task failed ({type(exc).__name__}: {str(exc)[:200]}); {_DIED}"
+                yield RowResult(futures[future].id, False, None, 0.0, reason)
 
 
 def run_batch(
