@@ -122,3 +122,26 @@ def test_two_rows_cannot_write_one_file_under_two_spellings(tmp_path):
         )
         with pytest.raises(ConfigError, match=r"duplicate output 'case1\.dcm'"):
             read_manifest(manifest)
+
+
+@pytest.mark.parametrize(
+    ("kind", "options"),
+    [
+        ("rtstruct", '{""allow_empty"": ""false""}'),
+        ("seg", '{""keep_empty_frames"": ""no""}'),
+        ("gsps", '{""areas"": 1}'),
+        ("gsps", '{""labels"": ""false""}'),
+    ],
+)
+def test_boolean_options_must_be_json_booleans(manifest_factory, tmp_path, kind, options):
+    """Before, "false" was true (bool("false")): an RT Structure Set with empty ROIs was
+    written although the row said allow_empty false."""
+    root = manifest_factory(1, bad_row=False).parent
+    manifest = root / "flags.csv"
+    manifest.write_text(
+        f'id,source,kind,input,labels,options\nr,s0/dicom,{kind},s0/labels.npy,labels.json,"{options}"\n'
+    )
+    summary = run_batch(read_manifest(manifest), tmp_path)
+    assert summary.failed == 1, summary.results
+    assert "must be true or false" in summary.results[0].error
+    assert not (tmp_path / "r.dcm").exists()

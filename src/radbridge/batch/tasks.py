@@ -230,6 +230,18 @@ class _Plan(NamedTuple):
     series: Any
 
 
+def _flag(row: ManifestRow, options: dict[str, Any], name: str, default: bool) -> bool:
+    """Take the JSON boolean option ``name``: "false" or 0 is a mistake, not a truth value."""
+    value = options.pop(name, default)
+    if not isinstance(value, bool):
+        raise ConfigError(
+            f"row {row.id}: option {name} must be true or false, not {value!r}",
+            attribute="options",
+            hint=f'write it as a JSON boolean, e.g. {{"{name}": {str(not default).lower()}}}',
+        )
+    return value
+
+
 def _series_options(
     row: ManifestRow, source: Any, description: str, *, content_label: str = "RADBRIDGE"
 ) -> Any:
@@ -272,10 +284,10 @@ def _masks(row: ManifestRow, source: Any, options: dict[str, Any]) -> _Plan:
             mask=mask,
             segmentation_type=str(options.pop("type", "binary")),
             transfer_syntax=options.pop("compression", None),
-            keep_empty_frames=bool(options.pop("keep_empty_frames", False)),
+            keep_empty_frames=_flag(row, options, "keep_empty_frames", False),
         )
     else:
-        output = RtstructOutput(mask=mask, allow_empty=bool(options.pop("allow_empty", False)))
+        output = RtstructOutput(mask=mask, allow_empty=_flag(row, options, "allow_empty", False))
     label = "SEGMENTATION" if seg else "RADBRIDGE"
     return _Plan(result, output, _series_options(row, source, description, content_label=label))
 
@@ -348,11 +360,10 @@ def _outlines(row: ManifestRow, source: Any, options: dict[str, Any]) -> _Plan:
 
     description = str(options.pop("series_description", "Presentation State (outlines)"))
     window = options.pop("window", None)
+    labels, areas = _flag(row, options, "labels", True), _flag(row, options, "areas", False)
     try:
         outlines = OutlineOptions(
-            tolerance_mm=float(options.pop("tolerance_mm", 0.0)),
-            labels=bool(options.pop("labels", True)),
-            areas=bool(options.pop("areas", False)),
+            tolerance_mm=float(options.pop("tolerance_mm", 0.0)), labels=labels, areas=areas
         )
         chosen = None if window is None else (float(window[0]), float(window[1]))
     except (TypeError, ValueError, IndexError, KeyError) as exc:
@@ -366,7 +377,7 @@ def _outlines(row: ManifestRow, source: Any, options: dict[str, Any]) -> _Plan:
         mask=read_mask(row.input, source.geometry),
         outlines=outlines,
         window=chosen,
-        allow_empty=bool(options.pop("allow_empty", False)),
+        allow_empty=_flag(row, options, "allow_empty", False),
     )
     result = ModelResult(
         segments=load_labels(row.labels), algorithm=AlgorithmInfo("unspecified", "0")
@@ -405,7 +416,7 @@ def _slide_masks(row: ManifestRow, slide: Any, options: dict[str, Any]) -> _Plan
         mask=mask,
         level=level,
         segmentation_type=str(options.pop("type", "binary")),
-        omit_empty_tiles=bool(options.pop("omit_empty_tiles", False)),
+        omit_empty_tiles=_flag(row, options, "omit_empty_tiles", False),
         optical_path=options.pop("optical_path", None),
     )
     result = ModelResult(segments=load_labels(row.labels), algorithm=algorithm)
