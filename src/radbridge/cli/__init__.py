@@ -400,6 +400,12 @@ def main(argv: list[str] | None = None) -> int:
     except RadbridgeError as exc:
         print(f"error: {_one_line(str(exc))}", file=sys.stderr)
         return 2 if _usage(exc) else 1
+    except OSError as exc:
+        if exc.filename is None:  # not about a file: a bug or a network fault, shown whole
+            raise
+        # -o naming a folder, a read-only or full disk: the file and why, not a traceback
+        print(f"error: {_one_line(str(exc.filename))}: {exc.strerror}", file=sys.stderr)
+        return 1
     except SystemExit as exc:
         if exc.code is None:
             return 0
