@@ -145,3 +145,29 @@ def test_boolean_options_must_be_json_booleans(manifest_factory, tmp_path, kind,
     assert summary.failed == 1, summary.results
     assert "must be true or false" in summary.results[0].error
     assert not (tmp_path / "r.dcm").exists()
+
+
+def test_a_series_column_picks_one_series_of_a_study_folder(manifest_factory, tmp_path):
+    """A whole study in one folder: the series column says which series a row is on.
+
+    Before, such a row could only fail ('2 image series found ... CLI: --series UID'):
+    the manifest had no way to name the series.
+    """
+    import shutil
+
+    root = manifest_factory(2, bad_row=False).parent
+    study = root / "study"
+    for index in range(2):
+        shutil.copytree(root / f"s{index}" / "dicom", study / f"s{index}")
+    wanted_series = pydicom.dcmread(next((root / "s1" / "dicom").iterdir())).SeriesInstanceUID
+    manifest = root / "study.csv"
+    row = "one,study,seg,s1/labels.npy,labels.json"
+    manifest.write_text(f"id,source,kind,input,labels,series\n{row},\n")
+    summary = run_batch(read_manifest(manifest), tmp_path)
+    assert summary.failed == 1 and "series column" in summary.results[0].error
+    manifest.write_text(f"id,source,kind,input,labels,series\n{row},{wanted_series}\n")
+    summary = run_batch(read_manifest(manifest), tmp_path)
+    assert summary.done == 1, summary.results
+    seg = pydicom.dcmread(tmp_path / "one.dcm", stop_before_pixels=True)
+    referenced = seg.ReferencedSeriesSequence[0].SeriesInstanceUID
+    assert referenced == wanted_series

@@ -17,6 +17,8 @@ labels     seg       ``labels.json`` for SEG, RTSTRUCT, GSPS and slide SEG rows
 output     no        relative output path inside ``--out`` (default ``<id>.dcm``);
                      one that leads outside fails its row
 id         no        row identifier (default: row number); unique
+series     no        Series Instance UID of the source series, when the folder holds
+                     several image series (a whole study exported to one folder)
 options    no        JSON object of encoder options, e.g. ``{"type": "labelmap"}``;
                      sr rows: ``{"seg": "seg.dcm"}`` (relative to the report);
                      pm rows (required): ``{"units": UCUM, "quantity": code}``,
@@ -67,6 +69,7 @@ class ManifestRow:
     output: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
     source_url: str | None = None
+    series: str | None = None
 
     @property
     def output_name(self) -> str:
@@ -164,6 +167,7 @@ def _row(base: Path, number: int, raw: dict[str, str | None], path: Path) -> Man
         labels=labels,
         output=values.get("output") or None,
         options=options,
+        series=values.get("series") or None,
     )
 
 

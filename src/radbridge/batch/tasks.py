@@ -60,7 +60,12 @@ def _inputs_signature(row: ManifestRow) -> dict[str, list[float]]:
 
 def _recipe(row: ManifestRow) -> dict[str, Any]:
     """Return what the manifest says of a row besides its files (changed: the row is redone)."""
-    recipe = {"kind": row.kind, "source": row.source_url or str(row.source), "options": row.options}
+    recipe = {
+        "kind": row.kind,
+        "source": row.source_url or str(row.source),
+        "series": row.series,
+        "options": row.options,
+    }
     return dict(json.loads(json.dumps(recipe)))  # as the sidecar reads it back
 
 
@@ -214,7 +219,8 @@ def _encode(row: ManifestRow) -> Any:
             attribute="kind",
             hint="use kind seg, rtstruct, gsps, sr, pm or slide-seg",
         )
-    source = read_slide(row.source) if row.kind == "slide-seg" else read_series(row.source)
+    read = read_slide if row.kind == "slide-seg" else read_series
+    source = read(row.source, series_instance_uid=row.series)
     options = dict(row.options)
     plan = build(row, source, options)
     _no_extra(options, row)

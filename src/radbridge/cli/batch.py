@@ -17,7 +17,7 @@ def batch(
     manifest: Annotated[
         Path,
         typer.Argument(
-            metavar="MANIFEST", help="CSV: source,kind,input[,labels,output,id,options]"
+            metavar="MANIFEST", help="CSV: source,kind,input[,labels,output,id,series,options]"
         ),
     ],
     out: Annotated[Path, typer.Option("--out", help="Output folder.")],

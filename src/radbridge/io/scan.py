@@ -176,7 +176,8 @@ class DicomIndex:
             f"{len(images)} image series found: {listing}",
             path=source,
             attribute="SeriesInstanceUID",
-            hint="choose one with series_instance_uid= (CLI: --series UID)",
+            hint="choose one with series_instance_uid= "
+            "(CLI: --series UID; radbridge batch: the manifest's series column)",
         )
 
 
