@@ -171,3 +171,13 @@ def test_a_series_column_picks_one_series_of_a_study_folder(manifest_factory, tm
     seg = pydicom.dcmread(tmp_path / "one.dcm", stop_before_pixels=True)
     referenced = seg.ReferencedSeriesSequence[0].SeriesInstanceUID
     assert referenced == wanted_series
+
+
+def test_a_failed_row_says_why_on_stderr(manifest_factory, tmp_path, capsys):
+    """Before, stderr said only 'row bad failed'; the reason was in failures.csv alone."""
+    from radbridge.cli import main
+
+    manifest = manifest_factory(1)
+    assert main(["batch", str(manifest), "--out", str(tmp_path), "--workers", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "row bad failed: " in err and "wrong.npy" in err

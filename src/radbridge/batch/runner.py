@@ -178,7 +178,7 @@ def run_batch(
             summary.done += 1
         else:
             summary.failed += 1
-            log.warning("row %s failed", result.id)
+            log.warning("row %s failed: %s", result.id, result.error)
         if progress:
             progress(result, finished, len(rows))
     summary.seconds = time.perf_counter() - started
