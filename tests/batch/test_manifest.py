@@ -181,3 +181,11 @@ def test_a_failed_row_says_why_on_stderr(manifest_factory, tmp_path, capsys):
     assert main(["batch", str(manifest), "--out", str(tmp_path), "--workers", "1"]) == 1
     err = capsys.readouterr().err
     assert "row bad failed: " in err and "wrong.npy" in err
+
+
+def test_a_missing_manifest_is_not_told_to_be_utf8(tmp_path):
+    """Before: 'cannot read the manifest (FileNotFoundError ...). Write it as a UTF-8 CSV file.'"""
+    for path in (tmp_path / "nope.csv", tmp_path):
+        with pytest.raises(ConfigError, match="no manifest file here") as caught:
+            read_manifest(path)
+        assert "UTF-8" not in str(caught.value) and str(path) in str(caught.value)

@@ -106,6 +106,10 @@ def read_manifest(path: str | os.PathLike[str]) -> list[ManifestRow]:
             rows = [_row(base, number, raw, p) for number, raw in enumerate(reader, start=1)]
     except RadbridgeError:
         raise
+    except (FileNotFoundError, IsADirectoryError) as exc:
+        raise ConfigError(
+            "no manifest file here", path=p, hint="give the path of the manifest CSV file"
+        ) from exc
     except (OSError, ValueError, csv.Error) as exc:  # ValueError: not UTF-8 text
         raise ConfigError(
             f"cannot read the manifest ({type(exc).__name__}: {str(exc)[:120]})",
