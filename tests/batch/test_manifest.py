@@ -189,3 +189,12 @@ def test_a_missing_manifest_is_not_told_to_be_utf8(tmp_path):
         with pytest.raises(ConfigError, match="no manifest file here") as caught:
             read_manifest(path)
         assert "UTF-8" not in str(caught.value) and str(path) in str(caught.value)
+
+
+def test_rows_of_empty_cells_are_left_out(tmp_path):
+    """Spreadsheets save trailing ',,,,' rows; before, 'row 2 has no source' failed the run."""
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(
+        "id,source,kind,input,labels\na,ct,seg,m.npy,l.json\n,,,,\n , ,,,\nb,ct,seg,n.npy,l.json\n"
+    )
+    assert [row.id for row in read_manifest(manifest)] == ["a", "b"]

@@ -103,7 +103,11 @@ def read_manifest(path: str | os.PathLike[str]) -> list[ManifestRow]:
                     attribute="header",
                     hint="the first line must name at least: source,kind,input",
                 )
-            rows = [_row(base, number, raw, p) for number, raw in enumerate(reader, start=1)]
+            rows = [
+                _row(base, number, raw, p)
+                for number, raw in enumerate(reader, start=1)
+                if any((value or "").strip() for value in raw.values())  # not ",,,," (Excel)
+            ]
     except RadbridgeError:
         raise
     except (FileNotFoundError, IsADirectoryError) as exc:
