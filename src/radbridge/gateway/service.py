@@ -156,6 +156,7 @@ class Gateway:
         self._running = 0  # loop threads not yet ended
         self._closing: bool | None = None  # None: open; False: close asked; True: closed
         self._refusals: dict[str, tuple[int, set[str], float]] = {}
+        self._unrecorded: set[int] = set()  # jobs left running: their outcome was not recorded
         self._ended: deque[tuple[str, TransferOutcome, Any, float]] = deque()
         self._conditions = Conditions(log)
         self._disk_ok = True
@@ -416,10 +417,36 @@ class Gateway:
         return sum(1 for item in done if not item.held)
 
     def run_once(self) -> bool:
-        """Run the most urgent ready job, if any; return whether one ran."""
+        """Run the most urgent ready job, if any; return whether one ran.
+
+        A job whose outcome cannot be recorded (the database locked or full when
+        its run ends) is queued again once the database works, and runs again
+        with the same UIDs, as after a crash; until then the error propagates.
+        """
+        self._requeue_unrecorded()
         job = self.store.claim_job()
         if job is None:
             return False
+        try:
+            self._run(job)
+        except BaseException:
+            with self._claiming:
+                self._unrecorded.add(job.id)
+            raise
+        return True
+
+    def _requeue_unrecorded(self) -> None:
+        with self._claiming:
+            ids = set(self._unrecorded)
+        if not ids:
+            return
+        queued = self.store.requeue_jobs(ids)  # raises while the database still fails
+        with self._claiming:
+            self._unrecorded -= ids
+        log.warning("queued %d job(s) again whose outcome could not be recorded", queued)
+
+    def _run(self, job: Job) -> None:
+        """Run a claimed job and record its outcome (results and deliveries, or the failure)."""
         self.audit.write(
             "job started",
             job=job.id,
@@ -436,7 +463,7 @@ class Gateway:
             reason = _reason(exc)
             retry = Retry(self.config.max_attempts, self.config.retry_base_s)
             self._job_failed(job.id, reason, retry, isinstance(exc, PermanentJobError), exc)
-            return True
+            return
         self.metrics.job_ran(job.model, model_s=output.model_s, encode_s=output.encode_s)
         rule = next(r for r in self.config.rules if r.name == job.rule)
         results = [(f.kind, f.sop_instance_uid, str(f.path), f.sha256) for f in output.files]
@@ -445,7 +472,7 @@ class Gateway:
             self.store.start_delivering(job.id, results, rule.destinations, alerts=alerts)
         except RadbridgeError as exc:  # a result UID with other content: never sent
             self._job_failed(job.id, str(exc), Retry(1, 0.0), True, exc)
-            return True
+            return
         self.audit.write(
             "job encoded",
             job=job.id,
@@ -456,7 +483,6 @@ class Gateway:
         )
         for destination, key, _ in alerts:
             self.audit.write("alert queued", job=job.id, destination=destination, key=key)
-        return True
 
     def _job_failed(
         self, job_id: int, reason: str, retry: Retry, permanent: bool, exc: Exception

@@ -138,6 +138,26 @@ class Queue(Alerts):
                 ).rowcount
             )
 
+    def requeue_jobs(self, job_ids: Collection[int], *, now: float | None = None) -> int:
+        """Queue again jobs still ``running`` whose run's outcome could not be recorded.
+
+        For the gateway's own runners (e.g. the database was locked or full when the
+        run ended): like :meth:`recover_jobs` after a crash, for those jobs only.
+        Returns how many were queued.
+        """
+        if not job_ids:
+            return 0
+        stamp = now or time.time()
+        marks = ", ".join("?" * len(job_ids))
+        with self._transaction() as db:
+            return int(
+                db.execute(
+                    f"UPDATE jobs SET state = ?, next_attempt_at = ? WHERE state = ? "
+                    f"AND id IN ({marks})",
+                    (JobState.QUEUED, stamp, JobState.RUNNING, *job_ids),
+                ).rowcount
+            )
+
     def retry_job(self, job_id: int, *, force: bool = False, now: float | None = None) -> Job:
         """Run a dead-lettered job again, or (``force``) any job as a new version.
 
