@@ -39,11 +39,13 @@ from radbridge.errors import (
     GatewayError,
     GeometryError,
     ModelError,
+    NotDicomError,
 )
 from radbridge.gateway.config import GatewayConfig
 from radbridge.gateway.deid import Pseudonyms, map_uids, new_seed, pseudonymise, reidentify
 from radbridge.gateway.routing import Rule
-from radbridge.gateway.store import Job, Store
+from radbridge.gateway.store import Job, Store, VersionInput
+from radbridge.io.part10 import dataset_offset
 from radbridge.io.series import load_datasets
 from radbridge.io.storage import write_durably as write_bytes_durably
 from radbridge.iods.common import SeriesOptions
@@ -496,6 +498,50 @@ def _comparison(
     return [] if ds is None else [("compare", str(ds.SOPInstanceUID), _encode(ds))]
 
 
+def _spooled_digest(path: Path) -> str | None:
+    """Return the SHA-256 of a spool file's data set (file meta excluded); None if unreadable."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(1 << 20)
+            digest = hashlib.sha256(memoryview(head)[dataset_offset(head) :])
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    except (OSError, NotDicomError):
+        return None
+    return digest.hexdigest()
+
+
+def _check_inputs(job: Job, inputs: Sequence[VersionInput]) -> None:
+    """Refuse to run on spool files that are not the contents frozen for the job's version.
+
+    Each file must still hold the data set whose digest was recorded when it was
+    received (and acknowledged); a file removed or changed since (a script
+    editing the spool, a disk error) would make the results describe data the
+    sender never sent.
+
+    Raises
+    ------
+    PermanentJobError
+        A frozen input is missing or has other content (the job is dead-lettered).
+    """
+    for item in inputs:
+        if not item.sha256:  # recorded without a digest: nothing to compare with
+            continue
+        found = _spooled_digest(Path(item.path))
+        if found == item.sha256:
+            continue
+        what = "is missing or unreadable" if found is None else "has changed"
+        raise PermanentJobError(
+            f"job {job.id}: the spool file of SOP instance {item.sop_instance_uid} {what} "
+            f"since it was received (recorded digest {item.sha256[:16]}, now "
+            f"{'none' if found is None else found[:16]}); the job does not run on it",
+            path=item.path,
+            attribute="SOPInstanceUID",
+            hint="have the sender send the series again (an identical instance restores "
+            f"the file), then `radbridge gateway retry {job.id}`",
+        )
+
+
 def run_job(
     job: Job,
     store: Store,
@@ -522,7 +568,9 @@ def run_job(
         raise PermanentJobError(
             f"job {job.id}: rule {job.rule!r} is no longer configured", attribute="rules"
         )
-    paths = [i.path for i in store.version_inputs(job.series_instance_uid, job.version)]
+    inputs = store.version_inputs(job.series_instance_uid, job.version)
+    _check_inputs(job, inputs)
+    paths = [i.path for i in inputs]
     if not paths:
         raise PermanentJobError(
             f"job {job.id}: version {job.version} of series {job.series_instance_uid} has no "
