@@ -37,7 +37,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from radbridge.errors import RadbridgeError
+from radbridge.errors import RadbridgeError, StorageError
 from radbridge.gateway.alerting import AlertSender, alert_rows, send_queued_alert
 from radbridge.gateway.assembler import assemble, pacs_count_source
 from radbridge.gateway.audit import AuditLog
@@ -424,6 +424,8 @@ class Gateway:
         with the same UIDs, as after a crash; until then the error propagates.
         """
         self._requeue_unrecorded()
+        if not self._outbox_ok():
+            return False
         job = self.store.claim_job()
         if job is None:
             return False
@@ -433,6 +435,27 @@ class Gateway:
             with self._claiming:
                 self._unrecorded.add(job.id)
             raise
+        return True
+
+    def _outbox_ok(self) -> bool:
+        """Whether the outbox has ``min_free_disk_mb`` free: below it, no job is started.
+
+        A run whose results cannot be written would only run the model again and
+        again; the jobs wait in the queue (logged once) until there is room.
+        """
+        try:
+            free = shutil.disk_usage(self.config.outbox_dir).free / 2**20
+            if free < self.config.min_free_disk_mb:
+                raise StorageError(
+                    f"{free:.0f} MB free, below min_free_disk_mb "
+                    f"{self.config.min_free_disk_mb:g}: no job is started",
+                    path=self.config.outbox_dir,
+                    hint="free disk space; the queued jobs then run",
+                )
+        except (OSError, StorageError) as exc:
+            self._conditions.report("writing results to the outbox", exc)
+            return False
+        self._conditions.clear("writing results to the outbox")
         return True
 
     def _requeue_unrecorded(self) -> None:
@@ -459,6 +482,10 @@ class Gateway:
             output = run_job(
                 job, self.store, self.config, models=self.models, executor=self.executor
             )
+        except StorageError as exc:  # the outbox disk (full): not the job's fault
+            retry = Retry(self.config.max_attempts, self.config.retry_base_s)
+            self._job_failed(job.id, _reason(exc), retry, False, exc, counted=False)
+            return
         except Exception as exc:  # every failure is recorded; the loop keeps serving
             reason = _reason(exc)
             retry = Retry(self.config.max_attempts, self.config.retry_base_s)
@@ -485,9 +512,16 @@ class Gateway:
             self.audit.write("alert queued", job=job.id, destination=destination, key=key)
 
     def _job_failed(
-        self, job_id: int, reason: str, retry: Retry, permanent: bool, exc: Exception
+        self,
+        job_id: int,
+        reason: str,
+        retry: Retry,
+        permanent: bool,
+        exc: Exception,
+        *,
+        counted: bool = True,
     ) -> None:
-        state = self.store.fail_job(job_id, reason, retry, permanent=permanent)
+        state = self.store.fail_job(job_id, reason, retry, permanent=permanent, counted=counted)
         log.warning("job %d failed (%s): %s", job_id, state, type(exc).__name__)
         self.audit.write("job failed", job=job_id, state=state, error=reason[:500])
 

@@ -109,13 +109,24 @@ class Queue(Alerts):
         retry: Retry,
         *,
         permanent: bool = False,
+        counted: bool = True,
         now: float | None = None,
     ) -> str:
-        """Record a failed run: back to the queue after a backoff, or dead; return the state."""
+        """Record a failed run: back to the queue after a backoff, or dead; return the state.
+
+        ``counted=False`` (the gateway's own disk failed, not the job): back to the
+        queue after the first backoff, the attempt not counted, never dead.
+        """
         stamp = now or time.time()
         with self._transaction() as db:
             row = db.execute("SELECT attempts FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            again = retry.next_attempt_at(int(row["attempts"]), stamp, permanent=permanent)
+            attempts = int(row["attempts"])
+            if not counted:
+                db.execute(
+                    "UPDATE jobs SET attempts = MAX(attempts - 1, 0) WHERE id = ?", (job_id,)
+                )
+                attempts, retry = 1, Retry(2, retry.base_s, retry.max_delay_s)
+            again = retry.next_attempt_at(attempts, stamp, permanent=permanent)
             if again is None:
                 db.execute(
                     "UPDATE jobs SET state = ?, error = ?, finished_at = ? WHERE id = ?",
