@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import socket
 import sqlite3
+import threading
 from dataclasses import replace
+from pathlib import Path
 
 import pydicom
 import pytest
@@ -512,3 +514,43 @@ def test_a_c_store_claiming_another_instance_holds_its_series(holding, phantom_s
     assert row.instance_count == 23 and "refused" in row.held_reason
     receive(holding, files, "resend")
     assert holding.assemble_once() == 1
+
+
+@pytest.mark.parametrize("c_commits", ["after B", "while B records"])
+def test_a_redundant_copy_is_kept_while_another_transfer_records_that_file(
+    gateway, phantom_study, tmp_path, monkeypatch, c_commits
+):
+    """Three copies of one instance at once, two of them in Implicit VR (one spool file).
+
+    C (implicit) looks before A (explicit) is recorded, so it will record its file;
+    B (implicit, the same file) looks after A and finds its copy redundant. B must not
+    remove the file while C's record of it is under way, nor once C has recorded it:
+    C's acknowledged instance would point at nothing.
+    """
+    first = files_of(phantom_study)[0]
+    ds = pydicom.dcmread(first)
+    ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    implicit = tmp_path / "implicit.dcm"
+    ds.save_as(implicit)
+    real = gateway.store.record_instances
+    looked, go_on = threading.Event(), threading.Event()
+
+    def record(rows, *, transfer=None, now=None):
+        if transfer == "c":  # C has looked (found nothing) and is recording
+            looked.set()
+            assert go_on.wait(30)
+        if transfer == "b" and c_commits == "while B records":
+            go_on.set()
+            c.join(30)
+        return real(rows, transfer=transfer, now=now)
+
+    monkeypatch.setattr(gateway.store, "record_instances", record)
+    c = threading.Thread(target=receive, args=(gateway, [implicit], "c"))
+    c.start()
+    assert looked.wait(30)
+    receive(gateway, [first], "a")
+    receive(gateway, [implicit], "b")  # redundant: the same data as A's
+    go_on.set()
+    c.join(30)
+    for content in gateway.store.contents(phantom_study.series_instance_uid, ds.SOPInstanceUID):
+        assert Path(content.path).is_file(), "a recorded content's spool file was removed"

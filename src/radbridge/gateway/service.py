@@ -32,7 +32,7 @@ import shutil
 import threading
 import time
 import traceback
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -151,6 +151,8 @@ class Gateway:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._receiving = threading.Lock()
+        self._recording = threading.Lock()
+        self._spooling: Counter[str] = Counter()  # spool files being recorded
         self._sending: set[str] = set()  # destinations a sender thread is sending to
         self._claiming = threading.Lock()
         self._running = 0  # loop threads not yet ended
@@ -206,17 +208,25 @@ class Gateway:
         :class:`~radbridge.net.receiver.BatchSink`); each is recorded as by
         :meth:`instance_stored`.
         """
-        prepared = [self._prepare(instance) for instance in instances]
-        rows = [
-            (i.study_instance_uid, i.series_instance_uid, i.sop_instance_uid, sha256, path)
-            for i, (_, sha256, path) in zip(instances, prepared, strict=True)
-        ]
-        kinds = self.store.record_instances(rows, transfer=transfer_id)
+        spooled = [str(instance.path) for instance in instances]
+        with self._recording:  # files named by content: another transfer may record this one
+            self._spooling.update(spooled)
+        try:
+            prepared = [self._prepare(instance) for instance in instances]
+            rows = [
+                (i.study_instance_uid, i.series_instance_uid, i.sop_instance_uid, sha256, path)
+                for i, (_, sha256, path) in zip(instances, prepared, strict=True)
+            ]
+            kinds = self.store.record_instances(rows, transfer=transfer_id)
+        finally:
+            with self._recording:
+                self._spooling.subtract(spooled)
+                self._spooling = +self._spooling  # drop the zero counts
         for instance, (redundant, sha256, path), kind in zip(
             instances, prepared, kinds, strict=True
         ):
             if redundant is not None and redundant != Path(path):
-                redundant.unlink(missing_ok=True)
+                self._drop_redundant(instance, redundant)
             if kind == "changed":
                 log.warning(
                     "SOP instance %s re-sent with other content: both kept",
@@ -232,6 +242,20 @@ class Gateway:
                 duplicate=kind == "duplicate",
                 changed=kind == "changed",
             )
+
+    def _drop_redundant(self, instance: StoredInstance, redundant: Path) -> None:
+        """Remove a copy of recorded data, unless a record of that very file is made or kept.
+
+        Spool files are named by their content, so the same re-encoded copy sent on
+        two transfers at once is one file: one transfer may find it redundant while
+        the other, which looked before the first content was recorded, records it.
+        """
+        with self._recording:
+            if self._spooling[str(redundant)]:
+                return
+            recorded = self.store.contents(instance.series_instance_uid, instance.sop_instance_uid)
+            if str(redundant) not in {content.path for content in recorded}:
+                redundant.unlink(missing_ok=True)
 
     def _prepare(self, instance: StoredInstance) -> tuple[Path | None, str, str]:
         """Return (the file to drop as redundant, the digest, the path to record) for it."""
