@@ -250,3 +250,21 @@ def test_orthanc_stores_and_lists_it(orthanc, classic, tmp_path):
     assert str(ds.SeriesInstanceUID) in {
         orthanc.get(f"/series/{s}")["MainDicomTags"]["SeriesInstanceUID"] for s in orthanc.series()
     }
+
+
+@pytest.mark.peer
+def test_original_ct_frames_say_hu_even_when_the_classic_images_say_us(classic, tmp_path):
+    # A classic CT image may give Rescale Type US (dcmqi's test CTs do); an ORIGINAL
+    # enhanced CT frame shall say HU (PS3.3 C.8.15.3.10), as highdicom writes it.
+    for ds in classic:
+        ds.RescaleType = "US"
+    image = encode_legacy_enhanced(classic)
+    groups = [image.SharedFunctionalGroupsSequence[0], *image.PerFrameFunctionalGroupsSequence]
+    types = {
+        g.PixelValueTransformationSequence[0].RescaleType
+        for g in groups
+        if "PixelValueTransformationSequence" in g
+    }
+    assert types == {"HU"}
+    result = dciodvfy(_save(image, tmp_path))
+    assert not result.errors, result.output

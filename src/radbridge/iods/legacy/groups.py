@@ -54,12 +54,16 @@ def orientation(ds: Dataset) -> Group:
     return _item("PlaneOrientationSequence", ds, ("ImageOrientationPatient",))
 
 
-def transformation(ds: Dataset, default_type: str) -> Group:
-    """Pixel Value Transformation: the rescale (identity when the image has none)."""
+def transformation(ds: Dataset, default_type: str, *, required: str | None = None) -> Group:
+    """Pixel Value Transformation: the rescale (identity when the image has none).
+
+    ``required``: the Rescale Type the IOD prescribes for this frame (``HU`` for an
+    original CT frame, PS3.3 C.8.15.3.10), written whatever the image says.
+    """
     item = Dataset()
     item.RescaleIntercept = ds.get("RescaleIntercept", "0")
     item.RescaleSlope = ds.get("RescaleSlope", "1")
-    item.RescaleType = ds.get("RescaleType") or default_type
+    item.RescaleType = required or ds.get("RescaleType") or default_type
     return "PixelValueTransformationSequence", item
 
 

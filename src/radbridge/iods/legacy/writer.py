@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,6 +39,8 @@ from radbridge.pixels import TransferSyntax
 from radbridge.uids import derived_uid
 
 __all__ = ["encode_legacy_enhanced"]
+
+log = logging.getLogger(__name__)
 
 _PIXEL_MODULE = ("Rows", "Columns", "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation")
 
@@ -243,7 +246,8 @@ def _functional_groups(
     frames = [Dataset() for _ in images]
     for build in (groups.measures, groups.orientation, groups.anatomy, groups.window):
         groups.place(shared, frames, [build(image) for image in images])
-    groups.place(shared, frames, [groups.transformation(i, kind.rescale_type) for i in images])
+    rescales = [groups.transformation(i, kind.rescale_type, required=_hu(i, kind)) for i in images]
+    groups.place(shared, frames, rescales)
     if (
         kind.needs_window
         and "FrameVOILUTSequence" not in shared
@@ -259,6 +263,21 @@ def _functional_groups(
     add_dimensions(ds, by_segment=False)
     ds.SharedFunctionalGroupsSequence = [shared]
     ds.PerFrameFunctionalGroupsSequence = frames
+
+
+def _hu(image: Dataset, kind: LegacyKind) -> str | None:
+    """``HU`` for an original CT frame (PS3.3 C.8.15.3.10), else None (the image's own).
+
+    A classic CT image may say ``US`` (its Rescale Type is optional, HU by
+    default); the enhanced CT frame of an ORIGINAL non-LOCALIZER image shall say HU.
+    """
+    frame_type = _frame_type(image)
+    if kind.modality != "CT" or frame_type[0] != "ORIGINAL" or frame_type[2] == "LOCALIZER":
+        return None
+    given = str(image.get("RescaleType", "") or "")
+    if given and given != "HU":
+        log.info("%s: Rescale Type %s written as HU (original CT frame)", _name(image), given)
+    return "HU"
 
 
 def _add_default_window(shared: Dataset, frames: Sequence[Dataset], ds: Dataset) -> None:
