@@ -129,3 +129,21 @@ def test_dciodvfy_reports_no_error(study, frames, tmp_path):
         )
         result = dciodvfy(path)
         assert result.ok, result.summary()
+
+
+@pytest.mark.peer
+def test_non_square_source_pixels_keep_their_shape(study, frames, tmp_path):
+    # Source pixels 0.5 mm high and 1 mm wide: without Pixel Aspect Ratio a viewer
+    # shows the frames' pixels square and the anatomy twice as tall as it is.
+    from tests.peers import dciodvfy
+
+    datasets = [pydicom.dcmread(p) for p in sorted(study.folder.glob("*.dcm"))]
+    for ds in datasets:
+        ds.PixelSpacing = [0.5, 1.0]
+    ds = encode_overlay_sc(frames, datasets)
+    assert [int(v) for v in ds.PixelAspectRatio] == [1, 2]
+    assert "PixelAspectRatio" not in encode_overlay_sc(frames, study.source)
+    path = tmp_path / "aniso.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    result = dciodvfy(path)
+    assert result.ok, result.summary()

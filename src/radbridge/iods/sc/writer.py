@@ -22,6 +22,7 @@ Examples
 from __future__ import annotations
 
 import logging
+from fractions import Fraction
 from typing import Any, cast
 
 import numpy as np
@@ -66,6 +67,28 @@ def _source_images(source: Series) -> list[Dataset]:
     for item in items:
         item.PurposeOfReferenceCodeSequence = [purpose]
     return items
+
+
+def _pixel_aspect_ratio(source: Series) -> tuple[int, int] | None:
+    """Pixel Aspect Ratio (row spacing : column spacing) of non-square source pixels.
+
+    The frames keep the source's pixel grid (enlarged alike in both directions), so
+    without it a viewer shows pixels of 0.5 mm x 1 mm as squares, the anatomy
+    stretched. ``None`` for square pixels (1:1 is not written, PS3.3 C.7.6.3.1.7).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from radbridge.geometry import Volume
+    >>> volume = Volume(np.zeros((1, 4, 4)), np.diag([1.0, 0.5, 1.0, 1.0]), "2.25.1")
+    >>> _pixel_aspect_ratio(Series.from_volume(volume))
+    (1, 2)
+    """
+    rows, columns = source.geometry.pixel_spacing
+    if not (rows > 0 and columns > 0) or abs(rows / columns - 1) < 1e-3:
+        return None
+    ratio = Fraction(rows / columns).limit_denominator(1000)
+    return ratio.numerator, ratio.denominator
 
 
 def _syntax(value: str | None, profile: Profile) -> TransferSyntax:
@@ -172,6 +195,9 @@ def encode_overlay_sc(
     ds.PhotometricInterpretation = "RGB"
     ds.PlanarConfiguration = 0
     ds.Rows, ds.Columns = frames.shape[1], frames.shape[2]
+    aspect = _pixel_aspect_ratio(source)
+    if aspect is not None:  # Type 1C: the frames have no Pixel Spacing to show the shape
+        ds.PixelAspectRatio = list(aspect)
     ds.BitsAllocated, ds.BitsStored, ds.HighBit = 8, 8, 7
     ds.PixelRepresentation = 0
     ds.NumberOfFrames = frames.shape[0]
