@@ -268,3 +268,20 @@ def test_original_ct_frames_say_hu_even_when_the_classic_images_say_us(classic, 
     assert types == {"HU"}
     result = dciodvfy(_save(image, tmp_path))
     assert not result.errors, result.output
+
+
+@pytest.mark.peer
+@pytest.mark.parametrize("modality", ["CT", "MR"])
+def test_secondary_classic_images_give_primary_frames(classic, tmp_path, modality):
+    # A reformat says DERIVED\SECONDARY\AXIAL; value 2 of an enhanced image's Image
+    # and Frame Type can only be PRIMARY (PS3.3 C.8.16.1.2), dciodvfy checks it.
+    images = _as(classic, modality)
+    for ds in images:
+        ds.ImageType = ["DERIVED", "SECONDARY", "AXIAL"]
+    image = encode_legacy_enhanced(images)
+    assert list(image.ImageType)[:2] == ["DERIVED", "PRIMARY"]
+    frame = image.PerFrameFunctionalGroupsSequence[0]
+    frame_type = frame[f"{modality}ImageFrameTypeSequence"][0].FrameType
+    assert list(frame_type)[:2] == ["DERIVED", "PRIMARY"]
+    result = dciodvfy(_save(image, tmp_path))
+    assert not result.errors, result.output

@@ -192,9 +192,14 @@ def _image_module(ds: Dataset, images: Sequence[Dataset], kind: LegacyKind) -> N
 
 
 def _frame_type(ds: Dataset) -> list[str]:
+    """Frame Type from the classic Image Type (PS3.3 C.8.16.1).
+
+    Value 2 is always PRIMARY: the only value the enhanced CT/MR/PET images allow
+    (C.8.16.1.2); a classic SECONDARY image (a reformat, say) stays DERIVED in value 1.
+    """
     values = [str(v) for v in (ds.get("ImageType") or [])]
     first = values[0] if values and values[0] in ("ORIGINAL", "DERIVED") else "ORIGINAL"
-    second = values[1] if len(values) > 1 and values[1] in ("PRIMARY", "SECONDARY") else "PRIMARY"
+    second = "PRIMARY"
     flavour = values[2] if len(values) > 2 and values[2] else "VOLUME"
     if flavour == "AXIAL":  # a classic CT flavour; enhanced images say VOLUME (C.8.16.1.3)
         flavour = "VOLUME"
