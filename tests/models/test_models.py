@@ -235,3 +235,109 @@ def test_model_measurement_keeps_its_old_name_with_a_warning():
     assert old is ModelMeasurement
     with pytest.raises(AttributeError):
         radbridge.models.NoSuchName  # noqa: B018
+
+
+def _network(path, weights, bias, *after):
+    """A 1x1x1 convolution with one output channel per weight, then the nodes ``after``."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    count = len(weights)
+    nodes = [helper.make_node("Conv", ["x", "W", "B"], ["c" if after else "y"])]
+    initializers = [
+        helper.make_tensor("W", TensorProto.FLOAT, [count, 1, 1, 1, 1], weights),
+        helper.make_tensor("B", TensorProto.FLOAT, [count], bias),
+    ]
+    for node, tensors in after:
+        nodes.append(node)
+        initializers += tensors
+    graph = helper.make_graph(
+        nodes,
+        "net",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, None, None, None])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None] * 5)],
+        initializer=initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, path)
+
+
+def _card(folder, **fields):
+    card = {"name": "net", "version": "1", "file": "net.onnx", "labels": {"1": "liver"}}
+    path = folder / "net.json"
+    path.write_text(json.dumps({**card, **fields}))
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("fields", "attribute"),
+    [
+        ({"input": {"window": [0, 0]}}, "input.window"),  # was a division by zero per series
+        ({"input": {"window": [240, -160]}}, "input.window"),  # was a silent nonsense input
+        ({"input": {"window": [0, 10, 20]}}, "input.window"),
+        ({"input": {"spacing_mm": [1.5, 1.5]}}, "input.spacing_mm"),
+        ({"input": {"spacing_mm": [0, 1, 1]}}, "input.spacing_mm"),
+        ({"output": {"kind": "sigmoid", "threshold": 1.5}}, "output.threshold"),
+        ({"labels": {"0": "background", "1": "liver"}}, "labels"),
+        # channel k of a sigmoid network is label k + 1: labels 2, 3 were read as 1, 2
+        ({"output": {"kind": "sigmoid"}, "labels": {"2": "liver", "3": "liver_lesion"}}, "labels"),
+        ({"output": {"kind": "softmax"}}, "output.kind"),
+    ],
+)
+def test_onnx_card_values_that_cannot_work_are_refused_at_load(tmp_path, fields, attribute):
+    _network(tmp_path / "net.onnx", [1.0, 1.0], [0.0, 0.0])
+    with pytest.raises(ConfigError) as caught:
+        load_model(_card(tmp_path, **fields))
+    assert caught.value.attribute == attribute
+    assert "net.json" in str(caught.value)
+
+
+def test_onnx_sigmoid_channels_are_the_labels_in_order(tmp_path):
+    # channel 1 (the second label) is certain everywhere
+    _network(tmp_path / "net.onnx", [0.0, 0.0], [0.0, 1.0])
+    card = _card(tmp_path, output={"kind": "sigmoid"}, labels={"1": "liver", "2": "liver_lesion"})
+    volume = Volume(np.zeros((4, 6, 6), np.int16), np.eye(4))
+    result = run_model(load_model(card), volume, CT)
+    assert np.unique(result.labels.array).tolist() == [2]
+    assert result.probabilities.shape == (2, 4, 6, 6)
+
+
+def _nan(path):
+    from onnx import TensorProto, helper
+
+    divide = helper.make_node("Div", ["c", "Z"], ["y"])
+    zero = helper.make_tensor("Z", TensorProto.FLOAT, [1], [0.0])
+    return _network(path, [0.0, 0.0], [0.0, 0.0], (divide, [zero]))
+
+
+def _half(path):
+    from onnx import helper
+
+    pool = helper.make_node("MaxPool", ["c"], ["y"], kernel_shape=[2, 2, 2], strides=[2, 2, 2])
+    return _network(path, [-1.0, 1.0], [0.5, -0.5], (pool, []))
+
+
+@pytest.mark.parametrize(
+    ("build", "fields", "message"),
+    [
+        # 0/0 logits: argmax read the NaNs as background everywhere, silently
+        (_nan, {}, "NaN or infinite"),
+        # a half-size output was zoomed back to the input grid when spacing_mm was set
+        (_half, {"input": {"spacing_mm": [1.0, 1.0, 1.0]}}, r"shape \(1, 2, 4, 4, 4\)"),
+        # two channels for labels 1 and 2: label 2 could never appear, silently
+        (
+            lambda p: _network(p, [-1.0, 1.0], [0.5, -0.5]),
+            {"labels": {"1": "liver", "2": "liver_lesion"}},
+            r"give \(1, 3, 8, 8, 8\)",
+        ),
+    ],
+)
+def test_onnx_output_that_does_not_fit_the_card_is_a_model_error(tmp_path, build, fields, message):
+    build(tmp_path / "net.onnx")
+    model = load_model(_card(tmp_path, **fields))
+    volume = Volume(np.zeros((8, 8, 8), np.int16), np.eye(4))
+    with pytest.raises(ModelError, match=message) as caught:
+        run_model(model, volume, CT)
+    assert caught.value.attribute == "output"
+    assert "net.onnx" in str(caught.value)

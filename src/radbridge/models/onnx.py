@@ -30,6 +30,10 @@ exported from PyTorch or MONAI runs without Python glue::
   result, so the SR reports it and a gateway rule's ``[rules.urgent]
   measurements`` can act on it (docs/triage.md).
 
+The card is checked when it loads (ConfigError) and the output on every run
+(ModelError): ``[1, channel, ...]`` on the grid the network was given, finite,
+``channel`` one per label (sigmoid, labels 1..N) or ``max(label) + 1`` (logits).
+
 onnxruntime comes with ``pip install 'radbridge[onnx]'``.
 """
 
@@ -104,13 +108,7 @@ class ModelCard:
                 path=p,
                 hint="a card needs name, file and labels; see radbridge.models.onnx",
             ) from exc
-        if card.kind not in ("logits", "sigmoid"):
-            raise ConfigError(
-                f"unknown output kind {card.kind!r}",
-                path=p,
-                attribute="output.kind",
-                hint="use logits or sigmoid",
-            )
+        _check_card(card, p)
         unknown = sorted(set(card.measurements) - set(MEASUREMENTS))
         if unknown:
             raise ConfigError(
@@ -124,6 +122,61 @@ class ModelCard:
                 "the ONNX file named by the card does not exist", path=card.file, attribute="file"
             )
         return card
+
+
+def _check_card(card: ModelCard, path: Path) -> None:
+    """Refuse values that would fail, or silently mislead, on the first series."""
+    problems: list[tuple[str, str, str]] = []
+    if card.kind not in ("logits", "sigmoid"):
+        problems.append(
+            (f"unknown output kind {card.kind!r}", "output.kind", "use logits or sigmoid")
+        )
+    if card.window is not None and (len(card.window) != 2 or not card.window[0] < card.window[1]):
+        problems.append(
+            (
+                f"window {list(card.window)} is not [low, high] with low < high",
+                "input.window",
+                "give the HU range as [low, high], e.g. [-160, 240]",
+            )
+        )
+    spacing = card.spacing_mm
+    if spacing is not None and (len(spacing) != 3 or not all(0 < s < np.inf for s in spacing)):
+        problems.append(
+            (
+                f"spacing_mm {list(spacing)} is not three positive numbers",
+                "input.spacing_mm",
+                "give [slice, row, column] spacing in mm, e.g. [3.0, 1.5, 1.5]",
+            )
+        )
+    if not 0.0 <= card.threshold < 1.0:
+        problems.append(
+            (
+                f"threshold {card.threshold} is outside [0, 1)",
+                "output.threshold",
+                "a probability between 0 and 1, e.g. 0.5",
+            )
+        )
+    labels = sorted(card.labels)
+    if not labels or labels[0] < 1 or labels[-1] > 65535:
+        problems.append(
+            (
+                f"labels {labels} are not label values 1 to 65535",
+                "labels",
+                "number the labels from 1; 0 is the background and needs no entry",
+            )
+        )
+    elif card.kind == "sigmoid" and labels != list(range(1, len(labels) + 1)):
+        problems.append(
+            (
+                f"sigmoid labels {labels} are not 1 to {len(labels)}",
+                "labels",
+                "channel k of a sigmoid network is label k + 1: number the labels 1, 2, ... "
+                "in channel order",
+            )
+        )
+    if problems:
+        message, attribute, hint = problems[0]
+        raise ConfigError(message, path=path, attribute=attribute, hint=hint)
 
 
 class OnnxModel:
@@ -157,7 +210,7 @@ class OnnxModel:
             raise ModelError(
                 f"model {self.name} failed in onnxruntime: {exc}", attribute="model"
             ) from exc
-        scores = np.asarray(output, dtype=np.float32)[0]
+        scores = self._check_output(np.asarray(output), data.shape)
         labels, probabilities = self._decode(scores)
         if zoom is not None:
             labels = _resize(labels, volume.shape, order=0).astype(labels.dtype)
@@ -195,15 +248,36 @@ class OnnxModel:
             data = ndimage.zoom(data, zoom, order=1)
         return np.ascontiguousarray(data, dtype=np.float32), zoom
 
+    def _check_output(self, output: NDArray[Any], grid: tuple[int, ...]) -> NDArray[np.float32]:
+        """Return the scores ``[channel, slice, row, column]`` if the output fits the card."""
+        labels = self.card.labels
+        channels = len(labels) if self.card.kind == "sigmoid" else max(labels) + 1
+        expected = (1, channels, *grid)
+        problem = ""
+        if output.shape != expected:
+            problem = f"returned shape {output.shape}; the card and the input give {expected}"
+        elif not np.issubdtype(output.dtype, np.number) or np.issubdtype(
+            output.dtype, np.complexfloating
+        ):
+            problem = f"returned {output.dtype} values, not real numbers"
+        elif not np.all(np.isfinite(output)):
+            problem = "returned NaN or infinite values"
+        if problem:
+            raise ModelError(
+                f"model {self.name} {problem}",
+                path=self.card.file,
+                attribute="output",
+                hint=f"a {self.card.kind} network returns [1, channel, slice, row, column] on "
+                "its input grid: one channel per label"
+                + (" plus background first" if self.card.kind == "logits" else "")
+                + "; check the card's labels and output.kind",
+            )
+        scores: NDArray[np.float32] = np.asarray(output[0], dtype=np.float32)
+        return scores
+
     def _decode(
         self, scores: NDArray[np.float32]
     ) -> tuple[NDArray[Any], NDArray[np.float32] | None]:
-        if scores.ndim != 4:
-            raise ModelError(
-                f"model {self.name} returned shape {scores.shape}; expected "
-                "[1, channel, slice, row, column]",
-                attribute="output",
-            )
         dtype = np.uint8 if max(self.card.labels, default=0) <= 255 else np.uint16
         if self.card.kind == "logits":
             return np.argmax(scores, axis=0).astype(dtype), None
