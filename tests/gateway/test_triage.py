@@ -5,7 +5,9 @@ failures sorted into temporary and permanent."""
 from __future__ import annotations
 
 import hashlib
+import re
 import socket
+from dataclasses import replace
 
 import pytest
 from fhir.resources.R4B.bundle import Bundle
@@ -155,6 +157,53 @@ def test_hl7_escapes_delimiters_and_names_the_patient_only_when_configured():
     assert oru.msh.msh_10.to_er7() == hashlib.sha256(b"2.25.99").hexdigest()[:20]
     hidden = oru_message(message(PATIENT), Hl7Target(host="h", port=1))
     assert "PID" not in hidden and "MRN" not in hidden and "ACC" not in hidden
+
+
+def _hl7_with(patient=None, value=12.5):
+    reason = AlertReason("measurement", "volume", value, unit="mm3", label="liver")
+    alert = replace(message(patient), reasons=(reason,))
+    er7 = oru_message(alert, Hl7Target(host="h", port=1, patient_identifiers=True))
+    return parse_message(er7, find_groups=False)
+
+
+@pytest.mark.parametrize(
+    ("dicom", "family", "given", "middle", "suffix", "prefix"),
+    [
+        ("Doe^John^Q^Dr^Jr", "Doe", "John", "Q", "Jr", "Dr"),  # prefix and suffix were swapped
+        ("Yamada^Tarou=山田^太郎=やまだ^たろう", "Yamada", "Tarou", "", "", ""),  # groups leaked
+    ],
+)
+def test_hl7_pid5_is_the_dicom_name_in_xpn_component_order(
+    dicom, family, given, middle, suffix, prefix
+):
+    oru = _hl7_with(replace(PATIENT, name=dicom))
+    # hl7apy names the XPN components: 4 is the suffix, 5 the prefix (HL7 v2.5 2.A.88)
+    found = {c.name: c.to_er7() for c in oru.pid.pid_5.children}
+    assert found.get("XPN_1", "") == family and found.get("XPN_2", "") == given
+    assert found.get("XPN_3", "") == middle
+    assert found.get("XPN_4", "") == suffix and found.get("XPN_5", "") == prefix
+    assert [c.long_name for c in oru.pid.pid_5.children][3:5] in (
+        [],
+        ["SUFFIX_E_G_JR_OR_III", "PREFIX_E_G_DR"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "nm"), [(1534000.0, "1534000"), (0.00004, "0.00004"), (12.5, "12.5")]
+)
+def test_hl7_nm_values_are_plain_decimals(value, nm):
+    # an HL7 NM is digits with an optional sign and point: "1.534e+06" is not one
+    oru = _hl7_with(value=value)
+    obx = [s for s in oru.children if s.name == "OBX"][1]
+    assert obx.obx_2.to_er7() == "NM" and obx.obx_5.to_er7() == nm
+    assert re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)", obx.obx_5.to_er7())
+
+
+def test_hl7_times_carry_their_utc_offset():
+    # created is UTC; an HL7 time without an offset is the sender's local time
+    oru = _hl7_with()
+    assert oru.msh.msh_7.to_er7() == "20261206050000+0000"
+    assert oru.obr.obr_7.to_er7() == "20261206050000+0000"
 
 
 def test_fhir_subject_and_accession_only_with_a_patient_block():

@@ -6,7 +6,9 @@ number = Study Instance UID, universal service LOINC 18748-4, result status
 ``P`` preliminary) and one ``OBX`` per reason (``NM`` with UCUM units for a
 measurement, ``CE`` for a coded finding, ``ST`` for the model's flag; abnormal
 flag ``AA`` critically abnormal), after an ``OBX`` holding the Study Instance
-UID. A ``PID`` (patient ID, name, birth date, sex) and the accession number
+UID. Times carry their UTC offset (``+0000``); numbers are plain decimals (an
+HL7 ``NM`` has no exponent). A ``PID`` (patient ID, name as an ``XPN`` from the
+DICOM name's alphabetic group, birth date, sex) and the accession number
 (``OBR-2``) are written only for a destination with ``patient_identifiers =
 true``. The message control ID (``MSH-10``) is the first 20 hex digits of the
 SHA-256 of the alert's idempotency key: a re-send carries the same ID.
@@ -37,6 +39,8 @@ from __future__ import annotations
 import hashlib
 import socket
 import ssl
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from radbridge._optional import require
@@ -66,8 +70,33 @@ def _coded(code: Code | None, text: str) -> str:
 
 
 def _stamp(created: str) -> str:
-    """``2026-01-01T00:00:00Z`` -> ``20260101000000``."""
-    return "".join(ch for ch in created if ch.isdigit())[:14]
+    """``2026-01-01T00:00:00Z`` -> ``20260101000000+0000``.
+
+    The offset is written: an HL7 time without one is the sender's local time.
+    """
+    try:
+        moment = datetime.fromisoformat(created.replace("Z", "+00:00"))
+    except ValueError:
+        return "".join(ch for ch in created if ch.isdigit())[:14]
+    offset = "" if moment.tzinfo is None else moment.strftime("%z")
+    return moment.strftime("%Y%m%d%H%M%S") + offset
+
+
+def _number(value: float) -> str:
+    """Return ``value`` as an HL7 NM: plain decimal digits, never an exponent."""
+    text = format(Decimal(repr(float(value))), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _person_name(name: str) -> str:
+    """Return a DICOM PN as an HL7 XPN (family^given^further given^suffix^prefix).
+
+    Only the alphabetic component group (before the first ``=``) is used; DICOM's
+    prefix and suffix (components 4 and 5) are XPN's 5 and 4.
+    """
+    parts = [*name.split("=")[0].split("^")[:5], "", "", "", "", ""][:5]
+    family, given, middle, prefix, suffix = (_text(part) for part in parts)
+    return "^".join((family, given, middle, suffix, prefix)).rstrip("^")
 
 
 def control_id(message: AlertMessage) -> str:
@@ -94,8 +123,7 @@ def _pid(result: Any, patient: AlertPatient) -> None:
     pid.pid_3 = _text(patient.patient_id) + (
         f"^^^{_text(patient.issuer_of_patient_id)}" if patient.issuer_of_patient_id else ""
     )
-    # a DICOM person name has the HL7 XPN layout: family^given^middle^prefix^suffix
-    pid.pid_5 = "^".join(_text(part) for part in patient.name.split("^")[:5]) or '""'
+    pid.pid_5 = _person_name(patient.name) or '""'
     if patient.birth_date:
         pid.pid_7 = _text(patient.birth_date)
     if patient.sex:
@@ -132,7 +160,7 @@ def _reason_obx(group: Any, number: int, reason: AlertReason) -> None:
         unit = _text(reason.unit)
         units = f"{unit}^{unit}^UCUM" if unit else ""
         concept = _coded(reason.concept_code, reason.concept)
-        _obx(group, number, "NM", concept, f"{float(reason.value):g}", units=units, sub_id=label)
+        _obx(group, number, "NM", concept, _number(float(reason.value)), units=units, sub_id=label)
     elif reason.kind == "finding":
         value = _coded(reason.value_code, str(reason.value))
         _obx(group, number, "CE", _coded(reason.concept_code, reason.concept), value, sub_id=label)
