@@ -217,6 +217,12 @@ def test_fhir_subject_and_accession_only_with_a_patient_block():
         "MRN|42",
     )
     assert report.identifier[1].value == "ACC^7"
+    # Reference.type is a FHIR resource type (R4 Reference.type, binding resource-types)
+    assert report.subject.type == "Patient"
+    assert named.entry[0].resource.subject.type == "Patient"
+    assert report.subject.display == "Doe Jane"
+    grouped = fhir_bundle(message(replace(PATIENT, name="Yamada^Tarou=山田^太郎")))
+    assert grouped.entry[-1].resource.subject.display == "Yamada Tarou"
     coded = named.entry[1].resource.code.coding[0]
     assert (coded.system, coded.code) == ("http://snomed.info/sct", "50960005")
 

@@ -108,9 +108,10 @@ def _subject(message: AlertMessage, system: str) -> dict[str, Any]:
     if patient is None or not patient.patient_id:
         return {}
     reference = {
-        "type": "AlertPatient",
+        "type": "Patient",
         "identifier": {"system": system, "value": patient.patient_id},
-        "display": patient.name.replace("^", " ").strip(),
+        # the DICOM name's alphabetic group (before any ideographic "=" group)
+        "display": " ".join(patient.name.split("=")[0].replace("^", " ").split()),
     }
     return {"subject": reference}
 
