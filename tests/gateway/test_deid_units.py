@@ -191,3 +191,70 @@ def test_a_model_only_the_workers_can_import_is_checked_there_fail_closed(tmp_pa
         refuse_unprotected(_External(), rule, None)
     assert caught.value.hint is not None and "deidentify = true" in caught.value.hint
     refuse_unprotected(object(), rule, None)  # a model that is not external runs
+
+
+# PS3.15 Table E.1-1, Basic Profile: (tag, action) of attributes dicognito keeps unchanged
+# (found by filling them with marked values); each must not reach the model.
+BASIC_PROFILE_LEFT_BY_DICOGNITO = {
+    (0x0008, 0x0092): "X",  # Referring Physician's Address
+    (0x0008, 0x0094): "X",  # Referring Physician's Telephone Numbers
+    (0x0010, 0x2203): "X/Z",  # Patient's Sex Neutered
+    (0x0012, 0x0010): "D",  # Clinical Trial Sponsor Name
+    (0x0012, 0x0021): "Z",  # Clinical Trial Protocol Name
+    (0x0012, 0x0031): "Z",  # Clinical Trial Site Name
+    (0x0012, 0x0040): "D",  # Clinical Trial Subject ID
+    (0x0012, 0x0042): "D",  # Clinical Trial Subject Reading ID
+    (0x0018, 0x1004): "X",  # Plate ID
+    (0x0018, 0x1007): "X",  # Cassette ID
+    (0x0018, 0x1008): "X",  # Gantry ID
+    (0x0018, 0x1030): "X/D",  # Protocol Name
+    (0x0018, 0x1400): "X/D",  # Acquisition Device Processing Description
+    (0x0018, 0x700A): "X/D",  # Detector ID
+    (0x0020, 0x9158): "X",  # Frame Comments
+    (0x0028, 0x4000): "X",  # Image Presentation Comments
+    (0x0032, 0x0012): "X",  # Study ID Issuer
+    (0x0038, 0x0010): "X",  # Admission ID
+    (0x0038, 0x001E): "X",  # Scheduled Patient Institution Residence
+    (0x0038, 0x0040): "X",  # Discharge Diagnosis Description
+    (0x0038, 0x0050): "X",  # Special Needs
+    (0x0038, 0x0062): "X",  # Service Episode Description
+    (0x0038, 0x0400): "X",  # Patient's Institution Residence
+    (0x0038, 0x0500): "X",  # Patient State
+    (0x0038, 0x4000): "X",  # Visit Comments
+    (0x0040, 0x0007): "X",  # Scheduled Procedure Step Description
+    (0x0040, 0x0010): "X",  # Scheduled Station Name
+    (0x0040, 0x0242): "X",  # Performed Station Name
+    (0x0040, 0x0243): "X",  # Performed Location
+    (0x0040, 0x0280): "X",  # Comments on the Performed Procedure Step
+    (0x0040, 0x1002): "X",  # Reason for the Requested Procedure
+    (0x0040, 0x1004): "X",  # Patient Transport Arrangements
+    (0x0040, 0x2009): "X",  # Order Enterer's Location
+    (0x0040, 0x2010): "X",  # Order Callback Phone Number
+    (0x0040, 0xA730): "D",  # Content Sequence
+    (0x4008, 0x011A): "X",  # Distribution Address
+    (0x4008, 0x4000): "X",  # Results Comments
+}
+
+
+def test_the_basic_profile_attributes_dicognito_keeps_do_not_reach_the_model(headers):
+    from pydicom.datadict import dictionary_VR
+    from pydicom.dataset import Dataset
+
+    marked = copy.deepcopy(headers[:1])
+    for group, element in BASIC_PROFILE_LEFT_BY_DICOGNITO:
+        tag = (group << 16) | element
+        vr = dictionary_VR(tag)
+        if vr == "SQ":
+            item = Dataset()
+            item.TextValue = "Jane Doe, MRN 123"
+            marked[0].add_new(tag, vr, [item])
+        else:
+            marked[0].add_new(tag, vr, "PHI" if vr in ("SH", "CS", "AE") else "Jane Doe 12")
+    before = copy.deepcopy(marked[0])
+    (seen,) = pseudonymise(marked, map_uids(marked, new_seed()))
+    left = {
+        f"({g:04X},{e:04X})": action
+        for (g, e), action in BASIC_PROFILE_LEFT_BY_DICOGNITO.items()
+        if (g << 16) | e in seen and seen[(g << 16) | e].value == before[(g << 16) | e].value
+    }
+    assert left == {}

@@ -17,8 +17,9 @@ How:
   stays one series and references stay consistent), names and IDs by generated
   ones, dates and times shifted by one offset, institution and address replaced.
   radbridge then removes what the profile lists for removal and dicognito keeps
-  (descriptions, comments, patient age/size/weight, private attributes, ...; see
-  :data:`REMOVED`), and records the method (DCM 113100, 113107).
+  (descriptions, comments, patient age/size/weight, admission, visit and order
+  details, device IDs, clinical trial subject, content sequences, private
+  attributes, ...; see :data:`REMOVED`), and records the method (DCM 113100, 113107).
 - The seed and the UID mapping (original -> pseudonym) are kept in the gateway's
   database (:meth:`~radbridge.gateway.store.Store.save_pseudonyms`), a 0600 file,
   before the model runs; they are never logged. A job run again after a crash
@@ -66,38 +67,77 @@ __all__ = [
     "reidentify",
 ]
 
-#: Attributes the Basic Profile removes (action X, or X/Z/D with nothing kept) that
-#: dicognito leaves in place; removed from every item, at any depth.
+#: Attributes the Basic Profile (PS3.15 Table E.1-1) removes (X, or X/Z, X/D, X/Z/D) or
+#: replaces (the Clinical Trial Subject and Content Sequence, D/Z) that dicognito leaves
+#: in place; removed from every item, at any depth (the model's copy is never delivered).
 REMOVED = frozenset(
     {
         "AcquisitionComments",
+        "AcquisitionContextSequence",
+        "AcquisitionDeviceProcessingDescription",
         "AdditionalPatientHistory",
+        "AdmissionID",
         "AdmittingDiagnosesDescription",
         "Allergies",
+        "CassetteID",
+        "ClinicalTrialProtocolName",
+        "ClinicalTrialSiteName",
+        "ClinicalTrialSponsorName",
+        "ClinicalTrialSubjectID",
+        "ClinicalTrialSubjectReadingID",
+        "CommentsOnThePerformedProcedureStep",
+        "ContentSequence",
         "DerivationDescription",
+        "DetectorID",
         "DeviceSerialNumber",
+        "DischargeDiagnosisDescription",
+        "DistributionAddress",
         "EthnicGroup",
+        "FrameComments",
+        "GantryID",
         "IdentifyingComments",
         "ImageComments",
+        "ImagePresentationComments",
         "InstitutionalDepartmentName",
         "InterpretationText",
         "MedicalAlerts",
+        "OrderCallbackPhoneNumber",
+        "OrderEntererLocation",
         "PatientAge",
         "PatientComments",
+        "PatientInstitutionResidence",
+        "PatientSexNeutered",
         "PatientSize",
+        "PatientState",
+        "PatientTransportArrangements",
         "PatientWeight",
+        "PerformedLocation",
         "PerformedProcedureStepDescription",
+        "PerformedStationName",
+        "PlateID",
         "PregnancyStatus",
+        "ProtocolName",
         "ReasonForStudy",
+        "ReasonForTheRequestedProcedure",
         "ReferencedPatientSequence",
         "ReferencedStudySequence",
+        "ReferringPhysicianAddress",
+        "ReferringPhysicianTelephoneNumbers",
         "RequestAttributesSequence",
         "RequestedProcedureDescription",
+        "ResultsComments",
+        "ScheduledPatientInstitutionResidence",
+        "ScheduledProcedureStepDescription",
+        "ScheduledStationName",
         "SeriesDescription",
+        "ServiceEpisodeDescription",
         "SmokingStatus",
+        "SpecialNeeds",
         "StudyComments",
         "StudyDescription",
+        "StudyIDIssuer",
         "TextComments",
+        "VisitComments",
     }
 )
 _METHOD = (
