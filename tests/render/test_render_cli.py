@@ -71,3 +71,17 @@ def test_render_bad_window(study, seg_file, tmp_path, capsys):
     )
     assert code == 2  # a bad option value is a usage error
     assert "--window" in capsys.readouterr().err
+
+
+def test_render_uses_the_window_the_images_recommend(study, seg_file, tmp_path):
+    import pydicom
+
+    from tests.render.window_oracle import assert_grey_follows_window
+
+    first = pydicom.dcmread(next(study.folder.glob("*.dcm")), stop_before_pixels=True)
+    window = (float(first.WindowCenter), float(first.WindowWidth))
+    out = tmp_path / "out"
+    argv = ["render", str(seg_file), "--source", str(study.folder), "-o", str(out), "--sc"]
+    assert main(argv) == 0
+    frames = pydicom.dcmread(out / "overlay.dcm").pixel_array
+    assert_grey_follows_window(frames, study.volume, np.asarray(study.labels), window)

@@ -35,6 +35,7 @@ from radbridge.results import registry as registry_module
 from radbridge.seg import AlgorithmIdentification, SegmentDescription
 from radbridge.sr import read_measurement_report
 from tests.peers.dicom3tools import dciodvfy
+from tests.render.window_oracle import assert_grey_follows_window
 
 ALL = ("seg", "sr", "ko", "sc", "pm", "rtstruct", "gsps")
 
@@ -276,3 +277,23 @@ def test_gsps_outlines_the_result_with_the_segs_colours_and_measurements(phantom
     assert np.array_equal(back.array, result.labels.array)
     # every described segment, drawn or not (allow_empty keeps those the model did not find)
     assert sorted(read_gsps(ps).segments) == sorted(result.segments)
+
+
+@pytest.mark.parametrize("photometric", ["MONOCHROME2", "MONOCHROME1"])
+def test_the_sc_shows_the_window_and_polarity_the_images_ask_for(
+    phantom, phantom_folder, photometric
+):
+    """The phantom's images recommend 40/400, and the SC's grey follows it."""
+    _, volume, result, _ = phantom
+    datasets = load_datasets(sorted(phantom_folder.glob("*.dcm")))
+    for ds in datasets:
+        ds.PhotometricInterpretation = photometric
+        assert (float(ds.WindowCenter), float(ds.WindowWidth)) == (40.0, 400.0)
+    sc = encode_results(Series.from_datasets(datasets), result, ["sc"])["sc"]
+    assert_grey_follows_window(
+        sc.pixel_array,
+        volume,
+        result.labels.array,
+        (40.0, 400.0),
+        invert=photometric == "MONOCHROME1",
+    )

@@ -52,7 +52,11 @@ def render(
     ] = "outline",
     count: Annotated[int, typer.Option(min=1, help="Slices in the montage.")] = 6,
     window: Annotated[
-        str | None, typer.Option(help="CENTER,WIDTH of the grey image (default: auto).")
+        str | None,
+        typer.Option(
+            help="CENTER,WIDTH of the grey image (default: the images' own window, "
+            "else the 1st to 99th percentile)."
+        ),
     ] = None,
     sc: Annotated[
         bool, typer.Option("--sc", help="Also write overlay.dcm (Secondary Capture).")
@@ -68,6 +72,7 @@ def render(
     from radbridge.cli.output import progress
     from radbridge.errors import ConfigError
     from radbridge.io.series import read_series
+    from radbridge.iods.display import common_window, shows_minimum_white
     from radbridge.sc import encode_overlay_sc, render_overlay, render_png_montage
     from radbridge.seg import read_segmentation
 
@@ -89,7 +94,14 @@ def render(
         volume = src.volume(rescale=True)
         advance(1, 2)
         frames = render_overlay(
-            volume, labels, colours, names, style=style, window=centre_width, segments=numbers
+            volume,
+            labels,
+            colours,
+            names,
+            style=style,
+            window=centre_width or common_window(src.display),
+            segments=numbers,
+            invert=shows_minimum_white(src.display),
         )
         advance(2, 2)
     output.mkdir(parents=True, exist_ok=True)

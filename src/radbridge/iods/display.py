@@ -21,12 +21,14 @@ Examples
 from __future__ import annotations
 
 import math
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydicom.dataset import Dataset
 
-__all__ = ["SliceDisplay", "slice_display"]
+__all__ = ["SliceDisplay", "common_window", "shows_minimum_white", "slice_display"]
 
 
 @dataclass(frozen=True)
@@ -137,3 +139,33 @@ def slice_display(ds: Dataset, frame: int | None = None) -> SliceDisplay:
         bits_stored=int(bits) if bits is not None and 1 <= bits <= 32 else 16,
         signed=_first_number(ds.get("PixelRepresentation")) == 1,
     )
+
+
+def common_window(displays: Sequence[SliceDisplay]) -> tuple[float, float] | None:
+    """Return the window most slices recommend (the first of equals), or ``None``.
+
+    Examples
+    --------
+    >>> lung, soft = SliceDisplay(window_center=-600, window_width=1500), SliceDisplay(
+    ...     window_center=40, window_width=400
+    ... )
+    >>> common_window([soft, lung, soft, SliceDisplay()])
+    (40, 400)
+    >>> common_window([SliceDisplay()]) is None
+    True
+    """
+    windows = Counter(d.window for d in displays if d.window is not None)
+    return windows.most_common(1)[0][0] if windows else None
+
+
+def shows_minimum_white(displays: Sequence[SliceDisplay]) -> bool:
+    """Whether every slice is MONOCHROME1 (the minimum shown white, as on a film).
+
+    Examples
+    --------
+    >>> shows_minimum_white([SliceDisplay(photometric_interpretation="MONOCHROME1")])
+    True
+    >>> shows_minimum_white([])
+    False
+    """
+    return bool(displays) and all(d.photometric_interpretation == "MONOCHROME1" for d in displays)

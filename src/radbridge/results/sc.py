@@ -1,7 +1,9 @@
 """The ``sc`` output: the result's label map drawn over the source images (Secondary Capture).
 
 Segment names and colours come from the result's segment descriptions (the
-colour the SEG recommends, as DICOM stores it). "Not for diagnostic use" is
+colour the SEG recommends, as DICOM stores it). The grey image uses the window
+most source images recommend (else the 1st to 99th percentile) and shows the
+minimum white when the images are MONOCHROME1. "Not for diagnostic use" is
 burned into every frame.
 """
 
@@ -14,6 +16,7 @@ from typing import ClassVar
 from pydicom import Dataset
 
 from radbridge.color import dicom_lab_to_rgb, rgb_to_dicom_lab
+from radbridge.iods.display import common_window, shows_minimum_white
 from radbridge.results.registry import Output, OutputKind, ResultContext
 from radbridge.sc import encode_overlay_sc, render_overlay
 
@@ -42,7 +45,15 @@ def encode(context: ResultContext, output: ScOutput) -> Dataset | None:
         for d in context.segments
         if d.display_rgb is not None
     }
-    frames = render_overlay(volume, labels.array, colours, names)
+    display = context.series.display  # the window and polarity the images ask for
+    frames = render_overlay(
+        volume,
+        labels.array,
+        colours,
+        names,
+        window=common_window(display),
+        invert=shows_minimum_white(display),
+    )
     return encode_overlay_sc(
         frames,
         context.series,

@@ -100,7 +100,9 @@ class Rendering:
         return slice(self.image_top + self.image_shape[0] * self.zoom, self.frames.shape[1])
 
 
-def _grey(source: Series | Volume, window: tuple[float, float] | None) -> NDArray[np.uint8]:
+def _grey(
+    source: Series | Volume, window: tuple[float, float] | None, invert: bool
+) -> NDArray[np.uint8]:
     if isinstance(source, Series):
         return np.zeros(source.geometry.shape, np.uint8)
     values = np.asarray(source.array, dtype=np.float32)
@@ -116,7 +118,7 @@ def _grey(source: Series | Volume, window: tuple[float, float] | None) -> NDArra
         low, high = center - width / 2, center + width / 2
     scaled = np.clip((values - low) / (high - low), 0, 1) * 255
     grey: NDArray[np.uint8] = np.rint(scaled).astype(np.uint8)
-    return grey
+    return 255 - grey if invert else grey
 
 
 def _check_labels(labels: Any, shape: tuple[int, int, int]) -> NDArray[np.int64]:
@@ -311,6 +313,7 @@ def render_frames(
     opacity: float = 0.4,
     legend: bool = True,
     segments: Sequence[int] | None = None,
+    invert: bool = False,
 ) -> Rendering:
     """Composite ``labels`` over the source images; return frames and their layout.
 
@@ -332,13 +335,18 @@ def render_frames(
     style
         ``outline`` or ``filled`` (tinted at ``opacity``, outlined in full colour).
     window
-        ``(center, width)`` for the grey image; default: 1st to 99th percentile.
+        ``(center, width)`` for the grey image (e.g. the one the source images
+        recommend: :func:`~radbridge.iods.display.common_window`); default: 1st
+        to 99th percentile.
     opacity
         Tint strength of ``filled``, 0 < opacity <= 1.
     legend
         Add the legend strip below the image.
     segments
         Segment number of each stacked mask (default 1..N); ignored for a label map.
+    invert
+        Show the minimum white, as MONOCHROME1 source images are shown
+        (:func:`~radbridge.iods.display.shows_minimum_white`).
 
     Returns
     -------
@@ -351,7 +359,7 @@ def render_frames(
     numbers, mask_of = _layers(labels, shape, segments)
     lut = _lut(numbers, colours)
     zoom = max(1, -(-_MIN_WIDTH // shape[2]))
-    grey = _enlarge(_grey(source, window), zoom)
+    grey = _enlarge(_grey(source, window, invert), zoom)
     image = np.repeat(grey[..., None], 3, axis=3)
     for number in numbers:
         _draw_layer(image, mask_of(number), lut[number], zoom, chosen, opacity)
@@ -376,6 +384,7 @@ def render_overlay(
     window: tuple[float, float] | None = None,
     opacity: float = 0.4,
     segments: Sequence[int] | None = None,
+    invert: bool = False,
 ) -> NDArray[np.uint8]:
     """Return RGB frames ``uint8 [slice, row, column, 3]`` of labels over the source.
 
@@ -398,4 +407,5 @@ def render_overlay(
         window=window,
         opacity=opacity,
         segments=segments,
+        invert=invert,
     ).frames
