@@ -432,3 +432,25 @@ def test_query_and_retrieve_cli_options(pacs, small_study, tmp_path, capsys):
     moved = received_tree(move_dir)
     assert moved.keys() == sent.keys()
     assert all(dataset_bytes(moved[uid]) == dataset_bytes(path) for uid, path in sent.items())
+
+
+def test_get_brings_sop_classes_beyond_the_common_ones(pacs, tmp_path):
+    """A study with a Legacy Converted Enhanced CT and a VL Whole Slide Microscopy image.
+
+    Neither class is among the common ones proposed for the SCP role; Orthanc then
+    failed the whole C-GET (0xC000) and radbridge wrote nothing. The study's classes
+    are now learned by C-FIND first and proposed.
+    """
+    folder = interop_dir() / "images"
+    legacy = folder / "dcmqi_23x38x3" / "multiframe_legacy_enhanced.dcm"
+    slide = folder / "highdicom" / "sm_image.dcm"
+    pacs.upload_many([legacy, slide])
+    for source in (legacy, slide):
+        ds = pydicom.dcmread(source, stop_before_pixels=True)
+        (match,) = [m for m in pacs.lookup(str(ds.SOPInstanceUID)) if m["Type"] == "Instance"]
+        stored = tmp_path / "orthanc" / source.name
+        stored.parent.mkdir(exist_ok=True)
+        stored.write_bytes(pacs.instance_bytes(match["ID"]))
+        report = get(dimse(pacs), tmp_path / "get", study=str(ds.StudyInstanceUID))
+        assert report.failed == 0 and len(report.files) == 1, source.name
+        assert dataset_bytes(report.files[0]) == dataset_bytes(stored), source.name

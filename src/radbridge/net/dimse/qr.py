@@ -21,7 +21,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -139,20 +139,67 @@ _NON_IMAGE = {
 }
 
 
-def _get_contexts() -> list[PresentationContext]:
-    """Storage contexts for the SCP role of a C-GET association.
+#: Presentation contexts an association may have (PS3.8 9.3.2.2: context IDs 1-255, odd).
+_MAX_CONTEXTS = 128
+
+
+def _get_contexts(held: Sequence[str] = ()) -> tuple[list[PresentationContext], list[str]]:
+    """Storage contexts for the SCP role of a C-GET association, and their SOP classes.
 
     A peer accepts one transfer syntax per context and must then send in it, so
     each compressed syntax gets a context of its own: the peer can send every
     instance as it stores it, without transcoding (which Orthanc 1.10.1 refuses
-    for compressed SEG). 109 contexts with the query context, within the 128 allowed.
+    for compressed SEG). The SOP classes ``held`` (those the study holds, from a
+    C-FIND) come first, then the common ones of ``_GET_CLASSES`` while the 128
+    contexts allowed (one is the query's) last: a class without a context cannot
+    be sent, and Orthanc then fails the whole C-GET.
     """
-    contexts = []
-    for sop_class in _GET_CLASSES:
-        contexts.append(build_context(sop_class, list(_UNCOMPRESSED)))
+    contexts: list[PresentationContext] = []
+    classes: list[str] = []
+    for sop_class in dict.fromkeys([*held, *_GET_CLASSES]):
         compressed = _COMPRESSED[:1] if sop_class in _NON_IMAGE else _COMPRESSED
-        contexts.extend(build_context(sop_class, syntax) for syntax in compressed)
-    return contexts
+        wanted = [build_context(sop_class, list(_UNCOMPRESSED))]
+        wanted += [build_context(sop_class, syntax) for syntax in compressed]
+        if len(contexts) + len(wanted) >= _MAX_CONTEXTS:
+            wanted = wanted[:1]  # uncompressed only: the peer may transcode
+            if len(contexts) + 1 >= _MAX_CONTEXTS:
+                break
+        contexts += wanted
+        classes.append(sop_class)
+    return contexts, classes
+
+
+def _classes_held(peer: Peer, study: str, series: str | None, ae_title: str) -> list[str]:
+    """Return the SOP classes of a study's (or series') instances, by C-FIND; [] if unknown.
+
+    Study Root C-FIND at SERIES level, then at IMAGE level per series (a hierarchical
+    search needs the series UID), on one association. Any failure gives [] (the
+    common classes are proposed then).
+    """
+    model = _MODELS[("study", "find")]
+    classes: dict[str, None] = {}
+    try:
+        with associate(peer, [build_context(model)], ae_title=ae_title) as assoc:
+            series_uids = [series] if series else []
+            if not series:
+                query = _identifier("SERIES", {"StudyInstanceUID": study})
+                for _, _, found in _responses(
+                    peer, assoc.send_c_find(query, model), operation="C-FIND"
+                ):
+                    if found is not None and found.get("SeriesInstanceUID"):
+                        series_uids.append(str(found.SeriesInstanceUID))
+            for uid in series_uids:
+                keys = {"StudyInstanceUID": study, "SeriesInstanceUID": uid}
+                query = _identifier("IMAGE", keys)
+                for _, _, found in _responses(
+                    peer, assoc.send_c_find(query, model), operation="C-FIND"
+                ):
+                    if found is not None and found.get("SOPClassUID"):
+                        classes[str(found.SOPClassUID)] = None
+    except NetworkError as exc:
+        log.info("cannot learn the SOP classes of %s from %s (%s)", series or study, peer, exc)
+        return []
+    return list(classes)
 
 
 def _identifier(level: str, keys: Mapping[str, str]) -> Dataset:
@@ -371,8 +418,9 @@ def get(
     started = time.monotonic()
     report = RetrieveReport(str(peer), progress=progress)
     query_model = _MODELS[("study", "get")]
-    contexts = [build_context(query_model), *_get_contexts()]
-    roles = [build_role(c, scp_role=True) for c in _GET_CLASSES]
+    storage, classes = _get_contexts(_classes_held(peer, study, series, ae_title))
+    contexts = [build_context(query_model), *storage]
+    roles = [build_role(c, scp_role=True) for c in classes]
     handler = _Writer(Path(out_dir), report)
     last: Dataset | None = None
     with associate(
