@@ -454,3 +454,27 @@ def test_get_brings_sop_classes_beyond_the_common_ones(pacs, tmp_path):
         report = get(dimse(pacs), tmp_path / "get", study=str(ds.StudyInstanceUID))
         assert report.failed == 0 and len(report.files) == 1, source.name
         assert dataset_bytes(report.files[0]) == dataset_bytes(stored), source.name
+
+
+def test_find_by_a_name_outside_the_default_repertoire(pacs):
+    """Keys were encoded in the default repertoire: each Greek letter became "?", the
+    single-character wildcard, so the query matched every long enough name."""
+    import io
+
+    from pydicom.uid import generate_uid
+
+    source = interop_dir() / "images" / "dcmqi_23x38x3" / "IMG0001.dcm"
+    studies = {}
+    for name in ("Διονυσιος^Γιαννης", "Anonymous^Patient"):
+        ds = pydicom.dcmread(source)
+        ds.SpecificCharacterSet = "ISO_IR 192"
+        ds.PatientName, ds.PatientID = name, name[:4]
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        buffer = io.BytesIO()
+        ds.save_as(buffer)
+        pacs.upload(buffer.getvalue())
+        studies[name] = str(ds.StudyInstanceUID)
+    for key in ("Διονυσιος*", "Διονυσιος^Γιαννης"):
+        found = find(dimse(pacs), "STUDY", keys={"PatientName": key})
+        assert [str(m.StudyInstanceUID) for m in found] == [studies["Διονυσιος^Γιαννης"]], key

@@ -209,6 +209,11 @@ def _identifier(level: str, keys: Mapping[str, str]) -> Dataset:
             f"unknown query level {level!r}", attribute="level", hint=f"use one of {_LEVELS}"
         )
     ds = Dataset()
+    if any(isinstance(v, str) and not v.isascii() for v in keys.values()):
+        # pydicom would encode the values in the default repertoire (ASCII), turning
+        # each other character into "?", the single-character wildcard (PS3.4
+        # C.2.2.2.4): "Διονυσιος*" would match every name of 9 characters or more
+        ds.SpecificCharacterSet = "ISO_IR 192"
     ds.QueryRetrieveLevel = level
     for keyword in _RETURN_KEYS[level]:
         setattr(ds, keyword, "")
