@@ -478,3 +478,21 @@ def test_find_by_a_name_outside_the_default_repertoire(pacs):
     for key in ("Διονυσιος*", "Διονυσιος^Γιαννης"):
         found = find(dimse(pacs), "STUDY", keys={"PatientName": key})
         assert [str(m.StudyInstanceUID) for m in found] == [studies["Διονυσιος^Γιαννης"]], key
+
+
+def test_a_search_the_peer_cut_short_says_so(orthanc_factory, small_study):
+    """Orthanc ends a C-FIND matching more than LimitFindInstances with 0xFE00 (Cancel),
+    which radbridge reported as a bare 'Cancel' status we never asked for."""
+    pacs = orthanc_factory(
+        modalities={"rb": ("RADBRIDGE", "127.0.0.1", 11113)},
+        extra={"LimitFindInstances": 3, "LimitFindResults": 3},
+    )
+    assert send([small_study.dicom_dir], dimse(pacs)).ok
+    keys = {
+        "StudyInstanceUID": small_study.study_instance_uid,
+        "SeriesInstanceUID": small_study.series_instance_uid,
+    }
+    with pytest.raises(DimseStatusError) as caught:
+        find(dimse(pacs), "IMAGE", keys=keys)
+    assert caught.value.status == 0xFE00
+    assert "not all the matches" in str(caught.value) and "LimitFindInstances" in str(caught.value)

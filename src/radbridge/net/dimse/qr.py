@@ -278,9 +278,16 @@ def find(
     matches: list[Dataset] = []
     with associate(peer, [build_context(query_model)], ae_title=ae_title) as assoc:
         responses = assoc.send_c_find(identifier, query_model)
-        for code, _, found in _responses(peer, responses, operation="C-FIND", ae_title=ae_title):
-            if code in (0xFF00, 0xFF01) and found is not None:
-                matches.append(found)
+        try:
+            for code, _, found in _responses(
+                peer, responses, operation="C-FIND", ae_title=ae_title
+            ):
+                if code in (0xFF00, 0xFF01) and found is not None:
+                    matches.append(found)
+        except DimseStatusError as err:
+            if err.status == 0xFE00:
+                raise _cut_short(err, len(matches)) from err
+            raise
     log.info(
         "C-FIND %s on %s: %d matches in %.2f s",
         level,
@@ -289,6 +296,24 @@ def find(
         time.monotonic() - started,
     )
     return matches
+
+
+def _cut_short(err: DimseStatusError, count: int) -> DimseStatusError:
+    """Name a C-FIND the peer ended with Cancel (0xFE00) that we never asked for.
+
+    Orthanc does so when a query matches more than its ``LimitFindResults`` (or
+    ``LimitFindInstances``): the matches received are only part of the answer.
+    """
+    better = DimseStatusError(
+        f"{err.message}: the peer stopped the search after {count} matches, "
+        "so they are not all the matches",
+        path=err.path,
+        attribute="Status",
+        hint="narrow the query (a patient, a modality, one study's series), or raise the "
+        "peer's limit of results (Orthanc: LimitFindResults, LimitFindInstances)",
+    )
+    better.status = err.status
+    return better
 
 
 def _responses(
