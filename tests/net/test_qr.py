@@ -496,3 +496,16 @@ def test_a_search_the_peer_cut_short_says_so(orthanc_factory, small_study):
         find(dimse(pacs), "IMAGE", keys=keys)
     assert caught.value.status == 0xFE00
     assert "not all the matches" in str(caught.value) and "LimitFindInstances" in str(caught.value)
+
+
+def test_get_brings_implicit_vr_instances_as_stored(pacs, tmp_path):
+    """Explicit and Implicit VR Little Endian shared one context, which Orthanc accepted
+    with Explicit VR: every instance it stores in Implicit VR was transcoded on C-GET."""
+    source = interop_dir() / "images" / "ct-3slice" / "01.dcm"  # Implicit VR Little Endian
+    (uploaded,) = pacs.upload_many([source])
+    stored = tmp_path / "orthanc.dcm"
+    stored.write_bytes(pacs.instance_bytes(uploaded["ID"]))
+    study = str(pydicom.dcmread(source, stop_before_pixels=True).StudyInstanceUID)
+    (got,) = get(dimse(pacs), tmp_path / "get", study=study).files
+    assert pydicom.dcmread(got).file_meta.TransferSyntaxUID == "1.2.840.10008.1.2"
+    assert dataset_bytes(got) == dataset_bytes(stored)

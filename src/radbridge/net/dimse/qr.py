@@ -147,9 +147,11 @@ def _get_contexts(held: Sequence[str] = ()) -> tuple[list[PresentationContext], 
     """Storage contexts for the SCP role of a C-GET association, and their SOP classes.
 
     A peer accepts one transfer syntax per context and must then send in it, so
-    each compressed syntax gets a context of its own: the peer can send every
-    instance as it stores it, without transcoding (which Orthanc 1.10.1 refuses
-    for compressed SEG). The SOP classes ``held`` (those the study holds, from a
+    Implicit VR Little Endian and each compressed syntax get a context of their own:
+    the peer can send every instance as it stores it, without transcoding (which
+    Orthanc 1.10.1 refuses for compressed SEG; with one context for both uncompressed
+    syntaxes it accepted Explicit VR and transcoded every Implicit VR instance).
+    The SOP classes ``held`` (those the study holds, from a
     C-FIND) come first, then the common ones of ``_GET_CLASSES`` while the 128
     contexts allowed (one is the query's) last: a class without a context cannot
     be sent, and Orthanc then fails the whole C-GET.
@@ -159,7 +161,7 @@ def _get_contexts(held: Sequence[str] = ()) -> tuple[list[PresentationContext], 
     for sop_class in dict.fromkeys([*held, *_GET_CLASSES]):
         compressed = _COMPRESSED[:1] if sop_class in _NON_IMAGE else _COMPRESSED
         wanted = [build_context(sop_class, list(_UNCOMPRESSED))]
-        wanted += [build_context(sop_class, syntax) for syntax in compressed]
+        wanted += [build_context(sop_class, syntax) for syntax in (_UNCOMPRESSED[1], *compressed)]
         if len(contexts) + len(wanted) >= _MAX_CONTEXTS:
             wanted = wanted[:1]  # uncompressed only: the peer may transcode
             if len(contexts) + 1 >= _MAX_CONTEXTS:
