@@ -137,6 +137,8 @@ def test_choices_are_listed_and_match_the_library(capsys):
     for path in [("rtstruct", "encode"), ("convert",)]:
         assert _choices(path, "--hole-style", capsys) == {h.value.lower() for h in HoleStyle}
     assert _choices(("query",), "--level", capsys) == {"patient", "study", "series", "image"}
+    for path in [("rtstruct", "decode"), ("gsps", "decode")]:
+        assert _choices(path, "--overlap", capsys) == {"error", "smallest"}
 
 
 ENCODE = ["--source", "s", "--mask", "m", "--labels", "l", "-o", "o"]
@@ -155,6 +157,8 @@ BAD = [
     (["rtstruct", "encode", *ENCODE, "--interpreted-type", "TUMOUR"], "--interpreted-type"),
     (["pm", "encode", "--source", "s", "--map", "m", "--units", "percent", "-o", "o"], "--units"),
     (["query", "A@127.0.0.1:1", "--level", "frame"], "--level"),
+    (["gsps", "decode", "x.dcm", "--source", "s", "-o", "o.npy", "--overlap", "largest"],
+     "--overlap"),
     (["send", "x", "--to", "A@127.0.0.1:1", "--associations", "0"], "--associations"),
     (["seg", "encode", "--profile", "viewer"], "--profile"),
     (["info", "--no-such-option"], "--no-such-option"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -204,7 +204,11 @@ def decode(
         typer.Option("-o", "--output", help="Fill the closed outlines: .nii.gz, .nrrd or .npy."),
     ] = None,
     overlap: Annotated[
-        str, typer.Option(help="Label maps: error (default) or smallest (smaller region wins).")
+        Literal["error", "smallest"],
+        typer.Option(
+            case_sensitive=False,
+            help="Label maps: refuse overlaps, or the smaller region wins.",
+        ),
     ] = "error",
     series: cli.SeriesOption = None,
 ) -> None:
