@@ -77,6 +77,14 @@ def test_help_shows_every_text_literally(path, capsys):
         assert first in shown, (first, shown)
 
 
+@pytest.mark.parametrize("path", list(COMMANDS), ids=IDS)
+def test_help_has_no_docstring_markup(path, capsys):
+    """--help is read in a terminal: no reST roles or double backquotes from a docstring."""
+    assert main([*path, "--help"]) == 0
+    shown = capsys.readouterr().out
+    assert not re.search(r":(mod|func|class|meth|attr):`|``", shown), shown
+
+
 @pytest.mark.parametrize(
     ("path", "text"),
     [

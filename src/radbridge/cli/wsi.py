@@ -146,7 +146,7 @@ def encode(
 ) -> None:
     """Encode MASK on level N of the slide in --source as a tiled DICOM Segmentation.
 
-    It is the ``slide-seg`` output kind of :mod:`radbridge.results`, as in the gateway.
+    It is the slide-seg output kind of radbridge.results, as in the gateway.
     """
     from radbridge.models import AlgorithmInfo, ModelResult
     from radbridge.results import SlideSegOutput
