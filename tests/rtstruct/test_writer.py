@@ -94,6 +94,8 @@ def test_roi_attributes_codes_and_colours(study):
         assert item.RTROIIdentificationCodeSequence[0].CodeValue == property_type.value
         assert item.SegmentedPropertyCategoryCodeSequence[0].CodeValue == category.value
         expected = "ORGAN" if category.value == "123037004" else "GTV"
+        if property_type.value == "38266002":  # Entire body: the external contour
+            expected = "EXTERNAL"
         assert item.RTROIInterpretedType == expected
         assert [int(v) for v in colour[number]] == list(segment(number).display_rgb)
 

@@ -153,6 +153,14 @@ _ALGORITHM_TYPES = {
 }
 
 
+def _default_interpreted_type(segment: SegmentDescription) -> RTROIInterpretedType:
+    if segment.category is not None and segment.category.value == "49755003":
+        return RTROIInterpretedType.GTV  # morphologically altered structure
+    if segment.property_type is not None and segment.property_type.value == "38266002":
+        return RTROIInterpretedType.EXTERNAL  # entire body
+    return RTROIInterpretedType.ORGAN
+
+
 @dataclass(frozen=True)
 class ROIDescription:
     """One ROI of an RT Structure Set.
@@ -268,12 +276,12 @@ class ROIDescription:
         """Describe the ROI that carries a SEG segment (same number, label, colour, codes).
 
         The interpreted type defaults to GTV for morphologically altered
-        structures (SCT 49755003: lesions, tumours, nodules) and to ORGAN for
-        everything else; pass it to choose.
+        structures (SCT 49755003: lesions, tumours, nodules), to EXTERNAL for the
+        entire body (SCT 38266002: the external patient contour, as planning
+        systems expect it) and to ORGAN for everything else; pass it to choose.
         """
         if interpreted_type is None:
-            altered = segment.category is not None and segment.category.value == "49755003"
-            interpreted_type = RTROIInterpretedType.GTV if altered else RTROIInterpretedType.ORGAN
+            interpreted_type = _default_interpreted_type(segment)
         return cls(
             roi_number=segment.segment_number,
             name=segment.label,
