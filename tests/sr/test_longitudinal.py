@@ -270,3 +270,33 @@ def test_reports_without_lesions_give_a_clear_error(tmp_path, capsys):
     assert comparison.lesions == ()
     with pytest.raises(EncodingError, match="neither report has a lesion"):
         encode_comparison(comparison)
+
+
+def _lesion_report(*lesions):
+    """A TID 1500 report of lesions given as (tracking id, UID, centre, volume in ml)."""
+    from radbridge.coding import Code, sct
+    from radbridge.sr import ImageRegion, Measurement, MeasurementGroup, MeasurementReport
+
+    groups = []
+    for tracking_id, uid, centre, ml in lesions:
+        region = ImageRegion(
+            "POINT", centre, frame_of_reference_uid="1.2.3", purpose=concepts.CENTER_OF_MASS
+        )
+        volume = Measurement(
+            sct("118565006", "Volume"), ml, Code("ml", "UCUM", "ml"), region=region
+        )
+        groups.append(MeasurementGroup(tracking_id, tracking_uid=uid, measurements=(volume,)))
+    return MeasurementReport(groups=tuple(groups))
+
+
+def test_a_followed_lesion_keeps_its_tracking_identifier_when_a_new_one_has_it():
+    # each visit's sr output numbers its objects afresh: the new nodule is "nodule 1" too
+    prior = _lesion_report(("nodule 1", "1.2.4.1", (0.0, 0.0, 0.0), 2.0))
+    current = _lesion_report(
+        ("nodule 1", "1.2.5.1", (80.0, 0.0, 0.0), 1.0),  # new, listed first
+        ("nodule 2", "1.2.5.2", (1.0, 0.0, 0.0), 3.0),  # the prior's nodule 1, grown
+    )
+    groups = longitudinal.comparison_report(compare_reports(prior, current)).groups
+    ids = {g.tracking_uid: g.tracking_id for g in groups}
+    assert ids["1.2.4.1"] == "nodule 1"  # the chain keeps its identifier
+    assert ids["1.2.5.1"] == "nodule 1 (new at time point 2)"

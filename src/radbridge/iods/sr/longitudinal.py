@@ -507,10 +507,11 @@ def _group(
 
 def comparison_report(comparison: Comparison) -> MeasurementReport:
     """Return the TID 1500 report of ``comparison``: one group per lesion (see module doc)."""
-    groups, seen = [], set()
+    # a followed lesion keeps the prior's identifier: a new one that has it is renamed
+    groups, seen = [], {x.tracking_id for x in comparison.lesions if x.prior is not None}
     for lesion in comparison.lesions:
         tracking_id = lesion.tracking_id
-        if tracking_id in seen:
+        if lesion.prior is None and tracking_id in seen:
             tracking_id = f"{tracking_id} (new at time point {comparison.time_point.order})"
         seen.add(tracking_id)
         groups.append(_group(lesion, comparison.time_point, tracking_id, comparison.interval_days))
