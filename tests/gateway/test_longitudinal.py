@@ -199,3 +199,45 @@ def test_a_third_visit_starts_from_the_previous_comparison(tmp_path):
         comparison.SOPInstanceUID,
         second_sr.SOPInstanceUID,
     ]
+
+
+def _study_like(files, folder, **attrs):
+    """Copy ``files`` into a new study (new UIDs) with ``attrs`` set; return its UID, paths."""
+    study, series, paths = pydicom.uid.generate_uid(), pydicom.uid.generate_uid(), []
+    folder.mkdir()
+    for i, path in enumerate(files):
+        ds = pydicom.dcmread(path)
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+        ds.SOPInstanceUID = pydicom.uid.generate_uid()
+        for keyword, value in attrs.items():
+            setattr(ds, keyword, value)
+        ds.save_as(folder / f"{i}.dcm", enforce_file_format=True)
+        paths.append(folder / f"{i}.dcm")
+    return study, paths
+
+
+@pytest.mark.peer
+def test_a_study_later_the_same_day_is_not_the_prior(orthanc_factory, tmp_path):
+    from radbridge.gateway.prior import find_prior_study
+
+    orthanc = orthanc_factory(modalities={"gateway": ("RADBRIDGE", "127.0.0.1", free_port())})
+    files = write_phantom(tmp_path / "p", slices=3, size=32, nifti=False)
+    slices = sorted(files.dicom_dir.glob("*.dcm"))
+    current = pydicom.dcmread(slices[0], stop_before_pixels=True)
+    current.StudyDate, current.StudyTime = "20260402", "090000"
+    studies = {
+        "baseline": {"StudyDate": "20260101", "StudyTime": "090000"},
+        "earlier today": {"StudyDate": "20260402", "StudyTime": "0830"},  # HHMM is a TM too
+        "later today": {"StudyDate": "20260402", "StudyTime": "170000"},
+        "today, no time": {"StudyDate": "20260402", "StudyTime": ""},
+    }
+    uids = {}
+    for n, (name, attrs) in enumerate(studies.items()):
+        uids[name], paths = _study_like(slices, tmp_path / str(n), **attrs)
+        orthanc.upload_many(paths)
+    peer = Peer("ORTHANC", "127.0.0.1", orthanc.dicom_port)
+    prior = find_prior_study(peer, current, ae_title="RADBRIDGE")
+    assert prior is not None and prior.study_instance_uid == uids["earlier today"]
+    current.StudyTime = "080000"  # before both: the baseline (the other day) is the prior
+    prior = find_prior_study(peer, current, ae_title="RADBRIDGE")
+    assert prior is not None and prior.study_instance_uid == uids["baseline"]

@@ -81,6 +81,7 @@ def _facts(source: Dataset) -> dict[str, str]:
             "PatientID",
             "StudyInstanceUID",
             "StudyDate",
+            "StudyTime",
             "Modality",
             "BodyPartExamined",
         )
@@ -98,14 +99,15 @@ def find_prior_study(peer: Peer, source: Dataset, *, ae_title: str) -> PriorStud
         return None
     keys = {"PatientID": facts["PatientID"], "StudyDate": f"-{facts['StudyDate']}"}
     studies = _query(peer, "STUDY", keys | {"StudyTime": ""}, ae_title=ae_title)
+    now = (facts["StudyDate"], _clock(facts["StudyTime"]))
     candidates = sorted(
         (
             s
             for s in studies
             if str(s.get("StudyInstanceUID", "")) != facts["StudyInstanceUID"]
-            and str(s.get("StudyDate", "")) <= facts["StudyDate"]
+            and _before(_when(s), now)
         ),
-        key=lambda s: (str(s.get("StudyDate", "")), str(s.get("StudyTime", ""))),
+        key=_when,
         reverse=True,
     )
     for study in candidates:
@@ -126,6 +128,23 @@ def find_prior_study(peer: Peer, source: Dataset, *, ae_title: str) -> PriorStud
         if alike:
             return PriorStudy(uid, str(study.get("StudyDate", "")), tuple(alike))
     return None
+
+
+def _clock(time: str) -> str:
+    """Return a TM value as HHMMSS.FFFFFF (``0930`` and ``093000`` are the same), or ""."""
+    whole, _, fraction = time.strip().partition(".")
+    return f"{whole.ljust(6, '0')}.{fraction.ljust(6, '0')}" if whole.isdigit() else ""
+
+
+def _when(study: Dataset) -> tuple[str, str]:
+    return str(study.get("StudyDate", "") or ""), _clock(str(study.get("StudyTime", "") or ""))
+
+
+def _before(when: tuple[str, str], now: tuple[str, str]) -> bool:
+    """Whether a study at ``when`` came before ``now``; on the same day both times must say."""
+    if when[0] != now[0]:
+        return when[0] < now[0]
+    return bool(when[1] and now[1]) and when[1] < now[1]
 
 
 def prior_reports(folder: Path) -> list[Dataset]:
