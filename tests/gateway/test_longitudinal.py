@@ -241,3 +241,36 @@ def test_a_study_later_the_same_day_is_not_the_prior(orthanc_factory, tmp_path):
     current.StudyTime = "080000"  # before both: the baseline (the other day) is the prior
     prior = find_prior_study(peer, current, ae_title="RADBRIDGE")
     assert prior is not None and prior.study_instance_uid == uids["baseline"]
+
+
+def test_a_report_without_lesions_is_not_taken_as_the_prior(interop, tmp_path):
+    """A reading's TID 1500 (planar ROIs, dated later) must not hide radbridge's report."""
+    from radbridge.coding import Code, sct
+    from radbridge.gateway.prior import prior_reports
+    from radbridge.sr import (
+        ImageRegion,
+        Measurement,
+        MeasurementGroup,
+        MeasurementReport,
+        concepts,
+        encode_measurement_report,
+    )
+
+    files = write_phantom(tmp_path / "p", slices=3, size=32, nifti=False)
+    source = pydicom.dcmread(next(files.dicom_dir.glob("*.dcm")))
+    centre = ImageRegion(
+        "POINT",
+        (1.0, 2.0, 3.0),
+        frame_of_reference_uid=source.FrameOfReferenceUID,
+        purpose=concepts.CENTER_OF_MASS,
+    )
+    volume = Measurement(sct("118565006", "Volume"), 2.0, Code("ml", "UCUM", "ml"), region=centre)
+    report = MeasurementReport(groups=(MeasurementGroup("nodule 1", measurements=(volume,)),))
+    ours = encode_measurement_report(report, source)
+    ours.ContentDate = "20000101"  # the gateway dates its outputs from the job
+    folder = tmp_path / "retrieved"
+    folder.mkdir()
+    ours.save_as(folder / "a.dcm", enforce_file_format=True)
+    reading = pydicom.dcmread(interop / "sr/highdicom/sr_document_with_multiple_groups.dcm")
+    reading.save_as(folder / "b.dcm", enforce_file_format=True)
+    assert [ds.SOPInstanceUID for ds in prior_reports(folder)] == [ours.SOPInstanceUID]

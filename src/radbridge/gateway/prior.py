@@ -148,8 +148,12 @@ def _before(when: tuple[str, str], now: tuple[str, str]) -> bool:
 
 
 def prior_reports(folder: Path) -> list[Dataset]:
-    """Return the TID 1500 reports among the retrieved files, comparisons first."""
-    from radbridge.sr import read_measurement_report
+    """Return the TID 1500 reports with lesions among the retrieved files, comparisons first.
+
+    A report without a lesion to follow (e.g. a reading's planar measurements) is left
+    out: compared with it, every current lesion would be "new".
+    """
+    from radbridge.sr import longitudinal, read_measurement_report
 
     found = []
     for path in sorted(folder.rglob("*")):
@@ -157,10 +161,11 @@ def prior_reports(folder: Path) -> list[Dataset]:
             continue
         try:
             ds = dcmread(path)
-            read_measurement_report(ds)
+            report = read_measurement_report(ds)
         except (DicomReadError, OSError, ValueError):
             continue
-        found.append(ds)
+        if longitudinal.has_lesions(report):
+            found.append(ds)
     return sorted(
         found,
         key=lambda ds: (

@@ -74,6 +74,7 @@ __all__ = [
     "compare_reports",
     "comparison_report",
     "encode_comparison",
+    "has_lesions",
 ]
 
 #: Private coding scheme of radbridge (PS3.16 8: a "99" prefix), for what PS3.16 has no code.
@@ -219,6 +220,11 @@ def _values(group: MeasurementGroup) -> tuple[Measurement, ...]:
 
 def _lesions(report: MeasurementReport) -> list[_Lesion]:
     return [lesion for group in report.groups if (lesion := _lesion(group)) is not None]
+
+
+def has_lesions(report: MeasurementReport) -> bool:
+    """Whether ``report`` has a lesion to follow: a group with a centre (a 3D POINT)."""
+    return bool(_lesions(report))
 
 
 def _read(file: Any) -> tuple[MeasurementReport, Dataset | None]:
