@@ -274,3 +274,40 @@ def test_a_report_without_lesions_is_not_taken_as_the_prior(interop, tmp_path):
     reading = pydicom.dcmread(interop / "sr/highdicom/sr_document_with_multiple_groups.dcm")
     reading.save_as(folder / "b.dcm", enforce_file_format=True)
     assert [ds.SOPInstanceUID for ds in prior_reports(folder)] == [ours.SOPInstanceUID]
+
+
+@pytest.mark.peer
+@pytest.mark.slow
+def test_the_registration_uses_the_series_the_prior_report_measured(
+    orthanc_factory, config, tmp_path
+):
+    """A scout stored first in the prior study: C-FIND lists it first, it is not registered."""
+    from types import SimpleNamespace
+
+    from radbridge.gateway.prior import compare_with_prior
+
+    orthanc = orthanc_factory(modalities={"gateway": ("RADBRIDGE", "127.0.0.1", free_port())})
+    prior_paths, _ = _baseline(tmp_path / "visit0")
+    scout = pydicom.dcmread(prior_paths[30])
+    scout.SeriesInstanceUID = pydicom.uid.generate_uid()
+    scout.SOPInstanceUID = pydicom.uid.generate_uid()
+    scout.SeriesNumber, scout.ImageType = 1, ["ORIGINAL", "PRIMARY", "LOCALIZER"]
+    scout.save_as(tmp_path / "scout.dcm", enforce_file_format=True)
+    orthanc.upload_many([tmp_path / "scout.dcm", *prior_paths])
+    motion = FollowUp(days=91, shift_mm=(8.0, -5.0, 12.0), rotation_deg=3.0)
+    current_paths, current_sr = _baseline_like(tmp_path / "visit1", motion)
+    images = [str(p) for p in current_paths if p.parent.name == "dicom"]
+    pacs = Peer("ORTHANC", "127.0.0.1", orthanc.dicom_port, name="pacs")
+    rule = replace(config.rules[0], compare_with_prior=True, prior_from="pacs")
+    settings = replace(config, peers={"pacs": pacs}, ae_title="RADBRIDGE")
+    job = SimpleNamespace(id=1, version=1)
+    source = pydicom.dcmread(images[0], stop_before_pixels=True)
+    comparison = compare_with_prior(job, rule, settings, source, current_sr, images)
+    assert comparison is not None  # the old code registered the one-image scout: ITK error
+    statuses = {
+        e.value
+        for g in read_measurement_report(comparison).groups
+        for e in g.evaluations
+        if e.concept == longitudinal.QUALITATIVE_DIFFERENCE
+    }
+    assert statuses == set(longitudinal.STATUS_CODES.values())

@@ -211,7 +211,8 @@ def compare_with_prior(
         try:
             comparison = compare_reports(prior_sr, current_sr)
         except GeometryError:  # another frame of reference: register the two CT series
-            transform = _register(peer, prior, Path(scratch), image_paths, config.ae_title)
+            series = _measured_series(prior, prior_sr)
+            transform = _register(peer, prior, series, Path(scratch), image_paths, config.ae_title)
             comparison = compare_reports(prior_sr, current_sr, transform=transform)
     if not comparison.lesions:
         log.info("job %d: no lesions in either report: no comparison", job.id)
@@ -235,8 +236,28 @@ def _retrieve_reports(peer: Peer, prior: PriorStudy, folder: Path, ae_title: str
     return prior_reports(folder / "sr") if series else []
 
 
+def _measured_series(prior: PriorStudy, prior_sr: Dataset) -> str:
+    """Return the prior image series the prior report was made on (else the first found).
+
+    A prior study often holds a scout or other reconstructions besides the series the
+    report measured; its Current Requested Procedure Evidence names that one.
+    """
+    referenced = [
+        str(series.SeriesInstanceUID)
+        for item in prior_sr.get("CurrentRequestedProcedureEvidenceSequence", [])
+        if str(item.get("StudyInstanceUID", "")) == prior.study_instance_uid
+        for series in item.get("ReferencedSeriesSequence", [])
+    ]
+    return next((uid for uid in referenced if uid in prior.image_series), prior.image_series[0])
+
+
 def _register(
-    peer: Peer, prior: PriorStudy, folder: Path, image_paths: list[str], ae_title: str
+    peer: Peer,
+    prior: PriorStudy,
+    series: str,
+    folder: Path,
+    image_paths: list[str],
+    ae_title: str,
 ) -> Any:
     from radbridge.io.registration import register_rigid
     from radbridge.io.series import read_series
@@ -246,7 +267,7 @@ def _register(
         peer,
         target,
         study=prior.study_instance_uid,
-        series=prior.image_series[0],
+        series=series,
         ae_title=ae_title,
     )
     prior_volume = read_series(target).volume(rescale=True)
