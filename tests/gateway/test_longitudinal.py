@@ -311,3 +311,31 @@ def test_the_registration_uses_the_series_the_prior_report_measured(
         if e.concept == longitudinal.QUALITATIVE_DIFFERENCE
     }
     assert statuses == set(longitudinal.STATUS_CODES.values())
+
+
+@pytest.mark.peer
+@pytest.mark.parametrize("transport", ["dimse", "dicomweb"])
+def test_a_prior_of_another_body_part_is_passed_over(orthanc_factory, tmp_path, transport):
+    """QIDO-RS returns Body Part Examined only when asked (includefield)."""
+    from radbridge.gateway.prior import find_prior_study
+
+    orthanc = orthanc_factory(modalities={"gateway": ("RADBRIDGE", "127.0.0.1", free_port())})
+    files = write_phantom(tmp_path / "p", slices=3, size=32, nifti=False)
+    slices = sorted(files.dicom_dir.glob("*.dcm"))
+    current = pydicom.dcmread(slices[0], stop_before_pixels=True)
+    current.StudyDate, current.BodyPartExamined = "20260402", "CHEST"
+    head = {"StudyDate": "20260101", "BodyPartExamined": "HEAD"}
+    _, paths = _study_like(slices, tmp_path / "head", **head)
+    orthanc.upload_many(paths)
+    older = {"StudyDate": "20251201", "BodyPartExamined": "CHEST"}
+    chest, paths = _study_like(slices, tmp_path / "chest", **older)
+    orthanc.upload_many(paths)
+    pacs = Peer(
+        "ORTHANC",
+        "127.0.0.1",
+        orthanc.dicom_port,
+        transport=transport,
+        dicomweb_url=orthanc.dicomweb_url,
+    )
+    prior = find_prior_study(pacs, current, ae_title="RADBRIDGE")
+    assert prior is not None and prior.study_instance_uid == chest  # not the newer head CT

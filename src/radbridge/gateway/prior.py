@@ -59,9 +59,16 @@ def prior_peer(rule: Rule, config: GatewayConfig) -> Peer | None:
 def _query(
     peer: Peer, level: str, keys: dict[str, str], *, ae_title: str, study: str | None = None
 ) -> list[Dataset]:
-    """C-FIND, or QIDO-RS for a DICOMweb peer (``transport = "dicomweb"``)."""
+    """C-FIND, or QIDO-RS for a DICOMweb peer (``transport = "dicomweb"``).
+
+    An empty key is a return key: QIDO-RS returns it only when asked (``includefield``).
+    """
     if peer.transport == "dicomweb":
-        return qido(peer, level, study=study, keys={k: v for k, v in keys.items() if v})
+        filters = {k: v for k, v in keys.items() if v}
+        wanted = ",".join(k for k, v in keys.items() if not v)
+        return qido(
+            peer, level, study=study, keys=filters | ({"includefield": wanted} if wanted else {})
+        )
     scope = {"StudyInstanceUID": study} if study else {}
     return find(peer, level, keys=scope | keys, ae_title=ae_title)
 
