@@ -243,10 +243,9 @@ def test_a_study_later_the_same_day_is_not_the_prior(orthanc_factory, tmp_path):
     assert prior is not None and prior.study_instance_uid == uids["baseline"]
 
 
-def test_a_report_without_lesions_is_not_taken_as_the_prior(interop, tmp_path):
-    """A reading's TID 1500 (planar ROIs, dated later) must not hide radbridge's report."""
+def _lesion_sr(source):
+    """radbridge's TID 1500 SR of one lesion (a centre) in the study of ``source``."""
     from radbridge.coding import Code, sct
-    from radbridge.gateway.prior import prior_reports
     from radbridge.sr import (
         ImageRegion,
         Measurement,
@@ -256,8 +255,6 @@ def test_a_report_without_lesions_is_not_taken_as_the_prior(interop, tmp_path):
         encode_measurement_report,
     )
 
-    files = write_phantom(tmp_path / "p", slices=3, size=32, nifti=False)
-    source = pydicom.dcmread(next(files.dicom_dir.glob("*.dcm")))
     centre = ImageRegion(
         "POINT",
         (1.0, 2.0, 3.0),
@@ -266,7 +263,15 @@ def test_a_report_without_lesions_is_not_taken_as_the_prior(interop, tmp_path):
     )
     volume = Measurement(sct("118565006", "Volume"), 2.0, Code("ml", "UCUM", "ml"), region=centre)
     report = MeasurementReport(groups=(MeasurementGroup("nodule 1", measurements=(volume,)),))
-    ours = encode_measurement_report(report, source)
+    return encode_measurement_report(report, source)
+
+
+def test_a_report_without_lesions_is_not_taken_as_the_prior(interop, tmp_path):
+    """A reading's TID 1500 (planar ROIs, dated later) must not hide radbridge's report."""
+    from radbridge.gateway.prior import prior_reports
+
+    files = write_phantom(tmp_path / "p", slices=3, size=32, nifti=False)
+    ours = _lesion_sr(pydicom.dcmread(next(files.dicom_dir.glob("*.dcm"))))
     ours.ContentDate = "20000101"  # the gateway dates its outputs from the job
     folder = tmp_path / "retrieved"
     folder.mkdir()
@@ -339,3 +344,35 @@ def test_a_prior_of_another_body_part_is_passed_over(orthanc_factory, tmp_path, 
     )
     prior = find_prior_study(pacs, current, ae_title="RADBRIDGE")
     assert prior is not None and prior.study_instance_uid == chest  # not the newer head CT
+
+
+@pytest.mark.peer
+def test_a_newer_study_without_a_report_does_not_hide_the_analysed_one(
+    orthanc_factory, config, tmp_path
+):
+    """Baseline analysed, an interim CT imported without a report, then the follow-up."""
+    from types import SimpleNamespace
+
+    from radbridge.gateway.prior import compare_with_prior
+
+    orthanc = orthanc_factory(modalities={"gateway": ("RADBRIDGE", "127.0.0.1", free_port())})
+    files = write_phantom(tmp_path / "p", slices=3, size=32, nifti=False)
+    slices = sorted(files.dicom_dir.glob("*.dcm"))
+    baseline, paths = _study_like(slices, tmp_path / "baseline", StudyDate="20260101")
+    baseline_sr = _lesion_sr(pydicom.dcmread(paths[0]))
+    baseline_sr.save_as(tmp_path / "baseline-sr.dcm", enforce_file_format=True)
+    orthanc.upload_many([*paths, tmp_path / "baseline-sr.dcm"])
+    _, paths = _study_like(slices, tmp_path / "interim", StudyDate="20260301")
+    orthanc.upload_many(paths)
+    _, paths = _study_like(slices, tmp_path / "current", StudyDate="20260402")
+    source = pydicom.dcmread(paths[0])
+    pacs = Peer("ORTHANC", "127.0.0.1", orthanc.dicom_port, name="pacs")
+    rule = replace(config.rules[0], compare_with_prior=True, prior_from="pacs")
+    settings = replace(config, peers={"pacs": pacs}, ae_title="RADBRIDGE")
+    job = SimpleNamespace(id=1, version=1)
+    comparison = compare_with_prior(
+        job, rule, settings, source, _lesion_sr(source), [str(p) for p in paths]
+    )
+    assert comparison is not None  # the old code gave up at the interim study
+    (pertinent,) = comparison.PertinentOtherEvidenceSequence
+    assert pertinent.StudyInstanceUID == baseline

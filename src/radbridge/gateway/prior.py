@@ -4,9 +4,10 @@ For a rule with ``compare_with_prior = true`` the gateway, after the model ran a
 results are encoded, asks the rule's PACS (``prior_from``, else its first PACS
 destination) by C-FIND (QIDO-RS for a DICOMweb peer) for the patient's studies before
 this one, keeps those with a series of the same modality (and body part, when both say
-one), takes the most recent, and retrieves its SR series by C-GET (WADO-RS). The prior's
-radbridge report is the newest longitudinal comparison among them (it carries the
-chain's tracking UIDs), else a radbridge TID 1500 report with lesions. When the two
+one), and retrieves their SR series by C-GET (WADO-RS), the most recent study first,
+until one has a radbridge report. The prior's radbridge report is the newest
+longitudinal comparison among them (it carries the chain's tracking UIDs), else a
+radbridge TID 1500 report with lesions. When the two
 reports are in different frames of reference the prior CT series is retrieved too and
 registered with the current one (:mod:`radbridge.io.registration`). The comparison SR
 (:func:`radbridge.sr.encode_comparison`) joins the job's outbox as the output
@@ -20,6 +21,7 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +36,14 @@ from radbridge.iods.common import SeriesOptions
 from radbridge.net import Peer, find, get, qido, wado
 from radbridge.uids import derived_uid
 
-__all__ = ["PriorStudy", "compare_with_prior", "find_prior_study", "prior_peer", "prior_reports"]
+__all__ = [
+    "PriorStudy",
+    "compare_with_prior",
+    "find_prior_study",
+    "prior_peer",
+    "prior_reports",
+    "prior_studies",
+]
 
 log = logging.getLogger(__name__)
 
@@ -101,9 +110,14 @@ def find_prior_study(peer: Peer, source: Dataset, *, ae_title: str) -> PriorStud
     ``source`` is a header of the current series (patient ID, study UID and date,
     modality, body part examined).
     """
+    return next(prior_studies(peer, source, ae_title=ae_title), None)
+
+
+def prior_studies(peer: Peer, source: Dataset, *, ae_title: str) -> Iterator[PriorStudy]:
+    """Yield the patient's earlier studies with a series like ``source``'s, newest first."""
     facts = _facts(source)
     if not facts["PatientID"] or not facts["StudyDate"]:
-        return None
+        return
     keys = {"PatientID": facts["PatientID"], "StudyDate": f"-{facts['StudyDate']}"}
     studies = _query(peer, "STUDY", keys | {"StudyTime": ""}, ae_title=ae_title)
     now = (facts["StudyDate"], _clock(facts["StudyTime"]))
@@ -133,8 +147,7 @@ def find_prior_study(peer: Peer, source: Dataset, *, ae_title: str) -> PriorStud
             if not body or str(s.get("BodyPartExamined", "") or body).upper() == body
         ]
         if alike:
-            return PriorStudy(uid, str(study.get("StudyDate", "")), tuple(alike))
-    return None
+            yield PriorStudy(uid, str(study.get("StudyDate", "")), tuple(alike))
 
 
 def _clock(time: str) -> str:
@@ -203,18 +216,11 @@ def compare_with_prior(
     peer = prior_peer(rule, config)
     if peer is None:
         return None
-    prior = find_prior_study(peer, source, ae_title=config.ae_title)
-    if prior is None:
-        log.info("job %d: no prior study on %s", job.id, peer.name or peer)
-        return None
     with tempfile.TemporaryDirectory(prefix="radbridge-prior-") as scratch:
-        reports = _retrieve_reports(peer, prior, Path(scratch), config.ae_title)
-        if not reports:
-            log.info(
-                "job %d: prior study %s has no radbridge report", job.id, prior.study_instance_uid
-            )
+        found = _prior_report(job, peer, source, Path(scratch), config.ae_title)
+        if found is None:
             return None
-        prior_sr = reports[0]
+        prior, prior_sr = found
         try:
             comparison = compare_reports(prior_sr, current_sr)
         except GeometryError:  # another frame of reference: register the two CT series
@@ -232,6 +238,26 @@ def compare_with_prior(
         len(comparison.lesions),
     )
     return encode_comparison(comparison, current_sr, options=options)
+
+
+def _prior_report(
+    job: Job, peer: Peer, source: Dataset, folder: Path, ae_title: str
+) -> tuple[PriorStudy, Dataset] | None:
+    """Return the newest earlier study with a radbridge report, and that report.
+
+    A newer study without one (imported from elsewhere, not analysed, its report not
+    delivered yet) is passed over: the comparison is with the last analysed visit.
+    """
+    searched = 0
+    for prior in prior_studies(peer, source, ae_title=ae_title):
+        searched += 1
+        reports = _retrieve_reports(peer, prior, folder / str(searched), ae_title)
+        if reports:
+            return prior, reports[0]
+        log.info("job %d: prior study %s has no radbridge report", job.id, prior.study_instance_uid)
+    if not searched:
+        log.info("job %d: no prior study on %s", job.id, peer.name or peer)
+    return None
 
 
 def _retrieve_reports(peer: Peer, prior: PriorStudy, folder: Path, ae_title: str) -> list[Dataset]:
