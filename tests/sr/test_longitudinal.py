@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import highdicom as hd
 import numpy as np
@@ -300,3 +301,17 @@ def test_a_followed_lesion_keeps_its_tracking_identifier_when_a_new_one_has_it()
     ids = {g.tracking_uid: g.tracking_id for g in groups}
     assert ids["1.2.4.1"] == "nodule 1"  # the chain keeps its identifier
     assert ids["1.2.5.1"] == "nodule 1 (new at time point 2)"
+
+
+def test_a_prior_measured_in_another_unit_is_converted():
+    # e.g. an earlier model version reported ml, the current one mm3
+    prior = _lesion_report(("nodule 1", "1.2.4.1", (0.0, 0.0, 0.0), 2.0))  # ml
+    current = _lesion_report(("nodule 1", "1.2.5.1", (0.0, 0.0, 0.0), 4.0))
+    volume = current.groups[0].measurements[0]
+    mm3 = replace(volume, value=4000.0, unit=replace(volume.unit, value="mm3", meaning="mm3"))
+    current = replace(current, groups=(replace(current.groups[0], measurements=(mm3,)),))
+    (lesion,) = compare_reports(prior, current).lesions
+    assert lesion.status == "grown"  # the old code: "stable", no change computed
+    (change,) = lesion.changes
+    assert (change.prior, change.current, change.relative) == (2000.0, 4000.0, 1.0)
+    assert change.unit.value == "mm3"

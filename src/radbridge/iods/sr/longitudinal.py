@@ -99,6 +99,8 @@ _VOLUME = sct("118565006", "Volume")
 _SIZES = {"118565006", "103339001", "81827009", "103340004", "42798000"}  # volume, axes, area
 _PERCENT = Code("%", "UCUM", "%")
 _VOLUME_MM3 = {"mm3": 1.0, "ml": 1000.0, "cm3": 1000.0, "ul": 1.0}
+#: UCUM units one visit may write and another convert (volume, length, area).
+_UNIT_FAMILIES = (_VOLUME_MM3, {"mm": 1.0, "cm": 10.0}, {"mm2": 1.0, "cm2": 100.0})
 
 #: A rigid map of a prior patient position (LPS mm) into the current frame.
 Transform = Callable[[tuple[float, float, float]], tuple[float, float, float]]
@@ -314,11 +316,11 @@ def _changes(prior: _Lesion | None, current: _Lesion | None) -> tuple[ValueChang
     if prior is not None and current is not None:
         for m in current.values:
             before = next(
-                (p for p in prior.values if _same(p, m)),
+                (value for p in prior.values if (value := _prior_in_unit(p, m)) is not None),
                 None,
             )
             if before is not None:
-                out.append(_change(m.concept, m.unit, before.value, m.value))
+                out.append(_change(m.concept, m.unit, before, m.value))
     elif prior is not None:  # resolved: its sizes went to zero
         out = [
             _change(p.concept, p.unit, p.value, 0.0 if p.concept.value in _SIZES else None)
@@ -327,8 +329,16 @@ def _changes(prior: _Lesion | None, current: _Lesion | None) -> tuple[ValueChang
     return tuple(out)
 
 
-def _same(a: Measurement, b: Measurement) -> bool:
-    return (a.concept, a.derivation, a.unit.value) == (b.concept, b.derivation, b.unit.value)
+def _prior_in_unit(prior: Measurement, current: Measurement) -> float | None:
+    """Return ``prior``'s value in ``current``'s unit (ml -> mm3, cm -> mm), if the same."""
+    if (prior.concept, prior.derivation) != (current.concept, current.derivation):
+        return None
+    if prior.unit.value == current.unit.value:
+        return prior.value
+    for family in _UNIT_FAMILIES:
+        if prior.unit.value in family and current.unit.value in family:
+            return prior.value * family[prior.unit.value] / family[current.unit.value]
+    return None
 
 
 def _change(concept: Code, unit: Code, prior: float, current: float | None) -> ValueChange:
