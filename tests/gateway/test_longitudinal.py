@@ -376,3 +376,41 @@ def test_a_newer_study_without_a_report_does_not_hide_the_analysed_one(
     assert comparison is not None  # the old code gave up at the interim study
     (pertinent,) = comparison.PertinentOtherEvidenceSequence
     assert pertinent.StudyInstanceUID == baseline
+
+
+@pytest.mark.peer
+@pytest.mark.parametrize("transport", ["dimse", "dicomweb"])
+def test_a_prior_is_only_ever_the_same_patients(orthanc_factory, tmp_path, transport):
+    """An ID with a wildcard character matches others' IDs; an ID of another issuer is not ours."""
+    from radbridge.gateway.prior import find_prior_study
+
+    orthanc = orthanc_factory(modalities={"gateway": ("RADBRIDGE", "127.0.0.1", free_port())})
+    files = write_phantom(tmp_path / "p", slices=3, size=32, nifti=False)
+    slices = sorted(files.dicom_dir.glob("*.dcm"))
+    wildcard = transport == "dimse"  # Orthanc's QIDO-RS finds no ID holding a '?' at all
+    patient = "PAT1?" if wildcard else "PAT1"
+    current = pydicom.dcmread(slices[0], stop_before_pixels=True)
+    current.PatientID, current.IssuerOfPatientID, current.StudyDate = patient, "HOSP", "20260402"
+    studies = {
+        "another issuer": {
+            "PatientID": patient,
+            "IssuerOfPatientID": "OTHER",
+            "StudyDate": "20260201",
+        },
+        "ours": {"PatientID": patient, "IssuerOfPatientID": "HOSP", "StudyDate": "20251201"},
+    }
+    if wildcard:
+        studies["another patient"] = {"PatientID": "PAT1X", "StudyDate": "20260301"}
+    uids = {}
+    for n, (name, attrs) in enumerate(studies.items()):
+        uids[name], paths = _study_like(slices, tmp_path / str(n), **attrs)
+        orthanc.upload_many(paths)
+    pacs = Peer(
+        "ORTHANC",
+        "127.0.0.1",
+        orthanc.dicom_port,
+        transport=transport,
+        dicomweb_url=orthanc.dicomweb_url,
+    )
+    prior = find_prior_study(pacs, current, ae_title="RADBRIDGE")
+    assert prior is not None and prior.study_instance_uid == uids["ours"]

@@ -74,10 +74,8 @@ def _query(
     """
     if peer.transport == "dicomweb":
         filters = {k: v for k, v in keys.items() if v}
-        wanted = ",".join(k for k, v in keys.items() if not v)
-        return qido(
-            peer, level, study=study, keys=filters | ({"includefield": wanted} if wanted else {})
-        )
+        wanted = [k for k, v in keys.items() if not v]
+        return qido(peer, level, study=study, keys=filters, fields=wanted)
     scope = {"StudyInstanceUID": study} if study else {}
     return find(peer, level, keys=scope | keys, ae_title=ae_title)
 
@@ -95,6 +93,7 @@ def _facts(source: Dataset) -> dict[str, str]:
         keyword: str(source.get(keyword, "") or "")
         for keyword in (
             "PatientID",
+            "IssuerOfPatientID",
             "StudyInstanceUID",
             "StudyDate",
             "StudyTime",
@@ -119,13 +118,15 @@ def prior_studies(peer: Peer, source: Dataset, *, ae_title: str) -> Iterator[Pri
     if not facts["PatientID"] or not facts["StudyDate"]:
         return
     keys = {"PatientID": facts["PatientID"], "StudyDate": f"-{facts['StudyDate']}"}
-    studies = _query(peer, "STUDY", keys | {"StudyTime": ""}, ae_title=ae_title)
+    returned = {"StudyTime": "", "IssuerOfPatientID": ""}
+    studies = _query(peer, "STUDY", keys | returned, ae_title=ae_title)
     now = (facts["StudyDate"], _clock(facts["StudyTime"]))
     candidates = sorted(
         (
             s
             for s in studies
             if str(s.get("StudyInstanceUID", "")) != facts["StudyInstanceUID"]
+            and _same_patient(s, facts)
             and _before(_when(s), now)
         ),
         key=_when,
@@ -148,6 +149,19 @@ def prior_studies(peer: Peer, source: Dataset, *, ae_title: str) -> Iterator[Pri
         ]
         if alike:
             yield PriorStudy(uid, str(study.get("StudyDate", "")), tuple(alike))
+
+
+def _same_patient(study: Dataset, facts: dict[str, str]) -> bool:
+    """Whether a matched study is the patient's: the very same ID, and issuer when both say.
+
+    A C-FIND or QIDO-RS key is matched with wildcards (``*``, ``?``) and a backslash
+    lists values, so an ID holding one of them also matches other patients' IDs;
+    two hospitals' patients can share an ID under different issuers.
+    """
+    if str(study.get("PatientID", "") or "") != facts["PatientID"]:
+        return False
+    issuer = str(study.get("IssuerOfPatientID", "") or "")
+    return not issuer or not facts["IssuerOfPatientID"] or issuer == facts["IssuerOfPatientID"]
 
 
 def _clock(time: str) -> str:

@@ -406,6 +406,7 @@ def qido(
     study: str | None = None,
     series: str | None = None,
     keys: Mapping[str, str] | None = None,
+    fields: Sequence[str] = (),
 ) -> list[Dataset]:
     """QIDO-RS search at ``level``; return the matches as Datasets (like :func:`find`).
 
@@ -421,6 +422,9 @@ def qido(
         ``SERIES`` level it is a matching key).
     keys
         Other matching keys by keyword, e.g. ``{"Modality": "CT"}``.
+    fields
+        Attributes to return besides the default ones, by keyword (one
+        ``includefield`` parameter each: Orthanc ignores a comma-separated list).
 
     Raises
     ------
@@ -442,16 +446,26 @@ def qido(
         )
     client = _client(peer)
     filters = dict(keys or {})
+    wanted = list(fields) or None
     started = time.monotonic()
     if level == "STUDY":
         if study:
             filters["StudyInstanceUID"] = study
-        found = _call(peer, "QIDO-RS", client.search_for_studies, search_filters=filters)
+        found = _call(
+            peer, "QIDO-RS", client.search_for_studies, search_filters=filters, fields=wanted
+        )
     elif level == "SERIES":
         if series:
             filters["SeriesInstanceUID"] = series
         search = client.search_for_series
-        found = _call(peer, "QIDO-RS", search, study_instance_uid=study, search_filters=filters)
+        found = _call(
+            peer,
+            "QIDO-RS",
+            search,
+            study_instance_uid=study,
+            search_filters=filters,
+            fields=wanted,
+        )
     else:
         found = _call(
             peer,
@@ -460,6 +474,7 @@ def qido(
             study_instance_uid=study,
             series_instance_uid=series,
             search_filters=filters,
+            fields=wanted,
         )
     log.info(
         "QIDO-RS %s on %s: %d matches in %.2f s",
