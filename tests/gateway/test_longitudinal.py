@@ -318,15 +318,27 @@ def test_the_registration_uses_the_series_the_prior_report_measured(
     assert statuses == set(longitudinal.STATUS_CODES.values())
 
 
+def _pacs_with_a_phantom(orthanc_factory, tmp_path, transport):
+    """A real Orthanc, the Peer for it over ``transport``, and 3 phantom slices to copy."""
+    orthanc = orthanc_factory(modalities={"gateway": ("RADBRIDGE", "127.0.0.1", free_port())})
+    files = write_phantom(tmp_path / "p", slices=3, size=32, nifti=False)
+    pacs = Peer(
+        "ORTHANC",
+        "127.0.0.1",
+        orthanc.dicom_port,
+        transport=transport,
+        dicomweb_url=orthanc.dicomweb_url,
+    )
+    return orthanc, pacs, sorted(files.dicom_dir.glob("*.dcm"))
+
+
 @pytest.mark.peer
 @pytest.mark.parametrize("transport", ["dimse", "dicomweb"])
 def test_a_prior_of_another_body_part_is_passed_over(orthanc_factory, tmp_path, transport):
     """QIDO-RS returns Body Part Examined only when asked (includefield)."""
     from radbridge.gateway.prior import find_prior_study
 
-    orthanc = orthanc_factory(modalities={"gateway": ("RADBRIDGE", "127.0.0.1", free_port())})
-    files = write_phantom(tmp_path / "p", slices=3, size=32, nifti=False)
-    slices = sorted(files.dicom_dir.glob("*.dcm"))
+    orthanc, pacs, slices = _pacs_with_a_phantom(orthanc_factory, tmp_path, transport)
     current = pydicom.dcmread(slices[0], stop_before_pixels=True)
     current.StudyDate, current.BodyPartExamined = "20260402", "CHEST"
     head = {"StudyDate": "20260101", "BodyPartExamined": "HEAD"}
@@ -335,13 +347,6 @@ def test_a_prior_of_another_body_part_is_passed_over(orthanc_factory, tmp_path, 
     older = {"StudyDate": "20251201", "BodyPartExamined": "CHEST"}
     chest, paths = _study_like(slices, tmp_path / "chest", **older)
     orthanc.upload_many(paths)
-    pacs = Peer(
-        "ORTHANC",
-        "127.0.0.1",
-        orthanc.dicom_port,
-        transport=transport,
-        dicomweb_url=orthanc.dicomweb_url,
-    )
     prior = find_prior_study(pacs, current, ae_title="RADBRIDGE")
     assert prior is not None and prior.study_instance_uid == chest  # not the newer head CT
 
@@ -384,9 +389,7 @@ def test_a_prior_is_only_ever_the_same_patients(orthanc_factory, tmp_path, trans
     """An ID with a wildcard character matches others' IDs; an ID of another issuer is not ours."""
     from radbridge.gateway.prior import find_prior_study
 
-    orthanc = orthanc_factory(modalities={"gateway": ("RADBRIDGE", "127.0.0.1", free_port())})
-    files = write_phantom(tmp_path / "p", slices=3, size=32, nifti=False)
-    slices = sorted(files.dicom_dir.glob("*.dcm"))
+    orthanc, pacs, slices = _pacs_with_a_phantom(orthanc_factory, tmp_path, transport)
     wildcard = transport == "dimse"  # Orthanc's QIDO-RS finds no ID holding a '?' at all
     patient = "PAT1?" if wildcard else "PAT1"
     current = pydicom.dcmread(slices[0], stop_before_pixels=True)
@@ -405,12 +408,5 @@ def test_a_prior_is_only_ever_the_same_patients(orthanc_factory, tmp_path, trans
     for n, (name, attrs) in enumerate(studies.items()):
         uids[name], paths = _study_like(slices, tmp_path / str(n), **attrs)
         orthanc.upload_many(paths)
-    pacs = Peer(
-        "ORTHANC",
-        "127.0.0.1",
-        orthanc.dicom_port,
-        transport=transport,
-        dicomweb_url=orthanc.dicomweb_url,
-    )
     prior = find_prior_study(pacs, current, ae_title="RADBRIDGE")
     assert prior is not None and prior.study_instance_uid == uids["ours"]
