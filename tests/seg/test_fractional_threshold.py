@@ -119,12 +119,14 @@ def test_render_draws_the_thresholded_voxels(study, fractional, tmp_path):
     sc = pydicom.dcmread(out / "overlay.dcm").pixel_array
     seg = read_segmentation(path)
     colours = {1: seg.segments[1].display_rgb} if seg.segments[1].display_rgb else {}
+    first = pydicom.dcmread(next(study.folder.glob("*.dcm")), stop_before_pixels=True)
     expected = render_frames(
         read_volume(study.folder, rescale=True),
         (fractions >= 0.5).astype(np.uint8),
         colours,
         {1: "lesion"},
         style="filled",
+        window=(float(first.WindowCenter), float(first.WindowWidth)),  # the images' own
     )
     np.testing.assert_array_equal(sc, expected.frames)
 
