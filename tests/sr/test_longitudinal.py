@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 
 from radbridge.cli import app, main
 from radbridge.errors import EncodingError, GeometryError, InvalidAttributeError
+from radbridge.geometry import Volume
 from radbridge.io.phantom import FollowUp, write_phantom
 from radbridge.io.registration import register_rigid
 from radbridge.io.series import read_series
@@ -315,3 +316,13 @@ def test_a_prior_measured_in_another_unit_is_converted():
     (change,) = lesion.changes
     assert (change.prior, change.current, change.relative) == (2000.0, 4000.0, 1.0)
     assert change.unit.value == "mm3"
+
+
+def test_a_volume_too_small_to_register_is_a_geometry_error_naming_it(visits):
+    """A scout or single image (under 4 slices) made SimpleITK raise its own RuntimeError."""
+    (prior_files, _), _ = visits
+    prior = read_series(prior_files.dicom_dir).volume(rescale=True)
+    scout = Volume(prior.array[:2], prior.affine, prior.frame_of_reference_uid)  # 2 slices
+    with pytest.raises(GeometryError, match="current volume of shape") as caught:
+        register_rigid(prior, scout)
+    assert caught.value.attribute == "current" and "scout" in caught.value.hint

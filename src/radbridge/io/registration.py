@@ -56,6 +56,10 @@ def _image(volume: Volume, sitk: Any) -> Any:
     return sitk.Cast(volume_to_sitk(clipped), sitk.sitkFloat32)
 
 
+#: The smallest side registration takes: the coarsest level shrinks each axis by 4.
+_MIN_SIDE = 4
+
+
 def register_rigid(prior: Volume, current: Volume, *, iterations: int = 200) -> RigidTransform:
     """Find the rigid motion of the patient between ``prior`` and ``current`` (both in HU).
 
@@ -76,9 +80,18 @@ def register_rigid(prior: Volume, current: Volume, *, iterations: int = 200) -> 
     OptionalDependencyError
         SimpleITK is not installed.
     GeometryError
-        The registration did not converge to a plausible motion.
+        A volume has fewer than 4 slices, rows or columns, or the registration did
+        not converge to a plausible motion.
     """
     sitk = require("SimpleITK", "register", purpose="register two CT series")
+    for name, volume in (("prior", prior), ("current", current)):
+        if min(volume.shape) < _MIN_SIDE:
+            raise GeometryError(
+                f"the {name} volume of shape {volume.shape} is too small to register",
+                attribute=name,
+                hint=f"register series of at least {_MIN_SIDE} slices, rows and columns "
+                "(not a scout or a single image)",
+            )
     fixed, moving = _image(current, sitk), _image(prior, sitk)
     start = time.perf_counter()
     initial = sitk.CenteredTransformInitializer(
