@@ -37,7 +37,7 @@ class Cluster:
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 
-def _start(
+def start_process(
     args: list[str], log: Path, cwd: Path | None = None, env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
     """Start a Dask process; a worker runs in a folder of its own, as on another host."""
@@ -55,7 +55,7 @@ def _start(
 def dask_cluster(tmp_path) -> Iterator[Cluster]:
     """`dask scheduler` and two `dask worker` processes (no nanny, one thread each)."""
     port = free_port()
-    scheduler = _start(
+    scheduler = start_process(
         [
             str(DASK),
             "scheduler",
@@ -73,7 +73,7 @@ def dask_cluster(tmp_path) -> Iterator[Cluster]:
         wait_for_port("127.0.0.1", port, timeout=60)
         for index in range(2):
             cluster.workers.append(
-                _start(
+                start_process(
                     [
                         str(DASK),
                         "worker",

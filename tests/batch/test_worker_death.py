@@ -63,7 +63,7 @@ def test_a_row_that_kills_dask_workers_fails_alone(manifest_factory, tmp_path):
     """
     from distributed import Client
 
-    from tests.batch.conftest import DASK, _start
+    from tests.batch.conftest import DASK, start_process
     from tests.peers import free_port, wait_for_port
 
     (tmp_path / "killer.py").write_text(PRELOAD)
@@ -73,10 +73,12 @@ def test_a_row_that_kills_dask_workers_fails_alone(manifest_factory, tmp_path):
     scheduler = [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port)]
     worker = [str(DASK), "worker", address, "--host", "127.0.0.1", "--nthreads", "1"]
     worker += ["--no-dashboard", "--memory-limit", "0", "--preload", str(tmp_path / "killer.py")]
-    processes = [_start([*scheduler, "--no-dashboard", "--no-show"], tmp_path / "s.log", env=env)]
+    processes = [
+        start_process([*scheduler, "--no-dashboard", "--no-show"], tmp_path / "s.log", env=env)
+    ]
     try:
         wait_for_port("127.0.0.1", port, timeout=60)
-        processes.append(_start(worker, tmp_path / "w.log", cwd=tmp_path / "w"))
+        processes.append(start_process(worker, tmp_path / "w.log", cwd=tmp_path / "w"))
         with Client(address, timeout="30s") as client:
             client.wait_for_workers(1, timeout=60)
         manifest = manifest_factory(1, bad_row=False)

@@ -6,6 +6,7 @@ import contextlib
 import struct
 import subprocess
 from pathlib import Path
+from types import ModuleType
 
 from pydicom import dcmread
 
@@ -175,6 +176,17 @@ class StatusSCP:
         self.server.shutdown()
 
 
+def pynetdicom_config() -> ModuleType:
+    """Return pynetdicom's settings module: the one place tests reach into it.
+
+    pynetdicom documents ``from pynetdicom import _config`` as the way to change its
+    settings; it has no public name for them.
+    """
+    from pynetdicom import _config
+
+    return _config
+
+
 def send_claiming(
     port: int, path: Path, folder: Path, *, sop_class: str = "", sop_instance: str = ""
 ) -> int:
@@ -185,7 +197,7 @@ def send_claiming(
     command's UIDs from the file meta, so a copy with another meta (in ``folder``)
     is sent.
     """
-    from pynetdicom import AE, _config
+    from pynetdicom import AE
 
     from radbridge.io.part10 import file_meta_bytes
 
@@ -199,9 +211,10 @@ def send_claiming(
     ae.add_requested_context(sop_class, syntax)
     assoc = ae.associate("127.0.0.1", port, ae_title="RADBRIDGE")
     assert assoc.is_established
-    chunked, _config.STORE_SEND_CHUNKED_DATASET = _config.STORE_SEND_CHUNKED_DATASET, True
+    config = pynetdicom_config()
+    chunked, config.STORE_SEND_CHUNKED_DATASET = config.STORE_SEND_CHUNKED_DATASET, True
     try:
         return int(assoc.send_c_store(claimed).Status)
     finally:
-        _config.STORE_SEND_CHUNKED_DATASET = chunked
+        config.STORE_SEND_CHUNKED_DATASET = chunked
         assoc.release()

@@ -33,7 +33,7 @@ from radbridge.net import (
     stow,
     wado,
 )
-from tests.net.helpers import dataset_bytes, received_tree, sources_by_uid
+from tests.net.helpers import dataset_bytes, pynetdicom_config, received_tree, sources_by_uid
 from tests.peers._common import free_port, interop_dir, stop_process, wait_for_port
 from tests.peers.dcmtk import dcmtk_program
 
@@ -176,9 +176,8 @@ def pynetdicom_log():
 
 
 def _pynetdicom_settings() -> tuple[bool, bool]:
-    from pynetdicom import _config
-
-    return _config.LOG_REQUEST_IDENTIFIERS, _config.LOG_RESPONSE_IDENTIFIERS
+    config = pynetdicom_config()
+    return config.LOG_REQUEST_IDENTIFIERS, config.LOG_RESPONSE_IDENTIFIERS
 
 
 def test_patient_level_find_logs_no_patient_data(pacs, small_study, caplog, pynetdicom_log):
