@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from radbridge.cli import JsonOption, SeriesOption, SourceOption, command_group, write_object
 from radbridge.cli.output import emit
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+
+    from radbridge.io.scan import InstanceRecord
 
 legacy_app = command_group(
     "legacy", "Legacy Converted Enhanced CT/MR/PET images: one multi-frame image per series."
@@ -54,10 +59,18 @@ def encode(
             f"--source holds {len(todo)} series; give a folder, or choose one with --series",
             param_hint="--output",
         )
+    # where every instance of --source is: the evidence of the images' references
+    elsewhere = [
+        _header(r.study_instance_uid, r.series_instance_uid, i)
+        for r in index.series()
+        for i in r.instances
+    ]
     written = []
     for record in todo:
         paths = record.paths
-        ds = encode_legacy_enhanced(load_datasets(paths), sources=[str(p) for p in paths])
+        ds = encode_legacy_enhanced(
+            load_datasets(paths), sources=[str(p) for p in paths], referenced=elsewhere
+        )
         target = output if output.suffix.lower() == ".dcm" else output / f"{ds.SOPInstanceUID}.dcm"
         written.append(
             write_object(
@@ -71,3 +84,13 @@ def encode(
         )
     if as_json:
         emit({"objects": written})
+
+
+def _header(study: str, series: str, instance: InstanceRecord) -> Dataset:
+    """Return a header saying where an instance of --source is (for the evidence)."""
+    from pydicom.dataset import Dataset
+
+    ds = Dataset()
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+    ds.SOPClassUID, ds.SOPInstanceUID = instance.sop_class_uid, instance.sop_instance_uid
+    return ds

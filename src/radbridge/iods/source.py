@@ -26,7 +26,8 @@ import copy
 import functools
 import logging
 import warnings
-from collections.abc import Callable, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,6 +49,8 @@ __all__ = [
     "SourceSeries",
     "as_series",
     "copy_context",
+    "evidence_by_study",
+    "evidence_sequence",
     "image_reference",
     "instance_references",
     "referenced_series_sequence",
@@ -508,3 +511,53 @@ def referenced_series_sequence(source: Series) -> list[Dataset]:
 def positions_close(a: FloatArray, b: FloatArray, tolerance: float = 1e-3) -> bool:
     """Tell whether two position arrays agree within ``tolerance`` mm."""
     return a.shape == b.shape and bool(np.allclose(a, b, atol=tolerance, rtol=0))
+
+
+def evidence_sequence(study_uid: str, references: Iterable[tuple[str, str, str]]) -> list[Dataset]:
+    """Return Hierarchical SOP Instance Reference items of one study.
+
+    The items of an evidence sequence (PS3.3 Table 10-4): the study, its series, and
+    each series' instances, from (series UID, SOP Class UID, SOP Instance UID) triples.
+    An instance named twice is listed once; no references give no items.
+
+    Examples
+    --------
+    >>> ct = "1.2.840.10008.5.1.4.1.1.2"
+    >>> [study] = evidence_sequence("1.2", [("1.2.3", ct, "1.2.3.1"), ("1.2.3", ct, "1.2.3.2")])
+    >>> [series] = study.ReferencedSeriesSequence
+    >>> series.SeriesInstanceUID, len(series.ReferencedSOPSequence)
+    ('1.2.3', 2)
+    """
+    by_series: dict[str, dict[str, str]] = defaultdict(dict)
+    for series, sop_class, sop in references:
+        by_series[series][sop] = sop_class
+    if not by_series:
+        return []
+    study = Dataset()
+    study.StudyInstanceUID = study_uid
+    study.ReferencedSeriesSequence = []
+    for series_uid, instances in by_series.items():
+        item = Dataset()
+        item.SeriesInstanceUID = series_uid
+        item.ReferencedSOPSequence = [
+            sop_reference(sop_class, sop) for sop, sop_class in instances.items()
+        ]
+        study.ReferencedSeriesSequence.append(item)
+    return [study]
+
+
+def evidence_by_study(references: Iterable[tuple[str, str, str, str]]) -> list[Dataset]:
+    """Return evidence items, one per study, for (study, series, class, SOP) references.
+
+    Examples
+    --------
+    >>> mr = "1.2.840.10008.5.1.4.1.1.4"
+    >>> refs = [("1.1", "1.1.1", mr, "1.1.1.1"), ("1.2", "1.2.1", mr, "1.2.1.1")]
+    >>> items = evidence_by_study(refs)
+    >>> [str(item.StudyInstanceUID) for item in items]
+    ['1.1', '1.2']
+    """
+    by_study: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+    for study, series, sop_class, sop in references:
+        by_study[study].append((series, sop_class, sop))
+    return [item for study, refs in by_study.items() for item in evidence_sequence(study, refs)]

@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,7 @@ from radbridge.errors import EncodingError
 from radbridge.iods.common import SeriesOptions, finish_file
 from radbridge.iods.legacy import groups
 from radbridge.iods.legacy.attributes import split_attributes
+from radbridge.iods.legacy.references import add_references, locations
 from radbridge.iods.legacy.types import LegacyKind, kind_of
 from radbridge.iods.multiframe.dimensions import add_dimensions
 from radbridge.iods.source import Series
@@ -50,6 +51,7 @@ def encode_legacy_enhanced(
     *,
     sources: Sequence[str] | None = None,
     options: SeriesOptions | None = None,
+    referenced: Iterable[Dataset] = (),
 ) -> FileDataset:
     """Convert the classic images of one series into a Legacy Converted Enhanced image.
 
@@ -65,6 +67,14 @@ def encode_legacy_enhanced(
         new series of the same study numbered 1000 above the source's, described as
         the source's description plus ``" (enhanced)"``, with UIDs derived from the
         source instances (converting the same images again gives the same UIDs).
+    referenced
+        Other instances the images reference, or just their headers: the localizers
+        named in their Referenced Image Sequence, or the images named in their Source
+        Image Sequence. The converted image lists each reference with its study and
+        series (Referenced/Source Image Evidence Sequence), which a classic reference
+        does not give. A reference to an instance that is neither among ``datasets``
+        nor in ``referenced`` is left out of the converted frames, with a warning
+        (the classic images keep it).
 
     Returns
     -------
@@ -98,6 +108,9 @@ def encode_legacy_enhanced(
     ds.NumberOfFrames = len(images)
     ds.PixelData = _pixel_bytes(series, images[0])
     _functional_groups(ds, images, kind, split.shared, split.per_frame)
+    known = locations(images, referenced)
+    add_references(ds, ds.PerFrameFunctionalGroupsSequence, images, known)
+    _empty_when_unknown(ds)
     _common_instance_reference(ds, images)
     # the classic images' attributes are copied throughout, as the images have them
     return finish_file(ds, TransferSyntax.EXPLICIT.uid, check_values=False)
@@ -328,15 +341,20 @@ def _per_frame(frame: Dataset, image: Dataset, kind: LegacyKind, number: int) ->
     source.ReferencedSOPClassUID = image.SOPClassUID
     source.ReferencedSOPInstanceUID = image.SOPInstanceUID
     frame.ConversionSourceAttributesSequence = [source]
-    if image.get("ReferencedImageSequence"):
-        frame.ReferencedImageSequence = image.ReferencedImageSequence
-    if image.get("SourceImageSequence"):
-        derivation = Dataset()
-        derivation.SourceImageSequence = image.SourceImageSequence
-        for keyword in ("DerivationDescription", "DerivationCodeSequence"):
-            if image.get(keyword):
-                setattr(derivation, keyword, image.get(keyword))
-        frame.DerivationImageSequence = [derivation]
+
+
+def _empty_when_unknown(ds: Dataset) -> None:
+    """Type 2 and 2C attributes the classic images lack: present, empty (unknown).
+
+    Position Reference Indicator (Frame of Reference, Type 2); and Laterality (General
+    Series, 2C: required for a paired body part unless Frame Laterality is given) when
+    no frame has a Frame Anatomy, so the body part, paired or not, is unknown.
+    """
+    if "PositionReferenceIndicator" not in ds:
+        ds.PositionReferenceIndicator = ""
+    groups_ = [*ds.SharedFunctionalGroupsSequence, *ds.PerFrameFunctionalGroupsSequence]
+    if "Laterality" not in ds and not any("FrameAnatomySequence" in g for g in groups_):
+        ds.Laterality = ""
 
 
 def _common_instance_reference(ds: Dataset, images: Sequence[Dataset]) -> None:

@@ -6,7 +6,13 @@ family and shares its document, content-item and reader modules.
 Examples
 --------
 >>> from pydicom import examples
->>> from radbridge.iods.source import Series, SeriesLike, as_series, source_given_first
+>>> from radbridge.iods.source import (
+    Series,
+    SeriesLike,
+    as_series,
+    evidence_sequence,
+    source_given_first,
+)
 >>> source = Series.from_datasets([examples.ct])
 >>> ko = encode_key_objects([str(examples.ct.SOPInstanceUID)], source, description="check")
 >>> kos = read_key_objects(ko)
@@ -27,11 +33,17 @@ from radbridge.coding import Code
 from radbridge.errors import EncodingError
 from radbridge.iods.common import SeriesOptions, check_sop_class
 from radbridge.iods.multiframe.fast_read import DicomFile
-from radbridge.iods.source import Series, SeriesLike, as_series, source_given_first
+from radbridge.iods.source import (
+    Series,
+    SeriesLike,
+    as_series,
+    evidence_sequence,
+    source_given_first,
+)
 from radbridge.iods.sr import concepts as c
 from radbridge.iods.sr.content import container_item, image_item, text_item
 from radbridge.iods.sr.reader import read_structured_report
-from radbridge.iods.sr.writer import evidence_sequence, finish, sr_document
+from radbridge.iods.sr.writer import finish, sr_document
 
 __all__ = [
     "KEY_OBJECT_SELECTION_STORAGE",

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -39,7 +38,13 @@ from radbridge.coding import Code
 from radbridge.errors import EncodingError
 from radbridge.geometry import SliceRef
 from radbridge.iods.common import SeriesOptions, finish_file, new_instance
-from radbridge.iods.source import Series, copy_context, sop_reference, write_context
+from radbridge.iods.source import (
+    Series,
+    copy_context,
+    evidence_by_study,
+    evidence_sequence,
+    write_context,
+)
 from radbridge.iods.sr import concepts as c
 from radbridge.iods.sr import report as tid1500
 from radbridge.iods.sr.content import (
@@ -59,7 +64,6 @@ __all__ = [
     "COMPREHENSIVE_3D_SR_STORAGE",
     "COMPREHENSIVE_SR_STORAGE",
     "encode_measurement_report",
-    "evidence_sequence",
 ]
 
 log = logging.getLogger(__name__)
@@ -399,26 +403,6 @@ def _library(source: _Source) -> Dataset | None:
     return container_item("CONTAINS", c.IMAGE_LIBRARY, [group])
 
 
-def evidence_sequence(study_uid: str, references: Iterable[tuple[str, str, str]]) -> list[Dataset]:
-    """Return Current Requested Procedure Evidence Sequence items for (series, class, SOP)."""
-    by_series: dict[str, dict[str, str]] = defaultdict(dict)
-    for series, sop_class, sop in references:
-        by_series[series][sop] = sop_class
-    if not by_series:
-        return []
-    study = Dataset()
-    study.StudyInstanceUID = study_uid
-    study.ReferencedSeriesSequence = []
-    for series_uid, instances in by_series.items():
-        item = Dataset()
-        item.SeriesInstanceUID = series_uid
-        item.ReferencedSOPSequence = []
-        for sop, sop_class in instances.items():
-            item.ReferencedSOPSequence.append(sop_reference(sop_class, sop))
-        study.ReferencedSeriesSequence.append(item)
-    return [study]
-
-
 def _references(report: tid1500.MeasurementReport, source: _Source) -> list[tuple[str, str, str]]:
     refs: list[tuple[str, str, str]] = []
     source_series = source.series_instance_uid
@@ -561,14 +545,6 @@ def _add_evidence(
     evidence = evidence_sequence(target.study_instance_uid, references)
     if evidence:
         ds.CurrentRequestedProcedureEvidenceSequence = evidence
-    pertinent = _pertinent(pertinent_evidence)
+    pertinent = evidence_by_study(pertinent_evidence)
     if pertinent:
         ds.PertinentOtherEvidenceSequence = pertinent
-
-
-def _pertinent(references: Iterable[tuple[str, str, str, str]]) -> list[Dataset]:
-    """Return Pertinent Other Evidence items for (study, series, class, SOP), by study."""
-    by_study: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
-    for study, series, sop_class, sop in references:
-        by_study[study].append((series, sop_class, sop))
-    return [item for study, refs in by_study.items() for item in evidence_sequence(study, refs)]
