@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import signal
@@ -142,6 +143,21 @@ def test_an_interrupted_job_reruns_to_identical_objects(config, phantom_study):
         assert by_modality(config.archive_dir)["SEG"].read_bytes() == written
     finally:
         again.close()
+
+
+def test_results_are_dated_when_their_job_was_queued(gateway, phantom_study):
+    """A PACS lists and ages results by their dates: the day they were made, not a fixed one."""
+    receive(gateway, files_of(phantom_study))
+    run_until_idle(gateway)
+    (job,) = jobs(gateway)
+    queued = datetime.datetime.fromtimestamp(int(job["created_at"]))
+    date, time_ = queued.strftime("%Y%m%d"), queued.strftime("%H%M%S")
+    results = by_modality(gateway.config.archive_dir)
+    assert set(results) == {"SEG", "SR", "KO"}
+    for modality, path in results.items():
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        assert (ds.SeriesDate, ds.SeriesTime) == (date, time_), modality
+        assert (ds.ContentDate, ds.InstanceCreationDate) == (date, date), modality
 
 
 def test_retry_of_a_done_job_needs_force_and_makes_a_new_version(gateway, phantom_study):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 from dataclasses import replace
 
 import pydicom
@@ -20,7 +21,7 @@ import pytest
 
 from radbridge.errors import ConfigError
 from radbridge.gateway import Gateway
-from radbridge.gateway.store import JobState
+from radbridge.gateway.store import Job, JobState
 from radbridge.io.phantom import FollowUp, write_phantom
 from radbridge.io.series import read_series
 from radbridge.models import SeriesInfo
@@ -266,13 +267,19 @@ def _lesion_sr(source):
     return encode_measurement_report(report, source)
 
 
+def _job(source: pydicom.Dataset) -> Job:
+    """The gateway's record of a running job on ``source``'s series."""
+    series, study = str(source.SeriesInstanceUID), str(source.StudyInstanceUID)
+    return Job(1, series, study, 1, "rule", "model", 0, "running", 1, 1, created_at=time.time())
+
+
 def test_a_report_without_lesions_is_not_taken_as_the_prior(interop, tmp_path):
     """A reading's TID 1500 (planar ROIs, dated later) must not hide radbridge's report."""
     from radbridge.gateway.prior import prior_reports
 
     files = write_phantom(tmp_path / "p", slices=3, size=32, nifti=False)
     ours = _lesion_sr(pydicom.dcmread(next(files.dicom_dir.glob("*.dcm"))))
-    ours.ContentDate = "20000101"  # the gateway dates its outputs from the job
+    ours.ContentDate = "20000101"  # made before the reading (the reading is dated later)
     folder = tmp_path / "retrieved"
     folder.mkdir()
     ours.save_as(folder / "a.dcm", enforce_file_format=True)
@@ -287,8 +294,6 @@ def test_the_registration_uses_the_series_the_prior_report_measured(
     orthanc_factory, config, tmp_path
 ):
     """A scout stored first in the prior study: C-FIND lists it first, it is not registered."""
-    from types import SimpleNamespace
-
     from radbridge.gateway.prior import compare_with_prior
 
     orthanc = orthanc_factory(modalities={"gateway": ("RADBRIDGE", "127.0.0.1", free_port())})
@@ -305,8 +310,8 @@ def test_the_registration_uses_the_series_the_prior_report_measured(
     pacs = Peer("ORTHANC", "127.0.0.1", orthanc.dicom_port, name="pacs")
     rule = replace(config.rules[0], compare_with_prior=True, prior_from="pacs")
     settings = replace(config, peers={"pacs": pacs}, ae_title="RADBRIDGE")
-    job = SimpleNamespace(id=1, version=1)
     source = pydicom.dcmread(images[0], stop_before_pixels=True)
+    job = _job(source)
     comparison = compare_with_prior(job, rule, settings, source, current_sr, images)
     assert comparison is not None  # the old code registered the one-image scout: ITK error
     statuses = {
@@ -356,8 +361,6 @@ def test_a_newer_study_without_a_report_does_not_hide_the_analysed_one(
     orthanc_factory, config, tmp_path
 ):
     """Baseline analysed, an interim CT imported without a report, then the follow-up."""
-    from types import SimpleNamespace
-
     from radbridge.gateway.prior import compare_with_prior
 
     orthanc = orthanc_factory(modalities={"gateway": ("RADBRIDGE", "127.0.0.1", free_port())})
@@ -374,7 +377,7 @@ def test_a_newer_study_without_a_report_does_not_hide_the_analysed_one(
     pacs = Peer("ORTHANC", "127.0.0.1", orthanc.dicom_port, name="pacs")
     rule = replace(config.rules[0], compare_with_prior=True, prior_from="pacs")
     settings = replace(config, peers={"pacs": pacs}, ae_title="RADBRIDGE")
-    job = SimpleNamespace(id=1, version=1)
+    job = _job(source)
     comparison = compare_with_prior(
         job, rule, settings, source, _lesion_sr(source), [str(p) for p in paths]
     )

@@ -18,7 +18,6 @@ any other.
 
 from __future__ import annotations
 
-import datetime as _dt
 import logging
 import tempfile
 from collections.abc import Iterator
@@ -331,6 +330,5 @@ def _options(job: Job, prior_sr: Dataset, current_sr: Dataset) -> SeriesOptions:
         series_instance_uid=derived_uid(*key, "series"),
         sop_instance_uid=derived_uid(*key, "instance"),
         manufacturer="radbridge",
-        # fixed by the job, so a re-run writes the same bytes
-        timestamp=_dt.datetime(2000, 1, 1) + _dt.timedelta(seconds=job.version),
+        timestamp=job.results_time(),  # fixed by the job: a re-run writes the same bytes
     )

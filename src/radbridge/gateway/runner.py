@@ -17,7 +17,6 @@ Each file is written to a temporary name, fsynced and renamed into
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import io
 import logging
@@ -227,8 +226,7 @@ def _series_options(job: Job, rule: Rule, model: AnyModel, kind: str) -> SeriesO
         manufacturer="radbridge",
         manufacturer_model_name=model.name[:64],
         software_versions=model.version,
-        # Fixed by the job, so a re-run writes the same bytes.
-        timestamp=_dt.datetime(2000, 1, 1) + _dt.timedelta(seconds=job.version),
+        timestamp=job.results_time(),  # fixed by the job: a re-run writes the same bytes
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 from dataclasses import dataclass, fields
 from typing import Any, Self
 
@@ -124,6 +125,23 @@ class Job(_FromRow):
     created_at: float | None = None
     started_at: float | None = None
     finished_at: float | None = None
+
+    def results_time(self) -> _dt.datetime:
+        """Return the date and time the job's results carry: when it was queued.
+
+        Local time of this machine, to the second, as a modality dates its images.
+        It is fixed by the job, so a re-run of the same job writes the same bytes
+        (a dead job run again from scratch is queued, and dated, anew).
+
+        Examples
+        --------
+        >>> job = Job(1, "1.2", "1.2.3", 1, "rule", "model", 0, "queued", 0, 3, created_at=0.5)
+        >>> job.results_time() == _dt.datetime.fromtimestamp(0)
+        True
+        """
+        if self.created_at is None:  # a record made by hand: a fixed, recognisable date
+            return _dt.datetime(2000, 1, 1) + _dt.timedelta(seconds=self.version)
+        return _dt.datetime.fromtimestamp(int(self.created_at))
 
 
 @dataclass(frozen=True)
