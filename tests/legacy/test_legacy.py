@@ -285,3 +285,14 @@ def test_secondary_classic_images_give_primary_frames(classic, tmp_path, modalit
     assert list(frame_type)[:2] == ["DERIVED", "PRIMARY"]
     result = dciodvfy(_save(image, tmp_path))
     assert not result.errors, result.output
+
+
+@pytest.mark.peer
+def test_an_empty_specific_character_set_is_left_out(interop, tmp_path):
+    """The ct-3slice images write (0008,0005) empty; it is Type 1C: present only with a value."""
+    images = read_series_datasets(interop / "images" / "ct-3slice")
+    assert any("SpecificCharacterSet" in ds and not ds.SpecificCharacterSet for ds in images)
+    image = encode_legacy_enhanced(images)
+    assert "SpecificCharacterSet" not in image
+    result = dciodvfy(_save(image, tmp_path))
+    assert not result.errors, result.output

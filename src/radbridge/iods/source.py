@@ -49,6 +49,7 @@ __all__ = [
     "SourceSeries",
     "as_series",
     "copy_context",
+    "drop_empty_character_set",
     "evidence_by_study",
     "evidence_sequence",
     "image_reference",
@@ -395,6 +396,23 @@ def write_context(ds: Dataset, context: Dataset) -> None:
     """
     for element in context:
         ds.add(copy.deepcopy(element))
+    drop_empty_character_set(ds)
+
+
+def drop_empty_character_set(ds: Dataset) -> None:
+    """Remove an empty Specific Character Set: it means the default repertoire.
+
+    The attribute is Type 1C (SOP Common): present only with a value, and some
+    sources write it empty, which dciodvfy counts as an error in what radbridge writes.
+
+    Examples
+    --------
+    >>> ds = Dataset()
+    >>> ds.SpecificCharacterSet = ""
+    >>> drop_empty_character_set(ds)
+    >>> "SpecificCharacterSet" in ds
+    False
+    """
     if "SpecificCharacterSet" in ds and not ds.SpecificCharacterSet:
         del ds.SpecificCharacterSet
 

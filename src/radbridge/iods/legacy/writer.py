@@ -35,7 +35,7 @@ from radbridge.iods.legacy.attributes import split_attributes
 from radbridge.iods.legacy.references import add_references, locations
 from radbridge.iods.legacy.types import LegacyKind, kind_of
 from radbridge.iods.multiframe.dimensions import add_dimensions
-from radbridge.iods.source import Series
+from radbridge.iods.source import Series, drop_empty_character_set
 from radbridge.pixels import TransferSyntax
 from radbridge.uids import derived_uid
 
@@ -104,6 +104,7 @@ def encode_legacy_enhanced(
     split = split_attributes(images, [names[i] for i in order], contrast=kind.modality != "PT")
     ds = _new_image(images, kind, options)
     ds.update(split.top)
+    drop_empty_character_set(ds)
     _image_module(ds, images, kind)
     ds.NumberOfFrames = len(images)
     ds.PixelData = _pixel_bytes(series, images[0])
