@@ -59,7 +59,7 @@ _ENCODE_NS: dict[TransferSyntax | str, float] = {
 }
 _DECODE_NS: dict[TransferSyntax | str, float] = {
     TransferSyntax.RLE: 0.6,
-    TransferSyntax.JPEGLS: 0.25,
+    TransferSyntax.JPEGLS: 0.9,
     TransferSyntax.JPEG2000: 4.5,
     TransferSyntax.DEFLATE: 0.5,
 }
