@@ -57,6 +57,7 @@ from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, CTImageStorage, Explici
 
 from radbridge.errors import ConfigError
 from radbridge.geometry import SliceRef, Volume, affine_from_planes
+from radbridge.models.reference_labels import REFERENCE_LABELS
 from radbridge.uids import derived_uid
 
 __all__ = [
@@ -69,16 +70,8 @@ __all__ = [
     "write_phantom",
 ]
 
-#: Label value → name (names resolve in :mod:`radbridge.codes`).
-LABEL_NAMES: dict[int, str] = {
-    1: "body",
-    2: "lung_left",
-    3: "lung_right",
-    4: "bone",
-    5: "liver",
-    6: "lung_nodule",
-    7: "liver_lesion",
-}
+#: Label value → name: the reference anatomy (names resolve in :mod:`radbridge.codes`).
+LABEL_NAMES: dict[int, str] = REFERENCE_LABELS
 _HU = {
     "air": -1000.0,
     "fat": -100.0,

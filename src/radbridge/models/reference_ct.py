@@ -55,20 +55,14 @@ from radbridge.models.base import (
     ModelResult,
     SeriesInfo,
 )
+from radbridge.models.reference_labels import REFERENCE_LABELS
 
 __all__ = ["LABELS", "ReferenceCTModel"]
 
 log = logging.getLogger(__name__)
 
-LABELS: dict[int, str] = {
-    1: "body",
-    2: "lung_left",
-    3: "lung_right",
-    4: "bone",
-    5: "liver",
-    6: "lung_nodule",
-    7: "liver_lesion",
-}
+#: Label value -> name of what the model finds: the reference anatomy.
+LABELS: dict[int, str] = REFERENCE_LABELS
 _HU_UNIT = "[hnsf'U]"
 Mask = NDArray[np.bool_]
 
