@@ -318,6 +318,29 @@ def test_a_prior_measured_in_another_unit_is_converted():
     assert change.unit.value == "mm3"
 
 
+def test_a_lesion_without_a_comparable_measurement_is_not_called_stable(tmp_path):
+    """Prior measured a long axis only, current a volume only: no change is known."""
+    from radbridge.coding import Code, sct
+
+    prior = _lesion_report(("nodule 1", "1.2.4.1", (0.0, 0.0, 0.0), 2.0))
+    volume = prior.groups[0].measurements[0]
+    axis = replace(volume, concept=sct("103339001", "Long Axis"), unit=Code("mm", "UCUM", "mm"))
+    prior = replace(prior, groups=(replace(prior.groups[0], measurements=(axis,)),))
+    current = _lesion_report(("nodule 1", "1.2.5.1", (0.0, 0.0, 0.0), 4.0))
+    (lesion,) = compare_reports(prior, current).lesions
+    assert lesion.status == longitudinal.NOT_COMPARED  # the old code: "stable"
+    assert lesion.matched_by == "position" and all(c.absolute is None for c in lesion.changes)
+    (group,) = longitudinal.comparison_report(compare_reports(prior, current)).groups
+    assert not [e for e in group.evaluations if e.concept == longitudinal.QUALITATIVE_DIFFERENCE]
+
+
+def test_a_size_that_was_zero_has_grown():
+    prior = _lesion_report(("nodule 1", "1.2.4.1", (0.0, 0.0, 0.0), 0.0))
+    current = _lesion_report(("nodule 1", "1.2.5.1", (0.0, 0.0, 0.0), 0.5))
+    (lesion,) = compare_reports(prior, current).lesions
+    assert lesion.status == "grown"  # the old code: "stable" (no relative change from 0)
+
+
 def test_a_volume_too_small_to_register_is_a_geometry_error_naming_it(visits):
     """A scout or single image (under 4 slices) made SimpleITK raise its own RuntimeError."""
     (prior_files, _), _ = visits

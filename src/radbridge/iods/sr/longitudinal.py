@@ -64,6 +64,7 @@ from radbridge.uids import derived_uid
 __all__ = [
     "ABSOLUTE_CHANGE",
     "INTERVAL",
+    "NOT_COMPARED",
     "PRIOR_VALUE",
     "QUALITATIVE_DIFFERENCE",
     "RELATIVE_CHANGE",
@@ -349,17 +350,30 @@ def _change(concept: Code, unit: Code, prior: float, current: float | None) -> V
     return ValueChange(concept, unit, prior, current, absolute, relative)
 
 
+#: The status of a matched lesion none of whose measurements the prior report has (no
+#: Qualitative Difference is written for it: nothing says it is stable).
+NOT_COMPARED = "not compared"
+
+
 def _status(changes: tuple[ValueChange, ...], stable_within: float) -> str:
-    """Grown/shrunk/stable from the volume's relative change (else the first size's)."""
-    sizes = [c for c in changes if c.concept.value in _SIZES and c.relative is not None]
+    """Grown/shrunk/stable from the volume's relative change (else the first size's).
+
+    A size that was 0 and is not now has grown; a lesion with no measurement in common
+    with the prior's is :data:`NOT_COMPARED`.
+    """
+    compared = [c for c in changes if c.absolute is not None]
+    sizes = [c for c in compared if c.concept.value in _SIZES]
     volume = [c for c in sizes if c.concept.value == _VOLUME.value]
-    candidates = volume or sizes or [c for c in changes if c.relative is not None]
-    relative = candidates[0].relative if candidates else None
-    if relative is None:
-        return "stable"
-    if relative > stable_within:
+    candidates = volume or sizes or compared
+    if not candidates:
+        return NOT_COMPARED
+    change = candidates[0]
+    if change.relative is None:  # the prior value was 0
+        assert change.absolute is not None
+        return "grown" if change.absolute > 0 else "shrunk" if change.absolute < 0 else "stable"
+    if change.relative > stable_within:
         return "grown"
-    if relative < -stable_within:
+    if change.relative < -stable_within:
         return "shrunk"
     return "stable"
 
@@ -490,7 +504,8 @@ def _derived(change: ValueChange) -> tuple[Measurement, ...]:
 def _group(
     lesion: LesionChange, point: TimePoint, tracking_id: str, interval: float | None
 ) -> MeasurementGroup:
-    status = QualitativeEvaluation(QUALITATIVE_DIFFERENCE, STATUS_CODES[lesion.status])
+    code = STATUS_CODES.get(lesion.status)  # none for a lesion NOT_COMPARED
+    status = (QualitativeEvaluation(QUALITATIVE_DIFFERENCE, code),) if code else ()
     derived = tuple(m for change in lesion.changes for m in _derived(change))
     if interval is not None and lesion.prior is not None:
         derived += (Measurement(INTERVAL, interval, _DAYS),)
@@ -503,7 +518,7 @@ def _group(
             tracking_id=tracking_id,
             tracking_uid=lesion.tracking_uid,
             measurements=values + derived,
-            evaluations=(*evaluations, status),
+            evaluations=(*evaluations, *status),
             time_point=point,
         )
     prior = lesion.prior
@@ -516,7 +531,7 @@ def _group(
         prior,
         tracking_id=tracking_id,
         measurements=current_sizes + derived,
-        evaluations=(status,),
+        evaluations=status,
         time_point=point,
     )
 
