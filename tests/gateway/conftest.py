@@ -13,7 +13,16 @@ from pydicom import dcmread
 from radbridge.gateway import Gateway, GatewayConfig
 from radbridge.io.part10 import dataset_offset
 from radbridge.io.phantom import write_phantom
-from radbridge.net.receiver import store_instance
+from radbridge.net.receiver import StoredInstance, store_instance
+
+#: Turns a new state database back into schema 5 (before retention), for upgrade tests.
+BEFORE_RETENTION = (
+    "DROP TABLE purge_files; ALTER TABLE versions DROP COLUMN purged_at; "
+    + " ".join(
+        f"ALTER TABLE series DROP COLUMN purged_{name};"
+        for name in ("at", "version", "instances", "results", "bytes")
+    )
+)
 
 
 def query(gateway: Gateway | Path, sql: str, *args: Any) -> list[sqlite3.Row]:
@@ -24,23 +33,40 @@ def query(gateway: Gateway | Path, sql: str, *args: Any) -> list[sqlite3.Row]:
         return list(db.execute(sql, args))
 
 
+def files_of(study: Any) -> list[Path]:
+    """The DICOM files of a phantom study, in order."""
+    return sorted(study.dicom_dir.glob("*.dcm"))
+
+
+def run_until_idle(gateway: Gateway, rounds: int = 50) -> None:
+    """Step the gateway until a round does nothing."""
+    for _ in range(rounds):
+        if not gateway.step():
+            return
+    raise AssertionError("gateway did not become idle")
+
+
+def spool(gateway: Gateway, path: Path) -> StoredInstance:
+    """Write ``path`` into the spool as the receiver does (durable, not yet recorded)."""
+    ds = dcmread(path, stop_before_pixels=True)
+    data = path.read_bytes()
+    offset = dataset_offset(data)
+    return store_instance(
+        gateway.config.spool_dir,
+        data[:offset],
+        data[offset:],
+        study=str(ds.StudyInstanceUID),
+        series=str(ds.SeriesInstanceUID),
+        sop=str(ds.SOPInstanceUID),
+        sop_class=str(ds.SOPClassUID),
+        unique_contents=True,
+    )
+
+
 def receive_open(gateway: Gateway, files: list[Path], transfer: str) -> None:
     """Spool files and report them as instances of the open transfer ``transfer``."""
     for path in files:
-        ds = dcmread(path, stop_before_pixels=True)
-        data = path.read_bytes()
-        offset = dataset_offset(data)
-        stored = store_instance(
-            gateway.config.spool_dir,
-            data[:offset],
-            data[offset:],
-            study=str(ds.StudyInstanceUID),
-            series=str(ds.SeriesInstanceUID),
-            sop=str(ds.SOPInstanceUID),
-            sop_class=str(ds.SOPClassUID),
-            unique_contents=True,
-        )
-        gateway.instance_stored(stored, transfer)
+        gateway.instance_stored(spool(gateway, path), transfer)
 
 
 def receive(

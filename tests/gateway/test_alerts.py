@@ -39,7 +39,7 @@ from tests.models.onnx_network import write_card
 from tests.net.helpers import make_certificates
 
 from .alert_receivers import HttpReceiver, MllpListener
-from .conftest import query, receive
+from .conftest import BEFORE_RETENTION, query, receive
 
 SECRET = "s3cret-hmac-key"
 URGENT = Urgency(
@@ -447,7 +447,8 @@ def test_an_older_database_gains_the_alerts_table(tmp_path):
     store.close()
     with sqlite3.connect(path) as db:  # what a schema-2 gateway left behind
         db.executescript(
-            "DROP TABLE alerts; ALTER TABLE series DROP COLUMN holds; PRAGMA user_version = 2;"
+            BEFORE_RETENTION
+            + "DROP TABLE alerts; ALTER TABLE series DROP COLUMN holds; PRAGMA user_version = 2;"
         )
     upgraded = Store(path)
     try:
@@ -458,7 +459,7 @@ def test_an_older_database_gains_the_alerts_table(tmp_path):
     finally:
         upgraded.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
 
 
 def test_an_onnx_models_label_volume_makes_its_result_urgent(config, phantom_study, tmp_path):

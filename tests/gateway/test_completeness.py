@@ -28,7 +28,7 @@ from tests.net.helpers import dataset_bytes, send_claiming
 from tests.peers._common import free_port
 from tests.peers.dcmtk import storescu
 
-from .conftest import query, receive, receive_open
+from .conftest import BEFORE_RETENTION, query, receive, receive_open
 
 
 def files_of(study):
@@ -390,7 +390,9 @@ def test_a_schema_4_database_gains_the_hold_count(tmp_path):
     store.end_transfer("t", "aborted", now=3.0)
     store.close()
     with sqlite3.connect(path) as old:  # what a schema-4 gateway left behind
-        old.executescript("ALTER TABLE series DROP COLUMN holds; PRAGMA user_version = 4;")
+        old.executescript(
+            BEFORE_RETENTION + "ALTER TABLE series DROP COLUMN holds; PRAGMA user_version = 4;"
+        )
     store = Store(path)
     try:
         row = store.series_row("1.2.3")
@@ -398,7 +400,7 @@ def test_a_schema_4_database_gains_the_hold_count(tmp_path):
     finally:
         store.close()
     with sqlite3.connect(path) as check:
-        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
 
 
 @pytest.mark.peer

@@ -160,6 +160,7 @@ workers = 3
 max_attempts = 9
 retry_base_s = 0.5
 min_free_disk_mb = 1024
+spool_retention_h = 24
 poll_s = 0.05
 executor = "dask://127.0.0.1:8786"
 stow_port = 8080
@@ -303,6 +304,7 @@ def test_every_key_set(tmp_path, secrets, certs):
         max_attempts=9,
         retry_base_s=0.5,
         min_free_disk_mb=1024.0,
+        spool_retention_h=24.0,
         poll_s=0.05,
         executor="dask://127.0.0.1:8786",
         stow_port=8080,

@@ -26,18 +26,7 @@ from radbridge.iods.source import SourceSeries
 from radbridge.models import SeriesInfo, run_model
 from radbridge.models.reference_ct import ReferenceCTModel
 
-from .conftest import query, receive, receive_open
-
-
-def files_of(study):
-    return sorted(study.dicom_dir.glob("*.dcm"))
-
-
-def run_until_idle(gateway, rounds=50):
-    for _ in range(rounds):
-        if not gateway.step():
-            return
-    raise AssertionError("gateway did not become idle")
+from .conftest import files_of, query, receive, receive_open, run_until_idle
 
 
 def run_once_through(config, study):
@@ -377,7 +366,7 @@ def test_a_database_of_an_older_gateway_is_refused_with_a_hint(tmp_path):
     old = tmp_path / "gateway.sqlite"
     with sqlite3.connect(old) as db:  # the tables of schema 1, no user_version: too old to upgrade
         db.execute("CREATE TABLE instances (sop_instance_uid TEXT PRIMARY KEY)")
-    with pytest.raises(GatewayError, match="schema 0, this radbridge needs 5") as err:
+    with pytest.raises(GatewayError, match="schema 0, this radbridge needs 6") as err:
         Store(old)
     assert "new data_dir" in str(err.value)
 

@@ -23,6 +23,8 @@ from radbridge.models import AlgorithmInfo, ModelResult
 from radbridge.models.onnx import ModelCard
 from radbridge.results import encode_results
 
+from .conftest import BEFORE_RETENTION
+
 
 @pytest.fixture(scope="module")
 def headers(phantom_study):
@@ -123,7 +125,8 @@ def test_a_schema_3_database_gains_the_pseudonym_tables(tmp_path):
     Store(path).close()
     with sqlite3.connect(path) as old:  # what a schema-3 gateway left behind
         old.executescript(
-            "DROP TABLE deid_seeds; DROP TABLE deid_uids; ALTER TABLE series DROP COLUMN holds;"
+            BEFORE_RETENTION
+            + "DROP TABLE deid_seeds; DROP TABLE deid_uids; ALTER TABLE series DROP COLUMN holds;"
             "PRAGMA user_version = 3;"
             "INSERT INTO transfers VALUES ('t', 1, 1, NULL, NULL, 0);"
         )
@@ -132,7 +135,7 @@ def test_a_schema_3_database_gains_the_pseudonym_tables(tmp_path):
     assert store.save_pseudonyms("1.2.3", 1, "s", {"1": "2"})[0] == "s"
     store.close()
     with sqlite3.connect(path) as check:
-        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
         assert check.execute("SELECT COUNT(*) FROM transfers").fetchone()[0] == 1
 
 

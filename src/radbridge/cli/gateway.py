@@ -62,6 +62,13 @@ def print_status(report: dict[str, Any]) -> None:
         f"received: {report['received']['series']} series, "
         f"{report['received']['instances']} instances"
     )
+    purged = report.get("purged") or {}
+    if purged.get("series") or purged.get("files_left"):
+        say(
+            f"purged (spool_retention_h): {purged['series']} series, {purged['instances']} "
+            f"instances, {purged['results']} results, {purged['bytes'] / 2**20:.1f} MB"
+            + (f" ({purged['files_left']} files still to remove)" if purged["files_left"] else "")
+        )
     say(f"jobs: {queue}")
     if report["latency_s"]:
         lat = report["latency_s"]

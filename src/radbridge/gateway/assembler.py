@@ -12,6 +12,10 @@ Instance UIDs and content digests) is frozen with its jobs in one transaction,
 and a job only ever reads that set. Instances arriving later make version 2,
 3, ... with new result UIDs (results are never replaced).
 
+A series whose files the retention sweep removed (:mod:`radbridge.gateway.retention`)
+starts afresh when instances of it arrive again: its next version is made of what
+arrived since (``after_purge``), logged with the count of the purged instances.
+
 A held series becomes complete when a clean transfer of it (opened after the
 bad one's last activity) ends; a series held for a short count is counted again
 when new instances of it arrive or any transfer of it ends cleanly. If neither
@@ -57,6 +61,8 @@ class Assembled:
     job_ids: tuple[int, ...]
     complete: bool = True
     held: str | None = None
+    #: the instances of the series purged before this version (0: none)
+    after_purge: int = 0
 
 
 def _headers(inputs: Sequence[VersionInput], series_uid: str) -> list[Dataset] | None:
@@ -84,6 +90,22 @@ def _jobs(
             job = replace(job, state=JobState.DEAD, error=why)
         jobs.append(job)
     return jobs
+
+
+def _after_purge(row: SeriesState, version: int, count: int) -> int:
+    """Log that a series starts afresh after a purge; return the purged count (0: none)."""
+    if not row.purged_version or row.purged_version != row.version:
+        return 0
+    log.info(
+        "series %s: its %d earlier instances (versions up to %d) were purged after "
+        "spool_retention_h; version %d is made of the %d instances received since",
+        row.series_instance_uid,
+        row.purged_instances,
+        row.purged_version,
+        version,
+        count,
+    )
+    return row.purged_instances
 
 
 def _expected(
@@ -129,7 +151,8 @@ def _settled(
         len(inputs),
         len(ids),
     )
-    return Assembled(series_uid, version, tuple(ids))
+    purged = _after_purge(row, version, len(inputs))
+    return Assembled(series_uid, version, tuple(ids), after_purge=purged)
 
 
 def _read(
@@ -166,7 +189,8 @@ def _given_up(
         len(inputs),
         len(ids),
     )
-    return Assembled(series_uid, version, tuple(ids), complete=False)
+    purged = _after_purge(row, version, len(inputs))
+    return Assembled(series_uid, version, tuple(ids), complete=False, after_purge=purged)
 
 
 def pacs_count_source(config: GatewayConfig) -> CountSource | None:

@@ -58,6 +58,7 @@ class GatewayConfig:
     max_attempts: int = 4
     retry_base_s: float = 2.0
     min_free_disk_mb: float = 200.0
+    spool_retention_h: float = 72.0
     poll_s: float = 0.2
     delivery_attempts: int = 20
     alert_attempts: int = 20
@@ -159,6 +160,14 @@ class GatewayConfig:
                 "incomplete_after_s is shorter than quiet_period_s",
                 attribute="incomplete_after_s",
                 hint="a held series must wait at least as long as a complete one",
+            )
+        if not 0 <= self.spool_retention_h < float("inf"):
+            raise ConfigError(
+                f"spool_retention_h is {self.spool_retention_h:g}: it must be a number of hours "
+                "of 0 or more",
+                attribute="spool_retention_h",
+                hint="e.g. spool_retention_h = 72 (a finished series' files go after 3 days); "
+                "0 keeps every file",
             )
         if self.workers < 1 or self.max_attempts < 1:
             raise ConfigError(

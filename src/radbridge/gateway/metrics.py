@@ -15,6 +15,9 @@ survive a restart and agree with ``radbridge gateway status``:
 ``radbridge_deliveries``                    result deliveries by ``state``
 ``radbridge_alerts``                        critical-finding alerts by ``state``
                                             (pending, sent, failed; docs/triage.md)
+``radbridge_purged_series_total``           series the retention sweep purged
+``radbridge_purged_instances_total``        received instances it removed
+``radbridge_purged_bytes_total``            bytes it freed (spool and outbox)
 ``radbridge_disk_free_bytes``               free space where the spool is
 ``radbridge_disk_min_free_bytes``           the low-water mark (``min_free_disk_mb``)
 ==========================================  =========================================
@@ -135,6 +138,7 @@ class _StoreCollector(Collector):
             _ALERT_STATES,
             store.alert_counts(),
         )
+        yield from _purge_metrics(store.purge_counts())
         yield from _commit_metrics(store.commit_counts)
         yield GaugeMetricFamily(
             "radbridge_disk_free_bytes",
@@ -146,6 +150,16 @@ class _StoreCollector(Collector):
             "Below this free space the receivers refuse instances.",
             self.metrics.min_free_bytes,
         )
+
+
+def _purge_metrics(counts: dict[str, int]) -> Iterator[Metric]:
+    """Yield what the retention sweep removed (``spool_retention_h``), from the database."""
+    for key, what in (
+        ("series", "Series whose files retention removed."),
+        ("instances", "Received instances retention removed."),
+        ("bytes", "Bytes retention freed in the spool and outbox."),
+    ):
+        yield CounterMetricFamily(f"radbridge_purged_{key}", what, counts[key])
 
 
 def _commit_metrics(counts: CommitCounts) -> Iterator[Metric]:

@@ -282,10 +282,17 @@ def _summary(view: StatusView) -> str:
         else "no job done yet"
     )
     state = "accepting" if disk.accepting else "REFUSING instances (below min_free_disk_mb)"
+    purged = report.get("purged") or {}
+    removed = (
+        f"<span>Purged (retention): {purged['series']} series, {purged['instances']} "
+        f"instances, {_size(purged['bytes'])}</span>"
+        if purged.get("series")
+        else ""
+    )
     return (
         '<p class="summary" id="summary">'
         f"<span>Received: {report['received']['series']} series, "
-        f"{report['received']['instances']} instances</span>"
+        f"{report['received']['instances']} instances</span>{removed}"
         f'<span id="queue">Jobs: {escape(queue)}</span>'
         f"<span>Deliveries: {escape(deliveries)}</span>"
         f"<span>Latency (last instance → done): {escape(lat)}</span></p>"

@@ -10,7 +10,10 @@
   destination delays only its own deliveries;
 - the **alerter** sends critical-finding alerts with retries
   (:mod:`radbridge.gateway.alerting`), apart from the deliveries so an alert
-  never waits behind a long delivery queue.
+  never waits behind a long delivery queue;
+- in the assembler's loop, the **retention sweep**
+  (:mod:`radbridge.gateway.retention`) removes the spool files and outbox
+  folders of series finished ``spool_retention_h`` ago.
 
 The gateway is the receivers' :class:`~radbridge.net.ReceiverSink`: the
 C-STORE SCP and the STOW-RS server report each transfer's start and end and each
@@ -52,6 +55,7 @@ from radbridge.gateway.delivery import (
 )
 from radbridge.gateway.executors import make_executor
 from radbridge.gateway.metrics import GatewayMetrics
+from radbridge.gateway.retention import Sweeper
 from radbridge.gateway.runner import ModelCache, PermanentJobError, run_job
 from radbridge.gateway.store import Alert, Delivery, Job, Retry, Store
 from radbridge.io.part10 import same_dataset
@@ -99,6 +103,22 @@ def _about(item: Delivery) -> dict[str, Any]:
 def _alert_about(item: Alert) -> dict[str, Any]:
     """Return the audit fields that name an alert."""
     return {"job": item.job_id, "destination": item.target, "key": item.idempotency_key}
+
+
+def _check_present(paths: list[str]) -> None:
+    """Refuse to record spool files that are gone (registered, so nothing removes them now).
+
+    The retention sweep may have removed a file of a purged series just before
+    a receiver registered it (the same instance sent again): it is refused then,
+    never acknowledged without its file.
+    """
+    for path in paths:
+        if not os.path.exists(path):
+            raise StorageError(
+                "the spool file was removed (retention) while it was being recorded",
+                path=path,
+                hint="send the instance again",
+            )
 
 
 def _reason(exc: BaseException) -> str:
@@ -163,6 +183,13 @@ class Gateway:
         self._conditions = Conditions(log)
         self._disk_ok = True
         self._count_source = pacs_count_source(config)
+        self.sweeper = Sweeper(
+            self.store,
+            config,
+            self.audit,
+            recording=self._recording,
+            in_use=lambda path: self._spooling[path] > 0,
+        )
         self._recover()
 
     def _recover(self) -> None:
@@ -209,10 +236,13 @@ class Gateway:
         :meth:`instance_stored`.
         """
         spooled = [str(instance.path) for instance in instances]
-        with self._recording:  # files named by content: another transfer may record this one
-            self._spooling.update(spooled)
+        self._register(spooled)  # files named by content: another transfer may record this one
         try:
             prepared = [self._prepare(instance) for instance in instances]
+            kept = [path for _, _, path in prepared if path not in spooled]
+            self._register(kept)  # an earlier file this content is recorded as
+            spooled += kept
+            _check_present(spooled)
             rows = [
                 (i.study_instance_uid, i.series_instance_uid, i.sop_instance_uid, sha256, path)
                 for i, (_, sha256, path) in zip(instances, prepared, strict=True)
@@ -242,6 +272,11 @@ class Gateway:
                 duplicate=kind == "duplicate",
                 changed=kind == "changed",
             )
+
+    def _register(self, paths: list[str]) -> None:
+        """Mark spool files as being recorded: the retention sweep leaves them alone."""
+        with self._recording:
+            self._spooling.update(paths)
 
     def _drop_redundant(self, instance: StoredInstance, redundant: Path) -> None:
         """Remove a copy of recorded data, unless a record of that very file is made or kept.
@@ -432,13 +467,36 @@ class Gateway:
                     "series held", series_instance_uid=item.series_instance_uid, reason=item.held
                 )
                 continue
+            after = {"after_purge": item.after_purge} if item.after_purge else {}
             self.audit.write(
                 "series complete" if item.complete else "series incomplete",
                 series_instance_uid=item.series_instance_uid,
                 version=item.version,
                 jobs=list(item.job_ids),
+                **after,
             )
         return sum(1 for item in done if not item.held)
+
+    def sweep_once(self, *, now: float | None = None) -> bool:
+        """Run one round of the retention sweep (see :mod:`radbridge.gateway.retention`).
+
+        ``now``: the time retention is measured to (default: the clock). Returns
+        whether anything was purged or removed.
+        """
+        return self.sweeper.sweep(now=now)
+
+    def _assembler_round(self) -> bool:
+        """Assemble, then sweep when due (its failures apart): the assembler loop's body."""
+        busy = self.assemble_once() > 0
+        if not self.sweeper.due():
+            return busy
+        try:
+            swept = self.sweep_once()
+        except Exception as exc:  # the sweep must never stop the assembling
+            self._conditions.report("removing purged files", exc)
+            return busy
+        self._conditions.clear("removing purged files")
+        return swept or busy
 
     def run_once(self) -> bool:
         """Run the most urgent ready job, if any; return whether one ran.
@@ -652,7 +710,7 @@ class Gateway:
 
     def step(self) -> bool:
         """Run one round of every loop; return whether anything happened."""
-        did = self.assemble_once() > 0
+        did = self._assembler_round()
         did = self.run_once() or did
         while self.alert_once():
             did = True
@@ -665,7 +723,7 @@ class Gateway:
     def start(self) -> None:
         """Start the assembler, runner, sender and alerter threads."""
         self._stop.clear()
-        loops: list[tuple[str, Callable[[], Any]]] = [("assembler", self.assemble_once)]
+        loops: list[tuple[str, Callable[[], Any]]] = [("assembler", self._assembler_round)]
         loops += [(f"runner-{i}", self.run_once) for i in range(self.config.workers)]
         destinations = {d for rule in self.config.rules for d in rule.destinations}
         senders = min(max(len(destinations), 1), MAX_SENDERS)

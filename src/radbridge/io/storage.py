@@ -39,6 +39,7 @@ __all__ = [
     "dir_mode_for",
     "instance_path",
     "make_dirs",
+    "remove_empty_folders",
     "remove_stale_temporaries",
     "sync_folder",
     "write_durably",
@@ -196,14 +197,22 @@ class StreamedFile:
         self.temporary = folder / f"{_TEMP_PREFIX}{uuid.uuid4().hex}"
         self.size = 0
         try:
-            make_dirs(folder, None if mode is None else dir_mode_for(mode))
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-            descriptor = os.open(self.temporary, flags, 0o666 if mode is None else mode)
+            try:
+                descriptor = self._create()
+            except FileNotFoundError:  # its folder was just removed (emptied): make it again
+                _forget_folder(folder)
+                descriptor = self._create()
         except OSError as exc:
             raise _storage_error(exc, self.temporary) from exc
         if mode is not None:
             os.fchmod(descriptor, mode)  # the umask may have removed bits
         self._handle = open(descriptor, "wb")  # noqa: SIM115 (closed by commit/discard)
+
+    def _create(self) -> int:
+        folder = self.temporary.parent
+        make_dirs(folder, None if self.mode is None else dir_mode_for(self.mode))
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        return os.open(self.temporary, flags, 0o666 if self.mode is None else self.mode)
 
     def flush(self) -> None:
         """Hand what was written to the operating system (readable at :attr:`temporary`)."""
@@ -243,12 +252,19 @@ class StreamedFile:
         Raises :class:`~radbridge.errors.StorageError` (the temporary file is then removed).
         """
         try:
-            make_dirs(path.parent, None if self.mode is None else dir_mode_for(self.mode))
-            os.replace(self.temporary, path)
+            try:
+                self._replace(path)
+            except FileNotFoundError:  # its folder was just removed (emptied): make it again
+                _forget_folder(path.parent)
+                self._replace(path)
         except OSError as exc:
             self.discard()
             _forget_folder(path.parent)
             raise _storage_error(exc, path) from exc
+
+    def _replace(self, path: Path) -> None:
+        make_dirs(path.parent, None if self.mode is None else dir_mode_for(self.mode))
+        os.replace(self.temporary, path)
 
     def discard(self) -> None:
         """Remove the temporary file (nothing of it stays)."""
@@ -304,6 +320,26 @@ def write_durably(
     for chunk in [data] if isinstance(data, bytes | bytearray | memoryview) else data:
         streamed.write(chunk)
     streamed.commit(path)
+
+
+def remove_empty_folders(folder: Path, root: Path) -> int:
+    """Remove ``folder`` and its parents below ``root`` while they are empty; return how many.
+
+    A folder that is not empty (a file was just written into it) stays. A writer
+    that made a folder removed here makes it again (:class:`StreamedFile` retries
+    once when its folder vanished), so an emptied spool folder can go at any time.
+    """
+    removed = 0
+    while folder != root and root in folder.parents:
+        with _dirs_lock:
+            _dirs_synced.discard(folder)
+            try:
+                folder.rmdir()
+            except OSError:  # not empty, or already gone
+                return removed
+        removed += 1
+        folder = folder.parent
+    return removed
 
 
 def remove_stale_temporaries(root: Path) -> int:

@@ -9,13 +9,14 @@ Tables: ``transfers`` (each association or STOW-RS request and how it ended),
 ``series`` (arrival bookkeeping, holds, completeness), ``versions`` and
 ``version_inputs`` (the frozen input set of each version), ``jobs`` (the
 queue), ``results`` (every result object and its digest), ``deliveries``
-(one row per result file and destination) and ``alerts`` (one row per urgent
-job and alert destination). A database of an older schema is upgraded when
-opened (schema 2 → 3 adds ``alerts``, 3 → 4 the pseudonyms, 4 → 5
-``series.holds``). Every state change is a single committed transaction, so a
-crash at any point leaves a state the gateway resumes from; instance records
-made at the same time by several receiver threads share one transaction and its
-fsync (group commit,
+(one row per result file and destination), ``alerts`` (one row per urgent
+job and alert destination) and ``purge_files`` (the files the retention sweep
+is removing). A database of an older schema is upgraded when opened (schema 2 →
+3 adds ``alerts``, 3 → 4 the pseudonyms, 4 → 5 ``series.holds``, 5 → 6 what
+retention purged: ``series.purged_*``, ``versions.purged_at``, ``purge_files``).
+Every state change is a single committed transaction, so a crash at any point
+leaves a state the gateway resumes from; instance records made at the same time
+by several receiver threads share one transaction and its fsync (group commit,
 :attr:`Store.commit_counts`), each returning only once it is committed.
 Only UIDs, digests, counts and timings are stored — no patient data.
 

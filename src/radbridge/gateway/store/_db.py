@@ -17,7 +17,7 @@ __all__ = ["SCHEMA_VERSION", "Database"]
 T = TypeVar("T")
 
 #: Bumped whenever the tables change; an older database is upgraded by ``_MIGRATIONS``.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _ALERTS = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -59,8 +59,33 @@ CREATE TABLE IF NOT EXISTS deid_uids (
 #: its inputs were read under, never one placed while it was being frozen.
 _HOLDS = "ALTER TABLE series ADD COLUMN holds INTEGER NOT NULL DEFAULT 0;"
 
+#: The files the retention sweep is removing (schema 6; radbridge.gateway.retention): a
+#: purge records them here in the transaction that drops their instance rows, and a
+#: row goes only once its file is gone, so a crash midway resumes the removal.
+_PURGE_FILES = """
+CREATE TABLE IF NOT EXISTS purge_files (
+    path TEXT PRIMARY KEY,
+    series_instance_uid TEXT NOT NULL,
+    sop_instance_uid TEXT,
+    kind TEXT NOT NULL
+);
+"""
+
+#: What retention removed (schema 6): per series, when and how much; per version, when.
+_PURGED = (
+    """
+ALTER TABLE series ADD COLUMN purged_at REAL;
+ALTER TABLE series ADD COLUMN purged_version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE series ADD COLUMN purged_instances INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE series ADD COLUMN purged_results INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE series ADD COLUMN purged_bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE versions ADD COLUMN purged_at REAL;
+"""
+    + _PURGE_FILES
+)
+
 #: schema version -> the statements that upgrade a database of that version by one
-_MIGRATIONS = {2: _ALERTS, 3: _PSEUDONYMS, 4: _HOLDS}
+_MIGRATIONS = {2: _ALERTS, 3: _PSEUDONYMS, 4: _HOLDS, 5: _PURGED}
 
 _SCHEMA = (
     """
@@ -104,7 +129,12 @@ CREATE TABLE IF NOT EXISTS series (
     held_reason TEXT,
     held_since REAL,
     held_at REAL,
-    holds INTEGER NOT NULL DEFAULT 0
+    holds INTEGER NOT NULL DEFAULT 0,
+    purged_at REAL,
+    purged_version INTEGER NOT NULL DEFAULT 0,
+    purged_instances INTEGER NOT NULL DEFAULT 0,
+    purged_results INTEGER NOT NULL DEFAULT 0,
+    purged_bytes INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS versions (
     series_instance_uid TEXT NOT NULL,
@@ -114,6 +144,7 @@ CREATE TABLE IF NOT EXISTS versions (
     last_received_at REAL NOT NULL,
     complete INTEGER NOT NULL,
     note TEXT,
+    purged_at REAL,
     PRIMARY KEY (series_instance_uid, version)
 );
 CREATE TABLE IF NOT EXISTS version_inputs (
@@ -166,6 +197,7 @@ CREATE INDEX IF NOT EXISTS deliveries_ready ON deliveries(state, next_attempt_at
 """
     + _ALERTS
     + _PSEUDONYMS
+    + _PURGE_FILES
 )
 
 

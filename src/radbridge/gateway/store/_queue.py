@@ -15,6 +15,7 @@ from collections.abc import Collection, Sequence
 
 from radbridge.errors import GatewayError
 from radbridge.gateway.store._alerts import Alerts, queue_alerts, retry_failed_alerts
+from radbridge.gateway.store._versions import refuse_purged
 from radbridge.gateway.store.records import Delivery, Job, JobSpec, JobState, Retry
 
 __all__ = ["Queue"]
@@ -188,7 +189,10 @@ class Queue(Alerts):
             No such job.
         GatewayError
             The job is not dead and has no dead-lettered alert (done: use
-            ``force``; queued, running or delivering: it is in progress).
+            ``force``; queued, running or delivering: it is in progress); or the
+            retention sweep removed its version's files (a dead job or ``force``:
+            nothing is left to run on or to deliver; its failed alerts are still
+            retried).
         """
         stamp = now or time.time()
         job = self.job(job_id)
@@ -206,6 +210,7 @@ class Queue(Alerts):
             )
             raise GatewayError(f"job {job_id} is {job.state}, not dead", attribute="job", hint=hint)
         with self._transaction() as db:
+            refuse_purged(db, job)
             written = db.execute(
                 "SELECT COUNT(*) FROM results WHERE job_id = ?", (job_id,)
             ).fetchone()
@@ -242,6 +247,7 @@ class Queue(Alerts):
             complete=bool(original["complete"]),
             note=f"forced re-run of job {job.id} (version {job.version})",
             snapshot=None,
+            rerun_of=job,
             now=stamp,
         )
         return self.job(new_id)

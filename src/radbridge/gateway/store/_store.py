@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from radbridge.errors import GatewayError
-from radbridge.gateway.store._pseudonyms import Pseudonyms
+from radbridge.gateway.store._retention import Retention
 from radbridge.gateway.store.records import DeliveryState, Job, JobState, SeriesState
 
 __all__ = ["Store"]
@@ -15,7 +15,7 @@ def _seconds(value: float | None) -> float:
     return float("nan") if value is None else float(value)
 
 
-class Store(Pseudonyms):
+class Store(Retention):
     """Thread-safe access to the gateway database (see :mod:`radbridge.gateway.store`).
 
     ``Store(path)`` opens or creates the SQLite file (and its folder); it raises
@@ -77,9 +77,10 @@ class Store(Pseudonyms):
         return [DeliveryState.from_row(row) for row in rows]
 
     def received_counts(self) -> tuple[int, int]:
-        """Return how many series and instances were received."""
+        """Return how many series and instances were received (purged ones too)."""
         (row,) = self._rows(
-            "SELECT COUNT(*) AS series, COALESCE(SUM(instance_count), 0) AS n FROM series"
+            "SELECT COUNT(*) AS series, "
+            "COALESCE(SUM(instance_count + purged_instances), 0) AS n FROM series"
         )
         return int(row["series"]), int(row["n"])
 

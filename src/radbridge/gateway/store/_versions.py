@@ -7,10 +7,37 @@ import sqlite3
 import time
 from collections.abc import Sequence
 
+from radbridge.errors import GatewayError
 from radbridge.gateway.store._arrivals import Arrivals
-from radbridge.gateway.store.records import JobSpec, JobState, Snapshot, VersionInput
+from radbridge.gateway.store.records import Job, JobSpec, JobState, Snapshot, VersionInput
 
-__all__ = ["Versions"]
+__all__ = ["Versions", "refuse_purged"]
+
+
+def refuse_purged(db: sqlite3.Connection, job: Job) -> None:
+    """Raise if the retention sweep removed the files of the job's version.
+
+    Raises
+    ------
+    GatewayError
+        The version's spool files and results are gone: the job cannot run or
+        deliver again.
+    """
+    row = db.execute(
+        "SELECT purged_at FROM versions WHERE series_instance_uid = ? AND version = ?",
+        (job.series_instance_uid, job.version),
+    ).fetchone()
+    if row is None or row["purged_at"] is None:
+        return
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(row["purged_at"])))
+    raise GatewayError(
+        f"job {job.id} cannot run again: the spool files and results of version "
+        f"{job.version} of series {job.series_instance_uid} were removed at {when}, "
+        "after the series was finished for spool_retention_h",
+        attribute="spool_retention_h",
+        hint="send the series to the gateway again (from the PACS): it makes a new version "
+        "and runs the rules on it",
+    )
 
 
 class Versions(Arrivals):
@@ -34,6 +61,7 @@ class Versions(Arrivals):
         complete: bool,
         note: str | None = None,
         snapshot: Snapshot | None,
+        rerun_of: Job | None = None,
         now: float | None = None,
     ) -> tuple[int, list[int]]:
         """Freeze ``inputs`` as the next version of a series and queue its jobs, atomically.
@@ -43,9 +71,18 @@ class Versions(Arrivals):
         lifted — a hold placed since (a transfer cut while the version was being
         frozen) stays. None (a forced re-run) leaves both alone. Returns the
         version and the job ids.
+
+        Raises
+        ------
+        GatewayError
+            ``rerun_of`` (the job a forced re-run repeats) is of a version the
+            retention sweep purged (checked in the transaction, so a purge and a
+            re-run never both go ahead).
         """
         stamp = now or time.time()
         with self._transaction() as db:
+            if rerun_of is not None:
+                refuse_purged(db, rerun_of)
             row = db.execute(
                 "SELECT * FROM series WHERE series_instance_uid = ?", (series_uid,)
             ).fetchone()
@@ -56,7 +93,8 @@ class Versions(Arrivals):
                 (series_uid, json.dumps([i.sha256 for i in inputs])),
             ).fetchone()[0]
             db.execute(
-                "INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO versions (series_instance_uid, version, created_at, instance_count, "
+                "last_received_at, complete, note) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (series_uid, version, stamp, len(inputs), received or stamp, int(complete), note),
             )
             db.executemany(

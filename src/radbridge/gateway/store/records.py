@@ -14,6 +14,8 @@ __all__ = [
     "Job",
     "JobSpec",
     "JobState",
+    "Purge",
+    "PurgeFile",
     "Retry",
     "SeriesState",
     "Snapshot",
@@ -204,7 +206,11 @@ class SeriesState(_FromRow):
     ``revision`` counts content changes, ``assembled_revision`` the last one a
     version was made of; ``held_reason`` is set while the series is on hold,
     ``held_since`` is the last activity of the transfer that held it (None for a
-    short count), and ``holds`` counts the holds ever placed on it.
+    short count), and ``holds`` counts the holds ever placed on it. ``purged_at``
+    is when the retention sweep last removed its files, ``purged_version`` the
+    newest version removed then (versions after it hold instances received since),
+    and the ``purged_*`` counts add up what every purge of it removed
+    (``instance_count`` counts only the instances received since the last purge).
     """
 
     series_instance_uid: str
@@ -222,6 +228,38 @@ class SeriesState(_FromRow):
     held_since: float | None
     held_at: float | None
     holds: int
+    purged_at: float | None = None
+    purged_version: int = 0
+    purged_instances: int = 0
+    purged_results: int = 0
+    purged_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class Purge:
+    """A finished series the retention sweep claimed: its rows are gone, its files go next.
+
+    ``versions`` are the versions purged now, ``instances`` the received instances
+    and ``results`` the result objects whose files are removed, ``files`` the
+    spool files and outbox folders queued for removal (:class:`PurgeFile`).
+    """
+
+    series_instance_uid: str
+    versions: tuple[int, ...]
+    jobs: tuple[int, ...]
+    instances: int
+    results: int
+    files: int
+
+
+@dataclass(frozen=True)
+class PurgeFile(_FromRow):
+    """A spool file (``kind`` ``spool``) or outbox folder (``outbox``) a purge removes."""
+
+    path: str
+    series_instance_uid: str
+    sop_instance_uid: str | None
+    kind: str
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,148 @@
+"""Retention: which series are finished, and the purge of their rows and files.
+
+A purge is claimed in one transaction (:meth:`Retention.claim_purge`): the
+series is checked to be finished — every job of every version done or dead, no
+delivery or alert pending, no hold, no open transfer, all its content made into
+versions, and nothing new for the retention period — and then its instance rows
+are dropped, its versions marked purged and its spool files and outbox folders
+listed in ``purge_files``, all at once. The files are removed after that commit
+and each ``purge_files`` row only once its file is gone
+(:meth:`Retention.purge_files_removed`), so a crash at any point leaves either
+the rows naming files that are all there, or the list of files still to remove
+— never a record a job could read that names a missing file. What was purged is
+counted on the series (``purged_*``), so the totals survive a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from radbridge.gateway.store._pseudonyms import Pseudonyms
+from radbridge.gateway.store.records import Purge, PurgeFile
+
+__all__ = ["Retention"]
+
+#: A series whose files may go: finished, and nothing about it newer than :cutoff.
+_FINISHED = """
+SELECT s.* FROM series s
+WHERE s.version > s.purged_version AND s.revision = s.assembled_revision
+  AND s.held_reason IS NULL AND s.open_transfers = 0
+  AND s.last_received_at <= :cutoff AND s.settled_at <= :cutoff
+  AND NOT EXISTS (SELECT 1 FROM versions v WHERE v.series_instance_uid = s.series_instance_uid
+                  AND v.created_at > :cutoff)
+  AND NOT EXISTS (
+    SELECT 1 FROM jobs j WHERE j.series_instance_uid = s.series_instance_uid AND (
+      j.state NOT IN ('done', 'dead') OR j.finished_at IS NULL OR j.finished_at > :cutoff
+      OR EXISTS (SELECT 1 FROM deliveries d WHERE d.job_id = j.id AND d.state = 'pending')
+      OR EXISTS (SELECT 1 FROM alerts a WHERE a.job_id = j.id
+                 AND (a.state = 'pending' OR a.sent_at > :cutoff))))
+ORDER BY s.last_received_at LIMIT 1
+"""
+
+
+class Retention(Pseudonyms):
+    """Claim finished series for the retention sweep; track the files it removes."""
+
+    def claim_purge(
+        self, cutoff: float, outbox_dir: Path, *, now: float | None = None
+    ) -> Purge | None:
+        """Purge the rows of one series finished before ``cutoff``; None if there is none.
+
+        In one transaction: the series' instance rows are dropped (an instance
+        received later starts the series afresh), its unpurged versions are marked
+        purged (their jobs cannot be retried), its instance counts move to
+        ``purged_instances``, and its spool files and the outbox folders of its
+        jobs (``outbox_dir/<job>``) are listed in ``purge_files`` for the sweep
+        to remove.
+        """
+        stamp = now or time.time()
+        with self._transaction() as db:
+            row = db.execute(_FINISHED, {"cutoff": cutoff}).fetchone()
+            if row is None:
+                return None
+            uid = str(row["series_instance_uid"])
+            versions = tuple(
+                int(r[0])
+                for r in db.execute(
+                    "SELECT version FROM versions WHERE series_instance_uid = ? AND "
+                    "purged_at IS NULL ORDER BY version",
+                    (uid,),
+                )
+            )
+            jobs = tuple(
+                int(r[0])
+                for r in db.execute(
+                    "SELECT id FROM jobs WHERE series_instance_uid = ? AND version > ? ORDER BY id",
+                    (uid, row["purged_version"]),
+                )
+            )
+            marks = ", ".join("?" * len(jobs))
+            (results,) = db.execute(
+                f"SELECT COUNT(*) FROM results WHERE job_id IN ({marks})", jobs
+            ).fetchone()
+            spool = [
+                tuple(r)
+                for r in db.execute(
+                    "SELECT path, ?, sop_instance_uid, 'spool' FROM instances "
+                    "WHERE series_instance_uid = ?",
+                    (uid, uid),
+                )
+            ]
+            outbox = [(str(outbox_dir / str(job)), uid, None, "outbox") for job in jobs]
+            db.executemany(
+                "INSERT OR IGNORE INTO purge_files VALUES (?, ?, ?, ?)", [*spool, *outbox]
+            )
+            db.execute("DELETE FROM instances WHERE series_instance_uid = ?", (uid,))
+            db.execute(
+                "UPDATE versions SET purged_at = ? WHERE series_instance_uid = ? "
+                "AND purged_at IS NULL",
+                (stamp, uid),
+            )
+            db.execute(
+                "UPDATE series SET purged_at = ?, purged_version = version, "
+                "purged_instances = purged_instances + instance_count, instance_count = 0, "
+                "purged_results = purged_results + ? WHERE series_instance_uid = ?",
+                (stamp, int(results), uid),
+            )
+        count = int(row["instance_count"])
+        return Purge(uid, versions, jobs, count, int(results), len(spool) + len(outbox))
+
+    def purge_files(self, limit: int) -> list[PurgeFile]:
+        """Return up to ``limit`` files claimed purges still have to remove, oldest first."""
+        rows = self._rows("SELECT * FROM purge_files ORDER BY rowid LIMIT ?", limit)
+        return [PurgeFile.from_row(row) for row in rows]
+
+    def purge_files_removed(self, removed: Sequence[tuple[PurgeFile, int]]) -> list[str]:
+        """Forget removed files ``(file, bytes freed)``; return the series now wholly purged."""
+        with self._transaction() as db:
+            for item, size in removed:
+                db.execute("DELETE FROM purge_files WHERE path = ?", (item.path,))
+                db.execute(
+                    "UPDATE series SET purged_bytes = purged_bytes + ? "
+                    "WHERE series_instance_uid = ?",
+                    (size, item.series_instance_uid),
+                )
+            touched = sorted({item.series_instance_uid for item, _ in removed})
+            left = {
+                str(r[0])
+                for r in db.execute(
+                    "SELECT DISTINCT series_instance_uid FROM purge_files WHERE "
+                    "series_instance_uid IN (SELECT value FROM json_each(?))",
+                    (json.dumps(touched),),
+                )
+            }
+        return [uid for uid in touched if uid not in left]
+
+    def purge_counts(self) -> dict[str, int]:
+        """Return what retention removed so far: series, instances, results, bytes; files left."""
+        (row,) = self._rows(
+            "SELECT COUNT(purged_at) AS series, COALESCE(SUM(purged_instances), 0) AS instances, "
+            "COALESCE(SUM(purged_results), 0) AS results, "
+            "COALESCE(SUM(purged_bytes), 0) AS bytes FROM series"
+        )
+        (left,) = self._rows("SELECT COUNT(*) AS n FROM purge_files")
+        counts = {key: int(row[key]) for key in ("series", "instances", "results", "bytes")}
+        return counts | {"files_left": int(left["n"])}
