@@ -137,6 +137,23 @@ def test_a_query_to_a_peer_that_is_down_is_one_line(command, tmp_path, capsys):
     assert line.startswith("error: ") and "cannot open an association" in line
 
 
+@pytest.mark.parametrize(
+    ("level", "flag"), [("study", "--series"), ("patient", "--series"), ("patient", "--study")]
+)
+@pytest.mark.parametrize("web", [[], ["--web"]])
+def test_a_search_limited_below_its_level_is_a_usage_error(level, flag, web, tmp_path, capsys):
+    """--series at study level was ignored (QIDO) or sent as a key below the level (C-FIND)."""
+    config = tmp_path / "peers.toml"  # nothing listens: the command must stop before connecting
+    config.write_text(
+        f'[peers.pacs]\nae_title = "PACS"\nhost = "127.0.0.1"\nport = {free_port()}\n'
+        f'dicomweb_url = "http://127.0.0.1:{free_port()}/dicom-web"\n'
+    )
+    argv = ["query", "pacs", "--config", str(config), *web, "--level", level, flag, "1.2.3"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert flag in err and f"{level}-level search cannot be limited" in err
+
+
 def test_echo_json_against_storescp(storescp, capsys):
     report = _json(["echo", "--to", f"{storescp.aet}@127.0.0.1:{storescp.port}", "--json"], capsys)
     assert report["ok"] is True and report["milliseconds"] > 0

@@ -331,3 +331,14 @@ def test_stow_qido_wado_over_mutual_tls(small_study, tmp_path):
     finally:
         server.stop()
     assert received == {str(pydicom.dcmread(p).SOPInstanceUID): p.read_bytes() for p in files}
+
+
+def test_a_study_search_cannot_be_limited_to_a_series():
+    """qido(level=STUDY, series=...) ignored the series and returned every study."""
+    from radbridge.errors import ConfigError
+    from radbridge.net import Peer, qido
+
+    peer = Peer("PACS", "127.0.0.1", 1, dicomweb_url="http://127.0.0.1:1/dicom-web")
+    with pytest.raises(ConfigError, match="cannot be limited to one series") as caught:
+        qido(peer, "STUDY", series="1.2.3")
+    assert caught.value.attribute == "series"

@@ -69,6 +69,18 @@ def query_command(
     """
     from radbridge.cli.output import emit, say
 
+    if series and level.lower() in ("patient", "study"):
+        raise typer.BadParameter(
+            f"a {level.lower()}-level search cannot be limited to one series: "
+            "use --level series or image, or leave --series out",
+            param_hint="--series",
+        )
+    if study and level.lower() == "patient":
+        raise typer.BadParameter(
+            "a patient-level search cannot be limited to one study: "
+            "use --level study, series or image, or leave --study out",
+            param_hint="--study",
+        )
     target = _peer(peer, config, timeout)
     keys: dict[str, str] = {}
     if patient_id:

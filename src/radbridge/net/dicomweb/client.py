@@ -438,6 +438,12 @@ def qido(
         raise ConfigError(
             f"QIDO-RS has no level {level!r}", attribute="level", hint="use STUDY, SERIES or IMAGE"
         )
+    if series and level == "STUDY":
+        raise ConfigError(
+            "a STUDY-level search cannot be limited to one series",
+            attribute="series",
+            hint="search at SERIES or IMAGE level, or leave the series out",
+        )
     if series and not study and level == "IMAGE":
         raise ConfigError(
             "QIDO-RS needs the study of a series to search its instances",
