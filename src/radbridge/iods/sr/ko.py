@@ -6,13 +6,7 @@ family and shares its document, content-item and reader modules.
 Examples
 --------
 >>> from pydicom import examples
->>> from radbridge.iods.source import (
-    Series,
-    SeriesLike,
-    as_series,
-    evidence_sequence,
-    source_given_first,
-)
+>>> from radbridge.iods.source import Series
 >>> source = Series.from_datasets([examples.ct])
 >>> ko = encode_key_objects([str(examples.ct.SOPInstanceUID)], source, description="check")
 >>> kos = read_key_objects(ko)
