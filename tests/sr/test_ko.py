@@ -157,3 +157,54 @@ def test_validators_accept_kos_on_vendor_images(vendor_source, tmp_path):
         assert "TID_2010" in result.output, path.name
         errors = [line for line in result.output.splitlines() if line.startswith("Error")]
         assert not errors, (path.name, errors[:3])
+
+
+def test_the_key_slice_of_a_multi_frame_source_names_its_frame(tmp_path):
+    """The ko output flags the key slice's frame, not frame 1 of the whole instance.
+
+    The source is dcmqi's Legacy Converted Enhanced CT (three slices, one instance); the
+    finding is on the third slice. A KOS without Referenced Frame Number opens the
+    instance at its first frame.
+    """
+    import highdicom as hd
+    import numpy as np
+
+    from radbridge.geometry import Volume
+    from radbridge.io.series import read_series
+    from radbridge.models import ModelResult
+    from radbridge.results import encode_results
+
+    folder = interop_dir() / "images" / "dcmqi_23x38x3"
+    enhanced = pydicom.dcmread(folder / "multiframe_legacy_enhanced.dcm")
+    source = read_series(folder, series_instance_uid=enhanced.SeriesInstanceUID)
+    labels = np.zeros(source.geometry.shape, np.uint8)
+    labels[2, 5:10, 5:10] = 1
+    result = ModelResult(labels=Volume.from_geometry(labels, source.geometry))
+    ko = encode_results(source, result, ["ko"])["ko"]
+    path = tmp_path / "ko.dcm"
+    ko.save_as(path, enforce_file_format=True)
+
+    key = source.slice_refs[2]
+    assert key.frame_number is not None
+    ref = pydicom.dcmread(path).ContentSequence[-1].ReferencedSOPSequence[0]
+    assert ref.ReferencedSOPInstanceUID == enhanced.SOPInstanceUID
+    assert int(ref.ReferencedFrameNumber) == key.frame_number
+    assert read_key_objects(path).references[0].frames == (key.frame_number,)
+    theirs = hd.ko.KeyObjectSelectionDocument.from_dataset(pydicom.dcmread(path))
+    (image,) = theirs.content.get_references()
+    assert image.referenced_frame_numbers == [key.frame_number]
+    assert dciodvfy(path).ok
+
+
+def test_keys_given_as_slices_and_uids():
+    """A slice flags its frame; a plain UID of the same instance flags all of it."""
+    from radbridge.io.series import read_series
+
+    folder = interop_dir() / "images" / "dcmqi_23x38x3"
+    enhanced = pydicom.dcmread(folder / "multiframe_legacy_enhanced.dcm")
+    source = read_series(folder, series_instance_uid=enhanced.SeriesInstanceUID)
+    refs = source.slice_refs
+    two = read_key_objects(encode_key_objects([refs[2], refs[0], refs[2]], source))
+    assert [r.frames for r in two.references] == [(refs[2].frame_number, refs[0].frame_number)]
+    whole = read_key_objects(encode_key_objects([refs[2], enhanced.SOPInstanceUID], source))
+    assert [r.frames for r in whole.references] == [()]

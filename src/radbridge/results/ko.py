@@ -15,6 +15,7 @@ from pydicom import Dataset
 
 from radbridge.coding import Code
 from radbridge.errors import EncodingError
+from radbridge.geometry import SliceRef
 from radbridge.ko import encode_key_objects
 from radbridge.results.registry import Output, OutputKind, ResultContext
 from radbridge.sr import concepts as c
@@ -43,8 +44,8 @@ class KoOutput(Output):
     title: Code | None = None
 
 
-def _key_slice(context: ResultContext) -> tuple[str, str]:
-    """Return the SOP Instance UID of the key slice and why it was chosen."""
+def _key_slice(context: ResultContext) -> tuple[SliceRef, str]:
+    """Return the key slice (its instance, and frame in a multi-frame one) and why."""
     result, source = context.result, context.series
     if result.labels is None or not source.slice_refs:
         raise EncodingError(
@@ -59,11 +60,12 @@ def _key_slice(context: ResultContext) -> tuple[str, str]:
     area = mask.reshape(mask.shape[0], -1).sum(axis=1)
     index = int(np.argmax(area))
     what = "largest finding" if chosen else "largest segmented area"
-    return source.slice_refs[index].sop_instance_uid, f"radbridge: slice with the {what}"
+    return source.slice_refs[index], f"radbridge: slice with the {what}"
 
 
 def encode(context: ResultContext, output: KoOutput) -> Dataset:
     """Flag ``output.keys``, or the result's key slice."""
+    keys: list[str | SliceRef]
     if output.keys is not None:
         keys, description = list(output.keys), output.description or ""
     else:

@@ -25,6 +25,7 @@ from pydicom.dataset import FileDataset
 
 from radbridge.coding import Code
 from radbridge.errors import EncodingError
+from radbridge.geometry import SliceRef
 from radbridge.iods.common import SeriesOptions, check_sop_class
 from radbridge.iods.multiframe.fast_read import DicomFile
 from radbridge.iods.source import (
@@ -71,7 +72,7 @@ class KeyObjects:
 
 
 def encode_key_objects(
-    keys: Sequence[str],
+    keys: Sequence[str | SliceRef],
     source: SeriesLike,
     *,
     title: Code = c.OF_INTEREST,
@@ -83,7 +84,9 @@ def encode_key_objects(
     Parameters
     ----------
     keys
-        SOP Instance UIDs, in the order a viewer should show them.
+        SOP Instance UIDs, in the order a viewer should show them, or slices of the
+        source (``source.slice_refs[i]``): a slice in a multi-frame instance flags
+        its frame (Referenced Frame Number), a plain UID the whole instance.
     source
         The series the key images belong to (a :class:`~radbridge.iods.source.Series`,
         its data sets, or a volume). The former order ``(source, keys)`` still works,
@@ -101,7 +104,7 @@ def encode_key_objects(
         No keys, or a key that is not an instance of ``source``.
     """
     if source_given_first("encode_key_objects", keys):
-        keys, source = cast(Sequence[str], source), cast(Series, keys)
+        keys, source = cast(Sequence[str | SliceRef], source), cast(Series, keys)
     source = as_series(source)
     classes = {r.sop_instance_uid: r.sop_class_uid for r in source.slice_refs}
     if not keys:
@@ -110,7 +113,8 @@ def encode_key_objects(
             attribute="keys",
             hint="give at least one SOP Instance UID of the source series",
         )
-    unknown = [k for k in keys if k not in classes]
+    flagged = _key_frames(keys)
+    unknown = [k for k in flagged if k not in classes]
     if unknown:
         raise EncodingError(
             f"{len(unknown)} key(s) are not instances of the source series, e.g. {unknown[0]}",
@@ -122,11 +126,13 @@ def encode_key_objects(
     ds = sr_document(
         KEY_OBJECT_SELECTION_STORAGE, options or _DEFAULT_OPTIONS, source, modality="KO"
     )
-    unique = list(dict.fromkeys(keys))
+    unique = list(flagged)
     children: list[Dataset] = []
     if description:
         children.append(text_item("CONTAINS", c.KEY_OBJECT_DESCRIPTION, description))
-    children += [image_item("CONTAINS", None, classes[k], k) for k in unique]
+    children += [
+        image_item("CONTAINS", None, classes[k], k, frames=flagged[k] or ()) for k in unique
+    ]
     root = container_item(None, title, children, template="2010")
     for element in root:
         ds[element.tag] = element
@@ -135,6 +141,21 @@ def encode_key_objects(
         source.study_instance_uid, [(series, classes[k], k) for k in unique]
     )
     return finish(ds)
+
+
+def _key_frames(keys: Sequence[str | SliceRef]) -> dict[str, list[int] | None]:
+    """Return each flagged instance (in order) and its frames (``None``: the whole instance)."""
+    flagged: dict[str, list[int] | None] = {}
+    for key in keys:
+        uid, frame = (
+            (key, None) if isinstance(key, str) else (key.sop_instance_uid, key.frame_number)
+        )
+        frames = flagged.setdefault(uid, [])
+        if frame is None or frames is None:
+            flagged[uid] = None
+        elif frame not in frames:
+            frames.append(frame)
+    return flagged
 
 
 def read_key_objects(file: DicomFile) -> KeyObjects:
