@@ -295,3 +295,26 @@ def test_slicer_profile_refuses_integer_maps_and_writes_float_maps(study):
     values = stored.astype(np.float32) / 7
     ds = encode_parametric_map(values, study.source, quantity=ADC, units="1", profile="slicer")
     assert "FloatPixelData" in ds
+
+
+@pytest.mark.parametrize("dtype", ["uint16", "int16"])
+def test_window_of_a_quantised_map_is_given_in_real_world_values(study, dtype):
+    """The docs' probability window (0.5, 1.0) shows 0.5 as the centre when stored as integers.
+
+    radbridge computes the slope and intercept, so the caller cannot know the stored values:
+    the window is given in the map's values and written as the stored values it means
+    (display pipeline PS3.3 C.11: VOI applies to stored values through an identity
+    Pixel Value Transformation). Read with pydicom and mapped with the written slope.
+    """
+    values = np.where(study.labels == 5, 0.9, 0.05).astype(np.float32)
+    meaning = {"quantity": CLASS_ACTIVATION, "units": "{probability}", "anatomic_region": "liver"}
+    ds = encode_parametric_map(
+        values, study.source, window=(0.5, 1.0), stored_dtype=dtype, **meaning
+    )  # fmt: skip
+    shared = pydicom.dcmread(io.BytesIO(_saved(ds))).SharedFunctionalGroupsSequence[0]
+    voi = shared.FrameVOILUTSequence[0]
+    mapping = shared.RealWorldValueMappingSequence[0]
+    slope, intercept = mapping.RealWorldValueSlope, mapping.RealWorldValueIntercept
+    assert slope != 1.0
+    assert float(voi.WindowCenter) * slope + intercept == pytest.approx(0.5, abs=slope)
+    assert float(voi.WindowWidth) * slope == pytest.approx(1.0, abs=slope)

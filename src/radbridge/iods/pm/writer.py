@@ -48,7 +48,7 @@ from radbridge.iods.multiframe.dimensions import add_dimensions
 from radbridge.iods.multiframe.functional_groups import format_ds, raw_sequence
 from radbridge.iods.multiframe.groups import derivation_items, per_frame_items, shared_groups
 from radbridge.iods.multiframe.planes import on_source_grid
-from radbridge.iods.pm.quantize import quantize
+from radbridge.iods.pm.quantize import INTEGER_DTYPES, quantize
 from radbridge.iods.pm.types import (
     PARAMETRIC_MAP_STORAGE,
     QUANTITY,
@@ -358,7 +358,10 @@ def encode_parametric_map(
         NaN/infinity in a float map: ``refuse`` (default, raises), ``zero``, or
         ``padding`` (stored as a declared Float Pixel Padding Value).
     window
-        ``(center, width)`` of the default display window (in stored values);
+        ``(center, width)`` of the default display window in the values given
+        (for real values stored as integers by ``stored_dtype``, radbridge turns
+        it into stored values with the slope and intercept it computes; for
+        integers with your own ``slope``/``intercept``, in stored values);
         default: the range of the values.
     slope, intercept
         Integer maps only: real-world value = stored value * slope + intercept.
@@ -419,6 +422,8 @@ def encode_parametric_map(
     region, laterality = _frame_anatomy(anatomic_region, resolved)
     pm = _prepare(values, resolved, policy)
     pm, slope, intercept = _convert(pm, stored_dtype, slope, intercept)
+    if window is not None and stored_dtype in INTEGER_DTYPES:  # given in real-world values
+        window = ((window[0] - intercept) / slope, window[1] / slope)
     floating = pm.frames.dtype.kind == "f"
     syntax = _syntax(transfer_syntax, floating, Profile.parse(profile))
     if floating and (slope, intercept) != (1.0, 0.0):
