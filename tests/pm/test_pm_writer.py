@@ -318,3 +318,26 @@ def test_window_of_a_quantised_map_is_given_in_real_world_values(study, dtype):
     assert slope != 1.0
     assert float(voi.WindowCenter) * slope + intercept == pytest.approx(0.5, abs=slope)
     assert float(voi.WindowWidth) * slope == pytest.approx(1.0, abs=slope)
+
+
+def test_float32_storage_refuses_values_it_would_turn_into_infinity(study):
+    """stored_dtype='float32' on a value beyond float32's range: refused, not stored as inf."""
+    values = np.ones(study.source.geometry.shape)
+    values[0, 0, 0] = 1e39
+    with pytest.raises(EncodingError, match="beyond the range of float32") as caught:
+        encode_parametric_map(
+            values, study.source, quantity=ADC, units="1", stored_dtype="float32"
+        )  # fmt: skip
+    assert caught.value.attribute == "stored_dtype"
+
+
+def test_padded_float64_map_stored_as_float32_warns_nothing(study, recwarn):
+    """The float64 padding becomes float32's: no numpy overflow warning reaches the caller."""
+    values = probability(study.source.geometry.shape, np.float64)
+    values[0, 0, 0] = np.nan
+    ds = encode_parametric_map(
+        values, study.source, quantity=ADC, units="1", stored_dtype="float32",
+        nan_policy="padding", anatomic_region="liver",
+    )  # fmt: skip
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+    assert np.isnan(read_parametric_map(_saved(ds)).array[0, 0, 0])

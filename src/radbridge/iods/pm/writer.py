@@ -483,11 +483,19 @@ def _frame_anatomy(region: Code | str | None, source: Series) -> tuple[Code, str
 
 def _as_float(pm: _Map, dtype: str) -> _Map:
     """Return the map as float ``dtype`` (values rounded to its precision, padding kept)."""
-    kept = pm.frames if pm.padding is None else pm.frames[pm.frames != pm.padding]
-    changed = float(np.abs(kept.astype(dtype).astype(np.float64) - kept).max())
+    with np.errstate(over="ignore"):  # the float64 padding, or values beyond float32
+        frames = pm.frames.astype(dtype)
+    real = Ellipsis if pm.padding is None else pm.frames != pm.padding
+    if np.isinf(frames[real]).any():
+        raise EncodingError(
+            f"the map holds values beyond the range of {dtype} (largest magnitude "
+            f"{float(np.abs(pm.frames[real]).max()):g}); they would be stored as infinity",
+            attribute="stored_dtype",
+            hint="keep the map as float64 (leave stored_dtype out), or scale it",
+        )
+    changed = float(np.abs(frames[real].astype(np.float64) - pm.frames[real]).max())
     if changed:
         log.warning("map stored as %s: values change by up to %g", dtype, changed)
-    frames = pm.frames.astype(dtype)
     padding = None if pm.padding is None else float(np.finfo(dtype).min)
     if padding is not None:
         frames[pm.frames == pm.padding] = padding
