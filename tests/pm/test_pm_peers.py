@@ -97,6 +97,27 @@ def test_highdicom_reads_our_float_map_to_the_same_values(study, tmp_path, dtype
     assert np.array_equal(ours.array, values)
 
 
+def test_highdicom_finds_the_padding_where_we_read_nan(study, tmp_path):
+    """docs/pm.md: highdicom maps no padded value (PS3.3 C.7.6.16.2.11.1.2: outside First/Last
+    Value Mapped, no real value), so its readers take the stored values and mask the padding."""
+    import highdicom as hd
+
+    values = probability(study.source.geometry.shape, seed=5)
+    values[2, 3, 4] = np.nan
+    path = tmp_path / "pm.dcm"
+    encode_parametric_map(
+        values, study.source, quantity=ADC, units="1", nan_policy="padding"
+    ).save_as(path)  # fmt: skip
+    ds = pydicom.dcmread(path)
+    with pytest.raises(ValueError, match="outside the valid range"):
+        hd.pm.ParametricMap.from_dataset(ds).get_volume()
+    stored = hd.pm.ParametricMap.from_dataset(ds).get_volume(apply_real_world_transform=False)
+    ours = read_parametric_map(path)
+    theirs = _aligned(stored, ours)
+    assert np.array_equal(theirs == float(ds.FloatPixelPaddingValue), np.isnan(ours.array))
+    assert np.array_equal(np.isnan(ours.array), np.isnan(values))
+
+
 def test_highdicom_indexes_our_map_by_source_image(study, tmp_path):
     # highdicom needs Spatial Locations Preserved = YES in every Source Image item
     # to index frames by source image without ignore_spatial_locations=True.
