@@ -270,3 +270,29 @@ def test_an_roi_numbered_below_one_cannot_be_a_label_and_says_so(study, number):
     with pytest.raises(DecodingError, match="must be 1 to 65535") as caught:
         structure_set.label_volume(study.source)
     assert caught.value.attribute == "ROIContourSequence"
+
+
+def test_contours_of_two_planes_near_one_slice_do_not_cancel_out(study):
+    """An ROI drawn on finer slices than the target's: the nearest plane's contours are used.
+
+    The contours of one image combine with the even-odd rule; combining the outlines of
+    two neighbouring planes as well erased the ROI wherever they agree (both near one
+    target slice), which is most of it.
+    """
+    ds = written(study)
+    geometry = study.source.geometry
+    step = geometry.affine[:3, 0]
+    affine = geometry.affine.copy()
+    affine[:3, 0] = 2 * step  # every other plane, 5 mm further along the normal
+    affine[:3, 3] += 5.0 * step / np.linalg.norm(step)
+    coarse = VolumeGeometry(
+        (geometry.shape[0] // 2, *geometry.shape[1:]), affine, geometry.frame_of_reference_uid
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        # 15 mm reaches both neighbouring planes (5 and 13.75 mm away)
+        mask = read_rtstruct(ds).mask(LIVER, coarse, tolerance_mm=15.0).array
+    np.testing.assert_array_equal(mask, study.labels[::2] == LIVER)
+    assert "lie on another plane than the contours nearest" in " ".join(
+        str(w.message) for w in caught
+    )

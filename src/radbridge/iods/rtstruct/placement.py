@@ -4,7 +4,11 @@ Each closed contour is assigned to the slice whose plane it lies on: by its
 coordinates, which are authoritative; the image it references (Contour Image
 Sequence) is only cross-checked. A contour a little off the plane (within the
 tolerance) is projected onto it; one further away lies between slices and is
-left out. A closed contour of one or two points (OpenCV traces single pixels
+left out. When contours drawn on several planes come within the tolerance of one
+slice (an ROI drawn on finer slices than the target's), only those of the plane
+nearest to the slice are used: the contours of one image are combined with the
+even-odd rule, and two copies of one outline from neighbouring planes would
+cancel out. A closed contour of one or two points (OpenCV traces single pixels
 and one-pixel lines so) covers the pixel centres it passes through. Problems
 are counted and reported once per ROI, not per contour.
 
@@ -35,6 +39,8 @@ __all__ = ["Contour", "PlacementReport", "Target", "place_contours"]
 
 FloatArray = NDArray[np.float64]
 _CLOSED = ("CLOSED_PLANAR", "CLOSEDPLANAR_XOR")
+#: Contours whose mean planes lie closer than this (mm) were drawn on the same plane.
+SAME_PLANE_MM = 0.05
 
 
 @dataclass(frozen=True, eq=False)
@@ -105,6 +111,7 @@ class PlacementReport:
     projected: int = 0
     largest_offset_mm: float = 0.0
     between_slices: int = 0
+    other_plane: int = 0
     outside_grid: int = 0
     non_planar: int = 0
     no_image_reference: int = 0
@@ -129,6 +136,12 @@ class PlacementReport:
                 "and were left out",
             ),
             (self.outside_grid, "contours lie outside the target's slices"),
+            (
+                self.other_plane,
+                "contours were left out: they lie on another plane than the contours "
+                "nearest to the same slice (the ROI was drawn on finer slices than the "
+                "target's)",
+            ),
             (self.non_planar, "contours are not planar; their mean plane was used"),
             (
                 self.unknown_image,
@@ -168,13 +181,37 @@ def place_contours(
     report = report if report is not None else PlacementReport()
     tolerance = _tolerance(target, tolerance_mm)
     geometry = target.geometry
-    normal = geometry.slice_normal
     directions = geometry.direction
     row_unit, col_unit = directions[:, 1], directions[:, 2]
     row_spacing, col_spacing = geometry.pixel_spacing
-    plane_offsets = target.positions @ normal
     by_image = target.slice_of_image()
     out: dict[int, list[FloatArray]] = {}
+    for k, candidates in _by_nearest_slice(contours, target, tolerance, report).items():
+        best = min(candidates, key=lambda c: c[0])[1]
+        for offset, height, contour in candidates:
+            if abs(height - best) > SAME_PLANE_MM:
+                report.other_plane += 1
+                continue
+            if offset > 1e-3:
+                report.projected += 1
+                report.largest_offset_mm = max(report.largest_offset_mm, offset)
+            _check_reference(contour, k, by_image, report)
+            relative = contour.points - target.positions[k]
+            polygon = np.stack(
+                [relative @ row_unit / row_spacing, relative @ col_unit / col_spacing], 1
+            )
+            out.setdefault(k, []).append(polygon)
+            report.placed += 1
+    return out
+
+
+def _by_nearest_slice(
+    contours: Sequence[Contour], target: Target, tolerance: float, report: PlacementReport
+) -> dict[int, list[tuple[float, float, Contour]]]:
+    """Group closed contours by the slice within ``tolerance``: (offset, height, contour)."""
+    normal = target.geometry.slice_normal
+    plane_offsets = target.positions @ normal
+    out: dict[int, list[tuple[float, float, Contour]]] = {}
     for contour in contours:
         if not contour.is_closed:
             report.not_closed += 1
@@ -195,16 +232,7 @@ def place_contours(
             else:
                 report.outside_grid += 1
             continue
-        if offset > 1e-3:
-            report.projected += 1
-            report.largest_offset_mm = max(report.largest_offset_mm, offset)
-        _check_reference(contour, k, by_image, report)
-        relative = contour.points - target.positions[k]
-        polygon = np.stack(
-            [relative @ row_unit / row_spacing, relative @ col_unit / col_spacing], 1
-        )
-        out.setdefault(k, []).append(polygon)
-        report.placed += 1
+        out.setdefault(k, []).append((offset, height, contour))
     return out
 
 
