@@ -296,3 +296,20 @@ def test_contours_of_two_planes_near_one_slice_do_not_cancel_out(study):
     assert "lie on another plane than the contours nearest" in " ".join(
         str(w.message) for w in caught
     )
+
+
+def test_an_roi_in_another_frame_of_reference_is_not_put_on_the_target(study):
+    """PS3.3 C.8.8.5: an ROI's contours are in its own Referenced Frame of Reference UID.
+
+    An ROI of a registered MR, in the MR's frame, was filled on the CT at the MR's
+    coordinates with only a warning about unknown images.
+    """
+    ds = written(study)
+    ds.StructureSetROISequence[0].ReferencedFrameOfReferenceUID = "2.25.42"
+    with pytest.warns(UserWarning, match="trusting them"):  # it names the CT's images
+        mask = read_rtstruct(ds).mask(LIVER, study.source).array
+    np.testing.assert_array_equal(mask, study.labels == LIVER)
+    for contour in contours_of(ds):
+        contour.ContourImageSequence[0].ReferencedSOPInstanceUID = "2.25.43"  # the MR's
+    with pytest.raises(GridMismatchError, match=r"ROI 5 .* frame of reference 2\.25\.42"):
+        read_rtstruct(ds).stacked_volume(study.source)

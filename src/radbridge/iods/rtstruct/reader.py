@@ -352,7 +352,33 @@ class StructureSet(ReadObject):
             self._fill(self.roi(roi), resolved, tolerance_mm), resolved.geometry
         )
 
+    def _check_roi_frame(self, roi: ROI, target: Target) -> None:
+        """Refuse an ROI defined in a third frame of reference unless it names the target's images.
+
+        Each ROI's Referenced Frame of Reference UID names the frame its contours are in
+        (PS3.3 C.8.8.5); the structure set's own frame was checked by :meth:`_target`.
+        """
+        frame = roi.frame_of_reference_uid
+        theirs = target.geometry.frame_of_reference_uid
+        if not frame or not theirs or frame in (theirs, self.frame_of_reference_uid):
+            return
+        known = {r.sop_instance_uid for r in target.slice_refs}
+        if not any(c.referenced_sop_instance_uid in known for c in roi.contours):
+            raise GridMismatchError(
+                f"ROI {roi.number} ({roi.name!r}) is defined in frame of reference {frame}, "
+                f"the target in {theirs}, and its contours reference none of the target's images",
+                path=self.source,
+                attribute="ReferencedFrameOfReferenceUID",
+                hint="read this ROI with the series of its own frame, or leave it out "
+                "(rois=[...] of stacked_volume)",
+            )
+        self._warn(
+            f"ROI {roi.number} ({roi.name!r}) is defined in frame of reference {frame}, not the "
+            f"target's ({theirs}), but its contours reference the target's images; trusting them"
+        )
+
     def _fill(self, roi: ROI, target: Target, tolerance_mm: float | None) -> NDArray[np.bool_]:
+        self._check_roi_frame(roi, target)
         report = PlacementReport()
         placed = place_contours(roi.contours, target, tolerance_mm=tolerance_mm, report=report)
         out = np.zeros(target.geometry.shape, bool)
