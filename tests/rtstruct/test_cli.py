@@ -167,3 +167,23 @@ def test_convert_refuses_unknown_targets(study, tmp_path, capsys):
          tmp_path / "y"], capsys
     )  # fmt: skip
     assert code == 2 and "'nifti' is not one of 'rtstruct', 'seg'" in stderr
+
+
+def test_decode_refuses_a_tolerance_that_would_leave_every_contour_out(study, tmp_path, capsys):
+    """A negative or NaN --tolerance-mm wrote an all-zero label map and exited 0."""
+    mask = np.where(study.labels == 5, 5, 0).astype(np.uint8)
+    np.save(tmp_path / "liver.npy", mask)
+    (tmp_path / "liver.json").write_text(json.dumps({"5": "Liver"}))
+    rs = tmp_path / "rs.dcm"
+    code, _, _ = run(
+        ["rtstruct", "encode", "--source", study.folder, "--mask", tmp_path / "liver.npy",
+         "--labels", tmp_path / "liver.json", "-o", rs], capsys
+    )  # fmt: skip
+    assert code == 0
+    base = ["rtstruct", "decode", rs, "--source", study.folder, "-o", tmp_path / "out.npy"]
+    for bad in ("-1", "nan"):
+        code, _, stderr = run([*base, "--tolerance-mm", bad], capsys)
+        assert code == 2 and "--tolerance-mm" in stderr
+    assert not (tmp_path / "out.npy").exists()
+    code, _, _ = run([*base, "--tolerance-mm", "0"], capsys)  # contours lie on the planes
+    assert code == 0 and np.array_equal(np.load(tmp_path / "out.npy"), mask)

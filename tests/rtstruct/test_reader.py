@@ -313,3 +313,10 @@ def test_an_roi_in_another_frame_of_reference_is_not_put_on_the_target(study):
         contour.ContourImageSequence[0].ReferencedSOPInstanceUID = "2.25.43"  # the MR's
     with pytest.raises(GridMismatchError, match=r"ROI 5 .* frame of reference 2\.25\.42"):
         read_rtstruct(ds).stacked_volume(study.source)
+
+
+@pytest.mark.parametrize("tolerance", [-1.0, float("nan")])
+def test_a_tolerance_that_is_no_distance_is_refused(study, tolerance):
+    """A negative or NaN tolerance left every contour out and returned an empty mask."""
+    with pytest.raises(InvalidAttributeError, match="tolerance"):
+        read_rtstruct(written(study)).mask(LIVER, study.source, tolerance_mm=tolerance)

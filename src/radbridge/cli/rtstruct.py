@@ -146,7 +146,9 @@ def decode(
     ] = "error",
     tolerance_mm: Annotated[
         float | None,
-        typer.Option("--tolerance-mm", help="Off-plane tolerance (default: slice spacing/4)."),
+        typer.Option(
+            "--tolerance-mm", min=0.0, help="Off-plane tolerance (default: slice spacing/4)."
+        ),
     ] = None,
     series: Annotated[
         str | None, typer.Option(help="Series UID (default: the referenced series).")

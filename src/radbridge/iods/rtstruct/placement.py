@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from radbridge.errors import InvalidAttributeError
 from radbridge.geometry import SliceRef, Volume, VolumeGeometry
 from radbridge.iods.source import Series
 
@@ -238,6 +239,12 @@ def _by_nearest_slice(
 
 def _tolerance(target: Target, tolerance_mm: float | None) -> float:
     if tolerance_mm is not None:
+        if np.isnan(tolerance_mm) or tolerance_mm < 0:
+            raise InvalidAttributeError(  # it would leave every contour out
+                f"the off-plane tolerance must be a number of mm >= 0, got {tolerance_mm}",
+                attribute="tolerance_mm",
+                hint="omit it for a quarter of the slice spacing",
+            )
         return float(tolerance_mm)
     return max(0.25 * target.slice_spacing, 0.01)
 

@@ -346,6 +346,14 @@ class StructureSet(ReadObject):
         tolerance_mm
             How far off a slice plane a contour may lie and still be placed on
             it (default: a quarter of the slice spacing).
+
+        Raises
+        ------
+        InvalidAttributeError
+            No such ROI, or ``tolerance_mm`` is negative or NaN.
+        GridMismatchError
+            The ROI lies in another frame of reference than the target's and
+            references none of its images.
         """
         resolved = self._target(target)
         return Volume.from_geometry(
