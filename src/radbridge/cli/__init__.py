@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "THRESHOLD_HELP",
     "AlgorithmVersionOption",
+    "AllowNonuniformOption",
     "ContentCreatorOption",
     "JsonOption",
     "ProfileOption",
@@ -45,6 +46,7 @@ __all__ = [
     "main",
     "object_report",
     "one_blas_thread",
+    "read_source",
     "series_fields",
     "write_object",
     "write_volume",
@@ -86,6 +88,26 @@ AlgorithmVersionOption = Annotated[
     str, typer.Option("--algorithm-version", help="Algorithm version.")
 ]
 SegFileArgument = Annotated[Path, typer.Argument(metavar="SEG", help="SEG file.")]
+AllowNonuniformOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-nonuniform",
+        help="Accept a series whose slices are unevenly spaced (a slice may be missing): "
+        "the volume uses the mean spacing, DICOM results keep each slice's position.",
+    ),
+]
+
+
+def read_source(
+    folder: Path, series: str | None = None, *, allow_nonuniform: bool = False
+) -> Series:
+    """Read the source series of a command (``--source``, ``--series``, ``--allow-nonuniform``)."""
+    from radbridge.io.series import read_series
+
+    return read_series(
+        folder, series_instance_uid=series, allow_nonuniform_spacing=allow_nonuniform
+    )
+
 
 _APP_SETTINGS: dict[str, Any] = {
     "name": "radbridge",

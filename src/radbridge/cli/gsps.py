@@ -25,12 +25,6 @@ gsps_app = cli.command_group(
 _TOLERANCE = "Simplify outlines within this distance in mm (0: lossless)."
 
 
-def _source(folder: Path, series: str | None) -> Series:
-    from radbridge.io.series import read_series
-
-    return read_series(folder, series_instance_uid=series)
-
-
 def _window(center: float | None, width: float | None) -> tuple[float, float] | None:
     if center is None and width is None:
         return None
@@ -86,6 +80,7 @@ def encode(
     threshold: Annotated[float | None, typer.Option(help=cli.THRESHOLD_HELP)] = None,
     series: cli.SeriesOption = None,
     as_json: cli.JsonOption = False,
+    allow_nonuniform: cli.AllowNonuniformOption = False,
 ) -> None:
     """Outline a SEG, an RTSTRUCT or a mask on the series in --source as one GSPS."""
     from radbridge.pr import OutlineOptions, rtstruct_to_gsps, seg_to_gsps
@@ -107,7 +102,7 @@ def encode(
         **({"level": threshold} if threshold is not None else {}),
     )
     window = _window(window_center, window_width)
-    src = _source(source, series)
+    src = cli.read_source(source, series, allow_nonuniform=allow_nonuniform)
     ds: Dataset
     if seg is not None:
         ds = seg_to_gsps(seg, src, outlines=outlines, window=window, allow_empty=allow_empty)
@@ -211,6 +206,7 @@ def decode(
         ),
     ] = "error",
     series: cli.SeriesOption = None,
+    allow_nonuniform: cli.AllowNonuniformOption = False,
 ) -> None:
     """Print a presentation state's layers, windows and graphics per image (or --json).
 
@@ -223,7 +219,13 @@ def decode(
     if (source is None) != (output is None):
         raise typer.BadParameter("give --source and -o together", param_hint="--source/-o")
     if source is not None and output is not None:
-        _write_masks(ps, _source(source, series), output, overlap, quiet=as_json)
+        _write_masks(
+            ps,
+            cli.read_source(source, series, allow_nonuniform=allow_nonuniform),
+            output,
+            overlap,
+            quiet=as_json,
+        )
     if as_json:
         emit(result)
         return

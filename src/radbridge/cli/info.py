@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from radbridge.cli import app
+from radbridge.cli import AllowNonuniformOption, app
 from radbridge.cli.output import emit, say
 
 
@@ -17,9 +17,7 @@ def info(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the JSON contract (see docs/cli.md).")
     ] = False,
-    allow_nonuniform: Annotated[
-        bool, typer.Option("--allow-nonuniform", help="Accept non-uniform slice spacing.")
-    ] = False,
+    allow_nonuniform: AllowNonuniformOption = False,
 ) -> None:
     """List studies and series: modality, counts, shape, spacing.
 

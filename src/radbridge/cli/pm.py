@@ -84,15 +84,15 @@ def encode(
     series_number: cli.SeriesNumberOption = None,
     content_creator: cli.ContentCreatorOption = None,
     as_json: cli.JsonOption = False,
+    allow_nonuniform: cli.AllowNonuniformOption = False,
 ) -> None:
     """Encode MAP on the series in --source as a DICOM Parametric Map."""
     from radbridge.cli.output import progress
     from radbridge.io.masks import read_mask
-    from radbridge.io.series import read_series
     from radbridge.pm import open_parametric_map
 
     with progress("pm encode", total=2) as advance:
-        src = read_series(source, series_instance_uid=series)
+        src = cli.read_source(source, series, allow_nonuniform=allow_nonuniform)
         values = read_mask(map_file, src.geometry)
         advance(1, 2)
         ds = _encode(
@@ -160,14 +160,16 @@ def decode(
         Path | None, typer.Option("--source", help="Put the map on this series' grid.")
     ] = None,
     as_json: cli.JsonOption = False,
+    allow_nonuniform: cli.AllowNonuniformOption = False,
 ) -> None:
     """Decode a Parametric Map to real-world values on its own grid or the source's."""
     from radbridge.cli.output import emit, say
-    from radbridge.io.series import read_series
     from radbridge.pm import open_parametric_map
 
     pm = open_parametric_map(pm_file)
-    target = read_series(source) if source is not None else None
+    target = (
+        cli.read_source(source, allow_nonuniform=allow_nonuniform) if source is not None else None
+    )
     volume = pm.volume(target)
     cli.write_volume(volume, output)
     units = pm.mapping.units.value if pm.mapping.units is not None else "unknown"

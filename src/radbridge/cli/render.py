@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import typer
 
 from radbridge.cli import (
+    AllowNonuniformOption,
     JsonOption,
     ProfileOption,
     SegFileArgument,
@@ -15,6 +16,7 @@ from radbridge.cli import (
     ThresholdOption,
     app,
     identity,
+    read_source,
 )
 
 if TYPE_CHECKING:
@@ -64,6 +66,7 @@ def render(
     threshold: ThresholdOption = None,
     profile: ProfileOption = None,
     as_json: JsonOption = False,
+    allow_nonuniform: AllowNonuniformOption = False,
 ) -> None:
     """Write OUT/montage.png: the slices with the most segmented area, segments in colour.
 
@@ -71,7 +74,6 @@ def render(
     """
     from radbridge.cli.output import progress
     from radbridge.errors import ConfigError
-    from radbridge.io.series import read_series
     from radbridge.iods.display import common_window, shows_minimum_white
     from radbridge.sc import encode_overlay_sc, render_overlay, render_png_montage
     from radbridge.seg import read_segmentation
@@ -86,7 +88,9 @@ def render(
             ) from None
         centre_width = (centre, width)
     with progress("render", total=2) as advance:
-        src = read_series(source)  # the folder is scanned once: headers now, pixels below
+        src = read_source(
+            source, allow_nonuniform=allow_nonuniform
+        )  # the folder is scanned once: headers now, pixels below
         seg = read_segmentation(seg_file)
         labels, numbers = _masks(seg, src, threshold)
         colours = {n: d.display_rgb for n, d in seg.segments.items() if d.display_rgb is not None}

@@ -35,24 +35,23 @@ def _check_interpreted_type(value: str | None) -> str | None:
         raise typer.BadParameter(f"{value!r} is not an RT ROI Interpreted Type ({terms})") from None
 
 
-def _source(folder: Path, series: str | None) -> Series:
-    from radbridge.io.series import read_series
-
-    return read_series(folder, series_instance_uid=series)
-
-
-def _referenced_source(folder: Path, series: str | None, rs: StructureSet) -> Series:
+def _referenced_source(
+    folder: Path, series: str | None, rs: StructureSet, allow_nonuniform: bool
+) -> Series:
     """Return the series the structure set was drawn on, when the folder holds several."""
     from radbridge.errors import MixedSeriesError
 
+    def read(uid: str | None) -> Series:
+        return cli.read_source(folder, uid, allow_nonuniform=allow_nonuniform)
+
     if series is not None:
-        return _source(folder, series)
+        return read(series)
     for uid in rs.referenced_series_uids:
         try:
-            return _source(folder, uid)
+            return read(uid)
         except MixedSeriesError:
             continue
-    return _source(folder, None)
+    return read(None)
 
 
 @rtstruct_app.command("encode")
@@ -94,6 +93,7 @@ def encode(
     series_description: cli.SeriesDescriptionOption = None,
     series_number: cli.SeriesNumberOption = None,
     as_json: cli.JsonOption = False,
+    allow_nonuniform: cli.AllowNonuniformOption = False,
 ) -> None:
     """Encode MASK on the series in --source as an RT Structure Set."""
     from radbridge.cli.output import progress
@@ -104,7 +104,7 @@ def encode(
     from radbridge.seg import load_labels
 
     with progress("rtstruct encode", total=2) as advance:
-        src = _source(source, series)
+        src = cli.read_source(source, series, allow_nonuniform=allow_nonuniform)
         spec = RtstructOutput(
             mask=read_mask(mask, src.geometry),
             contours=ContourOptions(hole_style=hole_style, tolerance_mm=tolerance_mm),
@@ -154,6 +154,7 @@ def decode(
         str | None, typer.Option(help="Series UID (default: the referenced series).")
     ] = None,
     as_json: cli.JsonOption = False,
+    allow_nonuniform: cli.AllowNonuniformOption = False,
 ) -> None:
     """Rasterise the ROIs of an RTSTRUCT on its series: a label map, or stacked masks."""
     import numpy as np
@@ -163,7 +164,7 @@ def decode(
     from radbridge.rtstruct import read_rtstruct
 
     rs = read_rtstruct(rs_file)
-    target = _referenced_source(source, series, rs)
+    target = _referenced_source(source, series, rs, allow_nonuniform)
     output.parent.mkdir(parents=True, exist_ok=True)
     if stacked:
         if output.suffix != ".npy":
@@ -262,6 +263,7 @@ def convert(
     series: cli.SeriesOption = None,
     threshold: cli.ThresholdOption = None,
     as_json: cli.JsonOption = False,
+    allow_nonuniform: cli.AllowNonuniformOption = False,
 ) -> None:
     """Convert a SEG to an RTSTRUCT (--to rtstruct) or an RTSTRUCT to a SEG (--to seg)."""
     from radbridge.cli.output import progress
@@ -271,7 +273,7 @@ def convert(
         if to == "rtstruct":
             ds = seg_to_rtstruct(
                 input_file,
-                _source(source, series),
+                cli.read_source(source, series, allow_nonuniform=allow_nonuniform),
                 contours=ContourOptions(hole_style=hole_style, tolerance_mm=tolerance_mm),
                 allow_empty=allow_empty,
                 threshold=threshold,
@@ -279,7 +281,7 @@ def convert(
             what = f"RTSTRUCT, {len(ds.StructureSetROISequence)} ROIs"
         else:
             rs = read_rtstruct(input_file)
-            target = _referenced_source(source, series, rs)
+            target = _referenced_source(source, series, rs, allow_nonuniform)
             ds = rtstruct_to_seg(rs, target, segmentation_type=seg_type)
             what = f"{ds.SegmentationType} SEG, {len(ds.SegmentSequence)} segments"
         advance(1, 1)

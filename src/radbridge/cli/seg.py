@@ -73,6 +73,7 @@ def encode(
     series_number: cli.SeriesNumberOption = None,
     content_creator: cli.ContentCreatorOption = None,
     as_json: cli.JsonOption = False,
+    allow_nonuniform: cli.AllowNonuniformOption = False,
 ) -> None:
     """Encode a mask on the series in --source as a DICOM Segmentation.
 
@@ -83,14 +84,13 @@ def encode(
     NIfTI, nnU-Net's .npz) lose class 0, the background.
     """
     from radbridge.cli.output import progress
-    from radbridge.io.series import read_series
     from radbridge.models import AlgorithmInfo, ModelResult
     from radbridge.results import SegOutput
 
     given = _Given(mask, labels, mask_dir, npz_image)
     given.check()
     with progress("seg encode", total=3) as advance:
-        src = read_series(source, series_instance_uid=series)
+        src = cli.read_source(source, series, allow_nonuniform=allow_nonuniform)
         advance(1, 3)
         inputs = _read_inputs(given, src.geometry, algorithm, algorithm_version)
         spec = SegOutput(
@@ -227,6 +227,7 @@ def decode(
         ),
     ] = None,
     as_json: cli.JsonOption = False,
+    allow_nonuniform: cli.AllowNonuniformOption = False,
 ) -> None:
     """Decode a SEG to a label map, or one mask per segment, on its own grid or the source's.
 
@@ -247,12 +248,13 @@ def decode(
             hint="use --per-segment (meta.json is written beside the files) or a label map",
         )
     seg_path = ReadAhead(seg_file)  # read while NumPy and pydicom are imported (~0.04 s)
-    from radbridge.io.series import read_series
     from radbridge.iods.threshold import DEFAULT_THRESHOLD
     from radbridge.seg import read_segmentation
 
     seg = read_segmentation(seg_path)
-    target = read_series(source) if source is not None else None
+    target = (
+        cli.read_source(source, allow_nonuniform=allow_nonuniform) if source is not None else None
+    )
     if stacked or per_segment:
         masks = seg.stacked_volume(target, threshold=threshold)
         if per_segment:

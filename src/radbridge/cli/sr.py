@@ -42,6 +42,7 @@ def encode(
         ),
     ] = None,
     as_json: cli.JsonOption = False,
+    allow_nonuniform: cli.AllowNonuniformOption = False,
 ) -> None:
     """Encode a JSON measurement report on the series in --source as a TID 1500 SR.
 
@@ -52,7 +53,7 @@ def encode(
     """
     from radbridge.errors import InvalidAttributeError
     from radbridge.io.dcmqi import is_tid1500_document, report_from_tid1500
-    from radbridge.io.series import load_datasets, read_series
+    from radbridge.io.series import load_datasets
     from radbridge.models import ModelResult
     from radbridge.results import SrOutput
     from radbridge.sr import report_from_json
@@ -78,7 +79,12 @@ def encode(
         exc.path = exc.path or str(report)
         raise
     fields.update(cli.series_fields(series_description, series_number, None))
-    ds = cli.encode_one(read_series(source), ModelResult(), SrOutput(report=parsed), series=fields)
+    ds = cli.encode_one(
+        cli.read_source(source, allow_nonuniform=allow_nonuniform),
+        ModelResult(),
+        SrOutput(report=parsed),
+        series=fields,
+    )
     note = f" (not written: {', '.join(ignored)})" if ignored else ""
     cli.write_object(
         ds,
@@ -246,15 +252,20 @@ def ko_encode(
     series_description: cli.SeriesDescriptionOption = None,
     series_number: cli.SeriesNumberOption = None,
     as_json: cli.JsonOption = False,
+    allow_nonuniform: cli.AllowNonuniformOption = False,
 ) -> None:
     """Flag instances of the series in --source as key images."""
-    from radbridge.io.series import read_series
     from radbridge.models import ModelResult
     from radbridge.results import KoOutput
 
     spec = KoOutput(keys=key, description=description)
     fields = cli.series_fields(series_description, series_number, None)
-    ds = cli.encode_one(read_series(source), ModelResult(), spec, series=fields)
+    ds = cli.encode_one(
+        cli.read_source(source, allow_nonuniform=allow_nonuniform),
+        ModelResult(),
+        spec,
+        series=fields,
+    )
     cli.write_object(
         ds, output, f"{len(key)} key images", as_json=as_json, details={"key_count": len(key)}
     )
