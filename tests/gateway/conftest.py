@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sqlite3
 from dataclasses import replace
 from pathlib import Path
@@ -31,6 +32,32 @@ def query(gateway: Gateway | Path, sql: str, *args: Any) -> list[sqlite3.Row]:
     with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30) as db:
         db.row_factory = sqlite3.Row
         return list(db.execute(sql, args))
+
+
+#: What a result's job time sets (Job.results_time): two gateways queue a job at two times.
+JOB_TIME = (
+    "InstanceCreationDate",
+    "InstanceCreationTime",
+    "SeriesDate",
+    "SeriesTime",
+    "ContentDate",
+    "ContentTime",
+)
+
+
+def undated(path: Path) -> bytes:
+    """Return the result file ``path`` re-encoded with its job-time attributes emptied.
+
+    Two gateways given the same series write the same bytes but for when each queued
+    its job; this compares everything else, byte for byte.
+    """
+    ds = dcmread(path)
+    assert all(ds.get(keyword) for keyword in JOB_TIME), path  # dated, as every result is
+    for keyword in JOB_TIME:
+        ds[keyword].value = ""
+    buffer = io.BytesIO()
+    ds.save_as(buffer)
+    return buffer.getvalue()
 
 
 def files_of(study: Any) -> list[Path]:

@@ -11,7 +11,7 @@ import pytest
 from radbridge.gateway import Gateway, load_gateway_config
 from radbridge.gateway.store import JobState
 
-from .conftest import query, receive
+from .conftest import query, receive, undated
 
 pytestmark = pytest.mark.slow
 
@@ -41,11 +41,9 @@ def test_jobs_run_on_dask_like_locally(config, phantom_study, dask_cluster, tmp_
         for gateway in (local, remote):
             receive(gateway, files)
             wait_done(gateway, 1)
-        seg_local = sorted(p.read_bytes() for p in (tmp_path / "local" / "archive").rglob("*.dcm"))
-        seg_remote = sorted(
-            p.read_bytes() for p in (tmp_path / "remote" / "archive").rglob("*.dcm")
-        )
-        assert seg_local == seg_remote
+        seg_local = sorted(map(undated, (tmp_path / "local" / "archive").rglob("*.dcm")))
+        seg_remote = sorted(map(undated, (tmp_path / "remote" / "archive").rglob("*.dcm")))
+        assert seg_local and seg_local == seg_remote
     finally:
         local.close()
         remote.close()
@@ -168,7 +166,7 @@ def test_deidentified_jobs_on_dask_deliver_what_plain_local_jobs_do(
             wait_done(gateway, 1)
         assert query(remote, "SELECT COUNT(*) AS n FROM deid_uids")[0]["n"] > len(files)
         archived = {
-            name: sorted(p.read_bytes() for p in (tmp_path / name / "archive").rglob("*.dcm"))
+            name: sorted(map(undated, (tmp_path / name / "archive").rglob("*.dcm")))
             for name in ("plain", "remote")
         }
         assert len(archived["plain"]) == 3 and archived["plain"] == archived["remote"]

@@ -28,7 +28,7 @@ from radbridge.io.slide_phantom import write_slide_phantom
 from radbridge.models import SeriesInfo, run_slide_model
 from radbridge.models.reference_slide import ReferenceSlideModel
 from radbridge.wsi import read_slide
-from tests.gateway.conftest import query, receive
+from tests.gateway.conftest import query, receive, undated
 from tests.gateway.processes import GatewayProcess, jobs_done, wait_until, write_config
 from tests.gateway.test_core import files_of, jobs, run_until_idle
 from tests.peers import dciodvfy
@@ -348,9 +348,7 @@ def test_slide_jobs_run_on_dask_like_locally(
         local.close()
         remote.close()
     assert set(there) == {"slide-seg", "ann"}
-    assert {k: p.read_bytes() for k, p in here.items()} == {
-        k: p.read_bytes() for k, p in there.items()
-    }
+    assert {k: undated(p) for k, p in here.items()} == {k: undated(p) for k, p in there.items()}
     _check_objects(there["slide-seg"], there["ann"], expected)
     with Client(dask_cluster.address, timeout="30s") as client:
         prefixes = client.run_on_scheduler(
