@@ -30,6 +30,7 @@ True
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -276,8 +277,9 @@ def call_model(name: str, function: Any, source: Any, series: SeriesInfo) -> Mod
     except ModelError:
         raise
     except Exception as exc:  # any failure inside user code becomes a ModelError
+        # its text is the model's: it may quote what it was given (no patient data kept)
         raise ModelError(
-            f"model {name} failed: {type(exc).__name__}: {exc}",
+            f"model {name} failed: {type(exc).__name__}: {scrub(str(exc), series)}",
             attribute="model",
             hint=f"check the model on this {what} outside the gateway",
         ) from exc
@@ -287,6 +289,47 @@ def call_model(name: str, function: Any, source: Any, series: SeriesInfo) -> Mod
             attribute="model",
         )
     return result
+
+
+#: Value representations of free text, names, IDs and dates: what :func:`scrub` removes.
+_TEXT_VRS = frozenset({"PN", "LO", "SH", "LT", "ST", "UT", "UC", "DA", "DT", "AS"})
+
+
+def _given_texts(series: SeriesInfo) -> dict[str, str]:
+    """Return the texts a model was given, by where they came from (value -> keyword)."""
+    found = {
+        series.study_description: "StudyDescription",
+        series.series_description: "SeriesDescription",
+    }
+    for header in series.headers:
+        for element in header.iterall():
+            if element.VR not in _TEXT_VRS or element.value in (None, ""):
+                continue
+            values = element.value if element.VM > 1 else [element.value]
+            for value in values:
+                parts = [str(value)]
+                if element.VR == "PN":  # a name may be quoted in parts ("DOE, JOHN")
+                    parts += [str(value.family_name), str(value.given_name)]
+                found |= {part.strip(): element.keyword or str(element.tag) for part in parts}
+    return {value: key for value, key in found.items() if len(value) >= 3}
+
+
+def scrub(text: str, series: SeriesInfo) -> str:
+    """Return ``text`` with every text value the model was given replaced by its keyword.
+
+    A model's exception text is recorded (the gateway's store, audit log and status
+    page, a batch report): a message quoting the study description or, for a
+    de-identifying rule, a header value becomes ``<StudyDescription>``.
+
+    Examples
+    --------
+    >>> series = SeriesInfo(study_description="CT CHEST JOHN DOE")
+    >>> scrub("no lungs in 'ct chest john doe'", series)
+    "no lungs in '<StudyDescription>'"
+    """
+    for value, keyword in sorted(_given_texts(series).items(), key=lambda kv: -len(kv[0])):
+        text = re.sub(re.escape(value), f"<{keyword}>", text, flags=re.IGNORECASE)
+    return text
 
 
 def _check_labels(name: str, result: ModelResult, volume: Volume) -> None:
