@@ -195,6 +195,27 @@ def test_log_file_takes_the_log(study, tmp_path, capsys):
     assert all(getattr(h, "baseFilename", None) != str(log) for h in root)
 
 
+def test_pydicom_invalid_value_lines_do_not_quote_the_value(study, tmp_path):
+    # a malformed Instance Number holding a name: pydicom logs and warns with the value
+    folder = tmp_path / "malformed"
+    folder.mkdir()
+    ds = pydicom.dcmread(sorted((study / "dicom").glob("*.dcm"))[0])
+    ds.add_new("InstanceNumber", "IS", None)
+    ds["InstanceNumber"]._value = "DOE^JOHN7F3A"
+    ds.save_as(folder / "x.dcm")
+    log = tmp_path / "radbridge.log"
+    done = subprocess.run(
+        [sys.executable, "-m", "radbridge", "--log-file", str(log), "info", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    text = log.read_text()
+    assert "Invalid value for VR IS: <value not logged>" in text  # still says what is wrong
+    assert "7F3A" not in text + done.stderr
+
+
 def _run_on_terminal(argv: list[str], cwd: Path) -> tuple[int, str]:
     """Run radbridge with stderr on a pseudo-terminal; return (exit code, what it drew)."""
     leader, follower = pty.openpty()

@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -47,6 +49,7 @@ class Settings:
     verbose: int = 0
     log_file: Path | None = None
     handlers: list[logging.Handler] = field(default_factory=list)
+    warning_filters: list[Any] = field(default_factory=list)
     levels: dict[str, int] = field(default_factory=dict)
 
 
@@ -85,10 +88,30 @@ def configure(*, quiet: bool, verbose: int, log_file: Path | None) -> Settings:
     else:
         handler = _StderrHandler()
     handler.setFormatter(logging.Formatter(_FORMAT))
+    handler.addFilter(_RedactPydicomValues())
     root.addHandler(handler)
     state.handlers.append(handler)
+    # pydicom logs each invalid value (redacted above) and warns with it again on stderr
+    state.warning_filters = list(warnings.filters)
+    warnings.filterwarnings("ignore", message=_PYDICOM_VALUE_WARNING, category=UserWarning)
     _SETTINGS.set(state)
     return state
+
+
+#: pydicom's messages about an invalid element value, which quote the value.
+_PYDICOM_VALUE_WARNING = r"(?s).*(Invalid value for VR|is not valid for elements with a VR)"
+#: A quoted value in a pydicom message (Python's repr quoting, escapes included).
+_QUOTED = re.compile(r"'(?:\\.|[^'\\])*'" + r'|"(?:\\.|[^"\\])*"')
+
+
+class _RedactPydicomValues(logging.Filter):
+    """Log pydicom's records with their quoted element values (names, IDs) replaced."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "pydicom" or record.name.startswith("pydicom."):
+            record.msg = _QUOTED.sub("<value not logged>", record.getMessage())
+            record.args = None
+        return True
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -112,6 +135,8 @@ def reset() -> None:
         handler.close()
     for name, level in state.levels.items():
         logging.getLogger(name or None).setLevel(level)
+    if state.handlers:
+        warnings.filters[:] = state.warning_filters  # type: ignore[index]
     _SETTINGS.set(None)
 
 
