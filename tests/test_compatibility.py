@@ -73,7 +73,7 @@ SEG BINARY JPEG 2000                        | no  | yes | no  | no    | yes   | 
 SEG FRACTIONAL (default: explicit)          | yes | yes | no  | no    | no    | yes | yes | no
 SEG FRACTIONAL JPEG-LS (compact)            | no  | yes | no  | no    | no    | yes | yes | no
 SEG LABELMAP (default, ohif: RLE)           | yes | yes | no  | yes   | yes   | yes | yes | -
-SEG LABELMAP explicit (pacs)                | yes | yes | no  | yes   | yes   | yes | yes | -
+SEG LABELMAP explicit                       | yes | yes | no  | yes   | yes   | yes | yes | -
 SEG LABELMAP deflated (slicer)              | yes | yes | no  | yes   | no    | yes | no  | -
 SEG LABELMAP JPEG-LS (compact)              | no  | yes | no  | no    | yes   | yes | yes | -
 PM float32 (default)                        | yes | yes | -   | n/m   | n/m   | yes | yes | -
@@ -177,7 +177,7 @@ def _objects(study: Study, folder: Path) -> dict[str, Written]:
             study, folder, "fj", "fractional", profile="compact"
         ),
         "SEG LABELMAP (default, ohif: RLE)": _seg(study, folder, "l", "labelmap"),
-        "SEG LABELMAP explicit (pacs)": _seg(study, folder, "le", "labelmap", profile="pacs"),
+        "SEG LABELMAP explicit": _seg(study, folder, "le", "labelmap", transfer_syntax="explicit"),
         "SEG LABELMAP deflated (slicer)": _seg(study, folder, "ld", "labelmap", profile="slicer"),
         "SEG LABELMAP JPEG-LS (compact)": _seg(study, folder, "lj", "labelmap", profile="compact"),
         "PM float32 (default)": _pm(study, folder, "pf", adc),

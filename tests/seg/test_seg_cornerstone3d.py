@@ -43,10 +43,16 @@ def test_cornerstone3d_rebuilds_the_default_binary_seg_exactly(study, tmp_path, 
 
 
 @pytest.mark.parametrize(
-    ("profile", "syntax"), [(None, RLE), ("ohif", RLE), ("pacs", EXPLICIT), ("slicer", DEFLATED)]
+    ("options", "syntax"),
+    [
+        ({}, RLE),
+        ({"profile": "ohif"}, RLE),
+        ({"transfer_syntax": "explicit"}, EXPLICIT),
+        ({"profile": "slicer"}, DEFLATED),
+    ],
 )
-def test_cornerstone3d_rebuilds_label_map_segs_exactly(study, tmp_path, profile, syntax):
-    path = _write(tmp_path, study.labels, study, 7, segmentation_type="labelmap", profile=profile)
+def test_cornerstone3d_rebuilds_label_map_segs_exactly(study, tmp_path, options, syntax):
+    path = _write(tmp_path, study.labels, study, 7, segmentation_type="labelmap", **options)
     written = pydicom.dcmread(path, stop_before_pixels=True)
     assert (written.SegmentationType, written.file_meta.TransferSyntaxUID) == ("LABELMAP", syntax)
     theirs = cornerstone3d_segmentation(path, source_stack(study), tmp_path / "js")

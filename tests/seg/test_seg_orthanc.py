@@ -7,7 +7,9 @@ import uuid
 import pydicom
 import pytest
 
+from radbridge.errors import PresentationContextError
 from radbridge.iods.seg import encode_segmentation, read_segmentation
+from radbridge.net import Peer, store_file
 from tests.peers import storescu
 
 from .conftest import descriptions
@@ -58,3 +60,24 @@ def test_orthanc_stores_and_serves_our_seg_unchanged(orthanc, study, tmp_path, s
     served = read_segmentation(orthanc.instance_bytes(found["ID"]))
     assert served.dataset == pydicom.dcmread(path)
     assert served.label_volume(study.source).array.tolist() == study.labels.tolist()
+
+
+def test_stock_orthanc_refuses_label_map_segs_over_c_store(orthanc_factory, study, tmp_path):
+    """Orthanc 1.10.1 as installed (UnknownSopClassAccepted false, DCMTK 3.6.7) takes BINARY
+    SEGs over C-STORE but no Label Map SEG: why the ``pacs`` profile refuses LABELMAP."""
+    pacs = orthanc_factory(extra={"UnknownSopClassAccepted": False})
+    peer = Peer(pacs.aet, pacs.host, pacs.dicom_port)
+    for seg_type in ("binary", "labelmap"):
+        ds = encode_segmentation(
+            study.labels, study.source, descriptions(7), segmentation_type=seg_type
+        )
+        path = tmp_path / f"{seg_type}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        if seg_type == "binary":
+            assert store_file(path, peer) == 0
+        else:
+            with pytest.raises(
+                PresentationContextError, match=r"1\.2\.840\.10008\.5\.1\.4\.1\.1\.66\.7"
+            ):
+                store_file(path, peer)
+    assert len(pacs.instances()) == 1

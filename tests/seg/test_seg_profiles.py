@@ -41,3 +41,19 @@ def test_ohif_profile_refuses_true_fractional(study):
             profile="ohif",
         )
     assert "BINARY or LABELMAP" in str(caught.value)
+
+
+def test_pacs_profile_refuses_label_map_segs(study):
+    """A PACS on DCMTK before 3.6.9 refuses the Label Map SOP class (test_seg_orthanc.py)."""
+    with pytest.raises(
+        EncodingError, match=r"profile 'pacs'.*1\.2\.840\.10008\.5\.1\.4\.1\.1\.66\.7"
+    ):
+        encode_segmentation(
+            study.labels,
+            study.source,
+            descriptions(7),
+            segmentation_type="labelmap",
+            profile="pacs",
+        )
+    ds = encode_segmentation(study.labels, study.source, descriptions(7), profile="pacs")
+    assert ds.file_meta.TransferSyntaxUID == EXPLICIT  # BINARY: Segmentation Storage

@@ -5,7 +5,9 @@ highdicom, dcmjs/OHIF, Orthanc, dciodvfy, PixelMed): that is the ``interop``
 profile. The other profiles pick a documented set for one kind of reader — the
 smallest encoding it reads, measured by ``tests/test_compatibility.py`` — and
 refuse what that reader cannot open at all instead of writing it silently (so
-``slicer`` refuses integer Parametric Maps: dcmqi reads float32 maps only).
+``slicer`` refuses integer Parametric Maps: dcmqi reads float32 maps only, and
+``pacs`` Label Map SEGs: a PACS on DCMTK before 3.6.9, Orthanc 1.10.1 among them,
+refuses that SOP class in association negotiation).
 docs/compatibility.md has the table.
 
 ========== ============ ============== ============== ============= ==========
@@ -14,7 +16,7 @@ profile    SEG BINARY   SEG FRACTIONAL SEG LABELMAP   PM (integer)  SC
 interop    explicit     explicit       rle            explicit      explicit
 slicer     deflated     deflated       deflated       (refused)     explicit
 ohif       explicit     (refused)      rle            explicit      explicit
-pacs       explicit     explicit       explicit       explicit      explicit
+pacs       explicit     explicit       (refused)      explicit      explicit
 compact    deflated     jpegls         jpegls         jpegls        jpegls
 ========== ============ ============== ============== ============= ==========
 
@@ -56,7 +58,7 @@ _CHOICES = MappingProxyType(
         "interop": (_E, _E, _R, _E, _E),
         "slicer": (_D, _D, _D, None, _E),
         "ohif": (_E, None, _R, _E, _E),
-        "pacs": (_E, _E, _E, _E, _E),
+        "pacs": (_E, _E, None, _E, _E),
         "compact": (_D, _J, _J, _J, _J),
     }
 )
@@ -75,6 +77,13 @@ _REFUSALS = MappingProxyType(
             "yet supported')",
             "threshold the probabilities and write a BINARY or LABELMAP SEG, or use another "
             "profile",
+        ),
+        ("pacs", "seg-labelmap"): (
+            "Label Map Segmentation Storage (1.2.840.10008.5.1.4.1.1.66.7, 2024) is a SOP "
+            "class a PACS on DCMTK before 3.6.9 (Orthanc 1.10.1 among them) refuses in "
+            "association negotiation",
+            "write segmentation_type='binary' (Segmentation Storage; CLI --type binary), or "
+            "use another profile once the PACS accepts the class",
         ),
     }
 )
