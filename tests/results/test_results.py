@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import highdicom as hd
@@ -12,7 +12,8 @@ import pytest
 from pydicom import Dataset
 
 from radbridge.coding import sct
-from radbridge.errors import ConfigError, EncodingError, MissingAttributeError
+from radbridge.errors import ConfigError, EncodingError, GridMismatchError, MissingAttributeError
+from radbridge.geometry import Volume
 from radbridge.io.phantom import write_phantom
 from radbridge.io.series import load_datasets, read_series
 from radbridge.iods.source import Series
@@ -297,3 +298,25 @@ def test_the_sc_shows_the_window_and_polarity_the_images_ask_for(
         (40.0, 400.0),
         invert=photometric == "MONOCHROME1",
     )
+
+
+def test_a_label_map_off_the_source_grid_is_refused_where_drawn_on_the_images(phantom):
+    """sc and ko draw on / pick the source's own images: a shifted or resampled label
+    map would land on the wrong pixels or slice, so they refuse it (the seg encodes it
+    on its own grid); the sr leaves out the long axes it would draw on the images."""
+    source, volume, result, _ = phantom
+    shifted = volume.affine.copy()
+    shifted[:3, 3] += shifted[:3, 2] * 5  # five columns to the side: same shape
+    moved = replace(result, labels=Volume(result.labels.array, shifted))
+    for kind in ("sc", "ko"):
+        with pytest.raises(GridMismatchError, match=f"the {kind} output") as caught:
+            encode_results(source, moved, [kind])
+        assert caught.value.attribute == "labels"
+    half = volume.affine.copy()
+    half[:3, 1:3] *= 2  # resampled to half the in-plane resolution
+    coarse = replace(result, labels=Volume(result.labels.array[:, ::2, ::2], half))
+    objects = encode_results(source, coarse, ["seg", "sr"])
+    assert hd.seg.Segmentation.from_dataset(objects["seg"]).number_of_segments >= 1
+    assert "POLYLINE" not in str(objects["sr"])  # no long axis drawn on the wrong pixels
+    on_grid = encode_results(source, result, ["seg", "sr"])["sr"]
+    assert "POLYLINE" in str(on_grid)

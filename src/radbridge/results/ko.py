@@ -53,7 +53,7 @@ def _key_slice(context: ResultContext) -> tuple[SliceRef, str]:
             attribute="labels",
             hint="the model returned no label map, or the source has no instances",
         )
-    labels = np.asarray(result.labels.array)
+    labels = context.labels_on_source("ko")
     present = [f.label for f in result.findings if f.label and f.value.lower() == "present"]
     chosen = [lab for lab in present if (labels == lab).any()]
     mask = np.isin(labels, chosen) if chosen else labels > 0

@@ -24,6 +24,7 @@ Objects are matched to the model's instance numbers by their centroids
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -46,6 +47,8 @@ LONG_AXIS = sct("103339001", "Long axis")
 #: What OHIF's SR hydration (dcmjs) recognises as a Length annotation.
 TOOL_PREFIX = "Cornerstone3DTools@^0.1.0:Length"
 _MM = Code("mm", "UCUM", "mm")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -119,10 +122,14 @@ def long_axis_groups(
     """Return one TID 1410 long-axis group per object the model measured one by one.
 
     ``base`` maps a segment number to its volumetric group (finding, site and
-    tracking identifier are taken from it).
+    tracking identifier are taken from it). A label map off the source's grid
+    (resampled, shifted) gives none: its pixels are not the images' pixels (logged).
     """
     refs = series.slice_refs
     if not refs or len(refs) != labels.shape[0]:
+        return []
+    if not labels.geometry.is_close(series.geometry, atol=1e-3):
+        log.warning("the label map lies off the source's grid: no long axes drawn on the images")
         return []
     spacing = (labels.spacing[1], labels.spacing[2])
     array = np.asarray(labels.array)

@@ -43,9 +43,11 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+import numpy as np
+from numpy.typing import NDArray
 from pydicom import Dataset
 
-from radbridge.errors import ConfigError, EncodingError
+from radbridge.errors import ConfigError, EncodingError, GridMismatchError
 from radbridge.geometry import Volume
 from radbridge.iods.common import SeriesOptions
 from radbridge.iods.source import Series, SeriesLike
@@ -171,6 +173,38 @@ class ResultContext:
     def segments(self) -> tuple[SegmentDescription, ...]:
         """The result's segments, described once (codes, colours) for every output."""
         return tuple(describe_labels(dict(self.result.segments), algorithm=self.algorithm))
+
+    def labels_on_source(self, kind: str) -> NDArray[Any]:
+        """Return the label map's array when it lies on the source's grid.
+
+        For the kinds that draw on, or pick, the source's own images (``sc``, ``ko``).
+
+        Raises
+        ------
+        EncodingError
+            The result has no label map.
+        GridMismatchError
+            The label map lies on another grid (resampled, cropped, shifted): its
+            voxels are not the source's pixels.
+        """
+        labels = self.result.labels
+        if labels is None:
+            raise EncodingError(
+                f"the {kind} output needs the result's label map, and it has none",
+                attribute="labels",
+                hint=f"return labels= from the model, or leave {kind!r} out of the outputs",
+            )
+        if not labels.geometry.is_close(self.series.geometry, atol=1e-3):
+            raise GridMismatchError(
+                f"the result's label map lies on another grid than the source series, whose "
+                f"images the {kind} output uses (shape {labels.shape} against "
+                f"{self.series.geometry.shape}, or moved, rotated or in another frame of "
+                "reference)",
+                attribute="labels",
+                hint="resample the label map onto the source series' grid (nearest neighbour), "
+                f"e.g. as the model's input volume.with_array(...), or leave {kind!r} out",
+            )
+        return np.asarray(labels.array)
 
     def mask_or_labels(self, mask: Any, output: Output, *, to: str) -> Any:
         """Return ``mask`` (the mask ``output`` was given) when set, else the result's label map.

@@ -34,10 +34,10 @@ class ScOutput(Output):
 
 def encode(context: ResultContext, output: ScOutput) -> Dataset | None:
     """Render the label map over the images; None (logged) without a label map."""
-    labels = context.result.labels
-    if labels is None:
+    if context.result.labels is None:
         log.warning("no label map: SC overlay skipped")
         return None
+    labels = context.labels_on_source("sc")
     volume = context.image_volume()
     names = {d.segment_number: d.label for d in context.segments}
     colours = {
@@ -48,7 +48,7 @@ def encode(context: ResultContext, output: ScOutput) -> Dataset | None:
     display = context.series.display  # the window and polarity the images ask for
     frames = render_overlay(
         volume,
-        labels.array,
+        labels,
         colours,
         names,
         window=common_window(display),
