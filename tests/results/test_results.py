@@ -320,3 +320,23 @@ def test_a_label_map_off_the_source_grid_is_refused_where_drawn_on_the_images(ph
     assert "POLYLINE" not in str(objects["sr"])  # no long axis drawn on the wrong pixels
     on_grid = encode_results(source, result, ["seg", "sr"])["sr"]
     assert "POLYLINE" in str(on_grid)
+
+
+def test_a_float_label_map_of_whole_numbers_is_one_label_map_for_every_kind(phantom, tmp_path):
+    """A label map read as floats (nibabel's get_fdata()) is taken by every kind, as the
+    seg takes it, and draws the same segments as the integer one."""
+    source, _, result, _ = phantom
+    floats = replace(result, labels=result.labels.with_array(result.labels.array.astype(float)))
+    kinds = ["seg", "ko", "sc", RtstructOutput(allow_empty=True), GspsOutput(allow_empty=True)]
+    as_floats = encode_results(source, floats, kinds)
+    as_ints = encode_results(source, result, kinds)
+    assert list(as_floats) == list(as_ints) == ["seg", "ko", "sc", "rtstruct", "gsps"]
+    assert np.array_equal(as_floats["sc"].pixel_array, as_ints["sc"].pixel_array)
+    rois = [
+        [str(roi.ROIName) for roi in o["rtstruct"].StructureSetROISequence]
+        for o in (as_floats, as_ints)
+    ]
+    assert rois[0] == rois[1]
+    fractions = replace(floats, labels=floats.labels.with_array(floats.labels.array + 0.5))
+    with pytest.raises(EncodingError, match="integers"):
+        encode_results(source, fractions, ["sc"])

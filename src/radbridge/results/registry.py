@@ -174,6 +174,26 @@ class ResultContext:
         """The result's segments, described once (codes, colours) for every output."""
         return tuple(describe_labels(dict(self.result.segments), algorithm=self.algorithm))
 
+    @cached_property
+    def labels(self) -> Volume | None:
+        """The result's label map, as every kind reads it.
+
+        Whole numbers stored as floats (a NIfTI read with ``get_fdata()``) become
+        unsigned integers, so every kind takes the label map the ``seg`` takes;
+        other values are left for the kind to refuse.
+        """
+        labels = self.result.labels
+        if labels is None:
+            return None
+        array = np.asarray(labels.array)
+        if array.dtype.kind != "f" or not array.size or not np.isfinite(array).all():
+            return labels
+        if array.min() < 0 or not np.array_equal(array, np.rint(array)):
+            return labels
+        top = float(array.max())
+        dtype = np.uint8 if top <= 255 else np.uint16 if top <= 65535 else np.uint32
+        return labels.with_array(array.astype(dtype))
+
     def labels_on_source(self, kind: str) -> NDArray[Any]:
         """Return the label map's array when it lies on the source's grid.
 
@@ -187,7 +207,7 @@ class ResultContext:
             The label map lies on another grid (resampled, cropped, shifted): its
             voxels are not the source's pixels.
         """
-        labels = self.result.labels
+        labels = self.labels
         if labels is None:
             raise EncodingError(
                 f"the {kind} output needs the result's label map, and it has none",
@@ -216,7 +236,7 @@ class ResultContext:
         EncodingError
             Neither: no mask was given and the result has no label map.
         """
-        chosen = mask if mask is not None else self.result.labels
+        chosen = mask if mask is not None else self.labels
         if chosen is None:
             raise EncodingError(
                 f"the result has no label map to {to}",
