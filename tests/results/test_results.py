@@ -340,3 +340,14 @@ def test_a_float_label_map_of_whole_numbers_is_one_label_map_for_every_kind(phan
     fractions = replace(floats, labels=floats.labels.with_array(floats.labels.array + 0.5))
     with pytest.raises(EncodingError, match="integers"):
         encode_results(source, fractions, ["sc"])
+
+
+def test_a_measurement_without_unit_is_refused_naming_it(phantom):
+    """An empty unit used to fail inside the code builder ("a code needs a value and a
+    scheme, got '' / 'UCUM'"), naming neither the measurement nor what to give."""
+    source, _, result, _ = phantom
+    unitless = replace(result, measurements=(ModelMeasurement("mean", 50.0, "", label=1),))
+    with pytest.raises(EncodingError, match="'mean' \\(label 1\\) has no unit") as caught:
+        encode_results(source, unitless, ["seg", "sr"])
+    assert caught.value.attribute == "MeasurementUnitsCodeSequence"
+    assert '"1" for a value without unit' in str(caught.value)

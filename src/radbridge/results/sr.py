@@ -111,6 +111,13 @@ def _measurements(
 ) -> tuple[Measurement, ...]:
     out = []
     for m in items:
+        if not str(m.unit).strip():
+            raise EncodingError(
+                f"measurement {m.name!r} (label {m.label}) has no unit",
+                attribute="MeasurementUnitsCodeSequence",
+                hint='give its UCUM unit in ModelMeasurement(unit=...), e.g. "mm", "ml", '
+                '"mm3", "[hnsf\'U]"; "1" for a value without unit',
+            )
         concept, derivation, method = _NAMES.get(m.name.lower(), (None, None, None))
         out.append(
             Measurement(
