@@ -12,6 +12,7 @@ import pytest
 from pydicom import Dataset
 
 from radbridge.coding import sct
+from radbridge.color import dicom_lab_to_rgb
 from radbridge.errors import ConfigError, EncodingError, GridMismatchError, MissingAttributeError
 from radbridge.geometry import Volume
 from radbridge.io.phantom import write_phantom
@@ -351,3 +352,43 @@ def test_a_measurement_without_unit_is_refused_naming_it(phantom):
         encode_results(source, unitless, ["seg", "sr"])
     assert caught.value.attribute == "MeasurementUnitsCodeSequence"
     assert '"1" for a value without unit' in str(caught.value)
+
+
+def test_a_segment_without_a_colour_has_one_colour_in_every_object(phantom):
+    """Segments described by codes alone: the overlays drew them in default colours while
+    the SEG recommended none (each viewer then picks its own); now the SEG recommends the
+    colour the SC, GSPS and RTSTRUCT show."""
+    source, _, result, _ = phantom
+    tumour = {
+        "category": {
+            "value": "49755003",
+            "scheme": "SCT",
+            "meaning": "Morphologically Altered Structure",
+        },
+        "type": {"value": "108369006", "scheme": "SCT", "meaning": "Tumor"},
+    }
+    numbers = sorted(int(v) for v in np.unique(result.labels.array) if v)
+    coded = replace(result, segments={n: {"label": f"tumour {n}", **tumour} for n in numbers})
+    kinds = ["seg", "sc", RtstructOutput(), GspsOutput()]
+    objects = encode_results(source, coded, kinds)
+    seg = objects["seg"]
+    seg_rgb = {
+        int(item.SegmentNumber): dicom_lab_to_rgb(list(item.RecommendedDisplayCIELabValue))
+        for item in seg.SegmentSequence
+    }
+    assert sorted(seg_rgb) == numbers
+    rt_rgb = {
+        int(item.ReferencedROINumber): tuple(int(v) for v in item.ROIDisplayColor)
+        for item in objects["rtstruct"].ROIContourSequence
+    }
+    gsps_rgb = {
+        str(layer.GraphicLayer): dicom_lab_to_rgb(
+            list(layer.GraphicLayerRecommendedDisplayCIELabValue)
+        )
+        for layer in objects["gsps"].GraphicLayerSequence
+    }
+    sc_colours = {tuple(int(v) for v in p) for p in objects["sc"].pixel_array.reshape(-1, 3)}
+    for n in numbers:
+        assert rt_rgb[n] == seg_rgb[n]
+        assert gsps_rgb[f"TUMOUR {n}"] == seg_rgb[n]
+        assert seg_rgb[n] in sc_colours

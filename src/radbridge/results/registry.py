@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -50,6 +50,7 @@ from pydicom import Dataset
 from radbridge.errors import ConfigError, EncodingError, GridMismatchError
 from radbridge.geometry import Volume
 from radbridge.iods.common import SeriesOptions
+from radbridge.iods.content import default_colour
 from radbridge.iods.source import Series, SeriesLike
 from radbridge.models import ModelResult
 from radbridge.results.equipment import add_contributing_equipment
@@ -171,8 +172,18 @@ class ResultContext:
 
     @cached_property
     def segments(self) -> tuple[SegmentDescription, ...]:
-        """The result's segments, described once (codes, colours) for every output."""
-        return tuple(describe_labels(dict(self.result.segments), algorithm=self.algorithm))
+        """The result's segments, described once (codes, colours) for every output.
+
+        A segment described without a colour gets the default one the overlays draw
+        it in (:func:`~radbridge.iods.content.default_colour`), so the SEG recommends it too.
+        """
+        described = describe_labels(dict(self.result.segments), algorithm=self.algorithm)
+        return tuple(
+            d
+            if d.display_rgb is not None
+            else replace(d, display_rgb=default_colour(d.segment_number))
+            for d in described
+        )
 
     @cached_property
     def labels(self) -> Volume | None:
