@@ -20,6 +20,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from radbridge.batch.manifest import ManifestRow
 from radbridge.batch.tasks import RowResult, is_done, run_row
@@ -113,23 +114,33 @@ def _dask(rows: Sequence[ManifestRow], out: Path, address: str) -> Iterator[RowR
             hint="start it with `dask scheduler` and pass its tcp://HOST:PORT address",
         ) from exc
     with client:
-        futures = {
-            client.submit(
-                run_row,
-                row,
-                str(out),
-                key=f"radbridge-row-{row.id}-{os.getpid()}",
-                pure=False,
-                retries=2,
-            ): row
-            for row in rows
-        }
+        futures = {_submit(client, row, out, ""): row for row in rows}
+        suspects = []
         for future in distributed.as_completed(futures):
             try:
                 yield future.result()
-            except Exception as exc:  # KilledWorker: the row took its workers down with it
-                reason = f"the Dask task failed ({type(exc).__name__}: {str(exc)[:200]}); {_DIED}"
-                yield RowResult(futures[future].id, False, None, 0.0, reason)
+            except distributed.KilledWorker:
+                suspects.append(futures[future])
+            except Exception as exc:
+                yield _dask_failure(futures[future], exc)
+        # A worker that died took the rows queued on it along (each counted as a suspect
+        # of its death): each runs again alone, so only a row that kills its workers fails.
+        for row in suspects:
+            try:
+                yield _submit(client, row, out, "-alone").result()
+            except Exception as exc:
+                yield _dask_failure(row, exc)
+
+
+def _submit(client: Any, row: ManifestRow, out: Path, suffix: str) -> Any:
+    key = f"radbridge-row-{row.id}-{os.getpid()}{suffix}"
+    return client.submit(run_row, row, str(out), key=key, pure=False, retries=2)
+
+
+def _dask_failure(row: ManifestRow, exc: BaseException) -> RowResult:
+    """Return the failed row of a Dask task that raised ``exc`` (KilledWorker: workers died)."""
+    reason = f"the Dask task failed ({type(exc).__name__}: {str(exc)[:200]}); {_DIED}"
+    return RowResult(row.id, False, None, 0.0, reason)
 
 
 def run_batch(
