@@ -392,3 +392,33 @@ def test_a_segment_without_a_colour_has_one_colour_in_every_object(phantom):
         assert rt_rgb[n] == seg_rgb[n]
         assert gsps_rgb[f"TUMOUR {n}"] == seg_rgb[n]
         assert seg_rgb[n] in sc_colours
+
+
+def test_the_sr_tells_the_left_kidney_from_the_right(phantom):
+    """The sr output's groups come from the SEG's segments: "left kidney" and "right kidney"
+    (laterality on the Segmented Property Type) used to be two groups Finding = Kidney that
+    highdicom read alike. Now each has Finding Site Kidney with its Laterality, and the
+    long axes drawn for its objects say so too."""
+    source, _, result, _ = phantom
+    present = [int(v) for v in np.unique(result.labels.array) if v][:2]
+    array = np.zeros(result.labels.array.shape, np.uint8)
+    for number, label in enumerate(present, start=1):
+        array[result.labels.array == label] = number
+    kidneys = ModelResult(
+        labels=result.labels.with_array(array),
+        segments={1: "left kidney", 2: "right kidney"},
+        algorithm=AlgorithmInfo("demo", "1"),
+        measurements=(
+            ModelMeasurement("volume", 10.0, "mm3", label=1),
+            ModelMeasurement("volume", 12.0, "mm3", label=2),
+        ),
+    )
+    sr = encode_results(source, kidneys, ["seg", "sr"])["sr"]
+    content = hd.sr.srread(pydicom.filebase.DicomBytesIO(_bytes(sr))).content
+    theirs = content.get_volumetric_roi_measurement_groups()
+    sites = [[(s.value.meaning, s.laterality.meaning) for s in g.finding_sites] for g in theirs]
+    assert sites == [[("Kidney", "Left")], [("Kidney", "Right")]]
+    assert [g.laterality for g in read_measurement_report(sr).groups] == [
+        sct("7771000", "Left"),
+        sct("24028007", "Right"),
+    ]

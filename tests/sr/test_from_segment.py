@@ -165,3 +165,93 @@ def test_laterality_without_finding_site_is_refused(source):
         encode_measurement_report(MeasurementReport(groups=(sited,)), source)
     )
     assert back.groups[0].laterality == LEFT
+
+
+@pytest.fixture(scope="module")
+def kidneys_seg(source):
+    """ "left kidney" and "right kidney" from the name table: type Kidney with a Segmented
+    Property Type Modifier Left / Right, and no Anatomic Region."""
+    mask = np.zeros(source.geometry.shape, np.uint8)
+    mask[4:6, 10:20, 10:20] = 1
+    mask[4:6, 30:40, 30:40] = 2
+    return encode_segmentation(mask, source, {1: "left kidney", 2: "right kidney"})
+
+
+def _kidney_report(seg, source, path):
+    groups = tuple(
+        MeasurementGroup.from_segment(
+            seg, n, measurements=(Measurement(sct("118565006", "Volume"), float(n), MM3),)
+        )
+        for n in (1, 2)
+    )
+    encode_measurement_report(MeasurementReport(groups=groups), source).save_as(
+        path, enforce_file_format=True
+    )
+    return groups
+
+
+def test_laterality_of_the_property_type_is_the_finding_sites(kidneys_seg, source, tmp_path):
+    """The laterality of "left kidney" is on its Segmented Property Type, not on an Anatomic
+    Region: the group used to say Finding = Kidney alone, so highdicom (and dcmqi) read the
+    left and right kidney alike. Now it is Finding Site Kidney with Laterality Left (PS3.17
+    RRR.3; what highdicom's FindingSite and dcmqi's tid1500writer write)."""
+    import highdicom as hd
+
+    types = [item.SegmentedPropertyTypeCodeSequence[0] for item in kidneys_seg.SegmentSequence]
+    assert [t.SegmentedPropertyTypeModifierCodeSequence[0].CodeValue for t in types] == [
+        "7771000",
+        "24028007",
+    ]
+    assert not any("AnatomicRegionSequence" in item for item in kidneys_seg.SegmentSequence)
+    path = tmp_path / "sr.dcm"
+    groups = _kidney_report(kidneys_seg, source, path)
+    kidney, right = sct("64033007", "Kidney"), sct("24028007", "Right")
+    assert [(g.finding, g.finding_site, g.laterality) for g in groups] == [
+        (kidney, kidney, LEFT),
+        (kidney, kidney, right),
+    ]
+    theirs = hd.sr.srread(path).content.get_volumetric_roi_measurement_groups()
+    sites = [[(s.value.value, s.laterality.value) for s in g.finding_sites] for g in theirs]
+    assert sites == [[("64033007", "7771000")], [("64033007", "24028007")]]
+    back = read_measurement_report(path)
+    assert [(g.finding_site, g.laterality) for g in back.groups] == [
+        (kidney, LEFT),
+        (kidney, right),
+    ]
+
+
+@pytest.mark.peer
+def test_dcmqi_tells_the_left_kidney_from_the_right(kidneys_seg, source, tmp_path):
+    path = tmp_path / "sr.dcm"
+    _kidney_report(kidneys_seg, source, path)
+    metadata = tid1500reader(path, tmp_path / "dcmqi.json")
+    read = [
+        (g["Finding"]["CodeValue"], g["FindingSite"]["CodeValue"], g["Laterality"]["CodeValue"])
+        for g in metadata["Measurements"]
+    ]
+    assert read == [("64033007", "64033007", "7771000"), ("64033007", "64033007", "24028007")]
+    result = dciodvfy(path)
+    assert not result.errors, result.summary()
+    dump = dsrdump(path, "+Pt")
+    assert dump.returncode == 0
+    assert 'CODE:(,,"Laterality")=(7771000,SCT,"Left")' in dump.output
+
+
+def test_laterality_of_a_finding_without_anatomy_is_not_made_a_site(source, caplog):
+    """A "Mass" with a laterality modifier but no Anatomic Region: the mass is no finding
+    site, so the laterality cannot be written; the group says so instead of inventing one."""
+    mask = np.zeros(source.geometry.shape, np.uint8)
+    mask[4:6, 10:20, 10:20] = 1
+    mass = SegmentDescription(
+        1,
+        "left mass",
+        sct("49755003", "Morphologically Abnormal Structure"),
+        sct("4147007", "Mass"),
+        property_type_modifiers=(LEFT,),
+        algorithm=AlgorithmIdentification("mass-net", "1"),
+    )
+    seg = encode_segmentation(mask, source, [mass])
+    with caplog.at_level("WARNING"):
+        group = MeasurementGroup.from_segment(seg, 1)
+    assert (group.finding_site, group.laterality) == (None, None)
+    assert "left mass" in caplog.text and "Anatomic Region" in caplog.text

@@ -31,6 +31,7 @@ from radbridge.iods.source import sop_reference
 
 __all__ = [
     "ContentItem",
+    "as_sct",
     "code_item",
     "container_item",
     "content_tree",
@@ -192,7 +193,7 @@ def scoord3d_item(
     return item
 
 
-def _as_sct(code: Code) -> Code:
+def as_sct(code: Code) -> Code:
     """Return an SRT code as its SCT equivalent (when there is one); other codes as they are."""
     if code.scheme != "SRT":
         return code
@@ -252,8 +253,8 @@ class ContentItem:
         """
         if self.concept is None:
             return False
-        name = _as_sct(self.concept)
-        return any(name == _as_sct(concept) for concept in concepts)
+        name = as_sct(self.concept)
+        return any(name == as_sct(concept) for concept in concepts)
 
     def find(self, concept: Code) -> list[ContentItem]:
         """Return the direct children whose concept name is ``concept`` (SRT = its SCT)."""

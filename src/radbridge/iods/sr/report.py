@@ -22,6 +22,7 @@ Examples
 
 from __future__ import annotations
 
+import logging
 import math
 import numbers
 import reprlib
@@ -31,11 +32,12 @@ from typing import Any
 
 from pydicom import Dataset
 
-from radbridge.codes import BILATERAL, LEFT, RIGHT, UNILATERAL
+from radbridge.codes import BILATERAL, LEFT, RIGHT, UNILATERAL, is_anatomical_structure
 from radbridge.coding import Code
 from radbridge.errors import EncodingError, InvalidAttributeError
 from radbridge.iods.content import AlgorithmIdentification, SegmentDescription
 from radbridge.iods.sr import concepts
+from radbridge.iods.sr.content import as_sct
 from radbridge.ucum import parse_units
 from radbridge.uids import is_valid_uid
 
@@ -88,6 +90,44 @@ _SEGMENTATION_CLASSES = {
 }
 # CID 244 Laterality (SCT).
 _LATERALITY_SCT = {code.value for code in (LEFT, RIGHT, BILATERAL, UNILATERAL)}
+
+log = logging.getLogger(__name__)
+
+
+def _laterality(modifiers: tuple[Code, ...]) -> Code | None:
+    """Return the first CID 244 laterality among ``modifiers`` (SCT; legacy SRT ones mapped)."""
+    for modifier in map(as_sct, modifiers):
+        if modifier.scheme == "SCT" and modifier.value in _LATERALITY_SCT:
+            return modifier
+    return None
+
+
+def _segment_site(segment: SegmentDescription) -> tuple[Code | None, Code | None]:
+    """Return the finding site a segment names and its laterality.
+
+    The Anatomic Region, with the laterality among its modifiers. Without one, an
+    anatomical structure is its own site (PS3.3 C.8.20.2: the anatomy is implicit in the
+    property type): "left kidney" (type Kidney, modifier Left) is Finding Site Kidney with
+    Laterality Left, as PS3.17 RRR.3 and dcmqi's tid1500writer encode a site's side and
+    highdicom and dcmqi read it. Anything else with a laterality has no site to carry it.
+    """
+    if segment.anatomic_region is not None:
+        return segment.anatomic_region, _laterality(segment.anatomic_region_modifiers)
+    laterality = _laterality(segment.property_type_modifiers)
+    if laterality is None or segment.property_type is None:
+        return None, None
+    if segment.category is not None and is_anatomical_structure(as_sct(segment.category)):
+        return segment.property_type, laterality
+    log.warning(
+        "segment %d (%r): its laterality %s qualifies a %s, which is no finding site, so the "
+        "SR group cannot carry it; describe the segment with an Anatomic Region and give the "
+        "laterality as its modifier",
+        segment.segment_number,
+        segment.label,
+        laterality.meaning,
+        segment.property_type.meaning,
+    )
+    return None, None
 
 
 def _check_laterality(site: Code | None, laterality: Code | None, where: str) -> None:
@@ -456,9 +496,13 @@ class MeasurementGroup:
         """Build the TID 1411 group for segment ``segment_number`` of ``seg`` in one call.
 
         The finding, finding category, finding site (and its laterality) come from
-        the segment's Segmented Property Type, Category and Anatomic Region; the
-        tracking identifier and UID from its Tracking ID/UID (else its label); the
-        algorithm from its Segmentation Algorithm Identification.
+        the segment's Segmented Property Type, Category and Anatomic Region (with its
+        laterality modifier). A segment of an anatomical structure without Anatomic
+        Region whose type has a laterality modifier (e.g. "left kidney") is its own
+        finding site, with that laterality: readers of TID 1411 (highdicom, dcmqi)
+        find a group's side there. The tracking identifier and UID come from its
+        Tracking ID/UID (else its label); the algorithm from its Segmentation
+        Algorithm Identification.
 
         Parameters
         ----------
@@ -496,14 +540,7 @@ class MeasurementGroup:
         reference = SegmentReference.from_segmentation(seg, segment_number)
         item = next(s for s in seg.SegmentSequence if int(s.SegmentNumber) == segment_number)
         segment = SegmentDescription.from_dataset(item)
-        laterality = next(
-            (
-                m
-                for m in segment.anatomic_region_modifiers
-                if m.scheme == "SCT" and m.value in _LATERALITY_SCT
-            ),
-            None,
-        )
+        site, laterality = _segment_site(segment)
         found = segment.algorithm
         if algorithm is None and found is not None and found.name and found.version:
             algorithm = AlgorithmIdentification(found.name, found.version)
@@ -512,8 +549,8 @@ class MeasurementGroup:
             tracking_uid=tracking_uid or segment.tracking_uid,
             finding=segment.property_type,
             finding_category=segment.category,
-            finding_site=segment.anatomic_region,
-            laterality=laterality if segment.anatomic_region is not None else None,
+            finding_site=site,
+            laterality=laterality,
             segment=reference,
             measurements=tuple(measurements),
             evaluations=tuple(evaluations),
