@@ -23,6 +23,7 @@ from radbridge.gateway import Gateway, load_gateway_config
 from radbridge.gateway.routing import Match, Rule
 from radbridge.gateway.status import status
 from radbridge.gateway.store import SCHEMA_VERSION, JobState, Retry, Store
+from radbridge.io.phantom import write_phantom
 from tests.gateway.processes import (
     GatewayProcess,
     Storescu,
@@ -173,6 +174,42 @@ def test_a_dead_job_with_a_delivery_still_pending_is_kept(config, phantom_study)
         assert spool_files(gateway) == []
     finally:
         gateway.close()
+
+
+def test_a_file_that_cannot_be_removed_does_not_stop_the_other_purges(
+    processed, phantom_study, tmp_path, monkeypatch
+):
+    """A purged file the gateway may not remove (a read-only folder) stays listed, alone."""
+    gateway = processed
+    other = write_phantom(tmp_path / "other", slices=4, size=32, seed=2)
+    receive(gateway, files_of(other), "a2")
+    run_until_idle(gateway)
+    (stuck,) = query(gateway, "SELECT path FROM instances ORDER BY id LIMIT 1")
+    real = Path.unlink
+
+    def unlink(path, missing_ok=False):
+        if str(path) == stuck[0]:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path, missing_ok=missing_ok)
+
+    far = time.time() + 2 * HOUR
+    with monkeypatch.context() as patch:
+        patch.setattr(Path, "unlink", unlink)
+        with pytest.raises(StorageError, match="cannot remove 1 purged file") as err:
+            for _ in range(5):  # a round per series; the failure is said at each look
+                gateway.sweep_once(now=far)
+        assert stuck[0] in str(err.value)
+        for _ in range(10):  # the look that failed went on: the other series is purged too
+            with pytest.raises(StorageError):  # said at each round until the next look
+                gateway.sweep_once(now=far)
+            if gateway.sweeper.due() is False:  # this look is over
+                break
+    assert {r[0] for r in query(gateway, "SELECT purged_at IS NOT NULL FROM series")} == {1}
+    assert [Path(stuck[0])] == spool_files(gateway)  # only the file that could not go
+    assert query(gateway, "SELECT path FROM purge_files") == [stuck]
+    gateway.sweeper._next = 0.0  # the next look (permissions fixed) removes it
+    gateway.sweep_once(now=far)
+    assert spool_files(gateway) == [] and status(gateway.store)["purged"]["files_left"] == 0
 
 
 def test_retention_0_keeps_everything(config, phantom_study):

@@ -69,6 +69,16 @@ def _size(path: Path) -> int:
         return 0
 
 
+def _cannot_remove(failed: list[tuple[PurgeFile, OSError]]) -> StorageError:
+    first, error = failed[0]
+    return StorageError(
+        f"cannot remove {len(failed)} purged file(s) ({error.strerror or error})",
+        path=first.path,
+        hint="fix the permissions of the data directory (or what keeps the file); "
+        "the sweep tries again at its next look, and purges other series meanwhile",
+    )
+
+
 class Sweeper:
     """Remove what retention lets go, never a file in use (see the module docstring).
 
@@ -96,6 +106,8 @@ class Sweeper:
         self._recording = recording
         self._in_use = in_use
         self._next = 0.0  # time.monotonic() of the next look for finished series
+        self._failing: set[str] = set()  # listed files that failed: skipped until the next look
+        self._failed: list[tuple[PurgeFile, OSError]] = []  # the latest of those failures
 
     @property
     def interval_s(self) -> float:
@@ -111,9 +123,12 @@ class Sweeper:
         """Remove what is left of earlier purges, then purge one finished series.
 
         Returns whether anything was claimed or removed (more may be left: call
-        again). ``now`` is the wall-clock time the retention is measured to.
+        again). ``now`` is the wall-clock time the retention is measured to. A
+        file that cannot be removed stays listed and is skipped until the next
+        look for finished series, so it never stops the other purges; the round
+        then raises a :class:`~radbridge.errors.StorageError` naming it.
         """
-        removed = self.remove_files()
+        removed, failed = self._remove_listed()
         retention_s = self.config.spool_retention_h * 3600.0
         purge = None
         if retention_s > 0 and removed < FILES_PER_ROUND:
@@ -121,9 +136,17 @@ class Sweeper:
             purge = self.store.claim_purge(stamp - retention_s, self.config.outbox_dir, now=stamp)
             if purge is not None:
                 self._claimed(purge)
-                removed += self.remove_files()
-        left = removed >= FILES_PER_ROUND or purge is not None
+                more, failed_more = self._remove_listed()
+                removed, failed = removed + more, failed + failed_more
+        left = removed + len(failed) >= FILES_PER_ROUND or purge is not None
+        self._failed = failed or self._failed  # said at every round until a look clears it
+        failures = self._failed
+        if not left:  # the next look tries the files that failed again
+            self._failing.clear()
+            self._failed = []
         self._next = 0.0 if left else time.monotonic() + self.interval_s
+        if failures:
+            raise _cannot_remove(failures)
         return bool(removed) or purge is not None
 
     def _claimed(self, purge: Purge) -> None:
@@ -147,14 +170,26 @@ class Sweeper:
         )
 
     def remove_files(self) -> int:
-        """Remove up to :data:`FILES_PER_ROUND` files claimed purges listed; return how many."""
+        """Remove up to :data:`FILES_PER_ROUND` files claimed purges listed; return how many.
+
+        Raises :class:`~radbridge.errors.StorageError` naming a file that could not
+        be removed (it stays listed; the others were removed).
+        """
+        removed, failed = self._remove_listed()
+        if failed:
+            raise _cannot_remove(failed)
+        return removed
+
+    def _remove_listed(self) -> tuple[int, list[tuple[PurgeFile, OSError]]]:
+        """Remove up to a round of listed files; return how many went, and the failures."""
         done: list[tuple[PurgeFile, int]] = []
         failed: list[tuple[PurgeFile, OSError]] = []
-        for item in self.store.purge_files(FILES_PER_ROUND):
+        for item in self.store.purge_files(FILES_PER_ROUND, skip=self._failing):
             try:
                 size = self._remove(item)
-            except OSError as exc:  # kept listed: the next round tries again
+            except OSError as exc:  # kept listed: the next look tries again
                 failed.append((item, exc))
+                self._failing.add(item.path)
                 continue
             if size is not None:  # None: a receiver is recording it, the next round decides
                 done.append((item, size))
@@ -163,14 +198,7 @@ class Sweeper:
         if done:
             for series_uid in self.store.purge_files_removed(done):
                 log.info("series %s: its purged files are removed", series_uid)
-        if failed:
-            first, error = failed[0]
-            raise StorageError(
-                f"cannot remove {len(failed)} purged file(s) ({error.strerror or error})",
-                path=first.path,
-                hint="fix the permissions of the data directory; the sweep tries again",
-            )
-        return len(done)
+        return len(done), failed
 
     def _remove(self, item: PurgeFile) -> int | None:
         if item.kind == "spool":

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from radbridge.gateway.store._pseudonyms import Pseudonyms
@@ -110,9 +110,17 @@ class Retention(Pseudonyms):
         count = int(row["instance_count"])
         return Purge(uid, versions, jobs, count, int(results), len(spool) + len(outbox))
 
-    def purge_files(self, limit: int) -> list[PurgeFile]:
-        """Return up to ``limit`` files claimed purges still have to remove, oldest first."""
-        rows = self._rows("SELECT * FROM purge_files ORDER BY rowid LIMIT ?", limit)
+    def purge_files(self, limit: int, *, skip: Collection[str] = ()) -> list[PurgeFile]:
+        """Return up to ``limit`` files claimed purges still have to remove, oldest first.
+
+        ``skip``: paths left out (files whose removal just failed).
+        """
+        rows = self._rows(
+            "SELECT * FROM purge_files WHERE path NOT IN (SELECT value FROM json_each(?)) "
+            "ORDER BY rowid LIMIT ?",
+            json.dumps(sorted(skip)),
+            limit,
+        )
         return [PurgeFile.from_row(row) for row in rows]
 
     def purge_files_removed(self, removed: Sequence[tuple[PurgeFile, int]]) -> list[str]:
