@@ -19,6 +19,7 @@ from radbridge.net.receiver import StoredInstance, store_instance
 #: Turns a new state database back into schema 5 (before retention), for upgrade tests.
 BEFORE_RETENTION = (
     "DROP TABLE purge_files; ALTER TABLE versions DROP COLUMN purged_at; "
+    "ALTER TABLE series DROP COLUMN retention_from; "
     + " ".join(
         f"ALTER TABLE series DROP COLUMN purged_{name};"
         for name in ("at", "version", "instances", "results", "bytes")

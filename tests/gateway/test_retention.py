@@ -421,4 +421,40 @@ def test_a_schema_5_database_gains_the_purge_records(tmp_path):
     finally:
         store.close()
     with sqlite3.connect(path) as check:
-        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
+
+
+def test_series_of_an_upgraded_database_are_kept_for_the_retention_from_the_upgrade(
+    config, phantom_study, tmp_path, monkeypatch
+):
+    """A job an older gateway dead-lettered days ago can still be retried after the upgrade."""
+    (tmp_path / "gpu_gone.py").write_text("def model(v, s):\n    raise RuntimeError('no GPU')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    rule = Rule("flaky", model="gpu_gone:model", match=Match(modality=("CT",)))
+    changes = {"rules": (rule,), "max_attempts": 1, "spool_retention_h": 0.0}
+    gateway = Gateway(replace(config, **changes))
+    receive(gateway, files_of(phantom_study))
+    run_until_idle(gateway)
+    gateway.close()
+    ago = 100 * HOUR  # a schema-5 gateway dead-lettered the job 100 h ago
+    times = {
+        "series": ("first_received_at", "last_received_at", "settled_at"),
+        "versions": ("created_at", "last_received_at"),
+        "jobs": ("created_at", "started_at", "finished_at", "next_attempt_at"),
+    }
+    with sqlite3.connect(config.database) as old:
+        for table, columns in times.items():
+            old.execute(f"UPDATE {table} SET " + ", ".join(f"{c} = {c} - {ago}" for c in columns))
+        old.executescript(BEFORE_RETENTION + "PRAGMA user_version = 5;")
+
+    upgraded = time.time()
+    gateway = Gateway(replace(config, **(changes | {"spool_retention_h": 72.0})))
+    try:
+        assert job_states(gateway) == [(1, 1, JobState.DEAD)]
+        assert not gateway.sweep_once()  # the first start after the upgrade removes nothing
+        assert not gateway.sweep_once(now=upgraded + 71 * HOUR)
+        assert len(spool_files(gateway)) == 24
+        assert gateway.sweep_once(now=upgraded + 73 * HOUR)  # 72 h after the upgrade
+        assert spool_files(gateway) == []
+    finally:
+        gateway.close()

@@ -17,7 +17,7 @@ __all__ = ["SCHEMA_VERSION", "Database"]
 T = TypeVar("T")
 
 #: Bumped whenever the tables change; an older database is upgraded by ``_MIGRATIONS``.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 _ALERTS = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -84,8 +84,16 @@ ALTER TABLE versions ADD COLUMN purged_at REAL;
     + _PURGE_FILES
 )
 
+#: Schema 7: the retention of the series a database already has when it is upgraded
+#: counts from the upgrade (``retention_from``), not from their last event, so a
+#: dead-lettered job of an older gateway can still be retried within spool_retention_h.
+_RETENTION_FROM = (
+    "ALTER TABLE series ADD COLUMN retention_from REAL; "
+    "UPDATE series SET retention_from = (julianday('now') - 2440587.5) * 86400.0;"
+)
+
 #: schema version -> the statements that upgrade a database of that version by one
-_MIGRATIONS = {2: _ALERTS, 3: _PSEUDONYMS, 4: _HOLDS, 5: _PURGED}
+_MIGRATIONS = {2: _ALERTS, 3: _PSEUDONYMS, 4: _HOLDS, 5: _PURGED, 6: _RETENTION_FROM}
 
 _SCHEMA = (
     """
@@ -134,7 +142,8 @@ CREATE TABLE IF NOT EXISTS series (
     purged_version INTEGER NOT NULL DEFAULT 0,
     purged_instances INTEGER NOT NULL DEFAULT 0,
     purged_results INTEGER NOT NULL DEFAULT 0,
-    purged_bytes INTEGER NOT NULL DEFAULT 0
+    purged_bytes INTEGER NOT NULL DEFAULT 0,
+    retention_from REAL
 );
 CREATE TABLE IF NOT EXISTS versions (
     series_instance_uid TEXT NOT NULL,

@@ -25,12 +25,14 @@ from radbridge.gateway.store.records import Purge, PurgeFile
 
 __all__ = ["Retention"]
 
-#: A series whose files may go: finished, and nothing about it newer than :cutoff.
+#: A series whose files may go: finished, and nothing about it newer than :cutoff (nor the
+#: upgrade that brought retention, for a series an older gateway received).
 _FINISHED = """
 SELECT s.* FROM series s
 WHERE s.version > s.purged_version AND s.revision = s.assembled_revision
   AND s.held_reason IS NULL AND s.open_transfers = 0
   AND s.last_received_at <= :cutoff AND s.settled_at <= :cutoff
+  AND COALESCE(s.retention_from, 0) <= :cutoff
   AND NOT EXISTS (SELECT 1 FROM versions v WHERE v.series_instance_uid = s.series_instance_uid
                   AND v.created_at > :cutoff)
   AND NOT EXISTS (
