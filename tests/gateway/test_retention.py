@@ -293,6 +293,43 @@ def test_a_purged_dead_job_is_not_retried(config, phantom_study, tmp_path, monke
         gateway.close()
 
 
+def test_a_purged_jobs_alert_that_names_the_patient_fails_for_good_naming_the_purge(
+    config, phantom_study
+):
+    """Its patient block is read from the spool at send time: after the purge, not there."""
+    from radbridge.gateway.triage import Urgency
+    from radbridge.net import AlertTargets, FhirTarget
+
+    from .alert_receivers import HttpReceiver
+
+    ris = HttpReceiver([403], fhir=True)  # refused once: dead-lettered
+    target = FhirTarget(url=ris.url, name="ris", patient_identifiers=True, patient_system="1")
+    rule = Rule(
+        "ct",
+        model="reference-ct",
+        match=Match(modality=("CT",)),
+        destinations=("archive",),
+        urgent=Urgency(findings=("lung nodule: present",)),
+        alert=("ris",),
+    )
+    changes = {"rules": (rule,), "alerts": AlertTargets(fhir={"ris": target})}
+    gateway = Gateway(replace(config, spool_retention_h=1.0, **changes))
+    try:
+        receive(gateway, files_of(phantom_study))
+        run_until_idle(gateway)
+        assert [tuple(r) for r in query(gateway, "SELECT state FROM alerts")] == [("failed",)]
+        assert gateway.sweep_once(now=time.time() + 2 * HOUR)
+        gateway.store.retry_job(1)  # queued again: other destinations need no spool file
+        assert gateway.alert_once()
+        ((state, attempts, error),) = query(gateway, "SELECT state, attempts, error FROM alerts")
+    finally:
+        gateway.close()
+        ris.stop()
+    assert (state, attempts, len(ris.requests)) == ("failed", 1, 1)  # not retried in vain
+    assert error.startswith("permanent: the alert of job 1 to ris names the patient")
+    assert "retention sweep removed them" in error and "send the series" in error.lower()
+
+
 def test_an_instance_sent_again_during_the_sweep_is_kept_or_refused(
     processed, phantom_study, monkeypatch
 ):

@@ -25,7 +25,7 @@ from pathlib import Path
 from pydicom import dcmread
 
 from radbridge.attributes import text_value
-from radbridge.errors import ConfigError
+from radbridge.errors import ConfigError, SendError
 from radbridge.gateway.config import GatewayConfig
 from radbridge.gateway.routing import Rule
 from radbridge.gateway.runner import JobOutput
@@ -90,6 +90,22 @@ def patient_of(path: str | Path) -> AlertPatient:
     )
 
 
+def _refuse_purged(alert: Alert, job: Job, purged_at: float | None) -> None:
+    """Refuse, for good, an alert whose patient block would be read from removed files."""
+    if purged_at is None:
+        return
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(purged_at))
+    failure = SendError(
+        f"the alert of job {job.id} to {alert.target} names the patient, read from the "
+        f"spool files of version {job.version} of series {job.series_instance_uid}; the "
+        f"retention sweep removed them at {when}",
+        attribute="spool_retention_h",
+        hint="send the series to the gateway again: its new version alerts again",
+    )
+    failure.permanent = True
+    raise failure
+
+
 def send_queued_alert(
     alert: Alert, store: Store, config: GatewayConfig, sender: AlertSender = send_alert
 ) -> str:
@@ -99,6 +115,10 @@ def send_queued_alert(
     ------
     ConfigError
         The destination is no longer configured (permanent).
+    SendError
+        The destination names the patient (``patient_identifiers``) and the
+        retention sweep removed the spool files the patient block is read from
+        (permanent).
     AlertError
         The destination did not take it (``permanent`` tells whether to retry).
     """
@@ -112,6 +132,7 @@ def send_queued_alert(
     message = AlertMessage.from_json(alert.payload)
     if target.patient_identifiers:
         job = store.job(alert.job_id)
+        _refuse_purged(alert, job, store.version_purged_at(job.series_instance_uid, job.version))
         inputs = store.version_inputs(job.series_instance_uid, job.version)
         message = message.with_patient(patient_of(inputs[0].path) if inputs else None)
     return sender(target, message)

@@ -192,7 +192,8 @@ class Queue(Alerts):
             ``force``; queued, running or delivering: it is in progress); or the
             retention sweep removed its version's files (a dead job or ``force``:
             nothing is left to run on or to deliver; its failed alerts are still
-            retried).
+            retried, but one to a destination that names the patient then fails
+            for good: the patient block is read from the removed spool files).
         """
         stamp = now or time.time()
         job = self.job(job_id)

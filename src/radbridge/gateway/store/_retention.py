@@ -112,6 +112,15 @@ class Retention(Pseudonyms):
         count = int(row["instance_count"])
         return Purge(uid, versions, jobs, count, int(results), len(spool) + len(outbox))
 
+    def version_purged_at(self, series_uid: str, version: int) -> float | None:
+        """Return when the retention sweep removed a version's files (None: not removed)."""
+        rows = self._rows(
+            "SELECT purged_at FROM versions WHERE series_instance_uid = ? AND version = ?",
+            series_uid,
+            version,
+        )
+        return None if not rows or rows[0]["purged_at"] is None else float(rows[0]["purged_at"])
+
     def purge_files(self, limit: int, *, skip: Collection[str] = ()) -> list[PurgeFile]:
         """Return up to ``limit`` files claimed purges still have to remove, oldest first.
 
