@@ -68,3 +68,34 @@ def test_a_failed_fsync_is_retried_for_the_others_and_raised_for_its_caller(tmp_
         thread.join()
     assert len(errors) == 1  # the caller whose fsync failed is told (its instance is refused)
     assert len(attempts) >= 2  # the others got an fsync that succeeded
+
+
+def test_a_folder_another_thread_is_making_is_used_only_once_its_entry_is_durable(
+    tmp_path, monkeypatch
+):
+    """Two receivers of one new series: the second must not write into the folder the first
+    has just made before that folder's entry in its parent is fsynced (CI at 1e64d22: the
+    four-association durability trace saw an answer before that fsync)."""
+    events: list[str] = []
+    made = threading.Event()
+
+    def slow_fsync(folder):
+        if folder.name == "study":  # "series" was just made; its entry is being synced
+            made.set()
+        time.sleep(0.2)
+        events.append(f"fsync {folder.name}")
+
+    monkeypatch.setattr(durable, "_fsync_dir", slow_fsync)
+    folder = tmp_path / "study" / "series"
+
+    def second() -> None:
+        made.wait(5)
+        durable.make_dirs(folder)
+        events.append("second may write")
+
+    other = threading.Thread(target=second)
+    other.start()
+    durable.make_dirs(folder)
+    other.join()
+    assert events.index("second may write") > events.index("fsync study")
+    durable._forget_folder(folder)

@@ -48,6 +48,7 @@ __all__ = [
 _TEMP_PREFIX = ".rb-tmp-"
 _dirs_synced: set[Path] = set()
 _dirs_lock = threading.Lock()
+_making_dirs = threading.Lock()
 
 
 def instance_path(
@@ -151,22 +152,30 @@ def make_dirs(folder: Path, mode: int | None = None) -> None:
     with _dirs_lock:
         if folder in _dirs_synced:
             return
-    missing: list[Path] = []
-    probe = folder
-    while not probe.exists():
-        missing.append(probe)
-        probe = probe.parent
-    for created in reversed(missing):
-        try:
-            created.mkdir(mode=0o777 if mode is None else mode)
-        except FileExistsError:  # another thread made it meanwhile
-            pass
-        else:
-            if mode is not None:
-                os.chmod(created, mode)
-        _fsync_dir(created.parent)
-    with _dirs_lock:
-        _dirs_synced.add(folder)
+    # One maker at a time: a thread that finds a folder another thread has just made
+    # waits until that folder's entry is fsynced, instead of writing into it at once.
+    with _making_dirs:
+        with _dirs_lock:
+            if folder in _dirs_synced:
+                return
+        missing: list[Path] = []
+        probe = folder
+        while not probe.exists():
+            missing.append(probe)
+            probe = probe.parent
+        for created in reversed(missing):
+            try:
+                created.mkdir(mode=0o777 if mode is None else mode)
+            except FileExistsError:  # another process made it meanwhile
+                pass
+            else:
+                if mode is not None:
+                    os.chmod(created, mode)
+            _fsync_dir(created.parent)
+        if not missing:  # made by another process, or before a crash: make its entry durable
+            _fsync_dir(folder.parent)
+        with _dirs_lock:
+            _dirs_synced.add(folder)
 
 
 class StreamedFile:
