@@ -57,6 +57,9 @@ ALLOWED = {
     ("radbridge.cli.output", "setLevel"),
     ("radbridge.cli.output", "addHandler"),
     ("radbridge.cli.output", "removeHandler"),
+    # pydicom's invalid-value warnings quote the value (a name): hidden while the command
+    # runs (its log line is redacted instead), the filters put back when main() returns
+    ("radbridge.cli.output", "filterwarnings"),
     ("radbridge.cli", "quiet_pynetdicom"),  # likewise pynetdicom's level
     ("radbridge.net.dimse.quiet", "setLevel"),  # quiet_pynetdicom itself (called by the CLI)
     ("radbridge.cli.gateway", "signal"),  # SIGTERM while `radbridge gateway run` runs, restored

@@ -216,6 +216,18 @@ def test_pydicom_invalid_value_lines_do_not_quote_the_value(study, tmp_path):
     assert "7F3A" not in text + done.stderr
 
 
+def test_main_puts_the_warning_filters_back(study):
+    """The command hides pydicom's value-quoting warnings while it runs, and only then."""
+    import warnings
+
+    def hiding() -> list[object]:
+        return [f for f in warnings.filters if f[1] is not None and "VR" in f[1].pattern]
+
+    before = list(warnings.filters)
+    assert main(["info", str(study / "dicom")]) == 0
+    assert warnings.filters == before and hiding() == []
+
+
 def _run_on_terminal(argv: list[str], cwd: Path) -> tuple[int, str]:
     """Run radbridge with stderr on a pseudo-terminal; return (exit code, what it drew)."""
     leader, follower = pty.openpty()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -251,11 +252,18 @@ def test_gateway_on_four_associations_answers_only_after_the_commit_holding_the_
         f'[gateway]\ndata_dir = "data"\nport = {port}\nquiet_period_s = 60\n'
     )
     command = [sys.executable, "-m", "radbridge", "gateway", "run", "--config", "gateway.toml"]
-    trace = _trace_receiver(tmp_path, command, port, twenty_four_slices, associations=4)
-    stored = instances_stored(parse_trace(trace), database=True, grouped=True)
-    assert len(stored) == 24
-    commits = {item.committed for item in stored}
-    assert len(commits) < len(stored), "no commit was shared"
+    for _attempt in range(2):
+        # every answer after its row's commit, in every run (instances_stored checks it)
+        trace = _trace_receiver(tmp_path, command, port, twenty_four_slices, associations=4)
+        stored = instances_stored(parse_trace(trace), database=True, grouped=True)
+        assert len(stored) == 24
+        if len({item.committed for item in stored}) < len(stored):
+            break
+        # a loaded machine can serialise the four senders (CI at 1e64d22 with two other
+        # jobs running): sharing is asked of one of two runs, durability of both
+        shutil.rmtree(tmp_path / "data")
+    else:
+        raise AssertionError("no commit was shared in two runs")
     # some receiver threads were answered after a commit another thread ran for them
     assert any(item.committed.pid != item.renamed.pid for item in stored if item.committed)
 
