@@ -102,6 +102,22 @@ def test_a_processed_series_is_removed_after_the_retention_and_not_before(proces
     assert not gateway.sweep_once(now=finished + 10 * HOUR)  # nothing left to do
 
 
+def test_the_pseudonym_map_of_a_purged_version_goes_with_its_files(config, phantom_study):
+    """The map links pseudonyms to the originals; no job of a purged version runs again."""
+    rule = replace(config.rules[0], deidentify=True)
+    gateway = Gateway(replace(config, spool_retention_h=1.0, rules=(rule,)))
+    try:
+        receive(gateway, files_of(phantom_study))
+        run_until_idle(gateway)
+        assert job_states(gateway) == [(1, 1, JobState.DONE)]
+        assert query(gateway, "SELECT COUNT(*) FROM deid_uids")[0][0] > 24
+        assert gateway.sweep_once(now=time.time() + HOUR + 1)
+        for table in ("deid_uids", "deid_seeds"):
+            assert query(gateway, f"SELECT COUNT(*) FROM {table}")[0][0] == 0, table
+    finally:
+        gateway.close()
+
+
 def _audit(gateway):
     lines = gateway.config.audit_log.read_text().splitlines()
     return [json.loads(line) for line in lines]

@@ -98,6 +98,15 @@ class Retention(Pseudonyms):
                 "INSERT OR IGNORE INTO purge_files VALUES (?, ?, ?, ?)", [*spool, *outbox]
             )
             db.execute("DELETE FROM instances WHERE series_instance_uid = ?", (uid,))
+            # no job of these versions runs again, so no result is re-identified: their
+            # pseudonym maps (which link pseudonyms to the originals) go with the files
+            for table in ("deid_uids", "deid_seeds"):
+                db.execute(
+                    f"DELETE FROM {table} WHERE series_instance_uid = ? AND version IN "
+                    "(SELECT version FROM versions WHERE series_instance_uid = ? "
+                    "AND purged_at IS NULL)",
+                    (uid, uid),
+                )
             db.execute(
                 "UPDATE versions SET purged_at = ? WHERE series_instance_uid = ? "
                 "AND purged_at IS NULL",
