@@ -21,7 +21,7 @@ from typing import Any
 import pydicom
 
 from tests.net.helpers import dataset_bytes
-from tests.peers._common import wait_for_port
+from tests.peers import wait_for_port
 
 STORESCU = "/usr/bin/storescu"
 

@@ -26,7 +26,7 @@ from tests.gateway.processes import (
     jobs_done,
     wait_until,
 )
-from tests.peers._common import free_port
+from tests.peers import free_port
 
 from .alert_receivers import HttpReceiver
 

@@ -25,7 +25,7 @@ from radbridge.gateway.store import SCHEMA_VERSION, JobState, Store
 from radbridge.net import Peer
 from radbridge.uids import new_uid
 from tests.net.helpers import dataset_bytes, send_claiming
-from tests.peers._common import free_port
+from tests.peers import free_port
 from tests.peers.dcmtk import storescu
 
 from .conftest import BEFORE_RETENTION, query, receive, receive_open

@@ -17,7 +17,7 @@ import pydicom
 import pytest
 
 from tests.gateway.processes import STORESCU, GatewayProcess, db_rows, wait_until, write_config
-from tests.peers._common import free_port
+from tests.peers import free_port
 from tests.peers.dcmtk import start_storescp
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow]

@@ -29,7 +29,7 @@ from tests.gateway.processes import (
     wait_until,
     write_config,
 )
-from tests.peers._common import free_port
+from tests.peers import free_port
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow]
 

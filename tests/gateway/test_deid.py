@@ -37,7 +37,7 @@ from tests.gateway.processes import (
     wait_until,
     write_config,
 )
-from tests.peers._common import REPO_ROOT, free_port
+from tests.peers import REPO_ROOT, free_port
 from tests.peers.dcmjs import dcmjs_read_annotations
 from tests.peers.dicom3tools import dciodvfy
 

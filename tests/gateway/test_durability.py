@@ -26,7 +26,7 @@ from typing import TypeVar
 
 import pytest
 
-from tests.peers._common import free_port, wait_for_port
+from tests.peers import free_port, wait_for_port
 from tests.peers.dcmtk import storescu_at_once
 from tests.peers.strace import Call, parse_trace, stop_traced, strace_command
 

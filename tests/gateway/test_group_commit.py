@@ -27,7 +27,7 @@ from radbridge.errors import StorageError
 from radbridge.gateway import Gateway
 from radbridge.gateway.store import Store
 from radbridge.io.phantom import write_phantom
-from tests.peers._common import free_port
+from tests.peers import free_port
 from tests.peers.dcmtk import storescu_at_once
 
 from .conftest import query

@@ -31,7 +31,7 @@ from radbridge.results import encode_results
 from radbridge.sr import longitudinal, read_measurement_report
 from tests.gateway.conftest import query
 from tests.gateway.processes import wait_until
-from tests.peers._common import free_port, wait_for_port
+from tests.peers import free_port, wait_for_port
 
 SHAPE = {"slices": 60, "size": 128, "seed": 3, "nifti": False}
 

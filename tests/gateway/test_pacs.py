@@ -18,7 +18,7 @@ from radbridge.gateway.store import JobState
 from radbridge.net import Peer
 from tests.gateway.conftest import query
 from tests.gateway.processes import gateway_status, wait_until
-from tests.peers._common import free_port, wait_for_port
+from tests.peers import free_port, wait_for_port
 
 
 def _series_modalities(orthanc, study_uid):

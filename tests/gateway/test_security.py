@@ -17,7 +17,7 @@ from radbridge.errors import ConfigError
 from radbridge.gateway import Gateway, load_gateway_config
 from radbridge.net import Peer, TLSConfig, send
 from tests.net.helpers import make_certificates
-from tests.peers._common import free_port, wait_for_port
+from tests.peers import free_port, wait_for_port
 from tests.peers.dcmtk import storescu
 
 

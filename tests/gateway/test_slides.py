@@ -31,8 +31,7 @@ from radbridge.wsi import read_slide
 from tests.gateway.conftest import query, receive, undated
 from tests.gateway.processes import GatewayProcess, jobs_done, wait_until, write_config
 from tests.gateway.test_core import files_of, jobs, run_until_idle
-from tests.peers import dciodvfy
-from tests.peers._common import free_port
+from tests.peers import dciodvfy, free_port
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 SLIDE_RULE = Rule(

@@ -19,7 +19,7 @@ from radbridge.gateway.store import JobState
 from radbridge.io.phantom import write_phantom
 from radbridge.net import Peer, StowAuth
 from tests.gateway.conftest import query
-from tests.peers._common import free_port, wait_for_port
+from tests.peers import free_port, wait_for_port
 
 
 def client_for(server, **kwargs):

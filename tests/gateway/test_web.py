@@ -28,7 +28,7 @@ from radbridge.gateway.store import JobState, Retry, Store
 from radbridge.models.reference_ct import ReferenceCTModel
 from radbridge.net import Peer, StowAuth
 from tests.gateway.conftest import query, receive
-from tests.peers._common import free_port
+from tests.peers import free_port
 
 USER, PASSWORD = "ops", "pw-1"
 STARTED, RELEASE = threading.Event(), threading.Event()

@@ -25,7 +25,7 @@ from radbridge.net import Peer, TLSConfig, find, qido, stow, wado
 from radbridge.net.dicomweb.client import stow_batches
 from radbridge.net.dicomweb.multipart import part_bodies
 from tests.net.helpers import dataset_bytes, make_certificates, received_tree, sources_by_uid
-from tests.peers._common import free_port
+from tests.peers import free_port
 from tests.peers.orthanc import OrthancConfig
 
 

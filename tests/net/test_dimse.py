@@ -22,7 +22,7 @@ from radbridge.net import Peer, StorageSCP, TLSConfig, echo, parse_peer, send
 from radbridge.net.dimse.commands import Command, store_request
 from radbridge.net.dimse.pdu import AssociateRequest, pdu_header
 from tests.net.helpers import dataset_bytes, make_certificates, received_tree, sources_by_uid
-from tests.peers._common import free_port
+from tests.peers import free_port
 from tests.peers.dcmtk import dcmtk_program, run, start_storescp
 
 CT = "1.2.840.10008.5.1.4.1.1.2"

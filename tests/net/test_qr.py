@@ -34,7 +34,7 @@ from radbridge.net import (
     wado,
 )
 from tests.net.helpers import dataset_bytes, pynetdicom_config, received_tree, sources_by_uid
-from tests.peers._common import free_port, interop_dir, stop_process, wait_for_port
+from tests.peers import free_port, interop_dir, stop_process, wait_for_port
 from tests.peers.dcmtk import dcmtk_program
 
 pytestmark = pytest.mark.peer

@@ -28,7 +28,7 @@ from tests.net.helpers import (
     send_claiming,
     sources_by_uid,
 )
-from tests.peers._common import free_port, wait_for_port
+from tests.peers import free_port, wait_for_port
 from tests.peers.dcmtk import dcmcjpeg, echoscu, storescu
 
 

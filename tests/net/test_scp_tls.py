@@ -13,7 +13,7 @@ import pytest
 
 from radbridge.net import StorageSCP, TLSConfig, echo, parse_peer
 from tests.net.helpers import make_certificates, received_tree
-from tests.peers._common import free_port, wait_for_port
+from tests.peers import free_port, wait_for_port
 from tests.peers.dcmtk import storescu
 
 pytestmark = pytest.mark.peer

@@ -26,7 +26,7 @@ from tests.net.helpers import (
     received_tree,
     sources_by_uid,
 )
-from tests.peers._common import free_port
+from tests.peers import free_port
 
 
 @pytest.mark.peer

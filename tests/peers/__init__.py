@@ -24,6 +24,7 @@ from ._common import (
     interop_dir,
     log_tail,
     run,
+    stop_process,
     venv_program,
     wait_for_port,
 )
@@ -95,6 +96,7 @@ __all__ = [
     "segimage2itkimage",
     "start_orthanc",
     "start_storescp",
+    "stop_process",
     "storescu",
     "tid1500reader",
     "validate_instances",

@@ -21,7 +21,7 @@ from radbridge.iods.sr import (
     report_from_json,
     report_to_json,
 )
-from tests.peers._common import interop_dir
+from tests.peers import interop_dir
 from tests.peers.dicom3tools import dciodvfy
 from tests.peers.pixelmed import validate_sr
 

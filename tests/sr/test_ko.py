@@ -15,7 +15,7 @@ from radbridge.io.series import read_source_series
 from radbridge.iods.common import SeriesOptions
 from radbridge.iods.ko import KEY_OBJECT_SELECTION_STORAGE, encode_key_objects, read_key_objects
 from radbridge.iods.sr import MeasurementGroup, MeasurementReport, encode_measurement_report
-from tests.peers._common import interop_dir
+from tests.peers import interop_dir
 from tests.peers.dcmtk import dsrdump
 from tests.peers.dicom3tools import dciodvfy
 from tests.peers.pixelmed import validate_sr

@@ -40,7 +40,7 @@ from radbridge.iods.sr import (
     report_to_json,
 )
 from radbridge.iods.sr.report import RESERVED_CONCEPTS
-from tests.peers._common import interop_dir
+from tests.peers import interop_dir
 from tests.peers.dcmqi import tid1500reader
 from tests.peers.dcmtk import dsrdump
 from tests.peers.dicom3tools import dciodvfy
