@@ -127,6 +127,34 @@ def test_dcmqi_segmentation_meta_round_trips(study, tmp_path):
     assert np.array_equal(_voxels(again_doc), _voxels(dcmqi_doc))
 
 
+def test_labels_with_gaps_are_numbered_as_dcmqi_numbers_them(study, tmp_path):
+    """A label map with values 5 and 7 only (labelIDs 5 and 7 in the meta.json): dcmqi
+    writes segments 1 and 2; radbridge refused it ("renumber the label map") and now
+    writes the same segments on the same voxels."""
+    meta = json.loads(json.dumps(DCMQI_META))
+    liver, lesion = meta["segmentAttributes"][0]
+    liver["labelID"], lesion["labelID"] = 5, 7
+    (tmp_path / "in.json").write_text(json.dumps(meta))
+    labels = nib.load(study / "labels.nii.gz")
+    data = np.asarray(labels.dataobj)
+    gaps = np.where(np.isin(data, [5, 7]), data, 0).astype(np.uint8)
+    assert set(np.unique(gaps).tolist()) == {0, 5, 7}
+    nib.save(nib.Nifti1Image(gaps, labels.affine), tmp_path / "gaps.nii.gz")
+    theirs = itkimage2segimage(
+        [tmp_path / "gaps.nii.gz"], study / "dicom", tmp_path / "in.json", tmp_path / "dcmqi.dcm"
+    )
+    ours = tmp_path / "ours.dcm"
+    argv = ["seg", "encode", "--source", study / "dicom", "--mask", tmp_path / "gaps.nii.gz",
+            "--labels", tmp_path / "in.json", "-o", ours]  # fmt: skip
+    assert main([str(a) for a in argv]) == 0
+    dcmqi_doc = segimage2itkimage(theirs, tmp_path / "dcmqi-out", merge_segments=True)
+    read_back = segimage2itkimage(ours, tmp_path / "ours-out", merge_segments=True)
+    assert [item["labelID"] for item in _segments(read_back.meta)] == [1, 2]
+    assert _segments(read_back.meta) == _segments(dcmqi_doc.meta)
+    assert np.array_equal(_voxels(read_back), _voxels(dcmqi_doc))
+    assert int((_voxels(read_back) == 2).sum()) == int((gaps == 7).sum()) > 0
+
+
 def test_dcmqi_reads_the_nrrd_that_decode_writes(study, tmp_path):
     # `seg decode -o X.nrrd` writes NRRD itself (radbridge.io.nrrd), not through SimpleITK
     (tmp_path / "in.json").write_text(json.dumps(DCMQI_META))

@@ -649,5 +649,6 @@ def check_numbering(descriptions: Sequence[SegmentDescription]) -> None:
             f"segment numbers must be 1..{len(numbers)} in order, got {numbers[:10]}"
             + ("..." if len(numbers) > 10 else ""),
             attribute="SegmentNumber",
-            hint="renumber the label map so labels run 1, 2, 3, ... without gaps",
+            hint="renumber the label map so labels run 1, 2, 3, ... without gaps "
+            "(radbridge.results.encode_results and the CLI renumber them)",
         )

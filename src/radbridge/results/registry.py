@@ -38,6 +38,7 @@ commands all go through this registry.
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -54,6 +55,7 @@ from radbridge.iods.content import default_colour
 from radbridge.iods.source import Series, SeriesLike
 from radbridge.models import ModelResult
 from radbridge.results.equipment import add_contributing_equipment
+from radbridge.results.numbering import compact_result, renumbering, whole_labels
 from radbridge.seg import AlgorithmIdentification, SegmentDescription, describe_labels
 
 if TYPE_CHECKING:
@@ -83,6 +85,8 @@ _BUILTIN: dict[str, str] = {
     "slide-seg": "radbridge.results.slide_seg",
     "ann": "radbridge.results.ann",
 }
+
+log = logging.getLogger(__name__)
 
 _REGISTRY: dict[str, OutputKind] = {}
 #: How a message names each kind of source.
@@ -186,6 +190,38 @@ class ResultContext:
         )
 
     @cached_property
+    def segment_numbers(self) -> dict[int, int]:
+        """``{label: SEG segment number}`` when the labels have gaps, else ``{}``.
+
+        A SEG numbers its segments 1..N; labels 1, 5, 7 become segments 1, 2, 3, as
+        dcmqi numbers them (:mod:`radbridge.results.numbering`). The other kinds keep
+        the label values (an RTSTRUCT's ROI Numbers are the labels).
+        """
+        mapping = renumbering(self.result.segments)
+        moved = {label: number for label, number in mapping.items() if label != number}
+        if moved:
+            log.info(
+                "labels %s are segments %s of the SEG (DICOM numbers segments 1..N)",
+                list(moved),
+                list(moved.values()),
+            )
+        return mapping
+
+    @cached_property
+    def numbered(self) -> ModelResult:
+        """The result with its labels numbered as the SEG numbers its segments.
+
+        The result itself when its labels are 1..N (see :attr:`segment_numbers`).
+
+        Raises
+        ------
+        EncodingError
+            The label map holds a value no segment describes, or the probabilities
+            lack a described label's channel.
+        """
+        return compact_result(self.result, self.segment_numbers)
+
+    @cached_property
     def labels(self) -> Volume | None:
         """The result's label map, as every kind reads it.
 
@@ -197,13 +233,8 @@ class ResultContext:
         if labels is None:
             return None
         array = np.asarray(labels.array)
-        if array.dtype.kind != "f" or not array.size or not np.isfinite(array).all():
-            return labels
-        if array.min() < 0 or not np.array_equal(array, np.rint(array)):
-            return labels
-        top = float(array.max())
-        dtype = np.uint8 if top <= 255 else np.uint16 if top <= 65535 else np.uint32
-        return labels.with_array(array.astype(dtype))
+        whole = whole_labels(array)
+        return labels if whole is array else labels.with_array(whole)
 
     def labels_on_source(self, kind: str) -> NDArray[Any]:
         """Return the label map's array when it lies on the source's grid.

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from pydicom import Dataset
 
 from radbridge.errors import EncodingError
 from radbridge.geometry import Volume
+from radbridge.results.numbering import relabel_mask
 from radbridge.results.registry import Output, OutputKind, ResultContext
 from radbridge.seg import encode_segmentation
 
@@ -41,13 +42,16 @@ class SegOutput(Output):
 
 
 def _mask(context: ResultContext, output: SegOutput) -> tuple[Any, str]:
+    """Return the mask to encode, numbered as the segments (labels with gaps: 1..N)."""
     if output.mask is not None:
-        return output.mask, output.segmentation_type
-    labels: Volume | None = context.result.labels
+        mask = relabel_mask(output.mask, context.segment_numbers, "the seg output's mask")
+        return mask, output.segmentation_type
+    result = context.numbered
+    labels: Volume | None = result.labels
     if labels is not None:
         return labels, output.segmentation_type
-    if context.result.probabilities is not None:
-        return context.result.probabilities, "fractional"
+    if result.probabilities is not None:
+        return result.probabilities, "fractional"
     raise EncodingError(
         "the result has no label map and no probabilities to encode as a SEG",
         attribute="labels",
@@ -58,10 +62,15 @@ def _mask(context: ResultContext, output: SegOutput) -> tuple[Any, str]:
 def encode(context: ResultContext, output: SegOutput) -> Dataset:
     """Encode the result's label map (or its probabilities, FRACTIONAL) as a SEG."""
     mask, segmentation_type = _mask(context, output)
+    numbers = context.segment_numbers
+    segments = [
+        replace(d, segment_number=numbers.get(d.segment_number, d.segment_number))
+        for d in context.segments
+    ]
     return encode_segmentation(
         mask,
         context.series,
-        context.segments,
+        segments,
         segmentation_type=segmentation_type,
         transfer_syntax=output.transfer_syntax,
         keep_empty_frames=output.keep_empty_frames,

@@ -251,9 +251,10 @@ def encode(context: ResultContext, output: SrOutput) -> Dataset:
                 attribute="outputs",
                 hint='request "seg" before "sr", or pass SrOutput(report=...)',
             )
-        numbers = [d.segment_number for d in context.segments]
+        numbers = context.segment_numbers  # labels with gaps are the SEG's 1..N
+        described = [numbers.get(d.segment_number, d.segment_number) for d in context.segments]
         series = context.series if output.long_axes else None
-        report = measurement_report(context.result, seg, numbers, series=series)
+        report = measurement_report(context.numbered, seg, described, series=series)
     if output.urgent:
         urgency = QualitativeEvaluation(c.PRIORITY, c.URGENT)
         report = replace(report, evaluations=(*report.evaluations, urgency))
