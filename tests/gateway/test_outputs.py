@@ -157,3 +157,68 @@ def test_overlay_and_map_outputs(config, phantom_study, tmp_path, monkeypatch):
         } == seg_lab
     finally:
         gateway.close()
+
+
+def test_models_with_label_gaps_or_probabilities_alone_are_delivered(
+    config, phantom_study, tmp_path, monkeypatch
+):
+    """Two models a rule may run: labels 1 and 4 only (a BraTS-like numbering), and
+    probabilities without a label map. Both jobs died: the SEG refused label 4 ("renumber
+    the label map"), and ko, rtstruct and gsps raised for the missing label map, losing
+    the SEG and SR with them. Now the gaps are SEG segments 1, 2 (ROI numbers stay 1, 4),
+    and the kinds with nothing to draw are skipped, as sc and pm are."""
+    from dataclasses import replace
+
+    from radbridge.gateway import Gateway
+    from radbridge.iods.rtstruct import read_rtstruct
+
+    (tmp_path / "oddmodels.py").write_text(
+        "import numpy as np\n"
+        "from radbridge.models import ModelResult\n"
+        "def gaps(volume, info):\n"
+        "    hu = volume.array\n"
+        "    labels = np.where(hu > 300, 4, np.where(hu > -300, 1, 0)).astype(np.uint8)\n"
+        "    segments = {1: 'body', 4: 'bone'}\n"
+        "    return ModelResult(labels=volume.with_array(labels), segments=segments)\n"
+        "def probabilities(volume, info):\n"
+        "    p = np.clip((volume.array + 1000) / 2000, 0, 1).astype(np.float32)[None]\n"
+        "    return ModelResult(probabilities=p, segments={1: 'body'})\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    everything = ("seg", "sr", "ko", "sc", "rtstruct", "gsps", "pm")
+    rules = (
+        replace(config.rules[0], name="gaps", model="oddmodels:gaps", outputs=("seg", "rtstruct")),
+        replace(config.rules[0], name="prob", model="oddmodels:probabilities", outputs=everything),
+    )
+    gateway = Gateway(replace(config, rules=rules))
+    try:
+        receive(gateway, files_of(phantom_study))
+        run_until_idle(gateway)
+        jobs = query(gateway, "SELECT rule, state, error FROM jobs ORDER BY rule")
+        assert [(j["rule"], j["state"]) for j in jobs] == [("gaps", "done"), ("prob", "done")], jobs
+        kinds = {}
+        for path in gateway.config.archive_dir.rglob("*.dcm"):
+            ds = pydicom.dcmread(path)
+            kinds.setdefault(str(ds.Modality), []).append(ds)
+        # gaps: SEG + RTSTRUCT; probabilities: SEG (FRACTIONAL) + SR + PM (the source's modality)
+        assert sorted((m, len(v)) for m, v in kinds.items()) == [
+            ("CT", 1),
+            ("RTSTRUCT", 1),
+            ("SEG", 2),
+            ("SR", 1),
+        ]
+        segs = {str(ds.SegmentationType): ds for ds in kinds["SEG"]}
+        assert sorted(segs) == ["BINARY", "FRACTIONAL"]
+        assert [
+            (int(s.SegmentNumber), str(s.SegmentLabel)) for s in segs["BINARY"].SegmentSequence
+        ] == [
+            (1, "body"),
+            (2, "bone"),
+        ]
+        (rt_path,) = [
+            p for p in gateway.config.archive_dir.rglob("*.dcm")
+            if pydicom.dcmread(p, stop_before_pixels=True).Modality == "RTSTRUCT"
+        ]  # fmt: skip
+        assert sorted(read_rtstruct(rt_path).rois) == [1, 4]
+    finally:
+        gateway.close()

@@ -167,8 +167,10 @@ def test_unknown_repeated_and_misplaced_outputs(phantom, phantom_folder):
         encode_results(Series.from_datasets(headers), result, ["sc"])
     read = read_series(phantom_folder)  # a folder read once: its pixels when the SC asks
     assert list(encode_results(read, result, ["sc"])) == ["sc"]
-    with pytest.raises(EncodingError, match="key images need a label volume"):
-        encode_results(source, ModelResult(segments={1: "liver"}), ["ko"])
+    with pytest.raises(EncodingError, match="key images need source instances"):
+        bare = Volume(np.ones((2, 8, 8), np.uint8), np.eye(4), "1.2.3")  # no instances
+        labelled = ModelResult(labels=bare, segments={1: "liver"})
+        encode_results(Series.from_volume(bare), labelled, ["ko"])
 
 
 def test_probabilities_give_a_fractional_seg_and_a_map(phantom):
@@ -180,6 +182,21 @@ def test_probabilities_give_a_fractional_seg_and_a_map(phantom):
     assert list(objects) == ["seg", "pm"]
     assert objects["seg"].SegmentationType == "FRACTIONAL"
     assert objects["pm"].Modality == source.modality
+
+
+def test_kinds_without_a_label_map_are_skipped_and_the_rest_encoded(phantom, caplog):
+    """A model that returns probabilities alone: ko, rtstruct and gsps raised (sc was
+    skipped), so one of them in a gateway rule lost the SEG and SR of every job."""
+    source, _, result, probabilities = phantom
+    only = ModelResult(
+        probabilities=probabilities, segments={1: result.segments[1]}, algorithm=result.algorithm
+    )
+    objects = encode_results(source, only, ALL)
+    assert list(objects) == ["seg", "sr", "pm"]
+    for kind in ("ko", "sc", "rtstruct", "gsps"):
+        assert f"the {kind} output is skipped" in caplog.text
+    keys = [source.slice_refs[0].sop_instance_uid]  # told what to flag, the KO needs no labels
+    assert list(encode_results(source, only, [KoOutput(keys=keys)])) == ["ko"]
 
 
 def test_series_options_and_profile_reach_every_object(phantom):

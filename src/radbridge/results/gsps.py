@@ -70,9 +70,11 @@ def measurement_texts(measurements: Sequence[ModelMeasurement]) -> dict[int, str
     return {label: ", ".join(parts) for label, parts in out.items()}
 
 
-def encode(context: ResultContext, output: GspsOutput) -> Dataset:
-    """Outline the result's label map (or ``output.mask``) on the source images."""
-    mask = context.mask_or_labels(output.mask, output, to="outline")
+def encode(context: ResultContext, output: GspsOutput) -> Dataset | None:
+    """Outline the result's label map (or ``output.mask``); None (logged) without either."""
+    mask = context.mask_or_labels(output.mask, output)
+    if mask is None:
+        return None
     texts = measurement_texts(context.result.measurements) if output.measurements else {}
     segments: Any
     try:

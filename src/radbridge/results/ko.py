@@ -17,7 +17,7 @@ from radbridge.coding import Code
 from radbridge.errors import EncodingError
 from radbridge.geometry import SliceRef
 from radbridge.ko import encode_key_objects
-from radbridge.results.registry import Output, OutputKind, ResultContext
+from radbridge.results.registry import Output, OutputKind, ResultContext, skipped
 from radbridge.sr import concepts as c
 
 __all__ = ["KIND", "KoOutput"]
@@ -47,11 +47,11 @@ class KoOutput(Output):
 def _key_slice(context: ResultContext) -> tuple[SliceRef, str]:
     """Return the key slice (its instance, and frame in a multi-frame one) and why."""
     result, source = context.result, context.series
-    if result.labels is None or not source.slice_refs:
+    if not source.slice_refs:
         raise EncodingError(
-            "key images need a label volume and source instances",
+            "key images need source instances, and the source has none",
             attribute="labels",
-            hint="the model returned no label map, or the source has no instances",
+            hint="give the series as its data sets or a folder, not a bare volume",
         )
     labels = context.labels_on_source("ko")
     present = [f.label for f in result.findings if f.label and f.value.lower() == "present"]
@@ -63,11 +63,14 @@ def _key_slice(context: ResultContext) -> tuple[SliceRef, str]:
     return source.slice_refs[index], f"radbridge: slice with the {what}"
 
 
-def encode(context: ResultContext, output: KoOutput) -> Dataset:
-    """Flag ``output.keys``, or the result's key slice."""
+def encode(context: ResultContext, output: KoOutput) -> Dataset | None:
+    """Flag ``output.keys``, or the result's key slice; None (logged) without a label map."""
     keys: list[str | SliceRef]
     if output.keys is not None:
         keys, description = list(output.keys), output.description or ""
+    elif context.result.labels is None:
+        skipped("ko", "the result has no label map to choose a key slice from")
+        return None
     else:
         key, why = _key_slice(context)
         keys, description = [key], output.description or why

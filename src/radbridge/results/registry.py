@@ -268,23 +268,16 @@ class ResultContext:
             )
         return np.asarray(labels.array)
 
-    def mask_or_labels(self, mask: Any, output: Output, *, to: str) -> Any:
+    def mask_or_labels(self, mask: Any, output: Output) -> Any | None:
         """Return ``mask`` (the mask ``output`` was given) when set, else the result's label map.
 
-        ``to`` says what the kind does with it (``"contour"``), for the error.
-
-        Raises
-        ------
-        EncodingError
-            Neither: no mask was given and the result has no label map.
+        None when there is neither (a model that returns probabilities alone): the
+        kind is then skipped with a warning, as ``sc`` and ``pm`` are when their
+        input is missing, and the other outputs are still encoded.
         """
         chosen = mask if mask is not None else self.labels
         if chosen is None:
-            raise EncodingError(
-                f"the result has no label map to {to}",
-                attribute="labels",
-                hint=f"return labels= from the model, or pass {type(output).__name__}(mask=...)",
-            )
+            skipped(output.kind, "the result has no label map")
         return chosen
 
     def series_options(self, kind: str) -> SeriesOptions | None:
@@ -300,6 +293,11 @@ class ResultContext:
             The series was described from headers alone (no pixels to draw on).
         """
         return self.series.volume(rescale=True)
+
+
+def skipped(kind: str, why: str) -> None:
+    """Log that output kind ``kind`` is left out of the objects, and why (no patient data)."""
+    log.warning("%s: the %s output is skipped", why, kind)
 
 
 def _wrong_source(wanted: Literal["series", "slide"]) -> ConfigError:

@@ -41,10 +41,13 @@ class RtstructOutput(Output):
     structure_set_label: str = "RADBRIDGE"
 
 
-def encode(context: ResultContext, output: RtstructOutput) -> Dataset:
-    """Contour the result's label map (or ``output.mask``) on the source."""
+def encode(context: ResultContext, output: RtstructOutput) -> Dataset | None:
+    """Contour the result's label map (or ``output.mask``); None (logged) without either."""
+    mask = context.mask_or_labels(output.mask, output)
+    if mask is None:
+        return None
     return encode_rtstruct(
-        context.mask_or_labels(output.mask, output, to="contour"),
+        mask,
         context.series,
         dict(context.result.segments),
         contours=output.contours,

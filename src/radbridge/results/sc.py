@@ -9,7 +9,6 @@ burned into every frame.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -17,12 +16,10 @@ from pydicom import Dataset
 
 from radbridge.color import dicom_lab_to_rgb, rgb_to_dicom_lab
 from radbridge.iods.display import common_window, shows_minimum_white
-from radbridge.results.registry import Output, OutputKind, ResultContext
+from radbridge.results.registry import Output, OutputKind, ResultContext, skipped
 from radbridge.sc import encode_overlay_sc, render_overlay
 
 __all__ = ["KIND", "ScOutput"]
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -35,7 +32,7 @@ class ScOutput(Output):
 def encode(context: ResultContext, output: ScOutput) -> Dataset | None:
     """Render the label map over the images; None (logged) without a label map."""
     if context.result.labels is None:
-        log.warning("no label map: SC overlay skipped")
+        skipped("sc", "the result has no label map")
         return None
     labels = context.labels_on_source("sc")
     volume = context.image_volume()
