@@ -170,3 +170,36 @@ def test_dcmqi_reads_the_cli_default_output(study, tmp_path, capsys, dtype):
     volume = volume_from_sitk(sitk.ReadImage(str(image)))
     placed = onto(study.source.geometry, volume.array, volume.affine)
     np.testing.assert_array_equal(placed, values.astype(np.float32))
+
+
+def test_a_map_of_part_of_the_grid_keeps_its_extent(study, tmp_path, capsys):
+    """An ADC map computed on a crop of the series (slices 2-5, a box in-plane) was padded
+    onto the whole grid with 0, which a reader takes for ADC 0 mm2/s; now the Parametric
+    Map holds the crop alone, on the source's lattice, and dcmqi and highdicom read the
+    crop's values at the crop's place."""
+    from radbridge.geometry import Volume, VolumeGeometry
+    from radbridge.io.nifti import volume_to_nifti
+
+    geometry = study.source.geometry
+    crop = (slice(2, 6), slice(5, 25), slice(8, 20))
+    values = _adc(geometry.shape)[crop] + np.float32(0.001)  # no 0 anywhere in the map
+    origin = geometry.affine @ np.array([c.start for c in crop] + [1.0])
+    affine = geometry.affine.copy()
+    affine[:, 3] = origin
+    import nibabel as nib
+
+    nib.save(volume_to_nifti(Volume(values, affine)), tmp_path / "adc.nii.gz")
+    code, out = _encode(study, tmp_path, tmp_path / "adc.nii.gz")
+    assert code == 0, capsys.readouterr().err
+    ds = pydicom.dcmread(out)
+    assert (int(ds.NumberOfFrames), int(ds.Rows), int(ds.Columns)) == (4, 20, 12)
+    assert not dciodvfy(out).errors
+    crop_grid = VolumeGeometry(values.shape, affine)  # every voxel they read lands on it
+    theirs = hd.pm.ParametricMap.from_dataset(ds).get_volume()
+    assert theirs.spatial_shape == values.shape
+    placed = onto(crop_grid, np.asarray(theirs.array), theirs.affine)
+    np.testing.assert_allclose(placed, values)
+    image = paramap2itkimage(out, tmp_path / "dcmqi")
+    read = volume_from_sitk(sitk.ReadImage(str(image)))
+    assert read.array.shape == values.shape
+    np.testing.assert_allclose(onto(crop_grid, read.array, read.affine), values)

@@ -88,12 +88,12 @@ def encode(
 ) -> None:
     """Encode MAP on the series in --source as a DICOM Parametric Map."""
     from radbridge.cli.output import progress
-    from radbridge.io.masks import read_mask
+    from radbridge.io.masks import read_map
     from radbridge.pm import open_parametric_map
 
     with progress("pm encode", total=2) as advance:
         src = cli.read_source(source, series, allow_nonuniform=allow_nonuniform)
-        values = read_mask(map_file, src.geometry)
+        values = read_map(map_file, src.geometry)  # a map of part of the grid keeps its extent
         advance(1, 2)
         ds = _encode(
             src, values, quantity, anatomy, units, nan_policy, compression, dtype, profile,

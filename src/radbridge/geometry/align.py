@@ -30,7 +30,7 @@ from numpy.typing import NDArray
 from radbridge.errors import GridMismatchError
 from radbridge.geometry.volume import Volume, VolumeGeometry
 
-__all__ = ["align_to_grid", "embed_in_grid"]
+__all__ = ["align_to_grid", "crop_of_grid", "embed_in_grid"]
 
 
 def align_to_grid(volume: Volume, reference: VolumeGeometry, *, atol: float = 1e-2) -> NDArray[Any]:
@@ -113,6 +113,49 @@ def embed_in_grid(volume: Volume, reference: VolumeGeometry, *, atol: float = 1e
     >>> embed_in_grid(part, grid)[:, 0, 0].tolist()
     [0, 1, 1, 0]
     """
+    array, box = _on_lattice(volume, reference, atol)
+    out = np.zeros(reference.shape, volume.array.dtype)
+    out[box] = array
+    return out
+
+
+def crop_of_grid(volume: Volume, reference: VolumeGeometry, *, atol: float = 1e-2) -> Volume:
+    """Return ``volume`` on the part of ``reference`` it covers, on the reference's lattice.
+
+    The reference's axes and spacing, the array's own extent: no voxel outside it
+    is made up.
+
+    Where :func:`embed_in_grid` fills the rest of the grid with 0, this keeps the
+    array's own box, e.g. for a map whose 0 would be a value (an ADC map of a
+    cropped prostate region). The result carries the reference's frame of reference.
+    It raises :class:`~radbridge.errors.GridMismatchError` as :func:`embed_in_grid` does.
+
+    Examples
+    --------
+    >>> flipped = np.diag([-1.0, 1.0, 1.0, 1.0])
+    >>> flipped[0, 3] = 2.0  # slices 2 and 1 of a 4-slice grid, in that order
+    >>> map_ = Volume(np.array([20.0, 10.0]).reshape(2, 1, 1), flipped)
+    >>> part = crop_of_grid(map_, VolumeGeometry((4, 1, 1), np.eye(4)))
+    >>> part.array.ravel().tolist(), part.affine[0, 3].item()
+    ([10.0, 20.0], 1.0)
+    """
+    array, box = _on_lattice(volume, reference, atol)
+    start = np.array([b.start for b in box] + [1], dtype=float)
+    affine = reference.affine.copy()
+    affine[:, 3] = reference.affine @ start
+    return Volume(array, affine, reference.frame_of_reference_uid)
+
+
+def _on_lattice(
+    volume: Volume, reference: VolumeGeometry, atol: float
+) -> tuple[NDArray[Any], tuple[slice, slice, slice]]:
+    """Return ``volume.array`` in the reference's axis order and the box of the grid it fills.
+
+    Raises
+    ------
+    GridMismatchError
+        The voxels are not on the reference lattice, or reach outside it.
+    """
     _check_frame(volume, reference)
     index = np.linalg.inv(reference.affine) @ volume.affine  # volume index -> reference index
     turn, shift = index[:3, :3], index[:3, 3]
@@ -148,9 +191,8 @@ def embed_in_grid(volume: Volume, reference: VolumeGeometry, *, atol: float = 1e
             attribute="affine",
             hint="crop or resample the mask onto the source series first",
         )
-    out = np.zeros(reference.shape, volume.array.dtype)
-    out[tuple(slice(a, b) for a, b in zip(starts, stops, strict=True))] = array
-    return out
+    box = tuple(slice(a, b) for a, b in zip(starts, stops, strict=True))
+    return array, (box[0], box[1], box[2])
 
 
 def _fmt(values: tuple[float, ...]) -> str:

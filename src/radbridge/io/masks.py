@@ -21,11 +21,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from radbridge.errors import GridMismatchError, UnsupportedObjectError
-from radbridge.geometry import Volume, VolumeGeometry, align_to_grid, embed_in_grid
+from radbridge.geometry import Volume, VolumeGeometry, align_to_grid, crop_of_grid, embed_in_grid
 from radbridge.io.arrays import load_array
 from radbridge.io.nifti import read_images
 
-__all__ = ["place_on_grid", "read_mask"]
+__all__ = ["place_on_grid", "read_map", "read_mask"]
 
 
 def read_mask(path: str | os.PathLike[str], geometry: VolumeGeometry) -> NDArray[Any]:
@@ -71,6 +71,38 @@ def read_mask(path: str | os.PathLike[str], geometry: VolumeGeometry) -> NDArray
             exc.message, path=p, attribute=exc.attribute, hint=exc.hint
         ) from None
     return aligned[0] if len(aligned) == 1 else np.stack(aligned)
+
+
+def read_map(path: str | os.PathLike[str], geometry: VolumeGeometry) -> NDArray[Any] | Volume:
+    """Return the map in ``path`` on ``geometry``, or on the part of it the map covers.
+
+    As :func:`read_mask`, except that a NIfTI/NRRD map covering part of the grid
+    keeps its own extent (:func:`~radbridge.geometry.crop_of_grid`, a
+    :class:`~radbridge.geometry.Volume` on the grid's lattice) instead of being
+    padded with 0: in a map of real values (ADC, T1, SUV) 0 is a value.
+
+    Raises
+    ------
+    GridMismatchError
+        The map is not on the grid's lattice (the message names the file).
+    UnsupportedObjectError
+        The file does not exist or its type is unknown.
+    """
+    p = Path(path)
+    if p.suffix.lower() == ".npy" or not p.exists():
+        return read_mask(p, geometry)
+    volumes = read_images(p)
+    if len(volumes) != 1:
+        return read_mask(p, geometry)
+    try:
+        return align_to_grid(volumes[0], geometry)
+    except GridMismatchError as whole:
+        try:
+            return crop_of_grid(volumes[0], geometry)
+        except GridMismatchError:
+            raise GridMismatchError(
+                whole.message, path=p, attribute=whole.attribute, hint=whole.hint
+            ) from None
 
 
 def place_on_grid(volume: Volume, geometry: VolumeGeometry) -> NDArray[Any]:
