@@ -24,6 +24,7 @@ import os
 import re
 import time
 import uuid
+import warnings
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,7 @@ from radbridge.errors import (
 from radbridge.io.part10 import read_uids
 from radbridge.io.storage import instance_path, write_durably
 from radbridge.net.dicomweb.multipart import part_bodies
+from radbridge.net.dicomweb.paging import Page, additional_results, fetch_pages
 from radbridge.net.peers import Peer
 from radbridge.net.retrieved import RetrieveProgress, RetrieveReport
 from radbridge.net.senders import failed
@@ -93,12 +95,25 @@ class _RedactQueries(logging.Filter):
 _URL_LOGGERS = ("dicomweb_client.web", "urllib3.connectionpool")
 
 
+class _PagingHandled(logging.Filter):
+    """Drop dicomweb-client's echo of a ``Warning: 299 ... additional results`` header.
+
+    :func:`qido` asks for those results itself, and warns when it cannot have them.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno != logging.WARNING or not additional_results(record.getMessage())[0]
+
+
 def _redact_url_logs() -> None:
     """Keep QIDO-RS matching keys (patient names, IDs) out of HTTP debug logs."""
     for name in _URL_LOGGERS:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _RedactQueries) for f in logger.filters):
             logger.addFilter(_RedactQueries())
+    web = logging.getLogger(_URL_LOGGERS[0])
+    if not any(isinstance(f, _PagingHandled) for f in web.filters):
+        web.addFilter(_PagingHandled())
 
 
 def _session(peer: Peer) -> Any:
@@ -127,10 +142,10 @@ def _session(peer: Peer) -> Any:
     return session
 
 
-def _client(peer: Peer) -> Any:
+def _client(peer: Peer, session: Any = None) -> Any:
     from dicomweb_client.api import DICOMwebClient
 
-    session = _session(peer)
+    session = session or _session(peer)
     client = DICOMwebClient(str(peer.dicomweb_url), session=session, timeout=peer.timeout_s)
     client.set_http_retry_params(retry=False)  # radbridge's callers decide about retries
     return client
@@ -399,6 +414,10 @@ def _stow_body(source: Any) -> Dataset | None:
     return ds if "FailedSOPSequence" in ds or "ReferencedSOPSequence" in ds else None
 
 
+#: Each level's unique key (DICOM JSON tag): a page sent twice is spotted by it.
+_UNIQUE = {"STUDY": "0020000D", "SERIES": "0020000E", "IMAGE": "00080018"}
+
+
 def qido(
     peer: Peer,
     level: str = "STUDY",
@@ -407,8 +426,19 @@ def qido(
     series: str | None = None,
     keys: Mapping[str, str] | None = None,
     fields: Sequence[str] = (),
+    limit: int | None = None,
+    offset: int = 0,
 ) -> list[Dataset]:
     """QIDO-RS search at ``level``; return the matches as Datasets (like :func:`find`).
+
+    All matches by default: a server may send at most so many per answer (its
+    ``maxResults``, PS3.18 8.3.4.4), so the rest are asked for with ``offset`` until
+    an answer is empty (one request more than the pages). The list is short, and a
+    ``UserWarning`` names the numbers, when the server said more matches can be
+    requested (``Warning: 299``) but sent none of them, or when the series or
+    instances of a study or series (no other keys, no ``limit``) are fewer than the
+    server's own count of them (one request more: Orthanc 1.10.1 cuts a search at its
+    ``LimitFindResults`` without a word, and sends nothing past it at any offset).
 
     Parameters
     ----------
@@ -425,6 +455,10 @@ def qido(
     fields
         Attributes to return besides the default ones, by keyword (one
         ``includefield`` parameter each: Orthanc ignores a comma-separated list).
+    limit
+        Return at most this many matches (None: all).
+    offset
+        Skip this many matches first (in the server's order).
 
     Raises
     ------
@@ -433,6 +467,37 @@ def qido(
     PeerTimeoutError
         No answer within ``peer.timeout_s``.
     """
+    level = _qido_level(level, study, series, limit, offset)
+    started = time.monotonic()
+    search = _QidoSearch(peer, level, study, series, keys or {}, list(fields))
+    paged = fetch_pages(search.page, _UNIQUE[level], limit=limit, offset=offset)
+    where = f"QIDO-RS {level} on {peer.dicomweb_url}"
+    if paged.unfetched:
+        said = f"{paged.said} more" if paged.said is not None else "more"
+        how = "sent the same matches again" if paged.repeated else "sent none of them"
+        _short(
+            f"{where}: the server said {said} matches can be requested (Warning 299) but "
+            f"{how} at offset {offset + len(paged.matches)}: {len(paged.matches)} returned"
+        )
+    elif limit is None and not keys:
+        search.check_count(len(paged.matches), offset, where)
+    log.info(
+        "QIDO-RS %s on %s: %d matches in %d requests, %.2f s",
+        level,
+        peer,
+        len(paged.matches),
+        paged.requests,
+        time.monotonic() - started,
+    )
+    return [Dataset.from_json(item) for item in paged.matches]
+
+
+def _short(message: str) -> None:
+    warnings.warn(message, UserWarning, stacklevel=3)
+
+
+def _qido_level(level: str, study: str | None, series: str | None, limit: Any, offset: Any) -> str:
+    """Check a QIDO-RS search's arguments; return its level in capitals."""
     level = level.upper()
     if level not in ("STUDY", "SERIES", "IMAGE"):
         raise ConfigError(
@@ -450,46 +515,109 @@ def qido(
             attribute="study",
             hint="give the Study Instance UID too (radbridge query --level series finds it)",
         )
-    client = _client(peer)
-    filters = dict(keys or {})
-    wanted = list(fields) or None
-    started = time.monotonic()
-    if level == "STUDY":
-        if study:
-            filters["StudyInstanceUID"] = study
-        found = _call(
-            peer, "QIDO-RS", client.search_for_studies, search_filters=filters, fields=wanted
-        )
-    elif level == "SERIES":
-        if series:
-            filters["SeriesInstanceUID"] = series
-        search = client.search_for_series
-        found = _call(
-            peer,
-            "QIDO-RS",
-            search,
-            study_instance_uid=study,
-            search_filters=filters,
-            fields=wanted,
-        )
-    else:
-        found = _call(
-            peer,
-            "QIDO-RS",
-            client.search_for_instances,
-            study_instance_uid=study,
-            series_instance_uid=series,
-            search_filters=filters,
-            fields=wanted,
-        )
-    log.info(
-        "QIDO-RS %s on %s: %d matches in %.2f s",
-        level,
-        peer,
-        len(found),
-        time.monotonic() - started,
-    )
-    return [Dataset.from_json(item) for item in found]
+    for name, value, least in (("limit", limit, 1), ("offset", offset, 0)):
+        wrong = not isinstance(value, int) or value < least
+        if wrong and (value is not None or name == "offset"):
+            raise ConfigError(
+                f"QIDO-RS {name} must be a whole number of at least {least}, not {value!r}",
+                attribute=name,
+                hint="leave limit out (None) for all matches" if name == "limit" else "",
+            )
+    return level
+
+
+_LIMIT_INSTANCES = "LimitFindInstances"
+#: The count a parent gives of a search's matches: (parent level, attribute, what they are).
+_COUNTS = {
+    ("SERIES", False): ("STUDY", "NumberOfStudyRelatedSeries", "series", "LimitFindResults"),
+    ("IMAGE", False): ("STUDY", "NumberOfStudyRelatedInstances", "instances", _LIMIT_INSTANCES),
+    ("IMAGE", True): ("SERIES", "NumberOfSeriesRelatedInstances", "instances", _LIMIT_INSTANCES),
+}
+
+
+class _QidoSearch:
+    """One QIDO-RS search on dicomweb-client: a page at a time, with its Warning header."""
+
+    def __init__(
+        self,
+        peer: Peer,
+        level: str,
+        study: str | None,
+        series: str | None,
+        keys: Mapping[str, str],
+        fields: list[str],
+    ) -> None:
+        self.peer, self.level, self.study, self.series = peer, level, study, series
+        session = _session(peer)
+        session.hooks["response"].append(self._heard)
+        self.client = _client(peer, session)
+        self.warnings: list[str] = []
+        self.asked = 0
+        self.filters = dict(keys)
+        self.fields = fields or None
+        if level == "STUDY" and study:
+            self.filters["StudyInstanceUID"] = study
+        if level == "SERIES" and series:
+            self.filters["SeriesInstanceUID"] = series
+
+    def _heard(self, response: Any, *args: Any, **kwargs: Any) -> Any:
+        self.warnings.append(response.headers.get("Warning", ""))  # several come joined by ", "
+        return response
+
+    def page(self, limit: int | None, offset: int) -> Page:
+        """Ask for one page of the matches.
+
+        A page after the first that the server refuses with 400 or 404 (an offset
+        past the end, for a server that does not answer 204 No Content) ends the list.
+        """
+        self.warnings.clear()
+        self.asked += 1
+        try:
+            return self._page(limit, offset)
+        except DicomWebError as err:
+            if self.asked == 1 or err.http_status not in (400, 404):
+                raise
+            log.info("QIDO-RS: HTTP %s at offset %d taken as the end", err.http_status, offset)
+            return Page([])
+
+    def _page(self, limit: int | None, offset: int) -> Page:
+        common = {
+            "search_filters": self.filters,
+            "fields": self.fields,
+            "limit": limit,
+            "offset": offset,
+        }
+        if self.level == "STUDY":
+            found = _call(self.peer, "QIDO-RS", self.client.search_for_studies, **common)
+        elif self.level == "SERIES":
+            search = self.client.search_for_series
+            found = _call(self.peer, "QIDO-RS", search, study_instance_uid=self.study, **common)
+        else:
+            search = self.client.search_for_instances
+            uids = {"study_instance_uid": self.study, "series_instance_uid": self.series}
+            found = _call(self.peer, "QIDO-RS", search, **uids, **common)
+        return Page(list(found), " ".join(w for w in self.warnings if w))
+
+    def check_count(self, count: int, offset: int, where: str) -> None:
+        """Warn when a study's series (or instances) are fewer than the server's count of them."""
+        known = _COUNTS.get((self.level, bool(self.series)))
+        if known is None or not self.study:
+            return
+        parent, attribute, what, orthanc = known
+        series = self.series if parent == "SERIES" else None
+        try:
+            (found,) = qido(
+                self.peer, parent, study=self.study, series=series, fields=[attribute], limit=1
+            )
+            expected = int(found.get(attribute))
+        except (RadbridgeError, TypeError, ValueError):
+            return  # no such parent, or no count: nothing to compare with
+        if expected - offset > count:
+            after = f" after the first {offset}" if offset else ""
+            _short(
+                f"{where}: {count} {what} returned{after}, but the server counts {expected} "
+                f"({attribute}): it cut the list short (Orthanc: {orthanc})"
+            )
 
 
 def wado(
