@@ -1,4 +1,4 @@
-"""A server that caps a search's matches: QIDO-RS paging and its warnings.
+"""A server that caps a search's matches: QIDO-RS paging, its warnings, --limit and --offset.
 
 A real Orthanc 1.10.1 (DICOMweb plugin 1.7) with ``LimitFindResults`` cuts a QIDO-RS
 search short without a word and sends nothing past its limit at any ``offset``; radbridge
@@ -21,6 +21,7 @@ import pydicom
 import pytest
 from pydicom.uid import generate_uid
 
+from radbridge.cli import main
 from radbridge.errors import ConfigError, DicomWebError
 from radbridge.net import Peer, qido
 from radbridge.net.dicomweb.paging import Page, additional_results, fetch_pages
@@ -78,6 +79,68 @@ def test_a_study_list_orthanc_cut_short_says_so(orthanc_factory):
     assert f"{len(found)} instances returned, but the server counts 23" in said[0]
     found, said = _quietly(qido, peer, "SERIES", study=study, limit=3)
     assert len(found) == 3 and said == []  # what the caller limited is not a short list
+
+
+@pytest.mark.peer
+def test_a_c_find_orthanc_cut_short_fails_the_query_command(orthanc_factory, capsys):
+    """The DIMSE side of the same limit: Orthanc ends the C-FIND with Cancel (0xFE00),
+    which `find` already turns into an error; the command says it in one line, exit 1."""
+    pacs = orthanc_factory(
+        modalities={"rb": ("RADBRIDGE", "127.0.0.1", 11113)}, extra={"LimitFindResults": 5}
+    )
+    for _ in range(7):
+        pacs.upload(_instance(generate_uid(), generate_uid()))
+    assert main(["query", f"ORTHANC@127.0.0.1:{pacs.dicom_port}"]) == 1
+    err = capsys.readouterr().err
+    assert "stopped the search after" in err and "LimitFindResults" in err
+
+
+@pytest.mark.peer
+def test_query_limit_and_offset_through_the_cli(orthanc_factory, tmp_path, capsys):
+    """`radbridge query` had no way to page: --limit shows the first N and says the peer
+    has more, --offset the next ones (QIDO-RS); C-FIND takes --limit but not --offset."""
+    pacs = orthanc_factory(modalities={"rb": ("RADBRIDGE", "127.0.0.1", 11113)})
+    studies = {generate_uid() for _ in range(12)}
+    for study in studies:
+        pacs.upload(_instance(study, generate_uid()))
+    config = tmp_path / "peers.toml"
+    config.write_text(
+        f'[peers.pacs]\nae_title = "ORTHANC"\nhost = "127.0.0.1"\nport = {pacs.dicom_port}\n'
+        f'dicomweb_url = "{pacs.dicomweb_url}"\n'
+    )
+    web = ["query", "pacs", "--config", str(config), "--web"]
+
+    def shown(args: list[str]) -> tuple[list[str], str, str]:
+        capsys.readouterr()
+        assert main(args) == 0
+        out, err = capsys.readouterr()
+        return [line for line in out.splitlines() if "StudyInstanceUID" in line], out, err
+
+    everything, out, _ = shown(web)
+    assert len(everything) == 12 and out.endswith("12 matches\n")
+    pages = []
+    for offset in (0, 5, 10):
+        lines, out, _ = shown([*web, "--limit", "5", "--offset", str(offset)])
+        pages += lines
+        if offset < 10:
+            assert len(lines) == 5
+            assert f"5 matches shown; the peer has more (--offset {offset + 5} for the next)" in out
+        else:
+            assert len(lines) == 2 and out.endswith("2 matches\n")
+    assert pages == everything  # the pages, in order, are the whole list
+    capsys.readouterr()
+    assert main([*web, "--limit", "2", "--offset", "3", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert [m["0020000D"]["Value"][0] for m in json.loads(out)] == [
+        line.split()[0].split("=")[1] for line in everything[3:5]
+    ]
+    assert "the peer has more (--offset 5 for the next)" in err
+
+    dimse = ["query", "pacs", "--config", str(config)]
+    lines, out, _ = shown([*dimse, "--limit", "4"])
+    assert len(lines) == 4 and "the peer has more (raise --limit for the next)" in out
+    assert main([*dimse, "--offset", "3"]) == 2
+    assert "C-FIND has no offset" in capsys.readouterr().err
 
 
 class _CappedServer(http.server.BaseHTTPRequestHandler):
@@ -179,6 +242,19 @@ def test_a_warning_299_that_paging_cannot_follow_is_a_warning(capped):
         f"QIDO-RS STUDY on {capped.dicomweb_url}: the server said 7 more matches can be "
         "requested (Warning 299) but sent the same matches again at offset 5: 5 returned"
     ]
+
+
+def test_the_query_command_prints_the_warning(capped, tmp_path, capsys):
+    _CappedServer.ignore_offset = True
+    config = tmp_path / "peers.toml"
+    config.write_text(
+        f'[peers.web]\nae_title = "WEB"\nhost = "127.0.0.1"\nport = 1\n'
+        f'dicomweb_url = "{capped.dicomweb_url}"\n'
+    )
+    assert main(["query", "web", "--config", str(config), "--web"]) == 0
+    out, err = capsys.readouterr()
+    assert out.endswith("5 matches\n")
+    assert "warning: QIDO-RS STUDY on" in err and "the server said 7 more matches" in err
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -59,53 +59,105 @@ def query_command(
     patient_id: Annotated[str | None, typer.Option("--patient-id", help="Patient ID.")] = None,
     modality: Annotated[str | None, typer.Option("--modality", help="Modality.")] = None,
     use_web: Annotated[bool, typer.Option("--web", help="Use QIDO-RS, not C-FIND.")] = False,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Show at most N matches (default: all).")
+    ] = None,
+    offset: Annotated[
+        int, typer.Option("--offset", min=0, help="Skip the first N matches (QIDO-RS only).")
+    ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print DICOM JSON.")] = False,
     ae: Annotated[str, typer.Option("--ae", help="Our AE title.")] = "RADBRIDGE",
     timeout: Timeout = None,
 ) -> None:
     """Find patients, studies, series or instances; print their UIDs and counts.
 
-    Names and IDs are printed only with --json (DICOM JSON of what the peer returns).
+    All matches are shown, every page of a QIDO-RS answer included; --limit shows the
+    first N and says whether the peer has more. Names and IDs are printed only with
+    --json (DICOM JSON of what the peer returns).
     """
     from radbridge.cli.output import emit, say
 
-    if series and level.lower() in ("patient", "study"):
+    _check_scope(level.lower(), study, series)
+    if offset and not use_web:
         raise typer.BadParameter(
-            f"a {level.lower()}-level search cannot be limited to one series: "
-            "use --level series or image, or leave --series out",
-            param_hint="--series",
+            "C-FIND has no offset: use --web (QIDO-RS), or narrow the search",
+            param_hint="--offset",
         )
-    if study and level.lower() == "patient":
-        raise typer.BadParameter(
-            "a patient-level search cannot be limited to one study: "
-            "use --level study, series or image, or leave --study out",
-            param_hint="--study",
-        )
-    target = _peer(peer, config, timeout)
     keys: dict[str, str] = {}
     if patient_id:
         keys["PatientID"] = patient_id
     if modality:
         keys["Modality" if level.lower() in ("series", "image") else "ModalitiesInStudy"] = modality
-    if use_web:
-        from radbridge.net import qido
-
-        found = qido(target, level, study=study, series=series, keys=keys)
-    else:
-        from radbridge.net import find
-
-        if study:
-            keys["StudyInstanceUID"] = study
-        if series:
-            keys["SeriesInstanceUID"] = series
-        found = find(target, level, keys=keys, ae_title=ae)
+    target = _peer(peer, config, timeout)
+    found = _search(target, level, study, series, keys, use_web, limit, offset, ae)
+    more = limit is not None and len(found) > limit
+    found = found[:limit]
     if as_json:
         emit([ds.to_json_dict() for ds in found])
-        return
-    for ds in found:
-        fields = [f"{k}={ds.get(k)}" for k in _SHOWN if k in ds and ds.get(k) not in (None, "")]
-        say("  ".join(fields) or "(match without UIDs)")
-    say(f"{len(found)} matches")
+    else:
+        for ds in found:
+            fields = [f"{k}={ds.get(k)}" for k in _SHOWN if k in ds and ds.get(k) not in (None, "")]
+            say("  ".join(fields) or "(match without UIDs)")
+    if more:
+        nxt = f"--offset {offset + len(found)}" if use_web else "raise --limit"
+        say(f"{len(found)} matches shown; the peer has more ({nxt} for the next)", err=as_json)
+    elif not as_json:
+        say(f"{len(found)} matches")
+
+
+def _check_scope(level: str, study: str | None, series: str | None) -> None:
+    """Refuse --study or --series above the levels that have them (usage errors)."""
+    if series and level in ("patient", "study"):
+        raise typer.BadParameter(
+            f"a {level}-level search cannot be limited to one series: "
+            "use --level series or image, or leave --series out",
+            param_hint="--series",
+        )
+    if study and level == "patient":
+        raise typer.BadParameter(
+            "a patient-level search cannot be limited to one study: "
+            "use --level study, series or image, or leave --study out",
+            param_hint="--study",
+        )
+
+
+def _search(
+    target: Peer,
+    level: str,
+    study: str | None,
+    series: str | None,
+    keys: dict[str, str],
+    use_web: bool,
+    limit: int | None,
+    offset: int,
+    ae: str,
+) -> list[Any]:
+    """Run the search; with ``limit``, one match more than it (to tell whether there are more).
+
+    The peer's warnings (a list it cut short) are printed on stderr as they come.
+    """
+    import warnings
+
+    from radbridge.cli.output import say
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if use_web:
+            from radbridge.net import qido
+
+            wanted = None if limit is None else limit + 1
+            found = qido(
+                target, level, study=study, series=series, keys=keys, limit=wanted, offset=offset
+            )
+        else:
+            from radbridge.net import find
+
+            scope = {"StudyInstanceUID": study, "SeriesInstanceUID": series}
+            keys = keys | {k: v for k, v in scope.items() if v}
+            found = find(target, level, keys=keys, ae_title=ae)
+    for warning in caught:
+        say(f"warning: {warning.message}", err=True)
+    return found
 
 
 @app.command("retrieve")
