@@ -12,6 +12,7 @@ Examples
 >>> import logging
 >>> pynetdicom_log = logging.getLogger("pynetdicom")
 >>> before = pynetdicom_log.level
+>>> pynetdicom_log.setLevel(logging.DEBUG)  # as a program's own set-up may leave it
 >>> quiet_pynetdicom()
 >>> logging.getLevelName(pynetdicom_log.getEffectiveLevel())
 'WARNING'
