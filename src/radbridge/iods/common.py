@@ -17,7 +17,7 @@ import enum
 import logging
 import re
 import warnings
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -57,6 +57,7 @@ __all__ = [
     "label_map",
     "little_endian_for",
     "new_instance",
+    "paint_label_map",
     "series_options",
     "texts_of",
     "use_character_set_for",
@@ -208,13 +209,29 @@ def label_map(
     >>> label_map(masks, overlap="smallest").array.tolist()
     [[[1, 2, 1]]]
     """
+    numbers = masks.segment_numbers
+    dtype = _label_dtype(numbers, overlap, what, path, attribute)
+    flat = masks.array.reshape(len(numbers), int(np.prod(masks.geometry.shape)))  # 0 regions too
+    counts = np.count_nonzero(flat, axis=1) if numbers else np.zeros(0, np.int64)
+    # Regions overlap when their voxels outnumber those of their union (no summed copy).
+    if overlap == "error" and numbers and int(counts.sum()) > np.count_nonzero(flat.any(axis=0)):
+        raise _overlap_error(what, path, attribute)
+    out = np.zeros(masks.geometry.shape, dtype)
+    for i in np.argsort(-np.asarray(counts), kind="stable"):
+        out[masks.array[i]] = numbers[i]
+    return Volume.from_geometry(out, masks.geometry)
+
+
+def _label_dtype(
+    numbers: Sequence[int], overlap: str, what: str, path: str | None, attribute: str | None
+) -> type[np.unsignedinteger[Any]]:
+    """Check the overlap policy and the numbers of a label map; return its dtype."""
     if overlap not in ("error", "smallest"):
         raise InvalidAttributeError(
             f"unknown overlap policy {overlap!r}",
             attribute="overlap",
             hint="use error or smallest",
         )
-    numbers = masks.segment_numbers
     if numbers and (max(numbers) > 65535 or min(numbers) < 1):
         raise DecodingError(
             f"{what} numbers must be 1 to 65535 to be the values of a label map "
@@ -223,21 +240,77 @@ def label_map(
             attribute=attribute,
             hint="use stacked_volume()",
         )
-    flat = masks.array.reshape(len(numbers), int(np.prod(masks.geometry.shape)))  # 0 regions too
-    counts = np.count_nonzero(flat, axis=1) if numbers else np.zeros(0, np.int64)
-    # Regions overlap when their voxels outnumber those of their union (no summed copy).
-    if overlap == "error" and numbers and int(counts.sum()) > np.count_nonzero(flat.any(axis=0)):
-        raise DecodingError(
-            f"{what}s overlap, so they cannot be combined into one label map",
-            path=path,
-            attribute=attribute,
-            hint="pass overlap='smallest' (CLI: --overlap smallest) or use stacked masks",
-        )
-    dtype = np.uint8 if not numbers or max(numbers) <= 255 else np.uint16
-    out = np.zeros(masks.geometry.shape, dtype)
-    for i in np.argsort(-np.asarray(counts), kind="stable"):
-        out[masks.array[i]] = numbers[i]
-    return Volume.from_geometry(out, masks.geometry)
+    return np.uint8 if not numbers or max(numbers) <= 255 else np.uint16
+
+
+def _overlap_error(what: str, path: str | None, attribute: str | None) -> DecodingError:
+    return DecodingError(
+        f"{what}s overlap, so they cannot be combined into one label map",
+        path=path,
+        attribute=attribute,
+        hint="pass overlap='smallest' (CLI: --overlap smallest) or use stacked masks",
+    )
+
+
+#: Yields ``(slice index, 2-D mask)`` of one region, each slice at most once.
+RegionSlices = Callable[[int], Iterable[tuple[int, NDArray[np.bool_]]]]
+
+
+def paint_label_map(
+    geometry: VolumeGeometry,
+    numbers: Sequence[int],
+    slices: RegionSlices,
+    *,
+    overlap: str = "error",
+    what: str = "segment",
+    path: str | None = None,
+    attribute: str | None = None,
+) -> Volume:
+    """:func:`label_map` of regions given slice by slice, without one mask per region.
+
+    ``slices(i)`` yields the masked slices of region ``i`` (number ``numbers[i]``;
+    numbers are unique). Memory: the label map and one slice, whatever the
+    number of regions. Every region is painted in its order while its voxels are
+    counted and the regions it overlaps noted; with ``overlap="smallest"`` the
+    overlapping regions are then painted again, largest first (ties: the later
+    wins), which is :func:`label_map`'s result voxel for voxel: only they cover
+    voxels that several regions share. ``slices`` is called once per region, and
+    a second time for the overlapping ones.
+
+    Raises
+    ------
+    DecodingError, InvalidAttributeError
+        As :func:`label_map`; the policy and numbers are checked before any slice.
+
+    Examples
+    --------
+    >>> grid = VolumeGeometry((1, 1, 3), np.eye(4))
+    >>> rows = [np.array([[1, 1, 1]], bool), np.array([[0, 1, 0]], bool)]
+    >>> paint_label_map(grid, (1, 2), lambda i: [(0, rows[i])], overlap="smallest").array.tolist()
+    [[[1, 2, 1]]]
+    """
+    out = np.zeros(geometry.shape, _label_dtype(numbers, overlap, what, path, attribute))
+    index = {number: i for i, number in enumerate(numbers)}
+    counts = np.zeros(len(numbers), np.int64)
+    overlapping = np.zeros(len(numbers), bool)
+    for i, number in enumerate(numbers):
+        for k, mask in slices(i):
+            plane = out[k]
+            under = plane[mask]
+            counts[i] += under.size
+            shared = np.unique(under[under != 0])
+            if shared.size:
+                overlapping[i] = True
+                overlapping[[index[int(v)] for v in shared]] = True
+            plane[mask] = number
+    if overlapping.any():
+        if overlap == "error":
+            raise _overlap_error(what, path, attribute)
+        chosen = np.flatnonzero(overlapping)
+        for i in chosen[np.argsort(-counts[chosen], kind="stable")]:
+            for k, mask in slices(int(i)):
+                out[k][mask] = numbers[i]
+    return Volume.from_geometry(out, geometry)
 
 
 #: Longest value (bytes) an Explicit VR element with a 2-byte length field can hold.

@@ -53,7 +53,7 @@ from radbridge.errors import (
     InvalidAttributeError,
 )
 from radbridge.geometry import Volume, VolumeGeometry
-from radbridge.iods.common import ReadObject, StackedMasks, label_map
+from radbridge.iods.common import ReadObject, StackedMasks, paint_label_map
 from radbridge.iods.multiframe.fast_read import DicomFile
 from radbridge.iods.raster import fill_polygons
 from radbridge.iods.rtstruct.placement import Contour, PlacementReport, Target, place_contours
@@ -385,14 +385,13 @@ class StructureSet(ReadObject):
             f"target's ({theirs}), but its contours reference the target's images; trusting them"
         )
 
-    def _fill(self, roi: ROI, target: Target, tolerance_mm: float | None) -> NDArray[np.bool_]:
+    def _placed(
+        self, roi: ROI, target: Target, tolerance_mm: float | None
+    ) -> dict[int, list[NDArray[np.float64]]]:
+        """Place the ROI's polygons on ``target``'s slices; warn about what was corrected."""
         self._check_roi_frame(roi, target)
         report = PlacementReport()
         placed = place_contours(roi.contours, target, tolerance_mm=tolerance_mm, report=report)
-        out = np.zeros(target.geometry.shape, bool)
-        rows, cols = target.geometry.shape[1:]
-        for k, polygons in placed.items():
-            out[k] = fill_polygons(polygons, (rows, cols))
         tolerance = tolerance_mm if tolerance_mm is not None else 0.25 * target.slice_spacing
         for message in report.messages(max(tolerance, 0.01)):
             self._warn(f"ROI {roi.number} ({roi.name!r}): {message}")
@@ -402,6 +401,12 @@ class StructureSet(ReadObject):
                 roi.number,
                 report.no_image_reference,
             )
+        return placed
+
+    def _fill(self, roi: ROI, target: Target, tolerance_mm: float | None) -> NDArray[np.bool_]:
+        out = np.zeros(target.geometry.shape, bool)
+        for k, plane in _planes(self._placed(roi, target, tolerance_mm), target):
+            out[k] = plane
         return out
 
     def stacked_volume(
@@ -435,20 +440,51 @@ class StructureSet(ReadObject):
         overlap
             ``"error"`` (default) refuses overlapping ROIs; ``"smallest"`` lets
             the smaller ROI win where ROIs overlap (organs inside a body
-            outline keep their label).
+            outline keep their label; between ROIs of the same size the later
+            one in the file wins).
         tolerance_mm
             See :meth:`mask`.
+
+        The ROIs are filled one slice at a time into the label map, so memory
+        is the label map plus one slice, whatever the number of ROIs (not one
+        mask per ROI as :meth:`stacked_volume`).
 
         Raises
         ------
         DecodingError
             ROIs overlap and ``overlap`` is ``"error"``, or ROI numbers do not
             fit 16 bits.
+        InvalidAttributeError
+            An unknown ``overlap`` policy.
         """
-        masks = self.stacked_volume(target, tolerance_mm=tolerance_mm)
-        return label_map(
-            masks, overlap=overlap, what="ROI", path=self.source, attribute="ROIContourSequence"
+        resolved = self._target(target)
+        rois = list(self.rois.values())
+        placed: dict[int, dict[int, list[NDArray[np.float64]]]] = {}
+
+        def slices(i: int) -> Iterator[tuple[int, NDArray[np.bool_]]]:
+            # placed once (and warned once) per ROI; an overlapping ROI is filled again
+            if i not in placed:
+                placed[i] = self._placed(rois[i], resolved, tolerance_mm)
+            return _planes(placed[i], resolved)
+
+        return paint_label_map(
+            resolved.geometry,
+            tuple(roi.number for roi in rois),
+            slices,
+            overlap=overlap,
+            what="ROI",
+            path=self.source,
+            attribute="ROIContourSequence",
         )
+
+
+def _planes(
+    placed: dict[int, list[NDArray[np.float64]]], target: Target
+) -> Iterator[tuple[int, NDArray[np.bool_]]]:
+    """Fill placed polygons slice by slice (even-odd rule): ``(slice index, 2-D mask)``."""
+    rows, cols = target.geometry.shape[1:]
+    for k, polygons in placed.items():
+        yield k, fill_polygons(polygons, (rows, cols))
 
 
 def _by_number(sequence: Any, keyword: str) -> dict[int, Dataset]:
