@@ -13,7 +13,9 @@ recovered from, once per file or per ROI (Python warnings):
 - points slightly off the slice plane: projected onto it within a tolerance
   (default a quarter of the slice spacing); contours further away are left out;
 - ROIs missing from one of the three ROI sequences, point counts that do not
-  match, contours with fewer than three points.
+  match, contours with fewer than three points;
+- ROIs that share a name (compared without case and surrounding spaces): all are
+  kept; :meth:`StructureSet.roi` asks for such ROIs by number.
 
 Holes: all closed contours of one ROI on one image are combined with the
 even-odd rule (CLOSEDPLANAR_XOR semantics; nested CLOSED_PLANAR contours read
@@ -57,7 +59,12 @@ from radbridge.iods.common import ReadObject, StackedMasks, paint_label_map
 from radbridge.iods.multiframe.fast_read import DicomFile
 from radbridge.iods.raster import fill_polygons
 from radbridge.iods.rtstruct.placement import Contour, PlacementReport, Target, place_contours
-from radbridge.iods.rtstruct.types import RT_STRUCTURE_SET_STORAGE
+from radbridge.iods.rtstruct.types import (
+    RT_STRUCTURE_SET_STORAGE,
+    describe_same_names,
+    roi_name_key,
+    same_names,
+)
 from radbridge.iods.source import Series
 
 __all__ = ["ROI", "StructureSet", "read_rtstruct"]
@@ -281,22 +288,37 @@ class StructureSet(ReadObject):
                 f"{counts['point_count']} contours declare a Number of Contour Points that "
                 "differs from their Contour Data; the data was used"
             )
+        groups = same_names([(roi.number, roi.name) for roi in out.values()])
+        if groups:
+            self._warn(
+                f"{describe_same_names(groups)} have the same ROI Name (compared without case "
+                "and surrounding spaces); all are read, ask for them by ROI number"
+            )
         return out
 
     def roi(self, key: int | str) -> ROI:
-        """Return an ROI by number or by name (names compare without case).
+        """Return an ROI by number or by name (names compare without case and surrounding spaces).
 
         Raises
         ------
         InvalidAttributeError
-            No such ROI (the message lists the ROIs there are).
+            No such ROI (the message lists the ROIs there are), or several ROIs
+            have that name (a file from another system; ask by number).
         """
         if isinstance(key, int) and key in self.rois:
             return self.rois[key]
-        wanted = str(key).strip().lower()
-        for roi in self.rois.values():
-            if roi.name.strip().lower() == wanted:
-                return roi
+        wanted = roi_name_key(str(key))
+        found = [roi for roi in self.rois.values() if roi_name_key(roi.name) == wanted]
+        if len(found) == 1:
+            return found[0]
+        if found:
+            named = ", ".join(f"{r.number} ({r.name!r})" for r in found)
+            raise InvalidAttributeError(
+                f"ROI name {key!r} is ambiguous: ROIs {named} have it",
+                path=self.source,
+                attribute="ROIName",
+                hint=f"ask for the ROI by number ({found[0].number}, ...)",
+            )
         names = ", ".join(f"{r.number} {r.name!r}" for r in self.rois.values())
         raise InvalidAttributeError(
             f"no ROI {key!r}", path=self.source, attribute="ROIName", hint=f"ROIs: {names}"

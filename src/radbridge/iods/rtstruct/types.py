@@ -343,7 +343,8 @@ def describe_rois(
     Raises
     ------
     EncodingError
-        Two ROIs share a number, or a value cannot be used.
+        Two ROIs share a number or a name (:func:`roi_name_key`: without case and
+        surrounding spaces), or a value cannot be used.
     ConfigError
         A mapping key is not an integer.
 
@@ -379,7 +380,55 @@ def describe_rois(
         raise EncodingError("no ROIs described", attribute="rois")
     for roi in out:
         roi.validate()
+    _check_unique_names(out)
     return out
+
+
+def roi_name_key(name: str) -> str:
+    """Return the form in which ROI names compare: without case and surrounding spaces.
+
+    An LO value may be padded with leading and trailing spaces (PS3.5 6.2), which
+    are no part of the name; names are looked up without case
+    (``StructureSet.roi``), as planning system templates and scripts commonly
+    match structure names.
+
+    Examples
+    --------
+    >>> roi_name_key(" PTV_70 ") == roi_name_key("ptv_70")
+    True
+    """
+    return name.strip().lower()
+
+
+def same_names(numbers_and_names: Sequence[tuple[int, str]]) -> list[list[tuple[int, str]]]:
+    """Return the groups of ROIs ``(number, name)`` whose names are one by :func:`roi_name_key`."""
+    groups: dict[str, list[tuple[int, str]]] = {}
+    for number, name in numbers_and_names:
+        groups.setdefault(roi_name_key(name), []).append((number, name))
+    return [group for group in groups.values() if len(group) > 1]
+
+
+def describe_same_names(groups: Sequence[Sequence[tuple[int, str]]]) -> str:
+    """Say which ROIs share a name: ``ROIs 2 ('Lung') and 3 ('lung')``."""
+    parts = []
+    for group in groups:
+        named = [f"{number} ({name!r})" for number, name in group]
+        parts.append(f"ROIs {', '.join(named[:-1])} and {named[-1]}")
+    return "; ".join(parts)
+
+
+def _check_unique_names(rois: Sequence[ROIDescription]) -> None:
+    """Refuse ROIs that share a name: planning systems and rt-utils key structures by name."""
+    groups = same_names([(roi.roi_number, roi.name) for roi in rois])
+    if groups:
+        raise EncodingError(
+            f"{describe_same_names(groups)} have the same ROI Name (names are compared "
+            "without case and surrounding spaces); planning systems and rt-utils find "
+            "structures by name, so an import would fail or merge them",
+            attribute="ROIName",
+            hint="give each ROI its own name, e.g. 'GTV_1' and 'GTV_2' (from a SEG: its "
+            "Segment Labels; CLI: the labels file)",
+        )
 
 
 def _from_mapping_entry(
