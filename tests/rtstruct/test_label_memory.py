@@ -1,4 +1,4 @@
-"""label_volume fills ROIs slice by slice: one label map of memory, the same voxels as before.
+"""label_volume and rtstruct_to_seg fill ROIs slice by slice: the same output, not N volumes.
 
 It used to fill one whole-volume mask per ROI and then combine them: 60 ROIs on a
 200x512x512 CT took 3 GB on top of the label map, a 117-ROI TotalSegmentator
@@ -7,6 +7,8 @@ structure set on 500 slices about 15 GB.
 
 from __future__ import annotations
 
+import datetime
+import io
 import logging
 import tracemalloc
 import warnings
@@ -14,11 +16,14 @@ import warnings
 import numpy as np
 import pytest
 
-from radbridge.errors import DecodingError
+from radbridge.errors import DecodingError, EncodingError
 from radbridge.geometry import Volume
-from radbridge.iods.common import label_map
-from radbridge.iods.rtstruct import ROIDescription, encode_rtstruct, read_rtstruct
+from radbridge.iods.common import SeriesOptions, label_map
+from radbridge.iods.rtstruct import ROIDescription, StructureSet, encode_rtstruct, read_rtstruct
+from radbridge.iods.seg import read_segmentation
 from radbridge.iods.source import Series
+from radbridge.rtstruct import rtstruct_to_seg
+from tests.peers import dciodvfy
 
 
 def reference_label_map(masks: np.ndarray, numbers: tuple[int, ...]) -> np.ndarray:
@@ -108,9 +113,9 @@ def test_the_same_warnings_in_the_same_order(study):
     assert [str(w.message) for w in caught] == expected  # all ROIs are read before refusing
 
 
-def test_peak_memory_does_not_grow_with_the_number_of_rois(caplog):
-    """40 ROIs on 100x256x256: at most twice the label map (6.6 MB); one mask each was 270 MB."""
-    caplog.set_level(logging.ERROR)
+@pytest.fixture(scope="module")
+def many_rois():
+    """40 boxes with holes on a 100x256x256 grid: the source, the label map, the structure set."""
     shape = (100, 256, 256)
     source = Series.from_volume(
         Volume(np.zeros(shape, np.int16), np.diag([2.5, 1.0, 1.0, 1.0]), "1.2.826.0.1.3680043.2")
@@ -123,11 +128,101 @@ def test_peak_memory_does_not_grow_with_the_number_of_rois(caplog):
     structure_set = read_rtstruct(
         encode_rtstruct(labels, source, {n: f"R{n}" for n in range(1, 41)})
     )
+    return source, labels, structure_set
+
+
+def peak_of(call):
     tracemalloc.start()
     try:
-        volume = structure_set.label_volume(source.geometry, overlap="smallest")
-        peak = tracemalloc.get_traced_memory()[1]
+        result = call()
+        return result, tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+
+
+def test_peak_memory_does_not_grow_with_the_number_of_rois(many_rois, caplog):
+    """40 ROIs: at most twice the label map (6.6 MB); one mask each was 270 MB."""
+    caplog.set_level(logging.ERROR)
+    source, labels, structure_set = many_rois
+    volume, peak = peak_of(lambda: structure_set.label_volume(source.geometry, overlap="smallest"))
     np.testing.assert_array_equal(volume.array, labels)
     assert peak < 2 * labels.nbytes, f"peak {peak / 1e6:.1f} MB"
+
+
+def test_rtstruct_to_seg_does_not_hold_one_volume_per_roi(many_rois, caplog):
+    """The SEG (26 MB of frames) plus a few label maps; one mask per ROI was 320 MB."""
+    caplog.set_level(logging.ERROR)
+    source, labels, structure_set = many_rois
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # no codes: coded as Tissue, said per ROI
+        seg, peak = peak_of(lambda: rtstruct_to_seg(structure_set, source))
+    np.testing.assert_array_equal(read_segmentation(seg).label_volume(source).array, labels)
+    assert peak < 8 * labels.nbytes, f"peak {peak / 1e6:.1f} MB"
+
+
+FIXED = SeriesOptions(
+    sop_instance_uid="2.25.1001",
+    series_instance_uid="2.25.1002",
+    timestamp=datetime.datetime(2026, 1, 2, 3, 4, 5),
+)
+
+
+@pytest.mark.peer
+@pytest.mark.parametrize("overlapping", [False, True])
+@pytest.mark.parametrize("kind", ["binary", "labelmap"])
+def test_rtstruct_to_seg_writes_what_it_wrote_from_stacked_masks(
+    study, monkeypatch, tmp_path, kind, overlapping
+):
+    """The same SEG as from one mask per ROI (the former way), an empty ROI included.
+
+    One attribute differs, for the better: a BINARY SEG of ROIs that do not overlap now
+    says Segments Overlap NO (they were checked) where stacked masks left it UNDEFINED.
+    """
+    if overlapping:
+        ds, _, _ = overlapping_structure_set(study)
+    else:
+        mask = np.where(np.isin(study.labels, (2, 5, 7)), study.labels, 0)
+        described = [ROIDescription(n, f"R{n}") for n in (2, 5, 7, 9)]  # 9 has no voxels
+        ds = encode_rtstruct(mask, study.source, described, allow_empty=True)
+    structure_set = read_rtstruct(ds)
+
+    def convert():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # no codes: coded as Tissue, said per ROI
+            try:
+                return rtstruct_to_seg(
+                    structure_set, study.source, segmentation_type=kind, options=FIXED
+                )
+            except EncodingError as error:  # a LABELMAP cannot hold overlapping ROIs
+                return str(error)
+
+    now = convert()
+    if not overlapping:
+        array, _ = structure_set.compact_masks(study.source)
+        assert array.ndim == 3  # the label map, not one volume per ROI
+    with monkeypatch.context() as patched:
+        patched.setattr(
+            StructureSet,
+            "compact_masks",
+            lambda self, target, tolerance_mm=None: (
+                self.stacked_volume(target).array,
+                tuple(self.rois),
+            ),
+        )
+        before = convert()
+    assert isinstance(now, str) == (overlapping and kind == "labelmap")
+    if isinstance(now, str):
+        assert now == before
+        return
+    if kind == "binary" and not overlapping:
+        assert (now.SegmentsOverlap, before.SegmentsOverlap) == ("NO", "UNDEFINED")
+        now.save_as(tmp_path / "seg.dcm", enforce_file_format=True)
+        assert dciodvfy(tmp_path / "seg.dcm").errors == []
+        before.SegmentsOverlap = "NO"
+    assert saved(now) == saved(before)
+
+
+def saved(ds) -> bytes:
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()

@@ -99,6 +99,7 @@ def foreign_file(study, tmp_path):
     return path
 
 
+@pytest.mark.peer
 def test_the_reader_keeps_every_roi_and_says_which_share_a_name(study, tmp_path):
     path = foreign_file(study, tmp_path)
     names = [(int(i.ROINumber), i.ROIName) for i in dcmread(path).StructureSetROISequence]

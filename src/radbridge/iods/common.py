@@ -47,6 +47,7 @@ __all__ = [
     "IMPLEMENTATION_VERSION_NAME",
     "CaseInsensitiveEnum",
     "ReadObject",
+    "RegionSlices",
     "SeriesOptions",
     "StackedMasks",
     "check_single_values",
@@ -58,6 +59,7 @@ __all__ = [
     "little_endian_for",
     "new_instance",
     "paint_label_map",
+    "paint_regions",
     "series_options",
     "texts_of",
     "use_character_set_for",
@@ -289,20 +291,8 @@ def paint_label_map(
     >>> paint_label_map(grid, (1, 2), lambda i: [(0, rows[i])], overlap="smallest").array.tolist()
     [[[1, 2, 1]]]
     """
-    out = np.zeros(geometry.shape, _label_dtype(numbers, overlap, what, path, attribute))
-    index = {number: i for i, number in enumerate(numbers)}
-    counts = np.zeros(len(numbers), np.int64)
-    overlapping = np.zeros(len(numbers), bool)
-    for i, number in enumerate(numbers):
-        for k, mask in slices(i):
-            plane = out[k]
-            under = plane[mask]
-            counts[i] += under.size
-            shared = np.unique(under[under != 0])
-            if shared.size:
-                overlapping[i] = True
-                overlapping[[index[int(v)] for v in shared]] = True
-            plane[mask] = number
+    dtype = _label_dtype(numbers, overlap, what, path, attribute)
+    out, counts, overlapping = paint_regions(geometry.shape, dtype, numbers, slices)
     if overlapping.any():
         if overlap == "error":
             raise _overlap_error(what, path, attribute)
@@ -311,6 +301,31 @@ def paint_label_map(
             for k, mask in slices(int(i)):
                 out[k][mask] = numbers[i]
     return Volume.from_geometry(out, geometry)
+
+
+def paint_regions(
+    shape: tuple[int, ...], dtype: Any, values: Sequence[int], slices: RegionSlices
+) -> tuple[NDArray[Any], NDArray[np.int64], NDArray[np.bool_]]:
+    """Paint region ``i``'s slices with ``values[i]``, in order (later regions on top).
+
+    Returns the painted array, each region's voxel count, and which regions
+    share a voxel with another (``values`` unique and not 0).
+    """
+    out = np.zeros(shape, dtype)
+    index = {value: i for i, value in enumerate(values)}
+    counts = np.zeros(len(values), np.int64)
+    overlapping = np.zeros(len(values), bool)
+    for i, value in enumerate(values):
+        for k, mask in slices(i):
+            plane = out[k]
+            under = plane[mask]
+            counts[i] += under.size
+            shared = np.unique(under[under != 0])
+            if shared.size:
+                overlapping[i] = True
+                overlapping[[index[int(v)] for v in shared]] = True
+            plane[mask] = value
+    return out, counts, overlapping
 
 
 #: Longest value (bytes) an Explicit VR element with a 2-byte length field can hold.

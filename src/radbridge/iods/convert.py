@@ -51,6 +51,7 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from pydicom.dataset import Dataset, FileDataset
 
 from radbridge.errors import EncodingError, MissingAttributeError
@@ -103,8 +104,14 @@ def _rois_on(
     rtstruct: StructureSet | Dataset | str | os.PathLike[str],
     source: SourceLike,
     tolerance_mm: float | None,
-) -> tuple[StructureSet, Series, StackedMasks]:
-    """Read the structure set (if needed); return it, the source and its ROIs filled there.
+    *,
+    compact: bool = False,
+) -> tuple[StructureSet, Series, NDArray[Any], tuple[int, ...]]:
+    """Read the structure set (if needed); return it, the source, its ROIs filled there.
+
+    The ROIs come as stacked masks ``[roi, slice, row, column]``, or with
+    ``compact`` as :meth:`StructureSet.compact_masks` gives them (a label map
+    of ROI positions 1..N when no ROIs overlap), and their numbers.
 
     Raises
     ------
@@ -113,14 +120,18 @@ def _rois_on(
     """
     structure_set = rtstruct if isinstance(rtstruct, StructureSet) else read_rtstruct(rtstruct)
     resolved = _source(source)
-    masks = structure_set.stacked_volume(resolved, tolerance_mm=tolerance_mm)
-    if not masks.segment_numbers:
+    if compact:
+        array, numbers = structure_set.compact_masks(resolved, tolerance_mm=tolerance_mm)
+    else:
+        masks = structure_set.stacked_volume(resolved, tolerance_mm=tolerance_mm)
+        array, numbers = masks.array, masks.segment_numbers
+    if not numbers:
         raise EncodingError(
             "the structure set has no ROIs",
             path=structure_set.source,
             attribute="ROIContourSequence",
         )
-    return structure_set, resolved, masks
+    return structure_set, resolved, array, numbers
 
 
 def seg_to_rtstruct(
@@ -244,16 +255,17 @@ def rtstruct_to_seg(
         Segment *k* is the *k*-th ROI of the structure set (labels keep the
         ROI names).
     """
-    structure_set, resolved, masks = _rois_on(rtstruct, source, tolerance_mm)
+    # ROIs that do not overlap come as one label map, not one volume each
+    structure_set, resolved, array, numbers = _rois_on(rtstruct, source, tolerance_mm, compact=True)
     segments = []
-    for k, number in enumerate(masks.segment_numbers):
+    for k, number in enumerate(numbers):
         description = roi_description(
             structure_set.rois[number], algorithm=algorithm, source=structure_set.source
         )
         assert description.segment is not None  # roi_description always codes the ROI
         segments.append(replace(description.segment, segment_number=k + 1))
     return encode_segmentation(
-        masks.array,
+        array,
         resolved,
         segments,
         segmentation_type=segmentation_type,
@@ -360,16 +372,16 @@ def rtstruct_to_gsps(
     >>> state.segments, bool(np.array_equal(state.label_volume(source).array, mask))
     ({2: 'GTV_1'}, True)
     """
-    structure_set, resolved, masks = _rois_on(rtstruct, source, tolerance_mm)
+    structure_set, resolved, array, numbers = _rois_on(rtstruct, source, tolerance_mm)
     rois = {
         n: {
             "label": structure_set.rois[n].name or f"ROI {n}",
             "rgb": structure_set.rois[n].display_rgb,
         }
-        for n in masks.segment_numbers
+        for n in numbers
     }
     return encode_gsps(
-        masks.array,
+        array,
         resolved,
         rois,
         outlines=outlines,

@@ -55,7 +55,13 @@ from radbridge.errors import (
     InvalidAttributeError,
 )
 from radbridge.geometry import Volume, VolumeGeometry
-from radbridge.iods.common import ReadObject, StackedMasks, paint_label_map
+from radbridge.iods.common import (
+    ReadObject,
+    RegionSlices,
+    StackedMasks,
+    paint_label_map,
+    paint_regions,
+)
 from radbridge.iods.multiframe.fast_read import DicomFile
 from radbridge.iods.raster import fill_polygons
 from radbridge.iods.rtstruct.placement import Contour, PlacementReport, Target, place_contours
@@ -481,23 +487,56 @@ class StructureSet(ReadObject):
         """
         resolved = self._target(target)
         rois = list(self.rois.values())
-        placed: dict[int, dict[int, list[NDArray[np.float64]]]] = {}
-
-        def slices(i: int) -> Iterator[tuple[int, NDArray[np.bool_]]]:
-            # placed once (and warned once) per ROI; an overlapping ROI is filled again
-            if i not in placed:
-                placed[i] = self._placed(rois[i], resolved, tolerance_mm)
-            return _planes(placed[i], resolved)
-
         return paint_label_map(
             resolved.geometry,
             tuple(roi.number for roi in rois),
-            slices,
+            self._region_slices(rois, resolved, tolerance_mm),
             overlap=overlap,
             what="ROI",
             path=self.source,
             attribute="ROIContourSequence",
         )
+
+    def compact_masks(
+        self, target: TargetLike, *, tolerance_mm: float | None = None
+    ) -> tuple[NDArray[Any], tuple[int, ...]]:
+        """Return all ROIs on ``target`` in as little memory as they allow, and their numbers.
+
+        When no two ROIs share a voxel: a label map ``[slice, row, column]`` in
+        which value ``k`` is the ``k``-th ROI (in the order of :attr:`rois`),
+        filled slice by slice in the memory of one label map. Otherwise the
+        stacked masks ``[roi, slice, row, column]`` of :meth:`stacked_volume`.
+        A Segmentation encodes either the same way (``rtstruct_to_seg``).
+        """
+        resolved = self._target(target)
+        rois = list(self.rois.values())
+        numbers = tuple(roi.number for roi in rois)
+        slices = self._region_slices(rois, resolved, tolerance_mm)
+        shape = resolved.geometry.shape
+        labels, _, overlapping = paint_regions(
+            shape, np.min_scalar_type(len(rois)), range(1, len(rois) + 1), slices
+        )
+        if not overlapping.any():
+            return labels, numbers
+        del labels
+        stacked = np.zeros((len(rois), *shape), bool)
+        for i in range(len(rois)):
+            for k, plane in slices(i):
+                stacked[i, k] = plane
+        return stacked, numbers
+
+    def _region_slices(
+        self, rois: Sequence[ROI], target: Target, tolerance_mm: float | None
+    ) -> RegionSlices:
+        """Fill ROI ``i`` slice by slice; its contours are placed (and warned about) once."""
+        placed: dict[int, dict[int, list[NDArray[np.float64]]]] = {}
+
+        def slices(i: int) -> Iterator[tuple[int, NDArray[np.bool_]]]:
+            if i not in placed:
+                placed[i] = self._placed(rois[i], target, tolerance_mm)
+            return _planes(placed[i], target)
+
+        return slices
 
 
 def _planes(
