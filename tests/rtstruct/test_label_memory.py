@@ -226,3 +226,24 @@ def saved(ds) -> bytes:
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     return buffer.getvalue()
+
+
+@pytest.mark.peer
+def test_a_structure_set_rt_utils_wrote_resolves_as_before(study, tmp_path):
+    """Overlapping ROIs written by an independent writer (rt-utils): the same label map."""
+    from rt_utils import RTStructBuilder
+
+    builder = RTStructBuilder.create_new(str(study.folder))
+    box = np.zeros(study.labels.shape, bool)
+    box[2:14, 16:48, 16:48] = True
+    for name, mask in (("Body", study.labels > 0), ("Liver", study.labels == 5), ("Box", box)):
+        builder.add_roi(mask=np.moveaxis(mask, 0, 2), name=name)  # it takes [row, column, slice]
+    path = tmp_path / "rtutils.dcm"
+    builder.save(str(path))
+    rs = read_rtstruct(path)
+    stacked = rs.stacked_volume(study.source)
+    assert stacked.array.any(axis=(1, 2, 3)).all()
+    assert (stacked.array.sum(axis=0) > 1).any()  # they overlap
+    got = rs.label_volume(study.source, overlap="smallest").array
+    np.testing.assert_array_equal(got, label_map(stacked, overlap="smallest").array)
+    np.testing.assert_array_equal(got, reference_label_map(stacked.array, stacked.segment_numbers))
