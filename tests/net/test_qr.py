@@ -9,10 +9,13 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pydicom
 import pytest
 
+import radbridge
 from radbridge.cli import main
 from radbridge.errors import (
     AssociationError,
@@ -508,3 +511,57 @@ def test_get_brings_implicit_vr_instances_as_stored(pacs, tmp_path):
     (got,) = get(dimse(pacs), tmp_path / "get", study=study).files
     assert pydicom.dcmread(got).file_meta.TransferSyntaxUID == "1.2.840.10008.1.2"
     assert dataset_bytes(got) == dataset_bytes(stored)
+
+
+WRITER = """
+import os, signal, sys
+from pathlib import Path
+from radbridge.io.storage import StreamedFile
+
+writing = StreamedFile(Path(sys.argv[1]))  # a retrieve writing an instance
+writing.write(b"half an instance")
+writing.flush()
+print(writing.temporary, flush=True)
+if sys.argv[2] == "kill":
+    os.kill(os.getpid(), signal.SIGKILL)  # killed mid-write
+sys.stdin.read()  # alive, its temporary file open (locked), until stdin closes
+"""
+
+
+def _writer(folder, mode: str):
+    """A process writing into ``folder``, killed mid-write or alive; its temporary file."""
+    source = str(Path(radbridge.__file__).parents[1])
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(folder), mode],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": source},
+    )
+    path = Path(proc.stdout.readline().strip())
+    old = time.time() - 120  # written two minutes ago
+    os.utime(path, (old, old))
+    return proc, path
+
+
+@pytest.mark.parametrize("method", ["get", "wado"])
+def test_a_retrieve_removes_the_partial_files_a_killed_one_left(
+    pacs, small_study, tmp_path, method
+):
+    assert send([small_study.dicom_dir], dimse(pacs)).ok
+    study, series = small_study.study_instance_uid, small_study.series_instance_uid
+    out = tmp_path / "out"
+    killed, stale = _writer(out / study / series, "kill")
+    assert killed.wait(30) == -signal.SIGKILL and stale.exists()
+    alive, live = _writer(out / study / series, "alive")
+    try:
+        if method == "get":
+            report = get(dimse(pacs), out, study=study)
+        else:
+            report = wado(web(pacs), out, study=study)
+        assert not stale.exists()  # the partial file of the killed retrieve
+        assert live.exists()  # another retrieve, still writing into the same folder
+        assert sorted(p.stem for p in report.files) == sorted(sources_by_uid(small_study.dicom_dir))
+    finally:
+        alive.stdin.close()
+        alive.wait(30)

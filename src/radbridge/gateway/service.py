@@ -196,10 +196,9 @@ class Gateway:
         """Resume after a crash: requeue running jobs, hold cut series, drop temporaries."""
         recovered = self.store.recover_jobs()
         ended, held = self.store.recover_open_transfers()
-        stale = sum(
-            remove_stale_temporaries(folder)
+        stale = sum(  # no writer of this gateway has started yet
+            remove_stale_temporaries(folder, grace_s=0.0)
             for folder in (self.config.outbox_dir, self.config.archive_dir)
-            if folder.exists()
         )
         if recovered or ended or stale:
             log.warning(

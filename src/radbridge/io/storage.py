@@ -25,8 +25,11 @@ radbridge.errors.InvalidAttributeError: ...: the SOP instance UID is not a valid
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -38,14 +41,21 @@ __all__ = [
     "StreamedFile",
     "dir_mode_for",
     "instance_path",
+    "is_temporary",
     "make_dirs",
     "remove_empty_folders",
     "remove_stale_temporaries",
+    "remove_stale_temporary",
     "sync_folder",
     "write_durably",
 ]
 
 _TEMP_PREFIX = ".rb-tmp-"
+#: A temporary file younger than this is never taken for stale (it may be one another
+#: process has just created and not yet locked).
+TEMPORARY_GRACE_S = 10.0
+_live: set[str] = set()  # temporary files of this process not yet renamed or discarded
+_live_lock = threading.Lock()
 _dirs_synced: set[Path] = set()
 _dirs_lock = threading.Lock()
 _making_dirs = threading.Lock()
@@ -181,11 +191,14 @@ def make_dirs(folder: Path, mode: int | None = None) -> None:
 class StreamedFile:
     """A file written in pieces, then made durable under its final name — or discarded.
 
-    The pieces go to a temporary file in ``folder`` (removed at start by
-    :func:`remove_stale_temporaries` if a crash leaves it); :meth:`commit`
-    fsyncs it, renames it to its final path (on the same file system) and
-    fsyncs that folder. Used where the final name is known only at the end,
-    e.g. a STOW-RS part whose UIDs are read after it arrived.
+    The pieces go to a temporary file in ``folder``; :meth:`commit` fsyncs it,
+    renames it to its final path (on the same file system) and fsyncs that
+    folder. While the file is open its writer holds an exclusive ``flock`` on
+    it (released by the kernel when the writer dies, ``kill -9`` included), and
+    until it is renamed or discarded it is listed as live in this process, so
+    :func:`remove_stale_temporary` removes only what a dead writer left. Used
+    where the final name is known only at the end, e.g. a STOW-RS part whose
+    UIDs are read after it arrived.
 
     Parameters
     ----------
@@ -221,7 +234,16 @@ class StreamedFile:
         folder = self.temporary.parent
         make_dirs(folder, None if self.mode is None else dir_mode_for(self.mode))
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-        return os.open(self.temporary, flags, 0o666 if self.mode is None else self.mode)
+        with _live_lock:
+            _live.add(str(self.temporary))
+        try:
+            descriptor = os.open(self.temporary, flags, 0o666 if self.mode is None else self.mode)
+        except OSError:
+            _not_live(self.temporary)
+            raise
+        with contextlib.suppress(OSError):  # a file system without locks: the grace time decides
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return descriptor
 
     def flush(self) -> None:
         """Hand what was written to the operating system (readable at :attr:`temporary`)."""
@@ -237,20 +259,26 @@ class StreamedFile:
         self.size += len(data)
 
     def commit(self, path: Path) -> None:
-        """Make the file durable as ``path`` (replacing what was there)."""
-        self.sync()
+        """Make the file durable as ``path`` (replacing what was there).
+
+        The file stays open (locked) until it is renamed, so another process
+        sweeping stale temporaries never takes it for one.
+        """
+        self.sync(close=False)
         self.place(path)
         sync_folder(path.parent)
 
-    def sync(self) -> None:
+    def sync(self, *, close: bool = True) -> None:
         """Flush and fsync the written content, and close the file (the first step of a commit).
 
+        ``close=False`` keeps it open until :meth:`place` or :meth:`discard`.
         Raises :class:`~radbridge.errors.StorageError` (the temporary file is then removed).
         """
         try:
             self._handle.flush()
             os.fsync(self._handle.fileno())
-            self._handle.close()
+            if close:
+                self._handle.close()
         except OSError as exc:
             self.discard()
             raise _storage_error(exc, self.temporary) from exc
@@ -270,6 +298,8 @@ class StreamedFile:
             self.discard()
             _forget_folder(path.parent)
             raise _storage_error(exc, path) from exc
+        self._handle.close()
+        _not_live(self.temporary)
 
     def _replace(self, path: Path) -> None:
         make_dirs(path.parent, None if self.mode is None else dir_mode_for(self.mode))
@@ -279,6 +309,12 @@ class StreamedFile:
         """Remove the temporary file (nothing of it stays)."""
         self._handle.close()
         self.temporary.unlink(missing_ok=True)
+        _not_live(self.temporary)
+
+
+def _not_live(temporary: Path) -> None:
+    with _live_lock:
+        _live.discard(str(temporary))
 
 
 def sync_folder(folder: Path) -> None:
@@ -351,10 +387,54 @@ def remove_empty_folders(folder: Path, root: Path) -> int:
     return removed
 
 
-def remove_stale_temporaries(root: Path) -> int:
-    """Delete temporary files a crash left under ``root``; return how many."""
+def is_temporary(path: Path) -> bool:
+    """Whether ``path`` is named as the temporary file of a durable write."""
+    return path.name.startswith(_TEMP_PREFIX)
+
+
+def remove_stale_temporary(
+    path: Path, *, grace_s: float = TEMPORARY_GRACE_S, now: float | None = None
+) -> int | None:
+    """Remove a temporary file whose writer is gone; return its bytes (None: kept).
+
+    A writer that is alive — in this process (not yet renamed or discarded), or
+    in another one (it holds the file's ``flock`` while the file is open) — keeps
+    its file, and so does a file written less than ``grace_s`` seconds before
+    ``now`` (default: the clock). A file already gone is None too.
+    """
+    with _live_lock:
+        if str(path) in _live:
+            return None
+    try:
+        handle = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # a live writer in another process
+            return None
+        except OSError:  # no locks on this file system: the grace time alone decides
+            pass
+        info = os.fstat(handle)
+        if info.st_mtime > (time.time() if now is None else now) - grace_s:
+            return None
+        path.unlink(missing_ok=True)
+        return info.st_size
+    finally:
+        os.close(handle)
+
+
+def remove_stale_temporaries(root: Path, *, grace_s: float = TEMPORARY_GRACE_S) -> int:
+    """Delete the temporary files dead writers left under ``root``; return how many.
+
+    Safe while other writers (threads, processes) write under ``root``: see
+    :func:`remove_stale_temporary`. A missing ``root`` has none.
+    """
     count = 0
+    if not root.is_dir():
+        return 0
     for stale in root.rglob(f"{_TEMP_PREFIX}*"):
-        stale.unlink(missing_ok=True)
-        count += 1
+        if remove_stale_temporary(stale, grace_s=grace_s) is not None:
+            count += 1
     return count

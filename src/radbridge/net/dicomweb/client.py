@@ -44,7 +44,7 @@ from radbridge.io.storage import instance_path, write_durably
 from radbridge.net.dicomweb.multipart import part_bodies
 from radbridge.net.dicomweb.paging import Page, additional_results, fetch_pages
 from radbridge.net.peers import Peer
-from radbridge.net.retrieved import RetrieveProgress, RetrieveReport
+from radbridge.net.retrieved import RetrieveProgress, RetrieveReport, remove_stale_downloads
 from radbridge.net.senders import failed
 
 __all__ = [
@@ -648,6 +648,7 @@ def wado(
     """
     session = _session(peer)
     started = time.monotonic()
+    remove_stale_downloads(out_dir, study, series)
     report = RetrieveReport(str(peer), progress=progress)
     url = f"{str(peer.dicomweb_url).rstrip('/')}/studies/{study}"
     if series:

@@ -553,7 +553,7 @@ class StowServer:
         """Start serving; return ``self``."""
         spool = self.settings.spool
         if spool.exists():
-            remove_stale_temporaries(spool)
+            remove_stale_temporaries(spool, grace_s=0.0)  # live writers (C-STORE) kept
         config = _hypercorn_config(self)
         self._thread = threading.Thread(
             target=asyncio.run, args=(self._serve(config),), name="radbridge-stow", daemon=True

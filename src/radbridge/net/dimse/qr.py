@@ -50,7 +50,7 @@ from radbridge.net.dimse.qr_association import DEFAULT_AE_TITLE, associate, chec
 from radbridge.net.dimse.scp import StorageSCP
 from radbridge.net.peers import Peer
 from radbridge.net.receiver import NullSink, StoredInstance, store_instance
-from radbridge.net.retrieved import RetrieveProgress, RetrieveReport
+from radbridge.net.retrieved import RetrieveProgress, RetrieveReport, remove_stale_downloads
 
 __all__ = ["RetrieveReport", "find", "get", "move"]
 
@@ -448,6 +448,7 @@ def get(
         Nothing was retrieved.
     """
     started = time.monotonic()
+    remove_stale_downloads(out_dir, study, series)
     report = RetrieveReport(str(peer), progress=progress)
     query_model = _MODELS[("study", "get")]
     storage, classes = _get_contexts(_classes_held(peer, study, series, ae_title))
@@ -492,6 +493,7 @@ def move(
         Nothing was retrieved.
     """
     started = time.monotonic()
+    remove_stale_downloads(out_dir, study, series)
     report = RetrieveReport(str(peer), progress=progress)
     query_model = _MODELS[("study", "move")]
 

@@ -203,7 +203,7 @@ class StorageSCP:
     def start(self) -> StorageSCP:
         """Start listening in background threads; return ``self``."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        stale = remove_stale_temporaries(self.out_dir)
+        stale = remove_stale_temporaries(self.out_dir, grace_s=0.0)  # live writers kept
         if stale:
             log.warning("removed %d partial files left by an earlier run", stale)
         try:
