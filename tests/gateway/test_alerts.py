@@ -459,7 +459,7 @@ def test_an_older_database_gains_the_alerts_table(tmp_path):
     finally:
         upgraded.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
 
 
 def test_an_onnx_models_label_volume_makes_its_result_urgent(config, phantom_study, tmp_path):

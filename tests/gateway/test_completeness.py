@@ -400,7 +400,7 @@ def test_a_schema_4_database_gains_the_hold_count(tmp_path):
     finally:
         store.close()
     with sqlite3.connect(path) as check:
-        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
+        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
 
 
 @pytest.mark.peer

@@ -366,7 +366,7 @@ def test_a_database_of_an_older_gateway_is_refused_with_a_hint(tmp_path):
     old = tmp_path / "gateway.sqlite"
     with sqlite3.connect(old) as db:  # the tables of schema 1, no user_version: too old to upgrade
         db.execute("CREATE TABLE instances (sop_instance_uid TEXT PRIMARY KEY)")
-    with pytest.raises(GatewayError, match="schema 0, this radbridge needs 7") as err:
+    with pytest.raises(GatewayError, match="schema 0, this radbridge needs 8") as err:
         Store(old)
     assert "new data_dir" in str(err.value)
 

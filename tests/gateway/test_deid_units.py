@@ -135,7 +135,7 @@ def test_a_schema_3_database_gains_the_pseudonym_tables(tmp_path):
     assert store.save_pseudonyms("1.2.3", 1, "s", {"1": "2"})[0] == "s"
     store.close()
     with sqlite3.connect(path) as check:
-        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
+        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
         assert check.execute("SELECT COUNT(*) FROM transfers").fetchone()[0] == 1
 
 

@@ -474,7 +474,7 @@ def test_a_schema_5_database_gains_the_purge_records(tmp_path):
     finally:
         store.close()
     with sqlite3.connect(path) as check:
-        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
+        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
 
 
 def test_series_of_an_upgraded_database_are_kept_for_the_retention_from_the_upgrade(

@@ -69,6 +69,13 @@ def print_status(report: dict[str, Any]) -> None:
             f"instances, {purged['results']} results, {purged['bytes'] / 2**20:.1f} MB"
             + (f" ({purged['files_left']} files still to remove)" if purged["files_left"] else "")
         )
+    swept = report.get("swept") or {}
+    if swept.get("unrecorded") or swept.get("partial"):
+        say(
+            f"swept: {swept['unrecorded']} unrecorded spool files (never acknowledged), "
+            f"{swept['partial']} partial files, "
+            f"{(swept['unrecorded_bytes'] + swept['partial_bytes']) / 2**20:.1f} MB"
+        )
     say(f"jobs: {queue}")
     if report["latency_s"]:
         lat = report["latency_s"]

@@ -18,6 +18,11 @@ survive a restart and agree with ``radbridge gateway status``:
 ``radbridge_purged_series_total``           series the retention sweep purged
 ``radbridge_purged_instances_total``        received instances it removed
 ``radbridge_purged_bytes_total``            bytes it freed (spool and outbox)
+``radbridge_swept_files_total``             files no record named that the sweep
+                                            removed, by ``kind``: ``unrecorded``
+                                            (spool files never acknowledged),
+                                            ``partial`` (writes a crash cut)
+``radbridge_swept_bytes_total``             bytes they held, by ``kind``
 ``radbridge_disk_free_bytes``               free space where the spool is
 ``radbridge_disk_min_free_bytes``           the low-water mark (``min_free_disk_mb``)
 ==========================================  =========================================
@@ -139,6 +144,7 @@ class _StoreCollector(Collector):
             store.alert_counts(),
         )
         yield from _purge_metrics(store.purge_counts())
+        yield from _swept_metrics(store.swept_counts())
         yield from _commit_metrics(store.commit_counts)
         yield GaugeMetricFamily(
             "radbridge_disk_free_bytes",
@@ -160,6 +166,21 @@ def _purge_metrics(counts: dict[str, int]) -> Iterator[Metric]:
         ("bytes", "Bytes retention freed in the spool and outbox."),
     ):
         yield CounterMetricFamily(f"radbridge_purged_{key}", what, counts[key])
+
+
+def _swept_metrics(counts: dict[str, int]) -> Iterator[Metric]:
+    """Yield what the sweep of unrecorded and partial files removed, from the database."""
+    files = CounterMetricFamily(
+        "radbridge_swept_files", "Files no record named that the sweep removed.", labels=["kind"]
+    )
+    size = CounterMetricFamily(
+        "radbridge_swept_bytes", "Bytes of the files no record named.", labels=["kind"]
+    )
+    for kind in ("unrecorded", "partial"):
+        files.add_metric([kind], counts[kind])
+        size.add_metric([kind], counts[f"{kind}_bytes"])
+    yield files
+    yield size
 
 
 def _commit_metrics(counts: CommitCounts) -> Iterator[Metric]:

@@ -289,6 +289,12 @@ def _summary(view: StatusView) -> str:
         if purged.get("series")
         else ""
     )
+    swept = report.get("swept") or {}
+    if swept.get("unrecorded") or swept.get("partial"):
+        removed += (
+            f"<span>Swept: {swept['unrecorded']} unrecorded, {swept['partial']} partial "
+            f"files, {_size(swept['unrecorded_bytes'] + swept['partial_bytes'])}</span>"
+        )
     return (
         '<p class="summary" id="summary">'
         f"<span>Received: {report['received']['series']} series, "

@@ -44,7 +44,7 @@ from radbridge.gateway.config import GatewayConfig
 from radbridge.gateway.store import Purge, PurgeFile, Store
 from radbridge.io.storage import remove_empty_folders
 
-__all__ = ["FILES_PER_ROUND", "Sweeper"]
+__all__ = ["FILES_PER_ROUND", "SpoolSweep", "Sweeper"]
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +79,8 @@ def _cannot_remove(failed: list[tuple[PurgeFile, OSError]]) -> StorageError:
     )
 
 
-class Sweeper:
-    """Remove what retention lets go, never a file in use (see the module docstring).
+class SpoolSweep:
+    """What the gateway's sweeps of its data folders share, run in the assembler's loop.
 
     Parameters
     ----------
@@ -105,19 +105,24 @@ class Sweeper:
         self.audit = audit
         self._recording = recording
         self._in_use = in_use
-        self._next = 0.0  # time.monotonic() of the next look for finished series
-        self._failing: set[str] = set()  # listed files that failed: skipped until the next look
+        self.started_at = time.time()  # files renamed before are no receiver's of this process
+        self._next = 0.0  # time.monotonic() of the next round
+        self._failing: set[str] = set()  # files that failed: skipped until the next look
         self._failed: list[tuple[PurgeFile, OSError]] = []  # the latest of those failures
+
+    def due(self) -> bool:
+        """Whether the next round is due."""
+        return time.monotonic() >= self._next
+
+
+class Sweeper(SpoolSweep):
+    """Remove what retention lets go, never a file in use (see the module docstring)."""
 
     @property
     def interval_s(self) -> float:
         """How often :meth:`due` lets the sweep look for finished series."""
         retention_s = self.config.spool_retention_h * 3600.0
         return min(MAX_INTERVAL_S, retention_s / 10) if retention_s > 0 else MAX_INTERVAL_S
-
-    def due(self) -> bool:
-        """Whether files are left to remove, or it is time to look for finished series."""
-        return time.monotonic() >= self._next
 
     def sweep(self, *, now: float | None = None) -> bool:
         """Remove what is left of earlier purges, then purge one finished series.

@@ -55,6 +55,7 @@ from radbridge.gateway.delivery import (
 )
 from radbridge.gateway.executors import make_executor
 from radbridge.gateway.metrics import GatewayMetrics
+from radbridge.gateway.orphans import OrphanSweep
 from radbridge.gateway.retention import Sweeper
 from radbridge.gateway.runner import ModelCache, PermanentJobError, run_job
 from radbridge.gateway.store import Alert, Delivery, Job, Retry, Store
@@ -109,13 +110,14 @@ def _check_present(paths: list[str]) -> None:
     """Refuse to record spool files that are gone (registered, so nothing removes them now).
 
     The retention sweep may have removed a file of a purged series just before
-    a receiver registered it (the same instance sent again): it is refused then,
-    never acknowledged without its file.
+    a receiver registered it (the same instance sent again), and the sweep of
+    unrecorded files one renamed onto an unrecorded file's name: it is refused
+    then, never acknowledged without its file.
     """
     for path in paths:
         if not os.path.exists(path):
             raise StorageError(
-                "the spool file was removed (retention) while it was being recorded",
+                "the spool file was removed (by a sweep) while it was being recorded",
                 path=path,
                 hint="send the instance again",
             )
@@ -183,13 +185,9 @@ class Gateway:
         self._conditions = Conditions(log)
         self._disk_ok = True
         self._count_source = pacs_count_source(config)
-        self.sweeper = Sweeper(
-            self.store,
-            config,
-            self.audit,
-            recording=self._recording,
-            in_use=lambda path: self._spooling[path] > 0,
-        )
+        parts, lock = (self.store, config, self.audit), self._recording
+        self.sweeper = Sweeper(*parts, recording=lock, in_use=self._in_use)
+        self.orphans = OrphanSweep(*parts, recording=lock, in_use=self._in_use)
         self._recover()
 
     def _recover(self) -> None:
@@ -198,8 +196,10 @@ class Gateway:
         ended, held = self.store.recover_open_transfers()
         stale = sum(  # no writer of this gateway has started yet
             remove_stale_temporaries(folder, grace_s=0.0)
-            for folder in (self.config.outbox_dir, self.config.archive_dir)
+            for folder in (self.config.spool_dir, self.config.outbox_dir, self.config.archive_dir)
         )
+        if stale:
+            self.store.count_swept("partial", stale, 0)
         if recovered or ended or stale:
             log.warning(
                 "recovered %d interrupted jobs, %d open transfers (%d series held), "
@@ -271,6 +271,10 @@ class Gateway:
                 duplicate=kind == "duplicate",
                 changed=kind == "changed",
             )
+
+    def _in_use(self, path: str) -> bool:
+        """Whether a receiver is recording the spool file ``path`` (call under the lock)."""
+        return self._spooling[path] > 0
 
     def _register(self, paths: list[str]) -> None:
         """Mark spool files as being recorded: the retention sweep leaves them alone."""
@@ -485,17 +489,23 @@ class Gateway:
         return self.sweeper.sweep(now=now)
 
     def _assembler_round(self) -> bool:
-        """Assemble, then sweep when due (its failures apart): the assembler loop's body."""
+        """Assemble, then the sweeps when due (their failures apart): the assembler loop's body."""
         busy = self.assemble_once() > 0
-        if not self.sweeper.due():
-            return busy
+        orphans, sweeper = self.orphans, self.sweeper
+        busy = self._guarded("removing unrecorded files", orphans.due, orphans.sweep) or busy
+        return self._guarded("removing purged files", sweeper.due, self.sweep_once) or busy
+
+    def _guarded(self, what: str, due: Callable[[], bool], sweep: Callable[[], bool]) -> bool:
+        """Run one round of a sweep if it is due; its failure is reported, never raised."""
+        if not due():
+            return False
         try:
-            swept = self.sweep_once()
-        except Exception as exc:  # the sweep must never stop the assembling
-            self._conditions.report("removing purged files", exc)
-            return busy
-        self._conditions.clear("removing purged files")
-        return swept or busy
+            swept = sweep()
+        except Exception as exc:  # a sweep must never stop the assembling
+            self._conditions.report(what, exc)
+            return False
+        self._conditions.clear(what)
+        return swept
 
     def run_once(self) -> bool:
         """Run the most urgent ready job, if any; return whether one ran.

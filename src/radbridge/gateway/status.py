@@ -81,6 +81,7 @@ def status(store: Store, *, recent: int = 20) -> dict[str, Any]:
         "alerts": store.alert_counts(),
         "received": {"series": series, "instances": instances},
         "purged": store.purge_counts(),
+        "swept": store.swept_counts(),
         "latency_s": _summary(latencies[:, 0]),
         "run_s": _summary(latencies[:, 1]),
         "alert_latency_s": _summary(np.array(store.alert_latencies(), dtype=float)),

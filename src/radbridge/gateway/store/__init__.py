@@ -10,10 +10,13 @@ Tables: ``transfers`` (each association or STOW-RS request and how it ended),
 ``version_inputs`` (the frozen input set of each version), ``jobs`` (the
 queue), ``results`` (every result object and its digest), ``deliveries``
 (one row per result file and destination), ``alerts`` (one row per urgent
-job and alert destination) and ``purge_files`` (the files the retention sweep
-is removing). A database of an older schema is upgraded when opened (schema 2 →
-3 adds ``alerts``, 3 → 4 the pseudonyms, 4 → 5 ``series.holds``, 5 → 6 what
-retention purged: ``series.purged_*``, ``versions.purged_at``, ``purge_files``).
+job and alert destination), ``purge_files`` (the files the retention sweep
+is removing) and ``swept`` (counts of the unrecorded files it removed). A
+database of an older schema is upgraded when opened (schema 2 → 3 adds
+``alerts``, 3 → 4 the pseudonyms, 4 → 5 ``series.holds``, 5 → 6 what retention
+purged: ``series.purged_*``, ``versions.purged_at``, ``purge_files``;
+6 → 7 ``series.retention_from``; 7 → 8 ``swept``, what the sweep of unrecorded and
+partial files removed).
 Every state change is a single committed transaction, so a crash at any point
 leaves a state the gateway resumes from; instance records made at the same time
 by several receiver threads share one transaction and its fsync (group commit,

@@ -17,7 +17,7 @@ __all__ = ["SCHEMA_VERSION", "Database"]
 T = TypeVar("T")
 
 #: Bumped whenever the tables change; an older database is upgraded by ``_MIGRATIONS``.
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 _ALERTS = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -92,8 +92,19 @@ _RETENTION_FROM = (
     "UPDATE series SET retention_from = (julianday('now') - 2440587.5) * 86400.0;"
 )
 
+#: Schema 8: what the sweep of unrecorded files removed (radbridge.gateway.orphans), by
+#: kind: ``unrecorded`` spool files (renamed, never committed: never acknowledged) and
+#: ``partial`` temporary files of writes a crash cut.
+_SWEPT = """
+CREATE TABLE IF NOT EXISTS swept (
+    kind TEXT PRIMARY KEY,
+    files INTEGER NOT NULL DEFAULT 0,
+    bytes INTEGER NOT NULL DEFAULT 0
+);
+"""
+
 #: schema version -> the statements that upgrade a database of that version by one
-_MIGRATIONS = {2: _ALERTS, 3: _PSEUDONYMS, 4: _HOLDS, 5: _PURGED, 6: _RETENTION_FROM}
+_MIGRATIONS = {2: _ALERTS, 3: _PSEUDONYMS, 4: _HOLDS, 5: _PURGED, 6: _RETENTION_FROM, 7: _SWEPT}
 
 _SCHEMA = (
     """
@@ -207,6 +218,7 @@ CREATE INDEX IF NOT EXISTS deliveries_ready ON deliveries(state, next_attempt_at
     + _ALERTS
     + _PSEUDONYMS
     + _PURGE_FILES
+    + _SWEPT
 )
 
 

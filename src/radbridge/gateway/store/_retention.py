@@ -164,6 +164,50 @@ class Retention(Pseudonyms):
             }
         return [uid for uid in touched if uid not in left]
 
+    # -- files no record names (radbridge.gateway.orphans) ---------------------
+
+    def spool_file_named(self, series_uid: str, sop_uid: str, name: str) -> bool:
+        """Whether an instance row, or a purge still removing it, names a spool file.
+
+        Compared by file name within the series (``<sop>.<digest>.dcm``), so a data
+        directory that was moved does not make its recorded files unrecorded.
+        """
+        rows = self._rows(
+            "SELECT path FROM instances WHERE series_instance_uid = ? AND sop_instance_uid = ? "
+            "UNION ALL SELECT path FROM purge_files WHERE series_instance_uid = ? "
+            "AND sop_instance_uid = ?",
+            series_uid,
+            sop_uid,
+            series_uid,
+            sop_uid,
+        )
+        return any(Path(str(row["path"])).name == name for row in rows)
+
+    def first_arrival_at(self) -> float | None:
+        """Return when this database first heard of a transfer or an instance (None: never)."""
+        (row,) = self._rows(
+            "SELECT MIN(t) AS t FROM (SELECT MIN(opened_at) AS t FROM transfers "
+            "UNION ALL SELECT MIN(first_received_at) FROM series)"
+        )
+        return None if row["t"] is None else float(row["t"])
+
+    def count_swept(self, kind: str, files: int, size: int) -> None:
+        """Add ``files`` removed files of ``bytes`` to what the sweep of ``kind`` removed."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO swept (kind, files, bytes) VALUES (?, ?, ?) ON CONFLICT(kind) "
+                "DO UPDATE SET files = files + excluded.files, bytes = bytes + excluded.bytes",
+                (kind, files, size),
+            )
+
+    def swept_counts(self) -> dict[str, int]:
+        """Return the files (and bytes) removed as ``unrecorded`` and ``partial`` so far."""
+        counts = dict.fromkeys(("unrecorded", "unrecorded_bytes", "partial", "partial_bytes"), 0)
+        for row in self._rows("SELECT kind, files, bytes FROM swept"):
+            counts[str(row["kind"])] = int(row["files"])
+            counts[f"{row['kind']}_bytes"] = int(row["bytes"])
+        return counts
+
     def purge_counts(self) -> dict[str, int]:
         """Return what retention removed so far: series, instances, results, bytes; files left."""
         (row,) = self._rows(
