@@ -124,11 +124,14 @@ def _audit(gateway):
 
 
 @pytest.mark.parametrize("case", ["held", "open transfer", "queued job"])
-def test_a_series_not_finished_is_kept(processed, phantom_study, case):
+def test_a_series_not_finished_is_kept(processed, phantom_study, case, tmp_path):
     gateway = processed
     files = files_of(phantom_study)
-    if case == "held":  # sent again, cut off
-        receive(gateway, files[:3], "a2", outcome="aborted")
+    if case == "held":  # sent again with a changed instance, cut off: new content held
+        changed = pydicom.dcmread(files[0])
+        changed.ImageComments = "re-sent"
+        changed.save_as(tmp_path / "changed.dcm")
+        receive(gateway, [tmp_path / "changed.dcm", *files[1:3]], "a2", outcome="aborted")
         assert gateway.store.series_row(phantom_study.series_instance_uid).held_reason
     elif case == "open transfer":  # being sent again
         gateway.transfer_opened("a2")
@@ -138,7 +141,8 @@ def test_a_series_not_finished_is_kept(processed, phantom_study, case):
     far = time.time() + 10 * HOUR
 
     assert not gateway.sweep_once(now=far)
-    assert len(spool_files(gateway)) == 24 and len(recorded_paths(gateway)) == 24
+    kept = 25 if case == "held" else 24
+    assert len(spool_files(gateway)) == kept and len(recorded_paths(gateway)) == kept
 
     # the same sweep purges it once that reason is gone
     if case == "held":
@@ -150,6 +154,33 @@ def test_a_series_not_finished_is_kept(processed, phantom_study, case):
     run_until_idle(gateway)
     assert gateway.sweep_once(now=far)
     assert spool_files(gateway) == []
+
+
+def test_a_held_series_with_nothing_new_is_released_and_purged_after_the_retention(
+    processed, phantom_study
+):
+    """An aborted re-send of what the series had: nothing to wait for, so not kept forever."""
+    gateway = processed
+    uid = phantom_study.series_instance_uid
+    files = files_of(phantom_study)
+    receive(gateway, files[:3], "a2", outcome="aborted")  # identical instances, cut off
+    run_until_idle(gateway)
+    row = gateway.store.series_row(uid)
+    assert row.held_reason == "transfer aborted" and row.revision == row.assembled_revision
+    held_at = time.time()
+
+    assert not gateway.sweep_once(now=held_at + HOUR - 60)  # the hold's retention runs
+    assert len(spool_files(gateway)) == 24
+    assert gateway.sweep_once(now=held_at + HOUR + 1)
+    assert spool_files(gateway) == [] and not (gateway.config.outbox_dir / "1").exists()
+    assert gateway.store.series_row(uid).held_reason is None  # released
+    assert status(gateway.store)["held_series"] == []
+    (event,) = [e for e in _audit(gateway) if e["event"] == "series purged"]
+    assert event["released_hold"] == "transfer aborted" and event["instances"] == 24
+
+    receive(gateway, files, "a3")  # sent again later: a new version, not held by the old hold
+    run_until_idle(gateway)
+    assert job_states(gateway) == [(1, 1, JobState.DONE), (2, 2, JobState.DONE)]
 
 
 def test_a_dead_job_with_a_delivery_still_pending_is_kept(config, phantom_study):

@@ -4,11 +4,12 @@
 (``spool/<study>/<series>/``) and its jobs' results (``outbox/<job>/``) are
 removed; ``0`` keeps everything. Finished is strict (an acknowledged instance
 is never lost before it is processed): every job of every version of the series
-is done or dead, no delivery or critical-finding alert is pending, the series is
-not held, no transfer of it is open, all it received was made into versions, and
-nothing happened to it — an arrival, a version, a job or alert ending — for
-``spool_retention_h``. The local ``archive`` destination is a destination, like
-a PACS: it is never swept.
+is done or dead, no delivery or critical-finding alert is pending, no transfer of
+it is open, all it received was made into versions (a hold is then released: it
+has nothing new to wait for), and nothing happened to it — an arrival, a
+transfer ending, a version, a job or alert ending — for ``spool_retention_h``.
+The local ``archive`` destination is a destination, like a PACS: it is never
+swept.
 
 The sweep runs in the assembler's loop, a bounded amount per round
 (:data:`FILES_PER_ROUND` files, one series claimed at a time):
@@ -155,6 +156,13 @@ class Sweeper(SpoolSweep):
         return bool(removed) or purge is not None
 
     def _claimed(self, purge: Purge) -> None:
+        if purge.released_hold is not None:
+            log.info(
+                "series %s held (%s) with nothing new for %g h: hold released",
+                purge.series_instance_uid,
+                purge.released_hold,
+                self.config.spool_retention_h,
+            )
         log.info(
             "series %s finished more than %g h ago: removing its %d instances and the "
             "results of %d jobs (versions %s)",
@@ -172,6 +180,7 @@ class Sweeper(SpoolSweep):
             instances=purge.instances,
             results=purge.results,
             files=purge.files,
+            **({"released_hold": purge.released_hold} if purge.released_hold else {}),
         )
 
     def remove_files(self) -> int:

@@ -26,11 +26,14 @@ from radbridge.gateway.store.records import Purge, PurgeFile
 __all__ = ["Retention"]
 
 #: A series whose files may go: finished, and nothing about it newer than :cutoff (nor the
-#: upgrade that brought retention, for a series an older gateway received).
+#: upgrade that brought retention, for a series an older gateway received). A hold does
+#: not keep it: with all it received made into versions, a held series has nothing new
+#: to wait for (an aborted re-send of what it had, a refused instance never stored),
+#: and the hold's transfer end (``settled_at``) starts its retention like any event.
 _FINISHED = """
 SELECT s.* FROM series s
 WHERE s.version > s.purged_version AND s.revision = s.assembled_revision
-  AND s.held_reason IS NULL AND s.open_transfers = 0
+  AND s.open_transfers = 0
   AND s.last_received_at <= :cutoff AND s.settled_at <= :cutoff
   AND COALESCE(s.retention_from, 0) <= :cutoff
   AND NOT EXISTS (SELECT 1 FROM versions v WHERE v.series_instance_uid = s.series_instance_uid
@@ -54,8 +57,9 @@ class Retention(Pseudonyms):
         """Purge the rows of one series finished before ``cutoff``; None if there is none.
 
         In one transaction: the series' instance rows are dropped (an instance
-        received later starts the series afresh), its unpurged versions are marked
-        purged (their jobs cannot be retried), its instance counts move to
+        received later starts the series afresh), a hold on it is released, its
+        unpurged versions are marked purged (their jobs cannot be retried), its
+        instance counts move to
         ``purged_instances``, and its spool files and the outbox folders of its
         jobs (``outbox_dir/<job>``) are listed in ``purge_files`` for the sweep
         to remove.
@@ -115,11 +119,13 @@ class Retention(Pseudonyms):
             db.execute(
                 "UPDATE series SET purged_at = ?, purged_version = version, "
                 "purged_instances = purged_instances + instance_count, instance_count = 0, "
-                "purged_results = purged_results + ? WHERE series_instance_uid = ?",
+                "purged_results = purged_results + ?, held_reason = NULL, held_since = NULL, "
+                "held_at = NULL WHERE series_instance_uid = ?",
                 (stamp, int(results), uid),
             )
-        count = int(row["instance_count"])
-        return Purge(uid, versions, jobs, count, int(results), len(spool) + len(outbox))
+        count, held = int(row["instance_count"]), row["held_reason"]
+        files = len(spool) + len(outbox)
+        return Purge(uid, versions, jobs, count, int(results), files, released_hold=held)
 
     def version_purged_at(self, series_uid: str, version: int) -> float | None:
         """Return when the retention sweep removed a version's files (None: not removed)."""

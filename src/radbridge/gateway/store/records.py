@@ -242,6 +242,8 @@ class Purge:
     ``versions`` are the versions purged now, ``instances`` the received instances
     and ``results`` the result objects whose files are removed, ``files`` the
     spool files and outbox folders queued for removal (:class:`PurgeFile`).
+    ``released_hold`` is the reason of the hold the purge released (a held series
+    with nothing new, given up on after the retention), if any.
     """
 
     series_instance_uid: str
@@ -250,6 +252,7 @@ class Purge:
     instances: int
     results: int
     files: int
+    released_hold: str | None = None
 
 
 @dataclass(frozen=True)
