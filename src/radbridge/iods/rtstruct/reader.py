@@ -461,6 +461,10 @@ class StructureSet(ReadObject):
     ) -> Volume:
         """Return a label map (0 background, ROI numbers elsewhere).
 
+        The ROIs are filled one slice at a time into the label map, so memory
+        is the label map plus one slice, whatever the number of ROIs (not one
+        mask per ROI as :meth:`stacked_volume`).
+
         Parameters
         ----------
         target
@@ -472,10 +476,6 @@ class StructureSet(ReadObject):
             one in the file wins).
         tolerance_mm
             See :meth:`mask`.
-
-        The ROIs are filled one slice at a time into the label map, so memory
-        is the label map plus one slice, whatever the number of ROIs (not one
-        mask per ROI as :meth:`stacked_volume`).
 
         Raises
         ------
