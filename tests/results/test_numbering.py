@@ -169,6 +169,16 @@ def test_probabilities_keep_the_channels_of_the_described_labels(phantom):
     assert np.isclose(volume[..., 1].max(), 0.25, atol=0.01)
     with pytest.raises(EncodingError, match="channel k is label k"):
         encode_results(source, replace(result, probabilities=channels[:5]), ["seg"])
+    # one channel per described segment is taken in order (labels 5, 7 -> channels 0, 1)
+    per_segment = replace(result, probabilities=channels[[4, 6]])
+    again = encode_results(source, per_segment, ["seg"])["seg"]
+    assert np.array_equal(again.pixel_array, seg.pixel_array)
+    # beside a label map the probabilities are the PM's alone: their channels do not matter
+    labels = np.zeros(shape, np.uint8)
+    labels[2:5] = 5
+    both = replace(result, labels=reference.labels.with_array(labels), probabilities=channels[:3])
+    objects = encode_results(source, both, ["seg", "pm"])
+    assert list(objects) == ["seg", "pm"] and objects["seg"].SegmentationType == "BINARY"
 
 
 def test_a_label_value_no_segment_describes_is_refused_naming_it(phantom):

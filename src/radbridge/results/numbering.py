@@ -13,7 +13,8 @@ values: an RTSTRUCT's ROI Numbers need not be 1..N, and ``sc``, ``ko`` and ``gsp
 by label (with the colour the SEG recommends for it).
 
 Probabilities keep their rule (channel ``k`` is label ``k + 1``): the channels of the
-described labels are kept, in order. Slide results are not renumbered (their label
+described labels are kept, in order; probabilities with exactly one channel per
+described segment are taken as they are. Slide results are not renumbered (their label
 maps are read tile by tile, never whole); their gaps are refused by the slide SEG.
 """
 
@@ -96,15 +97,23 @@ def _relabel(array: NDArray[Any], mapping: dict[int, int], what: str) -> NDArray
 def _probabilities(
     probabilities: NDArray[Any] | None, mapping: dict[int, int]
 ) -> NDArray[Any] | None:
+    """Return the channels of the described labels, in order.
+
+    Channel ``k`` is label ``k + 1``; channels that are exactly one per described
+    segment (as many as segments, fewer than the highest label) are taken in order.
+    """
     if probabilities is None:
         return None
     labels = sorted(mapping)
+    if probabilities.shape[0] == len(labels):
+        return probabilities  # one channel per described segment already
     if probabilities.shape[0] < labels[-1]:
         raise EncodingError(
             f"probabilities have {probabilities.shape[0]} channels, but the segments are "
             f"labels {labels[:20]} and channel k is label k + 1",
             attribute="probabilities",
-            hint=f"return {labels[-1]} channels (one per label value up to {labels[-1]})",
+            hint=f"return {labels[-1]} channels (one per label value up to {labels[-1]}), "
+            f"or {len(labels)} (one per segment, in label order)",
         )
     return probabilities[[label - 1 for label in labels]]
 
@@ -134,8 +143,10 @@ def relabel_mask(mask: Any, mapping: dict[int, int], what: str) -> Any:
 def compact_result(result: ModelResult, mapping: dict[int, int]) -> ModelResult:
     """Return ``result`` with its labels renumbered by ``mapping`` (:func:`renumbering`).
 
-    The label map, the probabilities' channels, the segments, the measurements and
-    the findings. An empty ``mapping``, or a slide result, returns ``result`` itself.
+    The label map (or, without one, the probabilities' channels: with a label map
+    the renumbered result has none, as the SEG encodes the label map), the segments,
+    the measurements and the findings. An empty ``mapping``, or a slide result,
+    returns ``result`` itself.
 
     Raises
     ------
@@ -157,7 +168,11 @@ def compact_result(result: ModelResult, mapping: dict[int, int]) -> ModelResult:
     return replace(
         result,
         labels=relabel_mask(result.labels, mapping, "the result's label map"),
-        probabilities=_probabilities(result.probabilities, mapping),
+        # with a label map the SEG and SR never read the probabilities: only check them
+        # when they are what the SEG encodes
+        probabilities=(
+            _probabilities(result.probabilities, mapping) if result.labels is None else None
+        ),
         segments={mapping[label_number(k)]: v for k, v in result.segments.items()},
         measurements=tuple(_moved(m, mapping) for m in result.measurements),
         findings=tuple(_moved(f, mapping) for f in result.findings),
