@@ -172,23 +172,32 @@ def test_dcmqi_reads_the_cli_default_output(study, tmp_path, capsys, dtype):
     np.testing.assert_array_equal(placed, values.astype(np.float32))
 
 
+def _cropped_adc_nifti(study, tmp_path, crop):
+    """An ADC map of ``crop`` of the series, saved as NIfTI on the crop's own box."""
+    import nibabel as nib
+
+    from radbridge.geometry import Volume
+    from radbridge.io.nifti import volume_to_nifti
+
+    geometry = study.source.geometry
+    values = _adc(geometry.shape)[crop] + np.float32(0.001)  # no 0 anywhere in the map
+    affine = geometry.affine.copy()
+    affine[:, 3] = geometry.affine @ np.array([c.start for c in crop] + [1.0])
+    nib.save(volume_to_nifti(Volume(values, affine)), tmp_path / "adc.nii.gz")
+    return values, affine
+
+
+_CROP = (slice(2, 6), slice(5, 25), slice(8, 20))  # slices 2-5, a box in-plane
+
+
 def test_a_map_of_part_of_the_grid_keeps_its_extent(study, tmp_path, capsys):
     """An ADC map computed on a crop of the series (slices 2-5, a box in-plane) was padded
     onto the whole grid with 0, which a reader takes for ADC 0 mm2/s; now the Parametric
     Map holds the crop alone, on the source's lattice, and dcmqi and highdicom read the
     crop's values at the crop's place."""
-    from radbridge.geometry import Volume, VolumeGeometry
-    from radbridge.io.nifti import volume_to_nifti
+    from radbridge.geometry import VolumeGeometry
 
-    geometry = study.source.geometry
-    crop = (slice(2, 6), slice(5, 25), slice(8, 20))
-    values = _adc(geometry.shape)[crop] + np.float32(0.001)  # no 0 anywhere in the map
-    origin = geometry.affine @ np.array([c.start for c in crop] + [1.0])
-    affine = geometry.affine.copy()
-    affine[:, 3] = origin
-    import nibabel as nib
-
-    nib.save(volume_to_nifti(Volume(values, affine)), tmp_path / "adc.nii.gz")
+    values, affine = _cropped_adc_nifti(study, tmp_path, _CROP)
     code, out = _encode(study, tmp_path, tmp_path / "adc.nii.gz")
     assert code == 0, capsys.readouterr().err
     ds = pydicom.dcmread(out)
@@ -203,3 +212,60 @@ def test_a_map_of_part_of_the_grid_keeps_its_extent(study, tmp_path, capsys):
     read = volume_from_sitk(sitk.ReadImage(str(image)))
     assert read.array.shape == values.shape
     np.testing.assert_allclose(onto(crop_grid, read.array, read.affine), values)
+
+
+def test_a_map_of_part_of_the_grid_decodes_onto_the_source_grid(study, tmp_path, capsys):
+    """`pm decode --source` of such a map refused it ("map frames are 20x12 but the target
+    grid is 32x32"); it now places the crop's values at their voxels of the source grid and
+    leaves every other voxel without a value (NaN), where highdicom's volume of the map,
+    placed by its LPS positions, puts them too."""
+    from radbridge.io.nifti import read_image
+    from radbridge.pm import open_parametric_map
+
+    geometry = study.source.geometry
+    values, _ = _cropped_adc_nifti(study, tmp_path, _CROP)
+    code, out = _encode(study, tmp_path, tmp_path / "adc.nii.gz")
+    assert code == 0, capsys.readouterr().err
+    decoded = tmp_path / "back.nii.gz"
+    code = main(["pm", "decode", str(out), "--source", str(study.folder), "-o", str(decoded)])
+    assert code == 0, capsys.readouterr().err
+    back = read_image(decoded)
+    assert back.shape == geometry.shape and np.allclose(back.affine, geometry.affine, atol=1e-4)
+    assert back.array.dtype == np.float32
+    expected = np.full(geometry.shape, np.nan, np.float32)  # index arithmetic: the crop's box
+    expected[2:6, 5:25, 8:20] = values
+    np.testing.assert_array_equal(back.array, expected)  # NaN where expected has NaN
+    np.testing.assert_array_equal(open_parametric_map(out).volume(study.source).array, expected)
+    # highdicom's own volume of the map (its extent), placed on the grid by LPS positions
+    theirs = hd.pm.ParametricMap.from_dataset(pydicom.dcmread(out)).get_volume()
+    covered = onto(geometry, np.ones(theirs.spatial_shape, bool), theirs.affine)
+    assert np.array_equal(covered, ~np.isnan(back.array))
+    placed = onto(geometry, np.asarray(theirs.array), theirs.affine)
+    np.testing.assert_allclose(back.array[covered], placed[covered], rtol=1e-6)
+
+
+def test_a_map_off_the_source_lattice_is_still_refused(study, tmp_path, capsys):
+    """Frames half a voxel off the source's columns are not placed (that would resample);
+    the error says where and what to do, and the map still reads on its own grid."""
+    from radbridge.errors import GridMismatchError
+    from radbridge.geometry import Volume
+    from radbridge.pm import open_parametric_map
+
+    geometry = study.source.geometry
+    values = _adc(geometry.shape)[_CROP] + np.float32(0.001)
+    affine = geometry.affine.copy()
+    affine[:, 3] = geometry.affine @ np.array([2.0, 5.0, 8.5, 1.0])  # half a column off
+    own = Volume(values, affine, geometry.frame_of_reference_uid)
+    ds = encode_parametric_map(own, study.source, quantity=ADC, units="mm2/s")
+    path = tmp_path / "shifted.pm.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    pm = open_parametric_map(path)
+    with pytest.raises(GridMismatchError, match=r"between the target's voxels \(off by 0.5") as e:
+        pm.volume(study.source)
+    assert e.value.attribute == "ImagePositionPatient" and "own grid" in (e.value.hint or "")
+    assert np.array_equal(pm.volume().array, values)
+    code = main(
+        ["pm", "decode", str(path), "--source", str(study.folder), "-o", str(tmp_path / "x.nii.gz")]
+    )
+    err = capsys.readouterr().err
+    assert code == 1 and "between the target's voxels" in err and "own grid" in err

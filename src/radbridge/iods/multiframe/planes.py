@@ -5,7 +5,9 @@ Reading, :class:`FramePlanes` gives a SEG's or a Parametric Map's own grid
 places its frames on a target grid (:meth:`~FramePlanes.slice_indices`: the
 source series, its geometry, or any grid of the same frame of reference; by
 acquired position for a source with non-uniform spacing, by source reference for
-frames without positions). Writing, :func:`on_source_grid` checks that an array
+frames without positions). :meth:`~FramePlanes.placement` also places frames that
+cover a rectangle of the target's plane on its lattice (a map of a crop), as a
+:class:`FramePlacement`. Writing, :func:`on_source_grid` checks that an array
 (or a :class:`~radbridge.geometry.Volume`) fits the source series.
 
 Examples
@@ -35,7 +37,7 @@ from radbridge.iods.multiframe.fast_read import plane_attributes
 from radbridge.iods.multiframe.frame_index import FrameIndex
 from radbridge.iods.source import Series
 
-__all__ = ["FramePlanes", "on_source_grid"]
+__all__ = ["FramePlacement", "FramePlanes", "on_source_grid"]
 
 #: How far (in voxels) a frame may lie off the grid it is placed on.
 _OFF_GRID = 0.01
@@ -85,6 +87,60 @@ def on_source_grid(
             hint=shape_hint,
         )
     return array, source.geometry, True
+
+
+@dataclass(frozen=True, eq=False)
+class FramePlacement:
+    """Where each frame of a multi-frame object lies on a target grid.
+
+    Attributes
+    ----------
+    slices
+        The target slice of each frame.
+    rows, columns
+        The first target row and column each frame covers (0 for whole planes).
+    frame_shape
+        ``(Rows, Columns)`` of every frame.
+
+    Examples
+    --------
+    >>> at = FramePlacement(np.array([1]), np.array([1]), np.array([2]), (1, 2))
+    >>> out = np.zeros((3, 2, 4), int)
+    >>> at.fill(out, np.array([[[7, 8]]]))
+    >>> out[1].tolist(), at.covers(out.shape)
+    ([[0, 0, 0, 0], [0, 0, 7, 8]], False)
+    """
+
+    slices: NDArray[np.int64]
+    rows: NDArray[np.int64]
+    columns: NDArray[np.int64]
+    frame_shape: tuple[int, int]
+
+    def _boxes(self) -> list[tuple[NDArray[np.intp], slice, slice]]:
+        """Return the frames of each in-plane offset, and the rows and columns they cover."""
+        height, width = self.frame_shape
+        offsets = np.column_stack([self.rows, self.columns])
+        boxes = []
+        for row, column in np.unique(offsets, axis=0).tolist():
+            which = np.flatnonzero((offsets[:, 0] == row) & (offsets[:, 1] == column))
+            boxes.append((which, slice(row, row + height), slice(column, column + width)))
+        return boxes
+
+    def fill(self, out: NDArray[Any], frames: NDArray[Any]) -> None:
+        """Write ``frames`` (``[frame, row, column]``) into ``out`` at their places."""
+        for which, rows, columns in self._boxes():
+            out[self.slices[which], rows, columns] = frames[which]
+
+    def covers(self, shape: tuple[int, ...]) -> bool:
+        """Whether the frames cover every voxel of a grid of ``shape``."""
+        if tuple(self.frame_shape) == tuple(shape[1:]) and not (
+            self.rows.any() or self.columns.any()
+        ):
+            return bool(np.isin(np.arange(shape[0]), self.slices).all())
+        covered = np.zeros(shape, np.bool_)
+        for which, rows, columns in self._boxes():
+            covered[self.slices[which], rows, columns] = True
+        return bool(covered.all())
 
 
 @dataclass(frozen=True, eq=False)
@@ -214,12 +270,9 @@ class FramePlanes:
     def slice_indices(
         self, target: VolumeGeometry | Series, *, by_reference: bool = False
     ) -> NDArray[np.int64]:
-        """Return the slice of ``target`` each frame lies on.
+        """Return the slice of ``target`` each frame lies on (frames of its whole plane).
 
-        Frames are placed by position; on a source series with non-uniform spacing,
-        by the nearest acquired slice position. Frames without positions are placed
-        by the source image they reference when ``by_reference`` (and ``target`` is
-        the source series).
+        Frames are placed by position: :meth:`placement` without ``partial``.
 
         Raises
         ------
@@ -228,10 +281,32 @@ class FramePlanes:
         UnsupportedObjectError
             Frames without positions that cannot be placed by reference.
         """
+        return self.placement(target, by_reference=by_reference).slices
+
+    def placement(
+        self, target: VolumeGeometry | Series, *, by_reference: bool = False, partial: bool = False
+    ) -> FramePlacement:
+        """Return where on ``target`` each frame lies.
+
+        Frames are placed by position; on a source series with non-uniform spacing,
+        by the nearest acquired slice position. Frames without positions are placed
+        by the source image they reference when ``by_reference`` (and ``target`` is
+        the source series). With ``partial``, frames may cover a rectangle of the
+        target's plane: same orientation and pixel spacing, a whole number of rows
+        and columns from its first voxel (a map of a crop of the source).
+
+        Raises
+        ------
+        GridMismatchError
+            Another frame of reference, other planes, frames off the target's
+            lattice, or reaching outside it.
+        UnsupportedObjectError
+            Frames without positions that cannot be placed by reference.
+        """
         geometry = target.geometry if isinstance(target, Series) else target
         if not self.frames.has_positions and by_reference:
             if isinstance(target, Series) and target.slice_refs:
-                return self._indices_from_refs(target)
+                return self._at(self._indices_from_refs(target), None)
             raise UnsupportedObjectError(
                 f"frames carry no patient positions (e.g. a slide microscopy or projection "
                 f"{self.what}), so they cannot be placed on a volume grid",
@@ -249,12 +324,36 @@ class FramePlanes:
                 attribute="FrameOfReferenceUID",
                 hint=f"read the {self.what} with the series it was made from",
             )
-        self._check_planes(geometry)
+        self._check_planes(geometry, partial=partial)
         if isinstance(target, Series) and target.acquired_positions is not None:
-            return self._indices_from_positions(positions, target)
-        idx = geometry.lps_to_index(positions)
-        k = np.rint(idx[:, 0]).astype(np.int64)
-        off = np.abs(idx - np.column_stack([k, np.zeros_like(idx[:, 1:])])).max(axis=1)
+            k, in_plane = self._indices_from_positions(positions, target, partial=partial)
+        else:
+            k, in_plane = self._indices_on_lattice(geometry.lps_to_index(positions), partial)
+        if len(k) and (k.min() < 0 or k.max() >= geometry.shape[0]):
+            raise GridMismatchError(
+                "frames lie outside the target grid's slices",
+                path=self.source,
+                attribute="ImagePositionPatient",
+                hint=f"{self._own_hint}, or read it with its source series",
+            )
+        placement = self._at(k, in_plane)
+        self._check_inside(placement, geometry)
+        return placement
+
+    def _at(self, slices: NDArray[np.int64], in_plane: NDArray[np.int64] | None) -> FramePlacement:
+        """Return frames on ``slices``, ``in_plane`` rows and columns from the plane's first."""
+        if in_plane is None:
+            in_plane = np.zeros((len(slices), 2), np.int64)
+        return FramePlacement(slices, in_plane[:, 0], in_plane[:, 1], (self.rows, self.columns))
+
+    def _indices_on_lattice(
+        self, index: NDArray[np.float64], partial: bool
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Slices and in-plane offsets of frames at (fractional) target ``index``es."""
+        near = np.rint(index).astype(np.int64)
+        if not partial:
+            near[:, 1:] = 0  # a whole plane starts at the plane's first voxel
+        off = np.abs(index - near).max(axis=1)
         worst = int(np.argmax(off)) if len(off) else 0
         if len(off) and off[worst] > _OFF_GRID:
             raise GridMismatchError(
@@ -264,31 +363,47 @@ class FramePlanes:
                 attribute="ImagePositionPatient",
                 hint=f"the {self.what} is on another grid; {self._own_hint}",
             )
-        if len(k) and (k.min() < 0 or k.max() >= geometry.shape[0]):
+        return near[:, 0], near[:, 1:]
+
+    def _check_inside(self, placement: FramePlacement, geometry: VolumeGeometry) -> None:
+        """Refuse frames that reach beyond the target's rows or columns."""
+        if not len(placement.slices):
+            return
+        first = (int(placement.rows.min()), int(placement.columns.min()))
+        last = (
+            int(placement.rows.max()) + self.rows - 1,
+            int(placement.columns.max()) + self.columns - 1,
+        )
+        rows, columns = geometry.shape[1:]
+        if min(first) < 0 or last[0] >= rows or last[1] >= columns:
             raise GridMismatchError(
-                "frames lie outside the target grid's slices",
+                f"{self.what} frames of {self.rows}x{self.columns} reach outside the target "
+                f"grid's {rows}x{columns} plane (rows {first[0]}..{last[0]}, columns "
+                f"{first[1]}..{last[1]})",
                 path=self.source,
                 attribute="ImagePositionPatient",
                 hint=f"{self._own_hint}, or read it with its source series",
             )
-        return k
 
-    def _check_planes(self, geometry: VolumeGeometry) -> None:
-        if (self.rows, self.columns) != geometry.shape[1:]:
+    def _check_planes(self, geometry: VolumeGeometry, *, partial: bool = False) -> None:
+        orientation, spacing, _ = plane_attributes(self.dataset, self.source)
+        turned = orientation is not None and not np.allclose(
+            orientation, geometry.image_orientation, atol=1e-3
+        )
+        scaled = spacing is not None and not np.allclose(spacing, geometry.pixel_spacing, rtol=1e-3)
+        on_lattice = orientation is not None and spacing is not None and not (turned or scaled)
+        if (self.rows, self.columns) != geometry.shape[1:] and not (partial and on_lattice):
             raise self._mismatch(
                 f"{self.what} frames are {self.rows}x{self.columns} but the target grid is "
                 f"{geometry.shape[1]}x{geometry.shape[2]}",
                 "Rows/Columns",
             )
-        orientation, spacing, _ = plane_attributes(self.dataset, self.source)
-        if orientation is not None and not np.allclose(
-            orientation, geometry.image_orientation, atol=1e-3
-        ):
+        if turned:
             raise self._mismatch(
                 f"{self.what} frames are oriented differently from the target grid",
                 "ImageOrientationPatient",
             )
-        if spacing is not None and not np.allclose(spacing, geometry.pixel_spacing, rtol=1e-3):
+        if scaled:
             raise self._mismatch(
                 f"{self.what} pixel spacing {spacing} differs from the target's "
                 f"{tuple(round(v, 6) for v in geometry.pixel_spacing)}",
@@ -302,21 +417,36 @@ class FramePlanes:
         )
 
     def _indices_from_positions(
-        self, positions: NDArray[np.float64], source: Series
-    ) -> NDArray[np.int64]:
-        """Match frames to the source's acquired slice positions (non-uniform spacing)."""
+        self, positions: NDArray[np.float64], source: Series, *, partial: bool = False
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Match frames to the source's acquired slice positions (non-uniform spacing).
+
+        Returns each frame's slice and its in-plane offset (0 unless ``partial``).
+        """
         acquired = source.slice_positions()
-        distance = np.linalg.norm(positions[:, None, :] - acquired[None, :, :], axis=2)
-        nearest: NDArray[np.int64] = np.argmin(distance, axis=1).astype(np.int64)
-        worst = float(distance[np.arange(len(nearest)), nearest].max(initial=0.0))
+        if partial:  # the nearest slice along the normal, then rows and columns within it
+            normal = source.geometry.slice_normal
+            along = np.abs((positions @ normal)[:, None] - (acquired @ normal)[None, :])
+            nearest = np.argmin(along, axis=1)
+            delta = positions - acquired[nearest]
+            steps = source.geometry.affine[:3, 1:3]  # one row, one column, in mm
+            in_plane = np.rint(delta @ steps / (steps * steps).sum(axis=0)).astype(np.int64)
+            residual = np.linalg.norm(delta - in_plane @ steps.T, axis=1)
+        else:
+            distance = np.linalg.norm(positions[:, None, :] - acquired[None, :, :], axis=2)
+            nearest = np.argmin(distance, axis=1)
+            in_plane = np.zeros((len(nearest), 2), np.int64)
+            residual = distance[np.arange(len(nearest)), nearest]
+        worst = float(residual.max(initial=0.0))
         if worst > _OFF_GRID:
             raise GridMismatchError(
-                f"a frame lies {worst:.3g} mm from every source slice",
+                f"a frame lies {worst:.3g} mm from every source slice"
+                + (" and voxel" if partial else ""),
                 path=self.source,
                 attribute="ImagePositionPatient",
                 hint=self._own_hint,
             )
-        return nearest
+        return nearest.astype(np.int64), in_plane
 
     def _indices_from_refs(self, source: Series) -> NDArray[np.int64]:
         lookup = {

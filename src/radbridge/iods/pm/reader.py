@@ -220,7 +220,9 @@ def read_parametric_map(
     -------
     Volume
         float32/float64 maps keep their type (padding values become NaN);
-        integer maps with a non-identity mapping become float64.
+        integer maps with a non-identity mapping become float64. Voxels of
+        ``source`` that no frame covers are NaN (an integer map becomes float64
+        then); see :meth:`ParametricMap.volume`.
     """
     return open_parametric_map(file).volume(source)
 
@@ -390,18 +392,27 @@ class ParametricMap(ReadObject):
     def volume(self, target: Series | VolumeGeometry | None = None) -> Volume:
         """Return the real-world values on ``target`` (default: the map's own grid).
 
-        Voxels of the target that no frame covers are NaN (float) or 0 (integer).
+        Frames are placed by position, also when they cover part of the target's
+        plane on its lattice (a map of a crop: same orientation and pixel spacing,
+        whole rows and columns from the target's first voxel). Voxels of the target
+        that no frame covers have no value: NaN, as padding is. An integer map that
+        leaves some uncovered becomes float64 for that (every integer value kept
+        exactly); one that covers the target keeps its type.
+
+        Raises
+        ------
+        GridMismatchError
+            The frames do not lie on the target's lattice, or reach outside it.
         """
         geometry = self.geometry() if target is None else _target_geometry(target)
-        slices = self._planes.slice_indices(geometry if target is None else target)
+        at = self._planes.placement(geometry if target is None else target, partial=True)
         values = self.real_world_frames()
-        if target is None and len(slices) == geometry.shape[0]:
+        if at.covers(geometry.shape):
             out = np.empty(geometry.shape, values.dtype)
         else:
-            out = np.zeros(geometry.shape, values.dtype)
-            if values.dtype.kind == "f":
-                out[:] = np.nan
-        out[slices] = values
+            dtype = values.dtype if values.dtype.kind == "f" else np.dtype(np.float64)
+            out = np.full(geometry.shape, np.nan, dtype)
+        at.fill(out, values)
         return Volume.from_geometry(out, geometry)
 
 
