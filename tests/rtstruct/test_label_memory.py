@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime
 import io
 import logging
-import tracemalloc
 import warnings
 
 import numpy as np
@@ -23,39 +22,13 @@ from radbridge.iods.rtstruct import ROIDescription, StructureSet, encode_rtstruc
 from radbridge.iods.seg import read_segmentation
 from radbridge.iods.source import Series
 from radbridge.rtstruct import rtstruct_to_seg
+from tests.foundation.regions import overlapping_masks, peak_of, reference_label_map
 from tests.peers import dciodvfy
-
-
-def reference_label_map(masks: np.ndarray, numbers: tuple[int, ...]) -> np.ndarray:
-    """The documented rule, from one full mask per ROI: the smaller ROI wins, ties the later."""
-    counts = masks.reshape(len(numbers), -1).sum(axis=1)
-    out = np.zeros(masks.shape[1:], np.uint8 if max(numbers) <= 255 else np.uint16)
-    for size in sorted(set(counts.tolist()), reverse=True):
-        for i in np.flatnonzero(counts == size):  # same size: file order, the later wins
-            out[masks[i]] = numbers[i]
-    return out
 
 
 def overlapping_structure_set(study):
     """Phantom organs plus ROIs that overlap them and each other, ties and an empty ROI."""
-    labels = study.labels
-    box = np.zeros(labels.shape, bool)
-    box[3:12, 20:44, 20:44] = True  # over lungs, liver and body
-    twin_a, twin_b = np.zeros_like(box), np.zeros_like(box)
-    twin_a[5:9, 10:20, 10:20] = True
-    twin_b[5:9, 15:25, 12:22] = True  # same voxel count as twin_a, partly shared
-    masks = np.stack(
-        [
-            labels > 0,  # a body outline around everything
-            labels == 5,
-            box,
-            twin_a,
-            twin_b,
-            labels == 2,
-            labels == 5,  # the liver once more: a full overlap of the same size
-            np.zeros_like(box),
-        ]
-    )
+    masks = overlapping_masks(study.labels)
     descriptions = [
         ROIDescription(n, f"R{n}") for n in (300, 5, 17, 40, 41, 2, 6, 9)
     ]  # numbers not in ascending order of the masks
@@ -129,15 +102,6 @@ def many_rois():
         encode_rtstruct(labels, source, {n: f"R{n}" for n in range(1, 41)})
     )
     return source, labels, structure_set
-
-
-def peak_of(call):
-    tracemalloc.start()
-    try:
-        result = call()
-        return result, tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
 
 
 def test_peak_memory_does_not_grow_with_the_number_of_rois(many_rois, caplog):

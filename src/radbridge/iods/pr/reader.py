@@ -58,7 +58,7 @@ from radbridge.errors import (
     InvalidAttributeError,
 )
 from radbridge.geometry import SliceRef, Volume
-from radbridge.iods.common import ReadObject, StackedMasks, label_map
+from radbridge.iods.common import ReadObject, RegionSlices, StackedMasks, paint_label_map
 from radbridge.iods.multiframe.fast_read import (
     DicomFile,
     inflated_value_complete,
@@ -338,8 +338,8 @@ class PresentationState(ReadObject):
                 f"({'; '.join(self._skipped.damaged[:3])})"
             )
 
-    def _warn(self, message: str) -> None:
-        warnings.warn(f"{self._where}: {message}", stacklevel=3)
+    def _warn(self, message: str, stacklevel: int = 3) -> None:
+        warnings.warn(f"{self._where}: {message}", stacklevel=stacklevel)
 
     @property
     def sop_class_name(self) -> str:
@@ -526,6 +526,46 @@ class PresentationState(ReadObject):
                     out.setdefault((number, k), []).append(graphic)
         return out, outside
 
+    def _region_slices(self, source: Series, numbers: Sequence[int]) -> RegionSlices:
+        """Fill region ``numbers[i]`` slice by slice: ``(slice index, 2-D mask)``.
+
+        Raises :class:`GridMismatchError` when no graphic lies on ``source``, and
+        warns (once) about annotations on other images, before any filling.
+        """
+        graphics, outside = self._region_graphics(source)
+        if outside and not graphics:
+            raise GridMismatchError(
+                "the presentation state's graphics lie on images that are not in the source "
+                f"series ({source.series_instance_uid or 'no series UID'})",
+                path=self.source,
+                attribute="ReferencedImageSequence",
+                hint=f"give the series {', '.join(self.images) or 'it references'}",
+            )
+        if outside:
+            self._warn(f"{outside} annotations lie on images outside the source series", 4)
+        by_region: dict[int, list[int]] = {}
+        for number, k in sorted(graphics):
+            by_region.setdefault(number, []).append(k)
+        plane = source.geometry.shape[1:]
+
+        def slices(i: int) -> Iterator[tuple[int, NDArray[np.bool_]]]:
+            for k in by_region.get(numbers[i], []):
+                yield k, region_mask(graphics[numbers[i], k], plane)
+
+        return slices
+
+    def _chosen(self, segments: Sequence[int] | None) -> list[int]:
+        known = self.segments
+        chosen = list(known) if segments is None else [int(n) for n in segments]
+        for number in chosen:
+            if number not in known:
+                raise InvalidAttributeError(
+                    f"no region {number} (regions: {sorted(known)})",
+                    path=self.source,
+                    attribute="GraphicGroupID",
+                )
+        return chosen
+
     def stacked_volume(
         self, source: Series, *, segments: Sequence[int] | None = None
     ) -> StackedMasks:
@@ -542,7 +582,9 @@ class PresentationState(ReadObject):
         Returns
         -------
         StackedMasks
-            ``array[region, slice, row, column]`` on the source grid.
+            ``array[region, slice, row, column]`` on the source grid: one whole
+            mask per region, so its memory grows with the regions
+            (:meth:`label_volume` does not).
 
         Raises
         ------
@@ -551,37 +593,20 @@ class PresentationState(ReadObject):
         InvalidAttributeError
             A region number that does not exist.
         """
-        known = self.segments
-        chosen = list(known) if segments is None else [int(n) for n in segments]
-        for number in chosen:
-            if number not in known:
-                raise InvalidAttributeError(
-                    f"no region {number} (regions: {sorted(known)})",
-                    path=self.source,
-                    attribute="GraphicGroupID",
-                )
-        shape = source.geometry.shape
-        graphics, outside = self._region_graphics(source)
-        if outside and not graphics:
-            raise GridMismatchError(
-                "the presentation state's graphics lie on images that are not in the source "
-                f"series ({source.series_instance_uid or 'no series UID'})",
-                path=self.source,
-                attribute="ReferencedImageSequence",
-                hint=f"give the series {', '.join(self.images) or 'it references'}",
-            )
-        if outside:
-            self._warn(f"{outside} annotations lie on images outside the source series")
-        array = np.zeros((len(chosen), *shape), bool)
-        for i, number in enumerate(chosen):
-            for k in range(shape[0]):
-                found = graphics.get((number, k))
-                if found:
-                    array[i, k] = region_mask(found, shape[1:])
+        chosen = self._chosen(segments)
+        slices = self._region_slices(source, chosen)
+        array = np.zeros((len(chosen), *source.geometry.shape), bool)
+        for i in range(len(chosen)):
+            for k, plane in slices(i):
+                array[i, k] = plane
         return StackedMasks(array, source.geometry, tuple(chosen))
 
     def label_volume(self, source: Series, *, overlap: str = "error") -> Volume:
         """Return the regions as one label map on the source grid (0 background).
+
+        The regions are filled one slice at a time straight into the label map, so
+        memory is the label map plus a slice, however many regions there are (not
+        one mask per region as :meth:`stacked_volume`).
 
         Parameters
         ----------
@@ -589,15 +614,24 @@ class PresentationState(ReadObject):
             See :meth:`stacked_volume`.
         overlap
             ``"error"`` (default) refuses overlapping regions; ``"smallest"`` lets
-            the smaller region win.
+            the region with fewer pixels win where regions overlap (of two the
+            same size, the later in :attr:`segments`).
 
         Raises
         ------
         DecodingError
-            Regions overlap and ``overlap`` is ``"error"``.
+            Regions overlap and ``overlap`` is ``"error"``, or region numbers are
+            not 1 to 65535.
+        GridMismatchError
+            As :meth:`stacked_volume`.
+        InvalidAttributeError
+            An unknown ``overlap`` policy.
         """
-        return label_map(
-            self.stacked_volume(source),
+        numbers = self._chosen(None)
+        return paint_label_map(
+            source.geometry,
+            numbers,
+            self._region_slices(source, numbers),
             overlap=overlap,
             what="region",
             path=self.source,
