@@ -380,6 +380,7 @@ def rtstruct_to_gsps(
         }
         for n in numbers
     }
+    _in_number_order(array, numbers)  # encode_gsps pairs stacked masks with sorted numbers
     return encode_gsps(
         array,
         resolved,
@@ -391,3 +392,26 @@ def rtstruct_to_gsps(
             options, None, default=SeriesOptions(series_description="Outlines (from RTSTRUCT)")
         ),
     )
+
+
+def _in_number_order(array: NDArray[Any], numbers: Sequence[int]) -> None:
+    """Put stacked masks ``[roi, ...]`` in ascending ROI number, in place.
+
+    A structure set may list its ROIs in any order (PS3.3 C.8.8.5 asks only for
+    unique numbers); :func:`~radbridge.iods.pr.encode_gsps` pairs stacked masks
+    with the segments sorted by number. Each cycle of the permutation moves its
+    masks through one mask of scratch, not a copy of the stack.
+    """
+    order = sorted(range(len(numbers)), key=lambda i: numbers[i])
+    moved = [False] * len(order)
+    for start in range(len(order)):
+        if moved[start] or order[start] == start:
+            continue
+        scratch = array[start].copy()
+        i = start
+        while order[i] != start:  # position i takes the mask at order[i], not yet moved
+            array[i] = array[order[i]]
+            moved[i] = True
+            i = order[i]
+        array[i] = scratch
+        moved[i] = True
