@@ -347,7 +347,10 @@ def rtstruct_to_gsps(
 
     The ROIs are filled on the source grid (as :meth:`StructureSet.stacked_volume`
     does) and outlined again, so the outlines follow pixel edges on every image;
-    each ROI keeps its number, name and ROI Display Color.
+    each ROI keeps its number, name and ROI Display Color. ROIs that do not
+    overlap are filled slice by slice into one label map
+    (:meth:`StructureSet.compact_masks`), so memory does not grow with their
+    number; overlapping ROIs need one mask each, as the encoder takes them.
 
     Parameters
     ----------
@@ -372,7 +375,8 @@ def rtstruct_to_gsps(
     >>> state.segments, bool(np.array_equal(state.label_volume(source).array, mask))
     ({2: 'GTV_1'}, True)
     """
-    structure_set, resolved, array, numbers = _rois_on(rtstruct, source, tolerance_mm)
+    # ROIs that do not overlap come as one label map, not one volume each
+    structure_set, resolved, array, numbers = _rois_on(rtstruct, source, tolerance_mm, compact=True)
     rois = {
         n: {
             "label": structure_set.rois[n].name or f"ROI {n}",
@@ -380,7 +384,10 @@ def rtstruct_to_gsps(
         }
         for n in numbers
     }
-    _in_number_order(array, numbers)  # encode_gsps pairs stacked masks with sorted numbers
+    if array.ndim == 3:
+        array = _numbered(array, numbers)
+    else:
+        _in_number_order(array, numbers)  # encode_gsps pairs stacked masks with sorted numbers
     return encode_gsps(
         array,
         resolved,
@@ -415,3 +422,18 @@ def _in_number_order(array: NDArray[Any], numbers: Sequence[int]) -> None:
             i = order[i]
         array[i] = scratch
         moved[i] = True
+
+
+def _numbered(labels: NDArray[Any], numbers: Sequence[int]) -> NDArray[Any]:
+    """Turn a label map of ROI positions 1..N into one of ROI numbers, slice by slice.
+
+    In place when the numbers fit its type (one slice of scratch), else into a new
+    label map of the smallest type that holds them.
+    """
+    if min(numbers) < 1:
+        return labels  # encode_gsps refuses such numbers before it reads the mask
+    lut = np.array([0, *numbers], np.min_scalar_type(max(numbers)))
+    out = labels if np.can_cast(lut.dtype, labels.dtype) else np.empty(labels.shape, lut.dtype)
+    for k, plane in enumerate(labels):
+        out[k] = lut[plane]
+    return out
