@@ -25,10 +25,13 @@ from radbridge.pr import (
     encode_presentation_state,
     read_gsps,
     rtstruct_to_gsps,
+    seg_to_gsps,
 )
 from radbridge.rtstruct import encode_rtstruct, read_rtstruct
+from radbridge.seg import encode_segmentation, read_segmentation
 from tests.foundation.builders import ct_slice
 from tests.foundation.regions import overlapping_masks, peak_of, reference_label_map
+from tests.seg.conftest import descriptions
 
 
 def overlapping_regions(study):
@@ -166,3 +169,20 @@ def test_rtstruct_to_gsps_does_not_hold_one_volume_per_roi(many_regions, caplog)
     ds, peak = peak_of(lambda: rtstruct_to_gsps(structure_set, source, window=(40, 400)))
     np.testing.assert_array_equal(read_gsps(ds).label_volume(source).array, labels)
     assert peak < 10 * labels.nbytes, f"peak {peak / 1e6:.1f} MB"
+
+
+def test_seg_to_gsps_does_not_hold_one_volume_per_segment(many_regions, caplog):
+    """The same 40 boxes as segments of a BINARY and a LABELMAP SEG, outlined.
+
+    Segments that do not overlap are read as one label map; one mask per segment
+    (the former stacked path) held 40 volumes.
+    """
+    caplog.set_level(logging.ERROR)
+    source, labels, _ = many_regions
+    for kind in ("binary", "labelmap"):
+        seg = read_segmentation(
+            encode_segmentation(labels, source, descriptions(40), segmentation_type=kind)
+        )
+        ds, peak = peak_of(lambda seg=seg: seg_to_gsps(seg, source, window=(40, 400)))
+        np.testing.assert_array_equal(read_gsps(ds).label_volume(source).array, labels)
+        assert peak < 10 * labels.nbytes, f"{kind}: peak {peak / 1e6:.1f} MB"

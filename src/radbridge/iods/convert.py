@@ -54,7 +54,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydicom.dataset import Dataset, FileDataset
 
-from radbridge.errors import EncodingError, MissingAttributeError
+from radbridge.errors import DecodingError, EncodingError, MissingAttributeError
 from radbridge.iods.common import SeriesOptions, StackedMasks, series_options
 from radbridge.iods.content import AlgorithmIdentification, SegmentDescription
 from radbridge.iods.pr.types import Window
@@ -98,6 +98,33 @@ def _segments_on(
     if segmentation.segmentation_type is SegmentationType.FRACTIONAL:
         array = array.astype(np.float64) / float(segmentation.max_fractional_value)
     return segmentation, resolved, masks, array
+
+
+def _disjoint_labels(
+    segmentation: Segmentation, source: Series, numbers: Sequence[int]
+) -> NDArray[Any] | None:
+    """Return the SEG's described segments as one label map on ``source``, or None.
+
+    LABELMAP segments never overlap; BINARY ones are tried unless Segments
+    Overlap says YES, and give None when they do overlap. FRACTIONAL segments
+    give None: they are outlined from their fractions (sub-pixel), which a label
+    map does not keep. Values of segments the SEG does not describe are cleared
+    slice by slice, as the stacked masks leave them out.
+    """
+    kind = segmentation.segmentation_type
+    if kind is SegmentationType.FRACTIONAL or not numbers:
+        return None
+    declared = str(segmentation.dataset.get("SegmentsOverlap", "") or "").upper()
+    if kind is SegmentationType.BINARY and declared == "YES":
+        return None
+    try:
+        labels = segmentation.label_volume(source).array
+    except DecodingError:  # segments overlap: the stacked path reads (or refuses) it again
+        return None
+    described = np.asarray(numbers)
+    for plane in labels:
+        plane[~np.isin(plane, described)] = 0
+    return labels
 
 
 def _rois_on(
@@ -294,6 +321,10 @@ def seg_to_gsps(
     Each segment keeps its number (the Graphic Group ID), label and recommended
     colour (its graphic layer's). FRACTIONAL segments are outlined at
     ``outlines.level`` (0.5 unless given), as :func:`seg_to_rtstruct` contours them.
+    Segments that do not overlap (LABELMAP; BINARY unless they do) are read as one
+    label map (:meth:`Segmentation.label_volume`), so memory does not grow with
+    their number; overlapping and FRACTIONAL segments need one mask (or fraction
+    map) each, as the encoder takes them.
 
     Parameters
     ----------
@@ -319,11 +350,16 @@ def seg_to_gsps(
     >>> state.segments, bool(np.array_equal(state.stacked_volume(source).array[0], mask))
     ({1: 'Liver'}, True)
     """
-    segmentation, resolved, masks, array = _segments_on(seg, source)
+    segmentation = seg if isinstance(seg, Segmentation) else read_segmentation(seg)
+    resolved = _source(source)
+    numbers = tuple(sorted(segmentation.segment_numbers))
+    array = _disjoint_labels(segmentation, resolved, numbers)
+    if array is None:  # overlapping or FRACTIONAL segments: one mask (or fraction map) each
+        segmentation, resolved, _, array = _segments_on(segmentation, resolved)
     return encode_gsps(
         array,
         resolved,
-        [segmentation.segments[n] for n in masks.segment_numbers],
+        [segmentation.segments[n] for n in numbers],
         outlines=outlines,
         window=window,
         allow_empty=allow_empty,
