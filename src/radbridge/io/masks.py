@@ -63,14 +63,21 @@ def read_mask(path: str | os.PathLike[str], geometry: VolumeGeometry) -> NDArray
                 "in the slice order of `radbridge info --json`",
             )
         return array
-    volumes = read_images(p)
+    return _placed(p, read_images(p), geometry)
+
+
+def _placed(p: Path, volumes: list[Volume], geometry: VolumeGeometry) -> NDArray[Any]:
+    """Return the volumes read from ``p`` on ``geometry`` (stacked when several)."""
     try:
         aligned = [place_on_grid(volume, geometry) for volume in volumes]
     except GridMismatchError as exc:
-        raise GridMismatchError(
-            exc.message, path=p, attribute=exc.attribute, hint=exc.hint
-        ) from None
+        raise _naming(p, exc) from None
     return aligned[0] if len(aligned) == 1 else np.stack(aligned)
+
+
+def _naming(p: Path, exc: GridMismatchError) -> GridMismatchError:
+    """Return ``exc`` naming the file it is about."""
+    return GridMismatchError(exc.message, path=p, attribute=exc.attribute, hint=exc.hint)
 
 
 def read_map(path: str | os.PathLike[str], geometry: VolumeGeometry) -> NDArray[Any] | Volume:
@@ -93,16 +100,14 @@ def read_map(path: str | os.PathLike[str], geometry: VolumeGeometry) -> NDArray[
         return read_mask(p, geometry)
     volumes = read_images(p)
     if len(volumes) != 1:
-        return read_mask(p, geometry)
+        return _placed(p, volumes, geometry)  # read once, not again by read_mask
     try:
         return align_to_grid(volumes[0], geometry)
     except GridMismatchError as whole:
         try:
             return crop_of_grid(volumes[0], geometry)
         except GridMismatchError:
-            raise GridMismatchError(
-                whole.message, path=p, attribute=whole.attribute, hint=whole.hint
-            ) from None
+            raise _naming(p, whole) from None
 
 
 def place_on_grid(volume: Volume, geometry: VolumeGeometry) -> NDArray[Any]:
